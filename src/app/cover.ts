@@ -1,0 +1,206 @@
+import { sql } from 'drizzle-orm';
+import { parseUnits } from 'viem';
+import { isUniqueViolation } from '../db/classify-error.ts';
+import {
+  type PolicyRecord,
+  type QuoteRecord,
+  findPolicy,
+  findPolicyByQuote,
+  findQuote,
+  insertPolicy,
+  insertQuote,
+  policiesOf,
+} from '../db/cover-store.ts';
+import type { Executor } from '../db/create-database.ts';
+import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
+import { applyPoolAggregates, poolIdsForRisk } from '../db/pool-store.ts';
+import { effectiveScore } from '../db/risk-store.ts';
+import { checkCapacity, policyExposure } from '../domain/capacity.ts';
+import { capacityExceeded, conflict, forbidden, insufficientFunds, notFound, quoteExpired, salesPaused } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
+import { parsePositiveAmount } from '../domain/money.ts';
+import { policyEarning } from '../domain/premium-accrual.ts';
+import { type PremiumBreakdown, pricePremium, validateTerm } from '../domain/pricing.ts';
+import { type Viewer, requireViewer, resolveSubject } from './auth.ts';
+import type { Deps } from './deps.ts';
+import { getRisk } from './risks.ts';
+import { checkpointPool, exposureFor, loadPoolSnapshot } from './pool-state.ts';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * A firm quote. Every pool backing the risk is priced from its current utilisation; the
+ * cheapest pool that has capacity for the whole cover wins (ties: the older pool). The
+ * quote holds that price until it expires; capacity is not reserved.
+ */
+export async function quote(
+  deps: Deps,
+  viewer: Viewer | null,
+  riskId: string,
+  amountText: string,
+  durationDays: number,
+): Promise<QuoteRecord> {
+  const amount = parsePositiveAmount(amountText);
+  validateTerm(durationDays, deps.config.pricing);
+  const risk = await getRisk(deps, riskId);
+  if (risk.state === 'TRIGGERED') throw salesPaused(`sales of ${risk.name} are paused while its trigger is TRIGGERED`, { riskId });
+  const exposure = policyExposure(amount, risk.maxPayoutRatio);
+  const now = deps.clock.now();
+  const poolIds = await poolIdsForRisk(deps.db, riskId);
+  let best: { poolId: string; price: PremiumBreakdown; binding: string } | undefined;
+  let withCapacity = 0;
+  let largestHeadroom = 0n;
+  for (const poolId of poolIds) {
+    const snap = await loadPoolSnapshot(deps.db, poolId, now);
+    const e = exposureFor(snap, riskId);
+    if (!e) continue;
+    const check = checkCapacity(e.snapshot, e.limits, exposure);
+    if (check.headroom > largestHeadroom) largestHeadroom = check.headroom;
+    if (!check.fits) continue;
+    withCapacity++;
+    const price = pricePremium(
+      {
+        amount,
+        durationDays,
+        score: effectiveScore(risk),
+        utilisationBefore: check.utilisationBefore,
+        utilisationAfter: check.utilisationAfter,
+        minPremium: parseUnits(deps.config.minPremium, snap.pool.decimals),
+      },
+      deps.config.pricing,
+    );
+    if (!best || price.total < best.price.total) best = { poolId, price, binding: check.binding.name };
+  }
+  if (!best) {
+    throw capacityExceeded(
+      poolIds.length === 0 ? 'no pool backs this risk yet' : 'no pool backing this risk has capacity for this cover',
+      { exposure: exposure.toString(), largestAvailable: largestHeadroom.toString() },
+    );
+  }
+  const { premium, fee, total: _total, ...explained } = best.price;
+  const record: QuoteRecord = {
+    id: newId('quo'),
+    riskId,
+    poolId: best.poolId,
+    requester: viewer?.address ?? null,
+    amount,
+    durationDays,
+    exposure,
+    premium,
+    fee,
+    breakdown: {
+      ...explained,
+      bindingCap: best.binding,
+      poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${poolIds.length} backing this risk`,
+    },
+    createdAt: now,
+    expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
+  };
+  await insertQuote(deps.db, record);
+  return record;
+}
+
+/**
+ * Buys a quote at exactly its price, or fails with nothing written: QUOTE_EXPIRED,
+ * SALES_PAUSED, CAPACITY_EXCEEDED (capacity is re-checked under the pool's lock) or
+ * INSUFFICIENT_FUNDS. Buying the same quote again returns the same policy.
+ */
+export async function purchasePolicy(deps: Deps, viewer: Viewer | null, quoteId: string): Promise<PolicyRecord> {
+  const buyer = requireViewer(viewer).address;
+  try {
+    return await deps.db.transaction((tx) => buy(deps, tx, buyer, quoteId));
+  } catch (error) {
+    if (!isUniqueViolation(error, 'policies_quote_id_key')) throw error;
+    return alreadyBought(deps.db, buyer, quoteId);
+  }
+}
+
+async function alreadyBought(ex: Executor, buyer: string, quoteId: string): Promise<PolicyRecord> {
+  const existing = await findPolicyByQuote(ex, quoteId);
+  if (!existing) throw conflict('this quote could not be bought; ask for a new one', { quoteId });
+  if (existing.buyer !== buyer) throw conflict('this quote has already been bought', { quoteId });
+  return existing;
+}
+
+async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Promise<PolicyRecord> {
+  const q = await findQuote(tx, quoteId);
+  if (!q) throw notFound(`no quote ${quoteId}`);
+  if (q.requester && q.requester !== buyer) throw forbidden('this quote was made for another account');
+  if (await findPolicyByQuote(tx, quoteId)) return alreadyBought(tx, buyer, quoteId);
+  const now = deps.clock.now();
+  if (now >= q.expiresAt) throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
+
+  const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
+  const risks = await tx.query<{ state: string; correlation_group: string }>(
+    sql`SELECT state, correlation_group FROM risks WHERE id = ${q.riskId} FOR SHARE`,
+  );
+  const risk = risks[0];
+  if (!risk) throw notFound(`no risk ${q.riskId}`);
+  if (risk.state === 'TRIGGERED') throw salesPaused('sales of this risk are paused while its trigger is TRIGGERED', { riskId: q.riskId });
+  await checkpointPool(tx, snap);
+  const e = exposureFor(snap, q.riskId);
+  if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: q.poolId });
+  const check = checkCapacity(e.snapshot, e.limits, q.exposure);
+  if (!check.fits) {
+    throw capacityExceeded('the pool no longer has capacity for this cover', {
+      exposure: q.exposure.toString(),
+      available: check.headroom.toString(),
+      cap: check.binding.name,
+    });
+  }
+  const asset = snap.pool.asset;
+  const wallet = ledgerAccounts.wallet(asset, buyer);
+  const total = q.premium + q.fee;
+  const balance = await accountBalance(tx, wallet.id, true);
+  if (balance < total) throw insufficientFunds('wallet balance is below the premium and fee', { balance: balance.toString(), required: total.toString() });
+
+  const durationMs = q.durationDays * DAY_MS;
+  const earning = policyEarning(q.premium, durationMs);
+  const policy: PolicyRecord = {
+    id: newId('pol'),
+    quoteId,
+    buyer,
+    riskId: q.riskId,
+    poolId: q.poolId,
+    amount: q.amount,
+    exposure: q.exposure,
+    premium: q.premium,
+    fee: q.fee,
+    earningRateWad: earning.rateWad,
+    earningDustWad: earning.dustWad,
+    startAt: now,
+    endAt: now + durationMs,
+    status: 'ACTIVE',
+    createdAt: now,
+  };
+  await insertPolicy(tx, policy);
+  await applyPoolAggregates(tx, q.poolId, {
+    accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + earning.rateWad },
+    totalExposure: snap.totalExposure + q.exposure,
+    riskDeltas: new Map([[q.riskId, q.exposure]]),
+    groupDeltas: new Map([[risk.correlation_group, q.exposure]]),
+  });
+  await postJournal(tx, {
+    kind: 'PREMIUM',
+    at: now,
+    reference: policy.id,
+    postings: [
+      { account: wallet, amount: -total },
+      { account: ledgerAccounts.protocolFees(asset), amount: q.fee },
+      { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: q.premium },
+    ],
+  });
+  return policy;
+}
+
+export async function policies(deps: Deps, viewer: Viewer | null, address: string | null | undefined, limit = 100): Promise<PolicyRecord[]> {
+  return policiesOf(deps.db, resolveSubject(viewer, address), Math.max(1, Math.min(limit, 500)));
+}
+
+/** Someone else's policy is reported as not found, so ids cannot be probed. */
+export async function policy(deps: Deps, viewer: Viewer | null, id: string): Promise<PolicyRecord> {
+  const v = requireViewer(viewer);
+  const found = await findPolicy(deps.db, id);
+  if (!found || (found.buyer !== v.address && !v.roles.includes('admin'))) throw notFound(`no policy ${id}`);
+  return found;
+}

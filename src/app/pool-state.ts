@@ -1,0 +1,139 @@
+import type { Executor } from '../db/create-database.ts';
+import { ledgerAccounts, postJournal } from '../db/ledger.ts';
+import {
+  type ExpiringPolicy,
+  type PoolRecord,
+  type PoolRiskRecord,
+  type TrancheRecord,
+  applyPoolAggregates,
+  expirePolicies,
+  findPool,
+  loadExpiringPolicies,
+  loadGroupExposure,
+  loadPoolRisks,
+  loadTranches,
+} from '../db/pool-store.ts';
+import { type CapacityLimits, type ExposureSnapshot, requiredCapital } from '../domain/capacity.ts';
+import { notFound } from '../domain/errors.ts';
+import { type AccrualState, accruePremium } from '../domain/premium-accrual.ts';
+
+/** Until tranches get a premium split (solvency issue), earned premium goes to the senior tranche. */
+const EARNING_TRANCHE = 'SENIOR';
+
+export interface TrancheState extends TrancheRecord {
+  /** Balance plus premium earned since the last checkpoint. */
+  totalAssets: bigint;
+}
+
+/**
+ * A pool as of `at`: premium accrued and expired policies released, computed from the last
+ * checkpoint. Reads use it as is; writers lock the pool, take it and persist it with
+ * `checkpointPool`, so readers and writers see the same numbers.
+ */
+export interface PoolSnapshot {
+  pool: PoolRecord;
+  at: number;
+  tranches: TrancheState[];
+  risks: PoolRiskRecord[];
+  groups: Map<string, bigint>;
+  totalExposure: bigint;
+  capital: bigint;
+  accrual: AccrualState;
+  earned: bigint;
+  expired: ExpiringPolicy[];
+  riskDeltas: Map<string, bigint>;
+  groupDeltas: Map<string, bigint>;
+  /** A backed risk is TRIGGERED: withdrawals wait. */
+  frozen: boolean;
+}
+
+function addTo(map: Map<string, bigint>, key: string, delta: bigint): void {
+  map.set(key, (map.get(key) ?? 0n) + delta);
+}
+
+export async function loadPoolSnapshot(ex: Executor, poolId: string, at: number, options: { lock?: boolean } = {}): Promise<PoolSnapshot> {
+  const pool = await findPool(ex, poolId, options.lock ?? false);
+  if (!pool) throw notFound(`no pool ${poolId}`);
+  const [tranches, risks, groups, expired] = [
+    await loadTranches(ex, poolId),
+    await loadPoolRisks(ex, poolId),
+    await loadGroupExposure(ex, poolId),
+    await loadExpiringPolicies(ex, poolId, at),
+  ];
+  const { state: accrual, earned } = accruePremium(pool.accrual, expired, at);
+  const riskDeltas = new Map<string, bigint>();
+  const groupDeltas = new Map<string, bigint>();
+  let totalExposure = pool.totalExposure;
+  for (const p of expired) {
+    addTo(riskDeltas, p.riskId, -p.exposure);
+    addTo(groupDeltas, p.correlationGroup, -p.exposure);
+    totalExposure -= p.exposure;
+  }
+  for (const [group, d] of groupDeltas) groups.set(group, (groups.get(group) ?? 0n) + d);
+  const trancheStates = tranches.map((t) => ({ ...t, totalAssets: t.balance + (t.tranche === EARNING_TRANCHE ? earned : 0n) }));
+  return {
+    pool,
+    at,
+    tranches: trancheStates,
+    risks: risks.map((r) => ({ ...r, exposure: r.exposure + (riskDeltas.get(r.riskId) ?? 0n) })),
+    groups,
+    totalExposure,
+    capital: trancheStates.reduce((s, t) => s + t.totalAssets, 0n),
+    accrual,
+    earned,
+    expired,
+    riskDeltas,
+    groupDeltas,
+    frozen: risks.some((r) => r.state === 'TRIGGERED'),
+  };
+}
+
+/** Persists a snapshot taken under the pool's lock: expiries, aggregates and earned premium. */
+export async function checkpointPool(tx: Executor, snap: PoolSnapshot): Promise<void> {
+  if (snap.at <= snap.pool.accrual.accruedAt && snap.expired.length === 0) return;
+  await expirePolicies(
+    tx,
+    snap.expired.map((p) => p.id),
+  );
+  await applyPoolAggregates(tx, snap.pool.id, {
+    accrual: snap.accrual,
+    totalExposure: snap.totalExposure,
+    riskDeltas: snap.riskDeltas,
+    groupDeltas: snap.groupDeltas,
+  });
+  if (snap.earned > 0n) {
+    const { asset, id } = snap.pool;
+    await postJournal(tx, {
+      kind: 'PREMIUM_EARNED',
+      at: snap.at,
+      reference: id,
+      postings: [
+        { account: ledgerAccounts.unearnedPremium(asset, id), amount: -snap.earned },
+        { account: ledgerAccounts.tranche(asset, id, EARNING_TRANCHE), amount: snap.earned },
+      ],
+    });
+  }
+}
+
+export function exposureFor(snap: PoolSnapshot, riskId: string): { snapshot: ExposureSnapshot; limits: CapacityLimits } | undefined {
+  const risk = snap.risks.find((r) => r.riskId === riskId);
+  if (!risk) return undefined;
+  return {
+    snapshot: {
+      capital: snap.capital,
+      riskExposure: risk.exposure,
+      groupExposure: snap.groups.get(risk.correlationGroup) ?? 0n,
+      totalExposure: snap.totalExposure,
+    },
+    limits: { ...snap.pool.limits, riskCapBps: risk.capBps },
+  };
+}
+
+export function poolRequiredCapital(snap: PoolSnapshot): bigint {
+  return requiredCapital({
+    totalExposure: snap.totalExposure,
+    totalCapBps: snap.pool.limits.totalCapBps,
+    risks: snap.risks.map((r) => ({ exposure: r.exposure, capBps: r.capBps })),
+    groups: [...snap.groups.values()].map((exposure) => ({ exposure, capBps: snap.pool.limits.groupCapBps })),
+  });
+}

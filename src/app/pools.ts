@@ -1,0 +1,225 @@
+import { findRisk } from '../db/risk-store.ts';
+import { assetDecimals } from '../db/asset-store.ts';
+import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
+import { type PoolRecord, type TrancheName, insertPool, listPools } from '../db/pool-store.ts';
+import {
+  type PositionRecord,
+  type WithdrawalRecord,
+  changeShares,
+  completeWithdrawalRecord,
+  findPosition,
+  findWithdrawal,
+  insertWithdrawal,
+  positionsOf,
+  withdrawalsOf,
+} from '../db/position-store.ts';
+import { badInput, capacityExceeded, conflict, cooldownActive, insufficientFunds, notFound, poolFrozen } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
+import { parsePositiveAmount } from '../domain/money.ts';
+import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
+import { type Viewer, requireViewer, resolveSubject } from './auth.ts';
+import type { Deps } from './deps.ts';
+import { checkpointPool, loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from './pool-state.ts';
+
+export interface CreatePoolInput {
+  name: string;
+  asset?: string | null;
+  risks: ReadonlyArray<{ riskId: string; capBps?: number | null }>;
+  riskCapBps?: number | null;
+  groupCapBps?: number | null;
+  totalCapBps?: number | null;
+  cooldownSeconds?: number | null;
+}
+
+function bps(value: number | null | undefined, fallback: number, field: string): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1 || v > 100_000) throw badInput(`${field} must be 1 to 100000 basis points`, { field });
+  return v;
+}
+
+/** Any signed-in user may curate a pool; the tranche layout is fixed by the solvency issue. */
+export async function createPool(deps: Deps, viewer: Viewer | null, input: CreatePoolInput): Promise<PoolRecord> {
+  const curator = requireViewer(viewer);
+  const name = input.name?.trim() ?? '';
+  if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
+  const asset = input.asset ?? 'USDC';
+  const decimals = await assetDecimals(deps.db, asset);
+  const defaults = deps.config.defaultLimits;
+  const limits = {
+    riskCapBps: bps(input.riskCapBps, defaults.riskCapBps, 'riskCapBps'),
+    groupCapBps: bps(input.groupCapBps, defaults.groupCapBps, 'groupCapBps'),
+    totalCapBps: bps(input.totalCapBps, defaults.totalCapBps, 'totalCapBps'),
+  };
+  const cooldownSeconds = input.cooldownSeconds ?? deps.config.defaultCooldownSeconds;
+  if (!Number.isInteger(cooldownSeconds) || cooldownSeconds < 0 || cooldownSeconds > 365 * 86_400) {
+    throw badInput('cooldownSeconds must be 0 to one year', { field: 'cooldownSeconds' });
+  }
+  if (!Array.isArray(input.risks) || input.risks.length < 1 || input.risks.length > 50) {
+    throw badInput('a pool backs 1 to 50 risks', { field: 'risks' });
+  }
+  const seen = new Set<string>();
+  const risks: Array<{ riskId: string; capBps: number }> = [];
+  for (const r of input.risks) {
+    if (seen.has(r.riskId)) throw badInput(`risk ${r.riskId} is listed twice`, { field: 'risks' });
+    seen.add(r.riskId);
+    if (!(await findRisk(deps.db, r.riskId))) throw notFound(`no risk ${r.riskId}`);
+    risks.push({ riskId: r.riskId, capBps: bps(r.capBps, limits.riskCapBps, 'risks.capBps') });
+  }
+  const now = deps.clock.now();
+  const pool: PoolRecord = {
+    id: newId('pool'),
+    name,
+    asset,
+    decimals,
+    curator: curator.address,
+    limits,
+    cooldownSeconds,
+    totalExposure: 0n,
+    accrual: { rateWad: 0n, carryWad: 0n, accruedAt: now },
+    createdAt: now,
+  };
+  const tranches = (['SENIOR'] as const).map((tranche) => ({ tranche, accountId: ledgerAccounts.tranche(asset, pool.id, tranche).id }));
+  await deps.db.transaction((tx) => insertPool(tx, pool, risks, tranches));
+  return pool;
+}
+
+export async function allPools(deps: Deps): Promise<PoolRecord[]> {
+  return listPools(deps.db);
+}
+
+export function poolSnapshot(deps: Deps, poolId: string): Promise<PoolSnapshot> {
+  return loadPoolSnapshot(deps.db, poolId, deps.clock.now());
+}
+
+function trancheOf(snap: PoolSnapshot, tranche: TrancheName): TrancheState {
+  const t = snap.tranches.find((x) => x.tranche === tranche);
+  if (!t) throw badInput(`pool ${snap.pool.id} has no ${tranche} tranche`, { field: 'tranche' });
+  return t;
+}
+
+const book = (t: TrancheState) => ({ totalAssets: t.totalAssets, totalShares: t.totalShares });
+
+/** Deposit into a tranche; shares are minted rounding down (against the depositor). */
+export async function deposit(deps: Deps, viewer: Viewer | null, poolId: string, amountText: string, tranche: TrancheName): Promise<PositionRecord> {
+  const owner = requireViewer(viewer).address;
+  const amount = parsePositiveAmount(amountText);
+  return deps.db.transaction(async (tx) => {
+    const now = deps.clock.now();
+    const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
+    await checkpointPool(tx, snap);
+    const t = trancheOf(snap, tranche);
+    const shares = sharesForDeposit(book(t), amount);
+    if (shares === 0n) throw badInput('the amount is too small to mint a share', { field: 'amount' });
+    const wallet = ledgerAccounts.wallet(snap.pool.asset, owner);
+    const balance = await accountBalance(tx, wallet.id, true);
+    if (balance < amount) throw insufficientFunds('wallet balance is below the deposit', { balance: balance.toString(), amount: amount.toString() });
+    await postJournal(tx, {
+      kind: 'DEPOSIT',
+      at: now,
+      reference: poolId,
+      memo: { tranche, shares: shares.toString() },
+      postings: [
+        { account: wallet, amount: -amount },
+        { account: ledgerAccounts.tranche(snap.pool.asset, poolId, tranche), amount },
+      ],
+    });
+    return changeShares(tx, { poolId, tranche, owner }, { free: shares, locked: 0n });
+  });
+}
+
+/**
+ * Starts the cooldown: the shares stay in the tranche (still exposed to losses) and their
+ * value now is recorded; completion pays min(value now, value at completion).
+ */
+export async function requestWithdrawal(
+  deps: Deps,
+  viewer: Viewer | null,
+  poolId: string,
+  sharesText: string,
+  tranche: TrancheName,
+): Promise<WithdrawalRecord> {
+  const owner = requireViewer(viewer).address;
+  const shares = parsePositiveAmount(sharesText, 'shares');
+  return deps.db.transaction(async (tx) => {
+    const now = deps.clock.now();
+    const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
+    if (snap.frozen) throw poolFrozen('withdrawals are frozen while a risk this pool backs is TRIGGERED', { poolId });
+    await checkpointPool(tx, snap);
+    const t = trancheOf(snap, tranche);
+    const position = await findPosition(tx, poolId, tranche, owner, true);
+    if (!position || position.shares < shares) {
+      throw insufficientFunds('you hold fewer free shares than requested', { shares: (position?.shares ?? 0n).toString() });
+    }
+    const request: WithdrawalRecord = {
+      id: newId('wdr'),
+      poolId,
+      tranche,
+      owner,
+      shares,
+      valueAtRequest: assetsForShares(book(t), shares),
+      requestedAt: now,
+      availableAt: now + snap.pool.cooldownSeconds * 1000,
+      status: 'PENDING',
+      paid: null,
+      completedAt: null,
+    };
+    await changeShares(tx, { poolId, tranche, owner }, { free: -shares, locked: shares });
+    await insertWithdrawal(tx, request);
+    return request;
+  });
+}
+
+export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requestId: string): Promise<WithdrawalRecord> {
+  const owner = requireViewer(viewer).address;
+  return deps.db.transaction(async (tx) => {
+    const now = deps.clock.now();
+    const found = await findWithdrawal(tx, requestId);
+    if (!found || found.owner !== owner) throw notFound(`no withdrawal request ${requestId}`);
+    // Lock order everywhere: pool, then rows of the pool, then wallets.
+    const snap = await loadPoolSnapshot(tx, found.poolId, now, { lock: true });
+    const request = (await findWithdrawal(tx, requestId, true)) as WithdrawalRecord;
+    if (request.status !== 'PENDING') throw conflict('this withdrawal is already completed', { requestId });
+    if (now < request.availableAt) {
+      throw cooldownActive('the cooldown has not ended', { availableAt: new Date(request.availableAt).toISOString() });
+    }
+    if (snap.frozen) throw poolFrozen('withdrawals are frozen while a risk this pool backs is TRIGGERED', { poolId: request.poolId });
+    await checkpointPool(tx, snap);
+    const t = trancheOf(snap, request.tranche);
+    const paid = withdrawalPayout(request.valueAtRequest, assetsForShares(book(t), request.shares));
+    const required = poolRequiredCapital(snap);
+    if (snap.capital - paid < required) {
+      throw capacityExceeded('this withdrawal would take the pool below the capital its active cover requires', {
+        capital: snap.capital.toString(),
+        required: required.toString(),
+        withdrawal: paid.toString(),
+      });
+    }
+    await changeShares(tx, { poolId: request.poolId, tranche: request.tranche, owner }, { free: 0n, locked: -request.shares });
+    await postJournal(tx, {
+      kind: 'WITHDRAWAL',
+      at: now,
+      reference: request.id,
+      memo: { shares: request.shares.toString() },
+      postings: [
+        { account: ledgerAccounts.tranche(snap.pool.asset, request.poolId, request.tranche), amount: -paid },
+        { account: ledgerAccounts.wallet(snap.pool.asset, owner), amount: paid },
+      ],
+    });
+    await completeWithdrawalRecord(tx, request.id, paid, now);
+    return { ...request, status: 'COMPLETED', paid, completedAt: now };
+  });
+}
+
+export async function positions(deps: Deps, viewer: Viewer | null, address: string | null | undefined): Promise<PositionRecord[]> {
+  return positionsOf(deps.db, resolveSubject(viewer, address));
+}
+
+export async function withdrawals(deps: Deps, viewer: Viewer | null, address: string | null | undefined): Promise<WithdrawalRecord[]> {
+  return withdrawalsOf(deps.db, resolveSubject(viewer, address));
+}
+
+/** The current value of a holder's shares (free and in cooldown), rounded down. */
+export function positionValue(snap: PoolSnapshot, position: PositionRecord): bigint {
+  const t = snap.tranches.find((x) => x.tranche === position.tranche);
+  return t ? assetsForShares(book(t), position.shares + position.lockedShares) : 0n;
+}

@@ -1,0 +1,91 @@
+import { findRisk, insertRisk, listRisks, setScoreOverride, type RiskKind, type RiskRecord } from '../db/risk-store.ts';
+import { badInput, notFound } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
+import { parseAmount } from '../domain/money.ts';
+import { type Level, computeRiskScore, validateScoreOverride } from '../domain/risk-score.ts';
+import { type TriggerRuleInput, normaliseTriggerRule } from '../domain/trigger-rule.ts';
+import { type Viewer, requireAdmin } from './auth.ts';
+import type { Deps } from './deps.ts';
+
+export interface CreateRiskInput {
+  name: string;
+  kind: RiskKind;
+  description?: string | null;
+  correlationGroup: string;
+  rule: TriggerRuleInput;
+  quorum?: number | null;
+  maxStalenessSeconds?: number | null;
+  score: {
+    audits: number;
+    daysLive: number;
+    valueSecuredUsd: string;
+    pastIncidents: number;
+    oracleQuality: Level;
+    centralisation: Level;
+  };
+}
+
+const DEFAULT_MAX_STALENESS_SECONDS = 86_400 + 3_600;
+
+export async function createRisk(deps: Deps, viewer: Viewer | null, input: CreateRiskInput): Promise<RiskRecord> {
+  const admin = requireAdmin(viewer);
+  const name = input.name?.trim() ?? '';
+  if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
+  const group = input.correlationGroup?.trim() ?? '';
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(group)) {
+    throw badInput('correlationGroup must be 1 to 64 letters, digits or _.:-', { field: 'correlationGroup' });
+  }
+  if ((input.description ?? '').length > 2000) throw badInput('description must be at most 2000 characters', { field: 'description' });
+  const quorum = input.quorum ?? 1;
+  if (!Number.isInteger(quorum) || quorum < 1 || quorum > 32) throw badInput('quorum must be 1 to 32 feeds', { field: 'quorum' });
+  const maxStaleness = input.maxStalenessSeconds ?? DEFAULT_MAX_STALENESS_SECONDS;
+  if (!Number.isInteger(maxStaleness) || maxStaleness < 1 || maxStaleness > 30 * 86_400) {
+    throw badInput('maxStalenessSeconds must be 1 s to 30 days', { field: 'maxStalenessSeconds' });
+  }
+  const rule = normaliseTriggerRule(input.rule);
+  const scoreInputs = { ...input.score, valueSecuredUsd: parseAmount(input.score.valueSecuredUsd, 'valueSecuredUsd') };
+  const score = computeRiskScore(scoreInputs);
+  const risk: RiskRecord = {
+    id: newId('risk'),
+    name,
+    kind: input.kind,
+    description: input.description ?? '',
+    correlationGroup: group,
+    rule,
+    ruleVersion: 1,
+    maxPayoutRatio: rule.maxRatio,
+    quorum,
+    maxStalenessSeconds: maxStaleness,
+    scoreModel: score.model,
+    scoreInputs: { ...input.score },
+    scoreFactors: score.factors,
+    modelScore: score.score,
+    scoreOverride: null,
+    scoreOverrideReason: null,
+    state: 'ARMED',
+    createdBy: admin.address,
+    createdAt: deps.clock.now(),
+  };
+  await insertRisk(deps.db, risk);
+  return risk;
+}
+
+export async function getRisk(deps: Deps, id: string): Promise<RiskRecord> {
+  const risk = await findRisk(deps.db, id);
+  if (!risk) throw notFound(`no risk ${id}`);
+  return risk;
+}
+
+export function allRisks(deps: Deps): Promise<RiskRecord[]> {
+  return listRisks(deps.db);
+}
+
+/** An admin may override the model's score; the reason is recorded and shown. */
+export async function overrideRiskScore(deps: Deps, viewer: Viewer | null, riskId: string, score: string, reason: string): Promise<RiskRecord> {
+  const admin = requireAdmin(viewer);
+  const value = validateScoreOverride(score);
+  const why = reason?.trim() ?? '';
+  if (why.length < 3 || why.length > 500) throw badInput('reason must be 3 to 500 characters', { field: 'reason' });
+  if (!(await setScoreOverride(deps.db, riskId, value, why, admin.address))) throw notFound(`no risk ${riskId}`);
+  return getRisk(deps, riskId);
+}

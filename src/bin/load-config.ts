@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import { getAddress, isAddress } from 'viem';
+import { z } from 'zod';
+import type { AppConfig } from '../app/deps.ts';
+import { defaultLimits } from '../domain/capacity.ts';
+import { defaultPricing } from '../domain/pricing.ts';
+
+/** Anvil's first well-known dev account: the default admin outside production only. */
+export const DEV_ADMIN = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
+
+const intFrom = (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
+const EnvSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  DATA_DIR: z.string().min(1).default('.data/pglite'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: intFrom(4000, 1, 65_535),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_PREVIOUS_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_TTL_SECONDS: intFrom(3_600, 60, 7 * 86_400),
+  SIWE_DOMAIN: z.string().min(1).optional(),
+  ADMIN_ADDRESSES: z.string().optional(),
+  COOLDOWN_SECONDS: intFrom(14 * 86_400, 0, 365 * 86_400),
+  QUOTE_TTL_SECONDS: intFrom(defaultPricing.quoteTtlSeconds, 1, 3_600),
+  MIN_PREMIUM: z.string().regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"').default('1'),
+  MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
+});
+
+export interface RuntimeConfig {
+  app: AppConfig;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  host: string;
+  port: number;
+  logLevel: string;
+  maintenanceIntervalMs: number;
+  warnings: string[];
+}
+
+/**
+ * Validates the environment at start-up. A missing or bad variable stops the process with
+ * a message that names it; secrets come only from the environment.
+ */
+export function loadConfig(env: Record<string, string | undefined>): RuntimeConfig {
+  const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const warnings: string[] = [];
+  if (production && !e.JWT_SECRET) throw new Error('invalid configuration: JWT_SECRET: required in production');
+  if (production && !e.ADMIN_ADDRESSES) throw new Error('invalid configuration: ADMIN_ADDRESSES: required in production');
+  let secret = e.JWT_SECRET;
+  if (!secret) {
+    secret = randomBytes(32).toString('hex');
+    warnings.push('JWT_SECRET is not set: using a random key, so sessions end when the server restarts');
+  }
+  const admins = (e.ADMIN_ADDRESSES ?? DEV_ADMIN).split(',').map((a) => a.trim()).filter(Boolean);
+  for (const a of admins) {
+    if (!isAddress(a, { strict: false })) throw new Error(`invalid configuration: ADMIN_ADDRESSES: ${a} is not an address`);
+  }
+  if (!e.ADMIN_ADDRESSES) warnings.push(`ADMIN_ADDRESSES is not set: the well-known dev account ${DEV_ADMIN} is admin`);
+  return {
+    app: {
+      production,
+      jwt: { secret, previousSecret: e.JWT_PREVIOUS_SECRET, ttlSeconds: e.JWT_TTL_SECONDS, issuer: 'parametric-cover', audience: 'parametric-cover-api' },
+      siwe: { domain: e.SIWE_DOMAIN ?? `localhost:${e.PORT}`, nonceTtlSeconds: 300 },
+      admins: admins.map((a) => getAddress(a)),
+      pricing: { ...defaultPricing, quoteTtlSeconds: e.QUOTE_TTL_SECONDS },
+      minPremium: e.MIN_PREMIUM,
+      defaultCooldownSeconds: e.COOLDOWN_SECONDS,
+      defaultLimits,
+    },
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    maintenanceIntervalMs: e.MAINTENANCE_INTERVAL_SECONDS * 1000,
+    warnings,
+  };
+}

@@ -1,0 +1,148 @@
+import { sql } from 'drizzle-orm';
+import type { PremiumBreakdown } from '../domain/pricing.ts';
+import type { Executor } from './create-database.ts';
+import { big, json, ms, num, ts } from './sql-helpers.ts';
+
+export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'> & { bindingCap: string; poolSelection: string };
+
+export interface QuoteRecord {
+  id: string;
+  riskId: string;
+  poolId: string;
+  requester: string | null;
+  amount: bigint;
+  durationDays: number;
+  exposure: bigint;
+  premium: bigint;
+  fee: bigint;
+  breakdown: StoredBreakdown;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface PolicyRecord {
+  id: string;
+  quoteId: string;
+  buyer: string;
+  riskId: string;
+  poolId: string;
+  amount: bigint;
+  exposure: bigint;
+  premium: bigint;
+  fee: bigint;
+  earningRateWad: bigint;
+  earningDustWad: bigint;
+  startAt: number;
+  endAt: number;
+  status: 'ACTIVE' | 'EXPIRED';
+  createdAt: number;
+}
+
+interface QuoteRow {
+  id: string;
+  risk_id: string;
+  pool_id: string;
+  requester: string | null;
+  amount: string;
+  duration_days: number;
+  exposure: string;
+  premium: string;
+  fee: string;
+  breakdown: StoredBreakdown;
+  created_at: Date;
+  expires_at: Date;
+}
+
+export async function insertQuote(ex: Executor, q: QuoteRecord): Promise<void> {
+  await ex.query(sql`
+    INSERT INTO quotes (id, risk_id, pool_id, requester, amount, duration_days, exposure, premium, fee, breakdown, created_at, expires_at)
+    VALUES (${q.id}, ${q.riskId}, ${q.poolId}, ${q.requester}, ${num(q.amount)}, ${q.durationDays}, ${num(q.exposure)}, ${num(q.premium)},
+      ${num(q.fee)}, ${json(q.breakdown)}, ${ts(q.createdAt)}, ${ts(q.expiresAt)})`);
+}
+
+export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {
+  const rows = lock
+    ? await ex.query<QuoteRow>(sql`SELECT * FROM quotes WHERE id = ${id} FOR UPDATE`)
+    : await ex.query<QuoteRow>(sql`SELECT * FROM quotes WHERE id = ${id}`);
+  const r = rows[0];
+  return (
+    r && {
+      id: r.id,
+      riskId: r.risk_id,
+      poolId: r.pool_id,
+      requester: r.requester,
+      amount: big(r.amount),
+      durationDays: r.duration_days,
+      exposure: big(r.exposure),
+      premium: big(r.premium),
+      fee: big(r.fee),
+      breakdown: r.breakdown,
+      createdAt: ms(r.created_at),
+      expiresAt: ms(r.expires_at),
+    }
+  );
+}
+
+/** Quotes that expired long ago and were never bought are garbage. */
+export async function deleteStaleQuotes(ex: Executor, before: number): Promise<void> {
+  await ex.query(sql`DELETE FROM quotes q WHERE q.expires_at < ${ts(before)} AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.quote_id = q.id)`);
+}
+
+interface PolicyRow {
+  id: string;
+  quote_id: string;
+  buyer: string;
+  risk_id: string;
+  pool_id: string;
+  amount: string;
+  exposure: string;
+  premium: string;
+  fee: string;
+  earning_rate_wad: string;
+  earning_dust_wad: string;
+  start_at: Date;
+  end_at: Date;
+  status: 'ACTIVE' | 'EXPIRED';
+  created_at: Date;
+}
+
+const toPolicy = (r: PolicyRow): PolicyRecord => ({
+  id: r.id,
+  quoteId: r.quote_id,
+  buyer: r.buyer,
+  riskId: r.risk_id,
+  poolId: r.pool_id,
+  amount: big(r.amount),
+  exposure: big(r.exposure),
+  premium: big(r.premium),
+  fee: big(r.fee),
+  earningRateWad: big(r.earning_rate_wad),
+  earningDustWad: big(r.earning_dust_wad),
+  startAt: ms(r.start_at),
+  endAt: ms(r.end_at),
+  status: r.status,
+  createdAt: ms(r.created_at),
+});
+
+export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void> {
+  await tx.query(sql`
+    INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, earning_rate_wad, earning_dust_wad,
+      start_at, end_at, status, created_at)
+    VALUES (${p.id}, ${p.quoteId}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
+      ${num(p.fee)}, ${num(p.earningRateWad)}, ${num(p.earningDustWad)}, ${ts(p.startAt)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)})`);
+}
+
+export async function findPolicy(ex: Executor, id: string): Promise<PolicyRecord | undefined> {
+  const rows = await ex.query<PolicyRow>(sql`SELECT * FROM policies WHERE id = ${id}`);
+  return rows[0] && toPolicy(rows[0]);
+}
+
+export async function findPolicyByQuote(ex: Executor, quoteId: string): Promise<PolicyRecord | undefined> {
+  const rows = await ex.query<PolicyRow>(sql`SELECT * FROM policies WHERE quote_id = ${quoteId}`);
+  return rows[0] && toPolicy(rows[0]);
+}
+
+export async function policiesOf(ex: Executor, buyer: string, limit: number): Promise<PolicyRecord[]> {
+  const rows = await ex.query<PolicyRow>(sql`SELECT * FROM policies WHERE buyer = ${buyer} ORDER BY created_at DESC, id LIMIT ${limit}`);
+  return rows.map(toPolicy);
+}

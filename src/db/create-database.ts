@@ -1,0 +1,107 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import type { SQL } from 'drizzle-orm';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import pg from 'pg';
+import { isRetryable } from './classify-error.ts';
+
+const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
+
+/** A query runner: the whole database, or one open transaction. */
+export interface Executor {
+  query<T = Record<string, unknown>>(statement: SQL): Promise<T[]>;
+}
+
+export interface Database extends Executor {
+  readonly kind: 'pglite' | 'postgres';
+  /**
+   * Runs `fn` in one transaction and retries it from the start on a serialization failure
+   * or deadlock. Inside `fn`, use only the given executor (on PGlite, touching the outer
+   * database from inside a transaction deadlocks).
+   */
+  transaction<R>(fn: (tx: Executor) => Promise<R>): Promise<R>;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** postgres:// URL of a server; when absent the embedded PGlite is used. */
+  url?: string | undefined;
+  /** PGlite data folder, or `memory://` for a throw-away database. */
+  dataDir?: string | undefined;
+  /** An already open PGlite (tests hand in clones of a migrated template). */
+  pglite?: PGlite | undefined;
+  poolSize?: number | undefined;
+}
+
+type Drizzle = { execute(statement: SQL): Promise<{ rows: unknown[] }>; transaction<R>(fn: (tx: Drizzle) => Promise<R>): Promise<R> };
+
+function executor(db: Drizzle): Executor {
+  return {
+    async query<T>(statement: SQL) {
+      const result = await db.execute(statement);
+      return result.rows as T[];
+    },
+  };
+}
+
+async function withRetry<R>(run: () => Promise<R>): Promise<R> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt >= 8 || !isRetryable(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+  }
+}
+
+/** The one place that branches on the driver (CONVENTIONS: Database). */
+export async function createDatabase(options: DatabaseOptions = {}): Promise<Database> {
+  if (options.url) {
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    pool.on('error', () => {
+      // An idle client lost its connection (server restart); the pool replaces it.
+    });
+    const db = drizzlePg(pool) as unknown as Drizzle;
+    return {
+      kind: 'postgres',
+      ...executor(db),
+      transaction: (fn) => withRetry(() => db.transaction((tx) => fn(executor(tx)))),
+      async migrate() {
+        // A dedicated session holds an advisory lock so that replicas starting together
+        // apply the migrations once.
+        const client = new pg.Client({ connectionString: options.url });
+        await client.connect();
+        try {
+          await client.query('SELECT pg_advisory_lock(7240311)');
+          await migratePg(drizzlePg(client), { migrationsFolder: MIGRATIONS });
+        } finally {
+          await client.query('SELECT pg_advisory_unlock(7240311)').catch(() => {});
+          await client.end();
+        }
+      },
+      close: () => pool.end(),
+    };
+  }
+  let client = options.pglite;
+  if (!client) {
+    const dataDir = options.dataDir ?? 'memory://';
+    if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+    client = await PGlite.create(dataDir);
+  }
+  const pglite = client;
+  const db = drizzlePglite(pglite) as unknown as Drizzle;
+  return {
+    kind: 'pglite',
+    ...executor(db),
+    transaction: (fn) => withRetry(() => db.transaction((tx) => fn(executor(tx)))),
+    async migrate() {
+      await migratePglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS });
+    },
+    close: () => pglite.close(),
+  };
+}

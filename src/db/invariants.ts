@@ -1,0 +1,71 @@
+import { sql } from 'drizzle-orm';
+import type { Executor } from './create-database.ts';
+
+/**
+ * Checks the ledger and the aggregates kept beside it. Returns one line per violation;
+ * tests assert the list is empty after every scenario, and operators can run it live.
+ */
+export async function checkInvariants(db: Executor): Promise<string[]> {
+  const checks: Array<[string, ReturnType<typeof sql>]> = [
+    ['balances of an asset do not sum to zero', sql`SELECT asset AS key FROM accounts GROUP BY asset HAVING SUM(balance) <> 0`],
+    ['journal entry does not balance', sql`SELECT entry_id AS key FROM postings GROUP BY entry_id HAVING SUM(amount) <> 0`],
+    [
+      'journal entry mixes assets',
+      sql`SELECT p.entry_id AS key FROM postings p JOIN accounts a ON a.id = p.account_id GROUP BY p.entry_id HAVING COUNT(DISTINCT a.asset) > 1`,
+    ],
+    [
+      'account balance differs from its postings',
+      sql`SELECT a.id AS key FROM accounts a
+          LEFT JOIN (SELECT account_id, SUM(amount) AS s FROM postings GROUP BY account_id) p ON p.account_id = a.id
+          WHERE a.balance <> COALESCE(p.s, 0)`,
+    ],
+    ['negative balance', sql`SELECT id AS key FROM accounts WHERE kind <> 'EXTERNAL' AND balance < 0`],
+    [
+      'tranche shares differ from the positions',
+      sql`SELECT t.pool_id || '/' || t.tranche AS key FROM tranches t
+          LEFT JOIN (SELECT pool_id, tranche, SUM(shares + locked_shares) AS s FROM positions GROUP BY pool_id, tranche) p
+            ON p.pool_id = t.pool_id AND p.tranche = t.tranche
+          WHERE t.total_shares <> COALESCE(p.s, 0)`,
+    ],
+    [
+      'locked shares differ from pending withdrawals',
+      sql`SELECT p.pool_id || '/' || p.owner AS key FROM positions p
+          LEFT JOIN (SELECT pool_id, tranche, owner, SUM(shares) AS s FROM withdrawal_requests WHERE status = 'PENDING' GROUP BY 1, 2, 3) w
+            ON w.pool_id = p.pool_id AND w.tranche = p.tranche AND w.owner = p.owner
+          WHERE p.locked_shares <> COALESCE(w.s, 0)`,
+    ],
+    [
+      'pool total exposure differs from its active policies',
+      sql`SELECT pl.id AS key FROM pools pl
+          LEFT JOIN (SELECT pool_id, SUM(exposure) AS s FROM policies WHERE status = 'ACTIVE' GROUP BY pool_id) x ON x.pool_id = pl.id
+          WHERE pl.total_exposure <> COALESCE(x.s, 0)`,
+    ],
+    [
+      'pool earning rate differs from its active policies',
+      sql`SELECT pl.id AS key FROM pools pl
+          LEFT JOIN (SELECT pool_id, SUM(earning_rate_wad) AS s FROM policies WHERE status = 'ACTIVE' GROUP BY pool_id) x ON x.pool_id = pl.id
+          WHERE pl.earning_rate_wad <> COALESCE(x.s, 0)`,
+    ],
+    [
+      'risk exposure differs from its active policies',
+      sql`SELECT pr.pool_id || '/' || pr.risk_id AS key FROM pool_risks pr
+          LEFT JOIN (SELECT pool_id, risk_id, SUM(exposure) AS s FROM policies WHERE status = 'ACTIVE' GROUP BY 1, 2) x
+            ON x.pool_id = pr.pool_id AND x.risk_id = pr.risk_id
+          WHERE pr.exposure <> COALESCE(x.s, 0)`,
+    ],
+    [
+      'group exposure differs from its active policies',
+      sql`SELECT g.pool_id || '/' || g.correlation_group AS key FROM pool_group_exposure g
+          LEFT JOIN (SELECT p.pool_id, r.correlation_group, SUM(p.exposure) AS s FROM policies p JOIN risks r ON r.id = p.risk_id
+                     WHERE p.status = 'ACTIVE' GROUP BY 1, 2) x
+            ON x.pool_id = g.pool_id AND x.correlation_group = g.correlation_group
+          WHERE g.exposure <> COALESCE(x.s, 0)`,
+    ],
+  ];
+  const violations: string[] = [];
+  for (const [label, query] of checks) {
+    const rows = await db.query<{ key: string }>(query);
+    for (const row of rows) violations.push(`${label}: ${row.key}`);
+  }
+  return violations;
+}

@@ -1,0 +1,105 @@
+import { sql } from 'drizzle-orm';
+import { insufficientFunds } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
+import { isCheckViolation } from './classify-error.ts';
+import type { Executor } from './create-database.ts';
+import { big, json, num, ts } from './sql-helpers.ts';
+
+export type AccountKind = 'EXTERNAL' | 'WALLET' | 'TRANCHE' | 'UNEARNED_PREMIUM' | 'PROTOCOL_FEES' | 'BACKSTOP' | 'CLAIMS_PAYABLE';
+
+export interface AccountRef {
+  id: string;
+  kind: AccountKind;
+  asset: string;
+  owner: string | null;
+}
+
+/** The chart of accounts (DESIGN 2). Ids are readable so the ledger explains itself. */
+export const ledgerAccounts = {
+  external: (asset: string): AccountRef => ({ id: `external:${asset}`, kind: 'EXTERNAL', asset, owner: null }),
+  wallet: (asset: string, address: string): AccountRef => ({ id: `wallet:${asset}:${address}`, kind: 'WALLET', asset, owner: address }),
+  tranche: (asset: string, poolId: string, tranche: string): AccountRef => ({
+    id: `tranche:${poolId}:${tranche}`,
+    kind: 'TRANCHE',
+    asset,
+    owner: poolId,
+  }),
+  unearnedPremium: (asset: string, poolId: string): AccountRef => ({ id: `upr:${poolId}`, kind: 'UNEARNED_PREMIUM', asset, owner: poolId }),
+  protocolFees: (asset: string): AccountRef => ({ id: `fees:${asset}`, kind: 'PROTOCOL_FEES', asset, owner: null }),
+  backstop: (asset: string): AccountRef => ({ id: `backstop:${asset}`, kind: 'BACKSTOP', asset, owner: null }),
+};
+
+export interface Posting {
+  account: AccountRef;
+  amount: bigint;
+}
+
+export interface JournalEntry {
+  kind: string;
+  at: number;
+  reference?: string | undefined;
+  idempotencyKey?: string | undefined;
+  memo?: Record<string, string> | undefined;
+  postings: Posting[];
+}
+
+/**
+ * Writes one balanced journal entry and applies it to the account balances, inside the
+ * caller's transaction. This is the only writer of `postings` and `accounts.balance`.
+ *
+ * @invariant Σ postings = 0 per entry, all in one asset; non-external balances never go
+ * below zero (CHECK constraint), which surfaces here as INSUFFICIENT_FUNDS.
+ */
+export async function postJournal(tx: Executor, entry: JournalEntry): Promise<string | null> {
+  const merged = new Map<string, Posting>();
+  for (const p of entry.postings) {
+    const prev = merged.get(p.account.id);
+    merged.set(p.account.id, { account: p.account, amount: (prev?.amount ?? 0n) + p.amount });
+  }
+  const postings = [...merged.values()].filter((p) => p.amount !== 0n).sort((a, b) => (a.account.id < b.account.id ? -1 : 1));
+  const sum = postings.reduce((s, p) => s + p.amount, 0n);
+  if (sum !== 0n) throw new Error(`unbalanced journal entry ${entry.kind}: sum ${sum}`);
+  const assets = new Set(postings.map((p) => p.account.asset));
+  if (assets.size > 1) throw new Error(`journal entry ${entry.kind} mixes assets`);
+  if (postings.length === 0) return null;
+
+  const id = newId('je');
+  await tx.query(sql`
+    INSERT INTO accounts (id, kind, asset, owner)
+    VALUES ${sql.join(
+      postings.map((p) => sql`(${p.account.id}, ${p.account.kind}, ${p.account.asset}, ${p.account.owner})`),
+      sql`, `,
+    )}
+    ON CONFLICT (id) DO NOTHING`);
+  await tx.query(sql`
+    INSERT INTO journal_entries (id, kind, reference, idempotency_key, memo, created_at)
+    VALUES (${id}, ${entry.kind}, ${entry.reference ?? null}, ${entry.idempotencyKey ?? null}, ${json(entry.memo ?? {})}, ${ts(entry.at)})`);
+  await tx.query(sql`
+    INSERT INTO postings (entry_id, account_id, amount)
+    VALUES ${sql.join(
+      postings.map((p) => sql`(${id}, ${p.account.id}, ${num(p.amount)})`),
+      sql`, `,
+    )}`);
+  try {
+    await tx.query(sql`
+      UPDATE accounts a SET balance = a.balance + v.delta
+      FROM (VALUES ${sql.join(
+        postings.map((p) => sql`(${p.account.id}, ${num(p.amount)})`),
+        sql`, `,
+      )}) AS v(id, delta)
+      WHERE a.id = v.id`);
+  } catch (error) {
+    if (isCheckViolation(error, 'accounts_balance_nonneg')) {
+      throw insufficientFunds('the balance is too low for this movement');
+    }
+    throw error;
+  }
+  return id;
+}
+
+export async function accountBalance(tx: Executor, accountId: string, lock = false): Promise<bigint> {
+  const rows = lock
+    ? await tx.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${accountId} FOR UPDATE`)
+    : await tx.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${accountId}`);
+  return rows[0] ? big(rows[0].balance) : 0n;
+}

@@ -1,0 +1,223 @@
+import { sql } from 'drizzle-orm';
+import type { CapacityLimits } from '../domain/capacity.ts';
+import type { AccrualState } from '../domain/premium-accrual.ts';
+import type { Executor } from './create-database.ts';
+import type { RiskState } from './risk-store.ts';
+import { big, ms, num, ts } from './sql-helpers.ts';
+
+export type TrancheName = 'SENIOR' | 'JUNIOR' | 'FIRST_LOSS';
+
+export interface PoolRecord {
+  id: string;
+  name: string;
+  asset: string;
+  decimals: number;
+  curator: string;
+  limits: CapacityLimits;
+  cooldownSeconds: number;
+  totalExposure: bigint;
+  accrual: AccrualState;
+  createdAt: number;
+}
+
+export interface TrancheRecord {
+  tranche: TrancheName;
+  accountId: string;
+  totalShares: bigint;
+  /** The tranche's ledger balance (premium earned up to the last checkpoint). */
+  balance: bigint;
+}
+
+export interface PoolRiskRecord {
+  riskId: string;
+  capBps: number;
+  exposure: bigint;
+  correlationGroup: string;
+  state: RiskState;
+}
+
+export interface ExpiringPolicy {
+  id: string;
+  riskId: string;
+  correlationGroup: string;
+  exposure: bigint;
+  endAt: number;
+  rateWad: bigint;
+  dustWad: bigint;
+}
+
+interface PoolRow {
+  id: string;
+  name: string;
+  asset: string;
+  decimals: number;
+  curator: string;
+  risk_cap_bps: number;
+  group_cap_bps: number;
+  total_cap_bps: number;
+  cooldown_seconds: number;
+  total_exposure: string;
+  earning_rate_wad: string;
+  earning_carry_wad: string;
+  accrued_at: Date;
+  created_at: Date;
+}
+
+function toPool(row: PoolRow): PoolRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    asset: row.asset,
+    decimals: row.decimals,
+    curator: row.curator,
+    limits: { riskCapBps: row.risk_cap_bps, groupCapBps: row.group_cap_bps, totalCapBps: row.total_cap_bps },
+    cooldownSeconds: row.cooldown_seconds,
+    totalExposure: big(row.total_exposure),
+    accrual: { rateWad: big(row.earning_rate_wad), carryWad: big(row.earning_carry_wad), accruedAt: ms(row.accrued_at) },
+    createdAt: ms(row.created_at),
+  };
+}
+
+export async function findPool(ex: Executor, id: string, lock = false): Promise<PoolRecord | undefined> {
+  const rows = lock
+    ? await ex.query<PoolRow>(sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset WHERE p.id = ${id} FOR UPDATE OF p`)
+    : await ex.query<PoolRow>(sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset WHERE p.id = ${id}`);
+  return rows[0] && toPool(rows[0]);
+}
+
+export async function listPools(ex: Executor): Promise<PoolRecord[]> {
+  const rows = await ex.query<PoolRow>(sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset ORDER BY p.created_at, p.id`);
+  return rows.map(toPool);
+}
+
+/** Pools that back a risk, for pool selection at quote time. */
+export async function poolIdsForRisk(ex: Executor, riskId: string): Promise<string[]> {
+  const rows = await ex.query<{ pool_id: string }>(sql`SELECT pool_id FROM pool_risks WHERE risk_id = ${riskId} ORDER BY pool_id`);
+  return rows.map((r) => r.pool_id);
+}
+
+export async function insertPool(
+  tx: Executor,
+  pool: PoolRecord,
+  risks: ReadonlyArray<{ riskId: string; capBps: number }>,
+  tranches: ReadonlyArray<{ tranche: TrancheName; accountId: string }>,
+): Promise<void> {
+  await tx.query(sql`
+    INSERT INTO pools (id, name, asset, curator, risk_cap_bps, group_cap_bps, total_cap_bps, cooldown_seconds, accrued_at, created_at)
+    VALUES (${pool.id}, ${pool.name}, ${pool.asset}, ${pool.curator}, ${pool.limits.riskCapBps}, ${pool.limits.groupCapBps},
+      ${pool.limits.totalCapBps}, ${pool.cooldownSeconds}, ${ts(pool.accrual.accruedAt)}, ${ts(pool.createdAt)})`);
+  await tx.query(sql`
+    INSERT INTO accounts (id, kind, asset, owner)
+    VALUES ${sql.join(
+      tranches.map((t) => sql`(${t.accountId}, 'TRANCHE', ${pool.asset}, ${pool.id})`),
+      sql`, `,
+    )}`);
+  await tx.query(sql`
+    INSERT INTO tranches (pool_id, tranche, account_id)
+    VALUES ${sql.join(
+      tranches.map((t) => sql`(${pool.id}, ${t.tranche}, ${t.accountId})`),
+      sql`, `,
+    )}`);
+  await tx.query(sql`
+    INSERT INTO pool_risks (pool_id, risk_id, cap_bps)
+    VALUES ${sql.join(
+      risks.map((r) => sql`(${pool.id}, ${r.riskId}, ${r.capBps})`),
+      sql`, `,
+    )}`);
+}
+
+export async function loadTranches(ex: Executor, poolId: string): Promise<TrancheRecord[]> {
+  const rows = await ex.query<{ tranche: TrancheName; account_id: string; total_shares: string; balance: string }>(sql`
+    SELECT t.tranche, t.account_id, t.total_shares, a.balance
+    FROM tranches t JOIN accounts a ON a.id = t.account_id
+    WHERE t.pool_id = ${poolId}
+    ORDER BY CASE t.tranche WHEN 'FIRST_LOSS' THEN 0 WHEN 'JUNIOR' THEN 1 ELSE 2 END`);
+  return rows.map((r) => ({ tranche: r.tranche, accountId: r.account_id, totalShares: big(r.total_shares), balance: big(r.balance) }));
+}
+
+export async function loadPoolRisks(ex: Executor, poolId: string): Promise<PoolRiskRecord[]> {
+  const rows = await ex.query<{ risk_id: string; cap_bps: number; exposure: string; correlation_group: string; state: RiskState }>(sql`
+    SELECT pr.risk_id, pr.cap_bps, pr.exposure, r.correlation_group, r.state
+    FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id
+    WHERE pr.pool_id = ${poolId}
+    ORDER BY pr.risk_id`);
+  return rows.map((r) => ({ riskId: r.risk_id, capBps: r.cap_bps, exposure: big(r.exposure), correlationGroup: r.correlation_group, state: r.state }));
+}
+
+export async function loadGroupExposure(ex: Executor, poolId: string): Promise<Map<string, bigint>> {
+  const rows = await ex.query<{ correlation_group: string; exposure: string }>(
+    sql`SELECT correlation_group, exposure FROM pool_group_exposure WHERE pool_id = ${poolId}`,
+  );
+  return new Map(rows.map((r) => [r.correlation_group, big(r.exposure)]));
+}
+
+/** Active policies of the pool whose term has ended by `upTo`, in order of end time. */
+export async function loadExpiringPolicies(ex: Executor, poolId: string, upTo: number): Promise<ExpiringPolicy[]> {
+  const rows = await ex.query<{
+    id: string;
+    risk_id: string;
+    correlation_group: string;
+    exposure: string;
+    end_at: Date;
+    earning_rate_wad: string;
+    earning_dust_wad: string;
+  }>(sql`
+    SELECT p.id, p.risk_id, r.correlation_group, p.exposure, p.end_at, p.earning_rate_wad, p.earning_dust_wad
+    FROM policies p JOIN risks r ON r.id = p.risk_id
+    WHERE p.pool_id = ${poolId} AND p.status = 'ACTIVE' AND p.end_at <= ${ts(upTo)}
+    ORDER BY p.end_at, p.id`);
+  return rows.map((r) => ({
+    id: r.id,
+    riskId: r.risk_id,
+    correlationGroup: r.correlation_group,
+    exposure: big(r.exposure),
+    endAt: ms(r.end_at),
+    rateWad: big(r.earning_rate_wad),
+    dustWad: big(r.earning_dust_wad),
+  }));
+}
+
+/** Applies the exposure and earning changes of a checkpoint or a sale to the aggregates. */
+export async function applyPoolAggregates(
+  tx: Executor,
+  poolId: string,
+  change: {
+    accrual: AccrualState;
+    totalExposure: bigint;
+    riskDeltas: ReadonlyMap<string, bigint>;
+    groupDeltas: ReadonlyMap<string, bigint>;
+  },
+): Promise<void> {
+  await tx.query(sql`
+    UPDATE pools SET total_exposure = ${num(change.totalExposure)}, earning_rate_wad = ${num(change.accrual.rateWad)},
+      earning_carry_wad = ${num(change.accrual.carryWad)}, accrued_at = ${ts(change.accrual.accruedAt)}
+    WHERE id = ${poolId}`);
+  const risks = [...change.riskDeltas].filter(([, d]) => d !== 0n);
+  if (risks.length > 0) {
+    await tx.query(sql`
+      UPDATE pool_risks pr SET exposure = pr.exposure + v.delta
+      FROM (VALUES ${sql.join(
+        risks.map(([id, d]) => sql`(${id}, ${num(d)})`),
+        sql`, `,
+      )}) AS v(risk_id, delta)
+      WHERE pr.pool_id = ${poolId} AND pr.risk_id = v.risk_id`);
+  }
+  const groups = [...change.groupDeltas].filter(([, d]) => d !== 0n);
+  if (groups.length > 0) {
+    await tx.query(sql`
+      INSERT INTO pool_group_exposure AS g (pool_id, correlation_group, exposure)
+      VALUES ${sql.join(
+        groups.map(([group, d]) => sql`(${poolId}, ${group}, ${num(d)})`),
+        sql`, `,
+      )}
+      ON CONFLICT (pool_id, correlation_group) DO UPDATE SET exposure = g.exposure + EXCLUDED.exposure`);
+  }
+}
+
+export async function expirePolicies(tx: Executor, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.query(sql`UPDATE policies SET status = 'EXPIRED' WHERE id IN (${sql.join(
+    ids.map((id) => sql`${id}`),
+    sql`, `,
+  )})`);
+}

@@ -1,0 +1,127 @@
+import { sql } from 'drizzle-orm';
+import type { Executor } from './create-database.ts';
+import type { TrancheName } from './pool-store.ts';
+import { big, ms, num, ts } from './sql-helpers.ts';
+
+export interface PositionRecord {
+  poolId: string;
+  tranche: TrancheName;
+  owner: string;
+  shares: bigint;
+  lockedShares: bigint;
+}
+
+export interface WithdrawalRecord {
+  id: string;
+  poolId: string;
+  tranche: TrancheName;
+  owner: string;
+  shares: bigint;
+  valueAtRequest: bigint;
+  requestedAt: number;
+  availableAt: number;
+  status: 'PENDING' | 'COMPLETED';
+  paid: bigint | null;
+  completedAt: number | null;
+}
+
+interface PositionRow {
+  pool_id: string;
+  tranche: TrancheName;
+  owner: string;
+  shares: string;
+  locked_shares: string;
+}
+
+const toPosition = (r: PositionRow): PositionRecord => ({
+  poolId: r.pool_id,
+  tranche: r.tranche,
+  owner: r.owner,
+  shares: big(r.shares),
+  lockedShares: big(r.locked_shares),
+});
+
+export async function findPosition(ex: Executor, poolId: string, tranche: string, owner: string, lock = false): Promise<PositionRecord | undefined> {
+  const rows = lock
+    ? await ex.query<PositionRow>(sql`SELECT * FROM positions WHERE pool_id = ${poolId} AND tranche = ${tranche} AND owner = ${owner} FOR UPDATE`)
+    : await ex.query<PositionRow>(sql`SELECT * FROM positions WHERE pool_id = ${poolId} AND tranche = ${tranche} AND owner = ${owner}`);
+  return rows[0] && toPosition(rows[0]);
+}
+
+export async function positionsOf(ex: Executor, owner: string): Promise<PositionRecord[]> {
+  const rows = await ex.query<PositionRow>(sql`SELECT * FROM positions WHERE owner = ${owner} ORDER BY pool_id, tranche`);
+  return rows.map(toPosition);
+}
+
+/**
+ * Moves shares of one holder and the tranche total together.
+ * @invariant tranche.total_shares = Σ (shares + locked_shares) of its positions.
+ */
+export async function changeShares(
+  tx: Executor,
+  key: { poolId: string; tranche: string; owner: string },
+  delta: { free: bigint; locked: bigint },
+): Promise<PositionRecord> {
+  const rows = await tx.query<PositionRow>(sql`
+    INSERT INTO positions AS p (pool_id, tranche, owner, shares, locked_shares)
+    VALUES (${key.poolId}, ${key.tranche}, ${key.owner}, ${num(delta.free)}, ${num(delta.locked)})
+    ON CONFLICT (pool_id, tranche, owner)
+    DO UPDATE SET shares = p.shares + EXCLUDED.shares, locked_shares = p.locked_shares + EXCLUDED.locked_shares
+    RETURNING *`);
+  const total = delta.free + delta.locked;
+  if (total !== 0n) {
+    await tx.query(sql`UPDATE tranches SET total_shares = total_shares + ${num(total)} WHERE pool_id = ${key.poolId} AND tranche = ${key.tranche}`);
+  }
+  return toPosition(rows[0] as PositionRow);
+}
+
+interface WithdrawalRow {
+  id: string;
+  pool_id: string;
+  tranche: TrancheName;
+  owner: string;
+  shares: string;
+  value_at_request: string;
+  requested_at: Date;
+  available_at: Date;
+  status: 'PENDING' | 'COMPLETED';
+  paid: string | null;
+  completed_at: Date | null;
+}
+
+const toWithdrawal = (r: WithdrawalRow): WithdrawalRecord => ({
+  id: r.id,
+  poolId: r.pool_id,
+  tranche: r.tranche,
+  owner: r.owner,
+  shares: big(r.shares),
+  valueAtRequest: big(r.value_at_request),
+  requestedAt: ms(r.requested_at),
+  availableAt: ms(r.available_at),
+  status: r.status,
+  paid: r.paid == null ? null : big(r.paid),
+  completedAt: r.completed_at == null ? null : ms(r.completed_at),
+});
+
+export async function insertWithdrawal(tx: Executor, w: WithdrawalRecord): Promise<void> {
+  await tx.query(sql`
+    INSERT INTO withdrawal_requests (id, pool_id, tranche, owner, shares, value_at_request, requested_at, available_at, status)
+    VALUES (${w.id}, ${w.poolId}, ${w.tranche}, ${w.owner}, ${num(w.shares)}, ${num(w.valueAtRequest)}, ${ts(w.requestedAt)},
+      ${ts(w.availableAt)}, 'PENDING')`);
+}
+
+export async function findWithdrawal(ex: Executor, id: string, lock = false): Promise<WithdrawalRecord | undefined> {
+  const rows = lock
+    ? await ex.query<WithdrawalRow>(sql`SELECT * FROM withdrawal_requests WHERE id = ${id} FOR UPDATE`)
+    : await ex.query<WithdrawalRow>(sql`SELECT * FROM withdrawal_requests WHERE id = ${id}`);
+  return rows[0] && toWithdrawal(rows[0]);
+}
+
+export async function completeWithdrawalRecord(tx: Executor, id: string, paid: bigint, at: number): Promise<void> {
+  await tx.query(sql`UPDATE withdrawal_requests SET status = 'COMPLETED', paid = ${num(paid)}, completed_at = ${ts(at)} WHERE id = ${id}`);
+}
+
+export async function withdrawalsOf(ex: Executor, owner: string): Promise<WithdrawalRecord[]> {
+  const rows = await ex.query<WithdrawalRow>(sql`SELECT * FROM withdrawal_requests WHERE owner = ${owner} ORDER BY requested_at DESC, id LIMIT 500`);
+  return rows.map(toWithdrawal);
+}

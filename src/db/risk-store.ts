@@ -1,0 +1,112 @@
+import { sql } from 'drizzle-orm';
+import type { RiskFactor } from '../domain/risk-score.ts';
+import type { TriggerRule } from '../domain/trigger-rule.ts';
+import type { Executor } from './create-database.ts';
+import { json, ms, ts } from './sql-helpers.ts';
+
+export type RiskKind = 'DEPEG' | 'SMART_CONTRACT_FAILURE';
+export type RiskState = 'ARMED' | 'TRIGGERED' | 'DEGRADED';
+
+export interface RiskRecord {
+  id: string;
+  name: string;
+  kind: RiskKind;
+  description: string;
+  correlationGroup: string;
+  rule: TriggerRule;
+  ruleVersion: number;
+  maxPayoutRatio: string;
+  quorum: number;
+  maxStalenessSeconds: number;
+  scoreModel: string;
+  scoreInputs: Record<string, string | number>;
+  scoreFactors: RiskFactor[];
+  modelScore: string;
+  scoreOverride: string | null;
+  scoreOverrideReason: string | null;
+  state: RiskState;
+  createdBy: string;
+  createdAt: number;
+}
+
+/** The score that prices cover: the admin override when there is one, else the model's. */
+export function effectiveScore(risk: RiskRecord): string {
+  return risk.scoreOverride ?? risk.modelScore;
+}
+
+interface RiskRow {
+  id: string;
+  name: string;
+  kind: RiskKind;
+  description: string;
+  correlation_group: string;
+  rule: TriggerRule;
+  rule_version: number;
+  max_payout_ratio: string;
+  quorum: number;
+  max_staleness_seconds: number;
+  score_model: string;
+  score_inputs: Record<string, string | number>;
+  score_factors: RiskFactor[];
+  model_score: string;
+  score_override: string | null;
+  score_override_reason: string | null;
+  state: RiskState;
+  created_by: string;
+  created_at: Date;
+}
+
+function toRecord(row: RiskRow): RiskRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    description: row.description,
+    correlationGroup: row.correlation_group,
+    rule: row.rule,
+    ruleVersion: row.rule_version,
+    maxPayoutRatio: String(row.max_payout_ratio),
+    quorum: row.quorum,
+    maxStalenessSeconds: row.max_staleness_seconds,
+    scoreModel: row.score_model,
+    scoreInputs: row.score_inputs,
+    scoreFactors: row.score_factors,
+    modelScore: trimScore(row.model_score),
+    scoreOverride: row.score_override == null ? null : trimScore(row.score_override),
+    scoreOverrideReason: row.score_override_reason,
+    state: row.state,
+    createdBy: row.created_by,
+    createdAt: ms(row.created_at),
+  };
+}
+
+function trimScore(value: string): string {
+  return String(value).replace(/\.?0+$/, '') || '0';
+}
+
+export async function insertRisk(ex: Executor, risk: RiskRecord): Promise<void> {
+  await ex.query(sql`
+    INSERT INTO risks (id, name, kind, description, correlation_group, rule, rule_version, max_payout_ratio, quorum,
+      max_staleness_seconds, score_model, score_inputs, score_factors, model_score, state, created_by, created_at)
+    VALUES (${risk.id}, ${risk.name}, ${risk.kind}, ${risk.description}, ${risk.correlationGroup}, ${json(risk.rule)},
+      ${risk.ruleVersion}, ${risk.maxPayoutRatio}::numeric, ${risk.quorum}, ${risk.maxStalenessSeconds}, ${risk.scoreModel},
+      ${json(risk.scoreInputs)}, ${json(risk.scoreFactors)}, ${risk.modelScore}::numeric, ${risk.state}, ${risk.createdBy},
+      ${ts(risk.createdAt)})`);
+}
+
+export async function findRisk(ex: Executor, id: string): Promise<RiskRecord | undefined> {
+  const rows = await ex.query<RiskRow>(sql`SELECT * FROM risks WHERE id = ${id}`);
+  return rows[0] && toRecord(rows[0]);
+}
+
+export async function listRisks(ex: Executor): Promise<RiskRecord[]> {
+  const rows = await ex.query<RiskRow>(sql`SELECT * FROM risks ORDER BY created_at, id`);
+  return rows.map(toRecord);
+}
+
+export async function setScoreOverride(ex: Executor, id: string, score: string, reason: string, by: string): Promise<boolean> {
+  const rows = await ex.query(sql`
+    UPDATE risks SET score_override = ${score}::numeric, score_override_reason = ${reason}, score_override_by = ${by}
+    WHERE id = ${id} RETURNING id`);
+  return rows.length > 0;
+}

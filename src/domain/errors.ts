@@ -1,0 +1,55 @@
+/**
+ * The one error hierarchy of the product. Each kind carries the stable API code of
+ * DESIGN.md section 7; `http/` is the only place that turns these into GraphQL errors.
+ * Anything that is not a BaseError is an internal fault and is masked.
+ */
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'CAPACITY_EXCEEDED'
+  | 'QUOTE_EXPIRED'
+  | 'SALES_PAUSED'
+  | 'INSUFFICIENT_FUNDS'
+  | 'COOLDOWN_ACTIVE'
+  | 'POOL_FROZEN';
+
+export class BaseError extends Error {
+  readonly code: ErrorCode;
+  /** Extra facts a client can act on (amounts, limits); never secrets or internals. */
+  readonly details: Record<string, string | number | boolean> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, string | number | boolean> } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'BaseError';
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+const kind =
+  (code: ErrorCode) =>
+  (message: string, details?: Record<string, string | number | boolean>) =>
+    new BaseError(code, message, { details });
+
+export const unauthenticated = kind('UNAUTHENTICATED');
+export const forbidden = kind('FORBIDDEN');
+export const badInput = kind('BAD_USER_INPUT');
+export const notFound = kind('NOT_FOUND');
+export const conflict = kind('CONFLICT');
+export const capacityExceeded = kind('CAPACITY_EXCEEDED');
+export const quoteExpired = kind('QUOTE_EXPIRED');
+export const salesPaused = kind('SALES_PAUSED');
+export const insufficientFunds = kind('INSUFFICIENT_FUNDS');
+export const cooldownActive = kind('COOLDOWN_ACTIVE');
+export const poolFrozen = kind('POOL_FROZEN');
+
+export function isBaseError(error: unknown): error is BaseError {
+  return error instanceof BaseError;
+}

@@ -1,0 +1,6 @@
+/** Prefixed random ids (`pol_...`), so a log line explains itself (CONVENTIONS). */
+export type IdPrefix = 'pol' | 'pool' | 'risk' | 'inc' | 'quo' | 'je' | 'wdr' | 'feed';
+
+export function newId(prefix: IdPrefix): string {
+  return `${prefix}_${crypto.randomUUID().replaceAll('-', '')}`;
+}

@@ -1,0 +1,140 @@
+import { badInput } from './errors.ts';
+import { Decimal, ceilToBigInt, decimalString } from './decimal.ts';
+
+/** DESIGN 3. Every number is configuration; the defaults are in `defaultPricing`. */
+export interface PricingParams {
+  /** Annual rate at score 0, as a decimal string (0.005 = 0.5%). */
+  rMin: string;
+  /** Annual rate at score 100. */
+  rMax: string;
+  /** Utilisation kink k and slopes s1, s2 of the multiplier curve. */
+  kink: string;
+  slope1: string;
+  slope2: string;
+  /** Platform fee as basis points of the premium. */
+  feeBps: number;
+  minDays: number;
+  maxDays: number;
+  /** Quote validity in seconds. */
+  quoteTtlSeconds: number;
+}
+
+export const defaultPricing: PricingParams = {
+  rMin: '0.005',
+  rMax: '0.40',
+  kink: '0.8',
+  slope1: '0.5',
+  slope2: '4',
+  feeBps: 500,
+  minDays: 7,
+  maxDays: 365,
+  quoteTtlSeconds: 60,
+};
+
+export interface PremiumInput {
+  amount: bigint;
+  durationDays: number;
+  /** Risk score 0-100 as a decimal string. */
+  score: string;
+  /** Utilisation of the binding capacity cap before and after this purchase, in [0, 1]. */
+  utilisationBefore: Decimal;
+  utilisationAfter: Decimal;
+  /** Minimum premium in base units of the pool's asset. */
+  minPremium: bigint;
+}
+
+export interface PremiumBreakdown {
+  score: string;
+  baseRate: string;
+  utilisationBefore: string;
+  utilisationAfter: string;
+  utilisationMultiplier: string;
+  annualRate: string;
+  termFraction: string;
+  /** Premium before the minimum, exact decimal in base units. */
+  rawPremium: string;
+  minimumApplied: boolean;
+  premium: bigint;
+  fee: bigint;
+  total: bigint;
+}
+
+/** r0 = rMin * (rMax/rMin)^(score/100): log-linear in the score. */
+export function baseRate(score: string, params: PricingParams): Decimal {
+  const rMin = new Decimal(params.rMin);
+  const rMax = new Decimal(params.rMax);
+  return rMin.mul(rMax.div(rMin).pow(new Decimal(score).div(100)));
+}
+
+/** m(u) = 1 + s1*min(u,k)/k + s2*max(0,u-k)/(1-k). */
+export function utilisationMultiplier(u: Decimal, params: PricingParams): Decimal {
+  const k = new Decimal(params.kink);
+  const s1 = new Decimal(params.slope1);
+  const s2 = new Decimal(params.slope2);
+  return new Decimal(1)
+    .add(s1.mul(Decimal.min(u, k)).div(k))
+    .add(s2.mul(Decimal.max(0, u.sub(k))).div(new Decimal(1).sub(k)));
+}
+
+/** ∫0^u m(x) dx, in closed form, so the path average is exact. */
+function multiplierIntegral(u: Decimal, params: PricingParams): Decimal {
+  const k = new Decimal(params.kink);
+  const s1 = new Decimal(params.slope1);
+  const s2 = new Decimal(params.slope2);
+  if (u.lte(k)) return u.add(s1.mul(u.pow(2)).div(k.mul(2)));
+  const over = u.sub(k);
+  return u
+    .add(s1.mul(k).div(2))
+    .add(s1.mul(over))
+    .add(s2.mul(over.pow(2)).div(new Decimal(1).sub(k).mul(2)));
+}
+
+/**
+ * The mean of m over the utilisation a purchase spans, from before to after, so that
+ * splitting an order into pieces never makes it cheaper.
+ */
+export function meanMultiplier(before: Decimal, after: Decimal, params: PricingParams): Decimal {
+  if (after.lte(before)) return utilisationMultiplier(before, params);
+  return multiplierIntegral(after, params).sub(multiplierIntegral(before, params)).div(after.sub(before));
+}
+
+export function validateTerm(durationDays: number, params: PricingParams): void {
+  if (!Number.isInteger(durationDays) || durationDays < params.minDays || durationDays > params.maxDays) {
+    throw badInput(`durationDays must be a whole number of days from ${params.minDays} to ${params.maxDays}`, {
+      field: 'durationDays',
+      minDays: params.minDays,
+      maxDays: params.maxDays,
+    });
+  }
+}
+
+/**
+ * premium = A * r0 * mean(m) * d/365, rounded up to the base unit (against the buyer, as
+ * every rounding of an amount owed to the pool), then at least the minimum; fee on top.
+ */
+export function pricePremium(input: PremiumInput, params: PricingParams): PremiumBreakdown {
+  validateTerm(input.durationDays, params);
+  const r0 = baseRate(input.score, params);
+  const m = meanMultiplier(input.utilisationBefore, input.utilisationAfter, params);
+  const annualRate = r0.mul(m);
+  const termFraction = new Decimal(input.durationDays).div(365);
+  const raw = new Decimal(input.amount.toString()).mul(annualRate).mul(termFraction);
+  const computed = ceilToBigInt(raw);
+  const minimumApplied = computed < input.minPremium;
+  const premium = minimumApplied ? input.minPremium : computed;
+  const fee = ceilToBigInt(new Decimal(premium.toString()).mul(params.feeBps).div(10_000));
+  return {
+    score: input.score,
+    baseRate: decimalString(r0),
+    utilisationBefore: decimalString(input.utilisationBefore),
+    utilisationAfter: decimalString(input.utilisationAfter),
+    utilisationMultiplier: decimalString(m),
+    annualRate: decimalString(annualRate),
+    termFraction: decimalString(termFraction),
+    rawPremium: decimalString(raw, 6),
+    minimumApplied,
+    premium,
+    fee,
+    total: premium + fee,
+  };
+}

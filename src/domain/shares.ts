@@ -1,0 +1,46 @@
+import { mulDivDown, mulDivUp } from './money.ts';
+
+/**
+ * ERC-4626 share maths with one virtual share and one virtual asset (OpenZeppelin's
+ * decimals offset 0), so the first depositor cannot be front-run by a donation and a
+ * tranche with zero shares still has a defined price.
+ *
+ * @invariant every conversion rounds against the actor: deposits mint down, redemptions
+ * pay down, "shares needed for assets" rounds up.
+ */
+export interface TrancheBook {
+  /** Assets held by the tranche (base units), including premium earned to date. */
+  totalAssets: bigint;
+  totalShares: bigint;
+}
+
+const VIRTUAL_SHARES = 1n;
+const VIRTUAL_ASSETS = 1n;
+
+/** Shares minted for a deposit of `assets` (rounded down: favours the pool). */
+export function sharesForDeposit(book: TrancheBook, assets: bigint): bigint {
+  return mulDivDown(assets, book.totalShares + VIRTUAL_SHARES, book.totalAssets + VIRTUAL_ASSETS);
+}
+
+/** Assets paid for redeeming `shares` (rounded down: favours the pool). */
+export function assetsForShares(book: TrancheBook, shares: bigint): bigint {
+  return mulDivDown(shares, book.totalAssets + VIRTUAL_ASSETS, book.totalShares + VIRTUAL_SHARES);
+}
+
+/** Shares that must be burnt to take out `assets` (rounded up: favours the pool). */
+export function sharesForAssets(book: TrancheBook, assets: bigint): bigint {
+  return mulDivUp(assets, book.totalShares + VIRTUAL_SHARES, book.totalAssets + VIRTUAL_ASSETS);
+}
+
+/** Assets per share as an exact ratio, for display (numerator, denominator). */
+export function sharePriceRatio(book: TrancheBook): { num: bigint; den: bigint } {
+  return { num: book.totalAssets + VIRTUAL_ASSETS, den: book.totalShares + VIRTUAL_SHARES };
+}
+
+/**
+ * What a completed withdrawal pays: shares in cooldown stay exposed to losses but do not
+ * gain from what happens while they wait (DESIGN 4).
+ */
+export function withdrawalPayout(valueAtRequest: bigint, valueAtCompletion: bigint): bigint {
+  return valueAtRequest < valueAtCompletion ? valueAtRequest : valueAtCompletion;
+}

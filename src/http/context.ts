@@ -1,0 +1,33 @@
+import type { Deps } from '../app/deps.ts';
+import type { Viewer } from '../app/auth.ts';
+import { loadPoolSnapshot, type PoolSnapshot } from '../app/pool-state.ts';
+import { getRisk } from '../app/risks.ts';
+import type { RiskRecord } from '../db/risk-store.ts';
+
+/** Per-request state: who is asking, and caches so a list does not reload the same pool. */
+export interface Context {
+  deps: Deps;
+  viewer: Viewer | null;
+  risk(id: string): Promise<RiskRecord>;
+  pool(id: string): Promise<PoolSnapshot>;
+}
+
+export function createContext(deps: Deps, viewer: Viewer | null): Context {
+  const risks = new Map<string, Promise<RiskRecord>>();
+  const pools = new Map<string, Promise<PoolSnapshot>>();
+  const now = deps.clock.now();
+  return {
+    deps,
+    viewer,
+    risk(id) {
+      let p = risks.get(id);
+      if (!p) risks.set(id, (p = getRisk(deps, id)));
+      return p;
+    },
+    pool(id) {
+      let p = pools.get(id);
+      if (!p) pools.set(id, (p = loadPoolSnapshot(deps.db, id, now)));
+      return p;
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import { GraphQLError } from 'graphql';
+import type { Logger } from 'pino';
+import { isBaseError } from '../domain/errors.ts';
+
+/**
+ * The single place where errors become what a client sees. Our own errors keep their
+ * stable code and details; GraphQL's own validation and coercion errors say
+ * BAD_USER_INPUT; everything else is masked and logged, never shown.
+ */
+export function createMaskError(log: Logger) {
+  return (error: unknown): Error => {
+    const graphqlError = error instanceof GraphQLError ? error : undefined;
+    const original = graphqlError ? graphqlError.originalError : error;
+    if (isBaseError(original)) {
+      return new GraphQLError(original.message, {
+        nodes: graphqlError?.nodes,
+        path: graphqlError?.path,
+        extensions: { code: original.code, ...(original.details ? { details: original.details } : {}) },
+      });
+    }
+    if (original instanceof GraphQLError) {
+      return new GraphQLError(original.message, {
+        nodes: graphqlError?.nodes,
+        path: graphqlError?.path,
+        extensions: { code: 'BAD_USER_INPUT', ...original.extensions },
+      });
+    }
+    if (graphqlError && !original) {
+      return new GraphQLError(graphqlError.message, {
+        nodes: graphqlError.nodes,
+        path: graphqlError.path,
+        extensions: { code: 'BAD_USER_INPUT', ...graphqlError.extensions },
+      });
+    }
+    log.error({ err: original, path: graphqlError?.path }, 'unexpected error in a resolver');
+    return new GraphQLError('Unexpected error.', { nodes: graphqlError?.nodes, path: graphqlError?.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  };
+}

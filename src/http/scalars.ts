@@ -1,0 +1,75 @@
+import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
+import { isDecimalString } from '../domain/money.ts';
+
+const INTEGER = /^(0|[1-9][0-9]*)$/;
+
+function invalid(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+}
+
+function stringLiteral(ast: ValueNode, name: string): string {
+  if (ast.kind === Kind.STRING) return ast.value;
+  if (ast.kind === Kind.INT) return ast.value;
+  throw invalid(`${name} must be a string`);
+}
+
+/** Base-unit integers travel as strings; bigint inside. Parsed values stay strings for the use cases. */
+function parseBigInt(value: unknown): string {
+  const text = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
+  if (typeof text !== 'string' || !INTEGER.test(text) || text.length > 78) {
+    throw invalid('BigInt must be a non-negative integer string, e.g. "1000000"');
+  }
+  return text;
+}
+
+function parseDecimal(value: unknown): string {
+  if (typeof value !== 'string' || !isDecimalString(value)) throw invalid('Decimal must be a decimal string, e.g. "0.995"');
+  return value;
+}
+
+function parseDateTime(value: unknown): number {
+  if (typeof value !== 'string') throw invalid('DateTime must be an ISO-8601 string');
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) throw invalid('DateTime must be an ISO-8601 date-time');
+  return ms;
+}
+
+export const BigIntScalar = new GraphQLScalarType<string, string>({
+  name: 'BigInt',
+  serialize(value) {
+    if (typeof value === 'bigint') return value.toString();
+    if (typeof value === 'string' && INTEGER.test(value)) return value;
+    throw new TypeError('BigInt cannot represent this value');
+  },
+  parseValue: parseBigInt,
+  parseLiteral: (ast) => parseBigInt(stringLiteral(ast, 'BigInt')),
+});
+
+export const DecimalScalar = new GraphQLScalarType<string, string>({
+  name: 'Decimal',
+  serialize(value) {
+    if (typeof value === 'string' && isDecimalString(value)) return value;
+    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+    throw new TypeError('Decimal cannot represent this value');
+  },
+  parseValue: parseDecimal,
+  parseLiteral(ast) {
+    if (ast.kind === Kind.FLOAT || ast.kind === Kind.INT || ast.kind === Kind.STRING) return parseDecimal(ast.value);
+    throw invalid('Decimal must be a decimal string, e.g. "0.995"');
+  },
+});
+
+/** Milliseconds inside; ISO-8601 on the wire. */
+export const DateTimeScalar = new GraphQLScalarType<number, string>({
+  name: 'DateTime',
+  serialize(value) {
+    const ms = value instanceof Date ? value.getTime() : value;
+    if (typeof ms !== 'number' || !Number.isFinite(ms)) throw new TypeError('DateTime cannot represent this value');
+    return new Date(ms).toISOString();
+  },
+  parseValue: parseDateTime,
+  parseLiteral(ast) {
+    if (ast.kind !== Kind.STRING) throw invalid('DateTime must be an ISO-8601 string');
+    return parseDateTime(ast.value);
+  },
+});

@@ -124,6 +124,10 @@ export async function insertPool(
       risks.map((r) => sql`(${pool.id}, ${r.riskId}, ${r.capBps})`),
       sql`, `,
     )}`);
+  // One exposure row per correlation group the pool backs, so sales only ever update rows.
+  await tx.query(sql`
+    INSERT INTO pool_group_exposure (pool_id, correlation_group)
+    SELECT DISTINCT ${pool.id}, r.correlation_group FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id WHERE pr.pool_id = ${pool.id}`);
 }
 
 export async function loadTranches(ex: Executor, poolId: string): Promise<TrancheRecord[]> {
@@ -205,12 +209,12 @@ export async function applyPoolAggregates(
   const groups = [...change.groupDeltas].filter(([, d]) => d !== 0n);
   if (groups.length > 0) {
     await tx.query(sql`
-      INSERT INTO pool_group_exposure AS g (pool_id, correlation_group, exposure)
-      VALUES ${sql.join(
-        groups.map(([group, d]) => sql`(${poolId}, ${group}, ${num(d)})`),
+      UPDATE pool_group_exposure g SET exposure = g.exposure + v.delta
+      FROM (VALUES ${sql.join(
+        groups.map(([group, d]) => sql`(${group}, ${num(d)})`),
         sql`, `,
-      )}
-      ON CONFLICT (pool_id, correlation_group) DO UPDATE SET exposure = g.exposure + EXCLUDED.exposure`);
+      )}) AS v(correlation_group, delta)
+      WHERE g.pool_id = ${poolId} AND g.correlation_group = v.correlation_group`);
   }
 }
 

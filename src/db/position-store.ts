@@ -62,17 +62,25 @@ export async function changeShares(
   key: { poolId: string; tranche: string; owner: string },
   delta: { free: bigint; locked: bigint },
 ): Promise<PositionRecord> {
-  const rows = await tx.query<PositionRow>(sql`
-    INSERT INTO positions AS p (pool_id, tranche, owner, shares, locked_shares)
-    VALUES (${key.poolId}, ${key.tranche}, ${key.owner}, ${num(delta.free)}, ${num(delta.locked)})
-    ON CONFLICT (pool_id, tranche, owner)
-    DO UPDATE SET shares = p.shares + EXCLUDED.shares, locked_shares = p.locked_shares + EXCLUDED.locked_shares
-    RETURNING *`);
+  // CHECK constraints apply to the proposed row before ON CONFLICT, so a decrease is an UPDATE.
+  const rows =
+    delta.free >= 0n && delta.locked >= 0n
+      ? await tx.query<PositionRow>(sql`
+          INSERT INTO positions AS p (pool_id, tranche, owner, shares, locked_shares)
+          VALUES (${key.poolId}, ${key.tranche}, ${key.owner}, ${num(delta.free)}, ${num(delta.locked)})
+          ON CONFLICT (pool_id, tranche, owner)
+          DO UPDATE SET shares = p.shares + EXCLUDED.shares, locked_shares = p.locked_shares + EXCLUDED.locked_shares
+          RETURNING *`)
+      : await tx.query<PositionRow>(sql`
+          UPDATE positions SET shares = shares + ${num(delta.free)}, locked_shares = locked_shares + ${num(delta.locked)}
+          WHERE pool_id = ${key.poolId} AND tranche = ${key.tranche} AND owner = ${key.owner}
+          RETURNING *`);
+  if (!rows[0]) throw new Error(`no position of ${key.owner} in ${key.poolId}/${key.tranche} to reduce`);
   const total = delta.free + delta.locked;
   if (total !== 0n) {
     await tx.query(sql`UPDATE tranches SET total_shares = total_shares + ${num(total)} WHERE pool_id = ${key.poolId} AND tranche = ${key.tranche}`);
   }
-  return toPosition(rows[0] as PositionRow);
+  return toPosition(rows[0]);
 }
 
 interface WithdrawalRow {

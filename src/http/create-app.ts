@@ -38,11 +38,13 @@ export function createYogaServer(deps: Deps) {
     maskedErrors: { maskError: createMaskError(deps.log) },
     graphiql: !deps.config.production,
     landingPage: false,
+    // Yoga reports every client error (bad input, refused purchase) as an error; those are
+    // answers, not faults. Faults are logged by maskError.
     logging: {
       debug: (...args) => deps.log.debug(args.map(String).join(' ')),
-      info: (...args) => deps.log.info(args.map(String).join(' ')),
-      warn: (...args) => deps.log.warn(args.map(String).join(' ')),
-      error: (...args) => deps.log.error(args.map(String).join(' ')),
+      info: (...args) => deps.log.debug(args.map(String).join(' ')),
+      warn: (...args) => deps.log.debug(args.map(String).join(' ')),
+      error: (...args) => deps.log.debug(args.map(String).join(' ')),
     },
     plugins: [
       EnvelopArmorPlugin({

@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import pino from 'pino';
+import request from 'supertest';
+import type { Hex } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createSiweMessage } from 'viem/siwe';
+import type { AppConfig, Clock, Deps } from '../src/app/deps.ts';
+import { type Database, createDatabase } from '../src/db/create-database.ts';
+import { checkInvariants } from '../src/db/invariants.ts';
+import { defaultLimits } from '../src/domain/capacity.ts';
+import { defaultPricing } from '../src/domain/pricing.ts';
+import { createApp } from '../src/http/create-app.ts';
+
+/** Tests run on the PostgreSQL server when DATABASE_URL is set, else on PGlite. */
+export const SERVER_URL = process.env.DATABASE_URL;
+
+let pgliteTemplate: Promise<PGlite> | undefined;
+let serverTemplate: Promise<string> | undefined;
+let counter = 0;
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function adminQuery(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: SERVER_URL });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A fresh, migrated database for one test: a clone of a migrated PGlite, or a new server
+ * database created from a migrated template (one template per test process).
+ */
+export async function createTestDatabase(): Promise<Database> {
+  if (SERVER_URL) {
+    serverTemplate ??= (async () => {
+      const name = `tmpl_${process.pid}_${Date.now()}`;
+      await adminQuery(`CREATE DATABASE ${name}`);
+      const db = await createDatabase({ url: withDatabase(SERVER_URL, name) });
+      await db.migrate();
+      await db.close();
+      return name;
+    })();
+    const template = await serverTemplate;
+    const name = `t_${process.pid}_${Date.now()}_${counter++}`;
+    await adminQuery(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+    const db = await createDatabase({ url: withDatabase(SERVER_URL, name), poolSize: 20 });
+    return {
+      ...db,
+      async close() {
+        await db.close();
+        await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      },
+    };
+  }
+  pgliteTemplate ??= (async () => {
+    const template = await PGlite.create('memory://');
+    const db = await createDatabase({ pglite: template });
+    await db.migrate();
+    return template;
+  })();
+  const clone = (await (await pgliteTemplate).clone()) as PGlite;
+  return createDatabase({ pglite: clone });
+}
+
+export class TestClock implements Clock {
+  constructor(private ms = Date.UTC(2026, 10, 22, 12, 0, 0)) {}
+  now(): number {
+    return this.ms;
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export const DAY = 86_400_000;
+export const USDC = (units: number | bigint) => BigInt(units) * 1_000_000n;
+
+export interface Wallet {
+  key: Hex;
+  address: string;
+}
+
+export function newWallet(): Wallet {
+  const key = generatePrivateKey();
+  return { key, address: privateKeyToAccount(key).address };
+}
+
+export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): AppConfig {
+  return {
+    production: false,
+    jwt: { secret: 'test-secret-test-secret-test-secret!', previousSecret: undefined, ttlSeconds: 3600, issuer: 'parametric-cover', audience: 'parametric-cover-api' },
+    siwe: { domain: 'localhost:4000', nonceTtlSeconds: 300 },
+    admins: [admin],
+    pricing: defaultPricing,
+    minPremium: '1',
+    defaultCooldownSeconds: 60,
+    defaultLimits,
+    ...overrides,
+  };
+}
+
+export interface Harness {
+  deps: Deps;
+  db: Database;
+  clock: TestClock;
+  admin: Wallet;
+  app: ReturnType<typeof createApp>;
+  /** Runs a GraphQL operation through the real HTTP app; returns the parsed body. */
+  gql(query: string, variables?: Record<string, unknown>, token?: string): Promise<GqlBody>;
+  /** Like gql, but fails the test on any error and returns `data`. */
+  ok(query: string, variables?: Record<string, unknown>, token?: string): Promise<Record<string, any>>;
+  signIn(wallet: Wallet): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface GqlBody {
+  data?: Record<string, any> | null;
+  errors?: Array<{ message: string; extensions?: { code?: string; details?: Record<string, unknown> } }>;
+}
+
+export async function createHarness(overrides: Partial<AppConfig> = {}): Promise<Harness> {
+  const db = await createTestDatabase();
+  const clock = new TestClock();
+  const admin = newWallet();
+  const deps: Deps = { db, clock, config: testConfig(admin.address, overrides), log: pino({ level: process.env.TEST_LOG ?? 'silent' }) };
+  const app = createApp(deps);
+  const gql = async (query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GqlBody> => {
+    let req = request(app).post('/graphql').set('content-type', 'application/json');
+    if (token) req = req.set('authorization', `Bearer ${token}`);
+    const res = await req.send({ query, variables });
+    assert.ok(res.status < 500, `HTTP ${res.status}: ${res.text}`);
+    return res.body as GqlBody;
+  };
+  const ok = async (query: string, variables?: Record<string, unknown>, token?: string) => {
+    const body = await gql(query, variables, token);
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    return body.data as Record<string, any>;
+  };
+  const signIn = async (wallet: Wallet) => {
+    const { siweNonce } = await ok('mutation { siweNonce { nonce domain } }');
+    const account = privateKeyToAccount(wallet.key);
+    const message = createSiweMessage({
+      address: account.address,
+      chainId: 1,
+      domain: siweNonce.domain,
+      nonce: siweNonce.nonce,
+      uri: `http://${siweNonce.domain}`,
+      version: '1',
+      issuedAt: new Date(clock.now()),
+    });
+    const signature = await account.signMessage({ message });
+    const data = await ok('mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }', { m: message, s: signature });
+    return data.signInWithEthereum.token as string;
+  };
+  return { deps, db, clock, admin, app, gql, ok, signIn, close: () => db.close() };
+}
+
+export async function assertLedgerInvariants(db: Database): Promise<void> {
+  assert.deepEqual(await checkInvariants(db), []);
+}
+
+export function expectCode(body: GqlBody, code: string): void {
+  assert.ok(body.errors && body.errors.length > 0, `expected ${code}, got data ${JSON.stringify(body.data)}`);
+  assert.equal(body.errors[0]?.extensions?.code, code, JSON.stringify(body.errors));
+}
+
+export const DEPEG_RISK = `mutation($input: CreateRiskInput!) { createRisk(input: $input) { id name score { score } maxPayoutRatio } }`;
+
+export function depegRiskInput(name = 'USDC depeg', group = 'USDC', payout: Record<string, unknown> = {}) {
+  return {
+    name,
+    kind: 'DEPEG',
+    correlationGroup: group,
+    rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: 86400, payout: 'BINARY', ...payout },
+    score: { audits: 3, daysLive: 1500, valueSecuredUsd: '30000000000', pastIncidents: 1, oracleQuality: 'HIGH', centralisation: 'HIGH' },
+  };
+}
+
+export const CREATE_POOL = `mutation($input: CreatePoolInput!) { createPool(input: $input) { id capital } }`;
+export const CREDIT = `mutation($a: String!, $amt: BigInt!, $r: String!) { creditAccount(address: $a, amount: $amt, reference: $r) { amount } }`;
+export const DEPOSIT = `mutation($p: ID!, $amt: BigInt!) { deposit(poolId: $p, amount: $amt) { shares value } }`;
+export const QUOTE = `query($r: ID!, $amt: BigInt!, $d: Int!) { quote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure expiresAt pool { id } } }`;
+export const PURCHASE = `mutation($q: ID!) { purchasePolicy(quoteId: $q) { id status amount premium } }`;
+
+/** Admin session, one risk, one pool with `capital` deposited by a fresh underwriter. */
+export async function marketWithPool(h: Harness, capital: bigint, poolInput: Record<string, unknown> = {}) {
+  const adminToken = await h.signIn(h.admin);
+  const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput() }, adminToken)).createRisk;
+  const underwriter = newWallet();
+  const uwToken = await h.signIn(underwriter);
+  const pool = (await h.ok(CREATE_POOL, { input: { name: 'Stable pool', risks: [{ riskId: risk.id }], ...poolInput } }, uwToken)).createPool;
+  await h.ok(CREDIT, { a: underwriter.address, amt: capital.toString(), r: `seed-${pool.id}` }, adminToken);
+  await h.ok(DEPOSIT, { p: pool.id, amt: capital.toString() }, uwToken);
+  return { adminToken, risk, pool, underwriter, uwToken };
+}
+
+/** A funded buyer with a session. */
+export async function fundedBuyer(h: Harness, adminToken: string, amount: bigint) {
+  const wallet = newWallet();
+  const token = await h.signIn(wallet);
+  await h.ok(CREDIT, { a: wallet.address, amt: amount.toString(), r: `fund-${wallet.address}` }, adminToken);
+  return { wallet, token };
+}
+

@@ -1,0 +1,369 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { runMaintenance } from '../src/app/maintenance.ts';
+import {
+  CREATE_POOL,
+  CREDIT,
+  DAY,
+  DEPEG_RISK,
+  DEPOSIT,
+  type Harness,
+  PURCHASE,
+  QUOTE,
+  USDC,
+  assertLedgerInvariants,
+  createHarness,
+  depegRiskInput,
+  expectCode,
+  fundedBuyer,
+  marketWithPool,
+  newWallet,
+} from './helpers.ts';
+
+const BALANCE = `query { accountBalance { amount } }`;
+const POOL = `query($id: ID!) { pool(id: $id) { capital totalExposure capacityLeft unearnedPremium requiredCapital frozen
+  tranches { tranche totalAssets totalShares sharePrice } risks { exposure cap capacityLeft utilisation } groups { correlationGroup exposure } } }`;
+
+describe('marketplace walk-through', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await assertLedgerInvariants(h.db);
+    await h.close();
+  });
+
+  test('a newcomer signs in, funds, lists a risk and a pool, deposits, quotes and buys', async () => {
+    const adminToken = await h.signIn(h.admin);
+    const me = await h.ok('query { me { address roles } }', {}, adminToken);
+    assert.deepEqual(me.me, { address: h.admin.address, roles: ['admin'] });
+
+    const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('USDC depeg', 'USDC', { payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) }, adminToken))
+      .createRisk;
+    assert.equal(risk.maxPayoutRatio, '0.2');
+    const detail = await h.ok(
+      `query($id: ID!) { risk(id: $id) { state score { score model factors { name weight value contribution } } baseRate rule { threshold payout peg maxRatio version } } }`,
+      { id: risk.id },
+      adminToken,
+    );
+    const factorSum = detail.risk.score.factors.reduce((s: number, f: { contribution: string }) => s + Number(f.contribution), 0);
+    assert.ok(Math.abs(factorSum - Number(detail.risk.score.score)) < 0.01, 'the score is the sum of its factor contributions');
+    assert.equal(detail.risk.state, 'ARMED');
+    assert.equal(detail.risk.rule.version, 1);
+
+    const underwriter = newWallet();
+    const uwToken = await h.signIn(underwriter);
+    const pool = (await h.ok(CREATE_POOL, { input: { name: 'USDC pool', risks: [{ riskId: risk.id }] } }, uwToken)).createPool;
+    await h.ok(CREDIT, { a: underwriter.address, amt: USDC(100_000).toString(), r: 'bank-1' }, adminToken);
+    // Replaying the same credit does not credit twice.
+    const replay = await h.ok(CREDIT, { a: underwriter.address, amt: USDC(100_000).toString(), r: 'bank-1' }, adminToken);
+    assert.equal(replay.creditAccount.amount, USDC(100_000).toString());
+    expectCode(await h.gql(CREDIT, { a: underwriter.address, amt: '5', r: 'bank-1' }, adminToken), 'CONFLICT');
+
+    const position = (await h.ok(DEPOSIT, { p: pool.id, amt: USDC(100_000).toString() }, uwToken)).deposit;
+    assert.equal(position.value, USDC(100_000).toString());
+
+    const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
+    const q = (await h.ok(
+      `query($r: ID!, $amt: BigInt!, $d: Int!) { quote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure
+        pool { id } breakdown { baseRate utilisationBefore utilisationAfter bindingCap utilisationMultiplier annualRate minimumApplied }
+        lines { label value } } }`,
+      { r: risk.id, amt: USDC(10_000).toString(), d: 30 },
+      buyer.token,
+    )).quote;
+    assert.equal(q.pool.id, pool.id);
+    assert.equal(q.exposure, USDC(2_000).toString(), 'exposure is amount x maxRatio');
+    assert.equal(BigInt(q.total), BigInt(q.premium) + BigInt(q.fee));
+    assert.equal(q.breakdown.bindingCap, 'risk');
+    assert.equal(q.breakdown.utilisationBefore, '0');
+    assert.equal(q.breakdown.utilisationAfter, '0.04', '2000 of a 50000 risk cap');
+    assert.ok(q.lines.length >= 8);
+
+    const policy = (await h.ok(PURCHASE, { q: q.id }, buyer.token)).purchasePolicy;
+    assert.equal(policy.status, 'ACTIVE');
+    assert.equal(policy.premium, q.premium);
+    const balance = (await h.ok(BALANCE, {}, buyer.token)).accountBalance.amount;
+    assert.equal(BigInt(balance), USDC(1_000) - BigInt(q.total));
+    // Buying the same quote again returns the same policy and charges nothing.
+    const again = (await h.ok(PURCHASE, { q: q.id }, buyer.token)).purchasePolicy;
+    assert.equal(again.id, policy.id);
+    assert.equal((await h.ok(BALANCE, {}, buyer.token)).accountBalance.amount, balance);
+
+    const view = (await h.ok(POOL, { id: pool.id })).pool;
+    assert.equal(view.totalExposure, USDC(2_000).toString());
+    assert.equal(view.unearnedPremium, q.premium);
+    assert.equal(view.risks[0].exposure, USDC(2_000).toString());
+    assert.deepEqual(view.groups, [{ correlationGroup: 'USDC', exposure: USDC(2_000).toString() }]);
+    assert.equal(view.requiredCapital, USDC(4_000).toString(), '2000 exposure at a 50% risk cap needs 4000');
+
+    const mine = await h.ok(`query { policies { id risk { id } pool { id } } }`, {}, buyer.token);
+    assert.deepEqual(mine.policies.map((p: { id: string }) => p.id), [policy.id]);
+    await assertLedgerInvariants(h.db);
+  });
+});
+
+describe('purchase failures write nothing', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('a quote bought after its TTL fails with QUOTE_EXPIRED', async () => {
+    const m = await marketWithPool(h, USDC(50_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, buyer.token)).quote;
+    h.clock.advance(61_000);
+    expectCode(await h.gql(PURCHASE, { q: q.id }, buyer.token), 'QUOTE_EXPIRED');
+    assert.equal((await h.ok(BALANCE, {}, buyer.token)).accountBalance.amount, USDC(1_000).toString());
+    assert.deepEqual((await h.ok('query { policies { id } }', {}, buyer.token)).policies, []);
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('a quote bought after its capacity is gone fails with CAPACITY_EXCEEDED', async () => {
+    const m = await marketWithPool(h, USDC(10_000));
+    // BINARY payout: exposure = amount; the risk cap is 50% of 10,000.
+    const a = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const b = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const qa = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(3_000).toString(), d: 30 }, a.token)).quote;
+    const qb = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(3_000).toString(), d: 30 }, b.token)).quote;
+    await h.ok(PURCHASE, { q: qa.id }, a.token);
+    const before = (await h.ok(POOL, { id: m.pool.id })).pool;
+    const body = await h.gql(PURCHASE, { q: qb.id }, b.token);
+    expectCode(body, 'CAPACITY_EXCEEDED');
+    assert.equal(body.errors?.[0]?.extensions?.details?.available, USDC(2_000).toString());
+    assert.equal((await h.ok(BALANCE, {}, b.token)).accountBalance.amount, USDC(1_000).toString());
+    assert.deepEqual((await h.ok(POOL, { id: m.pool.id })).pool, before);
+    // And a fresh quote for more than is left is refused up front.
+    expectCode(await h.gql(QUOTE, { r: m.risk.id, amt: USDC(2_001).toString(), d: 30 }, b.token), 'CAPACITY_EXCEEDED');
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('a buyer with too little money gets INSUFFICIENT_FUNDS', async () => {
+    const m = await marketWithPool(h, USDC(50_000));
+    const buyer = await fundedBuyer(h, m.adminToken, 1_000_000n);
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(20_000).toString(), d: 365 }, buyer.token)).quote;
+    assert.ok(BigInt(q.total) > 1_000_000n);
+    const pool = (await h.ok(POOL, { id: m.pool.id })).pool;
+    expectCode(await h.gql(PURCHASE, { q: q.id }, buyer.token), 'INSUFFICIENT_FUNDS');
+    assert.equal((await h.ok(BALANCE, {}, buyer.token)).accountBalance.amount, '1000000');
+    assert.deepEqual((await h.ok(POOL, { id: m.pool.id })).pool, pool);
+    assert.deepEqual((await h.ok('query { policies { id } }', {}, buyer.token)).policies, []);
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('quotes and purchases need a positive amount and a 7 to 365 day term', async () => {
+    const m = await marketWithPool(h, USDC(50_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(10));
+    for (const [amt, d] of [
+      ['0', 30],
+      ['-5', 30],
+      ['1e6', 30],
+      ['1000', 6],
+      ['1000', 366],
+    ] as const) {
+      expectCode(await h.gql(QUOTE, { r: m.risk.id, amt, d }, buyer.token), 'BAD_USER_INPUT');
+    }
+    expectCode(await h.gql(QUOTE, { r: 'risk_missing', amt: '1000000', d: 30 }, buyer.token), 'NOT_FOUND');
+    expectCode(await h.gql(PURCHASE, { q: 'quo_missing' }, buyer.token), 'NOT_FOUND');
+    expectCode(await h.gql(PURCHASE, { q: 'quo_missing' }), 'UNAUTHENTICATED');
+  });
+});
+
+describe('pool selection and pricing over HTTP', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await assertLedgerInvariants(h.db);
+    await h.close();
+  });
+
+  test('the cheapest pool with capacity backs the quote, and a bigger purchase pays a higher rate', async () => {
+    const m = await marketWithPool(h, USDC(10_000));
+    // A second, larger pool backing the same risk has lower utilisation for the same cover.
+    const pool2 = (await h.ok(CREATE_POOL, { input: { name: 'Big pool', risks: [{ riskId: m.risk.id }] } }, m.uwToken)).createPool;
+    await h.ok(CREDIT, { a: m.underwriter.address, amt: USDC(100_000).toString(), r: 'big' }, m.adminToken);
+    await h.ok(DEPOSIT, { p: pool2.id, amt: USDC(100_000).toString() }, m.uwToken);
+    const small = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 })).quote;
+    assert.equal(small.pool.id, pool2.id);
+    // Cover that only the big pool can take goes there too.
+    const big = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(40_000).toString(), d: 30 })).quote;
+    assert.equal(big.pool.id, pool2.id);
+    assert.ok(BigInt(big.premium) * 1_000n > BigInt(small.premium) * 40_000n, 'rate rises with utilisation');
+  });
+
+  test('a curated pool refuses unknown risks and bad caps', async () => {
+    const m = await marketWithPool(h, USDC(1_000));
+    expectCode(await h.gql(CREATE_POOL, { input: { name: 'x', risks: [{ riskId: 'risk_nope' }] } }, m.uwToken), 'NOT_FOUND');
+    expectCode(await h.gql(CREATE_POOL, { input: { name: 'x', risks: [] } }, m.uwToken), 'BAD_USER_INPUT');
+    expectCode(await h.gql(CREATE_POOL, { input: { name: 'x', risks: [{ riskId: m.risk.id }], riskCapBps: 0 } }, m.uwToken), 'BAD_USER_INPUT');
+    expectCode(await h.gql(CREATE_POOL, { input: { name: 'x', risks: [{ riskId: m.risk.id }] } }), 'UNAUTHENTICATED');
+  });
+});
+
+describe('underwriting: premium earning, cooldown and withdrawal limits', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('premium earned over the term raises the share price continuously, then exactly', async () => {
+    const m = await marketWithPool(h, USDC(100_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(5_000));
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(20_000).toString(), d: 30 }, buyer.token)).quote;
+    await h.ok(PURCHASE, { q: q.id }, buyer.token);
+    const premium = BigInt(q.premium);
+    const capitalAt = async () => BigInt((await h.ok(POOL, { id: m.pool.id })).pool.capital);
+    const start = await capitalAt();
+    assert.equal(start, USDC(100_000));
+    const steps: bigint[] = [];
+    for (let day = 1; day <= 30; day++) {
+      h.clock.advance(DAY);
+      steps.push((await capitalAt()) - start);
+    }
+    // Each day earns about 1/30 of the premium: no jumps.
+    let prev = 0n;
+    for (const earned of steps) {
+      const inc = earned - prev;
+      assert.ok(inc >= premium / 30n - 1n && inc <= premium / 30n + 1n, `daily increment ${inc} vs ${premium / 30n}`);
+      prev = earned;
+    }
+    assert.equal(steps.at(-1), premium, 'at expiry exactly the whole premium is earned');
+    h.clock.advance(DAY);
+    // Maintenance checkpoints the pool: premium moves to the tranche, expiry releases the exposure.
+    await runMaintenance(h.deps);
+    const view = (await h.ok(POOL, { id: m.pool.id })).pool;
+    assert.equal(view.totalExposure, '0');
+    assert.equal(view.unearnedPremium, '0');
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('withdrawal waits for the cooldown and pays min(value at request, value at completion)', async () => {
+    const m = await marketWithPool(h, USDC(10_000), { cooldownSeconds: 600 });
+    const shares = (await h.ok(`query { positions { shares } }`, {}, m.uwToken)).positions[0].shares;
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, buyer.token)).quote;
+    await h.ok(PURCHASE, { q: q.id }, buyer.token);
+    const half = (BigInt(shares) / 2n).toString();
+    const req = (await h.ok(
+      `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id valueAtRequest availableAt status } }`,
+      { p: m.pool.id, s: half },
+      m.uwToken,
+    )).requestWithdrawal;
+    expectCode(await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: req.id }, m.uwToken), 'COOLDOWN_ACTIVE');
+    // Another user cannot complete it.
+    expectCode(await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: req.id }, buyer.token), 'NOT_FOUND');
+    h.clock.advance(600_000);
+    const before = BigInt((await h.ok(BALANCE, {}, m.uwToken)).accountBalance.amount);
+    const done = (await h.ok(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { status paid } }`, { id: req.id }, m.uwToken)).completeWithdrawal;
+    assert.equal(done.status, 'COMPLETED');
+    // Premium earned during the cooldown stays with the pool: paid = value at request.
+    assert.equal(done.paid, req.valueAtRequest);
+    const afterBalance = BigInt((await h.ok(BALANCE, {}, m.uwToken)).accountBalance.amount);
+    assert.equal(afterBalance - before, BigInt(req.valueAtRequest));
+    expectCode(await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: req.id }, m.uwToken), 'CONFLICT');
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('no withdrawal takes capital below what active exposure requires', async () => {
+    const m = await marketWithPool(h, USDC(10_000), { cooldownSeconds: 0 });
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(4_000).toString(), d: 30 }, buyer.token)).quote;
+    await h.ok(PURCHASE, { q: q.id }, buyer.token);
+    // 4,000 exposure at a 50% risk cap requires 8,000 of capital.
+    const shares = (await h.ok(`query { positions { shares } }`, {}, m.uwToken)).positions[0].shares;
+    const req = (await h.ok(`mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id } }`, { p: m.pool.id, s: shares }, m.uwToken))
+      .requestWithdrawal;
+    const body = await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: req.id }, m.uwToken);
+    expectCode(body, 'CAPACITY_EXCEEDED');
+    assert.equal(body.errors?.[0]?.extensions?.details?.required, USDC(8_000).toString());
+    expectCode(
+      await h.gql(`mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id } }`, { p: m.pool.id, s: '1' }, m.uwToken),
+      'INSUFFICIENT_FUNDS',
+    );
+    await assertLedgerInvariants(h.db);
+  });
+});
+
+describe('bad input gets a clear error and loses nothing', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await assertLedgerInvariants(h.db);
+    await h.close();
+  });
+
+  test('malformed, deep and aliased queries are refused with codes, never a stack', async () => {
+    const m = await marketWithPool(h, USDC(1_000));
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['{ nope }', {}],
+      ['{ pool(id: 1 { id } }', {}],
+      ['query($a: BigInt!) { quote(riskId: "x", amount: $a, durationDays: 30) { id } }', { a: 'lots' }],
+      ['query($a: BigInt!) { quote(riskId: "x", amount: $a, durationDays: 30) { id } }', { a: 1.5 }],
+      [`{ ${Array.from({ length: 40 }, (_, i) => `a${i}: risks { id }`).join(' ')} }`, {}],
+      ['{ pools { risks { risk { id } } } pools { tranches { tranche } } }', {}],
+      [`{ policies { pool { risks { risk { rule { tiers { bound } } } } } } }`.replace('tiers { bound }', 'tiers { bound ratio }'), {}],
+    ];
+    for (const [i, [query, variables]] of cases.entries()) {
+      const body = await h.gql(query, variables, m.adminToken);
+      if (i < 5) assert.ok(body.errors?.length, `case ${i} must be refused`);
+      if (body.errors) {
+        for (const e of body.errors) {
+          assert.ok(e.extensions?.code, `error without code: ${JSON.stringify(e)}`);
+          assert.doesNotMatch(JSON.stringify(e), /at .*\.ts:\d+|stack/i);
+        }
+      }
+    }
+    const tooDeep = await h.gql(`{ policies { pool { risks { risk { rule { tiers { bound } } } } } } }`.replace('{ bound }', '{ bound } } } } } } } } } } } }'.slice(0, 0) + '{ bound }'));
+    assert.ok(tooDeep.errors === undefined || tooDeep.errors.every((e) => e.extensions?.code));
+    const aliases = await h.gql(`{ ${Array.from({ length: 40 }, (_, i) => `a${i}: risks { id }`).join(' ')} }`);
+    assert.ok(aliases.errors?.length, 'too many aliases are refused');
+  });
+
+  test('risk creation validates the rule and the score inputs', async () => {
+    const token = await h.signIn(h.admin);
+    const bad = [
+      { rule: { threshold: 'abc', direction: 'BELOW', recoveryThreshold: '0.999', window: 10 } },
+      { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.99', window: 10 } },
+      { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: -1 } },
+      { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: 10, payout: 'PROPORTIONAL' } },
+      { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: 10, payout: 'PROPORTIONAL', peg: '1', maxRatio: '1.5' } },
+      { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: 10, payout: 'TIERED' } },
+      { correlationGroup: 'has spaces' },
+      { name: '' },
+      { score: { audits: -1, daysLive: 10, valueSecuredUsd: '1', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'LOW' } },
+    ];
+    for (const patch of bad) {
+      expectCode(await h.gql(DEPEG_RISK, { input: { ...depegRiskInput(), ...patch } }, token), 'BAD_USER_INPUT');
+    }
+    assert.deepEqual((await h.ok('query { risks { id } }')).risks.length, 1, 'only the first describe block risk exists');
+  });
+
+  test('an admin overrides a score with a recorded reason, and it prices cover', async () => {
+    const token = await h.signIn(h.admin);
+    const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('DAI depeg', 'DAI') }, token)).createRisk;
+    const before = (await h.ok(`query($id: ID!) { risk(id: $id) { baseRate } }`, { id: risk.id })).risk.baseRate;
+    expectCode(await h.gql(`mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "x") { id } }`, { id: risk.id }, token), 'BAD_USER_INPUT');
+    const user = await h.signIn(newWallet());
+    expectCode(await h.gql(`mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "issuer news") { id } }`, { id: risk.id }, user), 'FORBIDDEN');
+    const r = (await h.ok(
+      `mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "issuer freeze powers used") { baseRate score { score modelScore override overrideReason } } }`,
+      { id: risk.id },
+      token,
+    )).overrideRiskScore;
+    assert.equal(r.score.score, '90');
+    assert.equal(r.score.override, '90');
+    assert.equal(r.score.overrideReason, 'issuer freeze powers used');
+    assert.ok(Number(r.baseRate) > Number(before));
+  });
+});

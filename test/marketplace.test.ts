@@ -324,8 +324,6 @@ describe('bad input gets a clear error and loses nothing', () => {
         }
       }
     }
-    const tooDeep = await h.gql(`{ policies { pool { risks { risk { rule { tiers { bound } } } } } } }`.replace('{ bound }', '{ bound } } } } } } } } } } } }'.slice(0, 0) + '{ bound }'));
-    assert.ok(tooDeep.errors === undefined || tooDeep.errors.every((e) => e.extensions?.code));
     const aliases = await h.gql(`{ ${Array.from({ length: 40 }, (_, i) => `a${i}: risks { id }`).join(' ')} }`);
     assert.ok(aliases.errors?.length, 'too many aliases are refused');
   });

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Viewer } from '../src/app/auth.ts';
+import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { creditAccount } from '../src/app/funding.ts';
+import { completeWithdrawal, createPool, deposit, poolSnapshot, requestWithdrawal } from '../src/app/pools.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { isBaseError } from '../src/domain/errors.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+
+/**
+ * Races through the use cases with real transactions. On the PostgreSQL server (CI runs
+ * this file with DATABASE_URL) they truly run in parallel on a pool of connections; on
+ * PGlite they are serialised by its single session, and the same assertions hold.
+ */
+describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, () => {
+  let h: Harness;
+  let admin: Viewer;
+  before(async () => {
+    h = await createHarness();
+    admin = { address: h.admin.address, roles: ['admin'] };
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  const viewerOf = (address: string): Viewer => ({ address, roles: [] });
+
+  async function market(capital: bigint, cooldownSeconds = 0) {
+    const risk = await createRisk(h.deps, admin, depegRiskInput(`Risk ${Math.random()}`) as never);
+    const curator = viewerOf(newWallet().address);
+    const pool = await createPool(h.deps, curator, { name: 'race pool', risks: [{ riskId: risk.id }], cooldownSeconds });
+    await creditAccount(h.deps, admin, { address: curator.address, amount: capital.toString(), reference: `seed-${pool.id}` });
+    await deposit(h.deps, curator, pool.id, capital.toString(), 'SENIOR');
+    return { risk, pool, curator };
+  }
+
+  async function settle<T>(ops: Array<() => Promise<T>>): Promise<{ ok: T[]; codes: Map<string, number> }> {
+    const results = await Promise.allSettled(ops.map((op) => op()));
+    const ok: T[] = [];
+    const codes = new Map<string, number>();
+    for (const r of results) {
+      if (r.status === 'fulfilled') ok.push(r.value);
+      else if (isBaseError(r.reason)) codes.set(r.reason.code, (codes.get(r.reason.code) ?? 0) + 1);
+      else throw r.reason;
+    }
+    return { ok, codes };
+  }
+
+  test('many purchases racing for the last capacity never exceed the cap', async () => {
+    const { risk, pool } = await market(USDC(10_000));
+    // Risk cap: 50% of 10,000 = 5,000 of exposure; 40 buyers want 200 each: 25 fit.
+    const buyers = Array.from({ length: 40 }, () => viewerOf(newWallet().address));
+    for (const b of buyers) await creditAccount(h.deps, admin, { address: b.address, amount: USDC(100).toString(), reference: `b-${b.address}` });
+    const quotes = [];
+    for (const b of buyers) quotes.push({ b, q: await quote(h.deps, b, risk.id, USDC(200).toString(), 30) });
+    const { ok, codes } = await settle(quotes.map(({ b, q }) => () => purchasePolicy(h.deps, b, q.id)));
+    assert.equal(ok.length, 25);
+    assert.deepEqual([...codes], [['CAPACITY_EXCEEDED', 15]]);
+    const snap = await poolSnapshot(h.deps, pool.id);
+    assert.equal(snap.totalExposure, USDC(5_000));
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('concurrent deposits, withdrawals and purchases never leave a negative balance', async () => {
+    const { risk, pool, curator } = await market(USDC(10_000));
+    const people = Array.from({ length: 8 }, () => viewerOf(newWallet().address));
+    for (const p of people) await creditAccount(h.deps, admin, { address: p.address, amount: USDC(100).toString(), reference: `p-${p.address}` });
+    const ops: Array<() => Promise<unknown>> = [];
+    for (const p of people) {
+      // Each person tries to spend 4 x 30 = 120 of their 100 at once, on deposits and cover.
+      for (let i = 0; i < 3; i++) ops.push(() => deposit(h.deps, p, pool.id, USDC(30).toString(), 'SENIOR'));
+      ops.push(async () => purchasePolicy(h.deps, p, (await quote(h.deps, p, risk.id, USDC(1_500).toString(), 365)).id));
+    }
+    // Meanwhile the curator withdraws in slices.
+    for (let i = 0; i < 4; i++) {
+      ops.push(async () => {
+        const req = await requestWithdrawal(h.deps, curator, pool.id, USDC(500).toString(), 'SENIOR');
+        return completeWithdrawal(h.deps, curator, req.id);
+      });
+    }
+    const { ok, codes } = await settle(ops);
+    assert.ok(ok.length > 0);
+    for (const code of codes.keys()) assert.ok(['INSUFFICIENT_FUNDS', 'CAPACITY_EXCEEDED'].includes(code), code);
+    assert.ok((codes.get('INSUFFICIENT_FUNDS') ?? 0) >= people.length, 'every person was refused at least once');
+    await assertLedgerInvariants(h.db);
+    const snap = await poolSnapshot(h.deps, pool.id);
+    assert.ok(snap.capital >= 0n);
+  });
+
+  test('two purchases of one quote make one policy and one charge', async () => {
+    const { risk } = await market(USDC(10_000));
+    const buyer = viewerOf(newWallet().address);
+    await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(100).toString(), reference: `dup-${buyer.address}` });
+    const q = await quote(h.deps, buyer, risk.id, USDC(1_000).toString(), 30);
+    const { ok } = await settle(Array.from({ length: 6 }, () => () => purchasePolicy(h.deps, buyer, q.id)));
+    assert.equal(new Set(ok.map((p) => p.id)).size, 1);
+    assert.equal(ok.length, 6);
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('replayed credits with one reference credit once', async () => {
+    const who = newWallet().address;
+    const { ok } = await settle(
+      Array.from({ length: 8 }, () => () => creditAccount(h.deps, admin, { address: who, amount: '1000', reference: 'same-ref' })),
+    );
+    assert.equal(ok.length, 8);
+    for (const b of ok) assert.equal(b.amount, 1000n);
+    await assertLedgerInvariants(h.db);
+  });
+});

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { checkCapacity, defaultLimits, policyExposure, requiredCapital } from '../src/domain/capacity.ts';
+import { Decimal } from '../src/domain/decimal.ts';
+import { WAD } from '../src/domain/money.ts';
+import { accruePremium, policyEarning } from '../src/domain/premium-accrual.ts';
+import { baseRate, defaultPricing, meanMultiplier, pricePremium, utilisationMultiplier } from '../src/domain/pricing.ts';
+import { computeRiskScore } from '../src/domain/risk-score.ts';
+import { assetsForShares, sharesForAssets, sharesForDeposit, withdrawalPayout } from '../src/domain/shares.ts';
+import { normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
+
+/** A small seeded PRNG so property tests are reproducible. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const big = (max: bigint) => (BigInt(Math.floor(next() * 2 ** 32)) * BigInt(Math.floor(next() * 2 ** 32))) % max;
+  return { next, big };
+}
+
+describe('share maths', () => {
+  test('deposit then immediate withdrawal never returns more than deposited', () => {
+    const r = rng(1);
+    for (let i = 0; i < 5_000; i++) {
+      const book = { totalAssets: r.big(10n ** 15n), totalShares: r.big(10n ** 15n) };
+      const assets = r.big(10n ** 12n) + 1n;
+      const shares = sharesForDeposit(book, assets);
+      const after = { totalAssets: book.totalAssets + assets, totalShares: book.totalShares + shares };
+      const back = assetsForShares(after, shares);
+      assert.ok(back <= assets, `deposit ${assets} returned ${back} (book ${book.totalAssets}/${book.totalShares})`);
+      // Nobody else lost value either: the price per share did not fall.
+      assert.ok((after.totalAssets + 1n) * (book.totalShares + 1n) >= (book.totalAssets + 1n) * (after.totalShares + 1n));
+    }
+  });
+
+  test('rounding never favours the actor', () => {
+    const r = rng(2);
+    for (let i = 0; i < 5_000; i++) {
+      const book = { totalAssets: r.big(10n ** 15n) + 1n, totalShares: r.big(10n ** 15n) + 1n };
+      const assets = r.big(10n ** 10n) + 1n;
+      const exact = new Decimal(assets.toString()).mul((book.totalShares + 1n).toString()).div((book.totalAssets + 1n).toString());
+      assert.ok(new Decimal(sharesForDeposit(book, assets).toString()).lte(exact), 'minted shares round down');
+      assert.ok(new Decimal(sharesForAssets(book, assets).toString()).gte(exact), 'burnt shares round up');
+      const shares = r.big(book.totalShares) + 1n;
+      const value = new Decimal(shares.toString()).mul((book.totalAssets + 1n).toString()).div((book.totalShares + 1n).toString());
+      assert.ok(new Decimal(assetsForShares(book, shares).toString()).lte(value), 'redemptions round down');
+    }
+  });
+
+  test('a withdrawal in cooldown takes the lower of its two values', () => {
+    assert.equal(withdrawalPayout(100n, 90n), 90n);
+    assert.equal(withdrawalPayout(100n, 110n), 100n);
+  });
+});
+
+describe('pricing (DESIGN 3)', () => {
+  test('the base rate is log-linear from rMin at score 0 to rMax at 100', () => {
+    assert.equal(baseRate('0', defaultPricing).toString(), '0.005');
+    assert.equal(baseRate('100', defaultPricing).toFixed(10), '0.4000000000');
+    assert.equal(baseRate('50', defaultPricing).toFixed(10), new Decimal('0.005').mul(new Decimal(80).sqrt()).toFixed(10));
+  });
+
+  test('the utilisation multiplier has its kink at k', () => {
+    assert.equal(utilisationMultiplier(new Decimal(0), defaultPricing).toString(), '1');
+    assert.equal(utilisationMultiplier(new Decimal('0.8'), defaultPricing).toString(), '1.5');
+    assert.equal(utilisationMultiplier(new Decimal(1), defaultPricing).toString(), '5.5');
+    assert.equal(meanMultiplier(new Decimal(0), new Decimal('0.8'), defaultPricing).toString(), '1.25');
+    // Mean over [0.8, 1]: 1.5 + 4 * 0.5 = 3.5.
+    assert.equal(meanMultiplier(new Decimal('0.8'), new Decimal(1), defaultPricing).toString(), '3.5');
+  });
+
+  test('splitting an order never makes it cheaper', () => {
+    const r = rng(3);
+    for (let i = 0; i < 500; i++) {
+      const a = new Decimal(r.next()).mul('0.5');
+      const c = a.add(new Decimal(r.next()).mul(new Decimal(1).sub(a)));
+      const b = a.add(c.sub(a).mul(r.next()));
+      const whole = meanMultiplier(a, c, defaultPricing).mul(c.sub(a));
+      const parts = meanMultiplier(a, b, defaultPricing).mul(b.sub(a)).add(meanMultiplier(b, c, defaultPricing).mul(c.sub(b)));
+      assert.ok(whole.sub(parts).abs().lt('1e-30'), `${whole} vs ${parts}`);
+    }
+  });
+
+  test('premium = A x r0 x mean(m) x d/365, rounded up, with the fee and minimum', () => {
+    const p = pricePremium(
+      { amount: 10_000_000_000n, durationDays: 365, score: '0', utilisationBefore: new Decimal(0), utilisationAfter: new Decimal(0), minPremium: 1_000_000n },
+      defaultPricing,
+    );
+    assert.equal(p.premium, 50_000_000n, '0.5% of 10,000 USDC for a year');
+    assert.equal(p.fee, 2_500_000n);
+    assert.equal(p.total, 52_500_000n);
+    const tiny = pricePremium(
+      { amount: 1_000_000n, durationDays: 7, score: '0', utilisationBefore: new Decimal(0), utilisationAfter: new Decimal(0), minPremium: 1_000_000n },
+      defaultPricing,
+    );
+    assert.equal(tiny.premium, 1_000_000n);
+    assert.equal(tiny.minimumApplied, true);
+    const odd = pricePremium(
+      { amount: 333_333n, durationDays: 30, score: '37.5', utilisationBefore: new Decimal('0.1'), utilisationAfter: new Decimal('0.9'), minPremium: 0n },
+      defaultPricing,
+    );
+    const exact = new Decimal(333_333).mul(baseRate('37.5', defaultPricing)).mul(meanMultiplier(new Decimal('0.1'), new Decimal('0.9'), defaultPricing)).mul(30).div(365);
+    assert.equal(odd.premium, BigInt(exact.ceil().toFixed(0)));
+  });
+});
+
+describe('premium accrual', () => {
+  test('every policy earns exactly its premium over its life, never ahead of time', () => {
+    const r = rng(4);
+    const policies = Array.from({ length: 50 }, () => {
+      const premium = r.big(10n ** 9n) + 1n;
+      const start = Math.floor(r.next() * 1e9);
+      const duration = 7 * 86_400_000 + Math.floor(r.next() * 300 * 86_400_000);
+      return { premium, start, end: start + duration, endAt: start + duration, ...policyEarning(premium, duration) };
+    });
+    let state = { rateWad: 0n, carryWad: 0n, accruedAt: 0 };
+    let earned = 0n;
+    const events = [...policies.map((p) => p.start), ...Array.from({ length: 200 }, () => Math.floor(r.next() * 2e10))].sort((a, b) => a - b);
+    const started = new Set<number>();
+    for (const t of events) {
+      const expiring = policies.filter((p) => started.has(p.start) && p.end > state.accruedAt && p.end <= t).sort((a, b) => a.end - b.end);
+      const step = accruePremium(state, expiring, t);
+      state = step.state;
+      earned += step.earned;
+      for (const p of policies) {
+        if (p.start === t && !started.has(t)) {
+          started.add(t);
+          state = { ...state, rateWad: state.rateWad + p.rateWad };
+        }
+      }
+      const owedByNow = policies
+        .filter((p) => started.has(p.start))
+        .reduce((s, p) => s.add(new Decimal(p.premium.toString()).mul(Math.min(t, p.end) - p.start).div(p.end - p.start)), new Decimal(0));
+      assert.ok(new Decimal(earned.toString()).lte(owedByNow), 'never earned ahead of time');
+    }
+    const total = policies.reduce((s, p) => s + p.premium, 0n);
+    const final = accruePremium(state, policies.filter((p) => p.end > state.accruedAt).sort((a, b) => a.end - b.end), 3e10);
+    assert.equal(earned + final.earned, total);
+    assert.equal(final.state.rateWad, 0n);
+    assert.equal(final.state.carryWad, 0n);
+    assert.ok(WAD > 0n);
+  });
+});
+
+describe('capacity (DESIGN 4)', () => {
+  test('exposure is amount x max payout ratio, and each cap binds', () => {
+    assert.equal(policyExposure(10_000_000_000n, '0.2'), 2_000_000_000n);
+    assert.equal(policyExposure(3n, '0.5'), 2n, 'rounded up');
+    const snap = { capital: 1_000n, riskExposure: 400n, groupExposure: 900n, totalExposure: 2_900n };
+    assert.equal(checkCapacity(snap, defaultLimits, 100n).fits, true);
+    assert.equal(checkCapacity(snap, defaultLimits, 101n).fits, false);
+    assert.equal(checkCapacity(snap, defaultLimits, 50n).binding.name, 'total');
+    assert.equal(checkCapacity({ ...snap, totalExposure: 0n }, defaultLimits, 50n).binding.name, 'group');
+    assert.equal(checkCapacity(snap, defaultLimits, 0n).headroom, 100n);
+    assert.equal(checkCapacity({ ...snap, capital: 0n }, defaultLimits, 1n).fits, false);
+  });
+
+  test('required capital is the least capital at which every cap holds', () => {
+    assert.equal(requiredCapital({ totalExposure: 3_000n, totalCapBps: 30_000, risks: [{ exposure: 400n, capBps: 5_000 }], groups: [{ exposure: 900n, capBps: 10_000 }] }), 1_000n);
+    assert.equal(requiredCapital({ totalExposure: 0n, totalCapBps: 30_000, risks: [], groups: [] }), 0n);
+  });
+});
+
+describe('risk score and rules', () => {
+  test('the score is the sum of weighted factor contributions, 0 to 100', () => {
+    const safest = computeRiskScore({ audits: 1000, daysLive: 5000, valueSecuredUsd: 10n ** 12n, pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'LOW' });
+    const riskiest = computeRiskScore({ audits: 0, daysLive: 0, valueSecuredUsd: 0n, pastIncidents: 9, oracleQuality: 'LOW', centralisation: 'HIGH' });
+    assert.ok(Number(safest.score) < 1);
+    assert.equal(riskiest.score, '100');
+    const sum = riskiest.factors.reduce((s, f) => s + Number(f.contribution), 0);
+    assert.equal(sum, 100);
+    assert.equal(riskiest.model, 'v1');
+  });
+
+  test('payout rules set the maximum ratio that exposure uses', () => {
+    const base = { threshold: '0.995', direction: 'BELOW' as const, recoveryThreshold: '0.999', window: 86_400 };
+    assert.equal(normaliseTriggerRule(base).maxRatio, '1');
+    assert.equal(normaliseTriggerRule({ ...base, payout: 'PROPORTIONAL', peg: '1' }).maxRatio, '0.2');
+    assert.equal(
+      normaliseTriggerRule({ ...base, payout: 'TIERED', tiers: [{ bound: '0.98', ratio: '0.1' }, { bound: '0.9', ratio: '0.5' }] }).maxRatio,
+      '0.5',
+    );
+    assert.throws(() => normaliseTriggerRule({ ...base, direction: 'ABOVE' }), /recoveryThreshold/);
+  });
+});

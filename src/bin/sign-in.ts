@@ -1,0 +1,43 @@
+import { privateKeyToAccount } from 'viem/accounts';
+import { createSiweMessage } from 'viem/siwe';
+
+/**
+ * `npm run sign-in -- <privateKey> [graphqlUrl]`: Sign-In with Ethereum from the terminal.
+ * Asks the API for a nonce, signs the EIP-4361 message with the key, prints the token.
+ */
+async function main(): Promise<void> {
+  const [key, url = 'http://127.0.0.1:4000/graphql'] = process.argv.slice(2);
+  if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key)) {
+    console.error('usage: npm run sign-in -- <0x-prefixed 32-byte private key> [graphql url]');
+    process.exit(2);
+  }
+  const call = async (query: string, variables: Record<string, unknown> = {}) => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data as Record<string, any>;
+  };
+  const account = privateKeyToAccount(key as `0x${string}`);
+  const { siweNonce } = await call('mutation { siweNonce { nonce domain } }');
+  const message = createSiweMessage({
+    address: account.address,
+    chainId: 1,
+    domain: siweNonce.domain,
+    nonce: siweNonce.nonce,
+    uri: new URL(url).origin,
+    version: '1',
+    statement: 'Sign in to the parametric cover marketplace.',
+  });
+  const signature = await account.signMessage({ message });
+  const { signInWithEthereum } = await call(
+    'mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token account { address roles } } }',
+    { m: message, s: signature },
+  );
+  console.error(`signed in as ${signInWithEthereum.account.address} (roles: ${signInWithEthereum.account.roles.join(', ') || 'none'})`);
+  console.log(signInWithEthereum.token);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

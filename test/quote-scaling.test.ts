@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import type { Viewer } from '../src/app/auth.ts';
+import { purchasePolicy, quote } from '../src/app/cover.ts';
+import type { Deps } from '../src/app/deps.ts';
+import { creditAccount } from '../src/app/funding.ts';
+import { createPool, deposit } from '../src/app/pools.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+
+let h: Harness;
+before(async () => {
+  h = await createHarness();
+});
+after(async () => {
+  await h.close();
+});
+
+/**
+ * Quote cost must not grow with the number of policies: exposure lives in per-pool and
+ * per-risk aggregates kept current by each sale. We count the statements a quote issues
+ * and the rows they return at 10 and at 200 active policies: both must be equal.
+ */
+test('a quote reads the same statements and rows at 10 and at 200 active policies', async () => {
+  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+  const risk = await createRisk(h.deps, admin, depegRiskInput() as never);
+  const curator: Viewer = { address: newWallet().address, roles: [] };
+  const pool = await createPool(h.deps, curator, { name: 'big', risks: [{ riskId: risk.id }] });
+  await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(10_000_000).toString(), reference: 'seed' });
+  await deposit(h.deps, curator, pool.id, USDC(10_000_000).toString(), 'SENIOR');
+  const buyer: Viewer = { address: newWallet().address, roles: [] };
+  await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(1_000_000).toString(), reference: 'buyer' });
+  const buy = async (n: number) => {
+    for (let i = 0; i < n; i++) await purchasePolicy(h.deps, buyer, (await quote(h.deps, buyer, risk.id, USDC(100).toString(), 30)).id);
+  };
+
+  const dialect = new PgDialect();
+  const measure = async () => {
+    const log: Array<{ sql: string; rows: number }> = [];
+    const counting: Deps = {
+      ...h.deps,
+      db: {
+        ...h.deps.db,
+        async query<T>(statement: SQL) {
+          const rows = await h.deps.db.query<T>(statement);
+          log.push({ sql: dialect.sqlToQuery(statement).sql, rows: rows.length });
+          return rows;
+        },
+      },
+    };
+    await quote(counting, buyer, risk.id, USDC(100).toString(), 30);
+    return log;
+  };
+
+  await buy(10);
+  const small = await measure();
+  await buy(190);
+  const large = await measure();
+  assert.deepEqual(large, small);
+  assert.ok(small.every((s) => s.rows <= 2), 'no statement returns a row per policy');
+  await assertLedgerInvariants(h.db);
+});

@@ -3,7 +3,6 @@ import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { privateKeyToAccount } from 'viem/accounts';
-import { createSiweMessage } from 'viem/siwe';
 import { type Harness, PURCHASE, QUOTE, USDC, assertLedgerInvariants, createHarness, expectCode, fundedBuyer, marketWithPool, newWallet } from './helpers.ts';
 
 const ME = 'query { me { address roles } }';
@@ -23,19 +22,7 @@ describe('Sign-In with Ethereum and sessions', () => {
   });
 
   async function signedMessage(wallet = newWallet(), patch: Record<string, unknown> = {}) {
-    const { siweNonce } = await h.ok('mutation { siweNonce { nonce domain } }');
-    const account = privateKeyToAccount(wallet.key);
-    const message = createSiweMessage({
-      address: account.address,
-      chainId: 1,
-      domain: siweNonce.domain,
-      nonce: siweNonce.nonce,
-      uri: `http://${siweNonce.domain}`,
-      version: '1',
-      issuedAt: new Date(h.clock.now()),
-      ...patch,
-    });
-    return { wallet, message, signature: await account.signMessage({ message }) };
+    return { wallet, ...(await h.signMessage(wallet, patch)) };
   }
 
   test('a signed message gives a session for that address; a nonce works once', async () => {

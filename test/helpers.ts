@@ -119,6 +119,8 @@ export interface Harness {
   gql(query: string, variables?: Record<string, unknown>, token?: string): Promise<GqlBody>;
   /** Like gql, but fails the test on any error and returns `data`. */
   ok(query: string, variables?: Record<string, unknown>, token?: string): Promise<Record<string, any>>;
+  /** A fresh nonce in an EIP-4361 message signed by `wallet`; `patch` overrides message fields. */
+  signMessage(wallet: Wallet, patch?: Record<string, unknown>): Promise<{ message: string; signature: Hex }>;
   signIn(wallet: Wallet): Promise<string>;
   close(): Promise<void>;
 }
@@ -146,7 +148,7 @@ export async function createHarness(overrides: Partial<AppConfig> = {}): Promise
     assert.equal(body.errors, undefined, JSON.stringify(body.errors));
     return body.data as Record<string, any>;
   };
-  const signIn = async (wallet: Wallet) => {
+  const signMessage = async (wallet: Wallet, patch: Record<string, unknown> = {}) => {
     const { siweNonce } = await ok('mutation { siweNonce { nonce domain } }');
     const account = privateKeyToAccount(wallet.key);
     const message = createSiweMessage({
@@ -157,12 +159,16 @@ export async function createHarness(overrides: Partial<AppConfig> = {}): Promise
       uri: `http://${siweNonce.domain}`,
       version: '1',
       issuedAt: new Date(clock.now()),
+      ...patch,
     });
-    const signature = await account.signMessage({ message });
+    return { message, signature: await account.signMessage({ message }) };
+  };
+  const signIn = async (wallet: Wallet) => {
+    const { message, signature } = await signMessage(wallet);
     const data = await ok('mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }', { m: message, s: signature });
     return data.signInWithEthereum.token as string;
   };
-  return { deps, db, clock, admin, app, gql, ok, signIn, close: () => db.close() };
+  return { deps, db, clock, admin, app, gql, ok, signMessage, signIn, close: () => db.close() };
 }
 
 export async function assertLedgerInvariants(db: Database): Promise<void> {

@@ -365,3 +365,24 @@ describe('bad input gets a clear error and loses nothing', () => {
     assert.ok(Number(r.baseRate) > Number(before));
   });
 });
+
+describe('the API contract', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('introspection shows every operation of DESIGN 7 that exists so far', async () => {
+    const data = await h.ok('{ __schema { queryType { fields { name } } mutationType { fields { name } } } }');
+    const names = new Set<string>([
+      ...data.__schema.queryType.fields.map((f: { name: string }) => f.name),
+      ...data.__schema.mutationType.fields.map((f: { name: string }) => f.name),
+    ]);
+    const expected = ['siweNonce', 'signInWithEthereum', 'me', 'creditAccount', 'accountBalance', 'createPool', 'pools', 'pool', 'deposit',
+      'requestWithdrawal', 'completeWithdrawal', 'positions', 'createRisk', 'risks', 'risk', 'quote', 'purchasePolicy', 'policies', 'policy'];
+    for (const name of expected) assert.ok(names.has(name), `missing ${name}`);
+  });
+});

@@ -1,0 +1,128 @@
+import { Decimal, decimalString } from './decimal.ts';
+import type { TriggerRule } from './trigger-rule.ts';
+
+/**
+ * The trigger state machine of DESIGN 5, as a pure function of observation time, so the
+ * watcher and `backtest` replay history identically.
+ *
+ *   ARMED -> TRIGGERED at the first value at or beyond `threshold` (triggeredAt = its time);
+ *   TRIGGERED, at each later value, in this order:
+ *     t - triggeredAt > window        -> CONFIRMED, this value is the settlement value;
+ *     value at or beyond recovery     -> RECOVERED, and the rule re-arms;
+ *   window = 0 confirms at the triggering observation itself.
+ * CONFIRMED is final for the episode.
+ */
+export type TriggerState = 'ARMED' | 'TRIGGERED' | 'CONFIRMED';
+export type TriggerTransition = 'TRIGGERED' | 'RECOVERED' | 'CONFIRMED';
+
+export interface EngineState {
+  state: TriggerState;
+  /** Observation time (ms) of the value that triggered the current episode. */
+  triggeredAt: number | null;
+  settlementValue: string | null;
+}
+
+export interface Observation {
+  /** Decimal string. */
+  value: string;
+  /** Observation time, ms since the epoch. */
+  at: number;
+}
+
+export interface TriggerEvent {
+  state: TriggerTransition;
+  at: number;
+  value: string;
+}
+
+export const ARMED: EngineState = { state: 'ARMED', triggeredAt: null, settlementValue: null };
+
+function beyond(value: Decimal, bound: string, direction: TriggerRule['direction']): boolean {
+  return direction === 'BELOW' ? value.lte(bound) : value.gte(bound);
+}
+
+/** Back on the safe side of the recovery threshold (BELOW: value >= recovery). */
+export function isRecovered(rule: TriggerRule, value: string): boolean {
+  const v = new Decimal(value);
+  return rule.direction === 'BELOW' ? v.gte(rule.recoveryThreshold) : v.lte(rule.recoveryThreshold);
+}
+
+/** One observation through the machine: the new state and the transitions it caused. */
+export function stepTrigger(rule: TriggerRule, current: EngineState, obs: Observation): { state: EngineState; events: TriggerEvent[] } {
+  const value = new Decimal(obs.value);
+  if (current.state === 'ARMED') {
+    if (!beyond(value, rule.threshold, rule.direction)) return { state: current, events: [] };
+    const triggered: TriggerEvent = { state: 'TRIGGERED', at: obs.at, value: obs.value };
+    if (rule.window === 0) {
+      return {
+        state: { state: 'CONFIRMED', triggeredAt: obs.at, settlementValue: obs.value },
+        events: [triggered, { state: 'CONFIRMED', at: obs.at, value: obs.value }],
+      };
+    }
+    return { state: { state: 'TRIGGERED', triggeredAt: obs.at, settlementValue: null }, events: [triggered] };
+  }
+  if (current.state === 'TRIGGERED' && current.triggeredAt !== null) {
+    if (obs.at - current.triggeredAt > rule.window * 1000) {
+      return {
+        state: { state: 'CONFIRMED', triggeredAt: current.triggeredAt, settlementValue: obs.value },
+        events: [{ state: 'CONFIRMED', at: obs.at, value: obs.value }],
+      };
+    }
+    if (isRecovered(rule, obs.value)) {
+      return { state: ARMED, events: [{ state: 'RECOVERED', at: obs.at, value: obs.value }] };
+    }
+  }
+  return { state: current, events: [] };
+}
+
+/** DESIGN 5 payout rules; the ratio is a decimal string in [0, 1]. */
+export function payoutRatio(rule: TriggerRule, settlement: string): string {
+  const value = new Decimal(settlement);
+  if (rule.payout === 'BINARY') return '1';
+  if (rule.payout === 'PROPORTIONAL') {
+    const peg = new Decimal(rule.peg ?? '1');
+    const raw = rule.direction === 'BELOW' ? peg.sub(value).div(peg) : value.sub(peg).div(peg);
+    return decimalString(Decimal.min(rule.maxRatio, Decimal.max(0, raw)), 18);
+  }
+  let best = new Decimal(0);
+  for (const tier of rule.tiers) {
+    if (beyond(value, tier.bound, rule.direction) && new Decimal(tier.ratio).gt(best)) best = new Decimal(tier.ratio);
+  }
+  return decimalString(best, 18);
+}
+
+export interface BacktestResult {
+  events: TriggerEvent[];
+  settlementValue: string | null;
+  /** The payout ratio of the confirmed incident; "0" when nothing was confirmed. */
+  payoutRatio: string;
+  triggeredAt: number | null;
+}
+
+/** Replays a series (sorted by time, stable for equal times) through the same machine. */
+export function backtest(rule: TriggerRule, observations: readonly Observation[]): BacktestResult {
+  const series = observations.map((o, i) => ({ o, i })).sort((a, b) => a.o.at - b.o.at || a.i - b.i);
+  let state = ARMED;
+  const events: TriggerEvent[] = [];
+  for (const { o } of series) {
+    const step = stepTrigger(rule, state, o);
+    state = step.state;
+    events.push(...step.events);
+    if (state.state === 'CONFIRMED') break;
+  }
+  const confirmed = state.state === 'CONFIRMED' && state.settlementValue !== null;
+  return {
+    events,
+    settlementValue: confirmed ? state.settlementValue : null,
+    payoutRatio: confirmed ? payoutRatio(rule, state.settlementValue as string) : '0',
+    triggeredAt: state.triggeredAt,
+  };
+}
+
+/** The median of fresh feed values; the mean of the middle two for an even count. */
+export function median(values: readonly string[]): string {
+  const sorted = values.map((v) => new Decimal(v)).sort((a, b) => a.comparedTo(b));
+  const mid = Math.floor(sorted.length / 2);
+  const m = sorted.length % 2 === 1 ? (sorted[mid] as Decimal) : (sorted[mid - 1] as Decimal).add(sorted[mid] as Decimal).div(2);
+  return decimalString(m, 18);
+}

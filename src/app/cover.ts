@@ -43,7 +43,7 @@ export async function quote(
   const amount = parsePositiveAmount(amountText);
   validateTerm(durationDays, deps.config.pricing);
   const risk = await getRisk(deps, riskId);
-  if (risk.state === 'TRIGGERED') throw salesPaused(`sales of ${risk.name} are paused while its trigger is TRIGGERED`, { riskId });
+  if (risk.state !== 'ARMED') throw salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId, state: risk.state });
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
   const now = deps.clock.now();
   const poolIds = await poolIdsForRisk(deps.db, riskId);
@@ -136,7 +136,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   );
   const risk = risks[0];
   if (!risk) throw notFound(`no risk ${q.riskId}`);
-  if (risk.state === 'TRIGGERED') throw salesPaused('sales of this risk are paused while its trigger is TRIGGERED', { riskId: q.riskId });
+  if (risk.state !== 'ARMED') throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
   await checkpointPool(tx, snap);
   const e = exposureFor(snap, q.riskId);
   if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: q.poolId });

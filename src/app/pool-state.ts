@@ -43,7 +43,7 @@ export interface PoolSnapshot {
   expired: ExpiringPolicy[];
   riskDeltas: Map<string, bigint>;
   groupDeltas: Map<string, bigint>;
-  /** A backed risk is TRIGGERED: withdrawals wait. */
+  /** A backed risk is TRIGGERED or has an incident being settled: withdrawals wait. */
   frozen: boolean;
 }
 
@@ -84,7 +84,7 @@ export async function loadPoolSnapshot(ex: Executor, poolId: string, at: number,
     expired,
     riskDeltas,
     groupDeltas,
-    frozen: risks.some((r) => r.state === 'TRIGGERED'),
+    frozen: risks.some((r) => r.state === 'TRIGGERED' || r.settling),
   };
 }
 

@@ -63,6 +63,10 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     scoreOverride: null,
     scoreOverrideReason: null,
     state: 'ARMED',
+    degraded: false,
+    triggeredAt: null,
+    lastValue: null,
+    lastEvaluatedAt: null,
     createdBy: admin.address,
     createdAt: deps.clock.now(),
   };

@@ -61,6 +61,20 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
             ON x.pool_id = g.pool_id AND x.correlation_group = g.correlation_group
           WHERE g.exposure <> COALESCE(x.s, 0)`,
     ],
+    [
+      'incident pool totals differ from its payouts',
+      sql`SELECT ip.incident_id || '/' || ip.pool_id AS key FROM incident_pools ip
+          LEFT JOIN (SELECT incident_id, pool_id, SUM(due) AS due, SUM(paid) AS paid FROM payouts GROUP BY 1, 2) x
+            ON x.incident_id = ip.incident_id AND x.pool_id = ip.pool_id
+          WHERE ip.due <> COALESCE(x.due, 0) OR ip.paid <> COALESCE(x.paid, 0)`,
+    ],
+    [
+      'payout journal differs from the payouts it pays',
+      sql`SELECT ip.incident_id || '/' || ip.pool_id AS key FROM incident_pools ip
+          LEFT JOIN (SELECT entry_id, SUM(amount) AS credited FROM postings WHERE amount > 0 GROUP BY entry_id) j ON j.entry_id = ip.journal_entry_id
+          WHERE COALESCE(j.credited, 0) <> ip.paid`,
+    ],
+    ['payout without a settled pool', sql`SELECT x.policy_id AS key FROM payouts x LEFT JOIN incident_pools ip ON ip.incident_id = x.incident_id AND ip.pool_id = x.pool_id WHERE ip.incident_id IS NULL`],
   ];
   const violations: string[] = [];
   for (const [label, query] of checks) {

@@ -34,6 +34,8 @@ export interface PoolRiskRecord {
   exposure: bigint;
   correlationGroup: string;
   state: RiskState;
+  /** An incident of this risk is confirmed and not yet fully settled. */
+  settling: boolean;
 }
 
 export interface ExpiringPolicy {
@@ -140,12 +142,20 @@ export async function loadTranches(ex: Executor, poolId: string): Promise<Tranch
 }
 
 export async function loadPoolRisks(ex: Executor, poolId: string): Promise<PoolRiskRecord[]> {
-  const rows = await ex.query<{ risk_id: string; cap_bps: number; exposure: string; correlation_group: string; state: RiskState }>(sql`
-    SELECT pr.risk_id, pr.cap_bps, pr.exposure, r.correlation_group, r.state
+  const rows = await ex.query<{ risk_id: string; cap_bps: number; exposure: string; correlation_group: string; state: RiskState; settling: boolean }>(sql`
+    SELECT pr.risk_id, pr.cap_bps, pr.exposure, r.correlation_group, r.state,
+      EXISTS (SELECT 1 FROM incidents i WHERE i.risk_id = pr.risk_id AND i.status = 'SETTLING') AS settling
     FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id
     WHERE pr.pool_id = ${poolId}
     ORDER BY pr.risk_id`);
-  return rows.map((r) => ({ riskId: r.risk_id, capBps: r.cap_bps, exposure: big(r.exposure), correlationGroup: r.correlation_group, state: r.state }));
+  return rows.map((r) => ({
+    riskId: r.risk_id,
+    capBps: r.cap_bps,
+    exposure: big(r.exposure),
+    correlationGroup: r.correlation_group,
+    state: r.state,
+    settling: r.settling,
+  }));
 }
 
 export async function loadGroupExposure(ex: Executor, poolId: string): Promise<Map<string, bigint>> {

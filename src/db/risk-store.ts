@@ -5,7 +5,7 @@ import type { Executor } from './create-database.ts';
 import { json, ms, ts } from './sql-helpers.ts';
 
 export type RiskKind = 'DEPEG' | 'SMART_CONTRACT_FAILURE';
-export type RiskState = 'ARMED' | 'TRIGGERED' | 'DEGRADED';
+export type RiskState = 'ARMED' | 'TRIGGERED' | 'CONFIRMED';
 
 export interface RiskRecord {
   id: string;
@@ -25,6 +25,11 @@ export interface RiskRecord {
   scoreOverride: string | null;
   scoreOverrideReason: string | null;
   state: RiskState;
+  /** Fewer fresh feeds than the quorum at the last evaluation: never triggers on such data. */
+  degraded: boolean;
+  triggeredAt: number | null;
+  lastValue: string | null;
+  lastEvaluatedAt: number | null;
   createdBy: string;
   createdAt: number;
 }
@@ -52,6 +57,10 @@ interface RiskRow {
   score_override: string | null;
   score_override_reason: string | null;
   state: RiskState;
+  degraded: boolean;
+  triggered_at: Date | null;
+  last_value: string | null;
+  last_evaluated_at: Date | null;
   created_by: string;
   created_at: Date;
 }
@@ -75,6 +84,10 @@ function toRecord(row: RiskRow): RiskRecord {
     scoreOverride: row.score_override == null ? null : trimScore(row.score_override),
     scoreOverrideReason: row.score_override_reason,
     state: row.state,
+    degraded: row.degraded,
+    triggeredAt: row.triggered_at == null ? null : ms(row.triggered_at),
+    lastValue: row.last_value == null ? null : String(row.last_value),
+    lastEvaluatedAt: row.last_evaluated_at == null ? null : ms(row.last_evaluated_at),
     createdBy: row.created_by,
     createdAt: ms(row.created_at),
   };
@@ -94,8 +107,10 @@ export async function insertRisk(ex: Executor, risk: RiskRecord): Promise<void> 
       ${ts(risk.createdAt)})`);
 }
 
-export async function findRisk(ex: Executor, id: string): Promise<RiskRecord | undefined> {
-  const rows = await ex.query<RiskRow>(sql`SELECT * FROM risks WHERE id = ${id}`);
+export async function findRisk(ex: Executor, id: string, lock = false): Promise<RiskRecord | undefined> {
+  const rows = lock
+    ? await ex.query<RiskRow>(sql`SELECT * FROM risks WHERE id = ${id} FOR UPDATE`)
+    : await ex.query<RiskRow>(sql`SELECT * FROM risks WHERE id = ${id}`);
   return rows[0] && toRecord(rows[0]);
 }
 
@@ -109,4 +124,18 @@ export async function setScoreOverride(ex: Executor, id: string, score: string, 
     UPDATE risks SET score_override = ${score}::numeric, score_override_reason = ${reason}, score_override_by = ${by}
     WHERE id = ${id} RETURNING id`);
   return rows.length > 0;
+}
+
+/** Persists the trigger engine's state and health after an evaluation. */
+export async function saveRiskEvaluation(
+  ex: Executor,
+  id: string,
+  change: { state: RiskState; triggeredAt: number | null; degraded: boolean; lastValue: string | null; evaluatedAt: number | null; changedAt: number | null },
+): Promise<void> {
+  await ex.query(sql`
+    UPDATE risks SET state = ${change.state}, triggered_at = ${change.triggeredAt === null ? null : ts(change.triggeredAt)},
+      degraded = ${change.degraded}, last_value = COALESCE(${change.lastValue}::numeric, last_value),
+      last_evaluated_at = COALESCE(${change.evaluatedAt === null ? null : ts(change.evaluatedAt)}, last_evaluated_at),
+      state_changed_at = COALESCE(${change.changedAt === null ? null : ts(change.changedAt)}, state_changed_at)
+    WHERE id = ${id}`);
 }

@@ -11,7 +11,7 @@ import { createMaskError } from './errors.ts';
 import { resolvers } from './resolvers.ts';
 
 const SCHEMA_DIR = new URL('../../schema', import.meta.url).pathname;
-const MAX_BODY_BYTES = 256 * 1024;
+const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
 export function loadTypeDefs(): string {
   return readdirSync(SCHEMA_DIR)
@@ -51,7 +51,7 @@ export function createYogaServer(deps: Deps) {
         maxDepth: { n: 10 },
         maxAliases: { n: 15 },
         maxDirectives: { n: 10 },
-        maxTokens: { n: 2_000 },
+        maxTokens: { n: 200_000 },
         costLimit: { maxCost: 5_000 },
         blockFieldSuggestion: { enabled: deps.config.production },
       }),

@@ -24,14 +24,16 @@ import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { formatUnits } from '../domain/money.ts';
 import { baseRate } from '../domain/pricing.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
+import { GraphQLScalarType } from 'graphql';
 import type { Context } from './context.ts';
+import { oracleResolvers } from './oracle-resolvers.ts';
 import { BigIntScalar, DateTimeScalar, DecimalScalar } from './scalars.ts';
 
 type Args<T> = T;
 const left = (cap: bigint, used: bigint) => (cap > used ? cap - used : 0n);
 const utilisation = (used: bigint, cap: bigint) => (cap === 0n ? (used > 0n ? '1' : '0') : decimalString(ratio(used, cap), 6));
 
-export const resolvers = {
+export const coreResolvers = {
   BigInt: BigIntScalar,
   Decimal: DecimalScalar,
   DateTime: DateTimeScalar,
@@ -159,3 +161,11 @@ export const resolvers = {
   },
 };
 
+
+/** Resolver maps of each SDL file, merged type by type. */
+export const resolvers: Record<string, Record<string, unknown>> = {};
+for (const map of [coreResolvers, oracleResolvers] as Array<Record<string, object>>) {
+  for (const [type, fields] of Object.entries(map)) {
+    resolvers[type] = fields instanceof GraphQLScalarType ? (fields as never) : { ...(resolvers[type] ?? {}), ...fields };
+  }
+}

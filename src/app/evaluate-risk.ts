@@ -1,0 +1,104 @@
+import { keccak256, toBytes } from 'viem';
+import type { Executor } from '../db/create-database.ts';
+import { latestObservations } from '../db/feed-store.ts';
+import { type EvidenceObservation, type RiskEventRecord, currentEpisode, insertIncident, insertRiskEvent } from '../db/incident-store.ts';
+import { findRisk, saveRiskEvaluation } from '../db/risk-store.ts';
+import { canonicalJson } from '../domain/canonical-json.ts';
+import { newId } from '../domain/ids.ts';
+import { isRecovered, median, payoutRatio, stepTrigger } from '../domain/trigger-engine.ts';
+
+export interface Evaluation {
+  events: RiskEventRecord[];
+  incidentId: string | null;
+}
+
+const NONE: Evaluation = { events: [], incidentId: null };
+
+/**
+ * Evaluates one risk at observation time `at`, inside the caller's transaction: the median
+ * of the fresh values of its feeds through the trigger engine. With fewer fresh feeds than
+ * the quorum the risk is DEGRADED and nothing moves. On CONFIRMED the incident is created in
+ * the same transaction, with the observations that moved each state as evidence.
+ *
+ * After an incident the risk stays CONFIRMED (sales paused) until the value is back at or
+ * beyond the recovery threshold; then it re-arms, so a depeg that persists is never sold
+ * as cover and paid a second time.
+ */
+export async function evaluateRisk(tx: Executor, riskId: string, at: number, now: number): Promise<Evaluation> {
+  const risk = await findRisk(tx, riskId, true);
+  if (!risk) return NONE;
+  if (risk.lastEvaluatedAt !== null && at < risk.lastEvaluatedAt) return NONE;
+  const maxAge = risk.maxStalenessSeconds * 1000;
+  const fresh = (await latestObservations(tx, riskId, at)).filter((o) => at - o.observedAt <= maxAge);
+  const events: RiskEventRecord[] = [];
+  const record = async (state: RiskEventRecord['state'], value: string | null, observations: EvidenceObservation[]) => {
+    events.push(await insertRiskEvent(tx, { riskId, state, at, value, ruleVersion: risk.ruleVersion, observations }, now));
+  };
+  if (fresh.length < risk.quorum) {
+    if (!risk.degraded) {
+      await record('DEGRADED', null, []);
+      await saveRiskEvaluation(tx, riskId, { state: risk.state, triggeredAt: risk.triggeredAt, degraded: true, lastValue: null, evaluatedAt: null, changedAt: null });
+    }
+    return { events, incidentId: null };
+  }
+  const value = median(fresh.map((o) => o.value));
+  const evidence: EvidenceObservation[] = fresh.map((o) => ({ feedId: o.feedId, observationId: o.id, value: o.value, observedAt: o.observedAt, source: o.source }));
+  if (risk.degraded) await record('HEALTHY', value, evidence);
+
+  if (risk.state === 'CONFIRMED') {
+    const rearm = isRecovered(risk.rule, value);
+    if (rearm) await record('REARMED', value, evidence);
+    await saveRiskEvaluation(tx, riskId, {
+      state: rearm ? 'ARMED' : 'CONFIRMED',
+      triggeredAt: rearm ? null : risk.triggeredAt,
+      degraded: false,
+      lastValue: value,
+      evaluatedAt: at,
+      changedAt: rearm ? at : null,
+    });
+    return { events, incidentId: null };
+  }
+
+  const step = stepTrigger(risk.rule, { state: risk.state, triggeredAt: risk.triggeredAt, settlementValue: null }, { value, at });
+  for (const e of step.events) await record(e.state, e.value, evidence);
+  await saveRiskEvaluation(tx, riskId, {
+    state: step.state.state,
+    triggeredAt: step.state.triggeredAt,
+    degraded: false,
+    lastValue: value,
+    evaluatedAt: at,
+    changedAt: step.events.length > 0 ? at : null,
+  });
+  if (step.state.state !== 'CONFIRMED' || step.state.triggeredAt === null || step.state.settlementValue === null) {
+    return { events, incidentId: null };
+  }
+  const timeline = await currentEpisode(tx, riskId);
+  const trigger = timeline[0];
+  const body = { riskId, rule: risk.rule, ruleVersion: risk.ruleVersion, timeline };
+  const incidentId = newId('inc');
+  await insertIncident(tx, {
+    id: incidentId,
+    riskId,
+    rule: risk.rule,
+    ruleVersion: risk.ruleVersion,
+    triggeredAt: step.state.triggeredAt,
+    triggerValue: trigger?.value ?? value,
+    confirmedAt: at,
+    settlementValue: step.state.settlementValue,
+    payoutRatio: payoutRatio(risk.rule, step.state.settlementValue),
+    evidence: { timeline },
+    evidenceHash: keccak256(toBytes(canonicalJson(body))),
+    status: 'SETTLING',
+    totalDue: null,
+    totalPaid: null,
+    policiesPaid: null,
+    createdAt: now,
+    settledAt: null,
+  });
+  return { events, incidentId };
+}
+
+/** Recomputes the evidence hash of an incident from its stored evidence (anyone can check it). */
+export function evidenceHash(incident: { riskId: string; rule: unknown; ruleVersion: number; evidence: { timeline: unknown } }): string {
+  return keccak256(toBytes(canonicalJson({ riskId: incident.riskId, rule: incident.rule, ruleVersion: incident.ruleVersion, timeline: incident.evidence.timeline })));
+}

@@ -1,0 +1,267 @@
+import { getAddress, isAddress, isHex, parseAbiItem, verifyTypedData } from 'viem';
+import { feedCatalog } from '../chain/catalog.ts';
+import {
+  type FeedConfig,
+  type FeedKind,
+  type FeedRecord,
+  type ObservationRecord,
+  findFeed,
+  insertFeed,
+  insertObservations,
+  listFeeds,
+  markFeed,
+  risksOfFeed,
+  setRiskFeeds as storeRiskFeeds,
+  trailingMax,
+} from '../db/feed-store.ts';
+import { findRisk } from '../db/risk-store.ts';
+import { Decimal, decimalString } from '../domain/decimal.ts';
+import { badInput, conflict, forbidden, notFound, unauthenticated } from '../domain/errors.ts';
+import { newId } from '../domain/ids.ts';
+import { isDecimalString } from '../domain/money.ts';
+import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
+import { type Viewer, normaliseAddress, requireAdmin, requireViewer } from './auth.ts';
+import type { Deps } from './deps.ts';
+import { evaluateRisk } from './evaluate-risk.ts';
+
+export interface RegisterFeedInput {
+  name: string;
+  kind: FeedKind;
+  heartbeatSeconds?: number | null;
+  catalogId?: string | null;
+  template?: string | null;
+  chainId?: number | null;
+  address?: string | null;
+  signature?: string | null;
+  args?: string[] | null;
+  decimals?: number | null;
+  url?: string | null;
+  path?: string | null;
+  timestampPath?: string | null;
+  reporter?: string | null;
+  trailingMaxWindowSeconds?: number | null;
+}
+
+/** Allowed clock skew for pushed observations (DESIGN 5). */
+const PUSH_SKEW_MS = 60_000;
+const MAX_BATCH = 1_000;
+
+function int(value: number | null | undefined, field: string, min: number, max: number): number | undefined {
+  if (value == null) return undefined;
+  if (!Number.isInteger(value) || value < min || value > max) throw badInput(`${field} must be a whole number from ${min} to ${max}`, { field });
+  return value;
+}
+
+/**
+ * Registers a feed. PUSH feeds may be registered by anyone signed in (the reporter defaults
+ * to them); feeds the watcher reads itself (chain calls, HTTP) are admin-only, since the
+ * server would fetch whatever they name.
+ */
+export async function registerFeed(deps: Deps, viewer: Viewer | null, input: RegisterFeedInput): Promise<FeedRecord> {
+  const user = input.kind === 'PUSH' ? requireViewer(viewer) : requireAdmin(viewer);
+  const name = input.name?.trim() ?? '';
+  if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
+  const catalog = feedCatalog();
+  const known = input.catalogId ? catalog.feeds.get(input.catalogId) : undefined;
+  if (input.catalogId && !known) throw notFound(`no feed ${input.catalogId} in the catalog`);
+  const template = input.template ? catalog.templates.get(input.template) : undefined;
+  if (input.template && !template) throw notFound(`no template ${input.template} in the catalog`);
+  const base = { ...template, ...known };
+  if (base.kind && base.kind !== input.kind) throw badInput(`the catalog entry is a ${base.kind} feed`, { field: 'kind' });
+
+  const config: FeedConfig = {};
+  let chainId: number | null = null;
+  let reporter: string | null = null;
+  if (input.kind === 'CHAINLINK' || input.kind === 'CONTRACT_CALL') {
+    chainId = int(input.chainId, 'chainId', 1, 2 ** 31 - 1) ?? base.chainId ?? null;
+    const address = input.address ?? base.address;
+    if (chainId === null) throw badInput('chainId is required for an on-chain feed', { field: 'chainId' });
+    if (!address || !isAddress(address, { strict: false })) throw badInput('address must be a contract address', { field: 'address' });
+    config.chainId = chainId;
+    config.address = getAddress(address);
+    if (input.kind === 'CONTRACT_CALL') {
+      const signature = input.signature ?? base.signature;
+      if (!signature) throw badInput('signature of the view function is required, e.g. "function paused() view returns (bool)"', { field: 'signature' });
+      let item: ReturnType<typeof parseAbiItem>;
+      try {
+        item = parseAbiItem(signature);
+      } catch {
+        throw badInput('signature is not a Solidity function signature', { field: 'signature' });
+      }
+      if (item.type !== 'function' || !['view', 'pure'].includes(item.stateMutability) || item.outputs.length !== 1) {
+        throw badInput('signature must be a view function returning one value', { field: 'signature' });
+      }
+      const args = input.args ?? base.args ?? [];
+      if (args.length !== item.inputs.length) throw badInput(`the function takes ${item.inputs.length} argument(s)`, { field: 'args' });
+      config.signature = signature;
+      config.args = args;
+      config.decimals = int(input.decimals, 'decimals', 0, 36) ?? base.decimals ?? 18;
+      const window = int(input.trailingMaxWindowSeconds, 'trailingMaxWindowSeconds', 60, 365 * 86_400) ?? base.trailingMaxWindowSeconds;
+      if (window !== undefined) config.trailingMaxWindowSeconds = window;
+    }
+  } else if (input.kind === 'HTTP') {
+    let url: URL;
+    try {
+      url = new URL(input.url ?? '');
+    } catch {
+      throw badInput('url must be an http(s) URL', { field: 'url' });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badInput('url must be an http(s) URL', { field: 'url' });
+    if (!input.path || !/^[\w$-]+(\.[\w$-]+)*$/.test(input.path)) throw badInput('path must be a dot path such as "data.price"', { field: 'path' });
+    config.url = url.toString();
+    config.path = input.path;
+    if (input.timestampPath) config.timestampPath = input.timestampPath;
+  } else if (input.kind === 'PUSH') {
+    reporter = normaliseAddress(input.reporter ?? user.address, 'reporter');
+  } else {
+    throw badInput('kind must be CHAINLINK, CONTRACT_CALL, HTTP or PUSH', { field: 'kind' });
+  }
+  if (input.catalogId) config.catalogId = input.catalogId;
+  const feed: FeedRecord = {
+    id: newId('feed'),
+    name,
+    kind: input.kind,
+    config,
+    chainId,
+    reporter,
+    heartbeatSeconds: int(input.heartbeatSeconds, 'heartbeatSeconds', 1, 30 * 86_400) ?? base.heartbeatSeconds ?? 3_600,
+    createdBy: user.address,
+    createdAt: deps.clock.now(),
+    lastObservedAt: null,
+    lastValue: null,
+    lastError: null,
+  };
+  await insertFeed(deps.db, feed);
+  return feed;
+}
+
+export async function getFeed(deps: Deps, id: string): Promise<FeedRecord> {
+  const feed = await findFeed(deps.db, id);
+  if (!feed) throw notFound(`no feed ${id}`);
+  return feed;
+}
+
+export function allFeeds(deps: Deps): Promise<FeedRecord[]> {
+  return listFeeds(deps.db);
+}
+
+/** Admin: the feeds whose fresh median drives a risk's trigger. */
+export async function setRiskFeeds(deps: Deps, viewer: Viewer | null, riskId: string, feedIds: readonly string[]): Promise<void> {
+  requireAdmin(viewer);
+  if (new Set(feedIds).size !== feedIds.length || feedIds.length > 32) throw badInput('feedIds must be up to 32 distinct feeds', { field: 'feedIds' });
+  await deps.db.transaction(async (tx) => {
+    if (!(await findRisk(tx, riskId, true))) throw notFound(`no risk ${riskId}`);
+    for (const id of feedIds) if (!(await findFeed(tx, id))) throw notFound(`no feed ${id}`);
+    await storeRiskFeeds(tx, riskId, feedIds);
+  });
+}
+
+export interface IncomingObservation {
+  value: string;
+  rawValue?: string;
+  observedAt: number;
+  source: Record<string, string | number>;
+}
+
+export interface Recorded {
+  stored: ObservationRecord[];
+  incidents: string[];
+}
+
+/**
+ * The one ingestion path for every feed kind: stores the observations (with their source
+ * reference), then evaluates every risk the feed drives at each new observation's time, in
+ * one transaction. `strict` (PUSH) refuses a batch that is out of order, replayed or from
+ * the future; readers the watcher polls just skip what is already stored.
+ */
+export async function recordObservations(deps: Deps, feedId: string, incoming: readonly IncomingObservation[], strict: boolean): Promise<Recorded> {
+  const now = deps.clock.now();
+  return deps.db.transaction(async (tx) => {
+    const feed = await findFeed(tx, feedId, true);
+    if (!feed) throw notFound(`no feed ${feedId}`);
+    let last = feed.lastObservedAt ?? Number.NEGATIVE_INFINITY;
+    const accepted: IncomingObservation[] = [];
+    for (const o of incoming) {
+      if (o.observedAt <= last) {
+        if (strict) {
+          throw conflict(`observation at ${new Date(o.observedAt).toISOString()} is not newer than the feed's last at ${new Date(last).toISOString()}`, {
+            feedId,
+          });
+        }
+        continue;
+      }
+      if (strict && o.observedAt > now + PUSH_SKEW_MS) {
+        throw badInput(`observation at ${new Date(o.observedAt).toISOString()} is in the future`, { feedId });
+      }
+      last = o.observedAt;
+      accepted.push(o);
+    }
+    const window = feed.config.trailingMaxWindowSeconds;
+    let runningMax: Decimal | null = null;
+    const prepared = [];
+    for (const o of accepted) {
+      const raw = o.rawValue ?? o.value;
+      let value = o.value;
+      if (window !== undefined) {
+        const stored = await trailingMax(tx, feedId, o.observedAt - window * 1000);
+        const candidates = [new Decimal(raw), ...(stored === null ? [] : [new Decimal(stored)]), ...(runningMax ? [runningMax] : [])];
+        const max = Decimal.max(...candidates);
+        runningMax = runningMax ? Decimal.max(runningMax, new Decimal(raw)) : new Decimal(raw);
+        value = max.isZero() ? '0' : decimalString(new Decimal(raw).div(max), 18);
+      }
+      prepared.push({ value, rawValue: raw, observedAt: o.observedAt, source: o.source });
+    }
+    const stored = await insertObservations(tx, feedId, prepared, now);
+    const newest = stored.at(-1);
+    await markFeed(tx, feedId, newest ? { observedAt: newest.observedAt, value: newest.value } : null, null, now);
+    const incidents: string[] = [];
+    const riskIds = await risksOfFeed(tx, feedId);
+    for (const o of stored) {
+      for (const riskId of riskIds) {
+        const result = await evaluateRisk(tx, riskId, o.observedAt, now);
+        if (result.incidentId) incidents.push(result.incidentId);
+      }
+    }
+    return { stored, incidents };
+  });
+}
+
+/**
+ * Observations pushed by an integrator: accepted only with an EIP-712 signature of the exact
+ * batch by the feed's registered reporter; stale, replayed or future times are refused.
+ */
+export async function submitObservations(
+  deps: Deps,
+  feedId: string,
+  observations: ReadonlyArray<{ value: string; observedAt: number }>,
+  signature: string,
+): Promise<Recorded> {
+  const feed = await getFeed(deps, feedId);
+  if (feed.kind !== 'PUSH' || !feed.reporter) throw forbidden('observations can only be pushed to a PUSH feed');
+  if (observations.length < 1 || observations.length > MAX_BATCH) throw badInput(`send 1 to ${MAX_BATCH} observations`, { field: 'observations' });
+  for (const o of observations) {
+    if (!isDecimalString(o.value)) throw badInput('value must be a decimal string', { field: 'observations.value' });
+    if (o.observedAt % 1000 !== 0 || o.observedAt < 0) throw badInput('observedAt must be a whole second', { field: 'observations.observedAt' });
+  }
+  for (let i = 1; i < observations.length; i++) {
+    if ((observations[i] as { observedAt: number }).observedAt <= (observations[i - 1] as { observedAt: number }).observedAt) {
+      throw conflict('observations in a batch must be in strictly increasing time order', { feedId });
+    }
+  }
+  if (!isHex(signature) || signature.length > 300) throw badInput('signature must be 0x-prefixed hex', { field: 'signature' });
+  const valid = await verifyTypedData({
+    address: feed.reporter as `0x${string}`,
+    domain: pushDomain,
+    types: pushTypes,
+    primaryType: 'Observations',
+    message: pushMessage(feedId, observations),
+    signature,
+  }).catch(() => false);
+  if (!valid) throw unauthenticated("the signature is not the feed reporter's signature of this batch");
+  return recordObservations(
+    deps,
+    feedId,
+    observations.map((o) => ({ value: new Decimal(o.value).toFixed(), observedAt: o.observedAt, source: { kind: 'PUSH', reporter: feed.reporter as string } })),
+    true,
+  );
+}

@@ -1,0 +1,30 @@
+import { type IncidentRecord, findIncident, listIncidents } from '../db/incident-store.ts';
+import { badInput, notFound } from '../domain/errors.ts';
+import { isDecimalString } from '../domain/money.ts';
+import { type BacktestResult, backtest } from '../domain/trigger-engine.ts';
+import { type TriggerRuleInput, normaliseTriggerRule } from '../domain/trigger-rule.ts';
+import type { Deps } from './deps.ts';
+
+export const MAX_BACKTEST_OBSERVATIONS = 20_000;
+
+export async function getIncident(deps: Deps, id: string): Promise<IncidentRecord> {
+  const incident = await findIncident(deps.db, id);
+  if (!incident) throw notFound(`no incident ${id}`);
+  return incident;
+}
+
+export function incidents(deps: Deps, riskId: string | null | undefined, limit = 50): Promise<IncidentRecord[]> {
+  return listIncidents(deps.db, riskId ?? null, Math.max(1, Math.min(limit, 500)));
+}
+
+/** The public backtest: the watcher's engine over a caller's rule and series. */
+export function runBacktest(rule: TriggerRuleInput, observations: ReadonlyArray<{ value: string; observedAt: number }>): BacktestResult {
+  if (observations.length > MAX_BACKTEST_OBSERVATIONS) {
+    throw badInput(`a backtest takes at most ${MAX_BACKTEST_OBSERVATIONS} observations`, { field: 'observations' });
+  }
+  for (const o of observations) if (!isDecimalString(o.value)) throw badInput('value must be a decimal string', { field: 'observations.value' });
+  return backtest(
+    normaliseTriggerRule(rule),
+    observations.map((o) => ({ value: o.value, at: o.observedAt })),
+  );
+}

@@ -1,0 +1,151 @@
+import { sql } from 'drizzle-orm';
+import type { Executor } from '../db/create-database.ts';
+import { type IncidentRecord, findIncident } from '../db/incident-store.ts';
+import { accountBalance, ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
+import { applyPoolAggregates } from '../db/pool-store.ts';
+import { big, ts } from '../db/sql-helpers.ts';
+import { WAD } from '../domain/money.ts';
+import type { Deps } from './deps.ts';
+import { checkpointPool, loadPoolSnapshot } from './pool-state.ts';
+
+/** Test seam: called after each step of a pool's settlement, so tests can crash it there. */
+export type SettlementProbe = (step: 'payouts' | 'premium' | 'amounts' | 'journal', poolId: string) => void | Promise<void>;
+
+const PAYING_TRANCHE = 'SENIOR';
+
+/**
+ * Pays every policy of the incident's risk that was active at `triggeredAt`
+ * (start <= triggeredAt < end): amount x payout ratio, rounded down, credited to the
+ * buyer's wallet from the pool's capital. One transaction per pool, set-based (a few
+ * statements whatever the number of policies).
+ *
+ * @invariant each policy is paid at most once ever (payouts: primary key per incident and
+ * policy, unique per policy), and a pool's part commits whole or not at all, so re-running
+ * after a crash at any point completes the settlement without double or missing payouts.
+ */
+export async function settleIncident(deps: Deps, incidentId: string, probe?: SettlementProbe): Promise<IncidentRecord | undefined> {
+  const incident = await findIncident(deps.db, incidentId);
+  if (!incident || incident.status === 'SETTLED') return incident;
+  // A confirmed episode whose settlement value pays nothing (e.g. it recovered at the
+  // confirming observation) consumes no cover.
+  const pools =
+    Number(incident.payoutRatio) === 0
+      ? []
+      : await deps.db.query<{ pool_id: string }>(sql`
+    SELECT DISTINCT pool_id FROM policies
+    WHERE risk_id = ${incident.riskId} AND start_at <= ${ts(incident.triggeredAt)} AND end_at > ${ts(incident.triggeredAt)} AND status <> 'PAID'
+    ORDER BY pool_id`);
+  for (const { pool_id } of pools) {
+    await deps.db.transaction((tx) => settlePool(deps, tx, incident, pool_id, probe));
+  }
+  await deps.db.query(sql`
+    UPDATE incidents SET status = 'SETTLED', settled_at = ${ts(deps.clock.now())},
+      total_due = (SELECT COALESCE(SUM(due), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
+      total_paid = (SELECT COALESCE(SUM(paid), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
+      policies_paid = (SELECT COUNT(*) FROM payouts WHERE incident_id = ${incidentId})
+    WHERE id = ${incidentId} AND status = 'SETTLING'`);
+  return findIncident(deps.db, incidentId);
+}
+
+async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, poolId: string, probe?: SettlementProbe): Promise<void> {
+  const now = deps.clock.now();
+  const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
+  const done = await tx.query(sql`SELECT 1 FROM incident_pools WHERE incident_id = ${incident.id} AND pool_id = ${poolId}`);
+  if (done.length > 0) return;
+  await checkpointPool(tx, snap);
+  const mine = sql`x.incident_id = ${incident.id} AND x.pool_id = ${poolId}`;
+
+  await tx.query(sql`
+    INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, created_at)
+    SELECT ${incident.id}, p.id, p.pool_id, p.buyer, floor(p.amount * ${incident.payoutRatio}::numeric), ${ts(now)}
+    FROM policies p
+    WHERE p.pool_id = ${poolId} AND p.risk_id = ${incident.riskId} AND p.status <> 'PAID'
+      AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`);
+  await probe?.('payouts', poolId);
+
+  // A paid policy's cover is used up: it stops earning (the rest of its premium is earned
+  // now) and its exposure is released.
+  const earning = await tx.query<{ rate: string; rest: string }>(sql`
+    SELECT COALESCE(SUM(p.earning_rate_wad), 0) AS rate,
+      COALESCE(SUM(p.premium * ${WAD.toString()}::numeric - p.earning_rate_wad * floor(extract(epoch FROM (${ts(now)} - p.start_at)) * 1000)), 0) AS rest
+    FROM policies p JOIN payouts x ON x.policy_id = p.id
+    WHERE ${mine} AND p.status = 'ACTIVE'`);
+  const released = await tx.query<{ risk_id: string; correlation_group: string; exposure: string }>(sql`
+    SELECT p.risk_id, r.correlation_group, SUM(p.exposure) AS exposure
+    FROM policies p JOIN payouts x ON x.policy_id = p.id JOIN risks r ON r.id = p.risk_id
+    WHERE ${mine} AND p.status = 'ACTIVE'
+    GROUP BY p.risk_id, r.correlation_group`);
+  const carry = snap.accrual.carryWad + big(earning[0]?.rest ?? '0');
+  const riskDeltas = new Map<string, bigint>();
+  const groupDeltas = new Map<string, bigint>();
+  let releasedTotal = 0n;
+  for (const r of released) {
+    const e = big(r.exposure);
+    riskDeltas.set(r.risk_id, (riskDeltas.get(r.risk_id) ?? 0n) - e);
+    groupDeltas.set(r.correlation_group, (groupDeltas.get(r.correlation_group) ?? 0n) - e);
+    releasedTotal += e;
+  }
+  await applyPoolAggregates(tx, poolId, {
+    accrual: { rateWad: snap.accrual.rateWad - big(earning[0]?.rate ?? '0'), carryWad: carry % WAD, accruedAt: now },
+    totalExposure: snap.totalExposure - releasedTotal,
+    riskDeltas,
+    groupDeltas,
+  });
+  const asset = snap.pool.asset;
+  const tranche = ledgerAccounts.tranche(asset, poolId, PAYING_TRANCHE);
+  if (carry / WAD > 0n) {
+    await postJournal(tx, {
+      kind: 'PREMIUM_EARNED',
+      at: now,
+      reference: incident.id,
+      postings: [
+        { account: ledgerAccounts.unearnedPremium(asset, poolId), amount: -(carry / WAD) },
+        { account: tranche, amount: carry / WAD },
+      ],
+    });
+  }
+  await tx.query(sql`UPDATE policies p SET status = 'PAID' FROM payouts x WHERE x.policy_id = p.id AND ${mine}`);
+  await probe?.('premium', poolId);
+
+  // Pay in full when the pool can; otherwise pro rata by largest remainder, ordered by
+  // policy id, so the parts sum exactly to what the pool has. The unpaid rest stays on the
+  // payout row (due - paid) for the solvency waterfall to take over.
+  const totals = await tx.query<{ due: string }>(sql`SELECT COALESCE(SUM(due), 0) AS due FROM payouts x WHERE ${mine}`);
+  const totalDue = big(totals[0]?.due ?? '0');
+  const available = await accountBalance(tx, tranche.id);
+  if (totalDue <= available) {
+    await tx.query(sql`UPDATE payouts x SET paid = due WHERE ${mine}`);
+  } else {
+    await tx.query(sql`
+      UPDATE payouts x SET paid = s.paid
+      FROM (
+        SELECT policy_id, base + CASE WHEN rn <= remainder THEN 1 ELSE 0 END AS paid
+        FROM (
+          SELECT policy_id, base, row_number() OVER (ORDER BY frac DESC, policy_id) AS rn,
+            ${available.toString()}::numeric - SUM(base) OVER () AS remainder
+          FROM (
+            SELECT policy_id, div(due * ${available.toString()}::numeric, ${totalDue.toString()}::numeric) AS base,
+              mod(due * ${available.toString()}::numeric, ${totalDue.toString()}::numeric) AS frac
+            FROM payouts x WHERE ${mine}
+          ) d
+        ) r
+      ) s
+      WHERE ${mine} AND x.policy_id = s.policy_id`);
+  }
+  await probe?.('amounts', poolId);
+
+  const walletPrefix = ledgerAccounts.wallet(asset, '').id;
+  const entryId = await postJournalFromSelect(
+    tx,
+    { kind: 'PAYOUT', at: now, reference: incident.id, idempotencyKey: `payout:${incident.id}:${poolId}` },
+    sql`
+      SELECT ${walletPrefix} || x.buyer, 'WALLET', ${asset}, x.buyer, SUM(x.paid) FROM payouts x WHERE ${mine} GROUP BY x.buyer
+      UNION ALL
+      SELECT ${tranche.id}, 'TRANCHE', ${asset}, ${poolId}, -SUM(x.paid) FROM payouts x WHERE ${mine}`,
+  );
+  const paid = totalDue <= available ? totalDue : available;
+  await tx.query(sql`
+    INSERT INTO incident_pools (incident_id, pool_id, due, paid, journal_entry_id, settled_at)
+    VALUES (${incident.id}, ${poolId}, ${totalDue.toString()}::numeric, ${paid.toString()}::numeric, ${entryId}, ${ts(now)})`);
+  await probe?.('journal', poolId);
+}

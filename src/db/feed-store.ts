@@ -1,0 +1,214 @@
+import { sql } from 'drizzle-orm';
+import type { Executor } from './create-database.ts';
+import { json, ms, ts } from './sql-helpers.ts';
+
+export type FeedKind = 'CHAINLINK' | 'CONTRACT_CALL' | 'HTTP' | 'PUSH';
+
+export interface FeedConfig {
+  chainId?: number;
+  address?: string;
+  /** Human-readable signature of the view function, e.g. `function convertToAssets(uint256) view returns (uint256)`. */
+  signature?: string;
+  args?: string[];
+  decimals?: number;
+  url?: string;
+  /** Dot path to the value in the JSON body, e.g. `data.price` or `prices.0.value`. */
+  path?: string;
+  timestampPath?: string;
+  /** The feed reports value / max(value over the trailing window) instead of the raw value. */
+  trailingMaxWindowSeconds?: number;
+  catalogId?: string;
+}
+
+export interface FeedRecord {
+  id: string;
+  name: string;
+  kind: FeedKind;
+  config: FeedConfig;
+  chainId: number | null;
+  reporter: string | null;
+  heartbeatSeconds: number;
+  createdBy: string;
+  createdAt: number;
+  lastObservedAt: number | null;
+  lastValue: string | null;
+  lastError: string | null;
+}
+
+export interface ObservationRecord {
+  id: string;
+  feedId: string;
+  value: string;
+  rawValue: string;
+  observedAt: number;
+  receivedAt: number;
+  source: Record<string, string | number>;
+}
+
+interface FeedRow {
+  id: string;
+  name: string;
+  kind: FeedKind;
+  config: FeedConfig;
+  chain_id: number | null;
+  reporter: string | null;
+  heartbeat_seconds: number;
+  created_by: string;
+  created_at: Date;
+  last_observed_at: Date | null;
+  last_value: string | null;
+  last_error: string | null;
+}
+
+const toFeed = (r: FeedRow): FeedRecord => ({
+  id: r.id,
+  name: r.name,
+  kind: r.kind,
+  config: r.config,
+  chainId: r.chain_id,
+  reporter: r.reporter,
+  heartbeatSeconds: r.heartbeat_seconds,
+  createdBy: r.created_by,
+  createdAt: ms(r.created_at),
+  lastObservedAt: r.last_observed_at == null ? null : ms(r.last_observed_at),
+  lastValue: r.last_value == null ? null : String(r.last_value),
+  lastError: r.last_error,
+});
+
+export async function insertFeed(ex: Executor, f: FeedRecord): Promise<void> {
+  await ex.query(sql`
+    INSERT INTO feeds (id, name, kind, config, chain_id, reporter, heartbeat_seconds, created_by, created_at)
+    VALUES (${f.id}, ${f.name}, ${f.kind}, ${json(f.config)}, ${f.chainId}, ${f.reporter}, ${f.heartbeatSeconds}, ${f.createdBy}, ${ts(f.createdAt)})`);
+}
+
+export async function findFeed(ex: Executor, id: string, lock = false): Promise<FeedRecord | undefined> {
+  const rows = lock
+    ? await ex.query<FeedRow>(sql`SELECT * FROM feeds WHERE id = ${id} FOR UPDATE`)
+    : await ex.query<FeedRow>(sql`SELECT * FROM feeds WHERE id = ${id}`);
+  return rows[0] && toFeed(rows[0]);
+}
+
+export async function listFeeds(ex: Executor, kinds?: readonly FeedKind[]): Promise<FeedRecord[]> {
+  const rows = kinds
+    ? await ex.query<FeedRow>(sql`SELECT * FROM feeds WHERE kind IN (${sql.join(
+        kinds.map((k) => sql`${k}`),
+        sql`, `,
+      )}) ORDER BY created_at, id`)
+    : await ex.query<FeedRow>(sql`SELECT * FROM feeds ORDER BY created_at, id`);
+  return rows.map(toFeed);
+}
+
+export async function feedsOfRisk(ex: Executor, riskId: string): Promise<FeedRecord[]> {
+  const rows = await ex.query<FeedRow>(sql`
+    SELECT f.* FROM feeds f JOIN risk_feeds rf ON rf.feed_id = f.id WHERE rf.risk_id = ${riskId} ORDER BY f.id`);
+  return rows.map(toFeed);
+}
+
+export async function risksOfFeed(ex: Executor, feedId: string): Promise<string[]> {
+  const rows = await ex.query<{ risk_id: string }>(sql`SELECT risk_id FROM risk_feeds WHERE feed_id = ${feedId} ORDER BY risk_id`);
+  return rows.map((r) => r.risk_id);
+}
+
+export async function setRiskFeeds(ex: Executor, riskId: string, feedIds: readonly string[]): Promise<void> {
+  await ex.query(sql`DELETE FROM risk_feeds WHERE risk_id = ${riskId}`);
+  if (feedIds.length === 0) return;
+  await ex.query(sql`INSERT INTO risk_feeds (risk_id, feed_id) VALUES ${sql.join(
+    feedIds.map((f) => sql`(${riskId}, ${f})`),
+    sql`, `,
+  )}`);
+}
+
+/** Stores observations; an observation already stored for the same time is skipped. Returns those stored. */
+export async function insertObservations(
+  ex: Executor,
+  feedId: string,
+  observations: ReadonlyArray<{ value: string; rawValue: string; observedAt: number; source: Record<string, string | number> }>,
+  receivedAt: number,
+): Promise<ObservationRecord[]> {
+  if (observations.length === 0) return [];
+  const rows = await ex.query<{ id: string; value: string; raw_value: string; observed_at: Date; source: Record<string, string | number> }>(sql`
+    INSERT INTO observations (feed_id, value, raw_value, observed_at, received_at, source)
+    VALUES ${sql.join(
+      observations.map((o) => sql`(${feedId}, ${o.value}::numeric, ${o.rawValue}::numeric, ${ts(o.observedAt)}, ${ts(receivedAt)}, ${json(o.source)})`),
+      sql`, `,
+    )}
+    ON CONFLICT (feed_id, observed_at) DO NOTHING
+    RETURNING id, value, raw_value, observed_at, source`);
+  return rows
+    .map((r) => ({
+      id: String(r.id),
+      feedId,
+      value: String(r.value),
+      rawValue: String(r.raw_value),
+      observedAt: ms(r.observed_at),
+      receivedAt,
+      source: r.source,
+    }))
+    .sort((a, b) => a.observedAt - b.observedAt);
+}
+
+export async function markFeed(ex: Executor, feedId: string, last: { observedAt: number; value: string } | null, error: string | null, at: number): Promise<void> {
+  if (last) {
+    await ex.query(sql`
+      UPDATE feeds SET last_observed_at = GREATEST(last_observed_at, ${ts(last.observedAt)}),
+        last_value = CASE WHEN last_observed_at IS NULL OR last_observed_at <= ${ts(last.observedAt)} THEN ${last.value}::numeric ELSE last_value END,
+        last_error = NULL
+      WHERE id = ${feedId}`);
+  }
+  if (error) await ex.query(sql`UPDATE feeds SET last_error = ${error.slice(0, 500)}, last_error_at = ${ts(at)} WHERE id = ${feedId}`);
+}
+
+/** The newest observation of each of the risk's feeds at or before `at`. */
+export async function latestObservations(ex: Executor, riskId: string, at: number): Promise<ObservationRecord[]> {
+  const rows = await ex.query<{
+    id: string;
+    feed_id: string;
+    value: string;
+    raw_value: string;
+    observed_at: Date;
+    received_at: Date;
+    source: Record<string, string | number>;
+  }>(sql`
+    SELECT o.* FROM risk_feeds rf
+    CROSS JOIN LATERAL (
+      SELECT * FROM observations o WHERE o.feed_id = rf.feed_id AND o.observed_at <= ${ts(at)} ORDER BY o.observed_at DESC LIMIT 1
+    ) o
+    WHERE rf.risk_id = ${riskId}
+    ORDER BY o.feed_id`);
+  return rows.map((r) => ({
+    id: String(r.id),
+    feedId: r.feed_id,
+    value: String(r.value),
+    rawValue: String(r.raw_value),
+    observedAt: ms(r.observed_at),
+    receivedAt: ms(r.received_at),
+    source: r.source,
+  }));
+}
+
+/** The largest raw value of a feed since `since` (for trailing-maximum feeds). */
+export async function trailingMax(ex: Executor, feedId: string, since: number): Promise<string | null> {
+  const rows = await ex.query<{ m: string | null }>(sql`SELECT MAX(raw_value) AS m FROM observations WHERE feed_id = ${feedId} AND observed_at >= ${ts(since)}`);
+  return rows[0]?.m == null ? null : String(rows[0].m);
+}
+
+export async function recentObservations(ex: Executor, feedId: string, limit: number): Promise<ObservationRecord[]> {
+  const rows = await ex.query<{
+    id: string;
+    feed_id: string;
+    value: string;
+    raw_value: string;
+    observed_at: Date;
+    received_at: Date;
+    source: Record<string, string | number>;
+  }>(sql`SELECT * FROM observations WHERE feed_id = ${feedId} ORDER BY observed_at DESC LIMIT ${limit}`);
+  return rows.map((r) => ({
+    id: String(r.id),
+    feedId: r.feed_id,
+    value: String(r.value),
+    rawValue: String(r.raw_value),
+    observedAt: ms(r.observed_at),
+    receivedAt: ms(r.received_at),
+    source: r.source,
+  }));
+}

@@ -1,0 +1,177 @@
+import { sql } from 'drizzle-orm';
+import type { TriggerRule } from '../domain/trigger-rule.ts';
+import type { Executor } from './create-database.ts';
+import { big, json, ms, ts } from './sql-helpers.ts';
+
+export type RiskEventState = 'TRIGGERED' | 'RECOVERED' | 'CONFIRMED' | 'REARMED' | 'DEGRADED' | 'HEALTHY';
+
+export interface EvidenceObservation {
+  feedId: string;
+  observationId: string;
+  value: string;
+  observedAt: number;
+  source: Record<string, string | number>;
+}
+
+export interface RiskEventRecord {
+  id: string;
+  riskId: string;
+  state: RiskEventState;
+  at: number;
+  value: string | null;
+  ruleVersion: number;
+  observations: EvidenceObservation[];
+}
+
+export interface IncidentRecord {
+  id: string;
+  riskId: string;
+  rule: TriggerRule;
+  ruleVersion: number;
+  triggeredAt: number;
+  triggerValue: string;
+  confirmedAt: number;
+  settlementValue: string;
+  payoutRatio: string;
+  evidence: { timeline: RiskEventRecord[] };
+  evidenceHash: string;
+  status: 'SETTLING' | 'SETTLED';
+  totalDue: bigint | null;
+  totalPaid: bigint | null;
+  policiesPaid: number | null;
+  createdAt: number;
+  settledAt: number | null;
+}
+
+export async function insertRiskEvent(ex: Executor, e: Omit<RiskEventRecord, 'id'>, at: number): Promise<RiskEventRecord> {
+  const rows = await ex.query<{ id: string }>(sql`
+    INSERT INTO risk_events (risk_id, state, at, value, rule_version, observations, created_at)
+    VALUES (${e.riskId}, ${e.state}, ${ts(e.at)}, ${e.value}::numeric, ${e.ruleVersion}, ${json(e.observations)}, ${ts(at)})
+    RETURNING id`);
+  return { ...e, id: String(rows[0]?.id) };
+}
+
+interface RiskEventRow {
+  id: string;
+  risk_id: string;
+  state: RiskEventState;
+  at: Date;
+  value: string | null;
+  rule_version: number;
+  observations: EvidenceObservation[];
+}
+
+const toEvent = (r: RiskEventRow): RiskEventRecord => ({
+  id: String(r.id),
+  riskId: r.risk_id,
+  state: r.state,
+  at: ms(r.at),
+  value: r.value == null ? null : String(r.value),
+  ruleVersion: r.rule_version,
+  observations: r.observations,
+});
+
+export async function riskEvents(ex: Executor, riskId: string, limit: number): Promise<RiskEventRecord[]> {
+  const rows = await ex.query<RiskEventRow>(sql`SELECT * FROM risk_events WHERE risk_id = ${riskId} ORDER BY id DESC LIMIT ${limit}`);
+  return rows.map(toEvent).reverse();
+}
+
+/** The events of the current episode: everything since the last TRIGGERED event. */
+export async function currentEpisode(ex: Executor, riskId: string): Promise<RiskEventRecord[]> {
+  const rows = await ex.query<RiskEventRow>(sql`
+    SELECT * FROM risk_events
+    WHERE risk_id = ${riskId} AND state IN ('TRIGGERED', 'CONFIRMED')
+      AND id >= (SELECT MAX(id) FROM risk_events WHERE risk_id = ${riskId} AND state = 'TRIGGERED')
+    ORDER BY id`);
+  return rows.map(toEvent);
+}
+
+interface IncidentRow {
+  id: string;
+  risk_id: string;
+  rule: TriggerRule;
+  rule_version: number;
+  triggered_at: Date;
+  trigger_value: string;
+  confirmed_at: Date;
+  settlement_value: string;
+  payout_ratio: string;
+  evidence: { timeline: RiskEventRecord[] };
+  evidence_hash: string;
+  status: 'SETTLING' | 'SETTLED';
+  total_due: string | null;
+  total_paid: string | null;
+  policies_paid: number | null;
+  created_at: Date;
+  settled_at: Date | null;
+}
+
+const toIncident = (r: IncidentRow): IncidentRecord => ({
+  id: r.id,
+  riskId: r.risk_id,
+  rule: r.rule,
+  ruleVersion: r.rule_version,
+  triggeredAt: ms(r.triggered_at),
+  triggerValue: String(r.trigger_value),
+  confirmedAt: ms(r.confirmed_at),
+  settlementValue: String(r.settlement_value),
+  payoutRatio: String(r.payout_ratio),
+  evidence: r.evidence,
+  evidenceHash: r.evidence_hash,
+  status: r.status,
+  totalDue: r.total_due == null ? null : big(r.total_due),
+  totalPaid: r.total_paid == null ? null : big(r.total_paid),
+  policiesPaid: r.policies_paid,
+  createdAt: ms(r.created_at),
+  settledAt: r.settled_at == null ? null : ms(r.settled_at),
+});
+
+export async function insertIncident(ex: Executor, i: IncidentRecord): Promise<void> {
+  await ex.query(sql`
+    INSERT INTO incidents (id, risk_id, rule, rule_version, triggered_at, trigger_value, confirmed_at, settlement_value, payout_ratio,
+      evidence, evidence_hash, status, created_at)
+    VALUES (${i.id}, ${i.riskId}, ${json(i.rule)}, ${i.ruleVersion}, ${ts(i.triggeredAt)}, ${i.triggerValue}::numeric, ${ts(i.confirmedAt)},
+      ${i.settlementValue}::numeric, ${i.payoutRatio}::numeric, ${json(i.evidence)}, ${i.evidenceHash}, 'SETTLING', ${ts(i.createdAt)})`);
+}
+
+export async function findIncident(ex: Executor, id: string): Promise<IncidentRecord | undefined> {
+  const rows = await ex.query<IncidentRow>(sql`SELECT * FROM incidents WHERE id = ${id}`);
+  return rows[0] && toIncident(rows[0]);
+}
+
+export async function listIncidents(ex: Executor, riskId: string | null, limit: number): Promise<IncidentRecord[]> {
+  const rows = riskId
+    ? await ex.query<IncidentRow>(sql`SELECT * FROM incidents WHERE risk_id = ${riskId} ORDER BY created_at DESC, id LIMIT ${limit}`)
+    : await ex.query<IncidentRow>(sql`SELECT * FROM incidents ORDER BY created_at DESC, id LIMIT ${limit}`);
+  return rows.map(toIncident);
+}
+
+export async function settlingIncidentIds(ex: Executor): Promise<string[]> {
+  const rows = await ex.query<{ id: string }>(sql`SELECT id FROM incidents WHERE status = 'SETTLING' ORDER BY created_at, id`);
+  return rows.map((r) => r.id);
+}
+
+export interface PayoutRecord {
+  incidentId: string;
+  policyId: string;
+  poolId: string;
+  buyer: string;
+  due: bigint;
+  paid: bigint;
+}
+
+export async function payoutsOf(ex: Executor, where: { incidentId?: string; policyId?: string }, limit: number): Promise<PayoutRecord[]> {
+  const rows = await ex.query<{ incident_id: string; policy_id: string; pool_id: string; buyer: string; due: string; paid: string }>(
+    where.policyId
+      ? sql`SELECT * FROM payouts WHERE policy_id = ${where.policyId}`
+      : sql`SELECT * FROM payouts WHERE incident_id = ${where.incidentId ?? ''} ORDER BY policy_id LIMIT ${limit}`,
+  );
+  return rows.map((r) => ({ incidentId: r.incident_id, policyId: r.policy_id, poolId: r.pool_id, buyer: r.buyer, due: big(r.due), paid: big(r.paid) }));
+}
+
+export async function incidentPools(ex: Executor, incidentId: string): Promise<Array<{ poolId: string; due: bigint; paid: bigint; settledAt: number }>> {
+  const rows = await ex.query<{ pool_id: string; due: string; paid: string; settled_at: Date }>(
+    sql`SELECT pool_id, due, paid, settled_at FROM incident_pools WHERE incident_id = ${incidentId} ORDER BY pool_id`,
+  );
+  return rows.map((r) => ({ poolId: r.pool_id, due: big(r.due), paid: big(r.paid), settledAt: ms(r.settled_at) }));
+}

@@ -1,0 +1,90 @@
+import { evidenceHash } from '../app/evaluate-risk.ts';
+import { allFeeds, type RegisterFeedInput, registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts';
+import { getIncident, incidents, runBacktest } from '../app/incidents.ts';
+import type { PolicyRecord } from '../db/cover-store.ts';
+import { type FeedRecord, feedsOfRisk, findFeed, recentObservations } from '../db/feed-store.ts';
+import { type EvidenceObservation, type IncidentRecord, type PayoutRecord, incidentPools, payoutsOf, riskEvents } from '../db/incident-store.ts';
+import type { RiskRecord } from '../db/risk-store.ts';
+import type { TriggerRuleInput } from '../domain/trigger-rule.ts';
+import type { Context } from './context.ts';
+
+function hours(seconds: number): string {
+  return seconds >= 3600 ? `${Math.floor(seconds / 3600)}h` : seconds >= 60 ? `${Math.floor(seconds / 60)}m` : `${seconds}s`;
+}
+
+export const oracleResolvers = {
+  Query: {
+    feeds: (_: unknown, __: unknown, ctx: Context) => allFeeds(ctx.deps),
+    feed: async (_: unknown, a: { id: string }, ctx: Context) => (await findFeed(ctx.deps.db, a.id)) ?? null,
+    incidents: (_: unknown, a: { riskId?: string; limit?: number }, ctx: Context) => incidents(ctx.deps, a.riskId, a.limit),
+    incident: (_: unknown, a: { id: string }, ctx: Context) => getIncident(ctx.deps, a.id),
+    backtest: (_: unknown, a: { rule: TriggerRuleInput; observations: Array<{ value: string; observedAt: number }> }) =>
+      runBacktest(a.rule, a.observations),
+  },
+  Mutation: {
+    registerFeed: (_: unknown, a: { input: RegisterFeedInput }, ctx: Context) => registerFeed(ctx.deps, ctx.viewer, a.input),
+    setRiskFeeds: async (_: unknown, a: { riskId: string; feedIds: string[] }, ctx: Context) => {
+      await setRiskFeeds(ctx.deps, ctx.viewer, a.riskId, a.feedIds);
+      return ctx.risk(a.riskId);
+    },
+    submitObservations: async (_: unknown, a: { feedId: string; observations: Array<{ value: string; observedAt: number }>; signature: string }, ctx: Context) => {
+      const result = await submitObservations(ctx.deps, a.feedId, a.observations, a.signature);
+      return { accepted: result.stored.length, feedId: a.feedId, incidentIds: result.incidents };
+    },
+  },
+  SubmitObservationsResult: {
+    feed: (r: { feedId: string }, _: unknown, ctx: Context) => findFeed(ctx.deps.db, r.feedId),
+    incidents: (r: { incidentIds: string[] }, _: unknown, ctx: Context) => Promise.all(r.incidentIds.map((id) => getIncident(ctx.deps, id))),
+  },
+  Feed: {
+    address: (f: FeedRecord) => f.config.address ?? null,
+    signature: (f: FeedRecord) => f.config.signature ?? null,
+    args: (f: FeedRecord) => f.config.args ?? null,
+    decimals: (f: FeedRecord) => f.config.decimals ?? null,
+    url: (f: FeedRecord) => f.config.url ?? null,
+    path: (f: FeedRecord) => f.config.path ?? null,
+    catalogId: (f: FeedRecord) => f.config.catalogId ?? null,
+    trailingMaxWindowSeconds: (f: FeedRecord) => f.config.trailingMaxWindowSeconds ?? null,
+    observations: (f: FeedRecord, a: { limit?: number }, ctx: Context) => recentObservations(ctx.deps.db, f.id, Math.max(1, Math.min(a.limit ?? 20, 500))),
+  },
+  FeedObservation: {
+    source: (o: { source: unknown }) => JSON.stringify(o.source),
+  },
+  EvidenceObservation: {
+    source: (o: EvidenceObservation) => JSON.stringify(o.source),
+  },
+  Risk: {
+    state: (r: RiskRecord) => (r.degraded && r.state === 'ARMED' ? 'DEGRADED' : r.state),
+    feeds: (r: RiskRecord, _: unknown, ctx: Context) => feedsOfRisk(ctx.deps.db, r.id),
+    latestValue: (r: RiskRecord) => r.lastValue,
+    events: (r: RiskRecord, a: { limit?: number }, ctx: Context) => riskEvents(ctx.deps.db, r.id, Math.max(1, Math.min(a.limit ?? 50, 500))),
+    incidents: (r: RiskRecord, _: unknown, ctx: Context) => incidents(ctx.deps, r.id, 100),
+    triggerProgress: (r: RiskRecord) => {
+      const window = r.rule.window;
+      if (r.state !== 'TRIGGERED' || r.triggeredAt === null) {
+        return { state: r.degraded && r.state === 'ARMED' ? 'DEGRADED' : r.state, triggeredAt: r.triggeredAt, elapsedSeconds: null, windowSeconds: window, label: r.state };
+      }
+      // Progress is measured in observation time: the engine never reads the wall clock.
+      const elapsed = Math.max(0, Math.floor(((r.lastEvaluatedAt ?? r.triggeredAt) - r.triggeredAt) / 1000));
+      return { state: r.state, triggeredAt: r.triggeredAt, elapsedSeconds: elapsed, windowSeconds: window, label: `TRIGGERED ${hours(elapsed)} of ${hours(window)}` };
+    },
+  },
+  Incident: {
+    risk: (i: IncidentRecord, _: unknown, ctx: Context) => ctx.risk(i.riskId),
+    rule: (i: IncidentRecord) => ({ ...i.rule, version: i.ruleVersion }),
+    timeline: (i: IncidentRecord) => i.evidence.timeline,
+    evidenceVerified: (i: IncidentRecord) => evidenceHash(i) === i.evidenceHash,
+    pools: (i: IncidentRecord, _: unknown, ctx: Context) => incidentPools(ctx.deps.db, i.id),
+    payouts: (i: IncidentRecord, a: { limit?: number }, ctx: Context) => payoutsOf(ctx.deps.db, { incidentId: i.id }, Math.max(1, Math.min(a.limit ?? 100, 1000))),
+  },
+  IncidentPool: {
+    pool: (p: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(p.poolId),
+  },
+  Payout: {
+    pool: (p: PayoutRecord, _: unknown, ctx: Context) => ctx.pool(p.poolId),
+    unpaid: (p: PayoutRecord) => p.due - p.paid,
+  },
+  Policy: {
+    payout: async (p: PolicyRecord, _: unknown, ctx: Context) => (await payoutsOf(ctx.deps.db, { policyId: p.id }, 1))[0] ?? null,
+  },
+};

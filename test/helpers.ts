@@ -12,6 +12,7 @@ import { checkInvariants } from '../src/db/invariants.ts';
 import { defaultLimits } from '../src/domain/capacity.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
 import { createApp } from '../src/http/create-app.ts';
+import { pushDomain, pushMessage, pushTypes } from '../src/domain/push-typed-data.ts';
 
 /** Tests run on the PostgreSQL server when DATABASE_URL is set, else on PGlite. */
 export const SERVER_URL = process.env.DATABASE_URL;
@@ -218,3 +219,23 @@ export async function fundedBuyer(h: Harness, adminToken: string, amount: bigint
   return { wallet, token };
 }
 
+
+export const REGISTER_PUSH = `mutation($name: String!) { registerFeed(input: { name: $name, kind: PUSH, heartbeatSeconds: 3600 }) { id reporter } }`;
+export const SET_FEEDS = `mutation($r: ID!, $f: [ID!]!) { setRiskFeeds(riskId: $r, feedIds: $f) { id feeds { id } } }`;
+export const SUBMIT = `mutation($f: ID!, $o: [ObservationInput!]!, $s: String!) {
+  submitObservations(feedId: $f, observations: $o, signature: $s) { accepted incidents { id status triggeredAt settlementValue payoutRatio } } }`;
+
+/** A reporter's EIP-712 signature of a batch, as an integrator would make it. */
+export async function signPush(wallet: Wallet, feedId: string, observations: ReadonlyArray<{ value: string; observedAt: number }>): Promise<Hex> {
+  return privateKeyToAccount(wallet.key).signTypedData({
+    domain: pushDomain,
+    types: pushTypes,
+    primaryType: 'Observations',
+    message: pushMessage(feedId, observations),
+  });
+}
+
+/** Observations in the GraphQL input shape (ISO times). */
+export function asInput(observations: ReadonlyArray<{ value: string; observedAt: number }>) {
+  return observations.map((o) => ({ value: o.value, observedAt: new Date(o.observedAt).toISOString() }));
+}

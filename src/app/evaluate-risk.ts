@@ -1,8 +1,10 @@
+import { sql } from 'drizzle-orm';
 import { keccak256, toBytes } from 'viem';
 import type { Executor } from '../db/create-database.ts';
 import { latestObservations } from '../db/feed-store.ts';
 import { type EvidenceObservation, type RiskEventRecord, currentEpisode, insertIncident, insertRiskEvent } from '../db/incident-store.ts';
 import { findRisk, saveRiskEvaluation } from '../db/risk-store.ts';
+import { ts } from '../db/sql-helpers.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { newId } from '../domain/ids.ts';
 import { isRecovered, median, payoutRatio, stepTrigger } from '../domain/trigger-engine.ts';
@@ -101,4 +103,23 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
 /** Recomputes the evidence hash of an incident from its stored evidence (anyone can check it). */
 export function evidenceHash(incident: { riskId: string; rule: unknown; ruleVersion: number; evidence: { timeline: unknown } }): string {
   return keccak256(toBytes(canonicalJson({ riskId: incident.riskId, rule: incident.rule, ruleVersion: incident.ruleVersion, timeline: incident.evidence.timeline })));
+}
+
+/**
+ * Wall-clock health: a risk whose feeds have gone quiet is reported DEGRADED at once rather
+ * than at its next observation. It changes nothing else: the engine's state is kept, and a
+ * fresh observation evaluates it again.
+ */
+export async function markQuietRisks(tx: Executor, now: number): Promise<string[]> {
+  const rows = await tx.query<{ id: string; rule_version: number }>(sql`
+    UPDATE risks r SET degraded = true
+    WHERE NOT r.degraded
+      AND EXISTS (SELECT 1 FROM risk_feeds rf WHERE rf.risk_id = r.id)
+      AND (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id
+           WHERE rf.risk_id = r.id AND f.last_observed_at >= ${ts(now)}::timestamptz - make_interval(secs => r.max_staleness_seconds)) < r.quorum
+    RETURNING r.id, r.rule_version`);
+  for (const r of rows) {
+    await insertRiskEvent(tx, { riskId: r.id, state: 'DEGRADED', at: now, value: null, ruleVersion: r.rule_version, observations: [] }, now);
+  }
+  return rows.map((r) => r.id);
 }

@@ -26,6 +26,12 @@ const EnvSchema = z.object({
   QUOTE_TTL_SECONDS: intFrom(defaultPricing.quoteTtlSeconds, 1, 3_600),
   MIN_PREMIUM: z.string().regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"').default('1'),
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
+  WATCHER: z.enum(['on', 'off']).default('on'),
+  WATCHER_INTERVAL_MS: intFrom(5_000, 100, 3_600_000),
+  CHAIN_RPC_URLS: z
+    .string()
+    .regex(/^\s*\d+=\S+(\s*,\s*\d+=\S+)*\s*$/, 'must be chainId=url pairs separated by commas, e.g. "1=https://rpc.example,31337=http://127.0.0.1:8545"')
+    .optional(),
 });
 
 export interface RuntimeConfig {
@@ -36,6 +42,9 @@ export interface RuntimeConfig {
   port: number;
   logLevel: string;
   maintenanceIntervalMs: number;
+  watcher: boolean;
+  watcherIntervalMs: number;
+  rpcUrls: Map<number, string>;
   warnings: string[];
 }
 
@@ -81,6 +90,18 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL_SECONDS * 1000,
+    watcher: e.WATCHER === 'on',
+    watcherIntervalMs: e.WATCHER_INTERVAL_MS,
+    rpcUrls: new Map(
+      (e.CHAIN_RPC_URLS ?? '')
+        .split(',')
+        .map((pair) => pair.trim())
+        .filter(Boolean)
+        .map((pair) => {
+          const [id, ...url] = pair.split('=');
+          return [Number(id), url.join('=')] as const;
+        }),
+    ),
     warnings,
   };
 }

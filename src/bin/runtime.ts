@@ -1,0 +1,35 @@
+import pino from 'pino';
+import { type Deps, systemClock } from '../app/deps.ts';
+import { createFeedReader } from '../chain/feed-readers.ts';
+import { redactUrl } from '../chain/retry.ts';
+import { createDatabase } from '../db/create-database.ts';
+import { createWatcher, type Watcher } from '../worker/watcher.ts';
+import { type RuntimeConfig, loadConfig } from './load-config.ts';
+
+/** Reads and validates the environment; exits with a message naming a bad variable. */
+export function configFromEnv(): RuntimeConfig {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
+}
+
+/** Opens and migrates the database and wires the dependencies every entry point shares. */
+export async function createRuntime(config: RuntimeConfig): Promise<Deps> {
+  const log = pino({ level: config.logLevel });
+  for (const w of config.warnings) log.warn(w);
+  const db = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  await db.migrate();
+  return { db, clock: systemClock, config: config.app, log };
+}
+
+export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher {
+  deps.log.info({ chains: [...config.rpcUrls].map(([id, url]) => `${id}=${redactUrl(url)}`) }, 'watcher configured');
+  return createWatcher(deps, {
+    reader: createFeedReader({ rpcUrls: config.rpcUrls, now: deps.clock.now }),
+    intervalMs: config.watcherIntervalMs,
+    maintenanceIntervalMs: config.maintenanceIntervalMs,
+  });
+}

@@ -1,0 +1,25 @@
+import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
+
+/** `npm run watcher`: the oracle watcher alone (for deployments that run it apart from the API). */
+async function main(): Promise<void> {
+  const config = configFromEnv();
+  const deps = await createRuntime(config);
+  const watcher = createRuntimeWatcher(deps, config);
+  watcher.start();
+  deps.log.info({ database: deps.db.kind }, 'watcher running');
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    deps.log.info({ signal }, 'watcher stopping: finishing the step in progress');
+    setTimeout(() => process.exit(1), 30_000).unref();
+    void watcher.stop().finally(() => deps.db.close().finally(() => process.exit(0)));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

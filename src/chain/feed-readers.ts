@@ -1,0 +1,95 @@
+import { type PublicClient, createPublicClient, formatUnits, http, parseAbi, parseAbiItem } from 'viem';
+import type { FeedReader } from '../app/feed-reader.ts';
+import type { IncomingObservation } from '../app/feeds.ts';
+import type { FeedRecord } from '../db/feed-store.ts';
+import { redactUrl, withRetry } from './retry.ts';
+
+const aggregatorV3 = parseAbi([
+  'function decimals() view returns (uint8)',
+  'function latestRoundData() view returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)',
+]);
+
+function formatSigned(value: bigint, decimals: number): string {
+  return value < 0n ? `-${formatUnits(-value, decimals)}` : formatUnits(value, decimals);
+}
+
+/**
+ * Reads CHAINLINK and CONTRACT_CALL feeds with viem, and HTTP JSON feeds with fetch.
+ * Transient errors are retried with backoff; reverts are not.
+ */
+export function createFeedReader(options: { rpcUrls: ReadonlyMap<number, string>; pollingIntervalMs?: number; now?: () => number }): FeedReader {
+  const now = options.now ?? Date.now;
+  const clients = new Map<number, PublicClient>();
+  const decimalsCache = new Map<string, number>();
+  const client = (chainId: number): PublicClient => {
+    let c = clients.get(chainId);
+    if (!c) {
+      const url = options.rpcUrls.get(chainId);
+      if (!url) throw new Error(`no RPC URL configured for chain ${chainId} (CHAIN_RPC_URLS)`);
+      c = createPublicClient({ transport: http(url, { retryCount: 0, timeout: 10_000 }), pollingInterval: options.pollingIntervalMs ?? 4_000 });
+      clients.set(chainId, c);
+    }
+    return c;
+  };
+
+  async function readChainlink(feed: FeedRecord): Promise<IncomingObservation[]> {
+    const c = client(feed.chainId as number);
+    const address = feed.config.address as `0x${string}`;
+    let decimals = decimalsCache.get(feed.id);
+    if (decimals === undefined) {
+      decimals = await withRetry(() => c.readContract({ address, abi: aggregatorV3, functionName: 'decimals' }));
+      decimalsCache.set(feed.id, decimals);
+    }
+    const [roundId, answer, , updatedAt] = await withRetry(() => c.readContract({ address, abi: aggregatorV3, functionName: 'latestRoundData' }));
+    if (updatedAt === 0n) return [];
+    const value = formatSigned(answer, decimals);
+    return [{ value, observedAt: Number(updatedAt) * 1000, source: { chainId: feed.chainId as number, address, roundId: roundId.toString() } }];
+  }
+
+  async function readContractCall(feed: FeedRecord): Promise<IncomingObservation[]> {
+    const c = client(feed.chainId as number);
+    const address = feed.config.address as `0x${string}`;
+    const item = parseAbiItem(feed.config.signature as string);
+    if (item.type !== 'function') throw new Error('feed signature is not a function');
+    const block = await withRetry(() => c.getBlock());
+    const result = await withRetry(() =>
+      c.readContract({ address, abi: [item], functionName: item.name, args: feed.config.args ?? [], blockNumber: block.number } as never),
+    );
+    const raw = typeof result === 'boolean' ? (result ? 1n : 0n) : BigInt(result as bigint);
+    const value = formatSigned(raw, feed.config.decimals ?? 18);
+    return [{ value, observedAt: Number(block.timestamp) * 1000, source: { chainId: feed.chainId as number, address, blockNumber: block.number.toString(), function: item.name } }];
+  }
+
+  async function readHttp(feed: FeedRecord): Promise<IncomingObservation[]> {
+    const url = feed.config.url as string;
+    const body = await withRetry(
+      async () => {
+        const res = await fetch(url, { signal: AbortSignal.timeout(10_000), headers: { accept: 'application/json' } });
+        if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status} from ${redactUrl(url)}`), { permanent: res.status < 500 && res.status !== 429 });
+        return (await res.json()) as unknown;
+      },
+      { permanent: (e) => Boolean((e as { permanent?: boolean }).permanent) },
+    );
+    const pick = (path: string) => path.split('.').reduce<unknown>((v, key) => (v == null ? undefined : (v as Record<string, unknown>)[key]), body);
+    const value = pick(feed.config.path as string);
+    if (typeof value !== 'number' && typeof value !== 'string') throw new Error(`no value at ${feed.config.path}`);
+    const text = String(value);
+    if (!/^-?\d+(\.\d+)?$/.test(text)) throw new Error(`the value at ${feed.config.path} is not a decimal number`);
+    const stamp = feed.config.timestampPath ? Number(pick(feed.config.timestampPath)) : Number.NaN;
+    const observedAt = Number.isFinite(stamp) ? Math.floor(stamp) * 1000 : Math.floor(now() / 1000) * 1000;
+    return [{ value: text, observedAt, source: { url: redactUrl(url) } }];
+  }
+
+  return {
+    read(feed) {
+      if (feed.kind === 'CHAINLINK') return readChainlink(feed);
+      if (feed.kind === 'CONTRACT_CALL') return readContractCall(feed);
+      if (feed.kind === 'HTTP') return readHttp(feed);
+      return Promise.resolve([]);
+    },
+    watchBlocks(chainId, onBlock) {
+      if (!options.rpcUrls.has(chainId)) return undefined;
+      return client(chainId).watchBlockNumber({ onBlockNumber: onBlock, emitMissed: false, poll: true });
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import { BaseError, ContractFunctionRevertedError, ContractFunctionZeroDataError } from 'viem';
+
+/** A revert or a missing contract will not change by asking again. */
+export function isPermanentChainError(error: unknown): boolean {
+  if (error instanceof BaseError) {
+    return Boolean(error.walk((e) => e instanceof ContractFunctionRevertedError || e instanceof ContractFunctionZeroDataError));
+  }
+  return false;
+}
+
+/**
+ * Retries transient failures (network, timeouts, rate limits, 5xx) with exponential backoff
+ * and jitter; never a revert.
+ */
+export async function withRetry<T>(run: () => Promise<T>, options: { attempts?: number; baseDelayMs?: number; permanent?: (e: unknown) => boolean } = {}): Promise<T> {
+  const attempts = options.attempts ?? 4;
+  const base = options.baseDelayMs ?? 250;
+  const permanent = options.permanent ?? isPermanentChainError;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt >= attempts || permanent(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, base * 2 ** (attempt - 1) * (0.5 + Math.random())));
+    }
+  }
+}
+
+/** An RPC URL safe to log: scheme and host only (keys often live in the path or query). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return '<invalid url>';
+  }
+}

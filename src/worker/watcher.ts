@@ -1,0 +1,120 @@
+import type { Deps } from '../app/deps.ts';
+import type { FeedReader } from '../app/feed-reader.ts';
+import { recordObservations } from '../app/feeds.ts';
+import { markQuietRisks } from '../app/evaluate-risk.ts';
+import { runMaintenance } from '../app/maintenance.ts';
+import { settleIncident } from '../app/settle-incident.ts';
+import { type FeedRecord, listFeeds, markFeed } from '../db/feed-store.ts';
+import { settlingIncidentIds } from '../db/incident-store.ts';
+
+export interface WatcherOptions {
+  reader: FeedReader;
+  /** How often the watcher polls HTTP feeds, checks health and settles (ms). */
+  intervalMs: number;
+  /** How often pools are checkpointed (premium earning, expiries) (ms). */
+  maintenanceIntervalMs?: number;
+}
+
+export interface Watcher {
+  start(): void;
+  /** Stops timers and block subscriptions and waits for the work in progress. */
+  stop(): Promise<void>;
+  /** One full pass: read polled feeds, mark quiet risks, settle confirmed incidents. */
+  tick(): Promise<void>;
+  /** Settles every incident still SETTLING (also what a restart after a crash does first). */
+  settlePending(): Promise<void>;
+}
+
+/**
+ * The oracle watcher: reads the feeds it polls (on each new block for on-chain feeds where
+ * the node supports it, on a timer otherwise), hands every observation to the one
+ * ingestion path (which evaluates the risks at observation time), and settles confirmed
+ * incidents automatically.
+ */
+export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
+  const log = deps.log.child({ component: 'watcher' });
+  let timer: NodeJS.Timeout | undefined;
+  let lastMaintenance = 0;
+  const unwatch = new Map<number, () => void>();
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  /** Work is serialised: a tick never overlaps another or a block-triggered read. */
+  const serial = (work: () => Promise<void>) => {
+    running = running.then(work).catch((err: unknown) => log.error({ err }, 'watcher step failed'));
+    return running;
+  };
+
+  async function readFeeds(feeds: readonly FeedRecord[]): Promise<void> {
+    for (const feed of feeds) {
+      try {
+        const observations = await options.reader.read(feed);
+        const result = await recordObservations(deps, feed.id, observations, false);
+        if (result.incidents.length > 0) log.info({ feedId: feed.id, incidents: result.incidents }, 'incident confirmed');
+      } catch (err) {
+        log.warn({ feedId: feed.id, err: err instanceof Error ? err.message : String(err) }, 'feed read failed');
+        await markFeed(deps.db, feed.id, null, err instanceof Error ? err.message : String(err), deps.clock.now());
+      }
+    }
+  }
+
+  async function settlePending(): Promise<void> {
+    for (const id of await settlingIncidentIds(deps.db)) {
+      const started = Date.now();
+      const incident = await settleIncident(deps, id);
+      log.info({ incidentId: id, policiesPaid: incident?.policiesPaid, totalPaid: incident?.totalPaid?.toString(), ms: Date.now() - started }, 'incident settled');
+    }
+  }
+
+  function subscribeBlocks(feeds: readonly FeedRecord[]): void {
+    if (!options.reader.watchBlocks) return;
+    for (const chainId of new Set(feeds.filter((f) => f.chainId !== null).map((f) => f.chainId as number))) {
+      if (unwatch.has(chainId)) continue;
+      const stop = options.reader.watchBlocks(chainId, () => {
+        void serial(async () => {
+          const onChain = (await listFeeds(deps.db, ['CHAINLINK', 'CONTRACT_CALL'])).filter((f) => f.chainId === chainId);
+          await readFeeds(onChain);
+          await settlePending();
+        });
+      });
+      if (stop) unwatch.set(chainId, stop);
+    }
+  }
+
+  async function tick(): Promise<void> {
+    const feeds = await listFeeds(deps.db, ['CHAINLINK', 'CONTRACT_CALL', 'HTTP']);
+    subscribeBlocks(feeds);
+    // On-chain feeds without a block subscription are polled here too.
+    await readFeeds(feeds.filter((f) => f.kind === 'HTTP' || !unwatch.has(f.chainId as number)));
+    await deps.db.transaction((tx) => markQuietRisks(tx, deps.clock.now()));
+    await settlePending();
+    const now = Date.now();
+    if (now - lastMaintenance >= (options.maintenanceIntervalMs ?? 30_000)) {
+      lastMaintenance = now;
+      await runMaintenance(deps);
+    }
+  }
+
+  return {
+    start() {
+      stopped = false;
+      void serial(settlePending);
+      const loop = () => {
+        if (stopped) return;
+        void serial(tick).finally(() => {
+          if (!stopped) timer = setTimeout(loop, options.intervalMs);
+        });
+      };
+      loop();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      for (const stop of unwatch.values()) stop();
+      unwatch.clear();
+      await running;
+    },
+    tick: () => serial(tick),
+    settlePending: () => serial(settlePending),
+  };
+}

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import type { Viewer } from '../src/app/auth.ts';
+import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
+import { creditAccount, getBalance } from '../src/app/funding.ts';
+import { createPool, deposit } from '../src/app/pools.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { settleIncident } from '../src/app/settle-incident.ts';
+import { findIncident } from '../src/db/incident-store.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+
+/** Seeded PRNG for reproducible crash points. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' : 'PGlite'})`, () => {
+  let h: Harness;
+  let admin: Viewer;
+  before(async () => {
+    h = await createHarness();
+    admin = { address: h.admin.address, roles: ['admin'] };
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  /** A risk backed by `pools` pools with `perPool` policies each, and a confirmed incident. */
+  async function incidentWithPolicies(pools: number, perPool: number) {
+    const risk = await createRisk(h.deps, admin, depegRiskInput(`risk ${Math.random()}`, 'USDC', { window: 0, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never);
+    const feed = await registerFeed(h.deps, admin, { name: 'source', kind: 'PUSH' });
+    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    for (let i = 0; i < pools; i++) {
+      const curator: Viewer = { address: newWallet().address, roles: [] };
+      const pool = await createPool(h.deps, curator, { name: `p${i}`, risks: [{ riskId: risk.id }] });
+      await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(1_000_000).toString(), reference: `c-${pool.id}` });
+      await deposit(h.deps, curator, pool.id, USDC(1_000_000).toString(), 'SENIOR');
+    }
+    const buyers: Array<{ viewer: Viewer; amount: bigint; policyId: string }> = [];
+    for (let i = 0; i < pools * perPool; i++) {
+      const viewer: Viewer = { address: newWallet().address, roles: [] };
+      const amount = USDC(1_000) + BigInt(i) * 333_333n;
+      await creditAccount(h.deps, admin, { address: viewer.address, amount: USDC(100).toString(), reference: `b-${viewer.address}` });
+      const p = await purchasePolicy(h.deps, viewer, (await quote(h.deps, viewer, risk.id, amount.toString(), 30)).id);
+      buyers.push({ viewer, amount, policyId: p.id });
+    }
+    const before = new Map<string, bigint>();
+    for (const b of buyers) before.set(b.viewer.address, (await getBalance(h.deps, b.viewer, null, 'USDC')).amount);
+    h.clock.advance(1000);
+    const result = await recordObservations(h.deps, feed.id, [{ value: '0.9123', observedAt: h.clock.now() - 500, source: {} }], false);
+    assert.equal(result.incidents.length, 1);
+    return { incidentId: result.incidents[0] as string, buyers, before };
+  }
+
+  async function assertPaidOnce(incidentId: string, buyers: Array<{ viewer: Viewer; amount: bigint; policyId: string }>, before: Map<string, bigint>) {
+    const incident = await findIncident(h.db, incidentId);
+    assert.equal(incident?.status, 'SETTLED');
+    const rows = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM payouts WHERE incident_id = ${incidentId}`);
+    assert.equal(Number(rows[0]?.n), buyers.length);
+    for (const b of buyers) {
+      // 0.0877 of the amount, rounded down.
+      const due = (b.amount * 877n) / 10_000n;
+      const now = (await getBalance(h.deps, b.viewer, null, 'USDC')).amount;
+      assert.equal(now - (before.get(b.viewer.address) as bigint), due, `policy ${b.policyId}`);
+    }
+    await assertLedgerInvariants(h.db);
+  }
+
+  test('a settlement crashed at random points and re-run pays each policy exactly once', async () => {
+    const random = rng(7);
+    const { incidentId, buyers, before } = await incidentWithPolicies(4, 6);
+    let crashes = 0;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      try {
+        await settleIncident(h.deps, incidentId, (step, poolId) => {
+          if (random() < 0.3) {
+            crashes++;
+            throw new Error(`crash after ${step} in ${poolId}`);
+          }
+        });
+        break;
+      } catch (error) {
+        assert.match(String(error), /crash after/);
+      }
+    }
+    assert.ok(crashes > 0, 'the run crashed at least once');
+    await assertPaidOnce(incidentId, buyers, before);
+    // Running it again changes nothing.
+    await settleIncident(h.deps, incidentId);
+    await assertPaidOnce(incidentId, buyers, before);
+  });
+
+  test('two settlers racing on one incident pay each policy once', async () => {
+    const { incidentId, buyers, before } = await incidentWithPolicies(3, 5);
+    await Promise.all([settleIncident(h.deps, incidentId), settleIncident(h.deps, incidentId), settleIncident(h.deps, incidentId)]);
+    await assertPaidOnce(incidentId, buyers, before);
+  });
+
+  test('a pool that cannot pay everything pays pro rata by largest remainder, to the base unit', async () => {
+    const risk = await createRisk(h.deps, admin, depegRiskInput(`thin ${Math.random()}`, 'THIN', { window: 0 }) as never);
+    const feed = await registerFeed(h.deps, admin, { name: 'thin source', kind: 'PUSH' });
+    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    const curator: Viewer = { address: newWallet().address, roles: [] };
+    // A curator who allows 10x leverage on one risk sells cover beyond what the pool can pay.
+    const pool = await createPool(h.deps, curator, { name: 'thin', risks: [{ riskId: risk.id, capBps: 100_000 }], groupCapBps: 100_000, totalCapBps: 100_000 });
+    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(1_000).toString(), reference: `thin-${pool.id}` });
+    await deposit(h.deps, curator, pool.id, USDC(1_000).toString(), 'SENIOR');
+    for (const amount of [USDC(3_000), USDC(3_000), USDC(3_001) + 1n]) {
+      const v: Viewer = { address: newWallet().address, roles: [] };
+      await creditAccount(h.deps, admin, { address: v.address, amount: USDC(100).toString(), reference: `t-${v.address}` });
+      await purchasePolicy(h.deps, v, (await quote(h.deps, v, risk.id, amount.toString(), 7)).id);
+    }
+    h.clock.advance(1000);
+    const { incidents } = await recordObservations(h.deps, feed.id, [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }], false);
+    await settleIncident(h.deps, incidents[0] as string);
+    const rows = await h.db.query<{ policy_id: string; due: string; paid: string }>(
+      sql`SELECT policy_id, due, paid FROM payouts WHERE incident_id = ${incidents[0] as string} ORDER BY policy_id`,
+    );
+    const due = rows.map((r) => BigInt(r.due));
+    const paid = rows.map((r) => BigInt(r.paid));
+    const totalDue = due.reduce((s, d) => s + d, 0n);
+    const available = paid.reduce((s, p) => s + p, 0n);
+    assert.equal(totalDue, USDC(9_001) + 1n);
+    assert.ok(available > USDC(1_000) && available < USDC(1_100), `the pool paid all it had: ${available}`);
+    // Reference largest remainder: floors, then one unit each to the largest remainders, ties by policy id.
+    const base = due.map((d) => (d * available) / totalDue);
+    const order = due.map((d, i) => ({ i, frac: (d * available) % totalDue })).sort((x, y) => (y.frac > x.frac ? 1 : y.frac < x.frac ? -1 : x.i - y.i));
+    let left = available - base.reduce((s, b) => s + b, 0n);
+    for (const { i } of order) if (left-- > 0n) base[i] = (base[i] as bigint) + 1n;
+    assert.deepEqual(paid, base);
+    const tranche = await h.db.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${`tranche:${pool.id}:SENIOR`}`);
+    assert.equal(BigInt(tranche[0]?.balance ?? '-1'), 0n);
+    const incident = await findIncident(h.db, incidents[0] as string);
+    assert.equal(incident?.totalPaid, available);
+    await assertLedgerInvariants(h.db);
+  });
+});

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { parseUnits } from 'viem';
+import type { Viewer } from '../src/app/auth.ts';
+import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
+import { creditAccount, getBalance } from '../src/app/funding.ts';
+import { createPool, deposit } from '../src/app/pools.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { createFeedReader } from '../src/chain/feed-readers.ts';
+import { recentObservations } from '../src/db/feed-store.ts';
+import { findRisk } from '../src/db/risk-store.ts';
+import { listIncidents } from '../src/db/incident-store.ts';
+import { type Watcher, createWatcher } from '../src/worker/watcher.ts';
+import { type Anvil, type Compiled, chainClients, compileContracts, startAnvil } from './chain-helpers.ts';
+import { DAY, type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('the running watcher on a real local chain', () => {
+  let anvil: Anvil;
+  let contracts: Record<string, Compiled>;
+  let h: Harness;
+  let watcher: Watcher;
+  let chain: ReturnType<typeof chainClients>;
+  let admin: Viewer;
+
+  before(async () => {
+    contracts = compileContracts(['MockAggregator', 'MockVault']);
+    anvil = await startAnvil();
+    chain = chainClients(anvil.url);
+    h = await createHarness();
+    admin = { address: h.admin.address, roles: ['admin'] };
+    watcher = createWatcher(h.deps, {
+      reader: createFeedReader({ rpcUrls: new Map([[31337, anvil.url]]), pollingIntervalMs: 100, now: () => h.clock.now() }),
+      intervalMs: 200,
+    });
+  });
+  after(async () => {
+    // Stop polling before the chain goes away (viem's unwatch talks to the node).
+    await watcher?.stop();
+    await new Promise((r) => setTimeout(r, 200));
+    await anvil?.stop();
+    await h?.close();
+  });
+
+  async function deploy(name: string, args: unknown[]): Promise<`0x${string}`> {
+    const c = contracts[name] as Compiled;
+    const hash = await chain.wallet.deployContract({ abi: c.abi, bytecode: c.bytecode, args } as never);
+    const receipt = await chain.public.waitForTransactionReceipt({ hash });
+    return receipt.contractAddress as `0x${string}`;
+  }
+
+  /** Sends a transaction in a block a few seconds after the last, as on a real chain (anvil's automine can stamp several blocks with one second). */
+  async function send(name: string, address: `0x${string}`, functionName: string, args: unknown[]): Promise<void> {
+    await chain.public.request({ method: 'evm_increaseTime' as never, params: [5] as never });
+    const hash = await chain.wallet.writeContract({ address, abi: (contracts[name] as Compiled).abi, functionName, args } as never);
+    await chain.public.waitForTransactionReceipt({ hash });
+  }
+
+  async function chainNow(): Promise<number> {
+    return Number((await chain.public.getBlock()).timestamp) * 1000;
+  }
+
+  async function buyAt(riskId: string, amount: bigint, days: number, at: number) {
+    h.clock.advance(at - h.clock.now());
+    const v: Viewer = { address: newWallet().address, roles: [] };
+    await creditAccount(h.deps, admin, { address: v.address, amount: USDC(1_000).toString(), reference: `fund-${v.address}` });
+    const policy = await purchasePolicy(h.deps, v, (await quote(h.deps, v, riskId, amount.toString(), days)).id);
+    return { viewer: v, policy, paidBefore: (await getBalance(h.deps, v, null, 'USDC')).amount };
+  }
+
+  async function gained(b: { viewer: Viewer; paidBefore: bigint }): Promise<bigint> {
+    return (await getBalance(h.deps, b.viewer, null, 'USDC')).amount - b.paidBefore;
+  }
+
+  test('a Chainlink-style aggregator below threshold past the window pays every eligible policy and no other', async () => {
+    const aggregator = await deploy('MockAggregator', [8, 100_000_000n]);
+    const t0 = await chainNow();
+    h.clock.advance(t0 - 45 * DAY - h.clock.now());
+    const feed = await registerFeed(h.deps, admin, { name: 'USDC/USD (local)', kind: 'CHAINLINK', chainId: 31337, address: aggregator, heartbeatSeconds: 86_400 });
+    const risk = await createRisk(h.deps, admin, depegRiskInput('USDC depeg (local)', 'USDC', { window: 60, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never);
+    const other = await createRisk(h.deps, admin, depegRiskInput('DAI depeg (local)', 'DAI') as never);
+    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    const curator: Viewer = { address: newWallet().address, roles: [] };
+    const pool = await createPool(h.deps, curator, { name: 'local pool', risks: [{ riskId: risk.id }, { riskId: other.id }] });
+    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(1_000_000).toString(), reference: 'curator' });
+    await deposit(h.deps, curator, pool.id, USDC(1_000_000).toString(), 'SENIOR');
+
+    const expired = await buyAt(risk.id, USDC(10_000), 30, t0 - 45 * DAY);
+    const a = await buyAt(risk.id, USDC(10_000), 30, t0 - DAY);
+    const b = await buyAt(risk.id, USDC(2_500), 90, t0 - 3_600_000);
+    const otherRisk = await buyAt(other.id, USDC(10_000), 30, t0 - DAY);
+    const late = await buyAt(risk.id, USDC(10_000), 30, t0 + 600_000);
+
+    watcher.start();
+    await until('the first observation', async () => (await findRisk(h.db, risk.id))?.lastValue === '1');
+    await send('MockAggregator', aggregator, 'setAnswer', [parseUnits('0.98', 8)]);
+    const triggered = await until('TRIGGERED', async () => {
+      const r = await findRisk(h.db, risk.id);
+      return r?.state === 'TRIGGERED' ? r : undefined;
+    });
+    assert.ok((triggered.triggeredAt as number) < t0 + 600_000, 'triggered before the late policy started');
+    await chain.public.request({ method: 'evm_increaseTime' as never, params: [120] as never });
+    await send('MockAggregator', aggregator, 'setAnswer', [parseUnits('0.97', 8)]);
+    const incident = await until('a settled incident', async () => {
+      const [i] = await listIncidents(h.db, risk.id, 1);
+      return i?.status === 'SETTLED' ? i : undefined;
+    });
+    assert.equal(incident.settlementValue, '0.97');
+    assert.equal(incident.payoutRatio, '0.03');
+    assert.equal(incident.evidence.timeline[0]?.observations[0]?.source.roundId, '2');
+    assert.equal(await gained(a), USDC(300));
+    assert.equal(await gained(b), USDC(75));
+    for (const x of [expired, otherRisk, late]) assert.equal(await gained(x), 0n);
+    assert.equal(incident.policiesPaid, 2);
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('a smart-contract failure: an ERC-4626 share price falling 10% below its trailing maximum pays', async () => {
+    const vault = await deploy('MockVault', []);
+    const t0 = await chainNow();
+    h.clock.advance(t0 - DAY - h.clock.now());
+    const feed = await registerFeed(h.deps, admin, { name: 'Vault share price', kind: 'CONTRACT_CALL', template: 'erc4626-share-price', chainId: 31337, address: vault });
+    const risk = await createRisk(h.deps, admin, {
+      name: 'Vault exploit (local)',
+      kind: 'SMART_CONTRACT_FAILURE',
+      correlationGroup: 'VAULT',
+      rule: { threshold: '0.9', direction: 'BELOW', recoveryThreshold: '0.98', window: 0, payout: 'BINARY' },
+      maxStalenessSeconds: 3600,
+      score: { audits: 1, daysLive: 200, valueSecuredUsd: '50000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'MEDIUM' },
+    });
+    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    const curator: Viewer = { address: newWallet().address, roles: [] };
+    const pool = await createPool(h.deps, curator, { name: 'vault pool', risks: [{ riskId: risk.id }] });
+    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(100_000).toString(), reference: 'vault-curator' });
+    await deposit(h.deps, curator, pool.id, USDC(100_000).toString(), 'SENIOR');
+    const holder = await buyAt(risk.id, USDC(5_000), 30, t0 - 3_600_000);
+    h.clock.advance(t0 + 60_000 - h.clock.now());
+
+    await send('MockVault', vault, 'setAssetsPerShare', [parseUnits('1.05', 18)]);
+    await until('the new maximum', async () => (await recentObservations(h.db, feed.id, 1))[0]?.rawValue === '1.05');
+    // An exploit takes 15% of the assets: 0.8925 / 1.05 = 0.85 of the trailing maximum.
+    await send('MockVault', vault, 'setAssetsPerShare', [parseUnits('0.8925', 18)]);
+    const incident = await until('a settled vault incident', async () => {
+      const [i] = await listIncidents(h.db, risk.id, 1);
+      return i?.status === 'SETTLED' ? i : undefined;
+    });
+    assert.equal(incident.settlementValue, '0.85');
+    assert.equal(await gained(holder), USDC(5_000));
+    await assertLedgerInvariants(h.db);
+  });
+});

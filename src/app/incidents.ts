@@ -1,4 +1,5 @@
 import { type IncidentRecord, findIncident, listIncidents } from '../db/incident-store.ts';
+import { Decimal } from '../domain/decimal.ts';
 import { badInput, notFound } from '../domain/errors.ts';
 import { isDecimalString } from '../domain/money.ts';
 import { type BacktestResult, backtest } from '../domain/trigger-engine.ts';
@@ -25,6 +26,7 @@ export function runBacktest(rule: TriggerRuleInput, observations: ReadonlyArray<
   for (const o of observations) if (!isDecimalString(o.value)) throw badInput('value must be a decimal string', { field: 'observations.value' });
   return backtest(
     normaliseTriggerRule(rule),
-    observations.map((o) => ({ value: o.value, at: o.observedAt })),
+    // Values come back in canonical form ("0.97530000" -> "0.9753").
+    observations.map((o) => ({ value: new Decimal(o.value).toFixed(), at: o.observedAt })),
   );
 }

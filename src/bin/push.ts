@@ -1,0 +1,40 @@
+import { privateKeyToAccount } from 'viem/accounts';
+import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
+
+/**
+ * `npm run push -- <reporterKey> <feedId> <value>[@<unixSeconds>] ...`: signs observations
+ * for a PUSH feed with EIP-712, as an integrator's service would, and submits them.
+ * Without @time an observation is stamped now (one second apart for several values).
+ */
+async function main(): Promise<void> {
+  const [key, feedId, ...values] = process.argv.slice(2);
+  const url = process.env.API_URL ?? 'http://127.0.0.1:4000/graphql';
+  if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key) || !feedId || values.length === 0) {
+    console.error('usage: npm run push -- <0x reporter key> <feedId> <value>[@<unix seconds>] ...   (API_URL to change the endpoint)');
+    process.exit(2);
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const observations = values.map((v, i) => {
+    const [value, at] = v.split('@') as [string, string | undefined];
+    return { value, observedAt: (at ? Number(at) : now - (values.length - 1 - i)) * 1000 };
+  });
+  const signature = await privateKeyToAccount(key as `0x${string}`).signTypedData({
+    domain: pushDomain,
+    types: pushTypes,
+    primaryType: 'Observations',
+    message: pushMessage(feedId, observations),
+  });
+  const query = `mutation($f: ID!, $o: [ObservationInput!]!, $s: String!) {
+    submitObservations(feedId: $f, observations: $o, signature: $s) { accepted incidents { id status settlementValue payoutRatio } } }`;
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables: { f: feedId, o: observations.map((o) => ({ value: o.value, observedAt: new Date(o.observedAt).toISOString() })), s: signature } }),
+  });
+  console.log(JSON.stringify(await res.json()));
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

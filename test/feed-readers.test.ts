@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { type Server, createServer } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { ContractFunctionExecutionError, ContractFunctionRevertedError, HttpRequestError } from 'viem';
+import type { Viewer } from '../src/app/auth.ts';
+import { registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { createFeedReader } from '../src/chain/feed-readers.ts';
+import { redactUrl, withRetry } from '../src/chain/retry.ts';
+import { findFeed, recentObservations } from '../src/db/feed-store.ts';
+import { findRisk } from '../src/db/risk-store.ts';
+import { createWatcher } from '../src/worker/watcher.ts';
+import { type Harness, createHarness, depegRiskInput, expectCode } from './helpers.ts';
+
+describe('retry policy', () => {
+  test('transient RPC errors are retried with backoff; reverts are not', async () => {
+    let calls = 0;
+    const value = await withRetry(
+      async () => {
+        calls++;
+        if (calls < 3) throw new HttpRequestError({ url: 'http://rpc.example', status: 503 });
+        return 42;
+      },
+      { baseDelayMs: 1 },
+    );
+    assert.equal(value, 42);
+    assert.equal(calls, 3);
+    calls = 0;
+    const revert = new ContractFunctionExecutionError(new ContractFunctionRevertedError({ abi: [], functionName: 'latestRoundData' }), {
+      abi: [],
+      functionName: 'latestRoundData',
+    });
+    await assert.rejects(
+      withRetry(
+        async () => {
+          calls++;
+          throw revert;
+        },
+        { baseDelayMs: 1 },
+      ),
+    );
+    assert.equal(calls, 1);
+  });
+
+  test('RPC URLs are logged without their keys', () => {
+    assert.equal(redactUrl('https://user:pw@eth-mainnet.example.com/v2/SECRETKEY?apikey=x'), 'https://eth-mainnet.example.com');
+  });
+});
+
+describe('HTTP JSON feeds', () => {
+  let h: Harness;
+  let server: Server;
+  let port = 0;
+  let price = '1.0002';
+  let stamp = 0;
+  let status = 200;
+  before(async () => {
+    h = await createHarness();
+    server = createServer((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ data: { price, updatedAt: stamp } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+  after(async () => {
+    server.close();
+    await h.close();
+  });
+
+  test('the watcher reads a JSON endpoint at a dot path and drives a risk with it', async () => {
+    const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+    const url = `http://127.0.0.1:${port}/price`;
+    const feed = await registerFeed(h.deps, admin, { name: 'HTTP USDC', kind: 'HTTP', url, path: 'data.price', timestampPath: 'data.updatedAt' });
+    const risk = await createRisk(h.deps, admin, depegRiskInput('HTTP risk', 'USDC', { window: 0 }) as never);
+    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    const watcher = createWatcher(h.deps, { reader: createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now() }), intervalMs: 60_000 });
+    stamp = Math.floor(h.clock.now() / 1000) - 30;
+    await watcher.tick();
+    const [first] = await recentObservations(h.db, feed.id, 1);
+    assert.equal(first?.value, '1.0002');
+    assert.equal(first?.observedAt, stamp * 1000);
+    assert.equal(JSON.parse(JSON.stringify(first?.source)).url, `http://127.0.0.1:${port}`);
+    // A 404 is not retried and is recorded on the feed; nothing else changes.
+    status = 404;
+    await watcher.tick();
+    assert.match((await findFeed(h.db, feed.id))?.lastError ?? '', /HTTP 404/);
+    status = 200;
+    price = '0.99';
+    stamp += 10;
+    await watcher.tick();
+    await watcher.stop();
+    assert.equal((await findRisk(h.db, risk.id))?.state, 'CONFIRMED');
+  });
+
+  test('watcher-read feeds are admin-only, and bad definitions are refused', async () => {
+    const user = await h.signIn({ key: '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d', address: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' });
+    const q = 'mutation($i: RegisterFeedInput!) { registerFeed(input: $i) { id } }';
+    expectCode(await h.gql(q, { i: { name: 'x', kind: 'HTTP', url: 'http://169.254.169.254/', path: 'a' } }, user), 'FORBIDDEN');
+    const admin = await h.signIn(h.admin);
+    expectCode(await h.gql(q, { i: { name: 'x', kind: 'HTTP', url: 'file:///etc/passwd', path: 'a' } }, admin), 'BAD_USER_INPUT');
+    expectCode(await h.gql(q, { i: { name: 'x', kind: 'CONTRACT_CALL', chainId: 1, address: '0x0000000000000000000000000000000000000001', signature: 'function transfer(address,uint256) returns (bool)' } }, admin), 'BAD_USER_INPUT');
+    expectCode(await h.gql(q, { i: { name: 'x', kind: 'CHAINLINK', chainId: 1, address: 'nope' } }, admin), 'BAD_USER_INPUT');
+    expectCode(await h.gql(q, { i: { name: 'x', kind: 'CHAINLINK', catalogId: 'no-such-feed' } }, admin), 'NOT_FOUND');
+    const known = (await h.ok('mutation { registerFeed(input: { name: "USDC/USD", kind: CHAINLINK, catalogId: "chainlink-usdc-usd-mainnet" }) { chainId address heartbeatSeconds } }', {}, admin)).registerFeed;
+    assert.deepEqual(known, { chainId: 1, address: '0x8fFfFfd4AfB6115b954Bd326cbe7B4BA576818f6', heartbeatSeconds: 86400 });
+  });
+});

@@ -9,7 +9,7 @@ import type { Deps } from './deps.ts';
 import { checkpointPool, loadPoolSnapshot } from './pool-state.ts';
 
 /** Test seam: called after each step of a pool's settlement, so tests can crash it there. */
-export type SettlementProbe = (step: 'payouts' | 'premium' | 'amounts' | 'journal', poolId: string) => void | Promise<void>;
+export type SettlementProbe = (step: 'premium' | 'payouts' | 'journal', poolId: string) => void | Promise<void>;
 
 const PAYING_TRANCHE = 'SENIOR';
 
@@ -53,27 +53,20 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   const done = await tx.query(sql`SELECT 1 FROM incident_pools WHERE incident_id = ${incident.id} AND pool_id = ${poolId}`);
   if (done.length > 0) return;
   await checkpointPool(tx, snap);
-  const mine = sql`x.incident_id = ${incident.id} AND x.pool_id = ${poolId}`;
-
-  await tx.query(sql`
-    INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, created_at)
-    SELECT ${incident.id}, p.id, p.pool_id, p.buyer, floor(p.amount * ${incident.payoutRatio}::numeric), ${ts(now)}
-    FROM policies p
-    WHERE p.pool_id = ${poolId} AND p.risk_id = ${incident.riskId} AND p.status <> 'PAID'
-      AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`);
-  await probe?.('payouts', poolId);
+  const ratio = sql`${incident.payoutRatio}::numeric`;
+  const eligible = sql`p.pool_id = ${poolId} AND p.risk_id = ${incident.riskId} AND p.status <> 'PAID'
+    AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`;
 
   // A paid policy's cover is used up: it stops earning (the rest of its premium is earned
   // now) and its exposure is released.
   const earning = await tx.query<{ rate: string; rest: string }>(sql`
     SELECT COALESCE(SUM(p.earning_rate_wad), 0) AS rate,
       COALESCE(SUM(p.premium * ${WAD.toString()}::numeric - p.earning_rate_wad * floor(extract(epoch FROM (${ts(now)} - p.start_at)) * 1000)), 0) AS rest
-    FROM policies p JOIN payouts x ON x.policy_id = p.id
-    WHERE ${mine} AND p.status = 'ACTIVE'`);
+    FROM policies p WHERE ${eligible} AND p.status = 'ACTIVE'`);
   const released = await tx.query<{ risk_id: string; correlation_group: string; exposure: string }>(sql`
     SELECT p.risk_id, r.correlation_group, SUM(p.exposure) AS exposure
-    FROM policies p JOIN payouts x ON x.policy_id = p.id JOIN risks r ON r.id = p.risk_id
-    WHERE ${mine} AND p.status = 'ACTIVE'
+    FROM policies p JOIN risks r ON r.id = p.risk_id
+    WHERE ${eligible} AND p.status = 'ACTIVE'
     GROUP BY p.risk_id, r.correlation_group`);
   const carry = snap.accrual.carryWad + big(earning[0]?.rest ?? '0');
   const riskDeltas = new Map<string, bigint>();
@@ -104,36 +97,36 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
       ],
     });
   }
-  await tx.query(sql`UPDATE policies p SET status = 'PAID' FROM payouts x WHERE x.policy_id = p.id AND ${mine}`);
   await probe?.('premium', poolId);
 
   // Pay in full when the pool can; otherwise pro rata by largest remainder, ordered by
-  // policy id, so the parts sum exactly to what the pool has. The unpaid rest stays on the
-  // payout row (due - paid) for the solvency waterfall to take over.
-  const totals = await tx.query<{ due: string }>(sql`SELECT COALESCE(SUM(due), 0) AS due FROM payouts x WHERE ${mine}`);
+  // policy id, so the parts sum exactly to what the pool has (with enough money the same
+  // formula gives every claim in full). The unpaid rest stays on the payout row
+  // (due - paid) for the solvency waterfall to take over. The policies are marked PAID in
+  // the same statement that writes their payouts.
+  const totals = await tx.query<{ due: string }>(sql`SELECT COALESCE(SUM(floor(p.amount * ${ratio})), 0) AS due FROM policies p WHERE ${eligible}`);
   const totalDue = big(totals[0]?.due ?? '0');
   const available = await accountBalance(tx, tranche.id);
-  if (totalDue <= available) {
-    await tx.query(sql`UPDATE payouts x SET paid = due WHERE ${mine}`);
-  } else {
-    await tx.query(sql`
-      UPDATE payouts x SET paid = s.paid
-      FROM (
-        SELECT policy_id, base + CASE WHEN rn <= remainder THEN 1 ELSE 0 END AS paid
-        FROM (
-          SELECT policy_id, base, row_number() OVER (ORDER BY frac DESC, policy_id) AS rn,
-            ${available.toString()}::numeric - SUM(base) OVER () AS remainder
-          FROM (
-            SELECT policy_id, div(due * ${available.toString()}::numeric, ${totalDue.toString()}::numeric) AS base,
-              mod(due * ${available.toString()}::numeric, ${totalDue.toString()}::numeric) AS frac
-            FROM payouts x WHERE ${mine}
-          ) d
-        ) r
-      ) s
-      WHERE ${mine} AND x.policy_id = s.policy_id`);
-  }
-  await probe?.('amounts', poolId);
+  const paid = totalDue <= available ? totalDue : available;
+  const divisor = totalDue > 0n ? totalDue : 1n;
+  await tx.query(sql`
+    WITH claims AS (
+      UPDATE policies p SET status = 'PAID' WHERE ${eligible}
+      RETURNING p.id, p.buyer, floor(p.amount * ${ratio}) AS due
+    ), shares AS (
+      SELECT id, buyer, due, div(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS base,
+        mod(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS frac
+      FROM claims
+    ), ranked AS (
+      SELECT id, buyer, due, base, row_number() OVER (ORDER BY frac DESC, id) AS rn, ${paid.toString()}::numeric - SUM(base) OVER () AS remainder
+      FROM shares
+    )
+    INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at)
+    SELECT ${incident.id}, id, ${poolId}, buyer, due, base + CASE WHEN rn <= remainder THEN 1 ELSE 0 END, ${ts(now)}
+    FROM ranked`);
+  await probe?.('payouts', poolId);
 
+  const mine = sql`x.incident_id = ${incident.id} AND x.pool_id = ${poolId}`;
   const walletPrefix = ledgerAccounts.wallet(asset, '').id;
   const entryId = await postJournalFromSelect(
     tx,
@@ -143,7 +136,6 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
       UNION ALL
       SELECT ${tranche.id}, 'TRANCHE', ${asset}, ${poolId}, -SUM(x.paid) FROM payouts x WHERE ${mine}`,
   );
-  const paid = totalDue <= available ? totalDue : available;
   await tx.query(sql`
     INSERT INTO incident_pools (incident_id, pool_id, due, paid, journal_entry_id, settled_at)
     VALUES (${incident.id}, ${poolId}, ${totalDue.toString()}::numeric, ${paid.toString()}::numeric, ${entryId}, ${ts(now)})`);

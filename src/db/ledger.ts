@@ -108,7 +108,8 @@ export async function accountBalance(tx: Executor, accountId: string, lock = fal
  * The set-based twin of `postJournal`, for entries with one posting per claimant (an
  * incident can pay 100k policies): `postings` is a SELECT yielding
  * (account_id, kind, asset, owner, amount) rows. Same guarantees: one entry, balanced
- * (checked in SQL before commit), balances updated in the same transaction.
+ * (checked in SQL before commit), accounts created as needed, balances updated in the same
+ * transaction.
  */
 export async function postJournalFromSelect(
   tx: Executor,
@@ -119,33 +120,32 @@ export async function postJournalFromSelect(
   await tx.query(sql`
     INSERT INTO journal_entries (id, kind, reference, idempotency_key, memo, created_at)
     VALUES (${id}, ${entry.kind}, ${entry.reference ?? null}, ${entry.idempotencyKey ?? null}, ${json(entry.memo ?? {})}, ${ts(entry.at)})`);
-  await tx.query(sql`CREATE TEMP TABLE IF NOT EXISTS pending_postings (account_id text, kind text, asset text, owner text, amount numeric) ON COMMIT DROP`);
-  await tx.query(sql`DELETE FROM pending_postings`);
-  await tx.query(sql`INSERT INTO pending_postings (account_id, kind, asset, owner, amount) ${postings}`);
+  // One pass over the source: accounts that do not exist yet and the postings, together.
+  await tx.query(sql`
+    WITH src AS (
+      SELECT account_id, kind, asset, owner, SUM(amount) AS amount
+      FROM (${postings}) AS p(account_id, kind, asset, owner, amount)
+      GROUP BY account_id, kind, asset, owner
+      HAVING SUM(amount) <> 0
+    ), created AS (
+      INSERT INTO accounts (id, kind, asset, owner) SELECT account_id, kind, asset, owner FROM src
+      ON CONFLICT (id) DO NOTHING RETURNING id
+    )
+    INSERT INTO postings (entry_id, account_id, amount) SELECT ${id}, account_id, amount FROM src`);
   const check = await tx.query<{ n: string; total: string | null; assets: string }>(sql`
-    SELECT COUNT(*) AS n, SUM(amount) AS total, COUNT(DISTINCT asset) AS assets FROM pending_postings WHERE amount <> 0`);
+    SELECT COUNT(*) AS n, SUM(p.amount) AS total, COUNT(DISTINCT a.asset) AS assets
+    FROM postings p JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = ${id}`);
   const summary = check[0];
   if (!summary || Number(summary.n) === 0) {
     await tx.query(sql`DELETE FROM journal_entries WHERE id = ${id}`);
     return null;
   }
   if (big(summary.total ?? '0') !== 0n || Number(summary.assets) !== 1) throw new Error(`unbalanced journal entry ${entry.kind}`);
-  await tx.query(sql`
-    INSERT INTO accounts (id, kind, asset, owner)
-    SELECT DISTINCT account_id, kind, asset, owner FROM pending_postings WHERE amount <> 0
-    ON CONFLICT (id) DO NOTHING`);
-  await tx.query(sql`
-    INSERT INTO postings (entry_id, account_id, amount)
-    SELECT ${id}, account_id, SUM(amount) FROM pending_postings GROUP BY account_id HAVING SUM(amount) <> 0`);
   try {
-    await tx.query(sql`
-      UPDATE accounts a SET balance = a.balance + p.amount
-      FROM (SELECT account_id, SUM(amount) AS amount FROM pending_postings GROUP BY account_id) p
-      WHERE a.id = p.account_id AND p.amount <> 0`);
+    await tx.query(sql`UPDATE accounts a SET balance = a.balance + p.amount FROM postings p WHERE p.entry_id = ${id} AND a.id = p.account_id`);
   } catch (error) {
     if (isCheckViolation(error, 'accounts_balance_nonneg')) throw insufficientFunds('the balance is too low for this movement');
     throw error;
   }
-  await tx.query(sql`DELETE FROM pending_postings`);
   return id;
 }

@@ -108,8 +108,8 @@ CREATE TABLE payouts (
   due numeric(78, 0) NOT NULL CHECK (due >= 0),
   paid numeric(78, 0) NOT NULL DEFAULT 0 CHECK (paid >= 0 AND paid <= due),
   created_at timestamptz NOT NULL,
-  PRIMARY KEY (incident_id, policy_id),
-  CONSTRAINT payouts_policy_once UNIQUE (policy_id)
+  -- A policy is paid at most once, ever: so at most once per incident too.
+  CONSTRAINT payouts_policy_once PRIMARY KEY (policy_id)
 );
 --> statement-breakpoint
 CREATE INDEX payouts_pool_idx ON payouts (incident_id, pool_id);

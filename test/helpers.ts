@@ -9,6 +9,7 @@ import { createSiweMessage } from 'viem/siwe';
 import type { AppConfig, Clock, Deps } from '../src/app/deps.ts';
 import { type Database, createDatabase } from '../src/db/create-database.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
+import { defaultSolvency } from '../src/app/adequacy.ts';
 import { defaultLimits } from '../src/domain/capacity.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
 import { createApp } from '../src/http/create-app.ts';
@@ -106,6 +107,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
     minPremium: '1',
     defaultCooldownSeconds: 60,
     defaultLimits,
+    solvency: { ...defaultSolvency, simulation: { ...defaultSolvency.simulation, paths: 20_000 } },
     ...overrides,
   };
 }

@@ -92,7 +92,9 @@ describe('marketplace walk-through', () => {
 
     const view = (await h.ok(POOL, { id: pool.id })).pool;
     assert.equal(view.totalExposure, USDC(2_000).toString());
-    assert.equal(view.unearnedPremium, q.premium);
+    // 10% of the premium is skimmed to the backstop (the fund is at its target of 0 before any cover).
+    const skim = BigInt(q.premium) / 10n;
+    assert.equal(view.unearnedPremium, (BigInt(q.premium) - skim).toString());
     assert.equal(view.risks[0].exposure, USDC(2_000).toString());
     assert.deepEqual(view.groups, [{ correlationGroup: 'USDC', exposure: USDC(2_000).toString() }]);
     assert.equal(view.requiredCapital, USDC(4_000).toString(), '2000 exposure at a 50% risk cap needs 4000');
@@ -220,7 +222,8 @@ describe('underwriting: premium earning, cooldown and withdrawal limits', () => 
     const buyer = await fundedBuyer(h, m.adminToken, USDC(5_000));
     const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(20_000).toString(), d: 30 }, buyer.token)).quote;
     await h.ok(PURCHASE, { q: q.id }, buyer.token);
-    const premium = BigInt(q.premium);
+    // The pool earns the premium net of the backstop skim (10% while the fund is at target).
+    const premium = BigInt(q.premium) - BigInt(q.premium) / 10n;
     const capitalAt = async () => BigInt((await h.ok(POOL, { id: m.pool.id })).pool.capital);
     const start = await capitalAt();
     assert.equal(start, USDC(100_000));

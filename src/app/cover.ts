@@ -24,6 +24,9 @@ import { type PremiumBreakdown, pricePremium, validateTerm } from '../domain/pri
 import { type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
 import { getRisk } from './risks.ts';
+import { gatePurchase, pendingClaims } from './adequacy.ts';
+import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
+import { skimRateBps, splitPremium } from '../domain/backstop.ts';
 import { checkpointPool, exposureFor, loadPoolSnapshot } from './pool-state.ts';
 
 const DAY_MS = 86_400_000;
@@ -148,14 +151,26 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
       cap: check.binding.name,
     });
   }
+  gatePurchase(snap, q.riskId, q.exposure, await pendingClaims(tx, q.poolId));
   const asset = snap.pool.asset;
   const wallet = ledgerAccounts.wallet(asset, buyer);
   const total = q.premium + q.fee;
   const balance = await accountBalance(tx, wallet.id, true);
   if (balance < total) throw insufficientFunds('wallet balance is below the premium and fee', { balance: balance.toString(), required: total.toString() });
 
+  // DESIGN 6: a counter-cyclical skim of the premium feeds the backstop (while claimants
+  // hold IOUs, it repays them first); a pool that drew on the backstop repays from half
+  // its skim on top. The pool earns the rest over the term.
+  const backstop = await loadBackstop(tx, asset);
+  const skimPolicy = deps.config.solvency.skim;
+  const parts = splitPremium(q.premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), await poolOwes(tx, q.poolId), skimPolicy);
+  if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
+  const inflow = parts.skim + parts.repayment;
+  const iouGap = backstop.iouOutstanding > backstop.iouReserve ? backstop.iouOutstanding - backstop.iouReserve : 0n;
+  const toIous = inflow < iouGap ? inflow : iouGap;
+
   const durationMs = q.durationDays * DAY_MS;
-  const earning = policyEarning(q.premium, durationMs);
+  const earning = policyEarning(parts.net, durationMs);
   const policy: PolicyRecord = {
     id: newId('pol'),
     quoteId,
@@ -166,6 +181,8 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
     exposure: q.exposure,
     premium: q.premium,
     fee: q.fee,
+    skim: parts.skim,
+    repayment: parts.repayment,
     earningRateWad: earning.rateWad,
     earningDustWad: earning.dustWad,
     startAt: now,
@@ -187,7 +204,9 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
     postings: [
       { account: wallet, amount: -total },
       { account: ledgerAccounts.protocolFees(asset), amount: q.fee },
-      { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: q.premium },
+      { account: ledgerAccounts.backstop(asset), amount: inflow - toIous },
+      { account: ledgerAccounts.iouReserve(asset), amount: toIous },
+      { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: parts.net },
     ],
   });
   return policy;

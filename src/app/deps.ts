@@ -1,6 +1,8 @@
 import type { Database } from '../db/create-database.ts';
 import type { CapacityLimits } from '../domain/capacity.ts';
 import type { PricingParams } from '../domain/pricing.ts';
+import type { SkimPolicy } from '../domain/backstop.ts';
+import type { BackstopLimits } from '../domain/waterfall.ts';
 import type { Logger } from 'pino';
 
 export interface Clock {
@@ -28,6 +30,14 @@ export interface AppConfig {
   minPremium: string;
   defaultCooldownSeconds: number;
   defaultLimits: CapacityLimits;
+  solvency: SolvencyConfig;
+}
+
+export interface SolvencyConfig {
+  skim: SkimPolicy;
+  backstopLimits: BackstopLimits;
+  /** Monte Carlo of one-year losses: paths, published seed and copula correlations. */
+  simulation: { paths: number; seed: number; withinGroup: number; acrossGroups: number };
 }
 
 /** What every use case receives: the ports, wired once in `bin/`. */

@@ -16,13 +16,32 @@ import {
 import { type CapacityLimits, type ExposureSnapshot, requiredCapital } from '../domain/capacity.ts';
 import { notFound } from '../domain/errors.ts';
 import { type AccrualState, accruePremium } from '../domain/premium-accrual.ts';
+import { largestRemainder } from '../domain/allocation.ts';
 
-/** Until tranches get a premium split (solvency issue), earned premium goes to the senior tranche. */
-const EARNING_TRANCHE = 'SENIOR';
 
 export interface TrancheState extends TrancheRecord {
   /** Balance plus premium earned since the last checkpoint. */
   totalAssets: bigint;
+  /** Of which earned since the last checkpoint. */
+  pendingEarned: bigint;
+}
+
+/**
+ * Shares earned income among tranches in proportion to capital x weight (senior 1x,
+ * junior and first-loss more), by largest remainder; all to senior while no tranche holds
+ * capital.
+ */
+export function splitIncome(pool: PoolRecord, tranches: readonly TrancheRecord[], amount: bigint): Map<string, bigint> {
+  const weightOf = (t: string) => BigInt(t === 'JUNIOR' ? pool.juniorWeightBps : t === 'FIRST_LOSS' ? pool.firstLossWeightBps : 10_000);
+  const weights = tranches.map((t) => t.balance * weightOf(t.tranche));
+  const parts = weights.some((w) => w > 0n) ? largestRemainder(amount, weights) : tranches.map((t) => (t.tranche === 'SENIOR' ? amount : 0n));
+  return new Map(tranches.map((t, i) => [t.tranche, parts[i] as bigint]));
+}
+
+/** Journal postings moving earned income from a source account into the tranches. */
+export function incomePostings(pool: PoolRecord, split: ReadonlyMap<string, bigint>, from: ReturnType<typeof ledgerAccounts.unearnedPremium>) {
+  const postings = [...split].map(([tranche, amount]) => ({ account: ledgerAccounts.tranche(pool.asset, pool.id, tranche), amount }));
+  return [{ account: from, amount: -postings.reduce((s, p) => s + p.amount, 0n) }, ...postings];
 }
 
 /**
@@ -70,7 +89,8 @@ export async function loadPoolSnapshot(ex: Executor, poolId: string, at: number,
     totalExposure -= p.exposure;
   }
   for (const [group, d] of groupDeltas) groups.set(group, (groups.get(group) ?? 0n) + d);
-  const trancheStates = tranches.map((t) => ({ ...t, totalAssets: t.balance + (t.tranche === EARNING_TRANCHE ? earned : 0n) }));
+  const split = splitIncome(pool, tranches, earned);
+  const trancheStates = tranches.map((t) => ({ ...t, pendingEarned: split.get(t.tranche) ?? 0n, totalAssets: t.balance + (split.get(t.tranche) ?? 0n) }));
   return {
     pool,
     at,
@@ -107,10 +127,7 @@ export async function checkpointPool(tx: Executor, snap: PoolSnapshot): Promise<
       kind: 'PREMIUM_EARNED',
       at: snap.at,
       reference: id,
-      postings: [
-        { account: ledgerAccounts.unearnedPremium(asset, id), amount: -snap.earned },
-        { account: ledgerAccounts.tranche(asset, id, EARNING_TRANCHE), amount: snap.earned },
-      ],
+      postings: incomePostings(snap.pool, new Map(snap.tranches.map((t) => [t.tranche, t.pendingEarned])), ledgerAccounts.unearnedPremium(asset, id)),
     });
   }
 }

@@ -13,7 +13,7 @@ import {
   positionsOf,
   withdrawalsOf,
 } from '../db/position-store.ts';
-import { badInput, capacityExceeded, conflict, cooldownActive, insufficientFunds, notFound, poolFrozen } from '../domain/errors.ts';
+import { badInput, capacityExceeded, conflict, cooldownActive, forbidden, insufficientFunds, notFound, poolFrozen } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
@@ -29,6 +29,11 @@ export interface CreatePoolInput {
   groupCapBps?: number | null;
   totalCapBps?: number | null;
   cooldownSeconds?: number | null;
+  /** Tranches besides SENIOR (always present): JUNIOR and/or FIRST_LOSS. */
+  tranches?: ReadonlyArray<TrancheName> | null;
+  /** Premium weight per unit of capital relative to senior = 10000 (defaults 20000 and 30000). */
+  juniorWeightBps?: number | null;
+  firstLossWeightBps?: number | null;
 }
 
 function bps(value: number | null | undefined, fallback: number, field: string): number {
@@ -37,7 +42,11 @@ function bps(value: number | null | undefined, fallback: number, field: string):
   return v;
 }
 
-/** Any signed-in user may curate a pool; the tranche layout is fixed by the solvency issue. */
+/**
+ * Any signed-in user may curate a pool. A pool always has a SENIOR tranche and may add a
+ * JUNIOR one and a FIRST_LOSS stake that only the curator funds; losses hit first-loss,
+ * then junior, then senior, and earned premium is shared by capital x weight.
+ */
 export async function createPool(deps: Deps, viewer: Viewer | null, input: CreatePoolInput): Promise<PoolRecord> {
   const curator = requireViewer(viewer);
   const name = input.name?.trim() ?? '';
@@ -65,6 +74,13 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
     if (!(await findRisk(deps.db, r.riskId))) throw notFound(`no risk ${r.riskId}`);
     risks.push({ riskId: r.riskId, capBps: bps(r.capBps, limits.riskCapBps, 'risks.capBps') });
   }
+  const layout = new Set<TrancheName>(['SENIOR', ...(input.tranches ?? [])]);
+  for (const t of layout) if (!['SENIOR', 'JUNIOR', 'FIRST_LOSS'].includes(t)) throw badInput(`unknown tranche ${t}`, { field: 'tranches' });
+  const weight = (value: number | null | undefined, fallback: number, field: string) => {
+    const v = value ?? fallback;
+    if (!Number.isInteger(v) || v < 0 || v > 1_000_000) throw badInput(`${field} must be 0 to 1000000 basis points`, { field });
+    return v;
+  };
   const now = deps.clock.now();
   const pool: PoolRecord = {
     id: newId('pool'),
@@ -76,9 +92,12 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
     cooldownSeconds,
     totalExposure: 0n,
     accrual: { rateWad: 0n, carryWad: 0n, accruedAt: now },
+    juniorWeightBps: weight(input.juniorWeightBps, 20_000, 'juniorWeightBps'),
+    firstLossWeightBps: weight(input.firstLossWeightBps, 30_000, 'firstLossWeightBps'),
+    adequacy: { status: 'GREEN', var995: 0n, es99: 0n, at: null },
     createdAt: now,
   };
-  const tranches = (['SENIOR'] as const).map((tranche) => ({ tranche, accountId: ledgerAccounts.tranche(asset, pool.id, tranche).id }));
+  const tranches = [...layout].map((tranche) => ({ tranche, accountId: ledgerAccounts.tranche(asset, pool.id, tranche).id }));
   await deps.db.transaction((tx) => insertPool(tx, pool, risks, tranches));
   return pool;
 }
@@ -108,6 +127,7 @@ export async function deposit(deps: Deps, viewer: Viewer | null, poolId: string,
     const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
     await checkpointPool(tx, snap);
     const t = trancheOf(snap, tranche);
+    if (tranche === 'FIRST_LOSS' && owner !== snap.pool.curator) throw forbidden('only the curator funds the first-loss stake');
     const shares = sharesForDeposit(book(t), amount);
     if (shares === 0n) throw badInput('the amount is too small to mint a share', { field: 'amount' });
     const wallet = ledgerAccounts.wallet(snap.pool.asset, owner);

@@ -1,17 +1,20 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/create-database.ts';
 import { type IncidentRecord, findIncident } from '../db/incident-store.ts';
-import { accountBalance, ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
-import { applyPoolAggregates } from '../db/pool-store.ts';
+import { changeIouOutstanding, insertDraw, loadBackstop, poolDrawnSince } from '../db/backstop-store.ts';
+import { ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
+import { applyPoolAggregates, loadTranches } from '../db/pool-store.ts';
+import { decimalString, ratio } from '../domain/decimal.ts';
+import { runWaterfall } from '../domain/waterfall.ts';
 import { big, ts } from '../db/sql-helpers.ts';
 import { WAD } from '../domain/money.ts';
 import type { Deps } from './deps.ts';
-import { checkpointPool, loadPoolSnapshot } from './pool-state.ts';
+import { checkpointPool, incomePostings, loadPoolSnapshot, splitIncome } from './pool-state.ts';
 
 /** Test seam: called after each step of a pool's settlement, so tests can crash it there. */
 export type SettlementProbe = (step: 'premium' | 'payouts' | 'journal', poolId: string) => void | Promise<void>;
 
-const PAYING_TRANCHE = 'SENIOR';
+const YEAR_MS = 365 * 86_400_000;
 
 /**
  * Pays every policy of the incident's risk that was active at `triggeredAt`
@@ -53,7 +56,7 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   const done = await tx.query(sql`SELECT 1 FROM incident_pools WHERE incident_id = ${incident.id} AND pool_id = ${poolId}`);
   if (done.length > 0) return;
   await checkpointPool(tx, snap);
-  const ratio = sql`${incident.payoutRatio}::numeric`;
+  const byRatio = sql`${incident.payoutRatio}::numeric`;
   const eligible = sql`p.pool_id = ${poolId} AND p.risk_id = ${incident.riskId} AND p.status <> 'PAID'
     AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`;
 
@@ -61,7 +64,7 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   // now) and its exposure is released.
   const earning = await tx.query<{ rate: string; rest: string }>(sql`
     SELECT COALESCE(SUM(p.earning_rate_wad), 0) AS rate,
-      COALESCE(SUM(p.premium * ${WAD.toString()}::numeric - p.earning_rate_wad * floor(extract(epoch FROM (${ts(now)} - p.start_at)) * 1000)), 0) AS rest
+      COALESCE(SUM((p.premium - p.skim - p.repayment) * ${WAD.toString()}::numeric - p.earning_rate_wad * floor(extract(epoch FROM (${ts(now)} - p.start_at)) * 1000)), 0) AS rest
     FROM policies p WHERE ${eligible} AND p.status = 'ACTIVE'`);
   const released = await tx.query<{ risk_id: string; correlation_group: string; exposure: string }>(sql`
     SELECT p.risk_id, r.correlation_group, SUM(p.exposure) AS exposure
@@ -85,34 +88,41 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
     groupDeltas,
   });
   const asset = snap.pool.asset;
-  const tranche = ledgerAccounts.tranche(asset, poolId, PAYING_TRANCHE);
-  if (carry / WAD > 0n) {
+  const income = carry / WAD;
+  if (income > 0n) {
     await postJournal(tx, {
       kind: 'PREMIUM_EARNED',
       at: now,
       reference: incident.id,
-      postings: [
-        { account: ledgerAccounts.unearnedPremium(asset, poolId), amount: -(carry / WAD) },
-        { account: tranche, amount: carry / WAD },
-      ],
+      postings: incomePostings(snap.pool, splitIncome(snap.pool, await loadTranches(tx, poolId), income), ledgerAccounts.unearnedPremium(asset, poolId)),
     });
   }
   await probe?.('premium', poolId);
 
-  // Pay in full when the pool can; otherwise pro rata by largest remainder, ordered by
-  // policy id, so the parts sum exactly to what the pool has (with enough money the same
-  // formula gives every claim in full). The unpaid rest stays on the payout row
-  // (due - paid) for the solvency waterfall to take over. The policies are marked PAID in
-  // the same statement that writes their payouts.
-  const totals = await tx.query<{ due: string }>(sql`SELECT COALESCE(SUM(floor(p.amount * ${ratio})), 0) AS due FROM policies p WHERE ${eligible}`);
+  // The loss goes through the waterfall (DESIGN 6): first-loss, junior, senior, a capped
+  // backstop draw; what is left is a pro-rata haircut of this incident's claimants here.
+  const totals = await tx.query<{ due: string }>(sql`SELECT COALESCE(SUM(floor(p.amount * ${byRatio})), 0) AS due FROM policies p WHERE ${eligible}`);
   const totalDue = big(totals[0]?.due ?? '0');
-  const available = await accountBalance(tx, tranche.id);
-  const paid = totalDue <= available ? totalDue : available;
+  const tranches = await loadTranches(tx, poolId);
+  const backstop = await loadBackstop(tx, asset);
+  const waterfall = runWaterfall({
+    due: totalDue,
+    tranches: tranches.map((t) => ({ tranche: t.tranche, assets: t.balance })),
+    backstopBalance: backstop.balance,
+    poolDrawnThisYear: await poolDrawnSince(tx, poolId, now - YEAR_MS),
+    limits: deps.config.solvency.backstopLimits,
+  });
+  const paid = waterfall.paid;
+
+  // Each claimant gets its share of what the layers paid, by largest remainder ordered by
+  // policy id, so the parts sum exactly (with enough money, every claim in full). The
+  // unpaid rest (due - paid) is the claimant's IOU. The policies are marked PAID in the
+  // same statement that writes their payouts.
   const divisor = totalDue > 0n ? totalDue : 1n;
   await tx.query(sql`
     WITH claims AS (
       UPDATE policies p SET status = 'PAID' WHERE ${eligible}
-      RETURNING p.id, p.buyer, floor(p.amount * ${ratio}) AS due
+      RETURNING p.id, p.buyer, floor(p.amount * ${byRatio}) AS due
     ), shares AS (
       SELECT id, buyer, due, div(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS base,
         mod(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS frac
@@ -126,16 +136,34 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
     FROM ranked`);
   await probe?.('payouts', poolId);
 
+  const takes = waterfall.rows.filter((r) => r.amount > 0n && r.layer !== 'HAIRCUT');
+  const sources = takes.map((r) =>
+    r.layer === 'BACKSTOP'
+      ? sql`(${ledgerAccounts.backstop(asset).id}, 'BACKSTOP', ${asset}, ${null}::text, ${(-r.amount).toString()}::numeric)`
+      : sql`(${ledgerAccounts.tranche(asset, poolId, r.layer).id}, 'TRANCHE', ${asset}, ${poolId}, ${(-r.amount).toString()}::numeric)`,
+  );
   const mine = sql`x.incident_id = ${incident.id} AND x.pool_id = ${poolId}`;
   const walletPrefix = ledgerAccounts.wallet(asset, '').id;
   const entryId = await postJournalFromSelect(
     tx,
     { kind: 'PAYOUT', at: now, reference: incident.id, idempotencyKey: `payout:${incident.id}:${poolId}` },
-    sql`
+    sources.length === 0
+      ? sql`SELECT ${walletPrefix} || x.buyer, 'WALLET', ${asset}, x.buyer, SUM(x.paid) FROM payouts x WHERE ${mine} GROUP BY x.buyer`
+      : sql`
       SELECT ${walletPrefix} || x.buyer, 'WALLET', ${asset}, x.buyer, SUM(x.paid) FROM payouts x WHERE ${mine} GROUP BY x.buyer
       UNION ALL
-      SELECT ${tranche.id}, 'TRANCHE', ${asset}, ${poolId}, -SUM(x.paid) FROM payouts x WHERE ${mine}`,
+      SELECT * FROM (VALUES ${sql.join(sources, sql`, `)}) AS s(account_id, kind, asset, owner, amount)`,
   );
+  const price = (assets: bigint, shares: bigint) => decimalString(ratio(assets + 1n, shares + 1n), 18);
+  for (const row of waterfall.rows) {
+    const t = tranches.find((x) => x.tranche === row.layer);
+    await tx.query(sql`
+      INSERT INTO incident_layers (incident_id, pool_id, layer, amount, share_price_before, share_price_after)
+      VALUES (${incident.id}, ${poolId}, ${row.layer}, ${row.amount.toString()}::numeric,
+        ${t ? price(t.balance, t.totalShares) : null}::numeric, ${t ? price(t.balance - row.amount, t.totalShares) : null}::numeric)`);
+  }
+  if (waterfall.backstopDraw > 0n) await insertDraw(tx, { incidentId: incident.id, poolId, asset, amount: waterfall.backstopDraw, at: now });
+  await changeIouOutstanding(tx, asset, waterfall.haircut);
   await tx.query(sql`
     INSERT INTO incident_pools (incident_id, pool_id, due, paid, journal_entry_id, settled_at)
     VALUES (${incident.id}, ${poolId}, ${totalDue.toString()}::numeric, ${paid.toString()}::numeric, ${entryId}, ${ts(now)})`);

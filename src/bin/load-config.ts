@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AppConfig } from '../app/deps.ts';
 import { defaultLimits } from '../domain/capacity.ts';
 import { defaultPricing } from '../domain/pricing.ts';
+import { defaultSolvency } from '../app/adequacy.ts';
 
 /** Anvil's first well-known dev account: the default admin outside production only. */
 export const DEV_ADMIN = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
@@ -27,6 +28,7 @@ const EnvSchema = z.object({
   MIN_PREMIUM: z.string().regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"').default('1'),
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
   WATCHER: z.enum(['on', 'off']).default('on'),
+  SIMULATION_PATHS: intFrom(100_000, 1_000, 10_000_000),
   WATCHER_INTERVAL_MS: intFrom(5_000, 100, 3_600_000),
   CHAIN_RPC_URLS: z
     .string()
@@ -83,6 +85,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       minPremium: e.MIN_PREMIUM,
       defaultCooldownSeconds: e.COOLDOWN_SECONDS,
       defaultLimits,
+      solvency: { ...defaultSolvency, simulation: { ...defaultSolvency.simulation, paths: e.SIMULATION_PATHS } },
     },
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,

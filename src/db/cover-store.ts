@@ -30,11 +30,14 @@ export interface PolicyRecord {
   exposure: bigint;
   premium: bigint;
   fee: bigint;
+  /** Part of the premium skimmed to the backstop, and repaying the pool's draws. */
+  skim: bigint;
+  repayment: bigint;
   earningRateWad: bigint;
   earningDustWad: bigint;
   startAt: number;
   endAt: number;
-  status: 'ACTIVE' | 'EXPIRED';
+  status: 'ACTIVE' | 'EXPIRED' | 'PAID';
   createdAt: number;
 }
 
@@ -98,11 +101,13 @@ interface PolicyRow {
   exposure: string;
   premium: string;
   fee: string;
+  skim: string;
+  repayment: string;
   earning_rate_wad: string;
   earning_dust_wad: string;
   start_at: Date;
   end_at: Date;
-  status: 'ACTIVE' | 'EXPIRED';
+  status: 'ACTIVE' | 'EXPIRED' | 'PAID';
   created_at: Date;
 }
 
@@ -116,6 +121,8 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
   exposure: big(r.exposure),
   premium: big(r.premium),
   fee: big(r.fee),
+  skim: big(r.skim),
+  repayment: big(r.repayment),
   earningRateWad: big(r.earning_rate_wad),
   earningDustWad: big(r.earning_dust_wad),
   startAt: ms(r.start_at),
@@ -126,10 +133,11 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
 
 export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void> {
   await tx.query(sql`
-    INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, earning_rate_wad, earning_dust_wad,
-      start_at, end_at, status, created_at)
+    INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
+      earning_dust_wad, start_at, end_at, status, created_at)
     VALUES (${p.id}, ${p.quoteId}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
-      ${num(p.fee)}, ${num(p.earningRateWad)}, ${num(p.earningDustWad)}, ${ts(p.startAt)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)})`);
+      ${num(p.fee)}, ${num(p.skim)}, ${num(p.repayment)}, ${num(p.earningRateWad)}, ${num(p.earningDustWad)}, ${ts(p.startAt)},
+      ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)})`);
 }
 
 export async function findPolicy(ex: Executor, id: string): Promise<PolicyRecord | undefined> {

@@ -27,6 +27,8 @@ export const ledgerAccounts = {
   unearnedPremium: (asset: string, poolId: string): AccountRef => ({ id: `upr:${poolId}`, kind: 'UNEARNED_PREMIUM', asset, owner: poolId }),
   protocolFees: (asset: string): AccountRef => ({ id: `fees:${asset}`, kind: 'PROTOCOL_FEES', asset, owner: null }),
   backstop: (asset: string): AccountRef => ({ id: `backstop:${asset}`, kind: 'BACKSTOP', asset, owner: null }),
+  /** Money set aside to repay claimants' IOUs, before it reaches them. */
+  iouReserve: (asset: string): AccountRef => ({ id: `ious:${asset}`, kind: 'CLAIMS_PAYABLE', asset, owner: null }),
 };
 
 export interface Posting {

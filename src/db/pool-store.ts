@@ -17,6 +17,10 @@ export interface PoolRecord {
   cooldownSeconds: number;
   totalExposure: bigint;
   accrual: AccrualState;
+  /** Premium weight per unit of capital, senior = 10000 (junior earns more). */
+  juniorWeightBps: number;
+  firstLossWeightBps: number;
+  adequacy: { status: 'GREEN' | 'AMBER' | 'RED'; var995: bigint; es99: bigint; at: number | null };
   createdAt: number;
 }
 
@@ -62,6 +66,12 @@ interface PoolRow {
   earning_rate_wad: string;
   earning_carry_wad: string;
   accrued_at: Date;
+  junior_weight_bps: number;
+  first_loss_weight_bps: number;
+  adequacy_status: 'GREEN' | 'AMBER' | 'RED';
+  adequacy_var995: string;
+  adequacy_es99: string;
+  adequacy_at: Date | null;
   created_at: Date;
 }
 
@@ -76,6 +86,14 @@ function toPool(row: PoolRow): PoolRecord {
     cooldownSeconds: row.cooldown_seconds,
     totalExposure: big(row.total_exposure),
     accrual: { rateWad: big(row.earning_rate_wad), carryWad: big(row.earning_carry_wad), accruedAt: ms(row.accrued_at) },
+    juniorWeightBps: row.junior_weight_bps,
+    firstLossWeightBps: row.first_loss_weight_bps,
+    adequacy: {
+      status: row.adequacy_status,
+      var995: big(row.adequacy_var995),
+      es99: big(row.adequacy_es99),
+      at: row.adequacy_at == null ? null : ms(row.adequacy_at),
+    },
     createdAt: ms(row.created_at),
   };
 }
@@ -105,9 +123,11 @@ export async function insertPool(
   tranches: ReadonlyArray<{ tranche: TrancheName; accountId: string }>,
 ): Promise<void> {
   await tx.query(sql`
-    INSERT INTO pools (id, name, asset, curator, risk_cap_bps, group_cap_bps, total_cap_bps, cooldown_seconds, accrued_at, created_at)
+    INSERT INTO pools (id, name, asset, curator, risk_cap_bps, group_cap_bps, total_cap_bps, cooldown_seconds, accrued_at, created_at,
+      junior_weight_bps, first_loss_weight_bps)
     VALUES (${pool.id}, ${pool.name}, ${pool.asset}, ${pool.curator}, ${pool.limits.riskCapBps}, ${pool.limits.groupCapBps},
-      ${pool.limits.totalCapBps}, ${pool.cooldownSeconds}, ${ts(pool.accrual.accruedAt)}, ${ts(pool.createdAt)})`);
+      ${pool.limits.totalCapBps}, ${pool.cooldownSeconds}, ${ts(pool.accrual.accruedAt)}, ${ts(pool.createdAt)},
+      ${pool.juniorWeightBps}, ${pool.firstLossWeightBps})`);
   await tx.query(sql`
     INSERT INTO accounts (id, kind, asset, owner)
     VALUES ${sql.join(
@@ -234,4 +254,11 @@ export async function expirePolicies(tx: Executor, ids: readonly string[]): Prom
     ids.map((id) => sql`${id}`),
     sql`, `,
   )})`);
+}
+
+export async function saveAdequacy(ex: Executor, poolId: string, a: PoolRecord['adequacy']): Promise<void> {
+  await ex.query(sql`
+    UPDATE pools SET adequacy_status = ${a.status}, adequacy_var995 = ${num(a.var995)}, adequacy_es99 = ${num(a.es99)},
+      adequacy_at = ${a.at === null ? null : ts(a.at)}
+    WHERE id = ${poolId}`);
 }

@@ -1,0 +1,174 @@
+import { sql } from 'drizzle-orm';
+import { loadBackstop, poolDrawnSince } from '../db/backstop-store.ts';
+import type { Executor } from '../db/create-database.ts';
+import { listPools, saveAdequacy } from '../db/pool-store.ts';
+import { effectiveScore, findRisk } from '../db/risk-store.ts';
+import { big } from '../db/sql-helpers.ts';
+import { defaultSkimPolicy } from '../domain/backstop.ts';
+import { Decimal, decimalString } from '../domain/decimal.ts';
+import { capacityExceeded } from '../domain/errors.ts';
+import { simulateLosses, type SimResult } from '../domain/monte-carlo.ts';
+import { baseRate } from '../domain/pricing.ts';
+import { backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
+import type { Deps, SolvencyConfig } from './deps.ts';
+import { loadPoolSnapshot, type PoolSnapshot } from './pool-state.ts';
+
+export const defaultSolvency: SolvencyConfig = {
+  skim: defaultSkimPolicy,
+  backstopLimits: defaultBackstopLimits,
+  simulation: { paths: 100_000, seed: 20_261_122, withinGroup: 0.3, acrossGroups: 0.1 },
+};
+
+export type AdequacyStatus = 'GREEN' | 'AMBER' | 'RED';
+
+export interface AdequacyReport {
+  poolId: string | null;
+  asset: string;
+  capital: bigint;
+  pendingClaims: bigint;
+  availableCapital: bigint;
+  cover2: bigint;
+  topExposures: Array<{ riskId: string; exposure: bigint }>;
+  simulation: SimResult & { elapsedMs: number; correlationWithinGroup: number; correlationAcrossGroups: number };
+  backstopAvailable: bigint;
+  requiredCapital: bigint;
+  coverageRatio: string | null;
+  status: AdequacyStatus;
+  computedAt: number;
+}
+
+/** GREEN >= 1.25, AMBER 1.0 to 1.25, RED < 1.0; no required capital is GREEN. */
+export function statusOf(available: bigint, required: bigint): AdequacyStatus {
+  if (required === 0n) return 'GREEN';
+  if (available * 100n >= required * 125n) return 'GREEN';
+  if (available >= required) return 'AMBER';
+  return 'RED';
+}
+
+/** The sum of the two largest exposures (Cover-2). */
+export function cover2(exposures: readonly bigint[]): bigint {
+  const top = [...exposures].sort((a, b) => (b > a ? 1 : b < a ? -1 : 0));
+  return (top[0] ?? 0n) + (top[1] ?? 0n);
+}
+
+/** Claims of confirmed incidents not yet settled: they are owed, so not available capital. */
+export async function pendingClaims(ex: Executor, poolId: string | null): Promise<bigint> {
+  const rows = await ex.query<{ due: string }>(sql`
+    SELECT COALESCE(SUM(floor(p.amount * i.payout_ratio)), 0) AS due
+    FROM incidents i JOIN policies p ON p.risk_id = i.risk_id
+    WHERE i.status = 'SETTLING' AND p.status <> 'PAID' AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
+      ${poolId ? sql`AND p.pool_id = ${poolId}` : sql``}`);
+  return big(rows[0]?.due ?? '0');
+}
+
+async function report(
+  deps: Deps,
+  scope: { poolId: string | null; asset: string },
+  capital: bigint,
+  exposures: ReadonlyArray<{ riskId: string; exposure: bigint }>,
+  backstopAvailable: bigint,
+): Promise<AdequacyReport> {
+  const config = deps.config.solvency.simulation;
+  const sims = [];
+  for (const e of exposures) {
+    if (e.exposure <= 0n) continue;
+    const risk = await findRisk(deps.db, e.riskId);
+    if (!risk) continue;
+    // The risk score model prices a unit of cover at its base annual rate r0: we read r0 as
+    // the annual trigger probability (unloaded), the calibration a reviewer can change.
+    const probability = Math.min(1, Number(baseRate(effectiveScore(risk), deps.config.pricing).toFixed(12)));
+    sims.push({ exposure: Number(e.exposure), probability, group: risk.correlationGroup });
+  }
+  const pending = await pendingClaims(deps.db, scope.poolId);
+  const available = capital > pending ? capital - pending : 0n;
+  const started = performance.now();
+  const simulation = simulateLosses(sims, {
+    paths: config.paths,
+    seed: config.seed,
+    withinGroup: config.withinGroup,
+    acrossGroups: config.acrossGroups,
+    capital: Number(available),
+    backstopAvailable: Number(backstopAvailable),
+  });
+  const elapsedMs = Math.round(performance.now() - started);
+  const c2 = cover2(exposures.map((e) => e.exposure));
+  const var995 = BigInt(Math.ceil(simulation.var995));
+  const es99 = BigInt(Math.ceil(simulation.es99));
+  const required = [c2, var995, es99].reduce((m, v) => (v > m ? v : m), 0n);
+  const top = [...exposures].sort((a, b) => (b.exposure > a.exposure ? 1 : b.exposure < a.exposure ? -1 : 0)).slice(0, 2);
+  return {
+    ...scope,
+    capital,
+    pendingClaims: pending,
+    availableCapital: available,
+    cover2: c2,
+    topExposures: top,
+    simulation: { ...simulation, elapsedMs, correlationWithinGroup: config.withinGroup, correlationAcrossGroups: config.acrossGroups },
+    backstopAvailable,
+    requiredCapital: required,
+    coverageRatio: required === 0n ? null : decimalString(new Decimal(available.toString()).div(required.toString()), 4),
+    status: statusOf(available, required),
+    computedAt: deps.clock.now(),
+  };
+}
+
+/** Adequacy of one pool; the status is stored for the purchase gate. */
+export async function poolAdequacy(deps: Deps, poolId: string): Promise<AdequacyReport> {
+  const now = deps.clock.now();
+  const snap = await loadPoolSnapshot(deps.db, poolId, now);
+  const backstop = await loadBackstop(deps.db, snap.pool.asset);
+  const limits = deps.config.solvency.backstopLimits;
+  const drawn = await poolDrawnSince(deps.db, poolId, now - 365 * 86_400_000);
+  const perIncident = (backstop.balance * BigInt(limits.perIncidentBps)) / 10_000n;
+  const allowance = backstopAllowance(backstop.balance, drawn, limits);
+  const result = await report(
+    deps,
+    { poolId, asset: snap.pool.asset },
+    snap.capital,
+    snap.risks.map((r) => ({ riskId: r.riskId, exposure: r.exposure })),
+    perIncident < allowance ? perIncident : allowance,
+  );
+  await saveAdequacy(deps.db, poolId, {
+    status: result.status,
+    var995: BigInt(Math.ceil(result.simulation.var995)),
+    es99: BigInt(Math.ceil(result.simulation.es99)),
+    at: now,
+  });
+  return result;
+}
+
+/** The platform as one book: every pool's capital and exposure, the whole backstop. */
+export async function platformAdequacy(deps: Deps, asset: string): Promise<AdequacyReport> {
+  const now = deps.clock.now();
+  let capital = 0n;
+  const byRisk = new Map<string, bigint>();
+  for (const pool of (await listPools(deps.db)).filter((p) => p.asset === asset)) {
+    const snap = await loadPoolSnapshot(deps.db, pool.id, now);
+    capital += snap.capital;
+    for (const r of snap.risks) byRisk.set(r.riskId, (byRisk.get(r.riskId) ?? 0n) + r.exposure);
+  }
+  const backstop = await loadBackstop(deps.db, asset);
+  return report(deps, { poolId: null, asset }, capital, [...byRisk].map(([riskId, exposure]) => ({ riskId, exposure })), backstop.balance);
+}
+
+/**
+ * The purchase gate (DESIGN 6), checked under the pool's lock, on the status the pool would
+ * have after the sale: RED refuses all new cover; AMBER refuses cover that raises the top-2
+ * exposures. Cover-2 is recomputed live with the new exposure; the simulated tails come from
+ * the last adequacy run (maintenance refreshes them), so the gate never waits on a simulation.
+ */
+export function gatePurchase(snap: PoolSnapshot, riskId: string, extra: bigint, pending: bigint): void {
+  const c2Before = cover2(snap.risks.map((r) => r.exposure));
+  const c2After = cover2(snap.risks.map((r) => (r.riskId === riskId ? r.exposure + extra : r.exposure)));
+  const available = snap.capital > pending ? snap.capital - pending : 0n;
+  const { var995, es99, status: cached } = snap.pool.adequacy;
+  const required = [c2After, var995, es99].reduce((m, v) => (v > m ? v : m), 0n);
+  const live = statusOf(available, required);
+  const status = live === 'RED' || cached === 'RED' ? 'RED' : live === 'AMBER' || cached === 'AMBER' ? 'AMBER' : 'GREEN';
+  if (status === 'RED') {
+    throw capacityExceeded('the pool would be RED: its capital below what its cover requires, so it sells no more cover', { status });
+  }
+  if (status === 'AMBER' && c2After > c2Before) {
+    throw capacityExceeded('the pool would be AMBER: it sells no cover that raises its two largest exposures', { status });
+  }
+}

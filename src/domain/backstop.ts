@@ -1,0 +1,65 @@
+/**
+ * DESIGN 6: the backstop fund's inflows. Every premium pays a counter-cyclical skim: 10%
+ * while the fund is at or above target, 20% between half and the target, 35% below half.
+ * A pool that drew on the fund repays from half of its future skim on top of it.
+ */
+export interface SkimPolicy {
+  atTargetBps: number;
+  belowTargetBps: number;
+  belowHalfBps: number;
+  /** Extra, as a share of the skim, while the pool owes the fund (default 50%). */
+  repaymentShareBps: number;
+  /** The fund's floor target as a share of total active exposure (default 2%). */
+  minTargetExposureBps: number;
+}
+
+export const defaultSkimPolicy: SkimPolicy = {
+  atTargetBps: 1_000,
+  belowTargetBps: 2_000,
+  belowHalfBps: 3_500,
+  repaymentShareBps: 5_000,
+  minTargetExposureBps: 200,
+};
+
+export function skimRateBps(balance: bigint, target: bigint, policy: SkimPolicy): number {
+  if (balance >= target) return policy.atTargetBps;
+  if (balance * 2n >= target) return policy.belowTargetBps;
+  return policy.belowHalfBps;
+}
+
+export interface PremiumParts {
+  skim: bigint;
+  repayment: bigint;
+  /** What the pool earns over the term. */
+  net: bigint;
+}
+
+/** Splits a premium into the backstop skim, the pool's repayment of draws, and its net premium. */
+export function splitPremium(premium: bigint, rateBps: number, poolOwes: bigint, policy: SkimPolicy): PremiumParts {
+  const skim = (premium * BigInt(rateBps)) / 10_000n;
+  const due = (skim * BigInt(policy.repaymentShareBps)) / 10_000n;
+  const repayment = due < poolOwes ? due : poolOwes;
+  return { skim, repayment, net: premium - skim - repayment };
+}
+
+/**
+ * Target = max(2% of total active exposure, the shortfall of the two worst pools under a
+ * common shock). The shock: every risk in a pool's two largest correlation groups pays its
+ * maximum; a pool's shortfall is what that exceeds its capital by.
+ */
+export function backstopTarget(
+  totalExposure: bigint,
+  pools: ReadonlyArray<{ capital: bigint; groupExposures: readonly bigint[] }>,
+  policy: SkimPolicy,
+): { target: bigint; exposureFloor: bigint; stressShortfall: bigint } {
+  const exposureFloor = (totalExposure * BigInt(policy.minTargetExposureBps)) / 10_000n;
+  const shortfalls = pools
+    .map((p) => {
+      const top2 = [...p.groupExposures].sort((a, b) => (b > a ? 1 : b < a ? -1 : 0)).slice(0, 2);
+      const shock = top2.reduce((s, e) => s + e, 0n);
+      return shock > p.capital ? shock - p.capital : 0n;
+    })
+    .sort((a, b) => (b > a ? 1 : b < a ? -1 : 0));
+  const stressShortfall = (shortfalls[0] ?? 0n) + (shortfalls[1] ?? 0n);
+  return { target: exposureFloor > stressShortfall ? exposureFloor : stressShortfall, exposureFloor, stressShortfall };
+}

@@ -26,7 +26,7 @@ import { loadUsdcFixture } from './usdc-fixture.ts';
 
 const RISK_VIEW = `query($id: ID!) { risk(id: $id) { state degraded latestValue triggerProgress { label elapsedSeconds } events { state value } } }`;
 const INCIDENT = `query($id: ID!) { incident(id: $id) { status triggeredAt confirmedAt settlementValue payoutRatio evidenceHash evidenceVerified
-  totalPaid policiesPaid timeline { state at value observations { feedId value source } } payouts { policyId due paid unpaid } pools { due paid } } }`;
+  totalPaid policiesPaid timeline { state at value observations { feedId value source } } payouts { policyId due paid haircut iou } pools { due paid } } }`;
 const POLICY = `query($id: ID!) { policy(id: $id) { status payout { due paid incidentId } } }`;
 const BALANCE = `query { accountBalance { amount } }`;
 
@@ -113,7 +113,7 @@ describe('PUSH feed to payout, as a newcomer does it', () => {
       ['CONFIRMED', '0.97'],
     ]);
     assert.match(incident.timeline[0].observations[0].source, /PUSH/);
-    assert.deepEqual(incident.payouts, [{ policyId: policy.id, due: USDC(300).toString(), paid: USDC(300).toString(), unpaid: '0' }]);
+    assert.deepEqual(incident.payouts, [{ policyId: policy.id, due: USDC(300).toString(), paid: USDC(300).toString(), haircut: '0', iou: '0' }]);
     assert.equal(incident.policiesPaid, 1);
     const buyerToken = await h.signIn(buyer.wallet);
     const balance = BigInt((await h.ok(BALANCE, {}, buyerToken)).accountBalance.amount);

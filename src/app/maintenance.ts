@@ -1,11 +1,14 @@
 import { deleteStaleQuotes } from '../db/cover-store.ts';
 import { listPools } from '../db/pool-store.ts';
 import type { Deps } from './deps.ts';
+import { poolAdequacy } from './adequacy.ts';
+import { refreshBackstop } from './backstop.ts';
 import { checkpointPool, loadPoolSnapshot } from './pool-state.ts';
 
 /**
  * Keeps aggregates fresh between sales: earns premium, releases expired policies'
- * exposure, and drops quotes that expired a day ago unbought. Safe to run from any replica
+ * exposure, drops quotes that expired a day ago unbought, refreshes the backstop (target,
+ * IOU repayments, excess to pools) and every pool's adequacy. Safe to run from any replica
  * at any time: each pool is checkpointed under its own lock.
  */
 export async function runMaintenance(deps: Deps): Promise<void> {
@@ -16,4 +19,8 @@ export async function runMaintenance(deps: Deps): Promise<void> {
     });
   }
   await deleteStaleQuotes(deps.db, deps.clock.now() - 86_400_000);
+  const pools = await listPools(deps.db);
+  for (const asset of new Set(pools.map((p) => p.asset))) await refreshBackstop(deps, asset);
+  // Refreshes each pool's stored status and simulated tails for the purchase gate.
+  for (const pool of pools) await poolAdequacy(deps, pool.id);
 }

@@ -10,6 +10,7 @@ import { big, ts } from '../db/sql-helpers.ts';
 import { WAD } from '../domain/money.ts';
 import type { Deps } from './deps.ts';
 import { checkpointPool, incomePostings, loadPoolSnapshot, splitIncome } from './pool-state.ts';
+import { lockBackstop } from './backstop.ts';
 
 /** Test seam: called after each step of a pool's settlement, so tests can crash it there. */
 export type SettlementProbe = (step: 'premium' | 'payouts' | 'journal', poolId: string) => void | Promise<void>;
@@ -104,6 +105,7 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   const totals = await tx.query<{ due: string }>(sql`SELECT COALESCE(SUM(floor(p.amount * ${byRatio})), 0) AS due FROM policies p WHERE ${eligible}`);
   const totalDue = big(totals[0]?.due ?? '0');
   const tranches = await loadTranches(tx, poolId);
+  await lockBackstop(tx, asset);
   const backstop = await loadBackstop(tx, asset);
   const waterfall = runWaterfall({
     due: totalDue,

@@ -158,15 +158,24 @@ export interface PayoutRecord {
   buyer: string;
   due: bigint;
   paid: bigint;
+  iouRepaid: bigint;
 }
 
 export async function payoutsOf(ex: Executor, where: { incidentId?: string; policyId?: string }, limit: number): Promise<PayoutRecord[]> {
-  const rows = await ex.query<{ incident_id: string; policy_id: string; pool_id: string; buyer: string; due: string; paid: string }>(
+  const rows = await ex.query<{ incident_id: string; policy_id: string; pool_id: string; buyer: string; due: string; paid: string; iou_repaid: string }>(
     where.policyId
       ? sql`SELECT * FROM payouts WHERE policy_id = ${where.policyId}`
       : sql`SELECT * FROM payouts WHERE incident_id = ${where.incidentId ?? ''} ORDER BY policy_id LIMIT ${limit}`,
   );
-  return rows.map((r) => ({ incidentId: r.incident_id, policyId: r.policy_id, poolId: r.pool_id, buyer: r.buyer, due: big(r.due), paid: big(r.paid) }));
+  return rows.map((r) => ({
+    incidentId: r.incident_id,
+    policyId: r.policy_id,
+    poolId: r.pool_id,
+    buyer: r.buyer,
+    due: big(r.due),
+    paid: big(r.paid),
+    iouRepaid: big(r.iou_repaid),
+  }));
 }
 
 export async function incidentPools(ex: Executor, incidentId: string): Promise<Array<{ poolId: string; due: bigint; paid: bigint; settledAt: number }>> {
@@ -174,4 +183,17 @@ export async function incidentPools(ex: Executor, incidentId: string): Promise<A
     sql`SELECT pool_id, due, paid, settled_at FROM incident_pools WHERE incident_id = ${incidentId} ORDER BY pool_id`,
   );
   return rows.map((r) => ({ poolId: r.pool_id, due: big(r.due), paid: big(r.paid), settledAt: ms(r.settled_at) }));
+}
+
+export async function incidentLayers(ex: Executor, incidentId: string) {
+  const rows = await ex.query<{ pool_id: string; layer: string; amount: string; share_price_before: string | null; share_price_after: string | null }>(sql`
+    SELECT pool_id, layer, amount, share_price_before, share_price_after FROM incident_layers WHERE incident_id = ${incidentId}
+    ORDER BY pool_id, CASE layer WHEN 'FIRST_LOSS' THEN 0 WHEN 'JUNIOR' THEN 1 WHEN 'SENIOR' THEN 2 WHEN 'BACKSTOP' THEN 3 ELSE 4 END`);
+  return rows.map((r) => ({
+    poolId: r.pool_id,
+    layer: r.layer,
+    amount: big(r.amount),
+    sharePriceBefore: r.share_price_before == null ? null : String(r.share_price_before),
+    sharePriceAfter: r.share_price_after == null ? null : String(r.share_price_after),
+  }));
 }

@@ -82,7 +82,6 @@ export const oracleResolvers = {
   },
   Payout: {
     pool: (p: PayoutRecord, _: unknown, ctx: Context) => ctx.pool(p.poolId),
-    unpaid: (p: PayoutRecord) => p.due - p.paid,
   },
   Policy: {
     payout: async (p: PolicyRecord, _: unknown, ctx: Context) => (await payoutsOf(ctx.deps.db, { policyId: p.id }, 1))[0] ?? null,

@@ -1,0 +1,112 @@
+import { sql } from 'drizzle-orm';
+import { changeIouOutstanding, loadBackstop, saveBackstopTarget } from '../db/backstop-store.ts';
+import type { Executor } from '../db/create-database.ts';
+import { type AccountRef, ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
+import { listPools, loadTranches } from '../db/pool-store.ts';
+import { big } from '../db/sql-helpers.ts';
+import { largestRemainder } from '../domain/allocation.ts';
+import { backstopTarget } from '../domain/backstop.ts';
+import type { Deps } from './deps.ts';
+import { incomePostings, loadPoolSnapshot, splitIncome } from './pool-state.ts';
+
+/** Serialises the movements of one asset's backstop (draws, IOU repayments, excess). */
+export async function lockBackstop(tx: Executor, asset: string): Promise<void> {
+  await tx.query(sql`SELECT asset FROM backstop_state WHERE asset = ${asset} FOR UPDATE`);
+}
+
+/**
+ * Pays IOU holders from an account, oldest incident first and pro rata by what each is
+ * still owed within an incident (largest remainder, by policy id). Returns what was paid.
+ */
+export async function repayIous(tx: Executor, asset: string, from: AccountRef, amount: bigint, at: number, incidentId?: string): Promise<bigint> {
+  let left = amount;
+  const incidents = await tx.query<{ incident_id: string; open: string }>(sql`
+    SELECT x.incident_id, SUM(x.due - x.paid - x.iou_repaid) AS open
+    FROM payouts x JOIN incidents i ON i.id = x.incident_id JOIN pools pl ON pl.id = x.pool_id
+    WHERE x.paid + x.iou_repaid < x.due AND pl.asset = ${asset} ${incidentId ? sql`AND x.incident_id = ${incidentId}` : sql``}
+    GROUP BY x.incident_id, i.created_at
+    ORDER BY i.created_at, x.incident_id`);
+  await tx.query(sql`CREATE TEMP TABLE IF NOT EXISTS iou_parts (policy_id text, buyer text, part numeric) ON COMMIT DROP`);
+  for (const inc of incidents) {
+    if (left <= 0n) break;
+    const open = big(inc.open);
+    const pay = open < left ? open : left;
+    await tx.query(sql`DELETE FROM iou_parts`);
+    await tx.query(sql`
+      INSERT INTO iou_parts (policy_id, buyer, part)
+      SELECT policy_id, buyer, base + CASE WHEN rn <= remainder THEN 1 ELSE 0 END
+      FROM (
+        SELECT policy_id, buyer, base, row_number() OVER (ORDER BY frac DESC, policy_id) AS rn, ${pay.toString()}::numeric - SUM(base) OVER () AS remainder
+        FROM (
+          SELECT policy_id, buyer, div((due - paid - iou_repaid) * ${pay.toString()}::numeric, ${open.toString()}::numeric) AS base,
+            mod((due - paid - iou_repaid) * ${pay.toString()}::numeric, ${open.toString()}::numeric) AS frac
+          FROM payouts WHERE incident_id = ${inc.incident_id} AND paid + iou_repaid < due
+        ) d
+      ) r`);
+    await tx.query(sql`UPDATE payouts x SET iou_repaid = x.iou_repaid + p.part FROM iou_parts p WHERE x.policy_id = p.policy_id AND p.part > 0`);
+    await postJournalFromSelect(
+      tx,
+      { kind: 'IOU_REPAYMENT', at, reference: inc.incident_id },
+      sql`
+        SELECT ${ledgerAccounts.wallet(asset, '').id} || buyer, 'WALLET', ${asset}, buyer, SUM(part) FROM iou_parts GROUP BY buyer
+        UNION ALL
+        SELECT ${from.id}, ${from.kind}, ${asset}, ${from.owner}::text, ${(-pay).toString()}::numeric`,
+    );
+    left -= pay;
+  }
+  const paid = amount - left;
+  await changeIouOutstanding(tx, asset, -paid);
+  return paid;
+}
+
+/**
+ * The backstop's housekeeping for one asset: recompute the target, pay IOU holders from the
+ * IOU reserve (returning what is not owed to the fund), and send the excess above twice
+ * the target to the pools, pro rata by their active exposure.
+ */
+export async function refreshBackstop(deps: Deps, asset: string): Promise<void> {
+  const now = deps.clock.now();
+  await deps.db.transaction(async (tx) => {
+    await lockBackstop(tx, asset);
+    const pools = (await listPools(tx)).filter((p) => p.asset === asset);
+    const shape = [];
+    let totalExposure = 0n;
+    for (const pool of pools) {
+      const snap = await loadPoolSnapshot(tx, pool.id, now);
+      totalExposure += snap.totalExposure;
+      shape.push({ capital: snap.capital, groupExposures: [...snap.groups.values()], pool: snap });
+    }
+    const target = backstopTarget(totalExposure, shape, deps.config.solvency.skim);
+    await saveBackstopTarget(tx, asset, target.target, {
+      totalExposure: totalExposure.toString(),
+      exposureFloor: target.exposureFloor.toString(),
+      stressShortfall: target.stressShortfall.toString(),
+    }, now);
+
+    const state = await loadBackstop(tx, asset);
+    if (state.iouReserve > 0n) {
+      const reserve = ledgerAccounts.iouReserve(asset);
+      const paid = state.iouOutstanding > 0n ? await repayIous(tx, asset, reserve, state.iouReserve, now) : 0n;
+      const spare = state.iouReserve - paid;
+      if (spare > 0n) {
+        await postJournal(tx, { kind: 'IOU_RESERVE_RELEASE', at: now, postings: [{ account: reserve, amount: -spare }, { account: ledgerAccounts.backstop(asset), amount: spare }] });
+      }
+    }
+
+    const balance = (await loadBackstop(tx, asset)).balance;
+    const excess = balance - 2n * target.target;
+    const receiving = shape.filter((s) => s.pool.totalExposure > 0n);
+    if (excess <= 0n || receiving.length === 0) return;
+    const shares = largestRemainder(excess, receiving.map((s) => s.pool.totalExposure));
+    for (const [i, s] of receiving.entries()) {
+      const amount = shares[i] as bigint;
+      if (amount === 0n) continue;
+      await postJournal(tx, {
+        kind: 'BACKSTOP_EXCESS',
+        at: now,
+        reference: s.pool.pool.id,
+        postings: incomePostings(s.pool.pool, splitIncome(s.pool.pool, await loadTranches(tx, s.pool.pool.id), amount), ledgerAccounts.backstop(asset)),
+      });
+    }
+  });
+}

@@ -1,0 +1,103 @@
+import { type AdequacyReport, platformAdequacy, poolAdequacy } from '../app/adequacy.ts';
+import type { PoolSnapshot } from '../app/pool-state.ts';
+import { recordRecovery, recoveriesOf, type RecoveryRecord } from '../app/recoveries.ts';
+import { assetDecimals } from '../db/asset-store.ts';
+import { listDraws, loadBackstop, poolDrawnSince, poolOwes } from '../db/backstop-store.ts';
+import { type IncidentRecord, type PayoutRecord, incidentLayers } from '../db/incident-store.ts';
+import { listPools } from '../db/pool-store.ts';
+import { skimRateBps } from '../domain/backstop.ts';
+import { backstopAllowance } from '../domain/waterfall.ts';
+import type { Context } from './context.ts';
+
+const YEAR_MS = 365 * 86_400_000;
+const whole = (x: number) => BigInt(Math.round(x));
+
+export const solvencyResolvers = {
+  Query: {
+    backstop: async (_: unknown, a: { asset?: string }, ctx: Context) => {
+      const asset = a.asset ?? 'USDC';
+      await assetDecimals(ctx.deps.db, asset);
+      return { asset };
+    },
+    adequacy: async (_: unknown, a: { poolId?: string | null; asset?: string }, ctx: Context) =>
+      a.poolId ? poolAdequacy(ctx.deps, a.poolId) : platformAdequacy(ctx.deps, a.asset ?? 'USDC'),
+  },
+  Mutation: {
+    recordRecovery: (_: unknown, a: { incidentId: string; amount: string; reference: string }, ctx: Context) =>
+      recordRecovery(ctx.deps, ctx.viewer, a.incidentId, a.amount, a.reference),
+  },
+  Backstop: {
+    balance: async (b: { asset: string }, _: unknown, ctx: Context) => (await loadBackstop(ctx.deps.db, b.asset)).balance,
+    target: async (b: { asset: string }, _: unknown, ctx: Context) => {
+      const state = await loadBackstop(ctx.deps.db, b.asset);
+      const basis = state.targetBasis;
+      return {
+        target: state.target,
+        totalExposure: basis.totalExposure ?? '0',
+        exposureFloor: basis.exposureFloor ?? '0',
+        stressShortfall: basis.stressShortfall ?? '0',
+      };
+    },
+    skimRateBps: async (b: { asset: string }, _: unknown, ctx: Context) => {
+      const state = await loadBackstop(ctx.deps.db, b.asset);
+      return skimRateBps(state.balance, state.target, ctx.deps.config.solvency.skim);
+    },
+    iouOutstanding: async (b: { asset: string }, _: unknown, ctx: Context) => (await loadBackstop(ctx.deps.db, b.asset)).iouOutstanding,
+    iouReserve: async (b: { asset: string }, _: unknown, ctx: Context) => (await loadBackstop(ctx.deps.db, b.asset)).iouReserve,
+    updatedAt: async (b: { asset: string }, _: unknown, ctx: Context) => (await loadBackstop(ctx.deps.db, b.asset)).updatedAt,
+    draws: (b: { asset: string }, _: unknown, ctx: Context) => listDraws(ctx.deps.db, b.asset, 200),
+    pools: async (b: { asset: string }, _: unknown, ctx: Context) => {
+      const now = ctx.deps.clock.now();
+      const state = await loadBackstop(ctx.deps.db, b.asset);
+      const limits = ctx.deps.config.solvency.backstopLimits;
+      const perIncident = (state.balance * BigInt(limits.perIncidentBps)) / 10_000n;
+      const rows = [];
+      for (const pool of (await listPools(ctx.deps.db)).filter((p) => p.asset === b.asset)) {
+        const drawn = await poolDrawnSince(ctx.deps.db, pool.id, now - YEAR_MS);
+        const allowance = backstopAllowance(state.balance, drawn, limits);
+        rows.push({ poolId: pool.id, drawnThisYear: drawn, available: perIncident < allowance ? perIncident : allowance, owed: await poolOwes(ctx.deps.db, pool.id) });
+      }
+      return rows;
+    },
+  },
+  BackstopDraw: {
+    pool: (d: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(d.poolId),
+  },
+  BackstopAllowance: {
+    pool: (d: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(d.poolId),
+  },
+  Adequacy: {
+    pool: (r: AdequacyReport, _: unknown, ctx: Context) => (r.poolId ? ctx.pool(r.poolId) : null),
+    topExposures: (r: AdequacyReport, _: unknown, ctx: Context) => r.topExposures.map((e) => ({ risk: ctx.risk(e.riskId), exposure: e.exposure })),
+    simulation: (r: AdequacyReport) => ({
+      ...r.simulation,
+      expectedLoss: whole(r.simulation.expectedLoss),
+      var99: whole(r.simulation.var99),
+      var995: whole(r.simulation.var995),
+      es99: whole(r.simulation.es99),
+    }),
+  },
+  Pool: {
+    adequacyStatus: (s: PoolSnapshot) => s.pool.adequacy.status,
+    juniorWeightBps: (s: PoolSnapshot) => s.pool.juniorWeightBps,
+    firstLossWeightBps: (s: PoolSnapshot) => s.pool.firstLossWeightBps,
+    owesBackstop: (s: PoolSnapshot, _: unknown, ctx: Context) => poolOwes(ctx.deps.db, s.pool.id),
+  },
+  Incident: {
+    waterfall: (i: IncidentRecord, _: unknown, ctx: Context) => incidentLayers(ctx.deps.db, i.id),
+    recoveries: (i: IncidentRecord, _: unknown, ctx: Context) => recoveriesOf(ctx.deps.db, i.id),
+  },
+  WaterfallRow: {
+    pool: (r: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(r.poolId),
+  },
+  Recovery: {
+    parts: (r: RecoveryRecord) => r.parts,
+  },
+  RecoveryPart: {
+    pool: (p: { poolId: string | null }, _: unknown, ctx: Context) => (p.poolId ? ctx.pool(p.poolId) : null),
+  },
+  Payout: {
+    haircut: (p: PayoutRecord) => p.due - p.paid,
+    iou: (p: PayoutRecord) => p.due - p.paid - p.iouRepaid,
+  },
+};

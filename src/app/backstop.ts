@@ -7,6 +7,11 @@ import { big } from '../db/sql-helpers.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 import { backstopTarget } from '../domain/backstop.ts';
 import type { Deps } from './deps.ts';
+import { type Viewer, requireAdmin } from './auth.ts';
+import { assetDecimals } from '../db/asset-store.ts';
+import { isUniqueViolation } from '../db/classify-error.ts';
+import { badInput, conflict } from '../domain/errors.ts';
+import { parsePositiveAmount } from '../domain/money.ts';
 import { incomePostings, loadPoolSnapshot, splitIncome } from './pool-state.ts';
 
 /** Serialises the movements of one asset's backstop (draws, IOU repayments, excess). */
@@ -109,4 +114,36 @@ export async function refreshBackstop(deps: Deps, asset: string): Promise<void> 
       });
     }
   });
+}
+
+/**
+ * Admin: seed or top up the backstop from outside (the platform's own capital, as exchanges
+ * seed their insurance funds). Idempotent on `reference`.
+ */
+export async function fundBackstop(deps: Deps, viewer: Viewer | null, asset: string, amountText: string, reference: string): Promise<void> {
+  const admin = requireAdmin(viewer);
+  const amount = parsePositiveAmount(amountText);
+  const ref = reference?.trim() ?? '';
+  if (ref.length < 1 || ref.length > 200) throw badInput('reference must be 1 to 200 characters', { field: 'reference' });
+  await assetDecimals(deps.db, asset);
+  const key = `backstop:${ref}`;
+  try {
+    await deps.db.transaction((tx) =>
+      postJournal(tx, {
+        kind: 'BACKSTOP_FUNDING',
+        at: deps.clock.now(),
+        reference: ref,
+        idempotencyKey: key,
+        memo: { amount: amount.toString(), asset, by: admin.address },
+        postings: [
+          { account: ledgerAccounts.external(asset), amount: -amount },
+          { account: ledgerAccounts.backstop(asset), amount },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    const rows = await deps.db.query<{ memo: Record<string, string> }>(sql`SELECT memo FROM journal_entries WHERE idempotency_key = ${key}`);
+    if (rows[0]?.memo.amount !== amount.toString() || rows[0]?.memo.asset !== asset) throw conflict('this reference was already used for another funding', { reference: ref });
+  }
 }

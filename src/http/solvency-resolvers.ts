@@ -1,4 +1,5 @@
 import { type AdequacyReport, platformAdequacy, poolAdequacy } from '../app/adequacy.ts';
+import { fundBackstop } from '../app/backstop.ts';
 import type { PoolSnapshot } from '../app/pool-state.ts';
 import { recordRecovery, recoveriesOf, type RecoveryRecord } from '../app/recoveries.ts';
 import { assetDecimals } from '../db/asset-store.ts';
@@ -25,6 +26,11 @@ export const solvencyResolvers = {
   Mutation: {
     recordRecovery: (_: unknown, a: { incidentId: string; amount: string; reference: string }, ctx: Context) =>
       recordRecovery(ctx.deps, ctx.viewer, a.incidentId, a.amount, a.reference),
+    fundBackstop: async (_: unknown, a: { amount: string; reference: string; asset?: string }, ctx: Context) => {
+      const asset = a.asset ?? 'USDC';
+      await fundBackstop(ctx.deps, ctx.viewer, asset, a.amount, a.reference);
+      return { asset };
+    },
   },
   Backstop: {
     balance: async (b: { asset: string }, _: unknown, ctx: Context) => (await loadBackstop(ctx.deps.db, b.asset)).balance,

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import type { Viewer } from '../src/app/auth.ts';
+import { fundBackstop, refreshBackstop } from '../src/app/backstop.ts';
+import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
+import { creditAccount } from '../src/app/funding.ts';
+import { createPool, deposit } from '../src/app/pools.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { runMaintenance } from '../src/app/maintenance.ts';
+import { recordRecovery } from '../src/app/recoveries.ts';
+import { settleIncident } from '../src/app/settle-incident.ts';
+import { isBaseError } from '../src/domain/errors.ts';
+import { defaultPricing } from '../src/domain/pricing.ts';
+import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+
+const flatPricing = { ...defaultPricing, rMin: '0.0365', rMax: '0.0365', slope1: '0', slope2: '0' };
+
+describe('backstop inflows, repayments, excess and the adequacy gate', () => {
+  let h: Harness;
+  let admin: Viewer;
+  before(async () => {
+    h = await createHarness({ pricing: flatPricing, minPremium: '0' });
+    admin = { address: h.admin.address, roles: ['admin'] };
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  const balanceOf = async (account: string) => BigInt((await h.db.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${account}`))[0]?.balance ?? '0');
+  const state = async () => (await h.db.query<{ iou_outstanding: string; target: string }>(sql`SELECT iou_outstanding, target FROM backstop_state WHERE asset = 'USDC'`))[0];
+
+  async function market(capital: bigint, riskCount: number, group = 'G') {
+    const risks = [];
+    for (let i = 0; i < riskCount; i++) {
+      const risk = await createRisk(h.deps, admin, depegRiskInput(`r${Math.random()}`, group, { window: 0 }) as never);
+      const feed = await registerFeed(h.deps, admin, { name: 'f', kind: 'PUSH' });
+      await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+      risks.push({ risk, feed });
+    }
+    const curator: Viewer = { address: newWallet().address, roles: [] };
+    const pool = await createPool(h.deps, curator, { name: 'p', risks: risks.map((r) => ({ riskId: r.risk.id })), groupCapBps: 30_000 });
+    await creditAccount(h.deps, admin, { address: curator.address, amount: capital.toString(), reference: `c-${pool.id}` });
+    await deposit(h.deps, curator, pool.id, capital.toString(), 'SENIOR');
+    return { risks, pool };
+  }
+  async function buy(riskId: string, amount: bigint) {
+    const v: Viewer = { address: newWallet().address, roles: [] };
+    await creditAccount(h.deps, admin, { address: v.address, amount: USDC(10_000).toString(), reference: `b-${v.address}` });
+    return purchasePolicy(h.deps, v, (await quote(h.deps, v, riskId, amount.toString(), 10)).id);
+  }
+  async function confirm(feedId: string) {
+    const { incidents } = await recordObservations(h.deps, feedId, [{ value: '0.5', observedAt: h.clock.now(), source: {} }], false);
+    return settleIncident(h.deps, incidents[0] as string);
+  }
+
+  test('while claimants hold IOUs, every skim repays them first; a pool that drew repays from half its skim', async () => {
+    await fundBackstop(h.deps, admin, 'USDC', USDC(2_000).toString(), 'seed');
+    const m = await market(USDC(10_000), 3);
+    await buy(m.risks[0]!.risk.id, USDC(4_000));
+    await buy(m.risks[1]!.risk.id, USDC(4_000));
+    await buy(m.risks[2]!.risk.id, USDC(4_000));
+    for (const r of m.risks) await confirm(r.feed.id);
+    const owed = BigInt((await state())?.iou_outstanding ?? '0');
+    assert.ok(owed > 0n, 'the third incident left IOUs');
+    const debt = BigInt((await h.db.query<{ d: string }>(sql`SELECT SUM(amount - repaid) AS d FROM backstop_draws WHERE pool_id = ${m.pool.id}`))[0]?.d ?? '0');
+    assert.ok(debt > 0n);
+
+    // A new sale elsewhere: its 10% skim goes to the IOU reserve, not the fund.
+    const other = await market(USDC(50_000), 1, 'OTHER');
+    const fundBefore = await balanceOf('backstop:USDC');
+    const p = await buy(other.risks[0]!.risk.id, USDC(10_000));
+    assert.equal(p.skim, USDC(1));
+    assert.equal(await balanceOf('ious:USDC'), USDC(1));
+    assert.equal(await balanceOf('backstop:USDC'), fundBefore);
+    // Maintenance pays the reserve out to the IOU holders.
+    await runMaintenance(h.deps);
+    assert.equal(await balanceOf('ious:USDC'), 0n);
+    assert.equal(BigInt((await state())?.iou_outstanding ?? '0'), owed - USDC(1));
+
+    // The pool that drew sells again (after recapitalising): half its skim repays the fund.
+    await creditAccount(h.deps, admin, { address: admin.address, amount: USDC(20_000).toString(), reference: 'recap' });
+    await deposit(h.deps, admin, m.pool.id, USDC(20_000).toString(), 'SENIOR');
+    const risk4 = await createRisk(h.deps, admin, depegRiskInput(`late ${Math.random()}`, 'G', { window: 0 }) as never);
+    await h.db.query(sql`INSERT INTO pool_risks (pool_id, risk_id, cap_bps) VALUES (${m.pool.id}, ${risk4.id}, 5000)`);
+    const again = await buy(risk4.id, USDC(2_000));
+    assert.equal(again.repayment, again.skim / 2n);
+    const debtAfter = BigInt((await h.db.query<{ d: string }>(sql`SELECT SUM(amount - repaid) AS d FROM backstop_draws WHERE pool_id = ${m.pool.id}`))[0]?.d ?? '0');
+    assert.equal(debtAfter, debt - again.repayment);
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('the fund keeps at most twice its target; the excess goes to the pools by exposure', async () => {
+    // A recovery repays the open IOUs first, so that inflows reach the fund again.
+    const open = await h.db.query<{ incident_id: string; open: string }>(
+      sql`SELECT incident_id, SUM(due - paid - iou_repaid) AS open FROM payouts GROUP BY incident_id HAVING SUM(due - paid - iou_repaid) > 0`,
+    );
+    for (const o of open) await recordRecovery(h.deps, admin, o.incident_id, o.open, `recover-${o.incident_id}`);
+    assert.equal((await state())?.iou_outstanding, '0');
+    await fundBackstop(h.deps, admin, 'USDC', USDC(100_000).toString(), 'big');
+    const pools = await h.db.query<{ id: string; total_exposure: string }>(sql`SELECT id, total_exposure FROM pools WHERE total_exposure > 0`);
+    assert.ok(pools.length > 0);
+    await refreshBackstop(h.deps, 'USDC');
+    const target = BigInt((await state())?.target ?? '0');
+    assert.ok(target > 0n);
+    assert.equal(await balanceOf('backstop:USDC'), 2n * target);
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('RED refuses all new cover and AMBER refuses cover that raises the two largest exposures', async () => {
+    const m = await market(USDC(10_000), 3, 'GATE');
+    // Cover-2 of 8,000 on 10,000 of capital: exactly 1.25, GREEN.
+    await buy(m.risks[0]!.risk.id, USDC(4_000));
+    await buy(m.risks[1]!.risk.id, USDC(4_000));
+    const refusal = async (riskId: string, amount: bigint) => {
+      try {
+        await buy(riskId, amount);
+        return undefined;
+      } catch (error) {
+        return isBaseError(error) ? `${error.code} ${error.details?.status}` : String(error);
+      }
+    };
+    // 4,001 on the third risk would make Cover-2 8,001: AMBER, and it raises the top two.
+    assert.equal(await refusal(m.risks[2]!.risk.id, USDC(4_001)), 'CAPACITY_EXCEEDED AMBER');
+    // A smaller one that leaves the top two alone is sold.
+    assert.equal(await refusal(m.risks[2]!.risk.id, USDC(3_000)), undefined);
+    // After an incident takes 4,000, 6,000 of capital carries Cover-2 of 7,000: RED.
+    await confirm(m.risks[0]!.feed.id);
+    assert.equal(await refusal(m.risks[2]!.risk.id, USDC(1)), 'CAPACITY_EXCEEDED RED');
+    const report = await h.ok(`query($p: ID!) { adequacy(poolId: $p) { status coverageRatio cover2 availableCapital } }`, { p: m.pool.id });
+    assert.equal(report.adequacy.status, 'RED');
+    assert.equal(report.adequacy.cover2, USDC(7_000).toString());
+  });
+});

@@ -9,16 +9,9 @@ import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
+import { rng } from './rng.ts';
 import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
 
-/** Seeded PRNG for reproducible crash points. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' : 'PGlite'})`, () => {
   let h: Harness;

@@ -16,6 +16,7 @@ import { largestRemainder } from '../src/domain/allocation.ts';
 import { simulateLosses } from '../src/domain/monte-carlo.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
 import { defaultBackstopLimits, runWaterfall } from '../src/domain/waterfall.ts';
+import { rng } from './rng.ts';
 import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
 
 /**
@@ -262,13 +263,6 @@ describe('the backstop cap, haircuts, IOUs and recoveries (DESIGN 6)', () => {
 });
 
 describe('waterfall and adequacy properties', () => {
-  function rng(seed: number) {
-    let s = seed >>> 0;
-    return () => {
-      s = (s * 1664525 + 1013904223) >>> 0;
-      return s / 2 ** 32;
-    };
-  }
   const big = (r: () => number, max: number) => BigInt(Math.floor(r() * max));
 
   test('random scenarios: the parts sum exactly to the loss, no layer goes negative or beyond its cap', () => {

@@ -158,32 +158,36 @@ export async function markFeed(ex: Executor, feedId: string, last: { observedAt:
   if (error) await ex.query(sql`UPDATE feeds SET last_error = ${error.slice(0, 500)}, last_error_at = ${ts(at)} WHERE id = ${feedId}`);
 }
 
+interface ObservationRow {
+  id: string;
+  feed_id: string;
+  value: string;
+  raw_value: string;
+  observed_at: Date;
+  received_at: Date;
+  source: Record<string, string | number>;
+}
+
+const toObservation = (r: ObservationRow): ObservationRecord => ({
+  id: String(r.id),
+  feedId: r.feed_id,
+  value: String(r.value),
+  rawValue: String(r.raw_value),
+  observedAt: ms(r.observed_at),
+  receivedAt: ms(r.received_at),
+  source: r.source,
+});
+
 /** The newest observation of each of the risk's feeds at or before `at`. */
 export async function latestObservations(ex: Executor, riskId: string, at: number): Promise<ObservationRecord[]> {
-  const rows = await ex.query<{
-    id: string;
-    feed_id: string;
-    value: string;
-    raw_value: string;
-    observed_at: Date;
-    received_at: Date;
-    source: Record<string, string | number>;
-  }>(sql`
+  const rows = await ex.query<ObservationRow>(sql`
     SELECT o.* FROM risk_feeds rf
     CROSS JOIN LATERAL (
       SELECT * FROM observations o WHERE o.feed_id = rf.feed_id AND o.observed_at <= ${ts(at)} ORDER BY o.observed_at DESC LIMIT 1
     ) o
     WHERE rf.risk_id = ${riskId}
     ORDER BY o.feed_id`);
-  return rows.map((r) => ({
-    id: String(r.id),
-    feedId: r.feed_id,
-    value: String(r.value),
-    rawValue: String(r.raw_value),
-    observedAt: ms(r.observed_at),
-    receivedAt: ms(r.received_at),
-    source: r.source,
-  }));
+  return rows.map(toObservation);
 }
 
 /** The largest raw value of a feed since `since` (for trailing-maximum feeds). */
@@ -193,22 +197,6 @@ export async function trailingMax(ex: Executor, feedId: string, since: number): 
 }
 
 export async function recentObservations(ex: Executor, feedId: string, limit: number): Promise<ObservationRecord[]> {
-  const rows = await ex.query<{
-    id: string;
-    feed_id: string;
-    value: string;
-    raw_value: string;
-    observed_at: Date;
-    received_at: Date;
-    source: Record<string, string | number>;
-  }>(sql`SELECT * FROM observations WHERE feed_id = ${feedId} ORDER BY observed_at DESC LIMIT ${limit}`);
-  return rows.map((r) => ({
-    id: String(r.id),
-    feedId: r.feed_id,
-    value: String(r.value),
-    rawValue: String(r.raw_value),
-    observedAt: ms(r.observed_at),
-    receivedAt: ms(r.received_at),
-    source: r.source,
-  }));
+  const rows = await ex.query<ObservationRow>(sql`SELECT * FROM observations WHERE feed_id = ${feedId} ORDER BY observed_at DESC LIMIT ${limit}`);
+  return rows.map(toObservation);
 }

@@ -13,6 +13,7 @@ import { defaultSolvency } from '../src/app/adequacy.ts';
 import { defaultLimits } from '../src/domain/capacity.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
 import { createApp } from '../src/http/create-app.ts';
+import { createPrometheus } from '../src/http/prometheus.ts';
 import { pushDomain, pushMessage, pushTypes } from '../src/domain/push-typed-data.ts';
 
 /** Tests run on the PostgreSQL server when DATABASE_URL is set, else on PGlite. */
@@ -137,8 +138,9 @@ export async function createHarness(overrides: Partial<AppConfig> = {}): Promise
   const db = await createTestDatabase();
   const clock = new TestClock();
   const admin = newWallet();
-  const deps: Deps = { db, clock, config: testConfig(admin.address, overrides), log: pino({ level: process.env.TEST_LOG ?? 'silent' }) };
-  const app = createApp(deps);
+  const prometheus = createPrometheus(db);
+  const deps: Deps = { db, clock, config: testConfig(admin.address, overrides), log: pino({ level: process.env.TEST_LOG ?? 'silent' }), metrics: prometheus.metrics };
+  const app = createApp(deps, { prometheus, rateLimitPerMinute: 0 });
   const gql = async (query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GqlBody> => {
     let req = request(app).post('/graphql').set('content-type', 'application/json');
     if (token) req = req.set('authorization', `Bearer ${token}`);

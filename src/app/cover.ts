@@ -16,7 +16,7 @@ import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { applyPoolAggregates, poolIdsForRisk } from '../db/pool-store.ts';
 import { effectiveScore } from '../db/risk-store.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
-import { capacityExceeded, conflict, forbidden, insufficientFunds, notFound, quoteExpired, salesPaused } from '../domain/errors.ts';
+import { capacityExceeded, conflict, forbidden, insufficientFunds, isBaseError, notFound, quoteExpired, salesPaused } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
@@ -100,6 +100,7 @@ export async function quote(
     expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
   };
   await insertQuote(deps.db, record);
+  deps.metrics.count('quotes');
   return record;
 }
 
@@ -111,8 +112,11 @@ export async function quote(
 export async function purchasePolicy(deps: Deps, viewer: Viewer | null, quoteId: string): Promise<PolicyRecord> {
   const buyer = requireViewer(viewer).address;
   try {
-    return await deps.db.transaction((tx) => buy(deps, tx, buyer, quoteId));
+    const policy = await deps.db.transaction((tx) => buy(deps, tx, buyer, quoteId));
+    deps.metrics.count('purchases', { result: 'ok' });
+    return policy;
   } catch (error) {
+    deps.metrics.count('purchases', { result: isBaseError(error) ? error.code : isUniqueViolation(error) ? 'DUPLICATE' : 'ERROR' });
     if (!isUniqueViolation(error, 'policies_quote_id_key')) throw error;
     return alreadyBought(deps.db, buyer, quoteId);
   }

@@ -4,6 +4,7 @@ import type { PricingParams } from '../domain/pricing.ts';
 import type { SkimPolicy } from '../domain/backstop.ts';
 import type { BackstopLimits } from '../domain/waterfall.ts';
 import type { Logger } from 'pino';
+import type { Metrics } from './metrics.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -46,4 +47,5 @@ export interface Deps {
   clock: Clock;
   config: AppConfig;
   log: Logger;
+  metrics: Metrics;
 }

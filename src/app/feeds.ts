@@ -176,7 +176,7 @@ export interface Recorded {
  */
 export async function recordObservations(deps: Deps, feedId: string, incoming: readonly IncomingObservation[], strict: boolean): Promise<Recorded> {
   const now = deps.clock.now();
-  return deps.db.transaction(async (tx) => {
+  const recorded = await deps.db.transaction(async (tx) => {
     const feed = await findFeed(tx, feedId, true);
     if (!feed) throw notFound(`no feed ${feedId}`);
     let last = feed.lastObservedAt ?? Number.NEGATIVE_INFINITY;
@@ -222,8 +222,11 @@ export async function recordObservations(deps: Deps, feedId: string, incoming: r
         if (result.incidentId) incidents.push(result.incidentId);
       }
     }
-    return { stored, incidents };
+    return { stored, incidents, kind: feed.kind };
   });
+  deps.metrics.count('observations', { kind: recorded.kind }, recorded.stored.length);
+  if (recorded.incidents.length > 0) deps.metrics.count('incidents', {}, recorded.incidents.length);
+  return { stored: recorded.stored, incidents: recorded.incidents };
 }
 
 /**

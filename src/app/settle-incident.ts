@@ -28,6 +28,7 @@ const YEAR_MS = 365 * 86_400_000;
  * after a crash at any point completes the settlement without double or missing payouts.
  */
 export async function settleIncident(deps: Deps, incidentId: string, probe?: SettlementProbe): Promise<IncidentRecord | undefined> {
+  const started = performance.now();
   const incident = await findIncident(deps.db, incidentId);
   if (!incident || incident.status === 'SETTLED') return incident;
   // A confirmed episode whose settlement value pays nothing (e.g. it recovered at the
@@ -48,7 +49,10 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
       total_paid = (SELECT COALESCE(SUM(paid), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
       policies_paid = (SELECT COUNT(*) FROM payouts WHERE incident_id = ${incidentId})
     WHERE id = ${incidentId} AND status = 'SETTLING'`);
-  return findIncident(deps.db, incidentId);
+  const settled = await findIncident(deps.db, incidentId);
+  deps.metrics.observe('settlement_seconds', (performance.now() - started) / 1000);
+  deps.metrics.count('payouts', {}, settled?.policiesPaid ?? 0);
+  return settled;
 }
 
 async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, poolId: string, probe?: SettlementProbe): Promise<void> {

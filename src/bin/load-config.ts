@@ -29,6 +29,7 @@ const EnvSchema = z.object({
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
   WATCHER: z.enum(['on', 'off']).default('on'),
   SIMULATION_PATHS: intFrom(100_000, 1_000, 10_000_000),
+  RATE_LIMIT_PER_MINUTE: intFrom(1_200, 0, 1_000_000),
   WATCHER_INTERVAL_MS: intFrom(5_000, 100, 3_600_000),
   CHAIN_RPC_URLS: z
     .string()
@@ -46,6 +47,7 @@ export interface RuntimeConfig {
   maintenanceIntervalMs: number;
   watcher: boolean;
   watcherIntervalMs: number;
+  rateLimitPerMinute: number;
   rpcUrls: Map<number, string>;
   warnings: string[];
 }
@@ -94,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     logLevel: e.LOG_LEVEL,
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL_SECONDS * 1000,
     watcher: e.WATCHER === 'on',
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     watcherIntervalMs: e.WATCHER_INTERVAL_MS,
     rpcUrls: new Map(
       (e.CHAIN_RPC_URLS ?? '')

@@ -3,6 +3,7 @@ import { type Deps, systemClock } from '../app/deps.ts';
 import { createFeedReader } from '../chain/feed-readers.ts';
 import { redactUrl } from '../chain/retry.ts';
 import { createDatabase } from '../db/create-database.ts';
+import { createPrometheus } from '../http/prometheus.ts';
 import { createWatcher, type Watcher } from '../worker/watcher.ts';
 import { type RuntimeConfig, loadConfig } from './load-config.ts';
 
@@ -17,12 +18,13 @@ export function configFromEnv(): RuntimeConfig {
 }
 
 /** Opens and migrates the database and wires the dependencies every entry point shares. */
-export async function createRuntime(config: RuntimeConfig): Promise<Deps> {
+export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps; prometheus: ReturnType<typeof createPrometheus> }> {
   const log = pino({ level: config.logLevel });
   for (const w of config.warnings) log.warn(w);
   const db = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   await db.migrate();
-  return { db, clock: systemClock, config: config.app, log };
+  const prometheus = createPrometheus(db);
+  return { deps: { db, clock: systemClock, config: config.app, log, metrics: prometheus.metrics }, prometheus };
 }
 
 export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher {

@@ -1,5 +1,6 @@
 import { runMaintenance } from '../app/maintenance.ts';
 import { createApp } from '../http/create-app.ts';
+import { chainReadiness } from '../chain/readiness.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
 /**
@@ -8,9 +9,9 @@ import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts
  */
 async function main(): Promise<void> {
   const config = configFromEnv();
-  const deps = await createRuntime(config);
+  const { deps, prometheus } = await createRuntime(config);
   const { log, db } = deps;
-  const app = createApp(deps);
+  const app = createApp(deps, { prometheus, readiness: chainReadiness(config.rpcUrls), rateLimitPerMinute: config.rateLimitPerMinute });
   const server = app.listen(config.port, config.host, () => {
     log.info({ url: `http://${config.host}:${config.port}/graphql`, database: db.kind, watcher: config.watcher }, 'API listening');
   });

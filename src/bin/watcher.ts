@@ -3,7 +3,7 @@ import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts
 /** `npm run watcher`: the oracle watcher alone (for deployments that run it apart from the API). */
 async function main(): Promise<void> {
   const config = configFromEnv();
-  const deps = await createRuntime(config);
+  const { deps } = await createRuntime(config);
   const watcher = createRuntimeWatcher(deps, config);
   watcher.start();
   deps.log.info({ database: deps.db.kind }, 'watcher running');

@@ -1,13 +1,20 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { sql } from 'drizzle-orm';
 import express from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { createSchema, createYoga } from 'graphql-yoga';
+import helmet from 'helmet';
+import jwt from 'jsonwebtoken';
+import { pinoHttp } from 'pino-http';
 import { verifySessionToken } from '../app/auth.ts';
 import type { Deps } from '../app/deps.ts';
 import { type Context, createContext } from './context.ts';
 import { createMaskError } from './errors.ts';
+import type { createPrometheus } from './prometheus.ts';
 import { resolvers } from './resolvers.ts';
 
 const SCHEMA_DIR = new URL('../../schema', import.meta.url).pathname;
@@ -47,6 +54,8 @@ export function createYogaServer(deps: Deps) {
       error: (...args) => deps.log.debug(args.map(String).join(' ')),
     },
     plugins: [
+      // Production hides the schema; the SDL in schema/ is the published contract.
+      ...(deps.config.production ? [useDisableIntrospection()] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: 10 },
         maxAliases: { n: 15 },
@@ -59,29 +68,104 @@ export function createYogaServer(deps: Deps) {
   });
 }
 
-/** The express app: GraphQL at /graphql, health and readiness probes. */
-export function createApp(deps: Deps): express.Express {
+export interface AppOptions {
+  prometheus?: ReturnType<typeof createPrometheus>;
+  /** Extra readiness checks (chains); the database is always checked. */
+  readiness?: Array<{ name: string; check: () => Promise<void> }>;
+  /** Requests per minute per IP and per signed-in address on /graphql; 0 disables. */
+  rateLimitPerMinute?: number;
+}
+
+const REQUEST_ID = /^[\w.-]{1,64}$/;
+
+function refused(res: express.Response, status: number, message: string, code: string): void {
+  res.status(status).json({ errors: [{ message, extensions: { code } }] });
+}
+
+/**
+ * The express app: GraphQL at /graphql, /healthz, /readyz and /metrics, with request ids
+ * in structured logs, security headers, body size and rate limits.
+ */
+export function createApp(deps: Deps, options: AppOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(
+    pinoHttp({
+      logger: deps.log,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+        res.setHeader('x-request-id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => req.url === '/metrics' || req.url === '/healthz' },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    }),
+  );
+  // GraphiQL needs inline scripts; outside production the CSP is left to the browser defaults.
+  app.use(helmet({ contentSecurityPolicy: deps.config.production ? undefined : false }));
+  const prometheus = options.prometheus;
+  if (prometheus) {
+    app.use((req, res, next) => {
+      const end = prometheus.httpSeconds.startTimer();
+      res.on('finish', () => end({ method: req.method, route: req.path === '/graphql' ? '/graphql' : req.path.slice(0, 32), status: String(res.statusCode) }));
+      next();
+    });
+    app.get('/metrics', async (_req, res) => {
+      res.setHeader('content-type', prometheus.registry.contentType);
+      res.send(await prometheus.registry.metrics());
+    });
+  }
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    try {
-      await deps.db.query(sql`SELECT 1`);
-      res.json({ status: 'ready', database: deps.db.kind });
-    } catch {
-      res.status(503).json({ status: 'unavailable', database: deps.db.kind });
+    const checks: Record<string, string> = {};
+    let ready = true;
+    for (const probe of [{ name: 'database', check: () => deps.db.query(sql`SELECT 1`).then(() => undefined) }, ...(options.readiness ?? [])]) {
+      try {
+        await probe.check();
+        checks[probe.name] = 'ok';
+      } catch {
+        checks[probe.name] = 'unavailable';
+        ready = false;
+      }
     }
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', database: deps.db.kind, checks });
   });
   app.use((req, res, next) => {
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > MAX_BODY_BYTES) {
-      res.status(413).json({ errors: [{ message: 'request body too large', extensions: { code: 'BAD_USER_INPUT' } }] });
+      refused(res, 413, 'request body too large', 'BAD_USER_INPUT');
       return;
     }
     next();
   });
+  const perMinute = options.rateLimitPerMinute ?? 1_200;
+  if (perMinute > 0) {
+    const limited = (_req: express.Request, res: express.Response) => refused(res, 429, 'too many requests; slow down', 'RATE_LIMITED');
+    app.use('/graphql', rateLimit({ windowMs: 60_000, limit: perMinute, standardHeaders: 'draft-8', legacyHeaders: false, handler: limited, keyGenerator: (req) => ipKeyGenerator(req.ip ?? '') }));
+    // Per signed-in address too, so one account cannot spread its load over many IPs. The
+    // token is only read here for its subject; it is verified by the API itself.
+    const subject = (req: express.Request) => {
+      const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+      const payload = match?.[1] ? jwt.decode(match[1]) : null;
+      return payload && typeof payload === 'object' && typeof payload.sub === 'string' ? payload.sub.toLowerCase() : null;
+    };
+    app.use(
+      '/graphql',
+      rateLimit({
+        windowMs: 60_000,
+        limit: Math.max(1, Math.floor(perMinute / 2)),
+        standardHeaders: false,
+        legacyHeaders: false,
+        handler: limited,
+        skip: (req) => subject(req) === null,
+        keyGenerator: (req) => `address:${subject(req)}`,
+      }),
+    );
+  }
   const yoga = createYogaServer(deps);
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   app.use(yoga.graphqlEndpoint, yoga as unknown as express.RequestHandler);

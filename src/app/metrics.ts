@@ -1,0 +1,15 @@
+/**
+ * The measurements use cases report, as a port: Prometheus in production (http/), nothing
+ * in unit tests. Names are fixed so dashboards can rely on them.
+ */
+export type CounterName = 'quotes' | 'purchases' | 'observations' | 'incidents' | 'payouts';
+export type HistogramName = 'settlement_seconds';
+export type GaugeName = 'watcher_lease_held';
+
+export interface Metrics {
+  count(name: CounterName, labels?: Record<string, string>, by?: number): void;
+  observe(name: HistogramName, seconds: number, labels?: Record<string, string>): void;
+  gauge(name: GaugeName, value: number, labels?: Record<string, string>): void;
+}
+
+export const noMetrics: Metrics = { count() {}, observe() {}, gauge() {} };

@@ -1,0 +1,55 @@
+import { sql } from 'drizzle-orm';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Database } from '../db/create-database.ts';
+import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
+
+/** Prometheus metrics (prom-client) behind the Metrics port, plus the HTTP latency histogram. */
+export function createPrometheus(db: Database) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const counters: Record<CounterName, Counter> = {
+    quotes: new Counter({ name: 'cover_quotes_total', help: 'Firm quotes issued', registers: [registry] }),
+    purchases: new Counter({ name: 'cover_purchases_total', help: 'Purchase attempts by result', labelNames: ['result'], registers: [registry] }),
+    observations: new Counter({ name: 'cover_observations_total', help: 'Observations stored by feed kind', labelNames: ['kind'], registers: [registry] }),
+    incidents: new Counter({ name: 'cover_incidents_total', help: 'Incidents confirmed', registers: [registry] }),
+    payouts: new Counter({ name: 'cover_payouts_total', help: 'Policies paid by settlements', registers: [registry] }),
+  };
+  const histograms: Record<HistogramName, Histogram> = {
+    settlement_seconds: new Histogram({
+      name: 'cover_settlement_seconds',
+      help: 'Time to settle one incident',
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+  };
+  const gauges: Record<GaugeName, Gauge> = {
+    watcher_lease_held: new Gauge({ name: 'cover_watcher_lease_held', help: '1 while this process holds the settling lease', labelNames: ['holder'], registers: [registry] }),
+  };
+  const httpSeconds = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const staleness = new Gauge({
+    name: 'cover_feed_staleness_seconds',
+    help: 'Seconds since the last observation of each feed',
+    labelNames: ['feed', 'kind'],
+    registers: [registry],
+    async collect() {
+      const rows = await db.query<{ id: string; kind: string; age: string | null }>(
+        sql`SELECT id, kind, EXTRACT(EPOCH FROM (now() - last_observed_at)) AS age FROM feeds ORDER BY id LIMIT 1000`,
+      );
+      this.reset();
+      for (const r of rows) if (r.age !== null) this.set({ feed: r.id, kind: r.kind }, Number(r.age));
+    },
+  });
+  void staleness;
+  const metrics: Metrics = {
+    count: (name, labels, by = 1) => counters[name].inc(labels ?? {}, by),
+    observe: (name, seconds, labels) => histograms[name].observe(labels ?? {}, seconds),
+    gauge: (name, value, labels) => gauges[name].set(labels ?? {}, value),
+  };
+  return { registry, metrics, httpSeconds };
+}

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import jwt from 'jsonwebtoken';
+import request from 'supertest';
+import { loadConfig } from '../src/bin/load-config.ts';
+import { createApp } from '../src/http/create-app.ts';
+import { createPrometheus } from '../src/http/prometheus.ts';
+import { type Harness, PURCHASE, QUOTE, USDC, createHarness, expectCode, fundedBuyer, marketWithPool, newWallet, testConfig } from './helpers.ts';
+
+describe('running it like production: metrics, probes, headers, limits', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('/metrics counts quotes and purchases; requests carry an id; /healthz and /readyz answer', async () => {
+    const m = await marketWithPool(h, USDC(10_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(100));
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(100).toString(), d: 30 }, buyer.token)).quote;
+    await h.ok(PURCHASE, { q: q.id }, buyer.token);
+    const metrics = await request(h.app).get('/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.text, /cover_quotes_total 1/);
+    assert.match(metrics.text, /cover_purchases_total\{result="ok"\} 1/);
+    assert.match(metrics.text, /http_request_duration_seconds_bucket/);
+    const res = await request(h.app).get('/healthz').set('x-request-id', 'trace-123');
+    assert.equal(res.headers['x-request-id'], 'trace-123');
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    assert.equal(res.headers['x-powered-by'], undefined);
+    const generated = await request(h.app).get('/healthz').set('x-request-id', 'bad id with spaces');
+    assert.match(String(generated.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    const ready = await request(h.app).get('/readyz');
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body.checks.database, 'ok');
+    const failing = createApp(h.deps, { readiness: [{ name: 'chain 1', check: async () => Promise.reject(new Error('down')) }], rateLimitPerMinute: 0 });
+    const notReady = await request(failing).get('/readyz');
+    assert.equal(notReady.status, 503);
+    assert.equal(notReady.body.checks['chain 1'], 'unavailable');
+  });
+
+  test('rate limits per IP answer 429 with a code', async () => {
+    const limited = createApp(h.deps, { rateLimitPerMinute: 3 });
+    const codes = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await request(limited).post('/graphql').send({ query: '{ risks { id } }' });
+      codes.push(res.status);
+    }
+    assert.deepEqual(codes, [200, 200, 200, 429, 429]);
+    const body = (await request(limited).post('/graphql').send({ query: '{ risks { id } }' })).body;
+    assert.equal(body.errors[0].extensions.code, 'RATE_LIMITED');
+  });
+
+  test('production hides the schema and GraphiQL', async () => {
+    const prod = { ...h.deps, config: { ...h.deps.config, production: true } };
+    const app = createApp(prod, { prometheus: createPrometheus(h.db), rateLimitPerMinute: 0 });
+    const intro = await request(app).post('/graphql').send({ query: '{ __schema { queryType { name } } }' });
+    assert.ok(intro.body.errors?.length, 'introspection refused');
+    const page = await request(app).get('/graphql').set('accept', 'text/html');
+    assert.doesNotMatch(page.text, /graphiql/i);
+    assert.ok(page.headers['content-security-policy']);
+  });
+
+  test('a token signed with the previous key is accepted during a rotation, and not after', async () => {
+    const wallet = newWallet();
+    const old = 'previous-secret-previous-secret-previous!';
+    const claims = { iat: Math.floor(h.clock.now() / 1000) };
+    const options = { algorithm: 'HS256' as const, subject: wallet.address, issuer: 'parametric-cover', audience: 'parametric-cover-api', expiresIn: 600 };
+    const token = jwt.sign(claims, old, options);
+    const rotating = createApp({ ...h.deps, config: testConfig(h.admin.address, { jwt: { ...h.deps.config.jwt, previousSecret: old } }) }, { rateLimitPerMinute: 0 });
+    const ok = await request(rotating).post('/graphql').set('authorization', `Bearer ${token}`).send({ query: '{ me { address } }' });
+    assert.equal(ok.body.data.me.address, wallet.address);
+    expectCode(await h.gql('{ me { address } }', {}, token), 'UNAUTHENTICATED');
+  });
+
+  test('configuration is validated at start-up with messages that name the variable', () => {
+    assert.throws(() => loadConfig({ NODE_ENV: 'production', ADMIN_ADDRESSES: newWallet().address }), /JWT_SECRET/);
+    assert.throws(() => loadConfig({ JWT_SECRET: 'short' }), /JWT_SECRET: must be at least 32 characters/);
+    assert.throws(() => loadConfig({ CHAIN_RPC_URLS: 'mainnet' }), /CHAIN_RPC_URLS/);
+    assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL/);
+    assert.throws(() => loadConfig({ ADMIN_ADDRESSES: '0x1234' }), /ADMIN_ADDRESSES/);
+    const ok = loadConfig({ CHAIN_RPC_URLS: '1=https://rpc.example/key?x=1,31337=http://127.0.0.1:8545' });
+    assert.equal(ok.rpcUrls.get(1), 'https://rpc.example/key?x=1');
+  });
+});

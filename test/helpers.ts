@@ -43,7 +43,7 @@ async function adminQuery(text: string): Promise<void> {
  * A fresh, migrated database for one test: a clone of a migrated PGlite, or a new server
  * database created from a migrated template (one template per test process).
  */
-export async function createTestDatabase(): Promise<Database> {
+export async function createTestDatabase(): Promise<Database & { url?: string }> {
   if (SERVER_URL) {
     serverTemplate ??= (async () => {
       const name = `tmpl_${process.pid}_${Date.now()}`;
@@ -56,9 +56,11 @@ export async function createTestDatabase(): Promise<Database> {
     const template = await serverTemplate;
     const name = `t_${process.pid}_${Date.now()}_${counter++}`;
     await adminQuery(`CREATE DATABASE ${name} TEMPLATE ${template}`);
-    const db = await createDatabase({ url: withDatabase(SERVER_URL, name), poolSize: 20 });
+    const url = withDatabase(SERVER_URL, name);
+    const db = await createDatabase({ url, poolSize: 20 });
     return {
       ...db,
+      url,
       async close() {
         await db.close();
         await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -115,7 +117,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
 
 export interface Harness {
   deps: Deps;
-  db: Database;
+  db: Database & { url?: string };
   clock: TestClock;
   admin: Wallet;
   app: ReturnType<typeof createApp>;

@@ -31,6 +31,7 @@ const EnvSchema = z.object({
   SIMULATION_PATHS: intFrom(100_000, 1_000, 10_000_000),
   RATE_LIMIT_PER_MINUTE: intFrom(1_200, 0, 1_000_000),
   WATCHER_INTERVAL_MS: intFrom(5_000, 100, 3_600_000),
+  WATCHER_LEASE_TTL_MS: intFrom(15_000, 300, 600_000),
   CHAIN_RPC_URLS: z
     .string()
     .regex(/^\s*\d+=\S+(\s*,\s*\d+=\S+)*\s*$/, 'must be chainId=url pairs separated by commas, e.g. "1=https://rpc.example,31337=http://127.0.0.1:8545"')
@@ -47,6 +48,7 @@ export interface RuntimeConfig {
   maintenanceIntervalMs: number;
   watcher: boolean;
   watcherIntervalMs: number;
+  watcherLeaseTtlMs: number;
   rateLimitPerMinute: number;
   rpcUrls: Map<number, string>;
   warnings: string[];
@@ -98,6 +100,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     watcher: e.WATCHER === 'on',
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     watcherIntervalMs: e.WATCHER_INTERVAL_MS,
+    watcherLeaseTtlMs: e.WATCHER_LEASE_TTL_MS,
     rpcUrls: new Map(
       (e.CHAIN_RPC_URLS ?? '')
         .split(',')

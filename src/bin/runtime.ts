@@ -32,6 +32,7 @@ export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher
   return createWatcher(deps, {
     reader: createFeedReader({ rpcUrls: config.rpcUrls, now: deps.clock.now }),
     intervalMs: config.watcherIntervalMs,
+    leaseTtlMs: config.watcherLeaseTtlMs,
     maintenanceIntervalMs: config.maintenanceIntervalMs,
   });
 }

@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Deps } from '../app/deps.ts';
+import { acquireLease, releaseLease } from '../db/lease-store.ts';
 import type { FeedReader } from '../app/feed-reader.ts';
 import { recordObservations } from '../app/feeds.ts';
 import { markQuietRisks } from '../app/evaluate-risk.ts';
@@ -7,8 +10,18 @@ import { settleIncident } from '../app/settle-incident.ts';
 import { type FeedRecord, listFeeds, markFeed } from '../db/feed-store.ts';
 import { settlingIncidentIds } from '../db/incident-store.ts';
 
+const LEASE = 'watcher';
+
 export interface WatcherOptions {
   reader: FeedReader;
+  /**
+   * Lease time-to-live (ms). Only the holder of the `watcher` lease reads feeds, settles
+   * and runs maintenance; another watcher takes over when a heartbeat is missed this long.
+   * Default 15 s; heartbeats every third of it.
+   */
+  leaseTtlMs?: number;
+  /** Identifies this process in the lease (default host:pid:random). */
+  holder?: string;
   /** How often the watcher polls HTTP feeds, checks health and settles (ms). */
   intervalMs: number;
   /** How often pools are checkpointed (premium earning, expiries) (ms). */
@@ -16,6 +29,9 @@ export interface WatcherOptions {
 }
 
 export interface Watcher {
+  readonly holder: string;
+  /** Whether this watcher held the lease at its last heartbeat. */
+  isLeader(): boolean;
   start(): void;
   /** Stops timers and block subscriptions and waits for the work in progress. */
   stop(): Promise<void>;
@@ -32,7 +48,11 @@ export interface Watcher {
  * incidents automatically.
  */
 export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
-  const log = deps.log.child({ component: 'watcher' });
+  const holder = options.holder ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const ttl = options.leaseTtlMs ?? 15_000;
+  const log = deps.log.child({ component: 'watcher', holder });
+  let leader = false;
+  let heartbeat: NodeJS.Timeout | undefined;
   let timer: NodeJS.Timeout | undefined;
   let lastMaintenance = 0;
   const unwatch = new Map<number, () => void>();
@@ -59,6 +79,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   }
 
   async function settlePending(): Promise<void> {
+    if (!leader) return;
     for (const id of await settlingIncidentIds(deps.db)) {
       const started = Date.now();
       const incident = await settleIncident(deps, id);
@@ -72,6 +93,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
       if (unwatch.has(chainId)) continue;
       const stop = options.reader.watchBlocks(chainId, () => {
         void serial(async () => {
+          if (!leader) return;
           const onChain = (await listFeeds(deps.db, ['CHAINLINK', 'CONTRACT_CALL'])).filter((f) => f.chainId === chainId);
           await readFeeds(onChain);
           await settlePending();
@@ -81,7 +103,26 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     }
   }
 
+  /** Renews the lease; the heartbeat runs on its own timer so a long settlement keeps it. */
+  async function beat(): Promise<boolean> {
+    const was = leader;
+    try {
+      leader = await acquireLease(deps.db, LEASE, holder, ttl);
+    } catch (err) {
+      leader = false;
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'lease heartbeat failed');
+    }
+    if (leader !== was) log.info({ leader }, leader ? 'took the watcher lease' : 'lost the watcher lease');
+    deps.metrics.gauge('watcher_lease_held', leader ? 1 : 0, { holder });
+    return leader;
+  }
+
   async function tick(): Promise<void> {
+    if (!(await beat())) {
+      for (const stop of unwatch.values()) stop();
+      unwatch.clear();
+      return;
+    }
     const feeds = await listFeeds(deps.db, ['CHAINLINK', 'CONTRACT_CALL', 'HTTP']);
     subscribeBlocks(feeds);
     // On-chain feeds without a block subscription are polled here too.
@@ -96,9 +137,15 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   }
 
   return {
+    holder,
+    isLeader: () => leader,
     start() {
       stopped = false;
-      void serial(settlePending);
+      heartbeat = setInterval(() => void beat(), Math.max(50, Math.floor(ttl / 3)));
+      // A restart first finishes any settlement a crash interrupted (once it holds the lease).
+      void serial(async () => {
+        if (await beat()) await settlePending();
+      });
       const loop = () => {
         if (stopped) return;
         void serial(tick).finally(() => {
@@ -110,11 +157,18 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      if (heartbeat) clearInterval(heartbeat);
       for (const stop of unwatch.values()) stop();
       unwatch.clear();
       await running;
+      if (leader) await releaseLease(deps.db, LEASE, holder).catch(() => undefined);
+      leader = false;
+      deps.metrics.gauge('watcher_lease_held', 0, { holder });
     },
     tick: () => serial(tick),
-    settlePending: () => serial(settlePending),
+    settlePending: () =>
+      serial(async () => {
+        if (await beat()) await settlePending();
+      }),
   };
 }

@@ -1,13 +1,18 @@
-# The API image. TypeScript runs through tsx (a runtime dependency), so there is no build step.
-FROM node:20-bookworm-slim
+# The API / watcher / migration image. TypeScript runs through tsx (a runtime dependency),
+# so the runtime stage needs only production dependencies and the sources.
+FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund
-COPY tsconfig.json ./
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
 COPY src ./src
 COPY schema ./schema
 COPY oracles ./oracles
 USER node
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000
 EXPOSE 4000
 CMD ["node", "--import", "tsx", "src/bin/server.ts"]

@@ -30,6 +30,7 @@ const EnvSchema = z.object({
   WATCHER: z.enum(['on', 'off']).default('on'),
   SIMULATION_PATHS: intFrom(100_000, 1_000, 10_000_000),
   RATE_LIMIT_PER_MINUTE: intFrom(1_200, 0, 1_000_000),
+  MIGRATE_ON_START: z.enum(['true', 'false']).default('true'),
   WATCHER_INTERVAL_MS: intFrom(5_000, 100, 3_600_000),
   WATCHER_LEASE_TTL_MS: intFrom(15_000, 300, 600_000),
   CHAIN_RPC_URLS: z
@@ -50,6 +51,7 @@ export interface RuntimeConfig {
   watcherIntervalMs: number;
   watcherLeaseTtlMs: number;
   rateLimitPerMinute: number;
+  migrateOnStart: boolean;
   rpcUrls: Map<number, string>;
   warnings: string[];
 }
@@ -99,6 +101,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL_SECONDS * 1000,
     watcher: e.WATCHER === 'on',
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    migrateOnStart: e.MIGRATE_ON_START === 'true',
     watcherIntervalMs: e.WATCHER_INTERVAL_MS,
     watcherLeaseTtlMs: e.WATCHER_LEASE_TTL_MS,
     rpcUrls: new Map(

@@ -22,7 +22,8 @@ export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps
   const log = pino({ level: config.logLevel });
   for (const w of config.warnings) log.warn(w);
   const db = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  await db.migrate();
+  // In a deployment a one-shot `npm run migrate` applies them; replicas then skip it.
+  if (config.migrateOnStart) await db.migrate();
   const prometheus = createPrometheus(db);
   return { deps: { db, clock: systemClock, config: config.app, log, metrics: prometheus.metrics }, prometheus };
 }

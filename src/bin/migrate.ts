@@ -1,0 +1,14 @@
+import pino from 'pino';
+import { createDatabase } from '../db/create-database.ts';
+import { configFromEnv } from './runtime.ts';
+
+/** `npm run migrate`: applies the migrations and exits (the compose file's one-shot service). */
+const config = configFromEnv();
+const log = pino({ level: config.logLevel });
+const db = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+try {
+  await db.migrate();
+  log.info({ database: db.kind }, 'migrations applied');
+} finally {
+  await db.close();
+}

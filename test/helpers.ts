@@ -12,7 +12,7 @@ import { checkInvariants } from '../src/db/invariants.ts';
 import { defaultSolvency } from '../src/app/adequacy.ts';
 import { defaultLimits } from '../src/domain/capacity.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
-import { createApp } from '../src/http/create-app.ts';
+import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { pushDomain, pushMessage, pushTypes } from '../src/domain/push-typed-data.ts';
 
@@ -175,7 +175,11 @@ export async function createHarness(overrides: Partial<AppConfig> = {}): Promise
     const data = await ok('mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }', { m: message, s: signature });
     return data.signInWithEthereum.token as string;
   };
-  return { deps, db, clock, admin, app, gql, ok, signMessage, signIn, close: () => db.close() };
+  const close = async () => {
+    await closeApp(app);
+    await db.close();
+  };
+  return { deps, db, clock, admin, app, gql, ok, signMessage, signIn, close };
 }
 
 export async function assertLedgerInvariants(db: Database): Promise<void> {

@@ -3,6 +3,7 @@ import { keccak256, toBytes } from 'viem';
 import type { Executor } from '../db/create-database.ts';
 import { latestObservations } from '../db/feed-store.ts';
 import { type EvidenceObservation, type RiskEventRecord, currentEpisode, insertIncident, insertRiskEvent } from '../db/incident-store.ts';
+import { publish } from '../db/events.ts';
 import { findRisk, saveRiskEvaluation } from '../db/risk-store.ts';
 import { ts } from '../db/sql-helpers.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
@@ -40,6 +41,7 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
     if (!risk.degraded) {
       await record('DEGRADED', null, []);
       await saveRiskEvaluation(tx, riskId, { state: risk.state, triggeredAt: risk.triggeredAt, degraded: true, lastValue: null, evaluatedAt: null, changedAt: null });
+      await publish(tx, { type: 'risk', riskId, state: 'DEGRADED' });
     }
     return { events, incidentId: null };
   }
@@ -58,6 +60,7 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
       evaluatedAt: at,
       changedAt: rearm ? at : null,
     });
+    if (events.length > 0) await publish(tx, { type: 'risk', riskId, state: rearm ? 'ARMED' : 'CONFIRMED' });
     return { events, incidentId: null };
   }
 
@@ -71,6 +74,8 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
     evaluatedAt: at,
     changedAt: step.events.length > 0 ? at : null,
   });
+  // Announced while TRIGGERED too, so subscribers see the trigger's progress move.
+  if (events.length > 0 || step.state.state === 'TRIGGERED') await publish(tx, { type: 'risk', riskId, state: step.state.state });
   if (step.state.state !== 'CONFIRMED' || step.state.triggeredAt === null || step.state.settlementValue === null) {
     return { events, incidentId: null };
   }
@@ -97,6 +102,7 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
     createdAt: now,
     settledAt: null,
   });
+  await publish(tx, { type: 'incident', incidentId, status: 'SETTLING' });
   return { events, incidentId };
 }
 

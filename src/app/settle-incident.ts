@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/create-database.ts';
 import { type IncidentRecord, findIncident } from '../db/incident-store.ts';
 import { changeIouOutstanding, insertDraw, loadBackstop, poolDrawnSince } from '../db/backstop-store.ts';
+import { publish } from '../db/events.ts';
 import { ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
 import { applyPoolAggregates, loadTranches } from '../db/pool-store.ts';
 import { decimalString, ratio } from '../domain/decimal.ts';
@@ -43,12 +44,15 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
   for (const { pool_id } of pools) {
     await deps.db.transaction((tx) => settlePool(deps, tx, incident, pool_id, probe));
   }
-  await deps.db.query(sql`
-    UPDATE incidents SET status = 'SETTLED', settled_at = ${ts(deps.clock.now())},
-      total_due = (SELECT COALESCE(SUM(due), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
-      total_paid = (SELECT COALESCE(SUM(paid), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
-      policies_paid = (SELECT COUNT(*) FROM payouts WHERE incident_id = ${incidentId})
-    WHERE id = ${incidentId} AND status = 'SETTLING'`);
+  await deps.db.transaction(async (tx) => {
+    const updated = await tx.query(sql`
+      UPDATE incidents SET status = 'SETTLED', settled_at = ${ts(deps.clock.now())},
+        total_due = (SELECT COALESCE(SUM(due), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
+        total_paid = (SELECT COALESCE(SUM(paid), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
+        policies_paid = (SELECT COUNT(*) FROM payouts WHERE incident_id = ${incidentId})
+      WHERE id = ${incidentId} AND status = 'SETTLING' RETURNING id`);
+    if (updated.length > 0) await publish(tx, { type: 'incident', incidentId, status: 'SETTLED' });
+  });
   const settled = await findIncident(deps.db, incidentId);
   deps.metrics.observe('settlement_seconds', (performance.now() - started) / 1000);
   deps.metrics.count('payouts', {}, settled?.policiesPaid ?? 0);
@@ -173,5 +177,6 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   await tx.query(sql`
     INSERT INTO incident_pools (incident_id, pool_id, due, paid, journal_entry_id, settled_at)
     VALUES (${incident.id}, ${poolId}, ${totalDue.toString()}::numeric, ${paid.toString()}::numeric, ${entryId}, ${ts(now)})`);
+  await publish(tx, { type: 'payouts', incidentId: incident.id, poolId });
   await probe?.('journal', poolId);
 }

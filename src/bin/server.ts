@@ -1,5 +1,5 @@
 import { runMaintenance } from '../app/maintenance.ts';
-import { createApp } from '../http/create-app.ts';
+import { closeApp, createApp } from '../http/create-app.ts';
 import { chainReadiness } from '../chain/readiness.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     if (maintenance) clearInterval(maintenance);
     setTimeout(() => process.exit(1), 10_000).unref();
     server.close(() => {
-      void (watcher?.stop() ?? Promise.resolve()).finally(() => db.close().finally(() => process.exit(0)));
+      void Promise.all([watcher?.stop(), closeApp(app)]).finally(() => db.close().finally(() => process.exit(0)));
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

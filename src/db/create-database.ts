@@ -24,6 +24,12 @@ export interface Database extends Executor {
    */
   transaction<R>(fn: (tx: Executor) => Promise<R>): Promise<R>;
   migrate(): Promise<void>;
+  /**
+   * LISTENs on a channel (NOTIFY is delivered at commit, so only committed changes are
+   * announced). On the server a dedicated connection reconnects after a restart. Returns
+   * the function that stops listening.
+   */
+  listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -84,6 +90,39 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
           await client.end();
         }
       },
+      async listen(channel, handler) {
+        if (!/^[a-z_]{1,63}$/.test(channel)) throw new Error(`bad channel name ${channel}`);
+        let client: pg.Client | undefined;
+        let closed = false;
+        const connect = async (): Promise<void> => {
+          while (!closed) {
+            const c = new pg.Client({ connectionString: options.url });
+            c.on('notification', (m) => {
+              if (m.channel === channel && m.payload) handler(m.payload);
+            });
+            c.on('error', () => {
+              // Reconnects on 'end' below.
+            });
+            c.on('end', () => {
+              if (!closed && client === c) setTimeout(() => void connect(), 500);
+            });
+            try {
+              await c.connect();
+              await c.query(`LISTEN ${channel}`);
+              client = c;
+              return;
+            } catch {
+              await c.end().catch(() => {});
+              await new Promise((r) => setTimeout(r, 500));
+            }
+          }
+        };
+        await connect();
+        return async () => {
+          closed = true;
+          await client?.end().catch(() => {});
+        };
+      },
       close: () => pool.end(),
     };
   }
@@ -101,6 +140,10 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     transaction: (fn) => withRetry(() => db.transaction((tx) => fn(executor(tx)))),
     async migrate() {
       await migratePglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS });
+    },
+    async listen(channel, handler) {
+      const unsubscribe = await pglite.listen(channel, handler);
+      return () => unsubscribe();
     },
     close: () => pglite.close(),
   };

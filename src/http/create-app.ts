@@ -14,6 +14,7 @@ import { verifySessionToken } from '../app/auth.ts';
 import type { Deps } from '../app/deps.ts';
 import { type Context, createContext } from './context.ts';
 import { createMaskError } from './errors.ts';
+import { type EventHub, createEventHub } from './event-hub.ts';
 import type { createPrometheus } from './prometheus.ts';
 import { resolvers } from './resolvers.ts';
 
@@ -34,13 +35,13 @@ function bearer(header: string | null): string | null {
   return match?.[1] ?? '';
 }
 
-export function createYogaServer(deps: Deps) {
+export function createYogaServer(deps: Deps, events: () => EventHub) {
   return createYoga({
     schema: createSchema({ typeDefs: loadTypeDefs(), resolvers }),
     context: ({ request }): Context => {
       const token = bearer(request.headers.get('authorization'));
       // A token that is present but invalid is refused rather than silently ignored.
-      return createContext(deps, token === null ? null : verifySessionToken(deps, token));
+      return createContext(deps, token === null ? null : verifySessionToken(deps, token), events);
     },
     maskedErrors: { maskError: createMaskError(deps.log) },
     graphiql: !deps.config.production,
@@ -166,8 +167,20 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
       }),
     );
   }
-  const yoga = createYogaServer(deps);
+  // The hub starts listening with the first subscriber.
+  let hub: EventHub | undefined;
+  const events = () => (hub ??= createEventHub(deps.db, deps.log));
+  app.locals.closeEvents = async () => {
+    await hub?.close();
+    hub = undefined;
+  };
+  const yoga = createYogaServer(deps, events);
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   app.use(yoga.graphqlEndpoint, yoga as unknown as express.RequestHandler);
   return app;
+}
+
+/** Stops the app's event listener (the HTTP server is closed by its owner). */
+export async function closeApp(app: express.Express): Promise<void> {
+  await (app.locals.closeEvents as (() => Promise<void>) | undefined)?.();
 }

@@ -28,6 +28,7 @@ import { GraphQLScalarType } from 'graphql';
 import type { Context } from './context.ts';
 import { oracleResolvers } from './oracle-resolvers.ts';
 import { solvencyResolvers } from './solvency-resolvers.ts';
+import { subscriptionResolvers } from './subscription-resolvers.ts';
 import { BigIntScalar, DateTimeScalar, DecimalScalar } from './scalars.ts';
 
 type Args<T> = T;
@@ -165,7 +166,7 @@ export const coreResolvers = {
 
 /** Resolver maps of each SDL file, merged type by type. */
 export const resolvers: Record<string, Record<string, unknown>> = {};
-for (const map of [coreResolvers, oracleResolvers, solvencyResolvers] as Array<Record<string, object>>) {
+for (const map of [coreResolvers, oracleResolvers, solvencyResolvers, subscriptionResolvers] as Array<Record<string, object>>) {
   for (const [type, fields] of Object.entries(map)) {
     resolvers[type] = fields instanceof GraphQLScalarType ? (fields as never) : { ...(resolvers[type] ?? {}), ...fields };
   }

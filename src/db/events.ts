@@ -1,0 +1,17 @@
+import { sql } from 'drizzle-orm';
+import type { Executor } from './create-database.ts';
+
+/**
+ * What the platform announces to live subscribers, across API replicas, through
+ * PostgreSQL NOTIFY: sent inside the transaction of the change, delivered at its commit.
+ */
+export type PlatformEvent =
+  | { type: 'risk'; riskId: string; state: string }
+  | { type: 'incident'; incidentId: string; status: string }
+  | { type: 'payouts'; incidentId: string; poolId: string };
+
+export const EVENTS_CHANNEL = 'cover_events';
+
+export async function publish(tx: Executor, event: PlatformEvent): Promise<void> {
+  await tx.query(sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(event)})`);
+}

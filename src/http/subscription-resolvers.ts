@@ -1,0 +1,46 @@
+import { requireViewer } from '../app/auth.ts';
+import { getIncident } from '../app/incidents.ts';
+import { getRisk } from '../app/risks.ts';
+import { sql } from 'drizzle-orm';
+import type { PlatformEvent } from '../db/events.ts';
+import { type PayoutRecord, payoutsOf } from '../db/incident-store.ts';
+import type { Context } from './context.ts';
+
+type Of<T extends PlatformEvent['type']> = Extract<PlatformEvent, { type: T }>;
+
+/** Subscriptions: each event is re-read from the database, so subscribers see committed state. */
+export const subscriptionResolvers = {
+  Subscription: {
+    riskStateChanged: {
+      subscribe: (_: unknown, a: { riskId?: string | null }, ctx: Context) =>
+        ctx.events().iterate((e) => e.type === 'risk' && (!a.riskId || e.riskId === a.riskId)),
+      resolve: (e: Of<'risk'>, _: unknown, ctx: Context) => getRisk(ctx.deps, e.riskId),
+    },
+    incidentUpdated: {
+      subscribe: (_: unknown, a: { incidentId?: string | null }, ctx: Context) =>
+        ctx.events().iterate((e) => e.type === 'incident' && (!a.incidentId || e.incidentId === a.incidentId)),
+      resolve: (e: Of<'incident'>, _: unknown, ctx: Context) => getIncident(ctx.deps, e.incidentId),
+    },
+    policyPaid: {
+      subscribe: (_: unknown, __: unknown, ctx: Context) => {
+        const address = requireViewer(ctx.viewer).address;
+        return paidTo(ctx, address);
+      },
+      resolve: (p: PayoutRecord) => p,
+    },
+  },
+};
+
+/** One settled pool of an incident may pay several of the viewer's policies: one event each. */
+async function* paidTo(ctx: Context, address: string): AsyncGenerator<PayoutRecord> {
+  for await (const e of ctx.events().iterate((x) => x.type === 'payouts')) {
+    const { incidentId, poolId } = e as Of<'payouts'>;
+    const rows = await ctx.deps.db.query<{ policy_id: string }>(
+      sql`SELECT policy_id FROM payouts WHERE incident_id = ${incidentId} AND pool_id = ${poolId} AND buyer = ${address} ORDER BY policy_id LIMIT 1000`,
+    );
+    for (const r of rows) {
+      const [payout] = await payoutsOf(ctx.deps.db, { policyId: r.policy_id }, 1);
+      if (payout) yield payout;
+    }
+  }
+}

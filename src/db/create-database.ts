@@ -72,6 +72,11 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     pool.on('error', () => {
       // An idle client lost its connection (server restart); the pool replaces it.
     });
+    pool.on('connect', (client) => {
+      // A client in use when the server goes away emits 'error' besides failing its query;
+      // without a listener that would be an uncaught exception that takes the process down.
+      client.on('error', () => {});
+    });
     const db = drizzlePg(pool) as unknown as Drizzle;
     return {
       kind: 'postgres',

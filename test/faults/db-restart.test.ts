@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readdirSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import { after, before, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import type { Viewer } from '../../src/app/auth.ts';
+import { quote } from '../../src/app/cover.ts';
+import { creditAccount } from '../../src/app/funding.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, marketWithPool, newWallet } from '../helpers.ts';
+import { defaultPricing } from '../../src/domain/pricing.ts';
+
+let h: Harness;
+let server: Server;
+let url = '';
+before(async () => {
+  h = await createHarness({ pricing: { ...defaultPricing, quoteTtlSeconds: 3_600 } });
+  server = createServer(h.app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+});
+after(async () => {
+  server.close();
+  await h.close();
+});
+
+async function restartPostgres(): Promise<number> {
+  const version = readdirSync('/etc/postgresql')[0] as string;
+  const started = Date.now();
+  // Stop, stay down a moment under load, start again.
+  await promisify(execFile)('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'stop', '-m', 'fast']);
+  await new Promise((r) => setTimeout(r, 1_500));
+  await promisify(execFile)('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']);
+  return Date.now() - started;
+}
+
+// The embedded database lives inside the test process: there is no server to restart.
+test('the PostgreSQL server restarted under load: requests fail cleanly, then recover, nothing lost', { skip: SERVER_URL ? false : 'needs the PostgreSQL server (DATABASE_URL)' }, async () => {
+  const m = await marketWithPool(h, USDC(1_000_000));
+  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+  const buyers: Array<{ token: string; quoteId: string }> = [];
+  for (let i = 0; i < 300; i++) {
+    const w = newWallet();
+    await creditAccount(h.deps, admin, { address: w.address, amount: USDC(100).toString(), reference: `restart-${w.address}` });
+    const q = await quote(h.deps, { address: w.address, roles: [] }, m.risk.id, USDC(100).toString(), 30);
+    buyers.push({ token: await h.signIn(w), quoteId: q.id });
+  }
+  const outcomes: Array<{ phase: string; status: number; code: string; policyId?: string }> = [];
+  let phase = 'before';
+  // A client retries what failed (buying a quote again returns the same policy).
+  const queue = [...buyers];
+  const deadline = Date.now() + 60_000;
+  const worker = async () => {
+    while (queue.length > 0 && Date.now() < deadline) {
+      const b = queue.shift() as { token: string; quoteId: string };
+      const res = await fetch(url, {
+        signal: AbortSignal.timeout(20_000),
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${b.token}` },
+        body: JSON.stringify({ query: 'mutation($q: ID!) { purchasePolicy(quoteId: $q) { id } }', variables: { q: b.quoteId } }),
+      });
+      const text = await res.text();
+      assert.doesNotMatch(text, /at .*\.ts:\d+|ECONNREFUSED|password/i, 'no internals leak');
+      const body = JSON.parse(text) as { data?: { purchasePolicy?: { id: string } }; errors?: Array<{ extensions?: { code?: string } }> };
+      const code = body.errors?.[0]?.extensions?.code ?? 'OK';
+      outcomes.push({ phase, status: res.status, code, policyId: body.data?.purchasePolicy?.id });
+      if (code === 'INTERNAL_SERVER_ERROR') queue.push(b);
+      await new Promise((r) => setTimeout(r, code === 'OK' ? 20 : 100));
+    }
+  };
+  const load = Promise.all(Array.from({ length: 4 }, worker));
+  await new Promise((r) => setTimeout(r, 1_000));
+  phase = 'restarting';
+  const downMs = await restartPostgres();
+  phase = 'after';
+  await load;
+  const by = (p: string) => outcomes.filter((o) => o.phase === p);
+  const summary = ['before', 'restarting', 'after'].map((p) => `${p}: ${by(p).length} (${by(p).filter((o) => o.code === 'OK').length} ok, ${by(p).filter((o) => o.code !== 'OK').length} failed)`).join('; ');
+  const acknowledged = [...new Set(outcomes.filter((o) => o.policyId).map((o) => o.policyId as string))];
+  const stored = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM policies WHERE pool_id = ${m.pool.id}`);
+  console.log(`faults: restart: server down ${downMs} ms under load; ${summary}; ${acknowledged.length} purchases acknowledged, ${stored[0]?.n} stored; 5xx: ${outcomes.filter((o) => o.status >= 500).length}`);
+  assert.ok(by('before').filter((o) => o.code === 'OK').length > 0);
+  assert.ok(by('after').filter((o) => o.code === 'OK').length > 0, 'purchases succeed again after the restart');
+  assert.equal(queue.length, 0, 'every buyer got through in the end');
+  assert.equal(acknowledged.length, buyers.length);
+  assert.equal(Number(stored[0]?.n), buyers.length, 'retries bought nothing twice');
+  for (const o of outcomes) if (o.code !== 'OK') assert.ok(['INTERNAL_SERVER_ERROR', 'CAPACITY_EXCEEDED'].includes(o.code), o.code);
+  // Nothing acknowledged is lost, and nothing unacknowledged half-happened.
+  const ids = await h.db.query<{ id: string }>(sql`SELECT id FROM policies WHERE pool_id = ${m.pool.id}`);
+  const inDb = new Set(ids.map((r) => r.id));
+  for (const id of acknowledged) assert.ok(inDb.has(id), `acknowledged purchase ${id} is stored`);
+  await assertLedgerInvariants(h.db);
+});

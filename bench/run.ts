@@ -1,0 +1,190 @@
+/**
+ * `npm run bench`: each figure is measured side by side with a baseline in the same run, on
+ * the PostgreSQL server when DATABASE_URL is set (else PGlite), and printed as a ratio with
+ * the absolute numbers; a table at the end.
+ */
+import { cpus, totalmem } from 'node:os';
+import { type Server, createServer } from 'node:http';
+import autocannon from 'autocannon';
+import { sql } from 'drizzle-orm';
+import { createSchema, createYoga } from 'graphql-yoga';
+import type { Viewer } from '../src/app/auth.ts';
+import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { recordObservations } from '../src/app/feeds.ts';
+import { creditAccount } from '../src/app/funding.ts';
+import { createPool, deposit } from '../src/app/pools.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { settleIncident } from '../src/app/settle-incident.ts';
+import { findIncident } from '../src/db/incident-store.ts';
+import { checkInvariants } from '../src/db/invariants.ts';
+import { createWatcher } from '../src/worker/watcher.ts';
+import { bulkMarket } from '../test/bulk-policies.ts';
+import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL } from '../test/helpers.ts';
+
+const rows: Array<{ figure: string; ours: string; baseline: string; ratio: string; goal: string; met: boolean }> = [];
+const fmt = (n: number, unit: string) => `${n.toFixed(n < 10 ? 2 : 0)} ${unit}`;
+function record(figure: string, ours: string, baseline: string, ratio: number, goal: string, met: boolean) {
+  rows.push({ figure, ours, baseline, ratio: ratio.toFixed(2), goal, met });
+  console.log(`${figure}: ours ${ours}, baseline ${baseline}, ratio ${ratio.toFixed(2)} (goal ${goal}) ${met ? 'met' : 'NOT met'}`);
+}
+const timed = async (run: () => Promise<unknown>) => {
+  const t = performance.now();
+  await run();
+  return performance.now() - t;
+};
+
+async function settlement(n: number) {
+  const h = await createHarness();
+  const { feed, poolIds } = await bulkMarket(h, 1, n);
+  const poolId = poolIds[0] as string;
+  // Baseline: the same number of payout rows and journal rows written by bare INSERT ... SELECT.
+  await h.db.query(sql`CREATE TABLE bench_payouts (LIKE payouts INCLUDING ALL)`);
+  await h.db.query(sql`CREATE TABLE bench_postings (LIKE postings INCLUDING ALL)`);
+  const bare = await timed(() =>
+    h.db.transaction(async (tx) => {
+      await tx.query(sql`INSERT INTO bench_payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at)
+        SELECT 'inc_bench', id, pool_id, buyer, floor(amount * 0.5), floor(amount * 0.5), now() FROM policies WHERE pool_id = ${poolId}`);
+      await tx.query(sql`INSERT INTO bench_postings (entry_id, account_id, amount)
+        SELECT 'je_bench', 'wallet:USDC:' || buyer, paid FROM bench_payouts UNION ALL SELECT 'je_bench', 'tranche', -SUM(paid) FROM bench_payouts`);
+    }),
+  );
+  h.clock.advance(1000);
+  const { incidents } = await recordObservations(h.deps, feed.id, [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }], false);
+  const ours = await timed(() => settleIncident(h.deps, incidents[0] as string));
+  const paid = (await findIncident(h.db, incidents[0] as string))?.policiesPaid;
+  if (paid !== n) throw new Error(`settled ${paid} of ${n}`);
+  if ((await checkInvariants(h.db)).length > 0) throw new Error('invariants broken');
+  await h.close();
+  record(`settle ${n.toLocaleString('en')} policies`, fmt(ours, 'ms'), fmt(bare, 'ms'), ours / bare, '<= 2x', ours / bare <= 2);
+}
+
+async function confirmationToPaid(n: number) {
+  const h = await createHarness();
+  const { feed } = await bulkMarket(h, 1, n);
+  const watcher = createWatcher(h.deps, { reader: { read: async () => [] }, intervalMs: 20 });
+  watcher.start();
+  await new Promise((r) => setTimeout(r, 200));
+  h.clock.advance(1000);
+  const t0 = performance.now();
+  const { incidents } = await recordObservations(h.deps, feed.id, [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }], false);
+  for (;;) {
+    if ((await findIncident(h.db, incidents[0] as string))?.status === 'SETTLED') break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const ms = performance.now() - t0;
+  await watcher.stop();
+  await h.close();
+  record(`confirming observation -> ${n.toLocaleString('en')} paid`, fmt(ms, 'ms'), '1000 ms', ms / 1000, '< 1 s', ms < 1000);
+}
+
+async function quoteLatency() {
+  const h = await createHarness();
+  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+  const { risk, poolIds } = await bulkMarket(h, 1, 1_000);
+  const viewer: Viewer = { address: newWallet().address, roles: [] };
+  const sample = async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 200; i++) times.push(await timed(() => quote(h.deps, viewer, risk.id, USDC(100).toString(), 30)));
+    times.sort((a, b) => a - b);
+    return times[100] as number;
+  };
+  const at1k = await sample();
+  // Grow the same pool to 100k active policies.
+  const more = await bulkMarket(h, 1, 99_000);
+  await h.db.query(sql`UPDATE policies SET pool_id = ${poolIds[0] as string}, risk_id = ${risk.id} WHERE pool_id = ${more.poolIds[0] as string}`);
+  await h.db.query(sql`UPDATE pool_risks SET exposure = exposure + ${(99_000n * USDC(1_000)).toString()}::numeric WHERE pool_id = ${poolIds[0] as string}`);
+  const count = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM policies WHERE pool_id = ${poolIds[0] as string} AND status = 'ACTIVE'`);
+  const at100k = await sample();
+  void admin;
+  await h.close();
+  record(`quote latency, 1k vs ${Number(count[0]?.n).toLocaleString('en')} active policies (median)`, fmt(at100k, 'ms'), fmt(at1k, 'ms'), at100k / at1k, 'no growth (<= 1.2)', at100k / at1k <= 1.2);
+}
+
+async function httpThroughput() {
+  const h = await createHarness();
+  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+  const risk = await createRisk(h.deps, admin, depegRiskInput('bench', 'BENCH') as never);
+  const curator: Viewer = { address: newWallet().address, roles: [] };
+  const pool = await createPool(h.deps, curator, { name: 'bench', risks: [{ riskId: risk.id }] });
+  await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(10_000_000).toString(), reference: 'bench' });
+  await deposit(h.deps, curator, pool.id, USDC(10_000_000).toString(), 'SENIOR');
+  // The baseline: a bare graphql-yoga on the same express server.
+  const bare = createYoga({ graphqlEndpoint: '/bare', schema: createSchema({ typeDefs: 'type Query { ping: String! }', resolvers: { Query: { ping: () => 'pong' } } }), logging: false });
+  h.app.use('/bare', bare as never);
+  const server: Server = createServer(h.app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const cannon = (path: string, query: string) =>
+    autocannon({
+      url: `http://127.0.0.1:${port}${path}`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query }),
+      connections: 32,
+      duration: 8,
+    });
+  const base = await cannon('/bare', '{ ping }');
+  const ours = await cannon('/graphql', `{ quote(riskId: "${risk.id}", amount: "100000000", durationDays: 30) { id total } }`);
+  server.close();
+  await h.close();
+  const errors = ours.non2xx + ours.errors;
+  record('quote throughput over HTTP (32 connections)', fmt(ours.requests.average, 'req/s'), fmt(base.requests.average, 'req/s'), ours.requests.average / base.requests.average, '>= 0.5', ours.requests.average / base.requests.average >= 0.5 && errors === 0);
+}
+
+async function purchaseThroughput(n: number) {
+  const h = await createHarness({ pricing: { ...(await import('../src/domain/pricing.ts')).defaultPricing, quoteTtlSeconds: 3_600 } });
+  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+  const risk = await createRisk(h.deps, admin, depegRiskInput('buy', 'BUY') as never);
+  const curator: Viewer = { address: newWallet().address, roles: [] };
+  const pool = await createPool(h.deps, curator, { name: 'buy', risks: [{ riskId: risk.id }] });
+  // Capacity for exactly n/2 policies of 100 USDC: half the attempts must be refused.
+  await creditAccount(h.deps, admin, { address: curator.address, amount: (BigInt(n) * USDC(100)).toString(), reference: 'buy' });
+  await deposit(h.deps, curator, pool.id, (BigInt(n) * USDC(100)).toString(), 'SENIOR');
+  const buyers: Array<{ v: Viewer; q: Awaited<ReturnType<typeof quote>> }> = [];
+  for (let i = 0; i < n; i++) {
+    const v: Viewer = { address: newWallet().address, roles: [] };
+    await creditAccount(h.deps, admin, { address: v.address, amount: USDC(100).toString(), reference: `buy-${v.address}` });
+    buyers.push({ v, q: await quote(h.deps, v, risk.id, USDC(100).toString(), 30) });
+  }
+  let sold = 0;
+  const ours = await timed(() =>
+    Promise.all(buyers.map((b) => purchasePolicy(h.deps, b.v, b.q.id).then(() => sold++, () => undefined))),
+  );
+  // Baseline: the same row writes per purchase (policy, three aggregates, journal entry and
+  // postings, three balances) in bare transactions at the same concurrency, without checks.
+  await h.db.query(sql`CREATE TABLE bench_policies (LIKE policies INCLUDING DEFAULTS)`);
+  const bare = await timed(() =>
+    Promise.all(
+      buyers.map((b, i) =>
+        h.db.transaction(async (tx) => {
+          await tx.query(sql`SELECT 1 FROM pools WHERE id = ${pool.id} FOR UPDATE`);
+          await tx.query(sql`INSERT INTO bench_policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, earning_rate_wad, earning_dust_wad, start_at, end_at, status, created_at)
+            VALUES (${`b${i}`}, ${b.q.id}, ${b.v.address}, ${risk.id}, ${pool.id}, 1, 1, 1, 0, 0, 0, now(), now() + interval '30 days', 'ACTIVE', now())`);
+          await tx.query(sql`UPDATE pools SET total_exposure = total_exposure WHERE id = ${pool.id}`);
+          await tx.query(sql`UPDATE pool_risks SET exposure = exposure WHERE pool_id = ${pool.id}`);
+          await tx.query(sql`UPDATE pool_group_exposure SET exposure = exposure WHERE pool_id = ${pool.id}`);
+          await tx.query(sql`INSERT INTO journal_entries (id, kind, created_at) VALUES (${`je_b${i}`}, 'BENCH', now())`);
+          await tx.query(sql`INSERT INTO postings (entry_id, account_id, amount) VALUES (${`je_b${i}`}, ${`external:USDC`}, -1), (${`je_b${i}`}, ${`external:USDC`}, 1)`);
+          await tx.query(sql`UPDATE accounts SET balance = balance WHERE id IN (${`wallet:USDC:${b.v.address}`}, 'fees:USDC', ${`upr:${pool.id}`})`);
+        }),
+      ),
+    ),
+  );
+  const exposure = (await h.db.query<{ e: string }>(sql`SELECT exposure AS e FROM pool_risks WHERE pool_id = ${pool.id}`))[0]?.e;
+  const cap = (BigInt(n) * USDC(100)) / 2n;
+  await h.close();
+  const oursRate = (n / ours) * 1000;
+  const bareRate = (n / bare) * 1000;
+  const oversold = BigInt(exposure ?? '0') > cap;
+  record(`purchase throughput (${n} concurrent, ${sold} sold of capacity ${n / 2})`, fmt(oursRate, 'purchases/s'), fmt(bareRate, 'tx/s'), oursRate / bareRate, '>= 0.3, no oversell', oursRate / bareRate >= 0.3 && !oversold && sold === n / 2);
+}
+
+console.log(`bench on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}; ${cpus().length} cores (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+await settlement(Number(process.env.BENCH_SETTLE ?? 100_000));
+await confirmationToPaid(10_000);
+await httpThroughput();
+await purchaseThroughput(1_000);
+await quoteLatency();
+console.log('\n| figure | ours | baseline | ratio | goal | met |\n|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.figure} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.goal} | ${r.met ? 'yes' : 'no'} |`);
+process.exit(0);

@@ -32,7 +32,7 @@ export function createPrometheus(db: Database) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const staleness = new Gauge({
+  new Gauge({
     name: 'cover_feed_staleness_seconds',
     help: 'Seconds since the last observation of each feed',
     labelNames: ['feed', 'kind'],
@@ -45,7 +45,6 @@ export function createPrometheus(db: Database) {
       for (const r of rows) if (r.age !== null) this.set({ feed: r.id, kind: r.kind }, Number(r.age));
     },
   });
-  void staleness;
   const metrics: Metrics = {
     count: (name, labels, by = 1) => counters[name].inc(labels ?? {}, by),
     observe: (name, seconds, labels) => histograms[name].observe(labels ?? {}, seconds),

@@ -31,7 +31,6 @@ import { solvencyResolvers } from './solvency-resolvers.ts';
 import { subscriptionResolvers } from './subscription-resolvers.ts';
 import { BigIntScalar, DateTimeScalar, DecimalScalar } from './scalars.ts';
 
-type Args<T> = T;
 const left = (cap: bigint, used: bigint) => (cap > used ? cap - used : 0n);
 const utilisation = (used: bigint, cap: bigint) => (cap === 0n ? (used > 0n ? '1' : '0') : decimalString(ratio(used, cap), 6));
 
@@ -42,38 +41,38 @@ export const coreResolvers = {
 
   Query: {
     me: (_: unknown, __: unknown, ctx: Context) => ctx.viewer,
-    accountBalance: (_: unknown, a: Args<{ address?: string; asset?: string }>, ctx: Context) => getBalance(ctx.deps, ctx.viewer, a.address, a.asset),
+    accountBalance: (_: unknown, a: { address?: string; asset?: string }, ctx: Context) => getBalance(ctx.deps, ctx.viewer, a.address, a.asset),
     risks: (_: unknown, __: unknown, ctx: Context) => allRisks(ctx.deps),
-    risk: (_: unknown, a: Args<{ id: string }>, ctx: Context) => ctx.risk(a.id),
+    risk: (_: unknown, a: { id: string }, ctx: Context) => ctx.risk(a.id),
     pools: async (_: unknown, __: unknown, ctx: Context) => Promise.all((await allPools(ctx.deps)).map((p) => ctx.pool(p.id))),
-    pool: (_: unknown, a: Args<{ id: string }>, ctx: Context) => ctx.pool(a.id),
-    positions: (_: unknown, a: Args<{ address?: string }>, ctx: Context) => positions(ctx.deps, ctx.viewer, a.address),
-    withdrawals: (_: unknown, a: Args<{ address?: string }>, ctx: Context) => withdrawals(ctx.deps, ctx.viewer, a.address),
-    quote: (_: unknown, a: Args<{ riskId: string; amount: string; durationDays: number }>, ctx: Context) =>
+    pool: (_: unknown, a: { id: string }, ctx: Context) => ctx.pool(a.id),
+    positions: (_: unknown, a: { address?: string }, ctx: Context) => positions(ctx.deps, ctx.viewer, a.address),
+    withdrawals: (_: unknown, a: { address?: string }, ctx: Context) => withdrawals(ctx.deps, ctx.viewer, a.address),
+    quote: (_: unknown, a: { riskId: string; amount: string; durationDays: number }, ctx: Context) =>
       quote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
-    policies: (_: unknown, a: Args<{ address?: string; limit?: number }>, ctx: Context) => policies(ctx.deps, ctx.viewer, a.address, a.limit),
-    policy: (_: unknown, a: Args<{ id: string }>, ctx: Context) => policy(ctx.deps, ctx.viewer, a.id),
+    policies: (_: unknown, a: { address?: string; limit?: number }, ctx: Context) => policies(ctx.deps, ctx.viewer, a.address, a.limit),
+    policy: (_: unknown, a: { id: string }, ctx: Context) => policy(ctx.deps, ctx.viewer, a.id),
   },
 
   Mutation: {
     siweNonce: (_: unknown, __: unknown, ctx: Context) => issueSiweNonce(ctx.deps),
-    signInWithEthereum: (_: unknown, a: Args<{ message: string; signature: string }>, ctx: Context) =>
+    signInWithEthereum: (_: unknown, a: { message: string; signature: string }, ctx: Context) =>
       signInWithEthereum(ctx.deps, a.message, a.signature),
-    creditAccount: (_: unknown, a: Args<{ address: string; amount: string; reference: string; asset?: string }>, ctx: Context) =>
+    creditAccount: (_: unknown, a: { address: string; amount: string; reference: string; asset?: string }, ctx: Context) =>
       creditAccount(ctx.deps, ctx.viewer, a),
-    createRisk: (_: unknown, a: Args<{ input: CreateRiskInput }>, ctx: Context) => createRisk(ctx.deps, ctx.viewer, a.input),
-    overrideRiskScore: (_: unknown, a: Args<{ riskId: string; score: string; reason: string }>, ctx: Context) =>
+    createRisk: (_: unknown, a: { input: CreateRiskInput }, ctx: Context) => createRisk(ctx.deps, ctx.viewer, a.input),
+    overrideRiskScore: (_: unknown, a: { riskId: string; score: string; reason: string }, ctx: Context) =>
       overrideRiskScore(ctx.deps, ctx.viewer, a.riskId, a.score, a.reason),
-    createPool: async (_: unknown, a: Args<{ input: CreatePoolInput }>, ctx: Context) => {
+    createPool: async (_: unknown, a: { input: CreatePoolInput }, ctx: Context) => {
       const pool = await createPool(ctx.deps, ctx.viewer, a.input);
       return ctx.pool(pool.id);
     },
-    deposit: (_: unknown, a: Args<{ poolId: string; amount: string; tranche: TrancheName }>, ctx: Context) =>
+    deposit: (_: unknown, a: { poolId: string; amount: string; tranche: TrancheName }, ctx: Context) =>
       deposit(ctx.deps, ctx.viewer, a.poolId, a.amount, a.tranche),
-    requestWithdrawal: (_: unknown, a: Args<{ poolId: string; shares: string; tranche: TrancheName }>, ctx: Context) =>
+    requestWithdrawal: (_: unknown, a: { poolId: string; shares: string; tranche: TrancheName }, ctx: Context) =>
       requestWithdrawal(ctx.deps, ctx.viewer, a.poolId, a.shares, a.tranche),
-    completeWithdrawal: (_: unknown, a: Args<{ requestId: string }>, ctx: Context) => completeWithdrawal(ctx.deps, ctx.viewer, a.requestId),
-    purchasePolicy: (_: unknown, a: Args<{ quoteId: string }>, ctx: Context) => purchasePolicy(ctx.deps, ctx.viewer, a.quoteId),
+    completeWithdrawal: (_: unknown, a: { requestId: string }, ctx: Context) => completeWithdrawal(ctx.deps, ctx.viewer, a.requestId),
+    purchasePolicy: (_: unknown, a: { quoteId: string }, ctx: Context) => purchasePolicy(ctx.deps, ctx.viewer, a.quoteId),
   },
 
   Risk: {

@@ -8,10 +8,7 @@ import {
   applyPoolAggregates,
   expirePolicies,
   findPool,
-  loadExpiringPolicies,
-  loadGroupExposure,
-  loadPoolRisks,
-  loadTranches,
+  loadPoolState,
 } from '../db/pool-store.ts';
 import { type CapacityLimits, type ExposureSnapshot, requiredCapital } from '../domain/capacity.ts';
 import { notFound } from '../domain/errors.ts';
@@ -71,14 +68,12 @@ function addTo(map: Map<string, bigint>, key: string, delta: bigint): void {
 }
 
 export async function loadPoolSnapshot(ex: Executor, poolId: string, at: number, options: { lock?: boolean } = {}): Promise<PoolSnapshot> {
-  const pool = await findPool(ex, poolId, options.lock ?? false);
-  if (!pool) throw notFound(`no pool ${poolId}`);
-  const [tranches, risks, groups, expired] = [
-    await loadTranches(ex, poolId),
-    await loadPoolRisks(ex, poolId),
-    await loadGroupExposure(ex, poolId),
-    await loadExpiringPolicies(ex, poolId, at),
-  ];
+  // Writers lock the row first, then read: under READ COMMITTED the read then sees what the
+  // transactions they waited for committed.
+  if (options.lock && !(await findPool(ex, poolId, true))) throw notFound(`no pool ${poolId}`);
+  const state = await loadPoolState(ex, poolId, at);
+  if (!state) throw notFound(`no pool ${poolId}`);
+  const { pool, tranches, risks, groups, expiring: expired } = state;
   const { state: accrual, earned } = accruePremium(pool.accrual, expired, at);
   const riskDeltas = new Map<string, bigint>();
   const groupDeltas = new Map<string, bigint>();

@@ -161,56 +161,6 @@ export async function loadTranches(ex: Executor, poolId: string): Promise<Tranch
   return rows.map((r) => ({ tranche: r.tranche, accountId: r.account_id, totalShares: big(r.total_shares), balance: big(r.balance) }));
 }
 
-export async function loadPoolRisks(ex: Executor, poolId: string): Promise<PoolRiskRecord[]> {
-  const rows = await ex.query<{ risk_id: string; cap_bps: number; exposure: string; correlation_group: string; state: RiskState; settling: boolean }>(sql`
-    SELECT pr.risk_id, pr.cap_bps, pr.exposure, r.correlation_group, r.state,
-      EXISTS (SELECT 1 FROM incidents i WHERE i.risk_id = pr.risk_id AND i.status = 'SETTLING') AS settling
-    FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id
-    WHERE pr.pool_id = ${poolId}
-    ORDER BY pr.risk_id`);
-  return rows.map((r) => ({
-    riskId: r.risk_id,
-    capBps: r.cap_bps,
-    exposure: big(r.exposure),
-    correlationGroup: r.correlation_group,
-    state: r.state,
-    settling: r.settling,
-  }));
-}
-
-export async function loadGroupExposure(ex: Executor, poolId: string): Promise<Map<string, bigint>> {
-  const rows = await ex.query<{ correlation_group: string; exposure: string }>(
-    sql`SELECT correlation_group, exposure FROM pool_group_exposure WHERE pool_id = ${poolId}`,
-  );
-  return new Map(rows.map((r) => [r.correlation_group, big(r.exposure)]));
-}
-
-/** Active policies of the pool whose term has ended by `upTo`, in order of end time. */
-export async function loadExpiringPolicies(ex: Executor, poolId: string, upTo: number): Promise<ExpiringPolicy[]> {
-  const rows = await ex.query<{
-    id: string;
-    risk_id: string;
-    correlation_group: string;
-    exposure: string;
-    end_at: Date;
-    earning_rate_wad: string;
-    earning_dust_wad: string;
-  }>(sql`
-    SELECT p.id, p.risk_id, r.correlation_group, p.exposure, p.end_at, p.earning_rate_wad, p.earning_dust_wad
-    FROM policies p JOIN risks r ON r.id = p.risk_id
-    WHERE p.pool_id = ${poolId} AND p.status = 'ACTIVE' AND p.end_at <= ${ts(upTo)}
-    ORDER BY p.end_at, p.id`);
-  return rows.map((r) => ({
-    id: r.id,
-    riskId: r.risk_id,
-    correlationGroup: r.correlation_group,
-    exposure: big(r.exposure),
-    endAt: ms(r.end_at),
-    rateWad: big(r.earning_rate_wad),
-    dustWad: big(r.earning_dust_wad),
-  }));
-}
-
 /** Applies the exposure and earning changes of a checkpoint or a sale to the aggregates. */
 export async function applyPoolAggregates(
   tx: Executor,
@@ -261,4 +211,69 @@ export async function saveAdequacy(ex: Executor, poolId: string, a: PoolRecord['
     UPDATE pools SET adequacy_status = ${a.status}, adequacy_var995 = ${num(a.var995)}, adequacy_es99 = ${num(a.es99)},
       adequacy_at = ${a.at === null ? null : ts(a.at)}
     WHERE id = ${poolId}`);
+}
+
+export interface PoolState {
+  pool: PoolRecord;
+  tranches: TrancheRecord[];
+  risks: PoolRiskRecord[];
+  groups: Map<string, bigint>;
+  expiring: ExpiringPolicy[];
+}
+
+/**
+ * Everything a pool snapshot needs in one round trip. Callers that lock the pool take the
+ * lock first (`findPool(..., true)`) and read this afterwards, so the read sees what the
+ * transactions they waited for committed.
+ */
+export async function loadPoolState(ex: Executor, poolId: string, upTo: number): Promise<PoolState | undefined> {
+  const rows = await ex.query<
+    PoolRow & {
+      tranches_json: Array<{ tranche: TrancheName; account_id: string; total_shares: string; balance: string }>;
+      risks_json: Array<{ risk_id: string; cap_bps: number; exposure: string; correlation_group: string; state: RiskState; settling: boolean }>;
+      groups_json: Array<{ correlation_group: string; exposure: string }>;
+      expiring_json: Array<{ id: string; risk_id: string; correlation_group: string; exposure: string; end_at: string; earning_rate_wad: string; earning_dust_wad: string }>;
+    }
+  >(sql`
+    SELECT p.*, a.decimals,
+      (SELECT COALESCE(json_agg(json_build_object('tranche', t.tranche, 'account_id', t.account_id, 'total_shares', t.total_shares::text,
+          'balance', ac.balance::text) ORDER BY CASE t.tranche WHEN 'FIRST_LOSS' THEN 0 WHEN 'JUNIOR' THEN 1 ELSE 2 END), '[]'::json)
+        FROM tranches t JOIN accounts ac ON ac.id = t.account_id WHERE t.pool_id = p.id) AS tranches_json,
+      (SELECT COALESCE(json_agg(json_build_object('risk_id', pr.risk_id, 'cap_bps', pr.cap_bps, 'exposure', pr.exposure::text,
+          'correlation_group', r.correlation_group, 'state', r.state,
+          'settling', EXISTS (SELECT 1 FROM incidents i WHERE i.risk_id = pr.risk_id AND i.status = 'SETTLING')) ORDER BY pr.risk_id), '[]'::json)
+        FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id WHERE pr.pool_id = p.id) AS risks_json,
+      (SELECT COALESCE(json_agg(json_build_object('correlation_group', g.correlation_group, 'exposure', g.exposure::text)), '[]'::json)
+        FROM pool_group_exposure g WHERE g.pool_id = p.id) AS groups_json,
+      (SELECT COALESCE(json_agg(json_build_object('id', x.id, 'risk_id', x.risk_id, 'correlation_group', r.correlation_group,
+          'exposure', x.exposure::text, 'end_at', x.end_at, 'earning_rate_wad', x.earning_rate_wad::text,
+          'earning_dust_wad', x.earning_dust_wad::text) ORDER BY x.end_at, x.id), '[]'::json)
+        FROM policies x JOIN risks r ON r.id = x.risk_id
+        WHERE x.pool_id = p.id AND x.status = 'ACTIVE' AND x.end_at <= ${ts(upTo)}) AS expiring_json
+    FROM pools p JOIN assets a ON a.symbol = p.asset
+    WHERE p.id = ${poolId}`);
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    pool: toPool(row),
+    tranches: row.tranches_json.map((t) => ({ tranche: t.tranche, accountId: t.account_id, totalShares: big(t.total_shares), balance: big(t.balance) })),
+    risks: row.risks_json.map((r) => ({
+      riskId: r.risk_id,
+      capBps: r.cap_bps,
+      exposure: big(r.exposure),
+      correlationGroup: r.correlation_group,
+      state: r.state,
+      settling: r.settling,
+    })),
+    groups: new Map(row.groups_json.map((g) => [g.correlation_group, big(g.exposure)])),
+    expiring: row.expiring_json.map((x) => ({
+      id: x.id,
+      riskId: x.risk_id,
+      correlationGroup: x.correlation_group,
+      exposure: big(x.exposure),
+      endAt: ms(x.end_at),
+      rateWad: big(x.earning_rate_wad),
+      dustWad: big(x.earning_dust_wad),
+    })),
+  };
 }

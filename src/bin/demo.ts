@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     buyers.push({ buyer, policy });
   }
   say(`  3 risks, 3 pools with first-loss, junior and senior tranches, 15 underwriters, 12 buyers (${buyers.length} policies).`);
-  say(`  GraphQL: http://${config.host}:${config.port}/graphql   (try: { risks { name state triggerProgress { label } } })`);
+  say(`  Dashboard: http://${config.host}:${config.port}/   GraphQL: http://${config.host}:${config.port}/graphql`);
   say('');
   say('Replaying the March 2023 USDC depeg, one observation a second (threshold 0.995, recovery 0.999, window 12 s):');
   let last = 0;
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     say(`  ${settled.policiesPaid} policies paid ${Number(settled.totalPaid ?? 0n) / 1e6} USDC automatically; evidence hash ${settled.evidenceHash}`);
   }
   say('');
-  say(`The server keeps running at http://${config.host}:${config.port}/graphql; Ctrl-C stops it.`);
+  say(`The server keeps running: the dashboard at http://${config.host}:${config.port}/ and GraphQL at /graphql; Ctrl-C stops it.`);
   const stop = () => {
     server.close();
     void Promise.all([watcher.stop(), closeApp(app)]).finally(() => deps.db.close().finally(() => process.exit(0)));

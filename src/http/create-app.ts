@@ -20,6 +20,7 @@ import { resolvers } from './resolvers.ts';
 
 const SCHEMA_DIR = new URL('../../schema', import.meta.url).pathname;
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
+const DASHBOARD_DIR = new URL('./dashboard', import.meta.url).pathname;
 
 export function loadTypeDefs(): string {
   return readdirSync(SCHEMA_DIR)
@@ -118,6 +119,9 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
       res.send(await prometheus.registry.metrics());
     });
   }
+  // The dashboard: static files, no build step, nothing from a CDN.
+  app.get('/', (_req, res) => res.sendFile(join(DASHBOARD_DIR, 'index.html')));
+  app.get(['/dashboard.js', '/dashboard.css'], (req, res) => res.sendFile(join(DASHBOARD_DIR, req.path.slice(1))));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

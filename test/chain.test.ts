@@ -13,17 +13,7 @@ import { findRisk } from '../src/db/risk-store.ts';
 import { listIncidents } from '../src/db/incident-store.ts';
 import { type Watcher, createWatcher } from '../src/worker/watcher.ts';
 import { type Anvil, type Compiled, chainClients, compileContracts, startAnvil } from './chain-helpers.ts';
-import { DAY, type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { DAY, type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet, waitFor } from './helpers.ts';
 
 describe('the running watcher on a real local chain', () => {
   let anvil: Anvil;
@@ -102,16 +92,16 @@ describe('the running watcher on a real local chain', () => {
     const late = await buyAt(risk.id, USDC(10_000), 30, t0 + 600_000);
 
     watcher.start();
-    await until('the first observation', async () => (await findRisk(h.db, risk.id))?.lastValue === '1');
+    await waitFor('the first observation', async () => (await findRisk(h.db, risk.id))?.lastValue === '1');
     await send('MockAggregator', aggregator, 'setAnswer', [parseUnits('0.98', 8)]);
-    const triggered = await until('TRIGGERED', async () => {
+    const triggered = await waitFor('TRIGGERED', async () => {
       const r = await findRisk(h.db, risk.id);
       return r?.state === 'TRIGGERED' ? r : undefined;
     });
     assert.ok((triggered.triggeredAt as number) < t0 + 600_000, 'triggered before the late policy started');
     await chain.public.request({ method: 'evm_increaseTime' as never, params: [120] as never });
     await send('MockAggregator', aggregator, 'setAnswer', [parseUnits('0.97', 8)]);
-    const incident = await until('a settled incident', async () => {
+    const incident = await waitFor('a settled incident', async () => {
       const [i] = await listIncidents(h.db, risk.id, 1);
       return i?.status === 'SETTLED' ? i : undefined;
     });
@@ -147,10 +137,10 @@ describe('the running watcher on a real local chain', () => {
     h.clock.advance(t0 + 60_000 - h.clock.now());
 
     await send('MockVault', vault, 'setAssetsPerShare', [parseUnits('1.05', 18)]);
-    await until('the new maximum', async () => (await recentObservations(h.db, feed.id, 1))[0]?.rawValue === '1.05');
+    await waitFor('the new maximum', async () => (await recentObservations(h.db, feed.id, 1))[0]?.rawValue === '1.05');
     // An exploit takes 15% of the assets: 0.8925 / 1.05 = 0.85 of the trailing maximum.
     await send('MockVault', vault, 'setAssetsPerShare', [parseUnits('0.8925', 18)]);
-    const incident = await until('a settled vault incident', async () => {
+    const incident = await waitFor('a settled vault incident', async () => {
       const [i] = await listIncidents(h.db, risk.id, 1);
       return i?.status === 'SETTLED' ? i : undefined;
     });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
 import type { Viewer } from '../src/app/auth.ts';
@@ -10,22 +9,21 @@ import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
-import { type Harness, USDC, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { type Harness, USDC, createHarness, depegRiskInput, newWallet, serve } from './helpers.ts';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
 
 /** Debian's Chromium driven by playwright-core (`.ci/run` installs the package if missing). */
 describe('the dashboard in a real browser', () => {
   let h: Harness;
-  let server: Server;
+  let served: Awaited<ReturnType<typeof serve>>;
   let browser: Browser;
   let base = '';
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     h = await createHarness();
-    server = createServer(h.app);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    served = await serve(h.app);
+    base = served.base;
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
@@ -33,8 +31,7 @@ describe('the dashboard in a real browser', () => {
   });
   after(async () => {
     await browser?.close();
-    server.closeAllConnections();
-    server.close();
+    served.close();
     await h.close();
   });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type RequestListener, type Server, createServer } from 'node:http';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import pino from 'pino';
@@ -248,4 +249,31 @@ export async function signPush(wallet: Wallet, feedId: string, observations: Rea
 /** Observations in the GraphQL input shape (ISO times). */
 export function asInput(observations: ReadonlyArray<{ value: string; observedAt: number }>) {
   return observations.map((o) => ({ value: o.value, observedAt: new Date(o.observedAt).toISOString() }));
+}
+
+/** Serves a request handler (the app) on a free local port. */
+export async function serve(handler: RequestListener): Promise<{ base: string; url: string; server: Server; close(): void }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    base,
+    url: `${base}/graphql`,
+    server,
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+/** Polls `probe` until it returns something other than undefined, null or false. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== null && value !== false) return value as T;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

@@ -6,7 +6,7 @@ import { findIncident } from '../src/db/incident-store.ts';
 import { leaseHolder } from '../src/db/lease-store.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
 import { bigIncident } from './bulk-policies.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness } from './helpers.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, waitFor } from './helpers.ts';
 
 const idle = { read: async () => [] };
 
@@ -68,16 +68,16 @@ describe('two watcher processes on the PostgreSQL server, the leader killed mid-
     };
     const first = spawnWatcher('first');
     // Let the first take the lease before the second starts.
-    const leader = await waitFor(async () => (await leaseHolder(h.db, 'watcher'))?.holder);
+    const leader = await waitFor('a lease holder', async () => (await leaseHolder(h.db, 'watcher'))?.holder);
     assert.match(leader, new RegExp(`:${first.child.pid}:`));
     const second = spawnWatcher('second');
     // Kill the leader once part of the settlement has committed.
-    await waitFor(async () => {
+    await waitFor('part of the settlement', async () => {
       const rows = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM incident_pools WHERE incident_id = ${incident}`);
       return Number(rows[0]?.n) > 0 ? true : undefined;
     });
     first.child.kill('SIGKILL');
-    const settled = await waitFor(async () => ((await findIncident(h.db, incident))?.status === 'SETTLED' ? true : undefined), 60_000);
+    const settled = await waitFor('the settled incident', async () => (await findIncident(h.db, incident))?.status === 'SETTLED', 60_000);
     assert.ok(settled);
     assert.match((await leaseHolder(h.db, 'watcher'))?.holder ?? '', new RegExp(`:${second.child.pid}:`));
     const rows = await h.db.query<{ n: string; paid: string }>(sql`SELECT COUNT(*) AS n, SUM(paid) AS paid FROM payouts WHERE incident_id = ${incident}`);
@@ -87,13 +87,3 @@ describe('two watcher processes on the PostgreSQL server, the leader killed mid-
     await assertLedgerInvariants(h.db);
   });
 });
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

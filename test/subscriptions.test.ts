@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type Server, createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Deps } from '../src/app/deps.ts';
 import { type Database, createDatabase } from '../src/db/create-database.ts';
@@ -22,7 +21,9 @@ import {
   depegRiskInput,
   fundedBuyer,
   newWallet,
+  serve,
   signPush,
+  waitFor,
 } from './helpers.ts';
 
 /** Reads Server-Sent Events of a GraphQL subscription into an array as they arrive. */
@@ -68,21 +69,11 @@ async function subscribe(url: string, query: string, token?: string) {
   };
 }
 
-async function until<T>(probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out waiting for an event');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 describe('live subscriptions across replicas', () => {
   let h: Harness;
   let replicaDb: Database;
   let replicaApp: ReturnType<typeof createApp>;
-  let server: Server;
+  let served: Awaited<ReturnType<typeof serve>>;
   let url = '';
   before(async () => {
     h = await createHarness();
@@ -90,13 +81,11 @@ describe('live subscriptions across replicas', () => {
     replicaDb = h.db.url ? await createDatabase({ url: h.db.url }) : h.db;
     const deps: Deps = { ...h.deps, db: replicaDb };
     replicaApp = createApp(deps, { rateLimitPerMinute: 0 });
-    server = createServer(replicaApp);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+    served = await serve(replicaApp);
+    url = served.url;
   });
   after(async () => {
-    server.closeAllConnections();
-    server.close();
+    served.close();
     await closeApp(replicaApp);
     if (replicaDb !== h.db) await replicaDb.close();
     await h.close();
@@ -137,10 +126,10 @@ describe('live subscriptions across replicas', () => {
     await watcher.tick();
     await watcher.stop();
 
-    const event = await until(() => paid.received.find((e) => e.data?.policyPaid));
+    const event = await waitFor('a policyPaid event', () => paid.received.find((e) => e.data?.policyPaid));
     assert.deepEqual(event.data.policyPaid.policyId, policy.id);
     assert.equal(event.data.policyPaid.paid, USDC(1_000).toString());
-    const labels = await until(() => (states.received.length >= 3 ? states.received.map((e) => e.data.riskStateChanged.triggerProgress.label) : undefined));
+    const labels = await waitFor('three risk events', () => (states.received.length >= 3 ? states.received.map((e) => e.data.riskStateChanged.triggerProgress.label) : undefined));
     assert.deepEqual(labels.slice(0, 3), ['TRIGGERED 0s of 1m', 'TRIGGERED 30s of 1m', 'CONFIRMED']);
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(someoneElse.received.filter((e) => e.data?.policyPaid), [], 'nobody else hears of this payout');

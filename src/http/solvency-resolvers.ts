@@ -3,7 +3,7 @@ import { fundBackstop } from '../app/backstop.ts';
 import type { PoolSnapshot } from '../app/pool-state.ts';
 import { recordRecovery, recoveriesOf, type RecoveryRecord } from '../app/recoveries.ts';
 import { assetDecimals } from '../db/asset-store.ts';
-import { listDraws, loadBackstop, poolDrawnSince, poolOwes } from '../db/backstop-store.ts';
+import { type BackstopState, listDraws, loadBackstop, poolDrawnSince, poolOwes } from '../db/backstop-store.ts';
 import { type IncidentRecord, type PayoutRecord, incidentLayers } from '../db/incident-store.ts';
 import { listPools } from '../db/pool-store.ts';
 import { skimRateBps } from '../domain/backstop.ts';
@@ -18,7 +18,7 @@ export const solvencyResolvers = {
     backstop: async (_: unknown, a: { asset?: string }, ctx: Context) => {
       const asset = a.asset ?? 'USDC';
       await assetDecimals(ctx.deps.db, asset);
-      return { asset };
+      return loadBackstop(ctx.deps.db, asset);
     },
     adequacy: async (_: unknown, a: { poolId?: string | null; asset?: string }, ctx: Context) =>
       a.poolId ? poolAdequacy(ctx.deps, a.poolId) : platformAdequacy(ctx.deps, a.asset ?? 'USDC'),
@@ -29,36 +29,25 @@ export const solvencyResolvers = {
     fundBackstop: async (_: unknown, a: { amount: string; reference: string; asset?: string }, ctx: Context) => {
       const asset = a.asset ?? 'USDC';
       await fundBackstop(ctx.deps, ctx.viewer, asset, a.amount, a.reference);
-      return { asset };
+      return loadBackstop(ctx.deps.db, asset);
     },
   },
+  // Query.backstop loads the fund's state once; the fields below read it.
   Backstop: {
-    balance: async (b: { asset: string }, _: unknown, ctx: Context) => (await loadBackstop(ctx.deps.db, b.asset)).balance,
-    target: async (b: { asset: string }, _: unknown, ctx: Context) => {
-      const state = await loadBackstop(ctx.deps.db, b.asset);
-      const basis = state.targetBasis;
-      return {
-        target: state.target,
-        totalExposure: basis.totalExposure ?? '0',
-        exposureFloor: basis.exposureFloor ?? '0',
-        stressShortfall: basis.stressShortfall ?? '0',
-      };
-    },
-    skimRateBps: async (b: { asset: string }, _: unknown, ctx: Context) => {
-      const state = await loadBackstop(ctx.deps.db, b.asset);
-      return skimRateBps(state.balance, state.target, ctx.deps.config.solvency.skim);
-    },
-    iouOutstanding: async (b: { asset: string }, _: unknown, ctx: Context) => (await loadBackstop(ctx.deps.db, b.asset)).iouOutstanding,
-    iouReserve: async (b: { asset: string }, _: unknown, ctx: Context) => (await loadBackstop(ctx.deps.db, b.asset)).iouReserve,
-    updatedAt: async (b: { asset: string }, _: unknown, ctx: Context) => (await loadBackstop(ctx.deps.db, b.asset)).updatedAt,
-    draws: (b: { asset: string }, _: unknown, ctx: Context) => listDraws(ctx.deps.db, b.asset, 200),
-    pools: async (b: { asset: string }, _: unknown, ctx: Context) => {
+    target: (b: BackstopState) => ({
+      target: b.target,
+      totalExposure: b.targetBasis.totalExposure ?? '0',
+      exposureFloor: b.targetBasis.exposureFloor ?? '0',
+      stressShortfall: b.targetBasis.stressShortfall ?? '0',
+    }),
+    skimRateBps: (b: BackstopState, _: unknown, ctx: Context) => skimRateBps(b.balance, b.target, ctx.deps.config.solvency.skim),
+    draws: (b: BackstopState, _: unknown, ctx: Context) => listDraws(ctx.deps.db, b.asset, 200),
+    pools: async (state: BackstopState, _: unknown, ctx: Context) => {
       const now = ctx.deps.clock.now();
-      const state = await loadBackstop(ctx.deps.db, b.asset);
       const limits = ctx.deps.config.solvency.backstopLimits;
       const perIncident = (state.balance * BigInt(limits.perIncidentBps)) / 10_000n;
       const rows = [];
-      for (const pool of (await listPools(ctx.deps.db)).filter((p) => p.asset === b.asset)) {
+      for (const pool of (await listPools(ctx.deps.db)).filter((p) => p.asset === state.asset)) {
         const drawn = await poolDrawnSince(ctx.deps.db, pool.id, now - YEAR_MS);
         const allowance = backstopAllowance(state.balance, drawn, limits);
         rows.push({ poolId: pool.id, drawnThisYear: drawn, available: perIncident < allowance ? perIncident : allowance, owed: await poolOwes(ctx.deps.db, pool.id) });

@@ -2,26 +2,24 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readdirSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../../src/app/auth.ts';
 import { quote } from '../../src/app/cover.ts';
 import { creditAccount } from '../../src/app/funding.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, marketWithPool, newWallet } from '../helpers.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, serve, marketWithPool, newWallet } from '../helpers.ts';
 import { defaultPricing } from '../../src/domain/pricing.ts';
 
 let h: Harness;
-let server: Server;
+let served: Awaited<ReturnType<typeof serve>>;
 let url = '';
 before(async () => {
   h = await createHarness({ pricing: { ...defaultPricing, quoteTtlSeconds: 3_600 } });
-  server = createServer(h.app);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+  served = await serve(h.app);
+  url = served.url;
 });
 after(async () => {
-  server.close();
+  served.close();
   await h.close();
 });
 

@@ -1,22 +1,20 @@
 import assert from 'node:assert/strict';
-import { type Server, createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import jwt from 'jsonwebtoken';
-import { type Harness, USDC, assertLedgerInvariants, createHarness, marketWithPool } from '../helpers.ts';
+import { type Harness, USDC, assertLedgerInvariants, createHarness, serve, marketWithPool } from '../helpers.ts';
 import { rng } from '../rng.ts';
 
 let h: Harness;
-let server: Server;
+let served: Awaited<ReturnType<typeof serve>>;
 let url = '';
 before(async () => {
   h = await createHarness();
-  server = createServer(h.app);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+  served = await serve(h.app);
+  url = served.url;
 });
 after(async () => {
-  server.close();
+  served.close();
   await h.close();
 });
 

@@ -1,24 +1,22 @@
 import assert from 'node:assert/strict';
-import { type Server, createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import type { Viewer } from '../../src/app/auth.ts';
 import { quote } from '../../src/app/cover.ts';
 import { creditAccount } from '../../src/app/funding.ts';
 import { createPool, deposit, poolSnapshot } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from '../helpers.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, serve, depegRiskInput, newWallet } from '../helpers.ts';
 
 let h: Harness;
-let server: Server;
+let served: Awaited<ReturnType<typeof serve>>;
 let url = '';
 before(async () => {
   h = await createHarness({ pricing: { ...(await import('../../src/domain/pricing.ts')).defaultPricing, quoteTtlSeconds: 3_600 } });
-  server = createServer(h.app);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
+  served = await serve(h.app);
+  url = served.url;
 });
 after(async () => {
-  server.close();
+  served.close();
   await h.close();
 });
 

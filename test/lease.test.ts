@@ -20,8 +20,8 @@ describe('one settling watcher: the lease', () => {
   });
 
   test('two watchers: one leads, the other waits, and takes over when the leader stops beating', async () => {
-    const a = createWatcher(h.deps, { reader: idle, intervalMs: 60_000, leaseTtlMs: 400, holder: 'watcher-a' });
-    const b = createWatcher(h.deps, { reader: idle, intervalMs: 60_000, leaseTtlMs: 400, holder: 'watcher-b' });
+    const a = createWatcher(h.deps, { reader: idle, intervalMs: 60_000, leaseTtlMs: 3_000, holder: 'watcher-a' });
+    const b = createWatcher(h.deps, { reader: idle, intervalMs: 60_000, leaseTtlMs: 3_000, holder: 'watcher-b' });
     await a.tick();
     await b.tick();
     assert.equal(a.isLeader(), true);
@@ -29,8 +29,10 @@ describe('one settling watcher: the lease', () => {
     const incident = await bigIncident(h, 1, 50);
     await b.settlePending();
     assert.equal((await findIncident(h.db, incident))?.status, 'SETTLING', 'a follower does not settle');
-    // The leader "crashes": no more heartbeats. After the TTL the follower takes over.
-    await new Promise((r) => setTimeout(r, 450));
+    // The leader "crashes": no more heartbeats. After the TTL the follower takes over. (The
+    // TTL leaves room for the set-up above on a loaded machine: a shorter one let the lease
+    // lapse before the follower's first check.)
+    await new Promise((r) => setTimeout(r, 3_100));
     await b.tick();
     assert.equal(b.isLeader(), true);
     assert.equal((await findIncident(h.db, incident))?.status, 'SETTLED');

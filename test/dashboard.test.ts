@@ -1,29 +1,39 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import request from 'supertest';
+import { type Hex, hexToString } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 import type { Viewer } from '../src/app/auth.ts';
 import { purchasePolicy, quote } from '../src/app/cover.ts';
-import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
 import { creditAccount } from '../src/app/funding.ts';
-import { createPool, deposit } from '../src/app/pools.ts';
-import { createRisk } from '../src/app/risks.ts';
+import { type DemoMarket, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
+import { checkInvariants } from '../src/db/invariants.ts';
+import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
-import { type Harness, USDC, createHarness, depegRiskInput, newWallet, serve } from './helpers.ts';
+import { type Harness, USDC, createHarness, newWallet, serve, testConfig } from './helpers.ts';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
+const usdc = (base: bigint | string) => (Number(base) / 1e6).toLocaleString('en', { maximumFractionDigits: 2 });
 
-/** Debian's Chromium driven by playwright-core (`.ci/run` installs the package if missing). */
-describe('the dashboard in a real browser', () => {
+/**
+ * The dashboard on the demo's own market (the one `npm run demo` seeds and replays), in
+ * Debian's Chromium driven by playwright-core (`.ci/run` installs the package if missing).
+ */
+describe('the dashboard on the demo market, in a real browser', () => {
   let h: Harness;
+  let market: DemoMarket;
+  let app: ReturnType<typeof createApp>;
   let served: Awaited<ReturnType<typeof serve>>;
   let browser: Browser;
-  let base = '';
+  const pageErrors: string[] = [];
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     h = await createHarness();
-    served = await serve(h.app);
-    base = served.base;
+    market = await seedDemoMarket(h.deps, h.admin.address);
+    app = createApp(h.deps, { rateLimitPerMinute: 0, demoPeople: market.people });
+    served = await serve(app);
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
@@ -32,49 +42,113 @@ describe('the dashboard in a real browser', () => {
   after(async () => {
     await browser?.close();
     served.close();
+    await closeApp(app);
+    assert.deepEqual(await checkInvariants(h.db), []);
     await h.close();
   });
-
-  test('renders the market and updates live when a payout settles', async () => {
-    const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
-    const risk = await createRisk(h.deps, admin, depegRiskInput('USDC depeg', 'USDC', { window: 0, payout: 'PROPORTIONAL', peg: '1' }) as never);
-    const feed = await registerFeed(h.deps, admin, { name: 'USDC/USD', kind: 'PUSH' });
-    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
-    const curator: Viewer = { address: newWallet().address, roles: [] };
-    const pool = await createPool(h.deps, curator, { name: 'Stablecoin pool', risks: [{ riskId: risk.id }], tranches: ['JUNIOR', 'FIRST_LOSS'] });
-    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(50_000).toString(), reference: 'dash' });
-    await deposit(h.deps, curator, pool.id, USDC(10_000).toString(), 'FIRST_LOSS');
-    await deposit(h.deps, curator, pool.id, USDC(40_000).toString(), 'SENIOR');
-    const buyer: Viewer = { address: newWallet().address, roles: [] };
-    await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(1_000).toString(), reference: 'dash-buyer' });
-    await purchasePolicy(h.deps, buyer, (await quote(h.deps, buyer, risk.id, USDC(10_000).toString(), 30)).id);
-    const t = Math.floor(h.clock.now() / 1000) * 1000 + 1000;
-    h.clock.advance(60_000);
-    await recordObservations(h.deps, feed.id, [{ value: '1.0001', observedAt: t, source: {} }, { value: '0.9995', observedAt: t + 1000, source: {} }], false);
-
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${base}/`);
-    await page.waitForSelector(`[data-pool="${pool.id}"]`);
-    assert.match(await page.textContent(`[data-pool="${pool.id}"]`) ?? '', /Stablecoin pool.*FIRST_LOSS 10,000.*SENIOR 40,000/);
-    assert.equal(await page.getAttribute(`[data-risk="${risk.id}"] [data-state]`, 'data-state'), 'ARMED');
-    assert.equal(await page.locator(`[data-risk="${risk.id}"] svg polyline`).count(), 1, 'the value is plotted against the lines');
+  const open = async (init?: (page: Page) => Promise<void>) => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await init?.(page);
+    await page.goto(`${served.base}/`);
     await page.waitForSelector('#live.on');
-    await page.screenshot({ path: `${ARTIFACTS}dashboard-before.png`, fullPage: true });
+    return page;
+  };
 
-    // A depeg confirms (window 0) and the watcher pays: the page updates without a reload.
-    await recordObservations(h.deps, feed.id, [{ value: '0.97', observedAt: t + 2000, source: {} }], false);
+  test('renders the market, signs a demo buyer in, and shows the depeg paying them live', async () => {
+    const page = await open();
+    assert.equal(await page.locator('[data-pool]').count(), 3);
+    assert.equal(await page.locator('[data-risk]').count(), 3);
+    const senior = (await page.textContent(`[data-pool="${market.poolIds[0]}"]`)) ?? '';
+    assert.match(senior, /Stablecoin Senior/);
+    assert.match(senior, /FIRST_LOSS 20,000 · JUNIOR 80,000 · SENIOR 120,000/);
+    assert.match(senior, /GREEN|AMBER|RED/);
+
+    // Demo mode: sign in as the first buyer with its demo key.
+    const buyer = market.policies[0] as DemoMarket['policies'][number];
+    await page.selectOption('#demo-person', buyer.buyer.address);
+    await page.click('#demo-go');
+    await page.waitForSelector(`#my-policies [data-policy="${buyer.policy.id}"][data-status="ACTIVE"]`);
+    assert.match((await page.textContent('#who')) ?? '', new RegExp(buyer.buyer.address));
+    assert.match((await page.textContent(`[data-policy="${buyer.policy.id}"]`)) ?? '', /USDC depeg.*10,000/);
+    const walletBefore = BigInt((await page.getAttribute('#wallet', 'data-balance')) ?? '0');
+    await page.screenshot({ path: `${ARTIFACTS}demo-before.png`, fullPage: true });
+
+    // The demo's replay of March 2023, one observation per (test-clock) second, then the
+    // watcher: the page updates without a reload.
+    await replayDepeg(h.deps, market, { now: () => h.clock.now(), pause: async () => h.clock.advance(1000) });
     const watcher = createWatcher(h.deps, { reader: { read: async () => [] }, intervalMs: 60_000 });
     await watcher.tick();
     await watcher.stop();
     await page.waitForSelector('[data-incident][data-status="SETTLED"]', { timeout: 15_000 });
-    const incident = (await page.textContent('[data-incident]')) ?? '';
-    assert.match(incident, /USDC depeg: SETTLED/);
-    assert.match(incident, /1 policies paid 300 USDC/);
-    assert.match(incident, /FIRST_LOSS 300/);
-    assert.equal(await page.getAttribute(`[data-risk="${risk.id}"] [data-state]`, 'data-state'), 'CONFIRMED');
-    await page.screenshot({ path: `${ARTIFACTS}dashboard-after-payout.png`, fullPage: true });
-    assert.deepEqual(errors, []);
+    const incident = (await h.ok('{ incidents { payoutRatio policiesPaid totalPaid } }')).incidents[0];
+    assert.equal(incident.policiesPaid, 8, 'the eight USDC policies are paid');
+    const text = (await page.textContent('[data-incident]')) ?? '';
+    assert.match(text, /USDC depeg: SETTLED/);
+    assert.ok(text.includes(`8 policies paid ${usdc(incident.totalPaid)} USDC`), text);
+    assert.match(text, /TRIGGERED .* → CONFIRMED .* at 0\.9/, 'the timeline shows the trigger and the confirmation');
+
+    const paid = BigInt(Math.floor(10_000 * Number(incident.payoutRatio))) * 1_000_000n;
+    await page.waitForSelector(`#my-policies [data-policy="${buyer.policy.id}"][data-status="PAID"]`);
+    assert.ok(((await page.textContent(`[data-policy="${buyer.policy.id}"]`)) ?? '').includes(`${usdc(paid)} USDC`));
+    await page.waitForSelector(`#wallet[data-balance="${walletBefore + paid}"]`);
+    await page.screenshot({ path: `${ARTIFACTS}demo-after-payout.png`, fullPage: true });
+
+    // An underwriter sees the positions the loss came out of.
+    await page.selectOption('#demo-person', market.people.find((p) => p.name === 'curator-0')?.address ?? '');
+    await page.click('#demo-go');
+    await page.waitForSelector('#my-positions [data-position="Stablecoin Senior:FIRST_LOSS"]');
+    assert.match((await page.textContent('#my-positions')) ?? '', /Stablecoin Senior.*FIRST_LOSS/);
+    await page.close();
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('signs in with a browser wallet (EIP-1193) through Sign-In with Ethereum', async () => {
+    // A wallet outside the demo people, with a DAI policy of its own.
+    const wallet = newWallet();
+    const me: Viewer = { address: wallet.address, roles: [] };
+    await creditAccount(h.deps, { address: h.admin.address, roles: ['admin'] }, { address: wallet.address, amount: USDC(1_000).toString(), reference: 'wallet-dash' });
+    const policy = await purchasePolicy(h.deps, me, (await quote(h.deps, me, market.risks.dai.id, USDC(2_000).toString(), 30)).id);
+    const account = privateKeyToAccount(wallet.key);
+    const signed: string[] = [];
+    const page = await open(async (p) => {
+      // The wallet extension's side: the page sees only window.ethereum; signing happens here.
+      await p.exposeFunction('walletSign', async (hex: Hex) => {
+        signed.push(hexToString(hex));
+        return account.signMessage({ message: { raw: hex } });
+      });
+      // A string, not a function: the test's transpiler would add helpers the page lacks.
+      await p.addInitScript(`window.ethereum = {
+        async request({ method, params }) {
+          if (method === 'eth_requestAccounts') return ['${wallet.address.toLowerCase()}'];
+          if (method === 'eth_chainId') return '0x1';
+          if (method === 'personal_sign') return window.walletSign(params[0]);
+          throw new Error('unsupported ' + method);
+        },
+      };`);
+    });
+    await page.click('#wallet-sign-in');
+    await page.waitForSelector(`#my-policies [data-policy="${policy.id}"][data-status="ACTIVE"]`);
+    assert.match((await page.textContent('#who')) ?? '', new RegExp(wallet.address));
+    assert.equal(signed.length, 1);
+    assert.match(signed[0] as string, /wants you to sign in with your Ethereum account:\n0x[0-9a-f]{40}\n[\s\S]*Nonce: \w+\nIssued At: /);
+    assert.match((await page.textContent('#my-policies')) ?? '', /DAI depeg.*2,000/);
+    await page.screenshot({ path: `${ARTIFACTS}wallet-sign-in.png`, fullPage: true });
+
+    // Signing out forgets the session; the page asks to sign in again.
+    await page.click('#sign-out');
+    await page.waitForSelector('#mine >> text=Sign in to see your policies');
+    await page.close();
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('demo sessions: only the demo people, never in production', async () => {
+    const res = await request(app).post('/demo/sessions').send({ address: newWallet().address });
+    assert.equal(res.status, 404);
+    assert.equal(res.body.errors[0].extensions.code, 'NOT_FOUND');
+    assert.equal((await request(app).post('/demo/sessions').send({})).status, 404);
+    assert.equal((await request(h.app).get('/demo/people')).status, 404, 'an app without demo people has no demo routes');
+    const production = { ...h.deps, config: testConfig(h.admin.address, { production: true }) };
+    assert.throws(() => createApp(production, { demoPeople: market.people }), /never served in production/);
   });
 });

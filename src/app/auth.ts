@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
 import jwt from 'jsonwebtoken';
-import { getAddress, isAddress, isHex, verifyMessage } from 'viem';
-import { generateSiweNonce, parseSiweMessage, validateSiweMessage } from 'viem/siwe';
+import { type Hex, getAddress, isAddress, isHex, verifyMessage } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { createSiweMessage, generateSiweNonce, parseSiweMessage, validateSiweMessage } from 'viem/siwe';
 import { ts } from '../db/sql-helpers.ts';
 import { badInput, forbidden, unauthenticated } from '../domain/errors.ts';
 import type { Deps } from './deps.ts';
@@ -72,6 +73,17 @@ export async function signInWithEthereum(deps: Deps, message: string, signature:
     audience: deps.config.jwt.audience,
   });
   return { token, expiresAt: (iat + deps.config.jwt.ttlSeconds) * 1000, account: { address, roles } };
+}
+
+/**
+ * Sign-In with Ethereum on behalf of a key this process holds (demo people only): the same
+ * nonce, EIP-4361 message, signature and verification as a wallet's sign-in.
+ */
+export async function signInWithKey(deps: Deps, privateKey: Hex, uri: string): Promise<Session> {
+  const account = privateKeyToAccount(privateKey);
+  const { nonce, domain } = await issueSiweNonce(deps);
+  const message = createSiweMessage({ address: account.address, chainId: 1, domain, nonce, uri, version: '1', issuedAt: new Date(deps.clock.now()), statement: 'Sign in to the parametric cover marketplace (demo key).' });
+  return signInWithEthereum(deps, message, await account.signMessage({ message }));
 }
 
 /**

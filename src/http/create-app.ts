@@ -10,8 +10,9 @@ import { createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
 import jwt from 'jsonwebtoken';
 import { pinoHttp } from 'pino-http';
-import { verifySessionToken } from '../app/auth.ts';
+import { signInWithKey, verifySessionToken } from '../app/auth.ts';
 import type { Deps } from '../app/deps.ts';
+import type { DemoPerson } from '../demo/market.ts';
 import { type Context, createContext } from './context.ts';
 import { createMaskError } from './errors.ts';
 import { type EventHub, createEventHub } from './event-hub.ts';
@@ -76,6 +77,11 @@ export interface AppOptions {
   readiness?: Array<{ name: string; check: () => Promise<void> }>;
   /** Requests per minute per IP and per signed-in address on /graphql; 0 disables. */
   rateLimitPerMinute?: number;
+  /**
+   * `npm run demo` only: people whose keys this process holds, offered on the dashboard so
+   * a newcomer can see a buyer's or underwriter's own view. Refused in production.
+   */
+  demoPeople?: readonly DemoPerson[];
 }
 
 const REQUEST_ID = /^[\w.-]{1,64}$/;
@@ -122,6 +128,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // The dashboard: static files, no build step, nothing from a CDN.
   app.get('/', (_req, res) => res.sendFile(join(DASHBOARD_DIR, 'index.html')));
   app.get(['/dashboard.js', '/dashboard.css'], (req, res) => res.sendFile(join(DASHBOARD_DIR, req.path.slice(1))));
+  if (options.demoPeople) mountDemoSessions(app, deps, options.demoPeople);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -182,6 +189,32 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   app.use(yoga.graphqlEndpoint, yoga as unknown as express.RequestHandler);
   return app;
+}
+
+/**
+ * GET /demo/people lists the demo people; POST /demo/sessions {address} signs one in with
+ * its key, through the ordinary Sign-In with Ethereum checks, and returns the session.
+ */
+function mountDemoSessions(app: express.Express, deps: Deps, people: readonly DemoPerson[]): void {
+  if (deps.config.production) throw new Error('demo sessions sign in with public keys: they are never served in production');
+  const byAddress = new Map(people.map((p) => [p.address.toLowerCase(), p]));
+  app.get('/demo/people', (_req, res) => {
+    res.json(people.map(({ name, address }) => ({ name, address })));
+  });
+  app.post('/demo/sessions', express.json({ limit: '1kb' }), async (req, res, next) => {
+    const address: unknown = req.body?.address;
+    const person = typeof address === 'string' ? byAddress.get(address.toLowerCase()) : undefined;
+    if (!person) {
+      refused(res, 404, 'address is not one of the demo people', 'NOT_FOUND');
+      return;
+    }
+    try {
+      const session = await signInWithKey(deps, person.privateKey, `${req.protocol}://${req.get('host') ?? deps.config.siwe.domain}`);
+      res.json({ token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), address: session.account.address, name: person.name });
+    } catch (err) {
+      next(err);
+    }
+  });
 }
 
 /** Stops the app's event listener (the HTTP server is closed by its owner). */

@@ -2,11 +2,64 @@
 // its subscriptions (Server-Sent Events). Nothing is loaded from elsewhere.
 const money = (v, d = 6) => (Number(v) / 10 ** d).toLocaleString('en', { maximumFractionDigits: 2 });
 
-async function gql(query, variables = {}) {
-  const res = await fetch('/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+/** The signed-in session ({ token, address, expiresAt, name? }), kept for this tab only. */
+let session = null;
+try {
+  session = JSON.parse(sessionStorage.getItem('session') ?? 'null');
+  if (session && Date.parse(session.expiresAt) <= Date.now()) session = null;
+} catch {
+  session = null;
+}
+
+async function gql(query, variables = {}, token = session?.token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   const body = await res.json();
-  if (body.errors) throw new Error(body.errors[0].message);
+  if (body.errors) throw Object.assign(new Error(body.errors[0].message), { code: body.errors[0].extensions?.code });
   return body.data;
+}
+
+/**
+ * A GraphQL subscription over Server-Sent Events, read with fetch so that it can carry the
+ * session's bearer token; reconnects after a pause if the stream ends or fails.
+ */
+function subscribe(query, { token, onOpen, onNext, onDown }) {
+  let stopped = false;
+  const abort = new AbortController();
+  const run = async () => {
+    while (!stopped) {
+      try {
+        const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
+        if (token) headers.authorization = `Bearer ${token}`;
+        const res = await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query }), signal: abort.signal });
+        if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+        onOpen?.();
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done || stopped) break;
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const frame = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            if (/^event: next$/m.test(frame)) onNext?.();
+          }
+        }
+      } catch {
+        // fall through to the pause and reconnect
+      }
+      onDown?.();
+      if (!stopped) await new Promise((r) => setTimeout(r, 2_000));
+    }
+  };
+  void run();
+  return () => {
+    stopped = true;
+    abort.abort();
+  };
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -97,19 +150,170 @@ async function render() {
   );
 }
 
+/** The signed-in person's wallet, policies (with payouts) and underwriting positions. */
+async function renderMine() {
+  const mine = document.getElementById('mine');
+  document.getElementById('who').textContent = session ? `signed in as ${session.name ? `${session.name} ` : ''}${session.address}` : '';
+  document.getElementById('sign-out').hidden = !session;
+  if (!session) {
+    mine.replaceChildren(el('p', { class: 'muted' }, 'Sign in to see your policies and positions.'));
+    return;
+  }
+  let data;
+  try {
+    data = await gql(`{
+      accountBalance { amount }
+      policies(limit: 50) { id status amount premium endAt risk { name } pool { name } payout { paid iou } }
+      positions { tranche shares lockedShares value pool { name } }
+    }`);
+  } catch (e) {
+    if (e.code === 'UNAUTHENTICATED') return signOut();
+    throw e;
+  }
+  mine.replaceChildren(
+    el('div', { id: 'wallet', 'data-balance': data.accountBalance.amount }, `Wallet: ${money(data.accountBalance.amount)} USDC`),
+    el('h3', {}, `Policies (${data.policies.length})`),
+    data.policies.length === 0
+      ? el('p', { class: 'muted' }, 'No policies.')
+      : el(
+          'table',
+          { id: 'my-policies' },
+          el('thead', {}, el('tr', {}, ...['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid'].map((h) => el('th', {}, h)))),
+          el(
+            'tbody',
+            {},
+            ...data.policies.map((p) =>
+              el(
+                'tr',
+                { 'data-policy': p.id, 'data-status': p.status },
+                el('td', {}, p.risk.name),
+                el('td', {}, p.pool.name),
+                el('td', {}, money(p.amount)),
+                el('td', {}, money(p.premium)),
+                el('td', {}, new Date(p.endAt).toISOString().slice(0, 10)),
+                el('td', { class: p.status }, p.status),
+                el('td', {}, p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
+              ),
+            ),
+          ),
+        ),
+    el('h3', {}, `Positions (${data.positions.length})`),
+    data.positions.length === 0
+      ? el('p', { class: 'muted' }, 'No underwriting positions.')
+      : el(
+          'table',
+          { id: 'my-positions' },
+          el('thead', {}, el('tr', {}, ...['Pool', 'Tranche', 'Shares', 'In cooldown', 'Value'].map((h) => el('th', {}, h)))),
+          el(
+            'tbody',
+            {},
+            ...data.positions.map((p) =>
+              el('tr', { 'data-position': `${p.pool.name}:${p.tranche}` }, el('td', {}, p.pool.name), el('td', {}, p.tranche), el('td', {}, money(p.shares)), el('td', {}, money(p.lockedShares)), el('td', {}, `${money(p.value)} USDC`)),
+            ),
+          ),
+        ),
+  );
+}
+
+function showError(e) {
+  const box = document.getElementById('signin-error');
+  box.hidden = !e;
+  box.textContent = e ? `Sign-in failed: ${e.message}` : '';
+}
+
+let stopMine = () => {};
+function startSession(s) {
+  session = s;
+  sessionStorage.setItem('session', JSON.stringify(s));
+  showError(null);
+  stopMine();
+  // Payouts to this account arrive on their own authenticated subscription.
+  stopMine = subscribe('subscription { policyPaid { policyId } }', {
+    token: s.token,
+    onNext: () =>
+      void renderMine().then(() => document.getElementById('mine').classList.add('flash'), console.error),
+  });
+  return renderMine();
+}
+
+function signOut() {
+  session = null;
+  sessionStorage.removeItem('session');
+  stopMine();
+  return renderMine();
+}
+
+/** EIP-4361 text, as the API's parser (viem) reads it. */
+function siweMessage({ domain, address, uri, chainId, nonce, issuedAt }) {
+  return `${domain} wants you to sign in with your Ethereum account:\n${address}\n\nSign in to the parametric cover marketplace.\n\nURI: ${uri}\nVersion: 1\nChain ID: ${chainId}\nNonce: ${nonce}\nIssued At: ${issuedAt}`;
+}
+
+/** Sign-In with Ethereum through the browser's wallet (EIP-1193 `window.ethereum`). */
+async function walletSignIn() {
+  const wallet = window.ethereum;
+  const [address] = await wallet.request({ method: 'eth_requestAccounts' });
+  const chainId = Number.parseInt(await wallet.request({ method: 'eth_chainId' }), 16);
+  const { siweNonce } = await gql('mutation { siweNonce { nonce domain } }', {}, null);
+  const message = siweMessage({ domain: siweNonce.domain, address, uri: location.origin, chainId, nonce: siweNonce.nonce, issuedAt: new Date().toISOString() });
+  const hex = `0x${Array.from(new TextEncoder().encode(message), (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  const signature = await wallet.request({ method: 'personal_sign', params: [hex, address] });
+  const { signInWithEthereum: s } = await gql(
+    'mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token expiresAt account { address } } }',
+    { m: message, s: signature },
+    null,
+  );
+  await startSession({ token: s.token, expiresAt: s.expiresAt, address: s.account.address });
+}
+
+/** Demo mode only (`npm run demo`): the server signs in one of its seeded people. */
+async function demoSignIn(address) {
+  const res = await fetch('/demo/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address }) });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.errors?.[0]?.message ?? `HTTP ${res.status}`);
+  await startSession(body);
+}
+
+async function setUpSignIn() {
+  const attempt = (run) => () => void run().catch(showError);
+  if (window.ethereum) {
+    const button = document.getElementById('wallet-sign-in');
+    button.hidden = false;
+    button.addEventListener('click', attempt(walletSignIn));
+  }
+  const res = await fetch('/demo/people').catch(() => null);
+  if (res?.ok) {
+    const people = await res.json();
+    document.getElementById('demo-person').replaceChildren(...people.map((p) => el('option', { value: p.address }, `${p.name} ${p.address.slice(0, 8)}…`)));
+    document.getElementById('demo-sign-in').hidden = false;
+    document.getElementById('demo-go').addEventListener('click', attempt(() => demoSignIn(document.getElementById('demo-person').value)));
+  }
+  document.getElementById('sign-out').addEventListener('click', attempt(signOut));
+  if (session) await startSession(session);
+  else await renderMine();
+}
+
 function live() {
   const badge = document.getElementById('live');
   for (const query of ['subscription { riskStateChanged { id } }', 'subscription { incidentUpdated { id } }']) {
-    const source = new EventSource(`/graphql?query=${encodeURIComponent(query)}`);
-    source.addEventListener('open', () => {
-      badge.textContent = 'live';
-      badge.classList.add('on');
+    subscribe(query, {
+      onOpen: () => {
+        badge.textContent = 'live';
+        badge.classList.add('on');
+      },
+      onNext: () => {
+        void render().catch(console.error);
+        if (session) void renderMine().catch(console.error);
+      },
+      onDown: () => badge.classList.remove('on'),
     });
-    source.addEventListener('next', () => void render().catch(console.error));
-    source.addEventListener('error', () => badge.classList.remove('on'));
   }
 }
 
-render().then(live).catch((e) => {
-  document.body.append(el('p', {}, `Could not load: ${e.message}`));
-});
+render()
+  .then(() => {
+    live();
+    return setUpSignIn();
+  })
+  .catch((e) => {
+    document.body.append(el('p', {}, `Could not load: ${e.message}`));
+  });

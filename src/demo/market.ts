@@ -1,0 +1,147 @@
+import { type Hex, keccak256, toBytes } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import type { Viewer } from '../app/auth.ts';
+import { fundBackstop } from '../app/backstop.ts';
+import { purchasePolicy, quote } from '../app/cover.ts';
+import type { Deps } from '../app/deps.ts';
+import { registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts';
+import { creditAccount } from '../app/funding.ts';
+import { createPool, deposit } from '../app/pools.ts';
+import { createRisk, getRisk } from '../app/risks.ts';
+import type { PolicyRecord } from '../db/cover-store.ts';
+import type { RiskRecord } from '../db/risk-store.ts';
+import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
+
+/**
+ * The demo market (`npm run demo`, and the dashboard's browser test): USDC and DAI depeg
+ * risks, an ERC-4626 vault failure risk, three tranched pools, fifteen underwriters and a
+ * dozen buyers, then the shape of the March 2023 USDC depeg replayed through a signed PUSH
+ * feed. The people are derived from fixed, public seeds: never use these keys for anything
+ * but a demo.
+ */
+
+const USDC = (n: number) => BigInt(Math.round(n * 1_000_000));
+
+/** The USDC depeg risk's confirmation window in the demo, in seconds: short enough to watch. */
+export const DEMO_WINDOW_SECONDS = 12;
+
+// The shape of Chainlink USDC/USD on 10-13 March 2023, compressed: calm, the slide, the low,
+// the recovery. One value a second.
+export const DEPEG_PATH = [
+  1.0001, 1.0, 0.9999, 1.0, 0.9998, 0.9996, 0.9991, 0.9985, 0.9972, 0.9948, 0.9921, 0.987, 0.978, 0.962, 0.941, 0.915, 0.886, 0.877, 0.881, 0.899,
+  0.913, 0.928, 0.944, 0.951, 0.963, 0.968, 0.9753, 0.981, 0.987, 0.992, 0.995, 0.9968, 0.9981, 0.9992, 0.9996, 1.0, 1.0002,
+];
+
+export interface DemoPerson {
+  /** e.g. "buyer-0", "underwriter-1-2", "curator-0". */
+  name: string;
+  address: string;
+  privateKey: Hex;
+}
+
+export function demoPerson(name: string): DemoPerson {
+  const privateKey = keccak256(toBytes(`demo:${name}`));
+  return { name, address: privateKeyToAccount(privateKey).address, privateKey };
+}
+
+const viewer = (p: DemoPerson): Viewer => ({ address: p.address, roles: [] });
+
+export interface DemoMarket {
+  risks: { usdc: RiskRecord; dai: RiskRecord; vault: RiskRecord };
+  feedId: string;
+  poolIds: string[];
+  /** Everyone the demo created, buyers first: the accounts a demo session can sign in as. */
+  people: DemoPerson[];
+  policies: Array<{ buyer: DemoPerson; policy: PolicyRecord }>;
+}
+
+/** Seeds the market on `deps`' database; `admin` must be an admin address. */
+export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<DemoMarket> {
+  const admin: Viewer = { address: adminAddress, roles: ['admin'] };
+  const scores = { audits: 3, daysLive: 1800, valueSecuredUsd: '30000000000', pastIncidents: 1, oracleQuality: 'HIGH' as const, centralisation: 'HIGH' as const };
+  const usdc = await createRisk(deps, admin, {
+    name: 'USDC depeg',
+    kind: 'DEPEG',
+    correlationGroup: 'USDC',
+    rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: DEMO_WINDOW_SECONDS, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' },
+    score: scores,
+  });
+  const dai = await createRisk(deps, admin, {
+    name: 'DAI depeg',
+    kind: 'DEPEG',
+    correlationGroup: 'DAI',
+    rule: { threshold: '0.99', direction: 'BELOW', recoveryThreshold: '0.999', window: 86_400, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' },
+    score: { ...scores, centralisation: 'MEDIUM' },
+  });
+  const vault = await createRisk(deps, admin, {
+    name: 'Yield vault exploit (ERC-4626)',
+    kind: 'SMART_CONTRACT_FAILURE',
+    correlationGroup: 'VAULT',
+    rule: { threshold: '0.9', direction: 'BELOW', recoveryThreshold: '0.98', window: 0, payout: 'BINARY' },
+    score: { audits: 2, daysLive: 400, valueSecuredUsd: '80000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'MEDIUM' },
+  });
+  const reporter = demoPerson('reporter');
+  const feed = await registerFeed(deps, viewer(reporter), { name: 'USDC/USD (demo reporter)', kind: 'PUSH' });
+  await setRiskFeeds(deps, admin, usdc.id, [feed.id]);
+  await fundBackstop(deps, admin, 'USDC', USDC(50_000).toString(), 'demo-seed');
+
+  const underwriters: DemoPerson[] = [];
+  const poolIds: string[] = [];
+  for (const [i, spec] of [
+    { name: 'Stablecoin Senior', risks: [usdc.id, dai.id] },
+    { name: 'Stablecoin Tranched', risks: [usdc.id, dai.id] },
+    { name: 'DeFi Vaults', risks: [vault.id, dai.id] },
+  ].entries()) {
+    const curator = demoPerson(`curator-${i}`);
+    const pool = await createPool(deps, viewer(curator), { name: spec.name, risks: spec.risks.map((riskId) => ({ riskId })), tranches: ['JUNIOR', 'FIRST_LOSS'] });
+    await creditAccount(deps, admin, { address: curator.address, amount: USDC(20_000).toString(), reference: `demo-curator-${i}` });
+    await deposit(deps, viewer(curator), pool.id, USDC(20_000).toString(), 'FIRST_LOSS');
+    underwriters.push(curator);
+    for (let u = 0; u < 4; u++) {
+      const uw = demoPerson(`underwriter-${i}-${u}`);
+      await creditAccount(deps, admin, { address: uw.address, amount: USDC(100_000).toString(), reference: `demo-uw-${i}-${u}` });
+      await deposit(deps, viewer(uw), pool.id, USDC(u % 2 === 0 ? 60_000 : 40_000).toString(), u % 2 === 0 ? 'SENIOR' : 'JUNIOR');
+      underwriters.push(uw);
+    }
+    poolIds.push(pool.id);
+  }
+  const policies: DemoMarket['policies'] = [];
+  for (let b = 0; b < 12; b++) {
+    const buyer = demoPerson(`buyer-${b}`);
+    await creditAccount(deps, admin, { address: buyer.address, amount: USDC(5_000).toString(), reference: `demo-buyer-${b}` });
+    const riskId = b < 8 ? usdc.id : b < 10 ? dai.id : vault.id;
+    const amount = USDC([10_000, 25_000, 50_000, 5_000][b % 4] as number);
+    const policy = await purchasePolicy(deps, viewer(buyer), (await quote(deps, viewer(buyer), riskId, amount.toString(), 30)).id);
+    policies.push({ buyer, policy });
+  }
+  return { risks: { usdc, dai, vault }, feedId: feed.id, poolIds, people: [...policies.map((p) => p.buyer), ...underwriters], policies };
+}
+
+export interface ReplayStep {
+  value: number;
+  observedAt: number;
+  risk: RiskRecord;
+}
+
+/**
+ * Pushes DEPEG_PATH through the demo feed, one value per `pause()`, each stamped with
+ * `now()` rounded down to the second (strictly increasing) and signed by the reporter with
+ * EIP-712, as an integrator would push it.
+ */
+export async function replayDepeg(
+  deps: Deps,
+  market: DemoMarket,
+  options: { now: () => number; pause: () => Promise<void>; onStep?: (step: ReplayStep) => void },
+): Promise<void> {
+  const reporter = privateKeyToAccount(demoPerson('reporter').privateKey);
+  let last = 0;
+  for (const value of DEPEG_PATH) {
+    const observedAt = Math.max(last + 1000, Math.floor(options.now() / 1000) * 1000);
+    last = observedAt;
+    const batch = [{ value: value.toFixed(4), observedAt }];
+    const signature = await reporter.signTypedData({ domain: pushDomain, types: pushTypes, primaryType: 'Observations', message: pushMessage(market.feedId, batch) });
+    await submitObservations(deps, market.feedId, batch, signature);
+    options.onStep?.({ value, observedAt, risk: await getRisk(deps, market.risks.usdc.id) });
+    await options.pause();
+  }
+}

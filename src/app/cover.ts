@@ -8,13 +8,13 @@ import {
   findPolicyByQuote,
   findQuote,
   insertPolicy,
-  insertQuote,
+  insertQuotes,
   policiesOf,
 } from '../db/cover-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
-import { applyPoolAggregates, poolIdsForRisk } from '../db/pool-store.ts';
-import { effectiveScore } from '../db/risk-store.ts';
+import { applyPoolAggregates } from '../db/pool-store.ts';
+import { type RiskRecord, effectiveScore, findRisk } from '../db/risk-store.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
 import { capacityExceeded, conflict, forbidden, insufficientFunds, isBaseError, notFound, quoteExpired, salesPaused } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
@@ -23,13 +23,46 @@ import { policyEarning } from '../domain/premium-accrual.ts';
 import { type PremiumBreakdown, pricePremium, validateTerm } from '../domain/pricing.ts';
 import { type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
-import { getRisk } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitPremium } from '../domain/backstop.ts';
-import { checkpointPool, exposureFor, loadPoolSnapshot } from './pool-state.ts';
+import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot, loadRiskPoolSnapshots } from './pool-state.ts';
+import { createCoalescer } from './coalesce.ts';
 
 const DAY_MS = 86_400_000;
+
+interface MarketRead {
+  risk: RiskRecord;
+  /** Every pool backing the risk, oldest first (so price ties go to the older pool). */
+  snapshots: PoolSnapshot[];
+  at: number;
+}
+
+// Quotes are the hottest path: concurrent quotes share their reads and their writes (see
+// createCoalescer), one set per process and database.
+const hotPaths = new WeakMap<Deps, { read(riskId: string): Promise<MarketRead>; store(q: QuoteRecord): Promise<void> }>();
+
+function quotePaths(deps: Deps) {
+  let paths = hotPaths.get(deps);
+  if (!paths) {
+    const read = createCoalescer(async (riskId: string, callers: readonly null[]) => {
+      const at = deps.clock.now();
+      const [risk, snapshots] = await Promise.all([findRisk(deps.db, riskId), loadRiskPoolSnapshots(deps.db, riskId, at)]);
+      if (!risk) throw notFound(`no risk ${riskId}`);
+      return callers.map(() => ({ risk, snapshots, at }));
+    });
+    const store = createCoalescer(async (_: 'quotes', quotes: readonly QuoteRecord[]) => {
+      await insertQuotes(deps.db, quotes);
+      return quotes.map(() => undefined);
+    });
+    paths = { read: (riskId) => read(riskId, null), store: (q) => store('quotes', q) };
+    hotPaths.set(deps, paths);
+  }
+  return paths;
+}
+
+const readMarket = (deps: Deps, riskId: string) => quotePaths(deps).read(riskId);
+const storeQuote = (deps: Deps, q: QuoteRecord) => quotePaths(deps).store(q);
 
 /**
  * A firm quote. Every pool backing the risk is priced from its current utilisation; the
@@ -45,16 +78,14 @@ export async function quote(
 ): Promise<QuoteRecord> {
   const amount = parsePositiveAmount(amountText);
   validateTerm(durationDays, deps.config.pricing);
-  const risk = await getRisk(deps, riskId);
+  const { risk, snapshots, at: now } = await readMarket(deps, riskId);
   if (risk.state !== 'ARMED') throw salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId, state: risk.state });
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
-  const now = deps.clock.now();
-  const poolIds = await poolIdsForRisk(deps.db, riskId);
   let best: { poolId: string; price: PremiumBreakdown; binding: string } | undefined;
   let withCapacity = 0;
   let largestHeadroom = 0n;
-  for (const poolId of poolIds) {
-    const snap = await loadPoolSnapshot(deps.db, poolId, now);
+  for (const snap of snapshots) {
+    const poolId = snap.pool.id;
     const e = exposureFor(snap, riskId);
     if (!e) continue;
     const check = checkCapacity(e.snapshot, e.limits, exposure);
@@ -76,7 +107,7 @@ export async function quote(
   }
   if (!best) {
     throw capacityExceeded(
-      poolIds.length === 0 ? 'no pool backs this risk yet' : 'no pool backing this risk has capacity for this cover',
+      snapshots.length === 0 ? 'no pool backs this risk yet' : 'no pool backing this risk has capacity for this cover',
       { exposure: exposure.toString(), largestAvailable: largestHeadroom.toString() },
     );
   }
@@ -94,12 +125,12 @@ export async function quote(
     breakdown: {
       ...explained,
       bindingCap: best.binding,
-      poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${poolIds.length} backing this risk`,
+      poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${snapshots.length} backing this risk`,
     },
     createdAt: now,
     expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
   };
-  await insertQuote(deps.db, record);
+  await storeQuote(deps, record);
   deps.metrics.count('quotes');
   return record;
 }

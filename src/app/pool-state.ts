@@ -8,7 +8,8 @@ import {
   applyPoolAggregates,
   expirePolicies,
   findPool,
-  loadPoolState,
+  type PoolState,
+  loadPoolStates,
 } from '../db/pool-store.ts';
 import { type CapacityLimits, type ExposureSnapshot, requiredCapital } from '../domain/capacity.ts';
 import { notFound } from '../domain/errors.ts';
@@ -71,8 +72,17 @@ export async function loadPoolSnapshot(ex: Executor, poolId: string, at: number,
   // Writers lock the row first, then read: under READ COMMITTED the read then sees what the
   // transactions they waited for committed.
   if (options.lock && !(await findPool(ex, poolId, true))) throw notFound(`no pool ${poolId}`);
-  const state = await loadPoolState(ex, poolId, at);
+  const [state] = await loadPoolStates(ex, { poolId }, at);
   if (!state) throw notFound(`no pool ${poolId}`);
+  return snapshotOf(state, at);
+}
+
+/** Snapshots of every pool backing a risk, oldest first, in one round trip (reads only). */
+export async function loadRiskPoolSnapshots(ex: Executor, riskId: string, at: number): Promise<PoolSnapshot[]> {
+  return (await loadPoolStates(ex, { riskId }, at)).map((state) => snapshotOf(state, at));
+}
+
+function snapshotOf(state: PoolState, at: number): PoolSnapshot {
   const { pool, tranches, risks, groups, expiring: expired } = state;
   const { state: accrual, earned } = accruePremium(pool.accrual, expired, at);
   const riskDeltas = new Map<string, bigint>();

@@ -56,11 +56,16 @@ interface QuoteRow {
   expires_at: Date;
 }
 
-export async function insertQuote(ex: Executor, q: QuoteRecord): Promise<void> {
+/** Stores quotes, many in one statement. */
+export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[]): Promise<void> {
+  if (quotes.length === 0) return;
+  const rows = quotes.map(
+    (q) => sql`(${q.id}, ${q.riskId}, ${q.poolId}, ${q.requester}, ${num(q.amount)}, ${q.durationDays}, ${num(q.exposure)}, ${num(q.premium)},
+      ${num(q.fee)}, ${json(q.breakdown)}, ${ts(q.createdAt)}, ${ts(q.expiresAt)})`,
+  );
   await ex.query(sql`
     INSERT INTO quotes (id, risk_id, pool_id, requester, amount, duration_days, exposure, premium, fee, breakdown, created_at, expires_at)
-    VALUES (${q.id}, ${q.riskId}, ${q.poolId}, ${q.requester}, ${num(q.amount)}, ${q.durationDays}, ${num(q.exposure)}, ${num(q.premium)},
-      ${num(q.fee)}, ${json(q.breakdown)}, ${ts(q.createdAt)}, ${ts(q.expiresAt)})`);
+    VALUES ${sql.join(rows, sql`, `)}`);
 }
 
 export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {

@@ -111,11 +111,6 @@ export async function listPools(ex: Executor): Promise<PoolRecord[]> {
 }
 
 /** Pools that back a risk, for pool selection at quote time. */
-export async function poolIdsForRisk(ex: Executor, riskId: string): Promise<string[]> {
-  const rows = await ex.query<{ pool_id: string }>(sql`SELECT pool_id FROM pool_risks WHERE risk_id = ${riskId} ORDER BY pool_id`);
-  return rows.map((r) => r.pool_id);
-}
-
 export async function insertPool(
   tx: Executor,
   pool: PoolRecord,
@@ -222,11 +217,12 @@ export interface PoolState {
 }
 
 /**
- * Everything a pool snapshot needs in one round trip. Callers that lock the pool take the
- * lock first (`findPool(..., true)`) and read this afterwards, so the read sees what the
- * transactions they waited for committed.
+ * Everything a pool snapshot needs in one round trip, for one pool or for every pool
+ * backing a risk (oldest first). Callers that lock a pool take the lock first
+ * (`findPool(..., true)`) and read this afterwards, so the read sees what the transactions
+ * they waited for committed.
  */
-export async function loadPoolState(ex: Executor, poolId: string, upTo: number): Promise<PoolState | undefined> {
+export async function loadPoolStates(ex: Executor, of: { poolId: string } | { riskId: string }, upTo: number): Promise<PoolState[]> {
   const rows = await ex.query<
     PoolRow & {
       tranches_json: Array<{ tranche: TrancheName; account_id: string; total_shares: string; balance: string }>;
@@ -251,10 +247,9 @@ export async function loadPoolState(ex: Executor, poolId: string, upTo: number):
         FROM policies x JOIN risks r ON r.id = x.risk_id
         WHERE x.pool_id = p.id AND x.status = 'ACTIVE' AND x.end_at <= ${ts(upTo)}) AS expiring_json
     FROM pools p JOIN assets a ON a.symbol = p.asset
-    WHERE p.id = ${poolId}`);
-  const row = rows[0];
-  if (!row) return undefined;
-  return {
+    WHERE ${'poolId' in of ? sql`p.id = ${of.poolId}` : sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = ${of.riskId})`}
+    ORDER BY p.created_at, p.id`);
+  return rows.map((row) => ({
     pool: toPool(row),
     tranches: row.tranches_json.map((t) => ({ tranche: t.tranche, accountId: t.account_id, totalShares: big(t.total_shares), balance: big(t.balance) })),
     risks: row.risks_json.map((r) => ({
@@ -275,5 +270,5 @@ export async function loadPoolState(ex: Executor, poolId: string, upTo: number):
       rateWad: big(x.earning_rate_wad),
       dustWad: big(x.earning_dust_wad),
     })),
-  };
+  }));
 }

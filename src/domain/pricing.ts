@@ -59,11 +59,24 @@ export interface PremiumBreakdown {
   total: bigint;
 }
 
-/** r0 = rMin * (rMax/rMin)^(score/100): log-linear in the score. */
+const baseRates = new Map<string, Decimal>();
+
+/**
+ * r0 = rMin * (rMax/rMin)^(score/100): log-linear in the score. The power is the costliest
+ * step of a quote and depends only on these three numbers, so results are remembered (a
+ * bounded cache; Decimal values are immutable).
+ */
 export function baseRate(score: string, params: PricingParams): Decimal {
-  const rMin = new Decimal(params.rMin);
-  const rMax = new Decimal(params.rMax);
-  return rMin.mul(rMax.div(rMin).pow(new Decimal(score).div(100)));
+  const key = `${score}|${params.rMin}|${params.rMax}`;
+  let rate = baseRates.get(key);
+  if (!rate) {
+    const rMin = new Decimal(params.rMin);
+    const rMax = new Decimal(params.rMax);
+    rate = rMin.mul(rMax.div(rMin).pow(new Decimal(score).div(100)));
+    if (baseRates.size >= 10_000) baseRates.clear();
+    baseRates.set(key, rate);
+  }
+  return rate;
 }
 
 /** m(u) = 1 + s1*min(u,k)/k + s2*max(0,u-k)/(1-k). */

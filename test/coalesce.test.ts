@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql, type SQL } from 'drizzle-orm';
+import type { Viewer } from '../src/app/auth.ts';
+import { createCoalescer } from '../src/app/coalesce.ts';
+import { quote } from '../src/app/cover.ts';
+import type { Deps } from '../src/app/deps.ts';
+import { creditAccount } from '../src/app/funding.ts';
+import { createPool, deposit } from '../src/app/pools.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { type Harness, USDC, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+
+describe('createCoalescer', () => {
+  test('a call made while a run is in flight joins the next run, which starts after it', async () => {
+    const runs: string[][] = [];
+    let release: () => void = () => {};
+    const gate = () => new Promise<void>((r) => (release = r));
+    let wait = gate();
+    const call = createCoalescer(async (_key: string, inputs: readonly string[]) => {
+      runs.push([...inputs]);
+      await wait;
+      return inputs.map((i) => i.toUpperCase());
+    });
+    const first = call('k', 'a');
+    const joined = [call('k', 'b'), call('k', 'c')];
+    const other = call('other', 'z');
+    assert.deepEqual(runs, [['a'], ['z']], 'a quiet key runs at once; the others wait for the next run');
+    const released = release;
+    wait = gate();
+    released();
+    assert.equal(await first, 'A');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(runs, [['a'], ['z'], ['b', 'c']], 'the callers that arrived during the run share one run');
+    release();
+    assert.deepEqual(await Promise.all([...joined, other]), ['B', 'C', 'Z']);
+  });
+
+  test('a failed run fails its callers only; the next run goes ahead', async () => {
+    let n = 0;
+    const call = createCoalescer(async (_key: string, inputs: readonly number[]) => {
+      n++;
+      if (inputs.includes(13)) throw new Error('unlucky');
+      return inputs.map((i) => i * 2);
+    });
+    const results = await Promise.allSettled([call('k', 13), call('k', 1), call('k', 2)]);
+    assert.equal(results[0]?.status, 'rejected');
+    assert.deepEqual(results.slice(1).map((r) => (r.status === 'fulfilled' ? r.value : r.reason)), [2, 4]);
+    assert.equal(n, 2);
+  });
+
+  test('batches are capped at maxBatch', async () => {
+    const sizes: number[] = [];
+    const call = createCoalescer(
+      async (_key: string, inputs: readonly number[]) => {
+        sizes.push(inputs.length);
+        return inputs;
+      },
+      { maxBatch: 3 },
+    );
+    assert.deepEqual(await Promise.all(Array.from({ length: 8 }, (_, i) => call('k', i))), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(sizes, [1, 3, 3, 1]);
+  });
+});
+
+describe('concurrent quotes share their reads and writes', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('40 concurrent quotes: 40 distinct stored quotes from fewer statements, each seeing the writes made before it', async () => {
+    const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+    const risk = await createRisk(h.deps, admin, depegRiskInput('coalesced', 'COAL') as never);
+    const curator: Viewer = { address: newWallet().address, roles: [] };
+    const pool = await createPool(h.deps, curator, { name: 'coalesced', risks: [{ riskId: risk.id }] });
+    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(2_000_000).toString(), reference: 'coal' });
+    await deposit(h.deps, curator, pool.id, USDC(1_000_000).toString(), 'SENIOR');
+
+    let statements = 0;
+    const counting: Deps = {
+      ...h.deps,
+      db: {
+        ...h.deps.db,
+        async query<T>(statement: SQL) {
+          statements++;
+          return h.deps.db.query<T>(statement);
+        },
+      },
+    };
+    const quotes = await Promise.all(Array.from({ length: 40 }, () => quote(counting, null, risk.id, USDC(10_000).toString(), 30)));
+    assert.equal(new Set(quotes.map((q) => q.id)).size, 40);
+    const stored = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM quotes WHERE id IN (${sql.join(quotes.map((q) => sql`${q.id}`), sql`, `)})`);
+    assert.equal(Number(stored[0]?.n), 40, 'every quote answered is stored');
+    assert.ok(statements < 40, `${statements} statements for 40 quotes (3 each without coalescing)`);
+    assert.ok(quotes.every((q) => q.premium === quotes[0]?.premium), 'same market, same price');
+
+    // A deposit committed before a quote is called is always seen by that quote: more
+    // capital, lower utilisation, a lower (or equal) price, never a stale one.
+    const utilisation = (q: (typeof quotes)[number]) => Number((q.breakdown as { utilisationAfter: string }).utilisationAfter);
+    const before = await quote(counting, null, risk.id, USDC(100_000).toString(), 30);
+    const pending = Array.from({ length: 10 }, () => quote(counting, null, risk.id, USDC(100_000).toString(), 30));
+    await deposit(h.deps, curator, pool.id, USDC(1_000_000).toString(), 'SENIOR');
+    const after = await quote(counting, null, risk.id, USDC(100_000).toString(), 30);
+    await Promise.all(pending);
+    assert.ok(utilisation(after) < utilisation(before), `${utilisation(after)} < ${utilisation(before)}`);
+  });
+});

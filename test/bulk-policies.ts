@@ -36,6 +36,10 @@ export async function bulkMarket(h: Harness, pools: number, perPool: number) {
         SELECT 'pol_' || ${pool.id} || '_' || lpad(g::text, 6, '0'), 'quo_' || ${pool.id} || '_' || g, '0x' || lpad(to_hex(${i} * 1000000 + g), 40, '0'),
           ${risk.id}, ${pool.id}, ${USDC(1_000).toString()}::numeric, ${USDC(1_000).toString()}::numeric, 1000000, 0, 0, 0,
           ${start}::timestamptz, ${end}::timestamptz, 'ACTIVE', ${start}::timestamptz FROM generate_series(1, ${perPool}) g`);
+      // The buyers' wallets exist: they paid their premiums from them.
+      await tx.query(sql`
+        INSERT INTO accounts (id, kind, asset, owner)
+        SELECT ${ledgerAccounts.wallet('USDC', '').id} || buyer, 'WALLET', 'USDC', buyer FROM policies WHERE pool_id = ${pool.id}`);
       await tx.query(sql`UPDATE pool_risks SET exposure = ${exposure.toString()}::numeric WHERE pool_id = ${pool.id}`);
       await tx.query(sql`UPDATE pool_group_exposure SET exposure = ${exposure.toString()}::numeric WHERE pool_id = ${pool.id}`);
       await tx.query(sql`UPDATE pools SET total_exposure = ${exposure.toString()}::numeric WHERE id = ${pool.id}`);

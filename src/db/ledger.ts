@@ -119,29 +119,31 @@ export async function postJournalFromSelect(
   postings: ReturnType<typeof sql>,
 ): Promise<string | null> {
   const id = newId('je');
-  await tx.query(sql`
-    INSERT INTO journal_entries (id, kind, reference, idempotency_key, memo, created_at)
-    VALUES (${id}, ${entry.kind}, ${entry.reference ?? null}, ${entry.idempotencyKey ?? null}, ${json(entry.memo ?? {})}, ${ts(entry.at)})`);
-  // One pass over the source: accounts that do not exist yet and the postings, together.
+  // One pass over the source: the entry (only if something moves), accounts that do not
+  // exist yet and the postings, together. The ledger is append-only, so an empty entry is
+  // never written rather than deleted.
   await tx.query(sql`
     WITH src AS (
       SELECT account_id, kind, asset, owner, SUM(amount) AS amount
       FROM (${postings}) AS p(account_id, kind, asset, owner, amount)
       GROUP BY account_id, kind, asset, owner
       HAVING SUM(amount) <> 0
+    ), entry AS (
+      INSERT INTO journal_entries (id, kind, reference, idempotency_key, memo, created_at)
+      SELECT ${id}, ${entry.kind}, ${entry.reference ?? null}, ${entry.idempotencyKey ?? null}, ${json(entry.memo ?? {})}, ${ts(entry.at)}
+      WHERE EXISTS (SELECT 1 FROM src)
+      RETURNING id
     ), created AS (
-      INSERT INTO accounts (id, kind, asset, owner) SELECT account_id, kind, asset, owner FROM src
+      INSERT INTO accounts (id, kind, asset, owner)
+      SELECT account_id, kind, asset, owner FROM src WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = src.account_id)
       ON CONFLICT (id) DO NOTHING RETURNING id
     )
-    INSERT INTO postings (entry_id, account_id, amount) SELECT ${id}, account_id, amount FROM src`);
+    INSERT INTO postings (entry_id, account_id, amount) SELECT entry.id, src.account_id, src.amount FROM src CROSS JOIN entry`);
   const check = await tx.query<{ n: string; total: string | null; assets: string }>(sql`
     SELECT COUNT(*) AS n, SUM(p.amount) AS total, COUNT(DISTINCT a.asset) AS assets
     FROM postings p JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = ${id}`);
   const summary = check[0];
-  if (!summary || Number(summary.n) === 0) {
-    await tx.query(sql`DELETE FROM journal_entries WHERE id = ${id}`);
-    return null;
-  }
+  if (!summary || Number(summary.n) === 0) return null;
   if (big(summary.total ?? '0') !== 0n || Number(summary.assets) !== 1) throw new Error(`unbalanced journal entry ${entry.kind}`);
   try {
     await tx.query(sql`UPDATE accounts a SET balance = a.balance + p.amount FROM postings p WHERE p.entry_id = ${id} AND a.id = p.account_id`);

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { bigIncident } from './bulk-policies.ts';
+import { settleIncident } from '../src/app/settle-incident.ts';
+import { checkInvariants } from '../src/db/invariants.ts';
+import { type Harness, createHarness } from './helpers.ts';
+
+/** The SQLSTATE of a failed statement, whatever the driver wraps it in. */
+async function codeOf(run: Promise<unknown>): Promise<string> {
+  try {
+    await run;
+  } catch (error) {
+    let e: unknown = error;
+    while (e && typeof e === 'object') {
+      if ('code' in e && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
+      e = 'cause' in e ? e.cause : undefined;
+    }
+    throw error;
+  }
+  return 'no error';
+}
+
+/**
+ * Payouts and postings check their references once per statement (migration 0004) and the
+ * tables they point to are append-only where it matters: the database still refuses every
+ * broken reference a foreign key refused, and more.
+ */
+describe('references of the bulk tables', () => {
+  let h: Harness;
+  let incidentId: string;
+  before(async () => {
+    h = await createHarness();
+    incidentId = await bigIncident(h, 2, 3);
+    await settleIncident(h.deps, incidentId);
+  });
+  after(async () => {
+    assert.deepEqual(await checkInvariants(h.db), []);
+    await h.close();
+  });
+  const one = async <T>(query: ReturnType<typeof sql>) => (await h.db.query<T>(query))[0] as T;
+
+  test('a posting to a missing account or entry is refused', async () => {
+    const entry = await one<{ entry_id: string }>(sql`SELECT entry_id FROM postings LIMIT 1`);
+    assert.equal(await codeOf(h.db.query(sql`INSERT INTO postings (entry_id, account_id, amount) VALUES (${entry.entry_id}, 'wallet:USDC:0xnobody', 1)`)), '23503');
+    assert.equal(await codeOf(h.db.query(sql`INSERT INTO postings (entry_id, account_id, amount) SELECT 'je_missing', id, 1 FROM accounts LIMIT 3`)), '23503');
+  });
+
+  test('a payout must match an existing policy, its pool, its buyer and its incident', async () => {
+    const paid = await one<{ policy_id: string; pool_id: string; buyer: string }>(sql`SELECT policy_id, pool_id, buyer FROM payouts ORDER BY policy_id LIMIT 1`);
+    const otherPool = await one<{ pool_id: string }>(sql`SELECT pool_id FROM payouts WHERE pool_id <> ${paid.pool_id} LIMIT 1`);
+    assert.equal(
+      await codeOf(h.db.query(sql`INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at) VALUES (${incidentId}, 'pol_missing', ${paid.pool_id}, ${paid.buyer}, 1, 1, now())`)),
+      '23503',
+    );
+    const change = (set: ReturnType<typeof sql>) => codeOf(h.db.query(sql`UPDATE payouts SET ${set} WHERE policy_id = ${paid.policy_id}`));
+    assert.equal(await change(sql`incident_id = 'inc_missing'`), '23503');
+    assert.equal(await change(sql`buyer = '0x0000000000000000000000000000000000000bad'`), '23503');
+    assert.equal(await change(sql`pool_id = ${otherPool.pool_id}`), '23503', 'the policy is in another pool');
+    assert.equal(await change(sql`iou_repaid = iou_repaid`), 'no error');
+  });
+
+  test('the ledger is append-only and referenced rows cannot be removed or re-keyed', async () => {
+    assert.equal(await codeOf(h.db.query(sql`DELETE FROM postings WHERE id IN (SELECT id FROM postings LIMIT 1)`)), '23001');
+    assert.equal(await codeOf(h.db.query(sql`UPDATE postings SET amount = amount WHERE id IN (SELECT id FROM postings LIMIT 1)`)), '23001');
+    assert.equal(await codeOf(h.db.query(sql`DELETE FROM journal_entries WHERE id IN (SELECT id FROM journal_entries LIMIT 1)`)), '23001');
+    assert.equal(await codeOf(h.db.query(sql`TRUNCATE postings`)), '23001');
+    assert.equal(await codeOf(h.db.query(sql`DELETE FROM accounts WHERE id IN (SELECT account_id FROM postings LIMIT 1)`)), '23001');
+    assert.equal(await codeOf(h.db.query(sql`DELETE FROM policies WHERE id IN (SELECT policy_id FROM payouts LIMIT 1)`)), '23001');
+    assert.equal(await codeOf(h.db.query(sql`DELETE FROM incidents WHERE id = ${incidentId}`)), '23001');
+    assert.equal(await codeOf(h.db.query(sql`UPDATE policies SET id = id || 'x' WHERE id IN (SELECT policy_id FROM payouts LIMIT 1)`)), '23001');
+    assert.equal(await codeOf(h.db.query(sql`UPDATE accounts SET id = id || 'x' WHERE id IN (SELECT account_id FROM postings LIMIT 1)`)), '23001');
+    // Ordinary updates of these tables still work: balances, statuses.
+    assert.equal(await codeOf(h.db.query(sql`UPDATE policies SET status = status WHERE id IN (SELECT policy_id FROM payouts LIMIT 1)`)), 'no error');
+  });
+});

@@ -48,7 +48,8 @@ const viewer = (p: DemoPerson): Viewer => ({ address: p.address, roles: [] });
 
 export interface DemoMarket {
   risks: { usdc: RiskRecord; dai: RiskRecord; vault: RiskRecord };
-  feedId: string;
+  /** The demo reporter's PUSH feeds, one per risk. */
+  feeds: { usdc: string; dai: string; vault: string };
   poolIds: string[];
   /** Everyone the demo created, buyers first: the accounts a demo session can sign in as. */
   people: DemoPerson[];
@@ -81,8 +82,15 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<
     score: { audits: 2, daysLive: 400, valueSecuredUsd: '80000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'MEDIUM' },
   });
   const reporter = demoPerson('reporter');
-  const feed = await registerFeed(deps, viewer(reporter), { name: 'USDC/USD (demo reporter)', kind: 'PUSH' });
-  await setRiskFeeds(deps, admin, usdc.id, [feed.id]);
+  const feeds = { usdc: '', dai: '', vault: '' };
+  for (const [key, risk, name] of [
+    ['usdc', usdc, 'USDC/USD (demo reporter)'],
+    ['dai', dai, 'DAI/USD (demo reporter)'],
+    ['vault', vault, 'Vault share price / trailing max (demo reporter)'],
+  ] as const) {
+    feeds[key] = (await registerFeed(deps, viewer(reporter), { name, kind: 'PUSH' })).id;
+    await setRiskFeeds(deps, admin, risk.id, [feeds[key]]);
+  }
   await fundBackstop(deps, admin, 'USDC', USDC(50_000).toString(), 'demo-seed');
 
   const underwriters: DemoPerson[] = [];
@@ -114,7 +122,7 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<
     const policy = await purchasePolicy(deps, viewer(buyer), (await quote(deps, viewer(buyer), riskId, amount.toString(), 30)).id);
     policies.push({ buyer, policy });
   }
-  return { risks: { usdc, dai, vault }, feedId: feed.id, poolIds, people: [...policies.map((p) => p.buyer), ...underwriters], policies };
+  return { risks: { usdc, dai, vault }, feeds, poolIds, people: [...policies.map((p) => p.buyer), ...underwriters], policies };
 }
 
 export interface ReplayStep {
@@ -124,9 +132,9 @@ export interface ReplayStep {
 }
 
 /**
- * Pushes DEPEG_PATH through the demo feed, one value per `pause()`, each stamped with
+ * Pushes DEPEG_PATH through the USDC feed, one value per `pause()`, each stamped with
  * `now()` rounded down to the second (strictly increasing) and signed by the reporter with
- * EIP-712, as an integrator would push it.
+ * EIP-712, as an integrator would push it. DAI and the vault stay calm on their own feeds.
  */
 export async function replayDepeg(
   deps: Deps,
@@ -134,13 +142,18 @@ export async function replayDepeg(
   options: { now: () => number; pause: () => Promise<void>; onStep?: (step: ReplayStep) => void },
 ): Promise<void> {
   const reporter = privateKeyToAccount(demoPerson('reporter').privateKey);
+  const push = async (feedId: string, value: number, observedAt: number) => {
+    const batch = [{ value: value.toFixed(4), observedAt }];
+    const signature = await reporter.signTypedData({ domain: pushDomain, types: pushTypes, primaryType: 'Observations', message: pushMessage(feedId, batch) });
+    await submitObservations(deps, feedId, batch, signature);
+  };
   let last = 0;
-  for (const value of DEPEG_PATH) {
+  for (const [i, value] of DEPEG_PATH.entries()) {
     const observedAt = Math.max(last + 1000, Math.floor(options.now() / 1000) * 1000);
     last = observedAt;
-    const batch = [{ value: value.toFixed(4), observedAt }];
-    const signature = await reporter.signTypedData({ domain: pushDomain, types: pushTypes, primaryType: 'Observations', message: pushMessage(market.feedId, batch) });
-    await submitObservations(deps, market.feedId, batch, signature);
+    await push(market.feeds.usdc, value, observedAt);
+    await push(market.feeds.dai, 1 + 0.0004 * Math.sin(i / 3), observedAt);
+    await push(market.feeds.vault, 1, observedAt);
     options.onStep?.({ value, observedAt, risk: await getRisk(deps, market.risks.usdc.id) });
     await options.pause();
   }

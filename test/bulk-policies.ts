@@ -39,7 +39,8 @@ export async function bulkMarket(h: Harness, pools: number, perPool: number) {
       // The buyers' wallets exist: they paid their premiums from them.
       await tx.query(sql`
         INSERT INTO accounts (id, kind, asset, owner)
-        SELECT ${ledgerAccounts.wallet('USDC', '').id} || buyer, 'WALLET', 'USDC', buyer FROM policies WHERE pool_id = ${pool.id}`);
+        SELECT ${ledgerAccounts.wallet('USDC', '').id} || buyer, 'WALLET', 'USDC', buyer FROM policies WHERE pool_id = ${pool.id}
+        ON CONFLICT (id) DO NOTHING`);
       await tx.query(sql`UPDATE pool_risks SET exposure = ${exposure.toString()}::numeric WHERE pool_id = ${pool.id}`);
       await tx.query(sql`UPDATE pool_group_exposure SET exposure = ${exposure.toString()}::numeric WHERE pool_id = ${pool.id}`);
       await tx.query(sql`UPDATE pools SET total_exposure = ${exposure.toString()}::numeric WHERE id = ${pool.id}`);

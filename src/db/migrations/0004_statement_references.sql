@@ -71,29 +71,15 @@ CREATE TRIGGER journal_entries_no_truncate BEFORE TRUNCATE ON journal_entries FO
 --> statement-breakpoint
 -- Accounts, policies, incidents and pools change (balances, statuses) but are never removed,
 -- and their ids never change.
-CREATE TRIGGER accounts_kept BEFORE DELETE ON accounts FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
---> statement-breakpoint
-CREATE TRIGGER accounts_no_truncate BEFORE TRUNCATE ON accounts FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
---> statement-breakpoint
-CREATE TRIGGER accounts_key BEFORE UPDATE OF id ON accounts FOR EACH ROW EXECUTE FUNCTION refuse_key_change();
---> statement-breakpoint
-CREATE TRIGGER policies_kept BEFORE DELETE ON policies FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
---> statement-breakpoint
-CREATE TRIGGER policies_no_truncate BEFORE TRUNCATE ON policies FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
---> statement-breakpoint
-CREATE TRIGGER policies_key BEFORE UPDATE OF id ON policies FOR EACH ROW EXECUTE FUNCTION refuse_key_change();
---> statement-breakpoint
-CREATE TRIGGER incidents_kept BEFORE DELETE ON incidents FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
---> statement-breakpoint
-CREATE TRIGGER incidents_no_truncate BEFORE TRUNCATE ON incidents FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
---> statement-breakpoint
-CREATE TRIGGER incidents_key BEFORE UPDATE OF id ON incidents FOR EACH ROW EXECUTE FUNCTION refuse_key_change();
---> statement-breakpoint
-CREATE TRIGGER pools_kept BEFORE DELETE ON pools FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
---> statement-breakpoint
-CREATE TRIGGER pools_no_truncate BEFORE TRUNCATE ON pools FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
---> statement-breakpoint
-CREATE TRIGGER pools_key BEFORE UPDATE OF id ON pools FOR EACH ROW EXECUTE FUNCTION refuse_key_change();
+DO $$
+DECLARE t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['accounts', 'policies', 'incidents', 'pools'] LOOP
+    EXECUTE format('CREATE TRIGGER %I BEFORE DELETE ON %I FOR EACH STATEMENT EXECUTE FUNCTION refuse_change()', t || '_kept', t);
+    EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION refuse_change()', t || '_no_truncate', t);
+    EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF id ON %I FOR EACH ROW EXECUTE FUNCTION refuse_key_change()', t || '_key', t);
+  END LOOP;
+END $$;
 --> statement-breakpoint
 -- Balances are the most updated rows: room on each page lets an update stay on its page
 -- without touching the indexes (a HOT update). Applies to pages written from now on.

@@ -170,49 +170,36 @@ async function renderMine() {
     if (e.code === 'UNAUTHENTICATED') return signOut();
     throw e;
   }
+  const td = (text, attrs = {}) => el('td', attrs, text);
   mine.replaceChildren(
     el('div', { id: 'wallet', 'data-balance': data.accountBalance.amount }, `Wallet: ${money(data.accountBalance.amount)} USDC`),
-    el('h3', {}, `Policies (${data.policies.length})`),
-    data.policies.length === 0
-      ? el('p', { class: 'muted' }, 'No policies.')
-      : el(
-          'table',
-          { id: 'my-policies' },
-          el('thead', {}, el('tr', {}, ...['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid'].map((h) => el('th', {}, h)))),
-          el(
-            'tbody',
-            {},
-            ...data.policies.map((p) =>
-              el(
-                'tr',
-                { 'data-policy': p.id, 'data-status': p.status },
-                el('td', {}, p.risk.name),
-                el('td', {}, p.pool.name),
-                el('td', {}, money(p.amount)),
-                el('td', {}, money(p.premium)),
-                el('td', {}, new Date(p.endAt).toISOString().slice(0, 10)),
-                el('td', { class: p.status }, p.status),
-                el('td', {}, p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
-              ),
-            ),
-          ),
-        ),
-    el('h3', {}, `Positions (${data.positions.length})`),
-    data.positions.length === 0
-      ? el('p', { class: 'muted' }, 'No underwriting positions.')
-      : el(
-          'table',
-          { id: 'my-positions' },
-          el('thead', {}, el('tr', {}, ...['Pool', 'Tranche', 'Shares', 'In cooldown', 'Value'].map((h) => el('th', {}, h)))),
-          el(
-            'tbody',
-            {},
-            ...data.positions.map((p) =>
-              el('tr', { 'data-position': `${p.pool.name}:${p.tranche}` }, el('td', {}, p.pool.name), el('td', {}, p.tranche), el('td', {}, money(p.shares)), el('td', {}, money(p.lockedShares)), el('td', {}, `${money(p.value)} USDC`)),
-            ),
-          ),
-        ),
+    ...section('my-policies', 'Policies', 'No policies.', ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid'], data.policies, (p) =>
+      el(
+        'tr',
+        { 'data-policy': p.id, 'data-status': p.status },
+        td(p.risk.name),
+        td(p.pool.name),
+        td(money(p.amount)),
+        td(money(p.premium)),
+        td(new Date(p.endAt).toISOString().slice(0, 10)),
+        td(p.status, { class: p.status }),
+        td(p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
+      ),
+    ),
+    ...section('my-positions', 'Positions', 'No underwriting positions.', ['Pool', 'Tranche', 'Shares', 'In cooldown', 'Value'], data.positions, (p) =>
+      el('tr', { 'data-position': `${p.pool.name}:${p.tranche}` }, td(p.pool.name), td(p.tranche), td(money(p.shares)), td(money(p.lockedShares)), td(`${money(p.value)} USDC`)),
+    ),
   );
+}
+
+/** A heading with a count, then a table of `rows` (or a note when there are none). */
+function section(id, title, empty, headers, rows, row) {
+  return [
+    el('h3', {}, `${title} (${rows.length})`),
+    rows.length === 0
+      ? el('p', { class: 'muted' }, empty)
+      : el('table', { id }, el('thead', {}, el('tr', {}, ...headers.map((h) => el('th', {}, h)))), el('tbody', {}, ...rows.map(row))),
+  ];
 }
 
 function showError(e) {

@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import open from 'open';
 import { getIncident, incidents } from '../app/incidents.ts';
 import { DEMO_WINDOW_SECONDS, replayDepeg, seedDemoMarket } from '../demo/market.ts';
 import { closeApp, createApp } from '../http/create-app.ts';
@@ -30,6 +31,9 @@ async function main(): Promise<void> {
   const url = `http://${config.host}:${config.port}`;
   say(`  3 risks, 3 pools with first-loss, junior and senior tranches, 15 underwriters, 12 buyers (${market.policies.length} policies).`);
   say(`  Dashboard: ${url}/   GraphQL: ${url}/graphql`);
+  // Open the dashboard where there is a screen to show it on (DEMO_OPEN=0 never does).
+  const screen = process.platform !== 'linux' || Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
+  if (screen && process.env.DEMO_OPEN !== '0') void open(`${url}/`).catch(() => say('  (could not open a browser: open the dashboard address above)'));
   say('');
   say(`Replaying the March 2023 USDC depeg, one observation a second (threshold 0.995, recovery 0.999, window ${DEMO_WINDOW_SECONDS} s):`);
   await replayDepeg(deps, market, {

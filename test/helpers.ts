@@ -30,13 +30,32 @@ function withDatabase(url: string, name: string): string {
   return u.toString();
 }
 
-async function adminQuery(text: string): Promise<void> {
+async function adminQuery<T extends Record<string, unknown>>(text: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: SERVER_URL });
   await client.connect();
   try {
-    await client.query(text);
+    return (await client.query<T>(text)).rows;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Drops the test databases of test processes that are gone (a template lives as long as
+ * its process, and a killed test leaves its database), so repeated runs do not fill the
+ * server. Names carry the owner's pid; a live process's databases are left alone.
+ */
+async function dropStaleTestDatabases(): Promise<void> {
+  const rows = await adminQuery<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname ~ '^(tmpl|t)_[0-9]+_[0-9_]+$'`);
+  for (const { datname } of rows) {
+    const pid = Number(datname.split('_')[1]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      alive = (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive) await adminQuery(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => undefined);
   }
 }
 
@@ -47,6 +66,7 @@ async function adminQuery(text: string): Promise<void> {
 export async function createTestDatabase(): Promise<Database & { url?: string }> {
   if (SERVER_URL) {
     serverTemplate ??= (async () => {
+      await dropStaleTestDatabases();
       const name = `tmpl_${process.pid}_${Date.now()}`;
       await adminQuery(`CREATE DATABASE ${name}`);
       const db = await createDatabase({ url: withDatabase(SERVER_URL, name) });

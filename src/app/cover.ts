@@ -14,7 +14,7 @@ import {
 import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
-import { type RiskRecord, effectiveScore, findRisk } from '../db/risk-store.ts';
+import { type RiskRecord, effectiveScore } from '../db/risk-store.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
 import { capacityExceeded, conflict, forbidden, insufficientFunds, isBaseError, notFound, quoteExpired, salesPaused } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
@@ -23,6 +23,7 @@ import { policyEarning } from '../domain/premium-accrual.ts';
 import { type PremiumBreakdown, pricePremium, validateTerm } from '../domain/pricing.ts';
 import { type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
+import { getRisk } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitPremium } from '../domain/backstop.ts';
@@ -47,8 +48,7 @@ function quotePaths(deps: Deps) {
   if (!paths) {
     const read = createCoalescer(async (riskId: string, callers: readonly null[]) => {
       const at = deps.clock.now();
-      const [risk, snapshots] = await Promise.all([findRisk(deps.db, riskId), loadRiskPoolSnapshots(deps.db, riskId, at)]);
-      if (!risk) throw notFound(`no risk ${riskId}`);
+      const [risk, snapshots] = await Promise.all([getRisk(deps, riskId), loadRiskPoolSnapshots(deps.db, riskId, at)]);
       return callers.map(() => ({ risk, snapshots, at }));
     });
     const store = createCoalescer(async (_: 'quotes', quotes: readonly QuoteRecord[]) => {
@@ -60,9 +60,6 @@ function quotePaths(deps: Deps) {
   }
   return paths;
 }
-
-const readMarket = (deps: Deps, riskId: string) => quotePaths(deps).read(riskId);
-const storeQuote = (deps: Deps, q: QuoteRecord) => quotePaths(deps).store(q);
 
 /**
  * A firm quote. Every pool backing the risk is priced from its current utilisation; the
@@ -78,7 +75,7 @@ export async function quote(
 ): Promise<QuoteRecord> {
   const amount = parsePositiveAmount(amountText);
   validateTerm(durationDays, deps.config.pricing);
-  const { risk, snapshots, at: now } = await readMarket(deps, riskId);
+  const { risk, snapshots, at: now } = await quotePaths(deps).read(riskId);
   if (risk.state !== 'ARMED') throw salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId, state: risk.state });
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
   let best: { poolId: string; price: PremiumBreakdown; binding: string } | undefined;
@@ -130,7 +127,7 @@ export async function quote(
     createdAt: now,
     expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
   };
-  await storeQuote(deps, record);
+  await quotePaths(deps).store(record);
   deps.metrics.count('quotes');
   return record;
 }

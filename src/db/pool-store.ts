@@ -110,7 +110,6 @@ export async function listPools(ex: Executor): Promise<PoolRecord[]> {
   return rows.map(toPool);
 }
 
-/** Pools that back a risk, for pool selection at quote time. */
 export async function insertPool(
   tx: Executor,
   pool: PoolRecord,

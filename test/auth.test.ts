@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { privateKeyToAccount } from 'viem/accounts';
-import { type Harness, PURCHASE, QUOTE, USDC, assertLedgerInvariants, createHarness, expectCode, fundedBuyer, marketWithPool, newWallet } from './helpers.ts';
+import { PURCHASE, QUOTE, USDC, useHarness, expectCode, fundedBuyer, marketWithPool, newWallet } from './helpers.ts';
 
 const ME = 'query { me { address roles } }';
 const SIGN_IN = 'mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token account { address roles } } }';
@@ -13,13 +13,7 @@ function b64url(value: object | string): string {
 }
 
 describe('Sign-In with Ethereum and sessions', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   async function signedMessage(wallet = newWallet(), patch: Record<string, unknown> = {}) {
     return { wallet, ...(await h.signMessage(wallet, patch)) };
@@ -92,14 +86,7 @@ describe('Sign-In with Ethereum and sessions', () => {
 });
 
 describe('authorization: nobody reads or moves another user\'s money', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await assertLedgerInvariants(h.db);
-    await h.close();
-  });
+  const h = useHarness({}, { checkInvariants: true });
 
   test('balances, policies, positions and withdrawals are private', async () => {
     const m = await marketWithPool(h, USDC(10_000), { cooldownSeconds: 0 });

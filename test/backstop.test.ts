@@ -13,19 +13,15 @@ import { recordRecovery } from '../src/app/recoveries.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { isBaseError } from '../src/domain/errors.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
-import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet } from './helpers.ts';
 
 const flatPricing = { ...defaultPricing, rMin: '0.0365', rMax: '0.0365', slope1: '0', slope2: '0' };
 
 describe('backstop inflows, repayments, excess and the adequacy gate', () => {
-  let h: Harness;
+  const h = useHarness({ pricing: flatPricing, minPremium: '0' });
   let admin: Viewer;
-  before(async () => {
-    h = await createHarness({ pricing: flatPricing, minPremium: '0' });
+  before(() => {
     admin = { address: h.admin.address, roles: ['admin'] };
-  });
-  after(async () => {
-    await h.close();
   });
 
   const balanceOf = async (account: string) => BigInt((await h.db.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${account}`))[0]?.balance ?? '0');

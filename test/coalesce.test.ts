@@ -8,7 +8,7 @@ import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
-import { type Harness, USDC, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { USDC, useHarness, depegRiskInput, newWallet } from './helpers.ts';
 
 describe('createCoalescer', () => {
   test('a call made while a run is in flight joins the next run, which starts after it', async () => {
@@ -63,13 +63,7 @@ describe('createCoalescer', () => {
 });
 
 describe('concurrent quotes share their reads and writes', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   test('40 concurrent quotes: 40 distinct stored quotes from fewer statements, each seeing the writes made before it', async () => {
     const admin: Viewer = { address: h.admin.address, roles: ['admin'] };

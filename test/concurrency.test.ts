@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { Viewer } from '../src/app/auth.ts';
 import { purchasePolicy, quote } from '../src/app/cover.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { completeWithdrawal, createPool, deposit, poolSnapshot, requestWithdrawal } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { isBaseError } from '../src/domain/errors.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { SERVER_URL, USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet } from './helpers.ts';
 
 /**
  * Races through the use cases with real transactions. On the PostgreSQL server (CI runs
@@ -14,14 +14,10 @@ import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, 
  * PGlite they are serialised by its single session, and the same assertions hold.
  */
 describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, () => {
-  let h: Harness;
+  const h = useHarness();
   let admin: Viewer;
-  before(async () => {
-    h = await createHarness();
+  before(() => {
     admin = { address: h.admin.address, roles: ['admin'] };
-  });
-  after(async () => {
-    await h.close();
   });
 
   const viewerOf = (address: string): Viewer => ({ address, roles: [] });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { type RequestListener, type Server, createServer } from 'node:http';
+import { after, before } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import pino from 'pino';
@@ -207,6 +208,23 @@ export async function assertLedgerInvariants(db: Database): Promise<void> {
   assert.deepEqual(await checkInvariants(db), []);
 }
 
+/**
+ * A harness for the enclosing suite (or file): created before its tests and closed after
+ * them, with the ledger invariants asserted last when `checkInvariants` is set. The object
+ * is filled in by the `before` hook, so use it only inside hooks and tests.
+ */
+export function useHarness(overrides: Partial<AppConfig> = {}, options: { checkInvariants?: boolean } = {}): Harness {
+  const h = {} as Harness;
+  before(async () => {
+    Object.assign(h, await createHarness(overrides));
+  });
+  after(async () => {
+    if (options.checkInvariants) await assertLedgerInvariants(h.db);
+    await h.close();
+  });
+  return h;
+}
+
 export function expectCode(body: GqlBody, code: string): void {
   assert.ok(body.errors && body.errors.length > 0, `expected ${code}, got data ${JSON.stringify(body.data)}`);
   assert.equal(body.errors[0]?.extensions?.code, code, JSON.stringify(body.errors));
@@ -249,7 +267,6 @@ export async function fundedBuyer(h: Harness, adminToken: string, amount: bigint
   await h.ok(CREDIT, { a: wallet.address, amt: amount.toString(), r: `fund-${wallet.address}` }, adminToken);
   return { wallet, token };
 }
-
 
 export const REGISTER_PUSH = `mutation($name: String!) { registerFeed(input: { name: $name, kind: PUSH, heartbeatSeconds: 3600 }) { id reporter } }`;
 export const SET_FEEDS = `mutation($r: ID!, $f: [ID!]!) { setRiskFeeds(riskId: $r, feedIds: $f) { id feeds { id } } }`;

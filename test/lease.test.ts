@@ -6,18 +6,12 @@ import { findIncident } from '../src/db/incident-store.ts';
 import { leaseHolder } from '../src/db/lease-store.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
 import { bigIncident } from './bulk-policies.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, waitFor } from './helpers.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, useHarness, waitFor } from './helpers.ts';
 
 const idle = { read: async () => [] };
 
 describe('one settling watcher: the lease', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   test('two watchers: one leads, the other waits, and takes over when the leader stops beating', async () => {
     const a = createWatcher(h.deps, { reader: idle, intervalMs: 60_000, leaseTtlMs: 3_000, holder: 'watcher-a' });

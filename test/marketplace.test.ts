@@ -7,12 +7,11 @@ import {
   DAY,
   DEPEG_RISK,
   DEPOSIT,
-  type Harness,
   PURCHASE,
   QUOTE,
   USDC,
   assertLedgerInvariants,
-  createHarness,
+  useHarness,
   depegRiskInput,
   expectCode,
   fundedBuyer,
@@ -25,14 +24,7 @@ const POOL = `query($id: ID!) { pool(id: $id) { capital totalExposure capacityLe
   tranches { tranche totalAssets totalShares sharePrice } risks { exposure cap capacityLeft utilisation } groups { correlationGroup exposure } } }`;
 
 describe('marketplace walk-through', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await assertLedgerInvariants(h.db);
-    await h.close();
-  });
+  const h = useHarness({}, { checkInvariants: true });
 
   test('a newcomer signs in, funds, lists a risk and a pool, deposits, quotes and buys', async () => {
     const adminToken = await h.signIn(h.admin);
@@ -106,13 +98,7 @@ describe('marketplace walk-through', () => {
 });
 
 describe('purchase failures write nothing', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   test('a quote bought after its TTL fails with QUOTE_EXPIRED', async () => {
     const m = await marketWithPool(h, USDC(50_000));
@@ -176,14 +162,7 @@ describe('purchase failures write nothing', () => {
 });
 
 describe('pool selection and pricing over HTTP', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await assertLedgerInvariants(h.db);
-    await h.close();
-  });
+  const h = useHarness({}, { checkInvariants: true });
 
   test('the cheapest pool with capacity backs the quote, and a bigger purchase pays a higher rate', async () => {
     const m = await marketWithPool(h, USDC(10_000));
@@ -209,13 +188,7 @@ describe('pool selection and pricing over HTTP', () => {
 });
 
 describe('underwriting: premium earning, cooldown and withdrawal limits', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   test('premium earned over the term raises the share price continuously, then exactly', async () => {
     const m = await marketWithPool(h, USDC(100_000));
@@ -297,14 +270,7 @@ describe('underwriting: premium earning, cooldown and withdrawal limits', () => 
 });
 
 describe('bad input gets a clear error and loses nothing', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await assertLedgerInvariants(h.db);
-    await h.close();
-  });
+  const h = useHarness({}, { checkInvariants: true });
 
   test('malformed, deep and aliased queries are refused with codes, never a stack', async () => {
     const m = await marketWithPool(h, USDC(1_000));
@@ -370,13 +336,7 @@ describe('bad input gets a clear error and loses nothing', () => {
 });
 
 describe('the API contract', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   test('introspection shows every operation of DESIGN 7 that exists so far', async () => {
     const data = await h.ok('{ __schema { queryType { fields { name } } mutationType { fields { name } } } }');

@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { loadConfig } from '../src/bin/load-config.ts';
 import { createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
-import { type Harness, PURCHASE, QUOTE, USDC, createHarness, expectCode, fundedBuyer, marketWithPool, newWallet, testConfig } from './helpers.ts';
+import { PURCHASE, QUOTE, USDC, useHarness, expectCode, fundedBuyer, marketWithPool, newWallet, testConfig } from './helpers.ts';
 
 describe('running it like production: metrics, probes, headers, limits', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await h.close();
-  });
+  const h = useHarness();
 
   test('/metrics counts quotes and purchases; requests carry an id; /healthz and /readyz answer', async () => {
     const m = await marketWithPool(h, USDC(10_000));

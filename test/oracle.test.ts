@@ -6,7 +6,6 @@ import {
   CREDIT,
   DEPEG_RISK,
   DEPOSIT,
-  type Harness,
   PURCHASE,
   QUOTE,
   REGISTER_PUSH,
@@ -15,7 +14,7 @@ import {
   USDC,
   asInput,
   assertLedgerInvariants,
-  createHarness,
+  useHarness,
   depegRiskInput,
   expectCode,
   fundedBuyer,
@@ -33,14 +32,7 @@ const BALANCE = `query { accountBalance { amount } }`;
 const proportional = { payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' };
 
 describe('PUSH feed to payout, as a newcomer does it', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await assertLedgerInvariants(h.db);
-    await h.close();
-  });
+  const h = useHarness({}, { checkInvariants: true });
 
   test('a signed push triggers, confirms and pays the policy once, with evidence', async () => {
     const admin = await h.signIn(h.admin);
@@ -130,14 +122,7 @@ describe('PUSH feed to payout, as a newcomer does it', () => {
 });
 
 describe('replaying March 2023 through the watcher path', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await assertLedgerInvariants(h.db);
-    await h.close();
-  });
+  const h = useHarness({}, { checkInvariants: true });
 
   test('pays a 10,000 USDC PROPORTIONAL policy exactly 247 USDC, and no ineligible policy', async () => {
     const at = (iso: string) => {
@@ -196,14 +181,7 @@ describe('replaying March 2023 through the watcher path', () => {
 });
 
 describe('bad oracle data never triggers', () => {
-  let h: Harness;
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    await assertLedgerInvariants(h.db);
-    await h.close();
-  });
+  const h = useHarness({}, { checkInvariants: true });
 
   async function riskWithFeeds(n: number, patch: Record<string, unknown>) {
     const admin = await h.signIn(h.admin);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Viewer } from '../src/app/auth.ts';
@@ -8,15 +8,9 @@ import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
-import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet } from './helpers.ts';
 
-let h: Harness;
-before(async () => {
-  h = await createHarness();
-});
-after(async () => {
-  await h.close();
-});
+const h = useHarness();
 
 /**
  * Quote cost must not grow with the number of policies: exposure lives in per-pool and

@@ -10,18 +10,13 @@ import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
 import { rng } from './rng.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
-
+import { SERVER_URL, USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet } from './helpers.ts';
 
 describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' : 'PGlite'})`, () => {
-  let h: Harness;
+  const h = useHarness();
   let admin: Viewer;
-  before(async () => {
-    h = await createHarness();
+  before(() => {
     admin = { address: h.admin.address, roles: ['admin'] };
-  });
-  after(async () => {
-    await h.close();
   });
 
   /** A risk backed by `pools` pools with `perPool` policies each, and a confirmed incident. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../../src/app/auth.ts';
 import { purchasePolicy, quote } from '../../src/app/cover.ts';
@@ -8,16 +8,10 @@ import { creditAccount } from '../../src/app/funding.ts';
 import { createPool, deposit } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
 import { settleIncident } from '../../src/app/settle-incident.ts';
-import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from '../helpers.ts';
+import { type Harness, USDC, assertLedgerInvariants, createHarness, useHarness, depegRiskInput, newWallet } from '../helpers.ts';
 import { rng } from '../rng.ts';
 
-let h: Harness;
-before(async () => {
-  h = await createHarness();
-});
-after(async () => {
-  await h.close();
-});
+const h = useHarness();
 
 /**
  * 100 settlement runs, each killed at random points (an exception thrown from inside the

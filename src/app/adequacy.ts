@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { loadBackstop, poolDrawnSince } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
-import { listPools, saveAdequacy } from '../db/pool-store.ts';
-import { effectiveScore, findRisk } from '../db/risk-store.ts';
+import { saveAdequacy } from '../db/pool-store.ts';
+import { effectiveScore, listRisks } from '../db/risk-store.ts';
 import { big } from '../db/sql-helpers.ts';
 import { defaultSkimPolicy } from '../domain/backstop.ts';
 import { Decimal, decimalString } from '../domain/decimal.ts';
@@ -11,7 +11,7 @@ import { simulateLosses, type SimResult } from '../domain/monte-carlo.ts';
 import { baseRate } from '../domain/pricing.ts';
 import { backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
 import type { Deps, SolvencyConfig } from './deps.ts';
-import { loadPoolSnapshot, type PoolSnapshot } from './pool-state.ts';
+import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from './pool-state.ts';
 
 export const defaultSolvency: SolvencyConfig = {
   skim: defaultSkimPolicy,
@@ -70,9 +70,10 @@ async function report(
 ): Promise<AdequacyReport> {
   const config = deps.config.solvency.simulation;
   const sims = [];
+  const risks = new Map((await listRisks(deps.db)).map((r) => [r.id, r]));
   for (const e of exposures) {
     if (e.exposure <= 0n) continue;
-    const risk = await findRisk(deps.db, e.riskId);
+    const risk = risks.get(e.riskId);
     if (!risk) continue;
     // The risk score model prices a unit of cover at its base annual rate r0: we read r0 as
     // the annual trigger probability (unloaded), the calibration a reviewer can change.
@@ -142,8 +143,7 @@ export async function platformAdequacy(deps: Deps, asset: string): Promise<Adequ
   const now = deps.clock.now();
   let capital = 0n;
   const byRisk = new Map<string, bigint>();
-  for (const pool of (await listPools(deps.db)).filter((p) => p.asset === asset)) {
-    const snap = await loadPoolSnapshot(deps.db, pool.id, now);
+  for (const snap of await loadPoolSnapshots(deps.db, { asset }, now)) {
     capital += snap.capital;
     for (const r of snap.risks) byRisk.set(r.riskId, (byRisk.get(r.riskId) ?? 0n) + r.exposure);
   }

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { changeIouOutstanding, loadBackstop, saveBackstopTarget } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { type AccountRef, ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
-import { listPools, loadTranches } from '../db/pool-store.ts';
+import { loadTranches } from '../db/pool-store.ts';
 import { big } from '../db/sql-helpers.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 import { backstopTarget } from '../domain/backstop.ts';
@@ -12,7 +12,7 @@ import { assetDecimals } from '../db/asset-store.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { badInput, conflict } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { incomePostings, loadPoolSnapshot, splitIncome } from './pool-state.ts';
+import { incomePostings, loadPoolSnapshots, splitIncome } from './pool-state.ts';
 
 /** Serialises the movements of one asset's backstop (draws, IOU repayments, excess). */
 export async function lockBackstop(tx: Executor, asset: string): Promise<void> {
@@ -73,11 +73,9 @@ export async function refreshBackstop(deps: Deps, asset: string): Promise<void> 
   const now = deps.clock.now();
   await deps.db.transaction(async (tx) => {
     await lockBackstop(tx, asset);
-    const pools = (await listPools(tx)).filter((p) => p.asset === asset);
     const shape = [];
     let totalExposure = 0n;
-    for (const pool of pools) {
-      const snap = await loadPoolSnapshot(tx, pool.id, now);
+    for (const snap of await loadPoolSnapshots(tx, { asset }, now)) {
       totalExposure += snap.totalExposure;
       shape.push({ capital: snap.capital, groupExposures: [...snap.groups.values()], pool: snap });
     }

@@ -27,7 +27,7 @@ import { getRisk } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitPremium } from '../domain/backstop.ts';
-import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot, loadRiskPoolSnapshots } from './pool-state.ts';
+import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot, loadPoolSnapshots } from './pool-state.ts';
 import { createCoalescer } from './coalesce.ts';
 
 const DAY_MS = 86_400_000;
@@ -48,7 +48,7 @@ function quotePaths(deps: Deps) {
   if (!paths) {
     const read = createCoalescer(async (riskId: string, callers: readonly null[]) => {
       const at = deps.clock.now();
-      const [risk, snapshots] = await Promise.all([getRisk(deps, riskId), loadRiskPoolSnapshots(deps.db, riskId, at)]);
+      const [risk, snapshots] = await Promise.all([getRisk(deps, riskId), loadPoolSnapshots(deps.db, { riskId }, at)]);
       return callers.map(() => ({ risk, snapshots, at }));
     });
     const store = createCoalescer(async (_: 'quotes', quotes: readonly QuoteRecord[]) => {

@@ -8,6 +8,7 @@ import {
   applyPoolAggregates,
   expirePolicies,
   findPool,
+  type PoolSelector,
   type PoolState,
   loadPoolStates,
 } from '../db/pool-store.ts';
@@ -77,9 +78,9 @@ export async function loadPoolSnapshot(ex: Executor, poolId: string, at: number,
   return snapshotOf(state, at);
 }
 
-/** Snapshots of every pool backing a risk, oldest first, in one round trip (reads only). */
-export async function loadRiskPoolSnapshots(ex: Executor, riskId: string, at: number): Promise<PoolSnapshot[]> {
-  return (await loadPoolStates(ex, { riskId }, at)).map((state) => snapshotOf(state, at));
+/** Snapshots of every pool backing a risk or of an asset, oldest first, in one round trip (reads only). */
+export async function loadPoolSnapshots(ex: Executor, of: Exclude<PoolSelector, { poolId: string }>, at: number): Promise<PoolSnapshot[]> {
+  return (await loadPoolStates(ex, of, at)).map((state) => snapshotOf(state, at));
 }
 
 function snapshotOf(state: PoolState, at: number): PoolSnapshot {

@@ -207,6 +207,9 @@ export async function saveAdequacy(ex: Executor, poolId: string, a: PoolRecord['
     WHERE id = ${poolId}`);
 }
 
+/** One pool, the pools backing a risk, or the pools of an asset. */
+export type PoolSelector = { poolId: string } | { riskId: string } | { asset: string };
+
 export interface PoolState {
   pool: PoolRecord;
   tranches: TrancheRecord[];
@@ -216,12 +219,12 @@ export interface PoolState {
 }
 
 /**
- * Everything a pool snapshot needs in one round trip, for one pool or for every pool
- * backing a risk (oldest first). Callers that lock a pool take the lock first
+ * Everything a pool snapshot needs in one round trip, for one pool, every pool backing a
+ * risk or every pool of an asset (oldest first). Callers that lock a pool take the lock first
  * (`findPool(..., true)`) and read this afterwards, so the read sees what the transactions
  * they waited for committed.
  */
-export async function loadPoolStates(ex: Executor, of: { poolId: string } | { riskId: string }, upTo: number): Promise<PoolState[]> {
+export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: number): Promise<PoolState[]> {
   const rows = await ex.query<
     PoolRow & {
       tranches_json: Array<{ tranche: TrancheName; account_id: string; total_shares: string; balance: string }>;
@@ -246,7 +249,7 @@ export async function loadPoolStates(ex: Executor, of: { poolId: string } | { ri
         FROM policies x JOIN risks r ON r.id = x.risk_id
         WHERE x.pool_id = p.id AND x.status = 'ACTIVE' AND x.end_at <= ${ts(upTo)}) AS expiring_json
     FROM pools p JOIN assets a ON a.symbol = p.asset
-    WHERE ${'poolId' in of ? sql`p.id = ${of.poolId}` : sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = ${of.riskId})`}
+    WHERE ${'poolId' in of ? sql`p.id = ${of.poolId}` : 'riskId' in of ? sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = ${of.riskId})` : sql`p.asset = ${of.asset}`}
     ORDER BY p.created_at, p.id`);
   return rows.map((row) => ({
     pool: toPool(row),

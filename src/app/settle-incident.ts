@@ -165,12 +165,15 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
       SELECT * FROM (VALUES ${sql.join(sources, sql`, `)}) AS s(account_id, kind, asset, owner, amount)`,
   );
   const price = (assets: bigint, shares: bigint) => decimalString(ratio(assets + 1n, shares + 1n), 18);
-  for (const row of waterfall.rows) {
+  const layers = waterfall.rows.map((row) => {
     const t = tranches.find((x) => x.tranche === row.layer);
+    return sql`(${incident.id}, ${poolId}, ${row.layer}, ${row.amount.toString()}::numeric,
+      ${t ? price(t.balance, t.totalShares) : null}::numeric, ${t ? price(t.balance - row.amount, t.totalShares) : null}::numeric)`;
+  });
+  if (layers.length > 0) {
     await tx.query(sql`
       INSERT INTO incident_layers (incident_id, pool_id, layer, amount, share_price_before, share_price_after)
-      VALUES (${incident.id}, ${poolId}, ${row.layer}, ${row.amount.toString()}::numeric,
-        ${t ? price(t.balance, t.totalShares) : null}::numeric, ${t ? price(t.balance - row.amount, t.totalShares) : null}::numeric)`);
+      VALUES ${sql.join(layers, sql`, `)}`);
   }
   if (waterfall.backstopDraw > 0n) await insertDraw(tx, { incidentId: incident.id, poolId, asset, amount: waterfall.backstopDraw, at: now });
   await changeIouOutstanding(tx, asset, waterfall.haircut);

@@ -19,7 +19,7 @@ import { findIncident } from '../src/db/incident-store.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
-import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL } from '../test/helpers.ts';
+import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL, watchRisk } from '../test/helpers.ts';
 
 const rows: Array<{ figure: string; ours: string; baseline: string; ratio: string; goal: string; met: boolean }> = [];
 const fmt = (n: number, unit: string) => `${n.toFixed(n < 10 ? 2 : 0)} ${unit}`;
@@ -104,6 +104,7 @@ async function httpThroughput() {
   const h = await createHarness();
   const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
   const risk = await createRisk(h.deps, admin, depegRiskInput('bench', 'BENCH') as never);
+  await watchRisk(h, risk.id);
   const curator: Viewer = { address: newWallet().address, roles: [] };
   const pool = await createPool(h.deps, curator, { name: 'bench', risks: [{ riskId: risk.id }] });
   await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(10_000_000).toString(), reference: 'bench' });
@@ -139,6 +140,7 @@ async function purchaseThroughput(n: number) {
   const h = await createHarness({ pricing: { ...(await import('../src/domain/pricing.ts')).defaultPricing, quoteTtlSeconds: 3_600 } });
   const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
   const risk = await createRisk(h.deps, admin, depegRiskInput('buy', 'BUY') as never);
+  await watchRisk(h, risk.id);
   const curator: Viewer = { address: newWallet().address, roles: [] };
   const pool = await createPool(h.deps, curator, { name: 'buy', risks: [{ riskId: risk.id }] });
   // Capacity for exactly n/2 policies of 100 USDC: half the attempts must be refused.

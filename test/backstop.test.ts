@@ -13,7 +13,7 @@ import { recordRecovery } from '../src/app/recoveries.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { isBaseError } from '../src/domain/errors.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
-import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
 
 const flatPricing = { ...defaultPricing, rMin: '0.0365', rMax: '0.0365', slope1: '0', slope2: '0' };
 
@@ -33,6 +33,7 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
       const risk = await createRisk(h.deps, admin, depegRiskInput(`r${Math.random()}`, group, { window: 0 }) as never);
       const feed = await registerFeed(h.deps, admin, { name: 'f', kind: 'PUSH' });
       await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+      await watchRisk(h, risk.id);
       risks.push({ risk, feed });
     }
     const curator: Viewer = { address: newWallet().address, roles: [] };
@@ -79,6 +80,7 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
     await creditAccount(h.deps, admin, { address: admin.address, amount: USDC(20_000).toString(), reference: 'recap' });
     await deposit(h.deps, admin, m.pool.id, USDC(20_000).toString(), 'SENIOR');
     const risk4 = await createRisk(h.deps, admin, depegRiskInput(`late ${Math.random()}`, 'G', { window: 0 }) as never);
+    await watchRisk(h, risk4.id);
     await h.db.query(sql`INSERT INTO pool_risks (pool_id, risk_id, cap_bps) VALUES (${m.pool.id}, ${risk4.id}, 5000)`);
     const again = await buy(risk4.id, USDC(2_000));
     assert.equal(again.repayment, again.skim / 2n);

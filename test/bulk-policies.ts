@@ -5,7 +5,7 @@ import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { ledgerAccounts, postJournal } from '../src/db/ledger.ts';
-import { type Harness, USDC, depegRiskInput, newWallet } from './helpers.ts';
+import { type Harness, USDC, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
 
 /**
  * A confirmed incident over `pools` pools of `perPool` policies each, the policies written
@@ -16,6 +16,7 @@ export async function bulkMarket(h: Harness, pools: number, perPool: number) {
   const risk = await createRisk(h.deps, admin, depegRiskInput(`big ${Math.random()}`, `BULK${Math.floor(Math.random() * 1e9)}`, { window: 0 }) as never);
   const feed = await registerFeed(h.deps, admin, { name: 'big', kind: 'PUSH' });
   await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+  await watchRisk(h, risk.id);
   const start = new Date(h.clock.now() - 3_600_000).toISOString();
   const end = new Date(h.clock.now() + 30 * 86_400_000).toISOString();
   const poolIds: string[] = [];

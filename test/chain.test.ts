@@ -1,3 +1,4 @@
+import { isBaseError } from '../src/domain/errors.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseUnits } from 'viem';
@@ -13,7 +14,7 @@ import { findRisk } from '../src/db/risk-store.ts';
 import { listIncidents } from '../src/db/incident-store.ts';
 import { type Watcher, createWatcher } from '../src/worker/watcher.ts';
 import { type Anvil, type Compiled, chainClients, compileContracts, startAnvil } from './chain-helpers.ts';
-import { DAY, type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet, waitFor } from './helpers.ts';
+import { DAY, type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet, waitFor, watchRisk } from './helpers.ts';
 
 describe('the running watcher on a real local chain', () => {
   let anvil: Anvil;
@@ -60,8 +61,10 @@ describe('the running watcher on a real local chain', () => {
     return Number((await chain.public.getBlock()).timestamp) * 1000;
   }
 
+  /** Buys cover at `at`; the risk is watched by a PUSH feed until the test links its chain feed. */
   async function buyAt(riskId: string, amount: bigint, days: number, at: number) {
     h.clock.advance(at - h.clock.now());
+    await watchRisk(h, riskId);
     const v: Viewer = { address: newWallet().address, roles: [] };
     await creditAccount(h.deps, admin, { address: v.address, amount: USDC(1_000).toString(), reference: `fund-${v.address}` });
     const policy = await purchasePolicy(h.deps, v, (await quote(h.deps, v, riskId, amount.toString(), days)).id);
@@ -79,7 +82,6 @@ describe('the running watcher on a real local chain', () => {
     const feed = await registerFeed(h.deps, admin, { name: 'USDC/USD (local)', kind: 'CHAINLINK', chainId: 31337, address: aggregator, heartbeatSeconds: 86_400 });
     const risk = await createRisk(h.deps, admin, depegRiskInput('USDC depeg (local)', 'USDC', { window: 60, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never);
     const other = await createRisk(h.deps, admin, depegRiskInput('DAI depeg (local)', 'DAI') as never);
-    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
     const curator: Viewer = { address: newWallet().address, roles: [] };
     const pool = await createPool(h.deps, curator, { name: 'local pool', risks: [{ riskId: risk.id }, { riskId: other.id }] });
     await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(1_000_000).toString(), reference: 'curator' });
@@ -89,7 +91,8 @@ describe('the running watcher on a real local chain', () => {
     const a = await buyAt(risk.id, USDC(10_000), 30, t0 - DAY);
     const b = await buyAt(risk.id, USDC(2_500), 90, t0 - 3_600_000);
     const otherRisk = await buyAt(other.id, USDC(10_000), 30, t0 - DAY);
-    const late = await buyAt(risk.id, USDC(10_000), 30, t0 + 600_000);
+    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    h.clock.advance(t0 + 1_000 - h.clock.now());
 
     watcher.start();
     await waitFor('the first observation', async () => (await findRisk(h.db, risk.id))?.lastValue === '1');
@@ -98,7 +101,11 @@ describe('the running watcher on a real local chain', () => {
       const r = await findRisk(h.db, risk.id);
       return r?.state === 'TRIGGERED' ? r : undefined;
     });
-    assert.ok((triggered.triggeredAt as number) < t0 + 600_000, 'triggered before the late policy started');
+    assert.ok((triggered.triggeredAt as number) < t0 + 60_000, 'triggered at the round\'s on-chain time');
+    // Once TRIGGERED, nobody can buy the cover that is about to pay.
+    h.clock.advance(t0 + 600_000 - h.clock.now());
+    const late: Viewer = { address: newWallet().address, roles: [] };
+    await assert.rejects(quote(h.deps, late, risk.id, USDC(10_000).toString(), 30), (e: unknown) => isBaseError(e) && e.code === 'SALES_PAUSED');
     await chain.public.request({ method: 'evm_increaseTime' as never, params: [120] as never });
     await send('MockAggregator', aggregator, 'setAnswer', [parseUnits('0.97', 8)]);
     const incident = await waitFor('a settled incident', async () => {
@@ -110,7 +117,7 @@ describe('the running watcher on a real local chain', () => {
     assert.equal(incident.evidence.timeline[0]?.observations[0]?.source.roundId, '2');
     assert.equal(await gained(a), USDC(300));
     assert.equal(await gained(b), USDC(75));
-    for (const x of [expired, otherRisk, late]) assert.equal(await gained(x), 0n);
+    for (const x of [expired, otherRisk]) assert.equal(await gained(x), 0n);
     assert.equal(incident.policiesPaid, 2);
     await assertLedgerInvariants(h.db);
   });
@@ -128,12 +135,12 @@ describe('the running watcher on a real local chain', () => {
       maxStalenessSeconds: 3600,
       score: { audits: 1, daysLive: 200, valueSecuredUsd: '50000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'MEDIUM' },
     });
-    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
     const curator: Viewer = { address: newWallet().address, roles: [] };
     const pool = await createPool(h.deps, curator, { name: 'vault pool', risks: [{ riskId: risk.id }] });
     await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(100_000).toString(), reference: 'vault-curator' });
     await deposit(h.deps, curator, pool.id, USDC(100_000).toString(), 'SENIOR');
     const holder = await buyAt(risk.id, USDC(5_000), 30, t0 - 3_600_000);
+    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
     h.clock.advance(t0 + 60_000 - h.clock.now());
 
     await send('MockVault', vault, 'setAssetsPerShare', [parseUnits('1.05', 18)]);

@@ -8,7 +8,7 @@ import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
-import { USDC, useHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { USDC, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
 
 describe('createCoalescer', () => {
   test('a call made while a run is in flight joins the next run, which starts after it', async () => {
@@ -68,6 +68,7 @@ describe('concurrent quotes share their reads and writes', () => {
   test('40 concurrent quotes: 40 distinct stored quotes from fewer statements, each seeing the writes made before it', async () => {
     const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
     const risk = await createRisk(h.deps, admin, depegRiskInput('coalesced', 'COAL') as never);
+    await watchRisk(h, risk.id);
     const curator: Viewer = { address: newWallet().address, roles: [] };
     const pool = await createPool(h.deps, curator, { name: 'coalesced', risks: [{ riskId: risk.id }] });
     await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(2_000_000).toString(), reference: 'coal' });

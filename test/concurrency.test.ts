@@ -6,7 +6,7 @@ import { creditAccount } from '../src/app/funding.ts';
 import { completeWithdrawal, createPool, deposit, poolSnapshot, requestWithdrawal } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { isBaseError } from '../src/domain/errors.ts';
-import { SERVER_URL, USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { SERVER_URL, USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
 
 /**
  * Races through the use cases with real transactions. On the PostgreSQL server (CI runs
@@ -24,6 +24,7 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
 
   async function market(capital: bigint, cooldownSeconds = 0) {
     const risk = await createRisk(h.deps, admin, depegRiskInput(`Risk ${Math.random()}`) as never);
+    await watchRisk(h, risk.id);
     const curator = viewerOf(newWallet().address);
     const pool = await createPool(h.deps, curator, { name: 'race pool', risks: [{ riskId: risk.id }], cooldownSeconds });
     await creditAccount(h.deps, admin, { address: curator.address, amount: capital.toString(), reference: `seed-${pool.id}` });

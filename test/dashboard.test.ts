@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser } from './browser.ts';
 import request from 'supertest';
 import { type Hex, hexToString } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -34,10 +35,9 @@ describe('the dashboard on the demo market, in a real browser', () => {
     market = await seedDemoMarket(h.deps, h.admin.address);
     app = createApp(h.deps, { rateLimitPerMinute: 0, demoPeople: market.people });
     served = await serve(app);
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    // The page signs in for its own host: this server's.
+    (h.deps.config.siwe.domains as string[]).push(new URL(served.base).host);
+    browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close();
@@ -109,6 +109,8 @@ describe('the dashboard on the demo market, in a real browser', () => {
     const me: Viewer = { address: wallet.address, roles: [] };
     await creditAccount(h.deps, { address: h.admin.address, roles: ['admin'] }, { address: wallet.address, amount: USDC(1_000).toString(), reference: 'wallet-dash' });
     const policy = await purchasePolicy(h.deps, me, (await quote(h.deps, me, market.risks.dai.id, USDC(2_000).toString(), 30)).id);
+    // The page dates its sign-in message by the browser's clock: the server's must agree.
+    h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
     const account = privateKeyToAccount(wallet.key);
     const signed: string[] = [];
     const page = await open(async (p) => {

@@ -17,6 +17,9 @@ import { defaultPricing } from '../src/domain/pricing.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { pushDomain, pushMessage, pushTypes } from '../src/domain/push-typed-data.ts';
+import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
+import { getRisk } from '../src/app/risks.ts';
+import { feedsOfRisk } from '../src/db/feed-store.ts';
 
 /** Tests run on the PostgreSQL server when DATABASE_URL is set, else on PGlite. */
 export const SERVER_URL = process.env.DATABASE_URL;
@@ -126,7 +129,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
   return {
     production: false,
     jwt: { secret: 'test-secret-test-secret-test-secret!', previousSecret: undefined, ttlSeconds: 3600, issuer: 'parametric-cover', audience: 'parametric-cover-api' },
-    siwe: { domain: 'localhost:4000', nonceTtlSeconds: 300 },
+    siwe: { domains: ['localhost:4000', '127.0.0.1:4000'], chainIds: [1, 31337], nonceTtlSeconds: 300, clockSkewSeconds: 60, maxOpenNonces: 20 },
     admins: [admin],
     pricing: defaultPricing,
     minPremium: '1',
@@ -248,10 +251,41 @@ export const DEPOSIT = `mutation($p: ID!, $amt: BigInt!) { deposit(poolId: $p, a
 export const QUOTE = `query($r: ID!, $amt: BigInt!, $d: Int!) { quote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure expiresAt pool { id } } }`;
 export const PURCHASE = `mutation($q: ID!) { purchasePolicy(quoteId: $q) { id status amount premium } }`;
 
-/** Admin session, one risk, one pool with `capital` deposited by a fresh underwriter. */
+/**
+ * Cover is sold only on a watched risk: records a calm value (on the safe side of the
+ * recovery threshold) a second ago on each feed of the risk, adding PUSH feeds up to its quorum.
+ * Call it after linking a test's own feeds, and again after moving the clock past the
+ * risk's staleness bound.
+ */
+export async function watchRisk(h: Harness, riskId: string): Promise<string[]> {
+  const admin = { address: h.admin.address, roles: ['admin' as const] };
+  const risk = await getRisk(h.deps, riskId);
+  const feeds = (await feedsOfRisk(h.db, riskId)).map((f) => f.id);
+  if (feeds.length < risk.quorum) {
+    const added = [];
+    for (let i = feeds.length; i < risk.quorum; i++) added.push((await registerFeed(h.deps, admin, { name: `watch ${riskId} #${i}`, kind: 'PUSH' })).id);
+    feeds.push(...added);
+    await setRiskFeeds(h.deps, admin, riskId, feeds);
+  }
+  const recovery = Number(risk.rule.recoveryThreshold);
+  const calm = (risk.rule.direction === 'BELOW' ? recovery * 1.01 + 0.01 : recovery * 0.99).toFixed(6);
+  // A second back, so a test's own observation at the clock's time is still news.
+  const at = h.clock.now() - 1_000;
+  for (const feed of feeds) await recordObservations(h.deps, feed, [{ value: calm, observedAt: at, source: { kind: 'TEST' } }], false);
+  return feeds;
+}
+
+/** An admin-listed risk that is watched (see watchRisk), so cover on it can be sold. */
+export async function watchedRisk(h: Harness, adminToken: string, input: Record<string, unknown> = depegRiskInput()) {
+  const risk = (await h.ok(DEPEG_RISK, { input }, adminToken)).createRisk;
+  await watchRisk(h, risk.id);
+  return risk;
+}
+
+/** Admin session, one watched risk, one pool with `capital` deposited by a fresh underwriter. */
 export async function marketWithPool(h: Harness, capital: bigint, poolInput: Record<string, unknown> = {}) {
   const adminToken = await h.signIn(h.admin);
-  const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput() }, adminToken)).createRisk;
+  const risk = await watchedRisk(h, adminToken);
   const underwriter = newWallet();
   const uwToken = await h.signIn(underwriter);
   const pool = (await h.ok(CREATE_POOL, { input: { name: 'Stable pool', risks: [{ riskId: risk.id }], ...poolInput } }, uwToken)).createPool;

@@ -16,8 +16,7 @@ import {
   expectCode,
   fundedBuyer,
   marketWithPool,
-  newWallet,
-} from './helpers.ts';
+  newWallet, watchRisk } from './helpers.ts';
 
 const BALANCE = `query { accountBalance { amount } }`;
 const POOL = `query($id: ID!) { pool(id: $id) { capital totalExposure capacityLeft unearnedPremium requiredCapital frozen
@@ -34,6 +33,7 @@ describe('marketplace walk-through', () => {
     const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('USDC depeg', 'USDC', { payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) }, adminToken))
       .createRisk;
     assert.equal(risk.maxPayoutRatio, '0.2');
+    await watchRisk(h, risk.id);
     const detail = await h.ok(
       `query($id: ID!) { risk(id: $id) { state score { score model factors { name weight value contribution } } baseRate rule { threshold payout peg maxRatio version } } }`,
       { id: risk.id },
@@ -319,6 +319,7 @@ describe('bad input gets a clear error and loses nothing', () => {
   test('an admin overrides a score with a recorded reason, and it prices cover', async () => {
     const token = await h.signIn(h.admin);
     const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('DAI depeg', 'DAI') }, token)).createRisk;
+    await watchRisk(h, risk.id);
     const before = (await h.ok(`query($id: ID!) { risk(id: $id) { baseRate } }`, { id: risk.id })).risk.baseRate;
     expectCode(await h.gql(`mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "x") { id } }`, { id: risk.id }, token), 'BAD_USER_INPUT');
     const user = await h.signIn(newWallet());

@@ -59,8 +59,9 @@ describe('running it like production: metrics, probes, headers, limits', () => {
 
   test('a token signed with the previous key is accepted during a rotation, and not after', async () => {
     const wallet = newWallet();
+    await h.signIn(wallet);
     const old = 'previous-secret-previous-secret-previous!';
-    const claims = { iat: Math.floor(h.clock.now() / 1000) };
+    const claims = { iat: Math.floor(h.clock.now() / 1000), sv: 0 };
     const options = { algorithm: 'HS256' as const, subject: wallet.address, issuer: 'parametric-cover', audience: 'parametric-cover-api', expiresIn: 600 };
     const token = jwt.sign(claims, old, options);
     const rotating = createApp({ ...h.deps, config: testConfig(h.admin.address, { jwt: { ...h.deps.config.jwt, previousSecret: old } }) }, { rateLimitPerMinute: 0 });

@@ -19,8 +19,7 @@ import {
   expectCode,
   fundedBuyer,
   newWallet,
-  signPush,
-} from './helpers.ts';
+  signPush, watchRisk } from './helpers.ts';
 import { loadUsdcFixture } from './usdc-fixture.ts';
 
 const RISK_VIEW = `query($id: ID!) { risk(id: $id) { state degraded latestValue triggerProgress { label elapsedSeconds } events { state value } } }`;
@@ -42,6 +41,7 @@ describe('PUSH feed to payout, as a newcomer does it', () => {
     assert.equal(feed.reporter, reporter.address);
     const risk = (await h.ok(DEPEG_RISK, { input: { ...depegRiskInput('USDC depeg', 'USDC', { ...proportional, window: 3600 }) } }, admin)).createRisk;
     await h.ok(SET_FEEDS, { r: risk.id, f: [feed.id] }, admin);
+    await watchRisk(h, risk.id);
     const uw = newWallet();
     const uwToken = await h.signIn(uw);
     const pool = (await h.ok(CREATE_POOL, { input: { name: 'pool', risks: [{ riskId: risk.id }], cooldownSeconds: 0 } }, uwToken)).createPool;
@@ -80,10 +80,10 @@ describe('PUSH feed to payout, as a newcomer does it', () => {
     const sig = await signPush(reporter, feed.id, tampered);
     expectCode(await h.gql(SUBMIT, { f: feed.id, o: asInput([{ value: '0.10', observedAt: t0 + 2000 }]), s: sig }), 'UNAUTHENTICATED');
 
-    h.clock.advance(1_900_000);
+    h.clock.advance(t0 + 1_800_000 - h.clock.now());
     await ok([{ value: '0.985', observedAt: t0 + 1_800_000 }]);
     assert.equal((await h.ok(RISK_VIEW, { id: risk.id })).risk.triggerProgress.label, 'TRIGGERED 29m of 1h');
-    h.clock.advance(1_800_000);
+    h.clock.advance(t0 + 1000 + 3_601_000 - h.clock.now());
     const confirmed = await ok([{ value: '0.97', observedAt: t0 + 1000 + 3_601_000 }]);
     assert.equal(confirmed.incidents.length, 1);
     const incidentId = confirmed.incidents[0].id;
@@ -125,10 +125,11 @@ describe('replaying March 2023 through the watcher path', () => {
   const h = useHarness({}, { checkInvariants: true });
 
   test('pays a 10,000 USDC PROPORTIONAL policy exactly 247 USDC, and no ineligible policy', async () => {
-    const at = (iso: string) => {
-      h.clock.advance(Date.parse(iso) - h.clock.now());
-    };
-    at('2023-01-01T00:00:00Z');
+    // The live path runs in real time: each round is pushed when the clock reaches it (a
+    // backdated batch would be refused), and buyers buy at their moment in between.
+    const at = (ms: number) => h.clock.advance(ms - h.clock.now());
+    const series = loadUsdcFixture().map((o) => ({ value: o.value, observedAt: o.at }));
+    at((series[0] as { observedAt: number }).observedAt - 60_000);
     let admin = await h.signIn(h.admin);
     const reporter = newWallet();
     const feed = (await h.ok(REGISTER_PUSH, { name: 'Chainlink USDC/USD replay' }, await h.signIn(reporter))).registerFeed;
@@ -136,47 +137,65 @@ describe('replaying March 2023 through the watcher path', () => {
     const other = (await h.ok(DEPEG_RISK, { input: depegRiskInput('DAI depeg', 'DAI', proportional) }, admin)).createRisk;
     await h.ok(SET_FEEDS, { r: risk.id, f: [feed.id] }, admin);
     const uw = newWallet();
-    let uwToken = await h.signIn(uw);
+    const uwToken = await h.signIn(uw);
     const pool = (await h.ok(CREATE_POOL, { input: { name: 'pool', risks: [{ riskId: risk.id }, { riskId: other.id }] } }, uwToken)).createPool;
     await h.ok(CREDIT, { a: uw.address, amt: USDC(100_000).toString(), r: 'uw' }, admin);
     await h.ok(DEPOSIT, { p: pool.id, amt: USDC(100_000).toString() }, uwToken);
-    const buy = async (riskId: string, days: number) => {
+    const quoteFor = async (riskId: string, days: number) => {
       admin = await h.signIn(h.admin);
       const b = await fundedBuyer(h, admin, USDC(1_000));
-      const q = (await h.ok(QUOTE, { r: riskId, amt: USDC(10_000).toString(), d: days }, b.token)).quote;
-      const p = (await h.ok(PURCHASE, { q: q.id }, b.token)).purchasePolicy;
+      return { ...b, body: await h.gql(QUOTE, { r: riskId, amt: USDC(10_000).toString(), d: days }, b.token) };
+    };
+    const buy = async (riskId: string, days: number) => {
+      const b = await quoteFor(riskId, days);
+      assert.equal(b.body.errors, undefined, JSON.stringify(b.body.errors));
+      const p = (await h.ok(PURCHASE, { q: b.body.data?.quote.id }, b.token)).purchasePolicy;
       return { ...b, policy: p };
     };
-    const expired = await buy(risk.id, 30); // ended on 2023-01-31
-    at('2023-03-01T00:00:00Z');
-    const eligible = await buy(risk.id, 30);
-    const otherRisk = await buy(other.id, 30);
-    at('2023-03-11T02:00:00Z'); // after the trigger observation at 01:18:11, before anyone saw it
-    const late = await buy(risk.id, 30);
-
-    at('2023-03-13T00:00:00Z');
-    const series = loadUsdcFixture().map((o) => ({ value: o.value, observedAt: o.at }));
-    const result = (await h.ok(SUBMIT, { f: feed.id, o: asInput(series), s: await signPush(reporter, feed.id, series) })).submitObservations;
-    assert.equal(result.accepted, 400);
-    assert.equal(result.incidents.length, 1);
+    const bought: Record<string, Awaited<ReturnType<typeof buy>>> = {};
+    const moments: Array<[string, () => Promise<void>]> = [
+      ['2023-01-01T00:00:00Z', async () => void (bought.expired = await buy(risk.id, 30))], // ended on 2023-01-31
+      [
+        '2023-03-01T00:00:00Z',
+        async () => {
+          bought.eligible = await buy(risk.id, 30);
+          await watchRisk(h, other.id);
+          bought.otherRisk = await buy(other.id, 30);
+        },
+      ],
+      // After the trigger round at 01:18:11: sales of the risk are paused.
+      ['2023-03-11T02:00:00Z', async () => expectCode((await quoteFor(risk.id, 30)).body, 'SALES_PAUSED')],
+    ];
+    const incidents: Array<{ id: string }> = [];
+    for (const o of series) {
+      while (moments.length > 0 && Date.parse((moments[0] as [string, unknown])[0]) <= o.observedAt) {
+        const [when, act] = moments.shift() as [string, () => Promise<void>];
+        at(Date.parse(when));
+        await act();
+      }
+      at(o.observedAt);
+      const result = (await h.ok(SUBMIT, { f: feed.id, o: asInput([o]), s: await signPush(reporter, feed.id, [o]) })).submitObservations;
+      assert.equal(result.accepted, 1);
+      incidents.push(...result.incidents);
+    }
+    assert.equal(moments.length, 0);
+    assert.equal(incidents.length, 1);
     const watcher = createWatcher(h.deps, { reader: { read: async () => [] }, intervalMs: 60_000 });
     await watcher.tick();
     await watcher.stop();
 
-    const incident = (await h.ok(INCIDENT, { id: result.incidents[0].id })).incident;
+    const incident = (await h.ok(INCIDENT, { id: incidents[0]?.id })).incident;
     assert.equal(incident.triggeredAt, new Date(1678497491_000).toISOString());
     assert.equal(incident.confirmedAt, new Date(1678583975_000).toISOString());
     assert.equal(incident.settlementValue, '0.9753');
     assert.equal(incident.payoutRatio, '0.0247');
-    assert.deepEqual(incident.payouts.map((p: { policyId: string; paid: string }) => [p.policyId, p.paid]), [[eligible.policy.id, '247000000']]);
+    assert.deepEqual(incident.payouts.map((p: { policyId: string; paid: string }) => [p.policyId, p.paid]), [[bought.eligible?.policy.id, '247000000']]);
     assert.equal(incident.evidenceVerified, true);
-    for (const b of [expired, otherRisk, late]) {
-      const p = (await h.ok(POLICY, { id: b.policy.id }, await h.signIn(b.wallet))).policy;
+    for (const b of [bought.expired, bought.otherRisk]) {
+      const p = (await h.ok(POLICY, { id: b?.policy.id }, await h.signIn(b?.wallet as never))).policy;
       assert.equal(p.payout, null);
       assert.notEqual(p.status, 'PAID');
     }
-    uwToken = await h.signIn(uw);
-    assert.ok(uwToken);
   });
 });
 
@@ -203,7 +222,7 @@ describe('bad oracle data never triggers', () => {
 
   test('one source spiking while the others hold moves the median, not the trigger', async () => {
     const { risk, push } = await riskWithFeeds(3, { quorum: 2 });
-    const t = Math.floor(h.clock.now() / 1000) * 1000 - 60_000;
+    const t = Math.floor(h.clock.now() / 1000) * 1000;
     await push(0, '1', t);
     await push(1, '0.9999', t + 1000);
     assert.deepEqual(await push(2, '0.5', t + 2000), []);
@@ -214,14 +233,16 @@ describe('bad oracle data never triggers', () => {
 
   test('a stale feed does not count: below quorum the risk is DEGRADED and cannot trigger', async () => {
     const { risk, push } = await riskWithFeeds(2, { quorum: 2, maxStalenessSeconds: 60 });
-    const t = Math.floor(h.clock.now() / 1000) * 1000 - 600_000;
+    const t = Math.floor(h.clock.now() / 1000) * 1000;
     await push(0, '1', t);
     // The second source reports a crash two minutes later, when the first is stale.
+    h.clock.advance(120_000);
     assert.deepEqual(await push(1, '0.5', t + 120_000), []);
     const view = (await h.ok(RISK_VIEW, { id: risk.id })).risk;
     assert.equal(view.state, 'DEGRADED');
     assert.deepEqual(view.events.map((e: { state: string }) => e.state), ['DEGRADED']);
     // Both fresh and agreeing: it triggers (window 0 confirms at once).
+    h.clock.advance(1_000);
     await push(0, '0.5', t + 121_000);
     assert.equal((await h.ok(RISK_VIEW, { id: risk.id })).risk.state, 'CONFIRMED');
   });
@@ -229,7 +250,7 @@ describe('bad oracle data never triggers', () => {
   test('a degraded risk does not block another risk', async () => {
     const a = await riskWithFeeds(2, { quorum: 2, maxStalenessSeconds: 60 });
     const b = await riskWithFeeds(1, {});
-    const t = Math.floor(h.clock.now() / 1000) * 1000 - 300_000;
+    const t = Math.floor(h.clock.now() / 1000) * 1000;
     await a.push(0, '0.5', t);
     assert.equal((await b.push(0, '0.5', t + 1000)).length, 1);
     assert.equal((await h.ok(RISK_VIEW, { id: a.risk.id })).risk.state, 'DEGRADED');

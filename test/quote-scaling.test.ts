@@ -8,7 +8,7 @@ import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
-import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
 
 const h = useHarness();
 
@@ -20,6 +20,7 @@ const h = useHarness();
 test('a quote reads the same statements and rows at 10 and at 200 active policies', async () => {
   const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
   const risk = await createRisk(h.deps, admin, depegRiskInput() as never);
+  await watchRisk(h, risk.id);
   const curator: Viewer = { address: newWallet().address, roles: [] };
   const pool = await createPool(h.deps, curator, { name: 'big', risks: [{ riskId: risk.id }] });
   await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(10_000_000).toString(), reference: 'seed' });

@@ -10,7 +10,7 @@ import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
 import { rng } from './rng.ts';
-import { SERVER_URL, USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { SERVER_URL, USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
 
 describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' : 'PGlite'})`, () => {
   const h = useHarness();
@@ -24,6 +24,7 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
     const risk = await createRisk(h.deps, admin, depegRiskInput(`risk ${Math.random()}`, 'USDC', { window: 0, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never);
     const feed = await registerFeed(h.deps, admin, { name: 'source', kind: 'PUSH' });
     await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    await watchRisk(h, risk.id);
     for (let i = 0; i < pools; i++) {
       const curator: Viewer = { address: newWallet().address, roles: [] };
       const pool = await createPool(h.deps, curator, { name: `p${i}`, risks: [{ riskId: risk.id }] });
@@ -99,6 +100,7 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
       const risk = await createRisk(h.deps, admin, depegRiskInput(`thin ${name} ${Math.random()}`, 'THIN', { window: 0 }) as never);
       const feed = await registerFeed(h.deps, admin, { name: `thin ${name}`, kind: 'PUSH' });
       await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+      await watchRisk(h, risk.id);
       risks.push({ risk, feed });
     }
     const pool = await createPool(h.deps, curator, { name: 'thin', risks: risks.map((r) => ({ riskId: r.risk.id })), groupCapBps: 30_000 });

@@ -17,7 +17,7 @@ import { simulateLosses } from '../src/domain/monte-carlo.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
 import { defaultBackstopLimits, runWaterfall } from '../src/domain/waterfall.ts';
 import { rng } from './rng.ts';
-import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet } from './helpers.ts';
+import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
 
 /**
  * Pricing made simple enough to compute by hand: r0 = 3.65% flat, no utilisation slope, no
@@ -41,6 +41,7 @@ function golden(h: Harness, admin: Viewer) {
     const risk = await createRisk(h.deps, admin, depegRiskInput(`${name} ${Math.random()}`, group, { window: 0 }) as never);
     const feed = await registerFeed(h.deps, admin, { name, kind: 'PUSH' });
     await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    await watchRisk(h, risk.id);
     return { risk, feed };
   }
 

@@ -23,8 +23,7 @@ import {
   newWallet,
   serve,
   signPush,
-  waitFor,
-} from './helpers.ts';
+  waitFor, watchRisk } from './helpers.ts';
 
 /** Reads Server-Sent Events of a GraphQL subscription into an array as they arrive. */
 async function subscribe(url: string, query: string, token?: string) {
@@ -97,6 +96,7 @@ describe('live subscriptions across replicas', () => {
     const feed = (await h.ok(REGISTER_PUSH, { name: 'live' }, await h.signIn(reporter))).registerFeed;
     const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('Live', 'LIVE', { window: 60 }) }, admin)).createRisk;
     await h.ok(SET_FEEDS, { r: risk.id, f: [feed.id] }, admin);
+    await watchRisk(h, risk.id);
     const uw = newWallet();
     const uwToken = await h.signIn(uw);
     const pool = (await h.ok(CREATE_POOL, { input: { name: 'live', risks: [{ riskId: risk.id }] } }, uwToken)).createPool;
@@ -112,10 +112,10 @@ describe('live subscriptions across replicas', () => {
     await new Promise((r) => setTimeout(r, 500));
 
     // Through replica B (the harness app): the feed pushes, the watcher settles.
-    // Observations after the purchase (so the policy is eligible), stamped in the past.
+    // Observations after the purchase (so the policy is eligible), each pushed as it is made.
     const t0 = Math.floor(h.clock.now() / 1000) * 1000 + 1000;
-    h.clock.advance(200_000);
     const push = async (value: string, at: number) => {
+      h.clock.advance(at - h.clock.now());
       const obs = [{ value, observedAt: at }];
       await h.ok(SUBMIT, { f: feed.id, o: asInput(obs), s: await signPush(reporter, feed.id, obs) });
     };

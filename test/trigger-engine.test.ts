@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { backtest, median, payoutRatio } from '../src/domain/trigger-engine.ts';
+import { implausibility } from '../src/domain/plausible-value.ts';
+import { aggregate, backtest, payoutRatio } from '../src/domain/trigger-engine.ts';
 import { normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
 import { loadUsdcFixture } from './usdc-fixture.ts';
 
@@ -78,8 +79,24 @@ describe('trigger engine (DESIGN 5)', () => {
     assert.equal(payoutRatio(tiered, '0.9'), '0.5');
   });
 
-  test('median of fresh values resists a single outlier', () => {
-    assert.equal(median(['1', '0.5', '0.999']), '0.999');
-    assert.equal(median(['1', '0.998']), '0.999');
+  test('the aggregate is the median, and of an even count the middle value on the no-trigger side', () => {
+    assert.equal(aggregate(['1', '0.5', '0.999'], 'BELOW'), '0.999');
+    assert.equal(aggregate(['1', '0.5', '0.999'], 'ABOVE'), '0.999');
+    // Two sources: one alone can never decide; a trigger needs both.
+    assert.equal(aggregate(['1', '-1000000'], 'BELOW'), '1');
+    assert.equal(aggregate(['1', '0.97'], 'BELOW'), '1');
+    assert.equal(aggregate(['0.97', '0.96'], 'BELOW'), '0.97');
+    assert.equal(aggregate(['1', '5'], 'ABOVE'), '1');
+    assert.equal(aggregate(['0.9', '0.99', '1', '1.01'], 'BELOW'), '1');
+    assert.equal(aggregate(['0.9', '0.99', '1', '1.01'], 'ABOVE'), '0.99');
+  });
+
+  test('a value no honest source could give is implausible', () => {
+    assert.match(implausibility('-1000000', false, {}) ?? '', /negative/);
+    assert.match(implausibility('0', false, {}) ?? '', /not positive/);
+    assert.equal(implausibility('0', true, {}), null);
+    assert.equal(implausibility('0.97', false, { minValue: '0.5', maxValue: '2' }), null);
+    assert.match(implausibility('0.1', false, { minValue: '0.5' }) ?? '', /below the feed's minimum/);
+    assert.match(implausibility('3', false, { maxValue: '2' }) ?? '', /above the feed's maximum/);
   });
 });

@@ -1,10 +1,10 @@
-import { sql } from 'drizzle-orm';
+import { randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { type Hex, getAddress, isAddress, isHex, verifyMessage } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { createSiweMessage, generateSiweNonce, parseSiweMessage, validateSiweMessage } from 'viem/siwe';
-import { ts } from '../db/sql-helpers.ts';
-import { badInput, forbidden, unauthenticated } from '../domain/errors.ts';
+import { createSiweMessage, parseSiweMessage } from 'viem/siwe';
+import { bumpSessionVersion, consumeNonce, insertNonce, sessionVersion, upsertUser } from '../db/session-store.ts';
+import { badInput, forbidden, rateLimited, unauthenticated } from '../domain/errors.ts';
 import type { Deps } from './deps.ts';
 
 export type Role = 'admin';
@@ -31,41 +31,69 @@ export function normaliseAddress(value: string, field = 'address'): string {
   return getAddress(value);
 }
 
-/** A single-use nonce for an EIP-4361 message, valid for a few minutes. */
-export async function issueSiweNonce(deps: Deps): Promise<{ nonce: string; expiresAt: number; domain: string }> {
+/** A single-use nonce for an EIP-4361 message, valid for a few minutes, from a CSPRNG. */
+export async function issueSiweNonce(deps: Deps, requestedBy: string): Promise<{ nonce: string; expiresAt: number; domain: string; domains: readonly string[] }> {
   const now = deps.clock.now();
-  const nonce = generateSiweNonce();
-  const expiresAt = now + deps.config.siwe.nonceTtlSeconds * 1000;
-  await deps.db.query(sql`DELETE FROM siwe_nonces WHERE expires_at < ${ts(now - 86_400_000)}`);
-  await deps.db.query(sql`INSERT INTO siwe_nonces (nonce, created_at, expires_at) VALUES (${nonce}, ${ts(now)}, ${ts(expiresAt)})`);
-  return { nonce, expiresAt, domain: deps.config.siwe.domain };
+  // 128 bits from the CSPRNG; hex is alphanumeric, as EIP-4361 requires.
+  const nonce = randomBytes(16).toString('hex');
+  const { siwe } = deps.config;
+  const expiresAt = now + siwe.nonceTtlSeconds * 1000;
+  if (!(await insertNonce(deps.db, { nonce, requestedBy, at: now, expiresAt }, siwe.maxOpenNonces))) {
+    throw rateLimited(`too many open sign-in nonces from this client (at most ${siwe.maxOpenNonces}); use one or wait for them to expire`);
+  }
+  return { nonce, expiresAt, domain: siwe.domains[0] as string, domains: siwe.domains };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Why a parsed EIP-4361 message cannot sign in here, or null: one of our domains, a URI on
+ * that domain, an accepted chain, and times around now (issued within the nonce's life and
+ * the clock skew, not expired, not before its notBefore). Each case says what is wrong.
+ */
+function siweProblem(deps: Deps, m: ReturnType<typeof parseSiweMessage>, now: number): string | null {
+  const { siwe } = deps.config;
+  if (!siwe.domains.includes(m.domain as string)) return `the message is for ${m.domain}, not this site (${siwe.domains.join(', ')})`;
+  let uri: URL;
+  try {
+    uri = new URL(m.uri as string);
+  } catch {
+    return 'the message URI is not a URL';
+  }
+  if (uri.host !== m.domain || (uri.protocol !== 'http:' && uri.protocol !== 'https:')) return `the message URI must be this site's origin (http(s)://${m.domain})`;
+  if (!siwe.chainIds.includes(m.chainId as number)) return `chain ${m.chainId} is not accepted for sign-in (accepted: ${siwe.chainIds.join(', ')})`;
+  const skew = siwe.clockSkewSeconds * 1000;
+  const issued = (m.issuedAt as Date).getTime();
+  if (issued > now + skew) return `the message is not yet valid: issued at ${iso(issued)}, in the future`;
+  if (issued < now - siwe.nonceTtlSeconds * 1000 - skew) return `the message has expired: issued at ${iso(issued)}, sign a new one`;
+  if (m.expirationTime && m.expirationTime.getTime() <= now) return `the message has expired at ${iso(m.expirationTime.getTime())}`;
+  if (m.notBefore && m.notBefore.getTime() > now + skew) return `the message is not yet valid: not before ${iso(m.notBefore.getTime())}`;
+  return null;
 }
 
 /**
- * Verifies a signed EIP-4361 message: our domain, a nonce we issued that is unused and
- * unexpired (consumed atomically, so a message can never be replayed), the message's own
- * time bounds, and the signature of the address it names.
+ * Verifies a signed EIP-4361 message (see siweProblem), then the signature of the address
+ * it names, and only then consumes its nonce (atomically, so it can never be replayed): a
+ * junk signature cannot burn someone else's sign-in.
  */
 export async function signInWithEthereum(deps: Deps, message: string, signature: string): Promise<Session> {
   if (typeof message !== 'string' || message.length > 4096) throw badInput('message must be an EIP-4361 message', { field: 'message' });
   if (!isHex(signature) || signature.length > 1000) throw badInput('signature must be 0x-prefixed hex', { field: 'signature' });
   const parsed = parseSiweMessage(message);
-  if (!parsed.address || !parsed.nonce || !parsed.domain) throw badInput('message is not a valid EIP-4361 message', { field: 'message' });
+  if (!parsed.address || !parsed.nonce || !parsed.domain || !parsed.uri || parsed.chainId === undefined || !parsed.issuedAt || parsed.version !== '1') {
+    throw badInput('message is not a valid EIP-4361 message (domain, address, URI, version 1, chain ID, nonce and issued-at are required)', { field: 'message' });
+  }
   const now = deps.clock.now();
-  const valid = validateSiweMessage({ message: parsed, domain: deps.config.siwe.domain, time: new Date(now) });
-  if (!valid) throw unauthenticated('the sign-in message is for another domain, expired or not yet valid');
-  const consumed = await deps.db.query(sql`
-    UPDATE siwe_nonces SET used_at = ${ts(now)}
-    WHERE nonce = ${parsed.nonce} AND used_at IS NULL AND expires_at > ${ts(now)}
-    RETURNING nonce`);
-  if (consumed.length === 0) throw unauthenticated('the nonce is unknown, already used or expired; ask for a new one');
+  const problem = siweProblem(deps, parsed, now);
+  if (problem) throw unauthenticated(problem);
   const address = getAddress(parsed.address);
   const ok = await verifyMessage({ address, message, signature }).catch(() => false);
   if (!ok) throw unauthenticated('the signature does not match the address in the message');
-  await deps.db.query(sql`INSERT INTO users (address, created_at) VALUES (${address}, ${ts(now)}) ON CONFLICT (address) DO NOTHING`);
+  if (!(await consumeNonce(deps.db, parsed.nonce, now))) throw unauthenticated('the nonce is unknown, already used or expired; ask for a new one');
+  const version = await upsertUser(deps.db, address, now);
   const roles = rolesOf(deps, address);
   const iat = Math.floor(now / 1000);
-  const token = jwt.sign({ roles, iat }, deps.config.jwt.secret, {
+  const token = jwt.sign({ roles, iat, sv: version }, deps.config.jwt.secret, {
     algorithm: 'HS256',
     subject: address,
     expiresIn: deps.config.jwt.ttlSeconds,
@@ -79,36 +107,68 @@ export async function signInWithEthereum(deps: Deps, message: string, signature:
  * Sign-In with Ethereum on behalf of a key this process holds (demo people only): the same
  * nonce, EIP-4361 message, signature and verification as a wallet's sign-in.
  */
-export async function signInWithKey(deps: Deps, privateKey: Hex, uri: string): Promise<Session> {
+export async function signInWithKey(deps: Deps, privateKey: Hex, origin: string, requestedBy: string): Promise<Session> {
   const account = privateKeyToAccount(privateKey);
-  const { nonce, domain } = await issueSiweNonce(deps);
-  const message = createSiweMessage({ address: account.address, chainId: 1, domain, nonce, uri, version: '1', issuedAt: new Date(deps.clock.now()), statement: 'Sign in to the parametric cover marketplace (demo key).' });
+  const { nonce } = await issueSiweNonce(deps, requestedBy);
+  const uri = new URL(origin);
+  const message = createSiweMessage({
+    address: account.address,
+    chainId: deps.config.siwe.chainIds[0] as number,
+    domain: uri.host,
+    nonce,
+    uri: uri.origin,
+    version: '1',
+    issuedAt: new Date(deps.clock.now()),
+    statement: 'Sign in to the parametric cover marketplace (demo key).',
+  });
   return signInWithEthereum(deps, message, await account.signMessage({ message }));
 }
 
 /**
  * Verifies a bearer token. Only HS256 with our key (or the previous key during a
- * rotation) is accepted, so unsigned (`alg: none`) and foreign tokens are refused. Roles
- * are re-derived from configuration, so removing an admin takes effect at once.
+ * rotation) is accepted, so unsigned (`alg: none`) and foreign tokens are refused; it must
+ * carry an expiry, must not be issued in the future, and must be of the address's current
+ * session version (signing out ends every earlier session). Roles are re-derived from
+ * configuration, so removing an admin takes effect at once.
  */
-export function verifySessionToken(deps: Deps, token: string): Viewer {
+export async function verifySessionToken(deps: Deps, token: string): Promise<Viewer> {
+  const claims = verifiedClaims(deps, token);
+  const address = getAddress(claims.sub);
+  if ((await sessionVersion(deps.db, address)) !== claims.sv) throw unauthenticated('the session was signed out; sign in again');
+  return { address, roles: rolesOf(deps, address) };
+}
+
+/** The claims of a token signed with our key, checked for time; no database read. */
+export function verifiedClaims(deps: Deps, token: string): { sub: string; sv: number } {
   const secrets = [deps.config.jwt.secret, deps.config.jwt.previousSecret].filter((s): s is string => Boolean(s));
+  const now = Math.floor(deps.clock.now() / 1000);
   for (const secret of secrets) {
+    let payload: string | jwt.JwtPayload;
     try {
-      const payload = jwt.verify(token, secret, {
+      payload = jwt.verify(token, secret, {
         algorithms: ['HS256'],
         issuer: deps.config.jwt.issuer,
         audience: deps.config.jwt.audience,
-        clockTimestamp: Math.floor(deps.clock.now() / 1000),
+        clockTimestamp: now,
       });
-      if (typeof payload !== 'object' || typeof payload.sub !== 'string' || !isAddress(payload.sub)) break;
-      const address = getAddress(payload.sub);
-      return { address, roles: rolesOf(deps, address) };
     } catch (error) {
       if (error instanceof jwt.TokenExpiredError) throw unauthenticated('the session has expired; sign in again');
+      continue;
     }
+    if (typeof payload !== 'object' || typeof payload.sub !== 'string' || !isAddress(payload.sub)) break;
+    if (typeof payload.exp !== 'number') throw unauthenticated('the session token has no expiry');
+    if (typeof payload.iat !== 'number' || payload.iat > now + deps.config.siwe.clockSkewSeconds) throw unauthenticated('the session token is issued in the future');
+    if (!Number.isInteger(payload.sv)) break;
+    return { sub: payload.sub, sv: payload.sv as number };
   }
   throw unauthenticated('the session token is invalid');
+}
+
+/** Ends every session of the caller (a leaked token dies now), or of `address` for an admin. */
+export async function revokeSessions(deps: Deps, viewer: Viewer | null, address?: string | null): Promise<boolean> {
+  const subject = resolveSubject(viewer, address);
+  await bumpSessionVersion(deps.db, subject);
+  return true;
 }
 
 export function requireViewer(viewer: Viewer | null): Viewer {
@@ -127,6 +187,6 @@ export function resolveSubject(viewer: Viewer | null, address: string | null | u
   const v = requireViewer(viewer);
   if (address == null) return v.address;
   const subject = normaliseAddress(address);
-  if (subject !== v.address && !v.roles.includes('admin')) throw forbidden('you can only see your own account');
+  if (subject !== v.address && !v.roles.includes('admin')) throw forbidden('you can only act on your own account');
   return subject;
 }

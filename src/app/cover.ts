@@ -23,7 +23,7 @@ import { policyEarning } from '../domain/premium-accrual.ts';
 import { type PremiumBreakdown, pricePremium, validateTerm } from '../domain/pricing.ts';
 import { type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
-import { getRisk } from './risks.ts';
+import { getRisk, requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitPremium } from '../domain/backstop.ts';
@@ -49,6 +49,7 @@ function quotePaths(deps: Deps) {
     const read = createCoalescer(async (riskId: string, callers: readonly null[]) => {
       const at = deps.clock.now();
       const [risk, snapshots] = await Promise.all([getRisk(deps, riskId), loadPoolSnapshots(deps.db, { riskId }, at)]);
+      await requireMonitored(deps.db, risk, at);
       return callers.map(() => ({ risk, snapshots, at }));
     });
     const store = createCoalescer(async (_: 'quotes', quotes: readonly QuoteRecord[]) => {
@@ -166,12 +167,13 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   if (now >= q.expiresAt) throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
 
   const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
-  const risks = await tx.query<{ state: string; correlation_group: string }>(
-    sql`SELECT state, correlation_group FROM risks WHERE id = ${q.riskId} FOR SHARE`,
+  const risks = await tx.query<{ state: string; correlation_group: string; name: string; quorum: number; max_staleness_seconds: number }>(
+    sql`SELECT state, correlation_group, name, quorum, max_staleness_seconds FROM risks WHERE id = ${q.riskId} FOR SHARE`,
   );
   const risk = risks[0];
   if (!risk) throw notFound(`no risk ${q.riskId}`);
   if (risk.state !== 'ARMED') throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
+  await requireMonitored(tx, { id: q.riskId, name: risk.name, quorum: risk.quorum, maxStalenessSeconds: risk.max_staleness_seconds }, now);
   await checkpointPool(tx, snap);
   const e = exposureFor(snap, q.riskId);
   if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: q.poolId });

@@ -23,7 +23,17 @@ export interface AppConfig {
     issuer: string;
     audience: string;
   };
-  siwe: { domain: string; nonceTtlSeconds: number };
+  siwe: {
+    /** Hosts (host[:port]) a sign-in message may name; its URI must be on the same host. */
+    domains: readonly string[];
+    /** Chain ids a sign-in message may name. */
+    chainIds: readonly number[];
+    nonceTtlSeconds: number;
+    /** Allowed clock difference for issued-at and token times. */
+    clockSkewSeconds: number;
+    /** Unused, unexpired nonces one client may hold at once. */
+    maxOpenNonces: number;
+  };
   /** Checksummed addresses with the admin role. */
   admins: readonly string[];
   pricing: PricingParams;

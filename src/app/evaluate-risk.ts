@@ -8,7 +8,7 @@ import { findRisk, saveRiskEvaluation } from '../db/risk-store.ts';
 import { ts } from '../db/sql-helpers.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { newId } from '../domain/ids.ts';
-import { isRecovered, median, payoutRatio, stepTrigger } from '../domain/trigger-engine.ts';
+import { aggregate, isRecovered, payoutRatio, stepTrigger } from '../domain/trigger-engine.ts';
 
 export interface Evaluation {
   events: RiskEventRecord[];
@@ -18,8 +18,8 @@ export interface Evaluation {
 const NONE: Evaluation = { events: [], incidentId: null };
 
 /**
- * Evaluates one risk at observation time `at`, inside the caller's transaction: the median
- * of the fresh values of its feeds through the trigger engine. With fewer fresh feeds than
+ * Evaluates one risk at time `at`, inside the caller's transaction: the aggregate (median,
+ * see `aggregate`) of the fresh values of its feeds through the trigger engine. With fewer fresh feeds than
  * the quorum the risk is DEGRADED and nothing moves. On CONFIRMED the incident is created in
  * the same transaction, with the observations that moved each state as evidence.
  *
@@ -45,7 +45,10 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
     }
     return { events, incidentId: null };
   }
-  const value = median(fresh.map((o) => o.value));
+  const value = aggregate(
+    fresh.map((o) => o.value),
+    risk.rule.direction,
+  );
   const evidence: EvidenceObservation[] = fresh.map((o) => ({ feedId: o.feedId, observationId: o.id, value: o.value, observedAt: o.observedAt, source: o.source }));
   if (risk.degraded) await record('HEALTHY', value, evidence);
 

@@ -5,6 +5,7 @@ import {
   type FeedKind,
   type FeedRecord,
   type ObservationRecord,
+  feedStalenessSeconds,
   findFeed,
   insertFeed,
   insertObservations,
@@ -19,6 +20,7 @@ import { Decimal, decimalString } from '../domain/decimal.ts';
 import { badInput, conflict, forbidden, notFound, unauthenticated } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { isDecimalString } from '../domain/money.ts';
+import { implausibility } from '../domain/plausible-value.ts';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 import { type Viewer, normaliseAddress, requireAdmin, requireViewer } from './auth.ts';
 import type { Deps } from './deps.ts';
@@ -40,6 +42,8 @@ export interface RegisterFeedInput {
   timestampPath?: string | null;
   reporter?: string | null;
   trailingMaxWindowSeconds?: number | null;
+  minValue?: string | null;
+  maxValue?: string | null;
 }
 
 /** Allowed clock skew for pushed observations (DESIGN 5). */
@@ -50,6 +54,19 @@ function int(value: number | null | undefined, field: string, min: number, max: 
   if (value == null) return undefined;
   if (!Number.isInteger(value) || value < min || value > max) throw badInput(`${field} must be a whole number from ${min} to ${max}`, { field });
   return value;
+}
+
+/** The plausible range a feed declares: non-negative decimal strings with min <= max. */
+function valueBounds(input: { minValue?: string | null; maxValue?: string | null }): Pick<FeedConfig, 'minValue' | 'maxValue'> {
+  const bound = (value: string | null | undefined, field: string) => {
+    if (value == null) return undefined;
+    if (!isDecimalString(value) || new Decimal(value).isNegative()) throw badInput(`${field} must be a non-negative decimal string`, { field });
+    return new Decimal(value).toFixed();
+  };
+  const minValue = bound(input.minValue, 'minValue');
+  const maxValue = bound(input.maxValue, 'maxValue');
+  if (minValue !== undefined && maxValue !== undefined && new Decimal(minValue).gt(maxValue)) throw badInput('minValue must not exceed maxValue', { field: 'minValue' });
+  return { ...(minValue === undefined ? {} : { minValue }), ...(maxValue === undefined ? {} : { maxValue }) };
 }
 
 /**
@@ -117,6 +134,7 @@ export async function registerFeed(deps: Deps, viewer: Viewer | null, input: Reg
     throw badInput('kind must be CHAINLINK, CONTRACT_CALL, HTTP or PUSH', { field: 'kind' });
   }
   if (input.catalogId) config.catalogId = input.catalogId;
+  Object.assign(config, valueBounds(input));
   const feed: FeedRecord = {
     id: newId('feed'),
     name,
@@ -166,34 +184,59 @@ export interface IncomingObservation {
 export interface Recorded {
   stored: ObservationRecord[];
   incidents: string[];
+  /** Observations a polled reader returned that were refused (implausible or stale), with why. */
+  refused: string[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Why an observation cannot be stored, or null. Edge rules: newer than the feed's last
+ * accepted observation, not from the future beyond the skew, not older than the feed's
+ * staleness bound (a stale value must never trigger), and a plausible value.
+ */
+function refusal(feed: FeedRecord, o: IncomingObservation, bounds: { last: number; oldest: number; newest: number }) {
+  if (o.observedAt <= bounds.last) return { code: 'REPLAY' as const, message: `observation at ${iso(o.observedAt)} is not newer than the feed's last at ${iso(bounds.last)}` };
+  if (o.observedAt > bounds.newest) return { code: 'INPUT' as const, message: `observation at ${iso(o.observedAt)} is in the future` };
+  if (o.observedAt < bounds.oldest) {
+    return { code: 'INPUT' as const, message: `observation at ${iso(o.observedAt)} is older than the feed's staleness bound (${iso(bounds.oldest)})` };
+  }
+  const problem = implausibility(o.rawValue ?? o.value, feed.kind === 'CONTRACT_CALL', feed.config);
+  return problem ? { code: 'INPUT' as const, message: problem } : null;
 }
 
 /**
  * The one ingestion path for every feed kind: stores the observations (with their source
- * reference), then evaluates every risk the feed drives at each new observation's time, in
- * one transaction. `strict` (PUSH) refuses a batch that is out of order, replayed or from
- * the future; readers the watcher polls just skip what is already stored.
+ * reference), then evaluates every risk the feed drives, in one transaction. `strict`
+ * (PUSH) refuses a whole batch if any observation breaks an edge rule; for readers the
+ * watcher polls, what is already stored is skipped and what is implausible or stale is
+ * refused and reported, never stored.
+ *
+ * A trigger's clock never starts before an observation was received. For on-chain feeds
+ * that is its block's (or round's) timestamp, which no reporter can choose; a value a
+ * reporter or an HTTP source dates itself counts from max(observedAt, now), so a
+ * backdated batch cannot start (or finish) a confirmation window before the server saw it.
  */
 export async function recordObservations(deps: Deps, feedId: string, incoming: readonly IncomingObservation[], strict: boolean): Promise<Recorded> {
   const now = deps.clock.now();
   const recorded = await deps.db.transaction(async (tx) => {
     const feed = await findFeed(tx, feedId, true);
     if (!feed) throw notFound(`no feed ${feedId}`);
-    let last = feed.lastObservedAt ?? Number.NEGATIVE_INFINITY;
+    const bounds = {
+      last: feed.lastObservedAt ?? Number.NEGATIVE_INFINITY,
+      oldest: now - (await feedStalenessSeconds(tx, feedId)) * 1000,
+      newest: now + PUSH_SKEW_MS,
+    };
     const accepted: IncomingObservation[] = [];
+    const refused: string[] = [];
     for (const o of incoming) {
-      if (o.observedAt <= last) {
-        if (strict) {
-          throw conflict(`observation at ${new Date(o.observedAt).toISOString()} is not newer than the feed's last at ${new Date(last).toISOString()}`, {
-            feedId,
-          });
-        }
+      const problem = refusal(feed, o, bounds);
+      if (problem && strict) throw problem.code === 'REPLAY' ? conflict(problem.message, { feedId }) : badInput(problem.message, { feedId, field: 'observations' });
+      if (problem) {
+        if (problem.code !== 'REPLAY') refused.push(problem.message);
         continue;
       }
-      if (strict && o.observedAt > now + PUSH_SKEW_MS) {
-        throw badInput(`observation at ${new Date(o.observedAt).toISOString()} is in the future`, { feedId });
-      }
-      last = o.observedAt;
+      bounds.last = o.observedAt;
       accepted.push(o);
     }
     const window = feed.config.trailingMaxWindowSeconds;
@@ -213,20 +256,22 @@ export async function recordObservations(deps: Deps, feedId: string, incoming: r
     }
     const stored = await insertObservations(tx, feedId, prepared, now);
     const newest = stored.at(-1);
-    await markFeed(tx, feedId, newest ? { observedAt: newest.observedAt, value: newest.value } : null, null, now);
+    await markFeed(tx, feedId, newest ? { observedAt: newest.observedAt, value: newest.value } : null, refused.at(-1) ?? null, now);
     const incidents: string[] = [];
     const riskIds = await risksOfFeed(tx, feedId);
+    const chainDated = feed.kind === 'CHAINLINK' || feed.kind === 'CONTRACT_CALL';
     for (const o of stored) {
       for (const riskId of riskIds) {
-        const result = await evaluateRisk(tx, riskId, o.observedAt, now);
+        const result = await evaluateRisk(tx, riskId, chainDated ? o.observedAt : Math.max(o.observedAt, now), now);
         if (result.incidentId) incidents.push(result.incidentId);
       }
     }
-    return { stored, incidents, kind: feed.kind };
+    return { stored, incidents, refused, kind: feed.kind };
   });
   deps.metrics.count('observations', { kind: recorded.kind }, recorded.stored.length);
+  if (recorded.refused.length > 0) deps.metrics.count('observations_refused', { kind: recorded.kind }, recorded.refused.length);
   if (recorded.incidents.length > 0) deps.metrics.count('incidents', {}, recorded.incidents.length);
-  return { stored: recorded.stored, incidents: recorded.incidents };
+  return { stored: recorded.stored, incidents: recorded.incidents, refused: recorded.refused };
 }
 
 /**

@@ -1,5 +1,8 @@
 import { findRisk, insertRisk, listRisks, setScoreOverride, type RiskKind, type RiskRecord } from '../db/risk-store.ts';
-import { badInput, notFound } from '../domain/errors.ts';
+import type { Executor } from '../db/create-database.ts';
+import { feedFreshness } from '../db/feed-store.ts';
+import { badInput, notFound, riskNotMonitored } from '../domain/errors.ts';
+import { type Monitoring, monitoringOf } from '../domain/monitoring.ts';
 import { newId } from '../domain/ids.ts';
 import { parseAmount } from '../domain/money.ts';
 import { type Level, computeRiskScore, validateScoreOverride } from '../domain/risk-score.ts';
@@ -78,6 +81,27 @@ export async function getRisk(deps: Deps, id: string): Promise<RiskRecord> {
   const risk = await findRisk(deps.db, id);
   if (!risk) throw notFound(`no risk ${id}`);
   return risk;
+}
+
+/** Who watches each risk at `now` (see domain/monitoring.ts), for a list of risks in one read. */
+type WatchedRisk = Pick<RiskRecord, 'id' | 'name' | 'quorum' | 'maxStalenessSeconds'>;
+
+export async function riskMonitoring(ex: Executor, risks: readonly WatchedRisk[], now: number): Promise<Map<string, Monitoring>> {
+  const counts = await feedFreshness(ex, risks.map((r) => r.id), now);
+  return new Map(
+    risks.map((r) => {
+      const c = counts.get(r.id) ?? { feeds: 0, fresh: 0 };
+      return [r.id, monitoringOf({ feeds: c.feeds, freshFeeds: c.fresh, quorum: r.quorum, maxStalenessSeconds: r.maxStalenessSeconds })];
+    }),
+  );
+}
+
+/** Refuses cover on a risk whose trigger cannot fire: no feeds, too few, or none fresh. */
+export async function requireMonitored(ex: Executor, risk: WatchedRisk, now: number): Promise<void> {
+  const m = (await riskMonitoring(ex, [risk], now)).get(risk.id) as Monitoring;
+  if (!m.monitored) {
+    throw riskNotMonitored(`cover on ${risk.name} is not sold: ${m.reason}`, { riskId: risk.id, gap: m.gap as string, feeds: m.feeds, freshFeeds: m.freshFeeds, quorum: m.quorum });
+  }
 }
 
 export function allRisks(deps: Deps): Promise<RiskRecord[]> {

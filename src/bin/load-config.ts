@@ -22,6 +22,11 @@ const EnvSchema = z.object({
   JWT_PREVIOUS_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWT_TTL_SECONDS: intFrom(3_600, 60, 7 * 86_400),
   SIWE_DOMAIN: z.string().min(1).optional(),
+  SIWE_DOMAINS: z.string().regex(/^\s*[\w.-]+(:\d+)?(\s*,\s*[\w.-]+(:\d+)?)*\s*$/, 'must be host[:port] names separated by commas').optional(),
+  SIWE_CHAIN_IDS: z.string().regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, 'must be chain ids separated by commas').default('1,10,137,8453,42161,31337'),
+  TRUST_PROXY: z.string().optional(),
+  CORS_ORIGINS: z.string().optional(),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   ADMIN_ADDRESSES: z.string().optional(),
   COOLDOWN_SECONDS: intFrom(14 * 86_400, 0, 365 * 86_400),
   QUOTE_TTL_SECONDS: intFrom(defaultPricing.quoteTtlSeconds, 1, 3_600),
@@ -39,6 +44,20 @@ const EnvSchema = z.object({
     .optional(),
 });
 
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/** TRUST_PROXY: unset or "false" trusts no proxy; a number is a hop count; else addresses or subnets. */
+function trustProxy(value: string | undefined): boolean | number | string {
+  if (!value || value === 'false') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  if (value === 'true') throw new Error('invalid configuration: TRUST_PROXY: name the proxies (addresses, subnets or a hop count), not "true"');
+  return value;
+}
+
 export interface RuntimeConfig {
   app: AppConfig;
   databaseUrl: string | undefined;
@@ -51,6 +70,10 @@ export interface RuntimeConfig {
   watcherIntervalMs: number;
   watcherLeaseTtlMs: number;
   rateLimitPerMinute: number;
+  /** Express `trust proxy`: false (default), a hop count, or proxy addresses/subnets. */
+  trustProxy: boolean | number | string;
+  corsOrigins: string[];
+  metricsToken: string | undefined;
   migrateOnStart: boolean;
   rpcUrls: Map<number, string>;
   warnings: string[];
@@ -85,7 +108,13 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     app: {
       production,
       jwt: { secret, previousSecret: e.JWT_PREVIOUS_SECRET, ttlSeconds: e.JWT_TTL_SECONDS, issuer: 'parametric-cover', audience: 'parametric-cover-api' },
-      siwe: { domain: e.SIWE_DOMAIN ?? `localhost:${e.PORT}`, nonceTtlSeconds: 300 },
+      siwe: {
+        domains: list(e.SIWE_DOMAINS ?? e.SIWE_DOMAIN ?? `localhost:${e.PORT},127.0.0.1:${e.PORT}`),
+        chainIds: list(e.SIWE_CHAIN_IDS).map(Number),
+        nonceTtlSeconds: 300,
+        clockSkewSeconds: 60,
+        maxOpenNonces: 20,
+      },
       admins: admins.map((a) => getAddress(a)),
       pricing: { ...defaultPricing, quoteTtlSeconds: e.QUOTE_TTL_SECONDS },
       minPremium: e.MIN_PREMIUM,
@@ -101,6 +130,9 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL_SECONDS * 1000,
     watcher: e.WATCHER === 'on',
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    trustProxy: trustProxy(e.TRUST_PROXY),
+    corsOrigins: list(e.CORS_ORIGINS ?? ''),
+    metricsToken: e.METRICS_TOKEN,
     migrateOnStart: e.MIGRATE_ON_START === 'true',
     watcherIntervalMs: e.WATCHER_INTERVAL_MS,
     watcherLeaseTtlMs: e.WATCHER_LEASE_TTL_MS,

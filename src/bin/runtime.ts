@@ -3,6 +3,7 @@ import { type Deps, systemClock } from '../app/deps.ts';
 import { createFeedReader } from '../chain/feed-readers.ts';
 import { redactUrl } from '../chain/retry.ts';
 import { createDatabase } from '../db/create-database.ts';
+import { REDACTED_LOG_PATHS } from '../http/create-app.ts';
 import { createPrometheus } from '../http/prometheus.ts';
 import { createWatcher, type Watcher } from '../worker/watcher.ts';
 import { type RuntimeConfig, loadConfig } from './load-config.ts';
@@ -19,7 +20,7 @@ export function configFromEnv(): RuntimeConfig {
 
 /** Opens and migrates the database and wires the dependencies every entry point shares. */
 export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps; prometheus: ReturnType<typeof createPrometheus> }> {
-  const log = pino({ level: config.logLevel });
+  const log = pino({ level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } });
   for (const w of config.warnings) log.warn(w);
   const db = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   // In a deployment a one-shot `npm run migrate` applies them; replicas then skip it.

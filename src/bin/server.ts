@@ -11,7 +11,14 @@ async function main(): Promise<void> {
   const config = configFromEnv();
   const { deps, prometheus } = await createRuntime(config);
   const { log, db } = deps;
-  const app = createApp(deps, { prometheus, readiness: chainReadiness(config.rpcUrls), rateLimitPerMinute: config.rateLimitPerMinute });
+  const app = createApp(deps, {
+    prometheus,
+    readiness: chainReadiness(config.rpcUrls),
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    trustProxy: config.trustProxy,
+    corsOrigins: config.corsOrigins,
+    metricsToken: config.metricsToken,
+  });
   const server = app.listen(config.port, config.host, () => {
     log.info({ url: `http://${config.host}:${config.port}/graphql`, database: db.kind, watcher: config.watcher }, 'API listening');
   });

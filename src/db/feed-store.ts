@@ -18,6 +18,9 @@ export interface FeedConfig {
   /** The feed reports value / max(value over the trailing window) instead of the raw value. */
   trailingMaxWindowSeconds?: number;
   catalogId?: string;
+  /** Plausible range of raw values (decimal strings); see domain/plausible-value.ts. */
+  minValue?: string;
+  maxValue?: string;
 }
 
 export interface FeedRecord {
@@ -102,6 +105,31 @@ export async function feedsOfRisk(ex: Executor, riskId: string): Promise<FeedRec
   const rows = await ex.query<FeedRow>(sql`
     SELECT f.* FROM feeds f JOIN risk_feeds rf ON rf.feed_id = f.id WHERE rf.risk_id = ${riskId} ORDER BY f.id`);
   return rows.map(toFeed);
+}
+
+/** Default freshness bound of a feed that drives no risk yet: the risks' default, 25 h. */
+export const DEFAULT_MAX_STALENESS_SECONDS = 25 * 3_600;
+
+/** The feed's staleness bound: the tightest `maxStalenessSeconds` of the risks it drives. */
+export async function feedStalenessSeconds(ex: Executor, feedId: string): Promise<number> {
+  const rows = await ex.query<{ s: number | null }>(sql`
+    SELECT MIN(r.max_staleness_seconds) AS s FROM risk_feeds rf JOIN risks r ON r.id = rf.risk_id WHERE rf.feed_id = ${feedId}`);
+  return rows[0]?.s ?? DEFAULT_MAX_STALENESS_SECONDS;
+}
+
+/** Per risk: how many feeds drive it and how many reported within its staleness bound at `now`. */
+export async function feedFreshness(ex: Executor, riskIds: readonly string[], now: number): Promise<Map<string, { feeds: number; fresh: number }>> {
+  if (riskIds.length === 0) return new Map();
+  const rows = await ex.query<{ risk_id: string; feeds: string; fresh: string }>(sql`
+    SELECT r.id AS risk_id, COUNT(f.id) AS feeds,
+      COUNT(f.id) FILTER (WHERE f.last_observed_at >= ${ts(now)}::timestamptz - make_interval(secs => r.max_staleness_seconds)) AS fresh
+    FROM risks r LEFT JOIN risk_feeds rf ON rf.risk_id = r.id LEFT JOIN feeds f ON f.id = rf.feed_id
+    WHERE r.id IN (${sql.join(
+      riskIds.map((id) => sql`${id}`),
+      sql`, `,
+    )})
+    GROUP BY r.id`);
+  return new Map(rows.map((r) => [r.risk_id, { feeds: Number(r.feeds), fresh: Number(r.fresh) }]));
 }
 
 export async function risksOfFeed(ex: Executor, feedId: string): Promise<string[]> {

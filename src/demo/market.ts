@@ -91,6 +91,9 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<
     feeds[key] = (await registerFeed(deps, viewer(reporter), { name, kind: 'PUSH' })).id;
     await setRiskFeeds(deps, admin, risk.id, [feeds[key]]);
   }
+  // The reporter's first calm report: cover is only sold on a watched risk.
+  const seededAt = Math.floor(deps.clock.now() / 1000) * 1000 - 1000;
+  for (const feedId of Object.values(feeds)) await pushSigned(deps, feedId, 1, seededAt);
   await fundBackstop(deps, admin, 'USDC', USDC(50_000).toString(), 'demo-seed');
 
   const underwriters: DemoPerson[] = [];
@@ -125,6 +128,14 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<
   return { risks: { usdc, dai, vault }, feeds, poolIds, people: [...policies.map((p) => p.buyer), ...underwriters], policies };
 }
 
+/** One observation signed with EIP-712 by the demo reporter and pushed as an integrator would. */
+async function pushSigned(deps: Deps, feedId: string, value: number, observedAt: number): Promise<void> {
+  const reporter = privateKeyToAccount(demoPerson('reporter').privateKey);
+  const batch = [{ value: value.toFixed(4), observedAt }];
+  const signature = await reporter.signTypedData({ domain: pushDomain, types: pushTypes, primaryType: 'Observations', message: pushMessage(feedId, batch) });
+  await submitObservations(deps, feedId, batch, signature);
+}
+
 export interface ReplayStep {
   value: number;
   observedAt: number;
@@ -141,12 +152,7 @@ export async function replayDepeg(
   market: DemoMarket,
   options: { now: () => number; pause: () => Promise<void>; onStep?: (step: ReplayStep) => void },
 ): Promise<void> {
-  const reporter = privateKeyToAccount(demoPerson('reporter').privateKey);
-  const push = async (feedId: string, value: number, observedAt: number) => {
-    const batch = [{ value: value.toFixed(4), observedAt }];
-    const signature = await reporter.signTypedData({ domain: pushDomain, types: pushTypes, primaryType: 'Observations', message: pushMessage(feedId, batch) });
-    await submitObservations(deps, feedId, batch, signature);
-  };
+  const push = (feedId: string, value: number, observedAt: number) => pushSigned(deps, feedId, value, observedAt);
   let last = 0;
   for (const [i, value] of DEPEG_PATH.entries()) {
     const observedAt = Math.max(last + 1000, Math.floor(options.now() / 1000) * 1000);

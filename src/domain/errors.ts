@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'SALES_PAUSED'
   | 'INSUFFICIENT_FUNDS'
   | 'COOLDOWN_ACTIVE'
-  | 'POOL_FROZEN';
+  | 'POOL_FROZEN'
+  | 'RISK_NOT_MONITORED'
+  | 'RATE_LIMITED';
 
 export class BaseError extends Error {
   readonly code: ErrorCode;
@@ -49,6 +51,8 @@ export const salesPaused = kind('SALES_PAUSED');
 export const insufficientFunds = kind('INSUFFICIENT_FUNDS');
 export const cooldownActive = kind('COOLDOWN_ACTIVE');
 export const poolFrozen = kind('POOL_FROZEN');
+export const riskNotMonitored = kind('RISK_NOT_MONITORED');
+export const rateLimited = kind('RATE_LIMITED');
 
 export function isBaseError(error: unknown): error is BaseError {
   return error instanceof BaseError;

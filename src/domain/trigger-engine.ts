@@ -119,10 +119,16 @@ export function backtest(rule: TriggerRule, observations: readonly Observation[]
   };
 }
 
-/** The median of fresh feed values; the mean of the middle two for an even count. */
-export function median(values: readonly string[]): string {
+/**
+ * The aggregate of fresh feed values: the median, and for an even count the middle value
+ * on the side of "no trigger" (the higher one for a BELOW rule, the lower for ABOVE). An
+ * average of the two middle values would let one source decide (with two feeds it moves
+ * the mean as far as it likes); this way a trigger needs the honest half to agree.
+ */
+export function aggregate(values: readonly string[], direction: TriggerRule['direction']): string {
+  if (values.length === 0) throw new RangeError('aggregate of no values');
   const sorted = values.map((v) => new Decimal(v)).sort((a, b) => a.comparedTo(b));
   const mid = Math.floor(sorted.length / 2);
-  const m = sorted.length % 2 === 1 ? (sorted[mid] as Decimal) : (sorted[mid - 1] as Decimal).add(sorted[mid] as Decimal).div(2);
-  return decimalString(m, 18);
+  const pick = sorted.length % 2 === 1 || direction === 'BELOW' ? mid : mid - 1;
+  return decimalString(sorted[pick] as Decimal, 18);
 }

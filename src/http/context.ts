@@ -1,7 +1,8 @@
 import type { Deps } from '../app/deps.ts';
 import type { Viewer } from '../app/auth.ts';
 import { loadPoolSnapshot, type PoolSnapshot } from '../app/pool-state.ts';
-import { getRisk } from '../app/risks.ts';
+import { getRisk, riskMonitoring } from '../app/risks.ts';
+import type { Monitoring } from '../domain/monitoring.ts';
 import type { RiskRecord } from '../db/risk-store.ts';
 import type { EventHub } from './event-hub.ts';
 
@@ -9,19 +10,26 @@ import type { EventHub } from './event-hub.ts';
 export interface Context {
   deps: Deps;
   viewer: Viewer | null;
+  /** The client's address as the app trusts it (see `trust proxy`), for per-client bounds. */
+  client: string;
   /** This replica's feed of committed platform events (subscriptions). */
   events(): EventHub;
   risk(id: string): Promise<RiskRecord>;
   pool(id: string): Promise<PoolSnapshot>;
+  /** Who watches the risk now; the risks a request asks about are read together. */
+  monitoring(risk: RiskRecord): Promise<Monitoring>;
 }
 
-export function createContext(deps: Deps, viewer: Viewer | null, events: () => EventHub): Context {
+export function createContext(deps: Deps, viewer: Viewer | null, events: () => EventHub, request: { client: string } = { client: 'local' }): Context {
   const risks = new Map<string, Promise<RiskRecord>>();
   const pools = new Map<string, Promise<PoolSnapshot>>();
   const now = deps.clock.now();
+  let pending: { risks: RiskRecord[]; result: Promise<Map<string, Monitoring>> } | undefined;
+  const monitored = new Map<string, Promise<Monitoring>>();
   return {
     deps,
     viewer,
+    client: request.client,
     events,
     risk(id) {
       let p = risks.get(id);
@@ -32,6 +40,20 @@ export function createContext(deps: Deps, viewer: Viewer | null, events: () => E
       let p = pools.get(id);
       if (!p) pools.set(id, (p = loadPoolSnapshot(deps.db, id, now)));
       return p;
+    },
+    monitoring(risk) {
+      let m = monitored.get(risk.id);
+      if (!m) {
+        if (!pending) {
+          const batch: RiskRecord[] = [];
+          // Gathers the risks asked for in this tick (a list's rows), then reads them at once.
+          pending = { risks: batch, result: Promise.resolve().then(() => ((pending = undefined), riskMonitoring(deps.db, batch, now))) };
+        }
+        pending.risks.push(risk);
+        const batch = pending;
+        monitored.set(risk.id, (m = batch.result.then((all) => all.get(risk.id) as Monitoring)));
+      }
+      return m;
     },
   };
 }

@@ -1,16 +1,18 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { sql } from 'drizzle-orm';
 import express from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { createSchema, createYoga } from 'graphql-yoga';
+import { type Store, ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { GraphQLError } from 'graphql';
+import { type Plugin, createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
-import jwt from 'jsonwebtoken';
 import { pinoHttp } from 'pino-http';
-import { signInWithKey, verifySessionToken } from '../app/auth.ts';
+import { type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
+import { pingDatabase } from '../app/health.ts';
+import { type ErrorCode, isBaseError } from '../domain/errors.ts';
+import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
 import type { DemoPerson } from '../demo/market.ts';
 import { type Context, createContext } from './context.ts';
@@ -31,21 +33,35 @@ export function loadTypeDefs(): string {
     .join('\n');
 }
 
-function bearer(header: string | null): string | null {
+function bearer(header: string | undefined): string | null {
   if (!header) return null;
   const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
   return match?.[1] ?? '';
 }
 
-export function createYogaServer(deps: Deps, events: () => EventHub) {
-  return createYoga({
+/** What the authentication middleware learned about the request (see `authenticate`). */
+interface Authenticated {
+  viewer: Viewer | null;
+  /** A token that was present but invalid: refused by the API rather than ignored. */
+  authError?: unknown;
+}
+type AuthedRequest = express.Request & { auth?: Authenticated };
+
+/** Request fields no log line may carry: credentials and cookies. */
+export const REDACTED_LOG_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'];
+
+export function createYogaServer(deps: Deps, events: () => EventHub, options: { corsOrigins?: readonly string[] } = {}) {
+  const origins = options.corsOrigins ?? [];
+  return createYoga<{ req: AuthedRequest }>({
     schema: createSchema({ typeDefs: loadTypeDefs(), resolvers }),
-    context: ({ request }): Context => {
-      const token = bearer(request.headers.get('authorization'));
-      // A token that is present but invalid is refused rather than silently ignored.
-      return createContext(deps, token === null ? null : verifySessionToken(deps, token), events);
+    context: ({ req }): Context => {
+      const auth = req?.auth ?? { viewer: null };
+      if (auth.authError) throw auth.authError;
+      return createContext(deps, auth.viewer, events, { client: req?.ip ?? 'unknown' });
     },
-    maskedErrors: { maskError: createMaskError(deps.log) },
+    // Same-origin by default (the dashboard); other sites only from a configured allowlist.
+    cors: origins.length > 0 ? { origin: [...origins], credentials: true, methods: ['GET', 'POST'] } : false,
+    maskedErrors: { maskError: createMaskError(deps.log, deps.config.production) },
     graphiql: !deps.config.production,
     landingPage: false,
     // Yoga reports every client error (bad input, refused purchase) as an error; those are
@@ -59,6 +75,7 @@ export function createYogaServer(deps: Deps, events: () => EventHub) {
     plugins: [
       // Production hides the schema; the SDL in schema/ is the published contract.
       ...(deps.config.production ? [useDisableIntrospection()] : []),
+      useRefuseNulBytes(),
       EnvelopArmorPlugin({
         maxDepth: { n: 10 },
         maxAliases: { n: 15 },
@@ -77,6 +94,12 @@ export interface AppOptions {
   readiness?: Array<{ name: string; check: () => Promise<void> }>;
   /** Requests per minute per IP and per signed-in address on /graphql; 0 disables. */
   rateLimitPerMinute?: number;
+  /** Express's `trust proxy`: which proxies' X-Forwarded-For to believe (default: none). */
+  trustProxy?: boolean | number | string;
+  /** Origins other sites may call the API from (CORS); empty: same origin only. */
+  corsOrigins?: readonly string[];
+  /** Bearer token /metrics requires; without one it is open outside production and off in it. */
+  metricsToken?: string;
   /**
    * `npm run demo` only: people whose keys this process holds, offered on the dashboard so
    * a newcomer can see a buyer's or underwriter's own view. Refused in production.
@@ -92,50 +115,96 @@ function refused(res: express.Response, status: number, message: string, code: s
 
 /**
  * The express app: GraphQL at /graphql, /healthz, /readyz and /metrics, with request ids
- * in structured logs, security headers, body size and rate limits.
+ * in structured logs (credentials redacted), security headers, body and rate limits.
  */
 export function createApp(deps: Deps, options: AppOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
-  app.use(
-    pinoHttp({
-      logger: deps.log,
-      genReqId: (req, res) => {
-        const given = req.headers['x-request-id'];
-        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-        res.setHeader('x-request-id', id);
-        return id;
-      },
-      autoLogging: { ignore: (req) => req.url === '/metrics' || req.url === '/healthz' },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    }),
-  );
+  app.set('trust proxy', options.trustProxy ?? false);
+  app.use(requestLogging(deps));
   // GraphiQL needs inline scripts; outside production the CSP is left to the browser defaults.
   app.use(helmet({ contentSecurityPolicy: deps.config.production ? undefined : false }));
-  const prometheus = options.prometheus;
-  if (prometheus) {
-    app.use((req, res, next) => {
-      const end = prometheus.httpSeconds.startTimer();
-      res.on('finish', () => end({ method: req.method, route: req.path === '/graphql' ? '/graphql' : req.path.slice(0, 32), status: String(res.statusCode) }));
-      next();
-    });
-    app.get('/metrics', async (_req, res) => {
-      res.setHeader('content-type', prometheus.registry.contentType);
-      res.send(await prometheus.registry.metrics());
-    });
-  }
-  // The dashboard: static files, no build step, nothing from a CDN.
-  app.get('/', (_req, res) => res.sendFile(join(DASHBOARD_DIR, 'index.html')));
-  app.get(['/dashboard.js', '/dashboard.css'], (req, res) => res.sendFile(join(DASHBOARD_DIR, req.path.slice(1))));
+  mountMetrics(app, deps, options);
+  // The dashboard: static files relative to their folder, no build step, nothing from a CDN.
+  app.use(express.static(DASHBOARD_DIR, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
   if (options.demoPeople) mountDemoSessions(app, deps, options.demoPeople);
+  mountProbes(app, deps, options.readiness ?? []);
+  // The body is read here, counting the bytes actually received (chunked or not).
+  app.use('/graphql', express.raw({ type: () => true, limit: MAX_BODY_BYTES }));
+  const perMinute = options.rateLimitPerMinute ?? 1_200;
+  if (perMinute > 0) app.use('/graphql', limitPer(deps, perMinute, 'ip', (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`));
+  app.use('/graphql', authenticate(deps));
+  // Per signed-in address too, keyed by the verified subject only: a forged token counts
+  // against its sender's IP, never against the address it names.
+  if (perMinute > 0) {
+    app.use('/graphql', limitPer(deps, Math.max(1, Math.floor(perMinute / 2)), 'address', (req) => ((req as AuthedRequest).auth?.viewer ? `address:${(req as AuthedRequest).auth?.viewer?.address}` : null)));
+  }
+  // The hub starts listening with the first subscriber.
+  let hub: EventHub | undefined;
+  const events = () => (hub ??= createEventHub(deps.db, deps.log));
+  app.locals.closeEvents = async () => {
+    await hub?.close();
+    hub = undefined;
+  };
+  const yoga = createYogaServer(deps, events, { corsOrigins: options.corsOrigins ?? [] });
+  // Yoga is a (req, res) handler; express 5's types do not know its overloads.
+  app.use(yoga.graphqlEndpoint, yoga as unknown as express.RequestHandler);
+  app.use((_req: express.Request, res: express.Response) => refused(res, 404, 'not found', 'NOT_FOUND'));
+  app.use(errorHandler(deps));
+  return app;
+}
+
+function requestLogging(deps: Deps) {
+  return pinoHttp({
+    logger: deps.log.child({}, { redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } }),
+    genReqId: (req, res) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      res.setHeader('x-request-id', id);
+      return id;
+    },
+    autoLogging: { ignore: (req) => req.url === '/metrics' || req.url === '/healthz' },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+  });
+}
+
+function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): void {
+  const prometheus = options.prometheus;
+  if (!prometheus) return;
+  const known = new Set(['/graphql', '/healthz', '/readyz', '/metrics', '/']);
+  app.use((req, res, next) => {
+    const end = prometheus.httpSeconds.startTimer();
+    // Bounded labels: unknown paths share one series.
+    res.on('finish', () => end({ method: req.method, route: known.has(req.path) ? req.path : 'other', status: String(res.statusCode) }));
+    next();
+  });
+  const token = options.metricsToken;
+  if (!token && deps.config.production) return;
+  app.get('/metrics', async (req, res) => {
+    const given = bearer(req.headers.authorization) ?? '';
+    if (token && !safeEqual(given, token)) {
+      refused(res, 401, 'metrics need the metrics bearer token', 'UNAUTHENTICATED');
+      return;
+    }
+    res.setHeader('content-type', prometheus.registry.contentType);
+    res.send(await prometheus.registry.metrics());
+  });
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function mountProbes(app: express.Express, deps: Deps, readiness: NonNullable<AppOptions['readiness']>): void {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
     const checks: Record<string, string> = {};
     let ready = true;
-    for (const probe of [{ name: 'database', check: () => deps.db.query(sql`SELECT 1`).then(() => undefined) }, ...(options.readiness ?? [])]) {
+    for (const probe of [{ name: 'database', check: () => pingDatabase(deps) }, ...readiness]) {
       try {
         await probe.check();
         checks[probe.name] = 'ok';
@@ -146,49 +215,85 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     }
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', database: deps.db.kind, checks });
   });
-  app.use((req, res, next) => {
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (length > MAX_BODY_BYTES) {
-      refused(res, 413, 'request body too large', 'BAD_USER_INPUT');
+}
+
+/** Verifies the bearer token once per request; the API refuses an invalid one. */
+function authenticate(deps: Deps): express.RequestHandler {
+  return (req, _res, next) => {
+    const token = bearer(req.headers.authorization);
+    const authed = req as AuthedRequest;
+    if (token === null) {
+      authed.auth = { viewer: null };
+      next();
       return;
     }
-    next();
-  });
-  const perMinute = options.rateLimitPerMinute ?? 1_200;
-  if (perMinute > 0) {
-    const limited = (_req: express.Request, res: express.Response) => refused(res, 429, 'too many requests; slow down', 'RATE_LIMITED');
-    app.use('/graphql', rateLimit({ windowMs: 60_000, limit: perMinute, standardHeaders: 'draft-8', legacyHeaders: false, handler: limited, keyGenerator: (req) => ipKeyGenerator(req.ip ?? '') }));
-    // Per signed-in address too, so one account cannot spread its load over many IPs. The
-    // token is only read here for its subject; it is verified by the API itself.
-    const subject = (req: express.Request) => {
-      const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-      const payload = match?.[1] ? jwt.decode(match[1]) : null;
-      return payload && typeof payload === 'object' && typeof payload.sub === 'string' ? payload.sub.toLowerCase() : null;
-    };
-    app.use(
-      '/graphql',
-      rateLimit({
-        windowMs: 60_000,
-        limit: Math.max(1, Math.floor(perMinute / 2)),
-        standardHeaders: false,
-        legacyHeaders: false,
-        handler: limited,
-        skip: (req) => subject(req) === null,
-        keyGenerator: (req) => `address:${subject(req)}`,
-      }),
+    verifySessionToken(deps, token).then(
+      (viewer) => {
+        authed.auth = { viewer };
+        next();
+      },
+      (error: unknown) => {
+        authed.auth = { viewer: null, authError: error };
+        next();
+      },
     );
-  }
-  // The hub starts listening with the first subscriber.
-  let hub: EventHub | undefined;
-  const events = () => (hub ??= createEventHub(deps.db, deps.log));
-  app.locals.closeEvents = async () => {
-    await hub?.close();
-    hub = undefined;
   };
-  const yoga = createYogaServer(deps, events);
-  // Yoga is a (req, res) handler; express 5's types do not know its overloads.
-  app.use(yoga.graphqlEndpoint, yoga as unknown as express.RequestHandler);
-  return app;
+}
+
+/** A per-minute limit on /graphql, counted in the database when replicas share one. */
+function limitPer(deps: Deps, limit: number, name: string, key: (req: express.Request) => string | null): express.RequestHandler {
+  const windowMs = 60_000;
+  const shared = sharedRateLimitCounter(deps, windowMs);
+  const store: Store | undefined = shared && {
+    localKeys: false,
+    prefix: `${name}:`,
+    increment: async (k: string) => {
+      const { hits, resetAt } = await shared.increment(k);
+      return { totalHits: hits, resetTime: new Date(resetAt) };
+    },
+    decrement: (k: string) => shared.decrement(k),
+    resetKey: (k: string) => shared.reset(k),
+  } as Store;
+  return rateLimit({
+    windowMs,
+    limit,
+    standardHeaders: name === 'ip' ? 'draft-8' : false,
+    legacyHeaders: false,
+    ...(store ? { store } : {}),
+    handler: (_req, res) => refused(res, 429, 'too many requests; slow down', 'RATE_LIMITED'),
+    skip: (req) => key(req) === null,
+    keyGenerator: (req) => key(req) as string,
+  });
+}
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, RATE_LIMITED: 429 };
+
+/** The one error handler of the non-GraphQL routes: a stable code, never a stack or a path. */
+function errorHandler(deps: Deps): express.ErrorRequestHandler {
+  return (err: unknown, _req, res, _next) => {
+    if (isBaseError(err)) return refused(res, HTTP_STATUS[err.code] ?? 400, err.message, err.code);
+    const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
+    if (status === 413) return refused(res, 413, `request body too large (at most ${MAX_BODY_BYTES} bytes)`, 'BAD_USER_INPUT');
+    if (status >= 400 && status < 500) return refused(res, status, 'bad request', 'BAD_USER_INPUT');
+    deps.log.error({ err }, 'unexpected error in an HTTP route');
+    return refused(res, 500, 'unexpected error', 'INTERNAL_SERVER_ERROR');
+  };
+}
+
+/**
+ * A NUL byte cannot be stored in PostgreSQL text: refuse it in any string of a request (the
+ * document or its variables) at the edge, as bad input.
+ */
+function useRefuseNulBytes(): Plugin {
+  return {
+    onParams({ params }) {
+      const variables = params.variables == null ? '' : JSON.stringify(params.variables);
+      const text = `${params.query ?? ''}${params.operationName ?? ''}`;
+      if (text.includes('\u0000') || /\\u0000/i.test(text) || variables.includes('\\u0000')) {
+        throw new GraphQLError('strings must not contain NUL characters', { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+      }
+    },
+  };
 }
 
 /**
@@ -209,7 +314,9 @@ function mountDemoSessions(app: express.Express, deps: Deps, people: readonly De
       return;
     }
     try {
-      const session = await signInWithKey(deps, person.privateKey, `${req.protocol}://${req.get('host') ?? deps.config.siwe.domain}`);
+      const host = req.get('host') ?? '';
+      const origin = deps.config.siwe.domains.includes(host) ? `${req.protocol}://${host}` : `http://${deps.config.siwe.domains[0]}`;
+      const session = await signInWithKey(deps, person.privateKey, origin, req.ip ?? 'unknown');
       res.json({ token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), address: session.account.address, name: person.name });
     } catch (err) {
       next(err);

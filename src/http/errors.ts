@@ -7,32 +7,42 @@ import { isBaseError } from '../domain/errors.ts';
  * stable code and details; GraphQL's own validation and coercion errors say
  * BAD_USER_INPUT; everything else is masked and logged, never shown.
  */
-export function createMaskError(log: Logger) {
+export function createMaskError(log: Logger, production = false) {
   return (error: unknown): Error => {
-    const graphqlError = error instanceof GraphQLError ? error : undefined;
-    const original = graphqlError ? graphqlError.originalError : error;
-    if (isBaseError(original)) {
-      return new GraphQLError(original.message, {
-        nodes: graphqlError?.nodes,
-        path: graphqlError?.path,
-        extensions: { code: original.code, ...(original.details ? { details: original.details } : {}) },
-      });
+    const masked = mask(log, error);
+    // graphql-js suggests names ("Did you mean SENIOR?") in validation errors; in
+    // production the schema is not published through errors either.
+    if (production && / Did you mean /.test(masked.message)) {
+      return new GraphQLError(masked.message.replace(/ Did you mean .*$/s, ''), { nodes: masked instanceof GraphQLError ? masked.nodes : undefined, extensions: masked instanceof GraphQLError ? masked.extensions : {} });
     }
-    if (original instanceof GraphQLError) {
-      return new GraphQLError(original.message, {
-        nodes: graphqlError?.nodes,
-        path: graphqlError?.path,
-        extensions: { code: 'BAD_USER_INPUT', ...original.extensions },
-      });
-    }
-    if (graphqlError && !original) {
-      return new GraphQLError(graphqlError.message, {
-        nodes: graphqlError.nodes,
-        path: graphqlError.path,
-        extensions: { code: 'BAD_USER_INPUT', ...graphqlError.extensions },
-      });
-    }
-    log.error({ err: original, path: graphqlError?.path }, 'unexpected error in a resolver');
-    return new GraphQLError('Unexpected error.', { nodes: graphqlError?.nodes, path: graphqlError?.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    return masked;
   };
+}
+
+function mask(log: Logger, error: unknown): Error {
+  const graphqlError = error instanceof GraphQLError ? error : undefined;
+  const original = graphqlError ? graphqlError.originalError : error;
+  if (isBaseError(original)) {
+    return new GraphQLError(original.message, {
+      nodes: graphqlError?.nodes,
+      path: graphqlError?.path,
+      extensions: { code: original.code, ...(original.details ? { details: original.details } : {}) },
+    });
+  }
+  if (original instanceof GraphQLError) {
+    return new GraphQLError(original.message, {
+      nodes: graphqlError?.nodes,
+      path: graphqlError?.path,
+      extensions: { code: 'BAD_USER_INPUT', ...original.extensions },
+    });
+  }
+  if (graphqlError && !original) {
+    return new GraphQLError(graphqlError.message, {
+      nodes: graphqlError.nodes,
+      path: graphqlError.path,
+      extensions: { code: 'BAD_USER_INPUT', ...graphqlError.extensions },
+    });
+  }
+  log.error({ err: original, path: graphqlError?.path }, 'unexpected error in a resolver');
+  return new GraphQLError('Unexpected error.', { nodes: graphqlError?.nodes, path: graphqlError?.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }

@@ -45,6 +45,8 @@ export const oracleResolvers = {
     path: (f: FeedRecord) => f.config.path ?? null,
     catalogId: (f: FeedRecord) => f.config.catalogId ?? null,
     trailingMaxWindowSeconds: (f: FeedRecord) => f.config.trailingMaxWindowSeconds ?? null,
+    minValue: (f: FeedRecord) => f.config.minValue ?? null,
+    maxValue: (f: FeedRecord) => f.config.maxValue ?? null,
     observations: (f: FeedRecord, a: { limit?: number }, ctx: Context) => recentObservations(ctx.deps.db, f.id, Math.max(1, Math.min(a.limit ?? 20, 500))),
   },
   FeedObservation: {
@@ -54,7 +56,9 @@ export const oracleResolvers = {
     source: (o: EvidenceObservation) => JSON.stringify(o.source),
   },
   Risk: {
-    state: (r: RiskRecord) => (r.degraded && r.state === 'ARMED' ? 'DEGRADED' : r.state),
+    // ARMED is reported only while the trigger can fire: enough feeds, reporting in time.
+    state: async (r: RiskRecord, _: unknown, ctx: Context) => (r.state === 'ARMED' && (r.degraded || !(await ctx.monitoring(r)).monitored) ? 'DEGRADED' : r.state),
+    monitoring: (r: RiskRecord, _: unknown, ctx: Context) => ctx.monitoring(r),
     feeds: (r: RiskRecord, _: unknown, ctx: Context) => feedsOfRisk(ctx.deps.db, r.id),
     latestValue: (r: RiskRecord) => r.lastValue,
     events: (r: RiskRecord, a: { limit?: number }, ctx: Context) => riskEvents(ctx.deps.db, r.id, Math.max(1, Math.min(a.limit ?? 50, 500))),

@@ -11,6 +11,12 @@ export function createPrometheus(db: Database) {
     quotes: new Counter({ name: 'cover_quotes_total', help: 'Firm quotes issued', registers: [registry] }),
     purchases: new Counter({ name: 'cover_purchases_total', help: 'Purchase attempts by result', labelNames: ['result'], registers: [registry] }),
     observations: new Counter({ name: 'cover_observations_total', help: 'Observations stored by feed kind', labelNames: ['kind'], registers: [registry] }),
+    observations_refused: new Counter({
+      name: 'cover_observations_refused_total',
+      help: 'Observations refused at the edge (implausible or stale) by feed kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
     incidents: new Counter({ name: 'cover_incidents_total', help: 'Incidents confirmed', registers: [registry] }),
     payouts: new Counter({ name: 'cover_payouts_total', help: 'Policies paid by settlements', registers: [registry] }),
   };

@@ -1,4 +1,4 @@
-import { issueSiweNonce, signInWithEthereum } from '../app/auth.ts';
+import { issueSiweNonce, revokeSessions, signInWithEthereum } from '../app/auth.ts';
 import { policies, policy, purchasePolicy, quote } from '../app/cover.ts';
 import { creditAccount, getBalance } from '../app/funding.ts';
 import {
@@ -55,7 +55,8 @@ export const coreResolvers = {
   },
 
   Mutation: {
-    siweNonce: (_: unknown, __: unknown, ctx: Context) => issueSiweNonce(ctx.deps),
+    siweNonce: (_: unknown, __: unknown, ctx: Context) => issueSiweNonce(ctx.deps, ctx.client),
+    signOut: (_: unknown, a: { address?: string | null }, ctx: Context) => revokeSessions(ctx.deps, ctx.viewer, a.address),
     signInWithEthereum: (_: unknown, a: { message: string; signature: string }, ctx: Context) =>
       signInWithEthereum(ctx.deps, a.message, a.signature),
     creditAccount: (_: unknown, a: { address: string; amount: string; reference: string; asset?: string }, ctx: Context) =>

@@ -5,7 +5,7 @@ import { quote } from '../../src/app/cover.ts';
 import { creditAccount } from '../../src/app/funding.ts';
 import { createPool, deposit, poolSnapshot } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, serve, depegRiskInput, newWallet } from '../helpers.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, serve, depegRiskInput, newWallet, watchRisk } from '../helpers.ts';
 
 let h: Harness;
 let served: Awaited<ReturnType<typeof serve>>;
@@ -23,6 +23,7 @@ after(async () => {
 test('1,000 concurrent purchases over HTTP against capacity for 500: never oversold, ledger balanced', async () => {
   const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
   const risk = await createRisk(h.deps, admin, depegRiskInput('race', 'RACE') as never);
+  await watchRisk(h, risk.id);
   const curator: Viewer = { address: newWallet().address, roles: [] };
   const pool = await createPool(h.deps, curator, { name: 'race', risks: [{ riskId: risk.id }] });
   // Risk cap: 50% of 100,000 = 50,000 of exposure = 500 policies of 100 USDC.

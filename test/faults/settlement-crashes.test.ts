@@ -8,7 +8,7 @@ import { creditAccount } from '../../src/app/funding.ts';
 import { createPool, deposit } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
 import { settleIncident } from '../../src/app/settle-incident.ts';
-import { type Harness, USDC, assertLedgerInvariants, createHarness, useHarness, depegRiskInput, newWallet } from '../helpers.ts';
+import { type Harness, USDC, assertLedgerInvariants, createHarness, useHarness, depegRiskInput, newWallet, watchRisk } from '../helpers.ts';
 import { rng } from '../rng.ts';
 
 const h = useHarness();
@@ -32,6 +32,7 @@ test('100 settlement runs killed at random points: no double and no missing payo
     const risk = await createRisk(h.deps, admin, depegRiskInput(`crash ${run}`, `CRASH${run}`, { window: 0 }) as never);
     const feed = await registerFeed(h.deps, admin, { name: `crash ${run}`, kind: 'PUSH' });
     await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    await watchRisk(h, risk.id);
     for (const c of curators) {
       const pool = await createPool(h.deps, c, { name: `crash ${run}`, risks: [{ riskId: risk.id }] });
       await deposit(h.deps, c, pool.id, USDC(20_000).toString(), 'SENIOR');

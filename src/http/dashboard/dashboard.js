@@ -99,7 +99,7 @@ function chart(observations, rule) {
 async function render() {
   const data = await gql(`{
     backstop { balance skimRateBps }
-    risks { id name kind state latestValue triggerProgress { label } rule { threshold recoveryThreshold }
+    risks { id name kind state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
       feeds { observations(limit: 60) { value observedAt } } }
     pools { id name capital totalExposure capacityLeft adequacyStatus tranches { tranche totalAssets sharePrice } }
     incidents(limit: 10) { id status settlementValue payoutRatio policiesPaid totalPaid evidenceHash risk { name }
@@ -114,7 +114,8 @@ async function render() {
         { class: 'card', 'data-risk': r.id },
         el('strong', {}, r.name),
         ' ',
-        el('span', { class: `state ${r.state}`, 'data-state': r.state }, r.triggerProgress.label),
+        el('span', { class: `state ${r.state}`, 'data-state': r.state }, r.state === 'DEGRADED' ? 'DEGRADED' : r.triggerProgress.label),
+        r.monitoring.monitored ? '' : el('div', { class: 'warning', 'data-monitoring': 'off' }, `Not monitored: ${r.monitoring.reason}. No cover is sold.`),
         el('div', { class: 'muted' }, `latest ${r.latestValue ?? '—'} · threshold ${r.rule.threshold} · recovery ${r.rule.recoveryThreshold}`),
         chart(r.feeds[0]?.observations ?? [], r.rule),
       ),
@@ -241,7 +242,7 @@ async function walletSignIn() {
   const [address] = await wallet.request({ method: 'eth_requestAccounts' });
   const chainId = Number.parseInt(await wallet.request({ method: 'eth_chainId' }), 16);
   const { siweNonce } = await gql('mutation { siweNonce { nonce domain } }', {}, null);
-  const message = siweMessage({ domain: siweNonce.domain, address, uri: location.origin, chainId, nonce: siweNonce.nonce, issuedAt: new Date().toISOString() });
+  const message = siweMessage({ domain: location.host, address, uri: location.origin, chainId, nonce: siweNonce.nonce, issuedAt: new Date().toISOString() });
   const hex = `0x${Array.from(new TextEncoder().encode(message), (b) => b.toString(16).padStart(2, '0')).join('')}`;
   const signature = await wallet.request({ method: 'personal_sign', params: [hex, address] });
   const { signInWithEthereum: s } = await gql(

@@ -1,0 +1,28 @@
+/**
+ * Whether anyone is watching a risk: cover is sold only on a risk whose trigger can fire,
+ * that is one with at least `quorum` feeds that reported within its staleness bound.
+ */
+export type MonitoringGap = 'NO_FEEDS' | 'BELOW_QUORUM' | 'NO_FRESH_DATA';
+
+export interface Monitoring {
+  feeds: number;
+  freshFeeds: number;
+  quorum: number;
+  monitored: boolean;
+  gap: MonitoringGap | null;
+  reason: string | null;
+}
+
+export function monitoringOf(facts: { feeds: number; freshFeeds: number; quorum: number; maxStalenessSeconds: number }): Monitoring {
+  const { feeds, freshFeeds, quorum } = facts;
+  const gap: MonitoringGap | null = feeds === 0 ? 'NO_FEEDS' : feeds < quorum ? 'BELOW_QUORUM' : freshFeeds < quorum ? 'NO_FRESH_DATA' : null;
+  const reason =
+    gap === 'NO_FEEDS'
+      ? 'no feed watches this risk'
+      : gap === 'BELOW_QUORUM'
+        ? `${feeds} feed(s) watch this risk but its quorum is ${quorum}`
+        : gap === 'NO_FRESH_DATA'
+          ? `${freshFeeds} of ${feeds} feed(s) reported in the last ${facts.maxStalenessSeconds} s; the quorum is ${quorum}`
+          : null;
+  return { feeds, freshFeeds, quorum, monitored: gap === null, gap, reason };
+}

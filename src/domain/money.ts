@@ -6,12 +6,20 @@ export const WAD = 10n ** 18n;
 const INTEGER = /^(0|[1-9][0-9]*)$/;
 const DECIMAL = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
 
+/**
+ * The largest amount accepted anywhere (2^128 - 1 base units): far above any real balance,
+ * and far enough below NUMERIC(78,0) that sums of such amounts cannot overflow.
+ */
+export const MAX_AMOUNT = 2n ** 128n - 1n;
+
 /** Parses a base-unit integer string (the GraphQL BigInt scalar). */
 export function parseAmount(value: string, field = 'amount'): bigint {
   if (typeof value !== 'string' || !INTEGER.test(value) || value.length > 78) {
     throw badInput(`${field} must be a non-negative integer string in base units`, { field });
   }
-  return BigInt(value);
+  const amount = BigInt(value);
+  if (amount > MAX_AMOUNT) throw badInput(`${field} must be at most ${MAX_AMOUNT} base units`, { field, maximum: MAX_AMOUNT.toString() });
+  return amount;
 }
 
 export function parsePositiveAmount(value: string, field = 'amount'): bigint {

@@ -61,7 +61,7 @@ export function createYogaServer(deps: Deps, events: () => EventHub, options: { 
     },
     // Same-origin by default (the dashboard); other sites only from a configured allowlist.
     cors: origins.length > 0 ? { origin: [...origins], credentials: true, methods: ['GET', 'POST'] } : false,
-    maskedErrors: { maskError: createMaskError(deps.log, deps.config.production) },
+    maskedErrors: { maskError: createMaskError(deps.log) },
     graphiql: !deps.config.production,
     landingPage: false,
     // Yoga reports every client error (bad input, refused purchase) as an error; those are
@@ -76,6 +76,7 @@ export function createYogaServer(deps: Deps, events: () => EventHub, options: { 
       // Production hides the schema; the SDL in schema/ is the published contract.
       ...(deps.config.production ? [useDisableIntrospection()] : []),
       useRefuseNulBytes(),
+      ...(deps.config.production ? [useNoSuggestions()] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: 10 },
         maxAliases: { n: 15 },
@@ -130,7 +131,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   if (options.demoPeople) mountDemoSessions(app, deps, options.demoPeople);
   mountProbes(app, deps, options.readiness ?? []);
   // The body is read here, counting the bytes actually received (chunked or not).
-  app.use('/graphql', express.raw({ type: () => true, limit: MAX_BODY_BYTES }));
+  app.use('/graphql', express.raw({ type: () => true, limit: MAX_BODY_BYTES }), refuseBrokenGetParams());
   const perMinute = options.rateLimitPerMinute ?? 1_200;
   if (perMinute > 0) app.use('/graphql', limitPer(deps, perMinute, 'ip', (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`));
   app.use('/graphql', authenticate(deps));
@@ -277,6 +278,41 @@ function errorHandler(deps: Deps): express.ErrorRequestHandler {
     if (status >= 400 && status < 500) return refused(res, status, 'bad request', 'BAD_USER_INPUT');
     deps.log.error({ err }, 'unexpected error in an HTTP route');
     return refused(res, 500, 'unexpected error', 'INTERNAL_SERVER_ERROR');
+  };
+}
+
+const SUGGESTION = / ?Did you mean .*$/s;
+
+/** graphql-js names schema members in validation errors ("Did you mean SENIOR?"): not in production. */
+function useNoSuggestions(): Plugin {
+  return {
+    onValidate() {
+      return ({ result, setResult }) => {
+        if (result.some((e) => SUGGESTION.test(e.message))) {
+          setResult(result.map((e) => (SUGGESTION.test(e.message) ? new GraphQLError(e.message.replace(SUGGESTION, ''), { nodes: e.nodes, extensions: e.extensions }) : e)));
+        }
+      };
+    },
+  };
+}
+
+/** GET requests carry JSON in the query string: broken JSON is bad input, said at the edge. */
+function refuseBrokenGetParams(): express.RequestHandler {
+  return (req, res, next) => {
+    if (req.method === 'GET') {
+      for (const name of ['variables', 'extensions']) {
+        const raw = req.query[name];
+        if (raw === undefined) continue;
+        try {
+          if (typeof raw !== 'string') throw new Error('repeated');
+          JSON.parse(raw);
+        } catch {
+          refused(res, 400, `${name} must be a JSON object`, 'BAD_USER_INPUT');
+          return;
+        }
+      }
+    }
+    next();
   };
 }
 

@@ -7,16 +7,8 @@ import { isBaseError } from '../domain/errors.ts';
  * stable code and details; GraphQL's own validation and coercion errors say
  * BAD_USER_INPUT; everything else is masked and logged, never shown.
  */
-export function createMaskError(log: Logger, production = false) {
-  return (error: unknown): Error => {
-    const masked = mask(log, error);
-    // graphql-js suggests names ("Did you mean SENIOR?") in validation errors; in
-    // production the schema is not published through errors either.
-    if (production && / Did you mean /.test(masked.message)) {
-      return new GraphQLError(masked.message.replace(/ Did you mean .*$/s, ''), { nodes: masked instanceof GraphQLError ? masked.nodes : undefined, extensions: masked instanceof GraphQLError ? masked.extensions : {} });
-    }
-    return masked;
-  };
+export function createMaskError(log: Logger) {
+  return (error: unknown): Error => mask(log, error);
 }
 
 function mask(log: Logger, error: unknown): Error {

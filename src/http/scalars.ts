@@ -1,5 +1,5 @@
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
-import { isDecimalString } from '../domain/money.ts';
+import { MAX_AMOUNT, isDecimalString } from '../domain/money.ts';
 
 const INTEGER = /^(0|[1-9][0-9]*)$/;
 
@@ -19,6 +19,7 @@ function parseBigInt(value: unknown): string {
   if (typeof text !== 'string' || !INTEGER.test(text) || text.length > 78) {
     throw invalid('BigInt must be a non-negative integer string, e.g. "1000000"');
   }
+  if (BigInt(text) > MAX_AMOUNT) throw invalid(`BigInt must be at most ${MAX_AMOUNT}`);
   return text;
 }
 

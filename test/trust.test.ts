@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { Writable } from 'node:stream';
+import { describe, test } from 'node:test';
+import jwt from 'jsonwebtoken';
+import pino from 'pino';
+import request from 'supertest';
+import { privateKeyToAccount } from 'viem/accounts';
+import { createApp } from '../src/http/create-app.ts';
+import { createPrometheus } from '../src/http/prometheus.ts';
+import { CREDIT, expectCode, newWallet, serve, testConfig, useHarness } from './helpers.ts';
+
+const ME = 'query { me { address } }';
+const SIGN_IN = 'mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }';
+const NONCE = 'mutation { siweNonce { nonce domain domains } }';
+
+/** The longest run of characters two strings share. */
+function longestCommon(a: string, b: string): number {
+  let best = 0;
+  for (let i = 0; i < a.length; i++) for (let j = 0; j < b.length; j++) {
+    let k = 0;
+    while (a[i + k] !== undefined && a[i + k] === b[j + k]) k++;
+    best = Math.max(best, k);
+  }
+  return best;
+}
+
+describe('sign-in: nonces, messages and sessions', () => {
+  const h = useHarness();
+
+  test('nonces come from a CSPRNG: 128 bits, and consecutive ones share no long run', async () => {
+    const nonces: string[] = [];
+    for (let i = 0; i < 10; i++) nonces.push((await h.ok(NONCE)).siweNonce.nonce);
+    for (const n of nonces) assert.match(n, /^[0-9a-f]{32}$/);
+    for (let i = 1; i < nonces.length; i++) assert.ok(longestCommon(nonces[i - 1] as string, nonces[i] as string) < 8, `${nonces[i - 1]} ~ ${nonces[i]}`);
+  });
+
+  test('the URI, chain and issue time are checked, each with its own message; any configured domain signs in', async () => {
+    const wallet = newWallet();
+    const refusedWith = async (patch: Record<string, unknown>, pattern: RegExp) => {
+      const { message, signature } = await h.signMessage(wallet, patch);
+      const body = await h.gql(SIGN_IN, { m: message, s: signature });
+      expectCode(body, 'UNAUTHENTICATED');
+      assert.match(body.errors?.[0]?.message ?? '', pattern);
+    };
+    await refusedWith({ domain: 'evil.example', uri: 'https://evil.example' }, /is for evil\.example, not this site/);
+    await refusedWith({ uri: 'https://evil.example/login' }, /URI must be this site's origin/);
+    await refusedWith({ chainId: 999 }, /chain 999 is not accepted/);
+    await refusedWith({ issuedAt: new Date(h.clock.now() + 600_000) }, /not yet valid/);
+    await refusedWith({ issuedAt: new Date(h.clock.now() - 3_600_000) }, /has expired/);
+    await refusedWith({ expirationTime: new Date(h.clock.now() - 1000) }, /has expired/);
+    await refusedWith({ notBefore: new Date(h.clock.now() + 600_000) }, /not yet valid/);
+    for (const domain of ['localhost:4000', '127.0.0.1:4000']) {
+      const { message, signature } = await h.signMessage(wallet, { domain, uri: `http://${domain}` });
+      assert.ok((await h.ok(SIGN_IN, { m: message, s: signature })).signInWithEthereum.token);
+    }
+  });
+
+  test('a junk signature does not burn the nonce: the owner still signs in with it', async () => {
+    const wallet = newWallet();
+    const { message, signature } = await h.signMessage(wallet);
+    const junk = await privateKeyToAccount(newWallet().key).signMessage({ message });
+    expectCode(await h.gql(SIGN_IN, { m: message, s: junk }), 'UNAUTHENTICATED');
+    expectCode(await h.gql(SIGN_IN, { m: message, s: '0xdeadbeef' }), 'UNAUTHENTICATED');
+    assert.ok((await h.ok(SIGN_IN, { m: message, s: signature })).signInWithEthereum.token);
+    expectCode(await h.gql(SIGN_IN, { m: message, s: signature }), 'UNAUTHENTICATED');
+  });
+
+  test('a token needs an expiry, is not from the future, and dies when its owner signs out', async () => {
+    const wallet = newWallet();
+    const token = await h.signIn(wallet);
+    const cfg = h.deps.config.jwt;
+    const now = Math.floor(h.clock.now() / 1000);
+    const sign = (claims: Record<string, unknown>, options: jwt.SignOptions = {}) =>
+      jwt.sign({ sv: 0, ...claims }, cfg.secret, { algorithm: 'HS256', subject: wallet.address, issuer: cfg.issuer, audience: cfg.audience, ...options });
+    const noExpiry = sign({ iat: now });
+    const future = sign({ iat: now + 3600 }, { expiresIn: 7200 });
+    for (const bad of [noExpiry, future]) expectCode(await h.gql(ME, {}, bad), 'UNAUTHENTICATED');
+    const second = await h.signIn(wallet);
+    assert.equal((await h.ok(ME, {}, token)).me.address, wallet.address);
+    assert.equal((await h.ok('mutation { signOut }', {}, token)).signOut, true);
+    for (const dead of [token, second]) {
+      const body = await h.gql(ME, {}, dead);
+      expectCode(body, 'UNAUTHENTICATED');
+      assert.match(body.errors?.[0]?.message ?? '', /signed out/);
+    }
+    // A new sign-in works again; an admin can end someone else's sessions, a user cannot.
+    const fresh = await h.signIn(wallet);
+    const stranger = await h.signIn(newWallet());
+    expectCode(await h.gql('mutation($a: String) { signOut(address: $a) }', { a: wallet.address }, stranger), 'FORBIDDEN');
+    await h.ok('mutation($a: String) { signOut(address: $a) }', { a: wallet.address }, await h.signIn(h.admin));
+    expectCode(await h.gql(ME, {}, fresh), 'UNAUTHENTICATED');
+  });
+});
+
+describe('the HTTP edge', () => {
+  const h = useHarness();
+
+  test('no log line carries a bearer token or a cookie', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const app = createApp({ ...h.deps, log: pino({ level: 'debug' }, sink) }, { rateLimitPerMinute: 0 });
+    const token = await h.signIn(h.admin);
+    await request(app).post('/graphql').set('authorization', `Bearer ${token}`).set('cookie', 'session=secret-cookie').send({ query: ME });
+    await request(app).post('/graphql').set('authorization', 'Bearer not-a-real-token-but-secret').send({ query: ME });
+    const log = lines.join('');
+    assert.match(log, /request completed/);
+    assert.ok(!log.includes(token), 'the token is not logged');
+    assert.ok(!log.includes(token.split('.')[2] as string), 'not even its signature');
+    assert.ok(!log.includes('not-a-real-token-but-secret'));
+    assert.ok(!log.includes('secret-cookie'));
+    assert.match(log, /\[redacted\]/);
+  });
+
+  test('a forged token cannot lock its subject out: addresses are limited only once verified', async () => {
+    const app = createApp(h.deps, { rateLimitPerMinute: 20 });
+    const adminToken = await h.signIn(h.admin);
+    const forged = jwt.sign({ sub: h.admin.address, sv: 0 }, 'any-key-any-key-any-key-any-key!!', { expiresIn: 600 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      statuses.push((await request(app).post('/graphql').set('x-forwarded-for', `10.0.${i}.1`).set('authorization', `Bearer ${forged}`).send({ query: ME })).status);
+    }
+    // X-Forwarded-For is not trusted by default: all 30 count against the one real IP.
+    assert.ok(statuses.includes(429), 'the sender is limited by its IP');
+    // The admin, from the same loopback IP, is limited by IP too; through a trusted proxy
+    // with another client address, the admin's own allowance is untouched by the forgeries.
+    const proxied = createApp(h.deps, { rateLimitPerMinute: 20, trustProxy: 'loopback' });
+    for (let i = 0; i < 12; i++) await request(proxied).post('/graphql').set('x-forwarded-for', '203.0.113.9').set('authorization', `Bearer ${forged}`).send({ query: ME });
+    const res = await request(proxied).post('/graphql').set('x-forwarded-for', '198.51.100.7').set('authorization', `Bearer ${adminToken}`).send({ query: ME });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.data.me.address, h.admin.address);
+  });
+
+  test('the body limit counts the bytes read, chunked uploads included', async () => {
+    const served = await serve(createApp(h.deps, { rateLimitPerMinute: 0 }));
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(served.url, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', (e) => (String(e).includes('EPIPE') || String(e).includes('ECONNRESET') ? resolve(413) : reject(e)));
+        const chunk = Buffer.alloc(256 * 1024, 'a');
+        let sent = 0;
+        const pump = () => {
+          while (sent < 12 * 1024 * 1024) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          req.end();
+        };
+        pump();
+      });
+      assert.equal(status, 413);
+      // A normal request still works afterwards.
+      const ok = await fetch(served.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+      assert.equal(ok.status, 200);
+    } finally {
+      served.close();
+    }
+  });
+
+  test('NUL bytes, broken GET variables and oversized amounts are bad input, not faults', async () => {
+    const admin = await h.signIn(h.admin);
+    const nul = await h.gql('query($id: ID!) { pool(id: $id) { id } }', { id: 'pool_\u0000x' });
+    expectCode(nul, 'BAD_USER_INPUT');
+    expectCode(await h.gql('{ pool(id: "pool_\\u0000x") { id } }'), 'BAD_USER_INPUT');
+    const get = await request(h.app).get('/graphql?query=%7B__typename%7D&variables=%7B').set('accept', 'application/json');
+    assert.ok(get.status < 500, `GET with broken variables: ${get.status}`);
+    assert.equal(get.body.errors?.[0]?.extensions?.code ?? 'BAD_USER_INPUT', 'BAD_USER_INPUT');
+    const huge = await h.gql(CREDIT, { a: newWallet().address, amt: '9'.repeat(78), r: 'huge' }, admin);
+    expectCode(huge, 'BAD_USER_INPUT');
+    assert.match(huge.errors?.[0]?.message ?? '', /at most 340282366920938463463374607431768211455/);
+  });
+
+  test('production: no name suggestions, /metrics behind its token, CORS only for listed origins', async () => {
+    const prod = { ...h.deps, config: testConfig(h.admin.address, { production: true }) };
+    const prometheus = createPrometheus(h.db);
+    const app = createApp(prod, { rateLimitPerMinute: 0, prometheus, metricsToken: 'metrics-token-metrics-token', corsOrigins: ['https://app.example'] });
+    const enumTypo = await request(app).post('/graphql').send({ query: 'mutation { deposit(poolId: "p", amount: "1", tranche: SENOR) { shares } }' });
+    assert.ok(!JSON.stringify(enumTypo.body).includes('Did you mean'), JSON.stringify(enumTypo.body));
+    const fieldTypo = await request(app).post('/graphql').send({ query: '{ pols { id } }' });
+    assert.ok(!JSON.stringify(fieldTypo.body).includes('Did you mean'), JSON.stringify(fieldTypo.body));
+    assert.equal((await request(app).get('/metrics')).status, 401);
+    assert.equal((await request(app).get('/metrics').set('authorization', 'Bearer metrics-token-metrics-token')).status, 200);
+    assert.equal((await request(createApp(prod, { rateLimitPerMinute: 0, prometheus })).get('/metrics')).status, 404);
+    const evil = await request(app).options('/graphql').set('origin', 'https://evil.example').set('access-control-request-method', 'POST');
+    assert.notEqual(evil.headers['access-control-allow-origin'], 'https://evil.example');
+    assert.notEqual(evil.headers['access-control-allow-origin'], '*');
+    const listed = await request(app).options('/graphql').set('origin', 'https://app.example').set('access-control-request-method', 'POST');
+    assert.equal(listed.headers['access-control-allow-origin'], 'https://app.example');
+  });
+
+  test('unknown paths answer 404 with a code and no stack, from anywhere on disk', async () => {
+    const res = await request(h.app).get('/nope/../../etc/passwd');
+    assert.equal(res.status, 404);
+    assert.equal(res.body.errors[0].extensions.code, 'NOT_FOUND');
+    assert.ok(!res.text.includes('at '), res.text);
+    assert.equal((await request(h.app).get('/')).status, 200);
+  });
+});

@@ -6,9 +6,11 @@ import { fundBackstop, refreshBackstop } from '../src/app/backstop.ts';
 import { purchasePolicy, quote } from '../src/app/cover.ts';
 import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
 import { creditAccount } from '../src/app/funding.ts';
-import { createPool, deposit } from '../src/app/pools.ts';
+import { createPool, deposit, positionValue, positions } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
+import { loadPoolSnapshot } from '../src/app/pool-state.ts';
+import { ledgerAccounts, postJournal } from '../src/db/ledger.ts';
 import { recordRecovery } from '../src/app/recoveries.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { isBaseError } from '../src/domain/errors.ts';
@@ -89,20 +91,21 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
     await assertLedgerInvariants(h.db);
   });
 
-  test('the fund keeps at most twice its target; the excess goes to the pools by exposure', async () => {
-    // A recovery repays the open IOUs first, so that inflows reach the fund again.
-    const open = await h.db.query<{ incident_id: string; open: string }>(
-      sql`SELECT incident_id, SUM(due - paid - iou_repaid) AS open FROM payouts GROUP BY incident_id HAVING SUM(due - paid - iou_repaid) > 0`,
-    );
-    for (const o of open) await recordRecovery(h.deps, admin, o.incident_id, o.open, `recover-${o.incident_id}`);
-    assert.equal((await state())?.iou_outstanding, '0');
-    await fundBackstop(h.deps, admin, 'USDC', USDC(100_000).toString(), 'big');
-    const pools = await h.db.query<{ id: string; total_exposure: string }>(sql`SELECT id, total_exposure FROM pools WHERE total_exposure > 0`);
-    assert.ok(pools.length > 0);
+  test('admin funding repays the IOUs first, at once; the rest is platform capital and never reaches the pools', async () => {
+    const owed = BigInt((await state())?.iou_outstanding ?? '0');
+    assert.ok(owed > 0n, 'the scenario above left IOUs outstanding');
+    const tranches = () => h.db.query(sql`SELECT t.pool_id, t.tranche, a.balance::text, t.total_shares::text FROM tranches t JOIN accounts a ON a.id = t.account_id ORDER BY 1, 2`);
+    const before = await tranches();
+    const backstopBefore = await balanceOf('backstop:USDC');
+    const setAside = await balanceOf('ious:USDC');
+    await fundBackstop(h.deps, admin, 'USDC', USDC(20_000).toString(), 'platform-seed');
     await refreshBackstop(h.deps, 'USDC');
-    const target = BigInt((await state())?.target ?? '0');
-    assert.ok(target > 0n);
-    assert.equal(await balanceOf('backstop:USDC'), 2n * target);
+    assert.equal(BigInt((await state())?.iou_outstanding ?? -1), 0n, 'claimants were repaid first');
+    // Every unit not owed to claimants stayed in the fund; no tranche moved.
+    assert.equal(await balanceOf('backstop:USDC'), backstopBefore + USDC(20_000) - (owed - setAside));
+    assert.deepEqual(await tranches(), before);
+    const [{ n }] = (await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM backstop_streams`)) as [{ n: string }];
+    assert.equal(n, '0');
     await assertLedgerInvariants(h.db);
   });
 
@@ -129,5 +132,57 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
     const report = await h.ok(`query($p: ID!) { adequacy(poolId: $p) { status coverageRatio cover2 availableCapital } }`, { p: m.pool.id });
     assert.equal(report.adequacy.status, 'RED');
     assert.equal(report.adequacy.cover2, USDC(7_000).toString());
+  });
+});
+
+describe('skim-sourced excess streams into pools like earned premium', () => {
+  const h = useHarness({ pricing: flatPricing, minPremium: '0' }, { checkInvariants: true });
+
+  test('above twice the target, with no IOUs: streamed over 30 days; a just-in-time depositor captures nothing', async () => {
+    const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+    const risk = await createRisk(h.deps, admin, depegRiskInput(`jit ${Math.random()}`, 'JIT', { window: 0 }) as never);
+    await watchRisk(h, risk.id);
+    const curator: Viewer = { address: newWallet().address, roles: [] };
+    const pool = await createPool(h.deps, curator, { name: 'jit', risks: [{ riskId: risk.id }] });
+    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(10_000).toString(), reference: 'jit-curator' });
+    await deposit(h.deps, curator, pool.id, USDC(10_000).toString(), 'SENIOR');
+    const buyer: Viewer = { address: newWallet().address, roles: [] };
+    await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(100).toString(), reference: 'jit-buyer' });
+    await purchasePolicy(h.deps, buyer, (await quote(h.deps, buyer, risk.id, USDC(1_000).toString(), 7)).id);
+    // The platform's seed is never distributed, however large.
+    await fundBackstop(h.deps, admin, 'USDC', USDC(20_000).toString(), 'jit-seed');
+    await refreshBackstop(h.deps, 'USDC');
+    const streams = async () => h.db.query<{ amount: string; status: string }>(sql`SELECT amount::text, status FROM backstop_streams WHERE pool_id = ${pool.id}`);
+    assert.deepEqual(await streams(), []);
+
+    // Skims accumulated above twice the target (as premiums' skims would bring them).
+    const target = BigInt((await h.db.query<{ t: string }>(sql`SELECT target AS t FROM backstop_state WHERE asset = 'USDC'`))[0]?.t ?? '0');
+    const skims = 2n * target + USDC(1_000);
+    await h.db.transaction((tx) =>
+      postJournal(tx, { kind: 'BACKSTOP_SKIM', at: h.clock.now(), postings: [{ account: ledgerAccounts.external('USDC'), amount: -skims }, { account: ledgerAccounts.backstop('USDC'), amount: skims }] }),
+    );
+    // A just-in-time depositor arrives a second before maintenance, as large as the pool.
+    h.clock.advance(1_000);
+    const jit: Viewer = { address: newWallet().address, roles: [] };
+    await creditAccount(h.deps, admin, { address: jit.address, amount: USDC(10_000).toString(), reference: 'jit-depositor' });
+    await deposit(h.deps, jit, pool.id, USDC(10_000).toString(), 'SENIOR');
+    await runMaintenance(h.deps);
+    const [stream] = await streams();
+    assert.ok(stream && BigInt(stream.amount) > USDC(999) && BigInt(stream.amount) <= USDC(1_000) + 2n * target, JSON.stringify(stream));
+    const valueOf = async (v: Viewer) => (await positions(h.deps, v, null)).reduce(async (sum, p) => (await sum) + positionValue(await loadPoolSnapshot(h.db, pool.id, h.clock.now()), p), Promise.resolve(0n));
+    // Right after the run: the newcomer's value is what it deposited (to a base unit).
+    const right = await valueOf(jit);
+    assert.ok(right >= USDC(10_000) - 1n && right <= USDC(10_000) + 1n, `just-in-time value ${right}`);
+    // Half-way, each holder has earned about half of its share; after 30 days all of it.
+    h.clock.advance(15 * 86_400_000);
+    await runMaintenance(h.deps);
+    const half = (await valueOf(jit)) - USDC(10_000);
+    assert.ok(half > USDC(200) && half < USDC(300), `half-way the newcomer earned ${half}`);
+    h.clock.advance(16 * 86_400_000);
+    await watchRisk(h, risk.id);
+    await runMaintenance(h.deps);
+    assert.equal((await streams())[0]?.status, 'DONE');
+    const upr = (await h.db.query<{ b: string }>(sql`SELECT balance::text AS b FROM accounts WHERE id = ${`upr:${pool.id}`}`))[0]?.b;
+    assert.equal(upr, '0', 'every unit of the stream (and the premium) was earned');
   });
 });

@@ -1,18 +1,20 @@
 import { sql } from 'drizzle-orm';
-import { changeIouOutstanding, loadBackstop, saveBackstopTarget } from '../db/backstop-store.ts';
+import { type BackstopState, addPlatformCapital, changeIouOutstanding, loadBackstop, saveBackstopTarget } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { type AccountRef, ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
-import { loadTranches } from '../db/pool-store.ts';
+import { STREAM_PREFIX, applyPoolAggregates, insertStream } from '../db/pool-store.ts';
 import { big } from '../db/sql-helpers.ts';
 import { largestRemainder } from '../domain/allocation.ts';
-import { backstopTarget } from '../domain/backstop.ts';
+import { backstopTarget, distributableExcess } from '../domain/backstop.ts';
+import { newId } from '../domain/ids.ts';
+import { policyEarning } from '../domain/premium-accrual.ts';
 import type { Deps } from './deps.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { badInput, conflict } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { incomePostings, loadPoolSnapshots, splitIncome } from './pool-state.ts';
+import { type PoolSnapshot, checkpointPool, loadPoolSnapshot, loadPoolSnapshots } from './pool-state.ts';
 
 /** Serialises the movements of one asset's backstop (draws, IOU repayments, excess). */
 export async function lockBackstop(tx: Executor, asset: string): Promise<void> {
@@ -66,8 +68,8 @@ export async function repayIous(tx: Executor, asset: string, from: AccountRef, a
 
 /**
  * The backstop's housekeeping for one asset: recompute the target, pay IOU holders from the
- * IOU reserve (returning what is not owed to the fund), and send the excess above twice
- * the target to the pools, pro rata by their active exposure.
+ * IOU reserve (returning what is not owed to the fund), and stream skim-sourced excess
+ * above twice the target into the pools (see streamExcess).
  */
 export async function refreshBackstop(deps: Deps, asset: string): Promise<void> {
   const now = deps.clock.now();
@@ -96,27 +98,55 @@ export async function refreshBackstop(deps: Deps, asset: string): Promise<void> 
       }
     }
 
-    const balance = (await loadBackstop(tx, asset)).balance;
-    const excess = balance - 2n * target.target;
-    const receiving = shape.filter((s) => s.pool.totalExposure > 0n);
-    if (excess <= 0n || receiving.length === 0) return;
-    const shares = largestRemainder(excess, receiving.map((s) => s.pool.totalExposure));
-    for (const [i, s] of receiving.entries()) {
-      const amount = shares[i] as bigint;
-      if (amount === 0n) continue;
-      await postJournal(tx, {
-        kind: 'BACKSTOP_EXCESS',
-        at: now,
-        reference: s.pool.pool.id,
-        postings: incomePostings(s.pool.pool, splitIncome(s.pool.pool, await loadTranches(tx, s.pool.pool.id), amount), ledgerAccounts.backstop(asset)),
-      });
-    }
+    await streamExcess(deps, tx, asset, await loadBackstop(tx, asset), shape.map((x) => x.pool));
   });
 }
 
 /**
+ * Skim-sourced money above twice the target (none while IOUs are outstanding, never the
+ * platform's own capital) starts streaming into the pools, pro rata by active exposure:
+ * it moves to each pool's unearned-premium reserve and is earned linearly over
+ * `excessStreamSeconds` through the pool's accrual, checkpointed at every deposit and
+ * withdrawal, so a deposit made just before this run earns only from its own time on.
+ */
+async function streamExcess(deps: Deps, tx: Executor, asset: string, fund: BackstopState, pools: readonly PoolSnapshot[]): Promise<void> {
+  const excess = distributableExcess(fund);
+  const receiving = pools.filter((p) => p.totalExposure > 0n);
+  if (excess <= 0n || receiving.length === 0) return;
+  const now = deps.clock.now();
+  const durationMs = deps.config.solvency.skim.excessStreamSeconds * 1000;
+  const shares = largestRemainder(excess, receiving.map((p) => p.totalExposure));
+  for (const [i, read] of receiving.entries()) {
+    const amount = shares[i] as bigint;
+    if (amount === 0n) continue;
+    const snap = await loadPoolSnapshot(tx, read.pool.id, now, { lock: true });
+    await checkpointPool(tx, snap);
+    const stream = policyEarning(amount, durationMs);
+    const id = newId(STREAM_PREFIX);
+    await insertStream(tx, { id, poolId: snap.pool.id, amount, rateWad: stream.rateWad, dustWad: stream.dustWad, startAt: now, endAt: now + durationMs });
+    await applyPoolAggregates(tx, snap.pool.id, {
+      accrual: { ...snap.accrual, accruedAt: now, rateWad: snap.accrual.rateWad + stream.rateWad },
+      totalExposure: snap.totalExposure,
+      riskDeltas: new Map(),
+      groupDeltas: new Map(),
+    });
+    await postJournal(tx, {
+      kind: 'BACKSTOP_EXCESS',
+      at: now,
+      reference: id,
+      postings: [
+        { account: ledgerAccounts.backstop(asset), amount: -amount },
+        { account: ledgerAccounts.unearnedPremium(asset, snap.pool.id), amount },
+      ],
+    });
+  }
+}
+
+/**
  * Admin: seed or top up the backstop from outside (the platform's own capital, as exchanges
- * seed their insurance funds). Idempotent on `reference`.
+ * seed their insurance funds). Outstanding IOUs are repaid from it first, in the same
+ * transaction; the rest is platform capital, never distributed to pools. Idempotent on
+ * `reference`.
  */
 export async function fundBackstop(deps: Deps, viewer: Viewer | null, asset: string, amountText: string, reference: string): Promise<void> {
   const admin = requireAdmin(viewer);
@@ -126,19 +156,28 @@ export async function fundBackstop(deps: Deps, viewer: Viewer | null, asset: str
   await assetDecimals(deps.db, asset);
   const key = `backstop:${ref}`;
   try {
-    await deps.db.transaction((tx) =>
-      postJournal(tx, {
+    await deps.db.transaction(async (tx) => {
+      const now = deps.clock.now();
+      await lockBackstop(tx, asset);
+      const fund = await loadBackstop(tx, asset);
+      // Claimants first: what IOUs are still owed beyond the money set aside for them.
+      const gap = fund.iouOutstanding > fund.iouReserve ? fund.iouOutstanding - fund.iouReserve : 0n;
+      const toIous = amount < gap ? amount : gap;
+      await postJournal(tx, {
         kind: 'BACKSTOP_FUNDING',
-        at: deps.clock.now(),
+        at: now,
         reference: ref,
         idempotencyKey: key,
-        memo: { amount: amount.toString(), asset, by: admin.address },
+        memo: { amount: amount.toString(), asset, by: admin.address, toIous: toIous.toString() },
         postings: [
           { account: ledgerAccounts.external(asset), amount: -amount },
-          { account: ledgerAccounts.backstop(asset), amount },
+          { account: ledgerAccounts.iouReserve(asset), amount: toIous },
+          { account: ledgerAccounts.backstop(asset), amount: amount - toIous },
         ],
-      }),
-    );
+      });
+      if (toIous > 0n) await repayIous(tx, asset, ledgerAccounts.iouReserve(asset), toIous, now);
+      await addPlatformCapital(tx, asset, amount - toIous);
+    });
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
     const rows = await deps.db.query<{ memo: Record<string, string> }>(sql`SELECT memo FROM journal_entries WHERE idempotency_key = ${key}`);

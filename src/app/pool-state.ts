@@ -90,6 +90,7 @@ function snapshotOf(state: PoolState, at: number): PoolSnapshot {
   const groupDeltas = new Map<string, bigint>();
   let totalExposure = pool.totalExposure;
   for (const p of expired) {
+    if (p.riskId === null || p.correlationGroup === null) continue; // a backstop stream
     addTo(riskDeltas, p.riskId, -p.exposure);
     addTo(groupDeltas, p.correlationGroup, -p.exposure);
     totalExposure -= p.exposure;

@@ -10,12 +10,14 @@ export interface BackstopState {
   targetBasis: Record<string, string>;
   iouOutstanding: bigint;
   iouReserve: bigint;
+  /** Admin funding still counted in the fund: platform capital, never distributed. */
+  platformCapital: bigint;
   updatedAt: number | null;
 }
 
 export async function loadBackstop(ex: Executor, asset: string): Promise<BackstopState> {
-  const rows = await ex.query<{ target: string; target_basis: Record<string, string>; iou_outstanding: string; updated_at: Date | null }>(
-    sql`SELECT target, target_basis, iou_outstanding, updated_at FROM backstop_state WHERE asset = ${asset}`,
+  const rows = await ex.query<{ target: string; target_basis: Record<string, string>; iou_outstanding: string; platform_capital: string; updated_at: Date | null }>(
+    sql`SELECT target, target_basis, iou_outstanding, platform_capital, updated_at FROM backstop_state WHERE asset = ${asset}`,
   );
   const r = rows[0];
   return {
@@ -25,12 +27,18 @@ export async function loadBackstop(ex: Executor, asset: string): Promise<Backsto
     targetBasis: r?.target_basis ?? {},
     iouOutstanding: big(r?.iou_outstanding ?? '0'),
     iouReserve: await accountBalance(ex, ledgerAccounts.iouReserve(asset).id),
+    platformCapital: big(r?.platform_capital ?? '0'),
     updatedAt: r?.updated_at == null ? null : ms(r.updated_at),
   };
 }
 
 export async function saveBackstopTarget(ex: Executor, asset: string, target: bigint, basis: Record<string, string>, at: number): Promise<void> {
   await ex.query(sql`UPDATE backstop_state SET target = ${num(target)}, target_basis = ${json(basis)}, updated_at = ${ts(at)} WHERE asset = ${asset}`);
+}
+
+export async function addPlatformCapital(ex: Executor, asset: string, amount: bigint): Promise<void> {
+  if (amount === 0n) return;
+  await ex.query(sql`UPDATE backstop_state SET platform_capital = platform_capital + ${num(amount)} WHERE asset = ${asset}`);
 }
 
 export async function changeIouOutstanding(ex: Executor, asset: string, delta: bigint): Promise<void> {

@@ -41,9 +41,11 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
           WHERE pl.total_exposure <> COALESCE(x.s, 0)`,
     ],
     [
-      'pool earning rate differs from its active policies',
+      'pool earning rate differs from its active policies and backstop streams',
       sql`SELECT pl.id AS key FROM pools pl
-          LEFT JOIN (SELECT pool_id, SUM(earning_rate_wad) AS s FROM policies WHERE status = 'ACTIVE' GROUP BY pool_id) x ON x.pool_id = pl.id
+          LEFT JOIN (SELECT pool_id, SUM(s) AS s FROM (
+              SELECT pool_id, earning_rate_wad AS s FROM policies WHERE status = 'ACTIVE'
+              UNION ALL SELECT pool_id, earning_rate_wad FROM backstop_streams WHERE status = 'ACTIVE') e GROUP BY pool_id) x ON x.pool_id = pl.id
           WHERE pl.earning_rate_wad <> COALESCE(x.s, 0)`,
     ],
     [

@@ -42,10 +42,11 @@ export interface PoolRiskRecord {
   settling: boolean;
 }
 
+/** A term ending: a policy's, or a backstop stream's (no risk, no exposure). */
 export interface ExpiringPolicy {
   id: string;
-  riskId: string;
-  correlationGroup: string;
+  riskId: string | null;
+  correlationGroup: string | null;
   exposure: bigint;
   endAt: number;
   rateWad: bigint;
@@ -192,12 +193,29 @@ export async function applyPoolAggregates(
   }
 }
 
+/** Ends the terms that ran out: policies expire, backstop streams are done. */
 export async function expirePolicies(tx: Executor, ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await tx.query(sql`UPDATE policies SET status = 'EXPIRED' WHERE id IN (${sql.join(
-    ids.map((id) => sql`${id}`),
-    sql`, `,
-  )})`);
+  const streams = ids.filter((id) => id.startsWith(`${STREAM_PREFIX}_`));
+  const policies = ids.filter((id) => !id.startsWith(`${STREAM_PREFIX}_`));
+  const list = (xs: readonly string[]) =>
+    sql.join(
+      xs.map((id) => sql`${id}`),
+      sql`, `,
+    );
+  if (policies.length > 0) await tx.query(sql`UPDATE policies SET status = 'EXPIRED' WHERE id IN (${list(policies)})`);
+  if (streams.length > 0) await tx.query(sql`UPDATE backstop_streams SET status = 'DONE' WHERE id IN (${list(streams)})`);
+}
+
+/** Ids of backstop streams carry this prefix (policies carry `pol`). */
+export const STREAM_PREFIX = 'bss';
+
+export async function insertStream(
+  tx: Executor,
+  s: { id: string; poolId: string; amount: bigint; rateWad: bigint; dustWad: bigint; startAt: number; endAt: number },
+): Promise<void> {
+  await tx.query(sql`
+    INSERT INTO backstop_streams (id, pool_id, amount, earning_rate_wad, earning_dust_wad, start_at, end_at)
+    VALUES (${s.id}, ${s.poolId}, ${num(s.amount)}, ${num(s.rateWad)}, ${num(s.dustWad)}, ${ts(s.startAt)}, ${ts(s.endAt)})`);
 }
 
 export async function saveAdequacy(ex: Executor, poolId: string, a: PoolRecord['adequacy']): Promise<void> {
@@ -230,7 +248,7 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
       tranches_json: Array<{ tranche: TrancheName; account_id: string; total_shares: string; balance: string }>;
       risks_json: Array<{ risk_id: string; cap_bps: number; exposure: string; correlation_group: string; state: RiskState; settling: boolean }>;
       groups_json: Array<{ correlation_group: string; exposure: string }>;
-      expiring_json: Array<{ id: string; risk_id: string; correlation_group: string; exposure: string; end_at: string; earning_rate_wad: string; earning_dust_wad: string }>;
+      expiring_json: Array<{ id: string; risk_id: string | null; correlation_group: string | null; exposure: string; end_at: string; earning_rate_wad: string; earning_dust_wad: string }>;
     }
   >(sql`
     SELECT p.*, a.decimals,
@@ -243,11 +261,17 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
         FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id WHERE pr.pool_id = p.id) AS risks_json,
       (SELECT COALESCE(json_agg(json_build_object('correlation_group', g.correlation_group, 'exposure', g.exposure::text)), '[]'::json)
         FROM pool_group_exposure g WHERE g.pool_id = p.id) AS groups_json,
-      (SELECT COALESCE(json_agg(json_build_object('id', x.id, 'risk_id', x.risk_id, 'correlation_group', r.correlation_group,
+      (SELECT COALESCE(json_agg(json_build_object('id', x.id, 'risk_id', x.risk_id, 'correlation_group', x.correlation_group,
           'exposure', x.exposure::text, 'end_at', x.end_at, 'earning_rate_wad', x.earning_rate_wad::text,
           'earning_dust_wad', x.earning_dust_wad::text) ORDER BY x.end_at, x.id), '[]'::json)
-        FROM policies x JOIN risks r ON r.id = x.risk_id
-        WHERE x.pool_id = p.id AND x.status = 'ACTIVE' AND x.end_at <= ${ts(upTo)}) AS expiring_json
+        FROM (
+          SELECT x.id, x.risk_id, r.correlation_group, x.exposure, x.end_at, x.earning_rate_wad, x.earning_dust_wad
+          FROM policies x JOIN risks r ON r.id = x.risk_id
+          WHERE x.pool_id = p.id AND x.status = 'ACTIVE' AND x.end_at <= ${ts(upTo)}
+          UNION ALL
+          SELECT s.id, NULL, NULL, 0, s.end_at, s.earning_rate_wad, s.earning_dust_wad
+          FROM backstop_streams s WHERE s.pool_id = p.id AND s.status = 'ACTIVE' AND s.end_at <= ${ts(upTo)}
+        ) x) AS expiring_json
     FROM pools p JOIN assets a ON a.symbol = p.asset
     WHERE ${'poolId' in of ? sql`p.id = ${of.poolId}` : 'riskId' in of ? sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = ${of.riskId})` : sql`p.asset = ${of.asset}`}
     ORDER BY p.created_at, p.id`);

@@ -11,6 +11,8 @@ export interface SkimPolicy {
   repaymentShareBps: number;
   /** The fund's floor target as a share of total active exposure (default 2%). */
   minTargetExposureBps: number;
+  /** Over how long skim-sourced excess streams into pools (default 30 days). */
+  excessStreamSeconds: number;
 }
 
 export const defaultSkimPolicy: SkimPolicy = {
@@ -19,7 +21,19 @@ export const defaultSkimPolicy: SkimPolicy = {
   belowHalfBps: 3_500,
   repaymentShareBps: 5_000,
   minTargetExposureBps: 200,
+  excessStreamSeconds: 30 * 86_400,
 };
+
+/**
+ * What of the fund may flow to pools: nothing while any claimant holds an IOU; otherwise
+ * only what exceeds twice the target plus the platform's own capital (admin funding is
+ * never distributed), so only skim-sourced money above 2x target ever leaves.
+ */
+export function distributableExcess(fund: { balance: bigint; target: bigint; platformCapital: bigint; iouOutstanding: bigint }): bigint {
+  if (fund.iouOutstanding > 0n) return 0n;
+  const excess = fund.balance - 2n * fund.target - fund.platformCapital;
+  return excess > 0n ? excess : 0n;
+}
 
 export function skimRateBps(balance: bigint, target: bigint, policy: SkimPolicy): number {
   if (balance >= target) return policy.atTargetBps;

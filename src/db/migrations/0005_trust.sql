@@ -16,3 +16,19 @@ CREATE TABLE rate_limits (
 --> statement-breakpoint
 -- The backstop's platform capital (admin funding): never distributed to pools.
 ALTER TABLE backstop_state ADD COLUMN platform_capital numeric(78, 0) NOT NULL DEFAULT 0 CHECK (platform_capital >= 0);
+--> statement-breakpoint
+-- Skim-sourced backstop excess streams into a pool's income linearly, like earned premium:
+-- the amount sits in the pool's unearned-premium reserve and is earned at rate_wad per ms
+-- (the dust at the end), so nobody captures it by depositing just before it lands.
+CREATE TABLE backstop_streams (
+  id text PRIMARY KEY,
+  pool_id text NOT NULL REFERENCES pools (id),
+  amount numeric(78, 0) NOT NULL CHECK (amount > 0),
+  earning_rate_wad numeric(78, 0) NOT NULL,
+  earning_dust_wad numeric(78, 0) NOT NULL,
+  start_at timestamptz NOT NULL,
+  end_at timestamptz NOT NULL,
+  status text NOT NULL DEFAULT 'ACTIVE' CHECK (status IN ('ACTIVE', 'DONE'))
+);
+--> statement-breakpoint
+CREATE INDEX backstop_streams_active_idx ON backstop_streams (pool_id, end_at) WHERE status = 'ACTIVE';

@@ -104,7 +104,7 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
     // Every unit not owed to claimants stayed in the fund; no tranche moved.
     assert.equal(await balanceOf('backstop:USDC'), backstopBefore + USDC(20_000) - (owed - setAside));
     assert.deepEqual(await tranches(), before);
-    const [{ n }] = (await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM backstop_streams`)) as [{ n: string }];
+    const [{ n }] = (await h.db.query<{ n: string }>(sql`SELECT COUNT(*)::text AS n FROM backstop_streams`)) as [{ n: string }];
     assert.equal(n, '0');
     await assertLedgerInvariants(h.db);
   });

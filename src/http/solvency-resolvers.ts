@@ -6,7 +6,7 @@ import { assetDecimals } from '../db/asset-store.ts';
 import { type BackstopState, listDraws, loadBackstop, poolDrawnSince, poolOwes } from '../db/backstop-store.ts';
 import { type IncidentRecord, type PayoutRecord, incidentLayers } from '../db/incident-store.ts';
 import { listPools } from '../db/pool-store.ts';
-import { skimRateBps } from '../domain/backstop.ts';
+import { distributableExcess, skimRateBps } from '../domain/backstop.ts';
 import { backstopAllowance } from '../domain/waterfall.ts';
 import type { Context } from './context.ts';
 
@@ -41,6 +41,7 @@ export const solvencyResolvers = {
       stressShortfall: b.targetBasis.stressShortfall ?? '0',
     }),
     skimRateBps: (b: BackstopState, _: unknown, ctx: Context) => skimRateBps(b.balance, b.target, ctx.deps.config.solvency.skim),
+    distributable: (b: BackstopState) => distributableExcess(b),
     draws: (b: BackstopState, _: unknown, ctx: Context) => listDraws(ctx.deps.db, b.asset, 200),
     pools: async (state: BackstopState, _: unknown, ctx: Context) => {
       const now = ctx.deps.clock.now();

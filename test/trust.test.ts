@@ -8,7 +8,8 @@ import request from 'supertest';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
-import { CREDIT, expectCode, newWallet, serve, testConfig, useHarness } from './helpers.ts';
+import { inlineSimulator, createWorkerSimulator } from '../src/app/simulator.ts';
+import { CREDIT, PURCHASE, QUOTE, USDC, expectCode, fundedBuyer, marketWithPool, newWallet, serve, testConfig, useHarness } from './helpers.ts';
 
 const ME = 'query { me { address } }';
 const SIGN_IN = 'mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }';
@@ -202,5 +203,58 @@ describe('the HTTP edge', () => {
     assert.equal(res.body.errors[0].extensions.code, 'NOT_FOUND');
     assert.ok(!res.text.includes('at '), res.text);
     assert.equal((await request(h.app).get('/')).status, 200);
+  });
+});
+
+describe('expensive work stays off the request path', () => {
+  const h = useHarness({ solvency: { ...testConfig('0x0000000000000000000000000000000000000001').solvency, simulation: { paths: 100_000, seed: 1, withinGroup: 0.3, acrossGroups: 0.1 } } });
+
+  test('adequacy is served from the last run, simulated in a worker thread; aliases are bounded; /healthz stays quick', async () => {
+    const m = await marketWithPool(h, USDC(1_000_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(10_000));
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(100_000).toString(), d: 30 }, buyer.token)).quote;
+    await h.ok(PURCHASE, { q: q.id }, buyer.token);
+    const simulator = createWorkerSimulator();
+    try {
+      // The worker computes exactly what the inline simulation does.
+      const risks = [{ exposure: 1e9, probability: 0.05, group: 'A' }, { exposure: 5e8, probability: 0.1, group: 'B' }];
+      const options = { paths: 20_000, seed: 7, withinGroup: 0.3, acrossGroups: 0.1, capital: 1e9, backstopAvailable: 1e8 };
+      assert.deepEqual(await simulator.simulate(risks, options), await inlineSimulator.simulate(risks, options));
+
+      const app = createApp({ ...h.deps, simulator }, { rateLimitPerMinute: 0 });
+      const served = await serve(app);
+      try {
+        const aliased = `{ ${Array.from({ length: 15 }, (_, i) => `a${i}: adequacy { status }`).join(' ')} }`;
+        const refused = await (await fetch(served.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: aliased }) })).json();
+        assert.equal(refused.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+        const three = `query($p: ID!) { a: adequacy { status } b: adequacy(poolId: $p) { status simulation { paths } } c: adequacy(poolId: $p) { computedAt } }`;
+        const slowest: number[] = [];
+        let running = true;
+        const probe = (async () => {
+          while (running) {
+            const t = performance.now();
+            await fetch(`${served.base}/healthz`);
+            slowest.push(performance.now() - t);
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        })();
+        const bodies = await Promise.all(
+          Array.from({ length: 10 }, async () =>
+            (await fetch(served.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: three, variables: { p: m.pool.id } }) })).json(),
+          ),
+        );
+        running = false;
+        await probe;
+        for (const b of bodies) assert.equal(b.errors, undefined, JSON.stringify(b.errors));
+        assert.equal(bodies[0].data.b.simulation.paths, 100_000);
+        // Every caller got the same stored run, computed once.
+        assert.equal(new Set(bodies.map((b) => b.data.c.computedAt)).size, 1);
+        assert.ok(Math.max(...slowest) < 500, `healthz took up to ${Math.round(Math.max(...slowest))} ms`);
+      } finally {
+        served.close();
+      }
+    } finally {
+      await simulator.close();
+    }
   });
 });

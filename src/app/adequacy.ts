@@ -7,7 +7,11 @@ import { big } from '../db/sql-helpers.ts';
 import { defaultSkimPolicy } from '../domain/backstop.ts';
 import { Decimal, decimalString } from '../domain/decimal.ts';
 import { capacityExceeded } from '../domain/errors.ts';
-import { simulateLosses, type SimResult } from '../domain/monte-carlo.ts';
+import type { SimResult } from '../domain/monte-carlo.ts';
+import { loadReport, saveReport } from '../db/adequacy-store.ts';
+import { assetDecimals } from '../db/asset-store.ts';
+import { inlineSimulator } from './simulator.ts';
+import { createCoalescer } from './coalesce.ts';
 import { baseRate } from '../domain/pricing.ts';
 import { backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
 import type { Deps, SolvencyConfig } from './deps.ts';
@@ -83,7 +87,7 @@ async function report(
   const pending = await pendingClaims(deps.db, scope.poolId);
   const available = capital > pending ? capital - pending : 0n;
   const started = performance.now();
-  const simulation = simulateLosses(sims, {
+  const simulation = await (deps.simulator ?? inlineSimulator).simulate(sims, {
     paths: config.paths,
     seed: config.seed,
     withinGroup: config.withinGroup,
@@ -135,6 +139,7 @@ export async function poolAdequacy(deps: Deps, poolId: string): Promise<Adequacy
     es99: BigInt(Math.ceil(result.simulation.es99)),
     at: now,
   });
+  await saveReport(deps.db, `pool:${poolId}`, result, now);
   return result;
 }
 
@@ -148,7 +153,32 @@ export async function platformAdequacy(deps: Deps, asset: string): Promise<Adequ
     for (const r of snap.risks) byRisk.set(r.riskId, (byRisk.get(r.riskId) ?? 0n) + r.exposure);
   }
   const backstop = await loadBackstop(deps.db, asset);
-  return report(deps, { poolId: null, asset }, capital, [...byRisk].map(([riskId, exposure]) => ({ riskId, exposure })), backstop.balance);
+  const result = await report(deps, { poolId: null, asset }, capital, [...byRisk].map(([riskId, exposure]) => ({ riskId, exposure })), backstop.balance);
+  await saveReport(deps.db, `platform:${asset}`, result, now);
+  return result;
+}
+
+const firstRuns = new WeakMap<Deps, (scope: string, _: null) => Promise<AdequacyReport>>();
+
+/**
+ * What the API serves: the last report maintenance computed (refreshed every run, off the
+ * event loop), so no request starts a simulation. A scope never computed yet (a pool
+ * created since the last run) is computed once, however many ask at the same time.
+ */
+export async function latestAdequacy(deps: Deps, scope: { poolId: string } | { asset: string }): Promise<AdequacyReport> {
+  if ('asset' in scope) await assetDecimals(deps.db, scope.asset);
+  const key = 'poolId' in scope ? `pool:${scope.poolId}` : `platform:${scope.asset}`;
+  const stored = await loadReport<AdequacyReport>(deps.db, key);
+  if (stored) return stored;
+  let compute = firstRuns.get(deps);
+  if (!compute) {
+    compute = createCoalescer(async (k: string, callers: readonly null[]) => {
+      const done = (await loadReport<AdequacyReport>(deps.db, k)) ?? (k.startsWith('pool:') ? await poolAdequacy(deps, k.slice(5)) : await platformAdequacy(deps, k.slice(9)));
+      return callers.map(() => done);
+    });
+    firstRuns.set(deps, compute);
+  }
+  return compute(key, null);
 }
 
 /**

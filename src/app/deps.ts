@@ -5,6 +5,7 @@ import type { SkimPolicy } from '../domain/backstop.ts';
 import type { BackstopLimits } from '../domain/waterfall.ts';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
+import type { Simulator } from './simulator.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -58,4 +59,6 @@ export interface Deps {
   config: AppConfig;
   log: Logger;
   metrics: Metrics;
+  /** Where loss simulations run (a worker thread in the servers); in the caller's thread if unset. */
+  simulator?: Simulator;
 }

@@ -1,7 +1,7 @@
 import { deleteStaleQuotes } from '../db/cover-store.ts';
 import { listPools } from '../db/pool-store.ts';
 import type { Deps } from './deps.ts';
-import { poolAdequacy } from './adequacy.ts';
+import { platformAdequacy, poolAdequacy } from './adequacy.ts';
 import { refreshBackstop } from './backstop.ts';
 import { checkpointPool, loadPoolSnapshot } from './pool-state.ts';
 
@@ -21,6 +21,8 @@ export async function runMaintenance(deps: Deps): Promise<void> {
   await deleteStaleQuotes(deps.db, deps.clock.now() - 86_400_000);
   const pools = await listPools(deps.db);
   for (const asset of new Set(pools.map((p) => p.asset))) await refreshBackstop(deps, asset);
-  // Refreshes each pool's stored status and simulated tails for the purchase gate.
+  // Refreshes each pool's stored status and simulated tails for the purchase gate, and the
+  // reports the API serves.
   for (const pool of pools) await poolAdequacy(deps, pool.id);
+  for (const asset of new Set(pools.map((p) => p.asset))) await platformAdequacy(deps, asset);
 }

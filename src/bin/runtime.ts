@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { type Deps, systemClock } from '../app/deps.ts';
+import { createWorkerSimulator } from '../app/simulator.ts';
 import { createFeedReader } from '../chain/feed-readers.ts';
 import { redactUrl } from '../chain/retry.ts';
 import { createDatabase } from '../db/create-database.ts';
@@ -26,7 +27,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps
   // In a deployment a one-shot `npm run migrate` applies them; replicas then skip it.
   if (config.migrateOnStart) await db.migrate();
   const prometheus = createPrometheus(db);
-  return { deps: { db, clock: systemClock, config: config.app, log, metrics: prometheus.metrics }, prometheus };
+  return { deps: { db, clock: systemClock, config: config.app, log, metrics: prometheus.metrics, simulator: createWorkerSimulator() }, prometheus };
 }
 
 export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher {

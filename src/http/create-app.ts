@@ -5,7 +5,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import express from 'express';
 import { type Store, ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, visit } from 'graphql';
 import { type Plugin, createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
@@ -76,6 +76,7 @@ export function createYogaServer(deps: Deps, events: () => EventHub, options: { 
       // Production hides the schema; the SDL in schema/ is the published contract.
       ...(deps.config.production ? [useDisableIntrospection()] : []),
       useRefuseNulBytes(),
+      useExpensiveFieldBudget({ adequacy: 3, backtest: 1 }),
       ...(deps.config.production ? [useNoSuggestions()] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: 10 },
@@ -278,6 +279,28 @@ function errorHandler(deps: Deps): express.ErrorRequestHandler {
     if (status >= 400 && status < 500) return refused(res, status, 'bad request', 'BAD_USER_INPUT');
     deps.log.error({ err }, 'unexpected error in an HTTP route');
     return refused(res, 500, 'unexpected error', 'INTERNAL_SERVER_ERROR');
+  };
+}
+
+/**
+ * Fields that cost far more than a row read, with how many one operation may ask for
+ * (aliases count): beyond that the operation is refused before it runs.
+ */
+function useExpensiveFieldBudget(budget: Record<string, number>): Plugin {
+  return {
+    onValidate({ params }) {
+      const counts = new Map<string, number>();
+      visit(params.documentAST, {
+        Field(node) {
+          if (node.name.value in budget) counts.set(node.name.value, (counts.get(node.name.value) ?? 0) + 1);
+        },
+      });
+      for (const [name, n] of counts) {
+        if (n > (budget[name] as number)) {
+          throw new GraphQLError(`an operation may ask for ${name} at most ${budget[name]} time(s)`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+        }
+      }
+    },
   };
 }
 

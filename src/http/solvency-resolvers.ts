@@ -1,4 +1,4 @@
-import { type AdequacyReport, platformAdequacy, poolAdequacy } from '../app/adequacy.ts';
+import { type AdequacyReport, latestAdequacy } from '../app/adequacy.ts';
 import { fundBackstop } from '../app/backstop.ts';
 import type { PoolSnapshot } from '../app/pool-state.ts';
 import { recordRecovery, recoveriesOf, type RecoveryRecord } from '../app/recoveries.ts';
@@ -21,7 +21,7 @@ export const solvencyResolvers = {
       return loadBackstop(ctx.deps.db, asset);
     },
     adequacy: async (_: unknown, a: { poolId?: string | null; asset?: string }, ctx: Context) =>
-      a.poolId ? poolAdequacy(ctx.deps, a.poolId) : platformAdequacy(ctx.deps, a.asset ?? 'USDC'),
+      latestAdequacy(ctx.deps, a.poolId ? { poolId: a.poolId } : { asset: a.asset ?? 'USDC' }),
   },
   Mutation: {
     recordRecovery: (_: unknown, a: { incidentId: string; amount: string; reference: string }, ctx: Context) =>

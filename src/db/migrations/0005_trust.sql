@@ -32,3 +32,11 @@ CREATE TABLE backstop_streams (
 );
 --> statement-breakpoint
 CREATE INDEX backstop_streams_active_idx ON backstop_streams (pool_id, end_at) WHERE status = 'ACTIVE';
+--> statement-breakpoint
+-- The last adequacy report of each scope (a pool, or an asset's platform), computed by
+-- maintenance off the request path and served as is.
+CREATE TABLE adequacy_reports (
+  scope text PRIMARY KEY,
+  report jsonb NOT NULL,
+  computed_at timestamptz NOT NULL
+);

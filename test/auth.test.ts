@@ -97,9 +97,9 @@ describe('authorization: nobody reads or moves another user\'s money', () => {
 
     const a = { a: alice.wallet.address };
     expectCode(await h.gql('query($a: String) { accountBalance(address: $a) { amount } }', a, mallory.token), 'FORBIDDEN');
-    expectCode(await h.gql('query($a: String) { policies(address: $a) { id } }', a, mallory.token), 'FORBIDDEN');
-    expectCode(await h.gql('query($a: String) { positions(address: $a) { shares } }', { a: m.underwriter.address }, mallory.token), 'FORBIDDEN');
-    expectCode(await h.gql('query($a: String) { withdrawals(address: $a) { id } }', { a: m.underwriter.address }, mallory.token), 'FORBIDDEN');
+    expectCode(await h.gql('query($a: String) { policies(address: $a) { nodes { id } } }', a, mallory.token), 'FORBIDDEN');
+    expectCode(await h.gql('query($a: String) { positions(address: $a) { nodes { shares } } }', { a: m.underwriter.address }, mallory.token), 'FORBIDDEN');
+    expectCode(await h.gql('query($a: String) { withdrawals(address: $a) { nodes { id } } }', { a: m.underwriter.address }, mallory.token), 'FORBIDDEN');
     expectCode(await h.gql('query($id: ID!) { policy(id: $id) { id } }', { id: policy.id }, mallory.token), 'NOT_FOUND');
     expectCode(await h.gql('query { accountBalance { amount } }'), 'UNAUTHENTICATED');
     // Alice's quote cannot be bought by Mallory.
@@ -112,6 +112,6 @@ describe('authorization: nobody reads or moves another user\'s money', () => {
     assert.equal((await h.ok('query { accountBalance { amount } }', {}, mallory.token)).accountBalance.amount, USDC(100).toString());
     // The owner and an admin can read.
     assert.equal((await h.ok('query($id: ID!) { policy(id: $id) { buyer } }', { id: policy.id }, alice.token)).policy.buyer, alice.wallet.address);
-    assert.equal((await h.ok('query($a: String) { policies(address: $a) { id } }', a, m.adminToken)).policies.length, 1);
+    assert.equal((await h.ok('query($a: String) { policies(address: $a) { nodes { id } } }', a, m.adminToken)).policies.nodes.length, 1);
   });
 });

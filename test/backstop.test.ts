@@ -169,7 +169,7 @@ describe('skim-sourced excess streams into pools like earned premium', () => {
     await runMaintenance(h.deps);
     const [stream] = await streams();
     assert.ok(stream && BigInt(stream.amount) > USDC(999) && BigInt(stream.amount) <= USDC(1_000) + 2n * target, JSON.stringify(stream));
-    const valueOf = async (v: Viewer) => (await positions(h.deps, v, null)).reduce(async (sum, p) => (await sum) + positionValue(await loadPoolSnapshot(h.db, pool.id, h.clock.now()), p), Promise.resolve(0n));
+    const valueOf = async (v: Viewer) => (await positions(h.deps, v, null)).nodes.reduce(async (sum, p) => (await sum) + positionValue(await loadPoolSnapshot(h.db, pool.id, h.clock.now()), p), Promise.resolve(0n));
     // Right after the run: the newcomer's value is what it deposited (to a base unit).
     const right = await valueOf(jit);
     assert.ok(right >= USDC(10_000) - 1n && right <= USDC(10_000) + 1n, `just-in-time value ${right}`);

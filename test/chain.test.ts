@@ -1,3 +1,4 @@
+import { pageRequest } from '../src/domain/page.ts';
 import { isBaseError } from '../src/domain/errors.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -109,7 +110,7 @@ describe('the running watcher on a real local chain', () => {
     await chain.public.request({ method: 'evm_increaseTime' as never, params: [120] as never });
     await send('MockAggregator', aggregator, 'setAnswer', [parseUnits('0.97', 8)]);
     const incident = await waitFor('a settled incident', async () => {
-      const [i] = await listIncidents(h.db, risk.id, 1);
+      const [i] = await listIncidents(h.db, risk.id, pageRequest(1, null));
       return i?.status === 'SETTLED' ? i : undefined;
     });
     assert.equal(incident.settlementValue, '0.97');
@@ -148,7 +149,7 @@ describe('the running watcher on a real local chain', () => {
     // An exploit takes 15% of the assets: 0.8925 / 1.05 = 0.85 of the trailing maximum.
     await send('MockVault', vault, 'setAssetsPerShare', [parseUnits('0.8925', 18)]);
     const incident = await waitFor('a settled vault incident', async () => {
-      const [i] = await listIncidents(h.db, risk.id, 1);
+      const [i] = await listIncidents(h.db, risk.id, pageRequest(1, null));
       return i?.status === 'SETTLED' ? i : undefined;
     });
     assert.equal(incident.settlementValue, '0.85');

@@ -81,7 +81,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await watcher.tick();
     await watcher.stop();
     await page.waitForSelector('[data-incident][data-status="SETTLED"]', { timeout: 15_000 });
-    const incident = (await h.ok('{ incidents { payoutRatio policiesPaid totalPaid } }')).incidents[0];
+    const incident = (await h.ok('{ incidents { nodes { payoutRatio policiesPaid totalPaid } } }')).incidents.nodes[0];
     assert.equal(incident.policiesPaid, 8, 'the eight USDC policies are paid');
     const text = (await page.textContent('[data-incident]')) ?? '';
     assert.match(text, /USDC depeg: SETTLED/);

@@ -10,7 +10,7 @@ import { redactUrl, withRetry } from '../src/chain/retry.ts';
 import { findFeed, recentObservations } from '../src/db/feed-store.ts';
 import { findRisk } from '../src/db/risk-store.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
-import { type Harness, createHarness, depegRiskInput, expectCode } from './helpers.ts';
+import { type Harness, createHarness, depegRiskInput, expectCode, newWallet } from './helpers.ts';
 
 describe('retry policy', () => {
   test('transient RPC errors are retried with backoff; reverts are not', async () => {
@@ -55,8 +55,14 @@ describe('HTTP JSON feeds', () => {
   let stamp = 0;
   let status = 200;
   before(async () => {
-    h = await createHarness();
-    server = createServer((_req, res) => {
+    // The test's feed server runs on loopback: the operator allows that host explicitly.
+    h = await createHarness({ httpFeedAllowedHosts: ['127.0.0.1'] });
+    server = createServer((req, res) => {
+      if (req.url === '/moved') {
+        res.writeHead(302, { location: '/metrics' });
+        res.end();
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ data: { price, updatedAt: stamp } }));
     });
@@ -74,7 +80,7 @@ describe('HTTP JSON feeds', () => {
     const feed = await registerFeed(h.deps, admin, { name: 'HTTP USDC', kind: 'HTTP', url, path: 'data.price', timestampPath: 'data.updatedAt' });
     const risk = await createRisk(h.deps, admin, depegRiskInput('HTTP risk', 'USDC', { window: 0 }) as never);
     await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
-    const watcher = createWatcher(h.deps, { reader: createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now() }), intervalMs: 60_000 });
+    const watcher = createWatcher(h.deps, { reader: createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now(), httpAllowedHosts: ['127.0.0.1'] }), intervalMs: 60_000 });
     stamp = Math.floor(h.clock.now() / 1000) - 30;
     await watcher.tick();
     const [first] = await recentObservations(h.db, feed.id, 1);
@@ -104,5 +110,29 @@ describe('HTTP JSON feeds', () => {
     expectCode(await h.gql(q, { i: { name: 'x', kind: 'CHAINLINK', catalogId: 'no-such-feed' } }, admin), 'NOT_FOUND');
     const known = (await h.ok('mutation { registerFeed(input: { name: "USDC/USD", kind: CHAINLINK, catalogId: "chainlink-usdc-usd-mainnet" }) { chainId address heartbeatSeconds } }', {}, admin)).registerFeed;
     assert.deepEqual(known, { chainId: 1, address: '0x8fFfFfd4AfB6115b954Bd326cbe7B4BA576818f6', heartbeatSeconds: 86400 });
+  });
+
+  test('HTTP feeds reach no internal address unless allowed, follow no redirect, and keep their errors from the public', async () => {
+    const admin = await h.signIn(h.admin);
+    const q = 'mutation($i: RegisterFeedInput!) { registerFeed(input: $i) { id } }';
+    for (const url of ['http://169.254.169.254/latest/meta-data', 'http://localhost:4000/metrics', 'http://10.0.0.1/', 'http://[::1]/', 'http://[::ffff:127.0.0.1]/', 'http://user:pw@example.com/']) {
+      expectCode(await h.gql(q, { i: { name: 'x', kind: 'HTTP', url, path: 'a' } }, admin), 'BAD_USER_INPUT');
+    }
+    // A name that resolves inside is refused at connect time, after DNS.
+    const viewer: Viewer = { address: h.admin.address, roles: ['admin'] };
+    const named = await registerFeed({ ...h.deps, config: { ...h.deps.config, httpFeedAllowedHosts: ['localhost'] } }, viewer, { name: 'named', kind: 'HTTP', url: `http://localhost:${port}/price`, path: 'data.price' });
+    const strict = createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now() });
+    await assert.rejects(strict.read(named), /internal address/);
+    // A redirect (to /metrics, say) is an error, not followed; only operators see why.
+    const moved = await registerFeed(h.deps, viewer, { name: 'moved', kind: 'HTTP', url: `http://127.0.0.1:${port}/moved`, path: 'data.price' });
+    const watcher = createWatcher(h.deps, { reader: createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now(), httpAllowedHosts: ['127.0.0.1'] }), intervalMs: 60_000 });
+    await watcher.tick();
+    await watcher.stop();
+    assert.match((await findFeed(h.db, moved.id))?.lastError ?? '', /redirects are not followed/);
+    const publicView = (await h.ok('query($f: ID!) { feed(id: $f) { lastError } }', { f: moved.id })).feed;
+    assert.equal(publicView.lastError, null);
+    const stranger = await h.signIn(newWallet());
+    assert.equal((await h.ok('query($f: ID!) { feed(id: $f) { lastError } }', { f: moved.id }, stranger)).feed.lastError, null);
+    assert.match((await h.ok('query($f: ID!) { feed(id: $f) { lastError } }', { f: moved.id }, admin)).feed.lastError, /redirects/);
   });
 });

@@ -131,6 +131,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
     jwt: { secret: 'test-secret-test-secret-test-secret!', previousSecret: undefined, ttlSeconds: 3600, issuer: 'parametric-cover', audience: 'parametric-cover-api' },
     siwe: { domains: ['localhost:4000', '127.0.0.1:4000'], chainIds: [1, 31337], nonceTtlSeconds: 300, clockSkewSeconds: 60, maxOpenNonces: 20 },
     admins: [admin],
+    httpFeedAllowedHosts: [],
     pricing: defaultPricing,
     minPremium: '1',
     defaultCooldownSeconds: 60,

@@ -91,8 +91,8 @@ describe('marketplace walk-through', () => {
     assert.deepEqual(view.groups, [{ correlationGroup: 'USDC', exposure: USDC(2_000).toString() }]);
     assert.equal(view.requiredCapital, USDC(4_000).toString(), '2000 exposure at a 50% risk cap needs 4000');
 
-    const mine = await h.ok(`query { policies { id risk { id } pool { id } } }`, {}, buyer.token);
-    assert.deepEqual(mine.policies.map((p: { id: string }) => p.id), [policy.id]);
+    const mine = await h.ok(`query { policies { nodes { id risk { id } pool { id } } } }`, {}, buyer.token);
+    assert.deepEqual(mine.policies.nodes.map((p: { id: string }) => p.id), [policy.id]);
     await assertLedgerInvariants(h.db);
   });
 });
@@ -107,7 +107,7 @@ describe('purchase failures write nothing', () => {
     h.clock.advance(61_000);
     expectCode(await h.gql(PURCHASE, { q: q.id }, buyer.token), 'QUOTE_EXPIRED');
     assert.equal((await h.ok(BALANCE, {}, buyer.token)).accountBalance.amount, USDC(1_000).toString());
-    assert.deepEqual((await h.ok('query { policies { id } }', {}, buyer.token)).policies, []);
+    assert.deepEqual((await h.ok('query { policies { nodes { id } } }', {}, buyer.token)).policies.nodes, []);
     await assertLedgerInvariants(h.db);
   });
 
@@ -139,7 +139,7 @@ describe('purchase failures write nothing', () => {
     expectCode(await h.gql(PURCHASE, { q: q.id }, buyer.token), 'INSUFFICIENT_FUNDS');
     assert.equal((await h.ok(BALANCE, {}, buyer.token)).accountBalance.amount, '1000000');
     assert.deepEqual((await h.ok(POOL, { id: m.pool.id })).pool, pool);
-    assert.deepEqual((await h.ok('query { policies { id } }', {}, buyer.token)).policies, []);
+    assert.deepEqual((await h.ok('query { policies { nodes { id } } }', {}, buyer.token)).policies.nodes, []);
     await assertLedgerInvariants(h.db);
   });
 
@@ -224,7 +224,7 @@ describe('underwriting: premium earning, cooldown and withdrawal limits', () => 
 
   test('withdrawal waits for the cooldown and pays min(value at request, value at completion)', async () => {
     const m = await marketWithPool(h, USDC(10_000), { cooldownSeconds: 600 });
-    const shares = (await h.ok(`query { positions { shares } }`, {}, m.uwToken)).positions[0].shares;
+    const shares = (await h.ok(`query { positions { nodes { shares } } }`, {}, m.uwToken)).positions.nodes[0].shares;
     const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
     const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, buyer.token)).quote;
     await h.ok(PURCHASE, { q: q.id }, buyer.token);
@@ -255,7 +255,7 @@ describe('underwriting: premium earning, cooldown and withdrawal limits', () => 
     const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(4_000).toString(), d: 30 }, buyer.token)).quote;
     await h.ok(PURCHASE, { q: q.id }, buyer.token);
     // 4,000 exposure at a 50% risk cap requires 8,000 of capital.
-    const shares = (await h.ok(`query { positions { shares } }`, {}, m.uwToken)).positions[0].shares;
+    const shares = (await h.ok(`query { positions { nodes { shares } } }`, {}, m.uwToken)).positions.nodes[0].shares;
     const req = (await h.ok(`mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id } }`, { p: m.pool.id, s: shares }, m.uwToken))
       .requestWithdrawal;
     const body = await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: req.id }, m.uwToken);
@@ -279,9 +279,9 @@ describe('bad input gets a clear error and loses nothing', () => {
       ['{ pool(id: 1 { id } }', {}],
       ['query($a: BigInt!) { quote(riskId: "x", amount: $a, durationDays: 30) { id } }', { a: 'lots' }],
       ['query($a: BigInt!) { quote(riskId: "x", amount: $a, durationDays: 30) { id } }', { a: 1.5 }],
-      [`{ ${Array.from({ length: 40 }, (_, i) => `a${i}: risks { id }`).join(' ')} }`, {}],
-      ['{ pools { risks { risk { id } } } pools { tranches { tranche } } }', {}],
-      [`{ policies { pool { risks { risk { rule { tiers { bound } } } } } } }`.replace('tiers { bound }', 'tiers { bound ratio }'), {}],
+      [`{ ${Array.from({ length: 40 }, (_, i) => `a${i}: risks { nodes { id } }`).join(' ')} }`, {}],
+      ['{ pools { nodes { risks { risk { id } } } } pools { nodes { tranches { tranche } } } }', {}],
+      [`{ policies { nodes { pool { risks { risk { rule { tiers { bound } } } } } } } }`.replace('tiers { bound }', 'tiers { bound ratio }'), {}],
     ];
     for (const [i, [query, variables]] of cases.entries()) {
       const body = await h.gql(query, variables, m.adminToken);
@@ -293,7 +293,7 @@ describe('bad input gets a clear error and loses nothing', () => {
         }
       }
     }
-    const aliases = await h.gql(`{ ${Array.from({ length: 40 }, (_, i) => `a${i}: risks { id }`).join(' ')} }`);
+    const aliases = await h.gql(`{ ${Array.from({ length: 40 }, (_, i) => `a${i}: risks { nodes { id } }`).join(' ')} }`);
     assert.ok(aliases.errors?.length, 'too many aliases are refused');
   });
 
@@ -313,7 +313,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     for (const patch of bad) {
       expectCode(await h.gql(DEPEG_RISK, { input: { ...depegRiskInput(), ...patch } }, token), 'BAD_USER_INPUT');
     }
-    assert.deepEqual((await h.ok('query { risks { id } }')).risks.length, 1, 'only the first describe block risk exists');
+    assert.deepEqual((await h.ok('query { risks { nodes { id } } }')).risks.nodes.length, 1, 'only the first describe block risk exists');
   });
 
   test('an admin overrides a score with a recorded reason, and it prices cover', async () => {

@@ -39,11 +39,11 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     const limited = createApp(h.deps, { rateLimitPerMinute: 3 });
     const codes = [];
     for (let i = 0; i < 5; i++) {
-      const res = await request(limited).post('/graphql').send({ query: '{ risks { id } }' });
+      const res = await request(limited).post('/graphql').send({ query: '{ risks { nodes { id } } }' });
       codes.push(res.status);
     }
     assert.deepEqual(codes, [200, 200, 200, 429, 429]);
-    const body = (await request(limited).post('/graphql').send({ query: '{ risks { id } }' })).body;
+    const body = (await request(limited).post('/graphql').send({ query: '{ risks { nodes { id } } }' })).body;
     assert.equal(body.errors[0].extensions.code, 'RATE_LIMITED');
   });
 

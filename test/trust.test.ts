@@ -9,7 +9,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { inlineSimulator, createWorkerSimulator } from '../src/app/simulator.ts';
-import { CREDIT, PURCHASE, QUOTE, USDC, expectCode, fundedBuyer, marketWithPool, newWallet, serve, testConfig, useHarness } from './helpers.ts';
+import { CREDIT, PURCHASE, QUOTE, USDC, depegRiskInput, expectCode, fundedBuyer, marketWithPool, newWallet, serve, testConfig, useHarness } from './helpers.ts';
 
 const ME = 'query { me { address } }';
 const SIGN_IN = 'mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }';
@@ -255,6 +255,76 @@ describe('expensive work stays off the request path', () => {
       }
     } finally {
       await simulator.close();
+    }
+  });
+});
+
+describe('bounded resources', () => {
+  const h = useHarness();
+
+  test('lists come in pages of at most 100, with a cursor to the next', async () => {
+    const admin = await h.signIn(h.admin);
+    for (let i = 0; i < 5; i++) await h.ok('mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }', { i: { ...depegRiskInput(`page ${i}`, `PAGE${i}`) } }, admin);
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: { nodes: Array<{ id: string }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } = (
+        await h.ok('query($a: String) { risks(first: 2, after: $a) { nodes { id } pageInfo { hasNextPage endCursor } } }', { a: after })
+      ).risks;
+      assert.ok(page.nodes.length <= 2);
+      seen.push(...page.nodes.map((n) => n.id));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    assert.equal(seen.length, 5);
+    assert.equal(new Set(seen).size, 5);
+    expectCode(await h.gql('{ risks(first: 101) { nodes { id } } }'), 'BAD_USER_INPUT');
+    expectCode(await h.gql('{ pools(after: "not-a-cursor") { nodes { id } } }'), 'BAD_USER_INPUT');
+  });
+
+  test('an account opens a few pools a day; nonces per client are bounded', async () => {
+    const admin = await h.signIn(h.admin);
+    const risk = (await h.ok('mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }', { i: depegRiskInput('pools', 'POOLS') }, admin)).createRisk;
+    const spammer = await h.signIn(newWallet());
+    const create = () => h.gql('mutation($r: ID!) { createPool(input: { name: "spam", risks: [{ riskId: $r }] }) { id } }', { r: risk.id }, spammer);
+    for (let i = 0; i < 10; i++) assert.equal((await create()).errors, undefined);
+    expectCode(await create(), 'RATE_LIMITED');
+    let refused = 0;
+    for (let i = 0; i < 25; i++) if ((await h.gql(NONCE)).errors?.[0]?.extensions?.code === 'RATE_LIMITED') refused++;
+    assert.ok(refused > 0, 'a client cannot mint nonces without bound');
+    // Expired nonces are deleted, and the client can ask again.
+    h.clock.advance(301_000);
+    assert.ok((await h.ok(NONCE)).siweNonce.nonce);
+  });
+
+  test('open subscriptions are capped per client', async () => {
+    const app = createApp(h.deps, { rateLimitPerMinute: 0, subscriptionLimits: { perClient: 2, total: 100 } });
+    const served = await serve(app);
+    const controllers: AbortController[] = [];
+    try {
+      const open = async () => {
+        const c = new AbortController();
+        controllers.push(c);
+        const res = await fetch(served.url, {
+          method: 'POST',
+          signal: c.signal,
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+          body: JSON.stringify({ query: 'subscription { riskStateChanged { id } }' }),
+        });
+        const reader = res.body?.getReader();
+        const first = reader ? new TextDecoder().decode((await Promise.race([reader.read(), new Promise<{ value: undefined }>((r) => setTimeout(() => r({ value: undefined }), 500))])).value) : '';
+        return first ?? '';
+      };
+      assert.ok(!(await open()).includes('RATE_LIMITED'));
+      assert.ok(!(await open()).includes('RATE_LIMITED'));
+      assert.match(await open(), /too many open subscriptions/);
+      // Closing one frees a place.
+      controllers[0]?.abort();
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(!(await open()).includes('RATE_LIMITED'));
+    } finally {
+      for (const c of controllers) c.abort();
+      served.close();
     }
   });
 });

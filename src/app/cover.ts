@@ -29,6 +29,7 @@ import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot, loadPoolSnapshots } from './pool-state.ts';
 import { createCoalescer } from './coalesce.ts';
+import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -246,8 +247,8 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   return policy;
 }
 
-export async function policies(deps: Deps, viewer: Viewer | null, address: string | null | undefined, limit = 100): Promise<PolicyRecord[]> {
-  return policiesOf(deps.db, resolveSubject(viewer, address), Math.max(1, Math.min(limit, 500)));
+export async function policies(deps: Deps, viewer: Viewer | null, address: string | null | undefined, page: PageRequest): Promise<Page<PolicyRecord>> {
+  return toPage(await policiesOf(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.createdAt, id: p.id }));
 }
 
 /** Someone else's policy is reported as not found, so ids cannot be probed. */

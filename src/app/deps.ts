@@ -35,6 +35,8 @@ export interface AppConfig {
     /** Unused, unexpired nonces one client may hold at once. */
     maxOpenNonces: number;
   };
+  /** Hosts HTTP feeds may reach although they are internal (private, loopback, link-local). */
+  httpFeedAllowedHosts: readonly string[];
   /** Checksummed addresses with the admin role. */
   admins: readonly string[];
   pricing: PricingParams;

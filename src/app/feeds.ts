@@ -1,5 +1,6 @@
 import { getAddress, isAddress, isHex, parseAbiItem, verifyTypedData } from 'viem';
 import { feedCatalog } from '../chain/catalog.ts';
+import { hostAllowed } from '../chain/safe-fetch.ts';
 import {
   type FeedConfig,
   type FeedKind,
@@ -25,6 +26,7 @@ import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts
 import { type Viewer, normaliseAddress, requireAdmin, requireViewer } from './auth.ts';
 import type { Deps } from './deps.ts';
 import { evaluateRisk } from './evaluate-risk.ts';
+import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 export interface RegisterFeedInput {
   name: string;
@@ -124,6 +126,10 @@ export async function registerFeed(deps: Deps, viewer: Viewer | null, input: Reg
       throw badInput('url must be an http(s) URL', { field: 'url' });
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badInput('url must be an http(s) URL', { field: 'url' });
+    if (url.username || url.password) throw badInput('url must not carry credentials', { field: 'url' });
+    if (!hostAllowed(url, deps.config.httpFeedAllowedHosts)) {
+      throw badInput(`${url.hostname} is internal (private, loopback or link-local); list it in HTTP_FEED_ALLOWED_HOSTS to allow it`, { field: 'url' });
+    }
     if (!input.path || !/^[\w$-]+(\.[\w$-]+)*$/.test(input.path)) throw badInput('path must be a dot path such as "data.price"', { field: 'path' });
     config.url = url.toString();
     config.path = input.path;
@@ -159,8 +165,8 @@ export async function getFeed(deps: Deps, id: string): Promise<FeedRecord> {
   return feed;
 }
 
-export function allFeeds(deps: Deps): Promise<FeedRecord[]> {
-  return listFeeds(deps.db);
+export async function allFeeds(deps: Deps, page: PageRequest): Promise<Page<FeedRecord>> {
+  return toPage(await listFeeds(deps.db, undefined, page), page, (f) => ({ key: f.createdAt, id: f.id }));
 }
 
 /** Admin: the feeds whose fresh median drives a risk's trigger. */

@@ -5,6 +5,7 @@ import { isDecimalString } from '../domain/money.ts';
 import { type BacktestResult, backtest } from '../domain/trigger-engine.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../domain/trigger-rule.ts';
 import type { Deps } from './deps.ts';
+import { type Page, type PageRequest, pageRequest, toPage } from '../domain/page.ts';
 
 export const MAX_BACKTEST_OBSERVATIONS = 20_000;
 
@@ -14,8 +15,9 @@ export async function getIncident(deps: Deps, id: string): Promise<IncidentRecor
   return incident;
 }
 
-export function incidents(deps: Deps, riskId: string | null | undefined, limit = 50): Promise<IncidentRecord[]> {
-  return listIncidents(deps.db, riskId ?? null, Math.max(1, Math.min(limit, 500)));
+/** Incidents (of one risk, or all), newest first, a page at a time. */
+export async function incidents(deps: Deps, riskId: string | null | undefined, page: PageRequest = pageRequest(null, null)): Promise<Page<IncidentRecord>> {
+  return toPage(await listIncidents(deps.db, riskId ?? null, page), page, (i) => ({ key: i.createdAt, id: i.id }));
 }
 
 /** The public backtest: the watcher's engine over a caller's rule and series. */

@@ -1,7 +1,7 @@
 import { findRisk } from '../db/risk-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
-import { type PoolRecord, type TrancheName, insertPool, listPools } from '../db/pool-store.ts';
+import { type PoolRecord, type TrancheName, insertPool, listPools, poolsCreatedSince } from '../db/pool-store.ts';
 import {
   type PositionRecord,
   type WithdrawalRecord,
@@ -13,13 +13,14 @@ import {
   positionsOf,
   withdrawalsOf,
 } from '../db/position-store.ts';
-import { badInput, capacityExceeded, conflict, cooldownActive, forbidden, insufficientFunds, notFound, poolFrozen } from '../domain/errors.ts';
+import { badInput, capacityExceeded, conflict, cooldownActive, forbidden, insufficientFunds, notFound, poolFrozen, rateLimited } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
 import { type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
 import { checkpointPool, loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from './pool-state.ts';
+import { type Page, type PageRequest, pageRequest, toPage } from '../domain/page.ts';
 
 export interface CreatePoolInput {
   name: string;
@@ -47,10 +48,17 @@ function bps(value: number | null | undefined, fallback: number, field: string):
  * JUNIOR one and a FIRST_LOSS stake that only the curator funds; losses hit first-loss,
  * then junior, then senior, and earned premium is shared by capital x weight.
  */
+const MAX_POOLS_PER_DAY = 10;
+
 export async function createPool(deps: Deps, viewer: Viewer | null, input: CreatePoolInput): Promise<PoolRecord> {
   const curator = requireViewer(viewer);
   const name = input.name?.trim() ?? '';
   if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
+  // Pools are listed to everyone: one account may open only a few a day (admins excepted).
+  const now = deps.clock.now();
+  if (!curator.roles.includes('admin') && (await poolsCreatedSince(deps.db, curator.address, now - 86_400_000)) >= MAX_POOLS_PER_DAY) {
+    throw rateLimited(`an account may create at most ${MAX_POOLS_PER_DAY} pools a day`, { maximum: MAX_POOLS_PER_DAY });
+  }
   const asset = input.asset ?? 'USDC';
   const decimals = await assetDecimals(deps.db, asset);
   const defaults = deps.config.defaultLimits;
@@ -81,7 +89,6 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
     if (!Number.isInteger(v) || v < 0 || v > 1_000_000) throw badInput(`${field} must be 0 to 1000000 basis points`, { field });
     return v;
   };
-  const now = deps.clock.now();
   const pool: PoolRecord = {
     id: newId('pool'),
     name,
@@ -102,8 +109,8 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
   return pool;
 }
 
-export async function allPools(deps: Deps): Promise<PoolRecord[]> {
-  return listPools(deps.db);
+export async function allPools(deps: Deps, page: PageRequest): Promise<Page<PoolRecord>> {
+  return toPage(await listPools(deps.db, page), page, (p) => ({ key: p.createdAt, id: p.id }));
 }
 
 export function poolSnapshot(deps: Deps, poolId: string): Promise<PoolSnapshot> {
@@ -230,12 +237,12 @@ export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requ
   });
 }
 
-export async function positions(deps: Deps, viewer: Viewer | null, address: string | null | undefined): Promise<PositionRecord[]> {
-  return positionsOf(deps.db, resolveSubject(viewer, address));
+export async function positions(deps: Deps, viewer: Viewer | null, address: string | null | undefined, page: PageRequest = pageRequest(null, null)): Promise<Page<PositionRecord>> {
+  return toPage(await positionsOf(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.poolId, id: p.tranche }));
 }
 
-export async function withdrawals(deps: Deps, viewer: Viewer | null, address: string | null | undefined): Promise<WithdrawalRecord[]> {
-  return withdrawalsOf(deps.db, resolveSubject(viewer, address));
+export async function withdrawals(deps: Deps, viewer: Viewer | null, address: string | null | undefined, page: PageRequest): Promise<Page<WithdrawalRecord>> {
+  return toPage(await withdrawalsOf(deps.db, resolveSubject(viewer, address), page), page, (w) => ({ key: w.requestedAt, id: w.id }));
 }
 
 /** The current value of a holder's shares (free and in cooldown), rounded down. */

@@ -9,6 +9,7 @@ import { type Level, computeRiskScore, validateScoreOverride } from '../domain/r
 import { type TriggerRuleInput, normaliseTriggerRule } from '../domain/trigger-rule.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
 import type { Deps } from './deps.ts';
+import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 export interface CreateRiskInput {
   name: string;
@@ -104,8 +105,8 @@ export async function requireMonitored(ex: Executor, risk: WatchedRisk, now: num
   }
 }
 
-export function allRisks(deps: Deps): Promise<RiskRecord[]> {
-  return listRisks(deps.db);
+export async function allRisks(deps: Deps, page: PageRequest): Promise<Page<RiskRecord>> {
+  return toPage(await listRisks(deps.db, page), page, (r) => ({ key: r.createdAt, id: r.id }));
 }
 
 /** An admin may override the model's score; the reason is recorded and shown. */

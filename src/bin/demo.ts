@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     },
   });
   await new Promise((r) => setTimeout(r, 1_500));
-  for (const incident of await incidents(deps, market.risks.usdc.id)) {
+  for (const incident of (await incidents(deps, market.risks.usdc.id)).nodes) {
     const settled = await getIncident(deps, incident.id);
     say('');
     say(`Incident ${settled.id}: ${settled.status}, settlement value ${settled.settlementValue}, payout ratio ${settled.payoutRatio}`);

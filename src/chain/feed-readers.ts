@@ -3,6 +3,7 @@ import type { FeedReader } from '../app/feed-reader.ts';
 import type { IncomingObservation } from '../app/feeds.ts';
 import type { FeedRecord } from '../db/feed-store.ts';
 import { redactUrl, withRetry } from './retry.ts';
+import { createSafeFetch } from './safe-fetch.ts';
 
 const aggregatorV3 = parseAbi([
   'function decimals() view returns (uint8)',
@@ -17,7 +18,13 @@ function formatSigned(value: bigint, decimals: number): string {
  * Reads CHAINLINK and CONTRACT_CALL feeds with viem, and HTTP JSON feeds with fetch.
  * Transient errors are retried with backoff; reverts are not.
  */
-export function createFeedReader(options: { rpcUrls: ReadonlyMap<number, string>; pollingIntervalMs?: number; now?: () => number }): FeedReader {
+export function createFeedReader(options: {
+  rpcUrls: ReadonlyMap<number, string>;
+  pollingIntervalMs?: number;
+  now?: () => number;
+  /** Hosts (or addresses) an HTTP feed may reach although they are internal. */
+  httpAllowedHosts?: readonly string[];
+}): FeedReader {
   const now = options.now ?? Date.now;
   const clients = new Map<number, PublicClient>();
   const decimalsCache = new Map<string, number>();
@@ -60,15 +67,32 @@ export function createFeedReader(options: { rpcUrls: ReadonlyMap<number, string>
     return [{ value, observedAt: Number(block.timestamp) * 1000, source: { chainId: feed.chainId as number, address, blockNumber: block.number.toString(), function: item.name } }];
   }
 
+  const safeFetch = createSafeFetch(options.httpAllowedHosts ?? []);
+
+  /**
+   * Reads an HTTP JSON feed through safeFetch (no internal addresses, no redirects). Errors
+   * name what went wrong without quoting the response, which may not be meant for us.
+   */
   async function readHttp(feed: FeedRecord): Promise<IncomingObservation[]> {
     const url = feed.config.url as string;
     const body = await withRetry(
       async () => {
-        const res = await fetch(url, { signal: AbortSignal.timeout(10_000), headers: { accept: 'application/json' } });
-        if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status} from ${redactUrl(url)}`), { permanent: res.status < 500 && res.status !== 429 });
-        return (await res.json()) as unknown;
+        const res = await safeFetch(url, { signal: AbortSignal.timeout(10_000), headers: { accept: 'application/json' } });
+        if (res.status >= 300 && res.status < 400) {
+          await res.body?.cancel();
+          throw Object.assign(new Error(`HTTP ${res.status} from ${redactUrl(url)}: redirects are not followed`), { permanent: true });
+        }
+        if (!res.ok) {
+          await res.body?.cancel();
+          throw Object.assign(new Error(`HTTP ${res.status} from ${redactUrl(url)}`), { permanent: res.status < 500 && res.status !== 429 });
+        }
+        try {
+          return (await res.json()) as unknown;
+        } catch {
+          throw Object.assign(new Error(`the response from ${redactUrl(url)} is not JSON`), { permanent: true });
+        }
       },
-      { permanent: (e) => Boolean((e as { permanent?: boolean }).permanent) },
+      { permanent: (e) => Boolean((e as { permanent?: boolean }).permanent) || (e as { cause?: { code?: string } }).cause?.code === 'EINTERNAL' },
     );
     const pick = (path: string) => path.split('.').reduce<unknown>((v, key) => (v == null ? undefined : (v as Record<string, unknown>)[key]), body);
     const value = pick(feed.config.path as string);

@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
 import type { PremiumBreakdown } from '../domain/pricing.ts';
 import type { Executor } from './create-database.ts';
-import { big, json, ms, num, ts } from './sql-helpers.ts';
+import { big, json, ms, num, ts, pageOf } from './sql-helpers.ts';
+import type { PageRequest } from '../domain/page.ts';
 
 export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'> & { bindingCap: string; poolSelection: string };
 
@@ -155,7 +156,9 @@ export async function findPolicyByQuote(ex: Executor, quoteId: string): Promise<
   return rows[0] && toPolicy(rows[0]);
 }
 
-export async function policiesOf(ex: Executor, buyer: string, limit: number): Promise<PolicyRecord[]> {
-  const rows = await ex.query<PolicyRow>(sql`SELECT * FROM policies WHERE buyer = ${buyer} ORDER BY created_at DESC, id LIMIT ${limit}`);
+/** A buyer's policies, newest first, a page at a time. */
+export async function policiesOf(ex: Executor, buyer: string, page: PageRequest): Promise<PolicyRecord[]> {
+  const { where, limit } = pageOf(sql`created_at`, sql`id`, page, true);
+  const rows = await ex.query<PolicyRow>(sql`SELECT * FROM policies WHERE buyer = ${buyer} AND ${where} ORDER BY created_at DESC, id DESC ${limit}`);
   return rows.map(toPolicy);
 }

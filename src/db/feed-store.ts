@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
-import { json, ms, ts } from './sql-helpers.ts';
+import { json, ms, ts, pageOf } from './sql-helpers.ts';
+import type { PageRequest } from '../domain/page.ts';
 
 export type FeedKind = 'CHAINLINK' | 'CONTRACT_CALL' | 'HTTP' | 'PUSH';
 
@@ -91,13 +92,14 @@ export async function findFeed(ex: Executor, id: string, lock = false): Promise<
   return rows[0] && toFeed(rows[0]);
 }
 
-export async function listFeeds(ex: Executor, kinds?: readonly FeedKind[]): Promise<FeedRecord[]> {
+export async function listFeeds(ex: Executor, kinds?: readonly FeedKind[], page?: PageRequest): Promise<FeedRecord[]> {
+  const { where, limit } = pageOf(sql`created_at`, sql`id`, page);
   const rows = kinds
     ? await ex.query<FeedRow>(sql`SELECT * FROM feeds WHERE kind IN (${sql.join(
         kinds.map((k) => sql`${k}`),
         sql`, `,
-      )}) ORDER BY created_at, id`)
-    : await ex.query<FeedRow>(sql`SELECT * FROM feeds ORDER BY created_at, id`);
+      )}) AND ${where} ORDER BY created_at, id ${limit}`)
+    : await ex.query<FeedRow>(sql`SELECT * FROM feeds WHERE ${where} ORDER BY created_at, id ${limit}`);
   return rows.map(toFeed);
 }
 

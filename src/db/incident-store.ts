@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import type { Executor } from './create-database.ts';
-import { big, json, ms, ts } from './sql-helpers.ts';
+import { big, json, ms, ts, pageOf } from './sql-helpers.ts';
+import type { PageRequest } from '../domain/page.ts';
 
 export type RiskEventState = 'TRIGGERED' | 'RECOVERED' | 'CONFIRMED' | 'REARMED' | 'DEGRADED' | 'HEALTHY';
 
@@ -139,10 +140,12 @@ export async function findIncident(ex: Executor, id: string): Promise<IncidentRe
   return rows[0] && toIncident(rows[0]);
 }
 
-export async function listIncidents(ex: Executor, riskId: string | null, limit: number): Promise<IncidentRecord[]> {
-  const rows = riskId
-    ? await ex.query<IncidentRow>(sql`SELECT * FROM incidents WHERE risk_id = ${riskId} ORDER BY created_at DESC, id LIMIT ${limit}`)
-    : await ex.query<IncidentRow>(sql`SELECT * FROM incidents ORDER BY created_at DESC, id LIMIT ${limit}`);
+/** Incidents (of one risk, or all), newest first, a page at a time. */
+export async function listIncidents(ex: Executor, riskId: string | null, page: PageRequest): Promise<IncidentRecord[]> {
+  const { where, limit } = pageOf(sql`created_at`, sql`id`, page, true);
+  const rows = await ex.query<IncidentRow>(
+    sql`SELECT * FROM incidents WHERE ${riskId ? sql`risk_id = ${riskId}` : sql`TRUE`} AND ${where} ORDER BY created_at DESC, id DESC ${limit}`,
+  );
   return rows.map(toIncident);
 }
 

@@ -3,7 +3,8 @@ import type { CapacityLimits } from '../domain/capacity.ts';
 import type { AccrualState } from '../domain/premium-accrual.ts';
 import type { Executor } from './create-database.ts';
 import type { RiskState } from './risk-store.ts';
-import { big, ms, num, ts } from './sql-helpers.ts';
+import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
+import type { PageRequest } from '../domain/page.ts';
 
 export type TrancheName = 'SENIOR' | 'JUNIOR' | 'FIRST_LOSS';
 
@@ -106,8 +107,14 @@ export async function findPool(ex: Executor, id: string, lock = false): Promise<
   return rows[0] && toPool(rows[0]);
 }
 
-export async function listPools(ex: Executor): Promise<PoolRecord[]> {
-  const rows = await ex.query<PoolRow>(sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset ORDER BY p.created_at, p.id`);
+export async function poolsCreatedSince(ex: Executor, curator: string, since: number): Promise<number> {
+  const rows = await ex.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM pools WHERE curator = ${curator} AND created_at > ${ts(since)}`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+export async function listPools(ex: Executor, page?: PageRequest): Promise<PoolRecord[]> {
+  const { where, limit } = pageOf(sql`p.created_at`, sql`p.id`, page);
+  const rows = await ex.query<PoolRow>(sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset WHERE ${where} ORDER BY p.created_at, p.id ${limit}`);
   return rows.map(toPool);
 }
 

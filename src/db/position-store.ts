@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
 import type { TrancheName } from './pool-store.ts';
-import { big, ms, num, ts } from './sql-helpers.ts';
+import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
+import type { PageRequest } from '../domain/page.ts';
 
 export interface PositionRecord {
   poolId: string;
@@ -48,8 +49,9 @@ export async function findPosition(ex: Executor, poolId: string, tranche: string
   return rows[0] && toPosition(rows[0]);
 }
 
-export async function positionsOf(ex: Executor, owner: string): Promise<PositionRecord[]> {
-  const rows = await ex.query<PositionRow>(sql`SELECT * FROM positions WHERE owner = ${owner} ORDER BY pool_id, tranche`);
+export async function positionsOf(ex: Executor, owner: string, page?: PageRequest): Promise<PositionRecord[]> {
+  const { where, limit } = pageOf(sql`pool_id`, sql`tranche`, page);
+  const rows = await ex.query<PositionRow>(sql`SELECT * FROM positions WHERE owner = ${owner} AND ${where} ORDER BY pool_id, tranche ${limit}`);
   return rows.map(toPosition);
 }
 
@@ -129,7 +131,8 @@ export async function completeWithdrawalRecord(tx: Executor, id: string, paid: b
   await tx.query(sql`UPDATE withdrawal_requests SET status = 'COMPLETED', paid = ${num(paid)}, completed_at = ${ts(at)} WHERE id = ${id}`);
 }
 
-export async function withdrawalsOf(ex: Executor, owner: string): Promise<WithdrawalRecord[]> {
-  const rows = await ex.query<WithdrawalRow>(sql`SELECT * FROM withdrawal_requests WHERE owner = ${owner} ORDER BY requested_at DESC, id LIMIT 500`);
+export async function withdrawalsOf(ex: Executor, owner: string, page: PageRequest): Promise<WithdrawalRecord[]> {
+  const { where, limit } = pageOf(sql`requested_at`, sql`id`, page, true);
+  const rows = await ex.query<WithdrawalRow>(sql`SELECT * FROM withdrawal_requests WHERE owner = ${owner} AND ${where} ORDER BY requested_at DESC, id DESC ${limit}`);
   return rows.map(toWithdrawal);
 }

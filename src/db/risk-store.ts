@@ -2,7 +2,8 @@ import { sql } from 'drizzle-orm';
 import type { RiskFactor } from '../domain/risk-score.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import type { Executor } from './create-database.ts';
-import { json, ms, ts } from './sql-helpers.ts';
+import { json, ms, ts, pageOf } from './sql-helpers.ts';
+import type { PageRequest } from '../domain/page.ts';
 
 export type RiskKind = 'DEPEG' | 'SMART_CONTRACT_FAILURE';
 export type RiskState = 'ARMED' | 'TRIGGERED' | 'CONFIRMED';
@@ -114,8 +115,9 @@ export async function findRisk(ex: Executor, id: string, lock = false): Promise<
   return rows[0] && toRecord(rows[0]);
 }
 
-export async function listRisks(ex: Executor): Promise<RiskRecord[]> {
-  const rows = await ex.query<RiskRow>(sql`SELECT * FROM risks ORDER BY created_at, id`);
+export async function listRisks(ex: Executor, page?: PageRequest): Promise<RiskRecord[]> {
+  const { where, limit } = pageOf(sql`created_at`, sql`id`, page);
+  const rows = await ex.query<RiskRow>(sql`SELECT * FROM risks WHERE ${where} ORDER BY created_at, id ${limit}`);
   return rows.map(toRecord);
 }
 

@@ -1,4 +1,5 @@
 import { type SQL, sql } from 'drizzle-orm';
+import type { PageRequest } from '../domain/page.ts';
 
 /** Binds a bigint as an exact NUMERIC (drivers differ on bigint parameters; strings do not). */
 export function num(value: bigint): SQL {
@@ -24,4 +25,17 @@ export function ms(value: unknown): number {
   if (value instanceof Date) return value.getTime();
   if (typeof value === 'string') return new Date(value).getTime();
   throw new TypeError(`expected a timestamp, got ${typeof value}`);
+}
+
+/**
+ * Keyset pagination: the rows after `page.after` in (key, id) order (descending when `desc`)
+ * and a LIMIT one past the page, so the caller knows whether more follow. Time keys are
+ * milliseconds; other keys are compared as text.
+ */
+export function pageOf(keyCol: SQL, idCol: SQL, page: PageRequest | undefined, desc = false): { where: SQL; limit: SQL } {
+  if (!page) return { where: sql`TRUE`, limit: sql`` };
+  const limit = sql`LIMIT ${page.first + 1}`;
+  if (!page.after) return { where: sql`TRUE`, limit };
+  const key = typeof page.after.key === 'number' ? ts(page.after.key) : sql`${page.after.key}`;
+  return { where: desc ? sql`(${keyCol}, ${idCol}) < (${key}, ${page.after.id})` : sql`(${keyCol}, ${idCol}) > (${key}, ${page.after.id})`, limit };
 }

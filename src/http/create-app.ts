@@ -50,7 +50,11 @@ type AuthedRequest = express.Request & { auth?: Authenticated };
 /** Request fields no log line may carry: credentials and cookies. */
 export const REDACTED_LOG_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'];
 
-export function createYogaServer(deps: Deps, events: () => EventHub, options: { corsOrigins?: readonly string[] } = {}) {
+export function createYogaServer(
+  deps: Deps,
+  events: () => EventHub,
+  options: { corsOrigins?: readonly string[]; subscriptionLimits?: { perClient: number; total: number } } = {},
+) {
   const origins = options.corsOrigins ?? [];
   return createYoga<{ req: AuthedRequest }>({
     schema: createSchema({ typeDefs: loadTypeDefs(), resolvers }),
@@ -77,13 +81,16 @@ export function createYogaServer(deps: Deps, events: () => EventHub, options: { 
       ...(deps.config.production ? [useDisableIntrospection()] : []),
       useRefuseNulBytes(),
       useExpensiveFieldBudget({ adequacy: 3, backtest: 1 }),
+      useSubscriptionLimits(options.subscriptionLimits ?? { perClient: 20, total: 1_000 }),
       ...(deps.config.production ? [useNoSuggestions()] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: 10 },
         maxAliases: { n: 15 },
         maxDirectives: { n: 10 },
         maxTokens: { n: 200_000 },
-        costLimit: { maxCost: 5_000 },
+        // Lists are paged (at most 100 rows) and expensive fields budgeted; the structural cost
+        // bounds the rest (connections add a level to every list).
+        costLimit: { maxCost: 20_000 },
         blockFieldSuggestion: { enabled: deps.config.production },
       }),
     ],
@@ -102,6 +109,8 @@ export interface AppOptions {
   corsOrigins?: readonly string[];
   /** Bearer token /metrics requires; without one it is open outside production and off in it. */
   metricsToken?: string;
+  /** Open subscriptions per client and in total on this replica (default 20 and 1,000). */
+  subscriptionLimits?: { perClient: number; total: number };
   /**
    * `npm run demo` only: people whose keys this process holds, offered on the dashboard so
    * a newcomer can see a buyer's or underwriter's own view. Refused in production.
@@ -148,7 +157,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     await hub?.close();
     hub = undefined;
   };
-  const yoga = createYogaServer(deps, events, { corsOrigins: options.corsOrigins ?? [] });
+  const yoga = createYogaServer(deps, events, { corsOrigins: options.corsOrigins ?? [], ...(options.subscriptionLimits ? { subscriptionLimits: options.subscriptionLimits } : {}) });
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   app.use(yoga.graphqlEndpoint, yoga as unknown as express.RequestHandler);
   app.use((_req: express.Request, res: express.Response) => refused(res, 404, 'not found', 'NOT_FOUND'));
@@ -300,6 +309,47 @@ function useExpensiveFieldBudget(budget: Record<string, number>): Plugin {
           throw new GraphQLError(`an operation may ask for ${name} at most ${budget[name]} time(s)`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
         }
       }
+    },
+  };
+}
+
+/**
+ * Subscriptions hold a stream open: a client may keep `perClient` open, the replica `total`;
+ * one more is refused until one closes.
+ */
+function useSubscriptionLimits(limits: { perClient: number; total: number }): Plugin {
+  const open = new Map<string, number>();
+  let total = 0;
+  return {
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const client = (args.contextValue as unknown as Context).client;
+      const mine = open.get(client) ?? 0;
+      if (total >= limits.total || mine >= limits.perClient) {
+        const which = mine >= limits.perClient ? `${limits.perClient} per client` : `${limits.total} on this server`;
+        setResultAndStopExecution({ errors: [new GraphQLError(`too many open subscriptions (at most ${which}); close one first`, { extensions: { code: 'RATE_LIMITED' } })] });
+        return;
+      }
+      open.set(client, mine + 1);
+      total++;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        total--;
+        const left = (open.get(client) ?? 1) - 1;
+        if (left > 0) open.set(client, left);
+        else open.delete(client);
+      };
+      return {
+        onSubscribeResult({ result }) {
+          if (!(Symbol.asyncIterator in (result as object))) {
+            release();
+            return;
+          }
+          return { onEnd: release };
+        },
+        onSubscribeError: release,
+      };
     },
   };
 }

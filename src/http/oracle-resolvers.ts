@@ -7,6 +7,7 @@ import { type EvidenceObservation, type IncidentRecord, type PayoutRecord, incid
 import type { RiskRecord } from '../db/risk-store.ts';
 import type { TriggerRuleInput } from '../domain/trigger-rule.ts';
 import type { Context } from './context.ts';
+import { type PageArgs, pageRequest } from '../domain/page.ts';
 
 function hours(seconds: number): string {
   return seconds >= 3600 ? `${Math.floor(seconds / 3600)}h` : seconds >= 60 ? `${Math.floor(seconds / 60)}m` : `${seconds}s`;
@@ -14,9 +15,9 @@ function hours(seconds: number): string {
 
 export const oracleResolvers = {
   Query: {
-    feeds: (_: unknown, __: unknown, ctx: Context) => allFeeds(ctx.deps),
+    feeds: (_: unknown, a: PageArgs, ctx: Context) => allFeeds(ctx.deps, pageRequest(a.first, a.after)),
     feed: async (_: unknown, a: { id: string }, ctx: Context) => (await findFeed(ctx.deps.db, a.id)) ?? null,
-    incidents: (_: unknown, a: { riskId?: string; limit?: number }, ctx: Context) => incidents(ctx.deps, a.riskId, a.limit),
+    incidents: (_: unknown, a: { riskId?: string } & PageArgs, ctx: Context) => incidents(ctx.deps, a.riskId, pageRequest(a.first, a.after)),
     incident: (_: unknown, a: { id: string }, ctx: Context) => getIncident(ctx.deps, a.id),
     backtest: (_: unknown, a: { rule: TriggerRuleInput; observations: Array<{ value: string; observedAt: number }> }) =>
       runBacktest(a.rule, a.observations),
@@ -46,6 +47,10 @@ export const oracleResolvers = {
     catalogId: (f: FeedRecord) => f.config.catalogId ?? null,
     trailingMaxWindowSeconds: (f: FeedRecord) => f.config.trailingMaxWindowSeconds ?? null,
     minValue: (f: FeedRecord) => f.config.minValue ?? null,
+    // Why a read failed is for the feed's operators, not the public: it may describe
+    // what the server reached.
+    lastError: (f: FeedRecord, _: unknown, ctx: Context) =>
+      ctx.viewer && (ctx.viewer.roles.includes('admin') || ctx.viewer.address === f.createdBy || ctx.viewer.address === f.reporter) ? f.lastError : null,
     maxValue: (f: FeedRecord) => f.config.maxValue ?? null,
     observations: (f: FeedRecord, a: { limit?: number }, ctx: Context) => recentObservations(ctx.deps.db, f.id, Math.max(1, Math.min(a.limit ?? 20, 500))),
   },
@@ -62,7 +67,7 @@ export const oracleResolvers = {
     feeds: (r: RiskRecord, _: unknown, ctx: Context) => feedsOfRisk(ctx.deps.db, r.id),
     latestValue: (r: RiskRecord) => r.lastValue,
     events: (r: RiskRecord, a: { limit?: number }, ctx: Context) => riskEvents(ctx.deps.db, r.id, Math.max(1, Math.min(a.limit ?? 50, 500))),
-    incidents: (r: RiskRecord, _: unknown, ctx: Context) => incidents(ctx.deps, r.id, 100),
+    incidents: async (r: RiskRecord, a: { limit?: number }, ctx: Context) => (await incidents(ctx.deps, r.id, pageRequest(Math.max(1, Math.min(a.limit ?? 20, 100)), null))).nodes,
     triggerProgress: (r: RiskRecord) => {
       const window = r.rule.window;
       if (r.state !== 'TRIGGERED' || r.triggeredAt === null) {

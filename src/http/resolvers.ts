@@ -25,6 +25,7 @@ import { formatUnits } from '../domain/money.ts';
 import { baseRate } from '../domain/pricing.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
 import { GraphQLScalarType } from 'graphql';
+import { type PageArgs, pageRequest } from '../domain/page.ts';
 import type { Context } from './context.ts';
 import { oracleResolvers } from './oracle-resolvers.ts';
 import { solvencyResolvers } from './solvency-resolvers.ts';
@@ -42,15 +43,18 @@ export const coreResolvers = {
   Query: {
     me: (_: unknown, __: unknown, ctx: Context) => ctx.viewer,
     accountBalance: (_: unknown, a: { address?: string; asset?: string }, ctx: Context) => getBalance(ctx.deps, ctx.viewer, a.address, a.asset),
-    risks: (_: unknown, __: unknown, ctx: Context) => allRisks(ctx.deps),
+    risks: (_: unknown, a: PageArgs, ctx: Context) => allRisks(ctx.deps, pageRequest(a.first, a.after)),
     risk: (_: unknown, a: { id: string }, ctx: Context) => ctx.risk(a.id),
-    pools: async (_: unknown, __: unknown, ctx: Context) => Promise.all((await allPools(ctx.deps)).map((p) => ctx.pool(p.id))),
+    pools: async (_: unknown, a: PageArgs, ctx: Context) => {
+      const page = await allPools(ctx.deps, pageRequest(a.first, a.after));
+      return { ...page, nodes: await Promise.all(page.nodes.map((p) => ctx.pool(p.id))) };
+    },
     pool: (_: unknown, a: { id: string }, ctx: Context) => ctx.pool(a.id),
-    positions: (_: unknown, a: { address?: string }, ctx: Context) => positions(ctx.deps, ctx.viewer, a.address),
-    withdrawals: (_: unknown, a: { address?: string }, ctx: Context) => withdrawals(ctx.deps, ctx.viewer, a.address),
+    positions: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) => positions(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
+    withdrawals: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) => withdrawals(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     quote: (_: unknown, a: { riskId: string; amount: string; durationDays: number }, ctx: Context) =>
       quote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
-    policies: (_: unknown, a: { address?: string; limit?: number }, ctx: Context) => policies(ctx.deps, ctx.viewer, a.address, a.limit),
+    policies: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) => policies(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     policy: (_: unknown, a: { id: string }, ctx: Context) => policy(ctx.deps, ctx.viewer, a.id),
   },
 

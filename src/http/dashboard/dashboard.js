@@ -62,6 +62,11 @@ function subscribe(query, { token, onOpen, onNext, onDown }) {
   };
 }
 
+/** Lists come as pages ({ nodes, pageInfo }); the page shows the first page of each. */
+function nodes(data) {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v && Array.isArray(v.nodes) ? v.nodes : v]));
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -99,12 +104,12 @@ function chart(observations, rule) {
 async function render() {
   const data = await gql(`{
     backstop { balance skimRateBps }
-    risks { id name kind state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
-      feeds { observations(limit: 60) { value observedAt } } }
-    pools { id name capital totalExposure capacityLeft adequacyStatus tranches { tranche totalAssets sharePrice } }
-    incidents(limit: 10) { id status settlementValue payoutRatio policiesPaid totalPaid evidenceHash risk { name }
-      timeline { state at value } waterfall { pool { name } layer amount } }
-  }`);
+    risks(first: 100) { nodes { id name kind state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
+      feeds { observations(limit: 60) { value observedAt } } } }
+    pools(first: 100) { nodes { id name capital totalExposure capacityLeft adequacyStatus tranches { tranche totalAssets sharePrice } } }
+    incidents(first: 10) { nodes { id status settlementValue payoutRatio policiesPaid totalPaid evidenceHash risk { name }
+      timeline { state at value } waterfall { pool { name } layer amount } } }
+  }`).then(nodes);
   document.getElementById('backstop').textContent = `backstop ${money(data.backstop.balance)} USDC, skim ${data.backstop.skimRateBps / 100}%`;
   const risks = document.getElementById('risks');
   risks.replaceChildren(
@@ -164,9 +169,9 @@ async function renderMine() {
   try {
     data = await gql(`{
       accountBalance { amount }
-      policies(limit: 50) { id status amount premium endAt risk { name } pool { name } payout { paid iou } }
-      positions { tranche shares lockedShares value pool { name } }
-    }`);
+      policies(first: 50) { nodes { id status amount premium endAt risk { name } pool { name } payout { paid iou } } }
+      positions(first: 100) { nodes { tranche shares lockedShares value pool { name } } }
+    }`).then(nodes);
   } catch (e) {
     if (e.code === 'UNAUTHENTICATED') return signOut();
     throw e;
@@ -224,6 +229,12 @@ function startSession(s) {
   return renderMine();
 }
 
+/** Ends the session on the server too (every token of the address), then forgets it. */
+async function endSession() {
+  if (session) await gql('mutation { signOut }').catch(() => undefined);
+  return signOut();
+}
+
 function signOut() {
   session = null;
   sessionStorage.removeItem('session');
@@ -275,7 +286,7 @@ async function setUpSignIn() {
     document.getElementById('demo-sign-in').hidden = false;
     document.getElementById('demo-go').addEventListener('click', attempt(() => demoSignIn(document.getElementById('demo-person').value)));
   }
-  document.getElementById('sign-out').addEventListener('click', attempt(signOut));
+  document.getElementById('sign-out').addEventListener('click', attempt(endSession));
   if (session) await startSession(session);
   else await renderMine();
 }

@@ -16,7 +16,7 @@ const EnvSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
   DATA_DIR: z.string().min(1).default('.data/pglite'),
   HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: intFrom(4000, 1, 65_535),
+  PORT: intFrom(4000, 0, 65_535),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWT_PREVIOUS_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),

@@ -1,3 +1,4 @@
+import { createHttpTerminator } from 'http-terminator';
 import { runMaintenance } from '../app/maintenance.ts';
 import { closeApp, createApp } from '../http/create-app.ts';
 import { chainReadiness } from '../chain/readiness.ts';
@@ -13,14 +14,18 @@ async function main(): Promise<void> {
   const { log, db } = deps;
   const app = createApp(deps, {
     prometheus,
-    readiness: chainReadiness(config.rpcUrls),
+    // Only the watcher reads chains: a replica without it is ready whatever an RPC does.
+    readiness: config.watcher ? chainReadiness(config.rpcUrls) : [],
     rateLimitPerMinute: config.rateLimitPerMinute,
     trustProxy: config.trustProxy,
     corsOrigins: config.corsOrigins,
     metricsToken: config.metricsToken,
   });
   const server = app.listen(config.port, config.host, () => {
-    log.info({ url: `http://${config.host}:${config.port}/graphql`, database: db.kind, watcher: config.watcher }, 'API listening');
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const url = `http://${config.host}:${port}/graphql`;
+    log.info({ url, database: db.kind, watcher: config.watcher }, `ready at ${url} (dashboard at http://${config.host}:${port}/)`);
   });
   const watcher = config.watcher ? createRuntimeWatcher(deps, config) : undefined;
   watcher?.start();
@@ -32,15 +37,28 @@ async function main(): Promise<void> {
       }, config.maintenanceIntervalMs);
   maintenance?.unref();
 
+  // Graceful stop: refuse new connections, end open subscription streams, give requests in
+  // flight a moment, release the watcher's lease, close the database, exit 0 (within 5 s).
+  const terminator = createHttpTerminator({ server, gracefulTerminationTimeout: 2_000 });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: finishing in-flight requests');
     if (maintenance) clearInterval(maintenance);
-    setTimeout(() => process.exit(1), 10_000).unref();
-    server.close(() => {
-      void Promise.all([watcher?.stop(), closeApp(app)]).finally(() => db.close().finally(() => process.exit(0)));
+    setTimeout(() => {
+      log.error('shutdown took more than 5 s; exiting');
+      process.exit(1);
+    }, 5_000).unref();
+    void (async () => {
+      await closeApp(app);
+      await Promise.all([terminator.terminate(), watcher?.stop(), deps.simulator?.close()]);
+      await db.close();
+      log.info('stopped');
+      process.exit(0);
+    })().catch((err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -15,6 +15,8 @@ export interface EventHub {
  */
 export function createEventHub(db: Database, log: Logger): EventHub {
   const subscribers = new Set<(e: PlatformEvent) => void>();
+  // Ends every open subscription stream (on shutdown).
+  const enders = new Set<() => void>();
   let stopListening: (() => Promise<void>) | undefined;
   let starting: Promise<void> | undefined;
   const start = () => {
@@ -41,12 +43,16 @@ export function createEventHub(db: Database, log: Logger): EventHub {
           if (filter(e)) void push(e);
         };
         subscribers.add(deliver);
+        const end = () => stop();
+        enders.add(end);
         await start();
         await stop;
+        enders.delete(end);
         subscribers.delete(deliver);
       });
     },
     async close() {
+      for (const end of [...enders]) end();
       subscribers.clear();
       await stopListening?.();
     },

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { createDatabase } from '../src/db/create-database.ts';
+import { SERVER_URL, createTestDatabase } from './helpers.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const cleanup: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+/** `npm start` as a process (tsx src/bin/server.ts) on a free port; resolves once it is ready. */
+async function start(env: Record<string, string>): Promise<{ child: ChildProcess; base: string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', WATCHER_INTERVAL_MS: '200', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanup.push(() => void child.kill('SIGKILL'));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const base = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}`)), 60_000);
+    child.stdout?.on('data', (chunk) => {
+      out += String(chunk);
+      const match = /ready at (http:\/\/[\d.]+:\d+)\/graphql/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1] as string);
+      }
+    });
+  });
+  return { child, base, exited };
+}
+
+test('SIGTERM with a subscription open: streams end, the lease is released, exit 0 within 5 s', async () => {
+  const db = SERVER_URL ? await createTestDatabase() : undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'cover-stop-'));
+  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { child, base, exited } = await start(db?.url ? { DATABASE_URL: db.url } : { DATA_DIR: dataDir, DATABASE_URL: '' });
+  const stream = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query: 'subscription { riskStateChanged { id } }' }),
+  });
+  assert.equal(stream.status, 200);
+  const reading = (async () => {
+    const reader = stream.body?.getReader();
+    while (reader && !(await reader.read()).done);
+  })();
+  // The watcher in this process holds the settling lease before the stop.
+  const deadline = Date.now() + 20_000;
+  while (!/cover_watcher_lease_held\{[^}]*\} 1/.test(await (await fetch(`${base}/metrics`)).text())) {
+    assert.ok(Date.now() < deadline, 'the watcher never took the lease');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const started = performance.now();
+  child.kill('SIGTERM');
+  const code = await exited;
+  const took = performance.now() - started;
+  await reading.catch(() => undefined);
+  assert.equal(code, 0);
+  assert.ok(took < 5_000, `stopped in ${Math.round(took)} ms`);
+  const check = db ?? (await createDatabase({ dataDir }));
+  try {
+    assert.deepEqual(await check.query(sql`SELECT name, holder FROM leases`), [], 'the lease was released, not left to expire');
+  } finally {
+    await check.close();
+  }
+});
+
+test('a replica with WATCHER=off is ready although its chain RPC is down', async () => {
+  const db = SERVER_URL ? await createTestDatabase() : undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'cover-ready-'));
+  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { child, base, exited } = await start({
+    ...(db?.url ? { DATABASE_URL: db.url } : { DATA_DIR: dataDir, DATABASE_URL: '' }),
+    WATCHER: 'off',
+    CHAIN_RPC_URLS: '31337=http://127.0.0.1:9',
+  });
+  const ready = await fetch(`${base}/readyz`);
+  assert.equal(ready.status, 200, await ready.text());
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  await db?.close();
+});

@@ -9,7 +9,7 @@ import autocannon from 'autocannon';
 import { sql } from 'drizzle-orm';
 import { createSchema, createYoga } from 'graphql-yoga';
 import type { Viewer } from '../src/app/auth.ts';
-import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { recordObservations } from '../src/app/feeds.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
@@ -84,7 +84,7 @@ async function quoteLatency() {
   const viewer: Viewer = { address: newWallet().address, roles: [] };
   const sample = async () => {
     const times: number[] = [];
-    for (let i = 0; i < 200; i++) times.push(await timed(() => quote(h.deps, viewer, risk.id, USDC(100).toString(), 30)));
+    for (let i = 0; i < 200; i++) times.push(await timed(() => requestQuote(h.deps, viewer, risk.id, USDC(100).toString(), 30)));
     times.sort((a, b) => a - b);
     return times[100] as number;
   };
@@ -124,7 +124,7 @@ async function httpThroughput() {
       connections: 32,
       duration,
     });
-  const quoteQuery = `{ quote(riskId: "${risk.id}", amount: "100000000", durationDays: 30) { id total } }`;
+  const quoteQuery = `mutation { requestQuote(riskId: "${risk.id}", amount: "100000000", durationDays: 30) { id total } }`;
   // Both warmed up first (JIT, connection pool), so neither is measured cold.
   await cannon('/bare', '{ ping }', 2);
   await cannon('/graphql', quoteQuery, 2);
@@ -146,11 +146,11 @@ async function purchaseThroughput(n: number) {
   // Capacity for exactly n/2 policies of 100 USDC: half the attempts must be refused.
   await creditAccount(h.deps, admin, { address: curator.address, amount: (BigInt(n) * USDC(100)).toString(), reference: 'buy' });
   await deposit(h.deps, curator, pool.id, (BigInt(n) * USDC(100)).toString(), 'SENIOR');
-  const buyers: Array<{ v: Viewer; q: Awaited<ReturnType<typeof quote>> }> = [];
+  const buyers: Array<{ v: Viewer; q: Awaited<ReturnType<typeof requestQuote>> }> = [];
   for (let i = 0; i < n; i++) {
     const v: Viewer = { address: newWallet().address, roles: [] };
     await creditAccount(h.deps, admin, { address: v.address, amount: USDC(100).toString(), reference: `buy-${v.address}` });
-    buyers.push({ v, q: await quote(h.deps, v, risk.id, USDC(100).toString(), 30) });
+    buyers.push({ v, q: await requestQuote(h.deps, v, risk.id, USDC(100).toString(), 30) });
   }
   let sold = 0;
   const ours = await timed(() =>

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../src/app/auth.ts';
 import { fundBackstop, refreshBackstop } from '../src/app/backstop.ts';
-import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit, positionValue, positions } from '../src/app/pools.ts';
@@ -47,7 +47,7 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
   async function buy(riskId: string, amount: bigint) {
     const v: Viewer = { address: newWallet().address, roles: [] };
     await creditAccount(h.deps, admin, { address: v.address, amount: USDC(10_000).toString(), reference: `b-${v.address}` });
-    return purchasePolicy(h.deps, v, (await quote(h.deps, v, riskId, amount.toString(), 10)).id);
+    return purchasePolicy(h.deps, v, (await requestQuote(h.deps, v, riskId, amount.toString(), 10)).id);
   }
   async function confirm(feedId: string) {
     const { incidents } = await recordObservations(h.deps, feedId, [{ value: '0.5', observedAt: h.clock.now(), source: {} }], false);
@@ -148,7 +148,7 @@ describe('skim-sourced excess streams into pools like earned premium', () => {
     await deposit(h.deps, curator, pool.id, USDC(10_000).toString(), 'SENIOR');
     const buyer: Viewer = { address: newWallet().address, roles: [] };
     await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(100).toString(), reference: 'jit-buyer' });
-    await purchasePolicy(h.deps, buyer, (await quote(h.deps, buyer, risk.id, USDC(1_000).toString(), 7)).id);
+    await purchasePolicy(h.deps, buyer, (await requestQuote(h.deps, buyer, risk.id, USDC(1_000).toString(), 7)).id);
     // The platform's seed is never distributed, however large.
     await fundBackstop(h.deps, admin, 'USDC', USDC(20_000).toString(), 'jit-seed');
     await refreshBackstop(h.deps, 'USDC');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseUnits } from 'viem';
 import type { Viewer } from '../src/app/auth.ts';
-import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
 import { creditAccount, getBalance } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
@@ -68,7 +68,7 @@ describe('the running watcher on a real local chain', () => {
     await watchRisk(h, riskId);
     const v: Viewer = { address: newWallet().address, roles: [] };
     await creditAccount(h.deps, admin, { address: v.address, amount: USDC(1_000).toString(), reference: `fund-${v.address}` });
-    const policy = await purchasePolicy(h.deps, v, (await quote(h.deps, v, riskId, amount.toString(), days)).id);
+    const policy = await purchasePolicy(h.deps, v, (await requestQuote(h.deps, v, riskId, amount.toString(), days)).id);
     return { viewer: v, policy, paidBefore: (await getBalance(h.deps, v, null, 'USDC')).amount };
   }
 
@@ -106,7 +106,7 @@ describe('the running watcher on a real local chain', () => {
     // Once TRIGGERED, nobody can buy the cover that is about to pay.
     h.clock.advance(t0 + 600_000 - h.clock.now());
     const late: Viewer = { address: newWallet().address, roles: [] };
-    await assert.rejects(quote(h.deps, late, risk.id, USDC(10_000).toString(), 30), (e: unknown) => isBaseError(e) && e.code === 'SALES_PAUSED');
+    await assert.rejects(requestQuote(h.deps, late, risk.id, USDC(10_000).toString(), 30), (e: unknown) => isBaseError(e) && e.code === 'SALES_PAUSED');
     await chain.public.request({ method: 'evm_increaseTime' as never, params: [120] as never });
     await send('MockAggregator', aggregator, 'setAnswer', [parseUnits('0.97', 8)]);
     const incident = await waitFor('a settled incident', async () => {

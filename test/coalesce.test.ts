@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Viewer } from '../src/app/auth.ts';
 import { createCoalescer } from '../src/app/coalesce.ts';
-import { quote } from '../src/app/cover.ts';
+import { requestQuote } from '../src/app/cover.ts';
 import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
@@ -85,7 +85,7 @@ describe('concurrent quotes share their reads and writes', () => {
         },
       },
     };
-    const quotes = await Promise.all(Array.from({ length: 40 }, () => quote(counting, null, risk.id, USDC(10_000).toString(), 30)));
+    const quotes = await Promise.all(Array.from({ length: 40 }, () => requestQuote(counting, null, risk.id, USDC(10_000).toString(), 30)));
     assert.equal(new Set(quotes.map((q) => q.id)).size, 40);
     const stored = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM quotes WHERE id IN (${sql.join(quotes.map((q) => sql`${q.id}`), sql`, `)})`);
     assert.equal(Number(stored[0]?.n), 40, 'every quote answered is stored');
@@ -95,10 +95,10 @@ describe('concurrent quotes share their reads and writes', () => {
     // A deposit committed before a quote is called is always seen by that quote: more
     // capital, lower utilisation, a lower (or equal) price, never a stale one.
     const utilisation = (q: (typeof quotes)[number]) => Number((q.breakdown as { utilisationAfter: string }).utilisationAfter);
-    const before = await quote(counting, null, risk.id, USDC(100_000).toString(), 30);
-    const pending = Array.from({ length: 10 }, () => quote(counting, null, risk.id, USDC(100_000).toString(), 30));
+    const before = await requestQuote(counting, null, risk.id, USDC(100_000).toString(), 30);
+    const pending = Array.from({ length: 10 }, () => requestQuote(counting, null, risk.id, USDC(100_000).toString(), 30));
     await deposit(h.deps, curator, pool.id, USDC(1_000_000).toString(), 'SENIOR');
-    const after = await quote(counting, null, risk.id, USDC(100_000).toString(), 30);
+    const after = await requestQuote(counting, null, risk.id, USDC(100_000).toString(), 30);
     await Promise.all(pending);
     assert.ok(utilisation(after) < utilisation(before), `${utilisation(after)} < ${utilisation(before)}`);
   });

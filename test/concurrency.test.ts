@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { Viewer } from '../src/app/auth.ts';
-import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { completeWithdrawal, createPool, deposit, poolSnapshot, requestWithdrawal } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
@@ -50,7 +50,7 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
     const buyers = Array.from({ length: 40 }, () => viewerOf(newWallet().address));
     for (const b of buyers) await creditAccount(h.deps, admin, { address: b.address, amount: USDC(100).toString(), reference: `b-${b.address}` });
     const quotes = [];
-    for (const b of buyers) quotes.push({ b, q: await quote(h.deps, b, risk.id, USDC(200).toString(), 30) });
+    for (const b of buyers) quotes.push({ b, q: await requestQuote(h.deps, b, risk.id, USDC(200).toString(), 30) });
     const { ok, codes } = await settle(quotes.map(({ b, q }) => () => purchasePolicy(h.deps, b, q.id)));
     assert.equal(ok.length, 25);
     assert.deepEqual([...codes], [['CAPACITY_EXCEEDED', 15]]);
@@ -67,7 +67,7 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
     for (const p of people) {
       // Each person tries to spend 4 x 30 = 120 of their 100 at once, on deposits and cover.
       for (let i = 0; i < 3; i++) ops.push(() => deposit(h.deps, p, pool.id, USDC(30).toString(), 'SENIOR'));
-      ops.push(async () => purchasePolicy(h.deps, p, (await quote(h.deps, p, risk.id, USDC(1_500).toString(), 365)).id));
+      ops.push(async () => purchasePolicy(h.deps, p, (await requestQuote(h.deps, p, risk.id, USDC(1_500).toString(), 365)).id));
     }
     // Meanwhile the curator withdraws in slices.
     for (let i = 0; i < 4; i++) {
@@ -89,7 +89,7 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
     const { risk } = await market(USDC(10_000));
     const buyer = viewerOf(newWallet().address);
     await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(100).toString(), reference: `dup-${buyer.address}` });
-    const q = await quote(h.deps, buyer, risk.id, USDC(1_000).toString(), 30);
+    const q = await requestQuote(h.deps, buyer, risk.id, USDC(1_000).toString(), 30);
     const { ok } = await settle(Array.from({ length: 6 }, () => () => purchasePolicy(h.deps, buyer, q.id)));
     assert.equal(new Set(ok.map((p) => p.id)).size, 1);
     assert.equal(ok.length, 6);

@@ -7,7 +7,7 @@ import request from 'supertest';
 import { type Hex, hexToString } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { Viewer } from '../src/app/auth.ts';
-import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { type DemoMarket, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
@@ -108,7 +108,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
     const wallet = newWallet();
     const me: Viewer = { address: wallet.address, roles: [] };
     await creditAccount(h.deps, { address: h.admin.address, roles: ['admin'] }, { address: wallet.address, amount: USDC(1_000).toString(), reference: 'wallet-dash' });
-    const policy = await purchasePolicy(h.deps, me, (await quote(h.deps, me, market.risks.dai.id, USDC(2_000).toString(), 30)).id);
+    const policy = await purchasePolicy(h.deps, me, (await requestQuote(h.deps, me, market.risks.dai.id, USDC(2_000).toString(), 30)).id);
     // The page dates its sign-in message by the browser's clock: the server's must agree.
     h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
     const account = privateKeyToAccount(wallet.key);

@@ -249,7 +249,7 @@ export function depegRiskInput(name = 'USDC depeg', group = 'USDC', payout: Reco
 export const CREATE_POOL = `mutation($input: CreatePoolInput!) { createPool(input: $input) { id capital } }`;
 export const CREDIT = `mutation($a: String!, $amt: BigInt!, $r: String!) { creditAccount(address: $a, amount: $amt, reference: $r) { amount } }`;
 export const DEPOSIT = `mutation($p: ID!, $amt: BigInt!) { deposit(poolId: $p, amount: $amt) { shares value } }`;
-export const QUOTE = `query($r: ID!, $amt: BigInt!, $d: Int!) { quote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure expiresAt pool { id } } }`;
+export const QUOTE = `mutation($r: ID!, $amt: BigInt!, $d: Int!) { quote: requestQuote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure expiresAt pool { id } } }`;
 export const PURCHASE = `mutation($q: ID!) { purchasePolicy(quoteId: $q) { id status amount premium } }`;
 
 /**

@@ -58,7 +58,7 @@ describe('marketplace walk-through', () => {
 
     const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
     const q = (await h.ok(
-      `query($r: ID!, $amt: BigInt!, $d: Int!) { quote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure
+      `mutation($r: ID!, $amt: BigInt!, $d: Int!) { quote: requestQuote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure
         pool { id } breakdown { baseRate utilisationBefore utilisationAfter bindingCap utilisationMultiplier annualRate minimumApplied }
         lines { label value } } }`,
       { r: risk.id, amt: USDC(10_000).toString(), d: 30 },
@@ -277,8 +277,8 @@ describe('bad input gets a clear error and loses nothing', () => {
     const cases: Array<[string, Record<string, unknown>]> = [
       ['{ nope }', {}],
       ['{ pool(id: 1 { id } }', {}],
-      ['query($a: BigInt!) { quote(riskId: "x", amount: $a, durationDays: 30) { id } }', { a: 'lots' }],
-      ['query($a: BigInt!) { quote(riskId: "x", amount: $a, durationDays: 30) { id } }', { a: 1.5 }],
+      ['mutation($a: BigInt!) { requestQuote(riskId: "x", amount: $a, durationDays: 30) { id } }', { a: 'lots' }],
+      ['mutation($a: BigInt!) { requestQuote(riskId: "x", amount: $a, durationDays: 30) { id } }', { a: 1.5 }],
       [`{ ${Array.from({ length: 40 }, (_, i) => `a${i}: risks { nodes { id } }`).join(' ')} }`, {}],
       ['{ pools { nodes { risks { risk { id } } } } pools { nodes { tranches { tranche } } } }', {}],
       [`{ policies { nodes { pool { risks { risk { rule { tiers { bound } } } } } } } }`.replace('tiers { bound }', 'tiers { bound ratio }'), {}],
@@ -346,7 +346,7 @@ describe('the API contract', () => {
       ...data.__schema.mutationType.fields.map((f: { name: string }) => f.name),
     ]);
     const expected = ['siweNonce', 'signInWithEthereum', 'me', 'creditAccount', 'accountBalance', 'createPool', 'pools', 'pool', 'deposit',
-      'requestWithdrawal', 'completeWithdrawal', 'positions', 'createRisk', 'risks', 'risk', 'quote', 'purchasePolicy', 'policies', 'policy'];
+      'requestWithdrawal', 'completeWithdrawal', 'positions', 'createRisk', 'risks', 'risk', 'requestQuote', 'quoteEstimate', 'purchasePolicy', 'policies', 'policy'];
     for (const name of expected) assert.ok(names.has(name), `missing ${name}`);
   });
 });

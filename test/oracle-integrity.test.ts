@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import request from 'supertest';
 import { describe, test } from 'node:test';
 import {
   DEPEG_RISK,
@@ -197,5 +200,61 @@ describe('no cover on a risk nobody watches', () => {
     view = (await h.ok(RISK, { id: m.risk.id })).risk;
     assert.equal(view.state, 'ARMED');
     assert.equal(view.monitoring.monitored, true);
+  });
+});
+
+describe('evidence anyone can check', () => {
+  const h = useHarness({}, { checkInvariants: true });
+
+  test('the evidence bytes are served as is, rebuilt from public fields, and hash to evidenceHash with plain SHA-256', async () => {
+    const admin = await h.signIn(h.admin);
+    const reporter = newWallet();
+    const token = await h.signIn(reporter);
+    const { feeds, push } = await pushFeeds(h, reporter, token, 1);
+    const feed = feeds[0] as string;
+    const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('evidence', 'EVID', { window: 60, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) }, admin)).createRisk;
+    await h.ok(SET_FEEDS, { r: risk.id, f: [feed] }, admin);
+    assert.equal((await push(feed, '1.0001')).errors, undefined);
+    h.clock.advance(1_000);
+    assert.equal((await push(feed, '0.98')).errors, undefined);
+    h.clock.advance(61_000);
+    const confirmed = await push(feed, '0.9712345');
+    const id = confirmed.data?.submitObservations.incidents[0].id as string;
+    // Only what the API publishes.
+    const view = (
+      await h.ok(
+        `query($id: ID!) { incident(id: $id) { id evidenceHash evidenceUrl evidenceDocument evidenceVerified triggeredAt triggerValue confirmedAt settlementValue payoutRatio
+          risk { id } rule { threshold direction recoveryThreshold window payout peg maxRatio tiers { bound ratio } version }
+          timeline { state at value observations { feedId value observedAt source } } } }`,
+        { id },
+      )
+    ).incident;
+    const served = await request(h.app).get(view.evidenceUrl);
+    assert.equal(served.status, 200);
+    assert.match(served.headers['content-type'] ?? '', /application\/json/);
+    const bytes = Buffer.from(served.text, 'utf8');
+    assert.equal(served.text, view.evidenceDocument);
+    assert.equal(`0x${createHash('sha256').update(bytes).digest('hex')}`, view.evidenceHash);
+    assert.equal(view.evidenceVerified, true);
+    const rebuilt = canonicalize({
+      incidentId: view.id,
+      riskId: view.risk.id,
+      rule: view.rule,
+      triggeredAt: view.triggeredAt,
+      triggerValue: view.triggerValue,
+      confirmedAt: view.confirmedAt,
+      settlementValue: view.settlementValue,
+      payoutRatio: view.payoutRatio,
+      timeline: view.timeline.map((e: { state: string; at: string; value: string; observations: Array<{ feedId: string; value: string; observedAt: string; source: string }> }) => ({
+        state: e.state,
+        at: e.at,
+        value: e.value,
+        observations: e.observations.map((o) => ({ feedId: o.feedId, value: o.value, observedAt: o.observedAt, source: JSON.parse(o.source) })),
+      })),
+    });
+    assert.equal(rebuilt, served.text, 'the document is exactly the canonical JSON of the public fields');
+    // Tampering with any public field changes the hash.
+    assert.notEqual(`0x${createHash('sha256').update(served.text.replace('0.9712345', '0.9712346')).digest('hex')}`, view.evidenceHash);
+    assert.equal((await request(h.app).get('/incidents/inc_nope/evidence.json')).status, 404);
   });
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Viewer } from '../src/app/auth.ts';
-import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
@@ -28,7 +28,7 @@ test('a quote reads the same statements and rows at 10 and at 200 active policie
   const buyer: Viewer = { address: newWallet().address, roles: [] };
   await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(1_000_000).toString(), reference: 'buyer' });
   const buy = async (n: number) => {
-    for (let i = 0; i < n; i++) await purchasePolicy(h.deps, buyer, (await quote(h.deps, buyer, risk.id, USDC(100).toString(), 30)).id);
+    for (let i = 0; i < n; i++) await purchasePolicy(h.deps, buyer, (await requestQuote(h.deps, buyer, risk.id, USDC(100).toString(), 30)).id);
   };
 
   const dialect = new PgDialect();
@@ -45,7 +45,7 @@ test('a quote reads the same statements and rows at 10 and at 200 active policie
         },
       },
     };
-    await quote(counting, buyer, risk.id, USDC(100).toString(), 30);
+    await requestQuote(counting, buyer, risk.id, USDC(100).toString(), 30);
     return log;
   };
 

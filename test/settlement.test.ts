@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../src/app/auth.ts';
-import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
 import { creditAccount, getBalance } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
@@ -36,7 +36,7 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
       const viewer: Viewer = { address: newWallet().address, roles: [] };
       const amount = USDC(1_000) + BigInt(i) * 333_333n;
       await creditAccount(h.deps, admin, { address: viewer.address, amount: USDC(100).toString(), reference: `b-${viewer.address}` });
-      const p = await purchasePolicy(h.deps, viewer, (await quote(h.deps, viewer, risk.id, amount.toString(), 30)).id);
+      const p = await purchasePolicy(h.deps, viewer, (await requestQuote(h.deps, viewer, risk.id, amount.toString(), 30)).id);
       buyers.push({ viewer, amount, policyId: p.id });
     }
     const before = new Map<string, bigint>();
@@ -109,7 +109,7 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
     const buy = async (riskId: string, amount: bigint) => {
       const v: Viewer = { address: newWallet().address, roles: [] };
       await creditAccount(h.deps, admin, { address: v.address, amount: USDC(100).toString(), reference: `t-${v.address}` });
-      await purchasePolicy(h.deps, v, (await quote(h.deps, v, riskId, amount.toString(), 7)).id);
+      await purchasePolicy(h.deps, v, (await requestQuote(h.deps, v, riskId, amount.toString(), 7)).id);
     };
     await buy(risks[0]!.risk.id, USDC(400));
     await buy(risks[1]!.risk.id, USDC(400));

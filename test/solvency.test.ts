@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm';
 import { cover2 } from '../src/app/adequacy.ts';
 import type { Viewer } from '../src/app/auth.ts';
 import { fundBackstop } from '../src/app/backstop.ts';
-import { purchasePolicy, quote } from '../src/app/cover.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
 import { creditAccount, getBalance } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
@@ -60,7 +60,7 @@ function golden(h: Harness, admin: Viewer) {
   async function buy(riskId: string, amount: bigint) {
     const v: Viewer = { address: newWallet().address, roles: [] };
     await creditAccount(h.deps, admin, { address: v.address, amount: USDC(1_000).toString(), reference: `b-${v.address}` });
-    const q = await quote(h.deps, v, riskId, amount.toString(), DAYS);
+    const q = await requestQuote(h.deps, v, riskId, amount.toString(), DAYS);
     assert.equal(q.premium, premiumOf(amount), 'the flat pricing gives amount / 1000');
     const policy = await purchasePolicy(h.deps, v, q.id);
     const before = (await getBalance(h.deps, v, null, 'USDC')).amount;

@@ -64,11 +64,11 @@ function quotePaths(deps: Deps) {
 }
 
 /**
- * A firm quote. Every pool backing the risk is priced from its current utilisation; the
- * cheapest pool that has capacity for the whole cover wins (ties: the older pool). The
- * quote holds that price until it expires; capacity is not reserved.
+ * Prices cover without storing anything: every pool backing the risk is priced from its
+ * current utilisation; the cheapest pool that has capacity for the whole cover wins (ties:
+ * the older pool). `quoteEstimate` shows it; `requestQuote` stores it as a firm quote.
  */
-export async function quote(
+export async function priceCover(
   deps: Deps,
   viewer: Viewer | null,
   riskId: string,
@@ -129,6 +129,15 @@ export async function quote(
     createdAt: now,
     expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
   };
+  return record;
+}
+
+/**
+ * A firm quote (a mutation: it is stored, and buying it gets exactly its price until it
+ * expires; capacity is not reserved).
+ */
+export async function requestQuote(deps: Deps, viewer: Viewer | null, riskId: string, amountText: string, durationDays: number): Promise<QuoteRecord> {
+  const record = await priceCover(deps, viewer, riskId, amountText, durationDays);
   await quotePaths(deps).store(record);
   deps.metrics.count('quotes');
   return record;

@@ -1,12 +1,14 @@
 import { sql } from 'drizzle-orm';
-import { keccak256, toBytes } from 'viem';
+import canonicalize from 'canonicalize';
+import { keccak256, sha256, toBytes } from 'viem';
 import type { Executor } from '../db/create-database.ts';
 import { latestObservations } from '../db/feed-store.ts';
-import { type EvidenceObservation, type RiskEventRecord, currentEpisode, insertIncident, insertRiskEvent } from '../db/incident-store.ts';
+import { type EvidenceObservation, type IncidentRecord, type RiskEventRecord, currentEpisode, insertIncident, insertRiskEvent } from '../db/incident-store.ts';
 import { publish } from '../db/events.ts';
 import { findRisk, saveRiskEvaluation } from '../db/risk-store.ts';
 import { ts } from '../db/sql-helpers.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
+import { evidenceDocument } from '../domain/evidence.ts';
 import { newId } from '../domain/ids.ts';
 import { aggregate, isRecovered, payoutRatio, stepTrigger } from '../domain/trigger-engine.ts';
 
@@ -84,10 +86,8 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
   }
   const timeline = await currentEpisode(tx, riskId);
   const trigger = timeline[0];
-  const body = { riskId, rule: risk.rule, ruleVersion: risk.ruleVersion, timeline };
-  const incidentId = newId('inc');
-  await insertIncident(tx, {
-    id: incidentId,
+  const terms = {
+    id: newId('inc'),
     riskId,
     rule: risk.rule,
     ruleVersion: risk.ruleVersion,
@@ -96,8 +96,14 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
     confirmedAt: at,
     settlementValue: step.state.settlementValue,
     payoutRatio: payoutRatio(risk.rule, step.state.settlementValue),
+  };
+  const incidentId = terms.id;
+  const document = canonicalize(evidenceDocument({ ...terms, timeline })) as string;
+  await insertIncident(tx, {
+    ...terms,
     evidence: { timeline },
-    evidenceHash: keccak256(toBytes(canonicalJson(body))),
+    evidenceDocument: document,
+    evidenceHash: sha256(toBytes(document)),
     status: 'SETTLING',
     totalDue: null,
     totalPaid: null,
@@ -109,9 +115,14 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
   return { events, incidentId };
 }
 
-/** Recomputes the evidence hash of an incident from its stored evidence (anyone can check it). */
-export function evidenceHash(incident: { riskId: string; rule: unknown; ruleVersion: number; evidence: { timeline: unknown } }): string {
-  return keccak256(toBytes(canonicalJson({ riskId: incident.riskId, rule: incident.rule, ruleVersion: incident.ruleVersion, timeline: incident.evidence.timeline })));
+/**
+ * Whether the incident's published evidence bytes hash to its evidence hash (SHA-256 of the
+ * RFC 8785 document; incidents from before the document was published used keccak256 of
+ * an internal form, checked as they were).
+ */
+export function evidenceVerified(incident: IncidentRecord): boolean {
+  if (incident.evidenceDocument !== null) return sha256(toBytes(incident.evidenceDocument)) === incident.evidenceHash;
+  return keccak256(toBytes(canonicalJson({ riskId: incident.riskId, rule: incident.rule, ruleVersion: incident.ruleVersion, timeline: incident.evidence.timeline }))) === incident.evidenceHash;
 }
 
 /**

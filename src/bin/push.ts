@@ -8,9 +8,9 @@ import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts
  */
 async function main(): Promise<void> {
   const [key, feedId, ...values] = process.argv.slice(2);
-  const url = process.env.API_URL ?? 'http://127.0.0.1:4000/graphql';
+  const url = process.env.API ?? process.env.API_URL ?? 'http://127.0.0.1:4000/graphql';
   if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key) || !feedId || values.length === 0) {
-    console.error('usage: npm run push -- <0x reporter key> <feedId> <value>[@<unix seconds>] ...   (API_URL to change the endpoint)');
+    console.error('usage: npm run push -- <0x reporter key> <feedId> <value>[@<unix seconds>] ...   (the endpoint is $API)');
     process.exit(2);
   }
   const now = Math.floor(Date.now() / 1000);

@@ -3,12 +3,14 @@ import { createSiweMessage } from 'viem/siwe';
 
 /**
  * `npm run sign-in -- <privateKey> [graphqlUrl]`: Sign-In with Ethereum from the terminal.
- * Asks the API for a nonce, signs the EIP-4361 message with the key, prints the token.
+ * Asks the API for a nonce, signs the EIP-4361 message for the API's own host with the
+ * key, prints the token. The URL defaults to $API (or $API_URL), then the local default.
  */
 async function main(): Promise<void> {
-  const [key, url = 'http://127.0.0.1:4000/graphql'] = process.argv.slice(2);
+  const [key, given] = process.argv.slice(2);
+  const url = given ?? process.env.API ?? process.env.API_URL ?? 'http://127.0.0.1:4000/graphql';
   if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key)) {
-    console.error('usage: npm run sign-in -- <0x-prefixed 32-byte private key> [graphql url]');
+    console.error('usage: npm run sign-in -- <0x-prefixed 32-byte private key> [graphql url]   (default: $API)');
     process.exit(2);
   }
   const call = async (query: string, variables: Record<string, unknown> = {}) => {
@@ -22,7 +24,7 @@ async function main(): Promise<void> {
   const message = createSiweMessage({
     address: account.address,
     chainId: 1,
-    domain: siweNonce.domain,
+    domain: new URL(url).host,
     nonce: siweNonce.nonce,
     uri: new URL(url).origin,
     version: '1',

@@ -35,6 +35,8 @@ export interface IncidentRecord {
   settlementValue: string;
   payoutRatio: string;
   evidence: { timeline: RiskEventRecord[] };
+  /** The exact bytes evidenceHash is the SHA-256 of (null for incidents from before it). */
+  evidenceDocument: string | null;
   evidenceHash: string;
   status: 'SETTLING' | 'SETTLED';
   totalDue: bigint | null;
@@ -98,6 +100,7 @@ interface IncidentRow {
   settlement_value: string;
   payout_ratio: string;
   evidence: { timeline: RiskEventRecord[] };
+  evidence_document: string | null;
   evidence_hash: string;
   status: 'SETTLING' | 'SETTLED';
   total_due: string | null;
@@ -118,6 +121,7 @@ const toIncident = (r: IncidentRow): IncidentRecord => ({
   settlementValue: String(r.settlement_value),
   payoutRatio: String(r.payout_ratio),
   evidence: r.evidence,
+  evidenceDocument: r.evidence_document,
   evidenceHash: r.evidence_hash,
   status: r.status,
   totalDue: r.total_due == null ? null : big(r.total_due),
@@ -130,9 +134,9 @@ const toIncident = (r: IncidentRow): IncidentRecord => ({
 export async function insertIncident(ex: Executor, i: IncidentRecord): Promise<void> {
   await ex.query(sql`
     INSERT INTO incidents (id, risk_id, rule, rule_version, triggered_at, trigger_value, confirmed_at, settlement_value, payout_ratio,
-      evidence, evidence_hash, status, created_at)
+      evidence, evidence_document, evidence_hash, status, created_at)
     VALUES (${i.id}, ${i.riskId}, ${json(i.rule)}, ${i.ruleVersion}, ${ts(i.triggeredAt)}, ${i.triggerValue}::numeric, ${ts(i.confirmedAt)},
-      ${i.settlementValue}::numeric, ${i.payoutRatio}::numeric, ${json(i.evidence)}, ${i.evidenceHash}, 'SETTLING', ${ts(i.createdAt)})`);
+      ${i.settlementValue}::numeric, ${i.payoutRatio}::numeric, ${json(i.evidence)}, ${i.evidenceDocument}, ${i.evidenceHash}, 'SETTLING', ${ts(i.createdAt)})`);
 }
 
 export async function findIncident(ex: Executor, id: string): Promise<IncidentRecord | undefined> {

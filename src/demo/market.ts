@@ -2,7 +2,7 @@ import { type Hex, keccak256, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { Viewer } from '../app/auth.ts';
 import { fundBackstop } from '../app/backstop.ts';
-import { purchasePolicy, quote } from '../app/cover.ts';
+import { purchasePolicy, requestQuote } from '../app/cover.ts';
 import type { Deps } from '../app/deps.ts';
 import { registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts';
 import { creditAccount } from '../app/funding.ts';
@@ -122,7 +122,7 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<
     await creditAccount(deps, admin, { address: buyer.address, amount: USDC(5_000).toString(), reference: `demo-buyer-${b}` });
     const riskId = b < 8 ? usdc.id : b < 10 ? dai.id : vault.id;
     const amount = USDC([10_000, 25_000, 50_000, 5_000][b % 4] as number);
-    const policy = await purchasePolicy(deps, viewer(buyer), (await quote(deps, viewer(buyer), riskId, amount.toString(), 30)).id);
+    const policy = await purchasePolicy(deps, viewer(buyer), (await requestQuote(deps, viewer(buyer), riskId, amount.toString(), 30)).id);
     policies.push({ buyer, policy });
   }
   return { risks: { usdc, dai, vault }, feeds, poolIds, people: [...policies.map((p) => p.buyer), ...underwriters], policies };

@@ -11,6 +11,7 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
 import { pingDatabase } from '../app/health.ts';
+import { getIncident } from '../app/incidents.ts';
 import { type ErrorCode, isBaseError } from '../domain/errors.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
@@ -140,6 +141,16 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   app.use(express.static(DASHBOARD_DIR, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
   if (options.demoPeople) mountDemoSessions(app, deps, options.demoPeople);
   mountProbes(app, deps, options.readiness ?? []);
+  // An incident's evidence as the exact bytes its evidenceHash is the SHA-256 of.
+  app.get('/incidents/:id/evidence.json', async (req, res, next) => {
+    try {
+      const incident = await getIncident(deps, req.params.id);
+      if (incident.evidenceDocument === null) return refused(res, 404, 'this incident predates published evidence documents', 'NOT_FOUND');
+      res.type('application/json').send(Buffer.from(incident.evidenceDocument, 'utf8'));
+    } catch (error) {
+      next(error);
+    }
+  });
   // The body is read here, counting the bytes actually received (chunked or not).
   app.use('/graphql', express.raw({ type: () => true, limit: MAX_BODY_BYTES }), refuseBrokenGetParams());
   const perMinute = options.rateLimitPerMinute ?? 1_200;

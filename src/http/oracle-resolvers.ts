@@ -1,4 +1,4 @@
-import { evidenceHash } from '../app/evaluate-risk.ts';
+import { evidenceVerified } from '../app/evaluate-risk.ts';
 import { allFeeds, type RegisterFeedInput, registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts';
 import { getIncident, incidents, runBacktest } from '../app/incidents.ts';
 import type { PolicyRecord } from '../db/cover-store.ts';
@@ -82,7 +82,9 @@ export const oracleResolvers = {
     risk: (i: IncidentRecord, _: unknown, ctx: Context) => ctx.risk(i.riskId),
     rule: (i: IncidentRecord) => ({ ...i.rule, version: i.ruleVersion }),
     timeline: (i: IncidentRecord) => i.evidence.timeline,
-    evidenceVerified: (i: IncidentRecord) => evidenceHash(i) === i.evidenceHash,
+    evidenceVerified: (i: IncidentRecord) => evidenceVerified(i),
+    evidenceDocument: (i: IncidentRecord) => i.evidenceDocument,
+    evidenceUrl: (i: IncidentRecord) => `/incidents/${i.id}/evidence.json`,
     pools: (i: IncidentRecord, _: unknown, ctx: Context) => incidentPools(ctx.deps.db, i.id),
     payouts: (i: IncidentRecord, a: { limit?: number }, ctx: Context) => payoutsOf(ctx.deps.db, { incidentId: i.id }, Math.max(1, Math.min(a.limit ?? 100, 1000))),
   },

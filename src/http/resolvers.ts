@@ -1,5 +1,5 @@
 import { issueSiweNonce, revokeSessions, signInWithEthereum } from '../app/auth.ts';
-import { policies, policy, purchasePolicy, quote } from '../app/cover.ts';
+import { policies, policy, priceCover, purchasePolicy, requestQuote } from '../app/cover.ts';
 import { creditAccount, getBalance } from '../app/funding.ts';
 import {
   allPools,
@@ -35,6 +35,32 @@ import { BigIntScalar, DateTimeScalar, DecimalScalar } from './scalars.ts';
 const left = (cap: bigint, used: bigint) => (cap > used ? cap - used : 0n);
 const utilisation = (used: bigint, cap: bigint) => (cap === 0n ? (used > 0n ? '1' : '0') : decimalString(ratio(used, cap), 6));
 
+/** A firm quote and an estimate explain themselves the same way. */
+const quoteFields = {
+  risk: (q: QuoteRecord, _: unknown, ctx: Context) => ctx.risk(q.riskId),
+  pool: (q: QuoteRecord, _: unknown, ctx: Context) => ctx.pool(q.poolId),
+  total: (q: QuoteRecord) => q.premium + q.fee,
+  lines: async (q: QuoteRecord, _: unknown, ctx: Context) => {
+    const { pool } = await ctx.pool(q.poolId);
+    const b = q.breakdown;
+    const p = ctx.deps.config.pricing;
+    const money = (v: bigint) => `${formatUnits(v, pool.decimals)} ${pool.asset}`;
+    return [
+      { label: 'Cover amount', value: `${money(q.amount)} for ${q.durationDays} days` },
+      { label: `Risk score (model ${(await ctx.risk(q.riskId)).scoreModel})`, value: b.score },
+      { label: `Base annual rate r0 = ${p.rMin} x (${p.rMax}/${p.rMin})^(score/100)`, value: b.baseRate },
+      { label: `Utilisation of the ${b.bindingCap} cap, before -> after`, value: `${b.utilisationBefore} -> ${b.utilisationAfter}` },
+      { label: `Mean utilisation multiplier m(u) (k=${p.kink}, s1=${p.slope1}, s2=${p.slope2})`, value: b.utilisationMultiplier },
+      { label: 'Annual rate r0 x m', value: b.annualRate },
+      { label: 'Term d/365', value: b.termFraction },
+      { label: `Premium = amount x rate x term, rounded up${b.minimumApplied ? ' (minimum premium applied)' : ''}`, value: money(q.premium) },
+      { label: `Platform fee ${new Decimal(p.feeBps).div(100).toString()}% of premium`, value: money(q.fee) },
+      { label: 'Total to pay', value: money(q.premium + q.fee) },
+      { label: 'Pool', value: `${pool.name} (${b.poolSelection})` },
+    ];
+  },
+};
+
 export const coreResolvers = {
   BigInt: BigIntScalar,
   Decimal: DecimalScalar,
@@ -52,8 +78,8 @@ export const coreResolvers = {
     pool: (_: unknown, a: { id: string }, ctx: Context) => ctx.pool(a.id),
     positions: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) => positions(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     withdrawals: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) => withdrawals(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
-    quote: (_: unknown, a: { riskId: string; amount: string; durationDays: number }, ctx: Context) =>
-      quote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
+    quoteEstimate: (_: unknown, a: { riskId: string; amount: string; durationDays: number }, ctx: Context) =>
+      priceCover(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
     policies: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) => policies(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     policy: (_: unknown, a: { id: string }, ctx: Context) => policy(ctx.deps, ctx.viewer, a.id),
   },
@@ -77,6 +103,8 @@ export const coreResolvers = {
     requestWithdrawal: (_: unknown, a: { poolId: string; shares: string; tranche: TrancheName }, ctx: Context) =>
       requestWithdrawal(ctx.deps, ctx.viewer, a.poolId, a.shares, a.tranche),
     completeWithdrawal: (_: unknown, a: { requestId: string }, ctx: Context) => completeWithdrawal(ctx.deps, ctx.viewer, a.requestId),
+    requestQuote: (_: unknown, a: { riskId: string; amount: string; durationDays: number }, ctx: Context) =>
+      requestQuote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
     purchasePolicy: (_: unknown, a: { quoteId: string }, ctx: Context) => purchasePolicy(ctx.deps, ctx.viewer, a.quoteId),
   },
 
@@ -136,30 +164,8 @@ export const coreResolvers = {
     pool: (w: WithdrawalRecord, _: unknown, ctx: Context) => ctx.pool(w.poolId),
   },
 
-  Quote: {
-    risk: (q: QuoteRecord, _: unknown, ctx: Context) => ctx.risk(q.riskId),
-    pool: (q: QuoteRecord, _: unknown, ctx: Context) => ctx.pool(q.poolId),
-    total: (q: QuoteRecord) => q.premium + q.fee,
-    lines: async (q: QuoteRecord, _: unknown, ctx: Context) => {
-      const { pool } = await ctx.pool(q.poolId);
-      const b = q.breakdown;
-      const p = ctx.deps.config.pricing;
-      const money = (v: bigint) => `${formatUnits(v, pool.decimals)} ${pool.asset}`;
-      return [
-        { label: 'Cover amount', value: `${money(q.amount)} for ${q.durationDays} days` },
-        { label: `Risk score (model ${(await ctx.risk(q.riskId)).scoreModel})`, value: b.score },
-        { label: `Base annual rate r0 = ${p.rMin} x (${p.rMax}/${p.rMin})^(score/100)`, value: b.baseRate },
-        { label: `Utilisation of the ${b.bindingCap} cap, before -> after`, value: `${b.utilisationBefore} -> ${b.utilisationAfter}` },
-        { label: `Mean utilisation multiplier m(u) (k=${p.kink}, s1=${p.slope1}, s2=${p.slope2})`, value: b.utilisationMultiplier },
-        { label: 'Annual rate r0 x m', value: b.annualRate },
-        { label: 'Term d/365', value: b.termFraction },
-        { label: `Premium = amount x rate x term, rounded up${b.minimumApplied ? ' (minimum premium applied)' : ''}`, value: money(q.premium) },
-        { label: `Platform fee ${new Decimal(p.feeBps).div(100).toString()}% of premium`, value: money(q.fee) },
-        { label: 'Total to pay', value: money(q.premium + q.fee) },
-        { label: 'Pool', value: `${pool.name} (${b.poolSelection})` },
-      ];
-    },
-  },
+  Quote: quoteFields,
+  QuoteEstimate: quoteFields,
 
   Policy: {
     risk: (p: PolicyRecord, _: unknown, ctx: Context) => ctx.risk(p.riskId),

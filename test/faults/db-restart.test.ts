@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../../src/app/auth.ts';
-import { quote } from '../../src/app/cover.ts';
+import { requestQuote } from '../../src/app/cover.ts';
 import { creditAccount } from '../../src/app/funding.ts';
 import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, serve, marketWithPool, newWallet } from '../helpers.ts';
 import { defaultPricing } from '../../src/domain/pricing.ts';
@@ -41,7 +41,7 @@ test('the PostgreSQL server restarted under load: requests fail cleanly, then re
   for (let i = 0; i < 300; i++) {
     const w = newWallet();
     await creditAccount(h.deps, admin, { address: w.address, amount: USDC(100).toString(), reference: `restart-${w.address}` });
-    const q = await quote(h.deps, { address: w.address, roles: [] }, m.risk.id, USDC(100).toString(), 30);
+    const q = await requestQuote(h.deps, { address: w.address, roles: [] }, m.risk.id, USDC(100).toString(), 30);
     buyers.push({ token: await h.signIn(w), quoteId: q.id });
   }
   const outcomes: Array<{ phase: string; status: number; code: string; policyId?: string }> = [];

@@ -39,7 +39,7 @@ test('10,000 malformed or hostile GraphQL requests: no 5xx, no write', async () 
     () => ({ query: `mutation { purchasePolicy(quoteId: "${pick(['quo_x', "'; DROP", 'quo_' + 'a'.repeat(300)])}") { id } }` }),
     () => ({ query: 'mutation($a: String!, $m: BigInt!, $r: String!) { creditAccount(address: $a, amount: $m, reference: $r) { amount } }', variables: { a: junk(), m: junk(), r: junk() } }),
     () => ({ query: 'mutation($p: ID!, $m: BigInt!) { deposit(poolId: $p, amount: $m) { shares } }', variables: { p: pick([m.pool.id, junk()]), m: junk() } }),
-    () => ({ query: 'query($r: ID!, $m: BigInt!, $d: Int!) { quote(riskId: $r, amount: $m, durationDays: $d) { id } }', variables: { r: junk(), m: junk(), d: pick([0, -1, 1e9, 3.5, '7']) } }),
+    () => ({ query: 'mutation($r: ID!, $m: BigInt!, $d: Int!) { requestQuote(riskId: $r, amount: $m, durationDays: $d) { id } }', variables: { r: junk(), m: junk(), d: pick([0, -1, 1e9, 3.5, '7']) } }),
     () => ({ query: `{ ${Array.from({ length: 1 + Math.floor(random() * 60) }, (_, i) => `a${i}: pools { nodes { id } }`).join(' ')} }` }),
     () => ({ query: '{'.repeat(1 + Math.floor(random() * 500)) }),
     () => ({ query: `query { risks { nodes { ${'id '.repeat(Math.floor(random() * 3000))} } } }` }),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Viewer } from '../../src/app/auth.ts';
-import { quote } from '../../src/app/cover.ts';
+import { requestQuote } from '../../src/app/cover.ts';
 import { creditAccount } from '../../src/app/funding.ts';
 import { createPool, deposit, poolSnapshot } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
@@ -34,7 +34,7 @@ test('1,000 concurrent purchases over HTTP against capacity for 500: never overs
     const wallet = newWallet();
     const viewer: Viewer = { address: wallet.address, roles: [] };
     await creditAccount(h.deps, admin, { address: wallet.address, amount: USDC(50).toString(), reference: `race-${wallet.address}` });
-    const q = await quote(h.deps, viewer, risk.id, USDC(100).toString(), 30);
+    const q = await requestQuote(h.deps, viewer, risk.id, USDC(100).toString(), 30);
     buyers.push({ token: await h.signIn(wallet), quoteId: q.id });
   }
   const started = Date.now();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../../src/app/auth.ts';
-import { purchasePolicy, quote } from '../../src/app/cover.ts';
+import { purchasePolicy, requestQuote } from '../../src/app/cover.ts';
 import { recordObservations, registerFeed, setRiskFeeds } from '../../src/app/feeds.ts';
 import { creditAccount } from '../../src/app/funding.ts';
 import { createPool, deposit } from '../../src/app/pools.ts';
@@ -40,7 +40,7 @@ test('100 settlement runs killed at random points: no double and no missing payo
     for (let i = 0; i < 6; i++) {
       const v: Viewer = { address: newWallet().address, roles: [] };
       await creditAccount(h.deps, admin, { address: v.address, amount: USDC(100).toString(), reference: `crash-b-${run}-${i}` });
-      await purchasePolicy(h.deps, v, (await quote(h.deps, v, risk.id, USDC(1_000).toString(), 30)).id);
+      await purchasePolicy(h.deps, v, (await requestQuote(h.deps, v, risk.id, USDC(1_000).toString(), 30)).id);
       expected++;
     }
     h.clock.advance(1000);

@@ -40,3 +40,7 @@ CREATE TABLE adequacy_reports (
   report jsonb NOT NULL,
   computed_at timestamptz NOT NULL
 );
+--> statement-breakpoint
+-- An incident's evidence as the exact bytes anyone can hash (RFC 8785 canonical JSON of
+-- public data only); evidence_hash is the SHA-256 of these bytes.
+ALTER TABLE incidents ADD COLUMN evidence_document text;

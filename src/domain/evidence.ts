@@ -1,0 +1,45 @@
+import type { TriggerRule } from './trigger-rule.ts';
+
+/** One transition of the episode as the API shows it: times in ISO-8601, values as strings. */
+export interface EvidenceStep {
+  state: string;
+  at: number;
+  value: string | null;
+  observations: ReadonlyArray<{ feedId: string; value: string; observedAt: number; source: Record<string, string | number> }>;
+}
+
+/**
+ * The public evidence of an incident: what confirmed it and on what terms, built only from
+ * fields the API publishes (no internal row ids), so anyone can rebuild it from the API,
+ * canonicalize it (RFC 8785) and get the same bytes and the same SHA-256.
+ */
+export function evidenceDocument(incident: {
+  id: string;
+  riskId: string;
+  rule: TriggerRule;
+  ruleVersion: number;
+  triggeredAt: number;
+  triggerValue: string;
+  confirmedAt: number;
+  settlementValue: string;
+  payoutRatio: string;
+  timeline: readonly EvidenceStep[];
+}): Record<string, unknown> {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    incidentId: incident.id,
+    riskId: incident.riskId,
+    rule: { ...incident.rule, version: incident.ruleVersion },
+    triggeredAt: iso(incident.triggeredAt),
+    triggerValue: incident.triggerValue,
+    confirmedAt: iso(incident.confirmedAt),
+    settlementValue: incident.settlementValue,
+    payoutRatio: incident.payoutRatio,
+    timeline: incident.timeline.map((e) => ({
+      state: e.state,
+      at: iso(e.at),
+      value: e.value,
+      observations: e.observations.map((o) => ({ feedId: o.feedId, value: o.value, observedAt: iso(o.observedAt), source: o.source })),
+    })),
+  };
+}

@@ -333,6 +333,36 @@ describe('bad input gets a clear error and loses nothing', () => {
     assert.equal(r.score.override, '90');
     assert.equal(r.score.overrideReason, 'issuer freeze powers used');
     assert.ok(Number(r.baseRate) > Number(before));
+    // A quote says whose score priced it: the override, with its reason and the model's own.
+    const uw = newWallet();
+    const uwToken = await h.signIn(uw);
+    const pool = (await h.ok(CREATE_POOL, { input: { name: 'override', risks: [{ riskId: risk.id }] } }, uwToken)).createPool;
+    await h.ok(CREDIT, { a: uw.address, amt: USDC(10_000).toString(), r: 'override-uw' }, token);
+    await h.ok(DEPOSIT, { p: pool.id, amt: USDC(10_000).toString() }, uwToken);
+    const buyer = await h.signIn(newWallet());
+    const lines = (await h.ok('query($r: ID!) { quoteEstimate(riskId: $r, amount: "1000000", durationDays: 30) { lines { label value } } }', { r: risk.id }, buyer)).quoteEstimate.lines;
+    const scoreLine = lines.find((l: { label: string }) => l.label.startsWith('Risk score'));
+    assert.match(scoreLine.label, /admin override: "issuer freeze powers used"; the model v\d+ says [\d.]+/);
+    assert.equal(scoreLine.value, '90');
+  });
+
+  test('input errors name their field, and several are reported together', async () => {
+    const token = await h.signIn(h.admin);
+    const scalar = await h.gql('mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }', { i: { ...depegRiskInput(), rule: { threshold: 'abc', direction: 'BELOW', recoveryThreshold: '1', window: 1 } } }, token);
+    expectCode(scalar, 'BAD_USER_INPUT');
+    assert.match(scalar.errors?.[0]?.message ?? '', /i\.rule\.threshold/);
+    assert.equal((scalar.errors?.[0]?.extensions as Record<string, unknown>).field, 'i.rule.threshold');
+    const literal = await h.gql('mutation { requestQuote(riskId: "x", amount: "abc", durationDays: 30) { id } }', {}, token);
+    expectCode(literal, 'BAD_USER_INPUT');
+    assert.ok((literal.errors?.[0] as { locations?: unknown[] }).locations?.length, 'a literal error points at the literal');
+    const several = await h.gql(
+      'mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }',
+      { i: { ...depegRiskInput(), name: '', correlationGroup: '!!', rule: { threshold: '0.9', direction: 'BELOW', recoveryThreshold: '0.95', window: -1 } } },
+      token,
+    );
+    expectCode(several, 'BAD_USER_INPUT');
+    assert.match(several.errors?.[0]?.message ?? '', /^3 problems: name .*; correlationGroup .*; window /);
+    assert.equal(several.errors?.[0]?.extensions?.details?.fields, 'name,correlationGroup,window');
   });
 });
 

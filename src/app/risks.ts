@@ -1,7 +1,7 @@
 import { findRisk, insertRisk, listRisks, setScoreOverride, type RiskKind, type RiskRecord } from '../db/risk-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { feedFreshness } from '../db/feed-store.ts';
-import { badInput, notFound, riskNotMonitored } from '../domain/errors.ts';
+import { badInput, checkAll, notFound, riskNotMonitored } from '../domain/errors.ts';
 import { type Monitoring, monitoringOf } from '../domain/monitoring.ts';
 import { newId } from '../domain/ids.ts';
 import { parseAmount } from '../domain/money.ts';
@@ -33,22 +33,35 @@ const DEFAULT_MAX_STALENESS_SECONDS = 86_400 + 3_600;
 
 export async function createRisk(deps: Deps, viewer: Viewer | null, input: CreateRiskInput): Promise<RiskRecord> {
   const admin = requireAdmin(viewer);
-  const name = input.name?.trim() ?? '';
-  if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
-  const group = input.correlationGroup?.trim() ?? '';
-  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(group)) {
-    throw badInput('correlationGroup must be 1 to 64 letters, digits or _.:-', { field: 'correlationGroup' });
-  }
-  if ((input.description ?? '').length > 2000) throw badInput('description must be at most 2000 characters', { field: 'description' });
-  const quorum = input.quorum ?? 1;
-  if (!Number.isInteger(quorum) || quorum < 1 || quorum > 32) throw badInput('quorum must be 1 to 32 feeds', { field: 'quorum' });
-  const maxStaleness = input.maxStalenessSeconds ?? DEFAULT_MAX_STALENESS_SECONDS;
-  if (!Number.isInteger(maxStaleness) || maxStaleness < 1 || maxStaleness > 30 * 86_400) {
-    throw badInput('maxStalenessSeconds must be 1 s to 30 days', { field: 'maxStalenessSeconds' });
-  }
-  const rule = normaliseTriggerRule(input.rule);
-  const scoreInputs = { ...input.score, valueSecuredUsd: parseAmount(input.score.valueSecuredUsd, 'valueSecuredUsd') };
-  const score = computeRiskScore(scoreInputs);
+  const [name, group, , quorum, maxStaleness, rule, score] = checkAll(
+    () => {
+      const name = input.name?.trim() ?? '';
+      if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
+      return name;
+    },
+    () => {
+      const group = input.correlationGroup?.trim() ?? '';
+      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(group)) throw badInput('correlationGroup must be 1 to 64 letters, digits or _.:-', { field: 'correlationGroup' });
+      return group;
+    },
+    () => {
+      if ((input.description ?? '').length > 2000) throw badInput('description must be at most 2000 characters', { field: 'description' });
+    },
+    () => {
+      const quorum = input.quorum ?? 1;
+      if (!Number.isInteger(quorum) || quorum < 1 || quorum > 32) throw badInput('quorum must be 1 to 32 feeds', { field: 'quorum' });
+      return quorum;
+    },
+    () => {
+      const maxStaleness = input.maxStalenessSeconds ?? DEFAULT_MAX_STALENESS_SECONDS;
+      if (!Number.isInteger(maxStaleness) || maxStaleness < 1 || maxStaleness > 30 * 86_400) {
+        throw badInput('maxStalenessSeconds must be 1 s to 30 days', { field: 'maxStalenessSeconds' });
+      }
+      return maxStaleness;
+    },
+    () => normaliseTriggerRule(input.rule),
+    () => computeRiskScore({ ...input.score, valueSecuredUsd: parseAmount(input.score.valueSecuredUsd, 'valueSecuredUsd') }),
+  );
   const risk: RiskRecord = {
     id: newId('risk'),
     name,

@@ -54,6 +54,29 @@ export const poolFrozen = kind('POOL_FROZEN');
 export const riskNotMonitored = kind('RISK_NOT_MONITORED');
 export const rateLimited = kind('RATE_LIMITED');
 
+/**
+ * Runs independent input checks and reports every failure at once: one BAD_USER_INPUT
+ * naming each problem and each field, instead of the first only.
+ */
+export function checkAll<T extends readonly (() => unknown)[]>(...checks: T): { [K in keyof T]: ReturnType<T[K]> } {
+  const problems: BaseError[] = [];
+  const results = checks.map((check) => {
+    try {
+      return check();
+    } catch (error) {
+      if (!(error instanceof BaseError) || error.code !== 'BAD_USER_INPUT') throw error;
+      problems.push(error);
+      return undefined;
+    }
+  });
+  if (problems.length === 1) throw problems[0];
+  if (problems.length > 1) {
+    const fields = problems.map((p) => p.details?.field).filter((f): f is string => typeof f === 'string');
+    throw badInput(`${problems.length} problems: ${problems.map((p) => p.message).join('; ')}`, { fields: fields.join(','), count: problems.length });
+  }
+  return results as { [K in keyof T]: ReturnType<T[K]> };
+}
+
 export function isBaseError(error: unknown): error is BaseError {
   return error instanceof BaseError;
 }

@@ -22,10 +22,14 @@ function mask(log: Logger, error: unknown): Error {
     });
   }
   if (original instanceof GraphQLError) {
-    return new GraphQLError(original.message, {
+    // A scalar refused a value: graphql-js's wrapping message names the variable and the
+    // path inside it ("Variable "$i" got invalid value ... at "i.rule.threshold"; ...").
+    const message = graphqlError?.message ?? original.message;
+    const field = /got invalid value .*? at "([^"]+)"/.exec(message)?.[1] ?? /Variable "\$(\w+)"/.exec(message)?.[1];
+    return new GraphQLError(message, {
       nodes: graphqlError?.nodes,
       path: graphqlError?.path,
-      extensions: { code: 'BAD_USER_INPUT', ...original.extensions },
+      extensions: { code: 'BAD_USER_INPUT', ...original.extensions, ...(field ? { field } : {}) },
     });
   }
   if (graphqlError && !original) {

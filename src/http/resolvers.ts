@@ -35,6 +35,13 @@ import { BigIntScalar, DateTimeScalar, DecimalScalar } from './scalars.ts';
 const left = (cap: bigint, used: bigint) => (cap > used ? cap - used : 0n);
 const utilisation = (used: bigint, cap: bigint) => (cap === 0n ? (used > 0n ? '1' : '0') : decimalString(ratio(used, cap), 6));
 
+/** Whose score priced the cover: the model's, or an admin's override with its reason. */
+function scoreLabel(r: RiskRecord): string {
+  return r.scoreOverride === null
+    ? `Risk score (model ${r.scoreModel})`
+    : `Risk score (admin override: "${r.scoreOverrideReason}"; the model ${r.scoreModel} says ${r.modelScore})`;
+}
+
 /** A firm quote and an estimate explain themselves the same way. */
 const quoteFields = {
   risk: (q: QuoteRecord, _: unknown, ctx: Context) => ctx.risk(q.riskId),
@@ -47,7 +54,7 @@ const quoteFields = {
     const money = (v: bigint) => `${formatUnits(v, pool.decimals)} ${pool.asset}`;
     return [
       { label: 'Cover amount', value: `${money(q.amount)} for ${q.durationDays} days` },
-      { label: `Risk score (model ${(await ctx.risk(q.riskId)).scoreModel})`, value: b.score },
+      { label: scoreLabel(await ctx.risk(q.riskId)), value: b.score },
       { label: `Base annual rate r0 = ${p.rMin} x (${p.rMax}/${p.rMin})^(score/100)`, value: b.baseRate },
       { label: `Utilisation of the ${b.bindingCap} cap, before -> after`, value: `${b.utilisationBefore} -> ${b.utilisationAfter}` },
       { label: `Mean utilisation multiplier m(u) (k=${p.kink}, s1=${p.slope1}, s2=${p.slope2})`, value: b.utilisationMultiplier },

@@ -3,8 +3,18 @@ import { MAX_AMOUNT, isDecimalString } from '../domain/money.ts';
 
 const INTEGER = /^(0|[1-9][0-9]*)$/;
 
-function invalid(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+function invalid(message: string, node?: ValueNode): GraphQLError {
+  return new GraphQLError(message, { ...(node ? { nodes: node } : {}), extensions: { code: 'BAD_USER_INPUT' } });
+}
+
+/** A literal's error points at the literal (line and column), as graphql-js reports it. */
+function located<T>(ast: ValueNode, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof GraphQLError && error.nodes === undefined) throw invalid(error.message, ast);
+    throw error;
+  }
 }
 
 function stringLiteral(ast: ValueNode, name: string): string {
@@ -43,7 +53,7 @@ export const BigIntScalar = new GraphQLScalarType<string, string>({
     throw new TypeError('BigInt cannot represent this value');
   },
   parseValue: parseBigInt,
-  parseLiteral: (ast) => parseBigInt(stringLiteral(ast, 'BigInt')),
+  parseLiteral: (ast) => located(ast, () => parseBigInt(stringLiteral(ast, 'BigInt'))),
 });
 
 export const DecimalScalar = new GraphQLScalarType<string, string>({
@@ -55,8 +65,8 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
   },
   parseValue: parseDecimal,
   parseLiteral(ast) {
-    if (ast.kind === Kind.FLOAT || ast.kind === Kind.INT || ast.kind === Kind.STRING) return parseDecimal(ast.value);
-    throw invalid('Decimal must be a decimal string, e.g. "0.995"');
+    if (ast.kind === Kind.FLOAT || ast.kind === Kind.INT || ast.kind === Kind.STRING) return located(ast, () => parseDecimal(ast.value));
+    throw invalid('Decimal must be a decimal string, e.g. "0.995"', ast);
   },
 });
 
@@ -70,7 +80,7 @@ export const DateTimeScalar = new GraphQLScalarType<number, string>({
   },
   parseValue: parseDateTime,
   parseLiteral(ast) {
-    if (ast.kind !== Kind.STRING) throw invalid('DateTime must be an ISO-8601 string');
-    return parseDateTime(ast.value);
+    if (ast.kind !== Kind.STRING) throw invalid('DateTime must be an ISO-8601 string', ast);
+    return located(ast, () => parseDateTime(ast.value));
   },
 });

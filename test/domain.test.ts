@@ -58,7 +58,7 @@ describe('share maths', () => {
   });
 });
 
-describe('pricing (DESIGN 3)', () => {
+describe('pricing (docs/design.md §3)', () => {
   test('the base rate is log-linear from rMin at score 0 to rMax at 100', () => {
     assert.equal(baseRate('0', defaultPricing).toString(), '0.005');
     assert.equal(baseRate('100', defaultPricing).toFixed(10), '0.4000000000');
@@ -147,7 +147,7 @@ describe('premium accrual', () => {
   });
 });
 
-describe('capacity (DESIGN 4)', () => {
+describe('capacity (docs/design.md §4)', () => {
   test('exposure is amount x max payout ratio, and each cap binds', () => {
     assert.equal(policyExposure(10_000_000_000n, '0.2'), 2_000_000_000n);
     assert.equal(policyExposure(3n, '0.5'), 2n, 'rounded up');

@@ -369,7 +369,7 @@ describe('bad input gets a clear error and loses nothing', () => {
 describe('the API contract', () => {
   const h = useHarness();
 
-  test('introspection shows every operation of DESIGN 7 that exists so far', async () => {
+  test('introspection shows every operation of docs/design.md §7 that exists so far', async () => {
     const data = await h.ok('{ __schema { queryType { fields { name } } mutationType { fields { name } } } }');
     const names = new Set<string>([
       ...data.__schema.queryType.fields.map((f: { name: string }) => f.name),

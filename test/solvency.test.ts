@@ -106,7 +106,7 @@ function golden(h: Harness, admin: Viewer) {
   return { balanceOf, riskWithFeed, poolWith, buy, confirm, layers, payouts, exhaustedPool };
 }
 
-describe('the loss waterfall, golden scenarios (DESIGN 6)', () => {
+describe('the loss waterfall, golden scenarios (docs/design.md §6)', () => {
   let h: Harness;
   let g: ReturnType<typeof golden>;
   before(async () => {
@@ -172,7 +172,7 @@ describe('the loss waterfall, golden scenarios (DESIGN 6)', () => {
 
 });
 
-describe('the backstop cap, haircuts, IOUs and recoveries (DESIGN 6)', () => {
+describe('the backstop cap, haircuts, IOUs and recoveries (docs/design.md §6)', () => {
   let h: Harness;
   let g: ReturnType<typeof golden>;
   let admin: Viewer;

@@ -8,7 +8,7 @@ import { loadUsdcFixture } from './usdc-fixture.ts';
 const rule = (patch: Record<string, unknown> = {}) =>
   normaliseTriggerRule({ threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: 86400, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2', ...patch });
 
-describe('trigger engine (DESIGN 5)', () => {
+describe('trigger engine (docs/design.md §5)', () => {
   test('the March 2023 USDC depeg triggers and confirms at the published rounds', () => {
     const series = loadUsdcFixture();
     assert.equal(series.length, 400);

@@ -6,7 +6,10 @@ import jwt from 'jsonwebtoken';
 import pino from 'pino';
 import request from 'supertest';
 import { privateKeyToAccount } from 'viem/accounts';
-import { createApp } from '../src/http/create-app.ts';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DASHBOARD_DIR, createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { inlineSimulator, createWorkerSimulator } from '../src/app/simulator.ts';
 import { CREDIT, PURCHASE, QUOTE, USDC, depegRiskInput, expectCode, fundedBuyer, marketWithPool, newWallet, serve, testConfig, useHarness } from './helpers.ts';
@@ -197,12 +200,31 @@ describe('the HTTP edge', () => {
     assert.equal(listed.headers['access-control-allow-origin'], 'https://app.example');
   });
 
-  test('unknown paths answer 404 with a code and no stack, from anywhere on disk', async () => {
+  test('unknown paths answer 404 with a code and no stack; the dashboard is served from under a dot directory', async () => {
     const res = await request(h.app).get('/nope/../../etc/passwd');
     assert.equal(res.status, 404);
     assert.equal(res.body.errors[0].extensions.code, 'NOT_FOUND');
     assert.ok(!res.text.includes('at '), res.text);
     assert.equal((await request(h.app).get('/')).status, 200);
+    // A project under ~/.cache or an npx cache: the dashboard still answers.
+    const dotted = join(mkdtempSync(join(tmpdir(), '.cache-')), '.npx', 'dashboard');
+    cpSync(DASHBOARD_DIR, dotted, { recursive: true });
+    try {
+      const app = createApp(h.deps, { rateLimitPerMinute: 0, dashboardDir: dotted });
+      const page = await request(app).get('/');
+      assert.equal(page.status, 200);
+      assert.match(page.text, /<html/i);
+      assert.equal((await request(app).get('/dashboard.js')).status, 200);
+      assert.equal((await request(app).get('/.hidden')).status, 404);
+    } finally {
+      rmSync(dotted, { recursive: true, force: true });
+    }
+  });
+
+  test('a backtest of an empty series is refused, not answered "no events"', async () => {
+    const body = await h.gql('{ backtest(rule: { threshold: "0.995", direction: BELOW, recoveryThreshold: "0.999", window: 60 }, observations: []) { payoutRatio } }');
+    expectCode(body, 'BAD_USER_INPUT');
+    assert.match(body.errors?.[0]?.message ?? '', /empty/);
   });
 });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
-/** ../shared/fixtures/chainlink-usdc-usd-2023-03.csv: Chainlink USDC/USD rounds, 8 decimals. */
-const FIXTURE = new URL('../../shared/fixtures/chainlink-usdc-usd-2023-03.csv', import.meta.url);
+/** test/fixtures/chainlink-usdc-usd-2023-03.csv: Chainlink USDC/USD rounds, 8 decimals (source: test/fixtures/README.md). */
+const FIXTURE = new URL('./fixtures/chainlink-usdc-usd-2023-03.csv', import.meta.url);
 
 export function loadUsdcFixture() {
   return readFileSync(FIXTURE, 'utf8')

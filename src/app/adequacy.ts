@@ -182,7 +182,7 @@ export async function latestAdequacy(deps: Deps, scope: { poolId: string } | { a
 }
 
 /**
- * The purchase gate (DESIGN 6), checked under the pool's lock, on the status the pool would
+ * The purchase gate (docs/design.md §6), checked under the pool's lock, on the status the pool would
  * have after the sale: RED refuses all new cover; AMBER refuses cover that raises the top-2
  * exposures. Cover-2 is recomputed live with the new exposure; the simulated tails come from
  * the last adequacy run (maintenance refreshes them), so the gate never waits on a simulation.

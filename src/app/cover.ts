@@ -202,7 +202,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   const balance = await accountBalance(tx, wallet.id, true);
   if (balance < total) throw insufficientFunds('wallet balance is below the premium and fee', { balance: balance.toString(), required: total.toString() });
 
-  // DESIGN 6: a counter-cyclical skim of the premium feeds the backstop (while claimants
+  // docs/design.md §6: a counter-cyclical skim of the premium feeds the backstop (while claimants
   // hold IOUs, it repays them first); a pool that drew on the backstop repays from half
   // its skim on top. The pool earns the rest over the term.
   const backstop = await loadBackstop(tx, asset);

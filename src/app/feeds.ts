@@ -48,7 +48,7 @@ export interface RegisterFeedInput {
   maxValue?: string | null;
 }
 
-/** Allowed clock skew for pushed observations (DESIGN 5). */
+/** Allowed clock skew for pushed observations (docs/design.md §5). */
 const PUSH_SKEW_MS = 60_000;
 const MAX_BATCH = 1_000;
 

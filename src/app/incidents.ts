@@ -22,6 +22,7 @@ export async function incidents(deps: Deps, riskId: string | null | undefined, p
 
 /** The public backtest: the watcher's engine over a caller's rule and series. */
 export function runBacktest(rule: TriggerRuleInput, observations: ReadonlyArray<{ value: string; observedAt: number }>): BacktestResult {
+  if (observations.length === 0) throw badInput('a backtest needs at least one observation (the series is empty)', { field: 'observations' });
   if (observations.length > MAX_BACKTEST_OBSERVATIONS) {
     throw badInput(`a backtest takes at most ${MAX_BACKTEST_OBSERVATIONS} observations`, { field: 'observations' });
   }

@@ -31,7 +31,7 @@ const ORDER = ['SENIOR', 'JUNIOR', 'FIRST_LOSS'] as const;
 
 /**
  * Admin: money recovered for an incident (a hacker's return, an issuer's make-good). It is
- * distributed in the fixed order of DESIGN 6: this incident's IOUs, then its backstop draws,
+ * distributed in the fixed order of docs/design.md §6: this incident's IOUs, then its backstop draws,
  * then what the senior, junior and first-loss tranches lost, never more than was lost.
  * Idempotent on `reference`.
  */

@@ -108,7 +108,7 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   }
   await probe?.('premium', poolId);
 
-  // The loss goes through the waterfall (DESIGN 6): first-loss, junior, senior, a capped
+  // The loss goes through the waterfall (docs/design.md §6): first-loss, junior, senior, a capped
   // backstop draw; what is left is a pro-rata haircut of this incident's claimants here.
   const totals = await tx.query<{ due: string }>(sql`SELECT COALESCE(SUM(floor(p.amount * ${byRatio})), 0) AS due FROM policies p WHERE ${eligible}`);
   const totalDue = big(totals[0]?.due ?? '0');

@@ -14,7 +14,7 @@ export interface AccountRef {
   owner: string | null;
 }
 
-/** The chart of accounts (DESIGN 2). Ids are readable so the ledger explains itself. */
+/** The chart of accounts (docs/design.md §2). Ids are readable so the ledger explains itself. */
 export const ledgerAccounts = {
   external: (asset: string): AccountRef => ({ id: `external:${asset}`, kind: 'EXTERNAL', asset, owner: null }),
   wallet: (asset: string, address: string): AccountRef => ({ id: `wallet:${asset}:${address}`, kind: 'WALLET', asset, owner: address }),

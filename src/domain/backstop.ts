@@ -1,5 +1,5 @@
 /**
- * DESIGN 6: the backstop fund's inflows. Every premium pays a counter-cyclical skim: 10%
+ * docs/design.md §6: the backstop fund's inflows. Every premium pays a counter-cyclical skim: 10%
  * while the fund is at or above target, 20% between half and the target, 35% below half.
  * A pool that drew on the fund repays from half of its future skim on top of it.
  */

@@ -2,7 +2,7 @@ import { Decimal, ceilToBigInt, ratio } from './decimal.ts';
 import { mulDivDown, mulDivUp } from './money.ts';
 
 /**
- * DESIGN 4: exposure-based capacity. A pool may expose at most `riskCapBps` of its capital
+ * docs/design.md §4: exposure-based capacity. A pool may expose at most `riskCapBps` of its capital
  * to one risk, `groupCapBps` to one correlation group and `totalCapBps` in total.
  */
 export interface CapacityLimits {

@@ -1,6 +1,6 @@
 /**
  * The one error hierarchy of the product. Each kind carries the stable API code of
- * DESIGN.md section 7; `http/` is the only place that turns these into GraphQL errors.
+ * docs/design.md §7; `http/` is the only place that turns these into GraphQL errors.
  * Anything that is not a BaseError is an internal fault and is masked.
  */
 export type ErrorCode =

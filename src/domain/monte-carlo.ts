@@ -1,5 +1,5 @@
 /**
- * One-year loss simulation of a book of trigger risks (DESIGN 6): a Gaussian copula with a
+ * One-year loss simulation of a book of trigger risks (docs/design.md §6): a Gaussian copula with a
  * common factor and one factor per correlation group, so two risks in one group correlate
  * at `withinGroup` (default 0.3) and two in different groups at `acrossGroups` (0.1).
  * A risk triggers in a path when its latent variable falls below Φ⁻¹(p) and then loses

@@ -1,7 +1,7 @@
 import { badInput } from './errors.ts';
 import { Decimal, ceilToBigInt, decimalString } from './decimal.ts';
 
-/** DESIGN 3. Every number is configuration; the defaults are in `defaultPricing`. */
+/** docs/design.md §3. Every number is configuration; the defaults are in `defaultPricing`. */
 export interface PricingParams {
   /** Annual rate at score 0, as a decimal string (0.005 = 0.5%). */
   rMin: string;

@@ -39,7 +39,7 @@ export function sharePriceRatio(book: TrancheBook): { num: bigint; den: bigint }
 
 /**
  * What a completed withdrawal pays: shares in cooldown stay exposed to losses but do not
- * gain from what happens while they wait (DESIGN 4).
+ * gain from what happens while they wait (docs/design.md §4).
  */
 export function withdrawalPayout(valueAtRequest: bigint, valueAtCompletion: bigint): bigint {
   return valueAtRequest < valueAtCompletion ? valueAtRequest : valueAtCompletion;

@@ -2,7 +2,7 @@ import { Decimal, decimalString } from './decimal.ts';
 import type { TriggerRule } from './trigger-rule.ts';
 
 /**
- * The trigger state machine of DESIGN 5, as a pure function of observation time, so the
+ * The trigger state machine of docs/design.md §5, as a pure function of observation time, so the
  * watcher and `backtest` replay history identically.
  *
  *   ARMED -> TRIGGERED at the first value at or beyond `threshold` (triggeredAt = its time);
@@ -75,7 +75,7 @@ export function stepTrigger(rule: TriggerRule, current: EngineState, obs: Observ
   return { state: current, events: [] };
 }
 
-/** DESIGN 5 payout rules; the ratio is a decimal string in [0, 1]. */
+/** docs/design.md §5 payout rules; the ratio is a decimal string in [0, 1]. */
 export function payoutRatio(rule: TriggerRule, settlement: string): string {
   const value = new Decimal(settlement);
   if (rule.payout === 'BINARY') return '1';

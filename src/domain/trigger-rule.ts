@@ -11,7 +11,7 @@ export interface PayoutTier {
   ratio: string;
 }
 
-/** DESIGN 5: the objective rule of a risk, its payout rule, and its data requirements. */
+/** docs/design.md §5: the objective rule of a risk, its payout rule, and its data requirements. */
 export interface TriggerRule {
   threshold: string;
   direction: Direction;

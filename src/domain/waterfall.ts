@@ -1,7 +1,7 @@
 import { minBig } from './money.ts';
 
 /**
- * DESIGN 6: the loss of one incident on one pool goes, in this fixed order, through
+ * docs/design.md §6: the loss of one incident on one pool goes, in this fixed order, through
  * the curator's first-loss stake, the junior tranche, the senior tranche, a capped draw on
  * the backstop fund, and finally a pro-rata haircut of this incident's claimants only.
  */

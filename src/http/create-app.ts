@@ -24,7 +24,7 @@ import { resolvers } from './resolvers.ts';
 
 const SCHEMA_DIR = new URL('../../schema', import.meta.url).pathname;
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
-const DASHBOARD_DIR = new URL('./dashboard', import.meta.url).pathname;
+export const DASHBOARD_DIR = new URL('./dashboard', import.meta.url).pathname;
 
 export function loadTypeDefs(): string {
   return readdirSync(SCHEMA_DIR)
@@ -110,6 +110,8 @@ export interface AppOptions {
   corsOrigins?: readonly string[];
   /** Bearer token /metrics requires; without one it is open outside production and off in it. */
   metricsToken?: string;
+  /** Where the dashboard's files are (tests serve a copy from elsewhere). */
+  dashboardDir?: string;
   /** Open subscriptions per client and in total on this replica (default 20 and 1,000). */
   subscriptionLimits?: { perClient: number; total: number };
   /**
@@ -138,7 +140,8 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   app.use(helmet({ contentSecurityPolicy: deps.config.production ? undefined : false }));
   mountMetrics(app, deps, options);
   // The dashboard: static files relative to their folder, no build step, nothing from a CDN.
-  app.use(express.static(DASHBOARD_DIR, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
+  // (`send` checks dot segments of the request path only, so a project under ~/.cache works.)
+  app.use(express.static(options.dashboardDir ?? DASHBOARD_DIR, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
   if (options.demoPeople) mountDemoSessions(app, deps, options.demoPeople);
   mountProbes(app, deps, options.readiness ?? []);
   // An incident's evidence as the exact bytes its evidenceHash is the SHA-256 of.

@@ -49,6 +49,9 @@ test('10,000 malformed or hostile GraphQL requests: no 5xx, no write', async () 
     () => ({ query: pick(['', 'null', '__proto__', '{ __schema { types { name } } }']) }),
     () => ({ query: 'query($x: BigInt) { accountBalance(address: $x) { amount } }', variables: { x: junk() } }),
     () => ({ query: 'mutation { siweNonce { nonce } }', variables: junk() }),
+    () => ({ query: `{ ${Array.from({ length: 1 + Math.floor(random() * 15) }, (_, i) => `a${i}: adequacy { status simulation { var995 } }`).join(' ')} }` }),
+    () => ({ query: 'query($id: ID!) { pool(id: $id) { id } policy(id: $id) { id } }', variables: { id: pick(['pool_\u0000', `${m.pool.id}\u0000`, 'x'.repeat(300)]) } }),
+    () => ({ query: 'query($a: String, $f: Int) { risks(first: $f, after: $a) { nodes { id } } }', variables: { a: junk(), f: pick([0, 101, -1, 1e9]) } }),
   ];
   const tokens = [
     undefined,
@@ -79,14 +82,30 @@ test('10,000 malformed or hostile GraphQL requests: no 5xx, no write', async () 
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
     }
   };
+  // /healthz must answer quickly throughout.
+  let running = true;
+  const healthz: number[] = [];
+  const probe = (async () => {
+    while (running) {
+      const t = performance.now();
+      await (await fetch(url.replace('/graphql', '/healthz'))).arrayBuffer();
+      healthz.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
   await Promise.all(Array.from({ length: 32 }, worker));
+  running = false;
+  await probe;
   const after = await counts();
   // The one write such requests may make: none (siweNonce writes a nonce, not counted here).
   const changed = TABLES.concat('balances').filter((t) => before[t] !== after[t]);
   const fiveHundreds = [...statuses].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
+  const slowest = Math.round(Math.max(...healthz));
+  console.log(`faults: hostile: /healthz answered ${healthz.length} times, slowest ${slowest} ms`);
   console.log(`faults: hostile: ${sent} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}, ${fiveHundreds} 5xx, ${changed.length} tables written (${changed.join(', ') || 'none'})`);
   assert.ok(sent >= TOTAL);
   assert.equal(fiveHundreds, 0);
+  assert.ok(slowest < 1_000, `healthz took up to ${slowest} ms under load`);
   assert.deepEqual(changed, []);
   await assertLedgerInvariants(h.db);
 });

@@ -14,6 +14,13 @@ export interface Viewer {
   roles: Role[];
 }
 
+/** A person whose key this process holds (`npm run demo` only), e.g. "buyer-0". */
+export interface DemoPerson {
+  name: string;
+  address: string;
+  privateKey: Hex;
+}
+
 export interface Session {
   token: string;
   expiresAt: number;

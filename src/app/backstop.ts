@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm';
-import { type BackstopState, addPlatformCapital, changeIouOutstanding, loadBackstop, saveBackstopTarget } from '../db/backstop-store.ts';
+import { type BackstopState, addPlatformCapital, changeIouOutstanding, listDraws, loadBackstop, poolDrawnSince, poolOwes, saveBackstopTarget } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { type AccountRef, ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
-import { STREAM_PREFIX, applyPoolAggregates, insertStream } from '../db/pool-store.ts';
+import { STREAM_PREFIX, applyPoolAggregates, insertStream, listPools } from '../db/pool-store.ts';
+import { backstopAllowance } from '../domain/waterfall.ts';
 import { big } from '../db/sql-helpers.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 import { backstopTarget, distributableExcess } from '../domain/backstop.ts';
@@ -184,3 +185,38 @@ export async function fundBackstop(deps: Deps, viewer: Viewer | null, asset: str
     if (rows[0]?.memo.amount !== amount.toString() || rows[0]?.memo.asset !== asset) throw conflict('this reference was already used for another funding', { reference: ref });
   }
 }
+
+/** The fund of an asset (NOT_FOUND for an unknown asset). */
+export async function backstopOf(deps: Deps, asset: string): Promise<BackstopState> {
+  await assetDecimals(deps.db, asset);
+  return loadBackstop(deps.db, asset);
+}
+
+/** The fund's draws, newest first. */
+export function backstopDraws(deps: Deps, asset: string, limit: number) {
+  return listDraws(deps.db, asset, limit);
+}
+
+/** What the pool still owes the fund for its draws. */
+export function owedToBackstop(deps: Deps, poolId: string): Promise<bigint> {
+  return poolOwes(deps.db, poolId);
+}
+
+/**
+ * What each pool of the asset could draw now: min(the per-incident share of the fund, the
+ * pool's rolling-year allowance), with what it drew this year and still owes.
+ */
+export async function backstopAllowances(deps: Deps, fund: BackstopState) {
+  const now = deps.clock.now();
+  const limits = deps.config.solvency.backstopLimits;
+  const perIncident = (fund.balance * BigInt(limits.perIncidentBps)) / 10_000n;
+  const rows = [];
+  for (const pool of (await listPools(deps.db)).filter((p) => p.asset === fund.asset)) {
+    const drawn = await poolDrawnSince(deps.db, pool.id, now - YEAR_MS);
+    const allowance = backstopAllowance(fund.balance, drawn, limits);
+    rows.push({ poolId: pool.id, drawnThisYear: drawn, available: perIncident < allowance ? perIncident : allowance, owed: await poolOwes(deps.db, pool.id) });
+  }
+  return rows;
+}
+
+const YEAR_MS = 365 * 86_400_000;

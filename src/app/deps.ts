@@ -1,4 +1,6 @@
 import type { Database } from '../db/create-database.ts';
+
+export type { Database };
 import type { CapacityLimits } from '../domain/capacity.ts';
 import type { PricingParams } from '../domain/pricing.ts';
 import type { SkimPolicy } from '../domain/backstop.ts';

@@ -6,6 +6,9 @@ import {
   type FeedKind,
   type FeedRecord,
   type ObservationRecord,
+  feedAges,
+  feedsOfRisk,
+  recentObservations,
   feedStalenessSeconds,
   findFeed,
   insertFeed,
@@ -20,10 +23,12 @@ import { findRisk } from '../db/risk-store.ts';
 import { Decimal, decimalString } from '../domain/decimal.ts';
 import { badInput, conflict, forbidden, notFound, unauthenticated } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
+import type { IncomingObservation } from '../domain/feed.ts';
 import { isDecimalString } from '../domain/money.ts';
 import { implausibility } from '../domain/plausible-value.ts';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 import { type Viewer, normaliseAddress, requireAdmin, requireViewer } from './auth.ts';
+import type { Database } from '../db/create-database.ts';
 import type { Deps } from './deps.ts';
 import { evaluateRisk } from './evaluate-risk.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
@@ -180,13 +185,6 @@ export async function setRiskFeeds(deps: Deps, viewer: Viewer | null, riskId: st
   });
 }
 
-export interface IncomingObservation {
-  value: string;
-  rawValue?: string;
-  observedAt: number;
-  source: Record<string, string | number>;
-}
-
 export interface Recorded {
   stored: ObservationRecord[];
   incidents: string[];
@@ -318,4 +316,33 @@ export async function submitObservations(
     observations.map((o) => ({ value: new Decimal(o.value).toFixed(), observedAt: o.observedAt, source: { kind: 'PUSH', reporter: feed.reporter as string } })),
     true,
   );
+}
+
+/** The feeds the watcher reads itself (chain calls, HTTP), oldest first. */
+export function polledFeeds(deps: Deps, kinds: readonly FeedKind[]): Promise<FeedRecord[]> {
+  return listFeeds(deps.db, kinds);
+}
+
+/** Records why a read of the feed failed (shown to its operators, see Feed.lastError). */
+export async function recordReadError(deps: Deps, feedId: string, message: string): Promise<void> {
+  await markFeed(deps.db, feedId, null, message, deps.clock.now());
+}
+
+/** How long ago each feed last reported (for the staleness gauge). */
+export function feedStaleness(db: Database): () => Promise<Array<{ id: string; kind: FeedKind; ageSeconds: number | null }>> {
+  return () => feedAges(db);
+}
+
+/** The feeds that drive a risk. */
+export function feedsOf(deps: Deps, riskId: string): Promise<FeedRecord[]> {
+  return feedsOfRisk(deps.db, riskId);
+}
+
+export async function findFeedById(deps: Deps, id: string): Promise<FeedRecord | null> {
+  return (await findFeed(deps.db, id)) ?? null;
+}
+
+/** A feed's latest observations, newest first (1 to 500). */
+export function observationsOf(deps: Deps, feedId: string, limit: number): Promise<ObservationRecord[]> {
+  return recentObservations(deps.db, feedId, Math.max(1, Math.min(limit, 500)));
 }

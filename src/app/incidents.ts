@@ -1,4 +1,4 @@
-import { type IncidentRecord, findIncident, listIncidents } from '../db/incident-store.ts';
+import { type IncidentRecord, type PayoutRecord, type RiskEventRecord, findIncident, incidentLayers, incidentPools, listIncidents, payoutsOf, payoutsToBuyer, riskEvents, settlingIncidentIds } from '../db/incident-store.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { badInput, notFound } from '../domain/errors.ts';
 import { isDecimalString } from '../domain/money.ts';
@@ -32,4 +32,34 @@ export function runBacktest(rule: TriggerRuleInput, observations: ReadonlyArray<
     // Values come back in canonical form ("0.97530000" -> "0.9753").
     observations.map((o) => ({ value: new Decimal(o.value).toFixed(), at: o.observedAt })),
   );
+}
+
+/** Incidents confirmed and not yet settled, oldest first. */
+export function settlingIncidents(deps: Deps): Promise<string[]> {
+  return settlingIncidentIds(deps.db);
+}
+
+/** What each pool of an incident owed and paid. */
+export function poolsOfIncident(deps: Deps, incidentId: string) {
+  return incidentPools(deps.db, incidentId);
+}
+
+/** The incident's loss waterfall, one row per pool and layer. */
+export function incidentWaterfall(deps: Deps, incidentId: string) {
+  return incidentLayers(deps.db, incidentId);
+}
+
+/** Payouts of an incident or of one policy (1 to 1,000). */
+export function payouts(deps: Deps, of: { incidentId?: string; policyId?: string }, limit: number): Promise<PayoutRecord[]> {
+  return payoutsOf(deps.db, of, Math.max(1, Math.min(limit, 1000)));
+}
+
+/** The payouts one settled pool of an incident made to `buyer`. */
+export function payoutsTo(deps: Deps, incidentId: string, poolId: string, buyer: string): Promise<PayoutRecord[]> {
+  return payoutsToBuyer(deps.db, incidentId, poolId, buyer);
+}
+
+/** A risk's latest state transitions, oldest first (1 to 500). */
+export function riskEventsOf(deps: Deps, riskId: string, limit: number): Promise<RiskEventRecord[]> {
+  return riskEvents(deps.db, riskId, Math.max(1, Math.min(limit, 500)));
 }

@@ -250,3 +250,8 @@ export function positionValue(snap: PoolSnapshot, position: PositionRecord): big
   const t = snap.tranches.find((x) => x.tranche === position.tranche);
   return t ? assetsForShares(book(t), position.shares + position.lockedShares) : 0n;
 }
+
+/** Premium the pool received and has not earned yet (as of the snapshot). */
+export async function unearnedPremium(deps: Deps, snap: PoolSnapshot): Promise<bigint> {
+  return (await accountBalance(deps.db, ledgerAccounts.unearnedPremium(snap.pool.asset, snap.pool.id).id)) - snap.earned;
+}

@@ -1,4 +1,6 @@
 import { findRisk, insertRisk, listRisks, setScoreOverride, type RiskKind, type RiskRecord } from '../db/risk-store.ts';
+
+export { effectiveScore } from '../db/risk-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { feedFreshness } from '../db/feed-store.ts';
 import { badInput, checkAll, notFound, riskNotMonitored } from '../domain/errors.ts';

@@ -1,7 +1,6 @@
 import { type PublicClient, createPublicClient, formatUnits, http, parseAbi, parseAbiItem } from 'viem';
-import type { FeedReader } from '../app/feed-reader.ts';
-import type { IncomingObservation } from '../app/feeds.ts';
-import type { FeedRecord } from '../db/feed-store.ts';
+import type { FeedReader } from '../domain/feed.ts';
+import type { FeedRecord, IncomingObservation } from '../domain/feed.ts';
 import { redactUrl, withRetry } from './retry.ts';
 import { createSafeFetch } from './safe-fetch.ts';
 

@@ -3,41 +3,8 @@ import type { Executor } from './create-database.ts';
 import { json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 
-export type FeedKind = 'CHAINLINK' | 'CONTRACT_CALL' | 'HTTP' | 'PUSH';
-
-export interface FeedConfig {
-  chainId?: number;
-  address?: string;
-  /** Human-readable signature of the view function, e.g. `function convertToAssets(uint256) view returns (uint256)`. */
-  signature?: string;
-  args?: string[];
-  decimals?: number;
-  url?: string;
-  /** Dot path to the value in the JSON body, e.g. `data.price` or `prices.0.value`. */
-  path?: string;
-  timestampPath?: string;
-  /** The feed reports value / max(value over the trailing window) instead of the raw value. */
-  trailingMaxWindowSeconds?: number;
-  catalogId?: string;
-  /** Plausible range of raw values (decimal strings); see domain/plausible-value.ts. */
-  minValue?: string;
-  maxValue?: string;
-}
-
-export interface FeedRecord {
-  id: string;
-  name: string;
-  kind: FeedKind;
-  config: FeedConfig;
-  chainId: number | null;
-  reporter: string | null;
-  heartbeatSeconds: number;
-  createdBy: string;
-  createdAt: number;
-  lastObservedAt: number | null;
-  lastValue: string | null;
-  lastError: string | null;
-}
+export type { FeedConfig, FeedKind, FeedRecord } from '../domain/feed.ts';
+import type { FeedConfig, FeedKind, FeedRecord } from '../domain/feed.ts';
 
 export interface ObservationRecord {
   id: string;
@@ -229,4 +196,12 @@ export async function trailingMax(ex: Executor, feedId: string, since: number): 
 export async function recentObservations(ex: Executor, feedId: string, limit: number): Promise<ObservationRecord[]> {
   const rows = await ex.query<ObservationRow>(sql`SELECT * FROM observations WHERE feed_id = ${feedId} ORDER BY observed_at DESC LIMIT ${limit}`);
   return rows.map(toObservation);
+}
+
+/** Seconds since each feed's last observation (up to 1,000 feeds), by the database clock. */
+export async function feedAges(ex: Executor): Promise<Array<{ id: string; kind: FeedKind; ageSeconds: number | null }>> {
+  const rows = await ex.query<{ id: string; kind: FeedKind; age: string | null }>(
+    sql`SELECT id, kind, EXTRACT(EPOCH FROM (now() - last_observed_at)) AS age FROM feeds ORDER BY id LIMIT 1000`,
+  );
+  return rows.map((r) => ({ id: r.id, kind: r.kind, ageSeconds: r.age === null ? null : Number(r.age) }));
 }

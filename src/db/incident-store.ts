@@ -185,6 +185,16 @@ export async function payoutsOf(ex: Executor, where: { incidentId?: string; poli
   }));
 }
 
+/** The payouts one settled pool of an incident made to `buyer` (at most 1,000). */
+export async function payoutsToBuyer(ex: Executor, incidentId: string, poolId: string, buyer: string): Promise<PayoutRecord[]> {
+  const rows = await ex.query<{ policy_id: string }>(
+    sql`SELECT policy_id FROM payouts WHERE incident_id = ${incidentId} AND pool_id = ${poolId} AND buyer = ${buyer} ORDER BY policy_id LIMIT 1000`,
+  );
+  const found: PayoutRecord[] = [];
+  for (const r of rows) found.push(...(await payoutsOf(ex, { policyId: r.policy_id }, 1)));
+  return found;
+}
+
 export async function incidentPools(ex: Executor, incidentId: string): Promise<Array<{ poolId: string; due: bigint; paid: bigint; settledAt: number }>> {
   const rows = await ex.query<{ pool_id: string; due: string; paid: string; settled_at: Date }>(
     sql`SELECT pool_id, due, paid, settled_at FROM incident_pools WHERE incident_id = ${incidentId} ORDER BY pool_id`,

@@ -1,6 +1,6 @@
 import { type Hex, keccak256, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import type { Viewer } from '../app/auth.ts';
+import type { DemoPerson, Viewer } from '../app/auth.ts';
 import { fundBackstop } from '../app/backstop.ts';
 import { purchasePolicy, requestQuote } from '../app/cover.ts';
 import type { Deps } from '../app/deps.ts';
@@ -8,8 +8,8 @@ import { registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts'
 import { creditAccount } from '../app/funding.ts';
 import { createPool, deposit } from '../app/pools.ts';
 import { createRisk, getRisk } from '../app/risks.ts';
-import type { PolicyRecord } from '../db/cover-store.ts';
-import type { RiskRecord } from '../db/risk-store.ts';
+import type { PolicyRecord } from '../app/records.ts';
+import type { RiskRecord } from '../app/records.ts';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 
 /**
@@ -32,12 +32,7 @@ export const DEPEG_PATH = [
   0.913, 0.928, 0.944, 0.951, 0.963, 0.968, 0.9753, 0.981, 0.987, 0.992, 0.995, 0.9968, 0.9981, 0.9992, 0.9996, 1.0, 1.0002,
 ];
 
-export interface DemoPerson {
-  /** e.g. "buyer-0", "underwriter-1-2", "curator-0". */
-  name: string;
-  address: string;
-  privateKey: Hex;
-}
+export type { DemoPerson };
 
 export function demoPerson(name: string): DemoPerson {
   const privateKey = keccak256(toBytes(`demo:${name}`));

@@ -3,8 +3,8 @@ import type { Viewer } from '../app/auth.ts';
 import { loadPoolSnapshot, type PoolSnapshot } from '../app/pool-state.ts';
 import { getRisk, riskMonitoring } from '../app/risks.ts';
 import type { Monitoring } from '../domain/monitoring.ts';
-import type { RiskRecord } from '../db/risk-store.ts';
-import type { EventHub } from './event-hub.ts';
+import type { RiskRecord } from '../app/records.ts';
+import type { EventHub } from '../app/event-hub.ts';
 
 /** Per-request state: who is asking, and caches so a list does not reload the same pool. */
 export interface Context {

@@ -9,16 +9,15 @@ import { GraphQLError, visit } from 'graphql';
 import { type Plugin, createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
-import { type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
+import { type DemoPerson, type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
 import { pingDatabase } from '../app/health.ts';
 import { getIncident } from '../app/incidents.ts';
 import { type ErrorCode, isBaseError } from '../domain/errors.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
-import type { DemoPerson } from '../demo/market.ts';
 import { type Context, createContext } from './context.ts';
 import { createMaskError } from './errors.ts';
-import { type EventHub, createEventHub } from './event-hub.ts';
+import { type EventHub, createEventHub } from '../app/event-hub.ts';
 import type { createPrometheus } from './prometheus.ts';
 import { resolvers } from './resolvers.ts';
 

@@ -1,10 +1,7 @@
 import { evidenceVerified } from '../app/evaluate-risk.ts';
-import { allFeeds, type RegisterFeedInput, registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts';
-import { getIncident, incidents, runBacktest } from '../app/incidents.ts';
-import type { PolicyRecord } from '../db/cover-store.ts';
-import { type FeedRecord, feedsOfRisk, findFeed, recentObservations } from '../db/feed-store.ts';
-import { type EvidenceObservation, type IncidentRecord, type PayoutRecord, incidentPools, payoutsOf, riskEvents } from '../db/incident-store.ts';
-import type { RiskRecord } from '../db/risk-store.ts';
+import { allFeeds, feedsOf, findFeedById, observationsOf, type RegisterFeedInput, registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts';
+import { getIncident, incidents, payouts, poolsOfIncident, riskEventsOf, runBacktest } from '../app/incidents.ts';
+import type { EvidenceObservation, FeedRecord, IncidentRecord, PayoutRecord, PolicyRecord, RiskRecord } from '../app/records.ts';
 import type { TriggerRuleInput } from '../domain/trigger-rule.ts';
 import type { Context } from './context.ts';
 import { type PageArgs, pageRequest } from '../domain/page.ts';
@@ -16,7 +13,7 @@ function hours(seconds: number): string {
 export const oracleResolvers = {
   Query: {
     feeds: (_: unknown, a: PageArgs, ctx: Context) => allFeeds(ctx.deps, pageRequest(a.first, a.after)),
-    feed: async (_: unknown, a: { id: string }, ctx: Context) => (await findFeed(ctx.deps.db, a.id)) ?? null,
+    feed: (_: unknown, a: { id: string }, ctx: Context) => findFeedById(ctx.deps, a.id),
     incidents: (_: unknown, a: { riskId?: string } & PageArgs, ctx: Context) => incidents(ctx.deps, a.riskId, pageRequest(a.first, a.after)),
     incident: (_: unknown, a: { id: string }, ctx: Context) => getIncident(ctx.deps, a.id),
     backtest: (_: unknown, a: { rule: TriggerRuleInput; observations: Array<{ value: string; observedAt: number }> }) =>
@@ -34,7 +31,7 @@ export const oracleResolvers = {
     },
   },
   SubmitObservationsResult: {
-    feed: (r: { feedId: string }, _: unknown, ctx: Context) => findFeed(ctx.deps.db, r.feedId),
+    feed: (r: { feedId: string }, _: unknown, ctx: Context) => findFeedById(ctx.deps, r.feedId),
     incidents: (r: { incidentIds: string[] }, _: unknown, ctx: Context) => Promise.all(r.incidentIds.map((id) => getIncident(ctx.deps, id))),
   },
   Feed: {
@@ -52,7 +49,7 @@ export const oracleResolvers = {
     lastError: (f: FeedRecord, _: unknown, ctx: Context) =>
       ctx.viewer && (ctx.viewer.roles.includes('admin') || ctx.viewer.address === f.createdBy || ctx.viewer.address === f.reporter) ? f.lastError : null,
     maxValue: (f: FeedRecord) => f.config.maxValue ?? null,
-    observations: (f: FeedRecord, a: { limit?: number }, ctx: Context) => recentObservations(ctx.deps.db, f.id, Math.max(1, Math.min(a.limit ?? 20, 500))),
+    observations: (f: FeedRecord, a: { limit?: number }, ctx: Context) => observationsOf(ctx.deps, f.id, a.limit ?? 20),
   },
   FeedObservation: {
     source: (o: { source: unknown }) => JSON.stringify(o.source),
@@ -64,9 +61,9 @@ export const oracleResolvers = {
     // ARMED is reported only while the trigger can fire: enough feeds, reporting in time.
     state: async (r: RiskRecord, _: unknown, ctx: Context) => (r.state === 'ARMED' && (r.degraded || !(await ctx.monitoring(r)).monitored) ? 'DEGRADED' : r.state),
     monitoring: (r: RiskRecord, _: unknown, ctx: Context) => ctx.monitoring(r),
-    feeds: (r: RiskRecord, _: unknown, ctx: Context) => feedsOfRisk(ctx.deps.db, r.id),
+    feeds: (r: RiskRecord, _: unknown, ctx: Context) => feedsOf(ctx.deps, r.id),
     latestValue: (r: RiskRecord) => r.lastValue,
-    events: (r: RiskRecord, a: { limit?: number }, ctx: Context) => riskEvents(ctx.deps.db, r.id, Math.max(1, Math.min(a.limit ?? 50, 500))),
+    events: (r: RiskRecord, a: { limit?: number }, ctx: Context) => riskEventsOf(ctx.deps, r.id, a.limit ?? 50),
     incidents: async (r: RiskRecord, a: { limit?: number }, ctx: Context) => (await incidents(ctx.deps, r.id, pageRequest(Math.max(1, Math.min(a.limit ?? 20, 100)), null))).nodes,
     triggerProgress: (r: RiskRecord) => {
       const window = r.rule.window;
@@ -85,8 +82,8 @@ export const oracleResolvers = {
     evidenceVerified: (i: IncidentRecord) => evidenceVerified(i),
     evidenceDocument: (i: IncidentRecord) => i.evidenceDocument,
     evidenceUrl: (i: IncidentRecord) => `/incidents/${i.id}/evidence.json`,
-    pools: (i: IncidentRecord, _: unknown, ctx: Context) => incidentPools(ctx.deps.db, i.id),
-    payouts: (i: IncidentRecord, a: { limit?: number }, ctx: Context) => payoutsOf(ctx.deps.db, { incidentId: i.id }, Math.max(1, Math.min(a.limit ?? 100, 1000))),
+    pools: (i: IncidentRecord, _: unknown, ctx: Context) => poolsOfIncident(ctx.deps, i.id),
+    payouts: (i: IncidentRecord, a: { limit?: number }, ctx: Context) => payouts(ctx.deps, { incidentId: i.id }, a.limit ?? 100),
   },
   IncidentPool: {
     pool: (p: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(p.poolId),
@@ -95,6 +92,6 @@ export const oracleResolvers = {
     pool: (p: PayoutRecord, _: unknown, ctx: Context) => ctx.pool(p.poolId),
   },
   Policy: {
-    payout: async (p: PolicyRecord, _: unknown, ctx: Context) => (await payoutsOf(ctx.deps.db, { policyId: p.id }, 1))[0] ?? null,
+    payout: async (p: PolicyRecord, _: unknown, ctx: Context) => (await payouts(ctx.deps, { policyId: p.id }, 1))[0] ?? null,
   },
 };

@@ -1,10 +1,11 @@
-import { sql } from 'drizzle-orm';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Database } from '../db/create-database.ts';
+import { feedStaleness } from '../app/feeds.ts';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
+import type { Database } from '../app/deps.ts';
 
 /** Prometheus metrics (prom-client) behind the Metrics port, plus the HTTP latency histogram. */
 export function createPrometheus(db: Database) {
+  const readFeedAges = feedStaleness(db);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const counters: Record<CounterName, Counter> = {
@@ -44,11 +45,9 @@ export function createPrometheus(db: Database) {
     labelNames: ['feed', 'kind'],
     registers: [registry],
     async collect() {
-      const rows = await db.query<{ id: string; kind: string; age: string | null }>(
-        sql`SELECT id, kind, EXTRACT(EPOCH FROM (now() - last_observed_at)) AS age FROM feeds ORDER BY id LIMIT 1000`,
-      );
+      const rows = await readFeedAges();
       this.reset();
-      for (const r of rows) if (r.age !== null) this.set({ feed: r.id, kind: r.kind }, Number(r.age));
+      for (const r of rows) if (r.ageSeconds !== null) this.set({ feed: r.id, kind: r.kind }, r.ageSeconds);
     },
   });
   const metrics: Metrics = {

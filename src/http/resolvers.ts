@@ -10,15 +10,12 @@ import {
   positionValue,
   positions,
   requestWithdrawal,
+  unearnedPremium,
   withdrawals,
 } from '../app/pools.ts';
 import { type PoolSnapshot, poolRequiredCapital } from '../app/pool-state.ts';
-import { allRisks, createRisk, type CreateRiskInput, overrideRiskScore } from '../app/risks.ts';
-import type { PolicyRecord, QuoteRecord } from '../db/cover-store.ts';
-import { accountBalance, ledgerAccounts } from '../db/ledger.ts';
-import type { TrancheName } from '../db/pool-store.ts';
-import type { PositionRecord, WithdrawalRecord } from '../db/position-store.ts';
-import { effectiveScore, type RiskRecord } from '../db/risk-store.ts';
+import { allRisks, createRisk, type CreateRiskInput, effectiveScore, overrideRiskScore } from '../app/risks.ts';
+import type { PolicyRecord, PositionRecord, QuoteRecord, RiskRecord, TrancheName, WithdrawalRecord } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { formatUnits } from '../domain/money.ts';
@@ -140,8 +137,7 @@ export const coreResolvers = {
         const price = sharePriceRatio({ totalAssets: t.totalAssets, totalShares: t.totalShares });
         return { tranche: t.tranche, totalAssets: t.totalAssets, totalShares: t.totalShares, sharePrice: decimalString(ratio(price.num, price.den), 18) };
       }),
-    unearnedPremium: async (s: PoolSnapshot, _: unknown, ctx: Context) =>
-      (await accountBalance(ctx.deps.db, ledgerAccounts.unearnedPremium(s.pool.asset, s.pool.id).id)) - s.earned,
+    unearnedPremium: (s: PoolSnapshot, _: unknown, ctx: Context) => unearnedPremium(ctx.deps, s),
     totalExposure: (s: PoolSnapshot) => s.totalExposure,
     totalCap: (s: PoolSnapshot) => capOf(s.capital, s.pool.limits.totalCapBps),
     capacityLeft: (s: PoolSnapshot) => left(capOf(s.capital, s.pool.limits.totalCapBps), s.totalExposure),

@@ -1,25 +1,17 @@
 import { type AdequacyReport, latestAdequacy } from '../app/adequacy.ts';
-import { fundBackstop } from '../app/backstop.ts';
+import { backstopAllowances, backstopDraws, backstopOf, fundBackstop, owedToBackstop } from '../app/backstop.ts';
+import { incidentWaterfall } from '../app/incidents.ts';
 import type { PoolSnapshot } from '../app/pool-state.ts';
 import { recordRecovery, recoveriesOf, type RecoveryRecord } from '../app/recoveries.ts';
-import { assetDecimals } from '../db/asset-store.ts';
-import { type BackstopState, listDraws, loadBackstop, poolDrawnSince, poolOwes } from '../db/backstop-store.ts';
-import { type IncidentRecord, type PayoutRecord, incidentLayers } from '../db/incident-store.ts';
-import { listPools } from '../db/pool-store.ts';
+import type { BackstopState, IncidentRecord, PayoutRecord } from '../app/records.ts';
 import { distributableExcess, skimRateBps } from '../domain/backstop.ts';
-import { backstopAllowance } from '../domain/waterfall.ts';
 import type { Context } from './context.ts';
 
-const YEAR_MS = 365 * 86_400_000;
 const whole = (x: number) => BigInt(Math.round(x));
 
 export const solvencyResolvers = {
   Query: {
-    backstop: async (_: unknown, a: { asset?: string }, ctx: Context) => {
-      const asset = a.asset ?? 'USDC';
-      await assetDecimals(ctx.deps.db, asset);
-      return loadBackstop(ctx.deps.db, asset);
-    },
+    backstop: (_: unknown, a: { asset?: string }, ctx: Context) => backstopOf(ctx.deps, a.asset ?? 'USDC'),
     adequacy: async (_: unknown, a: { poolId?: string | null; asset?: string }, ctx: Context) =>
       latestAdequacy(ctx.deps, a.poolId ? { poolId: a.poolId } : { asset: a.asset ?? 'USDC' }),
   },
@@ -29,7 +21,7 @@ export const solvencyResolvers = {
     fundBackstop: async (_: unknown, a: { amount: string; reference: string; asset?: string }, ctx: Context) => {
       const asset = a.asset ?? 'USDC';
       await fundBackstop(ctx.deps, ctx.viewer, asset, a.amount, a.reference);
-      return loadBackstop(ctx.deps.db, asset);
+      return backstopOf(ctx.deps, asset);
     },
   },
   // Query.backstop loads the fund's state once; the fields below read it.
@@ -42,19 +34,8 @@ export const solvencyResolvers = {
     }),
     skimRateBps: (b: BackstopState, _: unknown, ctx: Context) => skimRateBps(b.balance, b.target, ctx.deps.config.solvency.skim),
     distributable: (b: BackstopState) => distributableExcess(b),
-    draws: (b: BackstopState, _: unknown, ctx: Context) => listDraws(ctx.deps.db, b.asset, 200),
-    pools: async (state: BackstopState, _: unknown, ctx: Context) => {
-      const now = ctx.deps.clock.now();
-      const limits = ctx.deps.config.solvency.backstopLimits;
-      const perIncident = (state.balance * BigInt(limits.perIncidentBps)) / 10_000n;
-      const rows = [];
-      for (const pool of (await listPools(ctx.deps.db)).filter((p) => p.asset === state.asset)) {
-        const drawn = await poolDrawnSince(ctx.deps.db, pool.id, now - YEAR_MS);
-        const allowance = backstopAllowance(state.balance, drawn, limits);
-        rows.push({ poolId: pool.id, drawnThisYear: drawn, available: perIncident < allowance ? perIncident : allowance, owed: await poolOwes(ctx.deps.db, pool.id) });
-      }
-      return rows;
-    },
+    draws: (b: BackstopState, _: unknown, ctx: Context) => backstopDraws(ctx.deps, b.asset, 200),
+    pools: (state: BackstopState, _: unknown, ctx: Context) => backstopAllowances(ctx.deps, state),
   },
   BackstopDraw: {
     pool: (d: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(d.poolId),
@@ -77,10 +58,10 @@ export const solvencyResolvers = {
     adequacyStatus: (s: PoolSnapshot) => s.pool.adequacy.status,
     juniorWeightBps: (s: PoolSnapshot) => s.pool.juniorWeightBps,
     firstLossWeightBps: (s: PoolSnapshot) => s.pool.firstLossWeightBps,
-    owesBackstop: (s: PoolSnapshot, _: unknown, ctx: Context) => poolOwes(ctx.deps.db, s.pool.id),
+    owesBackstop: (s: PoolSnapshot, _: unknown, ctx: Context) => owedToBackstop(ctx.deps, s.pool.id),
   },
   Incident: {
-    waterfall: (i: IncidentRecord, _: unknown, ctx: Context) => incidentLayers(ctx.deps.db, i.id),
+    waterfall: (i: IncidentRecord, _: unknown, ctx: Context) => incidentWaterfall(ctx.deps, i.id),
     recoveries: (i: IncidentRecord, _: unknown, ctx: Context) => recoveriesOf(ctx.deps.db, i.id),
   },
   WaterfallRow: {

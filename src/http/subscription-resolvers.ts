@@ -1,9 +1,7 @@
 import { requireViewer } from '../app/auth.ts';
-import { getIncident } from '../app/incidents.ts';
+import { getIncident, payoutsTo } from '../app/incidents.ts';
 import { getRisk } from '../app/risks.ts';
-import { sql } from 'drizzle-orm';
-import type { PlatformEvent } from '../db/events.ts';
-import { type PayoutRecord, payoutsOf } from '../db/incident-store.ts';
+import type { PayoutRecord, PlatformEvent } from '../app/records.ts';
 import type { Context } from './context.ts';
 
 type Of<T extends PlatformEvent['type']> = Extract<PlatformEvent, { type: T }>;
@@ -35,12 +33,6 @@ export const subscriptionResolvers = {
 async function* paidTo(ctx: Context, address: string): AsyncGenerator<PayoutRecord> {
   for await (const e of ctx.events().iterate((x) => x.type === 'payouts')) {
     const { incidentId, poolId } = e as Of<'payouts'>;
-    const rows = await ctx.deps.db.query<{ policy_id: string }>(
-      sql`SELECT policy_id FROM payouts WHERE incident_id = ${incidentId} AND pool_id = ${poolId} AND buyer = ${address} ORDER BY policy_id LIMIT 1000`,
-    );
-    for (const r of rows) {
-      const [payout] = await payoutsOf(ctx.deps.db, { policyId: r.policy_id }, 1);
-      if (payout) yield payout;
-    }
+    yield* await payoutsTo(ctx.deps, incidentId, poolId, address);
   }
 }

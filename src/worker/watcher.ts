@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Deps } from '../app/deps.ts';
-import { acquireLease, releaseLease } from '../db/lease-store.ts';
-import type { FeedReader } from '../app/feed-reader.ts';
-import { recordObservations } from '../app/feeds.ts';
+import type { FeedReader } from '../domain/feed.ts';
+import { polledFeeds, recordObservations, recordReadError } from '../app/feeds.ts';
 import { markQuietRisks } from '../app/evaluate-risk.ts';
 import { runMaintenance } from '../app/maintenance.ts';
 import { settleIncident } from '../app/settle-incident.ts';
-import { type FeedRecord, listFeeds, markFeed } from '../db/feed-store.ts';
-import { settlingIncidentIds } from '../db/incident-store.ts';
+import type { FeedRecord } from '../domain/feed.ts';
+import { holdLease, releaseHeldLease } from '../app/lease.ts';
+import { settlingIncidents } from '../app/incidents.ts';
 
 const LEASE = 'watcher';
 
@@ -73,14 +73,14 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
         if (result.incidents.length > 0) log.info({ feedId: feed.id, incidents: result.incidents }, 'incident confirmed');
       } catch (err) {
         log.warn({ feedId: feed.id, err: err instanceof Error ? err.message : String(err) }, 'feed read failed');
-        await markFeed(deps.db, feed.id, null, err instanceof Error ? err.message : String(err), deps.clock.now());
+        await recordReadError(deps, feed.id, err instanceof Error ? err.message : String(err));
       }
     }
   }
 
   async function settlePending(): Promise<void> {
     if (!leader) return;
-    for (const id of await settlingIncidentIds(deps.db)) {
+    for (const id of await settlingIncidents(deps)) {
       const started = Date.now();
       const incident = await settleIncident(deps, id);
       log.info({ incidentId: id, policiesPaid: incident?.policiesPaid, totalPaid: incident?.totalPaid?.toString(), ms: Date.now() - started }, 'incident settled');
@@ -94,7 +94,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
       const stop = options.reader.watchBlocks(chainId, () => {
         void serial(async () => {
           if (!leader) return;
-          const onChain = (await listFeeds(deps.db, ['CHAINLINK', 'CONTRACT_CALL'])).filter((f) => f.chainId === chainId);
+          const onChain = (await polledFeeds(deps, ['CHAINLINK', 'CONTRACT_CALL'])).filter((f) => f.chainId === chainId);
           await readFeeds(onChain);
           await settlePending();
         });
@@ -107,7 +107,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   async function beat(): Promise<boolean> {
     const was = leader;
     try {
-      leader = await acquireLease(deps.db, LEASE, holder, ttl);
+      leader = await holdLease(deps, LEASE, holder, ttl);
     } catch (err) {
       leader = false;
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'lease heartbeat failed');
@@ -123,7 +123,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
       unwatch.clear();
       return;
     }
-    const feeds = await listFeeds(deps.db, ['CHAINLINK', 'CONTRACT_CALL', 'HTTP']);
+    const feeds = await polledFeeds(deps, ['CHAINLINK', 'CONTRACT_CALL', 'HTTP']);
     subscribeBlocks(feeds);
     // On-chain feeds without a block subscription are polled here too.
     await readFeeds(feeds.filter((f) => f.kind === 'HTTP' || !unwatch.has(f.chainId as number)));
@@ -161,7 +161,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
       for (const stop of unwatch.values()) stop();
       unwatch.clear();
       await running;
-      if (leader) await releaseLease(deps.db, LEASE, holder).catch(() => undefined);
+      if (leader) await releaseHeldLease(deps, LEASE, holder).catch(() => undefined);
       leader = false;
       deps.metrics.gauge('watcher_lease_held', 0, { holder });
     },

@@ -1,4 +1,4 @@
-import { Repeater } from 'graphql-yoga';
+import { Repeater } from '@repeaterjs/repeater';
 import type { Logger } from 'pino';
 import type { Database } from '../db/create-database.ts';
 import { EVENTS_CHANNEL, type PlatformEvent } from '../db/events.ts';

@@ -1,0 +1,12 @@
+/**
+ * The shapes use cases hand to the transports (http/, worker/): the stores' records,
+ * re-exported so that the transports depend on app/ only.
+ */
+export type { PolicyRecord, QuoteRecord } from '../db/cover-store.ts';
+export type { BackstopState } from '../db/backstop-store.ts';
+export type { EvidenceObservation, IncidentRecord, PayoutRecord } from '../db/incident-store.ts';
+export type { PlatformEvent } from '../db/events.ts';
+export type { PoolRecord, TrancheName } from '../db/pool-store.ts';
+export type { PositionRecord, WithdrawalRecord } from '../db/position-store.ts';
+export type { RiskRecord } from '../db/risk-store.ts';
+export type { FeedRecord } from '../domain/feed.ts';

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, test } from 'node:test';
+
+/**
+ * Who may import whom (docs/architecture.md): data flows http/worker -> app -> domain, with
+ * db and chain plugged in under app. bin/ wires everything; demo/ is a use of the app.
+ */
+export const LAYERS: Record<string, { folders: readonly string[]; packages?: readonly string[] }> = {
+  domain: { folders: [], packages: ['decimal.js'] },
+  db: { folders: ['domain'] },
+  chain: { folders: ['domain'] },
+  app: { folders: ['domain', 'db', 'chain'] },
+  http: { folders: ['app', 'domain'] },
+  worker: { folders: ['app', 'domain'] },
+  demo: { folders: ['app', 'domain'] },
+  bin: { folders: ['domain', 'db', 'chain', 'app', 'http', 'worker', 'demo'] },
+};
+
+const SRC = new URL('../src/', import.meta.url).pathname;
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : /\.(ts|mjs)$/.test(e.name) && !e.name.endsWith('.d.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+/** Every import that breaks the table, as "file -> target (rule)". */
+export function layeringViolations(sources: ReadonlyArray<{ path: string; text: string }>): string[] {
+  const violations: string[] = [];
+  for (const { path, text } of sources) {
+    const folder = relative(SRC, path).split('/')[0] as string;
+    const rule = LAYERS[folder];
+    if (!rule) {
+      violations.push(`${relative(SRC, path)}: src/${folder}/ is not in the layering table`);
+      continue;
+    }
+    for (const m of text.matchAll(IMPORT)) {
+      const spec = (m[1] ?? m[2] ?? m[3]) as string;
+      if (spec.startsWith('.')) {
+        const target = relative(SRC, resolve(dirname(path), spec)).split('/')[0] as string;
+        if (target !== folder && !rule.folders.includes(target)) violations.push(`${relative(SRC, path)} -> ${spec} (${folder}/ may import ${rule.folders.join(', ') || 'nothing of ours'})`);
+      } else if (rule.packages && !spec.startsWith('node:') && !rule.packages.some((p) => spec === p || spec.startsWith(`${p}/`))) {
+        violations.push(`${relative(SRC, path)} -> ${spec} (${folder}/ may use only ${rule.packages.join(', ')})`);
+      } else if (rule.packages && spec.startsWith('node:')) {
+        violations.push(`${relative(SRC, path)} -> ${spec} (${folder}/ does no I/O)`);
+      }
+    }
+  }
+  return violations;
+}
+
+/** Files of app/, http/ and worker/ that write SQL themselves (db/ holds every statement). */
+export function sqlOutsideDb(sources: ReadonlyArray<{ path: string; text: string }>): string[] {
+  return sources.filter(({ path, text }) => /^(http|worker)\//.test(relative(SRC, path)) && /\bsql`/.test(text)).map(({ path }) => relative(SRC, path));
+}
+
+describe('layers that hold', () => {
+  const sources = files(SRC).map((path) => ({ path, text: readFileSync(path, 'utf8') }));
+
+  test('every import in src/ follows the layering table', () => {
+    assert.deepEqual(layeringViolations(sources), []);
+  });
+
+  test('http/ and worker/ hold no SQL', () => {
+    assert.deepEqual(sqlOutsideDb(sources), []);
+  });
+
+  test('the check catches an import that breaks the table', () => {
+    const fake = (file: string, text: string) => ({ path: join(SRC, file), text });
+    assert.deepEqual(layeringViolations([fake('domain/x.ts', "import { sql } from 'drizzle-orm';\nimport { y } from '../db/ledger.ts';")]), [
+      "domain/x.ts -> drizzle-orm (domain/ may use only decimal.js)",
+      'domain/x.ts -> ../db/ledger.ts (domain/ may import nothing of ours)',
+    ]);
+    assert.equal(layeringViolations([fake('http/x.ts', "import type { Executor } from '../db/create-database.ts';")]).length, 1);
+    assert.equal(layeringViolations([fake('chain/x.ts', "export { quote } from '../app/cover.ts';")]).length, 1);
+    assert.equal(layeringViolations([fake('worker/x.ts', "const m = await import('../db/ledger.ts');")]).length, 1);
+    assert.equal(layeringViolations([fake('app/x.ts', "import { readFile } from 'node:fs';\nimport { y } from '../db/ledger.ts';")]).length, 0);
+    assert.deepEqual(sqlOutsideDb([fake('http/x.ts', 'const q = sql`SELECT 1`;')]), ['http/x.ts']);
+  });
+});

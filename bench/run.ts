@@ -91,13 +91,26 @@ async function quoteLatency() {
   const at1k = await sample();
   // Grow the same pool to 100k active policies.
   const more = await bulkMarket(h, 1, 99_000);
-  await h.db.query(sql`UPDATE policies SET pool_id = ${poolIds[0] as string}, risk_id = ${risk.id} WHERE pool_id = ${more.poolIds[0] as string}`);
-  await h.db.query(sql`UPDATE pool_risks SET exposure = exposure + ${(99_000n * USDC(1_000)).toString()}::numeric WHERE pool_id = ${poolIds[0] as string}`);
-  const count = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM policies WHERE pool_id = ${poolIds[0] as string} AND status = 'ACTIVE'`);
+  await h.db.query(
+    sql`UPDATE policies SET pool_id = ${poolIds[0] as string}, risk_id = ${risk.id} WHERE pool_id = ${more.poolIds[0] as string}`,
+  );
+  await h.db.query(
+    sql`UPDATE pool_risks SET exposure = exposure + ${(99_000n * USDC(1_000)).toString()}::numeric WHERE pool_id = ${poolIds[0] as string}`,
+  );
+  const count = await h.db.query<{ n: string }>(
+    sql`SELECT COUNT(*) AS n FROM policies WHERE pool_id = ${poolIds[0] as string} AND status = 'ACTIVE'`,
+  );
   const at100k = await sample();
   void admin;
   await h.close();
-  record(`quote latency, 1k vs ${Number(count[0]?.n).toLocaleString('en')} active policies (median)`, fmt(at100k, 'ms'), fmt(at1k, 'ms'), at100k / at1k, 'no growth (<= 1.2)', at100k / at1k <= 1.2);
+  record(
+    `quote latency, 1k vs ${Number(count[0]?.n).toLocaleString('en')} active policies (median)`,
+    fmt(at100k, 'ms'),
+    fmt(at1k, 'ms'),
+    at100k / at1k,
+    'no growth (<= 1.2)',
+    at100k / at1k <= 1.2,
+  );
 }
 
 async function httpThroughput() {
@@ -110,7 +123,11 @@ async function httpThroughput() {
   await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(10_000_000).toString(), reference: 'bench' });
   await deposit(h.deps, curator, pool.id, USDC(10_000_000).toString(), 'SENIOR');
   // The baseline: a bare graphql-yoga on the same express server.
-  const bare = createYoga({ graphqlEndpoint: '/bare', schema: createSchema({ typeDefs: 'type Query { ping: String! }', resolvers: { Query: { ping: () => 'pong' } } }), logging: false });
+  const bare = createYoga({
+    graphqlEndpoint: '/bare',
+    schema: createSchema({ typeDefs: 'type Query { ping: String! }', resolvers: { Query: { ping: () => 'pong' } } }),
+    logging: false,
+  });
   h.app.use('/bare', bare as never);
   const server: Server = createServer(h.app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -133,7 +150,14 @@ async function httpThroughput() {
   server.close();
   await h.close();
   const errors = ours.non2xx + ours.errors;
-  record('quote throughput over HTTP (32 connections)', fmt(ours.requests.average, 'req/s'), fmt(base.requests.average, 'req/s'), ours.requests.average / base.requests.average, '>= 0.5', ours.requests.average / base.requests.average >= 0.5 && errors === 0);
+  record(
+    'quote throughput over HTTP (32 connections)',
+    fmt(ours.requests.average, 'req/s'),
+    fmt(base.requests.average, 'req/s'),
+    ours.requests.average / base.requests.average,
+    '>= 0.5',
+    ours.requests.average / base.requests.average >= 0.5 && errors === 0,
+  );
 }
 
 async function purchaseThroughput(n: number) {
@@ -154,7 +178,14 @@ async function purchaseThroughput(n: number) {
   }
   let sold = 0;
   const ours = await timed(() =>
-    Promise.all(buyers.map((b) => purchasePolicy(h.deps, b.v, b.q.id).then(() => sold++, () => undefined))),
+    Promise.all(
+      buyers.map((b) =>
+        purchasePolicy(h.deps, b.v, b.q.id).then(
+          () => sold++,
+          () => undefined,
+        ),
+      ),
+    ),
   );
   // Baseline: the same row writes per purchase (policy, three aggregates, journal entry and
   // postings, three balances) in bare transactions at the same concurrency, without checks.
@@ -170,8 +201,12 @@ async function purchaseThroughput(n: number) {
           await tx.query(sql`UPDATE pool_risks SET exposure = exposure WHERE pool_id = ${pool.id}`);
           await tx.query(sql`UPDATE pool_group_exposure SET exposure = exposure WHERE pool_id = ${pool.id}`);
           await tx.query(sql`INSERT INTO journal_entries (id, kind, created_at) VALUES (${`je_b${i}`}, 'BENCH', now())`);
-          await tx.query(sql`INSERT INTO postings (entry_id, account_id, amount) VALUES (${`je_b${i}`}, ${`external:USDC`}, -1), (${`je_b${i}`}, ${`external:USDC`}, 1)`);
-          await tx.query(sql`UPDATE accounts SET balance = balance WHERE id IN (${`wallet:USDC:${b.v.address}`}, 'fees:USDC', ${`upr:${pool.id}`})`);
+          await tx.query(
+            sql`INSERT INTO postings (entry_id, account_id, amount) VALUES (${`je_b${i}`}, ${`external:USDC`}, -1), (${`je_b${i}`}, ${`external:USDC`}, 1)`,
+          );
+          await tx.query(
+            sql`UPDATE accounts SET balance = balance WHERE id IN (${`wallet:USDC:${b.v.address}`}, 'fees:USDC', ${`upr:${pool.id}`})`,
+          );
         }),
       ),
     ),
@@ -182,10 +217,19 @@ async function purchaseThroughput(n: number) {
   const oursRate = (n / ours) * 1000;
   const bareRate = (n / bare) * 1000;
   const oversold = BigInt(exposure ?? '0') > cap;
-  record(`purchase throughput (${n} concurrent, ${sold} sold of capacity ${n / 2})`, fmt(oursRate, 'purchases/s'), fmt(bareRate, 'tx/s'), oursRate / bareRate, '>= 0.3, no oversell', oursRate / bareRate >= 0.3 && !oversold && sold === n / 2);
+  record(
+    `purchase throughput (${n} concurrent, ${sold} sold of capacity ${n / 2})`,
+    fmt(oursRate, 'purchases/s'),
+    fmt(bareRate, 'tx/s'),
+    oursRate / bareRate,
+    '>= 0.3, no oversell',
+    oursRate / bareRate >= 0.3 && !oversold && sold === n / 2,
+  );
 }
 
-console.log(`bench on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}; ${cpus().length} cores (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+console.log(
+  `bench on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}; ${cpus().length} cores (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
+);
 // BENCH_ONLY=settle,confirm,quote,purchase,latency runs a subset (all by default).
 const only = new Set((process.env.BENCH_ONLY ?? 'settle,confirm,quote,purchase,latency').split(','));
 if (only.has('settle')) await settlement(Number(process.env.BENCH_SETTLE ?? 100_000));

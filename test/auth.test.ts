@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { privateKeyToAccount } from 'viem/accounts';
 import { PURCHASE, QUOTE, USDC, useHarness, expectCode, fundedBuyer, marketWithPool, newWallet } from './helpers.ts';
@@ -60,7 +60,12 @@ describe('Sign-In with Ethereum and sessions', () => {
       expectCode(await h.gql(ME, {}, bad || ' '), 'UNAUTHENTICATED');
     }
     // Sanity: the HMAC we tampered with really is over header.payload.
-    assert.notEqual(createHmac('sha256', cfg.secret).update(`${header}.${b64url(claims)}`).digest('base64url'), sig);
+    assert.notEqual(
+      createHmac('sha256', cfg.secret)
+        .update(`${header}.${b64url(claims)}`)
+        .digest('base64url'),
+      sig,
+    );
     // A real session expires after its TTL.
     h.clock.advance((cfg.ttlSeconds + 1) * 1000);
     expectCode(await h.gql(ME, {}, token), 'UNAUTHENTICATED');
@@ -78,14 +83,18 @@ describe('Sign-In with Ethereum and sessions', () => {
     });
     for (const t of [token, forgedRoles]) {
       expectCode(
-        await h.gql('mutation($a: String!) { creditAccount(address: $a, amount: "1", reference: "self") { amount } }', { a: wallet.address }, t),
+        await h.gql(
+          'mutation($a: String!) { creditAccount(address: $a, amount: "1", reference: "self") { amount } }',
+          { a: wallet.address },
+          t,
+        ),
         'FORBIDDEN',
       );
     }
   });
 });
 
-describe('authorization: nobody reads or moves another user\'s money', () => {
+describe("authorization: nobody reads or moves another user's money", () => {
   const h = useHarness({}, { checkInvariants: true });
 
   test('balances, policies, positions and withdrawals are private', async () => {
@@ -98,20 +107,33 @@ describe('authorization: nobody reads or moves another user\'s money', () => {
     const a = { a: alice.wallet.address };
     expectCode(await h.gql('query($a: String) { accountBalance(address: $a) { amount } }', a, mallory.token), 'FORBIDDEN');
     expectCode(await h.gql('query($a: String) { policies(address: $a) { nodes { id } } }', a, mallory.token), 'FORBIDDEN');
-    expectCode(await h.gql('query($a: String) { positions(address: $a) { nodes { shares } } }', { a: m.underwriter.address }, mallory.token), 'FORBIDDEN');
-    expectCode(await h.gql('query($a: String) { withdrawals(address: $a) { nodes { id } } }', { a: m.underwriter.address }, mallory.token), 'FORBIDDEN');
+    expectCode(
+      await h.gql('query($a: String) { positions(address: $a) { nodes { shares } } }', { a: m.underwriter.address }, mallory.token),
+      'FORBIDDEN',
+    );
+    expectCode(
+      await h.gql('query($a: String) { withdrawals(address: $a) { nodes { id } } }', { a: m.underwriter.address }, mallory.token),
+      'FORBIDDEN',
+    );
     expectCode(await h.gql('query($id: ID!) { policy(id: $id) { id } }', { id: policy.id }, mallory.token), 'NOT_FOUND');
     expectCode(await h.gql('query { accountBalance { amount } }'), 'UNAUTHENTICATED');
     // Alice's quote cannot be bought by Mallory.
     const q2 = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, alice.token)).quote;
     expectCode(await h.gql(PURCHASE, { q: q2.id }, mallory.token), 'FORBIDDEN');
     // Mallory cannot withdraw the underwriter's shares: she holds none.
-    expectCode(await h.gql('mutation($p: ID!) { requestWithdrawal(poolId: $p, shares: "1") { id } }', { p: m.pool.id }, mallory.token), 'INSUFFICIENT_FUNDS');
-    const req = (await h.ok('mutation($p: ID!) { requestWithdrawal(poolId: $p, shares: "1000") { id } }', { p: m.pool.id }, m.uwToken)).requestWithdrawal;
+    expectCode(
+      await h.gql('mutation($p: ID!) { requestWithdrawal(poolId: $p, shares: "1") { id } }', { p: m.pool.id }, mallory.token),
+      'INSUFFICIENT_FUNDS',
+    );
+    const req = (await h.ok('mutation($p: ID!) { requestWithdrawal(poolId: $p, shares: "1000") { id } }', { p: m.pool.id }, m.uwToken))
+      .requestWithdrawal;
     expectCode(await h.gql('mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }', { id: req.id }, mallory.token), 'NOT_FOUND');
     assert.equal((await h.ok('query { accountBalance { amount } }', {}, mallory.token)).accountBalance.amount, USDC(100).toString());
     // The owner and an admin can read.
-    assert.equal((await h.ok('query($id: ID!) { policy(id: $id) { buyer } }', { id: policy.id }, alice.token)).policy.buyer, alice.wallet.address);
+    assert.equal(
+      (await h.ok('query($id: ID!) { policy(id: $id) { buyer } }', { id: policy.id }, alice.token)).policy.buyer,
+      alice.wallet.address,
+    );
     assert.equal((await h.ok('query($a: String) { policies(address: $a) { nodes { id } } }', a, m.adminToken)).policies.nodes.length, 1);
   });
 });

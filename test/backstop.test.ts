@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../src/app/auth.ts';
 import { fundBackstop, refreshBackstop } from '../src/app/backstop.ts';
@@ -11,7 +11,6 @@ import { createRisk } from '../src/app/risks.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
 import { loadPoolSnapshot } from '../src/app/pool-state.ts';
 import { ledgerAccounts, postJournal } from '../src/db/ledger.ts';
-import { recordRecovery } from '../src/app/recoveries.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { isBaseError } from '../src/domain/errors.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
@@ -26,8 +25,14 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
     admin = { address: h.admin.address, roles: ['admin'] };
   });
 
-  const balanceOf = async (account: string) => BigInt((await h.db.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${account}`))[0]?.balance ?? '0');
-  const state = async () => (await h.db.query<{ iou_outstanding: string; target: string }>(sql`SELECT iou_outstanding, target FROM backstop_state WHERE asset = 'USDC'`))[0];
+  const balanceOf = async (account: string) =>
+    BigInt((await h.db.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${account}`))[0]?.balance ?? '0');
+  const state = async () =>
+    (
+      await h.db.query<{ iou_outstanding: string; target: string }>(
+        sql`SELECT iou_outstanding, target FROM backstop_state WHERE asset = 'USDC'`,
+      )
+    )[0];
 
   async function market(capital: bigint, riskCount: number, group = 'G') {
     const risks = [];
@@ -63,7 +68,10 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
     for (const r of m.risks) await confirm(r.feed.id);
     const owed = BigInt((await state())?.iou_outstanding ?? '0');
     assert.ok(owed > 0n, 'the third incident left IOUs');
-    const debt = BigInt((await h.db.query<{ d: string }>(sql`SELECT SUM(amount - repaid) AS d FROM backstop_draws WHERE pool_id = ${m.pool.id}`))[0]?.d ?? '0');
+    const debt = BigInt(
+      (await h.db.query<{ d: string }>(sql`SELECT SUM(amount - repaid) AS d FROM backstop_draws WHERE pool_id = ${m.pool.id}`))[0]?.d ??
+        '0',
+    );
     assert.ok(debt > 0n);
 
     // A new sale elsewhere: its 10% skim goes to the IOU reserve, not the fund.
@@ -86,7 +94,10 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
     await h.db.query(sql`INSERT INTO pool_risks (pool_id, risk_id, cap_bps) VALUES (${m.pool.id}, ${risk4.id}, 5000)`);
     const again = await buy(risk4.id, USDC(2_000));
     assert.equal(again.repayment, again.skim / 2n);
-    const debtAfter = BigInt((await h.db.query<{ d: string }>(sql`SELECT SUM(amount - repaid) AS d FROM backstop_draws WHERE pool_id = ${m.pool.id}`))[0]?.d ?? '0');
+    const debtAfter = BigInt(
+      (await h.db.query<{ d: string }>(sql`SELECT SUM(amount - repaid) AS d FROM backstop_draws WHERE pool_id = ${m.pool.id}`))[0]?.d ??
+        '0',
+    );
     assert.equal(debtAfter, debt - again.repayment);
     await assertLedgerInvariants(h.db);
   });
@@ -94,7 +105,10 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
   test('admin funding repays the IOUs first, at once; the rest is platform capital and never reaches the pools', async () => {
     const owed = BigInt((await state())?.iou_outstanding ?? '0');
     assert.ok(owed > 0n, 'the scenario above left IOUs outstanding');
-    const tranches = () => h.db.query(sql`SELECT t.pool_id, t.tranche, a.balance::text, t.total_shares::text FROM tranches t JOIN accounts a ON a.id = t.account_id ORDER BY 1, 2`);
+    const tranches = () =>
+      h.db.query(
+        sql`SELECT t.pool_id, t.tranche, a.balance::text, t.total_shares::text FROM tranches t JOIN accounts a ON a.id = t.account_id ORDER BY 1, 2`,
+      );
     const before = await tranches();
     const backstopBefore = await balanceOf('backstop:USDC');
     const setAside = await balanceOf('ious:USDC');
@@ -152,14 +166,22 @@ describe('skim-sourced excess streams into pools like earned premium', () => {
     // The platform's seed is never distributed, however large.
     await fundBackstop(h.deps, admin, 'USDC', USDC(20_000).toString(), 'jit-seed');
     await refreshBackstop(h.deps, 'USDC');
-    const streams = async () => h.db.query<{ amount: string; status: string }>(sql`SELECT amount::text, status FROM backstop_streams WHERE pool_id = ${pool.id}`);
+    const streams = async () =>
+      h.db.query<{ amount: string; status: string }>(sql`SELECT amount::text, status FROM backstop_streams WHERE pool_id = ${pool.id}`);
     assert.deepEqual(await streams(), []);
 
     // Skims accumulated above twice the target (as premiums' skims would bring them).
     const target = BigInt((await h.db.query<{ t: string }>(sql`SELECT target AS t FROM backstop_state WHERE asset = 'USDC'`))[0]?.t ?? '0');
     const skims = 2n * target + USDC(1_000);
     await h.db.transaction((tx) =>
-      postJournal(tx, { kind: 'BACKSTOP_SKIM', at: h.clock.now(), postings: [{ account: ledgerAccounts.external('USDC'), amount: -skims }, { account: ledgerAccounts.backstop('USDC'), amount: skims }] }),
+      postJournal(tx, {
+        kind: 'BACKSTOP_SKIM',
+        at: h.clock.now(),
+        postings: [
+          { account: ledgerAccounts.external('USDC'), amount: -skims },
+          { account: ledgerAccounts.backstop('USDC'), amount: skims },
+        ],
+      }),
     );
     // A just-in-time depositor arrives a second before maintenance, as large as the pool.
     h.clock.advance(1_000);
@@ -169,14 +191,18 @@ describe('skim-sourced excess streams into pools like earned premium', () => {
     await runMaintenance(h.deps);
     const [stream] = await streams();
     assert.ok(stream && BigInt(stream.amount) > USDC(999) && BigInt(stream.amount) <= USDC(1_000) + 2n * target, JSON.stringify(stream));
-    const valueOf = async (v: Viewer) => (await positions(h.deps, v, null)).nodes.reduce(async (sum, p) => (await sum) + positionValue(await loadPoolSnapshot(h.db, pool.id, h.clock.now()), p), Promise.resolve(0n));
+    const worth = async (v: Viewer) =>
+      (await positions(h.deps, v, null)).nodes.reduce(
+        async (sum, p) => (await sum) + positionValue(await loadPoolSnapshot(h.db, pool.id, h.clock.now()), p),
+        Promise.resolve(0n),
+      );
     // Right after the run: the newcomer's value is what it deposited (to a base unit).
-    const right = await valueOf(jit);
+    const right = await worth(jit);
     assert.ok(right >= USDC(10_000) - 1n && right <= USDC(10_000) + 1n, `just-in-time value ${right}`);
     // Half-way, each holder has earned about half of its share; after 30 days all of it.
     h.clock.advance(15 * 86_400_000);
     await runMaintenance(h.deps);
-    const half = (await valueOf(jit)) - USDC(10_000);
+    const half = (await worth(jit)) - USDC(10_000);
     assert.ok(half > USDC(200) && half < USDC(300), `half-way the newcomer earned ${half}`);
     h.clock.advance(16 * 86_400_000);
     await watchRisk(h, risk.id);

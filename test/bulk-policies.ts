@@ -13,7 +13,11 @@ import { type Harness, USDC, depegRiskInput, newWallet, watchRisk } from './help
  */
 export async function bulkMarket(h: Harness, pools: number, perPool: number) {
   const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
-  const risk = await createRisk(h.deps, admin, depegRiskInput(`big ${Math.random()}`, `BULK${Math.floor(Math.random() * 1e9)}`, { window: 0 }) as never);
+  const risk = await createRisk(
+    h.deps,
+    admin,
+    depegRiskInput(`big ${Math.random()}`, `BULK${Math.floor(Math.random() * 1e9)}`, { window: 0 }) as never,
+  );
   const feed = await registerFeed(h.deps, admin, { name: 'big', kind: 'PUSH' });
   await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
   await watchRisk(h, risk.id);
@@ -22,7 +26,12 @@ export async function bulkMarket(h: Harness, pools: number, perPool: number) {
   const poolIds: string[] = [];
   for (let i = 0; i < pools; i++) {
     const curator: Viewer = { address: newWallet().address, roles: [] };
-    const pool = await createPool(h.deps, curator, { name: `big ${i}`, risks: [{ riskId: risk.id, capBps: 100_000 }], groupCapBps: 100_000, totalCapBps: 100_000 });
+    const pool = await createPool(h.deps, curator, {
+      name: `big ${i}`,
+      risks: [{ riskId: risk.id, capBps: 100_000 }],
+      groupCapBps: 100_000,
+      totalCapBps: 100_000,
+    });
     poolIds.push(pool.id);
     await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(100_000_000).toString(), reference: `big-${pool.id}` });
     await deposit(h.deps, curator, pool.id, USDC(100_000_000).toString(), 'SENIOR');
@@ -64,4 +73,3 @@ export async function bigIncident(h: Harness, pools: number, perPool: number): P
   const { incidents } = await recordObservations(h.deps, feed.id, [{ value: '0.5', observedAt: h.clock.now(), source: {} }], false);
   return incidents[0] as string;
 }
-

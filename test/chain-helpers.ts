@@ -19,10 +19,25 @@ export interface Compiled {
 /** Compiles test/contracts/*.sol with solc-js (offline, no downloads). */
 export function compileContracts(names: readonly string[]): Record<string, Compiled> {
   const solc = require('solc') as { compile(input: string): string };
-  const sources = Object.fromEntries(names.map((n) => [`${n}.sol`, { content: readFileSync(new URL(`./contracts/${n}.sol`, import.meta.url), 'utf8') }]));
+  const sources = Object.fromEntries(
+    names.map((n) => [`${n}.sol`, { content: readFileSync(new URL(`./contracts/${n}.sol`, import.meta.url), 'utf8') }]),
+  );
   const output = JSON.parse(
-    solc.compile(JSON.stringify({ language: 'Solidity', sources, settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: 'cancun', outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } } } })),
-  ) as { errors?: Array<{ severity: string; formattedMessage: string }>; contracts: Record<string, Record<string, { abi: Abi; evm: { bytecode: { object: string } } }>> };
+    solc.compile(
+      JSON.stringify({
+        language: 'Solidity',
+        sources,
+        settings: {
+          optimizer: { enabled: true, runs: 200 },
+          evmVersion: 'cancun',
+          outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+        },
+      }),
+    ),
+  ) as {
+    errors?: Array<{ severity: string; formattedMessage: string }>;
+    contracts: Record<string, Record<string, { abi: Abi; evm: { bytecode: { object: string } } }>>;
+  };
   const errors = (output.errors ?? []).filter((e) => e.severity === 'error');
   if (errors.length > 0) throw new Error(errors.map((e) => e.formattedMessage).join('\n'));
   const result: Record<string, Compiled> = {};

@@ -15,7 +15,17 @@ import { findRisk } from '../src/db/risk-store.ts';
 import { listIncidents } from '../src/db/incident-store.ts';
 import { type Watcher, createWatcher } from '../src/worker/watcher.ts';
 import { type Anvil, type Compiled, chainClients, compileContracts, startAnvil } from './chain-helpers.ts';
-import { DAY, type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet, waitFor, watchRisk } from './helpers.ts';
+import {
+  DAY,
+  type Harness,
+  USDC,
+  assertLedgerInvariants,
+  createHarness,
+  depegRiskInput,
+  newWallet,
+  waitFor,
+  watchRisk,
+} from './helpers.ts';
 
 describe('the running watcher on a real local chain', () => {
   let anvil: Anvil;
@@ -80,8 +90,18 @@ describe('the running watcher on a real local chain', () => {
     const aggregator = await deploy('MockAggregator', [8, 100_000_000n]);
     const t0 = await chainNow();
     h.clock.advance(t0 - 45 * DAY - h.clock.now());
-    const feed = await registerFeed(h.deps, admin, { name: 'USDC/USD (local)', kind: 'CHAINLINK', chainId: 31337, address: aggregator, heartbeatSeconds: 86_400 });
-    const risk = await createRisk(h.deps, admin, depegRiskInput('USDC depeg (local)', 'USDC', { window: 60, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never);
+    const feed = await registerFeed(h.deps, admin, {
+      name: 'USDC/USD (local)',
+      kind: 'CHAINLINK',
+      chainId: 31337,
+      address: aggregator,
+      heartbeatSeconds: 86_400,
+    });
+    const risk = await createRisk(
+      h.deps,
+      admin,
+      depegRiskInput('USDC depeg (local)', 'USDC', { window: 60, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never,
+    );
     const other = await createRisk(h.deps, admin, depegRiskInput('DAI depeg (local)', 'DAI') as never);
     const curator: Viewer = { address: newWallet().address, roles: [] };
     const pool = await createPool(h.deps, curator, { name: 'local pool', risks: [{ riskId: risk.id }, { riskId: other.id }] });
@@ -102,11 +122,14 @@ describe('the running watcher on a real local chain', () => {
       const r = await findRisk(h.db, risk.id);
       return r?.state === 'TRIGGERED' ? r : undefined;
     });
-    assert.ok((triggered.triggeredAt as number) < t0 + 60_000, 'triggered at the round\'s on-chain time');
+    assert.ok((triggered.triggeredAt as number) < t0 + 60_000, "triggered at the round's on-chain time");
     // Once TRIGGERED, nobody can buy the cover that is about to pay.
     h.clock.advance(t0 + 600_000 - h.clock.now());
     const late: Viewer = { address: newWallet().address, roles: [] };
-    await assert.rejects(requestQuote(h.deps, late, risk.id, USDC(10_000).toString(), 30), (e: unknown) => isBaseError(e) && e.code === 'SALES_PAUSED');
+    await assert.rejects(
+      requestQuote(h.deps, late, risk.id, USDC(10_000).toString(), 30),
+      (e: unknown) => isBaseError(e) && e.code === 'SALES_PAUSED',
+    );
     await chain.public.request({ method: 'evm_increaseTime' as never, params: [120] as never });
     await send('MockAggregator', aggregator, 'setAnswer', [parseUnits('0.97', 8)]);
     const incident = await waitFor('a settled incident', async () => {
@@ -127,7 +150,13 @@ describe('the running watcher on a real local chain', () => {
     const vault = await deploy('MockVault', []);
     const t0 = await chainNow();
     h.clock.advance(t0 - DAY - h.clock.now());
-    const feed = await registerFeed(h.deps, admin, { name: 'Vault share price', kind: 'CONTRACT_CALL', template: 'erc4626-share-price', chainId: 31337, address: vault });
+    const feed = await registerFeed(h.deps, admin, {
+      name: 'Vault share price',
+      kind: 'CONTRACT_CALL',
+      template: 'erc4626-share-price',
+      chainId: 31337,
+      address: vault,
+    });
     const risk = await createRisk(h.deps, admin, {
       name: 'Vault exploit (local)',
       kind: 'SMART_CONTRACT_FAILURE',

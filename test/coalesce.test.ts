@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Viewer } from '../src/app/auth.ts';
 import { createCoalescer } from '../src/app/coalesce.ts';
@@ -44,7 +44,10 @@ describe('createCoalescer', () => {
     });
     const results = await Promise.allSettled([call('k', 13), call('k', 1), call('k', 2)]);
     assert.equal(results[0]?.status, 'rejected');
-    assert.deepEqual(results.slice(1).map((r) => (r.status === 'fulfilled' ? r.value : r.reason)), [2, 4]);
+    assert.deepEqual(
+      results.slice(1).map((r) => (r.status === 'fulfilled' ? r.value : r.reason)),
+      [2, 4],
+    );
     assert.equal(n, 2);
   });
 
@@ -87,10 +90,18 @@ describe('concurrent quotes share their reads and writes', () => {
     };
     const quotes = await Promise.all(Array.from({ length: 40 }, () => requestQuote(counting, null, risk.id, USDC(10_000).toString(), 30)));
     assert.equal(new Set(quotes.map((q) => q.id)).size, 40);
-    const stored = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM quotes WHERE id IN (${sql.join(quotes.map((q) => sql`${q.id}`), sql`, `)})`);
+    const stored = await h.db.query<{ n: string }>(
+      sql`SELECT COUNT(*) AS n FROM quotes WHERE id IN (${sql.join(
+        quotes.map((q) => sql`${q.id}`),
+        sql`, `,
+      )})`,
+    );
     assert.equal(Number(stored[0]?.n), 40, 'every quote answered is stored');
     assert.ok(statements < 40, `${statements} statements for 40 quotes (3 each without coalescing)`);
-    assert.ok(quotes.every((q) => q.premium === quotes[0]?.premium), 'same market, same price');
+    assert.ok(
+      quotes.every((q) => q.premium === quotes[0]?.premium),
+      'same market, same price',
+    );
 
     // A deposit committed before a quote is called is always seen by that quote: more
     // capital, lower utilisation, a lower (or equal) price, never a stale one.

@@ -15,22 +15,27 @@ const COMPOSE = new URL('../docker-compose.yml', import.meta.url);
  * the docker-compose binary.
  */
 function interpolate(text: string, vars: Record<string, string | undefined>): string {
-  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, name, colon, op, arg, bare) => {
-    if (match === '$$') return '$';
-    if (bare) return vars[bare] ?? '';
-    const value = vars[name as string];
-    const missing = colon ? value === undefined || value === '' : value === undefined;
-    if (op === '-') return missing ? (arg as string) : (value as string);
-    if (op === '?') {
-      if (missing) throw new Error(`required variable ${name} is missing: ${arg}`);
-      return value as string;
-    }
-    return value ?? '';
-  });
+  return text.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (match, name, colon, op, arg, bare) => {
+      if (match === '$$') return '$';
+      if (bare) return vars[bare] ?? '';
+      const value = vars[name as string];
+      const missing = colon ? value === undefined || value === '' : value === undefined;
+      if (op === '-') return missing ? (arg as string) : (value as string);
+      if (op === '?') {
+        if (missing) throw new Error(`required variable ${name} is missing: ${arg}`);
+        return value as string;
+      }
+      return value ?? '';
+    },
+  );
 }
 
 function loadCompose(vars: Record<string, string | undefined>) {
-  return parse(interpolate(readFileSync(COMPOSE, 'utf8'), vars), { merge: true }) as { services: Record<string, { command?: string | string[] }> };
+  return parse(interpolate(readFileSync(COMPOSE, 'utf8'), vars), { merge: true }) as {
+    services: Record<string, { command?: string | string[] }>;
+  };
 }
 
 /**
@@ -72,5 +77,10 @@ test('docker-compose itself accepts the file, where it is installed', (t) => {
     return;
   }
   execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { env });
-  assert.throws(() => execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { env: { ...process.env, JWT_SECRET: '', ADMIN_ADDRESSES: '' }, stdio: 'pipe' }));
+  assert.throws(() =>
+    execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], {
+      env: { ...process.env, JWT_SECRET: '', ADMIN_ADDRESSES: '' },
+      stdio: 'pipe',
+    }),
+  );
 });

@@ -48,10 +48,17 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
     const { risk, pool } = await market(USDC(10_000));
     // Risk cap: 50% of 10,000 = 5,000 of exposure; 40 buyers want 200 each: 25 fit.
     const buyers = Array.from({ length: 40 }, () => viewerOf(newWallet().address));
-    for (const b of buyers) await creditAccount(h.deps, admin, { address: b.address, amount: USDC(100).toString(), reference: `b-${b.address}` });
+    for (const b of buyers)
+      await creditAccount(h.deps, admin, { address: b.address, amount: USDC(100).toString(), reference: `b-${b.address}` });
     const quotes = [];
     for (const b of buyers) quotes.push({ b, q: await requestQuote(h.deps, b, risk.id, USDC(200).toString(), 30) });
-    const { ok, codes } = await settle(quotes.map(({ b, q }) => () => purchasePolicy(h.deps, b, q.id)));
+    const { ok, codes } = await settle(
+      quotes.map(
+        ({ b, q }) =>
+          () =>
+            purchasePolicy(h.deps, b, q.id),
+      ),
+    );
     assert.equal(ok.length, 25);
     assert.deepEqual([...codes], [['CAPACITY_EXCEEDED', 15]]);
     const snap = await poolSnapshot(h.deps, pool.id);
@@ -62,7 +69,8 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
   test('concurrent deposits, withdrawals and purchases never leave a negative balance', async () => {
     const { risk, pool, curator } = await market(USDC(10_000));
     const people = Array.from({ length: 8 }, () => viewerOf(newWallet().address));
-    for (const p of people) await creditAccount(h.deps, admin, { address: p.address, amount: USDC(100).toString(), reference: `p-${p.address}` });
+    for (const p of people)
+      await creditAccount(h.deps, admin, { address: p.address, amount: USDC(100).toString(), reference: `p-${p.address}` });
     const ops: Array<() => Promise<unknown>> = [];
     for (const p of people) {
       // Each person tries to spend 4 x 30 = 120 of their 100 at once, on deposits and cover.

@@ -107,7 +107,11 @@ describe('the dashboard on the demo market, in a real browser', () => {
     // A wallet outside the demo people, with a DAI policy of its own.
     const wallet = newWallet();
     const me: Viewer = { address: wallet.address, roles: [] };
-    await creditAccount(h.deps, { address: h.admin.address, roles: ['admin'] }, { address: wallet.address, amount: USDC(1_000).toString(), reference: 'wallet-dash' });
+    await creditAccount(
+      h.deps,
+      { address: h.admin.address, roles: ['admin'] },
+      { address: wallet.address, amount: USDC(1_000).toString(), reference: 'wallet-dash' },
+    );
     const policy = await purchasePolicy(h.deps, me, (await requestQuote(h.deps, me, market.risks.dai.id, USDC(2_000).toString(), 30)).id);
     // The page dates its sign-in message by the browser's clock: the server's must agree.
     h.clock.advance(Math.max(0, Date.now() - h.clock.now()));

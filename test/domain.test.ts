@@ -81,30 +81,57 @@ describe('pricing (docs/design.md §3)', () => {
       const c = a.add(new Decimal(r.next()).mul(new Decimal(1).sub(a)));
       const b = a.add(c.sub(a).mul(r.next()));
       const whole = meanMultiplier(a, c, defaultPricing).mul(c.sub(a));
-      const parts = meanMultiplier(a, b, defaultPricing).mul(b.sub(a)).add(meanMultiplier(b, c, defaultPricing).mul(c.sub(b)));
+      const parts = meanMultiplier(a, b, defaultPricing)
+        .mul(b.sub(a))
+        .add(meanMultiplier(b, c, defaultPricing).mul(c.sub(b)));
       assert.ok(whole.sub(parts).abs().lt('1e-30'), `${whole} vs ${parts}`);
     }
   });
 
   test('premium = A x r0 x mean(m) x d/365, rounded up, with the fee and minimum', () => {
     const p = pricePremium(
-      { amount: 10_000_000_000n, durationDays: 365, score: '0', utilisationBefore: new Decimal(0), utilisationAfter: new Decimal(0), minPremium: 1_000_000n },
+      {
+        amount: 10_000_000_000n,
+        durationDays: 365,
+        score: '0',
+        utilisationBefore: new Decimal(0),
+        utilisationAfter: new Decimal(0),
+        minPremium: 1_000_000n,
+      },
       defaultPricing,
     );
     assert.equal(p.premium, 50_000_000n, '0.5% of 10,000 USDC for a year');
     assert.equal(p.fee, 2_500_000n);
     assert.equal(p.total, 52_500_000n);
     const tiny = pricePremium(
-      { amount: 1_000_000n, durationDays: 7, score: '0', utilisationBefore: new Decimal(0), utilisationAfter: new Decimal(0), minPremium: 1_000_000n },
+      {
+        amount: 1_000_000n,
+        durationDays: 7,
+        score: '0',
+        utilisationBefore: new Decimal(0),
+        utilisationAfter: new Decimal(0),
+        minPremium: 1_000_000n,
+      },
       defaultPricing,
     );
     assert.equal(tiny.premium, 1_000_000n);
     assert.equal(tiny.minimumApplied, true);
     const odd = pricePremium(
-      { amount: 333_333n, durationDays: 30, score: '37.5', utilisationBefore: new Decimal('0.1'), utilisationAfter: new Decimal('0.9'), minPremium: 0n },
+      {
+        amount: 333_333n,
+        durationDays: 30,
+        score: '37.5',
+        utilisationBefore: new Decimal('0.1'),
+        utilisationAfter: new Decimal('0.9'),
+        minPremium: 0n,
+      },
       defaultPricing,
     );
-    const exact = new Decimal(333_333).mul(baseRate('37.5', defaultPricing)).mul(meanMultiplier(new Decimal('0.1'), new Decimal('0.9'), defaultPricing)).mul(30).div(365);
+    const exact = new Decimal(333_333)
+      .mul(baseRate('37.5', defaultPricing))
+      .mul(meanMultiplier(new Decimal('0.1'), new Decimal('0.9'), defaultPricing))
+      .mul(30)
+      .div(365);
     assert.equal(odd.premium, BigInt(exact.ceil().toFixed(0)));
   });
 });
@@ -120,7 +147,9 @@ describe('premium accrual', () => {
     });
     let state = { rateWad: 0n, carryWad: 0n, accruedAt: 0 };
     let earned = 0n;
-    const events = [...policies.map((p) => p.start), ...Array.from({ length: 200 }, () => Math.floor(r.next() * 2e10))].sort((a, b) => a - b);
+    const events = [...policies.map((p) => p.start), ...Array.from({ length: 200 }, () => Math.floor(r.next() * 2e10))].sort(
+      (a, b) => a - b,
+    );
     const started = new Set<number>();
     for (const t of events) {
       const expiring = policies.filter((p) => started.has(p.start) && p.end > state.accruedAt && p.end <= t).sort((a, b) => a.end - b.end);
@@ -139,7 +168,11 @@ describe('premium accrual', () => {
       assert.ok(new Decimal(earned.toString()).lte(owedByNow), 'never earned ahead of time');
     }
     const total = policies.reduce((s, p) => s + p.premium, 0n);
-    const final = accruePremium(state, policies.filter((p) => p.end > state.accruedAt).sort((a, b) => a.end - b.end), 3e10);
+    const final = accruePremium(
+      state,
+      policies.filter((p) => p.end > state.accruedAt).sort((a, b) => a.end - b.end),
+      3e10,
+    );
     assert.equal(earned + final.earned, total);
     assert.equal(final.state.rateWad, 0n);
     assert.equal(final.state.carryWad, 0n);
@@ -161,15 +194,37 @@ describe('capacity (docs/design.md §4)', () => {
   });
 
   test('required capital is the least capital at which every cap holds', () => {
-    assert.equal(requiredCapital({ totalExposure: 3_000n, totalCapBps: 30_000, risks: [{ exposure: 400n, capBps: 5_000 }], groups: [{ exposure: 900n, capBps: 10_000 }] }), 1_000n);
+    assert.equal(
+      requiredCapital({
+        totalExposure: 3_000n,
+        totalCapBps: 30_000,
+        risks: [{ exposure: 400n, capBps: 5_000 }],
+        groups: [{ exposure: 900n, capBps: 10_000 }],
+      }),
+      1_000n,
+    );
     assert.equal(requiredCapital({ totalExposure: 0n, totalCapBps: 30_000, risks: [], groups: [] }), 0n);
   });
 });
 
 describe('risk score and rules', () => {
   test('the score is the sum of weighted factor contributions, 0 to 100', () => {
-    const safest = computeRiskScore({ audits: 1000, daysLive: 5000, valueSecuredUsd: 10n ** 12n, pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'LOW' });
-    const riskiest = computeRiskScore({ audits: 0, daysLive: 0, valueSecuredUsd: 0n, pastIncidents: 9, oracleQuality: 'LOW', centralisation: 'HIGH' });
+    const safest = computeRiskScore({
+      audits: 1000,
+      daysLive: 5000,
+      valueSecuredUsd: 10n ** 12n,
+      pastIncidents: 0,
+      oracleQuality: 'HIGH',
+      centralisation: 'LOW',
+    });
+    const riskiest = computeRiskScore({
+      audits: 0,
+      daysLive: 0,
+      valueSecuredUsd: 0n,
+      pastIncidents: 9,
+      oracleQuality: 'LOW',
+      centralisation: 'HIGH',
+    });
     assert.ok(Number(safest.score) < 1);
     assert.equal(riskiest.score, '100');
     const sum = riskiest.factors.reduce((s, f) => s + Number(f.contribution), 0);
@@ -182,7 +237,14 @@ describe('risk score and rules', () => {
     assert.equal(normaliseTriggerRule(base).maxRatio, '1');
     assert.equal(normaliseTriggerRule({ ...base, payout: 'PROPORTIONAL', peg: '1' }).maxRatio, '0.2');
     assert.equal(
-      normaliseTriggerRule({ ...base, payout: 'TIERED', tiers: [{ bound: '0.98', ratio: '0.1' }, { bound: '0.9', ratio: '0.5' }] }).maxRatio,
+      normaliseTriggerRule({
+        ...base,
+        payout: 'TIERED',
+        tiers: [
+          { bound: '0.98', ratio: '0.1' },
+          { bound: '0.9', ratio: '0.5' },
+        ],
+      }).maxRatio,
       '0.5',
     );
     assert.throws(() => normaliseTriggerRule({ ...base, direction: 'ABOVE' }), /recoveryThreshold/);

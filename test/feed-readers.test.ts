@@ -77,10 +77,19 @@ describe('HTTP JSON feeds', () => {
   test('the watcher reads a JSON endpoint at a dot path and drives a risk with it', async () => {
     const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
     const url = `http://127.0.0.1:${port}/price`;
-    const feed = await registerFeed(h.deps, admin, { name: 'HTTP USDC', kind: 'HTTP', url, path: 'data.price', timestampPath: 'data.updatedAt' });
+    const feed = await registerFeed(h.deps, admin, {
+      name: 'HTTP USDC',
+      kind: 'HTTP',
+      url,
+      path: 'data.price',
+      timestampPath: 'data.updatedAt',
+    });
     const risk = await createRisk(h.deps, admin, depegRiskInput('HTTP risk', 'USDC', { window: 0 }) as never);
     await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
-    const watcher = createWatcher(h.deps, { reader: createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now(), httpAllowedHosts: ['127.0.0.1'] }), intervalMs: 60_000 });
+    const watcher = createWatcher(h.deps, {
+      reader: createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now(), httpAllowedHosts: ['127.0.0.1'] }),
+      intervalMs: 60_000,
+    });
     stamp = Math.floor(h.clock.now() / 1000) - 30;
     await watcher.tick();
     const [first] = await recentObservations(h.db, feed.id, 1);
@@ -100,32 +109,76 @@ describe('HTTP JSON feeds', () => {
   });
 
   test('watcher-read feeds are admin-only, and bad definitions are refused', async () => {
-    const user = await h.signIn({ key: '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d', address: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' });
+    const user = await h.signIn({
+      key: '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+      address: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+    });
     const q = 'mutation($i: RegisterFeedInput!) { registerFeed(input: $i) { id } }';
     expectCode(await h.gql(q, { i: { name: 'x', kind: 'HTTP', url: 'http://169.254.169.254/', path: 'a' } }, user), 'FORBIDDEN');
     const admin = await h.signIn(h.admin);
     expectCode(await h.gql(q, { i: { name: 'x', kind: 'HTTP', url: 'file:///etc/passwd', path: 'a' } }, admin), 'BAD_USER_INPUT');
-    expectCode(await h.gql(q, { i: { name: 'x', kind: 'CONTRACT_CALL', chainId: 1, address: '0x0000000000000000000000000000000000000001', signature: 'function transfer(address,uint256) returns (bool)' } }, admin), 'BAD_USER_INPUT');
+    expectCode(
+      await h.gql(
+        q,
+        {
+          i: {
+            name: 'x',
+            kind: 'CONTRACT_CALL',
+            chainId: 1,
+            address: '0x0000000000000000000000000000000000000001',
+            signature: 'function transfer(address,uint256) returns (bool)',
+          },
+        },
+        admin,
+      ),
+      'BAD_USER_INPUT',
+    );
     expectCode(await h.gql(q, { i: { name: 'x', kind: 'CHAINLINK', chainId: 1, address: 'nope' } }, admin), 'BAD_USER_INPUT');
     expectCode(await h.gql(q, { i: { name: 'x', kind: 'CHAINLINK', catalogId: 'no-such-feed' } }, admin), 'NOT_FOUND');
-    const known = (await h.ok('mutation { registerFeed(input: { name: "USDC/USD", kind: CHAINLINK, catalogId: "chainlink-usdc-usd-mainnet" }) { chainId address heartbeatSeconds } }', {}, admin)).registerFeed;
+    const known = (
+      await h.ok(
+        'mutation { registerFeed(input: { name: "USDC/USD", kind: CHAINLINK, catalogId: "chainlink-usdc-usd-mainnet" }) { chainId address heartbeatSeconds } }',
+        {},
+        admin,
+      )
+    ).registerFeed;
     assert.deepEqual(known, { chainId: 1, address: '0x8fFfFfd4AfB6115b954Bd326cbe7B4BA576818f6', heartbeatSeconds: 86400 });
   });
 
   test('HTTP feeds reach no internal address unless allowed, follow no redirect, and keep their errors from the public', async () => {
     const admin = await h.signIn(h.admin);
     const q = 'mutation($i: RegisterFeedInput!) { registerFeed(input: $i) { id } }';
-    for (const url of ['http://169.254.169.254/latest/meta-data', 'http://localhost:4000/metrics', 'http://10.0.0.1/', 'http://[::1]/', 'http://[::ffff:127.0.0.1]/', 'http://user:pw@example.com/']) {
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data',
+      'http://localhost:4000/metrics',
+      'http://10.0.0.1/',
+      'http://[::1]/',
+      'http://[::ffff:127.0.0.1]/',
+      'http://user:pw@example.com/',
+    ]) {
       expectCode(await h.gql(q, { i: { name: 'x', kind: 'HTTP', url, path: 'a' } }, admin), 'BAD_USER_INPUT');
     }
     // A name that resolves inside is refused at connect time, after DNS.
     const viewer: Viewer = { address: h.admin.address, roles: ['admin'] };
-    const named = await registerFeed({ ...h.deps, config: { ...h.deps.config, httpFeedAllowedHosts: ['localhost'] } }, viewer, { name: 'named', kind: 'HTTP', url: `http://localhost:${port}/price`, path: 'data.price' });
+    const named = await registerFeed({ ...h.deps, config: { ...h.deps.config, httpFeedAllowedHosts: ['localhost'] } }, viewer, {
+      name: 'named',
+      kind: 'HTTP',
+      url: `http://localhost:${port}/price`,
+      path: 'data.price',
+    });
     const strict = createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now() });
     await assert.rejects(strict.read(named), /internal address/);
     // A redirect (to /metrics, say) is an error, not followed; only operators see why.
-    const moved = await registerFeed(h.deps, viewer, { name: 'moved', kind: 'HTTP', url: `http://127.0.0.1:${port}/moved`, path: 'data.price' });
-    const watcher = createWatcher(h.deps, { reader: createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now(), httpAllowedHosts: ['127.0.0.1'] }), intervalMs: 60_000 });
+    const moved = await registerFeed(h.deps, viewer, {
+      name: 'moved',
+      kind: 'HTTP',
+      url: `http://127.0.0.1:${port}/moved`,
+      path: 'data.price',
+    });
+    const watcher = createWatcher(h.deps, {
+      reader: createFeedReader({ rpcUrls: new Map(), now: () => h.clock.now(), httpAllowedHosts: ['127.0.0.1'] }),
+      intervalMs: 60_000,
+    });
     await watcher.tick();
     await watcher.stop();
     assert.match((await findFeed(h.db, moved.id))?.lastError ?? '', /redirects are not followed/);

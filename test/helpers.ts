@@ -128,8 +128,20 @@ export function newWallet(): Wallet {
 export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): AppConfig {
   return {
     production: false,
-    jwt: { secret: 'test-secret-test-secret-test-secret!', previousSecret: undefined, ttlSeconds: 3600, issuer: 'parametric-cover', audience: 'parametric-cover-api' },
-    siwe: { domains: ['localhost:4000', '127.0.0.1:4000'], chainIds: [1, 31337], nonceTtlSeconds: 300, clockSkewSeconds: 60, maxOpenNonces: 20 },
+    jwt: {
+      secret: 'test-secret-test-secret-test-secret!',
+      previousSecret: undefined,
+      ttlSeconds: 3600,
+      issuer: 'parametric-cover',
+      audience: 'parametric-cover-api',
+    },
+    siwe: {
+      domains: ['localhost:4000', '127.0.0.1:4000'],
+      chainIds: [1, 31337],
+      nonceTtlSeconds: 300,
+      clockSkewSeconds: 60,
+      maxOpenNonces: 20,
+    },
     admins: [admin],
     httpFeedAllowedHosts: [],
     pricing: defaultPricing,
@@ -167,7 +179,13 @@ export async function createHarness(overrides: Partial<AppConfig> = {}): Promise
   const clock = new TestClock();
   const admin = newWallet();
   const prometheus = createPrometheus(db);
-  const deps: Deps = { db, clock, config: testConfig(admin.address, overrides), log: pino({ level: process.env.TEST_LOG ?? 'silent' }), metrics: prometheus.metrics };
+  const deps: Deps = {
+    db,
+    clock,
+    config: testConfig(admin.address, overrides),
+    log: pino({ level: process.env.TEST_LOG ?? 'silent' }),
+    metrics: prometheus.metrics,
+  };
   const app = createApp(deps, { prometheus, rateLimitPerMinute: 0 });
   const gql = async (query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GqlBody> => {
     let req = request(app).post('/graphql').set('content-type', 'application/json');
@@ -198,7 +216,10 @@ export async function createHarness(overrides: Partial<AppConfig> = {}): Promise
   };
   const signIn = async (wallet: Wallet) => {
     const { message, signature } = await signMessage(wallet);
-    const data = await ok('mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }', { m: message, s: signature });
+    const data = await ok('mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }', {
+      m: message,
+      s: signature,
+    });
     return data.signInWithEthereum.token as string;
   };
   const close = async () => {
@@ -264,7 +285,8 @@ export async function watchRisk(h: Harness, riskId: string): Promise<string[]> {
   const feeds = (await feedsOfRisk(h.db, riskId)).map((f) => f.id);
   if (feeds.length < risk.quorum) {
     const added = [];
-    for (let i = feeds.length; i < risk.quorum; i++) added.push((await registerFeed(h.deps, admin, { name: `watch ${riskId} #${i}`, kind: 'PUSH' })).id);
+    for (let i = feeds.length; i < risk.quorum; i++)
+      added.push((await registerFeed(h.deps, admin, { name: `watch ${riskId} #${i}`, kind: 'PUSH' })).id);
     feeds.push(...added);
     await setRiskFeeds(h.deps, admin, riskId, feeds);
   }
@@ -289,7 +311,8 @@ export async function marketWithPool(h: Harness, capital: bigint, poolInput: Rec
   const risk = await watchedRisk(h, adminToken);
   const underwriter = newWallet();
   const uwToken = await h.signIn(underwriter);
-  const pool = (await h.ok(CREATE_POOL, { input: { name: 'Stable pool', risks: [{ riskId: risk.id }], ...poolInput } }, uwToken)).createPool;
+  const pool = (await h.ok(CREATE_POOL, { input: { name: 'Stable pool', risks: [{ riskId: risk.id }], ...poolInput } }, uwToken))
+    .createPool;
   await h.ok(CREDIT, { a: underwriter.address, amt: capital.toString(), r: `seed-${pool.id}` }, adminToken);
   await h.ok(DEPOSIT, { p: pool.id, amt: capital.toString() }, uwToken);
   return { adminToken, risk, pool, underwriter, uwToken };
@@ -309,7 +332,11 @@ export const SUBMIT = `mutation($f: ID!, $o: [ObservationInput!]!, $s: String!) 
   submitObservations(feedId: $f, observations: $o, signature: $s) { accepted incidents { id status triggeredAt settlementValue payoutRatio } } }`;
 
 /** A reporter's EIP-712 signature of a batch, as an integrator would make it. */
-export async function signPush(wallet: Wallet, feedId: string, observations: ReadonlyArray<{ value: string; observedAt: number }>): Promise<Hex> {
+export async function signPush(
+  wallet: Wallet,
+  feedId: string,
+  observations: ReadonlyArray<{ value: string; observedAt: number }>,
+): Promise<Hex> {
   return privateKeyToAccount(wallet.key).signTypedData({
     domain: pushDomain,
     types: pushTypes,
@@ -340,7 +367,11 @@ export async function serve(handler: RequestListener): Promise<{ base: string; u
 }
 
 /** Polls `probe` until it returns something other than undefined, null or false. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -19,7 +19,8 @@ export const LAYERS: Record<string, { folders: readonly string[]; packages?: rea
 };
 
 const SRC = new URL('../src/', import.meta.url).pathname;
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -41,7 +42,8 @@ export function layeringViolations(sources: ReadonlyArray<{ path: string; text: 
       const spec = (m[1] ?? m[2] ?? m[3]) as string;
       if (spec.startsWith('.')) {
         const target = relative(SRC, resolve(dirname(path), spec)).split('/')[0] as string;
-        if (target !== folder && !rule.folders.includes(target)) violations.push(`${relative(SRC, path)} -> ${spec} (${folder}/ may import ${rule.folders.join(', ') || 'nothing of ours'})`);
+        if (target !== folder && !rule.folders.includes(target))
+          violations.push(`${relative(SRC, path)} -> ${spec} (${folder}/ may import ${rule.folders.join(', ') || 'nothing of ours'})`);
       } else if (rule.packages && !spec.startsWith('node:') && !rule.packages.some((p) => spec === p || spec.startsWith(`${p}/`))) {
         violations.push(`${relative(SRC, path)} -> ${spec} (${folder}/ may use only ${rule.packages.join(', ')})`);
       } else if (rule.packages && spec.startsWith('node:')) {
@@ -54,7 +56,9 @@ export function layeringViolations(sources: ReadonlyArray<{ path: string; text: 
 
 /** Files of app/, http/ and worker/ that write SQL themselves (db/ holds every statement). */
 export function sqlOutsideDb(sources: ReadonlyArray<{ path: string; text: string }>): string[] {
-  return sources.filter(({ path, text }) => /^(http|worker)\//.test(relative(SRC, path)) && /\bsql`/.test(text)).map(({ path }) => relative(SRC, path));
+  return sources
+    .filter(({ path, text }) => /^(http|worker)\//.test(relative(SRC, path)) && /\bsql`/.test(text))
+    .map(({ path }) => relative(SRC, path));
 }
 
 describe('layers that hold', () => {
@@ -70,14 +74,20 @@ describe('layers that hold', () => {
 
   test('the check catches an import that breaks the table', () => {
     const fake = (file: string, text: string) => ({ path: join(SRC, file), text });
-    assert.deepEqual(layeringViolations([fake('domain/x.ts', "import { sql } from 'drizzle-orm';\nimport { y } from '../db/ledger.ts';")]), [
-      "domain/x.ts -> drizzle-orm (domain/ may use only decimal.js)",
-      'domain/x.ts -> ../db/ledger.ts (domain/ may import nothing of ours)',
-    ]);
+    assert.deepEqual(
+      layeringViolations([fake('domain/x.ts', "import { sql } from 'drizzle-orm';\nimport { y } from '../db/ledger.ts';")]),
+      [
+        'domain/x.ts -> drizzle-orm (domain/ may use only decimal.js)',
+        'domain/x.ts -> ../db/ledger.ts (domain/ may import nothing of ours)',
+      ],
+    );
     assert.equal(layeringViolations([fake('http/x.ts', "import type { Executor } from '../db/create-database.ts';")]).length, 1);
     assert.equal(layeringViolations([fake('chain/x.ts', "export { quote } from '../app/cover.ts';")]).length, 1);
     assert.equal(layeringViolations([fake('worker/x.ts', "const m = await import('../db/ledger.ts');")]).length, 1);
-    assert.equal(layeringViolations([fake('app/x.ts', "import { readFile } from 'node:fs';\nimport { y } from '../db/ledger.ts';")]).length, 0);
+    assert.equal(
+      layeringViolations([fake('app/x.ts', "import { readFile } from 'node:fs';\nimport { y } from '../db/ledger.ts';")]).length,
+      0,
+    );
     assert.deepEqual(sqlOutsideDb([fake('http/x.ts', 'const q = sql`SELECT 1`;')]), ['http/x.ts']);
   });
 });

@@ -52,11 +52,20 @@ describe('two watcher processes on the PostgreSQL server, the leader killed mid-
 
   // PGlite is a single in-process database: a second process cannot open it. This test runs
   // in CI's server pass (DATABASE_URL set); the lease logic itself is tested above on both.
-  test('the follower takes over and the incident is paid exactly once', { skip: SERVER_URL ? false : 'needs the PostgreSQL server (DATABASE_URL)' }, async () => {
+  test('the follower takes over and the incident is paid exactly once', {
+    skip: SERVER_URL ? false : 'needs the PostgreSQL server (DATABASE_URL)',
+  }, async () => {
     const incident = await bigIncident(h, 6, 4_000);
     const spawnWatcher = (name: string) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/watcher.ts'], {
-        env: { ...process.env, DATABASE_URL: h.db.url, WATCHER_INTERVAL_MS: '100', WATCHER_LEASE_TTL_MS: '1500', LOG_LEVEL: 'warn', SIMULATION_PATHS: '1000' },
+        env: {
+          ...process.env,
+          DATABASE_URL: h.db.url,
+          WATCHER_INTERVAL_MS: '100',
+          WATCHER_LEASE_TTL_MS: '1500',
+          LOG_LEVEL: 'warn',
+          SIMULATION_PATHS: '1000',
+        },
         stdio: 'ignore',
       });
       children.push(child);
@@ -76,7 +85,9 @@ describe('two watcher processes on the PostgreSQL server, the leader killed mid-
     const settled = await waitFor('the settled incident', async () => (await findIncident(h.db, incident))?.status === 'SETTLED', 60_000);
     assert.ok(settled);
     assert.match((await leaseHolder(h.db, 'watcher'))?.holder ?? '', new RegExp(`:${second.child.pid}:`));
-    const rows = await h.db.query<{ n: string; paid: string }>(sql`SELECT COUNT(*) AS n, SUM(paid) AS paid FROM payouts WHERE incident_id = ${incident}`);
+    const rows = await h.db.query<{ n: string; paid: string }>(
+      sql`SELECT COUNT(*) AS n, SUM(paid) AS paid FROM payouts WHERE incident_id = ${incident}`,
+    );
     assert.equal(Number(rows[0]?.n), 24_000);
     assert.equal(BigInt(rows[0]?.paid ?? '0'), 24_000n * USDC(1_000));
     second.child.kill('SIGTERM');

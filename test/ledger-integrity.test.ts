@@ -42,15 +42,29 @@ describe('references of the bulk tables', () => {
 
   test('a posting to a missing account or entry is refused', async () => {
     const entry = await one<{ entry_id: string }>(sql`SELECT entry_id FROM postings LIMIT 1`);
-    assert.equal(await codeOf(h.db.query(sql`INSERT INTO postings (entry_id, account_id, amount) VALUES (${entry.entry_id}, 'wallet:USDC:0xnobody', 1)`)), '23503');
-    assert.equal(await codeOf(h.db.query(sql`INSERT INTO postings (entry_id, account_id, amount) SELECT 'je_missing', id, 1 FROM accounts LIMIT 3`)), '23503');
+    assert.equal(
+      await codeOf(
+        h.db.query(sql`INSERT INTO postings (entry_id, account_id, amount) VALUES (${entry.entry_id}, 'wallet:USDC:0xnobody', 1)`),
+      ),
+      '23503',
+    );
+    assert.equal(
+      await codeOf(h.db.query(sql`INSERT INTO postings (entry_id, account_id, amount) SELECT 'je_missing', id, 1 FROM accounts LIMIT 3`)),
+      '23503',
+    );
   });
 
   test('a payout must match an existing policy, its pool, its buyer and its incident', async () => {
-    const paid = await one<{ policy_id: string; pool_id: string; buyer: string }>(sql`SELECT policy_id, pool_id, buyer FROM payouts ORDER BY policy_id LIMIT 1`);
+    const paid = await one<{ policy_id: string; pool_id: string; buyer: string }>(
+      sql`SELECT policy_id, pool_id, buyer FROM payouts ORDER BY policy_id LIMIT 1`,
+    );
     const otherPool = await one<{ pool_id: string }>(sql`SELECT pool_id FROM payouts WHERE pool_id <> ${paid.pool_id} LIMIT 1`);
     assert.equal(
-      await codeOf(h.db.query(sql`INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at) VALUES (${incidentId}, 'pol_missing', ${paid.pool_id}, ${paid.buyer}, 1, 1, now())`)),
+      await codeOf(
+        h.db.query(
+          sql`INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at) VALUES (${incidentId}, 'pol_missing', ${paid.pool_id}, ${paid.buyer}, 1, 1, now())`,
+        ),
+      ),
       '23503',
     );
     const change = (set: ReturnType<typeof sql>) => codeOf(h.db.query(sql`UPDATE payouts SET ${set} WHERE policy_id = ${paid.policy_id}`));
@@ -68,9 +82,18 @@ describe('references of the bulk tables', () => {
     assert.equal(await codeOf(h.db.query(sql`DELETE FROM accounts WHERE id IN (SELECT account_id FROM postings LIMIT 1)`)), '23001');
     assert.equal(await codeOf(h.db.query(sql`DELETE FROM policies WHERE id IN (SELECT policy_id FROM payouts LIMIT 1)`)), '23001');
     assert.equal(await codeOf(h.db.query(sql`DELETE FROM incidents WHERE id = ${incidentId}`)), '23001');
-    assert.equal(await codeOf(h.db.query(sql`UPDATE policies SET id = id || 'x' WHERE id IN (SELECT policy_id FROM payouts LIMIT 1)`)), '23001');
-    assert.equal(await codeOf(h.db.query(sql`UPDATE accounts SET id = id || 'x' WHERE id IN (SELECT account_id FROM postings LIMIT 1)`)), '23001');
+    assert.equal(
+      await codeOf(h.db.query(sql`UPDATE policies SET id = id || 'x' WHERE id IN (SELECT policy_id FROM payouts LIMIT 1)`)),
+      '23001',
+    );
+    assert.equal(
+      await codeOf(h.db.query(sql`UPDATE accounts SET id = id || 'x' WHERE id IN (SELECT account_id FROM postings LIMIT 1)`)),
+      '23001',
+    );
     // Ordinary updates of these tables still work: balances, statuses.
-    assert.equal(await codeOf(h.db.query(sql`UPDATE policies SET status = status WHERE id IN (SELECT policy_id FROM payouts LIMIT 1)`)), 'no error');
+    assert.equal(
+      await codeOf(h.db.query(sql`UPDATE policies SET status = status WHERE id IN (SELECT policy_id FROM payouts LIMIT 1)`)),
+      'no error',
+    );
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { runMaintenance } from '../src/app/maintenance.ts';
 import {
   CREATE_POOL,
@@ -16,7 +16,9 @@ import {
   expectCode,
   fundedBuyer,
   marketWithPool,
-  newWallet, watchRisk } from './helpers.ts';
+  newWallet,
+  watchRisk,
+} from './helpers.ts';
 
 const BALANCE = `query { accountBalance { amount } }`;
 const POOL = `query($id: ID!) { pool(id: $id) { capital totalExposure capacityLeft unearnedPremium requiredCapital frozen
@@ -30,8 +32,13 @@ describe('marketplace walk-through', () => {
     const me = await h.ok('query { me { address roles } }', {}, adminToken);
     assert.deepEqual(me.me, { address: h.admin.address, roles: ['admin'] });
 
-    const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('USDC depeg', 'USDC', { payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) }, adminToken))
-      .createRisk;
+    const risk = (
+      await h.ok(
+        DEPEG_RISK,
+        { input: depegRiskInput('USDC depeg', 'USDC', { payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) },
+        adminToken,
+      )
+    ).createRisk;
     assert.equal(risk.maxPayoutRatio, '0.2');
     await watchRisk(h, risk.id);
     const detail = await h.ok(
@@ -57,13 +64,15 @@ describe('marketplace walk-through', () => {
     assert.equal(position.value, USDC(100_000).toString());
 
     const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
-    const q = (await h.ok(
-      `mutation($r: ID!, $amt: BigInt!, $d: Int!) { quote: requestQuote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure
+    const q = (
+      await h.ok(
+        `mutation($r: ID!, $amt: BigInt!, $d: Int!) { quote: requestQuote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure
         pool { id } breakdown { baseRate utilisationBefore utilisationAfter bindingCap utilisationMultiplier annualRate minimumApplied }
         lines { label value } } }`,
-      { r: risk.id, amt: USDC(10_000).toString(), d: 30 },
-      buyer.token,
-    )).quote;
+        { r: risk.id, amt: USDC(10_000).toString(), d: 30 },
+        buyer.token,
+      )
+    ).quote;
     assert.equal(q.pool.id, pool.id);
     assert.equal(q.exposure, USDC(2_000).toString(), 'exposure is amount x maxRatio');
     assert.equal(BigInt(q.total), BigInt(q.premium) + BigInt(q.fee));
@@ -92,7 +101,10 @@ describe('marketplace walk-through', () => {
     assert.equal(view.requiredCapital, USDC(4_000).toString(), '2000 exposure at a 50% risk cap needs 4000');
 
     const mine = await h.ok(`query { policies { nodes { id risk { id } pool { id } } } }`, {}, buyer.token);
-    assert.deepEqual(mine.policies.nodes.map((p: { id: string }) => p.id), [policy.id]);
+    assert.deepEqual(
+      mine.policies.nodes.map((p: { id: string }) => p.id),
+      [policy.id],
+    );
     await assertLedgerInvariants(h.db);
   });
 });
@@ -182,7 +194,10 @@ describe('pool selection and pricing over HTTP', () => {
     const m = await marketWithPool(h, USDC(1_000));
     expectCode(await h.gql(CREATE_POOL, { input: { name: 'x', risks: [{ riskId: 'risk_nope' }] } }, m.uwToken), 'NOT_FOUND');
     expectCode(await h.gql(CREATE_POOL, { input: { name: 'x', risks: [] } }, m.uwToken), 'BAD_USER_INPUT');
-    expectCode(await h.gql(CREATE_POOL, { input: { name: 'x', risks: [{ riskId: m.risk.id }], riskCapBps: 0 } }, m.uwToken), 'BAD_USER_INPUT');
+    expectCode(
+      await h.gql(CREATE_POOL, { input: { name: 'x', risks: [{ riskId: m.risk.id }], riskCapBps: 0 } }, m.uwToken),
+      'BAD_USER_INPUT',
+    );
     expectCode(await h.gql(CREATE_POOL, { input: { name: 'x', risks: [{ riskId: m.risk.id }] } }), 'UNAUTHENTICATED');
   });
 });
@@ -229,17 +244,23 @@ describe('underwriting: premium earning, cooldown and withdrawal limits', () => 
     const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, buyer.token)).quote;
     await h.ok(PURCHASE, { q: q.id }, buyer.token);
     const half = (BigInt(shares) / 2n).toString();
-    const req = (await h.ok(
-      `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id valueAtRequest availableAt status } }`,
-      { p: m.pool.id, s: half },
-      m.uwToken,
-    )).requestWithdrawal;
-    expectCode(await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: req.id }, m.uwToken), 'COOLDOWN_ACTIVE');
+    const req = (
+      await h.ok(
+        `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id valueAtRequest availableAt status } }`,
+        { p: m.pool.id, s: half },
+        m.uwToken,
+      )
+    ).requestWithdrawal;
+    expectCode(
+      await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: req.id }, m.uwToken),
+      'COOLDOWN_ACTIVE',
+    );
     // Another user cannot complete it.
     expectCode(await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: req.id }, buyer.token), 'NOT_FOUND');
     h.clock.advance(600_000);
     const before = BigInt((await h.ok(BALANCE, {}, m.uwToken)).accountBalance.amount);
-    const done = (await h.ok(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { status paid } }`, { id: req.id }, m.uwToken)).completeWithdrawal;
+    const done = (await h.ok(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { status paid } }`, { id: req.id }, m.uwToken))
+      .completeWithdrawal;
     assert.equal(done.status, 'COMPLETED');
     // Premium earned during the cooldown stays with the pool: paid = value at request.
     assert.equal(done.paid, req.valueAtRequest);
@@ -256,13 +277,22 @@ describe('underwriting: premium earning, cooldown and withdrawal limits', () => 
     await h.ok(PURCHASE, { q: q.id }, buyer.token);
     // 4,000 exposure at a 50% risk cap requires 8,000 of capital.
     const shares = (await h.ok(`query { positions { nodes { shares } } }`, {}, m.uwToken)).positions.nodes[0].shares;
-    const req = (await h.ok(`mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id } }`, { p: m.pool.id, s: shares }, m.uwToken))
-      .requestWithdrawal;
+    const req = (
+      await h.ok(
+        `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id } }`,
+        { p: m.pool.id, s: shares },
+        m.uwToken,
+      )
+    ).requestWithdrawal;
     const body = await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: req.id }, m.uwToken);
     expectCode(body, 'CAPACITY_EXCEEDED');
     assert.equal(body.errors?.[0]?.extensions?.details?.required, USDC(8_000).toString());
     expectCode(
-      await h.gql(`mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id } }`, { p: m.pool.id, s: '1' }, m.uwToken),
+      await h.gql(
+        `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id } }`,
+        { p: m.pool.id, s: '1' },
+        m.uwToken,
+      ),
       'INSUFFICIENT_FUNDS',
     );
     await assertLedgerInvariants(h.db);
@@ -281,7 +311,13 @@ describe('bad input gets a clear error and loses nothing', () => {
       ['mutation($a: BigInt!) { requestQuote(riskId: "x", amount: $a, durationDays: 30) { id } }', { a: 1.5 }],
       [`{ ${Array.from({ length: 40 }, (_, i) => `a${i}: risks { nodes { id } }`).join(' ')} }`, {}],
       ['{ pools { nodes { risks { risk { id } } } } pools { nodes { tranches { tranche } } } }', {}],
-      [`{ policies { nodes { pool { risks { risk { rule { tiers { bound } } } } } } } }`.replace('tiers { bound }', 'tiers { bound ratio }'), {}],
+      [
+        `{ policies { nodes { pool { risks { risk { rule { tiers { bound } } } } } } } }`.replace(
+          'tiers { bound }',
+          'tiers { bound ratio }',
+        ),
+        {},
+      ],
     ];
     for (const [i, [query, variables]] of cases.entries()) {
       const body = await h.gql(query, variables, m.adminToken);
@@ -304,7 +340,17 @@ describe('bad input gets a clear error and loses nothing', () => {
       { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.99', window: 10 } },
       { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: -1 } },
       { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: 10, payout: 'PROPORTIONAL' } },
-      { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: 10, payout: 'PROPORTIONAL', peg: '1', maxRatio: '1.5' } },
+      {
+        rule: {
+          threshold: '0.995',
+          direction: 'BELOW',
+          recoveryThreshold: '0.999',
+          window: 10,
+          payout: 'PROPORTIONAL',
+          peg: '1',
+          maxRatio: '1.5',
+        },
+      },
       { rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: 10, payout: 'TIERED' } },
       { correlationGroup: 'has spaces' },
       { name: '' },
@@ -321,14 +367,26 @@ describe('bad input gets a clear error and loses nothing', () => {
     const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('DAI depeg', 'DAI') }, token)).createRisk;
     await watchRisk(h, risk.id);
     const before = (await h.ok(`query($id: ID!) { risk(id: $id) { baseRate } }`, { id: risk.id })).risk.baseRate;
-    expectCode(await h.gql(`mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "x") { id } }`, { id: risk.id }, token), 'BAD_USER_INPUT');
+    expectCode(
+      await h.gql(`mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "x") { id } }`, { id: risk.id }, token),
+      'BAD_USER_INPUT',
+    );
     const user = await h.signIn(newWallet());
-    expectCode(await h.gql(`mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "issuer news") { id } }`, { id: risk.id }, user), 'FORBIDDEN');
-    const r = (await h.ok(
-      `mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "issuer freeze powers used") { baseRate score { score modelScore override overrideReason } } }`,
-      { id: risk.id },
-      token,
-    )).overrideRiskScore;
+    expectCode(
+      await h.gql(
+        `mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "issuer news") { id } }`,
+        { id: risk.id },
+        user,
+      ),
+      'FORBIDDEN',
+    );
+    const r = (
+      await h.ok(
+        `mutation($id: ID!) { overrideRiskScore(riskId: $id, score: "90", reason: "issuer freeze powers used") { baseRate score { score modelScore override overrideReason } } }`,
+        { id: risk.id },
+        token,
+      )
+    ).overrideRiskScore;
     assert.equal(r.score.score, '90');
     assert.equal(r.score.override, '90');
     assert.equal(r.score.overrideReason, 'issuer freeze powers used');
@@ -340,7 +398,13 @@ describe('bad input gets a clear error and loses nothing', () => {
     await h.ok(CREDIT, { a: uw.address, amt: USDC(10_000).toString(), r: 'override-uw' }, token);
     await h.ok(DEPOSIT, { p: pool.id, amt: USDC(10_000).toString() }, uwToken);
     const buyer = await h.signIn(newWallet());
-    const lines = (await h.ok('query($r: ID!) { quoteEstimate(riskId: $r, amount: "1000000", durationDays: 30) { lines { label value } } }', { r: risk.id }, buyer)).quoteEstimate.lines;
+    const lines = (
+      await h.ok(
+        'query($r: ID!) { quoteEstimate(riskId: $r, amount: "1000000", durationDays: 30) { lines { label value } } }',
+        { r: risk.id },
+        buyer,
+      )
+    ).quoteEstimate.lines;
     const scoreLine = lines.find((l: { label: string }) => l.label.startsWith('Risk score'));
     assert.match(scoreLine.label, /admin override: "issuer freeze powers used"; the model v\d+ says [\d.]+/);
     assert.equal(scoreLine.value, '90');
@@ -348,16 +412,27 @@ describe('bad input gets a clear error and loses nothing', () => {
 
   test('input errors name their field, and several are reported together', async () => {
     const token = await h.signIn(h.admin);
-    const scalar = await h.gql('mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }', { i: { ...depegRiskInput(), rule: { threshold: 'abc', direction: 'BELOW', recoveryThreshold: '1', window: 1 } } }, token);
+    const scalar = await h.gql(
+      'mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }',
+      { i: { ...depegRiskInput(), rule: { threshold: 'abc', direction: 'BELOW', recoveryThreshold: '1', window: 1 } } },
+      token,
+    );
     expectCode(scalar, 'BAD_USER_INPUT');
     assert.match(scalar.errors?.[0]?.message ?? '', /i\.rule\.threshold/);
-    assert.equal((scalar.errors?.[0]?.extensions as Record<string, unknown>).field, 'i.rule.threshold');
+    assert.equal((scalar.errors?.[0]?.extensions as Record<string, unknown> | undefined)?.field, 'i.rule.threshold');
     const literal = await h.gql('mutation { requestQuote(riskId: "x", amount: "abc", durationDays: 30) { id } }', {}, token);
     expectCode(literal, 'BAD_USER_INPUT');
-    assert.ok((literal.errors?.[0] as { locations?: unknown[] }).locations?.length, 'a literal error points at the literal');
+    assert.ok((literal.errors?.[0] as { locations?: unknown[] } | undefined)?.locations?.length, 'a literal error points at the literal');
     const several = await h.gql(
       'mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }',
-      { i: { ...depegRiskInput(), name: '', correlationGroup: '!!', rule: { threshold: '0.9', direction: 'BELOW', recoveryThreshold: '0.95', window: -1 } } },
+      {
+        i: {
+          ...depegRiskInput(),
+          name: '',
+          correlationGroup: '!!',
+          rule: { threshold: '0.9', direction: 'BELOW', recoveryThreshold: '0.95', window: -1 },
+        },
+      },
       token,
     );
     expectCode(several, 'BAD_USER_INPUT');
@@ -375,8 +450,28 @@ describe('the API contract', () => {
       ...data.__schema.queryType.fields.map((f: { name: string }) => f.name),
       ...data.__schema.mutationType.fields.map((f: { name: string }) => f.name),
     ]);
-    const expected = ['siweNonce', 'signInWithEthereum', 'me', 'creditAccount', 'accountBalance', 'createPool', 'pools', 'pool', 'deposit',
-      'requestWithdrawal', 'completeWithdrawal', 'positions', 'createRisk', 'risks', 'risk', 'requestQuote', 'quoteEstimate', 'purchasePolicy', 'policies', 'policy'];
+    const expected = [
+      'siweNonce',
+      'signInWithEthereum',
+      'me',
+      'creditAccount',
+      'accountBalance',
+      'createPool',
+      'pools',
+      'pool',
+      'deposit',
+      'requestWithdrawal',
+      'completeWithdrawal',
+      'positions',
+      'createRisk',
+      'risks',
+      'risk',
+      'requestQuote',
+      'quoteEstimate',
+      'purchasePolicy',
+      'policies',
+      'policy',
+    ];
     for (const name of expected) assert.ok(names.has(name), `missing ${name}`);
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { loadConfig } from '../src/bin/load-config.ts';
@@ -29,7 +29,10 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     const ready = await request(h.app).get('/readyz');
     assert.equal(ready.status, 200);
     assert.equal(ready.body.checks.database, 'ok');
-    const failing = createApp(h.deps, { readiness: [{ name: 'chain 1', check: async () => Promise.reject(new Error('down')) }], rateLimitPerMinute: 0 });
+    const failing = createApp(h.deps, {
+      readiness: [{ name: 'chain 1', check: async () => Promise.reject(new Error('down')) }],
+      rateLimitPerMinute: 0,
+    });
     const notReady = await request(failing).get('/readyz');
     assert.equal(notReady.status, 503);
     assert.equal(notReady.body.checks['chain 1'], 'unavailable');
@@ -62,9 +65,18 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     await h.signIn(wallet);
     const old = 'previous-secret-previous-secret-previous!';
     const claims = { iat: Math.floor(h.clock.now() / 1000), sv: 0 };
-    const options = { algorithm: 'HS256' as const, subject: wallet.address, issuer: 'parametric-cover', audience: 'parametric-cover-api', expiresIn: 600 };
+    const options = {
+      algorithm: 'HS256' as const,
+      subject: wallet.address,
+      issuer: 'parametric-cover',
+      audience: 'parametric-cover-api',
+      expiresIn: 600,
+    };
     const token = jwt.sign(claims, old, options);
-    const rotating = createApp({ ...h.deps, config: testConfig(h.admin.address, { jwt: { ...h.deps.config.jwt, previousSecret: old } }) }, { rateLimitPerMinute: 0 });
+    const rotating = createApp(
+      { ...h.deps, config: testConfig(h.admin.address, { jwt: { ...h.deps.config.jwt, previousSecret: old } }) },
+      { rateLimitPerMinute: 0 },
+    );
     const ok = await request(rotating).post('/graphql').set('authorization', `Bearer ${token}`).send({ query: '{ me { address } }' });
     assert.equal(ok.body.data.me.address, wallet.address);
     expectCode(await h.gql('{ me { address } }', {}, token), 'UNAUTHENTICATED');

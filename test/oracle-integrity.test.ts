@@ -50,7 +50,11 @@ describe('oracle integrity: no single reporter moves a trigger', () => {
     const { feeds, push } = await pushFeeds(h, reporter, token, 3);
     const [f1, f2, f3] = feeds as [string, string, string];
     const risk = (
-      await h.ok(DEPEG_RISK, { input: { ...depegRiskInput('three feeds', 'TRIO', { window: 0 }), quorum: 2, maxStalenessSeconds: 120 } }, admin)
+      await h.ok(
+        DEPEG_RISK,
+        { input: { ...depegRiskInput('three feeds', 'TRIO', { window: 0 }), quorum: 2, maxStalenessSeconds: 120 } },
+        admin,
+      )
     ).createRisk;
     await h.ok(SET_FEEDS, { r: risk.id, f: feeds }, admin);
 
@@ -85,8 +89,13 @@ describe('oracle integrity: no single reporter moves a trigger', () => {
   test('a feed may declare its plausible range; values outside it are refused', async () => {
     const reporter = newWallet();
     const token = await h.signIn(reporter);
-    const feed = (await h.ok('mutation { registerFeed(input: { name: "bounded", kind: PUSH, minValue: "0.5", maxValue: "2" }) { id minValue maxValue } }', {}, token))
-      .registerFeed;
+    const feed = (
+      await h.ok(
+        'mutation { registerFeed(input: { name: "bounded", kind: PUSH, minValue: "0.5", maxValue: "2" }) { id minValue maxValue } }',
+        {},
+        token,
+      )
+    ).registerFeed;
     assert.deepEqual({ min: feed.minValue, max: feed.maxValue }, { min: '0.5', max: '2' });
     const push = async (value: string) => {
       const batch = [{ value, observedAt: second(h) }];
@@ -95,7 +104,10 @@ describe('oracle integrity: no single reporter moves a trigger', () => {
     expectCode(await push('0.1'), 'BAD_USER_INPUT');
     expectCode(await push('2.5'), 'BAD_USER_INPUT');
     assert.equal((await push('0.99')).errors, undefined);
-    expectCode(await h.gql('mutation { registerFeed(input: { name: "bad", kind: PUSH, minValue: "2", maxValue: "1" }) { id } }', {}, token), 'BAD_USER_INPUT');
+    expectCode(
+      await h.gql('mutation { registerFeed(input: { name: "bad", kind: PUSH, minValue: "2", maxValue: "1" }) { id } }', {}, token),
+      'BAD_USER_INPUT',
+    );
   });
 });
 
@@ -110,7 +122,11 @@ describe('oracle integrity: backdated observations', () => {
     const feed = feeds[0] as string;
     // A 1-day window; a 3-day staleness bound, so a 2-day-old value passes the edge.
     const risk = (
-      await h.ok(DEPEG_RISK, { input: { ...depegRiskInput('backdated', 'BACK', { window: 86_400 }), maxStalenessSeconds: 3 * 86_400 } }, m.adminToken)
+      await h.ok(
+        DEPEG_RISK,
+        { input: { ...depegRiskInput('backdated', 'BACK', { window: 86_400 }), maxStalenessSeconds: 3 * 86_400 } },
+        m.adminToken,
+      )
     ).createRisk;
     await h.ok(SET_FEEDS, { r: risk.id, f: [feed] }, m.adminToken);
     const now = second(h);
@@ -120,7 +136,9 @@ describe('oracle integrity: backdated observations', () => {
     ];
     assert.equal((await h.gql(SUBMIT, { f: feed, o: asInput(batch), s: await signPush(reporter, feed, batch) })).errors, undefined);
     // Both values count from the moment the server received them: triggered, not confirmed.
-    const view = (await h.ok('query($id: ID!) { risk(id: $id) { state triggerProgress { triggeredAt } incidents { id } } }', { id: risk.id })).risk;
+    const view = (
+      await h.ok('query($id: ID!) { risk(id: $id) { state triggerProgress { triggeredAt } incidents { id } } }', { id: risk.id })
+    ).risk;
     assert.equal(view.state, 'TRIGGERED');
     assert.equal(Date.parse(view.triggerProgress.triggeredAt), now);
     assert.deepEqual(view.incidents, []);
@@ -142,7 +160,9 @@ describe('oracle integrity: backdated observations', () => {
     const token = await h.signIn(reporter);
     const { feeds } = await pushFeeds(h, reporter, token, 1);
     const feed = feeds[0] as string;
-    const risk = (await h.ok(DEPEG_RISK, { input: { ...depegRiskInput('stale', 'STALE', { window: 0 }), maxStalenessSeconds: 3_600 } }, admin)).createRisk;
+    const risk = (
+      await h.ok(DEPEG_RISK, { input: { ...depegRiskInput('stale', 'STALE', { window: 0 }), maxStalenessSeconds: 3_600 } }, admin)
+    ).createRisk;
     await h.ok(SET_FEEDS, { r: risk.id, f: [feed] }, admin);
     const batch = [{ value: '0.5', observedAt: second(h) - 2 * 3_600_000 }];
     const body = await h.gql(SUBMIT, { f: feed, o: asInput(batch), s: await signPush(reporter, feed, batch) });
@@ -167,7 +187,14 @@ describe('no cover on a risk nobody watches', () => {
     await h.ok(CREATE_POOL, { input: { name: 'unwatched', risks: [{ riskId: unwatched.id }] } }, m.uwToken);
     let view = (await h.ok(RISK, { id: unwatched.id })).risk;
     assert.equal(view.state, 'DEGRADED');
-    assert.deepEqual(view.monitoring, { monitored: false, gap: 'NO_FEEDS', reason: 'no feed watches this risk', feeds: 0, freshFeeds: 0, quorum: 1 });
+    assert.deepEqual(view.monitoring, {
+      monitored: false,
+      gap: 'NO_FEEDS',
+      reason: 'no feed watches this risk',
+      feeds: 0,
+      freshFeeds: 0,
+      quorum: 1,
+    });
     const refused = await h.gql(QUOTE, { r: unwatched.id, amt: USDC(100).toString(), d: 30 }, buyer.token);
     expectCode(refused, 'RISK_NOT_MONITORED');
     assert.match(refused.errors?.[0]?.message ?? '', /no feed watches this risk/);
@@ -192,7 +219,8 @@ describe('no cover on a risk nobody watches', () => {
     const q2 = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(100).toString(), d: 30 }, buyer.token)).quote;
     h.clock.advance(30_000);
     await h.db.query(
-      (await import('drizzle-orm')).sql`UPDATE feeds SET last_observed_at = last_observed_at - interval '2 days' WHERE id IN (SELECT feed_id FROM risk_feeds WHERE risk_id = ${m.risk.id})`,
+      (await import('drizzle-orm'))
+        .sql`UPDATE feeds SET last_observed_at = last_observed_at - interval '2 days' WHERE id IN (SELECT feed_id FROM risk_feeds WHERE risk_id = ${m.risk.id})`,
     );
     expectCode(await h.gql(PURCHASE, { q: q2.id }, buyer.token), 'RISK_NOT_MONITORED');
     assert.ok(q.id);
@@ -212,7 +240,13 @@ describe('evidence anyone can check', () => {
     const token = await h.signIn(reporter);
     const { feeds, push } = await pushFeeds(h, reporter, token, 1);
     const feed = feeds[0] as string;
-    const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('evidence', 'EVID', { window: 60, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) }, admin)).createRisk;
+    const risk = (
+      await h.ok(
+        DEPEG_RISK,
+        { input: depegRiskInput('evidence', 'EVID', { window: 60, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) },
+        admin,
+      )
+    ).createRisk;
     await h.ok(SET_FEEDS, { r: risk.id, f: [feed] }, admin);
     assert.equal((await push(feed, '1.0001')).errors, undefined);
     h.clock.advance(1_000);
@@ -245,12 +279,24 @@ describe('evidence anyone can check', () => {
       confirmedAt: view.confirmedAt,
       settlementValue: view.settlementValue,
       payoutRatio: view.payoutRatio,
-      timeline: view.timeline.map((e: { state: string; at: string; value: string; observations: Array<{ feedId: string; value: string; observedAt: string; source: string }> }) => ({
-        state: e.state,
-        at: e.at,
-        value: e.value,
-        observations: e.observations.map((o) => ({ feedId: o.feedId, value: o.value, observedAt: o.observedAt, source: JSON.parse(o.source) })),
-      })),
+      timeline: view.timeline.map(
+        (e: {
+          state: string;
+          at: string;
+          value: string;
+          observations: Array<{ feedId: string; value: string; observedAt: string; source: string }>;
+        }) => ({
+          state: e.state,
+          at: e.at,
+          value: e.value,
+          observations: e.observations.map((o) => ({
+            feedId: o.feedId,
+            value: o.value,
+            observedAt: o.observedAt,
+            source: JSON.parse(o.source),
+          })),
+        }),
+      ),
     });
     assert.equal(rebuilt, served.text, 'the document is exactly the canonical JSON of the public fields');
     // Tampering with any public field changes the hash.

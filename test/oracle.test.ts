@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createWatcher } from '../src/worker/watcher.ts';
 import {
   CREATE_POOL,
@@ -19,7 +19,9 @@ import {
   expectCode,
   fundedBuyer,
   newWallet,
-  signPush, watchRisk } from './helpers.ts';
+  signPush,
+  watchRisk,
+} from './helpers.ts';
 import { loadUsdcFixture } from './usdc-fixture.ts';
 
 const RISK_VIEW = `query($id: ID!) { risk(id: $id) { state degraded latestValue triggerProgress { label elapsedSeconds } events { state value } } }`;
@@ -39,12 +41,14 @@ describe('PUSH feed to payout, as a newcomer does it', () => {
     const reporterToken = await h.signIn(reporter);
     const feed = (await h.ok(REGISTER_PUSH, { name: 'USDC/USD by Acme' }, reporterToken)).registerFeed;
     assert.equal(feed.reporter, reporter.address);
-    const risk = (await h.ok(DEPEG_RISK, { input: { ...depegRiskInput('USDC depeg', 'USDC', { ...proportional, window: 3600 }) } }, admin)).createRisk;
+    const risk = (await h.ok(DEPEG_RISK, { input: { ...depegRiskInput('USDC depeg', 'USDC', { ...proportional, window: 3600 }) } }, admin))
+      .createRisk;
     await h.ok(SET_FEEDS, { r: risk.id, f: [feed.id] }, admin);
     await watchRisk(h, risk.id);
     const uw = newWallet();
     const uwToken = await h.signIn(uw);
-    const pool = (await h.ok(CREATE_POOL, { input: { name: 'pool', risks: [{ riskId: risk.id }], cooldownSeconds: 0 } }, uwToken)).createPool;
+    const pool = (await h.ok(CREATE_POOL, { input: { name: 'pool', risks: [{ riskId: risk.id }], cooldownSeconds: 0 } }, uwToken))
+      .createPool;
     await h.ok(CREDIT, { a: uw.address, amt: USDC(100_000).toString(), r: 'uw' }, admin);
     await h.ok(DEPOSIT, { p: pool.id, amt: USDC(100_000).toString() }, uwToken);
     const buyer = await fundedBuyer(h, admin, USDC(1_000));
@@ -70,7 +74,10 @@ describe('PUSH feed to payout, as a newcomer does it', () => {
     assert.equal(triggered.triggerProgress.label, 'TRIGGERED 0s of 1h');
     // While TRIGGERED: sales pause and the pool's withdrawals freeze.
     expectCode(await h.gql(QUOTE, { r: risk.id, amt: USDC(100).toString(), d: 30 }, buyer.token), 'SALES_PAUSED');
-    expectCode(await h.gql('mutation($p: ID!) { requestWithdrawal(poolId: $p, shares: "1") { id } }', { p: pool.id }, uwToken), 'POOL_FROZEN');
+    expectCode(
+      await h.gql('mutation($p: ID!) { requestWithdrawal(poolId: $p, shares: "1") { id } }', { p: pool.id }, uwToken),
+      'POOL_FROZEN',
+    );
     // Bad pushes are refused and change nothing.
     expectCode(await push([{ value: '0.98', observedAt: t0 + 1000 }]), 'CONFLICT');
     expectCode(await push([{ value: '0.5', observedAt: t0 - 1000 }]), 'CONFLICT');
@@ -100,12 +107,17 @@ describe('PUSH feed to payout, as a newcomer does it', () => {
     assert.equal(incident.settlementValue, '0.97');
     assert.equal(incident.evidenceVerified, true);
     assert.match(incident.evidenceHash, /^0x[0-9a-f]{64}$/);
-    assert.deepEqual(incident.timeline.map((e: { state: string; value: string }) => [e.state, e.value]), [
-      ['TRIGGERED', '0.98'],
-      ['CONFIRMED', '0.97'],
-    ]);
+    assert.deepEqual(
+      incident.timeline.map((e: { state: string; value: string }) => [e.state, e.value]),
+      [
+        ['TRIGGERED', '0.98'],
+        ['CONFIRMED', '0.97'],
+      ],
+    );
     assert.match(incident.timeline[0].observations[0].source, /PUSH/);
-    assert.deepEqual(incident.payouts, [{ policyId: policy.id, due: USDC(300).toString(), paid: USDC(300).toString(), haircut: '0', iou: '0' }]);
+    assert.deepEqual(incident.payouts, [
+      { policyId: policy.id, due: USDC(300).toString(), paid: USDC(300).toString(), haircut: '0', iou: '0' },
+    ]);
     assert.equal(incident.policiesPaid, 1);
     const buyerToken = await h.signIn(buyer.wallet);
     const balance = BigInt((await h.ok(BALANCE, {}, buyerToken)).accountBalance.amount);
@@ -138,7 +150,8 @@ describe('replaying March 2023 through the watcher path', () => {
     await h.ok(SET_FEEDS, { r: risk.id, f: [feed.id] }, admin);
     const uw = newWallet();
     const uwToken = await h.signIn(uw);
-    const pool = (await h.ok(CREATE_POOL, { input: { name: 'pool', risks: [{ riskId: risk.id }, { riskId: other.id }] } }, uwToken)).createPool;
+    const pool = (await h.ok(CREATE_POOL, { input: { name: 'pool', risks: [{ riskId: risk.id }, { riskId: other.id }] } }, uwToken))
+      .createPool;
     await h.ok(CREDIT, { a: uw.address, amt: USDC(100_000).toString(), r: 'uw' }, admin);
     await h.ok(DEPOSIT, { p: pool.id, amt: USDC(100_000).toString() }, uwToken);
     const quoteFor = async (riskId: string, days: number) => {
@@ -189,7 +202,10 @@ describe('replaying March 2023 through the watcher path', () => {
     assert.equal(incident.confirmedAt, new Date(1678583975_000).toISOString());
     assert.equal(incident.settlementValue, '0.9753');
     assert.equal(incident.payoutRatio, '0.0247');
-    assert.deepEqual(incident.payouts.map((p: { policyId: string; paid: string }) => [p.policyId, p.paid]), [[bought.eligible?.policy.id, '247000000']]);
+    assert.deepEqual(
+      incident.payouts.map((p: { policyId: string; paid: string }) => [p.policyId, p.paid]),
+      [[bought.eligible?.policy.id, '247000000']],
+    );
     assert.equal(incident.evidenceVerified, true);
     for (const b of [bought.expired, bought.otherRisk]) {
       const p = (await h.ok(POLICY, { id: b?.policy.id }, await h.signIn(b?.wallet as never))).policy;
@@ -208,7 +224,8 @@ describe('bad oracle data never triggers', () => {
     const reporterToken = await h.signIn(reporter);
     const feeds: string[] = [];
     for (let i = 0; i < n; i++) feeds.push((await h.ok(REGISTER_PUSH, { name: `source ${i}` }, reporterToken)).registerFeed.id);
-    const risk = (await h.ok(DEPEG_RISK, { input: { ...depegRiskInput(`r${Math.random()}`, 'USDC', { window: 0 }), ...patch } }, admin)).createRisk;
+    const risk = (await h.ok(DEPEG_RISK, { input: { ...depegRiskInput(`r${Math.random()}`, 'USDC', { window: 0 }), ...patch } }, admin))
+      .createRisk;
     await h.ok(SET_FEEDS, { r: risk.id, f: feeds }, admin);
     const push = async (feedIndex: number, value: string, observedAt: number) => {
       const obs = [{ value, observedAt }];
@@ -240,7 +257,10 @@ describe('bad oracle data never triggers', () => {
     assert.deepEqual(await push(1, '0.5', t + 120_000), []);
     const view = (await h.ok(RISK_VIEW, { id: risk.id })).risk;
     assert.equal(view.state, 'DEGRADED');
-    assert.deepEqual(view.events.map((e: { state: string }) => e.state), ['DEGRADED']);
+    assert.deepEqual(
+      view.events.map((e: { state: string }) => e.state),
+      ['DEGRADED'],
+    );
     // Both fresh and agreeing: it triggers (window 0 confirms at once).
     h.clock.advance(1_000);
     await push(0, '0.5', t + 121_000);

@@ -28,7 +28,8 @@ test('a quote reads the same statements and rows at 10 and at 200 active policie
   const buyer: Viewer = { address: newWallet().address, roles: [] };
   await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(1_000_000).toString(), reference: 'buyer' });
   const buy = async (n: number) => {
-    for (let i = 0; i < n; i++) await purchasePolicy(h.deps, buyer, (await requestQuote(h.deps, buyer, risk.id, USDC(100).toString(), 30)).id);
+    for (let i = 0; i < n; i++)
+      await purchasePolicy(h.deps, buyer, (await requestQuote(h.deps, buyer, risk.id, USDC(100).toString(), 30)).id);
   };
 
   const dialect = new PgDialect();
@@ -54,6 +55,9 @@ test('a quote reads the same statements and rows at 10 and at 200 active policie
   await buy(190);
   const large = await measure();
   assert.deepEqual(large, small);
-  assert.ok(small.every((s) => s.rows <= 2), 'no statement returns a row per policy');
+  assert.ok(
+    small.every((s) => s.rows <= 2),
+    'no statement returns a row per policy',
+  );
   await assertLedgerInvariants(h.db);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../src/app/auth.ts';
 import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
@@ -21,7 +21,11 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
 
   /** A risk backed by `pools` pools with `perPool` policies each, and a confirmed incident. */
   async function incidentWithPolicies(pools: number, perPool: number) {
-    const risk = await createRisk(h.deps, admin, depegRiskInput(`risk ${Math.random()}`, 'USDC', { window: 0, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never);
+    const risk = await createRisk(
+      h.deps,
+      admin,
+      depegRiskInput(`risk ${Math.random()}`, 'USDC', { window: 0, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never,
+    );
     const feed = await registerFeed(h.deps, admin, { name: 'source', kind: 'PUSH' });
     await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
     await watchRisk(h, risk.id);
@@ -47,7 +51,11 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
     return { incidentId: result.incidents[0] as string, buyers, before };
   }
 
-  async function assertPaidOnce(incidentId: string, buyers: Array<{ viewer: Viewer; amount: bigint; policyId: string }>, before: Map<string, bigint>) {
+  async function assertPaidOnce(
+    incidentId: string,
+    buyers: Array<{ viewer: Viewer; amount: bigint; policyId: string }>,
+    before: Map<string, bigint>,
+  ) {
     const incident = await findIncident(h.db, incidentId);
     assert.equal(incident?.status, 'SETTLED');
     const rows = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM payouts WHERE incident_id = ${incidentId}`);
@@ -116,7 +124,12 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
     for (const amount of [USDC(133) + 1n, USDC(133), USDC(134) - 1n]) await buy(risks[2]!.risk.id, amount);
     const confirm = async (i: number) => {
       h.clock.advance(1000);
-      const { incidents } = await recordObservations(h.deps, risks[i]!.feed.id, [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }], false);
+      const { incidents } = await recordObservations(
+        h.deps,
+        risks[i]!.feed.id,
+        [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }],
+        false,
+      );
       await settleIncident(h.deps, incidents[0] as string);
       return incidents[0] as string;
     };
@@ -134,7 +147,9 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
     assert.ok(available < totalDue, `the third incident is short: ${available} of ${totalDue}`);
     // Reference largest remainder: floors, then one unit each to the largest remainders, ties by policy id.
     const base = due.map((d) => (d * available) / totalDue);
-    const order = due.map((d, i) => ({ i, frac: (d * available) % totalDue })).sort((x, y) => (y.frac > x.frac ? 1 : y.frac < x.frac ? -1 : x.i - y.i));
+    const order = due
+      .map((d, i) => ({ i, frac: (d * available) % totalDue }))
+      .sort((x, y) => (y.frac > x.frac ? 1 : y.frac < x.frac ? -1 : x.i - y.i));
     let left = available - base.reduce((s, b) => s + b, 0n);
     for (const { i } of order) if (left-- > 0n) base[i] = (base[i] as bigint) + 1n;
     assert.deepEqual(paid, base);

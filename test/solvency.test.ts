@@ -48,7 +48,12 @@ function golden(h: Harness, admin: Viewer) {
   async function poolWith(riskIds: string[], stakes: Partial<Record<TrancheName, bigint>>) {
     const curator: Viewer = { address: newWallet().address, roles: [] };
     const tranches = (Object.keys(stakes) as TrancheName[]).filter((t) => t !== 'SENIOR');
-    const pool = await createPool(h.deps, curator, { name: 'golden', risks: riskIds.map((riskId) => ({ riskId })), tranches, groupCapBps: 30_000 });
+    const pool = await createPool(h.deps, curator, {
+      name: 'golden',
+      risks: riskIds.map((riskId) => ({ riskId })),
+      tranches,
+      groupCapBps: 30_000,
+    });
     for (const [tranche, amount] of Object.entries(stakes) as Array<[TrancheName, bigint]>) {
       const owner: Viewer = tranche === 'FIRST_LOSS' ? curator : { address: newWallet().address, roles: [] };
       await creditAccount(h.deps, admin, { address: owner.address, amount: amount.toString(), reference: `${pool.id}-${tranche}` });
@@ -75,22 +80,33 @@ function golden(h: Harness, admin: Viewer) {
   }
 
   async function layers(incidentId: string, poolId: string) {
-    const rows = await h.db.query<{ layer: string; amount: string }>(sql`SELECT layer, amount FROM incident_layers WHERE incident_id = ${incidentId} AND pool_id = ${poolId}`);
+    const rows = await h.db.query<{ layer: string; amount: string }>(
+      sql`SELECT layer, amount FROM incident_layers WHERE incident_id = ${incidentId} AND pool_id = ${poolId}`,
+    );
     return Object.fromEntries(rows.map((r) => [r.layer, BigInt(r.amount)]));
   }
 
   async function payouts(incidentId: string) {
-    return h.db.query<{ policy_id: string; due: string; paid: string; iou_repaid: string }>(sql`SELECT policy_id, due, paid, iou_repaid FROM payouts WHERE incident_id = ${incidentId} ORDER BY policy_id`);
+    return h.db.query<{ policy_id: string; due: string; paid: string; iou_repaid: string }>(
+      sql`SELECT policy_id, due, paid, iou_repaid FROM payouts WHERE incident_id = ${incidentId} ORDER BY policy_id`,
+    );
   }
 
   async function exhaustedPool(backstopFunding: bigint, reference: string) {
     await fundBackstop(h.deps, admin, 'USDC', backstopFunding.toString(), reference);
     const rs = [await riskWithFeed('C1', 'G3'), await riskWithFeed('C2', 'G3'), await riskWithFeed('C3', 'G3')];
-    const pool = await poolWith(rs.map((r) => r.risk.id), { SENIOR: USDC(10_000) });
+    const pool = await poolWith(
+      rs.map((r) => r.risk.id),
+      { SENIOR: USDC(10_000) },
+    );
     // 4,000 on each of three correlated risks: Cover-2 = 8,000 keeps the pool GREEN (1.25).
     await buy(rs[0]!.risk.id, USDC(4_000));
     await buy(rs[1]!.risk.id, USDC(4_000));
-    const third = [await buy(rs[2]!.risk.id, USDC(1_333) + 1n), await buy(rs[2]!.risk.id, USDC(1_333)), await buy(rs[2]!.risk.id, USDC(1_334) - 1n)];
+    const third = [
+      await buy(rs[2]!.risk.id, USDC(1_333) + 1n),
+      await buy(rs[2]!.risk.id, USDC(1_333)),
+      await buy(rs[2]!.risk.id, USDC(1_334) - 1n),
+    ];
     const i1 = await confirm(rs[0]!.feed.id);
     const i2 = await confirm(rs[1]!.feed.id);
     // A paid policy's cover is used up, so the rest of its net premium is earned at its settlement.
@@ -138,7 +154,11 @@ describe('the loss waterfall, golden scenarios (docs/design.md §6)', () => {
     const pool = await g.poolWith([r.risk.id], { FIRST_LOSS: USDC(500), JUNIOR: USDC(2_000), SENIOR: USDC(7_500) });
     const claims = [await g.buy(r.risk.id, USDC(3_000)), await g.buy(r.risk.id, USDC(2_000))];
     const inc = await g.confirm(r.feed.id);
-    const [fl, jr, sr] = largestRemainder(netOf(USDC(3_000)) + netOf(USDC(2_000)), [USDC(500) * 3n, USDC(2_000) * 2n, USDC(7_500)]) as [bigint, bigint, bigint];
+    const [fl, jr, sr] = largestRemainder(netOf(USDC(3_000)) + netOf(USDC(2_000)), [USDC(500) * 3n, USDC(2_000) * 2n, USDC(7_500)]) as [
+      bigint,
+      bigint,
+      bigint,
+    ];
     // 4,500,000 x 1.5 : 4 : 7.5 (of 13) = 519,230.77 : 1,384,615.38 : 2,596,153.85; the two units
     // left go to the largest remainders, senior (.85) then first-loss (.77).
     assert.deepEqual([fl, jr, sr], [519_231n, 1_384_615n, 2_596_154n]);
@@ -162,14 +182,24 @@ describe('the loss waterfall, golden scenarios (docs/design.md §6)', () => {
   test('3. correlated incidents exhaust the pool and the backstop pays the shortfall', async () => {
     const s = await g.exhaustedPool(USDC(100_000), 'seed-3');
     // 25% of the fund (>= 25,000) and 50% a year cover a ~2,000 shortfall.
-    assert.deepEqual(await g.layers(s.i3, s.pool.id), { FIRST_LOSS: 0n, JUNIOR: 0n, SENIOR: s.capitalLeft, BACKSTOP: s.shortfall, HAIRCUT: 0n });
+    assert.deepEqual(await g.layers(s.i3, s.pool.id), {
+      FIRST_LOSS: 0n,
+      JUNIOR: 0n,
+      SENIOR: s.capitalLeft,
+      BACKSTOP: s.shortfall,
+      HAIRCUT: 0n,
+    });
     assert.equal(await g.balanceOf('backstop:USDC'), s.backstopBefore - s.shortfall);
     for (const c of s.third) assert.equal((await getBalance(h.deps, c.viewer, null, 'USDC')).amount - c.before, c.amount);
-    const owed = await h.db.query<{ amount: string; repaid: string }>(sql`SELECT amount, repaid FROM backstop_draws WHERE pool_id = ${s.pool.id}`);
-    assert.deepEqual(owed.map((d) => [BigInt(d.amount), BigInt(d.repaid)]), [[s.shortfall, 0n]]);
+    const owed = await h.db.query<{ amount: string; repaid: string }>(
+      sql`SELECT amount, repaid FROM backstop_draws WHERE pool_id = ${s.pool.id}`,
+    );
+    assert.deepEqual(
+      owed.map((d) => [BigInt(d.amount), BigInt(d.repaid)]),
+      [[s.shortfall, 0n]],
+    );
     await assertLedgerInvariants(h.db);
   });
-
 });
 
 describe('the backstop cap, haircuts, IOUs and recoveries (docs/design.md §6)', () => {
@@ -198,7 +228,13 @@ describe('the backstop cap, haircuts, IOUs and recoveries (docs/design.md §6)',
     const draw = [balance / 4n, s.shortfall].reduce((m, v) => (v < m ? v : m));
     assert.ok(draw < s.shortfall, 'the per-incident cap binds');
     const haircut = s.shortfall - draw;
-    assert.deepEqual(await g.layers(s.i3, s.pool.id), { FIRST_LOSS: 0n, JUNIOR: 0n, SENIOR: s.capitalLeft, BACKSTOP: draw, HAIRCUT: haircut });
+    assert.deepEqual(await g.layers(s.i3, s.pool.id), {
+      FIRST_LOSS: 0n,
+      JUNIOR: 0n,
+      SENIOR: s.capitalLeft,
+      BACKSTOP: draw,
+      HAIRCUT: haircut,
+    });
     const rows = await g.payouts(s.i3);
     const due = rows.map((r) => BigInt(r.due));
     const paid = rows.map((r) => BigInt(r.paid));
@@ -250,7 +286,9 @@ describe('the backstop cap, haircuts, IOUs and recoveries (docs/design.md §6)',
     );
     // 10,000 USDC of shares backed by the virtual asset alone: 1 / 10,000,000,001, to 18 places.
     assert.equal(view.incident.waterfall[2].sharePriceAfter, '0.0000000001');
-    assert.ok(view.incident.payouts.every((p: { iou: string; haircut: string; iouRepaid: string }) => p.iou === '0' && p.haircut === p.iouRepaid));
+    assert.ok(
+      view.incident.payouts.every((p: { iou: string; haircut: string; iouRepaid: string }) => p.iou === '0' && p.haircut === p.iouRepaid),
+    );
     assert.equal(view.backstop.iouOutstanding, '0');
     assert.equal(view.backstop.draws[0].repaid, USDC(100).toString());
     assert.equal(view.adequacy.simulation.paths, 20_000);
@@ -281,22 +319,35 @@ describe('waterfall and adequacy properties', () => {
         limits: defaultBackstopLimits,
       };
       const w = runWaterfall(input);
-      assert.equal(w.rows.reduce((s, x) => s + x.amount, 0n), input.due);
+      assert.equal(
+        w.rows.reduce((s, x) => s + x.amount, 0n),
+        input.due,
+      );
       for (const row of w.rows) assert.ok(row.amount >= 0n);
       for (const t of input.tranches) assert.ok((w.rows.find((x) => x.layer === t.tranche)?.amount ?? 0n) <= t.assets);
       assert.ok(w.backstopDraw <= input.backstopBalance / 4n);
-      assert.ok(w.backstopDraw + input.poolDrawnThisYear <= ((input.backstopBalance + input.poolDrawnThisYear) * 5_000n) / 10_000n || w.backstopDraw === 0n);
+      assert.ok(
+        w.backstopDraw + input.poolDrawnThisYear <= ((input.backstopBalance + input.poolDrawnThisYear) * 5_000n) / 10_000n ||
+          w.backstopDraw === 0n,
+      );
       // Order: a layer is touched only when every layer before it is empty.
       const [fl, jr, sr] = w.rows;
       if ((jr?.amount ?? 0n) > 0n) assert.equal(fl?.amount, input.tranches[0]?.assets);
       if ((sr?.amount ?? 0n) > 0n) assert.equal(jr?.amount, input.tranches[1]?.assets);
       const shares = largestRemainder(w.paid, [big(r, 1e9) + 1n, big(r, 1e9) + 1n, big(r, 1e9) + 1n]);
-      assert.equal(shares.reduce((s, x) => s + x, 0n), w.paid);
+      assert.equal(
+        shares.reduce((s, x) => s + x, 0n),
+        w.paid,
+      );
     }
   });
 
   test('Monte Carlo: independent risks match the analytic expected loss; results repeat for a seed', () => {
-    const risks = Array.from({ length: 50 }, (_, i) => ({ exposure: 1e9 * (1 + (i % 7)), probability: 0.005 + (i % 9) * 0.01, group: `g${i % 5}` }));
+    const risks = Array.from({ length: 50 }, (_, i) => ({
+      exposure: 1e9 * (1 + (i % 7)),
+      probability: 0.005 + (i % 9) * 0.01,
+      group: `g${i % 5}`,
+    }));
     const analytic = risks.reduce((s, x) => s + x.exposure * x.probability, 0);
     const sd = Math.sqrt(risks.reduce((s, x) => s + x.exposure ** 2 * x.probability * (1 - x.probability), 0));
     const paths = 100_000;
@@ -305,7 +356,10 @@ describe('waterfall and adequacy properties', () => {
     const a = simulateLosses(risks, { paths, seed: 7, withinGroup: 0.3, acrossGroups: 0.1, capital: 2e10, backstopAvailable: 5e9 });
     const b = simulateLosses(risks, { paths, seed: 7, withinGroup: 0.3, acrossGroups: 0.1, capital: 2e10, backstopAvailable: 5e9 });
     assert.deepEqual(a, b);
-    assert.notDeepEqual(simulateLosses(risks, { paths, seed: 8, withinGroup: 0.3, acrossGroups: 0.1, capital: 2e10, backstopAvailable: 5e9 }), a);
+    assert.notDeepEqual(
+      simulateLosses(risks, { paths, seed: 8, withinGroup: 0.3, acrossGroups: 0.1, capital: 2e10, backstopAvailable: 5e9 }),
+      a,
+    );
     // Correlation fattens the tail, not the mean.
     assert.ok(a.var995 > independent.var995);
     assert.ok(Math.abs(a.expectedLoss - analytic) / analytic < 0.05);

@@ -23,7 +23,9 @@ import {
   newWallet,
   serve,
   signPush,
-  waitFor, watchRisk } from './helpers.ts';
+  waitFor,
+  watchRisk,
+} from './helpers.ts';
 
 /** Reads Server-Sent Events of a GraphQL subscription into an array as they arrive. */
 async function subscribe(url: string, query: string, token?: string) {
@@ -129,15 +131,25 @@ describe('live subscriptions across replicas', () => {
     const event = await waitFor('a policyPaid event', () => paid.received.find((e) => e.data?.policyPaid));
     assert.deepEqual(event.data.policyPaid.policyId, policy.id);
     assert.equal(event.data.policyPaid.paid, USDC(1_000).toString());
-    const labels = await waitFor('three risk events', () => (states.received.length >= 3 ? states.received.map((e) => e.data.riskStateChanged.triggerProgress.label) : undefined));
+    const labels = await waitFor('three risk events', () =>
+      states.received.length >= 3 ? states.received.map((e) => e.data.riskStateChanged.triggerProgress.label) : undefined,
+    );
     assert.deepEqual(labels.slice(0, 3), ['TRIGGERED 0s of 1m', 'TRIGGERED 30s of 1m', 'CONFIRMED']);
     await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(someoneElse.received.filter((e) => e.data?.policyPaid), [], 'nobody else hears of this payout');
+    assert.deepEqual(
+      someoneElse.received.filter((e) => e.data?.policyPaid),
+      [],
+      'nobody else hears of this payout',
+    );
     await Promise.all([paid.close(), states.close(), someoneElse.close()]);
   });
 
   test('policyPaid needs a session', async () => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ query: 'subscription { policyPaid { policyId } }' }) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: 'subscription { policyPaid { policyId } }' }),
+    });
     const text = await res.text();
     assert.match(text, /UNAUTHENTICATED/);
   });

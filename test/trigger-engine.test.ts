@@ -6,7 +6,16 @@ import { normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
 import { loadUsdcFixture } from './usdc-fixture.ts';
 
 const rule = (patch: Record<string, unknown> = {}) =>
-  normaliseTriggerRule({ threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: 86400, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2', ...patch });
+  normaliseTriggerRule({
+    threshold: '0.995',
+    direction: 'BELOW',
+    recoveryThreshold: '0.999',
+    window: 86400,
+    payout: 'PROPORTIONAL',
+    peg: '1',
+    maxRatio: '0.2',
+    ...patch,
+  });
 
 describe('trigger engine (docs/design.md §5)', () => {
   test('the March 2023 USDC depeg triggers and confirms at the published rounds', () => {
@@ -51,11 +60,20 @@ describe('trigger engine (docs/design.md §5)', () => {
       { value: '0.99', at: t(0) },
       { value: '1', at: t(11) },
     ]);
-    assert.deepEqual(late.events.map((e) => e.state), ['TRIGGERED', 'CONFIRMED']);
+    assert.deepEqual(
+      late.events.map((e) => e.state),
+      ['TRIGGERED', 'CONFIRMED'],
+    );
     assert.equal(late.settlementValue, '1');
     assert.equal(late.payoutRatio, '0');
     // Exactly at the window is not yet past it.
-    assert.deepEqual(backtest(r, [{ value: '0.99', at: t(0) }, { value: '0.99', at: t(10) }]).events.map((e) => e.state), ['TRIGGERED']);
+    assert.deepEqual(
+      backtest(r, [
+        { value: '0.99', at: t(0) },
+        { value: '0.99', at: t(10) },
+      ]).events.map((e) => e.state),
+      ['TRIGGERED'],
+    );
   });
 
   test('window 0 confirms at the triggering observation; ABOVE mirrors BELOW', () => {
@@ -65,7 +83,10 @@ describe('trigger engine (docs/design.md §5)', () => {
       { state: 'CONFIRMED', at: 5000, value: '0.99' },
     ]);
     const above = normaliseTriggerRule({ threshold: '1.05', direction: 'ABOVE', recoveryThreshold: '1.01', window: 0, payout: 'BINARY' });
-    const r = backtest(above, [{ value: '1.04', at: 0 }, { value: '1.05', at: 1000 }]);
+    const r = backtest(above, [
+      { value: '1.04', at: 0 },
+      { value: '1.05', at: 1000 },
+    ]);
     assert.equal(r.events[0]?.at, 1000);
     assert.equal(r.payoutRatio, '1');
   });
@@ -73,7 +94,15 @@ describe('trigger engine (docs/design.md §5)', () => {
   test('payout rules: proportional clamps to maxRatio, tiers pick the deepest band reached', () => {
     assert.equal(payoutRatio(rule(), '0.5'), '0.2');
     assert.equal(payoutRatio(rule(), '1.01'), '0');
-    const tiered = rule({ payout: 'TIERED', peg: null, maxRatio: null, tiers: [{ bound: '0.98', ratio: '0.1' }, { bound: '0.9', ratio: '0.5' }] });
+    const tiered = rule({
+      payout: 'TIERED',
+      peg: null,
+      maxRatio: null,
+      tiers: [
+        { bound: '0.98', ratio: '0.1' },
+        { bound: '0.9', ratio: '0.5' },
+      ],
+    });
     assert.equal(payoutRatio(tiered, '0.99'), '0');
     assert.equal(payoutRatio(tiered, '0.95'), '0.1');
     assert.equal(payoutRatio(tiered, '0.9'), '0.5');

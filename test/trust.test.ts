@@ -12,7 +12,20 @@ import { join } from 'node:path';
 import { DASHBOARD_DIR, createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { inlineSimulator, createWorkerSimulator } from '../src/app/simulator.ts';
-import { CREDIT, PURCHASE, QUOTE, USDC, depegRiskInput, expectCode, fundedBuyer, marketWithPool, newWallet, serve, testConfig, useHarness } from './helpers.ts';
+import {
+  CREDIT,
+  PURCHASE,
+  QUOTE,
+  USDC,
+  depegRiskInput,
+  expectCode,
+  fundedBuyer,
+  marketWithPool,
+  newWallet,
+  serve,
+  testConfig,
+  useHarness,
+} from './helpers.ts';
 
 const ME = 'query { me { address } }';
 const SIGN_IN = 'mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }';
@@ -21,11 +34,12 @@ const NONCE = 'mutation { siweNonce { nonce domain domains } }';
 /** The longest run of characters two strings share. */
 function longestCommon(a: string, b: string): number {
   let best = 0;
-  for (let i = 0; i < a.length; i++) for (let j = 0; j < b.length; j++) {
-    let k = 0;
-    while (a[i + k] !== undefined && a[i + k] === b[j + k]) k++;
-    best = Math.max(best, k);
-  }
+  for (let i = 0; i < a.length; i++)
+    for (let j = 0; j < b.length; j++) {
+      let k = 0;
+      while (a[i + k] !== undefined && a[i + k] === b[j + k]) k++;
+      best = Math.max(best, k);
+    }
   return best;
 }
 
@@ -36,7 +50,8 @@ describe('sign-in: nonces, messages and sessions', () => {
     const nonces: string[] = [];
     for (let i = 0; i < 10; i++) nonces.push((await h.ok(NONCE)).siweNonce.nonce);
     for (const n of nonces) assert.match(n, /^[0-9a-f]{32}$/);
-    for (let i = 1; i < nonces.length; i++) assert.ok(longestCommon(nonces[i - 1] as string, nonces[i] as string) < 8, `${nonces[i - 1]} ~ ${nonces[i]}`);
+    for (let i = 1; i < nonces.length; i++)
+      assert.ok(longestCommon(nonces[i - 1] as string, nonces[i] as string) < 8, `${nonces[i - 1]} ~ ${nonces[i]}`);
   });
 
   test('the URI, chain and issue time are checked, each with its own message; any configured domain signs in', async () => {
@@ -76,7 +91,13 @@ describe('sign-in: nonces, messages and sessions', () => {
     const cfg = h.deps.config.jwt;
     const now = Math.floor(h.clock.now() / 1000);
     const sign = (claims: Record<string, unknown>, options: jwt.SignOptions = {}) =>
-      jwt.sign({ sv: 0, ...claims }, cfg.secret, { algorithm: 'HS256', subject: wallet.address, issuer: cfg.issuer, audience: cfg.audience, ...options });
+      jwt.sign({ sv: 0, ...claims }, cfg.secret, {
+        algorithm: 'HS256',
+        subject: wallet.address,
+        issuer: cfg.issuer,
+        audience: cfg.audience,
+        ...options,
+      });
     const noExpiry = sign({ iat: now });
     const future = sign({ iat: now + 3600 }, { expiresIn: 7200 });
     for (const bad of [noExpiry, future]) expectCode(await h.gql(ME, {}, bad), 'UNAUTHENTICATED');
@@ -127,15 +148,32 @@ describe('the HTTP edge', () => {
     const forged = jwt.sign({ sub: h.admin.address, sv: 0 }, 'any-key-any-key-any-key-any-key!!', { expiresIn: 600 });
     const statuses: number[] = [];
     for (let i = 0; i < 30; i++) {
-      statuses.push((await request(app).post('/graphql').set('x-forwarded-for', `10.0.${i}.1`).set('authorization', `Bearer ${forged}`).send({ query: ME })).status);
+      statuses.push(
+        (
+          await request(app)
+            .post('/graphql')
+            .set('x-forwarded-for', `10.0.${i}.1`)
+            .set('authorization', `Bearer ${forged}`)
+            .send({ query: ME })
+        ).status,
+      );
     }
     // X-Forwarded-For is not trusted by default: all 30 count against the one real IP.
     assert.ok(statuses.includes(429), 'the sender is limited by its IP');
     // The admin, from the same loopback IP, is limited by IP too; through a trusted proxy
     // with another client address, the admin's own allowance is untouched by the forgeries.
     const proxied = createApp(h.deps, { rateLimitPerMinute: 20, trustProxy: 'loopback' });
-    for (let i = 0; i < 12; i++) await request(proxied).post('/graphql').set('x-forwarded-for', '203.0.113.9').set('authorization', `Bearer ${forged}`).send({ query: ME });
-    const res = await request(proxied).post('/graphql').set('x-forwarded-for', '198.51.100.7').set('authorization', `Bearer ${adminToken}`).send({ query: ME });
+    for (let i = 0; i < 12; i++)
+      await request(proxied)
+        .post('/graphql')
+        .set('x-forwarded-for', '203.0.113.9')
+        .set('authorization', `Bearer ${forged}`)
+        .send({ query: ME });
+    const res = await request(proxied)
+      .post('/graphql')
+      .set('x-forwarded-for', '198.51.100.7')
+      .set('authorization', `Bearer ${adminToken}`)
+      .send({ query: ME });
     assert.equal(res.status, 200);
     assert.equal(res.body.data.me.address, h.admin.address);
   });
@@ -144,10 +182,14 @@ describe('the HTTP edge', () => {
     const served = await serve(createApp(h.deps, { rateLimitPerMinute: 0 }));
     try {
       const status = await new Promise<number>((resolve, reject) => {
-        const req = httpRequest(served.url, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const req = httpRequest(
+          served.url,
+          { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('error', (e) => (String(e).includes('EPIPE') || String(e).includes('ECONNRESET') ? resolve(413) : reject(e)));
         const chunk = Buffer.alloc(256 * 1024, 'a');
         let sent = 0;
@@ -162,7 +204,11 @@ describe('the HTTP edge', () => {
       });
       assert.equal(status, 413);
       // A normal request still works afterwards.
-      const ok = await fetch(served.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+      const ok = await fetch(served.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
       assert.equal(ok.status, 200);
     } finally {
       served.close();
@@ -185,8 +231,15 @@ describe('the HTTP edge', () => {
   test('production: no name suggestions, /metrics behind its token, CORS only for listed origins', async () => {
     const prod = { ...h.deps, config: testConfig(h.admin.address, { production: true }) };
     const prometheus = createPrometheus(h.db);
-    const app = createApp(prod, { rateLimitPerMinute: 0, prometheus, metricsToken: 'metrics-token-metrics-token', corsOrigins: ['https://app.example'] });
-    const enumTypo = await request(app).post('/graphql').send({ query: 'mutation { deposit(poolId: "p", amount: "1", tranche: SENOR) { shares } }' });
+    const app = createApp(prod, {
+      rateLimitPerMinute: 0,
+      prometheus,
+      metricsToken: 'metrics-token-metrics-token',
+      corsOrigins: ['https://app.example'],
+    });
+    const enumTypo = await request(app)
+      .post('/graphql')
+      .send({ query: 'mutation { deposit(poolId: "p", amount: "1", tranche: SENOR) { shares } }' });
     assert.ok(!JSON.stringify(enumTypo.body).includes('Did you mean'), JSON.stringify(enumTypo.body));
     const fieldTypo = await request(app).post('/graphql').send({ query: '{ pols { id } }' });
     assert.ok(!JSON.stringify(fieldTypo.body).includes('Did you mean'), JSON.stringify(fieldTypo.body));
@@ -222,14 +275,21 @@ describe('the HTTP edge', () => {
   });
 
   test('a backtest of an empty series is refused, not answered "no events"', async () => {
-    const body = await h.gql('{ backtest(rule: { threshold: "0.995", direction: BELOW, recoveryThreshold: "0.999", window: 60 }, observations: []) { payoutRatio } }');
+    const body = await h.gql(
+      '{ backtest(rule: { threshold: "0.995", direction: BELOW, recoveryThreshold: "0.999", window: 60 }, observations: []) { payoutRatio } }',
+    );
     expectCode(body, 'BAD_USER_INPUT');
     assert.match(body.errors?.[0]?.message ?? '', /empty/);
   });
 });
 
 describe('expensive work stays off the request path', () => {
-  const h = useHarness({ solvency: { ...testConfig('0x0000000000000000000000000000000000000001').solvency, simulation: { paths: 100_000, seed: 1, withinGroup: 0.3, acrossGroups: 0.1 } } });
+  const h = useHarness({
+    solvency: {
+      ...testConfig('0x0000000000000000000000000000000000000001').solvency,
+      simulation: { paths: 100_000, seed: 1, withinGroup: 0.3, acrossGroups: 0.1 },
+    },
+  });
 
   test('adequacy is served from the last run, simulated in a worker thread; aliases are bounded; /healthz stays quick', async () => {
     const m = await marketWithPool(h, USDC(1_000_000));
@@ -239,7 +299,10 @@ describe('expensive work stays off the request path', () => {
     const simulator = createWorkerSimulator();
     try {
       // The worker computes exactly what the inline simulation does.
-      const risks = [{ exposure: 1e9, probability: 0.05, group: 'A' }, { exposure: 5e8, probability: 0.1, group: 'B' }];
+      const risks = [
+        { exposure: 1e9, probability: 0.05, group: 'A' },
+        { exposure: 5e8, probability: 0.1, group: 'B' },
+      ];
       const options = { paths: 20_000, seed: 7, withinGroup: 0.3, acrossGroups: 0.1, capital: 1e9, backstopAvailable: 1e8 };
       assert.deepEqual(await simulator.simulate(risks, options), await inlineSimulator.simulate(risks, options));
 
@@ -247,7 +310,13 @@ describe('expensive work stays off the request path', () => {
       const served = await serve(app);
       try {
         const aliased = `{ ${Array.from({ length: 15 }, (_, i) => `a${i}: adequacy { status }`).join(' ')} }`;
-        const refused = await (await fetch(served.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: aliased }) })).json();
+        const refused = await (
+          await fetch(served.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ query: aliased }),
+          })
+        ).json();
         assert.equal(refused.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
         const three = `query($p: ID!) { a: adequacy { status } b: adequacy(poolId: $p) { status simulation { paths } } c: adequacy(poolId: $p) { computedAt } }`;
         const slowest: number[] = [];
@@ -262,7 +331,13 @@ describe('expensive work stays off the request path', () => {
         })();
         const bodies = await Promise.all(
           Array.from({ length: 10 }, async () =>
-            (await fetch(served.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: three, variables: { p: m.pool.id } }) })).json(),
+            (
+              await fetch(served.url, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ query: three, variables: { p: m.pool.id } }),
+              })
+            ).json(),
           ),
         );
         running = false;
@@ -286,7 +361,12 @@ describe('bounded resources', () => {
 
   test('lists come in pages of at most 100, with a cursor to the next', async () => {
     const admin = await h.signIn(h.admin);
-    for (let i = 0; i < 5; i++) await h.ok('mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }', { i: { ...depegRiskInput(`page ${i}`, `PAGE${i}`) } }, admin);
+    for (let i = 0; i < 5; i++)
+      await h.ok(
+        'mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }',
+        { i: { ...depegRiskInput(`page ${i}`, `PAGE${i}`) } },
+        admin,
+      );
     const seen: string[] = [];
     let after: string | null = null;
     for (;;) {
@@ -306,9 +386,12 @@ describe('bounded resources', () => {
 
   test('an account opens a few pools a day; nonces per client are bounded', async () => {
     const admin = await h.signIn(h.admin);
-    const risk = (await h.ok('mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }', { i: depegRiskInput('pools', 'POOLS') }, admin)).createRisk;
+    const risk = (
+      await h.ok('mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }', { i: depegRiskInput('pools', 'POOLS') }, admin)
+    ).createRisk;
     const spammer = await h.signIn(newWallet());
-    const create = () => h.gql('mutation($r: ID!) { createPool(input: { name: "spam", risks: [{ riskId: $r }] }) { id } }', { r: risk.id }, spammer);
+    const create = () =>
+      h.gql('mutation($r: ID!) { createPool(input: { name: "spam", risks: [{ riskId: $r }] }) { id } }', { r: risk.id }, spammer);
     for (let i = 0; i < 10; i++) assert.equal((await create()).errors, undefined);
     expectCode(await create(), 'RATE_LIMITED');
     let refused = 0;
@@ -334,7 +417,16 @@ describe('bounded resources', () => {
           body: JSON.stringify({ query: 'subscription { riskStateChanged { id } }' }),
         });
         const reader = res.body?.getReader();
-        const first = reader ? new TextDecoder().decode((await Promise.race([reader.read(), new Promise<{ value: undefined }>((r) => setTimeout(() => r({ value: undefined }), 500))])).value) : '';
+        const first = reader
+          ? new TextDecoder().decode(
+              (
+                await Promise.race([
+                  reader.read(),
+                  new Promise<{ value: undefined }>((r) => setTimeout(() => r({ value: undefined }), 500)),
+                ])
+              ).value,
+            )
+          : '';
         return first ?? '';
       };
       assert.ok(!(await open()).includes('RATE_LIMITED'));

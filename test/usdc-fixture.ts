@@ -18,4 +18,3 @@ function formatAnswer(a: bigint): string {
   const s = a.toString().padStart(9, '0');
   return `${s.slice(0, -8)}.${s.slice(-8)}`.replace(/\.?0+$/, '');
 }
-

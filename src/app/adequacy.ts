@@ -153,7 +153,13 @@ export async function platformAdequacy(deps: Deps, asset: string): Promise<Adequ
     for (const r of snap.risks) byRisk.set(r.riskId, (byRisk.get(r.riskId) ?? 0n) + r.exposure);
   }
   const backstop = await loadBackstop(deps.db, asset);
-  const result = await report(deps, { poolId: null, asset }, capital, [...byRisk].map(([riskId, exposure]) => ({ riskId, exposure })), backstop.balance);
+  const result = await report(
+    deps,
+    { poolId: null, asset },
+    capital,
+    [...byRisk].map(([riskId, exposure]) => ({ riskId, exposure })),
+    backstop.balance,
+  );
   await saveReport(deps.db, `platform:${asset}`, result, now);
   return result;
 }
@@ -173,7 +179,9 @@ export async function latestAdequacy(deps: Deps, scope: { poolId: string } | { a
   let compute = firstRuns.get(deps);
   if (!compute) {
     compute = createCoalescer(async (k: string, callers: readonly null[]) => {
-      const done = (await loadReport<AdequacyReport>(deps.db, k)) ?? (k.startsWith('pool:') ? await poolAdequacy(deps, k.slice(5)) : await platformAdequacy(deps, k.slice(9)));
+      const done =
+        (await loadReport<AdequacyReport>(deps.db, k)) ??
+        (k.startsWith('pool:') ? await poolAdequacy(deps, k.slice(5)) : await platformAdequacy(deps, k.slice(9)));
       return callers.map(() => done);
     });
     firstRuns.set(deps, compute);

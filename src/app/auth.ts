@@ -39,7 +39,10 @@ export function normaliseAddress(value: string, field = 'address'): string {
 }
 
 /** A single-use nonce for an EIP-4361 message, valid for a few minutes, from a CSPRNG. */
-export async function issueSiweNonce(deps: Deps, requestedBy: string): Promise<{ nonce: string; expiresAt: number; domain: string; domains: readonly string[] }> {
+export async function issueSiweNonce(
+  deps: Deps,
+  requestedBy: string,
+): Promise<{ nonce: string; expiresAt: number; domain: string; domains: readonly string[] }> {
   const now = deps.clock.now();
   // 128 bits from the CSPRNG; hex is alphanumeric, as EIP-4361 requires.
   const nonce = randomBytes(16).toString('hex');
@@ -67,8 +70,10 @@ function siweProblem(deps: Deps, m: ReturnType<typeof parseSiweMessage>, now: nu
   } catch {
     return 'the message URI is not a URL';
   }
-  if (uri.host !== m.domain || (uri.protocol !== 'http:' && uri.protocol !== 'https:')) return `the message URI must be this site's origin (http(s)://${m.domain})`;
-  if (!siwe.chainIds.includes(m.chainId as number)) return `chain ${m.chainId} is not accepted for sign-in (accepted: ${siwe.chainIds.join(', ')})`;
+  if (uri.host !== m.domain || (uri.protocol !== 'http:' && uri.protocol !== 'https:'))
+    return `the message URI must be this site's origin (http(s)://${m.domain})`;
+  if (!siwe.chainIds.includes(m.chainId as number))
+    return `chain ${m.chainId} is not accepted for sign-in (accepted: ${siwe.chainIds.join(', ')})`;
   const skew = siwe.clockSkewSeconds * 1000;
   const issued = (m.issuedAt as Date).getTime();
   if (issued > now + skew) return `the message is not yet valid: issued at ${iso(issued)}, in the future`;
@@ -87,8 +92,19 @@ export async function signInWithEthereum(deps: Deps, message: string, signature:
   if (typeof message !== 'string' || message.length > 4096) throw badInput('message must be an EIP-4361 message', { field: 'message' });
   if (!isHex(signature) || signature.length > 1000) throw badInput('signature must be 0x-prefixed hex', { field: 'signature' });
   const parsed = parseSiweMessage(message);
-  if (!parsed.address || !parsed.nonce || !parsed.domain || !parsed.uri || parsed.chainId === undefined || !parsed.issuedAt || parsed.version !== '1') {
-    throw badInput('message is not a valid EIP-4361 message (domain, address, URI, version 1, chain ID, nonce and issued-at are required)', { field: 'message' });
+  if (
+    !parsed.address ||
+    !parsed.nonce ||
+    !parsed.domain ||
+    !parsed.uri ||
+    parsed.chainId === undefined ||
+    !parsed.issuedAt ||
+    parsed.version !== '1'
+  ) {
+    throw badInput(
+      'message is not a valid EIP-4361 message (domain, address, URI, version 1, chain ID, nonce and issued-at are required)',
+      { field: 'message' },
+    );
   }
   const now = deps.clock.now();
   const problem = siweProblem(deps, parsed, now);
@@ -96,7 +112,8 @@ export async function signInWithEthereum(deps: Deps, message: string, signature:
   const address = getAddress(parsed.address);
   const ok = await verifyMessage({ address, message, signature }).catch(() => false);
   if (!ok) throw unauthenticated('the signature does not match the address in the message');
-  if (!(await consumeNonce(deps.db, parsed.nonce, now))) throw unauthenticated('the nonce is unknown, already used or expired; ask for a new one');
+  if (!(await consumeNonce(deps.db, parsed.nonce, now)))
+    throw unauthenticated('the nonce is unknown, already used or expired; ask for a new one');
   const version = await upsertUser(deps.db, address, now);
   const roles = rolesOf(deps, address);
   const iat = Math.floor(now / 1000);
@@ -164,7 +181,8 @@ export function verifiedClaims(deps: Deps, token: string): { sub: string; sv: nu
     }
     if (typeof payload !== 'object' || typeof payload.sub !== 'string' || !isAddress(payload.sub)) break;
     if (typeof payload.exp !== 'number') throw unauthenticated('the session token has no expiry');
-    if (typeof payload.iat !== 'number' || payload.iat > now + deps.config.siwe.clockSkewSeconds) throw unauthenticated('the session token is issued in the future');
+    if (typeof payload.iat !== 'number' || payload.iat > now + deps.config.siwe.clockSkewSeconds)
+      throw unauthenticated('the session token is issued in the future');
     if (!Number.isInteger(payload.sv)) break;
     return { sub: payload.sub, sv: payload.sv as number };
   }

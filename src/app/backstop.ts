@@ -1,5 +1,14 @@
 import { sql } from 'drizzle-orm';
-import { type BackstopState, addPlatformCapital, changeIouOutstanding, listDraws, loadBackstop, poolDrawnSince, poolOwes, saveBackstopTarget } from '../db/backstop-store.ts';
+import {
+  type BackstopState,
+  addPlatformCapital,
+  changeIouOutstanding,
+  listDraws,
+  loadBackstop,
+  poolDrawnSince,
+  poolOwes,
+  saveBackstopTarget,
+} from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { type AccountRef, ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
 import { STREAM_PREFIX, applyPoolAggregates, insertStream, listPools } from '../db/pool-store.ts';
@@ -26,7 +35,14 @@ export async function lockBackstop(tx: Executor, asset: string): Promise<void> {
  * Pays IOU holders from an account, oldest incident first and pro rata by what each is
  * still owed within an incident (largest remainder, by policy id). Returns what was paid.
  */
-export async function repayIous(tx: Executor, asset: string, from: AccountRef, amount: bigint, at: number, incidentId?: string): Promise<bigint> {
+export async function repayIous(
+  tx: Executor,
+  asset: string,
+  from: AccountRef,
+  amount: bigint,
+  at: number,
+  incidentId?: string,
+): Promise<bigint> {
   let left = amount;
   const incidents = await tx.query<{ incident_id: string; open: string }>(sql`
     SELECT x.incident_id, SUM(x.due - x.paid - x.iou_repaid) AS open
@@ -51,7 +67,9 @@ export async function repayIous(tx: Executor, asset: string, from: AccountRef, a
           FROM payouts WHERE incident_id = ${inc.incident_id} AND paid + iou_repaid < due
         ) d
       ) r`);
-    await tx.query(sql`UPDATE payouts x SET iou_repaid = x.iou_repaid + p.part FROM iou_parts p WHERE x.policy_id = p.policy_id AND p.part > 0`);
+    await tx.query(
+      sql`UPDATE payouts x SET iou_repaid = x.iou_repaid + p.part FROM iou_parts p WHERE x.policy_id = p.policy_id AND p.part > 0`,
+    );
     await postJournalFromSelect(
       tx,
       { kind: 'IOU_REPAYMENT', at, reference: inc.incident_id },
@@ -83,11 +101,17 @@ export async function refreshBackstop(deps: Deps, asset: string): Promise<void> 
       shape.push({ capital: snap.capital, groupExposures: [...snap.groups.values()], pool: snap });
     }
     const target = backstopTarget(totalExposure, shape, deps.config.solvency.skim);
-    await saveBackstopTarget(tx, asset, target.target, {
-      totalExposure: totalExposure.toString(),
-      exposureFloor: target.exposureFloor.toString(),
-      stressShortfall: target.stressShortfall.toString(),
-    }, now);
+    await saveBackstopTarget(
+      tx,
+      asset,
+      target.target,
+      {
+        totalExposure: totalExposure.toString(),
+        exposureFloor: target.exposureFloor.toString(),
+        stressShortfall: target.stressShortfall.toString(),
+      },
+      now,
+    );
 
     const state = await loadBackstop(tx, asset);
     if (state.iouReserve > 0n) {
@@ -95,11 +119,24 @@ export async function refreshBackstop(deps: Deps, asset: string): Promise<void> 
       const paid = state.iouOutstanding > 0n ? await repayIous(tx, asset, reserve, state.iouReserve, now) : 0n;
       const spare = state.iouReserve - paid;
       if (spare > 0n) {
-        await postJournal(tx, { kind: 'IOU_RESERVE_RELEASE', at: now, postings: [{ account: reserve, amount: -spare }, { account: ledgerAccounts.backstop(asset), amount: spare }] });
+        await postJournal(tx, {
+          kind: 'IOU_RESERVE_RELEASE',
+          at: now,
+          postings: [
+            { account: reserve, amount: -spare },
+            { account: ledgerAccounts.backstop(asset), amount: spare },
+          ],
+        });
       }
     }
 
-    await streamExcess(deps, tx, asset, await loadBackstop(tx, asset), shape.map((x) => x.pool));
+    await streamExcess(
+      deps,
+      tx,
+      asset,
+      await loadBackstop(tx, asset),
+      shape.map((x) => x.pool),
+    );
   });
 }
 
@@ -116,7 +153,10 @@ async function streamExcess(deps: Deps, tx: Executor, asset: string, fund: Backs
   if (excess <= 0n || receiving.length === 0) return;
   const now = deps.clock.now();
   const durationMs = deps.config.solvency.skim.excessStreamSeconds * 1000;
-  const shares = largestRemainder(excess, receiving.map((p) => p.totalExposure));
+  const shares = largestRemainder(
+    excess,
+    receiving.map((p) => p.totalExposure),
+  );
   for (const [i, read] of receiving.entries()) {
     const amount = shares[i] as bigint;
     if (amount === 0n) continue;
@@ -124,7 +164,15 @@ async function streamExcess(deps: Deps, tx: Executor, asset: string, fund: Backs
     await checkpointPool(tx, snap);
     const stream = policyEarning(amount, durationMs);
     const id = newId(STREAM_PREFIX);
-    await insertStream(tx, { id, poolId: snap.pool.id, amount, rateWad: stream.rateWad, dustWad: stream.dustWad, startAt: now, endAt: now + durationMs });
+    await insertStream(tx, {
+      id,
+      poolId: snap.pool.id,
+      amount,
+      rateWad: stream.rateWad,
+      dustWad: stream.dustWad,
+      startAt: now,
+      endAt: now + durationMs,
+    });
     await applyPoolAggregates(tx, snap.pool.id, {
       accrual: { ...snap.accrual, accruedAt: now, rateWad: snap.accrual.rateWad + stream.rateWad },
       totalExposure: snap.totalExposure,
@@ -181,8 +229,11 @@ export async function fundBackstop(deps: Deps, viewer: Viewer | null, asset: str
     });
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
-    const rows = await deps.db.query<{ memo: Record<string, string> }>(sql`SELECT memo FROM journal_entries WHERE idempotency_key = ${key}`);
-    if (rows[0]?.memo.amount !== amount.toString() || rows[0]?.memo.asset !== asset) throw conflict('this reference was already used for another funding', { reference: ref });
+    const rows = await deps.db.query<{ memo: Record<string, string> }>(
+      sql`SELECT memo FROM journal_entries WHERE idempotency_key = ${key}`,
+    );
+    if (rows[0]?.memo.amount !== amount.toString() || rows[0]?.memo.asset !== asset)
+      throw conflict('this reference was already used for another funding', { reference: ref });
   }
 }
 
@@ -214,7 +265,12 @@ export async function backstopAllowances(deps: Deps, fund: BackstopState) {
   for (const pool of (await listPools(deps.db)).filter((p) => p.asset === fund.asset)) {
     const drawn = await poolDrawnSince(deps.db, pool.id, now - YEAR_MS);
     const allowance = backstopAllowance(fund.balance, drawn, limits);
-    rows.push({ poolId: pool.id, drawnThisYear: drawn, available: perIncident < allowance ? perIncident : allowance, owed: await poolOwes(deps.db, pool.id) });
+    rows.push({
+      poolId: pool.id,
+      drawnThisYear: drawn,
+      available: perIncident < allowance ? perIncident : allowance,
+      owed: await poolOwes(deps.db, pool.id),
+    });
   }
   return rows;
 }

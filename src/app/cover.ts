@@ -16,7 +16,16 @@ import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
 import { type RiskRecord, effectiveScore } from '../db/risk-store.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
-import { capacityExceeded, conflict, forbidden, insufficientFunds, isBaseError, notFound, quoteExpired, salesPaused } from '../domain/errors.ts';
+import {
+  capacityExceeded,
+  conflict,
+  forbidden,
+  insufficientFunds,
+  isBaseError,
+  notFound,
+  quoteExpired,
+  salesPaused,
+} from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
@@ -78,7 +87,8 @@ export async function priceCover(
   const amount = parsePositiveAmount(amountText);
   validateTerm(durationDays, deps.config.pricing);
   const { risk, snapshots, at: now } = await quotePaths(deps).read(riskId);
-  if (risk.state !== 'ARMED') throw salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId, state: risk.state });
+  if (risk.state !== 'ARMED')
+    throw salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId, state: risk.state });
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
   let best: { poolId: string; price: PremiumBreakdown; binding: string } | undefined;
   let withCapacity = 0;
@@ -136,7 +146,13 @@ export async function priceCover(
  * A firm quote (a mutation: it is stored, and buying it gets exactly its price until it
  * expires; capacity is not reserved).
  */
-export async function requestQuote(deps: Deps, viewer: Viewer | null, riskId: string, amountText: string, durationDays: number): Promise<QuoteRecord> {
+export async function requestQuote(
+  deps: Deps,
+  viewer: Viewer | null,
+  riskId: string,
+  amountText: string,
+  durationDays: number,
+): Promise<QuoteRecord> {
   const record = await priceCover(deps, viewer, riskId, amountText, durationDays);
   await quotePaths(deps).store(record);
   deps.metrics.count('quotes');
@@ -174,7 +190,8 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   if (q.requester && q.requester !== buyer) throw forbidden('this quote was made for another account');
   if (await findPolicyByQuote(tx, quoteId)) return alreadyBought(tx, buyer, quoteId);
   const now = deps.clock.now();
-  if (now >= q.expiresAt) throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
+  if (now >= q.expiresAt)
+    throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
 
   const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
   const risks = await tx.query<{ state: string; correlation_group: string; name: string; quorum: number; max_staleness_seconds: number }>(
@@ -182,7 +199,8 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   );
   const risk = risks[0];
   if (!risk) throw notFound(`no risk ${q.riskId}`);
-  if (risk.state !== 'ARMED') throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
+  if (risk.state !== 'ARMED')
+    throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
   await requireMonitored(tx, { id: q.riskId, name: risk.name, quorum: risk.quorum, maxStalenessSeconds: risk.max_staleness_seconds }, now);
   await checkpointPool(tx, snap);
   const e = exposureFor(snap, q.riskId);
@@ -200,14 +218,20 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   const wallet = ledgerAccounts.wallet(asset, buyer);
   const total = q.premium + q.fee;
   const balance = await accountBalance(tx, wallet.id, true);
-  if (balance < total) throw insufficientFunds('wallet balance is below the premium and fee', { balance: balance.toString(), required: total.toString() });
+  if (balance < total)
+    throw insufficientFunds('wallet balance is below the premium and fee', { balance: balance.toString(), required: total.toString() });
 
   // docs/design.md §6: a counter-cyclical skim of the premium feeds the backstop (while claimants
   // hold IOUs, it repays them first); a pool that drew on the backstop repays from half
   // its skim on top. The pool earns the rest over the term.
   const backstop = await loadBackstop(tx, asset);
   const skimPolicy = deps.config.solvency.skim;
-  const parts = splitPremium(q.premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), await poolOwes(tx, q.poolId), skimPolicy);
+  const parts = splitPremium(
+    q.premium,
+    skimRateBps(backstop.balance, backstop.target, skimPolicy),
+    await poolOwes(tx, q.poolId),
+    skimPolicy,
+  );
   if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
   const inflow = parts.skim + parts.repayment;
   const iouGap = backstop.iouOutstanding > backstop.iouReserve ? backstop.iouOutstanding - backstop.iouReserve : 0n;
@@ -256,7 +280,12 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   return policy;
 }
 
-export async function policies(deps: Deps, viewer: Viewer | null, address: string | null | undefined, page: PageRequest): Promise<Page<PolicyRecord>> {
+export async function policies(
+  deps: Deps,
+  viewer: Viewer | null,
+  address: string | null | undefined,
+  page: PageRequest,
+): Promise<Page<PolicyRecord>> {
   return toPage(await policiesOf(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.createdAt, id: p.id }));
 }
 

@@ -3,7 +3,14 @@ import canonicalize from 'canonicalize';
 import { keccak256, sha256, toBytes } from 'viem';
 import type { Executor } from '../db/create-database.ts';
 import { latestObservations } from '../db/feed-store.ts';
-import { type EvidenceObservation, type IncidentRecord, type RiskEventRecord, currentEpisode, insertIncident, insertRiskEvent } from '../db/incident-store.ts';
+import {
+  type EvidenceObservation,
+  type IncidentRecord,
+  type RiskEventRecord,
+  currentEpisode,
+  insertIncident,
+  insertRiskEvent,
+} from '../db/incident-store.ts';
 import { publish } from '../db/events.ts';
 import { findRisk, saveRiskEvaluation } from '../db/risk-store.ts';
 import { ts } from '../db/sql-helpers.ts';
@@ -42,7 +49,14 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
   if (fresh.length < risk.quorum) {
     if (!risk.degraded) {
       await record('DEGRADED', null, []);
-      await saveRiskEvaluation(tx, riskId, { state: risk.state, triggeredAt: risk.triggeredAt, degraded: true, lastValue: null, evaluatedAt: null, changedAt: null });
+      await saveRiskEvaluation(tx, riskId, {
+        state: risk.state,
+        triggeredAt: risk.triggeredAt,
+        degraded: true,
+        lastValue: null,
+        evaluatedAt: null,
+        changedAt: null,
+      });
       await publish(tx, { type: 'risk', riskId, state: 'DEGRADED' });
     }
     return { events, incidentId: null };
@@ -51,7 +65,13 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
     fresh.map((o) => o.value),
     risk.rule.direction,
   );
-  const evidence: EvidenceObservation[] = fresh.map((o) => ({ feedId: o.feedId, observationId: o.id, value: o.value, observedAt: o.observedAt, source: o.source }));
+  const evidence: EvidenceObservation[] = fresh.map((o) => ({
+    feedId: o.feedId,
+    observationId: o.id,
+    value: o.value,
+    observedAt: o.observedAt,
+    source: o.source,
+  }));
   if (risk.degraded) await record('HEALTHY', value, evidence);
 
   if (risk.state === 'CONFIRMED') {
@@ -122,7 +142,18 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
  */
 export function evidenceVerified(incident: IncidentRecord): boolean {
   if (incident.evidenceDocument !== null) return sha256(toBytes(incident.evidenceDocument)) === incident.evidenceHash;
-  return keccak256(toBytes(canonicalJson({ riskId: incident.riskId, rule: incident.rule, ruleVersion: incident.ruleVersion, timeline: incident.evidence.timeline }))) === incident.evidenceHash;
+  return (
+    keccak256(
+      toBytes(
+        canonicalJson({
+          riskId: incident.riskId,
+          rule: incident.rule,
+          ruleVersion: incident.ruleVersion,
+          timeline: incident.evidence.timeline,
+        }),
+      ),
+    ) === incident.evidenceHash
+  );
 }
 
 /**
@@ -139,7 +170,11 @@ export async function markQuietRisks(tx: Executor, now: number): Promise<string[
            WHERE rf.risk_id = r.id AND f.last_observed_at >= ${ts(now)}::timestamptz - make_interval(secs => r.max_staleness_seconds)) < r.quorum
     RETURNING r.id, r.rule_version`);
   for (const r of rows) {
-    await insertRiskEvent(tx, { riskId: r.id, state: 'DEGRADED', at: now, value: null, ruleVersion: r.rule_version, observations: [] }, now);
+    await insertRiskEvent(
+      tx,
+      { riskId: r.id, state: 'DEGRADED', at: now, value: null, ruleVersion: r.rule_version, observations: [] },
+      now,
+    );
   }
   return rows.map((r) => r.id);
 }

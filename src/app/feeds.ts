@@ -59,7 +59,8 @@ const MAX_BATCH = 1_000;
 
 function int(value: number | null | undefined, field: string, min: number, max: number): number | undefined {
   if (value == null) return undefined;
-  if (!Number.isInteger(value) || value < min || value > max) throw badInput(`${field} must be a whole number from ${min} to ${max}`, { field });
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw badInput(`${field} must be a whole number from ${min} to ${max}`, { field });
   return value;
 }
 
@@ -67,12 +68,14 @@ function int(value: number | null | undefined, field: string, min: number, max: 
 function valueBounds(input: { minValue?: string | null; maxValue?: string | null }): Pick<FeedConfig, 'minValue' | 'maxValue'> {
   const bound = (value: string | null | undefined, field: string) => {
     if (value == null) return undefined;
-    if (!isDecimalString(value) || new Decimal(value).isNegative()) throw badInput(`${field} must be a non-negative decimal string`, { field });
+    if (!isDecimalString(value) || new Decimal(value).isNegative())
+      throw badInput(`${field} must be a non-negative decimal string`, { field });
     return new Decimal(value).toFixed();
   };
   const minValue = bound(input.minValue, 'minValue');
   const maxValue = bound(input.maxValue, 'maxValue');
-  if (minValue !== undefined && maxValue !== undefined && new Decimal(minValue).gt(maxValue)) throw badInput('minValue must not exceed maxValue', { field: 'minValue' });
+  if (minValue !== undefined && maxValue !== undefined && new Decimal(minValue).gt(maxValue))
+    throw badInput('minValue must not exceed maxValue', { field: 'minValue' });
   return { ...(minValue === undefined ? {} : { minValue }), ...(maxValue === undefined ? {} : { maxValue }) };
 }
 
@@ -105,7 +108,8 @@ export async function registerFeed(deps: Deps, viewer: Viewer | null, input: Reg
     config.address = getAddress(address);
     if (input.kind === 'CONTRACT_CALL') {
       const signature = input.signature ?? base.signature;
-      if (!signature) throw badInput('signature of the view function is required, e.g. "function paused() view returns (bool)"', { field: 'signature' });
+      if (!signature)
+        throw badInput('signature of the view function is required, e.g. "function paused() view returns (bool)"', { field: 'signature' });
       let item: ReturnType<typeof parseAbiItem>;
       try {
         item = parseAbiItem(signature);
@@ -133,9 +137,12 @@ export async function registerFeed(deps: Deps, viewer: Viewer | null, input: Reg
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badInput('url must be an http(s) URL', { field: 'url' });
     if (url.username || url.password) throw badInput('url must not carry credentials', { field: 'url' });
     if (!hostAllowed(url, deps.config.httpFeedAllowedHosts)) {
-      throw badInput(`${url.hostname} is internal (private, loopback or link-local); list it in HTTP_FEED_ALLOWED_HOSTS to allow it`, { field: 'url' });
+      throw badInput(`${url.hostname} is internal (private, loopback or link-local); list it in HTTP_FEED_ALLOWED_HOSTS to allow it`, {
+        field: 'url',
+      });
     }
-    if (!input.path || !/^[\w$-]+(\.[\w$-]+)*$/.test(input.path)) throw badInput('path must be a dot path such as "data.price"', { field: 'path' });
+    if (!input.path || !/^[\w$-]+(\.[\w$-]+)*$/.test(input.path))
+      throw badInput('path must be a dot path such as "data.price"', { field: 'path' });
     config.url = url.toString();
     config.path = input.path;
     if (input.timestampPath) config.timestampPath = input.timestampPath;
@@ -177,7 +184,8 @@ export async function allFeeds(deps: Deps, page: PageRequest): Promise<Page<Feed
 /** Admin: the feeds whose fresh median drives a risk's trigger. */
 export async function setRiskFeeds(deps: Deps, viewer: Viewer | null, riskId: string, feedIds: readonly string[]): Promise<void> {
   requireAdmin(viewer);
-  if (new Set(feedIds).size !== feedIds.length || feedIds.length > 32) throw badInput('feedIds must be up to 32 distinct feeds', { field: 'feedIds' });
+  if (new Set(feedIds).size !== feedIds.length || feedIds.length > 32)
+    throw badInput('feedIds must be up to 32 distinct feeds', { field: 'feedIds' });
   await deps.db.transaction(async (tx) => {
     if (!(await findRisk(tx, riskId, true))) throw notFound(`no risk ${riskId}`);
     for (const id of feedIds) if (!(await findFeed(tx, id))) throw notFound(`no feed ${id}`);
@@ -200,10 +208,17 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * staleness bound (a stale value must never trigger), and a plausible value.
  */
 function refusal(feed: FeedRecord, o: IncomingObservation, bounds: { last: number; oldest: number; newest: number }) {
-  if (o.observedAt <= bounds.last) return { code: 'REPLAY' as const, message: `observation at ${iso(o.observedAt)} is not newer than the feed's last at ${iso(bounds.last)}` };
+  if (o.observedAt <= bounds.last)
+    return {
+      code: 'REPLAY' as const,
+      message: `observation at ${iso(o.observedAt)} is not newer than the feed's last at ${iso(bounds.last)}`,
+    };
   if (o.observedAt > bounds.newest) return { code: 'INPUT' as const, message: `observation at ${iso(o.observedAt)} is in the future` };
   if (o.observedAt < bounds.oldest) {
-    return { code: 'INPUT' as const, message: `observation at ${iso(o.observedAt)} is older than the feed's staleness bound (${iso(bounds.oldest)})` };
+    return {
+      code: 'INPUT' as const,
+      message: `observation at ${iso(o.observedAt)} is older than the feed's staleness bound (${iso(bounds.oldest)})`,
+    };
   }
   const problem = implausibility(o.rawValue ?? o.value, feed.kind === 'CONTRACT_CALL', feed.config);
   return problem ? { code: 'INPUT' as const, message: problem } : null;
@@ -221,7 +236,12 @@ function refusal(feed: FeedRecord, o: IncomingObservation, bounds: { last: numbe
  * reporter or an HTTP source dates itself counts from max(observedAt, now), so a
  * backdated batch cannot start (or finish) a confirmation window before the server saw it.
  */
-export async function recordObservations(deps: Deps, feedId: string, incoming: readonly IncomingObservation[], strict: boolean): Promise<Recorded> {
+export async function recordObservations(
+  deps: Deps,
+  feedId: string,
+  incoming: readonly IncomingObservation[],
+  strict: boolean,
+): Promise<Recorded> {
   const now = deps.clock.now();
   const recorded = await deps.db.transaction(async (tx) => {
     const feed = await findFeed(tx, feedId, true);
@@ -235,7 +255,10 @@ export async function recordObservations(deps: Deps, feedId: string, incoming: r
     const refused: string[] = [];
     for (const o of incoming) {
       const problem = refusal(feed, o, bounds);
-      if (problem && strict) throw problem.code === 'REPLAY' ? conflict(problem.message, { feedId }) : badInput(problem.message, { feedId, field: 'observations' });
+      if (problem && strict)
+        throw problem.code === 'REPLAY'
+          ? conflict(problem.message, { feedId })
+          : badInput(problem.message, { feedId, field: 'observations' });
       if (problem) {
         if (problem.code !== 'REPLAY') refused.push(problem.message);
         continue;
@@ -290,10 +313,12 @@ export async function submitObservations(
 ): Promise<Recorded> {
   const feed = await getFeed(deps, feedId);
   if (feed.kind !== 'PUSH' || !feed.reporter) throw forbidden('observations can only be pushed to a PUSH feed');
-  if (observations.length < 1 || observations.length > MAX_BATCH) throw badInput(`send 1 to ${MAX_BATCH} observations`, { field: 'observations' });
+  if (observations.length < 1 || observations.length > MAX_BATCH)
+    throw badInput(`send 1 to ${MAX_BATCH} observations`, { field: 'observations' });
   for (const o of observations) {
     if (!isDecimalString(o.value)) throw badInput('value must be a decimal string', { field: 'observations.value' });
-    if (o.observedAt % 1000 !== 0 || o.observedAt < 0) throw badInput('observedAt must be a whole second', { field: 'observations.observedAt' });
+    if (o.observedAt % 1000 !== 0 || o.observedAt < 0)
+      throw badInput('observedAt must be a whole second', { field: 'observations.observedAt' });
   }
   for (let i = 1; i < observations.length; i++) {
     if ((observations[i] as { observedAt: number }).observedAt <= (observations[i - 1] as { observedAt: number }).observedAt) {
@@ -313,7 +338,11 @@ export async function submitObservations(
   return recordObservations(
     deps,
     feedId,
-    observations.map((o) => ({ value: new Decimal(o.value).toFixed(), observedAt: o.observedAt, source: { kind: 'PUSH', reporter: feed.reporter as string } })),
+    observations.map((o) => ({
+      value: new Decimal(o.value).toFixed(),
+      observedAt: o.observedAt,
+      source: { kind: 'PUSH', reporter: feed.reporter as string },
+    })),
     true,
   );
 }

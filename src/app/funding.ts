@@ -52,7 +52,9 @@ export async function creditAccount(deps: Deps, viewer: Viewer | null, input: Cr
     });
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
-    const rows = await deps.db.query<{ memo: Record<string, string> }>(sql`SELECT memo FROM journal_entries WHERE idempotency_key = ${key}`);
+    const rows = await deps.db.query<{ memo: Record<string, string> }>(
+      sql`SELECT memo FROM journal_entries WHERE idempotency_key = ${key}`,
+    );
     const previous = rows[0]?.memo;
     if (!previous || previous.address !== address || previous.amount !== memo.amount || previous.asset !== asset) {
       throw conflict('this reference was already used for a different credit', { reference });
@@ -61,7 +63,12 @@ export async function creditAccount(deps: Deps, viewer: Viewer | null, input: Cr
   return { address, asset, decimals, amount: await accountBalance(deps.db, ledgerAccounts.wallet(asset, address).id) };
 }
 
-export async function getBalance(deps: Deps, viewer: Viewer | null, address: string | null | undefined, asset: string | null | undefined): Promise<Balance> {
+export async function getBalance(
+  deps: Deps,
+  viewer: Viewer | null,
+  address: string | null | undefined,
+  asset: string | null | undefined,
+): Promise<Balance> {
   const subject = resolveSubject(viewer, address);
   const symbol = asset ?? 'USDC';
   const decimals = await assetDecimals(deps.db, symbol);

@@ -1,4 +1,16 @@
-import { type IncidentRecord, type PayoutRecord, type RiskEventRecord, findIncident, incidentLayers, incidentPools, listIncidents, payoutsOf, payoutsToBuyer, riskEvents, settlingIncidentIds } from '../db/incident-store.ts';
+import {
+  type IncidentRecord,
+  type PayoutRecord,
+  type RiskEventRecord,
+  findIncident,
+  incidentLayers,
+  incidentPools,
+  listIncidents,
+  payoutsOf,
+  payoutsToBuyer,
+  riskEvents,
+  settlingIncidentIds,
+} from '../db/incident-store.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { badInput, notFound } from '../domain/errors.ts';
 import { isDecimalString } from '../domain/money.ts';
@@ -16,17 +28,23 @@ export async function getIncident(deps: Deps, id: string): Promise<IncidentRecor
 }
 
 /** Incidents (of one risk, or all), newest first, a page at a time. */
-export async function incidents(deps: Deps, riskId: string | null | undefined, page: PageRequest = pageRequest(null, null)): Promise<Page<IncidentRecord>> {
+export async function incidents(
+  deps: Deps,
+  riskId: string | null | undefined,
+  page: PageRequest = pageRequest(null, null),
+): Promise<Page<IncidentRecord>> {
   return toPage(await listIncidents(deps.db, riskId ?? null, page), page, (i) => ({ key: i.createdAt, id: i.id }));
 }
 
 /** The public backtest: the watcher's engine over a caller's rule and series. */
 export function runBacktest(rule: TriggerRuleInput, observations: ReadonlyArray<{ value: string; observedAt: number }>): BacktestResult {
-  if (observations.length === 0) throw badInput('a backtest needs at least one observation (the series is empty)', { field: 'observations' });
+  if (observations.length === 0)
+    throw badInput('a backtest needs at least one observation (the series is empty)', { field: 'observations' });
   if (observations.length > MAX_BACKTEST_OBSERVATIONS) {
     throw badInput(`a backtest takes at most ${MAX_BACKTEST_OBSERVATIONS} observations`, { field: 'observations' });
   }
-  for (const o of observations) if (!isDecimalString(o.value)) throw badInput('value must be a decimal string', { field: 'observations.value' });
+  for (const o of observations)
+    if (!isDecimalString(o.value)) throw badInput('value must be a decimal string', { field: 'observations.value' });
   return backtest(
     normaliseTriggerRule(rule),
     // Values come back in canonical form ("0.97530000" -> "0.9753").

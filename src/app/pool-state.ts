@@ -17,7 +17,6 @@ import { notFound } from '../domain/errors.ts';
 import { type AccrualState, accruePremium } from '../domain/premium-accrual.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 
-
 export interface TrancheState extends TrancheRecord {
   /** Balance plus premium earned since the last checkpoint. */
   totalAssets: bigint;
@@ -33,12 +32,18 @@ export interface TrancheState extends TrancheRecord {
 export function splitIncome(pool: PoolRecord, tranches: readonly TrancheRecord[], amount: bigint): Map<string, bigint> {
   const weightOf = (t: string) => BigInt(t === 'JUNIOR' ? pool.juniorWeightBps : t === 'FIRST_LOSS' ? pool.firstLossWeightBps : 10_000);
   const weights = tranches.map((t) => t.balance * weightOf(t.tranche));
-  const parts = weights.some((w) => w > 0n) ? largestRemainder(amount, weights) : tranches.map((t) => (t.tranche === 'SENIOR' ? amount : 0n));
+  const parts = weights.some((w) => w > 0n)
+    ? largestRemainder(amount, weights)
+    : tranches.map((t) => (t.tranche === 'SENIOR' ? amount : 0n));
   return new Map(tranches.map((t, i) => [t.tranche, parts[i] as bigint]));
 }
 
 /** Journal postings moving earned income from a source account into the tranches. */
-export function incomePostings(pool: PoolRecord, split: ReadonlyMap<string, bigint>, from: ReturnType<typeof ledgerAccounts.unearnedPremium>) {
+export function incomePostings(
+  pool: PoolRecord,
+  split: ReadonlyMap<string, bigint>,
+  from: ReturnType<typeof ledgerAccounts.unearnedPremium>,
+) {
   const postings = [...split].map(([tranche, amount]) => ({ account: ledgerAccounts.tranche(pool.asset, pool.id, tranche), amount }));
   return [{ account: from, amount: -postings.reduce((s, p) => s + p.amount, 0n) }, ...postings];
 }
@@ -97,7 +102,11 @@ function snapshotOf(state: PoolState, at: number): PoolSnapshot {
   }
   for (const [group, d] of groupDeltas) groups.set(group, (groups.get(group) ?? 0n) + d);
   const split = splitIncome(pool, tranches, earned);
-  const trancheStates = tranches.map((t) => ({ ...t, pendingEarned: split.get(t.tranche) ?? 0n, totalAssets: t.balance + (split.get(t.tranche) ?? 0n) }));
+  const trancheStates = tranches.map((t) => ({
+    ...t,
+    pendingEarned: split.get(t.tranche) ?? 0n,
+    totalAssets: t.balance + (split.get(t.tranche) ?? 0n),
+  }));
   return {
     pool,
     at,
@@ -134,7 +143,11 @@ export async function checkpointPool(tx: Executor, snap: PoolSnapshot): Promise<
       kind: 'PREMIUM_EARNED',
       at: snap.at,
       reference: id,
-      postings: incomePostings(snap.pool, new Map(snap.tranches.map((t) => [t.tranche, t.pendingEarned])), ledgerAccounts.unearnedPremium(asset, id)),
+      postings: incomePostings(
+        snap.pool,
+        new Map(snap.tranches.map((t) => [t.tranche, t.pendingEarned])),
+        ledgerAccounts.unearnedPremium(asset, id),
+      ),
     });
   }
 }

@@ -13,7 +13,17 @@ import {
   positionsOf,
   withdrawalsOf,
 } from '../db/position-store.ts';
-import { badInput, capacityExceeded, conflict, cooldownActive, forbidden, insufficientFunds, notFound, poolFrozen, rateLimited } from '../domain/errors.ts';
+import {
+  badInput,
+  capacityExceeded,
+  conflict,
+  cooldownActive,
+  forbidden,
+  insufficientFunds,
+  notFound,
+  poolFrozen,
+  rateLimited,
+} from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
@@ -83,7 +93,8 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
     risks.push({ riskId: r.riskId, capBps: bps(r.capBps, limits.riskCapBps, 'risks.capBps') });
   }
   const layout = new Set<TrancheName>(['SENIOR', ...(input.tranches ?? [])]);
-  for (const t of layout) if (!['SENIOR', 'JUNIOR', 'FIRST_LOSS'].includes(t)) throw badInput(`unknown tranche ${t}`, { field: 'tranches' });
+  for (const t of layout)
+    if (!['SENIOR', 'JUNIOR', 'FIRST_LOSS'].includes(t)) throw badInput(`unknown tranche ${t}`, { field: 'tranches' });
   const weight = (value: number | null | undefined, fallback: number, field: string) => {
     const v = value ?? fallback;
     if (!Number.isInteger(v) || v < 0 || v > 1_000_000) throw badInput(`${field} must be 0 to 1000000 basis points`, { field });
@@ -126,7 +137,13 @@ function trancheOf(snap: PoolSnapshot, tranche: TrancheName): TrancheState {
 const book = (t: TrancheState) => ({ totalAssets: t.totalAssets, totalShares: t.totalShares });
 
 /** Deposit into a tranche; shares are minted rounding down (against the depositor). */
-export async function deposit(deps: Deps, viewer: Viewer | null, poolId: string, amountText: string, tranche: TrancheName): Promise<PositionRecord> {
+export async function deposit(
+  deps: Deps,
+  viewer: Viewer | null,
+  poolId: string,
+  amountText: string,
+  tranche: TrancheName,
+): Promise<PositionRecord> {
   const owner = requireViewer(viewer).address;
   const amount = parsePositiveAmount(amountText);
   return deps.db.transaction(async (tx) => {
@@ -139,7 +156,8 @@ export async function deposit(deps: Deps, viewer: Viewer | null, poolId: string,
     if (shares === 0n) throw badInput('the amount is too small to mint a share', { field: 'amount' });
     const wallet = ledgerAccounts.wallet(snap.pool.asset, owner);
     const balance = await accountBalance(tx, wallet.id, true);
-    if (balance < amount) throw insufficientFunds('wallet balance is below the deposit', { balance: balance.toString(), amount: amount.toString() });
+    if (balance < amount)
+      throw insufficientFunds('wallet balance is below the deposit', { balance: balance.toString(), amount: amount.toString() });
     await postJournal(tx, {
       kind: 'DEPOSIT',
       at: now,
@@ -237,11 +255,21 @@ export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requ
   });
 }
 
-export async function positions(deps: Deps, viewer: Viewer | null, address: string | null | undefined, page: PageRequest = pageRequest(null, null)): Promise<Page<PositionRecord>> {
+export async function positions(
+  deps: Deps,
+  viewer: Viewer | null,
+  address: string | null | undefined,
+  page: PageRequest = pageRequest(null, null),
+): Promise<Page<PositionRecord>> {
   return toPage(await positionsOf(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.poolId, id: p.tranche }));
 }
 
-export async function withdrawals(deps: Deps, viewer: Viewer | null, address: string | null | undefined, page: PageRequest): Promise<Page<WithdrawalRecord>> {
+export async function withdrawals(
+  deps: Deps,
+  viewer: Viewer | null,
+  address: string | null | undefined,
+  page: PageRequest,
+): Promise<Page<WithdrawalRecord>> {
   return toPage(await withdrawalsOf(deps.db, resolveSubject(viewer, address), page), page, (w) => ({ key: w.requestedAt, id: w.id }));
 }
 

@@ -35,14 +35,21 @@ const ORDER = ['SENIOR', 'JUNIOR', 'FIRST_LOSS'] as const;
  * then what the senior, junior and first-loss tranches lost, never more than was lost.
  * Idempotent on `reference`.
  */
-export async function recordRecovery(deps: Deps, viewer: Viewer | null, incidentId: string, amountText: string, reference: string): Promise<RecoveryRecord> {
+export async function recordRecovery(
+  deps: Deps,
+  viewer: Viewer | null,
+  incidentId: string,
+  amountText: string,
+  reference: string,
+): Promise<RecoveryRecord> {
   const admin = requireAdmin(viewer);
   const amount = parsePositiveAmount(amountText);
   const ref = reference?.trim() ?? '';
   if (ref.length < 1 || ref.length > 200) throw badInput('reference must be 1 to 200 characters', { field: 'reference' });
   const existing = await findRecoveryByReference(deps.db, ref);
   if (existing) {
-    if (existing.incidentId !== incidentId || existing.amount !== amount) throw conflict('this reference was already used for another recovery', { reference: ref });
+    if (existing.incidentId !== incidentId || existing.amount !== amount)
+      throw conflict('this reference was already used for another recovery', { reference: ref });
     return existing;
   }
   const now = deps.clock.now();
@@ -57,8 +64,12 @@ export async function recordRecovery(deps: Deps, viewer: Viewer | null, incident
     if (!asset) throw conflict('this incident took nothing from any pool', { incidentId });
     await lockBackstop(tx, asset);
     const recovered = await recoveredSoFar(tx, incidentId);
-    const open = await tx.query<{ open: string }>(sql`SELECT COALESCE(SUM(due - paid - iou_repaid), 0) AS open FROM payouts WHERE incident_id = ${incidentId}`);
-    const draws = await tx.query<{ open: string }>(sql`SELECT COALESCE(SUM(amount - repaid), 0) AS open FROM backstop_draws WHERE incident_id = ${incidentId}`);
+    const open = await tx.query<{ open: string }>(
+      sql`SELECT COALESCE(SUM(due - paid - iou_repaid), 0) AS open FROM payouts WHERE incident_id = ${incidentId}`,
+    );
+    const draws = await tx.query<{ open: string }>(
+      sql`SELECT COALESCE(SUM(amount - repaid), 0) AS open FROM backstop_draws WHERE incident_id = ${incidentId}`,
+    );
     const tranche = (layer: string) =>
       layers
         .filter((l) => l.layer === layer)
@@ -70,7 +81,8 @@ export async function recordRecovery(deps: Deps, viewer: Viewer | null, incident
       ...ORDER.map((layer) => ({ layer, items: tranche(layer) })),
     ];
     const totalOpen = steps.flatMap((s) => s.items).reduce((s, i) => s + i.open, 0n);
-    if (amount > totalOpen) throw badInput(`at most ${totalOpen} can still be recovered for this incident`, { field: 'amount', open: totalOpen.toString() });
+    if (amount > totalOpen)
+      throw badInput(`at most ${totalOpen} can still be recovered for this incident`, { field: 'amount', open: totalOpen.toString() });
 
     let left = amount;
     const parts: RecoveryPart[] = [];
@@ -78,7 +90,10 @@ export async function recordRecovery(deps: Deps, viewer: Viewer | null, incident
       const open = step.items.reduce((s, i) => s + i.open, 0n);
       const take = open < left ? open : left;
       if (take === 0n) continue;
-      const shares = largestRemainder(take, step.items.map((i) => i.open));
+      const shares = largestRemainder(
+        take,
+        step.items.map((i) => i.open),
+      );
       step.items.forEach((item, i) => {
         if ((shares[i] as bigint) > 0n) parts.push({ layer: step.layer, poolId: item.poolId, amount: shares[i] as bigint });
       });
@@ -141,7 +156,9 @@ const toRecovery = (r: RecoveryRow): RecoveryRecord => ({
 });
 
 export async function recoveriesOf(ex: Executor, incidentId: string): Promise<RecoveryRecord[]> {
-  return (await ex.query<RecoveryRow>(sql`SELECT * FROM recoveries WHERE incident_id = ${incidentId} ORDER BY created_at, id`)).map(toRecovery);
+  return (await ex.query<RecoveryRow>(sql`SELECT * FROM recoveries WHERE incident_id = ${incidentId} ORDER BY created_at, id`)).map(
+    toRecovery,
+  );
 }
 
 async function findRecoveryByReference(ex: Executor, reference: string): Promise<RecoveryRecord | undefined> {

@@ -43,7 +43,8 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     },
     () => {
       const group = input.correlationGroup?.trim() ?? '';
-      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(group)) throw badInput('correlationGroup must be 1 to 64 letters, digits or _.:-', { field: 'correlationGroup' });
+      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(group))
+        throw badInput('correlationGroup must be 1 to 64 letters, digits or _.:-', { field: 'correlationGroup' });
       return group;
     },
     () => {
@@ -103,7 +104,11 @@ export async function getRisk(deps: Deps, id: string): Promise<RiskRecord> {
 type WatchedRisk = Pick<RiskRecord, 'id' | 'name' | 'quorum' | 'maxStalenessSeconds'>;
 
 export async function riskMonitoring(ex: Executor, risks: readonly WatchedRisk[], now: number): Promise<Map<string, Monitoring>> {
-  const counts = await feedFreshness(ex, risks.map((r) => r.id), now);
+  const counts = await feedFreshness(
+    ex,
+    risks.map((r) => r.id),
+    now,
+  );
   return new Map(
     risks.map((r) => {
       const c = counts.get(r.id) ?? { feeds: 0, fresh: 0 };
@@ -116,7 +121,13 @@ export async function riskMonitoring(ex: Executor, risks: readonly WatchedRisk[]
 export async function requireMonitored(ex: Executor, risk: WatchedRisk, now: number): Promise<void> {
   const m = (await riskMonitoring(ex, [risk], now)).get(risk.id) as Monitoring;
   if (!m.monitored) {
-    throw riskNotMonitored(`cover on ${risk.name} is not sold: ${m.reason}`, { riskId: risk.id, gap: m.gap as string, feeds: m.feeds, freshFeeds: m.freshFeeds, quorum: m.quorum });
+    throw riskNotMonitored(`cover on ${risk.name} is not sold: ${m.reason}`, {
+      riskId: risk.id,
+      gap: m.gap as string,
+      feeds: m.feeds,
+      freshFeeds: m.freshFeeds,
+      quorum: m.quorum,
+    });
   }
 }
 
@@ -125,7 +136,13 @@ export async function allRisks(deps: Deps, page: PageRequest): Promise<Page<Risk
 }
 
 /** An admin may override the model's score; the reason is recorded and shown. */
-export async function overrideRiskScore(deps: Deps, viewer: Viewer | null, riskId: string, score: string, reason: string): Promise<RiskRecord> {
+export async function overrideRiskScore(
+  deps: Deps,
+  viewer: Viewer | null,
+  riskId: string,
+  score: string,
+  reason: string,
+): Promise<RiskRecord> {
   const admin = requireAdmin(viewer);
   const value = validateScoreOverride(score);
   const why = reason?.trim() ?? '';

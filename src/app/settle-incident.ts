@@ -103,14 +103,20 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
       kind: 'PREMIUM_EARNED',
       at: now,
       reference: incident.id,
-      postings: incomePostings(snap.pool, splitIncome(snap.pool, await loadTranches(tx, poolId), income), ledgerAccounts.unearnedPremium(asset, poolId)),
+      postings: incomePostings(
+        snap.pool,
+        splitIncome(snap.pool, await loadTranches(tx, poolId), income),
+        ledgerAccounts.unearnedPremium(asset, poolId),
+      ),
     });
   }
   await probe?.('premium', poolId);
 
   // The loss goes through the waterfall (docs/design.md §6): first-loss, junior, senior, a capped
   // backstop draw; what is left is a pro-rata haircut of this incident's claimants here.
-  const totals = await tx.query<{ due: string }>(sql`SELECT COALESCE(SUM(floor(p.amount * ${byRatio})), 0) AS due FROM policies p WHERE ${eligible}`);
+  const totals = await tx.query<{ due: string }>(
+    sql`SELECT COALESCE(SUM(floor(p.amount * ${byRatio})), 0) AS due FROM policies p WHERE ${eligible}`,
+  );
   const totalDue = big(totals[0]?.due ?? '0');
   const tranches = await loadTranches(tx, poolId);
   await lockBackstop(tx, asset);
@@ -175,7 +181,8 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
       INSERT INTO incident_layers (incident_id, pool_id, layer, amount, share_price_before, share_price_after)
       VALUES ${sql.join(layers, sql`, `)}`);
   }
-  if (waterfall.backstopDraw > 0n) await insertDraw(tx, { incidentId: incident.id, poolId, asset, amount: waterfall.backstopDraw, at: now });
+  if (waterfall.backstopDraw > 0n)
+    await insertDraw(tx, { incidentId: incident.id, poolId, asset, amount: waterfall.backstopDraw, at: now });
   await changeIouOutstanding(tx, asset, waterfall.haircut);
   await tx.query(sql`
     INSERT INTO incident_pools (incident_id, pool_id, due, paid, journal_entry_id, settled_at)

@@ -17,7 +17,8 @@ async function main(): Promise<void> {
   process.env.WATCHER_INTERVAL_MS ??= '500';
   process.env.LOG_LEVEL ??= 'warn';
   const config = configFromEnv();
-  if (config.app.production) throw new Error('npm run demo signs people in with public demo keys: it refuses to run with NODE_ENV=production');
+  if (config.app.production)
+    throw new Error('npm run demo signs people in with public demo keys: it refuses to run with NODE_ENV=production');
   if (!config.databaseUrl) rmSync(config.dataDir, { recursive: true, force: true });
   const { deps, prometheus } = await createRuntime(config);
   const say = (line: string) => console.log(line);
@@ -33,14 +34,18 @@ async function main(): Promise<void> {
   say(`  Dashboard: ${url}/   GraphQL: ${url}/graphql`);
   // Open the dashboard where there is a screen to show it on (DEMO_OPEN=0 never does).
   const screen = process.platform !== 'linux' || Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
-  if (screen && process.env.DEMO_OPEN !== '0') void open(`${url}/`).catch(() => say('  (could not open a browser: open the dashboard address above)'));
+  if (screen && process.env.DEMO_OPEN !== '0')
+    void open(`${url}/`).catch(() => say('  (could not open a browser: open the dashboard address above)'));
   say('');
   say(`Replaying the March 2023 USDC depeg, one observation a second (threshold 0.995, recovery 0.999, window ${DEMO_WINDOW_SECONDS} s):`);
   await replayDepeg(deps, market, {
     now: () => Date.now(),
     pause: () => new Promise((r) => setTimeout(r, 1_000)),
     onStep: ({ value, observedAt, risk }) => {
-      const progress = risk.state === 'TRIGGERED' && risk.triggeredAt ? ` ${Math.round((observedAt - risk.triggeredAt) / 1000)}s of ${DEMO_WINDOW_SECONDS}s` : '';
+      const progress =
+        risk.state === 'TRIGGERED' && risk.triggeredAt
+          ? ` ${Math.round((observedAt - risk.triggeredAt) / 1000)}s of ${DEMO_WINDOW_SECONDS}s`
+          : '';
       const bar = '#'.repeat(Math.max(0, Math.round((value - 0.86) * 250)));
       say(`  ${new Date(observedAt).toISOString().slice(11, 19)}  ${value.toFixed(4)}  ${bar.padEnd(36)} ${risk.state}${progress}`);
     },
@@ -50,7 +55,9 @@ async function main(): Promise<void> {
     const settled = await getIncident(deps, incident.id);
     say('');
     say(`Incident ${settled.id}: ${settled.status}, settlement value ${settled.settlementValue}, payout ratio ${settled.payoutRatio}`);
-    say(`  ${settled.policiesPaid} policies paid ${Number(settled.totalPaid ?? 0n) / 1e6} USDC automatically; evidence hash ${settled.evidenceHash}`);
+    say(
+      `  ${settled.policiesPaid} policies paid ${Number(settled.totalPaid ?? 0n) / 1e6} USDC automatically; evidence hash ${settled.evidenceHash}`,
+    );
   }
   say('');
   say(`The server keeps running: the dashboard at ${url}/ (choose a demo person under "Your cover" to see their policies`);

@@ -13,7 +13,10 @@ const intFrom = (fallback: number, min: number, max: number) => z.coerce.number(
 
 const EnvSchema = z.object({
   NODE_ENV: z.string().optional(),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
   DATA_DIR: z.string().min(1).default('.data/pglite'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: intFrom(4000, 0, 65_535),
@@ -22,8 +25,14 @@ const EnvSchema = z.object({
   JWT_PREVIOUS_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWT_TTL_SECONDS: intFrom(3_600, 60, 7 * 86_400),
   SIWE_DOMAIN: z.string().min(1).optional(),
-  SIWE_DOMAINS: z.string().regex(/^\s*[\w.-]+(:\d+)?(\s*,\s*[\w.-]+(:\d+)?)*\s*$/, 'must be host[:port] names separated by commas').optional(),
-  SIWE_CHAIN_IDS: z.string().regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, 'must be chain ids separated by commas').default('1,10,137,8453,42161,31337'),
+  SIWE_DOMAINS: z
+    .string()
+    .regex(/^\s*[\w.-]+(:\d+)?(\s*,\s*[\w.-]+(:\d+)?)*\s*$/, 'must be host[:port] names separated by commas')
+    .optional(),
+  SIWE_CHAIN_IDS: z
+    .string()
+    .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, 'must be chain ids separated by commas')
+    .default('1,10,137,8453,42161,31337'),
   TRUST_PROXY: z.string().optional(),
   CORS_ORIGINS: z.string().optional(),
   HTTP_FEED_ALLOWED_HOSTS: z.string().optional(),
@@ -31,7 +40,10 @@ const EnvSchema = z.object({
   ADMIN_ADDRESSES: z.string().optional(),
   COOLDOWN_SECONDS: intFrom(14 * 86_400, 0, 365 * 86_400),
   QUOTE_TTL_SECONDS: intFrom(defaultPricing.quoteTtlSeconds, 1, 3_600),
-  MIN_PREMIUM: z.string().regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"').default('1'),
+  MIN_PREMIUM: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"')
+    .default('1'),
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
   WATCHER: z.enum(['on', 'off']).default('on'),
   SIMULATION_PATHS: intFrom(100_000, 1_000, 10_000_000),
@@ -41,7 +53,10 @@ const EnvSchema = z.object({
   WATCHER_LEASE_TTL_MS: intFrom(15_000, 300, 600_000),
   CHAIN_RPC_URLS: z
     .string()
-    .regex(/^\s*\d+=\S+(\s*,\s*\d+=\S+)*\s*$/, 'must be chainId=url pairs separated by commas, e.g. "1=https://rpc.example,31337=http://127.0.0.1:8545"')
+    .regex(
+      /^\s*\d+=\S+(\s*,\s*\d+=\S+)*\s*$/,
+      'must be chainId=url pairs separated by commas, e.g. "1=https://rpc.example,31337=http://127.0.0.1:8545"',
+    )
     .optional(),
 });
 
@@ -55,7 +70,8 @@ const list = (text: string) =>
 function trustProxy(value: string | undefined): boolean | number | string {
   if (!value || value === 'false') return false;
   if (/^\d+$/.test(value)) return Number(value);
-  if (value === 'true') throw new Error('invalid configuration: TRUST_PROXY: name the proxies (addresses, subnets or a hop count), not "true"');
+  if (value === 'true')
+    throw new Error('invalid configuration: TRUST_PROXY: name the proxies (addresses, subnets or a hop count), not "true"');
   return value;
 }
 
@@ -100,7 +116,10 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     secret = randomBytes(32).toString('hex');
     warnings.push('JWT_SECRET is not set: using a random key, so sessions end when the server restarts');
   }
-  const admins = (e.ADMIN_ADDRESSES ?? DEV_ADMIN).split(',').map((a) => a.trim()).filter(Boolean);
+  const admins = (e.ADMIN_ADDRESSES ?? DEV_ADMIN)
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   for (const a of admins) {
     if (!isAddress(a, { strict: false })) throw new Error(`invalid configuration: ADMIN_ADDRESSES: ${a} is not an address`);
   }
@@ -108,7 +127,13 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
   return {
     app: {
       production,
-      jwt: { secret, previousSecret: e.JWT_PREVIOUS_SECRET, ttlSeconds: e.JWT_TTL_SECONDS, issuer: 'parametric-cover', audience: 'parametric-cover-api' },
+      jwt: {
+        secret,
+        previousSecret: e.JWT_PREVIOUS_SECRET,
+        ttlSeconds: e.JWT_TTL_SECONDS,
+        issuer: 'parametric-cover',
+        audience: 'parametric-cover-api',
+      },
       siwe: {
         domains: list(e.SIWE_DOMAINS ?? e.SIWE_DOMAIN ?? `localhost:${e.PORT},127.0.0.1:${e.PORT}`),
         chainIds: list(e.SIWE_CHAIN_IDS).map(Number),

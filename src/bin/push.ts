@@ -29,7 +29,14 @@ async function main(): Promise<void> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables: { f: feedId, o: observations.map((o) => ({ value: o.value, observedAt: new Date(o.observedAt).toISOString() })), s: signature } }),
+    body: JSON.stringify({
+      query,
+      variables: {
+        f: feedId,
+        o: observations.map((o) => ({ value: o.value, observedAt: new Date(o.observedAt).toISOString() })),
+        s: signature,
+      },
+    }),
   });
   console.log(JSON.stringify(await res.json()));
 }

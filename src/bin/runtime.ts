@@ -27,7 +27,10 @@ export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps
   // In a deployment a one-shot `npm run migrate` applies them; replicas then skip it.
   if (config.migrateOnStart) await db.migrate();
   const prometheus = createPrometheus(db);
-  return { deps: { db, clock: systemClock, config: config.app, log, metrics: prometheus.metrics, simulator: createWorkerSimulator() }, prometheus };
+  return {
+    deps: { db, clock: systemClock, config: config.app, log, metrics: prometheus.metrics, simulator: createWorkerSimulator() },
+    prometheus,
+  };
 }
 
 export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher {

@@ -14,13 +14,17 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const call = async (query: string, variables: Record<string, unknown> = {}) => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-    const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
     if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data as Record<string, any>;
+    return body.data ?? {};
   };
   const account = privateKeyToAccount(key as `0x${string}`);
-  const { siweNonce } = await call('mutation { siweNonce { nonce domain } }');
+  const { siweNonce } = (await call('mutation { siweNonce { nonce domain } }')) as { siweNonce: { nonce: string; domain: string } };
   const message = createSiweMessage({
     address: account.address,
     chainId: 1,
@@ -31,10 +35,10 @@ async function main(): Promise<void> {
     statement: 'Sign in to the parametric cover marketplace.',
   });
   const signature = await account.signMessage({ message });
-  const { signInWithEthereum } = await call(
+  const { signInWithEthereum } = (await call(
     'mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token account { address roles } } }',
     { m: message, s: signature },
-  );
+  )) as { signInWithEthereum: { token: string; account: { address: string; roles: string[] } } };
   console.error(`signed in as ${signInWithEthereum.account.address} (roles: ${signInWithEthereum.account.roles.join(', ') || 'none'})`);
   console.log(signInWithEthereum.token);
 }

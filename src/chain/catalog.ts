@@ -26,8 +26,13 @@ export function feedCatalog(): { feeds: Map<string, CatalogFeed>; templates: Map
   if (!cache) {
     const feeds = new Map<string, CatalogFeed>();
     const templates = new Map<string, CatalogTemplate>();
-    for (const file of readdirSync(ORACLES).filter((f) => f.endsWith('.json')).sort()) {
-      const doc = JSON.parse(readFileSync(join(ORACLES, file), 'utf8')) as { feeds?: CatalogFeed[]; templates?: Record<string, CatalogTemplate> };
+    for (const file of readdirSync(ORACLES)
+      .filter((f) => f.endsWith('.json'))
+      .sort()) {
+      const doc = JSON.parse(readFileSync(join(ORACLES, file), 'utf8')) as {
+        feeds?: CatalogFeed[];
+        templates?: Record<string, CatalogTemplate>;
+      };
       for (const feed of doc.feeds ?? []) feeds.set(feed.id, feed);
       for (const [id, t] of Object.entries(doc.templates ?? {})) templates.set(id, t);
     }

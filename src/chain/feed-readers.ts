@@ -9,10 +9,6 @@ const aggregatorV3 = parseAbi([
   'function latestRoundData() view returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)',
 ]);
 
-function formatSigned(value: bigint, decimals: number): string {
-  return value < 0n ? `-${formatUnits(-value, decimals)}` : formatUnits(value, decimals);
-}
-
 /**
  * Reads CHAINLINK and CONTRACT_CALL feeds with viem, and HTTP JSON feeds with fetch.
  * Transient errors are retried with backoff; reverts are not.
@@ -32,7 +28,10 @@ export function createFeedReader(options: {
     if (!c) {
       const url = options.rpcUrls.get(chainId);
       if (!url) throw new Error(`no RPC URL configured for chain ${chainId} (CHAIN_RPC_URLS)`);
-      c = createPublicClient({ transport: http(url, { retryCount: 0, timeout: 10_000 }), pollingInterval: options.pollingIntervalMs ?? 4_000 });
+      c = createPublicClient({
+        transport: http(url, { retryCount: 0, timeout: 10_000 }),
+        pollingInterval: options.pollingIntervalMs ?? 4_000,
+      });
       clients.set(chainId, c);
     }
     return c;
@@ -46,10 +45,14 @@ export function createFeedReader(options: {
       decimals = await withRetry(() => c.readContract({ address, abi: aggregatorV3, functionName: 'decimals' }));
       decimalsCache.set(feed.id, decimals);
     }
-    const [roundId, answer, , updatedAt] = await withRetry(() => c.readContract({ address, abi: aggregatorV3, functionName: 'latestRoundData' }));
+    const [roundId, answer, , updatedAt] = await withRetry(() =>
+      c.readContract({ address, abi: aggregatorV3, functionName: 'latestRoundData' }),
+    );
     if (updatedAt === 0n) return [];
-    const value = formatSigned(answer, decimals);
-    return [{ value, observedAt: Number(updatedAt) * 1000, source: { chainId: feed.chainId as number, address, roundId: roundId.toString() } }];
+    const value = formatUnits(answer, decimals);
+    return [
+      { value, observedAt: Number(updatedAt) * 1000, source: { chainId: feed.chainId as number, address, roundId: roundId.toString() } },
+    ];
   }
 
   async function readContractCall(feed: FeedRecord): Promise<IncomingObservation[]> {
@@ -62,8 +65,14 @@ export function createFeedReader(options: {
       c.readContract({ address, abi: [item], functionName: item.name, args: feed.config.args ?? [], blockNumber: block.number } as never),
     );
     const raw = typeof result === 'boolean' ? (result ? 1n : 0n) : BigInt(result as bigint);
-    const value = formatSigned(raw, feed.config.decimals ?? 18);
-    return [{ value, observedAt: Number(block.timestamp) * 1000, source: { chainId: feed.chainId as number, address, blockNumber: block.number.toString(), function: item.name } }];
+    const value = formatUnits(raw, feed.config.decimals ?? 18);
+    return [
+      {
+        value,
+        observedAt: Number(block.timestamp) * 1000,
+        source: { chainId: feed.chainId as number, address, blockNumber: block.number.toString(), function: item.name },
+      },
+    ];
   }
 
   const safeFetch = createSafeFetch(options.httpAllowedHosts ?? []);
@@ -83,7 +92,9 @@ export function createFeedReader(options: {
         }
         if (!res.ok) {
           await res.body?.cancel();
-          throw Object.assign(new Error(`HTTP ${res.status} from ${redactUrl(url)}`), { permanent: res.status < 500 && res.status !== 429 });
+          throw Object.assign(new Error(`HTTP ${res.status} from ${redactUrl(url)}`), {
+            permanent: res.status < 500 && res.status !== 429,
+          });
         }
         try {
           return (await res.json()) as unknown;
@@ -91,9 +102,13 @@ export function createFeedReader(options: {
           throw Object.assign(new Error(`the response from ${redactUrl(url)} is not JSON`), { permanent: true });
         }
       },
-      { permanent: (e) => Boolean((e as { permanent?: boolean }).permanent) || (e as { cause?: { code?: string } }).cause?.code === 'EINTERNAL' },
+      {
+        permanent: (e) =>
+          Boolean((e as { permanent?: boolean }).permanent) || (e as { cause?: { code?: string } }).cause?.code === 'EINTERNAL',
+      },
     );
-    const pick = (path: string) => path.split('.').reduce<unknown>((v, key) => (v == null ? undefined : (v as Record<string, unknown>)[key]), body);
+    const pick = (path: string) =>
+      path.split('.').reduce<unknown>((v, key) => (v == null ? undefined : (v as Record<string, unknown>)[key]), body);
     const value = pick(feed.config.path as string);
     if (typeof value !== 'number' && typeof value !== 'string') throw new Error(`no value at ${feed.config.path}`);
     const text = String(value);

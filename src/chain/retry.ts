@@ -12,7 +12,10 @@ export function isPermanentChainError(error: unknown): boolean {
  * Retries transient failures (network, timeouts, rate limits, 5xx) with exponential backoff
  * and jitter; never a revert.
  */
-export async function withRetry<T>(run: () => Promise<T>, options: { attempts?: number; baseDelayMs?: number; permanent?: (e: unknown) => boolean } = {}): Promise<T> {
+export async function withRetry<T>(
+  run: () => Promise<T>,
+  options: { attempts?: number; baseDelayMs?: number; permanent?: (e: unknown) => boolean } = {},
+): Promise<T> {
   const attempts = options.attempts ?? 4;
   const base = options.baseDelayMs ?? 250;
   const permanent = options.permanent ?? isPermanentChainError;

@@ -59,7 +59,9 @@ export type SafeResponse = Awaited<ReturnType<typeof undiciFetch>>;
  * rebinding reaches an internal address; redirects are not followed. `allowed` hosts (and
  * their addresses) are exempt, for feeds an operator runs on a private network.
  */
-export function createSafeFetch(allowed: readonly string[]): (url: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<SafeResponse> {
+export function createSafeFetch(
+  allowed: readonly string[],
+): (url: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<SafeResponse> {
   const dispatcher = new Agent({
     connect: {
       lookup(hostname, options, callback) {

@@ -14,6 +14,12 @@ export async function loadReport<T>(ex: Executor, scope: string): Promise<T | un
   const rows = await ex.query<{ report: unknown }>(sql`SELECT report FROM adequacy_reports WHERE scope = ${scope}`);
   if (!rows[0]) return undefined;
   const revive = (v: unknown): unknown =>
-    v && typeof v === 'object' ? ('$big' in (v as object) ? BigInt((v as { $big: string }).$big) : Array.isArray(v) ? v.map(revive) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]))) : v;
+    v && typeof v === 'object'
+      ? '$big' in (v as object)
+        ? BigInt((v as { $big: string }).$big)
+        : Array.isArray(v)
+          ? v.map(revive)
+          : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]))
+      : v;
   return revive(rows[0].report) as T;
 }

@@ -16,9 +16,13 @@ export interface BackstopState {
 }
 
 export async function loadBackstop(ex: Executor, asset: string): Promise<BackstopState> {
-  const rows = await ex.query<{ target: string; target_basis: Record<string, string>; iou_outstanding: string; platform_capital: string; updated_at: Date | null }>(
-    sql`SELECT target, target_basis, iou_outstanding, platform_capital, updated_at FROM backstop_state WHERE asset = ${asset}`,
-  );
+  const rows = await ex.query<{
+    target: string;
+    target_basis: Record<string, string>;
+    iou_outstanding: string;
+    platform_capital: string;
+    updated_at: Date | null;
+  }>(sql`SELECT target, target_basis, iou_outstanding, platform_capital, updated_at FROM backstop_state WHERE asset = ${asset}`);
   const r = rows[0];
   return {
     asset,
@@ -32,8 +36,16 @@ export async function loadBackstop(ex: Executor, asset: string): Promise<Backsto
   };
 }
 
-export async function saveBackstopTarget(ex: Executor, asset: string, target: bigint, basis: Record<string, string>, at: number): Promise<void> {
-  await ex.query(sql`UPDATE backstop_state SET target = ${num(target)}, target_basis = ${json(basis)}, updated_at = ${ts(at)} WHERE asset = ${asset}`);
+export async function saveBackstopTarget(
+  ex: Executor,
+  asset: string,
+  target: bigint,
+  basis: Record<string, string>,
+  at: number,
+): Promise<void> {
+  await ex.query(
+    sql`UPDATE backstop_state SET target = ${num(target)}, target_basis = ${json(basis)}, updated_at = ${ts(at)} WHERE asset = ${asset}`,
+  );
 }
 
 export async function addPlatformCapital(ex: Executor, asset: string, amount: bigint): Promise<void> {
@@ -48,17 +60,24 @@ export async function changeIouOutstanding(ex: Executor, asset: string, delta: b
 
 /** What the pool still owes the backstop for its draws. */
 export async function poolOwes(ex: Executor, poolId: string): Promise<bigint> {
-  const rows = await ex.query<{ owed: string }>(sql`SELECT COALESCE(SUM(amount - repaid), 0) AS owed FROM backstop_draws WHERE pool_id = ${poolId}`);
+  const rows = await ex.query<{ owed: string }>(
+    sql`SELECT COALESCE(SUM(amount - repaid), 0) AS owed FROM backstop_draws WHERE pool_id = ${poolId}`,
+  );
   return big(rows[0]?.owed ?? '0');
 }
 
 /** Gross draws of the pool in the rolling year before `now`. */
 export async function poolDrawnSince(ex: Executor, poolId: string, since: number): Promise<bigint> {
-  const rows = await ex.query<{ drawn: string }>(sql`SELECT COALESCE(SUM(amount), 0) AS drawn FROM backstop_draws WHERE pool_id = ${poolId} AND drawn_at > ${ts(since)}`);
+  const rows = await ex.query<{ drawn: string }>(
+    sql`SELECT COALESCE(SUM(amount), 0) AS drawn FROM backstop_draws WHERE pool_id = ${poolId} AND drawn_at > ${ts(since)}`,
+  );
   return big(rows[0]?.drawn ?? '0');
 }
 
-export async function insertDraw(ex: Executor, d: { incidentId: string; poolId: string; asset: string; amount: bigint; at: number }): Promise<void> {
+export async function insertDraw(
+  ex: Executor,
+  d: { incidentId: string; poolId: string; asset: string; amount: bigint; at: number },
+): Promise<void> {
   await ex.query(sql`
     INSERT INTO backstop_draws (incident_id, pool_id, asset, amount, drawn_at)
     VALUES (${d.incidentId}, ${d.poolId}, ${d.asset}, ${num(d.amount)}, ${ts(d.at)})`);
@@ -75,7 +94,9 @@ export async function repayDraws(ex: Executor, where: { poolId?: string; inciden
   for (const r of rows) {
     if (left <= 0n) break;
     const part = big(r.open) < left ? big(r.open) : left;
-    await ex.query(sql`UPDATE backstop_draws SET repaid = repaid + ${num(part)} WHERE incident_id = ${r.incident_id} AND pool_id = ${r.pool_id}`);
+    await ex.query(
+      sql`UPDATE backstop_draws SET repaid = repaid + ${num(part)} WHERE incident_id = ${r.incident_id} AND pool_id = ${r.pool_id}`,
+    );
     left -= part;
   }
   return amount - left;
@@ -85,5 +106,11 @@ export async function listDraws(ex: Executor, asset: string, limit: number) {
   const rows = await ex.query<{ incident_id: string; pool_id: string; amount: string; repaid: string; drawn_at: Date }>(
     sql`SELECT * FROM backstop_draws WHERE asset = ${asset} ORDER BY drawn_at DESC, incident_id LIMIT ${limit}`,
   );
-  return rows.map((r) => ({ incidentId: r.incident_id, poolId: r.pool_id, amount: big(r.amount), repaid: big(r.repaid), drawnAt: ms(r.drawn_at) }));
+  return rows.map((r) => ({
+    incidentId: r.incident_id,
+    poolId: r.pool_id,
+    amount: big(r.amount),
+    repaid: big(r.repaid),
+    drawnAt: ms(r.drawn_at),
+  }));
 }

@@ -61,7 +61,9 @@ interface QuoteRow {
 export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[]): Promise<void> {
   if (quotes.length === 0) return;
   const rows = quotes.map(
-    (q) => sql`(${q.id}, ${q.riskId}, ${q.poolId}, ${q.requester}, ${num(q.amount)}, ${q.durationDays}, ${num(q.exposure)}, ${num(q.premium)},
+    (
+      q,
+    ) => sql`(${q.id}, ${q.riskId}, ${q.poolId}, ${q.requester}, ${num(q.amount)}, ${q.durationDays}, ${num(q.exposure)}, ${num(q.premium)},
       ${num(q.fee)}, ${json(q.breakdown)}, ${ts(q.createdAt)}, ${ts(q.expiresAt)})`,
   );
   await ex.query(sql`
@@ -94,7 +96,9 @@ export async function findQuote(ex: Executor, id: string, lock = false): Promise
 
 /** Quotes that expired long ago and were never bought are garbage. */
 export async function deleteStaleQuotes(ex: Executor, before: number): Promise<void> {
-  await ex.query(sql`DELETE FROM quotes q WHERE q.expires_at < ${ts(before)} AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.quote_id = q.id)`);
+  await ex.query(
+    sql`DELETE FROM quotes q WHERE q.expires_at < ${ts(before)} AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.quote_id = q.id)`,
+  );
 }
 
 interface PolicyRow {
@@ -159,6 +163,8 @@ export async function findPolicyByQuote(ex: Executor, quoteId: string): Promise<
 /** A buyer's policies, newest first, a page at a time. */
 export async function policiesOf(ex: Executor, buyer: string, page: PageRequest): Promise<PolicyRecord[]> {
   const { where, limit } = pageOf(sql`created_at`, sql`id`, page, true);
-  const rows = await ex.query<PolicyRow>(sql`SELECT * FROM policies WHERE buyer = ${buyer} AND ${where} ORDER BY created_at DESC, id DESC ${limit}`);
+  const rows = await ex.query<PolicyRow>(
+    sql`SELECT * FROM policies WHERE buyer = ${buyer} AND ${where} ORDER BY created_at DESC, id DESC ${limit}`,
+  );
   return rows.map(toPolicy);
 }

@@ -62,10 +62,12 @@ export async function findFeed(ex: Executor, id: string, lock = false): Promise<
 export async function listFeeds(ex: Executor, kinds?: readonly FeedKind[], page?: PageRequest): Promise<FeedRecord[]> {
   const { where, limit } = pageOf(sql`created_at`, sql`id`, page);
   const rows = kinds
-    ? await ex.query<FeedRow>(sql`SELECT * FROM feeds WHERE kind IN (${sql.join(
-        kinds.map((k) => sql`${k}`),
-        sql`, `,
-      )}) AND ${where} ORDER BY created_at, id ${limit}`)
+    ? await ex.query<FeedRow>(
+        sql`SELECT * FROM feeds WHERE kind IN (${sql.join(
+          kinds.map((k) => sql`${k}`),
+          sql`, `,
+        )}) AND ${where} ORDER BY created_at, id ${limit}`,
+      )
     : await ex.query<FeedRow>(sql`SELECT * FROM feeds WHERE ${where} ORDER BY created_at, id ${limit}`);
   return rows.map(toFeed);
 }
@@ -87,7 +89,11 @@ export async function feedStalenessSeconds(ex: Executor, feedId: string): Promis
 }
 
 /** Per risk: how many feeds drive it and how many reported within its staleness bound at `now`. */
-export async function feedFreshness(ex: Executor, riskIds: readonly string[], now: number): Promise<Map<string, { feeds: number; fresh: number }>> {
+export async function feedFreshness(
+  ex: Executor,
+  riskIds: readonly string[],
+  now: number,
+): Promise<Map<string, { feeds: number; fresh: number }>> {
   if (riskIds.length === 0) return new Map();
   const rows = await ex.query<{ risk_id: string; feeds: string; fresh: string }>(sql`
     SELECT r.id AS risk_id, COUNT(f.id) AS feeds,
@@ -109,10 +115,12 @@ export async function risksOfFeed(ex: Executor, feedId: string): Promise<string[
 export async function setRiskFeeds(ex: Executor, riskId: string, feedIds: readonly string[]): Promise<void> {
   await ex.query(sql`DELETE FROM risk_feeds WHERE risk_id = ${riskId}`);
   if (feedIds.length === 0) return;
-  await ex.query(sql`INSERT INTO risk_feeds (risk_id, feed_id) VALUES ${sql.join(
-    feedIds.map((f) => sql`(${riskId}, ${f})`),
-    sql`, `,
-  )}`);
+  await ex.query(
+    sql`INSERT INTO risk_feeds (risk_id, feed_id) VALUES ${sql.join(
+      feedIds.map((f) => sql`(${riskId}, ${f})`),
+      sql`, `,
+    )}`,
+  );
 }
 
 /** Stores observations; an observation already stored for the same time is skipped. Returns those stored. */
@@ -123,10 +131,18 @@ export async function insertObservations(
   receivedAt: number,
 ): Promise<ObservationRecord[]> {
   if (observations.length === 0) return [];
-  const rows = await ex.query<{ id: string; value: string; raw_value: string; observed_at: Date; source: Record<string, string | number> }>(sql`
+  const rows = await ex.query<{
+    id: string;
+    value: string;
+    raw_value: string;
+    observed_at: Date;
+    source: Record<string, string | number>;
+  }>(sql`
     INSERT INTO observations (feed_id, value, raw_value, observed_at, received_at, source)
     VALUES ${sql.join(
-      observations.map((o) => sql`(${feedId}, ${o.value}::numeric, ${o.rawValue}::numeric, ${ts(o.observedAt)}, ${ts(receivedAt)}, ${json(o.source)})`),
+      observations.map(
+        (o) => sql`(${feedId}, ${o.value}::numeric, ${o.rawValue}::numeric, ${ts(o.observedAt)}, ${ts(receivedAt)}, ${json(o.source)})`,
+      ),
       sql`, `,
     )}
     ON CONFLICT (feed_id, observed_at) DO NOTHING
@@ -144,7 +160,13 @@ export async function insertObservations(
     .sort((a, b) => a.observedAt - b.observedAt);
 }
 
-export async function markFeed(ex: Executor, feedId: string, last: { observedAt: number; value: string } | null, error: string | null, at: number): Promise<void> {
+export async function markFeed(
+  ex: Executor,
+  feedId: string,
+  last: { observedAt: number; value: string } | null,
+  error: string | null,
+  at: number,
+): Promise<void> {
   if (last) {
     await ex.query(sql`
       UPDATE feeds SET last_observed_at = GREATEST(last_observed_at, ${ts(last.observedAt)}),
@@ -189,12 +211,16 @@ export async function latestObservations(ex: Executor, riskId: string, at: numbe
 
 /** The largest raw value of a feed since `since` (for trailing-maximum feeds). */
 export async function trailingMax(ex: Executor, feedId: string, since: number): Promise<string | null> {
-  const rows = await ex.query<{ m: string | null }>(sql`SELECT MAX(raw_value) AS m FROM observations WHERE feed_id = ${feedId} AND observed_at >= ${ts(since)}`);
+  const rows = await ex.query<{ m: string | null }>(
+    sql`SELECT MAX(raw_value) AS m FROM observations WHERE feed_id = ${feedId} AND observed_at >= ${ts(since)}`,
+  );
   return rows[0]?.m == null ? null : String(rows[0].m);
 }
 
 export async function recentObservations(ex: Executor, feedId: string, limit: number): Promise<ObservationRecord[]> {
-  const rows = await ex.query<ObservationRow>(sql`SELECT * FROM observations WHERE feed_id = ${feedId} ORDER BY observed_at DESC LIMIT ${limit}`);
+  const rows = await ex.query<ObservationRow>(
+    sql`SELECT * FROM observations WHERE feed_id = ${feedId} ORDER BY observed_at DESC LIMIT ${limit}`,
+  );
   return rows.map(toObservation);
 }
 

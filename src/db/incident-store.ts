@@ -169,7 +169,15 @@ export interface PayoutRecord {
 }
 
 export async function payoutsOf(ex: Executor, where: { incidentId?: string; policyId?: string }, limit: number): Promise<PayoutRecord[]> {
-  const rows = await ex.query<{ incident_id: string; policy_id: string; pool_id: string; buyer: string; due: string; paid: string; iou_repaid: string }>(
+  const rows = await ex.query<{
+    incident_id: string;
+    policy_id: string;
+    pool_id: string;
+    buyer: string;
+    due: string;
+    paid: string;
+    iou_repaid: string;
+  }>(
     where.policyId
       ? sql`SELECT * FROM payouts WHERE policy_id = ${where.policyId}`
       : sql`SELECT * FROM payouts WHERE incident_id = ${where.incidentId ?? ''} ORDER BY policy_id LIMIT ${limit}`,
@@ -195,7 +203,10 @@ export async function payoutsToBuyer(ex: Executor, incidentId: string, poolId: s
   return found;
 }
 
-export async function incidentPools(ex: Executor, incidentId: string): Promise<Array<{ poolId: string; due: bigint; paid: bigint; settledAt: number }>> {
+export async function incidentPools(
+  ex: Executor,
+  incidentId: string,
+): Promise<Array<{ poolId: string; due: bigint; paid: bigint; settledAt: number }>> {
   const rows = await ex.query<{ pool_id: string; due: string; paid: string; settled_at: Date }>(
     sql`SELECT pool_id, due, paid, settled_at FROM incident_pools WHERE incident_id = ${incidentId} ORDER BY pool_id`,
   );
@@ -203,7 +214,13 @@ export async function incidentPools(ex: Executor, incidentId: string): Promise<A
 }
 
 export async function incidentLayers(ex: Executor, incidentId: string) {
-  const rows = await ex.query<{ pool_id: string; layer: string; amount: string; share_price_before: string | null; share_price_after: string | null }>(sql`
+  const rows = await ex.query<{
+    pool_id: string;
+    layer: string;
+    amount: string;
+    share_price_before: string | null;
+    share_price_after: string | null;
+  }>(sql`
     SELECT pool_id, layer, amount, share_price_before, share_price_after FROM incident_layers WHERE incident_id = ${incidentId}
     ORDER BY pool_id, CASE layer WHEN 'FIRST_LOSS' THEN 0 WHEN 'JUNIOR' THEN 1 WHEN 'SENIOR' THEN 2 WHEN 'BACKSTOP' THEN 3 ELSE 4 END`);
   return rows.map((r) => ({

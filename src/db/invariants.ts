@@ -76,7 +76,10 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
           LEFT JOIN (SELECT entry_id, SUM(amount) AS credited FROM postings WHERE amount > 0 GROUP BY entry_id) j ON j.entry_id = ip.journal_entry_id
           WHERE COALESCE(j.credited, 0) <> ip.paid`,
     ],
-    ['payout without a settled pool', sql`SELECT x.policy_id AS key FROM payouts x LEFT JOIN incident_pools ip ON ip.incident_id = x.incident_id AND ip.pool_id = x.pool_id WHERE ip.incident_id IS NULL`],
+    [
+      'payout without a settled pool',
+      sql`SELECT x.policy_id AS key FROM payouts x LEFT JOIN incident_pools ip ON ip.incident_id = x.incident_id AND ip.pool_id = x.pool_id WHERE ip.incident_id IS NULL`,
+    ],
   ];
   const violations: string[] = [];
   for (const [label, query] of checks) {

@@ -146,7 +146,9 @@ export async function postJournalFromSelect(
   if (!summary || Number(summary.n) === 0) return null;
   if (big(summary.total ?? '0') !== 0n || Number(summary.assets) !== 1) throw new Error(`unbalanced journal entry ${entry.kind}`);
   try {
-    await tx.query(sql`UPDATE accounts a SET balance = a.balance + p.amount FROM postings p WHERE p.entry_id = ${id} AND a.id = p.account_id`);
+    await tx.query(
+      sql`UPDATE accounts a SET balance = a.balance + p.amount FROM postings p WHERE p.entry_id = ${id} AND a.id = p.account_id`,
+    );
   } catch (error) {
     if (isCheckViolation(error, 'accounts_balance_nonneg')) throw insufficientFunds('the balance is too low for this movement');
     throw error;

@@ -102,7 +102,9 @@ function toPool(row: PoolRow): PoolRecord {
 
 export async function findPool(ex: Executor, id: string, lock = false): Promise<PoolRecord | undefined> {
   const rows = lock
-    ? await ex.query<PoolRow>(sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset WHERE p.id = ${id} FOR UPDATE OF p`)
+    ? await ex.query<PoolRow>(
+        sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset WHERE p.id = ${id} FOR UPDATE OF p`,
+      )
     : await ex.query<PoolRow>(sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset WHERE p.id = ${id}`);
   return rows[0] && toPool(rows[0]);
 }
@@ -114,7 +116,9 @@ export async function poolsCreatedSince(ex: Executor, curator: string, since: nu
 
 export async function listPools(ex: Executor, page?: PageRequest): Promise<PoolRecord[]> {
   const { where, limit } = pageOf(sql`p.created_at`, sql`p.id`, page);
-  const rows = await ex.query<PoolRow>(sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset WHERE ${where} ORDER BY p.created_at, p.id ${limit}`);
+  const rows = await ex.query<PoolRow>(
+    sql`SELECT p.*, a.decimals FROM pools p JOIN assets a ON a.symbol = p.asset WHERE ${where} ORDER BY p.created_at, p.id ${limit}`,
+  );
   return rows.map(toPool);
 }
 
@@ -253,9 +257,24 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
   const rows = await ex.query<
     PoolRow & {
       tranches_json: Array<{ tranche: TrancheName; account_id: string; total_shares: string; balance: string }>;
-      risks_json: Array<{ risk_id: string; cap_bps: number; exposure: string; correlation_group: string; state: RiskState; settling: boolean }>;
+      risks_json: Array<{
+        risk_id: string;
+        cap_bps: number;
+        exposure: string;
+        correlation_group: string;
+        state: RiskState;
+        settling: boolean;
+      }>;
       groups_json: Array<{ correlation_group: string; exposure: string }>;
-      expiring_json: Array<{ id: string; risk_id: string | null; correlation_group: string | null; exposure: string; end_at: string; earning_rate_wad: string; earning_dust_wad: string }>;
+      expiring_json: Array<{
+        id: string;
+        risk_id: string | null;
+        correlation_group: string | null;
+        exposure: string;
+        end_at: string;
+        earning_rate_wad: string;
+        earning_dust_wad: string;
+      }>;
     }
   >(sql`
     SELECT p.*, a.decimals,
@@ -284,7 +303,12 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
     ORDER BY p.created_at, p.id`);
   return rows.map((row) => ({
     pool: toPool(row),
-    tranches: row.tranches_json.map((t) => ({ tranche: t.tranche, accountId: t.account_id, totalShares: big(t.total_shares), balance: big(t.balance) })),
+    tranches: row.tranches_json.map((t) => ({
+      tranche: t.tranche,
+      accountId: t.account_id,
+      totalShares: big(t.total_shares),
+      balance: big(t.balance),
+    })),
     risks: row.risks_json.map((r) => ({
       riskId: r.risk_id,
       capBps: r.cap_bps,

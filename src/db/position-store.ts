@@ -42,16 +42,26 @@ const toPosition = (r: PositionRow): PositionRecord => ({
   lockedShares: big(r.locked_shares),
 });
 
-export async function findPosition(ex: Executor, poolId: string, tranche: string, owner: string, lock = false): Promise<PositionRecord | undefined> {
+export async function findPosition(
+  ex: Executor,
+  poolId: string,
+  tranche: string,
+  owner: string,
+  lock = false,
+): Promise<PositionRecord | undefined> {
   const rows = lock
-    ? await ex.query<PositionRow>(sql`SELECT * FROM positions WHERE pool_id = ${poolId} AND tranche = ${tranche} AND owner = ${owner} FOR UPDATE`)
+    ? await ex.query<PositionRow>(
+        sql`SELECT * FROM positions WHERE pool_id = ${poolId} AND tranche = ${tranche} AND owner = ${owner} FOR UPDATE`,
+      )
     : await ex.query<PositionRow>(sql`SELECT * FROM positions WHERE pool_id = ${poolId} AND tranche = ${tranche} AND owner = ${owner}`);
   return rows[0] && toPosition(rows[0]);
 }
 
 export async function positionsOf(ex: Executor, owner: string, page?: PageRequest): Promise<PositionRecord[]> {
   const { where, limit } = pageOf(sql`pool_id`, sql`tranche`, page);
-  const rows = await ex.query<PositionRow>(sql`SELECT * FROM positions WHERE owner = ${owner} AND ${where} ORDER BY pool_id, tranche ${limit}`);
+  const rows = await ex.query<PositionRow>(
+    sql`SELECT * FROM positions WHERE owner = ${owner} AND ${where} ORDER BY pool_id, tranche ${limit}`,
+  );
   return rows.map(toPosition);
 }
 
@@ -80,7 +90,9 @@ export async function changeShares(
   if (!rows[0]) throw new Error(`no position of ${key.owner} in ${key.poolId}/${key.tranche} to reduce`);
   const total = delta.free + delta.locked;
   if (total !== 0n) {
-    await tx.query(sql`UPDATE tranches SET total_shares = total_shares + ${num(total)} WHERE pool_id = ${key.poolId} AND tranche = ${key.tranche}`);
+    await tx.query(
+      sql`UPDATE tranches SET total_shares = total_shares + ${num(total)} WHERE pool_id = ${key.poolId} AND tranche = ${key.tranche}`,
+    );
   }
   return toPosition(rows[0]);
 }
@@ -133,6 +145,8 @@ export async function completeWithdrawalRecord(tx: Executor, id: string, paid: b
 
 export async function withdrawalsOf(ex: Executor, owner: string, page: PageRequest): Promise<WithdrawalRecord[]> {
   const { where, limit } = pageOf(sql`requested_at`, sql`id`, page, true);
-  const rows = await ex.query<WithdrawalRow>(sql`SELECT * FROM withdrawal_requests WHERE owner = ${owner} AND ${where} ORDER BY requested_at DESC, id DESC ${limit}`);
+  const rows = await ex.query<WithdrawalRow>(
+    sql`SELECT * FROM withdrawal_requests WHERE owner = ${owner} AND ${where} ORDER BY requested_at DESC, id DESC ${limit}`,
+  );
   return rows.map(toWithdrawal);
 }

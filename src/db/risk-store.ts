@@ -132,7 +132,14 @@ export async function setScoreOverride(ex: Executor, id: string, score: string, 
 export async function saveRiskEvaluation(
   ex: Executor,
   id: string,
-  change: { state: RiskState; triggeredAt: number | null; degraded: boolean; lastValue: string | null; evaluatedAt: number | null; changedAt: number | null },
+  change: {
+    state: RiskState;
+    triggeredAt: number | null;
+    degraded: boolean;
+    lastValue: string | null;
+    evaluatedAt: number | null;
+    changedAt: number | null;
+  },
 ): Promise<void> {
   await ex.query(sql`
     UPDATE risks SET state = ${change.state}, triggered_at = ${change.triggeredAt === null ? null : ts(change.triggeredAt)},

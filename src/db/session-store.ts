@@ -3,7 +3,11 @@ import type { Executor } from './create-database.ts';
 import { ts } from './sql-helpers.ts';
 
 /** Stores a new nonce for `requestedBy`, unless it already holds `maxOpen` unexpired ones. */
-export async function insertNonce(ex: Executor, n: { nonce: string; requestedBy: string; at: number; expiresAt: number }, maxOpen: number): Promise<boolean> {
+export async function insertNonce(
+  ex: Executor,
+  n: { nonce: string; requestedBy: string; at: number; expiresAt: number },
+  maxOpen: number,
+): Promise<boolean> {
   await ex.query(sql`DELETE FROM siwe_nonces WHERE expires_at < ${ts(n.at)}`);
   const rows = await ex.query(sql`
     INSERT INTO siwe_nonces (nonce, created_at, expires_at, requested_by)

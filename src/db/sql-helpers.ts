@@ -37,5 +37,8 @@ export function pageOf(keyCol: SQL, idCol: SQL, page: PageRequest | undefined, d
   const limit = sql`LIMIT ${page.first + 1}`;
   if (!page.after) return { where: sql`TRUE`, limit };
   const key = typeof page.after.key === 'number' ? ts(page.after.key) : sql`${page.after.key}`;
-  return { where: desc ? sql`(${keyCol}, ${idCol}) < (${key}, ${page.after.id})` : sql`(${keyCol}, ${idCol}) > (${key}, ${page.after.id})`, limit };
+  return {
+    where: desc ? sql`(${keyCol}, ${idCol}) < (${key}, ${page.after.id})` : sql`(${keyCol}, ${idCol}) > (${key}, ${page.after.id})`,
+    limit,
+  };
 }

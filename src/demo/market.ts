@@ -1,4 +1,4 @@
-import { type Hex, keccak256, toBytes } from 'viem';
+import { keccak256, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { DemoPerson, Viewer } from '../app/auth.ts';
 import { fundBackstop } from '../app/backstop.ts';
@@ -28,8 +28,8 @@ export const DEMO_WINDOW_SECONDS = 12;
 // The shape of Chainlink USDC/USD on 10-13 March 2023, compressed: calm, the slide, the low,
 // the recovery. One value a second.
 export const DEPEG_PATH = [
-  1.0001, 1.0, 0.9999, 1.0, 0.9998, 0.9996, 0.9991, 0.9985, 0.9972, 0.9948, 0.9921, 0.987, 0.978, 0.962, 0.941, 0.915, 0.886, 0.877, 0.881, 0.899,
-  0.913, 0.928, 0.944, 0.951, 0.963, 0.968, 0.9753, 0.981, 0.987, 0.992, 0.995, 0.9968, 0.9981, 0.9992, 0.9996, 1.0, 1.0002,
+  1.0001, 1.0, 0.9999, 1.0, 0.9998, 0.9996, 0.9991, 0.9985, 0.9972, 0.9948, 0.9921, 0.987, 0.978, 0.962, 0.941, 0.915, 0.886, 0.877, 0.881,
+  0.899, 0.913, 0.928, 0.944, 0.951, 0.963, 0.968, 0.9753, 0.981, 0.987, 0.992, 0.995, 0.9968, 0.9981, 0.9992, 0.9996, 1.0, 1.0002,
 ];
 
 export type { DemoPerson };
@@ -54,19 +54,42 @@ export interface DemoMarket {
 /** Seeds the market on `deps`' database; `admin` must be an admin address. */
 export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<DemoMarket> {
   const admin: Viewer = { address: adminAddress, roles: ['admin'] };
-  const scores = { audits: 3, daysLive: 1800, valueSecuredUsd: '30000000000', pastIncidents: 1, oracleQuality: 'HIGH' as const, centralisation: 'HIGH' as const };
+  const scores = {
+    audits: 3,
+    daysLive: 1800,
+    valueSecuredUsd: '30000000000',
+    pastIncidents: 1,
+    oracleQuality: 'HIGH' as const,
+    centralisation: 'HIGH' as const,
+  };
   const usdc = await createRisk(deps, admin, {
     name: 'USDC depeg',
     kind: 'DEPEG',
     correlationGroup: 'USDC',
-    rule: { threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.999', window: DEMO_WINDOW_SECONDS, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' },
+    rule: {
+      threshold: '0.995',
+      direction: 'BELOW',
+      recoveryThreshold: '0.999',
+      window: DEMO_WINDOW_SECONDS,
+      payout: 'PROPORTIONAL',
+      peg: '1',
+      maxRatio: '0.2',
+    },
     score: scores,
   });
   const dai = await createRisk(deps, admin, {
     name: 'DAI depeg',
     kind: 'DEPEG',
     correlationGroup: 'DAI',
-    rule: { threshold: '0.99', direction: 'BELOW', recoveryThreshold: '0.999', window: 86_400, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' },
+    rule: {
+      threshold: '0.99',
+      direction: 'BELOW',
+      recoveryThreshold: '0.999',
+      window: 86_400,
+      payout: 'PROPORTIONAL',
+      peg: '1',
+      maxRatio: '0.2',
+    },
     score: { ...scores, centralisation: 'MEDIUM' },
   });
   const vault = await createRisk(deps, admin, {
@@ -99,7 +122,11 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<
     { name: 'DeFi Vaults', risks: [vault.id, dai.id] },
   ].entries()) {
     const curator = demoPerson(`curator-${i}`);
-    const pool = await createPool(deps, viewer(curator), { name: spec.name, risks: spec.risks.map((riskId) => ({ riskId })), tranches: ['JUNIOR', 'FIRST_LOSS'] });
+    const pool = await createPool(deps, viewer(curator), {
+      name: spec.name,
+      risks: spec.risks.map((riskId) => ({ riskId })),
+      tranches: ['JUNIOR', 'FIRST_LOSS'],
+    });
     await creditAccount(deps, admin, { address: curator.address, amount: USDC(20_000).toString(), reference: `demo-curator-${i}` });
     await deposit(deps, viewer(curator), pool.id, USDC(20_000).toString(), 'FIRST_LOSS');
     underwriters.push(curator);
@@ -127,7 +154,12 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<
 async function pushSigned(deps: Deps, feedId: string, value: number, observedAt: number): Promise<void> {
   const reporter = privateKeyToAccount(demoPerson('reporter').privateKey);
   const batch = [{ value: value.toFixed(4), observedAt }];
-  const signature = await reporter.signTypedData({ domain: pushDomain, types: pushTypes, primaryType: 'Observations', message: pushMessage(feedId, batch) });
+  const signature = await reporter.signTypedData({
+    domain: pushDomain,
+    types: pushTypes,
+    primaryType: 'Observations',
+    message: pushMessage(feedId, batch),
+  });
   await submitObservations(deps, feedId, batch, signature);
 }
 

@@ -51,18 +51,26 @@ export function capOf(capital: bigint, bps: number): bigint {
 export function checkCapacity(snapshot: ExposureSnapshot, limits: CapacityLimits, extra: bigint): CapacityCheck {
   const uses: CapUse[] = [
     { name: 'risk', cap: capOf(snapshot.capital, limits.riskCapBps), before: snapshot.riskExposure, after: snapshot.riskExposure + extra },
-    { name: 'group', cap: capOf(snapshot.capital, limits.groupCapBps), before: snapshot.groupExposure, after: snapshot.groupExposure + extra },
-    { name: 'total', cap: capOf(snapshot.capital, limits.totalCapBps), before: snapshot.totalExposure, after: snapshot.totalExposure + extra },
+    {
+      name: 'group',
+      cap: capOf(snapshot.capital, limits.groupCapBps),
+      before: snapshot.groupExposure,
+      after: snapshot.groupExposure + extra,
+    },
+    {
+      name: 'total',
+      cap: capOf(snapshot.capital, limits.totalCapBps),
+      before: snapshot.totalExposure,
+      after: snapshot.totalExposure + extra,
+    },
   ];
   const utilisation = (used: bigint, cap: bigint) => (cap === 0n ? new Decimal(used > 0n ? 2 : 1) : ratio(used, cap));
   let binding = uses[0] as CapUse;
   for (const use of uses) {
     if (utilisation(use.after, use.cap).gt(utilisation(binding.after, binding.cap))) binding = use;
   }
-  const headroom = uses.reduce((min, u) => {
-    const left = u.cap > u.before ? u.cap - u.before : 0n;
-    return left < min ? left : min;
-  }, uses[0]!.cap > uses[0]!.before ? uses[0]!.cap - uses[0]!.before : 0n);
+  const room = (u: { cap: bigint; before: bigint }) => (u.cap > u.before ? u.cap - u.before : 0n);
+  const headroom = uses.reduce((min, u) => (room(u) < min ? room(u) : min), room(binding));
   return {
     fits: uses.every((u) => u.after <= u.cap) && extra <= headroom,
     binding,

@@ -26,7 +26,7 @@ export class BaseError extends Error {
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; details?: Record<string, string | number | boolean> } = {},
+    options: { cause?: unknown; details?: Record<string, string | number | boolean> | undefined } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'BaseError';
@@ -35,10 +35,8 @@ export class BaseError extends Error {
   }
 }
 
-const kind =
-  (code: ErrorCode) =>
-  (message: string, details?: Record<string, string | number | boolean>) =>
-    new BaseError(code, message, { details });
+const kind = (code: ErrorCode) => (message: string, details?: Record<string, string | number | boolean>) =>
+  new BaseError(code, message, { details });
 
 export const unauthenticated = kind('UNAUTHENTICATED');
 export const forbidden = kind('FORBIDDEN');
@@ -72,7 +70,10 @@ export function checkAll<T extends readonly (() => unknown)[]>(...checks: T): { 
   if (problems.length === 1) throw problems[0];
   if (problems.length > 1) {
     const fields = problems.map((p) => p.details?.field).filter((f): f is string => typeof f === 'string');
-    throw badInput(`${problems.length} problems: ${problems.map((p) => p.message).join('; ')}`, { fields: fields.join(','), count: problems.length });
+    throw badInput(`${problems.length} problems: ${problems.map((p) => p.message).join('; ')}`, {
+      fields: fields.join(','),
+      count: problems.length,
+    });
   }
   return results as { [K in keyof T]: ReturnType<T[K]> };
 }

@@ -38,14 +38,12 @@ export interface FeedRecord {
   lastError: string | null;
 }
 
-
 export interface IncomingObservation {
   value: string;
   rawValue?: string;
   observedAt: number;
   source: Record<string, string | number>;
 }
-
 
 /** The port through which the watcher reads feeds it polls (chain calls, HTTP). */
 export interface FeedReader {

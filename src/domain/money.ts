@@ -53,13 +53,3 @@ export function minBig(a: bigint, b: bigint): bigint {
 export function maxBig(a: bigint, b: bigint): bigint {
   return a > b ? a : b;
 }
-
-/** Formats base units as a decimal string with `decimals` places, trailing zeros trimmed. */
-export function formatUnits(amount: bigint, decimals: number): string {
-  const negative = amount < 0n;
-  const abs = negative ? -amount : amount;
-  const scale = 10n ** BigInt(decimals);
-  const whole = abs / scale;
-  const fraction = (abs % scale).toString().padStart(decimals, '0').replace(/0+$/, '');
-  return `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
-}

@@ -15,7 +15,8 @@ export interface Monitoring {
 
 export function monitoringOf(facts: { feeds: number; freshFeeds: number; quorum: number; maxStalenessSeconds: number }): Monitoring {
   const { feeds, freshFeeds, quorum } = facts;
-  const gap: MonitoringGap | null = feeds === 0 ? 'NO_FEEDS' : feeds < quorum ? 'BELOW_QUORUM' : freshFeeds < quorum ? 'NO_FRESH_DATA' : null;
+  const gap: MonitoringGap | null =
+    feeds === 0 ? 'NO_FEEDS' : feeds < quorum ? 'BELOW_QUORUM' : freshFeeds < quorum ? 'NO_FRESH_DATA' : null;
   const reason =
     gap === 'NO_FEEDS'
       ? 'no feed watches this risk'

@@ -33,7 +33,8 @@ export function encodeCursor(c: Cursor): string {
 /** Validates `first` (1..MAX_PAGE_SIZE) and decodes `after`. */
 export function pageRequest(first: number | null | undefined, after: string | null | undefined): PageRequest {
   const size = first ?? DEFAULT_PAGE_SIZE;
-  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) throw badInput(`first must be 1 to ${MAX_PAGE_SIZE}`, { field: 'first', maximum: MAX_PAGE_SIZE });
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE)
+    throw badInput(`first must be 1 to ${MAX_PAGE_SIZE}`, { field: 'first', maximum: MAX_PAGE_SIZE });
   if (after == null) return { first: size, after: null };
   let decoded: unknown;
   try {
@@ -41,7 +42,13 @@ export function pageRequest(first: number | null | undefined, after: string | nu
   } catch {
     decoded = null;
   }
-  if (!Array.isArray(decoded) || decoded.length !== 2 || !['number', 'string'].includes(typeof decoded[0]) || typeof decoded[1] !== 'string' || after.length > 400) {
+  if (
+    !Array.isArray(decoded) ||
+    decoded.length !== 2 ||
+    !['number', 'string'].includes(typeof decoded[0]) ||
+    typeof decoded[1] !== 'string' ||
+    after.length > 400
+  ) {
     throw badInput('after is not a cursor this API gave out', { field: 'after' });
   }
   return { first: size, after: { key: decoded[0] as number | string, id: decoded[1] } };

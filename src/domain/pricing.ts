@@ -84,9 +84,7 @@ export function utilisationMultiplier(u: Decimal, params: PricingParams): Decima
   const k = new Decimal(params.kink);
   const s1 = new Decimal(params.slope1);
   const s2 = new Decimal(params.slope2);
-  return new Decimal(1)
-    .add(s1.mul(Decimal.min(u, k)).div(k))
-    .add(s2.mul(Decimal.max(0, u.sub(k))).div(new Decimal(1).sub(k)));
+  return new Decimal(1).add(s1.mul(Decimal.min(u, k)).div(k)).add(s2.mul(Decimal.max(0, u.sub(k))).div(new Decimal(1).sub(k)));
 }
 
 /** ∫0^u m(x) dx, in closed form, so the path average is exact. */

@@ -69,17 +69,42 @@ export function computeRiskScore(inputs: RiskScoreInputs): RiskScore {
   const one = new Decimal(1);
   const clamp = (d: Decimal) => Decimal.max(0, Decimal.min(one, d));
   const values: Array<[keyof typeof WEIGHTS, string, string, Decimal]> = [
-    ['audits', 'Each independent audit halves, then thirds ... the residual risk: 1/(1+audits)', String(inputs.audits), one.div(inputs.audits + 1)],
-    ['timeLive', 'Risk falls linearly to 0 over three years live', `${inputs.daysLive} days`, clamp(one.sub(new Decimal(inputs.daysLive).div(1095)))],
+    [
+      'audits',
+      'Each independent audit halves, then thirds ... the residual risk: 1/(1+audits)',
+      String(inputs.audits),
+      one.div(inputs.audits + 1),
+    ],
+    [
+      'timeLive',
+      'Risk falls linearly to 0 over three years live',
+      `${inputs.daysLive} days`,
+      clamp(one.sub(new Decimal(inputs.daysLive).div(1095))),
+    ],
     [
       'valueSecured',
       'Value secured is a bounty and a track record: 1 - log10(usd)/10',
       `${inputs.valueSecuredUsd} USD`,
       clamp(one.sub(new Decimal(inputs.valueSecuredUsd.toString()).add(1).log(10).div(10))),
     ],
-    ['pastIncidents', 'Each past incident adds a third, capped at 1', String(inputs.pastIncidents), clamp(new Decimal(inputs.pastIncidents).div(3))],
-    ['oracleQuality', 'LOW quality oracles make triggers less reliable', inputs.oracleQuality, new Decimal(LEVEL_RISK[invertLevel(inputs.oracleQuality)])],
-    ['centralisation', 'Admin keys and freeze powers concentrate failure', inputs.centralisation, new Decimal(LEVEL_RISK[inputs.centralisation])],
+    [
+      'pastIncidents',
+      'Each past incident adds a third, capped at 1',
+      String(inputs.pastIncidents),
+      clamp(new Decimal(inputs.pastIncidents).div(3)),
+    ],
+    [
+      'oracleQuality',
+      'LOW quality oracles make triggers less reliable',
+      inputs.oracleQuality,
+      new Decimal(LEVEL_RISK[invertLevel(inputs.oracleQuality)]),
+    ],
+    [
+      'centralisation',
+      'Admin keys and freeze powers concentrate failure',
+      inputs.centralisation,
+      new Decimal(LEVEL_RISK[inputs.centralisation]),
+    ],
   ];
   let total = new Decimal(0);
   const factors = values.map(([name, description, input, value]) => {

@@ -52,7 +52,8 @@ function ratioField(value: string, field: string): Decimal {
 export function normaliseTriggerRule(input: TriggerRuleInput): TriggerRule {
   const threshold = decimalField(input.threshold, 'threshold');
   const recovery = decimalField(input.recoveryThreshold, 'recoveryThreshold');
-  if (input.direction !== 'BELOW' && input.direction !== 'ABOVE') throw badInput('direction must be BELOW or ABOVE', { field: 'direction' });
+  if (input.direction !== 'BELOW' && input.direction !== 'ABOVE')
+    throw badInput('direction must be BELOW or ABOVE', { field: 'direction' });
   if (input.direction === 'BELOW' ? recovery.lt(threshold) : recovery.gt(threshold)) {
     throw badInput(`recoveryThreshold must be on the safe side of threshold (${input.direction === 'BELOW' ? '>=' : '<='} threshold)`, {
       field: 'recoveryThreshold',

@@ -20,7 +20,12 @@ export interface Context {
   monitoring(risk: RiskRecord): Promise<Monitoring>;
 }
 
-export function createContext(deps: Deps, viewer: Viewer | null, events: () => EventHub, request: { client: string } = { client: 'local' }): Context {
+export function createContext(
+  deps: Deps,
+  viewer: Viewer | null,
+  events: () => EventHub,
+  request: { client: string } = { client: 'local' },
+): Context {
   const risks = new Map<string, Promise<RiskRecord>>();
   const pools = new Map<string, Promise<PoolSnapshot>>();
   const now = deps.clock.now();
@@ -47,7 +52,11 @@ export function createContext(deps: Deps, viewer: Viewer | null, events: () => E
         if (!pending) {
           const batch: RiskRecord[] = [];
           // Gathers the risks asked for in this tick (a list's rows), then reads them at once.
-          pending = { risks: batch, result: Promise.resolve().then(() => ((pending = undefined), riskMonitoring(deps.db, batch, now))) };
+          const read = async () => {
+            pending = undefined;
+            return riskMonitoring(deps.db, batch, now);
+          };
+          pending = { risks: batch, result: Promise.resolve().then(read) };
         }
         pending.risks.push(risk);
         const batch = pending;

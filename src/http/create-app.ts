@@ -48,12 +48,17 @@ interface Authenticated {
 type AuthedRequest = express.Request & { auth?: Authenticated };
 
 /** Request fields no log line may carry: credentials and cookies. */
-export const REDACTED_LOG_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'res.headers["set-cookie"]'];
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+];
 
 export function createYogaServer(
   deps: Deps,
   events: () => EventHub,
-  options: { corsOrigins?: readonly string[]; subscriptionLimits?: { perClient: number; total: number } } = {},
+  options: { corsOrigins?: readonly string[]; subscriptionLimits?: { perClient: number; total: number } | undefined } = {},
 ) {
   const origins = options.corsOrigins ?? [];
   return createYoga<{ req: AuthedRequest }>({
@@ -98,26 +103,26 @@ export function createYogaServer(
 }
 
 export interface AppOptions {
-  prometheus?: ReturnType<typeof createPrometheus>;
+  prometheus?: ReturnType<typeof createPrometheus> | undefined;
   /** Extra readiness checks (chains); the database is always checked. */
-  readiness?: Array<{ name: string; check: () => Promise<void> }>;
+  readiness?: Array<{ name: string; check: () => Promise<void> }> | undefined;
   /** Requests per minute per IP and per signed-in address on /graphql; 0 disables. */
-  rateLimitPerMinute?: number;
+  rateLimitPerMinute?: number | undefined;
   /** Express's `trust proxy`: which proxies' X-Forwarded-For to believe (default: none). */
-  trustProxy?: boolean | number | string;
+  trustProxy?: boolean | number | string | undefined;
   /** Origins other sites may call the API from (CORS); empty: same origin only. */
-  corsOrigins?: readonly string[];
+  corsOrigins?: readonly string[] | undefined;
   /** Bearer token /metrics requires; without one it is open outside production and off in it. */
-  metricsToken?: string;
+  metricsToken?: string | undefined;
   /** Where the dashboard's files are (tests serve a copy from elsewhere). */
-  dashboardDir?: string;
+  dashboardDir?: string | undefined;
   /** Open subscriptions per client and in total on this replica (default 20 and 1,000). */
-  subscriptionLimits?: { perClient: number; total: number };
+  subscriptionLimits?: { perClient: number; total: number } | undefined;
   /**
    * `npm run demo` only: people whose keys this process holds, offered on the dashboard so
    * a newcomer can see a buyer's or underwriter's own view. Refused in production.
    */
-  demoPeople?: readonly DemoPerson[];
+  demoPeople?: readonly DemoPerson[] | undefined;
 }
 
 const REQUEST_ID = /^[\w.-]{1,64}$/;
@@ -136,7 +141,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   app.set('trust proxy', options.trustProxy ?? false);
   app.use(requestLogging(deps));
   // GraphiQL needs inline scripts; outside production the CSP is left to the browser defaults.
-  app.use(helmet({ contentSecurityPolicy: deps.config.production ? undefined : false }));
+  app.use(helmet(deps.config.production ? {} : { contentSecurityPolicy: false }));
   mountMetrics(app, deps, options);
   // The dashboard: static files relative to their folder, no build step, nothing from a CDN.
   // (`send` checks dot segments of the request path only, so a project under ~/.cache works.)
@@ -156,12 +161,21 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // The body is read here, counting the bytes actually received (chunked or not).
   app.use('/graphql', express.raw({ type: () => true, limit: MAX_BODY_BYTES }), refuseBrokenGetParams());
   const perMinute = options.rateLimitPerMinute ?? 1_200;
-  if (perMinute > 0) app.use('/graphql', limitPer(deps, perMinute, 'ip', (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`));
+  if (perMinute > 0)
+    app.use(
+      '/graphql',
+      limitPer(deps, perMinute, 'ip', (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`),
+    );
   app.use('/graphql', authenticate(deps));
   // Per signed-in address too, keyed by the verified subject only: a forged token counts
   // against its sender's IP, never against the address it names.
   if (perMinute > 0) {
-    app.use('/graphql', limitPer(deps, Math.max(1, Math.floor(perMinute / 2)), 'address', (req) => ((req as AuthedRequest).auth?.viewer ? `address:${(req as AuthedRequest).auth?.viewer?.address}` : null)));
+    app.use(
+      '/graphql',
+      limitPer(deps, Math.max(1, Math.floor(perMinute / 2)), 'address', (req) =>
+        (req as AuthedRequest).auth?.viewer ? `address:${(req as AuthedRequest).auth?.viewer?.address}` : null,
+      ),
+    );
   }
   // The hub starts listening with the first subscriber.
   let hub: EventHub | undefined;
@@ -170,7 +184,10 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     await hub?.close();
     hub = undefined;
   };
-  const yoga = createYogaServer(deps, events, { corsOrigins: options.corsOrigins ?? [], ...(options.subscriptionLimits ? { subscriptionLimits: options.subscriptionLimits } : {}) });
+  const yoga = createYogaServer(deps, events, {
+    corsOrigins: options.corsOrigins ?? [],
+    ...(options.subscriptionLimits ? { subscriptionLimits: options.subscriptionLimits } : {}),
+  });
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   app.use(yoga.graphqlEndpoint, yoga as unknown as express.RequestHandler);
   app.use((_req: express.Request, res: express.Response) => refused(res, 404, 'not found', 'NOT_FOUND'));
@@ -268,16 +285,18 @@ function authenticate(deps: Deps): express.RequestHandler {
 function limitPer(deps: Deps, limit: number, name: string, key: (req: express.Request) => string | null): express.RequestHandler {
   const windowMs = 60_000;
   const shared = sharedRateLimitCounter(deps, windowMs);
-  const store: Store | undefined = shared && {
-    localKeys: false,
-    prefix: `${name}:`,
-    increment: async (k: string) => {
-      const { hits, resetAt } = await shared.increment(k);
-      return { totalHits: hits, resetTime: new Date(resetAt) };
-    },
-    decrement: (k: string) => shared.decrement(k),
-    resetKey: (k: string) => shared.reset(k),
-  } as Store;
+  const store: Store | undefined =
+    shared &&
+    ({
+      localKeys: false,
+      prefix: `${name}:`,
+      increment: async (k: string) => {
+        const { hits, resetAt } = await shared.increment(k);
+        return { totalHits: hits, resetTime: new Date(resetAt) };
+      },
+      decrement: (k: string) => shared.decrement(k),
+      resetKey: (k: string) => shared.reset(k),
+    } as Store);
   return rateLimit({
     windowMs,
     limit,
@@ -290,7 +309,13 @@ function limitPer(deps: Deps, limit: number, name: string, key: (req: express.Re
   });
 }
 
-const HTTP_STATUS: Partial<Record<ErrorCode, number>> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, RATE_LIMITED: 429 };
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  RATE_LIMITED: 429,
+};
 
 /** The one error handler of the non-GraphQL routes: a stable code, never a stack or a path. */
 function errorHandler(deps: Deps): express.ErrorRequestHandler {
@@ -319,7 +344,9 @@ function useExpensiveFieldBudget(budget: Record<string, number>): Plugin {
       });
       for (const [name, n] of counts) {
         if (n > (budget[name] as number)) {
-          throw new GraphQLError(`an operation may ask for ${name} at most ${budget[name]} time(s)`, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+          throw new GraphQLError(`an operation may ask for ${name} at most ${budget[name]} time(s)`, {
+            extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+          });
         }
       }
     },
@@ -339,7 +366,11 @@ function useSubscriptionLimits(limits: { perClient: number; total: number }): Pl
       const mine = open.get(client) ?? 0;
       if (total >= limits.total || mine >= limits.perClient) {
         const which = mine >= limits.perClient ? `${limits.perClient} per client` : `${limits.total} on this server`;
-        setResultAndStopExecution({ errors: [new GraphQLError(`too many open subscriptions (at most ${which}); close one first`, { extensions: { code: 'RATE_LIMITED' } })] });
+        setResultAndStopExecution({
+          errors: [
+            new GraphQLError(`too many open subscriptions (at most ${which}); close one first`, { extensions: { code: 'RATE_LIMITED' } }),
+          ],
+        });
         return;
       }
       open.set(client, mine + 1);
@@ -375,7 +406,13 @@ function useNoSuggestions(): Plugin {
     onValidate() {
       return ({ result, setResult }) => {
         if (result.some((e) => SUGGESTION.test(e.message))) {
-          setResult(result.map((e) => (SUGGESTION.test(e.message) ? new GraphQLError(e.message.replace(SUGGESTION, ''), { nodes: e.nodes, extensions: e.extensions }) : e)));
+          setResult(
+            result.map((e) =>
+              SUGGESTION.test(e.message)
+                ? new GraphQLError(e.message.replace(SUGGESTION, ''), { nodes: e.nodes, extensions: e.extensions })
+                : e,
+            ),
+          );
         }
       };
     },
@@ -412,7 +449,9 @@ function useRefuseNulBytes(): Plugin {
       const variables = params.variables == null ? '' : JSON.stringify(params.variables);
       const text = `${params.query ?? ''}${params.operationName ?? ''}`;
       if (text.includes('\u0000') || /\\u0000/i.test(text) || variables.includes('\\u0000')) {
-        throw new GraphQLError('strings must not contain NUL characters', { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+        throw new GraphQLError('strings must not contain NUL characters', {
+          extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
+        });
       }
     },
   };
@@ -439,7 +478,12 @@ function mountDemoSessions(app: express.Express, deps: Deps, people: readonly De
       const host = req.get('host') ?? '';
       const origin = deps.config.siwe.domains.includes(host) ? `${req.protocol}://${host}` : `http://${deps.config.siwe.domains[0]}`;
       const session = await signInWithKey(deps, person.privateKey, origin, req.ip ?? 'unknown');
-      res.json({ token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), address: session.account.address, name: person.name });
+      res.json({
+        token: session.token,
+        expiresAt: new Date(session.expiresAt).toISOString(),
+        address: session.account.address,
+        name: person.name,
+      });
     } catch (err) {
       next(err);
     }

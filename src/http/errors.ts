@@ -11,13 +11,17 @@ export function createMaskError(log: Logger) {
   return (error: unknown): Error => mask(log, error);
 }
 
+/** Where in the operation an error arose (only the keys that are known). */
+function at(e: GraphQLError | undefined): { nodes?: GraphQLError['nodes'] & object; path?: GraphQLError['path'] & object } {
+  return { ...(e?.nodes ? { nodes: e.nodes } : {}), ...(e?.path ? { path: e.path } : {}) };
+}
+
 function mask(log: Logger, error: unknown): Error {
   const graphqlError = error instanceof GraphQLError ? error : undefined;
   const original = graphqlError ? graphqlError.originalError : error;
   if (isBaseError(original)) {
     return new GraphQLError(original.message, {
-      nodes: graphqlError?.nodes,
-      path: graphqlError?.path,
+      ...at(graphqlError),
       extensions: { code: original.code, ...(original.details ? { details: original.details } : {}) },
     });
   }
@@ -27,18 +31,16 @@ function mask(log: Logger, error: unknown): Error {
     const message = graphqlError?.message ?? original.message;
     const field = /got invalid value .*? at "([^"]+)"/.exec(message)?.[1] ?? /Variable "\$(\w+)"/.exec(message)?.[1];
     return new GraphQLError(message, {
-      nodes: graphqlError?.nodes,
-      path: graphqlError?.path,
+      ...at(graphqlError),
       extensions: { code: 'BAD_USER_INPUT', ...original.extensions, ...(field ? { field } : {}) },
     });
   }
   if (graphqlError && !original) {
     return new GraphQLError(graphqlError.message, {
-      nodes: graphqlError.nodes,
-      path: graphqlError.path,
+      ...at(graphqlError),
       extensions: { code: 'BAD_USER_INPUT', ...graphqlError.extensions },
     });
   }
   log.error({ err: original, path: graphqlError?.path }, 'unexpected error in a resolver');
-  return new GraphQLError('Unexpected error.', { nodes: graphqlError?.nodes, path: graphqlError?.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  return new GraphQLError('Unexpected error.', { ...at(graphqlError), extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }

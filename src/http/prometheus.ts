@@ -10,8 +10,18 @@ export function createPrometheus(db: Database) {
   collectDefaultMetrics({ register: registry });
   const counters: Record<CounterName, Counter> = {
     quotes: new Counter({ name: 'cover_quotes_total', help: 'Firm quotes issued', registers: [registry] }),
-    purchases: new Counter({ name: 'cover_purchases_total', help: 'Purchase attempts by result', labelNames: ['result'], registers: [registry] }),
-    observations: new Counter({ name: 'cover_observations_total', help: 'Observations stored by feed kind', labelNames: ['kind'], registers: [registry] }),
+    purchases: new Counter({
+      name: 'cover_purchases_total',
+      help: 'Purchase attempts by result',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    observations: new Counter({
+      name: 'cover_observations_total',
+      help: 'Observations stored by feed kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
     observations_refused: new Counter({
       name: 'cover_observations_refused_total',
       help: 'Observations refused at the edge (implausible or stale) by feed kind',
@@ -30,7 +40,12 @@ export function createPrometheus(db: Database) {
     }),
   };
   const gauges: Record<GaugeName, Gauge> = {
-    watcher_lease_held: new Gauge({ name: 'cover_watcher_lease_held', help: '1 while this process holds the settling lease', labelNames: ['holder'], registers: [registry] }),
+    watcher_lease_held: new Gauge({
+      name: 'cover_watcher_lease_held',
+      help: '1 while this process holds the settling lease',
+      labelNames: ['holder'],
+      registers: [registry],
+    }),
   };
   const httpSeconds = new Histogram({
     name: 'http_request_duration_seconds',

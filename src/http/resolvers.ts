@@ -18,10 +18,10 @@ import { allRisks, createRisk, type CreateRiskInput, effectiveScore, overrideRis
 import type { PolicyRecord, PositionRecord, QuoteRecord, RiskRecord, TrancheName, WithdrawalRecord } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
-import { formatUnits } from '../domain/money.ts';
 import { baseRate } from '../domain/pricing.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
 import { GraphQLScalarType } from 'graphql';
+import { formatUnits } from 'viem';
 import { type PageArgs, pageRequest } from '../domain/page.ts';
 import type { Context } from './context.ts';
 import { oracleResolvers } from './oracle-resolvers.ts';
@@ -57,7 +57,10 @@ const quoteFields = {
       { label: `Mean utilisation multiplier m(u) (k=${p.kink}, s1=${p.slope1}, s2=${p.slope2})`, value: b.utilisationMultiplier },
       { label: 'Annual rate r0 x m', value: b.annualRate },
       { label: 'Term d/365', value: b.termFraction },
-      { label: `Premium = amount x rate x term, rounded up${b.minimumApplied ? ' (minimum premium applied)' : ''}`, value: money(q.premium) },
+      {
+        label: `Premium = amount x rate x term, rounded up${b.minimumApplied ? ' (minimum premium applied)' : ''}`,
+        value: money(q.premium),
+      },
       { label: `Platform fee ${new Decimal(p.feeBps).div(100).toString()}% of premium`, value: money(q.fee) },
       { label: 'Total to pay', value: money(q.premium + q.fee) },
       { label: 'Pool', value: `${pool.name} (${b.poolSelection})` },
@@ -72,7 +75,8 @@ export const coreResolvers = {
 
   Query: {
     me: (_: unknown, __: unknown, ctx: Context) => ctx.viewer,
-    accountBalance: (_: unknown, a: { address?: string; asset?: string }, ctx: Context) => getBalance(ctx.deps, ctx.viewer, a.address, a.asset),
+    accountBalance: (_: unknown, a: { address?: string; asset?: string }, ctx: Context) =>
+      getBalance(ctx.deps, ctx.viewer, a.address, a.asset),
     risks: (_: unknown, a: PageArgs, ctx: Context) => allRisks(ctx.deps, pageRequest(a.first, a.after)),
     risk: (_: unknown, a: { id: string }, ctx: Context) => ctx.risk(a.id),
     pools: async (_: unknown, a: PageArgs, ctx: Context) => {
@@ -80,11 +84,14 @@ export const coreResolvers = {
       return { ...page, nodes: await Promise.all(page.nodes.map((p) => ctx.pool(p.id))) };
     },
     pool: (_: unknown, a: { id: string }, ctx: Context) => ctx.pool(a.id),
-    positions: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) => positions(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
-    withdrawals: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) => withdrawals(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
+    positions: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) =>
+      positions(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
+    withdrawals: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) =>
+      withdrawals(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     quoteEstimate: (_: unknown, a: { riskId: string; amount: string; durationDays: number }, ctx: Context) =>
       priceCover(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
-    policies: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) => policies(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
+    policies: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) =>
+      policies(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     policy: (_: unknown, a: { id: string }, ctx: Context) => policy(ctx.deps, ctx.viewer, a.id),
   },
 
@@ -135,7 +142,12 @@ export const coreResolvers = {
     tranches: (s: PoolSnapshot) =>
       s.tranches.map((t) => {
         const price = sharePriceRatio({ totalAssets: t.totalAssets, totalShares: t.totalShares });
-        return { tranche: t.tranche, totalAssets: t.totalAssets, totalShares: t.totalShares, sharePrice: decimalString(ratio(price.num, price.den), 18) };
+        return {
+          tranche: t.tranche,
+          totalAssets: t.totalAssets,
+          totalShares: t.totalShares,
+          sharePrice: decimalString(ratio(price.num, price.den), 18),
+        };
       }),
     unearnedPremium: (s: PoolSnapshot, _: unknown, ctx: Context) => unearnedPremium(ctx.deps, s),
     totalExposure: (s: PoolSnapshot) => s.totalExposure,
@@ -146,7 +158,14 @@ export const coreResolvers = {
     risks: (s: PoolSnapshot, _: unknown, ctx: Context) =>
       s.risks.map((r) => {
         const cap = capOf(s.capital, r.capBps);
-        return { risk: ctx.risk(r.riskId), capBps: r.capBps, cap, exposure: r.exposure, capacityLeft: left(cap, r.exposure), utilisation: utilisation(r.exposure, cap) };
+        return {
+          risk: ctx.risk(r.riskId),
+          capBps: r.capBps,
+          cap,
+          exposure: r.exposure,
+          capacityLeft: left(cap, r.exposure),
+          utilisation: utilisation(r.exposure, cap),
+        };
       }),
     groups: (s: PoolSnapshot) => {
       const cap = capOf(s.capital, s.pool.limits.groupCapBps);
@@ -175,7 +194,6 @@ export const coreResolvers = {
     pool: (p: PolicyRecord, _: unknown, ctx: Context) => ctx.pool(p.poolId),
   },
 };
-
 
 /** Resolver maps of each SDL file, merged type by type. */
 export const resolvers: Record<string, Record<string, unknown>> = {};

@@ -45,7 +45,8 @@ export const solvencyResolvers = {
   },
   Adequacy: {
     pool: (r: AdequacyReport, _: unknown, ctx: Context) => (r.poolId ? ctx.pool(r.poolId) : null),
-    topExposures: (r: AdequacyReport, _: unknown, ctx: Context) => r.topExposures.map((e) => ({ risk: ctx.risk(e.riskId), exposure: e.exposure })),
+    topExposures: (r: AdequacyReport, _: unknown, ctx: Context) =>
+      r.topExposures.map((e) => ({ risk: ctx.risk(e.riskId), exposure: e.exposure })),
     simulation: (r: AdequacyReport) => ({
       ...r.simulation,
       expectedLoss: whole(r.simulation.expectedLoss),

@@ -83,7 +83,10 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     for (const id of await settlingIncidents(deps)) {
       const started = Date.now();
       const incident = await settleIncident(deps, id);
-      log.info({ incidentId: id, policiesPaid: incident?.policiesPaid, totalPaid: incident?.totalPaid?.toString(), ms: Date.now() - started }, 'incident settled');
+      log.info(
+        { incidentId: id, policiesPaid: incident?.policiesPaid, totalPaid: incident?.totalPaid?.toString(), ms: Date.now() - started },
+        'incident settled',
+      );
     }
   }
 

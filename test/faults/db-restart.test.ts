@@ -34,7 +34,9 @@ async function restartPostgres(): Promise<number> {
 }
 
 // The embedded database lives inside the test process: there is no server to restart.
-test('the PostgreSQL server restarted under load: requests fail cleanly, then recover, nothing lost', { skip: SERVER_URL ? false : 'needs the PostgreSQL server (DATABASE_URL)' }, async () => {
+test('the PostgreSQL server restarted under load: requests fail cleanly, then recover, nothing lost', {
+  skip: SERVER_URL ? false : 'needs the PostgreSQL server (DATABASE_URL)',
+}, async () => {
   const m = await marketWithPool(h, USDC(1_000_000));
   const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
   const buyers: Array<{ token: string; quoteId: string }> = [];
@@ -44,7 +46,7 @@ test('the PostgreSQL server restarted under load: requests fail cleanly, then re
     const q = await requestQuote(h.deps, { address: w.address, roles: [] }, m.risk.id, USDC(100).toString(), 30);
     buyers.push({ token: await h.signIn(w), quoteId: q.id });
   }
-  const outcomes: Array<{ phase: string; status: number; code: string; policyId?: string }> = [];
+  const outcomes: Array<{ phase: string; status: number; code: string; policyId?: string | undefined }> = [];
   let phase = 'before';
   // A client retries what failed (buying a quote again returns the same policy).
   const queue = [...buyers];
@@ -74,10 +76,17 @@ test('the PostgreSQL server restarted under load: requests fail cleanly, then re
   phase = 'after';
   await load;
   const by = (p: string) => outcomes.filter((o) => o.phase === p);
-  const summary = ['before', 'restarting', 'after'].map((p) => `${p}: ${by(p).length} (${by(p).filter((o) => o.code === 'OK').length} ok, ${by(p).filter((o) => o.code !== 'OK').length} failed)`).join('; ');
+  const summary = ['before', 'restarting', 'after']
+    .map(
+      (p) =>
+        `${p}: ${by(p).length} (${by(p).filter((o) => o.code === 'OK').length} ok, ${by(p).filter((o) => o.code !== 'OK').length} failed)`,
+    )
+    .join('; ');
   const acknowledged = [...new Set(outcomes.filter((o) => o.policyId).map((o) => o.policyId as string))];
   const stored = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM policies WHERE pool_id = ${m.pool.id}`);
-  console.log(`faults: restart: server down ${downMs} ms under load; ${summary}; ${acknowledged.length} purchases acknowledged, ${stored[0]?.n} stored; 5xx: ${outcomes.filter((o) => o.status >= 500).length}`);
+  console.log(
+    `faults: restart: server down ${downMs} ms under load; ${summary}; ${acknowledged.length} purchases acknowledged, ${stored[0]?.n} stored; 5xx: ${outcomes.filter((o) => o.status >= 500).length}`,
+  );
   assert.ok(by('before').filter((o) => o.code === 'OK').length > 0);
   assert.ok(by('after').filter((o) => o.code === 'OK').length > 0, 'purchases succeed again after the restart');
   assert.equal(queue.length, 0, 'every buyer got through in the end');

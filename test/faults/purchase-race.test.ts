@@ -5,7 +5,17 @@ import { requestQuote } from '../../src/app/cover.ts';
 import { creditAccount } from '../../src/app/funding.ts';
 import { createPool, deposit, poolSnapshot } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, serve, depegRiskInput, newWallet, watchRisk } from '../helpers.ts';
+import {
+  type Harness,
+  SERVER_URL,
+  USDC,
+  assertLedgerInvariants,
+  createHarness,
+  serve,
+  depegRiskInput,
+  newWallet,
+  watchRisk,
+} from '../helpers.ts';
 
 let h: Harness;
 let served: Awaited<ReturnType<typeof serve>>;

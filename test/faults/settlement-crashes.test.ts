@@ -8,7 +8,7 @@ import { creditAccount } from '../../src/app/funding.ts';
 import { createPool, deposit } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
 import { settleIncident } from '../../src/app/settle-incident.ts';
-import { type Harness, USDC, assertLedgerInvariants, createHarness, useHarness, depegRiskInput, newWallet, watchRisk } from '../helpers.ts';
+import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk } from '../helpers.ts';
 import { rng } from '../rng.ts';
 
 const h = useHarness();
@@ -70,7 +70,9 @@ test('100 settlement runs killed at random points: no double and no missing payo
   const paid = Number(rows[0]?.n);
   const doubles = paid - Number(rows[0]?.distinct_policies);
   const unsettled = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM incidents WHERE status <> 'SETTLED'`);
-  console.log(`faults: settlement: 100 runs, ${crashes} crashes injected, ${paid} of ${expected} policies paid, ${doubles} double, ${Number(missing[0]?.n)} missing, ${Number(unsettled[0]?.n)} incidents unsettled`);
+  console.log(
+    `faults: settlement: 100 runs, ${crashes} crashes injected, ${paid} of ${expected} policies paid, ${doubles} double, ${Number(missing[0]?.n)} missing, ${Number(unsettled[0]?.n)} incidents unsettled`,
+  );
   assert.ok(crashes >= 100);
   assert.equal(paid, expected);
   assert.equal(doubles, 0);

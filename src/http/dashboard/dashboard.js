@@ -86,9 +86,14 @@ function chart(observations, rule) {
   const lo = Math.min(...all) - 0.002;
   const hi = Math.max(...all) + 0.002;
   const y = (v) => 85 - ((v - lo) / (hi - lo || 1)) * 80;
-  for (const [v, color] of [[lines[0], '#d92d20'], [lines[1], '#12b76a']]) {
+  for (const [v, color] of [
+    [lines[0], '#d92d20'],
+    [lines[1], '#12b76a'],
+  ]) {
     const line = document.createElementNS(ns, 'line');
-    Object.entries({ x1: 0, x2: 300, y1: y(v), y2: y(v), stroke: color, 'stroke-dasharray': '4 3', 'stroke-width': 1 }).forEach(([k, val]) => line.setAttribute(k, val));
+    Object.entries({ x1: 0, x2: 300, y1: y(v), y2: y(v), stroke: color, 'stroke-dasharray': '4 3', 'stroke-width': 1 }).forEach(
+      ([k, val]) => line.setAttribute(k, val),
+    );
     svg.append(line);
   }
   if (values.length > 0) {
@@ -110,7 +115,8 @@ async function render() {
     incidents(first: 10) { nodes { id status settlementValue payoutRatio policiesPaid totalPaid evidenceHash risk { name }
       timeline { state at value } waterfall { pool { name } layer amount } } }
   }`).then(nodes);
-  document.getElementById('backstop').textContent = `backstop ${money(data.backstop.balance)} USDC, skim ${data.backstop.skimRateBps / 100}%`;
+  document.getElementById('backstop').textContent =
+    `backstop ${money(data.backstop.balance)} USDC, skim ${data.backstop.skimRateBps / 100}%`;
   const risks = document.getElementById('risks');
   risks.replaceChildren(
     ...data.risks.map((r) =>
@@ -120,25 +126,33 @@ async function render() {
         el('strong', {}, r.name),
         ' ',
         el('span', { class: `state ${r.state}`, 'data-state': r.state }, r.state === 'DEGRADED' ? 'DEGRADED' : r.triggerProgress.label),
-        r.monitoring.monitored ? '' : el('div', { class: 'warning', 'data-monitoring': 'off' }, `Not monitored: ${r.monitoring.reason}. No cover is sold.`),
-        el('div', { class: 'muted' }, `latest ${r.latestValue ?? '—'} · threshold ${r.rule.threshold} · recovery ${r.rule.recoveryThreshold}`),
+        r.monitoring.monitored
+          ? ''
+          : el('div', { class: 'warning', 'data-monitoring': 'off' }, `Not monitored: ${r.monitoring.reason}. No cover is sold.`),
+        el(
+          'div',
+          { class: 'muted' },
+          `latest ${r.latestValue ?? '—'} · threshold ${r.rule.threshold} · recovery ${r.rule.recoveryThreshold}`,
+        ),
         chart(r.feeds[0]?.observations ?? [], r.rule),
       ),
     ),
   );
-  document.querySelector('#pools tbody').replaceChildren(
-    ...data.pools.map((p) =>
-      el(
-        'tr',
-        { 'data-pool': p.id },
-        el('td', {}, p.name),
-        el('td', {}, p.tranches.map((t) => `${t.tranche} ${money(t.totalAssets)}`).join(' · ')),
-        el('td', {}, money(p.totalExposure)),
-        el('td', {}, money(p.capacityLeft)),
-        el('td', { class: p.adequacyStatus }, p.adequacyStatus),
+  document
+    .querySelector('#pools tbody')
+    .replaceChildren(
+      ...data.pools.map((p) =>
+        el(
+          'tr',
+          { 'data-pool': p.id },
+          el('td', {}, p.name),
+          el('td', {}, p.tranches.map((t) => `${t.tranche} ${money(t.totalAssets)}`).join(' · ')),
+          el('td', {}, money(p.totalExposure)),
+          el('td', {}, money(p.capacityLeft)),
+          el('td', { class: p.adequacyStatus }, p.adequacyStatus),
+        ),
       ),
-    ),
-  );
+    );
   document.getElementById('incidents').replaceChildren(
     ...(data.incidents.length === 0
       ? [el('p', { class: 'muted' }, 'No incident yet.')]
@@ -147,9 +161,24 @@ async function render() {
             'div',
             { class: 'incident', 'data-incident': i.id, 'data-status': i.status },
             el('strong', {}, `${i.risk.name}: ${i.status}`),
-            el('div', {}, `settlement ${i.settlementValue}, ratio ${i.payoutRatio}, ${i.policiesPaid ?? 0} policies paid ${money(i.totalPaid ?? 0)} USDC`),
-            el('div', { class: 'muted' }, i.timeline.map((e) => `${e.state} ${new Date(e.at).toISOString().slice(11, 19)} at ${e.value}`).join(' → ')),
-            el('div', { class: 'muted' }, i.waterfall.filter((w) => w.amount !== '0').map((w) => `${w.pool.name} ${w.layer} ${money(w.amount)}`).join(' · ')),
+            el(
+              'div',
+              {},
+              `settlement ${i.settlementValue}, ratio ${i.payoutRatio}, ${i.policiesPaid ?? 0} policies paid ${money(i.totalPaid ?? 0)} USDC`,
+            ),
+            el(
+              'div',
+              { class: 'muted' },
+              i.timeline.map((e) => `${e.state} ${new Date(e.at).toISOString().slice(11, 19)} at ${e.value}`).join(' → '),
+            ),
+            el(
+              'div',
+              { class: 'muted' },
+              i.waterfall
+                .filter((w) => w.amount !== '0')
+                .map((w) => `${w.pool.name} ${w.layer} ${money(w.amount)}`)
+                .join(' · '),
+            ),
             el('code', {}, i.evidenceHash),
           ),
         )),
@@ -179,21 +208,41 @@ async function renderMine() {
   const td = (text, attrs = {}) => el('td', attrs, text);
   mine.replaceChildren(
     el('div', { id: 'wallet', 'data-balance': data.accountBalance.amount }, `Wallet: ${money(data.accountBalance.amount)} USDC`),
-    ...section('my-policies', 'Policies', 'No policies.', ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid'], data.policies, (p) =>
-      el(
-        'tr',
-        { 'data-policy': p.id, 'data-status': p.status },
-        td(p.risk.name),
-        td(p.pool.name),
-        td(money(p.amount)),
-        td(money(p.premium)),
-        td(new Date(p.endAt).toISOString().slice(0, 10)),
-        td(p.status, { class: p.status }),
-        td(p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
-      ),
+    ...section(
+      'my-policies',
+      'Policies',
+      'No policies.',
+      ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid'],
+      data.policies,
+      (p) =>
+        el(
+          'tr',
+          { 'data-policy': p.id, 'data-status': p.status },
+          td(p.risk.name),
+          td(p.pool.name),
+          td(money(p.amount)),
+          td(money(p.premium)),
+          td(new Date(p.endAt).toISOString().slice(0, 10)),
+          td(p.status, { class: p.status }),
+          td(p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
+        ),
     ),
-    ...section('my-positions', 'Positions', 'No underwriting positions.', ['Pool', 'Tranche', 'Shares', 'In cooldown', 'Value'], data.positions, (p) =>
-      el('tr', { 'data-position': `${p.pool.name}:${p.tranche}` }, td(p.pool.name), td(p.tranche), td(money(p.shares)), td(money(p.lockedShares)), td(`${money(p.value)} USDC`)),
+    ...section(
+      'my-positions',
+      'Positions',
+      'No underwriting positions.',
+      ['Pool', 'Tranche', 'Shares', 'In cooldown', 'Value'],
+      data.positions,
+      (p) =>
+        el(
+          'tr',
+          { 'data-position': `${p.pool.name}:${p.tranche}` },
+          td(p.pool.name),
+          td(p.tranche),
+          td(money(p.shares)),
+          td(money(p.lockedShares)),
+          td(`${money(p.value)} USDC`),
+        ),
     ),
   );
 }
@@ -223,8 +272,7 @@ function startSession(s) {
   // Payouts to this account arrive on their own authenticated subscription.
   stopMine = subscribe('subscription { policyPaid { policyId } }', {
     token: s.token,
-    onNext: () =>
-      void renderMine().then(() => document.getElementById('mine').classList.add('flash'), console.error),
+    onNext: () => void renderMine().then(() => document.getElementById('mine').classList.add('flash'), console.error),
   });
   return renderMine();
 }
@@ -253,7 +301,14 @@ async function walletSignIn() {
   const [address] = await wallet.request({ method: 'eth_requestAccounts' });
   const chainId = Number.parseInt(await wallet.request({ method: 'eth_chainId' }), 16);
   const { siweNonce } = await gql('mutation { siweNonce { nonce domain } }', {}, null);
-  const message = siweMessage({ domain: location.host, address, uri: location.origin, chainId, nonce: siweNonce.nonce, issuedAt: new Date().toISOString() });
+  const message = siweMessage({
+    domain: location.host,
+    address,
+    uri: location.origin,
+    chainId,
+    nonce: siweNonce.nonce,
+    issuedAt: new Date().toISOString(),
+  });
   const hex = `0x${Array.from(new TextEncoder().encode(message), (b) => b.toString(16).padStart(2, '0')).join('')}`;
   const signature = await wallet.request({ method: 'personal_sign', params: [hex, address] });
   const { signInWithEthereum: s } = await gql(
@@ -266,7 +321,11 @@ async function walletSignIn() {
 
 /** Demo mode only (`npm run demo`): the server signs in one of its seeded people. */
 async function demoSignIn(address) {
-  const res = await fetch('/demo/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address }) });
+  const res = await fetch('/demo/sessions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ address }),
+  });
   const body = await res.json();
   if (!res.ok) throw new Error(body.errors?.[0]?.message ?? `HTTP ${res.status}`);
   await startSession(body);
@@ -282,9 +341,14 @@ async function setUpSignIn() {
   const res = await fetch('/demo/people').catch(() => null);
   if (res?.ok) {
     const people = await res.json();
-    document.getElementById('demo-person').replaceChildren(...people.map((p) => el('option', { value: p.address }, `${p.name} ${p.address.slice(0, 8)}…`)));
+    document
+      .getElementById('demo-person')
+      .replaceChildren(...people.map((p) => el('option', { value: p.address }, `${p.name} ${p.address.slice(0, 8)}…`)));
     document.getElementById('demo-sign-in').hidden = false;
-    document.getElementById('demo-go').addEventListener('click', attempt(() => demoSignIn(document.getElementById('demo-person').value)));
+    document.getElementById('demo-go').addEventListener(
+      'click',
+      attempt(() => demoSignIn(document.getElementById('demo-person').value)),
+    );
   }
   document.getElementById('sign-out').addEventListener('click', attempt(endSession));
   if (session) await startSession(session);

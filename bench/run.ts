@@ -19,7 +19,7 @@ import { findIncident } from '../src/db/incident-store.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
-import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL, watchRisk } from '../test/helpers.ts';
+import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL, watchRisk, directMarket } from '../test/helpers.ts';
 
 const rows: Array<{ figure: string; ours: string; baseline: string; ratio: string; goal: string; met: boolean }> = [];
 const fmt = (n: number, unit: string) => `${n.toFixed(n < 10 ? 2 : 0)} ${unit}`;
@@ -115,13 +115,7 @@ async function quoteLatency() {
 
 async function httpThroughput() {
   const h = await createHarness();
-  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
-  const risk = await createRisk(h.deps, admin, depegRiskInput('bench', 'BENCH') as never);
-  await watchRisk(h, risk.id);
-  const curator: Viewer = { address: newWallet().address, roles: [] };
-  const pool = await createPool(h.deps, curator, { name: 'bench', risks: [{ riskId: risk.id }] });
-  await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(10_000_000).toString(), reference: 'bench' });
-  await deposit(h.deps, curator, pool.id, USDC(10_000_000).toString(), 'SENIOR');
+  const { risk } = await directMarket(h, USDC(10_000_000), depegRiskInput('bench', 'BENCH'), 'bench');
   // The baseline: a bare graphql-yoga on the same express server.
   const bare = createYoga({
     graphqlEndpoint: '/bare',

@@ -14,7 +14,7 @@ import { ledgerAccounts, postJournal } from '../src/db/ledger.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { isBaseError } from '../src/domain/errors.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
-import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
+import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk, directMarket } from './helpers.ts';
 
 const flatPricing = { ...defaultPricing, rMin: '0.0365', rMax: '0.0365', slope1: '0', slope2: '0' };
 
@@ -153,13 +153,7 @@ describe('skim-sourced excess streams into pools like earned premium', () => {
   const h = useHarness({ pricing: flatPricing, minPremium: '0' }, { checkInvariants: true });
 
   test('above twice the target, with no IOUs: streamed over 30 days; a just-in-time depositor captures nothing', async () => {
-    const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
-    const risk = await createRisk(h.deps, admin, depegRiskInput(`jit ${Math.random()}`, 'JIT', { window: 0 }) as never);
-    await watchRisk(h, risk.id);
-    const curator: Viewer = { address: newWallet().address, roles: [] };
-    const pool = await createPool(h.deps, curator, { name: 'jit', risks: [{ riskId: risk.id }] });
-    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(10_000).toString(), reference: 'jit-curator' });
-    await deposit(h.deps, curator, pool.id, USDC(10_000).toString(), 'SENIOR');
+    const { admin, risk, pool } = await directMarket(h, USDC(10_000), depegRiskInput(`jit ${Math.random()}`, 'JIT', { window: 0 }), 'jit');
     const buyer: Viewer = { address: newWallet().address, roles: [] };
     await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(100).toString(), reference: 'jit-buyer' });
     await purchasePolicy(h.deps, buyer, (await requestQuote(h.deps, buyer, risk.id, USDC(1_000).toString(), 7)).id);

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sql, type SQL } from 'drizzle-orm';
-import type { Viewer } from '../src/app/auth.ts';
 import { createCoalescer } from '../src/app/coalesce.ts';
 import { requestQuote } from '../src/app/cover.ts';
 import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
-import { createPool, deposit } from '../src/app/pools.ts';
-import { createRisk } from '../src/app/risks.ts';
-import { USDC, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
+import { deposit } from '../src/app/pools.ts';
+import { USDC, useHarness, depegRiskInput, directMarket } from './helpers.ts';
 
 describe('createCoalescer', () => {
   test('a call made while a run is in flight joins the next run, which starts after it', async () => {
@@ -69,13 +67,7 @@ describe('concurrent quotes share their reads and writes', () => {
   const h = useHarness();
 
   test('40 concurrent quotes: 40 distinct stored quotes from fewer statements, each seeing the writes made before it', async () => {
-    const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
-    const risk = await createRisk(h.deps, admin, depegRiskInput('coalesced', 'COAL') as never);
-    await watchRisk(h, risk.id);
-    const curator: Viewer = { address: newWallet().address, roles: [] };
-    const pool = await createPool(h.deps, curator, { name: 'coalesced', risks: [{ riskId: risk.id }] });
-    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(2_000_000).toString(), reference: 'coal' });
-    await deposit(h.deps, curator, pool.id, USDC(1_000_000).toString(), 'SENIOR');
+    const { admin, risk, curator, pool } = await directMarket(h, USDC(1_000_000), depegRiskInput('coalesced', 'COAL'), 'coalesced');
 
     let statements = 0;
     const counting: Deps = {
@@ -108,6 +100,7 @@ describe('concurrent quotes share their reads and writes', () => {
     const utilisation = (q: (typeof quotes)[number]) => Number((q.breakdown as { utilisationAfter: string }).utilisationAfter);
     const before = await requestQuote(counting, null, risk.id, USDC(100_000).toString(), 30);
     const pending = Array.from({ length: 10 }, () => requestQuote(counting, null, risk.id, USDC(100_000).toString(), 30));
+    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(1_000_000).toString(), reference: 'coal-more' });
     await deposit(h.deps, curator, pool.id, USDC(1_000_000).toString(), 'SENIOR');
     const after = await requestQuote(counting, null, risk.id, USDC(100_000).toString(), 30);
     await Promise.all(pending);

@@ -18,7 +18,10 @@ import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { pushDomain, pushMessage, pushTypes } from '../src/domain/push-typed-data.ts';
 import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
-import { getRisk } from '../src/app/risks.ts';
+import type { Viewer } from '../src/app/auth.ts';
+import { creditAccount } from '../src/app/funding.ts';
+import { createPool, deposit } from '../src/app/pools.ts';
+import { createRisk, getRisk } from '../src/app/risks.ts';
 import { feedsOfRisk } from '../src/db/feed-store.ts';
 
 /** Tests run on the PostgreSQL server when DATABASE_URL is set, else on PGlite. */
@@ -303,6 +306,21 @@ export async function watchedRisk(h: Harness, adminToken: string, input: Record<
   const risk = (await h.ok(DEPEG_RISK, { input }, adminToken)).createRisk;
   await watchRisk(h, risk.id);
   return risk;
+}
+
+/**
+ * Through the use cases (no HTTP): a watched risk and one pool whose curator deposited
+ * `capital` in its senior tranche.
+ */
+export async function directMarket(h: Harness, capital: bigint, riskInput: Record<string, unknown> = depegRiskInput(), poolName = 'pool') {
+  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+  const risk = await createRisk(h.deps, admin, riskInput as never);
+  await watchRisk(h, risk.id);
+  const curator: Viewer = { address: newWallet().address, roles: [] };
+  const pool = await createPool(h.deps, curator, { name: poolName, risks: [{ riskId: risk.id }] });
+  await creditAccount(h.deps, admin, { address: curator.address, amount: capital.toString(), reference: `seed-${pool.id}` });
+  await deposit(h.deps, curator, pool.id, capital.toString(), 'SENIOR');
+  return { admin, risk, curator, pool };
 }
 
 /** Admin session, one watched risk, one pool with `capital` deposited by a fresh underwriter. */

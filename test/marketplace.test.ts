@@ -444,6 +444,15 @@ describe('bad input gets a clear error and loses nothing', () => {
 describe('the API contract', () => {
   const h = useHarness();
 
+  test('introspection documents the custom scalars', async () => {
+    const data = await h.ok('{ __schema { types { name kind description specifiedByURL } } }');
+    const scalars = new Map<string, { description: string | null; specifiedByURL: string | null }>(
+      data.__schema.types.filter((t: { kind: string }) => t.kind === 'SCALAR').map((t: { name: string }) => [t.name, t]),
+    );
+    for (const name of ['BigInt', 'Decimal', 'DateTime']) assert.ok((scalars.get(name)?.description ?? '').length > 20, name);
+    assert.equal(scalars.get('DateTime')?.specifiedByURL, 'https://www.rfc-editor.org/rfc/rfc3339');
+  });
+
   test('introspection shows every operation of docs/design.md §7 that exists so far', async () => {
     const data = await h.ok('{ __schema { queryType { fields { name } } mutationType { fields { name } } } }');
     const names = new Set<string>([

@@ -3,25 +3,8 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import request from 'supertest';
 import { describe, test } from 'node:test';
-import {
-  DEPEG_RISK,
-  PURCHASE,
-  QUOTE,
-  REGISTER_PUSH,
-  SET_FEEDS,
-  SUBMIT,
-  USDC,
-  type Harness,
-  asInput,
-  depegRiskInput,
-  expectCode,
-  fundedBuyer,
-  marketWithPool,
-  newWallet,
-  signPush,
-  useHarness,
-  watchRisk,
-} from './helpers.ts';
+import { DEPEG_RISK, PURCHASE, QUOTE, REGISTER_PUSH, SET_FEEDS, SUBMIT, USDC, type Harness, asInput, depegRiskInput } from './helpers.ts';
+import { expectCode, fundedBuyer, marketWithPool, newWallet, signPush, useHarness, watchRisk } from './helpers.ts';
 
 const RISK = `query($id: ID!) { risk(id: $id) { state latestValue monitoring { monitored gap reason feeds freshFeeds quorum }
   incidents { id triggeredAt } } }`;
@@ -30,24 +13,25 @@ const CREATE_POOL = `mutation($input: CreatePoolInput!) { createPool(input: $inp
 
 const second = (h: Harness) => Math.floor(h.clock.now() / 1000) * 1000;
 
-async function pushFeeds(h: Harness, reporter: ReturnType<typeof newWallet>, token: string, n: number) {
+/** The admin's session, and a fresh reporter with `n` PUSH feeds and a signed push helper. */
+async function pushFeeds(h: Harness, n: number) {
+  const admin = await h.signIn(h.admin);
+  const reporter = newWallet();
+  const token = await h.signIn(reporter);
   const feeds: string[] = [];
   for (let i = 0; i < n; i++) feeds.push((await h.ok(REGISTER_PUSH, { name: `feed ${i + 1}` }, token)).registerFeed.id);
   const push = async (feed: string, value: string, observedAt = second(h)) => {
     const batch = [{ value, observedAt }];
     return h.gql(SUBMIT, { f: feed, o: asInput(batch), s: await signPush(reporter, feed, batch) });
   };
-  return { feeds, push };
+  return { admin, reporter, feeds, push };
 }
 
 describe('oracle integrity: no single reporter moves a trigger', () => {
   const h = useHarness({}, { checkInvariants: true });
 
   test('three feeds, quorum 2: a negative value is refused at the edge, and one low source never decides an even median', async () => {
-    const admin = await h.signIn(h.admin);
-    const reporter = newWallet();
-    const token = await h.signIn(reporter);
-    const { feeds, push } = await pushFeeds(h, reporter, token, 3);
+    const { admin, feeds, push } = await pushFeeds(h, 3);
     const [f1, f2, f3] = feeds as [string, string, string];
     const risk = (
       await h.ok(
@@ -116,9 +100,7 @@ describe('oracle integrity: backdated observations', () => {
 
   test('a backdated batch cannot start the confirmation window before it was received', async () => {
     const m = await marketWithPool(h, USDC(100_000));
-    const reporter = newWallet();
-    const token = await h.signIn(reporter);
-    const { feeds, push } = await pushFeeds(h, reporter, token, 1);
+    const { reporter, feeds, push } = await pushFeeds(h, 1);
     const feed = feeds[0] as string;
     // A 1-day window; a 3-day staleness bound, so a 2-day-old value passes the edge.
     const risk = (
@@ -155,10 +137,7 @@ describe('oracle integrity: backdated observations', () => {
   });
 
   test('a first push dated beyond the staleness bound is refused and never stored', async () => {
-    const admin = await h.signIn(h.admin);
-    const reporter = newWallet();
-    const token = await h.signIn(reporter);
-    const { feeds } = await pushFeeds(h, reporter, token, 1);
+    const { admin, reporter, feeds } = await pushFeeds(h, 1);
     const feed = feeds[0] as string;
     const risk = (
       await h.ok(DEPEG_RISK, { input: { ...depegRiskInput('stale', 'STALE', { window: 0 }), maxStalenessSeconds: 3_600 } }, admin)
@@ -235,10 +214,7 @@ describe('evidence anyone can check', () => {
   const h = useHarness({}, { checkInvariants: true });
 
   test('the evidence bytes are served as is, rebuilt from public fields, and hash to evidenceHash with plain SHA-256', async () => {
-    const admin = await h.signIn(h.admin);
-    const reporter = newWallet();
-    const token = await h.signIn(reporter);
-    const { feeds, push } = await pushFeeds(h, reporter, token, 1);
+    const { admin, feeds, push } = await pushFeeds(h, 1);
     const feed = feeds[0] as string;
     const risk = (
       await h.ok(

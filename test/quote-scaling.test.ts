@@ -6,9 +6,7 @@ import type { Viewer } from '../src/app/auth.ts';
 import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
-import { createPool, deposit } from '../src/app/pools.ts';
-import { createRisk } from '../src/app/risks.ts';
-import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
+import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, directMarket } from './helpers.ts';
 
 const h = useHarness();
 
@@ -18,13 +16,7 @@ const h = useHarness();
  * and the rows they return at 10 and at 200 active policies: both must be equal.
  */
 test('a quote reads the same statements and rows at 10 and at 200 active policies', async () => {
-  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
-  const risk = await createRisk(h.deps, admin, depegRiskInput() as never);
-  await watchRisk(h, risk.id);
-  const curator: Viewer = { address: newWallet().address, roles: [] };
-  const pool = await createPool(h.deps, curator, { name: 'big', risks: [{ riskId: risk.id }] });
-  await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(10_000_000).toString(), reference: 'seed' });
-  await deposit(h.deps, curator, pool.id, USDC(10_000_000).toString(), 'SENIOR');
+  const { admin, risk } = await directMarket(h, USDC(10_000_000), depegRiskInput(), 'big');
   const buyer: Viewer = { address: newWallet().address, roles: [] };
   await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(1_000_000).toString(), reference: 'buyer' });
   const buy = async (n: number) => {

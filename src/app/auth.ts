@@ -207,8 +207,11 @@ export function requireAdmin(viewer: Viewer | null): Viewer {
   return v;
 }
 
+/** The address a request is about: the viewer's own when absent. */
+export type Subject = string | null | undefined;
+
 /** The viewer may act for `address` if it is their own, or if they are an admin. */
-export function resolveSubject(viewer: Viewer | null, address: string | null | undefined): string {
+export function resolveSubject(viewer: Viewer | null, address: Subject): string {
   const v = requireViewer(viewer);
   if (address == null) return v.address;
   const subject = normaliseAddress(address);

@@ -10,7 +10,7 @@ import {
   saveBackstopTarget,
 } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
-import { type AccountRef, ledgerAccounts, postJournal, postJournalFromSelect } from '../db/ledger.ts';
+import { type AccountRef, ledgerAccounts, postJournal, postJournalFromSelect, transfer } from '../db/ledger.ts';
 import { STREAM_PREFIX, applyPoolAggregates, insertStream, listPools } from '../db/pool-store.ts';
 import { backstopAllowance } from '../domain/waterfall.ts';
 import { big } from '../db/sql-helpers.ts';
@@ -183,10 +183,7 @@ async function streamExcess(deps: Deps, tx: Executor, asset: string, fund: Backs
       kind: 'BACKSTOP_EXCESS',
       at: now,
       reference: id,
-      postings: [
-        { account: ledgerAccounts.backstop(asset), amount: -amount },
-        { account: ledgerAccounts.unearnedPremium(asset, snap.pool.id), amount },
-      ],
+      postings: transfer(ledgerAccounts.backstop(asset), ledgerAccounts.unearnedPremium(asset, snap.pool.id), amount),
     });
   }
 }

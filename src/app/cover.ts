@@ -30,7 +30,7 @@ import { newId } from '../domain/ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import { type PremiumBreakdown, pricePremium, validateTerm } from '../domain/pricing.ts';
-import { type Viewer, requireViewer, resolveSubject } from './auth.ts';
+import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
 import { getRisk, requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
@@ -146,14 +146,9 @@ export async function priceCover(
  * A firm quote (a mutation: it is stored, and buying it gets exactly its price until it
  * expires; capacity is not reserved).
  */
-export async function requestQuote(
-  deps: Deps,
-  viewer: Viewer | null,
-  riskId: string,
-  amountText: string,
-  durationDays: number,
-): Promise<QuoteRecord> {
-  const record = await priceCover(deps, viewer, riskId, amountText, durationDays);
+export async function requestQuote(...args: Parameters<typeof priceCover>): Promise<QuoteRecord> {
+  const [deps] = args;
+  const record = await priceCover(...args);
   await quotePaths(deps).store(record);
   deps.metrics.count('quotes');
   return record;
@@ -280,12 +275,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   return policy;
 }
 
-export async function policies(
-  deps: Deps,
-  viewer: Viewer | null,
-  address: string | null | undefined,
-  page: PageRequest,
-): Promise<Page<PolicyRecord>> {
+export async function policies(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<PolicyRecord>> {
   return toPage(await policiesOf(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.createdAt, id: p.id }));
 }
 

@@ -27,7 +27,7 @@ import {
 import { newId } from '../domain/ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
-import { type Viewer, requireViewer, resolveSubject } from './auth.ts';
+import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
 import { checkpointPool, loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from './pool-state.ts';
 import { type Page, type PageRequest, pageRequest, toPage } from '../domain/page.ts';
@@ -258,18 +258,13 @@ export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requ
 export async function positions(
   deps: Deps,
   viewer: Viewer | null,
-  address: string | null | undefined,
+  address: Subject,
   page: PageRequest = pageRequest(null, null),
 ): Promise<Page<PositionRecord>> {
   return toPage(await positionsOf(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.poolId, id: p.tranche }));
 }
 
-export async function withdrawals(
-  deps: Deps,
-  viewer: Viewer | null,
-  address: string | null | undefined,
-  page: PageRequest,
-): Promise<Page<WithdrawalRecord>> {
+export async function withdrawals(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<WithdrawalRecord>> {
   return toPage(await withdrawalsOf(deps.db, resolveSubject(viewer, address), page), page, (w) => ({ key: w.requestedAt, id: w.id }));
 }
 

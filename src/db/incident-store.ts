@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
+import type { IncidentTerms } from '../domain/evidence.ts';
 import type { Executor } from './create-database.ts';
 import { big, json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
@@ -24,16 +25,7 @@ export interface RiskEventRecord {
   observations: EvidenceObservation[];
 }
 
-export interface IncidentRecord {
-  id: string;
-  riskId: string;
-  rule: TriggerRule;
-  ruleVersion: number;
-  triggeredAt: number;
-  triggerValue: string;
-  confirmedAt: number;
-  settlementValue: string;
-  payoutRatio: string;
+export interface IncidentRecord extends IncidentTerms {
   evidence: { timeline: RiskEventRecord[] };
   /** The exact bytes evidenceHash is the SHA-256 of (null for incidents from before it). */
   evidenceDocument: string | null;

@@ -36,6 +36,14 @@ export interface Posting {
   amount: bigint;
 }
 
+/** The two postings of moving `amount` from one account to another. */
+export function transfer(from: AccountRef, to: AccountRef, amount: bigint): Posting[] {
+  return [
+    { account: from, amount: -amount },
+    { account: to, amount },
+  ];
+}
+
 export interface JournalEntry {
   kind: string;
   at: number;

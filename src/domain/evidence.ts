@@ -8,12 +8,8 @@ export interface EvidenceStep {
   observations: ReadonlyArray<{ feedId: string; value: string; observedAt: number; source: Record<string, string | number> }>;
 }
 
-/**
- * The public evidence of an incident: what confirmed it and on what terms, built only from
- * fields the API publishes (no internal row ids), so anyone can rebuild it from the API,
- * canonicalize it (RFC 8785) and get the same bytes and the same SHA-256.
- */
-export function evidenceDocument(incident: {
+/** What an incident is about and on what terms it settles. */
+export interface IncidentTerms {
   id: string;
   riskId: string;
   rule: TriggerRule;
@@ -23,8 +19,14 @@ export function evidenceDocument(incident: {
   confirmedAt: number;
   settlementValue: string;
   payoutRatio: string;
-  timeline: readonly EvidenceStep[];
-}): Record<string, unknown> {
+}
+
+/**
+ * The public evidence of an incident: what confirmed it and on what terms, built only from
+ * fields the API publishes (no internal row ids), so anyone can rebuild it from the API,
+ * canonicalize it (RFC 8785) and get the same bytes and the same SHA-256.
+ */
+export function evidenceDocument(incident: IncidentTerms & { timeline: readonly EvidenceStep[] }): Record<string, unknown> {
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
     incidentId: incident.id,

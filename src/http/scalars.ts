@@ -47,6 +47,7 @@ function parseDateTime(value: unknown): number {
 
 export const BigIntScalar = new GraphQLScalarType<string, string>({
   name: 'BigInt',
+  description: `An integer amount in the asset's base units, as a decimal string (no sign, no exponent, at most ${MAX_AMOUNT}), e.g. "10000000000".`,
   serialize(value) {
     if (typeof value === 'bigint') return value.toString();
     if (typeof value === 'string' && INTEGER.test(value)) return value;
@@ -58,6 +59,7 @@ export const BigIntScalar = new GraphQLScalarType<string, string>({
 
 export const DecimalScalar = new GraphQLScalarType<string, string>({
   name: 'Decimal',
+  description: 'A decimal number as a string (no exponent), e.g. "0.995": rates, prices and ratios, never money.',
   serialize(value) {
     if (typeof value === 'string' && isDecimalString(value)) return value;
     if (typeof value === 'number' && Number.isFinite(value)) return String(value);
@@ -73,6 +75,8 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
 /** Milliseconds inside; ISO-8601 on the wire. */
 export const DateTimeScalar = new GraphQLScalarType<number, string>({
   name: 'DateTime',
+  description: 'An ISO-8601 (RFC 3339) date-time in UTC with milliseconds, e.g. "2026-11-22T08:00:00.000Z".',
+  specifiedByURL: 'https://www.rfc-editor.org/rfc/rfc3339',
   serialize(value) {
     const ms = value instanceof Date ? value.getTime() : value;
     if (typeof ms !== 'number' || !Number.isFinite(ms)) throw new TypeError('DateTime cannot represent this value');

@@ -3,8 +3,7 @@ import { after, before, test } from 'node:test';
 import type { Viewer } from '../../src/app/auth.ts';
 import { requestQuote } from '../../src/app/cover.ts';
 import { creditAccount } from '../../src/app/funding.ts';
-import { createPool, deposit, poolSnapshot } from '../../src/app/pools.ts';
-import { createRisk } from '../../src/app/risks.ts';
+import { poolSnapshot } from '../../src/app/pools.ts';
 import {
   type Harness,
   SERVER_URL,
@@ -14,7 +13,7 @@ import {
   serve,
   depegRiskInput,
   newWallet,
-  watchRisk,
+  directMarket,
 } from '../helpers.ts';
 
 let h: Harness;
@@ -31,14 +30,8 @@ after(async () => {
 });
 
 test('1,000 concurrent purchases over HTTP against capacity for 500: never oversold, ledger balanced', async () => {
-  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
-  const risk = await createRisk(h.deps, admin, depegRiskInput('race', 'RACE') as never);
-  await watchRisk(h, risk.id);
-  const curator: Viewer = { address: newWallet().address, roles: [] };
-  const pool = await createPool(h.deps, curator, { name: 'race', risks: [{ riskId: risk.id }] });
   // Risk cap: 50% of 100,000 = 50,000 of exposure = 500 policies of 100 USDC.
-  await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(100_000).toString(), reference: 'race-curator' });
-  await deposit(h.deps, curator, pool.id, USDC(100_000).toString(), 'SENIOR');
+  const { admin, risk, pool } = await directMarket(h, USDC(100_000), depegRiskInput('race', 'RACE'), 'race');
   const buyers = [];
   for (let i = 0; i < 1_000; i++) {
     const wallet = newWallet();

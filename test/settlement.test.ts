@@ -9,6 +9,8 @@ import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
+import { payoutDue } from '../src/db/settlement-store.ts';
+import { policyPayout } from '../src/domain/trigger-engine.ts';
 import { rng } from './rng.ts';
 import { SERVER_URL, USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
 
@@ -158,5 +160,31 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
     const incident = await findIncident(h.db, last);
     assert.equal(incident?.totalPaid, available);
     await assertLedgerInvariants(h.db);
+  });
+});
+
+describe('the payout rule has one home', () => {
+  const h = useHarness();
+
+  test('floor(amount x ratio) in SQL agrees with the domain rule on 500 random claims', async () => {
+    const random = rng(2026);
+    const digits = (n: number) => Array.from({ length: n }, () => Math.floor(random() * 10)).join('');
+    const cases = Array.from({ length: 500 }, (_, i) => {
+      const amount = BigInt(`1${digits(Math.floor(random() * 24))}`) - (i % 7 === 0 ? 1n : 0n);
+      const ratio = i % 11 === 0 ? '1' : i % 13 === 0 ? '0' : `0.${digits(1 + Math.floor(random() * 18))}`;
+      return { amount, ratio };
+    });
+    const rows = await h.db.query<{ i: number; due: string }>(sql`
+      SELECT i, ${payoutDue(sql`a`, sql`r`)}::text AS due
+      FROM (VALUES ${sql.join(
+        cases.map((c, i) => sql`(${i}::int, ${c.amount.toString()}::numeric, ${c.ratio}::numeric)`),
+        sql`, `,
+      )}) AS v(i, a, r)`);
+    assert.equal(rows.length, cases.length);
+    for (const row of rows) {
+      const c = cases[row.i] as { amount: bigint; ratio: string };
+      assert.equal(BigInt(row.due), policyPayout(c.amount, c.ratio), `${c.amount} x ${c.ratio}`);
+    }
+    assert.equal(policyPayout(10_000_000_000n, '0.0247'), 247_000_000n);
   });
 });

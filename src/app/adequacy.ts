@@ -1,14 +1,13 @@
-import { sql } from 'drizzle-orm';
 import { loadBackstop, poolDrawnSince } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { saveAdequacy } from '../db/pool-store.ts';
 import { effectiveScore, listRisks } from '../db/risk-store.ts';
-import { big } from '../db/sql-helpers.ts';
 import { defaultSkimPolicy } from '../domain/backstop.ts';
 import { Decimal, decimalString } from '../domain/decimal.ts';
 import { capacityExceeded } from '../domain/errors.ts';
 import type { SimResult } from '../domain/monte-carlo.ts';
 import { loadReport, saveReport } from '../db/adequacy-store.ts';
+import { unsettledClaims } from '../db/settlement-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { inlineSimulator } from './simulator.ts';
 import { createCoalescer } from './coalesce.ts';
@@ -56,13 +55,8 @@ export function cover2(exposures: readonly bigint[]): bigint {
 }
 
 /** Claims of confirmed incidents not yet settled: they are owed, so not available capital. */
-export async function pendingClaims(ex: Executor, poolId: string | null): Promise<bigint> {
-  const rows = await ex.query<{ due: string }>(sql`
-    SELECT COALESCE(SUM(floor(p.amount * i.payout_ratio)), 0) AS due
-    FROM incidents i JOIN policies p ON p.risk_id = i.risk_id
-    WHERE i.status = 'SETTLING' AND p.status <> 'PAID' AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
-      ${poolId ? sql`AND p.pool_id = ${poolId}` : sql``}`);
-  return big(rows[0]?.due ?? '0');
+export function pendingClaims(ex: Executor, poolId: string | null): Promise<bigint> {
+  return unsettledClaims(ex, poolId);
 }
 
 async function report(

@@ -91,6 +91,17 @@ export function payoutRatio(rule: TriggerRule, settlement: string): string {
   return decimalString(best, 18);
 }
 
+/**
+ * What one policy is due when an incident settles: floor(amount x ratio), in base units.
+ * The settlement computes the same in SQL (db/settlement-store.ts, `payoutDue`), for every
+ * claim at once; a property test holds the two together.
+ */
+export function policyPayout(amount: bigint, ratio: string): bigint {
+  const [whole = '0', fraction = ''] = new Decimal(ratio).toFixed().split('.');
+  const scale = 10n ** BigInt(fraction.length);
+  return (amount * BigInt(whole + fraction)) / scale;
+}
+
 export interface BacktestResult {
   events: TriggerEvent[];
   settlementValue: string | null;

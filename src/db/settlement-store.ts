@@ -1,0 +1,168 @@
+import { type SQL, sql } from 'drizzle-orm';
+import type { IncidentRecord } from './incident-store.ts';
+import type { Executor } from './create-database.ts';
+import { type AccountRef, ledgerAccounts, postJournalFromSelect } from './ledger.ts';
+import { big, ts } from './sql-helpers.ts';
+import { WAD } from '../domain/money.ts';
+
+/**
+ * The payout rule in SQL: floor(amount x ratio) for a policy row (the same as
+ * domain/trigger-engine.ts `policyPayout`, which a property test checks it against).
+ */
+export function payoutDue(amount: SQL, ratio: SQL): SQL {
+  return sql`floor(${amount} * ${ratio})`;
+}
+
+/** Policies of the incident's risk in the pool that were active at triggeredAt and are unpaid. */
+function eligible(incident: IncidentRecord, poolId: string): SQL {
+  return sql`p.pool_id = ${poolId} AND p.risk_id = ${incident.riskId} AND p.status <> 'PAID'
+    AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`;
+}
+
+/** The pools that hold policies the incident pays. */
+export async function poolsToSettle(ex: Executor, incident: IncidentRecord): Promise<string[]> {
+  const rows = await ex.query<{ pool_id: string }>(sql`
+    SELECT DISTINCT pool_id FROM policies
+    WHERE risk_id = ${incident.riskId} AND start_at <= ${ts(incident.triggeredAt)} AND end_at > ${ts(incident.triggeredAt)} AND status <> 'PAID'
+    ORDER BY pool_id`);
+  return rows.map((r) => r.pool_id);
+}
+
+/** Marks the incident settled with its totals; false if it already was. */
+export async function markIncidentSettled(ex: Executor, incidentId: string, at: number): Promise<boolean> {
+  const updated = await ex.query(sql`
+    UPDATE incidents SET status = 'SETTLED', settled_at = ${ts(at)},
+      total_due = (SELECT COALESCE(SUM(due), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
+      total_paid = (SELECT COALESCE(SUM(paid), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
+      policies_paid = (SELECT COUNT(*) FROM payouts WHERE incident_id = ${incidentId})
+    WHERE id = ${incidentId} AND status = 'SETTLING' RETURNING id`);
+  return updated.length > 0;
+}
+
+export async function poolSettled(ex: Executor, incidentId: string, poolId: string): Promise<boolean> {
+  return (await ex.query(sql`SELECT 1 FROM incident_pools WHERE incident_id = ${incidentId} AND pool_id = ${poolId}`)).length > 0;
+}
+
+/**
+ * What the claims release: their policies' earning rate, the rest of their premium (wad) to
+ * earn now, and their exposure by risk and correlation group.
+ */
+export async function claimsRelease(ex: Executor, incident: IncidentRecord, poolId: string, now: number) {
+  const where = eligible(incident, poolId);
+  const earning = await ex.query<{ rate: string; rest: string }>(sql`
+    SELECT COALESCE(SUM(p.earning_rate_wad), 0) AS rate,
+      COALESCE(SUM((p.premium - p.skim - p.repayment) * ${WAD.toString()}::numeric - p.earning_rate_wad * floor(extract(epoch FROM (${ts(now)} - p.start_at)) * 1000)), 0) AS rest
+    FROM policies p WHERE ${where} AND p.status = 'ACTIVE'`);
+  const released = await ex.query<{ risk_id: string; correlation_group: string; exposure: string }>(sql`
+    SELECT p.risk_id, r.correlation_group, SUM(p.exposure) AS exposure
+    FROM policies p JOIN risks r ON r.id = p.risk_id
+    WHERE ${where} AND p.status = 'ACTIVE'
+    GROUP BY p.risk_id, r.correlation_group`);
+  return {
+    rateWad: big(earning[0]?.rate ?? '0'),
+    restWad: big(earning[0]?.rest ?? '0'),
+    released: released.map((r) => ({ riskId: r.risk_id, correlationGroup: r.correlation_group, exposure: big(r.exposure) })),
+  };
+}
+
+/** Σ of what the pool's claims are due. */
+export async function claimsDue(ex: Executor, incident: IncidentRecord, poolId: string): Promise<bigint> {
+  const rows = await ex.query<{ due: string }>(
+    sql`SELECT COALESCE(SUM(${payoutDue(sql`p.amount`, sql`${incident.payoutRatio}::numeric`)}), 0) AS due FROM policies p WHERE ${eligible(incident, poolId)}`,
+  );
+  return big(rows[0]?.due ?? '0');
+}
+
+/**
+ * Marks the claims PAID and writes their payouts in one statement: each gets its share of
+ * `paid` by largest remainder, ordered by policy id, so the parts sum exactly; due - paid
+ * is the claimant's IOU.
+ */
+export async function writePayouts(
+  ex: Executor,
+  incident: IncidentRecord,
+  poolId: string,
+  paid: bigint,
+  totalDue: bigint,
+  now: number,
+): Promise<void> {
+  const divisor = totalDue > 0n ? totalDue : 1n;
+  await ex.query(sql`
+    WITH claims AS (
+      UPDATE policies p SET status = 'PAID' WHERE ${eligible(incident, poolId)}
+      RETURNING p.id, p.buyer, ${payoutDue(sql`p.amount`, sql`${incident.payoutRatio}::numeric`)} AS due
+    ), shares AS (
+      SELECT id, buyer, due, div(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS base,
+        mod(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS frac
+      FROM claims
+    ), ranked AS (
+      SELECT id, buyer, due, base, row_number() OVER (ORDER BY frac DESC, id) AS rn, ${paid.toString()}::numeric - SUM(base) OVER () AS remainder
+      FROM shares
+    )
+    INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at)
+    SELECT ${incident.id}, id, ${poolId}, buyer, due, base + CASE WHEN rn <= remainder THEN 1 ELSE 0 END, ${ts(now)}
+    FROM ranked`);
+}
+
+/**
+ * The pool's payout journal entry: each buyer's wallet credited with the sum of its payouts,
+ * debited from the layers that paid (`takes`). Idempotent per incident and pool.
+ */
+export async function postPayoutJournal(
+  ex: Executor,
+  p: { incidentId: string; poolId: string; asset: string; at: number; takes: ReadonlyArray<{ account: AccountRef; amount: bigint }> },
+): Promise<string | null> {
+  const sources = p.takes.map(
+    (t) => sql`(${t.account.id}, ${t.account.kind}, ${p.asset}, ${t.account.owner}::text, ${(-t.amount).toString()}::numeric)`,
+  );
+  const mine = sql`x.incident_id = ${p.incidentId} AND x.pool_id = ${p.poolId}`;
+  const walletPrefix = ledgerAccounts.wallet(p.asset, '').id;
+  const credits = sql`SELECT ${walletPrefix} || x.buyer, 'WALLET', ${p.asset}, x.buyer, SUM(x.paid) FROM payouts x WHERE ${mine} GROUP BY x.buyer`;
+  return postJournalFromSelect(
+    ex,
+    { kind: 'PAYOUT', at: p.at, reference: p.incidentId, idempotencyKey: `payout:${p.incidentId}:${p.poolId}` },
+    sources.length === 0
+      ? credits
+      : sql`${credits}
+      UNION ALL
+      SELECT * FROM (VALUES ${sql.join(sources, sql`, `)}) AS s(account_id, kind, asset, owner, amount)`,
+  );
+}
+
+/** One row per waterfall layer of the pool, with share prices before and after. */
+export async function insertIncidentLayers(
+  ex: Executor,
+  incidentId: string,
+  poolId: string,
+  rows: ReadonlyArray<{ layer: string; amount: bigint; priceBefore: string | null; priceAfter: string | null }>,
+): Promise<void> {
+  if (rows.length === 0) return;
+  await ex.query(sql`
+    INSERT INTO incident_layers (incident_id, pool_id, layer, amount, share_price_before, share_price_after)
+    VALUES ${sql.join(
+      rows.map(
+        (r) =>
+          sql`(${incidentId}, ${poolId}, ${r.layer}, ${r.amount.toString()}::numeric, ${r.priceBefore}::numeric, ${r.priceAfter}::numeric)`,
+      ),
+      sql`, `,
+    )}`);
+}
+
+export async function insertIncidentPool(
+  ex: Executor,
+  r: { incidentId: string; poolId: string; due: bigint; paid: bigint; journalEntryId: string | null; at: number },
+): Promise<void> {
+  await ex.query(sql`
+    INSERT INTO incident_pools (incident_id, pool_id, due, paid, journal_entry_id, settled_at)
+    VALUES (${r.incidentId}, ${r.poolId}, ${r.due.toString()}::numeric, ${r.paid.toString()}::numeric, ${r.journalEntryId}, ${ts(r.at)})`);
+}
+
+/** Σ due of the claims of confirmed incidents not yet settled (of one pool, or all). */
+export async function unsettledClaims(ex: Executor, poolId: string | null): Promise<bigint> {
+  const rows = await ex.query<{ due: string }>(sql`
+    SELECT COALESCE(SUM(${payoutDue(sql`p.amount`, sql`i.payout_ratio`)}), 0) AS due
+    FROM incidents i JOIN policies p ON p.risk_id = i.risk_id
+    WHERE i.status = 'SETTLING' AND p.status <> 'PAID' AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
+      ${poolId ? sql`AND p.pool_id = ${poolId}` : sql``}`);
+  return big(rows[0]?.due ?? '0');
+}

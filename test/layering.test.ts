@@ -54,10 +54,13 @@ export function layeringViolations(sources: ReadonlyArray<{ path: string; text: 
   return violations;
 }
 
-/** Files of app/, http/ and worker/ that write SQL themselves (db/ holds every statement). */
+/** Files outside db/ (and bin/) that write SQL or use the query builder: db/ holds every statement. */
 export function sqlOutsideDb(sources: ReadonlyArray<{ path: string; text: string }>): string[] {
   return sources
-    .filter(({ path, text }) => /^(http|worker)\//.test(relative(SRC, path)) && /\bsql`/.test(text))
+    .filter(
+      ({ path, text }) =>
+        /^(app|http|worker|chain|domain|demo)\//.test(relative(SRC, path)) && (/\bsql`/.test(text) || /from 'drizzle-orm/.test(text)),
+    )
     .map(({ path }) => relative(SRC, path));
 }
 
@@ -68,7 +71,7 @@ describe('layers that hold', () => {
     assert.deepEqual(layeringViolations(sources), []);
   });
 
-  test('http/ and worker/ hold no SQL', () => {
+  test('no SQL outside db/: app/, http/, worker/, chain/ and domain/ write none', () => {
     assert.deepEqual(sqlOutsideDb(sources), []);
   });
 
@@ -89,5 +92,7 @@ describe('layers that hold', () => {
       0,
     );
     assert.deepEqual(sqlOutsideDb([fake('http/x.ts', 'const q = sql`SELECT 1`;')]), ['http/x.ts']);
+    assert.deepEqual(sqlOutsideDb([fake('app/x.ts', "import { sql } from 'drizzle-orm';")]), ['app/x.ts']);
+    assert.deepEqual(sqlOutsideDb([fake('db/x.ts', 'const q = sql`SELECT 1`;')]), []);
   });
 });

@@ -1,19 +1,18 @@
-import { sql } from 'drizzle-orm';
 import {
   type BackstopState,
   addPlatformCapital,
-  changeIouOutstanding,
   listDraws,
   loadBackstop,
+  lockBackstop,
   poolDrawnSince,
   poolOwes,
+  repayIous,
   saveBackstopTarget,
 } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
-import { type AccountRef, ledgerAccounts, postJournal, postJournalFromSelect, transfer } from '../db/ledger.ts';
+import { ledgerAccounts, memoOf, postJournal, transfer } from '../db/ledger.ts';
 import { STREAM_PREFIX, applyPoolAggregates, insertStream, listPools } from '../db/pool-store.ts';
 import { backstopAllowance } from '../domain/waterfall.ts';
-import { big } from '../db/sql-helpers.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 import { backstopTarget, distributableExcess } from '../domain/backstop.ts';
 import { newId } from '../domain/ids.ts';
@@ -25,65 +24,6 @@ import { isUniqueViolation } from '../db/classify-error.ts';
 import { badInput, conflict } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type PoolSnapshot, checkpointPool, loadPoolSnapshot, loadPoolSnapshots } from './pool-state.ts';
-
-/** Serialises the movements of one asset's backstop (draws, IOU repayments, excess). */
-export async function lockBackstop(tx: Executor, asset: string): Promise<void> {
-  await tx.query(sql`SELECT asset FROM backstop_state WHERE asset = ${asset} FOR UPDATE`);
-}
-
-/**
- * Pays IOU holders from an account, oldest incident first and pro rata by what each is
- * still owed within an incident (largest remainder, by policy id). Returns what was paid.
- */
-export async function repayIous(
-  tx: Executor,
-  asset: string,
-  from: AccountRef,
-  amount: bigint,
-  at: number,
-  incidentId?: string,
-): Promise<bigint> {
-  let left = amount;
-  const incidents = await tx.query<{ incident_id: string; open: string }>(sql`
-    SELECT x.incident_id, SUM(x.due - x.paid - x.iou_repaid) AS open
-    FROM payouts x JOIN incidents i ON i.id = x.incident_id JOIN pools pl ON pl.id = x.pool_id
-    WHERE x.paid + x.iou_repaid < x.due AND pl.asset = ${asset} ${incidentId ? sql`AND x.incident_id = ${incidentId}` : sql``}
-    GROUP BY x.incident_id, i.created_at
-    ORDER BY i.created_at, x.incident_id`);
-  await tx.query(sql`CREATE TEMP TABLE IF NOT EXISTS iou_parts (policy_id text, buyer text, part numeric) ON COMMIT DROP`);
-  for (const inc of incidents) {
-    if (left <= 0n) break;
-    const open = big(inc.open);
-    const pay = open < left ? open : left;
-    await tx.query(sql`DELETE FROM iou_parts`);
-    await tx.query(sql`
-      INSERT INTO iou_parts (policy_id, buyer, part)
-      SELECT policy_id, buyer, base + CASE WHEN rn <= remainder THEN 1 ELSE 0 END
-      FROM (
-        SELECT policy_id, buyer, base, row_number() OVER (ORDER BY frac DESC, policy_id) AS rn, ${pay.toString()}::numeric - SUM(base) OVER () AS remainder
-        FROM (
-          SELECT policy_id, buyer, div((due - paid - iou_repaid) * ${pay.toString()}::numeric, ${open.toString()}::numeric) AS base,
-            mod((due - paid - iou_repaid) * ${pay.toString()}::numeric, ${open.toString()}::numeric) AS frac
-          FROM payouts WHERE incident_id = ${inc.incident_id} AND paid + iou_repaid < due
-        ) d
-      ) r`);
-    await tx.query(
-      sql`UPDATE payouts x SET iou_repaid = x.iou_repaid + p.part FROM iou_parts p WHERE x.policy_id = p.policy_id AND p.part > 0`,
-    );
-    await postJournalFromSelect(
-      tx,
-      { kind: 'IOU_REPAYMENT', at, reference: inc.incident_id },
-      sql`
-        SELECT ${ledgerAccounts.wallet(asset, '').id} || buyer, 'WALLET', ${asset}, buyer, SUM(part) FROM iou_parts GROUP BY buyer
-        UNION ALL
-        SELECT ${from.id}, ${from.kind}, ${asset}, ${from.owner}::text, ${(-pay).toString()}::numeric`,
-    );
-    left -= pay;
-  }
-  const paid = amount - left;
-  await changeIouOutstanding(tx, asset, -paid);
-  return paid;
-}
 
 /**
  * The backstop's housekeeping for one asset: recompute the target, pay IOU holders from the
@@ -226,10 +166,8 @@ export async function fundBackstop(deps: Deps, viewer: Viewer | null, asset: str
     });
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
-    const rows = await deps.db.query<{ memo: Record<string, string> }>(
-      sql`SELECT memo FROM journal_entries WHERE idempotency_key = ${key}`,
-    );
-    if (rows[0]?.memo.amount !== amount.toString() || rows[0]?.memo.asset !== asset)
+    const memo = await memoOf(deps.db, key);
+    if (memo?.amount !== amount.toString() || memo?.asset !== asset)
       throw conflict('this reference was already used for another funding', { reference: ref });
   }
 }

@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import {
@@ -14,7 +13,7 @@ import {
 import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
-import { type RiskRecord, effectiveScore } from '../db/risk-store.ts';
+import { type RiskRecord, effectiveScore, riskForSale } from '../db/risk-store.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
 import {
   capacityExceeded,
@@ -189,14 +188,11 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
     throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
 
   const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
-  const risks = await tx.query<{ state: string; correlation_group: string; name: string; quorum: number; max_staleness_seconds: number }>(
-    sql`SELECT state, correlation_group, name, quorum, max_staleness_seconds FROM risks WHERE id = ${q.riskId} FOR SHARE`,
-  );
-  const risk = risks[0];
+  const risk = await riskForSale(tx, q.riskId);
   if (!risk) throw notFound(`no risk ${q.riskId}`);
   if (risk.state !== 'ARMED')
     throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
-  await requireMonitored(tx, { id: q.riskId, name: risk.name, quorum: risk.quorum, maxStalenessSeconds: risk.max_staleness_seconds }, now);
+  await requireMonitored(tx, risk, now);
   await checkpointPool(tx, snap);
   const e = exposureFor(snap, q.riskId);
   if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: q.poolId });
@@ -258,7 +254,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
     accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + earning.rateWad },
     totalExposure: snap.totalExposure + q.exposure,
     riskDeltas: new Map([[q.riskId, q.exposure]]),
-    groupDeltas: new Map([[risk.correlation_group, q.exposure]]),
+    groupDeltas: new Map([[risk.correlationGroup, q.exposure]]),
   });
   await postJournal(tx, {
     kind: 'PREMIUM',

@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import canonicalize from 'canonicalize';
 import { keccak256, sha256, toBytes } from 'viem';
 import type { Executor } from '../db/create-database.ts';
@@ -12,8 +11,7 @@ import {
   insertRiskEvent,
 } from '../db/incident-store.ts';
 import { publish } from '../db/events.ts';
-import { findRisk, saveRiskEvaluation } from '../db/risk-store.ts';
-import { ts } from '../db/sql-helpers.ts';
+import { findRisk, flagQuietRisks, saveRiskEvaluation } from '../db/risk-store.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { evidenceDocument } from '../domain/evidence.ts';
 import { newId } from '../domain/ids.ts';
@@ -162,19 +160,9 @@ export function evidenceVerified(incident: IncidentRecord): boolean {
  * fresh observation evaluates it again.
  */
 export async function markQuietRisks(tx: Executor, now: number): Promise<string[]> {
-  const rows = await tx.query<{ id: string; rule_version: number }>(sql`
-    UPDATE risks r SET degraded = true
-    WHERE NOT r.degraded
-      AND EXISTS (SELECT 1 FROM risk_feeds rf WHERE rf.risk_id = r.id)
-      AND (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id
-           WHERE rf.risk_id = r.id AND f.last_observed_at >= ${ts(now)}::timestamptz - make_interval(secs => r.max_staleness_seconds)) < r.quorum
-    RETURNING r.id, r.rule_version`);
+  const rows = await flagQuietRisks(tx, now);
   for (const r of rows) {
-    await insertRiskEvent(
-      tx,
-      { riskId: r.id, state: 'DEGRADED', at: now, value: null, ruleVersion: r.rule_version, observations: [] },
-      now,
-    );
+    await insertRiskEvent(tx, { riskId: r.id, state: 'DEGRADED', at: now, value: null, ruleVersion: r.ruleVersion, observations: [] }, now);
   }
   return rows.map((r) => r.id);
 }

@@ -1,7 +1,6 @@
-import { sql } from 'drizzle-orm';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { assetDecimals } from '../db/asset-store.ts';
-import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
+import { accountBalance, ledgerAccounts, postJournal, memoOf } from '../db/ledger.ts';
 import { badInput, conflict } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './auth.ts';
@@ -52,10 +51,7 @@ export async function creditAccount(deps: Deps, viewer: Viewer | null, input: Cr
     });
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
-    const rows = await deps.db.query<{ memo: Record<string, string> }>(
-      sql`SELECT memo FROM journal_entries WHERE idempotency_key = ${key}`,
-    );
-    const previous = rows[0]?.memo;
+    const previous = await memoOf(deps.db, key);
     if (!previous || previous.address !== address || previous.amount !== memo.amount || previous.asset !== asset) {
       throw conflict('this reference was already used for a different credit', { reference });
     }

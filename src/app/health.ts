@@ -1,7 +1,7 @@
-import { sql } from 'drizzle-orm';
+import { ping } from '../db/create-database.ts';
 import type { Deps } from './deps.ts';
 
 /** Readiness: the database answers. */
 export async function pingDatabase(deps: Deps): Promise<void> {
-  await deps.db.query(sql`SELECT 1`);
+  await ping(deps.db);
 }

@@ -1,31 +1,25 @@
-import { sql } from 'drizzle-orm';
-import { repayDraws } from '../db/backstop-store.ts';
+import { lockBackstop, repayDraws, repayIous } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { findIncident } from '../db/incident-store.ts';
+import {
+  type RecoveryPart,
+  type RecoveryRecord,
+  findRecoveryByReference,
+  incidentTakes,
+  insertRecovery,
+  openDraws,
+  openIous,
+  recoveriesOf,
+} from '../db/recovery-store.ts';
+
+export { recoveriesOf, type RecoveryPart, type RecoveryRecord };
 import { ledgerAccounts, postJournal } from '../db/ledger.ts';
-import { big, json, ms, num, ts } from '../db/sql-helpers.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 import { badInput, conflict, notFound } from '../domain/errors.ts';
 import { newId } from '../domain/ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
-import { lockBackstop, repayIous } from './backstop.ts';
 import type { Deps } from './deps.ts';
-
-export interface RecoveryPart {
-  layer: 'IOU' | 'BACKSTOP' | 'SENIOR' | 'JUNIOR' | 'FIRST_LOSS';
-  poolId: string | null;
-  amount: bigint;
-}
-
-export interface RecoveryRecord {
-  id: string;
-  incidentId: string;
-  amount: bigint;
-  reference: string;
-  parts: RecoveryPart[];
-  createdAt: number;
-}
 
 const ORDER = ['SENIOR', 'JUNIOR', 'FIRST_LOSS'] as const;
 
@@ -57,27 +51,20 @@ export async function recordRecovery(
     const incident = await findIncident(tx, incidentId);
     if (!incident) throw notFound(`no incident ${incidentId}`);
     if (incident.status !== 'SETTLED') throw conflict('the incident is still being settled', { incidentId });
-    const layers = await tx.query<{ pool_id: string; layer: string; amount: string; asset: string }>(sql`
-      SELECT l.pool_id, l.layer, l.amount, pl.asset FROM incident_layers l JOIN pools pl ON pl.id = l.pool_id
-      WHERE l.incident_id = ${incidentId} ORDER BY l.pool_id`);
+    const layers = await incidentTakes(tx, incidentId);
     const asset = layers[0]?.asset;
     if (!asset) throw conflict('this incident took nothing from any pool', { incidentId });
     await lockBackstop(tx, asset);
     const recovered = await recoveredSoFar(tx, incidentId);
-    const open = await tx.query<{ open: string }>(
-      sql`SELECT COALESCE(SUM(due - paid - iou_repaid), 0) AS open FROM payouts WHERE incident_id = ${incidentId}`,
-    );
-    const draws = await tx.query<{ open: string }>(
-      sql`SELECT COALESCE(SUM(amount - repaid), 0) AS open FROM backstop_draws WHERE incident_id = ${incidentId}`,
-    );
+
     const tranche = (layer: string) =>
       layers
         .filter((l) => l.layer === layer)
-        .map((l) => ({ poolId: l.pool_id, open: big(l.amount) - (recovered.get(`${layer}:${l.pool_id}`) ?? 0n) }))
+        .map((l) => ({ poolId: l.poolId, open: l.amount - (recovered.get(`${layer}:${l.poolId}`) ?? 0n) }))
         .filter((x) => x.open > 0n);
     const steps: Array<{ layer: RecoveryPart['layer']; items: Array<{ poolId: string | null; open: bigint }> }> = [
-      { layer: 'IOU', items: [{ poolId: null, open: big(open[0]?.open ?? '0') }] },
-      { layer: 'BACKSTOP', items: [{ poolId: null, open: big(draws[0]?.open ?? '0') }] },
+      { layer: 'IOU', items: [{ poolId: null, open: await openIous(tx, incidentId) }] },
+      { layer: 'BACKSTOP', items: [{ poolId: null, open: await openDraws(tx, incidentId) }] },
       ...ORDER.map((layer) => ({ layer, items: tranche(layer) })),
     ];
     const totalOpen = steps.flatMap((s) => s.items).reduce((s, i) => s + i.open, 0n);
@@ -122,10 +109,9 @@ export async function recordRecovery(
     if (iou > 0n) await repayIous(tx, asset, ledgerAccounts.iouReserve(asset), iou, now, incidentId);
     const backstop = parts.find((p) => p.layer === 'BACKSTOP')?.amount ?? 0n;
     if (backstop > 0n) await repayDraws(tx, { incidentId }, backstop);
-    await tx.query(sql`
-      INSERT INTO recoveries (id, incident_id, amount, reference, distribution, created_by, created_at)
-      VALUES (${id}, ${incidentId}, ${num(amount)}, ${ref}, ${json(parts.map((p) => ({ ...p, amount: p.amount.toString() })))}, ${admin.address}, ${ts(now)})`);
-    return { id, incidentId, amount, reference: ref, parts, createdAt: now };
+    const recovery: RecoveryRecord = { id, incidentId, amount, reference: ref, parts, createdAt: now };
+    await insertRecovery(tx, recovery, admin.address);
+    return recovery;
   });
 }
 
@@ -135,33 +121,4 @@ async function recoveredSoFar(ex: Executor, incidentId: string): Promise<Map<str
     for (const p of r.parts) sums.set(`${p.layer}:${p.poolId}`, (sums.get(`${p.layer}:${p.poolId}`) ?? 0n) + p.amount);
   }
   return sums;
-}
-
-interface RecoveryRow {
-  id: string;
-  incident_id: string;
-  amount: string;
-  reference: string;
-  distribution: Array<{ layer: RecoveryPart['layer']; poolId: string | null; amount: string }>;
-  created_at: Date;
-}
-
-const toRecovery = (r: RecoveryRow): RecoveryRecord => ({
-  id: r.id,
-  incidentId: r.incident_id,
-  amount: big(r.amount),
-  reference: r.reference,
-  parts: r.distribution.map((p) => ({ ...p, amount: big(p.amount) })),
-  createdAt: ms(r.created_at),
-});
-
-export async function recoveriesOf(ex: Executor, incidentId: string): Promise<RecoveryRecord[]> {
-  return (await ex.query<RecoveryRow>(sql`SELECT * FROM recoveries WHERE incident_id = ${incidentId} ORDER BY created_at, id`)).map(
-    toRecovery,
-  );
-}
-
-async function findRecoveryByReference(ex: Executor, reference: string): Promise<RecoveryRecord | undefined> {
-  const rows = await ex.query<RecoveryRow>(sql`SELECT * FROM recoveries WHERE reference = ${reference}`);
-  return rows[0] && toRecovery(rows[0]);
 }

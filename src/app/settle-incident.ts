@@ -1,6 +1,6 @@
 import type { Executor } from '../db/create-database.ts';
 import { type IncidentRecord, findIncident } from '../db/incident-store.ts';
-import { changeIouOutstanding, insertDraw, loadBackstop, poolDrawnSince } from '../db/backstop-store.ts';
+import { changeIouOutstanding, insertDraw, loadBackstop, lockBackstop, poolDrawnSince } from '../db/backstop-store.ts';
 import { publish } from '../db/events.ts';
 import { ledgerAccounts, postJournal } from '../db/ledger.ts';
 import {
@@ -20,7 +20,6 @@ import { runWaterfall } from '../domain/waterfall.ts';
 import { WAD } from '../domain/money.ts';
 import type { Deps } from './deps.ts';
 import { type PoolSnapshot, checkpointPool, incomePostings, loadPoolSnapshot, splitIncome } from './pool-state.ts';
-import { lockBackstop } from './backstop.ts';
 
 /** Test seam: called after each step of a pool's settlement, so tests can crash it there. */
 export type SettlementProbe = (step: 'premium' | 'payouts' | 'journal', poolId: string) => void | Promise<void>;

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
-import { accountBalance, ledgerAccounts } from './ledger.ts';
+import { type AccountRef, accountBalance, ledgerAccounts, postJournalFromSelect } from './ledger.ts';
 import { big, json, ms, num, ts } from './sql-helpers.ts';
 
 export interface BackstopState {
@@ -113,4 +113,63 @@ export async function listDraws(ex: Executor, asset: string, limit: number) {
     repaid: big(r.repaid),
     drawnAt: ms(r.drawn_at),
   }));
+}
+
+/** Serialises the movements of one asset's backstop (draws, IOU repayments, excess). */
+export async function lockBackstop(tx: Executor, asset: string): Promise<void> {
+  await tx.query(sql`SELECT asset FROM backstop_state WHERE asset = ${asset} FOR UPDATE`);
+}
+
+/**
+ * Pays IOU holders from an account, oldest incident first and pro rata by what each is
+ * still owed within an incident (largest remainder, by policy id). Returns what was paid.
+ */
+export async function repayIous(
+  tx: Executor,
+  asset: string,
+  from: AccountRef,
+  amount: bigint,
+  at: number,
+  incidentId?: string,
+): Promise<bigint> {
+  let left = amount;
+  const incidents = await tx.query<{ incident_id: string; open: string }>(sql`
+    SELECT x.incident_id, SUM(x.due - x.paid - x.iou_repaid) AS open
+    FROM payouts x JOIN incidents i ON i.id = x.incident_id JOIN pools pl ON pl.id = x.pool_id
+    WHERE x.paid + x.iou_repaid < x.due AND pl.asset = ${asset} ${incidentId ? sql`AND x.incident_id = ${incidentId}` : sql``}
+    GROUP BY x.incident_id, i.created_at
+    ORDER BY i.created_at, x.incident_id`);
+  await tx.query(sql`CREATE TEMP TABLE IF NOT EXISTS iou_parts (policy_id text, buyer text, part numeric) ON COMMIT DROP`);
+  for (const inc of incidents) {
+    if (left <= 0n) break;
+    const open = big(inc.open);
+    const pay = open < left ? open : left;
+    await tx.query(sql`DELETE FROM iou_parts`);
+    await tx.query(sql`
+      INSERT INTO iou_parts (policy_id, buyer, part)
+      SELECT policy_id, buyer, base + CASE WHEN rn <= remainder THEN 1 ELSE 0 END
+      FROM (
+        SELECT policy_id, buyer, base, row_number() OVER (ORDER BY frac DESC, policy_id) AS rn, ${pay.toString()}::numeric - SUM(base) OVER () AS remainder
+        FROM (
+          SELECT policy_id, buyer, div((due - paid - iou_repaid) * ${pay.toString()}::numeric, ${open.toString()}::numeric) AS base,
+            mod((due - paid - iou_repaid) * ${pay.toString()}::numeric, ${open.toString()}::numeric) AS frac
+          FROM payouts WHERE incident_id = ${inc.incident_id} AND paid + iou_repaid < due
+        ) d
+      ) r`);
+    await tx.query(
+      sql`UPDATE payouts x SET iou_repaid = x.iou_repaid + p.part FROM iou_parts p WHERE x.policy_id = p.policy_id AND p.part > 0`,
+    );
+    await postJournalFromSelect(
+      tx,
+      { kind: 'IOU_REPAYMENT', at, reference: inc.incident_id },
+      sql`
+        SELECT ${ledgerAccounts.wallet(asset, '').id} || buyer, 'WALLET', ${asset}, buyer, SUM(part) FROM iou_parts GROUP BY buyer
+        UNION ALL
+        SELECT ${from.id}, ${from.kind}, ${asset}, ${from.owner}::text, ${(-pay).toString()}::numeric`,
+    );
+    left -= pay;
+  }
+  const paid = amount - left;
+  await changeIouOutstanding(tx, asset, -paid);
+  return paid;
 }

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import type { SQL } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -152,4 +152,9 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     },
     close: () => pglite.close(),
   };
+}
+
+/** Readiness: one round trip to the database. */
+export async function ping(ex: Executor): Promise<void> {
+  await ex.query(sql`SELECT 1`);
 }

@@ -163,3 +163,11 @@ export async function postJournalFromSelect(
   }
   return id;
 }
+
+/** The memo of the journal entry written under an idempotency key (to tell a replay from a clash). */
+export async function memoOf(ex: Executor, idempotencyKey: string): Promise<Record<string, string> | undefined> {
+  const rows = await ex.query<{ memo: Record<string, string> }>(
+    sql`SELECT memo FROM journal_entries WHERE idempotency_key = ${idempotencyKey}`,
+  );
+  return rows[0]?.memo;
+}

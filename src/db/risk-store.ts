@@ -148,3 +148,33 @@ export async function saveRiskEvaluation(
       state_changed_at = COALESCE(${change.changedAt === null ? null : ts(change.changedAt)}, state_changed_at)
     WHERE id = ${id}`);
 }
+
+/** Flags risks whose fresh feeds fell below their quorum at `now`; returns them. */
+export async function flagQuietRisks(ex: Executor, now: number): Promise<Array<{ id: string; ruleVersion: number }>> {
+  const rows = await ex.query<{ id: string; rule_version: number }>(sql`
+    UPDATE risks r SET degraded = true
+    WHERE NOT r.degraded
+      AND EXISTS (SELECT 1 FROM risk_feeds rf WHERE rf.risk_id = r.id)
+      AND (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id
+           WHERE rf.risk_id = r.id AND f.last_observed_at >= ${ts(now)}::timestamptz - make_interval(secs => r.max_staleness_seconds)) < r.quorum
+    RETURNING r.id, r.rule_version`);
+  return rows.map((r) => ({ id: r.id, ruleVersion: r.rule_version }));
+}
+
+/** A risk's fields a sale checks, read FOR SHARE so its state cannot change under the sale. */
+export async function riskForSale(ex: Executor, id: string) {
+  const rows = await ex.query<{ state: string; correlation_group: string; name: string; quorum: number; max_staleness_seconds: number }>(
+    sql`SELECT state, correlation_group, name, quorum, max_staleness_seconds FROM risks WHERE id = ${id} FOR SHARE`,
+  );
+  const r = rows[0];
+  return (
+    r && {
+      id,
+      state: r.state,
+      correlationGroup: r.correlation_group,
+      name: r.name,
+      quorum: r.quorum,
+      maxStalenessSeconds: r.max_staleness_seconds,
+    }
+  );
+}

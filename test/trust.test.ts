@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import jwt from 'jsonwebtoken';
 import pino from 'pino';
 import request from 'supertest';
@@ -440,5 +442,39 @@ describe('bounded resources', () => {
       for (const c of controllers) c.abort();
       served.close();
     }
+  });
+});
+
+describe('per-row reads are batched', () => {
+  const h = useHarness();
+
+  test("a page of policies reads their payouts in one statement, and the backstop's pools in one", async () => {
+    const m = await marketWithPool(h, USDC(100_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    for (let i = 0; i < 5; i++) {
+      const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(100).toString(), d: 30 }, buyer.token)).quote;
+      await h.ok(PURCHASE, { q: q.id }, buyer.token);
+    }
+    const seen: string[] = [];
+    const dialect = new PgDialect();
+    const counting = {
+      ...h.deps,
+      db: {
+        ...h.deps.db,
+        async query<T>(statement: SQL) {
+          seen.push(dialect.sqlToQuery(statement).sql);
+          return h.deps.db.query<T>(statement);
+        },
+      },
+    };
+    const app = createApp(counting, { rateLimitPerMinute: 0 });
+    const res = await request(app)
+      .post('/graphql')
+      .set('authorization', `Bearer ${buyer.token}`)
+      .send({ query: '{ policies { nodes { id payout { paid } } } backstop { pools { owed drawnThisYear } } }' });
+    assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+    assert.equal(res.body.data.policies.nodes.length, 5);
+    assert.equal(seen.filter((s) => /FROM payouts WHERE policy_id IN/.test(s)).length, 1);
+    assert.equal(seen.filter((s) => /FROM backstop_draws/.test(s)).length, 1);
   });
 });

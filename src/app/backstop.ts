@@ -1,10 +1,10 @@
 import {
   type BackstopState,
   addPlatformCapital,
+  drawsByPool,
   listDraws,
   loadBackstop,
   lockBackstop,
-  poolDrawnSince,
   poolOwes,
   repayIous,
   saveBackstopTarget,
@@ -196,18 +196,14 @@ export async function backstopAllowances(deps: Deps, fund: BackstopState) {
   const now = deps.clock.now();
   const limits = deps.config.solvency.backstopLimits;
   const perIncident = (fund.balance * BigInt(limits.perIncidentBps)) / 10_000n;
-  const rows = [];
-  for (const pool of (await listPools(deps.db)).filter((p) => p.asset === fund.asset)) {
-    const drawn = await poolDrawnSince(deps.db, pool.id, now - YEAR_MS);
-    const allowance = backstopAllowance(fund.balance, drawn, limits);
-    rows.push({
-      poolId: pool.id,
-      drawnThisYear: drawn,
-      available: perIncident < allowance ? perIncident : allowance,
-      owed: await poolOwes(deps.db, pool.id),
+  const draws = await drawsByPool(deps.db, fund.asset, now - YEAR_MS);
+  return (await listPools(deps.db))
+    .filter((p) => p.asset === fund.asset)
+    .map((pool) => {
+      const { drawn, owed } = draws.get(pool.id) ?? { drawn: 0n, owed: 0n };
+      const allowance = backstopAllowance(fund.balance, drawn, limits);
+      return { poolId: pool.id, drawnThisYear: drawn, available: perIncident < allowance ? perIncident : allowance, owed };
     });
-  }
-  return rows;
 }
 
 const YEAR_MS = 365 * 86_400_000;

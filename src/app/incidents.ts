@@ -67,9 +67,14 @@ export function incidentWaterfall(deps: Deps, incidentId: string) {
   return incidentLayers(deps.db, incidentId);
 }
 
-/** Payouts of an incident or of one policy (1 to 1,000). */
-export function payouts(deps: Deps, of: { incidentId?: string; policyId?: string }, limit: number): Promise<PayoutRecord[]> {
-  return payoutsOf(deps.db, of, Math.max(1, Math.min(limit, 1000)));
+/** Payouts of an incident (1 to 1,000, by policy id). */
+export function payouts(deps: Deps, incidentId: string, limit: number): Promise<PayoutRecord[]> {
+  return payoutsOf(deps.db, { incidentId }, Math.max(1, Math.min(limit, 1000)));
+}
+
+/** The payout of each policy that has one, read together (for a page of policies). */
+export function payoutsOfPolicies(deps: Deps, policyIds: readonly string[]): Promise<PayoutRecord[]> {
+  return payoutsOf(deps.db, { policyIds }, policyIds.length);
 }
 
 /** The payouts one settled pool of an incident made to `buyer`. */

@@ -66,6 +66,14 @@ export async function poolOwes(ex: Executor, poolId: string): Promise<bigint> {
   return big(rows[0]?.owed ?? '0');
 }
 
+/** Per pool of the asset: gross draws since `since`, and what it still owes the fund (one read). */
+export async function drawsByPool(ex: Executor, asset: string, since: number): Promise<Map<string, { drawn: bigint; owed: bigint }>> {
+  const rows = await ex.query<{ pool_id: string; drawn: string; owed: string }>(sql`
+    SELECT pool_id, COALESCE(SUM(amount) FILTER (WHERE drawn_at > ${ts(since)}), 0) AS drawn, COALESCE(SUM(amount - repaid), 0) AS owed
+    FROM backstop_draws WHERE asset = ${asset} GROUP BY pool_id`);
+  return new Map(rows.map((r) => [r.pool_id, { drawn: big(r.drawn), owed: big(r.owed) }]));
+}
+
 /** Gross draws of the pool in the rolling year before `now`. */
 export async function poolDrawnSince(ex: Executor, poolId: string, since: number): Promise<bigint> {
   const rows = await ex.query<{ drawn: string }>(

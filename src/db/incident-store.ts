@@ -160,39 +160,44 @@ export interface PayoutRecord {
   iouRepaid: bigint;
 }
 
-export async function payoutsOf(ex: Executor, where: { incidentId?: string; policyId?: string }, limit: number): Promise<PayoutRecord[]> {
-  const rows = await ex.query<{
-    incident_id: string;
-    policy_id: string;
-    pool_id: string;
-    buyer: string;
-    due: string;
-    paid: string;
-    iou_repaid: string;
-  }>(
-    where.policyId
-      ? sql`SELECT * FROM payouts WHERE policy_id = ${where.policyId}`
-      : sql`SELECT * FROM payouts WHERE incident_id = ${where.incidentId ?? ''} ORDER BY policy_id LIMIT ${limit}`,
+type PayoutRow = { incident_id: string; policy_id: string; pool_id: string; buyer: string; due: string; paid: string; iou_repaid: string };
+
+const toPayout = (r: PayoutRow): PayoutRecord => ({
+  incidentId: r.incident_id,
+  policyId: r.policy_id,
+  poolId: r.pool_id,
+  buyer: r.buyer,
+  due: big(r.due),
+  paid: big(r.paid),
+  iouRepaid: big(r.iou_repaid),
+});
+
+/** Payouts of an incident (by policy id, at most `limit`), or of the given policies (one each at most). */
+export async function payoutsOf(
+  ex: Executor,
+  where: { incidentId?: string; policyIds?: readonly string[] },
+  limit: number,
+): Promise<PayoutRecord[]> {
+  if (where.policyIds) {
+    if (where.policyIds.length === 0) return [];
+    const ids = sql.join(
+      where.policyIds.map((id) => sql`${id}`),
+      sql`, `,
+    );
+    return (await ex.query<PayoutRow>(sql`SELECT * FROM payouts WHERE policy_id IN (${ids})`)).map(toPayout);
+  }
+  const rows = await ex.query<PayoutRow>(
+    sql`SELECT * FROM payouts WHERE incident_id = ${where.incidentId ?? ''} ORDER BY policy_id LIMIT ${limit}`,
   );
-  return rows.map((r) => ({
-    incidentId: r.incident_id,
-    policyId: r.policy_id,
-    poolId: r.pool_id,
-    buyer: r.buyer,
-    due: big(r.due),
-    paid: big(r.paid),
-    iouRepaid: big(r.iou_repaid),
-  }));
+  return rows.map(toPayout);
 }
 
 /** The payouts one settled pool of an incident made to `buyer` (at most 1,000). */
 export async function payoutsToBuyer(ex: Executor, incidentId: string, poolId: string, buyer: string): Promise<PayoutRecord[]> {
-  const rows = await ex.query<{ policy_id: string }>(
-    sql`SELECT policy_id FROM payouts WHERE incident_id = ${incidentId} AND pool_id = ${poolId} AND buyer = ${buyer} ORDER BY policy_id LIMIT 1000`,
+  const rows = await ex.query<PayoutRow>(
+    sql`SELECT * FROM payouts WHERE incident_id = ${incidentId} AND pool_id = ${poolId} AND buyer = ${buyer} ORDER BY policy_id LIMIT 1000`,
   );
-  const found: PayoutRecord[] = [];
-  for (const r of rows) found.push(...(await payoutsOf(ex, { policyId: r.policy_id }, 1)));
-  return found;
+  return rows.map(toPayout);
 }
 
 export async function incidentPools(

@@ -3,7 +3,9 @@ import type { Viewer } from '../app/auth.ts';
 import { loadPoolSnapshot, type PoolSnapshot } from '../app/pool-state.ts';
 import { getRisk, riskMonitoring } from '../app/risks.ts';
 import type { Monitoring } from '../domain/monitoring.ts';
-import type { RiskRecord } from '../app/records.ts';
+import DataLoader from 'dataloader';
+import { payoutsOfPolicies } from '../app/incidents.ts';
+import type { PayoutRecord, RiskRecord } from '../app/records.ts';
 import type { EventHub } from '../app/event-hub.ts';
 
 /** Per-request state: who is asking, and caches so a list does not reload the same pool. */
@@ -16,6 +18,8 @@ export interface Context {
   events(): EventHub;
   risk(id: string): Promise<RiskRecord>;
   pool(id: string): Promise<PoolSnapshot>;
+  /** A policy's payout, or null; the policies of a page are read together. */
+  payoutOf(policyId: string): Promise<PayoutRecord | null>;
   /** Who watches the risk now; the risks a request asks about are read together. */
   monitoring(risk: RiskRecord): Promise<Monitoring>;
 }
@@ -31,9 +35,14 @@ export function createContext(
   const now = deps.clock.now();
   let pending: { risks: RiskRecord[]; result: Promise<Map<string, Monitoring>> } | undefined;
   const monitored = new Map<string, Promise<Monitoring>>();
+  const payoutLoader = new DataLoader<string, PayoutRecord | null>(async (ids) => {
+    const byPolicy = new Map((await payoutsOfPolicies(deps, ids)).map((p) => [p.policyId, p]));
+    return ids.map((id) => byPolicy.get(id) ?? null);
+  });
   return {
     deps,
     viewer,
+    payoutOf: (policyId) => payoutLoader.load(policyId),
     client: request.client,
     events,
     risk(id) {

@@ -114,7 +114,7 @@ export const oracleResolvers = {
     evidenceDocument: (i: IncidentRecord) => i.evidenceDocument,
     evidenceUrl: (i: IncidentRecord) => `/incidents/${i.id}/evidence.json`,
     pools: (i: IncidentRecord, _: unknown, ctx: Context) => poolsOfIncident(ctx.deps, i.id),
-    payouts: (i: IncidentRecord, a: { limit?: number }, ctx: Context) => payouts(ctx.deps, { incidentId: i.id }, a.limit ?? 100),
+    payouts: (i: IncidentRecord, a: { limit?: number }, ctx: Context) => payouts(ctx.deps, i.id, a.limit ?? 100),
   },
   IncidentPool: {
     pool: (p: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(p.poolId),
@@ -123,6 +123,6 @@ export const oracleResolvers = {
     pool: (p: PayoutRecord, _: unknown, ctx: Context) => ctx.pool(p.poolId),
   },
   Policy: {
-    payout: async (p: PolicyRecord, _: unknown, ctx: Context) => (await payouts(ctx.deps, { policyId: p.id }, 1))[0] ?? null,
+    payout: (p: PolicyRecord, _: unknown, ctx: Context) => ctx.payoutOf(p.id),
   },
 };

@@ -34,7 +34,10 @@ export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps
 }
 
 export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher {
-  deps.log.info({ chains: [...config.rpcUrls].map(([id, url]) => `${id}=${redactUrl(url)}`) }, 'watcher configured');
+  deps.log.info(
+    { chains: [...config.rpcUrls].map(([id, url]) => `${id}=${url.split('|').map(redactUrl).join('|')}`) },
+    'watcher configured',
+  );
   return createWatcher(deps, {
     reader: createFeedReader({ rpcUrls: config.rpcUrls, now: deps.clock.now, httpAllowedHosts: config.app.httpFeedAllowedHosts }),
     intervalMs: config.watcherIntervalMs,

@@ -1,4 +1,4 @@
-import { type PublicClient, createPublicClient, formatUnits, http, parseAbi, parseAbiItem } from 'viem';
+import { type PublicClient, createPublicClient, fallback, formatUnits, http, parseAbi, parseAbiItem } from 'viem';
 import type { FeedReader } from '../domain/feed.ts';
 import type { FeedRecord, IncomingObservation } from '../domain/feed.ts';
 import { redactUrl, withRetry } from './retry.ts';
@@ -28,8 +28,11 @@ export function createFeedReader(options: {
     if (!c) {
       const url = options.rpcUrls.get(chainId);
       if (!url) throw new Error(`no RPC URL configured for chain ${chainId} (CHAIN_RPC_URLS)`);
+      // viem retries transient failures (timeouts, 429, 5xx) with backoff and never a revert;
+      // several URLs for one chain ("a|b") fall back in order.
+      const transports = url.split('|').map((u) => http(u, { retryCount: 3, retryDelay: 250, timeout: 10_000 }));
       c = createPublicClient({
-        transport: http(url, { retryCount: 0, timeout: 10_000 }),
+        transport: transports.length > 1 ? fallback(transports) : (transports[0] as ReturnType<typeof http>),
         pollingInterval: options.pollingIntervalMs ?? 4_000,
       });
       clients.set(chainId, c);
@@ -42,12 +45,10 @@ export function createFeedReader(options: {
     const address = feed.config.address as `0x${string}`;
     let decimals = decimalsCache.get(feed.id);
     if (decimals === undefined) {
-      decimals = await withRetry(() => c.readContract({ address, abi: aggregatorV3, functionName: 'decimals' }));
+      decimals = await c.readContract({ address, abi: aggregatorV3, functionName: 'decimals' });
       decimalsCache.set(feed.id, decimals);
     }
-    const [roundId, answer, , updatedAt] = await withRetry(() =>
-      c.readContract({ address, abi: aggregatorV3, functionName: 'latestRoundData' }),
-    );
+    const [roundId, answer, , updatedAt] = await c.readContract({ address, abi: aggregatorV3, functionName: 'latestRoundData' });
     if (updatedAt === 0n) return [];
     const value = formatUnits(answer, decimals);
     return [
@@ -60,10 +61,14 @@ export function createFeedReader(options: {
     const address = feed.config.address as `0x${string}`;
     const item = parseAbiItem(feed.config.signature as string);
     if (item.type !== 'function') throw new Error('feed signature is not a function');
-    const block = await withRetry(() => c.getBlock());
-    const result = await withRetry(() =>
-      c.readContract({ address, abi: [item], functionName: item.name, args: feed.config.args ?? [], blockNumber: block.number } as never),
-    );
+    const block = await c.getBlock();
+    const result = await c.readContract({
+      address,
+      abi: [item],
+      functionName: item.name,
+      args: feed.config.args ?? [],
+      blockNumber: block.number,
+    } as never);
     const raw = typeof result === 'boolean' ? (result ? 1n : 0n) : BigInt(result as bigint);
     const value = formatUnits(raw, feed.config.decimals ?? 18);
     return [

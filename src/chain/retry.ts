@@ -10,7 +10,8 @@ export function isPermanentChainError(error: unknown): boolean {
 
 /**
  * Retries transient failures (network, timeouts, rate limits, 5xx) with exponential backoff
- * and jitter; never a revert.
+ * and jitter; never a revert or a refusal. Chain reads use viem's own transport retries
+ * (and `fallback` across URLs); this serves the HTTP JSON feeds.
  */
 export async function withRetry<T>(
   run: () => Promise<T>,

@@ -58,6 +58,13 @@ describe('the dashboard on the demo market, in a real browser', () => {
   test('renders the market, signs a demo buyer in, and shows the depeg paying them live', async () => {
     const page = await open();
     assert.equal(await page.locator('[data-pool]').count(), 3);
+    // Every risk has a readable chart: a canvas with axes and a legend naming its lines.
+    await page.waitForSelector('[data-chart] canvas');
+    assert.equal(await page.locator('[data-chart] canvas').count(), 3);
+    assert.match(
+      (await page.locator('[data-risk] [data-chart] .u-legend').first().textContent()) ?? '',
+      /value[\s\S]*threshold 0\.995[\s\S]*recovery 0\.999/,
+    );
     assert.equal(await page.locator('[data-risk]').count(), 3);
     const senior = (await page.textContent(`[data-pool="${market.poolIds[0]}"]`)) ?? '';
     assert.match(senior, /Stablecoin Senior/);

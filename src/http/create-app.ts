@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
@@ -24,6 +25,7 @@ import { resolvers } from './resolvers.ts';
 const SCHEMA_DIR = new URL('../../schema', import.meta.url).pathname;
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 export const DASHBOARD_DIR = new URL('./dashboard', import.meta.url).pathname;
+const UPLOT_DIR = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
 
 export function loadTypeDefs(): string {
   return readdirSync(SCHEMA_DIR)
@@ -146,6 +148,8 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // The dashboard: static files relative to their folder, no build step, nothing from a CDN.
   // (`send` checks dot segments of the request path only, so a project under ~/.cache works.)
   app.use(express.static(options.dashboardDir ?? DASHBOARD_DIR, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
+  // The charting library, from the lockfile (no CDN).
+  app.use('/vendor/uplot', express.static(UPLOT_DIR, { fallthrough: false }));
   if (options.demoPeople) mountDemoSessions(app, deps, options.demoPeople);
   mountProbes(app, deps, options.readiness ?? []);
   // An incident's evidence as the exact bytes its evidenceHash is the SHA-256 of.

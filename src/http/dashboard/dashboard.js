@@ -74,36 +74,42 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** Observed values against the threshold and recovery lines, as an inline SVG. */
+/**
+ * Observed values against the threshold and recovery lines: a uPlot chart (vendored from
+ * npm, served at /vendor/uplot) with a time axis, a value axis, a legend and the value under
+ * the pointer.
+ */
 function chart(observations, rule) {
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', '0 0 300 90');
-  svg.setAttribute('preserveAspectRatio', 'none');
-  const values = observations.map((o) => Number(o.value)).reverse();
-  const lines = [Number(rule.threshold), Number(rule.recoveryThreshold)];
-  const all = values.concat(lines);
-  const lo = Math.min(...all) - 0.002;
-  const hi = Math.max(...all) + 0.002;
-  const y = (v) => 85 - ((v - lo) / (hi - lo || 1)) * 80;
-  for (const [v, color] of [
-    [lines[0], '#d92d20'],
-    [lines[1], '#12b76a'],
-  ]) {
-    const line = document.createElementNS(ns, 'line');
-    Object.entries({ x1: 0, x2: 300, y1: y(v), y2: y(v), stroke: color, 'stroke-dasharray': '4 3', 'stroke-width': 1 }).forEach(
-      ([k, val]) => line.setAttribute(k, val),
-    );
-    svg.append(line);
+  const box = el('div', { class: 'chart', 'data-chart': 'observations' });
+  const points = [...observations].reverse();
+  const times = points.map((o) => Date.parse(o.observedAt) / 1000);
+  const values = points.map((o) => Number(o.value));
+  const flat = (v) => times.map(() => Number(v));
+  if (times.length === 0) {
+    box.append(el('p', { class: 'muted' }, 'No observations yet.'));
+    return box;
   }
-  if (values.length > 0) {
-    const path = document.createElementNS(ns, 'polyline');
-    const step = values.length > 1 ? 300 / (values.length - 1) : 0;
-    path.setAttribute('points', values.map((v, i) => `${(i * step).toFixed(1)},${y(v).toFixed(1)}`).join(' '));
-    Object.entries({ fill: 'none', stroke: '#2e90fa', 'stroke-width': 2 }).forEach(([k, val]) => path.setAttribute(k, val));
-    svg.append(path);
-  }
-  return svg;
+  // A card is at most ~400 px wide, and on a phone the screen less its margins.
+  const width = Math.max(240, Math.min(360, window.innerWidth - 80));
+  // eslint-disable-next-line no-undef -- the uPlot global from /vendor/uplot/uPlot.iife.min.js
+  new uPlot(
+    {
+      width,
+      height: 160,
+      series: [
+        { label: 'time' },
+        { label: 'value', stroke: '#2e90fa', width: 2, value: (_u, v) => (v == null ? '—' : v.toFixed(4)) },
+        { label: `threshold ${rule.threshold}`, stroke: '#d92d20', dash: [4, 3], points: { show: false } },
+        { label: `recovery ${rule.recoveryThreshold}`, stroke: '#12b76a', dash: [4, 3], points: { show: false } },
+      ],
+      axes: [{ stroke: '#98a2b3' }, { stroke: '#98a2b3', label: 'price', size: 60, values: (_u, ticks) => ticks.map((t) => t.toFixed(3)) }],
+      // One observation alone: a short window around it rather than years.
+      scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 300, max + 300] : [min, max]) } },
+    },
+    [times, values, flat(rule.threshold), flat(rule.recoveryThreshold)],
+    box,
+  );
+  return box;
 }
 
 async function render() {

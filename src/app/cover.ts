@@ -186,25 +186,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   const now = deps.clock.now();
   if (now >= q.expiresAt)
     throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
-
-  const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
-  const risk = await riskForSale(tx, q.riskId);
-  if (!risk) throw notFound(`no risk ${q.riskId}`);
-  if (risk.state !== 'ARMED')
-    throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
-  await requireMonitored(tx, risk, now);
-  await checkpointPool(tx, snap);
-  const e = exposureFor(snap, q.riskId);
-  if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: q.poolId });
-  const check = checkCapacity(e.snapshot, e.limits, q.exposure);
-  if (!check.fits) {
-    throw capacityExceeded('the pool no longer has capacity for this cover', {
-      exposure: q.exposure.toString(),
-      available: check.headroom.toString(),
-      cap: check.binding.name,
-    });
-  }
-  gatePurchase(snap, q.riskId, q.exposure, await pendingClaims(tx, q.poolId));
+  const { snap, correlationGroup } = await checkSale(tx, q, now);
   const asset = snap.pool.asset;
   const wallet = ledgerAccounts.wallet(asset, buyer);
   const total = q.premium + q.fee;
@@ -254,7 +236,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
     accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + earning.rateWad },
     totalExposure: snap.totalExposure + q.exposure,
     riskDeltas: new Map([[q.riskId, q.exposure]]),
-    groupDeltas: new Map([[risk.correlationGroup, q.exposure]]),
+    groupDeltas: new Map([[correlationGroup, q.exposure]]),
   });
   await postJournal(tx, {
     kind: 'PREMIUM',
@@ -269,6 +251,33 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
     ],
   });
   return policy;
+}
+
+/**
+ * Under the pool's lock, whether the quoted cover can still be sold: the risk is ARMED and
+ * watched, the pool still backs it with capacity for it, and the adequacy gate lets it
+ * through. Returns the pool checkpointed to now.
+ */
+async function checkSale(tx: Executor, q: QuoteRecord, now: number): Promise<{ snap: PoolSnapshot; correlationGroup: string }> {
+  const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
+  const risk = await riskForSale(tx, q.riskId);
+  if (!risk) throw notFound(`no risk ${q.riskId}`);
+  if (risk.state !== 'ARMED')
+    throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
+  await requireMonitored(tx, risk, now);
+  await checkpointPool(tx, snap);
+  const e = exposureFor(snap, q.riskId);
+  if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: q.poolId });
+  const check = checkCapacity(e.snapshot, e.limits, q.exposure);
+  if (!check.fits) {
+    throw capacityExceeded('the pool no longer has capacity for this cover', {
+      exposure: q.exposure.toString(),
+      available: check.headroom.toString(),
+      cap: check.binding.name,
+    });
+  }
+  gatePurchase(snap, q.riskId, q.exposure, await pendingClaims(tx, q.poolId));
+  return { snap, correlationGroup: risk.correlationGroup };
 }
 
 export async function policies(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<PolicyRecord>> {

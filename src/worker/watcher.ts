@@ -7,7 +7,8 @@ import { markQuietRisks } from '../app/evaluate-risk.ts';
 import { runMaintenance } from '../app/maintenance.ts';
 import { settleIncident } from '../app/settle-incident.ts';
 import type { FeedRecord } from '../domain/feed.ts';
-import { holdLease, releaseHeldLease } from '../app/lease.ts';
+import type { Logger } from 'pino';
+import { createLeaseKeeper } from './lease-keeper.ts';
 import { settlingIncidents } from '../app/incidents.ts';
 
 const LEASE = 'watcher';
@@ -51,7 +52,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   const holder = options.holder ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const ttl = options.leaseTtlMs ?? 15_000;
   const log = deps.log.child({ component: 'watcher', holder });
-  let leader = false;
+  const lease = createLeaseKeeper(deps, { name: LEASE, holder, ttlMs: ttl }, log);
   let heartbeat: NodeJS.Timeout | undefined;
   let timer: NodeJS.Timeout | undefined;
   let lastMaintenance = 0;
@@ -65,21 +66,10 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     return running;
   };
 
-  async function readFeeds(feeds: readonly FeedRecord[]): Promise<void> {
-    for (const feed of feeds) {
-      try {
-        const observations = await options.reader.read(feed);
-        const result = await recordObservations(deps, feed.id, observations, false);
-        if (result.incidents.length > 0) log.info({ feedId: feed.id, incidents: result.incidents }, 'incident confirmed');
-      } catch (err) {
-        log.warn({ feedId: feed.id, err: err instanceof Error ? err.message : String(err) }, 'feed read failed');
-        await recordReadError(deps, feed.id, err instanceof Error ? err.message : String(err));
-      }
-    }
-  }
+  const readFeeds = (feeds: readonly FeedRecord[]) => readAndRecord(deps, options.reader, feeds, log);
 
   async function settlePending(): Promise<void> {
-    if (!leader) return;
+    if (!lease.isLeader()) return;
     for (const id of await settlingIncidents(deps)) {
       const started = Date.now();
       const incident = await settleIncident(deps, id);
@@ -96,7 +86,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
       if (unwatch.has(chainId)) continue;
       const stop = options.reader.watchBlocks(chainId, () => {
         void serial(async () => {
-          if (!leader) return;
+          if (!lease.isLeader()) return;
           const onChain = (await polledFeeds(deps, ['CHAINLINK', 'CONTRACT_CALL'])).filter((f) => f.chainId === chainId);
           await readFeeds(onChain);
           await settlePending();
@@ -106,19 +96,8 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     }
   }
 
-  /** Renews the lease; the heartbeat runs on its own timer so a long settlement keeps it. */
-  async function beat(): Promise<boolean> {
-    const was = leader;
-    try {
-      leader = await holdLease(deps, LEASE, holder, ttl);
-    } catch (err) {
-      leader = false;
-      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'lease heartbeat failed');
-    }
-    if (leader !== was) log.info({ leader }, leader ? 'took the watcher lease' : 'lost the watcher lease');
-    deps.metrics.gauge('watcher_lease_held', leader ? 1 : 0, { holder });
-    return leader;
-  }
+  // The heartbeat runs on its own timer so a long settlement keeps the lease.
+  const beat = () => lease.beat();
 
   async function tick(): Promise<void> {
     if (!(await beat())) {
@@ -141,7 +120,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
 
   return {
     holder,
-    isLeader: () => leader,
+    isLeader: () => lease.isLeader(),
     start() {
       stopped = false;
       heartbeat = setInterval(() => void beat(), Math.max(50, Math.floor(ttl / 3)));
@@ -164,9 +143,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
       for (const stop of unwatch.values()) stop();
       unwatch.clear();
       await running;
-      if (leader) await releaseHeldLease(deps, LEASE, holder).catch(() => undefined);
-      leader = false;
-      deps.metrics.gauge('watcher_lease_held', 0, { holder });
+      await lease.release();
     },
     tick: () => serial(tick),
     settlePending: () =>
@@ -174,4 +151,17 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
         if (await beat()) await settlePending();
       }),
   };
+}
+
+/** Reads each feed and hands what it read to the one ingestion path; a failed read is recorded on the feed. */
+async function readAndRecord(deps: Deps, reader: FeedReader, feeds: readonly FeedRecord[], log: Logger): Promise<void> {
+  for (const feed of feeds) {
+    try {
+      const result = await recordObservations(deps, feed.id, await reader.read(feed), false);
+      if (result.incidents.length > 0) log.info({ feedId: feed.id, incidents: result.incidents }, 'incident confirmed');
+    } catch (err) {
+      log.warn({ feedId: feed.id, err: err instanceof Error ? err.message : String(err) }, 'feed read failed');
+      await recordReadError(deps, feed.id, err instanceof Error ? err.message : String(err));
+    }
+  }
 }

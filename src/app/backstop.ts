@@ -15,7 +15,7 @@ import { STREAM_PREFIX, applyPoolAggregates, insertStream, listPools } from '../
 import { backstopAllowance } from '../domain/waterfall.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 import { backstopTarget, distributableExcess } from '../domain/backstop.ts';
-import { newId } from '../domain/ids.ts';
+import { newId } from './ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import type { Deps } from './deps.ts';
 import { type Viewer, requireAdmin } from './auth.ts';

@@ -25,7 +25,7 @@ import {
   quoteExpired,
   salesPaused,
 } from '../domain/errors.ts';
-import { newId } from '../domain/ids.ts';
+import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import { type PremiumBreakdown, pricePremium, validateTerm } from '../domain/pricing.ts';

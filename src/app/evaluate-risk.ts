@@ -14,7 +14,7 @@ import { publish } from '../db/events.ts';
 import { findRisk, flagQuietRisks, saveRiskEvaluation } from '../db/risk-store.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { evidenceDocument } from '../domain/evidence.ts';
-import { newId } from '../domain/ids.ts';
+import { newId } from './ids.ts';
 import { aggregate, isRecovered, payoutRatio, stepTrigger } from '../domain/trigger-engine.ts';
 
 export interface Evaluation {

@@ -22,7 +22,7 @@ import {
 import { findRisk } from '../db/risk-store.ts';
 import { Decimal, decimalString } from '../domain/decimal.ts';
 import { badInput, conflict, forbidden, notFound, unauthenticated } from '../domain/errors.ts';
-import { newId } from '../domain/ids.ts';
+import { newId } from './ids.ts';
 import type { IncomingObservation } from '../domain/feed.ts';
 import { isDecimalString } from '../domain/money.ts';
 import { implausibility } from '../domain/plausible-value.ts';

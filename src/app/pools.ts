@@ -24,7 +24,7 @@ import {
   poolFrozen,
   rateLimited,
 } from '../domain/errors.ts';
-import { newId } from '../domain/ids.ts';
+import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
 import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';

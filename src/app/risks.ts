@@ -5,7 +5,7 @@ import type { Executor } from '../db/create-database.ts';
 import { feedFreshness } from '../db/feed-store.ts';
 import { badInput, checkAll, notFound, riskNotMonitored } from '../domain/errors.ts';
 import { type Monitoring, monitoringOf } from '../domain/monitoring.ts';
-import { newId } from '../domain/ids.ts';
+import { newId } from './ids.ts';
 import { parseAmount } from '../domain/money.ts';
 import { type Level, computeRiskScore, validateScoreOverride } from '../domain/risk-score.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../domain/trigger-rule.ts';

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { insufficientFunds } from '../domain/errors.ts';
-import { newId } from '../domain/ids.ts';
+import { randomUUID } from 'node:crypto';
+import { formatId } from '../domain/ids.ts';
 import { isCheckViolation } from './classify-error.ts';
 import type { Executor } from './create-database.ts';
 import { big, json, num, ts } from './sql-helpers.ts';
@@ -73,7 +74,7 @@ export async function postJournal(tx: Executor, entry: JournalEntry): Promise<st
   if (assets.size > 1) throw new Error(`journal entry ${entry.kind} mixes assets`);
   if (postings.length === 0) return null;
 
-  const id = newId('je');
+  const id = formatId('je', randomUUID());
   await tx.query(sql`
     INSERT INTO accounts (id, kind, asset, owner)
     VALUES ${sql.join(
@@ -126,7 +127,7 @@ export async function postJournalFromSelect(
   entry: Omit<JournalEntry, 'postings'>,
   postings: ReturnType<typeof sql>,
 ): Promise<string | null> {
-  const id = newId('je');
+  const id = formatId('je', randomUUID());
   // One pass over the source: the entry (only if something moves), accounts that do not
   // exist yet and the postings, together. The ledger is append-only, so an empty entry is
   // never written rather than deleted.

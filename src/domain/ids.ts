@@ -1,6 +1,10 @@
-/** Prefixed random ids (`pol_...`), so a log line explains itself (CONVENTIONS). */
+/** Prefixed ids (`pol_...`), so a log line explains itself (CONVENTIONS). */
 export type IdPrefix = 'pol' | 'pool' | 'risk' | 'inc' | 'quo' | 'je' | 'wdr' | 'feed' | 'rec' | 'bss';
 
-export function newId(prefix: IdPrefix): string {
-  return `${prefix}_${crypto.randomUUID().replaceAll('-', '')}`;
+/**
+ * An id from a prefix and a random UUID. The randomness comes from the caller (app/ids.ts,
+ * db/ledger.ts), so the domain stays free of I/O.
+ */
+export function formatId(prefix: IdPrefix, uuid: string): string {
+  return `${prefix}_${uuid.replaceAll('-', '')}`;
 }

@@ -5,7 +5,10 @@ import { effectiveScore, listRisks } from '../db/risk-store.ts';
 import { defaultSkimPolicy } from '../domain/backstop.ts';
 import { Decimal, decimalString } from '../domain/decimal.ts';
 import { capacityExceeded } from '../domain/errors.ts';
+import { type AdequacyStatus, cover2, statusOf } from '../domain/adequacy.ts';
 import type { SimResult } from '../domain/monte-carlo.ts';
+
+export { type AdequacyStatus, cover2, statusOf };
 import { loadReport, saveReport } from '../db/adequacy-store.ts';
 import { unsettledClaims } from '../db/settlement-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
@@ -22,8 +25,6 @@ export const defaultSolvency: SolvencyConfig = {
   simulation: { paths: 100_000, seed: 20_261_122, withinGroup: 0.3, acrossGroups: 0.1 },
 };
 
-export type AdequacyStatus = 'GREEN' | 'AMBER' | 'RED';
-
 export interface AdequacyReport {
   poolId: string | null;
   asset: string;
@@ -38,20 +39,6 @@ export interface AdequacyReport {
   coverageRatio: string | null;
   status: AdequacyStatus;
   computedAt: number;
-}
-
-/** GREEN >= 1.25, AMBER 1.0 to 1.25, RED < 1.0; no required capital is GREEN. */
-export function statusOf(available: bigint, required: bigint): AdequacyStatus {
-  if (required === 0n) return 'GREEN';
-  if (available * 100n >= required * 125n) return 'GREEN';
-  if (available >= required) return 'AMBER';
-  return 'RED';
-}
-
-/** The sum of the two largest exposures (Cover-2). */
-export function cover2(exposures: readonly bigint[]): bigint {
-  const top = [...exposures].sort((a, b) => (b > a ? 1 : b < a ? -1 : 0));
-  return (top[0] ?? 0n) + (top[1] ?? 0n);
 }
 
 /** Claims of confirmed incidents not yet settled: they are owed, so not available capital. */

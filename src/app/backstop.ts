@@ -12,7 +12,7 @@ import {
 import type { Executor } from '../db/create-database.ts';
 import { ledgerAccounts, memoOf, postJournal, transfer } from '../db/ledger.ts';
 import { STREAM_PREFIX, applyPoolAggregates, insertStream, listPools } from '../db/pool-store.ts';
-import { backstopAllowance } from '../domain/waterfall.ts';
+import { backstopAvailable } from '../domain/waterfall.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 import { backstopTarget, distributableExcess } from '../domain/backstop.ts';
 import { newId } from './ids.ts';
@@ -193,16 +193,13 @@ export function owedToBackstop(deps: Deps, poolId: string): Promise<bigint> {
  * pool's rolling-year allowance), with what it drew this year and still owes.
  */
 export async function backstopAllowances(deps: Deps, fund: BackstopState) {
-  const now = deps.clock.now();
   const limits = deps.config.solvency.backstopLimits;
-  const perIncident = (fund.balance * BigInt(limits.perIncidentBps)) / 10_000n;
-  const draws = await drawsByPool(deps.db, fund.asset, now - YEAR_MS);
+  const draws = await drawsByPool(deps.db, fund.asset, deps.clock.now() - YEAR_MS);
   return (await listPools(deps.db))
     .filter((p) => p.asset === fund.asset)
     .map((pool) => {
       const { drawn, owed } = draws.get(pool.id) ?? { drawn: 0n, owed: 0n };
-      const allowance = backstopAllowance(fund.balance, drawn, limits);
-      return { poolId: pool.id, drawnThisYear: drawn, available: perIncident < allowance ? perIncident : allowance, owed };
+      return { poolId: pool.id, drawnThisYear: drawn, available: backstopAvailable(fund.balance, drawn, limits), owed };
     });
 }
 

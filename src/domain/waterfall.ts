@@ -44,6 +44,15 @@ export function backstopAllowance(balance: bigint, poolDrawnThisYear: bigint, li
   return cap > poolDrawnThisYear ? cap - poolDrawnThisYear : 0n;
 }
 
+/**
+ * What a pool could draw from the fund for one incident now: min(the per-incident share of
+ * the fund, the pool's rolling-year allowance). The waterfall draws at most this.
+ */
+export function backstopAvailable(balance: bigint, poolDrawnThisYear: bigint, limits: BackstopLimits): bigint {
+  const perIncident = (balance * BigInt(limits.perIncidentBps)) / 10_000n;
+  return minBig(perIncident, backstopAllowance(balance, poolDrawnThisYear, limits));
+}
+
 export function runWaterfall(input: WaterfallInput): WaterfallResult {
   let rest = input.due;
   const rows: WaterfallResult['rows'] = [];
@@ -53,8 +62,7 @@ export function runWaterfall(input: WaterfallInput): WaterfallResult {
     rows.push({ layer, amount: take });
     rest -= take;
   }
-  const perIncident = (input.backstopBalance * BigInt(input.limits.perIncidentBps)) / 10_000n;
-  const draw = minBig(rest, minBig(perIncident, backstopAllowance(input.backstopBalance, input.poolDrawnThisYear, input.limits)));
+  const draw = minBig(rest, backstopAvailable(input.backstopBalance, input.poolDrawnThisYear, input.limits));
   rows.push({ layer: 'BACKSTOP', amount: draw });
   rest -= draw;
   rows.push({ layer: 'HAIRCUT', amount: rest });

@@ -1,0 +1,16 @@
+/** docs/design.md §6: the adequacy status of a book and its Cover-2. */
+export type AdequacyStatus = 'GREEN' | 'AMBER' | 'RED';
+
+/** GREEN >= 1.25, AMBER 1.0 to 1.25, RED < 1.0; no required capital is GREEN. */
+export function statusOf(available: bigint, required: bigint): AdequacyStatus {
+  if (required === 0n) return 'GREEN';
+  if (available * 100n >= required * 125n) return 'GREEN';
+  if (available >= required) return 'AMBER';
+  return 'RED';
+}
+
+/** The sum of the two largest exposures (Cover-2). */
+export function cover2(exposures: readonly bigint[]): bigint {
+  const top = [...exposures].sort((a, b) => (b > a ? 1 : b < a ? -1 : 0));
+  return (top[0] ?? 0n) + (top[1] ?? 0n);
+}

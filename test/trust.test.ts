@@ -245,6 +245,19 @@ describe('the HTTP edge', () => {
     assert.ok(!JSON.stringify(enumTypo.body).includes('Did you mean'), JSON.stringify(enumTypo.body));
     const fieldTypo = await request(app).post('/graphql').send({ query: '{ pols { id } }' });
     assert.ok(!JSON.stringify(fieldTypo.body).includes('Did you mean'), JSON.stringify(fieldTypo.body));
+    // Variables are coerced at execution: their errors must not suggest names either.
+    const coerced = [
+      { query: 'mutation($t: TrancheName!) { deposit(poolId: "p", amount: "1", tranche: $t) { shares } }', variables: { t: 'SENOR' } },
+      {
+        query: 'mutation($i: CreatePoolInput!) { createPool(input: $i) { id } }',
+        variables: { i: { name: 'x', risks: [], riskCapBp: 1 } },
+      },
+    ];
+    for (const body of coerced) {
+      const res = await request(app).post('/graphql').send(body);
+      assert.equal(res.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+      assert.ok(!JSON.stringify(res.body).includes('Did you mean'), JSON.stringify(res.body));
+    }
     assert.equal((await request(app).get('/metrics')).status, 401);
     assert.equal((await request(app).get('/metrics').set('authorization', 'Bearer metrics-token-metrics-token')).status, 200);
     assert.equal((await request(createApp(prod, { rateLimitPerMinute: 0, prometheus })).get('/metrics')).status, 404);

@@ -17,7 +17,7 @@ import { type ErrorCode, isBaseError } from '../domain/errors.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
 import { type Context, createContext } from './context.ts';
-import { createMaskError } from './errors.ts';
+import { SUGGESTION, createMaskError } from './errors.ts';
 import { type EventHub, createEventHub } from '../app/event-hub.ts';
 import type { createPrometheus } from './prometheus.ts';
 import { resolvers } from './resolvers.ts';
@@ -72,7 +72,7 @@ export function createYogaServer(
     },
     // Same-origin by default (the dashboard); other sites only from a configured allowlist.
     cors: origins.length > 0 ? { origin: [...origins], credentials: true, methods: ['GET', 'POST'] } : false,
-    maskedErrors: { maskError: createMaskError(deps.log) },
+    maskedErrors: { maskError: createMaskError(deps.log, { production: deps.config.production }) },
     graphiql: !deps.config.production,
     landingPage: false,
     // Yoga reports every client error (bad input, refused purchase) as an error; those are
@@ -401,8 +401,6 @@ function useSubscriptionLimits(limits: { perClient: number; total: number }): Pl
     },
   };
 }
-
-const SUGGESTION = / ?Did you mean .*$/s;
 
 /** graphql-js names schema members in validation errors ("Did you mean SENIOR?"): not in production. */
 function useNoSuggestions(): Plugin {

@@ -7,9 +7,18 @@ import { isBaseError } from '../domain/errors.ts';
  * stable code and details; GraphQL's own validation and coercion errors say
  * BAD_USER_INPUT; everything else is masked and logged, never shown.
  */
-export function createMaskError(log: Logger) {
-  return (error: unknown): Error => mask(log, error);
+export function createMaskError(log: Logger, options: { production?: boolean } = {}) {
+  return (error: unknown): Error => {
+    const masked = mask(log, error);
+    // graphql-js names schema members in coercion errors ("Did you mean SENIOR?"): in
+    // production the schema is not published through errors either.
+    if (!options.production || !SUGGESTION.test(masked.message) || !(masked instanceof GraphQLError)) return masked;
+    return new GraphQLError(masked.message.replace(SUGGESTION, ''), { ...at(masked), extensions: masked.extensions });
+  };
 }
+
+/** The suggestion graphql-js appends to some messages. */
+export const SUGGESTION = / ?Did you mean .*$/s;
 
 /** Where in the operation an error arose (only the keys that are known). */
 function at(e: GraphQLError | undefined): { nodes?: GraphQLError['nodes'] & object; path?: GraphQLError['path'] & object } {

@@ -9,7 +9,7 @@ import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit, positionValue, positions } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
-import { loadPoolSnapshot } from '../src/app/pool-state.ts';
+import { loadPoolSnapshot } from '../src/db/pool-snapshots.ts';
 import { ledgerAccounts, postJournal } from '../src/db/ledger.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { isBaseError } from '../src/domain/errors.ts';

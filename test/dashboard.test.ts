@@ -62,7 +62,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await page.waitForSelector('[data-chart] canvas');
     assert.equal(await page.locator('[data-chart] canvas').count(), 3);
     assert.match(
-      (await page.locator('[data-risk] [data-chart] .u-legend').first().textContent()) ?? '',
+      (await page.locator(`[data-risk="${market.risks.usdc.id}"] [data-chart] .u-legend`).textContent()) ?? '',
       /value[\s\S]*threshold 0\.995[\s\S]*recovery 0\.999/,
     );
     assert.equal(await page.locator('[data-risk]').count(), 3);

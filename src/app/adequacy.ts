@@ -17,7 +17,7 @@ import { createCoalescer } from './coalesce.ts';
 import { baseRate } from '../domain/pricing.ts';
 import { backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
 import type { Deps, SolvencyConfig } from './deps.ts';
-import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from './pool-state.ts';
+import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from '../db/pool-snapshots.ts';
 
 export const defaultSolvency: SolvencyConfig = {
   skim: defaultSkimPolicy,

@@ -23,7 +23,7 @@ import { assetDecimals } from '../db/asset-store.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { badInput, conflict } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { type PoolSnapshot, checkpointPool, loadPoolSnapshot, loadPoolSnapshots } from './pool-state.ts';
+import { type PoolSnapshot, checkpointPool, loadPoolSnapshot, loadPoolSnapshots } from '../db/pool-snapshots.ts';
 
 /**
  * The backstop's housekeeping for one asset: recompute the target, pay IOU holders from the

@@ -35,7 +35,7 @@ import { getRisk, requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitPremium } from '../domain/backstop.ts';
-import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot, loadPoolSnapshots } from './pool-state.ts';
+import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot, loadPoolSnapshots } from '../db/pool-snapshots.ts';
 import { createCoalescer } from './coalesce.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 

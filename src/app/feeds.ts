@@ -20,12 +20,13 @@ import {
   trailingMax,
 } from '../db/feed-store.ts';
 import { findRisk } from '../db/risk-store.ts';
-import { Decimal, decimalString } from '../domain/decimal.ts';
+import { Decimal } from '../domain/decimal.ts';
 import { badInput, conflict, forbidden, notFound, unauthenticated } from '../domain/errors.ts';
 import { newId } from './ids.ts';
 import type { IncomingObservation } from '../domain/feed.ts';
 import { isDecimalString } from '../domain/money.ts';
 import { implausibility } from '../domain/plausible-value.ts';
+import { ofTrailingMax } from '../domain/trailing-max.ts';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 import { type Viewer, normaliseAddress, requireAdmin, requireViewer } from './auth.ts';
 import type { Database } from '../db/create-database.ts';
@@ -267,17 +268,16 @@ export async function recordObservations(
       accepted.push(o);
     }
     const window = feed.config.trailingMaxWindowSeconds;
-    let runningMax: Decimal | null = null;
+    let batchMax: string | null = null;
     const prepared = [];
     for (const o of accepted) {
       const raw = o.rawValue ?? o.value;
       let value = o.value;
       if (window !== undefined) {
-        const stored = await trailingMax(tx, feedId, o.observedAt - window * 1000);
-        const candidates = [new Decimal(raw), ...(stored === null ? [] : [new Decimal(stored)]), ...(runningMax ? [runningMax] : [])];
-        const max = Decimal.max(...candidates);
-        runningMax = runningMax ? Decimal.max(runningMax, new Decimal(raw)) : new Decimal(raw);
-        value = max.isZero() ? '0' : decimalString(new Decimal(raw).div(max), 18);
+        // The maximum over the window: what is stored, and what this batch brought so far.
+        const ratio = ofTrailingMax(raw, [await trailingMax(tx, feedId, o.observedAt - window * 1000), batchMax]);
+        value = ratio.value;
+        batchMax = batchMax === null || new Decimal(raw).gt(batchMax) ? raw : batchMax;
       }
       prepared.push({ value, rawValue: raw, observedAt: o.observedAt, source: o.source });
     }

@@ -3,7 +3,7 @@ import { listPools } from '../db/pool-store.ts';
 import type { Deps } from './deps.ts';
 import { platformAdequacy, poolAdequacy } from './adequacy.ts';
 import { refreshBackstop } from './backstop.ts';
-import { checkpointPool, loadPoolSnapshot } from './pool-state.ts';
+import { checkpointPool, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 
 /**
  * Keeps aggregates fresh between sales: earns premium, releases expired policies'

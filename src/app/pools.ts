@@ -29,7 +29,7 @@ import { parsePositiveAmount } from '../domain/money.ts';
 import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
 import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
-import { checkpointPool, loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from './pool-state.ts';
+import { checkpointPool, loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from '../db/pool-snapshots.ts';
 import { type Page, type PageRequest, pageRequest, toPage } from '../domain/page.ts';
 
 export interface CreatePoolInput {
@@ -124,8 +124,11 @@ export async function allPools(deps: Deps, page: PageRequest): Promise<Page<Pool
   return toPage(await listPools(deps.db, page), page, (p) => ({ key: p.createdAt, id: p.id }));
 }
 
-export function poolSnapshot(deps: Deps, poolId: string): Promise<PoolSnapshot> {
-  return loadPoolSnapshot(deps.db, poolId, deps.clock.now());
+export { poolRequiredCapital };
+
+/** A pool as of `at` (default now): premium accrued and expiries applied, for reading. */
+export function poolSnapshot(deps: Deps, poolId: string, at = deps.clock.now()): Promise<PoolSnapshot> {
+  return loadPoolSnapshot(deps.db, poolId, at);
 }
 
 function trancheOf(snap: PoolSnapshot, tranche: TrancheName): TrancheState {

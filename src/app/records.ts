@@ -10,3 +10,4 @@ export type { PoolRecord, TrancheName } from '../db/pool-store.ts';
 export type { PositionRecord, WithdrawalRecord } from '../db/position-store.ts';
 export type { RiskRecord } from '../db/risk-store.ts';
 export type { FeedRecord } from '../domain/feed.ts';
+export type { PoolSnapshot } from '../db/pool-snapshots.ts';

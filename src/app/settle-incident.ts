@@ -19,7 +19,7 @@ import { decimalString, ratio } from '../domain/decimal.ts';
 import { runWaterfall } from '../domain/waterfall.ts';
 import { WAD } from '../domain/money.ts';
 import type { Deps } from './deps.ts';
-import { type PoolSnapshot, checkpointPool, incomePostings, loadPoolSnapshot, splitIncome } from './pool-state.ts';
+import { type PoolSnapshot, checkpointPool, incomePostings, loadPoolSnapshot, splitIncome } from '../db/pool-snapshots.ts';
 
 /** Test seam: called after each step of a pool's settlement, so tests can crash it there. */
 export type SettlementProbe = (step: 'premium' | 'payouts' | 'journal', poolId: string) => void | Promise<void>;

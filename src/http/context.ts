@@ -1,11 +1,11 @@
 import type { Deps } from '../app/deps.ts';
 import type { Viewer } from '../app/auth.ts';
-import { loadPoolSnapshot, type PoolSnapshot } from '../app/pool-state.ts';
+import { poolSnapshot } from '../app/pools.ts';
 import { getRisk, riskMonitoring } from '../app/risks.ts';
 import type { Monitoring } from '../domain/monitoring.ts';
 import DataLoader from 'dataloader';
 import { payoutsOfPolicies } from '../app/incidents.ts';
-import type { PayoutRecord, RiskRecord } from '../app/records.ts';
+import type { PayoutRecord, PoolSnapshot, RiskRecord } from '../app/records.ts';
 import type { EventHub } from '../app/event-hub.ts';
 
 /** Per-request state: who is asking, and caches so a list does not reload the same pool. */
@@ -52,7 +52,7 @@ export function createContext(
     },
     pool(id) {
       let p = pools.get(id);
-      if (!p) pools.set(id, (p = loadPoolSnapshot(deps.db, id, now)));
+      if (!p) pools.set(id, (p = poolSnapshot(deps, id, now)));
       return p;
     },
     monitoring(risk) {

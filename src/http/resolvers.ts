@@ -8,14 +8,14 @@ import {
   type CreatePoolInput,
   deposit,
   positionValue,
+  poolRequiredCapital,
   positions,
   requestWithdrawal,
   unearnedPremium,
   withdrawals,
 } from '../app/pools.ts';
-import { type PoolSnapshot, poolRequiredCapital } from '../app/pool-state.ts';
 import { allRisks, createRisk, type CreateRiskInput, effectiveScore, overrideRiskScore } from '../app/risks.ts';
-import type { PolicyRecord, PositionRecord, QuoteRecord, RiskRecord, TrancheName, WithdrawalRecord } from '../app/records.ts';
+import type { PolicyRecord, PoolSnapshot, PositionRecord, QuoteRecord, RiskRecord, TrancheName, WithdrawalRecord } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { baseRate } from '../domain/pricing.ts';

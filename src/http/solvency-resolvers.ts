@@ -1,9 +1,8 @@
 import { type AdequacyReport, latestAdequacy } from '../app/adequacy.ts';
 import { backstopAllowances, backstopDraws, backstopOf, fundBackstop, owedToBackstop } from '../app/backstop.ts';
 import { incidentWaterfall } from '../app/incidents.ts';
-import type { PoolSnapshot } from '../app/pool-state.ts';
 import { recordRecovery, recoveriesOf, type RecoveryRecord } from '../app/recoveries.ts';
-import type { BackstopState, IncidentRecord, PayoutRecord } from '../app/records.ts';
+import type { BackstopState, IncidentRecord, PayoutRecord, PoolSnapshot } from '../app/records.ts';
 import { distributableExcess, skimRateBps } from '../domain/backstop.ts';
 import type { Context } from './context.ts';
 

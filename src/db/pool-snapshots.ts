@@ -1,5 +1,5 @@
-import type { Executor } from '../db/create-database.ts';
-import { ledgerAccounts, postJournal } from '../db/ledger.ts';
+import type { Executor } from './create-database.ts';
+import { ledgerAccounts, postJournal } from './ledger.ts';
 import {
   type ExpiringPolicy,
   type PoolRecord,
@@ -11,11 +11,11 @@ import {
   type PoolSelector,
   type PoolState,
   loadPoolStates,
-} from '../db/pool-store.ts';
+} from './pool-store.ts';
 import { type CapacityLimits, type ExposureSnapshot, requiredCapital } from '../domain/capacity.ts';
 import { notFound } from '../domain/errors.ts';
 import { type AccrualState, accruePremium } from '../domain/premium-accrual.ts';
-import { largestRemainder } from '../domain/allocation.ts';
+import { shareIncome } from '../domain/income.ts';
 
 export interface TrancheState extends TrancheRecord {
   /** Balance plus premium earned since the last checkpoint. */
@@ -24,18 +24,13 @@ export interface TrancheState extends TrancheRecord {
   pendingEarned: bigint;
 }
 
-/**
- * Shares earned income among tranches in proportion to capital x weight (senior 1x,
- * junior and first-loss more), by largest remainder; all to senior while no tranche holds
- * capital.
- */
+/** The pool's tranches' shares of earned income (domain/income.ts, with the pool's weights). */
 export function splitIncome(pool: PoolRecord, tranches: readonly TrancheRecord[], amount: bigint): Map<string, bigint> {
-  const weightOf = (t: string) => BigInt(t === 'JUNIOR' ? pool.juniorWeightBps : t === 'FIRST_LOSS' ? pool.firstLossWeightBps : 10_000);
-  const weights = tranches.map((t) => t.balance * weightOf(t.tranche));
-  const parts = weights.some((w) => w > 0n)
-    ? largestRemainder(amount, weights)
-    : tranches.map((t) => (t.tranche === 'SENIOR' ? amount : 0n));
-  return new Map(tranches.map((t, i) => [t.tranche, parts[i] as bigint]));
+  const weightOf = (t: string) => (t === 'JUNIOR' ? pool.juniorWeightBps : t === 'FIRST_LOSS' ? pool.firstLossWeightBps : 10_000);
+  return shareIncome(
+    tranches.map((t) => ({ tranche: t.tranche, balance: t.balance, weightBps: weightOf(t.tranche) })),
+    amount,
+  );
 }
 
 /** Journal postings moving earned income from a source account into the tranches. */

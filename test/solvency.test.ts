@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { cover2 } from '../src/app/adequacy.ts';
+import { cover2 } from '../src/domain/adequacy.ts';
 import type { Viewer } from '../src/app/auth.ts';
 import { fundBackstop } from '../src/app/backstop.ts';
 import { purchasePolicy, requestQuote } from '../src/app/cover.ts';

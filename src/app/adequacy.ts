@@ -8,7 +8,6 @@ import { capacityExceeded } from '../domain/errors.ts';
 import { type AdequacyStatus, cover2, statusOf } from '../domain/adequacy.ts';
 import type { SimResult } from '../domain/monte-carlo.ts';
 
-export { type AdequacyStatus, cover2, statusOf };
 import { loadReport, saveReport } from '../db/adequacy-store.ts';
 import { unsettledClaims } from '../db/settlement-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';

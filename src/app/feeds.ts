@@ -275,8 +275,7 @@ export async function recordObservations(
       let value = o.value;
       if (window !== undefined) {
         // The maximum over the window: what is stored, and what this batch brought so far.
-        const ratio = ofTrailingMax(raw, [await trailingMax(tx, feedId, o.observedAt - window * 1000), batchMax]);
-        value = ratio.value;
+        value = ofTrailingMax(raw, [await trailingMax(tx, feedId, o.observedAt - window * 1000), batchMax]);
         batchMax = batchMax === null || new Decimal(raw).gt(batchMax) ? raw : batchMax;
       }
       prepared.push({ value, rawValue: raw, observedAt: o.observedAt, source: o.source });

@@ -4,7 +4,7 @@ export { effectiveScore } from '../db/risk-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { feedFreshness } from '../db/feed-store.ts';
 import { badInput, checkAll, notFound, riskNotMonitored } from '../domain/errors.ts';
-import { type Monitoring, monitoringOf } from '../domain/monitoring.ts';
+import { DEFAULT_MAX_STALENESS_SECONDS, type Monitoring, monitoringOf } from '../domain/monitoring.ts';
 import { newId } from './ids.ts';
 import { parseAmount } from '../domain/money.ts';
 import { type Level, computeRiskScore, validateScoreOverride } from '../domain/risk-score.ts';
@@ -30,8 +30,6 @@ export interface CreateRiskInput {
     centralisation: Level;
   };
 }
-
-const DEFAULT_MAX_STALENESS_SECONDS = 86_400 + 3_600;
 
 export async function createRisk(deps: Deps, viewer: Viewer | null, input: CreateRiskInput): Promise<RiskRecord> {
   const admin = requireAdmin(viewer);

@@ -1,4 +1,5 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
+import { DEFAULT_MAX_STALENESS_SECONDS } from '../domain/monitoring.ts';
 import type { Executor } from './create-database.ts';
 import { json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
@@ -78,8 +79,10 @@ export async function feedsOfRisk(ex: Executor, riskId: string): Promise<FeedRec
   return rows.map(toFeed);
 }
 
-/** Default freshness bound of a feed that drives no risk yet: the risks' default, 25 h. */
-export const DEFAULT_MAX_STALENESS_SECONDS = 25 * 3_600;
+/** SQL: feed `f` reported within risk `r`'s staleness bound at `now`. */
+export function reportedWithin(now: number): SQL {
+  return sql`f.last_observed_at >= ${ts(now)}::timestamptz - make_interval(secs => r.max_staleness_seconds)`;
+}
 
 /** The feed's staleness bound: the tightest `maxStalenessSeconds` of the risks it drives. */
 export async function feedStalenessSeconds(ex: Executor, feedId: string): Promise<number> {
@@ -97,7 +100,7 @@ export async function feedFreshness(
   if (riskIds.length === 0) return new Map();
   const rows = await ex.query<{ risk_id: string; feeds: string; fresh: string }>(sql`
     SELECT r.id AS risk_id, COUNT(f.id) AS feeds,
-      COUNT(f.id) FILTER (WHERE f.last_observed_at >= ${ts(now)}::timestamptz - make_interval(secs => r.max_staleness_seconds)) AS fresh
+      COUNT(f.id) FILTER (WHERE ${reportedWithin(now)}) AS fresh
     FROM risks r LEFT JOIN risk_feeds rf ON rf.risk_id = r.id LEFT JOIN feeds f ON f.id = rf.feed_id
     WHERE r.id IN (${sql.join(
       riskIds.map((id) => sql`${id}`),

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { RiskFactor } from '../domain/risk-score.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
+import { reportedWithin } from './feed-store.ts';
 import type { Executor } from './create-database.ts';
 import { json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
@@ -156,7 +157,7 @@ export async function flagQuietRisks(ex: Executor, now: number): Promise<Array<{
     WHERE NOT r.degraded
       AND EXISTS (SELECT 1 FROM risk_feeds rf WHERE rf.risk_id = r.id)
       AND (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id
-           WHERE rf.risk_id = r.id AND f.last_observed_at >= ${ts(now)}::timestamptz - make_interval(secs => r.max_staleness_seconds)) < r.quorum
+           WHERE rf.risk_id = r.id AND ${reportedWithin(now)}) < r.quorum
     RETURNING r.id, r.rule_version`);
   return rows.map((r) => ({ id: r.id, ruleVersion: r.rule_version }));
 }

@@ -13,18 +13,21 @@ export function payoutDue(amount: SQL, ratio: SQL): SQL {
   return sql`floor(${amount} * ${ratio})`;
 }
 
-/** Policies of the incident's risk in the pool that were active at triggeredAt and are unpaid. */
+/** Unpaid policies `p` of the incident's risk that were active at triggeredAt (start <= t < end). */
+function claims(incident: IncidentRecord): SQL {
+  return sql`p.risk_id = ${incident.riskId} AND p.status <> 'PAID' AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`;
+}
+
+/** The claims of the incident held by one pool. */
 function eligible(incident: IncidentRecord, poolId: string): SQL {
-  return sql`p.pool_id = ${poolId} AND p.risk_id = ${incident.riskId} AND p.status <> 'PAID'
-    AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`;
+  return sql`p.pool_id = ${poolId} AND ${claims(incident)}`;
 }
 
 /** The pools that hold policies the incident pays. */
 export async function poolsToSettle(ex: Executor, incident: IncidentRecord): Promise<string[]> {
-  const rows = await ex.query<{ pool_id: string }>(sql`
-    SELECT DISTINCT pool_id FROM policies
-    WHERE risk_id = ${incident.riskId} AND start_at <= ${ts(incident.triggeredAt)} AND end_at > ${ts(incident.triggeredAt)} AND status <> 'PAID'
-    ORDER BY pool_id`);
+  const rows = await ex.query<{ pool_id: string }>(
+    sql`SELECT DISTINCT p.pool_id FROM policies p WHERE ${claims(incident)} ORDER BY p.pool_id`,
+  );
   return rows.map((r) => r.pool_id);
 }
 

@@ -2,6 +2,9 @@
  * Whether anyone is watching a risk: cover is sold only on a risk whose trigger can fire,
  * that is one with at least `quorum` feeds that reported within its staleness bound.
  */
+/** A risk's default freshness bound, and a feed's when it drives no risk yet: 25 h. */
+export const DEFAULT_MAX_STALENESS_SECONDS = 25 * 3_600;
+
 export type MonitoringGap = 'NO_FEEDS' | 'BELOW_QUORUM' | 'NO_FRESH_DATA';
 
 export interface Monitoring {

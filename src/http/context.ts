@@ -33,12 +33,17 @@ export function createContext(
   const risks = new Map<string, Promise<RiskRecord>>();
   const pools = new Map<string, Promise<PoolSnapshot>>();
   const now = deps.clock.now();
-  let pending: { risks: RiskRecord[]; result: Promise<Map<string, Monitoring>> } | undefined;
-  const monitored = new Map<string, Promise<Monitoring>>();
   const payoutLoader = new DataLoader<string, PayoutRecord | null>(async (ids) => {
     const byPolicy = new Map((await payoutsOfPolicies(deps, ids)).map((p) => [p.policyId, p]));
     return ids.map((id) => byPolicy.get(id) ?? null);
   });
+  const monitoringLoader = new DataLoader<RiskRecord, Monitoring, string>(
+    async (risks) => {
+      const all = await riskMonitoring(deps.db, risks, now);
+      return risks.map((r) => all.get(r.id) as Monitoring);
+    },
+    { cacheKeyFn: (r) => r.id },
+  );
   return {
     deps,
     viewer,
@@ -55,23 +60,6 @@ export function createContext(
       if (!p) pools.set(id, (p = poolSnapshot(deps, id, now)));
       return p;
     },
-    monitoring(risk) {
-      let m = monitored.get(risk.id);
-      if (!m) {
-        if (!pending) {
-          const batch: RiskRecord[] = [];
-          // Gathers the risks asked for in this tick (a list's rows), then reads them at once.
-          const read = async () => {
-            pending = undefined;
-            return riskMonitoring(deps.db, batch, now);
-          };
-          pending = { risks: batch, result: Promise.resolve().then(read) };
-        }
-        pending.risks.push(risk);
-        const batch = pending;
-        monitored.set(risk.id, (m = batch.result.then((all) => all.get(risk.id) as Monitoring)));
-      }
-      return m;
-    },
+    monitoring: (risk) => monitoringLoader.load(risk),
   };
 }

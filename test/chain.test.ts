@@ -14,7 +14,7 @@ import { recentObservations } from '../src/db/feed-store.ts';
 import { findRisk } from '../src/db/risk-store.ts';
 import { listIncidents } from '../src/db/incident-store.ts';
 import { type Watcher, createWatcher } from '../src/worker/watcher.ts';
-import { type Anvil, type Compiled, chainClients, compileContracts, startAnvil } from './chain-helpers.ts';
+import { type Anvil, type Compiled, chainClients, compileTestContracts, startTestAnvil } from './chain-helpers.ts';
 import {
   DAY,
   type Harness,
@@ -36,8 +36,8 @@ describe('the running watcher on a real local chain', () => {
   let admin: Viewer;
 
   before(async () => {
-    contracts = compileContracts(['MockAggregator', 'MockVault']);
-    anvil = await startAnvil();
+    contracts = compileTestContracts(['MockAggregator', 'MockVault']);
+    anvil = await startTestAnvil();
     chain = chainClients(anvil.url);
     h = await createHarness();
     admin = { address: h.admin.address, roles: ['admin'] };

@@ -1,7 +1,7 @@
-import { type PublicClient, createPublicClient, fallback, formatUnits, http, parseAbi, parseAbiItem } from 'viem';
+import { type PublicClient, createPublicClient, formatUnits, parseAbi, parseAbiItem } from 'viem';
 import type { FeedReader } from '../domain/feed.ts';
 import type { FeedRecord, IncomingObservation } from '../domain/feed.ts';
-import { redactUrl, withRetry } from './retry.ts';
+import { redactUrl, rpcTransport, withRetry } from './retry.ts';
 import { createSafeFetch } from './safe-fetch.ts';
 
 const aggregatorV3 = parseAbi([
@@ -30,9 +30,8 @@ export function createFeedReader(options: {
       if (!url) throw new Error(`no RPC URL configured for chain ${chainId} (CHAIN_RPC_URLS)`);
       // viem retries transient failures (timeouts, 429, 5xx) with backoff and never a revert;
       // several URLs for one chain ("a|b") fall back in order.
-      const transports = url.split('|').map((u) => http(u, { retryCount: 3, retryDelay: 250, timeout: 10_000 }));
       c = createPublicClient({
-        transport: transports.length > 1 ? fallback(transports) : (transports[0] as ReturnType<typeof http>),
+        transport: rpcTransport(url, { retryCount: 3, retryDelay: 250, timeout: 10_000 }),
         pollingInterval: options.pollingIntervalMs ?? 4_000,
       });
       clients.set(chainId, c);

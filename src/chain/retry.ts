@@ -1,4 +1,4 @@
-import { BaseError, ContractFunctionRevertedError, ContractFunctionZeroDataError } from 'viem';
+import { BaseError, ContractFunctionRevertedError, ContractFunctionZeroDataError, type Transport, fallback, http } from 'viem';
 
 /** A revert or a missing contract will not change by asking again. */
 export function isPermanentChainError(error: unknown): boolean {
@@ -38,4 +38,10 @@ export function redactUrl(url: string): string {
   } catch {
     return '<invalid url>';
   }
+}
+
+/** One viem transport for a configured chain: several URLs ("a|b") fall back in order. */
+export function rpcTransport(urls: string, options: { retryCount: number; timeout: number; retryDelay?: number }): Transport {
+  const transports = urls.split('|').map((u) => http(u, options));
+  return transports.length > 1 ? fallback(transports) : (transports[0] as Transport);
 }

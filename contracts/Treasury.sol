@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+
+/// @title Treasury of the parametric cover marketplace (docs/design.md section 10)
+/// @notice Holds the settlement token. Money comes in through `deposit` (credited off chain
+/// to `beneficiary` after confirmations); it leaves only through `pay`, called by the
+/// operator with the next batch number, so a batch number is spent exactly once and a
+/// resent or replayed batch can never pay twice. The owner pauses and rotates the operator;
+/// nobody else moves tokens out, the owner included.
+contract Treasury {
+    using SafeERC20 for IERC20;
+
+    IERC20 public immutable token;
+    address public owner;
+    address public operator;
+    bool public paused;
+    /// @notice The only batch number `pay` accepts; it grows by one per executed batch.
+    uint256 public nextBatch;
+
+    event Deposited(address indexed beneficiary, address indexed from, uint256 amount);
+    event Paid(uint256 indexed batch, address indexed recipient, uint256 amount);
+    event BatchPaid(uint256 indexed batch, uint256 count, uint256 total);
+    event OperatorChanged(address indexed previousOperator, address indexed newOperator);
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+    event Paused(address indexed by);
+    event Unpaused(address indexed by);
+
+    error NotOwner();
+    error NotOperator();
+    error IsPaused();
+    error WrongBatch(uint256 expected, uint256 given);
+    error LengthMismatch();
+    error TreasuryShort(uint256 balance, uint256 needed);
+    error ZeroAmount();
+    error ZeroAddress();
+
+    modifier onlyOwner() {
+        if (msg.sender != owner) revert NotOwner();
+        _;
+    }
+
+    modifier whenNotPaused() {
+        if (paused) revert IsPaused();
+        _;
+    }
+
+    constructor(IERC20 token_, address owner_, address operator_) {
+        if (address(token_) == address(0) || owner_ == address(0) || operator_ == address(0)) revert ZeroAddress();
+        token = token_;
+        owner = owner_;
+        operator = operator_;
+        emit OwnershipTransferred(address(0), owner_);
+        emit OperatorChanged(address(0), operator_);
+    }
+
+    /// @notice Pulls `amount` from the caller (after `approve`) for `beneficiary`'s wallet.
+    function deposit(uint256 amount, address beneficiary) external whenNotPaused {
+        _deposit(amount, beneficiary);
+    }
+
+    /// @notice One-transaction deposit with an EIP-2612 permit. A permit already used (for
+    /// example front-run by someone who saw it) does not block the deposit if the allowance
+    /// is there.
+    function depositWithPermit(uint256 amount, address beneficiary, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        whenNotPaused
+    {
+        try IERC20Permit(address(token)).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
+        _deposit(amount, beneficiary);
+    }
+
+    function _deposit(uint256 amount, address beneficiary) private {
+        if (amount == 0) revert ZeroAmount();
+        if (beneficiary == address(0)) revert ZeroAddress();
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        emit Deposited(beneficiary, msg.sender, amount);
+    }
+
+    /// @notice Pays batch number `batch`: one storage write for the batch, one transfer and
+    /// one event per payment. Reverts whole if anything is wrong, spending nothing.
+    function pay(uint256 batch, address[] calldata recipients, uint256[] calldata amounts) external whenNotPaused {
+        if (msg.sender != operator) revert NotOperator();
+        if (batch != nextBatch) revert WrongBatch(nextBatch, batch);
+        if (recipients.length != amounts.length) revert LengthMismatch();
+        uint256 total;
+        for (uint256 i; i < amounts.length; ++i) {
+            total += amounts[i];
+        }
+        uint256 balance = token.balanceOf(address(this));
+        if (balance < total) revert TreasuryShort(balance, total);
+        nextBatch = batch + 1;
+        for (uint256 i; i < recipients.length; ++i) {
+            if (recipients[i] == address(0)) revert ZeroAddress();
+            token.safeTransfer(recipients[i], amounts[i]);
+            emit Paid(batch, recipients[i], amounts[i]);
+        }
+        emit BatchPaid(batch, recipients.length, total);
+    }
+
+    function pause() external onlyOwner {
+        paused = true;
+        emit Paused(msg.sender);
+    }
+
+    function unpause() external onlyOwner {
+        paused = false;
+        emit Unpaused(msg.sender);
+    }
+
+    function setOperator(address newOperator) external onlyOwner {
+        if (newOperator == address(0)) revert ZeroAddress();
+        emit OperatorChanged(operator, newOperator);
+        operator = newOperator;
+    }
+
+    function transferOwnership(address newOwner) external onlyOwner {
+        if (newOwner == address(0)) revert ZeroAddress();
+        emit OwnershipTransferred(owner, newOwner);
+        owner = newOwner;
+    }
+}

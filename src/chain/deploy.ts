@@ -1,0 +1,34 @@
+import { type Account, type Address, type Chain, type Hex, type PublicClient, type WalletClient, getAddress } from 'viem';
+import { CONTRACTS_DIR, type Compiled, compileContracts } from './compile.ts';
+
+export interface Deployer {
+  public: PublicClient;
+  wallet: WalletClient;
+  account: Account;
+  chain: Chain;
+}
+
+let compiled: Record<string, Compiled> | undefined;
+
+/** The repository's contracts, compiled from source (cached after the first run). */
+export function platformContracts(): Record<'Treasury' | 'TestStablecoin', Compiled> {
+  compiled ??= compileContracts(CONTRACTS_DIR, ['Treasury', 'TestStablecoin']);
+  return compiled as Record<'Treasury' | 'TestStablecoin', Compiled>;
+}
+
+async function deploy(d: Deployer, c: Compiled, args: unknown[]): Promise<Address> {
+  const hash: Hex = await d.wallet.deployContract({ abi: c.abi, bytecode: c.bytecode, args, account: d.account, chain: d.chain } as never);
+  const receipt = await d.public.waitForTransactionReceipt({ hash });
+  if (receipt.status !== 'success' || !receipt.contractAddress) throw new Error(`deployment ${hash} failed`);
+  return getAddress(receipt.contractAddress);
+}
+
+/** Deploys a USDC-like test token (6 decimals, permit, public mint): local chains only. */
+export function deployTestStablecoin(d: Deployer, options: { name?: string; symbol?: string; decimals?: number } = {}): Promise<Address> {
+  return deploy(d, platformContracts().TestStablecoin, [options.name ?? 'Test USD Coin', options.symbol ?? 'USDC', options.decimals ?? 6]);
+}
+
+/** Deploys the treasury for `token`, with separate owner and operator roles. */
+export function deployTreasury(d: Deployer, options: { token: Address; owner: Address; operator: Address }): Promise<Address> {
+  return deploy(d, platformContracts().Treasury, [options.token, options.owner, options.operator]);
+}

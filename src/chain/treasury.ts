@@ -1,0 +1,298 @@
+import {
+  type Account,
+  type Address,
+  BaseError,
+  ContractFunctionRevertedError,
+  type Hex,
+  type PublicClient,
+  type WalletClient,
+  createPublicClient,
+  createWalletClient,
+  decodeErrorResult,
+  defineChain,
+  getAddress,
+  parseAbi,
+} from 'viem';
+import { rpcTransport } from './retry.ts';
+
+/** The treasury contract's interface (contracts/Treasury.sol); a test checks it against the compiled ABI. */
+export const treasuryAbi = parseAbi([
+  'function token() view returns (address)',
+  'function owner() view returns (address)',
+  'function operator() view returns (address)',
+  'function paused() view returns (bool)',
+  'function nextBatch() view returns (uint256)',
+  'function deposit(uint256 amount, address beneficiary)',
+  'function depositWithPermit(uint256 amount, address beneficiary, uint256 deadline, uint8 v, bytes32 r, bytes32 s)',
+  'function pay(uint256 batch, address[] recipients, uint256[] amounts)',
+  'function pause()',
+  'function unpause()',
+  'function setOperator(address newOperator)',
+  'function transferOwnership(address newOwner)',
+  'event Deposited(address indexed beneficiary, address indexed from, uint256 amount)',
+  'event Paid(uint256 indexed batch, address indexed recipient, uint256 amount)',
+  'event BatchPaid(uint256 indexed batch, uint256 count, uint256 total)',
+  'event OperatorChanged(address indexed previousOperator, address indexed newOperator)',
+  'event OwnershipTransferred(address indexed previousOwner, address indexed newOwner)',
+  'event Paused(address indexed by)',
+  'event Unpaused(address indexed by)',
+  'error NotOwner()',
+  'error NotOperator()',
+  'error IsPaused()',
+  'error WrongBatch(uint256 expected, uint256 given)',
+  'error LengthMismatch()',
+  'error TreasuryShort(uint256 balance, uint256 needed)',
+  'error ZeroAmount()',
+  'error ZeroAddress()',
+  'error SafeERC20FailedOperation(address token)',
+]);
+
+export const erc20Abi = parseAbi([
+  'function decimals() view returns (uint8)',
+  'function symbol() view returns (string)',
+  'function balanceOf(address) view returns (uint256)',
+  'function approve(address spender, uint256 amount) returns (bool)',
+  'function transfer(address to, uint256 amount) returns (bool)',
+  'function nonces(address owner) view returns (uint256)',
+  'function name() view returns (string)',
+  'event Transfer(address indexed from, address indexed to, uint256 value)',
+]);
+
+export interface TreasuryConfig {
+  chainId: number;
+  /** One URL, or several separated by "|" that fall back in order. */
+  rpcUrls: string;
+  token: Address;
+  treasury: Address;
+  /** The operator that signs `pay`: a local account (key file) or an address a remote signer holds. */
+  operator?: Account | Address | undefined;
+  /** Where a remote signer answers eth_sendTransaction for `operator` (when it is an address). */
+  signerUrl?: string | undefined;
+  pollingIntervalMs?: number;
+}
+
+/** A money movement into the treasury seen on chain. */
+export interface InboundLog {
+  kind: 'DEPOSIT' | 'TRANSFER';
+  txHash: Hex;
+  logIndex: number;
+  blockNumber: bigint;
+  sender: Address;
+  beneficiary: Address | null;
+  amount: bigint;
+}
+
+export interface SendOptions {
+  nonce: number;
+  /** Multiplies the node's fee estimate, to replace a stuck transaction (at least 1.125 for a replacement). */
+  feeBump?: number;
+}
+
+export type PayOutcome = { ok: true } | { ok: false; reason: string };
+
+export type TreasuryGateway = ReturnType<typeof createTreasuryGateway>;
+
+/**
+ * Everything the platform does with its treasury contract, through viem: reading deposits,
+ * balances and the next batch number, and (with an operator) sending `pay`.
+ */
+export function createTreasuryGateway(config: TreasuryConfig) {
+  const chain = defineChain({
+    id: config.chainId,
+    name: `chain ${config.chainId}`,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: config.rpcUrls.split('|') } },
+  });
+  const transport = rpcTransport(config.rpcUrls, { retryCount: 3, retryDelay: 250, timeout: 10_000 });
+  const client: PublicClient = createPublicClient({ chain, transport, pollingInterval: config.pollingIntervalMs ?? 1_000 });
+  const treasury = getAddress(config.treasury);
+  const token = getAddress(config.token);
+  let wallet: WalletClient | undefined;
+  if (config.operator) {
+    wallet = createWalletClient({
+      chain,
+      account: config.operator,
+      transport: typeof config.operator === 'string' && config.signerUrl ? rpcTransport(config.signerUrl, { retryCount: 1, timeout: 10_000 }) : transport,
+    });
+  }
+  const operatorAddress = (): Address => {
+    const a = wallet?.account;
+    if (!a) throw new Error('no operator is configured: set OPERATOR_KEY_FILE or OPERATOR_SIGNER_URL and OPERATOR_ADDRESS');
+    return a.address;
+  };
+
+  return {
+    chainId: config.chainId,
+    treasury,
+    token,
+    client,
+    operatorAddress,
+    latestBlock: () => client.getBlockNumber({ cacheTime: 0 }),
+    tokenDecimals: () => client.readContract({ address: token, abi: erc20Abi, functionName: 'decimals' }),
+    treasuryToken: () => client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'token' }),
+    operator: () => client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'operator' }),
+    balance: (blockNumber?: bigint) =>
+      client.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [treasury], ...(blockNumber === undefined ? {} : { blockNumber }) }),
+    nextBatch: (blockNumber?: bigint) =>
+      client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch', ...(blockNumber === undefined ? {} : { blockNumber }) }),
+
+    /**
+     * Deposits and plain token transfers into the treasury in blocks [from, to]. A transfer
+     * that a `deposit` in the same transaction accounts for is not listed twice.
+     */
+    async inbound(fromBlock: bigint, toBlock: bigint, beneficiary?: Address): Promise<InboundLog[]> {
+      const deposited = await client.getContractEvents({
+        address: treasury,
+        abi: treasuryAbi,
+        eventName: 'Deposited',
+        ...(beneficiary ? { args: { beneficiary } } : {}),
+        fromBlock,
+        toBlock,
+        strict: true,
+      });
+      const deposits: InboundLog[] = deposited.map((l) => ({
+        kind: 'DEPOSIT',
+        txHash: l.transactionHash,
+        logIndex: l.logIndex,
+        blockNumber: l.blockNumber,
+        sender: getAddress(l.args.from),
+        beneficiary: getAddress(l.args.beneficiary),
+        amount: l.args.amount,
+      }));
+      if (beneficiary) return deposits;
+      const transfers = await client.getContractEvents({
+        address: token,
+        abi: erc20Abi,
+        eventName: 'Transfer',
+        args: { to: treasury },
+        fromBlock,
+        toBlock,
+        strict: true,
+      });
+      // Each Deposited event accounts for one Transfer of the same amount in its transaction.
+      const unmatched = new Map<string, bigint[]>();
+      for (const d of deposits) unmatched.set(d.txHash, [...(unmatched.get(d.txHash) ?? []), d.amount]);
+      const plain: InboundLog[] = [];
+      for (const t of transfers) {
+        const amounts = unmatched.get(t.transactionHash);
+        const i = amounts?.indexOf(t.args.value) ?? -1;
+        if (amounts && i >= 0) {
+          amounts.splice(i, 1);
+          continue;
+        }
+        plain.push({
+          kind: 'TRANSFER',
+          txHash: t.transactionHash,
+          logIndex: t.logIndex,
+          blockNumber: t.blockNumber,
+          sender: getAddress(t.args.from),
+          beneficiary: null,
+          amount: t.args.value,
+        });
+      }
+      return [...deposits, ...plain].sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
+    },
+
+    /** The transaction that executed batch `batch`, if the chain has one. */
+    async findBatch(batch: bigint, fromBlock: bigint): Promise<{ txHash: Hex; blockNumber: bigint } | undefined> {
+      const logs = await client.getContractEvents({
+        address: treasury,
+        abi: treasuryAbi,
+        eventName: 'BatchPaid',
+        args: { batch },
+        fromBlock,
+        toBlock: 'latest',
+        strict: true,
+      });
+      const log = logs[0];
+      return log ? { txHash: log.transactionHash, blockNumber: log.blockNumber } : undefined;
+    },
+
+    /** Runs `pay` against the latest state without sending it: the revert reason if it would fail. */
+    async simulatePay(batch: bigint, recipients: Address[], amounts: bigint[]): Promise<PayOutcome> {
+      try {
+        await client.simulateContract({
+          address: treasury,
+          abi: treasuryAbi,
+          functionName: 'pay',
+          args: [batch, recipients, amounts],
+          account: operatorAddress(),
+        });
+        return { ok: true };
+      } catch (error) {
+        return { ok: false, reason: revertReason(error) };
+      }
+    },
+
+    pendingNonce: () => client.getTransactionCount({ address: operatorAddress(), blockTag: 'pending' }),
+    confirmedNonce: () => client.getTransactionCount({ address: operatorAddress(), blockTag: 'latest' }),
+
+    async sendPay(batch: bigint, recipients: Address[], amounts: bigint[], options: SendOptions): Promise<Hex> {
+      if (!wallet?.account) operatorAddress();
+      const w = wallet as WalletClient;
+      const fees = await client.estimateFeesPerGas();
+      const bump = BigInt(Math.round((options.feeBump ?? 1) * 1000));
+      const gas = await client.estimateContractGas({
+        address: treasury,
+        abi: treasuryAbi,
+        functionName: 'pay',
+        args: [batch, recipients, amounts],
+        account: operatorAddress(),
+      });
+      return w.writeContract({
+        address: treasury,
+        abi: treasuryAbi,
+        functionName: 'pay',
+        args: [batch, recipients, amounts],
+        account: w.account as Account,
+        chain,
+        nonce: options.nonce,
+        gas: (gas * 12n) / 10n,
+        maxFeePerGas: ((fees.maxFeePerGas ?? 0n) * bump) / 1000n,
+        maxPriorityFeePerGas: ((fees.maxPriorityFeePerGas ?? 0n) * bump) / 1000n,
+      });
+    },
+
+    /** The receipt of a sent transaction, or undefined while it is not mined (or was dropped). */
+    async receipt(hash: Hex): Promise<{ status: 'success' | 'reverted'; blockNumber: bigint; gasUsed: bigint } | undefined> {
+      try {
+        const r = await client.getTransactionReceipt({ hash });
+        return { status: r.status, blockNumber: r.blockNumber, gasUsed: r.gasUsed };
+      } catch (error) {
+        if (error instanceof BaseError && error.name === 'TransactionReceiptNotFoundError') return undefined;
+        throw error;
+      }
+    },
+
+    /** Why a mined transaction reverted, by replaying it at its block. */
+    async revertReasonOf(hash: Hex): Promise<string> {
+      const tx = await client.getTransaction({ hash });
+      try {
+        await client.call({ to: tx.to as Address, data: tx.input, account: tx.from, blockNumber: tx.blockNumber as bigint });
+        return 'reverted (no reason given)';
+      } catch (error) {
+        const raw = error instanceof BaseError ? (error.walk((e) => typeof (e as { data?: unknown }).data === 'string') as { data?: Hex } | null) : null;
+        if (raw?.data) {
+          try {
+            const decoded = decodeErrorResult({ abi: treasuryAbi, data: raw.data });
+            return `${decoded.errorName}(${(decoded.args ?? []).map(String).join(', ')})`;
+          } catch {
+            // not one of the treasury's errors: fall through to viem's message
+          }
+        }
+        return revertReason(error);
+      }
+    },
+  };
+}
+
+/** The contract's custom error as "Name(arg, ...)", or viem's short message. */
+export function revertReason(error: unknown): string {
+  if (error instanceof BaseError) {
+    const revert = error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;
+    if (revert?.data) return `${revert.data.errorName}(${(revert.data.args ?? []).map(String).join(', ')})`;
+    if (revert?.reason) return revert.reason;
+    return error.shortMessage;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

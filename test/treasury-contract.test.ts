@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type Address, type Hex, createPublicClient, createWalletClient, getAddress, http, parseSignature } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { foundry } from 'viem/chains';
+import type { Anvil } from '../src/chain/anvil.ts';
+import { deployTestStablecoin, deployTreasury, platformContracts } from '../src/chain/deploy.ts';
+import { erc20Abi, revertReason, treasuryAbi } from '../src/chain/treasury.ts';
+import { startTestAnvil } from './chain-helpers.ts';
+
+/** Anvil's well-known dev keys 0..3: owner, operator, a depositor, a stranger. */
+const KEYS: Hex[] = [
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
+  '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
+];
+
+describe('the treasury contract on anvil', () => {
+  let anvil: Anvil;
+  const [owner, operator, alice, stranger] = KEYS.map((k) => privateKeyToAccount(k)) as [
+    ReturnType<typeof privateKeyToAccount>,
+    ReturnType<typeof privateKeyToAccount>,
+    ReturnType<typeof privateKeyToAccount>,
+    ReturnType<typeof privateKeyToAccount>,
+  ];
+  let pub: ReturnType<typeof createPublicClient>;
+  let token: Address;
+  let treasury: Address;
+
+  const walletOf = (account: typeof owner) => createWalletClient({ chain: foundry, account, transport: http(anvil.url, { retryCount: 0 }) });
+
+  async function send(account: typeof owner, address: Address, abi: typeof treasuryAbi | typeof erc20Abi | readonly unknown[], functionName: string, args: unknown[]) {
+    const hash = await walletOf(account).writeContract({ address, abi, functionName, args } as never);
+    const receipt = await pub.waitForTransactionReceipt({ hash });
+    assert.equal(receipt.status, 'success');
+    return receipt;
+  }
+
+  /** The custom error a call would revert with, by simulating it as `account`. */
+  async function revertOf(account: typeof owner, functionName: string, args: unknown[]): Promise<string> {
+    try {
+      await pub.simulateContract({ address: treasury, abi: treasuryAbi, functionName, args, account } as never);
+    } catch (error) {
+      return revertReason(error);
+    }
+    return 'did not revert';
+  }
+
+  const balanceOf = (a: Address) => pub.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [a] });
+  const mintAbi = platformContracts().TestStablecoin.abi;
+
+  before(async () => {
+    anvil = await startTestAnvil(3);
+    pub = createPublicClient({ chain: foundry, transport: http(anvil.url, { retryCount: 0 }), pollingInterval: 50 });
+    const deployer = { public: pub as never, wallet: walletOf(owner), account: owner, chain: foundry };
+    token = await deployTestStablecoin(deployer);
+    treasury = await deployTreasury(deployer, { token, owner: owner.address, operator: operator.address });
+    await send(owner, token, mintAbi, 'mint', [alice.address, 1_000_000_000n]);
+  });
+  after(async () => {
+    await anvil?.stop();
+  });
+
+  test('the TypeScript interface matches the compiled contract', () => {
+    const compiled = platformContracts().Treasury.abi.map((i) => `${i.type} ${'name' in i ? i.name : ''}`).sort();
+    const declared = treasuryAbi.map((i) => `${i.type} ${'name' in i ? i.name : ''}`).sort();
+    assert.deepEqual(declared, compiled.filter((x) => !x.startsWith('constructor')));
+  });
+
+  test('deposit pulls the tokens and names the beneficiary; a zero amount or beneficiary is refused', async () => {
+    await send(alice, token, erc20Abi, 'approve', [treasury, 100_000_000n]);
+    const receipt = await send(alice, treasury, treasuryAbi, 'deposit', [60_000_000n, stranger.address]);
+    assert.equal(await balanceOf(treasury), 60_000_000n);
+    const logs = await pub.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Deposited', blockHash: receipt.blockHash });
+    assert.deepEqual(logs.map((l) => l.args), [{ beneficiary: stranger.address, from: alice.address, amount: 60_000_000n }]);
+    assert.equal(await revertOf(alice, 'deposit', [0n, alice.address]), 'ZeroAmount()');
+    assert.equal(await revertOf(alice, 'deposit', [1n, '0x0000000000000000000000000000000000000000']), 'ZeroAddress()');
+  });
+
+  test('depositWithPermit deposits in one transaction, and still deposits when the permit was already used', async () => {
+    const value = 5_000_000n;
+    const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600);
+    const nonce = await pub.readContract({ address: token, abi: erc20Abi, functionName: 'nonces', args: [alice.address] });
+    const signature = await alice.signTypedData({
+      domain: { name: 'Test USD Coin', version: '1', chainId: foundry.id, verifyingContract: token },
+      types: {
+        Permit: [
+          { name: 'owner', type: 'address' },
+          { name: 'spender', type: 'address' },
+          { name: 'value', type: 'uint256' },
+          { name: 'nonce', type: 'uint256' },
+          { name: 'deadline', type: 'uint256' },
+        ],
+      },
+      primaryType: 'Permit',
+      message: { owner: alice.address, spender: treasury, value, nonce, deadline },
+    });
+    const { v, r, s } = parseSignature(signature);
+    // Someone front-runs the permit itself: the deposit still goes through on the allowance.
+    await send(stranger, token, mintAbi, 'permit', [alice.address, treasury, value, deadline, Number(v), r, s]);
+    const before = await balanceOf(treasury);
+    await send(alice, treasury, treasuryAbi, 'depositWithPermit', [value, alice.address, deadline, Number(v), r, s]);
+    assert.equal(await balanceOf(treasury), before + value);
+  });
+
+  test('pay sends each payment once per batch number, and every revert path spends nothing', async () => {
+    const recipients = [getAddress(stranger.address), getAddress(owner.address)];
+    assert.equal(await revertOf(stranger, 'pay', [0n, recipients, [1n, 2n]]), 'NotOperator()');
+    assert.equal(await revertOf(operator, 'pay', [1n, recipients, [1n, 2n]]), 'WrongBatch(0, 1)');
+    assert.equal(await revertOf(operator, 'pay', [0n, recipients, [1n]]), 'LengthMismatch()');
+    const held = await balanceOf(treasury);
+    assert.equal(await revertOf(operator, 'pay', [0n, recipients, [held, 1n]]), `TreasuryShort(${held}, ${held + 1n})`);
+
+    const before = await balanceOf(stranger.address);
+    const receipt = await send(operator, treasury, treasuryAbi, 'pay', [0n, recipients, [1_000_000n, 2_000_000n]]);
+    assert.equal(await balanceOf(stranger.address), before + 1_000_000n);
+    const paid = await pub.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Paid', blockHash: receipt.blockHash });
+    assert.deepEqual(paid.map((l) => [l.args.batch, l.args.recipient, l.args.amount]), [
+      [0n, recipients[0], 1_000_000n],
+      [0n, recipients[1], 2_000_000n],
+    ]);
+    assert.equal(await pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch' }), 1n);
+    // The same batch again (a resend, a replay) is refused: it can never pay twice.
+    assert.equal(await revertOf(operator, 'pay', [0n, recipients, [1_000_000n, 2_000_000n]]), 'WrongBatch(1, 0)');
+  });
+
+  test('the owner pauses and rotates the operator; nobody else can, and the owner cannot pay', async () => {
+    assert.equal(await revertOf(stranger, 'pause', []), 'NotOwner()');
+    assert.equal(await revertOf(operator, 'setOperator', [stranger.address]), 'NotOwner()');
+    assert.equal(await revertOf(stranger, 'transferOwnership', [stranger.address]), 'NotOwner()');
+    assert.equal(await revertOf(owner, 'pay', [1n, [owner.address], [1n]]), 'NotOperator()');
+
+    await send(owner, treasury, treasuryAbi, 'pause', []);
+    assert.equal(await revertOf(operator, 'pay', [1n, [owner.address], [1n]]), 'IsPaused()');
+    assert.equal(await revertOf(alice, 'deposit', [1n, alice.address]), 'IsPaused()');
+    await send(owner, treasury, treasuryAbi, 'unpause', []);
+
+    const rotated = await send(owner, treasury, treasuryAbi, 'setOperator', [stranger.address]);
+    const events = await pub.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'OperatorChanged', blockHash: rotated.blockHash });
+    assert.deepEqual(events[0]?.args, { previousOperator: operator.address, newOperator: stranger.address });
+    assert.equal(await revertOf(operator, 'pay', [1n, [owner.address], [1n]]), 'NotOperator()');
+    await send(stranger, treasury, treasuryAbi, 'pay', [1n, [owner.address], [1n]]);
+    assert.equal(await revertOf(owner, 'setOperator', ['0x0000000000000000000000000000000000000000']), 'ZeroAddress()');
+  });
+});

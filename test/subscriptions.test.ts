@@ -23,52 +23,10 @@ import {
   newWallet,
   serve,
   signPush,
+  subscribe,
   waitFor,
   watchRisk,
 } from './helpers.ts';
-
-/** Reads Server-Sent Events of a GraphQL subscription into an array as they arrive. */
-async function subscribe(url: string, query: string, token?: string) {
-  const controller = new AbortController();
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query }),
-    signal: controller.signal,
-  });
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
-  const received: Array<Record<string, any>> = [];
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const pump = (async () => {
-    for (;;) {
-      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let cut = buffer.indexOf('\n\n');
-      while (cut >= 0) {
-        const chunk = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        const data = chunk
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trim())
-          .join('');
-        if (data) received.push(JSON.parse(data));
-        cut = buffer.indexOf('\n\n');
-      }
-    }
-  })();
-  return {
-    received,
-    async close() {
-      controller.abort();
-      await pump;
-    },
-  };
-}
 
 describe('live subscriptions across replicas', () => {
   let h: Harness;

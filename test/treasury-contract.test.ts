@@ -28,9 +28,16 @@ describe('the treasury contract on anvil', () => {
   let token: Address;
   let treasury: Address;
 
-  const walletOf = (account: typeof owner) => createWalletClient({ chain: foundry, account, transport: http(anvil.url, { retryCount: 0 }) });
+  const walletOf = (account: typeof owner) =>
+    createWalletClient({ chain: foundry, account, transport: http(anvil.url, { retryCount: 0 }) });
 
-  async function send(account: typeof owner, address: Address, abi: typeof treasuryAbi | typeof erc20Abi | readonly unknown[], functionName: string, args: unknown[]) {
+  async function send(
+    account: typeof owner,
+    address: Address,
+    abi: typeof treasuryAbi | typeof erc20Abi | readonly unknown[],
+    functionName: string,
+    args: unknown[],
+  ) {
     const hash = await walletOf(account).writeContract({ address, abi, functionName, args } as never);
     const receipt = await pub.waitForTransactionReceipt({ hash });
     assert.equal(receipt.status, 'success');
@@ -63,9 +70,14 @@ describe('the treasury contract on anvil', () => {
   });
 
   test('the TypeScript interface matches the compiled contract', () => {
-    const compiled = platformContracts().Treasury.abi.map((i) => `${i.type} ${'name' in i ? i.name : ''}`).sort();
+    const compiled = platformContracts()
+      .Treasury.abi.map((i) => `${i.type} ${'name' in i ? i.name : ''}`)
+      .sort();
     const declared = treasuryAbi.map((i) => `${i.type} ${'name' in i ? i.name : ''}`).sort();
-    assert.deepEqual(declared, compiled.filter((x) => !x.startsWith('constructor')));
+    assert.deepEqual(
+      declared,
+      compiled.filter((x) => !x.startsWith('constructor')),
+    );
   });
 
   test('deposit pulls the tokens and names the beneficiary; a zero amount or beneficiary is refused', async () => {
@@ -73,7 +85,10 @@ describe('the treasury contract on anvil', () => {
     const receipt = await send(alice, treasury, treasuryAbi, 'deposit', [60_000_000n, stranger.address]);
     assert.equal(await balanceOf(treasury), 60_000_000n);
     const logs = await pub.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Deposited', blockHash: receipt.blockHash });
-    assert.deepEqual(logs.map((l) => l.args), [{ beneficiary: stranger.address, from: alice.address, amount: 60_000_000n }]);
+    assert.deepEqual(
+      logs.map((l) => l.args),
+      [{ beneficiary: stranger.address, from: alice.address, amount: 60_000_000n }],
+    );
     assert.equal(await revertOf(alice, 'deposit', [0n, alice.address]), 'ZeroAmount()');
     assert.equal(await revertOf(alice, 'deposit', [1n, '0x0000000000000000000000000000000000000000']), 'ZeroAddress()');
   });
@@ -116,10 +131,13 @@ describe('the treasury contract on anvil', () => {
     const receipt = await send(operator, treasury, treasuryAbi, 'pay', [0n, recipients, [1_000_000n, 2_000_000n]]);
     assert.equal(await balanceOf(stranger.address), before + 1_000_000n);
     const paid = await pub.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Paid', blockHash: receipt.blockHash });
-    assert.deepEqual(paid.map((l) => [l.args.batch, l.args.recipient, l.args.amount]), [
-      [0n, recipients[0], 1_000_000n],
-      [0n, recipients[1], 2_000_000n],
-    ]);
+    assert.deepEqual(
+      paid.map((l) => [l.args.batch, l.args.recipient, l.args.amount]),
+      [
+        [0n, recipients[0], 1_000_000n],
+        [0n, recipients[1], 2_000_000n],
+      ],
+    );
     assert.equal(await pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch' }), 1n);
     // The same batch again (a resend, a replay) is refused: it can never pay twice.
     assert.equal(await revertOf(operator, 'pay', [0n, recipients, [1_000_000n, 2_000_000n]]), 'WrongBatch(1, 0)');
@@ -137,7 +155,12 @@ describe('the treasury contract on anvil', () => {
     await send(owner, treasury, treasuryAbi, 'unpause', []);
 
     const rotated = await send(owner, treasury, treasuryAbi, 'setOperator', [stranger.address]);
-    const events = await pub.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'OperatorChanged', blockHash: rotated.blockHash });
+    const events = await pub.getContractEvents({
+      address: treasury,
+      abi: treasuryAbi,
+      eventName: 'OperatorChanged',
+      blockHash: rotated.blockHash,
+    });
     assert.deepEqual(events[0]?.args, { previousOperator: operator.address, newOperator: stranger.address });
     assert.equal(await revertOf(operator, 'pay', [1n, [owner.address], [1n]]), 'NotOperator()');
     await send(stranger, treasury, treasuryAbi, 'pay', [1n, [owner.address], [1n]]);

@@ -33,6 +33,7 @@ import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth
 import type { Deps } from './deps.ts';
 import { getRisk, requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
+import { requireReserves } from './treasury.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot, loadPoolSnapshots } from '../db/pool-snapshots.ts';
@@ -161,6 +162,7 @@ export async function requestQuote(...args: Parameters<typeof priceCover>): Prom
 export async function purchasePolicy(deps: Deps, viewer: Viewer | null, quoteId: string): Promise<PolicyRecord> {
   const buyer = requireViewer(viewer).address;
   try {
+    await requireReserves(deps);
     const policy = await deps.db.transaction((tx) => buy(deps, tx, buyer, quoteId));
     deps.metrics.count('purchases', { result: 'ok' });
     return policy;

@@ -8,6 +8,7 @@ import type { BackstopLimits } from '../domain/waterfall.ts';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
 import type { Simulator } from './simulator.ts';
+import type { TreasuryGateway } from '../chain/treasury.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -47,7 +48,32 @@ export interface AppConfig {
   defaultCooldownSeconds: number;
   defaultLimits: CapacityLimits;
   solvency: SolvencyConfig;
+  settlement: SettlementConfig;
 }
+
+/**
+ * How money enters and leaves (docs/design.md §10). `ledger`: an admin credits wallets and
+ * nothing leaves. `chain`: deposits into the treasury contract credit wallets, withdrawals
+ * and payouts leave as on-chain transfers.
+ */
+export type SettlementConfig =
+  | { mode: 'ledger' }
+  | {
+      mode: 'chain';
+      chainId: number;
+      /** The ledger asset the settlement token carries (e.g. USDC). */
+      asset: string;
+      token: string;
+      treasury: string;
+      /** Blocks (the including block counts as one) before a deposit is credited or a batch is confirmed. */
+      confirmations: number;
+      /** The block the treasury was deployed at: where the deposit indexer starts. */
+      startBlock: bigint;
+      /** Most transfers in one `pay` batch. */
+      batchSize: number;
+      /** A sent batch not mined after this long is sent again with higher fees (same nonce). */
+      resendAfterMs: number;
+    };
 
 export interface SolvencyConfig {
   skim: SkimPolicy;
@@ -65,4 +91,6 @@ export interface Deps {
   metrics: Metrics;
   /** Where loss simulations run (a worker thread in the servers); in the caller's thread if unset. */
   simulator?: Simulator;
+  /** The treasury contract (chain settlement): reads in every process, `pay` where the operator key is. */
+  treasury?: TreasuryGateway;
 }

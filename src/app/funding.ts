@@ -1,7 +1,7 @@
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { accountBalance, ledgerAccounts, postJournal, memoOf } from '../db/ledger.ts';
-import { badInput, conflict } from '../domain/errors.ts';
+import { badInput, conflict, settlementUnavailable } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
@@ -30,6 +30,12 @@ export async function creditAccount(deps: Deps, viewer: Viewer | null, input: Cr
   const address = normaliseAddress(input.address);
   const amount = parsePositiveAmount(input.amount);
   const asset = input.asset ?? 'USDC';
+  const settlement = deps.config.settlement;
+  if (settlement.mode === 'chain' && settlement.asset === asset) {
+    throw settlementUnavailable(
+      `with chain settlement, ${asset} enters only as deposits into the treasury contract (an unattributed transfer is assigned with assignDeposit)`,
+    );
+  }
   const reference = typeof input.reference === 'string' ? input.reference.trim() : '';
   if (reference.length < 1 || reference.length > 200) throw badInput('reference must be 1 to 200 characters', { field: 'reference' });
   const decimals = await assetDecimals(deps.db, asset);

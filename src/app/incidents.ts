@@ -11,6 +11,7 @@ import {
   riskEvents,
   settlingIncidentIds,
 } from '../db/incident-store.ts';
+import { transfersOfBatch } from '../db/treasury-store.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { badInput, notFound } from '../domain/errors.ts';
 import { isDecimalString } from '../domain/money.ts';
@@ -80,6 +81,14 @@ export function payoutsOfPolicies(deps: Deps, policyIds: readonly string[]): Pro
 /** The payouts one settled pool of an incident made to `buyer`. */
 export function payoutsTo(deps: Deps, incidentId: string, poolId: string, buyer: string): Promise<PayoutRecord[]> {
   return payoutsToBuyer(deps.db, incidentId, poolId, buyer);
+}
+
+/** The payouts to `buyer` that a confirmed treasury batch carried. */
+export async function payoutsLanded(deps: Deps, batchId: string, buyer: string): Promise<PayoutRecord[]> {
+  const policyIds = (await transfersOfBatch(deps.db, batchId))
+    .filter((t) => t.kind === 'PAYOUT' && t.owner === buyer)
+    .map((t) => t.reference.slice('payout:'.length));
+  return payoutsOf(deps.db, { policyIds }, policyIds.length);
 }
 
 /** A risk's latest state transitions, oldest first (1 to 500). */

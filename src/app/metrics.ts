@@ -2,7 +2,16 @@
  * The measurements use cases report, as a port: Prometheus in production (http/), nothing
  * in unit tests. Names are fixed so dashboards can rely on them.
  */
-export type CounterName = 'quotes' | 'purchases' | 'observations' | 'observations_refused' | 'incidents' | 'payouts';
+export type CounterName =
+  | 'quotes'
+  | 'purchases'
+  | 'observations'
+  | 'observations_refused'
+  | 'incidents'
+  | 'payouts'
+  | 'withdrawals'
+  | 'deposits_credited'
+  | 'outbound_batches';
 export type HistogramName = 'settlement_seconds';
 export type GaugeName = 'watcher_lease_held';
 

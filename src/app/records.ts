@@ -11,3 +11,4 @@ export type { PositionRecord, WithdrawalRecord } from '../db/position-store.ts';
 export type { RiskRecord } from '../db/risk-store.ts';
 export type { FeedRecord } from '../domain/feed.ts';
 export type { PoolSnapshot } from '../db/pool-snapshots.ts';
+export type { BatchRecord, ChainDepositRecord, OutboundTransferRecord, ReserveCheck } from '../db/treasury-store.ts';

@@ -15,6 +15,7 @@ import {
   writePayouts,
 } from '../db/settlement-store.ts';
 import { applyPoolAggregates, loadTranches } from '../db/pool-store.ts';
+import { queuePayoutTransfers } from '../db/treasury-store.ts';
 import { decimalString, ratio } from '../domain/decimal.ts';
 import { runWaterfall } from '../domain/waterfall.ts';
 import { WAD } from '../domain/money.ts';
@@ -106,6 +107,10 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
     await insertDraw(tx, { incidentId: incident.id, poolId, asset, amount: waterfall.backstopDraw, at: now });
   await changeIouOutstanding(tx, asset, waterfall.haircut);
   await insertIncidentPool(tx, { incidentId: incident.id, poolId, due: totalDue, paid: waterfall.paid, journalEntryId, at: now });
+  // With money on chain a payout does not wait in the wallet: it is queued to the buyer's address at once.
+  const settlement = deps.config.settlement;
+  if (settlement.mode === 'chain' && settlement.asset === asset)
+    await queuePayoutTransfers(tx, { incidentId: incident.id, poolId, asset, now });
   await publish(tx, { type: 'payouts', incidentId: incident.id, poolId });
   await probe?.('journal', poolId);
 }

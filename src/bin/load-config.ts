@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { getAddress, isAddress } from 'viem';
+import { readFileSync } from 'node:fs';
+import { type Address, type Hex, getAddress, isAddress } from 'viem';
 import { z } from 'zod';
-import type { AppConfig } from '../app/deps.ts';
+import type { AppConfig, SettlementConfig } from '../app/deps.ts';
 import { defaultLimits } from '../domain/capacity.ts';
 import { defaultPricing } from '../domain/pricing.ts';
 import { defaultSolvency } from '../app/adequacy.ts';
@@ -58,6 +59,18 @@ const EnvSchema = z.object({
       'must be chainId=url pairs separated by commas, e.g. "1=https://rpc.example,31337=http://127.0.0.1:8545"',
     )
     .optional(),
+  SETTLEMENT: z.enum(['ledger', 'chain']).default('ledger'),
+  SETTLEMENT_CHAIN_ID: z.coerce.number().int().positive().optional(),
+  SETTLEMENT_ASSET: z.string().min(1).default('USDC'),
+  SETTLEMENT_TOKEN: z.string().optional(),
+  TREASURY_ADDRESS: z.string().optional(),
+  SETTLEMENT_START_BLOCK: z.coerce.bigint().nonnegative().default(0n),
+  CONFIRMATIONS: intFrom(3, 1, 1_000),
+  PAY_BATCH_SIZE: intFrom(100, 1, 500),
+  PAY_RESEND_AFTER_SECONDS: intFrom(120, 5, 86_400),
+  OPERATOR_KEY_FILE: z.string().min(1).optional(),
+  OPERATOR_SIGNER_URL: z.string().url().optional(),
+  OPERATOR_ADDRESS: z.string().optional(),
 });
 
 const list = (text: string) =>
@@ -93,7 +106,39 @@ export interface RuntimeConfig {
   metricsToken: string | undefined;
   migrateOnStart: boolean;
   rpcUrls: Map<number, string>;
+  /** Chain settlement: the RPC URLs of its chain and how the operator signs (watcher only). */
+  chainSettlement: { rpcUrls: string; operator: OperatorConfig | undefined } | undefined;
   warnings: string[];
+}
+
+export type OperatorConfig = { kind: 'key'; key: Hex } | { kind: 'remote'; url: string; address: Address };
+
+const fail = (variable: string, message: string): never => {
+  throw new Error(`invalid configuration: ${variable}: ${message}`);
+};
+
+function address(variable: string, value: string | undefined): Address {
+  if (!value) return fail(variable, 'required when SETTLEMENT=chain');
+  if (!isAddress(value, { strict: false })) return fail(variable, `${value} is not an address`);
+  return getAddress(value);
+}
+
+/** The operator's signer: a key file (never the key itself in the environment or a command line) or a remote signer. */
+function operatorConfig(e: z.infer<typeof EnvSchema>): OperatorConfig | undefined {
+  if (e.OPERATOR_KEY_FILE) {
+    let text: string;
+    try {
+      text = readFileSync(e.OPERATOR_KEY_FILE, 'utf8').trim();
+    } catch (error) {
+      return fail('OPERATOR_KEY_FILE', `cannot read ${e.OPERATOR_KEY_FILE} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    const key = text.startsWith('0x') ? text : `0x${text}`;
+    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) return fail('OPERATOR_KEY_FILE', 'the file must hold one 32-byte hex private key');
+    return { kind: 'key', key: key as Hex };
+  }
+  if (e.OPERATOR_SIGNER_URL)
+    return { kind: 'remote', url: e.OPERATOR_SIGNER_URL, address: address('OPERATOR_ADDRESS', e.OPERATOR_ADDRESS) };
+  return undefined;
 }
 
 /**
@@ -124,6 +169,41 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     if (!isAddress(a, { strict: false })) throw new Error(`invalid configuration: ADMIN_ADDRESSES: ${a} is not an address`);
   }
   if (!e.ADMIN_ADDRESSES) warnings.push(`ADMIN_ADDRESSES is not set: the well-known dev account ${DEV_ADMIN} is admin`);
+  const rpcUrls = new Map(
+    (e.CHAIN_RPC_URLS ?? '')
+      .split(',')
+      .map((pair) => pair.trim())
+      .filter(Boolean)
+      .map((pair) => {
+        const [id, ...url] = pair.split('=');
+        return [Number(id), url.join('=')] as const;
+      }),
+  );
+  let settlement: SettlementConfig = { mode: 'ledger' };
+  let chainSettlement: RuntimeConfig['chainSettlement'];
+  if (e.SETTLEMENT === 'chain') {
+    const chainId = e.SETTLEMENT_CHAIN_ID ?? fail('SETTLEMENT_CHAIN_ID', 'required when SETTLEMENT=chain');
+    const urls = rpcUrls.get(chainId) ?? fail('CHAIN_RPC_URLS', `names no RPC URL for the settlement chain ${chainId}`);
+    const operator = operatorConfig(e);
+    if (!operator && e.WATCHER === 'on') {
+      fail(
+        'OPERATOR_KEY_FILE',
+        'SETTLEMENT=chain with the watcher on needs the operator key that signs payouts: OPERATOR_KEY_FILE, or OPERATOR_SIGNER_URL with OPERATOR_ADDRESS (an API replica with WATCHER=off needs none)',
+      );
+    }
+    settlement = {
+      mode: 'chain',
+      chainId,
+      asset: e.SETTLEMENT_ASSET,
+      token: address('SETTLEMENT_TOKEN', e.SETTLEMENT_TOKEN),
+      treasury: address('TREASURY_ADDRESS', e.TREASURY_ADDRESS),
+      confirmations: e.CONFIRMATIONS,
+      startBlock: e.SETTLEMENT_START_BLOCK,
+      batchSize: e.PAY_BATCH_SIZE,
+      resendAfterMs: e.PAY_RESEND_AFTER_SECONDS * 1000,
+    };
+    chainSettlement = { rpcUrls: urls, operator: e.WATCHER === 'on' ? operator : undefined };
+  }
   return {
     app: {
       production,
@@ -148,6 +228,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       defaultCooldownSeconds: e.COOLDOWN_SECONDS,
       defaultLimits,
       solvency: { ...defaultSolvency, simulation: { ...defaultSolvency.simulation, paths: e.SIMULATION_PATHS } },
+      settlement,
     },
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
@@ -163,16 +244,8 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     migrateOnStart: e.MIGRATE_ON_START === 'true',
     watcherIntervalMs: e.WATCHER_INTERVAL_MS,
     watcherLeaseTtlMs: e.WATCHER_LEASE_TTL_MS,
-    rpcUrls: new Map(
-      (e.CHAIN_RPC_URLS ?? '')
-        .split(',')
-        .map((pair) => pair.trim())
-        .filter(Boolean)
-        .map((pair) => {
-          const [id, ...url] = pair.split('=');
-          return [Number(id), url.join('=')] as const;
-        }),
-    ),
+    rpcUrls,
+    chainSettlement,
     warnings,
   };
 }

@@ -3,7 +3,11 @@ import { type Deps, systemClock } from '../app/deps.ts';
 import { createWorkerSimulator } from '../app/simulator.ts';
 import { createFeedReader } from '../chain/feed-readers.ts';
 import { redactUrl } from '../chain/retry.ts';
-import { createDatabase } from '../db/create-database.ts';
+import { type Database, createDatabase } from '../db/create-database.ts';
+import { assetDecimals } from '../db/asset-store.ts';
+import { type TreasuryGateway, createTreasuryGateway } from '../chain/treasury.ts';
+import { type Address, getAddress } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 import { REDACTED_LOG_PATHS } from '../http/create-app.ts';
 import { createPrometheus } from '../http/prometheus.ts';
 import { createWatcher, type Watcher } from '../worker/watcher.ts';
@@ -27,10 +31,75 @@ export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps
   // In a deployment a one-shot `npm run migrate` applies them; replicas then skip it.
   if (config.migrateOnStart) await db.migrate();
   const prometheus = createPrometheus(db);
+  const treasury = config.chainSettlement ? await connectTreasury(config, db) : undefined;
   return {
-    deps: { db, clock: systemClock, config: config.app, log, metrics: prometheus.metrics, simulator: createWorkerSimulator() },
+    deps: {
+      db,
+      clock: systemClock,
+      config: config.app,
+      log,
+      metrics: prometheus.metrics,
+      simulator: createWorkerSimulator(),
+      ...(treasury ? { treasury } : {}),
+    },
     prometheus,
   };
+}
+
+/**
+ * The treasury gateway for chain settlement, checked before anything is served: the RPC
+ * answers the configured chain, the contract holds the configured token, the token's
+ * decimals are the ledger asset's, and the operator key (where this process sends
+ * payouts) is the contract's operator. Any mismatch stops the process with a message.
+ */
+async function connectTreasury(config: RuntimeConfig, db: Database): Promise<TreasuryGateway> {
+  const s = config.app.settlement;
+  const c = config.chainSettlement;
+  if (s.mode !== 'chain' || !c) throw new Error('connectTreasury needs chain settlement');
+  const operator = c.operator?.kind === 'key' ? privateKeyToAccount(c.operator.key) : c.operator?.address;
+  const treasury = createTreasuryGateway({
+    chainId: s.chainId,
+    rpcUrls: c.rpcUrls,
+    token: s.token as Address,
+    treasury: s.treasury as Address,
+    operator,
+    signerUrl: c.operator?.kind === 'remote' ? c.operator.url : undefined,
+  });
+  const refuse = (message: string): never => {
+    console.error(`chain settlement refused to start: ${message}`);
+    process.exit(2);
+  };
+  let facts: { chainId: number; token: string; decimals: number; operator: string };
+  try {
+    const [chainId, token, decimals, onChainOperator] = await Promise.all([
+      treasury.client.getChainId(),
+      treasury.treasuryToken(),
+      treasury.tokenDecimals(),
+      treasury.operator(),
+    ]);
+    facts = { chainId, token, decimals, operator: onChainOperator };
+  } catch (error) {
+    return refuse(
+      `cannot read the treasury ${s.treasury} on chain ${s.chainId}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+    );
+  }
+  if (facts.chainId !== s.chainId) refuse(`the RPC answers chain ${facts.chainId}, not SETTLEMENT_CHAIN_ID ${s.chainId}`);
+  if (getAddress(facts.token) !== getAddress(s.token)) refuse(`the treasury holds token ${facts.token}, not SETTLEMENT_TOKEN ${s.token}`);
+  let assetDecimalsValue: number;
+  try {
+    assetDecimalsValue = await assetDecimals(db, s.asset);
+  } catch {
+    return refuse(`the ledger has no asset ${s.asset} (SETTLEMENT_ASSET)`);
+  }
+  if (facts.decimals !== assetDecimalsValue) {
+    refuse(
+      `the token has ${facts.decimals} decimals but the ledger asset ${s.asset} has ${assetDecimalsValue}: amounts would be off by 10^${Math.abs(facts.decimals - assetDecimalsValue)}`,
+    );
+  }
+  if (operator && getAddress(facts.operator) !== treasury.operatorAddress()) {
+    refuse(`the operator key is for ${treasury.operatorAddress()} but the treasury's operator is ${facts.operator}`);
+  }
+  return treasury;
 }
 
 export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher {

@@ -112,7 +112,10 @@ export function createTreasuryGateway(config: TreasuryConfig) {
     wallet = createWalletClient({
       chain,
       account: config.operator,
-      transport: typeof config.operator === 'string' && config.signerUrl ? rpcTransport(config.signerUrl, { retryCount: 1, timeout: 10_000 }) : transport,
+      transport:
+        typeof config.operator === 'string' && config.signerUrl
+          ? rpcTransport(config.signerUrl, { retryCount: 1, timeout: 10_000 })
+          : transport,
     });
   }
   const operatorAddress = (): Address => {
@@ -132,9 +135,20 @@ export function createTreasuryGateway(config: TreasuryConfig) {
     treasuryToken: () => client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'token' }),
     operator: () => client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'operator' }),
     balance: (blockNumber?: bigint) =>
-      client.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [treasury], ...(blockNumber === undefined ? {} : { blockNumber }) }),
+      client.readContract({
+        address: token,
+        abi: erc20Abi,
+        functionName: 'balanceOf',
+        args: [treasury],
+        ...(blockNumber === undefined ? {} : { blockNumber }),
+      }),
     nextBatch: (blockNumber?: bigint) =>
-      client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch', ...(blockNumber === undefined ? {} : { blockNumber }) }),
+      client.readContract({
+        address: treasury,
+        abi: treasuryAbi,
+        functionName: 'nextBatch',
+        ...(blockNumber === undefined ? {} : { blockNumber }),
+      }),
 
     /**
      * Deposits and plain token transfers into the treasury in blocks [from, to]. A transfer
@@ -190,7 +204,9 @@ export function createTreasuryGateway(config: TreasuryConfig) {
           amount: t.args.value,
         });
       }
-      return [...deposits, ...plain].sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
+      return [...deposits, ...plain].sort((a, b) =>
+        a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
+      );
     },
 
     /** The transaction that executed batch `batch`, if the chain has one. */
@@ -271,7 +287,10 @@ export function createTreasuryGateway(config: TreasuryConfig) {
         await client.call({ to: tx.to as Address, data: tx.input, account: tx.from, blockNumber: tx.blockNumber as bigint });
         return 'reverted (no reason given)';
       } catch (error) {
-        const raw = error instanceof BaseError ? (error.walk((e) => typeof (e as { data?: unknown }).data === 'string') as { data?: Hex } | null) : null;
+        const raw =
+          error instanceof BaseError
+            ? (error.walk((e) => typeof (e as { data?: unknown }).data === 'string') as { data?: Hex } | null)
+            : null;
         if (raw?.data) {
           try {
             const decoded = decodeErrorResult({ abi: treasuryAbi, data: raw.data });

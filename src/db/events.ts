@@ -8,7 +8,9 @@ import type { Executor } from './create-database.ts';
 export type PlatformEvent =
   | { type: 'risk'; riskId: string; state: string }
   | { type: 'incident'; incidentId: string; status: string }
-  | { type: 'payouts'; incidentId: string; poolId: string };
+  | { type: 'payouts'; incidentId: string; poolId: string }
+  /** A batch of transfers out of the treasury is confirmed on chain. */
+  | { type: 'outbound'; batchId: string };
 
 export const EVENTS_CHANNEL = 'cover_events';
 

@@ -80,6 +80,35 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
       'payout without a settled pool',
       sql`SELECT x.policy_id AS key FROM payouts x LEFT JOIN incident_pools ip ON ip.incident_id = x.incident_id AND ip.pool_id = x.pool_id WHERE ip.incident_id IS NULL`,
     ],
+    // Money on chain (docs/design.md §10).
+    [
+      'pending outbound differs from the queued and sent transfers',
+      sql`SELECT a.id AS key FROM accounts a
+          LEFT JOIN (SELECT asset, SUM(amount) AS s FROM outbound_transfers WHERE status IN ('QUEUED', 'SENT') GROUP BY asset) t ON t.asset = a.asset
+          WHERE a.kind = 'PENDING_OUTBOUND' AND a.balance <> COALESCE(t.s, 0)`,
+    ],
+    [
+      'transfers of a batch differ from its total',
+      sql`SELECT b.id AS key FROM outbound_batches b
+          LEFT JOIN (SELECT batch_id, COUNT(*) AS n, SUM(amount) AS s FROM outbound_transfers GROUP BY batch_id) t ON t.batch_id = b.id
+          WHERE b.status <> 'FAILED' AND (COALESCE(t.s, 0) <> b.total OR COALESCE(t.n, 0) <> b.transfers)`,
+    ],
+    [
+      'payout transfer differs from its payout',
+      sql`SELECT t.reference AS key FROM outbound_transfers t LEFT JOIN payouts x ON t.reference = 'payout:' || x.policy_id
+          WHERE t.kind = 'PAYOUT' AND (x.policy_id IS NULL OR t.amount <> x.paid OR t.recipient <> x.buyer)`,
+    ],
+    [
+      'credited chain deposit differs from its journal entry',
+      sql`SELECT d.tx_hash || ':' || d.log_index AS key FROM chain_deposits d
+          LEFT JOIN postings p ON p.entry_id = d.journal_entry_id AND p.amount > 0
+          WHERE d.status <> 'UNATTRIBUTED' AND (p.amount IS NULL OR p.amount <> d.amount)`,
+    ],
+    [
+      'confirmed batch without its journal entry',
+      sql`SELECT b.id AS key FROM outbound_batches b LEFT JOIN journal_entries j ON j.idempotency_key = 'outbound:batch:' || b.id
+          WHERE b.status = 'CONFIRMED' AND j.id IS NULL`,
+    ],
   ];
   const violations: string[] = [];
   for (const [label, query] of checks) {

@@ -6,7 +6,15 @@ import { isCheckViolation } from './classify-error.ts';
 import type { Executor } from './create-database.ts';
 import { big, json, num, ts } from './sql-helpers.ts';
 
-export type AccountKind = 'EXTERNAL' | 'WALLET' | 'TRANCHE' | 'UNEARNED_PREMIUM' | 'PROTOCOL_FEES' | 'BACKSTOP' | 'CLAIMS_PAYABLE';
+export type AccountKind =
+  | 'EXTERNAL'
+  | 'WALLET'
+  | 'TRANCHE'
+  | 'UNEARNED_PREMIUM'
+  | 'PROTOCOL_FEES'
+  | 'BACKSTOP'
+  | 'CLAIMS_PAYABLE'
+  | 'PENDING_OUTBOUND';
 
 export interface AccountRef {
   id: string;
@@ -30,6 +38,8 @@ export const ledgerAccounts = {
   backstop: (asset: string): AccountRef => ({ id: `backstop:${asset}`, kind: 'BACKSTOP', asset, owner: null }),
   /** Money set aside to repay claimants' IOUs, before it reaches them. */
   iouReserve: (asset: string): AccountRef => ({ id: `ious:${asset}`, kind: 'CLAIMS_PAYABLE', asset, owner: null }),
+  /** Money on its way out to wallets on chain (docs/design.md §10): queued or sent, not yet confirmed. */
+  pendingOutbound: (asset: string): AccountRef => ({ id: `outbound:${asset}`, kind: 'PENDING_OUTBOUND', asset, owner: null }),
 };
 
 export interface Posting {

@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'COOLDOWN_ACTIVE'
   | 'POOL_FROZEN'
   | 'RISK_NOT_MONITORED'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'SETTLEMENT_UNAVAILABLE'
+  | 'RESERVES_SHORT';
 
 export class BaseError extends Error {
   readonly code: ErrorCode;
@@ -51,6 +53,8 @@ export const cooldownActive = kind('COOLDOWN_ACTIVE');
 export const poolFrozen = kind('POOL_FROZEN');
 export const riskNotMonitored = kind('RISK_NOT_MONITORED');
 export const rateLimited = kind('RATE_LIMITED');
+export const settlementUnavailable = kind('SETTLEMENT_UNAVAILABLE');
+export const reservesShort = kind('RESERVES_SHORT');
 
 /**
  * Runs independent input checks and reports every failure at once: one BAD_USER_INPUT

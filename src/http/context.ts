@@ -5,7 +5,8 @@ import { getRisk, riskMonitoring } from '../app/risks.ts';
 import type { Monitoring } from '../domain/monitoring.ts';
 import DataLoader from 'dataloader';
 import { payoutsOfPolicies } from '../app/incidents.ts';
-import type { PayoutRecord, PoolSnapshot, RiskRecord } from '../app/records.ts';
+import type { OutboundTransferRecord, PayoutRecord, PoolSnapshot, RiskRecord } from '../app/records.ts';
+import { payoutTransfersOf } from '../app/treasury.ts';
 import type { EventHub } from '../app/event-hub.ts';
 
 /** Per-request state: who is asking, and caches so a list does not reload the same pool. */
@@ -22,6 +23,8 @@ export interface Context {
   payoutOf(policyId: string): Promise<PayoutRecord | null>;
   /** Who watches the risk now; the risks a request asks about are read together. */
   monitoring(risk: RiskRecord): Promise<Monitoring>;
+  /** The on-chain transfer of a policy's payout, or null; read together per request. */
+  transferOf(policyId: string): Promise<OutboundTransferRecord | null>;
 }
 
 export function createContext(
@@ -44,9 +47,14 @@ export function createContext(
     },
     { cacheKeyFn: (r) => r.id },
   );
+  const transferLoader = new DataLoader<string, OutboundTransferRecord | null>(async (ids) => {
+    const byPolicy = await payoutTransfersOf(deps, ids);
+    return ids.map((id) => byPolicy.get(id) ?? null);
+  });
   return {
     deps,
     viewer,
+    transferOf: (policyId) => transferLoader.load(policyId),
     payoutOf: (policyId) => payoutLoader.load(policyId),
     client: request.client,
     events,

@@ -12,6 +12,7 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { type DemoPerson, type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
 import { pingDatabase } from '../app/health.ts';
+import { reservesProblem } from '../app/treasury.ts';
 import { getIncident } from '../app/incidents.ts';
 import { type ErrorCode, isBaseError } from '../domain/errors.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
@@ -258,6 +259,10 @@ function mountProbes(app: express.Express, deps: Deps, readiness: NonNullable<Ap
         ready = false;
       }
     }
+    // The treasury against the ledger (chain settlement): a deficit is named, as operators need it.
+    const reserves = await reservesProblem(deps).catch(() => 'cannot read the last reconciliation');
+    if (deps.config.settlement.mode === 'chain') checks.reserves = reserves ?? 'ok';
+    if (reserves) ready = false;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', database: deps.db.kind, checks });
   });
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedStaleness } from '../app/feeds.ts';
+import { reserveChecks } from '../app/treasury.ts';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
 import type { Database } from '../app/deps.ts';
 
@@ -30,6 +31,23 @@ export function createPrometheus(db: Database) {
     }),
     incidents: new Counter({ name: 'cover_incidents_total', help: 'Incidents confirmed', registers: [registry] }),
     payouts: new Counter({ name: 'cover_payouts_total', help: 'Policies paid by settlements', registers: [registry] }),
+    withdrawals: new Counter({
+      name: 'cover_withdrawals_total',
+      help: 'Withdrawals to wallets queued',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    deposits_credited: new Counter({
+      name: 'cover_chain_deposits_total',
+      help: 'Treasury deposits recorded after confirmations',
+      registers: [registry],
+    }),
+    outbound_batches: new Counter({
+      name: 'cover_outbound_batches_total',
+      help: 'Treasury pay batches finished, by result (confirmed, failed)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
   };
   const histograms: Record<HistogramName, Histogram> = {
     settlement_seconds: new Histogram({
@@ -63,6 +81,25 @@ export function createPrometheus(db: Database) {
       const rows = await readFeedAges();
       this.reset();
       for (const r of rows) if (r.ageSeconds !== null) this.set({ feed: r.id, kind: r.kind }, r.ageSeconds);
+    },
+  });
+  new Gauge({
+    name: 'cover_treasury_reserves',
+    help: 'Last reconciliation of the treasury with the ledger, in base units: treasury, liabilities, pending_outbound, in_flight, surplus (negative: a deficit)',
+    labelNames: ['asset', 'figure'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await reserveChecks(db)) {
+        const figures = {
+          treasury: r.treasuryBalance,
+          liabilities: r.liabilities,
+          pending_outbound: r.pendingOutbound,
+          in_flight: r.inFlight,
+          surplus: r.surplus,
+        };
+        for (const [figure, value] of Object.entries(figures)) this.set({ asset: r.asset, figure }, Number(value));
+      }
     },
   });
   const metrics: Metrics = {

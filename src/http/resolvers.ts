@@ -27,6 +27,7 @@ import type { Context } from './context.ts';
 import { oracleResolvers } from './oracle-resolvers.ts';
 import { solvencyResolvers } from './solvency-resolvers.ts';
 import { subscriptionResolvers } from './subscription-resolvers.ts';
+import { treasuryResolvers } from './treasury-resolvers.ts';
 import { BigIntScalar, DateTimeScalar, DecimalScalar } from './scalars.ts';
 
 const left = (cap: bigint, used: bigint) => (cap > used ? cap - used : 0n);
@@ -197,7 +198,9 @@ export const coreResolvers = {
 
 /** Resolver maps of each SDL file, merged type by type. */
 export const resolvers: Record<string, Record<string, unknown>> = {};
-for (const map of [coreResolvers, oracleResolvers, solvencyResolvers, subscriptionResolvers] as Array<Record<string, object>>) {
+for (const map of [coreResolvers, oracleResolvers, solvencyResolvers, treasuryResolvers, subscriptionResolvers] as Array<
+  Record<string, object>
+>) {
   for (const [type, fields] of Object.entries(map)) {
     resolvers[type] = fields instanceof GraphQLScalarType ? (fields as never) : { ...(resolvers[type] ?? {}), ...fields };
   }

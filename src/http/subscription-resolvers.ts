@@ -1,5 +1,5 @@
 import { requireViewer } from '../app/auth.ts';
-import { getIncident, payoutsTo } from '../app/incidents.ts';
+import { getIncident, payoutsLanded, payoutsTo } from '../app/incidents.ts';
 import { getRisk } from '../app/risks.ts';
 import type { PayoutRecord, PlatformEvent } from '../app/records.ts';
 import type { Context } from './context.ts';
@@ -29,8 +29,18 @@ export const subscriptionResolvers = {
   },
 };
 
-/** One settled pool of an incident may pay several of the viewer's policies: one event each. */
+/**
+ * One settled pool of an incident may pay several of the viewer's policies: one event each.
+ * With money on chain, a payout is paid when its transfer is confirmed on chain, not when
+ * the ledger owes it.
+ */
 async function* paidTo(ctx: Context, address: string): AsyncGenerator<PayoutRecord> {
+  if (ctx.deps.config.settlement.mode === 'chain') {
+    for await (const e of ctx.events().iterate((x) => x.type === 'outbound')) {
+      yield* await payoutsLanded(ctx.deps, (e as Of<'outbound'>).batchId, address);
+    }
+    return;
+  }
   for await (const e of ctx.events().iterate((x) => x.type === 'payouts')) {
     const { incidentId, poolId } = e as Of<'payouts'>;
     yield* await payoutsTo(ctx.deps, incidentId, poolId, address);

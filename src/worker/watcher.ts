@@ -10,6 +10,7 @@ import type { FeedRecord } from '../domain/feed.ts';
 import type { Logger } from 'pino';
 import { createLeaseKeeper } from './lease-keeper.ts';
 import { settlingIncidents } from '../app/incidents.ts';
+import { syncTreasury } from '../app/treasury-sync.ts';
 
 const LEASE = 'watcher';
 
@@ -111,6 +112,10 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     await readFeeds(feeds.filter((f) => f.kind === 'HTTP' || !unwatch.has(f.chainId as number)));
     await deps.db.transaction((tx) => markQuietRisks(tx, deps.clock.now()));
     await settlePending();
+    if (deps.config.settlement.mode === 'chain') {
+      // An RPC outage delays money in and out; it does not stop the oracle work above or the maintenance below.
+      await syncTreasury(deps).catch((err: unknown) => log.error({ err }, 'treasury sync failed'));
+    }
     const now = Date.now();
     if (now - lastMaintenance >= (options.maintenanceIntervalMs ?? 30_000)) {
       lastMaintenance = now;

@@ -1,0 +1,179 @@
+import type { Address, Hex } from 'viem';
+import { publish } from '../db/events.ts';
+import {
+  type BatchRecord,
+  batchInFlight,
+  confirmBatch,
+  cursorOf,
+  failBatch,
+  markBatchSent,
+  prepareBatch,
+  recordInbound,
+  saveReserveCheck,
+  setCursor,
+  transfersOfBatch,
+} from '../db/treasury-store.ts';
+import type { Deps } from './deps.ts';
+import { type ChainSettlement, chainSettlement, depositCursor, measureReserves } from './treasury.ts';
+
+/** Blocks read per getLogs request (public RPCs cap ranges). */
+const LOG_RANGE = 2_000n;
+
+/**
+ * Credits the treasury's deposits once they have `confirmations` blocks, from the last
+ * block processed, in block order; each range is recorded with the cursor in one
+ * transaction, so a crash repeats at most a range and (transaction hash, log index) makes
+ * the repeat a no-op. Nothing is read from the unconfirmed zone, so a reorg there never
+ * has anything to undo. Returns how many new deposits and transfers were recorded.
+ */
+export async function indexDeposits(deps: Deps): Promise<number> {
+  const { settlement, treasury } = chainSettlement(deps, 'the deposit indexer');
+  const name = depositCursor(settlement);
+  const latest = await treasury.latestBlock();
+  const safe = latest - BigInt(settlement.confirmations - 1);
+  let from = ((await cursorOf(deps.db, name)) ?? settlement.startBlock - 1n) + 1n;
+  let added = 0;
+  while (from <= safe) {
+    const to = from + LOG_RANGE - 1n < safe ? from + LOG_RANGE - 1n : safe;
+    const logs = await treasury.inbound(from, to);
+    added += await deps.db.transaction(async (tx) => {
+      const n = await recordInbound(tx, settlement.asset, logs, deps.clock.now());
+      await setCursor(tx, name, to, deps.clock.now());
+      return n;
+    });
+    from = to + 1n;
+  }
+  if (added > 0) deps.metrics.count('deposits_credited', {}, added);
+  return added;
+}
+
+export type SendStep = 'idle' | 'prepared' | 'sent' | 'waiting' | 'confirmed' | 'failed';
+
+/** Test seam: called after a batch is fixed, and after its transaction is broadcast but before that is recorded, so tests can crash the sender there. */
+export type SenderProbe = (step: 'prepared' | 'sent', batch: BatchRecord) => void | Promise<void>;
+
+/**
+ * One step of the outbound sender (under the watcher's lease): advances the batch in
+ * flight, or fixes the next one from the queue. Exactly once rests on the contract: a
+ * batch's number is fixed in the database before it is sent, and `pay` accepts only the
+ * next number, so however often a batch is resent (after a crash, a fee bump, a dropped
+ * transaction) at most one of its transactions executes; the sender recognises an executed
+ * batch by the chain's next number and its BatchPaid event.
+ */
+export async function sendOutbound(deps: Deps, probe?: SenderProbe): Promise<SendStep> {
+  const { settlement, treasury } = chainSettlement(deps, 'the payout sender');
+  let batch = await batchInFlight(deps.db);
+  if (!batch) {
+    const number = await treasury.nextBatch();
+    batch = await deps.db.transaction((tx) =>
+      prepareBatch(tx, { number, asset: settlement.asset, limit: settlement.batchSize, now: deps.clock.now() }),
+    );
+    if (!batch) return 'idle';
+    await probe?.('prepared', batch);
+  }
+  return advance(deps, settlement, batch, probe);
+}
+
+async function advance(deps: Deps, s: ChainSettlement, batch: BatchRecord, probe?: SenderProbe): Promise<SendStep> {
+  const { treasury } = chainSettlement(deps, 'the payout sender');
+  const log = deps.log.child({ component: 'sender', batch: batch.number.toString(), batchId: batch.id });
+  const next = await treasury.nextBatch();
+  if (next > batch.number) {
+    // Executed on chain (by this or an earlier send): confirm once deep enough.
+    const found = await treasury.findBatch(batch.number, s.startBlock);
+    if (!found) {
+      log.error('the chain has spent this batch number but shows no BatchPaid event for it; waiting');
+      return 'waiting';
+    }
+    const latest = await treasury.latestBlock();
+    if (latest - found.blockNumber + 1n < BigInt(s.confirmations)) {
+      if (batch.txHash !== found.txHash)
+        await markBatchSent(deps.db, batch.id, { txHash: found.txHash, nonce: batch.nonce, now: deps.clock.now() });
+      return 'waiting';
+    }
+    const confirmed = await deps.db.transaction(async (tx) => {
+      const done = await confirmBatch(tx, batch, { txHash: found.txHash, blockNumber: found.blockNumber, now: deps.clock.now() });
+      if (done) await publish(tx, { type: 'outbound', batchId: batch.id });
+      return done;
+    });
+    if (confirmed) {
+      deps.metrics.count('outbound_batches', { result: 'confirmed' });
+      log.info({ txHash: found.txHash, transfers: batch.transfers, total: batch.total.toString() }, 'batch confirmed');
+    }
+    return 'confirmed';
+  }
+  if (next < batch.number) {
+    // The chain is behind the number we fixed (a deep reorg undid an earlier batch): this
+    // batch cannot execute; its transfers go back to the queue under a new number.
+    await fail(deps, batch, `WrongBatch(${next}, ${batch.number})`, log);
+    return 'failed';
+  }
+  if (batch.txHash) {
+    const receipt = await treasury.receipt(batch.txHash as Hex);
+    if (receipt?.status === 'reverted') {
+      await fail(deps, batch, await treasury.revertReasonOf(batch.txHash as Hex), log);
+      return 'failed';
+    }
+    if (receipt || deps.clock.now() - (batch.sentAt ?? 0) < s.resendAfterMs) return 'waiting';
+    // Not mined after a while: replace it with higher fees on the same nonce, unless that
+    // nonce has been used by something else, then send afresh. Either way the batch number
+    // keeps it to one execution.
+    const used = (await treasury.confirmedNonce()) > (batch.nonce ?? -1);
+    const bump = 1.25 ** Math.max(1, batch.sends);
+    return send(deps, batch, log, probe, used ? undefined : { nonce: batch.nonce as number, feeBump: bump });
+  }
+  return send(deps, batch, log, probe);
+}
+
+async function send(
+  deps: Deps,
+  batch: BatchRecord,
+  log: Deps['log'],
+  probe: SenderProbe | undefined,
+  replace?: { nonce: number; feeBump: number },
+): Promise<SendStep> {
+  const { treasury } = chainSettlement(deps, 'the payout sender');
+  const transfers = await transfersOfBatch(deps.db, batch.id);
+  const recipients = transfers.map((t) => t.recipient as Address);
+  const amounts = transfers.map((t) => t.amount);
+  const simulated = await treasury.simulatePay(batch.number, recipients, amounts);
+  if (!simulated.ok) {
+    await fail(deps, batch, simulated.reason, log);
+    return 'failed';
+  }
+  const nonce = replace?.nonce ?? (await treasury.pendingNonce());
+  const txHash = await treasury.sendPay(batch.number, recipients, amounts, { nonce, ...(replace ? { feeBump: replace.feeBump } : {}) });
+  await probe?.('sent', { ...batch, txHash, nonce });
+  await markBatchSent(deps.db, batch.id, { txHash, nonce, now: deps.clock.now() });
+  log.info({ txHash, nonce, transfers: transfers.length, replacing: Boolean(replace) }, 'batch sent');
+  return 'sent';
+}
+
+async function fail(deps: Deps, batch: BatchRecord, reason: string, log: Deps['log']): Promise<void> {
+  await deps.db.transaction((tx) => failBatch(tx, batch, reason, deps.clock.now()));
+  deps.metrics.count('outbound_batches', { result: 'failed' });
+  log.error({ reason }, 'batch failed: payouts re-queued, withdrawals refunded');
+}
+
+/** Measures the treasury against the ledger and stores it: what the purchase gate, /readyz and the metrics read. */
+export async function reconcileReserves(deps: Deps): Promise<void> {
+  const check = await measureReserves(deps);
+  await saveReserveCheck(deps.db, check);
+  if (check.surplus < 0n) {
+    deps.log.error(
+      { asset: check.asset, deficit: (-check.surplus).toString(), block: check.blockNumber.toString() },
+      'treasury holds less than the ledger owes: sales stopped',
+    );
+  }
+}
+
+/** One pass of the chain settlement: deposits in, one sender step, reconciliation. */
+export async function syncTreasury(deps: Deps, probe?: SenderProbe): Promise<void> {
+  await indexDeposits(deps);
+  // A step that just sent or confirmed may have more to do at once (e.g. the next batch).
+  for (let i = 0; i < 4; i++) {
+    const step = await sendOutbound(deps, probe);
+    if (step === 'idle' || step === 'waiting') break;
+  }
+  await reconcileReserves(deps);
+}

@@ -1,0 +1,224 @@
+import type { Address } from 'viem';
+import type { TreasuryGateway } from '../chain/treasury.ts';
+import { isUniqueViolation } from '../db/classify-error.ts';
+import {
+  type BatchRecord,
+  type ChainDepositRecord,
+  type OutboundTransferRecord,
+  type ReserveCheck,
+  assignInbound,
+  cursorOf,
+  depositsTo,
+  executedUnconfirmed,
+  findDeposit,
+  lastReserveCheck,
+  ledgerLiabilities,
+  listBatches,
+  queueOutbound,
+  transfersOf,
+  unattributedDeposits,
+} from '../db/treasury-store.ts';
+import { badInput, conflict, forbidden, notFound, reservesShort, settlementUnavailable } from '../domain/errors.ts';
+import { parsePositiveAmount } from '../domain/money.ts';
+import { type Page, type PageRequest, toPage } from '../domain/page.ts';
+import { type Subject, type Viewer, normaliseAddress, requireAdmin, requireViewer, resolveSubject } from './auth.ts';
+import type { Deps, SettlementConfig } from './deps.ts';
+import { allReserveChecks, findOutbound, payoutTransfers } from '../db/treasury-store.ts';
+
+export type ChainSettlement = Extract<SettlementConfig, { mode: 'chain' }>;
+
+/** The chain settlement and its treasury, or SETTLEMENT_UNAVAILABLE naming what needs it. */
+export function chainSettlement(deps: Deps, what: string): { settlement: ChainSettlement; treasury: TreasuryGateway } {
+  const s = deps.config.settlement;
+  if (s.mode !== 'chain' || !deps.treasury) {
+    throw settlementUnavailable(`${what} needs chain settlement (SETTLEMENT=chain); this server settles on its ledger only`);
+  }
+  return { settlement: s, treasury: deps.treasury };
+}
+
+/** The deposit indexer's cursor name: one per chain and treasury. */
+export function depositCursor(s: ChainSettlement): string {
+  return `deposits:${s.chainId}:${s.treasury.toLowerCase()}`;
+}
+
+export interface WithdrawInput {
+  amount: string;
+  to?: string | null | undefined;
+  /** The client's idempotency key: the same key twice withdraws once. */
+  idempotencyKey?: string | null | undefined;
+}
+
+/**
+ * Sends part of the viewer's free wallet balance to their own address on chain. Only the
+ * address that signed in may receive: a stolen session cannot send money elsewhere. The
+ * amount leaves the wallet now (to pending outbound), in the same transaction as its
+ * outbox row; the batch sender pays it.
+ */
+export async function withdraw(deps: Deps, viewer: Viewer | null, input: WithdrawInput): Promise<OutboundTransferRecord> {
+  const v = requireViewer(viewer);
+  const { settlement } = chainSettlement(deps, 'a withdrawal to a wallet');
+  const amount = parsePositiveAmount(input.amount);
+  const to = input.to == null ? v.address : normaliseAddress(input.to, 'to');
+  if (to !== v.address) {
+    throw forbidden('withdrawals go only to the address you signed in with; sign in with the receiving wallet to withdraw there', {
+      field: 'to',
+    });
+  }
+  const key = input.idempotencyKey?.trim();
+  if (key !== undefined && (key.length < 1 || key.length > 100))
+    throw badInput('idempotencyKey must be 1 to 100 characters', { field: 'idempotencyKey' });
+  const reference = `withdrawal:${v.address}:${key ?? crypto.randomUUID()}`;
+  try {
+    const id = await deps.db.transaction((tx) =>
+      queueOutbound(tx, {
+        kind: 'WITHDRAWAL',
+        reference,
+        owner: v.address,
+        recipient: to,
+        asset: settlement.asset,
+        amount,
+        now: deps.clock.now(),
+      }),
+    );
+    deps.metrics.count('withdrawals', { result: 'queued' });
+    return (await findOutbound(deps.db, id)) as OutboundTransferRecord;
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    const previous = await findOutbound(deps.db, undefined, reference);
+    if (!previous || previous.amount !== amount) throw conflict('this idempotency key was already used for another withdrawal');
+    return previous;
+  }
+}
+
+/** A deposit as its owner sees it: PENDING while on chain but not yet confirmed. */
+export type DepositView = Omit<ChainDepositRecord, 'status'> & { status: ChainDepositRecord['status'] | 'PENDING' };
+
+export interface DepositsView {
+  /** Deposits seen on chain, not yet confirmed: nothing is credited for them until they are. */
+  pending: DepositView[];
+  credited: Page<ChainDepositRecord>;
+}
+
+/** A user's deposits into the treasury: recorded ones from the ledger, pending ones read from the chain now. */
+export async function deposits(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<DepositsView> {
+  const subject = resolveSubject(viewer, address);
+  const { settlement, treasury } = chainSettlement(deps, 'deposits from a wallet');
+  const cursor = (await cursorOf(deps.db, depositCursor(settlement))) ?? settlement.startBlock - 1n;
+  const latest = await treasury.latestBlock();
+  const pending =
+    latest > cursor
+      ? (await treasury.inbound(cursor + 1n, latest, subject as Address)).map(
+          (l): DepositView => ({
+            txHash: l.txHash,
+            logIndex: l.logIndex,
+            blockNumber: l.blockNumber,
+            kind: l.kind,
+            asset: settlement.asset,
+            sender: l.sender,
+            beneficiary: l.beneficiary,
+            amount: l.amount,
+            status: 'PENDING',
+            assignedBy: null,
+            reason: null,
+            seenAt: deps.clock.now(),
+            creditedAt: null,
+          }),
+        )
+      : [];
+  const credited = toPage(await depositsTo(deps.db, subject, page), page, (d) => ({ key: d.seenAt, id: `${d.txHash}:${d.logIndex}` }));
+  return { pending, credited };
+}
+
+export async function outboundTransfers(
+  deps: Deps,
+  viewer: Viewer | null,
+  address: Subject,
+  page: PageRequest,
+): Promise<Page<OutboundTransferRecord>> {
+  const subject = resolveSubject(viewer, address);
+  return toPage(await transfersOf(deps.db, subject, page), page, (t) => ({ key: t.createdAt, id: t.id }));
+}
+
+export async function unattributed(deps: Deps, viewer: Viewer | null, page: PageRequest): Promise<Page<ChainDepositRecord>> {
+  requireAdmin(viewer);
+  return toPage(await unattributedDeposits(deps.db, page), page, (d) => ({ key: d.seenAt, id: `${d.txHash}:${d.logIndex}` }));
+}
+
+export async function outboundBatches(deps: Deps, viewer: Viewer | null, page: PageRequest): Promise<Page<BatchRecord>> {
+  requireAdmin(viewer);
+  return toPage(await listBatches(deps.db, page), page, (b) => ({ key: b.createdAt, id: b.id }));
+}
+
+/** An admin credits a plain transfer to the treasury to the wallet it belongs to, with a reason (journal entry). */
+export async function assignDeposit(
+  deps: Deps,
+  viewer: Viewer | null,
+  input: { txHash: string; logIndex: number; address: string; reason: string },
+): Promise<ChainDepositRecord> {
+  const admin = requireAdmin(viewer);
+  const address = normaliseAddress(input.address);
+  const reason = typeof input.reason === 'string' ? input.reason.trim() : '';
+  if (reason.length < 3 || reason.length > 500) throw badInput('reason must be 3 to 500 characters', { field: 'reason' });
+  if (!/^0x[0-9a-fA-F]{64}$/.test(input.txHash)) throw badInput('txHash must be a 32-byte 0x-hex transaction hash', { field: 'txHash' });
+  return deps.db.transaction(async (tx) => {
+    const found = await findDeposit(tx, input.txHash, input.logIndex, true);
+    if (!found) throw notFound(`no recorded transfer ${input.txHash}:${input.logIndex}`);
+    if (found.status !== 'UNATTRIBUTED') throw conflict(`this transfer is already ${found.status.toLowerCase()} to ${found.beneficiary}`);
+    await assignInbound(tx, found, { address, by: admin.address, reason, now: deps.clock.now() });
+    return (await findDeposit(tx, input.txHash, input.logIndex)) as ChainDepositRecord;
+  });
+}
+
+/**
+ * The treasury against the ledger, now: the token balance the contract holds, plus what
+ * executed batches have sent but the ledger has not confirmed yet, against every balance
+ * the ledger owes (wallets, pools, backstop, fees, pending outbound).
+ */
+export async function measureReserves(deps: Deps): Promise<ReserveCheck> {
+  const { settlement, treasury } = chainSettlement(deps, 'reserves');
+  const block = await treasury.latestBlock();
+  const [balance, next] = await Promise.all([treasury.balance(block), treasury.nextBatch(block)]);
+  const { liabilities, pendingOutbound } = await ledgerLiabilities(deps.db, settlement.asset);
+  const inFlight = await executedUnconfirmed(deps.db, settlement.asset, next);
+  return {
+    asset: settlement.asset,
+    blockNumber: block,
+    treasuryBalance: balance,
+    liabilities,
+    pendingOutbound,
+    inFlight,
+    surplus: balance + inFlight - liabilities,
+    checkedAt: deps.clock.now(),
+  };
+}
+
+/** Cover is not sold while the last reconciliation found the treasury short of what the ledger owes. */
+export async function requireReserves(deps: Deps): Promise<void> {
+  const s = deps.config.settlement;
+  if (s.mode !== 'chain') return;
+  const check = await lastReserveCheck(deps.db, s.asset);
+  if (check && check.surplus < 0n) {
+    throw reservesShort('cover is not sold: the treasury holds less than the ledger owes; the operators have been alerted', {
+      deficit: (-check.surplus).toString(),
+    });
+  }
+}
+
+/** The transfers carrying these policies' payouts, by policy id. */
+export function payoutTransfersOf(deps: Deps, policyIds: readonly string[]): Promise<Map<string, OutboundTransferRecord>> {
+  return payoutTransfers(deps.db, policyIds);
+}
+
+/** Every stored reconciliation (one per settlement asset), for the metrics. */
+export async function reserveChecks(db: Deps['db']): Promise<ReserveCheck[]> {
+  return allReserveChecks(db);
+}
+
+/** Why the service is not ready because of its reserves, or null. */
+export async function reservesProblem(deps: Deps): Promise<string | null> {
+  const s = deps.config.settlement;
+  if (s.mode !== 'chain') return null;
+  const check = await lastReserveCheck(deps.db, s.asset);
+  if (check && check.surplus < 0n) return `treasury short by ${-check.surplus} base units of ${s.asset} at block ${check.blockNumber}`;
+  return null;
+}

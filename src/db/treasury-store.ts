@@ -1,0 +1,463 @@
+import { sql } from 'drizzle-orm';
+import { formatId } from '../domain/ids.ts';
+import { randomUUID } from 'node:crypto';
+import type { PageRequest } from '../domain/page.ts';
+import type { Executor } from './create-database.ts';
+import { accountBalance, ledgerAccounts, postJournal, postJournalFromSelect, transfer } from './ledger.ts';
+import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
+
+/** A movement into the treasury seen on chain and recorded (docs/design.md §10). */
+export interface ChainDepositRecord {
+  txHash: string;
+  logIndex: number;
+  blockNumber: bigint;
+  kind: 'DEPOSIT' | 'TRANSFER';
+  asset: string;
+  sender: string;
+  beneficiary: string | null;
+  amount: bigint;
+  status: 'CREDITED' | 'UNATTRIBUTED' | 'ASSIGNED';
+  assignedBy: string | null;
+  reason: string | null;
+  seenAt: number;
+  creditedAt: number | null;
+}
+
+export type OutboundKind = 'WITHDRAWAL' | 'PAYOUT';
+export type OutboundStatus = 'QUEUED' | 'SENT' | 'CONFIRMED' | 'FAILED';
+export type BatchStatus = 'PREPARED' | 'SENT' | 'CONFIRMED' | 'FAILED';
+
+export interface OutboundTransferRecord {
+  id: string;
+  kind: OutboundKind;
+  reference: string;
+  owner: string;
+  recipient: string;
+  asset: string;
+  amount: bigint;
+  status: OutboundStatus;
+  batchId: string | null;
+  batchNumber: bigint | null;
+  txHash: string | null;
+  attempts: number;
+  lastError: string | null;
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+export interface BatchRecord {
+  id: string;
+  number: bigint;
+  asset: string;
+  status: BatchStatus;
+  transfers: number;
+  total: bigint;
+  txHash: string | null;
+  nonce: number | null;
+  blockNumber: bigint | null;
+  reason: string | null;
+  sends: number;
+  createdAt: number;
+  sentAt: number | null;
+  finishedAt: number | null;
+}
+
+const opt = <T>(v: unknown, f: (x: unknown) => T): T | null => (v === null || v === undefined ? null : f(v));
+
+function toDeposit(r: Record<string, unknown>): ChainDepositRecord {
+  return {
+    txHash: r.tx_hash as string,
+    logIndex: Number(r.log_index),
+    blockNumber: big(r.block_number),
+    kind: r.kind as ChainDepositRecord['kind'],
+    asset: r.asset as string,
+    sender: r.sender as string,
+    beneficiary: (r.beneficiary as string | null) ?? null,
+    amount: big(r.amount),
+    status: r.status as ChainDepositRecord['status'],
+    assignedBy: (r.assigned_by as string | null) ?? null,
+    reason: (r.reason as string | null) ?? null,
+    seenAt: ms(r.seen_at),
+    creditedAt: opt(r.credited_at, ms),
+  };
+}
+
+function toTransfer(r: Record<string, unknown>): OutboundTransferRecord {
+  return {
+    id: r.id as string,
+    kind: r.kind as OutboundKind,
+    reference: r.reference as string,
+    owner: r.owner as string,
+    recipient: r.recipient as string,
+    asset: r.asset as string,
+    amount: big(r.amount),
+    status: r.status as OutboundStatus,
+    batchId: (r.batch_id as string | null) ?? null,
+    batchNumber: opt(r.batch_number, big),
+    txHash: (r.tx_hash as string | null) ?? null,
+    attempts: Number(r.attempts),
+    lastError: (r.last_error as string | null) ?? null,
+    createdAt: ms(r.created_at),
+    finishedAt: opt(r.finished_at, ms),
+  };
+}
+
+function toBatch(r: Record<string, unknown>): BatchRecord {
+  return {
+    id: r.id as string,
+    number: big(r.number),
+    asset: r.asset as string,
+    status: r.status as BatchStatus,
+    transfers: Number(r.transfers),
+    total: big(r.total),
+    txHash: (r.tx_hash as string | null) ?? null,
+    nonce: opt(r.nonce, Number),
+    blockNumber: opt(r.block_number, big),
+    reason: (r.reason as string | null) ?? null,
+    sends: Number(r.sends),
+    createdAt: ms(r.created_at),
+    sentAt: opt(r.sent_at, ms),
+    finishedAt: opt(r.finished_at, ms),
+  };
+}
+
+// ---- the deposit indexer's state -------------------------------------------------------
+
+export async function cursorOf(ex: Executor, name: string): Promise<bigint | undefined> {
+  const rows = await ex.query<{ block: string }>(sql`SELECT block FROM chain_cursors WHERE name = ${name}`);
+  return rows[0] ? big(rows[0].block) : undefined;
+}
+
+export async function setCursor(ex: Executor, name: string, block: bigint, now: number): Promise<void> {
+  await ex.query(sql`
+    INSERT INTO chain_cursors (name, block, updated_at) VALUES (${name}, ${block.toString()}::bigint, ${ts(now)})
+    ON CONFLICT (name) DO UPDATE SET block = EXCLUDED.block, updated_at = EXCLUDED.updated_at`);
+}
+
+export interface InboundRow {
+  kind: 'DEPOSIT' | 'TRANSFER';
+  txHash: string;
+  logIndex: number;
+  blockNumber: bigint;
+  sender: string;
+  beneficiary: string | null;
+  amount: bigint;
+}
+
+/**
+ * Records confirmed movements into the treasury: a `deposit` credits its beneficiary's
+ * wallet from `external` (one journal entry each), a plain transfer is kept unattributed.
+ * Idempotent on (transaction hash, log index): a log already recorded is skipped.
+ * Returns how many were new.
+ */
+export async function recordInbound(tx: Executor, asset: string, rows: readonly InboundRow[], now: number): Promise<number> {
+  let added = 0;
+  for (const r of rows) {
+    const txHash = r.txHash.toLowerCase();
+    const seen = await tx.query(sql`SELECT 1 FROM chain_deposits WHERE tx_hash = ${txHash} AND log_index = ${r.logIndex}`);
+    if (seen.length > 0) continue;
+    let entry: string | null = null;
+    if (r.kind === 'DEPOSIT' && r.beneficiary) {
+      entry = await postJournal(tx, {
+        kind: 'CHAIN_DEPOSIT',
+        at: now,
+        reference: `${txHash}:${r.logIndex}`,
+        idempotencyKey: `deposit:${txHash}:${r.logIndex}`,
+        memo: { txHash, logIndex: String(r.logIndex), beneficiary: r.beneficiary, sender: r.sender },
+        postings: transfer(ledgerAccounts.external(asset), ledgerAccounts.wallet(asset, r.beneficiary), r.amount),
+      });
+    }
+    await tx.query(sql`
+      INSERT INTO chain_deposits (tx_hash, log_index, block_number, kind, asset, sender, beneficiary, amount, status, journal_entry_id, seen_at, credited_at)
+      VALUES (${txHash}, ${r.logIndex}, ${r.blockNumber.toString()}::bigint, ${r.kind}, ${asset}, ${r.sender}, ${entry ? r.beneficiary : null},
+              ${num(r.amount)}, ${entry ? 'CREDITED' : 'UNATTRIBUTED'}, ${entry}, ${ts(now)}, ${entry ? ts(now) : null})`);
+    added++;
+  }
+  return added;
+}
+
+export async function depositsTo(ex: Executor, beneficiary: string, page: PageRequest): Promise<ChainDepositRecord[]> {
+  const p = pageOf(sql`seen_at`, sql`tx_hash || ':' || log_index`, page, true);
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT * FROM chain_deposits WHERE beneficiary = ${beneficiary} AND ${p.where}
+    ORDER BY seen_at DESC, tx_hash || ':' || log_index DESC ${p.limit}`);
+  return rows.map(toDeposit);
+}
+
+export async function unattributedDeposits(ex: Executor, page: PageRequest): Promise<ChainDepositRecord[]> {
+  const p = pageOf(sql`seen_at`, sql`tx_hash || ':' || log_index`, page, true);
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT * FROM chain_deposits WHERE status = 'UNATTRIBUTED' AND ${p.where}
+    ORDER BY seen_at DESC, tx_hash || ':' || log_index DESC ${p.limit}`);
+  return rows.map(toDeposit);
+}
+
+export async function findDeposit(ex: Executor, txHash: string, logIndex: number, lock = false): Promise<ChainDepositRecord | undefined> {
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT * FROM chain_deposits WHERE tx_hash = ${txHash.toLowerCase()} AND log_index = ${logIndex} ${lock ? sql`FOR UPDATE` : sql``}`);
+  return rows[0] ? toDeposit(rows[0]) : undefined;
+}
+
+/** Credits an unattributed transfer to `address`, with who decided and why (one journal entry). */
+export async function assignInbound(
+  tx: Executor,
+  d: ChainDepositRecord,
+  a: { address: string; by: string; reason: string; now: number },
+): Promise<void> {
+  const entry = await postJournal(tx, {
+    kind: 'CHAIN_DEPOSIT_ASSIGNED',
+    at: a.now,
+    reference: `${d.txHash}:${d.logIndex}`,
+    idempotencyKey: `deposit:${d.txHash}:${d.logIndex}`,
+    memo: { txHash: d.txHash, logIndex: String(d.logIndex), beneficiary: a.address, by: a.by, reason: a.reason },
+    postings: transfer(ledgerAccounts.external(d.asset), ledgerAccounts.wallet(d.asset, a.address), d.amount),
+  });
+  await tx.query(sql`
+    UPDATE chain_deposits SET status = 'ASSIGNED', beneficiary = ${a.address}, journal_entry_id = ${entry},
+      assigned_by = ${a.by}, reason = ${a.reason}, credited_at = ${ts(a.now)}
+    WHERE tx_hash = ${d.txHash} AND log_index = ${d.logIndex} AND status = 'UNATTRIBUTED'`);
+}
+
+// ---- the outbox ------------------------------------------------------------------------
+
+/** Moves `amount` from the owner's wallet to pending outbound and queues its transfer, in the caller's transaction. */
+export async function queueOutbound(
+  tx: Executor,
+  t: { kind: OutboundKind; reference: string; owner: string; recipient: string; asset: string; amount: bigint; now: number },
+): Promise<string> {
+  const id = formatId('out', randomUUID());
+  await postJournal(tx, {
+    kind: t.kind === 'WITHDRAWAL' ? 'WITHDRAWAL_QUEUED' : 'PAYOUT_QUEUED',
+    at: t.now,
+    reference: id,
+    idempotencyKey: `outbound:${t.reference}`,
+    memo: { owner: t.owner, recipient: t.recipient, amount: t.amount.toString() },
+    postings: transfer(ledgerAccounts.wallet(t.asset, t.owner), ledgerAccounts.pendingOutbound(t.asset), t.amount),
+  });
+  await tx.query(sql`
+    INSERT INTO outbound_transfers (id, kind, reference, owner, recipient, asset, amount, status, created_at)
+    VALUES (${id}, ${t.kind}, ${t.reference}, ${t.owner}, ${t.recipient}, ${t.asset}, ${num(t.amount)}, 'QUEUED', ${ts(t.now)})`);
+  return id;
+}
+
+/**
+ * Queues every payout of an incident's pool to its buyer's address, set-based: one journal
+ * entry moving the credited wallets to pending outbound, one transfer row per paid policy.
+ */
+export async function queuePayoutTransfers(
+  tx: Executor,
+  p: { incidentId: string; poolId: string; asset: string; now: number },
+): Promise<void> {
+  const mine = sql`x.incident_id = ${p.incidentId} AND x.pool_id = ${p.poolId} AND x.paid > 0`;
+  const walletPrefix = ledgerAccounts.wallet(p.asset, '').id;
+  const pending = ledgerAccounts.pendingOutbound(p.asset);
+  await postJournalFromSelect(
+    tx,
+    { kind: 'PAYOUT_QUEUED', at: p.now, reference: p.incidentId, idempotencyKey: `outbound:payouts:${p.incidentId}:${p.poolId}` },
+    sql`SELECT ${walletPrefix} || x.buyer, 'WALLET', ${p.asset}, x.buyer, -SUM(x.paid) FROM payouts x WHERE ${mine} GROUP BY x.buyer
+        UNION ALL
+        SELECT ${pending.id}, ${pending.kind}, ${p.asset}, NULL::text, SUM(x.paid) FROM payouts x WHERE ${mine}`,
+  );
+  await tx.query(sql`
+    INSERT INTO outbound_transfers (id, kind, reference, owner, recipient, asset, amount, status, created_at)
+    SELECT 'out_' || replace(gen_random_uuid()::text, '-', ''), 'PAYOUT', 'payout:' || x.policy_id, x.buyer, x.buyer, ${p.asset}, x.paid, 'QUEUED', ${ts(p.now)}
+    FROM payouts x WHERE ${mine}`);
+}
+
+const TRANSFER_COLUMNS = sql`t.*, b.number AS batch_number, b.tx_hash`;
+
+export async function transfersOf(ex: Executor, owner: string, page: PageRequest): Promise<OutboundTransferRecord[]> {
+  const p = pageOf(sql`t.created_at`, sql`t.id`, page, true);
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t LEFT JOIN outbound_batches b ON b.id = t.batch_id
+    WHERE t.owner = ${owner} AND ${p.where} ORDER BY t.created_at DESC, t.id DESC ${p.limit}`);
+  return rows.map(toTransfer);
+}
+
+/** The transfers carrying these policies' payouts, keyed by policy id. */
+export async function payoutTransfers(ex: Executor, policyIds: readonly string[]): Promise<Map<string, OutboundTransferRecord>> {
+  if (policyIds.length === 0) return new Map();
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t LEFT JOIN outbound_batches b ON b.id = t.batch_id
+    WHERE t.reference IN (${sql.join(
+      policyIds.map((id) => sql`${`payout:${id}`}`),
+      sql`, `,
+    )})`);
+  return new Map(rows.map((r) => [(r.reference as string).slice('payout:'.length), toTransfer(r)]));
+}
+
+export async function transfersOfBatch(ex: Executor, batchId: string): Promise<OutboundTransferRecord[]> {
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t JOIN outbound_batches b ON b.id = t.batch_id
+    WHERE t.batch_id = ${batchId} ORDER BY t.created_at, t.id`);
+  return rows.map(toTransfer);
+}
+
+/** The batch being sent (prepared or sent, not yet confirmed or failed), if any. */
+export async function batchInFlight(ex: Executor): Promise<BatchRecord | undefined> {
+  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM outbound_batches WHERE status IN ('PREPARED', 'SENT')`);
+  return rows[0] ? toBatch(rows[0]) : undefined;
+}
+
+export async function listBatches(ex: Executor, page: PageRequest): Promise<BatchRecord[]> {
+  const p = pageOf(sql`created_at`, sql`id`, page, true);
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT * FROM outbound_batches WHERE ${p.where} ORDER BY created_at DESC, id DESC ${p.limit}`);
+  return rows.map(toBatch);
+}
+
+/**
+ * Fixes the next batch before anything is sent: number `number`, up to `limit` of the
+ * oldest queued transfers of `asset`. Returns undefined when nothing is queued.
+ */
+export async function prepareBatch(
+  tx: Executor,
+  b: { number: bigint; asset: string; limit: number; now: number },
+): Promise<BatchRecord | undefined> {
+  const id = formatId('bat', randomUUID());
+  const rows = await tx.query<Record<string, unknown>>(sql`
+    WITH picked AS (
+      SELECT id, amount FROM outbound_transfers WHERE status = 'QUEUED' AND asset = ${b.asset}
+      ORDER BY created_at, id LIMIT ${b.limit} FOR UPDATE SKIP LOCKED
+    ), batch AS (
+      INSERT INTO outbound_batches (id, number, asset, status, transfers, total, created_at)
+      SELECT ${id}, ${b.number.toString()}::bigint, ${b.asset}, 'PREPARED', COUNT(*), SUM(amount), ${ts(b.now)}
+      FROM picked HAVING COUNT(*) > 0
+      RETURNING *
+    ), moved AS (
+      UPDATE outbound_transfers t SET status = 'SENT', batch_id = batch.id FROM batch, picked WHERE t.id = picked.id
+      RETURNING t.id
+    )
+    SELECT batch.*, (SELECT COUNT(*) FROM moved) AS moved FROM batch`);
+  return rows[0] ? toBatch(rows[0]) : undefined;
+}
+
+export async function markBatchSent(ex: Executor, id: string, s: { txHash: string; nonce: number | null; now: number }): Promise<void> {
+  await ex.query(sql`
+    UPDATE outbound_batches SET status = 'SENT', tx_hash = ${s.txHash}, nonce = ${s.nonce}, sends = sends + 1, sent_at = ${ts(s.now)}
+    WHERE id = ${id} AND status IN ('PREPARED', 'SENT')`);
+}
+
+/** The batch executed and is confirmed: pending outbound leaves to `external`, once. */
+export async function confirmBatch(
+  tx: Executor,
+  b: BatchRecord,
+  c: { txHash: string; blockNumber: bigint; now: number },
+): Promise<boolean> {
+  const updated = await tx.query(sql`
+    UPDATE outbound_batches SET status = 'CONFIRMED', tx_hash = ${c.txHash}, block_number = ${c.blockNumber.toString()}::bigint, finished_at = ${ts(c.now)}
+    WHERE id = ${b.id} AND status IN ('PREPARED', 'SENT') RETURNING id`);
+  if (updated.length === 0) return false;
+  await postJournal(tx, {
+    kind: 'OUTBOUND_CONFIRMED',
+    at: c.now,
+    reference: c.txHash,
+    idempotencyKey: `outbound:batch:${b.id}`,
+    memo: { batch: b.number.toString(), txHash: c.txHash, block: c.blockNumber.toString() },
+    postings: transfer(ledgerAccounts.pendingOutbound(b.asset), ledgerAccounts.external(b.asset), b.total),
+  });
+  await tx.query(sql`UPDATE outbound_transfers SET status = 'CONFIRMED', finished_at = ${ts(c.now)} WHERE batch_id = ${b.id}`);
+  return true;
+}
+
+/**
+ * The batch reverted or could not be sent, and spent nothing on chain: it is kept, FAILED
+ * with its reason. Its payouts go back to the queue (a payout must land; the operator
+ * fixes the cause); its withdrawals fail visibly and their money returns to the wallet.
+ */
+export async function failBatch(tx: Executor, b: BatchRecord, reason: string, now: number): Promise<void> {
+  const updated = await tx.query(sql`
+    UPDATE outbound_batches SET status = 'FAILED', reason = ${reason}, finished_at = ${ts(now)}
+    WHERE id = ${b.id} AND status IN ('PREPARED', 'SENT') RETURNING id`);
+  if (updated.length === 0) return;
+  await tx.query(sql`
+    UPDATE outbound_transfers SET status = 'QUEUED', batch_id = NULL, attempts = attempts + 1, last_error = ${reason}
+    WHERE batch_id = ${b.id} AND kind = 'PAYOUT'`);
+  const refunded = await tx.query<{ owner: string; amount: string }>(sql`
+    UPDATE outbound_transfers SET status = 'FAILED', batch_id = NULL, attempts = attempts + 1, last_error = ${reason}, finished_at = ${ts(now)}
+    WHERE batch_id = ${b.id} AND kind = 'WITHDRAWAL' RETURNING owner, amount`);
+  if (refunded.length === 0) return;
+  const byOwner = new Map<string, bigint>();
+  for (const r of refunded) byOwner.set(r.owner, (byOwner.get(r.owner) ?? 0n) + big(r.amount));
+  const total = [...byOwner.values()].reduce((s, x) => s + x, 0n);
+  await postJournal(tx, {
+    kind: 'WITHDRAWAL_REFUNDED',
+    at: now,
+    reference: b.id,
+    idempotencyKey: `outbound:refund:${b.id}`,
+    memo: { batch: b.number.toString(), reason },
+    postings: [
+      { account: ledgerAccounts.pendingOutbound(b.asset), amount: -total },
+      ...[...byOwner].map(([owner, amount]) => ({ account: ledgerAccounts.wallet(b.asset, owner), amount })),
+    ],
+  });
+}
+
+// ---- reconciliation --------------------------------------------------------------------
+
+/** What the ledger owes in `asset`: every internal balance (all of them sum to -external), and the part on its way out. */
+export async function ledgerLiabilities(ex: Executor, asset: string): Promise<{ liabilities: bigint; pendingOutbound: bigint }> {
+  return {
+    liabilities: -(await accountBalance(ex, ledgerAccounts.external(asset).id)),
+    pendingOutbound: await accountBalance(ex, ledgerAccounts.pendingOutbound(asset).id),
+  };
+}
+
+export interface ReserveCheck {
+  asset: string;
+  blockNumber: bigint;
+  treasuryBalance: bigint;
+  liabilities: bigint;
+  pendingOutbound: bigint;
+  inFlight: bigint;
+  surplus: bigint;
+  checkedAt: number;
+}
+
+export async function saveReserveCheck(ex: Executor, r: ReserveCheck): Promise<void> {
+  await ex.query(sql`
+    INSERT INTO reserve_checks (asset, block_number, treasury_balance, liabilities, pending_outbound, in_flight, surplus, checked_at)
+    VALUES (${r.asset}, ${r.blockNumber.toString()}::bigint, ${num(r.treasuryBalance)}, ${num(r.liabilities)}, ${num(r.pendingOutbound)},
+            ${num(r.inFlight)}, ${num(r.surplus)}, ${ts(r.checkedAt)})
+    ON CONFLICT (asset) DO UPDATE SET block_number = EXCLUDED.block_number, treasury_balance = EXCLUDED.treasury_balance,
+      liabilities = EXCLUDED.liabilities, pending_outbound = EXCLUDED.pending_outbound, in_flight = EXCLUDED.in_flight,
+      surplus = EXCLUDED.surplus, checked_at = EXCLUDED.checked_at`);
+}
+
+export async function lastReserveCheck(ex: Executor, asset: string): Promise<ReserveCheck | undefined> {
+  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM reserve_checks WHERE asset = ${asset}`);
+  return rows[0] ? toReserveCheck(rows[0]) : undefined;
+}
+
+export async function allReserveChecks(ex: Executor): Promise<ReserveCheck[]> {
+  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM reserve_checks ORDER BY asset`);
+  return rows.map(toReserveCheck);
+}
+
+function toReserveCheck(r: Record<string, unknown>): ReserveCheck {
+  return {
+    asset: r.asset as string,
+    blockNumber: big(r.block_number),
+    treasuryBalance: big(r.treasury_balance),
+    liabilities: big(r.liabilities),
+    pendingOutbound: big(r.pending_outbound),
+    inFlight: big(r.in_flight),
+    surplus: big(r.surplus),
+    checkedAt: ms(r.checked_at),
+  };
+}
+
+/** Sum of the batches sent and executed on chain (number below the chain's next) whose confirmation is not recorded yet. */
+export async function executedUnconfirmed(ex: Executor, asset: string, nextBatch: bigint): Promise<bigint> {
+  const rows = await ex.query<{ s: string | null }>(sql`
+    SELECT SUM(total) AS s FROM outbound_batches WHERE asset = ${asset} AND status IN ('PREPARED', 'SENT') AND number < ${nextBatch.toString()}::bigint`);
+  return big(rows[0]?.s ?? '0');
+}
+
+/** One outbound transfer by id, or by its reference. */
+export async function findOutbound(ex: Executor, id: string | undefined, reference?: string): Promise<OutboundTransferRecord | undefined> {
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t LEFT JOIN outbound_batches b ON b.id = t.batch_id
+    WHERE ${id ? sql`t.id = ${id}` : sql`t.reference = ${reference ?? ''}`}`);
+  return rows[0] ? toTransfer(rows[0]) : undefined;
+}

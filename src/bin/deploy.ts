@@ -1,0 +1,91 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type Address, type Hex, createPublicClient, createWalletClient, defineChain, getAddress, http } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
+import { ANVIL_KEYS, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
+
+/**
+ * `npm run deploy`: deploys the treasury (and, on a local chain, a test USDC) and writes the
+ * settings chain settlement needs to `<DEPLOY_OUT>/settlement.env` (default .data/chain).
+ *
+ * - CHAIN_URL (default http://127.0.0.1:8545): the chain to deploy to.
+ * - DEPLOYER_KEY_FILE: who pays for the deployment; on a local anvil chain (31337) its first
+ *   dev account by default.
+ * - SETTLEMENT_TOKEN: the token to settle in (required off a local chain: e.g. USDC's address).
+ * - TREASURY_OWNER, OPERATOR_ADDRESS: the roles (default: the deployer; on a local chain the
+ *   operator is anvil's last dev account, whose key is written beside the env file).
+ */
+async function main(): Promise<void> {
+  const url = process.env.CHAIN_URL ?? 'http://127.0.0.1:8545';
+  const out = resolve(process.env.DEPLOY_OUT ?? '.data/chain');
+  const probe = createPublicClient({ transport: http(url, { retryCount: 2 }) });
+  const chainId = await probe.getChainId().catch((error: unknown) => {
+    throw new Error(`no chain answers at ${url} (start one with \`npm run chain\`): ${(error as Error).message.split('\n')[0]}`);
+  });
+  const local = chainId === LOCAL_CHAIN_ID;
+  // Once: a treasury this step already deployed (and the chain still has) is kept.
+  const envFile = join(out, 'settlement.env');
+  if (existsSync(envFile)) {
+    const previous = /^TREASURY_ADDRESS=(0x[0-9a-fA-F]{40})$/m.exec(readFileSync(envFile, 'utf8'))?.[1] as Address | undefined;
+    if (previous && (await probe.getCode({ address: previous }))) {
+      console.log(`treasury ${previous} is already deployed; settings in ${envFile}`);
+      return;
+    }
+  }
+  const readKey = (file: string): Hex => {
+    const text = readFileSync(file, 'utf8').trim();
+    const key = (text.startsWith('0x') ? text : `0x${text}`) as Hex;
+    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) throw new Error(`${file} must hold one 32-byte hex private key`);
+    return key;
+  };
+  const deployerKey = process.env.DEPLOYER_KEY_FILE ? readKey(process.env.DEPLOYER_KEY_FILE) : local ? ANVIL_KEYS[0] : undefined;
+  if (!deployerKey) throw new Error(`chain ${chainId} is not a local anvil chain: set DEPLOYER_KEY_FILE`);
+  const chain = defineChain({
+    id: chainId,
+    name: `chain ${chainId}`,
+    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+    rpcUrls: { default: { http: [url] } },
+  });
+  const account = privateKeyToAccount(deployerKey);
+  const deployer = {
+    public: createPublicClient({ chain, transport: http(url), pollingInterval: 250 }),
+    wallet: createWalletClient({ chain, account, transport: http(url) }),
+    account,
+    chain,
+  };
+  const startBlock = await deployer.public.getBlockNumber();
+  let token = process.env.SETTLEMENT_TOKEN as Address | undefined;
+  if (!token) {
+    if (!local) throw new Error(`chain ${chainId} is not a local anvil chain: set SETTLEMENT_TOKEN to the token to settle in`);
+    token = await deployTestStablecoin(deployer);
+  }
+  const operatorKey = local && !process.env.OPERATOR_ADDRESS ? ANVIL_OPERATOR_KEY : undefined;
+  const operator = operatorKey ? privateKeyToAccount(operatorKey).address : getAddress(process.env.OPERATOR_ADDRESS ?? account.address);
+  const owner = getAddress(process.env.TREASURY_OWNER ?? account.address);
+  const treasury = await deployTreasury(deployer, { token, owner, operator });
+
+  mkdirSync(out, { recursive: true });
+  const lines = [
+    'SETTLEMENT=chain',
+    `SETTLEMENT_CHAIN_ID=${chainId}`,
+    `CHAIN_RPC_URLS=${chainId}=${url}`,
+    `SETTLEMENT_TOKEN=${getAddress(token)}`,
+    `TREASURY_ADDRESS=${treasury}`,
+    `SETTLEMENT_START_BLOCK=${startBlock}`,
+    `CONFIRMATIONS=${local ? 2 : 12}`,
+  ];
+  if (operatorKey) {
+    const keyFile = join(out, 'operator.key');
+    writeFileSync(keyFile, `${operatorKey}\n`, { mode: 0o600 });
+    lines.push(`OPERATOR_KEY_FILE=${keyFile}`);
+  }
+  writeFileSync(envFile, `${lines.join('\n')}\n`);
+  console.log(`treasury ${treasury} for token ${getAddress(token)} on chain ${chainId}; owner ${owner}, operator ${operator}`);
+  console.log(`settings written to ${envFile} (load them with: set -a; . ${envFile}; set +a, or SETTLEMENT_ENV_FILE=${envFile})`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});

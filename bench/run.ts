@@ -19,6 +19,12 @@ import { settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
+import { type Hex, createPublicClient, createWalletClient, http } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { foundry } from 'viem/chains';
+import { ANVIL_KEYS, startAnvil } from '../src/chain/anvil.ts';
+import { deployTestStablecoin, deployTreasury, platformContracts } from '../src/chain/deploy.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
 import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL, watchRisk, directMarket } from '../test/helpers.ts';
 
@@ -226,16 +232,78 @@ async function purchaseThroughput(n: number) {
   );
 }
 
+/**
+ * Gas per payment: one `pay` batch of `n` payments to fresh addresses against `n` plain
+ * ERC-20 transfers to other fresh addresses (the same cold-slot cost per recipient), both
+ * from the same token on the same local chain (anvil from npm, contracts from source).
+ */
+async function gasPerPayout(n: number) {
+  const anvil = await startAnvil(18_645);
+  try {
+    const [ownerKey] = ANVIL_KEYS as [Hex];
+    const owner = privateKeyToAccount(ownerKey);
+    const pub = createPublicClient({ chain: foundry, transport: http(anvil.url), pollingInterval: 50 });
+    const wallet = createWalletClient({ chain: foundry, account: owner, transport: http(anvil.url) });
+    const d = { public: pub as never, wallet, account: owner, chain: foundry };
+    const token = await deployTestStablecoin(d);
+    const treasury = await deployTreasury(d, { token, owner: owner.address, operator: owner.address });
+    const gasOf = async (hash: Hex) => (await pub.waitForTransactionReceipt({ hash })).gasUsed;
+    await gasOf(
+      await wallet.writeContract({
+        address: token,
+        abi: platformContracts().TestStablecoin.abi,
+        functionName: 'mint',
+        args: [treasury, 10n ** 15n],
+      } as never),
+    );
+    await gasOf(
+      await wallet.writeContract({
+        address: token,
+        abi: platformContracts().TestStablecoin.abi,
+        functionName: 'mint',
+        args: [owner.address, 10n ** 15n],
+      } as never),
+    );
+    const fresh = () => privateKeyToAccount(generatePrivateKey()).address;
+    const batchGas = await gasOf(
+      await wallet.writeContract({
+        address: treasury,
+        abi: treasuryAbi,
+        functionName: 'pay',
+        args: [0n, Array.from({ length: n }, fresh), Array.from({ length: n }, () => 1_000_000n)],
+      }),
+    );
+    let plainGas = 0n;
+    for (let i = 0; i < n; i++)
+      plainGas += await gasOf(
+        await wallet.writeContract({ address: token, abi: erc20Abi, functionName: 'transfer', args: [fresh(), 1_000_000n] }),
+      );
+    const ours = Number(batchGas) / n;
+    const plain = Number(plainGas) / n;
+    record(
+      `gas per payout (batch of ${n})`,
+      fmt(ours, 'gas'),
+      fmt(plain, 'gas per plain transfer'),
+      ours / plain,
+      '< 1 (batching cheaper)',
+      ours < plain,
+    );
+  } finally {
+    await anvil.stop();
+  }
+}
+
 console.log(
   `bench on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}; ${cpus().length} cores (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
 );
-// BENCH_ONLY=settle,confirm,quote,purchase,latency runs a subset (all by default).
-const only = new Set((process.env.BENCH_ONLY ?? 'settle,confirm,quote,purchase,latency').split(','));
+// BENCH_ONLY=settle,confirm,quote,purchase,latency,gas runs a subset (all by default).
+const only = new Set((process.env.BENCH_ONLY ?? 'settle,confirm,quote,purchase,latency,gas').split(','));
 if (only.has('settle')) await settlement(Number(process.env.BENCH_SETTLE ?? 100_000));
 if (only.has('confirm')) await confirmationToPaid(10_000);
 if (only.has('quote')) await httpThroughput();
 if (only.has('purchase')) await purchaseThroughput(1_000);
 if (only.has('latency')) await quoteLatency();
+if (only.has('gas')) await gasPerPayout(100);
 console.log('\n| figure | ours | baseline | ratio | goal | met |\n|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.figure} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.goal} | ${r.met ? 'yes' : 'no'} |`);
 process.exit(0);

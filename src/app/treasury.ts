@@ -25,6 +25,8 @@ import { type Subject, type Viewer, normaliseAddress, requireAdmin, requireViewe
 import type { Deps, SettlementConfig } from './deps.ts';
 import { allReserveChecks, findOutbound, payoutTransfers } from '../db/treasury-store.ts';
 
+const PENDING_RANGE = 2_000n;
+
 export type ChainSettlement = Extract<SettlementConfig, { mode: 'chain' }>;
 
 /** The chain settlement and its treasury, or SETTLEMENT_UNAVAILABLE naming what needs it. */
@@ -105,9 +107,11 @@ export async function deposits(deps: Deps, viewer: Viewer | null, address: Subje
   const { settlement, treasury } = chainSettlement(deps, 'deposits from a wallet');
   const cursor = (await cursorOf(deps.db, depositCursor(settlement))) ?? settlement.startBlock - 1n;
   const latest = await treasury.latestBlock();
+  // The unconfirmed zone is a few blocks; an indexer far behind shows its last 2,000 (RPCs cap log ranges).
+  const from = cursor + 1n > latest - PENDING_RANGE ? cursor + 1n : latest - PENDING_RANGE;
   const pending =
-    latest > cursor
-      ? (await treasury.inbound(cursor + 1n, latest, subject as Address)).map(
+    latest >= from
+      ? (await treasury.inbound(from, latest, subject as Address)).map(
           (l): DepositView => ({
             txHash: l.txHash,
             logIndex: l.logIndex,

@@ -355,6 +355,19 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     await assertReconciled();
   });
 
+  test('platform money (the backstop) comes from a deposit into the admin wallet, so the treasury still backs every unit', async () => {
+    const FUND = 'mutation($a: BigInt!, $r: String!) { fundBackstop(amount: $a, reference: $r) { balance } }';
+    expectCode(await h.gql(FUND, { a: USDC(5).toString(), r: 'seed-1' }, adminToken), 'INSUFFICIENT_FUNDS');
+    await rpc('anvil_setBalance', [h.admin.address, toHex(10n ** 19n)]);
+    await write(OWNER_KEY, token, platformContracts().TestStablecoin.abi, 'mint', [h.admin.address, USDC(5)]);
+    await depositOnChain(h.admin, USDC(5));
+    await mine(CONFIRMATIONS);
+    await indexDeposits(h.deps);
+    await h.ok(FUND, { a: USDC(5).toString(), r: 'seed-1' }, adminToken);
+    assert.equal(await ledger(h.admin.address), 0n);
+    await assertReconciled();
+  });
+
   test('a deficit stops sales and makes /readyz fail with the reason', async () => {
     // A ledger fault: a wallet credited with money the treasury never received.
     await h.db.transaction((tx) =>

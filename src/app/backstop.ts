@@ -18,6 +18,7 @@ import { backstopTarget, distributableExcess } from '../domain/backstop.ts';
 import { newId } from './ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import type { Deps } from './deps.ts';
+import { platformMoneySource } from './treasury.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
@@ -156,7 +157,7 @@ export async function fundBackstop(deps: Deps, viewer: Viewer | null, asset: str
         idempotencyKey: key,
         memo: { amount: amount.toString(), asset, by: admin.address, toIous: toIous.toString() },
         postings: [
-          { account: ledgerAccounts.external(asset), amount: -amount },
+          { account: platformMoneySource(deps, asset, admin.address), amount: -amount },
           { account: ledgerAccounts.iouReserve(asset), amount: toIous },
           { account: ledgerAccounts.backstop(asset), amount: amount - toIous },
         ],

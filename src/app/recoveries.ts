@@ -20,6 +20,7 @@ import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
 import type { Deps } from './deps.ts';
+import { platformMoneySource } from './treasury.ts';
 
 const ORDER = ['SENIOR', 'JUNIOR', 'FIRST_LOSS'] as const;
 
@@ -93,7 +94,7 @@ export async function recordRecovery(
       at: now,
       reference: id,
       postings: [
-        { account: ledgerAccounts.external(asset), amount: -amount },
+        { account: platformMoneySource(deps, asset, admin.address), amount: -amount },
         ...parts.map((p) => ({
           account:
             p.layer === 'IOU'

@@ -1,6 +1,7 @@
 import type { Address } from 'viem';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
+import { type AccountRef, ledgerAccounts } from '../db/ledger.ts';
 import {
   type BatchRecord,
   type ChainDepositRecord,
@@ -36,6 +37,16 @@ export function chainSettlement(deps: Deps, what: string): { settlement: ChainSe
     throw settlementUnavailable(`${what} needs chain settlement (SETTLEMENT=chain); this server settles on its ledger only`);
   }
   return { settlement: s, treasury: deps.treasury };
+}
+
+/**
+ * Where platform money (backstop funding, recoveries) comes from. On the ledger it enters
+ * from outside; with chain settlement every unit must be in the treasury, so it comes from
+ * the admin's wallet, which the admin funds with a deposit like anyone else.
+ */
+export function platformMoneySource(deps: Deps, asset: string, admin: string): AccountRef {
+  const s = deps.config.settlement;
+  return s.mode === 'chain' && s.asset === asset ? ledgerAccounts.wallet(asset, admin) : ledgerAccounts.external(asset);
 }
 
 /** The deposit indexer's cursor name: one per chain and treasury. */

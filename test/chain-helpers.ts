@@ -1,14 +1,13 @@
+import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { type Hex, createPublicClient, createWalletClient, http } from 'viem';
+import { type Address, type Hex, type TransactionReceipt, createPublicClient, createWalletClient, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
-import { type Anvil, startAnvil } from '../src/chain/anvil.ts';
+import { ANVIL_KEYS, type Anvil, startAnvil } from '../src/chain/anvil.ts';
 import { type Compiled, compileContracts } from '../src/chain/compile.ts';
+import { deployTestStablecoin, deployTreasury } from '../src/chain/deploy.ts';
 
 export type { Anvil, Compiled };
-
-/** Anvil's first dev key: funded on every fresh anvil chain. */
-export const ANVIL_KEY: Hex = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 
 /** Compiles test/contracts/*.sol (mocks of feeds) with the project's solc-js compiler. */
 export function compileTestContracts(names: readonly string[]): Record<string, Compiled> {
@@ -21,11 +20,45 @@ export async function startTestAnvil(offset = 0): Promise<Anvil> {
 }
 
 export function chainClients(url: string) {
-  const account = privateKeyToAccount(ANVIL_KEY);
+  const account = privateKeyToAccount(ANVIL_KEYS[0] as Hex);
   const transport = http(url, { retryCount: 0 });
   return {
     account,
     public: createPublicClient({ chain: foundry, transport, pollingInterval: 50 }),
     wallet: createWalletClient({ chain: foundry, transport, account }),
+  };
+}
+
+export interface LocalTreasury {
+  anvil: Anvil;
+  pub: ReturnType<typeof createPublicClient>;
+  token: Address;
+  treasury: Address;
+  /** Sends a transaction signed with `key` and fails the test unless it succeeds. */
+  send(key: Hex, address: Address, abi: readonly unknown[], functionName: string, args: unknown[]): Promise<TransactionReceipt>;
+}
+
+/** A fresh anvil with the platform's test USDC and treasury, owned by anvil's first dev account. */
+export async function localTreasury(offset: number, operator: Address): Promise<LocalTreasury> {
+  const anvil = await startTestAnvil(offset);
+  const transport = http(anvil.url, { retryCount: 0 });
+  const pub = createPublicClient({ chain: foundry, transport, pollingInterval: 50 });
+  const walletOf = (key: Hex) => createWalletClient({ chain: foundry, account: privateKeyToAccount(key), transport });
+  const ownerKey = ANVIL_KEYS[0] as Hex;
+  const owner = privateKeyToAccount(ownerKey);
+  const deployer = { public: pub as never, wallet: walletOf(ownerKey), account: owner, chain: foundry };
+  const token = await deployTestStablecoin(deployer);
+  const treasury = await deployTreasury(deployer, { token, owner: owner.address, operator });
+  return {
+    anvil,
+    pub,
+    token,
+    treasury,
+    async send(key, address, abi, functionName, args) {
+      const hash = await walletOf(key).writeContract({ address, abi, functionName, args } as never);
+      const receipt = await pub.waitForTransactionReceipt({ hash });
+      assert.equal(receipt.status, 'success', `${functionName} reverted`);
+      return receipt;
+    },
   };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { type Address, type Hex, createPublicClient, createWalletClient, http, toHex } from 'viem';
+import { type Address, type Hex, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import type { Viewer } from '../src/app/auth.ts';
@@ -13,11 +13,11 @@ import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { indexDeposits, reconcileReserves, sendOutbound, syncTreasury } from '../src/app/treasury-sync.ts';
 import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
-import { deployTestStablecoin, deployTreasury, platformContracts } from '../src/chain/deploy.ts';
+import { platformContracts } from '../src/chain/deploy.ts';
 import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { setCursor } from '../src/db/treasury-store.ts';
 import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
-import { startTestAnvil } from './chain-helpers.ts';
+import { type LocalTreasury, localTreasury } from './chain-helpers.ts';
 import {
   type Harness,
   USDC,
@@ -42,25 +42,19 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
   let h: Harness;
   let token: Address;
   let treasury: Address;
-  let pub: ReturnType<typeof createPublicClient>;
-  const owner = privateKeyToAccount(OWNER_KEY);
+  let pub: LocalTreasury['pub'];
+  let send: LocalTreasury['send'];
   const operator = privateKeyToAccount(OPERATOR_KEY);
   let admin: Viewer;
   let adminToken: string;
 
-  const walletClient = (key: Hex) =>
-    createWalletClient({ chain: foundry, account: privateKeyToAccount(key), transport: http(anvil.url, { retryCount: 0 }) });
   const rpc = (method: string, params: unknown[]) => pub.request({ method: method as never, params: params as never });
   const mine = (blocks = 1) => rpc('anvil_mine', [toHex(blocks)]);
   const onChain = (address: Address) => pub.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [address] });
   const ledger = async (address: string) => (await getBalance(h.deps, { address, roles: [] }, null, 'USDC')).amount;
 
-  async function write(key: Hex, address: Address, abi: readonly unknown[], functionName: string, args: unknown[]): Promise<Hex> {
-    const hash = await walletClient(key).writeContract({ address, abi, functionName, args } as never);
-    const receipt = await pub.waitForTransactionReceipt({ hash });
-    assert.equal(receipt.status, 'success', `${functionName} reverted`);
-    return hash;
-  }
+  const write = async (key: Hex, address: Address, abi: readonly unknown[], functionName: string, args: unknown[]): Promise<Hex> =>
+    (await send(key, address, abi, functionName, args)).transactionHash;
 
   /** A new wallet with gas and `amount` test USDC on chain. */
   async function walletWith(amount: bigint): Promise<Wallet> {
@@ -76,6 +70,15 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     return write(w.key, treasury, treasuryAbi, 'deposit', [amount, beneficiary]);
   }
 
+  /** A signed-in wallet whose on-chain deposit of `amount` is confirmed and credited. */
+  async function creditedWallet(amount: bigint): Promise<{ wallet: Wallet; token: string }> {
+    const wallet = await walletWith(amount);
+    await depositOnChain(wallet, amount);
+    await mine(CONFIRMATIONS);
+    await indexDeposits(h.deps);
+    return { wallet, token: await h.signIn(wallet) };
+  }
+
   /** Reconciliation must balance exactly: what the treasury holds is what the ledger owes. */
   async function assertReconciled(expectedSurplus = 0n): Promise<void> {
     const { reserves } = await h.ok(
@@ -89,11 +92,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
   }
 
   before(async () => {
-    anvil = await startTestAnvil(5);
-    pub = createPublicClient({ chain: foundry, transport: http(anvil.url, { retryCount: 0 }), pollingInterval: 50 });
-    const deployer = { public: pub as never, wallet: walletClient(OWNER_KEY), account: owner, chain: foundry };
-    token = await deployTestStablecoin(deployer);
-    treasury = await deployTreasury(deployer, { token, owner: owner.address, operator: operator.address });
+    ({ anvil, pub, token, treasury, send } = await localTreasury(5, operator.address));
     h = await createHarness({
       settlement: {
         mode: 'chain',
@@ -179,11 +178,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
   });
 
   test('a withdrawal goes to the signed-in address only, once per idempotency key, and lands on chain', async () => {
-    const dave = await walletWith(USDC(300));
-    const daveToken = await h.signIn(dave);
-    await depositOnChain(dave, USDC(300));
-    await mine(CONFIRMATIONS);
-    await indexDeposits(h.deps);
+    const { wallet: dave, token: daveToken } = await creditedWallet(USDC(300));
     const WITHDRAW =
       'mutation($a: BigInt!, $to: String, $k: String) { withdraw(amount: $a, to: $to, idempotencyKey: $k) { id state amount recipient txHash } }';
     expectCode(await h.gql(WITHDRAW, { a: USDC(10).toString(), to: newWallet().address }, daveToken), 'FORBIDDEN');
@@ -209,11 +204,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
   });
 
   test('concurrent withdrawals never spend the same free balance twice', async () => {
-    const fay = await walletWith(USDC(100));
-    const fayToken = await h.signIn(fay);
-    await depositOnChain(fay, USDC(100));
-    await mine(CONFIRMATIONS);
-    await indexDeposits(h.deps);
+    const { wallet: fay, token: fayToken } = await creditedWallet(USDC(100));
     const results = await Promise.all(
       Array.from({ length: 12 }, () => h.gql('mutation { withdraw(amount: "30000000") { id } }', {}, fayToken)),
     );
@@ -228,11 +219,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
   });
 
   test('a failed batch is visible with its reason: a withdrawal is refunded, and nothing is sent twice after unpausing', async () => {
-    const erin = await walletWith(USDC(40));
-    const erinToken = await h.signIn(erin);
-    await depositOnChain(erin, USDC(40));
-    await mine(CONFIRMATIONS);
-    await indexDeposits(h.deps);
+    const { wallet: erin, token: erinToken } = await creditedWallet(USDC(40));
     await write(OWNER_KEY, treasury, treasuryAbi, 'pause', []);
     h.clock.advance(1_000);
     await h.ok('mutation { withdraw(amount: "40000000") { id } }', {}, erinToken);

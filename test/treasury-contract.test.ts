@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type Address, type Hex, createPublicClient, createWalletClient, getAddress, http, parseSignature } from 'viem';
+import { type Address, type Hex, getAddress, parseSignature } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
-import type { Anvil } from '../src/chain/anvil.ts';
-import { deployTestStablecoin, deployTreasury, platformContracts } from '../src/chain/deploy.ts';
+import { ANVIL_KEYS, type Anvil } from '../src/chain/anvil.ts';
+import { platformContracts } from '../src/chain/deploy.ts';
 import { erc20Abi, revertReason, treasuryAbi } from '../src/chain/treasury.ts';
-import { startTestAnvil } from './chain-helpers.ts';
+import { type LocalTreasury, localTreasury } from './chain-helpers.ts';
 
 /** Anvil's well-known dev keys 0..3: owner, operator, a depositor, a stranger. */
 const KEYS: Hex[] = [
-  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
-  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  ...ANVIL_KEYS,
   '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
   '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
 ];
@@ -24,25 +23,11 @@ describe('the treasury contract on anvil', () => {
     ReturnType<typeof privateKeyToAccount>,
     ReturnType<typeof privateKeyToAccount>,
   ];
-  let pub: ReturnType<typeof createPublicClient>;
+  const [ownerKey, operatorKey, aliceKey, strangerKey] = KEYS as [Hex, Hex, Hex, Hex];
+  let pub: LocalTreasury['pub'];
   let token: Address;
   let treasury: Address;
-
-  const walletOf = (account: typeof owner) =>
-    createWalletClient({ chain: foundry, account, transport: http(anvil.url, { retryCount: 0 }) });
-
-  async function send(
-    account: typeof owner,
-    address: Address,
-    abi: typeof treasuryAbi | typeof erc20Abi | readonly unknown[],
-    functionName: string,
-    args: unknown[],
-  ) {
-    const hash = await walletOf(account).writeContract({ address, abi, functionName, args } as never);
-    const receipt = await pub.waitForTransactionReceipt({ hash });
-    assert.equal(receipt.status, 'success');
-    return receipt;
-  }
+  let send: LocalTreasury['send'];
 
   /** The custom error a call would revert with, by simulating it as `account`. */
   async function revertOf(account: typeof owner, functionName: string, args: unknown[]): Promise<string> {
@@ -58,12 +43,8 @@ describe('the treasury contract on anvil', () => {
   const mintAbi = platformContracts().TestStablecoin.abi;
 
   before(async () => {
-    anvil = await startTestAnvil(3);
-    pub = createPublicClient({ chain: foundry, transport: http(anvil.url, { retryCount: 0 }), pollingInterval: 50 });
-    const deployer = { public: pub as never, wallet: walletOf(owner), account: owner, chain: foundry };
-    token = await deployTestStablecoin(deployer);
-    treasury = await deployTreasury(deployer, { token, owner: owner.address, operator: operator.address });
-    await send(owner, token, mintAbi, 'mint', [alice.address, 1_000_000_000n]);
+    ({ anvil, pub, token, treasury, send } = await localTreasury(3, operator.address));
+    await send(ownerKey, token, mintAbi, 'mint', [alice.address, 1_000_000_000n]);
   });
   after(async () => {
     await anvil?.stop();
@@ -81,8 +62,8 @@ describe('the treasury contract on anvil', () => {
   });
 
   test('deposit pulls the tokens and names the beneficiary; a zero amount or beneficiary is refused', async () => {
-    await send(alice, token, erc20Abi, 'approve', [treasury, 100_000_000n]);
-    const receipt = await send(alice, treasury, treasuryAbi, 'deposit', [60_000_000n, stranger.address]);
+    await send(aliceKey, token, erc20Abi, 'approve', [treasury, 100_000_000n]);
+    const receipt = await send(aliceKey, treasury, treasuryAbi, 'deposit', [60_000_000n, stranger.address]);
     assert.equal(await balanceOf(treasury), 60_000_000n);
     const logs = await pub.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Deposited', blockHash: receipt.blockHash });
     assert.deepEqual(
@@ -113,9 +94,9 @@ describe('the treasury contract on anvil', () => {
     });
     const { v, r, s } = parseSignature(signature);
     // Someone front-runs the permit itself: the deposit still goes through on the allowance.
-    await send(stranger, token, mintAbi, 'permit', [alice.address, treasury, value, deadline, Number(v), r, s]);
+    await send(strangerKey, token, mintAbi, 'permit', [alice.address, treasury, value, deadline, Number(v), r, s]);
     const before = await balanceOf(treasury);
-    await send(alice, treasury, treasuryAbi, 'depositWithPermit', [value, alice.address, deadline, Number(v), r, s]);
+    await send(aliceKey, treasury, treasuryAbi, 'depositWithPermit', [value, alice.address, deadline, Number(v), r, s]);
     assert.equal(await balanceOf(treasury), before + value);
   });
 
@@ -128,7 +109,7 @@ describe('the treasury contract on anvil', () => {
     assert.equal(await revertOf(operator, 'pay', [0n, recipients, [held, 1n]]), `TreasuryShort(${held}, ${held + 1n})`);
 
     const before = await balanceOf(stranger.address);
-    const receipt = await send(operator, treasury, treasuryAbi, 'pay', [0n, recipients, [1_000_000n, 2_000_000n]]);
+    const receipt = await send(operatorKey, treasury, treasuryAbi, 'pay', [0n, recipients, [1_000_000n, 2_000_000n]]);
     assert.equal(await balanceOf(stranger.address), before + 1_000_000n);
     const paid = await pub.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Paid', blockHash: receipt.blockHash });
     assert.deepEqual(
@@ -149,12 +130,12 @@ describe('the treasury contract on anvil', () => {
     assert.equal(await revertOf(stranger, 'transferOwnership', [stranger.address]), 'NotOwner()');
     assert.equal(await revertOf(owner, 'pay', [1n, [owner.address], [1n]]), 'NotOperator()');
 
-    await send(owner, treasury, treasuryAbi, 'pause', []);
+    await send(ownerKey, treasury, treasuryAbi, 'pause', []);
     assert.equal(await revertOf(operator, 'pay', [1n, [owner.address], [1n]]), 'IsPaused()');
     assert.equal(await revertOf(alice, 'deposit', [1n, alice.address]), 'IsPaused()');
-    await send(owner, treasury, treasuryAbi, 'unpause', []);
+    await send(ownerKey, treasury, treasuryAbi, 'unpause', []);
 
-    const rotated = await send(owner, treasury, treasuryAbi, 'setOperator', [stranger.address]);
+    const rotated = await send(ownerKey, treasury, treasuryAbi, 'setOperator', [stranger.address]);
     const events = await pub.getContractEvents({
       address: treasury,
       abi: treasuryAbi,
@@ -163,7 +144,7 @@ describe('the treasury contract on anvil', () => {
     });
     assert.deepEqual(events[0]?.args, { previousOperator: operator.address, newOperator: stranger.address });
     assert.equal(await revertOf(operator, 'pay', [1n, [owner.address], [1n]]), 'NotOperator()');
-    await send(stranger, treasury, treasuryAbi, 'pay', [1n, [owner.address], [1n]]);
+    await send(strangerKey, treasury, treasuryAbi, 'pay', [1n, [owner.address], [1n]]);
     assert.equal(await revertOf(owner, 'setOperator', ['0x0000000000000000000000000000000000000000']), 'ZeroAddress()');
   });
 });

@@ -86,8 +86,8 @@ export function payoutsTo(deps: Deps, incidentId: string, poolId: string, buyer:
 /** The payouts to `buyer` that a confirmed treasury batch carried. */
 export async function payoutsLanded(deps: Deps, batchId: string, buyer: string): Promise<PayoutRecord[]> {
   const policyIds = (await transfersOfBatch(deps.db, batchId))
-    .filter((t) => t.kind === 'PAYOUT' && t.owner === buyer)
-    .map((t) => t.reference.slice('payout:'.length));
+    .filter((t) => t.policyId !== null && t.owner === buyer)
+    .map((t) => t.policyId as string);
   return payoutsOf(deps.db, { policyIds }, policyIds.length);
 }
 

@@ -8,11 +8,13 @@ import {
   failBatch,
   markBatchSent,
   prepareBatch,
+  recordBatchTx,
   recordInbound,
   saveReserveCheck,
   setCursor,
   transfersOfBatch,
 } from '../db/treasury-store.ts';
+import type { TreasuryGateway } from '../chain/treasury.ts';
 import type { Deps } from './deps.ts';
 import { type ChainSettlement, chainSettlement, depositCursor, measureReserves } from './treasury.ts';
 
@@ -47,10 +49,18 @@ export async function indexDeposits(deps: Deps): Promise<number> {
   return added;
 }
 
-export type SendStep = 'idle' | 'prepared' | 'sent' | 'waiting' | 'confirmed' | 'failed';
+export type SendStep = 'idle' | 'sent' | 'waiting' | 'confirmed' | 'failed';
 
-/** Test seam: called after a batch is fixed, and after its transaction is broadcast but before that is recorded, so tests can crash the sender there. */
-export type SenderProbe = (step: 'prepared' | 'sent', batch: BatchRecord) => void | Promise<void>;
+/** Test seam: called after a batch's transaction is broadcast but before that is recorded, so tests can crash the sender there. */
+export type SenderProbe = (step: 'sent', batch: BatchRecord) => void | Promise<void>;
+
+interface Sender {
+  deps: Deps;
+  s: ChainSettlement;
+  treasury: TreasuryGateway;
+  log: Deps['log'];
+  probe: SenderProbe | undefined;
+}
 
 /**
  * One step of the outbound sender (under the watcher's lease): advances the batch in
@@ -61,23 +71,18 @@ export type SenderProbe = (step: 'prepared' | 'sent', batch: BatchRecord) => voi
  * batch by the chain's next number and its BatchPaid event.
  */
 export async function sendOutbound(deps: Deps, probe?: SenderProbe): Promise<SendStep> {
-  const { settlement, treasury } = chainSettlement(deps, 'the payout sender');
-  let batch = await batchInFlight(deps.db);
-  if (!batch) {
-    const number = await treasury.nextBatch();
-    batch = await deps.db.transaction((tx) =>
-      prepareBatch(tx, { number, asset: settlement.asset, limit: settlement.batchSize, now: deps.clock.now() }),
-    );
-    if (!batch) return 'idle';
-    await probe?.('prepared', batch);
-  }
-  return advance(deps, settlement, batch, probe);
+  const { settlement: s, treasury } = chainSettlement(deps, 'the payout sender');
+  const next = await treasury.nextBatch();
+  const batch =
+    (await batchInFlight(deps.db)) ??
+    (await deps.db.transaction((tx) => prepareBatch(tx, { number: next, asset: s.asset, limit: s.batchSize, now: deps.clock.now() })));
+  if (!batch) return 'idle';
+  const log = deps.log.child({ component: 'sender', batch: batch.number.toString(), batchId: batch.id });
+  return advance({ deps, s, treasury, log, probe }, batch, next);
 }
 
-async function advance(deps: Deps, s: ChainSettlement, batch: BatchRecord, probe?: SenderProbe): Promise<SendStep> {
-  const { treasury } = chainSettlement(deps, 'the payout sender');
-  const log = deps.log.child({ component: 'sender', batch: batch.number.toString(), batchId: batch.id });
-  const next = await treasury.nextBatch();
+async function advance(c: Sender, batch: BatchRecord, next: bigint): Promise<SendStep> {
+  const { deps, s, treasury, log } = c;
   if (next > batch.number) {
     // Executed on chain (by this or an earlier send): confirm once deep enough.
     const found = await treasury.findBatch(batch.number, s.startBlock);
@@ -87,8 +92,7 @@ async function advance(deps: Deps, s: ChainSettlement, batch: BatchRecord, probe
     }
     const latest = await treasury.latestBlock();
     if (latest - found.blockNumber + 1n < BigInt(s.confirmations)) {
-      if (batch.txHash !== found.txHash)
-        await markBatchSent(deps.db, batch.id, { txHash: found.txHash, nonce: batch.nonce, now: deps.clock.now() });
+      if (batch.txHash !== found.txHash) await recordBatchTx(deps.db, batch.id, found.txHash);
       return 'waiting';
     }
     const confirmed = await deps.db.transaction(async (tx) => {
@@ -105,13 +109,13 @@ async function advance(deps: Deps, s: ChainSettlement, batch: BatchRecord, probe
   if (next < batch.number) {
     // The chain is behind the number we fixed (a deep reorg undid an earlier batch): this
     // batch cannot execute; its transfers go back to the queue under a new number.
-    await fail(deps, batch, `WrongBatch(${next}, ${batch.number})`, log);
+    await fail(c, batch, `WrongBatch(${next}, ${batch.number})`);
     return 'failed';
   }
   if (batch.txHash) {
     const receipt = await treasury.receipt(batch.txHash as Hex);
     if (receipt?.status === 'reverted') {
-      await fail(deps, batch, await treasury.revertReasonOf(batch.txHash as Hex), log);
+      await fail(c, batch, await treasury.revertReasonOf(batch.txHash as Hex));
       return 'failed';
     }
     if (receipt || deps.clock.now() - (batch.sentAt ?? 0) < s.resendAfterMs) return 'waiting';
@@ -120,39 +124,33 @@ async function advance(deps: Deps, s: ChainSettlement, batch: BatchRecord, probe
     // keeps it to one execution.
     const used = (await treasury.confirmedNonce()) > (batch.nonce ?? -1);
     const bump = 1.25 ** Math.max(1, batch.sends);
-    return send(deps, batch, log, probe, used ? undefined : { nonce: batch.nonce as number, feeBump: bump });
+    return send(c, batch, used ? undefined : { nonce: batch.nonce as number, feeBump: bump });
   }
-  return send(deps, batch, log, probe);
+  return send(c, batch);
 }
 
-async function send(
-  deps: Deps,
-  batch: BatchRecord,
-  log: Deps['log'],
-  probe: SenderProbe | undefined,
-  replace?: { nonce: number; feeBump: number },
-): Promise<SendStep> {
-  const { treasury } = chainSettlement(deps, 'the payout sender');
+async function send(c: Sender, batch: BatchRecord, replace?: { nonce: number; feeBump: number }): Promise<SendStep> {
+  const { deps, treasury, log } = c;
   const transfers = await transfersOfBatch(deps.db, batch.id);
   const recipients = transfers.map((t) => t.recipient as Address);
   const amounts = transfers.map((t) => t.amount);
   const simulated = await treasury.simulatePay(batch.number, recipients, amounts);
   if (!simulated.ok) {
-    await fail(deps, batch, simulated.reason, log);
+    await fail(c, batch, simulated.reason);
     return 'failed';
   }
   const nonce = replace?.nonce ?? (await treasury.pendingNonce());
   const txHash = await treasury.sendPay(batch.number, recipients, amounts, { nonce, ...(replace ? { feeBump: replace.feeBump } : {}) });
-  await probe?.('sent', { ...batch, txHash, nonce });
+  await c.probe?.('sent', { ...batch, txHash, nonce });
   await markBatchSent(deps.db, batch.id, { txHash, nonce, now: deps.clock.now() });
   log.info({ txHash, nonce, transfers: transfers.length, replacing: Boolean(replace) }, 'batch sent');
   return 'sent';
 }
 
-async function fail(deps: Deps, batch: BatchRecord, reason: string, log: Deps['log']): Promise<void> {
-  await deps.db.transaction((tx) => failBatch(tx, batch, reason, deps.clock.now()));
-  deps.metrics.count('outbound_batches', { result: 'failed' });
-  log.error({ reason }, 'batch failed: payouts re-queued, withdrawals refunded');
+async function fail(c: Sender, batch: BatchRecord, reason: string): Promise<void> {
+  await c.deps.db.transaction((tx) => failBatch(tx, batch, reason, c.deps.clock.now()));
+  c.deps.metrics.count('outbound_batches', { result: 'failed' });
+  c.log.error({ reason }, 'batch failed: payouts re-queued, withdrawals refunded');
 }
 
 /** Measures the treasury against the ledger and stores it: what the purchase gate, /readyz and the metrics read. */

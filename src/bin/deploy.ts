@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Address, type Hex, createPublicClient, createWalletClient, defineChain, getAddress, http } from 'viem';
+import { type Address, createPublicClient, createWalletClient, getAddress, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
 import { ANVIL_KEYS, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
+import { chainOf, readPrivateKeyFile } from '../chain/keys.ts';
 
 /**
  * `npm run deploy`: deploys the treasury (and, on a local chain, a test USDC) and writes the
@@ -33,20 +34,9 @@ async function main(): Promise<void> {
       return;
     }
   }
-  const readKey = (file: string): Hex => {
-    const text = readFileSync(file, 'utf8').trim();
-    const key = (text.startsWith('0x') ? text : `0x${text}`) as Hex;
-    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) throw new Error(`${file} must hold one 32-byte hex private key`);
-    return key;
-  };
-  const deployerKey = process.env.DEPLOYER_KEY_FILE ? readKey(process.env.DEPLOYER_KEY_FILE) : local ? ANVIL_KEYS[0] : undefined;
+  const deployerKey = process.env.DEPLOYER_KEY_FILE ? readPrivateKeyFile(process.env.DEPLOYER_KEY_FILE) : local ? ANVIL_KEYS[0] : undefined;
   if (!deployerKey) throw new Error(`chain ${chainId} is not a local anvil chain: set DEPLOYER_KEY_FILE`);
-  const chain = defineChain({
-    id: chainId,
-    name: `chain ${chainId}`,
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [url] } },
-  });
+  const chain = chainOf(chainId, url);
   const account = privateKeyToAccount(deployerKey);
   const deployer = {
     public: createPublicClient({ chain, transport: http(url), pollingInterval: 250 }),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readPrivateKeyFile } from '../chain/keys.ts';
 import { type Address, type Hex, getAddress, isAddress } from 'viem';
 import { z } from 'zod';
 import type { AppConfig, SettlementConfig } from '../app/deps.ts';
@@ -126,15 +126,11 @@ function address(variable: string, value: string | undefined): Address {
 /** The operator's signer: a key file (never the key itself in the environment or a command line) or a remote signer. */
 function operatorConfig(e: z.infer<typeof EnvSchema>): OperatorConfig | undefined {
   if (e.OPERATOR_KEY_FILE) {
-    let text: string;
     try {
-      text = readFileSync(e.OPERATOR_KEY_FILE, 'utf8').trim();
+      return { kind: 'key', key: readPrivateKeyFile(e.OPERATOR_KEY_FILE) };
     } catch (error) {
-      return fail('OPERATOR_KEY_FILE', `cannot read ${e.OPERATOR_KEY_FILE} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      return fail('OPERATOR_KEY_FILE', (error as Error).message);
     }
-    const key = text.startsWith('0x') ? text : `0x${text}`;
-    if (!/^0x[0-9a-fA-F]{64}$/.test(key)) return fail('OPERATOR_KEY_FILE', 'the file must hold one 32-byte hex private key');
-    return { kind: 'key', key: key as Hex };
   }
   if (e.OPERATOR_SIGNER_URL)
     return { kind: 'remote', url: e.OPERATOR_SIGNER_URL, address: address('OPERATOR_ADDRESS', e.OPERATOR_ADDRESS) };

@@ -1,18 +1,8 @@
-import {
-  type Address,
-  type Hex,
-  createPublicClient,
-  createWalletClient,
-  defineChain,
-  formatUnits,
-  getAddress,
-  http,
-  parseUnits,
-  toHex,
-} from 'viem';
+import { type Address, type Hex, createPublicClient, createWalletClient, formatUnits, getAddress, http, parseUnits, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { ANVIL_KEYS, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
 import { platformContracts } from '../chain/deploy.ts';
+import { chainOf } from '../chain/keys.ts';
 import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
 
 const USAGE = `npm run wallet -- <command>, with the settings \`npm run deploy\` wrote loaded
@@ -48,12 +38,7 @@ async function main(): Promise<void> {
     .join('=')
     .split('|')[0];
   if (!url) throw new Error(`CHAIN_RPC_URLS names no URL for chain ${chainId}`);
-  const chain = defineChain({
-    id: chainId,
-    name: `chain ${chainId}`,
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: [url] } },
-  });
+  const chain = chainOf(chainId, url);
   const pub = createPublicClient({ chain, transport: http(url), pollingInterval: 250 });
   const token = getAddress(env('SETTLEMENT_TOKEN'));
   const treasury = getAddress(env('TREASURY_ADDRESS'));

@@ -9,10 +9,10 @@ import {
   createPublicClient,
   createWalletClient,
   decodeErrorResult,
-  defineChain,
   getAddress,
   parseAbi,
 } from 'viem';
+import { chainOf } from './keys.ts';
 import { rpcTransport } from './retry.ts';
 
 /** The treasury contract's interface (contracts/Treasury.sol); a test checks it against the compiled ABI. */
@@ -97,12 +97,7 @@ export type TreasuryGateway = ReturnType<typeof createTreasuryGateway>;
  * balances and the next batch number, and (with an operator) sending `pay`.
  */
 export function createTreasuryGateway(config: TreasuryConfig) {
-  const chain = defineChain({
-    id: config.chainId,
-    name: `chain ${config.chainId}`,
-    nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
-    rpcUrls: { default: { http: config.rpcUrls.split('|') } },
-  });
+  const chain = chainOf(config.chainId, config.rpcUrls);
   const transport = rpcTransport(config.rpcUrls, { retryCount: 3, retryDelay: 250, timeout: 10_000 });
   const client: PublicClient = createPublicClient({ chain, transport, pollingInterval: config.pollingIntervalMs ?? 1_000 });
   const treasury = getAddress(config.treasury);
@@ -244,22 +239,13 @@ export function createTreasuryGateway(config: TreasuryConfig) {
     confirmedNonce: () => client.getTransactionCount({ address: operatorAddress(), blockTag: 'latest' }),
 
     async sendPay(batch: bigint, recipients: Address[], amounts: bigint[], options: SendOptions): Promise<Hex> {
-      if (!wallet?.account) operatorAddress();
+      const from = operatorAddress(); // throws without an operator, so the wallet is there
       const w = wallet as WalletClient;
-      const fees = await client.estimateFeesPerGas();
+      const call = { address: treasury, abi: treasuryAbi, functionName: 'pay', args: [batch, recipients, amounts] } as const;
+      const [fees, gas] = await Promise.all([client.estimateFeesPerGas(), client.estimateContractGas({ ...call, account: from })]);
       const bump = BigInt(Math.round((options.feeBump ?? 1) * 1000));
-      const gas = await client.estimateContractGas({
-        address: treasury,
-        abi: treasuryAbi,
-        functionName: 'pay',
-        args: [batch, recipients, amounts],
-        account: operatorAddress(),
-      });
       return w.writeContract({
-        address: treasury,
-        abi: treasuryAbi,
-        functionName: 'pay',
-        args: [batch, recipients, amounts],
+        ...call,
         account: w.account as Account,
         chain,
         nonce: options.nonce,

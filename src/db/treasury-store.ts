@@ -31,6 +31,8 @@ export interface OutboundTransferRecord {
   id: string;
   kind: OutboundKind;
   reference: string;
+  /** The policy a PAYOUT pays. */
+  policyId: string | null;
   owner: string;
   recipient: string;
   asset: string;
@@ -82,11 +84,16 @@ function toDeposit(r: Record<string, unknown>): ChainDepositRecord {
   };
 }
 
+/** A payout's transfer is keyed by its policy: at most one each, ever. */
+const payoutReference = (policyId: string) => `payout:${policyId}`;
+
 function toTransfer(r: Record<string, unknown>): OutboundTransferRecord {
+  const reference = r.reference as string;
   return {
     id: r.id as string,
     kind: r.kind as OutboundKind,
-    reference: r.reference as string,
+    reference,
+    policyId: r.kind === 'PAYOUT' ? reference.slice(payoutReference('').length) : null,
     owner: r.owner as string,
     recipient: r.recipient as string,
     asset: r.asset as string,
@@ -260,7 +267,7 @@ export async function queuePayoutTransfers(
   );
   await tx.query(sql`
     INSERT INTO outbound_transfers (id, kind, reference, owner, recipient, asset, amount, status, created_at)
-    SELECT 'out_' || replace(gen_random_uuid()::text, '-', ''), 'PAYOUT', 'payout:' || x.policy_id, x.buyer, x.buyer, ${p.asset}, x.paid, 'QUEUED', ${ts(p.now)}
+    SELECT 'out_' || replace(gen_random_uuid()::text, '-', ''), 'PAYOUT', ${payoutReference('')} || x.policy_id, x.buyer, x.buyer, ${p.asset}, x.paid, 'QUEUED', ${ts(p.now)}
     FROM payouts x WHERE ${mine}`);
 }
 
@@ -280,10 +287,10 @@ export async function payoutTransfers(ex: Executor, policyIds: readonly string[]
   const rows = await ex.query<Record<string, unknown>>(sql`
     SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t LEFT JOIN outbound_batches b ON b.id = t.batch_id
     WHERE t.reference IN (${sql.join(
-      policyIds.map((id) => sql`${`payout:${id}`}`),
+      policyIds.map((id) => sql`${payoutReference(id)}`),
       sql`, `,
     )})`);
-  return new Map(rows.map((r) => [(r.reference as string).slice('payout:'.length), toTransfer(r)]));
+  return new Map(rows.map(toTransfer).map((t) => [t.policyId as string, t]));
 }
 
 export async function transfersOfBatch(ex: Executor, batchId: string): Promise<OutboundTransferRecord[]> {
@@ -332,10 +339,16 @@ export async function prepareBatch(
   return rows[0] ? toBatch(rows[0]) : undefined;
 }
 
-export async function markBatchSent(ex: Executor, id: string, s: { txHash: string; nonce: number | null; now: number }): Promise<void> {
+/** A transaction for the batch was broadcast (one more send). */
+export async function markBatchSent(ex: Executor, id: string, s: { txHash: string; nonce: number; now: number }): Promise<void> {
   await ex.query(sql`
     UPDATE outbound_batches SET status = 'SENT', tx_hash = ${s.txHash}, nonce = ${s.nonce}, sends = sends + 1, sent_at = ${ts(s.now)}
     WHERE id = ${id} AND status IN ('PREPARED', 'SENT')`);
+}
+
+/** The chain shows which transaction executed the batch (found after a crash, or a replacement mined): recorded, not a send. */
+export async function recordBatchTx(ex: Executor, id: string, txHash: string): Promise<void> {
+  await ex.query(sql`UPDATE outbound_batches SET status = 'SENT', tx_hash = ${txHash} WHERE id = ${id} AND status IN ('PREPARED', 'SENT')`);
 }
 
 /** The batch executed and is confirmed: pending outbound leaves to `external`, once. */

@@ -107,8 +107,8 @@ export function createYogaServer(
 
 export interface AppOptions {
   prometheus?: ReturnType<typeof createPrometheus> | undefined;
-  /** Extra readiness checks (chains); the database is always checked. */
-  readiness?: Array<{ name: string; check: () => Promise<void> }> | undefined;
+  /** Extra readiness checks (chains); the database (and the reserves with chain settlement) are always checked. */
+  readiness?: Probe[] | undefined;
   /** Requests per minute per IP and per signed-in address on /graphql; 0 disables. */
   rateLimitPerMinute?: number | undefined;
   /** Express's `trust proxy`: which proxies' X-Forwarded-For to believe (default: none). */
@@ -243,26 +243,41 @@ function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** A readiness check; its failure shows as "unavailable" unless its reason is safe to publish. */
+interface Probe {
+  name: string;
+  check: () => Promise<void>;
+  reasonIsPublic?: boolean;
+}
+
 function mountProbes(app: express.Express, deps: Deps, readiness: NonNullable<AppOptions['readiness']>): void {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  const ownProbes: Probe[] = [{ name: 'database', check: () => pingDatabase(deps) }];
+  if (deps.config.settlement.mode === 'chain') {
+    // The treasury against the ledger: a deficit is named, as operators need it.
+    ownProbes.push({
+      name: 'reserves',
+      reasonIsPublic: true,
+      async check() {
+        const problem = await reservesProblem(deps).catch(() => 'cannot read the last reconciliation');
+        if (problem) throw new Error(problem);
+      },
+    });
+  }
   app.get('/readyz', async (_req, res) => {
     const checks: Record<string, string> = {};
     let ready = true;
-    for (const probe of [{ name: 'database', check: () => pingDatabase(deps) }, ...readiness]) {
+    for (const probe of [...ownProbes, ...readiness]) {
       try {
         await probe.check();
         checks[probe.name] = 'ok';
-      } catch {
-        checks[probe.name] = 'unavailable';
+      } catch (error) {
+        checks[probe.name] = probe.reasonIsPublic && error instanceof Error ? error.message : 'unavailable';
         ready = false;
       }
     }
-    // The treasury against the ledger (chain settlement): a deficit is named, as operators need it.
-    const reserves = await reservesProblem(deps).catch(() => 'cannot read the last reconciliation');
-    if (deps.config.settlement.mode === 'chain') checks.reserves = reserves ?? 'ok';
-    if (reserves) ready = false;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', database: deps.db.kind, checks });
   });
 }

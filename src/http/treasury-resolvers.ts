@@ -32,7 +32,6 @@ export const treasuryResolvers = {
   },
   Transfer: {
     state: (t: OutboundTransferRecord) => t.status,
-    policyId: (t: OutboundTransferRecord) => (t.kind === 'PAYOUT' ? t.reference.slice('payout:'.length) : null),
   },
   ChainDeposit: {
     from: (d: ChainDepositRecord) => d.sender,

@@ -31,9 +31,13 @@ test('a quote reads the same statements and rows at 10 and at 200 active policie
       ...h.deps,
       db: {
         ...h.deps.db,
+        // Logged when issued, not when answered: a quote's reads run in parallel, and on a
+        // server they may finish in either order.
         async query<T>(statement: SQL) {
+          const entry = { sql: dialect.sqlToQuery(statement).sql, rows: 0 };
+          log.push(entry);
           const rows = await h.deps.db.query<T>(statement);
-          log.push({ sql: dialect.sqlToQuery(statement).sql, rows: rows.length });
+          entry.rows = rows.length;
           return rows;
         },
       },

@@ -9,9 +9,10 @@ import { assetDecimals } from '../db/asset-store.ts';
 import { type TreasuryGateway, createTreasuryGateway } from '../chain/treasury.ts';
 import { type Address, getAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { REDACTED_LOG_PATHS } from '../http/create-app.ts';
+import { REDACTED_LOG_PATHS } from '../http/redaction.ts';
 import { createPrometheus } from '../http/prometheus.ts';
 import { createWatcher, type Watcher } from '../worker/watcher.ts';
+import type { SenderProbe } from '../app/treasury-sync.ts';
 import { type RuntimeConfig, loadConfig } from './load-config.ts';
 
 /** Reads and validates the environment; exits with a message naming a bad variable. */
@@ -109,6 +110,14 @@ async function connectTreasury(config: RuntimeConfig, db: Database): Promise<Tre
   return treasury;
 }
 
+/** FAILPOINT_AFTER_BROADCAST_MS: holds the sender where a crash is worst, saying so, so a fault test can kill it there. */
+function failpointAfterBroadcast(deps: Deps, ms: number): SenderProbe {
+  return async (_step, batch) => {
+    deps.log.warn({ batch: batch.number.toString(), txHash: batch.txHash, ms }, 'failpoint: paused after broadcast');
+    await new Promise((r) => setTimeout(r, ms));
+  };
+}
+
 export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher {
   deps.log.info(
     { chains: [...config.rpcUrls].map(([id, url]) => `${id}=${url.split('|').map(redactUrl).join('|')}`) },
@@ -119,5 +128,6 @@ export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher
     intervalMs: config.watcherIntervalMs,
     leaseTtlMs: config.watcherLeaseTtlMs,
     maintenanceIntervalMs: config.maintenanceIntervalMs,
+    ...(config.failpointAfterBroadcastMs > 0 ? { senderProbe: failpointAfterBroadcast(deps, config.failpointAfterBroadcastMs) } : {}),
   });
 }

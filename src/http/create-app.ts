@@ -10,6 +10,7 @@ import { GraphQLError, visit } from 'graphql';
 import { type Plugin, createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
+import { REDACTED_LOG_PATHS } from './redaction.ts';
 import { type DemoPerson, type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
 import { pingDatabase } from '../app/health.ts';
 import { reservesProblem } from '../app/treasury.ts';
@@ -49,14 +50,6 @@ interface Authenticated {
   authError?: unknown;
 }
 type AuthedRequest = express.Request & { auth?: Authenticated };
-
-/** Request fields no log line may carry: credentials and cookies. */
-export const REDACTED_LOG_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-api-key"]',
-  'res.headers["set-cookie"]',
-];
 
 export function createYogaServer(
   deps: Deps,

@@ -123,8 +123,19 @@ async function advance(c: Sender, batch: BatchRecord, next: bigint): Promise<Sen
     // nonce has been used by something else, then send afresh. Either way the batch number
     // keeps it to one execution.
     const used = (await treasury.confirmedNonce()) > (batch.nonce ?? -1);
-    const bump = 1.25 ** Math.max(1, batch.sends);
-    return send(c, batch, used ? undefined : { nonce: batch.nonce as number, feeBump: bump });
+    return send(c, batch, used ? undefined : { nonce: batch.nonce as number, feeBump: 1.25 ** Math.max(1, batch.sends) });
+  }
+  // Never sent as far as the database knows. But a sender that crashed right after its
+  // broadcast left a transaction nobody recorded: while the operator has transactions in
+  // the mempool, one may carry this batch, so wait for them to mine, and after a while
+  // replace the oldest with this batch at higher fees (only one of the two can execute).
+  const [pending, mined] = await Promise.all([treasury.pendingNonce(), treasury.confirmedNonce()]);
+  if (pending > mined) {
+    if (deps.clock.now() - batch.createdAt < s.resendAfterMs) {
+      log.warn({ pending: pending - mined }, 'the operator has transactions pending (a crashed send?): waiting for them before sending');
+      return 'waiting';
+    }
+    return send(c, batch, { nonce: mined, feeBump: 1.25 ** Math.max(1, batch.sends + 1) });
   }
   return send(c, batch);
 }
@@ -135,6 +146,12 @@ async function send(c: Sender, batch: BatchRecord, replace?: { nonce: number; fe
   const recipients = transfers.map((t) => t.recipient as Address);
   const amounts = transfers.map((t) => t.amount);
   const simulated = await treasury.simulatePay(batch.number, recipients, amounts);
+  if (!simulated.ok && simulated.reason.startsWith('WrongBatch(')) {
+    // The batch number moved since it was read (the node simulated against a pending
+    // transaction carrying it): never fail a batch a transaction may still execute.
+    log.warn({ reason: simulated.reason }, 'the chain moved past this batch while sending: checking again');
+    return 'waiting';
+  }
   if (!simulated.ok) {
     await fail(c, batch, simulated.reason);
     return 'failed';

@@ -228,6 +228,7 @@ export function createTreasuryGateway(config: TreasuryConfig) {
           functionName: 'pay',
           args: [batch, recipients, amounts],
           account: operatorAddress(),
+          blockTag: 'latest',
         });
         return { ok: true };
       } catch (error) {
@@ -242,7 +243,11 @@ export function createTreasuryGateway(config: TreasuryConfig) {
       const from = operatorAddress(); // throws without an operator, so the wallet is there
       const w = wallet as WalletClient;
       const call = { address: treasury, abi: treasuryAbi, functionName: 'pay', args: [batch, recipients, amounts] } as const;
-      const [fees, gas] = await Promise.all([client.estimateFeesPerGas(), client.estimateContractGas({ ...call, account: from })]);
+      // Estimated on the mined state: a replacement must not see the pending transaction it replaces.
+      const [fees, gas] = await Promise.all([
+        client.estimateFeesPerGas(),
+        client.estimateContractGas({ ...call, account: from, blockTag: 'latest' }),
+      ]);
       const bump = BigInt(Math.round((options.feeBump ?? 1) * 1000));
       return w.writeContract({
         ...call,

@@ -10,7 +10,7 @@ import type { FeedRecord } from '../domain/feed.ts';
 import type { Logger } from 'pino';
 import { createLeaseKeeper } from './lease-keeper.ts';
 import { settlingIncidents } from '../app/incidents.ts';
-import { syncTreasury } from '../app/treasury-sync.ts';
+import { type SenderProbe, syncTreasury } from '../app/treasury-sync.ts';
 
 const LEASE = 'watcher';
 
@@ -28,6 +28,8 @@ export interface WatcherOptions {
   intervalMs: number;
   /** How often pools are checkpointed (premium earning, expiries) (ms). */
   maintenanceIntervalMs?: number;
+  /** Fault testing: runs inside the payout sender between a batch's broadcast and its record. */
+  senderProbe?: SenderProbe;
 }
 
 export interface Watcher {
@@ -114,7 +116,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     await settlePending();
     if (deps.config.settlement.mode === 'chain') {
       // An RPC outage delays money in and out; it does not stop the oracle work above or the maintenance below.
-      await syncTreasury(deps).catch((err: unknown) => log.error({ err }, 'treasury sync failed'));
+      await syncTreasury(deps, options.senderProbe).catch((err: unknown) => log.error({ err }, 'treasury sync failed'));
     }
     const now = Date.now();
     if (now - lastMaintenance >= (options.maintenanceIntervalMs ?? 30_000)) {

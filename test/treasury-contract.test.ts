@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type Address, type Hex, getAddress, parseSignature } from 'viem';
+import { type Address, type Hex, getAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { ANVIL_KEYS, type Anvil } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/deploy.ts';
 import { erc20Abi, revertReason, treasuryAbi } from '../src/chain/treasury.ts';
+import { signPermit } from '../src/chain/permit.ts';
 import { type LocalTreasury, localTreasury } from './chain-helpers.ts';
 
 /** Anvil's well-known dev keys 0..3: owner, operator, a depositor, a stranger. */
@@ -78,25 +79,19 @@ describe('the treasury contract on anvil', () => {
     const value = 5_000_000n;
     const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600);
     const nonce = await pub.readContract({ address: token, abi: erc20Abi, functionName: 'nonces', args: [alice.address] });
-    const signature = await alice.signTypedData({
-      domain: { name: 'Test USD Coin', version: '1', chainId: foundry.id, verifyingContract: token },
-      types: {
-        Permit: [
-          { name: 'owner', type: 'address' },
-          { name: 'spender', type: 'address' },
-          { name: 'value', type: 'uint256' },
-          { name: 'nonce', type: 'uint256' },
-          { name: 'deadline', type: 'uint256' },
-        ],
-      },
-      primaryType: 'Permit',
-      message: { owner: alice.address, spender: treasury, value, nonce, deadline },
+    const { v, r, s } = await signPermit(alice, {
+      token,
+      tokenName: 'Test USD Coin',
+      chainId: foundry.id,
+      spender: treasury,
+      value,
+      nonce,
+      deadline,
     });
-    const { v, r, s } = parseSignature(signature);
     // Someone front-runs the permit itself: the deposit still goes through on the allowance.
-    await send(strangerKey, token, mintAbi, 'permit', [alice.address, treasury, value, deadline, Number(v), r, s]);
+    await send(strangerKey, token, mintAbi, 'permit', [alice.address, treasury, value, deadline, v, r, s]);
     const before = await balanceOf(treasury);
-    await send(aliceKey, treasury, treasuryAbi, 'depositWithPermit', [value, alice.address, deadline, Number(v), r, s]);
+    await send(aliceKey, treasury, treasuryAbi, 'depositWithPermit', [value, alice.address, deadline, v, r, s]);
     assert.equal(await balanceOf(treasury), before + value);
   });
 

@@ -1,7 +1,10 @@
 import { rmSync } from 'node:fs';
 import open from 'open';
 import { getIncident, incidents } from '../app/incidents.ts';
-import { DEMO_WINDOW_SECONDS, replayDepeg, seedDemoMarket } from '../demo/market.ts';
+import type { Deps } from '../app/deps.ts';
+import { payoutTransfersOf } from '../app/treasury.ts';
+import { DEMO_WINDOW_SECONDS, type DemoMarket, replayDepeg, seedDemoMarket } from '../demo/market.ts';
+import { type DemoChain, anvilAvailable, startDemoChain } from './demo-chain.ts';
 import { closeApp, createApp } from '../http/create-app.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
@@ -16,15 +19,27 @@ async function main(): Promise<void> {
   process.env.DATA_DIR ??= '.data/demo';
   process.env.WATCHER_INTERVAL_MS ??= '500';
   process.env.LOG_LEVEL ??= 'warn';
-  const config = configFromEnv();
-  if (config.app.production)
+  const say = (line: string) => console.log(line);
+  if (process.env.NODE_ENV === 'production')
     throw new Error('npm run demo signs people in with public demo keys: it refuses to run with NODE_ENV=production');
+  // Money on chain unless told otherwise (DEMO_SETTLEMENT=ledger) or already configured.
+  let chain: DemoChain | undefined;
+  if (process.env.DEMO_SETTLEMENT !== 'ledger' && !process.env.SETTLEMENT) {
+    if (anvilAvailable()) {
+      say('Starting a local chain (anvil from npm) and deploying a test USDC and the treasury ...');
+      chain = await startDemoChain('.data/demo-chain');
+      Object.assign(process.env, chain.env);
+      say(`  chain ${chain.url}, token ${chain.token}, treasury ${chain.treasury}`);
+    } else {
+      say('(no anvil binary for this platform: the demo settles on the ledger)');
+    }
+  }
+  const config = configFromEnv();
   if (!config.databaseUrl) rmSync(config.dataDir, { recursive: true, force: true });
   const { deps, prometheus } = await createRuntime(config);
-  const say = (line: string) => console.log(line);
 
-  say('Seeding the market ...');
-  const market = await seedDemoMarket(deps, config.app.admins[0] as string);
+  say(chain ? 'Seeding the market: everyone deposits from their own wallet into the treasury ...' : 'Seeding the market ...');
+  const market = await seedDemoMarket(deps, config.app.admins[0] as string, chain?.funding(deps));
   const app = createApp(deps, { prometheus, rateLimitPerMinute: 0, demoPeople: market.people });
   const server = app.listen(config.port, config.host);
   const watcher = createRuntimeWatcher(deps, config);
@@ -59,15 +74,39 @@ async function main(): Promise<void> {
       `  ${settled.policiesPaid} policies paid ${Number(settled.totalPaid ?? 0n) / 1e6} USDC automatically; evidence hash ${settled.evidenceHash}`,
     );
   }
+  if (chain) await showPayoutsOnChain(deps, chain, market, say);
   say('');
   say(`The server keeps running: the dashboard at ${url}/ (choose a demo person under "Your cover" to see their policies`);
   say('and positions) and GraphQL at /graphql; Ctrl-C stops it.');
   const stop = () => {
     server.close();
-    void Promise.all([watcher.stop(), closeApp(app)]).finally(() => deps.db.close().finally(() => process.exit(0)));
+    void Promise.all([watcher.stop(), closeApp(app)])
+      .then(() => chain?.stop())
+      .finally(() => deps.db.close().finally(() => process.exit(0)));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** Waits for the payouts' transfers to be confirmed on chain, then shows each with its transaction and the buyer's wallet. */
+async function showPayoutsOnChain(deps: Deps, chain: DemoChain, market: DemoMarket, say: (line: string) => void): Promise<void> {
+  const ids = market.policies.map((p) => p.policy.id);
+  const deadline = Date.now() + 30_000;
+  let transfers = await payoutTransfersOf(deps, ids);
+  while ([...transfers.values()].some((t) => t.status !== 'CONFIRMED') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    transfers = await payoutTransfersOf(deps, ids);
+  }
+  say('');
+  say(`Paid on chain (${transfers.size} transfers out of the treasury ${chain.treasury}):`);
+  for (const { buyer, policy } of market.policies) {
+    const t = transfers.get(policy.id);
+    if (!t) continue;
+    const usdc = (v: bigint) => (Number(v) / 1e6).toLocaleString('en', { maximumFractionDigits: 2 });
+    say(
+      `  ${buyer.name.padEnd(9)} ${buyer.address}  +${usdc(t.amount).padStart(9)} USDC  ${t.status} in batch ${t.batchNumber ?? '-'} tx ${t.txHash ?? '-'}  wallet now ${usdc(await chain.balanceOf(buyer.address))} USDC`,
+    );
+  }
 }
 
 main().catch((error: unknown) => {

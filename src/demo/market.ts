@@ -51,9 +51,58 @@ export interface DemoMarket {
   policies: Array<{ buyer: DemoPerson; policy: PolicyRecord }>;
 }
 
-/** Seeds the market on `deps`' database; `admin` must be an admin address. */
-export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<DemoMarket> {
+/** Money a demo person (or the admin, for the backstop) starts with. */
+export interface DemoGrant {
+  address: string;
+  /** The person's demo key: a wallet that deposits on chain signs with it; the admin has none here. */
+  privateKey?: `0x${string}`;
+  amount: bigint;
+  reference: string;
+}
+
+/**
+ * How the demo's people get their money: by default an admin credit on the ledger; with
+ * chain settlement, `npm run demo` deposits it from their wallets into the treasury.
+ */
+export type DemoFunding = (grants: readonly DemoGrant[]) => Promise<void>;
+
+const creditOnLedger =
+  (deps: Deps, admin: Viewer): DemoFunding =>
+  async (grants) => {
+    for (const g of grants) await creditAccount(deps, admin, { address: g.address, amount: g.amount.toString(), reference: g.reference });
+  };
+
+const POOLS = [
+  { name: 'Stablecoin Senior', risks: ['usdc', 'dai'] },
+  { name: 'Stablecoin Tranched', risks: ['usdc', 'dai'] },
+  { name: 'DeFi Vaults', risks: ['vault', 'dai'] },
+] as const;
+const BUYERS = 12;
+const BACKSTOP_SEED = USDC(50_000);
+
+/**
+ * Seeds the market on `deps`' database; `admin` must be an admin address. Everyone is funded
+ * first, in one call of `fund`; with chain settlement the admin is funded too (the backstop's
+ * seed comes from the admin's wallet, so the treasury backs it).
+ */
+export async function seedDemoMarket(deps: Deps, adminAddress: string, fund?: DemoFunding): Promise<DemoMarket> {
   const admin: Viewer = { address: adminAddress, roles: ['admin'] };
+  const grant = (p: DemoPerson, amount: bigint, reference: string): DemoGrant => ({
+    address: p.address,
+    privateKey: p.privateKey,
+    amount,
+    reference,
+  });
+  const curators = POOLS.map((_, i) => demoPerson(`curator-${i}`));
+  const underwriters = POOLS.map((_, i) => [0, 1, 2, 3].map((u) => demoPerson(`underwriter-${i}-${u}`)));
+  const buyers = Array.from({ length: BUYERS }, (_, b) => demoPerson(`buyer-${b}`));
+  await (fund ?? creditOnLedger(deps, admin))([
+    ...(deps.config.settlement.mode === 'chain' ? [{ address: adminAddress, amount: BACKSTOP_SEED, reference: 'demo-admin' }] : []),
+    ...curators.map((c, i) => grant(c, USDC(20_000), `demo-curator-${i}`)),
+    ...underwriters.flatMap((list, i) => list.map((uw, u) => grant(uw, USDC(100_000), `demo-uw-${i}-${u}`))),
+    ...buyers.map((b, i) => grant(b, USDC(5_000), `demo-buyer-${i}`)),
+  ]);
+
   const scores = {
     audits: 3,
     daysLive: 1800,
@@ -112,42 +161,32 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string): Promise<
   // The reporter's first calm report: cover is only sold on a watched risk.
   const seededAt = Math.floor(deps.clock.now() / 1000) * 1000 - 1000;
   for (const feedId of Object.values(feeds)) await pushSigned(deps, feedId, 1, seededAt);
-  await fundBackstop(deps, admin, 'USDC', USDC(50_000).toString(), 'demo-seed');
+  await fundBackstop(deps, admin, 'USDC', BACKSTOP_SEED.toString(), 'demo-seed');
 
-  const underwriters: DemoPerson[] = [];
+  const risks = { usdc, dai, vault };
   const poolIds: string[] = [];
-  for (const [i, spec] of [
-    { name: 'Stablecoin Senior', risks: [usdc.id, dai.id] },
-    { name: 'Stablecoin Tranched', risks: [usdc.id, dai.id] },
-    { name: 'DeFi Vaults', risks: [vault.id, dai.id] },
-  ].entries()) {
-    const curator = demoPerson(`curator-${i}`);
+  for (const [i, spec] of POOLS.entries()) {
+    const curator = curators[i] as DemoPerson;
     const pool = await createPool(deps, viewer(curator), {
       name: spec.name,
-      risks: spec.risks.map((riskId) => ({ riskId })),
+      risks: spec.risks.map((key) => ({ riskId: risks[key].id })),
       tranches: ['JUNIOR', 'FIRST_LOSS'],
     });
-    await creditAccount(deps, admin, { address: curator.address, amount: USDC(20_000).toString(), reference: `demo-curator-${i}` });
     await deposit(deps, viewer(curator), pool.id, USDC(20_000).toString(), 'FIRST_LOSS');
-    underwriters.push(curator);
-    for (let u = 0; u < 4; u++) {
-      const uw = demoPerson(`underwriter-${i}-${u}`);
-      await creditAccount(deps, admin, { address: uw.address, amount: USDC(100_000).toString(), reference: `demo-uw-${i}-${u}` });
+    for (const [u, uw] of (underwriters[i] as DemoPerson[]).entries()) {
       await deposit(deps, viewer(uw), pool.id, USDC(u % 2 === 0 ? 60_000 : 40_000).toString(), u % 2 === 0 ? 'SENIOR' : 'JUNIOR');
-      underwriters.push(uw);
     }
     poolIds.push(pool.id);
   }
   const policies: DemoMarket['policies'] = [];
-  for (let b = 0; b < 12; b++) {
-    const buyer = demoPerson(`buyer-${b}`);
-    await creditAccount(deps, admin, { address: buyer.address, amount: USDC(5_000).toString(), reference: `demo-buyer-${b}` });
+  for (const [b, buyer] of buyers.entries()) {
     const riskId = b < 8 ? usdc.id : b < 10 ? dai.id : vault.id;
     const amount = USDC([10_000, 25_000, 50_000, 5_000][b % 4] as number);
     const policy = await purchasePolicy(deps, viewer(buyer), (await requestQuote(deps, viewer(buyer), riskId, amount.toString(), 30)).id);
     policies.push({ buyer, policy });
   }
-  return { risks: { usdc, dai, vault }, feeds, poolIds, people: [...policies.map((p) => p.buyer), ...underwriters], policies };
+  const everyoneElse = curators.flatMap((c, i) => [c, ...(underwriters[i] as DemoPerson[])]);
+  return { risks, feeds, poolIds, people: [...buyers, ...everyoneElse], policies };
 }
 
 /** One observation signed with EIP-712 by the demo reporter and pushed as an integrator would. */

@@ -112,8 +112,36 @@ function chart(observations, rule) {
   return box;
 }
 
+/** How the server settles ({ mode, chainId, token, treasury, confirmations }), read with the first render. */
+let settlement = { mode: 'LEDGER' };
+const short = (hash) => (hash ? `${hash.slice(0, 10)}…${hash.slice(-6)}` : '');
+
+/** With chain settlement: the treasury contract against what the ledger owes, read from the chain now. */
+async function renderTreasury() {
+  const box = document.getElementById('chain');
+  box.hidden = settlement.mode !== 'CHAIN';
+  if (box.hidden) return;
+  const { reserves: r } = await gql('{ reserves { blockNumber treasuryBalance liabilities pendingOutbound inFlight surplus deficit } }');
+  document
+    .getElementById('treasury')
+    .replaceChildren(
+      el(
+        'div',
+        {},
+        `Treasury ${settlement.treasury} on chain ${settlement.chainId} (token ${settlement.token}), at block ${r.blockNumber}:`,
+      ),
+      el(
+        'div',
+        { 'data-reserves': r.deficit === '0' ? 'ok' : 'short', class: r.deficit === '0' ? 'GREEN' : 'RED' },
+        `holds ${money(r.treasuryBalance)} USDC; the ledger owes ${money(r.liabilities)} USDC (${money(r.pendingOutbound)} on its way out); ` +
+          (r.deficit === '0' ? `surplus ${money(r.surplus)} USDC` : `SHORT by ${money(r.deficit)} USDC: sales stopped`),
+      ),
+    );
+}
+
 async function render() {
   const data = await gql(`{
+    settlement { mode chainId token treasury confirmations }
     backstop { balance skimRateBps }
     risks(first: 100) { nodes { id name kind state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
       feeds { observations(limit: 60) { value observedAt } } } }
@@ -121,6 +149,8 @@ async function render() {
     incidents(first: 10) { nodes { id status settlementValue payoutRatio policiesPaid totalPaid evidenceHash risk { name }
       timeline { state at value } waterfall { pool { name } layer amount } } }
   }`).then(nodes);
+  settlement = data.settlement;
+  await renderTreasury();
   document.getElementById('backstop').textContent =
     `backstop ${money(data.backstop.balance)} USDC, skim ${data.backstop.skimRateBps / 100}%`;
   const risks = document.getElementById('risks');
@@ -200,12 +230,14 @@ async function renderMine() {
     mine.replaceChildren(el('p', { class: 'muted' }, 'Sign in to see your policies and positions.'));
     return;
   }
+  const onChain = settlement.mode === 'CHAIN';
   let data;
   try {
     data = await gql(`{
       accountBalance { amount }
-      policies(first: 50) { nodes { id status amount premium endAt risk { name } pool { name } payout { paid iou } } }
+      policies(first: 50) { nodes { id status amount premium endAt risk { name } pool { name } payout { paid iou transfer { state txHash } } } }
       positions(first: 100) { nodes { tranche shares lockedShares value pool { name } } }
+      ${onChain ? 'chainDeposits(first: 20) { pending { txHash amount } credited { nodes { txHash amount status } } } transfers(first: 20) { nodes { kind amount state txHash } }' : ''}
     }`).then(nodes);
   } catch (e) {
     if (e.code === 'UNAUTHENTICATED') return signOut();
@@ -218,7 +250,7 @@ async function renderMine() {
       'my-policies',
       'Policies',
       'No policies.',
-      ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid'],
+      ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid', ...(onChain ? ['On chain'] : [])],
       data.policies,
       (p) =>
         el(
@@ -231,8 +263,12 @@ async function renderMine() {
           td(new Date(p.endAt).toISOString().slice(0, 10)),
           td(p.status, { class: p.status }),
           td(p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
+          ...(onChain
+            ? [td(p.payout?.transfer ? `${p.payout.transfer.state} ${short(p.payout.transfer.txHash)}` : '—', txAttrs(p.payout?.transfer))]
+            : []),
         ),
     ),
+    ...(onChain ? chainActivity(data) : []),
     ...section(
       'my-positions',
       'Positions',
@@ -263,6 +299,33 @@ function section(id, title, empty, headers, rows, row) {
   ];
 }
 
+/** A cell's attributes for a transaction: its full hash in data-tx and the tooltip. */
+function txAttrs(t) {
+  return t?.txHash ? { 'data-tx': t.txHash, title: t.txHash, class: 'tx' } : {};
+}
+
+/** Deposits into the treasury and transfers out of it for the signed-in address, with their transactions. */
+function chainActivity(data) {
+  const deposits = [...data.chainDeposits.pending.map((d) => ({ ...d, status: 'PENDING' })), ...data.chainDeposits.credited.nodes];
+  const row = (kind, amount, state, txHash) =>
+    el(
+      'tr',
+      { 'data-transfer': kind },
+      el('td', {}, kind),
+      el('td', {}, `${money(amount)} USDC`),
+      el('td', {}, state),
+      el('td', txAttrs({ txHash }), short(txHash)),
+    );
+  return section(
+    'my-chain',
+    'On chain',
+    'No deposits or transfers yet.',
+    ['What', 'Amount', 'State', 'Transaction'],
+    [...deposits.map((d) => ({ kind: 'DEPOSIT', ...d, state: d.status })), ...data.transfers.map((t) => ({ ...t }))],
+    (x) => row(x.kind, x.amount, x.state, x.txHash),
+  );
+}
+
 function showError(e) {
   const box = document.getElementById('signin-error');
   box.hidden = !e;
@@ -278,7 +341,10 @@ function startSession(s) {
   // Payouts to this account arrive on their own authenticated subscription.
   stopMine = subscribe('subscription { policyPaid { policyId } }', {
     token: s.token,
-    onNext: () => void renderMine().then(() => document.getElementById('mine').classList.add('flash'), console.error),
+    onNext: () => {
+      void renderMine().then(() => document.getElementById('mine').classList.add('flash'), console.error);
+      void renderTreasury().catch(console.error);
+    },
   });
   return renderMine();
 }

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { privateKeyToAccount } from 'viem/accounts';
+import { type DemoMarket, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
+import { payoutTransfersOf } from '../src/app/treasury.ts';
+import { syncTreasury } from '../src/app/treasury-sync.ts';
+import { ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../src/chain/anvil.ts';
+import { createTreasuryGateway } from '../src/chain/treasury.ts';
+import { type DemoChain, startDemoChain } from '../src/bin/demo-chain.ts';
+import { closeApp, createApp } from '../src/http/create-app.ts';
+import { createWatcher } from '../src/worker/watcher.ts';
+import { launchBrowser } from './browser.ts';
+import { type Harness, assertLedgerInvariants, createHarness, serve, waitFor } from './helpers.ts';
+
+const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
+
+/**
+ * `npm run demo`'s chain: anvil, the test USDC and the treasury, every demo person depositing
+ * from their own wallet; the replayed depeg pays the buyers on chain, and the dashboard shows
+ * the deposits, the payouts' transactions and the treasury against the ledger.
+ */
+describe('the dashboard on the demo market settled on chain, in a real browser', () => {
+  let chain: DemoChain;
+  let dir: string;
+  let h: Harness;
+  let market: DemoMarket;
+  let app: ReturnType<typeof createApp>;
+  let served: Awaited<ReturnType<typeof serve>>;
+  let browser: Browser;
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    dir = mkdtempSync(join(tmpdir(), 'demo-chain-'));
+    chain = await startDemoChain(dir);
+    h = await createHarness({
+      settlement: {
+        mode: 'chain',
+        chainId: LOCAL_CHAIN_ID,
+        asset: 'USDC',
+        token: chain.token,
+        treasury: chain.treasury,
+        confirmations: Number(chain.env.CONFIRMATIONS),
+        startBlock: 0n,
+        batchSize: 100,
+        resendAfterMs: 60_000,
+      },
+    });
+    h.deps.treasury = createTreasuryGateway({
+      chainId: LOCAL_CHAIN_ID,
+      rpcUrls: chain.url,
+      token: chain.token,
+      treasury: chain.treasury,
+      operator: privateKeyToAccount(ANVIL_OPERATOR_KEY),
+      pollingIntervalMs: 50,
+    });
+    market = await seedDemoMarket(h.deps, h.admin.address, chain.funding(h.deps));
+    app = createApp(h.deps, { rateLimitPerMinute: 0, demoPeople: market.people });
+    served = await serve(app);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    served?.close();
+    if (app) await closeApp(app);
+    await h?.close();
+    await chain?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('deposits from wallets, the depeg paid on chain with its transaction, and the treasury reconciled on the page', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${served.base}/`);
+    await page.waitForSelector('#live.on');
+    await page.waitForSelector('#chain [data-reserves="ok"]');
+    assert.match((await page.textContent('#treasury')) ?? '', new RegExp(`Treasury ${chain.treasury}`));
+
+    const buyer = market.policies[0] as DemoMarket['policies'][number];
+    await page.selectOption('#demo-person', buyer.buyer.address);
+    await page.click('#demo-go');
+    // The buyer's own deposit, credited after its confirmations, with its transaction.
+    await page.waitForSelector('#my-chain [data-transfer="DEPOSIT"] td[data-tx]');
+    assert.match((await page.textContent('#my-chain')) ?? '', /DEPOSIT\s*5,000 USDC\s*CREDITED/);
+
+    await replayDepeg(h.deps, market, { now: () => h.clock.now(), pause: async () => h.clock.advance(1000) });
+    const watcher = createWatcher(h.deps, { reader: { read: async () => [] }, intervalMs: 60_000 });
+    await watcher.tick();
+    await watcher.stop();
+    // The sender's batch, then its confirmations (the demo chain mines a block a second).
+    const transfer = await waitFor(
+      'the payout confirmed on chain',
+      async () => {
+        await syncTreasury(h.deps);
+        const t = (await payoutTransfersOf(h.deps, [buyer.policy.id])).get(buyer.policy.id);
+        return t?.status === 'CONFIRMED' ? t : undefined;
+      },
+      20_000,
+    );
+    assert.equal(await chain.balanceOf(buyer.buyer.address), transfer.amount, 'the payout is in the buyer wallet');
+    const cell = page.locator(`#my-policies [data-policy="${buyer.policy.id}"] td[data-tx]`);
+    await cell.waitFor();
+    assert.equal(await cell.getAttribute('data-tx'), transfer.txHash);
+    assert.match((await cell.textContent()) ?? '', /^CONFIRMED 0x/);
+    await page.waitForSelector(`#my-chain [data-transfer="PAYOUT"] td[data-tx="${transfer.txHash}"]`);
+    await page.screenshot({ path: `${ARTIFACTS}demo-chain-payout.png`, fullPage: true });
+
+    const { reserves } = await h.ok('{ reserves { treasuryBalance surplus deficit } }');
+    assert.equal(BigInt(reserves.treasuryBalance), await chain.balanceOf(chain.treasury));
+    assert.deepEqual([reserves.surplus, reserves.deficit], ['0', '0']);
+    await assertLedgerInvariants(h.db);
+    await page.close();
+    assert.deepEqual(errors, []);
+  });
+});

@@ -63,6 +63,7 @@ describe('two watcher processes on the PostgreSQL server, the leader killed mid-
           DATABASE_URL: h.db.url,
           WATCHER_INTERVAL_MS: '100',
           WATCHER_LEASE_TTL_MS: '1500',
+          WATCHER_METRICS_PORT: '0',
           LOG_LEVEL: 'warn',
           SIMULATION_PATHS: '1000',
         },

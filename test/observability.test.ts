@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { loadConfig } from '../src/bin/load-config.ts';
 import { createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
-import { PURCHASE, QUOTE, USDC, useHarness, expectCode, fundedBuyer, marketWithPool, newWallet, testConfig } from './helpers.ts';
+import { PURCHASE, QUOTE, USDC, useHarness, expectCode, fundedBuyer, marketWithPool, newWallet, testConfig, waitFor } from './helpers.ts';
 
 describe('running it like production: metrics, probes, headers, limits', () => {
   const h = useHarness();
@@ -90,5 +94,53 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     assert.throws(() => loadConfig({ ADMIN_ADDRESSES: '0x1234' }), /ADMIN_ADDRESSES/);
     const ok = loadConfig({ CHAIN_RPC_URLS: '1=https://rpc.example/key?x=1,31337=http://127.0.0.1:8545' });
     assert.equal(ok.rpcUrls.get(1), 'https://rpc.example/key?x=1');
+  });
+});
+
+describe('npm run watcher serves its own metrics', () => {
+  test('GET /metrics with the metrics token and GET /healthz showing the lease', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'watcher-'));
+    const token = 'watcher-metrics-token-0123456789';
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/watcher.ts'], {
+      env: {
+        ...process.env,
+        DATABASE_URL: '',
+        DATA_DIR: dir,
+        LOG_LEVEL: 'info',
+        WATCHER_METRICS_PORT: '0',
+        METRICS_TOKEN: token,
+        WATCHER_INTERVAL_MS: '200',
+        SIMULATION_PATHS: '1000',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let output = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout?.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const found = /"url":"(http:\/\/[^"]+\/metrics)"/.exec(output);
+          if (found) resolve(found[1] as string);
+        });
+        child.once('exit', (code) => reject(new Error(`the watcher exited (${code}):\n${output}`)));
+      });
+      assert.equal((await fetch(url)).status, 401);
+      const metrics = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(metrics.status, 200);
+      const text = await metrics.text();
+      assert.match(text, /# TYPE cover_quotes_total counter/);
+      assert.match(text, /process_cpu_user_seconds_total/);
+      const health = await waitFor('the watcher holding its lease', async () => {
+        const body = (await (await fetch(url.replace('/metrics', '/healthz'))).json()) as { leader: boolean };
+        return body.leader ? body : undefined;
+      });
+      assert.equal(health.leader, true);
+      assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -52,6 +52,7 @@ const EnvSchema = z.object({
   MIGRATE_ON_START: z.enum(['true', 'false']).default('true'),
   WATCHER_INTERVAL_MS: intFrom(5_000, 100, 3_600_000),
   WATCHER_LEASE_TTL_MS: intFrom(15_000, 300, 600_000),
+  WATCHER_METRICS_PORT: intFrom(9464, 0, 65_535),
   /** Fault testing only: the sender pauses this long between broadcasting a batch and recording it, the window a crash is worst in. */
   FAILPOINT_AFTER_BROADCAST_MS: intFrom(0, 0, 60_000),
   CHAIN_RPC_URLS: z
@@ -101,6 +102,8 @@ export interface RuntimeConfig {
   watcher: boolean;
   watcherIntervalMs: number;
   watcherLeaseTtlMs: number;
+  /** `npm run watcher`'s /metrics and /healthz port (0: a free one). */
+  watcherMetricsPort: number;
   /** Fault testing only (FAILPOINT_AFTER_BROADCAST_MS): a pause between a batch's broadcast and its record. */
   failpointAfterBroadcastMs: number;
   rateLimitPerMinute: number;
@@ -244,6 +247,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     migrateOnStart: e.MIGRATE_ON_START === 'true',
     watcherIntervalMs: e.WATCHER_INTERVAL_MS,
     watcherLeaseTtlMs: e.WATCHER_LEASE_TTL_MS,
+    watcherMetricsPort: e.WATCHER_METRICS_PORT,
     failpointAfterBroadcastMs: e.FAILPOINT_AFTER_BROADCAST_MS,
     rpcUrls,
     chainSettlement,

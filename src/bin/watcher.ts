@@ -1,11 +1,23 @@
+import { serveMetrics } from '../http/metrics-server.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
 /** `npm run watcher`: the oracle watcher alone (for deployments that run it apart from the API). */
 async function main(): Promise<void> {
   const config = configFromEnv();
-  const { deps } = await createRuntime(config);
+  const { deps, prometheus } = await createRuntime(config);
   const watcher = createRuntimeWatcher(deps, config);
   watcher.start();
+  const metrics = serveMetrics(
+    prometheus,
+    {
+      host: config.host,
+      port: config.watcherMetricsPort,
+      token: config.metricsToken,
+      production: config.app.production,
+      health: () => ({ leader: watcher.isLeader(), holder: watcher.holder }),
+    },
+    deps.log,
+  );
   deps.log.info({ database: deps.db.kind }, 'watcher running');
   let stopping = false;
   const stop = (signal: string) => {
@@ -13,6 +25,7 @@ async function main(): Promise<void> {
     stopping = true;
     deps.log.info({ signal }, 'watcher stopping: finishing the step in progress');
     setTimeout(() => process.exit(1), 30_000).unref();
+    metrics.close();
     void watcher.stop().finally(() => deps.db.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

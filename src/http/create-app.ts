@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import express from 'express';
@@ -11,6 +11,7 @@ import { type Plugin, createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { REDACTED_LOG_PATHS } from './redaction.ts';
+import { bearer, safeEqual } from './bearer.ts';
 import { type DemoPerson, type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
 import { pingDatabase } from '../app/health.ts';
 import { reservesProblem } from '../app/treasury.ts';
@@ -35,12 +36,6 @@ export function loadTypeDefs(): string {
     .sort()
     .map((f) => readFileSync(join(SCHEMA_DIR, f), 'utf8'))
     .join('\n');
-}
-
-function bearer(header: string | undefined): string | null {
-  if (!header) return null;
-  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
-  return match?.[1] ?? '';
 }
 
 /** What the authentication middleware learned about the request (see `authenticate`). */
@@ -228,12 +223,6 @@ function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): vo
     res.setHeader('content-type', prometheus.registry.contentType);
     res.send(await prometheus.registry.metrics());
   });
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** A readiness check; its failure shows as "unavailable" unless its reason is safe to publish. */

@@ -93,6 +93,7 @@ async function startWatcher(ready = 'watcher running', env: Record<string, strin
       MIGRATE_ON_START: 'false',
       WATCHER_INTERVAL_MS: '100',
       WATCHER_LEASE_TTL_MS: '600',
+      WATCHER_METRICS_PORT: '0',
       SIMULATION_PATHS: '1000',
       SETTLEMENT: 'chain',
       SETTLEMENT_CHAIN_ID: String(foundry.id),

@@ -19,12 +19,12 @@ import { settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
-import { type Hex, createPublicClient, createWalletClient, http } from 'viem';
+import type { Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { foundry } from 'viem/chains';
-import { ANVIL_KEYS, startAnvil } from '../src/chain/anvil.ts';
-import { deployTestStablecoin, deployTreasury, platformContracts } from '../src/chain/deploy.ts';
-import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { ANVIL_KEYS } from '../src/chain/anvil.ts';
+import { platformContracts } from '../src/chain/deploy.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { chainSettlementOf, localTreasury, treasuryGatewayOf } from '../test/chain-helpers.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
 import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL, watchRisk, directMarket } from '../test/helpers.ts';
@@ -239,46 +239,23 @@ async function purchaseThroughput(n: number) {
  * from the same token on the same local chain (anvil from npm, contracts from source).
  */
 async function gasPerPayout(n: number) {
-  const anvil = await startAnvil(18_645);
+  const [ownerKey] = ANVIL_KEYS as [Hex];
+  const owner = privateKeyToAccount(ownerKey);
+  const chain = await localTreasury(41, owner.address);
   try {
-    const [ownerKey] = ANVIL_KEYS as [Hex];
-    const owner = privateKeyToAccount(ownerKey);
-    const pub = createPublicClient({ chain: foundry, transport: http(anvil.url), pollingInterval: 50 });
-    const wallet = createWalletClient({ chain: foundry, account: owner, transport: http(anvil.url) });
-    const d = { public: pub as never, wallet, account: owner, chain: foundry };
-    const token = await deployTestStablecoin(d);
-    const treasury = await deployTreasury(d, { token, owner: owner.address, operator: owner.address });
-    const gasOf = async (hash: Hex) => (await pub.waitForTransactionReceipt({ hash })).gasUsed;
-    await gasOf(
-      await wallet.writeContract({
-        address: token,
-        abi: platformContracts().TestStablecoin.abi,
-        functionName: 'mint',
-        args: [treasury, 10n ** 15n],
-      } as never),
-    );
-    await gasOf(
-      await wallet.writeContract({
-        address: token,
-        abi: platformContracts().TestStablecoin.abi,
-        functionName: 'mint',
-        args: [owner.address, 10n ** 15n],
-      } as never),
-    );
+    const gasOf = async (address: Hex, abi: readonly unknown[], functionName: string, args: unknown[]) =>
+      (await chain.send(ownerKey, address, abi, functionName, args)).gasUsed;
+    const mintAbi = platformContracts().TestStablecoin.abi;
+    await gasOf(chain.token, mintAbi, 'mint', [chain.treasury, 10n ** 15n]);
+    await gasOf(chain.token, mintAbi, 'mint', [owner.address, 10n ** 15n]);
     const fresh = () => privateKeyToAccount(generatePrivateKey()).address;
-    const batchGas = await gasOf(
-      await wallet.writeContract({
-        address: treasury,
-        abi: treasuryAbi,
-        functionName: 'pay',
-        args: [0n, Array.from({ length: n }, fresh), Array.from({ length: n }, () => 1_000_000n)],
-      }),
-    );
+    const batchGas = await gasOf(chain.treasury, treasuryAbi, 'pay', [
+      0n,
+      Array.from({ length: n }, fresh),
+      Array.from({ length: n }, () => 1_000_000n),
+    ]);
     let plainGas = 0n;
-    for (let i = 0; i < n; i++)
-      plainGas += await gasOf(
-        await wallet.writeContract({ address: token, abi: erc20Abi, functionName: 'transfer', args: [fresh(), 1_000_000n] }),
-      );
+    for (let i = 0; i < n; i++) plainGas += await gasOf(chain.token, erc20Abi, 'transfer', [fresh(), 1_000_000n]);
     const ours = Number(batchGas) / n;
     const plain = Number(plainGas) / n;
     record(
@@ -290,7 +267,7 @@ async function gasPerPayout(n: number) {
       ours < plain,
     );
   } finally {
-    await anvil.stop();
+    await chain.anvil.stop();
   }
 }
 
@@ -299,61 +276,29 @@ async function gasPerPayout(n: number) {
  * chain settlement on anvil mining a block a second, the payouts sent by the watcher's sender
  * (its sync step in a loop, batches of 500, 3 confirmations) until every transfer is
  * CONFIRMED. Baseline: the same payments sent by a bare script as the same `pay` batches,
- * all at once on consecutive nonces, awaited to the same confirmations: what the chain allows.
+ * all at once on consecutive nonces (on the same treasury, first), awaited to the same
+ * confirmations: what the chain allows.
  */
 async function chainPayouts(n: number) {
   const BATCH = 500;
   const CONFIRMATIONS = 3;
-  const anvil = await startAnvil(18_745, ['--block-time', '1', '--gas-limit', '60000000']);
+  const [ownerKey] = ANVIL_KEYS as [Hex];
+  const owner = privateKeyToAccount(ownerKey);
+  const chain = await localTreasury(43, owner.address, ['--block-time', '1', '--gas-limit', '60000000']);
   const h = await createHarness();
   try {
-    const [ownerKey] = ANVIL_KEYS as [Hex];
-    const owner = privateKeyToAccount(ownerKey);
-    const pub = createPublicClient({ chain: foundry, transport: http(anvil.url), pollingInterval: 100 });
-    const wallet = createWalletClient({ chain: foundry, account: owner, transport: http(anvil.url) });
-    const d = { public: pub as never, wallet, account: owner, chain: foundry };
-    const token = await deployTestStablecoin(d);
-    const treasury = await deployTreasury(d, { token, owner: owner.address, operator: owner.address });
-    const bare = await deployTreasury(d, { token, owner: owner.address, operator: owner.address });
-    const mint = async (to: Hex, amount: bigint) =>
-      pub.waitForTransactionReceipt({
-        hash: await wallet.writeContract({
-          address: token,
-          abi: platformContracts().TestStablecoin.abi,
-          functionName: 'mint',
-          args: [to, amount],
-        } as never),
-      });
+    const { pub, treasury } = chain;
+    const wallet = chain.walletOf(ownerKey);
     // The market is built on the ledger (bulk policies, premiums from outside), then the
-    // platform settles on chain: the treasury is minted what the payouts need.
+    // platform settles on chain: the treasury is minted what the baseline and the payouts need.
     const { feed } = await bulkMarket(h, 1, n);
-    await mint(treasury, BigInt(n) * USDC(1_000));
-    await mint(bare, BigInt(n) * USDC(1_000));
-    h.deps.config = {
-      ...h.deps.config,
-      settlement: {
-        mode: 'chain',
-        chainId: foundry.id,
-        asset: 'USDC',
-        token,
-        treasury,
-        confirmations: CONFIRMATIONS,
-        startBlock: 0n,
-        batchSize: BATCH,
-        resendAfterMs: 120_000,
-      },
-    };
-    h.deps.treasury = createTreasuryGateway({
-      chainId: foundry.id,
-      rpcUrls: anvil.url,
-      token,
-      treasury,
-      operator: owner,
-      pollingIntervalMs: 100,
-    });
+    await chain.send(ownerKey, chain.token, platformContracts().TestStablecoin.abi, 'mint', [treasury, 2n * BigInt(n) * USDC(1_000)]);
+    h.deps.config = { ...h.deps.config, settlement: chainSettlementOf(chain, { confirmations: CONFIRMATIONS, batchSize: BATCH }) };
+    h.deps.treasury = treasuryGatewayOf(chain, owner);
 
     // The chain's limit: every batch sent at once on consecutive nonces (the contract takes
-    // them in order), then the last one awaited to the same confirmations.
+    // them in order), then the last one awaited to the same confirmations. It spends the
+    // treasury's first batch numbers; the sender then starts from the next.
     const bareMs = await timed(async () => {
       const nonce = await pub.getTransactionCount({ address: owner.address, blockTag: 'pending' });
       const hashes: Hex[] = [];
@@ -361,7 +306,7 @@ async function chainPayouts(n: number) {
         const size = Math.min(BATCH, n - b * BATCH);
         hashes.push(
           await wallet.writeContract({
-            address: bare,
+            address: treasury,
             abi: treasuryAbi,
             functionName: 'pay',
             nonce: nonce + b,
@@ -403,7 +348,7 @@ async function chainPayouts(n: number) {
     );
   } finally {
     await h.close();
-    await anvil.stop();
+    await chain.anvil.stop();
   }
 }
 

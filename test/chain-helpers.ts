@@ -1,11 +1,24 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { type Address, type Hex, type TransactionReceipt, createPublicClient, createWalletClient, http } from 'viem';
+import {
+  type Address,
+  type Hex,
+  type LocalAccount,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+  createPublicClient,
+  createWalletClient,
+  http,
+} from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { ANVIL_KEYS, type Anvil, startAnvil } from '../src/chain/anvil.ts';
 import { type Compiled, compileContracts } from '../src/chain/compile.ts';
 import { deployTestStablecoin, deployTreasury } from '../src/chain/deploy.ts';
+import { type TreasuryGateway, createTreasuryGateway } from '../src/chain/treasury.ts';
+import type { SettlementConfig } from '../src/app/deps.ts';
+import { type Harness, createHarness } from './helpers.ts';
 
 export type { Anvil, Compiled };
 
@@ -15,8 +28,8 @@ export function compileTestContracts(names: readonly string[]): Record<string, C
 }
 
 /** Starts anvil from the npm package on a port of this test process. */
-export async function startTestAnvil(offset = 0): Promise<Anvil> {
-  return startAnvil(20_000 + ((process.pid + offset * 7919) % 20_000));
+export async function startTestAnvil(offset = 0, args: readonly string[] = []): Promise<Anvil> {
+  return startAnvil(20_000 + ((process.pid + offset * 7919) % 20_000), args);
 }
 
 export function chainClients(url: string) {
@@ -31,16 +44,18 @@ export function chainClients(url: string) {
 
 export interface LocalTreasury {
   anvil: Anvil;
+  url: string;
   pub: ReturnType<typeof createPublicClient>;
   token: Address;
   treasury: Address;
+  walletOf(key: Hex): WalletClient<Transport, typeof foundry, LocalAccount>;
   /** Sends a transaction signed with `key` and fails the test unless it succeeds. */
   send(key: Hex, address: Address, abi: readonly unknown[], functionName: string, args: unknown[]): Promise<TransactionReceipt>;
 }
 
-/** A fresh anvil with the platform's test USDC and treasury, owned by anvil's first dev account. */
-export async function localTreasury(offset: number, operator: Address): Promise<LocalTreasury> {
-  const anvil = await startTestAnvil(offset);
+/** A fresh anvil (started with `anvilArgs`) with the platform's test USDC and treasury, owned by anvil's first dev account. */
+export async function localTreasury(offset: number, operator: Address, anvilArgs: readonly string[] = []): Promise<LocalTreasury> {
+  const anvil = await startTestAnvil(offset, anvilArgs);
   const transport = http(anvil.url, { retryCount: 0 });
   const pub = createPublicClient({ chain: foundry, transport, pollingInterval: 50 });
   const walletOf = (key: Hex) => createWalletClient({ chain: foundry, account: privateKeyToAccount(key), transport });
@@ -51,9 +66,11 @@ export async function localTreasury(offset: number, operator: Address): Promise<
   const treasury = await deployTreasury(deployer, { token, owner: owner.address, operator });
   return {
     anvil,
+    url: anvil.url,
     pub,
     token,
     treasury,
+    walletOf,
     async send(key, address, abi, functionName, args) {
       const hash = await walletOf(key).writeContract({ address, abi, functionName, args } as never);
       const receipt = await pub.waitForTransactionReceipt({ hash });
@@ -61,4 +78,51 @@ export async function localTreasury(offset: number, operator: Address): Promise<
       return receipt;
     },
   };
+}
+
+/** A treasury on a local chain, as chain settlement sees it. */
+export interface ChainTreasury {
+  url: string;
+  token: Address;
+  treasury: Address;
+}
+
+/** Chain settlement in USDC on `chain`'s treasury, from block 0. */
+export function chainSettlementOf(
+  chain: ChainTreasury,
+  o: { confirmations: number; batchSize: number; resendAfterMs?: number },
+): SettlementConfig {
+  return {
+    mode: 'chain',
+    chainId: foundry.id,
+    asset: 'USDC',
+    token: chain.token,
+    treasury: chain.treasury,
+    confirmations: o.confirmations,
+    startBlock: 0n,
+    batchSize: o.batchSize,
+    resendAfterMs: o.resendAfterMs ?? 60_000,
+  };
+}
+
+/** The gateway to `chain`'s treasury, signing `pay` as `operator` when given. */
+export function treasuryGatewayOf(chain: ChainTreasury, operator?: LocalAccount): TreasuryGateway {
+  return createTreasuryGateway({
+    chainId: foundry.id,
+    rpcUrls: chain.url,
+    token: chain.token,
+    treasury: chain.treasury,
+    ...(operator ? { operator } : {}),
+    pollingIntervalMs: 50,
+  });
+}
+
+/** A harness settling on `chain`'s treasury, with its gateway. */
+export async function chainHarness(
+  chain: ChainTreasury,
+  o: { confirmations: number; batchSize: number; resendAfterMs?: number; operator?: LocalAccount },
+): Promise<Harness> {
+  const h = await createHarness({ settlement: chainSettlementOf(chain, o) });
+  h.deps.treasury = treasuryGatewayOf(chain, o.operator);
+  return h;
 }

@@ -14,10 +14,10 @@ import { settleIncident } from '../src/app/settle-incident.ts';
 import { indexDeposits, reconcileReserves, sendOutbound, syncTreasury } from '../src/app/treasury-sync.ts';
 import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/deploy.ts';
-import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { setCursor } from '../src/db/treasury-store.ts';
 import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
-import { type LocalTreasury, localTreasury } from './chain-helpers.ts';
+import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
 import {
   type Harness,
   USDC,
@@ -92,21 +92,9 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
   }
 
   before(async () => {
-    ({ anvil, pub, token, treasury, send } = await localTreasury(5, operator.address));
-    h = await createHarness({
-      settlement: {
-        mode: 'chain',
-        chainId: foundry.id,
-        asset: 'USDC',
-        token,
-        treasury,
-        confirmations: CONFIRMATIONS,
-        startBlock: 0n,
-        batchSize: 100,
-        resendAfterMs: 60_000,
-      },
-    });
-    h.deps.treasury = createTreasuryGateway({ chainId: foundry.id, rpcUrls: anvil.url, token, treasury, operator, pollingIntervalMs: 50 });
+    const local = await localTreasury(5, operator.address);
+    ({ anvil, pub, token, treasury, send } = local);
+    h = await chainHarness(local, { confirmations: CONFIRMATIONS, batchSize: 100, operator });
     admin = { address: h.admin.address, roles: ['admin'] };
     adminToken = await h.signIn(h.admin);
   });

@@ -8,13 +8,13 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { type DemoMarket, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
 import { payoutTransfersOf } from '../src/app/treasury.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
-import { ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../src/chain/anvil.ts';
-import { createTreasuryGateway } from '../src/chain/treasury.ts';
+import { ANVIL_OPERATOR_KEY } from '../src/chain/anvil.ts';
 import { type DemoChain, startDemoChain } from '../src/bin/demo-chain.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
 import { launchBrowser } from './browser.ts';
-import { type Harness, assertLedgerInvariants, createHarness, serve, waitFor } from './helpers.ts';
+import { chainHarness } from './chain-helpers.ts';
+import { type Harness, assertLedgerInvariants, serve, waitFor } from './helpers.ts';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
 
@@ -35,26 +35,10 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
     mkdirSync(ARTIFACTS, { recursive: true });
     dir = mkdtempSync(join(tmpdir(), 'demo-chain-'));
     chain = await startDemoChain(dir);
-    h = await createHarness({
-      settlement: {
-        mode: 'chain',
-        chainId: LOCAL_CHAIN_ID,
-        asset: 'USDC',
-        token: chain.token,
-        treasury: chain.treasury,
-        confirmations: Number(chain.env.CONFIRMATIONS),
-        startBlock: 0n,
-        batchSize: 100,
-        resendAfterMs: 60_000,
-      },
-    });
-    h.deps.treasury = createTreasuryGateway({
-      chainId: LOCAL_CHAIN_ID,
-      rpcUrls: chain.url,
-      token: chain.token,
-      treasury: chain.treasury,
+    h = await chainHarness(chain, {
+      confirmations: Number(chain.env.CONFIRMATIONS),
+      batchSize: 100,
       operator: privateKeyToAccount(ANVIL_OPERATOR_KEY),
-      pollingIntervalMs: 50,
     });
     market = await seedDemoMarket(h.deps, h.admin.address, chain.funding(h.deps));
     app = createApp(h.deps, { rateLimitPerMinute: 0, demoPeople: market.people });

@@ -123,7 +123,7 @@ async function advance(c: Sender, batch: BatchRecord, next: bigint): Promise<Sen
     // nonce has been used by something else, then send afresh. Either way the batch number
     // keeps it to one execution.
     const used = (await treasury.confirmedNonce()) > (batch.nonce ?? -1);
-    return send(c, batch, used ? undefined : { nonce: batch.nonce as number, feeBump: 1.25 ** Math.max(1, batch.sends) });
+    return used ? send(c, batch, await treasury.pendingNonce()) : send(c, batch, batch.nonce as number, replacementFees(batch));
   }
   // Never sent as far as the database knows. But a sender that crashed right after its
   // broadcast left a transaction nobody recorded: while the operator has transactions in
@@ -135,12 +135,16 @@ async function advance(c: Sender, batch: BatchRecord, next: bigint): Promise<Sen
       log.warn({ pending: pending - mined }, 'the operator has transactions pending (a crashed send?): waiting for them before sending');
       return 'waiting';
     }
-    return send(c, batch, { nonce: mined, feeBump: 1.25 ** Math.max(1, batch.sends + 1) });
+    return send(c, batch, mined, replacementFees(batch));
   }
-  return send(c, batch);
+  return send(c, batch, pending);
 }
 
-async function send(c: Sender, batch: BatchRecord, replace?: { nonce: number; feeBump: number }): Promise<SendStep> {
+/** Fees of a replacement, against the estimate: x1.25 per send so far (at least once), above a node's 10% replacement floor. */
+const replacementFees = (batch: BatchRecord) => 1.25 ** Math.max(1, batch.sends);
+
+/** Simulates and sends the batch on `nonce` (a replacement when `feeBump` > 1), and records it. */
+async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): Promise<SendStep> {
   const { deps, treasury, log } = c;
   const transfers = await transfersOfBatch(deps.db, batch.id);
   const recipients = transfers.map((t) => t.recipient as Address);
@@ -156,11 +160,10 @@ async function send(c: Sender, batch: BatchRecord, replace?: { nonce: number; fe
     await fail(c, batch, simulated.reason);
     return 'failed';
   }
-  const nonce = replace?.nonce ?? (await treasury.pendingNonce());
-  const txHash = await treasury.sendPay(batch.number, recipients, amounts, { nonce, ...(replace ? { feeBump: replace.feeBump } : {}) });
+  const txHash = await treasury.sendPay(batch.number, recipients, amounts, { nonce, feeBump });
   await c.probe?.('sent', { ...batch, txHash, nonce });
   await markBatchSent(deps.db, batch.id, { txHash, nonce, now: deps.clock.now() });
-  log.info({ txHash, nonce, transfers: transfers.length, replacing: Boolean(replace) }, 'batch sent');
+  log.info({ txHash, nonce, transfers: transfers.length, replacing: feeBump > 1 }, 'batch sent');
   return 'sent';
 }
 

@@ -158,11 +158,19 @@ export interface InboundRow {
  * Returns how many were new.
  */
 export async function recordInbound(tx: Executor, asset: string, rows: readonly InboundRow[], now: number): Promise<number> {
+  if (rows.length === 0) return 0;
+  const hashes = [...new Set(rows.map((r) => r.txHash.toLowerCase()))];
+  const recorded = await tx.query<{ key: string }>(sql`
+    SELECT tx_hash || ':' || log_index AS key FROM chain_deposits WHERE tx_hash IN (${sql.join(
+      hashes.map((h) => sql`${h}`),
+      sql`, `,
+    )})`);
+  const seen = new Set(recorded.map((r) => r.key));
   let added = 0;
   for (const r of rows) {
     const txHash = r.txHash.toLowerCase();
-    const seen = await tx.query(sql`SELECT 1 FROM chain_deposits WHERE tx_hash = ${txHash} AND log_index = ${r.logIndex}`);
-    if (seen.length > 0) continue;
+    if (seen.has(`${txHash}:${r.logIndex}`)) continue;
+    seen.add(`${txHash}:${r.logIndex}`);
     let entry: string | null = null;
     if (r.kind === 'DEPOSIT' && r.beneficiary) {
       entry = await postJournal(tx, {

@@ -17,19 +17,9 @@ import { indexDeposits, reconcileReserves } from '../../src/app/treasury-sync.ts
 import { measureReserves } from '../../src/app/treasury.ts';
 import { ANVIL_KEYS } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/deploy.ts';
-import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
-import { type LocalTreasury, localTreasury } from '../chain-helpers.ts';
-import {
-  type Harness,
-  SERVER_URL,
-  USDC,
-  assertLedgerInvariants,
-  createHarness,
-  depegRiskInput,
-  newWallet,
-  waitFor,
-  watchRisk,
-} from '../helpers.ts';
+import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
+import { type LocalTreasury, chainHarness, localTreasury } from '../chain-helpers.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, depegRiskInput, newWallet, waitFor, watchRisk } from '../helpers.ts';
 import { rng } from '../rng.ts';
 
 /** 50 runs by default; FAULT_CHAIN_RUNS=5 for a quick local pass. */
@@ -48,28 +38,9 @@ before(async () => {
   if (!SERVER_URL) return;
   const operator = privateKeyToAccount(OPERATOR_KEY);
   chain = await localTreasury(13, operator.address);
-  h = await createHarness({
-    settlement: {
-      mode: 'chain',
-      chainId: foundry.id,
-      asset: 'USDC',
-      token: chain.token,
-      treasury: chain.treasury,
-      confirmations: CONFIRMATIONS,
-      startBlock: 0n,
-      batchSize: 50,
-      resendAfterMs: 60_000,
-    },
-  });
+  h = await chainHarness(chain, { confirmations: CONFIRMATIONS, batchSize: 50 });
   // The watchers below run on the wall clock; the purchases here follow it.
   h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
-  h.deps.treasury = createTreasuryGateway({
-    chainId: foundry.id,
-    rpcUrls: chain.anvil.url,
-    token: chain.token,
-    treasury: chain.treasury,
-    pollingIntervalMs: 50,
-  });
   keyDir = mkdtempSync(join(tmpdir(), 'operator-'));
   writeFileSync(join(keyDir, 'operator.key'), OPERATOR_KEY, { mode: 0o600 });
 });

@@ -306,8 +306,11 @@ function txAttrs(t) {
 
 /** Deposits into the treasury and transfers out of it for the signed-in address, with their transactions. */
 function chainActivity(data) {
-  const deposits = [...data.chainDeposits.pending.map((d) => ({ ...d, status: 'PENDING' })), ...data.chainDeposits.credited.nodes];
-  const row = (kind, amount, state, txHash) =>
+  const deposits = [
+    ...data.chainDeposits.pending.map((d) => ({ kind: 'DEPOSIT', ...d, state: 'PENDING' })),
+    ...data.chainDeposits.credited.nodes.map((d) => ({ kind: 'DEPOSIT', ...d, state: d.status })),
+  ];
+  const row = ({ kind, amount, state, txHash }) =>
     el(
       'tr',
       { 'data-transfer': kind },
@@ -321,8 +324,8 @@ function chainActivity(data) {
     'On chain',
     'No deposits or transfers yet.',
     ['What', 'Amount', 'State', 'Transaction'],
-    [...deposits.map((d) => ({ kind: 'DEPOSIT', ...d, state: d.status })), ...data.transfers.map((t) => ({ ...t }))],
-    (x) => row(x.kind, x.amount, x.state, x.txHash),
+    [...deposits, ...data.transfers],
+    row,
   );
 }
 

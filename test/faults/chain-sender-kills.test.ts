@@ -290,6 +290,8 @@ test(`the watcher SIGKILLed at random points in ${RUNS} runs of a ${PAYOUTS}-pay
     expectedTotal,
   );
   assert.equal(Number(stranded[0]?.n), 0, 'no pending row is stranded');
+  // Without the successor's replacement every orphan would simply mine once blocks resume.
+  assert.ok(orphans.length === 0 || replaced > 0, `${orphans.length} orphaned broadcasts, none replaced`);
   assert.equal(reserves.surplus, 0n, 'the treasury holds exactly what the ledger owes');
   assert.equal(reserves.treasuryBalance, reserves.liabilities);
   await assertLedgerInvariants(h.db);

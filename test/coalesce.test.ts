@@ -1,3 +1,4 @@
+import { wireDeps } from '../src/app/wire.ts';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sql, type SQL } from 'drizzle-orm';
@@ -70,7 +71,7 @@ describe('concurrent quotes share their reads and writes', () => {
     const { admin, risk, curator, pool } = await directMarket(h, USDC(1_000_000), depegRiskInput('coalesced', 'COAL'), 'coalesced');
 
     let statements = 0;
-    const counting: Deps = {
+    const counting: Deps = wireDeps({
       ...h.deps,
       db: {
         ...h.deps.db,
@@ -79,7 +80,7 @@ describe('concurrent quotes share their reads and writes', () => {
           return h.deps.db.query<T>(statement);
         },
       },
-    };
+    });
     const quotes = await Promise.all(Array.from({ length: 40 }, () => requestQuote(counting, null, risk.id, USDC(10_000).toString(), 30)));
     assert.equal(new Set(quotes.map((q) => q.id)).size, 40);
     const stored = await h.db.query<{ n: string }>(

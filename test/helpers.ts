@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { wireDeps } from '../src/app/wire.ts';
 import { type RequestListener, type Server, createServer } from 'node:http';
 import { after, before } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
@@ -183,13 +184,13 @@ export async function createHarness(overrides: Partial<AppConfig> = {}): Promise
   const clock = new TestClock();
   const admin = newWallet();
   const prometheus = createPrometheus(db);
-  const deps: Deps = {
+  const deps: Deps = wireDeps({
     db,
     clock,
     config: testConfig(admin.address, overrides),
     log: pino({ level: process.env.TEST_LOG ?? 'silent' }),
     metrics: prometheus.metrics,
-  };
+  });
   const app = createApp(deps, { prometheus, rateLimitPerMinute: 0 });
   const gql = async (query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GqlBody> => {
     let req = request(app).post('/graphql').set('content-type', 'application/json');

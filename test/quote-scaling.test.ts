@@ -1,3 +1,4 @@
+import { wireDeps } from '../src/app/wire.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SQL } from 'drizzle-orm';
@@ -27,7 +28,7 @@ test('a quote reads the same statements and rows at 10 and at 200 active policie
   const dialect = new PgDialect();
   const measure = async () => {
     const log: Array<{ sql: string; rows: number }> = [];
-    const counting: Deps = {
+    const counting: Deps = wireDeps({
       ...h.deps,
       db: {
         ...h.deps.db,
@@ -41,7 +42,7 @@ test('a quote reads the same statements and rows at 10 and at 200 active policie
           return rows;
         },
       },
-    };
+    });
     await requestQuote(counting, buyer, risk.id, USDC(100).toString(), 30);
     return log;
   };

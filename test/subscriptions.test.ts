@@ -1,3 +1,4 @@
+import { wireDeps } from '../src/app/wire.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Deps } from '../src/app/deps.ts';
@@ -38,7 +39,7 @@ describe('live subscriptions across replicas', () => {
     h = await createHarness();
     // Replica A: its own connections to the same database (on PGlite, the same instance).
     replicaDb = h.db.url ? await createDatabase({ url: h.db.url }) : h.db;
-    const deps: Deps = { ...h.deps, db: replicaDb };
+    const deps: Deps = wireDeps({ ...h.deps, db: replicaDb });
     replicaApp = createApp(deps, { rateLimitPerMinute: 0 });
     served = await serve(replicaApp);
     url = served.url;

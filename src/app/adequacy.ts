@@ -15,7 +15,7 @@ import { inlineSimulator } from './simulator.ts';
 import { createCoalescer } from './coalesce.ts';
 import { baseRate } from '../domain/pricing.ts';
 import { backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
-import type { Deps, SolvencyConfig } from './deps.ts';
+import type { Deps, Ports, SolvencyConfig } from './deps.ts';
 import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from '../db/pool-snapshots.ts';
 
 export const defaultSolvency: SolvencyConfig = {
@@ -46,7 +46,7 @@ export function pendingClaims(ex: Executor, poolId: string | null): Promise<bigi
 }
 
 async function report(
-  deps: Deps,
+  deps: Ports,
   scope: { poolId: string | null; asset: string },
   capital: bigint,
   exposures: ReadonlyArray<{ riskId: string; exposure: bigint }>,
@@ -98,7 +98,7 @@ async function report(
 }
 
 /** Adequacy of one pool; the status is stored for the purchase gate. */
-export async function poolAdequacy(deps: Deps, poolId: string): Promise<AdequacyReport> {
+export async function poolAdequacy(deps: Ports, poolId: string): Promise<AdequacyReport> {
   const now = deps.clock.now();
   const snap = await loadPoolSnapshot(deps.db, poolId, now);
   const backstop = await loadBackstop(deps.db, snap.pool.asset);
@@ -124,7 +124,7 @@ export async function poolAdequacy(deps: Deps, poolId: string): Promise<Adequacy
 }
 
 /** The platform as one book: every pool's capital and exposure, the whole backstop. */
-export async function platformAdequacy(deps: Deps, asset: string): Promise<AdequacyReport> {
+export async function platformAdequacy(deps: Ports, asset: string): Promise<AdequacyReport> {
   const now = deps.clock.now();
   let capital = 0n;
   const byRisk = new Map<string, bigint>();
@@ -144,29 +144,30 @@ export async function platformAdequacy(deps: Deps, asset: string): Promise<Adequ
   return result;
 }
 
-const firstRuns = new WeakMap<Deps, (scope: string, _: null) => Promise<AdequacyReport>>();
+/** Which report: a pool's, or the platform's for one asset. */
+export type AdequacyKey = `pool:${string}` | `platform:${string}`;
 
 /**
  * What the API serves: the last report maintenance computed (refreshed every run, off the
  * event loop), so no request starts a simulation. A scope never computed yet (a pool
- * created since the last run) is computed once, however many ask at the same time.
+ * created since the last run) is computed once, however many ask at the same time
+ * (Deps.firstAdequacy).
  */
 export async function latestAdequacy(deps: Deps, scope: { poolId: string } | { asset: string }): Promise<AdequacyReport> {
   if ('asset' in scope) await assetDecimals(deps.db, scope.asset);
-  const key = 'poolId' in scope ? `pool:${scope.poolId}` : `platform:${scope.asset}`;
-  const stored = await loadReport<AdequacyReport>(deps.db, key);
-  if (stored) return stored;
-  let compute = firstRuns.get(deps);
-  if (!compute) {
-    compute = createCoalescer(async (k: string, callers: readonly null[]) => {
-      const done =
-        (await loadReport<AdequacyReport>(deps.db, k)) ??
-        (k.startsWith('pool:') ? await poolAdequacy(deps, k.slice(5)) : await platformAdequacy(deps, k.slice(9)));
-      return callers.map(() => done);
-    });
-    firstRuns.set(deps, compute);
-  }
-  return compute(key, null);
+  const key: AdequacyKey = 'poolId' in scope ? `pool:${scope.poolId}` : `platform:${scope.asset}`;
+  return (await loadReport<AdequacyReport>(deps.db, key)) ?? deps.firstAdequacy(key);
+}
+
+/** Deps.firstAdequacy: concurrent first computations of a scope share one run. */
+export function createFirstAdequacy(ports: Ports): (key: AdequacyKey) => Promise<AdequacyReport> {
+  const compute = createCoalescer(async (key: AdequacyKey, callers: readonly null[]) => {
+    const done =
+      (await loadReport<AdequacyReport>(ports.db, key)) ??
+      (key.startsWith('pool:') ? await poolAdequacy(ports, key.slice(5)) : await platformAdequacy(ports, key.slice(9)));
+    return callers.map(() => done);
+  });
+  return (key) => compute(key, null);
 }
 
 /**

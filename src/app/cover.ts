@@ -7,13 +7,12 @@ import {
   findPolicyByQuote,
   findQuote,
   insertPolicy,
-  insertQuotes,
   policiesOf,
 } from '../db/cover-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
-import { type RiskRecord, effectiveScore, riskForSale } from '../db/risk-store.ts';
+import { effectiveScore, riskForSale } from '../db/risk-store.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
 import {
   capacityExceeded,
@@ -31,46 +30,15 @@ import { policyEarning } from '../domain/premium-accrual.ts';
 import { type PremiumBreakdown, pricePremium, validateTerm } from '../domain/pricing.ts';
 import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
-import { getRisk, requireMonitored } from './risks.ts';
+import { requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { requireReserves } from './treasury.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitPremium } from '../domain/backstop.ts';
-import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot, loadPoolSnapshots } from '../db/pool-snapshots.ts';
-import { createCoalescer } from './coalesce.ts';
+import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 const DAY_MS = 86_400_000;
-
-interface MarketRead {
-  risk: RiskRecord;
-  /** Every pool backing the risk, oldest first (so price ties go to the older pool). */
-  snapshots: PoolSnapshot[];
-  at: number;
-}
-
-// Quotes are the hottest path: concurrent quotes share their reads and their writes (see
-// createCoalescer), one set per process and database.
-const hotPaths = new WeakMap<Deps, { read(riskId: string): Promise<MarketRead>; store(q: QuoteRecord): Promise<void> }>();
-
-function quotePaths(deps: Deps) {
-  let paths = hotPaths.get(deps);
-  if (!paths) {
-    const read = createCoalescer(async (riskId: string, callers: readonly null[]) => {
-      const at = deps.clock.now();
-      const [risk, snapshots] = await Promise.all([getRisk(deps, riskId), loadPoolSnapshots(deps.db, { riskId }, at)]);
-      await requireMonitored(deps.db, risk, at);
-      return callers.map(() => ({ risk, snapshots, at }));
-    });
-    const store = createCoalescer(async (_: 'quotes', quotes: readonly QuoteRecord[]) => {
-      await insertQuotes(deps.db, quotes);
-      return quotes.map(() => undefined);
-    });
-    paths = { read: (riskId) => read(riskId, null), store: (q) => store('quotes', q) };
-    hotPaths.set(deps, paths);
-  }
-  return paths;
-}
 
 /**
  * Prices cover without storing anything: every pool backing the risk is priced from its
@@ -86,7 +54,7 @@ export async function priceCover(
 ): Promise<QuoteRecord> {
   const amount = parsePositiveAmount(amountText);
   validateTerm(durationDays, deps.config.pricing);
-  const { risk, snapshots, at: now } = await quotePaths(deps).read(riskId);
+  const { risk, snapshots, at: now } = await deps.quotePaths.read(riskId);
   if (risk.state !== 'ARMED')
     throw salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId, state: risk.state });
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
@@ -149,7 +117,7 @@ export async function priceCover(
 export async function requestQuote(...args: Parameters<typeof priceCover>): Promise<QuoteRecord> {
   const [deps] = args;
   const record = await priceCover(...args);
-  await quotePaths(deps).store(record);
+  await deps.quotePaths.store(record);
   deps.metrics.count('quotes');
   return record;
 }

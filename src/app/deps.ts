@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
 import type { Simulator } from './simulator.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
+import type { QuotePaths } from './quote-paths.ts';
+import type { AdequacyKey, AdequacyReport } from './adequacy.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -82,8 +84,8 @@ export interface SolvencyConfig {
   simulation: { paths: number; seed: number; withinGroup: number; acrossGroups: number };
 }
 
-/** What every use case receives: the ports, wired once in `bin/`. */
-export interface Deps {
+/** The ports: what the process provides, opened once in `bin/` (or a test's harness). */
+export interface Ports {
   db: Database;
   clock: Clock;
   config: AppConfig;
@@ -93,4 +95,16 @@ export interface Deps {
   simulator?: Simulator;
   /** The treasury contract (chain settlement): reads in every process, `pay` where the operator key is. */
   treasury?: TreasuryGateway;
+}
+
+/**
+ * What every use case receives: the ports, and the services that keep per-process state on
+ * top of them (request coalescing). Built by `wireDeps` (app/wire.ts): a copy of a Deps
+ * with another database must be wired again, or its services would still use the old one.
+ */
+export interface Deps extends Ports {
+  /** Concurrent quotes share their market reads and quote writes (app/quote-paths.ts). */
+  quotePaths: QuotePaths;
+  /** A scope's first adequacy report, computed once however many ask at the same time. */
+  firstAdequacy(key: AdequacyKey): Promise<AdequacyReport>;
 }

@@ -10,7 +10,7 @@ import { parseAmount } from '../domain/money.ts';
 import { type Level, computeRiskScore, validateScoreOverride } from '../domain/risk-score.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../domain/trigger-rule.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
-import type { Deps } from './deps.ts';
+import type { Deps, Ports } from './deps.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 export interface CreateRiskInput {
@@ -92,7 +92,7 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
   return risk;
 }
 
-export async function getRisk(deps: Deps, id: string): Promise<RiskRecord> {
+export async function getRisk(deps: Pick<Ports, 'db'>, id: string): Promise<RiskRecord> {
   const risk = await findRisk(deps.db, id);
   if (!risk) throw notFound(`no risk ${id}`);
   return risk;

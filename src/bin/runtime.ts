@@ -1,3 +1,4 @@
+import { wireDeps } from '../app/wire.ts';
 import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { type Deps, systemClock } from '../app/deps.ts';
@@ -41,7 +42,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps
   const prometheus = createPrometheus(db);
   const treasury = config.chainSettlement ? await connectTreasury(config, db) : undefined;
   return {
-    deps: {
+    deps: wireDeps({
       db,
       clock: systemClock,
       config: config.app,
@@ -49,7 +50,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps
       metrics: prometheus.metrics,
       simulator: createWorkerSimulator(),
       ...(treasury ? { treasury } : {}),
-    },
+    }),
     prometheus,
   };
 }

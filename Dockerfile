@@ -1,5 +1,6 @@
-# The API / watcher / migration image. TypeScript runs through tsx (a runtime dependency),
-# so the runtime stage needs only production dependencies and the sources.
+# The API / watcher / migration image: the sources compiled to JavaScript in dist/ by
+# esbuild (src/bin/build.mjs, as `npm start` does), so the runtime stage needs only
+# production dependencies and starts without a TypeScript loader.
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -14,8 +15,9 @@ COPY src ./src
 COPY schema ./schema
 COPY oracles ./oracles
 COPY contracts ./contracts
+RUN node src/bin/build.mjs --force
 # Where `npm run deploy` writes the chain settlement settings (a volume in docker-compose.yml).
 RUN mkdir -p /app/.data/chain && chown node /app/.data/chain
 USER node
 EXPOSE 4000
-CMD ["node", "--import", "tsx", "src/bin/server.ts"]
+CMD ["node", "--enable-source-maps", "dist/src/bin/server.js"]

@@ -14,9 +14,13 @@ after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-/** `npm start` as a process (tsx src/bin/server.ts) on a free port; resolves once it is ready. */
+/**
+ * `npm start` itself on a free port (it compiles to dist/ and runs the JavaScript, see
+ * src/bin/build.mjs); resolves once it is ready. Signals go to npm, as a process manager's
+ * would, so they must reach the server through it.
+ */
 async function start(env: Record<string, string>): Promise<{ child: ChildProcess; base: string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/server.ts'], {
+  const child = spawn('npm', ['start', '--silent'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', WATCHER_INTERVAL_MS: '200', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,6 +63,14 @@ test('SIGTERM with a subscription open: streams end, the lease is released, exit
     assert.ok(Date.now() < deadline, 'the watcher never took the lease');
     await new Promise((r) => setTimeout(r, 100));
   }
+  // The simulation worker runs from the compiled files too: a scope never computed starts it.
+  const adequacy = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ adequacy(asset: "USDC") { status simulation { paths } } }' }),
+  });
+  const body = (await adequacy.json()) as { data?: { adequacy?: { simulation: { paths: number } } }; errors?: unknown };
+  assert.equal(body.data?.adequacy?.simulation.paths, 100_000, JSON.stringify(body));
   const started = performance.now();
   child.kill('SIGTERM');
   const code = await exited;

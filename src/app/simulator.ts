@@ -23,7 +23,10 @@ export function createWorkerSimulator(): Simulator {
   let next = 0;
   const waiting = new Map<number, { resolve(r: SimResult): void; reject(e: Error): void }>();
   const start = () => {
-    const w = new Worker(new URL('./simulation-thread.mjs', import.meta.url));
+    // Under tsx the worker registers it first (module hooks do not cross into workers on
+    // Node 20); compiled (`npm start`, dist/), it loads the worker module directly.
+    const entry = import.meta.url.endsWith('.ts') ? './simulation-thread.mjs' : './simulation-worker.js';
+    const w = new Worker(new URL(entry, import.meta.url));
     w.unref();
     w.on('message', (m: { id: number; result?: SimResult; error?: string }) => {
       const job = waiting.get(m.id);

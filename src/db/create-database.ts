@@ -7,6 +7,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { isRetryable } from './classify-error.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 
 const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
 
@@ -132,10 +133,19 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     };
   }
   let client = options.pglite;
+  let release = () => {};
   if (!client) {
     const dataDir = options.dataDir ?? 'memory://';
-    if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-    client = await PGlite.create(dataDir);
+    if (!dataDir.startsWith('memory://')) {
+      mkdirSync(dataDir, { recursive: true });
+      release = lockDataDir(dataDir);
+    }
+    try {
+      client = await PGlite.create(dataDir);
+    } catch (error) {
+      release();
+      throw error;
+    }
   }
   const pglite = client;
   const db = drizzlePglite(pglite) as unknown as Drizzle;
@@ -150,7 +160,10 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       const unsubscribe = await pglite.listen(channel, handler);
       return () => unsubscribe();
     },
-    close: () => pglite.close(),
+    async close() {
+      await pglite.close();
+      release();
+    },
   };
 }
 

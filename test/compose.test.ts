@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import Ajv2019 from 'ajv/dist/2019.js';
@@ -54,7 +54,11 @@ test('the compose file follows the Compose specification: postgres, migrate, two
   assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2));
   assert.deepEqual(Object.keys(compose.services).sort(), ['api-a', 'api-b', 'chain', 'deploy', 'migrate', 'postgres', 'watcher']);
   const rendered = JSON.stringify(compose);
-  for (const bin of ['server.ts', 'watcher.ts', 'migrate.ts', 'deploy.ts']) assert.match(rendered, new RegExp(`src/bin/${bin}`));
+  // The image runs the compiled entry points (src/bin/build.mjs), each of which exists in src/.
+  for (const bin of ['server', 'watcher', 'migrate', 'deploy']) {
+    assert.match(rendered, new RegExp(`"dist/src/bin/${bin}\\.js"`));
+    assert.ok(existsSync(new URL(`../src/bin/${bin}.ts`, import.meta.url)), bin);
+  }
   // Secrets have no defaults: without them the stack refuses to start.
   assert.throws(() => loadCompose({ ...process.env, JWT_SECRET: '', ADMIN_ADDRESSES: '' }), /required variable JWT_SECRET/);
   // The schema has teeth: an unknown service key is refused.
@@ -62,6 +66,7 @@ test('the compose file follows the Compose specification: postgres, migrate, two
   const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
   assert.match(dockerfile, /^USER node$/m);
   assert.match(dockerfile, /npm ci --omit=dev/);
+  assert.match(dockerfile, /^RUN node src\/bin\/build\.mjs/m);
 });
 
 test('docker-compose itself accepts the file, where it is installed', (t) => {

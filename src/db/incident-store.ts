@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
+import type { Layer } from '../domain/waterfall.ts';
 import type { IncidentTerms } from '../domain/evidence.ts';
 import type { Executor } from './create-database.ts';
 import { big, json, ms, ts, pageOf } from './sql-helpers.ts';
@@ -213,7 +214,7 @@ export async function incidentPools(
 export async function incidentLayers(ex: Executor, incidentId: string) {
   const rows = await ex.query<{
     pool_id: string;
-    layer: string;
+    layer: Layer;
     amount: string;
     share_price_before: string | null;
     share_price_after: string | null;

@@ -1,90 +1,72 @@
 import { evidenceVerified } from '../app/evaluate-risk.ts';
-import {
-  allFeeds,
-  feedsOf,
-  findFeedById,
-  observationsOf,
-  type RegisterFeedInput,
-  registerFeed,
-  setRiskFeeds,
-  submitObservations,
-} from '../app/feeds.ts';
+import { allFeeds, feedsOf, findFeedById, getFeed, observationsOf, registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts';
 import { getIncident, incidents, payouts, poolsOfIncident, riskEventsOf, runBacktest } from '../app/incidents.ts';
-import type { EvidenceObservation, FeedRecord, IncidentRecord, PayoutRecord, PolicyRecord, RiskRecord } from '../app/records.ts';
-import type { TriggerRuleInput } from '../domain/trigger-rule.ts';
-import type { Context } from './context.ts';
-import { type PageArgs, pageRequest } from '../domain/page.ts';
+import type { EvidenceObservation } from '../app/records.ts';
+import type { Resolvers } from './generated/resolvers-types.ts';
+import { pageRequest } from '../domain/page.ts';
 
 function hours(seconds: number): string {
   return seconds >= 3600 ? `${Math.floor(seconds / 3600)}h` : seconds >= 60 ? `${Math.floor(seconds / 60)}m` : `${seconds}s`;
 }
 
-export const oracleResolvers = {
+export const oracleResolvers: Resolvers = {
   Query: {
-    feeds: (_: unknown, a: PageArgs, ctx: Context) => allFeeds(ctx.deps, pageRequest(a.first, a.after)),
-    feed: (_: unknown, a: { id: string }, ctx: Context) => findFeedById(ctx.deps, a.id),
-    incidents: (_: unknown, a: { riskId?: string } & PageArgs, ctx: Context) =>
-      incidents(ctx.deps, a.riskId, pageRequest(a.first, a.after)),
-    incident: (_: unknown, a: { id: string }, ctx: Context) => getIncident(ctx.deps, a.id),
-    backtest: (_: unknown, a: { rule: TriggerRuleInput; observations: Array<{ value: string; observedAt: number }> }) =>
-      runBacktest(a.rule, a.observations),
+    feeds: (_, a, ctx) => allFeeds(ctx.deps, pageRequest(a.first, a.after)),
+    feed: (_, a, ctx) => findFeedById(ctx.deps, a.id),
+    incidents: (_, a, ctx) => incidents(ctx.deps, a.riskId, pageRequest(a.first, a.after)),
+    incident: (_, a, ctx) => getIncident(ctx.deps, a.id),
+    backtest: (_, a) => runBacktest(a.rule, a.observations),
   },
   Mutation: {
-    registerFeed: (_: unknown, a: { input: RegisterFeedInput }, ctx: Context) => registerFeed(ctx.deps, ctx.viewer, a.input),
-    setRiskFeeds: async (_: unknown, a: { riskId: string; feedIds: string[] }, ctx: Context) => {
+    registerFeed: (_, a, ctx) => registerFeed(ctx.deps, ctx.viewer, a.input),
+    setRiskFeeds: async (_, a, ctx) => {
       await setRiskFeeds(ctx.deps, ctx.viewer, a.riskId, a.feedIds);
       return ctx.risk(a.riskId);
     },
-    submitObservations: async (
-      _: unknown,
-      a: { feedId: string; observations: Array<{ value: string; observedAt: number }>; signature: string },
-      ctx: Context,
-    ) => {
+    submitObservations: async (_, a, ctx) => {
       const result = await submitObservations(ctx.deps, a.feedId, a.observations, a.signature);
       return { accepted: result.stored.length, feedId: a.feedId, incidentIds: result.incidents };
     },
   },
   SubmitObservationsResult: {
-    feed: (r: { feedId: string }, _: unknown, ctx: Context) => findFeedById(ctx.deps, r.feedId),
-    incidents: (r: { incidentIds: string[] }, _: unknown, ctx: Context) =>
-      Promise.all(r.incidentIds.map((id) => getIncident(ctx.deps, id))),
+    feed: (r, _, ctx) => getFeed(ctx.deps, r.feedId),
+    incidents: (r, _, ctx) => Promise.all(r.incidentIds.map((id) => getIncident(ctx.deps, id))),
   },
   Feed: {
-    address: (f: FeedRecord) => f.config.address ?? null,
-    signature: (f: FeedRecord) => f.config.signature ?? null,
-    args: (f: FeedRecord) => f.config.args ?? null,
-    decimals: (f: FeedRecord) => f.config.decimals ?? null,
-    url: (f: FeedRecord) => f.config.url ?? null,
-    path: (f: FeedRecord) => f.config.path ?? null,
-    catalogId: (f: FeedRecord) => f.config.catalogId ?? null,
-    trailingMaxWindowSeconds: (f: FeedRecord) => f.config.trailingMaxWindowSeconds ?? null,
-    minValue: (f: FeedRecord) => f.config.minValue ?? null,
+    address: (f) => f.config.address ?? null,
+    signature: (f) => f.config.signature ?? null,
+    args: (f) => f.config.args ?? null,
+    decimals: (f) => f.config.decimals ?? null,
+    url: (f) => f.config.url ?? null,
+    path: (f) => f.config.path ?? null,
+    catalogId: (f) => f.config.catalogId ?? null,
+    trailingMaxWindowSeconds: (f) => f.config.trailingMaxWindowSeconds ?? null,
+    minValue: (f) => f.config.minValue ?? null,
     // Why a read failed is for the feed's operators, not the public: it may describe
     // what the server reached.
-    lastError: (f: FeedRecord, _: unknown, ctx: Context) =>
+    lastError: (f, _, ctx) =>
       ctx.viewer && (ctx.viewer.roles.includes('admin') || ctx.viewer.address === f.createdBy || ctx.viewer.address === f.reporter)
         ? f.lastError
         : null,
-    maxValue: (f: FeedRecord) => f.config.maxValue ?? null,
-    observations: (f: FeedRecord, a: { limit?: number }, ctx: Context) => observationsOf(ctx.deps, f.id, a.limit ?? 20),
+    maxValue: (f) => f.config.maxValue ?? null,
+    observations: (f, a: { limit?: number }, ctx) => observationsOf(ctx.deps, f.id, a.limit ?? 20),
   },
   FeedObservation: {
-    source: (o: { source: unknown }) => JSON.stringify(o.source),
+    source: (o) => JSON.stringify(o.source),
   },
   EvidenceObservation: {
     source: (o: EvidenceObservation) => JSON.stringify(o.source),
   },
   Risk: {
     // ARMED is reported only while the trigger can fire: enough feeds, reporting in time.
-    state: async (r: RiskRecord, _: unknown, ctx: Context) =>
-      r.state === 'ARMED' && (r.degraded || !(await ctx.monitoring(r)).monitored) ? 'DEGRADED' : r.state,
-    monitoring: (r: RiskRecord, _: unknown, ctx: Context) => ctx.monitoring(r),
-    feeds: (r: RiskRecord, _: unknown, ctx: Context) => feedsOf(ctx.deps, r.id),
-    latestValue: (r: RiskRecord) => r.lastValue,
-    events: (r: RiskRecord, a: { limit?: number }, ctx: Context) => riskEventsOf(ctx.deps, r.id, a.limit ?? 50),
-    incidents: async (r: RiskRecord, a: { limit?: number }, ctx: Context) =>
+    state: async (r, _, ctx) => (r.state === 'ARMED' && (r.degraded || !(await ctx.monitoring(r)).monitored) ? 'DEGRADED' : r.state),
+    monitoring: (r, _, ctx) => ctx.monitoring(r),
+    feeds: (r, _, ctx) => feedsOf(ctx.deps, r.id),
+    latestValue: (r) => r.lastValue,
+    events: (r, a: { limit?: number }, ctx) => riskEventsOf(ctx.deps, r.id, a.limit ?? 50),
+    incidents: async (r, a: { limit?: number }, ctx) =>
       (await incidents(ctx.deps, r.id, pageRequest(Math.max(1, Math.min(a.limit ?? 20, 100)), null))).nodes,
-    triggerProgress: (r: RiskRecord) => {
+    triggerProgress: (r) => {
       const window = r.rule.window;
       if (r.state !== 'TRIGGERED' || r.triggeredAt === null) {
         return {
@@ -107,22 +89,22 @@ export const oracleResolvers = {
     },
   },
   Incident: {
-    risk: (i: IncidentRecord, _: unknown, ctx: Context) => ctx.risk(i.riskId),
-    rule: (i: IncidentRecord) => ({ ...i.rule, version: i.ruleVersion }),
-    timeline: (i: IncidentRecord) => i.evidence.timeline,
-    evidenceVerified: (i: IncidentRecord) => evidenceVerified(i),
-    evidenceDocument: (i: IncidentRecord) => i.evidenceDocument,
-    evidenceUrl: (i: IncidentRecord) => `/incidents/${i.id}/evidence.json`,
-    pools: (i: IncidentRecord, _: unknown, ctx: Context) => poolsOfIncident(ctx.deps, i.id),
-    payouts: (i: IncidentRecord, a: { limit?: number }, ctx: Context) => payouts(ctx.deps, i.id, a.limit ?? 100),
+    risk: (i, _, ctx) => ctx.risk(i.riskId),
+    rule: (i) => ({ ...i.rule, version: i.ruleVersion }),
+    timeline: (i) => i.evidence.timeline,
+    evidenceVerified: (i) => evidenceVerified(i),
+    evidenceDocument: (i) => i.evidenceDocument,
+    evidenceUrl: (i) => `/incidents/${i.id}/evidence.json`,
+    pools: (i, _, ctx) => poolsOfIncident(ctx.deps, i.id),
+    payouts: (i, a: { limit?: number }, ctx) => payouts(ctx.deps, i.id, a.limit ?? 100),
   },
   IncidentPool: {
-    pool: (p: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(p.poolId),
+    pool: (p, _, ctx) => ctx.pool(p.poolId),
   },
   Payout: {
-    pool: (p: PayoutRecord, _: unknown, ctx: Context) => ctx.pool(p.poolId),
+    pool: (p, _, ctx) => ctx.pool(p.poolId),
   },
   Policy: {
-    payout: (p: PolicyRecord, _: unknown, ctx: Context) => ctx.payoutOf(p.id),
+    payout: (p, _, ctx) => ctx.payoutOf(p.id),
   },
 };

@@ -5,7 +5,6 @@ import {
   allPools,
   completeWithdrawal,
   createPool,
-  type CreatePoolInput,
   deposit,
   positionValue,
   poolRequiredCapital,
@@ -14,16 +13,16 @@ import {
   unearnedPremium,
   withdrawals,
 } from '../app/pools.ts';
-import { allRisks, createRisk, type CreateRiskInput, effectiveScore, overrideRiskScore } from '../app/risks.ts';
-import type { PolicyRecord, PoolSnapshot, PositionRecord, QuoteRecord, RiskRecord, TrancheName, WithdrawalRecord } from '../app/records.ts';
+import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/risks.ts';
+import type { RiskRecord } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { baseRate } from '../domain/pricing.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
 import { GraphQLScalarType } from 'graphql';
 import { formatUnits } from 'viem';
-import { type PageArgs, pageRequest } from '../domain/page.ts';
-import type { Context } from './context.ts';
+import { pageRequest } from '../domain/page.ts';
+import type { QuoteResolvers, Resolvers } from './generated/resolvers-types.ts';
 import { oracleResolvers } from './oracle-resolvers.ts';
 import { solvencyResolvers } from './solvency-resolvers.ts';
 import { subscriptionResolvers } from './subscription-resolvers.ts';
@@ -41,11 +40,11 @@ function scoreLabel(r: RiskRecord): string {
 }
 
 /** A firm quote and an estimate explain themselves the same way. */
-const quoteFields = {
-  risk: (q: QuoteRecord, _: unknown, ctx: Context) => ctx.risk(q.riskId),
-  pool: (q: QuoteRecord, _: unknown, ctx: Context) => ctx.pool(q.poolId),
-  total: (q: QuoteRecord) => q.premium + q.fee,
-  lines: async (q: QuoteRecord, _: unknown, ctx: Context) => {
+const quoteFields: QuoteResolvers = {
+  risk: (q, _, ctx) => ctx.risk(q.riskId),
+  pool: (q, _, ctx) => ctx.pool(q.poolId),
+  total: (q) => q.premium + q.fee,
+  lines: async (q, _, ctx) => {
     const { pool } = await ctx.pool(q.poolId);
     const b = q.breakdown;
     const p = ctx.deps.config.pricing;
@@ -69,60 +68,52 @@ const quoteFields = {
   },
 };
 
-export const coreResolvers = {
+export const coreResolvers: Resolvers = {
   BigInt: BigIntScalar,
   Decimal: DecimalScalar,
   DateTime: DateTimeScalar,
 
   Query: {
-    me: (_: unknown, __: unknown, ctx: Context) => ctx.viewer,
-    accountBalance: (_: unknown, a: { address?: string; asset?: string }, ctx: Context) =>
-      getBalance(ctx.deps, ctx.viewer, a.address, a.asset),
-    risks: (_: unknown, a: PageArgs, ctx: Context) => allRisks(ctx.deps, pageRequest(a.first, a.after)),
-    risk: (_: unknown, a: { id: string }, ctx: Context) => ctx.risk(a.id),
-    pools: async (_: unknown, a: PageArgs, ctx: Context) => {
+    me: (_, __, ctx) => ctx.viewer,
+    accountBalance: (_, a, ctx) => getBalance(ctx.deps, ctx.viewer, a.address, a.asset),
+    risks: (_, a, ctx) => allRisks(ctx.deps, pageRequest(a.first, a.after)),
+    risk: (_, a, ctx) => ctx.risk(a.id),
+    pools: async (_, a, ctx) => {
       const page = await allPools(ctx.deps, pageRequest(a.first, a.after));
       return { ...page, nodes: await Promise.all(page.nodes.map((p) => ctx.pool(p.id))) };
     },
-    pool: (_: unknown, a: { id: string }, ctx: Context) => ctx.pool(a.id),
-    positions: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) =>
-      positions(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
-    withdrawals: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) =>
-      withdrawals(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
-    quoteEstimate: (_: unknown, a: { riskId: string; amount: string; durationDays: number }, ctx: Context) =>
-      priceCover(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
-    policies: (_: unknown, a: { address?: string } & PageArgs, ctx: Context) =>
-      policies(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
-    policy: (_: unknown, a: { id: string }, ctx: Context) => policy(ctx.deps, ctx.viewer, a.id),
+    pool: (_, a, ctx) => ctx.pool(a.id),
+    positions: (_, a, ctx) => positions(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
+    withdrawals: (_, a, ctx) => withdrawals(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
+    quoteEstimate: (_, a, ctx) => priceCover(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
+    policies: (_, a, ctx) => policies(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
+    policy: (_, a, ctx) => policy(ctx.deps, ctx.viewer, a.id),
   },
 
   Mutation: {
-    siweNonce: (_: unknown, __: unknown, ctx: Context) => issueSiweNonce(ctx.deps, ctx.client),
-    signOut: (_: unknown, a: { address?: string | null }, ctx: Context) => revokeSessions(ctx.deps, ctx.viewer, a.address),
-    signInWithEthereum: (_: unknown, a: { message: string; signature: string }, ctx: Context) =>
-      signInWithEthereum(ctx.deps, a.message, a.signature),
-    creditAccount: (_: unknown, a: { address: string; amount: string; reference: string; asset?: string }, ctx: Context) =>
-      creditAccount(ctx.deps, ctx.viewer, a),
-    createRisk: (_: unknown, a: { input: CreateRiskInput }, ctx: Context) => createRisk(ctx.deps, ctx.viewer, a.input),
-    overrideRiskScore: (_: unknown, a: { riskId: string; score: string; reason: string }, ctx: Context) =>
-      overrideRiskScore(ctx.deps, ctx.viewer, a.riskId, a.score, a.reason),
-    createPool: async (_: unknown, a: { input: CreatePoolInput }, ctx: Context) => {
+    siweNonce: async (_, __, ctx) => {
+      const nonce = await issueSiweNonce(ctx.deps, ctx.client);
+      return { ...nonce, domains: [...nonce.domains] };
+    },
+    signOut: (_, a, ctx) => revokeSessions(ctx.deps, ctx.viewer, a.address),
+    signInWithEthereum: (_, a, ctx) => signInWithEthereum(ctx.deps, a.message, a.signature),
+    creditAccount: (_, a, ctx) => creditAccount(ctx.deps, ctx.viewer, a),
+    createRisk: (_, a, ctx) => createRisk(ctx.deps, ctx.viewer, a.input),
+    overrideRiskScore: (_, a, ctx) => overrideRiskScore(ctx.deps, ctx.viewer, a.riskId, a.score, a.reason),
+    createPool: async (_, a, ctx) => {
       const pool = await createPool(ctx.deps, ctx.viewer, a.input);
       return ctx.pool(pool.id);
     },
-    deposit: (_: unknown, a: { poolId: string; amount: string; tranche: TrancheName }, ctx: Context) =>
-      deposit(ctx.deps, ctx.viewer, a.poolId, a.amount, a.tranche),
-    requestWithdrawal: (_: unknown, a: { poolId: string; shares: string; tranche: TrancheName }, ctx: Context) =>
-      requestWithdrawal(ctx.deps, ctx.viewer, a.poolId, a.shares, a.tranche),
-    completeWithdrawal: (_: unknown, a: { requestId: string }, ctx: Context) => completeWithdrawal(ctx.deps, ctx.viewer, a.requestId),
-    requestQuote: (_: unknown, a: { riskId: string; amount: string; durationDays: number }, ctx: Context) =>
-      requestQuote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
-    purchasePolicy: (_: unknown, a: { quoteId: string }, ctx: Context) => purchasePolicy(ctx.deps, ctx.viewer, a.quoteId),
+    deposit: (_, a, ctx) => deposit(ctx.deps, ctx.viewer, a.poolId, a.amount, a.tranche),
+    requestWithdrawal: (_, a, ctx) => requestWithdrawal(ctx.deps, ctx.viewer, a.poolId, a.shares, a.tranche),
+    completeWithdrawal: (_, a, ctx) => completeWithdrawal(ctx.deps, ctx.viewer, a.requestId),
+    requestQuote: (_, a, ctx) => requestQuote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
+    purchasePolicy: (_, a, ctx) => purchasePolicy(ctx.deps, ctx.viewer, a.quoteId),
   },
 
   Risk: {
-    rule: (r: RiskRecord) => ({ ...r.rule, version: r.ruleVersion }),
-    score: (r: RiskRecord) => ({
+    rule: (r) => ({ ...r.rule, version: r.ruleVersion }),
+    score: (r) => ({
       score: effectiveScore(r),
       model: r.scoreModel,
       modelScore: r.modelScore,
@@ -130,17 +121,17 @@ export const coreResolvers = {
       override: r.scoreOverride,
       overrideReason: r.scoreOverrideReason,
     }),
-    baseRate: (r: RiskRecord, _: unknown, ctx: Context) => decimalString(baseRate(effectiveScore(r), ctx.deps.config.pricing)),
+    baseRate: (r, _, ctx) => decimalString(baseRate(effectiveScore(r), ctx.deps.config.pricing)),
   },
 
   Pool: {
-    id: (s: PoolSnapshot) => s.pool.id,
-    name: (s: PoolSnapshot) => s.pool.name,
-    asset: (s: PoolSnapshot) => s.pool.asset,
-    decimals: (s: PoolSnapshot) => s.pool.decimals,
-    curator: (s: PoolSnapshot) => s.pool.curator,
-    capital: (s: PoolSnapshot) => s.capital,
-    tranches: (s: PoolSnapshot) =>
+    id: (s) => s.pool.id,
+    name: (s) => s.pool.name,
+    asset: (s) => s.pool.asset,
+    decimals: (s) => s.pool.decimals,
+    curator: (s) => s.pool.curator,
+    capital: (s) => s.capital,
+    tranches: (s) =>
       s.tranches.map((t) => {
         const price = sharePriceRatio({ totalAssets: t.totalAssets, totalShares: t.totalShares });
         return {
@@ -150,13 +141,13 @@ export const coreResolvers = {
           sharePrice: decimalString(ratio(price.num, price.den), 18),
         };
       }),
-    unearnedPremium: (s: PoolSnapshot, _: unknown, ctx: Context) => unearnedPremium(ctx.deps, s),
-    totalExposure: (s: PoolSnapshot) => s.totalExposure,
-    totalCap: (s: PoolSnapshot) => capOf(s.capital, s.pool.limits.totalCapBps),
-    capacityLeft: (s: PoolSnapshot) => left(capOf(s.capital, s.pool.limits.totalCapBps), s.totalExposure),
-    utilisation: (s: PoolSnapshot) => utilisation(s.totalExposure, capOf(s.capital, s.pool.limits.totalCapBps)),
-    requiredCapital: (s: PoolSnapshot) => poolRequiredCapital(s),
-    risks: (s: PoolSnapshot, _: unknown, ctx: Context) =>
+    unearnedPremium: (s, _, ctx) => unearnedPremium(ctx.deps, s),
+    totalExposure: (s) => s.totalExposure,
+    totalCap: (s) => capOf(s.capital, s.pool.limits.totalCapBps),
+    capacityLeft: (s) => left(capOf(s.capital, s.pool.limits.totalCapBps), s.totalExposure),
+    utilisation: (s) => utilisation(s.totalExposure, capOf(s.capital, s.pool.limits.totalCapBps)),
+    requiredCapital: (s) => poolRequiredCapital(s),
+    risks: (s, _, ctx) =>
       s.risks.map((r) => {
         const cap = capOf(s.capital, r.capBps);
         return {
@@ -168,31 +159,31 @@ export const coreResolvers = {
           utilisation: utilisation(r.exposure, cap),
         };
       }),
-    groups: (s: PoolSnapshot) => {
+    groups: (s) => {
       const cap = capOf(s.capital, s.pool.limits.groupCapBps);
       return [...s.groups].map(([correlationGroup, exposure]) => ({ correlationGroup, cap, exposure, capacityLeft: left(cap, exposure) }));
     },
-    limits: (s: PoolSnapshot) => s.pool.limits,
-    cooldownSeconds: (s: PoolSnapshot) => s.pool.cooldownSeconds,
-    frozen: (s: PoolSnapshot) => s.frozen,
-    createdAt: (s: PoolSnapshot) => s.pool.createdAt,
+    limits: (s) => s.pool.limits,
+    cooldownSeconds: (s) => s.pool.cooldownSeconds,
+    frozen: (s) => s.frozen,
+    createdAt: (s) => s.pool.createdAt,
   },
 
   Position: {
-    pool: (p: PositionRecord, _: unknown, ctx: Context) => ctx.pool(p.poolId),
-    value: async (p: PositionRecord, _: unknown, ctx: Context) => positionValue(await ctx.pool(p.poolId), p),
+    pool: (p, _, ctx) => ctx.pool(p.poolId),
+    value: async (p, _, ctx) => positionValue(await ctx.pool(p.poolId), p),
   },
 
   WithdrawalRequest: {
-    pool: (w: WithdrawalRecord, _: unknown, ctx: Context) => ctx.pool(w.poolId),
+    pool: (w, _, ctx) => ctx.pool(w.poolId),
   },
 
   Quote: quoteFields,
   QuoteEstimate: quoteFields,
 
   Policy: {
-    risk: (p: PolicyRecord, _: unknown, ctx: Context) => ctx.risk(p.riskId),
-    pool: (p: PolicyRecord, _: unknown, ctx: Context) => ctx.pool(p.poolId),
+    risk: (p, _, ctx) => ctx.risk(p.riskId),
+    pool: (p, _, ctx) => ctx.pool(p.poolId),
   },
 };
 

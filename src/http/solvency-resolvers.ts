@@ -1,23 +1,20 @@
-import { type AdequacyReport, latestAdequacy } from '../app/adequacy.ts';
+import { latestAdequacy } from '../app/adequacy.ts';
 import { backstopAllowances, backstopDraws, backstopOf, fundBackstop, owedToBackstop } from '../app/backstop.ts';
 import { incidentWaterfall } from '../app/incidents.ts';
-import { recordRecovery, recoveriesOf, type RecoveryRecord } from '../app/recoveries.ts';
-import type { BackstopState, IncidentRecord, PayoutRecord, PoolSnapshot } from '../app/records.ts';
+import { recordRecovery, recoveriesOf } from '../app/recoveries.ts';
 import { distributableExcess, skimRateBps } from '../domain/backstop.ts';
-import type { Context } from './context.ts';
+import type { Resolvers } from './generated/resolvers-types.ts';
 
 const whole = (x: number) => BigInt(Math.round(x));
 
-export const solvencyResolvers = {
+export const solvencyResolvers: Resolvers = {
   Query: {
-    backstop: (_: unknown, a: { asset?: string }, ctx: Context) => backstopOf(ctx.deps, a.asset ?? 'USDC'),
-    adequacy: async (_: unknown, a: { poolId?: string | null; asset?: string }, ctx: Context) =>
-      latestAdequacy(ctx.deps, a.poolId ? { poolId: a.poolId } : { asset: a.asset ?? 'USDC' }),
+    backstop: (_, a, ctx) => backstopOf(ctx.deps, a.asset ?? 'USDC'),
+    adequacy: async (_, a, ctx) => latestAdequacy(ctx.deps, a.poolId ? { poolId: a.poolId } : { asset: a.asset ?? 'USDC' }),
   },
   Mutation: {
-    recordRecovery: (_: unknown, a: { incidentId: string; amount: string; reference: string }, ctx: Context) =>
-      recordRecovery(ctx.deps, ctx.viewer, a.incidentId, a.amount, a.reference),
-    fundBackstop: async (_: unknown, a: { amount: string; reference: string; asset?: string }, ctx: Context) => {
+    recordRecovery: (_, a, ctx) => recordRecovery(ctx.deps, ctx.viewer, a.incidentId, a.amount, a.reference),
+    fundBackstop: async (_, a, ctx) => {
       const asset = a.asset ?? 'USDC';
       await fundBackstop(ctx.deps, ctx.viewer, asset, a.amount, a.reference);
       return backstopOf(ctx.deps, asset);
@@ -25,28 +22,27 @@ export const solvencyResolvers = {
   },
   // Query.backstop loads the fund's state once; the fields below read it.
   Backstop: {
-    target: (b: BackstopState) => ({
+    target: (b) => ({
       target: b.target,
       totalExposure: b.targetBasis.totalExposure ?? '0',
       exposureFloor: b.targetBasis.exposureFloor ?? '0',
       stressShortfall: b.targetBasis.stressShortfall ?? '0',
     }),
-    skimRateBps: (b: BackstopState, _: unknown, ctx: Context) => skimRateBps(b.balance, b.target, ctx.deps.config.solvency.skim),
-    distributable: (b: BackstopState) => distributableExcess(b),
-    draws: (b: BackstopState, _: unknown, ctx: Context) => backstopDraws(ctx.deps, b.asset, 200),
-    pools: (state: BackstopState, _: unknown, ctx: Context) => backstopAllowances(ctx.deps, state),
+    skimRateBps: (b, _, ctx) => skimRateBps(b.balance, b.target, ctx.deps.config.solvency.skim),
+    distributable: (b) => distributableExcess(b),
+    draws: (b, _, ctx) => backstopDraws(ctx.deps, b.asset, 200),
+    pools: (state, _, ctx) => backstopAllowances(ctx.deps, state),
   },
   BackstopDraw: {
-    pool: (d: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(d.poolId),
+    pool: (d, _, ctx) => ctx.pool(d.poolId),
   },
   BackstopAllowance: {
-    pool: (d: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(d.poolId),
+    pool: (d, _, ctx) => ctx.pool(d.poolId),
   },
   Adequacy: {
-    pool: (r: AdequacyReport, _: unknown, ctx: Context) => (r.poolId ? ctx.pool(r.poolId) : null),
-    topExposures: (r: AdequacyReport, _: unknown, ctx: Context) =>
-      r.topExposures.map((e) => ({ risk: ctx.risk(e.riskId), exposure: e.exposure })),
-    simulation: (r: AdequacyReport) => ({
+    pool: (r, _, ctx) => (r.poolId ? ctx.pool(r.poolId) : null),
+    topExposures: (r, _, ctx) => r.topExposures.map((e) => ({ risk: ctx.risk(e.riskId), exposure: e.exposure })),
+    simulation: (r) => ({
       ...r.simulation,
       expectedLoss: whole(r.simulation.expectedLoss),
       var99: whole(r.simulation.var99),
@@ -55,26 +51,26 @@ export const solvencyResolvers = {
     }),
   },
   Pool: {
-    adequacyStatus: (s: PoolSnapshot) => s.pool.adequacy.status,
-    juniorWeightBps: (s: PoolSnapshot) => s.pool.juniorWeightBps,
-    firstLossWeightBps: (s: PoolSnapshot) => s.pool.firstLossWeightBps,
-    owesBackstop: (s: PoolSnapshot, _: unknown, ctx: Context) => owedToBackstop(ctx.deps, s.pool.id),
+    adequacyStatus: (s) => s.pool.adequacy.status,
+    juniorWeightBps: (s) => s.pool.juniorWeightBps,
+    firstLossWeightBps: (s) => s.pool.firstLossWeightBps,
+    owesBackstop: (s, _, ctx) => owedToBackstop(ctx.deps, s.pool.id),
   },
   Incident: {
-    waterfall: (i: IncidentRecord, _: unknown, ctx: Context) => incidentWaterfall(ctx.deps, i.id),
-    recoveries: (i: IncidentRecord, _: unknown, ctx: Context) => recoveriesOf(ctx.deps.db, i.id),
+    waterfall: (i, _, ctx) => incidentWaterfall(ctx.deps, i.id),
+    recoveries: (i, _, ctx) => recoveriesOf(ctx.deps.db, i.id),
   },
   WaterfallRow: {
-    pool: (r: { poolId: string }, _: unknown, ctx: Context) => ctx.pool(r.poolId),
+    pool: (r, _, ctx) => ctx.pool(r.poolId),
   },
   Recovery: {
-    parts: (r: RecoveryRecord) => r.parts,
+    parts: (r) => r.parts,
   },
   RecoveryPart: {
-    pool: (p: { poolId: string | null }, _: unknown, ctx: Context) => (p.poolId ? ctx.pool(p.poolId) : null),
+    pool: (p: { poolId: string | null }, _, ctx) => (p.poolId ? ctx.pool(p.poolId) : null),
   },
   Payout: {
-    haircut: (p: PayoutRecord) => p.due - p.paid,
-    iou: (p: PayoutRecord) => p.due - p.paid - p.iouRepaid,
+    haircut: (p) => p.due - p.paid,
+    iou: (p) => p.due - p.paid - p.iouRepaid,
   },
 };

@@ -3,19 +3,20 @@ import { getIncident, payoutsLanded, payoutsTo } from '../app/incidents.ts';
 import { getRisk } from '../app/risks.ts';
 import type { PayoutRecord, PlatformEvent } from '../app/records.ts';
 import type { Context } from './context.ts';
+import type { Resolvers, SubscriptionIncidentUpdatedArgs, SubscriptionRiskStateChangedArgs } from './generated/resolvers-types.ts';
 
 type Of<T extends PlatformEvent['type']> = Extract<PlatformEvent, { type: T }>;
 
 /** Subscriptions: each event is re-read from the database, so subscribers see committed state. */
-export const subscriptionResolvers = {
+export const subscriptionResolvers: Resolvers = {
   Subscription: {
     riskStateChanged: {
-      subscribe: (_: unknown, a: { riskId?: string | null }, ctx: Context) =>
+      subscribe: (_: unknown, a: SubscriptionRiskStateChangedArgs, ctx: Context) =>
         ctx.events().iterate((e) => e.type === 'risk' && (!a.riskId || e.riskId === a.riskId)),
       resolve: (e: Of<'risk'>, _: unknown, ctx: Context) => getRisk(ctx.deps, e.riskId),
     },
     incidentUpdated: {
-      subscribe: (_: unknown, a: { incidentId?: string | null }, ctx: Context) =>
+      subscribe: (_: unknown, a: SubscriptionIncidentUpdatedArgs, ctx: Context) =>
         ctx.events().iterate((e) => e.type === 'incident' && (!a.incidentId || e.incidentId === a.incidentId)),
       resolve: (e: Of<'incident'>, _: unknown, ctx: Context) => getIncident(ctx.deps, e.incidentId),
     },

@@ -4,11 +4,7 @@
  * the absolute numbers; a table at the end.
  */
 import { cpus, totalmem } from 'node:os';
-import { type Server, createServer } from 'node:http';
-import autocannon from 'autocannon';
-import express from 'express';
 import { sql } from 'drizzle-orm';
-import { createSchema, createYoga } from 'graphql-yoga';
 import type { Viewer } from '../src/app/auth.ts';
 import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { recordObservations } from '../src/app/feeds.ts';
@@ -27,7 +23,8 @@ import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { chainSettlementOf, localTreasury, treasuryGatewayOf } from '../test/chain-helpers.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
-import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL, watchRisk, directMarket } from '../test/helpers.ts';
+import { httpThroughput } from './http.ts';
+import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL, watchRisk } from '../test/helpers.ts';
 
 const rows: Array<{ figure: string; ours: string; baseline: string; ratio: string; goal: string; met: boolean }> = [];
 const fmt = (n: number, unit: string) => `${n.toFixed(n < 10 ? 2 : 0)} ${unit}`;
@@ -118,51 +115,6 @@ async function quoteLatency() {
     at100k / at1k,
     'no growth (<= 1.2)',
     at100k / at1k <= 1.2,
-  );
-}
-
-async function httpThroughput() {
-  const h = await createHarness();
-  const { risk } = await directMarket(h, USDC(10_000_000), depegRiskInput('bench', 'BENCH'), 'bench');
-  // The baseline: a bare graphql-yoga on the same express server.
-  const bare = createYoga({
-    graphqlEndpoint: '/bare',
-    schema: createSchema({ typeDefs: 'type Query { ping: String! }', resolvers: { Query: { ping: () => 'pong' } } }),
-    logging: false,
-  });
-  // Same express, same process: the bare endpoint first, then the app (whose last handler
-  // answers 404 for anything it does not serve).
-  const outer = express();
-  outer.use('/bare', bare as never);
-  outer.use(h.app);
-  const server: Server = createServer(outer);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  const cannon = (path: string, query: string, duration = 8) =>
-    autocannon({
-      url: `http://127.0.0.1:${port}${path}`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query }),
-      connections: 32,
-      duration,
-    });
-  const quoteQuery = `mutation { requestQuote(riskId: "${risk.id}", amount: "100000000", durationDays: 30) { id total } }`;
-  // Both warmed up first (JIT, connection pool), so neither is measured cold.
-  await cannon('/bare', '{ ping }', 2);
-  await cannon('/graphql', quoteQuery, 2);
-  const base = await cannon('/bare', '{ ping }');
-  const ours = await cannon('/graphql', quoteQuery);
-  server.close();
-  await h.close();
-  const errors = ours.non2xx + ours.errors + base.non2xx + base.errors;
-  record(
-    'quote throughput over HTTP (32 connections)',
-    fmt(ours.requests.average, 'req/s'),
-    fmt(base.requests.average, 'req/s'),
-    ours.requests.average / base.requests.average,
-    '>= 0.5',
-    ours.requests.average / base.requests.average >= 0.5 && errors === 0,
   );
 }
 
@@ -359,7 +311,7 @@ console.log(
 const only = new Set((process.env.BENCH_ONLY ?? 'settle,confirm,quote,purchase,latency,gas,chain').split(','));
 if (only.has('settle')) await settlement(Number(process.env.BENCH_SETTLE ?? 100_000));
 if (only.has('confirm')) await confirmationToPaid(10_000);
-if (only.has('quote')) await httpThroughput();
+if (only.has('quote')) await httpThroughput(record);
 if (only.has('purchase')) await purchaseThroughput(1_000);
 if (only.has('latency')) await quoteLatency();
 if (only.has('gas')) await gasPerPayout(100);

@@ -158,6 +158,9 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
   };
 }
 
+/** What seeding a market needs: a harness, or any ports on a database with a clock (the bench's server). */
+export type MarketSetup = Pick<Harness, 'deps' | 'db' | 'admin'> & { clock: Clock };
+
 export interface Harness {
   deps: Deps;
   db: Database & { url?: string };
@@ -284,7 +287,7 @@ export const PURCHASE = `mutation($q: ID!) { purchasePolicy(quoteId: $q) { id st
  * Call it after linking a test's own feeds, and again after moving the clock past the
  * risk's staleness bound.
  */
-export async function watchRisk(h: Harness, riskId: string): Promise<string[]> {
+export async function watchRisk(h: MarketSetup, riskId: string): Promise<string[]> {
   const admin = { address: h.admin.address, roles: ['admin' as const] };
   const risk = await getRisk(h.deps, riskId);
   const feeds = (await feedsOfRisk(h.db, riskId)).map((f) => f.id);
@@ -314,7 +317,12 @@ export async function watchedRisk(h: Harness, adminToken: string, input: Record<
  * Through the use cases (no HTTP): a watched risk and one pool whose curator deposited
  * `capital` in its senior tranche.
  */
-export async function directMarket(h: Harness, capital: bigint, riskInput: Record<string, unknown> = depegRiskInput(), poolName = 'pool') {
+export async function directMarket(
+  h: MarketSetup,
+  capital: bigint,
+  riskInput: Record<string, unknown> = depegRiskInput(),
+  poolName = 'pool',
+) {
   const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
   const risk = await createRisk(h.deps, admin, riskInput as never);
   await watchRisk(h, risk.id);

@@ -1,0 +1,157 @@
+/**
+ * HTTP figures measured from outside: the app runs as `npm start` runs it (compiled by
+ * src/bin/build.mjs, NODE_ENV=production, logging on at info to a file, the rate limiter on
+ * with a ceiling above the load), the baseline is a bare graphql-yoga on express in its own
+ * process (bench/bare-yoga.mjs), and the load comes from autocannon's CLI in a third
+ * process. After a warm-up of each, rounds alternate between the sides; every figure is
+ * reported with its spread across rounds.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { systemClock } from '../src/app/deps.ts';
+import { wireDeps } from '../src/app/wire.ts';
+import { createDatabase } from '../src/db/create-database.ts';
+import { createPrometheus } from '../src/http/prometheus.ts';
+import { SERVER_URL, USDC, createTestDatabase, depegRiskInput, directMarket, newWallet, testConfig } from '../test/helpers.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const CONNECTIONS = 32;
+
+interface Round {
+  rps: number;
+  p50: number;
+  p99: number;
+  failed: number;
+}
+
+/** Starts a process and resolves with its URL once `ready at URL` appears in its output file. */
+async function serve(args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<{ child: ChildProcess; url: string }> {
+  const out = openSync(logFile, 'w');
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const match = /ready at (http:\/\/[\d.:]+\/graphql)/.exec(readFileSync(logFile, 'utf8'));
+    if (match) return { child, url: match[1] as string };
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`${args.join(' ')} did not start:\n${readFileSync(logFile, 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** One round of load from a separate autocannon process. */
+function load(url: string, query: string, seconds: number): Round {
+  const raw = execFileSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/autocannon/autocannon.js'),
+      ...['-c', String(CONNECTIONS), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json'],
+      ...['-b', JSON.stringify({ query }), '--json', url],
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 * 2 ** 20 },
+  );
+  const r = JSON.parse(raw) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, failed: r.non2xx + r.errors };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const spread = (xs: number[], unit: string) =>
+  `${median(xs).toFixed(0)} ${unit} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
+
+/** A market whose risk is watched now (real clock), on a database the server process then opens. */
+async function seedMarket(dataDir: string) {
+  const db = SERVER_URL ? await createTestDatabase() : await createDatabase({ dataDir });
+  if (!SERVER_URL) await db.migrate();
+  const admin = newWallet();
+  const deps = wireDeps({
+    db,
+    clock: systemClock,
+    config: testConfig(admin.address),
+    log: pino({ level: 'silent' }),
+    metrics: createPrometheus(db).metrics,
+  });
+  const { risk } = await directMarket({ deps, db, admin, clock: systemClock }, USDC(10_000_000), depegRiskInput('bench', 'BENCH'), 'bench');
+  // PGlite is one process's: the seeding connection lets go before the server opens it.
+  if (!SERVER_URL) await db.close();
+  return {
+    riskId: risk.id,
+    admin: admin.address,
+    url: 'url' in db ? (db.url as string | undefined) : undefined,
+    close: () => (SERVER_URL ? db.close() : undefined),
+  };
+}
+
+export async function httpThroughput(
+  record: (figure: string, ours: string, baseline: string, ratio: number, goal: string, met: boolean) => void,
+) {
+  const work = mkdtempSync(join(tmpdir(), 'cover-bench-http-'));
+  const market = await seedMarket(join(work, 'pglite'));
+  execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  const app = await serve(
+    ['--enable-source-maps', 'dist/src/bin/server.js'],
+    {
+      ...process.env,
+      NODE_ENV: 'production',
+      PORT: '0',
+      WATCHER: 'off',
+      LOG_LEVEL: 'info',
+      JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
+      ADMIN_ADDRESSES: market.admin,
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      ...(market.url ? { DATABASE_URL: market.url, MIGRATE_ON_START: 'false' } : { DATABASE_URL: '', DATA_DIR: join(work, 'pglite') }),
+    },
+    join(work, 'app.log'),
+  );
+  const bare = await serve([join(ROOT, 'bench/bare-yoga.mjs')], process.env, join(work, 'bare.log'));
+  const quote = `mutation { requestQuote(riskId: "${market.riskId}", amount: "100000000", durationDays: 30) { id total } }`;
+  const sides = { bare: [bare.url, '{ ping }'], quote: [app.url, quote], typename: [app.url, '{ __typename }'] } as const;
+  const rounds: Record<keyof typeof sides, Round[]> = { bare: [], quote: [], typename: [] };
+  try {
+    for (const [url, query] of Object.values(sides)) load(url, query, 3); // warm-up: JIT, pools, caches
+    const n = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
+    const seconds = Number(process.env.BENCH_HTTP_SECONDS ?? 8);
+    for (let i = 0; i < n; i++) {
+      for (const side of ['bare', 'quote', 'typename'] as const) rounds[side].push(load(sides[side][0], sides[side][1], seconds));
+    }
+  } finally {
+    for (const p of [app.child, bare.child]) p.kill('SIGTERM');
+    await Promise.all([app.child, bare.child].map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
+    await market.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+  const rps = (side: keyof typeof rounds) => rounds[side].map((r) => r.rps);
+  const p99 = (side: keyof typeof rounds) => rounds[side].map((r) => r.p99);
+  const failed = [...rounds.bare, ...rounds.quote, ...rounds.typename].reduce((n, r) => n + r.failed, 0);
+  const ratios = rounds.quote.map((r, i) => r.rps / (rounds.bare[i] as Round).rps);
+  const ratioSpread = `ratio per round ${ratios.map((r) => r.toFixed(2)).join(', ')}`;
+  const describe = (side: keyof typeof rounds) =>
+    `${spread(rps(side), 'req/s')}, p50 ${spread(
+      rounds[side].map((r) => r.p50),
+      'ms',
+    )}, p99 ${spread(p99(side), 'ms')}`;
+  console.log(`  rounds: ${rounds.quote.length} x ${CONNECTIONS} connections; app { __typename }: ${describe('typename')}; ${ratioSpread}`);
+  const ratio = median(rps('quote')) / median(rps('bare'));
+  record(
+    `quote over HTTP from a separate process (${CONNECTIONS} connections, median of rounds, range)`,
+    describe('quote'),
+    describe('bare'),
+    ratio,
+    '>= 0.75',
+    ratio >= 0.75 && failed === 0,
+  );
+  const latency = median(p99('quote')) / median(p99('bare'));
+  record(
+    'quote p99 latency / bare p99',
+    `${spread(p99('quote'), 'ms')}`,
+    `${spread(p99('bare'), 'ms')}`,
+    latency,
+    '<= 2',
+    latency <= 2 && failed === 0,
+  );
+}

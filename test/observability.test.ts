@@ -9,6 +9,7 @@ import request from 'supertest';
 import { loadConfig } from '../src/bin/load-config.ts';
 import { createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
+import { runMaintenance } from '../src/app/maintenance.ts';
 import { PURCHASE, QUOTE, USDC, useHarness, expectCode, fundedBuyer, marketWithPool, newWallet, testConfig, waitFor } from './helpers.ts';
 
 describe('running it like production: metrics, probes, headers, limits', () => {
@@ -40,6 +41,41 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     const notReady = await request(failing).get('/readyz');
     assert.equal(notReady.status, 503);
     assert.equal(notReady.body.checks['chain 1'], 'unavailable');
+  });
+
+  test('/metrics shows what an operator watches: latency per GraphQL root field with bounded labels, and the business gauges', async () => {
+    const m = await marketWithPool(h, USDC(10_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(100));
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(100).toString(), d: 30 }, buyer.token)).quote;
+    await h.ok(PURCHASE, { q: q.id }, buyer.token);
+    await runMaintenance(h.deps);
+    // A client-chosen operation name never becomes a label; an error is counted as one.
+    await h.ok('query ClientChosenName8731 { risks { nodes { id } } }');
+    expectCode(await h.gql('{ incident(id: "no-such-incident") { id } }'), 'NOT_FOUND');
+    const text = (await request(h.app).get('/metrics')).text;
+    assert.match(text, /graphql_operation_duration_seconds_count\{type="mutation",field="requestQuote",outcome="ok"\} 1/);
+    assert.match(text, /graphql_operation_duration_seconds_count\{type="query",field="risks",outcome="ok"\} 1/);
+    assert.match(text, /graphql_operation_duration_seconds_count\{type="query",field="incident",outcome="error"\} 1/);
+    assert.doesNotMatch(text, /ClientChosenName8731/);
+    const pool = m.pool.id as string;
+    const value = (name: string, labels: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+      assert.ok(line, `${name}{${labels}} in /metrics`);
+      return Number(line.split(' ').at(-1));
+    };
+    // The deposit and the premium earned so far.
+    const capital = value('cover_pool_capital', `pool="${pool}",asset="USDC"`);
+    assert.ok(capital >= Number(USDC(10_000)) && capital <= Number(USDC(10_000)) + Number(q.premium), String(capital));
+    assert.equal(value('cover_pool_active_cover', `pool="${pool}",asset="USDC"`), Number(q.exposure));
+    assert.equal(value('cover_pool_utilisation', `pool="${pool}"`), Number(q.exposure) / capital);
+    assert.ok(value('cover_pool_coverage_ratio', `pool="${pool}"`) > 1);
+    assert.equal(value('cover_pool_adequacy_status', `pool="${pool}",status="GREEN"`), 1);
+    assert.equal(value('cover_pool_adequacy_status', `pool="${pool}",status="RED"`), 0);
+    assert.equal(value('cover_risks', 'state="ARMED"'), 1);
+    assert.equal(value('cover_risks', 'state="TRIGGERED"'), 0);
+    assert.ok(value('cover_backstop_balance', 'asset="USDC"') > 0, 'the backstop skim of the premium');
+    assert.equal(value('cover_ious_outstanding', 'asset="USDC"'), 0);
+    assert.match(text, /# TYPE graphql_subscriptions_open gauge/);
   });
 
   test('rate limits per IP answer 429 with a code', async () => {

@@ -7,3 +7,8 @@ export async function assetDecimals(ex: Executor, symbol: string): Promise<numbe
   if (!rows[0]) throw badInput(`unknown asset ${JSON.stringify(symbol)}`, { field: 'asset' });
   return rows[0].decimals;
 }
+
+/** Every asset the ledger knows, by symbol. */
+export async function assetSymbols(ex: Executor): Promise<string[]> {
+  return (await ex.query<{ symbol: string }>(sql`SELECT symbol FROM assets ORDER BY symbol`)).map((r) => r.symbol);
+}

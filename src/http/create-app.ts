@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useOperationMetrics } from './graphql-metrics.ts';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import express from 'express';
 import { type Store, ipKeyGenerator, rateLimit } from 'express-rate-limit';
@@ -49,7 +50,11 @@ type AuthedRequest = express.Request & { auth?: Authenticated };
 export function createYogaServer(
   deps: Deps,
   events: () => EventHub,
-  options: { corsOrigins?: readonly string[]; subscriptionLimits?: { perClient: number; total: number } | undefined } = {},
+  options: {
+    corsOrigins?: readonly string[];
+    subscriptionLimits?: { perClient: number; total: number } | undefined;
+    prometheus?: ReturnType<typeof createPrometheus> | undefined;
+  } = {},
 ) {
   const origins = options.corsOrigins ?? [];
   return createYoga<{ req: AuthedRequest }>({
@@ -78,6 +83,7 @@ export function createYogaServer(
       useRefuseNulBytes(),
       useExpensiveFieldBudget({ adequacy: 3, backtest: 1 }),
       useSubscriptionLimits(options.subscriptionLimits ?? { perClient: 20, total: 1_000 }),
+      ...(options.prometheus ? [useOperationMetrics(options.prometheus)] : []),
       ...(deps.config.production ? [useNoSuggestions()] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: 10 },
@@ -180,6 +186,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   const yoga = createYogaServer(deps, events, {
     corsOrigins: options.corsOrigins ?? [],
     ...(options.subscriptionLimits ? { subscriptionLimits: options.subscriptionLimits } : {}),
+    prometheus: options.prometheus,
   });
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   app.use(yoga.graphqlEndpoint, yoga as unknown as express.RequestHandler);

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedStaleness } from '../app/feeds.ts';
 import { reserveChecks } from '../app/treasury.ts';
+import { businessFigures } from '../app/business-figures.ts';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
 import type { Database } from '../app/deps.ts';
 
@@ -102,10 +103,84 @@ export function createPrometheus(db: Database) {
       }
     },
   });
+  registerBusinessGauges(registry, db);
+  // Labels are bounded by the schema: the operation type, the root field (or "multiple"), the outcome.
+  const graphqlSeconds = new Histogram({
+    name: 'graphql_operation_duration_seconds',
+    help: 'GraphQL operations by type, root field and outcome (ok, error)',
+    labelNames: ['type', 'field', 'outcome'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const subscriptionsOpen = new Gauge({
+    name: 'graphql_subscriptions_open',
+    help: 'Subscriptions open on this replica, by root field',
+    labelNames: ['field'],
+    registers: [registry],
+  });
   const metrics: Metrics = {
     count: (name, labels, by = 1) => counters[name].inc(labels ?? {}, by),
     observe: (name, seconds, labels) => histograms[name].observe(labels ?? {}, seconds),
     gauge: (name, value, labels) => gauges[name].set(labels ?? {}, value),
   };
-  return { registry, metrics, httpSeconds };
+  return { registry, metrics, httpSeconds, graphqlSeconds, subscriptionsOpen };
+}
+
+/** The business gauges (app/business-figures.ts), read from the database at each scrape. */
+function registerBusinessGauges(registry: Registry, db: Database): void {
+  let reading: Promise<Awaited<ReturnType<typeof businessFigures>>> | undefined;
+  // One read per scrape, shared by every gauge below (each one's collect runs on the same scrape).
+  const figures = () =>
+    (reading ??= businessFigures(db, Date.now()).finally(() => {
+      setTimeout(() => (reading = undefined), 0);
+    }));
+  const gauge = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (g: Gauge, f: Awaited<ReturnType<typeof businessFigures>>) => void,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        const f = await figures();
+        this.reset();
+        fill(this, f);
+      },
+    });
+  gauge('cover_pool_capital', 'Capital of each pool, in base units', ['pool', 'asset'], (g, f) => {
+    for (const p of f.pools) g.set({ pool: p.poolId, asset: p.asset }, Number(p.capital));
+  });
+  gauge('cover_pool_active_cover', 'Exposure of the cover in force in each pool, in base units', ['pool', 'asset'], (g, f) => {
+    for (const p of f.pools) g.set({ pool: p.poolId, asset: p.asset }, Number(p.activeCover));
+  });
+  gauge('cover_pool_utilisation', 'Active cover over capital, per pool', ['pool'], (g, f) => {
+    for (const p of f.pools) g.set({ pool: p.poolId }, p.utilisation);
+  });
+  gauge(
+    'cover_pool_coverage_ratio',
+    'Available over required capital at the last adequacy run (absent: nothing required)',
+    ['pool'],
+    (g, f) => {
+      for (const p of f.pools) if (p.coverageRatio !== null) g.set({ pool: p.poolId }, p.coverageRatio);
+    },
+  );
+  gauge('cover_pool_adequacy_status', '1 for the adequacy status each pool is in (GREEN, AMBER, RED)', ['pool', 'status'], (g, f) => {
+    for (const p of f.pools) for (const status of ['GREEN', 'AMBER', 'RED']) g.set({ pool: p.poolId, status }, p.status === status ? 1 : 0);
+  });
+  gauge('cover_backstop_balance', 'The backstop fund of each asset, in base units', ['asset'], (g, f) => {
+    for (const a of f.assets) g.set({ asset: a.asset }, Number(a.backstopBalance));
+  });
+  gauge('cover_backstop_target', 'The backstop fund target of each asset, in base units', ['asset'], (g, f) => {
+    for (const a of f.assets) g.set({ asset: a.asset }, Number(a.backstopTarget));
+  });
+  gauge('cover_ious_outstanding', 'Haircut payouts not yet repaid (IOUs), in base units', ['asset'], (g, f) => {
+    for (const a of f.assets) g.set({ asset: a.asset }, Number(a.iouOutstanding));
+  });
+  gauge('cover_risks', 'Risks in each state', ['state'], (g, f) => {
+    for (const state of ['ARMED', 'TRIGGERED', 'DEGRADED']) g.set({ state }, f.risksByState.get(state) ?? 0);
+  });
 }

@@ -1,0 +1,59 @@
+import { assetSymbols } from '../db/asset-store.ts';
+import { loadReport } from '../db/adequacy-store.ts';
+import { loadBackstop } from '../db/backstop-store.ts';
+import { loadPoolSnapshots } from '../db/pool-snapshots.ts';
+import { riskStateCounts } from '../db/risk-store.ts';
+import type { AdequacyStatus } from '../domain/adequacy.ts';
+import type { AdequacyReport } from './adequacy.ts';
+import type { Database } from './deps.ts';
+
+export interface PoolFigures {
+  poolId: string;
+  asset: string;
+  capital: bigint;
+  /** Exposure of the cover in force (policies not yet expired). */
+  activeCover: bigint;
+  /** Active cover over capital (0 without capital and cover). */
+  utilisation: number;
+  /** Available capital over required capital, from the last adequacy run; null when nothing is required. */
+  coverageRatio: number | null;
+  status: AdequacyStatus;
+}
+
+export interface AssetFigures {
+  asset: string;
+  backstopBalance: bigint;
+  backstopTarget: bigint;
+  iouOutstanding: bigint;
+}
+
+/**
+ * What an operator watches, read at scrape time (the business gauges of /metrics): per pool
+ * its capital, cover in force, utilisation and adequacy; per asset the backstop against its
+ * target and the IOUs outstanding; how many risks are in each state.
+ */
+export async function businessFigures(
+  db: Database,
+  at: number,
+): Promise<{ pools: PoolFigures[]; assets: AssetFigures[]; risksByState: Map<string, number> }> {
+  const pools: PoolFigures[] = [];
+  const assets: AssetFigures[] = [];
+  for (const asset of await assetSymbols(db)) {
+    const fund = await loadBackstop(db, asset);
+    assets.push({ asset, backstopBalance: fund.balance, backstopTarget: fund.target, iouOutstanding: fund.iouOutstanding });
+    for (const snap of await loadPoolSnapshots(db, { asset }, at)) {
+      const report = await loadReport<AdequacyReport>(db, `pool:${snap.pool.id}`);
+      const ratio = report?.coverageRatio ?? null;
+      pools.push({
+        poolId: snap.pool.id,
+        asset,
+        capital: snap.capital,
+        activeCover: snap.totalExposure,
+        utilisation: snap.capital > 0n ? Number(snap.totalExposure) / Number(snap.capital) : snap.totalExposure > 0n ? 1 : 0,
+        coverageRatio: ratio === null ? null : Number(ratio),
+        status: snap.pool.adequacy.status,
+      });
+    }
+  }
+  return { pools, assets, risksByState: await riskStateCounts(db) };
+}

@@ -1,0 +1,52 @@
+import { type DocumentNode, Kind, getOperationAST } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { createPrometheus } from './prometheus.ts';
+
+type Prometheus = Pick<ReturnType<typeof createPrometheus>, 'graphqlSeconds' | 'subscriptionsOpen'>;
+
+/**
+ * The operation type and its root field, for labels. Only validated documents reach
+ * execution, so a root field is one the schema has: the label values are bounded by the
+ * schema, never by what clients send (an operation's own name is not used). An operation
+ * with several root fields is "multiple".
+ */
+function describe(document: DocumentNode, operationName: string | null | undefined): { type: string; field: string } {
+  const op = getOperationAST(document, operationName);
+  if (!op) return { type: 'unknown', field: 'unknown' };
+  const fields = op.selectionSet.selections.filter((s) => s.kind === Kind.FIELD);
+  const only = fields.length === 1 && op.selectionSet.selections.length === 1 ? fields[0] : undefined;
+  return { type: op.operation, field: only ? only.name.value : 'multiple' };
+}
+
+/** Per-operation latency and outcome, and open subscriptions, on the app's Prometheus registry. */
+export function useOperationMetrics(prometheus: Prometheus): Plugin {
+  return {
+    onExecute({ args }) {
+      const labels = describe(args.document, args.operationName);
+      const end = prometheus.graphqlSeconds.startTimer(labels);
+      return {
+        onExecuteDone({ result }) {
+          const failed = 'errors' in result && (result.errors?.length ?? 0) > 0;
+          end({ outcome: failed ? 'error' : 'ok' });
+        },
+      };
+    },
+    onSubscribe({ args }) {
+      const { field } = describe(args.document, args.operationName);
+      let open = false;
+      const close = () => {
+        if (open) prometheus.subscriptionsOpen.dec({ field });
+        open = false;
+      };
+      return {
+        onSubscribeResult({ result }) {
+          if (!(Symbol.asyncIterator in (result as object))) return;
+          open = true;
+          prometheus.subscriptionsOpen.inc({ field });
+          return { onEnd: close };
+        },
+        onSubscribeError: close,
+      };
+    },
+  };
+}

@@ -49,13 +49,16 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(100).toString(), d: 30 }, buyer.token)).quote;
     await h.ok(PURCHASE, { q: q.id }, buyer.token);
     await runMaintenance(h.deps);
+    const count = (text: string, labels: string) =>
+      Number(new RegExp(`graphql_operation_duration_seconds_count\\{${labels}\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    const before = (await request(h.app).get('/metrics')).text;
     // A client-chosen operation name never becomes a label; an error is counted as one.
     await h.ok('query ClientChosenName8731 { risks { nodes { id } } }');
     expectCode(await h.gql('{ incident(id: "no-such-incident") { id } }'), 'NOT_FOUND');
     const text = (await request(h.app).get('/metrics')).text;
-    assert.match(text, /graphql_operation_duration_seconds_count\{type="mutation",field="requestQuote",outcome="ok"\} 1/);
-    assert.match(text, /graphql_operation_duration_seconds_count\{type="query",field="risks",outcome="ok"\} 1/);
-    assert.match(text, /graphql_operation_duration_seconds_count\{type="query",field="incident",outcome="error"\} 1/);
+    assert.ok(count(text, 'type="mutation",field="requestQuote",outcome="ok"') >= 1);
+    for (const labels of ['type="query",field="risks",outcome="ok"', 'type="query",field="incident",outcome="error"'])
+      assert.equal(count(text, labels) - count(before, labels), 1, labels);
     assert.doesNotMatch(text, /ClientChosenName8731/);
     const pool = m.pool.id as string;
     const value = (name: string, labels: string) => {
@@ -71,7 +74,7 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     assert.ok(value('cover_pool_coverage_ratio', `pool="${pool}"`) > 1);
     assert.equal(value('cover_pool_adequacy_status', `pool="${pool}",status="GREEN"`), 1);
     assert.equal(value('cover_pool_adequacy_status', `pool="${pool}",status="RED"`), 0);
-    assert.equal(value('cover_risks', 'state="ARMED"'), 1);
+    assert.ok(value('cover_risks', 'state="ARMED"') >= 1, "this test's risk, and any an earlier test of the suite made");
     assert.equal(value('cover_risks', 'state="TRIGGERED"'), 0);
     assert.ok(value('cover_backstop_balance', 'asset="USDC"') > 0, 'the backstop skim of the premium');
     assert.equal(value('cover_ious_outstanding', 'asset="USDC"'), 0);

@@ -4,6 +4,40 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const records = '../../app/records.ts';
+/** A row that names its pool by id; the pool field resolves it (per request, cached). */
+const namesPool = "Omit<{T}, 'pool'> & { poolId: string }";
+/** What the use cases hand to a type's field resolvers as its parent: a record of app/records.ts, or a row shape. */
+const mappers: Record<string, string> = {
+  ...Object.fromEntries(
+    Object.entries({
+      Risk: 'RiskRecord',
+      Pool: 'PoolSnapshot',
+      Position: 'PositionRecord',
+      WithdrawalRequest: 'WithdrawalRecord',
+      Quote: 'QuoteRecord',
+      QuoteEstimate: 'QuoteRecord',
+      Policy: 'PolicyRecord',
+      Feed: 'FeedRecord',
+      EvidenceObservation: 'EvidenceObservation as EvidenceObservationRecord',
+      Incident: 'IncidentRecord',
+      Payout: 'PayoutRecord',
+      Backstop: 'BackstopState',
+      Recovery: 'RecoveryRecord',
+      Adequacy: 'AdequacyReport',
+      Transfer: 'OutboundTransferRecord',
+      ChainDeposit: 'DepositView',
+      PayBatch: 'BatchRecord',
+      Reserves: 'ReserveCheck',
+      FeedObservation: 'ObservationRecord',
+    }).map(([type, record]) => [type, `${records}#${record}`]),
+  ),
+  BackstopDraw: namesPool,
+  BackstopAllowance: namesPool,
+  WaterfallRow: namesPool,
+  IncidentPool: namesPool,
+  RecoveryPart: "Omit<{T}, 'pool'> & { poolId: string | null }",
+  SubmitObservationsResult: "Omit<{T}, 'feed' | 'incidents'> & { feedId: string; incidentIds: string[] }",
+};
 const config: CodegenConfig = {
   schema: 'schema/*.graphql',
   generates: {
@@ -25,35 +59,7 @@ const config: CodegenConfig = {
           Decimal: { input: 'string', output: 'string' },
           DateTime: { input: 'number', output: 'number | Date' },
         },
-        // What the use cases hand to a type's field resolvers as its parent.
-        mappers: {
-          Risk: `${records}#RiskRecord`,
-          Pool: `${records}#PoolSnapshot`,
-          Position: `${records}#PositionRecord`,
-          WithdrawalRequest: `${records}#WithdrawalRecord`,
-          Quote: `${records}#QuoteRecord`,
-          QuoteEstimate: `${records}#QuoteRecord`,
-          Policy: `${records}#PolicyRecord`,
-          Feed: `${records}#FeedRecord`,
-          EvidenceObservation: `${records}#EvidenceObservation as EvidenceObservationRecord`,
-          Incident: `${records}#IncidentRecord`,
-          Payout: `${records}#PayoutRecord`,
-          Backstop: `${records}#BackstopState`,
-          Recovery: `${records}#RecoveryRecord`,
-          Adequacy: `${records}#AdequacyReport`,
-          Transfer: `${records}#OutboundTransferRecord`,
-          ChainDeposit: `${records}#DepositView`,
-          PayBatch: `${records}#BatchRecord`,
-          Reserves: `${records}#ReserveCheck`,
-          FeedObservation: `${records}#ObservationRecord`,
-          // Rows that name their pool by id; the pool field resolves it (per request, cached).
-          BackstopDraw: "Omit<{T}, 'pool'> & { poolId: string }",
-          BackstopAllowance: "Omit<{T}, 'pool'> & { poolId: string }",
-          WaterfallRow: "Omit<{T}, 'pool'> & { poolId: string }",
-          IncidentPool: "Omit<{T}, 'pool'> & { poolId: string }",
-          RecoveryPart: "Omit<{T}, 'pool'> & { poolId: string | null }",
-          SubmitObservationsResult: "Omit<{T}, 'feed' | 'incidents'> & { feedId: string; incidentIds: string[] }",
-        },
+        mappers,
       },
     },
   },

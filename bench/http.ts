@@ -10,12 +10,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { systemClock } from '../src/app/deps.ts';
-import { wireDeps } from '../src/app/wire.ts';
 import { createDatabase } from '../src/db/create-database.ts';
-import { createPrometheus } from '../src/http/prometheus.ts';
-import { SERVER_URL, USDC, createTestDatabase, depegRiskInput, directMarket, newWallet, testConfig } from '../test/helpers.ts';
+import { SERVER_URL, USDC, createTestDatabase, depegRiskInput, directMarket, newWallet, testDeps } from '../test/helpers.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CONNECTIONS = 32;
@@ -69,13 +66,7 @@ async function seedMarket(dataDir: string) {
   const db = SERVER_URL ? await createTestDatabase() : await createDatabase({ dataDir });
   if (!SERVER_URL) await db.migrate();
   const admin = newWallet();
-  const deps = wireDeps({
-    db,
-    clock: systemClock,
-    config: testConfig(admin.address),
-    log: pino({ level: 'silent' }),
-    metrics: createPrometheus(db).metrics,
-  });
+  const { deps } = testDeps(db, systemClock, admin.address);
   const { risk } = await directMarket({ deps, db, admin, clock: systemClock }, USDC(10_000_000), depegRiskInput('bench', 'BENCH'), 'bench');
   // PGlite is one process's: the seeding connection lets go before the server opens it.
   if (!SERVER_URL) await db.close();

@@ -182,18 +182,24 @@ export interface GqlBody {
   errors?: Array<{ message: string; extensions?: { code?: string; details?: Record<string, unknown> } }>;
 }
 
-export async function createHarness(overrides: Partial<AppConfig> = {}): Promise<Harness> {
-  const db = await createTestDatabase();
-  const clock = new TestClock();
-  const admin = newWallet();
+/** The ports and services of a test (or the bench) on `db`, with `admin` the admin. */
+export function testDeps(db: Database, clock: Clock, admin: string, overrides: Partial<AppConfig> = {}) {
   const prometheus = createPrometheus(db);
   const deps: Deps = wireDeps({
     db,
     clock,
-    config: testConfig(admin.address, overrides),
+    config: testConfig(admin, overrides),
     log: pino({ level: process.env.TEST_LOG ?? 'silent' }),
     metrics: prometheus.metrics,
   });
+  return { deps, prometheus };
+}
+
+export async function createHarness(overrides: Partial<AppConfig> = {}): Promise<Harness> {
+  const db = await createTestDatabase();
+  const clock = new TestClock();
+  const admin = newWallet();
+  const { deps, prometheus } = testDeps(db, clock, admin.address, overrides);
   const app = createApp(deps, { prometheus, rateLimitPerMinute: 0 });
   const gql = async (query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GqlBody> => {
     let req = request(app).post('/graphql').set('content-type', 'application/json');

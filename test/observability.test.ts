@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import type { RequestListener } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,19 @@ import { loadConfig } from '../src/bin/load-config.ts';
 import { createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
-import { PURCHASE, QUOTE, USDC, useHarness, expectCode, fundedBuyer, marketWithPool, newWallet, testConfig, waitFor } from './helpers.ts';
+import {
+  PURCHASE,
+  QUOTE,
+  USDC,
+  serve,
+  useHarness,
+  expectCode,
+  fundedBuyer,
+  marketWithPool,
+  newWallet,
+  testConfig,
+  waitFor,
+} from './helpers.ts';
 
 describe('running it like production: metrics, probes, headers, limits', () => {
   const h = useHarness();
@@ -79,6 +92,27 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     assert.ok(value('cover_backstop_balance', 'asset="USDC"') > 0, 'the backstop skim of the premium');
     assert.equal(value('cover_ious_outstanding', 'asset="USDC"'), 0);
     assert.match(text, /# TYPE graphql_subscriptions_open gauge/);
+
+    // An open subscription counts while its stream is open, and no longer once the client leaves.
+    const served = await serve(h.app as unknown as RequestListener);
+    const openNow = async () =>
+      Number(/graphql_subscriptions_open\{field="riskStateChanged"\} (\d+)/.exec((await request(h.app).get('/metrics')).text)?.[1] ?? 0);
+    const leave = new AbortController();
+    try {
+      const stream = await fetch(served.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ query: 'subscription { riskStateChanged { id } }' }),
+        signal: leave.signal,
+      });
+      assert.equal(stream.status, 200);
+      await waitFor('the subscription is counted', async () => (await openNow()) === 1);
+      leave.abort();
+      await waitFor('the closed subscription is no longer counted', async () => (await openNow()) === 0);
+    } finally {
+      leave.abort();
+      served.close();
+    }
   });
 
   test('rate limits per IP answer 429 with a code', async () => {

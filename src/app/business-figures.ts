@@ -1,5 +1,5 @@
 import { assetSymbols } from '../db/asset-store.ts';
-import { loadReport } from '../db/adequacy-store.ts';
+import { loadReports } from '../db/adequacy-store.ts';
 import { loadBackstop } from '../db/backstop-store.ts';
 import { loadPoolSnapshots } from '../db/pool-snapshots.ts';
 import { riskStateCounts } from '../db/risk-store.ts';
@@ -38,12 +38,12 @@ export async function businessFigures(
 ): Promise<{ pools: PoolFigures[]; assets: AssetFigures[]; risksByState: Map<string, number> }> {
   const pools: PoolFigures[] = [];
   const assets: AssetFigures[] = [];
+  const reports = await loadReports<AdequacyReport>(db, 'pool:');
   for (const asset of await assetSymbols(db)) {
     const fund = await loadBackstop(db, asset);
     assets.push({ asset, backstopBalance: fund.balance, backstopTarget: fund.target, iouOutstanding: fund.iouOutstanding });
     for (const snap of await loadPoolSnapshots(db, { asset }, at)) {
-      const report = await loadReport<AdequacyReport>(db, `pool:${snap.pool.id}`);
-      const ratio = report?.coverageRatio ?? null;
+      const ratio = reports.get(`pool:${snap.pool.id}`)?.coverageRatio ?? null;
       pools.push({
         poolId: snap.pool.id,
         asset,

@@ -24,7 +24,8 @@ const assets = ['schema', 'oracles', 'contracts'];
 const stamp = join(out, '.built');
 const mtime = (f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? -1;
 const inputs = [...sources, ...assets.flatMap((dir) => files(join(root, dir))), join(root, 'package-lock.json')];
-if (!process.argv.includes('--force') && inputs.every((f) => mtime(f) < mtime(stamp))) process.exit(0);
+const builtAt = mtime(stamp);
+if (!process.argv.includes('--force') && inputs.every((f) => mtime(f) < builtAt)) process.exit(0);
 const { build, stop } = await import('esbuild');
 // Stamped with the time the build started: a file saved during the build is rebuilt next time.
 const started = new Date();

@@ -10,16 +10,26 @@ export async function saveReport(ex: Executor, scope: string, report: unknown, a
     ON CONFLICT (scope) DO UPDATE SET report = EXCLUDED.report, computed_at = EXCLUDED.computed_at`);
 }
 
+/** JSON back to the report: `{ $big }` objects become bigints again. */
+function revive(v: unknown): unknown {
+  return v && typeof v === 'object'
+    ? '$big' in (v as object)
+      ? BigInt((v as { $big: string }).$big)
+      : Array.isArray(v)
+        ? v.map(revive)
+        : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]))
+    : v;
+}
+
 export async function loadReport<T>(ex: Executor, scope: string): Promise<T | undefined> {
   const rows = await ex.query<{ report: unknown }>(sql`SELECT report FROM adequacy_reports WHERE scope = ${scope}`);
-  if (!rows[0]) return undefined;
-  const revive = (v: unknown): unknown =>
-    v && typeof v === 'object'
-      ? '$big' in (v as object)
-        ? BigInt((v as { $big: string }).$big)
-        : Array.isArray(v)
-          ? v.map(revive)
-          : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]))
-      : v;
-  return revive(rows[0].report) as T;
+  return rows[0] ? (revive(rows[0].report) as T) : undefined;
+}
+
+/** The last reports of every scope that starts with `prefix` (e.g. "pool:"), by scope, in one read. */
+export async function loadReports<T>(ex: Executor, prefix: string): Promise<Map<string, T>> {
+  const rows = await ex.query<{ scope: string; report: unknown }>(
+    sql`SELECT scope, report FROM adequacy_reports WHERE starts_with(scope, ${prefix})`,
+  );
+  return new Map(rows.map((r) => [r.scope, revive(r.report) as T]));
 }

@@ -6,12 +6,6 @@ export interface Cursor {
   id: string;
 }
 
-/** Arguments of every paginated list: a page of `first` rows after the `after` cursor. */
-export interface PageArgs {
-  first?: number | null;
-  after?: string | null;
-}
-
 export interface PageRequest {
   first: number;
   after: Cursor | null;

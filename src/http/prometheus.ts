@@ -5,6 +5,9 @@ import { businessFigures } from '../app/business-figures.ts';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
 import type { Database } from '../app/deps.ts';
 
+/** Seconds: request and operation latency share one scale, so their histograms compare. */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 /** Prometheus metrics (prom-client) behind the Metrics port, plus the HTTP latency histogram. */
 export function createPrometheus(db: Database) {
   const readFeedAges = feedStaleness(db);
@@ -70,7 +73,7 @@ export function createPrometheus(db: Database) {
     name: 'http_request_duration_seconds',
     help: 'HTTP request latency',
     labelNames: ['method', 'route', 'status'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   new Gauge({
@@ -109,7 +112,7 @@ export function createPrometheus(db: Database) {
     name: 'graphql_operation_duration_seconds',
     help: 'GraphQL operations by type, root field and outcome (ok, error)',
     labelNames: ['type', 'field', 'outcome'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const subscriptionsOpen = new Gauge({

@@ -1,16 +1,71 @@
 import assert from 'node:assert/strict';
 import { type Server, createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { ContractFunctionExecutionError, ContractFunctionRevertedError, HttpRequestError } from 'viem';
+import { ContractFunctionExecutionError, ContractFunctionRevertedError, HttpRequestError, createPublicClient } from 'viem';
 import type { Viewer } from '../src/app/auth.ts';
 import { registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { createFeedReader } from '../src/chain/feed-readers.ts';
-import { redactUrl, withRetry } from '../src/chain/retry.ts';
+import { type RpcErrorHook, redactUrl, rpcTransport, withRetry } from '../src/chain/retry.ts';
 import { findFeed, recentObservations } from '../src/db/feed-store.ts';
+import type { FeedRecord } from '../src/domain/feed.ts';
 import { findRisk } from '../src/db/risk-store.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
-import { type Harness, createHarness, depegRiskInput, expectCode, newWallet } from './helpers.ts';
+import { type Harness, createHarness, depegRiskInput, expectCode, newWallet, serve } from './helpers.ts';
+
+describe('RPC failures are reported (the metrics count them by chain, method and kind)', () => {
+  test('an error answer is "rpc", no answer is "transport"; a fallback URL that answers is not a failure', async () => {
+    const node = await serve((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const { id, method } = JSON.parse(body) as { id: number; method: string };
+        res.setHeader('content-type', 'application/json');
+        res.end(
+          JSON.stringify(
+            method === 'eth_blockNumber'
+              ? { jsonrpc: '2.0', id, result: '0x2a' }
+              : { jsonrpc: '2.0', id, error: { code: -32000, message: 'boom' } },
+          ),
+        );
+      });
+    });
+    const closed = await serve((_req, res) => res.end());
+    closed.close();
+    try {
+      const failures: Array<Parameters<RpcErrorHook>[0]> = [];
+      const client = (urls: string) =>
+        createPublicClient({ transport: rpcTransport(urls, { retryCount: 0, timeout: 2_000, onError: (f) => failures.push(f) }) });
+      await assert.rejects(client(node.base).getChainId());
+      assert.deepEqual(failures, [{ method: 'eth_chainId', kind: 'rpc' }]);
+      failures.length = 0;
+      await assert.rejects(client(closed.base).getBlockNumber());
+      assert.deepEqual(failures, [{ method: 'eth_blockNumber', kind: 'transport' }]);
+      failures.length = 0;
+      // The first URL fails and is reported; the second answers.
+      assert.equal(await client(`${closed.base}|${node.base}`).getBlockNumber({ cacheTime: 0 }), 42n);
+      assert.deepEqual(failures, [{ method: 'eth_blockNumber', kind: 'transport' }]);
+
+      // The feed reader says which chain the failed request was for.
+      const seen: unknown[] = [];
+      const reader = createFeedReader({
+        rpcUrls: new Map([[7, closed.base]]),
+        onRpcError: (chainId) => (f) => seen.push({ ...f, chainId }),
+      });
+      const feed = {
+        id: 'f',
+        name: 'f',
+        kind: 'CHAINLINK',
+        config: { address: '0x0000000000000000000000000000000000000001' },
+        chainId: 7,
+      } as unknown as FeedRecord;
+      await assert.rejects(reader.read(feed));
+      assert.deepEqual(seen, [{ method: 'eth_call', kind: 'transport', chainId: 7 }]);
+    } finally {
+      node.close();
+    }
+  });
+});
 
 describe('retry policy', () => {
   test('transient RPC errors are retried with backoff; reverts are not', async () => {

@@ -11,10 +11,12 @@ import { loadConfig } from '../src/bin/load-config.ts';
 import { createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
+import { settleIncident } from '../src/app/settle-incident.ts';
 import {
   PURCHASE,
   QUOTE,
   USDC,
+  insuredMarket,
   serve,
   useHarness,
   expectCode,
@@ -113,6 +115,31 @@ describe('running it like production: metrics, probes, headers, limits', () => {
       leave.abort();
       served.close();
     }
+  });
+
+  test('/metrics times each incident from its confirming observation to its last policy paid, once', async () => {
+    const { feed, depeg } = await insuredMarket(h, USDC(100_000), `timed ${Math.random()}`);
+    const histogram = async () => {
+      const text = (await request(h.app).get('/metrics')).text;
+      const read = (suffix: string) => Number(new RegExp(`cover_confirmation_to_paid_seconds_${suffix} (\\S+)`).exec(text)?.[1] ?? 0);
+      return { count: read('count'), sum: read('sum') };
+    };
+    const before = await histogram();
+    const incidentId = await depeg();
+    h.clock.advance(1_500);
+    const waiting = (await request(h.app).get('/metrics')).text;
+    assert.match(waiting, /^cover_incidents_settling [1-9]/m);
+    assert.ok(Number(/^cover_incident_settling_oldest_seconds (\S+)/m.exec(waiting)?.[1]) >= 1.5, 'the incident has waited 1.5 s');
+    assert.equal(
+      Number(new RegExp(`^cover_feed_heartbeat_seconds\\{feed="${feed.id}",kind="PUSH"\\} (\\d+)`, 'm').exec(waiting)?.[1]),
+      feed.heartbeatSeconds,
+    );
+    await settleIncident(h.deps, incidentId);
+    await settleIncident(h.deps, incidentId);
+    const after = await histogram();
+    assert.equal(after.count - before.count, 1, 'one incident, observed once although settled twice');
+    assert.equal(Math.round((after.sum - before.sum) * 1000), 1_500);
+    assert.match((await request(h.app).get('/metrics')).text, /^cover_incidents_settling 0/m);
   });
 
   test('rate limits per IP answer 429 with a code', async () => {

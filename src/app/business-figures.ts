@@ -3,6 +3,7 @@ import { loadReports } from '../db/adequacy-store.ts';
 import { loadBackstop } from '../db/backstop-store.ts';
 import { loadPoolSnapshots } from '../db/pool-snapshots.ts';
 import { riskStateCounts } from '../db/risk-store.ts';
+import { settlingBacklog } from '../db/incident-store.ts';
 import type { AdequacyStatus } from '../domain/adequacy.ts';
 import type { AdequacyReport } from './adequacy.ts';
 import type { Database } from './deps.ts';
@@ -30,12 +31,18 @@ export interface AssetFigures {
 /**
  * What an operator watches, read at scrape time (the business gauges of /metrics): per pool
  * its capital, cover in force, utilisation and adequacy; per asset the backstop against its
- * target and the IOUs outstanding; how many risks are in each state.
+ * target and the IOUs outstanding; how many risks are in each state; the incidents still
+ * being paid and how long the oldest has waited.
  */
 export async function businessFigures(
   db: Database,
   at: number,
-): Promise<{ pools: PoolFigures[]; assets: AssetFigures[]; risksByState: Map<string, number> }> {
+): Promise<{
+  pools: PoolFigures[];
+  assets: AssetFigures[];
+  risksByState: Map<string, number>;
+  settling: { count: number; oldestAgeSeconds: number };
+}> {
   const pools: PoolFigures[] = [];
   const assets: AssetFigures[] = [];
   const reports = await loadReports<AdequacyReport>(db, 'pool:');
@@ -55,5 +62,11 @@ export async function businessFigures(
       });
     }
   }
-  return { pools, assets, risksByState: await riskStateCounts(db) };
+  const backlog = await settlingBacklog(db);
+  return {
+    pools,
+    assets,
+    risksByState: await riskStateCounts(db),
+    settling: { count: backlog.count, oldestAgeSeconds: backlog.oldestAt === null ? 0 : Math.max(0, (at - backlog.oldestAt) / 1000) },
+  };
 }

@@ -357,7 +357,7 @@ export async function recordReadError(deps: Deps, feedId: string, message: strin
 }
 
 /** How long ago each feed last reported (for the staleness gauge). */
-export function feedStaleness(db: Database): () => Promise<Array<{ id: string; kind: FeedKind; ageSeconds: number | null }>> {
+export function feedStaleness(db: Database): () => ReturnType<typeof feedAges> {
   return () => feedAges(db);
 }
 

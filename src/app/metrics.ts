@@ -11,8 +11,9 @@ export type CounterName =
   | 'payouts'
   | 'withdrawals'
   | 'deposits_credited'
-  | 'outbound_batches';
-export type HistogramName = 'settlement_seconds';
+  | 'outbound_batches'
+  | 'rpc_errors';
+export type HistogramName = 'settlement_seconds' | 'confirmation_to_paid_seconds';
 export type GaugeName = 'watcher_lease_held';
 
 export interface Metrics {

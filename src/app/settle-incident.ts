@@ -47,11 +47,16 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
   for (const poolId of pools) {
     await deps.db.transaction((tx) => settlePool(deps, tx, incident, poolId, probe));
   }
-  await deps.db.transaction(async (tx) => {
-    if (await markIncidentSettled(tx, incidentId, deps.clock.now())) await publish(tx, { type: 'incident', incidentId, status: 'SETTLED' });
+  const settledNow = await deps.db.transaction(async (tx) => {
+    const marked = await markIncidentSettled(tx, incidentId, deps.clock.now());
+    if (marked) await publish(tx, { type: 'incident', incidentId, status: 'SETTLED' });
+    return marked;
   });
   const settled = await findIncident(deps.db, incidentId);
   deps.metrics.observe('settlement_seconds', (performance.now() - started) / 1000);
+  // Once per incident, by whichever run finished it (a resumed run after a crash included).
+  if (settledNow && settled?.settledAt != null)
+    deps.metrics.observe('confirmation_to_paid_seconds', (settled.settledAt - incident.createdAt) / 1000);
   deps.metrics.count('payouts', {}, settled?.policiesPaid ?? 0);
   return settled;
 }

@@ -2,9 +2,10 @@ import { wireDeps } from '../app/wire.ts';
 import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { type Deps, systemClock } from '../app/deps.ts';
+import type { Metrics } from '../app/metrics.ts';
 import { createWorkerSimulator } from '../app/simulator.ts';
 import { createFeedReader } from '../chain/feed-readers.ts';
-import { redactUrl } from '../chain/retry.ts';
+import { type RpcErrorHook, redactUrl } from '../chain/retry.ts';
 import { type Database, createDatabase } from '../db/create-database.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { type TreasuryGateway, createTreasuryGateway } from '../chain/treasury.ts';
@@ -33,14 +34,20 @@ export function configFromEnv(): RuntimeConfig {
 }
 
 /** Opens and migrates the database and wires the dependencies every entry point shares. */
-export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps; prometheus: ReturnType<typeof createPrometheus> }> {
-  const log = pino({ level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } });
+export async function createRuntime(
+  config: RuntimeConfig,
+  options: { logToStderr?: boolean } = {},
+): Promise<{ deps: Deps; prometheus: ReturnType<typeof createPrometheus> }> {
+  const log = pino(
+    { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
+    pino.destination(options.logToStderr ? 2 : 1),
+  );
   for (const w of config.warnings) log.warn(w);
   const db = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
   // In a deployment a one-shot `npm run migrate` applies them; replicas then skip it.
   if (config.migrateOnStart) await db.migrate();
   const prometheus = createPrometheus(db);
-  const treasury = config.chainSettlement ? await connectTreasury(config, db) : undefined;
+  const treasury = config.chainSettlement ? await connectTreasury(config, db, prometheus.metrics) : undefined;
   return {
     deps: wireDeps({
       db,
@@ -61,7 +68,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<{ deps: Deps
  * decimals are the ledger asset's, and the operator key (where this process sends
  * payouts) is the contract's operator. Any mismatch stops the process with a message.
  */
-async function connectTreasury(config: RuntimeConfig, db: Database): Promise<TreasuryGateway> {
+async function connectTreasury(config: RuntimeConfig, db: Database, metrics: Metrics): Promise<TreasuryGateway> {
   const s = config.app.settlement;
   const c = config.chainSettlement;
   if (s.mode !== 'chain' || !c) throw new Error('connectTreasury needs chain settlement');
@@ -73,6 +80,7 @@ async function connectTreasury(config: RuntimeConfig, db: Database): Promise<Tre
     treasury: s.treasury as Address,
     operator,
     signerUrl: c.operator?.kind === 'remote' ? c.operator.url : undefined,
+    onRpcError: countRpcErrors(metrics, s.chainId),
   });
   const refuse = (message: string): never => {
     console.error(`chain settlement refused to start: ${message}`);
@@ -111,6 +119,11 @@ async function connectTreasury(config: RuntimeConfig, db: Database): Promise<Tre
   return treasury;
 }
 
+/** Counts a chain's RPC requests that failed after their retries (cover_rpc_errors_total). */
+function countRpcErrors(metrics: Metrics, chainId: number): RpcErrorHook {
+  return (f) => metrics.count('rpc_errors', { chain: String(chainId), method: f.method, kind: f.kind });
+}
+
 /** FAILPOINT_AFTER_BROADCAST_MS: holds the sender where a crash is worst, saying so, so a fault test can kill it there. */
 function failpointAfterBroadcast(deps: Deps, ms: number): SenderProbe {
   return async (_step, batch) => {
@@ -125,7 +138,12 @@ export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher
     'watcher configured',
   );
   return createWatcher(deps, {
-    reader: createFeedReader({ rpcUrls: config.rpcUrls, now: deps.clock.now, httpAllowedHosts: config.app.httpFeedAllowedHosts }),
+    reader: createFeedReader({
+      rpcUrls: config.rpcUrls,
+      now: deps.clock.now,
+      httpAllowedHosts: config.app.httpFeedAllowedHosts,
+      onRpcError: (chainId) => countRpcErrors(deps.metrics, chainId),
+    }),
     intervalMs: config.watcherIntervalMs,
     leaseTtlMs: config.watcherLeaseTtlMs,
     maintenanceIntervalMs: config.maintenanceIntervalMs,

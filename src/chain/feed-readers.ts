@@ -1,7 +1,7 @@
 import { type PublicClient, createPublicClient, formatUnits, parseAbi, parseAbiItem } from 'viem';
 import type { FeedReader } from '../domain/feed.ts';
 import type { FeedRecord, IncomingObservation } from '../domain/feed.ts';
-import { redactUrl, rpcTransport, withRetry } from './retry.ts';
+import { type RpcErrorHook, redactUrl, rpcTransport, withRetry } from './retry.ts';
 import { createSafeFetch } from './safe-fetch.ts';
 
 const aggregatorV3 = parseAbi([
@@ -19,6 +19,8 @@ export function createFeedReader(options: {
   now?: () => number;
   /** Hosts (or addresses) an HTTP feed may reach although they are internal. */
   httpAllowedHosts?: readonly string[];
+  /** The hook told of each failed RPC request for a chain (the metrics count them). */
+  onRpcError?: (chainId: number) => RpcErrorHook;
 }): FeedReader {
   const now = options.now ?? Date.now;
   const clients = new Map<number, PublicClient>();
@@ -31,7 +33,12 @@ export function createFeedReader(options: {
       // viem retries transient failures (timeouts, 429, 5xx) with backoff and never a revert;
       // several URLs for one chain ("a|b") fall back in order.
       c = createPublicClient({
-        transport: rpcTransport(url, { retryCount: 3, retryDelay: 250, timeout: 10_000 }),
+        transport: rpcTransport(url, {
+          retryCount: 3,
+          retryDelay: 250,
+          timeout: 10_000,
+          ...(options.onRpcError ? { onError: options.onRpcError(chainId) } : {}),
+        }),
         pollingInterval: options.pollingIntervalMs ?? 4_000,
       });
       clients.set(chainId, c);

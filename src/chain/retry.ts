@@ -1,4 +1,13 @@
-import { BaseError, ContractFunctionRevertedError, ContractFunctionZeroDataError, type Transport, fallback, http } from 'viem';
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  ContractFunctionZeroDataError,
+  HttpRequestError,
+  TimeoutError,
+  type Transport,
+  fallback,
+  http,
+} from 'viem';
 
 /** A revert or a missing contract will not change by asking again. */
 export function isPermanentChainError(error: unknown): boolean {
@@ -40,8 +49,35 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * Told of each JSON-RPC request that failed at one URL after viem's retries: `transport` when
+ * no answer came (refused, timed out, HTTP error), `rpc` when the node answered with an error.
+ */
+export type RpcErrorHook = (failure: { method: string; kind: 'transport' | 'rpc' }) => void;
+
 /** One viem transport for a configured chain: several URLs ("a|b") fall back in order. */
-export function rpcTransport(urls: string, options: { retryCount: number; timeout: number; retryDelay?: number }): Transport {
-  const transports = urls.split('|').map((u) => http(u, options));
+export function rpcTransport(
+  urls: string,
+  options: { retryCount: number; timeout: number; retryDelay?: number; onError?: RpcErrorHook },
+): Transport {
+  const { onError, ...httpOptions } = options;
+  const transports = urls.split('|').map((u) => reportingErrors(http(u, httpOptions), onError));
   return transports.length > 1 ? fallback(transports) : (transports[0] as Transport);
+}
+
+function reportingErrors(transport: Transport, onError: RpcErrorHook | undefined): Transport {
+  if (!onError) return transport;
+  return (params) => {
+    const built = transport(params);
+    const request: typeof built.request = async (args, requestOptions) => {
+      try {
+        return await built.request(args, requestOptions);
+      } catch (error) {
+        const transportFailure = error instanceof HttpRequestError || error instanceof TimeoutError;
+        onError({ method: args.method, kind: transportFailure ? 'transport' : 'rpc' });
+        throw error;
+      }
+    };
+    return { ...built, request };
+  };
 }

@@ -13,7 +13,7 @@ import {
   parseAbi,
 } from 'viem';
 import { chainOf } from './keys.ts';
-import { rpcTransport } from './retry.ts';
+import { type RpcErrorHook, rpcTransport } from './retry.ts';
 
 /** The treasury contract's interface (contracts/Treasury.sol); a test checks it against the compiled ABI. */
 export const treasuryAbi = parseAbi([
@@ -69,6 +69,8 @@ export interface TreasuryConfig {
   /** Where a remote signer answers eth_sendTransaction for `operator` (when it is an address). */
   signerUrl?: string | undefined;
   pollingIntervalMs?: number;
+  /** Told of each failed RPC request (the metrics count them). */
+  onRpcError?: RpcErrorHook;
 }
 
 /** A money movement into the treasury seen on chain. */
@@ -98,7 +100,8 @@ export type TreasuryGateway = ReturnType<typeof createTreasuryGateway>;
  */
 export function createTreasuryGateway(config: TreasuryConfig) {
   const chain = chainOf(config.chainId, config.rpcUrls);
-  const transport = rpcTransport(config.rpcUrls, { retryCount: 3, retryDelay: 250, timeout: 10_000 });
+  const onError = config.onRpcError ? { onError: config.onRpcError } : {};
+  const transport = rpcTransport(config.rpcUrls, { retryCount: 3, retryDelay: 250, timeout: 10_000, ...onError });
   const client: PublicClient = createPublicClient({ chain, transport, pollingInterval: config.pollingIntervalMs ?? 1_000 });
   const treasury = getAddress(config.treasury);
   const token = getAddress(config.token);
@@ -109,7 +112,7 @@ export function createTreasuryGateway(config: TreasuryConfig) {
       account: config.operator,
       transport:
         typeof config.operator === 'string' && config.signerUrl
-          ? rpcTransport(config.signerUrl, { retryCount: 1, timeout: 10_000 })
+          ? rpcTransport(config.signerUrl, { retryCount: 1, timeout: 10_000, ...onError })
           : transport,
     });
   }

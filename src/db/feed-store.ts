@@ -228,9 +228,16 @@ export async function recentObservations(ex: Executor, feedId: string, limit: nu
 }
 
 /** Seconds since each feed's last observation (up to 1,000 feeds), by the database clock. */
-export async function feedAges(ex: Executor): Promise<Array<{ id: string; kind: FeedKind; ageSeconds: number | null }>> {
-  const rows = await ex.query<{ id: string; kind: FeedKind; age: string | null }>(
-    sql`SELECT id, kind, EXTRACT(EPOCH FROM (now() - last_observed_at)) AS age FROM feeds ORDER BY id LIMIT 1000`,
+export async function feedAges(
+  ex: Executor,
+): Promise<Array<{ id: string; kind: FeedKind; ageSeconds: number | null; heartbeatSeconds: number }>> {
+  const rows = await ex.query<{ id: string; kind: FeedKind; age: string | null; heartbeat: number }>(
+    sql`SELECT id, kind, EXTRACT(EPOCH FROM (now() - last_observed_at)) AS age, heartbeat_seconds AS heartbeat FROM feeds ORDER BY id LIMIT 1000`,
   );
-  return rows.map((r) => ({ id: r.id, kind: r.kind, ageSeconds: r.age === null ? null : Number(r.age) }));
+  return rows.map((r) => ({
+    id: r.id,
+    kind: r.kind,
+    ageSeconds: r.age === null ? null : Number(r.age),
+    heartbeatSeconds: Number(r.heartbeat),
+  }));
 }

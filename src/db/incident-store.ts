@@ -151,6 +151,15 @@ export async function settlingIncidentIds(ex: Executor): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
+/** Incidents confirmed and not yet fully paid: how many, and when the oldest was confirmed (null: none). */
+export async function settlingBacklog(ex: Executor): Promise<{ count: number; oldestAt: number | null }> {
+  const rows = await ex.query<{ n: string | number; oldest: Date | null }>(
+    sql`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM incidents WHERE status = 'SETTLING'`,
+  );
+  const row = rows[0];
+  return { count: Number(row?.n ?? 0), oldestAt: row?.oldest ? ms(row.oldest) : null };
+}
+
 export interface PayoutRecord {
   incidentId: string;
   policyId: string;

@@ -3,14 +3,16 @@ import { feedStaleness } from '../app/feeds.ts';
 import { reserveChecks } from '../app/treasury.ts';
 import { businessFigures } from '../app/business-figures.ts';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
-import type { Database } from '../app/deps.ts';
+import { type Clock, type Database, systemClock } from '../app/deps.ts';
 
 /** Seconds: request and operation latency share one scale, so their histograms compare. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+/** Seconds: settlements, and confirmation to paid (whose objective, 1 s, is a bucket edge). */
+const SETTLEMENT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
 /** Prometheus metrics (prom-client) behind the Metrics port, plus the HTTP latency histogram. */
-export function createPrometheus(db: Database) {
-  const readFeedAges = feedStaleness(db);
+export function createPrometheus(db: Database, clock: Clock = systemClock) {
+  const readFeedAges = oncePerScrape(feedStaleness(db));
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const counters: Record<CounterName, Counter> = {
@@ -52,12 +54,24 @@ export function createPrometheus(db: Database) {
       labelNames: ['result'],
       registers: [registry],
     }),
+    rpc_errors: new Counter({
+      name: 'cover_rpc_errors_total',
+      help: 'JSON-RPC requests that failed after their retries, by chain, method and kind (transport: no answer; rpc: an error answer, a revert included)',
+      labelNames: ['chain', 'method', 'kind'],
+      registers: [registry],
+    }),
   };
   const histograms: Record<HistogramName, Histogram> = {
     settlement_seconds: new Histogram({
       name: 'cover_settlement_seconds',
       help: 'Time to settle one incident',
-      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
+      buckets: SETTLEMENT_BUCKETS,
+      registers: [registry],
+    }),
+    confirmation_to_paid_seconds: new Histogram({
+      name: 'cover_confirmation_to_paid_seconds',
+      help: 'From the confirming observation (the incident recorded) to its last policy paid',
+      buckets: SETTLEMENT_BUCKETS,
       registers: [registry],
     }),
   };
@@ -88,6 +102,17 @@ export function createPrometheus(db: Database) {
     },
   });
   new Gauge({
+    name: 'cover_feed_heartbeat_seconds',
+    help: 'The most seconds each feed is expected to go without an observation (its heartbeat)',
+    labelNames: ['feed', 'kind'],
+    registers: [registry],
+    async collect() {
+      const rows = await readFeedAges();
+      this.reset();
+      for (const r of rows) this.set({ feed: r.id, kind: r.kind }, r.heartbeatSeconds);
+    },
+  });
+  new Gauge({
     name: 'cover_treasury_reserves',
     help: 'Last reconciliation of the treasury with the ledger, in base units: treasury, liabilities, pending_outbound, in_flight, surplus (negative: a deficit)',
     labelNames: ['asset', 'figure'],
@@ -106,7 +131,7 @@ export function createPrometheus(db: Database) {
       }
     },
   });
-  registerBusinessGauges(registry, db);
+  registerBusinessGauges(registry, db, clock);
   // Labels are bounded by the schema: the operation type, the root field (or "multiple"), the outcome.
   const graphqlSeconds = new Histogram({
     name: 'graphql_operation_duration_seconds',
@@ -129,14 +154,21 @@ export function createPrometheus(db: Database) {
   return { registry, metrics, httpSeconds, graphqlSeconds, subscriptionsOpen };
 }
 
-/** The business gauges (app/business-figures.ts), read from the database at each scrape. */
-function registerBusinessGauges(registry: Registry, db: Database): void {
-  let reading: Promise<Awaited<ReturnType<typeof businessFigures>>> | undefined;
-  // One read per scrape, shared by every gauge below (each one's collect runs on the same scrape).
-  const figures = () =>
-    (reading ??= businessFigures(db, Date.now()).finally(() => {
+/**
+ * One read per scrape, shared by the gauges that need it: every gauge's collect runs in the
+ * same turn of a scrape, so callers within it join the read in flight.
+ */
+function oncePerScrape<T>(read: () => Promise<T>): () => Promise<T> {
+  let reading: Promise<T> | undefined;
+  return () =>
+    (reading ??= read().finally(() => {
       setTimeout(() => (reading = undefined), 0);
     }));
+}
+
+/** The business gauges (app/business-figures.ts), read from the database at each scrape. */
+function registerBusinessGauges(registry: Registry, db: Database, clock: Clock): void {
+  const figures = oncePerScrape(() => businessFigures(db, clock.now()));
   const gauge = (
     name: string,
     help: string,
@@ -186,4 +218,8 @@ function registerBusinessGauges(registry: Registry, db: Database): void {
   gauge('cover_risks', 'Risks in each state', ['state'], (g, f) => {
     for (const state of ['ARMED', 'TRIGGERED', 'DEGRADED']) g.set({ state }, f.risksByState.get(state) ?? 0);
   });
+  gauge('cover_incidents_settling', 'Incidents confirmed and not yet fully paid', [], (g, f) => g.set(f.settling.count));
+  gauge('cover_incident_settling_oldest_seconds', 'How long the oldest incident not yet fully paid has waited (0: none)', [], (g, f) =>
+    g.set(f.settling.oldestAgeSeconds),
+  );
 }

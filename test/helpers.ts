@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { wireDeps } from '../src/app/wire.ts';
 import { type RequestListener, type Server, createServer } from 'node:http';
 import { after, before } from 'node:test';
@@ -21,6 +22,7 @@ import { pushDomain, pushMessage, pushTypes } from '../src/domain/push-typed-dat
 import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
 import type { Viewer } from '../src/app/auth.ts';
 import { creditAccount } from '../src/app/funding.ts';
+import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk, getRisk } from '../src/app/risks.ts';
 import { feedsOfRisk } from '../src/db/feed-store.ts';
@@ -184,7 +186,7 @@ export interface GqlBody {
 
 /** The ports and services of a test (or the bench) on `db`, with `admin` the admin. */
 export function testDeps(db: Database, clock: Clock, admin: string, overrides: Partial<AppConfig> = {}) {
-  const prometheus = createPrometheus(db);
+  const prometheus = createPrometheus(db, clock);
   const deps: Deps = wireDeps({
     db,
     clock,
@@ -339,6 +341,27 @@ export async function directMarket(
   return { admin, risk, curator, pool };
 }
 
+/**
+ * directMarket on a risk that confirms on one observation (window 0), with one 1,000 USDC
+ * policy sold; `depeg()` observes 0.9 a second later and returns the one incident it
+ * confirms (not yet settled).
+ */
+export async function insuredMarket(h: Harness, capital: bigint, riskName: string) {
+  const m = await directMarket(h, capital, depegRiskInput(riskName, 'USDC', { window: 0 }));
+  const [feed] = await feedsOfRisk(h.db, m.risk.id);
+  assert.ok(feed, 'the risk has a feed');
+  const buyer: Viewer = { address: newWallet().address, roles: [] };
+  await creditAccount(h.deps, m.admin, { address: buyer.address, amount: USDC(100).toString(), reference: `b-${buyer.address}` });
+  await purchasePolicy(h.deps, buyer, (await requestQuote(h.deps, buyer, m.risk.id, USDC(1_000).toString(), 30)).id);
+  const depeg = async () => {
+    h.clock.advance(1_000);
+    const confirmed = await recordObservations(h.deps, feed.id, [{ value: '0.9', observedAt: h.clock.now(), source: {} }], false);
+    assert.equal(confirmed.incidents.length, 1);
+    return confirmed.incidents[0] as string;
+  };
+  return { ...m, feed, depeg };
+}
+
 /** Admin session, one watched risk, one pool with `capital` deposited by a fresh underwriter. */
 export async function marketWithPool(h: Harness, capital: bigint, poolInput: Record<string, unknown> = {}) {
   const adminToken = await h.signIn(h.admin);
@@ -382,6 +405,16 @@ export async function signPush(
 /** Observations in the GraphQL input shape (ISO times). */
 export function asInput(observations: ReadonlyArray<{ value: string; observedAt: number }>) {
   return observations.map((o) => ({ value: o.value, observedAt: new Date(o.observedAt).toISOString() }));
+}
+
+/** Whether a tool an extra check uses (docker-compose, promtool) is installed on this machine. */
+export function installed(command: string): boolean {
+  try {
+    execFileSync(command, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Serves a request handler (the app) on a free local port. */

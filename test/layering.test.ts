@@ -15,7 +15,9 @@ export const LAYERS: Record<string, { folders: readonly string[]; packages?: rea
   http: { folders: ['app', 'domain'] },
   worker: { folders: ['app', 'domain'] },
   demo: { folders: ['app', 'domain'] },
-  bin: { folders: ['domain', 'db', 'chain', 'app', 'http', 'worker', 'demo'] },
+  // The typed client integrators use: the schema's generated documents, nothing of the server.
+  client: { folders: ['domain'], packages: ['viem', 'graphql', '@graphql-typed-document-node/core'] },
+  bin: { folders: ['domain', 'db', 'chain', 'app', 'http', 'worker', 'demo', 'client'] },
 };
 
 const SRC = new URL('../src/', import.meta.url).pathname;

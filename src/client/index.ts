@@ -1,0 +1,207 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
+import type { Hex, LocalAccount } from 'viem';
+import { createSiweMessage } from 'viem/siwe';
+import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
+import {
+  CompleteWithdrawalDocument,
+  DepositDocument,
+  MeDocument,
+  MyPoliciesDocument,
+  MyPositionsDocument,
+  PurchasePolicyDocument,
+  RegisterPushFeedDocument,
+  RequestQuoteDocument,
+  RequestWithdrawalDocument,
+  RisksDocument,
+  SignInDocument,
+  SiweNonceDocument,
+  SubmitObservationsDocument,
+  type TrancheName,
+} from './generated/graphql.ts';
+
+export * from './generated/graphql.ts';
+export { pushDomain, pushTypes } from '../domain/push-typed-data.ts';
+
+/** A GraphQL error from the API, with its stable `extensions.code` (e.g. CAPACITY_EXCEEDED). */
+export class CoverApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly errors: ReadonlyArray<{ message: string; extensions?: { code?: string } }>,
+  ) {
+    super(message);
+    this.name = 'CoverApiError';
+  }
+}
+
+/** What signs: a viem account (a local key, or one a wallet or a remote signer holds). */
+export type Signer = Pick<LocalAccount, 'address' | 'signMessage' | 'signTypedData'>;
+
+export interface CoverClientOptions {
+  /** The API's GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql. */
+  url: string;
+  /** A session token from an earlier sign-in. */
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+type GraphQLBody<T> = { data?: T | null; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+
+/**
+ * A small typed client of the cover API for its three users: buyers (sign in, quote, buy,
+ * follow policies and payouts), capital providers (deposit, withdraw) and integrators
+ * (register a PUSH feed, sign and push observations). Every operation is a typed document
+ * generated from the schema (`npm run codegen`), so a schema change that breaks a flow
+ * breaks the build.
+ */
+export function createCoverClient(options: CoverClientOptions) {
+  const doFetch = options.fetch ?? fetch;
+  let token = options.token;
+  const headers = (accept: string) => ({
+    'content-type': 'application/json',
+    accept,
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+  });
+
+  /** Runs any typed operation; throws CoverApiError with the first error's code. */
+  async function request<TResult, TVariables>(document: TypedDocumentNode<TResult, TVariables>, variables?: TVariables): Promise<TResult> {
+    const res = await doFetch(options.url, {
+      method: 'POST',
+      headers: headers('application/graphql-response+json, application/json'),
+      body: JSON.stringify({ query: print(document), variables: variables ?? {} }),
+    });
+    const body = (await res.json()) as GraphQLBody<TResult>;
+    const first = body.errors?.[0];
+    if (first) throw new CoverApiError(first.message, first.extensions?.code ?? 'INTERNAL_SERVER_ERROR', body.errors ?? []);
+    if (!body.data) throw new CoverApiError(`HTTP ${res.status} without data`, 'INTERNAL_SERVER_ERROR', []);
+    return body.data;
+  }
+
+  /**
+   * A subscription over server-sent events: an async iterator of results that ends when the
+   * server completes the stream; `return()` (or leaving a for-await loop) closes it.
+   */
+  function subscribe<TResult, TVariables>(
+    document: TypedDocumentNode<TResult, TVariables>,
+    variables?: TVariables,
+  ): AsyncIterableIterator<TResult> {
+    const abort = new AbortController();
+    const events = (async function* () {
+      const res = await doFetch(options.url, {
+        method: 'POST',
+        headers: headers('text/event-stream'),
+        body: JSON.stringify({ query: print(document), variables: variables ?? {} }),
+        signal: abort.signal,
+      });
+      if (!res.ok || !res.body) throw new CoverApiError(`HTTP ${res.status} opening the subscription`, 'INTERNAL_SERVER_ERROR', []);
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const lines = buffer.slice(0, end).split('\n');
+          buffer = buffer.slice(end + 2);
+          const event = lines
+            .find((l) => l.startsWith('event:'))
+            ?.slice(6)
+            .trim();
+          const data = lines
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trim())
+            .join('\n');
+          if (event === 'complete') return;
+          if (event !== 'next' || !data) continue;
+          const body = JSON.parse(data) as GraphQLBody<TResult>;
+          const first = body.errors?.[0];
+          if (first) throw new CoverApiError(first.message, first.extensions?.code ?? 'INTERNAL_SERVER_ERROR', body.errors ?? []);
+          if (body.data) yield body.data;
+        }
+      }
+    })();
+    return {
+      next: () => events.next(),
+      return: async (value?: unknown) => {
+        // Ends the loop (which cancels the body) before aborting the request, so nothing is left to reject.
+        const closing = events.return(undefined).catch(() => undefined);
+        abort.abort();
+        await closing;
+        return { done: true, value: value as TResult };
+      },
+      throw: (error?: unknown) => events.throw(error),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  return {
+    request,
+    subscribe,
+    get token() {
+      return token;
+    },
+
+    /**
+     * Sign-In with Ethereum (EIP-4361) for the API's own host; keeps the session token for
+     * the calls that follow and returns the session.
+     */
+    async signIn(signer: Signer, at: { chainId?: number; issuedAt?: Date } = {}) {
+      const { siweNonce } = await request(SiweNonceDocument);
+      const endpoint = new URL(options.url);
+      // The API's own host when it accepts it, else the domain it names (behind a proxy, say).
+      const domain = siweNonce.domains.includes(endpoint.host) ? endpoint.host : siweNonce.domain;
+      const uri = domain === endpoint.host ? endpoint.origin : `${endpoint.protocol}//${domain}`;
+      const message = createSiweMessage({
+        address: signer.address,
+        chainId: at.chainId ?? 1,
+        domain,
+        issuedAt: at.issuedAt ?? new Date(),
+        nonce: siweNonce.nonce,
+        uri,
+        version: '1',
+        statement: 'Sign in to the parametric cover marketplace.',
+      });
+      const signature = await signer.signMessage({ message });
+      const { signInWithEthereum } = await request(SignInDocument, { message, signature });
+      token = signInWithEthereum.token;
+      return signInWithEthereum;
+    },
+    me: () => request(MeDocument),
+
+    // Buyers
+    risks: (first = 50, after?: string) => request(RisksDocument, { first, after: after ?? null }).then((r) => r.risks),
+    quote: (riskId: string, amount: bigint | string, durationDays: number) =>
+      request(RequestQuoteDocument, { riskId, amount: amount.toString(), durationDays }).then((r) => r.requestQuote),
+    buy: (quoteId: string) => request(PurchasePolicyDocument, { quoteId }).then((r) => r.purchasePolicy),
+    policies: (first = 50, after?: string) => request(MyPoliciesDocument, { first, after: after ?? null }).then((r) => r.policies),
+
+    // Capital providers
+    deposit: (poolId: string, amount: bigint | string, tranche: TrancheName = 'SENIOR') =>
+      request(DepositDocument, { poolId, amount: amount.toString(), tranche }).then((r) => r.deposit),
+    requestWithdrawal: (poolId: string, shares: bigint | string, tranche: TrancheName = 'SENIOR') =>
+      request(RequestWithdrawalDocument, { poolId, shares: shares.toString(), tranche }).then((r) => r.requestWithdrawal),
+    completeWithdrawal: (requestId: string) => request(CompleteWithdrawalDocument, { requestId }).then((r) => r.completeWithdrawal),
+    positions: (first = 50, after?: string) => request(MyPositionsDocument, { first, after: after ?? null }).then((r) => r.positions),
+
+    // Integrators
+    registerPushFeed: (name: string, heartbeatSeconds?: number) =>
+      request(RegisterPushFeedDocument, { name, heartbeatSeconds: heartbeatSeconds ?? null }).then((r) => r.registerFeed),
+    /**
+     * Signs observations with the feed's reporter key (EIP-712: `pushDomain`, `pushTypes`,
+     * times in whole seconds) and submits them. `observedAt` is epoch milliseconds.
+     */
+    async pushObservations(feedId: string, reporter: Signer, observations: ReadonlyArray<{ value: string; observedAt: number }>) {
+      const signature: Hex = await reporter.signTypedData({
+        domain: pushDomain,
+        types: pushTypes,
+        primaryType: 'Observations',
+        message: pushMessage(feedId, observations),
+      });
+      const input = observations.map((o) => ({ value: o.value, observedAt: new Date(o.observedAt).toISOString() }));
+      return (await request(SubmitObservationsDocument, { feedId, observations: input, signature })).submitObservations;
+    },
+  };
+}
+
+export type CoverClient = ReturnType<typeof createCoverClient>;

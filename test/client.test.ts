@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import type { RequestListener } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { privateKeyToAccount } from 'viem/accounts';
+import { settleIncident } from '../src/app/settle-incident.ts';
+import { CoverApiError, PolicyPaidDocument, RiskStateChangedDocument, createCoverClient } from '../src/client/index.ts';
+import { CREATE_POOL, CREDIT, SET_FEEDS, USDC, depegRiskInput, newWallet, serve, useHarness, waitFor, watchedRisk } from './helpers.ts';
+
+/**
+ * The typed client (src/client, generated from the schema) driving the three users' flows
+ * against the real app over HTTP: a schema change that breaks a flow fails here and in tsc.
+ */
+describe("the typed client runs the three users' flows", () => {
+  const h = useHarness();
+  let served: Awaited<ReturnType<typeof serve>>;
+  before(async () => {
+    served = await serve(h.app as unknown as RequestListener);
+  });
+  after(() => served.close());
+  /** The harness runs on a test clock: sign-in messages are issued at its time. */
+  const at = () => ({ issuedAt: new Date(h.clock.now()) });
+
+  test('capital provider deposits and asks to withdraw; buyer quotes and buys; integrator pushes signed observations; the buyer is told of the payout', async () => {
+    const adminToken = await h.signIn(h.admin);
+    const risk = await watchedRisk(h, adminToken, depegRiskInput(`client ${Math.random()}`, 'USDC', { window: 0 }));
+
+    // The capital provider: signs in with a key, creates a pool, deposits, asks to withdraw half.
+    const provider = newWallet();
+    const capital = createCoverClient({ url: served.url });
+    const session = await capital.signIn(privateKeyToAccount(provider.key), at());
+    assert.equal(session.account.address, provider.address);
+    await h.ok(CREDIT, { a: provider.address, amt: USDC(50_000).toString(), r: `client-${provider.address}` }, adminToken);
+    const pool = (await h.ok(CREATE_POOL, { input: { name: 'Client pool', risks: [{ riskId: risk.id }] } }, capital.token)).createPool;
+    const position = await capital.deposit(pool.id, USDC(50_000));
+    assert.equal(position.value, USDC(50_000).toString());
+    const request = await capital.requestWithdrawal(pool.id, BigInt(position.shares) / 2n);
+    assert.equal(request.status, 'PENDING');
+    // A refusal arrives as an error with the API's stable code.
+    await assert.rejects(
+      capital.completeWithdrawal(request.id),
+      (e: unknown) => e instanceof CoverApiError && e.code === 'COOLDOWN_ACTIVE',
+    );
+    assert.equal((await capital.positions()).nodes[0]?.lockedShares, request.shares);
+
+    // The integrator: registers a PUSH feed (it becomes the reporter), which the admin links to the risk.
+    const reporter = privateKeyToAccount(newWallet().key);
+    const integrator = createCoverClient({ url: served.url });
+    await integrator.signIn(reporter, at());
+    const feed = await integrator.registerPushFeed('client feed', 3600);
+    assert.equal(feed.reporter, reporter.address);
+    await h.ok(SET_FEEDS, { r: risk.id, f: [feed.id] }, adminToken);
+    const calm = await integrator.pushObservations(feed.id, reporter, [{ value: '1.0001', observedAt: h.clock.now() - 1_000 }]);
+    assert.equal(calm.accepted, 1);
+    // Signed by anyone else: refused.
+    await assert.rejects(
+      integrator.pushObservations(feed.id, privateKeyToAccount(newWallet().key), [{ value: '1', observedAt: h.clock.now() }]),
+      (e: unknown) => e instanceof CoverApiError && e.code === 'UNAUTHENTICATED',
+    );
+
+    // The buyer: finds the risk, quotes, buys, and listens for payouts and state changes.
+    const buyerWallet = newWallet();
+    const buyer = createCoverClient({ url: served.url });
+    await buyer.signIn(privateKeyToAccount(buyerWallet.key), at());
+    await h.ok(CREDIT, { a: buyerWallet.address, amt: USDC(100).toString(), r: `client-${buyerWallet.address}` }, adminToken);
+    assert.ok((await buyer.risks(100)).nodes.some((r) => r.id === risk.id && r.state === 'ARMED'));
+    const quote = await buyer.quote(risk.id, USDC(1_000), 30);
+    assert.equal(quote.pool.id, pool.id);
+    const policy = await buyer.buy(quote.id);
+    assert.equal(policy.status, 'ACTIVE');
+    const paid = buyer.subscribe(PolicyPaidDocument);
+    const states = buyer.subscribe(RiskStateChangedDocument, { riskId: risk.id });
+    const firstPaid = paid.next();
+    const firstState = states.next();
+    await new Promise((r) => setTimeout(r, 200));
+
+    h.clock.advance(1_000);
+    const depeg = await integrator.pushObservations(feed.id, reporter, [{ value: '0.9', observedAt: h.clock.now() }]);
+    assert.equal(depeg.incidents.length, 1);
+    assert.equal((await firstState).value?.riskStateChanged.state, 'CONFIRMED');
+    await settleIncident(h.deps, depeg.incidents[0]?.id as string);
+    const payout = (await firstPaid).value?.policyPaid;
+    assert.equal(payout?.policyId, policy.id);
+    assert.equal(payout?.paid, USDC(1_000).toString(), 'a binary payout pays the full amount');
+    await paid.return?.();
+    await states.return?.();
+    const mine = await waitFor('the policy shows its payout', async () => (await buyer.policies()).nodes.find((p) => p.payout));
+    assert.equal(mine.status, 'PAID');
+    assert.equal(mine.payout?.incidentId, depeg.incidents[0]?.id);
+  });
+});

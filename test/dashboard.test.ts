@@ -2,14 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from './browser.ts';
+import { type WalletLog, injectWallet, launchBrowser } from './browser.ts';
 import request from 'supertest';
-import { type Hex, hexToString } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
 import type { Viewer } from '../src/app/auth.ts';
 import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
 import { creditAccount } from '../src/app/funding.ts';
-import { type DemoMarket, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
+import { type DemoMarket, demoFaucet, pushSigned, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
@@ -33,10 +31,11 @@ describe('the dashboard on the demo market, in a real browser', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     h = await createHarness();
     market = await seedDemoMarket(h.deps, h.admin.address);
-    app = createApp(h.deps, { rateLimitPerMinute: 0, demoPeople: market.people });
+    app = createApp(h.deps, { rateLimitPerMinute: 0, demoPeople: market.people, demoFaucet: demoFaucet(h.deps, h.admin.address) });
     served = await serve(app);
-    // The page signs in for its own host: this server's.
-    (h.deps.config.siwe.domains as string[]).push(new URL(served.base).host);
+    // The page signs in for its own host, by address or by name: as npm start allows both.
+    const { port } = new URL(served.base);
+    (h.deps.config.siwe.domains as string[]).push(`127.0.0.1:${port}`, `localhost:${port}`);
     browser = await launchBrowser();
   });
   after(async () => {
@@ -46,11 +45,18 @@ describe('the dashboard on the demo market, in a real browser', () => {
     assert.deepEqual(await checkInvariants(h.db), []);
     await h.close();
   });
-  const open = async (init?: (page: Page) => Promise<void>) => {
+  const open = async (init?: (page: Page) => Promise<void>, host = '127.0.0.1') => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    // Nothing the page asks for is missing, and it logs no error.
+    page.on('response', (r) => {
+      if (r.status() >= 400) pageErrors.push(`${r.status()} ${r.url()}`);
+    });
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+    });
     await init?.(page);
-    await page.goto(`${served.base}/`);
+    await page.goto(`${served.base.replace('127.0.0.1', host)}/`);
     await page.waitForSelector('#live.on');
     return page;
   };
@@ -122,24 +128,11 @@ describe('the dashboard on the demo market, in a real browser', () => {
     const policy = await purchasePolicy(h.deps, me, (await requestQuote(h.deps, me, market.risks.dai.id, USDC(2_000).toString(), 30)).id);
     // The page dates its sign-in message by the browser's clock: the server's must agree.
     h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
-    const account = privateKeyToAccount(wallet.key);
-    const signed: string[] = [];
+    let wallet_: WalletLog | undefined;
     const page = await open(async (p) => {
-      // The wallet extension's side: the page sees only window.ethereum; signing happens here.
-      await p.exposeFunction('walletSign', async (hex: Hex) => {
-        signed.push(hexToString(hex));
-        return account.signMessage({ message: { raw: hex } });
-      });
-      // A string, not a function: the test's transpiler would add helpers the page lacks.
-      await p.addInitScript(`window.ethereum = {
-        async request({ method, params }) {
-          if (method === 'eth_requestAccounts') return ['${wallet.address.toLowerCase()}'];
-          if (method === 'eth_chainId') return '0x1';
-          if (method === 'personal_sign') return window.walletSign(params[0]);
-          throw new Error('unsupported ' + method);
-        },
-      };`);
+      wallet_ = await injectWallet(p, wallet.key, { chainId: 1 });
     });
+    const signed = (wallet_ as WalletLog).signed;
     await page.click('#wallet-sign-in');
     await page.waitForSelector(`#my-policies [data-policy="${policy.id}"][data-status="ACTIVE"]`);
     assert.match((await page.textContent('#who')) ?? '', new RegExp(wallet.address));
@@ -153,6 +146,114 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await page.waitForSelector('#mine >> text=Sign in to see your policies');
     await page.close();
     assert.deepEqual(pageErrors, []);
+  });
+
+  test('a visitor trades from the page with their own wallet, on 127.0.0.1 and on localhost, on a phone and a desktop', async () => {
+    h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
+    const visitor = newWallet();
+    const { port } = new URL(served.base);
+    for (const host of ['localhost', '127.0.0.1']) {
+      let log: WalletLog | undefined;
+      const page = await open(async (p) => {
+        log = await injectWallet(p, visitor.key, { chainId: 1 });
+      }, host);
+      await page.getByRole('button', { name: 'Connect wallet and sign in' }).click();
+      await page.waitForSelector(`#who:has-text("${visitor.address}")`);
+      // The message names the host the page was opened on, so the wallet sees no mismatch.
+      assert.match((log as WalletLog).signed[0] as string, new RegExp(`^${host}:${port} wants you to sign in`));
+      assert.match((log as WalletLog).signed[0] as string, new RegExp(`URI: http://${host}:${port}`));
+      // The demo's faucet funds a newcomer's wallet once, and says so.
+      await page.waitForSelector('#notice[data-outcome="ok"]');
+      assert.match(
+        (await page.textContent('#notice')) ?? '',
+        host === 'localhost' ? /^Demo: 10,000 USDC credited to your wallet/ : /already funded/,
+      );
+      if (host === 'localhost') {
+        await page.close();
+        continue;
+      }
+      await page.waitForSelector('#wallet[data-balance="10000000000"]');
+
+      // Bad input is refused in plain words, and nothing is bought.
+      await page.fill('#buy-amount', 'lots');
+      await page.getByRole('button', { name: 'Get a quote' }).click();
+      await page.waitForSelector('#buy-result[data-outcome="refused"]');
+      assert.match((await page.textContent('#buy-result')) ?? '', /^Refused: Cover must be a positive amount in USDC/);
+
+      // Quote, then buy, DAI depeg cover.
+      await page.selectOption('#buy-risk', market.risks.dai.id);
+      await page.fill('#buy-amount', '2,500');
+      await page.fill('#buy-days', '30');
+      await page.getByRole('button', { name: 'Get a quote' }).click();
+      await page.waitForSelector('#quote [data-quote]');
+      assert.match(
+        (await page.textContent('#quote')) ?? '',
+        /2,500 USDC of DAI depeg cover for 30 days from .*: premium [\d.,]+ \+ fee [\d.,]+ = [\d.,]+ USDC/,
+      );
+      await page.click('#buy-go');
+      await page.waitForSelector('#buy-result[data-outcome="ok"]');
+      const bought = (await page.textContent('#buy-result')) ?? '';
+      const policyId = /policy (\S+) covers 2,500 USDC of DAI depeg/.exec(bought)?.[1];
+      assert.ok(policyId, bought);
+      await page.waitForSelector(`#my-policies [data-policy="${policyId}"][data-status="ACTIVE"]`);
+
+      // Provide capital to a junior tranche, then ask for part of it back.
+      const poolId = market.poolIds[1] as string;
+      await page.selectOption('#deposit-pool', poolId);
+      await page.selectOption('#deposit-tranche', 'JUNIOR');
+      await page.fill('#deposit-amount', '3000');
+      await page.getByRole('button', { name: 'Deposit' }).click();
+      await page.waitForSelector('#deposit-result[data-outcome="ok"]');
+      assert.match((await page.textContent('#deposit-result')) ?? '', /^Deposited 3,000 USDC into Stablecoin Tranched JUNIOR/);
+      await page.waitForSelector('#my-positions [data-position="Stablecoin Tranched:JUNIOR"]');
+      await page.selectOption('#withdraw-position', `${poolId}:JUNIOR`);
+      await page.fill('#withdraw-amount', '1000');
+      await page.getByRole('button', { name: 'Request withdrawal' }).click();
+      await page.waitForSelector('#withdraw-result[data-outcome="ok"]');
+      assert.match(
+        (await page.textContent('#withdraw-result')) ?? '',
+        /^Withdrawal requested from Stablecoin Tranched JUNIOR: 1,000 USDC now/,
+      );
+      const pending = page.locator('#my-withdrawals [data-status="PENDING"]');
+      await pending.waitFor();
+      // Completing before the cooldown ends is refused, with the reason.
+      await pending.getByRole('button', { name: 'Complete' }).click();
+      await page.waitForSelector('#withdraw-result[data-outcome="refused"]');
+      assert.match((await page.textContent('#withdraw-result')) ?? '', /^Refused: .*cooldown/i);
+
+      // What the page showed is what the API holds for the visitor.
+      const { accountBalance, positions, withdrawals, policies } = await h.ok(
+        '{ accountBalance { amount } positions { nodes { shares lockedShares } } withdrawals { nodes { status } } policies { nodes { id } } }',
+        {},
+        await h.signIn(visitor),
+      );
+      assert.deepEqual(
+        withdrawals.nodes.map((w: { status: string }) => w.status),
+        ['PENDING'],
+      );
+      assert.equal(positions.nodes.length, 1);
+      assert.ok(BigInt(positions.nodes[0].lockedShares) > 0n);
+      assert.deepEqual(
+        policies.nodes.map((p: { id: string }) => p.id),
+        [policyId],
+      );
+      assert.ok(BigInt(accountBalance.amount) < USDC(10_000 - 3_000), 'the premium and the deposit left the wallet');
+      await page.screenshot({ path: `${ARTIFACTS}trade-desktop.png`, fullPage: true });
+
+      // Every observation moves the risk card, not only a change of state.
+      await pushSigned(h.deps, market.feeds.dai, 0.9987, Math.floor(h.clock.now() / 1000) * 1000);
+      await page.waitForSelector(`[data-risk="${market.risks.dai.id}"] >> text=latest 0.9987`);
+
+      // A 390 px phone: nothing wider than the screen.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.reload();
+      await page.waitForSelector('#my-policies');
+      assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390, 'the page fits a phone');
+      await page.screenshot({ path: `${ARTIFACTS}trade-phone.png`, fullPage: true });
+      await page.close();
+    }
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(await checkInvariants(h.db), []);
   });
 
   test('demo sessions: only the demo people, never in production', async () => {

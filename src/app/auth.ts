@@ -21,6 +21,13 @@ export interface DemoPerson {
   privateKey: Hex;
 }
 
+/**
+ * `npm run demo` only: money for a newcomer's own wallet to try the market with, once per
+ * address: `credited` to their wallet on the platform and, with money on chain, `inWallet`
+ * test tokens (and gas) in their chain wallet to deposit from.
+ */
+export type DemoFaucet = (address: string) => Promise<{ credited: bigint; inWallet: bigint; alreadyFunded: boolean }>;
+
 export interface Session {
   token: string;
   expiresAt: number;

@@ -84,6 +84,7 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
       changedAt: rearm ? at : null,
     });
     if (events.length > 0) await publish(tx, { type: 'risk', riskId, state: rearm ? 'ARMED' : 'CONFIRMED' });
+    else if (risk.lastValue === null || Number(value) !== Number(risk.lastValue)) await publish(tx, { type: 'observed', riskId });
     return { events, incidentId: null };
   }
 
@@ -99,6 +100,8 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
   });
   // Announced while TRIGGERED too, so subscribers see the trigger's progress move.
   if (events.length > 0 || step.state.state === 'TRIGGERED') await publish(tx, { type: 'risk', riskId, state: step.state.state });
+  // A new value without a state change: live views of the risk (its latest value, its chart) follow it.
+  else if (risk.lastValue === null || Number(value) !== Number(risk.lastValue)) await publish(tx, { type: 'observed', riskId });
   if (step.state.state !== 'CONFIRMED' || step.state.triggeredAt === null || step.state.settlementValue === null) {
     return { events, incidentId: null };
   }

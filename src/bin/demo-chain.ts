@@ -24,6 +24,8 @@ export interface DemoChain {
   /** Deposits every grant into the treasury from the person's own wallet (permit + deposit, one transaction), then credits them. */
   funding(deps: Deps): DemoFunding;
   balanceOf(address: string): Promise<bigint>;
+  /** Mints test tokens into a wallet and gives it gas, so it can deposit from itself (the demo's faucet). */
+  fillWallet(address: string, amount: bigint): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -144,6 +146,10 @@ export async function startDemoChain(dir: string): Promise<DemoChain> {
       }
       await pub.request({ method: 'anvil_mine' as never, params: [toHex(CONFIRMATIONS)] as never });
       await indexDeposits(deps);
+    },
+    async fillWallet(address, amount) {
+      await mint(getAddress(address), amount);
+      await pub.request({ method: 'anvil_setBalance' as never, params: [getAddress(address), toHex(10n ** 18n)] as never });
     },
     balanceOf: (address) => pub.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [getAddress(address)] }),
     async stop() {

@@ -3,7 +3,7 @@ import open from 'open';
 import { getIncident, incidents } from '../app/incidents.ts';
 import type { Deps } from '../app/deps.ts';
 import { payoutTransfersOf } from '../app/treasury.ts';
-import { DEMO_WINDOW_SECONDS, type DemoMarket, replayDepeg, seedDemoMarket } from '../demo/market.ts';
+import { DEMO_WINDOW_SECONDS, type DemoMarket, demoFaucet, replayDepeg, seedDemoMarket } from '../demo/market.ts';
 import { type DemoChain, anvilAvailable, startDemoChain } from './demo-chain.ts';
 import { closeApp, createApp } from '../http/create-app.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
@@ -40,7 +40,9 @@ async function main(): Promise<void> {
 
   say(chain ? 'Seeding the market: everyone deposits from their own wallet into the treasury ...' : 'Seeding the market ...');
   const market = await seedDemoMarket(deps, config.app.admins[0] as string, chain?.funding(deps));
-  const app = createApp(deps, { prometheus, rateLimitPerMinute: 0, demoPeople: market.people });
+  const admin = config.app.admins[0] as string;
+  const faucet = demoFaucet(deps, admin, chain?.funding(deps), chain?.fillWallet);
+  const app = createApp(deps, { prometheus, rateLimitPerMinute: 0, demoPeople: market.people, demoFaucet: faucet });
   const server = app.listen(config.port, config.host);
   const watcher = createRuntimeWatcher(deps, config);
   watcher.start();

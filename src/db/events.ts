@@ -7,6 +7,8 @@ import type { Executor } from './create-database.ts';
  */
 export type PlatformEvent =
   | { type: 'risk'; riskId: string; state: string }
+  /** A risk's aggregate value moved without a change of state. */
+  | { type: 'observed'; riskId: string }
   | { type: 'incident'; incidentId: string; status: string }
   | { type: 'payouts'; incidentId: string; poolId: string }
   /** A batch of transfers out of the treasury is confirmed on chain. */

@@ -1,6 +1,6 @@
 import { keccak256, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import type { DemoPerson, Viewer } from '../app/auth.ts';
+import type { DemoFaucet, DemoPerson, Viewer } from '../app/auth.ts';
 import { fundBackstop } from '../app/backstop.ts';
 import { purchasePolicy, requestQuote } from '../app/cover.ts';
 import type { Deps } from '../app/deps.ts';
@@ -189,8 +189,51 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string, fund?: De
   return { risks, feeds, poolIds, people: [...buyers, ...everyoneElse], policies };
 }
 
+/** What the demo's faucet gives a newcomer's wallet: on the platform, and (money on chain) in their chain wallet. */
+export const DEMO_FAUCET = { credited: USDC(10_000), inWallet: USDC(1_000) };
+
+/**
+ * The demo's faucet, so that a visitor's own browser wallet can buy cover and provide
+ * capital: 10,000 USDC funded as the seeded people are (an admin credit on the ledger; a
+ * deposit into the treasury with money on chain) and, on chain, 1,000 test USDC and gas in
+ * the wallet itself to try a deposit from it. Once per address.
+ */
+export function demoFaucet(
+  deps: Deps,
+  adminAddress: string,
+  fund?: DemoFunding,
+  fillWallet?: (address: string, amount: bigint) => Promise<void>,
+): DemoFaucet {
+  const funded = new Map<string, Promise<void>>();
+  // One grant at a time: on chain they all spend from the faucet account's nonces.
+  let tail: Promise<void> = Promise.resolve();
+  return async (address) => {
+    const key = address.toLowerCase();
+    const earlier = funded.get(key);
+    if (earlier) {
+      await earlier;
+      return { credited: 0n, inWallet: 0n, alreadyFunded: true };
+    }
+    const grant = tail.then(async () => {
+      await (fund ?? creditOnLedger(deps, { address: adminAddress, roles: ['admin'] }))([
+        { address, amount: DEMO_FAUCET.credited, reference: `demo-faucet-${key}` },
+      ]);
+      if (fillWallet) await fillWallet(address, DEMO_FAUCET.inWallet);
+    });
+    tail = grant.catch(() => undefined);
+    funded.set(key, grant);
+    try {
+      await grant;
+    } catch (error) {
+      funded.delete(key);
+      throw error;
+    }
+    return { credited: DEMO_FAUCET.credited, inWallet: fillWallet ? DEMO_FAUCET.inWallet : 0n, alreadyFunded: false };
+  };
+}
+
 /** One observation signed with EIP-712 by the demo reporter and pushed as an integrator would. */
-async function pushSigned(deps: Deps, feedId: string, value: number, observedAt: number): Promise<void> {
+export async function pushSigned(deps: Deps, feedId: string, value: number, observedAt: number): Promise<void> {
   const reporter = privateKeyToAccount(demoPerson('reporter').privateKey);
   const batch = [{ value: value.toFixed(4), observedAt }];
   const signature = await reporter.signTypedData({

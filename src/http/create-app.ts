@@ -13,7 +13,7 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { REDACTED_LOG_PATHS } from './redaction.ts';
 import { bearer, safeEqual } from './bearer.ts';
-import { type DemoPerson, type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
+import { type DemoFaucet, type DemoPerson, type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
 import { pingDatabase } from '../app/health.ts';
 import { reservesProblem } from '../app/treasury.ts';
 import { getIncident } from '../app/incidents.ts';
@@ -120,6 +120,8 @@ export interface AppOptions {
    * a newcomer can see a buyer's or underwriter's own view. Refused in production.
    */
   demoPeople?: readonly DemoPerson[] | undefined;
+  /** `npm run demo` only: money for a visitor's own wallet (POST /demo/faucet). Refused in production. */
+  demoFaucet?: DemoFaucet | undefined;
 }
 
 const REQUEST_ID = /^[\w.-]{1,64}$/;
@@ -145,7 +147,13 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   app.use(express.static(options.dashboardDir ?? DASHBOARD_DIR, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));
   // The charting library, from the lockfile (no CDN).
   app.use('/vendor/uplot', express.static(UPLOT_DIR, { fallthrough: false }));
-  if (options.demoPeople) mountDemoSessions(app, deps, options.demoPeople);
+  // What the dashboard needs to know about this server before its first request: whether the
+  // demo's routes exist (so a production page never probes them and logs a 404).
+  const demo = { people: Boolean(options.demoPeople), faucet: Boolean(options.demoFaucet) };
+  app.get('/dashboard.json', (_req, res) => {
+    res.json({ demo });
+  });
+  if (options.demoPeople || options.demoFaucet) mountDemo(app, deps, options.demoPeople ?? [], options.demoFaucet);
   mountProbes(app, deps, options.readiness ?? []);
   // An incident's evidence as the exact bytes its evidenceHash is the SHA-256 of.
   app.get('/incidents/:id/evidence.json', async (req, res, next) => {
@@ -471,9 +479,28 @@ function useRefuseNulBytes(): Plugin {
 /**
  * GET /demo/people lists the demo people; POST /demo/sessions {address} signs one in with
  * its key, through the ordinary Sign-In with Ethereum checks, and returns the session.
+ * POST /demo/faucet, signed in: the faucet's money for the signed-in wallet, once.
  */
-function mountDemoSessions(app: express.Express, deps: Deps, people: readonly DemoPerson[]): void {
+function mountDemo(app: express.Express, deps: Deps, people: readonly DemoPerson[], faucet: DemoFaucet | undefined): void {
   if (deps.config.production) throw new Error('demo sessions sign in with public keys: they are never served in production');
+  if (faucet) {
+    app.post('/demo/faucet', async (req, res, next) => {
+      const token = bearer(req.get('authorization'));
+      let viewer: Viewer;
+      try {
+        viewer = await verifySessionToken(deps, token ?? '');
+      } catch {
+        refused(res, 401, 'sign in first: the faucet funds the signed-in wallet', 'UNAUTHENTICATED');
+        return;
+      }
+      try {
+        const grant = await faucet(viewer.address);
+        res.json({ credited: grant.credited.toString(), inWallet: grant.inWallet.toString(), alreadyFunded: grant.alreadyFunded });
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
   const byAddress = new Map(people.map((p) => [p.address.toLowerCase(), p]));
   app.get('/demo/people', (_req, res) => {
     res.json(people.map(({ name, address }) => ({ name, address })));

@@ -3,7 +3,12 @@ import { getIncident, payoutsLanded, payoutsTo } from '../app/incidents.ts';
 import { getRisk } from '../app/risks.ts';
 import type { PayoutRecord, PlatformEvent } from '../app/records.ts';
 import type { Context } from './context.ts';
-import type { Resolvers, SubscriptionIncidentUpdatedArgs, SubscriptionRiskStateChangedArgs } from './generated/resolvers-types.ts';
+import type {
+  Resolvers,
+  SubscriptionIncidentUpdatedArgs,
+  SubscriptionRiskObservedArgs,
+  SubscriptionRiskStateChangedArgs,
+} from './generated/resolvers-types.ts';
 
 type Of<T extends PlatformEvent['type']> = Extract<PlatformEvent, { type: T }>;
 
@@ -14,6 +19,11 @@ export const subscriptionResolvers: Resolvers = {
       subscribe: (_: unknown, a: SubscriptionRiskStateChangedArgs, ctx: Context) =>
         ctx.events().iterate((e) => e.type === 'risk' && (!a.riskId || e.riskId === a.riskId)),
       resolve: (e: Of<'risk'>, _: unknown, ctx: Context) => getRisk(ctx.deps, e.riskId),
+    },
+    riskObserved: {
+      subscribe: (_: unknown, a: SubscriptionRiskObservedArgs, ctx: Context) =>
+        ctx.events().iterate((e) => (e.type === 'risk' || e.type === 'observed') && (!a.riskId || e.riskId === a.riskId)),
+      resolve: (e: Of<'risk'> | Of<'observed'>, _: unknown, ctx: Context) => getRisk(ctx.deps, e.riskId),
     },
     incidentUpdated: {
       subscribe: (_: unknown, a: SubscriptionIncidentUpdatedArgs, ctx: Context) =>

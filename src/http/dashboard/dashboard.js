@@ -90,7 +90,7 @@ function chart(observations, rule) {
     return box;
   }
   // A card is at most ~400 px wide, and on a phone the screen less its margins.
-  const width = Math.max(240, Math.min(360, window.innerWidth - 80));
+  const width = Math.max(220, Math.min(360, document.documentElement.clientWidth - 80));
   // eslint-disable-next-line no-undef -- the uPlot global from /vendor/uplot/uPlot.iife.min.js
   new uPlot(
     {
@@ -139,17 +139,23 @@ async function renderTreasury() {
     );
 }
 
+/** The market as last rendered: what the trade forms offer. */
+let market = { risks: [], pools: [] };
+
 async function render() {
   const data = await gql(`{
     settlement { mode chainId token treasury confirmations }
     backstop { balance skimRateBps }
     risks(first: 100) { nodes { id name kind state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
       feeds { observations(limit: 60) { value observedAt } } } }
-    pools(first: 100) { nodes { id name capital totalExposure capacityLeft adequacyStatus tranches { tranche totalAssets sharePrice } } }
+    pools(first: 100) { nodes { id name capital totalExposure capacityLeft utilisation adequacyStatus risks { risk { id } }
+      tranches { tranche totalAssets sharePrice } } }
     incidents(first: 10) { nodes { id status settlementValue payoutRatio policiesPaid totalPaid evidenceHash risk { name }
       timeline { state at value } waterfall { pool { name } layer amount } } }
   }`).then(nodes);
   settlement = data.settlement;
+  market = { risks: data.risks, pools: data.pools };
+  fillTradeOptions();
   await renderTreasury();
   document.getElementById('backstop').textContent =
     `backstop ${money(data.backstop.balance)} USDC, skim ${data.backstop.skimRateBps / 100}%`;
@@ -226,7 +232,11 @@ async function renderMine() {
   const mine = document.getElementById('mine');
   document.getElementById('who').textContent = session ? `signed in as ${session.name ? `${session.name} ` : ''}${session.address}` : '';
   document.getElementById('sign-out').hidden = !session;
+  document.getElementById('trade').hidden = !session;
+  document.getElementById('faucet').hidden = !(session && serverInfo.demo.faucet);
+  document.getElementById('chain-money').hidden = !(session && settlement.mode === 'CHAIN');
   if (!session) {
+    mineData = null;
     mine.replaceChildren(el('p', { class: 'muted' }, 'Sign in to see your policies and positions.'));
     return;
   }
@@ -236,13 +246,16 @@ async function renderMine() {
     data = await gql(`{
       accountBalance { amount }
       policies(first: 50) { nodes { id status amount premium endAt risk { name } pool { name } payout { paid iou transfer { state txHash } } } }
-      positions(first: 100) { nodes { tranche shares lockedShares value pool { name } } }
+      positions(first: 100) { nodes { tranche shares lockedShares value pool { id name } } }
+      withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt status paid pool { name } } }
       ${onChain ? 'chainDeposits(first: 20) { pending { txHash amount } credited { nodes { txHash amount status } } } transfers(first: 20) { nodes { kind amount state txHash } }' : ''}
     }`).then(nodes);
   } catch (e) {
     if (e.code === 'UNAUTHENTICATED') return signOut();
     throw e;
   }
+  mineData = data;
+  fillWithdrawOptions();
   const td = (text, attrs = {}) => el('td', attrs, text);
   mine.replaceChildren(
     el('div', { id: 'wallet', 'data-balance': data.accountBalance.amount }, `Wallet: ${money(data.accountBalance.amount)} USDC`),
@@ -286,7 +299,51 @@ async function renderMine() {
           td(`${money(p.value)} USDC`),
         ),
     ),
+    ...section(
+      'my-withdrawals',
+      'Withdrawal requests',
+      'No withdrawal requests.',
+      ['Pool', 'Tranche', 'Shares', 'Value at request', 'Available from', 'Status'],
+      data.withdrawals,
+      (w) =>
+        el(
+          'tr',
+          { 'data-withdrawal': w.id, 'data-status': w.status },
+          td(w.pool.name),
+          td(w.tranche),
+          td(money(w.shares)),
+          td(`${money(w.valueAtRequest)} USDC`),
+          td(when(w.availableAt)),
+          w.status === 'COMPLETED' ? td(`paid ${money(w.paid)} USDC`) : el('td', {}, completeButton(w)),
+        ),
+    ),
   );
+}
+
+/** A date and time in the reader's own zone, to the minute. */
+function when(iso) {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** A pending withdrawal's button: completes it, or says why not yet. */
+function completeButton(w) {
+  const button = el('button', { type: 'button', 'data-complete': w.id }, 'Complete');
+  button.addEventListener('click', () =>
+    act(
+      'withdraw-result',
+      async () => {
+        const { completeWithdrawal: done } = await gql(
+          'mutation($id: ID!) { completeWithdrawal(requestId: $id) { paid pool { name } tranche } }',
+          {
+            id: w.id,
+          },
+        );
+        return `Withdrawal completed: ${money(done.paid)} USDC from ${done.pool.name} ${done.tranche} is in your wallet.`;
+      },
+      button,
+    ),
+  );
+  return button;
 }
 
 /** A heading with a count, then a table of `rows` (or a note when there are none). */
@@ -327,6 +384,265 @@ function chainActivity(data) {
     [...deposits, ...data.transfers],
     row,
   );
+}
+
+/** The signed-in person's policies, positions and withdrawals as last rendered. */
+let mineData = null;
+
+/**
+ * An amount typed by a person ("1,000.50") in base units, exactly (no floating point), or
+ * null when it is not a positive amount with at most `decimals` decimals.
+ */
+function toBase(text, decimals = 6) {
+  const m = /^(\d+)(?:\.(\d*))?$/.exec(String(text).replace(/[,\s_]/g, ''));
+  if (!m || (m[2] ?? '').length > decimals) return null;
+  const v = BigInt(m[1]) * 10n ** BigInt(decimals) + BigInt((m[2] ?? '').padEnd(decimals, '0') || '0');
+  return v > 0n ? v : null;
+}
+
+/** Shows the outcome of an action in plain words beside its form: what happened, or why not. */
+function tell(id, text, ok) {
+  const box = document.getElementById(id);
+  box.hidden = false;
+  box.textContent = text;
+  box.className = `result ${ok ? 'ok' : 'error'}`;
+  box.dataset.outcome = ok ? 'ok' : 'refused';
+}
+
+/** Runs an action with its button disabled; its result or refusal goes to `#id`; the views refresh. */
+async function act(id, run, button) {
+  if (button) button.disabled = true;
+  tell(id, 'Working…', true);
+  try {
+    tell(id, await run(), true);
+    await Promise.all([render(), renderMine()]);
+  } catch (e) {
+    tell(id, `Refused: ${e.message}`, false);
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+/** Whether a thrown error is about the amount typed, said in plain words. */
+function amountOf(input, what) {
+  const v = toBase(document.getElementById(input).value);
+  if (v === null) throw new Error(`${what} must be a positive amount in USDC, e.g. 1000 or 250.50`);
+  return v;
+}
+
+/** The risk and pool choices follow the market; what a person chose stays chosen. */
+function fillTradeOptions() {
+  const keep = (select, options) => {
+    const chosen = select.value;
+    select.replaceChildren(...options);
+    if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  };
+  const riskSelect = document.getElementById('buy-risk');
+  keep(
+    riskSelect,
+    market.risks.map((r) => el('option', { value: r.id }, `${r.name} (${r.monitoring.monitored ? r.state : 'not monitored'})`)),
+  );
+  // A first visit offers a risk on sale: watched and armed.
+  if (!riskSelect.dataset.touched) {
+    const onSale = market.risks.find((r) => r.state === 'ARMED' && r.monitoring.monitored);
+    if (onSale) riskSelect.value = onSale.id;
+  }
+  keep(
+    document.getElementById('deposit-pool'),
+    market.pools.map((p) => el('option', { value: p.id }, p.name)),
+  );
+  fillTranches();
+}
+
+function fillTranches() {
+  const pool = market.pools.find((p) => p.id === document.getElementById('deposit-pool').value);
+  const select = document.getElementById('deposit-tranche');
+  const chosen = select.value;
+  select.replaceChildren(
+    ...(pool?.tranches ?? []).map((t) =>
+      el('option', { value: t.tranche }, `${t.tranche} (share price ${Number(t.sharePrice).toFixed(4)})`),
+    ),
+  );
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
+function fillWithdrawOptions() {
+  const select = document.getElementById('withdraw-position');
+  const chosen = select.value;
+  const free = (mineData?.positions ?? []).filter((p) => BigInt(p.shares) > 0n);
+  select.replaceChildren(
+    ...(free.length === 0
+      ? [el('option', { value: '' }, 'No position to withdraw from')]
+      : free.map((p) => el('option', { value: `${p.pool.id}:${p.tranche}` }, `${p.pool.name} ${p.tranche}: ${money(freeValue(p))} USDC`))),
+  );
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
+/** What the shares not already in cooldown are worth (value covers both, pro rata). */
+function freeValue(p) {
+  const all = BigInt(p.shares) + BigInt(p.lockedShares);
+  return all === 0n ? 0n : (BigInt(p.value) * BigInt(p.shares)) / all;
+}
+
+let quoted = null;
+
+async function getQuote() {
+  const riskId = document.getElementById('buy-risk').value;
+  const amount = amountOf('buy-amount', 'Cover');
+  const days = Number(document.getElementById('buy-days').value);
+  if (!Number.isInteger(days) || days < 1) throw new Error('Days must be a whole number of days, at least 1');
+  const { requestQuote: q } = await gql(
+    `mutation($r: ID!, $a: BigInt!, $d: Int!) { requestQuote(riskId: $r, amount: $a, durationDays: $d) {
+      id amount durationDays premium fee total expiresAt risk { name } pool { name } } }`,
+    { r: riskId, a: amount.toString(), d: days },
+  );
+  quoted = q;
+  const box = document.getElementById('quote');
+  const buy = el('button', { type: 'button', id: 'buy-go' }, `Buy cover for ${money(q.total)} USDC`);
+  buy.addEventListener('click', () => act('buy-result', buyQuoted, buy));
+  box.replaceChildren(
+    el(
+      'p',
+      { 'data-quote': q.id },
+      `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)} = ${money(q.total)} USDC. The price is held until ${new Date(q.expiresAt).toLocaleTimeString()}.`,
+    ),
+    buy,
+  );
+  box.hidden = false;
+  return 'Quoted: buy it below at exactly this price.';
+}
+
+async function buyQuoted() {
+  if (!quoted) throw new Error('get a quote first');
+  const { purchasePolicy: p } = await gql(
+    'mutation($q: ID!) { purchasePolicy(quoteId: $q) { id amount premium endAt risk { name } pool { name } } }',
+    { q: quoted.id },
+  );
+  quoted = null;
+  document.getElementById('quote').hidden = true;
+  return `Bought: policy ${p.id} covers ${money(p.amount)} USDC of ${p.risk.name} until ${when(p.endAt)}, from ${p.pool.name}.`;
+}
+
+async function provide() {
+  const poolId = document.getElementById('deposit-pool').value;
+  const tranche = document.getElementById('deposit-tranche').value;
+  const amount = amountOf('deposit-amount', 'The deposit');
+  const { deposit: p } = await gql(
+    'mutation($p: ID!, $a: BigInt!, $t: TrancheName) { deposit(poolId: $p, amount: $a, tranche: $t) { shares value tranche pool { name } } }',
+    { p: poolId, a: amount.toString(), t: tranche },
+  );
+  return `Deposited ${money(amount)} USDC into ${p.pool.name} ${p.tranche}: your position is ${money(p.value)} USDC.`;
+}
+
+async function requestWithdrawal() {
+  const [poolId, tranche] = document.getElementById('withdraw-position').value.split(':');
+  const position = mineData?.positions.find((p) => p.pool.id === poolId && p.tranche === tranche);
+  if (!position) throw new Error('you have no position to withdraw from');
+  const typed = document.getElementById('withdraw-amount').value.trim();
+  const free = BigInt(position.shares);
+  const worth = freeValue(position);
+  let shares = free;
+  if (typed !== '') {
+    const amount = amountOf('withdraw-amount', 'The amount');
+    if (amount > worth) throw new Error(`your free shares are worth ${money(worth)} USDC; leave the amount empty to withdraw them all`);
+    shares = worth === 0n ? 0n : (amount * free + worth - 1n) / worth;
+    if (shares > free) shares = free;
+  }
+  const { requestWithdrawal: w } = await gql(
+    'mutation($p: ID!, $s: BigInt!, $t: TrancheName) { requestWithdrawal(poolId: $p, shares: $s, tranche: $t) { id shares valueAtRequest availableAt pool { name } tranche } }',
+    { p: poolId, s: shares.toString(), t: tranche },
+  );
+  return `Withdrawal requested from ${w.pool.name} ${w.tranche}: ${money(w.valueAtRequest)} USDC now. Complete it from ${when(w.availableAt)}; until then the shares still carry the pool's losses.`;
+}
+
+const word = (v) => v.toString(16).padStart(64, '0');
+/** The wallet's address as a 32-byte ABI word. */
+const addressWord = (a) => word(BigInt(a));
+
+/** The browser wallet on the settlement chain, or a plain-words reason why not. */
+async function walletOnSettlementChain() {
+  const wallet = window.ethereum;
+  if (!wallet || !session?.wallet) throw new Error('sign in with your browser wallet to move money from or to it');
+  const want = settlement.chainId;
+  if (Number.parseInt(await wallet.request({ method: 'eth_chainId' }), 16) !== want) {
+    try {
+      await wallet.request({ method: 'wallet_switchEthereumChain', params: [{ chainId: `0x${want.toString(16)}` }] });
+    } catch {
+      throw new Error(`switch your wallet to chain ${want}, where the treasury is`);
+    }
+  }
+  return wallet;
+}
+
+/** Waits for a transaction to be mined, through the wallet's own node. */
+async function mined(wallet, hash) {
+  for (let i = 0; i < 120; i++) {
+    const receipt = await wallet.request({ method: 'eth_getTransactionReceipt', params: [hash] });
+    if (receipt) {
+      if (receipt.status !== '0x1') throw new Error(`transaction ${short(hash)} failed on chain`);
+      return receipt;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`transaction ${short(hash)} is not mined yet: it shows under "On chain" once it is`);
+}
+
+/** From the wallet into the treasury: approve, then deposit(amount, me); credited after its confirmations. */
+async function depositFromWallet() {
+  const amount = amountOf('chain-amount', 'The amount');
+  const wallet = await walletOnSettlementChain();
+  const from = session.address;
+  const send = (to, data) => wallet.request({ method: 'eth_sendTransaction', params: [{ from, to, data }] });
+  await mined(wallet, await send(settlement.token, `0x095ea7b3${addressWord(settlement.treasury)}${word(amount)}`));
+  const hash = await send(settlement.treasury, `0x6e553f65${word(amount)}${addressWord(from)}`);
+  await mined(wallet, hash);
+  // The indexer credits it after the confirmations: follow it for a while.
+  let checks = 0;
+  const follow = setInterval(() => {
+    void renderMine().catch(console.error);
+    if (++checks >= 20) clearInterval(follow);
+  }, 1_500);
+  return `Deposit of ${money(amount)} USDC sent from your wallet (transaction ${short(hash)}): it is credited after ${settlement.confirmations} confirmations.`;
+}
+
+async function withdrawToWallet() {
+  const amount = amountOf('chain-amount', 'The amount');
+  const { withdraw: t } = await gql(
+    'mutation($a: BigInt!, $k: String) { withdraw(amount: $a, idempotencyKey: $k) { id amount recipient state } }',
+    {
+      a: amount.toString(),
+      k: crypto.randomUUID(),
+    },
+  );
+  return `Withdrawal of ${money(t.amount)} USDC to ${t.recipient} is ${t.state}: it goes out in the next batch from the treasury.`;
+}
+
+/** Demo only: the faucet's money for the signed-in wallet, once. */
+async function fundFromFaucet() {
+  const res = await fetch('/demo/faucet', { method: 'POST', headers: { authorization: `Bearer ${session.token}` } });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.errors?.[0]?.message ?? `HTTP ${res.status}`);
+  if (body.alreadyFunded) return 'The demo faucet already funded this wallet.';
+  return `Demo: ${money(body.credited)} USDC credited to your wallet here${body.inWallet !== '0' ? `, and ${money(body.inWallet)} test USDC put in your chain wallet` : ''}, to try the market with.`;
+}
+
+function setUpTrade() {
+  const on = (id, event, run, result) =>
+    document.getElementById(id).addEventListener(event, (e) => {
+      e.preventDefault();
+      void act(result, run, e.submitter ?? e.currentTarget);
+    });
+  on('buy', 'submit', getQuote, 'buy-result');
+  on('provide', 'submit', provide, 'deposit-result');
+  on('withdraw', 'submit', requestWithdrawal, 'withdraw-result');
+  on('chain-deposit-go', 'click', depositFromWallet, 'chain-result');
+  on('chain-withdraw-go', 'click', withdrawToWallet, 'chain-result');
+  on('faucet', 'click', fundFromFaucet, 'notice');
+  document.getElementById('buy-risk').addEventListener('change', (e) => {
+    e.currentTarget.dataset.touched = '1';
+    document.getElementById('quote').hidden = true;
+  });
+  document.getElementById('deposit-pool').addEventListener('change', fillTranches);
 }
 
 function showError(e) {
@@ -391,7 +707,9 @@ async function walletSignIn() {
     { m: message, s: signature },
     null,
   );
-  await startSession({ token: s.token, expiresAt: s.expiresAt, address: s.account.address });
+  await startSession({ token: s.token, expiresAt: s.expiresAt, address: s.account.address, wallet: true });
+  // The demo funds a newcomer's wallet so that it can try the market at once.
+  if (serverInfo.demo.faucet) await act('notice', fundFromFaucet);
 }
 
 /** Demo mode only (`npm run demo`): the server signs in one of its seeded people. */
@@ -413,7 +731,8 @@ async function setUpSignIn() {
     button.hidden = false;
     button.addEventListener('click', attempt(walletSignIn));
   }
-  const res = await fetch('/demo/people').catch(() => null);
+  setUpTrade();
+  const res = serverInfo.demo.people ? await fetch('/demo/people').catch(() => null) : null;
   if (res?.ok) {
     const people = await res.json();
     document
@@ -432,7 +751,7 @@ async function setUpSignIn() {
 
 function live() {
   const badge = document.getElementById('live');
-  for (const query of ['subscription { riskStateChanged { id } }', 'subscription { incidentUpdated { id } }']) {
+  for (const query of ['subscription { riskObserved { id } }', 'subscription { incidentUpdated { id } }']) {
     subscribe(query, {
       onOpen: () => {
         badge.textContent = 'live';
@@ -447,7 +766,15 @@ function live() {
   }
 }
 
-render()
+/** What this server offers the page (GET /dashboard.json): whether the demo's routes exist. */
+let serverInfo = { demo: { people: false, faucet: false } };
+
+fetch('/dashboard.json')
+  .then((res) => (res.ok ? res.json() : serverInfo))
+  .then((info) => {
+    serverInfo = info;
+    return render();
+  })
   .then(() => {
     live();
     return setUpSignIn();

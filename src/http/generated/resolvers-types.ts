@@ -1245,6 +1245,11 @@ export type Subscription = {
   incidentUpdated: Incident;
   /** A payout to one of the signed-in account's policies. */
   policyPaid: Payout;
+  /**
+   * A risk's latest value moved or its state changed (all risks, or one): what a live view
+   * of a risk (its latest value, its chart) follows. At most once per evaluation.
+   */
+  riskObserved: Risk;
   /** A risk's state or trigger progress changed (all risks, or one). */
   riskStateChanged: Risk;
 };
@@ -1252,6 +1257,11 @@ export type Subscription = {
 
 export type SubscriptionIncidentUpdatedArgs = {
   incidentId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type SubscriptionRiskObservedArgs = {
+  riskId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
@@ -2227,6 +2237,7 @@ export type SubmitObservationsResultResolvers<ContextType = Context, ParentType 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
   incidentUpdated?: SubscriptionResolver<ResolversTypes['Incident'], "incidentUpdated", ParentType, ContextType, Partial<SubscriptionIncidentUpdatedArgs>>;
   policyPaid?: SubscriptionResolver<ResolversTypes['Payout'], "policyPaid", ParentType, ContextType>;
+  riskObserved?: SubscriptionResolver<ResolversTypes['Risk'], "riskObserved", ParentType, ContextType, Partial<SubscriptionRiskObservedArgs>>;
   riskStateChanged?: SubscriptionResolver<ResolversTypes['Risk'], "riskStateChanged", ParentType, ContextType, Partial<SubscriptionRiskStateChangedArgs>>;
 };
 

@@ -5,16 +5,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { privateKeyToAccount } from 'viem/accounts';
-import { type DemoMarket, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
+import { type DemoMarket, demoFaucet, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
 import { payoutTransfersOf } from '../src/app/treasury.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { ANVIL_OPERATOR_KEY } from '../src/chain/anvil.ts';
 import { type DemoChain, startDemoChain } from '../src/bin/demo-chain.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
-import { launchBrowser } from './browser.ts';
+import { injectWallet, launchBrowser } from './browser.ts';
 import { chainHarness } from './chain-helpers.ts';
-import { type Harness, assertLedgerInvariants, serve, waitFor } from './helpers.ts';
+import { type Harness, assertLedgerInvariants, newWallet, serve, waitFor } from './helpers.ts';
+import { LOCAL_CHAIN_ID } from '../src/chain/anvil.ts';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
 
@@ -41,8 +42,13 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
       operator: privateKeyToAccount(ANVIL_OPERATOR_KEY),
     });
     market = await seedDemoMarket(h.deps, h.admin.address, chain.funding(h.deps));
-    app = createApp(h.deps, { rateLimitPerMinute: 0, demoPeople: market.people });
+    app = createApp(h.deps, {
+      rateLimitPerMinute: 0,
+      demoPeople: market.people,
+      demoFaucet: demoFaucet(h.deps, h.admin.address, chain.funding(h.deps), chain.fillWallet),
+    });
     served = await serve(app);
+    (h.deps.config.siwe.domains as string[]).push(new URL(served.base).host);
     browser = await launchBrowser();
   });
   after(async () => {
@@ -96,6 +102,76 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
     assert.equal(BigInt(reserves.treasuryBalance), await chain.balanceOf(chain.treasury));
     assert.deepEqual([reserves.surplus, reserves.deficit], ['0', '0']);
     await assertLedgerInvariants(h.db);
+    await page.close();
+    assert.deepEqual(errors, []);
+  });
+
+  test('a visitor deposits from their own wallet into the treasury and withdraws back to it, from the page', async () => {
+    // The page dates its sign-in message by the browser's clock: the server's must agree.
+    h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
+    const visitor = newWallet();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+    });
+    const wallet = await injectWallet(page, visitor.key, { chainId: LOCAL_CHAIN_ID, rpcUrl: chain.url });
+    await page.goto(`${served.base}/`);
+    await page.waitForSelector('#live.on');
+    const adminToken = await h.signIn(h.admin);
+    await page.getByRole('button', { name: 'Connect wallet and sign in' }).click();
+    // The faucet deposits into the treasury for the visitor and puts test tokens in their wallet.
+    await page.waitForSelector('#notice[data-outcome="ok"]', { timeout: 30_000 });
+    assert.match(
+      (await page.textContent('#notice')) ?? '',
+      /10,000 USDC credited to your wallet here, and 1,000 test USDC put in your chain wallet/,
+    );
+    assert.equal(await chain.balanceOf(visitor.address), 1_000_000_000n);
+    await page.waitForSelector('#chain-money:not([hidden])');
+
+    // From the wallet: approve and deposit, two transactions the wallet sends; the indexer
+    // (the watcher's job, run here) credits it after its confirmations.
+    await page.fill('#chain-amount', '250');
+    await page.getByRole('button', { name: 'Deposit from my wallet' }).click();
+    await page.waitForSelector('#chain-result[data-outcome="ok"]', { timeout: 30_000 });
+    assert.match((await page.textContent('#chain-result')) ?? '', /^Deposit of 250 USDC sent from your wallet \(transaction 0x/);
+    assert.equal(wallet.sent.length, 2, 'approve, then deposit');
+    assert.equal(await chain.balanceOf(visitor.address), 750_000_000n);
+    await waitFor(
+      'the deposit credited',
+      async () => {
+        await syncTreasury(h.deps);
+        const { chainDeposits } = await h.ok(
+          `{ chainDeposits(address: "${visitor.address}") { credited { nodes { txHash amount } } } }`,
+          {},
+          adminToken,
+        );
+        return chainDeposits.credited.nodes.some((d: { txHash: string }) => d.txHash === wallet.sent[1]);
+      },
+      20_000,
+    );
+    await page.waitForSelector(`#my-chain td[data-tx="${wallet.sent[1]}"]`);
+    await page.waitForSelector('#wallet[data-balance="10250000000"]');
+
+    // Back to the wallet: queued, sent in a batch, confirmed; the tokens are in the wallet.
+    await page.fill('#chain-amount', '100');
+    await page.getByRole('button', { name: 'Withdraw to my wallet' }).click();
+    await page.waitForSelector('#chain-result[data-outcome="ok"]');
+    assert.match((await page.textContent('#chain-result')) ?? '', /^Withdrawal of 100 USDC to 0x[0-9a-fA-F]{40} is QUEUED/);
+    await waitFor(
+      'the withdrawal in the wallet',
+      async () => {
+        await syncTreasury(h.deps);
+        return (await chain.balanceOf(visitor.address)) === 850_000_000n;
+      },
+      20_000,
+    );
+    await page.waitForSelector('#my-chain [data-transfer="WITHDRAWAL"] td[data-tx]');
+    await page.screenshot({ path: `${ARTIFACTS}demo-chain-wallet.png`, fullPage: true });
+    await assertLedgerInvariants(h.db);
+    const { reserves } = await h.ok('{ reserves { deficit } }');
+    assert.equal(reserves.deficit, '0');
     await page.close();
     assert.deepEqual(errors, []);
   });

@@ -400,24 +400,24 @@ function toBase(text, decimals = 6) {
   return v > 0n ? v : null;
 }
 
-/** Shows the outcome of an action in plain words beside its form: what happened, or why not. */
-function tell(id, text, ok) {
+/** Shows the outcome of an action in plain words beside its form: what happened, or why not (outcome: ok, refused or working). */
+function tell(id, text, outcome) {
   const box = document.getElementById(id);
   box.hidden = false;
   box.textContent = text;
-  box.className = `result ${ok ? 'ok' : 'error'}`;
-  box.dataset.outcome = ok ? 'ok' : 'refused';
+  box.className = `result ${outcome === 'refused' ? 'error' : 'ok'}`;
+  box.dataset.outcome = outcome;
 }
 
 /** Runs an action with its button disabled; its result or refusal goes to `#id`; the views refresh. */
 async function act(id, run, button) {
   if (button) button.disabled = true;
-  tell(id, 'Working…', true);
+  tell(id, 'Working…', 'working');
   try {
-    tell(id, await run(), true);
+    tell(id, await run(), 'ok');
     await Promise.all([render(), renderMine()]);
   } catch (e) {
-    tell(id, `Refused: ${e.message}`, false);
+    tell(id, `Refused: ${e.message}`, 'refused');
   } finally {
     if (button) button.disabled = false;
   }
@@ -596,13 +596,17 @@ async function depositFromWallet() {
   await mined(wallet, await send(settlement.token, `0x095ea7b3${addressWord(settlement.treasury)}${word(amount)}`));
   const hash = await send(settlement.treasury, `0x6e553f65${word(amount)}${addressWord(from)}`);
   await mined(wallet, hash);
-  // The indexer credits it after the confirmations: follow it for a while.
-  let checks = 0;
-  const follow = setInterval(() => {
-    void renderMine().catch(console.error);
-    if (++checks >= 20) clearInterval(follow);
-  }, 1_500);
+  followChain();
   return `Deposit of ${money(amount)} USDC sent from your wallet (transaction ${short(hash)}): it is credited after ${settlement.confirmations} confirmations.`;
+}
+
+/** Money moving on chain changes state without an event for this page: refresh for half a minute. */
+function followChain() {
+  let checks = 0;
+  const timer = setInterval(() => {
+    void renderMine().catch(console.error);
+    if (++checks >= 20) clearInterval(timer);
+  }, 1_500);
 }
 
 async function withdrawToWallet() {
@@ -614,6 +618,7 @@ async function withdrawToWallet() {
       k: crypto.randomUUID(),
     },
   );
+  followChain();
   return `Withdrawal of ${money(t.amount)} USDC to ${t.recipient} is ${t.state}: it goes out in the next batch from the treasury.`;
 }
 

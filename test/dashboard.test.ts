@@ -112,6 +112,13 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await page.click('#demo-go');
     await page.waitForSelector('#my-positions [data-position="Stablecoin Senior:FIRST_LOSS"]');
     assert.match((await page.textContent('#my-positions')) ?? '', /Stablecoin Senior.*FIRST_LOSS/);
+    // What the position earned and lost: its deposit, premium, the depeg's loss by incident, and a share price chart.
+    const earned = (await page.textContent('[data-position="Stablecoin Senior:FIRST_LOSS"]')) ?? '';
+    const incidentId = (await h.ok('{ incidents { nodes { id } } }')).incidents.nodes[0].id as string;
+    assert.match(earned, new RegExp(`FIRST_LOSS[\\d,.]+ USDC20,000`), earned);
+    assert.ok(earned.includes(`(${incidentId})`), `the loss names its incident: ${earned}`);
+    assert.match(earned, /-[\d,.]+ USDC/, 'a net loss');
+    await page.waitForSelector('[data-share-price="Stablecoin Senior:FIRST_LOSS"] canvas');
     await page.close();
     assert.deepEqual(pageErrors, []);
   });

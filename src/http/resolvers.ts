@@ -19,6 +19,7 @@ import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { baseRate } from '../domain/pricing.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
+import { poolLossHistory, poolPremiumByDay, positionEarnings } from '../app/earnings.ts';
 import { GraphQLScalarType } from 'graphql';
 import { formatUnits } from 'viem';
 import { pageRequest } from '../domain/page.ts';
@@ -147,6 +148,8 @@ export const coreResolvers: Resolvers = {
     capacityLeft: (s) => left(capOf(s.capital, s.pool.limits.totalCapBps), s.totalExposure),
     utilisation: (s) => utilisation(s.totalExposure, capOf(s.capital, s.pool.limits.totalCapBps)),
     requiredCapital: (s) => poolRequiredCapital(s),
+    premiumByDay: (s, a, ctx) => poolPremiumByDay(ctx.deps, s, a.days ?? 30),
+    losses: (s, _, ctx) => poolLossHistory(ctx.deps, s.pool.id),
     risks: (s, _, ctx) =>
       s.risks.map((r) => {
         const cap = capOf(s.capital, r.capBps);
@@ -172,6 +175,7 @@ export const coreResolvers: Resolvers = {
   Position: {
     pool: (p, _, ctx) => ctx.pool(p.poolId),
     value: async (p, _, ctx) => positionValue(await ctx.pool(p.poolId), p),
+    earnings: async (p, _, ctx) => positionEarnings(ctx.deps, await ctx.pool(p.poolId), p),
   },
 
   WithdrawalRequest: {

@@ -149,6 +149,7 @@ async function render() {
     risks(first: 100) { nodes { id name kind state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
       feeds { observations(limit: 60) { value observedAt } } } }
     pools(first: 100) { nodes { id name capital totalExposure capacityLeft utilisation adequacyStatus risks { risk { id } }
+      premiumByDay(days: 30) { amount } losses { incidentId amount }
       tranches { tranche totalAssets sharePrice } } }
     incidents(first: 10) { nodes { id status settlementValue payoutRatio policiesPaid totalPaid evidenceHash risk { name }
       timeline { state at value } waterfall { pool { name } layer amount } } }
@@ -190,7 +191,20 @@ async function render() {
           el('td', {}, p.name),
           el('td', {}, p.tranches.map((t) => `${t.tranche} ${money(t.totalAssets)}`).join(' · ')),
           el('td', {}, money(p.totalExposure)),
+          el('td', {}, `${(Number(p.utilisation) * 100).toFixed(1)}%`),
           el('td', {}, money(p.capacityLeft)),
+          el(
+            'td',
+            { 'data-premium-30d': '' },
+            `${money(p.premiumByDay.reduce((s, d) => s + BigInt(d.amount), 0n))} (${money(p.premiumByDay.at(-1)?.amount ?? 0)} today)`,
+          ),
+          el(
+            'td',
+            {},
+            p.losses.length === 0
+              ? 'none'
+              : `${money(p.losses.reduce((s, l) => s + BigInt(l.amount), 0n))} in ${new Set(p.losses.map((l) => l.incidentId)).size} incident(s)`,
+          ),
           el('td', { class: p.adequacyStatus }, p.adequacyStatus),
         ),
       ),
@@ -246,7 +260,9 @@ async function renderMine() {
     data = await gql(`{
       accountBalance { amount }
       policies(first: 50) { nodes { id status amount premium endAt risk { name } pool { name } payout { paid iou transfer { state txHash } } } }
-      positions(first: 100) { nodes { tranche shares lockedShares value pool { id name } } }
+      positions(first: 100) { nodes { tranche shares lockedShares value pool { id name }
+        earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
+          sharePrice { at sharePrice } } } }
       withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt status paid pool { name } } }
       ${onChain ? 'chainDeposits(first: 20) { pending { txHash amount } credited { nodes { txHash amount status } } } transfers(first: 20) { nodes { kind amount state txHash } }' : ''}
     }`).then(nodes);
@@ -286,7 +302,7 @@ async function renderMine() {
       'my-positions',
       'Positions',
       'No underwriting positions.',
-      ['Pool', 'Tranche', 'Shares', 'In cooldown', 'Value'],
+      ['Pool', 'Tranche', 'Value now', 'Deposited', 'Withdrawn', 'Premium earned', 'Losses', 'Net', 'Yield', 'In cooldown'],
       data.positions,
       (p) =>
         el(
@@ -294,11 +310,24 @@ async function renderMine() {
           { 'data-position': `${p.pool.name}:${p.tranche}` },
           td(p.pool.name),
           td(p.tranche),
-          td(money(p.shares)),
-          td(money(p.lockedShares)),
           td(`${money(p.value)} USDC`),
+          td(money(p.earnings.deposited)),
+          td(money(p.earnings.withdrawn)),
+          td(money(p.earnings.premiumEarned), { 'data-earned': p.earnings.premiumEarned }),
+          td(
+            p.earnings.losses.length === 0
+              ? '—'
+              : p.earnings.losses.map((l) => `${money(l.amount)} (${l.incidentId ?? 'other'})`).join(', '),
+            { title: 'per incident' },
+          ),
+          td(signed(p.earnings.netEarned), { class: BigInt(p.earnings.netEarned) < 0n ? 'RED' : 'GREEN' }),
+          td(
+            `${percent(p.earnings.realisedYield)} booked · ${p.earnings.annualisedYield === null ? 'under an hour' : `${percent(p.earnings.annualisedYield)} a year`}`,
+          ),
+          td(money(p.lockedShares)),
         ),
     ),
+    ...sharePriceCharts(data.positions),
     ...section(
       'my-withdrawals',
       'Withdrawal requests',
@@ -318,6 +347,50 @@ async function renderMine() {
         ),
     ),
   );
+}
+
+const signed = (v) => `${BigInt(v) > 0n ? '+' : ''}${money(v)} USDC`;
+const percent = (d) => (d === null ? '—' : `${(Number(d) * 100).toFixed(2)}%`);
+
+/** Each position's tranche share price over time (deposits, premium, losses): a small uPlot line. */
+function sharePriceCharts(positions) {
+  if (positions.length === 0) return [];
+  const box = el('div', { class: 'cards', id: 'share-prices' });
+  for (const p of positions.slice(0, 6)) {
+    const card = el(
+      'div',
+      { class: 'card', 'data-share-price': `${p.pool.name}:${p.tranche}` },
+      el('strong', {}, `${p.pool.name} ${p.tranche}`),
+    );
+    const points = p.earnings.sharePrice;
+    const times = points.map((x) => Date.parse(x.at) / 1000);
+    // eslint-disable-next-line no-undef -- the uPlot global from /vendor/uplot/uPlot.iife.min.js
+    new uPlot(
+      {
+        width: Math.max(220, Math.min(360, document.documentElement.clientWidth - 80)),
+        height: 130,
+        series: [
+          { label: 'time' },
+          { label: 'share price (USDC)', stroke: '#7a5af8', width: 2, value: (_u, v) => (v == null ? '—' : v.toFixed(6)) },
+        ],
+        axes: [{ stroke: '#98a2b3' }, { stroke: '#98a2b3', size: 70, values: (_u, ticks) => ticks.map((t) => t.toFixed(4)) }],
+        scales: {
+          x: { time: true, range: (_u, min, max) => (min === max ? [min - 300, max + 300] : [min, max]) },
+          // A price that barely moves still gets a readable axis (uPlot cannot tick a range of 1e-12).
+          y: {
+            range: (_u, min, max) => {
+              const pad = Math.max((max - min) * 0.1, Math.abs(max) * 0.0005, 1e-6);
+              return [min - pad, max + pad];
+            },
+          },
+        },
+      },
+      [times, points.map((x) => Number(x.sharePrice))],
+      card,
+    );
+    box.append(card);
+  }
+  return [el('h3', {}, 'Share price over time'), box];
 }
 
 /** A date and time in the reader's own zone, to the minute. */

@@ -205,6 +205,13 @@ export type CreateRiskInput = {
   score: RiskScoreInput;
 };
 
+export type DailyAmount = {
+  __typename?: 'DailyAmount';
+  amount: Scalars['BigInt']['output'];
+  /** The UTC day (its midnight). */
+  day: Scalars['DateTime']['output'];
+};
+
 export type Direction =
   | 'ABOVE'
   | 'BELOW';
@@ -671,9 +678,13 @@ export type Pool = {
   id: Scalars['ID']['output'];
   juniorWeightBps: Scalars['Int']['output'];
   limits: PoolLimits;
+  /** What each incident took from the pool, layer by layer, newest first. */
+  losses: Array<PoolLoss>;
   name: Scalars['String']['output'];
   /** What the pool still owes the backstop for its draws. */
   owesBackstop: Scalars['BigInt']['output'];
+  /** Premium the pool earned per UTC day over the last `days` days (1 to 366), oldest first; today includes accrual to now. */
+  premiumByDay: Array<DailyAmount>;
   /** The capital active exposure requires; withdrawals may not go below it. */
   requiredCapital: Scalars['BigInt']['output'];
   risks: Array<PoolRisk>;
@@ -684,6 +695,11 @@ export type Pool = {
   unearnedPremium: Scalars['BigInt']['output'];
   /** totalExposure / totalCap. */
   utilisation: Scalars['Decimal']['output'];
+};
+
+
+export type PoolPremiumByDayArgs = {
+  days?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type PoolConnection = {
@@ -697,6 +713,15 @@ export type PoolLimits = {
   groupCapBps: Scalars['Int']['output'];
   riskCapBps: Scalars['Int']['output'];
   totalCapBps: Scalars['Int']['output'];
+};
+
+export type PoolLoss = {
+  __typename?: 'PoolLoss';
+  amount: Scalars['BigInt']['output'];
+  at: Scalars['DateTime']['output'];
+  incidentId: Scalars['ID']['output'];
+  /** FIRST_LOSS, JUNIOR, SENIOR, BACKSTOP (drawn for this pool) or HAIRCUT (left as IOUs). */
+  layer: Scalars['String']['output'];
 };
 
 export type PoolRisk = {
@@ -717,6 +742,8 @@ export type PoolRiskInput = {
 
 export type Position = {
   __typename?: 'Position';
+  /** What the position has put in, taken out and earned, replayed from the tranche's journal. */
+  earnings: PositionEarnings;
   /** Shares in cooldown (still exposed to losses). */
   lockedShares: Scalars['BigInt']['output'];
   owner: Scalars['String']['output'];
@@ -731,6 +758,38 @@ export type PositionConnection = {
   __typename?: 'PositionConnection';
   nodes: Array<Position>;
   pageInfo: PageInfo;
+};
+
+export type PositionEarnings = {
+  __typename?: 'PositionEarnings';
+  /** The tranche's share price growth since the first deposit, per year (simple, 365 days); null if held under an hour. */
+  annualisedYield?: Maybe<Scalars['Decimal']['output']>;
+  /** Put into the position, in the pool's asset. */
+  deposited: Scalars['BigInt']['output'];
+  firstDepositAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Losses the position took, incident by incident, oldest first. */
+  losses: Array<PositionLoss>;
+  lossesTotal: Scalars['BigInt']['output'];
+  /** value + withdrawn - deposited: what the position has made (negative: lost). */
+  netEarned: Scalars['BigInt']['output'];
+  /** The position's part of every premium credit to its tranche (by the shares it held then), accrual to now included. */
+  premiumEarned: Scalars['BigInt']['output'];
+  /** (premiumEarned - lossesTotal + recoveries) / deposited: the return booked so far; null before a deposit. */
+  realisedYield?: Maybe<Scalars['Decimal']['output']>;
+  /** Its part of recoveries credited back after incidents. */
+  recoveries: Scalars['BigInt']['output'];
+  /** The tranche's share price after each deposit, withdrawal, premium credit and loss, and now (at most 200 points). */
+  sharePrice: Array<SharePricePoint>;
+  /** Paid out by completed withdrawals. */
+  withdrawn: Scalars['BigInt']['output'];
+};
+
+export type PositionLoss = {
+  __typename?: 'PositionLoss';
+  amount: Scalars['BigInt']['output'];
+  at: Scalars['DateTime']['output'];
+  /** The incident the loss paid for (null for a loss not tied to one). */
+  incidentId?: Maybe<Scalars['ID']['output']>;
 };
 
 export type Query = {
@@ -1205,6 +1264,12 @@ export type SettlementMode =
   /** Money enters by an admin credit and stays on the ledger (development, demos, fiat rails). */
   | 'LEDGER';
 
+export type SharePricePoint = {
+  __typename?: 'SharePricePoint';
+  at: Scalars['DateTime']['output'];
+  sharePrice: Scalars['Decimal']['output'];
+};
+
 export type Simulation = {
   __typename?: 'Simulation';
   correlationAcrossGroups: Scalars['Float']['output'];
@@ -1503,6 +1568,7 @@ export type ResolversTypes = {
   ChainDeposits: ResolverTypeWrapper<Omit<ChainDeposits, 'credited' | 'pending'> & { credited: ResolversTypes['ChainDepositConnection'], pending: Array<ResolversTypes['ChainDeposit']> }>;
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
+  DailyAmount: ResolverTypeWrapper<DailyAmount>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   Direction: Direction;
@@ -1537,10 +1603,13 @@ export type ResolversTypes = {
   Pool: ResolverTypeWrapper<PoolSnapshot>;
   PoolConnection: ResolverTypeWrapper<Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversTypes['Pool']> }>;
   PoolLimits: ResolverTypeWrapper<PoolLimits>;
+  PoolLoss: ResolverTypeWrapper<PoolLoss>;
   PoolRisk: ResolverTypeWrapper<Omit<PoolRisk, 'risk'> & { risk: ResolversTypes['Risk'] }>;
   PoolRiskInput: PoolRiskInput;
   Position: ResolverTypeWrapper<PositionRecord>;
   PositionConnection: ResolverTypeWrapper<Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversTypes['Position']> }>;
+  PositionEarnings: ResolverTypeWrapper<PositionEarnings>;
+  PositionLoss: ResolverTypeWrapper<PositionLoss>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Quote: ResolverTypeWrapper<QuoteRecord>;
   QuoteBreakdown: ResolverTypeWrapper<QuoteBreakdown>;
@@ -1564,6 +1633,7 @@ export type ResolversTypes = {
   Session: ResolverTypeWrapper<Session>;
   Settlement: ResolverTypeWrapper<Settlement>;
   SettlementMode: SettlementMode;
+  SharePricePoint: ResolverTypeWrapper<SharePricePoint>;
   Simulation: ResolverTypeWrapper<Simulation>;
   SiweNonce: ResolverTypeWrapper<SiweNonce>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -1604,6 +1674,7 @@ export type ResolversParentTypes = {
   ChainDeposits: Omit<ChainDeposits, 'credited' | 'pending'> & { credited: ResolversParentTypes['ChainDepositConnection'], pending: Array<ResolversParentTypes['ChainDeposit']> };
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
+  DailyAmount: DailyAmount;
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
   EvidenceObservation: EvidenceObservationRecord;
@@ -1630,10 +1701,13 @@ export type ResolversParentTypes = {
   Pool: PoolSnapshot;
   PoolConnection: Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Pool']> };
   PoolLimits: PoolLimits;
+  PoolLoss: PoolLoss;
   PoolRisk: Omit<PoolRisk, 'risk'> & { risk: ResolversParentTypes['Risk'] };
   PoolRiskInput: PoolRiskInput;
   Position: PositionRecord;
   PositionConnection: Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Position']> };
+  PositionEarnings: PositionEarnings;
+  PositionLoss: PositionLoss;
   Query: Record<PropertyKey, never>;
   Quote: QuoteRecord;
   QuoteBreakdown: QuoteBreakdown;
@@ -1653,6 +1727,7 @@ export type ResolversParentTypes = {
   RiskScoreInput: RiskScoreInput;
   Session: Session;
   Settlement: Settlement;
+  SharePricePoint: SharePricePoint;
   Simulation: Simulation;
   SiweNonce: SiweNonce;
   String: Scalars['String']['output'];
@@ -1772,6 +1847,11 @@ export type ChainDepositConnectionResolvers<ContextType = Context, ParentType ex
 export type ChainDepositsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChainDeposits'] = ResolversParentTypes['ChainDeposits']> = {
   credited?: Resolver<ResolversTypes['ChainDepositConnection'], ParentType, ContextType>;
   pending?: Resolver<Array<ResolversTypes['ChainDeposit']>, ParentType, ContextType>;
+};
+
+export type DailyAmountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DailyAmount'] = ResolversParentTypes['DailyAmount']> = {
+  amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  day?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 };
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -1975,8 +2055,10 @@ export type PoolResolvers<ContextType = Context, ParentType extends ResolversPar
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   juniorWeightBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   limits?: Resolver<ResolversTypes['PoolLimits'], ParentType, ContextType>;
+  losses?: Resolver<Array<ResolversTypes['PoolLoss']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   owesBackstop?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  premiumByDay?: Resolver<Array<ResolversTypes['DailyAmount']>, ParentType, ContextType, RequireFields<PoolPremiumByDayArgs, 'days'>>;
   requiredCapital?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   risks?: Resolver<Array<ResolversTypes['PoolRisk']>, ParentType, ContextType>;
   totalCap?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
@@ -1997,6 +2079,13 @@ export type PoolLimitsResolvers<ContextType = Context, ParentType extends Resolv
   totalCapBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type PoolLossResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolLoss'] = ResolversParentTypes['PoolLoss']> = {
+  amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  incidentId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  layer?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type PoolRiskResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolRisk'] = ResolversParentTypes['PoolRisk']> = {
   cap?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   capBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -2007,6 +2096,7 @@ export type PoolRiskResolvers<ContextType = Context, ParentType extends Resolver
 };
 
 export type PositionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Position'] = ResolversParentTypes['Position']> = {
+  earnings?: Resolver<ResolversTypes['PositionEarnings'], ParentType, ContextType>;
   lockedShares?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   owner?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
@@ -2018,6 +2108,26 @@ export type PositionResolvers<ContextType = Context, ParentType extends Resolver
 export type PositionConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PositionConnection'] = ResolversParentTypes['PositionConnection']> = {
   nodes?: Resolver<Array<ResolversTypes['Position']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type PositionEarningsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PositionEarnings'] = ResolversParentTypes['PositionEarnings']> = {
+  annualisedYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  deposited?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  firstDepositAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  losses?: Resolver<Array<ResolversTypes['PositionLoss']>, ParentType, ContextType>;
+  lossesTotal?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  netEarned?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  premiumEarned?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  realisedYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  recoveries?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  sharePrice?: Resolver<Array<ResolversTypes['SharePricePoint']>, ParentType, ContextType>;
+  withdrawn?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+};
+
+export type PositionLossResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PositionLoss'] = ResolversParentTypes['PositionLoss']> = {
+  amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  incidentId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
 };
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
@@ -2207,6 +2317,11 @@ export type SettlementResolvers<ContextType = Context, ParentType extends Resolv
   treasury?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
+export type SharePricePointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SharePricePoint'] = ResolversParentTypes['SharePricePoint']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  sharePrice?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+};
+
 export type SimulationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Simulation'] = ResolversParentTypes['Simulation']> = {
   correlationAcrossGroups?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   correlationWithinGroup?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
@@ -2330,6 +2445,7 @@ export type Resolvers<ContextType = Context> = {
   ChainDeposit?: ChainDepositResolvers<ContextType>;
   ChainDepositConnection?: ChainDepositConnectionResolvers<ContextType>;
   ChainDeposits?: ChainDepositsResolvers<ContextType>;
+  DailyAmount?: DailyAmountResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
   EvidenceObservation?: EvidenceObservationResolvers<ContextType>;
@@ -2351,9 +2467,12 @@ export type Resolvers<ContextType = Context> = {
   Pool?: PoolResolvers<ContextType>;
   PoolConnection?: PoolConnectionResolvers<ContextType>;
   PoolLimits?: PoolLimitsResolvers<ContextType>;
+  PoolLoss?: PoolLossResolvers<ContextType>;
   PoolRisk?: PoolRiskResolvers<ContextType>;
   Position?: PositionResolvers<ContextType>;
   PositionConnection?: PositionConnectionResolvers<ContextType>;
+  PositionEarnings?: PositionEarningsResolvers<ContextType>;
+  PositionLoss?: PositionLossResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Quote?: QuoteResolvers<ContextType>;
   QuoteBreakdown?: QuoteBreakdownResolvers<ContextType>;
@@ -2371,6 +2490,7 @@ export type Resolvers<ContextType = Context> = {
   RiskScore?: RiskScoreResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
   Settlement?: SettlementResolvers<ContextType>;
+  SharePricePoint?: SharePricePointResolvers<ContextType>;
   Simulation?: SimulationResolvers<ContextType>;
   SiweNonce?: SiweNonceResolvers<ContextType>;
   SubmitObservationsResult?: SubmitObservationsResultResolvers<ContextType>;

@@ -1,0 +1,106 @@
+import { mulDivDown } from './money.ts';
+import { sharePriceRatio } from './shares.ts';
+
+/**
+ * What a tranche's ledger account saw, in order: every posting to it, with the shares a
+ * deposit minted or a withdrawal burnt. Deposits and withdrawals move assets and shares at
+ * the share price; every other posting (premium earned, a loss paid out, a recovery) moves
+ * the price, and each holder's part of it is their shares over all shares at that moment.
+ */
+export type TrancheMove =
+  | { kind: 'DEPOSIT' | 'WITHDRAWAL'; at: number; amount: bigint; shares: bigint; owner: string }
+  | { kind: 'PREMIUM' | 'LOSS' | 'RECOVERY' | 'OTHER'; at: number; amount: bigint; incidentId: string | null };
+
+export interface SharePricePoint {
+  at: number;
+  /** Assets per share, as an exact ratio (the same virtual share and asset as the vault maths). */
+  num: bigint;
+  den: bigint;
+}
+
+export interface PositionEarnings {
+  deposited: bigint;
+  withdrawn: bigint;
+  /** The holder's part of each premium credit to the tranche (rounded down). */
+  premiumEarned: bigint;
+  /** The holder's part of each loss, by incident, in the order they happened. */
+  losses: Array<{ incidentId: string | null; at: number; amount: bigint }>;
+  recoveries: bigint;
+  /** The holder's part of any other credit or debit (signed). */
+  other: bigint;
+  firstDepositAt: number | null;
+  /** The price when the holder first deposited (for the time-weighted yield). */
+  entryPrice: SharePricePoint | null;
+  /** The tranche's share price after every move, oldest first. */
+  sharePrice: SharePricePoint[];
+  /** Shares the holder has now, and all holders together (for the part of accruing premium). */
+  shares: bigint;
+  totalShares: bigint;
+}
+
+/** Replays a tranche's moves for one holder. */
+export function replayTranche(moves: readonly TrancheMove[], owner: string): PositionEarnings {
+  const me = owner.toLowerCase();
+  let assets = 0n;
+  let totalShares = 0n;
+  let shares = 0n;
+  const out: PositionEarnings = {
+    deposited: 0n,
+    withdrawn: 0n,
+    premiumEarned: 0n,
+    losses: [],
+    recoveries: 0n,
+    other: 0n,
+    firstDepositAt: null,
+    entryPrice: null,
+    sharePrice: [],
+    shares: 0n,
+    totalShares: 0n,
+  };
+  const price = (at: number): SharePricePoint => ({ at, ...sharePriceRatio({ totalAssets: assets, totalShares }) });
+  for (const move of moves) {
+    if (move.kind === 'DEPOSIT' || move.kind === 'WITHDRAWAL') {
+      const mine = move.owner.toLowerCase() === me;
+      const sign = move.kind === 'DEPOSIT' ? 1n : -1n;
+      if (mine && move.kind === 'DEPOSIT' && out.firstDepositAt === null) {
+        out.firstDepositAt = move.at;
+        out.entryPrice = price(move.at);
+      }
+      assets += move.amount;
+      totalShares += sign * move.shares;
+      if (mine) {
+        shares += sign * move.shares;
+        if (move.kind === 'DEPOSIT') out.deposited += move.amount;
+        else out.withdrawn += -move.amount;
+      }
+    } else {
+      // The holder's part: their shares over all shares before the move, rounded towards zero.
+      const part = totalShares === 0n || shares === 0n ? 0n : sign(move.amount) * mulDivDown(abs(move.amount), shares, totalShares);
+      assets += move.amount;
+      if (move.kind === 'PREMIUM') out.premiumEarned += part;
+      else if (move.kind === 'LOSS') {
+        const last = out.losses.at(-1);
+        if (last && last.incidentId === move.incidentId && move.incidentId !== null) last.amount += -part;
+        else if (part !== 0n) out.losses.push({ incidentId: move.incidentId, at: move.at, amount: -part });
+      } else if (move.kind === 'RECOVERY') out.recoveries += part;
+      else out.other += part;
+    }
+    out.sharePrice.push(price(move.at));
+  }
+  out.shares = shares;
+  out.totalShares = totalShares;
+  return out;
+}
+
+const abs = (v: bigint) => (v < 0n ? -v : v);
+const sign = (v: bigint) => (v < 0n ? -1n : 1n);
+
+/**
+ * At most `limit` points of a price series, evenly spread and always keeping the last, so a
+ * long history charts in a bounded answer.
+ */
+export function thinSeries<T>(points: readonly T[], limit: number): T[] {
+  if (points.length <= limit) return [...points];
+  const step = (points.length - 1) / (limit - 1);
+  return Array.from({ length: limit }, (_, i) => points[Math.round(i * step)] as T);
+}

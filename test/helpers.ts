@@ -420,6 +420,9 @@ export function installed(command: string): boolean {
 /** Serves a request handler (the app) on a free local port. */
 export async function serve(handler: RequestListener): Promise<{ base: string; url: string; server: Server; close(): void }> {
   const server = createServer(handler);
+  // An app of createApp serves GraphQL over WebSocket too.
+  const attach = (handler as { locals?: { attachWebSockets?: (s: Server) => void } }).locals?.attachWebSockets;
+  attach?.(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {

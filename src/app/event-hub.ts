@@ -6,6 +6,8 @@ import { EVENTS_CHANNEL, type PlatformEvent } from '../db/events.ts';
 export interface EventHub {
   /** Events that pass `filter`, from now on, for as long as the subscriber listens. */
   iterate(filter: (e: PlatformEvent) => boolean): AsyncIterableIterator<PlatformEvent>;
+  /** Resolves once this process is listening: an event committed after it is delivered. */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export function createEventHub(db: Database, log: Logger): EventHub {
         subscribers.delete(deliver);
       });
     },
+    ready: () => start(),
     async close() {
       for (const end of [...enders]) end();
       subscribers.clear();

@@ -7,6 +7,7 @@ import {
   incidentPools,
   listIncidents,
   payoutsOf,
+  payoutsPaidSince,
   payoutsToBuyer,
   riskEvents,
   settlingIncidentIds,
@@ -89,6 +90,11 @@ export async function payoutsLanded(deps: Deps, batchId: string, buyer: string):
     .filter((t) => t.policyId !== null && t.owner === buyer)
     .map((t) => t.policyId as string);
   return payoutsOf(deps.db, { policyIds }, policyIds.length);
+}
+
+/** The buyer's payouts paid after `since` (epoch ms), oldest first: what a reconnecting subscriber missed. */
+export function payoutsSince(deps: Deps, buyer: string, since: number): Promise<PayoutRecord[]> {
+  return payoutsPaidSince(deps.db, buyer, since, deps.config.settlement.mode === 'chain');
 }
 
 /** A risk's latest state transitions, oldest first (1 to 500). */

@@ -5,7 +5,7 @@ import type { Deps } from '../app/deps.ts';
 import { payoutTransfersOf } from '../app/treasury.ts';
 import { DEMO_WINDOW_SECONDS, type DemoMarket, demoFaucet, replayDepeg, seedDemoMarket } from '../demo/market.ts';
 import { type DemoChain, anvilAvailable, startDemoChain } from './demo-chain.ts';
-import { closeApp, createApp } from '../http/create-app.ts';
+import { attachWebSockets, closeApp, createApp } from '../http/create-app.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
 /**
@@ -44,6 +44,7 @@ async function main(): Promise<void> {
   const faucet = demoFaucet(deps, admin, chain?.funding(deps), chain?.fillWallet);
   const app = createApp(deps, { prometheus, rateLimitPerMinute: 0, demoPeople: market.people, demoFaucet: faucet });
   const server = app.listen(config.port, config.host);
+  attachWebSockets(app, server);
   const watcher = createRuntimeWatcher(deps, config);
   watcher.start();
   const url = `http://${config.host}:${config.port}`;

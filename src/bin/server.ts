@@ -1,6 +1,6 @@
 import { createHttpTerminator } from 'http-terminator';
 import { runMaintenance } from '../app/maintenance.ts';
-import { closeApp, createApp } from '../http/create-app.ts';
+import { attachWebSockets, closeApp, createApp } from '../http/create-app.ts';
 import { chainReadiness } from '../chain/readiness.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     const url = `http://${config.host}:${port}/graphql`;
     log.info({ url, database: db.kind, watcher: config.watcher }, `ready at ${url} (dashboard at http://${config.host}:${port}/)`);
   });
+  attachWebSockets(app, server);
   const watcher = config.watcher ? createRuntimeWatcher(deps, config) : undefined;
   watcher?.start();
   // Without a watcher in this process, the API keeps pool aggregates fresh itself.

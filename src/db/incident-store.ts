@@ -168,9 +168,20 @@ export interface PayoutRecord {
   due: bigint;
   paid: bigint;
   iouRepaid: bigint;
+  /** When the payout was made on the ledger. */
+  createdAt: number;
 }
 
-type PayoutRow = { incident_id: string; policy_id: string; pool_id: string; buyer: string; due: string; paid: string; iou_repaid: string };
+type PayoutRow = {
+  incident_id: string;
+  policy_id: string;
+  pool_id: string;
+  buyer: string;
+  due: string;
+  paid: string;
+  iou_repaid: string;
+  created_at: unknown;
+};
 
 const toPayout = (r: PayoutRow): PayoutRecord => ({
   incidentId: r.incident_id,
@@ -180,6 +191,7 @@ const toPayout = (r: PayoutRow): PayoutRecord => ({
   due: big(r.due),
   paid: big(r.paid),
   iouRepaid: big(r.iou_repaid),
+  createdAt: ms(r.created_at),
 });
 
 /** Payouts of an incident (by policy id, at most `limit`), or of the given policies (one each at most). */
@@ -207,6 +219,24 @@ export async function payoutsToBuyer(ex: Executor, incidentId: string, poolId: s
   const rows = await ex.query<PayoutRow>(
     sql`SELECT * FROM payouts WHERE incident_id = ${incidentId} AND pool_id = ${poolId} AND buyer = ${buyer} ORDER BY policy_id LIMIT 1000`,
   );
+  return rows.map(toPayout);
+}
+
+/**
+ * A buyer's payouts paid after `since`, oldest first (at most 1,000): on the ledger when the
+ * payout was made; with money on chain when its transfer was confirmed.
+ */
+export async function payoutsPaidSince(ex: Executor, buyer: string, since: number, onChain: boolean): Promise<PayoutRecord[]> {
+  const rows = onChain
+    ? await ex.query<PayoutRow>(sql`
+        SELECT pay.* FROM policies p JOIN payouts pay ON pay.policy_id = p.id
+          JOIN outbound_transfers t ON t.reference = 'payout:' || pay.policy_id
+        WHERE p.buyer = ${buyer} AND t.status = 'CONFIRMED' AND t.finished_at > ${ts(since)}
+        ORDER BY t.finished_at, pay.policy_id LIMIT 1000`)
+    : await ex.query<PayoutRow>(sql`
+        SELECT pay.* FROM policies p JOIN payouts pay ON pay.policy_id = p.id
+        WHERE p.buyer = ${buyer} AND pay.created_at > ${ts(since)}
+        ORDER BY pay.created_at, pay.policy_id LIMIT 1000`);
   return rows.map(toPayout);
 }
 

@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useOperationMetrics } from './graphql-metrics.ts';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
@@ -13,6 +14,8 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { REDACTED_LOG_PATHS } from './redaction.ts';
 import { bearer, safeEqual } from './bearer.ts';
+import { serveWebSockets } from './websocket.ts';
+import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import { type DemoFaucet, type DemoPerson, type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
 import { pingDatabase } from '../app/health.ts';
 import { reservesProblem } from '../app/treasury.ts';
@@ -81,6 +84,10 @@ export function createYogaServer(
       // Production hides the schema; the SDL in schema/ is the published contract.
       ...(deps.config.production ? [useDisableIntrospection()] : []),
       useRefuseNulBytes(),
+      // GraphQL over SSE's single-connection mode (the graphql-sse protocol) at /graphql/stream:
+      // one event stream per client carries all its operations; the distinct-connections mode
+      // (one stream per subscription) stays at /graphql.
+      useGraphQLSSE({ endpoint: '/graphql/stream' }),
       useExpensiveFieldBudget({ adequacy: 3, backtest: 1 }),
       useSubscriptionLimits(options.subscriptionLimits ?? { perClient: 20, total: 1_000 }),
       ...(options.prometheus ? [useOperationMetrics(options.prometheus)] : []),
@@ -198,6 +205,15 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   });
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   app.use(yoga.graphqlEndpoint, yoga as unknown as express.RequestHandler);
+  // GraphQL over WebSocket, once the owner of the HTTP server attaches it (attachWebSockets).
+  app.locals.attachWebSockets = (server: Server) => {
+    const stop = serveWebSockets(server, yoga, deps, { maxPayload: MAX_BODY_BYTES });
+    const before = app.locals.closeEvents as () => Promise<void>;
+    app.locals.closeEvents = async () => {
+      await stop();
+      await before();
+    };
+  };
   app.use((_req: express.Request, res: express.Response) => refused(res, 404, 'not found', 'NOT_FOUND'));
   app.use(errorHandler(deps));
   return app;
@@ -220,7 +236,7 @@ function requestLogging(deps: Deps) {
 function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): void {
   const prometheus = options.prometheus;
   if (!prometheus) return;
-  const known = new Set(['/graphql', '/healthz', '/readyz', '/metrics', '/']);
+  const known = new Set(['/graphql', '/graphql/stream', '/healthz', '/readyz', '/metrics', '/']);
   app.use((req, res, next) => {
     const end = prometheus.httpSeconds.startTimer();
     // Bounded labels: unknown paths share one series.
@@ -526,6 +542,11 @@ function mountDemo(app: express.Express, deps: Deps, people: readonly DemoPerson
       next(err);
     }
   });
+}
+
+/** Serves GraphQL over WebSocket (graphql-ws) on `server`'s GraphQL path; closeApp closes the sockets. */
+export function attachWebSockets(app: express.Express, server: Server): void {
+  (app.locals.attachWebSockets as (s: Server) => void)(server);
 }
 
 /** Stops the app's event listener (the HTTP server is closed by its owner). */

@@ -1,11 +1,12 @@
 import { requireViewer } from '../app/auth.ts';
-import { getIncident, payoutsLanded, payoutsTo } from '../app/incidents.ts';
+import { getIncident, payoutsLanded, payoutsSince, payoutsTo } from '../app/incidents.ts';
 import { getRisk } from '../app/risks.ts';
 import type { PayoutRecord, PlatformEvent } from '../app/records.ts';
 import type { Context } from './context.ts';
 import type {
   Resolvers,
   SubscriptionIncidentUpdatedArgs,
+  SubscriptionPolicyPaidArgs,
   SubscriptionRiskObservedArgs,
   SubscriptionRiskStateChangedArgs,
 } from './generated/resolvers-types.ts';
@@ -31,14 +32,35 @@ export const subscriptionResolvers: Resolvers = {
       resolve: (e: Of<'incident'>, _: unknown, ctx: Context) => getIncident(ctx.deps, e.incidentId),
     },
     policyPaid: {
-      subscribe: (_: unknown, __: unknown, ctx: Context) => {
+      subscribe: (_: unknown, a: SubscriptionPolicyPaidArgs, ctx: Context) => {
         const address = requireViewer(ctx.viewer).address;
-        return paidTo(ctx, address);
+        return a.since == null ? paidTo(ctx, address) : resumed(ctx, address, a.since);
       },
       resolve: (p: PayoutRecord) => p,
     },
   },
 };
+
+/**
+ * What a reconnecting subscriber missed, then the live stream, each payout once: listening
+ * starts before the catch-up query, so a payout committed in between comes through one of
+ * the two (and a duplicate is dropped by its policy).
+ */
+async function* resumed(ctx: Context, address: string, since: number): AsyncGenerator<PayoutRecord> {
+  const live = paidTo(ctx, address);
+  const first = live.next();
+  try {
+    await ctx.events().ready();
+    const seen = new Set<string>();
+    for (const p of await payoutsSince(ctx.deps, address, since)) {
+      seen.add(p.policyId);
+      yield p;
+    }
+    for (let r = await first; !r.done; r = await live.next()) if (!seen.has(r.value.policyId)) yield r.value;
+  } finally {
+    await live.return(undefined);
+  }
+}
 
 /**
  * One settled pool of an incident may pay several of the viewer's policies: one event each.

@@ -23,6 +23,11 @@ export const treasuryResolvers: Resolvers = {
   },
   Payout: {
     transfer: (p, _, ctx) => ctx.transferOf(p.policyId),
+    paidAt: async (p, _, ctx) => {
+      if (ctx.deps.config.settlement.mode !== 'chain') return p.createdAt;
+      const t = await ctx.transferOf(p.policyId);
+      return t?.status === 'CONFIRMED' ? t.finishedAt : null;
+    },
   },
   Transfer: {
     state: (t) => t.status,

@@ -738,6 +738,8 @@ function startSession(s) {
   // Payouts to this account arrive on their own authenticated subscription.
   stopMine = subscribe('subscription { policyPaid { policyId } }', {
     token: s.token,
+    // After a reconnect, what changed while the stream was down is read afresh.
+    onOpen: () => void renderMine().catch(console.error),
     onNext: () => {
       void renderMine().then(() => document.getElementById('mine').classList.add('flash'), console.error);
       void renderTreasury().catch(console.error);

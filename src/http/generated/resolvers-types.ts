@@ -604,6 +604,11 @@ export type Payout = {
   iouRepaid: Scalars['BigInt']['output'];
   /** What the waterfall paid at settlement (pool tranches and the backstop). */
   paid: Scalars['BigInt']['output'];
+  /**
+   * When it reached the buyer: on the ledger, when it was paid; with money on chain, when its
+   * transfer was confirmed (null until then). Pass it to policyPaid(since:) to resume.
+   */
+  paidAt?: Maybe<Scalars['DateTime']['output']>;
   policyId: Scalars['ID']['output'];
   pool: Pool;
   /** The on-chain transfer carrying this payout to the buyer (chain settlement), or null on the ledger. */
@@ -1308,7 +1313,11 @@ export type Subscription = {
   __typename?: 'Subscription';
   /** An incident was confirmed or finished settling (all incidents, or one). */
   incidentUpdated: Incident;
-  /** A payout to one of the signed-in account's policies. */
+  /**
+   * A payout to one of the signed-in account's policies. To resume after a dropped connection
+   * without missing one, pass `since`: the time of the last payout seen (Payout.paidAt) or of
+   * the disconnect; the payouts paid after it come first, then live ones, each once.
+   */
   policyPaid: Payout;
   /**
    * A risk's latest value moved or its state changed (all risks, or one): what a live view
@@ -1322,6 +1331,11 @@ export type Subscription = {
 
 export type SubscriptionIncidentUpdatedArgs = {
   incidentId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type SubscriptionPolicyPaidArgs = {
+  since?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 
@@ -2008,6 +2022,7 @@ export type PayoutResolvers<ContextType = Context, ParentType extends ResolversP
   iou?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   iouRepaid?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   paid?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  paidAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   policyId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
   transfer?: Resolver<Maybe<ResolversTypes['Transfer']>, ParentType, ContextType>;
@@ -2351,7 +2366,7 @@ export type SubmitObservationsResultResolvers<ContextType = Context, ParentType 
 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
   incidentUpdated?: SubscriptionResolver<ResolversTypes['Incident'], "incidentUpdated", ParentType, ContextType, Partial<SubscriptionIncidentUpdatedArgs>>;
-  policyPaid?: SubscriptionResolver<ResolversTypes['Payout'], "policyPaid", ParentType, ContextType>;
+  policyPaid?: SubscriptionResolver<ResolversTypes['Payout'], "policyPaid", ParentType, ContextType, Partial<SubscriptionPolicyPaidArgs>>;
   riskObserved?: SubscriptionResolver<ResolversTypes['Risk'], "riskObserved", ParentType, ContextType, Partial<SubscriptionRiskObservedArgs>>;
   riskStateChanged?: SubscriptionResolver<ResolversTypes['Risk'], "riskStateChanged", ParentType, ContextType, Partial<SubscriptionRiskStateChangedArgs>>;
 };

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createClient as createWsClient } from 'graphql-ws';
+import { createClient as createSseClient } from 'graphql-sse';
+import WebSocket from 'ws';
+import { settleIncident } from '../src/app/settle-incident.ts';
+import { closeApp } from '../src/http/create-app.ts';
+import { type Harness, PURCHASE, QUOTE, USDC, createHarness, fundedBuyer, insuredMarket, serve, waitFor } from './helpers.ts';
+
+const PAID = 'subscription($since: DateTime) { policyPaid(since: $since) { policyId paid paidAt } }';
+
+/**
+ * Subscriptions over the transports GraphQL clients speak: graphql-ws over WebSocket, GraphQL
+ * over SSE in single-connection mode, and a resume after a dropped connection.
+ */
+describe('subscription transports', () => {
+  let h: Harness;
+  let served: Awaited<ReturnType<typeof serve>>;
+  let adminToken: string;
+  before(async () => {
+    h = await createHarness();
+    served = await serve(h.app);
+    adminToken = await h.signIn(h.admin);
+  });
+  after(async () => {
+    served.close();
+    await closeApp(h.app);
+    await h.close();
+  });
+
+  /** A market, a buyer with a session and a policy on it, and the depeg that pays it. */
+  const insuredBuyer = async (name: string, buyer?: Awaited<ReturnType<typeof fundedBuyer>>) => {
+    const m = await insuredMarket(h, USDC(100_000), `${name} ${Math.random()}`);
+    const b = buyer ?? (await fundedBuyer(h, adminToken, USDC(1_000)));
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, b.token)).quote;
+    const policy = (await h.ok(PURCHASE, { q: q.id }, b.token)).purchasePolicy;
+    const pay = async () => settleIncident(h.deps, await m.depeg());
+    return { m, buyer: b, policy, pay };
+  };
+
+  test('graphql-ws over WebSocket: a session in connectionParams, queries and policyPaid; a bad token is refused with 4403', async () => {
+    const { buyer, policy, pay } = await insuredBuyer('ws');
+    const client = createWsClient({
+      url: served.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${buyer.token}` },
+      retryAttempts: 0,
+    });
+    try {
+      // A query over the socket, as the signed-in buyer.
+      const me = await client.iterate({ query: '{ me { address } }' }).next();
+      assert.equal((me.value as { data: { me: { address: string } } }).data.me.address, buyer.wallet.address);
+      const events: Array<{ policyId: string }> = [];
+      const errors: unknown[] = [];
+      client.subscribe<{ policyPaid: { policyId: string } }>(
+        { query: PAID },
+        { next: (r) => r.data && events.push(r.data.policyPaid), error: (e) => errors.push(e), complete: () => undefined },
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      await pay();
+      await waitFor('the payout over the socket', () => events.length === 1);
+      assert.equal(events[0]?.policyId, policy.id);
+      assert.deepEqual(errors, []);
+    } finally {
+      await client.dispose();
+    }
+
+    let closedWith = 0;
+    const refused = createWsClient({
+      url: served.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: 'Bearer not-a-token' },
+      retryAttempts: 0,
+      lazy: false,
+      on: { closed: (e) => (closedWith = (e as { code: number }).code) },
+      onNonLazyError: () => undefined,
+    });
+    await waitFor('the socket closed', () => closedWith !== 0);
+    assert.equal(closedWith, 4403);
+    await refused.dispose();
+  });
+
+  test('GraphQL over SSE, single-connection mode: two subscriptions share one stream at /graphql/stream', async () => {
+    const { m, buyer, policy, pay } = await insuredBuyer('sse');
+    const client = createSseClient({
+      url: `${served.base}/graphql/stream`,
+      singleConnection: true,
+      headers: { authorization: `Bearer ${buyer.token}` },
+      retryAttempts: 0,
+    });
+    try {
+      const paid: Array<{ policyId: string }> = [];
+      const moves: Array<{ state: string }> = [];
+      const errors: unknown[] = [];
+      const sink = <T>(into: T[], pick: (d: Record<string, T>) => T) => ({
+        next: (r: { data?: Record<string, T> | null }) => r.data && into.push(pick(r.data)),
+        error: (e: unknown) => errors.push(e),
+        complete: () => undefined,
+      });
+      client.subscribe(
+        { query: PAID },
+        sink(paid, (d) => d.policyPaid as { policyId: string }),
+      );
+      client.subscribe(
+        { query: `subscription { riskObserved(riskId: "${m.risk.id}") { state } }` },
+        sink(moves, (d) => d.riskObserved as { state: string }),
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      await pay();
+      await waitFor('the payout and the risk move on the one stream', () => paid.length === 1 && moves.length >= 1);
+      assert.equal(paid[0]?.policyId, policy.id);
+      assert.ok(moves.some((x) => x.state === 'CONFIRMED'));
+      assert.deepEqual(errors, []);
+    } finally {
+      client.dispose();
+    }
+  });
+
+  test('policyPaid(since:) resumes after a dropped connection: what was missed first, then live, each payout once', async () => {
+    const first = await insuredBuyer('resume-1');
+    const second = await insuredBuyer('resume-2', first.buyer);
+    const third = await insuredBuyer('resume-3', first.buyer);
+    const droppedAt = h.clock.now();
+    // Paid while the buyer was offline.
+    await first.pay();
+    await second.pay();
+    const client = createWsClient({
+      url: served.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${first.buyer.token}` },
+      retryAttempts: 0,
+    });
+    try {
+      const events: Array<{ policyId: string; paidAt: string }> = [];
+      client.subscribe<{ policyPaid: { policyId: string; paidAt: string } }>(
+        { query: PAID, variables: { since: new Date(droppedAt).toISOString() } },
+        { next: (r) => r.data && events.push(r.data.policyPaid), error: () => undefined, complete: () => undefined },
+      );
+      await waitFor('the missed payouts', () => events.length === 2);
+      assert.deepEqual(
+        events.map((e) => e.policyId),
+        [first.policy.id, second.policy.id],
+      );
+      await third.pay();
+      await waitFor('the live payout', () => events.length === 3);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(
+        events.map((e) => e.policyId),
+        [first.policy.id, second.policy.id, third.policy.id],
+        'each once, in the order paid',
+      );
+      // Resuming from the last one seen replays nothing already seen.
+      const again: string[] = [];
+      client.subscribe<{ policyPaid: { policyId: string } }>(
+        { query: PAID, variables: { since: events[2]?.paidAt } },
+        { next: (r) => r.data && again.push(r.data.policyPaid.policyId), error: () => undefined, complete: () => undefined },
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(again, []);
+    } finally {
+      await client.dispose();
+    }
+  });
+});

@@ -8,6 +8,7 @@ import {
   findQuote,
   insertPolicy,
   policiesOf,
+  quotesOf,
 } from '../db/cover-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
@@ -34,6 +35,7 @@ import { requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { requireReserves } from './treasury.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
+import { type PayoutRecord, payoutsOfBuyer } from '../db/incident-store.ts';
 import { skimRateBps, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
@@ -252,6 +254,26 @@ async function checkSale(tx: Executor, q: QuoteRecord, now: number): Promise<{ s
 
 export async function policies(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<PolicyRecord>> {
   return toPage(await policiesOf(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.createdAt, id: p.id }));
+}
+
+/** The account's quotes, newest first, each with the policy it became (null if not bought). */
+export async function quoteHistory(
+  deps: Deps,
+  viewer: Viewer | null,
+  address: Subject,
+  page: PageRequest,
+): Promise<Page<QuoteRecord & { policyId: string | null }>> {
+  return toPage(await quotesOf(deps.db, resolveSubject(viewer, address), page), page, (q) => ({ key: q.createdAt, id: q.id }));
+}
+
+/** The policy a quote became, if bought. */
+export async function policyOfQuote(deps: Deps, quoteId: string): Promise<string | null> {
+  return (await findPolicyByQuote(deps.db, quoteId))?.id ?? null;
+}
+
+/** Payouts to the account's policies, newest first. */
+export async function payoutHistory(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<PayoutRecord>> {
+  return toPage(await payoutsOfBuyer(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.createdAt, id: p.policyId }));
 }
 
 /** Someone else's policy is reported as not found, so ids cannot be probed. */

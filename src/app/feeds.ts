@@ -5,6 +5,7 @@ import {
   type FeedConfig,
   type FeedKind,
   type FeedRecord,
+  type FeedRejection,
   type ObservationRecord,
   feedAges,
   feedsOfRisk,
@@ -13,15 +14,18 @@ import {
   findFeed,
   insertFeed,
   insertObservations,
+  insertRejection,
   listFeeds,
   markFeed,
+  observationsPage,
+  rejectionsOf,
   risksOfFeed,
   setRiskFeeds as storeRiskFeeds,
   trailingMax,
 } from '../db/feed-store.ts';
 import { findRisk } from '../db/risk-store.ts';
 import { Decimal } from '../domain/decimal.ts';
-import { badInput, conflict, forbidden, notFound, unauthenticated } from '../domain/errors.ts';
+import { BaseError, badInput, conflict, forbidden, notFound, unauthenticated } from '../domain/errors.ts';
 import { newId } from './ids.ts';
 import type { IncomingObservation } from '../domain/feed.ts';
 import { isDecimalString } from '../domain/money.ts';
@@ -312,6 +316,34 @@ export async function submitObservations(
 ): Promise<Recorded> {
   const feed = await getFeed(deps, feedId);
   if (feed.kind !== 'PUSH' || !feed.reporter) throw forbidden('observations can only be pushed to a PUSH feed');
+  try {
+    return await pushChecked(deps, feed, observations, signature);
+  } catch (error) {
+    // A refusal is kept for the integrator (Feed.rejections), with its reason; a fault is not theirs.
+    if (error instanceof BaseError) {
+      const times = observations.map((o) => o.observedAt).filter((t) => Number.isSafeInteger(t));
+      await insertRejection(deps.db, {
+        feedId,
+        at: deps.clock.now(),
+        code: error.code,
+        reason: error.message,
+        observations: observations.length,
+        firstObservedAt: times.length > 0 ? Math.min(...times) : null,
+        lastObservedAt: times.length > 0 ? Math.max(...times) : null,
+      }).catch((err: unknown) => deps.log.warn({ err, feedId }, 'could not record a rejected submission'));
+    }
+    throw error;
+  }
+}
+
+/** A push after its feed is known: checked, verified against the reporter's signature, recorded. */
+async function pushChecked(
+  deps: Deps,
+  feed: FeedRecord,
+  observations: ReadonlyArray<{ value: string; observedAt: number }>,
+  signature: string,
+): Promise<Recorded> {
+  const feedId = feed.id;
   if (observations.length < 1 || observations.length > MAX_BATCH)
     throw badInput(`send 1 to ${MAX_BATCH} observations`, { field: 'observations' });
   for (const o of observations) {
@@ -344,6 +376,23 @@ export async function submitObservations(
     })),
     true,
   );
+}
+
+/** Who may read a feed's operational details (its errors, refused submissions): admins, its creator and reporter. */
+export function canOperateFeed(viewer: Viewer | null, feed: FeedRecord): boolean {
+  return Boolean(viewer && (viewer.roles.includes('admin') || viewer.address === feed.createdBy || viewer.address === feed.reporter));
+}
+
+/** A feed's observations, newest first, a page at a time. */
+export async function feedHistory(deps: Deps, feedId: string, page: PageRequest): Promise<Page<ObservationRecord>> {
+  return toPage(await observationsPage(deps.db, feedId, page), page, (o) => ({ key: o.observedAt, id: feedId }));
+}
+
+/** The submissions a PUSH feed refused, newest first, with why: its reporter's, creator's and admins' to read. */
+export async function feedRejections(deps: Deps, viewer: Viewer | null, feed: FeedRecord, page: PageRequest): Promise<Page<FeedRejection>> {
+  if (!canOperateFeed(viewer, feed)) throw forbidden("a feed's refused submissions are its reporter's, its creator's and admins' to read");
+  if (page.after && !/^\d{1,19}$/.test(page.after.id)) throw badInput('after is not a cursor of this list', { field: 'after' });
+  return toPage(await rejectionsOf(deps.db, feed.id, page), page, (r) => ({ key: r.at, id: r.id }));
 }
 
 /** The feeds the watcher reads itself (chain calls, HTTP), oldest first. */

@@ -76,22 +76,35 @@ export async function findQuote(ex: Executor, id: string, lock = false): Promise
     ? await ex.query<QuoteRow>(sql`SELECT * FROM quotes WHERE id = ${id} FOR UPDATE`)
     : await ex.query<QuoteRow>(sql`SELECT * FROM quotes WHERE id = ${id}`);
   const r = rows[0];
-  return (
-    r && {
-      id: r.id,
-      riskId: r.risk_id,
-      poolId: r.pool_id,
-      requester: r.requester,
-      amount: big(r.amount),
-      durationDays: r.duration_days,
-      exposure: big(r.exposure),
-      premium: big(r.premium),
-      fee: big(r.fee),
-      breakdown: r.breakdown,
-      createdAt: ms(r.created_at),
-      expiresAt: ms(r.expires_at),
-    }
-  );
+  return r && toQuote(r);
+}
+
+const toQuote = (r: QuoteRow): QuoteRecord => ({
+  id: r.id,
+  riskId: r.risk_id,
+  poolId: r.pool_id,
+  requester: r.requester,
+  amount: big(r.amount),
+  durationDays: r.duration_days,
+  exposure: big(r.exposure),
+  premium: big(r.premium),
+  fee: big(r.fee),
+  breakdown: r.breakdown,
+  createdAt: ms(r.created_at),
+  expiresAt: ms(r.expires_at),
+});
+
+/** A requester's quotes, newest first, with the policy each became (null if not bought). */
+export async function quotesOf(
+  ex: Executor,
+  requester: string,
+  page: PageRequest,
+): Promise<Array<QuoteRecord & { policyId: string | null }>> {
+  const p = pageOf(sql`q.created_at`, sql`q.id`, page, true);
+  const rows = await ex.query<QuoteRow & { policy_id: string | null }>(sql`
+    SELECT q.*, p.id AS policy_id FROM quotes q LEFT JOIN policies p ON p.quote_id = q.id
+    WHERE q.requester = ${requester} AND ${p.where} ORDER BY q.created_at DESC, q.id DESC ${p.limit}`);
+  return rows.map((r) => ({ ...toQuote(r), policyId: r.policy_id }));
 }
 
 /** Quotes that expired long ago and were never bought are garbage. */

@@ -212,6 +212,57 @@ export async function latestObservations(ex: Executor, riskId: string, at: numbe
   return rows.map(toObservation);
 }
 
+/** A feed's observations, newest first, a page at a time (a feed has one per instant). */
+export async function observationsPage(ex: Executor, feedId: string, page: PageRequest): Promise<ObservationRecord[]> {
+  const p = pageOf(sql`observed_at`, sql`feed_id`, page, true);
+  const rows = await ex.query<ObservationRow>(
+    sql`SELECT * FROM observations WHERE feed_id = ${feedId} AND ${p.where} ORDER BY observed_at DESC ${p.limit}`,
+  );
+  return rows.map(toObservation);
+}
+
+export interface FeedRejection {
+  id: string;
+  feedId: string;
+  at: number;
+  code: string;
+  reason: string;
+  observations: number;
+  firstObservedAt: number | null;
+  lastObservedAt: number | null;
+}
+
+/** Rejections kept per feed: the newest. */
+const REJECTIONS_KEPT = 500;
+
+/** Records a refused submission to a feed, keeping the newest REJECTIONS_KEPT of the feed's. */
+export async function insertRejection(ex: Executor, r: Omit<FeedRejection, 'id'>): Promise<void> {
+  await ex.query(sql`
+    INSERT INTO feed_rejections (feed_id, at, code, reason, observations, first_observed_at, last_observed_at)
+    VALUES (${r.feedId}, ${ts(r.at)}, ${r.code}, ${r.reason.slice(0, 500)}, ${r.observations},
+      ${r.firstObservedAt === null ? null : ts(r.firstObservedAt)}, ${r.lastObservedAt === null ? null : ts(r.lastObservedAt)})`);
+  await ex.query(sql`
+    DELETE FROM feed_rejections WHERE feed_id = ${r.feedId} AND id <= (
+      SELECT id FROM feed_rejections WHERE feed_id = ${r.feedId} ORDER BY id DESC OFFSET ${REJECTIONS_KEPT} LIMIT 1)`);
+}
+
+/** A feed's refused submissions, newest first. */
+export async function rejectionsOf(ex: Executor, feedId: string, page: PageRequest): Promise<FeedRejection[]> {
+  const after = page.after ? sql`AND id < ${Number(page.after.id)}` : sql``;
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT * FROM feed_rejections WHERE feed_id = ${feedId} ${after} ORDER BY id DESC LIMIT ${page.first + 1}`);
+  return rows.map((r) => ({
+    id: String(r.id),
+    feedId: String(r.feed_id),
+    at: ms(r.at),
+    code: String(r.code),
+    reason: String(r.reason),
+    observations: Number(r.observations),
+    firstObservedAt: r.first_observed_at == null ? null : ms(r.first_observed_at),
+    lastObservedAt: r.last_observed_at == null ? null : ms(r.last_observed_at),
+  }));
+}
+
 /** The largest raw value of a feed since `since` (for trailing-maximum feeds). */
 export async function trailingMax(ex: Executor, feedId: string, since: number): Promise<string | null> {
   const rows = await ex.query<{ m: string | null }>(

@@ -222,6 +222,15 @@ export async function payoutsToBuyer(ex: Executor, incidentId: string, poolId: s
   return rows.map(toPayout);
 }
 
+/** A buyer's payouts, newest first, a page at a time. */
+export async function payoutsOfBuyer(ex: Executor, buyer: string, page: PageRequest): Promise<PayoutRecord[]> {
+  const p = pageOf(sql`pay.created_at`, sql`pay.policy_id`, page, true);
+  const rows = await ex.query<PayoutRow>(sql`
+    SELECT pay.* FROM policies pol JOIN payouts pay ON pay.policy_id = pol.id
+    WHERE pol.buyer = ${buyer} AND ${p.where} ORDER BY pay.created_at DESC, pay.policy_id DESC ${p.limit}`);
+  return rows.map(toPayout);
+}
+
 /**
  * A buyer's payouts paid after `since`, oldest first (at most 1,000): on the ledger when the
  * payout was made; with money on chain when its transfer was confirmed.

@@ -1,5 +1,18 @@
 import { evidenceVerified } from '../app/evaluate-risk.ts';
-import { allFeeds, feedsOf, findFeedById, getFeed, observationsOf, registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts';
+import {
+  allFeeds,
+  canOperateFeed,
+  feedHistory,
+  feedRejections,
+  feedsOf,
+  findFeedById,
+  getFeed,
+  observationsOf,
+  registerFeed,
+  setRiskFeeds,
+  submitObservations,
+} from '../app/feeds.ts';
+import { payoutHistory } from '../app/cover.ts';
 import { getIncident, incidents, payouts, poolsOfIncident, riskEventsOf, runBacktest } from '../app/incidents.ts';
 import type { EvidenceObservation } from '../app/records.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
@@ -13,6 +26,7 @@ export const oracleResolvers: Resolvers = {
   Query: {
     feeds: (_, a, ctx) => allFeeds(ctx.deps, pageRequest(a.first, a.after)),
     feed: (_, a, ctx) => findFeedById(ctx.deps, a.id),
+    payouts: (_, a, ctx) => payoutHistory(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     incidents: (_, a, ctx) => incidents(ctx.deps, a.riskId, pageRequest(a.first, a.after)),
     incident: (_, a, ctx) => getIncident(ctx.deps, a.id),
     backtest: (_, a) => runBacktest(a.rule, a.observations),
@@ -44,12 +58,11 @@ export const oracleResolvers: Resolvers = {
     minValue: (f) => f.config.minValue ?? null,
     // Why a read failed is for the feed's operators, not the public: it may describe
     // what the server reached.
-    lastError: (f, _, ctx) =>
-      ctx.viewer && (ctx.viewer.roles.includes('admin') || ctx.viewer.address === f.createdBy || ctx.viewer.address === f.reporter)
-        ? f.lastError
-        : null,
+    lastError: (f, _, ctx) => (canOperateFeed(ctx.viewer, f) ? f.lastError : null),
     maxValue: (f) => f.config.maxValue ?? null,
     observations: (f, a: { limit?: number }, ctx) => observationsOf(ctx.deps, f.id, a.limit ?? 20),
+    history: (f, a, ctx) => feedHistory(ctx.deps, f.id, pageRequest(a.first, a.after)),
+    rejections: (f, a, ctx) => feedRejections(ctx.deps, ctx.viewer, f, pageRequest(a.first, a.after)),
   },
   FeedObservation: {
     source: (o) => JSON.stringify(o.source),

@@ -1,5 +1,5 @@
 import { issueSiweNonce, revokeSessions, signInWithEthereum } from '../app/auth.ts';
-import { policies, policy, priceCover, purchasePolicy, requestQuote } from '../app/cover.ts';
+import { policies, policy, policyOfQuote, priceCover, purchasePolicy, quoteHistory, requestQuote } from '../app/cover.ts';
 import { creditAccount, getBalance } from '../app/funding.ts';
 import {
   allPools,
@@ -88,6 +88,7 @@ export const coreResolvers: Resolvers = {
     withdrawals: (_, a, ctx) => withdrawals(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     quoteEstimate: (_, a, ctx) => priceCover(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
     policies: (_, a, ctx) => policies(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
+    quotes: (_, a, ctx) => quoteHistory(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     policy: (_, a, ctx) => policy(ctx.deps, ctx.viewer, a.id),
   },
 
@@ -182,7 +183,15 @@ export const coreResolvers: Resolvers = {
     pool: (w, _, ctx) => ctx.pool(w.poolId),
   },
 
-  Quote: quoteFields,
+  Quote: {
+    ...quoteFields,
+    // A quote of the history list knows its policy; a quote just taken is looked up.
+    policyId: (q, _, ctx) => ('policyId' in q ? (q.policyId as string | null) : policyOfQuote(ctx.deps, q.id)),
+    status: async (q, _, ctx) => {
+      const bought = 'policyId' in q ? (q.policyId as string | null) : await policyOfQuote(ctx.deps, q.id);
+      return bought ? 'BOUGHT' : q.expiresAt <= ctx.deps.clock.now() ? 'EXPIRED' : 'OPEN';
+    },
+  },
   QuoteEstimate: quoteFields,
 
   Policy: {

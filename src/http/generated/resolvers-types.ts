@@ -234,6 +234,8 @@ export type Feed = {
   createdAt: Scalars['DateTime']['output'];
   decimals?: Maybe<Scalars['Int']['output']>;
   heartbeatSeconds: Scalars['Int']['output'];
+  /** Every observation recorded, newest first, a page at a time. */
+  history: FeedObservationConnection;
   id: Scalars['ID']['output'];
   kind: FeedKind;
   /** Why the last read failed: shown to admins and the feed's creator or reporter only. */
@@ -245,6 +247,11 @@ export type Feed = {
   name: Scalars['String']['output'];
   observations: Array<FeedObservation>;
   path?: Maybe<Scalars['String']['output']>;
+  /**
+   * Submissions to this PUSH feed that were refused, newest first, with the code and the reason
+   * (the newest 500 are kept). Its reporter's, its creator's and admins' to read.
+   */
+  rejections: FeedRejectionConnection;
   reporter?: Maybe<Scalars['String']['output']>;
   signature?: Maybe<Scalars['String']['output']>;
   trailingMaxWindowSeconds?: Maybe<Scalars['Int']['output']>;
@@ -252,8 +259,20 @@ export type Feed = {
 };
 
 
+export type FeedHistoryArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
 export type FeedObservationsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type FeedRejectionsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type FeedConnection = {
@@ -278,6 +297,30 @@ export type FeedObservation = {
   /** Where it came from (round id, block, URL, reporter), as JSON. */
   source: Scalars['String']['output'];
   value: Scalars['Decimal']['output'];
+};
+
+export type FeedObservationConnection = {
+  __typename?: 'FeedObservationConnection';
+  nodes: Array<FeedObservation>;
+  pageInfo: PageInfo;
+};
+
+export type FeedRejection = {
+  __typename?: 'FeedRejection';
+  at: Scalars['DateTime']['output'];
+  /** The error code the submitter was answered with (BAD_USER_INPUT, CONFLICT, UNAUTHENTICATED...). */
+  code: Scalars['String']['output'];
+  firstObservedAt?: Maybe<Scalars['DateTime']['output']>;
+  lastObservedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Observations in the refused batch, and the span of their times. */
+  observations: Scalars['Int']['output'];
+  reason: Scalars['String']['output'];
+};
+
+export type FeedRejectionConnection = {
+  __typename?: 'FeedRejectionConnection';
+  nodes: Array<FeedRejection>;
+  pageInfo: PageInfo;
 };
 
 export type GroupExposure = {
@@ -615,6 +658,12 @@ export type Payout = {
   transfer?: Maybe<Transfer>;
 };
 
+export type PayoutConnection = {
+  __typename?: 'PayoutConnection';
+  nodes: Array<Payout>;
+  pageInfo: PageInfo;
+};
+
 export type PayoutKind =
   | 'BINARY'
   | 'PROPORTIONAL'
@@ -828,6 +877,8 @@ export type Query = {
   me?: Maybe<Account>;
   /** Admin: pay batches, newest first; a failed batch shows why. */
   payBatches: PayBatchConnection;
+  /** Payouts to the signed-in account's policies, newest first (admins may pass another address). */
+  payouts: PayoutConnection;
   /** Policies of the signed-in account, newest first (admins may pass another address). */
   policies: PolicyConnection;
   policy?: Maybe<Policy>;
@@ -841,6 +892,12 @@ export type Query = {
    * stored and the price is not held (take a firm quote with the requestQuote mutation).
    */
   quoteEstimate: QuoteEstimate;
+  /**
+   * Quotes the signed-in account took, newest first (admins may pass another address): each
+   * with the policy it became, or OPEN until it expires. Expired quotes never bought are
+   * deleted after a day.
+   */
+  quotes: QuoteConnection;
   /** The treasury against the ledger, read from the chain now. */
   reserves: Reserves;
   risk?: Maybe<Risk>;
@@ -916,6 +973,13 @@ export type QueryPayBatchesArgs = {
 };
 
 
+export type QueryPayoutsArgs = {
+  address?: InputMaybe<Scalars['String']['input']>;
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
 export type QueryPoliciesArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
@@ -950,6 +1014,13 @@ export type QueryQuoteEstimateArgs = {
   amount: Scalars['BigInt']['input'];
   durationDays: Scalars['Int']['input'];
   riskId: Scalars['ID']['input'];
+};
+
+
+export type QueryQuotesArgs = {
+  address?: InputMaybe<Scalars['String']['input']>;
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -996,9 +1067,13 @@ export type Quote = {
   id: Scalars['ID']['output'];
   /** The formula, line by line, for people. */
   lines: Array<QuoteLine>;
+  /** The policy this quote was bought as. */
+  policyId?: Maybe<Scalars['ID']['output']>;
   pool: Pool;
   premium: Scalars['BigInt']['output'];
   risk: Risk;
+  /** BOUGHT (see policyId), OPEN until expiresAt, or EXPIRED. */
+  status: QuoteStatus;
   /** premium + fee: what the buyer pays. */
   total: Scalars['BigInt']['output'];
 };
@@ -1023,6 +1098,12 @@ export type QuoteBreakdown = {
   utilisationMultiplier: Scalars['Decimal']['output'];
 };
 
+export type QuoteConnection = {
+  __typename?: 'QuoteConnection';
+  nodes: Array<Quote>;
+  pageInfo: PageInfo;
+};
+
 /** A price for cover now, not stored and not held: requestQuote takes a firm one. */
 export type QuoteEstimate = {
   __typename?: 'QuoteEstimate';
@@ -1043,6 +1124,11 @@ export type QuoteLine = {
   label: Scalars['String']['output'];
   value: Scalars['String']['output'];
 };
+
+export type QuoteStatus =
+  | 'BOUGHT'
+  | 'EXPIRED'
+  | 'OPEN';
 
 export type Recovery = {
   __typename?: 'Recovery';
@@ -1591,6 +1677,9 @@ export type ResolversTypes = {
   FeedConnection: ResolverTypeWrapper<Omit<FeedConnection, 'nodes'> & { nodes: Array<ResolversTypes['Feed']> }>;
   FeedKind: FeedKind;
   FeedObservation: ResolverTypeWrapper<ObservationRecord>;
+  FeedObservationConnection: ResolverTypeWrapper<Omit<FeedObservationConnection, 'nodes'> & { nodes: Array<ResolversTypes['FeedObservation']> }>;
+  FeedRejection: ResolverTypeWrapper<FeedRejection>;
+  FeedRejectionConnection: ResolverTypeWrapper<FeedRejectionConnection>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   GroupExposure: ResolverTypeWrapper<GroupExposure>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
@@ -1608,6 +1697,7 @@ export type ResolversTypes = {
   PayBatchConnection: ResolverTypeWrapper<Omit<PayBatchConnection, 'nodes'> & { nodes: Array<ResolversTypes['PayBatch']> }>;
   PayBatchStatus: PayBatchStatus;
   Payout: ResolverTypeWrapper<PayoutRecord>;
+  PayoutConnection: ResolverTypeWrapper<Omit<PayoutConnection, 'nodes'> & { nodes: Array<ResolversTypes['Payout']> }>;
   PayoutKind: PayoutKind;
   PayoutTier: ResolverTypeWrapper<PayoutTier>;
   PayoutTierInput: PayoutTierInput;
@@ -1627,8 +1717,10 @@ export type ResolversTypes = {
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Quote: ResolverTypeWrapper<QuoteRecord>;
   QuoteBreakdown: ResolverTypeWrapper<QuoteBreakdown>;
+  QuoteConnection: ResolverTypeWrapper<Omit<QuoteConnection, 'nodes'> & { nodes: Array<ResolversTypes['Quote']> }>;
   QuoteEstimate: ResolverTypeWrapper<QuoteRecord>;
   QuoteLine: ResolverTypeWrapper<QuoteLine>;
+  QuoteStatus: QuoteStatus;
   Recovery: ResolverTypeWrapper<RecoveryRecord>;
   RecoveryPart: ResolverTypeWrapper<Omit<Omit<RecoveryPart, 'pool'> & { pool?: Maybe<ResolversTypes['Pool']> }, 'pool'> & { poolId: string | null }>;
   RegisterFeedInput: RegisterFeedInput;
@@ -1695,6 +1787,9 @@ export type ResolversParentTypes = {
   Feed: FeedRecord;
   FeedConnection: Omit<FeedConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Feed']> };
   FeedObservation: ObservationRecord;
+  FeedObservationConnection: Omit<FeedObservationConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['FeedObservation']> };
+  FeedRejection: FeedRejection;
+  FeedRejectionConnection: FeedRejectionConnection;
   Float: Scalars['Float']['output'];
   GroupExposure: GroupExposure;
   ID: Scalars['ID']['output'];
@@ -1708,6 +1803,7 @@ export type ResolversParentTypes = {
   PayBatch: BatchRecord;
   PayBatchConnection: Omit<PayBatchConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['PayBatch']> };
   Payout: PayoutRecord;
+  PayoutConnection: Omit<PayoutConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Payout']> };
   PayoutTier: PayoutTier;
   PayoutTierInput: PayoutTierInput;
   Policy: PolicyRecord;
@@ -1725,6 +1821,7 @@ export type ResolversParentTypes = {
   Query: Record<PropertyKey, never>;
   Quote: QuoteRecord;
   QuoteBreakdown: QuoteBreakdown;
+  QuoteConnection: Omit<QuoteConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Quote']> };
   QuoteEstimate: QuoteRecord;
   QuoteLine: QuoteLine;
   Recovery: RecoveryRecord;
@@ -1892,6 +1989,7 @@ export type FeedResolvers<ContextType = Context, ParentType extends ResolversPar
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   decimals?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   heartbeatSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  history?: Resolver<ResolversTypes['FeedObservationConnection'], ParentType, ContextType, RequireFields<FeedHistoryArgs, 'first'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['FeedKind'], ParentType, ContextType>;
   lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1902,6 +2000,7 @@ export type FeedResolvers<ContextType = Context, ParentType extends ResolversPar
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   observations?: Resolver<Array<ResolversTypes['FeedObservation']>, ParentType, ContextType, RequireFields<FeedObservationsArgs, 'limit'>>;
   path?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  rejections?: Resolver<ResolversTypes['FeedRejectionConnection'], ParentType, ContextType, RequireFields<FeedRejectionsArgs, 'first'>>;
   reporter?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   signature?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   trailingMaxWindowSeconds?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -1920,6 +2019,25 @@ export type FeedObservationResolvers<ContextType = Context, ParentType extends R
   receivedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   source?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   value?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+};
+
+export type FeedObservationConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FeedObservationConnection'] = ResolversParentTypes['FeedObservationConnection']> = {
+  nodes?: Resolver<Array<ResolversTypes['FeedObservation']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type FeedRejectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FeedRejection'] = ResolversParentTypes['FeedRejection']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  firstObservedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  lastObservedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  observations?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type FeedRejectionConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FeedRejectionConnection'] = ResolversParentTypes['FeedRejectionConnection']> = {
+  nodes?: Resolver<Array<ResolversTypes['FeedRejection']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 };
 
 export type GroupExposureResolvers<ContextType = Context, ParentType extends ResolversParentTypes['GroupExposure'] = ResolversParentTypes['GroupExposure']> = {
@@ -2026,6 +2144,11 @@ export type PayoutResolvers<ContextType = Context, ParentType extends ResolversP
   policyId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
   transfer?: Resolver<Maybe<ResolversTypes['Transfer']>, ParentType, ContextType>;
+};
+
+export type PayoutConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PayoutConnection'] = ResolversParentTypes['PayoutConnection']> = {
+  nodes?: Resolver<Array<ResolversTypes['Payout']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 };
 
 export type PayoutTierResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PayoutTier'] = ResolversParentTypes['PayoutTier']> = {
@@ -2157,12 +2280,14 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   incidents?: Resolver<ResolversTypes['IncidentConnection'], ParentType, ContextType, RequireFields<QueryIncidentsArgs, 'first'>>;
   me?: Resolver<Maybe<ResolversTypes['Account']>, ParentType, ContextType>;
   payBatches?: Resolver<ResolversTypes['PayBatchConnection'], ParentType, ContextType, RequireFields<QueryPayBatchesArgs, 'first'>>;
+  payouts?: Resolver<ResolversTypes['PayoutConnection'], ParentType, ContextType, RequireFields<QueryPayoutsArgs, 'first'>>;
   policies?: Resolver<ResolversTypes['PolicyConnection'], ParentType, ContextType, RequireFields<QueryPoliciesArgs, 'first'>>;
   policy?: Resolver<Maybe<ResolversTypes['Policy']>, ParentType, ContextType, RequireFields<QueryPolicyArgs, 'id'>>;
   pool?: Resolver<Maybe<ResolversTypes['Pool']>, ParentType, ContextType, RequireFields<QueryPoolArgs, 'id'>>;
   pools?: Resolver<ResolversTypes['PoolConnection'], ParentType, ContextType, RequireFields<QueryPoolsArgs, 'first'>>;
   positions?: Resolver<ResolversTypes['PositionConnection'], ParentType, ContextType, RequireFields<QueryPositionsArgs, 'first'>>;
   quoteEstimate?: Resolver<ResolversTypes['QuoteEstimate'], ParentType, ContextType, RequireFields<QueryQuoteEstimateArgs, 'amount' | 'durationDays' | 'riskId'>>;
+  quotes?: Resolver<ResolversTypes['QuoteConnection'], ParentType, ContextType, RequireFields<QueryQuotesArgs, 'first'>>;
   reserves?: Resolver<ResolversTypes['Reserves'], ParentType, ContextType>;
   risk?: Resolver<Maybe<ResolversTypes['Risk']>, ParentType, ContextType, RequireFields<QueryRiskArgs, 'id'>>;
   risks?: Resolver<ResolversTypes['RiskConnection'], ParentType, ContextType, RequireFields<QueryRisksArgs, 'first'>>;
@@ -2182,9 +2307,11 @@ export type QuoteResolvers<ContextType = Context, ParentType extends ResolversPa
   fee?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lines?: Resolver<Array<ResolversTypes['QuoteLine']>, ParentType, ContextType>;
+  policyId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
   premium?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['QuoteStatus'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
 
@@ -2200,6 +2327,11 @@ export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends Re
   utilisationAfter?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   utilisationBefore?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   utilisationMultiplier?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+};
+
+export type QuoteConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['QuoteConnection'] = ResolversParentTypes['QuoteConnection']> = {
+  nodes?: Resolver<Array<ResolversTypes['Quote']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 };
 
 export type QuoteEstimateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['QuoteEstimate'] = ResolversParentTypes['QuoteEstimate']> = {
@@ -2467,6 +2599,9 @@ export type Resolvers<ContextType = Context> = {
   Feed?: FeedResolvers<ContextType>;
   FeedConnection?: FeedConnectionResolvers<ContextType>;
   FeedObservation?: FeedObservationResolvers<ContextType>;
+  FeedObservationConnection?: FeedObservationConnectionResolvers<ContextType>;
+  FeedRejection?: FeedRejectionResolvers<ContextType>;
+  FeedRejectionConnection?: FeedRejectionConnectionResolvers<ContextType>;
   GroupExposure?: GroupExposureResolvers<ContextType>;
   Incident?: IncidentResolvers<ContextType>;
   IncidentConnection?: IncidentConnectionResolvers<ContextType>;
@@ -2476,6 +2611,7 @@ export type Resolvers<ContextType = Context> = {
   PayBatch?: PayBatchResolvers<ContextType>;
   PayBatchConnection?: PayBatchConnectionResolvers<ContextType>;
   Payout?: PayoutResolvers<ContextType>;
+  PayoutConnection?: PayoutConnectionResolvers<ContextType>;
   PayoutTier?: PayoutTierResolvers<ContextType>;
   Policy?: PolicyResolvers<ContextType>;
   PolicyConnection?: PolicyConnectionResolvers<ContextType>;
@@ -2491,6 +2627,7 @@ export type Resolvers<ContextType = Context> = {
   Query?: QueryResolvers<ContextType>;
   Quote?: QuoteResolvers<ContextType>;
   QuoteBreakdown?: QuoteBreakdownResolvers<ContextType>;
+  QuoteConnection?: QuoteConnectionResolvers<ContextType>;
   QuoteEstimate?: QuoteEstimateResolvers<ContextType>;
   QuoteLine?: QuoteLineResolvers<ContextType>;
   Recovery?: RecoveryResolvers<ContextType>;

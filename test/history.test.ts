@@ -90,7 +90,10 @@ describe('history', () => {
     await h.ok(SUBMIT, { f: feed.id, o: asInput(batch), s: await signPush(reporter, feed.id, batch) }, token);
     // Refused: signed by someone else; then a replay of a time already recorded.
     const forged = [{ value: '0.5', observedAt: at }];
-    expectCode(await h.gql(SUBMIT, { f: feed.id, o: asInput(forged), s: await signPush(newWallet(), feed.id, forged) }, token), 'UNAUTHENTICATED');
+    expectCode(
+      await h.gql(SUBMIT, { f: feed.id, o: asInput(forged), s: await signPush(newWallet(), feed.id, forged) }, token),
+      'UNAUTHENTICATED',
+    );
     const replay = [batch[0] as { value: string; observedAt: number }];
     expectCode(await h.gql(SUBMIT, { f: feed.id, o: asInput(replay), s: await signPush(reporter, feed.id, replay) }, token), 'CONFLICT');
 

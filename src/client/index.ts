@@ -5,16 +5,26 @@ import { createSiweMessage } from 'viem/siwe';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 import {
   CompleteWithdrawalDocument,
+  CreatePoolDocument,
+  type CreatePoolInput,
+  CreateRiskDocument,
+  type CreateRiskInput,
+  CreditAccountDocument,
   DepositDocument,
+  FeedRejectionsDocument,
   MeDocument,
+  MyPayoutsDocument,
   MyPoliciesDocument,
   MyPositionsDocument,
+  MyQuotesDocument,
+  PolicyPaidDocument,
   PurchasePolicyDocument,
   RegisterPushFeedDocument,
   RequestQuoteDocument,
   RequestWithdrawalDocument,
   RisksDocument,
   SignInDocument,
+  SetRiskFeedsDocument,
   SiweNonceDocument,
   SubmitObservationsDocument,
   type TrancheName,
@@ -175,6 +185,15 @@ export function createCoverClient(options: CoverClientOptions) {
       request(RequestQuoteDocument, { riskId, amount: amount.toString(), durationDays }).then((r) => r.requestQuote),
     buy: (quoteId: string) => request(PurchasePolicyDocument, { quoteId }).then((r) => r.purchasePolicy),
     policies: (first = 50, after?: string) => request(MyPoliciesDocument, { first, after: after ?? null }).then((r) => r.policies),
+    /** Quotes taken, newest first: OPEN, BOUGHT (with its policy) or EXPIRED. */
+    quotes: (first = 50, after?: string) => request(MyQuotesDocument, { first, after: after ?? null }).then((r) => r.quotes),
+    payouts: (first = 50, after?: string) => request(MyPayoutsDocument, { first, after: after ?? null }).then((r) => r.payouts),
+    /**
+     * The signed-in buyer's payouts as they land. `since` (a payout's paidAt, or when the last
+     * connection dropped) first replays the ones paid after it, so a reconnect misses none.
+     */
+    payoutsLive: (since?: string | Date) =>
+      subscribe(PolicyPaidDocument, { since: since === undefined ? null : new Date(since).toISOString() }),
 
     // Capital providers
     deposit: (poolId: string, amount: bigint | string, tranche: TrancheName = 'SENIOR') =>
@@ -182,7 +201,9 @@ export function createCoverClient(options: CoverClientOptions) {
     requestWithdrawal: (poolId: string, shares: bigint | string, tranche: TrancheName = 'SENIOR') =>
       request(RequestWithdrawalDocument, { poolId, shares: shares.toString(), tranche }).then((r) => r.requestWithdrawal),
     completeWithdrawal: (requestId: string) => request(CompleteWithdrawalDocument, { requestId }).then((r) => r.completeWithdrawal),
+    /** Positions with what each earns: deposited, premium, losses, net and yields. */
     positions: (first = 50, after?: string) => request(MyPositionsDocument, { first, after: after ?? null }).then((r) => r.positions),
+    createPool: (input: CreatePoolInput) => request(CreatePoolDocument, { input }).then((r) => r.createPool),
 
     // Integrators
     registerPushFeed: (name: string, heartbeatSeconds?: number) =>
@@ -201,6 +222,15 @@ export function createCoverClient(options: CoverClientOptions) {
       const input = observations.map((o) => ({ value: o.value, observedAt: new Date(o.observedAt).toISOString() }));
       return (await request(SubmitObservationsDocument, { feedId, observations: input, signature })).submitObservations;
     },
+    /** Submissions the feed refused, newest first, with the code and reason (the feed's reporter and admins). */
+    rejections: (feedId: string, first = 50, after?: string) =>
+      request(FeedRejectionsDocument, { feedId, first, after: after ?? null }).then((r) => r.feed?.rejections ?? null),
+
+    // Admins
+    credit: (address: string, amount: bigint | string, reference: string) =>
+      request(CreditAccountDocument, { address, amount: amount.toString(), reference }).then((r) => r.creditAccount),
+    createRisk: (input: CreateRiskInput) => request(CreateRiskDocument, { input }).then((r) => r.createRisk),
+    setRiskFeeds: (riskId: string, feedIds: string[]) => request(SetRiskFeedsDocument, { riskId, feedIds }).then((r) => r.setRiskFeeds),
   };
 }
 

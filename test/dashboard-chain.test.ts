@@ -129,11 +129,14 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
     );
     assert.equal(await chain.balanceOf(visitor.address), 1_000_000_000n);
     await page.waitForSelector('#chain-money:not([hidden])');
+    // Every action has one button a person (or a script) can find by its name.
+    for (const name of [/deposit/i, /withdraw/i, /sign in/i, /quote/i, /move in/i, /move out/i])
+      assert.equal(await page.getByRole('button', { name }).count(), 1, `one button named ${name}`);
 
     // From the wallet: approve and deposit, two transactions the wallet sends; the indexer
     // (the watcher's job, run here) credits it after its confirmations.
     await page.fill('#chain-amount', '250');
-    await page.getByRole('button', { name: 'Deposit from my wallet' }).click();
+    await page.getByRole('button', { name: 'Move in from my wallet' }).click();
     await page.waitForSelector('#chain-result[data-outcome="ok"]', { timeout: 30_000 });
     assert.match((await page.textContent('#chain-result')) ?? '', /^Deposit of 250 USDC sent from your wallet \(transaction 0x/);
     assert.equal(wallet.sent.length, 2, 'approve, then deposit');
@@ -156,7 +159,7 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
 
     // Back to the wallet: queued, sent in a batch, confirmed; the tokens are in the wallet.
     await page.fill('#chain-amount', '100');
-    await page.getByRole('button', { name: 'Withdraw to my wallet' }).click();
+    await page.getByRole('button', { name: 'Move out to my wallet' }).click();
     await page.waitForSelector('#chain-result[data-outcome="ok"]');
     assert.match((await page.textContent('#chain-result')) ?? '', /^Withdrawal of 100 USDC to 0x[0-9a-fA-F]{40} is QUEUED/);
     await waitFor(

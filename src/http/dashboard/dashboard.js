@@ -148,7 +148,7 @@ async function render() {
     backstop { balance skimRateBps }
     risks(first: 100) { nodes { id name kind state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
       feeds { observations(limit: 60) { value observedAt } } } }
-    pools(first: 100) { nodes { id name capital totalExposure capacityLeft utilisation adequacyStatus risks { risk { id } }
+    pools(first: 100) { nodes { id name curator capital totalExposure capacityLeft utilisation adequacyStatus risks { risk { id } }
       premiumByDay(days: 30) { amount } losses { incidentId amount }
       tranches { tranche totalAssets sharePrice } } }
     incidents(first: 10) { nodes { id status settlementValue payoutRatio policiesPaid totalPaid evidenceHash risk { name }
@@ -249,6 +249,8 @@ async function renderMine() {
   document.getElementById('trade').hidden = !session;
   document.getElementById('faucet').hidden = !(session && serverInfo.demo.faucet);
   document.getElementById('chain-money').hidden = !(session && settlement.mode === 'CHAIN');
+  // Whether the first-loss tranche is open depends on who is signed in.
+  fillTranches();
   if (!session) {
     mineData = null;
     mine.replaceChildren(el('p', { class: 'muted' }, 'Sign in to see your policies and positions.'));
@@ -487,8 +489,10 @@ async function act(id, run, button) {
   if (button) button.disabled = true;
   tell(id, 'Working…', 'working');
   try {
-    tell(id, await run(), 'ok');
-    await Promise.all([render(), renderMine()]);
+    const done = await run();
+    // The views show the change before the action reports it: what follows sees it.
+    await Promise.all([render(), renderMine()]).catch(console.error);
+    tell(id, done, 'ok');
   } catch (e) {
     tell(id, `Refused: ${e.message}`, 'refused');
   } finally {
@@ -531,12 +535,22 @@ function fillTranches() {
   const pool = market.pools.find((p) => p.id === document.getElementById('deposit-pool').value);
   const select = document.getElementById('deposit-tranche');
   const chosen = select.value;
+  // Senior first (the API's default); the first-loss stake is the curator's alone.
+  const order = ['SENIOR', 'JUNIOR', 'FIRST_LOSS'];
+  const curator = Boolean(pool && session && pool.curator.toLowerCase() === session.address.toLowerCase());
   select.replaceChildren(
-    ...(pool?.tranches ?? []).map((t) =>
-      el('option', { value: t.tranche }, `${t.tranche} (share price ${Number(t.sharePrice).toFixed(4)})`),
-    ),
+    ...[...(pool?.tranches ?? [])]
+      .sort((a, b) => order.indexOf(a.tranche) - order.indexOf(b.tranche))
+      .map((t) => {
+        const closed = t.tranche === 'FIRST_LOSS' && !curator;
+        return el(
+          'option',
+          closed ? { value: t.tranche, disabled: '' } : { value: t.tranche },
+          `${t.tranche}${closed ? ' (the curator only)' : ''}, share price ${Number(t.sharePrice).toFixed(4)}`,
+        );
+      }),
   );
-  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  if ([...select.options].some((o) => o.value === chosen && !o.disabled)) select.value = chosen;
 }
 
 function fillWithdrawOptions() {

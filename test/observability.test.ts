@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { loadConfig } from '../src/bin/load-config.ts';
+import { createRateLimitCounter } from '../src/db/rate-limit-store.ts';
 import { createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
@@ -154,6 +155,30 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     assert.deepEqual(codes, [200, 200, 200, 429, 429]);
     const body = (await request(limited).post('/graphql').send({ query: '{ risks { nodes { id } } }' })).body;
     assert.equal(body.errors[0].extensions.code, 'RATE_LIMITED');
+  });
+
+  test('replicas share one limit: hits are counted at once where they land and written in batches all replicas read', async () => {
+    let t = h.clock.now();
+    const replica = () => createRateLimitCounter(h.db, 60_000, () => t, 60_000);
+    const [a, b] = [replica(), replica()];
+    const key = `ip:shared-${Math.random()}`;
+    for (let i = 1; i <= 3; i++) assert.equal((await a.increment(key)).hits, i, 'counted at once, before any write');
+    await a.flush();
+    // The other replica reads the shared total at its next write, and counts its own hits on top.
+    assert.equal((await b.increment(key)).hits, 1);
+    await b.flush();
+    assert.equal((await b.increment(key)).hits, 5, "A's three, B's two");
+    await b.flush();
+    assert.equal((await a.increment(key)).hits, 4, "A knows its own three and counts one more; it learns of B's at its next write");
+    await a.flush();
+    assert.equal((await a.increment(key)).hits, 7);
+    // A new window starts from zero everywhere.
+    t += 60_001;
+    assert.equal((await a.increment(key)).hits, 1);
+    await a.flush();
+    assert.equal((await b.increment(key)).hits, 1);
+    await b.flush();
+    assert.equal((await b.increment(key)).hits, 3, "A's one and B's two in the new window");
   });
 
   test('production hides the schema and GraphiQL', async () => {

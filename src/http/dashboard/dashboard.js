@@ -74,6 +74,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** A card is at most ~400 px wide, and on a phone the screen less its margins. */
+const chartWidth = () => Math.max(220, Math.min(360, document.documentElement.clientWidth - 80));
+/** Time on the x axis; one point alone gets a short window around it rather than years. */
+const timeScale = { time: true, range: (_u, min, max) => (min === max ? [min - 300, max + 300] : [min, max]) };
+
 /**
  * Observed values against the threshold and recovery lines: a uPlot chart (vendored from
  * npm, served at /vendor/uplot) with a time axis, a value axis, a legend and the value under
@@ -89,12 +94,10 @@ function chart(observations, rule) {
     box.append(el('p', { class: 'muted' }, 'No observations yet.'));
     return box;
   }
-  // A card is at most ~400 px wide, and on a phone the screen less its margins.
-  const width = Math.max(220, Math.min(360, document.documentElement.clientWidth - 80));
   // eslint-disable-next-line no-undef -- the uPlot global from /vendor/uplot/uPlot.iife.min.js
   new uPlot(
     {
-      width,
+      width: chartWidth(),
       height: 160,
       series: [
         { label: 'time' },
@@ -103,8 +106,7 @@ function chart(observations, rule) {
         { label: `recovery ${rule.recoveryThreshold}`, stroke: '#12b76a', dash: [4, 3], points: { show: false } },
       ],
       axes: [{ stroke: '#98a2b3' }, { stroke: '#98a2b3', label: 'price', size: 60, values: (_u, ticks) => ticks.map((t) => t.toFixed(3)) }],
-      // One observation alone: a short window around it rather than years.
-      scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 300, max + 300] : [min, max]) } },
+      scales: { x: timeScale },
     },
     [times, values, flat(rule.threshold), flat(rule.recoveryThreshold)],
     box,
@@ -369,7 +371,7 @@ function sharePriceCharts(positions) {
     // eslint-disable-next-line no-undef -- the uPlot global from /vendor/uplot/uPlot.iife.min.js
     new uPlot(
       {
-        width: Math.max(220, Math.min(360, document.documentElement.clientWidth - 80)),
+        width: chartWidth(),
         height: 130,
         series: [
           { label: 'time' },
@@ -377,7 +379,7 @@ function sharePriceCharts(positions) {
         ],
         axes: [{ stroke: '#98a2b3' }, { stroke: '#98a2b3', size: 70, values: (_u, ticks) => ticks.map((t) => t.toFixed(4)) }],
         scales: {
-          x: { time: true, range: (_u, min, max) => (min === max ? [min - 300, max + 300] : [min, max]) },
+          x: timeScale,
           // A price that barely moves still gets a readable axis (uPlot cannot tick a range of 1e-12).
           y: {
             range: (_u, min, max) => {

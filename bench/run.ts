@@ -3,6 +3,7 @@
  * the PostgreSQL server when DATABASE_URL is set (else PGlite), and printed as a ratio with
  * the absolute numbers; a table at the end.
  */
+import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../src/app/auth.ts';
@@ -63,6 +64,72 @@ async function settlement(n: number) {
   record(`settle ${n.toLocaleString('en')} policies`, fmt(ours, 'ms'), fmt(bare, 'ms'), ours / bare, '<= 2x', ours / bare <= 2);
 }
 
+/**
+ * Settlement at scale (opt-in: BENCH_ONLY=scale; it takes minutes): 100,000 and 1,000,000
+ * policies in one incident, each settled in a process of its own (bench/settle-child.ts) so
+ * that its peak RSS is the settlement's. Memory must stay flat and time per policy must not
+ * grow. On the PostgreSQL server only (PGlite is one process's).
+ */
+async function settlementAtScale(sizes: number[]) {
+  if (!SERVER_URL) {
+    console.log('settlement at scale: needs the PostgreSQL server (DATABASE_URL); not measured');
+    return;
+  }
+  const runs: Array<{ n: number; ms: number; maxRssMiB: number }> = [];
+  for (const n of sizes) {
+    const h = await createHarness();
+    try {
+      const { feed } = await bulkMarket(h, 1, n);
+      h.clock.advance(1000);
+      const { incidents } = await recordObservations(
+        h.deps,
+        feed.id,
+        [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }],
+        false,
+      );
+      const out = execFileSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'bench/settle-child.ts',
+          (h.db as { url?: string }).url as string,
+          incidents[0] as string,
+          String(h.clock.now()),
+        ],
+        { cwd: new URL('..', import.meta.url).pathname, encoding: 'utf8', maxBuffer: 2 ** 20 },
+      );
+      const r = JSON.parse(out.trim().split('\n').at(-1) as string) as { ms: number; maxRssMiB: number; paid: number };
+      if (r.paid !== n) throw new Error(`settled ${r.paid} of ${n}`);
+      if ((await checkInvariants(h.db)).length > 0) throw new Error('invariants broken');
+      runs.push({ n, ms: r.ms, maxRssMiB: r.maxRssMiB });
+      console.log(`  settled ${n.toLocaleString('en')} in ${(r.ms / 1000).toFixed(1)} s, peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);
+    } finally {
+      await h.close();
+    }
+  }
+  const [small, big] = runs as [(typeof runs)[number], (typeof runs)[number]];
+  const perPolicy = (r: typeof small) => (r.ms * 1000) / r.n;
+  const timeRatio = perPolicy(big) / perPolicy(small);
+  record(
+    `settle ${big.n.toLocaleString('en')} vs ${small.n.toLocaleString('en')} policies: time per policy`,
+    `${perPolicy(big).toFixed(1)} µs (${(big.ms / 1000).toFixed(1)} s)`,
+    `${perPolicy(small).toFixed(1)} µs (${(small.ms / 1000).toFixed(1)} s)`,
+    timeRatio,
+    '<= 1.1 (no worse)',
+    timeRatio <= 1.1,
+  );
+  const memRatio = big.maxRssMiB / small.maxRssMiB;
+  record(
+    `settle ${big.n.toLocaleString('en')} vs ${small.n.toLocaleString('en')} policies: peak RSS of the settling process`,
+    `${big.maxRssMiB.toFixed(0)} MiB`,
+    `${small.maxRssMiB.toFixed(0)} MiB`,
+    memRatio,
+    '<= 1.2 (flat)',
+    memRatio <= 1.2,
+  );
+}
+
 async function confirmationToPaid(n: number) {
   const h = await createHarness();
   const { feed } = await bulkMarket(h, 1, n);
@@ -82,7 +149,7 @@ async function confirmationToPaid(n: number) {
   record(`confirming observation -> ${n.toLocaleString('en')} paid`, fmt(ms, 'ms'), '1000 ms', ms / 1000, '< 1 s', ms < 1000);
 }
 
-async function quoteLatency() {
+async function quoteLatency(total = 100_000) {
   const h = await createHarness();
   const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
   const { risk, poolIds } = await bulkMarket(h, 1, 1_000);
@@ -94,13 +161,15 @@ async function quoteLatency() {
     return times[100] as number;
   };
   const at1k = await sample();
-  // Grow the same pool to 100k active policies.
-  const more = await bulkMarket(h, 1, 99_000);
+  // Grow the same pool to `total` active policies.
+  const more = await bulkMarket(h, 1, total - 1_000);
   await h.db.query(
     sql`UPDATE policies SET pool_id = ${poolIds[0] as string}, risk_id = ${risk.id} WHERE pool_id = ${more.poolIds[0] as string}`,
   );
   await h.db.query(
-    sql`UPDATE pool_risks SET exposure = exposure + ${(99_000n * USDC(1_000)).toString()}::numeric WHERE pool_id = ${poolIds[0] as string}`,
+    // The rows are what is measured, not the utilisation: above 100k the aggregate stays at
+    // 100k policies' exposure, so a million 1,000 USDC policies do not fill the pool's cap.
+    sql`UPDATE pool_risks SET exposure = exposure + ${(BigInt(Math.min(total, 100_000) - 1_000) * USDC(1_000)).toString()}::numeric WHERE pool_id = ${poolIds[0] as string}`,
   );
   const count = await h.db.query<{ n: string }>(
     sql`SELECT COUNT(*) AS n FROM policies WHERE pool_id = ${poolIds[0] as string} AND status = 'ACTIVE'`,
@@ -307,7 +376,8 @@ async function chainPayouts(n: number) {
 console.log(
   `bench on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}; ${cpus().length} cores (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
 );
-// BENCH_ONLY=settle,confirm,quote,purchase,latency,gas,chain runs a subset (all by default).
+// BENCH_ONLY=settle,confirm,quote,purchase,latency,gas,chain runs a subset (all by default);
+// scale (settling 1,000,000 policies) runs only when named.
 const only = new Set((process.env.BENCH_ONLY ?? 'settle,confirm,quote,purchase,latency,gas,chain').split(','));
 if (only.has('settle')) await settlement(Number(process.env.BENCH_SETTLE ?? 100_000));
 if (only.has('confirm')) await confirmationToPaid(10_000);
@@ -316,6 +386,12 @@ if (only.has('purchase')) await purchaseThroughput(1_000);
 if (only.has('latency')) await quoteLatency();
 if (only.has('gas')) await gasPerPayout(100);
 if (only.has('chain')) await chainPayouts(10_000);
+// Opt-in (minutes): BENCH_ONLY=scale.
+if (only.has('scale')) {
+  const scale = Number(process.env.BENCH_SCALE ?? 1_000_000);
+  await settlementAtScale([Number(process.env.BENCH_SCALE_BASE ?? 100_000), scale]);
+  await quoteLatency(scale);
+}
 console.log('\n| figure | ours | baseline | ratio | goal | met |\n|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.figure} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.goal} | ${r.met ? 'yes' : 'no'} |`);
 process.exit(0);

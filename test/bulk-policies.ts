@@ -43,7 +43,7 @@ export async function bulkMarket(h: Harness, pools: number, perPool: number) {
           1000000, 50000, '{}', ${start}::timestamptz, ${start}::timestamptz FROM generate_series(1, ${perPool}) g`);
       await tx.query(sql`
         INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, earning_rate_wad, earning_dust_wad, start_at, end_at, status, created_at)
-        SELECT 'pol_' || ${pool.id} || '_' || lpad(g::text, 6, '0'), 'quo_' || ${pool.id} || '_' || g, '0x' || lpad(to_hex(${i} * 1000000 + g), 40, '0'),
+        SELECT 'pol_' || ${pool.id} || '_' || lpad(g::text, ${Math.max(6, String(perPool).length)}, '0'), 'quo_' || ${pool.id} || '_' || g, '0x' || lpad(to_hex(${i} * 1000000 + g), 40, '0'),
           ${risk.id}, ${pool.id}, ${USDC(1_000).toString()}::numeric, ${USDC(1_000).toString()}::numeric, 1000000, 0, 0, 0,
           ${start}::timestamptz, ${end}::timestamptz, 'ACTIVE', ${start}::timestamptz FROM generate_series(1, ${perPool}) g`);
       // The buyers' wallets exist: they paid their premiums from them.

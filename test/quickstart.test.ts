@@ -19,17 +19,21 @@ describe('the README quickstart with the typed client', () => {
   let h: Harness;
   let served: Awaited<ReturnType<typeof serve>>;
   let watcher: Watcher;
+  let ticking: NodeJS.Timeout | undefined;
   before(async () => {
     h = await createHarness();
     served = await serve(h.app);
     (h.deps.config.siwe.domains as string[]).push(new URL(served.base).host);
     (h.deps.config.admins as string[]).push(ANVIL_ADMIN);
-    // The quickstart signs and stamps with the wall clock.
-    h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
+    // The quickstart signs, stamps and resumes by the wall clock: the server's follows it.
+    const follow = () => h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
+    follow();
+    ticking = setInterval(follow, 20);
     watcher = createWatcher(h.deps, { reader: { read: async () => [] }, intervalMs: 200 });
     watcher.start();
   });
   after(async () => {
+    clearInterval(ticking);
     await watcher?.stop();
     served?.close();
     await closeApp(h.app);

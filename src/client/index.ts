@@ -90,20 +90,29 @@ export function createCoverClient(options: CoverClientOptions) {
 
   /**
    * A subscription over server-sent events: an async iterator of results that ends when the
-   * server completes the stream; `return()` (or leaving a for-await loop) closes it.
+   * server completes the stream; `return()` (or leaving a for-await loop) closes it. The
+   * request is sent at once, so nothing is missed between subscribing and iterating.
    */
   function subscribe<TResult, TVariables>(
     document: TypedDocumentNode<TResult, TVariables>,
     variables?: TVariables,
   ): AsyncIterableIterator<TResult> {
     const abort = new AbortController();
+    // The stream opens now, not at the first read: events that happen before the caller starts
+    // iterating (a purchase, a push) wait in the stream for it.
+    const opened = doFetch(options.url, {
+      method: 'POST',
+      headers: headers('text/event-stream'),
+      body: JSON.stringify({ query: print(document), variables: variables ?? {} }),
+      signal: abort.signal,
+    }).then(
+      (res) => ({ res }),
+      (error: unknown) => ({ error }),
+    );
     const events = (async function* () {
-      const res = await doFetch(options.url, {
-        method: 'POST',
-        headers: headers('text/event-stream'),
-        body: JSON.stringify({ query: print(document), variables: variables ?? {} }),
-        signal: abort.signal,
-      });
+      const got = await opened;
+      if ('error' in got) throw got.error;
+      const res = got.res;
       if (!res.ok || !res.body) throw new CoverApiError(`HTTP ${res.status} opening the subscription`, 'INTERNAL_SERVER_ERROR', []);
       const decoder = new TextDecoder();
       let buffer = '';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createClient as createWsClient } from 'graphql-ws';
 import { createClient as createSseClient } from 'graphql-sse';
+import request from 'supertest';
 import WebSocket from 'ws';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { closeApp } from '../src/http/create-app.ts';
@@ -28,6 +29,15 @@ describe('subscription transports', () => {
     await h.close();
   });
 
+  /** Subscriptions to `field` the server has open now (its own gauge). */
+  const open = async (field: string) =>
+    Number(
+      new RegExp(`graphql_subscriptions_open\\{field="${field}"\\} (\\d+)`).exec((await request(h.app).get('/metrics')).text)?.[1] ?? 0,
+    );
+  /** Waits until the server holds one more subscription to `field` than `before`. */
+  const opened = (field: string, before: number) =>
+    waitFor(`one more ${field} subscription open`, async () => (await open(field)) >= before + 1);
+
   /** A market, a buyer with a session and a policy on it, and the depeg that pays it. */
   const insuredBuyer = async (name: string, buyer?: Awaited<ReturnType<typeof fundedBuyer>>) => {
     const m = await insuredMarket(h, USDC(100_000), `${name} ${Math.random()}`);
@@ -52,11 +62,12 @@ describe('subscription transports', () => {
       assert.equal((me.value as { data: { me: { address: string } } }).data.me.address, buyer.wallet.address);
       const events: Array<{ policyId: string }> = [];
       const errors: unknown[] = [];
+      const before = await open('policyPaid');
       client.subscribe<{ policyPaid: { policyId: string } }>(
         { query: PAID },
         { next: (r) => r.data && events.push(r.data.policyPaid), error: (e) => errors.push(e), complete: () => undefined },
       );
-      await new Promise((r) => setTimeout(r, 300));
+      await opened('policyPaid', before);
       await pay();
       await waitFor('the payout over the socket', () => events.length === 1);
       assert.equal(events[0]?.policyId, policy.id);
@@ -97,6 +108,7 @@ describe('subscription transports', () => {
         error: (e: unknown) => errors.push(e),
         complete: () => undefined,
       });
+      const before = { paid: await open('policyPaid'), observed: await open('riskObserved') };
       client.subscribe(
         { query: PAID },
         sink(paid, (d) => d.policyPaid as { policyId: string }),
@@ -105,7 +117,8 @@ describe('subscription transports', () => {
         { query: `subscription { riskObserved(riskId: "${m.risk.id}") { state } }` },
         sink(moves, (d) => d.riskObserved as { state: string }),
       );
-      await new Promise((r) => setTimeout(r, 300));
+      await opened('policyPaid', before.paid);
+      await opened('riskObserved', before.observed);
       await pay();
       await waitFor('the payout and the risk move on the one stream', () => paid.length === 1 && moves.length >= 1);
       assert.equal(paid[0]?.policyId, policy.id);

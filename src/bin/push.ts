@@ -2,15 +2,20 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 
 /**
- * `npm run push -- <reporterKey> <feedId> <value>[@<unixSeconds>] ...`: signs observations
- * for a PUSH feed with EIP-712, as an integrator's service would, and submits them.
- * Without @time an observation is stamped now (one second apart for several values).
+ * `npm run push -- [--url <endpoint>] <reporterKey> <feedId> <value>[@<unixSeconds>] ...`:
+ * signs observations for a PUSH feed with EIP-712, as an integrator's service would, and
+ * submits them to `--url`, else $API. Without @time an observation is stamped now (one
+ * second apart for several values).
  */
 async function main(): Promise<void> {
-  const [key, feedId, ...values] = process.argv.slice(2);
-  const url = process.env.API ?? process.env.API_URL ?? 'http://127.0.0.1:4000/graphql';
+  const args = process.argv.slice(2);
+  const flag = args[0] === '--url' ? args.splice(0, 2)[1] : undefined;
+  const [key, feedId, ...values] = args;
+  const url = flag ?? process.env.API ?? process.env.API_URL ?? 'http://127.0.0.1:4000/graphql';
   if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key) || !feedId || values.length === 0) {
-    console.error('usage: npm run push -- <0x reporter key> <feedId> <value>[@<unix seconds>] ...   (the endpoint is $API)');
+    console.error(
+      'usage: npm run push -- [--url <endpoint>] <0x reporter key> <feedId> <value>[@<unix seconds>] ...   (default endpoint: $API)',
+    );
     process.exit(2);
   }
   const now = Math.floor(Date.now() / 1000);

@@ -16,7 +16,7 @@ const mappers: Record<string, string> = {
       Pool: 'PoolSnapshot',
       Position: 'PositionRecord',
       WithdrawalRequest: 'WithdrawalRecord',
-      Quote: 'QuoteRecord',
+      Quote: 'QuoteWithPolicy',
       QuoteEstimate: 'QuoteRecord',
       Policy: 'PolicyRecord',
       Feed: 'FeedRecord',

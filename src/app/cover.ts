@@ -3,6 +3,7 @@ import { isUniqueViolation } from '../db/classify-error.ts';
 import {
   type PolicyRecord,
   type QuoteRecord,
+  type QuoteWithPolicy,
   findPolicy,
   findPolicyByQuote,
   findQuote,
@@ -257,18 +258,8 @@ export async function policies(deps: Deps, viewer: Viewer | null, address: Subje
 }
 
 /** The account's quotes, newest first, each with the policy it became (null if not bought). */
-export async function quoteHistory(
-  deps: Deps,
-  viewer: Viewer | null,
-  address: Subject,
-  page: PageRequest,
-): Promise<Page<QuoteRecord & { policyId: string | null }>> {
+export async function quoteHistory(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<QuoteWithPolicy>> {
   return toPage(await quotesOf(deps.db, resolveSubject(viewer, address), page), page, (q) => ({ key: q.createdAt, id: q.id }));
-}
-
-/** The policy a quote became, if bought. */
-export async function policyOfQuote(deps: Deps, quoteId: string): Promise<string | null> {
-  return (await findPolicyByQuote(deps.db, quoteId))?.id ?? null;
 }
 
 /** Payouts to the account's policies, newest first. */

@@ -94,12 +94,11 @@ const toQuote = (r: QuoteRow): QuoteRecord => ({
   expiresAt: ms(r.expires_at),
 });
 
+/** A quote with the policy it became (null while it is not bought). */
+export type QuoteWithPolicy = QuoteRecord & { policyId: string | null };
+
 /** A requester's quotes, newest first, with the policy each became (null if not bought). */
-export async function quotesOf(
-  ex: Executor,
-  requester: string,
-  page: PageRequest,
-): Promise<Array<QuoteRecord & { policyId: string | null }>> {
+export async function quotesOf(ex: Executor, requester: string, page: PageRequest): Promise<QuoteWithPolicy[]> {
   const p = pageOf(sql`q.created_at`, sql`q.id`, page, true);
   const rows = await ex.query<QuoteRow & { policy_id: string | null }>(sql`
     SELECT q.*, p.id AS policy_id FROM quotes q LEFT JOIN policies p ON p.quote_id = q.id

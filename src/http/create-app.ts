@@ -500,12 +500,9 @@ function useRefuseNulBytes(): Plugin {
 function mountDemo(app: express.Express, deps: Deps, people: readonly DemoPerson[], faucet: DemoFaucet | undefined): void {
   if (deps.config.production) throw new Error('demo sessions sign in with public keys: they are never served in production');
   if (faucet) {
-    app.post('/demo/faucet', async (req, res, next) => {
-      const token = bearer(req.get('authorization'));
-      let viewer: Viewer;
-      try {
-        viewer = await verifySessionToken(deps, token ?? '');
-      } catch {
+    app.post('/demo/faucet', authenticate(deps), async (req, res, next) => {
+      const viewer = (req as AuthedRequest).auth?.viewer;
+      if (!viewer) {
         refused(res, 401, 'sign in first: the faucet funds the signed-in wallet', 'UNAUTHENTICATED');
         return;
       }

@@ -1,5 +1,5 @@
 import { issueSiweNonce, revokeSessions, signInWithEthereum } from '../app/auth.ts';
-import { policies, policy, policyOfQuote, priceCover, purchasePolicy, quoteHistory, requestQuote } from '../app/cover.ts';
+import { policies, policy, priceCover, purchasePolicy, quoteHistory, requestQuote } from '../app/cover.ts';
 import { creditAccount, getBalance } from '../app/funding.ts';
 import {
   allPools,
@@ -23,7 +23,7 @@ import { poolLossHistory, poolPremiumByDay, positionEarnings } from '../app/earn
 import { GraphQLScalarType } from 'graphql';
 import { formatUnits } from 'viem';
 import { pageRequest } from '../domain/page.ts';
-import type { QuoteResolvers, Resolvers } from './generated/resolvers-types.ts';
+import type { QuoteEstimateResolvers, Resolvers } from './generated/resolvers-types.ts';
 import { oracleResolvers } from './oracle-resolvers.ts';
 import { solvencyResolvers } from './solvency-resolvers.ts';
 import { subscriptionResolvers } from './subscription-resolvers.ts';
@@ -41,7 +41,7 @@ function scoreLabel(r: RiskRecord): string {
 }
 
 /** A firm quote and an estimate explain themselves the same way. */
-const quoteFields: QuoteResolvers = {
+const quoteFields: QuoteEstimateResolvers = {
   risk: (q, _, ctx) => ctx.risk(q.riskId),
   pool: (q, _, ctx) => ctx.pool(q.poolId),
   total: (q) => q.premium + q.fee,
@@ -109,7 +109,11 @@ export const coreResolvers: Resolvers = {
     deposit: (_, a, ctx) => deposit(ctx.deps, ctx.viewer, a.poolId, a.amount, a.tranche),
     requestWithdrawal: (_, a, ctx) => requestWithdrawal(ctx.deps, ctx.viewer, a.poolId, a.shares, a.tranche),
     completeWithdrawal: (_, a, ctx) => completeWithdrawal(ctx.deps, ctx.viewer, a.requestId),
-    requestQuote: (_, a, ctx) => requestQuote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
+    // A quote just taken is not bought yet.
+    requestQuote: async (_, a, ctx) => ({
+      ...(await requestQuote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays)),
+      policyId: null,
+    }),
     purchasePolicy: (_, a, ctx) => purchasePolicy(ctx.deps, ctx.viewer, a.quoteId),
   },
 
@@ -185,13 +189,9 @@ export const coreResolvers: Resolvers = {
 
   Quote: {
     ...quoteFields,
-    // A quote of the history list knows its policy; a quote just taken is looked up.
-    policyId: (q, _, ctx) => ('policyId' in q ? (q.policyId as string | null) : policyOfQuote(ctx.deps, q.id)),
-    status: async (q, _, ctx) => {
-      const bought = 'policyId' in q ? (q.policyId as string | null) : await policyOfQuote(ctx.deps, q.id);
-      return bought ? 'BOUGHT' : q.expiresAt <= ctx.deps.clock.now() ? 'EXPIRED' : 'OPEN';
-    },
+    status: (q, _, ctx) => (q.policyId ? 'BOUGHT' : q.expiresAt <= ctx.deps.clock.now() ? 'EXPIRED' : 'OPEN'),
   },
+
   QuoteEstimate: quoteFields,
 
   Policy: {

@@ -12,7 +12,7 @@ import { recordObservations } from '../src/app/feeds.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
-import { settleIncident } from '../src/app/settle-incident.ts';
+import { creditSettledClaims, settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
@@ -60,8 +60,13 @@ async function settlement(n: number) {
   const paid = (await findIncident(h.db, incidents[0] as string))?.policiesPaid;
   if (paid !== n) throw new Error(`settled ${paid} of ${n}`);
   if ((await checkInvariants(h.db)).length > 0) throw new Error('invariants broken');
+  // The work the claims sub-ledger moves off the settlement: crediting the payouts to the
+  // wallets afterwards (the watcher does it in slices between ticks). Reported, not a goal.
+  const credit = await timed(() => creditSettledClaims(h.deps));
+  if ((await checkInvariants(h.db)).length > 0) throw new Error('invariants broken after crediting');
   await h.close();
   record(`settle ${n.toLocaleString('en')} policies`, fmt(ours, 'ms'), fmt(bare, 'ms'), ours / bare, '<= 2x', ours / bare <= 2);
+  console.log(`  then crediting the ${n.toLocaleString('en')} payouts to wallets, off the settlement path: ${fmt(credit, 'ms')}`);
 }
 
 /**
@@ -146,7 +151,16 @@ async function confirmationToPaid(n: number) {
   const ms = performance.now() - t0;
   await watcher.stop();
   await h.close();
-  record(`confirming observation -> ${n.toLocaleString('en')} paid`, fmt(ms, 'ms'), '1000 ms', ms / 1000, '< 1 s', ms < 1000);
+  // The goal is 1 s for 10,000 policies; larger incidents are held to the same rate.
+  const goalMs = 1000 * Math.max(1, n / 10_000);
+  record(
+    `confirming observation -> ${n.toLocaleString('en')} paid`,
+    fmt(ms, 'ms'),
+    fmt(goalMs, 'ms'),
+    ms / goalMs,
+    `< ${goalMs / 1000} s`,
+    ms < goalMs,
+  );
 }
 
 async function quoteLatency(total = 100_000) {
@@ -383,7 +397,7 @@ console.log(
 // scale (settling 1,000,000 policies) runs only when named.
 const only = new Set((process.env.BENCH_ONLY ?? 'settle,confirm,quote,purchase,latency,gas,chain').split(','));
 if (only.has('settle')) await settlement(Number(process.env.BENCH_SETTLE ?? 100_000));
-if (only.has('confirm')) await confirmationToPaid(10_000);
+if (only.has('confirm')) for (const n of [10_000, 100_000]) await confirmationToPaid(n);
 if (only.has('quote')) await httpThroughput(record);
 if (only.has('purchase')) await purchaseThroughput(1_000);
 if (only.has('latency')) await quoteLatency(Number(process.env.BENCH_LATENCY_AT ?? 100_000));

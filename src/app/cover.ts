@@ -13,6 +13,7 @@ import {
 } from '../db/cover-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
+import { creditClaimsOf } from '../db/claims-store.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
 import { effectiveScore, riskForSale } from '../db/risk-store.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
@@ -163,6 +164,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   const asset = snap.pool.asset;
   const wallet = ledgerAccounts.wallet(asset, buyer);
   const total = q.premium + q.fee;
+  await creditClaimsOf(tx, asset, buyer, now);
   const balance = await accountBalance(tx, wallet.id, true);
   if (balance < total)
     throw insufficientFunds('wallet balance is below the premium and fee', { balance: balance.toString(), required: total.toString() });

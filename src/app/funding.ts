@@ -1,6 +1,7 @@
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { assetDecimals } from '../db/asset-store.ts';
-import { accountBalance, ledgerAccounts, postJournal, memoOf } from '../db/ledger.ts';
+import { ledgerAccounts, postJournal, memoOf } from '../db/ledger.ts';
+import { walletBalance } from '../db/claims-store.ts';
 import { badInput, conflict, settlementUnavailable } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './auth.ts';
@@ -62,7 +63,7 @@ export async function creditAccount(deps: Deps, viewer: Viewer | null, input: Cr
       throw conflict('this reference was already used for a different credit', { reference });
     }
   }
-  return { address, asset, decimals, amount: await accountBalance(deps.db, ledgerAccounts.wallet(asset, address).id) };
+  return { address, asset, decimals, amount: await walletBalance(deps.db, asset, address) };
 }
 
 export async function getBalance(
@@ -74,5 +75,5 @@ export async function getBalance(
   const subject = resolveSubject(viewer, address);
   const symbol = asset ?? 'USDC';
   const decimals = await assetDecimals(deps.db, symbol);
-  return { address: subject, asset: symbol, decimals, amount: await accountBalance(deps.db, ledgerAccounts.wallet(symbol, subject).id) };
+  return { address: subject, asset: symbol, decimals, amount: await walletBalance(deps.db, symbol, subject) };
 }

@@ -1,6 +1,7 @@
 import { findRisk } from '../db/risk-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
+import { creditClaimsOf } from '../db/claims-store.ts';
 import { type PoolRecord, type TrancheName, insertPool, listPools, poolsCreatedSince } from '../db/pool-store.ts';
 import {
   type PositionRecord,
@@ -158,6 +159,7 @@ export async function deposit(
     const shares = sharesForDeposit(book(t), amount);
     if (shares === 0n) throw badInput('the amount is too small to mint a share', { field: 'amount' });
     const wallet = ledgerAccounts.wallet(snap.pool.asset, owner);
+    await creditClaimsOf(tx, snap.pool.asset, owner, now);
     const balance = await accountBalance(tx, wallet.id, true);
     if (balance < amount)
       throw insufficientFunds('wallet balance is below the deposit', { balance: balance.toString(), amount: amount.toString() });

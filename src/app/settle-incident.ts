@@ -16,6 +16,7 @@ import {
 } from '../db/settlement-store.ts';
 import { applyPoolAggregates, loadTranches } from '../db/pool-store.ts';
 import { queuePayoutTransfers } from '../db/treasury-store.ts';
+import { creditClaimsBatch, uncreditedPools } from '../db/claims-store.ts';
 import { decimalString, ratio } from '../domain/decimal.ts';
 import { runWaterfall } from '../domain/waterfall.ts';
 import { WAD } from '../domain/money.ts';
@@ -59,6 +60,28 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
     deps.metrics.observe('confirmation_to_paid_seconds', (settled.settledAt - incident.createdAt) / 1000);
   deps.metrics.count('payouts', {}, settled?.policiesPaid ?? 0);
   return settled;
+}
+
+/**
+ * Credits settled payouts to their buyers' wallets, batch after batch of `buyers` buyers,
+ * oldest incident first, until nothing is left or `budgetMs` has passed (the watcher calls
+ * it every tick, so a large incident is credited over a few ticks without holding up the
+ * feeds). A payout is the buyer's money from its settlement on; this only moves it from
+ * claims payable into the wallet account. Returns whether everything is credited.
+ */
+export async function creditSettledClaims(deps: Deps, options: { buyers?: number; budgetMs?: number } = {}): Promise<boolean> {
+  const started = performance.now();
+  for (;;) {
+    const pools = await uncreditedPools(deps.db);
+    if (pools.length === 0) return true;
+    for (const pool of pools) {
+      let done = false;
+      while (!done) {
+        if (performance.now() - started > (options.budgetMs ?? Number.POSITIVE_INFINITY)) return false;
+        done = await deps.db.transaction((tx) => creditClaimsBatch(tx, pool, options.buyers ?? 10_000, deps.clock.now()));
+      }
+    }
+  }
 }
 
 async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, poolId: string, probe?: SettlementProbe): Promise<void> {
@@ -115,7 +138,7 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   // With money on chain a payout does not wait in the wallet: it is queued to the buyer's address at once.
   const settlement = deps.config.settlement;
   if (settlement.mode === 'chain' && settlement.asset === asset)
-    await queuePayoutTransfers(tx, { incidentId: incident.id, poolId, asset, now });
+    await queuePayoutTransfers(tx, { incidentId: incident.id, poolId, asset, paid: waterfall.paid, now });
   await publish(tx, { type: 'payouts', incidentId: incident.id, poolId });
   await probe?.('journal', poolId);
 }

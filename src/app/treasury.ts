@@ -25,6 +25,7 @@ import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 import { type Subject, type Viewer, normaliseAddress, requireAdmin, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps, SettlementConfig } from './deps.ts';
 import { allReserveChecks, findOutbound, payoutTransfers } from '../db/treasury-store.ts';
+import { creditClaimsOf } from '../db/claims-store.ts';
 
 const PENDING_RANGE = 2_000n;
 
@@ -82,8 +83,9 @@ export async function withdraw(deps: Deps, viewer: Viewer | null, input: Withdra
     throw badInput('idempotencyKey must be 1 to 100 characters', { field: 'idempotencyKey' });
   const reference = `withdrawal:${v.address}:${key ?? crypto.randomUUID()}`;
   try {
-    const id = await deps.db.transaction((tx) =>
-      queueOutbound(tx, {
+    const id = await deps.db.transaction(async (tx) => {
+      await creditClaimsOf(tx, settlement.asset, v.address, deps.clock.now());
+      return queueOutbound(tx, {
         kind: 'WITHDRAWAL',
         reference,
         owner: v.address,
@@ -91,8 +93,8 @@ export async function withdraw(deps: Deps, viewer: Viewer | null, input: Withdra
         asset: settlement.asset,
         amount,
         now: deps.clock.now(),
-      }),
-    );
+      });
+    });
     deps.metrics.count('withdrawals', { result: 'queued' });
     return (await findOutbound(deps.db, id)) as OutboundTransferRecord;
   } catch (error) {

@@ -131,7 +131,11 @@ interface PolicyRow {
   end_at: Date;
   status: 'ACTIVE' | 'EXPIRED' | 'PAID';
   created_at: Date;
+  paid: boolean;
 }
+
+/** A policy row with its paid state, which is its payout row (migration 0008), not its status column. */
+const POLICY = sql`SELECT p.*, EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id) AS paid FROM policies p`;
 
 const toPolicy = (r: PolicyRow): PolicyRecord => ({
   id: r.id,
@@ -149,7 +153,7 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
   earningDustWad: big(r.earning_dust_wad),
   startAt: ms(r.start_at),
   endAt: ms(r.end_at),
-  status: r.status,
+  status: r.paid ? 'PAID' : r.status,
   createdAt: ms(r.created_at),
 });
 
@@ -163,20 +167,20 @@ export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void>
 }
 
 export async function findPolicy(ex: Executor, id: string): Promise<PolicyRecord | undefined> {
-  const rows = await ex.query<PolicyRow>(sql`SELECT * FROM policies WHERE id = ${id}`);
+  const rows = await ex.query<PolicyRow>(sql`${POLICY} WHERE p.id = ${id}`);
   return rows[0] && toPolicy(rows[0]);
 }
 
 export async function findPolicyByQuote(ex: Executor, quoteId: string): Promise<PolicyRecord | undefined> {
-  const rows = await ex.query<PolicyRow>(sql`SELECT * FROM policies WHERE quote_id = ${quoteId}`);
+  const rows = await ex.query<PolicyRow>(sql`${POLICY} WHERE p.quote_id = ${quoteId}`);
   return rows[0] && toPolicy(rows[0]);
 }
 
 /** A buyer's policies, newest first, a page at a time. */
 export async function policiesOf(ex: Executor, buyer: string, page: PageRequest): Promise<PolicyRecord[]> {
-  const { where, limit } = pageOf(sql`created_at`, sql`id`, page, true);
+  const { where, limit } = pageOf(sql`p.created_at`, sql`p.id`, page, true);
   const rows = await ex.query<PolicyRow>(
-    sql`SELECT * FROM policies WHERE buyer = ${buyer} AND ${where} ORDER BY created_at DESC, id DESC ${limit}`,
+    sql`${POLICY} WHERE p.buyer = ${buyer} AND ${where} ORDER BY p.created_at DESC, p.id DESC ${limit}`,
   );
   return rows.map(toPolicy);
 }

@@ -5,6 +5,9 @@ import type { Executor } from './create-database.ts';
  * Checks the ledger and the aggregates kept beside it. Returns one line per violation;
  * tests assert the list is empty after every scenario, and operators can run it live.
  */
+/** Policy `p` still carries exposure and earns: its term has not ended and it has not been paid. */
+const activeUnpaid = sql`p.status = 'ACTIVE' AND NOT EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id)`;
+
 export async function checkInvariants(db: Executor): Promise<string[]> {
   const checks: Array<[string, ReturnType<typeof sql>]> = [
     ['balances of an asset do not sum to zero', sql`SELECT asset AS key FROM accounts GROUP BY asset HAVING SUM(balance) <> 0`],
@@ -37,21 +40,21 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
     [
       'pool total exposure differs from its active policies',
       sql`SELECT pl.id AS key FROM pools pl
-          LEFT JOIN (SELECT pool_id, SUM(exposure) AS s FROM policies WHERE status = 'ACTIVE' GROUP BY pool_id) x ON x.pool_id = pl.id
+          LEFT JOIN (SELECT pool_id, SUM(exposure) AS s FROM policies p WHERE ${activeUnpaid} GROUP BY pool_id) x ON x.pool_id = pl.id
           WHERE pl.total_exposure <> COALESCE(x.s, 0)`,
     ],
     [
       'pool earning rate differs from its active policies and backstop streams',
       sql`SELECT pl.id AS key FROM pools pl
           LEFT JOIN (SELECT pool_id, SUM(s) AS s FROM (
-              SELECT pool_id, earning_rate_wad AS s FROM policies WHERE status = 'ACTIVE'
+              SELECT pool_id, earning_rate_wad AS s FROM policies p WHERE ${activeUnpaid}
               UNION ALL SELECT pool_id, earning_rate_wad FROM backstop_streams WHERE status = 'ACTIVE') e GROUP BY pool_id) x ON x.pool_id = pl.id
           WHERE pl.earning_rate_wad <> COALESCE(x.s, 0)`,
     ],
     [
       'risk exposure differs from its active policies',
       sql`SELECT pr.pool_id || '/' || pr.risk_id AS key FROM pool_risks pr
-          LEFT JOIN (SELECT pool_id, risk_id, SUM(exposure) AS s FROM policies WHERE status = 'ACTIVE' GROUP BY 1, 2) x
+          LEFT JOIN (SELECT pool_id, risk_id, SUM(exposure) AS s FROM policies p WHERE ${activeUnpaid} GROUP BY 1, 2) x
             ON x.pool_id = pr.pool_id AND x.risk_id = pr.risk_id
           WHERE pr.exposure <> COALESCE(x.s, 0)`,
     ],
@@ -59,7 +62,7 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
       'group exposure differs from its active policies',
       sql`SELECT g.pool_id || '/' || g.correlation_group AS key FROM pool_group_exposure g
           LEFT JOIN (SELECT p.pool_id, r.correlation_group, SUM(p.exposure) AS s FROM policies p JOIN risks r ON r.id = p.risk_id
-                     WHERE p.status = 'ACTIVE' GROUP BY 1, 2) x
+                     WHERE ${activeUnpaid} GROUP BY 1, 2) x
             ON x.pool_id = g.pool_id AND x.correlation_group = g.correlation_group
           WHERE g.exposure <> COALESCE(x.s, 0)`,
     ],
@@ -75,6 +78,21 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
       sql`SELECT ip.incident_id || '/' || ip.pool_id AS key FROM incident_pools ip
           LEFT JOIN (SELECT entry_id, SUM(amount) AS credited FROM postings WHERE amount > 0 GROUP BY entry_id) j ON j.entry_id = ip.journal_entry_id
           WHERE COALESCE(j.credited, 0) <> ip.paid`,
+    ],
+    [
+      'claims payable differs from the uncredited payouts',
+      sql`SELECT a.id AS key FROM accounts a
+          LEFT JOIN (SELECT pl.asset, SUM(y.paid) AS s FROM payouts y
+                     JOIN incident_pools ip ON ip.incident_id = y.incident_id AND ip.pool_id = y.pool_id JOIN pools pl ON pl.id = y.pool_id
+                     WHERE ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.buyer > ip.credited_through) AND y.credited_entry_id IS NULL
+                     GROUP BY pl.asset) c ON c.asset = a.asset
+          WHERE a.id LIKE 'claims:%' AND a.balance <> COALESCE(c.s, 0)`,
+    ],
+    [
+      'credited payouts differ from their credit entries',
+      sql`SELECT y.credited_entry_id AS key FROM payouts y
+          LEFT JOIN (SELECT entry_id, SUM(amount) AS s FROM postings WHERE amount > 0 GROUP BY entry_id) j ON j.entry_id = y.credited_entry_id
+          WHERE y.credited_entry_id IS NOT NULL GROUP BY y.credited_entry_id, j.s HAVING SUM(y.paid) <> COALESCE(j.s, 0)`,
     ],
     [
       'payout without a settled pool',

@@ -36,6 +36,11 @@ export const ledgerAccounts = {
   unearnedPremium: (asset: string, poolId: string): AccountRef => ({ id: `upr:${poolId}`, kind: 'UNEARNED_PREMIUM', asset, owner: poolId }),
   protocolFees: (asset: string): AccountRef => ({ id: `fees:${asset}`, kind: 'PROTOCOL_FEES', asset, owner: null }),
   backstop: (asset: string): AccountRef => ({ id: `backstop:${asset}`, kind: 'BACKSTOP', asset, owner: null }),
+  /**
+   * Payouts settled but not yet credited to their buyers' wallets: the claims sub-ledger
+   * (src/db/claims-store.ts). Its balance is the sum of the uncredited payouts.
+   */
+  claimsPayable: (asset: string): AccountRef => ({ id: `claims:${asset}`, kind: 'CLAIMS_PAYABLE', asset, owner: null }),
   /** Money set aside to repay claimants' IOUs, before it reaches them. */
   iouReserve: (asset: string): AccountRef => ({ id: `ious:${asset}`, kind: 'CLAIMS_PAYABLE', asset, owner: null }),
   /** Money on its way out to wallets on chain (docs/design.md §10): queued or sent, not yet confirmed. */

@@ -251,7 +251,8 @@ export interface PoolState {
  * Everything a pool snapshot needs in one round trip, for one pool, every pool backing a
  * risk or every pool of an asset (oldest first). Callers that lock a pool take the lock first
  * (`findPool(..., true)`) and read this afterwards, so the read sees what the transactions
- * they waited for committed.
+ * they waited for committed. A paid policy (it has a payout row) was released when it was
+ * paid: its term still ends here, releasing nothing.
  */
 export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: number): Promise<PoolState[]> {
   const rows = await ex.query<
@@ -291,8 +292,10 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
           'exposure', x.exposure::text, 'end_at', x.end_at, 'earning_rate_wad', x.earning_rate_wad::text,
           'earning_dust_wad', x.earning_dust_wad::text) ORDER BY x.end_at, x.id), '[]'::json)
         FROM (
-          SELECT x.id, x.risk_id, r.correlation_group, x.exposure, x.end_at, x.earning_rate_wad, x.earning_dust_wad
-          FROM policies x JOIN risks r ON r.id = x.risk_id
+          SELECT x.id, x.risk_id, r.correlation_group, CASE WHEN y.policy_id IS NULL THEN x.exposure ELSE 0 END AS exposure, x.end_at,
+            CASE WHEN y.policy_id IS NULL THEN x.earning_rate_wad ELSE 0 END AS earning_rate_wad,
+            CASE WHEN y.policy_id IS NULL THEN x.earning_dust_wad ELSE 0 END AS earning_dust_wad
+          FROM policies x JOIN risks r ON r.id = x.risk_id LEFT JOIN payouts y ON y.policy_id = x.id
           WHERE x.pool_id = p.id AND x.status = 'ACTIVE' AND x.end_at <= ${ts(upTo)}
           UNION ALL
           SELECT s.id, NULL, NULL, 0, s.end_at, s.earning_rate_wad, s.earning_dust_wad

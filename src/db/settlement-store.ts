@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { IncidentRecord } from './incident-store.ts';
 import type { Executor } from './create-database.ts';
-import { type AccountRef, ledgerAccounts, postJournalFromSelect } from './ledger.ts';
+import { type AccountRef, ledgerAccounts, postJournal } from './ledger.ts';
 import { big, ts } from './sql-helpers.ts';
 import { WAD } from '../domain/money.ts';
 
@@ -13,9 +13,15 @@ export function payoutDue(amount: SQL, ratio: SQL): SQL {
   return sql`floor(${amount} * ${ratio})`;
 }
 
+/**
+ * A policy `p` not paid yet: it has no payout row. (Status PAID was written by settlements
+ * before migration 0008; the partial index on risk and term serves queries that say so.)
+ */
+export const unpaid = sql`p.status <> 'PAID' AND NOT EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id)`;
+
 /** Unpaid policies `p` of the incident's risk that were active at triggeredAt (start <= t < end). */
 function claims(incident: IncidentRecord): SQL {
-  return sql`p.risk_id = ${incident.riskId} AND p.status <> 'PAID' AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`;
+  return sql`p.risk_id = ${incident.riskId} AND ${unpaid} AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`;
 }
 
 /** The claims of the incident held by one pool. */
@@ -77,9 +83,9 @@ export async function claimsDue(ex: Executor, incident: IncidentRecord, poolId: 
 }
 
 /**
- * Marks the claims PAID and writes their payouts in one statement: each gets its share of
- * `paid` by largest remainder, ordered by policy id, so the parts sum exactly; due - paid
- * is the claimant's IOU.
+ * Writes the claims' payouts in one statement: each gets its share of `paid` by largest
+ * remainder, ordered by policy id, so the parts sum exactly; due - paid is the claimant's
+ * IOU. The payout row is the policy's paid state: the policy row itself is not rewritten.
  */
 export async function writePayouts(
   ex: Executor,
@@ -92,8 +98,8 @@ export async function writePayouts(
   const divisor = totalDue > 0n ? totalDue : 1n;
   await ex.query(sql`
     WITH claims AS (
-      UPDATE policies p SET status = 'PAID' WHERE ${eligible(incident, poolId)}
-      RETURNING p.id, p.buyer, ${payoutDue(sql`p.amount`, sql`${incident.payoutRatio}::numeric`)} AS due
+      SELECT p.id, p.buyer, ${payoutDue(sql`p.amount`, sql`${incident.payoutRatio}::numeric`)} AS due
+      FROM policies p WHERE ${eligible(incident, poolId)}
     ), shares AS (
       SELECT id, buyer, due, div(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS base,
         mod(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS frac
@@ -108,28 +114,25 @@ export async function writePayouts(
 }
 
 /**
- * The pool's payout journal entry: each buyer's wallet credited with the sum of its payouts,
- * debited from the layers that paid (`takes`). Idempotent per incident and pool.
+ * The pool's payout journal entry: the layers that paid (`takes`) into the asset's claims
+ * payable, one posting per layer whatever the number of claimants; the claims are credited
+ * to wallets afterwards (claims-store.ts). Idempotent per incident and pool.
  */
 export async function postPayoutJournal(
   ex: Executor,
   p: { incidentId: string; poolId: string; asset: string; at: number; takes: ReadonlyArray<{ account: AccountRef; amount: bigint }> },
 ): Promise<string | null> {
-  const sources = p.takes.map(
-    (t) => sql`(${t.account.id}, ${t.account.kind}, ${p.asset}, ${t.account.owner}::text, ${(-t.amount).toString()}::numeric)`,
-  );
-  const mine = sql`x.incident_id = ${p.incidentId} AND x.pool_id = ${p.poolId}`;
-  const walletPrefix = ledgerAccounts.wallet(p.asset, '').id;
-  const credits = sql`SELECT ${walletPrefix} || x.buyer, 'WALLET', ${p.asset}, x.buyer, SUM(x.paid) FROM payouts x WHERE ${mine} GROUP BY x.buyer`;
-  return postJournalFromSelect(
-    ex,
-    { kind: 'PAYOUT', at: p.at, reference: p.incidentId, idempotencyKey: `payout:${p.incidentId}:${p.poolId}` },
-    sources.length === 0
-      ? credits
-      : sql`${credits}
-      UNION ALL
-      SELECT * FROM (VALUES ${sql.join(sources, sql`, `)}) AS s(account_id, kind, asset, owner, amount)`,
-  );
+  const paid = p.takes.reduce((s, t) => s + t.amount, 0n);
+  return postJournal(ex, {
+    kind: 'PAYOUT',
+    at: p.at,
+    reference: p.incidentId,
+    idempotencyKey: `payout:${p.incidentId}:${p.poolId}`,
+    postings: [
+      ...p.takes.map((t) => ({ account: t.account, amount: -t.amount })),
+      { account: ledgerAccounts.claimsPayable(p.asset), amount: paid },
+    ],
+  });
 }
 
 /** One row per waterfall layer of the pool, with share prices before and after. */
@@ -156,8 +159,9 @@ export async function insertIncidentPool(
   r: { incidentId: string; poolId: string; due: bigint; paid: bigint; journalEntryId: string | null; at: number },
 ): Promise<void> {
   await ex.query(sql`
-    INSERT INTO incident_pools (incident_id, pool_id, due, paid, journal_entry_id, settled_at)
-    VALUES (${r.incidentId}, ${r.poolId}, ${r.due.toString()}::numeric, ${r.paid.toString()}::numeric, ${r.journalEntryId}, ${ts(r.at)})`);
+    INSERT INTO incident_pools (incident_id, pool_id, due, paid, journal_entry_id, settled_at, credited_at)
+    VALUES (${r.incidentId}, ${r.poolId}, ${r.due.toString()}::numeric, ${r.paid.toString()}::numeric, ${r.journalEntryId}, ${ts(r.at)},
+      ${r.paid === 0n ? ts(r.at) : null})`);
 }
 
 /** Σ due of the claims of confirmed incidents not yet settled (of one pool, or all). */
@@ -165,7 +169,7 @@ export async function unsettledClaims(ex: Executor, poolId: string | null): Prom
   const rows = await ex.query<{ due: string }>(sql`
     SELECT COALESCE(SUM(${payoutDue(sql`p.amount`, sql`i.payout_ratio`)}), 0) AS due
     FROM incidents i JOIN policies p ON p.risk_id = i.risk_id
-    WHERE i.status = 'SETTLING' AND p.status <> 'PAID' AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
+    WHERE i.status = 'SETTLING' AND ${unpaid} AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
       ${poolId ? sql`AND p.pool_id = ${poolId}` : sql``}`);
   return big(rows[0]?.due ?? '0');
 }

@@ -3,8 +3,9 @@ import { formatId } from '../domain/ids.ts';
 import { randomUUID } from 'node:crypto';
 import type { PageRequest } from '../domain/page.ts';
 import type { Executor } from './create-database.ts';
-import { accountBalance, ledgerAccounts, postJournal, postJournalFromSelect, transfer } from './ledger.ts';
+import { accountBalance, ledgerAccounts, postJournal, transfer } from './ledger.ts';
 import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
+import { markPoolCredited } from './claims-store.ts';
 
 /** A movement into the treasury seen on chain and recorded (docs/design.md §10). */
 export interface ChainDepositRecord {
@@ -257,22 +258,22 @@ export async function queueOutbound(
 
 /**
  * Queues every payout of an incident's pool to its buyer's address, set-based: one journal
- * entry moving the credited wallets to pending outbound, one transfer row per paid policy.
+ * entry moving the pool's claims from claims payable to pending outbound (the payouts never
+ * rest in the wallets), one transfer row per paid policy.
  */
 export async function queuePayoutTransfers(
   tx: Executor,
-  p: { incidentId: string; poolId: string; asset: string; now: number },
+  p: { incidentId: string; poolId: string; asset: string; paid: bigint; now: number },
 ): Promise<void> {
   const mine = sql`x.incident_id = ${p.incidentId} AND x.pool_id = ${p.poolId} AND x.paid > 0`;
-  const walletPrefix = ledgerAccounts.wallet(p.asset, '').id;
-  const pending = ledgerAccounts.pendingOutbound(p.asset);
-  await postJournalFromSelect(
-    tx,
-    { kind: 'PAYOUT_QUEUED', at: p.now, reference: p.incidentId, idempotencyKey: `outbound:payouts:${p.incidentId}:${p.poolId}` },
-    sql`SELECT ${walletPrefix} || x.buyer, 'WALLET', ${p.asset}, x.buyer, -SUM(x.paid) FROM payouts x WHERE ${mine} GROUP BY x.buyer
-        UNION ALL
-        SELECT ${pending.id}, ${pending.kind}, ${p.asset}, NULL::text, SUM(x.paid) FROM payouts x WHERE ${mine}`,
-  );
+  await postJournal(tx, {
+    kind: 'PAYOUT_QUEUED',
+    at: p.now,
+    reference: p.incidentId,
+    idempotencyKey: `outbound:payouts:${p.incidentId}:${p.poolId}`,
+    postings: transfer(ledgerAccounts.claimsPayable(p.asset), ledgerAccounts.pendingOutbound(p.asset), p.paid),
+  });
+  await markPoolCredited(tx, p.incidentId, p.poolId, p.now);
   await tx.query(sql`
     INSERT INTO outbound_transfers (id, kind, reference, owner, recipient, asset, amount, status, created_at)
     SELECT 'out_' || replace(gen_random_uuid()::text, '-', ''), 'PAYOUT', ${payoutReference('')} || x.policy_id, x.buyer, x.buyer, ${p.asset}, x.paid, 'QUEUED', ${ts(p.now)}

@@ -5,7 +5,7 @@ import type { FeedReader } from '../domain/feed.ts';
 import { polledFeeds, recordObservations, recordReadError } from '../app/feeds.ts';
 import { markQuietRisks } from '../app/evaluate-risk.ts';
 import { runMaintenance } from '../app/maintenance.ts';
-import { settleIncident } from '../app/settle-incident.ts';
+import { creditSettledClaims, settleIncident } from '../app/settle-incident.ts';
 import type { FeedRecord } from '../domain/feed.ts';
 import type { Logger } from 'pino';
 import { createLeaseKeeper } from './lease-keeper.ts';
@@ -81,6 +81,8 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
         'incident settled',
       );
     }
+    // Paid already; this moves the payouts from claims payable into the wallets, a bounded slice per tick.
+    await creditSettledClaims(deps, { budgetMs: 250 });
   }
 
   function subscribeBlocks(feeds: readonly FeedRecord[]): void {

@@ -848,7 +848,7 @@ export type PositionLoss = {
 
 export type Query = {
   __typename?: 'Query';
-  /** Wallet balance of the signed-in account (admins may pass another address). */
+  /** Wallet balance of the signed-in account (admins may pass another address), payouts included from the moment they settle. */
   accountBalance: Balance;
   /**
    * Capital adequacy of a pool, or of the whole platform when poolId is omitted: Cover-2, a

@@ -1,0 +1,125 @@
+import { type SQL, sql } from 'drizzle-orm';
+import type { Executor } from './create-database.ts';
+import { accountBalance, ledgerAccounts, postJournal, postJournalFromSelect } from './ledger.ts';
+import { big, ts } from './sql-helpers.ts';
+
+/**
+ * The claims sub-ledger (docs/design.md §6, migration 0008). A settlement pays a pool's
+ * claims into the asset's claims-payable account in one posting per layer and writes one
+ * payout row per policy; the payouts are credited to the buyers' wallets afterwards:
+ *
+ * - in batches of buyers, in buyer order, per incident and pool (`creditClaimsBatch`):
+ *   `incident_pools.credited_through` is the last buyer credited, `credited_at` is set when
+ *   all are;
+ * - at once for one buyer (`creditClaimsOf`), before that buyer's wallet is spent, marking
+ *   each payout it credits (`payouts.credited_entry_id`).
+ *
+ * @invariant the claims-payable balance of an asset is the sum of its uncredited payouts, and
+ * a buyer's balance (`walletBalance`) is the wallet account plus its uncredited payouts, so a
+ * payout is the buyer's money from the moment its settlement commits, credited or not.
+ */
+
+/** Payout `y` of incident pool `ip` is not yet in its buyer's wallet. */
+const uncredited = sql`ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.buyer > ip.credited_through) AND y.credited_entry_id IS NULL`;
+
+/** The owner's uncredited payouts in `asset`. */
+function ownClaims(asset: string, owner: string, columns: SQL): SQL {
+  return sql`SELECT ${columns} FROM incident_pools ip
+    JOIN pools pl ON pl.id = ip.pool_id AND pl.asset = ${asset}
+    JOIN payouts y ON y.incident_id = ip.incident_id AND y.pool_id = ip.pool_id AND y.buyer = ${owner}
+    WHERE ${uncredited} AND y.paid > 0`;
+}
+
+/** What the owner holds in `asset` on the platform: the wallet account and the payouts not yet credited to it. */
+export async function walletBalance(ex: Executor, asset: string, owner: string): Promise<bigint> {
+  const rows = await ex.query<{ claims: string }>(ownClaims(asset, owner, sql`COALESCE(SUM(y.paid), 0) AS claims`));
+  return (await accountBalance(ex, ledgerAccounts.wallet(asset, owner).id)) + big(rows[0]?.claims ?? '0');
+}
+
+/**
+ * Credits the owner's uncredited payouts in `asset` to its wallet, inside the caller's
+ * transaction, before the wallet is spent. Waits for a batch crediting the same incident
+ * pool (share lock on it), and locks the payouts it credits, so a payout is credited once.
+ */
+export async function creditClaimsOf(tx: Executor, asset: string, owner: string, now: number): Promise<bigint> {
+  const open = await tx.query(sql`
+    SELECT 1 FROM incident_pools ip JOIN pools pl ON pl.id = ip.pool_id AND pl.asset = ${asset}
+    WHERE ip.credited_at IS NULL FOR SHARE OF ip`);
+  if (open.length === 0) return 0n;
+  const rows = await tx.query<{ policy_id: string; paid: string }>(
+    sql`${ownClaims(asset, owner, sql`y.policy_id, y.paid`)} ORDER BY y.policy_id FOR UPDATE OF y`,
+  );
+  if (rows.length === 0) return 0n;
+  const total = rows.reduce((s, r) => s + big(r.paid), 0n);
+  const entry = await postJournal(tx, {
+    kind: 'PAYOUT_CREDITED',
+    at: now,
+    reference: owner,
+    postings: [
+      { account: ledgerAccounts.claimsPayable(asset), amount: -total },
+      { account: ledgerAccounts.wallet(asset, owner), amount: total },
+    ],
+  });
+  await tx.query(
+    sql`UPDATE payouts SET credited_entry_id = ${entry} WHERE policy_id IN (${sql.join(
+      rows.map((r) => sql`${r.policy_id}`),
+      sql`, `,
+    )})`,
+  );
+  return total;
+}
+
+export interface UncreditedPool {
+  incidentId: string;
+  poolId: string;
+  asset: string;
+}
+
+/** The settled incident pools whose payouts are not all credited yet, oldest first. */
+export async function uncreditedPools(ex: Executor, limit = 100): Promise<UncreditedPool[]> {
+  const rows = await ex.query<{ incident_id: string; pool_id: string; asset: string }>(sql`
+    SELECT ip.incident_id, ip.pool_id, pl.asset FROM incident_pools ip JOIN pools pl ON pl.id = ip.pool_id
+    WHERE ip.credited_at IS NULL ORDER BY ip.settled_at, ip.incident_id, ip.pool_id LIMIT ${limit}`);
+  return rows.map((r) => ({ incidentId: r.incident_id, poolId: r.pool_id, asset: r.asset }));
+}
+
+/**
+ * Credits the next batch of an incident pool's payouts to wallets: the next `buyers` buyers
+ * after `credited_through`, in one journal entry (one posting per buyer, one from claims
+ * payable). Returns whether the pool is fully credited. Idempotent per batch.
+ */
+export async function creditClaimsBatch(tx: Executor, pool: UncreditedPool, buyers: number, now: number): Promise<boolean> {
+  const state = await tx.query<{ credited_through: string | null; credited_at: Date | null }>(sql`
+    SELECT credited_through, credited_at FROM incident_pools
+    WHERE incident_id = ${pool.incidentId} AND pool_id = ${pool.poolId} FOR UPDATE`);
+  const row = state[0];
+  if (!row || row.credited_at !== null) return true;
+  const mine = sql`y.incident_id = ${pool.incidentId} AND y.pool_id = ${pool.poolId}`;
+  const after = row.credited_through === null ? sql`TRUE` : sql`y.buyer > ${row.credited_through}`;
+  const last = await tx.query<{ buyer: string }>(sql`
+    SELECT y.buyer FROM payouts y WHERE ${mine} AND ${after} ORDER BY y.buyer OFFSET ${Math.max(buyers - 1, 0)} LIMIT 1`);
+  const upTo = last[0]?.buyer ?? null;
+  const range = sql`${mine} AND ${after} ${upTo === null ? sql`` : sql`AND y.buyer <= ${upTo}`} AND y.credited_entry_id IS NULL AND y.paid > 0`;
+  const claims = ledgerAccounts.claimsPayable(pool.asset);
+  await postJournalFromSelect(
+    tx,
+    {
+      kind: 'PAYOUT_CREDITED',
+      at: now,
+      reference: pool.incidentId,
+      idempotencyKey: `claims:${pool.incidentId}:${pool.poolId}:${upTo ?? ''}`,
+    },
+    sql`SELECT ${ledgerAccounts.wallet(pool.asset, '').id} || y.buyer, 'WALLET', ${pool.asset}, y.buyer, SUM(y.paid) FROM payouts y WHERE ${range} GROUP BY y.buyer
+        UNION ALL
+        SELECT ${claims.id}, ${claims.kind}, ${pool.asset}, NULL::text, -SUM(y.paid) FROM payouts y WHERE ${range}`,
+  );
+  await tx.query(sql`
+    UPDATE incident_pools SET credited_through = COALESCE(${upTo}, credited_through), credited_at = ${upTo === null ? ts(now) : null}
+    WHERE incident_id = ${pool.incidentId} AND pool_id = ${pool.poolId}`);
+  return upTo === null;
+}
+
+/** Marks an incident pool's payouts credited at once (with money on chain they leave through pending outbound instead). */
+export async function markPoolCredited(tx: Executor, incidentId: string, poolId: string, now: number): Promise<void> {
+  await tx.query(sql`UPDATE incident_pools SET credited_at = ${ts(now)} WHERE incident_id = ${incidentId} AND pool_id = ${poolId}`);
+}

@@ -33,8 +33,11 @@ export async function bulkMarket(h: Harness, pools: number, perPool: number) {
       totalCapBps: 100_000,
     });
     poolIds.push(pool.id);
-    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(100_000_000).toString(), reference: `big-${pool.id}` });
-    await deposit(h.deps, curator, pool.id, USDC(100_000_000).toString(), 'SENIOR');
+    // Capital for every claim in full (at least 100M USDC), so incidents of every size are
+    // settled alike: a million policies would otherwise take the haircut path and 100k not.
+    const capital = BigInt(Math.max(100_000, perPool)) * USDC(1_000);
+    await creditAccount(h.deps, admin, { address: curator.address, amount: capital.toString(), reference: `big-${pool.id}` });
+    await deposit(h.deps, curator, pool.id, capital.toString(), 'SENIOR');
     const exposure = BigInt(perPool) * USDC(1_000);
     await h.db.transaction(async (tx) => {
       await tx.query(sql`

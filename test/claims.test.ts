@@ -106,7 +106,7 @@ describe(`payouts as a claims sub-ledger (${SERVER_URL ? 'server' : 'PGlite'})`,
       SELECT COUNT(*) AS n FROM postings p JOIN journal_entries j ON j.id = p.entry_id WHERE j.kind = 'PAYOUT' AND j.reference = ${incidentId}`);
     assert.ok(Number(posted[0]?.n) <= 2 * 4, 'one posting per layer and pool, none per claimant');
     await assertLedgerInvariants(h.db);
-    assert.equal(await creditSettledClaims(h.deps, { buyers: 2 }), true);
+    assert.equal(await creditSettledClaims(h.deps, { batch: 2 }), true);
     assert.equal(await claimsPayable(), 0n);
     for (const b of people) {
       assert.equal(await account(b.viewer), (before.get(b.viewer.address) as bigint) + (paid.get(b.viewer.address) ?? 0n));
@@ -145,7 +145,7 @@ describe(`payouts as a claims sub-ledger (${SERVER_URL ? 'server' : 'PGlite'})`,
         for (const p of people) assert.equal(await balanceOf(p.viewer), expected(p), `step ${step}: balance of ${p.viewer.address}`);
         await assertLedgerInvariants(h.db);
       }
-      await creditSettledClaims(h.deps, { buyers: 3 });
+      await creditSettledClaims(h.deps, { batch: 3 });
       assert.equal(await claimsPayable(), 0n);
       for (const p of people) {
         assert.equal(await account(p.viewer), expected(p));
@@ -176,9 +176,9 @@ describe(`payouts as a claims sub-ledger (${SERVER_URL ? 'server' : 'PGlite'})`,
     const { riskId, people, before, paid } = await settledMarket(31, 10);
     const quotes = await Promise.all(people.map((b) => requestQuote(h.deps, b.viewer, riskId, USDC(100).toString(), 7)));
     await Promise.all([
-      creditSettledClaims(h.deps, { buyers: 2 }),
+      creditSettledClaims(h.deps, { batch: 2 }),
       ...people.map((b, i) => purchasePolicy(h.deps, b.viewer, (quotes[i] as (typeof quotes)[number]).id)),
-      creditSettledClaims(h.deps, { buyers: 3 }),
+      creditSettledClaims(h.deps, { batch: 3 }),
     ]);
     await creditSettledClaims(h.deps);
     assert.equal(await claimsPayable(), 0n);

@@ -12,6 +12,7 @@ import {
   poolSettled,
   poolsToSettle,
   postPayoutJournal,
+  roomForSettlement,
   writePayouts,
 } from '../db/settlement-store.ts';
 import { applyPoolAggregates, loadTranches } from '../db/pool-store.ts';
@@ -63,13 +64,13 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
 }
 
 /**
- * Credits settled payouts to their buyers' wallets, batch after batch of `buyers` buyers,
+ * Credits settled payouts to their buyers' wallets, batch after batch of `batch` payouts,
  * oldest incident first, until nothing is left or `budgetMs` has passed (the watcher calls
  * it every tick, so a large incident is credited over a few ticks without holding up the
  * feeds). A payout is the buyer's money from its settlement on; this only moves it from
  * claims payable into the wallet account. Returns whether everything is credited.
  */
-export async function creditSettledClaims(deps: Deps, options: { buyers?: number; budgetMs?: number } = {}): Promise<boolean> {
+export async function creditSettledClaims(deps: Deps, options: { batch?: number; budgetMs?: number } = {}): Promise<boolean> {
   const started = performance.now();
   for (;;) {
     const pools = await uncreditedPools(deps.db);
@@ -78,7 +79,7 @@ export async function creditSettledClaims(deps: Deps, options: { buyers?: number
       let done = false;
       while (!done) {
         if (performance.now() - started > (options.budgetMs ?? Number.POSITIVE_INFINITY)) return false;
-        done = await deps.db.transaction((tx) => creditClaimsBatch(tx, pool, options.buyers ?? 10_000, deps.clock.now()));
+        done = await deps.db.transaction((tx) => creditClaimsBatch(tx, pool, options.batch ?? 10_000, deps.clock.now()));
       }
     }
   }
@@ -88,6 +89,7 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   const now = deps.clock.now();
   const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
   if (await poolSettled(tx, incident.id, poolId)) return;
+  await roomForSettlement(tx);
   await checkpointPool(tx, snap);
   await releaseClaims(tx, incident, snap, now);
   await probe?.('premium', poolId);

@@ -8,9 +8,9 @@ import { big, ts } from './sql-helpers.ts';
  * claims into the asset's claims-payable account in one posting per layer and writes one
  * payout row per policy; the payouts are credited to the buyers' wallets afterwards:
  *
- * - in batches of buyers, in buyer order, per incident and pool (`creditClaimsBatch`):
- *   `incident_pools.credited_through` is the last buyer credited, `credited_at` is set when
- *   all are;
+ * - in batches in `seq` order (a payout's rank in its incident pool), per incident and pool
+ *   (`creditClaimsBatch`): `incident_pools.credited_through` is the last seq credited,
+ *   `credited_at` is set when all are;
  * - at once for one buyer (`creditClaimsOf`), before that buyer's wallet is spent, marking
  *   each payout it credits (`payouts.credited_entry_id`).
  *
@@ -20,14 +20,15 @@ import { big, ts } from './sql-helpers.ts';
  */
 
 /** Payout `y` of incident pool `ip` is not yet in its buyer's wallet. */
-const uncredited = sql`ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.buyer > ip.credited_through) AND y.credited_entry_id IS NULL`;
+const uncredited = sql`ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.seq > ip.credited_through) AND y.credited_entry_id IS NULL`;
 
-/** The owner's uncredited payouts in `asset`. */
+/** The owner's uncredited payouts in `asset`, found through the owner's policies. */
 function ownClaims(asset: string, owner: string, columns: SQL): SQL {
-  return sql`SELECT ${columns} FROM incident_pools ip
+  return sql`SELECT ${columns} FROM policies p
+    JOIN payouts y ON y.policy_id = p.id
+    JOIN incident_pools ip ON ip.incident_id = y.incident_id AND ip.pool_id = y.pool_id
     JOIN pools pl ON pl.id = ip.pool_id AND pl.asset = ${asset}
-    JOIN payouts y ON y.incident_id = ip.incident_id AND y.pool_id = ip.pool_id AND y.buyer = ${owner}
-    WHERE ${uncredited} AND y.paid > 0`;
+    WHERE p.buyer = ${owner} AND ${uncredited} AND y.paid > 0`;
 }
 
 /** What the owner holds in `asset` on the platform: the wallet account and the payouts not yet credited to it. */
@@ -84,39 +85,33 @@ export async function uncreditedPools(ex: Executor, limit = 100): Promise<Uncred
 }
 
 /**
- * Credits the next batch of an incident pool's payouts to wallets: the next `buyers` buyers
- * after `credited_through`, in one journal entry (one posting per buyer, one from claims
- * payable). Returns whether the pool is fully credited. Idempotent per batch.
+ * Credits the next batch of an incident pool's payouts to wallets: the next `size` after
+ * `credited_through` in seq order, in one journal entry (one posting per buyer, one from
+ * claims payable). Returns whether the pool is fully credited. Idempotent per batch.
  */
-export async function creditClaimsBatch(tx: Executor, pool: UncreditedPool, buyers: number, now: number): Promise<boolean> {
-  const state = await tx.query<{ credited_through: string | null; credited_at: Date | null }>(sql`
+export async function creditClaimsBatch(tx: Executor, pool: UncreditedPool, size: number, now: number): Promise<boolean> {
+  const state = await tx.query<{ credited_through: number | null; credited_at: Date | null }>(sql`
     SELECT credited_through, credited_at FROM incident_pools
     WHERE incident_id = ${pool.incidentId} AND pool_id = ${pool.poolId} FOR UPDATE`);
   const row = state[0];
   if (!row || row.credited_at !== null) return true;
   const mine = sql`y.incident_id = ${pool.incidentId} AND y.pool_id = ${pool.poolId}`;
-  const after = row.credited_through === null ? sql`TRUE` : sql`y.buyer > ${row.credited_through}`;
-  const last = await tx.query<{ buyer: string }>(sql`
-    SELECT y.buyer FROM payouts y WHERE ${mine} AND ${after} ORDER BY y.buyer OFFSET ${Math.max(buyers - 1, 0)} LIMIT 1`);
-  const upTo = last[0]?.buyer ?? null;
-  const range = sql`${mine} AND ${after} ${upTo === null ? sql`` : sql`AND y.buyer <= ${upTo}`} AND y.credited_entry_id IS NULL AND y.paid > 0`;
+  const from = Number(row.credited_through ?? 0);
+  const upTo = from + Math.max(1, size);
+  const range = sql`${mine} AND y.seq > ${from} AND y.seq <= ${upTo} AND y.credited_entry_id IS NULL AND y.paid > 0`;
   const claims = ledgerAccounts.claimsPayable(pool.asset);
   await postJournalFromSelect(
     tx,
-    {
-      kind: 'PAYOUT_CREDITED',
-      at: now,
-      reference: pool.incidentId,
-      idempotencyKey: `claims:${pool.incidentId}:${pool.poolId}:${upTo ?? ''}`,
-    },
+    { kind: 'PAYOUT_CREDITED', at: now, reference: pool.incidentId, idempotencyKey: `claims:${pool.incidentId}:${pool.poolId}:${upTo}` },
     sql`SELECT ${ledgerAccounts.wallet(pool.asset, '').id} || y.buyer, 'WALLET', ${pool.asset}, y.buyer, SUM(y.paid) FROM payouts y WHERE ${range} GROUP BY y.buyer
         UNION ALL
         SELECT ${claims.id}, ${claims.kind}, ${pool.asset}, NULL::text, -SUM(y.paid) FROM payouts y WHERE ${range}`,
   );
+  const done = (await tx.query(sql`SELECT 1 FROM payouts y WHERE ${mine} AND y.seq > ${upTo} LIMIT 1`)).length === 0;
   await tx.query(sql`
-    UPDATE incident_pools SET credited_through = COALESCE(${upTo}, credited_through), credited_at = ${upTo === null ? ts(now) : null}
+    UPDATE incident_pools SET credited_through = ${upTo}, credited_at = ${done ? ts(now) : null}
     WHERE incident_id = ${pool.incidentId} AND pool_id = ${pool.poolId}`);
-  return upTo === null;
+  return done;
 }
 
 /** Marks an incident pool's payouts credited at once (with money on chain they leave through pending outbound instead). */

@@ -84,7 +84,7 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
       sql`SELECT a.id AS key FROM accounts a
           LEFT JOIN (SELECT pl.asset, SUM(y.paid) AS s FROM payouts y
                      JOIN incident_pools ip ON ip.incident_id = y.incident_id AND ip.pool_id = y.pool_id JOIN pools pl ON pl.id = y.pool_id
-                     WHERE ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.buyer > ip.credited_through) AND y.credited_entry_id IS NULL
+                     WHERE ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.seq > ip.credited_through) AND y.credited_entry_id IS NULL
                      GROUP BY pl.asset) c ON c.asset = a.asset
           WHERE a.id LIKE 'claims:%' AND a.balance <> COALESCE(c.s, 0)`,
     ],

@@ -29,6 +29,15 @@ function eligible(incident: IncidentRecord, poolId: string): SQL {
   return sql`p.pool_id = ${poolId} AND ${claims(incident)}`;
 }
 
+/**
+ * Room for the settlement's sorts and hashes (the largest-remainder ranking and the payouts'
+ * reference check) to stay in memory for a pool of a million claims, for this transaction
+ * only; the default 4 MB spills them to disk at that size.
+ */
+export async function roomForSettlement(tx: Executor): Promise<void> {
+  await tx.query(sql`SET LOCAL work_mem = '64MB'`);
+}
+
 /** The pools that hold policies the incident pays. */
 export async function poolsToSettle(ex: Executor, incident: IncidentRecord): Promise<string[]> {
   const rows = await ex.query<{ pool_id: string }>(
@@ -86,6 +95,7 @@ export async function claimsDue(ex: Executor, incident: IncidentRecord, poolId: 
  * Writes the claims' payouts in one statement: each gets its share of `paid` by largest
  * remainder, ordered by policy id, so the parts sum exactly; due - paid is the claimant's
  * IOU. The payout row is the policy's paid state: the policy row itself is not rewritten.
+ * Its `seq` (1..n, in policy id order) is the order the claims are credited to wallets in.
  */
 export async function writePayouts(
   ex: Executor,
@@ -95,11 +105,21 @@ export async function writePayouts(
   totalDue: bigint,
   now: number,
 ): Promise<void> {
+  const due = payoutDue(sql`p.amount`, sql`${incident.payoutRatio}::numeric`);
+  const columns = sql`INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at, seq)`;
+  // Rows go in in policy id order, numbered in that order: both the primary key and the
+  // (incident, pool, seq) index then grow at their right edge instead of at random pages.
+  if (paid === totalDue) {
+    // Paid in full: nothing to rank.
+    await ex.query(sql`${columns}
+      SELECT ${incident.id}, p.id, ${poolId}, p.buyer, ${due}, ${due}, ${ts(now)}, row_number() OVER (ORDER BY p.id)
+      FROM policies p WHERE ${eligible(incident, poolId)}`);
+    return;
+  }
   const divisor = totalDue > 0n ? totalDue : 1n;
   await ex.query(sql`
     WITH claims AS (
-      SELECT p.id, p.buyer, ${payoutDue(sql`p.amount`, sql`${incident.payoutRatio}::numeric`)} AS due
-      FROM policies p WHERE ${eligible(incident, poolId)}
+      SELECT p.id, p.buyer, ${due} AS due FROM policies p WHERE ${eligible(incident, poolId)}
     ), shares AS (
       SELECT id, buyer, due, div(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS base,
         mod(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS frac
@@ -108,8 +128,8 @@ export async function writePayouts(
       SELECT id, buyer, due, base, row_number() OVER (ORDER BY frac DESC, id) AS rn, ${paid.toString()}::numeric - SUM(base) OVER () AS remainder
       FROM shares
     )
-    INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at)
-    SELECT ${incident.id}, id, ${poolId}, buyer, due, base + CASE WHEN rn <= remainder THEN 1 ELSE 0 END, ${ts(now)}
+    ${columns}
+    SELECT ${incident.id}, id, ${poolId}, buyer, due, base + CASE WHEN rn <= remainder THEN 1 ELSE 0 END, ${ts(now)}, row_number() OVER (ORDER BY id)
     FROM ranked`);
 }
 

@@ -39,7 +39,17 @@ const timed = async (run: () => Promise<unknown>) => {
   return performance.now() - t;
 };
 
-async function settlement(n: number) {
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+/** The median of the rounds with their range, e.g. `1734 ms (1650-1802)`. */
+const spreadOf = (xs: number[], unit: string) => `${fmt(median(xs), unit)} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+/** One round: a fresh market of `n` policies, the bare insert, then our settlement and the crediting after it. */
+async function settlementRound(n: number) {
   const h = await createHarness();
   const { feed, poolIds } = await bulkMarket(h, 1, n);
   const poolId = poolIds[0] as string;
@@ -65,8 +75,34 @@ async function settlement(n: number) {
   const credit = await timed(() => creditSettledClaims(h.deps));
   if ((await checkInvariants(h.db)).length > 0) throw new Error('invariants broken after crediting');
   await h.close();
-  record(`settle ${n.toLocaleString('en')} policies`, fmt(ours, 'ms'), fmt(bare, 'ms'), ours / bare, '<= 2x', ours / bare <= 2);
-  console.log(`  then crediting the ${n.toLocaleString('en')} payouts to wallets, off the settlement path: ${fmt(credit, 'ms')}`);
+  return { ours, bare, credit };
+}
+
+async function settlement(n: number) {
+  const rounds = [];
+  for (let i = 0; i < ROUNDS; i++) rounds.push(await settlementRound(n));
+  const ratios = rounds.map((r) => r.ours / r.bare);
+  const ratio = median(rounds.map((r) => r.ours)) / median(rounds.map((r) => r.bare));
+  record(
+    `settle ${n.toLocaleString('en')} policies (median of ${ROUNDS} rounds, range; ratio per round ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+    spreadOf(
+      rounds.map((r) => r.ours),
+      'ms',
+    ),
+    spreadOf(
+      rounds.map((r) => r.bare),
+      'ms',
+    ),
+    ratio,
+    '<= 2x',
+    ratio <= 2 && Math.max(...ratios) <= 2,
+  );
+  console.log(
+    `  then crediting the ${n.toLocaleString('en')} payouts to wallets, off the settlement path: ${spreadOf(
+      rounds.map((r) => r.credit),
+      'ms',
+    )}`,
+  );
 }
 
 /**
@@ -140,7 +176,7 @@ async function settlementAtScale(sizes: number[]) {
   );
 }
 
-async function confirmationToPaid(n: number) {
+async function confirmationRound(n: number) {
   const h = await createHarness();
   const { feed } = await bulkMarket(h, 1, n);
   const watcher = createWatcher(h.deps, { reader: { read: async () => [] }, intervalMs: 20 });
@@ -156,15 +192,22 @@ async function confirmationToPaid(n: number) {
   const ms = performance.now() - t0;
   await watcher.stop();
   await h.close();
+  return ms;
+}
+
+async function confirmationToPaid(n: number) {
+  const rounds = [];
+  for (let i = 0; i < ROUNDS; i++) rounds.push(await confirmationRound(n));
   // The goal is 1 s for 10,000 policies; larger incidents are held to the same rate.
   const goalMs = 1000 * Math.max(1, n / 10_000);
+  const worst = Math.max(...rounds);
   record(
-    `confirming observation -> ${n.toLocaleString('en')} paid`,
-    fmt(ms, 'ms'),
+    `confirming observation -> ${n.toLocaleString('en')} paid (median of ${ROUNDS} rounds, range)`,
+    spreadOf(rounds, 'ms'),
     fmt(goalMs, 'ms'),
-    ms / goalMs,
-    `< ${goalMs / 1000} s`,
-    ms < goalMs,
+    median(rounds) / goalMs,
+    `< ${goalMs / 1000} s, every round`,
+    worst < goalMs,
   );
 }
 

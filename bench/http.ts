@@ -25,7 +25,7 @@ interface Round {
 }
 
 /** Starts a process and resolves with its URL once `ready at URL` appears in its output file. */
-async function serve(args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<{ child: ChildProcess; url: string }> {
+export async function serve(args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<{ child: ChildProcess; url: string }> {
   const out = openSync(logFile, 'w');
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });
   const deadline = Date.now() + 60_000;
@@ -39,7 +39,7 @@ async function serve(args: string[], env: NodeJS.ProcessEnv, logFile: string): P
 }
 
 /** One round of load from a separate autocannon process. */
-function load(url: string, query: string, seconds: number): Round {
+export function load(url: string, query: string, seconds: number): Round {
   const raw = execFileSync(
     process.execPath,
     [
@@ -62,7 +62,7 @@ const spread = (xs: number[], unit: string) =>
   `${median(xs).toFixed(0)} ${unit} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
 
 /** A market whose risk is watched now (real clock), on a database the server process then opens. */
-async function seedMarket(dataDir: string) {
+export async function seedMarket(dataDir: string) {
   const db = SERVER_URL ? await createTestDatabase() : await createDatabase({ dataDir });
   if (!SERVER_URL) await db.migrate();
   const admin = newWallet();
@@ -78,29 +78,34 @@ async function seedMarket(dataDir: string) {
   };
 }
 
+/** The app's settings as `npm start` runs it in production, against the seeded market. */
+export function appEnv(market: Awaited<ReturnType<typeof seedMarket>>, work: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_ENV: 'production',
+    PORT: '0',
+    WATCHER: 'off',
+    LOG_LEVEL: 'info',
+    JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
+    ADMIN_ADDRESSES: market.admin,
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    ...(market.url ? { DATABASE_URL: market.url, MIGRATE_ON_START: 'false' } : { DATABASE_URL: '', DATA_DIR: join(work, 'pglite') }),
+  };
+}
+
+/** A quote of the seeded market, as the bench and the profile send it. */
+export const quoteQuery = (riskId: string) =>
+  `mutation { requestQuote(riskId: "${riskId}", amount: "100000000", durationDays: 30) { id total } }`;
+
 export async function httpThroughput(
   record: (figure: string, ours: string, baseline: string, ratio: number, goal: string, met: boolean) => void,
 ) {
   const work = mkdtempSync(join(tmpdir(), 'cover-bench-http-'));
   const market = await seedMarket(join(work, 'pglite'));
   execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
-  const app = await serve(
-    ['--enable-source-maps', 'dist/src/bin/server.js'],
-    {
-      ...process.env,
-      NODE_ENV: 'production',
-      PORT: '0',
-      WATCHER: 'off',
-      LOG_LEVEL: 'info',
-      JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
-      ADMIN_ADDRESSES: market.admin,
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      ...(market.url ? { DATABASE_URL: market.url, MIGRATE_ON_START: 'false' } : { DATABASE_URL: '', DATA_DIR: join(work, 'pglite') }),
-    },
-    join(work, 'app.log'),
-  );
+  const app = await serve(['--enable-source-maps', 'dist/src/bin/server.js'], appEnv(market, work), join(work, 'app.log'));
   const bare = await serve([join(ROOT, 'bench/bare-yoga.mjs')], process.env, join(work, 'bare.log'));
-  const quote = `mutation { requestQuote(riskId: "${market.riskId}", amount: "100000000", durationDays: 30) { id total } }`;
+  const quote = quoteQuery(market.riskId);
   const sides = { bare: [bare.url, '{ ping }'], quote: [app.url, quote], typename: [app.url, '{ __typename }'] } as const;
   const rounds: Record<keyof typeof sides, Round[]> = { bare: [], quote: [], typename: [] };
   try {

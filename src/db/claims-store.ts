@@ -8,9 +8,9 @@ import { big, ts } from './sql-helpers.ts';
  * claims into the asset's claims-payable account in one posting per layer and writes one
  * payout row per policy; the payouts are credited to the buyers' wallets afterwards:
  *
- * - in batches in `seq` order (a payout's rank in its incident pool), per incident and pool
- *   (`creditClaimsBatch`): `incident_pools.credited_through` is the last seq credited,
- *   `credited_at` is set when all are;
+ * - in batches in `seq` order (1..n within the incident pool, in policy id order), per
+ *   incident and pool (`creditClaimsBatch`): `incident_pools.credited_through` is the last
+ *   seq credited, `credited_at` is set when all are;
  * - at once for one buyer (`creditClaimsOf`), before that buyer's wallet is spent, marking
  *   each payout it credits (`payouts.credited_entry_id`).
  *
@@ -20,7 +20,7 @@ import { big, ts } from './sql-helpers.ts';
  */
 
 /** Payout `y` of incident pool `ip` is not yet in its buyer's wallet. */
-const uncredited = sql`ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.seq > ip.credited_through) AND y.credited_entry_id IS NULL`;
+export const uncredited = sql`ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.seq > ip.credited_through) AND y.credited_entry_id IS NULL`;
 
 /** The owner's uncredited payouts in `asset`, found through the owner's policies. */
 function ownClaims(asset: string, owner: string, columns: SQL): SQL {

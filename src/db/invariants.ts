@@ -1,13 +1,14 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
+import { uncredited } from './claims-store.ts';
+
+/** Policy `p` still carries exposure and earns: its term has not ended and it has not been paid. */
+const activeUnpaid = sql`p.status = 'ACTIVE' AND NOT EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id)`;
 
 /**
  * Checks the ledger and the aggregates kept beside it. Returns one line per violation;
  * tests assert the list is empty after every scenario, and operators can run it live.
  */
-/** Policy `p` still carries exposure and earns: its term has not ended and it has not been paid. */
-const activeUnpaid = sql`p.status = 'ACTIVE' AND NOT EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id)`;
-
 export async function checkInvariants(db: Executor): Promise<string[]> {
   const checks: Array<[string, ReturnType<typeof sql>]> = [
     ['balances of an asset do not sum to zero', sql`SELECT asset AS key FROM accounts GROUP BY asset HAVING SUM(balance) <> 0`],
@@ -84,7 +85,7 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
       sql`SELECT a.id AS key FROM accounts a
           LEFT JOIN (SELECT pl.asset, SUM(y.paid) AS s FROM payouts y
                      JOIN incident_pools ip ON ip.incident_id = y.incident_id AND ip.pool_id = y.pool_id JOIN pools pl ON pl.id = y.pool_id
-                     WHERE ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.seq > ip.credited_through) AND y.credited_entry_id IS NULL
+                     WHERE ${uncredited}
                      GROUP BY pl.asset) c ON c.asset = a.asset
           WHERE a.id LIKE 'claims:%' AND a.balance <> COALESCE(c.s, 0)`,
     ],

@@ -12,7 +12,7 @@ import { createRateLimitCounter } from '../src/db/rate-limit-store.ts';
 import { createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
-import { settleIncident } from '../src/app/settle-incident.ts';
+import { creditSettledClaims, settleIncident } from '../src/app/settle-incident.ts';
 import {
   PURCHASE,
   QUOTE,
@@ -142,7 +142,16 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     const after = await histogram();
     assert.equal(after.count - before.count, 1, 'one incident, observed once although settled twice');
     assert.equal(Math.round((after.sum - before.sum) * 1000), 1_500);
-    assert.match((await request(h.app).get('/metrics')).text, /^cover_incidents_settling 0/m);
+    // Paid, and waiting in claims payable until the watcher credits the wallets.
+    h.clock.advance(2_000);
+    const paid = (await request(h.app).get('/metrics')).text;
+    assert.match(paid, /^cover_incidents_settling 0/m);
+    assert.match(paid, /^cover_claims_uncredited_pools [1-9]/m);
+    assert.ok(Number(/^cover_claims_uncredited_oldest_seconds (\S+)/m.exec(paid)?.[1]) >= 2, 'the payouts have waited 2 s');
+    await creditSettledClaims(h.deps);
+    const credited = (await request(h.app).get('/metrics')).text;
+    assert.match(credited, /^cover_claims_uncredited_pools 0/m);
+    assert.match(credited, /^cover_claims_uncredited_oldest_seconds 0/m);
   });
 
   test('rate limits per IP answer 429 with a code', async () => {

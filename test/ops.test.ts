@@ -109,6 +109,7 @@ describe('dashboards and alerts as code (ops/)', () => {
     assert.match(exprOf('CoverWatcherLeaseLost'), /cover_watcher_lease_held/);
     assert.match(exprOf('CoverSettlementSlow'), /cover_confirmation_to_paid_seconds_bucket\{le="1"\}/);
     assert.match(exprOf('CoverSettlementStuck'), /cover_incident_settling_oldest_seconds/);
+    assert.match(exprOf('CoverPayoutsNotCredited'), /cover_claims_uncredited_oldest_seconds/);
     // The checker has teeth: a misspelt metric, an unknown label and a syntax error are refused.
     assert.throws(() => checkExpr('cover_risk{state="TRIGGERED"} > 0', series, 'typo'), /no process exports cover_risk/);
     assert.throws(() => checkExpr('sum by (pool) (cover_risks) > 0', series, 'label'), /label pool/);
@@ -167,6 +168,7 @@ describe('dashboards and alerts as code (ops/)', () => {
       'graphql_subscriptions_open',
       'graphql_operation_duration_seconds_bucket',
       'cover_watcher_lease_held',
+      'cover_claims_uncredited_oldest_seconds',
     ])
       assert.match(queried, new RegExp(`\\b${metric}\\b`), metric);
   });

@@ -4,6 +4,7 @@ import { loadBackstop } from '../db/backstop-store.ts';
 import { loadPoolSnapshots } from '../db/pool-snapshots.ts';
 import { riskStateCounts } from '../db/risk-store.ts';
 import { settlingBacklog } from '../db/incident-store.ts';
+import { creditingBacklog } from '../db/claims-store.ts';
 import type { AdequacyStatus } from '../domain/adequacy.ts';
 import type { AdequacyReport } from './adequacy.ts';
 import type { Database } from './deps.ts';
@@ -32,7 +33,8 @@ export interface AssetFigures {
  * What an operator watches, read at scrape time (the business gauges of /metrics): per pool
  * its capital, cover in force, utilisation and adequacy; per asset the backstop against its
  * target and the IOUs outstanding; how many risks are in each state; the incidents still
- * being paid and how long the oldest has waited.
+ * being paid and how long the oldest has waited; the settled pools whose payouts are not yet
+ * all credited to wallets and how long the oldest has waited.
  */
 export async function businessFigures(
   db: Database,
@@ -42,6 +44,7 @@ export async function businessFigures(
   assets: AssetFigures[];
   risksByState: Map<string, number>;
   settling: { count: number; oldestAgeSeconds: number };
+  crediting: { count: number; oldestAgeSeconds: number };
 }> {
   const pools: PoolFigures[] = [];
   const assets: AssetFigures[] = [];
@@ -62,11 +65,14 @@ export async function businessFigures(
       });
     }
   }
+  const age = (oldestAt: number | null) => (oldestAt === null ? 0 : Math.max(0, (at - oldestAt) / 1000));
   const backlog = await settlingBacklog(db);
+  const crediting = await creditingBacklog(db);
   return {
     pools,
     assets,
     risksByState: await riskStateCounts(db),
-    settling: { count: backlog.count, oldestAgeSeconds: backlog.oldestAt === null ? 0 : Math.max(0, (at - backlog.oldestAt) / 1000) },
+    settling: { count: backlog.count, oldestAgeSeconds: age(backlog.oldestAt) },
+    crediting: { count: crediting.count, oldestAgeSeconds: age(crediting.oldestAt) },
   };
 }

@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal, postJournalFromSelect } from './ledger.ts';
-import { big, ts } from './sql-helpers.ts';
+import { big, ms, ts } from './sql-helpers.ts';
 
 /**
  * The claims sub-ledger (docs/design.md §6, migration 0008). A settlement pays a pool's
@@ -117,4 +117,13 @@ export async function creditClaimsBatch(tx: Executor, pool: UncreditedPool, size
 /** Marks an incident pool's payouts credited at once (with money on chain they leave through pending outbound instead). */
 export async function markPoolCredited(tx: Executor, incidentId: string, poolId: string, now: number): Promise<void> {
   await tx.query(sql`UPDATE incident_pools SET credited_at = ${ts(now)} WHERE incident_id = ${incidentId} AND pool_id = ${poolId}`);
+}
+
+/** How many settled incident pools still have payouts to credit, and since when the oldest waits. */
+export async function creditingBacklog(ex: Executor): Promise<{ count: number; oldestAt: number | null }> {
+  const rows = await ex.query<{ n: string | number; oldest: Date | null }>(
+    sql`SELECT COUNT(*) AS n, MIN(settled_at) AS oldest FROM incident_pools WHERE credited_at IS NULL`,
+  );
+  const row = rows[0];
+  return { count: Number(row?.n ?? 0), oldestAt: row?.oldest ? ms(row.oldest) : null };
 }

@@ -222,4 +222,13 @@ function registerBusinessGauges(registry: Registry, db: Database, clock: Clock):
   gauge('cover_incident_settling_oldest_seconds', 'How long the oldest incident not yet fully paid has waited (0: none)', [], (g, f) =>
     g.set(f.settling.oldestAgeSeconds),
   );
+  gauge('cover_claims_uncredited_pools', 'Settled incident pools whose payouts are not all credited to wallets yet', [], (g, f) =>
+    g.set(f.crediting.count),
+  );
+  gauge(
+    'cover_claims_uncredited_oldest_seconds',
+    'How long the oldest settled payouts not yet credited to wallets have waited (0: none)',
+    [],
+    (g, f) => g.set(f.crediting.oldestAgeSeconds),
+  );
 }

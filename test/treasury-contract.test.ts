@@ -5,7 +5,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { ANVIL_KEYS, type Anvil } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/deploy.ts';
-import { erc20Abi, revertReason, treasuryAbi } from '../src/chain/treasury.ts';
+import { createTreasuryGateway, erc20Abi, revertReason, treasuryAbi } from '../src/chain/treasury.ts';
 import { signPermit } from '../src/chain/permit.ts';
 import { type LocalTreasury, localTreasury } from './chain-helpers.ts';
 
@@ -117,6 +117,19 @@ describe('the treasury contract on anvil', () => {
     assert.equal(await pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch' }), 1n);
     // The same batch again (a resend, a replay) is refused: it can never pay twice.
     assert.equal(await revertOf(operator, 'pay', [0n, recipients, [1_000_000n, 2_000_000n]]), 'WrongBatch(1, 0)');
+  });
+
+  test("the gateway's simulation answers a revert with its reason, and throws when the node does not answer", async () => {
+    const gateway = (rpcUrls: string) =>
+      createTreasuryGateway({ chainId: foundry.id, rpcUrls, token, treasury, operator, pollingIntervalMs: 50 });
+    const recipients = [getAddress(stranger.address)];
+    const next = await pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch' });
+    assert.deepEqual(await gateway(anvil.url).simulatePay(next + 5n, recipients, [1n]), {
+      ok: false,
+      reason: `WrongBatch(${next}, ${next + 5n})`,
+    });
+    // A node that refuses the connection says nothing about the batch: the sender must not fail it on that.
+    await assert.rejects(gateway('http://127.0.0.1:9/').simulatePay(next, recipients, [1n]));
   });
 
   test('the owner pauses and rotates the operator; nobody else can, and the owner cannot pay', async () => {

@@ -109,15 +109,11 @@ async function advance(c: Sender, batch: BatchRecord, next: bigint): Promise<Sen
   if (next < batch.number) {
     // The chain is behind the number we fixed (a deep reorg undid an earlier batch): this
     // batch cannot execute; its transfers go back to the queue under a new number.
-    await fail(c, batch, `WrongBatch(${next}, ${batch.number})`);
-    return 'failed';
+    return fail(c, batch, `WrongBatch(${next}, ${batch.number})`);
   }
   if (batch.txHash) {
     const receipt = await treasury.receipt(batch.txHash as Hex);
-    if (receipt?.status === 'reverted') {
-      await fail(c, batch, await treasury.revertReasonOf(batch.txHash as Hex));
-      return 'failed';
-    }
+    if (receipt?.status === 'reverted') return fail(c, batch, await treasury.revertReasonOf(batch.txHash as Hex));
     if (receipt || deps.clock.now() - (batch.sentAt ?? 0) < s.resendAfterMs) return 'waiting';
     // Not mined after a while: replace it with higher fees on the same nonce, unless that
     // nonce has been used by something else, then send afresh. Either way the batch number
@@ -156,10 +152,7 @@ async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): 
     log.warn({ reason: simulated.reason }, 'the chain moved past this batch while sending: checking again');
     return 'waiting';
   }
-  if (!simulated.ok) {
-    await fail(c, batch, simulated.reason);
-    return 'failed';
-  }
+  if (!simulated.ok) return fail(c, batch, simulated.reason);
   const txHash = await treasury.sendPay(batch.number, recipients, amounts, { nonce, feeBump });
   await c.probe?.('sent', { ...batch, txHash, nonce });
   await markBatchSent(deps.db, batch.id, { txHash, nonce, now: deps.clock.now() });
@@ -167,10 +160,21 @@ async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): 
   return 'sent';
 }
 
-async function fail(c: Sender, batch: BatchRecord, reason: string): Promise<void> {
+/**
+ * Fails a batch: its payouts go back to the queue and its withdrawals are refunded. Never a
+ * batch the chain has executed: another transaction carrying it (one a crashed sender
+ * broadcast) may have executed it since `next` was read, making this one revert, and
+ * failing it then would pay its transfers twice. Such a batch is confirmed next step.
+ */
+async function fail(c: Sender, batch: BatchRecord, reason: string): Promise<SendStep> {
+  if ((await c.treasury.nextBatch()) > batch.number) {
+    c.log.warn({ reason }, 'the chain has executed this batch after all: confirming it instead of failing it');
+    return 'waiting';
+  }
   await c.deps.db.transaction((tx) => failBatch(tx, batch, reason, c.deps.clock.now()));
   c.deps.metrics.count('outbound_batches', { result: 'failed' });
   c.log.error({ reason }, 'batch failed: payouts re-queued, withdrawals refunded');
+  return 'failed';
 }
 
 /** Measures the treasury against the ledger and stores it: what the purchase gate, /readyz and the metrics read. */

@@ -235,6 +235,10 @@ export function createTreasuryGateway(config: TreasuryConfig) {
         });
         return { ok: true };
       } catch (error) {
+        // Only a revert is the contract's answer. A node that does not answer (a timeout, a
+        // refused connection) says nothing about the batch, and failing the batch on it would
+        // queue its transfers again while a transaction carrying it may still execute.
+        if (!isRevert(error)) throw error;
         return { ok: false, reason: revertReason(error) };
       }
     },
@@ -300,6 +304,13 @@ export function createTreasuryGateway(config: TreasuryConfig) {
 }
 
 /** The contract's custom error as "Name(arg, ...)", or viem's short message. */
+/** Whether the error is a contract call that reverted (as opposed to the node failing to answer). */
+export function isRevert(error: unknown): boolean {
+  return (
+    error instanceof BaseError && error.walk((e) => e instanceof ContractFunctionRevertedError) instanceof ContractFunctionRevertedError
+  );
+}
+
 export function revertReason(error: unknown): string {
   if (error instanceof BaseError) {
     const revert = error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;

@@ -53,12 +53,13 @@ export function load(url: string, query: string, seconds: number): Round {
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, failed: r.non2xx + r.errors };
 }
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
-const spread = (xs: number[], unit: string) =>
+/** The median of the rounds with their range, e.g. `1734 ms (1650-1802)`. */
+export const spread = (xs: number[], unit: string) =>
   `${median(xs).toFixed(0)} ${unit} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
 
 /** A market whose risk is watched now (real clock), on a database the server process then opens. */

@@ -24,7 +24,7 @@ import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { chainSettlementOf, localTreasury, treasuryGatewayOf } from '../test/chain-helpers.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
-import { httpThroughput } from './http.ts';
+import { httpThroughput, median, spread } from './http.ts';
 import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL, watchRisk } from '../test/helpers.ts';
 
 const rows: Array<{ figure: string; ours: string; baseline: string; ratio: string; goal: string; met: boolean }> = [];
@@ -39,13 +39,6 @@ const timed = async (run: () => Promise<unknown>) => {
   return performance.now() - t;
 };
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-/** The median of the rounds with their range, e.g. `1734 ms (1650-1802)`. */
-const spreadOf = (xs: number[], unit: string) => `${fmt(median(xs), unit)} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
 /** One round: a fresh market of `n` policies, the bare insert, then our settlement and the crediting after it. */
@@ -85,11 +78,11 @@ async function settlement(n: number) {
   const ratio = median(rounds.map((r) => r.ours)) / median(rounds.map((r) => r.bare));
   record(
     `settle ${n.toLocaleString('en')} policies (median of ${ROUNDS} rounds, range; ratio per round ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
-    spreadOf(
+    spread(
       rounds.map((r) => r.ours),
       'ms',
     ),
-    spreadOf(
+    spread(
       rounds.map((r) => r.bare),
       'ms',
     ),
@@ -98,7 +91,7 @@ async function settlement(n: number) {
     ratio <= 2 && Math.max(...ratios) <= 2,
   );
   console.log(
-    `  then crediting the ${n.toLocaleString('en')} payouts to wallets, off the settlement path: ${spreadOf(
+    `  then crediting the ${n.toLocaleString('en')} payouts to wallets, off the settlement path: ${spread(
       rounds.map((r) => r.credit),
       'ms',
     )}`,
@@ -203,7 +196,7 @@ async function confirmationToPaid(n: number) {
   const worst = Math.max(...rounds);
   record(
     `confirming observation -> ${n.toLocaleString('en')} paid (median of ${ROUNDS} rounds, range)`,
-    spreadOf(rounds, 'ms'),
+    spread(rounds, 'ms'),
     fmt(goalMs, 'ms'),
     median(rounds) / goalMs,
     `< ${goalMs / 1000} s, every round`,

@@ -12,7 +12,6 @@ import {
   poolSettled,
   poolsToSettle,
   postPayoutJournal,
-  roomForSettlement,
   writePayouts,
 } from '../db/settlement-store.ts';
 import { applyPoolAggregates, loadTranches } from '../db/pool-store.ts';
@@ -89,7 +88,6 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   const now = deps.clock.now();
   const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
   if (await poolSettled(tx, incident.id, poolId)) return;
-  await roomForSettlement(tx);
   await checkpointPool(tx, snap);
   await releaseClaims(tx, incident, snap, now);
   await probe?.('premium', poolId);

@@ -304,16 +304,21 @@ export function createTreasuryGateway(config: TreasuryConfig) {
 }
 
 /** The contract's custom error as "Name(arg, ...)", or viem's short message. */
+/** The revert inside a failed contract call, or null when the call failed otherwise (the node did not answer). */
+function revertOf(error: unknown): ContractFunctionRevertedError | null {
+  return error instanceof BaseError
+    ? (error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null)
+    : null;
+}
+
 /** Whether the error is a contract call that reverted (as opposed to the node failing to answer). */
-export function isRevert(error: unknown): boolean {
-  return (
-    error instanceof BaseError && error.walk((e) => e instanceof ContractFunctionRevertedError) instanceof ContractFunctionRevertedError
-  );
+function isRevert(error: unknown): boolean {
+  return revertOf(error) !== null;
 }
 
 export function revertReason(error: unknown): string {
   if (error instanceof BaseError) {
-    const revert = error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;
+    const revert = revertOf(error);
     if (revert?.data) return `${revert.data.errorName}(${(revert.data.args ?? []).map(String).join(', ')})`;
     if (revert?.reason) return revert.reason;
     return error.shortMessage;

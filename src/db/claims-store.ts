@@ -1,6 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
-import { accountBalance, ledgerAccounts, postJournal, postJournalFromSelect } from './ledger.ts';
+import { ledgerAccounts, postJournal, postJournalFromSelect } from './ledger.ts';
 import { big, ms, ts } from './sql-helpers.ts';
 
 /**
@@ -33,8 +33,10 @@ function ownClaims(asset: string, owner: string, columns: SQL): SQL {
 
 /** What the owner holds in `asset` on the platform: the wallet account and the payouts not yet credited to it. */
 export async function walletBalance(ex: Executor, asset: string, owner: string): Promise<bigint> {
-  const rows = await ex.query<{ claims: string }>(ownClaims(asset, owner, sql`COALESCE(SUM(y.paid), 0) AS claims`));
-  return (await accountBalance(ex, ledgerAccounts.wallet(asset, owner).id)) + big(rows[0]?.claims ?? '0');
+  const rows = await ex.query<{ total: string }>(sql`
+    SELECT COALESCE((SELECT balance FROM accounts WHERE id = ${ledgerAccounts.wallet(asset, owner).id}), 0)
+      + (${ownClaims(asset, owner, sql`COALESCE(SUM(y.paid), 0)`)}) AS total`);
+  return big(rows[0]?.total ?? '0');
 }
 
 /**

@@ -1,9 +1,10 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
 import { uncredited } from './claims-store.ts';
+import { unpaid } from './settlement-store.ts';
 
 /** Policy `p` still carries exposure and earns: its term has not ended and it has not been paid. */
-const activeUnpaid = sql`p.status = 'ACTIVE' AND NOT EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id)`;
+const activeUnpaid = sql`p.status = 'ACTIVE' AND ${unpaid}`;
 
 /**
  * Checks the ledger and the aggregates kept beside it. Returns one line per violation;

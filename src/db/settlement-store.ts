@@ -29,15 +29,6 @@ function eligible(incident: IncidentRecord, poolId: string): SQL {
   return sql`p.pool_id = ${poolId} AND ${claims(incident)}`;
 }
 
-/**
- * Room for the settlement's sorts and hashes (the largest-remainder ranking and the payouts'
- * reference check) to stay in memory for a pool of a million claims, for this transaction
- * only; the default 4 MB spills them to disk at that size.
- */
-export async function roomForSettlement(tx: Executor): Promise<void> {
-  await tx.query(sql`SET LOCAL work_mem = '64MB'`);
-}
-
 /** The pools that hold policies the incident pays. */
 export async function poolsToSettle(ex: Executor, incident: IncidentRecord): Promise<string[]> {
   const rows = await ex.query<{ pool_id: string }>(

@@ -238,7 +238,7 @@ export function createTreasuryGateway(config: TreasuryConfig) {
         // Only a revert is the contract's answer. A node that does not answer (a timeout, a
         // refused connection) says nothing about the batch, and failing the batch on it would
         // queue its transfers again while a transaction carrying it may still execute.
-        if (!isRevert(error)) throw error;
+        if (revertOf(error) === null) throw error;
         return { ok: false, reason: revertReason(error) };
       }
     },
@@ -303,7 +303,6 @@ export function createTreasuryGateway(config: TreasuryConfig) {
   };
 }
 
-/** The contract's custom error as "Name(arg, ...)", or viem's short message. */
 /** The revert inside a failed contract call, or null when the call failed otherwise (the node did not answer). */
 function revertOf(error: unknown): ContractFunctionRevertedError | null {
   return error instanceof BaseError
@@ -311,11 +310,7 @@ function revertOf(error: unknown): ContractFunctionRevertedError | null {
     : null;
 }
 
-/** Whether the error is a contract call that reverted (as opposed to the node failing to answer). */
-function isRevert(error: unknown): boolean {
-  return revertOf(error) !== null;
-}
-
+/** The contract's custom error as "Name(arg, ...)", or viem's short message. */
 export function revertReason(error: unknown): string {
   if (error instanceof BaseError) {
     const revert = revertOf(error);

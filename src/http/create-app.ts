@@ -11,7 +11,6 @@ import { type Store, ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { GraphQLError, visit } from 'graphql';
 import { type Plugin, createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
-import { pino } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { REDACTED_LOG_PATHS } from './redaction.ts';
 import { bearer, safeEqual } from './bearer.ts';
@@ -253,7 +252,6 @@ function requestLogging(deps: Deps) {
         headers: pickHeaders(req.headers, LOGGED_REQUEST_HEADERS),
       }),
       res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
-      err: pino.stdSerializers.err,
     },
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
   });

@@ -30,6 +30,10 @@ describe('the dashboard on the demo market, in a real browser', () => {
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     h = await createHarness();
+    // The browser dates its sign-in by the wall clock, so the server's clock follows it (see
+    // the tests). The market lives on it from the start: seeded at the harness's fixed date,
+    // its feeds were stale by the time the clock caught up, once that date was a day past.
+    h.clock.catchUpWithWallClock();
     market = await seedDemoMarket(h.deps, h.admin.address);
     app = createApp(h.deps, { rateLimitPerMinute: 0, demoPeople: market.people, demoFaucet: demoFaucet(h.deps, h.admin.address) });
     served = await serve(app);
@@ -134,7 +138,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
     );
     const policy = await purchasePolicy(h.deps, me, (await requestQuote(h.deps, me, market.risks.dai.id, USDC(2_000).toString(), 30)).id);
     // The page dates its sign-in message by the browser's clock: the server's must agree.
-    h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
+    h.clock.catchUpWithWallClock();
     let wallet_: WalletLog | undefined;
     const page = await open(async (p) => {
       wallet_ = await injectWallet(p, wallet.key, { chainId: 1 });
@@ -156,7 +160,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
   });
 
   test('a visitor trades from the page with their own wallet, on 127.0.0.1 and on localhost, on a phone and a desktop', async () => {
-    h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
+    h.clock.catchUpWithWallClock();
     const visitor = newWallet();
     const { port } = new URL(served.base);
     for (const host of ['localhost', '127.0.0.1']) {

@@ -116,6 +116,10 @@ export class TestClock implements Clock {
   advance(ms: number): void {
     this.ms += ms;
   }
+  /** Moves forward to the wall clock's time (never back): for what a browser or a child process dates. */
+  catchUpWithWallClock(): void {
+    this.ms = Math.max(this.ms, Date.now());
+  }
 }
 
 export const DAY = 86_400_000;

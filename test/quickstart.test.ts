@@ -26,7 +26,7 @@ describe('the README quickstart with the typed client', () => {
     (h.deps.config.siwe.domains as string[]).push(new URL(served.base).host);
     (h.deps.config.admins as string[]).push(ANVIL_ADMIN);
     // The quickstart signs, stamps and resumes by the wall clock: the server's follows it.
-    const follow = () => h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
+    const follow = () => h.clock.catchUpWithWallClock();
     follow();
     ticking = setInterval(follow, 20);
     watcher = createWatcher(h.deps, { reader: { read: async () => [] }, intervalMs: 200 });

@@ -40,7 +40,7 @@ before(async () => {
   chain = await localTreasury(13, operator.address);
   h = await chainHarness(chain, { confirmations: CONFIRMATIONS, batchSize: 50 });
   // The watchers below run on the wall clock; the purchases here follow it.
-  h.clock.advance(Math.max(0, Date.now() - h.clock.now()));
+  h.clock.catchUpWithWallClock();
   keyDir = mkdtempSync(join(tmpdir(), 'operator-'));
   writeFileSync(join(keyDir, 'operator.key'), OPERATOR_KEY, { mode: 0o600 });
 });

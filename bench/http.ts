@@ -38,15 +38,17 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv, logFile: str
   }
 }
 
+/** autocannon's arguments for the bench's load: CONNECTIONS connections posting `query`. */
+export const autocannonArgs = (url: string, query: string, seconds: number) => [
+  ...['-c', String(CONNECTIONS), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json'],
+  ...['-b', JSON.stringify({ query }), url],
+];
+
 /** One round of load from a separate autocannon process. */
 export function load(url: string, query: string, seconds: number): Round {
   const raw = execFileSync(
     process.execPath,
-    [
-      join(ROOT, 'node_modules/autocannon/autocannon.js'),
-      ...['-c', String(CONNECTIONS), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json'],
-      ...['-b', JSON.stringify({ query }), '--json', url],
-    ],
+    [join(ROOT, 'node_modules/autocannon/autocannon.js'), ...autocannonArgs(url, query, seconds), '--json'],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 * 2 ** 20 },
   );
   const r = JSON.parse(raw) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
@@ -98,29 +100,42 @@ export function appEnv(market: Awaited<ReturnType<typeof seedMarket>>, work: str
 export const quoteQuery = (riskId: string) =>
   `mutation { requestQuote(riskId: "${riskId}", amount: "100000000", durationDays: 30) { id total } }`;
 
-export async function httpThroughput(
-  record: (figure: string, ours: string, baseline: string, ratio: number, goal: string, met: boolean) => void,
-) {
+/**
+ * The bench's two servers on a seeded market: the app as `npm start` runs it (its log in
+ * `log`) and the bare yoga. `stop` ends both and removes the market and the work folder.
+ */
+export async function startServers() {
   const work = mkdtempSync(join(tmpdir(), 'cover-bench-http-'));
   const market = await seedMarket(join(work, 'pglite'));
   execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
-  const app = await serve(['--enable-source-maps', 'dist/src/bin/server.js'], appEnv(market, work), join(work, 'app.log'));
+  const log = join(work, 'app.log');
+  const app = await serve(['--enable-source-maps', 'dist/src/bin/server.js'], appEnv(market, work), log);
   const bare = await serve([join(ROOT, 'bench/bare-yoga.mjs')], process.env, join(work, 'bare.log'));
+  const stop = async () => {
+    for (const p of [app.child, bare.child]) p.kill('SIGTERM');
+    await Promise.all([app.child, bare.child].map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
+    await market.close();
+    rmSync(work, { recursive: true, force: true });
+  };
+  return { market, app, bare, log, stop };
+}
+
+export async function httpThroughput(
+  record: (figure: string, ours: string, baseline: string, ratio: number, goal: string, met: boolean) => void,
+) {
+  const { market, app, bare, stop } = await startServers();
   const quote = quoteQuery(market.riskId);
   const sides = { bare: [bare.url, '{ ping }'], quote: [app.url, quote], typename: [app.url, '{ __typename }'] } as const;
   const rounds: Record<keyof typeof sides, Round[]> = { bare: [], quote: [], typename: [] };
   try {
     for (const [url, query] of Object.values(sides)) load(url, query, 3); // warm-up: JIT, pools, caches
-    const n = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
+    const n = Number(process.env.BENCH_HTTP_ROUNDS ?? 5);
     const seconds = Number(process.env.BENCH_HTTP_SECONDS ?? 8);
     for (let i = 0; i < n; i++) {
       for (const side of ['bare', 'quote', 'typename'] as const) rounds[side].push(load(sides[side][0], sides[side][1], seconds));
     }
   } finally {
-    for (const p of [app.child, bare.child]) p.kill('SIGTERM');
-    await Promise.all([app.child, bare.child].map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
-    await market.close();
-    rmSync(work, { recursive: true, force: true });
+    await stop();
   }
   const rps = (side: keyof typeof rounds) => rounds[side].map((r) => r.rps);
   const p99 = (side: keyof typeof rounds) => rounds[side].map((r) => r.p99);

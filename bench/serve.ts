@@ -1,0 +1,34 @@
+/**
+ * The bench's two HTTP servers, left running for a load generator of your own: the app on a
+ * seeded market, started exactly as the bench starts it, and the bare graphql-yoga baseline
+ * (startServers in bench/http.ts). It prints both URLs and the requests the bench sends, as
+ * autocannon commands, then serves until Ctrl-C:
+ *
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:serve
+ *
+ * Without DATABASE_URL the app runs on PGlite. The app's log goes to a file in a temporary
+ * folder (its path is printed), as the bench's does; everything is removed on exit.
+ */
+import { autocannonArgs, quoteQuery, startServers } from './http.ts';
+
+const { market, app, bare, log, stop } = await startServers();
+const autocannon = (url: string, query: string) =>
+  `npx autocannon ${autocannonArgs(url, query, 10)
+    .map((a) => (/^[\w./:=-]+$/.test(a) ? a : `'${a}'`))
+    .join(' ')}`;
+console.log(`app (npm start's production settings, logging on to ${log}): ${app.url}`);
+console.log(`bare graphql-yoga: ${bare.url}\n`);
+console.log(`a quote, as the bench sends it:\n  ${autocannon(app.url, quoteQuery(market.riskId))}`);
+console.log(`the app's { __typename }:\n  ${autocannon(app.url, '{ __typename }')}`);
+console.log(`the baseline:\n  ${autocannon(bare.url, '{ ping }')}\n`);
+console.log('serving until Ctrl-C');
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    await stop();
+    process.exit(0);
+  });
+}

@@ -14,7 +14,8 @@ import { settleIncident } from '../src/app/settle-incident.ts';
 import { indexDeposits, reconcileReserves, sendOutbound, syncTreasury } from '../src/app/treasury-sync.ts';
 import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/deploy.ts';
-import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { type TreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { measureReserves } from '../src/app/treasury.ts';
 import { setCursor } from '../src/db/treasury-store.ts';
 import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
 import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
@@ -203,6 +204,43 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     await mine(CONFIRMATIONS);
     await syncTreasury(h.deps);
     assert.equal(await onChain(fay.address as Address), USDC(90));
+    await assertReconciled();
+  });
+
+  test('a batch that executes while the reserves are read counts once, even on a node that answers the head block from its live state', async () => {
+    const { token: gusToken } = await creditedWallet(USDC(50));
+    await h.ok('mutation { withdraw(amount: "20000000") { id } }', {}, gusToken);
+    const real = h.deps.treasury as TreasuryGateway;
+    await rpc('evm_setAutomine', [false]);
+    try {
+      assert.equal(await sendOutbound(h.deps), 'sent', 'the batch waits in the mempool');
+      await assertReconciled();
+      // Reads of "block B" that see the live state, and the batch mined after the balance was
+      // read, before the batch number is read again: the balance still holds the 20, the
+      // number already says the batch executed.
+      let numberReads = 0;
+      h.deps.treasury = {
+        ...real,
+        balance: () => real.balance(),
+        nextBatch: async () => {
+          if (++numberReads === 2) await mine();
+          return real.nextBatch();
+        },
+      };
+      const check = await measureReserves(h.deps);
+      assert.ok(numberReads > 2, 'the pair was read again once the number moved');
+      assert.equal(check.inFlight, USDC(20), 'executed, not yet confirmed');
+      assert.equal(
+        check.surplus,
+        0n,
+        `neither short nor flattered: ${JSON.stringify(check, (_, v) => (typeof v === 'bigint' ? `${v}` : v))}`,
+      );
+    } finally {
+      h.deps.treasury = real;
+      await rpc('evm_setAutomine', [true]);
+    }
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
     await assertReconciled();
   });
 

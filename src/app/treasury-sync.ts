@@ -162,11 +162,19 @@ async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): 
 
 /**
  * Fails a batch: its payouts go back to the queue and its withdrawals are refunded. Never a
- * batch the chain has executed: another transaction carrying it (one a crashed sender
- * broadcast) may have executed it since `next` was read, making this one revert, and
- * failing it then would pay its transfers twice. Such a batch is confirmed next step.
+ * batch the chain has executed or still may: another transaction carrying it (one a crashed
+ * sender broadcast, or an earlier send of this one) may have executed it, making this one
+ * revert, or may be waiting in the mempool to execute it once the batch is failed, and
+ * failing it then would pay its transfers twice. So the operator must have nothing pending
+ * (read first: only this sender, under the lease, adds to it) and the chain must not have
+ * passed the batch's number (read after, so a transaction mined in between shows).
  */
 async function fail(c: Sender, batch: BatchRecord, reason: string): Promise<SendStep> {
+  const [pending, mined] = await Promise.all([c.treasury.pendingNonce(), c.treasury.confirmedNonce()]);
+  if (pending > mined) {
+    c.log.warn({ reason, pending: pending - mined }, 'not failing the batch while the operator has transactions pending: one may carry it');
+    return 'waiting';
+  }
   if ((await c.treasury.nextBatch()) > batch.number) {
     c.log.warn({ reason }, 'the chain has executed this batch after all: confirming it instead of failing it');
     return 'waiting';

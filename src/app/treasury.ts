@@ -10,10 +10,9 @@ import {
   assignInbound,
   cursorOf,
   depositsTo,
-  executedUnconfirmed,
   findDeposit,
   lastReserveCheck,
-  ledgerLiabilities,
+  ledgerReserves,
   listBatches,
   queueOutbound,
   transfersOf,
@@ -190,21 +189,25 @@ export async function assignDeposit(
  * The treasury against the ledger, now: the token balance the contract holds, plus what
  * executed batches have sent but the ledger has not confirmed yet, against every balance
  * the ledger owes (wallets, pools, backstop, fees, pending outbound).
+ *
+ * The ledger is read first, in one snapshot, and the chain after it. In that order every
+ * batch the ledger has confirmed was executed at or before the block read (confirming one
+ * takes blocks on top of it), and a batch confirmed while this runs counts once either way:
+ * still owed in the snapshot, and added back as executed-unconfirmed from the same snapshot.
  */
 export async function measureReserves(deps: Deps): Promise<ReserveCheck> {
   const { settlement, treasury } = chainSettlement(deps, 'reserves');
-  const block = await treasury.latestBlock();
-  const [balance, next] = await Promise.all([treasury.balance(block), treasury.nextBatch(block)]);
-  const { liabilities, pendingOutbound } = await ledgerLiabilities(deps.db, settlement.asset);
-  const inFlight = await executedUnconfirmed(deps.db, settlement.asset, next);
+  const ledger = await ledgerReserves(deps.db, settlement.asset);
+  const chain = await treasury.state();
+  const inFlight = ledger.unconfirmed.filter((b) => b.number < chain.nextBatch).reduce((sum, b) => sum + b.total, 0n);
   return {
     asset: settlement.asset,
-    blockNumber: block,
-    treasuryBalance: balance,
-    liabilities,
-    pendingOutbound,
+    blockNumber: chain.blockNumber,
+    treasuryBalance: chain.balance,
+    liabilities: ledger.liabilities,
+    pendingOutbound: ledger.pendingOutbound,
     inFlight,
-    surplus: balance + inFlight - liabilities,
+    surplus: chain.balance + inFlight - ledger.liabilities,
     checkedAt: deps.clock.now(),
   };
 }

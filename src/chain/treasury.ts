@@ -149,6 +149,25 @@ export function createTreasuryGateway(config: TreasuryConfig) {
       }),
 
     /**
+     * The treasury's token balance and next batch number as of one state, at the latest
+     * block. Two calls pinned to a block number are not always one state: a node may answer
+     * the head's number from its live state (anvil does), so a block mined between them can
+     * show a batch's payment in the balance and not in the number. The number is read on
+     * both sides of the balance and the pair is taken only when they agree (a payment moves
+     * the number; a deposit in between only adds to the balance, which the treasury does hold).
+     */
+    async state(): Promise<{ blockNumber: bigint; balance: bigint; nextBatch: bigint }> {
+      for (let attempt = 1; ; attempt++) {
+        const blockNumber = await this.latestBlock();
+        const before = await this.nextBatch(blockNumber);
+        const balance = await this.balance(blockNumber);
+        const after = await this.nextBatch(blockNumber);
+        if (before === after) return { blockNumber, balance, nextBatch: after };
+        if (attempt === 5) throw new Error(`the treasury's batch number kept moving while it was read (${before} then ${after})`);
+      }
+    },
+
+    /**
      * Deposits and plain token transfers into the treasury in blocks [from, to]. A transfer
      * that a `deposit` in the same transaction accounts for is not listed twice.
      */

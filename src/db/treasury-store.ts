@@ -3,7 +3,7 @@ import { formatId } from '../domain/ids.ts';
 import { randomUUID } from 'node:crypto';
 import type { PageRequest } from '../domain/page.ts';
 import type { Executor } from './create-database.ts';
-import { accountBalance, ledgerAccounts, postJournal, transfer } from './ledger.ts';
+import { ledgerAccounts, postJournal, transfer } from './ledger.ts';
 import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
 import { markPoolCredited } from './claims-store.ts';
 
@@ -417,11 +417,35 @@ export async function failBatch(tx: Executor, b: BatchRecord, reason: string, no
 
 // ---- reconciliation --------------------------------------------------------------------
 
-/** What the ledger owes in `asset`: every internal balance (all of them sum to -external), and the part on its way out. */
-export async function ledgerLiabilities(ex: Executor, asset: string): Promise<{ liabilities: bigint; pendingOutbound: bigint }> {
+/** The ledger's side of a reserve check, read in one statement (one snapshot). */
+export interface LedgerReserves {
+  /** What the ledger owes in this asset: every internal balance (all of them sum to -external). */
+  liabilities: bigint;
+  pendingOutbound: bigint;
+  /** Batches not yet confirmed (prepared or sent): the chain may have executed some of them. */
+  unconfirmed: Array<{ number: bigint; total: bigint }>;
+}
+
+/**
+ * Liabilities, pending outbound and the unconfirmed batches, from one snapshot: read in
+ * separate statements, a batch confirmed between them would count once in neither (its
+ * total gone from the liabilities read after, still owed in the one read before).
+ */
+export async function ledgerReserves(ex: Executor, asset: string): Promise<LedgerReserves> {
+  const rows = await ex.query<{
+    external: string | null;
+    outbound: string | null;
+    batches: Array<{ number: string; total: string }> | null;
+  }>(sql`
+    SELECT (SELECT balance FROM accounts WHERE id = ${ledgerAccounts.external(asset).id}) AS external,
+           (SELECT balance FROM accounts WHERE id = ${ledgerAccounts.pendingOutbound(asset).id}) AS outbound,
+           (SELECT json_agg(json_build_object('number', number::text, 'total', total::text))
+              FROM outbound_batches WHERE asset = ${asset} AND status IN ('PREPARED', 'SENT')) AS batches`);
+  const r = rows[0];
   return {
-    liabilities: -(await accountBalance(ex, ledgerAccounts.external(asset).id)),
-    pendingOutbound: await accountBalance(ex, ledgerAccounts.pendingOutbound(asset).id),
+    liabilities: -big(r?.external ?? '0'),
+    pendingOutbound: big(r?.outbound ?? '0'),
+    unconfirmed: (r?.batches ?? []).map((b) => ({ number: big(b.number), total: big(b.total) })),
   };
 }
 
@@ -467,13 +491,6 @@ function toReserveCheck(r: Record<string, unknown>): ReserveCheck {
     surplus: big(r.surplus),
     checkedAt: ms(r.checked_at),
   };
-}
-
-/** Sum of the batches sent and executed on chain (number below the chain's next) whose confirmation is not recorded yet. */
-export async function executedUnconfirmed(ex: Executor, asset: string, nextBatch: bigint): Promise<bigint> {
-  const rows = await ex.query<{ s: string | null }>(sql`
-    SELECT SUM(total) AS s FROM outbound_batches WHERE asset = ${asset} AND status IN ('PREPARED', 'SENT') AND number < ${nextBatch.toString()}::bigint`);
-  return big(rows[0]?.s ?? '0');
 }
 
 /** One outbound transfer by id, or by its reference. */

@@ -427,9 +427,10 @@ export interface LedgerReserves {
 }
 
 /**
- * Liabilities, pending outbound and the unconfirmed batches, from one snapshot: read in
- * separate statements, a batch confirmed between them would count once in neither (its
- * total gone from the liabilities read after, still owed in the one read before).
+ * Liabilities, pending outbound and the unconfirmed batches, from one snapshot. Read in
+ * separate statements, a batch confirmed between them would still be owed in the
+ * liabilities read before and already missing from the unconfirmed batches read after:
+ * paid on chain, owed in the ledger, added back nowhere (a false deficit of one batch).
  */
 export async function ledgerReserves(ex: Executor, asset: string): Promise<LedgerReserves> {
   const rows = await ex.query<{

@@ -260,6 +260,31 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     await assertReconciled();
   });
 
+  test('a batch is not failed while the operator has a transaction pending that may carry it', async () => {
+    const { wallet: hal, token: halToken } = await creditedWallet(USDC(40));
+    await write(OWNER_KEY, treasury, treasuryAbi, 'pause', []);
+    await h.ok('mutation { withdraw(amount: "40000000") { id } }', {}, halToken);
+    await rpc('evm_setAutomine', [false]);
+    try {
+      // An operator transaction nobody recorded, as a sender killed after its broadcast leaves.
+      await rpc('eth_sendTransaction', [{ from: operator.address, to: operator.address, value: '0x0' }]);
+      assert.equal(await sendOutbound(h.deps), 'waiting', 'the batch is prepared; the sender waits for the pending transaction');
+      // Past that wait, the successor sends the batch itself: the simulation reverts
+      // (IsPaused), and the batch would be failed while the pending transaction may execute it.
+      h.clock.advance(61_000);
+      assert.equal(await sendOutbound(h.deps), 'waiting');
+      assert.equal(await ledger(hal.address), 0n, 'not refunded while the batch may still execute');
+    } finally {
+      await rpc('evm_setAutomine', [true]);
+    }
+    await mine();
+    assert.equal(await sendOutbound(h.deps), 'failed', 'failed once nothing is pending');
+    assert.equal(await ledger(hal.address), USDC(40));
+    await write(OWNER_KEY, treasury, treasuryAbi, 'unpause', []);
+    assert.equal(await sendOutbound(h.deps), 'idle');
+    await assertReconciled();
+  });
+
   test('a depeg pays every buyer on chain exactly once, through a paused treasury and a sender crash, and policyPaid fires when the money lands', async () => {
     const risk = await createRisk(
       h.deps,

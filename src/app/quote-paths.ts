@@ -4,7 +4,7 @@ import { type PoolSnapshot, loadPoolSnapshots } from '../db/pool-snapshots.ts';
 import type { RiskRecord } from '../db/risk-store.ts';
 import { createCoalescer } from './coalesce.ts';
 import type { Ports } from './deps.ts';
-import { getRisk, requireMonitored } from './risks.ts';
+import { getMonitoredRisk } from './risks.ts';
 
 /** What a quote reads of its market: the risk and every pool backing it, at one instant. */
 export interface MarketRead {
@@ -27,8 +27,8 @@ export interface QuotePaths {
 export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock'>): QuotePaths {
   const read = createCoalescer(async (riskId: string, callers: readonly null[]) => {
     const at = ports.clock.now();
-    const [risk, snapshots] = await Promise.all([getRisk(ports, riskId), loadPoolSnapshots(ports.db, { riskId }, at)]);
-    await requireMonitored(ports.db, risk, at);
+    // Two statements side by side: the risk with its feeds' freshness, and its pools.
+    const [risk, snapshots] = await Promise.all([getMonitoredRisk(ports.db, riskId, at), loadPoolSnapshots(ports.db, { riskId }, at)]);
     return callers.map(() => ({ risk, snapshots, at }));
   });
   const store = createCoalescer(async (_: 'quotes', quotes: readonly QuoteRecord[]) => {

@@ -1,4 +1,4 @@
-import { findRisk, insertRisk, listRisks, setScoreOverride, type RiskKind, type RiskRecord } from '../db/risk-store.ts';
+import { findRisk, findWatchedRisk, insertRisk, listRisks, setScoreOverride, type RiskKind, type RiskRecord } from '../db/risk-store.ts';
 
 export { effectiveScore } from '../db/risk-store.ts';
 import type { Executor } from '../db/create-database.ts';
@@ -107,17 +107,18 @@ export async function riskMonitoring(ex: Executor, risks: readonly WatchedRisk[]
     risks.map((r) => r.id),
     now,
   );
-  return new Map(
-    risks.map((r) => {
-      const c = counts.get(r.id) ?? { feeds: 0, fresh: 0 };
-      return [r.id, monitoringOf({ feeds: c.feeds, freshFeeds: c.fresh, quorum: r.quorum, maxStalenessSeconds: r.maxStalenessSeconds })];
-    }),
-  );
+  return new Map(risks.map((r) => [r.id, monitoringFrom(r, counts.get(r.id) ?? { feeds: 0, fresh: 0 })]));
 }
+
+const monitoringFrom = (r: WatchedRisk, c: { feeds: number; fresh: number }): Monitoring =>
+  monitoringOf({ feeds: c.feeds, freshFeeds: c.fresh, quorum: r.quorum, maxStalenessSeconds: r.maxStalenessSeconds });
 
 /** Refuses cover on a risk whose trigger cannot fire: no feeds, too few, or none fresh. */
 export async function requireMonitored(ex: Executor, risk: WatchedRisk, now: number): Promise<void> {
-  const m = (await riskMonitoring(ex, [risk], now)).get(risk.id) as Monitoring;
+  refuseUnmonitored(risk, (await riskMonitoring(ex, [risk], now)).get(risk.id) as Monitoring);
+}
+
+function refuseUnmonitored(risk: WatchedRisk, m: Monitoring): void {
   if (!m.monitored) {
     throw riskNotMonitored(`cover on ${risk.name} is not sold: ${m.reason}`, {
       riskId: risk.id,
@@ -127,6 +128,17 @@ export async function requireMonitored(ex: Executor, risk: WatchedRisk, now: num
       quorum: m.quorum,
     });
   }
+}
+
+/**
+ * A risk that is watched at `now`, read with its feeds' freshness in one statement: what a
+ * quote needs before pricing. NOT_FOUND or RISK_NOT_MONITORED as getRisk and requireMonitored.
+ */
+export async function getMonitoredRisk(ex: Executor, id: string, now: number): Promise<RiskRecord> {
+  const watched = await findWatchedRisk(ex, id, now);
+  if (!watched) throw notFound(`no risk ${id}`);
+  refuseUnmonitored(watched.risk, monitoringFrom(watched.risk, watched));
+  return watched.risk;
 }
 
 export async function allRisks(deps: Deps, page: PageRequest): Promise<Page<RiskRecord>> {

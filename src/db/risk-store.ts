@@ -116,6 +116,24 @@ export async function findRisk(ex: Executor, id: string, lock = false): Promise<
   return rows[0] && toRecord(rows[0]);
 }
 
+/**
+ * A risk with how many feeds drive it and how many of them reported within its staleness
+ * bound at `now`, in one statement (what a quote reads before pricing; see feedFreshness).
+ */
+export async function findWatchedRisk(
+  ex: Executor,
+  id: string,
+  now: number,
+): Promise<{ risk: RiskRecord; feeds: number; fresh: number } | undefined> {
+  const rows = await ex.query<RiskRow & { feeds_total: string; feeds_fresh: string }>(sql`
+    SELECT r.*,
+      (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id WHERE rf.risk_id = r.id) AS feeds_total,
+      (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id WHERE rf.risk_id = r.id AND ${reportedWithin(now)}) AS feeds_fresh
+    FROM risks r WHERE r.id = ${id}`);
+  const row = rows[0];
+  return row && { risk: toRecord(row), feeds: Number(row.feeds_total), fresh: Number(row.feeds_fresh) };
+}
+
 export async function listRisks(ex: Executor, page?: PageRequest): Promise<RiskRecord[]> {
   const { where, limit } = pageOf(sql`created_at`, sql`id`, page);
   const rows = await ex.query<RiskRow>(sql`SELECT * FROM risks WHERE ${where} ORDER BY created_at, id ${limit}`);

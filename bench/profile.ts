@@ -22,7 +22,7 @@ const SECONDS = Number(process.env.PROF_SECONDS ?? 10);
 
 /** Parts of the stack, by the script URL of a frame; a sample belongs to its innermost match. */
 const PARTS: Array<[string, RegExp]> = [
-  ['access log (pino-http, pino)', /node_modules\/(pino|pino-http|pino-std-serializers|sonic-boom|fast-redact)\//],
+  ['access log (pino)', /node_modules\/(pino|pino-std-serializers|sonic-boom|fast-redact|@pinojs\/redact)\/|dist\/src\/http\/access-log/],
   ['security headers (helmet)', /node_modules\/helmet\//],
   ['rate limits', /node_modules\/express-rate-limit\/|dist\/src\/(db\/rate-limit-store|app\/rate-limits)/],
   ['metrics (prom-client)', /node_modules\/prom-client\/|dist\/src\/http\/graphql-metrics/],

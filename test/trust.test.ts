@@ -25,6 +25,7 @@ import {
   marketWithPool,
   newWallet,
   serve,
+  waitFor,
   testConfig,
   useHarness,
 } from './helpers.ts';
@@ -142,6 +143,68 @@ describe('the HTTP edge', () => {
     assert.ok(!log.includes('not-a-real-token-but-secret'));
     assert.ok(!log.includes('secret-cookie'));
     assert.match(log, /\[redacted\]/);
+  });
+
+  test('the access log writes one line per request: its id, what was asked, how it ended; errors and aborts said so', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const hang = new Promise<void>(() => {});
+    const app = createApp(
+      { ...h.deps, log: pino({ level: 'debug' }, sink) },
+      { rateLimitPerMinute: 0, readiness: [{ name: 'slow', check: () => hang }] },
+    );
+    const ok = await request(app)
+      .post('/graphql')
+      .set('x-request-id', 'trace-42')
+      .set('user-agent', 'probe/1')
+      .send({ query: '{ __typename }' });
+    assert.equal(ok.headers['x-request-id'], 'trace-42');
+    const completed = lines.find((l) => l.msg === 'request completed') as {
+      level: number;
+      req: { id: string; method: string; url: string; headers: Record<string, string> };
+      res: { statusCode: number };
+      responseTime: number;
+    };
+    assert.equal(completed.level, 30);
+    assert.deepEqual(
+      { id: completed.req.id, method: completed.req.method, url: completed.req.url, agent: completed.req.headers['user-agent'] },
+      { id: 'trace-42', method: 'POST', url: '/graphql', agent: 'probe/1' },
+    );
+    assert.equal(completed.res.statusCode, 200);
+    assert.equal(typeof completed.responseTime, 'number');
+    // /healthz is polled by orchestrators: not logged. A 5xx is logged at error level.
+    await request(app).get('/healthz');
+    assert.equal(lines.filter((l) => (l.req as { url?: string })?.url === '/healthz').length, 0);
+    const failing = createApp(
+      { ...h.deps, log: pino({ level: 'debug' }, sink) },
+      { rateLimitPerMinute: 0, readiness: [{ name: 'down', check: async () => Promise.reject(new Error('down')) }] },
+    );
+    assert.equal((await request(failing).get('/readyz')).status, 503);
+    const errored = lines.find((l) => l.msg === 'request errored') as { level: number; res: { statusCode: number } };
+    assert.equal(errored.level, 50);
+    assert.equal(errored.res.statusCode, 503);
+    // A client that goes away before the answer: one line that says so, not a completion.
+    const server = await serve(app);
+    try {
+      await new Promise<void>((resolve) => {
+        const req = httpRequest(`${server.base}/readyz`);
+        req.on('error', () => resolve());
+        req.end(() => setTimeout(() => req.destroy(), 100));
+      });
+      await waitFor('the aborted request logged', () => lines.some((l) => l.msg === 'request aborted'));
+      const aborted = lines.filter((l) => (l.req as { url?: string })?.url === '/readyz' && l.msg !== 'request errored');
+      assert.deepEqual(
+        aborted.map((l) => l.msg),
+        ['request aborted'],
+      );
+    } finally {
+      server.close();
+    }
   });
 
   test('a forged token cannot lock its subject out: addresses are limited only once verified', async () => {

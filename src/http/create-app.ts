@@ -1,8 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useOperationMetrics } from './graphql-metrics.ts';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
@@ -11,8 +10,7 @@ import { type Store, ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { GraphQLError, visit } from 'graphql';
 import { type Plugin, createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
-import { REDACTED_LOG_PATHS } from './redaction.ts';
+import { requestLogging } from './access-log.ts';
 import { bearer, safeEqual } from './bearer.ts';
 import { serveWebSockets } from './websocket.ts';
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
@@ -131,8 +129,6 @@ export interface AppOptions {
   demoFaucet?: DemoFaucet | undefined;
 }
 
-const REQUEST_ID = /^[\w.-]{1,64}$/;
-
 function refused(res: express.Response, status: number, message: string, code: string): void {
   res.status(status).json({ errors: [{ message, extensions: { code } }] });
 }
@@ -217,44 +213,6 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   app.use((_req: express.Request, res: express.Response) => refused(res, 404, 'not found', 'NOT_FOUND'));
   app.use(errorHandler(deps));
   return app;
-}
-
-const LOGGED_REQUEST_HEADERS = ['user-agent', 'content-length', 'x-forwarded-for', 'authorization', 'cookie', 'x-api-key'];
-
-function pickHeaders(headers: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
-  const picked: Record<string, unknown> = {};
-  for (const name of names) if (headers[name] !== undefined) picked[name] = headers[name];
-  return picked;
-}
-
-function requestLogging(deps: Deps) {
-  return pinoHttp({
-    logger: deps.log.child({}, { redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } }),
-    genReqId: (req, res) => {
-      const given = req.headers['x-request-id'];
-      const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-      res.setHeader('x-request-id', id);
-      return id;
-    },
-    autoLogging: { ignore: (req) => req.url === '/metrics' || req.url === '/healthz' },
-    // One short line per request: what an operator reads (who, what, how it ended), not every
-    // header both ways (the response's were a dozen fixed security headers on every line).
-    // Credentials stay in the line's shape so the redaction shows that they were sent. The
-    // serializers read the raw request and response: pino-std-serializers' wrappers would first
-    // copy both (every response header included) on every request, only for these to pick five.
-    wrapSerializers: false,
-    serializers: {
-      req: (req: IncomingMessage & { id: unknown; originalUrl?: string }) => ({
-        id: req.id,
-        method: req.method,
-        url: req.originalUrl ?? req.url,
-        remoteAddress: req.socket?.remoteAddress,
-        headers: pickHeaders(req.headers, LOGGED_REQUEST_HEADERS),
-      }),
-      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
-    },
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-  });
 }
 
 function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): void {

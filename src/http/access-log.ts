@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type express from 'express';
+import type { Deps } from '../app/deps.ts';
+import { REDACTED_LOG_PATHS } from './redaction.ts';
+
+const REQUEST_ID = /^[\w.-]{1,64}$/;
+const LOGGED_REQUEST_HEADERS = ['user-agent', 'content-length', 'x-forwarded-for', 'authorization', 'cookie', 'x-api-key'];
+
+function pickHeaders(headers: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const name of names) if (headers[name] !== undefined) picked[name] = headers[name];
+  return picked;
+}
+
+/**
+ * The access log: one short line per request when its response ends (pino-http's shape and
+ * messages: `req`, `res`, `responseTime`; "request completed", or "request errored" at error
+ * level for a 5xx or a broken response), with a request id that is echoed to the client. What
+ * an operator reads (who, what, how it ended), not every header both ways. Credentials keep
+ * their place in the line so the redaction shows that they were sent.
+ *
+ * Written on pino directly rather than through pino-http: pino-http builds a child logger per
+ * request (serialising the request into its bindings) and wraps every request in closures
+ * and listener bookkeeping, the largest single cost a request paid before reaching GraphQL
+ * (bench/RESULTS.md). One `log.info` at the end writes the same line for a fraction of it.
+ */
+export function requestLogging(deps: Deps): express.RequestHandler {
+  const log = deps.log.child(
+    {},
+    {
+      redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+      serializers: {
+        req: (req: IncomingMessage & { id: string; originalUrl?: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.originalUrl ?? req.url,
+          remoteAddress: req.socket?.remoteAddress,
+          headers: pickHeaders(req.headers, LOGGED_REQUEST_HEADERS),
+        }),
+        res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+      },
+    },
+  );
+  return (req, res, next) => {
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    (req as express.Request & { id: string }).id = id;
+    res.setHeader('x-request-id', id);
+    if (req.url === '/metrics' || req.url === '/healthz') return next();
+    const started = Date.now();
+    const ended = (error?: unknown) => {
+      res.removeListener('finish', ended);
+      res.removeListener('close', ended);
+      res.removeListener('error', ended);
+      const responseTime = Date.now() - started;
+      if (error instanceof Error || res.statusCode >= 500)
+        log.error({ req, res, err: error ?? new Error(`failed with status code ${res.statusCode}`), responseTime }, 'request errored');
+      // 'close' before the response was written: the client went away.
+      else log.info({ req, res, responseTime }, res.writableFinished ? 'request completed' : 'request aborted');
+    };
+    res.on('finish', ended);
+    res.on('close', ended);
+    res.on('error', ended);
+    next();
+  };
+}

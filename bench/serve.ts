@@ -1,8 +1,8 @@
 /**
- * The bench's two HTTP servers, left running for a load generator of your own: the app on a
- * seeded market, started exactly as the bench starts it, and the bare graphql-yoga baseline
- * (startServers in bench/http.ts). It prints both URLs and the requests the bench sends, as
- * autocannon commands, then serves until Ctrl-C:
+ * The bench's HTTP servers, left running for a load generator of your own: the app on a
+ * seeded market, started exactly as the bench starts it, the bare graphql-yoga baseline, and
+ * on the PostgreSQL server the quote's floor (startServers in bench/http.ts). It prints their
+ * URLs and the requests the bench sends, as autocannon commands, then serves until Ctrl-C:
  *
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench:serve
  *
@@ -11,7 +11,7 @@
  */
 import { autocannonArgs, quoteQuery, startServers } from './http.ts';
 
-const { market, app, bare, log, stop } = await startServers();
+const { market, app, bare, floor, log, stop } = await startServers();
 const autocannon = (url: string, query: string) =>
   `npx autocannon ${autocannonArgs(url, query, 10)
     .map((a) => (/^[\w./:=-]+$/.test(a) ? a : `'${a}'`))
@@ -21,6 +21,7 @@ console.log(`bare graphql-yoga: ${bare.url}\n`);
 console.log(`a quote, as the bench sends it:\n  ${autocannon(app.url, quoteQuery(market.riskId))}`);
 console.log(`the app's { __typename }:\n  ${autocannon(app.url, '{ __typename }')}`);
 console.log(`the baseline:\n  ${autocannon(bare.url, '{ ping }')}\n`);
+if (floor) console.log(`the quote's floor (bare yoga storing each quote):\n  ${autocannon(floor.url, quoteQuery(market.riskId))}\n`);
 console.log('serving until Ctrl-C');
 
 let stopping = false;

@@ -21,9 +21,8 @@ function pickHeaders(headers: Record<string, unknown>, names: readonly string[])
  * their place in the line so the redaction shows that they were sent.
  *
  * Written on pino directly rather than through pino-http: pino-http builds a child logger per
- * request (serialising the request into its bindings) and wraps every request in closures
- * and listener bookkeeping, the largest single cost a request paid before reaching GraphQL
- * (bench/RESULTS.md). One `log.info` at the end writes the same line for a fraction of it.
+ * request (serialising the request into its bindings) and keeps lists of loggers on the
+ * request and the response; one log call when the response ends writes the same line.
  */
 export function requestLogging(deps: Deps): express.RequestHandler {
   const log = deps.log.child(

@@ -69,6 +69,11 @@ export function createYogaServer(
     cors: origins.length > 0 ? { origin: [...origins], credentials: true, methods: ['GET', 'POST'] } : false,
     maskedErrors: { maskError: createMaskError(deps.log, { production: deps.config.production }) },
     graphiql: !deps.config.production,
+    // The app reads the body itself, counting the bytes received (express.raw on /graphql, at
+    // most MAX_BODY_BYTES; WebSocket frames have their own maxPayload). Yoga's own limit would
+    // then wrap that buffered body in a counting stream again on every request, a pipeline
+    // whose set-up and teardown cost a quote more than its pricing (bench/RESULTS.md).
+    maxRequestBodySize: false,
     landingPage: false,
     // Yoga reports every client error (bad input, refused purchase) as an error; those are
     // answers, not faults. Faults are logged by maskError.

@@ -193,6 +193,39 @@ describe('capacity (docs/design.md §4)', () => {
     assert.equal(checkCapacity({ ...snap, capital: 0n }, defaultLimits, 1n).fits, false);
   });
 
+  test('the binding cap is the one fullest after the purchase, ties to the first (exact fractions against decimals)', () => {
+    const r = rng(13);
+    const limits = [
+      defaultLimits,
+      { riskCapBps: 0, groupCapBps: 10_000, totalCapBps: 30_000 },
+      { riskCapBps: 3_000, groupCapBps: 3_000, totalCapBps: 3_000 },
+    ];
+    for (let i = 0; i < 2_000; i++) {
+      const capital = i % 50 === 1 ? 0n : r.big(10n ** 15n);
+      const limit = limits[i % limits.length] as typeof defaultLimits;
+      const snap = { capital, riskExposure: r.big(10n ** 14n), groupExposure: r.big(10n ** 14n), totalExposure: r.big(10n ** 15n) };
+      // Equal utilisations now and then, so ties are exercised.
+      const tie = i % 7 === 0;
+      if (tie) {
+        snap.capital -= snap.capital % 2n;
+        snap.groupExposure = snap.riskExposure * 2n;
+      }
+      const extra = tie ? 0n : r.big(10n ** 13n);
+      const check = checkCapacity(snap, limit, extra);
+      // The reference: each cap's utilisation after as a decimal, the first of the largest.
+      const caps = [
+        { name: 'risk', cap: (snap.capital * BigInt(limit.riskCapBps)) / 10_000n, after: snap.riskExposure + extra },
+        { name: 'group', cap: (snap.capital * BigInt(limit.groupCapBps)) / 10_000n, after: snap.groupExposure + extra },
+        { name: 'total', cap: (snap.capital * BigInt(limit.totalCapBps)) / 10_000n, after: snap.totalExposure + extra },
+      ];
+      const u = (c: (typeof caps)[number]) =>
+        c.cap === 0n ? new Decimal(c.after > 0n ? 2 : 1) : new Decimal(c.after.toString()).div(c.cap.toString());
+      const expected = caps.reduce((best, c) => (u(c).gt(u(best)) ? c : best));
+      assert.equal(check.binding.name, expected.name, `case ${i}`);
+      assert.ok(check.utilisationAfter.eq(Decimal.min(1, u(expected))), `case ${i}: utilisation after`);
+    }
+  });
+
   test('required capital is the least capital at which every cap holds', () => {
     assert.equal(
       requiredCapital({

@@ -64,10 +64,18 @@ export function checkCapacity(snapshot: ExposureSnapshot, limits: CapacityLimits
       after: snapshot.totalExposure + extra,
     },
   ];
-  const utilisation = (used: bigint, cap: bigint) => (cap === 0n ? new Decimal(used > 0n ? 2 : 1) : ratio(used, cap));
+  // Utilisation as an exact fraction (an empty cap: 1 unused, 2 used), compared by cross-
+  // multiplying: only the binding cap's utilisation is ever needed as a decimal.
+  const fraction = (used: bigint, cap: bigint): [bigint, bigint] => (cap === 0n ? [used > 0n ? 2n : 1n, 1n] : [used, cap]);
+  const utilisation = (used: bigint, cap: bigint) => {
+    const [n, d] = fraction(used, cap);
+    return d === 1n ? new Decimal(n.toString()) : ratio(n, d);
+  };
   let binding = uses[0] as CapUse;
   for (const use of uses) {
-    if (utilisation(use.after, use.cap).gt(utilisation(binding.after, binding.cap))) binding = use;
+    const [n, d] = fraction(use.after, use.cap);
+    const [bn, bd] = fraction(binding.after, binding.cap);
+    if (n * bd > bn * d) binding = use;
   }
   const room = (u: { cap: bigint; before: bigint }) => (u.cap > u.before ? u.cap - u.before : 0n);
   const headroom = uses.reduce((min, u) => (room(u) < min ? room(u) : min), room(binding));

@@ -79,19 +79,36 @@ export function baseRate(score: string, params: PricingParams): Decimal {
   return rate;
 }
 
+/** The multiplier curve's numbers, parsed once per parameter set (its strings are the key). */
+interface Curve {
+  from: readonly [string, string, string];
+  k: Decimal;
+  s1: Decimal;
+  s2: Decimal;
+}
+const curves = new WeakMap<PricingParams, Curve>();
+function curveOf(params: PricingParams): Curve {
+  const curve = curves.get(params);
+  if (curve && curve.from[0] === params.kink && curve.from[1] === params.slope1 && curve.from[2] === params.slope2) return curve;
+  const parsed: Curve = {
+    from: [params.kink, params.slope1, params.slope2],
+    k: new Decimal(params.kink),
+    s1: new Decimal(params.slope1),
+    s2: new Decimal(params.slope2),
+  };
+  curves.set(params, parsed);
+  return parsed;
+}
+
 /** m(u) = 1 + s1*min(u,k)/k + s2*max(0,u-k)/(1-k). */
 export function utilisationMultiplier(u: Decimal, params: PricingParams): Decimal {
-  const k = new Decimal(params.kink);
-  const s1 = new Decimal(params.slope1);
-  const s2 = new Decimal(params.slope2);
+  const { k, s1, s2 } = curveOf(params);
   return new Decimal(1).add(s1.mul(Decimal.min(u, k)).div(k)).add(s2.mul(Decimal.max(0, u.sub(k))).div(new Decimal(1).sub(k)));
 }
 
 /** ∫0^u m(x) dx, in closed form, so the path average is exact. */
 function multiplierIntegral(u: Decimal, params: PricingParams): Decimal {
-  const k = new Decimal(params.kink);
-  const s1 = new Decimal(params.slope1);
-  const s2 = new Decimal(params.slope2);
+  const { k, s1, s2 } = curveOf(params);
   if (u.lte(k)) return u.add(s1.mul(u.pow(2)).div(k.mul(2)));
   const over = u.sub(k);
   return u

@@ -2,6 +2,7 @@ import { wireDeps } from '../src/app/wire.ts';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { sql, type SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { createCoalescer } from '../src/app/coalesce.ts';
 import { requestQuote } from '../src/app/cover.ts';
 import type { Deps } from '../src/app/deps.ts';
@@ -106,5 +107,74 @@ describe('concurrent quotes share their reads and writes', () => {
     const after = await requestQuote(counting, null, risk.id, USDC(100_000).toString(), 30);
     await Promise.all(pending);
     assert.ok(utilisation(after) < utilisation(before), `${utilisation(after)} < ${utilisation(before)}`);
+  });
+
+  test('a burst of quotes rides along the next market read: one statement fewer, each stored before it is answered, neither job failing the other', async () => {
+    const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('carried', 'CARR'), 'carried');
+    const dialect = new PgDialect();
+    const texts: string[] = [];
+    let hold: Promise<void> | undefined;
+    let failCarried = false;
+    const deps: Deps = wireDeps({
+      ...h.deps,
+      db: {
+        ...h.deps.db,
+        async query<T>(statement: SQL) {
+          const text = dialect.sqlToQuery(statement).sql;
+          texts.push(text);
+          // The first wave's pool read waits until the second wave has asked for its quotes.
+          if (hold && text.includes('FROM pools p')) {
+            const wait = hold;
+            hold = undefined;
+            await wait;
+          }
+          if (failCarried && text.includes('WITH alongside')) {
+            failCarried = false;
+            throw new Error('injected failure of the shared statement');
+          }
+          return h.deps.db.query<T>(statement);
+        },
+      },
+    });
+    const quote = () => requestQuote(deps, null, risk.id, USDC(10_000).toString(), 30);
+    const stored = async (ids: string[]) =>
+      Number(
+        (
+          await h.db.query<{ n: string }>(
+            sql`SELECT COUNT(*) AS n FROM quotes WHERE id IN (${sql.join(
+              ids.map((id) => sql`${id}`),
+              sql`, `,
+            )})`,
+          )
+        )[0]?.n,
+      );
+    const twoWaves = async () => {
+      texts.length = 0;
+      let release: () => void = () => {};
+      hold = new Promise<void>((r) => (release = r));
+      const first = Array.from({ length: 10 }, quote);
+      await new Promise((r) => setImmediate(r)); // the first wave's read is under way
+      const second = Array.from({ length: 10 }, quote);
+      release();
+      return Promise.all([...first, ...second]);
+    };
+
+    const quotes = await twoWaves();
+    assert.equal(await stored(quotes.map((q) => q.id)), 20, 'every quote answered is stored');
+    const inserts = texts.filter((t) => t.includes('INSERT INTO quotes'));
+    assert.equal(inserts.length, 2, `one insert per wave:\n${texts.map((t) => t.slice(0, 60).replace(/\s+/g, ' ')).join('\n')}`);
+    assert.equal(
+      inserts.filter((t) => t.includes('WITH alongside')).length,
+      1,
+      "the first wave's quotes rode along the second wave's read",
+    );
+    assert.equal(texts.length, 5, `two reads of two statements and one insert of its own:\n${texts.join('\n')}`);
+
+    // The shared statement fails: the quotes it carried are stored on their own, and the
+    // second wave's risk is read again; nobody sees the other job's failure.
+    failCarried = true;
+    const again = await twoWaves();
+    assert.equal(failCarried, false, 'the failure was injected');
+    assert.equal(await stored(again.map((q) => q.id)), 20);
   });
 });

@@ -11,9 +11,19 @@
  */
 export function createCoalescer<K, I, R>(
   run: (key: K, inputs: readonly I[]) => Promise<readonly R[]>,
-  options: { maxBatch?: number } = {},
+  options: {
+    maxBatch?: number;
+    /**
+     * When a run starts once it is due: at once (the default), or later, e.g. `setImmediate`
+     * to let the work of the current turn of the event loop (other callers, and whatever the
+     * last run's callers do with its results) happen first. A deferred run still takes every
+     * caller that arrived until it starts.
+     */
+    defer?: (start: () => void) => void;
+  } = {},
 ): (key: K, input: I) => Promise<R> {
   const maxBatch = options.maxBatch ?? 256;
+  const defer = options.defer ?? ((start: () => void) => start());
   interface Batch {
     inputs: I[];
     waiters: Array<{ resolve(result: R): void; reject(error: unknown): void }>;
@@ -22,19 +32,21 @@ export function createCoalescer<K, I, R>(
   const busy = new Set<K>();
 
   const next = (key: K): void => {
-    const batch = queues.get(key)?.shift();
-    if (!batch) {
+    if (!queues.get(key)?.length) {
       busy.delete(key);
       queues.delete(key);
       return;
     }
     busy.add(key);
-    run(key, batch.inputs)
-      .then(
-        (results) => batch.waiters.forEach((w, i) => w.resolve(results[i] as R)),
-        (error: unknown) => batch.waiters.forEach((w) => w.reject(error)),
-      )
-      .finally(() => next(key));
+    defer(() => {
+      const batch = queues.get(key)?.shift() as Batch;
+      run(key, batch.inputs)
+        .then(
+          (results) => batch.waiters.forEach((w, i) => w.resolve(results[i] as R)),
+          (error: unknown) => batch.waiters.forEach((w) => w.reject(error)),
+        )
+        .finally(() => next(key));
+    });
   };
 
   return (key, input) =>

@@ -1,10 +1,10 @@
 import type { QuoteRecord } from '../db/cover-store.ts';
-import { insertQuotes } from '../db/cover-store.ts';
+import { insertQuotes, quotesInsert } from '../db/cover-store.ts';
 import { type PoolSnapshot, loadPoolSnapshots } from '../db/pool-snapshots.ts';
-import type { RiskRecord } from '../db/risk-store.ts';
+import { type RiskRecord, findWatchedRisk } from '../db/risk-store.ts';
 import { createCoalescer } from './coalesce.ts';
 import type { Ports } from './deps.ts';
-import { getMonitoredRisk } from './risks.ts';
+import { getMonitoredRisk, requireWatched } from './risks.ts';
 
 /** What a quote reads of its market: the risk and every pool backing it, at one instant. */
 export interface MarketRead {
@@ -15,25 +15,85 @@ export interface MarketRead {
 }
 
 /**
- * The quote's hot path as a service: concurrent quotes of a risk share one market read, and
- * concurrent firm quotes are stored in one insert (see createCoalescer). One per process and
- * database, built by wireDeps.
+ * The quote's hot path as a service: concurrent quotes of a risk share one market read (see
+ * createCoalescer), and firm quotes are stored together, riding along the next read when one
+ * is due (createQuotePaths). One per process and database, built by wireDeps.
  */
 export interface QuotePaths {
   read(riskId: string): Promise<MarketRead>;
+  /** Resolves once the quote is stored (committed). */
   store(quote: QuoteRecord): Promise<void>;
 }
 
+interface Unstored {
+  quote: QuoteRecord;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Under load a burst of quotes costs two statements, not three: its market read (the risk
+ * with its feeds, beside the pools) carries the previous burst's priced quotes, inserted by
+ * the same statement. Each statement is a round trip whose socket write, on this stack, costs
+ * the server's thread more than the quote's pricing (bench/RESULTS.md).
+ *
+ * A read starts on the turn of the event loop after it is due, so that the quotes priced from
+ * the last read have been handed to `store` by then; quotes that no read has taken by the
+ * next turn (a quiet system) are stored on their own, at once. Either way a quote is
+ * committed before its caller is answered. The two jobs never fail each other: if the shared
+ * statement fails, the quotes are stored on their own and the risk is read again.
+ */
 export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock'>): QuotePaths {
-  const read = createCoalescer(async (riskId: string, callers: readonly null[]) => {
-    const at = ports.clock.now();
-    // Two statements side by side: the risk with its feeds' freshness, and its pools.
-    const [risk, snapshots] = await Promise.all([getMonitoredRisk(ports.db, riskId, at), loadPoolSnapshots(ports.db, { riskId }, at)]);
-    return callers.map(() => ({ risk, snapshots, at }));
-  });
-  const store = createCoalescer(async (_: 'quotes', quotes: readonly QuoteRecord[]) => {
-    await insertQuotes(ports.db, quotes);
-    return quotes.map(() => undefined);
-  });
-  return { read: (riskId) => read(riskId, null), store: (quote) => store('quotes', quote) };
+  const unstored: Unstored[] = [];
+  // At most this many quotes in one INSERT (12 parameters each).
+  const take = () => unstored.splice(0, 256);
+  const storeAlone = (taken: readonly Unstored[]) => {
+    insertQuotes(
+      ports.db,
+      taken.map((u) => u.quote),
+    ).then(
+      () => {
+        for (const u of taken) u.resolve();
+      },
+      (error: unknown) => {
+        for (const u of taken) u.reject(error);
+      },
+    );
+  };
+  const flush = () => {
+    while (unstored.length > 0) storeAlone(take());
+  };
+
+  const readRisk = async (riskId: string, at: number): Promise<RiskRecord> => {
+    const carried = take();
+    if (carried.length === 0) return getMonitoredRisk(ports.db, riskId, at);
+    let watched: Awaited<ReturnType<typeof findWatchedRisk>>;
+    try {
+      watched = await findWatchedRisk(ports.db, riskId, at, quotesInsert(carried.map((u) => u.quote)));
+    } catch {
+      storeAlone(carried);
+      return getMonitoredRisk(ports.db, riskId, at);
+    }
+    for (const u of carried) u.resolve();
+    return requireWatched(riskId, watched);
+  };
+
+  const read = createCoalescer(
+    async (riskId: string, callers: readonly null[]) => {
+      const at = ports.clock.now();
+      // Two statements side by side: the risk with its feeds' freshness, and its pools.
+      const [risk, snapshots] = await Promise.all([readRisk(riskId, at), loadPoolSnapshots(ports.db, { riskId }, at)]);
+      return callers.map(() => ({ risk, snapshots, at }));
+    },
+    { defer: setImmediate },
+  );
+
+  return {
+    read: (riskId) => read(riskId, null),
+    store: (quote) =>
+      new Promise<void>((resolve, reject) => {
+        unstored.push({ quote, resolve, reject });
+        if (unstored.length === 1) setImmediate(flush);
+      }),
+  };
 }

@@ -1,4 +1,13 @@
-import { findRisk, findWatchedRisk, insertRisk, listRisks, setScoreOverride, type RiskKind, type RiskRecord } from '../db/risk-store.ts';
+import {
+  type WatchedRiskRead,
+  findRisk,
+  findWatchedRisk,
+  insertRisk,
+  listRisks,
+  setScoreOverride,
+  type RiskKind,
+  type RiskRecord,
+} from '../db/risk-store.ts';
 
 export { effectiveScore } from '../db/risk-store.ts';
 import type { Executor } from '../db/create-database.ts';
@@ -135,7 +144,11 @@ function refuseUnmonitored(risk: WatchedRisk, m: Monitoring): void {
  * quote needs before pricing. NOT_FOUND or RISK_NOT_MONITORED as getRisk and requireMonitored.
  */
 export async function getMonitoredRisk(ex: Executor, id: string, now: number): Promise<RiskRecord> {
-  const watched = await findWatchedRisk(ex, id, now);
+  return requireWatched(id, await findWatchedRisk(ex, id, now));
+}
+
+/** The risk of a findWatchedRisk read, or NOT_FOUND or RISK_NOT_MONITORED. */
+export function requireWatched(id: string, watched: WatchedRiskRead | undefined): RiskRecord {
   if (!watched) throw notFound(`no risk ${id}`);
   refuseUnmonitored(watched.risk, monitoringFrom(watched.risk, watched));
   return watched.risk;

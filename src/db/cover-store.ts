@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { PremiumBreakdown } from '../domain/pricing.ts';
 import type { Executor } from './create-database.ts';
 import { big, json, ms, num, ts, pageOf } from './sql-helpers.ts';
@@ -60,15 +60,20 @@ interface QuoteRow {
 /** Stores quotes, many in one statement. */
 export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[]): Promise<void> {
   if (quotes.length === 0) return;
+  await ex.query(quotesInsert(quotes));
+}
+
+/** The INSERT of `quotes` (at least one), to run alone or inside another statement as a data-modifying CTE. */
+export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
   const rows = quotes.map(
     (
       q,
     ) => sql`(${q.id}, ${q.riskId}, ${q.poolId}, ${q.requester}, ${num(q.amount)}, ${q.durationDays}, ${num(q.exposure)}, ${num(q.premium)},
       ${num(q.fee)}, ${json(q.breakdown)}, ${ts(q.createdAt)}, ${ts(q.expiresAt)})`,
   );
-  await ex.query(sql`
+  return sql`
     INSERT INTO quotes (id, risk_id, pool_id, requester, amount, duration_days, exposure, premium, fee, breakdown, created_at, expires_at)
-    VALUES ${sql.join(rows, sql`, `)}`);
+    VALUES ${sql.join(rows, sql`, `)}`;
 }
 
 export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { RiskFactor } from '../domain/risk-score.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import { reportedWithin } from './feed-store.ts';
@@ -116,16 +116,22 @@ export async function findRisk(ex: Executor, id: string, lock = false): Promise<
   return rows[0] && toRecord(rows[0]);
 }
 
+/** A risk with how many feeds drive it and how many of them reported within its staleness bound. */
+export interface WatchedRiskRead {
+  risk: RiskRecord;
+  feeds: number;
+  fresh: number;
+}
+
 /**
  * A risk with how many feeds drive it and how many of them reported within its staleness
  * bound at `now`, in one statement (what a quote reads before pricing; see feedFreshness).
+ * `alongside`, a data-modifying statement, runs in the same statement (a CTE): one round
+ * trip for both, and both or neither take effect.
  */
-export async function findWatchedRisk(
-  ex: Executor,
-  id: string,
-  now: number,
-): Promise<{ risk: RiskRecord; feeds: number; fresh: number } | undefined> {
+export async function findWatchedRisk(ex: Executor, id: string, now: number, alongside?: SQL): Promise<WatchedRiskRead | undefined> {
   const rows = await ex.query<RiskRow & { feeds_total: string; feeds_fresh: string }>(sql`
+    ${alongside ? sql`WITH alongside AS (${alongside})` : sql``}
     SELECT r.*,
       (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id WHERE rf.risk_id = r.id) AS feeds_total,
       (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id WHERE rf.risk_id = r.id AND ${reportedWithin(now)}) AS feeds_fresh

@@ -48,19 +48,17 @@ export function requestLogging(deps: Deps): express.RequestHandler {
     res.setHeader('x-request-id', id);
     if (req.url === '/metrics' || req.url === '/healthz') return next();
     const started = Date.now();
-    const ended = (error?: unknown) => {
-      res.removeListener('finish', ended);
-      res.removeListener('close', ended);
-      res.removeListener('error', ended);
+    // A response emits 'close' once it is done, written or not (after 'finish' when written).
+    res.once('close', () => {
       const responseTime = Date.now() - started;
-      if (error instanceof Error || res.statusCode >= 500)
-        log.error({ req, res, err: error ?? new Error(`failed with status code ${res.statusCode}`), responseTime }, 'request errored');
-      // 'close' before the response was written: the client went away.
+      if (res.errored || res.statusCode >= 500)
+        log.error(
+          { req, res, err: res.errored ?? new Error(`failed with status code ${res.statusCode}`), responseTime },
+          'request errored',
+        );
+      // Closed before the response was written: the client went away.
       else log.info({ req, res, responseTime }, res.writableFinished ? 'request completed' : 'request aborted');
-    };
-    res.on('finish', ended);
-    res.on('close', ended);
-    res.on('error', ended);
+    });
     next();
   };
 }

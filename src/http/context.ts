@@ -36,26 +36,33 @@ export function createContext(
   const risks = new Map<string, Promise<RiskRecord>>();
   const pools = new Map<string, Promise<PoolSnapshot>>();
   const now = deps.clock.now();
-  const payoutLoader = new DataLoader<string, PayoutRecord | null>(async (ids) => {
-    const byPolicy = new Map((await payoutsOfPolicies(deps, ids)).map((p) => [p.policyId, p]));
-    return ids.map((id) => byPolicy.get(id) ?? null);
-  });
-  const monitoringLoader = new DataLoader<RiskRecord, Monitoring, string>(
-    async (risks) => {
-      const all = await riskMonitoring(deps.db, risks, now);
-      return risks.map((r) => all.get(r.id) as Monitoring);
-    },
-    { cacheKeyFn: (r) => r.id },
-  );
-  const transferLoader = new DataLoader<string, OutboundTransferRecord | null>(async (ids) => {
-    const byPolicy = await payoutTransfersOf(deps, ids);
-    return ids.map((id) => byPolicy.get(id) ?? null);
-  });
+  // Made on first use: most requests (a quote, a purchase) never batch these reads.
+  let payoutLoader: DataLoader<string, PayoutRecord | null> | undefined;
+  const payouts = () =>
+    (payoutLoader ??= new DataLoader<string, PayoutRecord | null>(async (ids) => {
+      const byPolicy = new Map((await payoutsOfPolicies(deps, ids)).map((p) => [p.policyId, p]));
+      return ids.map((id) => byPolicy.get(id) ?? null);
+    }));
+  let monitoringLoader: DataLoader<RiskRecord, Monitoring, string> | undefined;
+  const monitorings = () =>
+    (monitoringLoader ??= new DataLoader<RiskRecord, Monitoring, string>(
+      async (risks) => {
+        const all = await riskMonitoring(deps.db, risks, now);
+        return risks.map((r) => all.get(r.id) as Monitoring);
+      },
+      { cacheKeyFn: (r) => r.id },
+    ));
+  let transferLoader: DataLoader<string, OutboundTransferRecord | null> | undefined;
+  const transfers = () =>
+    (transferLoader ??= new DataLoader<string, OutboundTransferRecord | null>(async (ids) => {
+      const byPolicy = await payoutTransfersOf(deps, ids);
+      return ids.map((id) => byPolicy.get(id) ?? null);
+    }));
   return {
     deps,
     viewer,
-    transferOf: (policyId) => transferLoader.load(policyId),
-    payoutOf: (policyId) => payoutLoader.load(policyId),
+    transferOf: (policyId) => transfers().load(policyId),
+    payoutOf: (policyId) => payouts().load(policyId),
     client: request.client,
     events,
     risk(id) {
@@ -68,6 +75,6 @@ export function createContext(
       if (!p) pools.set(id, (p = poolSnapshot(deps, id, now)));
       return p;
     },
-    monitoring: (risk) => monitoringLoader.load(risk),
+    monitoring: (risk) => monitorings().load(risk),
   };
 }

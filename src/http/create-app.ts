@@ -320,16 +320,24 @@ function limitPer(deps: Deps, limit: number, name: string, key: (req: express.Re
       decrement: (k: string) => shared.decrement(k),
       resetKey: (k: string) => shared.reset(k),
     } as Store);
-  return rateLimit({
+  // The key is worked out once per request (the IP's is a walk of the proxy chain); a request
+  // without one (no signed-in address) never enters the limiter.
+  const keys = new WeakMap<express.Request, string>();
+  const limiter = rateLimit({
     windowMs,
     limit,
     standardHeaders: name === 'ip' ? 'draft-8' : false,
     legacyHeaders: false,
     ...(store ? { store } : {}),
     handler: (_req, res) => refused(res, 429, 'too many requests; slow down', 'RATE_LIMITED'),
-    skip: (req) => key(req) === null,
-    keyGenerator: (req) => key(req) as string,
+    keyGenerator: (req) => keys.get(req) as string,
   });
+  return (req, res, next) => {
+    const k = key(req);
+    if (k === null) return next();
+    keys.set(req, k);
+    return limiter(req, res, next);
+  };
 }
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {

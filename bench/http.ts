@@ -10,6 +10,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { systemClock } from '../src/app/deps.ts';
 import { createDatabase } from '../src/db/create-database.ts';
 import { SERVER_URL, USDC, createTestDatabase, depegRiskInput, directMarket, newWallet, testDeps } from '../test/helpers.ts';
@@ -37,6 +38,34 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv, logFile: str
     if (child.exitCode !== null || Date.now() > deadline)
       throw new Error(`${args.join(' ')} did not start:\n${readFileSync(logFile, 'utf8')}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Waits until the PostgreSQL server has finished what the last load left it to do: flushes
+ * the pages it dirtied (CHECKPOINT), then waits until no other session is busy (autovacuum
+ * and analyze of the rows just written) for half a second, at most 20 s. The server shares
+ * this machine's two cores with the load generator, so background work after a write-heavy
+ * side would otherwise slow whichever side came next: bare yoga included, flattering every
+ * ratio. Without a server (PGlite) there is nothing to wait for.
+ */
+export async function settle(url: string | undefined): Promise<void> {
+  if (!url) return;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('CHECKPOINT');
+    const deadline = Date.now() + 20_000;
+    let quietSince = Date.now();
+    while (Date.now() < deadline && Date.now() - quietSince < 500) {
+      const busy = await client.query(
+        "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND backend_type IN ('client backend', 'autovacuum worker')",
+      );
+      if (busy.rowCount) quietSince = Date.now();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await client.end();
   }
 }
 
@@ -132,11 +161,12 @@ export async function httpThroughput(
 ) {
   const { market, app, bare, floor, stop } = await startServers();
   const quote = quoteQuery(market.riskId);
+  // Every side starts on a settled database (settle); the order of a round is then free.
   const sides = {
     bare: [bare.url, '{ ping }'],
+    ...(floor ? { floor: [floor.url, quote] } : {}),
     quote: [app.url, quote],
     typename: [app.url, '{ __typename }'],
-    ...(floor ? { floor: [floor.url, quote] } : {}),
   } as Partial<Record<Side, readonly [string, string]>>;
   const order = Object.keys(sides) as Side[];
   const rounds: Record<Side, Round[]> = { bare: [], quote: [], typename: [], floor: [] };
@@ -147,6 +177,7 @@ export async function httpThroughput(
     for (let i = 0; i < n; i++) {
       for (const side of order) {
         const [url, query] = sides[side] as readonly [string, string];
+        await settle(market.url);
         rounds[side].push(load(url, query, seconds));
       }
     }

@@ -177,4 +177,16 @@ describe('concurrent quotes share their reads and writes', () => {
     assert.equal(failCarried, false, 'the failure was injected');
     assert.equal(await stored(again.map((q) => q.id)), 20);
   });
+
+  test("a quote's market read is prepared once per connection, and survives a migration that adds a column to pools", async () => {
+    const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('prepared', 'PREP'), 'prepared');
+    const quote = () => requestQuote(h.deps, null, risk.id, USDC(10_000).toString(), 30);
+    for (let i = 0; i < 10; i++) await quote();
+    // A prepared statement's result may not change shape: a later migration's column (another
+    // replica deploying) must not break the statements this one has prepared.
+    await h.db.query(sql`ALTER TABLE pools ADD COLUMN later_column integer`);
+    const after = await Promise.all(Array.from({ length: 10 }, quote));
+    for (let i = 0; i < 10; i++) after.push(await quote());
+    assert.equal(after.length, 20);
+  });
 });

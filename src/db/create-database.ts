@@ -13,7 +13,13 @@ const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
 
 /** A query runner: the whole database, or one open transaction. */
 export interface Executor {
-  query<T = Record<string, unknown>>(statement: SQL): Promise<T[]>;
+  /**
+   * Runs one statement. A `name` makes it a prepared statement on the PostgreSQL server, parsed
+   * once per connection and planned from a cached plan once PostgreSQL finds that as good: for a
+   * hot statement whose text never changes (only its parameters). PGlite and transactions
+   * ignore it.
+   */
+  query<T = Record<string, unknown>>(statement: SQL, options?: { name?: string }): Promise<T[]>;
 }
 
 export interface Database extends Executor {
@@ -46,10 +52,29 @@ export interface DatabaseOptions {
 
 type Drizzle = { execute(statement: SQL): Promise<{ rows: unknown[] }>; transaction<R>(fn: (tx: Drizzle) => Promise<R>): Promise<R> };
 
-function executor(db: Drizzle): Executor {
+/**
+ * What node-postgres's drizzle does in `execute` (its session and dialect, which its types
+ * leave out), with the statement's name passed on.
+ */
+type NamingDrizzle = Drizzle & {
+  session: {
+    prepareQuery(
+      query: { sql: string; params: unknown[] },
+      fields: undefined,
+      name: string,
+      arrayMode: false,
+    ): { execute(): Promise<{ rows: unknown[] }> };
+  };
+  dialect: { sqlToQuery(statement: SQL): { sql: string; params: unknown[] } };
+};
+
+function executor(db: Drizzle, naming?: NamingDrizzle): Executor {
   return {
-    async query<T>(statement: SQL) {
-      const result = await db.execute(statement);
+    async query<T>(statement: SQL, options?: { name?: string }) {
+      const result =
+        naming && options?.name
+          ? await naming.session.prepareQuery(naming.dialect.sqlToQuery(statement), undefined, options.name, false).execute()
+          : await db.execute(statement);
       return result.rows as T[];
     },
   };
@@ -81,7 +106,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     const db = drizzlePg(pool) as unknown as Drizzle;
     return {
       kind: 'postgres',
-      ...executor(db),
+      ...executor(db, db as NamingDrizzle),
       transaction: (fn) => withRetry(() => db.transaction((tx) => fn(executor(tx)))),
       async migrate() {
         // A dedicated session holds an advisory lock so that replicas starting together

@@ -254,6 +254,36 @@ export interface PoolState {
  * they waited for committed. A paid policy (it has a payout row) was released when it was
  * paid: its term still ends here, releasing nothing.
  */
+/**
+ * A pool row's columns, named: a prepared statement's result may not change shape, so a column
+ * a later migration adds must not appear in it while replicas that prepared it still run.
+ */
+const POOL_COLUMNS = sql.raw(
+  [
+    'id',
+    'name',
+    'asset',
+    'curator',
+    'risk_cap_bps',
+    'group_cap_bps',
+    'total_cap_bps',
+    'cooldown_seconds',
+    'total_exposure',
+    'earning_rate_wad',
+    'earning_carry_wad',
+    'accrued_at',
+    'created_at',
+    'junior_weight_bps',
+    'first_loss_weight_bps',
+    'adequacy_status',
+    'adequacy_at',
+    'adequacy_var995',
+    'adequacy_es99',
+  ]
+    .map((c) => `p.${c}`)
+    .join(', '),
+);
+
 export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: number): Promise<PoolState[]> {
   const rows = await ex.query<
     PoolRow & {
@@ -277,8 +307,9 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
         earning_dust_wad: string;
       }>;
     }
-  >(sql`
-    SELECT p.*, a.decimals,
+  >(
+    sql`
+    SELECT ${POOL_COLUMNS}, a.decimals,
       (SELECT COALESCE(json_agg(json_build_object('tranche', t.tranche, 'account_id', t.account_id, 'total_shares', t.total_shares::text,
           'balance', ac.balance::text) ORDER BY CASE t.tranche WHEN 'FIRST_LOSS' THEN 0 WHEN 'JUNIOR' THEN 1 ELSE 2 END), '[]'::json)
         FROM tranches t JOIN accounts ac ON ac.id = t.account_id WHERE t.pool_id = p.id) AS tranches_json,
@@ -303,7 +334,11 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
         ) x) AS expiring_json
     FROM pools p JOIN assets a ON a.symbol = p.asset
     WHERE ${'poolId' in of ? sql`p.id = ${of.poolId}` : 'riskId' in of ? sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = ${of.riskId})` : sql`p.asset = ${of.asset}`}
-    ORDER BY p.created_at, p.id`);
+    ORDER BY p.created_at, p.id`,
+    // Planning this statement takes twice as long as running it (0.9 against 0.45 ms on the
+    // bench's market): prepared, a quote's market read skips it.
+    { name: `pool_states_by_${Object.keys(of)[0]}` },
+  );
   return rows.map((row) => ({
     pool: toPool(row),
     tranches: row.tranches_json.map((t) => ({

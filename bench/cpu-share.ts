@@ -1,0 +1,47 @@
+/**
+ * Whether a side of the HTTP bench is bound by the server's CPU or by waiting: the bench's
+ * servers (startServers), each side loaded for 8 s from another process on a settled
+ * database, with the server process's CPU time (/proc/PID/stat) and the whole machine's
+ * (/proc/stat) read before and after:
+ *
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/cpu-share.ts
+ *
+ * A server near 100% of a core is CPU-bound on its one JavaScript thread; one below it spends
+ * the rest waiting (for PostgreSQL, on this machine's other core).
+ */
+import { readFileSync } from 'node:fs';
+import { load, quoteQuery, settle, startServers } from './http.ts';
+
+const TICKS = 100; // USER_HZ on Linux
+const processSeconds = (pid: number) => {
+  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] as string).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime + stime
+};
+const machineSeconds = () => {
+  const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).split(/\s+/).slice(1).map(Number);
+  return (cpu.reduce((a, b) => a + b, 0) - (cpu[3] as number) - (cpu[4] as number)) / TICKS; // less idle and iowait
+};
+
+const s = await startServers();
+try {
+  const sides = [
+    ['bare { ping }', s.bare.child.pid, s.bare.url, '{ ping }'],
+    ['quote', s.app.child.pid, s.app.url, quoteQuery(s.market.riskId)],
+    ['app { __typename }', s.app.child.pid, s.app.url, '{ __typename }'],
+  ] as const;
+  for (const [name, pid, url, query] of sides) {
+    load(url, query, 3); // warm-up
+    await settle(s.market.url);
+    const [p0, m0, t0] = [processSeconds(pid as number), machineSeconds(), Date.now()];
+    const r = load(url, query, 8);
+    const seconds = (Date.now() - t0) / 1000;
+    const server = ((processSeconds(pid as number) - p0) / seconds) * 100;
+    const machine = ((machineSeconds() - m0) / seconds) * 100;
+    console.log(
+      `${name}: ${r.rps.toFixed(0)} req/s; server process ${server.toFixed(0)}% of a core; machine ${machine.toFixed(0)}% of its 200%`,
+    );
+  }
+} finally {
+  await s.stop();
+}
+process.exit(0);

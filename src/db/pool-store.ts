@@ -248,13 +248,6 @@ export interface PoolState {
 }
 
 /**
- * Everything a pool snapshot needs in one round trip, for one pool, every pool backing a
- * risk or every pool of an asset (oldest first). Callers that lock a pool take the lock first
- * (`findPool(..., true)`) and read this afterwards, so the read sees what the transactions
- * they waited for committed. A paid policy (it has a payout row) was released when it was
- * paid: its term still ends here, releasing nothing.
- */
-/**
  * A pool row's columns, named: a prepared statement's result may not change shape, so a column
  * a later migration adds must not appear in it while replicas that prepared it still run.
  */
@@ -284,6 +277,13 @@ const POOL_COLUMNS = sql.raw(
     .join(', '),
 );
 
+/**
+ * Everything a pool snapshot needs in one round trip, for one pool, every pool backing a
+ * risk or every pool of an asset (oldest first). Callers that lock a pool take the lock first
+ * (`findPool(..., true)`) and read this afterwards, so the read sees what the transactions
+ * they waited for committed. A paid policy (it has a payout row) was released when it was
+ * paid: its term still ends here, releasing nothing.
+ */
 export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: number): Promise<PoolState[]> {
   const rows = await ex.query<
     PoolRow & {

@@ -150,8 +150,6 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // GraphiQL needs inline scripts; outside production the CSP is left to the browser defaults.
   app.use(helmet(deps.config.production ? {} : { contentSecurityPolicy: false }));
   mountMetrics(app, deps, options);
-  // GraphQL: one router mounted at /graphql ahead of the other routes, so a GraphQL request
-  // passes one prefix match instead of one per middleware, and none of the dashboard's.
   // The hub starts listening with the first subscriber.
   let hub: EventHub | undefined;
   const events = () => (hub ??= createEventHub(deps.db, deps.log));
@@ -164,6 +162,8 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     ...(options.subscriptionLimits ? { subscriptionLimits: options.subscriptionLimits } : {}),
     prometheus: options.prometheus,
   });
+  // GraphQL: one router mounted at /graphql ahead of the other routes, so a GraphQL request
+  // passes one prefix match instead of one per middleware, and none of the dashboard's.
   const graphql = express.Router();
   // The body is read here, counting the bytes actually received (chunked or not).
   graphql.use(express.raw({ type: () => true, limit: MAX_BODY_BYTES }), refuseBrokenGetParams());

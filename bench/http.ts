@@ -144,7 +144,11 @@ export async function startServers() {
   const bare = await serve([join(ROOT, 'bench/bare-yoga.mjs')], process.env, join(work, 'bare.log'));
   // The quote's floor stores its rows in PostgreSQL: on the server only (PGlite is the app's).
   const floor = market.url
-    ? await serve([join(ROOT, 'bench/floor-yoga.mjs')], { ...process.env, DATABASE_URL: market.url }, join(work, 'floor.log'))
+    ? await serve(
+        ['--import', 'tsx', join(ROOT, 'bench/floor-yoga.ts')],
+        { ...process.env, DATABASE_URL: market.url },
+        join(work, 'floor.log'),
+      )
     : undefined;
   const children = [app.child, bare.child, ...(floor ? [floor.child] : [])];
   const stop = async () => {
@@ -199,7 +203,7 @@ export async function httpThroughput(
   if (floor) {
     // Not a goal: what this stack allows a quote, so the gap to the goal reads as ours or not.
     console.log(
-      `  the quote's floor (bare yoga storing each quote, bench/floor-yoga.mjs): ${describe('floor')}; ` +
+      `  the quote's floor (bare yoga storing each quote, bench/floor-yoga.ts): ${describe('floor')}; ` +
         `floor / bare ${(median(rps('floor')) / median(rps('bare'))).toFixed(2)} (per round ${perRound('floor')
           .map((r) => r.toFixed(2))
           .join(', ')}); quote / floor ${(median(rps('quote')) / median(rps('floor'))).toFixed(2)}`,

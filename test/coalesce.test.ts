@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { sql, type SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { createCoalescer } from '../src/app/coalesce.ts';
+import { createDatabase } from '../src/db/create-database.ts';
 import { requestQuote } from '../src/app/cover.ts';
 import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
@@ -188,5 +189,18 @@ describe('concurrent quotes share their reads and writes', () => {
     const after = await Promise.all(Array.from({ length: 10 }, quote));
     for (let i = 0; i < 10; i++) after.push(await quote());
     assert.equal(after.length, 20);
+    if (!h.db.url) return; // PGlite has no prepared statements: the name is ignored there.
+    // On the server: a quote path on a one-connection database leaves the statement prepared on it.
+    const single = await createDatabase({ url: h.db.url, poolSize: 1 });
+    try {
+      await requestQuote(wireDeps({ ...h.deps, db: single }), null, risk.id, USDC(10_000).toString(), 30);
+      const prepared = await single.query<{ name: string }>(sql`SELECT name FROM pg_prepared_statements`);
+      assert.deepEqual(
+        prepared.map((p) => p.name),
+        ['pool_states_by_riskId'],
+      );
+    } finally {
+      await single.close();
+    }
   });
 });

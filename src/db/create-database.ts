@@ -68,11 +68,12 @@ type NamingDrizzle = Drizzle & {
   dialect: { sqlToQuery(statement: SQL): { sql: string; params: unknown[] } };
 };
 
-function executor(db: Drizzle, naming?: NamingDrizzle): Executor {
+function executor(db: Drizzle, prepares = false): Executor {
+  const naming = db as NamingDrizzle;
   return {
     async query<T>(statement: SQL, options?: { name?: string }) {
       const result =
-        naming && options?.name
+        prepares && options?.name
           ? await naming.session.prepareQuery(naming.dialect.sqlToQuery(statement), undefined, options.name, false).execute()
           : await db.execute(statement);
       return result.rows as T[];
@@ -106,7 +107,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     const db = drizzlePg(pool) as unknown as Drizzle;
     return {
       kind: 'postgres',
-      ...executor(db, db as NamingDrizzle),
+      ...executor(db, true),
       transaction: (fn) => withRetry(() => db.transaction((tx) => fn(executor(tx)))),
       async migrate() {
         // A dedicated session holds an advisory lock so that replicas starting together

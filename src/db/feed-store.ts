@@ -92,6 +92,16 @@ export async function feedStalenessSeconds(ex: Executor, feedId: string): Promis
 }
 
 /** Per risk: how many feeds drive it and how many reported within its staleness bound at `now`. */
+/**
+ * SQL: a LATERAL subquery counting the feeds that drive risk `r` (`feeds`) and those that
+ * reported within its staleness bound at `now` (`fresh`).
+ */
+export function feedCounts(now: number): SQL {
+  return sql`LATERAL (
+    SELECT COUNT(f.id) AS feeds, COUNT(f.id) FILTER (WHERE ${reportedWithin(now)}) AS fresh
+    FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id WHERE rf.risk_id = r.id) c`;
+}
+
 export async function feedFreshness(
   ex: Executor,
   riskIds: readonly string[],
@@ -99,14 +109,12 @@ export async function feedFreshness(
 ): Promise<Map<string, { feeds: number; fresh: number }>> {
   if (riskIds.length === 0) return new Map();
   const rows = await ex.query<{ risk_id: string; feeds: string; fresh: string }>(sql`
-    SELECT r.id AS risk_id, COUNT(f.id) AS feeds,
-      COUNT(f.id) FILTER (WHERE ${reportedWithin(now)}) AS fresh
-    FROM risks r LEFT JOIN risk_feeds rf ON rf.risk_id = r.id LEFT JOIN feeds f ON f.id = rf.feed_id
+    SELECT r.id AS risk_id, c.feeds, c.fresh
+    FROM risks r, ${feedCounts(now)}
     WHERE r.id IN (${sql.join(
       riskIds.map((id) => sql`${id}`),
       sql`, `,
-    )})
-    GROUP BY r.id`);
+    )})`);
   return new Map(rows.map((r) => [r.risk_id, { feeds: Number(r.feeds), fresh: Number(r.fresh) }]));
 }
 

@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { RiskFactor } from '../domain/risk-score.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
-import { reportedWithin } from './feed-store.ts';
+import { feedCounts, reportedWithin } from './feed-store.ts';
 import type { Executor } from './create-database.ts';
 import { json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
@@ -132,10 +132,8 @@ export interface WatchedRiskRead {
 export async function findWatchedRisk(ex: Executor, id: string, now: number, alongside?: SQL): Promise<WatchedRiskRead | undefined> {
   const rows = await ex.query<RiskRow & { feeds_total: string; feeds_fresh: string }>(sql`
     ${alongside ? sql`WITH alongside AS (${alongside})` : sql``}
-    SELECT r.*,
-      (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id WHERE rf.risk_id = r.id) AS feeds_total,
-      (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id WHERE rf.risk_id = r.id AND ${reportedWithin(now)}) AS feeds_fresh
-    FROM risks r WHERE r.id = ${id}`);
+    SELECT r.*, c.feeds AS feeds_total, c.fresh AS feeds_fresh
+    FROM risks r, ${feedCounts(now)} WHERE r.id = ${id}`);
   const row = rows[0];
   return row && { risk: toRecord(row), feeds: Number(row.feeds_total), fresh: Number(row.feeds_fresh) };
 }

@@ -67,10 +67,7 @@ export function checkCapacity(snapshot: ExposureSnapshot, limits: CapacityLimits
   // Utilisation as an exact fraction (an empty cap: 1 unused, 2 used), compared by cross-
   // multiplying: only the binding cap's utilisation is ever needed as a decimal.
   const fraction = (used: bigint, cap: bigint): [bigint, bigint] => (cap === 0n ? [used > 0n ? 2n : 1n, 1n] : [used, cap]);
-  const utilisation = (used: bigint, cap: bigint) => {
-    const [n, d] = fraction(used, cap);
-    return d === 1n ? new Decimal(n.toString()) : ratio(n, d);
-  };
+  const utilisation = (used: bigint, cap: bigint) => ratio(...fraction(used, cap));
   let binding = uses[0] as CapUse;
   for (const use of uses) {
     const [n, d] = fraction(use.after, use.cap);

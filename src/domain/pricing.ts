@@ -79,25 +79,18 @@ export function baseRate(score: string, params: PricingParams): Decimal {
   return rate;
 }
 
-/** The multiplier curve's numbers, parsed once per parameter set (its strings are the key). */
-interface Curve {
-  from: readonly [string, string, string];
-  k: Decimal;
-  s1: Decimal;
-  s2: Decimal;
-}
-const curves = new WeakMap<PricingParams, Curve>();
-function curveOf(params: PricingParams): Curve {
-  const curve = curves.get(params);
-  if (curve && curve.from[0] === params.kink && curve.from[1] === params.slope1 && curve.from[2] === params.slope2) return curve;
-  const parsed: Curve = {
-    from: [params.kink, params.slope1, params.slope2],
-    k: new Decimal(params.kink),
-    s1: new Decimal(params.slope1),
-    s2: new Decimal(params.slope2),
-  };
-  curves.set(params, parsed);
-  return parsed;
+const curves = new Map<string, { k: Decimal; s1: Decimal; s2: Decimal }>();
+
+/** The multiplier curve's numbers, parsed once per parameter set (as baseRate remembers its rate). */
+function curveOf(params: PricingParams) {
+  const key = `${params.kink}|${params.slope1}|${params.slope2}`;
+  let curve = curves.get(key);
+  if (!curve) {
+    curve = { k: new Decimal(params.kink), s1: new Decimal(params.slope1), s2: new Decimal(params.slope2) };
+    if (curves.size >= 100) curves.clear();
+    curves.set(key, curve);
+  }
+  return curve;
 }
 
 /** m(u) = 1 + s1*min(u,k)/k + s2*max(0,u-k)/(1-k). */

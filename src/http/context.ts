@@ -37,27 +37,30 @@ export function createContext(
   const pools = new Map<string, Promise<PoolSnapshot>>();
   const now = deps.clock.now();
   // Made on first use: most requests (a quote, a purchase) never batch these reads.
-  let payoutLoader: DataLoader<string, PayoutRecord | null> | undefined;
-  const payouts = () =>
-    (payoutLoader ??= new DataLoader<string, PayoutRecord | null>(async (ids) => {
-      const byPolicy = new Map((await payoutsOfPolicies(deps, ids)).map((p) => [p.policyId, p]));
-      return ids.map((id) => byPolicy.get(id) ?? null);
-    }));
-  let monitoringLoader: DataLoader<RiskRecord, Monitoring, string> | undefined;
-  const monitorings = () =>
-    (monitoringLoader ??= new DataLoader<RiskRecord, Monitoring, string>(
-      async (risks) => {
-        const all = await riskMonitoring(deps.db, risks, now);
-        return risks.map((r) => all.get(r.id) as Monitoring);
-      },
-      { cacheKeyFn: (r) => r.id },
-    ));
-  let transferLoader: DataLoader<string, OutboundTransferRecord | null> | undefined;
-  const transfers = () =>
-    (transferLoader ??= new DataLoader<string, OutboundTransferRecord | null>(async (ids) => {
-      const byPolicy = await payoutTransfersOf(deps, ids);
-      return ids.map((id) => byPolicy.get(id) ?? null);
-    }));
+  const payouts = once(
+    () =>
+      new DataLoader<string, PayoutRecord | null>(async (ids) => {
+        const byPolicy = new Map((await payoutsOfPolicies(deps, ids)).map((p) => [p.policyId, p]));
+        return ids.map((id) => byPolicy.get(id) ?? null);
+      }),
+  );
+  const monitorings = once(
+    () =>
+      new DataLoader<RiskRecord, Monitoring, string>(
+        async (risks) => {
+          const all = await riskMonitoring(deps.db, risks, now);
+          return risks.map((r) => all.get(r.id) as Monitoring);
+        },
+        { cacheKeyFn: (r) => r.id },
+      ),
+  );
+  const transfers = once(
+    () =>
+      new DataLoader<string, OutboundTransferRecord | null>(async (ids) => {
+        const byPolicy = await payoutTransfersOf(deps, ids);
+        return ids.map((id) => byPolicy.get(id) ?? null);
+      }),
+  );
   return {
     deps,
     viewer,
@@ -77,4 +80,10 @@ export function createContext(
     },
     monitoring: (risk) => monitorings().load(risk),
   };
+}
+
+/** `make`'s result, made on the first call and kept. */
+function once<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
 }

@@ -38,9 +38,13 @@ export async function createRuntime(
   config: RuntimeConfig,
   options: { logToStderr?: boolean } = {},
 ): Promise<{ deps: Deps; prometheus: ReturnType<typeof createPrometheus> }> {
+  // Written asynchronously: under load, lines that arrive while a write is under way leave in
+  // the next write together instead of one blocking write(2) per line on the thread that
+  // serves requests. pino flushes what is pending when the process exits (a crash included);
+  // only a SIGKILL can lose the last lines.
   const log = pino(
     { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
-    pino.destination(options.logToStderr ? 2 : 1),
+    pino.destination({ dest: options.logToStderr ? 2 : 1, sync: false }),
   );
   for (const w of config.warnings) log.warn(w);
   const db = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });

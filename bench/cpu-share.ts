@@ -7,9 +7,11 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/cpu-share.ts
  *
  * A server near 100% of a core is CPU-bound on its one JavaScript thread; one below it spends
- * the rest waiting (for PostgreSQL, on this machine's other core).
+ * the rest waiting (for PostgreSQL, on this machine's other core). It also prints the
+ * statements PostgreSQL ran per request (its committed transactions, pg_stat_database).
  */
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { load, quoteQuery, settle, startServers } from './http.ts';
 
 const TICKS = 100; // USER_HZ on Linux
@@ -23,6 +25,20 @@ const machineSeconds = () => {
 };
 
 const s = await startServers();
+/** The database's committed transactions so far (each statement outside a transaction is one). */
+const committed = async (): Promise<number | undefined> => {
+  if (!s.market.url) return undefined;
+  const client = new pg.Client({ connectionString: s.market.url });
+  await client.connect();
+  try {
+    // Idle sessions report their counts after a second (PostgreSQL 15's idle stats update).
+    await new Promise((r) => setTimeout(r, 2_000));
+    const { rows } = await client.query('SELECT xact_commit::float8 AS n FROM pg_stat_database WHERE datname = current_database()');
+    return Number(rows[0].n);
+  } finally {
+    await client.end();
+  }
+};
 try {
   const sides = [
     ['bare { ping }', s.bare.child.pid, s.bare.url, '{ ping }'],
@@ -32,13 +48,17 @@ try {
   for (const [name, pid, url, query] of sides) {
     load(url, query, 3); // warm-up
     await settle(s.market.url);
+    const before = await committed();
     const [p0, m0, t0] = [processSeconds(pid as number), machineSeconds(), Date.now()];
     const r = load(url, query, 8);
     const seconds = (Date.now() - t0) / 1000;
     const server = ((processSeconds(pid as number) - p0) / seconds) * 100;
     const machine = ((machineSeconds() - m0) / seconds) * 100;
+    const after = await committed();
+    const statements =
+      before === undefined || after === undefined ? '' : `; ${((after - before) / (r.rps * 8)).toFixed(2)} statements per request`;
     console.log(
-      `${name}: ${r.rps.toFixed(0)} req/s; server process ${server.toFixed(0)}% of a core; machine ${machine.toFixed(0)}% of its 200%`,
+      `${name}: ${r.rps.toFixed(0)} req/s; server process ${server.toFixed(0)}% of a core; machine ${machine.toFixed(0)}% of its 200%${statements}`,
     );
   }
 } finally {

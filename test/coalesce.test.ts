@@ -6,6 +6,7 @@ import { PgDialect } from 'drizzle-orm/pg-core';
 import { createCoalescer } from '../src/app/coalesce.ts';
 import { createDatabase } from '../src/db/create-database.ts';
 import { requestQuote } from '../src/app/cover.ts';
+import { findQuote } from '../src/db/cover-store.ts';
 import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { deposit } from '../src/app/pools.ts';
@@ -123,7 +124,7 @@ describe('concurrent quotes share their reads and writes', () => {
         async query<T>(statement: SQL) {
           const text = dialect.sqlToQuery(statement).sql;
           texts.push(text);
-          // The first wave's pool read waits until the second wave has asked for its quotes.
+          // The first wave's market read waits until the second wave has asked for its quotes.
           if (hold && text.includes('FROM pools p')) {
             const wait = hold;
             hold = undefined;
@@ -169,7 +170,7 @@ describe('concurrent quotes share their reads and writes', () => {
       1,
       "the first wave's quotes rode along the second wave's read",
     );
-    assert.equal(texts.length, 5, `two reads of two statements and one insert of its own:\n${texts.join('\n')}`);
+    assert.equal(texts.length, 3, `two market reads of one statement each and one insert of its own:\n${texts.join('\n')}`);
 
     // The shared statement fails: the quotes it carried are stored on their own, and the
     // second wave's risk is read again; nobody sees the other job's failure.
@@ -179,25 +180,33 @@ describe('concurrent quotes share their reads and writes', () => {
     assert.equal(await stored(again.map((q) => q.id)), 20);
   });
 
-  test("a quote's market read is prepared once per connection, and survives a migration that adds a column to pools", async () => {
+  test("a quote's market read is prepared once per connection, and survives migrations that add columns", async () => {
     const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('prepared', 'PREP'), 'prepared');
     const quote = () => requestQuote(h.deps, null, risk.id, USDC(10_000).toString(), 30);
     for (let i = 0; i < 10; i++) await quote();
     // A prepared statement's result may not change shape: a later migration's column (another
     // replica deploying) must not break the statements this one has prepared.
-    await h.db.query(sql`ALTER TABLE pools ADD COLUMN later_column integer`);
+    for (const table of ['pools', 'risks', 'quotes']) await h.db.query(sql.raw(`ALTER TABLE ${table} ADD COLUMN later_column integer`));
     const after = await Promise.all(Array.from({ length: 10 }, quote));
     for (let i = 0; i < 10; i++) after.push(await quote());
     assert.equal(after.length, 20);
+    for (const q of after) assert.deepEqual(await findQuote(h.db, q.id), q, 'the quote is stored exactly as it was answered');
     if (!h.db.url) return; // PGlite has no prepared statements: the name is ignored there.
-    // On the server: a quote path on a one-connection database leaves the statement prepared on it.
+    // On the server: the quote paths on a one-connection database leave their statements
+    // prepared on it: a market read alone, one carrying the quotes priced before it, and the
+    // insert of the last wave's quotes, which no read carried.
     const single = await createDatabase({ url: h.db.url, poolSize: 1 });
     try {
-      await requestQuote(wireDeps({ ...h.deps, db: single }), null, risk.id, USDC(10_000).toString(), 30);
-      const prepared = await single.query<{ name: string }>(sql`SELECT name FROM pg_prepared_statements`);
+      const deps = wireDeps({ ...h.deps, db: single });
+      const quoteOnSingle = () => requestQuote(deps, null, risk.id, USDC(10_000).toString(), 30);
+      const first = Array.from({ length: 5 }, quoteOnSingle);
+      await new Promise((r) => setImmediate(r)); // the first wave's read is under way
+      const stored = await Promise.all([...first, ...Array.from({ length: 5 }, quoteOnSingle)]);
+      for (const q of stored) assert.deepEqual(await findQuote(single, q.id), q);
+      const prepared = await single.query<{ name: string }>(sql`SELECT name FROM pg_prepared_statements ORDER BY name`);
       assert.deepEqual(
         prepared.map((p) => p.name),
-        ['pool_states_by_riskId'],
+        ['insert_quotes', 'watched_market', 'watched_market_with_quotes_insert'],
       );
     } finally {
       await single.close();

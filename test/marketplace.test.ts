@@ -168,6 +168,12 @@ describe('purchase failures write nothing', () => {
       expectCode(await h.gql(QUOTE, { r: m.risk.id, amt, d }, buyer.token), 'BAD_USER_INPUT');
     }
     expectCode(await h.gql(QUOTE, { r: 'risk_missing', amt: '1000000', d: 30 }, buyer.token), 'NOT_FOUND');
+    // A watched risk that no pool backs yet is read with its (no) pools in one statement.
+    const lone = (await h.ok(DEPEG_RISK, { input: depegRiskInput('Lone depeg', 'LONE') }, m.adminToken)).createRisk;
+    await watchRisk(h, lone.id);
+    const unbacked = await h.gql(QUOTE, { r: lone.id, amt: '1000000', d: 30 }, buyer.token);
+    expectCode(unbacked, 'CAPACITY_EXCEEDED');
+    assert.match(unbacked.errors?.[0]?.message ?? '', /no pool backs this risk yet/);
     expectCode(await h.gql(PURCHASE, { q: 'quo_missing' }, buyer.token), 'NOT_FOUND');
     expectCode(await h.gql(PURCHASE, { q: 'quo_missing' }), 'UNAUTHENTICATED');
   });

@@ -1,10 +1,10 @@
 import type { QuoteRecord } from '../db/cover-store.ts';
 import { insertQuotes, quotesInsert } from '../db/cover-store.ts';
-import { type PoolSnapshot, loadPoolSnapshots } from '../db/pool-snapshots.ts';
-import { type RiskRecord, findWatchedRisk } from '../db/risk-store.ts';
+import { type PoolSnapshot, snapshotOf } from '../db/pool-snapshots.ts';
+import { type RiskRecord, type WatchedMarketRead, findWatchedMarket } from '../db/risk-store.ts';
 import { createCoalescer } from './coalesce.ts';
 import type { Ports } from './deps.ts';
-import { getMonitoredRisk, requireWatched } from './risks.ts';
+import { requireWatched } from './risks.ts';
 
 /** What a quote reads of its market: the risk and every pool backing it, at one instant. */
 export interface MarketRead {
@@ -32,8 +32,8 @@ interface Unstored {
 }
 
 /**
- * Under load a burst of quotes costs two statements, not three: its market read (the risk
- * with its feeds, beside the pools) carries the previous burst's priced quotes, inserted by
+ * Under load a burst of quotes costs one statement: its market read (the risk with its feeds
+ * and its pools, findWatchedMarket) carries the previous burst's priced quotes, inserted by
  * the same statement. Each statement is a round trip whose socket write, on this stack, costs
  * the server's thread more than the quote's pricing (bench/RESULTS.md).
  *
@@ -41,11 +41,11 @@ interface Unstored {
  * the last read have been handed to `store` by then; quotes that no read has taken by the
  * next turn (a quiet system) are stored on their own, at once. Either way a quote is
  * committed before its caller is answered. The two jobs never fail each other: if the shared
- * statement fails, the quotes are stored on their own and the risk is read again.
+ * statement fails, the quotes are stored on their own and the market is read again.
  */
 export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock'>): QuotePaths {
   const unstored: Unstored[] = [];
-  // At most this many quotes in one INSERT (12 parameters each).
+  // At most this many quotes in one INSERT.
   const take = () => unstored.splice(0, 256);
   const storeAlone = (taken: readonly Unstored[]) => {
     insertQuotes(
@@ -64,25 +64,30 @@ export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock'>): QuotePaths
     while (unstored.length > 0) storeAlone(take());
   };
 
-  const readRisk = async (riskId: string, at: number): Promise<RiskRecord> => {
+  /** The market, carrying the quotes priced since the last read (if any). */
+  const readMarket = async (riskId: string, at: number): Promise<WatchedMarketRead | undefined> => {
     const carried = take();
-    if (carried.length === 0) return getMonitoredRisk(ports.db, riskId, at);
-    let watched: Awaited<ReturnType<typeof findWatchedRisk>>;
+    if (carried.length === 0) return findWatchedMarket(ports.db, riskId, at);
+    let market: WatchedMarketRead | undefined;
     try {
-      watched = await findWatchedRisk(ports.db, riskId, at, quotesInsert(carried.map((u) => u.quote)));
+      market = await findWatchedMarket(ports.db, riskId, at, {
+        statement: quotesInsert(carried.map((u) => u.quote)),
+        name: 'quotes_insert',
+      });
     } catch {
       storeAlone(carried);
-      return getMonitoredRisk(ports.db, riskId, at);
+      return findWatchedMarket(ports.db, riskId, at);
     }
     for (const u of carried) u.resolve();
-    return requireWatched(riskId, watched);
+    return market;
   };
 
   const read = createCoalescer(
     async (riskId: string, callers: readonly null[]) => {
       const at = ports.clock.now();
-      // Two statements side by side: the risk with its feeds' freshness, and its pools.
-      const [risk, snapshots] = await Promise.all([readRisk(riskId, at), loadPoolSnapshots(ports.db, { riskId }, at)]);
+      const market = await readMarket(riskId, at);
+      const risk = requireWatched(riskId, market?.watched);
+      const snapshots = (market?.pools ?? []).map((state) => snapshotOf(state, at));
       return callers.map(() => ({ risk, snapshots, at }));
     },
     { defer: setImmediate },

@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { PremiumBreakdown } from '../domain/pricing.ts';
 import type { Executor } from './create-database.ts';
-import { big, json, ms, num, ts, pageOf } from './sql-helpers.ts';
+import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 
 export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'> & { bindingCap: string; poolSelection: string };
@@ -60,20 +60,38 @@ interface QuoteRow {
 /** Stores quotes, many in one statement. */
 export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[]): Promise<void> {
   if (quotes.length === 0) return;
-  await ex.query(quotesInsert(quotes));
+  await ex.query(quotesInsert(quotes), { name: 'insert_quotes' });
 }
 
-/** The INSERT of `quotes` (at least one), to run alone or inside another statement as a data-modifying CTE. */
+const QUOTE_COLUMNS = sql.raw(
+  'id, risk_id, pool_id, requester, amount, duration_days, exposure, premium, fee, breakdown, created_at, expires_at',
+);
+
+/**
+ * The INSERT of `quotes`, to run alone or inside another statement as a data-modifying CTE.
+ * Its text is the same for any number of quotes (they travel as one JSON parameter), so the
+ * statement it is part of can be prepared once on the server, not planned per batch.
+ */
 export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
-  const rows = quotes.map(
-    (
-      q,
-    ) => sql`(${q.id}, ${q.riskId}, ${q.poolId}, ${q.requester}, ${num(q.amount)}, ${q.durationDays}, ${num(q.exposure)}, ${num(q.premium)},
-      ${num(q.fee)}, ${json(q.breakdown)}, ${ts(q.createdAt)}, ${ts(q.expiresAt)})`,
-  );
+  const rows = quotes.map((q) => ({
+    id: q.id,
+    risk_id: q.riskId,
+    pool_id: q.poolId,
+    requester: q.requester,
+    amount: q.amount.toString(),
+    duration_days: q.durationDays,
+    exposure: q.exposure.toString(),
+    premium: q.premium.toString(),
+    fee: q.fee.toString(),
+    breakdown: q.breakdown,
+    created_at: new Date(q.createdAt).toISOString(),
+    expires_at: new Date(q.expiresAt).toISOString(),
+  }));
   return sql`
-    INSERT INTO quotes (id, risk_id, pool_id, requester, amount, duration_days, exposure, premium, fee, breakdown, created_at, expires_at)
-    VALUES ${sql.join(rows, sql`, `)}`;
+    INSERT INTO quotes (${QUOTE_COLUMNS})
+    SELECT ${QUOTE_COLUMNS} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS q(id text, risk_id text, pool_id text,
+      requester text, amount numeric, duration_days integer, exposure numeric, premium numeric, fee numeric, breakdown jsonb,
+      created_at timestamptz, expires_at timestamptz)`;
 }
 
 export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {

@@ -8,7 +8,6 @@ import {
   applyPoolAggregates,
   expirePolicies,
   findPool,
-  type PoolSelector,
   type PoolState,
   loadPoolStates,
 } from './pool-store.ts';
@@ -78,12 +77,13 @@ export async function loadPoolSnapshot(ex: Executor, poolId: string, at: number,
   return snapshotOf(state, at);
 }
 
-/** Snapshots of every pool backing a risk or of an asset, oldest first, in one round trip (reads only). */
-export async function loadPoolSnapshots(ex: Executor, of: Exclude<PoolSelector, { poolId: string }>, at: number): Promise<PoolSnapshot[]> {
+/** Snapshots of every pool of an asset, oldest first, in one round trip (reads only). */
+export async function loadPoolSnapshots(ex: Executor, of: { asset: string }, at: number): Promise<PoolSnapshot[]> {
   return (await loadPoolStates(ex, of, at)).map((state) => snapshotOf(state, at));
 }
 
-function snapshotOf(state: PoolState, at: number): PoolSnapshot {
+/** A pool state as of `at` (see PoolSnapshot). */
+export function snapshotOf(state: PoolState, at: number): PoolSnapshot {
   const { pool, tranches, risks, groups, expiring: expired } = state;
   const { state: accrual, earned } = accruePremium(pool.accrual, expired, at);
   const riskDeltas = new Map<string, bigint>();

@@ -1,9 +1,9 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { CapacityLimits } from '../domain/capacity.ts';
 import type { AccrualState } from '../domain/premium-accrual.ts';
 import type { Executor } from './create-database.ts';
 import type { RiskState } from './risk-store.ts';
-import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
+import { big, columns, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 
 export type TrancheName = 'SENIOR' | 'JUNIOR' | 'FIRST_LOSS';
@@ -237,7 +237,7 @@ export async function saveAdequacy(ex: Executor, poolId: string, a: PoolRecord['
 }
 
 /** One pool, the pools backing a risk, or the pools of an asset. */
-export type PoolSelector = { poolId: string } | { riskId: string } | { asset: string };
+export type PoolSelector = { poolId: string } | { asset: string };
 
 export interface PoolState {
   pool: PoolRecord;
@@ -247,68 +247,58 @@ export interface PoolState {
   expiring: ExpiringPolicy[];
 }
 
-/**
- * A pool row's columns, named: a prepared statement's result may not change shape, so a column
- * a later migration adds must not appear in it while replicas that prepared it still run.
- */
-const POOL_COLUMNS = sql.raw(
-  [
-    'id',
-    'name',
-    'asset',
-    'curator',
-    'risk_cap_bps',
-    'group_cap_bps',
-    'total_cap_bps',
-    'cooldown_seconds',
-    'total_exposure',
-    'earning_rate_wad',
-    'earning_carry_wad',
-    'accrued_at',
-    'created_at',
-    'junior_weight_bps',
-    'first_loss_weight_bps',
-    'adequacy_status',
-    'adequacy_at',
-    'adequacy_var995',
-    'adequacy_es99',
-  ]
-    .map((c) => `p.${c}`)
-    .join(', '),
-);
+/** A pool row's columns, named (see `columns`: the pool read is a prepared statement). */
+const POOL_COLUMNS = columns('p', [
+  'id',
+  'name',
+  'asset',
+  'curator',
+  'risk_cap_bps',
+  'group_cap_bps',
+  'total_cap_bps',
+  'cooldown_seconds',
+  'total_exposure',
+  'earning_rate_wad',
+  'earning_carry_wad',
+  'accrued_at',
+  'created_at',
+  'junior_weight_bps',
+  'first_loss_weight_bps',
+  'adequacy_status',
+  'adequacy_at',
+  'adequacy_var995',
+  'adequacy_es99',
+]);
+
+/** A pool state's row: the pool's columns with its parts as JSON (see poolStatesSelect). */
+export type PoolStateRow = PoolRow & {
+  tranches_json: Array<{ tranche: TrancheName; account_id: string; total_shares: string; balance: string }>;
+  risks_json: Array<{
+    risk_id: string;
+    cap_bps: number;
+    exposure: string;
+    correlation_group: string;
+    state: RiskState;
+    settling: boolean;
+  }>;
+  groups_json: Array<{ correlation_group: string; exposure: string }>;
+  expiring_json: Array<{
+    id: string;
+    risk_id: string | null;
+    correlation_group: string | null;
+    exposure: string;
+    end_at: string;
+    earning_rate_wad: string;
+    earning_dust_wad: string;
+  }>;
+};
 
 /**
- * Everything a pool snapshot needs in one round trip, for one pool, every pool backing a
- * risk or every pool of an asset (oldest first). Callers that lock a pool take the lock first
- * (`findPool(..., true)`) and read this afterwards, so the read sees what the transactions
- * they waited for committed. A paid policy (it has a payout row) was released when it was
- * paid: its term still ends here, releasing nothing.
+ * The SELECT of pool states (their rows as PoolStateRow) of the pools `where` picks (it sees
+ * the pool as `p`), unordered: alone in loadPoolStates, or inside a larger read.
  */
-export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: number): Promise<PoolState[]> {
-  const rows = await ex.query<
-    PoolRow & {
-      tranches_json: Array<{ tranche: TrancheName; account_id: string; total_shares: string; balance: string }>;
-      risks_json: Array<{
-        risk_id: string;
-        cap_bps: number;
-        exposure: string;
-        correlation_group: string;
-        state: RiskState;
-        settling: boolean;
-      }>;
-      groups_json: Array<{ correlation_group: string; exposure: string }>;
-      expiring_json: Array<{
-        id: string;
-        risk_id: string | null;
-        correlation_group: string | null;
-        exposure: string;
-        end_at: string;
-        earning_rate_wad: string;
-        earning_dust_wad: string;
-      }>;
-    }
-  >(
-    sql`
+export function poolStatesSelect(where: SQL, upTo: number): SQL {
+  return sql`
     SELECT ${POOL_COLUMNS}, a.decimals,
       (SELECT COALESCE(json_agg(json_build_object('tranche', t.tranche, 'account_id', t.account_id, 'total_shares', t.total_shares::text,
           'balance', ac.balance::text) ORDER BY CASE t.tranche WHEN 'FIRST_LOSS' THEN 0 WHEN 'JUNIOR' THEN 1 ELSE 2 END), '[]'::json)
@@ -333,13 +323,11 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
           FROM backstop_streams s WHERE s.pool_id = p.id AND s.status = 'ACTIVE' AND s.end_at <= ${ts(upTo)}
         ) x) AS expiring_json
     FROM pools p JOIN assets a ON a.symbol = p.asset
-    WHERE ${'poolId' in of ? sql`p.id = ${of.poolId}` : 'riskId' in of ? sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = ${of.riskId})` : sql`p.asset = ${of.asset}`}
-    ORDER BY p.created_at, p.id`,
-    // Planning this statement takes twice as long as running it (0.9 against 0.45 ms on the
-    // bench's market): prepared, a quote's market read skips it.
-    { name: `pool_states_by_${Object.keys(of)[0]}` },
-  );
-  return rows.map((row) => ({
+    WHERE ${where}`;
+}
+
+export function toPoolState(row: PoolStateRow): PoolState {
+  return {
     pool: toPool(row),
     tranches: row.tranches_json.map((t) => ({
       tranche: t.tranche,
@@ -365,5 +353,23 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
       rateWad: big(x.earning_rate_wad),
       dustWad: big(x.earning_dust_wad),
     })),
-  }));
+  };
+}
+
+/**
+ * Everything a pool snapshot needs in one round trip, for one pool or every pool of an asset
+ * (oldest first; a risk's pools are read with the risk, findWatchedMarket). Callers that lock a pool take the lock first
+ * (`findPool(..., true)`) and read this afterwards, so the read sees what the transactions
+ * they waited for committed. A paid policy (it has a payout row) was released when it was
+ * paid: its term still ends here, releasing nothing.
+ */
+export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: number): Promise<PoolState[]> {
+  const where = 'poolId' in of ? sql`p.id = ${of.poolId}` : sql`p.asset = ${of.asset}`;
+  const rows = await ex.query<PoolStateRow>(
+    sql`${poolStatesSelect(where, upTo)} ORDER BY p.created_at, p.id`,
+    // Planning this statement takes twice as long as running it (0.9 against 0.45 ms on the
+    // bench's market): prepared, it is planned once per connection.
+    { name: `pool_states_by_${Object.keys(of)[0]}` },
+  );
+  return rows.map(toPoolState);
 }

@@ -3,7 +3,8 @@ import type { RiskFactor } from '../domain/risk-score.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import { feedCounts, reportedWithin } from './feed-store.ts';
 import type { Executor } from './create-database.ts';
-import { json, ms, ts, pageOf } from './sql-helpers.ts';
+import { type PoolState, type PoolStateRow, poolStatesSelect, toPoolState } from './pool-store.ts';
+import { columns, json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 
 export type RiskKind = 'DEPEG' | 'SMART_CONTRACT_FAILURE';
@@ -123,19 +124,87 @@ export interface WatchedRiskRead {
   fresh: number;
 }
 
+/** A risk row's columns (see `columns`: the quote's reads of a risk are prepared statements). */
+const RISK_COLUMN_NAMES = [
+  'id',
+  'name',
+  'kind',
+  'description',
+  'correlation_group',
+  'rule',
+  'rule_version',
+  'max_payout_ratio',
+  'quorum',
+  'max_staleness_seconds',
+  'score_model',
+  'score_inputs',
+  'score_factors',
+  'model_score',
+  'score_override',
+  'score_override_reason',
+  'state',
+  'degraded',
+  'triggered_at',
+  'last_value',
+  'last_evaluated_at',
+  'created_by',
+  'created_at',
+] as const;
+
 /**
  * A risk with how many feeds drive it and how many of them reported within its staleness
- * bound at `now`, in one statement (what a quote reads before pricing; see feedFreshness).
- * `alongside`, a data-modifying statement, runs in the same statement (a CTE): one round
- * trip for both, and both or neither take effect.
+ * bound at `now`, in one statement (see feedFreshness).
  */
-export async function findWatchedRisk(ex: Executor, id: string, now: number, alongside?: SQL): Promise<WatchedRiskRead | undefined> {
-  const rows = await ex.query<RiskRow & { feeds_total: string; feeds_fresh: string }>(sql`
-    ${alongside ? sql`WITH alongside AS (${alongside})` : sql``}
-    SELECT r.*, c.feeds AS feeds_total, c.fresh AS feeds_fresh
-    FROM risks r, ${feedCounts(now)} WHERE r.id = ${id}`);
+export async function findWatchedRisk(ex: Executor, id: string, now: number): Promise<WatchedRiskRead | undefined> {
+  const rows = await ex.query<RiskRow & { feeds_total: string; feeds_fresh: string }>(
+    sql`
+    SELECT ${columns('r', RISK_COLUMN_NAMES)}, c.feeds AS feeds_total, c.fresh AS feeds_fresh
+    FROM risks r, ${feedCounts(now)} WHERE r.id = ${id}`,
+    { name: 'watched_risk' },
+  );
   const row = rows[0];
   return row && { risk: toRecord(row), feeds: Number(row.feeds_total), fresh: Number(row.feeds_fresh) };
+}
+
+/** What a quote reads of its market: the risk as findWatchedRisk reads it, and its pools' states. */
+export interface WatchedMarketRead {
+  watched: WatchedRiskRead;
+  /** The states of the pools backing the risk, oldest first. */
+  pools: PoolState[];
+}
+
+/**
+ * A risk with its feeds' freshness and the states of every pool backing it, as of `now`, in
+ * one statement: one round trip and one backend woken per read, where the risk and the pools
+ * were two. `alongside`, a data-modifying statement, runs in the same statement (a CTE), so
+ * both or neither take effect. The statement is prepared on the server under its name (with
+ * `alongside`'s), so `alongside`'s text must not vary between calls.
+ */
+export async function findWatchedMarket(
+  ex: Executor,
+  id: string,
+  now: number,
+  alongside?: { statement: SQL; name: string },
+): Promise<WatchedMarketRead | undefined> {
+  // One row per pool (the risk's columns repeated, renamed "risk.<column>"), or one row with
+  // no pool for a risk that no pool backs.
+  const rows = await ex.query<PoolStateRow & Record<string, unknown>>(
+    sql`
+    ${alongside ? sql`WITH alongside AS (${alongside.statement})` : sql``}
+    SELECT ${columns('r', RISK_COLUMN_NAMES, 'risk.')}, c.feeds AS "risk.feeds_total", c.fresh AS "risk.feeds_fresh", s.*
+    FROM risks r CROSS JOIN ${feedCounts(now)}
+    LEFT JOIN LATERAL (${poolStatesSelect(sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = r.id)`, now)}) s ON TRUE
+    WHERE r.id = ${id}
+    ORDER BY s.created_at, s.id`,
+    { name: alongside ? `watched_market_with_${alongside.name}` : 'watched_market' },
+  );
+  const first = rows[0];
+  if (!first) return undefined;
+  const risk = Object.fromEntries(RISK_COLUMN_NAMES.map((c) => [c, first[`risk.${c}`]])) as unknown as RiskRow;
+  return {
+    watched: { risk: toRecord(risk), feeds: Number(first['risk.feeds_total']), fresh: Number(first['risk.feeds_fresh']) },
+    pools: rows.filter((row) => row.id !== null).map(toPoolState),
+  };
 }
 
 export async function listRisks(ex: Executor, page?: PageRequest): Promise<RiskRecord[]> {

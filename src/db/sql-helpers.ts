@@ -10,6 +10,16 @@ export function ts(ms: number): SQL {
   return sql`${new Date(ms).toISOString()}::timestamptz`;
 }
 
+/**
+ * A table's columns by name, prefixed with its alias (`p.id, p.name, ...`): a prepared
+ * statement's result may not change shape, so a column a later migration adds must not appear
+ * in it (as `p.*` would make it) while replicas that prepared it still run. With `as`, each is
+ * renamed `"<as><column>"`, for reads that return two tables' columns side by side.
+ */
+export function columns(alias: string, names: readonly string[], as?: string): SQL {
+  return sql.raw(names.map((c) => (as === undefined ? `${alias}.${c}` : `${alias}.${c} AS "${as}${c}"`)).join(', '));
+}
+
 export function json(value: unknown): SQL {
   return sql`${JSON.stringify(value)}::jsonb`;
 }

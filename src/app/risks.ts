@@ -1,7 +1,6 @@
 import {
   type WatchedRiskRead,
   findRisk,
-  findWatchedRisk,
   insertRisk,
   listRisks,
   setScoreOverride,
@@ -139,15 +138,7 @@ function refuseUnmonitored(risk: WatchedRisk, m: Monitoring): void {
   }
 }
 
-/**
- * A risk that is watched at `now`, read with its feeds' freshness in one statement: what a
- * quote needs before pricing. NOT_FOUND or RISK_NOT_MONITORED as getRisk and requireMonitored.
- */
-export async function getMonitoredRisk(ex: Executor, id: string, now: number): Promise<RiskRecord> {
-  return requireWatched(id, await findWatchedRisk(ex, id, now));
-}
-
-/** The risk of a findWatchedRisk read, or NOT_FOUND or RISK_NOT_MONITORED. */
+/** The risk of a market read (findWatchedMarket), or NOT_FOUND or RISK_NOT_MONITORED. */
 export function requireWatched(id: string, watched: WatchedRiskRead | undefined): RiskRecord {
   if (!watched) throw notFound(`no risk ${id}`);
   refuseUnmonitored(watched.risk, monitoringFrom(watched.risk, watched));

@@ -63,9 +63,23 @@ export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[])
   await ex.query(quotesInsert(quotes), { name: 'insert_quotes' });
 }
 
-const QUOTE_COLUMNS = sql.raw(
-  'id, risk_id, pool_id, requester, amount, duration_days, exposure, premium, fee, breakdown, created_at, expires_at',
-);
+/** The quotes table's columns with their types, as the carried rows' JSON is read (quotesInsert). */
+const QUOTE_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['id', 'text'],
+  ['risk_id', 'text'],
+  ['pool_id', 'text'],
+  ['requester', 'text'],
+  ['amount', 'numeric'],
+  ['duration_days', 'integer'],
+  ['exposure', 'numeric'],
+  ['premium', 'numeric'],
+  ['fee', 'numeric'],
+  ['breakdown', 'jsonb'],
+  ['created_at', 'timestamptz'],
+  ['expires_at', 'timestamptz'],
+];
+const QUOTE_COLUMN_LIST = sql.raw(QUOTE_COLUMNS.map(([c]) => c).join(', '));
+const QUOTE_RECORD = sql.raw(QUOTE_COLUMNS.map(([c, type]) => `${c} ${type}`).join(', '));
 
 /**
  * The INSERT of `quotes`, to run alone or inside another statement as a data-modifying CTE.
@@ -88,10 +102,8 @@ export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
     expires_at: new Date(q.expiresAt).toISOString(),
   }));
   return sql`
-    INSERT INTO quotes (${QUOTE_COLUMNS})
-    SELECT ${QUOTE_COLUMNS} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS q(id text, risk_id text, pool_id text,
-      requester text, amount numeric, duration_days integer, exposure numeric, premium numeric, fee numeric, breakdown jsonb,
-      created_at timestamptz, expires_at timestamptz)`;
+    INSERT INTO quotes (${QUOTE_COLUMN_LIST})
+    SELECT ${QUOTE_COLUMN_LIST} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS q(${QUOTE_RECORD})`;
 }
 
 export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {

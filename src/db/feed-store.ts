@@ -91,7 +91,6 @@ export async function feedStalenessSeconds(ex: Executor, feedId: string): Promis
   return rows[0]?.s ?? DEFAULT_MAX_STALENESS_SECONDS;
 }
 
-/** Per risk: how many feeds drive it and how many reported within its staleness bound at `now`. */
 /**
  * SQL: a LATERAL subquery counting the feeds that drive risk `r` (`feeds`) and those that
  * reported within its staleness bound at `now` (`fresh`).
@@ -102,6 +101,7 @@ export function feedCounts(now: number): SQL {
     FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id WHERE rf.risk_id = r.id) c`;
 }
 
+/** Per risk: how many feeds drive it and how many reported within its staleness bound at `now`. */
 export async function feedFreshness(
   ex: Executor,
   riskIds: readonly string[],

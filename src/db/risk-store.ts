@@ -124,7 +124,7 @@ export interface WatchedRiskRead {
   fresh: number;
 }
 
-/** A risk row's columns (see `columns`: the quote's reads of a risk are prepared statements). */
+/** A risk row's columns (see `columns`: the quote's market read is a prepared statement). */
 const RISK_COLUMN_NAMES = [
   'id',
   'name',
@@ -151,22 +151,7 @@ const RISK_COLUMN_NAMES = [
   'created_at',
 ] as const;
 
-/**
- * A risk with how many feeds drive it and how many of them reported within its staleness
- * bound at `now`, in one statement (see feedFreshness).
- */
-export async function findWatchedRisk(ex: Executor, id: string, now: number): Promise<WatchedRiskRead | undefined> {
-  const rows = await ex.query<RiskRow & { feeds_total: string; feeds_fresh: string }>(
-    sql`
-    SELECT ${columns('r', RISK_COLUMN_NAMES)}, c.feeds AS feeds_total, c.fresh AS feeds_fresh
-    FROM risks r, ${feedCounts(now)} WHERE r.id = ${id}`,
-    { name: 'watched_risk' },
-  );
-  const row = rows[0];
-  return row && { risk: toRecord(row), feeds: Number(row.feeds_total), fresh: Number(row.feeds_fresh) };
-}
-
-/** What a quote reads of its market: the risk as findWatchedRisk reads it, and its pools' states. */
+/** What a quote reads of its market: the risk with its feeds' freshness, and its pools' states. */
 export interface WatchedMarketRead {
   watched: WatchedRiskRead;
   /** The states of the pools backing the risk, oldest first. */

@@ -180,6 +180,57 @@ describe('concurrent quotes share their reads and writes', () => {
     assert.equal(await stored(again.map((q) => q.id)), 20);
   });
 
+  test('the next market read is on its way before the quotes the last one stored are answered', async () => {
+    const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('ordered', 'ORDR'), 'ordered');
+    const dialect = new PgDialect();
+    const events: string[] = [];
+    const holds: Array<Promise<void>> = [];
+    const deps: Deps = wireDeps({
+      ...h.deps,
+      db: {
+        ...h.deps.db,
+        async query<T>(statement: SQL) {
+          const text = dialect.sqlToQuery(statement).sql;
+          if (text.includes('FROM pools p')) {
+            events.push(text.includes('WITH alongside') ? 'read carrying quotes' : 'read');
+            await holds.shift();
+          }
+          return h.deps.db.query<T>(statement);
+        },
+      },
+    });
+    const wave = (n: number) =>
+      Array.from({ length: 5 }, () =>
+        requestQuote(deps, null, risk.id, USDC(10_000).toString(), 30).then(() => events.push(`answered wave ${n}`)),
+      );
+    const gate = () => {
+      let open: () => void = () => {};
+      holds.push(new Promise<void>((r) => (open = r)));
+      return () => open();
+    };
+    const reads = () => events.filter((e) => e.startsWith('read')).length;
+    const until = async (n: number) => {
+      while (reads() < n) await new Promise((r) => setImmediate(r));
+    };
+    // Wave 1's read is held until wave 2 has asked; wave 2's read, carrying wave 1's quotes,
+    // is held until wave 3 has asked. When it returns, wave 3's read is due.
+    const openFirst = gate();
+    const openSecond = gate();
+    const first = wave(1);
+    await until(1);
+    const second = wave(2);
+    openFirst();
+    await until(2);
+    const third = wave(3);
+    openSecond();
+    await Promise.all([...first, ...second, ...third]);
+    assert.deepEqual(events.slice(0, 3), ['read', 'read carrying quotes', 'read carrying quotes'], events.join('\n'));
+    assert.ok(
+      events.indexOf('answered wave 1') > 2,
+      `wave 3's read (carrying wave 2) was sent before wave 1, stored by the read before it, was answered:\n${events.join('\n')}`,
+    );
+  });
+
   test("a quote's market read is prepared once per connection, and survives migrations that add columns", async () => {
     const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('prepared', 'PREP'), 'prepared');
     const quote = () => requestQuote(h.deps, null, risk.id, USDC(10_000).toString(), 30);

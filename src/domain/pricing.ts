@@ -79,14 +79,27 @@ export function baseRate(score: string, params: PricingParams): Decimal {
   return rate;
 }
 
-const curves = new Map<string, { k: Decimal; s1: Decimal; s2: Decimal }>();
+interface Curve {
+  k: Decimal;
+  s1: Decimal;
+  s2: Decimal;
+  /** The terms of the formulas below that depend on the parameters only. */
+  oneMinusK: Decimal;
+  twoK: Decimal;
+  twoOneMinusK: Decimal;
+  halfS1K: Decimal;
+}
 
-/** The multiplier curve's numbers, parsed once per parameter set (as baseRate remembers its rate). */
-function curveOf(params: PricingParams) {
+const curves = new Map<string, Curve>();
+const ONE = new Decimal(1);
+
+/** The multiplier curve's numbers, worked out once per parameter set (as baseRate remembers its rate). */
+function curveOf(params: PricingParams): Curve {
   const key = `${params.kink}|${params.slope1}|${params.slope2}`;
   let curve = curves.get(key);
   if (!curve) {
-    curve = { k: new Decimal(params.kink), s1: new Decimal(params.slope1), s2: new Decimal(params.slope2) };
+    const [k, s1, s2] = [new Decimal(params.kink), new Decimal(params.slope1), new Decimal(params.slope2)];
+    curve = { k, s1, s2, oneMinusK: ONE.sub(k), twoK: k.mul(2), twoOneMinusK: ONE.sub(k).mul(2), halfS1K: s1.mul(k).div(2) };
     if (curves.size >= 100) curves.clear();
     curves.set(key, curve);
   }
@@ -95,19 +108,19 @@ function curveOf(params: PricingParams) {
 
 /** m(u) = 1 + s1*min(u,k)/k + s2*max(0,u-k)/(1-k). */
 export function utilisationMultiplier(u: Decimal, params: PricingParams): Decimal {
-  const { k, s1, s2 } = curveOf(params);
-  return new Decimal(1).add(s1.mul(Decimal.min(u, k)).div(k)).add(s2.mul(Decimal.max(0, u.sub(k))).div(new Decimal(1).sub(k)));
+  const { k, s1, s2, oneMinusK } = curveOf(params);
+  return ONE.add(s1.mul(Decimal.min(u, k)).div(k)).add(s2.mul(Decimal.max(0, u.sub(k))).div(oneMinusK));
 }
 
 /** ∫0^u m(x) dx, in closed form, so the path average is exact. */
 function multiplierIntegral(u: Decimal, params: PricingParams): Decimal {
-  const { k, s1, s2 } = curveOf(params);
-  if (u.lte(k)) return u.add(s1.mul(u.pow(2)).div(k.mul(2)));
+  const { k, s1, s2, twoK, twoOneMinusK, halfS1K } = curveOf(params);
+  if (u.lte(k)) return u.add(s1.mul(u.pow(2)).div(twoK));
   const over = u.sub(k);
   return u
-    .add(s1.mul(k).div(2))
+    .add(halfS1K)
     .add(s1.mul(over))
-    .add(s2.mul(over.pow(2)).div(new Decimal(1).sub(k).mul(2)));
+    .add(s2.mul(over.pow(2)).div(twoOneMinusK));
 }
 
 /**
@@ -117,6 +130,28 @@ function multiplierIntegral(u: Decimal, params: PricingParams): Decimal {
 export function meanMultiplier(before: Decimal, after: Decimal, params: PricingParams): Decimal {
   if (after.lte(before)) return utilisationMultiplier(before, params);
   return multiplierIntegral(after, params).sub(multiplierIntegral(before, params)).div(after.sub(before));
+}
+
+/** The decimal strings of remembered values (base rates), worked out once each. */
+const texts = new WeakMap<Decimal, string>();
+function textOf(value: Decimal): string {
+  let text = texts.get(value);
+  if (text === undefined) texts.set(value, (text = decimalString(value)));
+  return text;
+}
+
+const terms = new Map<number, { fraction: Decimal; text: string }>();
+
+/** d/365 and its decimal string, once per whole number of days. */
+function termOf(days: number): { fraction: Decimal; text: string } {
+  let term = terms.get(days);
+  if (!term) {
+    const fraction = new Decimal(days).div(365);
+    term = { fraction, text: decimalString(fraction) };
+    if (terms.size >= 10_000) terms.clear();
+    terms.set(days, term);
+  }
+  return term;
 }
 
 export function validateTerm(durationDays: number, params: PricingParams): void {
@@ -138,20 +173,20 @@ export function pricePremium(input: PremiumInput, params: PricingParams): Premiu
   const r0 = baseRate(input.score, params);
   const m = meanMultiplier(input.utilisationBefore, input.utilisationAfter, params);
   const annualRate = r0.mul(m);
-  const termFraction = new Decimal(input.durationDays).div(365);
-  const raw = new Decimal(input.amount.toString()).mul(annualRate).mul(termFraction);
+  const term = termOf(input.durationDays);
+  const raw = new Decimal(input.amount.toString()).mul(annualRate).mul(term.fraction);
   const computed = ceilToBigInt(raw);
   const minimumApplied = computed < input.minPremium;
   const premium = minimumApplied ? input.minPremium : computed;
   const fee = ceilToBigInt(new Decimal(premium.toString()).mul(params.feeBps).div(10_000));
   return {
     score: input.score,
-    baseRate: decimalString(r0),
+    baseRate: textOf(r0),
     utilisationBefore: decimalString(input.utilisationBefore),
     utilisationAfter: decimalString(input.utilisationAfter),
     utilisationMultiplier: decimalString(m),
     annualRate: decimalString(annualRate),
-    termFraction: decimalString(termFraction),
+    termFraction: term.text,
     rawPremium: decimalString(raw, 6),
     minimumApplied,
     premium,

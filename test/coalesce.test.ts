@@ -69,20 +69,30 @@ describe('createCoalescer', () => {
 
 describe('concurrent quotes share their reads and writes', () => {
   const h = useHarness();
+  /**
+   * The app's services on the harness's database, which shows `see` each statement's SQL text
+   * before running it: `see` may count it, hold it back (by returning a promise) or fail it.
+   */
+  const watching = (see: (text: string) => Promise<void> | void): Deps => {
+    const dialect = new PgDialect();
+    return wireDeps({
+      ...h.deps,
+      db: {
+        ...h.deps.db,
+        async query<T>(statement: SQL) {
+          await see(dialect.sqlToQuery(statement).sql);
+          return h.deps.db.query<T>(statement);
+        },
+      },
+    });
+  };
 
   test('40 concurrent quotes: 40 distinct stored quotes from fewer statements, each seeing the writes made before it', async () => {
     const { admin, risk, curator, pool } = await directMarket(h, USDC(1_000_000), depegRiskInput('coalesced', 'COAL'), 'coalesced');
 
     let statements = 0;
-    const counting: Deps = wireDeps({
-      ...h.deps,
-      db: {
-        ...h.deps.db,
-        async query<T>(statement: SQL) {
-          statements++;
-          return h.deps.db.query<T>(statement);
-        },
-      },
+    const counting = watching(() => {
+      statements++;
     });
     const quotes = await Promise.all(Array.from({ length: 40 }, () => requestQuote(counting, null, risk.id, USDC(10_000).toString(), 30)));
     assert.equal(new Set(quotes.map((q) => q.id)).size, 40);
@@ -113,30 +123,21 @@ describe('concurrent quotes share their reads and writes', () => {
 
   test('a burst of quotes rides along the next market read: one statement fewer, each stored before it is answered, neither job failing the other', async () => {
     const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('carried', 'CARR'), 'carried');
-    const dialect = new PgDialect();
     const texts: string[] = [];
     let hold: Promise<void> | undefined;
     let failCarried = false;
-    const deps: Deps = wireDeps({
-      ...h.deps,
-      db: {
-        ...h.deps.db,
-        async query<T>(statement: SQL) {
-          const text = dialect.sqlToQuery(statement).sql;
-          texts.push(text);
-          // The first wave's market read waits until the second wave has asked for its quotes.
-          if (hold && text.includes('FROM pools p')) {
-            const wait = hold;
-            hold = undefined;
-            await wait;
-          }
-          if (failCarried && text.includes('WITH alongside')) {
-            failCarried = false;
-            throw new Error('injected failure of the shared statement');
-          }
-          return h.deps.db.query<T>(statement);
-        },
-      },
+    const deps = watching(async (text) => {
+      texts.push(text);
+      // The first wave's market read waits until the second wave has asked for its quotes.
+      if (hold && text.includes('FROM pools p')) {
+        const wait = hold;
+        hold = undefined;
+        await wait;
+      }
+      if (failCarried && text.includes('WITH alongside')) {
+        failCarried = false;
+        throw new Error('injected failure of the shared statement');
+      }
     });
     const quote = () => requestQuote(deps, null, risk.id, USDC(10_000).toString(), 30);
     const stored = async (ids: string[]) =>
@@ -182,22 +183,13 @@ describe('concurrent quotes share their reads and writes', () => {
 
   test('the next market read is on its way before the quotes the last one stored are answered', async () => {
     const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('ordered', 'ORDR'), 'ordered');
-    const dialect = new PgDialect();
     const events: string[] = [];
     const holds: Array<Promise<void>> = [];
-    const deps: Deps = wireDeps({
-      ...h.deps,
-      db: {
-        ...h.deps.db,
-        async query<T>(statement: SQL) {
-          const text = dialect.sqlToQuery(statement).sql;
-          if (text.includes('FROM pools p')) {
-            events.push(text.includes('WITH alongside') ? 'read carrying quotes' : 'read');
-            await holds.shift();
-          }
-          return h.deps.db.query<T>(statement);
-        },
-      },
+    const deps = watching(async (text) => {
+      if (text.includes('FROM pools p')) {
+        events.push(text.includes('WITH alongside') ? 'read carrying quotes' : 'read');
+        await holds.shift();
+      }
     });
     const wave = (n: number) =>
       Array.from({ length: 5 }, () =>

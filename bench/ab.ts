@@ -13,10 +13,10 @@
  * process's CPU per request, then the medians and the median of the per-round ratios b/a.
  */
 import { execFileSync, execSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appEnv, load, median, quoteQuery, seedMarket, serve, settle } from './http.ts';
+import { appEnv, load, median, processSeconds, quoteQuery, seedMarket, serve, settle } from './http.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SOURCES = ['src', 'schema', 'oracles', 'contracts', 'package-lock.json'];
@@ -31,12 +31,6 @@ function build(ref: string, name: string): string {
   execFileSync(process.execPath, [join(dir, 'src/bin/build.mjs'), '--force'], { stdio: 'inherit' });
   return join(dir, 'dist/src/bin/server.js');
 }
-
-/** The process's CPU time so far, in µs (utime + stime from /proc). */
-const cpuOf = (pid: number) => {
-  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] as string).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-};
 
 if (!process.env.DATABASE_URL) throw new Error('bench/ab.ts runs two servers on one database: set DATABASE_URL to a PostgreSQL server');
 const [refA, refB] = [process.argv[2] ?? 'HEAD', process.argv[3] ?? '.'];
@@ -63,10 +57,10 @@ try {
     for (const side of (i % 2 ? ['b', 'a', 'bare'] : ['a', 'b', 'bare']) as Side[]) {
       const s = sides[side];
       await settle(market.url);
-      const before = cpuOf(s.pid);
+      const before = processSeconds(s.pid);
       const r = load(s.url, s.query, seconds);
       rps[side].push(r.rps);
-      cpu[side].push((cpuOf(s.pid) - before) / (r.rps * seconds));
+      cpu[side].push(((processSeconds(s.pid) - before) * 1e6) / (r.rps * seconds));
     }
     const last = (m: Record<Side, number[]>, side: Side) => (m[side].at(-1) as number).toFixed(0);
     console.log(

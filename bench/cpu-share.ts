@@ -12,16 +12,11 @@
  */
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { load, quoteQuery, settle, startServers } from './http.ts';
+import { CLOCK_TICKS, load, processSeconds, quoteQuery, settle, startServers } from './http.ts';
 
-const TICKS = 100; // USER_HZ on Linux
-const processSeconds = (pid: number) => {
-  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] as string).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime + stime
-};
 const machineSeconds = () => {
   const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).split(/\s+/).slice(1).map(Number);
-  return (cpu.reduce((a, b) => a + b, 0) - (cpu[3] as number) - (cpu[4] as number)) / TICKS; // less idle and iowait
+  return (cpu.reduce((a, b) => a + b, 0) - (cpu[3] as number) - (cpu[4] as number)) / CLOCK_TICKS; // less idle and iowait
 };
 
 const s = await startServers();

@@ -86,6 +86,14 @@ export function load(url: string, query: string, seconds: number): Round {
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, failed: r.non2xx + r.errors };
 }
 
+export const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** A process's CPU time so far in seconds, on all its threads (utime + stime from /proc). */
+export const processSeconds = (pid: number) => {
+  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] as string).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+};
+
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);

@@ -99,7 +99,8 @@ function curveOf(params: PricingParams): Curve {
   let curve = curves.get(key);
   if (!curve) {
     const [k, s1, s2] = [new Decimal(params.kink), new Decimal(params.slope1), new Decimal(params.slope2)];
-    curve = { k, s1, s2, oneMinusK: ONE.sub(k), twoK: k.mul(2), twoOneMinusK: ONE.sub(k).mul(2), halfS1K: s1.mul(k).div(2) };
+    const oneMinusK = ONE.sub(k);
+    curve = { k, s1, s2, oneMinusK, twoK: k.mul(2), twoOneMinusK: oneMinusK.mul(2), halfS1K: s1.mul(k).div(2) };
     if (curves.size >= 100) curves.clear();
     curves.set(key, curve);
   }

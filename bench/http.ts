@@ -3,7 +3,8 @@
  * src/bin/build.mjs, NODE_ENV=production, logging on at info to a file, the rate limiter on
  * with a ceiling above the load), the baseline is a bare graphql-yoga on express in its own
  * process (bench/bare-yoga.mjs), and the load comes from autocannon's CLI in a third
- * process. After a warm-up of each, rounds alternate between the sides; every figure is
+ * process. After a warm-up of each, rounds alternate between the sides, each on a settled
+ * database and a server loaded again just before it (measureSteady); every figure is
  * reported with its spread across rounds.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -84,6 +85,19 @@ export function load(url: string, query: string, seconds: number): Round {
   );
   const r = JSON.parse(raw) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, failed: r.non2xx + r.errors };
+}
+
+/**
+ * One round of load on a server that has just sat idle while the other sides were measured:
+ * first BENCH_HTTP_REWARM (12) s of the same load, not counted, then the round. V8's memory
+ * reducer shrinks the heap of a process it sees idle, and a Node server then runs 15-20%
+ * slower for its next 10-20 s of load (bench/after-quiet.ts); a round straight after a
+ * quiet spell would measure that, on every side, rather than the server.
+ */
+export function measureSteady(url: string, query: string, seconds: number): Round {
+  const rewarm = Number(process.env.BENCH_HTTP_REWARM ?? 12);
+  if (rewarm > 0) load(url, query, rewarm);
+  return load(url, query, seconds);
 }
 
 export const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -190,7 +204,7 @@ export async function httpThroughput(
       for (const side of order) {
         const [url, query] = sides[side] as readonly [string, string];
         await settle(market.url);
-        rounds[side].push(load(url, query, seconds));
+        rounds[side].push(measureSteady(url, query, seconds));
       }
     }
   } finally {

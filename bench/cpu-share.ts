@@ -8,16 +8,43 @@
  *
  * A server near 100% of a core is CPU-bound on its one JavaScript thread; one below it spends
  * the rest waiting (for PostgreSQL, on this machine's other core). It also prints the
- * statements PostgreSQL ran per request (its committed transactions, pg_stat_database).
+ * statements PostgreSQL ran per request (its committed transactions, pg_stat_database) and,
+ * with the server on this machine, the CPU its processes spent per request.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { CLOCK_TICKS, load, processSeconds, quoteQuery, settle, startServers } from './http.ts';
+import { CLOCK_TICKS, REWARM_SECONDS, load, processSeconds, quoteQuery, settle, startServers } from './http.ts';
 
 const machineSeconds = () => {
   const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).split(/\s+/).slice(1).map(Number);
   return (cpu.reduce((a, b) => a + b, 0) - (cpu[3] as number) - (cpu[4] as number)) / CLOCK_TICKS; // less idle and iowait
 };
+
+/**
+ * CPU time so far of each of the PostgreSQL server's processes, when it runs on this machine
+ * (as the `postgres` user, as Debian's package runs it); undefined otherwise.
+ */
+const databaseSeconds = (): Map<number, number> | undefined => {
+  let pids: number[];
+  try {
+    pids = execFileSync('pgrep', ['-u', 'postgres'], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  } catch {
+    return undefined;
+  }
+  const seconds = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      seconds.set(pid, processSeconds(pid));
+    } catch {
+      // It ended between the listing and the read.
+    }
+  }
+  return seconds;
+};
+/** The CPU PostgreSQL's processes spent since `before`: those that ended since are not counted. */
+const databaseSecondsSince = (before: Map<number, number>) =>
+  [...(databaseSeconds() ?? new Map<number, number>())].reduce((sum, [pid, now]) => sum + now - (before.get(pid) ?? 0), 0);
 
 const s = await startServers();
 /** The database's committed transactions so far (each statement outside a transaction is one). */
@@ -41,19 +68,23 @@ try {
     ['app { __typename }', s.app.child.pid, s.app.url, '{ __typename }'],
   ] as const;
   for (const [name, pid, url, query] of sides) {
-    load(url, query, 3); // warm-up
+    load(url, query, REWARM_SECONDS); // warm-up (see measureSteady)
     await settle(s.market.url);
     const before = await committed();
-    const [p0, m0, t0] = [processSeconds(pid as number), machineSeconds(), Date.now()];
+    const [p0, m0, d0, t0] = [processSeconds(pid as number), machineSeconds(), databaseSeconds(), Date.now()];
     const r = load(url, query, 8);
     const seconds = (Date.now() - t0) / 1000;
     const server = ((processSeconds(pid as number) - p0) / seconds) * 100;
     const machine = ((machineSeconds() - m0) / seconds) * 100;
     const after = await committed();
-    const statements =
-      before === undefined || after === undefined ? '' : `; ${((after - before) / (r.rps * 8)).toFixed(2)} statements per request`;
+    const perRequest = (x: number) => x / (r.rps * 8);
+    const database = [
+      ...(before === undefined || after === undefined ? [] : [`${perRequest(after - before).toFixed(2)} statements`]),
+      ...(d0 === undefined ? [] : [`${(perRequest(databaseSecondsSince(d0)) * 1e6).toFixed(0)} µs of its CPU`]),
+    ];
     console.log(
-      `${name}: ${r.rps.toFixed(0)} req/s; server process ${server.toFixed(0)}% of a core; machine ${machine.toFixed(0)}% of its 200%${statements}`,
+      `${name}: ${r.rps.toFixed(0)} req/s; server process ${server.toFixed(0)}% of a core, ${(perRequest(processSeconds(pid as number) - p0) * 1e6).toFixed(0)} µs CPU per request; ` +
+        `machine ${machine.toFixed(0)}% of its 200%${database.length ? `; PostgreSQL per request: ${database.join(', ')}` : ''}`,
     );
   }
 } finally {

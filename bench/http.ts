@@ -95,10 +95,10 @@ export function load(url: string, query: string, seconds: number): Round {
  * quiet spell would measure that, on every side, rather than the server.
  */
 export function measureSteady(url: string, query: string, seconds: number): Round {
-  const rewarm = Number(process.env.BENCH_HTTP_REWARM ?? 12);
-  if (rewarm > 0) load(url, query, rewarm);
+  if (REWARM_SECONDS > 0) load(url, query, REWARM_SECONDS);
   return load(url, query, seconds);
 }
+export const REWARM_SECONDS = Number(process.env.BENCH_HTTP_REWARM ?? 12);
 
 export const CLOCK_TICKS = 100; // USER_HZ on Linux
 

@@ -9,7 +9,7 @@
  * Without DATABASE_URL the app runs on PGlite. The app's log goes to a file in a temporary
  * folder (its path is printed), as the bench's does; everything is removed on exit.
  */
-import { autocannonArgs, quoteQuery, startServers } from './http.ts';
+import { REWARM_SECONDS, autocannonArgs, quoteQuery, startServers } from './http.ts';
 
 const { market, app, bare, floor, log, stop } = await startServers();
 const autocannon = (url: string, query: string) =>
@@ -22,6 +22,10 @@ console.log(`a quote, as the bench sends it:\n  ${autocannon(app.url, quoteQuery
 console.log(`the app's { __typename }:\n  ${autocannon(app.url, '{ __typename }')}`);
 console.log(`the baseline:\n  ${autocannon(bare.url, '{ ping }')}\n`);
 if (floor) console.log(`the quote's floor (bare yoga storing each quote):\n  ${autocannon(floor.url, quoteQuery(market.riskId))}\n`);
+console.log(
+  `A server that sat idle for more than a few seconds runs 15-20% slower for its next 10-20 s of load (V8's memory reducer, ` +
+    `bench/after-quiet.ts). The bench loads each server for ${REWARM_SECONDS} s just before measuring it: to compare, run each command twice and read the second.\n`,
+);
 console.log('serving until Ctrl-C');
 
 let stopping = false;

@@ -16,7 +16,7 @@ import { execFileSync, execSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appEnv, load, median, processSeconds, quoteQuery, seedMarket, serve, settle } from './http.ts';
+import { appEnv, load, loadCounting, median, quoteQuery, seedMarket, serve, settle } from './http.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SOURCES = ['src', 'schema', 'oracles', 'contracts', 'package-lock.json'];
@@ -57,10 +57,9 @@ try {
     for (const side of (i % 2 ? ['b', 'a', 'bare'] : ['a', 'b', 'bare']) as Side[]) {
       const s = sides[side];
       await settle(market.url);
-      const before = processSeconds(s.pid);
-      const r = load(s.url, s.query, seconds);
+      const r = loadCounting(s.pid, s.url, s.query, seconds);
       rps[side].push(r.rps);
-      cpu[side].push(((processSeconds(s.pid) - before) * 1e6) / (r.rps * seconds));
+      cpu[side].push(r.cpuMicrosPerRequest);
     }
     const last = (m: Record<Side, number[]>, side: Side) => (m[side].at(-1) as number).toFixed(0);
     console.log(

@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { load, processSeconds, serve } from './http.ts';
+import { load, loadCounting, serve } from './http.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const QUIET = Number(process.env.QUIET_SECONDS ?? 30);
@@ -21,11 +21,9 @@ try {
   for (const flags of [[], ['--no-memory-reducer']]) {
     const s = await serve([...flags, join(ROOT, 'bench/bare-yoga.mjs')], process.env, join(work, 'bare.log'));
     const round = (label: string) => {
-      const before = processSeconds(s.child.pid as number);
-      const r = load(s.url, '{ ping }', 8);
-      const cpu = ((processSeconds(s.child.pid as number) - before) * 1e6) / (r.rps * 8);
+      const r = loadCounting(s.child.pid as number, s.url, '{ ping }', 8);
       console.log(
-        `${flags.join(' ') || 'default'}, ${label}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms, ${cpu.toFixed(0)} µs CPU per request`,
+        `${flags.join(' ') || 'default'}, ${label}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms, ${r.cpuMicrosPerRequest.toFixed(0)} µs CPU per request`,
       );
     };
     load(s.url, '{ ping }', 3);

@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { CLOCK_TICKS, REWARM_SECONDS, load, processSeconds, quoteQuery, settle, startServers } from './http.ts';
+import { CLOCK_TICKS, REWARM_SECONDS, load, loadCounting, processSeconds, quoteQuery, settle, startServers } from './http.ts';
 
 const machineSeconds = () => {
   const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).split(/\s+/).slice(1).map(Number);
@@ -23,7 +23,7 @@ const machineSeconds = () => {
 
 /**
  * CPU time so far of each of the PostgreSQL server's processes, when it runs on this machine
- * (as the `postgres` user, as Debian's package runs it); undefined otherwise.
+ * (as the `postgres` user, as Debian's package runs it); undefined if none runs here.
  */
 const databaseSeconds = (): Map<number, number> | undefined => {
   let pids: number[];
@@ -71,10 +71,10 @@ try {
     load(url, query, REWARM_SECONDS); // warm-up (see measureSteady)
     await settle(s.market.url);
     const before = await committed();
-    const [p0, m0, d0, t0] = [processSeconds(pid as number), machineSeconds(), databaseSeconds(), Date.now()];
-    const r = load(url, query, 8);
+    const [m0, d0, t0] = [machineSeconds(), s.market.url ? databaseSeconds() : undefined, Date.now()];
+    const r = loadCounting(pid as number, url, query, 8);
     const seconds = (Date.now() - t0) / 1000;
-    const server = ((processSeconds(pid as number) - p0) / seconds) * 100;
+    const server = (r.cpuSeconds / seconds) * 100;
     const machine = ((machineSeconds() - m0) / seconds) * 100;
     const after = await committed();
     const perRequest = (x: number) => x / (r.rps * 8);
@@ -83,7 +83,7 @@ try {
       ...(d0 === undefined ? [] : [`${(perRequest(databaseSecondsSince(d0)) * 1e6).toFixed(0)} µs of its CPU`]),
     ];
     console.log(
-      `${name}: ${r.rps.toFixed(0)} req/s; server process ${server.toFixed(0)}% of a core, ${(perRequest(processSeconds(pid as number) - p0) * 1e6).toFixed(0)} µs CPU per request; ` +
+      `${name}: ${r.rps.toFixed(0)} req/s; server process ${server.toFixed(0)}% of a core, ${r.cpuMicrosPerRequest.toFixed(0)} µs CPU per request; ` +
         `machine ${machine.toFixed(0)}% of its 200%${database.length ? `; PostgreSQL per request: ${database.join(', ')}` : ''}`,
     );
   }

@@ -18,6 +18,8 @@ import { SERVER_URL, USDC, createTestDatabase, depegRiskInput, directMarket, new
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CONNECTIONS = 32;
+/** Seconds of unmeasured load just before each measured round (measureSteady). */
+export const REWARM_SECONDS = Number(process.env.BENCH_HTTP_REWARM ?? 12);
 
 type Side = 'bare' | 'quote' | 'typename' | 'floor';
 
@@ -98,7 +100,6 @@ export function measureSteady(url: string, query: string, seconds: number): Roun
   if (REWARM_SECONDS > 0) load(url, query, REWARM_SECONDS);
   return load(url, query, seconds);
 }
-export const REWARM_SECONDS = Number(process.env.BENCH_HTTP_REWARM ?? 12);
 
 export const CLOCK_TICKS = 100; // USER_HZ on Linux
 
@@ -107,6 +108,14 @@ export const processSeconds = (pid: number) => {
   const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] as string).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 };
+
+/** One round of load (`load`) with the CPU the server process `pid` spent on it, in all and per request. */
+export function loadCounting(pid: number, url: string, query: string, seconds: number) {
+  const before = processSeconds(pid);
+  const round = load(url, query, seconds);
+  const cpuSeconds = processSeconds(pid) - before;
+  return { ...round, cpuSeconds, cpuMicrosPerRequest: (cpuSeconds * 1e6) / (round.rps * seconds) };
+}
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

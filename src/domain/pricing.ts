@@ -59,7 +59,22 @@ export interface PremiumBreakdown {
   total: bigint;
 }
 
-const baseRates = new Map<string, Decimal>();
+const baseRates = new Map<string, { rate: Decimal; text: string }>();
+
+/** The base rate and its decimal string (for the quote's breakdown), remembered together. */
+function baseRateOf(score: string, params: PricingParams): { rate: Decimal; text: string } {
+  const key = `${score}|${params.rMin}|${params.rMax}`;
+  let entry = baseRates.get(key);
+  if (!entry) {
+    const rMin = new Decimal(params.rMin);
+    const rMax = new Decimal(params.rMax);
+    const rate = rMin.mul(rMax.div(rMin).pow(new Decimal(score).div(100)));
+    entry = { rate, text: decimalString(rate) };
+    if (baseRates.size >= 10_000) baseRates.clear();
+    baseRates.set(key, entry);
+  }
+  return entry;
+}
 
 /**
  * r0 = rMin * (rMax/rMin)^(score/100): log-linear in the score. The power is the costliest
@@ -67,16 +82,7 @@ const baseRates = new Map<string, Decimal>();
  * bounded cache; Decimal values are immutable).
  */
 export function baseRate(score: string, params: PricingParams): Decimal {
-  const key = `${score}|${params.rMin}|${params.rMax}`;
-  let rate = baseRates.get(key);
-  if (!rate) {
-    const rMin = new Decimal(params.rMin);
-    const rMax = new Decimal(params.rMax);
-    rate = rMin.mul(rMax.div(rMin).pow(new Decimal(score).div(100)));
-    if (baseRates.size >= 10_000) baseRates.clear();
-    baseRates.set(key, rate);
-  }
-  return rate;
+  return baseRateOf(score, params).rate;
 }
 
 interface Curve {
@@ -133,14 +139,6 @@ export function meanMultiplier(before: Decimal, after: Decimal, params: PricingP
   return multiplierIntegral(after, params).sub(multiplierIntegral(before, params)).div(after.sub(before));
 }
 
-/** The decimal strings of remembered values (base rates), worked out once each. */
-const texts = new WeakMap<Decimal, string>();
-function textOf(value: Decimal): string {
-  let text = texts.get(value);
-  if (text === undefined) texts.set(value, (text = decimalString(value)));
-  return text;
-}
-
 const terms = new Map<number, { fraction: Decimal; text: string }>();
 
 /** d/365 and its decimal string, once per whole number of days. */
@@ -171,9 +169,9 @@ export function validateTerm(durationDays: number, params: PricingParams): void 
  */
 export function pricePremium(input: PremiumInput, params: PricingParams): PremiumBreakdown {
   validateTerm(input.durationDays, params);
-  const r0 = baseRate(input.score, params);
+  const r0 = baseRateOf(input.score, params);
   const m = meanMultiplier(input.utilisationBefore, input.utilisationAfter, params);
-  const annualRate = r0.mul(m);
+  const annualRate = r0.rate.mul(m);
   const term = termOf(input.durationDays);
   const raw = new Decimal(input.amount.toString()).mul(annualRate).mul(term.fraction);
   const computed = ceilToBigInt(raw);
@@ -182,7 +180,7 @@ export function pricePremium(input: PremiumInput, params: PricingParams): Premiu
   const fee = ceilToBigInt(new Decimal(premium.toString()).mul(params.feeBps).div(10_000));
   return {
     score: input.score,
-    baseRate: textOf(r0),
+    baseRate: r0.text,
     utilisationBefore: decimalString(input.utilisationBefore),
     utilisationAfter: decimalString(input.utilisationAfter),
     utilisationMultiplier: decimalString(m),

@@ -20,4 +20,4 @@ RUN node src/bin/build.mjs --force
 RUN mkdir -p /app/.data/chain && chown node /app/.data/chain
 USER node
 EXPOSE 4000
-CMD ["node", "--enable-source-maps", "dist/src/bin/server.js"]
+CMD ["node", "--max-semi-space-size=64", "--enable-source-maps", "dist/src/bin/server.js"]

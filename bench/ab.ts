@@ -7,7 +7,9 @@
  *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/ab.ts HEAD~1 .
  *
  * Each side is a git ref, or `.` for the working tree, compiled into .ab/<side>/ as `npm start`
- * compiles it, and served with the bench's production settings (appEnv). AB_QUERY=typename
+ * compiles it, and served with the bench's production settings (appEnv) and npm start's node
+ * flags (SERVER_FLAGS); AB_FLAGS_A or AB_FLAGS_B replaces those for one side, so that
+ * `AB_FLAGS_A= npx tsx bench/ab.ts HEAD HEAD` measures what the flags earn. AB_QUERY=typename
  * loads `{ __typename }` instead of a quote; AB_ROUNDS (10) rounds of AB_SECONDS (5) s, the
  * order of the two builds swapped every round. Prints each round's req/s and the server
  * process's CPU per request, then the medians and the median of the per-round ratios b/a.
@@ -16,7 +18,7 @@ import { execFileSync, execSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appEnv, load, loadCounting, median, quoteQuery, seedMarket, serve, settle } from './http.ts';
+import { SERVER_FLAGS, appEnv, load, loadCounting, median, quoteQuery, seedMarket, serve, settle } from './http.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SOURCES = ['src', 'schema', 'oracles', 'contracts', 'package-lock.json'];
@@ -38,8 +40,14 @@ const servers = { a: build(refA, 'a'), b: build(refB, 'b') };
 const work = mkdtempSync(join(tmpdir(), 'cover-ab-'));
 const market = await seedMarket(join(work, 'pglite'));
 const query = process.env.AB_QUERY === 'typename' ? '{ __typename }' : quoteQuery(market.riskId);
-const a = await serve([servers.a], appEnv(market, work), join(work, 'a.log'));
-const b = await serve([servers.b], appEnv(market, work), join(work, 'b.log'));
+// AB_FLAGS_A / AB_FLAGS_B: node flags for one side instead of npm start's (SERVER_FLAGS), e.g.
+// AB_FLAGS_A='' with HEAD HEAD to see what those flags earn the app.
+const flagsOf = (side: 'A' | 'B') => {
+  const given = process.env[`AB_FLAGS_${side}`];
+  return given === undefined ? SERVER_FLAGS : given.split(' ').filter(Boolean);
+};
+const a = await serve([...flagsOf('A'), servers.a], appEnv(market, work), join(work, 'a.log'));
+const b = await serve([...flagsOf('B'), servers.b], appEnv(market, work), join(work, 'b.log'));
 const bare = await serve([join(ROOT, 'bench/bare-yoga.mjs')], process.env, join(work, 'bare.log'));
 type Side = 'a' | 'b' | 'bare';
 const sides: Record<Side, { url: string; query: string; pid: number }> = {

@@ -21,7 +21,20 @@ const CONNECTIONS = 32;
 /** Seconds of unmeasured load just before each measured round (measureSteady). */
 export const REWARM_SECONDS = Number(process.env.BENCH_HTTP_REWARM ?? 12);
 
-type Side = 'bare' | 'quote' | 'typename' | 'floor';
+/**
+ * The node flags `npm start` gives the server (package.json's start script: `exec node
+ * <flags> dist/src/bin/server.js`), so every bench script runs the server as it runs in
+ * production: with the larger young generation, for one (bench/RESULTS.md).
+ */
+export const SERVER_FLAGS: readonly string[] = (() => {
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const flags = /exec node ((?:--\S+ )*)dist\/src\/bin\/server\.js/.exec(start)?.[1];
+  if (flags === undefined)
+    throw new Error(`package.json's start script does not read "exec node [flags] dist/src/bin/server.js": ${start}`);
+  return flags.trim().split(' ').filter(Boolean);
+})();
+
+type Side = 'bare' | 'bareFlagged' | 'quote' | 'typename' | 'floor';
 
 interface Round {
   rps: number;
@@ -171,40 +184,44 @@ export async function startServers() {
   const market = await seedMarket(join(work, 'pglite'));
   execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
   const log = join(work, 'app.log');
-  const app = await serve(['--enable-source-maps', 'dist/src/bin/server.js'], appEnv(market, work), log);
+  const app = await serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], appEnv(market, work), log);
   const bare = await serve([join(ROOT, 'bench/bare-yoga.mjs')], process.env, join(work, 'bare.log'));
+  // Not a goal: the baseline given the app's node flags too, so that what they earn the app
+  // reads apart from what they would earn any server on this stack.
+  const bareFlagged = await serve([...SERVER_FLAGS, join(ROOT, 'bench/bare-yoga.mjs')], process.env, join(work, 'bare-flagged.log'));
   // The quote's floor stores its rows in PostgreSQL: on the server only (PGlite is the app's).
   const floor = market.url
     ? await serve(
-        ['--import', 'tsx', join(ROOT, 'bench/floor-yoga.ts')],
+        [...SERVER_FLAGS, '--import', 'tsx', join(ROOT, 'bench/floor-yoga.ts')],
         { ...process.env, DATABASE_URL: market.url },
         join(work, 'floor.log'),
       )
     : undefined;
-  const children = [app.child, bare.child, ...(floor ? [floor.child] : [])];
+  const children = [app.child, bare.child, bareFlagged.child, ...(floor ? [floor.child] : [])];
   const stop = async () => {
     for (const p of children) p.kill('SIGTERM');
     await Promise.all(children.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.on('exit', r)))));
     await market.close();
     rmSync(work, { recursive: true, force: true });
   };
-  return { market, app, bare, floor, log, stop };
+  return { market, app, bare, bareFlagged, floor, log, stop };
 }
 
 export async function httpThroughput(
   record: (figure: string, ours: string, baseline: string, ratio: number, goal: string, met: boolean) => void,
 ) {
-  const { market, app, bare, floor, stop } = await startServers();
+  const { market, app, bare, bareFlagged, floor, stop } = await startServers();
   const quote = quoteQuery(market.riskId);
   // Every side starts on a settled database (settle); the order of a round is then free.
   const sides = {
     bare: [bare.url, '{ ping }'],
+    bareFlagged: [bareFlagged.url, '{ ping }'],
     ...(floor ? { floor: [floor.url, quote] } : {}),
     quote: [app.url, quote],
     typename: [app.url, '{ __typename }'],
   } as Partial<Record<Side, readonly [string, string]>>;
   const order = Object.keys(sides) as Side[];
-  const rounds: Record<Side, Round[]> = { bare: [], quote: [], typename: [], floor: [] };
+  const rounds: Record<Side, Round[]> = { bare: [], bareFlagged: [], quote: [], typename: [], floor: [] };
   try {
     for (const [url, query] of Object.values(sides)) load(url, query, 3); // warm-up: JIT, pools, caches
     const n = Number(process.env.BENCH_HTTP_ROUNDS ?? 5);
@@ -231,6 +248,10 @@ export async function httpThroughput(
       'ms',
     )}, p99 ${spread(p99(side), 'ms')}`;
   console.log(`  rounds: ${rounds.quote.length} x ${CONNECTIONS} connections; app { __typename }: ${describe('typename')}; ${ratioSpread}`);
+  console.log(
+    `  bare yoga started with npm start's node flags (${SERVER_FLAGS.join(' ')}): ${describe('bareFlagged')}; ` +
+      `it / bare ${(median(rps('bareFlagged')) / median(rps('bare'))).toFixed(2)}; quote / it ${(median(rps('quote')) / median(rps('bareFlagged'))).toFixed(2)}`,
+  );
   if (floor) {
     // Not a goal: what this stack allows a quote, so the gap to the goal reads as ours or not.
     console.log(

@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appEnv, load, quoteQuery, seedMarket, serve } from './http.ts';
+import { SERVER_FLAGS, appEnv, load, quoteQuery, seedMarket, serve } from './http.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SECONDS = Number(process.env.PROF_SECONDS ?? 10);
@@ -97,7 +97,7 @@ execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, s
 try {
   const app = await profiled(
     which,
-    ['dist/src/bin/server.js'],
+    [...SERVER_FLAGS, 'dist/src/bin/server.js'],
     appEnv(market, work),
     which === 'quote' ? quoteQuery(market.riskId) : '{ __typename }',
   );

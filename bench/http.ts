@@ -176,8 +176,9 @@ export const quoteQuery = (riskId: string) =>
   `mutation { requestQuote(riskId: "${riskId}", amount: "100000000", durationDays: 30) { id total } }`;
 
 /**
- * The bench's two servers on a seeded market: the app as `npm start` runs it (its log in
- * `log`) and the bare yoga. `stop` ends both and removes the market and the work folder.
+ * The bench's servers on a seeded market: the app as `npm start` runs it (its log in `log`),
+ * the bare yoga, the bare yoga with npm start's node flags and, on the PostgreSQL server, the
+ * quote's floor. `stop` ends them all and removes the market and the work folder.
  */
 export async function startServers() {
   const work = mkdtempSync(join(tmpdir(), 'cover-bench-http-'));

@@ -9,9 +9,9 @@
  * Without DATABASE_URL the app runs on PGlite. The app's log goes to a file in a temporary
  * folder (its path is printed), as the bench's does; everything is removed on exit.
  */
-import { REWARM_SECONDS, autocannonArgs, quoteQuery, startServers } from './http.ts';
+import { REWARM_SECONDS, SERVER_FLAGS, autocannonArgs, quoteQuery, startServers } from './http.ts';
 
-const { market, app, bare, floor, log, stop } = await startServers();
+const { market, app, bare, bareFlagged, floor, log, stop } = await startServers();
 const autocannon = (url: string, query: string) =>
   `npx autocannon ${autocannonArgs(url, query, 10)
     .map((a) => (/^[\w./:=-]+$/.test(a) ? a : `'${a}'`))
@@ -20,7 +20,10 @@ console.log(`app (npm start's production settings, logging on to ${log}): ${app.
 console.log(`bare graphql-yoga: ${bare.url}\n`);
 console.log(`a quote, as the bench sends it:\n  ${autocannon(app.url, quoteQuery(market.riskId))}`);
 console.log(`the app's { __typename }:\n  ${autocannon(app.url, '{ __typename }')}`);
-console.log(`the baseline:\n  ${autocannon(bare.url, '{ ping }')}\n`);
+console.log(`the baseline:\n  ${autocannon(bare.url, '{ ping }')}`);
+console.log(
+  `the baseline started with npm start's node flags (${SERVER_FLAGS.join(' ')}):\n  ${autocannon(bareFlagged.url, '{ ping }')}\n`,
+);
 if (floor) console.log(`the quote's floor (bare yoga storing each quote):\n  ${autocannon(floor.url, quoteQuery(market.riskId))}\n`);
 console.log(
   `A server that sat idle for more than a few seconds runs 15-20% slower for its next 10-20 s of load (V8's memory reducer, ` +

@@ -88,6 +88,22 @@ test('the compose file follows the Compose specification: postgres, migrate, two
   assert.match(dockerfile, /^RUN node src\/bin\/build\.mjs/m);
 });
 
+/**
+ * The API server's node flags (a larger young generation, docs/operations.md) are written in
+ * three places that cannot share them: npm start, the Dockerfile's CMD and the compose API
+ * services. They must not drift apart.
+ */
+test('npm start, the Dockerfile and the compose API services run the server with the same node flags', () => {
+  const start = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }).scripts
+    .start;
+  const fromStart = /exec (node .*dist\/src\/bin\/server\.js)$/.exec(start)?.[1]?.split(' ');
+  assert.ok(fromStart?.includes('--max-semi-space-size=64'), start);
+  const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8'))?.[1];
+  assert.deepEqual(JSON.parse(cmd ?? 'null'), fromStart);
+  const compose = loadCompose(env);
+  for (const api of ['api-a', 'api-b']) assert.deepEqual(compose.services[api]?.command, fromStart, api);
+});
+
 test('docker-compose itself accepts the file, where it is installed', (t) => {
   if (!installed('docker-compose')) {
     // Not a skip: the schema check above already ran; this is an extra check.

@@ -61,8 +61,13 @@ export interface PremiumBreakdown {
 
 const baseRates = new Map<string, { rate: Decimal; text: string }>();
 
-/** The base rate and its decimal string (for the quote's breakdown), remembered together. */
-function baseRateOf(score: string, params: PricingParams): { rate: Decimal; text: string } {
+/**
+ * r0 = rMin * (rMax/rMin)^(score/100): log-linear in the score, with its decimal string (for a
+ * quote's breakdown and the API). The power is the costliest step of a quote and depends only
+ * on these three numbers, so results are remembered (a bounded cache; Decimal values are
+ * immutable).
+ */
+export function baseRateOf(score: string, params: PricingParams): { rate: Decimal; text: string } {
   const key = `${score}|${params.rMin}|${params.rMax}`;
   let entry = baseRates.get(key);
   if (!entry) {
@@ -76,11 +81,7 @@ function baseRateOf(score: string, params: PricingParams): { rate: Decimal; text
   return entry;
 }
 
-/**
- * r0 = rMin * (rMax/rMin)^(score/100): log-linear in the score. The power is the costliest
- * step of a quote and depends only on these three numbers, so results are remembered (a
- * bounded cache; Decimal values are immutable).
- */
+/** The base rate r0 (baseRateOf). */
 export function baseRate(score: string, params: PricingParams): Decimal {
   return baseRateOf(score, params).rate;
 }

@@ -17,7 +17,7 @@ import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/
 import type { RiskRecord } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
-import { baseRate } from '../domain/pricing.ts';
+import { baseRateOf } from '../domain/pricing.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
 import { poolLossHistory, poolPremiumByDay, positionEarnings } from '../app/earnings.ts';
 import { GraphQLScalarType } from 'graphql';
@@ -127,7 +127,7 @@ export const coreResolvers: Resolvers = {
       override: r.scoreOverride,
       overrideReason: r.scoreOverrideReason,
     }),
-    baseRate: (r, _, ctx) => decimalString(baseRate(effectiveScore(r), ctx.deps.config.pricing)),
+    baseRate: (r, _, ctx) => baseRateOf(effectiveScore(r), ctx.deps.config.pricing).text,
   },
 
   Pool: {

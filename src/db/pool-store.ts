@@ -296,8 +296,20 @@ export type PoolStateRow = PoolRow & {
 /**
  * The SELECT of pool states (their rows as PoolStateRow) of the pools `where` picks (it sees
  * the pool as `p`), unordered: alone in loadPoolStates, or inside a larger read.
+ *
+ * `expiringLimit` is for a statement prepared on the server (readPoolStates). There
+ * PostgreSQL plans once for any parameter (a generic plan) only while that plan costs no more
+ * than the plans it makes for the values given. Estimated against a parameter, `end_at <= $1`
+ * is a third of a pool's active policies, while a given `now` (before every end) is none: from
+ * about 100,000 active policies the generic plan looks the dearer and every execution is
+ * planned again (0.9 ms here). With the limit, the lapsed policies and streams each read at
+ * most `expiringLimit + 1` rows, and `upTo` is a sub-select that neither plan can see into, so
+ * both plans cost the same at any size. A pool that returns more than `expiringLimit` of either
+ * was cut short, and is read again without the limit (readPoolStates).
  */
-export function poolStatesSelect(where: SQL, upTo: number): SQL {
+export function poolStatesSelect(where: SQL, upTo: number, expiringLimit?: number): SQL {
+  const until = expiringLimit === undefined ? ts(upTo) : sql`(SELECT ${ts(upTo)})`;
+  const limit = expiringLimit === undefined ? sql`` : sql`ORDER BY end_at LIMIT ${sql.raw(String(expiringLimit + 1))}`;
   return sql`
     SELECT ${POOL_COLUMNS}, a.decimals,
       (SELECT COALESCE(json_agg(json_build_object('tranche', t.tranche, 'account_id', t.account_id, 'total_shares', t.total_shares::text,
@@ -316,14 +328,38 @@ export function poolStatesSelect(where: SQL, upTo: number): SQL {
           SELECT x.id, x.risk_id, r.correlation_group, CASE WHEN y.policy_id IS NULL THEN x.exposure ELSE 0 END AS exposure, x.end_at,
             CASE WHEN y.policy_id IS NULL THEN x.earning_rate_wad ELSE 0 END AS earning_rate_wad,
             CASE WHEN y.policy_id IS NULL THEN x.earning_dust_wad ELSE 0 END AS earning_dust_wad
-          FROM policies x JOIN risks r ON r.id = x.risk_id LEFT JOIN payouts y ON y.policy_id = x.id
-          WHERE x.pool_id = p.id AND x.status = 'ACTIVE' AND x.end_at <= ${ts(upTo)}
+          FROM (SELECT * FROM policies WHERE pool_id = p.id AND status = 'ACTIVE' AND end_at <= ${until} ${limit}) x
+            JOIN risks r ON r.id = x.risk_id LEFT JOIN payouts y ON y.policy_id = x.id
           UNION ALL
           SELECT s.id, NULL, NULL, 0, s.end_at, s.earning_rate_wad, s.earning_dust_wad
-          FROM backstop_streams s WHERE s.pool_id = p.id AND s.status = 'ACTIVE' AND s.end_at <= ${ts(upTo)}
+          FROM (SELECT * FROM backstop_streams WHERE pool_id = p.id AND status = 'ACTIVE' AND end_at <= ${until} ${limit}) s
         ) x) AS expiring_json
     FROM pools p JOIN assets a ON a.symbol = p.asset
     WHERE ${where}`;
+}
+
+/**
+ * The lapsed policies (and, apart, backstop streams) a pool state read by readPoolStates holds
+ * at most before it is read again in full; the expiry job keeps far fewer.
+ */
+export const EXPIRING_LIMIT = 256;
+
+/**
+ * A read of pool states prepared on the server under `name`: `statement` with EXPIRING_LIMIT
+ * (see poolStatesSelect), then, only if a pool was cut short, once more in full and unprepared
+ * (`statement()`, which must then leave out any data-modifying part, already done).
+ */
+export async function readPoolStates<T extends PoolStateRow>(
+  ex: Executor,
+  name: string,
+  statement: (expiringLimit?: number) => SQL,
+): Promise<T[]> {
+  const rows = await ex.query<T>(statement(EXPIRING_LIMIT), { name });
+  const cut = (row: T) => {
+    const policies = row.expiring_json.filter((x) => x.risk_id !== null).length;
+    return policies > EXPIRING_LIMIT || row.expiring_json.length - policies > EXPIRING_LIMIT;
+  };
+  return rows.some((row) => row.id !== null && cut(row)) ? ex.query<T>(statement()) : rows;
 }
 
 export function toPoolState(row: PoolStateRow): PoolState {
@@ -365,11 +401,12 @@ export function toPoolState(row: PoolStateRow): PoolState {
  */
 export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: number): Promise<PoolState[]> {
   const where = 'poolId' in of ? sql`p.id = ${of.poolId}` : sql`p.asset = ${of.asset}`;
-  const rows = await ex.query<PoolStateRow>(
-    sql`${poolStatesSelect(where, upTo)} ORDER BY p.created_at, p.id`,
-    // Planning this statement takes twice as long as running it (0.9 against 0.45 ms on the
-    // bench's market): prepared, it is planned once per connection.
-    { name: `pool_states_by_${Object.keys(of)[0]}` },
+  // Planning this statement takes twice as long as running it (0.9 against 0.45 ms on the
+  // bench's market): prepared, it is planned once per connection.
+  const rows = await readPoolStates<PoolStateRow>(
+    ex,
+    `pool_states_by_${Object.keys(of)[0]}`,
+    (expiringLimit) => sql`${poolStatesSelect(where, upTo, expiringLimit)} ORDER BY p.created_at, p.id`,
   );
   return rows.map(toPoolState);
 }

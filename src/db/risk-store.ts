@@ -3,7 +3,7 @@ import type { RiskFactor } from '../domain/risk-score.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import { feedCounts, reportedWithin } from './feed-store.ts';
 import type { Executor } from './create-database.ts';
-import { type PoolState, type PoolStateRow, poolStatesSelect, toPoolState } from './pool-store.ts';
+import { type PoolState, type PoolStateRow, poolStatesSelect, readPoolStates, toPoolState } from './pool-store.ts';
 import { columns, json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 
@@ -173,15 +173,16 @@ export async function findWatchedMarket(
 ): Promise<WatchedMarketRead | undefined> {
   // One row per pool (the risk's columns repeated, renamed "risk.<column>"), or one row with
   // no pool for a risk that no pool backs.
-  const rows = await ex.query<PoolStateRow & Record<string, unknown>>(
-    sql`
-    ${alongside ? sql`WITH alongside AS (${alongside.statement})` : sql``}
-    SELECT ${columns('r', RISK_COLUMN_NAMES, 'risk.')}, c.feeds AS "risk.feeds_total", c.fresh AS "risk.feeds_fresh", s.*
-    FROM risks r CROSS JOIN ${feedCounts(now)}
-    LEFT JOIN LATERAL (${poolStatesSelect(sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = r.id)`, now)}) s ON TRUE
-    WHERE r.id = ${id}
-    ORDER BY s.created_at, s.id`,
-    { name: alongside ? `watched_market_with_${alongside.name}` : 'watched_market' },
+  const rows = await readPoolStates<PoolStateRow & Record<string, unknown>>(
+    ex,
+    alongside ? `watched_market_with_${alongside.name}` : 'watched_market',
+    (expiringLimit) => sql`
+      ${expiringLimit !== undefined && alongside ? sql`WITH alongside AS (${alongside.statement})` : sql``}
+      SELECT ${columns('r', RISK_COLUMN_NAMES, 'risk.')}, c.feeds AS "risk.feeds_total", c.fresh AS "risk.feeds_fresh", s.*
+      FROM risks r CROSS JOIN ${feedCounts(now)}
+      LEFT JOIN LATERAL (${poolStatesSelect(sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = r.id)`, now, expiringLimit)}) s ON TRUE
+      WHERE r.id = ${id}
+      ORDER BY s.created_at, s.id`,
   );
   const first = rows[0];
   if (!first) return undefined;

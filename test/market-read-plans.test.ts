@@ -22,16 +22,14 @@ async function namedStatements(run: (ex: Executor) => Promise<unknown>) {
   const named: Array<{ name: string; text: string; params: unknown[] }> = [];
   await run({
     query: (statement: SQL, options?: { name?: string }) => {
-      if (options?.name) named.push({ name: options.name, ...sqlOf(statement) });
+      if (options?.name) {
+        const { sql: text, params } = dialect.sqlToQuery(statement);
+        named.push({ name: options.name, text, params });
+      }
       return h.db.query(statement, options);
     },
   });
   return named;
-}
-
-function sqlOf(statement: SQL) {
-  const { sql: text, params } = dialect.sqlToQuery(statement);
-  return { text, params };
 }
 
 /** The estimated cost of a prepared statement's plan, planned for its values (custom) or for any (generic). */

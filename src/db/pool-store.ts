@@ -303,12 +303,12 @@ export type PoolStateRow = PoolRow & {
  * is a third of a pool's active policies, while a given `now` (before every end) is none: from
  * about 100,000 active policies the generic plan looks the dearer and every execution is
  * planned again (0.9 ms here). With the limit, the lapsed policies and streams each read at
- * most `expiringLimit + 1` rows, and `upTo` is a sub-select that neither plan can see into, so
- * both plans cost the same at any size. A pool that returns more than `expiringLimit` of either
+ * most `expiringLimit + 1` rows, and `upTo` (always) is a sub-select that neither plan can see
+ * into, so both plans cost the same at any size. A pool that returns more than `expiringLimit` of either
  * was cut short, and is read again without the limit (readPoolStates).
  */
 export function poolStatesSelect(where: SQL, upTo: number, expiringLimit?: number): SQL {
-  const until = expiringLimit === undefined ? ts(upTo) : sql`(SELECT ${ts(upTo)})`;
+  const until = sql`(SELECT ${ts(upTo)})`;
   const limit = expiringLimit === undefined ? sql`` : sql`ORDER BY end_at LIMIT ${sql.raw(String(expiringLimit + 1))}`;
   return sql`
     SELECT ${POOL_COLUMNS}, a.decimals,

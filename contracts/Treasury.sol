@@ -101,6 +101,13 @@ contract Treasury {
         emit BatchPaid(batch, recipients.length, total);
     }
 
+    /// @notice The token balance held and the next batch number, read in one call so both
+    /// come from one state: read in two calls, a block mined between them can show a batch's
+    /// payment in one and not the other, and a reconciliation a false shortfall of one batch.
+    function reserves() external view returns (uint256 balance, uint256 batch) {
+        return (token.balanceOf(address(this)), nextBatch);
+    }
+
     function pause() external onlyOwner {
         paused = true;
         emit Paused(msg.sender);

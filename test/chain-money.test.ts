@@ -14,9 +14,9 @@ import { settleIncident } from '../src/app/settle-incident.ts';
 import { indexDeposits, reconcileReserves, sendOutbound, syncTreasury } from '../src/app/treasury-sync.ts';
 import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/deploy.ts';
-import { type TreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { measureReserves } from '../src/app/treasury.ts';
-import { setCursor } from '../src/db/treasury-store.ts';
+import { type ReserveCheck, setCursor } from '../src/db/treasury-store.ts';
 import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
 import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
 import {
@@ -207,36 +207,30 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     await assertReconciled();
   });
 
-  test('a batch that executes while the reserves are read counts once, even on a node that answers the head block from its live state', async () => {
+  test('a batch that executes while the reserves are read counts once: every check taken around its block is exact', async () => {
     const { token: gusToken } = await creditedWallet(USDC(50));
     await h.ok('mutation { withdraw(amount: "20000000") { id } }', {}, gusToken);
-    const real = h.deps.treasury as TreasuryGateway;
     await rpc('evm_setAutomine', [false]);
     try {
       assert.equal(await sendOutbound(h.deps), 'sent', 'the batch waits in the mempool');
-      await assertReconciled();
-      // Reads of "block B" that see the live state, and the batch mined after the balance was
-      // read, before the batch number is read again: the balance still holds the 20, the
-      // number already says the batch executed.
-      let numberReads = 0;
-      h.deps.treasury = {
-        ...real,
-        balance: () => real.balance(),
-        nextBatch: async () => {
-          if (++numberReads === 2) await mine();
-          return real.nextBatch();
-        },
-      };
-      const check = await measureReserves(h.deps);
-      assert.ok(numberReads > 2, 'the pair was read again once the number moved');
-      assert.equal(check.inFlight, USDC(20), 'executed, not yet confirmed');
-      assert.equal(
-        check.surplus,
-        0n,
-        `neither short nor flattered: ${JSON.stringify(check, (_, v) => (typeof v === 'bigint' ? `${v}` : v))}`,
-      );
+      // Reserves read back to back while the block carrying the batch is mined, then empty ones.
+      const checks: ReserveCheck[] = [];
+      let reading = true;
+      const reader = (async () => {
+        while (reading) checks.push(await measureReserves(h.deps));
+      })();
+      await waitFor('a check before the batch executes', async () => (checks.length > 0 ? true : undefined), 5_000);
+      for (let i = 0; i < 5; i++) {
+        await mine();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      reading = false;
+      await reader;
+      const json = (c: ReserveCheck) => JSON.stringify(c, (_, v) => (typeof v === 'bigint' ? `${v}` : v));
+      for (const c of checks) assert.equal(c.surplus, 0n, `neither short nor flattered: ${json(c)}`);
+      assert.equal(checks[0]?.inFlight, 0n, 'before its block, the batch is still in the treasury');
+      assert.equal(checks.at(-1)?.inFlight, USDC(20), 'executed, not yet confirmed: counted in flight');
     } finally {
-      h.deps.treasury = real;
       await rpc('evm_setAutomine', [true]);
     }
     await mine(CONFIRMATIONS);

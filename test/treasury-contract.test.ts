@@ -29,6 +29,7 @@ describe('the treasury contract on anvil', () => {
   let token: Address;
   let treasury: Address;
   let send: LocalTreasury['send'];
+  let walletOf: LocalTreasury['walletOf'];
 
   /** The custom error a call would revert with, by simulating it as `account`. */
   async function revertOf(account: typeof owner, functionName: string, args: unknown[]): Promise<string> {
@@ -44,7 +45,7 @@ describe('the treasury contract on anvil', () => {
   const mintAbi = platformContracts().TestStablecoin.abi;
 
   before(async () => {
-    ({ anvil, pub, token, treasury, send } = await localTreasury(3, operator.address));
+    ({ anvil, pub, token, treasury, send, walletOf } = await localTreasury(3, operator.address));
     await send(ownerKey, token, mintAbi, 'mint', [alice.address, 1_000_000_000n]);
   });
   after(async () => {
@@ -154,5 +155,62 @@ describe('the treasury contract on anvil', () => {
     assert.equal(await revertOf(operator, 'pay', [1n, [owner.address], [1n]]), 'NotOperator()');
     await send(strangerKey, treasury, treasuryAbi, 'pay', [1n, [owner.address], [1n]]);
     assert.equal(await revertOf(owner, 'setOperator', ['0x0000000000000000000000000000000000000000']), 'ZeroAddress()');
+  });
+  test("the gateway reads the treasury's balance and batch number from one state while blocks of payments are mined", async () => {
+    // The operator pays one batch per block, blocks mined back to back, while three readers
+    // read the pair: a balance with one payment more than the batch number accounts for is
+    // the false shortfall of one batch a reconciliation would then report.
+    await send(ownerKey, treasury, treasuryAbi, 'setOperator', [stranger.address]);
+    await send(ownerKey, token, mintAbi, 'mint', [owner.address, 10n ** 15n]);
+    await send(ownerKey, token, erc20Abi, 'approve', [treasury, 10n ** 15n]);
+    await send(ownerKey, treasury, treasuryAbi, 'deposit', [10n ** 15n, owner.address]);
+    const gateway = createTreasuryGateway({ chainId: foundry.id, rpcUrls: anvil.url, token, treasury, pollingIntervalMs: 50 });
+    const first = await gateway.nextBatch();
+    const start = await balanceOf(treasury);
+    /** Batch `first + i` pays 1,000 + i base units. */
+    const paidBefore = (next: bigint) => {
+      const n = next - first;
+      return 1_000n * n + (n * (n - 1n)) / 2n;
+    };
+    const rpc = (method: string, params: unknown[]) => pub.request({ method: method as never, params: params as never });
+    const payer = walletOf(strangerKey);
+    let paying = true;
+    let blocks = 0;
+    let reads = 0;
+    const wrong: string[] = [];
+    await rpc('evm_setAutomine', [false]);
+    try {
+      const miner = (async () => {
+        let nonce = await pub.getTransactionCount({ address: stranger.address });
+        for (let batch = first; paying; batch++) {
+          const amount = 1_000n + (batch - first);
+          await payer.writeContract({
+            address: treasury,
+            abi: treasuryAbi,
+            functionName: 'pay',
+            args: [batch, [alice.address], [amount]],
+            nonce: nonce++,
+            gas: 200_000n,
+          });
+          await rpc('anvil_mine', ['0x1']);
+          blocks++;
+        }
+      })();
+      const readers = Array.from({ length: 3 }, async () => {
+        while (paying) {
+          const s = await gateway.state();
+          reads++;
+          if (s.balance !== start - paidBefore(s.nextBatch))
+            wrong.push(`block ${s.blockNumber}: balance ${s.balance} with batch ${s.nextBatch}`);
+        }
+      });
+      await new Promise((r) => setTimeout(r, 4_000));
+      paying = false;
+      await Promise.all([miner, ...readers]);
+    } finally {
+      await rpc('evm_setAutomine', [true]);
+    }
+    assert.ok(blocks >= 50 && reads >= 200, `enough to catch a torn read: ${blocks} blocks, ${reads} reads`);
+    assert.deepEqual(wrong, [], `${wrong.length} of ${reads} reads tore the pair across a block`);
   });
 });

@@ -191,7 +191,15 @@ export async function reconcileReserves(deps: Deps): Promise<void> {
   await saveReserveCheck(deps.db, check);
   if (check.surplus < 0n) {
     deps.log.error(
-      { asset: check.asset, deficit: (-check.surplus).toString(), block: check.blockNumber.toString() },
+      {
+        asset: check.asset,
+        deficit: (-check.surplus).toString(),
+        block: check.blockNumber.toString(),
+        treasuryBalance: check.treasuryBalance.toString(),
+        inFlight: check.inFlight.toString(),
+        liabilities: check.liabilities.toString(),
+        pendingOutbound: check.pendingOutbound.toString(),
+      },
       'treasury holds less than the ledger owes: sales stopped',
     );
   }

@@ -15,6 +15,7 @@ import { createPool, deposit } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
 import { indexDeposits, reconcileReserves } from '../../src/app/treasury-sync.ts';
 import { measureReserves } from '../../src/app/treasury.ts';
+import { lastReserveCheck } from '../../src/db/treasury-store.ts';
 import { ANVIL_KEYS } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/deploy.ts';
 import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
@@ -33,6 +34,8 @@ let h: Harness;
 let chain: LocalTreasury;
 let keyDir: string;
 const children = new Set<ChildProcess>();
+/** The output of the last few watchers, for the diagnosis of a failed run. */
+const recentLogs: Array<{ pid: number | undefined; text: string }> = [];
 
 before(async () => {
   if (!SERVER_URL) return;
@@ -89,11 +92,19 @@ async function startWatcher(
   child.once('exit', () => children.delete(child));
   let output = '';
   let waiting: ReturnType<typeof setInterval> | undefined;
+  // Everything a watcher writes is kept (its tail) for the diagnosis of a failed run.
+  const log = { pid: child.pid, text: '' };
+  recentLogs.push(log);
+  if (recentLogs.length > 4) recentLogs.shift();
+  const keep = (chunk: Buffer) => {
+    log.text = (log.text + chunk.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const line = await new Promise<string | undefined>((resolve, reject) => {
     const done = (found: string | undefined) => {
       clearInterval(waiting);
       child.stdout?.off('data', onData);
-      child.stdout?.resume();
       resolve(found);
     };
     const onData = (chunk: Buffer) => {
@@ -119,6 +130,42 @@ async function kill(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await exited;
+}
+
+/**
+ * Why a purchase was refused for reserves: the stored check it read, the treasury measured
+ * again now, the ledger's recent batches, the chain's, and what the last watchers logged
+ * about them. Tells a check that was wrong when stored from a treasury really short.
+ */
+async function reservesDiagnosis(): Promise<string> {
+  const stored = await lastReserveCheck(h.db, h.deps.config.settlement.mode === 'chain' ? h.deps.config.settlement.asset : '');
+  const fresh = await measureReserves(h.deps);
+  const batches = await h.db.query(sql`
+    SELECT number::text, status, transfers, total::text, tx_hash, nonce, sends, reason, block_number::text, created_at, sent_at, finished_at
+    FROM outbound_batches ORDER BY created_at DESC LIMIT 6`);
+  const paid = await chain.pub.getContractEvents({ address: chain.treasury, abi: treasuryAbi, eventName: 'BatchPaid', fromBlock: 0n });
+  const operator = privateKeyToAccount(OPERATOR_KEY).address;
+  const [pending, mined] = await Promise.all([
+    chain.pub.getTransactionCount({ address: operator, blockTag: 'pending' }),
+    chain.pub.getTransactionCount({ address: operator, blockTag: 'latest' }),
+  ]);
+  const json = (v: unknown) => JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x));
+  const lines = recentLogs.map(
+    (l) =>
+      `-- watcher ${l.pid}:\n${l.text
+        .split('\n')
+        .filter((x) => /batch|reserve|treasury|failpoint|ledger owes/i.test(x))
+        .slice(-25)
+        .join('\n')}`,
+  );
+  return [
+    `stored check: ${json(stored)}`,
+    `measured now: ${json(fresh)}`,
+    `ledger batches (newest first): ${json(batches)}`,
+    `chain BatchPaid (last 6): ${json(paid.slice(-6).map((e) => ({ batch: e.args.batch, total: e.args.total, tx: e.transactionHash, block: e.blockNumber })))}`,
+    `operator nonces: pending ${pending}, mined ${mined}`,
+    ...lines,
+  ].join('\n');
 }
 
 /** The incident's payouts and how many of them are confirmed on chain. */
@@ -202,7 +249,11 @@ test(`the watcher SIGKILLed at random points in ${RUNS} runs of a ${PAYOUTS}-pay
         await Promise.all(
           buyers.slice(i, i + 8).map(async (b, j) => {
             const amount = USDC(100) + BigInt(run * PAYOUTS + i + j);
-            await purchasePolicy(h.deps, b, (await requestQuote(h.deps, b, risk.id, amount.toString(), 30)).id);
+            const quote = await requestQuote(h.deps, b, risk.id, amount.toString(), 30);
+            await purchasePolicy(h.deps, b, quote.id).catch(async (err: unknown) => {
+              if ((err as { code?: string }).code !== 'RESERVES_SHORT') throw err;
+              throw new Error(`run ${run}: a purchase was refused for reserves\n${await reservesDiagnosis()}`, { cause: err });
+            });
             expectedTotal += amount;
           }),
         );

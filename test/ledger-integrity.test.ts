@@ -3,8 +3,10 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { bigIncident } from './bulk-policies.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
+import type { Executor } from '../src/db/create-database.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
-import { type Harness, createHarness } from './helpers.ts';
+import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
+import { type Harness, createHarness, newWallet } from './helpers.ts';
 
 /** The SQLSTATE of a failed statement, whatever the driver wraps it in. */
 async function codeOf(run: Promise<unknown>): Promise<string> {
@@ -95,5 +97,96 @@ describe('references of the bulk tables', () => {
       await codeOf(h.db.query(sql`UPDATE policies SET status = status WHERE id IN (SELECT policy_id FROM payouts LIMIT 1)`)),
       'no error',
     );
+  });
+});
+
+/**
+ * `postJournal` writes an entry in one statement: the entry, its postings, the balances of
+ * the accounts that exist and the accounts that do not, created with theirs.
+ */
+describe('a journal entry in one statement', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    assert.deepEqual(await checkInvariants(h.db), []);
+    await h.close();
+  });
+  const balanceOf = async (id: string) =>
+    BigInt((await h.db.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${id}`))[0]?.balance ?? '-1');
+  const credit = (tx: Executor, owner: string, amount: bigint, reference: string) =>
+    postJournal(tx, {
+      kind: 'CREDIT',
+      at: h.clock.now(),
+      reference,
+      postings: transfer(ledgerAccounts.external('USDC'), ledgerAccounts.wallet('USDC', owner), amount),
+    });
+
+  test('creates the accounts it names, moves those that exist, and an overdraft writes nothing', async () => {
+    const alice = newWallet().address;
+    const bob = newWallet().address;
+    await h.db.transaction((tx) => credit(tx, alice, 700n, 'first'));
+    assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', alice).id), 700n, 'created with its balance');
+    await h.db.transaction((tx) =>
+      postJournal(tx, {
+        kind: 'MOVE',
+        at: h.clock.now(),
+        postings: transfer(ledgerAccounts.wallet('USDC', alice), ledgerAccounts.wallet('USDC', bob), 300n),
+      }),
+    );
+    assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', alice).id), 400n, 'moved');
+    assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', bob).id), 300n, 'created by the same statement');
+
+    const entries = async () => Number((await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM journal_entries`))[0]?.n);
+    const before = await entries();
+    const carol = newWallet().address;
+    await assert.rejects(
+      h.db.transaction((tx) =>
+        postJournal(tx, {
+          kind: 'MOVE',
+          at: h.clock.now(),
+          postings: transfer(ledgerAccounts.wallet('USDC', alice), ledgerAccounts.wallet('USDC', carol), 401n),
+        }),
+      ),
+      (e: unknown) => (e as { code?: string }).code === 'INSUFFICIENT_FUNDS',
+    );
+    await assert.rejects(
+      h.db.transaction((tx) =>
+        postJournal(tx, {
+          kind: 'MOVE',
+          at: h.clock.now(),
+          postings: transfer(ledgerAccounts.wallet('USDC', carol), ledgerAccounts.wallet('USDC', bob), 1n),
+        }),
+      ),
+      (e: unknown) => (e as { code?: string }).code === 'INSUFFICIENT_FUNDS',
+      'a new account cannot start below zero',
+    );
+    assert.equal(await entries(), before, 'no entry written');
+    assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', alice).id), 400n);
+    assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', carol).id), -1n, 'not created');
+  });
+
+  test('two transactions crediting one new account at once both land (on the server the second waits for the first to create it)', async () => {
+    const dave = newWallet().address;
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let posted = () => {};
+    const firstPosted = new Promise<void>((r) => {
+      posted = r;
+    });
+    const first = h.db.transaction(async (tx) => {
+      await credit(tx, dave, 5n, 'first of two');
+      posted();
+      await held;
+    });
+    await firstPosted;
+    const second = h.db.transaction((tx) => credit(tx, dave, 7n, 'second of two'));
+    // The second is now blocked on the account the first created and has not committed.
+    setTimeout(release, 200);
+    await Promise.all([first, second]);
+    assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', dave).id), 12n);
   });
 });

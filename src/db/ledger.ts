@@ -90,30 +90,31 @@ export async function postJournal(tx: Executor, entry: JournalEntry): Promise<st
   if (postings.length === 0) return null;
 
   const id = formatId('je', randomUUID());
-  await tx.query(sql`
-    INSERT INTO accounts (id, kind, asset, owner)
-    VALUES ${sql.join(
-      postings.map((p) => sql`(${p.account.id}, ${p.account.kind}, ${p.account.asset}, ${p.account.owner})`),
-      sql`, `,
-    )}
-    ON CONFLICT (id) DO NOTHING`);
-  await tx.query(sql`
-    INSERT INTO journal_entries (id, kind, reference, idempotency_key, memo, created_at)
-    VALUES (${id}, ${entry.kind}, ${entry.reference ?? null}, ${entry.idempotencyKey ?? null}, ${json(entry.memo ?? {})}, ${ts(entry.at)})`);
-  await tx.query(sql`
-    INSERT INTO postings (entry_id, account_id, amount)
-    VALUES ${sql.join(
-      postings.map((p) => sql`(${id}, ${p.account.id}, ${num(p.amount)})`),
-      sql`, `,
-    )}`);
+  // One statement, one round trip: the entry, its postings, the balances of the accounts
+  // that exist moved, and those that do not created with theirs (one another transaction
+  // creates meanwhile is moved instead). The postings' reference check runs after the whole
+  // statement, so it sees the entry and the accounts created here.
   try {
     await tx.query(sql`
-      UPDATE accounts a SET balance = a.balance + v.delta
-      FROM (VALUES ${sql.join(
-        postings.map((p) => sql`(${p.account.id}, ${num(p.amount)})`),
-        sql`, `,
-      )}) AS v(id, delta)
-      WHERE a.id = v.id`);
+      WITH v (n, id, kind, asset, owner, amount) AS (
+        VALUES ${sql.join(
+          postings.map(
+            (p, i) => sql`(${i}::int, ${p.account.id}, ${p.account.kind}, ${p.account.asset}, ${p.account.owner}, ${num(p.amount)})`,
+          ),
+          sql`, `,
+        )}
+      ), entry AS (
+        INSERT INTO journal_entries (id, kind, reference, idempotency_key, memo, created_at)
+        VALUES (${id}, ${entry.kind}, ${entry.reference ?? null}, ${entry.idempotencyKey ?? null}, ${json(entry.memo ?? {})}, ${ts(entry.at)})
+        RETURNING id
+      ), posted AS (
+        INSERT INTO postings (entry_id, account_id, amount) SELECT entry.id, v.id, v.amount FROM entry, v ORDER BY v.n
+      ), moved AS (
+        UPDATE accounts a SET balance = a.balance + v.amount FROM v WHERE a.id = v.id RETURNING a.id
+      )
+      INSERT INTO accounts AS a (id, kind, asset, owner, balance)
+      SELECT v.id, v.kind, v.asset, v.owner, v.amount FROM v WHERE v.id NOT IN (SELECT id FROM moved) ORDER BY v.n
+      ON CONFLICT (id) DO UPDATE SET balance = a.balance + EXCLUDED.balance`);
   } catch (error) {
     if (isCheckViolation(error, 'accounts_balance_nonneg')) {
       throw insufficientFunds('the balance is too low for this movement');

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
-import { type AccountRef, accountBalance, ledgerAccounts, postJournalFromSelect } from './ledger.ts';
+import { type AccountRef, ledgerAccounts, postJournalFromSelect } from './ledger.ts';
 import { big, json, ms, num, ts } from './sql-helpers.ts';
 
 export interface BackstopState {
@@ -15,22 +15,29 @@ export interface BackstopState {
   updatedAt: number | null;
 }
 
+/** The backstop's state and its two balances, in one statement (one snapshot, one round trip). */
 export async function loadBackstop(ex: Executor, asset: string): Promise<BackstopState> {
   const rows = await ex.query<{
-    target: string;
-    target_basis: Record<string, string>;
-    iou_outstanding: string;
-    platform_capital: string;
+    target: string | null;
+    target_basis: Record<string, string> | null;
+    iou_outstanding: string | null;
+    platform_capital: string | null;
     updated_at: Date | null;
-  }>(sql`SELECT target, target_basis, iou_outstanding, platform_capital, updated_at FROM backstop_state WHERE asset = ${asset}`);
+    balance: string | null;
+    iou_reserve: string | null;
+  }>(sql`
+    SELECT s.target, s.target_basis, s.iou_outstanding, s.platform_capital, s.updated_at,
+           (SELECT balance FROM accounts WHERE id = ${ledgerAccounts.backstop(asset).id}) AS balance,
+           (SELECT balance FROM accounts WHERE id = ${ledgerAccounts.iouReserve(asset).id}) AS iou_reserve
+    FROM (SELECT 1) AS one LEFT JOIN backstop_state s ON s.asset = ${asset}`);
   const r = rows[0];
   return {
     asset,
-    balance: await accountBalance(ex, ledgerAccounts.backstop(asset).id),
+    balance: big(r?.balance ?? '0'),
     target: big(r?.target ?? '0'),
     targetBasis: r?.target_basis ?? {},
     iouOutstanding: big(r?.iou_outstanding ?? '0'),
-    iouReserve: await accountBalance(ex, ledgerAccounts.iouReserve(asset).id),
+    iouReserve: big(r?.iou_reserve ?? '0'),
     platformCapital: big(r?.platform_capital ?? '0'),
     updatedAt: r?.updated_at == null ? null : ms(r.updated_at),
   };

@@ -178,30 +178,31 @@ export async function applyPoolAggregates(
     groupDeltas: ReadonlyMap<string, bigint>;
   },
 ): Promise<void> {
-  await tx.query(sql`
-    UPDATE pools SET total_exposure = ${num(change.totalExposure)}, earning_rate_wad = ${num(change.accrual.rateWad)},
-      earning_carry_wad = ${num(change.accrual.carryWad)}, accrued_at = ${ts(change.accrual.accruedAt)}
-    WHERE id = ${poolId}`);
   const risks = [...change.riskDeltas].filter(([, d]) => d !== 0n);
-  if (risks.length > 0) {
-    await tx.query(sql`
+  const groups = [...change.groupDeltas].filter(([, d]) => d !== 0n);
+  // One statement, one round trip (a sale does this under the pool's lock).
+  const ctes: SQL[] = [];
+  if (risks.length > 0)
+    ctes.push(sql`risks AS (
       UPDATE pool_risks pr SET exposure = pr.exposure + v.delta
       FROM (VALUES ${sql.join(
         risks.map(([id, d]) => sql`(${id}, ${num(d)})`),
         sql`, `,
       )}) AS v(risk_id, delta)
-      WHERE pr.pool_id = ${poolId} AND pr.risk_id = v.risk_id`);
-  }
-  const groups = [...change.groupDeltas].filter(([, d]) => d !== 0n);
-  if (groups.length > 0) {
-    await tx.query(sql`
+      WHERE pr.pool_id = ${poolId} AND pr.risk_id = v.risk_id)`);
+  if (groups.length > 0)
+    ctes.push(sql`grouped AS (
       UPDATE pool_group_exposure g SET exposure = g.exposure + v.delta
       FROM (VALUES ${sql.join(
         groups.map(([group, d]) => sql`(${group}, ${num(d)})`),
         sql`, `,
       )}) AS v(correlation_group, delta)
-      WHERE g.pool_id = ${poolId} AND g.correlation_group = v.correlation_group`);
-  }
+      WHERE g.pool_id = ${poolId} AND g.correlation_group = v.correlation_group)`);
+  await tx.query(sql`
+    ${ctes.length > 0 ? sql`WITH ${sql.join(ctes, sql`, `)}` : sql``}
+    UPDATE pools SET total_exposure = ${num(change.totalExposure)}, earning_rate_wad = ${num(change.accrual.rateWad)},
+      earning_carry_wad = ${num(change.accrual.carryWad)}, accrued_at = ${ts(change.accrual.accruedAt)}
+    WHERE id = ${poolId}`);
 }
 
 /** Ends the terms that ran out: policies expire, backstop streams are done. */

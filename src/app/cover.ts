@@ -234,12 +234,14 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
  * through. Returns the pool checkpointed to now.
  */
 async function checkSale(tx: Executor, q: QuoteRecord, now: number): Promise<{ snap: PoolSnapshot; correlationGroup: string }> {
-  const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
+  // The risk first (FOR SHARE: its trigger cannot move until this commits), so the pool's
+  // lock, which every sale of the pool waits for, is held for the pool's own checks only.
   const risk = await riskForSale(tx, q.riskId);
   if (!risk) throw notFound(`no risk ${q.riskId}`);
   if (risk.state !== 'ARMED')
     throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
   await requireMonitored(tx, risk, now);
+  const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
   await checkpointPool(tx, snap);
   const e = exposureFor(snap, q.riskId);
   if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: q.poolId });

@@ -108,7 +108,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     return {
       kind: 'postgres',
       ...executor(db, true),
-      transaction: (fn) => withRetry(() => db.transaction((tx) => fn(executor(tx)))),
+      transaction: (fn) => withRetry(() => db.transaction((tx) => fn(executor(tx as unknown as Drizzle, true)))),
       async migrate() {
         // A dedicated session holds an advisory lock so that replicas starting together
         // apply the migrations once.

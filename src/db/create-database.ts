@@ -16,8 +16,8 @@ export interface Executor {
   /**
    * Runs one statement. A `name` makes it a prepared statement on the PostgreSQL server, parsed
    * once per connection and planned from a cached plan once PostgreSQL finds that as good: for a
-   * hot statement whose text never changes (only its parameters). PGlite and transactions
-   * ignore it.
+   * hot statement whose text never changes (only its parameters), in or out of a
+   * transaction. PGlite ignores it.
    */
   query<T = Record<string, unknown>>(statement: SQL, options?: { name?: string }): Promise<T[]>;
 }

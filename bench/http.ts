@@ -136,8 +136,8 @@ export const median = (xs: number[]) => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 /** The median of the rounds with their range, e.g. `1734 ms (1650-1802)`. */
-export const spread = (xs: number[], unit: string) =>
-  `${median(xs).toFixed(0)} ${unit} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
+export const spread = (xs: number[], unit: string, digits = 0) =>
+  `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
 
 /** A market whose risk is watched now (real clock), on a database the server process then opens. */
 export async function seedMarket(dataDir: string) {

@@ -40,6 +40,8 @@ const timed = async (run: () => Promise<unknown>) => {
 };
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Rounds of each size in the opt-in settlement at scale (minutes each at 1,000,000). */
+const SCALE_ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 3);
 
 /** One round: a fresh market of `n` policies, the bare insert, then our settlement and the crediting after it. */
 async function settlementRound(n: number) {
@@ -110,54 +112,61 @@ async function settlementAtScale(sizes: number[]) {
     return;
   }
   const runs: Array<{ n: number; ms: number; maxRssMiB: number }> = [];
-  for (const n of sizes) {
-    const h = await createHarness();
-    try {
-      const { feed } = await bulkMarket(h, 1, n);
-      h.clock.advance(1000);
-      const { incidents } = await recordObservations(
-        h.deps,
-        feed.id,
-        [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }],
-        false,
-      );
-      // Both sizes settle a table as a live one is, vacuumed and analysed, with the bulk
-      // load's WAL checkpointed: what is measured is the settlement, not autovacuum or a
-      // checkpoint of the load running beside it.
-      await h.db.query(sql`VACUUM ANALYZE policies`);
-      await h.db.query(sql`CHECKPOINT`);
-      const out = execFileSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'bench/settle-child.ts',
-          (h.db as { url?: string }).url as string,
-          incidents[0] as string,
-          String(h.clock.now()),
-        ],
-        { cwd: new URL('..', import.meta.url).pathname, encoding: 'utf8', maxBuffer: 2 ** 20 },
-      );
-      const r = JSON.parse(out.trim().split('\n').at(-1) as string) as { ms: number; maxRssMiB: number; paid: number };
-      if (r.paid !== n) throw new Error(`settled ${r.paid} of ${n}`);
-      if ((await checkInvariants(h.db)).length > 0) throw new Error('invariants broken');
-      runs.push({ n, ms: r.ms, maxRssMiB: r.maxRssMiB });
-      console.log(`  settled ${n.toLocaleString('en')} in ${(r.ms / 1000).toFixed(1)} s, peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);
-    } finally {
-      await h.close();
+  // Rounds alternate the sizes (small, big, small, big, ...), so a drift of the host over the
+  // minutes this takes falls on both.
+  for (let round = 0; round < SCALE_ROUNDS; round++)
+    for (const n of sizes) {
+      const h = await createHarness();
+      try {
+        const { feed } = await bulkMarket(h, 1, n);
+        h.clock.advance(1000);
+        const { incidents } = await recordObservations(
+          h.deps,
+          feed.id,
+          [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }],
+          false,
+        );
+        // Both sizes settle a table as a live one is, vacuumed and analysed, with the bulk
+        // load's WAL checkpointed: what is measured is the settlement, not autovacuum or a
+        // checkpoint of the load running beside it.
+        await h.db.query(sql`VACUUM ANALYZE policies`);
+        await h.db.query(sql`CHECKPOINT`);
+        const out = execFileSync(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            'bench/settle-child.ts',
+            (h.db as { url?: string }).url as string,
+            incidents[0] as string,
+            String(h.clock.now()),
+          ],
+          { cwd: new URL('..', import.meta.url).pathname, encoding: 'utf8', maxBuffer: 2 ** 20 },
+        );
+        const r = JSON.parse(out.trim().split('\n').at(-1) as string) as { ms: number; maxRssMiB: number; paid: number };
+        if (r.paid !== n) throw new Error(`settled ${r.paid} of ${n}`);
+        if ((await checkInvariants(h.db)).length > 0) throw new Error('invariants broken');
+        runs.push({ n, ms: r.ms, maxRssMiB: r.maxRssMiB });
+        console.log(`  settled ${n.toLocaleString('en')} in ${(r.ms / 1000).toFixed(1)} s, peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);
+      } finally {
+        await h.close();
+      }
     }
-  }
-  const [small, big] = runs as [(typeof runs)[number], (typeof runs)[number]];
-  const perPolicy = (r: typeof small) => (r.ms * 1000) / r.n;
-  const timeRatio = perPolicy(big) / perPolicy(small);
+  const [smallN, bigN] = sizes as [number, number];
+  const perPolicy = (n: number) => runs.filter((r) => r.n === n).map((r) => (r.ms * 1000) / r.n);
+  const timeRatios = perPolicy(bigN).map((b, i) => b / (perPolicy(smallN)[i] as number));
+  const timeRatio = median(perPolicy(bigN)) / median(perPolicy(smallN));
   record(
-    `settle ${big.n.toLocaleString('en')} vs ${small.n.toLocaleString('en')} policies: time per policy`,
-    `${perPolicy(big).toFixed(1)} µs (${(big.ms / 1000).toFixed(1)} s)`,
-    `${perPolicy(small).toFixed(1)} µs (${(small.ms / 1000).toFixed(1)} s)`,
+    `settle ${bigN.toLocaleString('en')} vs ${smallN.toLocaleString('en')} policies: time per policy (median of ${SCALE_ROUNDS} rounds, range; ratio per round ${timeRatios.map((r) => r.toFixed(2)).join(', ')})`,
+    spread(perPolicy(bigN), 'µs', 2),
+    spread(perPolicy(smallN), 'µs', 2),
     timeRatio,
     '<= 1.1 (no worse)',
     timeRatio <= 1.1,
   );
+  const peak = (n: number) => Math.max(...runs.filter((r) => r.n === n).map((r) => r.maxRssMiB));
+  const big = { maxRssMiB: peak(bigN), n: bigN };
+  const small = { maxRssMiB: peak(smallN), n: smallN };
   const memRatio = big.maxRssMiB / small.maxRssMiB;
   record(
     `settle ${big.n.toLocaleString('en')} vs ${small.n.toLocaleString('en')} policies: peak RSS of the settling process`,

@@ -123,45 +123,31 @@ describe('a journal entry in one statement', () => {
       postings: transfer(ledgerAccounts.external('USDC'), ledgerAccounts.wallet('USDC', owner), amount),
     });
 
+  /** One wallet to another, in a transaction of its own. */
+  const move = (from: string, to: string, amount: bigint) =>
+    h.db.transaction((tx) =>
+      postJournal(tx, {
+        kind: 'MOVE',
+        at: h.clock.now(),
+        postings: transfer(ledgerAccounts.wallet('USDC', from), ledgerAccounts.wallet('USDC', to), amount),
+      }),
+    );
+  const overdrawn = (e: unknown) => (e as { code?: string }).code === 'INSUFFICIENT_FUNDS';
+
   test('creates the accounts it names, moves those that exist, and an overdraft writes nothing', async () => {
     const alice = newWallet().address;
     const bob = newWallet().address;
     await h.db.transaction((tx) => credit(tx, alice, 700n, 'first'));
     assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', alice).id), 700n, 'created with its balance');
-    await h.db.transaction((tx) =>
-      postJournal(tx, {
-        kind: 'MOVE',
-        at: h.clock.now(),
-        postings: transfer(ledgerAccounts.wallet('USDC', alice), ledgerAccounts.wallet('USDC', bob), 300n),
-      }),
-    );
+    await move(alice, bob, 300n);
     assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', alice).id), 400n, 'moved');
     assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', bob).id), 300n, 'created by the same statement');
 
     const entries = async () => Number((await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM journal_entries`))[0]?.n);
     const before = await entries();
     const carol = newWallet().address;
-    await assert.rejects(
-      h.db.transaction((tx) =>
-        postJournal(tx, {
-          kind: 'MOVE',
-          at: h.clock.now(),
-          postings: transfer(ledgerAccounts.wallet('USDC', alice), ledgerAccounts.wallet('USDC', carol), 401n),
-        }),
-      ),
-      (e: unknown) => (e as { code?: string }).code === 'INSUFFICIENT_FUNDS',
-    );
-    await assert.rejects(
-      h.db.transaction((tx) =>
-        postJournal(tx, {
-          kind: 'MOVE',
-          at: h.clock.now(),
-          postings: transfer(ledgerAccounts.wallet('USDC', carol), ledgerAccounts.wallet('USDC', bob), 1n),
-        }),
-      ),
-      (e: unknown) => (e as { code?: string }).code === 'INSUFFICIENT_FUNDS',
-      'a new account cannot start below zero',
-    );
+    await assert.rejects(move(alice, carol, 401n), overdrawn);
+    await assert.rejects(move(carol, bob, 1n), overdrawn, 'a new account cannot start below zero');
     assert.equal(await entries(), before, 'no entry written');
     assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', alice).id), 400n);
     assert.equal(await balanceOf(ledgerAccounts.wallet('USDC', carol).id), -1n, 'not created');

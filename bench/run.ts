@@ -165,13 +165,11 @@ async function settlementAtScale(sizes: number[]) {
     timeRatio <= 1.1,
   );
   const peak = (n: number) => Math.max(...runs.filter((r) => r.n === n).map((r) => r.maxRssMiB));
-  const big = { maxRssMiB: peak(bigN), n: bigN };
-  const small = { maxRssMiB: peak(smallN), n: smallN };
-  const memRatio = big.maxRssMiB / small.maxRssMiB;
+  const memRatio = peak(bigN) / peak(smallN);
   record(
-    `settle ${big.n.toLocaleString('en')} vs ${small.n.toLocaleString('en')} policies: peak RSS of the settling process`,
-    `${big.maxRssMiB.toFixed(0)} MiB`,
-    `${small.maxRssMiB.toFixed(0)} MiB`,
+    `settle ${bigN.toLocaleString('en')} vs ${smallN.toLocaleString('en')} policies: peak RSS of the settling process`,
+    `${peak(bigN).toFixed(0)} MiB`,
+    `${peak(smallN).toFixed(0)} MiB`,
     memRatio,
     '<= 1.2 (flat)',
     memRatio <= 1.2,
@@ -311,19 +309,12 @@ async function purchaseRound(n: number, bareFirst: boolean) {
         ),
       ),
     );
-  let oursMs: number;
-  let bareMs: number;
-  if (bareFirst) {
-    bareMs = await bare();
-    oursMs = await ours();
-  } else {
-    oursMs = await ours();
-    bareMs = await bare();
-  }
+  // An object literal's values are evaluated in the order written.
+  const ms = bareFirst ? { bare: await bare(), ours: await ours() } : { ours: await ours(), bare: await bare() };
   const exposure = (await h.db.query<{ e: string }>(sql`SELECT exposure AS e FROM pool_risks WHERE pool_id = ${pool.id}`))[0]?.e;
   const cap = (BigInt(n) * USDC(100)) / 2n;
   await h.close();
-  return { ours: (n / oursMs) * 1000, bare: (n / bareMs) * 1000, sold, oversold: BigInt(exposure ?? '0') > cap };
+  return { ours: (n / ms.ours) * 1000, bare: (n / ms.bare) * 1000, sold, oversold: BigInt(exposure ?? '0') > cap };
 }
 
 /** Purchases against bare transactions, in ROUNDS rounds that alternate which side goes first. */

@@ -29,6 +29,7 @@ import {
   newWallet,
   subscribe,
   serve,
+  jsonOf,
   waitFor,
   watchRisk,
   type Wallet,
@@ -226,8 +227,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
       }
       reading = false;
       await reader;
-      const json = (c: ReserveCheck) => JSON.stringify(c, (_, v) => (typeof v === 'bigint' ? `${v}` : v));
-      for (const c of checks) assert.equal(c.surplus, 0n, `neither short nor flattered: ${json(c)}`);
+      for (const c of checks) assert.equal(c.surplus, 0n, `neither short nor flattered: ${jsonOf(c)}`);
       assert.equal(checks[0]?.inFlight, 0n, 'before its block, the batch is still in the treasury');
       assert.equal(checks.at(-1)?.inFlight, USDC(20), 'executed, not yet confirmed: counted in flight');
     } finally {

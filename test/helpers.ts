@@ -125,6 +125,9 @@ export class TestClock implements Clock {
 export const DAY = 86_400_000;
 export const USDC = (units: number | bigint) => BigInt(units) * 1_000_000n;
 
+/** JSON of a value holding bigints (as decimal strings), for assertion messages. */
+export const jsonOf = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+
 export interface Wallet {
   key: Hex;
   address: string;

@@ -141,7 +141,7 @@ export function createTreasuryGateway(config: TreasuryConfig) {
      * answer the head's number from its live state (anvil does, until its block number moves
      * on after the state), so a block mined between them can show a batch's payment in the
      * balance and not in the number, even when the number is read on both sides of the
-     * balance (test/treasury-state.test.ts catches that in seconds).
+     * balance (test/treasury-contract.test.ts catches that in seconds).
      */
     async state(): Promise<{ blockNumber: bigint; balance: bigint; nextBatch: bigint }> {
       const blockNumber = await this.latestBlock();

@@ -20,7 +20,17 @@ import { ANVIL_KEYS } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/deploy.ts';
 import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
 import { type LocalTreasury, chainHarness, localTreasury } from '../chain-helpers.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, depegRiskInput, newWallet, waitFor, watchRisk } from '../helpers.ts';
+import {
+  type Harness,
+  SERVER_URL,
+  USDC,
+  assertLedgerInvariants,
+  depegRiskInput,
+  jsonOf,
+  newWallet,
+  waitFor,
+  watchRisk,
+} from '../helpers.ts';
 import { rng } from '../rng.ts';
 
 /** 50 runs by default; FAULT_CHAIN_RUNS=5 for a quick local pass. */
@@ -138,7 +148,7 @@ async function kill(child: ChildProcess): Promise<void> {
  * about them. Tells a check that was wrong when stored from a treasury really short.
  */
 async function reservesDiagnosis(): Promise<string> {
-  const stored = await lastReserveCheck(h.db, h.deps.config.settlement.mode === 'chain' ? h.deps.config.settlement.asset : '');
+  const stored = await lastReserveCheck(h.db, 'USDC');
   const fresh = await measureReserves(h.deps);
   const batches = await h.db.query(sql`
     SELECT number::text, status, transfers, total::text, tx_hash, nonce, sends, reason, block_number::text, created_at, sent_at, finished_at
@@ -149,7 +159,6 @@ async function reservesDiagnosis(): Promise<string> {
     chain.pub.getTransactionCount({ address: operator, blockTag: 'pending' }),
     chain.pub.getTransactionCount({ address: operator, blockTag: 'latest' }),
   ]);
-  const json = (v: unknown) => JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x));
   const lines = recentLogs.map(
     (l) =>
       `-- watcher ${l.pid}:\n${l.text
@@ -159,10 +168,10 @@ async function reservesDiagnosis(): Promise<string> {
         .join('\n')}`,
   );
   return [
-    `stored check: ${json(stored)}`,
-    `measured now: ${json(fresh)}`,
-    `ledger batches (newest first): ${json(batches)}`,
-    `chain BatchPaid (last 6): ${json(paid.slice(-6).map((e) => ({ batch: e.args.batch, total: e.args.total, tx: e.transactionHash, block: e.blockNumber })))}`,
+    `stored check: ${jsonOf(stored)}`,
+    `measured now: ${jsonOf(fresh)}`,
+    `ledger batches (newest first): ${jsonOf(batches)}`,
+    `chain BatchPaid (last 6): ${jsonOf(paid.slice(-6).map((e) => ({ batch: e.args.batch, total: e.args.total, tx: e.transactionHash, block: e.blockNumber })))}`,
     `operator nonces: pending ${pending}, mined ${mined}`,
     ...lines,
   ].join('\n');

@@ -39,6 +39,7 @@ const mappers: Record<string, string> = {
   IncidentPool: namesPool,
   RecoveryPart: "Omit<{T}, 'pool'> & { poolId: string | null }",
   SubmitObservationsResult: "Omit<{T}, 'feed' | 'incidents'> & { feedId: string; incidentIds: string[] }",
+  FeedHistoryImport: "Omit<{T}, 'feed'> & { feedId: string }",
 };
 const config: CodegenConfig = {
   schema: 'schema/*.graphql',

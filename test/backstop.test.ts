@@ -16,7 +16,7 @@ import { isBaseError } from '../src/domain/errors.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
 import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk, directMarket } from './helpers.ts';
 
-const flatPricing = { ...defaultPricing, rMin: '0.0365', rMax: '0.0365', slope1: '0', slope2: '0' };
+const flatPricing = { ...defaultPricing, flatAnnualRate: '0.0365', slope1: '0', slope2: '0' };
 
 describe('backstop inflows, repayments, excess and the adequacy gate', () => {
   const h = useHarness({ pricing: flatPricing, minPremium: '0' });

@@ -4,8 +4,9 @@ import { checkCapacity, defaultLimits, policyExposure, requiredCapital } from '.
 import { Decimal } from '../src/domain/decimal.ts';
 import { WAD } from '../src/domain/money.ts';
 import { accruePremium, policyEarning } from '../src/domain/premium-accrual.ts';
-import { baseRate, defaultPricing, meanMultiplier, pricePremium, utilisationMultiplier } from '../src/domain/pricing.ts';
+import { defaultPricing, meanMultiplier, pricePremium, utilisationMultiplier } from '../src/domain/pricing.ts';
 import { computeRiskScore } from '../src/domain/risk-score.ts';
+import { fitted } from '../src/domain/fitted-model.ts';
 import { assetsForShares, sharesForAssets, sharesForDeposit, withdrawalPayout } from '../src/domain/shares.ts';
 import { normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
 
@@ -59,12 +60,6 @@ describe('share maths', () => {
 });
 
 describe('pricing (docs/design.md §3)', () => {
-  test('the base rate is log-linear from rMin at score 0 to rMax at 100', () => {
-    assert.equal(baseRate('0', defaultPricing).toString(), '0.005');
-    assert.equal(baseRate('100', defaultPricing).toFixed(10), '0.4000000000');
-    assert.equal(baseRate('50', defaultPricing).toFixed(10), new Decimal('0.005').mul(new Decimal(80).sqrt()).toFixed(10));
-  });
-
   test('the utilisation multiplier has its kink at k', () => {
     assert.equal(utilisationMultiplier(new Decimal(0), defaultPricing).toString(), '1');
     assert.equal(utilisationMultiplier(new Decimal('0.8'), defaultPricing).toString(), '1.5');
@@ -88,28 +83,35 @@ describe('pricing (docs/design.md §3)', () => {
     }
   });
 
-  test('premium = A x r0 x mean(m) x d/365, rounded up, with the fee and minimum', () => {
+  test('premium = A x (EL + uncertainty + capital) / (1 - skim) x mean(m), rounded up, with the fee and minimum', () => {
+    const zero = new Decimal(0);
     const p = pricePremium(
       {
         amount: 10_000_000_000n,
         durationDays: 365,
-        score: '0',
-        utilisationBefore: new Decimal(0),
-        utilisationAfter: new Decimal(0),
+        maxPayoutRatio: '0.2',
+        loss: { expectedLoss: 0.004, uncertainty: 0.00108 },
+        utilisationBefore: zero,
+        utilisationAfter: zero,
         minPremium: 1_000_000n,
       },
       defaultPricing,
     );
-    assert.equal(p.premium, 50_000_000n, '0.5% of 10,000 USDC for a year');
-    assert.equal(p.fee, 2_500_000n);
-    assert.equal(p.total, 52_500_000n);
+    // capital: 0.02 x (0.2 - 0.004) = 0.00392; skim: 0.009 / 0.9 - 0.009 = 0.001; risk premium 0.01.
+    assert.equal(p.capitalLoad, '0.00392');
+    assert.equal(p.skimLoad, '0.001');
+    assert.equal(p.riskPremiumRate, '0.01');
+    assert.equal(p.premium, 100_000_000n, '1% of 10,000 USDC for a year');
+    assert.equal(p.fee, 5_000_000n);
+    assert.equal(p.total, 105_000_000n);
     const tiny = pricePremium(
       {
         amount: 1_000_000n,
         durationDays: 7,
-        score: '0',
-        utilisationBefore: new Decimal(0),
-        utilisationAfter: new Decimal(0),
+        maxPayoutRatio: '1',
+        loss: { expectedLoss: 0.0001, uncertainty: 0 },
+        utilisationBefore: zero,
+        utilisationAfter: zero,
         minPremium: 1_000_000n,
       },
       defaultPricing,
@@ -120,18 +122,19 @@ describe('pricing (docs/design.md §3)', () => {
       {
         amount: 333_333n,
         durationDays: 30,
-        score: '37.5',
+        maxPayoutRatio: '1',
+        loss: { expectedLoss: 0.0123, uncertainty: 0.0045 },
         utilisationBefore: new Decimal('0.1'),
         utilisationAfter: new Decimal('0.9'),
         minPremium: 0n,
       },
       defaultPricing,
     );
-    const exact = new Decimal(333_333)
-      .mul(baseRate('37.5', defaultPricing))
-      .mul(meanMultiplier(new Decimal('0.1'), new Decimal('0.9'), defaultPricing))
-      .mul(30)
-      .div(365);
+    const risk = new Decimal('0.0123')
+      .add('0.0045')
+      .add(new Decimal('0.02').mul(new Decimal(1).sub('0.0123')).mul(30).div(365))
+      .div('0.9');
+    const exact = new Decimal(333_333).mul(risk).mul(meanMultiplier(new Decimal('0.1'), new Decimal('0.9'), defaultPricing));
     assert.equal(odd.premium, BigInt(exact.ceil().toFixed(0)));
   });
 });
@@ -262,7 +265,7 @@ describe('risk score and rules', () => {
     assert.equal(riskiest.score, '100');
     const sum = riskiest.factors.reduce((s, f) => s + Number(f.contribution), 0);
     assert.equal(sum, 100);
-    assert.equal(riskiest.model, 'v1');
+    assert.equal(riskiest.model, fitted.version);
   });
 
   test('payout rules set the maximum ratio that exposure uses', () => {

@@ -11,13 +11,15 @@ export const LAYERS: Record<string, { folders: readonly string[]; packages?: rea
   domain: { folders: [], packages: ['decimal.js'] },
   db: { folders: ['domain'] },
   chain: { folders: ['domain'] },
-  app: { folders: ['domain', 'db', 'chain'] },
+  // The pricing model's shipped data, its fit and its validation (npm run calibrate).
+  pricing: { folders: ['domain'] },
+  app: { folders: ['domain', 'db', 'chain', 'pricing'] },
   http: { folders: ['app', 'domain'] },
   worker: { folders: ['app', 'domain'] },
   demo: { folders: ['app', 'domain'] },
   // The typed client integrators use: the schema's generated documents, nothing of the server.
   client: { folders: ['domain'], packages: ['viem', 'graphql', '@graphql-typed-document-node/core'] },
-  bin: { folders: ['domain', 'db', 'chain', 'app', 'http', 'worker', 'demo', 'client'] },
+  bin: { folders: ['domain', 'db', 'chain', 'pricing', 'app', 'http', 'worker', 'demo', 'client'] },
 };
 
 const SRC = new URL('../src/', import.meta.url).pathname;

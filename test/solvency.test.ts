@@ -25,7 +25,7 @@ import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInp
  * (the fund is at its target of 0) and the pool earns the rest, all of it at settlement
  * when the incident comes right after the sale.
  */
-const flatPricing = { ...defaultPricing, rMin: '0.0365', rMax: '0.0365', slope1: '0', slope2: '0' };
+const flatPricing = { ...defaultPricing, flatAnnualRate: '0.0365', slope1: '0', slope2: '0' };
 const DAYS = 10;
 /** Premiums round up to the base unit. */
 const premiumOf = (amount: bigint) => (amount + 999n) / 1000n;

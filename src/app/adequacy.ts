@@ -1,7 +1,7 @@
 import { loadBackstop, poolDrawnSince } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { saveAdequacy } from '../db/pool-store.ts';
-import { effectiveScore, listRisks } from '../db/risk-store.ts';
+import { listRisks } from '../db/risk-store.ts';
 import { defaultSkimPolicy } from '../domain/backstop.ts';
 import { Decimal, decimalString } from '../domain/decimal.ts';
 import { capacityExceeded } from '../domain/errors.ts';
@@ -13,7 +13,7 @@ import { unsettledClaims } from '../db/settlement-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { inlineSimulator } from './simulator.ts';
 import { createCoalescer } from './coalesce.ts';
-import { baseRate } from '../domain/pricing.ts';
+import { lossModelOf } from './loss-models.ts';
 import { backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
 import type { Deps, Ports, SolvencyConfig } from './deps.ts';
 import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from '../db/pool-snapshots.ts';
@@ -59,10 +59,12 @@ async function report(
     if (e.exposure <= 0n) continue;
     const risk = risks.get(e.riskId);
     if (!risk) continue;
-    // The risk score model prices a unit of cover at its base annual rate r0: we read r0 as
-    // the annual trigger probability (unloaded), the calibration a reviewer can change.
-    const probability = Math.min(1, Number(baseRate(effectiveScore(risk), deps.config.pricing).toFixed(12)));
-    sims.push({ exposure: Number(e.exposure), probability, group: risk.correlationGroup });
+    // The loss model that prices the cover (docs/pricing.md): the chance of a trigger within a
+    // year from the posterior frequency, and its payout from the posterior mean severity.
+    const model = await lossModelOf(deps, risk);
+    const probability = Math.min(1, -Math.expm1(-model.posterior.hazard));
+    const severity = model.posterior.severity / Math.max(Number(risk.maxPayoutRatio), 1e-9);
+    sims.push({ exposure: Number(e.exposure), probability, severity, group: risk.correlationGroup });
   }
   const pending = await pendingClaims(deps.db, scope.poolId);
   const available = capital > pending ? capital - pending : 0n;

@@ -38,6 +38,11 @@ function rolesOf(deps: Deps, address: string): Role[] {
   return deps.config.admins.includes(address) ? ['admin'] : [];
 }
 
+/** Whether an address (any case) is configured as an admin's. */
+export function isAdminAddress(deps: Deps, address: string): boolean {
+  return isAddress(address, { strict: false }) && rolesOf(deps, getAddress(address)).includes('admin');
+}
+
 export function normaliseAddress(value: string, field = 'address'): string {
   if (typeof value !== 'string' || !isAddress(value, { strict: false })) {
     throw badInput(`${field} must be a 0x-prefixed 20-byte hex address`, { field });

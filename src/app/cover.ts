@@ -25,8 +25,12 @@ import {
   isBaseError,
   notFound,
   quoteExpired,
+  riskDeclined,
   salesPaused,
 } from '../domain/errors.ts';
+import { Decimal } from '../domain/decimal.ts';
+import { isBeyond } from '../domain/trigger-engine.ts';
+import { explainModel, lossModelOf, lossTermsOf } from './loss-models.ts';
 import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
@@ -61,6 +65,29 @@ export async function priceCover(
   const { risk, snapshots, at: now } = await deps.quotePaths.read(riskId);
   if (risk.state !== 'ARMED')
     throw salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId, state: risk.state });
+  if (risk.lastValue !== null && isBeyond(risk.rule, risk.lastValue)) {
+    throw riskDeclined(`${risk.name} is beyond its threshold now (${risk.lastValue}); cover is not sold until it is back`, {
+      riskId,
+      reason: 'BEYOND_THRESHOLD',
+      value: risk.lastValue,
+      threshold: risk.rule.threshold,
+    });
+  }
+  // The loss model prices the cover (a flat rate, when configured, replaces it: docs/pricing.md).
+  const flat = deps.config.pricing.flatAnnualRate !== undefined;
+  const model = flat ? null : await lossModelOf(deps, risk);
+  const loss = model ? lossTermsOf(model, durationDays) : { expectedLoss: 0, uncertainty: 0 };
+  if (loss.expectedLoss > Number(deps.config.pricing.maxExpectedLoss)) {
+    throw riskDeclined(
+      `the expected loss of this cover (${(100 * loss.expectedLoss).toFixed(2)}% of the amount over ${durationDays} days) is above the ceiling of ${new Decimal(deps.config.pricing.maxExpectedLoss).mul(100).toString()}%`,
+      {
+        riskId,
+        reason: 'EXPECTED_LOSS_ABOVE_CEILING',
+        expectedLoss: loss.expectedLoss.toFixed(6),
+        ceiling: deps.config.pricing.maxExpectedLoss,
+      },
+    );
+  }
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
   let best: { poolId: string; price: PremiumBreakdown; binding: string } | undefined;
   let withCapacity = 0;
@@ -77,7 +104,8 @@ export async function priceCover(
       {
         amount,
         durationDays,
-        score: effectiveScore(risk),
+        maxPayoutRatio: risk.maxPayoutRatio,
+        loss,
         utilisationBefore: check.utilisationBefore,
         utilisationAfter: check.utilisationAfter,
         minPremium: parseUnits(deps.config.minPremium, snap.pool.decimals),
@@ -105,6 +133,8 @@ export async function priceCover(
     fee,
     breakdown: {
       ...explained,
+      ...(model ? explainModel(model, durationDays) : {}),
+      score: effectiveScore(risk),
       bindingCap: best.binding,
       poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${snapshots.length} backing this risk`,
     },

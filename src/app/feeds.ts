@@ -1,3 +1,4 @@
+import { bumpPricingRevision } from '../db/history-store.ts';
 import { getAddress, isAddress, isHex, parseAbiItem, verifyTypedData } from 'viem';
 import { feedCatalog } from '../chain/catalog.ts';
 import { hostAllowed } from '../chain/safe-fetch.ts';
@@ -195,6 +196,7 @@ export async function setRiskFeeds(deps: Deps, viewer: Viewer | null, riskId: st
     if (!(await findRisk(tx, riskId, true))) throw notFound(`no risk ${riskId}`);
     for (const id of feedIds) if (!(await findFeed(tx, id))) throw notFound(`no feed ${id}`);
     await storeRiskFeeds(tx, riskId, feedIds);
+    await bumpPricingRevision(tx, { riskId });
   });
 }
 

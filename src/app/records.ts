@@ -2,7 +2,7 @@
  * The shapes use cases hand to the transports (http/, worker/): the stores' records,
  * re-exported so that the transports depend on app/ only.
  */
-export type { PolicyRecord, QuoteRecord, QuoteWithPolicy } from '../db/cover-store.ts';
+export type { PolicyRecord, QuoteRecord, QuoteWithPolicy, StoredBreakdown } from '../db/cover-store.ts';
 export type { BackstopState } from '../db/backstop-store.ts';
 export type { EvidenceObservation, IncidentRecord, PayoutRecord } from '../db/incident-store.ts';
 export type { PlatformEvent } from '../db/events.ts';

@@ -95,6 +95,7 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     lastEvaluatedAt: null,
     createdBy: admin.address,
     createdAt: deps.clock.now(),
+    pricingRevision: 0,
   };
   await insertRisk(deps.db, risk);
   return risk;

@@ -1,10 +1,16 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { PremiumBreakdown } from '../domain/pricing.ts';
+import type { ModelExplanation } from '../domain/loss-model.ts';
 import type { Executor } from './create-database.ts';
 import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 
-export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'> & { bindingCap: string; poolSelection: string };
+/**
+ * A quote's breakdown as stored with it. Quotes priced before the loss model (model
+ * el-2026.11) carry the rate-curve fields of their time instead of the model's terms.
+ */
+export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'> &
+  Partial<ModelExplanation> & { score: string; bindingCap: string; poolSelection: string };
 
 export interface QuoteRecord {
   id: string;

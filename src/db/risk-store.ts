@@ -35,6 +35,8 @@ export interface RiskRecord {
   lastEvaluatedAt: number | null;
   createdBy: string;
   createdAt: number;
+  /** Bumped when the risk's history or feeds change: its price is worked out again (app/loss-models.ts). */
+  pricingRevision: number;
 }
 
 /** The score that prices cover: the admin override when there is one, else the model's. */
@@ -66,6 +68,7 @@ interface RiskRow {
   last_evaluated_at: Date | null;
   created_by: string;
   created_at: Date;
+  pricing_revision: number;
 }
 
 function toRecord(row: RiskRow): RiskRecord {
@@ -93,6 +96,7 @@ function toRecord(row: RiskRow): RiskRecord {
     lastEvaluatedAt: row.last_evaluated_at == null ? null : ms(row.last_evaluated_at),
     createdBy: row.created_by,
     createdAt: ms(row.created_at),
+    pricingRevision: Number(row.pricing_revision ?? 0),
   };
 }
 

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'CAPACITY_EXCEEDED'
   | 'QUOTE_EXPIRED'
   | 'SALES_PAUSED'
+  | 'RISK_DECLINED'
   | 'INSUFFICIENT_FUNDS'
   | 'COOLDOWN_ACTIVE'
   | 'POOL_FROZEN'
@@ -48,6 +49,8 @@ export const conflict = kind('CONFLICT');
 export const capacityExceeded = kind('CAPACITY_EXCEEDED');
 export const quoteExpired = kind('QUOTE_EXPIRED');
 export const salesPaused = kind('SALES_PAUSED');
+/** The underwriting says no to this cover: its expected loss is above the ceiling, or the asset is beyond its threshold now. */
+export const riskDeclined = kind('RISK_DECLINED');
 export const insufficientFunds = kind('INSUFFICIENT_FUNDS');
 export const cooldownActive = kind('COOLDOWN_ACTIVE');
 export const poolFrozen = kind('POOL_FROZEN');

@@ -11,6 +11,12 @@ export interface SimRisk {
   exposure: number;
   /** Annual trigger probability. */
   probability: number;
+  /**
+   * The mean share of the exposure a trigger pays (the loss model's mean payout over the
+   * rule's largest payout; 1 for a binary cover). Drawn per trigger as all or nothing with
+   * this probability: the severity distribution of that mean with the heaviest tail.
+   */
+  severity?: number;
   group: string;
 }
 
@@ -123,6 +129,8 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
   const groups = [...new Set(risks.map((r) => r.group))];
   const groupOf = Int32Array.from(risks, (r) => groups.indexOf(r.group));
   const exposure = Float64Array.from(risks, (r) => r.exposure);
+  const severity = Float64Array.from(risks, (r) => Math.min(1, Math.max(0, r.severity ?? 1)));
+  const severityRandom = createRandom(options.seed ^ 0x5eed);
   const threshold = Float64Array.from(risks, (r) => inverseNormal(r.probability));
   const across = Math.max(0, options.acrossGroups);
   const within = Math.max(across, options.withinGroup);
@@ -142,7 +150,10 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
     let loss = 0;
     for (let i = 0; i < n; i++) {
       const x = common + (groupFactor[groupOf[i] as number] as number) + wOwn * normal();
-      if (x < (threshold[i] as number)) loss += exposure[i] as number;
+      if (x < (threshold[i] as number)) {
+        const share = severity[i] as number;
+        if (share >= 1 || severityRandom() < share) loss += exposure[i] as number;
+      }
     }
     losses[path] = loss;
     sum += loss;

@@ -1,12 +1,29 @@
 import { badInput } from './errors.ts';
 import { Decimal, ceilToBigInt, decimalString } from './decimal.ts';
 
-/** docs/design.md §3. Every number is configuration; the defaults are in `defaultPricing`. */
+/**
+ * docs/pricing.md. The premium of a cover is its expected loss for the term plus explicit
+ * loads, grossed up for the backstop skim and multiplied by the utilisation curve; the
+ * platform fee comes on top. Every number here is configuration; the defaults are in
+ * `defaultPricing`. The expected loss itself comes from the risk's loss model (domain/loss-model.ts).
+ */
 export interface PricingParams {
-  /** Annual rate at score 0, as a decimal string (0.005 = 0.5%). */
-  rMin: string;
-  /** Annual rate at score 100. */
-  rMax: string;
+  /**
+   * Annual cost of the capital a cover holds, per unit of its exposure less its expected loss
+   * (2%: at the default total cap of 3x capital, about 6% a year on underwriters' capital).
+   */
+  costOfCapital: string;
+  /** The posterior hazard quantile behind the parameter-uncertainty load. */
+  uncertaintyQuantile: number;
+  /** Refuse (RISK_DECLINED) cover whose expected loss for the term is above this fraction of the amount. */
+  maxExpectedLoss: string;
+  /** Share of the premium the backstop skim takes at target, which the premium is grossed up for. */
+  skimLoadBps: number;
+  /**
+   * A flat annual rate per unit of cover instead of the loss model (d/365, no loads): for
+   * reconciliation tests and sandboxes that need premiums they can work out by hand. Unset in production.
+   */
+  flatAnnualRate?: string;
   /** Utilisation kink k and slopes s1, s2 of the multiplier curve. */
   kink: string;
   slope1: string;
@@ -20,8 +37,10 @@ export interface PricingParams {
 }
 
 export const defaultPricing: PricingParams = {
-  rMin: '0.005',
-  rMax: '0.40',
+  costOfCapital: '0.02',
+  uncertaintyQuantile: 0.75,
+  maxExpectedLoss: '0.25',
+  skimLoadBps: 1_000,
   kink: '0.8',
   slope1: '0.5',
   slope2: '4',
@@ -31,11 +50,18 @@ export const defaultPricing: PricingParams = {
   quoteTtlSeconds: 60,
 };
 
+/** What the loss model says of a cover, per unit of cover, for its term. */
+export interface LossTerms {
+  expectedLoss: number;
+  uncertainty: number;
+}
+
 export interface PremiumInput {
   amount: bigint;
   durationDays: number;
-  /** Risk score 0-100 as a decimal string. */
-  score: string;
+  /** Exposure per unit of cover: the rule's largest payout ratio. */
+  maxPayoutRatio: string;
+  loss: LossTerms;
   /** Utilisation of the binding capacity cap before and after this purchase, in [0, 1]. */
   utilisationBefore: Decimal;
   utilisationAfter: Decimal;
@@ -43,12 +69,19 @@ export interface PremiumInput {
   minPremium: bigint;
 }
 
+/** Every term of a premium, as decimal fractions of the cover amount for the term unless named otherwise. */
 export interface PremiumBreakdown {
-  score: string;
-  baseRate: string;
+  expectedLoss: string;
+  uncertaintyLoad: string;
+  capitalLoad: string;
+  skimLoad: string;
+  /** expectedLoss + the three loads: the premium rate before utilisation. */
+  riskPremiumRate: string;
   utilisationBefore: string;
   utilisationAfter: string;
   utilisationMultiplier: string;
+  /** The premium rate for the term, and annualised (x 365 / days), for comparison only. */
+  termRate: string;
   annualRate: string;
   termFraction: string;
   /** Premium before the minimum, exact decimal in base units. */
@@ -59,32 +92,8 @@ export interface PremiumBreakdown {
   total: bigint;
 }
 
-const baseRates = new Map<string, { rate: Decimal; text: string }>();
-
-/**
- * r0 = rMin * (rMax/rMin)^(score/100): log-linear in the score, with its decimal string (for a
- * quote's breakdown and the API). The power is the costliest step of a quote and depends only
- * on these three numbers, so results are remembered (a bounded cache; Decimal values are
- * immutable).
- */
-export function baseRateOf(score: string, params: PricingParams): { rate: Decimal; text: string } {
-  const key = `${score}|${params.rMin}|${params.rMax}`;
-  let entry = baseRates.get(key);
-  if (!entry) {
-    const rMin = new Decimal(params.rMin);
-    const rMax = new Decimal(params.rMax);
-    const rate = rMin.mul(rMax.div(rMin).pow(new Decimal(score).div(100)));
-    entry = { rate, text: decimalString(rate) };
-    if (baseRates.size >= 10_000) baseRates.clear();
-    baseRates.set(key, entry);
-  }
-  return entry;
-}
-
-/** The base rate r0 (baseRateOf). */
-export function baseRate(score: string, params: PricingParams): Decimal {
-  return baseRateOf(score, params).rate;
-}
+/** A float from the loss model as an exact decimal, to 12 places (a base unit of 10^12 cover). */
+const fromModel = (v: number) => new Decimal(Math.max(0, v).toFixed(12));
 
 interface Curve {
   k: Decimal;
@@ -165,27 +174,48 @@ export function validateTerm(durationDays: number, params: PricingParams): void 
 }
 
 /**
- * premium = A * r0 * mean(m) * d/365, rounded up to the base unit (against the buyer, as
- * every rounding of an amount owed to the pool), then at least the minimum; fee on top.
+ * premium = amount x (EL + uncertainty + capital) / (1 - skim) x mean(m), rounded up to the
+ * base unit (against the buyer, as every rounding of an amount owed to the pool), then at
+ * least the minimum; the fee on top. The capital load is the cost of the capital the cover
+ * holds for its term: costOfCapital x (exposure per unit - EL) x d/365.
  */
 export function pricePremium(input: PremiumInput, params: PricingParams): PremiumBreakdown {
   validateTerm(input.durationDays, params);
-  const r0 = baseRateOf(input.score, params);
   const m = meanMultiplier(input.utilisationBefore, input.utilisationAfter, params);
-  const annualRate = r0.rate.mul(m);
   const term = termOf(input.durationDays);
-  const raw = new Decimal(input.amount.toString()).mul(annualRate).mul(term.fraction);
+  const zero = new Decimal(0);
+  let el: Decimal;
+  let uncertainty = zero;
+  let capital = zero;
+  let skim = zero;
+  if (params.flatAnnualRate !== undefined) {
+    el = new Decimal(params.flatAnnualRate).mul(term.fraction);
+  } else {
+    el = fromModel(input.loss.expectedLoss);
+    uncertainty = fromModel(input.loss.uncertainty);
+    const held = Decimal.max(0, new Decimal(input.maxPayoutRatio).sub(el));
+    capital = new Decimal(params.costOfCapital).mul(held).mul(term.fraction);
+    const share = new Decimal(params.skimLoadBps).div(10_000);
+    skim = el.add(uncertainty).add(capital).mul(share).div(ONE.sub(share));
+  }
+  const riskRate = el.add(uncertainty).add(capital).add(skim);
+  const termRate = riskRate.mul(m);
+  const raw = new Decimal(input.amount.toString()).mul(termRate);
   const computed = ceilToBigInt(raw);
   const minimumApplied = computed < input.minPremium;
   const premium = minimumApplied ? input.minPremium : computed;
   const fee = ceilToBigInt(new Decimal(premium.toString()).mul(params.feeBps).div(10_000));
   return {
-    score: input.score,
-    baseRate: r0.text,
+    expectedLoss: decimalString(el),
+    uncertaintyLoad: decimalString(uncertainty),
+    capitalLoad: decimalString(capital),
+    skimLoad: decimalString(skim),
+    riskPremiumRate: decimalString(riskRate),
     utilisationBefore: decimalString(input.utilisationBefore),
     utilisationAfter: decimalString(input.utilisationAfter),
     utilisationMultiplier: decimalString(m),
-    annualRate: decimalString(annualRate),
+    termRate: decimalString(termRate),
+    annualRate: decimalString(termRate.div(term.fraction)),
     termFraction: term.text,
     rawPremium: decimalString(raw, 6),
     minimumApplied,

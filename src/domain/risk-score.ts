@@ -1,13 +1,16 @@
 import { badInput } from './errors.ts';
 import { Decimal, decimalString } from './decimal.ts';
 import { isDecimalString } from './money.ts';
+import { fitted } from './fitted-model.ts';
 
 /**
- * Risk score model v1: 0-100, higher is riskier. Each factor maps an observable fact to a
- * risk value in [0, 1]; its contribution is weight x value, and the score is their sum, so
- * a buyer can see exactly why a risk costs what it does.
+ * The risk score: 0-100, higher is riskier. Each factor maps an observable fact to a risk
+ * value in [0, 1]; its contribution is weight x value, and the score is their sum, so a buyer
+ * can see exactly why a risk costs what it does. The weights are fitted parameters: `npm run
+ * calibrate` fits them to the depegs of the shipped cross-section (docs/pricing.md), and the
+ * model's version names the fit.
  */
-export const RISK_SCORE_MODEL_VERSION = 'v1';
+export const RISK_SCORE_MODEL_VERSION = fitted.version;
 
 export type Level = 'LOW' | 'MEDIUM' | 'HIGH';
 
@@ -44,14 +47,15 @@ export interface RiskScore {
   factors: RiskFactor[];
 }
 
-const WEIGHTS = {
-  audits: 20,
-  timeLive: 15,
-  valueSecured: 15,
-  pastIncidents: 20,
-  oracleQuality: 15,
-  centralisation: 15,
-} as const;
+export type FactorName = 'audits' | 'timeLive' | 'valueSecured' | 'pastIncidents' | 'oracleQuality' | 'centralisation';
+export const FACTOR_NAMES: readonly FactorName[] = [
+  'audits',
+  'timeLive',
+  'valueSecured',
+  'pastIncidents',
+  'oracleQuality',
+  'centralisation',
+];
 
 const LEVEL_RISK = { LOW: 0, MEDIUM: 0.5, HIGH: 1 } as const;
 
@@ -61,14 +65,15 @@ function requireCount(value: number, field: string, max: number): void {
   }
 }
 
-export function computeRiskScore(inputs: RiskScoreInputs): RiskScore {
+/** Scores with the given weights (points at value 1, summing to 100); the model's are the fitted ones. */
+export function computeRiskScore(inputs: RiskScoreInputs, weights: Readonly<Record<FactorName, number>> = fitted.scoreWeights): RiskScore {
   requireCount(inputs.audits, 'audits', 1000);
   requireCount(inputs.daysLive, 'daysLive', 100_000);
   requireCount(inputs.pastIncidents, 'pastIncidents', 1000);
   if (inputs.valueSecuredUsd < 0n) throw badInput('valueSecuredUsd must not be negative', { field: 'valueSecuredUsd' });
   const one = new Decimal(1);
   const clamp = (d: Decimal) => Decimal.max(0, Decimal.min(one, d));
-  const values: Array<[keyof typeof WEIGHTS, string, string, Decimal]> = [
+  const values: Array<[FactorName, string, string, Decimal]> = [
     [
       'audits',
       'Each independent audit halves, then thirds ... the residual risk: 1/(1+audits)',
@@ -108,7 +113,7 @@ export function computeRiskScore(inputs: RiskScoreInputs): RiskScore {
   ];
   let total = new Decimal(0);
   const factors = values.map(([name, description, input, value]) => {
-    const weight = WEIGHTS[name];
+    const weight = weights[name];
     const contribution = value.mul(weight);
     total = total.add(contribution);
     return { name, description, input, value: decimalString(value, 6), weight, contribution: decimalString(contribution, 4) };

@@ -41,6 +41,11 @@ function beyond(value: Decimal, bound: string, direction: TriggerRule['direction
   return direction === 'BELOW' ? value.lte(bound) : value.gte(bound);
 }
 
+/** At or beyond the trigger threshold: what the rule's first step fires on. */
+export function isBeyond(rule: TriggerRule, value: string): boolean {
+  return beyond(new Decimal(value), rule.threshold, rule.direction);
+}
+
 /** Back on the safe side of the recovery threshold (BELOW: value >= recovery). */
 export function isRecovered(rule: TriggerRule, value: string): boolean {
   const v = new Decimal(value);

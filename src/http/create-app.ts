@@ -14,7 +14,15 @@ import { requestLogging } from './access-log.ts';
 import { bearer, safeEqual } from './bearer.ts';
 import { serveWebSockets } from './websocket.ts';
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
-import { type DemoFaucet, type DemoPerson, type Viewer, signInWithKey, verifySessionToken } from '../app/auth.ts';
+import {
+  type DemoFaucet,
+  type DemoPerson,
+  type Viewer,
+  isAdminAddress,
+  signInWithKey,
+  verifiedClaims,
+  verifySessionToken,
+} from '../app/auth.ts';
 import { pingDatabase } from '../app/health.ts';
 import { reservesProblem } from '../app/treasury.ts';
 import { getIncident } from '../app/incidents.ts';
@@ -29,6 +37,8 @@ import { resolvers } from './resolvers.ts';
 
 const SCHEMA_DIR = new URL('../../schema', import.meta.url).pathname;
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
+/** An admin's requests may be larger: importFeedHistory takes up to 100,000 observations a call. */
+const MAX_ADMIN_BODY_BYTES = 16 * 1024 * 1024;
 export const DASHBOARD_DIR = new URL('./dashboard', import.meta.url).pathname;
 const UPLOT_DIR = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
 
@@ -166,7 +176,11 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // passes one prefix match instead of one per middleware, and none of the dashboard's.
   const graphql = express.Router();
   // The body is read here, counting the bytes actually received (chunked or not).
-  graphql.use(express.raw({ type: () => true, limit: MAX_BODY_BYTES }), refuseBrokenGetParams());
+  const body = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
+  const adminBody = express.raw({ type: () => true, limit: MAX_ADMIN_BODY_BYTES });
+  // The larger limit needs a token that verifies as an admin's (signature and time; the session
+  // itself is checked after the body, as for every request).
+  graphql.use((req, res, next) => (bearsAdminToken(deps, req) ? adminBody : body)(req, res, next), refuseBrokenGetParams());
   const perMinute = options.rateLimitPerMinute ?? 1_200;
   if (perMinute > 0) graphql.use(limitPer(deps, perMinute, 'ip', (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`));
   graphql.use(authenticate(deps));
@@ -282,6 +296,16 @@ function mountProbes(app: express.Express, deps: Deps, readiness: NonNullable<Ap
 }
 
 /** Verifies the bearer token once per request; the API refuses an invalid one. */
+function bearsAdminToken(deps: Deps, req: express.Request): boolean {
+  const token = bearer(req.headers.authorization);
+  if (!token) return false;
+  try {
+    return isAdminAddress(deps, verifiedClaims(deps, token).sub);
+  } catch {
+    return false;
+  }
+}
+
 function authenticate(deps: Deps): express.RequestHandler {
   return (req, _res, next) => {
     const token = bearer(req.headers.authorization);
@@ -353,7 +377,15 @@ function errorHandler(deps: Deps): express.ErrorRequestHandler {
   return (err: unknown, _req, res, _next) => {
     if (isBaseError(err)) return refused(res, HTTP_STATUS[err.code] ?? 400, err.message, err.code);
     const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
-    if (status === 413) return refused(res, 413, `request body too large (at most ${MAX_BODY_BYTES} bytes)`, 'BAD_USER_INPUT');
+    if (status === 413) {
+      const limit = (err as { limit?: unknown }).limit;
+      return refused(
+        res,
+        413,
+        `request body too large (at most ${typeof limit === 'number' ? limit : MAX_BODY_BYTES} bytes)`,
+        'BAD_USER_INPUT',
+      );
+    }
     if (status >= 400 && status < 500) return refused(res, status, 'bad request', 'BAD_USER_INPUT');
     deps.log.error({ err }, 'unexpected error in an HTTP route');
     return refused(res, 500, 'unexpected error', 'INTERNAL_SERVER_ERROR');

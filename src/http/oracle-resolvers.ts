@@ -13,6 +13,7 @@ import {
   submitObservations,
 } from '../app/feeds.ts';
 import { payoutHistory } from '../app/cover.ts';
+import { importFeedHistory } from '../app/history.ts';
 import { getIncident, incidents, payouts, poolsOfIncident, riskEventsOf, runBacktest } from '../app/incidents.ts';
 import type { EvidenceObservation } from '../app/records.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
@@ -41,6 +42,10 @@ export const oracleResolvers: Resolvers = {
       const result = await submitObservations(ctx.deps, a.feedId, a.observations, a.signature);
       return { accepted: result.stored.length, feedId: a.feedId, incidentIds: result.incidents };
     },
+    importFeedHistory: (_, a, ctx) => importFeedHistory(ctx.deps, ctx.viewer, a.feedId, a.source, a.observations),
+  },
+  FeedHistoryImport: {
+    feed: (r, _, ctx) => getFeed(ctx.deps, r.feedId),
   },
   SubmitObservationsResult: {
     feed: (r, _, ctx) => getFeed(ctx.deps, r.feedId),

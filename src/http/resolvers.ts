@@ -14,10 +14,12 @@ import {
   withdrawals,
 } from '../app/pools.ts';
 import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/risks.ts';
-import type { RiskRecord } from '../app/records.ts';
+import type { RiskRecord, StoredBreakdown } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
-import { baseRateOf } from '../domain/pricing.ts';
+import { annualPricing } from '../app/loss-models.ts';
+import { riskHistory } from '../app/history.ts';
+import type { ModelExplanation } from '../domain/loss-model.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
 import { poolLossHistory, poolPremiumByDay, positionEarnings } from '../app/earnings.ts';
 import { GraphQLScalarType } from 'graphql';
@@ -40,6 +42,36 @@ function scoreLabel(r: RiskRecord): string {
     : `Risk score (admin override: "${r.scoreOverrideReason}"; the model ${r.scoreModel} says ${r.modelScore})`;
 }
 
+const pct = (rate: string | null | undefined) => (rate == null ? 'n/a' : `${new Decimal(rate).mul(100).toDecimalPlaces(4).toString()}%`);
+const num = (value: string | null | undefined, dp = 4) => (value == null ? 'n/a' : new Decimal(value).toDecimalPlaces(dp).toString());
+const day = (ms: number | null | undefined) => (ms == null ? 'n/a' : new Date(ms).toISOString().slice(0, 10));
+
+/** The loss model's terms, for people: the same lines in a quote and in a risk's pricing. */
+function modelLines(m: Partial<ModelExplanation>, days: number) {
+  return [
+    { label: 'Pricing model (loss model / risk score)', value: m.model ?? 'n/a' },
+    {
+      label: 'History replayed under the rule (days, span)',
+      value: m.historyDays ? `${m.historyDays} days, ${day(m.historyFrom)} to ${day(m.historyTo)}` : 'none yet: the prior alone',
+    },
+    { label: 'Paying incidents the rule would have confirmed in that history', value: String(m.triggersSeen ?? 0) },
+    {
+      label: 'Annual trigger frequency: history, prior (cross-section at this score)',
+      value: `${num(m.experienceAnnualFrequency)}, ${num(m.priorAnnualFrequency)}`,
+    },
+    { label: 'Credibility of the history Z = E / (E + shape / prior)', value: num(m.credibility) },
+    {
+      label: 'Annual frequency Z x history + (1 - Z) x prior, and its upper quantile',
+      value: `${num(m.annualFrequency)}, ${num(m.annualFrequencyUpper)}`,
+    },
+    {
+      label: 'Mean payout when triggered: history, prior, weight of the history, blend',
+      value: `${num(m.experienceSeverity)}, ${num(m.priorSeverity)}, ${num(m.severityCredibility)}, ${num(m.meanSeverity)}`,
+    },
+    { label: `The history's own burning cost for ${days} days (the floor)`, value: pct(m.burningCost) },
+  ];
+}
+
 /** A firm quote and an estimate explain themselves the same way. */
 const quoteFields: QuoteEstimateResolvers = {
   risk: (q, _, ctx) => ctx.risk(q.riskId),
@@ -52,14 +84,26 @@ const quoteFields: QuoteEstimateResolvers = {
     const money = (v: bigint) => `${formatUnits(v, pool.decimals)} ${pool.asset}`;
     return [
       { label: 'Cover amount', value: `${money(q.amount)} for ${q.durationDays} days` },
+      ...(b.expectedLoss === undefined ? [] : modelLines(b, q.durationDays)),
       { label: scoreLabel(await ctx.risk(q.riskId)), value: b.score },
-      { label: `Base annual rate r0 = ${p.rMin} x (${p.rMax}/${p.rMin})^(score/100)`, value: b.baseRate },
+      {
+        label: `Expected loss for ${q.durationDays} days: mean payout x (1 - exp(-frequency x days/365)), at least the burning cost`,
+        value: pct(b.expectedLoss),
+      },
+      {
+        label: `Parameter uncertainty: expected loss at the ${p.uncertaintyQuantile} quantile of the frequency, less the expected loss`,
+        value: pct(b.uncertaintyLoad),
+      },
+      { label: `Cost of capital: ${pct(p.costOfCapital)} a year on the exposure less the expected loss`, value: pct(b.capitalLoad) },
+      {
+        label: `Backstop skim: the premium grossed up for the ${pct(String(p.skimLoadBps / 10_000))} the fund takes`,
+        value: pct(b.skimLoad),
+      },
       { label: `Utilisation of the ${b.bindingCap} cap, before -> after`, value: `${b.utilisationBefore} -> ${b.utilisationAfter}` },
       { label: `Mean utilisation multiplier m(u) (k=${p.kink}, s1=${p.slope1}, s2=${p.slope2})`, value: b.utilisationMultiplier },
-      { label: 'Annual rate r0 x m', value: b.annualRate },
-      { label: 'Term d/365', value: b.termFraction },
+      { label: 'Premium rate for the term: (expected loss + loads) x m', value: `${pct(b.termRate)} (${pct(b.annualRate)} a year)` },
       {
-        label: `Premium = amount x rate x term, rounded up${b.minimumApplied ? ' (minimum premium applied)' : ''}`,
+        label: `Premium = amount x rate, rounded up${b.minimumApplied ? ' (minimum premium applied)' : ''}`,
         value: money(q.premium),
       },
       { label: `Platform fee ${new Decimal(p.feeBps).div(100).toString()}% of premium`, value: money(q.fee) },
@@ -68,6 +112,10 @@ const quoteFields: QuoteEstimateResolvers = {
     ];
   },
 };
+
+/** A breakdown's deprecated r0: stored on old quotes, the annualised risk premium rate on new ones. */
+const legacyBaseRate = (b: StoredBreakdown) =>
+  (b as { baseRate?: string }).baseRate ?? decimalString(new Decimal(b.riskPremiumRate ?? '0').div(b.termFraction));
 
 export const coreResolvers: Resolvers = {
   BigInt: BigIntScalar,
@@ -127,7 +175,23 @@ export const coreResolvers: Resolvers = {
       override: r.scoreOverride,
       overrideReason: r.scoreOverrideReason,
     }),
-    baseRate: (r, _, ctx) => baseRateOf(effectiveScore(r), ctx.deps.config.pricing).text,
+    baseRate: async (r, _, ctx) => (await annualPricing(ctx.deps, r)).annualRate,
+    pricing: async (r, _, ctx) => {
+      const p = await annualPricing(ctx.deps, r);
+      const lines = [
+        ...modelLines(p, 365),
+        { label: 'Expected loss of a one-year cover', value: pct(p.annualExpectedLoss) },
+        { label: 'Parameter uncertainty load', value: pct(p.annualUncertaintyLoad) },
+        { label: 'Cost of capital load', value: pct(p.annualCapitalLoad) },
+        { label: 'Backstop skim load', value: pct(p.annualSkimLoad) },
+        { label: 'Annual premium rate before utilisation and the platform fee', value: pct(p.annualRate) },
+      ];
+      return { ...p, lines };
+    },
+    history: (r, a, ctx) => riskHistory(ctx.deps, r, pageRequest(a.first, a.after)),
+  },
+  QuoteBreakdown: {
+    baseRate: (b) => legacyBaseRate(b as StoredBreakdown),
   },
 
   Pool: {

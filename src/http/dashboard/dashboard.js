@@ -582,7 +582,7 @@ async function getQuote() {
   if (!Number.isInteger(days) || days < 1) throw new Error('Days must be a whole number of days, at least 1');
   const { requestQuote: q } = await gql(
     `mutation($r: ID!, $a: BigInt!, $d: Int!) { requestQuote(riskId: $r, amount: $a, durationDays: $d) {
-      id amount durationDays premium fee total expiresAt risk { name } pool { name } } }`,
+      id amount durationDays premium fee total expiresAt risk { name } pool { name } lines { label value } } }`,
     { r: riskId, a: amount.toString(), d: days },
   );
   quoted = q;
@@ -594,6 +594,13 @@ async function getQuote() {
       'p',
       { 'data-quote': q.id },
       `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)} = ${money(q.total)} USDC. The price is held until ${new Date(q.expiresAt).toLocaleTimeString()}.`,
+    ),
+    // How the price was worked out, line by line (the expected loss from the risk's history and its loads).
+    el(
+      'details',
+      { class: 'quote-lines' },
+      el('summary', {}, 'How this price was worked out'),
+      el('dl', {}, ...q.lines.flatMap((l) => [el('dt', {}, l.label), el('dd', {}, l.value)])),
     ),
     buy,
   );

@@ -281,6 +281,17 @@ export type FeedConnection = {
   pageInfo: PageInfo;
 };
 
+export type FeedHistoryImport = {
+  __typename?: 'FeedHistoryImport';
+  added: Scalars['Int']['output'];
+  feed: Feed;
+  from: Scalars['DateTime']['output'];
+  /** Observations in the call, and how many were new. */
+  received: Scalars['Int']['output'];
+  source: Scalars['String']['output'];
+  to: Scalars['DateTime']['output'];
+};
+
 export type FeedKind =
   | 'CHAINLINK'
   | 'CONTRACT_CALL'
@@ -420,6 +431,14 @@ export type Mutation = {
   deposit: Position;
   /** Admin: seed or top up the backstop from the platform's own capital. Idempotent on `reference`. */
   fundBackstop: Backstop;
+  /**
+   * Admin: import a feed's past observations, to price the risks it drives (docs/pricing.md).
+   * Times must be in the past and strictly increasing, values positive; up to 100,000 a call.
+   * A time the feed already has (imported or observed) is skipped, so a re-import adds
+   * nothing. Anything else refuses the whole call (BAD_USER_INPUT naming the first offending
+   * observation) and writes nothing. Imported history never drives a trigger.
+   */
+  importFeedHistory: FeedHistoryImport;
   /** Admin: override a risk's model score; the reason is recorded and shown. */
   overrideRiskScore: Risk;
   /** Buy a quote at exactly its price. Buying the same quote again returns the same policy. */
@@ -520,6 +539,13 @@ export type MutationFundBackstopArgs = {
   amount: Scalars['BigInt']['input'];
   asset?: InputMaybe<Scalars['String']['input']>;
   reference: Scalars['String']['input'];
+};
+
+
+export type MutationImportFeedHistoryArgs = {
+  feedId: Scalars['ID']['input'];
+  observations: Array<ObservationInput>;
+  source: Scalars['String']['input'];
 };
 
 
@@ -1078,20 +1104,68 @@ export type Quote = {
   total: Scalars['BigInt']['output'];
 };
 
+/**
+ * How a premium was worked out (docs/pricing.md). Rates are decimal fractions of the cover
+ * amount for the term unless named annual. The loss model's terms are null on quotes priced
+ * before it (model el-2026.11).
+ */
 export type QuoteBreakdown = {
   __typename?: 'QuoteBreakdown';
+  annualFrequency?: Maybe<Scalars['Decimal']['output']>;
+  annualFrequencyUpper?: Maybe<Scalars['Decimal']['output']>;
+  /** termRate x 365 / days, for comparison. */
   annualRate: Scalars['Decimal']['output'];
-  /** r0 = rMin * (rMax/rMin)^(score/100). */
+  /**
+   * The rate curve's r0 of quotes priced before the loss model; the annualised risk premium rate on newer ones.
+   * @deprecated The premium follows the loss model: see expectedLoss and the loads.
+   */
   baseRate: Scalars['Decimal']['output'];
   /** Which cap's utilisation priced the quote: risk, group or total. */
   bindingCap: Scalars['String']['output'];
+  /** What covers of this term started on every day of the history would have been paid, on average. */
+  burningCost?: Maybe<Scalars['Decimal']['output']>;
+  /** Cost of the capital the cover holds: costOfCapital x (exposure per unit - expected loss) x days/365. */
+  capitalLoad?: Maybe<Scalars['Decimal']['output']>;
+  /** Credibility weight of the history's frequency, E / (E + shape/prior) for E years of history. */
+  credibility?: Maybe<Scalars['Decimal']['output']>;
+  /**
+   * Expected payout per unit of cover over the term: the chance of a trigger within the term
+   * times the mean payout, credibility-weighted between the risk's history and the prior, never
+   * below the risk's own burning cost for the term.
+   */
+  expectedLoss?: Maybe<Scalars['Decimal']['output']>;
+  /** Annual frequency of triggers: the history's, the prior's (from the cross-section at this score), their credibility blend and its upper quantile. */
+  experienceAnnualFrequency?: Maybe<Scalars['Decimal']['output']>;
+  /** Mean payout per unit when the rule pays: the history's, the prior's, the weight of the history, and the blend. */
+  experienceSeverity?: Maybe<Scalars['Decimal']['output']>;
+  /** Days of history behind the experience, and its span. */
+  historyDays?: Maybe<Scalars['Int']['output']>;
+  historyFrom?: Maybe<Scalars['DateTime']['output']>;
+  historyTo?: Maybe<Scalars['DateTime']['output']>;
+  meanSeverity?: Maybe<Scalars['Decimal']['output']>;
   minimumApplied: Scalars['Boolean']['output'];
+  /** The pricing model: the loss model's fit / the risk score's model. */
+  model?: Maybe<Scalars['String']['output']>;
   poolSelection: Scalars['String']['output'];
-  /** amount x annualRate x termFraction, before rounding up and the minimum. */
+  priorAnnualFrequency?: Maybe<Scalars['Decimal']['output']>;
+  priorSeverity?: Maybe<Scalars['Decimal']['output']>;
+  /** amount x termRate, before rounding up and the minimum. */
   rawPremium: Scalars['Decimal']['output'];
+  /** expectedLoss + uncertaintyLoad + capitalLoad + skimLoad: the premium rate before utilisation. */
+  riskPremiumRate?: Maybe<Scalars['Decimal']['output']>;
+  /** The risk score the prior was scaled by (the admin override when there is one). */
   score: Scalars['Decimal']['output'];
+  severityCredibility?: Maybe<Scalars['Decimal']['output']>;
+  /** What the premium is grossed up by for the backstop skim it pays. */
+  skimLoad?: Maybe<Scalars['Decimal']['output']>;
   /** durationDays / 365. */
   termFraction: Scalars['Decimal']['output'];
+  /** riskPremiumRate x the utilisation multiplier: the premium rate for the term. */
+  termRate?: Maybe<Scalars['Decimal']['output']>;
+  /** Paying incidents the rule would have confirmed over the history. */
+  triggersSeen?: Maybe<Scalars['Int']['output']>;
+  /** Load for parameter uncertainty: the expected loss at the upper quantile of the posterior frequency, less the expected loss. */
+  uncertaintyLoad?: Maybe<Scalars['Decimal']['output']>;
   utilisationAfter: Scalars['Decimal']['output'];
   utilisationBefore: Scalars['Decimal']['output'];
   /** Mean of m(u) over the utilisation the purchase spans. */
@@ -1200,7 +1274,10 @@ export type Reserves = {
 
 export type Risk = {
   __typename?: 'Risk';
-  /** The annual base rate the score gives before utilisation (r0). */
+  /**
+   * The annual premium rate of a one-year cover before utilisation and fee (pricing.annualRate).
+   * @deprecated See pricing, which explains the rate.
+   */
   baseRate: Scalars['Decimal']['output'];
   correlationGroup: Scalars['String']['output'];
   createdAt: Scalars['DateTime']['output'];
@@ -1208,6 +1285,12 @@ export type Risk = {
   description: Scalars['String']['output'];
   events: Array<RiskEvent>;
   feeds: Array<Feed>;
+  /**
+   * The risk's experience: its feeds' history (imported with importFeedHistory, and the
+   * watcher's observations as they arrive), one value a UTC day aggregated as the trigger
+   * aggregates the feeds, oldest first, a page at a time; with its sources and span.
+   */
+  history: RiskHistory;
   id: Scalars['ID']['output'];
   /** The risk's incidents, newest first (at most 100). */
   incidents: Array<Incident>;
@@ -1220,6 +1303,8 @@ export type Risk = {
   maxStalenessSeconds: Scalars['Int']['output'];
   monitoring: RiskMonitoring;
   name: Scalars['String']['output'];
+  /** The annual figures of the risk's loss model (docs/pricing.md). */
+  pricing: RiskPricing;
   quorum: Scalars['Int']['output'];
   rule: TriggerRule;
   score: RiskScore;
@@ -1231,6 +1316,12 @@ export type Risk = {
 
 export type RiskEventsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type RiskHistoryArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -1283,6 +1374,34 @@ export type RiskFactor = {
   weight: Scalars['Int']['output'];
 };
 
+export type RiskHistory = {
+  __typename?: 'RiskHistory';
+  days: Scalars['Int']['output'];
+  /** First and last day, and how many days have a value. */
+  from?: Maybe<Scalars['DateTime']['output']>;
+  nodes: Array<RiskHistoryPoint>;
+  pageInfo: PageInfo;
+  sources: Array<RiskHistorySource>;
+  to?: Maybe<Scalars['DateTime']['output']>;
+};
+
+export type RiskHistoryPoint = {
+  __typename?: 'RiskHistoryPoint';
+  /** The UTC day. */
+  at: Scalars['DateTime']['output'];
+  value: Scalars['Decimal']['output'];
+};
+
+export type RiskHistorySource = {
+  __typename?: 'RiskHistorySource';
+  feedId: Scalars['ID']['output'];
+  from: Scalars['DateTime']['output'];
+  points: Scalars['Int']['output'];
+  /** The source named at import, or "live" for the watcher's observations. */
+  source: Scalars['String']['output'];
+  to: Scalars['DateTime']['output'];
+};
+
 export type RiskKind =
   | 'DEPEG'
   | 'SMART_CONTRACT_FAILURE';
@@ -1297,6 +1416,44 @@ export type RiskMonitoring = {
   quorum: Scalars['Int']['output'];
   /** Why it is not monitored, for people. */
   reason?: Maybe<Scalars['String']['output']>;
+};
+
+/**
+ * A risk's loss model on a one-year term (docs/pricing.md): the experience (its history
+ * replayed under its rule), the prior (the shipped cross-section at its score), their
+ * credibility blend, and the premium rate they give before utilisation and the platform fee.
+ */
+export type RiskPricing = {
+  __typename?: 'RiskPricing';
+  /** Per unit of cover for one year. */
+  annualBurningCost: Scalars['Decimal']['output'];
+  annualCapitalLoad: Scalars['Decimal']['output'];
+  annualExpectedLoss: Scalars['Decimal']['output'];
+  annualFrequency: Scalars['Decimal']['output'];
+  annualFrequencyUpper: Scalars['Decimal']['output'];
+  /** The premium rate of a one-year cover before utilisation and the platform fee. */
+  annualRate: Scalars['Decimal']['output'];
+  annualSkimLoad: Scalars['Decimal']['output'];
+  annualUncertaintyLoad: Scalars['Decimal']['output'];
+  /** The experience runs to the end of the day before this one (UTC). */
+  asOf: Scalars['DateTime']['output'];
+  credibility: Scalars['Decimal']['output'];
+  experienceAnnualFrequency: Scalars['Decimal']['output'];
+  experienceSeverity: Scalars['Decimal']['output'];
+  historyDays: Scalars['Int']['output'];
+  historyFrom?: Maybe<Scalars['DateTime']['output']>;
+  historyTo?: Maybe<Scalars['DateTime']['output']>;
+  /** The same, for people. */
+  lines: Array<QuoteLine>;
+  meanSeverity: Scalars['Decimal']['output'];
+  model: Scalars['String']['output'];
+  priorAnnualFrequency: Scalars['Decimal']['output'];
+  /** Assets and asset-years of the cross-section the prior was fitted on. */
+  priorAssets: Scalars['Int']['output'];
+  priorSeverity: Scalars['Decimal']['output'];
+  priorYears: Scalars['Decimal']['output'];
+  severityCredibility: Scalars['Decimal']['output'];
+  triggersSeen: Scalars['Int']['output'];
 };
 
 export type RiskScore = {
@@ -1675,6 +1832,7 @@ export type ResolversTypes = {
   EvidenceObservation: ResolverTypeWrapper<EvidenceObservationRecord>;
   Feed: ResolverTypeWrapper<FeedRecord>;
   FeedConnection: ResolverTypeWrapper<Omit<FeedConnection, 'nodes'> & { nodes: Array<ResolversTypes['Feed']> }>;
+  FeedHistoryImport: ResolverTypeWrapper<Omit<Omit<FeedHistoryImport, 'feed'> & { feed: ResolversTypes['Feed'] }, 'feed'> & { feedId: string }>;
   FeedKind: FeedKind;
   FeedObservation: ResolverTypeWrapper<ObservationRecord>;
   FeedObservationConnection: ResolverTypeWrapper<Omit<FeedObservationConnection, 'nodes'> & { nodes: Array<ResolversTypes['FeedObservation']> }>;
@@ -1731,8 +1889,12 @@ export type ResolversTypes = {
   RiskEventState: RiskEventState;
   RiskExposure: ResolverTypeWrapper<Omit<RiskExposure, 'risk'> & { risk: ResolversTypes['Risk'] }>;
   RiskFactor: ResolverTypeWrapper<RiskFactor>;
+  RiskHistory: ResolverTypeWrapper<RiskHistory>;
+  RiskHistoryPoint: ResolverTypeWrapper<RiskHistoryPoint>;
+  RiskHistorySource: ResolverTypeWrapper<RiskHistorySource>;
   RiskKind: RiskKind;
   RiskMonitoring: ResolverTypeWrapper<RiskMonitoring>;
+  RiskPricing: ResolverTypeWrapper<RiskPricing>;
   RiskScore: ResolverTypeWrapper<RiskScore>;
   RiskScoreInput: RiskScoreInput;
   RiskState: RiskState;
@@ -1786,6 +1948,7 @@ export type ResolversParentTypes = {
   EvidenceObservation: EvidenceObservationRecord;
   Feed: FeedRecord;
   FeedConnection: Omit<FeedConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Feed']> };
+  FeedHistoryImport: Omit<Omit<FeedHistoryImport, 'feed'> & { feed: ResolversParentTypes['Feed'] }, 'feed'> & { feedId: string };
   FeedObservation: ObservationRecord;
   FeedObservationConnection: Omit<FeedObservationConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['FeedObservation']> };
   FeedRejection: FeedRejection;
@@ -1833,7 +1996,11 @@ export type ResolversParentTypes = {
   RiskEvent: Omit<RiskEvent, 'observations'> & { observations: Array<ResolversParentTypes['EvidenceObservation']> };
   RiskExposure: Omit<RiskExposure, 'risk'> & { risk: ResolversParentTypes['Risk'] };
   RiskFactor: RiskFactor;
+  RiskHistory: RiskHistory;
+  RiskHistoryPoint: RiskHistoryPoint;
+  RiskHistorySource: RiskHistorySource;
   RiskMonitoring: RiskMonitoring;
+  RiskPricing: RiskPricing;
   RiskScore: RiskScore;
   RiskScoreInput: RiskScoreInput;
   Session: Session;
@@ -2012,6 +2179,15 @@ export type FeedConnectionResolvers<ContextType = Context, ParentType extends Re
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 };
 
+export type FeedHistoryImportResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FeedHistoryImport'] = ResolversParentTypes['FeedHistoryImport']> = {
+  added?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  feed?: Resolver<ResolversTypes['Feed'], ParentType, ContextType>;
+  from?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  received?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+};
+
 export type FeedObservationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['FeedObservation'] = ResolversParentTypes['FeedObservation']> = {
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   observedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -2094,6 +2270,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   creditAccount?: Resolver<ResolversTypes['Balance'], ParentType, ContextType, RequireFields<MutationCreditAccountArgs, 'address' | 'amount' | 'asset' | 'reference'>>;
   deposit?: Resolver<ResolversTypes['Position'], ParentType, ContextType, RequireFields<MutationDepositArgs, 'amount' | 'poolId' | 'tranche'>>;
   fundBackstop?: Resolver<ResolversTypes['Backstop'], ParentType, ContextType, RequireFields<MutationFundBackstopArgs, 'amount' | 'asset' | 'reference'>>;
+  importFeedHistory?: Resolver<ResolversTypes['FeedHistoryImport'], ParentType, ContextType, RequireFields<MutationImportFeedHistoryArgs, 'feedId' | 'observations' | 'source'>>;
   overrideRiskScore?: Resolver<ResolversTypes['Risk'], ParentType, ContextType, RequireFields<MutationOverrideRiskScoreArgs, 'reason' | 'riskId' | 'score'>>;
   purchasePolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationPurchasePolicyArgs, 'quoteId'>>;
   recordRecovery?: Resolver<ResolversTypes['Recovery'], ParentType, ContextType, RequireFields<MutationRecordRecoveryArgs, 'amount' | 'incidentId' | 'reference'>>;
@@ -2316,14 +2493,35 @@ export type QuoteResolvers<ContextType = Context, ParentType extends ResolversPa
 };
 
 export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends ResolversParentTypes['QuoteBreakdown'] = ResolversParentTypes['QuoteBreakdown']> = {
+  annualFrequency?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  annualFrequencyUpper?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   annualRate?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   baseRate?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   bindingCap?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  burningCost?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  capitalLoad?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  credibility?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  expectedLoss?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  experienceAnnualFrequency?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  experienceSeverity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  historyDays?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  historyFrom?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  historyTo?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  meanSeverity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   minimumApplied?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  model?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   poolSelection?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  priorAnnualFrequency?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  priorSeverity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   rawPremium?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  riskPremiumRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   score?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  severityCredibility?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  skimLoad?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   termFraction?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  termRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  triggersSeen?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  uncertaintyLoad?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   utilisationAfter?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   utilisationBefore?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   utilisationMultiplier?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
@@ -2387,6 +2585,7 @@ export type RiskResolvers<ContextType = Context, ParentType extends ResolversPar
   description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   events?: Resolver<Array<ResolversTypes['RiskEvent']>, ParentType, ContextType, RequireFields<RiskEventsArgs, 'limit'>>;
   feeds?: Resolver<Array<ResolversTypes['Feed']>, ParentType, ContextType>;
+  history?: Resolver<ResolversTypes['RiskHistory'], ParentType, ContextType, RequireFields<RiskHistoryArgs, 'first'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   incidents?: Resolver<Array<ResolversTypes['Incident']>, ParentType, ContextType, RequireFields<RiskIncidentsArgs, 'limit'>>;
   kind?: Resolver<ResolversTypes['RiskKind'], ParentType, ContextType>;
@@ -2396,6 +2595,7 @@ export type RiskResolvers<ContextType = Context, ParentType extends ResolversPar
   maxStalenessSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   monitoring?: Resolver<ResolversTypes['RiskMonitoring'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  pricing?: Resolver<ResolversTypes['RiskPricing'], ParentType, ContextType>;
   quorum?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   rule?: Resolver<ResolversTypes['TriggerRule'], ParentType, ContextType>;
   score?: Resolver<ResolversTypes['RiskScore'], ParentType, ContextType>;
@@ -2431,6 +2631,28 @@ export type RiskFactorResolvers<ContextType = Context, ParentType extends Resolv
   weight?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type RiskHistoryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskHistory'] = ResolversParentTypes['RiskHistory']> = {
+  days?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  from?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  nodes?: Resolver<Array<ResolversTypes['RiskHistoryPoint']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+  sources?: Resolver<Array<ResolversTypes['RiskHistorySource']>, ParentType, ContextType>;
+  to?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+};
+
+export type RiskHistoryPointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskHistoryPoint'] = ResolversParentTypes['RiskHistoryPoint']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+};
+
+export type RiskHistorySourceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskHistorySource'] = ResolversParentTypes['RiskHistorySource']> = {
+  feedId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  from?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  points?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+};
+
 export type RiskMonitoringResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskMonitoring'] = ResolversParentTypes['RiskMonitoring']> = {
   feeds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   freshFeeds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -2438,6 +2660,33 @@ export type RiskMonitoringResolvers<ContextType = Context, ParentType extends Re
   monitored?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   quorum?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type RiskPricingResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskPricing'] = ResolversParentTypes['RiskPricing']> = {
+  annualBurningCost?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  annualCapitalLoad?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  annualExpectedLoss?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  annualFrequency?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  annualFrequencyUpper?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  annualRate?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  annualSkimLoad?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  annualUncertaintyLoad?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  asOf?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  credibility?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  experienceAnnualFrequency?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  experienceSeverity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  historyDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  historyFrom?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  historyTo?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['QuoteLine']>, ParentType, ContextType>;
+  meanSeverity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  priorAnnualFrequency?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  priorAssets?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  priorSeverity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  priorYears?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  severityCredibility?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  triggersSeen?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type RiskScoreResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskScore'] = ResolversParentTypes['RiskScore']> = {
@@ -2598,6 +2847,7 @@ export type Resolvers<ContextType = Context> = {
   EvidenceObservation?: EvidenceObservationResolvers<ContextType>;
   Feed?: FeedResolvers<ContextType>;
   FeedConnection?: FeedConnectionResolvers<ContextType>;
+  FeedHistoryImport?: FeedHistoryImportResolvers<ContextType>;
   FeedObservation?: FeedObservationResolvers<ContextType>;
   FeedObservationConnection?: FeedObservationConnectionResolvers<ContextType>;
   FeedRejection?: FeedRejectionResolvers<ContextType>;
@@ -2638,7 +2888,11 @@ export type Resolvers<ContextType = Context> = {
   RiskEvent?: RiskEventResolvers<ContextType>;
   RiskExposure?: RiskExposureResolvers<ContextType>;
   RiskFactor?: RiskFactorResolvers<ContextType>;
+  RiskHistory?: RiskHistoryResolvers<ContextType>;
+  RiskHistoryPoint?: RiskHistoryPointResolvers<ContextType>;
+  RiskHistorySource?: RiskHistorySourceResolvers<ContextType>;
   RiskMonitoring?: RiskMonitoringResolvers<ContextType>;
+  RiskPricing?: RiskPricingResolvers<ContextType>;
   RiskScore?: RiskScoreResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
   Settlement?: SettlementResolvers<ContextType>;

@@ -1,0 +1,174 @@
+import { type HistorySource, dailyCloses, historySources } from '../db/history-store.ts';
+import { type RiskRecord, effectiveScore } from '../db/risk-store.ts';
+import { DAY_MS, type ExperienceSummary, dailyExperience, summariseExperience } from '../domain/experience.ts';
+import {
+  type ModelExplanation,
+  type Posterior,
+  type Prior,
+  type TermCurves,
+  explain,
+  fitPrior,
+  posterior,
+  termCurves,
+} from '../domain/loss-model.ts';
+import { Decimal } from '../domain/decimal.ts';
+import { type LossTerms, pricePremium } from '../domain/pricing.ts';
+import { computeRiskScore } from '../domain/risk-score.ts';
+import type { Observation } from '../domain/trigger-engine.ts';
+import type { TriggerRule } from '../domain/trigger-rule.ts';
+import { crossSection, shippedCoins } from '../pricing/cross-section.ts';
+import { fitted } from '../domain/fitted-model.ts';
+import type { Ports } from './deps.ts';
+
+/**
+ * A risk's loss model (docs/pricing.md): its experience (the history of its feeds up to the
+ * end of yesterday, UTC, replayed under its rule), the prior the shipped cross-section gives
+ * the same rule, the credibility-weighted posterior, and the expected loss and uncertainty
+ * load for every term. Worked out once per risk, rule version, history revision, score and
+ * day, and kept per process.
+ */
+export interface RiskLossModel {
+  model: string;
+  riskId: string;
+  ruleVersion: number;
+  /** The day (UTC, ms) the experience ends before. */
+  asOf: number;
+  series: Observation[];
+  experience: Omit<ExperienceSummary, 'burningCost'>;
+  burningCost: Float64Array;
+  prior: Prior;
+  posterior: Posterior;
+  curves: TermCurves;
+}
+
+const priors = new Map<string, Prior>();
+
+/** The prior of a rule from the shipped cross-section, scored with the fitted weights. */
+export function priorOf(rule: TriggerRule): Prior {
+  const key = JSON.stringify(rule);
+  let prior = priors.get(key);
+  if (!prior) {
+    const coins = shippedCoins().map((c) => ({ score: Number(computeRiskScore(c.inputs).score), series: c.series }));
+    prior = fitPrior(crossSection(rule, coins), fitted, Number(rule.maxRatio));
+    if (priors.size >= 1_000) priors.clear();
+    priors.set(key, prior);
+  }
+  return prior;
+}
+
+/** Builds a risk's model from its daily series (pure: the service below feeds it from the database). */
+export function buildLossModel(risk: RiskRecord, series: Observation[], asOf: number, quantile: number): RiskLossModel {
+  const { burningCost, ...experience } = summariseExperience(risk.rule, series);
+  const prior = priorOf(risk.rule);
+  const post = posterior(prior, Number(effectiveScore(risk)), { ...experience, burningCost }, fitted, quantile);
+  return {
+    model: `${fitted.version}/${risk.scoreModel}`,
+    riskId: risk.id,
+    ruleVersion: risk.ruleVersion,
+    asOf,
+    series,
+    experience,
+    burningCost,
+    prior,
+    posterior: post,
+    curves: termCurves(post, burningCost),
+  };
+}
+
+type Source = Pick<Ports, 'db' | 'clock' | 'config'>;
+interface Cache {
+  models: Map<string, { key: string; model: Promise<RiskLossModel> }>;
+}
+const caches = new WeakMap<object, Cache>();
+
+/** The start of the current UTC day: the experience holds whole days only. */
+export const dayStart = (at: number) => Math.floor(at / DAY_MS) * DAY_MS;
+
+/** A risk's loss model, from the per-process cache when its inputs have not changed. */
+export function lossModelOf(ports: Source, risk: RiskRecord): Promise<RiskLossModel> {
+  let cache = caches.get(ports.db);
+  if (!cache) caches.set(ports.db, (cache = { models: new Map() }));
+  const asOf = dayStart(ports.clock.now());
+  const key = `${risk.ruleVersion}|${risk.pricingRevision}|${effectiveScore(risk)}|${asOf}|${ports.config.pricing.uncertaintyQuantile}`;
+  const hit = cache.models.get(risk.id);
+  if (hit && hit.key === key) return hit.model;
+  const model = dailyCloses(ports.db, risk.id, asOf).then((closes) => {
+    const feeds = new Map<string, Array<{ at: number; value: string }>>();
+    for (const c of closes) {
+      let points = feeds.get(c.feedId);
+      if (!points) feeds.set(c.feedId, (points = []));
+      points.push(c);
+    }
+    const series = dailyExperience(
+      [...feeds].map(([feedId, points]) => ({ feedId, points })),
+      risk.rule.direction,
+    );
+    return buildLossModel(risk, series, asOf, ports.config.pricing.uncertaintyQuantile);
+  });
+  // A failed read is not remembered.
+  model.catch(() => {
+    if (cache.models.get(risk.id)?.model === model) cache.models.delete(risk.id);
+  });
+  if (cache.models.size >= 10_000) cache.models.clear();
+  cache.models.set(risk.id, { key, model });
+  return model;
+}
+
+export function sourcesOf(ports: Source, riskId: string): Promise<HistorySource[]> {
+  return historySources(ports.db, riskId, ports.clock.now());
+}
+
+/** The expected loss and uncertainty load of a term (whole days, at most a year). */
+export function lossTermsOf(model: RiskLossModel, days: number): LossTerms {
+  return { expectedLoss: model.curves.expectedLoss[days] ?? 0, uncertainty: model.curves.uncertainty[days] ?? 0 };
+}
+
+/** The model's terms for a quote of `days`. */
+export function explainModel(model: RiskLossModel, days: number): ModelExplanation {
+  return explain(model.model, model.experience, model.posterior, model.burningCost[days] ?? 0);
+}
+
+/** A risk's pricing on a one-year term, before utilisation and the platform fee (Risk.pricing). */
+export interface AnnualPricing extends ModelExplanation {
+  asOf: number;
+  priorAssets: number;
+  priorYears: string;
+  annualBurningCost: string;
+  annualExpectedLoss: string;
+  annualUncertaintyLoad: string;
+  annualCapitalLoad: string;
+  annualSkimLoad: string;
+  annualRate: string;
+}
+
+const UNIT = 10n ** 12n;
+
+export async function annualPricing(ports: Source, risk: RiskRecord): Promise<AnnualPricing> {
+  const model = await lossModelOf(ports, risk);
+  const zero = new Decimal(0);
+  const price = pricePremium(
+    {
+      amount: UNIT,
+      durationDays: 365,
+      maxPayoutRatio: risk.maxPayoutRatio,
+      loss: lossTermsOf(model, 365),
+      utilisationBefore: zero,
+      utilisationAfter: zero,
+      minPremium: 0n,
+    },
+    { ...ports.config.pricing, maxDays: 365 },
+  );
+  const explained = explainModel(model, 365);
+  return {
+    ...explained,
+    asOf: model.asOf,
+    priorAssets: model.prior.assets,
+    priorYears: model.prior.years.toFixed(2),
+    annualBurningCost: explained.burningCost,
+    annualExpectedLoss: price.expectedLoss,
+    annualUncertaintyLoad: price.uncertaintyLoad,
+    annualCapitalLoad: price.capitalLoad,
+    annualSkimLoad: price.skimLoad,
+    annualRate: price.riskPremiumRate,
+  };
+}

@@ -1,0 +1,252 @@
+import { DAY_MS, type ExperienceSummary, MAX_TERM_DAYS } from './experience.ts';
+
+/**
+ * The frequency-severity model behind a price (docs/pricing.md):
+ *
+ *   prior:      hazard mu(score) = exp(a_rule + b x score), a_rule fitted for the exact rule on the
+ *               shipped cross-section of stablecoins, b (and the score's weights) by `npm run calibrate`;
+ *               severity: the cross-section's mean payout of the rule;
+ *   experience: the risk's own hazard and severity, from replaying the rule over its history;
+ *   posterior:  Poisson-gamma credibility, Z = E / (E + alpha/mu) for E years of experience;
+ *               severity with weight n / (n + k) on the risk's own incidents;
+ *   term:       EL(T) = S x (1 - exp(-lambda T/365)), the chance of a trigger within the term,
+ *               never below the risk's own burning cost for that term, and shaped so that a
+ *               longer term never costs less and never costs less per day... than a shorter one
+ *               costs per day more (EL(T)/T non-increasing).
+ */
+export interface FittedModel {
+  version: string;
+  /** Log-hazard per score point. */
+  slopePerPoint: number;
+  /** Gamma shape of the hazard across assets of the same score (negative-binomial dispersion). */
+  dispersion: number;
+  /** Pseudo-count (in hazard-years) that keeps a rule nobody in the cross-section triggered above zero. */
+  priorPseudoCount: number;
+  /** Incidents of weight given to the prior severity. */
+  severityCredibility: number;
+}
+
+/** One asset of the cross-section, replayed under a rule. */
+export interface CrossSectionAsset {
+  score: number;
+  years: number;
+  hazard: number;
+  /** Sum of the payout ratios of its incidents, and their number. */
+  severitySum: number;
+  incidents: number;
+}
+
+export interface Prior {
+  /** a_rule: log-hazard at score 0. */
+  intercept: number;
+  severity: number;
+  /** Assets and asset-years it was fitted on. */
+  assets: number;
+  years: number;
+}
+
+/** The rule's prior: the Poisson MLE of the intercept given the fitted slope, and the pooled severity. */
+export function fitPrior(assets: readonly CrossSectionAsset[], model: FittedModel, maxRatio: number): Prior {
+  let events = model.priorPseudoCount;
+  let exposure = 0;
+  let sevSum = 0;
+  let sevCount = 0;
+  let years = 0;
+  for (const a of assets) {
+    events += a.hazard * a.years;
+    exposure += a.years * Math.exp(model.slopePerPoint * a.score);
+    sevSum += a.severitySum;
+    sevCount += a.incidents;
+    years += a.years;
+  }
+  // A few pseudo-incidents at the rule's largest payout: the tail is heavier than a short sample shows.
+  const pseudo = 3;
+  return {
+    intercept: Math.log(events / Math.max(exposure, 1e-9)),
+    severity: (sevSum + pseudo * maxRatio) / (sevCount + pseudo),
+    assets: assets.length,
+    years,
+  };
+}
+
+export interface Posterior {
+  priorHazard: number;
+  experienceHazard: number;
+  exposureYears: number;
+  credibility: number;
+  hazard: number;
+  /** The hazard at the uncertainty quantile of the gamma posterior. */
+  hazardUpper: number;
+  priorSeverity: number;
+  experienceSeverity: number;
+  severityCredibility: number;
+  severity: number;
+}
+
+export function posterior(prior: Prior, score: number, experience: ExperienceSummary, model: FittedModel, quantile: number): Posterior {
+  const mu = Math.exp(prior.intercept + model.slopePerPoint * score);
+  const years = experience.points === 0 ? 0 : experience.days / 365;
+  const shape = model.dispersion + experience.hazard * years;
+  const rate = model.dispersion / mu + years;
+  const credibility = years / (years + model.dispersion / mu);
+  const hazard = shape / rate;
+  const zs = experience.incidents / (experience.incidents + model.severityCredibility);
+  return {
+    priorHazard: mu,
+    experienceHazard: experience.hazard,
+    exposureYears: years,
+    credibility,
+    hazard,
+    hazardUpper: Math.max(hazard, gammaQuantile(quantile, shape) / rate),
+    priorSeverity: prior.severity,
+    experienceSeverity: experience.severity,
+    severityCredibility: zs,
+    severity: experience.incidents === 0 ? prior.severity : zs * experience.severity + (1 - zs) * prior.severity,
+  };
+}
+
+/** Expected loss and the parameter-uncertainty load per unit of cover, for terms of 0..365 days. */
+export interface TermCurves {
+  expectedLoss: Float64Array;
+  uncertainty: Float64Array;
+}
+
+export function termCurves(p: Posterior, burningCost: Float64Array): TermCurves {
+  const expectedLoss = new Float64Array(MAX_TERM_DAYS + 1);
+  const upper = new Float64Array(MAX_TERM_DAYS + 1);
+  for (let d = 1; d <= MAX_TERM_DAYS; d++) {
+    const years = d / 365;
+    expectedLoss[d] = Math.max(p.severity * -Math.expm1(-p.hazard * years), burningCost[d] ?? 0);
+    upper[d] = Math.max(p.severity * -Math.expm1(-p.hazardUpper * years), expectedLoss[d] as number);
+  }
+  shape(expectedLoss);
+  shape(upper);
+  const uncertainty = new Float64Array(MAX_TERM_DAYS + 1);
+  for (let d = 1; d <= MAX_TERM_DAYS; d++) uncertainty[d] = Math.max(0, (upper[d] as number) - (expectedLoss[d] as number));
+  return { expectedLoss, uncertainty };
+}
+
+/**
+ * Raises a curve to the least one above it that is non-decreasing in the term with a
+ * non-increasing cost per day: a shorter cover never costs less per day than a longer one,
+ * and a longer one never less in total.
+ */
+function shape(curve: Float64Array): void {
+  let perDay = 0;
+  for (let d = MAX_TERM_DAYS; d >= 1; d--) {
+    perDay = Math.max(perDay, (curve[d] as number) / d);
+    curve[d] = Math.max(curve[d] as number, perDay * d);
+  }
+  for (let d = 2; d <= MAX_TERM_DAYS; d++) curve[d] = Math.max(curve[d] as number, curve[d - 1] as number);
+}
+
+/** Years between two times, for the experience's span. */
+export const yearsBetween = (from: number, to: number) => (to - from) / DAY_MS / 365;
+
+/** Regularised lower incomplete gamma P(a, x) (series below a+1, continued fraction above). */
+export function gammaP(a: number, x: number): number {
+  if (x <= 0) return 0;
+  const lnPre = a * Math.log(x) - x - logGamma(a);
+  if (x < a + 1) {
+    let sum = 1 / a;
+    let term = sum;
+    for (let n = 1; n < 500; n++) {
+      term *= x / (a + n);
+      sum += term;
+      if (Math.abs(term) < Math.abs(sum) * 1e-15) break;
+    }
+    return Math.min(1, sum * Math.exp(lnPre));
+  }
+  // Lentz's continued fraction for Q(a, x).
+  let b = x + 1 - a;
+  let c = 1 / 1e-300;
+  let d = 1 / b;
+  let h = d;
+  for (let i = 1; i < 500; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (Math.abs(d) < 1e-300) d = 1e-300;
+    c = b + an / c;
+    if (Math.abs(c) < 1e-300) c = 1e-300;
+    d = 1 / d;
+    const delta = d * c;
+    h *= delta;
+    if (Math.abs(delta - 1) < 1e-15) break;
+  }
+  return Math.max(0, 1 - Math.exp(lnPre) * h);
+}
+
+/** ln Γ(x), Lanczos (g = 7, n = 9). */
+export function logGamma(x: number): number {
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  const z = x - 1;
+  let s = c[0] as number;
+  for (let i = 1; i < 9; i++) s += (c[i] as number) / (z + i);
+  const t = z + 7.5;
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(s);
+}
+
+/** The q-quantile of Gamma(shape, rate 1), by bisection on P. */
+export function gammaQuantile(q: number, shape: number): number {
+  let lo = 0;
+  let hi = Math.max(1, shape);
+  while (gammaP(shape, hi) < q) hi *= 2;
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2;
+    if (gammaP(shape, mid) < q) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/** What a quote says of the model behind it: the terms of its expected loss, as decimal strings. */
+export interface ModelExplanation {
+  model: string;
+  historyDays: number;
+  historyFrom: number | null;
+  historyTo: number | null;
+  triggersSeen: number;
+  experienceAnnualFrequency: string;
+  priorAnnualFrequency: string;
+  credibility: string;
+  annualFrequency: string;
+  annualFrequencyUpper: string;
+  experienceSeverity: string;
+  priorSeverity: string;
+  severityCredibility: string;
+  meanSeverity: string;
+  /** The risk's own burning cost for the term: the floor of the expected loss. */
+  burningCost: string;
+}
+
+const dec = (v: number, digits = 8) => (Number.isFinite(v) ? Number(v.toPrecision(digits)).toString() : '0');
+
+export function explain(
+  model: string,
+  experience: Pick<ExperienceSummary, 'days' | 'points' | 'firstAt' | 'lastAt' | 'incidents'>,
+  p: Posterior,
+  burningCost: number,
+): ModelExplanation {
+  return {
+    model,
+    historyDays: experience.points === 0 ? 0 : experience.days,
+    historyFrom: experience.firstAt,
+    historyTo: experience.lastAt,
+    triggersSeen: experience.incidents,
+    experienceAnnualFrequency: dec(p.experienceHazard),
+    priorAnnualFrequency: dec(p.priorHazard),
+    credibility: dec(p.credibility, 6),
+    annualFrequency: dec(p.hazard),
+    annualFrequencyUpper: dec(p.hazardUpper),
+    experienceSeverity: dec(p.experienceSeverity, 6),
+    priorSeverity: dec(p.priorSeverity, 6),
+    severityCredibility: dec(p.severityCredibility, 6),
+    meanSeverity: dec(p.severity, 6),
+    burningCost: dec(burningCost),
+  };
+}

@@ -1,0 +1,247 @@
+import { DAY_MS, replayStarts, summariseExperience } from '../domain/experience.ts';
+import { type FittedModel, fitPrior, posterior, termCurves } from '../domain/loss-model.ts';
+import { Decimal } from '../domain/decimal.ts';
+import { defaultPricing, pricePremium } from '../domain/pricing.ts';
+import { computeRiskScore } from '../domain/risk-score.ts';
+import type { Observation } from '../domain/trigger-engine.ts';
+import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
+import { type Coin, between, crossSection } from './cross-section.ts';
+import { fitModel } from './fit.ts';
+
+/**
+ * Out-of-sample validation of the pricing model (`npm run calibrate`, docs/pricing.md): covers
+ * sold every day are priced by a model that has not seen what happened to them, and their
+ * premiums compared with what the rule would have paid.
+ */
+export const VALIDATION_RULES: Array<{ name: string; kind: 'binary' | 'capped'; rule: TriggerRule }> = [
+  {
+    name: 'capped 20% at 0.97, 24 h',
+    kind: 'capped',
+    rule: normaliseTriggerRule({
+      threshold: '0.97',
+      direction: 'BELOW',
+      recoveryThreshold: '0.97',
+      window: 86_400,
+      payout: 'PROPORTIONAL',
+      peg: '1',
+      maxRatio: '0.2',
+    }),
+  },
+  {
+    name: 'capped 20% at 0.90, 7 d',
+    kind: 'capped',
+    rule: normaliseTriggerRule({
+      threshold: '0.9',
+      direction: 'BELOW',
+      recoveryThreshold: '0.9',
+      window: 7 * 86_400,
+      payout: 'PROPORTIONAL',
+      peg: '1',
+      maxRatio: '0.2',
+    }),
+  },
+  {
+    name: 'binary at 0.97, 24 h',
+    kind: 'binary',
+    rule: normaliseTriggerRule({ threshold: '0.97', direction: 'BELOW', recoveryThreshold: '0.97', window: 86_400, payout: 'BINARY' }),
+  },
+  {
+    name: 'binary at 0.995, 24 h',
+    kind: 'binary',
+    rule: normaliseTriggerRule({ threshold: '0.995', direction: 'BELOW', recoveryThreshold: '0.995', window: 86_400, payout: 'BINARY' }),
+  },
+];
+
+export const TERM_DAYS = 90;
+const BANDS = [0, 25, 40, 55, 101];
+const UNIT = 10n ** 12n;
+
+/** One priced cover and what it would really have paid. */
+export interface Sale {
+  coin: string;
+  rule: string;
+  kind: 'binary' | 'capped';
+  score: number;
+  expectedLoss: number;
+  /** Premium before the platform fee, per unit of cover. */
+  premium: number;
+  paid: number;
+}
+
+/** The premium rate (before fee) and expected loss of a cover, per unit, as the API prices it at zero utilisation. */
+export function priceUnit(
+  rule: TriggerRule,
+  score: number,
+  prior: ReturnType<typeof fitPrior>,
+  model: FittedModel,
+  experience: readonly Observation[],
+  term: number,
+): { expectedLoss: number; premium: number } {
+  const summary = summariseExperience(rule, experience);
+  const post = posterior(prior, score, summary, model, defaultPricing.uncertaintyQuantile);
+  const curves = termCurves(post, summary.burningCost);
+  const zero = new Decimal(0);
+  const price = pricePremium(
+    {
+      amount: UNIT,
+      durationDays: term,
+      maxPayoutRatio: rule.maxRatio,
+      loss: { expectedLoss: curves.expectedLoss[term] as number, uncertainty: curves.uncertainty[term] as number },
+      utilisationBefore: zero,
+      utilisationAfter: zero,
+      minPremium: 0n,
+    },
+    defaultPricing,
+  );
+  return { expectedLoss: curves.expectedLoss[term] as number, premium: Number(price.premium) / Number(UNIT) };
+}
+
+/** Sells a cover at every start in [from, to) whose term the data covers, unless declined; returns the sales. */
+function sell(
+  coin: Coin,
+  score: number,
+  rule: { name: string; kind: 'binary' | 'capped'; rule: TriggerRule },
+  price: { expectedLoss: number; premium: number },
+  from: number,
+  to: number,
+): Sale[] {
+  const starts = replayStarts(rule.rule, coin.series);
+  const last = coin.series.at(-1)?.at ?? 0;
+  const sales: Sale[] = [];
+  if (price.expectedLoss > Number(defaultPricing.maxExpectedLoss)) return sales;
+  coin.series.forEach((o, s) => {
+    if (o.at < from || o.at >= to || o.at + TERM_DAYS * DAY_MS > last) return;
+    // Declined while the asset is beyond its threshold (the trigger's first step would fire).
+    const beyond =
+      rule.rule.direction === 'BELOW' ? Number(o.value) <= Number(rule.rule.threshold) : Number(o.value) >= Number(rule.rule.threshold);
+    if (beyond) return;
+    const out = starts[s];
+    const paid = out && out.triggeredAt < o.at + TERM_DAYS * DAY_MS ? out.ratio : 0;
+    sales.push({ coin: coin.id, rule: rule.name, kind: rule.kind, score, expectedLoss: price.expectedLoss, premium: price.premium, paid });
+  });
+  return sales;
+}
+
+const scored = (coins: readonly Coin[], weights: Parameters<typeof computeRiskScore>[1]) =>
+  coins.map((c) => ({ coin: c, score: Number(computeRiskScore(c.inputs, weights).score) }));
+
+/** Fit on the data before `split`, price with the history before it, sell from `split` on. */
+export function timeSplit(coins: readonly Coin[], split: number): Sale[] {
+  const train = coins.map((c) => ({ ...c, series: between(c.series, 0, split) }));
+  const fit = fitModel(train, { version: 'validation', fittedOn: 'train' }).params;
+  const sales: Sale[] = [];
+  const trainScored = scored(train, fit.scoreWeights);
+  for (const rule of VALIDATION_RULES) {
+    const prior = fitPrior(
+      crossSection(
+        rule.rule,
+        trainScored.map((t) => ({ score: t.score, series: t.coin.series })),
+      ),
+      fit,
+      Number(rule.rule.maxRatio),
+    );
+    coins.forEach((coin, i) => {
+      const { score } = trainScored[i] as { score: number };
+      const price = priceUnit(rule.rule, score, prior, fit, (train[i] as Coin).series, TERM_DAYS);
+      sales.push(...sell(coin, score, rule, price, split, Number.POSITIVE_INFINITY));
+    });
+  }
+  return sales;
+}
+
+/** For each asset: fit on the others, price it from the prior alone, sell over its whole history. */
+export function leaveOneOut(coins: readonly Coin[]): Sale[] {
+  const sales: Sale[] = [];
+  coins.forEach((coin, j) => {
+    const others = coins.filter((_, i) => i !== j);
+    const fit = fitModel(others, { version: 'validation', fittedOn: 'others' }).params;
+    const othersScored = scored(others, fit.scoreWeights);
+    const score = Number(computeRiskScore(coin.inputs, fit.scoreWeights).score);
+    for (const rule of VALIDATION_RULES) {
+      const prior = fitPrior(
+        crossSection(
+          rule.rule,
+          othersScored.map((t) => ({ score: t.score, series: t.coin.series })),
+        ),
+        fit,
+        Number(rule.rule.maxRatio),
+      );
+      const price = priceUnit(rule.rule, score, prior, fit, [], TERM_DAYS);
+      sales.push(...sell(coin, score, rule, price, 0, Number.POSITIVE_INFINITY));
+    }
+  });
+  return sales;
+}
+
+export interface Row {
+  label: string;
+  covers: number;
+  premium: number;
+  expected: number;
+  actual: number;
+}
+
+const sum = (sales: readonly Sale[], f: (s: Sale) => number) => sales.reduce((t, s) => t + f(s), 0);
+const row = (label: string, sales: readonly Sale[]): Row => ({
+  label,
+  covers: sales.length,
+  premium: sum(sales, (s) => s.premium),
+  expected: sum(sales, (s) => s.expectedLoss),
+  actual: sum(sales, (s) => s.paid),
+});
+
+/** The tables: by score band, by kind (binary, capped) and by rule, with Spearman per rule. */
+export function summarise(sales: readonly Sale[]): { bands: Row[]; kinds: Row[]; rules: Array<Row & { spearman: number }> } {
+  const bands = BANDS.slice(0, -1).map((lo, i) => {
+    const hi = BANDS[i + 1] as number;
+    return row(
+      `score ${lo}-${Math.min(hi, 100)}`,
+      sales.filter((s) => s.score >= lo && s.score < hi),
+    );
+  });
+  const kinds = (['capped', 'binary'] as const).map((k) =>
+    row(
+      k,
+      sales.filter((s) => s.kind === k),
+    ),
+  );
+  const rules = VALIDATION_RULES.map((r) => {
+    const mine = sales.filter((s) => s.rule === r.name);
+    const byCoin = new Map<string, Sale[]>();
+    for (const s of mine) byCoin.set(s.coin, [...(byCoin.get(s.coin) ?? []), s]);
+    const predicted = [...byCoin.values()].map((l) => sum(l, (s) => s.expectedLoss) / l.length);
+    const realised = [...byCoin.values()].map((l) => sum(l, (s) => s.paid) / l.length);
+    return { ...row(r.name, mine), spearman: spearman(predicted, realised) };
+  });
+  return { bands, kinds, rules };
+}
+
+export function spearman(a: readonly number[], b: readonly number[]): number {
+  if (a.length < 3) return Number.NaN;
+  const rank = (v: readonly number[]) => {
+    const order = v.map((x, i) => [x, i] as const).sort((p, q) => p[0] - q[0]);
+    const ranks = new Array<number>(v.length);
+    for (let i = 0; i < order.length; ) {
+      let j = i;
+      while (j + 1 < order.length && (order[j + 1] as readonly [number, number])[0] === (order[i] as readonly [number, number])[0]) j++;
+      for (let k = i; k <= j; k++) ranks[(order[k] as readonly [number, number])[1]] = (i + j) / 2 + 1;
+      i = j + 1;
+    }
+    return ranks;
+  };
+  const ra = rank(a);
+  const rb = rank(b);
+  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+  const ma = mean(ra);
+  const mb = mean(rb);
+  let num = 0;
+  let da = 0;
+  let db = 0;
+  ra.forEach((x, i) => {
+    const y = rb[i] as number;
+    num += (x - ma) * (y - mb);
+    da += (x - ma) ** 2;
+    db += (y - mb) ** 2;
+  });
+  return da === 0 || db === 0 ? Number.NaN : num / Math.sqrt(da * db);
+}

@@ -1,0 +1,355 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { buildLossModel } from '../src/app/loss-models.ts';
+import type { RiskRecord } from '../src/db/risk-store.ts';
+import { Decimal } from '../src/domain/decimal.ts';
+import { DAY_MS, dailyExperience, replayStarts } from '../src/domain/experience.ts';
+import { gammaP, gammaQuantile } from '../src/domain/loss-model.ts';
+import { defaultPricing, pricePremium } from '../src/domain/pricing.ts';
+import { computeRiskScore } from '../src/domain/risk-score.ts';
+import { type Observation, backtest } from '../src/domain/trigger-engine.ts';
+import { type TriggerRuleInput, normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
+import { shippedCoins } from '../src/pricing/cross-section.ts';
+import {
+  CREATE_POOL,
+  CREDIT,
+  DEPOSIT,
+  MODEL_PRICING,
+  SUBMIT,
+  USDC,
+  asInput,
+  depegRiskInput,
+  expectCode,
+  newWallet,
+  signPush,
+  useHarness,
+  watchedRisk,
+} from './helpers.ts';
+import { rng } from './rng.ts';
+
+const rule = (r: Partial<TriggerRuleInput> = {}) =>
+  normaliseTriggerRule({ threshold: '0.97', direction: 'BELOW', recoveryThreshold: '0.97', window: 86_400, payout: 'BINARY', ...r });
+const capped = (r: Partial<TriggerRuleInput> = {}) => rule({ payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2', ...r });
+
+/** A risk record around a rule, scored from inputs, for the pure model. */
+function riskOf(r: ReturnType<typeof rule>, inputs = shippedCoins()[0]?.inputs): RiskRecord {
+  const score = computeRiskScore(inputs as NonNullable<typeof inputs>);
+  return {
+    id: 'risk_test',
+    name: 'test',
+    kind: 'DEPEG',
+    description: '',
+    correlationGroup: 'X',
+    rule: r,
+    ruleVersion: 1,
+    maxPayoutRatio: r.maxRatio,
+    quorum: 1,
+    maxStalenessSeconds: 90_000,
+    scoreModel: score.model,
+    scoreInputs: {},
+    scoreFactors: score.factors,
+    modelScore: score.score,
+    scoreOverride: null,
+    scoreOverrideReason: null,
+    state: 'ARMED',
+    degraded: false,
+    triggeredAt: null,
+    lastValue: null,
+    lastEvaluatedAt: null,
+    createdBy: '0x',
+    createdAt: 0,
+    pricingRevision: 0,
+  };
+}
+
+/** The premium rate of a term (before the fee), per unit of cover, at zero utilisation. */
+function rateOf(r: ReturnType<typeof rule>, series: Observation[], days: number, inputs?: Parameters<typeof riskOf>[1]) {
+  const model = buildLossModel(riskOf(r, inputs), series, 0, defaultPricing.uncertaintyQuantile);
+  const zero = new Decimal(0);
+  const p = pricePremium(
+    {
+      amount: 10n ** 12n,
+      durationDays: days,
+      maxPayoutRatio: r.maxRatio,
+      loss: { expectedLoss: model.curves.expectedLoss[days] as number, uncertainty: model.curves.uncertainty[days] as number },
+      utilisationBefore: zero,
+      utilisationAfter: zero,
+      minPremium: 0n,
+    },
+    defaultPricing,
+  );
+  return {
+    rate: Number(p.premium) / 1e12,
+    expectedLoss: model.curves.expectedLoss[days] as number,
+    burning: model.burningCost[days] as number,
+  };
+}
+
+describe('the experience replay is the trigger engine, started on every day', () => {
+  test('each start confirms what backtest() of the series from that start confirms', () => {
+    const r = rng(7);
+    for (let trial = 0; trial < 40; trial++) {
+      const series: Observation[] = [];
+      let v = 1;
+      for (let d = 0; d < 60; d++) {
+        v = Math.min(1.01, Math.max(0.8, v + (r() - 0.52) * 0.03));
+        series.push({ at: d * DAY_MS, value: v.toFixed(4) });
+      }
+      const rl = rule({
+        threshold: '0.97',
+        recoveryThreshold: r() < 0.5 ? '0.97' : '0.99',
+        window: [0, 86_400, 2 * 86_400][trial % 3] as number,
+      });
+      const starts = replayStarts(rl, series);
+      series.forEach((o, s) => {
+        const expected = backtest(rl, series.slice(s));
+        const got = starts[s];
+        if (expected.settlementValue === null) assert.equal(got, null, `start ${s}`);
+        else {
+          assert.equal(got?.triggeredAt, expected.triggeredAt, `start ${s}`);
+          assert.equal(got?.ratio, Number(expected.payoutRatio));
+        }
+        assert.ok(o);
+      });
+    }
+  });
+
+  test("the daily series takes each feed's close and aggregates the feeds as the trigger does", () => {
+    const day = 19_000 * DAY_MS;
+    const series = dailyExperience(
+      [
+        {
+          feedId: 'a',
+          points: [
+            { at: day + 1, value: '0.5' },
+            { at: day + 2, value: '0.99' },
+          ],
+        },
+        { feedId: 'b', points: [{ at: day + 5, value: '0.96' }] },
+        { feedId: 'c', points: [{ at: day + DAY_MS, value: '1' }] },
+      ],
+      'BELOW',
+    );
+    // Day one: closes 0.99 and 0.96; an even count takes the middle value on the side of no trigger.
+    assert.deepEqual(series, [
+      { at: day, value: '0.99' },
+      { at: day + DAY_MS, value: '1' },
+    ]);
+  });
+});
+
+describe('prices that price the contract (shipped data)', () => {
+  const coins = shippedCoins();
+  const named = (id: string) => coins.find((c) => c.id === id) as (typeof coins)[number];
+
+  test('a binary cover costs at least 3x the same rule capped at 20%, on every coin and term', () => {
+    for (const coin of coins) {
+      for (const days of [30, 90, 365]) {
+        const b = rateOf(rule(), coin.series, days, coin.inputs);
+        const c = rateOf(capped(), coin.series, days, coin.inputs);
+        assert.ok(b.rate >= 3 * c.rate, `${coin.id} ${days} d: binary ${b.rate} vs capped ${c.rate}`);
+      }
+    }
+  });
+
+  test('a tighter threshold or a shorter window never costs less', () => {
+    for (const coin of coins) {
+      const prices = ['0.9', '0.95', '0.97', '0.99', '0.995'].map(
+        (t) => rateOf(rule({ threshold: t, recoveryThreshold: t }), coin.series, 90, coin.inputs).rate,
+      );
+      for (let i = 1; i < prices.length; i++)
+        assert.ok((prices[i] as number) >= (prices[i - 1] as number) - 1e-12, `${coin.id}: ${prices}`);
+      const windows = [7 * 86_400, 3 * 86_400, 86_400, 0].map((w) => rateOf(rule({ window: w }), coin.series, 90, coin.inputs).rate);
+      for (let i = 1; i < windows.length; i++)
+        assert.ok((windows[i] as number) >= (windows[i - 1] as number) - 1e-12, `${coin.id}: ${windows}`);
+    }
+  });
+
+  test('a 30-day cover costs at least its pro-rata share of a year, and no price is below the burning cost', () => {
+    for (const coin of coins) {
+      for (const r of [rule(), capped(), capped({ threshold: '0.9', recoveryThreshold: '0.9', window: 7 * 86_400 })]) {
+        const month = rateOf(r, coin.series, 30, coin.inputs);
+        const year = rateOf(r, coin.series, 365, coin.inputs);
+        assert.ok(month.rate >= (year.rate * 30) / 365 - 1e-12, `${coin.id}: ${month.rate} vs ${year.rate}`);
+        for (const p of [month, year]) assert.ok(p.expectedLoss >= p.burning && p.rate >= p.burning, `${coin.id}: ${JSON.stringify(p)}`);
+      }
+    }
+  });
+
+  test('capped cover at 0.97/24 h on the large fiat-backed coins costs at most 3% a year with the fee; UST and USDN far more', () => {
+    const withFee = (rate: number) => rate * (1 + defaultPricing.feeBps / 10_000);
+    for (const id of ['usd-coin', 'tether', 'binance-usd', 'paxos-standard', 'true-usd']) {
+      const { rate } = rateOf(capped(), named(id).series, 365, named(id).inputs);
+      assert.ok(withFee(rate) <= 0.03, `${id}: ${withFee(rate)}`);
+    }
+    const ust = rateOf(capped(), named('terrausd').series, 365, named('terrausd').inputs).rate;
+    assert.ok(ust > 3 * rateOf(capped(), named('usd-coin').series, 365, named('usd-coin').inputs).rate);
+  });
+
+  test('more clean history earns more credibility, and a lower price', () => {
+    const usdc = named('usd-coin');
+    const short = rateOf(capped(), usdc.series.slice(-90), 365, usdc.inputs);
+    const long = rateOf(capped(), usdc.series, 365, usdc.inputs);
+    assert.ok(long.rate < short.rate, `${long.rate} vs ${short.rate}`);
+  });
+
+  test('the gamma quantile inverts the incomplete gamma function', () => {
+    for (const shape of [0.3, 1, 2.6, 10]) {
+      for (const q of [0.5, 0.75, 0.95]) assert.ok(Math.abs(gammaP(shape, gammaQuantile(q, shape)) - q) < 1e-9);
+    }
+    // Exponential: P(1, x) = 1 - e^-x.
+    assert.ok(Math.abs(gammaP(1, 2) - (1 - Math.exp(-2))) < 1e-12);
+  });
+
+  test('npm run calibrate --check: the committed fit and docs/pricing.md are what the shipped data gives', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/bin/calibrate.ts', '--check'], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /Leave one asset out/);
+  });
+});
+
+const IMPORT = `mutation($f: ID!, $s: String!, $o: [ObservationInput!]!) {
+  importFeedHistory(feedId: $f, source: $s, observations: $o) { received added from to feed { id } } }`;
+const ESTIMATE = `query($r: ID!, $amt: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $amt, durationDays: $d) {
+  premium total breakdown { expectedLoss model historyDays triggersSeen credibility meanSeverity burningCost uncertaintyLoad capitalLoad skimLoad }
+  lines { label value } } }`;
+
+describe('history as data, and quotes from it (API)', () => {
+  const h = useHarness({ pricing: MODEL_PRICING }, { checkInvariants: true });
+
+  /** A watched risk (`rule` over the helpers' default) in a funded pool, its one PUSH feed carrying `values`, one a day to yesterday. */
+  async function marketOn(values: readonly string[], rule: Record<string, unknown> = {}) {
+    const adminToken = await h.signIn(h.admin);
+    const base = depegRiskInput(`risk ${newWallet().address.slice(2, 10)}`, 'USDC');
+    const risk = await watchedRisk(h, adminToken, { ...base, rule: { ...base.rule, ...rule } });
+    const uw = newWallet();
+    const uwToken = await h.signIn(uw);
+    const pool = (await h.ok(CREATE_POOL, { input: { name: 'p', risks: [{ riskId: risk.id }] } }, uwToken)).createPool;
+    await h.ok(CREDIT, { a: uw.address, amt: USDC(1_000_000).toString(), r: `seed-${pool.id}` }, adminToken);
+    await h.ok(DEPOSIT, { p: pool.id, amt: USDC(1_000_000).toString() }, uwToken);
+    const feedId = (await h.ok(`query($r: ID!) { risk(id: $r) { feeds { id } } }`, { r: risk.id })).risk.feeds[0].id;
+    const today = Math.floor(h.clock.now() / DAY_MS) * DAY_MS;
+    const observations = values.map((value, i) => ({ value, observedAt: new Date(today - (values.length - i) * DAY_MS).toISOString() }));
+    const imported =
+      values.length > 0 ? (await h.ok(IMPORT, { f: feedId, s: 'test', o: observations }, adminToken)).importFeedHistory : null;
+    return { adminToken, risk, feedId, imported };
+  }
+
+  test('an admin imports history; a re-import adds nothing; bad input is refused whole with nothing written', async () => {
+    const m = await marketOn(['1', '0.999', '1.001']);
+    assert.equal(m.imported?.received, 3);
+    assert.equal(m.imported?.added, 3);
+    const day = (n: number) => new Date(Math.floor(h.clock.now() / DAY_MS) * DAY_MS - n * DAY_MS).toISOString();
+    const again = (await h.ok(IMPORT, { f: m.feedId, s: 'test', o: [{ value: '1', observedAt: day(3) }] }, m.adminToken)).importFeedHistory;
+    assert.equal(again.added, 0);
+    const before = (await h.ok(`query($r: ID!) { risk(id: $r) { history { days } } }`, { r: m.risk.id })).risk.history.days;
+    const bad = [
+      [
+        { value: '1', observedAt: day(10) },
+        { value: '1', observedAt: day(10) },
+      ],
+      [
+        { value: '1', observedAt: day(10) },
+        { value: '0', observedAt: day(9) },
+      ],
+      [
+        { value: '1', observedAt: day(10) },
+        { value: '-1', observedAt: day(9) },
+      ],
+      [
+        { value: '1', observedAt: day(10) },
+        { value: '1', observedAt: new Date(h.clock.now() + 3_600_000).toISOString() },
+      ],
+      [
+        { value: '1', observedAt: day(10) },
+        { value: 'abc', observedAt: day(9) },
+      ],
+    ];
+    for (const o of bad) expectCode(await h.gql(IMPORT, { f: m.feedId, s: 'test', o }, m.adminToken), 'BAD_USER_INPUT');
+    const stranger = await h.signIn(newWallet());
+    expectCode(await h.gql(IMPORT, { f: m.feedId, s: 'test', o: [{ value: '1', observedAt: day(20) }] }, stranger), 'FORBIDDEN');
+    expectCode(await h.gql(IMPORT, { f: 'feed_none', s: 'test', o: [{ value: '1', observedAt: day(20) }] }, m.adminToken), 'NOT_FOUND');
+    const after = (await h.ok(`query($r: ID!) { risk(id: $r) { history { days } } }`, { r: m.risk.id })).risk.history.days;
+    assert.equal(after, before, 'nothing written by a refused import');
+  });
+
+  test("50,000 points in one call, shown as the risk's daily history with its sources, a page at a time", async () => {
+    const m = await marketOn([]);
+    const feedId = m.feedId;
+    const start = Math.floor(h.clock.now() / DAY_MS) * DAY_MS - 500 * DAY_MS;
+    const observations = Array.from({ length: 50_000 }, (_, i) => ({
+      value: (1 + ((i % 7) - 3) / 10_000).toFixed(6),
+      observedAt: new Date(start + i * 864_000).toISOString(),
+    }));
+    const imported = (await h.ok(IMPORT, { f: feedId, s: 'hourly-ish fixture', o: observations }, m.adminToken)).importFeedHistory;
+    assert.equal(imported.added, 50_000);
+    const history = (
+      await h.ok(
+        `query($r: ID!, $a: String) { risk(id: $r) { history(first: 100, after: $a) {
+        nodes { at value } pageInfo { hasNextPage endCursor } sources { feedId source points from to } from to days } } }`,
+        {
+          r: m.risk.id,
+        },
+      )
+    ).risk.history;
+    assert.equal(history.days, 500);
+    assert.equal(history.nodes.length, 100);
+    assert.equal(history.pageInfo.hasNextPage, true);
+    assert.ok(history.sources.some((s: { source: string; points: number }) => s.source === 'hourly-ish fixture' && s.points === 50_000));
+    assert.ok(
+      history.sources.some((s: { source: string }) => s.source === 'live'),
+      "the watcher's observations join the history",
+    );
+    const next = (
+      await h.ok(`query($r: ID!, $a: String) { risk(id: $r) { history(first: 100, after: $a) { nodes { at } } } }`, {
+        r: m.risk.id,
+        a: history.pageInfo.endCursor,
+      })
+    ).risk.history;
+    assert.ok(Date.parse(next.nodes[0].at) > Date.parse(history.nodes.at(-1).at));
+  });
+
+  test('a quote explains its expected loss from the history; a history of depegs costs more than a calm one', async () => {
+    const calm = Array.from({ length: 400 }, () => '1');
+    const stormy = Array.from({ length: 400 }, (_, i) => (i % 60 < 4 ? '0.95' : '1'));
+    const rule = { threshold: '0.97', recoveryThreshold: '0.97', payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' };
+    const a = await marketOn(calm, rule);
+    const b = await marketOn(stormy, rule);
+    const buyer = await h.signIn(newWallet());
+    const qa = (await h.ok(ESTIMATE, { r: a.risk.id, amt: USDC(1_000).toString(), d: 90 }, buyer)).quoteEstimate;
+    const qb = (await h.ok(ESTIMATE, { r: b.risk.id, amt: USDC(1_000).toString(), d: 90 }, buyer)).quoteEstimate;
+    assert.equal(qa.breakdown.historyDays, 400);
+    assert.equal(qa.breakdown.triggersSeen, 0);
+    assert.ok(qb.breakdown.triggersSeen >= 6, JSON.stringify(qb.breakdown));
+    assert.ok(Number(qb.breakdown.expectedLoss) > Number(qa.breakdown.expectedLoss));
+    assert.ok(Number(qb.breakdown.expectedLoss) >= Number(qb.breakdown.burningCost));
+    assert.ok(BigInt(qb.premium) > BigInt(qa.premium));
+    assert.match(qa.breakdown.model, /^el-/);
+    assert.ok(qa.lines.some((l: { label: string }) => l.label.startsWith('Credibility of the history')));
+    const pricing = (
+      await h.ok(
+        `query($r: ID!) { risk(id: $r) { pricing { model historyDays annualExpectedLoss annualRate credibility lines { label value } } } }`,
+        {
+          r: b.risk.id,
+        },
+      )
+    ).risk.pricing;
+    assert.equal(pricing.historyDays, 400);
+    assert.ok(Number(pricing.annualRate) > Number(pricing.annualExpectedLoss));
+  });
+
+  test('an asset beyond its threshold now is declined, never sold; so is cover whose expected loss is above the ceiling', async () => {
+    const m = await marketOn(Array.from({ length: 30 }, () => '1'));
+    const buyer = await h.signIn(newWallet());
+    assert.ok((await h.gql(ESTIMATE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, buyer)).data?.quoteEstimate);
+    // A fresh signed observation below the threshold: the trigger fires and no cover is sold.
+    const push = [{ value: '0.9', observedAt: Math.floor(h.clock.now() / 1000) * 1000 }];
+    await h.ok(SUBMIT, { f: m.feedId, o: asInput(push), s: await signPush(h.admin, m.feedId, push) }, m.adminToken);
+    const quote = await h.gql(ESTIMATE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, buyer);
+    assert.ok(['RISK_DECLINED', 'SALES_PAUSED'].includes(quote.errors?.[0]?.extensions?.code as string), JSON.stringify(quote));
+    // A history that is almost always depegged: the expected loss is above the ceiling.
+    const doomed = await marketOn(Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? '1' : '0.5')));
+    expectCode(await h.gql(ESTIMATE, { r: doomed.risk.id, amt: USDC(1_000).toString(), d: 365 }, buyer), 'RISK_DECLINED');
+  });
+});

@@ -5,6 +5,9 @@ import { sql } from 'drizzle-orm';
 import { findIncident } from '../src/db/incident-store.ts';
 import { leaseHolder } from '../src/db/lease-store.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
+import { createLeaseKeeper } from '../src/worker/lease-keeper.ts';
+import { LeaseLostError, fencedTransaction } from '../src/app/lease.ts';
+import type { Executor } from '../src/db/create-database.ts';
 import { bigIncident } from './bulk-policies.ts';
 import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, useHarness, waitFor } from './helpers.ts';
 
@@ -36,6 +39,42 @@ describe('one settling watcher: the lease', () => {
     assert.equal(await leaseHolder(h.db, 'watcher'), null, 'a clean stop releases the lease');
     await a.stop();
     await assertLedgerInvariants(h.db);
+  });
+
+  test('fencing: a leader paused past its TTL writes nothing when it wakes, whoever holds the lease now', async () => {
+    const log = h.deps.log;
+    const a = createLeaseKeeper(h.deps, { name: 'fence-test', holder: 'a', ttlMs: 300 }, log);
+    const b = createLeaseKeeper(h.deps, { name: 'fence-test', holder: 'b', ttlMs: 60_000 }, log);
+    const marker = (who: string) =>
+      sql`INSERT INTO leases (name, holder, acquired_at, heartbeat_at, expires_at) VALUES (${`mark-${who}`}, ${who}, now(), now(), now())`;
+    const asA = { db: h.db, fence: (tx: Executor) => a.fence(tx) };
+    assert.equal(await a.beat(), true);
+    const first = a.epoch();
+    await fencedTransaction(asA, (tx) => tx.query(marker('a1')));
+    // A is "paused" past its TTL; B takes over with a higher epoch.
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(await b.beat(), true);
+    assert.ok((b.epoch() as bigint) > (first as bigint), 'a new holder gets a higher epoch');
+    await assert.rejects(
+      fencedTransaction(asA, (tx) => tx.query(marker('a2'))),
+      LeaseLostError,
+    );
+    assert.equal(a.isLeader(), false, 'a fenced write stops the old leader leading');
+    const marks = await h.db.query<{ name: string }>(sql`SELECT name FROM leases WHERE name LIKE 'mark-%' ORDER BY name`);
+    assert.deepEqual(
+      marks.map((m) => m.name),
+      ['mark-a1'],
+      "the stale leader's write was not made",
+    );
+    // Its own lease lapsing is enough: re-taking it is a new epoch, and the old one's writes fail.
+    await b.release();
+    const c = createLeaseKeeper(h.deps, { name: 'fence-solo', holder: 'c', ttlMs: 300 }, log);
+    assert.equal(await c.beat(), true);
+    const stale = c.epoch() as bigint;
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(await c.beat(), true);
+    assert.ok((c.epoch() as bigint) > stale, 'a lease taken again after it lapsed is a new epoch');
+    await h.db.query(sql`DELETE FROM leases WHERE name LIKE 'mark-%' OR name LIKE 'fence-%'`);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { Database } from '../db/create-database.ts';
+import type { Database, Executor } from '../db/create-database.ts';
 
 export type { Database };
 import type { CapacityLimits } from '../domain/capacity.ts';
@@ -95,6 +95,12 @@ export interface Ports {
   simulator?: Simulator;
   /** The treasury contract (chain settlement): reads in every process, `pay` where the operator key is. */
   treasury?: TreasuryGateway;
+  /**
+   * Set by the watcher for its work as leader: checks, inside a write's transaction, that the
+   * lease is still this process's at the epoch it took it with, and throws LeaseLostError
+   * otherwise (app/lease.ts, fencedTransaction).
+   */
+  fence?: (tx: Executor) => Promise<void>;
 }
 
 /**

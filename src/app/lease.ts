@@ -1,12 +1,38 @@
-import { acquireLease, releaseLease } from '../db/lease-store.ts';
-import type { Deps } from './deps.ts';
+import type { Executor } from '../db/create-database.ts';
+import { acquireLease, holdsLease, releaseLease } from '../db/lease-store.ts';
+import type { Ports } from './deps.ts';
 
-/** Takes or renews a named lease for `holder` on the database clock; true while held. */
-export function holdLease(deps: Deps, name: string, holder: string, ttlMs: number): Promise<boolean> {
+/** Takes or renews a named lease for `holder` on the database clock: its epoch while held, else null. */
+export function holdLease(deps: Pick<Ports, 'db'>, name: string, holder: string, ttlMs: number): Promise<bigint | null> {
   return acquireLease(deps.db, name, holder, ttlMs);
 }
 
 /** Gives the lease up at once, so a follower need not wait for it to expire. */
-export function releaseHeldLease(deps: Deps, name: string, holder: string): Promise<void> {
+export function releaseHeldLease(deps: Pick<Ports, 'db'>, name: string, holder: string): Promise<void> {
   return releaseLease(deps.db, name, holder);
+}
+
+/** A leader's write found its lease gone (another process holds it, or it expired): it wrote nothing. */
+export class LeaseLostError extends Error {
+  constructor(name: string) {
+    super(`the ${name} lease is no longer this process's: the write was not made`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** Whether `holder` still holds the lease at `epoch`, checked in (and locked for) the transaction `tx`. */
+export function stillHolds(tx: Executor, name: string, holder: string, epoch: bigint): Promise<boolean> {
+  return holdsLease(tx, name, holder, epoch);
+}
+
+/**
+ * A write as the watcher's leader: the lease is checked in the write's own transaction (deps.fence,
+ * set by the watcher), so a leader that lost it writes nothing. Without a fence (a test, the
+ * API) it is a plain transaction.
+ */
+export function fencedTransaction<T>(deps: Pick<Ports, 'db' | 'fence'>, work: (tx: Executor) => Promise<T>): Promise<T> {
+  return deps.db.transaction(async (tx) => {
+    await deps.fence?.(tx);
+    return work(tx);
+  });
 }

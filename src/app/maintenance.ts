@@ -1,3 +1,4 @@
+import { fencedTransaction } from './lease.ts';
 import { deleteStaleQuotes } from '../db/cover-store.ts';
 import { listPools } from '../db/pool-store.ts';
 import type { Deps } from './deps.ts';
@@ -13,7 +14,7 @@ import { checkpointPool, loadPoolSnapshot } from '../db/pool-snapshots.ts';
  */
 export async function runMaintenance(deps: Deps): Promise<void> {
   for (const pool of await listPools(deps.db)) {
-    await deps.db.transaction(async (tx) => {
+    await fencedTransaction(deps, async (tx) => {
       const snap = await loadPoolSnapshot(tx, pool.id, deps.clock.now(), { lock: true });
       await checkpointPool(tx, snap);
     });

@@ -12,7 +12,8 @@ export type CounterName =
   | 'withdrawals'
   | 'deposits_credited'
   | 'outbound_batches'
-  | 'rpc_errors';
+  | 'rpc_errors'
+  | 'lease_fenced_writes';
 export type HistogramName = 'settlement_seconds' | 'confirmation_to_paid_seconds';
 export type GaugeName = 'watcher_lease_held';
 

@@ -1,3 +1,4 @@
+import { fencedTransaction } from './lease.ts';
 import type { Executor } from '../db/create-database.ts';
 import { type IncidentRecord, findIncident } from '../db/incident-store.ts';
 import { changeIouOutstanding, insertDraw, loadBackstop, lockBackstop, poolDrawnSince } from '../db/backstop-store.ts';
@@ -46,9 +47,9 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
   // confirming observation) consumes no cover.
   const pools = Number(incident.payoutRatio) === 0 ? [] : await poolsToSettle(deps.db, incident);
   for (const poolId of pools) {
-    await deps.db.transaction((tx) => settlePool(deps, tx, incident, poolId, probe));
+    await fencedTransaction(deps, (tx) => settlePool(deps, tx, incident, poolId, probe));
   }
-  const settledNow = await deps.db.transaction(async (tx) => {
+  const settledNow = await fencedTransaction(deps, async (tx) => {
     const marked = await markIncidentSettled(tx, incidentId, deps.clock.now());
     if (marked) await publish(tx, { type: 'incident', incidentId, status: 'SETTLED' });
     return marked;
@@ -78,7 +79,7 @@ export async function creditSettledClaims(deps: Deps, options: { batch?: number;
       let done = false;
       while (!done) {
         if (performance.now() - started > (options.budgetMs ?? Number.POSITIVE_INFINITY)) return false;
-        done = await deps.db.transaction((tx) => creditClaimsBatch(tx, pool, options.batch ?? 10_000, deps.clock.now()));
+        done = await fencedTransaction(deps, (tx) => creditClaimsBatch(tx, pool, options.batch ?? 10_000, deps.clock.now()));
       }
     }
   }

@@ -16,6 +16,7 @@ import {
 } from '../db/treasury-store.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import type { Deps } from './deps.ts';
+import { fencedTransaction } from './lease.ts';
 import { type ChainSettlement, chainSettlement, depositCursor, measureReserves } from './treasury.ts';
 
 /** Blocks read per getLogs request (public RPCs cap ranges). */
@@ -38,7 +39,7 @@ export async function indexDeposits(deps: Deps): Promise<number> {
   while (from <= safe) {
     const to = from + LOG_RANGE - 1n < safe ? from + LOG_RANGE - 1n : safe;
     const logs = await treasury.inbound(from, to);
-    added += await deps.db.transaction(async (tx) => {
+    added += await fencedTransaction(deps, async (tx) => {
       const n = await recordInbound(tx, settlement.asset, logs, deps.clock.now());
       await setCursor(tx, name, to, deps.clock.now());
       return n;
@@ -75,7 +76,7 @@ export async function sendOutbound(deps: Deps, probe?: SenderProbe): Promise<Sen
   const next = await treasury.nextBatch();
   const batch =
     (await batchInFlight(deps.db)) ??
-    (await deps.db.transaction((tx) => prepareBatch(tx, { number: next, asset: s.asset, limit: s.batchSize, now: deps.clock.now() })));
+    (await fencedTransaction(deps, (tx) => prepareBatch(tx, { number: next, asset: s.asset, limit: s.batchSize, now: deps.clock.now() })));
   if (!batch) return 'idle';
   const log = deps.log.child({ component: 'sender', batch: batch.number.toString(), batchId: batch.id });
   return advance({ deps, s, treasury, log, probe }, batch, next);
@@ -92,10 +93,10 @@ async function advance(c: Sender, batch: BatchRecord, next: bigint): Promise<Sen
     }
     const latest = await treasury.latestBlock();
     if (latest - found.blockNumber + 1n < BigInt(s.confirmations)) {
-      if (batch.txHash !== found.txHash) await recordBatchTx(deps.db, batch.id, found.txHash);
+      if (batch.txHash !== found.txHash) await fencedTransaction(deps, (tx) => recordBatchTx(tx, batch.id, found.txHash));
       return 'waiting';
     }
-    const confirmed = await deps.db.transaction(async (tx) => {
+    const confirmed = await fencedTransaction(deps, async (tx) => {
       const done = await confirmBatch(tx, batch, { txHash: found.txHash, blockNumber: found.blockNumber, now: deps.clock.now() });
       if (done) await publish(tx, { type: 'outbound', batchId: batch.id });
       return done;
@@ -155,7 +156,7 @@ async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): 
   if (!simulated.ok) return fail(c, batch, simulated.reason);
   const txHash = await treasury.sendPay(batch.number, recipients, amounts, { nonce, feeBump });
   await c.probe?.('sent', { ...batch, txHash, nonce });
-  await markBatchSent(deps.db, batch.id, { txHash, nonce, now: deps.clock.now() });
+  await fencedTransaction(deps, (tx) => markBatchSent(tx, batch.id, { txHash, nonce, now: deps.clock.now() }));
   log.info({ txHash, nonce, transfers: transfers.length, replacing: feeBump > 1 }, 'batch sent');
   return 'sent';
 }
@@ -179,7 +180,9 @@ async function fail(c: Sender, batch: BatchRecord, reason: string): Promise<Send
     c.log.warn({ reason }, 'the chain has executed this batch after all: confirming it instead of failing it');
     return 'waiting';
   }
-  await c.deps.db.transaction((tx) => failBatch(tx, batch, reason, c.deps.clock.now()));
+  // Fenced: a sender that lost its lease (paused past its TTL) must not fail a batch the new
+  // leader may be executing, or its transfers would be queued and paid again.
+  await fencedTransaction(c.deps, (tx) => failBatch(tx, batch, reason, c.deps.clock.now()));
   c.deps.metrics.count('outbound_batches', { result: 'failed' });
   c.log.error({ reason }, 'batch failed: payouts re-queued, withdrawals refunded');
   return 'failed';
@@ -188,7 +191,7 @@ async function fail(c: Sender, batch: BatchRecord, reason: string): Promise<Send
 /** Measures the treasury against the ledger and stores it: what the purchase gate, /readyz and the metrics read. */
 export async function reconcileReserves(deps: Deps): Promise<void> {
   const check = await measureReserves(deps);
-  await saveReserveCheck(deps.db, check);
+  await fencedTransaction(deps, (tx) => saveReserveCheck(tx, check));
   if (check.surplus < 0n) {
     deps.log.error(
       {

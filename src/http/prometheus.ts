@@ -54,6 +54,11 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
       labelNames: ['result'],
       registers: [registry],
     }),
+    lease_fenced_writes: new Counter({
+      name: 'cover_lease_fenced_writes_total',
+      help: 'Writes refused because this process no longer held the watcher lease (it paused past its TTL, or another took over)',
+      registers: [registry],
+    }),
     rpc_errors: new Counter({
       name: 'cover_rpc_errors_total',
       help: 'JSON-RPC requests that failed after their retries, by chain, method and kind (transport: no answer; rpc: an error answer, a revert included)',

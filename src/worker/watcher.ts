@@ -56,6 +56,8 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   const ttl = options.leaseTtlMs ?? 15_000;
   const log = deps.log.child({ component: 'watcher', holder });
   const lease = createLeaseKeeper(deps, { name: LEASE, holder, ttlMs: ttl }, log);
+  // The leader's work: every write it makes checks the lease in its own transaction.
+  const leader: Deps = { ...deps, fence: (tx) => lease.fence(tx) };
   let heartbeat: NodeJS.Timeout | undefined;
   let timer: NodeJS.Timeout | undefined;
   let lastMaintenance = 0;
@@ -75,14 +77,14 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     if (!lease.isLeader()) return;
     for (const id of await settlingIncidents(deps)) {
       const started = Date.now();
-      const incident = await settleIncident(deps, id);
+      const incident = await settleIncident(leader, id);
       log.info(
         { incidentId: id, policiesPaid: incident?.policiesPaid, totalPaid: incident?.totalPaid?.toString(), ms: Date.now() - started },
         'incident settled',
       );
     }
     // Paid already; this moves the payouts from claims payable into the wallets, a bounded slice per tick.
-    await creditSettledClaims(deps, { budgetMs: 250 });
+    await creditSettledClaims(leader, { budgetMs: 250 });
   }
 
   function subscribeBlocks(feeds: readonly FeedRecord[]): void {
@@ -118,12 +120,12 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     await settlePending();
     if (deps.config.settlement.mode === 'chain') {
       // An RPC outage delays money in and out; it does not stop the oracle work above or the maintenance below.
-      await syncTreasury(deps, options.senderProbe).catch((err: unknown) => log.error({ err }, 'treasury sync failed'));
+      await syncTreasury(leader, options.senderProbe).catch((err: unknown) => log.error({ err }, 'treasury sync failed'));
     }
     const now = Date.now();
     if (now - lastMaintenance >= (options.maintenanceIntervalMs ?? 30_000)) {
       lastMaintenance = now;
-      await runMaintenance(deps);
+      await runMaintenance(leader);
     }
   }
 

@@ -16,7 +16,7 @@ import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/deploy.ts';
 import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { measureReserves } from '../src/app/treasury.ts';
-import { type ReserveCheck, setCursor } from '../src/db/treasury-store.ts';
+import { type ReserveCheck, prepareBatch, queueOutbound, setCursor, transfersOfBatch } from '../src/db/treasury-store.ts';
 import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
 import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
 import {
@@ -298,6 +298,8 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     const uwViewer: Viewer = { address: uw.address, roles: [] };
     const pool = await createPool(h.deps, uwViewer, { name: 'on-chain pool', risks: [{ riskId: risk.id }] });
     await deposit(h.deps, uwViewer, pool.id, USDC(50_000).toString(), 'SENIOR');
+    // Sales need a recent reconciliation (the watcher makes one every pass).
+    await reconcileReserves(h.deps);
     const policies: Array<{ buyer: Wallet; id: string }> = [];
     for (const [i, b] of buyers.entries()) {
       const v: Viewer = { address: b.address, roles: [] };
@@ -398,6 +400,62 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     await h.ok(FUND, { a: USDC(5).toString(), r: 'seed-1' }, adminToken);
     assert.equal(await ledger(h.admin.address), 0n);
     await assertReconciled();
+  });
+
+  test('queues nobody can clog: a minimum withdrawal, a bound per account, and payouts sent before withdrawals', async () => {
+    const { wallet: ivy, token: ivyToken } = await creditedWallet(USDC(200));
+    const WITHDRAW = 'mutation($a: BigInt!) { withdraw(amount: $a) { id } }';
+    const refused = await h.gql(WITHDRAW, { a: '1' }, ivyToken);
+    expectCode(refused, 'BAD_USER_INPUT');
+    assert.equal(refused.errors?.[0]?.extensions?.details?.minimum, USDC(10).toString());
+    const codes = [];
+    for (let i = 0; i < 6; i++)
+      codes.push((await h.gql(WITHDRAW, { a: USDC(10).toString() }, ivyToken)).errors?.[0]?.extensions?.code ?? 'OK');
+    assert.deepEqual(codes, ['OK', 'OK', 'OK', 'OK', 'OK', 'RATE_LIMITED']);
+    assert.equal(await ledger(ivy.address), USDC(150), 'the refused withdrawal took nothing');
+    // A payout queued after them is the first the sender takes (looked at, then rolled back).
+    const buyer = newWallet().address;
+    const order = await h.db
+      .transaction(async (tx) => {
+        await queueOutbound(tx, {
+          kind: 'PAYOUT',
+          reference: `test-payout:${buyer}`,
+          owner: ivy.address,
+          recipient: ivy.address,
+          asset: 'USDC',
+          amount: USDC(1),
+          now: h.clock.now(),
+        });
+        const batch = await prepareBatch(tx, { number: 10_000n, asset: 'USDC', limit: 1, now: h.clock.now() });
+        const picked = await transfersOfBatch(tx, (batch as { id: string }).id);
+        throw Object.assign(new Error('rollback'), { picked });
+      })
+      .catch((e: { picked?: Array<{ kind: string }> }) => e.picked);
+    assert.deepEqual(
+      order?.map((t) => t.kind),
+      ['PAYOUT'],
+    );
+    // Drain them, so the next tests start from an empty queue.
+    await syncTreasury(h.deps);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    assert.equal(await onChain(ivy.address as Address), USDC(50));
+    await assertReconciled();
+  });
+
+  test('a reserve check older than its maximum age is unknown: sales refused, /readyz not ready, until reconciled again', async () => {
+    const buyer: Viewer = { address: newWallet().address, roles: [] };
+    await reconcileReserves(h.deps);
+    // Past the gate (the quote does not exist): the check is fresh.
+    await assert.rejects(purchasePolicy(h.deps, buyer, 'quo_missing'), (e: { code?: string }) => e.code === 'NOT_FOUND');
+    h.clock.advance(61_000);
+    await assert.rejects(purchasePolicy(h.deps, buyer, 'quo_missing'), (e: { code?: string }) => e.code === 'RESERVES_UNKNOWN');
+    const ready = await request(h.app).get('/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(ready.body.checks.reserves, /last reconciled 61 s ago .* more than the 60 s allowed/);
+    await reconcileReserves(h.deps);
+    await assert.rejects(purchasePolicy(h.deps, buyer, 'quo_missing'), (e: { code?: string }) => e.code === 'NOT_FOUND');
+    assert.equal((await request(h.app).get('/readyz')).status, 200);
   });
 
   test('a deficit stops sales and makes /readyz fail with the reason', async () => {

@@ -9,7 +9,8 @@ import { createLeaseKeeper } from '../src/worker/lease-keeper.ts';
 import { LeaseLostError, fencedTransaction } from '../src/app/lease.ts';
 import type { Executor } from '../src/db/create-database.ts';
 import { bigIncident } from './bulk-policies.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, useHarness, waitFor } from './helpers.ts';
+import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, insuredMarket, useHarness, waitFor } from './helpers.ts';
+import { registerFeed } from '../src/app/feeds.ts';
 
 const idle = { read: async () => [] };
 
@@ -38,6 +39,35 @@ describe('one settling watcher: the lease', () => {
     await b.stop();
     assert.equal(await leaseHolder(h.db, 'watcher'), null, 'a clean stop releases the lease');
     await a.stop();
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('independent loops: a feed read that hangs delays neither settlement nor maintenance, and health says which loop is stuck', async () => {
+    const m = await insuredMarket(h, USDC(50_000), 'loops');
+    const admin = { address: h.admin.address, roles: ['admin' as const] };
+    await registerFeed(h.deps, admin, { name: 'hangs', kind: 'HTTP', url: 'https://feeds.example/usd', path: 'price' });
+    let release = () => {};
+    const hung = new Promise<never[]>((resolve) => {
+      release = () => resolve([]);
+    });
+    // Every polled read hangs, as a call to an RPC node that holds its answer does.
+    const w = createWatcher(h.deps, { reader: { read: () => hung }, intervalMs: 50, leaseTtlMs: 5_000, holder: 'loops' });
+    w.start();
+    try {
+      const incident = await m.depeg();
+      await waitFor('the incident settled while the feed read hangs', async () =>
+        (await findIncident(h.db, incident))?.status === 'SETTLED' ? true : undefined,
+      );
+      // The feeds loop completed at most its first run (before it led); the others go on.
+      await new Promise((r) => setTimeout(r, 1_500));
+      const ages = w.loopAges();
+      assert.ok(ages.feeds === null || ages.feeds >= 1.4, JSON.stringify(ages));
+      assert.ok(ages.settlement !== null && ages.settlement < (ages.feeds ?? 99) - 0.5, JSON.stringify(ages));
+      assert.ok(ages.chain !== null && ages.chain < (ages.feeds ?? 99) - 0.5, JSON.stringify(ages));
+    } finally {
+      release();
+      await w.stop();
+    }
     await assertLedgerInvariants(h.db);
   });
 

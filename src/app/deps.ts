@@ -75,6 +75,15 @@ export type SettlementConfig =
       batchSize: number;
       /** A sent batch not mined after this long is sent again with higher fees (same nonce). */
       resendAfterMs: number;
+      /**
+       * A reserve check older than this is unknown: sales are refused (RESERVES_UNKNOWN) and
+       * /readyz is not ready until the treasury is reconciled again (default 60 s).
+       */
+      reserveMaxAgeMs?: number;
+      /** The smallest withdrawal, in whole units of the asset (default "10"). */
+      minWithdrawal?: string;
+      /** Withdrawals one account may have queued or in flight at once (default 5). */
+      maxQueuedWithdrawals?: number;
     };
 
 export interface SolvencyConfig {

@@ -2,6 +2,8 @@ import type { Executor } from '../db/create-database.ts';
 import { acquireLease, holdsLease, releaseLease } from '../db/lease-store.ts';
 import type { Ports } from './deps.ts';
 
+export type { Executor };
+
 /** Takes or renews a named lease for `holder` on the database clock: its epoch while held, else null. */
 export function holdLease(deps: Pick<Ports, 'db'>, name: string, holder: string, ttlMs: number): Promise<bigint | null> {
   return acquireLease(deps.db, name, holder, ttlMs);

@@ -15,7 +15,7 @@ export type CounterName =
   | 'rpc_errors'
   | 'lease_fenced_writes';
 export type HistogramName = 'settlement_seconds' | 'confirmation_to_paid_seconds';
-export type GaugeName = 'watcher_lease_held';
+export type GaugeName = 'watcher_lease_held' | 'watcher_loop_completed';
 
 export interface Metrics {
   count(name: CounterName, labels?: Record<string, string>, by?: number): void;

@@ -1,4 +1,6 @@
-import type { Address } from 'viem';
+import { type Address, parseUnits } from 'viem';
+import { assetDecimals } from '../db/asset-store.ts';
+import { accountBalance } from '../db/ledger.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { type AccountRef, ledgerAccounts } from '../db/ledger.ts';
@@ -18,15 +20,26 @@ import {
   transfersOf,
   unattributedDeposits,
 } from '../db/treasury-store.ts';
-import { badInput, conflict, forbidden, notFound, reservesShort, settlementUnavailable } from '../domain/errors.ts';
+import {
+  badInput,
+  conflict,
+  forbidden,
+  notFound,
+  rateLimited,
+  reservesShort,
+  reservesUnknown,
+  settlementUnavailable,
+} from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 import { type Subject, type Viewer, normaliseAddress, requireAdmin, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps, SettlementConfig } from './deps.ts';
-import { allReserveChecks, findOutbound, payoutTransfers } from '../db/treasury-store.ts';
+import { allReserveChecks, findOutbound, payoutTransfers, queuedWithdrawals } from '../db/treasury-store.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 
 const PENDING_RANGE = 2_000n;
+export const DEFAULT_MIN_WITHDRAWAL = '10';
+export const DEFAULT_MAX_QUEUED_WITHDRAWALS = 5;
 
 export type ChainSettlement = Extract<SettlementConfig, { mode: 'chain' }>;
 
@@ -81,8 +94,24 @@ export async function withdraw(deps: Deps, viewer: Viewer | null, input: Withdra
   if (key !== undefined && (key.length < 1 || key.length > 100))
     throw badInput('idempotencyKey must be 1 to 100 characters', { field: 'idempotencyKey' });
   const reference = `withdrawal:${v.address}:${key ?? crypto.randomUUID()}`;
+  // Queues nobody can clog: a minimum amount, and a bound on each account's withdrawals in the queue.
+  const minimum = parseUnits(settlement.minWithdrawal ?? DEFAULT_MIN_WITHDRAWAL, await assetDecimals(deps.db, settlement.asset));
+  if (amount < minimum) {
+    throw badInput(`a withdrawal must be at least ${settlement.minWithdrawal ?? DEFAULT_MIN_WITHDRAWAL} ${settlement.asset}`, {
+      field: 'amount',
+      minimum: minimum.toString(),
+    });
+  }
+  const maxQueued = settlement.maxQueuedWithdrawals ?? DEFAULT_MAX_QUEUED_WITHDRAWALS;
   try {
     const id = await deps.db.transaction(async (tx) => {
+      // The wallet's row, locked: concurrent withdrawals of one account count the queue one at a time.
+      await accountBalance(tx, ledgerAccounts.wallet(settlement.asset, v.address).id, true);
+      if ((await queuedWithdrawals(tx, v.address)) >= maxQueued && !(await findOutbound(tx, undefined, reference))) {
+        throw rateLimited(`at most ${maxQueued} withdrawals of one account may wait to be sent; wait for one to be paid`, {
+          maximum: maxQueued,
+        });
+      }
       await creditClaimsOf(tx, settlement.asset, v.address, deps.clock.now());
       return queueOutbound(tx, {
         kind: 'WITHDRAWAL',
@@ -217,11 +246,26 @@ export async function requireReserves(deps: Deps): Promise<void> {
   const s = deps.config.settlement;
   if (s.mode !== 'chain') return;
   const check = await lastReserveCheck(deps.db, s.asset);
+  const stale = staleness(deps, s, check);
+  if (stale) throw reservesUnknown(`cover is not sold: ${stale}; the operators have been alerted`, { maxAgeSeconds: maxAgeMs(s) / 1000 });
   if (check && check.surplus < 0n) {
     throw reservesShort('cover is not sold: the treasury holds less than the ledger owes; the operators have been alerted', {
       deficit: (-check.surplus).toString(),
     });
   }
+}
+
+export const DEFAULT_RESERVE_MAX_AGE_MS = 60_000;
+const maxAgeMs = (s: ChainSettlement) => s.reserveMaxAgeMs ?? DEFAULT_RESERVE_MAX_AGE_MS;
+
+/** Why the last reserve check cannot be trusted (none yet, or older than the maximum age), or null. Fails closed. */
+function staleness(deps: Deps, s: ChainSettlement, check: ReserveCheck | undefined): string | null {
+  if (!check) return 'the treasury has not been reconciled with the ledger yet';
+  const age = deps.clock.now() - check.checkedAt;
+  if (age > maxAgeMs(s)) {
+    return `the treasury was last reconciled ${Math.round(age / 1000)} s ago (at block ${check.blockNumber}), more than the ${maxAgeMs(s) / 1000} s allowed`;
+  }
+  return null;
 }
 
 /** The transfers carrying these policies' payouts, by policy id. */
@@ -239,6 +283,8 @@ export async function reservesProblem(deps: Deps): Promise<string | null> {
   const s = deps.config.settlement;
   if (s.mode !== 'chain') return null;
   const check = await lastReserveCheck(deps.db, s.asset);
+  const stale = staleness(deps, s, check);
+  if (stale) return stale;
   if (check && check.surplus < 0n) return `treasury short by ${-check.surplus} base units of ${s.asset} at block ${check.blockNumber}`;
   return null;
 }

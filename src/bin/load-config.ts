@@ -71,6 +71,12 @@ const EnvSchema = z.object({
   CONFIRMATIONS: intFrom(3, 1, 1_000),
   PAY_BATCH_SIZE: intFrom(100, 1, 500),
   PAY_RESEND_AFTER_SECONDS: intFrom(120, 5, 86_400),
+  RESERVE_CHECK_MAX_AGE_SECONDS: intFrom(60, 1, 86_400),
+  MIN_WITHDRAWAL: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "10"')
+    .default('10'),
+  MAX_QUEUED_WITHDRAWALS: intFrom(5, 1, 1_000),
   OPERATOR_KEY_FILE: z.string().min(1).optional(),
   OPERATOR_SIGNER_URL: z.string().url().optional(),
   OPERATOR_ADDRESS: z.string().optional(),
@@ -204,6 +210,9 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       startBlock: e.SETTLEMENT_START_BLOCK,
       batchSize: e.PAY_BATCH_SIZE,
       resendAfterMs: e.PAY_RESEND_AFTER_SECONDS * 1000,
+      reserveMaxAgeMs: e.RESERVE_CHECK_MAX_AGE_SECONDS * 1000,
+      minWithdrawal: e.MIN_WITHDRAWAL,
+      maxQueuedWithdrawals: e.MAX_QUEUED_WITHDRAWALS,
     };
     chainSettlement = { rpcUrls: urls, operator: e.WATCHER === 'on' ? operator : undefined };
   }

@@ -14,7 +14,7 @@ async function main(): Promise<void> {
       port: config.watcherMetricsPort,
       token: config.metricsToken,
       production: config.app.production,
-      health: () => ({ leader: watcher.isLeader(), holder: watcher.holder }),
+      health: () => ({ leader: watcher.isLeader(), holder: watcher.holder, loopAgeSeconds: watcher.loopAges() }),
     },
     deps.log,
   );

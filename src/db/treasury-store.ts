@@ -256,6 +256,14 @@ export async function queueOutbound(
   return id;
 }
 
+/** An account's withdrawals waiting to be sent or in flight. */
+export async function queuedWithdrawals(ex: Executor, owner: string): Promise<number> {
+  const rows = await ex.query<{ n: string | number }>(
+    sql`SELECT count(*) AS n FROM outbound_transfers WHERE owner = ${owner} AND kind = 'WITHDRAWAL' AND status IN ('QUEUED', 'SENT')`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
 /**
  * Queues every payout of an incident's pool to its buyer's address, set-based: one journal
  * entry moving the pool's claims from claims payable to pending outbound (the payouts never
@@ -334,7 +342,8 @@ export async function prepareBatch(
   const rows = await tx.query<Record<string, unknown>>(sql`
     WITH picked AS (
       SELECT id, amount FROM outbound_transfers WHERE status = 'QUEUED' AND asset = ${b.asset}
-      ORDER BY created_at, id LIMIT ${b.limit} FOR UPDATE SKIP LOCKED
+      -- Payouts first, then withdrawals, each oldest first: withdrawals never delay a payout.
+      ORDER BY kind = 'WITHDRAWAL', created_at, id LIMIT ${b.limit} FOR UPDATE SKIP LOCKED
     ), batch AS (
       INSERT INTO outbound_batches (id, number, asset, status, transfers, total, created_at)
       SELECT ${id}, ${b.number.toString()}::bigint, ${b.asset}, 'PREPARED', COUNT(*), SUM(amount), ${ts(b.now)}

@@ -3,6 +3,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import type { DemoFaucet, DemoPerson, Viewer } from '../app/auth.ts';
 import { fundBackstop } from '../app/backstop.ts';
 import { purchasePolicy, requestQuote } from '../app/cover.ts';
+import { reconcileReserves } from '../app/treasury-sync.ts';
 import type { Deps } from '../app/deps.ts';
 import { registerFeed, setRiskFeeds, submitObservations } from '../app/feeds.ts';
 import { creditAccount } from '../app/funding.ts';
@@ -178,6 +179,8 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string, fund?: De
     }
     poolIds.push(pool.id);
   }
+  // With money on chain, sales wait for a recent reconciliation of the treasury (fail closed).
+  if (deps.config.settlement.mode === 'chain') await reconcileReserves(deps);
   const policies: DemoMarket['policies'] = [];
   for (const [b, buyer] of buyers.entries()) {
     const riskId = b < 8 ? usdc.id : b < 10 ? dai.id : vault.id;

@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'RISK_NOT_MONITORED'
   | 'RATE_LIMITED'
   | 'SETTLEMENT_UNAVAILABLE'
-  | 'RESERVES_SHORT';
+  | 'RESERVES_SHORT'
+  | 'RESERVES_UNKNOWN';
 
 export class BaseError extends Error {
   readonly code: ErrorCode;
@@ -58,6 +59,8 @@ export const riskNotMonitored = kind('RISK_NOT_MONITORED');
 export const rateLimited = kind('RATE_LIMITED');
 export const settlementUnavailable = kind('SETTLEMENT_UNAVAILABLE');
 export const reservesShort = kind('RESERVES_SHORT');
+/** The treasury has not been reconciled recently enough to know it can pay: sales fail closed. */
+export const reservesUnknown = kind('RESERVES_UNKNOWN');
 
 /**
  * Runs independent input checks and reports every failure at once: one BAD_USER_INPUT

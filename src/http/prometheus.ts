@@ -81,6 +81,12 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
     }),
   };
   const gauges: Record<GaugeName, Gauge> = {
+    watcher_loop_completed: new Gauge({
+      name: 'cover_watcher_loop_completed_timestamp_seconds',
+      help: "When each of the watcher's loops (feeds, settlement, chain) last completed a run: a loop stuck on a hung call stops advancing",
+      labelNames: ['loop'],
+      registers: [registry],
+    }),
     watcher_lease_held: new Gauge({
       name: 'cover_watcher_lease_held',
       help: '1 while this process holds the settling lease',
@@ -134,6 +140,16 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
         };
         for (const [figure, value] of Object.entries(figures)) this.set({ asset: r.asset, figure }, Number(value));
       }
+    },
+  });
+  new Gauge({
+    name: 'cover_treasury_reserve_check_age_seconds',
+    help: 'Seconds since the last reconciliation of the treasury with the ledger: past RESERVE_CHECK_MAX_AGE_SECONDS sales are refused',
+    labelNames: ['asset'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await reserveChecks(db)) this.set({ asset: r.asset }, Math.max(0, (clock.now() - r.checkedAt) / 1000));
     },
   });
   registerBusinessGauges(registry, db, clock);

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { Deps } from '../app/deps.ts';
-import { LeaseLostError, holdLease, releaseHeldLease, stillHolds } from '../app/lease.ts';
-import type { Executor } from '../db/create-database.ts';
+import { type Executor, LeaseLostError, holdLease, releaseHeldLease, stillHolds } from '../app/lease.ts';
 
 /**
  * Holds a named lease for one process: `beat()` takes or renews it (on the database clock)

@@ -13,6 +13,8 @@ import { settlingIncidents } from '../app/incidents.ts';
 import { type SenderProbe, syncTreasury } from '../app/treasury-sync.ts';
 
 const LEASE = 'watcher';
+const LOOPS = ['feeds', 'settlement', 'chain'] as const;
+export type LoopName = (typeof LOOPS)[number];
 
 export interface WatcherOptions {
   reader: FeedReader;
@@ -36,10 +38,12 @@ export interface Watcher {
   readonly holder: string;
   /** Whether this watcher held the lease at its last heartbeat. */
   isLeader(): boolean;
+  /** Seconds since each loop's last completed run (null: none yet). */
+  loopAges(): Record<LoopName, number | null>;
   start(): void;
   /** Stops timers and block subscriptions and waits for the work in progress. */
   stop(): Promise<void>;
-  /** One full pass: read polled feeds, mark quiet risks, settle confirmed incidents. */
+  /** One full pass: read polled feeds, mark quiet risks, settle confirmed incidents, sync the treasury. */
   tick(): Promise<void>;
   /** Settles every incident still SETTLING (also what a restart after a crash does first). */
   settlePending(): Promise<void>;
@@ -59,16 +63,34 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   // The leader's work: every write it makes checks the lease in its own transaction.
   const leader: Deps = { ...deps, fence: (tx) => lease.fence(tx) };
   let heartbeat: NodeJS.Timeout | undefined;
-  let timer: NodeJS.Timeout | undefined;
   let lastMaintenance = 0;
   const unwatch = new Map<number, () => void>();
-  let running: Promise<void> = Promise.resolve();
   let stopped = false;
 
-  /** Work is serialised: a tick never overlaps another or a block-triggered read. */
-  const serial = (work: () => Promise<void>) => {
-    running = running.then(work).catch((err: unknown) => log.error({ err }, 'watcher step failed'));
-    return running;
+  /**
+   * Three loops, each serialised on its own (a run never overlaps the previous one of the same
+   * loop) and on its own timer, so that a hung RPC call delays only the loop that made it:
+   * `feeds` reads the polled feeds (HTTP and on-chain), `settlement` settles confirmed
+   * incidents and runs maintenance (the database only: a push feed's incident settles
+   * whatever the chain does), `chain` syncs the treasury (deposits, the sender, the
+   * reconciliation). Each records when its last run completed (health and metrics).
+   */
+  const loops = Object.fromEntries(
+    LOOPS.map((name) => [
+      name,
+      { running: Promise.resolve(), timer: undefined as NodeJS.Timeout | undefined, completedAt: null as number | null },
+    ]),
+  ) as Record<LoopName, { running: Promise<void>; timer: NodeJS.Timeout | undefined; completedAt: number | null }>;
+  const serial = (name: LoopName, work: () => Promise<void>) => {
+    const loop = loops[name];
+    loop.running = loop.running
+      .then(work)
+      .then(() => {
+        loop.completedAt = Date.now();
+        deps.metrics.gauge('watcher_loop_completed', loop.completedAt / 1000, { loop: name });
+      })
+      .catch((err: unknown) => log.error({ err, loop: name }, 'watcher step failed'));
+    return loop.running;
   };
 
   const readFeeds = (feeds: readonly FeedRecord[]) => readAndRecord(deps, options.reader, feeds, log);
@@ -92,11 +114,11 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     for (const chainId of new Set(feeds.filter((f) => f.chainId !== null).map((f) => f.chainId as number))) {
       if (unwatch.has(chainId)) continue;
       const stop = options.reader.watchBlocks(chainId, () => {
-        void serial(async () => {
+        void serial('feeds', async () => {
           if (!lease.isLeader()) return;
           const onChain = (await polledFeeds(deps, ['CHAINLINK', 'CONTRACT_CALL'])).filter((f) => f.chainId === chainId);
           await readFeeds(onChain);
-          await settlePending();
+          void serial('settlement', settlePending);
         });
       });
       if (stop) unwatch.set(chainId, stop);
@@ -106,22 +128,23 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   // The heartbeat runs on its own timer so a long settlement keeps the lease.
   const beat = () => lease.beat();
 
-  async function tick(): Promise<void> {
-    if (!(await beat())) {
+  /** The feeds loop: reads what is polled (on-chain feeds without a block subscription too). */
+  async function readPolled(): Promise<void> {
+    if (!lease.isLeader()) {
       for (const stop of unwatch.values()) stop();
       unwatch.clear();
       return;
     }
     const feeds = await polledFeeds(deps, ['CHAINLINK', 'CONTRACT_CALL', 'HTTP']);
     subscribeBlocks(feeds);
-    // On-chain feeds without a block subscription are polled here too.
     await readFeeds(feeds.filter((f) => f.kind === 'HTTP' || !unwatch.has(f.chainId as number)));
+  }
+
+  /** The settlement loop: quiet risks, confirmed incidents, maintenance. */
+  async function settle(): Promise<void> {
+    if (!(await beat())) return;
     await deps.db.transaction((tx) => markQuietRisks(tx, deps.clock.now()));
     await settlePending();
-    if (deps.config.settlement.mode === 'chain') {
-      // An RPC outage delays money in and out; it does not stop the oracle work above or the maintenance below.
-      await syncTreasury(leader, options.senderProbe).catch((err: unknown) => log.error({ err }, 'treasury sync failed'));
-    }
     const now = Date.now();
     if (now - lastMaintenance >= (options.maintenanceIntervalMs ?? 30_000)) {
       lastMaintenance = now;
@@ -129,36 +152,61 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     }
   }
 
+  /** The chain loop: money in and out, and the reconciliation the purchase gate reads. */
+  async function syncChain(): Promise<void> {
+    if (deps.config.settlement.mode !== 'chain' || !lease.isLeader()) return;
+    await syncTreasury(leader, options.senderProbe);
+  }
+
+  const work: Record<LoopName, () => Promise<void>> = { feeds: readPolled, settlement: settle, chain: syncChain };
+
   return {
     holder,
     isLeader: () => lease.isLeader(),
+    loopAges: () =>
+      Object.fromEntries(
+        LOOPS.map((name) => {
+          const at = loops[name].completedAt;
+          return [name, at === null ? null : Math.round((Date.now() - at) / 100) / 10];
+        }),
+      ) as Record<LoopName, number | null>,
     start() {
       stopped = false;
       heartbeat = setInterval(() => void beat(), Math.max(50, Math.floor(ttl / 3)));
       // A restart first finishes any settlement a crash interrupted (once it holds the lease).
-      void serial(async () => {
+      void serial('settlement', async () => {
         if (await beat()) await settlePending();
       });
-      const loop = () => {
-        if (stopped) return;
-        void serial(tick).finally(() => {
-          if (!stopped) timer = setTimeout(loop, options.intervalMs);
-        });
-      };
-      loop();
+      for (const name of LOOPS) {
+        const loop = () => {
+          if (stopped) return;
+          void serial(name, work[name]).finally(() => {
+            if (!stopped) loops[name].timer = setTimeout(loop, options.intervalMs);
+          });
+        };
+        loop();
+      }
     },
     async stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
+      for (const name of LOOPS) if (loops[name].timer) clearTimeout(loops[name].timer);
       if (heartbeat) clearInterval(heartbeat);
       for (const stop of unwatch.values()) stop();
       unwatch.clear();
-      await running;
+      await Promise.all(LOOPS.map((name) => loops[name].running));
       await lease.release();
     },
-    tick: () => serial(tick),
+    // One pass of every loop, in order: the feeds, the settlement, the chain.
+    tick: async () => {
+      await serial('settlement', async () => {
+        await beat();
+      });
+      await serial('feeds', readPolled);
+      await serial('settlement', settle);
+      await serial('chain', syncChain);
+    },
     settlePending: () =>
-      serial(async () => {
+      serial('settlement', async () => {
         if (await beat()) await settlePending();
       }),
   };

@@ -10,7 +10,10 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 /// to `beneficiary` after confirmations); it leaves only through `pay`, called by the
 /// operator with the next batch number, so a batch number is spent exactly once and a
 /// resent or replayed batch can never pay twice. The owner pauses and rotates the operator;
-/// nobody else moves tokens out, the owner included.
+/// nobody else moves tokens out, the owner included. A leaked operator key is bounded: the
+/// operator pays at most `payoutCap` per day (the owner lowers it at once and raises it only
+/// after `CAP_RAISE_DELAY`), and a guardian key can pause payouts. A deposit credits what
+/// arrived (a fee-on-transfer token credits less than was sent).
 contract Treasury {
     using SafeERC20 for IERC20;
 
@@ -20,6 +23,17 @@ contract Treasury {
     bool public paused;
     /// @notice The only batch number `pay` accepts; it grows by one per executed batch.
     uint256 public nextBatch;
+    /// @notice May pause (never unpause): a key kept apart from the operator's.
+    address public guardian;
+    /// @notice The most `pay` sends per day (a day counted from `periodStart`).
+    uint256 public payoutCap;
+    uint256 public periodStart;
+    uint256 public paidInPeriod;
+    /// @notice A raise of the cap proposed by the owner, and when it may be applied.
+    uint256 public pendingCap;
+    uint256 public pendingCapAt;
+    uint256 public constant CAP_PERIOD = 1 days;
+    uint256 public constant CAP_RAISE_DELAY = 2 days;
 
     event Deposited(address indexed beneficiary, address indexed from, uint256 amount);
     event Paid(uint256 indexed batch, address indexed recipient, uint256 amount);
@@ -28,6 +42,9 @@ contract Treasury {
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
     event Paused(address indexed by);
     event Unpaused(address indexed by);
+    event GuardianChanged(address indexed previousGuardian, address indexed newGuardian);
+    event PayoutCapProposed(uint256 cap, uint256 effectiveAt);
+    event PayoutCapChanged(uint256 previousCap, uint256 newCap);
 
     error NotOwner();
     error NotOperator();
@@ -37,6 +54,9 @@ contract Treasury {
     error TreasuryShort(uint256 balance, uint256 needed);
     error ZeroAmount();
     error ZeroAddress();
+    error NotOwnerOrGuardian();
+    error CapExceeded(uint256 available, uint256 needed);
+    error CapRaiseNotDue(uint256 effectiveAt);
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert NotOwner();
@@ -48,13 +68,16 @@ contract Treasury {
         _;
     }
 
-    constructor(IERC20 token_, address owner_, address operator_) {
+    constructor(IERC20 token_, address owner_, address operator_, uint256 payoutCap_) {
         if (address(token_) == address(0) || owner_ == address(0) || operator_ == address(0)) revert ZeroAddress();
         token = token_;
         owner = owner_;
         operator = operator_;
+        payoutCap = payoutCap_;
+        periodStart = block.timestamp;
         emit OwnershipTransferred(address(0), owner_);
         emit OperatorChanged(address(0), operator_);
+        emit PayoutCapChanged(0, payoutCap_);
     }
 
     /// @notice Pulls `amount` from the caller (after `approve`) for `beneficiary`'s wallet.
@@ -76,8 +99,12 @@ contract Treasury {
     function _deposit(uint256 amount, address beneficiary) private {
         if (amount == 0) revert ZeroAmount();
         if (beneficiary == address(0)) revert ZeroAddress();
+        uint256 before = token.balanceOf(address(this));
         token.safeTransferFrom(msg.sender, address(this), amount);
-        emit Deposited(beneficiary, msg.sender, amount);
+        // What arrived, not what was asked: a token that takes a fee on transfer credits less.
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received == 0) revert ZeroAmount();
+        emit Deposited(beneficiary, msg.sender, received);
     }
 
     /// @notice Pays batch number `batch`: one storage write for the batch, one transfer and
@@ -92,6 +119,12 @@ contract Treasury {
         }
         uint256 balance = token.balanceOf(address(this));
         if (balance < total) revert TreasuryShort(balance, total);
+        if (block.timestamp >= periodStart + CAP_PERIOD) {
+            periodStart = block.timestamp;
+            paidInPeriod = 0;
+        }
+        if (paidInPeriod + total > payoutCap) revert CapExceeded(payoutCap - paidInPeriod, total);
+        paidInPeriod += total;
         nextBatch = batch + 1;
         for (uint256 i; i < recipients.length; ++i) {
             if (recipients[i] == address(0)) revert ZeroAddress();
@@ -108,9 +141,39 @@ contract Treasury {
         return (token.balanceOf(address(this)), nextBatch);
     }
 
-    function pause() external onlyOwner {
+    /// @notice The owner or the guardian stops deposits and payouts at once.
+    function pause() external {
+        if (msg.sender != owner && msg.sender != guardian) revert NotOwnerOrGuardian();
         paused = true;
         emit Paused(msg.sender);
+    }
+
+    function setGuardian(address newGuardian) external onlyOwner {
+        emit GuardianChanged(guardian, newGuardian);
+        guardian = newGuardian;
+    }
+
+    /// @notice A lower cap applies at once; a higher one only after CAP_RAISE_DELAY
+    /// (`applyPayoutCap`), so a stolen owner key cannot lift the cap in the same breath.
+    function setPayoutCap(uint256 newCap) external onlyOwner {
+        if (newCap <= payoutCap) {
+            emit PayoutCapChanged(payoutCap, newCap);
+            payoutCap = newCap;
+            pendingCap = 0;
+            pendingCapAt = 0;
+        } else {
+            pendingCap = newCap;
+            pendingCapAt = block.timestamp + CAP_RAISE_DELAY;
+            emit PayoutCapProposed(newCap, pendingCapAt);
+        }
+    }
+
+    function applyPayoutCap() external onlyOwner {
+        if (pendingCapAt == 0 || block.timestamp < pendingCapAt) revert CapRaiseNotDue(pendingCapAt);
+        emit PayoutCapChanged(payoutCap, pendingCap);
+        payoutCap = pendingCap;
+        pendingCap = 0;
+        pendingCapAt = 0;
     }
 
     function unpause() external onlyOwner {

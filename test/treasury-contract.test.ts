@@ -4,7 +4,8 @@ import { type Address, type Hex, getAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { ANVIL_KEYS, type Anvil } from '../src/chain/anvil.ts';
-import { platformContracts } from '../src/chain/deploy.ts';
+import { deployTreasury, platformContracts } from '../src/chain/deploy.ts';
+import { type Compiled, compileContracts } from '../src/chain/compile.ts';
 import { createTreasuryGateway, erc20Abi, revertReason, treasuryAbi } from '../src/chain/treasury.ts';
 import { signPermit } from '../src/chain/permit.ts';
 import { type LocalTreasury, localTreasury } from './chain-helpers.ts';
@@ -133,14 +134,76 @@ describe('the treasury contract on anvil', () => {
     await assert.rejects(gateway('http://127.0.0.1:9/').simulatePay(next, recipients, [1n]));
   });
 
+  test('a leaked operator key is bounded: a daily payout cap the owner lowers at once and raises only after a delay, and a guardian that pauses', async () => {
+    const read = (functionName: string) =>
+      pub.readContract({ address: treasury, abi: treasuryAbi, functionName } as never) as Promise<bigint>;
+    const cap = await read('payoutCap');
+    assert.equal(cap, 10_000_000n * 10n ** 6n, 'the default cap: ten million tokens a day');
+    const paid = await read('paidInPeriod');
+    await send(ownerKey, treasury, treasuryAbi, 'setPayoutCap', [paid + 5_000_000n]);
+    const batch = await read('nextBatch');
+    const to = [getAddress(stranger.address)];
+    assert.equal(await revertOf(operator, 'pay', [batch, to, [5_000_001n]]), `CapExceeded(5000000, 5000001)`);
+    await send(operatorKey, treasury, treasuryAbi, 'pay', [batch, to, [5_000_000n]]);
+    assert.equal(await revertOf(operator, 'pay', [batch + 1n, to, [1n]]), 'CapExceeded(0, 1)');
+    // A raise waits CAP_RAISE_DELAY; a stranger can do neither.
+    assert.equal(await revertOf(stranger, 'setPayoutCap', [cap]), 'NotOwner()');
+    await send(ownerKey, treasury, treasuryAbi, 'setPayoutCap', [cap]);
+    const due = await read('pendingCapAt');
+    assert.equal(await revertOf(owner, 'applyPayoutCap', []), `CapRaiseNotDue(${due})`);
+    await pub.request({ method: 'evm_increaseTime' as never, params: [2 * 86_400] as never });
+    await pub.request({ method: 'evm_mine' as never, params: [] as never });
+    await send(ownerKey, treasury, treasuryAbi, 'applyPayoutCap', []);
+    assert.equal(await read('payoutCap'), cap);
+    // The next day's allowance is whole again.
+    await send(operatorKey, treasury, treasuryAbi, 'pay', [batch + 1n, to, [1n]]);
+    // The guardian pauses, never unpauses; a stranger does neither.
+    assert.equal(await revertOf(stranger, 'pause', []), 'NotOwnerOrGuardian()');
+    await send(ownerKey, treasury, treasuryAbi, 'setGuardian', [alice.address]);
+    await send(aliceKey, treasury, treasuryAbi, 'pause', []);
+    assert.equal(await revertOf(operator, 'pay', [batch + 2n, to, [1n]]), 'IsPaused()');
+    assert.equal(await revertOf(alice, 'unpause', []), 'NotOwner()');
+    await send(ownerKey, treasury, treasuryAbi, 'unpause', []);
+    await send(ownerKey, treasury, treasuryAbi, 'setGuardian', ['0x0000000000000000000000000000000000000000']);
+  });
+
+  test('a deposit credits what arrived: a fee-on-transfer token is credited net of its fee', async () => {
+    const fee = compileContracts(new URL('./contracts', import.meta.url).pathname, ['FeeOnTransferToken']).FeeOnTransferToken as Compiled;
+    const wallet = walletOf(ownerKey);
+    const deployHash = await wallet.deployContract({
+      abi: fee.abi,
+      bytecode: fee.bytecode,
+      args: [],
+      account: owner,
+      chain: foundry,
+    } as never);
+    const feeToken = (await pub.waitForTransactionReceipt({ hash: deployHash })).contractAddress as Address;
+    const feeTreasury = await deployTreasury(
+      { public: pub as never, wallet, account: owner, chain: foundry },
+      { token: feeToken, owner: owner.address, operator: operator.address },
+    );
+    await send(ownerKey, feeToken, fee.abi, 'mint', [alice.address, 1_000_000n]);
+    await send(aliceKey, feeToken, erc20Abi, 'approve', [feeTreasury, 1_000_000n]);
+    const receipt = await send(aliceKey, feeTreasury, treasuryAbi, 'deposit', [1_000_000n, alice.address]);
+    const logs = await pub.getContractEvents({
+      address: feeTreasury,
+      abi: treasuryAbi,
+      eventName: 'Deposited',
+      blockHash: receipt.blockHash,
+    });
+    assert.equal(logs[0]?.args.amount, 990_000n, 'credited what arrived, not what was asked');
+    assert.equal(await pub.readContract({ address: feeToken, abi: erc20Abi, functionName: 'balanceOf', args: [feeTreasury] }), 990_000n);
+  });
+
   test('the owner pauses and rotates the operator; nobody else can, and the owner cannot pay', async () => {
-    assert.equal(await revertOf(stranger, 'pause', []), 'NotOwner()');
+    const b = (await pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch' })) as bigint;
+    assert.equal(await revertOf(stranger, 'pause', []), 'NotOwnerOrGuardian()');
     assert.equal(await revertOf(operator, 'setOperator', [stranger.address]), 'NotOwner()');
     assert.equal(await revertOf(stranger, 'transferOwnership', [stranger.address]), 'NotOwner()');
-    assert.equal(await revertOf(owner, 'pay', [1n, [owner.address], [1n]]), 'NotOperator()');
+    assert.equal(await revertOf(owner, 'pay', [b, [owner.address], [1n]]), 'NotOperator()');
 
     await send(ownerKey, treasury, treasuryAbi, 'pause', []);
-    assert.equal(await revertOf(operator, 'pay', [1n, [owner.address], [1n]]), 'IsPaused()');
+    assert.equal(await revertOf(operator, 'pay', [b, [owner.address], [1n]]), 'IsPaused()');
     assert.equal(await revertOf(alice, 'deposit', [1n, alice.address]), 'IsPaused()');
     await send(ownerKey, treasury, treasuryAbi, 'unpause', []);
 
@@ -152,8 +215,8 @@ describe('the treasury contract on anvil', () => {
       blockHash: rotated.blockHash,
     });
     assert.deepEqual(events[0]?.args, { previousOperator: operator.address, newOperator: stranger.address });
-    assert.equal(await revertOf(operator, 'pay', [1n, [owner.address], [1n]]), 'NotOperator()');
-    await send(strangerKey, treasury, treasuryAbi, 'pay', [1n, [owner.address], [1n]]);
+    assert.equal(await revertOf(operator, 'pay', [b, [owner.address], [1n]]), 'NotOperator()');
+    await send(strangerKey, treasury, treasuryAbi, 'pay', [b, [owner.address], [1n]]);
     assert.equal(await revertOf(owner, 'setOperator', ['0x0000000000000000000000000000000000000000']), 'ZeroAddress()');
   });
   test("the gateway reads the treasury's balance and batch number from one state while blocks of payments are mined", async () => {

@@ -153,6 +153,12 @@ async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): 
     log.warn({ reason: simulated.reason }, 'the chain moved past this batch while sending: checking again');
     return 'waiting';
   }
+  if (!simulated.ok && simulated.reason.startsWith('CapExceeded(')) {
+    // The treasury's daily payout cap is spent (a bound on a leaked operator key): the batch
+    // waits for the next period, or for the owner to raise the cap, instead of failing over and over.
+    log.error({ reason: simulated.reason }, "the treasury's daily payout cap is reached: the batch waits");
+    return 'waiting';
+  }
   if (!simulated.ok) return fail(c, batch, simulated.reason);
   const txHash = await treasury.sendPay(batch.number, recipients, amounts, { nonce, feeBump });
   await c.probe?.('sent', { ...batch, txHash, nonce });

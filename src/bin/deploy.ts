@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { type Address, createPublicClient, createWalletClient, getAddress, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
+import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
 import { ANVIL_KEYS, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
 import { chainOf, readPrivateKeyFile } from '../chain/keys.ts';
 
@@ -53,7 +54,30 @@ async function main(): Promise<void> {
   const operatorKey = local && !process.env.OPERATOR_ADDRESS ? ANVIL_OPERATOR_KEY : undefined;
   const operator = operatorKey ? privateKeyToAccount(operatorKey).address : getAddress(process.env.OPERATOR_ADDRESS ?? account.address);
   const owner = getAddress(process.env.TREASURY_OWNER ?? account.address);
-  const treasury = await deployTreasury(deployer, { token, owner, operator });
+  // The operator's daily payout cap, in whole tokens (a leaked operator key pays out at most this a day).
+  const capUnits = process.env.PAYOUT_CAP_PER_DAY;
+  if (capUnits !== undefined && !/^\d+$/.test(capUnits)) throw new Error('PAYOUT_CAP_PER_DAY must be a whole number of tokens');
+  const decimals = await deployer.public.readContract({ address: token, abi: erc20Abi, functionName: 'decimals' });
+  const treasury = await deployTreasury(deployer, {
+    token,
+    owner,
+    operator,
+    ...(capUnits === undefined ? {} : { payoutCap: BigInt(capUnits) * 10n ** BigInt(decimals) }),
+  });
+  // A guardian may pause payouts, never move money: set when the deployer is the owner.
+  const guardian = process.env.TREASURY_GUARDIAN;
+  if (guardian) {
+    if (owner !== account.address) throw new Error('TREASURY_GUARDIAN needs the deployer to be the owner (set it later with setGuardian)');
+    const hash = await deployer.wallet.writeContract({
+      address: treasury,
+      abi: treasuryAbi,
+      functionName: 'setGuardian',
+      args: [getAddress(guardian)],
+      account,
+      chain,
+    });
+    await deployer.public.waitForTransactionReceipt({ hash });
+  }
 
   mkdirSync(out, { recursive: true });
   const lines = [

@@ -1,5 +1,6 @@
 import { type Account, type Address, type Chain, type Hex, type PublicClient, type WalletClient, getAddress } from 'viem';
 import { CONTRACTS_DIR, type Compiled, compileContracts } from './compile.ts';
+import { erc20Abi } from './treasury.ts';
 
 export interface Deployer {
   public: PublicClient;
@@ -28,7 +29,18 @@ export function deployTestStablecoin(d: Deployer, options: { name?: string; symb
   return deploy(d, platformContracts().TestStablecoin, [options.name ?? 'Test USD Coin', options.symbol ?? 'USDC', options.decimals ?? 6]);
 }
 
-/** Deploys the treasury for `token`, with separate owner and operator roles. */
-export function deployTreasury(d: Deployer, options: { token: Address; owner: Address; operator: Address }): Promise<Address> {
-  return deploy(d, platformContracts().Treasury, [options.token, options.owner, options.operator]);
+/** What the operator may pay out per day unless the deployment says otherwise: 10 million of the token. */
+export const DEFAULT_PAYOUT_CAP_UNITS = 10_000_000n;
+
+/**
+ * Deploys the treasury for `token`, with separate owner and operator roles and the operator's
+ * daily payout cap in base units (default DEFAULT_PAYOUT_CAP_UNITS whole tokens).
+ */
+export async function deployTreasury(
+  d: Deployer,
+  options: { token: Address; owner: Address; operator: Address; payoutCap?: bigint },
+): Promise<Address> {
+  const decimals = await d.public.readContract({ address: options.token, abi: erc20Abi, functionName: 'decimals' });
+  const cap = options.payoutCap ?? DEFAULT_PAYOUT_CAP_UNITS * 10n ** BigInt(decimals);
+  return deploy(d, platformContracts().Treasury, [options.token, options.owner, options.operator, cap]);
 }

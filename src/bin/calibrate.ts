@@ -22,17 +22,7 @@ const fit = fitModel(coins, { version: VERSION, fittedOn: PRICES_FILE });
 const p = fit.params;
 
 const fittedSource = `// Written by \`npm run calibrate\` (src/bin/calibrate.ts) from src/pricing/data: do not edit by hand.
-import type { FactorName } from './risk-score.ts';
-
-export interface FittedParams {
-  version: string;
-  fittedOn: string;
-  scoreWeights: Record<FactorName, number>;
-  slopePerPoint: number;
-  dispersion: number;
-  priorPseudoCount: number;
-  severityCredibility: number;
-}
+import type { FittedParams } from './fitted-params.ts';
 
 export const fitted: FittedParams = {
   version: '${p.version}',

@@ -1,4 +1,5 @@
-import { DAY_MS, type ExperienceSummary, MAX_TERM_DAYS } from './experience.ts';
+import { type ExperienceSummary, MAX_TERM_DAYS } from './experience.ts';
+import type { FittedParams } from './fitted-params.ts';
 
 /**
  * The frequency-severity model behind a price (docs/pricing.md):
@@ -11,20 +12,11 @@ import { DAY_MS, type ExperienceSummary, MAX_TERM_DAYS } from './experience.ts';
  *               severity with weight n / (n + k) on the risk's own incidents;
  *   term:       EL(T) = S x (1 - exp(-lambda T/365)), the chance of a trigger within the term,
  *               never below the risk's own burning cost for that term, and shaped so that a
- *               longer term never costs less and never costs less per day... than a shorter one
- *               costs per day more (EL(T)/T non-increasing).
+ *               longer term never costs less in total, nor more per day, than a shorter one
+ *               (EL(T) non-decreasing, EL(T)/T non-increasing).
  */
-export interface FittedModel {
-  version: string;
-  /** Log-hazard per score point. */
-  slopePerPoint: number;
-  /** Gamma shape of the hazard across assets of the same score (negative-binomial dispersion). */
-  dispersion: number;
-  /** Pseudo-count (in hazard-years) that keeps a rule nobody in the cross-section triggered above zero. */
-  priorPseudoCount: number;
-  /** Incidents of weight given to the prior severity. */
-  severityCredibility: number;
-}
+/** What the loss model reads of the fitted parameters. */
+export type FittedModel = Pick<FittedParams, 'version' | 'slopePerPoint' | 'dispersion' | 'priorPseudoCount' | 'severityCredibility'>;
 
 /** One asset of the cross-section, replayed under a rule. */
 export interface CrossSectionAsset {
@@ -139,9 +131,6 @@ function shape(curve: Float64Array): void {
   }
   for (let d = 2; d <= MAX_TERM_DAYS; d++) curve[d] = Math.max(curve[d] as number, curve[d - 1] as number);
 }
-
-/** Years between two times, for the experience's span. */
-export const yearsBetween = (from: number, to: number) => (to - from) / DAY_MS / 365;
 
 /** Regularised lower incomplete gamma P(a, x) (series below a+1, continued fraction above). */
 export function gammaP(a: number, x: number): number {

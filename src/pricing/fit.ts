@@ -2,7 +2,7 @@ import { summariseExperience } from '../domain/experience.ts';
 import { FACTOR_NAMES, type FactorName, type RiskScoreInputs, computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
-import type { FittedParams } from '../domain/fitted-model.ts';
+import type { FittedParams } from '../domain/fitted-params.ts';
 
 /**
  * The fit behind `npm run calibrate` (docs/pricing.md): a Poisson regression of each asset's

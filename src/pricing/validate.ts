@@ -123,7 +123,11 @@ function sell(
 }
 
 const scored = (coins: readonly Coin[], weights: Parameters<typeof computeRiskScore>[1]) =>
-  coins.map((c) => ({ coin: c, score: Number(computeRiskScore(c.inputs, weights).score) }));
+  coins.map((c) => ({ score: Number(computeRiskScore(c.inputs, weights).score), series: c.series }));
+
+/** A rule's prior from a scored cross-section under a fit. */
+const priorFrom = (rule: TriggerRule, assets: ReturnType<typeof scored>, fit: FittedModel) =>
+  fitPrior(crossSection(rule, assets), fit, Number(rule.maxRatio));
 
 /** Fit on the data before `split`, price with the history before it, sell from `split` on. */
 export function timeSplit(coins: readonly Coin[], split: number): Sale[] {
@@ -132,14 +136,7 @@ export function timeSplit(coins: readonly Coin[], split: number): Sale[] {
   const sales: Sale[] = [];
   const trainScored = scored(train, fit.scoreWeights);
   for (const rule of VALIDATION_RULES) {
-    const prior = fitPrior(
-      crossSection(
-        rule.rule,
-        trainScored.map((t) => ({ score: t.score, series: t.coin.series })),
-      ),
-      fit,
-      Number(rule.rule.maxRatio),
-    );
+    const prior = priorFrom(rule.rule, trainScored, fit);
     coins.forEach((coin, i) => {
       const { score } = trainScored[i] as { score: number };
       const price = priceUnit(rule.rule, score, prior, fit, (train[i] as Coin).series, TERM_DAYS);
@@ -158,14 +155,7 @@ export function leaveOneOut(coins: readonly Coin[]): Sale[] {
     const othersScored = scored(others, fit.scoreWeights);
     const score = Number(computeRiskScore(coin.inputs, fit.scoreWeights).score);
     for (const rule of VALIDATION_RULES) {
-      const prior = fitPrior(
-        crossSection(
-          rule.rule,
-          othersScored.map((t) => ({ score: t.score, series: t.coin.series })),
-        ),
-        fit,
-        Number(rule.rule.maxRatio),
-      );
+      const prior = priorFrom(rule.rule, othersScored, fit);
       const price = priceUnit(rule.rule, score, prior, fit, [], TERM_DAYS);
       sales.push(...sell(coin, score, rule, price, 0, Number.POSITIVE_INFINITY));
     }

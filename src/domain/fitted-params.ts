@@ -1,0 +1,19 @@
+import type { FactorName } from './risk-score.ts';
+
+/** The pricing model's fitted parameters (docs/pricing.md), written to fitted-model.ts by `npm run calibrate`. */
+export interface FittedParams {
+  /** The model's version: the loss model's and the risk score's. */
+  version: string;
+  /** The data file it was fitted on. */
+  fittedOn: string;
+  /** Points of each risk-score factor at value 1, summing to 100. */
+  scoreWeights: Record<FactorName, number>;
+  /** Log-hazard per score point. */
+  slopePerPoint: number;
+  /** Gamma shape of hazards around the fit (negative-binomial dispersion). */
+  dispersion: number;
+  /** Pseudo-count (hazard-years) behind a rule's prior. */
+  priorPseudoCount: number;
+  /** Incidents of weight given to the prior severity. */
+  severityCredibility: number;
+}

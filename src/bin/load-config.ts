@@ -72,6 +72,8 @@ const EnvSchema = z.object({
   PAY_BATCH_SIZE: intFrom(100, 1, 500),
   PAY_RESEND_AFTER_SECONDS: intFrom(120, 5, 86_400),
   RESERVE_CHECK_MAX_AGE_SECONDS: intFrom(60, 1, 86_400),
+  DB_LOCK_TIMEOUT_MS: intFrom(5_000, 10, 600_000),
+  DB_STATEMENT_TIMEOUT_MS: intFrom(120_000, 100, 3_600_000),
   MIN_WITHDRAWAL: z
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "10"')
@@ -118,6 +120,9 @@ export interface RuntimeConfig {
   corsOrigins: string[];
   metricsToken: string | undefined;
   migrateOnStart: boolean;
+  /** PostgreSQL server: lock and statement timeouts of every connection (ms). */
+  dbLockTimeoutMs: number;
+  dbStatementTimeoutMs: number;
   rpcUrls: Map<number, string>;
   /** Chain settlement: the RPC URLs of its chain and how the operator signs (watcher only). */
   chainSettlement: { rpcUrls: string; operator: OperatorConfig | undefined } | undefined;
@@ -254,6 +259,8 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     corsOrigins: list(e.CORS_ORIGINS ?? ''),
     metricsToken: e.METRICS_TOKEN,
     migrateOnStart: e.MIGRATE_ON_START === 'true',
+    dbLockTimeoutMs: e.DB_LOCK_TIMEOUT_MS,
+    dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     watcherIntervalMs: e.WATCHER_INTERVAL_MS,
     watcherLeaseTtlMs: e.WATCHER_LEASE_TTL_MS,
     watcherMetricsPort: e.WATCHER_METRICS_PORT,

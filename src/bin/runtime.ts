@@ -1,3 +1,4 @@
+import { createDatabaseClock } from '../app/database-clock.ts';
 import { wireDeps } from '../app/wire.ts';
 import { existsSync } from 'node:fs';
 import pino from 'pino';
@@ -47,15 +48,22 @@ export async function createRuntime(
     pino.destination({ dest: options.logToStderr ? 2 : 1, sync: false }),
   );
   for (const w of config.warnings) log.warn(w);
-  const db = await createDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const db = await createDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    lockTimeoutMs: config.dbLockTimeoutMs,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+  });
   // In a deployment a one-shot `npm run migrate` applies them; replicas then skip it.
   if (config.migrateOnStart) await db.migrate();
-  const prometheus = createPrometheus(db);
+  // Replicas on a database server share its clock; the embedded database runs on this machine's.
+  const clock = db.kind === 'postgres' ? await createDatabaseClock({ db }, log) : systemClock;
+  const prometheus = createPrometheus(db, clock);
   const treasury = config.chainSettlement ? await connectTreasury(config, db, prometheus.metrics) : undefined;
   return {
     deps: wireDeps({
       db,
-      clock: systemClock,
+      clock,
       config: config.app,
       log,
       metrics: prometheus.metrics,

@@ -34,3 +34,9 @@ export function isCheckViolation(error: unknown, constraint?: string): boolean {
   const info = pgError(error);
   return info?.code === '23514' && (constraint === undefined || info.constraint === constraint);
 }
+
+/** A bounded wait ran out: a lock held elsewhere past lock_timeout (55P03), or a statement past statement_timeout (57014). */
+export function isWaitTimeout(error: unknown): boolean {
+  const code = pgError(error)?.code;
+  return code === '55P03' || code === '57014';
+}

@@ -48,7 +48,14 @@ export interface DatabaseOptions {
   /** An already open PGlite (tests hand in clones of a migrated template). */
   pglite?: PGlite | undefined;
   poolSize?: number | undefined;
+  /** Server only: how long a statement waits for a lock before it fails (default 5 s). */
+  lockTimeoutMs?: number | undefined;
+  /** Server only: how long a statement may run before it is cancelled (default 120 s). */
+  statementTimeoutMs?: number | undefined;
 }
+
+export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 120_000;
 
 type Drizzle = { execute(statement: SQL): Promise<{ rows: unknown[] }>; transaction<R>(fn: (tx: Drizzle) => Promise<R>): Promise<R> };
 
@@ -95,7 +102,14 @@ async function withRetry<R>(run: () => Promise<R>): Promise<R> {
 /** The one place that branches on the driver (CONVENTIONS: Database). */
 export async function createDatabase(options: DatabaseOptions = {}): Promise<Database> {
   if (options.url) {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    // Bounded waits: a lock held by another session, or a statement that runs away, ends in an
+    // error after these instead of holding a request (or the settlement) for as long as it lasts.
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      lock_timeout: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+      statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    });
     pool.on('error', () => {
       // An idle client lost its connection (server restart); the pool replaces it.
     });

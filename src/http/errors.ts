@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import { isBaseError } from '../domain/errors.ts';
+import { isWaitTimeout } from '../app/failures.ts';
 
 /**
  * The single place where errors become what a client sees. Our own errors keep their
@@ -48,6 +49,14 @@ function mask(log: Logger, error: unknown): Error {
     return new GraphQLError(graphqlError.message, {
       ...at(graphqlError),
       extensions: { code: 'BAD_USER_INPUT', ...graphqlError.extensions },
+    });
+  }
+  if (isWaitTimeout(original)) {
+    // A bounded wait ran out (a lock held elsewhere, a statement past its timeout): nothing was written.
+    log.warn({ err: original, path: graphqlError?.path }, 'a database wait ran out');
+    return new GraphQLError('the database did not answer in time (a lock or statement timeout); nothing was written: try again', {
+      ...at(graphqlError),
+      extensions: { code: 'TIMEOUT' },
     });
   }
   log.error({ err: original, path: graphqlError?.path }, 'unexpected error in a resolver');

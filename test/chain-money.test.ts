@@ -11,12 +11,19 @@ import { getBalance } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
-import { indexDeposits, reconcileReserves, sendOutbound, syncTreasury } from '../src/app/treasury-sync.ts';
+import {
+  ChainWentBackwardsError,
+  indexDeposits,
+  reconcileReserves,
+  sendOutbound,
+  syncFailureReason,
+  syncTreasury,
+} from '../src/app/treasury-sync.ts';
 import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/deploy.ts';
-import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { measureReserves } from '../src/app/treasury.ts';
-import { type ReserveCheck, prepareBatch, queueOutbound, setCursor, transfersOfBatch } from '../src/db/treasury-store.ts';
+import { type ReserveCheck, cursorOf, prepareBatch, queueOutbound, setCursor, transfersOfBatch } from '../src/db/treasury-store.ts';
 import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
 import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
 import {
@@ -456,6 +463,30 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     await reconcileReserves(h.deps);
     await assert.rejects(purchasePolicy(h.deps, buyer, 'quo_missing'), (e: { code?: string }) => e.code === 'NOT_FOUND');
     assert.equal((await request(h.app).get('/readyz')).status, 200);
+  });
+
+  test('a chain that went backwards, or no treasury at the address, fails the sync with its reason (never a silent skip)', async () => {
+    const name = `deposits:${foundry.id}:${treasury.toLowerCase()}`;
+    const processed = await cursorOf(h.db, name);
+    assert.ok(processed !== undefined);
+    // As if the chain restarted empty: the head is below what was processed.
+    await setCursor(h.db, name, 10n ** 9n, h.clock.now());
+    try {
+      const failure = await syncTreasury(h.deps).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(failure instanceof ChainWentBackwardsError, String(failure));
+      assert.equal(syncFailureReason(failure), 'chain_backwards');
+    } finally {
+      await setCursor(h.db, name, processed as bigint, h.clock.now());
+    }
+    const nowhere = createTreasuryGateway({ chainId: foundry.id, rpcUrls: anvil.url, token, treasury: newWallet().address as Address });
+    const missing = await nowhere.state().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.equal(syncFailureReason(missing), 'no_contract');
   });
 
   test('a deficit stops sales and makes /readyz fail with the reason', async () => {

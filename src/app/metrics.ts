@@ -13,7 +13,8 @@ export type CounterName =
   | 'deposits_credited'
   | 'outbound_batches'
   | 'rpc_errors'
-  | 'lease_fenced_writes';
+  | 'lease_fenced_writes'
+  | 'treasury_sync_errors';
 export type HistogramName = 'settlement_seconds' | 'confirmation_to_paid_seconds';
 export type GaugeName = 'watcher_lease_held' | 'watcher_loop_completed';
 

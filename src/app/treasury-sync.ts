@@ -15,6 +15,7 @@ import {
   transfersOfBatch,
 } from '../db/treasury-store.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
+import { isMissingContract } from '../chain/retry.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
 import { type ChainSettlement, chainSettlement, depositCursor, measureReserves } from './treasury.ts';
@@ -34,7 +35,9 @@ export async function indexDeposits(deps: Deps): Promise<number> {
   const name = depositCursor(settlement);
   const latest = await treasury.latestBlock();
   const safe = latest - BigInt(settlement.confirmations - 1);
-  let from = ((await cursorOf(deps.db, name)) ?? settlement.startBlock - 1n) + 1n;
+  const cursor = await cursorOf(deps.db, name);
+  if (cursor !== undefined && cursor > latest) throw new ChainWentBackwardsError(cursor, latest);
+  let from = (cursor ?? settlement.startBlock - 1n) + 1n;
   let added = 0;
   while (from <= safe) {
     const to = from + LOG_RANGE - 1n < safe ? from + LOG_RANGE - 1n : safe;
@@ -48,6 +51,23 @@ export async function indexDeposits(deps: Deps): Promise<number> {
   }
   if (added > 0) deps.metrics.count('deposits_credited', {}, added);
   return added;
+}
+
+/** The chain's head is below blocks already processed: restarted empty, or reorged deeper than the cursor. */
+export class ChainWentBackwardsError extends Error {
+  constructor(processed: bigint, head: bigint) {
+    super(
+      `the chain went backwards: block ${processed} was processed, the head is now ${head} (a chain restarted empty, or a reorg deeper than that)`,
+    );
+    this.name = 'ChainWentBackwardsError';
+  }
+}
+
+/** Why a treasury sync failed, for the metric and the alert. */
+export function syncFailureReason(error: unknown): 'chain_backwards' | 'no_contract' | 'other' {
+  if (error instanceof ChainWentBackwardsError) return 'chain_backwards';
+  if (isMissingContract(error)) return 'no_contract';
+  return 'other';
 }
 
 export type SendStep = 'idle' | 'sent' | 'waiting' | 'confirmed' | 'failed';
@@ -214,8 +234,21 @@ export async function reconcileReserves(deps: Deps): Promise<void> {
   }
 }
 
-/** One pass of the chain settlement: deposits in, one sender step, reconciliation. */
+/**
+ * One pass of the chain settlement: deposits in, one sender step, reconciliation. A failure is
+ * counted by reason (cover_treasury_sync_errors_total) and thrown: the last reserve check then
+ * ages, and past its maximum age sales stop (fail closed).
+ */
 export async function syncTreasury(deps: Deps, probe?: SenderProbe): Promise<void> {
+  try {
+    await syncOnce(deps, probe);
+  } catch (error) {
+    deps.metrics.count('treasury_sync_errors', { reason: syncFailureReason(error) });
+    throw error;
+  }
+}
+
+async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
   await indexDeposits(deps);
   // A step that just sent or confirmed may have more to do at once (e.g. the next batch).
   for (let i = 0; i < 4; i++) {

@@ -17,6 +17,11 @@ export function isPermanentChainError(error: unknown): boolean {
   return false;
 }
 
+/** No contract answers at the address (a chain restarted without it, a wrong address). */
+export function isMissingContract(error: unknown): boolean {
+  return error instanceof BaseError && Boolean(error.walk((e) => e instanceof ContractFunctionZeroDataError));
+}
+
 /**
  * Retries transient failures (network, timeouts, rate limits, 5xx) with exponential backoff
  * and jitter; never a revert or a refusal. Chain reads use viem's own transport retries

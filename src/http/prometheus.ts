@@ -59,6 +59,12 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
       help: 'Writes refused because this process no longer held the watcher lease (it paused past its TTL, or another took over)',
       registers: [registry],
     }),
+    treasury_sync_errors: new Counter({
+      name: 'cover_treasury_sync_errors_total',
+      help: 'Treasury syncs (deposits, the sender, the reconciliation) that failed, by reason: chain_backwards (restarted empty, or a reorg deeper than the processed blocks), no_contract (no treasury at the address), other',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     rpc_errors: new Counter({
       name: 'cover_rpc_errors_total',
       help: 'JSON-RPC requests that failed after their retries, by chain, method and kind (transport: no answer; rpc: an error answer, a revert included)',

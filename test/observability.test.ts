@@ -41,6 +41,14 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     assert.match(metrics.text, /cover_quotes_total 1/);
     assert.match(metrics.text, /cover_purchases_total\{result="ok"\} 1/);
     assert.match(metrics.text, /http_request_duration_seconds_bucket/);
+    // The API is labelled by its own path, never as the dashboard's "/" (the router strips its prefix).
+    assert.match(metrics.text, /http_request_duration_seconds_count\{method="POST",route="\/graphql",status="200"\} [1-9]/);
+    assert.doesNotMatch(metrics.text, /http_request_duration_seconds_count\{method="POST",route="\/"/);
+    await request(h.app).get('/graphql/stream');
+    assert.match(
+      (await request(h.app).get('/metrics')).text,
+      /http_request_duration_seconds_count\{method="GET",route="\/graphql\/stream"/,
+    );
     const res = await request(h.app).get('/healthz').set('x-request-id', 'trace-123');
     assert.equal(res.headers['x-request-id'], 'trace-123');
     assert.equal(res.headers['x-content-type-options'], 'nosniff');

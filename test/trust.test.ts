@@ -243,6 +243,43 @@ describe('the HTTP edge', () => {
     assert.equal(res.body.data.me.address, h.admin.address);
   });
 
+  test('an oversized upload is refused early: the connection closes without reading the rest', async () => {
+    const served = await serve(createApp(h.deps, { rateLimitPerMinute: 0 }));
+    try {
+      const total = 64 * 1024 * 1024;
+      // Before, the server drained the whole upload (any size, until the request timeout) and
+      // then answered 413 on a connection kept alive: the client got to send all of it.
+      const outcome = await new Promise<{ status: number; sentWhenCut: number | null }>((resolve) => {
+        let sent = 0;
+        let status = 0;
+        const req = httpRequest(
+          served.url,
+          { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+          (res) => {
+            status = res.statusCode ?? 0;
+            res.resume();
+          },
+        );
+        req.on('error', () => resolve({ status, sentWhenCut: sent }));
+        const chunk = Buffer.alloc(256 * 1024, 'a');
+        const pump = () => {
+          while (sent < total) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once('drain', pump);
+          }
+          req.end();
+          req.once('close', () => resolve({ status, sentWhenCut: null }));
+        };
+        pump();
+      });
+      assert.ok(outcome.sentWhenCut !== null, `the whole ${total} bytes were read (status ${outcome.status})`);
+      assert.ok(outcome.sentWhenCut < total / 2, `cut after ${outcome.sentWhenCut} bytes`);
+      assert.ok([0, 413].includes(outcome.status), `status ${outcome.status}`);
+    } finally {
+      served.close();
+    }
+  });
+
   test('the body limit counts the bytes read, chunked uploads included', async () => {
     const served = await serve(createApp(h.deps, { rateLimitPerMinute: 0 }));
     try {

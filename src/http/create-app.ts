@@ -180,7 +180,11 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   const adminBody = express.raw({ type: () => true, limit: MAX_ADMIN_BODY_BYTES });
   // The larger limit needs a token that verifies as an admin's (signature and time; the session
   // itself is checked after the body, as for every request).
-  graphql.use((req, res, next) => (bearsAdminToken(deps, req) ? adminBody : body)(req, res, next), refuseBrokenGetParams());
+  graphql.use((req, res, next) => {
+    const admin = bearsAdminToken(deps, req);
+    refuseOversized(req, res, admin ? MAX_ADMIN_BODY_BYTES : MAX_BODY_BYTES);
+    (admin ? adminBody : body)(req, res, next);
+  }, refuseBrokenGetParams());
   const perMinute = options.rateLimitPerMinute ?? 1_200;
   if (perMinute > 0) graphql.use(limitPer(deps, perMinute, 'ip', (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`));
   graphql.use(authenticate(deps));
@@ -239,8 +243,11 @@ function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): vo
   const known = new Set(['/graphql', '/graphql/stream', '/healthz', '/readyz', '/metrics', '/']);
   app.use((req, res, next) => {
     const end = prometheus.httpSeconds.startTimer();
+    // Read before routing: a mounted router (/graphql) strips its prefix from req.path, so at
+    // 'finish' /graphql read as "/" (the dashboard's route) and /graphql/stream as "other".
     // Bounded labels: unknown paths share one series.
-    res.on('finish', () => end({ method: req.method, route: known.has(req.path) ? req.path : 'other', status: String(res.statusCode) }));
+    const route = known.has(req.path) ? req.path : 'other';
+    res.on('finish', () => end({ method: req.method, route, status: String(res.statusCode) }));
     next();
   });
   const token = options.metricsToken;
@@ -296,6 +303,34 @@ function mountProbes(app: express.Express, deps: Deps, readiness: NonNullable<Ap
 }
 
 /** Verifies the bearer token once per request; the API refuses an invalid one. */
+/**
+ * Refuse early: a body declared, or read, past `max` bytes is answered 413 at once and its
+ * connection closed, so the rest of the upload is never read. (The body parser alone reads an
+ * oversized body to its end before it reports the overflow.) Counts the same chunks the
+ * parser reads, attached in the same turn.
+ */
+function refuseOversized(req: express.Request, res: express.Response, max: number): void {
+  const tooLarge = () => {
+    if (res.headersSent) return;
+    res.setHeader('connection', 'close');
+    res.on('finish', () => req.socket.destroy());
+    refused(res, 413, `request body too large (at most ${max} bytes)`, 'BAD_USER_INPUT');
+  };
+  if (Number(req.headers['content-length'] ?? 0) > max) {
+    tooLarge();
+    return;
+  }
+  let seen = 0;
+  const count = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > max) {
+      req.off('data', count);
+      tooLarge();
+    }
+  };
+  req.on('data', count);
+}
+
 function bearsAdminToken(deps: Deps, req: express.Request): boolean {
   const token = bearer(req.headers.authorization);
   if (!token) return false;
@@ -375,6 +410,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
 /** The one error handler of the non-GraphQL routes: a stable code, never a stack or a path. */
 function errorHandler(deps: Deps): express.ErrorRequestHandler {
   return (err: unknown, _req, res, _next) => {
+    // refuseOversized answered already (the parser reports the same overflow once the upload ends).
+    if (res.headersSent) return;
     if (isBaseError(err)) return refused(res, HTTP_STATUS[err.code] ?? 400, err.message, err.code);
     const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
     if (status === 413) {

@@ -5,6 +5,7 @@ import { sql } from 'drizzle-orm';
 import { findIncident } from '../src/db/incident-store.ts';
 import { leaseHolder } from '../src/db/lease-store.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
+import { createPrometheus } from '../src/http/prometheus.ts';
 import { createLeaseKeeper } from '../src/worker/lease-keeper.ts';
 import { LeaseLostError, fencedTransaction } from '../src/app/lease.ts';
 import type { Executor } from '../src/db/create-database.ts';
@@ -69,6 +70,18 @@ describe('one settling watcher: the lease', () => {
       await w.stop();
     }
     await assertLedgerInvariants(h.db);
+  });
+
+  test('the lease gauge is one series per process, whatever the holder id of each run', async () => {
+    const prometheus = createPrometheus(h.db);
+    const deps = { ...h.deps, metrics: prometheus.metrics };
+    for (const holder of ['run-1', 'run-2']) {
+      const keeper = createLeaseKeeper(deps, { name: 'gauge-test', holder, ttlMs: 5_000 }, h.deps.log);
+      assert.equal(await keeper.beat(), true);
+      await keeper.release();
+    }
+    const samples = (await prometheus.registry.metrics()).split('\n').filter((l) => l.startsWith('cover_watcher_lease_held'));
+    assert.deepEqual(samples, ['cover_watcher_lease_held 0']);
   });
 
   test('fencing: a leader paused past its TTL writes nothing when it wakes, whoever holds the lease now', async () => {

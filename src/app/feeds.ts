@@ -321,8 +321,10 @@ export async function submitObservations(
   try {
     return await pushChecked(deps, feed, observations, signature);
   } catch (error) {
-    // A refusal is kept for the integrator (Feed.rejections), with its reason; a fault is not theirs.
-    if (error instanceof BaseError) {
+    // A refusal is kept for the integrator (Feed.rejections), with its reason; a fault is not
+    // theirs. Only a submission the feed's reporter signed is theirs to see: a stranger's (a bad
+    // signature) never writes into the reporter's log, nor pushes its entries out.
+    if (error instanceof BaseError && (await signedByReporter(feed, observations, signature))) {
       const times = observations.map((o) => o.observedAt).filter((t) => Number.isSafeInteger(t));
       await insertRejection(deps.db, {
         feedId,
@@ -335,6 +337,27 @@ export async function submitObservations(
       }).catch((err: unknown) => deps.log.warn({ err, feedId }, 'could not record a rejected submission'));
     }
     throw error;
+  }
+}
+
+/** Whether `signature` is the feed reporter's EIP-712 signature of this batch (false for anything malformed). */
+async function signedByReporter(
+  feed: FeedRecord,
+  observations: ReadonlyArray<{ value: string; observedAt: number }>,
+  signature: string,
+): Promise<boolean> {
+  if (!isHex(signature) || signature.length > 300) return false;
+  try {
+    return await verifyTypedData({
+      address: feed.reporter as `0x${string}`,
+      domain: pushDomain,
+      types: pushTypes,
+      primaryType: 'Observations',
+      message: pushMessage(feed.id, observations),
+      signature,
+    });
+  } catch {
+    return false;
   }
 }
 
@@ -359,15 +382,8 @@ async function pushChecked(
     }
   }
   if (!isHex(signature) || signature.length > 300) throw badInput('signature must be 0x-prefixed hex', { field: 'signature' });
-  const valid = await verifyTypedData({
-    address: feed.reporter as `0x${string}`,
-    domain: pushDomain,
-    types: pushTypes,
-    primaryType: 'Observations',
-    message: pushMessage(feedId, observations),
-    signature,
-  }).catch(() => false);
-  if (!valid) throw unauthenticated("the signature is not the feed reporter's signature of this batch");
+  if (!(await signedByReporter(feed, observations, signature)))
+    throw unauthenticated("the signature is not the feed reporter's signature of this batch");
   return recordObservations(
     deps,
     feedId,

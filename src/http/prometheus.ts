@@ -96,7 +96,6 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
     watcher_lease_held: new Gauge({
       name: 'cover_watcher_lease_held',
       help: '1 while this process holds the settling lease',
-      labelNames: ['holder'],
       registers: [registry],
     }),
   };

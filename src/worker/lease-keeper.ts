@@ -11,8 +11,8 @@ import { type Executor, LeaseLostError, holdLease, releaseHeldLease, stillHolds 
  */
 export function createLeaseKeeper(deps: Deps, lease: { name: string; holder: string; ttlMs: number }, log: Logger) {
   let epoch: bigint | null = null;
-  // One series per role, not per process: the holder is in the logs.
-  const report = (held: boolean) => deps.metrics.gauge('watcher_lease_held', held ? 1 : 0, { holder: lease.holder });
+  // One series per process (its instance), not one per restart: the holder's id is in the logs and /healthz.
+  const report = (held: boolean) => deps.metrics.gauge('watcher_lease_held', held ? 1 : 0);
   const lose = (why: string) => {
     if (epoch !== null) log.warn({ epoch: epoch.toString() }, `lost the ${lease.name} lease (${why})`);
     epoch = null;

@@ -248,8 +248,10 @@ export type Feed = {
   observations: Array<FeedObservation>;
   path?: Maybe<Scalars['String']['output']>;
   /**
-   * Submissions to this PUSH feed that were refused, newest first, with the code and the reason
-   * (the newest 500 are kept). Its reporter's, its creator's and admins' to read.
+   * Submissions to this PUSH feed that its reporter signed and that were refused, newest first,
+   * with the code and the reason (the newest 500 are kept; a submission whose signature is not the
+   * reporter's is refused without a record, so strangers cannot write into this log). Its
+   * reporter's, its creator's and admins' to read.
    */
   rejections: FeedRejectionConnection;
   reporter?: Maybe<Scalars['String']['output']>;

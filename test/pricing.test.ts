@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { buildLossModel } from '../src/app/loss-models.ts';
-import type { RiskRecord } from '../src/db/risk-store.ts';
-import { Decimal } from '../src/domain/decimal.ts';
+import { buildLossModel, lossTermsOf } from '../src/app/loss-models.ts';
 import { DAY_MS, dailyExperience, replayStarts } from '../src/domain/experience.ts';
 import { gammaP, gammaQuantile } from '../src/domain/loss-model.ts';
-import { defaultPricing, pricePremium } from '../src/domain/pricing.ts';
+import { defaultPricing, riskRates } from '../src/domain/pricing.ts';
 import { computeRiskScore } from '../src/domain/risk-score.ts';
 import { type Observation, backtest } from '../src/domain/trigger-engine.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
@@ -32,58 +30,20 @@ const rule = (r: Partial<TriggerRuleInput> = {}) =>
   normaliseTriggerRule({ threshold: '0.97', direction: 'BELOW', recoveryThreshold: '0.97', window: 86_400, payout: 'BINARY', ...r });
 const capped = (r: Partial<TriggerRuleInput> = {}) => rule({ payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2', ...r });
 
-/** A risk record around a rule, scored from inputs, for the pure model. */
-function riskOf(r: ReturnType<typeof rule>, inputs = shippedCoins()[0]?.inputs): RiskRecord {
+/** What the model reads of a risk: its rule and its score, from inputs. */
+function riskOf(r: ReturnType<typeof rule>, inputs = shippedCoins()[0]?.inputs) {
   const score = computeRiskScore(inputs as NonNullable<typeof inputs>);
-  return {
-    id: 'risk_test',
-    name: 'test',
-    kind: 'DEPEG',
-    description: '',
-    correlationGroup: 'X',
-    rule: r,
-    ruleVersion: 1,
-    maxPayoutRatio: r.maxRatio,
-    quorum: 1,
-    maxStalenessSeconds: 90_000,
-    scoreModel: score.model,
-    scoreInputs: {},
-    scoreFactors: score.factors,
-    modelScore: score.score,
-    scoreOverride: null,
-    scoreOverrideReason: null,
-    state: 'ARMED',
-    degraded: false,
-    triggeredAt: null,
-    lastValue: null,
-    lastEvaluatedAt: null,
-    createdBy: '0x',
-    createdAt: 0,
-    pricingRevision: 0,
-  };
+  return { rule: r, scoreModel: score.model, modelScore: score.score, scoreOverride: null };
 }
 
 /** The premium rate of a term (before the fee), per unit of cover, at zero utilisation. */
 function rateOf(r: ReturnType<typeof rule>, series: Observation[], days: number, inputs?: Parameters<typeof riskOf>[1]) {
   const model = buildLossModel(riskOf(r, inputs), series, 0, defaultPricing.uncertaintyQuantile);
-  const zero = new Decimal(0);
-  const p = pricePremium(
-    {
-      amount: 10n ** 12n,
-      durationDays: days,
-      maxPayoutRatio: r.maxRatio,
-      loss: { expectedLoss: model.curves.expectedLoss[days] as number, uncertainty: model.curves.uncertainty[days] as number },
-      utilisationBefore: zero,
-      utilisationAfter: zero,
-      minPremium: 0n,
-    },
+  const rate = riskRates(
+    { durationDays: days, maxPayoutRatio: r.maxRatio, loss: lossTermsOf(model, days) },
     defaultPricing,
-  );
-  return {
-    rate: Number(p.premium) / 1e12,
-    expectedLoss: model.curves.expectedLoss[days] as number,
-    burning: model.burningCost[days] as number,
-  };
+  ).total.toNumber();
+  return { rate, expectedLoss: model.curves.expectedLoss[days] as number, burning: model.burningCost[days] as number };
 }
 
 describe('the experience replay is the trigger engine, started on every day', () => {

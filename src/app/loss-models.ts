@@ -1,18 +1,9 @@
 import { type HistorySource, dailyCloses, historySources } from '../db/history-store.ts';
 import { type RiskRecord, effectiveScore } from '../db/risk-store.ts';
-import { DAY_MS, type ExperienceSummary, dailyExperience, summariseExperience } from '../domain/experience.ts';
-import {
-  type ModelExplanation,
-  type Posterior,
-  type Prior,
-  type TermCurves,
-  explain,
-  fitPrior,
-  posterior,
-  termCurves,
-} from '../domain/loss-model.ts';
-import { Decimal } from '../domain/decimal.ts';
-import { type LossTerms, pricePremium } from '../domain/pricing.ts';
+import { DAY_MS, type ExperienceSummary, dailyExperience } from '../domain/experience.ts';
+import { type ModelExplanation, type Posterior, type Prior, type TermCurves, explain, fitPrior, lossCurves } from '../domain/loss-model.ts';
+import { decimalString } from '../domain/decimal.ts';
+import { type LossTerms, riskRates } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
@@ -29,8 +20,6 @@ import type { Ports } from './deps.ts';
  */
 export interface RiskLossModel {
   model: string;
-  riskId: string;
-  ruleVersion: number;
   /** The day (UTC, ms) the experience ends before. */
   asOf: number;
   series: Observation[];
@@ -57,22 +46,16 @@ export function priorOf(rule: TriggerRule): Prior {
 }
 
 /** Builds a risk's model from its daily series (pure: the service below feeds it from the database). */
-export function buildLossModel(risk: RiskRecord, series: Observation[], asOf: number, quantile: number): RiskLossModel {
-  const { burningCost, ...experience } = summariseExperience(risk.rule, series);
+export function buildLossModel(
+  risk: Pick<RiskRecord, 'rule' | 'scoreModel' | 'modelScore' | 'scoreOverride'>,
+  series: Observation[],
+  asOf: number,
+  quantile: number,
+): RiskLossModel {
   const prior = priorOf(risk.rule);
-  const post = posterior(prior, Number(effectiveScore(risk)), { ...experience, burningCost }, fitted, quantile);
-  return {
-    model: `${fitted.version}/${risk.scoreModel}`,
-    riskId: risk.id,
-    ruleVersion: risk.ruleVersion,
-    asOf,
-    series,
-    experience,
-    burningCost,
-    prior,
-    posterior: post,
-    curves: termCurves(post, burningCost),
-  };
+  const { experience, posterior, curves } = lossCurves(risk.rule, series, Number(effectiveScore(risk)), prior, fitted, quantile);
+  const { burningCost, ...summary } = experience;
+  return { model: `${fitted.version}/${risk.scoreModel}`, asOf, series, experience: summary, burningCost, prior, posterior, curves };
 }
 
 type Source = Pick<Ports, 'db' | 'clock' | 'config'>;
@@ -141,23 +124,9 @@ export interface AnnualPricing extends ModelExplanation {
   annualRate: string;
 }
 
-const UNIT = 10n ** 12n;
-
 export async function annualPricing(ports: Source, risk: RiskRecord): Promise<AnnualPricing> {
   const model = await lossModelOf(ports, risk);
-  const zero = new Decimal(0);
-  const price = pricePremium(
-    {
-      amount: UNIT,
-      durationDays: 365,
-      maxPayoutRatio: risk.maxPayoutRatio,
-      loss: lossTermsOf(model, 365),
-      utilisationBefore: zero,
-      utilisationAfter: zero,
-      minPremium: 0n,
-    },
-    { ...ports.config.pricing, maxDays: 365 },
-  );
+  const rates = riskRates({ durationDays: 365, maxPayoutRatio: risk.maxPayoutRatio, loss: lossTermsOf(model, 365) }, ports.config.pricing);
   const explained = explainModel(model, 365);
   return {
     ...explained,
@@ -165,10 +134,10 @@ export async function annualPricing(ports: Source, risk: RiskRecord): Promise<An
     priorAssets: model.prior.assets,
     priorYears: model.prior.years.toFixed(2),
     annualBurningCost: explained.burningCost,
-    annualExpectedLoss: price.expectedLoss,
-    annualUncertaintyLoad: price.uncertaintyLoad,
-    annualCapitalLoad: price.capitalLoad,
-    annualSkimLoad: price.skimLoad,
-    annualRate: price.riskPremiumRate,
+    annualExpectedLoss: decimalString(rates.expectedLoss),
+    annualUncertaintyLoad: decimalString(rates.uncertainty),
+    annualCapitalLoad: decimalString(rates.capital),
+    annualSkimLoad: decimalString(rates.skim),
+    annualRate: decimalString(rates.total),
   };
 }

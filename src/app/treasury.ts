@@ -1,9 +1,8 @@
 import { type Address, parseUnits } from 'viem';
 import { assetDecimals } from '../db/asset-store.ts';
-import { accountBalance } from '../db/ledger.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
-import { type AccountRef, ledgerAccounts } from '../db/ledger.ts';
+import { type AccountRef, accountBalance, ledgerAccounts } from '../db/ledger.ts';
 import {
   type BatchRecord,
   type ChainDepositRecord,
@@ -243,16 +242,29 @@ export async function measureReserves(deps: Deps): Promise<ReserveCheck> {
 
 /** Cover is not sold while the last reconciliation found the treasury short of what the ledger owes. */
 export async function requireReserves(deps: Deps): Promise<void> {
-  const s = deps.config.settlement;
-  if (s.mode !== 'chain') return;
-  const check = await lastReserveCheck(deps.db, s.asset);
-  const stale = staleness(deps, s, check);
-  if (stale) throw reservesUnknown(`cover is not sold: ${stale}; the operators have been alerted`, { maxAgeSeconds: maxAgeMs(s) / 1000 });
-  if (check && check.surplus < 0n) {
+  const verdict = await reservesVerdict(deps);
+  if (verdict?.kind === 'unknown')
+    throw reservesUnknown(`cover is not sold: ${verdict.why}; the operators have been alerted`, { maxAgeSeconds: verdict.maxAgeSeconds });
+  if (verdict?.kind === 'short') {
     throw reservesShort('cover is not sold: the treasury holds less than the ledger owes; the operators have been alerted', {
-      deficit: (-check.surplus).toString(),
+      deficit: verdict.deficit.toString(),
     });
   }
+}
+
+type ReservesVerdict =
+  | { kind: 'unknown'; why: string; maxAgeSeconds: number }
+  | { kind: 'short'; deficit: bigint; asset: string; blockNumber: bigint };
+
+/** What the last reserve check says against selling: unknown (none, or too old: fail closed), short, or nothing (null). */
+async function reservesVerdict(deps: Deps): Promise<ReservesVerdict | null> {
+  const s = deps.config.settlement;
+  if (s.mode !== 'chain') return null;
+  const check = await lastReserveCheck(deps.db, s.asset);
+  const stale = staleness(deps, s, check);
+  if (stale) return { kind: 'unknown', why: stale, maxAgeSeconds: maxAgeMs(s) / 1000 };
+  if (check && check.surplus < 0n) return { kind: 'short', deficit: -check.surplus, asset: s.asset, blockNumber: check.blockNumber };
+  return null;
 }
 
 export const DEFAULT_RESERVE_MAX_AGE_MS = 60_000;
@@ -280,11 +292,9 @@ export async function reserveChecks(db: Deps['db']): Promise<ReserveCheck[]> {
 
 /** Why the service is not ready because of its reserves, or null. */
 export async function reservesProblem(deps: Deps): Promise<string | null> {
-  const s = deps.config.settlement;
-  if (s.mode !== 'chain') return null;
-  const check = await lastReserveCheck(deps.db, s.asset);
-  const stale = staleness(deps, s, check);
-  if (stale) return stale;
-  if (check && check.surplus < 0n) return `treasury short by ${-check.surplus} base units of ${s.asset} at block ${check.blockNumber}`;
+  const verdict = await reservesVerdict(deps);
+  if (verdict?.kind === 'unknown') return verdict.why;
+  if (verdict?.kind === 'short')
+    return `treasury short by ${verdict.deficit} base units of ${verdict.asset} at block ${verdict.blockNumber}`;
   return null;
 }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { AppConfig, SettlementConfig } from '../app/deps.ts';
 import { defaultLimits } from '../domain/capacity.ts';
 import { defaultPricing } from '../domain/pricing.ts';
+import { DEFAULT_MAX_QUEUED_WITHDRAWALS, DEFAULT_MIN_WITHDRAWAL, DEFAULT_RESERVE_MAX_AGE_MS } from '../app/treasury.ts';
 import { defaultSolvency } from '../app/adequacy.ts';
 
 /** Anvil's first well-known dev account: the default admin outside production only. */
@@ -71,14 +72,14 @@ const EnvSchema = z.object({
   CONFIRMATIONS: intFrom(3, 1, 1_000),
   PAY_BATCH_SIZE: intFrom(100, 1, 500),
   PAY_RESEND_AFTER_SECONDS: intFrom(120, 5, 86_400),
-  RESERVE_CHECK_MAX_AGE_SECONDS: intFrom(60, 1, 86_400),
+  RESERVE_CHECK_MAX_AGE_SECONDS: intFrom(DEFAULT_RESERVE_MAX_AGE_MS / 1000, 1, 86_400),
   DB_LOCK_TIMEOUT_MS: intFrom(5_000, 10, 600_000),
   DB_STATEMENT_TIMEOUT_MS: intFrom(120_000, 100, 3_600_000),
   MIN_WITHDRAWAL: z
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "10"')
-    .default('10'),
-  MAX_QUEUED_WITHDRAWALS: intFrom(5, 1, 1_000),
+    .default(DEFAULT_MIN_WITHDRAWAL),
+  MAX_QUEUED_WITHDRAWALS: intFrom(DEFAULT_MAX_QUEUED_WITHDRAWALS, 1, 1_000),
   OPERATOR_KEY_FILE: z.string().min(1).optional(),
   OPERATOR_SIGNER_URL: z.string().url().optional(),
   OPERATOR_ADDRESS: z.string().optional(),

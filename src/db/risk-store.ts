@@ -40,7 +40,7 @@ export interface RiskRecord {
 }
 
 /** The score that prices cover: the admin override when there is one, else the model's. */
-export function effectiveScore(risk: RiskRecord): string {
+export function effectiveScore(risk: Pick<RiskRecord, 'modelScore' | 'scoreOverride'>): string {
   return risk.scoreOverride ?? risk.modelScore;
 }
 

@@ -1,4 +1,6 @@
-import { type ExperienceSummary, MAX_TERM_DAYS } from './experience.ts';
+import { type ExperienceSummary, MAX_TERM_DAYS, summariseExperience } from './experience.ts';
+import type { Observation } from './trigger-engine.ts';
+import type { TriggerRule } from './trigger-rule.ts';
 import type { FittedParams } from './fitted-params.ts';
 
 /**
@@ -116,6 +118,20 @@ export function termCurves(p: Posterior, burningCost: Float64Array): TermCurves 
   const uncertainty = new Float64Array(MAX_TERM_DAYS + 1);
   for (let d = 1; d <= MAX_TERM_DAYS; d++) uncertainty[d] = Math.max(0, (upper[d] as number) - (expectedLoss[d] as number));
   return { expectedLoss, uncertainty };
+}
+
+/** A rule replayed over a series, blended with its prior at a score: the experience, the posterior and the term curves. */
+export function lossCurves(
+  rule: TriggerRule,
+  series: readonly Observation[],
+  score: number,
+  prior: Prior,
+  model: FittedModel,
+  quantile: number,
+): { experience: ExperienceSummary; posterior: Posterior; curves: TermCurves } {
+  const experience = summariseExperience(rule, series);
+  const post = posterior(prior, score, experience, model, quantile);
+  return { experience, posterior: post, curves: termCurves(post, experience.burningCost) };
 }
 
 /**

@@ -173,6 +173,36 @@ export function validateTerm(durationDays: number, params: PricingParams): void 
   }
 }
 
+/** A cover's expected loss and loads per unit of its amount, for its term, before utilisation. */
+export interface RiskRates {
+  expectedLoss: Decimal;
+  uncertainty: Decimal;
+  capital: Decimal;
+  skim: Decimal;
+  /** Their sum: the premium rate before utilisation. */
+  total: Decimal;
+}
+
+/**
+ * EL, the uncertainty load, the capital load costOfCapital x (exposure per unit - EL) x d/365
+ * and the skim gross-up; or the flat rate x d/365 alone when one is configured.
+ */
+export function riskRates(input: Pick<PremiumInput, 'durationDays' | 'maxPayoutRatio' | 'loss'>, params: PricingParams): RiskRates {
+  const term = termOf(input.durationDays);
+  const zero = new Decimal(0);
+  if (params.flatAnnualRate !== undefined) {
+    const flat = new Decimal(params.flatAnnualRate).mul(term.fraction);
+    return { expectedLoss: flat, uncertainty: zero, capital: zero, skim: zero, total: flat };
+  }
+  const el = fromModel(input.loss.expectedLoss);
+  const uncertainty = fromModel(input.loss.uncertainty);
+  const held = Decimal.max(0, new Decimal(input.maxPayoutRatio).sub(el));
+  const capital = new Decimal(params.costOfCapital).mul(held).mul(term.fraction);
+  const share = new Decimal(params.skimLoadBps).div(10_000);
+  const skim = el.add(uncertainty).add(capital).mul(share).div(ONE.sub(share));
+  return { expectedLoss: el, uncertainty, capital, skim, total: el.add(uncertainty).add(capital).add(skim) };
+}
+
 /**
  * premium = amount x (EL + uncertainty + capital) / (1 - skim) x mean(m), rounded up to the
  * base unit (against the buyer, as every rounding of an amount owed to the pool), then at
@@ -183,22 +213,7 @@ export function pricePremium(input: PremiumInput, params: PricingParams): Premiu
   validateTerm(input.durationDays, params);
   const m = meanMultiplier(input.utilisationBefore, input.utilisationAfter, params);
   const term = termOf(input.durationDays);
-  const zero = new Decimal(0);
-  let el: Decimal;
-  let uncertainty = zero;
-  let capital = zero;
-  let skim = zero;
-  if (params.flatAnnualRate !== undefined) {
-    el = new Decimal(params.flatAnnualRate).mul(term.fraction);
-  } else {
-    el = fromModel(input.loss.expectedLoss);
-    uncertainty = fromModel(input.loss.uncertainty);
-    const held = Decimal.max(0, new Decimal(input.maxPayoutRatio).sub(el));
-    capital = new Decimal(params.costOfCapital).mul(held).mul(term.fraction);
-    const share = new Decimal(params.skimLoadBps).div(10_000);
-    skim = el.add(uncertainty).add(capital).mul(share).div(ONE.sub(share));
-  }
-  const riskRate = el.add(uncertainty).add(capital).add(skim);
+  const { expectedLoss: el, uncertainty, capital, skim, total: riskRate } = riskRates(input, params);
   const termRate = riskRate.mul(m);
   const raw = new Decimal(input.amount.toString()).mul(termRate);
   const computed = ceilToBigInt(raw);

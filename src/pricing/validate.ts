@@ -1,7 +1,6 @@
-import { DAY_MS, replayStarts, summariseExperience } from '../domain/experience.ts';
-import { type FittedModel, fitPrior, posterior, termCurves } from '../domain/loss-model.ts';
-import { Decimal } from '../domain/decimal.ts';
-import { defaultPricing, pricePremium } from '../domain/pricing.ts';
+import { DAY_MS, replayStarts } from '../domain/experience.ts';
+import { type FittedModel, fitPrior, lossCurves } from '../domain/loss-model.ts';
+import { defaultPricing, riskRates } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
@@ -54,7 +53,6 @@ export const VALIDATION_RULES: Array<{ name: string; kind: 'binary' | 'capped'; 
 
 export const TERM_DAYS = 90;
 const BANDS = [0, 25, 40, 55, 101];
-const UNIT = 10n ** 12n;
 
 /** One priced cover and what it would really have paid. */
 export interface Sale {
@@ -77,23 +75,10 @@ export function priceUnit(
   experience: readonly Observation[],
   term: number,
 ): { expectedLoss: number; premium: number } {
-  const summary = summariseExperience(rule, experience);
-  const post = posterior(prior, score, summary, model, defaultPricing.uncertaintyQuantile);
-  const curves = termCurves(post, summary.burningCost);
-  const zero = new Decimal(0);
-  const price = pricePremium(
-    {
-      amount: UNIT,
-      durationDays: term,
-      maxPayoutRatio: rule.maxRatio,
-      loss: { expectedLoss: curves.expectedLoss[term] as number, uncertainty: curves.uncertainty[term] as number },
-      utilisationBefore: zero,
-      utilisationAfter: zero,
-      minPremium: 0n,
-    },
-    defaultPricing,
-  );
-  return { expectedLoss: curves.expectedLoss[term] as number, premium: Number(price.premium) / Number(UNIT) };
+  const { curves } = lossCurves(rule, experience, score, prior, model, defaultPricing.uncertaintyQuantile);
+  const loss = { expectedLoss: curves.expectedLoss[term] as number, uncertainty: curves.uncertainty[term] as number };
+  const rates = riskRates({ durationDays: term, maxPayoutRatio: rule.maxRatio, loss }, defaultPricing);
+  return { expectedLoss: loss.expectedLoss, premium: rates.total.toNumber() };
 }
 
 /** Sells a cover at every start in [from, to) whose term the data covers, unless declined; returns the sales. */

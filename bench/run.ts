@@ -391,7 +391,10 @@ async function chainPayouts(n: number) {
   const CONFIRMATIONS = 3;
   const [ownerKey] = ANVIL_KEYS as [Hex];
   const owner = privateKeyToAccount(ownerKey);
-  const chain = await localTreasury(43, owner.address, ['--block-time', '1', '--gas-limit', '60000000']);
+  // Both sides pay n x 500 USDC: a cap above that, so the daily payout cap never holds a batch.
+  const chain = await localTreasury(43, owner.address, ['--block-time', '1', '--gas-limit', '60000000'], {
+    payoutCap: 4n * BigInt(n) * USDC(1_000),
+  });
   const h = await createHarness();
   try {
     const { pub, treasury } = chain;
@@ -436,7 +439,10 @@ async function chainPayouts(n: number) {
     const { incidents } = await recordObservations(h.deps, feed.id, [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }], false);
     const ours = await timed(async () => {
       await settleIncident(h.deps, incidents[0] as string);
+      // A sender stuck (a held batch, a failure loop) fails the figure instead of hanging the bench.
+      const deadline = Date.now() + 10 * 60_000;
       for (;;) {
+        if (Date.now() > deadline) throw new Error('payouts on chain: not all confirmed within 10 minutes');
         await syncTreasury(h.deps);
         const left = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM outbound_transfers WHERE status <> 'CONFIRMED'`);
         if (Number(left[0]?.n) === 0) break;

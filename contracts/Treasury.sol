@@ -34,10 +34,17 @@ contract Treasury {
     uint256 public pendingCapAt;
     uint256 public constant CAP_PERIOD = 1 days;
     uint256 public constant CAP_RAISE_DELAY = 2 days;
+    /// @notice Gas each transfer may use: a token (or a hook it calls) that burns gas for one
+    /// payee fails that payee's transfer, not the batch.
+    uint256 public constant TRANSFER_GAS = 150_000;
 
     event Deposited(address indexed beneficiary, address indexed from, uint256 amount);
     event Paid(uint256 indexed batch, address indexed recipient, uint256 amount);
+    /// @notice Batch `batch` paid `count` transfers totalling `total`; those the token refused are PayFailed.
     event BatchPaid(uint256 indexed batch, uint256 count, uint256 total);
+    /// @notice The token refused transfer `index` of batch `batch` (a blacklisted or reverting
+    /// recipient, a paused token): nothing moved for it, the rest of the batch was paid.
+    event PayFailed(uint256 indexed batch, uint256 index, address indexed recipient, uint256 amount, bytes reason);
     event OperatorChanged(address indexed previousOperator, address indexed newOperator);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
     event Paused(address indexed by);
@@ -57,6 +64,7 @@ contract Treasury {
     error NotOwnerOrGuardian();
     error CapExceeded(uint256 available, uint256 needed);
     error CapRaiseNotDue(uint256 effectiveAt);
+    error GasTooLow(uint256 left, uint256 needed);
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert NotOwner();
@@ -108,7 +116,10 @@ contract Treasury {
     }
 
     /// @notice Pays batch number `batch`: one storage write for the batch, one transfer and
-    /// one event per payment. Reverts whole if anything is wrong, spending nothing.
+    /// one event per payment. A transfer the token refuses (a blacklisted payee, a paused
+    /// token, a recipient that reverts) is recorded as PayFailed and moves nothing, while the
+    /// rest of the batch is paid: one payee can never stop the others. Anything wrong with the
+    /// batch itself (number, lengths, balance, cap, gas) reverts it whole, spending nothing.
     function pay(uint256 batch, address[] calldata recipients, uint256[] calldata amounts) external whenNotPaused {
         if (msg.sender != operator) revert NotOperator();
         if (batch != nextBatch) revert WrongBatch(nextBatch, batch);
@@ -124,14 +135,43 @@ contract Treasury {
             paidInPeriod = 0;
         }
         if (paidInPeriod + total > payoutCap) revert CapExceeded(payoutCap - paidInPeriod, total);
-        paidInPeriod += total;
         nextBatch = batch + 1;
+        uint256 paid;
+        uint256 count;
         for (uint256 i; i < recipients.length; ++i) {
-            if (recipients[i] == address(0)) revert ZeroAddress();
-            token.safeTransfer(recipients[i], amounts[i]);
-            emit Paid(batch, recipients[i], amounts[i]);
+            (bool ok, bytes memory reason) = _tryTransfer(recipients[i], amounts[i]);
+            if (ok) {
+                paid += amounts[i];
+                ++count;
+                emit Paid(batch, recipients[i], amounts[i]);
+            } else {
+                emit PayFailed(batch, i, recipients[i], amounts[i], reason);
+            }
         }
-        emit BatchPaid(batch, recipients.length, total);
+        paidInPeriod += paid;
+        emit BatchPaid(batch, count, paid);
+    }
+
+    /// @dev One transfer that cannot revert the batch: SafeERC20's rules (a call that
+    /// reverts, returns false, or reaches no code fails) with bounded gas and return data.
+    /// Too little gas left for a full try reverts the batch instead, so a transaction sent
+    /// with too little gas never records a payee as refused.
+    function _tryTransfer(address to, uint256 amount) private returns (bool, bytes memory) {
+        if (to == address(0)) return (false, abi.encodeWithSelector(ZeroAddress.selector));
+        uint256 needed = (TRANSFER_GAS * 64) / 63 + 20_000;
+        if (gasleft() < needed) revert GasTooLow(gasleft(), needed);
+        (bool ok, bytes memory ret) =
+            address(token).call{gas: TRANSFER_GAS}(abi.encodeCall(IERC20.transfer, (to, amount)));
+        if (ret.length > 256) {
+            assembly {
+                mstore(ret, 256)
+            }
+        }
+        if (!ok) return (false, ret);
+        if (ret.length == 0 ? address(token).code.length > 0 : (ret.length >= 32 && abi.decode(ret, (uint256)) == 1)) {
+            return (true, "");
+        }
+        return (false, ret);
     }
 
     /// @notice The token balance held and the next batch number, read in one call so both

@@ -10,7 +10,7 @@ import { getBalance } from '../src/app/funding.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { UsageError, parseAdminArgs, renderOutput, runAdminCommand } from '../src/bin/admin-commands.ts';
 import { createDatabase } from '../src/db/create-database.ts';
-import { recordInbound } from '../src/db/treasury-store.ts';
+import { type BatchRecord, confirmBatch, prepareBatch, queueOutbound, recordInbound, transfersOfBatch } from '../src/db/treasury-store.ts';
 import { BaseError } from '../src/domain/errors.ts';
 import {
   SERVER_URL,
@@ -91,7 +91,19 @@ describe(`npm run admin: the operator's commands call the API's use cases (${SER
       recordInbound(
         tx,
         'USDC',
-        [{ kind: 'TRANSFER', txHash, logIndex: 3, blockNumber: 10n, sender: owner, beneficiary: null, amount: USDC(25) }],
+        [
+          {
+            kind: 'TRANSFER',
+            txHash,
+            logIndex: 3,
+            ordinal: 0,
+            blockNumber: 10n,
+            blockHash: null,
+            sender: owner,
+            beneficiary: null,
+            amount: USDC(25),
+          },
+        ],
         h.clock.now(),
       ),
     );
@@ -106,6 +118,73 @@ describe(`npm run admin: the operator's commands call the API's use cases (${SER
       (e: unknown) => e instanceof BaseError && e.code === 'CONFLICT',
     );
     assert.ok(!(await rows(['unattributed'])).some((d) => d.txHash === txHash));
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('list parked transfers (the token refused them), retry one and redirect another, with reasons', async () => {
+    const owner = newWallet().address;
+    const txHash = `0x${'cd'.repeat(32)}`;
+    await h.db.transaction(async (tx) => {
+      await recordInbound(
+        tx,
+        'USDC',
+        [
+          {
+            kind: 'DEPOSIT',
+            txHash,
+            logIndex: 0,
+            ordinal: 0,
+            blockNumber: 11n,
+            blockHash: null,
+            sender: owner,
+            beneficiary: owner,
+            amount: USDC(100),
+          },
+        ],
+        h.clock.now(),
+      );
+      for (const i of [1, 2]) {
+        await queueOutbound(tx, {
+          kind: 'WITHDRAWAL',
+          reference: `cli-parked-${i}-${owner}`,
+          owner,
+          recipient: owner,
+          asset: 'USDC',
+          amount: USDC(20),
+          now: h.clock.now(),
+        });
+      }
+      const batch = (await prepareBatch(tx, { number: 900_000n, asset: 'USDC', limit: 2, now: h.clock.now() })) as BatchRecord;
+      const sent = await transfersOfBatch(tx, batch.id);
+      await confirmBatch(tx, batch, {
+        txHash: `0x${'ef'.repeat(32)}`,
+        blockNumber: 12n,
+        now: h.clock.now(),
+        refused: sent.map((t) => ({
+          id: t.id,
+          amount: t.amount,
+          reason: 'the token refused the transfer: Blacklistable: account is blacklisted',
+        })),
+      });
+    });
+    const parked = (await rows(['parked'])).filter((t) => t.recipient === owner);
+    assert.deepEqual(
+      parked.map((t) => [t.state, t.amount, t.lastError]),
+      [
+        ['PARKED', USDC(20), 'the token refused the transfer: Blacklistable: account is blacklisted'],
+        ['PARKED', USDC(20), 'the token refused the transfer: Blacklistable: account is blacklisted'],
+      ],
+    );
+    await assert.rejects(run(['retry-transfer', parked[0]?.id as string]), UsageError);
+    assert.equal((await rows(['retry-transfer', parked[0]?.id as string, 'blacklist', 'lifted']))[0]?.state, 'QUEUED');
+    const elsewhere = newWallet().address;
+    const redirected = await rows(['redirect-transfer', parked[1]?.id as string, elsewhere, 'payee', 'named', 'a', 'new', 'wallet']);
+    assert.deepEqual([redirected[0]?.state, redirected[0]?.recipient], ['QUEUED', elsewhere]);
+    await assert.rejects(
+      run(['retry-transfer', parked[1]?.id as string, 'again please']),
+      (e: unknown) => e instanceof BaseError && e.code === 'CONFLICT',
+    );
+    assert.ok(!(await rows(['parked'])).some((t) => t.recipient === owner || t.recipient === elsewhere));
     await assertLedgerInvariants(h.db);
   });
 

@@ -53,8 +53,16 @@ export interface LocalTreasury {
   send(key: Hex, address: Address, abi: readonly unknown[], functionName: string, args: unknown[]): Promise<TransactionReceipt>;
 }
 
-/** A fresh anvil (started with `anvilArgs`) with the platform's test USDC and treasury, owned by anvil's first dev account. */
-export async function localTreasury(offset: number, operator: Address, anvilArgs: readonly string[] = []): Promise<LocalTreasury> {
+/**
+ * A fresh anvil (started with `anvilArgs`) with the platform's test USDC and treasury, owned by
+ * anvil's first dev account; `payoutCap` (base units a day) defaults to the deployment's.
+ */
+export async function localTreasury(
+  offset: number,
+  operator: Address,
+  anvilArgs: readonly string[] = [],
+  options: { payoutCap?: bigint } = {},
+): Promise<LocalTreasury> {
   const anvil = await startTestAnvil(offset, anvilArgs);
   const transport = http(anvil.url, { retryCount: 0 });
   const pub = createPublicClient({ chain: foundry, transport, pollingInterval: 50 });
@@ -63,7 +71,7 @@ export async function localTreasury(offset: number, operator: Address, anvilArgs
   const owner = privateKeyToAccount(ownerKey);
   const deployer = { public: pub as never, wallet: walletOf(ownerKey), account: owner, chain: foundry };
   const token = await deployTestStablecoin(deployer);
-  const treasury = await deployTreasury(deployer, { token, owner: owner.address, operator });
+  const treasury = await deployTreasury(deployer, { token, owner: owner.address, operator, ...options });
   return {
     anvil,
     url: anvil.url,
@@ -125,4 +133,35 @@ export async function chainHarness(
   const h = await createHarness({ settlement: chainSettlementOf(chain, o) });
   h.deps.treasury = treasuryGatewayOf(chain, o.operator);
   return h;
+}
+
+/**
+ * The environment of `npm run watcher` in chain settlement mode on `chain` (through `rpcUrl`,
+ * default its own), as a deployment sets it, with short intervals for tests.
+ */
+export function chainWatcherEnv(o: {
+  dbUrl: string;
+  chain: ChainTreasury;
+  keyFile: string;
+  confirmations: number;
+  batchSize: number;
+  rpcUrl?: string;
+}): Record<string, string> {
+  return {
+    DATABASE_URL: o.dbUrl,
+    LOG_LEVEL: 'info',
+    MIGRATE_ON_START: 'false',
+    WATCHER_INTERVAL_MS: '100',
+    WATCHER_METRICS_PORT: '0',
+    SIMULATION_PATHS: '1000',
+    SETTLEMENT: 'chain',
+    SETTLEMENT_CHAIN_ID: String(foundry.id),
+    CHAIN_RPC_URLS: `${foundry.id}=${o.rpcUrl ?? o.chain.url}`,
+    SETTLEMENT_TOKEN: o.chain.token,
+    TREASURY_ADDRESS: o.chain.treasury,
+    CONFIRMATIONS: String(o.confirmations),
+    PAY_BATCH_SIZE: String(o.batchSize),
+    PAY_RESEND_AFTER_SECONDS: '5',
+    OPERATOR_KEY_FILE: o.keyFile,
+  };
 }

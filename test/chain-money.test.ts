@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { type Address, type Hex, toHex } from 'viem';
+import { type Address, type Hex, encodeFunctionData, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import type { Viewer } from '../src/app/auth.ts';
@@ -53,6 +53,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
   let treasury: Address;
   let pub: LocalTreasury['pub'];
   let send: LocalTreasury['send'];
+  let walletOf: LocalTreasury['walletOf'];
   const operator = privateKeyToAccount(OPERATOR_KEY);
   let admin: Viewer;
   let adminToken: string;
@@ -102,7 +103,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
 
   before(async () => {
     const local = await localTreasury(5, operator.address);
-    ({ anvil, pub, token, treasury, send } = local);
+    ({ anvil, pub, token, treasury, send, walletOf } = local);
     h = await chainHarness(local, { confirmations: CONFIRMATIONS, batchSize: 100, operator });
     admin = { address: h.admin.address, roles: ['admin'] };
     adminToken = await h.signIn(h.admin);
@@ -339,6 +340,15 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     assert.equal(firstPolicy.transfer.state, 'QUEUED');
     assert.equal(firstPolicy.transfer.amount, firstPolicy.paid);
     assert.equal(await ledger(firstBuyer.address), walletBefore, 'a payout does not wait in the wallet');
+    // Who is paid how much, and why a transfer failed, are the buyer's and the admins' business only.
+    const INCIDENT = 'query($id: ID!) { incident(id: $id) { payouts { policyId transfer { recipient amount lastError } } } }';
+    const seen = async (token?: string) =>
+      (await h.ok(INCIDENT, { id: incidents[0] }, token)).incident.payouts.filter((x: { transfer: unknown }) => x.transfer !== null)
+        .length as number;
+    assert.equal(await seen(), 0, 'anonymous: no transfer');
+    assert.equal(await seen(await h.signIn(newWallet())), 0, 'a stranger: no transfer');
+    assert.equal(await seen(await h.signIn(firstBuyer)), policies.filter((p) => p.buyer === firstBuyer).length, 'the buyer: their own');
+    assert.equal(await seen(adminToken), policies.length, 'an admin: all');
     await assertReconciled();
 
     // The treasury is paused: the batch fails visibly and its payouts wait in the queue.
@@ -448,6 +458,290 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     await syncTreasury(h.deps);
     assert.equal(await onChain(ivy.address as Address), USDC(50));
     await assertReconciled();
+  });
+
+  test('a payee the token refuses is parked with the reason while the rest of its batch and later batches are paid; an admin retries or redirects it', async () => {
+    const good = await creditedWallet(USDC(60));
+    const banned = await creditedWallet(USDC(60));
+    const other = await creditedWallet(USDC(60));
+    const payees = [good, banned, other];
+    for (const p of payees) await h.ok('mutation { withdraw(amount: "50000000") { id } }', {}, p.token);
+    // USDC's blacklist: every transfer to the address reverts.
+    await write(OWNER_KEY, token, platformContracts().TestStablecoin.abi, 'blacklist', [banned.wallet.address]);
+    h.clock.advance(1_000); // this batch is the newest
+    await syncTreasury(h.deps);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    const stateOf = async (p: typeof good) =>
+      (await h.ok('{ transfers(first: 1) { nodes { id state lastError attempts } } }', {}, p.token)).transfers.nodes[0];
+    assert.equal((await stateOf(good)).state, 'CONFIRMED');
+    assert.equal((await stateOf(other)).state, 'CONFIRMED');
+    const parkedOne = await stateOf(banned);
+    assert.deepEqual(
+      { ...parkedOne, id: undefined },
+      { id: undefined, state: 'PARKED', lastError: 'the token refused the transfer: Blacklistable: account is blacklisted', attempts: 1 },
+    );
+    assert.equal(await onChain(good.wallet.address as Address), USDC(50));
+    assert.equal(await onChain(banned.wallet.address as Address), 0n);
+    const [batch] = (await h.ok('{ payBatches(first: 1) { nodes { status transfers total refused refusedTotal } } }', {}, adminToken))
+      .payBatches.nodes;
+    assert.deepEqual(batch, {
+      status: 'CONFIRMED',
+      transfers: 3,
+      total: USDC(150).toString(),
+      refused: 1,
+      refusedTotal: USDC(50).toString(),
+    });
+    await assertReconciled();
+
+    // Later money keeps flowing: an unrelated withdrawal is paid while the refused one waits.
+    const later = await creditedWallet(USDC(50));
+    await h.ok('mutation { withdraw(amount: "50000000") { id } }', {}, later.token);
+    await syncTreasury(h.deps);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    assert.equal(await onChain(later.wallet.address as Address), USDC(50));
+    assert.equal((await stateOf(banned)).state, 'PARKED');
+
+    // Only an admin sees and moves parked transfers; only a parked transfer can be retried.
+    const PARKED = '{ parkedTransfers { nodes { id state recipient lastError } } }';
+    expectCode(await h.gql(PARKED, {}, good.token), 'FORBIDDEN');
+    assert.deepEqual(
+      (await h.ok(PARKED, {}, adminToken)).parkedTransfers.nodes.map((t: { id: string }) => t.id),
+      [parkedOne.id],
+    );
+    const RETRY =
+      'mutation($id: ID!, $to: String, $r: String!) { retryTransfer(id: $id, recipient: $to, reason: $r) { id state recipient } }';
+    expectCode(await h.gql(RETRY, { id: parkedOne.id, r: 'retry' }, banned.token), 'FORBIDDEN');
+    expectCode(await h.gql(RETRY, { id: (await stateOf(good)).id, r: 'pay it again' }, adminToken), 'CONFLICT');
+    expectCode(await h.gql(RETRY, { id: parkedOne.id, to: 'nowhere', r: 'redirect' }, adminToken), 'BAD_USER_INPUT');
+    // Retried to the same payee while still blacklisted: parked again, nothing lost.
+    assert.equal((await h.ok(RETRY, { id: parkedOne.id, r: 'blacklist lifted?' }, adminToken)).retryTransfer.state, 'QUEUED');
+    await syncTreasury(h.deps);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    assert.deepEqual(
+      { ...(await stateOf(banned)), id: undefined, lastError: undefined },
+      { id: undefined, lastError: undefined, state: 'PARKED', attempts: 2 },
+    );
+    await assertReconciled();
+    // Redirected to an address the payee named: paid there, once.
+    const elsewhere = newWallet().address;
+    const moved = (await h.ok(RETRY, { id: parkedOne.id, to: elsewhere, r: 'payee asked for a new address (ticket 42)' }, adminToken))
+      .retryTransfer;
+    assert.deepEqual(moved, { id: parkedOne.id, state: 'QUEUED', recipient: elsewhere });
+    expectCode(await h.gql(RETRY, { id: parkedOne.id, r: 'twice' }, adminToken), 'CONFLICT');
+    await syncTreasury(h.deps);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    assert.equal((await stateOf(banned)).state, 'CONFIRMED');
+    assert.equal(await onChain(elsewhere as Address), USDC(50));
+    assert.equal(await onChain(banned.wallet.address as Address), 0n);
+    assert.deepEqual((await h.ok(PARKED, {}, adminToken)).parkedTransfers.nodes, []);
+    await assertReconciled();
+  });
+
+  test('a reorg deeper than the confirmations undoes what it took (a credit, a confirmed batch) in the ledger, stops sales and sends until acknowledged, then pays again once and credits the re-mined deposit once', async () => {
+    const { wallet: uma, token: umaToken } = await creditedWallet(USDC(200));
+    const zed = await walletWith(USDC(100));
+    await assertReconciled();
+    const base = await pub.getBlockNumber();
+    // On the branch that will vanish: uma's withdrawal paid and confirmed, zed's deposit credited.
+    h.clock.advance(1_000);
+    await h.ok('mutation { withdraw(amount: "50000000") { id } }', {}, umaToken);
+    await syncTreasury(h.deps);
+    // zed's transactions signed once, so the very same ones can be mined again on the new branch.
+    const zw = walletOf(zed.key);
+    const raw = async (address: Address, abi: readonly unknown[], functionName: string, args: unknown[], nonce: number) =>
+      zw.signTransaction(
+        (await zw.prepareTransactionRequest({
+          to: address,
+          data: encodeFunctionData({ abi: abi as never, functionName, args } as never),
+          nonce,
+          gas: 200_000n,
+        } as never)) as never,
+      );
+    const nonce = await pub.getTransactionCount({ address: zed.address as Address });
+    const approve = await raw(token, erc20Abi, 'approve', [treasury, USDC(100)], nonce);
+    const deposit = await raw(treasury, treasuryAbi, 'deposit', [USDC(100), zed.address], nonce + 1);
+    await rpc('eth_sendRawTransaction', [approve]);
+    const depositHash = (await rpc('eth_sendRawTransaction', [deposit])) as Hex;
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    assert.equal(await ledger(zed.address), USDC(100));
+    assert.equal(await onChain(uma.address as Address), USDC(50));
+    const paidBatch = (await h.ok('{ payBatches(first: 1) { nodes { number status } } }', {}, adminToken)).payBatches.nodes[0];
+    assert.equal(paidBatch.status, 'CONFIRMED');
+    await assertReconciled();
+
+    // The chain drops every block since `base`: deeper than the confirmations.
+    const depth = Number((await pub.getBlockNumber()) - base);
+    await rpc('anvil_reorg', [depth, []]);
+    const onNewBranch = async (hash: Hex) => (await pub.getTransactionReceipt({ hash }).catch(() => null)) !== null;
+    assert.equal(await onNewBranch(depositHash), false, 'the deposit is gone from the chain');
+    assert.equal(await onChain(uma.address as Address), 0n, 'the payment is gone from the chain');
+    await syncTreasury(h.deps);
+    const [reorg] = (await h.ok('{ chainReorgs { nodes { id depositsUndone batchesUndone unrecovered acknowledgedAt } } }', {}, adminToken))
+      .chainReorgs.nodes;
+    assert.deepEqual(
+      { ...reorg, id: undefined },
+      { id: undefined, depositsUndone: 1, batchesUndone: 1, unrecovered: '0', acknowledgedAt: null },
+    );
+    assert.equal(await ledger(zed.address), 0n, 'the vanished credit is taken back');
+    const [umaTransfer] = (await h.ok('{ transfers(first: 1) { nodes { state } } }', {}, umaToken)).transfers.nodes;
+    assert.equal(umaTransfer.state, 'SENT', 'the vanished payment is owed again');
+    await assertReconciled();
+    // Visible and stopping: sales refused with a stable code, /readyz not ready, nothing sent.
+    await assert.rejects(
+      purchasePolicy(h.deps, { address: uma.address, roles: [] }, 'quo_missing'),
+      (e: { code?: string }) => e.code === 'CHAIN_REORG',
+    );
+    const ready = await request(h.app).get('/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(JSON.stringify(ready.body), /reorg/);
+    await mine(3);
+    await syncTreasury(h.deps);
+    assert.equal(await onChain(uma.address as Address), 0n, 'sends are stopped');
+
+    // The deposit mined again, in another block: credited once more, once.
+    await rpc('anvil_setBalance', [zed.address, toHex(10n ** 19n)]); // gas money set outside any block is gone with the branch
+    await rpc('eth_sendRawTransaction', [approve]);
+    await rpc('eth_sendRawTransaction', [deposit]);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    await syncTreasury(h.deps);
+    assert.equal(await ledger(zed.address), USDC(100));
+    const [zedDeposit] = (await h.ok('{ chainDeposits { credited { nodes { txHash status } } } }', {}, await h.signIn(zed))).chainDeposits
+      .credited.nodes;
+    assert.deepEqual(zedDeposit, { txHash: depositHash, status: 'CREDITED' });
+
+    // Acknowledged: the batch goes out again under its own number, and uma is paid once.
+    const ACK = 'mutation($id: ID!, $r: String!) { acknowledgeReorg(id: $id, reason: $r) { acknowledgedBy } }';
+    expectCode(await h.gql(ACK, { id: reorg.id, r: 'checked' }, umaToken), 'FORBIDDEN');
+    assert.equal(
+      (await h.ok(ACK, { id: reorg.id, r: 'node provider incident, checked' }, adminToken)).acknowledgeReorg.acknowledgedBy,
+      h.admin.address,
+    );
+    expectCode(await h.gql(ACK, { id: reorg.id, r: 'again' }, adminToken), 'CONFLICT');
+    h.clock.advance(61_000);
+    await syncTreasury(h.deps);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    assert.equal(await onChain(uma.address as Address), USDC(50));
+    const batches = (await h.ok('{ payBatches(first: 5) { nodes { number status } } }', {}, adminToken)).payBatches.nodes;
+    assert.deepEqual(
+      batches.filter((b: { number: string }) => b.number === paidBatch.number),
+      [{ number: paidBatch.number, status: 'CONFIRMED' }],
+    );
+    const paidEvents = await pub.getContractEvents({
+      address: treasury,
+      abi: treasuryAbi,
+      eventName: 'Paid',
+      args: { recipient: uma.address as Address },
+      fromBlock: 0n,
+    });
+    assert.equal(paidEvents.length, 1, 'paid once on the chain that stands');
+    assert.equal((await request(h.app).get('/readyz')).status, 200);
+    await assertReconciled();
+  });
+
+  test('batches are pipelined on consecutive nonces, each confirmed on its own, paid once; one the contract refuses mid-pipeline fails in order with those behind it', async () => {
+    const settlement = h.deps.config.settlement;
+    assert.equal(settlement.mode, 'chain');
+    h.deps.config = { ...h.deps.config, settlement: { ...settlement, batchSize: 1, pipeline: 3 } };
+    try {
+      const payees = [];
+      for (let i = 0; i < 5; i++) payees.push(await creditedWallet(USDC(10)));
+      for (const p of payees) await h.ok('mutation { withdraw(amount: "10000000") { id } }', {}, p.token);
+      const batchStates = async () =>
+        (await h.ok('{ payBatches(first: 20) { nodes { number status } } }', {}, adminToken)).payBatches.nodes as Array<{
+          number: string;
+          status: string;
+        }>;
+      const before = new Set((await batchStates()).map((b) => b.number));
+      await rpc('evm_setAutomine', [false]);
+      try {
+        assert.equal(await sendOutbound(h.deps), 'sent');
+        const sent = (await batchStates()).filter((b) => !before.has(b.number) || b.status === 'SENT');
+        assert.deepEqual(
+          sent.map((b) => b.status),
+          ['SENT', 'SENT', 'SENT'],
+          'three batches in flight before any is mined',
+        );
+        assert.equal(
+          (await pub.getTransactionCount({ address: operator.address, blockTag: 'pending' })) -
+            (await pub.getTransactionCount({ address: operator.address })),
+          3,
+        );
+        await mine(1); // all three in one block, in nonce (and number) order
+      } finally {
+        await rpc('evm_setAutomine', [true]);
+      }
+      assert.equal(await sendOutbound(h.deps), 'waiting', 'executed, not yet deep enough; the pipeline is full');
+      await mine(CONFIRMATIONS);
+      assert.equal(await sendOutbound(h.deps), 'confirmed');
+      await mine(CONFIRMATIONS);
+      await sendOutbound(h.deps);
+      await mine(CONFIRMATIONS);
+      await sendOutbound(h.deps);
+      for (const p of payees) assert.equal(await onChain(p.wallet.address as Address), USDC(10));
+      await assertReconciled();
+
+      // The cap lets one more batch through: the second reverts (CapExceeded) and the third
+      // behind it (WrongBatch); both fail in number order, their withdrawals refunded.
+      const paid = await pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'paidInPeriod' });
+      const cap = await pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'payoutCap' });
+      await write(OWNER_KEY, treasury, treasuryAbi, 'setPayoutCap', [paid + USDC(15)]);
+      const more = [];
+      for (let i = 0; i < 3; i++) more.push(await creditedWallet(USDC(10)));
+      for (const p of more) await h.ok('mutation { withdraw(amount: "10000000") { id } }', {}, p.token);
+      await rpc('evm_setAutomine', [false]);
+      try {
+        assert.equal(await sendOutbound(h.deps), 'sent');
+        await mine(1);
+      } finally {
+        await rpc('evm_setAutomine', [true]);
+      }
+      assert.equal(await sendOutbound(h.deps), 'failed');
+      await mine(CONFIRMATIONS);
+      await sendOutbound(h.deps);
+      // Which withdrawal rode which batch is the queue's order; each one's money is where its state says.
+      const outcomes = [];
+      for (const p of more) {
+        const [t] = (await h.ok('{ transfers(first: 1) { nodes { state lastError } } }', {}, p.token)).transfers.nodes;
+        const onChainNow = await onChain(p.wallet.address as Address);
+        const inWallet = await ledger(p.wallet.address);
+        assert.deepEqual([onChainNow, inWallet], t.state === 'CONFIRMED' ? [USDC(10), 0n] : [0n, USDC(10)], t.state);
+        outcomes.push(`${t.state} ${(t.lastError ?? '').replace(/\(.*/, '')}`.trim());
+      }
+      assert.deepEqual(outcomes.sort(), ['CONFIRMED', 'FAILED CapExceeded', 'FAILED WrongBatch']);
+      await assertReconciled();
+      // The cap back up (a raise waits its delay), for the tests after this one.
+      await write(OWNER_KEY, treasury, treasuryAbi, 'setPayoutCap', [cap]);
+      await rpc('evm_increaseTime', [2 * 86_400 + 1]);
+      await mine(1);
+      await write(OWNER_KEY, treasury, treasuryAbi, 'applyPayoutCap', []);
+    } finally {
+      h.deps.config = { ...h.deps.config, settlement };
+    }
+  });
+
+  test('reserves asked by many aliases and clients at once make one measurement of the chain', async () => {
+    const gateway = h.deps.treasury as NonNullable<typeof h.deps.treasury>;
+    const state = gateway.state;
+    let reads = 0;
+    gateway.state = function (this: typeof gateway) {
+      reads++;
+      return state.call(this);
+    };
+    try {
+      const aliases = Array.from({ length: 9 }, (_, i) => `r${i}: reserves { blockNumber treasuryBalance }`).join(' ');
+      const answers = await Promise.all([h.ok(`{ ${aliases} }`), h.ok(`{ ${aliases} }`), h.ok(`{ ${aliases} }`)]);
+      assert.equal(new Set(answers.flatMap((a) => Object.values(a).map((r) => JSON.stringify(r)))).size, 1, 'one answer for all');
+      assert.ok(reads <= 2, `${reads} measurements for 27 asks`);
+    } finally {
+      gateway.state = state;
+    }
   });
 
   test('a reserve check older than its maximum age is unknown: sales refused, /readyz not ready, until reconciled again', async () => {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import request from 'supertest';
 import { describe, test } from 'node:test';
+import { feedStaleness } from '../src/app/feeds.ts';
 import { DEPEG_RISK, PURCHASE, QUOTE, REGISTER_PUSH, SET_FEEDS, SUBMIT, USDC, type Harness, asInput, depegRiskInput } from './helpers.ts';
 import { expectCode, fundedBuyer, marketWithPool, newWallet, signPush, useHarness, watchRisk } from './helpers.ts';
 
@@ -212,6 +213,25 @@ describe('no cover on a risk nobody watches', () => {
 
 describe('evidence anyone can check', () => {
   const h = useHarness({}, { checkInvariants: true });
+
+  test('feeds are bounded per account, and the staleness gauges carry every feed a risk reads however many others exist', async () => {
+    const adminToken = await h.signIn(h.admin);
+    const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('gauged', 'GAUGED') }, adminToken)).createRisk;
+    const real = (await h.ok(REGISTER_PUSH, { name: 'real reporter' }, adminToken)).registerFeed;
+    await h.ok(SET_FEEDS, { r: risk.id, f: [real.id] }, adminToken);
+    const spammer = await h.signIn(newWallet());
+    const codes: string[] = [];
+    for (let i = 0; i < 21; i++)
+      codes.push((await h.gql(REGISTER_PUSH, { name: `junk ${i}` }, spammer)).errors?.[0]?.extensions?.code ?? 'OK');
+    assert.deepEqual(codes, [...Array(20).fill('OK'), 'RATE_LIMITED']);
+    const gauged = (await feedStaleness(h.db)()).map((f) => f.id);
+    assert.ok(gauged.includes(real.id), 'the feed a risk reads is gauged');
+    const junk = (await h.ok('{ feeds(first: 100) { nodes { id name } } }')).feeds.nodes.filter((f: { name: string }) =>
+      f.name.startsWith('junk'),
+    );
+    assert.equal(junk.length, 20);
+    assert.ok(!junk.some((f: { id: string }) => gauged.includes(f.id)), 'feeds no risk reads are not');
+  });
 
   test('the evidence bytes are served as is, rebuilt from public fields, and hash to evidenceHash with plain SHA-256', async () => {
     const { admin, feeds, push } = await pushFeeds(h, 1);

@@ -5,7 +5,7 @@ import { createClient as createSseClient } from 'graphql-sse';
 import request from 'supertest';
 import WebSocket from 'ws';
 import { settleIncident } from '../src/app/settle-incident.ts';
-import { closeApp } from '../src/http/create-app.ts';
+import { closeApp, createApp } from '../src/http/create-app.ts';
 import { type Harness, PURCHASE, QUOTE, USDC, createHarness, fundedBuyer, insuredMarket, serve, waitFor } from './helpers.ts';
 
 const PAID = 'subscription($since: DateTime) { policyPaid(since: $since) { policyId paid paidAt } }';
@@ -89,6 +89,67 @@ describe('subscription transports', () => {
     await waitFor('the socket closed', () => closedWith !== 0);
     assert.equal(closedWith, 4403);
     await refused.dispose();
+  });
+
+  test('graphql-ws holds every operation to HTTP rules: mutations work, the session is checked each time, the rate limit counts each message', async () => {
+    const { m, buyer } = await insuredBuyer('ws rules');
+    type Answer = { data?: Record<string, any>; errors?: Array<{ extensions?: { code?: string } }> };
+    // An operation refused before it runs comes back as graphql-ws's error message (the errors themselves).
+    const ask = async (client: ReturnType<typeof createWsClient>, query: string, variables: Record<string, unknown> = {}) =>
+      client
+        .iterate({ query, variables })
+        .next()
+        .then(
+          (r) => r.value as Answer,
+          (errors: unknown) => {
+            if (!Array.isArray(errors))
+              throw new Error(`ws: ${(errors as { code?: number; reason?: string }).code} ${(errors as { reason?: string }).reason}`);
+            return { errors } as Answer;
+          },
+        );
+    const client = createWsClient({
+      url: served.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${buyer.token}` },
+      retryAttempts: 0,
+      // One socket for the whole test (a lazy client would reconnect, and sign in again, per operation).
+      lazy: false,
+      onNonLazyError: () => undefined,
+    });
+    try {
+      // A client that sends everything over the socket buys cover.
+      const quote = await ask(client, QUOTE, { r: m.risk.id, amt: USDC(500).toString(), d: 30 });
+      assert.equal(quote.errors, undefined, JSON.stringify(quote.errors));
+      const bought = await ask(client, PURCHASE, { q: quote.data?.quote.id });
+      assert.equal(bought.data?.purchasePolicy.status, 'ACTIVE', JSON.stringify(bought.errors));
+      // Signed out elsewhere: the open socket serves nothing more as that account.
+      await h.ok('mutation { signOut }', {}, buyer.token);
+      const after = await ask(client, '{ me { address } }');
+      assert.equal(after.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+    } finally {
+      await client.dispose();
+    }
+
+    // The per-address limit counts WebSocket messages as it counts HTTP requests.
+    const limited = createApp(h.deps, { rateLimitPerMinute: 5 });
+    const limitedServer = await serve(limited);
+    const anonymous = createWsClient({
+      url: limitedServer.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      onNonLazyError: () => undefined,
+    });
+    try {
+      const codes = [];
+      for (let i = 0; i < 7; i++) codes.push((await ask(anonymous, '{ __typename }')).errors?.[0]?.extensions?.code ?? 'OK');
+      assert.deepEqual(codes, ['OK', 'OK', 'OK', 'OK', 'OK', 'RATE_LIMITED', 'RATE_LIMITED']);
+      assert.equal((await request(limited).post('/graphql').send({ query: '{ __typename }' })).status, 429, 'and HTTP shares the budget');
+    } finally {
+      await anonymous.dispose();
+      limitedServer.close();
+      await closeApp(limited);
+    }
   });
 
   test('GraphQL over SSE, single-connection mode: two subscriptions share one stream at /graphql/stream', async () => {

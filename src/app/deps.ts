@@ -75,6 +75,8 @@ export type SettlementConfig =
       batchSize: number;
       /** A sent batch not mined after this long is sent again with higher fees (same nonce). */
       resendAfterMs: number;
+      /** Batches in flight at once, sent on consecutive nonces without waiting for the one before (default 8). */
+      pipeline?: number;
       /**
        * A reserve check older than this is unknown: sales are refused (RESERVES_UNKNOWN) and
        * /readyz is not ready until the treasury is reconciled again (default 60 s).

@@ -13,6 +13,7 @@ import {
   recentObservations,
   feedStalenessSeconds,
   findFeed,
+  feedsCreatedBy,
   insertFeed,
   insertObservations,
   insertRejection,
@@ -26,7 +27,7 @@ import {
 } from '../db/feed-store.ts';
 import { findRisk } from '../db/risk-store.ts';
 import { Decimal } from '../domain/decimal.ts';
-import { BaseError, badInput, conflict, forbidden, notFound, unauthenticated } from '../domain/errors.ts';
+import { BaseError, badInput, conflict, forbidden, notFound, rateLimited, unauthenticated } from '../domain/errors.ts';
 import { newId } from './ids.ts';
 import type { IncomingObservation } from '../domain/feed.ts';
 import { isDecimalString } from '../domain/money.ts';
@@ -90,6 +91,9 @@ function valueBounds(input: { minValue?: string | null; maxValue?: string | null
  * to them); feeds the watcher reads itself (chain calls, HTTP) are admin-only, since the
  * server would fetch whatever they name.
  */
+/** Feeds one account (not an admin) may register. */
+export const MAX_FEEDS_PER_ACCOUNT = 20;
+
 export async function registerFeed(deps: Deps, viewer: Viewer | null, input: RegisterFeedInput): Promise<FeedRecord> {
   const user = input.kind === 'PUSH' ? requireViewer(viewer) : requireAdmin(viewer);
   const name = input.name?.trim() ?? '';
@@ -173,6 +177,10 @@ export async function registerFeed(deps: Deps, viewer: Viewer | null, input: Reg
     lastValue: null,
     lastError: null,
   };
+  // Anyone signed in may register a push feed; nobody may flood the table (admins excepted).
+  if (!user.roles.includes('admin') && (await feedsCreatedBy(deps.db, user.address)) >= MAX_FEEDS_PER_ACCOUNT) {
+    throw rateLimited(`an account may register at most ${MAX_FEEDS_PER_ACCOUNT} feeds`, { maximum: MAX_FEEDS_PER_ACCOUNT });
+  }
   await insertFeed(deps.db, feed);
   return feed;
 }

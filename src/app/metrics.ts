@@ -12,9 +12,11 @@ export type CounterName =
   | 'withdrawals'
   | 'deposits_credited'
   | 'outbound_batches'
+  | 'outbound_transfers_refused'
   | 'rpc_errors'
   | 'lease_fenced_writes'
-  | 'treasury_sync_errors';
+  | 'treasury_sync_errors'
+  | 'treasury_reorgs';
 export type HistogramName = 'settlement_seconds' | 'confirmation_to_paid_seconds';
 export type GaugeName = 'watcher_lease_held' | 'watcher_loop_completed';
 

@@ -2,10 +2,15 @@ import type { Address, Hex } from 'viem';
 import { publish } from '../db/events.ts';
 import {
   type BatchRecord,
-  batchInFlight,
+  type RefusedRow,
+  batchesInFlight,
   confirmBatch,
   cursorOf,
+  cursorRow,
   failBatch,
+  openReorg,
+  recordedBlocks,
+  undoReorg,
   markBatchSent,
   prepareBatch,
   recordBatchTx,
@@ -25,32 +30,89 @@ const LOG_RANGE = 2_000n;
 
 /**
  * Credits the treasury's deposits once they have `confirmations` blocks, from the last
- * block processed, in block order; each range is recorded with the cursor in one
- * transaction, so a crash repeats at most a range and (transaction hash, log index) makes
- * the repeat a no-op. Nothing is read from the unconfirmed zone, so a reorg there never
- * has anything to undo. Returns how many new deposits and transfers were recorded.
+ * block processed, in block order; each range is recorded with the cursor (and the hash of
+ * its last block) in one transaction, so a crash repeats at most a range and a movement's
+ * identity (transaction hash, kind, position in the transaction) makes the repeat a no-op.
+ * A reorg inside the unconfirmed zone never has anything to undo; one deeper than that is
+ * found by the cursor's hash (`checkForReorg`). Returns how many movements were recorded.
  */
 export async function indexDeposits(deps: Deps): Promise<number> {
   const { settlement, treasury } = chainSettlement(deps, 'the deposit indexer');
   const name = depositCursor(settlement);
   const latest = await treasury.latestBlock();
+  await checkForReorg(deps, settlement, treasury, latest);
   const safe = latest - BigInt(settlement.confirmations - 1);
   const cursor = await cursorOf(deps.db, name);
-  if (cursor !== undefined && cursor > latest) throw new ChainWentBackwardsError(cursor, latest);
   let from = (cursor ?? settlement.startBlock - 1n) + 1n;
   let added = 0;
   while (from <= safe) {
     const to = from + LOG_RANGE - 1n < safe ? from + LOG_RANGE - 1n : safe;
+    // The range's last block before and after its logs are read: unchanged, no reorg reached
+    // the range meanwhile, so the logs and the hash stored with the cursor are of one branch.
+    const hash = await treasury.blockHash(to);
     const logs = await treasury.inbound(from, to);
+    if (!hash || (await treasury.blockHash(to)) !== hash) {
+      deps.log.warn({ block: to.toString() }, 'the chain reorganised while its deposits were read: reading again');
+      continue;
+    }
     added += await fencedTransaction(deps, async (tx) => {
       const n = await recordInbound(tx, settlement.asset, logs, deps.clock.now());
-      await setCursor(tx, name, to, deps.clock.now());
+      await setCursor(tx, name, to, deps.clock.now(), hash);
       return n;
     });
     from = to + 1n;
   }
   if (added > 0) deps.metrics.count('deposits_credited', {}, added);
   return added;
+}
+
+/**
+ * Finds a reorg that reached blocks already acted on, at any depth: the chain no longer has
+ * the cursor's block (another hash, or a head below it). Then the newest recorded block the
+ * chain still has (a credited deposit's, a confirmed batch's) is where the branches fork,
+ * and everything recorded above it is undone through the ledger (`undoReorg`); the reorg
+ * stays open, stopping sales and sends, until an admin acknowledges it. A chain without the
+ * treasury (restarted empty, or the wrong RPC) undoes nothing: that is an error.
+ */
+async function checkForReorg(deps: Deps, s: ChainSettlement, treasury: TreasuryGateway, head: bigint): Promise<void> {
+  const name = depositCursor(s);
+  const cursor = await cursorRow(deps.db, name);
+  if (!cursor) return;
+  if (!cursor.hash) {
+    // A cursor stored before hashes were kept: nothing to compare with (the next range stores one).
+    if (cursor.block > head) throw new ChainWentBackwardsError(cursor.block, head);
+    return;
+  }
+  if (cursor.block <= head && (await treasury.blockHash(cursor.block)) === cursor.hash) return;
+  if (!(await treasury.hasContract())) throw new ChainWentBackwardsError(cursor.block, head);
+  let fork = s.startBlock - 1n;
+  let forkHash: string | null = null;
+  for (const b of await recordedBlocks(deps.db, s.asset, cursor.block)) {
+    if (b.number <= head && (await treasury.blockHash(b.number)) === b.hash) {
+      fork = b.number;
+      forkHash = b.hash;
+      break;
+    }
+  }
+  const reorg = await fencedTransaction(deps, (tx) =>
+    undoReorg(tx, { cursorName: name, asset: s.asset, fork, forkHash, processed: cursor.block, head, now: deps.clock.now() }),
+  );
+  deps.metrics.count('treasury_reorgs', { asset: s.asset });
+  (reorg.acknowledgedAt === null ? deps.log.error : deps.log.warn).call(
+    deps.log,
+    {
+      reorg: reorg.id,
+      fork: reorg.forkBlock.toString(),
+      processed: reorg.processedBlock.toString(),
+      head: head.toString(),
+      depositsUndone: reorg.depositsUndone,
+      batchesUndone: reorg.batchesUndone,
+      unrecovered: reorg.unrecovered.toString(),
+    },
+    reorg.acknowledgedAt === null
+      ? 'a reorg deeper than the confirmations undid blocks already processed: undone in the ledger; sales and sends stop until an admin acknowledges it (acknowledgeReorg)'
+      : 'a reorg deeper than the confirmations replaced processed blocks, where nothing was counted: recorded, nothing stops',
+  );
 }
 
 /** The chain's head is below blocks already processed: restarted empty, or reorged deeper than the cursor. */
@@ -81,29 +143,79 @@ interface Sender {
   treasury: TreasuryGateway;
   log: Deps['log'];
   probe: SenderProbe | undefined;
+  /** The chain's next batch number, read at the start of the step. */
+  next: bigint;
+  /** The operator's next nonce as the batches in flight account for it, kept up to date as this step sends (shared by the step's batches). */
+  nonces: { recorded: number };
 }
 
+/** Batches sent at once, on consecutive nonces, by default (PAY_PIPELINE). */
+export const DEFAULT_PAY_PIPELINE = 8;
+
+/** What one step did, most telling first: a confirmation, a failure, a send, a wait, nothing. */
+const STEP_ORDER: readonly SendStep[] = ['confirmed', 'failed', 'sent', 'waiting', 'idle'];
+
 /**
- * One step of the outbound sender (under the watcher's lease): advances the batch in
- * flight, or fixes the next one from the queue. Exactly once rests on the contract: a
- * batch's number is fixed in the database before it is sent, and `pay` accepts only the
- * next number, so however often a batch is resent (after a crash, a fee bump, a dropped
- * transaction) at most one of its transactions executes; the sender recognises an executed
- * batch by the chain's next number and its BatchPaid event.
+ * One step of the outbound sender (under the watcher's lease), at the chain's pace: every
+ * batch in flight is advanced (each confirmed on its own once deep enough), and while fewer
+ * than PAY_PIPELINE are in flight the next is fixed from the queue and sent on the next
+ * nonce, without waiting for the one before it to be mined. Exactly once rests on the
+ * contract: a batch's number is fixed in the database before it is sent, and `pay` accepts
+ * only the next number, so the chain executes batches in number order (the nonces agree)
+ * and however often a batch is resent (after a crash, a fee bump, a dropped transaction) at
+ * most one of its transactions executes; the sender recognises an executed batch by the
+ * chain's next number and its BatchPaid event.
  */
 export async function sendOutbound(deps: Deps, probe?: SenderProbe): Promise<SendStep> {
   const { settlement: s, treasury } = chainSettlement(deps, 'the payout sender');
-  const next = await treasury.nextBatch();
-  const batch =
-    (await batchInFlight(deps.db)) ??
-    (await fencedTransaction(deps, (tx) => prepareBatch(tx, { number: next, asset: s.asset, limit: s.batchSize, now: deps.clock.now() })));
-  if (!batch) return 'idle';
-  const log = deps.log.child({ component: 'sender', batch: batch.number.toString(), batchId: batch.id });
-  return advance({ deps, s, treasury, log, probe }, batch, next);
+  const inFlight = await batchesInFlight(deps.db, s.asset);
+  const c: Sender = {
+    deps,
+    s,
+    treasury,
+    log: deps.log,
+    probe,
+    next: await treasury.nextBatch(),
+    nonces: { recorded: Math.max(0, ...inFlight.map((b) => (b.nonce ?? -1) + 1)) },
+  };
+  const steps: SendStep[] = [];
+  const open: BatchRecord[] = [];
+  let blocked = false;
+  for (const batch of inFlight) {
+    // Not executed, with a batch of ours below it the chain has not executed either: it waits its turn.
+    const behind = open.some((b) => b.number >= c.next && b.number < batch.number);
+    const step = await advance(c, batch, behind);
+    steps.push(step);
+    if (step === 'confirmed' || step === 'failed') continue;
+    open.push(batch);
+    // A batch that could not be sent holds back every later one: they go out in number order.
+    if (!batch.txHash && step !== 'sent') {
+      blocked = true;
+      break;
+    }
+  }
+  // Room in the pipeline: fix the next batches and send them on the next nonces. Not after a
+  // failure (the numbers above it must fail first) nor behind a batch that could not be sent.
+  const pipeline = s.pipeline ?? DEFAULT_PAY_PIPELINE;
+  let number = open.reduce((n, b) => (b.number + 1n > n ? b.number + 1n : n), c.next);
+  while (!blocked && !steps.includes('failed') && open.length < pipeline) {
+    const batch = await fencedTransaction(deps, (tx) =>
+      prepareBatch(tx, { number, asset: s.asset, limit: s.batchSize, now: deps.clock.now() }),
+    );
+    if (!batch) break;
+    const step = await advance(c, batch, number > c.next);
+    steps.push(step);
+    if (step !== 'sent') break;
+    open.push(batch);
+    number++;
+  }
+  return STEP_ORDER.find((st) => steps.includes(st)) ?? 'idle';
 }
 
-async function advance(c: Sender, batch: BatchRecord, next: bigint): Promise<SendStep> {
-  const { deps, s, treasury, log } = c;
+async function advance(c: Sender, batch: BatchRecord, behind: boolean): Promise<SendStep> {
+  const { deps, s, treasury, next } = c;
+  const log = deps.log.child({ component: 'sender', batch: batch.number.toString(), batchId: batch.id });
+  const b = { ...c, log };
   if (next > batch.number) {
     // Executed on chain (by this or an earlier send): confirm once deep enough.
     const found = await treasury.findBatch(batch.number, s.startBlock);
@@ -116,57 +228,110 @@ async function advance(c: Sender, batch: BatchRecord, next: bigint): Promise<Sen
       if (batch.txHash !== found.txHash) await fencedTransaction(deps, (tx) => recordBatchTx(tx, batch.id, found.txHash));
       return 'waiting';
     }
+    const refused = await refusedRows(b, batch, found.txHash);
     const confirmed = await fencedTransaction(deps, async (tx) => {
-      const done = await confirmBatch(tx, batch, { txHash: found.txHash, blockNumber: found.blockNumber, now: deps.clock.now() });
+      const done = await confirmBatch(tx, batch, {
+        txHash: found.txHash,
+        blockNumber: found.blockNumber,
+        blockHash: found.blockHash,
+        now: deps.clock.now(),
+        refused,
+      });
       if (done) await publish(tx, { type: 'outbound', batchId: batch.id });
       return done;
     });
     if (confirmed) {
       deps.metrics.count('outbound_batches', { result: 'confirmed' });
-      log.info({ txHash: found.txHash, transfers: batch.transfers, total: batch.total.toString() }, 'batch confirmed');
+      log.info(
+        { txHash: found.txHash, transfers: batch.transfers, total: batch.total.toString(), refused: refused.length },
+        'batch confirmed',
+      );
+      if (refused.length > 0) {
+        deps.metrics.count('outbound_transfers_refused', {}, refused.length);
+        log.error({ refused }, 'the token refused transfers of this batch: they are parked for an admin, the rest was paid');
+      }
     }
     return 'confirmed';
   }
-  if (next < batch.number) {
-    // The chain is behind the number we fixed (a deep reorg undid an earlier batch): this
-    // batch cannot execute; its transfers go back to the queue under a new number.
-    return fail(c, batch, `WrongBatch(${next}, ${batch.number})`);
+  if (next < batch.number && !behind) {
+    // The chain is behind the number we fixed and no batch of ours fills the gap (a batch
+    // below it failed, or a deep reorg undid one): this batch cannot execute; its transfers
+    // go back to the queue under a new number.
+    return fail(b, batch, `WrongBatch(${next}, ${batch.number})`);
   }
   if (batch.txHash) {
     const receipt = await treasury.receipt(batch.txHash as Hex);
-    if (receipt?.status === 'reverted') return fail(c, batch, await treasury.revertReasonOf(batch.txHash as Hex));
+    if (receipt?.status === 'reverted') {
+      // Behind a batch that has not executed, a revert is that batch's doing (WrongBatch):
+      // it is failed once the batches below it are settled, in number order.
+      if (behind) return 'waiting';
+      return fail(b, batch, await treasury.revertReasonOf(batch.txHash as Hex));
+    }
     if (receipt || deps.clock.now() - (batch.sentAt ?? 0) < s.resendAfterMs) return 'waiting';
     // Not mined after a while: replace it with higher fees on the same nonce, unless that
     // nonce has been used by something else, then send afresh. Either way the batch number
     // keeps it to one execution.
-    const used = (await treasury.confirmedNonce()) > (batch.nonce ?? -1);
-    return used ? send(c, batch, await treasury.pendingNonce()) : send(c, batch, batch.nonce as number, replacementFees(batch));
+    // A nonce above the pending count has a gap below it (a reorg dropped the transactions
+    // before it): it could never be mined, so the batch goes out afresh too.
+    const [mined, pendingNonce] = await Promise.all([treasury.confirmedNonce(), treasury.pendingNonce()]);
+    const nonce = batch.nonce ?? -1;
+    return mined > nonce || nonce > pendingNonce ? send(b, batch, pendingNonce) : send(b, batch, nonce, replacementFees(batch));
   }
   // Never sent as far as the database knows. But a sender that crashed right after its
-  // broadcast left a transaction nobody recorded: while the operator has transactions in
-  // the mempool, one may carry this batch, so wait for them to mine, and after a while
-  // replace the oldest with this batch at higher fees (only one of the two can execute).
-  const [pending, mined] = await Promise.all([treasury.pendingNonce(), treasury.confirmedNonce()]);
-  if (pending > mined) {
+  // broadcast left a transaction nobody recorded: while the operator has more transactions
+  // in the mempool than the batches in flight account for, one may carry this batch, so
+  // wait for it to mine, and after a while replace it with this batch at higher fees (only
+  // one of the two can execute).
+  const [pendingNonce, mined] = await Promise.all([treasury.pendingNonce(), treasury.confirmedNonce()]);
+  const expected = Math.max(mined, c.nonces.recorded);
+  if (pendingNonce > expected) {
     if (deps.clock.now() - batch.createdAt < s.resendAfterMs) {
-      log.warn({ pending: pending - mined }, 'the operator has transactions pending (a crashed send?): waiting for them before sending');
+      log.warn(
+        { unrecorded: pendingNonce - expected },
+        'the operator has transactions pending that no batch recorded (a crashed send?): waiting for them before sending',
+      );
       return 'waiting';
     }
-    return send(c, batch, mined, replacementFees(batch));
+    return send(b, batch, expected, replacementFees(batch));
   }
-  return send(c, batch, pending);
+  return send(b, batch, pendingNonce);
+}
+
+/**
+ * The transfers of an executed batch that the token refused, matched to their rows by their
+ * position in the batch (the order they were sent in). A position whose recipient or amount
+ * does not match what was sent is an error, not a guess: nothing is confirmed on it.
+ */
+async function refusedRows(c: Sender, batch: BatchRecord, txHash: Hex): Promise<RefusedRow[]> {
+  const refused = await c.treasury.refusedTransfers(batch.number, txHash);
+  if (refused.length === 0) return [];
+  const transfers = await transfersOfBatch(c.deps.db, batch.id);
+  return refused.map((r) => {
+    const t = transfers[r.index];
+    if (!t || t.recipient.toLowerCase() !== r.recipient.toLowerCase() || t.amount !== r.amount) {
+      throw new Error(`batch ${batch.number}: the refused transfer at position ${r.index} does not match what was sent`);
+    }
+    return { id: t.id, amount: t.amount, reason: r.reason };
+  });
 }
 
 /** Fees of a replacement, against the estimate: x1.25 per send so far (at least once), above a node's 10% replacement floor. */
 const replacementFees = (batch: BatchRecord) => 1.25 ** Math.max(1, batch.sends);
 
-/** Simulates and sends the batch on `nonce` (a replacement when `feeBump` > 1), and records it. */
+/**
+ * Simulates and sends the batch on `nonce` (a replacement when `feeBump` > 1), and records
+ * it. A batch behind others not yet executed is simulated and its gas estimated as if it
+ * were next (the chain's state has not reached it): what the simulation cannot see (the
+ * balance or the cap spent by the batches before it) is the contract's to refuse, and a
+ * batch it refuses is failed in number order.
+ */
 async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): Promise<SendStep> {
-  const { deps, treasury, log } = c;
+  const { deps, treasury, log, next } = c;
   const transfers = await transfersOfBatch(deps.db, batch.id);
   const recipients = transfers.map((t) => t.recipient as Address);
   const amounts = transfers.map((t) => t.amount);
-  const simulated = await treasury.simulatePay(batch.number, recipients, amounts);
+  const asIf = batch.number > next ? next : batch.number;
+  const simulated = await treasury.simulatePay(asIf, recipients, amounts);
   if (!simulated.ok && simulated.reason.startsWith('WrongBatch(')) {
     // The batch number moved since it was read (the node simulated against a pending
     // transaction carrying it): never fail a batch a transaction may still execute.
@@ -180,9 +345,10 @@ async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): 
     return 'waiting';
   }
   if (!simulated.ok) return fail(c, batch, simulated.reason);
-  const txHash = await treasury.sendPay(batch.number, recipients, amounts, { nonce, feeBump });
+  const txHash = await treasury.sendPay(batch.number, recipients, amounts, { nonce, feeBump, estimateAs: asIf });
   await c.probe?.('sent', { ...batch, txHash, nonce });
   await fencedTransaction(deps, (tx) => markBatchSent(tx, batch.id, { txHash, nonce, now: deps.clock.now() }));
+  c.nonces.recorded = Math.max(c.nonces.recorded, nonce + 1);
   log.info({ txHash, nonce, transfers: transfers.length, replacing: feeBump > 1 }, 'batch sent');
   return 'sent';
 }
@@ -250,10 +416,16 @@ export async function syncTreasury(deps: Deps, probe?: SenderProbe): Promise<voi
 
 async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
   await indexDeposits(deps);
-  // A step that just sent or confirmed may have more to do at once (e.g. the next batch).
-  for (let i = 0; i < 4; i++) {
-    const step = await sendOutbound(deps, probe);
-    if (step === 'idle' || step === 'waiting') break;
+  const { settlement } = chainSettlement(deps, 'the payout sender');
+  const reorg = await openReorg(deps.db, settlement.asset);
+  if (reorg) {
+    deps.log.error({ reorg: reorg.id }, 'sends are stopped until an admin acknowledges the reorg (acknowledgeReorg)');
+  } else {
+    // A step that just sent or confirmed may have more to do at once (e.g. the next batch).
+    for (let i = 0; i < 4; i++) {
+      const step = await sendOutbound(deps, probe);
+      if (step === 'idle' || step === 'waiting') break;
+    }
   }
   await reconcileReserves(deps);
 }

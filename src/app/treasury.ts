@@ -7,6 +7,7 @@ import {
   type BatchRecord,
   type ChainDepositRecord,
   type OutboundTransferRecord,
+  type ReorgRecord,
   type ReserveCheck,
   assignInbound,
   cursorOf,
@@ -21,6 +22,7 @@ import {
 } from '../db/treasury-store.ts';
 import {
   badInput,
+  chainReorg,
   conflict,
   forbidden,
   notFound,
@@ -33,8 +35,22 @@ import { parsePositiveAmount } from '../domain/money.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 import { type Subject, type Viewer, normaliseAddress, requireAdmin, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps, SettlementConfig } from './deps.ts';
-import { allReserveChecks, findOutbound, payoutTransfers, queuedWithdrawals } from '../db/treasury-store.ts';
+import {
+  allReserveChecks,
+  findOutbound,
+  acknowledgeReorg as acknowledgeReorgRow,
+  findReorg,
+  listReorgs,
+  openReorg,
+  openReorgs,
+  parkedCounts,
+  parkedTransfers,
+  payoutTransfers,
+  queuedWithdrawals,
+  requeueParked,
+} from '../db/treasury-store.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
+import { createCoalescer } from './coalesce.ts';
 
 const PENDING_RANGE = 2_000n;
 export const DEFAULT_MIN_WITHDRAWAL = '10';
@@ -155,6 +171,8 @@ export async function deposits(deps: Deps, viewer: Viewer | null, address: Subje
           (l): DepositView => ({
             txHash: l.txHash,
             logIndex: l.logIndex,
+            ordinal: l.ordinal,
+            credits: 0,
             blockNumber: l.blockNumber,
             kind: l.kind,
             asset: settlement.asset,
@@ -191,6 +209,88 @@ export async function unattributed(deps: Deps, viewer: Viewer | null, page: Page
 export async function outboundBatches(deps: Deps, viewer: Viewer | null, page: PageRequest): Promise<Page<BatchRecord>> {
   requireAdmin(viewer);
   return toPage(await listBatches(deps.db, page), page, (b) => ({ key: b.createdAt, id: b.id }));
+}
+
+/** The open reorg of the settlement asset, for the watcher's /healthz: null when none (or on the ledger). */
+export async function openReorgSummary(
+  deps: Deps,
+): Promise<{ id: string; forkBlock: string; processedBlock: string; detectedAt: string } | null> {
+  const s = deps.config.settlement;
+  if (s.mode !== 'chain') return null;
+  const r = await openReorg(deps.db, s.asset);
+  return r
+    ? {
+        id: r.id,
+        forkBlock: r.forkBlock.toString(),
+        processedBlock: r.processedBlock.toString(),
+        detectedAt: new Date(r.detectedAt).toISOString(),
+      }
+    : null;
+}
+
+/** Every reorg not yet acknowledged (for the metrics). */
+export function openChainReorgs(db: Deps['db']): Promise<ReorgRecord[]> {
+  return openReorgs(db);
+}
+
+/** Admin: reorgs deeper than the confirmations that undid counted blocks, newest first. */
+export async function chainReorgs(deps: Deps, viewer: Viewer | null, page: PageRequest): Promise<Page<ReorgRecord>> {
+  requireAdmin(viewer);
+  return toPage(await listReorgs(deps.db, page), page, (r) => ({ key: r.detectedAt, id: r.id }));
+}
+
+/**
+ * Admin: a reorg has been looked at (its cause understood, what it undid checked: the
+ * deposits credited again if mined again, the batches to be sent again): sales and sends
+ * resume. The reason is kept with who decided.
+ */
+export async function acknowledgeReorg(deps: Deps, viewer: Viewer | null, input: { id: string; reason: string }): Promise<ReorgRecord> {
+  const admin = requireAdmin(viewer);
+  const reason = typeof input.reason === 'string' ? input.reason.trim() : '';
+  if (reason.length < 3 || reason.length > 500) throw badInput('reason must be 3 to 500 characters', { field: 'reason' });
+  return deps.db.transaction(async (tx) => {
+    const found = await findReorg(tx, input.id);
+    if (!found) throw notFound(`no reorg ${input.id}`);
+    const done = await acknowledgeReorgRow(tx, { id: input.id, by: admin.address, reason, now: deps.clock.now() });
+    if (!done) throw conflict(`this reorg was already acknowledged by ${found.acknowledgedBy}`);
+    return done;
+  });
+}
+
+/** Admin: transfers the token refused, oldest first, waiting to be retried or redirected. */
+export async function parked(deps: Deps, viewer: Viewer | null, page: PageRequest): Promise<Page<OutboundTransferRecord>> {
+  requireAdmin(viewer);
+  return toPage(await parkedTransfers(deps.db, page), page, (t) => ({ key: t.createdAt, id: t.id }));
+}
+
+/** Parked transfers per asset, for the metrics. */
+export function parkedTransferCounts(db: Deps['db']): Promise<Array<{ asset: string; count: number; total: bigint }>> {
+  return parkedCounts(db);
+}
+
+/**
+ * Admin: a transfer the token refused goes back to the queue, to its own recipient (once the
+ * cause is gone: the token unpaused, the payee off the blacklist) or to another address the
+ * payee named (redirect), with a reason kept beside who decided. Only a PARKED transfer: its
+ * money never left the treasury, so nothing can be paid twice.
+ */
+export async function retryTransfer(
+  deps: Deps,
+  viewer: Viewer | null,
+  input: { id: string; recipient?: string | null | undefined; reason: string },
+): Promise<OutboundTransferRecord> {
+  const admin = requireAdmin(viewer);
+  const reason = typeof input.reason === 'string' ? input.reason.trim() : '';
+  if (reason.length < 3 || reason.length > 500) throw badInput('reason must be 3 to 500 characters', { field: 'reason' });
+  const recipient = input.recipient == null ? undefined : normaliseAddress(input.recipient, 'recipient');
+  return deps.db.transaction(async (tx) => {
+    const t = await findOutbound(tx, input.id);
+    if (!t) throw notFound(`no transfer ${input.id}`);
+    if (t.status !== 'PARKED') throw conflict(`only a parked transfer can be retried; this one is ${t.status}`, { state: t.status });
+    const requeued = await requeueParked(tx, t, { recipient: recipient ?? t.recipient, by: admin.address, reason, now: deps.clock.now() });
+    if (!requeued) throw conflict('this transfer was retried meanwhile');
+    return (await findOutbound(tx, t.id)) as OutboundTransferRecord;
+  });
 }
 
 /** An admin credits a plain transfer to the treasury to the wallet it belongs to, with a reason (journal entry). */
@@ -240,9 +340,30 @@ export async function measureReserves(deps: Deps): Promise<ReserveCheck> {
   };
 }
 
-/** Cover is not sold while the last reconciliation found the treasury short of what the ledger owes. */
+const reserveReads = createCoalescer<Deps, null, ReserveCheck>(async (deps, callers) => {
+  const check = await measureReserves(deps);
+  return callers.map(() => check);
+});
+
+/**
+ * The reserves as the API answers them: callers that arrive while a measurement is in
+ * flight share the next one (each still gets a measurement started after it asked), so
+ * however many aliases a request carries or clients ask at once, a server makes one
+ * measurement at a time and the public query cannot spend the RPC quota the watcher needs.
+ */
+export function currentReserves(deps: Deps): Promise<ReserveCheck> {
+  return reserveReads(deps, null);
+}
+
+/** Cover is not sold while the last reconciliation found the treasury short of what the ledger owes, or a reorg is open. */
 export async function requireReserves(deps: Deps): Promise<void> {
   const verdict = await reservesVerdict(deps);
+  if (verdict?.kind === 'reorg') {
+    throw chainReorg(
+      `cover is not sold: a reorg of the chain undid blocks ${verdict.reorg.forkBlock + 1n} to ${verdict.reorg.processedBlock} after they were counted; the operators have been alerted`,
+      { reorg: verdict.reorg.id, forkBlock: verdict.reorg.forkBlock.toString() },
+    );
+  }
   if (verdict?.kind === 'unknown')
     throw reservesUnknown(`cover is not sold: ${verdict.why}; the operators have been alerted`, { maxAgeSeconds: verdict.maxAgeSeconds });
   if (verdict?.kind === 'short') {
@@ -253,6 +374,7 @@ export async function requireReserves(deps: Deps): Promise<void> {
 }
 
 type ReservesVerdict =
+  | { kind: 'reorg'; reorg: ReorgRecord }
   | { kind: 'unknown'; why: string; maxAgeSeconds: number }
   | { kind: 'short'; deficit: bigint; asset: string; blockNumber: bigint };
 
@@ -260,6 +382,8 @@ type ReservesVerdict =
 async function reservesVerdict(deps: Deps): Promise<ReservesVerdict | null> {
   const s = deps.config.settlement;
   if (s.mode !== 'chain') return null;
+  const reorg = await openReorg(deps.db, s.asset);
+  if (reorg) return { kind: 'reorg', reorg };
   const check = await lastReserveCheck(deps.db, s.asset);
   const stale = staleness(deps, s, check);
   if (stale) return { kind: 'unknown', why: stale, maxAgeSeconds: maxAgeMs(s) / 1000 };
@@ -280,6 +404,15 @@ function staleness(deps: Deps, s: ChainSettlement, check: ReserveCheck | undefin
   return null;
 }
 
+/**
+ * A payout's transfer as `viewer` may see it: its recipient, amount and last error (a payee
+ * the token blacklists, say) are the buyer's and the admins' business, nobody else's.
+ */
+export function transferVisibleTo(viewer: Viewer | null, t: OutboundTransferRecord | null): OutboundTransferRecord | null {
+  if (!t || !viewer) return null;
+  return viewer.roles.includes('admin') || viewer.address === t.owner ? t : null;
+}
+
 /** The transfers carrying these policies' payouts, by policy id. */
 export function payoutTransfersOf(deps: Deps, policyIds: readonly string[]): Promise<Map<string, OutboundTransferRecord>> {
   return payoutTransfers(deps.db, policyIds);
@@ -293,6 +426,8 @@ export async function reserveChecks(db: Deps['db']): Promise<ReserveCheck[]> {
 /** Why the service is not ready because of its reserves, or null. */
 export async function reservesProblem(deps: Deps): Promise<string | null> {
   const verdict = await reservesVerdict(deps);
+  if (verdict?.kind === 'reorg')
+    return `a reorg undid blocks ${verdict.reorg.forkBlock + 1n} to ${verdict.reorg.processedBlock} after they were counted (${verdict.reorg.id}): sales and sends stop until an admin acknowledges it`;
   if (verdict?.kind === 'unknown') return verdict.why;
   if (verdict?.kind === 'short')
     return `treasury short by ${verdict.deficit} base units of ${verdict.asset} at block ${verdict.blockNumber}`;

@@ -5,7 +5,9 @@ import { backstopOf, fundBackstop } from '../app/backstop.ts';
 import type { Deps } from '../app/deps.ts';
 import { recordRecovery } from '../app/recoveries.ts';
 import { allRisks, overrideRiskScore } from '../app/risks.ts';
-import { assignDeposit, unattributed } from '../app/treasury.ts';
+import { acknowledgeReorg, assignDeposit, chainReorgs, parked, retryTransfer, unattributed } from '../app/treasury.ts';
+import type { ReorgRecord } from '../db/treasury-store.ts';
+import type { OutboundTransferRecord } from '../db/treasury-store.ts';
 import { effectiveScore } from '../db/risk-store.ts';
 import { type Page, type PageRequest, pageRequest } from '../domain/page.ts';
 
@@ -41,6 +43,29 @@ const backstopRow = async (deps: Deps, asset: string) => {
   const fund = await backstopOf(deps, asset);
   return { asset, balance: fund.balance, target: fund.target, iouOutstanding: fund.iouOutstanding };
 };
+
+const reorgRow = (r: ReorgRecord) => ({
+  id: r.id,
+  asset: r.asset,
+  fork: r.forkBlock,
+  processed: r.processedBlock,
+  deposits: r.depositsUndone,
+  batches: r.batchesUndone,
+  unrecovered: r.unrecovered,
+  detected: new Date(r.detectedAt).toISOString(),
+  acknowledgedBy: r.acknowledgedBy ?? '',
+});
+
+const transferRow = (t: OutboundTransferRecord) => ({
+  id: t.id,
+  kind: t.kind,
+  state: t.status,
+  recipient: t.recipient,
+  amount: t.amount,
+  asset: t.asset,
+  policy: t.policyId,
+  lastError: t.lastError,
+});
 
 /**
  * The operator's daily commands (`npm run admin -- <command>`). Each calls the same use case
@@ -141,6 +166,51 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
           { txHash: d.txHash, logIndex: d.logIndex, status: d.status, beneficiary: d.beneficiary, amount: d.amount, by: d.assignedBy },
         ],
       };
+    },
+  },
+  parked: {
+    usage: 'parked',
+    needs: 0,
+    summary: 'transfers out that the token refused (a blacklisted payee, a paused token), waiting to be retried or redirected',
+    database: true,
+    run: async (_args, { deps, admin }) => ({ rows: (await everyPage((page) => parked(deps as Deps, admin, page))).map(transferRow) }),
+  },
+  'retry-transfer': {
+    usage: 'retry-transfer <transferId> <reason...>',
+    needs: 2,
+    summary: 'send a parked transfer again to its recipient (the cause is gone), with a reason',
+    database: true,
+    run: async (args, { deps, admin }) => {
+      const [id, ...reason] = args;
+      return { rows: [transferRow(await retryTransfer(deps as Deps, admin, { id: id as string, reason: reason.join(' ') }))] };
+    },
+  },
+  'redirect-transfer': {
+    usage: 'redirect-transfer <transferId> <address> <reason...>',
+    needs: 3,
+    summary: 'send a parked transfer to another address the payee named, with a reason',
+    database: true,
+    run: async (args, { deps, admin }) => {
+      const [id, recipient, ...reason] = args;
+      const t = await retryTransfer(deps as Deps, admin, { id: id as string, recipient: recipient as string, reason: reason.join(' ') });
+      return { rows: [transferRow(t)] };
+    },
+  },
+  reorgs: {
+    usage: 'reorgs',
+    needs: 0,
+    summary: 'reorgs deeper than the confirmations that undid counted deposits or batches (open ones stop sales and sends)',
+    database: true,
+    run: async (_args, { deps, admin }) => ({ rows: (await everyPage((page) => chainReorgs(deps as Deps, admin, page))).map(reorgRow) }),
+  },
+  'acknowledge-reorg': {
+    usage: 'acknowledge-reorg <reorgId> <reason...>',
+    needs: 2,
+    summary: 'a reorg has been looked at: sales and sends resume (with a reason)',
+    database: true,
+    run: async (args, { deps, admin }) => {
+      const [id, ...reason] = args;
+      return { rows: [reorgRow(await acknowledgeReorg(deps as Deps, admin, { id: id as string, reason: reason.join(' ') }))] };
     },
   },
   'rotate-jwt-secret': {

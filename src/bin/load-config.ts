@@ -6,6 +6,7 @@ import type { AppConfig, SettlementConfig } from '../app/deps.ts';
 import { defaultLimits } from '../domain/capacity.ts';
 import { defaultPricing } from '../domain/pricing.ts';
 import { DEFAULT_MAX_QUEUED_WITHDRAWALS, DEFAULT_MIN_WITHDRAWAL, DEFAULT_RESERVE_MAX_AGE_MS } from '../app/treasury.ts';
+import { DEFAULT_PAY_PIPELINE } from '../app/treasury-sync.ts';
 import { defaultSolvency } from '../app/adequacy.ts';
 
 /** Anvil's first well-known dev account: the default admin outside production only. */
@@ -72,6 +73,7 @@ const EnvSchema = z.object({
   CONFIRMATIONS: intFrom(3, 1, 1_000),
   PAY_BATCH_SIZE: intFrom(100, 1, 500),
   PAY_RESEND_AFTER_SECONDS: intFrom(120, 5, 86_400),
+  PAY_PIPELINE: intFrom(DEFAULT_PAY_PIPELINE, 1, 64),
   RESERVE_CHECK_MAX_AGE_SECONDS: intFrom(DEFAULT_RESERVE_MAX_AGE_MS / 1000, 1, 86_400),
   DB_LOCK_TIMEOUT_MS: intFrom(5_000, 10, 600_000),
   DB_STATEMENT_TIMEOUT_MS: intFrom(120_000, 100, 3_600_000),
@@ -216,6 +218,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       startBlock: e.SETTLEMENT_START_BLOCK,
       batchSize: e.PAY_BATCH_SIZE,
       resendAfterMs: e.PAY_RESEND_AFTER_SECONDS * 1000,
+      pipeline: e.PAY_PIPELINE,
       reserveMaxAgeMs: e.RESERVE_CHECK_MAX_AGE_SECONDS * 1000,
       minWithdrawal: e.MIN_WITHDRAWAL,
       maxQueuedWithdrawals: e.MAX_QUEUED_WITHDRAWALS,

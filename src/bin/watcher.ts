@@ -1,3 +1,4 @@
+import { openReorgSummary, reservesProblem } from '../app/treasury.ts';
 import { serveMetrics } from '../http/metrics-server.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
@@ -14,7 +15,14 @@ async function main(): Promise<void> {
       port: config.watcherMetricsPort,
       token: config.metricsToken,
       production: config.app.production,
-      health: () => ({ leader: watcher.isLeader(), holder: watcher.holder, loopAgeSeconds: watcher.loopAges() }),
+      health: async () => ({
+        leader: watcher.isLeader(),
+        holder: watcher.holder,
+        loopAgeSeconds: watcher.loopAges(),
+        // Why sales are stopped by the treasury (an open reorg, a reserve check too old, a deficit), or null.
+        treasury: await reservesProblem(deps).catch(() => 'cannot read the last reconciliation'),
+        reorg: await openReorgSummary(deps),
+      }),
     },
     deps.log,
   );

@@ -11,6 +11,7 @@ import {
   decodeErrorResult,
   getAddress,
   parseAbi,
+  parseEventLogs,
 } from 'viem';
 import { chainOf } from './keys.ts';
 import { type RpcErrorHook, rpcTransport } from './retry.ts';
@@ -30,6 +31,7 @@ export const treasuryAbi = parseAbi([
   'function pendingCapAt() view returns (uint256)',
   'function CAP_PERIOD() view returns (uint256)',
   'function CAP_RAISE_DELAY() view returns (uint256)',
+  'function TRANSFER_GAS() view returns (uint256)',
   'function setGuardian(address newGuardian)',
   'function setPayoutCap(uint256 newCap)',
   'function applyPayoutCap()',
@@ -44,6 +46,7 @@ export const treasuryAbi = parseAbi([
   'event Deposited(address indexed beneficiary, address indexed from, uint256 amount)',
   'event Paid(uint256 indexed batch, address indexed recipient, uint256 amount)',
   'event BatchPaid(uint256 indexed batch, uint256 count, uint256 total)',
+  'event PayFailed(uint256 indexed batch, uint256 index, address indexed recipient, uint256 amount, bytes reason)',
   'event OperatorChanged(address indexed previousOperator, address indexed newOperator)',
   'event OwnershipTransferred(address indexed previousOwner, address indexed newOwner)',
   'event Paused(address indexed by)',
@@ -62,6 +65,7 @@ export const treasuryAbi = parseAbi([
   'error NotOwnerOrGuardian()',
   'error CapExceeded(uint256 available, uint256 needed)',
   'error CapRaiseNotDue(uint256 effectiveAt)',
+  'error GasTooLow(uint256 left, uint256 needed)',
   'error SafeERC20FailedOperation(address token)',
 ]);
 
@@ -96,7 +100,10 @@ export interface InboundLog {
   kind: 'DEPOSIT' | 'TRANSFER';
   txHash: Hex;
   logIndex: number;
+  /** Its position among its transaction's movements of this kind: with the hash and kind, what survives re-inclusion in another block. */
+  ordinal: number;
   blockNumber: bigint;
+  blockHash: Hex;
   sender: Address;
   beneficiary: Address | null;
   amount: bigint;
@@ -106,9 +113,22 @@ export interface SendOptions {
   nonce: number;
   /** Multiplies the node's fee estimate, to replace a stuck transaction (at least 1.125 for a replacement). */
   feeBump?: number;
+  /**
+   * The batch number to estimate gas with: the chain's next, for a batch sent behind others
+   * not yet mined (estimated with its own number it would revert, WrongBatch).
+   */
+  estimateAs?: bigint;
 }
 
 export type PayOutcome = { ok: true } | { ok: false; reason: string };
+
+/** A transfer of an executed batch that the token refused: its position in the batch, and why. */
+export interface RefusedTransfer {
+  index: number;
+  recipient: Address;
+  amount: bigint;
+  reason: string;
+}
 
 export type TreasuryGateway = ReturnType<typeof createTreasuryGateway>;
 
@@ -189,12 +209,14 @@ export function createTreasuryGateway(config: TreasuryConfig) {
         kind: 'DEPOSIT',
         txHash: l.transactionHash,
         logIndex: l.logIndex,
+        ordinal: 0,
         blockNumber: l.blockNumber,
+        blockHash: l.blockHash,
         sender: getAddress(l.args.from),
         beneficiary: getAddress(l.args.beneficiary),
         amount: l.args.amount,
       }));
-      if (beneficiary) return deposits;
+      if (beneficiary) return numbered(deposits);
       const transfers = await client.getContractEvents({
         address: token,
         abi: erc20Abi,
@@ -219,19 +241,35 @@ export function createTreasuryGateway(config: TreasuryConfig) {
           kind: 'TRANSFER',
           txHash: t.transactionHash,
           logIndex: t.logIndex,
+          ordinal: 0,
           blockNumber: t.blockNumber,
+          blockHash: t.blockHash,
           sender: getAddress(t.args.from),
           beneficiary: null,
           amount: t.args.value,
         });
       }
-      return [...deposits, ...plain].sort((a, b) =>
-        a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1,
-      );
+      return numbered([...deposits, ...plain]);
+    },
+
+    /** The hash of block `number` on the chain now, or undefined above the head. */
+    async blockHash(number: bigint): Promise<Hex | undefined> {
+      try {
+        return (await client.getBlock({ blockNumber: number })).hash ?? undefined;
+      } catch (error) {
+        if (error instanceof BaseError && error.name === 'BlockNotFoundError') return undefined;
+        throw error;
+      }
+    },
+
+    /** Whether the treasury has code at its address on this chain (a chain restarted empty has none). */
+    async hasContract(): Promise<boolean> {
+      const code = await client.getCode({ address: treasury });
+      return code !== undefined && code !== '0x';
     },
 
     /** The transaction that executed batch `batch`, if the chain has one. */
-    async findBatch(batch: bigint, fromBlock: bigint): Promise<{ txHash: Hex; blockNumber: bigint } | undefined> {
+    async findBatch(batch: bigint, fromBlock: bigint): Promise<{ txHash: Hex; blockNumber: bigint; blockHash: Hex } | undefined> {
       const logs = await client.getContractEvents({
         address: treasury,
         abi: treasuryAbi,
@@ -242,7 +280,21 @@ export function createTreasuryGateway(config: TreasuryConfig) {
         strict: true,
       });
       const log = logs[0];
-      return log ? { txHash: log.transactionHash, blockNumber: log.blockNumber } : undefined;
+      return log ? { txHash: log.transactionHash, blockNumber: log.blockNumber, blockHash: log.blockHash } : undefined;
+    },
+
+    /** The transfers of batch `batch`, executed in transaction `txHash`, that the token refused (PayFailed events). */
+    async refusedTransfers(batch: bigint, txHash: Hex): Promise<RefusedTransfer[]> {
+      const r = await client.getTransactionReceipt({ hash: txHash });
+      const logs = parseEventLogs({ abi: treasuryAbi, eventName: 'PayFailed', logs: r.logs, strict: true });
+      return logs
+        .filter((l) => getAddress(l.address) === treasury && l.args.batch === batch)
+        .map((l) => ({
+          index: Number(l.args.index),
+          recipient: getAddress(l.args.recipient),
+          amount: l.args.amount,
+          reason: refusalReason(l.args.reason),
+        }));
     },
 
     /** Runs `pay` against the latest state without sending it: the revert reason if it would fail. */
@@ -276,7 +328,12 @@ export function createTreasuryGateway(config: TreasuryConfig) {
       // Estimated on the mined state: a replacement must not see the pending transaction it replaces.
       const [fees, gas] = await Promise.all([
         client.estimateFeesPerGas(),
-        client.estimateContractGas({ ...call, account: from, blockTag: 'latest' }),
+        client.estimateContractGas({
+          ...call,
+          args: [options.estimateAs ?? batch, recipients, amounts],
+          account: from,
+          blockTag: 'latest',
+        }),
       ]);
       const bump = BigInt(Math.round((options.feeBump ?? 1) * 1000));
       return w.writeContract({
@@ -284,7 +341,8 @@ export function createTreasuryGateway(config: TreasuryConfig) {
         account: w.account as Account,
         chain,
         nonce: options.nonce,
-        gas: (gas * 12n) / 10n,
+        // Headroom: a pipelined batch is estimated as if next, and a new cap period costs a few storage writes more.
+        gas: (gas * 12n) / 10n + 100_000n,
         maxFeePerGas: ((fees.maxFeePerGas ?? 0n) * bump) / 1000n,
         maxPriorityFeePerGas: ((fees.maxPriorityFeePerGas ?? 0n) * bump) / 1000n,
       });
@@ -326,11 +384,40 @@ export function createTreasuryGateway(config: TreasuryConfig) {
   };
 }
 
+/** In block order, each numbered among its transaction's movements of its kind. */
+function numbered(logs: InboundLog[]): InboundLog[] {
+  const sorted = logs.sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
+  const seen = new Map<string, number>();
+  for (const l of sorted) {
+    const key = `${l.txHash}:${l.kind}`;
+    l.ordinal = seen.get(key) ?? 0;
+    seen.set(key, l.ordinal + 1);
+  }
+  return sorted;
+}
+
 /** The revert inside a failed contract call, or null when the call failed otherwise (the node did not answer). */
 function revertOf(error: unknown): ContractFunctionRevertedError | null {
   return error instanceof BaseError
     ? (error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null)
     : null;
+}
+
+/** Why the token refused a transfer, from its revert data: the message of `Error(string)`, a known error by name, or the raw data. */
+export function refusalReason(data: Hex): string {
+  if (data === '0x') return 'the token refused the transfer (no reason given)';
+  try {
+    const decoded = decodeErrorResult({ abi: treasuryAbi, data });
+    const args = (decoded.args ?? []).map(String);
+    return (decoded.errorName as string) === 'Error'
+      ? `the token refused the transfer: ${args[0]}`
+      : `${decoded.errorName}(${args.join(', ')})`;
+  } catch {
+    // A custom error of the token's own, or a false return value.
+    return data.length === 66 && BigInt(data) === 0n
+      ? 'the token refused the transfer (returned false)'
+      : `the token refused the transfer: ${data}`;
+  }
 }
 
 /** The contract's custom error as "Name(arg, ...)", or viem's short message. */

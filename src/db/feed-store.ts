@@ -47,6 +47,12 @@ const toFeed = (r: FeedRow): FeedRecord => ({
   lastError: r.last_error,
 });
 
+/** How many feeds an account has registered. */
+export async function feedsCreatedBy(ex: Executor, address: string): Promise<number> {
+  const rows = await ex.query<{ n: string | number }>(sql`SELECT COUNT(*) AS n FROM feeds WHERE created_by = ${address}`);
+  return Number(rows[0]?.n ?? 0);
+}
+
 export async function insertFeed(ex: Executor, f: FeedRecord): Promise<void> {
   await ex.query(sql`
     INSERT INTO feeds (id, name, kind, config, chain_id, reporter, heartbeat_seconds, created_by, created_at)
@@ -286,12 +292,17 @@ export async function recentObservations(ex: Executor, feedId: string, limit: nu
   return rows.map(toObservation);
 }
 
-/** Seconds since each feed's last observation (up to 1,000 feeds), by the database clock. */
+/**
+ * Seconds since the last observation of each feed that watches a risk, by the database
+ * clock. Only those: a feed no risk reads moves no trigger, and anyone may register one, so
+ * junk feeds can neither crowd a real one out of the gauges nor blow up their cardinality.
+ */
 export async function feedAges(
   ex: Executor,
 ): Promise<Array<{ id: string; kind: FeedKind; ageSeconds: number | null; heartbeatSeconds: number }>> {
   const rows = await ex.query<{ id: string; kind: FeedKind; age: string | null; heartbeat: number }>(
-    sql`SELECT id, kind, EXTRACT(EPOCH FROM (now() - last_observed_at)) AS age, heartbeat_seconds AS heartbeat FROM feeds ORDER BY id LIMIT 1000`,
+    sql`SELECT id, kind, EXTRACT(EPOCH FROM (now() - last_observed_at)) AS age, heartbeat_seconds AS heartbeat FROM feeds
+        WHERE id IN (SELECT feed_id FROM risk_feeds) ORDER BY id`,
   );
   return rows.map((r) => ({
     id: r.id,

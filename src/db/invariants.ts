@@ -102,32 +102,37 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
     ],
     // Money on chain (docs/design.md §10).
     [
-      'pending outbound differs from the queued and sent transfers',
+      'pending outbound differs from the queued, sent and parked transfers',
       sql`SELECT a.id AS key FROM accounts a
-          LEFT JOIN (SELECT asset, SUM(amount) AS s FROM outbound_transfers WHERE status IN ('QUEUED', 'SENT') GROUP BY asset) t ON t.asset = a.asset
+          LEFT JOIN (SELECT asset, SUM(amount) AS s FROM outbound_transfers WHERE status IN ('QUEUED', 'SENT', 'PARKED') GROUP BY asset) t ON t.asset = a.asset
           WHERE a.kind = 'PENDING_OUTBOUND' AND a.balance <> COALESCE(t.s, 0)`,
     ],
     [
+      // What the token refused left the batch's payments (parked, and maybe retried in another batch since).
       'transfers of a batch differ from its total',
       sql`SELECT b.id AS key FROM outbound_batches b
-          LEFT JOIN (SELECT batch_id, COUNT(*) AS n, SUM(amount) AS s FROM outbound_transfers GROUP BY batch_id) t ON t.batch_id = b.id
-          WHERE b.status <> 'FAILED' AND (COALESCE(t.s, 0) <> b.total OR COALESCE(t.n, 0) <> b.transfers)`,
+          LEFT JOIN (SELECT batch_id, COUNT(*) AS n, SUM(amount) AS s FROM outbound_transfers WHERE status <> 'PARKED' GROUP BY batch_id) t ON t.batch_id = b.id
+          WHERE b.status <> 'FAILED' AND (COALESCE(t.s, 0) <> b.total - b.refused_total OR COALESCE(t.n, 0) <> b.transfers - b.refused)`,
     ],
     [
       'payout transfer differs from its payout',
       sql`SELECT t.reference AS key FROM outbound_transfers t LEFT JOIN payouts x ON t.reference = 'payout:' || x.policy_id
-          WHERE t.kind = 'PAYOUT' AND (x.policy_id IS NULL OR t.amount <> x.paid OR t.recipient <> x.buyer)`,
+          WHERE t.kind = 'PAYOUT' AND (x.policy_id IS NULL OR t.amount <> x.paid OR (t.recipient <> x.buyer AND NOT EXISTS (
+            SELECT 1 FROM outbound_transfer_actions a WHERE a.transfer_id = t.id AND a.action = 'REDIRECT' AND a.recipient = t.recipient)))`,
     ],
     [
       'credited chain deposit differs from its journal entry',
       sql`SELECT d.tx_hash || ':' || d.log_index AS key FROM chain_deposits d
           LEFT JOIN postings p ON p.entry_id = d.journal_entry_id AND p.amount > 0
-          WHERE d.status <> 'UNATTRIBUTED' AND (p.amount IS NULL OR p.amount <> d.amount)`,
+          WHERE d.status IN ('CREDITED', 'ASSIGNED') AND (p.amount IS NULL OR p.amount <> d.amount)`,
     ],
     [
-      'confirmed batch without its journal entry',
-      sql`SELECT b.id AS key FROM outbound_batches b LEFT JOIN journal_entries j ON j.idempotency_key = 'outbound:batch:' || b.id
-          WHERE b.status = 'CONFIRMED' AND j.id IS NULL`,
+      // A batch whose every transfer the token refused paid nothing, and has no entry.
+      'confirmed batch without its journal entry for what it paid',
+      sql`SELECT b.id AS key FROM outbound_batches b LEFT JOIN journal_entries j
+            ON j.idempotency_key = 'outbound:batch:' || b.id || CASE WHEN b.reorged = 0 THEN '' ELSE ':' || b.reorged END
+          LEFT JOIN postings p ON p.entry_id = j.id AND p.amount > 0
+          WHERE b.status = 'CONFIRMED' AND COALESCE(p.amount, 0) <> b.total - b.refused_total`,
     ],
   ];
   const violations: string[] = [];

@@ -3,7 +3,7 @@ import { formatId } from '../domain/ids.ts';
 import { randomUUID } from 'node:crypto';
 import type { PageRequest } from '../domain/page.ts';
 import type { Executor } from './create-database.ts';
-import { ledgerAccounts, postJournal, transfer } from './ledger.ts';
+import { accountBalance, ledgerAccounts, postJournal, transfer } from './ledger.ts';
 import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
 import { markPoolCredited } from './claims-store.ts';
 
@@ -11,13 +11,17 @@ import { markPoolCredited } from './claims-store.ts';
 export interface ChainDepositRecord {
   txHash: string;
   logIndex: number;
+  /** Its position among its transaction's movements of this kind (with the hash and kind, its identity). */
+  ordinal: number;
   blockNumber: bigint;
   kind: 'DEPOSIT' | 'TRANSFER';
   asset: string;
   sender: string;
   beneficiary: string | null;
   amount: bigint;
-  status: 'CREDITED' | 'UNATTRIBUTED' | 'ASSIGNED';
+  status: 'CREDITED' | 'UNATTRIBUTED' | 'ASSIGNED' | 'REORGED';
+  /** Times credited: more than once when a reorg undid it and it was mined again. */
+  credits: number;
   assignedBy: string | null;
   reason: string | null;
   seenAt: number;
@@ -25,7 +29,7 @@ export interface ChainDepositRecord {
 }
 
 export type OutboundKind = 'WITHDRAWAL' | 'PAYOUT';
-export type OutboundStatus = 'QUEUED' | 'SENT' | 'CONFIRMED' | 'FAILED';
+export type OutboundStatus = 'QUEUED' | 'SENT' | 'CONFIRMED' | 'FAILED' | 'PARKED';
 export type BatchStatus = 'PREPARED' | 'SENT' | 'CONFIRMED' | 'FAILED';
 
 export interface OutboundTransferRecord {
@@ -58,7 +62,13 @@ export interface BatchRecord {
   txHash: string | null;
   nonce: number | null;
   blockNumber: bigint | null;
+  blockHash: string | null;
+  /** Times a reorg undid its confirmation. */
+  reorged: number;
   reason: string | null;
+  /** Transfers of the executed batch that the token refused (parked), and their sum. */
+  refused: number;
+  refusedTotal: bigint;
   sends: number;
   createdAt: number;
   sentAt: number | null;
@@ -71,6 +81,7 @@ function toDeposit(r: Record<string, unknown>): ChainDepositRecord {
   return {
     txHash: r.tx_hash as string,
     logIndex: Number(r.log_index),
+    ordinal: Number(r.ordinal ?? 0),
     blockNumber: big(r.block_number),
     kind: r.kind as ChainDepositRecord['kind'],
     asset: r.asset as string,
@@ -78,6 +89,7 @@ function toDeposit(r: Record<string, unknown>): ChainDepositRecord {
     beneficiary: (r.beneficiary as string | null) ?? null,
     amount: big(r.amount),
     status: r.status as ChainDepositRecord['status'],
+    credits: Number(r.credits ?? 1),
     assignedBy: (r.assigned_by as string | null) ?? null,
     reason: (r.reason as string | null) ?? null,
     seenAt: ms(r.seen_at),
@@ -121,7 +133,11 @@ function toBatch(r: Record<string, unknown>): BatchRecord {
     txHash: (r.tx_hash as string | null) ?? null,
     nonce: opt(r.nonce, Number),
     blockNumber: opt(r.block_number, big),
+    blockHash: (r.block_hash as string | null) ?? null,
+    reorged: Number(r.reorged ?? 0),
     reason: (r.reason as string | null) ?? null,
+    refused: Number(r.refused ?? 0),
+    refusedTotal: big(r.refused_total ?? '0'),
     sends: Number(r.sends),
     createdAt: ms(r.created_at),
     sentAt: opt(r.sent_at, ms),
@@ -132,61 +148,90 @@ function toBatch(r: Record<string, unknown>): BatchRecord {
 // ---- the deposit indexer's state -------------------------------------------------------
 
 export async function cursorOf(ex: Executor, name: string): Promise<bigint | undefined> {
-  const rows = await ex.query<{ block: string }>(sql`SELECT block FROM chain_cursors WHERE name = ${name}`);
-  return rows[0] ? big(rows[0].block) : undefined;
+  return (await cursorRow(ex, name))?.block;
 }
 
-export async function setCursor(ex: Executor, name: string, block: bigint, now: number): Promise<void> {
+/** The last block processed and its hash (null for a cursor stored before hashes were kept). */
+export async function cursorRow(ex: Executor, name: string): Promise<{ block: bigint; hash: string | null } | undefined> {
+  const rows = await ex.query<{ block: string; block_hash: string | null }>(
+    sql`SELECT block, block_hash FROM chain_cursors WHERE name = ${name}`,
+  );
+  return rows[0] ? { block: big(rows[0].block), hash: rows[0].block_hash ?? null } : undefined;
+}
+
+export async function setCursor(ex: Executor, name: string, block: bigint, now: number, hash: string | null = null): Promise<void> {
   await ex.query(sql`
-    INSERT INTO chain_cursors (name, block, updated_at) VALUES (${name}, ${block.toString()}::bigint, ${ts(now)})
-    ON CONFLICT (name) DO UPDATE SET block = EXCLUDED.block, updated_at = EXCLUDED.updated_at`);
+    INSERT INTO chain_cursors (name, block, block_hash, updated_at) VALUES (${name}, ${block.toString()}::bigint, ${hash}, ${ts(now)})
+    ON CONFLICT (name) DO UPDATE SET block = EXCLUDED.block, block_hash = EXCLUDED.block_hash, updated_at = EXCLUDED.updated_at`);
 }
 
 export interface InboundRow {
   kind: 'DEPOSIT' | 'TRANSFER';
   txHash: string;
   logIndex: number;
+  ordinal: number;
   blockNumber: bigint;
+  blockHash: string | null;
   sender: string;
   beneficiary: string | null;
   amount: bigint;
 }
 
+/** The journal key of a deposit's credit: its first, or its n-th after reorgs undid the earlier ones. */
+const creditKey = (d: { txHash: string; kind: string; ordinal: number; logIndex: number }, credits: number) =>
+  credits <= 1 ? `deposit:${d.txHash}:${d.logIndex}` : `deposit:${d.txHash}:${d.kind}:${d.ordinal}:${credits}`;
+
 /**
  * Records confirmed movements into the treasury: a `deposit` credits its beneficiary's
  * wallet from `external` (one journal entry each), a plain transfer is kept unattributed.
- * Idempotent on (transaction hash, log index): a log already recorded is skipped.
- * Returns how many were new.
+ * Idempotent on (transaction hash, kind, position in the transaction), which survives the
+ * transaction's re-inclusion in another block: a movement already recorded is skipped, and
+ * one a reorg undid (REORGED) is credited again. Returns how many were new.
  */
 export async function recordInbound(tx: Executor, asset: string, rows: readonly InboundRow[], now: number): Promise<number> {
   if (rows.length === 0) return 0;
   const hashes = [...new Set(rows.map((r) => r.txHash.toLowerCase()))];
-  const recorded = await tx.query<{ key: string }>(sql`
-    SELECT tx_hash || ':' || log_index AS key FROM chain_deposits WHERE tx_hash IN (${sql.join(
+  const recorded = await tx.query<{ key: string; status: string; credits: number }>(sql`
+    SELECT tx_hash || ':' || kind || ':' || ordinal AS key, status, credits FROM chain_deposits WHERE tx_hash IN (${sql.join(
       hashes.map((h) => sql`${h}`),
       sql`, `,
     )})`);
-  const seen = new Set(recorded.map((r) => r.key));
+  const seen = new Map(recorded.map((r) => [r.key, r]));
   let added = 0;
   for (const r of rows) {
     const txHash = r.txHash.toLowerCase();
-    if (seen.has(`${txHash}:${r.logIndex}`)) continue;
-    seen.add(`${txHash}:${r.logIndex}`);
+    const key = `${txHash}:${r.kind}:${r.ordinal}`;
+    const before = seen.get(key);
+    if (before && before.status !== 'REORGED') continue;
+    const credits = before ? Number(before.credits) + 1 : 1;
+    seen.set(key, { key, status: 'CREDITED', credits });
     let entry: string | null = null;
     if (r.kind === 'DEPOSIT' && r.beneficiary) {
       entry = await postJournal(tx, {
         kind: 'CHAIN_DEPOSIT',
         at: now,
         reference: `${txHash}:${r.logIndex}`,
-        idempotencyKey: `deposit:${txHash}:${r.logIndex}`,
-        memo: { txHash, logIndex: String(r.logIndex), beneficiary: r.beneficiary, sender: r.sender },
+        idempotencyKey: creditKey({ ...r, txHash }, credits),
+        memo: { txHash, logIndex: String(r.logIndex), beneficiary: r.beneficiary, sender: r.sender, block: r.blockNumber.toString() },
         postings: transfer(ledgerAccounts.external(asset), ledgerAccounts.wallet(asset, r.beneficiary), r.amount),
       });
     }
-    await tx.query(sql`
-      INSERT INTO chain_deposits (tx_hash, log_index, block_number, kind, asset, sender, beneficiary, amount, status, journal_entry_id, seen_at, credited_at)
-      VALUES (${txHash}, ${r.logIndex}, ${r.blockNumber.toString()}::bigint, ${r.kind}, ${asset}, ${r.sender}, ${entry ? r.beneficiary : null},
-              ${num(r.amount)}, ${entry ? 'CREDITED' : 'UNATTRIBUTED'}, ${entry}, ${ts(now)}, ${entry ? ts(now) : null})`);
+    const status = entry ? 'CREDITED' : 'UNATTRIBUTED';
+    if (before) {
+      // Undone by a reorg, mined again (maybe in another block, at another log index).
+      await tx.query(sql`
+        UPDATE chain_deposits SET log_index = ${r.logIndex}, block_number = ${r.blockNumber.toString()}::bigint, block_hash = ${r.blockHash},
+          sender = ${r.sender}, beneficiary = ${entry ? r.beneficiary : null}, amount = ${num(r.amount)}, status = ${status},
+          journal_entry_id = ${entry}, assigned_by = NULL, reason = NULL, credits = ${credits}, seen_at = ${ts(now)},
+          credited_at = ${entry ? ts(now) : null}
+        WHERE tx_hash = ${txHash} AND kind = ${r.kind} AND ordinal = ${r.ordinal}`);
+    } else {
+      await tx.query(sql`
+        INSERT INTO chain_deposits (tx_hash, log_index, ordinal, block_number, block_hash, kind, asset, sender, beneficiary, amount, status,
+                                    journal_entry_id, seen_at, credited_at)
+        VALUES (${txHash}, ${r.logIndex}, ${r.ordinal}, ${r.blockNumber.toString()}::bigint, ${r.blockHash}, ${r.kind}, ${asset}, ${r.sender},
+                ${entry ? r.beneficiary : null}, ${num(r.amount)}, ${status}, ${entry}, ${ts(now)}, ${entry ? ts(now) : null})`);
+    }
     added++;
   }
   return added;
@@ -210,7 +255,8 @@ export async function unattributedDeposits(ex: Executor, page: PageRequest): Pro
 
 export async function findDeposit(ex: Executor, txHash: string, logIndex: number, lock = false): Promise<ChainDepositRecord | undefined> {
   const rows = await ex.query<Record<string, unknown>>(sql`
-    SELECT * FROM chain_deposits WHERE tx_hash = ${txHash.toLowerCase()} AND log_index = ${logIndex} ${lock ? sql`FOR UPDATE` : sql``}`);
+    SELECT * FROM chain_deposits WHERE tx_hash = ${txHash.toLowerCase()} AND log_index = ${logIndex} AND status <> 'REORGED'
+    ${lock ? sql`FOR UPDATE` : sql``}`);
   return rows[0] ? toDeposit(rows[0]) : undefined;
 }
 
@@ -224,14 +270,14 @@ export async function assignInbound(
     kind: 'CHAIN_DEPOSIT_ASSIGNED',
     at: a.now,
     reference: `${d.txHash}:${d.logIndex}`,
-    idempotencyKey: `deposit:${d.txHash}:${d.logIndex}`,
+    idempotencyKey: creditKey(d, d.credits),
     memo: { txHash: d.txHash, logIndex: String(d.logIndex), beneficiary: a.address, by: a.by, reason: a.reason },
     postings: transfer(ledgerAccounts.external(d.asset), ledgerAccounts.wallet(d.asset, a.address), d.amount),
   });
   await tx.query(sql`
     UPDATE chain_deposits SET status = 'ASSIGNED', beneficiary = ${a.address}, journal_entry_id = ${entry},
       assigned_by = ${a.by}, reason = ${a.reason}, credited_at = ${ts(a.now)}
-    WHERE tx_hash = ${d.txHash} AND log_index = ${d.logIndex} AND status = 'UNATTRIBUTED'`);
+    WHERE tx_hash = ${d.txHash} AND kind = ${d.kind} AND ordinal = ${d.ordinal} AND status = 'UNATTRIBUTED'`);
 }
 
 // ---- the outbox ------------------------------------------------------------------------
@@ -317,10 +363,12 @@ export async function transfersOfBatch(ex: Executor, batchId: string): Promise<O
   return rows.map(toTransfer);
 }
 
-/** The batch being sent (prepared or sent, not yet confirmed or failed), if any. */
-export async function batchInFlight(ex: Executor): Promise<BatchRecord | undefined> {
-  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM outbound_batches WHERE status IN ('PREPARED', 'SENT')`);
-  return rows[0] ? toBatch(rows[0]) : undefined;
+/** The batches being sent (prepared or sent, not yet confirmed or failed), lowest number first. */
+export async function batchesInFlight(ex: Executor, asset: string): Promise<BatchRecord[]> {
+  const rows = await ex.query<Record<string, unknown>>(
+    sql`SELECT * FROM outbound_batches WHERE asset = ${asset} AND status IN ('PREPARED', 'SENT') ORDER BY number`,
+  );
+  return rows.map(toBatch);
 }
 
 export async function listBatches(ex: Executor, page: PageRequest): Promise<BatchRecord[]> {
@@ -369,25 +417,92 @@ export async function recordBatchTx(ex: Executor, id: string, txHash: string): P
   await ex.query(sql`UPDATE outbound_batches SET status = 'SENT', tx_hash = ${txHash} WHERE id = ${id} AND status IN ('PREPARED', 'SENT')`);
 }
 
-/** The batch executed and is confirmed: pending outbound leaves to `external`, once. */
+/** The journal key of a batch's confirmation: its first, or the one after its n-th reorg. */
+export const confirmKey = (b: { id: string; reorged: number }) =>
+  b.reorged === 0 ? `outbound:batch:${b.id}` : `outbound:batch:${b.id}:${b.reorged}`;
+
+/** A transfer of an executed batch that the token refused, resolved to its row. */
+export interface RefusedRow {
+  id: string;
+  amount: bigint;
+  reason: string;
+}
+
+/**
+ * The batch executed and is confirmed: what it paid leaves pending outbound to `external`,
+ * once. Transfers the token refused are PARKED with the reason: nothing left the treasury
+ * for them, so their money stays in pending outbound, owed, until an admin retries them.
+ */
 export async function confirmBatch(
   tx: Executor,
   b: BatchRecord,
-  c: { txHash: string; blockNumber: bigint; now: number },
+  c: { txHash: string; blockNumber: bigint; blockHash?: string | null; now: number; refused?: readonly RefusedRow[] },
 ): Promise<boolean> {
+  const refused = c.refused ?? [];
+  const refusedTotal = refused.reduce((sum, r) => sum + r.amount, 0n);
   const updated = await tx.query(sql`
-    UPDATE outbound_batches SET status = 'CONFIRMED', tx_hash = ${c.txHash}, block_number = ${c.blockNumber.toString()}::bigint, finished_at = ${ts(c.now)}
+    UPDATE outbound_batches SET status = 'CONFIRMED', tx_hash = ${c.txHash}, block_number = ${c.blockNumber.toString()}::bigint,
+      block_hash = ${c.blockHash ?? null}, finished_at = ${ts(c.now)}, refused = ${refused.length}, refused_total = ${num(refusedTotal)}
     WHERE id = ${b.id} AND status IN ('PREPARED', 'SENT') RETURNING id`);
   if (updated.length === 0) return false;
-  await postJournal(tx, {
-    kind: 'OUTBOUND_CONFIRMED',
-    at: c.now,
-    reference: c.txHash,
-    idempotencyKey: `outbound:batch:${b.id}`,
-    memo: { batch: b.number.toString(), txHash: c.txHash, block: c.blockNumber.toString() },
-    postings: transfer(ledgerAccounts.pendingOutbound(b.asset), ledgerAccounts.external(b.asset), b.total),
-  });
-  await tx.query(sql`UPDATE outbound_transfers SET status = 'CONFIRMED', finished_at = ${ts(c.now)} WHERE batch_id = ${b.id}`);
+  if (b.total > refusedTotal) {
+    await postJournal(tx, {
+      kind: 'OUTBOUND_CONFIRMED',
+      at: c.now,
+      reference: c.txHash,
+      idempotencyKey: confirmKey(b),
+      memo: { batch: b.number.toString(), txHash: c.txHash, block: c.blockNumber.toString(), refused: String(refused.length) },
+      postings: transfer(ledgerAccounts.pendingOutbound(b.asset), ledgerAccounts.external(b.asset), b.total - refusedTotal),
+    });
+  }
+  if (refused.length > 0) {
+    await tx.query(sql`
+      UPDATE outbound_transfers t SET status = 'PARKED', attempts = t.attempts + 1, last_error = r.reason
+      FROM (VALUES ${sql.join(
+        refused.map((r) => sql`(${r.id}, ${r.reason})`),
+        sql`, `,
+      )}) AS r (id, reason)
+      WHERE t.id = r.id AND t.batch_id = ${b.id}`);
+  }
+  await tx.query(
+    sql`UPDATE outbound_transfers SET status = 'CONFIRMED', finished_at = ${ts(c.now)} WHERE batch_id = ${b.id} AND status = 'SENT'`,
+  );
+  return true;
+}
+
+/** Transfers the token refused, oldest first, waiting for an admin. */
+export async function parkedTransfers(ex: Executor, page: PageRequest): Promise<OutboundTransferRecord[]> {
+  const p = pageOf(sql`t.created_at`, sql`t.id`, page, false);
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t LEFT JOIN outbound_batches b ON b.id = t.batch_id
+    WHERE t.status = 'PARKED' AND ${p.where} ORDER BY t.created_at, t.id ${p.limit}`);
+  return rows.map(toTransfer);
+}
+
+/** How many transfers are parked, per asset (for the metrics). */
+export async function parkedCounts(ex: Executor): Promise<Array<{ asset: string; count: number; total: bigint }>> {
+  const rows = await ex.query<{ asset: string; n: string | number; total: string }>(sql`
+    SELECT asset, count(*) AS n, sum(amount)::text AS total FROM outbound_transfers WHERE status = 'PARKED' GROUP BY asset`);
+  return rows.map((r) => ({ asset: r.asset, count: Number(r.n), total: big(r.total) }));
+}
+
+/**
+ * A parked transfer goes back to the queue, to `recipient` (its own, or another an admin
+ * names), with who decided and why. Nothing moves in the ledger: its money never left
+ * pending outbound. Returns false when the transfer is not parked (any more).
+ */
+export async function requeueParked(
+  tx: Executor,
+  t: OutboundTransferRecord,
+  a: { recipient: string; by: string; reason: string; now: number },
+): Promise<boolean> {
+  const updated = await tx.query(sql`
+    UPDATE outbound_transfers SET status = 'QUEUED', batch_id = NULL, recipient = ${a.recipient}
+    WHERE id = ${t.id} AND status = 'PARKED' RETURNING id`);
+  if (updated.length === 0) return false;
+  await tx.query(sql`
+    INSERT INTO outbound_transfer_actions (transfer_id, action, by_address, reason, previous_recipient, recipient, at)
+    VALUES (${t.id}, ${a.recipient === t.recipient ? 'RETRY' : 'REDIRECT'}, ${a.by}, ${a.reason}, ${t.recipient}, ${a.recipient}, ${ts(a.now)})`);
   return true;
 }
 
@@ -422,6 +537,181 @@ export async function failBatch(tx: Executor, b: BatchRecord, reason: string, no
       ...[...byOwner].map(([owner, amount]) => ({ account: ledgerAccounts.wallet(b.asset, owner), amount })),
     ],
   });
+}
+
+// ---- reorgs ----------------------------------------------------------------------------
+
+/** A reorg that undid blocks the indexer or the sender had acted on (docs/design.md §10). */
+export interface ReorgRecord {
+  id: string;
+  cursorName: string;
+  asset: string;
+  forkBlock: bigint;
+  processedBlock: bigint;
+  headBlock: bigint;
+  depositsUndone: number;
+  batchesUndone: number;
+  unrecovered: bigint;
+  detectedAt: number;
+  acknowledgedAt: number | null;
+  acknowledgedBy: string | null;
+  acknowledgeReason: string | null;
+}
+
+function toReorg(r: Record<string, unknown>): ReorgRecord {
+  return {
+    id: r.id as string,
+    cursorName: r.cursor_name as string,
+    asset: r.asset as string,
+    forkBlock: big(r.fork_block),
+    processedBlock: big(r.processed_block),
+    headBlock: big(r.head_block),
+    depositsUndone: Number(r.deposits_undone),
+    batchesUndone: Number(r.batches_undone),
+    unrecovered: big(r.unrecovered),
+    detectedAt: ms(r.detected_at),
+    acknowledgedAt: opt(r.acknowledged_at, ms),
+    acknowledgedBy: (r.acknowledged_by as string | null) ?? null,
+    acknowledgeReason: (r.acknowledge_reason as string | null) ?? null,
+  };
+}
+
+/**
+ * The blocks the indexer and the sender acted on, newest first, at or below `below`: where
+ * deposits were credited and batches confirmed, with the hashes they had then. The newest
+ * whose hash the chain still has is where the chains fork, as far as anything recorded goes.
+ */
+export async function recordedBlocks(ex: Executor, asset: string, below: bigint): Promise<Array<{ number: bigint; hash: string }>> {
+  const rows = await ex.query<{ number: string; hash: string }>(sql`
+    SELECT DISTINCT number, hash FROM (
+      SELECT block_number AS number, block_hash AS hash FROM chain_deposits
+        WHERE asset = ${asset} AND status <> 'REORGED' AND block_hash IS NOT NULL AND block_number <= ${below.toString()}::bigint
+      UNION
+      SELECT block_number, block_hash FROM outbound_batches
+        WHERE asset = ${asset} AND status = 'CONFIRMED' AND block_hash IS NOT NULL AND block_number <= ${below.toString()}::bigint
+    ) b ORDER BY number DESC`);
+  return rows.map((r) => ({ number: big(r.number), hash: r.hash }));
+}
+
+/**
+ * Undoes what a reorg took off the chain above block `fork`, through balanced ledger entries,
+ * and records the reorg (open until an admin acknowledges it):
+ * - each movement in a block above `fork` is REORGED; a credit is taken back from the wallet
+ *   (as much as the wallet still holds: what was already spent stays owed, `unrecovered`,
+ *   and reconciliation shows the treasury short by it);
+ * - each batch confirmed in a block above `fork` is unconfirmed: what it paid returns from
+ *   `external` to pending outbound, its transfers are SENT again and the sender sends it
+ *   again under its own number, which the chain has not spent on this branch;
+ * - the cursor goes back to `fork`, so the indexer reads the new branch.
+ * A reorg that undid nothing counted is recorded already acknowledged (by `system`).
+ */
+export async function undoReorg(
+  tx: Executor,
+  r: { cursorName: string; asset: string; fork: bigint; forkHash: string | null; processed: bigint; head: bigint; now: number },
+): Promise<ReorgRecord> {
+  const id = formatId('rorg', randomUUID());
+  await tx.query(sql`
+    INSERT INTO chain_reorgs (id, cursor_name, asset, fork_block, processed_block, head_block, deposits_undone, batches_undone, detected_at)
+    VALUES (${id}, ${r.cursorName}, ${r.asset}, ${r.fork.toString()}::bigint, ${r.processed.toString()}::bigint, ${r.head.toString()}::bigint,
+            0, 0, ${ts(r.now)})`);
+  const deposits = await tx.query<Record<string, unknown>>(sql`
+    SELECT * FROM chain_deposits WHERE asset = ${r.asset} AND status <> 'REORGED' AND block_number > ${r.fork.toString()}::bigint
+    ORDER BY block_number, log_index FOR UPDATE`);
+  let unrecovered = 0n;
+  for (const d of deposits.map(toDeposit)) {
+    if (d.status !== 'UNATTRIBUTED' && d.beneficiary) {
+      const wallet = ledgerAccounts.wallet(r.asset, d.beneficiary);
+      const held = await accountBalance(tx, wallet.id, true);
+      const take = held < d.amount ? held : d.amount;
+      unrecovered += d.amount - take;
+      if (take > 0n) {
+        await postJournal(tx, {
+          kind: 'CHAIN_DEPOSIT_REORGED',
+          at: r.now,
+          reference: `${d.txHash}:${d.logIndex}`,
+          idempotencyKey: `deposit-reorged:${d.txHash}:${d.kind}:${d.ordinal}:${d.credits}`,
+          memo: { txHash: d.txHash, reorg: id, block: d.blockNumber.toString(), unrecovered: (d.amount - take).toString() },
+          postings: transfer(wallet, ledgerAccounts.external(r.asset), take),
+        });
+      }
+    }
+  }
+  await tx.query(sql`
+    UPDATE chain_deposits SET status = 'REORGED', reorg_id = ${id}
+    WHERE asset = ${r.asset} AND status <> 'REORGED' AND block_number > ${r.fork.toString()}::bigint`);
+  const batches = await tx.query<Record<string, unknown>>(sql`
+    SELECT * FROM outbound_batches WHERE asset = ${r.asset} AND status = 'CONFIRMED' AND block_number > ${r.fork.toString()}::bigint
+    ORDER BY number FOR UPDATE`);
+  const undone = batches.map(toBatch);
+  const paid = undone.reduce((sum, b) => sum + b.total - b.refusedTotal, 0n);
+  if (paid > 0n) {
+    await postJournal(tx, {
+      kind: 'OUTBOUND_REORGED',
+      at: r.now,
+      reference: id,
+      idempotencyKey: `outbound:reorged:${id}`,
+      memo: { reorg: id, batches: undone.map((b) => b.number.toString()).join(',') },
+      postings: transfer(ledgerAccounts.external(r.asset), ledgerAccounts.pendingOutbound(r.asset), paid),
+    });
+  }
+  if (undone.length > 0) {
+    const ids = sql.join(
+      undone.map((b) => sql`${b.id}`),
+      sql`, `,
+    );
+    await tx.query(sql`
+      UPDATE outbound_transfers SET status = 'SENT', finished_at = NULL WHERE batch_id IN (${ids}) AND status IN ('CONFIRMED', 'PARKED')`);
+    await tx.query(sql`
+      UPDATE outbound_batches SET status = 'SENT', block_number = NULL, block_hash = NULL, finished_at = NULL, refused = 0, refused_total = 0,
+        reorged = reorged + 1
+      WHERE id IN (${ids})`);
+  }
+  await setCursor(tx, r.cursorName, r.fork, r.now, r.forkHash);
+  // A reorg that undid nothing counted (it reached confirmed blocks where nothing was credited
+  // or paid) is recorded and alerted on, but stops nothing: it is closed at once.
+  const nothing = deposits.length === 0 && batches.length === 0;
+  const rows = await tx.query<Record<string, unknown>>(sql`
+    UPDATE chain_reorgs SET deposits_undone = ${deposits.length}, batches_undone = ${batches.length}, unrecovered = ${num(unrecovered)},
+      acknowledged_at = ${nothing ? ts(r.now) : null}, acknowledged_by = ${nothing ? 'system' : null},
+      acknowledge_reason = ${nothing ? 'nothing counted was undone' : null}
+    WHERE id = ${id} RETURNING *`);
+  return toReorg(rows[0] as Record<string, unknown>);
+}
+
+/** The oldest reorg of `asset` not yet acknowledged: while there is one, sales and sends stop. */
+export async function openReorg(ex: Executor, asset: string): Promise<ReorgRecord | undefined> {
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT * FROM chain_reorgs WHERE asset = ${asset} AND acknowledged_at IS NULL ORDER BY detected_at, id LIMIT 1`);
+  return rows[0] ? toReorg(rows[0]) : undefined;
+}
+
+export async function listReorgs(ex: Executor, page: PageRequest): Promise<ReorgRecord[]> {
+  const p = pageOf(sql`detected_at`, sql`id`, page, true);
+  const rows = await ex.query<Record<string, unknown>>(sql`
+    SELECT * FROM chain_reorgs WHERE ${p.where} ORDER BY detected_at DESC, id DESC ${p.limit}`);
+  return rows.map(toReorg);
+}
+
+/** Every reorg still open, per asset (for the metrics). */
+export async function openReorgs(ex: Executor): Promise<ReorgRecord[]> {
+  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM chain_reorgs WHERE acknowledged_at IS NULL ORDER BY detected_at`);
+  return rows.map(toReorg);
+}
+
+/** An admin has looked at the reorg: sales and sends may resume. Returns it, or undefined if it was not open. */
+export async function acknowledgeReorg(
+  tx: Executor,
+  a: { id: string; by: string; reason: string; now: number },
+): Promise<ReorgRecord | undefined> {
+  const rows = await tx.query<Record<string, unknown>>(sql`
+    UPDATE chain_reorgs SET acknowledged_at = ${ts(a.now)}, acknowledged_by = ${a.by}, acknowledge_reason = ${a.reason}
+    WHERE id = ${a.id} AND acknowledged_at IS NULL RETURNING *`);
+  return rows[0] ? toReorg(rows[0]) : undefined;
+}
+
+export async function findReorg(ex: Executor, id: string): Promise<ReorgRecord | undefined> {
+  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM chain_reorgs WHERE id = ${id}`);
+  return rows[0] ? toReorg(rows[0]) : undefined;
 }
 
 // ---- reconciliation --------------------------------------------------------------------

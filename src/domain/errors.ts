@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'SETTLEMENT_UNAVAILABLE'
   | 'RESERVES_SHORT'
-  | 'RESERVES_UNKNOWN';
+  | 'RESERVES_UNKNOWN'
+  | 'CHAIN_REORG';
 
 export class BaseError extends Error {
   readonly code: ErrorCode;
@@ -61,6 +62,8 @@ export const settlementUnavailable = kind('SETTLEMENT_UNAVAILABLE');
 export const reservesShort = kind('RESERVES_SHORT');
 /** The treasury has not been reconciled recently enough to know it can pay: sales fail closed. */
 export const reservesUnknown = kind('RESERVES_UNKNOWN');
+/** A reorg deeper than the confirmations undid money already counted: sales stop until an admin acknowledges it. */
+export const chainReorg = kind('CHAIN_REORG');
 
 /**
  * Runs independent input checks and reports every failure at once: one BAD_USER_INPUT

@@ -6,7 +6,8 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useOperationMetrics } from './graphql-metrics.ts';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import express from 'express';
-import { type Store, ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { MemoryStore, type Store, ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import proxyaddr from 'proxy-addr';
 import { GraphQLError, visit } from 'graphql';
 import { type Plugin, createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
@@ -186,17 +187,18 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     (admin ? adminBody : body)(req, res, next);
   }, refuseBrokenGetParams());
   const perMinute = options.rateLimitPerMinute ?? 1_200;
-  if (perMinute > 0) graphql.use(limitPer(deps, perMinute, 'ip', (req) => `ip:${ipKeyGenerator(req.ip ?? '')}`));
+  // One budget per address and per signed-in subject, spent by HTTP requests and WebSocket
+  // operations alike.
+  const byIp = perMinute > 0 ? limitPer(deps, perMinute, 'ip', (req) => ipKey(req.ip)) : undefined;
+  const bySubject =
+    perMinute > 0
+      ? limitPer(deps, Math.max(1, Math.floor(perMinute / 2)), 'address', (req) => subjectKey((req as AuthedRequest).auth?.viewer))
+      : undefined;
+  if (byIp) graphql.use(byIp.middleware);
   graphql.use(authenticate(deps));
   // Per signed-in address too, keyed by the verified subject only: a forged token counts
   // against its sender's IP, never against the address it names.
-  if (perMinute > 0) {
-    graphql.use(
-      limitPer(deps, Math.max(1, Math.floor(perMinute / 2)), 'address', (req) =>
-        (req as AuthedRequest).auth?.viewer ? `address:${(req as AuthedRequest).auth?.viewer?.address}` : null,
-      ),
-    );
-  }
+  if (bySubject) graphql.use(bySubject.middleware);
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   graphql.use(yoga as unknown as express.RequestHandler);
   app.use(yoga.graphqlEndpoint, graphql);
@@ -225,7 +227,17 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   });
   // GraphQL over WebSocket, once the owner of the HTTP server attaches it (attachWebSockets).
   app.locals.attachWebSockets = (server: Server) => {
-    const stop = serveWebSockets(server, yoga, deps, { maxPayload: MAX_BODY_BYTES });
+    const trust = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
+    const stop = serveWebSockets(server, yoga, deps, {
+      maxPayload: MAX_BODY_BYTES,
+      // The client's address as HTTP sees it: X-Forwarded-For believed only from TRUST_PROXY.
+      clientIp: (request) => proxyaddr(request, trust),
+      allow: async (ip, viewer) => {
+        if (byIp && !(await byIp.hit(ipKey(ip)))) return false;
+        const subject = subjectKey(viewer);
+        return !(bySubject && subject && !(await bySubject.hit(subject)));
+      },
+    });
     const before = app.locals.closeEvents as () => Promise<void>;
     app.locals.closeEvents = async () => {
       await stop();
@@ -363,22 +375,35 @@ function authenticate(deps: Deps): express.RequestHandler {
   };
 }
 
-/** A per-minute limit on /graphql, counted in the database when replicas share one. */
-function limitPer(deps: Deps, limit: number, name: string, key: (req: express.Request) => string | null): express.RequestHandler {
+const ipKey = (ip: string | undefined) => `ip:${ipKeyGenerator(ip ?? '')}`;
+const subjectKey = (viewer: Viewer | null | undefined) => (viewer ? `address:${viewer.address}` : null);
+
+/**
+ * A per-minute limit on /graphql, counted in the database when replicas share one: the
+ * middleware for HTTP, and `hit` for a WebSocket operation (true while within the limit),
+ * on the same counts.
+ */
+function limitPer(
+  deps: Deps,
+  limit: number,
+  name: string,
+  key: (req: express.Request) => string | null,
+): { middleware: express.RequestHandler; hit(key: string): Promise<boolean> } {
   const windowMs = 60_000;
   const shared = sharedRateLimitCounter(deps, windowMs);
-  const store: Store | undefined =
-    shared &&
-    ({
-      localKeys: false,
-      prefix: `${name}:`,
-      increment: async (k: string) => {
-        const { hits, resetAt } = await shared.increment(k);
-        return { totalHits: hits, resetTime: new Date(resetAt) };
-      },
-      decrement: (k: string) => shared.decrement(k),
-      resetKey: (k: string) => shared.reset(k),
-    } as Store);
+  // One store for both transports: the database's counts, or memory (rateLimit() below gives it its window).
+  const store: Store = shared
+    ? ({
+        localKeys: false,
+        prefix: `${name}:`,
+        increment: async (k: string) => {
+          const { hits, resetAt } = await shared.increment(k);
+          return { totalHits: hits, resetTime: new Date(resetAt) };
+        },
+        decrement: (k: string) => shared.decrement(k),
+        resetKey: (k: string) => shared.reset(k),
+      } as Store)
+    : new MemoryStore();
   // The key is worked out once per request (the IP's is a walk of the proxy chain); a request
   // without one (no signed-in address) never enters the limiter.
   const keys = new WeakMap<express.Request, string>();
@@ -387,15 +412,18 @@ function limitPer(deps: Deps, limit: number, name: string, key: (req: express.Re
     limit,
     standardHeaders: name === 'ip' ? 'draft-8' : false,
     legacyHeaders: false,
-    ...(store ? { store } : {}),
+    store,
     handler: (_req, res) => refused(res, 429, 'too many requests; slow down', 'RATE_LIMITED'),
     keyGenerator: (req) => keys.get(req) as string,
   });
-  return (req, res, next) => {
-    const k = key(req);
-    if (k === null) return next();
-    keys.set(req, k);
-    return limiter(req, res, next);
+  return {
+    middleware: (req, res, next) => {
+      const k = key(req);
+      if (k === null) return next();
+      keys.set(req, k);
+      return limiter(req, res, next);
+    },
+    hit: async (k) => (await store.increment(k)).totalHits <= limit,
   };
 }
 

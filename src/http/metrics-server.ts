@@ -10,7 +10,7 @@ export interface MetricsServerOptions {
   token: string | undefined;
   production: boolean;
   /** What GET /healthz answers (e.g. whether this watcher holds the lease). */
-  health: () => Record<string, unknown>;
+  health: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 /**
@@ -26,7 +26,18 @@ export function serveMetrics(prometheus: ReturnType<typeof createPrometheus>, o:
     };
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') return json(405, { error: 'GET only' });
-    if (path === '/healthz') return json(200, { status: 'ok', ...o.health() });
+    if (path === '/healthz') {
+      void Promise.resolve()
+        .then(o.health)
+        .then(
+          (health) => json(200, { status: 'ok', ...health }),
+          (err: unknown) => {
+            log.error({ err }, 'health failed');
+            json(500, { status: 'error', error: 'health failed' });
+          },
+        );
+      return;
+    }
     if (path !== '/metrics' || (!o.token && o.production)) return json(404, { error: 'not found' });
     if (o.token && !safeEqual(bearer(req.headers.authorization) ?? '', o.token))
       return json(401, { error: 'metrics need the metrics bearer token' });

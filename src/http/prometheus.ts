@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedStaleness } from '../app/feeds.ts';
-import { reserveChecks } from '../app/treasury.ts';
+import { openChainReorgs, parkedTransferCounts, reserveChecks } from '../app/treasury.ts';
 import { businessFigures } from '../app/business-figures.ts';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
 import { type Clock, type Database, systemClock } from '../app/deps.ts';
@@ -54,6 +54,11 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
       labelNames: ['result'],
       registers: [registry],
     }),
+    outbound_transfers_refused: new Counter({
+      name: 'cover_outbound_transfers_refused_total',
+      help: 'Transfers of executed pay batches that the token refused (a blacklisted payee, a paused token): parked for an admin, the rest of the batch paid',
+      registers: [registry],
+    }),
     lease_fenced_writes: new Counter({
       name: 'cover_lease_fenced_writes_total',
       help: 'Writes refused because this process no longer held the watcher lease (it paused past its TTL, or another took over)',
@@ -63,6 +68,12 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
       name: 'cover_treasury_sync_errors_total',
       help: 'Treasury syncs (deposits, the sender, the reconciliation) that failed, by reason: chain_backwards (restarted empty, or a reorg deeper than the processed blocks), no_contract (no treasury at the address), other',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    treasury_reorgs: new Counter({
+      name: 'cover_treasury_reorgs_total',
+      help: 'Reorgs deeper than the confirmations that undid deposits credited or batches confirmed (undone in the ledger; sales and sends stop until acknowledged)',
+      labelNames: ['asset'],
       registers: [registry],
     }),
     rpc_errors: new Counter({
@@ -155,6 +166,29 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
     async collect() {
       this.reset();
       for (const r of await reserveChecks(db)) this.set({ asset: r.asset }, Math.max(0, (clock.now() - r.checkedAt) / 1000));
+    },
+  });
+  new Gauge({
+    name: 'cover_treasury_reorg_open',
+    help: 'Reorgs deeper than the confirmations not yet acknowledged by an admin (acknowledgeReorg): while above 0, sales and sends are stopped',
+    labelNames: ['asset'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const open = new Map<string, number>();
+      for (const r of await openChainReorgs(db)) open.set(r.asset, (open.get(r.asset) ?? 0) + 1);
+      for (const c of await reserveChecks(db)) this.set({ asset: c.asset }, open.get(c.asset) ?? 0);
+      for (const [asset, n] of open) this.set({ asset }, n);
+    },
+  });
+  new Gauge({
+    name: 'cover_outbound_parked_transfers',
+    help: 'Transfers out of the treasury that the token refused, parked until an admin retries or redirects them (retryTransfer)',
+    labelNames: ['asset'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await parkedTransferCounts(db)) this.set({ asset: p.asset }, p.count);
     },
   });
   registerBusinessGauges(registry, db, clock);

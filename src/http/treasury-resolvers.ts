@@ -1,4 +1,17 @@
-import { assignDeposit, deposits, measureReserves, outboundBatches, outboundTransfers, unattributed, withdraw } from '../app/treasury.ts';
+import {
+  acknowledgeReorg,
+  assignDeposit,
+  chainReorgs,
+  deposits,
+  currentReserves,
+  outboundBatches,
+  outboundTransfers,
+  parked,
+  retryTransfer,
+  transferVisibleTo,
+  unattributed,
+  withdraw,
+} from '../app/treasury.ts';
 import { pageRequest } from '../domain/page.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 
@@ -15,14 +28,18 @@ export const treasuryResolvers: Resolvers = {
     transfers: (_, a, ctx) => outboundTransfers(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     unattributedDeposits: (_, a, ctx) => unattributed(ctx.deps, ctx.viewer, pageRequest(a.first, a.after)),
     payBatches: (_, a, ctx) => outboundBatches(ctx.deps, ctx.viewer, pageRequest(a.first, a.after)),
-    reserves: (_, __, ctx) => measureReserves(ctx.deps),
+    parkedTransfers: (_, a, ctx) => parked(ctx.deps, ctx.viewer, pageRequest(a.first, a.after)),
+    chainReorgs: (_, a, ctx) => chainReorgs(ctx.deps, ctx.viewer, pageRequest(a.first, a.after)),
+    reserves: (_, __, ctx) => currentReserves(ctx.deps),
   },
   Mutation: {
     withdraw: (_, a, ctx) => withdraw(ctx.deps, ctx.viewer, a),
     assignDeposit: (_, a, ctx) => assignDeposit(ctx.deps, ctx.viewer, a),
+    retryTransfer: (_, a, ctx) => retryTransfer(ctx.deps, ctx.viewer, a),
+    acknowledgeReorg: (_, a, ctx) => acknowledgeReorg(ctx.deps, ctx.viewer, a),
   },
   Payout: {
-    transfer: (p, _, ctx) => ctx.transferOf(p.policyId),
+    transfer: async (p, _, ctx) => transferVisibleTo(ctx.viewer, await ctx.transferOf(p.policyId)),
     paidAt: async (p, _, ctx) => {
       if (ctx.deps.config.settlement.mode !== 'chain') return p.createdAt;
       const t = await ctx.transferOf(p.policyId);

@@ -14,38 +14,67 @@ export interface Enveloped {
   getEnveloped: (context: any) => any;
 }
 
+export interface WebSocketOptions {
+  maxPayload: number;
+  /** The client's address as the HTTP path sees it (TRUST_PROXY applies). */
+  clientIp(request: IncomingMessage): string;
+  /** Spends one operation of the address's and the subject's budgets (HTTP's): false past them. */
+  allow(ip: string, viewer: Viewer | null): Promise<boolean>;
+}
+
+type Extra = {
+  request: IncomingMessage;
+  token?: string | null;
+  ip?: string;
+};
+
+const refusal = (message: string, code: string) => [new GraphQLError(message, { extensions: { code } })];
+
 /**
  * GraphQL over WebSocket (the graphql-ws protocol, `graphql-transport-ws`) on the GraphQL
  * endpoint, beside Server-Sent Events: many clients (Apollo, urql, Relay setups) only speak
  * it. The session token comes in the connection's `connectionParams.authorization` ("Bearer
- * <token>"), checked once at connection init; an invalid one closes the socket with 4403.
- * Every operation runs through the same envelop as HTTP (limits, metrics, masking).
+ * <token>"); an invalid one closes the socket with 4403. Every operation is held to what an
+ * HTTP request is: the session is verified again (signed out or expired: UNAUTHENTICATED),
+ * the address's and the subject's rate limits are spent (RATE_LIMITED), and it runs through
+ * the same envelop (limits, NUL refusal, metrics, masking, introspection off in production).
+ * Mutations work here as over POST.
  */
-export function serveWebSockets(server: Server, yoga: Enveloped, deps: Deps, options: { maxPayload: number }): () => Promise<void> {
+export function serveWebSockets(server: Server, yoga: Enveloped, deps: Deps, options: WebSocketOptions): () => Promise<void> {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
-  const ws = useServer<Record<string, unknown> | undefined, { request: IncomingMessage; viewer?: Viewer | null }>(
+  const ws = useServer<Record<string, unknown> | undefined, Extra>(
     {
       // Yoga's own execute and subscribe, carried in the root value (the documented recipe).
       execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
       subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
       onConnect: async (ctx) => {
+        ctx.extra.ip = options.clientIp(ctx.extra.request);
         const header = ctx.connectionParams?.authorization;
         const token = typeof header === 'string' ? bearer(header) : null;
-        if (token === null) {
-          ctx.extra.viewer = null;
-          return true;
-        }
-        try {
-          ctx.extra.viewer = await verifySessionToken(deps, token);
-          return true;
-        } catch {
-          return false;
-        }
+        ctx.extra.token = token;
+        if (token === null) return true;
+        // A bad token refuses the connection (4403); each operation verifies it again.
+        return verifySessionToken(deps, token).then(
+          () => true,
+          () => false,
+        );
       },
       onSubscribe: async (ctx, _id, payload) => {
-        const request = ctx.extra.request;
-        const req = { auth: { viewer: ctx.extra.viewer ?? null }, ip: request.socket.remoteAddress ?? 'unknown', headers: request.headers };
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ req, request, params: payload });
+        const { request, token } = ctx.extra;
+        const ip = ctx.extra.ip ?? 'unknown';
+        let viewer: Viewer | null = null;
+        if (token) {
+          try {
+            viewer = await verifySessionToken(deps, token);
+          } catch {
+            return refusal('the session has ended (signed out or expired): sign in again and reconnect', 'UNAUTHENTICATED');
+          }
+        }
+        if (!(await options.allow(ip, viewer))) return refusal('too many requests; slow down', 'RATE_LIMITED');
+        // No `request` in the context: yoga would take the upgrade's GET for the operation's
+        // method and refuse mutations; the connection's address and headers are in `req`.
+        const req = { auth: { viewer }, ip, headers: request.headers };
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ req, params: payload });
         let document: ExecutionArgs['document'];
         try {
           document = parse(payload.query);

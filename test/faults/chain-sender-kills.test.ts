@@ -7,7 +7,6 @@ import { after, before, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { type Address, type Hex, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { foundry } from 'viem/chains';
 import type { Viewer } from '../../src/app/auth.ts';
 import { purchasePolicy, requestQuote } from '../../src/app/cover.ts';
 import { recordObservations, registerFeed, setRiskFeeds } from '../../src/app/feeds.ts';
@@ -19,7 +18,7 @@ import { lastReserveCheck } from '../../src/db/treasury-store.ts';
 import { ANVIL_KEYS } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/deploy.ts';
 import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
-import { type LocalTreasury, chainHarness, localTreasury } from '../chain-helpers.ts';
+import { type LocalTreasury, chainHarness, chainWatcherEnv, localTreasury } from '../chain-helpers.ts';
 import {
   type Harness,
   SERVER_URL,
@@ -77,22 +76,14 @@ async function startWatcher(
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/watcher.ts'], {
     env: {
       ...process.env,
-      DATABASE_URL: h.db.url,
-      LOG_LEVEL: 'info',
-      MIGRATE_ON_START: 'false',
-      WATCHER_INTERVAL_MS: '100',
+      ...chainWatcherEnv({
+        dbUrl: h.db.url as string,
+        chain,
+        keyFile: join(keyDir, 'operator.key'),
+        confirmations: CONFIRMATIONS,
+        batchSize: 50,
+      }),
       WATCHER_LEASE_TTL_MS: '600',
-      WATCHER_METRICS_PORT: '0',
-      SIMULATION_PATHS: '1000',
-      SETTLEMENT: 'chain',
-      SETTLEMENT_CHAIN_ID: String(foundry.id),
-      CHAIN_RPC_URLS: `${foundry.id}=${chain.anvil.url}`,
-      SETTLEMENT_TOKEN: chain.token,
-      TREASURY_ADDRESS: chain.treasury,
-      CONFIRMATIONS: String(CONFIRMATIONS),
-      PAY_BATCH_SIZE: '50',
-      PAY_RESEND_AFTER_SECONDS: '5',
-      OPERATOR_KEY_FILE: join(keyDir, 'operator.key'),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

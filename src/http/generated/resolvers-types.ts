@@ -164,6 +164,8 @@ export type ChainDepositStatus =
   | 'CREDITED'
   /** On chain, not yet confirmed: not credited. */
   | 'PENDING'
+  /** Undone by a reorg deeper than the confirmations: its credit was taken back; it is credited again if mined again. */
+  | 'REORGED'
   /** A plain transfer no deposit() names: not credited until an admin assigns it. */
   | 'UNATTRIBUTED';
 
@@ -171,6 +173,38 @@ export type ChainDeposits = {
   __typename?: 'ChainDeposits';
   credited: ChainDepositConnection;
   pending: Array<ChainDeposit>;
+};
+
+/**
+ * A reorg deeper than the confirmations, found because the chain no longer has a block the
+ * indexer or the sender had acted on. Everything recorded above `forkBlock` was undone through
+ * the ledger when it was found: deposits credited there were taken back (and are credited
+ * again if mined again), batches confirmed there went back to SENT, to be sent again under
+ * their own numbers.
+ */
+export type ChainReorg = {
+  __typename?: 'ChainReorg';
+  acknowledgeReason?: Maybe<Scalars['String']['output']>;
+  acknowledgedAt?: Maybe<Scalars['DateTime']['output']>;
+  acknowledgedBy?: Maybe<Scalars['String']['output']>;
+  asset: Scalars['String']['output'];
+  batchesUndone: Scalars['Int']['output'];
+  depositsUndone: Scalars['Int']['output'];
+  detectedAt: Scalars['DateTime']['output'];
+  /** The newest block acted on that the chain still has: where the branches part, as far as anything recorded goes. */
+  forkBlock: Scalars['BigInt']['output'];
+  headBlock: Scalars['BigInt']['output'];
+  id: Scalars['ID']['output'];
+  /** The last block the indexer had processed, and the chain's head, when it was found. */
+  processedBlock: Scalars['BigInt']['output'];
+  /** Credits already spent when their deposit vanished: the treasury is short by this much until it is made good. */
+  unrecovered: Scalars['BigInt']['output'];
+};
+
+export type ChainReorgConnection = {
+  __typename?: 'ChainReorgConnection';
+  nodes: Array<ChainReorg>;
+  pageInfo: PageInfo;
 };
 
 export type CreatePoolInput = {
@@ -421,6 +455,12 @@ export type MonitoringGap =
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /**
+   * Admin: a reorg has been looked at. While one is open, purchases answer CHAIN_REORG,
+   * /readyz is not ready and no batch is sent; acknowledging it (with a reason, kept with who
+   * decided) resumes them. What it undid was already undone in the ledger when it was found.
+   */
+  acknowledgeReorg: ChainReorg;
   /** Admin: credits a plain transfer into the treasury to the wallet it belongs to, with a reason (journal entry). */
   assignDeposit: ChainDeposit;
   completeWithdrawal: WithdrawalRequest;
@@ -452,8 +492,9 @@ export type Mutation = {
    */
   recordRecovery: Recovery;
   /**
-   * Register a feed. PUSH: any signed-in user (the reporter defaults to them). CHAINLINK,
-   * CONTRACT_CALL and HTTP: admins.
+   * Register a feed. PUSH: any signed-in user (the reporter defaults to them), at most 20 feeds
+   * an account (RATE_LIMITED beyond; admins are not limited). CHAINLINK, CONTRACT_CALL and
+   * HTTP: admins.
    */
   registerFeed: Feed;
   /**
@@ -464,6 +505,13 @@ export type Mutation = {
   requestQuote: Quote;
   /** Start the cooldown of `shares`; they stay exposed to losses until completed. */
   requestWithdrawal: WithdrawalRequest;
+  /**
+   * Admin: sends a PARKED transfer (one the token refused) again, to its recipient once the
+   * cause is gone (the token unpaused, the payee off the blacklist), or to `recipient`, another
+   * address the payee named. The reason is kept with who decided. Its money never left the
+   * treasury, so nothing is paid twice; anything but a parked transfer is a CONFLICT.
+   */
+  retryTransfer: Transfer;
   /** Admin: the feeds whose fresh median drives a risk's trigger. */
   setRiskFeeds: Risk;
   /**
@@ -496,6 +544,12 @@ export type Mutation = {
    * twice withdraws once.
    */
   withdraw: Transfer;
+};
+
+
+export type MutationAcknowledgeReorgArgs = {
+  id: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
 };
 
 
@@ -589,6 +643,13 @@ export type MutationRequestWithdrawalArgs = {
 };
 
 
+export type MutationRetryTransferArgs = {
+  id: Scalars['ID']['input'];
+  reason: Scalars['String']['input'];
+  recipient?: InputMaybe<Scalars['String']['input']>;
+};
+
+
 export type MutationSetRiskFeedsArgs = {
   feedIds: Array<Scalars['ID']['input']>;
   riskId: Scalars['ID']['input'];
@@ -641,6 +702,9 @@ export type PayBatch = {
   number: Scalars['BigInt']['output'];
   /** Why it failed (the contract's error, e.g. IsPaused() or TreasuryShort(balance, needed)). */
   reason?: Maybe<Scalars['String']['output']>;
+  /** Transfers of the executed batch that the token refused (now PARKED), and their sum: total less refusedTotal was paid. */
+  refused: Scalars['Int']['output'];
+  refusedTotal: Scalars['BigInt']['output'];
   /** Transactions sent for it (more than one after a fee bump or a restart; at most one executes). */
   sends: Scalars['Int']['output'];
   sentAt?: Maybe<Scalars['DateTime']['output']>;
@@ -682,7 +746,10 @@ export type Payout = {
   paidAt?: Maybe<Scalars['DateTime']['output']>;
   policyId: Scalars['ID']['output'];
   pool: Pool;
-  /** The on-chain transfer carrying this payout to the buyer (chain settlement), or null on the ledger. */
+  /**
+   * The on-chain transfer carrying this payout to the buyer (chain settlement), or null on the
+   * ledger. Only the buyer and admins see it (recipient, amount, last error): null for anyone else.
+   */
   transfer?: Maybe<Transfer>;
 };
 
@@ -895,6 +962,8 @@ export type Query = {
    * not yet confirmed (nothing is credited for them until they are), and those credited.
    */
   chainDeposits: ChainDeposits;
+  /** Admin: reorgs deeper than the confirmations that undid deposits or batches already counted, newest first. */
+  chainReorgs: ChainReorgConnection;
   feed?: Maybe<Feed>;
   /** Feeds, oldest first, a page at a time. */
   feeds: FeedConnection;
@@ -903,6 +972,8 @@ export type Query = {
   incidents: IncidentConnection;
   /** The signed-in account. */
   me?: Maybe<Account>;
+  /** Admin: transfers the token refused (a blacklisted payee, a paused token), oldest first, waiting to be retried or redirected. */
+  parkedTransfers: TransferConnection;
   /** Admin: pay batches, newest first; a failed batch shows why. */
   payBatches: PayBatchConnection;
   /** Payouts to the signed-in account's policies, newest first (admins may pass another address). */
@@ -926,7 +997,7 @@ export type Query = {
    * deleted after a day.
    */
   quotes: QuoteConnection;
-  /** The treasury against the ledger, read from the chain now. */
+  /** The treasury against the ledger, read from the chain now (callers at once share one measurement, started after they asked). */
   reserves: Reserves;
   risk?: Maybe<Risk>;
   /** Risks, oldest first, a page at a time (first: 1 to 100, default 50). */
@@ -972,6 +1043,12 @@ export type QueryChainDepositsArgs = {
 };
 
 
+export type QueryChainReorgsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
 export type QueryFeedArgs = {
   id: Scalars['ID']['input'];
 };
@@ -992,6 +1069,12 @@ export type QueryIncidentsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
   riskId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type QueryParkedTransfersArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -1642,6 +1725,12 @@ export type TransferState =
   | 'CONFIRMED'
   /** A withdrawal whose batch failed: its amount is back in the wallet. */
   | 'FAILED'
+  /**
+   * The token refused this transfer (a blacklisted payee, a paused token, a recipient that
+   * reverts): the rest of its batch was paid, its money is still in the treasury and owed, and
+   * an admin retries or redirects it (retryTransfer). lastError says why.
+   */
+  | 'PARKED'
   /** Waiting for the next batch (again, after a failed batch: see attempts and lastError). */
   | 'QUEUED'
   /** In a batch being sent or mined, not yet confirmed. */
@@ -1825,6 +1914,8 @@ export type ResolversTypes = {
   ChainDepositConnection: ResolverTypeWrapper<Omit<ChainDepositConnection, 'nodes'> & { nodes: Array<ResolversTypes['ChainDeposit']> }>;
   ChainDepositStatus: ChainDepositStatus;
   ChainDeposits: ResolverTypeWrapper<Omit<ChainDeposits, 'credited' | 'pending'> & { credited: ResolversTypes['ChainDepositConnection'], pending: Array<ResolversTypes['ChainDeposit']> }>;
+  ChainReorg: ResolverTypeWrapper<ChainReorg>;
+  ChainReorgConnection: ResolverTypeWrapper<ChainReorgConnection>;
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
   DailyAmount: ResolverTypeWrapper<DailyAmount>;
@@ -1942,6 +2033,8 @@ export type ResolversParentTypes = {
   ChainDeposit: DepositView;
   ChainDepositConnection: Omit<ChainDepositConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['ChainDeposit']> };
   ChainDeposits: Omit<ChainDeposits, 'credited' | 'pending'> & { credited: ResolversParentTypes['ChainDepositConnection'], pending: Array<ResolversParentTypes['ChainDeposit']> };
+  ChainReorg: ChainReorg;
+  ChainReorgConnection: ChainReorgConnection;
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
   DailyAmount: DailyAmount;
@@ -2129,6 +2222,26 @@ export type ChainDepositsResolvers<ContextType = Context, ParentType extends Res
   pending?: Resolver<Array<ResolversTypes['ChainDeposit']>, ParentType, ContextType>;
 };
 
+export type ChainReorgResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChainReorg'] = ResolversParentTypes['ChainReorg']> = {
+  acknowledgeReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  acknowledgedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  acknowledgedBy?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  asset?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  batchesUndone?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  depositsUndone?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  detectedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  forkBlock?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  headBlock?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  processedBlock?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  unrecovered?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+};
+
+export type ChainReorgConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChainReorgConnection'] = ResolversParentTypes['ChainReorgConnection']> = {
+  nodes?: Resolver<Array<ResolversTypes['ChainReorg']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
 export type DailyAmountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DailyAmount'] = ResolversParentTypes['DailyAmount']> = {
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   day?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -2265,6 +2378,7 @@ export type IncidentPoolResolvers<ContextType = Context, ParentType extends Reso
 };
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  acknowledgeReorg?: Resolver<ResolversTypes['ChainReorg'], ParentType, ContextType, RequireFields<MutationAcknowledgeReorgArgs, 'id' | 'reason'>>;
   assignDeposit?: Resolver<ResolversTypes['ChainDeposit'], ParentType, ContextType, RequireFields<MutationAssignDepositArgs, 'address' | 'logIndex' | 'reason' | 'txHash'>>;
   completeWithdrawal?: Resolver<ResolversTypes['WithdrawalRequest'], ParentType, ContextType, RequireFields<MutationCompleteWithdrawalArgs, 'requestId'>>;
   createPool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType, RequireFields<MutationCreatePoolArgs, 'input'>>;
@@ -2279,6 +2393,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   registerFeed?: Resolver<ResolversTypes['Feed'], ParentType, ContextType, RequireFields<MutationRegisterFeedArgs, 'input'>>;
   requestQuote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType, RequireFields<MutationRequestQuoteArgs, 'amount' | 'durationDays' | 'riskId'>>;
   requestWithdrawal?: Resolver<ResolversTypes['WithdrawalRequest'], ParentType, ContextType, RequireFields<MutationRequestWithdrawalArgs, 'poolId' | 'shares' | 'tranche'>>;
+  retryTransfer?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationRetryTransferArgs, 'id' | 'reason'>>;
   setRiskFeeds?: Resolver<ResolversTypes['Risk'], ParentType, ContextType, RequireFields<MutationSetRiskFeedsArgs, 'feedIds' | 'riskId'>>;
   signInWithEthereum?: Resolver<ResolversTypes['Session'], ParentType, ContextType, RequireFields<MutationSignInWithEthereumArgs, 'message' | 'signature'>>;
   signOut?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, Partial<MutationSignOutArgs>>;
@@ -2299,6 +2414,8 @@ export type PayBatchResolvers<ContextType = Context, ParentType extends Resolver
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   number?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  refused?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  refusedTotal?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   sends?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   sentAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['PayBatchStatus'], ParentType, ContextType>;
@@ -2453,11 +2570,13 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   backstop?: Resolver<ResolversTypes['Backstop'], ParentType, ContextType, RequireFields<QueryBackstopArgs, 'asset'>>;
   backtest?: Resolver<ResolversTypes['BacktestResult'], ParentType, ContextType, RequireFields<QueryBacktestArgs, 'observations' | 'rule'>>;
   chainDeposits?: Resolver<ResolversTypes['ChainDeposits'], ParentType, ContextType, RequireFields<QueryChainDepositsArgs, 'first'>>;
+  chainReorgs?: Resolver<ResolversTypes['ChainReorgConnection'], ParentType, ContextType, RequireFields<QueryChainReorgsArgs, 'first'>>;
   feed?: Resolver<Maybe<ResolversTypes['Feed']>, ParentType, ContextType, RequireFields<QueryFeedArgs, 'id'>>;
   feeds?: Resolver<ResolversTypes['FeedConnection'], ParentType, ContextType, RequireFields<QueryFeedsArgs, 'first'>>;
   incident?: Resolver<Maybe<ResolversTypes['Incident']>, ParentType, ContextType, RequireFields<QueryIncidentArgs, 'id'>>;
   incidents?: Resolver<ResolversTypes['IncidentConnection'], ParentType, ContextType, RequireFields<QueryIncidentsArgs, 'first'>>;
   me?: Resolver<Maybe<ResolversTypes['Account']>, ParentType, ContextType>;
+  parkedTransfers?: Resolver<ResolversTypes['TransferConnection'], ParentType, ContextType, RequireFields<QueryParkedTransfersArgs, 'first'>>;
   payBatches?: Resolver<ResolversTypes['PayBatchConnection'], ParentType, ContextType, RequireFields<QueryPayBatchesArgs, 'first'>>;
   payouts?: Resolver<ResolversTypes['PayoutConnection'], ParentType, ContextType, RequireFields<QueryPayoutsArgs, 'first'>>;
   policies?: Resolver<ResolversTypes['PolicyConnection'], ParentType, ContextType, RequireFields<QueryPoliciesArgs, 'first'>>;
@@ -2843,6 +2962,8 @@ export type Resolvers<ContextType = Context> = {
   ChainDeposit?: ChainDepositResolvers<ContextType>;
   ChainDepositConnection?: ChainDepositConnectionResolvers<ContextType>;
   ChainDeposits?: ChainDepositsResolvers<ContextType>;
+  ChainReorg?: ChainReorgResolvers<ContextType>;
+  ChainReorgConnection?: ChainReorgConnectionResolvers<ContextType>;
   DailyAmount?: DailyAmountResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;

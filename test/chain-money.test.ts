@@ -22,7 +22,7 @@ import {
 import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/deploy.ts';
 import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
-import { measureReserves } from '../src/app/treasury.ts';
+import { PUBLIC_RESERVES_MAX_AGE_MS, measureReserves } from '../src/app/treasury.ts';
 import { type ReserveCheck, cursorOf, prepareBatch, queueOutbound, setCursor, transfersOfBatch } from '../src/db/treasury-store.ts';
 import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
 import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
@@ -739,6 +739,16 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
       const answers = await Promise.all([h.ok(`{ ${aliases} }`), h.ok(`{ ${aliases} }`), h.ok(`{ ${aliases} }`)]);
       assert.equal(new Set(answers.flatMap((a) => Object.values(a).map((r) => JSON.stringify(r)))).size, 1, 'one answer for all');
       assert.ok(reads <= 2, `${reads} measurements for 27 asks`);
+      // 800 anonymous reads one after another: the public is answered from a measurement under
+      // PUBLIC_RESERVES_MAX_AGE_MS old (two RPC calls each), an admin always from a new one.
+      reads = 0;
+      const started = performance.now();
+      for (let i = 0; i < 800; i++) await h.ok('{ reserves { blockNumber } }');
+      const windows = Math.ceil((performance.now() - started) / PUBLIC_RESERVES_MAX_AGE_MS);
+      assert.ok(reads * 2 <= Math.max(25, 2 * (windows + 1)), `${reads} measurements (${reads * 2} RPC calls) for 800 reads`);
+      reads = 0;
+      await h.ok('{ reserves { blockNumber } }', {}, adminToken);
+      assert.equal(reads, 1, 'an admin reads the chain now');
     } finally {
       gateway.state = state;
     }

@@ -3,6 +3,7 @@ import jwt from 'jsonwebtoken';
 import { type Hex, getAddress, isAddress, isHex, verifyMessage } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage, parseSiweMessage } from 'viem/siwe';
+import { publish } from '../db/events.ts';
 import { bumpSessionVersion, consumeNonce, insertNonce, sessionVersion, upsertUser } from '../db/session-store.ts';
 import { badInput, forbidden, rateLimited, unauthenticated } from '../domain/errors.ts';
 import type { Deps } from './deps.ts';
@@ -12,6 +13,8 @@ export type Role = 'admin';
 export interface Viewer {
   address: string;
   roles: Role[];
+  /** The session a verified token proves (absent for viewers made in-process). */
+  session?: { version: number; expiresAt: number };
 }
 
 /** A person whose key this process holds (`npm run demo` only), e.g. "buyer-0". */
@@ -171,11 +174,11 @@ export async function verifySessionToken(deps: Deps, token: string): Promise<Vie
   const claims = verifiedClaims(deps, token);
   const address = getAddress(claims.sub);
   if ((await sessionVersion(deps.db, address)) !== claims.sv) throw unauthenticated('the session was signed out; sign in again');
-  return { address, roles: rolesOf(deps, address) };
+  return { address, roles: rolesOf(deps, address), session: { version: claims.sv, expiresAt: claims.exp * 1000 } };
 }
 
 /** The claims of a token signed with our key, checked for time; no database read. */
-export function verifiedClaims(deps: Deps, token: string): { sub: string; sv: number } {
+export function verifiedClaims(deps: Deps, token: string): { sub: string; sv: number; exp: number } {
   const secrets = [deps.config.jwt.secret, deps.config.jwt.previousSecret].filter((s): s is string => Boolean(s));
   const now = Math.floor(deps.clock.now() / 1000);
   for (const secret of secrets) {
@@ -196,15 +199,21 @@ export function verifiedClaims(deps: Deps, token: string): { sub: string; sv: nu
     if (typeof payload.iat !== 'number' || payload.iat > now + deps.config.siwe.clockSkewSeconds)
       throw unauthenticated('the session token is issued in the future');
     if (!Number.isInteger(payload.sv)) break;
-    return { sub: payload.sub, sv: payload.sv as number };
+    return { sub: payload.sub, sv: payload.sv as number, exp: payload.exp };
   }
   throw unauthenticated('the session token is invalid');
 }
 
-/** Ends every session of the caller (a leaked token dies now), or of `address` for an admin. */
+/**
+ * Ends every session of the caller (a leaked token dies now), or of `address` for an admin;
+ * every replica hears it at commit and closes the sockets and streams those sessions hold open.
+ */
 export async function revokeSessions(deps: Deps, viewer: Viewer | null, address?: string | null): Promise<boolean> {
   const subject = resolveSubject(viewer, address);
-  await bumpSessionVersion(deps.db, subject);
+  await deps.db.transaction(async (tx) => {
+    const version = await bumpSessionVersion(tx, subject);
+    if (version !== null) await publish(tx, { type: 'session', address: subject, version });
+  });
   return true;
 }
 

@@ -345,14 +345,30 @@ const reserveReads = createCoalescer<Deps, null, ReserveCheck>(async (deps, call
   return callers.map(() => check);
 });
 
+/** How old a measurement of the reserves the public (anyone but an admin) may be shown: about a block's time. */
+export const PUBLIC_RESERVES_MAX_AGE_MS = 2_000;
+const publicReserves = new WeakMap<Deps, { at: number; check: Promise<ReserveCheck> }>();
+
 /**
  * The reserves as the API answers them: callers that arrive while a measurement is in
  * flight share the next one (each still gets a measurement started after it asked), so
  * however many aliases a request carries or clients ask at once, a server makes one
- * measurement at a time and the public query cannot spend the RPC quota the watcher needs.
+ * measurement at a time. The public (`fresh: false`) is answered from the last measurement
+ * while it is under PUBLIC_RESERVES_MAX_AGE_MS old, so that no number of readers can spend the
+ * RPC quota the watcher needs for oracles and payouts (two calls a measurement); admins
+ * always get a new one.
  */
-export function currentReserves(deps: Deps): Promise<ReserveCheck> {
-  return reserveReads(deps, null);
+export function currentReserves(deps: Deps, options: { fresh: boolean } = { fresh: true }): Promise<ReserveCheck> {
+  if (options.fresh) return reserveReads(deps, null);
+  const cached = publicReserves.get(deps);
+  if (cached && performance.now() - cached.at < PUBLIC_RESERVES_MAX_AGE_MS) return cached.check;
+  const check = reserveReads(deps, null);
+  publicReserves.set(deps, { at: performance.now(), check });
+  // A failed measurement is not kept: the next reader tries again.
+  check.catch(() => {
+    if (publicReserves.get(deps)?.check === check) publicReserves.delete(deps);
+  });
+  return check;
 }
 
 /** Cover is not sold while the last reconciliation found the treasury short of what the ledger owes, or a reorg is open. */

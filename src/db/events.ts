@@ -12,7 +12,9 @@ export type PlatformEvent =
   | { type: 'incident'; incidentId: string; status: string }
   | { type: 'payouts'; incidentId: string; poolId: string }
   /** A batch of transfers out of the treasury is confirmed on chain. */
-  | { type: 'outbound'; batchId: string };
+  | { type: 'outbound'; batchId: string }
+  /** Every session of the address below `version` has ended (signed out, or revoked by an admin). */
+  | { type: 'session'; address: string; version: number };
 
 export const EVENTS_CHANNEL = 'cover_events';
 

@@ -38,7 +38,10 @@ export async function sessionVersion(ex: Executor, address: string): Promise<num
   return rows[0]?.session_version ?? null;
 }
 
-/** Ends every session of the address issued so far. */
-export async function bumpSessionVersion(ex: Executor, address: string): Promise<void> {
-  await ex.query(sql`UPDATE users SET session_version = session_version + 1 WHERE address = ${address}`);
+/** Ends every session of the address issued so far; returns the version sessions from now on carry (null: no such user). */
+export async function bumpSessionVersion(ex: Executor, address: string): Promise<number | null> {
+  const rows = await ex.query<{ session_version: number }>(
+    sql`UPDATE users SET session_version = session_version + 1 WHERE address = ${address} RETURNING session_version`,
+  );
+  return rows[0]?.session_version ?? null;
 }

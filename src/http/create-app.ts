@@ -4,17 +4,14 @@ import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useOperationMetrics } from './graphql-metrics.ts';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import express from 'express';
-import { MemoryStore, type Store, ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { MemoryStore, type Store, rateLimit } from 'express-rate-limit';
 import proxyaddr from 'proxy-addr';
-import { GraphQLError, visit } from 'graphql';
-import { type Plugin, createSchema, createYoga } from 'graphql-yoga';
+import { createSchema, createYoga } from 'graphql-yoga';
 import helmet from 'helmet';
 import { requestLogging } from './access-log.ts';
 import { bearer, safeEqual } from './bearer.ts';
 import { serveWebSockets } from './websocket.ts';
-import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import {
   type DemoFaucet,
   type DemoPerson,
@@ -31,7 +28,20 @@ import { type ErrorCode, isBaseError } from '../domain/errors.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
 import { type Context, createContext } from './context.ts';
-import { SUGGESTION, createMaskError } from './errors.ts';
+import { createMaskError } from './errors.ts';
+import {
+  type SubscriptionLimits,
+  clientKey,
+  useExpensiveFieldBudget,
+  useNoIntrospection,
+  useNoSuggestions,
+  useRefuseNulBytes,
+  useRowBudget,
+  useSessionBoundSubscriptions,
+  useSubscriptionLimits,
+} from './guards.ts';
+import { DEFAULT_STREAM_LIMITS, type EventStreamLimits, eventStreams } from './event-streams.ts';
+import { type SessionWatch, createSessionWatch } from '../app/session-watch.ts';
 import { type EventHub, createEventHub } from '../app/event-hub.ts';
 import type { createPrometheus } from './prometheus.ts';
 import { resolvers } from './resolvers.ts';
@@ -40,6 +50,8 @@ const SCHEMA_DIR = new URL('../../schema', import.meta.url).pathname;
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 /** An admin's requests may be larger: importFeedHistory takes up to 100,000 observations a call. */
 const MAX_ADMIN_BODY_BYTES = 16 * 1024 * 1024;
+/** Rows one request may ask for (first/limit multiplied down each path): one feed page of 100 with 500 observations each. */
+const MAX_ROWS = 60_000;
 export const DASHBOARD_DIR = new URL('./dashboard', import.meta.url).pathname;
 const UPLOT_DIR = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
 
@@ -62,11 +74,13 @@ type AuthedRequest = express.Request & { auth?: Authenticated };
 export function createYogaServer(
   deps: Deps,
   events: () => EventHub,
+  sessions: SessionWatch,
   options: {
     corsOrigins?: readonly string[];
-    subscriptionLimits?: { perClient: number; total: number } | undefined;
+    subscriptionLimits?: SubscriptionLimits | undefined;
     prometheus?: ReturnType<typeof createPrometheus> | undefined;
-  } = {},
+    maskError: (error: unknown) => Error;
+  },
 ) {
   const origins = options.corsOrigins ?? [];
   return createYoga<{ req: AuthedRequest }>({
@@ -78,7 +92,7 @@ export function createYogaServer(
     },
     // Same-origin by default (the dashboard); other sites only from a configured allowlist.
     cors: origins.length > 0 ? { origin: [...origins], credentials: true, methods: ['GET', 'POST'] } : false,
-    maskedErrors: { maskError: createMaskError(deps.log, { production: deps.config.production }) },
+    maskedErrors: { maskError: options.maskError },
     graphiql: !deps.config.production,
     // The app reads the body itself, counting the bytes received (express.raw on /graphql, at
     // most MAX_BODY_BYTES; WebSocket frames have their own maxPayload). Yoga's own limit would
@@ -96,14 +110,12 @@ export function createYogaServer(
     },
     plugins: [
       // Production hides the schema; the SDL in schema/ is the published contract.
-      ...(deps.config.production ? [useDisableIntrospection()] : []),
+      ...(deps.config.production ? [useNoIntrospection()] : []),
       useRefuseNulBytes(),
-      // GraphQL over SSE's single-connection mode (the graphql-sse protocol) at /graphql/stream:
-      // one event stream per client carries all its operations; the distinct-connections mode
-      // (one stream per subscription) stays at /graphql.
-      useGraphQLSSE({ endpoint: '/graphql/stream' }),
       useExpensiveFieldBudget({ adequacy: 3, backtest: 1 }),
+      useRowBudget(MAX_ROWS),
       useSubscriptionLimits(options.subscriptionLimits ?? { perClient: 20, total: 1_000 }),
+      useSessionBoundSubscriptions(sessions),
       ...(options.prometheus ? [useOperationMetrics(options.prometheus)] : []),
       ...(deps.config.production ? [useNoSuggestions()] : []),
       EnvelopArmorPlugin({
@@ -135,7 +147,9 @@ export interface AppOptions {
   /** Where the dashboard's files are (tests serve a copy from elsewhere). */
   dashboardDir?: string | undefined;
   /** Open subscriptions per client and in total on this replica (default 20 and 1,000). */
-  subscriptionLimits?: { perClient: number; total: number } | undefined;
+  subscriptionLimits?: SubscriptionLimits | undefined;
+  /** Bounds of /graphql/stream's reservations and buffers (DEFAULT_STREAM_LIMITS). */
+  streamLimits?: Partial<EventStreamLimits> | undefined;
   /**
    * `npm run demo` only: people whose keys this process holds, offered on the dashboard so
    * a newcomer can see a buyer's or underwriter's own view. Refused in production.
@@ -164,11 +178,11 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // The hub starts listening with the first subscriber.
   let hub: EventHub | undefined;
   const events = () => (hub ??= createEventHub(deps.db, deps.log));
-  app.locals.closeEvents = async () => {
-    await hub?.close();
-    hub = undefined;
-  };
-  const yoga = createYogaServer(deps, events, {
+  // What ends the sockets, streams and subscriptions of a session that expires or is signed out.
+  const sessions = createSessionWatch(deps, events);
+  const maskError = createMaskError(deps.log, { production: deps.config.production });
+  const yoga = createYogaServer(deps, events, sessions, {
+    maskError,
     corsOrigins: options.corsOrigins ?? [],
     ...(options.subscriptionLimits ? { subscriptionLimits: options.subscriptionLimits } : {}),
     prometheus: options.prometheus,
@@ -199,6 +213,18 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // Per signed-in address too, keyed by the verified subject only: a forged token counts
   // against its sender's IP, never against the address it names.
   if (bySubject) graphql.use(bySubject.middleware);
+  // GraphQL over SSE at /graphql/stream (single connection, or distinct): after the same body,
+  // rate and session checks as every GraphQL request. Distinct streams are also served at /graphql.
+  // The other transports drive yoga's envelop themselves, and word refusals through the same mask.
+  const transport = { graphqlEndpoint: yoga.graphqlEndpoint, getEnveloped: yoga.getEnveloped, maskError };
+  const streams = eventStreams(transport, deps, sessions, { ...DEFAULT_STREAM_LIMITS, ...options.streamLimits });
+  graphql.use('/stream', streams.handler);
+  app.locals.closeEvents = async () => {
+    streams.close();
+    sessions.close();
+    await hub?.close();
+    hub = undefined;
+  };
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   graphql.use(yoga as unknown as express.RequestHandler);
   app.use(yoga.graphqlEndpoint, graphql);
@@ -228,10 +254,11 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // GraphQL over WebSocket, once the owner of the HTTP server attaches it (attachWebSockets).
   app.locals.attachWebSockets = (server: Server) => {
     const trust = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
-    const stop = serveWebSockets(server, yoga, deps, {
+    const stop = serveWebSockets(server, transport, deps, {
       maxPayload: MAX_BODY_BYTES,
       // The client's address as HTTP sees it: X-Forwarded-For believed only from TRUST_PROXY.
       clientIp: (request) => proxyaddr(request, trust),
+      sessions,
       allow: async (ip, viewer) => {
         if (byIp && !(await byIp.hit(ipKey(ip)))) return false;
         const subject = subjectKey(viewer);
@@ -375,7 +402,7 @@ function authenticate(deps: Deps): express.RequestHandler {
   };
 }
 
-const ipKey = (ip: string | undefined) => `ip:${ipKeyGenerator(ip ?? '')}`;
+const ipKey = (ip: string | undefined) => `ip:${clientKey(ip)}`;
 const subjectKey = (viewer: Viewer | null | undefined) => (viewer ? `address:${viewer.address}` : null);
 
 /**
@@ -457,96 +484,6 @@ function errorHandler(deps: Deps): express.ErrorRequestHandler {
   };
 }
 
-/**
- * Fields that cost far more than a row read, with how many one operation may ask for
- * (aliases count): beyond that the operation is refused before it runs.
- */
-function useExpensiveFieldBudget(budget: Record<string, number>): Plugin {
-  // Yoga's parser cache hands back the same document for the same text: count each once.
-  const over = new WeakMap<object, string | null>();
-  return {
-    onValidate({ params }) {
-      let verdict = over.get(params.documentAST);
-      if (verdict === undefined) {
-        const counts = new Map<string, number>();
-        visit(params.documentAST, {
-          Field(node) {
-            if (node.name.value in budget) counts.set(node.name.value, (counts.get(node.name.value) ?? 0) + 1);
-          },
-        });
-        const name = [...counts].find(([field, n]) => n > (budget[field] as number))?.[0];
-        verdict = name === undefined ? null : `an operation may ask for ${name} at most ${budget[name]} time(s)`;
-        over.set(params.documentAST, verdict);
-      }
-      if (verdict !== null) throw new GraphQLError(verdict, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
-    },
-  };
-}
-
-/**
- * Subscriptions hold a stream open: a client may keep `perClient` open, the replica `total`;
- * one more is refused until one closes.
- */
-function useSubscriptionLimits(limits: { perClient: number; total: number }): Plugin {
-  const open = new Map<string, number>();
-  let total = 0;
-  return {
-    onSubscribe({ args, setResultAndStopExecution }) {
-      const client = (args.contextValue as unknown as Context).client;
-      const mine = open.get(client) ?? 0;
-      if (total >= limits.total || mine >= limits.perClient) {
-        const which = mine >= limits.perClient ? `${limits.perClient} per client` : `${limits.total} on this server`;
-        setResultAndStopExecution({
-          errors: [
-            new GraphQLError(`too many open subscriptions (at most ${which}); close one first`, { extensions: { code: 'RATE_LIMITED' } }),
-          ],
-        });
-        return;
-      }
-      open.set(client, mine + 1);
-      total++;
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        total--;
-        const left = (open.get(client) ?? 1) - 1;
-        if (left > 0) open.set(client, left);
-        else open.delete(client);
-      };
-      return {
-        onSubscribeResult({ result }) {
-          if (!(Symbol.asyncIterator in (result as object))) {
-            release();
-            return;
-          }
-          return { onEnd: release };
-        },
-        onSubscribeError: release,
-      };
-    },
-  };
-}
-
-/** graphql-js names schema members in validation errors ("Did you mean SENIOR?"): not in production. */
-function useNoSuggestions(): Plugin {
-  return {
-    onValidate() {
-      return ({ result, setResult }) => {
-        if (result.some((e) => SUGGESTION.test(e.message))) {
-          setResult(
-            result.map((e) =>
-              SUGGESTION.test(e.message)
-                ? new GraphQLError(e.message.replace(SUGGESTION, ''), { nodes: e.nodes, extensions: e.extensions })
-                : e,
-            ),
-          );
-        }
-      };
-    },
-  };
-}
-
 /** GET requests carry JSON in the query string: broken JSON is bad input, said at the edge. */
 function refuseBrokenGetParams(): express.RequestHandler {
   return (req, res, next) => {
@@ -564,24 +501,6 @@ function refuseBrokenGetParams(): express.RequestHandler {
       }
     }
     next();
-  };
-}
-
-/**
- * A NUL byte cannot be stored in PostgreSQL text: refuse it in any string of a request (the
- * document or its variables) at the edge, as bad input.
- */
-function useRefuseNulBytes(): Plugin {
-  return {
-    onParams({ params }) {
-      const variables = params.variables == null ? '' : JSON.stringify(params.variables);
-      const text = `${params.query ?? ''}${params.operationName ?? ''}`;
-      if (text.includes('\u0000') || /\\u0000/i.test(text) || variables.includes('\\u0000')) {
-        throw new GraphQLError('strings must not contain NUL characters', {
-          extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } },
-        });
-      }
-    },
   };
 }
 

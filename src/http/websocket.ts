@@ -2,17 +2,15 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { type Viewer, verifySessionToken } from '../app/auth.ts';
 import type { Deps } from '../app/deps.ts';
+import type { SessionWatch } from '../app/session-watch.ts';
 import { bearer } from './bearer.ts';
+import { type Enveloped, prepareOperation } from './operations.ts';
 
-/** The parts of a yoga server the WebSocket transport drives (its envelop: our plugins run). */
-export interface Enveloped {
-  graphqlEndpoint: string;
-  // biome-ignore lint/suspicious/noExplicitAny: yoga's getEnveloped is typed by its server context
-  getEnveloped: (context: any) => any;
-}
+/** The close code of a socket whose session ended (expired, signed out): graphql-ws's Unauthorized, which clients do not retry. */
+export const SESSION_ENDED_CLOSE_CODE = 4401;
 
 export interface WebSocketOptions {
   maxPayload: number;
@@ -20,13 +18,25 @@ export interface WebSocketOptions {
   clientIp(request: IncomingMessage): string;
   /** Spends one operation of the address's and the subject's budgets (HTTP's): false past them. */
   allow(ip: string, viewer: Viewer | null): Promise<boolean>;
+  sessions: SessionWatch;
 }
 
 type Extra = {
   request: IncomingMessage;
+  socket: WebSocket;
   token?: string | null;
   ip?: string;
+  unwatch?: () => void;
+  /** Queries and mutations under way: a socket whose session ended closes once they have answered. */
+  running?: Set<string>;
+  /** Why the session ended, once it has. */
+  ended?: string;
 };
+
+/** Closes the socket of an ended session once no query or mutation on it still owes an answer (a signOut's own, say). */
+function closeIfEnded(extra: Extra): void {
+  if (extra.ended && !extra.running?.size) setImmediate(() => extra.socket.close(SESSION_ENDED_CLOSE_CODE, extra.ended));
+}
 
 const refusal = (message: string, code: string) => [new GraphQLError(message, { extensions: { code } })];
 
@@ -34,7 +44,8 @@ const refusal = (message: string, code: string) => [new GraphQLError(message, { 
  * GraphQL over WebSocket (the graphql-ws protocol, `graphql-transport-ws`) on the GraphQL
  * endpoint, beside Server-Sent Events: many clients (Apollo, urql, Relay setups) only speak
  * it. The session token comes in the connection's `connectionParams.authorization` ("Bearer
- * <token>"); an invalid one closes the socket with 4403. Every operation is held to what an
+ * <token>"); an invalid one closes the socket with 4403. A socket whose session ends (expires,
+ * or is signed out on any replica) is closed at once with 4401. Every operation is held to what an
  * HTTP request is: the session is verified again (signed out or expired: UNAUTHENTICATED),
  * the address's and the subject's rate limits are spent (RATE_LIMITED), and it runs through
  * the same envelop (limits, NUL refusal, metrics, masking, introspection off in production).
@@ -55,12 +66,25 @@ export function serveWebSockets(server: Server, yoga: Enveloped, deps: Deps, opt
         if (token === null) return true;
         // A bad token refuses the connection (4403); each operation verifies it again.
         return verifySessionToken(deps, token).then(
-          () => true,
+          (viewer) => {
+            const { extra } = ctx;
+            extra.running = new Set();
+            extra.unwatch = options.sessions.watch(viewer, (why) => {
+              extra.ended = why;
+              closeIfEnded(extra);
+            });
+            return true;
+          },
           () => false,
         );
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onClose: (ctx) => ctx.extra.unwatch?.(),
+      onComplete: (ctx, id) => {
+        if (ctx.extra.running?.delete(id)) closeIfEnded(ctx.extra);
+      },
+      onSubscribe: async (ctx, id, payload) => {
         const { request, token } = ctx.extra;
+        if (ctx.extra.ended) return refusal(ctx.extra.ended, 'UNAUTHENTICATED');
         const ip = ctx.extra.ip ?? 'unknown';
         let viewer: Viewer | null = null;
         if (token) {
@@ -71,26 +95,11 @@ export function serveWebSockets(server: Server, yoga: Enveloped, deps: Deps, opt
           }
         }
         if (!(await options.allow(ip, viewer))) return refusal('too many requests; slow down', 'RATE_LIMITED');
-        // No `request` in the context: yoga would take the upgrade's GET for the operation's
-        // method and refuse mutations; the connection's address and headers are in `req`.
-        const req = { auth: { viewer }, ip, headers: request.headers };
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ req, params: payload });
-        let document: ExecutionArgs['document'];
-        try {
-          document = parse(payload.query);
-        } catch (error) {
-          return [error instanceof GraphQLError ? error : new GraphQLError('the document does not parse')];
-        }
-        const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
-        return {
-          schema,
-          document,
-          operationName: payload.operationName,
-          variableValues: payload.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        } as ExecutionArgs;
+        const prepared = await prepareOperation(yoga, { viewer, ip, headers: request.headers }, payload);
+        if (!prepared.ok) return prepared.errors;
+        if (prepared.kind !== 'subscription') ctx.extra.running?.add(id);
+        // graphql-ws runs subscriptions through `subscribe` and the rest through `execute`: yoga's own, in the root value.
+        return { ...prepared.args, rootValue: { execute: prepared.execute, subscribe: prepared.subscribe } } as ExecutionArgs;
       },
     },
     wss,

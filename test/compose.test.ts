@@ -4,48 +4,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import Ajv2019 from 'ajv/dist/2019.js';
-import { parse } from 'yaml';
 import { SERVER_FLAGS } from '../bench/http.ts';
+import { COMPOSE_ENV as env, loadCompose } from './compose-file.ts';
 import { installed } from './helpers.ts';
-
-const COMPOSE_ENV = {
-  ...process.env,
-  JWT_SECRET: 'x'.repeat(32),
-  ADMIN_ADDRESSES: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266',
-  METRICS_TOKEN: 'm'.repeat(32),
-  GRAFANA_ADMIN_PASSWORD: 'g'.repeat(16),
-};
-const env = COMPOSE_ENV;
-const COMPOSE = new URL('../docker-compose.yml', import.meta.url);
-
-/**
- * Compose's variable interpolation (${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error},
- * ${VAR?error}, $$), as the specification defines it, so the file can be checked without
- * the docker-compose binary.
- */
-function interpolate(text: string, vars: Record<string, string | undefined>): string {
-  return text.replace(
-    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
-    (match, name, colon, op, arg, bare) => {
-      if (match === '$$') return '$';
-      if (bare) return vars[bare] ?? '';
-      const value = vars[name as string];
-      const missing = colon ? value === undefined || value === '' : value === undefined;
-      if (op === '-') return missing ? (arg as string) : (value as string);
-      if (op === '?') {
-        if (missing) throw new Error(`required variable ${name} is missing: ${arg}`);
-        return value as string;
-      }
-      return value ?? '';
-    },
-  );
-}
-
-function loadCompose(vars: Record<string, string | undefined>) {
-  return parse(interpolate(readFileSync(COMPOSE, 'utf8'), vars), { merge: true }) as {
-    services: Record<string, { command?: string | string[]; volumes?: string[]; ports?: string[]; expose?: string[] }>;
-  };
-}
 
 /**
  * No Docker engine runs here: the compose file is validated against the Compose

@@ -46,7 +46,8 @@ interface Round {
 /** Starts a process and resolves with its URL once `ready at URL` appears in its output file. */
 export async function serve(args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<{ child: ChildProcess; url: string }> {
   const out = openSync(logFile, 'w');
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', out, out] });
+  // Stopped with SIGTERM between runs: no drain window to wait out.
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { SHUTDOWN_DRAIN_SECONDS: '0', ...env }, stdio: ['ignore', out, out] });
   const deadline = Date.now() + 60_000;
   for (;;) {
     const match = /ready at (http:\/\/[\d.:]+\/graphql)/.exec(readFileSync(logFile, 'utf8'));

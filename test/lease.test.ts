@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { findIncident } from '../src/db/incident-store.ts';
-import { leaseHolder } from '../src/db/lease-store.ts';
+import { claimTurn, leaseHolder } from '../src/db/lease-store.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { createLeaseKeeper } from '../src/worker/lease-keeper.ts';
@@ -70,6 +70,18 @@ describe('one settling watcher: the lease', () => {
       await w.stop();
     }
     await assertLedgerInvariants(h.db);
+  });
+
+  test('maintenance runs once per deployment: of the replicas and the watcher ticking, one claims each turn', async () => {
+    const claims = async () => [
+      await claimTurn(h.db, 'maintenance-test', 'api-a', 300),
+      await claimTurn(h.db, 'maintenance-test', 'api-b', 300),
+      await claimTurn(h.db, 'maintenance-test', 'watcher', 300),
+    ];
+    assert.deepEqual(await claims(), [true, false, false]);
+    assert.deepEqual(await claims(), [false, false, false], 'the turn is taken until its interval has passed');
+    await new Promise((r) => setTimeout(r, 350));
+    assert.deepEqual((await claims()).filter(Boolean).length, 1, 'the next turn, to one of them');
   });
 
   test('the lease gauge is one series per process, whatever the holder id of each run', async () => {

@@ -42,11 +42,16 @@ async function start(env: Record<string, string>): Promise<{ child: ChildProcess
   return { child, base, exited };
 }
 
-test('SIGTERM with a subscription open: streams end, the lease is released, exit 0 within 5 s', async () => {
+test('SIGTERM: a drain window in which /readyz answers 503 and requests are still served; then streams end, the lease is released, exit 0 within 5 s', async () => {
   const db = SERVER_URL ? await createTestDatabase() : undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'cover-stop-'));
   cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const { child, base, exited } = await start(db?.url ? { DATABASE_URL: db.url } : { DATA_DIR: dataDir, DATABASE_URL: '' });
+  const drainMs = 2_000;
+  const { child, base, exited } = await start({
+    ...(db?.url ? { DATABASE_URL: db.url } : { DATA_DIR: dataDir, DATABASE_URL: '' }),
+    SHUTDOWN_DRAIN_SECONDS: String(drainMs / 1000),
+  });
+  assert.equal((await fetch(`${base}/livez`)).status, 200);
   const stream = await fetch(`${base}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
@@ -73,15 +78,27 @@ test('SIGTERM with a subscription open: streams end, the lease is released, exit
   assert.equal(body.data?.adequacy?.simulation.paths, 100_000, JSON.stringify(body));
   const started = performance.now();
   child.kill('SIGTERM');
+  // The drain: not ready, still serving (a load balancer needs a moment to stop routing here).
+  const deadline503 = Date.now() + 1_000;
+  let ready = await fetch(`${base}/readyz`);
+  while (ready.status !== 503 && Date.now() < deadline503) ready = await fetch(`${base}/readyz`);
+  assert.deepEqual([ready.status, ((await ready.json()) as { status: string }).status], [503, 'draining']);
+  const served = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ __typename }' }),
+  });
+  assert.equal(served.status, 200, 'requests during the drain are answered');
+  assert.equal((await fetch(`${base}/livez`)).status, 200, 'alive while draining');
   const code = await exited;
   const took = performance.now() - started;
   await reading.catch(() => undefined);
   assert.equal(code, 0);
-  assert.ok(took < 5_000, `stopped in ${Math.round(took)} ms`);
+  assert.ok(took >= drainMs && took < drainMs + 5_000, `stopped in ${Math.round(took)} ms (drain ${drainMs} ms)`);
   const check = db ?? (await createDatabase({ dataDir }));
   try {
     assert.deepEqual(
-      await check.query(sql`SELECT name, holder FROM leases WHERE expires_at > now()`),
+      await check.query(sql`SELECT name, holder FROM leases WHERE expires_at > now() AND name <> 'maintenance'`),
       [],
       'the lease was released (expired at once, its epoch kept), not left to expire',
     );
@@ -98,6 +115,7 @@ test('a replica with WATCHER=off is ready although its chain RPC is down', async
     ...(db?.url ? { DATABASE_URL: db.url } : { DATA_DIR: dataDir, DATABASE_URL: '' }),
     WATCHER: 'off',
     CHAIN_RPC_URLS: '31337=http://127.0.0.1:9',
+    SHUTDOWN_DRAIN_SECONDS: '0',
   });
   const ready = await fetch(`${base}/readyz`);
   assert.equal(ready.status, 200, await ready.text());

@@ -5,6 +5,7 @@ import type { Deps } from './deps.ts';
 import { platformAdequacy, poolAdequacy } from './adequacy.ts';
 import { refreshBackstop } from './backstop.ts';
 import { checkpointPool, loadPoolSnapshot } from '../db/pool-snapshots.ts';
+import { claimTurn } from '../db/lease-store.ts';
 
 /**
  * Keeps aggregates fresh between sales: earns premium, releases expired policies'
@@ -26,4 +27,16 @@ export async function runMaintenance(deps: Deps): Promise<void> {
   // reports the API serves.
   for (const pool of pools) await poolAdequacy(deps, pool.id);
   for (const asset of new Set(pools.map((p) => p.asset))) await platformAdequacy(deps, asset);
+}
+
+/**
+ * Maintenance once per deployment: every API replica and the watcher tick, and the one that
+ * claims the turn (the last run is older than most of `everyMs`) runs it; the others skip.
+ * Returns whether this process ran it.
+ */
+export async function maintenanceTurn(deps: Deps, holder: string, everyMs: number): Promise<boolean> {
+  // A little under the interval, so that the next tick of whoever ran last finds it free.
+  if (!(await claimTurn(deps.db, 'maintenance', holder, Math.max(1, everyMs * 0.9)))) return false;
+  await runMaintenance(deps);
+  return true;
 }

@@ -48,6 +48,7 @@ const EnvSchema = z.object({
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"')
     .default('1'),
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
+  SHUTDOWN_DRAIN_SECONDS: intFrom(5, 0, 300),
   WATCHER: z.enum(['on', 'off']).default('on'),
   SIMULATION_PATHS: intFrom(100_000, 1_000, 10_000_000),
   RATE_LIMIT_PER_MINUTE: intFrom(1_200, 0, 1_000_000),
@@ -110,6 +111,8 @@ export interface RuntimeConfig {
   port: number;
   logLevel: string;
   maintenanceIntervalMs: number;
+  /** After SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes. */
+  shutdownDrainMs: number;
   watcher: boolean;
   watcherIntervalMs: number;
   watcherLeaseTtlMs: number;
@@ -257,6 +260,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL_SECONDS * 1000,
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_SECONDS * 1000,
     watcher: e.WATCHER === 'on',
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: trustProxy(e.TRUST_PROXY),

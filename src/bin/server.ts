@@ -1,6 +1,7 @@
 import { createHttpTerminator } from 'http-terminator';
-import { runMaintenance } from '../app/maintenance.ts';
-import { attachWebSockets, closeApp, createApp } from '../http/create-app.ts';
+import { randomUUID } from 'node:crypto';
+import { maintenanceTurn } from '../app/maintenance.ts';
+import { attachWebSockets, closeApp, createApp, startDraining } from '../http/create-app.ts';
 import { chainReadiness } from '../chain/readiness.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
@@ -30,30 +31,40 @@ async function main(): Promise<void> {
   attachWebSockets(app, server);
   const watcher = config.watcher ? createRuntimeWatcher(deps, config) : undefined;
   watcher?.start();
-  // Without a watcher in this process, the API keeps pool aggregates fresh itself.
+  // Without a watcher in this process, the API keeps pool aggregates fresh too: whichever
+  // process of the deployment (replicas, watcher) claims the turn runs it, once per interval.
+  const holder = `api-${process.pid}-${randomUUID().slice(0, 8)}`;
   const maintenance = watcher
     ? undefined
     : setInterval(() => {
-        runMaintenance(deps).catch((err: unknown) => log.error({ err }, 'maintenance failed'));
+        maintenanceTurn(deps, holder, config.maintenanceIntervalMs).catch((err: unknown) => log.error({ err }, 'maintenance failed'));
       }, config.maintenanceIntervalMs);
   maintenance?.unref();
 
-  // Graceful stop: refuse new connections, end open subscription streams, give requests in
-  // flight a moment, release the watcher's lease, close the database, exit 0 (within 5 s).
+  // Graceful stop. SIGTERM (an orchestrator's) drains first: /readyz answers 503 for
+  // SHUTDOWN_DRAIN_SECONDS while requests are still served, so a load balancer stops sending
+  // new ones before the listener closes; the watcher stops at once (another takes the lease).
+  // SIGINT (Ctrl-C) skips the drain. Then: refuse new connections, end open subscription
+  // streams, give requests in flight a moment, release the lease, close the database, exit 0
+  // (within 5 s after the drain).
   const terminator = createHttpTerminator({ server, gracefulTerminationTimeout: 2_000 });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down: finishing in-flight requests');
+    const drainMs = signal === 'SIGTERM' ? config.shutdownDrainMs : 0;
+    startDraining(app);
+    log.info({ signal, drainMs }, drainMs > 0 ? 'draining: /readyz answers 503, requests are still served' : 'shutting down');
     if (maintenance) clearInterval(maintenance);
     setTimeout(() => {
-      log.error('shutdown took more than 5 s; exiting');
+      log.error('shutdown took more than 5 s after the drain; exiting');
       process.exit(1);
-    }, 5_000).unref();
+    }, drainMs + 5_000).unref();
     void (async () => {
+      await Promise.all([watcher?.stop(), new Promise((resolve) => setTimeout(resolve, drainMs))]);
+      log.info('shutting down: finishing in-flight requests');
       await closeApp(app);
-      await Promise.all([terminator.terminate(), watcher?.stop(), deps.simulator?.close()]);
+      await Promise.all([terminator.terminate(), deps.simulator?.close()]);
       await db.close();
       log.info('stopped');
       process.exit(0);

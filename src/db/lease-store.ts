@@ -46,3 +46,19 @@ export async function leaseHolder(ex: Executor, name: string): Promise<{ holder:
   );
   return rows[0] ? { holder: rows[0].holder, expiresAt: ms(rows[0].expires_at) } : null;
 }
+
+/**
+ * Claims the turn of a periodic job deployment-wide: true for the one caller that finds the
+ * job's last turn older than `everyMs` (on the database clock) and takes it; false for every
+ * other caller until then. Kept in the leases table under `name`.
+ */
+export async function claimTurn(ex: Executor, name: string, holder: string, everyMs: number): Promise<boolean> {
+  const rows = await ex.query<{ holder: string }>(sql`
+    INSERT INTO leases (name, holder, acquired_at, heartbeat_at, expires_at, epoch)
+    VALUES (${name}, ${holder}, now(), now(), now() + make_interval(secs => ${everyMs / 1000}), 1)
+    ON CONFLICT (name) DO UPDATE SET
+      holder = EXCLUDED.holder, acquired_at = now(), heartbeat_at = now(), expires_at = EXCLUDED.expires_at, epoch = leases.epoch + 1
+    WHERE leases.expires_at < now()
+    RETURNING holder`);
+  return rows[0]?.holder === holder;
+}

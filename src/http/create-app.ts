@@ -240,7 +240,11 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     res.json({ demo });
   });
   if (options.demoPeople || options.demoFaucet) mountDemo(app, deps, options.demoPeople ?? [], options.demoFaucet);
-  mountProbes(app, deps, options.readiness ?? []);
+  const lifecycle = { draining: false };
+  app.locals.startDraining = () => {
+    lifecycle.draining = true;
+  };
+  mountProbes(app, deps, options.readiness ?? [], lifecycle);
   // An incident's evidence as the exact bytes its evidenceHash is the SHA-256 of.
   app.get('/incidents/:id/evidence.json', async (req, res, next) => {
     try {
@@ -279,7 +283,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
 function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): void {
   const prometheus = options.prometheus;
   if (!prometheus) return;
-  const known = new Set(['/graphql', '/graphql/stream', '/healthz', '/readyz', '/metrics', '/']);
+  const known = new Set(['/graphql', '/graphql/stream', '/healthz', '/livez', '/readyz', '/metrics', '/']);
   app.use((req, res, next) => {
     const end = prometheus.httpSeconds.startTimer();
     // Read before routing: a mounted router (/graphql) strips its prefix from req.path, so at
@@ -309,10 +313,22 @@ interface Probe {
   reasonIsPublic?: boolean;
 }
 
-function mountProbes(app: express.Express, deps: Deps, readiness: NonNullable<AppOptions['readiness']>): void {
-  app.get('/healthz', (_req, res) => {
+/**
+ * /livez (and /healthz, its older name): the process answers. /readyz: it should get traffic:
+ * the database (and the reserves, and the chains with a watcher) check out, and it is not
+ * draining (after SIGTERM it answers 503 while it finishes what it has, see src/bin/server.ts).
+ */
+function mountProbes(
+  app: express.Express,
+  deps: Deps,
+  readiness: NonNullable<AppOptions['readiness']>,
+  lifecycle: { draining: boolean },
+): void {
+  const live: express.RequestHandler = (_req, res) => {
     res.json({ status: 'ok' });
-  });
+  };
+  app.get('/livez', live);
+  app.get('/healthz', live);
   const ownProbes: Probe[] = [{ name: 'database', check: () => pingDatabase(deps) }];
   if (deps.config.settlement.mode === 'chain') {
     // The treasury against the ledger: a deficit is named, as operators need it.
@@ -326,6 +342,10 @@ function mountProbes(app: express.Express, deps: Deps, readiness: NonNullable<Ap
     });
   }
   app.get('/readyz', async (_req, res) => {
+    if (lifecycle.draining) {
+      res.status(503).json({ status: 'draining', database: deps.db.kind, checks: {} });
+      return;
+    }
     const checks: Record<string, string> = {};
     let ready = true;
     for (const probe of [...ownProbes, ...readiness]) {
@@ -556,6 +576,11 @@ function mountDemo(app: express.Express, deps: Deps, people: readonly DemoPerson
 /** Serves GraphQL over WebSocket (graphql-ws) on `server`'s GraphQL path; closeApp closes the sockets. */
 export function attachWebSockets(app: express.Express, server: Server): void {
   (app.locals.attachWebSockets as (s: Server) => void)(server);
+}
+
+/** From now on /readyz answers 503 (draining): load balancers stop sending new work while requests are still served. */
+export function startDraining(app: express.Express): void {
+  (app.locals.startDraining as () => void)();
 }
 
 /** Stops the app's event listener (the HTTP server is closed by its owner). */

@@ -4,7 +4,7 @@ import type { Deps } from '../app/deps.ts';
 import type { FeedReader } from '../domain/feed.ts';
 import { polledFeeds, recordObservations, recordReadError } from '../app/feeds.ts';
 import { markQuietRisks } from '../app/evaluate-risk.ts';
-import { runMaintenance } from '../app/maintenance.ts';
+import { maintenanceTurn } from '../app/maintenance.ts';
 import { creditSettledClaims, settleIncident } from '../app/settle-incident.ts';
 import type { FeedRecord } from '../domain/feed.ts';
 import type { Logger } from 'pino';
@@ -146,9 +146,10 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     await deps.db.transaction((tx) => markQuietRisks(tx, deps.clock.now()));
     await settlePending();
     const now = Date.now();
-    if (now - lastMaintenance >= (options.maintenanceIntervalMs ?? 30_000)) {
+    const every = options.maintenanceIntervalMs ?? 30_000;
+    if (now - lastMaintenance >= every) {
       lastMaintenance = now;
-      await runMaintenance(leader);
+      await maintenanceTurn(leader, holder, every);
     }
   }
 

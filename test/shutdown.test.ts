@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,9 @@ after(async () => {
  * src/bin/build.mjs); resolves once it is ready. Signals go to npm, as a process manager's
  * would, so they must reach the server through it.
  */
-async function start(env: Record<string, string>): Promise<{ child: ChildProcess; base: string; exited: Promise<number | null> }> {
+async function start(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; base: string; exited: Promise<number | null>; output: () => string }> {
   const child = spawn('npm', ['start', '--silent'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', WATCHER_INTERVAL_MS: '200', ...env },
@@ -27,8 +30,8 @@ async function start(env: Record<string, string>): Promise<{ child: ChildProcess
   });
   cleanup.push(() => void child.kill('SIGKILL'));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let out = '';
   const base = await new Promise<string>((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => reject(new Error(`no ready line: ${out}`)), 60_000);
     child.stdout?.on('data', (chunk) => {
       out += String(chunk);
@@ -39,7 +42,7 @@ async function start(env: Record<string, string>): Promise<{ child: ChildProcess
       }
     });
   });
-  return { child, base, exited };
+  return { child, base, exited, output: () => out };
 }
 
 test('SIGTERM: a drain window in which /readyz answers 503 and requests are still served; then streams end, the lease is released, exit 0 within 5 s', async () => {
@@ -47,7 +50,7 @@ test('SIGTERM: a drain window in which /readyz answers 503 and requests are stil
   const dataDir = mkdtempSync(join(tmpdir(), 'cover-stop-'));
   cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const drainMs = 2_000;
-  const { child, base, exited } = await start({
+  const { child, base, exited, output } = await start({
     ...(db?.url ? { DATABASE_URL: db.url } : { DATA_DIR: dataDir, DATABASE_URL: '' }),
     SHUTDOWN_DRAIN_SECONDS: String(drainMs / 1000),
   });
@@ -69,9 +72,11 @@ test('SIGTERM: a drain window in which /readyz answers 503 and requests are stil
     await new Promise((r) => setTimeout(r, 100));
   }
   // The simulation worker runs from the compiled files too: a scope never computed starts it.
+  // With the caller's trace: the server's log lines for it carry the trace id.
+  const traceId = randomBytes(16).toString('hex');
   const adequacy = await fetch(`${base}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
     body: JSON.stringify({ query: '{ adequacy(asset: "USDC") { status simulation { paths } } }' }),
   });
   const body = (await adequacy.json()) as { data?: { adequacy?: { simulation: { paths: number } } }; errors?: unknown };
@@ -94,6 +99,15 @@ test('SIGTERM: a drain window in which /readyz answers 503 and requests are stil
   const took = performance.now() - started;
   await reading.catch(() => undefined);
   assert.equal(code, 0);
+  const traced = output()
+    .split('\n')
+    .filter((l) => l.includes(traceId))
+    .map((l) => JSON.parse(l) as { msg: string; operation?: string });
+  assert.deepEqual(
+    traced.filter((l) => l.msg === 'request completed').map((l) => l.operation),
+    ['query adequacy'],
+    'the access line of the traced request names its trace and operation',
+  );
   assert.ok(took >= drainMs && took < drainMs + 5_000, `stopped in ${Math.round(took)} ms (drain ${drainMs} ms)`);
   const check = db ?? (await createDatabase({ dataDir }));
   try {

@@ -12,6 +12,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DASHBOARD_DIR, createApp } from '../src/http/create-app.ts';
+import { requestLogFields } from '../src/app/request-context.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { inlineSimulator, createWorkerSimulator } from '../src/app/simulator.ts';
 import {
@@ -205,6 +206,40 @@ describe('the HTTP edge', () => {
     } finally {
       server.close();
     }
+  });
+
+  test("a caller's traceparent is continued; every line a request writes carries its id, trace and operation, and an unexpected error names the request", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const log = pino({ level: 'debug', mixin: requestLogFields }, sink);
+    // A database that fails every read: the resolver's error is unexpected, masked and logged.
+    const broken = { ...h.db, query: async () => Promise.reject(new Error('the disk is on fire')) };
+    const app = createApp({ ...h.deps, log, db: broken as never }, { rateLimitPerMinute: 0 });
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const res = await request(app)
+      .post('/graphql')
+      .set('traceparent', `00-${traceId}-00f067aa0ba902b7-01`)
+      .set('x-request-id', 'req-77')
+      .send({ query: 'query Market { risks { nodes { id } } }' });
+    assert.match(String(res.headers.traceparent), new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`), 'the trace continues');
+    assert.doesNotMatch(String(res.headers.traceparent), /00f067aa0ba902b7/, 'with a span of its own');
+    assert.deepEqual(res.body.errors[0].extensions, { code: 'INTERNAL_SERVER_ERROR', requestId: 'req-77' });
+    const resolver = lines.find((l) => l.msg === 'unexpected error in a resolver');
+    assert.deepEqual(
+      { reqId: resolver?.reqId, traceId: resolver?.traceId, operation: resolver?.operation },
+      { reqId: 'req-77', traceId, operation: 'query Market' },
+    );
+    const access = lines.find((l) => l.msg === 'request completed');
+    assert.deepEqual({ traceId: access?.traceId, operation: access?.operation }, { traceId, operation: 'query Market' });
+    // A malformed traceparent starts a new trace.
+    const fresh = await request(app).post('/graphql').set('traceparent', '00-zz-11-01').send({ query: '{ __typename }' });
+    assert.match(String(fresh.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.doesNotMatch(String(fresh.headers.traceparent), /zz/);
   });
 
   test('a forged token cannot lock its subject out: addresses are limited only once verified', async () => {

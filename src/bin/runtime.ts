@@ -2,6 +2,7 @@ import { createDatabaseClock } from '../app/database-clock.ts';
 import { wireDeps } from '../app/wire.ts';
 import { existsSync } from 'node:fs';
 import pino from 'pino';
+import { requestLogFields } from '../app/request-context.ts';
 import { type Deps, systemClock } from '../app/deps.ts';
 import type { Metrics } from '../app/metrics.ts';
 import { createWorkerSimulator } from '../app/simulator.ts';
@@ -44,7 +45,8 @@ export async function createRuntime(
   // serves requests. pino flushes what is pending when the process exits (a crash included);
   // only a SIGKILL can lose the last lines.
   const log = pino(
-    { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
+    // Each line written during a request carries its id, trace and GraphQL operation.
+    { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' }, mixin: requestLogFields },
     pino.destination({ dest: options.logToStderr ? 2 : 1, sync: false }),
   );
   for (const w of config.warnings) log.warn(w);

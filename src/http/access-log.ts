@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type express from 'express';
 import type { Deps } from '../app/deps.ts';
 import { REDACTED_LOG_PATHS } from './redaction.ts';
+import { type RequestContext, runInRequest, traceOf } from '../app/request-context.ts';
 
 const REQUEST_ID = /^[\w.-]{1,64}$/;
 const LOGGED_REQUEST_HEADERS = ['user-agent', 'content-length', 'x-forwarded-for', 'authorization', 'cookie', 'x-api-key'];
@@ -46,19 +47,29 @@ export function requestLogging(deps: Deps): express.RequestHandler {
     const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     (req as express.Request & { id: string }).id = id;
     res.setHeader('x-request-id', id);
-    if (req.url === '/metrics' || req.url === '/healthz') return next();
+    // W3C trace context: the caller's trace continued (or a new one), this server's span in it.
+    const trace = traceOf(typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined);
+    res.setHeader('traceparent', `00-${trace.traceId}-${trace.spanId}-01`);
+    const context: RequestContext = { requestId: id, traceId: trace.traceId, spanId: trace.spanId };
+    if (req.url === '/metrics' || req.url === '/healthz' || req.url === '/livez') return runInRequest(context, next);
     const started = Date.now();
     // A response emits 'close' once it is done, written or not (after 'finish' when written).
     res.once('close', () => {
       const responseTime = Date.now() - started;
+      const fields = {
+        req,
+        res,
+        responseTime,
+        traceId: trace.traceId,
+        ...(trace.parentId ? { parentSpanId: trace.parentId } : {}),
+        ...(context.operation ? { operation: context.operation } : {}),
+      };
       if (res.errored || res.statusCode >= 500)
-        log.error(
-          { req, res, err: res.errored ?? new Error(`failed with status code ${res.statusCode}`), responseTime },
-          'request errored',
-        );
+        log.error({ ...fields, err: res.errored ?? new Error(`failed with status code ${res.statusCode}`) }, 'request errored');
       // Closed before the response was written: the client went away.
-      else log.info({ req, res, responseTime }, res.writableFinished ? 'request completed' : 'request aborted');
+      else log.info(fields, res.writableFinished ? 'request completed' : 'request aborted');
     });
-    next();
+    // Everything the request does from here logs with its id, trace and operation.
+    runInRequest(context, next);
   };
 }

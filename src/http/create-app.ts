@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { useOperationMetrics } from './graphql-metrics.ts';
+import { useOperationInLogs, useOperationMetrics } from './graphql-metrics.ts';
 import express from 'express';
 import { MemoryStore, type Store, rateLimit } from 'express-rate-limit';
 import proxyaddr from 'proxy-addr';
@@ -117,6 +117,7 @@ export function createYogaServer(
       useSubscriptionLimits(options.subscriptionLimits ?? { perClient: 20, total: 1_000 }),
       useSessionBoundSubscriptions(sessions),
       ...(options.prometheus ? [useOperationMetrics(options.prometheus)] : []),
+      useOperationInLogs(),
       ...(deps.config.production ? [useNoSuggestions()] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: 10 },

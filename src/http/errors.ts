@@ -2,6 +2,7 @@ import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import { isBaseError } from '../domain/errors.ts';
 import { isWaitTimeout } from '../app/failures.ts';
+import { currentRequest } from '../app/request-context.ts';
 
 /**
  * The single place where errors become what a client sees. Our own errors keep their
@@ -60,5 +61,10 @@ function mask(log: Logger, error: unknown): Error {
     });
   }
   log.error({ err: original, path: graphqlError?.path }, 'unexpected error in a resolver');
-  return new GraphQLError('Unexpected error.', { ...at(graphqlError), extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  // The request id lets a client's report be matched to the log line above.
+  const requestId = currentRequest()?.requestId;
+  return new GraphQLError('Unexpected error.', {
+    ...at(graphqlError),
+    extensions: { code: 'INTERNAL_SERVER_ERROR', ...(requestId ? { requestId } : {}) },
+  });
 }

@@ -1,6 +1,7 @@
 import { type DocumentNode, Kind, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { createPrometheus } from './prometheus.ts';
+import { currentRequest } from '../app/request-context.ts';
 
 type Prometheus = Pick<ReturnType<typeof createPrometheus>, 'graphqlSeconds' | 'subscriptionsOpen'>;
 
@@ -47,6 +48,34 @@ export function useOperationMetrics(prometheus: Prometheus): Plugin {
         },
         onSubscribeError: close,
       };
+    },
+  };
+}
+
+/**
+ * Names the operation in the request's log context (src/app/request-context.ts): "query risks",
+ * "mutation purchasePolicy", or "query MyPolicies" when the client names it, so every line the
+ * request writes after parsing, and its access line, say what was asked.
+ */
+export function useOperationInLogs(): Plugin {
+  const name = (document: DocumentNode, operationName: string | null | undefined) => {
+    const op = getOperationAST(document, operationName);
+    if (!op) return undefined;
+    if (op.name) return `${op.operation} ${op.name.value}`;
+    const fields = op.selectionSet.selections.filter((s) => s.kind === Kind.FIELD).map((s) => s.name.value);
+    return `${op.operation} ${fields.slice(0, 5).join(',')}${fields.length > 5 ? ',...' : ''}`;
+  };
+  const mark = (document: DocumentNode, operationName: string | null | undefined) => {
+    const context = currentRequest();
+    const named = name(document, operationName);
+    if (context && named) context.operation = named.slice(0, 120);
+  };
+  return {
+    onExecute({ args }) {
+      mark(args.document, args.operationName);
+    },
+    onSubscribe({ args }) {
+      mark(args.document, args.operationName);
     },
   };
 }

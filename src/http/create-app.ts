@@ -8,6 +8,7 @@ import express from 'express';
 import { MemoryStore, type Store, rateLimit } from 'express-rate-limit';
 import proxyaddr from 'proxy-addr';
 import { createSchema, createYoga } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import helmet from 'helmet';
 import { requestLogging } from './access-log.ts';
 import { bearer, safeEqual } from './bearer.ts';
@@ -94,6 +95,9 @@ export function createYogaServer(
     cors: origins.length > 0 ? { origin: [...origins], credentials: true, methods: ['GET', 'POST'] } : false,
     maskedErrors: { maskError: options.maskError },
     graphiql: !deps.config.production,
+    // GraphiQL's page with its scripts and styles inline, from the lockfile: nothing is
+    // fetched from a CDN, so it works offline (yoga's default page loads it from unpkg).
+    renderGraphiQL,
     // The app reads the body itself, counting the bytes received (express.raw on /graphql, at
     // most MAX_BODY_BYTES; WebSocket frames have their own maxPayload). Yoga's own limit would
     // then wrap that buffered body in a counting stream again on every request, a pipeline

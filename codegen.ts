@@ -40,6 +40,8 @@ const mappers: Record<string, string> = {
   RecoveryPart: "Omit<{T}, 'pool'> & { poolId: string | null }",
   SubmitObservationsResult: "Omit<{T}, 'feed' | 'incidents'> & { feedId: string; incidentIds: string[] }",
   FeedHistoryImport: "Omit<{T}, 'feed'> & { feedId: string }",
+  RiskCapacity: "Omit<{T}, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> }",
+  PoolCapacity: namesPool,
 };
 const config: CodegenConfig = {
   schema: 'schema/*.graphql',

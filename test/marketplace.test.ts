@@ -197,6 +197,41 @@ describe('pool selection and pricing over HTTP', () => {
     assert.ok(BigInt(big.premium) * 1_000n > BigInt(small.premium) * 40_000n, 'rate rises with utilisation');
   });
 
+  test('capacity answers what one policy can still buy at each cap and the price range for a term, and it is exact', async () => {
+    const m = await marketWithPool(h, USDC(10_000));
+    const CAPACITY = `query($r: ID!, $d: Int) { capacity(riskId: $r, durationDays: $d) { risk { id } durationDays salesOpen reason
+      coverLeft totalCoverLeft minAnnualRate maxAnnualRate
+      pools { pool { id } riskCapLeft groupCapLeft totalCapLeft bindingCap coverLeft minAnnualRate maxAnnualRate } } }`;
+    const before = (await h.ok(CAPACITY, { r: m.risk.id, d: 30 })).capacity;
+    assert.equal(before.salesOpen, true, before.reason);
+    assert.equal(before.pools.length, 1);
+    const pool = before.pools[0];
+    assert.equal(pool.pool.id, m.pool.id);
+    assert.equal(before.coverLeft, pool.coverLeft);
+    assert.equal(before.totalCoverLeft, pool.coverLeft);
+    // The binding cap's room, over the risk's payout ratio, is what one policy can buy.
+    const room = [pool.riskCapLeft, pool.groupCapLeft, pool.totalCapLeft].map(BigInt).reduce((a, b) => (b < a ? b : a));
+    assert.ok(
+      BigInt(pool.coverLeft) > 0n && BigInt(pool.coverLeft) >= room,
+      `cover ${pool.coverLeft} for room ${room} (payout ratio at most 1)`,
+    );
+    assert.ok(
+      Number(before.minAnnualRate) > 0 && Number(before.minAnnualRate) < Number(before.maxAnnualRate),
+      'the rate rises to the full pool',
+    );
+    // Exact: a quote for all of it is priced, one base unit more is refused.
+    const all = (await h.ok(QUOTE, { r: m.risk.id, amt: pool.coverLeft, d: 30 })).quote;
+    assert.equal(all.pool.id, m.pool.id);
+    expectCode(await h.gql(QUOTE, { r: m.risk.id, amt: (BigInt(pool.coverLeft) + 1n).toString(), d: 30 }), 'CAPACITY_EXCEEDED');
+    // Bought cover takes its room.
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, buyer.token)).quote;
+    await h.ok(PURCHASE, { q: q.id }, buyer.token);
+    const after = (await h.ok(CAPACITY, { r: m.risk.id, d: 30 })).capacity;
+    assert.equal(BigInt(after.pools[0].riskCapLeft), BigInt(pool.riskCapLeft) - BigInt(q.exposure));
+    expectCode(await h.gql(CAPACITY, { r: m.risk.id, d: 3 }), 'BAD_USER_INPUT');
+  });
+
   test('a curated pool refuses unknown risks and bad caps', async () => {
     const m = await marketWithPool(h, USDC(1_000));
     expectCode(await h.gql(CREATE_POOL, { input: { name: 'x', risks: [{ riskId: 'risk_nope' }] } }, m.uwToken), 'NOT_FOUND');

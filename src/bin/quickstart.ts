@@ -55,6 +55,10 @@ async function main(): Promise<void> {
 
   // The buyer follows their payouts live, quotes 1,000 USDC of cover for 30 days and buys it.
   const payouts = buyer.client.payoutsLive(new Date(Date.now() - 1000));
+  const room = await buyer.client.capacity(risk.id, 30);
+  console.log(
+    `capacity: up to ${show(room.coverLeft)} USDC in one policy, at ${room.minAnnualRate} to ${room.maxAnnualRate} a year for 30 days`,
+  );
   const quote = await buyer.client.quote(risk.id, usdc(1_000), 30);
   console.log(`quote ${quote.id}: ${show(quote.total)} USDC for ${show(quote.amount)} USDC of cover`);
   const policy = await buyer.client.buy(quote.id);

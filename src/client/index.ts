@@ -23,6 +23,7 @@ import {
   RequestQuoteDocument,
   RequestWithdrawalDocument,
   RisksDocument,
+  CapacityDocument,
   SignInDocument,
   SetRiskFeedsDocument,
   SiweNonceDocument,
@@ -190,6 +191,8 @@ export function createCoverClient(options: CoverClientOptions) {
 
     // Buyers
     risks: (first = 50, after?: string) => request(RisksDocument, { first, after: after ?? null }).then((r) => r.risks),
+    /** The cover left on a risk (per pool and cap) and the annual rate range for the term. */
+    capacity: (riskId: string, durationDays = 30) => request(CapacityDocument, { riskId, durationDays }).then((r) => r.capacity),
     quote: (riskId: string, amount: bigint | string, durationDays: number) =>
       request(RequestQuoteDocument, { riskId, amount: amount.toString(), durationDays }).then((r) => r.requestQuote),
     buy: (quoteId: string) => request(PurchasePolicyDocument, { quoteId }).then((r) => r.purchasePolicy),

@@ -1,5 +1,5 @@
 import { issueSiweNonce, revokeSessions, signInWithEthereum } from '../app/auth.ts';
-import { policies, policy, priceCover, purchasePolicy, quoteHistory, requestQuote } from '../app/cover.ts';
+import { policies, policy, priceCover, purchasePolicy, quoteHistory, requestQuote, riskCapacity } from '../app/cover.ts';
 import { creditAccount, getBalance } from '../app/funding.ts';
 import {
   allPools,
@@ -135,6 +135,7 @@ export const coreResolvers: Resolvers = {
     positions: (_, a, ctx) => positions(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     withdrawals: (_, a, ctx) => withdrawals(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     quoteEstimate: (_, a, ctx) => priceCover(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays),
+    capacity: (_, a, ctx) => riskCapacity(ctx.deps, a.riskId, a.durationDays ?? 30),
     policies: (_, a, ctx) => policies(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     quotes: (_, a, ctx) => quoteHistory(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     policy: (_, a, ctx) => policy(ctx.deps, ctx.viewer, a.id),
@@ -257,6 +258,14 @@ export const coreResolvers: Resolvers = {
   },
 
   QuoteEstimate: quoteFields,
+
+  RiskCapacity: {
+    risk: (c, _, ctx) => ctx.risk(c.riskId),
+  },
+
+  PoolCapacity: {
+    pool: (p, _, ctx) => ctx.pool(p.poolId),
+  },
 
   Policy: {
     risk: (p, _, ctx) => ctx.risk(p.riskId),

@@ -851,6 +851,27 @@ export type PoolPremiumByDayArgs = {
   days?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** One backing pool's room for more cover on a risk. */
+export type PoolCapacity = {
+  __typename?: 'PoolCapacity';
+  /** The cap with the least room: risk, group or total. */
+  bindingCap: Scalars['String']['output'];
+  /** The largest cover one policy can buy from this pool (its room over the risk's payout ratio), base units. */
+  coverLeft: Scalars['BigInt']['output'];
+  /** Exposure room left under the cap of the risk's correlation group, base units. */
+  groupCapLeft: Scalars['BigInt']['output'];
+  /** The annual rate of a cover that fills this pool's room. */
+  maxAnnualRate?: Maybe<Scalars['Decimal']['output']>;
+  /** The annual rate of a small cover here. */
+  minAnnualRate?: Maybe<Scalars['Decimal']['output']>;
+  /** The pool. */
+  pool: Pool;
+  /** Exposure room left under the pool's cap for this risk (capital x cap, less what is in force), base units. */
+  riskCapLeft: Scalars['BigInt']['output'];
+  /** Exposure room left under the pool's total cap, base units. */
+  totalCapLeft: Scalars['BigInt']['output'];
+};
+
 export type PoolConnection = {
   __typename?: 'PoolConnection';
   nodes: Array<Pool>;
@@ -958,6 +979,13 @@ export type Query = {
    */
   backtest: BacktestResult;
   /**
+   * What cover on a risk is left and at what price range for a term, as Nexus's cover-router
+   * answers capacity: per backing pool, the room at its risk, group and total caps and the
+   * largest policy it can write; the largest single policy and the sum; the annual rates from a
+   * small cover to one that fills a pool. Nothing is stored.
+   */
+  capacity: RiskCapacity;
+  /**
    * Deposits into the treasury for an address (your own; admins any): those seen on chain but
    * not yet confirmed (nothing is credited for them until they are), and those credited.
    */
@@ -1033,6 +1061,12 @@ export type QueryBackstopArgs = {
 export type QueryBacktestArgs = {
   observations: Array<ObservationInput>;
   rule: TriggerRuleInput;
+};
+
+
+export type QueryCapacityArgs = {
+  durationDays?: InputMaybe<Scalars['Int']['input']>;
+  riskId: Scalars['ID']['input'];
 };
 
 
@@ -1412,6 +1446,29 @@ export type RiskHistoryArgs = {
 
 export type RiskIncidentsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** The cover left on a risk and its price range for a term (Query.capacity). */
+export type RiskCapacity = {
+  __typename?: 'RiskCapacity';
+  /** The largest single policy (in base units of the asset) any pool takes now: a policy is written by one pool. */
+  coverLeft: Scalars['BigInt']['output'];
+  /** The term the rates are for, in days. */
+  durationDays: Scalars['Int']['output'];
+  /** The highest annual rate: a cover that fills a pool's room. */
+  maxAnnualRate?: Maybe<Scalars['Decimal']['output']>;
+  /** The lowest annual rate (premium per unit of cover a year, before the fee and the minimum premium): a small cover at today's utilisation. */
+  minAnnualRate?: Maybe<Scalars['Decimal']['output']>;
+  /** Each backing pool's room. */
+  pools: Array<PoolCapacity>;
+  /** Why not, when it is not: the trigger's state, the value past the threshold, or the expected loss above the ceiling. */
+  reason?: Maybe<Scalars['String']['output']>;
+  /** The risk. */
+  risk: Risk;
+  /** Whether cover on the risk is sold now. */
+  salesOpen: Scalars['Boolean']['output'];
+  /** The cover the backing pools can still write, summed (base units). */
+  totalCoverLeft: Scalars['BigInt']['output'];
 };
 
 export type RiskConnection = {
@@ -1956,6 +2013,7 @@ export type ResolversTypes = {
   PolicyConnection: ResolverTypeWrapper<Omit<PolicyConnection, 'nodes'> & { nodes: Array<ResolversTypes['Policy']> }>;
   PolicyStatus: PolicyStatus;
   Pool: ResolverTypeWrapper<PoolSnapshot>;
+  PoolCapacity: ResolverTypeWrapper<Omit<Omit<PoolCapacity, 'pool'> & { pool: ResolversTypes['Pool'] }, 'pool'> & { poolId: string }>;
   PoolConnection: ResolverTypeWrapper<Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversTypes['Pool']> }>;
   PoolLimits: ResolverTypeWrapper<PoolLimits>;
   PoolLoss: ResolverTypeWrapper<PoolLoss>;
@@ -1977,6 +2035,7 @@ export type ResolversTypes = {
   RegisterFeedInput: RegisterFeedInput;
   Reserves: ResolverTypeWrapper<ReserveCheck>;
   Risk: ResolverTypeWrapper<RiskRecord>;
+  RiskCapacity: ResolverTypeWrapper<Omit<Omit<RiskCapacity, 'pools' | 'risk'> & { pools: Array<ResolversTypes['PoolCapacity']>, risk: ResolversTypes['Risk'] }, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> }>;
   RiskConnection: ResolverTypeWrapper<Omit<RiskConnection, 'nodes'> & { nodes: Array<ResolversTypes['Risk']> }>;
   RiskEvent: ResolverTypeWrapper<Omit<RiskEvent, 'observations'> & { observations: Array<ResolversTypes['EvidenceObservation']> }>;
   RiskEventState: RiskEventState;
@@ -2067,6 +2126,7 @@ export type ResolversParentTypes = {
   Policy: PolicyRecord;
   PolicyConnection: Omit<PolicyConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Policy']> };
   Pool: PoolSnapshot;
+  PoolCapacity: Omit<Omit<PoolCapacity, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
   PoolConnection: Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Pool']> };
   PoolLimits: PoolLimits;
   PoolLoss: PoolLoss;
@@ -2087,6 +2147,7 @@ export type ResolversParentTypes = {
   RegisterFeedInput: RegisterFeedInput;
   Reserves: ReserveCheck;
   Risk: RiskRecord;
+  RiskCapacity: Omit<Omit<RiskCapacity, 'pools' | 'risk'> & { pools: Array<ResolversParentTypes['PoolCapacity']>, risk: ResolversParentTypes['Risk'] }, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> };
   RiskConnection: Omit<RiskConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Risk']> };
   RiskEvent: Omit<RiskEvent, 'observations'> & { observations: Array<ResolversParentTypes['EvidenceObservation']> };
   RiskExposure: Omit<RiskExposure, 'risk'> & { risk: ResolversParentTypes['Risk'] };
@@ -2502,6 +2563,17 @@ export type PoolResolvers<ContextType = Context, ParentType extends ResolversPar
   utilisation?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 };
 
+export type PoolCapacityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolCapacity'] = ResolversParentTypes['PoolCapacity']> = {
+  bindingCap?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  coverLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  groupCapLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  maxAnnualRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  minAnnualRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
+  riskCapLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  totalCapLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+};
+
 export type PoolConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolConnection'] = ResolversParentTypes['PoolConnection']> = {
   nodes?: Resolver<Array<ResolversTypes['Pool']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
@@ -2569,6 +2641,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   adequacy?: Resolver<ResolversTypes['Adequacy'], ParentType, ContextType, RequireFields<QueryAdequacyArgs, 'asset'>>;
   backstop?: Resolver<ResolversTypes['Backstop'], ParentType, ContextType, RequireFields<QueryBackstopArgs, 'asset'>>;
   backtest?: Resolver<ResolversTypes['BacktestResult'], ParentType, ContextType, RequireFields<QueryBacktestArgs, 'observations' | 'rule'>>;
+  capacity?: Resolver<ResolversTypes['RiskCapacity'], ParentType, ContextType, RequireFields<QueryCapacityArgs, 'durationDays' | 'riskId'>>;
   chainDeposits?: Resolver<ResolversTypes['ChainDeposits'], ParentType, ContextType, RequireFields<QueryChainDepositsArgs, 'first'>>;
   chainReorgs?: Resolver<ResolversTypes['ChainReorgConnection'], ParentType, ContextType, RequireFields<QueryChainReorgsArgs, 'first'>>;
   feed?: Resolver<Maybe<ResolversTypes['Feed']>, ParentType, ContextType, RequireFields<QueryFeedArgs, 'id'>>;
@@ -2723,6 +2796,18 @@ export type RiskResolvers<ContextType = Context, ParentType extends ResolversPar
   state?: Resolver<ResolversTypes['RiskState'], ParentType, ContextType>;
   triggerProgress?: Resolver<ResolversTypes['TriggerProgress'], ParentType, ContextType>;
   triggeredAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+};
+
+export type RiskCapacityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskCapacity'] = ResolversParentTypes['RiskCapacity']> = {
+  coverLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  durationDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  maxAnnualRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  minAnnualRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  pools?: Resolver<Array<ResolversTypes['PoolCapacity']>, ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
+  salesOpen?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  totalCoverLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
 
 export type RiskConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskConnection'] = ResolversParentTypes['RiskConnection']> = {
@@ -2989,6 +3074,7 @@ export type Resolvers<ContextType = Context> = {
   Policy?: PolicyResolvers<ContextType>;
   PolicyConnection?: PolicyConnectionResolvers<ContextType>;
   Pool?: PoolResolvers<ContextType>;
+  PoolCapacity?: PoolCapacityResolvers<ContextType>;
   PoolConnection?: PoolConnectionResolvers<ContextType>;
   PoolLimits?: PoolLimitsResolvers<ContextType>;
   PoolLoss?: PoolLossResolvers<ContextType>;
@@ -3007,6 +3093,7 @@ export type Resolvers<ContextType = Context> = {
   RecoveryPart?: RecoveryPartResolvers<ContextType>;
   Reserves?: ReservesResolvers<ContextType>;
   Risk?: RiskResolvers<ContextType>;
+  RiskCapacity?: RiskCapacityResolvers<ContextType>;
   RiskConnection?: RiskConnectionResolvers<ContextType>;
   RiskEvent?: RiskEventResolvers<ContextType>;
   RiskExposure?: RiskExposureResolvers<ContextType>;

@@ -49,7 +49,10 @@ describe("the typed client runs the three users' flows", () => {
     const feed = await integrator.registerPushFeed('client feed', 3600);
     assert.equal(feed.reporter, reporter.address);
     await h.ok(SET_FEEDS, { r: risk.id, f: [feed.id] }, adminToken);
-    const calm = await integrator.pushObservations(feed.id, reporter, [{ value: '1.0001', observedAt: h.clock.now() - 1_000 }]);
+    // A time with milliseconds (Date.now(), as docs/client.md shows) is floored to the second it signs.
+    const calm = await integrator.pushObservations(feed.id, reporter, [
+      { value: '1.0001', observedAt: Math.floor(h.clock.now() / 1000) * 1000 - 1_000 + 437 },
+    ]);
     assert.equal(calm.accepted, 1);
     // Signed by anyone else: refused.
     await assert.rejects(

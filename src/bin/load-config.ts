@@ -48,7 +48,7 @@ const EnvSchema = z.object({
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"')
     .default('1'),
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
-  SHUTDOWN_DRAIN_SECONDS: intFrom(5, 0, 300),
+  SHUTDOWN_DRAIN_SECONDS: z.coerce.number().int().min(0).max(300).optional(),
   WATCHER: z.enum(['on', 'off']).default('on'),
   SIMULATION_PATHS: intFrom(100_000, 1_000, 10_000_000),
   RATE_LIMIT_PER_MINUTE: intFrom(1_200, 0, 1_000_000),
@@ -111,7 +111,7 @@ export interface RuntimeConfig {
   port: number;
   logLevel: string;
   maintenanceIntervalMs: number;
-  /** After SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes. */
+  /** After SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (default 5 s in production, 1 s otherwise). */
   shutdownDrainMs: number;
   watcher: boolean;
   watcherIntervalMs: number;
@@ -260,7 +260,8 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL_SECONDS * 1000,
-    shutdownDrainMs: e.SHUTDOWN_DRAIN_SECONDS * 1000,
+    // Long enough for a load balancer to notice in production; a moment on a laptop.
+    shutdownDrainMs: (e.SHUTDOWN_DRAIN_SECONDS ?? (production ? 5 : 1)) * 1000,
     watcher: e.WATCHER === 'on',
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: trustProxy(e.TRUST_PROXY),

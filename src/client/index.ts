@@ -222,9 +222,11 @@ export function createCoverClient(options: CoverClientOptions) {
       request(RegisterPushFeedDocument, { name, heartbeatSeconds: heartbeatSeconds ?? null }).then((r) => r.registerFeed),
     /**
      * Signs observations with the feed's reporter key (EIP-712: `pushDomain`, `pushTypes`,
-     * times in whole seconds) and submits them. `observedAt` is epoch milliseconds.
+     * times in whole seconds) and submits them. `observedAt` is epoch milliseconds, floored to
+     * the second (what is signed and sent), so `Date.now()` works.
      */
-    async pushObservations(feedId: string, reporter: Signer, observations: ReadonlyArray<{ value: string; observedAt: number }>) {
+    async pushObservations(feedId: string, reporter: Signer, given: ReadonlyArray<{ value: string; observedAt: number }>) {
+      const observations = given.map((o) => ({ value: o.value, observedAt: Math.floor(o.observedAt / 1000) * 1000 }));
       const signature: Hex = await reporter.signTypedData({
         domain: pushDomain,
         types: pushTypes,

@@ -8,7 +8,8 @@ import type { Viewer } from '../src/app/auth.ts';
 import { backstopOf } from '../src/app/backstop.ts';
 import { getBalance } from '../src/app/funding.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
-import { UsageError, parseAdminArgs, renderOutput, runAdminCommand } from '../src/bin/admin-commands.ts';
+import { Money, UsageError, parseAdminArgs, renderOutput, runAdminCommand } from '../src/bin/admin-commands.ts';
+import { createRisk } from '../src/app/risks.ts';
 import { createDatabase } from '../src/db/create-database.ts';
 import { type BatchRecord, confirmBatch, prepareBatch, queueOutbound, recordInbound, transfersOfBatch } from '../src/db/treasury-store.ts';
 import { BaseError } from '../src/domain/errors.ts';
@@ -47,11 +48,19 @@ describe(`npm run admin: the operator's commands call the API's use cases (${SER
     const mine = listed.find((r) => r.id === m.risk.id);
     assert.equal(mine?.state, 'ARMED');
     assert.equal(mine?.override, '');
+    // A risk no feed watches: the CLI says what the API says.
+    const unwatched = await createRisk(
+      h.deps,
+      { address: h.admin.address, roles: ['admin'] },
+      depegRiskInput(`cli unwatched ${Math.random()}`) as never,
+    );
+    const api = (await h.ok('query($id: ID!) { risk(id: $id) { state } }', { id: unwatched.id })).risk;
+    assert.deepEqual([(await rows(['risks'])).find((r) => r.id === unwatched.id)?.state, api.state], ['DEGRADED', 'DEGRADED']);
 
     const overridden = await rows(['override-score', m.risk.id, '42', 'audit', 'found', 'an', 'upgrade', 'key']);
     assert.equal(overridden[0]?.score, '42');
-    const api = (await h.ok('query($id: ID!) { risk(id: $id) { score { score override overrideReason } } }', { id: m.risk.id })).risk;
-    assert.deepEqual(api.score, { score: '42', override: '42', overrideReason: 'audit found an upgrade key' });
+    const scored = (await h.ok('query($id: ID!) { risk(id: $id) { score { score override overrideReason } } }', { id: m.risk.id })).risk;
+    assert.deepEqual(scored.score, { score: '42', override: '42', overrideReason: 'audit found an upgrade key' });
     // The use case's own checks apply: a refusal comes with its stable code.
     await assert.rejects(
       run(['override-score', m.risk.id, '420', 'too high']),
@@ -64,7 +73,7 @@ describe(`npm run admin: the operator's commands call the API's use cases (${SER
 
     const before = (await backstopOf(h.deps, 'USDC')).balance;
     const funded = await rows(['fund-backstop', USDC(500).toString(), 'treasury-topup-7']);
-    assert.equal(funded[0]?.balance, before + USDC(500));
+    assert.equal((funded[0]?.balance as Money).amount, before + USDC(500));
     await rows(['fund-backstop', USDC(500).toString(), 'treasury-topup-7']);
     assert.equal((await backstopOf(h.deps, 'USDC')).balance, before + USDC(500), 'the same reference funds once');
     assert.deepEqual(await rows(['backstop']), funded);
@@ -107,7 +116,7 @@ describe(`npm run admin: the operator's commands call the API's use cases (${SER
         h.clock.now(),
       ),
     );
-    assert.ok((await rows(['unattributed'])).some((d) => d.txHash === txHash && d.amount === USDC(25)));
+    assert.ok((await rows(['unattributed'])).some((d) => d.txHash === txHash && (d.amount as Money).amount === USDC(25)));
     await assert.rejects(run(['assign-deposit', txHash, 'three', owner, 'sent', 'without', 'deposit']), UsageError);
     const assigned = await rows(['assign-deposit', txHash, '3', owner, 'sent', 'without', 'deposit()']);
     assert.equal(assigned[0]?.status, 'ASSIGNED');
@@ -169,7 +178,7 @@ describe(`npm run admin: the operator's commands call the API's use cases (${SER
     });
     const parked = (await rows(['parked'])).filter((t) => t.recipient === owner);
     assert.deepEqual(
-      parked.map((t) => [t.state, t.amount, t.lastError]),
+      parked.map((t) => [t.state, (t.amount as Money).amount, t.lastError]),
       [
         ['PARKED', USDC(20), 'the token refused the transfer: Blacklistable: account is blacklisted'],
         ['PARKED', USDC(20), 'the token refused the transfer: Blacklistable: account is blacklisted'],
@@ -193,6 +202,10 @@ describe(`npm run admin: the operator's commands call the API's use cases (${SER
     assert.equal(renderOutput(out, false), 'id  amount\n--  --------------------\nr1  12345678901234567890');
     assert.deepEqual(JSON.parse(renderOutput(out, true)), [{ id: 'r1', amount: '12345678901234567890' }]);
     assert.equal(renderOutput({ rows: [] }, false), '(none)');
+    // Amounts: whole units with the asset in a table, base units in JSON.
+    const money = { rows: [{ amount: new Money(1_234_567_890n, 'USDC', 6) }, { amount: new Money(5_000_000n, 'USDC', 6) }] };
+    assert.equal(renderOutput(money, false), 'amount\n----------------\n1,234.56789 USDC\n5 USDC');
+    assert.deepEqual(JSON.parse(renderOutput(money, true)), [{ amount: '1234567890' }, { amount: '5000000' }]);
   });
 });
 

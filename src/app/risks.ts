@@ -119,6 +119,14 @@ export async function riskMonitoring(ex: Executor, risks: readonly WatchedRisk[]
   return new Map(risks.map((r) => [r.id, monitoringFrom(r, counts.get(r.id) ?? { feeds: 0, fresh: 0 })]));
 }
 
+/**
+ * The state the API and the admin CLI show: an ARMED risk that no fresh feed watches (or that
+ * its feeds' failures degraded) is DEGRADED, and no cover is sold on it.
+ */
+export function shownState(risk: Pick<RiskRecord, 'state' | 'degraded'>, monitoring: Monitoring): RiskRecord['state'] | 'DEGRADED' {
+  return risk.state === 'ARMED' && (risk.degraded || !monitoring.monitored) ? 'DEGRADED' : risk.state;
+}
+
 const monitoringFrom = (r: WatchedRisk, c: { feeds: number; fresh: number }): Monitoring =>
   monitoringOf({ feeds: c.feeds, freshFeeds: c.fresh, quorum: r.quorum, maxStalenessSeconds: r.maxStalenessSeconds });
 

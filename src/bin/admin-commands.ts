@@ -4,7 +4,10 @@ import type { Viewer } from '../app/auth.ts';
 import { backstopOf, fundBackstop } from '../app/backstop.ts';
 import type { Deps } from '../app/deps.ts';
 import { recordRecovery } from '../app/recoveries.ts';
-import { allRisks, overrideRiskScore } from '../app/risks.ts';
+import { allRisks, overrideRiskScore, riskMonitoring, shownState } from '../app/risks.ts';
+import type { Monitoring } from '../domain/monitoring.ts';
+import { assetDecimals } from '../db/asset-store.ts';
+import { formatUnits } from 'viem';
 import { acknowledgeReorg, assignDeposit, chainReorgs, parked, retryTransfer, unattributed } from '../app/treasury.ts';
 import type { ReorgRecord } from '../db/treasury-store.ts';
 import type { OutboundTransferRecord } from '../db/treasury-store.ts';
@@ -24,6 +27,36 @@ interface Command {
   run(args: string[], context: { deps?: Deps; admin: Viewer; env: NodeJS.ProcessEnv }): Promise<AdminOutput>;
 }
 
+/**
+ * An amount in a row: shown in whole units with its asset in a table ("1,000.5 USDC"), the
+ * API does (amounts are base units there), and as the base-unit string in `--json`, for scripts.
+ */
+export class Money {
+  constructor(
+    readonly amount: bigint,
+    readonly asset: string,
+    readonly decimals: number,
+  ) {}
+  toString(): string {
+    const [whole, fraction] = formatUnits(this.amount, this.decimals).split('.');
+    const grouped = BigInt(whole as string).toLocaleString('en');
+    return `${whole?.startsWith('-') && !grouped.startsWith('-') ? '-' : ''}${grouped}${fraction ? `.${fraction}` : ''} ${this.asset}`;
+  }
+  toJSON(): string {
+    return this.amount.toString();
+  }
+}
+
+/** Amounts as Money, each asset's decimals read once. */
+function moneyBook(deps: Deps): (asset: string, amount: bigint | string) => Promise<Money> {
+  const decimals = new Map<string, Promise<number>>();
+  return async (asset, amount) => {
+    let d = decimals.get(asset);
+    if (!d) decimals.set(asset, (d = assetDecimals(deps.db, asset)));
+    return new Money(BigInt(amount), asset, await d);
+  };
+}
+
 /** A mistake in the command line: printed with the usage, exit code 2. */
 export class UsageError extends Error {}
 
@@ -41,7 +74,13 @@ async function everyPage<T>(load: (page: PageRequest) => Promise<Page<T>>): Prom
 
 const backstopRow = async (deps: Deps, asset: string) => {
   const fund = await backstopOf(deps, asset);
-  return { asset, balance: fund.balance, target: fund.target, iouOutstanding: fund.iouOutstanding };
+  const money = moneyBook(deps);
+  return {
+    asset,
+    balance: await money(asset, fund.balance),
+    target: await money(asset, fund.target),
+    iouOutstanding: await money(asset, fund.iouOutstanding),
+  };
 };
 
 const reorgRow = (r: ReorgRecord) => ({
@@ -56,16 +95,20 @@ const reorgRow = (r: ReorgRecord) => ({
   acknowledgedBy: r.acknowledgedBy ?? '',
 });
 
-const transferRow = (t: OutboundTransferRecord) => ({
-  id: t.id,
-  kind: t.kind,
-  state: t.status,
-  recipient: t.recipient,
-  amount: t.amount,
-  asset: t.asset,
-  policy: t.policyId,
-  lastError: t.lastError,
-});
+const transferRows = async (deps: Deps, transfers: readonly OutboundTransferRecord[]) => {
+  const money = moneyBook(deps);
+  return Promise.all(
+    transfers.map(async (t) => ({
+      id: t.id,
+      kind: t.kind,
+      state: t.status,
+      recipient: t.recipient,
+      amount: await money(t.asset, t.amount),
+      policy: t.policyId,
+      lastError: t.lastError,
+    })),
+  );
+};
 
 /**
  * The operator's daily commands (`npm run admin -- <command>`). Each calls the same use case
@@ -78,18 +121,23 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     needs: 0,
     summary: 'list the risks: state, score (and override), last value',
     database: true,
-    run: async (_args, { deps }) => ({
-      rows: (await everyPage((page) => allRisks(deps as Deps, page))).map((r) => ({
-        id: r.id,
-        name: r.name,
-        kind: r.kind,
-        state: r.degraded ? `${r.state} (DEGRADED)` : r.state,
-        score: effectiveScore(r),
-        override: r.scoreOverride === null ? '' : `${r.scoreOverride} (model ${r.modelScore}): ${r.scoreOverrideReason}`,
-        lastValue: r.lastValue ?? '',
-        lastEvaluatedAt: r.lastEvaluatedAt === null ? '' : new Date(r.lastEvaluatedAt).toISOString(),
-      })),
-    }),
+    run: async (_args, { deps }) => {
+      const risks = await everyPage((page) => allRisks(deps as Deps, page));
+      // The state the API shows: an ARMED risk no fresh feed watches is DEGRADED.
+      const monitoring = await riskMonitoring((deps as Deps).db, risks, (deps as Deps).clock.now());
+      return {
+        rows: risks.map((r) => ({
+          id: r.id,
+          name: r.name,
+          kind: r.kind,
+          state: shownState(r, monitoring.get(r.id) as Monitoring),
+          score: effectiveScore(r),
+          override: r.scoreOverride === null ? '' : `${r.scoreOverride} (model ${r.modelScore}): ${r.scoreOverrideReason}`,
+          lastValue: r.lastValue ?? '',
+          lastEvaluatedAt: r.lastEvaluatedAt === null ? '' : new Date(r.lastEvaluatedAt).toISOString(),
+        })),
+      };
+    },
   },
   'override-score': {
     usage: 'override-score <riskId> <score 0-100> <reason...>',
@@ -136,16 +184,20 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     needs: 0,
     summary: 'plain token transfers into the treasury that no deposit() names, waiting to be assigned',
     database: true,
-    run: async (_args, { deps, admin }) => ({
-      rows: (await everyPage((page) => unattributed(deps as Deps, admin, page))).map((d) => ({
-        txHash: d.txHash,
-        logIndex: d.logIndex,
-        from: d.sender,
-        amount: d.amount,
-        asset: d.asset,
-        seenAt: new Date(d.seenAt).toISOString(),
-      })),
-    }),
+    run: async (_args, { deps, admin }) => {
+      const money = moneyBook(deps as Deps);
+      return {
+        rows: await Promise.all(
+          (await everyPage((page) => unattributed(deps as Deps, admin, page))).map(async (d) => ({
+            txHash: d.txHash,
+            logIndex: d.logIndex,
+            from: d.sender,
+            amount: await money(d.asset, d.amount),
+            seenAt: new Date(d.seenAt).toISOString(),
+          })),
+        ),
+      };
+    },
   },
   'assign-deposit': {
     usage: 'assign-deposit <txHash> <logIndex> <address> <reason...>',
@@ -173,7 +225,9 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     needs: 0,
     summary: 'transfers out that the token refused (a blacklisted payee, a paused token), waiting to be retried or redirected',
     database: true,
-    run: async (_args, { deps, admin }) => ({ rows: (await everyPage((page) => parked(deps as Deps, admin, page))).map(transferRow) }),
+    run: async (_args, { deps, admin }) => ({
+      rows: await transferRows(deps as Deps, await everyPage((page) => parked(deps as Deps, admin, page))),
+    }),
   },
   'retry-transfer': {
     usage: 'retry-transfer <transferId> <reason...>',
@@ -182,7 +236,9 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     database: true,
     run: async (args, { deps, admin }) => {
       const [id, ...reason] = args;
-      return { rows: [transferRow(await retryTransfer(deps as Deps, admin, { id: id as string, reason: reason.join(' ') }))] };
+      return {
+        rows: await transferRows(deps as Deps, [await retryTransfer(deps as Deps, admin, { id: id as string, reason: reason.join(' ') })]),
+      };
     },
   },
   'redirect-transfer': {
@@ -193,7 +249,7 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     run: async (args, { deps, admin }) => {
       const [id, recipient, ...reason] = args;
       const t = await retryTransfer(deps as Deps, admin, { id: id as string, recipient: recipient as string, reason: reason.join(' ') });
-      return { rows: [transferRow(t)] };
+      return { rows: await transferRows(deps as Deps, [t]) };
     },
   },
   reorgs: {

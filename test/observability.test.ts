@@ -236,6 +236,14 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     assert.throws(() => loadConfig({ CHAIN_RPC_URLS: 'mainnet' }), /CHAIN_RPC_URLS/);
     assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL/);
     assert.throws(() => loadConfig({ ADMIN_ADDRESSES: '0x1234' }), /ADMIN_ADDRESSES/);
+    // Every problem in one message, not one per start.
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'production', PORT: 'eighty', JWT_SECRET: 'short', ADMIN_ADDRESSES: '0x1234' }),
+      (e: Error) =>
+        ['PORT', 'JWT_SECRET: must be at least 32 characters', 'ADMIN_ADDRESSES: 0x1234 is not an address'].every((p) =>
+          e.message.includes(p),
+        ),
+    );
     const ok = loadConfig({ CHAIN_RPC_URLS: '1=https://rpc.example/key?x=1,31337=http://127.0.0.1:8545' });
     assert.equal(ok.rpcUrls.get(1), 'https://rpc.example/key?x=1');
   });

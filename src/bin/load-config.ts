@@ -166,16 +166,23 @@ function operatorConfig(e: z.infer<typeof EnvSchema>): OperatorConfig | undefine
  * a message that names it; secrets come only from the environment.
  */
 export function loadConfig(env: Record<string, string | undefined>): RuntimeConfig {
-  const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`invalid configuration: ${problems}`);
+  const given = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = EnvSchema.safeParse(given);
+  // Every problem at once, not one per start: the schema's, then the ones it cannot see.
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  if (given.NODE_ENV === 'production') {
+    for (const name of ['JWT_SECRET', 'ADMIN_ADDRESSES']) if (!given[name]) problems.push(`${name}: required in production`);
   }
+  for (const a of (given.ADMIN_ADDRESSES ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    if (!isAddress(a, { strict: false })) problems.push(`ADMIN_ADDRESSES: ${a} is not an address`);
+  }
+  if (!parsed.success || problems.length > 0) throw new Error(`invalid configuration: ${problems.join('; ')}`);
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
   const warnings: string[] = [];
-  if (production && !e.JWT_SECRET) throw new Error('invalid configuration: JWT_SECRET: required in production');
-  if (production && !e.ADMIN_ADDRESSES) throw new Error('invalid configuration: ADMIN_ADDRESSES: required in production');
   let secret = e.JWT_SECRET;
   if (!secret) {
     secret = randomBytes(32).toString('hex');
@@ -185,9 +192,6 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     .split(',')
     .map((a) => a.trim())
     .filter(Boolean);
-  for (const a of admins) {
-    if (!isAddress(a, { strict: false })) throw new Error(`invalid configuration: ADMIN_ADDRESSES: ${a} is not an address`);
-  }
   if (!e.ADMIN_ADDRESSES) warnings.push(`ADMIN_ADDRESSES is not set: the well-known dev account ${DEV_ADMIN} is admin`);
   const rpcUrls = new Map(
     (e.CHAIN_RPC_URLS ?? '')

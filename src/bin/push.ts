@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { privateKeyToAccount } from 'viem/accounts';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
+import { explainError } from './cli-errors.ts';
 
 /**
  * `npm run push -- [--url <endpoint>] <reporterKey> <feedId> <value>[@<unixSeconds>] ...`:
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
   const flag = args[0] === '--url' ? args.splice(0, 2)[1] : undefined;
   const [key, feedId, ...values] = args;
   const url = flag ?? process.env.API ?? process.env.API_URL ?? 'http://127.0.0.1:4000/graphql';
+  target = url;
   if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key) || !feedId || values.length === 0) {
     console.error(
       'usage: npm run push -- [--url <endpoint>] <0x reporter key> <feedId> <value>[@<unix seconds>] ...   (default endpoint: $API)',
@@ -71,7 +73,10 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(await res.json()));
 }
 
+/** The API this run talks to, for the error message when nothing answers there. */
+let target: string | undefined;
+
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+  console.error(explainError(error, { url: target }) ?? (error instanceof Error ? error.message : error));
   process.exit(1);
 });

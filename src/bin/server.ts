@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { maintenanceTurn } from '../app/maintenance.ts';
 import { attachWebSockets, closeApp, createApp, startDraining } from '../http/create-app.ts';
 import { chainReadiness } from '../chain/readiness.ts';
+import { exitWith } from './cli-errors.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
 /**
@@ -80,7 +81,5 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+// A user's error (the database missing, the data folder in use) in one line; a fault with its stack.
+main().catch((error: unknown) => exitWith(error));

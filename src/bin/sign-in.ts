@@ -1,5 +1,6 @@
 import { privateKeyToAccount } from 'viem/accounts';
 import { createCoverClient } from '../client/index.ts';
+import { explainError } from './cli-errors.ts';
 
 /**
  * `npm run sign-in -- <privateKey> [graphqlUrl]`: Sign-In with Ethereum from the terminal.
@@ -9,6 +10,7 @@ import { createCoverClient } from '../client/index.ts';
 async function main(): Promise<void> {
   const [key, given] = process.argv.slice(2);
   const url = given ?? process.env.API ?? process.env.API_URL ?? 'http://127.0.0.1:4000/graphql';
+  target = url;
   if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key)) {
     console.error('usage: npm run sign-in -- <0x-prefixed 32-byte private key> [graphql url]   (default: $API)');
     process.exit(2);
@@ -18,7 +20,10 @@ async function main(): Promise<void> {
   console.log(session.token);
 }
 
+/** The API this run talks to, for the error message when nothing answers there. */
+let target: string | undefined;
+
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+  console.error(explainError(error, { url: target }) ?? (error instanceof Error ? error.message : error));
   process.exit(1);
 });

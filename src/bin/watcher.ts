@@ -1,5 +1,6 @@
 import { openReorgSummary, reservesProblem } from '../app/treasury.ts';
 import { serveMetrics } from '../http/metrics-server.ts';
+import { exitWith } from './cli-errors.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 
 /** `npm run watcher`: the oracle watcher alone (for deployments that run it apart from the API). */
@@ -40,7 +41,5 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+// A user's error (the database missing, the data folder in use) in one line; a fault with its stack.
+main().catch((error: unknown) => exitWith(error));

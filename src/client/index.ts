@@ -1,6 +1,5 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import type { Hex, LocalAccount } from 'viem';
 import { createSiweMessage } from 'viem/siwe';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 import {
@@ -46,8 +45,20 @@ export class CoverApiError extends Error {
   }
 }
 
-/** What signs: a viem account (a local key, or one a wallet or a remote signer holds). */
-export type Signer = Pick<LocalAccount, 'address' | 'signMessage' | 'signTypedData'>;
+type Hex = `0x${string}`;
+
+/**
+ * What signs: a viem account (privateKeyToAccount, or one a wallet or a remote signer holds),
+ * or anything with the same three members (the client needs no signing library of its own).
+ */
+export interface Signer {
+  address: Hex;
+  /** EIP-191 personal_sign of the Sign-In with Ethereum message. */
+  signMessage(args: { message: string }): Promise<Hex>;
+  /** EIP-712 typed data (the observations a PUSH feed's reporter signs: pushDomain, pushTypes). */
+  // biome-ignore lint/suspicious/noExplicitAny: viem's signTypedData is generic over the typed data it signs
+  signTypedData(args: any): Promise<Hex>;
+}
 
 export interface CoverClientOptions {
   /** The API's GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql. */

@@ -128,7 +128,7 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
     await page.waitForSelector('#notice[data-outcome="ok"]', { timeout: 30_000 });
     assert.match(
       (await page.textContent('#notice')) ?? '',
-      /10,000 USDC credited to your wallet here, and 1,000 test USDC put in your chain wallet/,
+      /10,000 USDC credited to your balance on the platform, and 1,000 test USDC put in your wallet on chain/,
     );
     assert.equal(await chain.balanceOf(visitor.address), 1_000_000_000n);
     await page.waitForSelector('#chain-money:not([hidden])');

@@ -11,7 +11,7 @@ import { type DemoMarket, demoFaucet, pushSigned, replayDepeg, seedDemoMarket } 
 import { checkInvariants } from '../src/db/invariants.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
-import { type Harness, USDC, createHarness, newWallet, serve, testConfig } from './helpers.ts';
+import { type Harness, USDC, createHarness, depegRiskInput, newWallet, serve, testConfig, watchRisk } from './helpers.ts';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
 const usdc = (base: bigint | string) => (Number(base) / 1e6).toLocaleString('en', { maximumFractionDigits: 2 });
@@ -68,13 +68,8 @@ describe('the dashboard on the demo market, in a real browser', () => {
   test('renders the market, signs a demo buyer in, and shows the depeg paying them live', async () => {
     const page = await open();
     assert.equal(await page.locator('[data-pool]').count(), 3);
-    // Every risk has a readable chart: a canvas with axes and a legend naming its lines.
-    await page.waitForSelector('[data-chart] canvas');
-    assert.equal(await page.locator('[data-chart] canvas').count(), 3);
-    assert.match(
-      (await page.locator(`[data-risk="${market.risks.usdc.id}"] [data-chart] .u-legend`).textContent()) ?? '',
-      /value[\s\S]*threshold 0\.995[\s\S]*recovery 0\.999/,
-    );
+    // Seeded with one observation each: said in words, not drawn as a one-point chart.
+    assert.equal(await page.locator('[data-chart]', { hasText: 'One observation so far' }).count(), 3);
     assert.equal(await page.locator('[data-risk]').count(), 3);
     const senior = (await page.textContent(`[data-pool="${market.poolIds[0]}"]`)) ?? '';
     assert.match(senior, /Stablecoin Senior/);
@@ -98,6 +93,12 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await watcher.tick();
     await watcher.stop();
     await page.waitForSelector('[data-incident][data-status="SETTLED"]', { timeout: 15_000 });
+    // With the replay's observations the risk has a readable chart: a canvas with axes and a legend naming its lines.
+    await page.waitForSelector(`[data-risk="${market.risks.usdc.id}"] [data-chart] canvas`);
+    assert.match(
+      (await page.locator(`[data-risk="${market.risks.usdc.id}"] [data-chart] .u-legend`).textContent()) ?? '',
+      /value[\s\S]*threshold 0\.995[\s\S]*recovery 0\.999/,
+    );
     const incident = (await h.ok('{ incidents { nodes { payoutRatio policiesPaid totalPaid } } }')).incidents.nodes[0];
     assert.equal(incident.policiesPaid, 8, 'the eight USDC policies are paid');
     const text = (await page.textContent('[data-incident]')) ?? '';
@@ -111,6 +112,15 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await page.waitForSelector(`#wallet[data-balance="${walletBefore + paid}"]`);
     await page.screenshot({ path: `${ARTIFACTS}demo-after-payout.png`, fullPage: true });
 
+    // Paid is good news, not an error: not in the error's red.
+    assert.notEqual(
+      await page.locator(`[data-policy="${buyer.policy.id}"] td.PAID`).evaluate((td) => getComputedStyle(td).color),
+      await page.locator('#signin-error').evaluate((p) => getComputedStyle(p).color),
+    );
+    // Signed in, the ways in are gone; signed out, they are back.
+    assert.equal(await page.locator('#demo-sign-in').isVisible(), false);
+    await page.click('#sign-out');
+    await page.waitForSelector('#demo-sign-in', { state: 'visible' });
     // An underwriter sees the positions the loss came out of.
     await page.selectOption('#demo-person', market.people.find((p) => p.name === 'curator-0')?.address ?? '');
     await page.click('#demo-go');
@@ -177,7 +187,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
       await page.waitForSelector('#notice[data-outcome="ok"]');
       assert.match(
         (await page.textContent('#notice')) ?? '',
-        host === 'localhost' ? /^Demo: 10,000 USDC credited to your wallet/ : /already funded/,
+        host === 'localhost' ? /^Demo: 10,000 USDC credited to your balance on the platform/ : /already funded/,
       );
       if (host === 'localhost') {
         await page.close();
@@ -265,6 +275,53 @@ describe('the dashboard on the demo market, in a real browser', () => {
     }
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(await checkInvariants(h.db), []);
+  });
+
+  test('a visitor without a wallet (npm start) is told what they can do, gets an estimate, and sees no glitch, on a phone and a desktop', async () => {
+    // npm start's page: no demo people, and this browser has no wallet.
+    const plain = createApp(h.deps, { rateLimitPerMinute: 0 });
+    const site = await serve(plain);
+    // A risk watched by one observation so far: said in words, not drawn as an empty chart.
+    const risk = (
+      await h.ok(
+        'mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }',
+        { i: depegRiskInput(`one point ${Math.random()}`, 'ONEPOINT') },
+        await h.signIn(h.admin),
+      )
+    ).createRisk;
+    await watchRisk(h, risk.id);
+    try {
+      for (const width of [390, 1280]) {
+        const page = await browser.newPage({ viewport: { width, height: 900 } });
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        await page.goto(`${site.base}/`);
+        await page.waitForSelector('#live.on');
+        const visitor = (await page.locator('#visitor').textContent()) ?? '';
+        assert.match(visitor, /read the market[\s\S]*get a price/, visitor);
+        assert.match(visitor, /Ethereum wallet[\s\S]*npm run demo/, visitor);
+        for (const hidden of ['#wallet-sign-in', '#demo-sign-in', '#provide', '#withdraw', '#sign-out'])
+          assert.equal(await page.locator(hidden).isVisible(), false, `${hidden} at ${width}px`);
+        // An estimate, not a firm quote: nothing stored, the buy button asks to sign in.
+        await page.selectOption('#buy-risk', market.risks.usdc.id);
+        await page.getByRole('button', { name: 'Get a quote' }).click();
+        await page.waitForSelector('#quote:not([hidden])');
+        assert.match((await page.locator('#quote').textContent()) ?? '', /An estimate: sign in/);
+        assert.equal(await page.locator('#buy-go').isDisabled(), true);
+        assert.match((await page.locator(`[data-risk="${risk.id}"] [data-chart]`).textContent()) ?? '', /One observation so far/);
+        const text = (await page.locator('main').textContent()) ?? '';
+        for (const glitch of [/\b1 policies\b/, /-0 USDC/, /:\d\d\.\d{3}\b/]) assert.doesNotMatch(text, glitch, `${glitch} at ${width}px`);
+        // Nothing wider than the screen.
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(overflow <= 1, `${overflow} px wider than the ${width} px screen`);
+        await page.screenshot({ path: `${ARTIFACTS}visitor-${width}.png`, fullPage: true });
+        assert.deepEqual(errors, []);
+        await page.close();
+      }
+    } finally {
+      site.close();
+      await closeApp(plain);
+    }
   });
 
   test('demo sessions: only the demo people, never in production', async () => {

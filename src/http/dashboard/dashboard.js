@@ -1,6 +1,12 @@
 // The dashboard: plain browser JavaScript against the public GraphQL API, refreshed live by
 // its subscriptions (Server-Sent Events). Nothing is loaded from elsewhere.
-const money = (v, d = 6) => (Number(v) / 10 ** d).toLocaleString('en', { maximumFractionDigits: 2 });
+const money = (v, d = 6) => {
+  const text = (Number(v) / 10 ** d).toLocaleString('en', { maximumFractionDigits: 2 });
+  // A loss too small to show at two decimals is 0, not "-0".
+  return /^-0(\.0+)?$/.test(text) ? '0' : text;
+};
+/** "1 policy", "2 policies". */
+const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 /** The signed-in session ({ token, address, expiresAt, name? }), kept for this tab only. */
 let session = null;
@@ -78,6 +84,17 @@ function el(tag, attrs = {}, ...children) {
 const chartWidth = () => Math.max(220, Math.min(360, document.documentElement.clientWidth - 80));
 /** Time on the x axis; one point alone gets a short window around it rather than years. */
 const timeScale = { time: true, range: (_u, min, max) => (min === max ? [min - 300, max + 300] : [min, max]) };
+/** Time ticks as a reader wants them: hours and minutes within a day, else the day (never ":17.000"). */
+const timeAxis = {
+  stroke: '#98a2b3',
+  values: (u, ticks) => {
+    const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+    return ticks.map((t) => {
+      const d = new Date(t * 1000);
+      return span > 2 * 86_400 ? d.toISOString().slice(5, 10) : d.toISOString().slice(11, 16);
+    });
+  },
+};
 
 /**
  * Observed values against the threshold and recovery lines: a uPlot chart (vendored from
@@ -94,6 +111,17 @@ function chart(observations, rule) {
     box.append(el('p', { class: 'muted' }, 'No observations yet.'));
     return box;
   }
+  // One point is not a line: say it rather than draw an empty axis.
+  if (times.length === 1) {
+    box.append(
+      el(
+        'p',
+        { class: 'muted' },
+        `One observation so far: ${points[0].value} at ${new Date(times[0] * 1000).toISOString().slice(11, 16)} UTC.`,
+      ),
+    );
+    return box;
+  }
   // eslint-disable-next-line no-undef -- the uPlot global from /vendor/uplot/uPlot.iife.min.js
   new uPlot(
     {
@@ -105,7 +133,7 @@ function chart(observations, rule) {
         { label: `threshold ${rule.threshold}`, stroke: '#d92d20', dash: [4, 3], points: { show: false } },
         { label: `recovery ${rule.recoveryThreshold}`, stroke: '#12b76a', dash: [4, 3], points: { show: false } },
       ],
-      axes: [{ stroke: '#98a2b3' }, { stroke: '#98a2b3', label: 'price', size: 60, values: (_u, ticks) => ticks.map((t) => t.toFixed(3)) }],
+      axes: [timeAxis, { stroke: '#98a2b3', label: 'price', size: 60, values: (_u, ticks) => ticks.map((t) => t.toFixed(3)) }],
       scales: { x: timeScale },
     },
     [times, values, flat(rule.threshold), flat(rule.recoveryThreshold)],
@@ -222,7 +250,7 @@ async function render() {
             el(
               'div',
               {},
-              `settlement ${i.settlementValue}, ratio ${i.payoutRatio}, ${i.policiesPaid ?? 0} policies paid ${money(i.totalPaid ?? 0)} USDC`,
+              `settlement ${i.settlementValue}, ratio ${i.payoutRatio}, ${count(i.policiesPaid ?? 0, 'policy', 'policies')} paid ${money(i.totalPaid ?? 0)} USDC`,
             ),
             el(
               'div',
@@ -248,14 +276,21 @@ async function renderMine() {
   const mine = document.getElementById('mine');
   document.getElementById('who').textContent = session ? `signed in as ${session.name ? `${session.name} ` : ''}${session.address}` : '';
   document.getElementById('sign-out').hidden = !session;
-  document.getElementById('trade').hidden = !session;
+  // Visitors quote too (an estimate); capital and money on chain need a session.
+  document.getElementById('trade').hidden = false;
+  for (const id of ['provide', 'withdraw']) document.getElementById(id).hidden = !session;
   document.getElementById('faucet').hidden = !(session && serverInfo.demo.faucet);
   document.getElementById('chain-money').hidden = !(session && settlement.mode === 'CHAIN');
+  // The ways in, only while signed out.
+  document.getElementById('wallet-sign-in').hidden = Boolean(session) || !window.ethereum;
+  document.getElementById('demo-sign-in').hidden = Boolean(session) || !demoPeopleOffered;
+  document.getElementById('visitor').hidden = Boolean(session);
   // Whether the first-loss tranche is open depends on who is signed in.
   fillTranches();
   if (!session) {
     mineData = null;
     mine.replaceChildren(el('p', { class: 'muted' }, 'Sign in to see your policies and positions.'));
+    visitorHelp();
     return;
   }
   const onChain = settlement.mode === 'CHAIN';
@@ -276,9 +311,14 @@ async function renderMine() {
   }
   mineData = data;
   fillWithdrawOptions();
+  if (onChain) void showChainWalletBalance().catch(() => undefined);
   const td = (text, attrs = {}) => el('td', attrs, text);
   mine.replaceChildren(
-    el('div', { id: 'wallet', 'data-balance': data.accountBalance.amount }, `Wallet: ${money(data.accountBalance.amount)} USDC`),
+    el(
+      'div',
+      { id: 'wallet', 'data-balance': data.accountBalance.amount },
+      `Balance on the platform: ${money(data.accountBalance.amount)} USDC (buys cover and capital; ${onChain ? 'move it to your wallet on chain below' : 'credited by the platform'})`,
+    ),
     ...section(
       'my-policies',
       'Policies',
@@ -353,7 +393,7 @@ async function renderMine() {
   );
 }
 
-const signed = (v) => `${BigInt(v) > 0n ? '+' : ''}${money(v)} USDC`;
+const signed = (v) => `${BigInt(v) > 0n ? '+' : ''}${money(v)} USDC`.replace(/^-0 /, '0 ');
 const percent = (d) => (d === null ? '—' : `${(Number(d) * 100).toFixed(2)}%`);
 
 /** Each position's tranche share price over time (deposits, premium, losses): a small uPlot line. */
@@ -377,7 +417,7 @@ function sharePriceCharts(positions) {
           { label: 'time' },
           { label: 'share price (USDC)', stroke: '#7a5af8', width: 2, value: (_u, v) => (v == null ? '—' : v.toFixed(6)) },
         ],
-        axes: [{ stroke: '#98a2b3' }, { stroke: '#98a2b3', size: 70, values: (_u, ticks) => ticks.map((t) => t.toFixed(4)) }],
+        axes: [timeAxis, { stroke: '#98a2b3', size: 70, values: (_u, ticks) => ticks.map((t) => t.toFixed(4)) }],
         scales: {
           x: timeScale,
           // A price that barely moves still gets a readable axis (uPlot cannot tick a range of 1e-12).
@@ -436,6 +476,21 @@ function section(id, title, empty, headers, rows, row) {
 /** A cell's attributes for a transaction: its full hash in data-tx and the tooltip. */
 function txAttrs(t) {
   return t?.txHash ? { 'data-tx': t.txHash, title: t.txHash, class: 'tx' } : {};
+}
+
+/** The token balance of the signed-in address's wallet on chain, read through the browser's wallet (none without one). */
+async function showChainWalletBalance() {
+  const box = document.getElementById('chain-balance');
+  if (!window.ethereum || !session || !settlement.token) {
+    box.textContent = '';
+    return;
+  }
+  const raw = await window.ethereum.request({
+    method: 'eth_call',
+    params: [{ to: settlement.token, data: `0x70a08231${addressWord(session.address)}` }, 'latest'],
+  });
+  box.textContent = `In your wallet on chain: ${money(BigInt(raw))} USDC`;
+  box.dataset.balance = BigInt(raw).toString();
 }
 
 /** Deposits into the treasury and transfers out of it for the signed-in address, with their transactions. */
@@ -580,20 +635,37 @@ async function getQuote() {
   const amount = amountOf('buy-amount', 'Cover');
   const days = Number(document.getElementById('buy-days').value);
   if (!Number.isInteger(days) || days < 1) throw new Error('Days must be a whole number of days, at least 1');
-  const { requestQuote: q } = await gql(
-    `mutation($r: ID!, $a: BigInt!, $d: Int!) { requestQuote(riskId: $r, amount: $a, durationDays: $d) {
-      id amount durationDays premium fee total expiresAt risk { name } pool { name } lines { label value } } }`,
-    { r: riskId, a: amount.toString(), d: days },
-  );
-  quoted = q;
+  const fields = 'amount durationDays premium fee total risk { name } pool { name } lines { label value }';
+  // A visitor gets the same price as an estimate (nothing stored); a signed-in buyer a firm quote.
+  const q = session
+    ? (
+        await gql(
+          `mutation($r: ID!, $a: BigInt!, $d: Int!) { requestQuote(riskId: $r, amount: $a, durationDays: $d) { id expiresAt ${fields} } }`,
+          {
+            r: riskId,
+            a: amount.toString(),
+            d: days,
+          },
+        )
+      ).requestQuote
+    : (
+        await gql(`query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { ${fields} } }`, {
+          r: riskId,
+          a: amount.toString(),
+          d: days,
+        })
+      ).quoteEstimate;
+  quoted = session ? q : null;
   const box = document.getElementById('quote');
-  const buy = el('button', { type: 'button', id: 'buy-go' }, `Buy cover for ${money(q.total)} USDC`);
-  buy.addEventListener('click', () => act('buy-result', buyQuoted, buy));
+  const buy = session
+    ? el('button', { type: 'button', id: 'buy-go' }, `Buy cover for ${money(q.total)} USDC`)
+    : el('button', { type: 'button', id: 'buy-go', disabled: '' }, 'Sign in to buy at this price');
+  if (session) buy.addEventListener('click', () => act('buy-result', buyQuoted, buy));
   box.replaceChildren(
     el(
       'p',
       { 'data-quote': q.id },
-      `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)} = ${money(q.total)} USDC. The price is held until ${new Date(q.expiresAt).toLocaleTimeString()}.`,
+      `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)} = ${money(q.total)} USDC. ${session ? `The price is held until ${new Date(q.expiresAt).toLocaleTimeString()}.` : 'An estimate: sign in for a firm quote at this price.'}`,
     ),
     // How the price was worked out, line by line (the expected loss from the risk's history and its loads).
     el(
@@ -605,7 +677,7 @@ async function getQuote() {
     buy,
   );
   box.hidden = false;
-  return 'Quoted: buy it below at exactly this price.';
+  return session ? 'Quoted: buy it below at exactly this price.' : 'Estimated: sign in to buy.';
 }
 
 async function buyQuoted() {
@@ -724,7 +796,7 @@ async function fundFromFaucet() {
   const body = await res.json();
   if (!res.ok) throw new Error(body.errors?.[0]?.message ?? `HTTP ${res.status}`);
   if (body.alreadyFunded) return 'The demo faucet already funded this wallet.';
-  return `Demo: ${money(body.credited)} USDC credited to your wallet here${body.inWallet !== '0' ? `, and ${money(body.inWallet)} test USDC put in your chain wallet` : ''}, to try the market with.`;
+  return `Demo: ${money(body.credited)} USDC credited to your balance on the platform${body.inWallet !== '0' ? `, and ${money(body.inWallet)} test USDC put in your wallet on chain` : ''}, to try the market with.`;
 }
 
 function setUpTrade() {
@@ -827,13 +899,34 @@ async function demoSignIn(address) {
   await startSession(body);
 }
 
+/** Whether this server offers demo people (npm run demo). */
+let demoPeopleOffered = false;
+
+/** What a visitor can do, and how to do more, in words that fit what this browser has. */
+function visitorHelp() {
+  const ways = [];
+  if (window.ethereum) ways.push('sign in with your wallet (it signs a Sign-In with Ethereum message: no transaction, no gas)');
+  else
+    ways.push(
+      'sign in with an Ethereum wallet in this browser (a wallet extension such as MetaMask; it signs a Sign-In with Ethereum message, no transaction, no gas)',
+    );
+  if (demoPeopleOffered) ways.push('use one of the demo people');
+  else ways.push('or try it with demo people: run "npm run demo" instead of "npm start"');
+  document
+    .getElementById('visitor')
+    .replaceChildren(
+      el(
+        'p',
+        {},
+        'Without signing in you can read the market below (risks, pools, incidents, live) and get a price: choose a risk, an amount and a term, and press "Get a quote".',
+      ),
+      el('p', {}, `To buy cover or provide capital, ${ways.join('; ')}.`),
+    );
+}
+
 async function setUpSignIn() {
   const attempt = (run) => () => void run().catch(showError);
-  if (window.ethereum) {
-    const button = document.getElementById('wallet-sign-in');
-    button.hidden = false;
-    button.addEventListener('click', attempt(walletSignIn));
-  }
+  if (window.ethereum) document.getElementById('wallet-sign-in').addEventListener('click', attempt(walletSignIn));
   setUpTrade();
   const res = serverInfo.demo.people ? await fetch('/demo/people').catch(() => null) : null;
   if (res?.ok) {
@@ -841,7 +934,7 @@ async function setUpSignIn() {
     document
       .getElementById('demo-person')
       .replaceChildren(...people.map((p) => el('option', { value: p.address }, `${p.name} ${p.address.slice(0, 8)}…`)));
-    document.getElementById('demo-sign-in').hidden = false;
+    demoPeopleOffered = people.length > 0;
     document.getElementById('demo-go').addEventListener(
       'click',
       attempt(() => demoSignIn(document.getElementById('demo-person').value)),

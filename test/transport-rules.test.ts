@@ -235,30 +235,42 @@ function transports(base: string): Transport[] {
 /** Risk -> incidents -> risk ... `levels` times over: two levels of depth each. */
 const nested = (levels: number): string => (levels === 0 ? 'id' : `risk { incidents { ${nested(levels - 1)} } }`);
 
-describe('one set of rules on every transport', () => {
-  let h: Harness;
+/**
+ * A harness for the suite and the apps its tests start on it (behind TRUST_PROXY for loopback,
+ * so each test can speak from addresses of its own; in production when asked), closed after it.
+ */
+function appsOnHarness() {
   const apps: Array<{ close(): void; app: ReturnType<typeof createApp> }> = [];
-  const start = async (options: AppOptions & { production?: boolean } = {}) => {
-    const deps = options.production ? { ...h.deps, config: { ...h.deps.config, production: true } } : h.deps;
-    const app = createApp(deps, { trustProxy: 'loopback', ...options });
-    const served = await serve(app);
-    apps.push({ app, close: served.close });
-    return served.base;
+  const it = {
+    h: undefined as unknown as Harness,
+    async start(options: AppOptions & { production?: boolean } = {}) {
+      const deps = options.production ? { ...it.h.deps, config: { ...it.h.deps.config, production: true } } : it.h.deps;
+      const app = createApp(deps, { trustProxy: 'loopback', prometheus: createPrometheus(it.h.db, it.h.clock), ...options });
+      const served = await serve(app);
+      apps.push({ app, close: served.close });
+      return served.base;
+    },
   };
   before(async () => {
-    h = await createHarness();
+    it.h = await createHarness();
   });
   after(async () => {
     for (const a of apps) {
       a.close();
       await closeApp(a.app);
     }
-    await h.close();
+    await it.h.close();
   });
+  return it;
+}
+
+describe('one set of rules on every transport', () => {
+  const suite = appsOnHarness();
+  const start = (options: AppOptions & { production?: boolean } = {}) => suite.start(options);
 
   test('the same operations and abuses get the same answers over HTTP, SSE, /graphql/stream (both modes) and graphql-ws', async () => {
     const base = await start({ production: true });
-    const buyer = await h.signIn(h.admin);
+    const buyer = await suite.h.signIn(suite.h.admin);
     const observations = `{ ${Array.from({ length: 9 }, (_, i) => `a${i}: feeds(first: 100) { nodes { observations(limit: 500) { value } } }`).join(' ')} }`;
     const rows: Array<{
       what: string;
@@ -269,7 +281,7 @@ describe('one set of rules on every transport', () => {
       data?: unknown;
     }> = [
       { what: 'a plain query', query: '{ __typename }', expect: [], data: { __typename: 'Query' } },
-      { what: 'a signed-in read', query: '{ me { address } }', token: buyer, expect: [], data: { me: { address: h.admin.address } } },
+      { what: 'a signed-in read', query: '{ me { address } }', token: buyer, expect: [], data: { me: { address: suite.h.admin.address } } },
       {
         what: 'a NUL byte in a variable',
         query: 'query($id: ID!) { risk(id: $id) { id } }',
@@ -319,7 +331,7 @@ describe('one set of rules on every transport', () => {
     try {
       for (const t of all) {
         // Signing out is a mutation every signed-in account may run; a fresh session for each.
-        const token = await h.signIn(h.admin);
+        const token = await suite.h.signIn(suite.h.admin);
         const answer = await t.ask('mutation { signOut }', {}, token);
         assert.deepEqual(answer, { data: { signOut: true }, codes: [] }, t.name);
       }
@@ -351,7 +363,7 @@ describe('one set of rules on every transport', () => {
 
   test('a session that ends closes what it holds open: the socket with 4401, the stream, the subscription', async () => {
     const base = await start();
-    const token = await h.signIn(h.admin);
+    const token = await suite.h.signIn(suite.h.admin);
     const ip = freshIp();
     // graphql-ws: the socket closes with 4401 the moment the session is signed out.
     let closedWith = 0;
@@ -404,25 +416,8 @@ describe('one set of rules on every transport', () => {
 });
 
 describe('single-connection SSE at /graphql/stream', () => {
-  let h: Harness;
-  const apps: Array<{ close(): void; app: ReturnType<typeof createApp> }> = [];
-  const start = async (options: AppOptions & { production?: boolean } = {}) => {
-    const deps = options.production ? { ...h.deps, config: { ...h.deps.config, production: true } } : h.deps;
-    const app = createApp(deps, { trustProxy: 'loopback', prometheus: createPrometheus(h.db, h.clock), ...options });
-    const served = await serve(app);
-    apps.push({ app, close: served.close });
-    return served.base;
-  };
-  before(async () => {
-    h = await createHarness();
-  });
-  after(async () => {
-    for (const a of apps) {
-      a.close();
-      await closeApp(a.app);
-    }
-    await h.close();
-  });
+  const suite = appsOnHarness();
+  const start = (options: AppOptions & { production?: boolean } = {}) => suite.start(options);
   const PAID = 'subscription { riskStateChanged { id state } }';
   const reserve = (base: string, ip: string, token?: string) =>
     fetch(`${base}/graphql/stream`, { method: 'PUT', headers: headersFor(ip, token) });
@@ -465,8 +460,8 @@ describe('single-connection SSE at /graphql/stream', () => {
       tokens.add(t);
     }
     assert.equal(tokens.size, 8);
-    const owner = await h.signIn(h.admin);
-    const other = await h.signIn(newWallet());
+    const owner = await suite.h.signIn(suite.h.admin);
+    const other = await suite.h.signIn(newWallet());
     const mine = await (await reserve(base, ip, owner)).text();
     for (const who of [undefined, other]) {
       assert.equal((await connect(base, ip, mine, who)).status, 404, 'connecting another account’s stream');
@@ -477,7 +472,7 @@ describe('single-connection SSE at /graphql/stream', () => {
     assert.equal((await post(base, ip, mine, 'me', '{ me { address } }', owner)).status, 202);
     for await (const m of sseMessages(stream)) {
       if (m.event !== 'next') continue;
-      assert.deepEqual(JSON.parse(m.data), { id: 'me', payload: { data: { me: { address: h.admin.address } } } });
+      assert.deepEqual(JSON.parse(m.data), { id: 'me', payload: { data: { me: { address: suite.h.admin.address } } } });
       break;
     }
   });

@@ -48,6 +48,32 @@ import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 const DAY_MS = 86_400_000;
 
+/** A cover's price in one pool, at the utilisation its capacity check found. */
+function priceIn(
+  deps: Deps,
+  c: {
+    risk: { maxPayoutRatio: string };
+    loss: { expectedLoss: number; uncertainty: number };
+    check: { utilisationBefore: Decimal; utilisationAfter: Decimal };
+    amount: bigint;
+    durationDays: number;
+    minPremium: bigint;
+  },
+): PremiumBreakdown {
+  return pricePremium(
+    {
+      amount: c.amount,
+      durationDays: c.durationDays,
+      maxPayoutRatio: c.risk.maxPayoutRatio,
+      loss: c.loss,
+      utilisationBefore: c.check.utilisationBefore,
+      utilisationAfter: c.check.utilisationAfter,
+      minPremium: c.minPremium,
+    },
+    deps.config.pricing,
+  );
+}
+
 /**
  * Prices cover without storing anything: every pool backing the risk is priced from its
  * current utilisation; the cheapest pool that has capacity for the whole cover wins (ties:
@@ -100,18 +126,14 @@ export async function priceCover(
     if (check.headroom > largestHeadroom) largestHeadroom = check.headroom;
     if (!check.fits) continue;
     withCapacity++;
-    const price = pricePremium(
-      {
-        amount,
-        durationDays,
-        maxPayoutRatio: risk.maxPayoutRatio,
-        loss,
-        utilisationBefore: check.utilisationBefore,
-        utilisationAfter: check.utilisationAfter,
-        minPremium: parseUnits(deps.config.minPremium, snap.pool.decimals),
-      },
-      deps.config.pricing,
-    );
+    const price = priceIn(deps, {
+      risk,
+      loss,
+      check,
+      amount,
+      durationDays,
+      minPremium: parseUnits(deps.config.minPremium, snap.pool.decimals),
+    });
     if (!best || price.total < best.price.total) best = { poolId, price, binding: check.binding.name };
   }
   if (!best) {
@@ -214,19 +236,7 @@ export async function riskCapacity(deps: Deps, riskId: string, durationDays: num
     const rateAt = (amount: bigint) => {
       if (amount <= 0n) return null;
       const check = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));
-      const price = pricePremium(
-        {
-          amount,
-          durationDays,
-          maxPayoutRatio: risk.maxPayoutRatio,
-          loss,
-          utilisationBefore: check.utilisationBefore,
-          utilisationAfter: check.utilisationAfter,
-          minPremium: 0n,
-        },
-        deps.config.pricing,
-      );
-      return price.annualRate;
+      return priceIn(deps, { risk, loss, check, amount, durationDays, minPremium: 0n }).annualRate;
     };
     const small = 10n ** BigInt(snap.pool.decimals);
     pools.push({

@@ -133,8 +133,11 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
     assert.equal(await chain.balanceOf(visitor.address), 1_000_000_000n);
     await page.waitForSelector('#chain-money:not([hidden])');
     // Every action has one button a person (or a script) can find by its name.
-    for (const name of [/deposit/i, /withdraw/i, /sign in/i, /quote/i, /move in/i, /move out/i])
+    for (const name of [/deposit/i, /withdraw/i, /sign out/i, /quote/i, /move in/i, /move out/i])
       assert.equal(await page.getByRole('button', { name }).count(), 1, `one button named ${name}`);
+    // Signed in, the way in is gone; the wallet's own token balance is shown.
+    assert.equal(await page.getByRole('button', { name: /sign in/i }).count(), 0);
+    await page.waitForSelector('#chain-balance[data-balance="1000000000"]');
 
     // From the wallet: approve and deposit, two transactions the wallet sends; the indexer
     // (the watcher's job, run here) credits it after its confirmations.

@@ -464,6 +464,38 @@ export async function waitFor<T>(
   }
 }
 
+/** Server-Sent Events of a fetch response, message by message. */
+export async function* sseMessages(res: Response): AsyncGenerator<{ event: string; data: string }> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    yield* parse();
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  async function* parse(): AsyncGenerator<{ event: string; data: string }> {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+        const event = /^event: ?(.*)$/m.exec(block)?.[1];
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.replace(/^data: ?/, ''))
+          .join('\n');
+        if (event) yield { event, data };
+      }
+    }
+  }
+}
+
 /** Reads Server-Sent Events of a GraphQL subscription into an array as they arrive. */
 export async function subscribe(url: string, query: string, token?: string) {
   const controller = new AbortController();
@@ -476,28 +508,9 @@ export async function subscribe(url: string, query: string, token?: string) {
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
   const received: Array<Record<string, any>> = [];
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
   const pump = (async () => {
-    for (;;) {
-      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let cut = buffer.indexOf('\n\n');
-      while (cut >= 0) {
-        const chunk = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        const data = chunk
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trim())
-          .join('');
-        if (data) received.push(JSON.parse(data));
-        cut = buffer.indexOf('\n\n');
-      }
-    }
-  })();
+    for await (const m of sseMessages(res)) if (m.data) received.push(JSON.parse(m.data));
+  })().catch(() => undefined); // ends when close() aborts the request
   return {
     received,
     async close() {

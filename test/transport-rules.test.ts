@@ -5,7 +5,7 @@ import { createClient as createWsClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { type AppOptions, closeApp, createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
-import { type Harness, createHarness, newWallet, serve, waitFor } from './helpers.ts';
+import { type Harness, createHarness, newWallet, serve, sseMessages, waitFor } from './helpers.ts';
 
 /**
  * One set of rules on every transport (issue 35): the same table of operations and abuses is
@@ -33,38 +33,6 @@ async function jsonAnswer(res: Response): Promise<Answer> {
     return { data: body.data ?? null, codes: codesOf(body.errors) };
   } catch {
     return { codes: [`HTTP_${res.status}`] };
-  }
-}
-
-/** Server-Sent Events of a fetch response, message by message. */
-async function* sseMessages(res: Response): AsyncGenerator<{ event: string; data: string }> {
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  try {
-    yield* parse();
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-  async function* parse(): AsyncGenerator<{ event: string; data: string }> {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true });
-      let end = buffer.indexOf('\n\n');
-      while (end >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf('\n\n');
-        const event = /^event: ?(.*)$/m.exec(block)?.[1];
-        const data = block
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.replace(/^data: ?/, ''))
-          .join('\n');
-        if (event) yield { event, data };
-      }
-    }
   }
 }
 

@@ -15,9 +15,10 @@ import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
-import { effectiveScore, riskForSale } from '../db/risk-store.ts';
+import { type RiskRecord, effectiveScore, riskForSale } from '../db/risk-store.ts';
 import { type CapName, capOf, checkCapacity, policyExposure } from '../domain/capacity.ts';
 import {
+  type BaseError,
   capacityExceeded,
   conflict,
   forbidden,
@@ -47,6 +48,41 @@ import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 const DAY_MS = 86_400_000;
+
+/** Why cover on the risk is not sold now, whatever its term: its trigger is not ARMED, or its value is past the threshold; null when it is sold. */
+function stateRefusal(risk: RiskRecord): BaseError | null {
+  if (risk.state !== 'ARMED')
+    return salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId: risk.id, state: risk.state });
+  if (risk.lastValue !== null && isBeyond(risk.rule, risk.lastValue)) {
+    return riskDeclined(`${risk.name} is beyond its threshold now (${risk.lastValue}); cover is not sold until it is back`, {
+      riskId: risk.id,
+      reason: 'BEYOND_THRESHOLD',
+      value: risk.lastValue,
+      threshold: risk.rule.threshold,
+    });
+  }
+  return null;
+}
+
+/** The loss model of the risk and the cover's expected loss over the term (none under a configured flat rate: docs/pricing.md). */
+async function lossOver(deps: Deps, risk: RiskRecord, durationDays: number) {
+  const model = deps.config.pricing.flatAnnualRate !== undefined ? null : await lossModelOf(deps, risk);
+  return { model, loss: model ? lossTermsOf(model, durationDays) : { expectedLoss: 0, uncertainty: 0 } };
+}
+
+/** Cover whose expected loss over the term is above the ceiling is declined: the refusal, or null. */
+function ceilingRefusal(deps: Deps, riskId: string, loss: { expectedLoss: number }, durationDays: number): BaseError | null {
+  if (loss.expectedLoss <= Number(deps.config.pricing.maxExpectedLoss)) return null;
+  return riskDeclined(
+    `the expected loss of this cover (${(100 * loss.expectedLoss).toFixed(2)}% of the amount over ${durationDays} days) is above the ceiling of ${new Decimal(deps.config.pricing.maxExpectedLoss).mul(100).toString()}%`,
+    {
+      riskId,
+      reason: 'EXPECTED_LOSS_ABOVE_CEILING',
+      expectedLoss: loss.expectedLoss.toFixed(6),
+      ceiling: deps.config.pricing.maxExpectedLoss,
+    },
+  );
+}
 
 /** A cover's price in one pool, at the utilisation its capacity check found. */
 function priceIn(
@@ -89,31 +125,11 @@ export async function priceCover(
   const amount = parsePositiveAmount(amountText);
   validateTerm(durationDays, deps.config.pricing);
   const { risk, snapshots, at: now } = await deps.quotePaths.read(riskId);
-  if (risk.state !== 'ARMED')
-    throw salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId, state: risk.state });
-  if (risk.lastValue !== null && isBeyond(risk.rule, risk.lastValue)) {
-    throw riskDeclined(`${risk.name} is beyond its threshold now (${risk.lastValue}); cover is not sold until it is back`, {
-      riskId,
-      reason: 'BEYOND_THRESHOLD',
-      value: risk.lastValue,
-      threshold: risk.rule.threshold,
-    });
-  }
-  // The loss model prices the cover (a flat rate, when configured, replaces it: docs/pricing.md).
-  const flat = deps.config.pricing.flatAnnualRate !== undefined;
-  const model = flat ? null : await lossModelOf(deps, risk);
-  const loss = model ? lossTermsOf(model, durationDays) : { expectedLoss: 0, uncertainty: 0 };
-  if (loss.expectedLoss > Number(deps.config.pricing.maxExpectedLoss)) {
-    throw riskDeclined(
-      `the expected loss of this cover (${(100 * loss.expectedLoss).toFixed(2)}% of the amount over ${durationDays} days) is above the ceiling of ${new Decimal(deps.config.pricing.maxExpectedLoss).mul(100).toString()}%`,
-      {
-        riskId,
-        reason: 'EXPECTED_LOSS_ABOVE_CEILING',
-        expectedLoss: loss.expectedLoss.toFixed(6),
-        ceiling: deps.config.pricing.maxExpectedLoss,
-      },
-    );
-  }
+  const closed = stateRefusal(risk);
+  if (closed) throw closed;
+  const { model, loss } = await lossOver(deps, risk, durationDays);
+  const tooRisky = ceilingRefusal(deps, riskId, loss, durationDays);
+  if (tooRisky) throw tooRisky;
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
   let best: { poolId: string; price: PremiumBreakdown; binding: string } | undefined;
   let withCapacity = 0;
@@ -207,17 +223,9 @@ export interface RiskCapacity {
 export async function riskCapacity(deps: Deps, riskId: string, durationDays: number): Promise<RiskCapacity> {
   validateTerm(durationDays, deps.config.pricing);
   const { risk, snapshots } = await deps.quotePaths.read(riskId);
-  const flat = deps.config.pricing.flatAnnualRate !== undefined;
-  const model = flat ? null : await lossModelOf(deps, risk);
-  const loss = model ? lossTermsOf(model, durationDays) : { expectedLoss: 0, uncertainty: 0 };
-  const reason =
-    risk.state !== 'ARMED'
-      ? `sales are paused while the trigger is ${risk.state}`
-      : risk.lastValue !== null && isBeyond(risk.rule, risk.lastValue)
-        ? `the value is beyond the threshold now (${risk.lastValue})`
-        : loss.expectedLoss > Number(deps.config.pricing.maxExpectedLoss)
-          ? `the expected loss over ${durationDays} days is above the ceiling`
-          : null;
+  const { loss } = await lossOver(deps, risk, durationDays);
+  // The same refusals a quote would meet, in its words.
+  const reason = (stateRefusal(risk) ?? ceilingRefusal(deps, riskId, loss, durationDays))?.message ?? null;
   const ratio = new Decimal(risk.maxPayoutRatio);
   const pools: PoolCapacity[] = [];
   for (const snap of snapshots) {
@@ -230,9 +238,9 @@ export async function riskCapacity(deps: Deps, riskId: string, durationDays: num
       total: room(capOf(e.snapshot.capital, e.limits.totalCapBps), e.snapshot.totalExposure),
     };
     const binding = (['risk', 'group', 'total'] as const).reduce((a, b) => (left[b] < left[a] ? b : a));
-    // The largest cover whose exposure (rounded up) still fits.
-    let coverLeft = ratio.isZero() ? 0n : BigInt(new Decimal(left[binding].toString()).div(ratio).floor().toFixed(0));
-    while (coverLeft > 0n && policyExposure(coverLeft, risk.maxPayoutRatio) > left[binding]) coverLeft--;
+    // The largest cover whose exposure, cover x ratio rounded up, still fits: floor(room / ratio)
+    // (its exposure is at most the room, a whole number, so rounding it up cannot pass it).
+    const coverLeft = ratio.isZero() ? 0n : BigInt(new Decimal(left[binding].toString()).div(ratio).floor().toFixed(0));
     const rateAt = (amount: bigint) => {
       if (amount <= 0n) return null;
       const check = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));

@@ -29,7 +29,7 @@ import { type ErrorCode, isBaseError } from '../domain/errors.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
 import { type Context, createContext } from './context.ts';
-import { createMaskError } from './errors.ts';
+import { createMaskError, refused } from './errors.ts';
 import {
   type SubscriptionLimits,
   clientKey,
@@ -162,10 +162,6 @@ export interface AppOptions {
   demoPeople?: readonly DemoPerson[] | undefined;
   /** `npm run demo` only: money for a visitor's own wallet (POST /demo/faucet). Refused in production. */
   demoFaucet?: DemoFaucet | undefined;
-}
-
-function refused(res: express.Response, status: number, message: string, code: string): void {
-  res.status(status).json({ errors: [{ message, extensions: { code } }] });
 }
 
 /**

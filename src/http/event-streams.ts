@@ -4,6 +4,7 @@ import type { ExecutionResult, GraphQLError } from 'graphql';
 import type { Viewer } from '../app/auth.ts';
 import type { Deps } from '../app/deps.ts';
 import type { SessionWatch } from '../app/session-watch.ts';
+import { refused } from './errors.ts';
 import { clientKey } from './guards.ts';
 import { type Enveloped, type OperationParams, type Prepared, prepareOperation, publicErrors } from './operations.ts';
 
@@ -59,10 +60,6 @@ interface Stream {
   closed: boolean;
   /** Why the session that reserved it ended: no new operations, and closed once the running ones have answered. */
   ended?: string;
-}
-
-function answer(res: express.Response, status: number, message: string, code: string): void {
-  res.status(status).json({ errors: [{ message, extensions: { code } }] });
 }
 
 const message = (event: 'next' | 'complete', data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -217,10 +214,10 @@ export function eventStreams(
 
   async function distinct(req: express.Request, res: express.Response, viewer: Viewer | null): Promise<void> {
     const params = paramsOf(req);
-    if (typeof params === 'string') return answer(res, 400, params, 'BAD_USER_INPUT');
+    if (typeof params === 'string') return refused(res, 400, params, 'BAD_USER_INPUT');
     const prepared = await prepareOperation(yoga, { viewer, ip: req.ip ?? 'unknown', headers: req.headers }, params);
     if (prepared.ok && prepared.kind === 'mutation' && req.method === 'GET')
-      return answer(res, 405, 'mutations need POST', 'BAD_USER_INPUT');
+      return refused(res, 405, 'mutations need POST', 'BAD_USER_INPUT');
     openHeaders(res);
     if (!prepared.ok) {
       res.end(message('next', { errors: publicErrors(prepared.errors) }) + message('complete', null));
@@ -251,7 +248,7 @@ export function eventStreams(
     const client = clientKey(req.ip);
     if (streams.size >= limits.total || (perClient.get(client) ?? 0) >= limits.perClient) {
       const which = streams.size >= limits.total ? `${limits.total} on this server` : `${limits.perClient} per client address`;
-      answer(res, 429, `too many event streams (at most ${which}); close one first`, 'RATE_LIMITED');
+      refused(res, 429, `too many event streams (at most ${which}); close one first`, 'RATE_LIMITED');
       return;
     }
     const token = randomBytes(32).toString('base64url');
@@ -287,7 +284,7 @@ export function eventStreams(
 
   function connect(res: express.Response, stream: Stream): void {
     if (stream.res) {
-      answer(res, 409, 'the stream is already open', 'CONFLICT');
+      refused(res, 409, 'the stream is already open', 'CONFLICT');
       return;
     }
     clearTimeout(stream.timer as ReturnType<typeof setTimeout>);
@@ -303,13 +300,13 @@ export function eventStreams(
 
   async function operate(req: express.Request, res: express.Response, stream: Stream, viewer: Viewer | null): Promise<void> {
     const params = paramsOf(req);
-    if (typeof params === 'string') return answer(res, 400, params, 'BAD_USER_INPUT');
+    if (typeof params === 'string') return refused(res, 400, params, 'BAD_USER_INPUT');
     const id = (params.extensions as { operationId?: unknown } | undefined)?.operationId;
     if (typeof id !== 'string' || id === '' || id.length > 128)
-      return answer(res, 400, 'extensions.operationId must name the operation (1 to 128 characters)', 'BAD_USER_INPUT');
-    if (stream.ops.has(id)) return answer(res, 409, 'an operation with this id is running on the stream', 'CONFLICT');
+      return refused(res, 400, 'extensions.operationId must name the operation (1 to 128 characters)', 'BAD_USER_INPUT');
+    if (stream.ops.has(id)) return refused(res, 409, 'an operation with this id is running on the stream', 'CONFLICT');
     if (stream.ops.size >= limits.operationsPerStream)
-      return answer(res, 429, `at most ${limits.operationsPerStream} operations at once on one stream`, 'RATE_LIMITED');
+      return refused(res, 429, `at most ${limits.operationsPerStream} operations at once on one stream`, 'RATE_LIMITED');
     // Held while it is prepared, so that a DELETE, a second request with the id, or the stream's end meanwhile is seen.
     let stopped = false;
     const placeholder: Operation = { stop: () => (stopped = true) };
@@ -326,12 +323,12 @@ export function eventStreams(
       return;
     }
     if (stream.ended) {
-      answer(res, 401, stream.ended, 'UNAUTHENTICATED');
+      refused(res, 401, stream.ended, 'UNAUTHENTICATED');
       return;
     }
     if (prepared.kind === 'mutation' && req.method === 'GET') {
       stream.ops.delete(id);
-      return answer(res, 405, 'mutations need POST', 'BAD_USER_INPUT');
+      return refused(res, 405, 'mutations need POST', 'BAD_USER_INPUT');
     }
     const op = run(
       prepared,
@@ -351,7 +348,7 @@ export function eventStreams(
     const auth = (req as express.Request & Authed).auth;
     if (auth?.authError) {
       const why = auth.authError instanceof Error ? auth.authError.message : 'the session token is invalid';
-      return answer(res, 401, why, 'UNAUTHENTICATED');
+      return refused(res, 401, why, 'UNAUTHENTICATED');
     }
     const viewer = auth?.viewer ?? null;
     const header = req.headers[TOKEN_HEADER];
@@ -363,7 +360,7 @@ export function eventStreams(
     }
     if (req.method === 'PUT') return reserve(req, res, viewer);
     if (token === null)
-      return answer(
+      return refused(
         res,
         404,
         'no stream: PUT to reserve one (its token in X-GraphQL-Event-Stream-Token), or ask with Accept: text/event-stream',
@@ -372,11 +369,11 @@ export function eventStreams(
     // Someone else's stream, or one that expired, is not found: a token proves nothing to a stranger.
     const stream = streams.get(token);
     if (!stream || stream.subject !== (viewer?.address ?? null))
-      return answer(res, 404, 'stream not found (it expired or was closed): reserve another', 'NOT_FOUND');
+      return refused(res, 404, 'stream not found (it expired or was closed): reserve another', 'NOT_FOUND');
     if (accept.includes('text/event-stream')) return connect(res, stream);
     if (req.method === 'DELETE') {
       const id = req.query.operationId;
-      if (typeof id !== 'string' || id === '') return answer(res, 400, 'operationId is missing', 'BAD_USER_INPUT');
+      if (typeof id !== 'string' || id === '') return refused(res, 400, 'operationId is missing', 'BAD_USER_INPUT');
       stream.ops.get(id)?.stop();
       stream.ops.delete(id);
       res.status(200).end();
@@ -384,7 +381,7 @@ export function eventStreams(
     }
     if (req.method !== 'POST' && req.method !== 'GET') {
       res.set('allow', 'GET, POST, PUT, DELETE');
-      return answer(res, 405, 'use GET, POST, PUT or DELETE', 'BAD_USER_INPUT');
+      return refused(res, 405, 'use GET, POST, PUT or DELETE', 'BAD_USER_INPUT');
     }
     operate(req, res, stream, viewer).catch(next);
   };

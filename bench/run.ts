@@ -19,7 +19,7 @@ import { createWatcher } from '../src/worker/watcher.ts';
 import type { Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { ANVIL_KEYS } from '../src/chain/anvil.ts';
-import { platformContracts } from '../src/chain/deploy.ts';
+import { platformContracts } from '../src/chain/artifacts.ts';
 import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { chainSettlementOf, localTreasury, treasuryGatewayOf } from '../test/chain-helpers.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';

@@ -14,7 +14,8 @@ import {
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { ANVIL_KEYS, type Anvil, startAnvil } from '../src/chain/anvil.ts';
-import { type Compiled, compileContracts } from '../src/chain/compile.ts';
+import type { Compiled } from '../src/chain/artifacts.ts';
+import { compileContracts } from '../src/chain/compile.ts';
 import { deployTestStablecoin, deployTreasury } from '../src/chain/deploy.ts';
 import { type TreasuryGateway, createTreasuryGateway } from '../src/chain/treasury.ts';
 import type { SettlementConfig } from '../src/app/deps.ts';

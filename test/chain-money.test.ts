@@ -20,7 +20,7 @@ import {
   syncTreasury,
 } from '../src/app/treasury-sync.ts';
 import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
-import { platformContracts } from '../src/chain/deploy.ts';
+import { platformContracts } from '../src/chain/artifacts.ts';
 import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { PUBLIC_RESERVES_MAX_AGE_MS, measureReserves } from '../src/app/treasury.ts';
 import { type ReserveCheck, cursorOf, prepareBatch, queueOutbound, setCursor, transfersOfBatch } from '../src/db/treasury-store.ts';

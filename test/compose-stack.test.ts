@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -11,17 +11,18 @@ import { type Hex, createPublicClient, createWalletClient, getAddress, http } fr
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { ANVIL_KEYS, anvilBinary } from '../src/chain/anvil.ts';
-import { platformContracts } from '../src/chain/deploy.ts';
+import { platformContracts } from '../src/chain/artifacts.ts';
 import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { createCoverClient } from '../src/client/index.ts';
 import { COMPOSE_ENV, type ComposeService, loadCompose } from './compose-file.ts';
 import { SERVER_URL, waitFor } from './helpers.ts';
+import { runtimeImage } from './runtime-image.ts';
 
 /**
  * The compose stack without Docker (issue 35): docker-compose.yml resolved with an operator's
  * variables, then its services run in dependency order as the file says: each `build: .`
- * service's command from the project (the image's entry points, dist/ as the Dockerfile builds
- * it) with its resolved environment (the image's ENV under it), its volumes as folders, the
+ * service's command in the image's runtime stage laid out in a folder (runtime-image.ts:
+ * production dependencies and dist/ only) with its resolved environment (the image's ENV under it), its volumes as folders, the
  * hosts of the stack's network as local addresses (postgres: the PostgreSQL server, a scratch
  * database; chain: anvil from its npm package with the service's own arguments). One-shot
  * services must exit 0 before their dependants start; the others must pass their own health
@@ -71,13 +72,18 @@ describe('the compose stack, run without Docker', { skip }, () => {
   const children: ChildProcess[] = [];
   let scratch: string | undefined;
   let folder: string;
+  let image: string;
   const admin = new pg.Client({ connectionString: SERVER_URL });
 
-  before(async () => {
-    if (!SERVER_URL) return;
-    folder = mkdtempSync(join(tmpdir(), 'compose-'));
-    await admin.connect();
-  });
+  before(
+    async () => {
+      if (!SERVER_URL) return;
+      folder = mkdtempSync(join(tmpdir(), 'compose-'));
+      image = runtimeImage();
+      await admin.connect();
+    },
+    { timeout: 600_000 },
+  );
   after(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     if (!SERVER_URL) return;
@@ -85,6 +91,7 @@ describe('the compose stack, run without Docker', { skip }, () => {
     if (scratch) await admin.query(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`).catch(() => undefined);
     await admin.end();
     rmSync(folder, { recursive: true, force: true });
+    rmSync(image, { recursive: true, force: true });
   });
 
   test('every file a service reads is on a volume it mounts, written by a service it waits for; the chain has a health check', () => {
@@ -113,7 +120,6 @@ describe('the compose stack, run without Docker', { skip }, () => {
 
   test('its services start in dependency order, pass their health checks, and a quote works through the API', async () => {
     const { services } = loadCompose(COMPOSE_ENV);
-    execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { stdio: 'inherit' });
     scratch = `compose_${randomBytes(6).toString('hex')}`;
     await admin.query(`DO $$ BEGIN CREATE ROLE cover LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
     await admin.query(`CREATE DATABASE ${scratch} OWNER cover`);
@@ -123,14 +129,14 @@ describe('the compose stack, run without Docker', { skip }, () => {
       [/@postgres:5432\/cover\b/g, `@${server.hostname}:${server.port || 5432}/${scratch}`],
       [/\/\/chain:8545\b/g, `//127.0.0.1:${chainPort}`],
     ];
-    const image = imageEnv();
+    const imageEnvironment = imageEnv();
     const ports: Record<string, Record<string, number>> = {};
     const log: string[] = [];
 
     /** A service's process: its command, environment and volumes as this machine has them. */
     const resolve = async (name: string, s: ComposeService) => {
       const own: Record<string, number> = {};
-      const env: Record<string, string> = { ...image, ...(s.environment ?? {}) };
+      const env: Record<string, string> = { ...imageEnvironment, ...(s.environment ?? {}) };
       for (const key of ['PORT', 'WATCHER_METRICS_PORT']) if (env[key]) own[env[key] as string] = await freePort();
       ports[name] = own;
       const local = (text: string) => {
@@ -153,7 +159,7 @@ describe('the compose stack, run without Docker', { skip }, () => {
       return { env: resolved, command, health };
     };
     const run = (name: string, command: string[], env: Record<string, string>) => {
-      const child = spawn(command[0] as string, command.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command[0] as string, command.slice(1), { cwd: image, env, stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       const keep = (chunk: Buffer) => {
         log.push(`[${name}] ${chunk.toString().trimEnd()}`);

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { platformContracts } from '../chain/deploy.ts';
+import { platformContracts } from '../chain/artifacts.ts';
 
 /**
  * `npm run sdk`: builds the installable SDK in sdk/ (the package @parametric-cover/client):

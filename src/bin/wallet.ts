@@ -1,7 +1,7 @@
 import { type Address, type Hex, createPublicClient, createWalletClient, formatUnits, getAddress, http, parseUnits, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { ANVIL_KEYS, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
-import { platformContracts } from '../chain/deploy.ts';
+import { platformContracts } from '../chain/artifacts.ts';
 import { chainOf } from '../chain/keys.ts';
 import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
 

@@ -2,17 +2,10 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import type { Abi, Hex } from 'viem';
+import type { Abi } from 'viem';
+import type { Artifact } from './artifacts.ts';
 
 const require = createRequire(import.meta.url);
-
-export interface Compiled {
-  abi: Abi;
-  bytecode: Hex;
-}
-
-/** The repository's contracts/ folder (Treasury, TestStablecoin). */
-export const CONTRACTS_DIR = resolve(dirname(new URL(import.meta.url).pathname), '../../contracts');
 
 interface SolcOutput {
   errors?: Array<{ severity: string; formattedMessage: string }>;
@@ -20,12 +13,13 @@ interface SolcOutput {
 }
 
 /**
+ * Build time only (`npm run contracts`, tests): solc and OpenZeppelin are dev dependencies.
  * Compiles `<dir>/<Name>.sol` for each name with solc-js (offline: the compiler ships in the
  * npm package), resolving `@openzeppelin/...` imports from node_modules. The same sources
  * and compiler give the same bytecode; the result is cached under node_modules/.cache by
  * the hash of sources, compiler and library versions, so only the first run pays for the compiler.
  */
-export function compileContracts(dir: string, names: readonly string[]): Record<string, Compiled> {
+export function compileContracts(dir: string, names: readonly string[]): Record<string, Artifact> {
   const solc = require('solc') as { version(): string; compile(input: string, callbacks: object): string };
   const sources = Object.fromEntries(names.map((n) => [`${n}.sol`, { content: readFileSync(join(dir, `${n}.sol`), 'utf8') }]));
   const input = JSON.stringify({
@@ -62,11 +56,11 @@ export function compileContracts(dir: string, names: readonly string[]): Record<
       // A read-only install compiles every time; nothing else changes.
     }
   }
-  const result: Record<string, Compiled> = {};
+  const result: Record<string, Artifact> = {};
   for (const n of names) {
     const c = output.contracts[`${n}.sol`]?.[n];
     if (!c) throw new Error(`${n} did not compile`);
-    result[n] = { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
+    result[n] = { contractName: n, compiler: solc.version(), inputHash: key, abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
   }
   return result;
 }

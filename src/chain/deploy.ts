@@ -1,5 +1,5 @@
 import { type Account, type Address, type Chain, type Hex, type PublicClient, type WalletClient, getAddress } from 'viem';
-import { CONTRACTS_DIR, type Compiled, compileContracts } from './compile.ts';
+import { type Compiled, platformContracts } from './artifacts.ts';
 import { erc20Abi } from './treasury.ts';
 
 export interface Deployer {
@@ -7,14 +7,6 @@ export interface Deployer {
   wallet: WalletClient;
   account: Account;
   chain: Chain;
-}
-
-let compiled: Record<string, Compiled> | undefined;
-
-/** The repository's contracts, compiled from source (cached after the first run). */
-export function platformContracts(): Record<'Treasury' | 'TestStablecoin', Compiled> {
-  compiled ??= compileContracts(CONTRACTS_DIR, ['Treasury', 'TestStablecoin']);
-  return compiled as Record<'Treasury' | 'TestStablecoin', Compiled>;
 }
 
 async function deploy(d: Deployer, c: Compiled, args: unknown[]): Promise<Address> {

@@ -16,7 +16,7 @@ import { createRisk } from '../../src/app/risks.ts';
 import { acknowledgeReorg, measureReserves, withdraw } from '../../src/app/treasury.ts';
 import { indexDeposits, reconcileReserves } from '../../src/app/treasury-sync.ts';
 import { ANVIL_KEYS, startAnvil } from '../../src/chain/anvil.ts';
-import { platformContracts } from '../../src/chain/deploy.ts';
+import { platformContracts } from '../../src/chain/artifacts.ts';
 import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
 import { type LocalTreasury, chainHarness, chainWatcherEnv, localTreasury } from '../chain-helpers.ts';
 import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, depegRiskInput, newWallet, waitFor, watchRisk } from '../helpers.ts';

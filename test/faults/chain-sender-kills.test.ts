@@ -16,7 +16,7 @@ import { indexDeposits, reconcileReserves } from '../../src/app/treasury-sync.ts
 import { measureReserves } from '../../src/app/treasury.ts';
 import { lastReserveCheck } from '../../src/db/treasury-store.ts';
 import { ANVIL_KEYS } from '../../src/chain/anvil.ts';
-import { platformContracts } from '../../src/chain/deploy.ts';
+import { platformContracts } from '../../src/chain/artifacts.ts';
 import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
 import { type LocalTreasury, chainHarness, chainWatcherEnv, localTreasury } from '../chain-helpers.ts';
 import {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,49 +7,19 @@ import { after, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { createDatabase } from '../src/db/create-database.ts';
 import { SERVER_URL, createTestDatabase } from './helpers.ts';
+import { npmStart } from './npm-start.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const cleanup: Array<() => Promise<void> | void> = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
-
-/**
- * `npm start` itself on a free port (it compiles to dist/ and runs the JavaScript, see
- * src/bin/build.mjs); resolves once it is ready. Signals go to npm, as a process manager's
- * would, so they must reach the server through it.
- */
-async function start(
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; base: string; exited: Promise<number | null>; output: () => string }> {
-  const child = spawn('npm', ['start', '--silent'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', WATCHER_INTERVAL_MS: '200', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  cleanup.push(() => void child.kill('SIGKILL'));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let out = '';
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line: ${out}`)), 60_000);
-    child.stdout?.on('data', (chunk) => {
-      out += String(chunk);
-      const match = /ready at (http:\/\/[\d.]+:\d+)\/graphql/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1] as string);
-      }
-    });
-  });
-  return { child, base, exited, output: () => out };
-}
 
 test('SIGTERM: a drain window in which /readyz answers 503 and requests are still served; then streams end, the lease is released, exit 0 within 5 s', async () => {
   const db = SERVER_URL ? await createTestDatabase() : undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'cover-stop-'));
   cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const drainMs = 2_000;
-  const { child, base, exited, output } = await start({
+  const { child, base, exited, output } = await npmStart(cleanup, {
     ...(db?.url ? { DATABASE_URL: db.url } : { DATA_DIR: dataDir, DATABASE_URL: '' }),
     SHUTDOWN_DRAIN_SECONDS: String(drainMs / 1000),
   });
@@ -127,7 +96,7 @@ test('a replica with WATCHER=off is ready although its chain RPC is down', async
   const db = SERVER_URL ? await createTestDatabase() : undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'cover-ready-'));
   cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const { child, base, exited } = await start({
+  const { child, base, exited } = await npmStart(cleanup, {
     ...(db?.url ? { DATABASE_URL: db.url } : { DATA_DIR: dataDir, DATABASE_URL: '' }),
     WATCHER: 'off',
     CHAIN_RPC_URLS: '31337=http://127.0.0.1:9',

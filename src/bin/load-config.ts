@@ -49,6 +49,17 @@ const EnvSchema = z.object({
     .default('1'),
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().int().min(0).max(300).optional(),
+  // OpenTelemetry tracing (docs/operations.md): the SDK's own variables; off unless an exporter is named or an endpoint set.
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false'),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/json'], { error: 'only http/json is supported (OTLP over HTTP with JSON bodies)' }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z
+    .enum(['http/json'], { error: 'only http/json is supported (OTLP over HTTP with JSON bodies)' })
+    .optional(),
+  OTEL_SERVICE_NAME: z.string().optional(),
+  OTEL_BSP_SCHEDULE_DELAY: intFrom(5_000, 1, 3_600_000),
   WATCHER: z.enum(['on', 'off']).default('on'),
   SIMULATION_PATHS: intFrom(100_000, 1_000, 10_000_000),
   RATE_LIMIT_PER_MINUTE: intFrom(1_200, 0, 1_000_000),
@@ -113,6 +124,8 @@ export interface RuntimeConfig {
   maintenanceIntervalMs: number;
   /** After SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (default 5 s in production, 1 s otherwise). */
   shutdownDrainMs: number;
+  /** Where spans go (OpenTelemetry): OTLP over HTTP, the console, or nowhere (the default: no tracer provider at all). */
+  tracing: { exporter: 'otlp' | 'console' | null; serviceName: string | undefined; scheduledDelayMs: number };
   watcher: boolean;
   watcherIntervalMs: number;
   watcherLeaseTtlMs: number;
@@ -266,6 +279,14 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL_SECONDS * 1000,
     // Long enough for a load balancer to notice in production; a moment on a laptop.
     shutdownDrainMs: (e.SHUTDOWN_DRAIN_SECONDS ?? (production ? 5 : 1)) * 1000,
+    tracing: {
+      exporter:
+        e.OTEL_SDK_DISABLED === 'true' || e.OTEL_TRACES_EXPORTER === 'none'
+          ? null
+          : (e.OTEL_TRACES_EXPORTER ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'otlp' : null)),
+      serviceName: e.OTEL_SERVICE_NAME,
+      scheduledDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+    },
     watcher: e.WATCHER === 'on',
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     trustProxy: trustProxy(e.TRUST_PROXY),

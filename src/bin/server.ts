@@ -5,6 +5,7 @@ import { attachWebSockets, closeApp, createApp, startDraining } from '../http/cr
 import { chainReadiness } from '../chain/readiness.ts';
 import { exitWith } from './cli-errors.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
+import { startTracing } from './tracing.ts';
 
 /**
  * `npm start`: the API, and the oracle watcher unless WATCHER=off, on the embedded database
@@ -12,6 +13,7 @@ import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts
  */
 async function main(): Promise<void> {
   const config = configFromEnv();
+  const tracing = startTracing(config.tracing, 'parametric-cover-api');
   const { deps, prometheus } = await createRuntime(config);
   const { log, db } = deps;
   const app = createApp(deps, {
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
       await closeApp(app);
       await Promise.all([terminator.terminate(), deps.simulator?.close()]);
       await db.close();
+      await tracing.shutdown().catch((err: unknown) => log.warn({ err }, 'the last spans were not exported'));
       log.info('stopped');
       process.exit(0);
     })().catch((err: unknown) => {

@@ -2,10 +2,12 @@ import { openReorgSummary, reservesProblem } from '../app/treasury.ts';
 import { serveMetrics } from '../http/metrics-server.ts';
 import { exitWith } from './cli-errors.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
+import { startTracing } from './tracing.ts';
 
 /** `npm run watcher`: the oracle watcher alone (for deployments that run it apart from the API). */
 async function main(): Promise<void> {
   const config = configFromEnv();
+  const tracing = startTracing(config.tracing, 'parametric-cover-watcher');
   const { deps, prometheus } = await createRuntime(config);
   const watcher = createRuntimeWatcher(deps, config);
   watcher.start();
@@ -35,7 +37,11 @@ async function main(): Promise<void> {
     deps.log.info({ signal }, 'watcher stopping: finishing the step in progress');
     setTimeout(() => process.exit(1), 30_000).unref();
     metrics.close();
-    void watcher.stop().finally(() => deps.db.close().finally(() => process.exit(0)));
+    void watcher
+      .stop()
+      .finally(() => deps.db.close())
+      .finally(() => tracing.shutdown().catch(() => undefined))
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

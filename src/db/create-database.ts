@@ -8,6 +8,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { isRetryable } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { type DatabaseSpanAttributes, inDatabaseSpan } from './tracing.ts';
 
 const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
 
@@ -75,14 +76,18 @@ type NamingDrizzle = Drizzle & {
   dialect: { sqlToQuery(statement: SQL): { sql: string; params: unknown[] } };
 };
 
-function executor(db: Drizzle, prepares = false): Executor {
+function executor(db: Drizzle, traced: DatabaseSpanAttributes, prepares = false): Executor {
   const naming = db as NamingDrizzle;
   return {
     async query<T>(statement: SQL, options?: { name?: string }) {
-      const result =
-        prepares && options?.name
-          ? await naming.session.prepareQuery(naming.dialect.sqlToQuery(statement), undefined, options.name, false).execute()
-          : await db.execute(statement);
+      const result = await inDatabaseSpan(
+        traced,
+        () => naming.dialect.sqlToQuery(statement).sql,
+        () =>
+          prepares && options?.name
+            ? naming.session.prepareQuery(naming.dialect.sqlToQuery(statement), undefined, options.name, false).execute()
+            : db.execute(statement),
+      );
       return result.rows as T[];
     },
   };
@@ -119,10 +124,15 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       client.on('error', () => {});
     });
     const db = drizzlePg(pool) as unknown as Drizzle;
+    const server = new URL(options.url);
+    const traced = { namespace: decodeURIComponent(server.pathname.slice(1)) || 'postgres', server: server.hostname };
     return {
       kind: 'postgres',
-      ...executor(db, true),
-      transaction: (fn) => withRetry(() => db.transaction((tx) => fn(executor(tx as unknown as Drizzle, true)))),
+      ...executor(db, traced, true),
+      transaction: (fn) =>
+        inDatabaseSpan(traced, 'transaction', () =>
+          withRetry(() => db.transaction((tx) => fn(executor(tx as unknown as Drizzle, traced, true)))),
+        ),
       async migrate() {
         // A dedicated session holds an advisory lock so that replicas starting together
         // apply the migrations once.
@@ -189,10 +199,11 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   }
   const pglite = client;
   const db = drizzlePglite(pglite) as unknown as Drizzle;
+  const traced = { namespace: 'pglite' };
   return {
     kind: 'pglite',
-    ...executor(db),
-    transaction: (fn) => withRetry(() => db.transaction((tx) => fn(executor(tx)))),
+    ...executor(db, traced),
+    transaction: (fn) => inDatabaseSpan(traced, 'transaction', () => withRetry(() => db.transaction((tx) => fn(executor(tx, traced))))),
     async migrate() {
       await migratePglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS });
     },

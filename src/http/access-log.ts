@@ -4,6 +4,8 @@ import type express from 'express';
 import type { Deps } from '../app/deps.ts';
 import { REDACTED_LOG_PATHS } from './redaction.ts';
 import { type RequestContext, runInRequest, traceOf } from '../app/request-context.ts';
+import { startServerSpan } from './tracing.ts';
+import { context as otel } from '@opentelemetry/api';
 
 const REQUEST_ID = /^[\w.-]{1,64}$/;
 const LOGGED_REQUEST_HEADERS = ['user-agent', 'content-length', 'x-forwarded-for', 'authorization', 'cookie', 'x-api-key'];
@@ -48,10 +50,16 @@ export function requestLogging(deps: Deps): express.RequestHandler {
     (req as express.Request & { id: string }).id = id;
     res.setHeader('x-request-id', id);
     // W3C trace context: the caller's trace continued (or a new one), this server's span in it.
-    const trace = traceOf(typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined);
+    // With tracing on (OpenTelemetry, docs/operations.md) that span is the exported one.
+    const traced = startServerSpan(req, res);
+    const span = traced.span.spanContext();
+    const trace = traced.span.isRecording()
+      ? { traceId: span.traceId, spanId: span.spanId, parentId: traced.parentId }
+      : traceOf(typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined);
     res.setHeader('traceparent', `00-${trace.traceId}-${trace.spanId}-01`);
     const context: RequestContext = { requestId: id, traceId: trace.traceId, spanId: trace.spanId };
-    if (req.url === '/metrics' || req.url === '/healthz' || req.url === '/livez') return runInRequest(context, next);
+    const proceed = () => otel.with(traced.context, () => runInRequest(context, next));
+    if (req.url === '/metrics' || req.url === '/healthz' || req.url === '/livez') return proceed();
     const started = Date.now();
     // A response emits 'close' once it is done, written or not (after 'finish' when written).
     res.once('close', () => {
@@ -70,6 +78,6 @@ export function requestLogging(deps: Deps): express.RequestHandler {
       else log.info(fields, res.writableFinished ? 'request completed' : 'request aborted');
     });
     // Everything the request does from here logs with its id, trace and operation.
-    runInRequest(context, next);
+    proceed();
   };
 }

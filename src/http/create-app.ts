@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useOperationInLogs, useOperationMetrics } from './graphql-metrics.ts';
+import { useOperationSpans } from './tracing.ts';
 import express from 'express';
 import { MemoryStore, type Store, rateLimit } from 'express-rate-limit';
 import proxyaddr from 'proxy-addr';
@@ -122,6 +123,7 @@ export function createYogaServer(
       useSessionBoundSubscriptions(sessions),
       ...(options.prometheus ? [useOperationMetrics(options.prometheus)] : []),
       useOperationInLogs(),
+      useOperationSpans(),
       ...(deps.config.production ? [useNoSuggestions()] : []),
       EnvelopArmorPlugin({
         maxDepth: { n: 10 },

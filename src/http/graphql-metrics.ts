@@ -58,17 +58,10 @@ export function useOperationMetrics(prometheus: Prometheus): Plugin {
  * request writes after parsing, and its access line, say what was asked.
  */
 export function useOperationInLogs(): Plugin {
-  const name = (document: DocumentNode, operationName: string | null | undefined) => {
-    const op = getOperationAST(document, operationName);
-    if (!op) return undefined;
-    if (op.name) return `${op.operation} ${op.name.value}`;
-    const fields = op.selectionSet.selections.filter((s) => s.kind === Kind.FIELD).map((s) => s.name.value);
-    return `${op.operation} ${fields.slice(0, 5).join(',')}${fields.length > 5 ? ',...' : ''}`;
-  };
   const mark = (document: DocumentNode, operationName: string | null | undefined) => {
     const context = currentRequest();
-    const named = name(document, operationName);
-    if (context && named) context.operation = named.slice(0, 120);
+    const named = operationLabel(document, operationName);
+    if (context && named) context.operation = named;
   };
   return {
     onExecute({ args }) {
@@ -78,4 +71,16 @@ export function useOperationInLogs(): Plugin {
       mark(args.document, args.operationName);
     },
   };
+}
+
+/**
+ * What an operation is called in logs and traces: "query risks", "mutation purchasePolicy"
+ * (its root fields, at most five), or "query MyPolicies" when the client names it.
+ */
+export function operationLabel(document: DocumentNode, operationName: string | null | undefined): string | undefined {
+  const op = getOperationAST(document, operationName);
+  if (!op) return undefined;
+  if (op.name) return `${op.operation} ${op.name.value}`.slice(0, 120);
+  const fields = op.selectionSet.selections.filter((s) => s.kind === Kind.FIELD).map((s) => s.name.value);
+  return `${op.operation} ${fields.slice(0, 5).join(',')}${fields.length > 5 ? ',...' : ''}`.slice(0, 120);
 }

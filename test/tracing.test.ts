@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { SERVER_URL, createTestDatabase, serve } from './helpers.ts';
+import { npmStart } from './npm-start.ts';
+
+const cleanup: Array<() => unknown> = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: Array<{ key: string; value: { stringValue?: string; intValue?: string | number } }>;
+  status?: { code?: number };
+}
+interface OtlpBody {
+  resourceSpans: Array<{
+    resource: { attributes: OtlpSpan['attributes'] };
+    scopeSpans: Array<{ spans: OtlpSpan[] }>;
+  }>;
+}
+const attr = (s: OtlpSpan, key: string) => {
+  const v = s.attributes.find((a) => a.key === key)?.value;
+  return v?.stringValue ?? (v?.intValue !== undefined ? Number(v.intValue) : undefined);
+};
+
+test('OpenTelemetry: a traced request exports its HTTP, GraphQL and database spans in the caller trace; logs carry the trace', async () => {
+  // An OTLP/HTTP collector: what the server exports, as OpenTelemetry's JSON.
+  const received: OtlpBody[] = [];
+  const paths: string[] = [];
+  const collector = await serve((req: IncomingMessage, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += String(c);
+    });
+    req.on('end', () => {
+      paths.push(`${req.method} ${req.url} ${req.headers['content-type']}`);
+      received.push(JSON.parse(body) as OtlpBody);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  cleanup.push(() => collector.close());
+  const db = SERVER_URL ? await createTestDatabase() : undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'cover-trace-'));
+  cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { child, base, exited, output } = await npmStart(cleanup, {
+    ...(db?.url ? { DATABASE_URL: db.url } : { DATA_DIR: dataDir, DATABASE_URL: '' }),
+    OTEL_EXPORTER_OTLP_ENDPOINT: collector.base,
+    OTEL_SERVICE_NAME: 'cover-under-test',
+    SHUTDOWN_DRAIN_SECONDS: '0',
+    WATCHER: 'off',
+  });
+  const traceId = randomBytes(16).toString('hex');
+  const callerSpan = randomBytes(8).toString('hex');
+  const response = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${callerSpan}-01` },
+    body: JSON.stringify({ query: '{ risks(first: 5) { nodes { id } } }' }),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  const answered = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(response.headers.get('traceparent') ?? '');
+  assert.equal(answered?.[1], traceId, 'the response continues the caller trace');
+  await response.json();
+  // A stop exports what is still buffered (the batch would wait 5 s otherwise).
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  await db?.close();
+
+  assert.ok(paths.length > 0, 'nothing was exported');
+  assert.ok(
+    paths.every((p) => p.startsWith('POST /v1/traces application/json')),
+    paths.join('\n'),
+  );
+  const resources = received.flatMap((b) => b.resourceSpans);
+  assert.ok(
+    resources.every((r) => r.resource.attributes.some((a) => a.key === 'service.name' && a.value.stringValue === 'cover-under-test')),
+  );
+  const spans = resources.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)).filter((s) => s.traceId === traceId);
+  const server = spans.find((s) => s.parentSpanId === callerSpan);
+  assert.ok(server, `no span continues the caller's: ${JSON.stringify(spans.map((s) => s.name))}`);
+  assert.equal(server.name, 'POST /graphql');
+  assert.equal(server.kind, 2, 'a server span');
+  assert.equal(attr(server, 'http.response.status_code'), 200);
+  assert.equal(server.spanId, answered?.[2], "the response's traceparent names the server span");
+  const operation = spans.find((s) => s.parentSpanId === server.spanId && s.name === 'query risks');
+  assert.ok(
+    operation,
+    `no GraphQL span under the request: ${JSON.stringify(resources.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)).map((s) => [s.name, s.traceId === traceId, s.parentSpanId]))}`,
+  );
+  assert.equal(attr(operation, 'graphql.operation.type'), 'query');
+  const queries = spans.filter((s) => s.parentSpanId === operation.spanId && attr(s, 'db.system.name') === 'postgresql');
+  assert.ok(queries.length > 0, 'no database span under the operation');
+  for (const q of queries) {
+    assert.equal(q.kind, 3, 'a client span');
+    assert.match(String(attr(q, 'db.query.text')), /^\s*(SELECT|WITH)\b/i);
+  }
+  // The log lines of the request carry the same trace (and the access line the caller's span).
+  const access = output()
+    .split('\n')
+    .filter((l) => l.includes(traceId))
+    .map((l) => JSON.parse(l) as { msg: string; parentSpanId?: string; operation?: string });
+  assert.deepEqual(
+    access.filter((l) => l.msg === 'request completed').map((l) => [l.parentSpanId, l.operation]),
+    [[callerSpan, 'query risks']],
+  );
+});
+
+test('OpenTelemetry: a protocol the exporter does not speak is a configuration error, said at start', async () => {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/bin/server.ts'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: {
+      ...process.env,
+      PORT: '0',
+      DATABASE_URL: '',
+      DATA_DIR: 'memory://',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_TRACES_EXPORTER: 'zipkin',
+    },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(run.status, 2, 'a configuration error: exit 2');
+  assert.match(run.stderr, /invalid configuration: .*OTEL_TRACES_EXPORTER.*OTEL_EXPORTER_OTLP_PROTOCOL: only http\/json is supported/);
+  assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+});

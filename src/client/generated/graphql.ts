@@ -4,98 +4,151 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+/** A coverage pool to create (createPool). */
 export type CreatePoolInput = {
+  /** The ledger asset its capital and premiums are in. */
   asset?: string | null | undefined;
   /** Withdrawal cooldown (default 14 days). */
   cooldownSeconds?: number | null | undefined;
   /** Default 30000. */
   firstLossWeightBps?: number | null | undefined;
+  /** Cap on exposure per correlation group, in basis points of capital. */
   groupCapBps?: number | null | undefined;
   /** Premium weight per unit of capital relative to senior = 10000 (default 20000: junior earns twice as much). */
   juniorWeightBps?: number | null | undefined;
+  /** Its name. */
   name: string;
   /** Defaults: 5000 (50% of capital per risk), 10000 per correlation group, 30000 in total. */
   riskCapBps?: number | null | undefined;
+  /** The risks it backs (at least one). */
   risks: Array<PoolRiskInput>;
+  /**
+   * Cap on total exposure, in basis points of capital (above 10000: more exposure than capital,
+   * leaning on diversification).
+   */
   totalCapBps?: number | null | undefined;
   /** Tranches besides SENIOR: JUNIOR and/or FIRST_LOSS (funded by the curator only). */
   tranches?: Array<TrancheName> | null | undefined;
 };
 
+/** A risk to list (createRisk). */
 export type CreateRiskInput = {
   /** Risks in one group fail together (e.g. USDC); pools cap exposure per group. */
   correlationGroup: string;
+  /** What it covers, for buyers. */
   description?: string | null | undefined;
+  /** What it covers. */
   kind: RiskKind;
   /** Observations older than this do not count (default 25 h). */
   maxStalenessSeconds?: number | null | undefined;
+  /** Its name, e.g. "USDC depeg". */
   name: string;
   /** Fresh feeds needed to evaluate the trigger (default 1). */
   quorum?: number | null | undefined;
+  /** The objective rule that triggers and sizes payouts. */
   rule: TriggerRuleInput;
+  /** The facts its risk score is computed from. */
   score: RiskScoreInput;
 };
 
+/** Which side of the threshold triggers. */
 export type Direction =
+  /** Triggered by a value at or above the threshold. */
   | 'ABOVE'
+  /** Triggered by a value at or below the threshold (a depeg). */
   | 'BELOW';
 
+/** Where an incident's settlement stands. */
 export type IncidentStatus =
+  /** Every eligible policy was paid (exactly once). */
   | 'SETTLED'
+  /** Confirmed; its payouts are being settled. */
   | 'SETTLING';
 
+/** A qualitative rating, as a risk-score input. */
 export type Level =
+  /** High. */
   | 'HIGH'
+  /** Low. */
   | 'LOW'
+  /** Medium. */
   | 'MEDIUM';
 
+/** A value and when it was observed. */
 export type ObservationInput = {
+  /** When it was observed (submitObservations: a whole second, as signed). */
   observedAt: string;
+  /** The value, positive. */
   value: string;
 };
 
+/** How much of the cover amount an incident pays. */
 export type PayoutKind =
+  /** The whole cover amount (ratio 1). */
   | 'BINARY'
+  /** The depth of the depeg: (peg - settlement value) / peg, clamped to [0, maxRatio]. */
   | 'PROPORTIONAL'
+  /** The ratio of the deepest tier the settlement value reaches. */
   | 'TIERED';
 
+/** One band of a TIERED payout. */
 export type PayoutTierInput = {
   /** The band applies when the settlement value is at or beyond this bound (BELOW: value <= bound). */
   bound: string;
+  /** The payout ratio of the band, in (0, 1]. */
   ratio: string;
 };
 
+/** Where a policy stands. */
 export type PolicyStatus =
+  /** In force: an incident confirmed before endAt pays it. */
   | 'ACTIVE'
+  /** Its term ended without a payout. */
   | 'EXPIRED'
   /** Paid by an incident: the cover is used up. */
   | 'PAID';
 
+/** A risk a new pool backs. */
 export type PoolRiskInput = {
   /** Cap on exposure to this risk, in basis points of capital (default: the pool's riskCapBps). */
   capBps?: number | null | undefined;
+  /** The risk. */
   riskId: string | number;
 };
 
+/** Where a quote stands. */
 export type QuoteStatus =
+  /** Bought: see policyId. */
   | 'BOUGHT'
+  /** Expired without being bought. */
   | 'EXPIRED'
+  /** Can be bought until it expires. */
   | 'OPEN';
 
+/** What a risk covers. */
 export type RiskKind =
+  /** A stablecoin trading below (or above) its peg: priced from price feeds. */
   | 'DEPEG'
+  /** A protocol failing: read from a contract (a vault's share price falling, say). */
   | 'SMART_CONTRACT_FAILURE';
 
 /** Facts the risk score model turns into factor contributions. */
 export type RiskScoreInput = {
+  /** Independent security audits of the protocol or issuer. */
   audits: number;
+  /** How centralised its control is (admin keys, issuer). */
   centralisation: Level;
+  /** Days since launch. */
   daysLive: number;
+  /** How good its price or state oracles are. */
   oracleQuality: Level;
+  /** Past incidents (exploits, depegs). */
   pastIncidents: number;
+  /** Value it secures, in whole US dollars. */
   valueSecuredUsd: string;
 };
 
+/** Where a risk's trigger stands. */
 export type RiskState =
   /** Watching; cover is on sale. */
   | 'ARMED'
@@ -106,9 +159,13 @@ export type RiskState =
   /** The threshold was crossed; sales and withdrawals of backing pools pause until it confirms or recovers. */
   | 'TRIGGERED';
 
+/** A layer of a pool's capital; losses take FIRST_LOSS first, then JUNIOR, then SENIOR. */
 export type TrancheName =
+  /** The curator's own capital: takes losses first and earns the most (firstLossWeightBps). */
   | 'FIRST_LOSS'
+  /** Takes losses before SENIOR and earns more per unit of capital (juniorWeightBps). */
   | 'JUNIOR'
+  /** Takes losses last and earns the base premium weight. */
   | 'SENIOR';
 
 /**
@@ -118,18 +175,32 @@ export type TrancheName =
  * ((peg - settlement)/peg clamped to [0, maxRatio], default maxRatio 0.2) or TIERED.
  */
 export type TriggerRuleInput = {
+  /** Which side of the threshold triggers. */
   direction: Direction;
+  /** PROPORTIONAL: the largest payout ratio (default 0.2). */
   maxRatio?: string | null | undefined;
+  /** How much of the cover amount an incident pays. */
   payout?: PayoutKind | null | undefined;
+  /** PROPORTIONAL (required): the peg the depth is measured from. */
   peg?: string | null | undefined;
+  /**
+   * The value at or beyond which (back on the safe side) a triggered risk recovers; at or above the
+   * threshold for BELOW.
+   */
   recoveryThreshold: string;
+  /** The value at or beyond which the risk triggers (e.g. 0.995 for a depeg BELOW). */
   threshold: string;
+  /** TIERED: 1 to 20 bands, each with its bound and ratio. */
   tiers?: Array<PayoutTierInput> | null | undefined;
+  /** Seconds the trigger must hold before the incident is confirmed and paid, 0 (at once) to one year. */
   window: number;
 };
 
+/** Where a withdrawal request stands. */
 export type WithdrawalStatus =
+  /** Paid to the owner's wallet. */
   | 'COMPLETED'
+  /** In cooldown, or waiting to be completed. */
   | 'PENDING';
 
 export type PageFieldsFragment = { hasNextPage: boolean, endCursor: string | null };

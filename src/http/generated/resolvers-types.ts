@@ -21,19 +21,30 @@ export type Scalars = {
   Decimal: { input: string; output: string; }
 };
 
+/** A wallet that signed in. */
 export type Account = {
   __typename?: 'Account';
+  /** The wallet's address (EIP-55 checksummed). */
   address: Scalars['String']['output'];
+  /** The account's roles: "admin", or none. */
   roles: Array<Scalars['String']['output']>;
 };
 
+/**
+ * Whether capital covers the losses it may have to pay: Cover-2, a Monte Carlo, the coverage ratio and
+ * its status.
+ */
 export type Adequacy = {
   __typename?: 'Adequacy';
+  /** The ledger asset. */
   asset: Scalars['String']['output'];
+  /** capital - pendingClaims. */
   availableCapital: Scalars['BigInt']['output'];
   /** What the backstop could add for one incident of this pool. */
   backstopAvailable: Scalars['BigInt']['output'];
+  /** Capital of the tranches, in base units. */
   capital: Scalars['BigInt']['output'];
+  /** When it was computed. */
   computedAt: Scalars['DateTime']['output'];
   /** The two largest trigger exposures. */
   cover2: Scalars['BigInt']['output'];
@@ -41,14 +52,19 @@ export type Adequacy = {
   coverageRatio?: Maybe<Scalars['Decimal']['output']>;
   /** Claims of confirmed incidents not yet settled. */
   pendingClaims: Scalars['BigInt']['output'];
+  /** The pool (null for the whole platform). */
   pool?: Maybe<Pool>;
   /** max(Cover-2, VaR 99.5, ES 99). */
   requiredCapital: Scalars['BigInt']['output'];
+  /** The Monte Carlo behind VaR and ES. */
   simulation: Simulation;
+  /** GREEN, AMBER or RED by the coverage ratio. */
   status: AdequacyStatus;
+  /** The largest exposures, by risk. */
   topExposures: Array<RiskExposure>;
 };
 
+/** How well capital covers the losses it may have to pay; the purchase gate reads it. */
 export type AdequacyStatus =
   /** 1.0 to 1.25: no new cover that raises the two largest exposures. */
   | 'AMBER'
@@ -57,15 +73,19 @@ export type AdequacyStatus =
   /** Below 1.0: no new cover. */
   | 'RED';
 
+/** The backstop fund of an asset: fed by a skim of every premium, drawn when a pool's tranches cannot pay. */
 export type Backstop = {
   __typename?: 'Backstop';
+  /** The ledger asset. */
   asset: Scalars['String']['output'];
+  /** What it holds, in base units. */
   balance: Scalars['BigInt']['output'];
   /**
    * What may flow to pools: skim-sourced money above 2x target, only while no IOU is open.
    * It streams into pools' income over 30 days, like earned premium.
    */
   distributable: Scalars['BigInt']['output'];
+  /** Its draws, newest first. */
   draws: Array<BackstopDraw>;
   /** IOUs owed to claimants; backstop inflows repay them first. */
   iouOutstanding: Scalars['BigInt']['output'];
@@ -73,32 +93,45 @@ export type Backstop = {
   iouReserve: Scalars['BigInt']['output'];
   /** Admin funding kept in the fund: platform capital, never distributed to pools. */
   platformCapital: Scalars['BigInt']['output'];
+  /** What each pool may still draw. */
   pools: Array<BackstopAllowance>;
   /** Skim of every premium now: 1000 at or above target, 2000 from half to target, 3500 below half (bps). */
   skimRateBps: Scalars['Int']['output'];
+  /** Its target size. */
   target: BackstopTarget;
+  /** When maintenance last refreshed it. */
   updatedAt?: Maybe<Scalars['DateTime']['output']>;
 };
 
+/** What one pool may draw from the backstop. */
 export type BackstopAllowance = {
   __typename?: 'BackstopAllowance';
   /** What the pool may still draw for one incident now: min(25% of the fund, its yearly allowance). */
   available: Scalars['BigInt']['output'];
   /** Drawn in the rolling 365 days. */
   drawnThisYear: Scalars['BigInt']['output'];
+  /** What it still owes for past draws. */
   owed: Scalars['BigInt']['output'];
+  /** The pool. */
   pool: Pool;
 };
 
+/** What the backstop paid for one pool in one incident. */
 export type BackstopDraw = {
   __typename?: 'BackstopDraw';
+  /** Drawn, in base units. */
   amount: Scalars['BigInt']['output'];
+  /** When. */
   drawnAt: Scalars['DateTime']['output'];
+  /** The incident. */
   incidentId: Scalars['ID']['output'];
+  /** The pool. */
   pool: Pool;
+  /** Repaid so far by the pool from its premium income. */
   repaid: Scalars['BigInt']['output'];
 };
 
+/** How big the backstop should be, and why. */
 export type BackstopTarget = {
   __typename?: 'BackstopTarget';
   /** 2% of total active exposure. */
@@ -107,56 +140,84 @@ export type BackstopTarget = {
   stressShortfall: Scalars['BigInt']['output'];
   /** max(exposureFloor, stressShortfall). */
   target: Scalars['BigInt']['output'];
+  /** Total active exposure in the asset. */
   totalExposure: Scalars['BigInt']['output'];
 };
 
+/** One transition of a backtest. */
 export type BacktestEvent = {
   __typename?: 'BacktestEvent';
+  /** The observation's time. */
   at: Scalars['DateTime']['output'];
+  /** The transition. */
   state: TriggerTransition;
+  /** The value that moved it. */
   value: Scalars['Decimal']['output'];
 };
 
+/** What the trigger engine made of a series. */
 export type BacktestResult = {
   __typename?: 'BacktestResult';
+  /** The transitions, oldest first. */
   events: Array<BacktestEvent>;
   /** The payout ratio of the confirmed incident; 0 when nothing was confirmed. */
   payoutRatio: Scalars['Decimal']['output'];
   /** The value at confirmation; null when nothing was confirmed. */
   settlementValue?: Maybe<Scalars['Decimal']['output']>;
+  /** When the confirmed episode triggered; null when nothing was confirmed. */
   triggeredAt?: Maybe<Scalars['DateTime']['output']>;
 };
 
+/** A wallet's free balance of one asset on the ledger. */
 export type Balance = {
   __typename?: 'Balance';
+  /** The wallet. */
   address: Scalars['String']['output'];
+  /** The free balance in base units: what deposits, purchases and withdrawals can spend. */
   amount: Scalars['BigInt']['output'];
+  /** The ledger asset, e.g. USDC. */
   asset: Scalars['String']['output'];
+  /** Decimals of the asset: amount / 10^decimals is the amount in whole tokens. */
   decimals: Scalars['Int']['output'];
 };
 
+/** Tokens that came into the treasury: a deposit() or a plain transfer. */
 export type ChainDeposit = {
   __typename?: 'ChainDeposit';
+  /** The amount, in base units. */
   amount: Scalars['BigInt']['output'];
+  /** ASSIGNED: the admin who credited it. */
   assignedBy?: Maybe<Scalars['String']['output']>;
+  /** Whose wallet it credits (null for a plain transfer until assigned). */
   beneficiary?: Maybe<Scalars['String']['output']>;
+  /** The block it was mined in. */
   blockNumber: Scalars['BigInt']['output'];
+  /** When it was credited. */
   creditedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Who sent the tokens. */
   from: Scalars['String']['output'];
   /** DEPOSIT (the treasury's deposit()) or TRANSFER (a plain token transfer). */
   kind: Scalars['String']['output'];
+  /** The event's log index in it. */
   logIndex: Scalars['Int']['output'];
+  /** ASSIGNED: why. */
   reason?: Maybe<Scalars['String']['output']>;
+  /** Where it stands. */
   status: ChainDepositStatus;
+  /** The transaction. */
   txHash: Scalars['String']['output'];
 };
 
+/** A page of deposits into the treasury. */
 export type ChainDepositConnection = {
   __typename?: 'ChainDepositConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<ChainDeposit>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** Where a deposit into the treasury stands. */
 export type ChainDepositStatus =
   /** A plain transfer an admin credited, with a reason. */
   | 'ASSIGNED'
@@ -169,9 +230,12 @@ export type ChainDepositStatus =
   /** A plain transfer no deposit() names: not credited until an admin assigns it. */
   | 'UNATTRIBUTED';
 
+/** An address's deposits into the treasury. */
 export type ChainDeposits = {
   __typename?: 'ChainDeposits';
+  /** Credited, newest first, a page at a time. */
   credited: ChainDepositConnection;
+  /** Seen on chain, not yet confirmed (nothing credited yet). */
   pending: Array<ChainDeposit>;
 };
 
@@ -184,16 +248,25 @@ export type ChainDeposits = {
  */
 export type ChainReorg = {
   __typename?: 'ChainReorg';
+  /** Why it was safe to resume. */
   acknowledgeReason?: Maybe<Scalars['String']['output']>;
+  /** When an admin acknowledged it (null while open). */
   acknowledgedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Who acknowledged it. */
   acknowledgedBy?: Maybe<Scalars['String']['output']>;
+  /** The ledger asset of the treasury it hit. */
   asset: Scalars['String']['output'];
+  /** Confirmed batches that went back to SENT. */
   batchesUndone: Scalars['Int']['output'];
+  /** Deposits whose credit was taken back. */
   depositsUndone: Scalars['Int']['output'];
+  /** When it was found. */
   detectedAt: Scalars['DateTime']['output'];
   /** The newest block acted on that the chain still has: where the branches part, as far as anything recorded goes. */
   forkBlock: Scalars['BigInt']['output'];
+  /** The chain's head when it was found. */
   headBlock: Scalars['BigInt']['output'];
+  /** The reorg's id. */
   id: Scalars['ID']['output'];
   /** The last block the indexer had processed, and the chain's head, when it was found. */
   processedBlock: Scalars['BigInt']['output'];
@@ -201,85 +274,134 @@ export type ChainReorg = {
   unrecovered: Scalars['BigInt']['output'];
 };
 
+/** A page of reorgs. */
 export type ChainReorgConnection = {
   __typename?: 'ChainReorgConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<ChainReorg>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** A coverage pool to create (createPool). */
 export type CreatePoolInput = {
+  /** The ledger asset its capital and premiums are in. */
   asset?: InputMaybe<Scalars['String']['input']>;
   /** Withdrawal cooldown (default 14 days). */
   cooldownSeconds?: InputMaybe<Scalars['Int']['input']>;
   /** Default 30000. */
   firstLossWeightBps?: InputMaybe<Scalars['Int']['input']>;
+  /** Cap on exposure per correlation group, in basis points of capital. */
   groupCapBps?: InputMaybe<Scalars['Int']['input']>;
   /** Premium weight per unit of capital relative to senior = 10000 (default 20000: junior earns twice as much). */
   juniorWeightBps?: InputMaybe<Scalars['Int']['input']>;
+  /** Its name. */
   name: Scalars['String']['input'];
   /** Defaults: 5000 (50% of capital per risk), 10000 per correlation group, 30000 in total. */
   riskCapBps?: InputMaybe<Scalars['Int']['input']>;
+  /** The risks it backs (at least one). */
   risks: Array<PoolRiskInput>;
+  /**
+   * Cap on total exposure, in basis points of capital (above 10000: more exposure than capital,
+   * leaning on diversification).
+   */
   totalCapBps?: InputMaybe<Scalars['Int']['input']>;
   /** Tranches besides SENIOR: JUNIOR and/or FIRST_LOSS (funded by the curator only). */
   tranches?: InputMaybe<Array<TrancheName>>;
 };
 
+/** A risk to list (createRisk). */
 export type CreateRiskInput = {
   /** Risks in one group fail together (e.g. USDC); pools cap exposure per group. */
   correlationGroup: Scalars['String']['input'];
+  /** What it covers, for buyers. */
   description?: InputMaybe<Scalars['String']['input']>;
+  /** What it covers. */
   kind: RiskKind;
   /** Observations older than this do not count (default 25 h). */
   maxStalenessSeconds?: InputMaybe<Scalars['Int']['input']>;
+  /** Its name, e.g. "USDC depeg". */
   name: Scalars['String']['input'];
   /** Fresh feeds needed to evaluate the trigger (default 1). */
   quorum?: InputMaybe<Scalars['Int']['input']>;
+  /** The objective rule that triggers and sizes payouts. */
   rule: TriggerRuleInput;
+  /** The facts its risk score is computed from. */
   score: RiskScoreInput;
 };
 
+/** An amount for one UTC day. */
 export type DailyAmount = {
   __typename?: 'DailyAmount';
+  /** The day's amount, in base units. */
   amount: Scalars['BigInt']['output'];
   /** The UTC day (its midnight). */
   day: Scalars['DateTime']['output'];
 };
 
+/** Which side of the threshold triggers. */
 export type Direction =
+  /** Triggered by a value at or above the threshold. */
   | 'ABOVE'
+  /** Triggered by a value at or below the threshold (a depeg). */
   | 'BELOW';
 
+/** An observation cited as evidence of a transition. */
 export type EvidenceObservation = {
   __typename?: 'EvidenceObservation';
+  /** The feed it came from. */
   feedId: Scalars['ID']['output'];
+  /** The observation. */
   observationId: Scalars['ID']['output'];
+  /** When it was observed. */
   observedAt: Scalars['DateTime']['output'];
+  /** Where it came from (round id, block, URL, reporter), as JSON. */
   source: Scalars['String']['output'];
+  /** Its value. */
   value: Scalars['Decimal']['output'];
 };
 
+/**
+ * A source of values for risks' triggers: a Chainlink aggregator, a contract call, an HTTP endpoint or
+ * signed pushes.
+ */
 export type Feed = {
   __typename?: 'Feed';
+  /** CHAINLINK and CONTRACT_CALL: the contract. */
   address?: Maybe<Scalars['String']['output']>;
+  /** CONTRACT_CALL: its arguments. */
   args?: Maybe<Array<Scalars['String']['output']>>;
+  /** The oracles/ catalog entry it was registered from. */
   catalogId?: Maybe<Scalars['String']['output']>;
+  /** CHAINLINK and CONTRACT_CALL: the chain. */
   chainId?: Maybe<Scalars['Int']['output']>;
+  /** When it was registered. */
   createdAt: Scalars['DateTime']['output'];
+  /** Decimals of the integer read. */
   decimals?: Maybe<Scalars['Int']['output']>;
+  /** Expected update interval. */
   heartbeatSeconds: Scalars['Int']['output'];
   /** Every observation recorded, newest first, a page at a time. */
   history: FeedObservationConnection;
+  /** The feed's id. */
   id: Scalars['ID']['output'];
+  /** Where its values come from. */
   kind: FeedKind;
   /** Why the last read failed: shown to admins and the feed's creator or reporter only. */
   lastError?: Maybe<Scalars['String']['output']>;
+  /** When its last value was observed. */
   lastObservedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Its last value. */
   lastValue?: Maybe<Scalars['Decimal']['output']>;
+  /** The largest plausible value. */
   maxValue?: Maybe<Scalars['Decimal']['output']>;
+  /** The smallest plausible value. */
   minValue?: Maybe<Scalars['Decimal']['output']>;
+  /** Its name. */
   name: Scalars['String']['output'];
+  /** Its latest observations, newest first. */
   observations: Array<FeedObservation>;
+  /** HTTP: the dot path to the value. */
   path?: Maybe<Scalars['String']['output']>;
   /**
    * Submissions to this PUSH feed that its reporter signed and that were refused, newest first,
@@ -288,99 +410,153 @@ export type Feed = {
    * reporter's, its creator's and admins' to read.
    */
   rejections: FeedRejectionConnection;
+  /** PUSH: the address whose signatures are accepted. */
   reporter?: Maybe<Scalars['String']['output']>;
+  /** CONTRACT_CALL: the view function called. */
   signature?: Maybe<Scalars['String']['output']>;
+  /** CONTRACT_CALL: the trailing window of the value / trailing-maximum transform. */
   trailingMaxWindowSeconds?: Maybe<Scalars['Int']['output']>;
+  /** HTTP: the endpoint. */
   url?: Maybe<Scalars['String']['output']>;
 };
 
 
+/**
+ * A source of values for risks' triggers: a Chainlink aggregator, a contract call, an HTTP endpoint or
+ * signed pushes.
+ */
 export type FeedHistoryArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * A source of values for risks' triggers: a Chainlink aggregator, a contract call, an HTTP endpoint or
+ * signed pushes.
+ */
 export type FeedObservationsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * A source of values for risks' triggers: a Chainlink aggregator, a contract call, an HTTP endpoint or
+ * signed pushes.
+ */
 export type FeedRejectionsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A page of feeds. */
 export type FeedConnection = {
   __typename?: 'FeedConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<Feed>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** What an importFeedHistory call added. */
 export type FeedHistoryImport = {
   __typename?: 'FeedHistoryImport';
+  /** Observations the feed did not have yet, now added. */
   added: Scalars['Int']['output'];
+  /** The feed. */
   feed: Feed;
+  /** The first observation's time in the call. */
   from: Scalars['DateTime']['output'];
   /** Observations in the call, and how many were new. */
   received: Scalars['Int']['output'];
+  /** The source named in the call. */
   source: Scalars['String']['output'];
+  /** The last observation's time in the call. */
   to: Scalars['DateTime']['output'];
 };
 
+/** Where a feed's values come from. */
 export type FeedKind =
+  /** A Chainlink aggregator's latestRoundData on an EVM chain, read by the watcher. */
   | 'CHAINLINK'
+  /** Any view function of a contract (a vault's share price, say), read by the watcher. */
   | 'CONTRACT_CALL'
+  /** A JSON endpoint, read by the watcher (public addresses only). */
   | 'HTTP'
+  /** Values an integrator pushes with submitObservations, signed by the feed's reporter. */
   | 'PUSH';
 
+/** One value a feed reported, with its time and where it came from. */
 export type FeedObservation = {
   __typename?: 'FeedObservation';
+  /** The observation's id (cited by incident evidence). */
   id: Scalars['ID']['output'];
+  /** When the value was observed at its source. */
   observedAt: Scalars['DateTime']['output'];
   /** The value read, before any trailing-maximum transform. */
   rawValue: Scalars['Decimal']['output'];
+  /** When the platform recorded it. */
   receivedAt: Scalars['DateTime']['output'];
   /** Where it came from (round id, block, URL, reporter), as JSON. */
   source: Scalars['String']['output'];
+  /** The value the trigger uses. */
   value: Scalars['Decimal']['output'];
 };
 
+/** A page of a feed's observations. */
 export type FeedObservationConnection = {
   __typename?: 'FeedObservationConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<FeedObservation>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** A signed submission to a PUSH feed that was refused. */
 export type FeedRejection = {
   __typename?: 'FeedRejection';
+  /** When it was refused. */
   at: Scalars['DateTime']['output'];
   /** The error code the submitter was answered with (BAD_USER_INPUT, CONFLICT, UNAUTHENTICATED...). */
   code: Scalars['String']['output'];
+  /** The first observation's time in the batch. */
   firstObservedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The last observation's time in the batch. */
   lastObservedAt?: Maybe<Scalars['DateTime']['output']>;
   /** Observations in the refused batch, and the span of their times. */
   observations: Scalars['Int']['output'];
+  /** Why, for people. */
   reason: Scalars['String']['output'];
 };
 
+/** A page of refused submissions. */
 export type FeedRejectionConnection = {
   __typename?: 'FeedRejectionConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<FeedRejection>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** A pool's exposure to one correlation group. */
 export type GroupExposure = {
   __typename?: 'GroupExposure';
+  /** The pool's cap on the group, in base units. */
   cap: Scalars['BigInt']['output'];
+  /** cap - exposure, never below 0. */
   capacityLeft: Scalars['BigInt']['output'];
+  /** The group. */
   correlationGroup: Scalars['String']['output'];
+  /** Exposure of active policies on the group's risks. */
   exposure: Scalars['BigInt']['output'];
 };
 
+/** A confirmed trigger of a risk: its evidence, and the payouts it made. */
 export type Incident = {
   __typename?: 'Incident';
+  /** When it was confirmed. */
   confirmedAt: Scalars['DateTime']['output'];
+  /** When it was recorded. */
   createdAt: Scalars['DateTime']['output'];
   /**
    * The evidence: what confirmed the incident and on what terms, as the exact bytes of RFC
@@ -395,56 +571,89 @@ export type Incident = {
   evidenceUrl: Scalars['String']['output'];
   /** The hash recomputed from the stored evidence matches evidenceHash. */
   evidenceVerified: Scalars['Boolean']['output'];
+  /** The incident's id. */
   id: Scalars['ID']['output'];
+  /** The share of each policy's amount it pays. */
   payoutRatio: Scalars['Decimal']['output'];
+  /** The payouts it made. */
   payouts: Array<Payout>;
+  /** Policies paid, once settled. */
   policiesPaid?: Maybe<Scalars['Int']['output']>;
+  /** Its claims per pool. */
   pools: Array<IncidentPool>;
+  /** Recoveries recorded for it, oldest first. */
   recoveries: Array<Recovery>;
+  /** The risk. */
   risk: Risk;
+  /** The rule that confirmed it. */
   rule: TriggerRule;
+  /** That rule's version. */
   ruleVersion: Scalars['Int']['output'];
+  /** When its settlement finished. */
   settledAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The value the payout ratio was computed from. */
   settlementValue: Scalars['Decimal']['output'];
+  /** Where its settlement stands. */
   status: IncidentStatus;
   /** The transitions of the episode with the observations that moved each. */
   timeline: Array<RiskEvent>;
+  /** Due to every eligible policy, once settled. */
   totalDue?: Maybe<Scalars['BigInt']['output']>;
+  /** Paid to them, once settled (less any haircut). */
   totalPaid?: Maybe<Scalars['BigInt']['output']>;
+  /** The value that triggered it. */
   triggerValue: Scalars['Decimal']['output'];
+  /** When the episode triggered. */
   triggeredAt: Scalars['DateTime']['output'];
   /** One row per layer and pool, in waterfall order. */
   waterfall: Array<WaterfallRow>;
 };
 
 
+/** A confirmed trigger of a risk: its evidence, and the payouts it made. */
 export type IncidentPayoutsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A page of incidents. */
 export type IncidentConnection = {
   __typename?: 'IncidentConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<Incident>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** An incident's claims on one pool. */
 export type IncidentPool = {
   __typename?: 'IncidentPool';
+  /** Due from it: the sum of its policies' payouts. */
   due: Scalars['BigInt']['output'];
+  /** What its waterfall paid. */
   paid: Scalars['BigInt']['output'];
+  /** The pool. */
   pool: Pool;
+  /** When it was settled. */
   settledAt: Scalars['DateTime']['output'];
 };
 
+/** Where an incident's settlement stands. */
 export type IncidentStatus =
+  /** Every eligible policy was paid (exactly once). */
   | 'SETTLED'
+  /** Confirmed; its payouts are being settled. */
   | 'SETTLING';
 
+/** A qualitative rating, as a risk-score input. */
 export type Level =
+  /** High. */
   | 'HIGH'
+  /** Low. */
   | 'LOW'
+  /** Medium. */
   | 'MEDIUM';
 
+/** Why a risk is not monitored. */
 export type MonitoringGap =
   /** Fewer feeds drive it than its quorum. */
   | 'BELOW_QUORUM'
@@ -453,6 +662,10 @@ export type MonitoringGap =
   /** Fewer than the quorum reported within maxStalenessSeconds. */
   | 'NO_FRESH_DATA';
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type Mutation = {
   __typename?: 'Mutation';
   /**
@@ -463,6 +676,10 @@ export type Mutation = {
   acknowledgeReorg: ChainReorg;
   /** Admin: credits a plain transfer into the treasury to the wallet it belongs to, with a reason (journal entry). */
   assignDeposit: ChainDeposit;
+  /**
+   * Finish a withdrawal once its cooldown is over: pays min(value at request, value now) to your
+   * wallet. Refused while the pool is frozen, or if it would take the pool below its required capital.
+   */
   completeWithdrawal: WithdrawalRequest;
   /** Create a coverage pool; the caller becomes its curator. */
   createPool: Pool;
@@ -470,6 +687,10 @@ export type Mutation = {
   createRisk: Risk;
   /** Admin: credit a wallet from outside the system. Idempotent on `reference`. */
   creditAccount: Balance;
+  /**
+   * Put capital from your wallet into a tranche of a pool, for shares at the tranche's share price
+   * (rounded down). FIRST_LOSS takes the curator's money only.
+   */
   deposit: Position;
   /** Admin: seed or top up the backstop from the platform's own capital. Idempotent on `reference`. */
   fundBackstop: Backstop;
@@ -547,12 +768,20 @@ export type Mutation = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationAcknowledgeReorgArgs = {
   id: Scalars['ID']['input'];
   reason: Scalars['String']['input'];
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationAssignDepositArgs = {
   address: Scalars['String']['input'];
   logIndex: Scalars['Int']['input'];
@@ -561,21 +790,37 @@ export type MutationAssignDepositArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationCompleteWithdrawalArgs = {
   requestId: Scalars['ID']['input'];
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationCreatePoolArgs = {
   input: CreatePoolInput;
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationCreateRiskArgs = {
   input: CreateRiskInput;
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationCreditAccountArgs = {
   address: Scalars['String']['input'];
   amount: Scalars['BigInt']['input'];
@@ -584,6 +829,10 @@ export type MutationCreditAccountArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationDepositArgs = {
   amount: Scalars['BigInt']['input'];
   poolId: Scalars['ID']['input'];
@@ -591,6 +840,10 @@ export type MutationDepositArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationFundBackstopArgs = {
   amount: Scalars['BigInt']['input'];
   asset?: InputMaybe<Scalars['String']['input']>;
@@ -598,6 +851,10 @@ export type MutationFundBackstopArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationImportFeedHistoryArgs = {
   feedId: Scalars['ID']['input'];
   observations: Array<ObservationInput>;
@@ -605,6 +862,10 @@ export type MutationImportFeedHistoryArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationOverrideRiskScoreArgs = {
   reason: Scalars['String']['input'];
   riskId: Scalars['ID']['input'];
@@ -612,11 +873,19 @@ export type MutationOverrideRiskScoreArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationPurchasePolicyArgs = {
   quoteId: Scalars['ID']['input'];
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationRecordRecoveryArgs = {
   amount: Scalars['BigInt']['input'];
   incidentId: Scalars['ID']['input'];
@@ -624,11 +893,19 @@ export type MutationRecordRecoveryArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationRegisterFeedArgs = {
   input: RegisterFeedInput;
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationRequestQuoteArgs = {
   amount: Scalars['BigInt']['input'];
   durationDays: Scalars['Int']['input'];
@@ -636,6 +913,10 @@ export type MutationRequestQuoteArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationRequestWithdrawalArgs = {
   poolId: Scalars['ID']['input'];
   shares: Scalars['BigInt']['input'];
@@ -643,6 +924,10 @@ export type MutationRequestWithdrawalArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationRetryTransferArgs = {
   id: Scalars['ID']['input'];
   reason: Scalars['String']['input'];
@@ -650,23 +935,39 @@ export type MutationRetryTransferArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationSetRiskFeedsArgs = {
   feedIds: Array<Scalars['ID']['input']>;
   riskId: Scalars['ID']['input'];
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationSignInWithEthereumArgs = {
   message: Scalars['String']['input'];
   signature: Scalars['String']['input'];
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationSignOutArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationSubmitObservationsArgs = {
   feedId: Scalars['ID']['input'];
   observations: Array<ObservationInput>;
@@ -674,29 +975,43 @@ export type MutationSubmitObservationsArgs = {
 };
 
 
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationWithdrawArgs = {
   amount: Scalars['BigInt']['input'];
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   to?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** A value and when it was observed. */
 export type ObservationInput = {
+  /** When it was observed (submitObservations: a whole second, as signed). */
   observedAt: Scalars['DateTime']['input'];
+  /** The value, positive. */
   value: Scalars['Decimal']['input'];
 };
 
 /** Where a page ends; pass endCursor as `after` for the next page. */
 export type PageInfo = {
   __typename?: 'PageInfo';
+  /** The cursor of this page's last item (null on an empty page). */
   endCursor?: Maybe<Scalars['String']['output']>;
+  /** Whether another page follows. */
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** One pay() call of the treasury: transfers out, sent together under one batch number. */
 export type PayBatch = {
   __typename?: 'PayBatch';
+  /** The block it was executed in. */
   blockNumber?: Maybe<Scalars['BigInt']['output']>;
+  /** When it was built. */
   createdAt: Scalars['DateTime']['output'];
+  /** When it was confirmed or failed. */
   finishedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The batch's id. */
   id: Scalars['ID']['output'];
   /** The contract's batch number: spent once on chain; a failed batch spent nothing, so its number is used again. */
   number: Scalars['BigInt']['output'];
@@ -704,34 +1019,53 @@ export type PayBatch = {
   reason?: Maybe<Scalars['String']['output']>;
   /** Transfers of the executed batch that the token refused (now PARKED), and their sum: total less refusedTotal was paid. */
   refused: Scalars['Int']['output'];
+  /** The sum of the refused transfers. */
   refusedTotal: Scalars['BigInt']['output'];
   /** Transactions sent for it (more than one after a fee bump or a restart; at most one executes). */
   sends: Scalars['Int']['output'];
+  /** When it was first sent. */
   sentAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Where it stands. */
   status: PayBatchStatus;
+  /** Their sum, in base units. */
   total: Scalars['BigInt']['output'];
+  /** Transfers in it. */
   transfers: Scalars['Int']['output'];
+  /** The transaction that executed it (the last sent, until then). */
   txHash?: Maybe<Scalars['String']['output']>;
 };
 
+/** A page of pay batches. */
 export type PayBatchConnection = {
   __typename?: 'PayBatchConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<PayBatch>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** Where a pay batch stands. */
 export type PayBatchStatus =
+  /** Executed and confirmed. */
   | 'CONFIRMED'
+  /**
+   * Reverted or abandoned: nothing was paid; its payouts are queued again, its withdrawals FAILED
+   * (amounts back in the wallets).
+   */
   | 'FAILED'
+  /** Built, not yet sent. */
   | 'PREPARED'
+  /** Sent, not yet confirmed. */
   | 'SENT';
 
+/** What an incident paid one policy. */
 export type Payout = {
   __typename?: 'Payout';
   /** amount x payout ratio, rounded down. */
   due: Scalars['BigInt']['output'];
   /** due - paid: the pro-rata haircut of this claim. */
   haircut: Scalars['BigInt']['output'];
+  /** The incident. */
   incidentId: Scalars['ID']['output'];
   /** haircut - iouRepaid: the IOU still owed to the policy holder. */
   iou: Scalars['BigInt']['output'];
@@ -744,7 +1078,9 @@ export type Payout = {
    * transfer was confirmed (null until then). Pass it to policyPaid(since:) to resume.
    */
   paidAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The policy. */
   policyId: Scalars['ID']['output'];
+  /** The pool that wrote it. */
   pool: Pool;
   /**
    * The on-chain transfer carrying this payout to the buyer (chain settlement), or null on the
@@ -753,82 +1089,126 @@ export type Payout = {
   transfer?: Maybe<Transfer>;
 };
 
+/** A page of payouts. */
 export type PayoutConnection = {
   __typename?: 'PayoutConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<Payout>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** How much of the cover amount an incident pays. */
 export type PayoutKind =
+  /** The whole cover amount (ratio 1). */
   | 'BINARY'
+  /** The depth of the depeg: (peg - settlement value) / peg, clamped to [0, maxRatio]. */
   | 'PROPORTIONAL'
+  /** The ratio of the deepest tier the settlement value reaches. */
   | 'TIERED';
 
+/** One band of a TIERED payout. */
 export type PayoutTier = {
   __typename?: 'PayoutTier';
+  /** The band applies when the settlement value is at or beyond this bound. */
   bound: Scalars['Decimal']['output'];
+  /** The payout ratio of the band. */
   ratio: Scalars['Decimal']['output'];
 };
 
+/** One band of a TIERED payout. */
 export type PayoutTierInput = {
   /** The band applies when the settlement value is at or beyond this bound (BELOW: value <= bound). */
   bound: Scalars['Decimal']['input'];
+  /** The payout ratio of the band, in (0, 1]. */
   ratio: Scalars['Decimal']['input'];
 };
 
+/** Cover bought: what an incident on its risk pays, automatically, to its buyer's wallet. */
 export type Policy = {
   __typename?: 'Policy';
+  /** The cover amount, in base units of the pool's asset. */
   amount: Scalars['BigInt']['output'];
+  /** The buyer's address, where payouts go. */
   buyer: Scalars['String']['output'];
+  /** When it was bought. */
   createdAt: Scalars['DateTime']['output'];
+  /** When cover ends. */
   endAt: Scalars['DateTime']['output'];
+  /** amount x the risk's maximum payout ratio: the most it can pay. */
   exposure: Scalars['BigInt']['output'];
+  /** The platform fee paid. */
   fee: Scalars['BigInt']['output'];
+  /** The policy's id. */
   id: Scalars['ID']['output'];
   /** The payout of this policy, if an incident paid it. */
   payout?: Maybe<Payout>;
+  /** The pool that wrote it. */
   pool: Pool;
+  /** The premium paid. */
   premium: Scalars['BigInt']['output'];
+  /** The quote it was bought from. */
   quoteId: Scalars['ID']['output'];
+  /** The risk covered. */
   risk: Risk;
+  /** When cover starts. */
   startAt: Scalars['DateTime']['output'];
+  /** Where it stands. */
   status: PolicyStatus;
 };
 
+/** A page of policies. */
 export type PolicyConnection = {
   __typename?: 'PolicyConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<Policy>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** Where a policy stands. */
 export type PolicyStatus =
+  /** In force: an incident confirmed before endAt pays it. */
   | 'ACTIVE'
+  /** Its term ended without a payout. */
   | 'EXPIRED'
   /** Paid by an incident: the cover is used up. */
   | 'PAID';
 
+/** A coverage pool: underwriters' capital in tranches, the risks it backs and its caps. */
 export type Pool = {
   __typename?: 'Pool';
   /** The status the purchase gate uses, refreshed by each adequacy run. */
   adequacyStatus: AdequacyStatus;
+  /** The ledger asset its capital and premiums are in. */
   asset: Scalars['String']['output'];
   /** Exposure the pool can still take in total (each risk and group may allow less). */
   capacityLeft: Scalars['BigInt']['output'];
   /** Capital of all tranches, including premium earned to now. */
   capital: Scalars['BigInt']['output'];
+  /** How long a withdrawal waits between request and completion. */
   cooldownSeconds: Scalars['Int']['output'];
+  /** When it was created. */
   createdAt: Scalars['DateTime']['output'];
+  /** The address that created it; only it funds FIRST_LOSS. */
   curator: Scalars['String']['output'];
+  /** Decimals of the asset. */
   decimals: Scalars['Int']['output'];
+  /** Premium weight of FIRST_LOSS capital relative to SENIOR = 10000. */
   firstLossWeightBps: Scalars['Int']['output'];
   /** Withdrawals are frozen while a risk the pool backs is TRIGGERED. */
   frozen: Scalars['Boolean']['output'];
+  /** Its exposure per correlation group. */
   groups: Array<GroupExposure>;
+  /** The pool's id. */
   id: Scalars['ID']['output'];
+  /** Premium weight of JUNIOR capital relative to SENIOR = 10000. */
   juniorWeightBps: Scalars['Int']['output'];
+  /** Its caps, in basis points. */
   limits: PoolLimits;
   /** What each incident took from the pool, layer by layer, newest first. */
   losses: Array<PoolLoss>;
+  /** Its name. */
   name: Scalars['String']['output'];
   /** What the pool still owes the backstop for its draws. */
   owesBackstop: Scalars['BigInt']['output'];
@@ -836,9 +1216,13 @@ export type Pool = {
   premiumByDay: Array<DailyAmount>;
   /** The capital active exposure requires; withdrawals may not go below it. */
   requiredCapital: Scalars['BigInt']['output'];
+  /** The risks it backs, with caps and exposure. */
   risks: Array<PoolRisk>;
+  /** Its total cap in base units (capital x totalCapBps). */
   totalCap: Scalars['BigInt']['output'];
+  /** Exposure of all active policies it wrote. */
   totalExposure: Scalars['BigInt']['output'];
+  /** Its tranches, senior first. */
   tranches: Array<Tranche>;
   /** Premium received and not yet earned. */
   unearnedPremium: Scalars['BigInt']['output'];
@@ -847,6 +1231,7 @@ export type Pool = {
 };
 
 
+/** A coverage pool: underwriters' capital in tranches, the risks it backs and its caps. */
 export type PoolPremiumByDayArgs = {
   days?: InputMaybe<Scalars['Int']['input']>;
 };
@@ -872,73 +1257,104 @@ export type PoolCapacity = {
   totalCapLeft: Scalars['BigInt']['output'];
 };
 
+/** A page of pools. */
 export type PoolConnection = {
   __typename?: 'PoolConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<Pool>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** A pool's caps on exposure, in basis points of its capital. */
 export type PoolLimits = {
   __typename?: 'PoolLimits';
+  /** The cap per correlation group. */
   groupCapBps: Scalars['Int']['output'];
+  /** The default cap per risk. */
   riskCapBps: Scalars['Int']['output'];
+  /** The cap on total exposure. */
   totalCapBps: Scalars['Int']['output'];
 };
 
+/** What one incident took from a pool at one layer. */
 export type PoolLoss = {
   __typename?: 'PoolLoss';
+  /** Taken from the layer (HAIRCUT: what claimants were not paid), in base units. */
   amount: Scalars['BigInt']['output'];
+  /** When it was settled. */
   at: Scalars['DateTime']['output'];
+  /** The incident. */
   incidentId: Scalars['ID']['output'];
   /** FIRST_LOSS, JUNIOR, SENIOR, BACKSTOP (drawn for this pool) or HAIRCUT (left as IOUs). */
   layer: Scalars['String']['output'];
 };
 
+/** A risk a pool backs: its cap and the exposure against it. */
 export type PoolRisk = {
   __typename?: 'PoolRisk';
+  /** Its cap in base units. */
   cap: Scalars['BigInt']['output'];
+  /** Its cap in basis points of the pool's capital. */
   capBps: Scalars['Int']['output'];
+  /** cap - exposure, never below 0. */
   capacityLeft: Scalars['BigInt']['output'];
+  /** Exposure of active policies on this risk (amount x maximum payout ratio). */
   exposure: Scalars['BigInt']['output'];
+  /** The risk. */
   risk: Risk;
+  /** exposure / cap. */
   utilisation: Scalars['Decimal']['output'];
 };
 
+/** A risk a new pool backs. */
 export type PoolRiskInput = {
   /** Cap on exposure to this risk, in basis points of capital (default: the pool's riskCapBps). */
   capBps?: InputMaybe<Scalars['Int']['input']>;
+  /** The risk. */
   riskId: Scalars['ID']['input'];
 };
 
+/** An underwriter's shares of one tranche of a pool. */
 export type Position = {
   __typename?: 'Position';
   /** What the position has put in, taken out and earned, replayed from the tranche's journal. */
   earnings: PositionEarnings;
   /** Shares in cooldown (still exposed to losses). */
   lockedShares: Scalars['BigInt']['output'];
+  /** The underwriter's address. */
   owner: Scalars['String']['output'];
+  /** The pool. */
   pool: Pool;
+  /** Free shares (not in cooldown). */
   shares: Scalars['BigInt']['output'];
+  /** The tranche. */
   tranche: TrancheName;
   /** Current value of shares and locked shares, rounded down. */
   value: Scalars['BigInt']['output'];
 };
 
+/** A page of positions. */
 export type PositionConnection = {
   __typename?: 'PositionConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<Position>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** What a position has put in, taken out, earned and lost. */
 export type PositionEarnings = {
   __typename?: 'PositionEarnings';
   /** The tranche's share price growth since the first deposit, per year (simple, 365 days); null if held under an hour. */
   annualisedYield?: Maybe<Scalars['Decimal']['output']>;
   /** Put into the position, in the pool's asset. */
   deposited: Scalars['BigInt']['output'];
+  /** When it first deposited. */
   firstDepositAt?: Maybe<Scalars['DateTime']['output']>;
   /** Losses the position took, incident by incident, oldest first. */
   losses: Array<PositionLoss>;
+  /** The sum of its losses. */
   lossesTotal: Scalars['BigInt']['output'];
   /** value + withdrawn - deposited: what the position has made (negative: lost). */
   netEarned: Scalars['BigInt']['output'];
@@ -954,14 +1370,21 @@ export type PositionEarnings = {
   withdrawn: Scalars['BigInt']['output'];
 };
 
+/** A loss a position took. */
 export type PositionLoss = {
   __typename?: 'PositionLoss';
+  /** Its part of the loss, in base units. */
   amount: Scalars['BigInt']['output'];
+  /** When. */
   at: Scalars['DateTime']['output'];
   /** The incident the loss paid for (null for a loss not tied to one). */
   incidentId?: Maybe<Scalars['ID']['output']>;
 };
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type Query = {
   __typename?: 'Query';
   /** Wallet balance of the signed-in account (admins may pass another address), payouts included from the moment they settle. */
@@ -992,9 +1415,11 @@ export type Query = {
   chainDeposits: ChainDeposits;
   /** Admin: reorgs deeper than the confirmations that undid deposits or batches already counted, newest first. */
   chainReorgs: ChainReorgConnection;
+  /** One feed by id; null if there is none. */
   feed?: Maybe<Feed>;
   /** Feeds, oldest first, a page at a time. */
   feeds: FeedConnection;
+  /** One incident by id; null if there is none. */
   incident?: Maybe<Incident>;
   /** Incidents (of one risk, or all), newest first, a page at a time. */
   incidents: IncidentConnection;
@@ -1008,7 +1433,9 @@ export type Query = {
   payouts: PayoutConnection;
   /** Policies of the signed-in account, newest first (admins may pass another address). */
   policies: PolicyConnection;
+  /** One policy by id; null if there is none. */
   policy?: Maybe<Policy>;
+  /** One pool by id; null if there is none. */
   pool?: Maybe<Pool>;
   /** Pools, oldest first, a page at a time. */
   pools: PoolConnection;
@@ -1027,6 +1454,7 @@ export type Query = {
   quotes: QuoteConnection;
   /** The treasury against the ledger, read from the chain now (callers at once share one measurement, started after they asked). */
   reserves: Reserves;
+  /** One risk by id; null if there is none. */
   risk?: Maybe<Risk>;
   /** Risks, oldest first, a page at a time (first: 1 to 100, default 50). */
   risks: RiskConnection;
@@ -1041,35 +1469,59 @@ export type Query = {
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryAccountBalanceArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
   asset?: InputMaybe<Scalars['String']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryAdequacyArgs = {
   asset?: InputMaybe<Scalars['String']['input']>;
   poolId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryBackstopArgs = {
   asset?: InputMaybe<Scalars['String']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryBacktestArgs = {
   observations: Array<ObservationInput>;
   rule: TriggerRuleInput;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryCapacityArgs = {
   durationDays?: InputMaybe<Scalars['Int']['input']>;
   riskId: Scalars['ID']['input'];
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryChainDepositsArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1077,28 +1529,48 @@ export type QueryChainDepositsArgs = {
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryChainReorgsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryFeedArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryFeedsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryIncidentArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryIncidentsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -1106,18 +1578,30 @@ export type QueryIncidentsArgs = {
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryParkedTransfersArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryPayBatchesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryPayoutsArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1125,6 +1609,10 @@ export type QueryPayoutsArgs = {
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryPoliciesArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1132,22 +1620,38 @@ export type QueryPoliciesArgs = {
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryPolicyArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryPoolArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryPoolsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryPositionsArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1155,6 +1659,10 @@ export type QueryPositionsArgs = {
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryQuoteEstimateArgs = {
   amount: Scalars['BigInt']['input'];
   durationDays: Scalars['Int']['input'];
@@ -1162,6 +1670,10 @@ export type QueryQuoteEstimateArgs = {
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryQuotesArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1169,17 +1681,29 @@ export type QueryQuotesArgs = {
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryRiskArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryRisksArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryTransfersArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1187,35 +1711,54 @@ export type QueryTransfersArgs = {
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryUnattributedDepositsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
 export type QueryWithdrawalsArgs = {
   address?: InputMaybe<Scalars['String']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A firm price for cover, held until expiresAt: buy it with purchasePolicy. */
 export type Quote = {
   __typename?: 'Quote';
+  /** The cover amount, in base units of the pool's asset. */
   amount: Scalars['BigInt']['output'];
+  /** How the premium was worked out. */
   breakdown: QuoteBreakdown;
+  /** When it was quoted. */
   createdAt: Scalars['DateTime']['output'];
+  /** The term in days. */
   durationDays: Scalars['Int']['output'];
+  /** Until when it can be bought at this price. */
   expiresAt: Scalars['DateTime']['output'];
   /** amount x the risk's maximum payout ratio. */
   exposure: Scalars['BigInt']['output'];
+  /** The platform fee on the premium. */
   fee: Scalars['BigInt']['output'];
+  /** The quote's id: pass it to purchasePolicy. */
   id: Scalars['ID']['output'];
   /** The formula, line by line, for people. */
   lines: Array<QuoteLine>;
   /** The policy this quote was bought as. */
   policyId?: Maybe<Scalars['ID']['output']>;
+  /** The pool that writes the cover. */
   pool: Pool;
+  /** The premium, to the pool (less the backstop skim), rounded up and at least the minimum premium. */
   premium: Scalars['BigInt']['output'];
+  /** The risk covered. */
   risk: Risk;
   /** BOUGHT (see policyId), OPEN until expiresAt, or EXPIRED. */
   status: QuoteStatus;
@@ -1230,7 +1773,9 @@ export type Quote = {
  */
 export type QuoteBreakdown = {
   __typename?: 'QuoteBreakdown';
+  /** The credibility blend of the two frequencies. */
   annualFrequency?: Maybe<Scalars['Decimal']['output']>;
+  /** The upper quantile of the posterior frequency. */
   annualFrequencyUpper?: Maybe<Scalars['Decimal']['output']>;
   /** termRate x 365 / days, for comparison. */
   annualRate: Scalars['Decimal']['output'];
@@ -1259,14 +1804,21 @@ export type QuoteBreakdown = {
   experienceSeverity?: Maybe<Scalars['Decimal']['output']>;
   /** Days of history behind the experience, and its span. */
   historyDays?: Maybe<Scalars['Int']['output']>;
+  /** The first day of that history. */
   historyFrom?: Maybe<Scalars['DateTime']['output']>;
+  /** The last day of that history. */
   historyTo?: Maybe<Scalars['DateTime']['output']>;
+  /** The blend: the mean payout per unit priced. */
   meanSeverity?: Maybe<Scalars['Decimal']['output']>;
+  /** The minimum premium applied (the computed premium was below it). */
   minimumApplied: Scalars['Boolean']['output'];
   /** The pricing model: the loss model's fit / the risk score's model. */
   model?: Maybe<Scalars['String']['output']>;
+  /** How the pool was chosen, for people. */
   poolSelection: Scalars['String']['output'];
+  /** Triggers a year the prior gives at this score. */
   priorAnnualFrequency?: Maybe<Scalars['Decimal']['output']>;
+  /** Mean payout per unit the prior gives for this rule. */
   priorSeverity?: Maybe<Scalars['Decimal']['output']>;
   /** amount x termRate, before rounding up and the minimum. */
   rawPremium: Scalars['Decimal']['output'];
@@ -1274,6 +1826,7 @@ export type QuoteBreakdown = {
   riskPremiumRate?: Maybe<Scalars['Decimal']['output']>;
   /** The risk score the prior was scaled by (the admin override when there is one). */
   score: Scalars['Decimal']['output'];
+  /** Weight of the history's severity. */
   severityCredibility?: Maybe<Scalars['Decimal']['output']>;
   /** What the premium is grossed up by for the backstop skim it pays. */
   skimLoad?: Maybe<Scalars['Decimal']['output']>;
@@ -1285,78 +1838,120 @@ export type QuoteBreakdown = {
   triggersSeen?: Maybe<Scalars['Int']['output']>;
   /** Load for parameter uncertainty: the expected loss at the upper quantile of the posterior frequency, less the expected loss. */
   uncertaintyLoad?: Maybe<Scalars['Decimal']['output']>;
+  /** The binding cap's utilisation after the purchase. */
   utilisationAfter: Scalars['Decimal']['output'];
+  /** The binding cap's utilisation before the purchase. */
   utilisationBefore: Scalars['Decimal']['output'];
   /** Mean of m(u) over the utilisation the purchase spans. */
   utilisationMultiplier: Scalars['Decimal']['output'];
 };
 
+/** A page of quotes. */
 export type QuoteConnection = {
   __typename?: 'QuoteConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<Quote>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
 /** A price for cover now, not stored and not held: requestQuote takes a firm one. */
 export type QuoteEstimate = {
   __typename?: 'QuoteEstimate';
+  /** The cover amount, in base units of the pool's asset. */
   amount: Scalars['BigInt']['output'];
+  /** How the premium was worked out. */
   breakdown: QuoteBreakdown;
+  /** The term in days. */
   durationDays: Scalars['Int']['output'];
+  /** amount x the risk's maximum payout ratio. */
   exposure: Scalars['BigInt']['output'];
+  /** The platform fee on the premium. */
   fee: Scalars['BigInt']['output'];
+  /** The formula, line by line, for people. */
   lines: Array<QuoteLine>;
+  /** The pool that would write the cover. */
   pool: Pool;
+  /** The premium, rounded up and at least the minimum premium. */
   premium: Scalars['BigInt']['output'];
+  /** The risk covered. */
   risk: Risk;
+  /** premium + fee. */
   total: Scalars['BigInt']['output'];
 };
 
+/** One line of a price's explanation, for people. */
 export type QuoteLine = {
   __typename?: 'QuoteLine';
+  /** What the line is, e.g. "expected loss". */
   label: Scalars['String']['output'];
+  /** Its value, formatted. */
   value: Scalars['String']['output'];
 };
 
+/** Where a quote stands. */
 export type QuoteStatus =
+  /** Bought: see policyId. */
   | 'BOUGHT'
+  /** Expired without being bought. */
   | 'EXPIRED'
+  /** Can be bought until it expires. */
   | 'OPEN';
 
+/** Money recovered after an incident (from an exploiter, an issuer) and where it went. */
 export type Recovery = {
   __typename?: 'Recovery';
+  /** The amount, in base units. */
   amount: Scalars['BigInt']['output'];
+  /** When it was recorded. */
   createdAt: Scalars['DateTime']['output'];
+  /** The recovery's id. */
   id: Scalars['ID']['output'];
+  /** The incident. */
   incidentId: Scalars['ID']['output'];
+  /** Where it went, in distribution order. */
   parts: Array<RecoveryPart>;
+  /** Its external reference. */
   reference: Scalars['String']['output'];
 };
 
+/** Where part of a recovery went. */
 export type RecoveryPart = {
   __typename?: 'RecoveryPart';
+  /** The amount, in base units. */
   amount: Scalars['BigInt']['output'];
+  /** IOU, BACKSTOP, SENIOR, JUNIOR or FIRST_LOSS. */
   layer: Scalars['String']['output'];
+  /** The pool (null for IOUs). */
   pool?: Maybe<Pool>;
 };
 
+/** A feed to register (registerFeed). */
 export type RegisterFeedInput = {
+  /** CHAINLINK and CONTRACT_CALL: the contract. */
   address?: InputMaybe<Scalars['String']['input']>;
+  /** CONTRACT_CALL: the function's arguments, as strings. */
   args?: InputMaybe<Array<Scalars['String']['input']>>;
   /** A known feed of the oracles/ catalog, e.g. chainlink-usdc-usd-mainnet. */
   catalogId?: InputMaybe<Scalars['String']['input']>;
+  /** CHAINLINK and CONTRACT_CALL: the chain (one the server has an RPC URL for). */
   chainId?: InputMaybe<Scalars['Int']['input']>;
+  /** CONTRACT_CALL: decimals of the returned integer (the value is divided by 10^decimals). */
   decimals?: InputMaybe<Scalars['Int']['input']>;
   /** Expected update interval; the risk's maxStalenessSeconds decides freshness. */
   heartbeatSeconds?: InputMaybe<Scalars['Int']['input']>;
+  /** Where its values come from. */
   kind: FeedKind;
+  /** The largest plausible value. */
   maxValue?: InputMaybe<Scalars['Decimal']['input']>;
   /**
    * Plausible range of values. Whatever the bounds, prices (CHAINLINK, PUSH, HTTP) must be
    * positive and CONTRACT_CALL values non-negative; anything outside is refused, never stored.
    */
   minValue?: InputMaybe<Scalars['Decimal']['input']>;
+  /** Its name, e.g. "USDC/USD (Chainlink, Ethereum)". */
   name: Scalars['String']['input'];
+  /** HTTP: the dot path to the value in the JSON. */
   path?: InputMaybe<Scalars['String']['input']>;
   /** PUSH: the address whose EIP-712 signatures are accepted (default: you). */
   reporter?: InputMaybe<Scalars['String']['input']>;
@@ -1364,6 +1959,7 @@ export type RegisterFeedInput = {
   signature?: InputMaybe<Scalars['String']['input']>;
   /** A template of the catalog, e.g. erc4626-share-price. */
   template?: InputMaybe<Scalars['String']['input']>;
+  /** HTTP: the dot path to the value's unix-seconds time (default: when it was read). */
   timestampPath?: InputMaybe<Scalars['String']['input']>;
   /** CONTRACT_CALL: report value / max(value over this trailing window), for share-price falls. */
   trailingMaxWindowSeconds?: InputMaybe<Scalars['Int']['input']>;
@@ -1377,9 +1973,13 @@ export type RegisterFeedInput = {
  */
 export type Reserves = {
   __typename?: 'Reserves';
+  /** The ledger asset. */
   asset: Scalars['String']['output'];
+  /** The block the balance was read at. */
   blockNumber: Scalars['BigInt']['output'];
+  /** When it was measured. */
   checkedAt: Scalars['DateTime']['output'];
+  /** liabilities - treasuryBalance - inFlight when positive, else 0: a deficit stops sales. */
   deficit: Scalars['BigInt']['output'];
   /** Sent by batches the chain has executed but the ledger has not confirmed yet (no longer in the treasury). */
   inFlight: Scalars['BigInt']['output'];
@@ -1387,10 +1987,16 @@ export type Reserves = {
   liabilities: Scalars['BigInt']['output'];
   /** Queued or sent transfers out, not yet confirmed (part of liabilities). */
   pendingOutbound: Scalars['BigInt']['output'];
+  /** treasuryBalance + inFlight - liabilities when positive, else 0. */
   surplus: Scalars['BigInt']['output'];
+  /** The treasury's token balance, in base units. */
   treasuryBalance: Scalars['BigInt']['output'];
 };
 
+/**
+ * Something cover is sold against: a stablecoin depeg or a smart-contract failure, with the objective
+ * rule that pays.
+ */
 export type Risk = {
   __typename?: 'Risk';
   /**
@@ -1398,11 +2004,17 @@ export type Risk = {
    * @deprecated See pricing, which explains the rate.
    */
   baseRate: Scalars['Decimal']['output'];
+  /** Risks in one group fail together (e.g. USDC); pools cap exposure per group. */
   correlationGroup: Scalars['String']['output'];
+  /** When it was listed. */
   createdAt: Scalars['DateTime']['output'];
+  /** Not monitored (state DEGRADED). */
   degraded: Scalars['Boolean']['output'];
+  /** What it covers, for buyers. */
   description: Scalars['String']['output'];
+  /** Its transitions, newest first. */
   events: Array<RiskEvent>;
+  /** The feeds whose fresh median drives the trigger. */
   feeds: Array<Feed>;
   /**
    * The risk's experience: its feeds' history (imported with importFeedHistory, and the
@@ -1410,40 +2022,64 @@ export type Risk = {
    * aggregates the feeds, oldest first, a page at a time; with its sources and span.
    */
   history: RiskHistory;
+  /** The risk's id. */
   id: Scalars['ID']['output'];
   /** The risk's incidents, newest first (at most 100). */
   incidents: Array<Incident>;
+  /** What it covers. */
   kind: RiskKind;
+  /** When the engine last evaluated it. */
   lastEvaluatedAt?: Maybe<Scalars['DateTime']['output']>;
   /** The last aggregated value the engine evaluated. */
   latestValue?: Maybe<Scalars['Decimal']['output']>;
   /** Exposure per unit of cover: the largest payout ratio the rule can produce. */
   maxPayoutRatio: Scalars['Decimal']['output'];
+  /** Observations older than this do not count. */
   maxStalenessSeconds: Scalars['Int']['output'];
+  /** Whether the trigger can fire now, and why not. */
   monitoring: RiskMonitoring;
+  /** Its name, e.g. "USDC depeg". */
   name: Scalars['String']['output'];
   /** The annual figures of the risk's loss model (docs/pricing.md). */
   pricing: RiskPricing;
+  /** Fresh feeds needed to evaluate the trigger. */
   quorum: Scalars['Int']['output'];
+  /** The rule that triggers and sizes payouts. */
   rule: TriggerRule;
+  /** Its risk score and the factors behind it. */
   score: RiskScore;
+  /** Where its trigger stands; cover is sold only while ARMED. */
   state: RiskState;
+  /** How far the trigger is towards confirmation. */
   triggerProgress: TriggerProgress;
+  /** When the current episode triggered (TRIGGERED or CONFIRMED). */
   triggeredAt?: Maybe<Scalars['DateTime']['output']>;
 };
 
 
+/**
+ * Something cover is sold against: a stablecoin depeg or a smart-contract failure, with the objective
+ * rule that pays.
+ */
 export type RiskEventsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * Something cover is sold against: a stablecoin depeg or a smart-contract failure, with the objective
+ * rule that pays.
+ */
 export type RiskHistoryArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
+/**
+ * Something cover is sold against: a stablecoin depeg or a smart-contract failure, with the objective
+ * rule that pays.
+ */
 export type RiskIncidentsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
 };
@@ -1471,44 +2107,64 @@ export type RiskCapacity = {
   totalCoverLeft: Scalars['BigInt']['output'];
 };
 
+/** A page of risks. */
 export type RiskConnection = {
   __typename?: 'RiskConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<Risk>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** A transition of a risk, with the observations behind it. */
 export type RiskEvent = {
   __typename?: 'RiskEvent';
+  /** When. */
   at: Scalars['DateTime']['output'];
   /** The fresh observations whose median moved the state. */
   observations: Array<EvidenceObservation>;
+  /** The rule version in force. */
   ruleVersion: Scalars['Int']['output'];
+  /** The transition. */
   state: RiskEventState;
   /** The aggregated (median) value at that time. */
   value?: Maybe<Scalars['Decimal']['output']>;
 };
 
+/** A recorded transition of a risk. */
 export type RiskEventState =
+  /** The trigger held for the window: an incident, paid automatically. */
   | 'CONFIRMED'
+  /** Fewer fresh feeds than the quorum: not monitored. */
   | 'DEGRADED'
+  /** Monitored again. */
   | 'HEALTHY'
+  /** After a confirmed incident, back at the recovery threshold: sales resume. */
   | 'REARMED'
+  /** Back at the recovery threshold before confirmation. */
   | 'RECOVERED'
+  /** The median crossed the threshold: sales and withdrawals of backing pools pause. */
   | 'TRIGGERED';
 
+/** Exposure to one risk. */
 export type RiskExposure = {
   __typename?: 'RiskExposure';
+  /** Exposure of active policies, in base units. */
   exposure: Scalars['BigInt']['output'];
+  /** The risk. */
   risk: Risk;
 };
 
+/** One factor of a risk score: the fact, its risk value and its points. */
 export type RiskFactor = {
   __typename?: 'RiskFactor';
   /** weight x value, in score points. */
   contribution: Scalars['Decimal']['output'];
+  /** What the factor measures, for people. */
   description: Scalars['String']['output'];
   /** The fact as given, e.g. "2" audits. */
   input: Scalars['String']['output'];
+  /** The factor, e.g. audits. */
   name: Scalars['String']['output'];
   /** Risk value of the factor in [0, 1]. */
   value: Scalars['Decimal']['output'];
@@ -1516,45 +2172,66 @@ export type RiskFactor = {
   weight: Scalars['Int']['output'];
 };
 
+/** A page of a risk's daily history, with its sources and span. */
 export type RiskHistory = {
   __typename?: 'RiskHistory';
+  /** How many days have a value. */
   days: Scalars['Int']['output'];
   /** First and last day, and how many days have a value. */
   from?: Maybe<Scalars['DateTime']['output']>;
+  /** This page's days, oldest first. */
   nodes: Array<RiskHistoryPoint>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
+  /** Where the history came from, per feed and source. */
   sources: Array<RiskHistorySource>;
+  /** The last day with a value. */
   to?: Maybe<Scalars['DateTime']['output']>;
 };
 
+/** One day of a risk's history. */
 export type RiskHistoryPoint = {
   __typename?: 'RiskHistoryPoint';
   /** The UTC day. */
   at: Scalars['DateTime']['output'];
+  /** The day's value, aggregated across the risk's feeds as the trigger aggregates them. */
   value: Scalars['Decimal']['output'];
 };
 
+/** Where part of a risk's history came from. */
 export type RiskHistorySource = {
   __typename?: 'RiskHistorySource';
+  /** The feed. */
   feedId: Scalars['ID']['output'];
+  /** The first observation's time. */
   from: Scalars['DateTime']['output'];
+  /** Observations from this source. */
   points: Scalars['Int']['output'];
   /** The source named at import, or "live" for the watcher's observations. */
   source: Scalars['String']['output'];
+  /** The last observation's time. */
   to: Scalars['DateTime']['output'];
 };
 
+/** What a risk covers. */
 export type RiskKind =
+  /** A stablecoin trading below (or above) its peg: priced from price feeds. */
   | 'DEPEG'
+  /** A protocol failing: read from a contract (a vault's share price falling, say). */
   | 'SMART_CONTRACT_FAILURE';
 
 /** Whether the risk's trigger can fire now. Cover is sold only on a monitored risk (else RISK_NOT_MONITORED). */
 export type RiskMonitoring = {
   __typename?: 'RiskMonitoring';
+  /** Feeds that drive the risk. */
   feeds: Scalars['Int']['output'];
+  /** Those that reported within maxStalenessSeconds. */
   freshFeeds: Scalars['Int']['output'];
+  /** What is missing, when not monitored. */
   gap?: Maybe<MonitoringGap>;
+  /** Whether the trigger can fire now. */
   monitored: Scalars['Boolean']['output'];
+  /** Fresh feeds needed. */
   quorum: Scalars['Int']['output'];
   /** Why it is not monitored, for people. */
   reason?: Maybe<Scalars['String']['output']>;
@@ -1569,41 +2246,66 @@ export type RiskPricing = {
   __typename?: 'RiskPricing';
   /** Per unit of cover for one year. */
   annualBurningCost: Scalars['Decimal']['output'];
+  /** The cost of the capital the cover holds, per unit of cover a year. */
   annualCapitalLoad: Scalars['Decimal']['output'];
+  /** Expected payout per unit of cover in a year: frequency times mean severity, never below the burning cost. */
   annualExpectedLoss: Scalars['Decimal']['output'];
+  /** The credibility blend of the two frequencies: the triggers a year priced. */
   annualFrequency: Scalars['Decimal']['output'];
+  /** The upper quantile of the posterior frequency, for the uncertainty load. */
   annualFrequencyUpper: Scalars['Decimal']['output'];
   /** The premium rate of a one-year cover before utilisation and the platform fee. */
   annualRate: Scalars['Decimal']['output'];
+  /** The gross-up for the backstop skim, per unit of cover a year. */
   annualSkimLoad: Scalars['Decimal']['output'];
+  /** The load for parameter uncertainty, per unit of cover a year. */
   annualUncertaintyLoad: Scalars['Decimal']['output'];
   /** The experience runs to the end of the day before this one (UTC). */
   asOf: Scalars['DateTime']['output'];
+  /** Weight of the history's frequency: E / (E + shape/prior) for E years of history. */
   credibility: Scalars['Decimal']['output'];
+  /** Triggers a year in the risk's own history. */
   experienceAnnualFrequency: Scalars['Decimal']['output'];
+  /** Mean payout per unit of cover when the rule paid in the history. */
   experienceSeverity: Scalars['Decimal']['output'];
+  /** Days of history behind the experience. */
   historyDays: Scalars['Int']['output'];
+  /** The first day of that history. */
   historyFrom?: Maybe<Scalars['DateTime']['output']>;
+  /** The last day of that history. */
   historyTo?: Maybe<Scalars['DateTime']['output']>;
   /** The same, for people. */
   lines: Array<QuoteLine>;
+  /** The blend: the mean payout per unit priced. */
   meanSeverity: Scalars['Decimal']['output'];
+  /** The loss model's version. */
   model: Scalars['String']['output'];
+  /** Triggers a year the prior gives at this score (fitted on the cross-section of real depegs). */
   priorAnnualFrequency: Scalars['Decimal']['output'];
   /** Assets and asset-years of the cross-section the prior was fitted on. */
   priorAssets: Scalars['Int']['output'];
+  /** Mean payout per unit the prior gives for this rule. */
   priorSeverity: Scalars['Decimal']['output'];
+  /** Asset-years of that cross-section. */
   priorYears: Scalars['Decimal']['output'];
+  /** Weight of the history's severity. */
   severityCredibility: Scalars['Decimal']['output'];
+  /** Paying incidents the rule would have confirmed over the history. */
   triggersSeen: Scalars['Int']['output'];
 };
 
+/** A risk's score, 0 to 100 (higher is riskier), with the factors that make it up. */
 export type RiskScore = {
   __typename?: 'RiskScore';
+  /** The factors, each with its contribution. */
   factors: Array<RiskFactor>;
+  /** The score model's version. */
   model: Scalars['String']['output'];
+  /** The model's score: the sum of the factors' contributions. */
   modelScore: Scalars['Decimal']['output'];
+  /** An admin's override of the score, if any. */
   override?: Maybe<Scalars['Decimal']['output']>;
+  /** Why the score was overridden. */
   overrideReason?: Maybe<Scalars['String']['output']>;
   /** The score that prices cover: the override if any, else the model's. */
   score: Scalars['Decimal']['output'];
@@ -1611,14 +2313,21 @@ export type RiskScore = {
 
 /** Facts the risk score model turns into factor contributions. */
 export type RiskScoreInput = {
+  /** Independent security audits of the protocol or issuer. */
   audits: Scalars['Int']['input'];
+  /** How centralised its control is (admin keys, issuer). */
   centralisation: Level;
+  /** Days since launch. */
   daysLive: Scalars['Int']['input'];
+  /** How good its price or state oracles are. */
   oracleQuality: Level;
+  /** Past incidents (exploits, depegs). */
   pastIncidents: Scalars['Int']['input'];
+  /** Value it secures, in whole US dollars. */
   valueSecuredUsd: Scalars['BigInt']['input'];
 };
 
+/** Where a risk's trigger stands. */
 export type RiskState =
   /** Watching; cover is on sale. */
   | 'ARMED'
@@ -1629,71 +2338,102 @@ export type RiskState =
   /** The threshold was crossed; sales and withdrawals of backing pools pause until it confirms or recovers. */
   | 'TRIGGERED';
 
+/** A signed-in session. */
 export type Session = {
   __typename?: 'Session';
+  /** Who signed in. */
   account: Account;
+  /** When the token stops working (signOut ends it sooner). */
   expiresAt: Scalars['DateTime']['output'];
+  /** The bearer token: send it as `Authorization: Bearer <token>`. */
   token: Scalars['String']['output'];
 };
 
+/** How this server settles money. */
 export type Settlement = {
   __typename?: 'Settlement';
   /** The ledger asset the settlement token carries. */
   asset?: Maybe<Scalars['String']['output']>;
+  /** CHAIN: the chain. */
   chainId?: Maybe<Scalars['Int']['output']>;
   /** Blocks (the including block counts) before a deposit is credited or a batch confirmed. */
   confirmations?: Maybe<Scalars['Int']['output']>;
+  /** On the ledger only, or on chain. */
   mode: SettlementMode;
+  /** CHAIN: the settlement token's address. */
   token?: Maybe<Scalars['String']['output']>;
+  /** CHAIN: the treasury contract's address. */
   treasury?: Maybe<Scalars['String']['output']>;
 };
 
+/** Where the platform's money is. */
 export type SettlementMode =
   /** Money enters as deposits into the treasury contract and leaves as on-chain transfers. */
   | 'CHAIN'
   /** Money enters by an admin credit and stays on the ledger (development, demos, fiat rails). */
   | 'LEDGER';
 
+/** A tranche's share price at a moment. */
 export type SharePricePoint = {
   __typename?: 'SharePricePoint';
+  /** When. */
   at: Scalars['DateTime']['output'];
+  /** Assets per share then. */
   sharePrice: Scalars['Decimal']['output'];
 };
 
+/** A Monte Carlo of one year's losses: correlated triggers per risk, each paying its exposure. */
 export type Simulation = {
   __typename?: 'Simulation';
+  /** Correlation of triggers across groups. */
   correlationAcrossGroups: Scalars['Float']['output'];
+  /** Correlation of triggers within a correlation group. */
   correlationWithinGroup: Scalars['Float']['output'];
+  /** How long the simulation took. */
   elapsedMs: Scalars['Int']['output'];
+  /** 99% expected shortfall: the mean loss in the worst 1% of years. */
   es99: Scalars['BigInt']['output'];
+  /** Mean loss a year, in base units. */
   expectedLoss: Scalars['BigInt']['output'];
+  /** Simulated years. */
   paths: Scalars['Int']['output'];
+  /** Chance a year's losses reach the backstop. */
   probabilityBackstop: Scalars['Float']['output'];
+  /** Chance a year's losses exceed capital and backstop (claims cut). */
   probabilityHaircut: Scalars['Float']['output'];
   /** The fixed, published seed: the same inputs give the same figures. */
   seed: Scalars['Int']['output'];
+  /** 99% value at risk: the loss exceeded one year in 100. */
   var99: Scalars['BigInt']['output'];
+  /** 99.5% value at risk. */
   var995: Scalars['BigInt']['output'];
 };
 
+/** What to put in a Sign-In with Ethereum (EIP-4361) message. */
 export type SiweNonce = {
   __typename?: 'SiweNonce';
   /** The site's main domain (host[:port]) for the EIP-4361 message. */
   domain: Scalars['String']['output'];
   /** Every domain a sign-in message may name (e.g. 127.0.0.1:4000 and localhost:4000). */
   domains: Array<Scalars['String']['output']>;
+  /** When the nonce expires unused. */
   expiresAt: Scalars['DateTime']['output'];
+  /** The single-use nonce for the message. */
   nonce: Scalars['String']['output'];
 };
 
+/** What a push did. */
 export type SubmitObservationsResult = {
   __typename?: 'SubmitObservationsResult';
+  /** Observations recorded. */
   accepted: Scalars['Int']['output'];
+  /** The feed, after the push. */
   feed: Feed;
   /** Incidents confirmed by these observations. */
   incidents: Array<Incident>;
 };
 
+/** Live updates, over WebSocket (graphql-ws) or Server-Sent Events, delivered across API replicas. */
 export type Subscription = {
   __typename?: 'Subscription';
   /** An incident was confirmed or finished settling (all incidents, or one). */
@@ -1714,69 +2454,99 @@ export type Subscription = {
 };
 
 
+/** Live updates, over WebSocket (graphql-ws) or Server-Sent Events, delivered across API replicas. */
 export type SubscriptionIncidentUpdatedArgs = {
   incidentId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
+/** Live updates, over WebSocket (graphql-ws) or Server-Sent Events, delivered across API replicas. */
 export type SubscriptionPolicyPaidArgs = {
   since?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 
+/** Live updates, over WebSocket (graphql-ws) or Server-Sent Events, delivered across API replicas. */
 export type SubscriptionRiskObservedArgs = {
   riskId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
+/** Live updates, over WebSocket (graphql-ws) or Server-Sent Events, delivered across API replicas. */
 export type SubscriptionRiskStateChangedArgs = {
   riskId?: InputMaybe<Scalars['ID']['input']>;
 };
 
+/** One tranche of a pool: its assets and shares. */
 export type Tranche = {
   __typename?: 'Tranche';
   /** Assets per share. */
   sharePrice: Scalars['Decimal']['output'];
+  /** What the tranche holds, in base units, premium earned to now included. */
   totalAssets: Scalars['BigInt']['output'];
+  /** Shares outstanding. */
   totalShares: Scalars['BigInt']['output'];
+  /** Which tranche. */
   tranche: TrancheName;
 };
 
+/** A layer of a pool's capital; losses take FIRST_LOSS first, then JUNIOR, then SENIOR. */
 export type TrancheName =
+  /** The curator's own capital: takes losses first and earns the most (firstLossWeightBps). */
   | 'FIRST_LOSS'
+  /** Takes losses before SENIOR and earns more per unit of capital (juniorWeightBps). */
   | 'JUNIOR'
+  /** Takes losses last and earns the base premium weight. */
   | 'SENIOR';
 
+/** Money leaving the treasury for a wallet: a withdrawal or a payout. */
 export type Transfer = {
   __typename?: 'Transfer';
+  /** The amount, in base units. */
   amount: Scalars['BigInt']['output'];
+  /** The ledger asset. */
   asset: Scalars['String']['output'];
   /** Batches this transfer was in that failed. */
   attempts: Scalars['Int']['output'];
+  /** The contract's number of its batch, once sent. */
   batchNumber?: Maybe<Scalars['BigInt']['output']>;
+  /** When it was queued. */
   createdAt: Scalars['DateTime']['output'];
+  /** When it was confirmed or failed. */
   finishedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The transfer's id. */
   id: Scalars['ID']['output'];
+  /** A withdrawal or a payout. */
   kind: TransferKind;
+  /** Why its last batch failed or the token refused it. */
   lastError?: Maybe<Scalars['String']['output']>;
   /** The policy this transfer pays (PAYOUT). */
   policyId?: Maybe<Scalars['ID']['output']>;
+  /** The address paid. */
   recipient: Scalars['String']['output'];
+  /** Where it stands. */
   state: TransferState;
   /** The batch transaction, once sent. */
   txHash?: Maybe<Scalars['String']['output']>;
 };
 
+/** A page of transfers. */
 export type TransferConnection = {
   __typename?: 'TransferConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<Transfer>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** Why money leaves the treasury. */
 export type TransferKind =
+  /** A policy's payout to its buyer. */
   | 'PAYOUT'
+  /** A wallet's withdrawal to its owner. */
   | 'WITHDRAWAL';
 
+/** Where a transfer out of the treasury stands. */
 export type TransferState =
   /** Executed and confirmed on chain: the money is in the recipient's wallet. */
   | 'CONFIRMED'
@@ -1793,26 +2563,41 @@ export type TransferState =
   /** In a batch being sent or mined, not yet confirmed. */
   | 'SENT';
 
+/** How far a risk's trigger is towards confirmation. */
 export type TriggerProgress = {
   __typename?: 'TriggerProgress';
+  /** Seconds since it triggered (TRIGGERED only). */
   elapsedSeconds?: Maybe<Scalars['Int']['output']>;
   /** For people, e.g. "TRIGGERED 13h of 24h". */
   label: Scalars['String']['output'];
+  /** The risk's state. */
   state: RiskState;
+  /** When it triggered (TRIGGERED only). */
   triggeredAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The rule's confirmation window. */
   windowSeconds: Scalars['Int']['output'];
 };
 
+/** The objective rule of a risk, as in force (a change makes a new version). */
 export type TriggerRule = {
   __typename?: 'TriggerRule';
+  /** Which side of the threshold triggers. */
   direction: Direction;
+  /** The largest payout ratio the rule can produce. */
   maxRatio: Scalars['Decimal']['output'];
+  /** How much of the cover amount an incident pays. */
   payout: PayoutKind;
+  /** PROPORTIONAL: the peg the depth is measured from. */
   peg?: Maybe<Scalars['Decimal']['output']>;
+  /** The value at or beyond which a triggered risk recovers. */
   recoveryThreshold: Scalars['Decimal']['output'];
+  /** The value at or beyond which the risk triggers. */
   threshold: Scalars['Decimal']['output'];
+  /** TIERED: the bands, each with its bound and ratio (empty otherwise). */
   tiers: Array<PayoutTier>;
+  /** The rule's version; incidents record the version that confirmed them. */
   version: Scalars['Int']['output'];
+  /** Seconds the trigger must hold before the incident is confirmed. */
   window: Scalars['Int']['output'];
 };
 
@@ -1823,63 +2608,105 @@ export type TriggerRule = {
  * ((peg - settlement)/peg clamped to [0, maxRatio], default maxRatio 0.2) or TIERED.
  */
 export type TriggerRuleInput = {
+  /** Which side of the threshold triggers. */
   direction: Direction;
+  /** PROPORTIONAL: the largest payout ratio (default 0.2). */
   maxRatio?: InputMaybe<Scalars['Decimal']['input']>;
+  /** How much of the cover amount an incident pays. */
   payout?: InputMaybe<PayoutKind>;
+  /** PROPORTIONAL (required): the peg the depth is measured from. */
   peg?: InputMaybe<Scalars['Decimal']['input']>;
+  /**
+   * The value at or beyond which (back on the safe side) a triggered risk recovers; at or above the
+   * threshold for BELOW.
+   */
   recoveryThreshold: Scalars['Decimal']['input'];
+  /** The value at or beyond which the risk triggers (e.g. 0.995 for a depeg BELOW). */
   threshold: Scalars['Decimal']['input'];
+  /** TIERED: 1 to 20 bands, each with its bound and ratio. */
   tiers?: InputMaybe<Array<PayoutTierInput>>;
+  /** Seconds the trigger must hold before the incident is confirmed and paid, 0 (at once) to one year. */
   window: Scalars['Int']['input'];
 };
 
+/** A step of the trigger engine in a backtest. */
 export type TriggerTransition =
+  /** The trigger held for the window: an incident. */
   | 'CONFIRMED'
+  /** The value came back to the recovery threshold before confirmation. */
   | 'RECOVERED'
+  /** The value crossed the threshold. */
   | 'TRIGGERED';
 
+/** A layer of the loss waterfall, in the order losses reach it. */
 export type WaterfallLayer =
+  /** The backstop fund, within the pool's allowance. */
   | 'BACKSTOP'
+  /** The curator's first-loss tranche. */
   | 'FIRST_LOSS'
+  /** What is left unpaid, pro rata, recorded as IOUs. */
   | 'HAIRCUT'
+  /** The junior tranche. */
   | 'JUNIOR'
+  /** The senior tranche. */
   | 'SENIOR';
 
+/** What one layer of one pool paid for an incident. */
 export type WaterfallRow = {
   __typename?: 'WaterfallRow';
   /** Taken from this layer (HAIRCUT: what claimants were not paid). */
   amount: Scalars['BigInt']['output'];
+  /** The layer. */
   layer: WaterfallLayer;
+  /** The pool. */
   pool: Pool;
+  /** The tranche's share price after the loss. */
   sharePriceAfter?: Maybe<Scalars['Decimal']['output']>;
   /** Tranche share price before and after the loss (null for BACKSTOP and HAIRCUT). */
   sharePriceBefore?: Maybe<Scalars['Decimal']['output']>;
 };
 
+/** A page of withdrawal requests. */
 export type WithdrawalConnection = {
   __typename?: 'WithdrawalConnection';
+  /** This page's items, in the list's order. */
   nodes: Array<WithdrawalRequest>;
+  /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
 };
 
+/** A withdrawal of tranche shares: requested, in cooldown, then completed. */
 export type WithdrawalRequest = {
   __typename?: 'WithdrawalRequest';
+  /** When the cooldown ends and it can be completed. */
   availableAt: Scalars['DateTime']['output'];
+  /** When it was completed. */
   completedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The request's id. */
   id: Scalars['ID']['output'];
+  /** The underwriter's address. */
   owner: Scalars['String']['output'];
   /** min(value at request, value at completion). */
   paid?: Maybe<Scalars['BigInt']['output']>;
+  /** The pool. */
   pool: Pool;
+  /** When it was requested. */
   requestedAt: Scalars['DateTime']['output'];
+  /** The shares being withdrawn (still exposed to losses until completed). */
   shares: Scalars['BigInt']['output'];
+  /** Where it stands. */
   status: WithdrawalStatus;
+  /** The tranche. */
   tranche: TrancheName;
+  /** Their value when requested: the most the withdrawal can pay. */
   valueAtRequest: Scalars['BigInt']['output'];
 };
 
+/** Where a withdrawal request stands. */
 export type WithdrawalStatus =
+  /** Paid to the owner's wallet. */
   | 'COMPLETED'
+  /** In cooldown, or waiting to be completed. */
   | 'PENDING';
 
 

@@ -41,6 +41,12 @@ describe("the typed client runs the three users' flows", () => {
       (e: unknown) => e instanceof CoverApiError && e.code === 'COOLDOWN_ACTIVE',
     );
     assert.equal((await capital.positions()).nodes[0]?.lockedShares, request.shares);
+    // A refused value comes with its path.
+    await assert.rejects(
+      capital.deposit(pool.id, -1n),
+      (e: unknown) =>
+        e instanceof CoverApiError && e.code === 'BAD_USER_INPUT' && JSON.stringify(e.fields.map((f) => f.path)) === '[["amount"]]',
+    );
 
     // The integrator: registers a PUSH feed (it becomes the reporter), which the admin links to the risk.
     const reporter = privateKeyToAccount(newWallet().key);

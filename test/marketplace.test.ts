@@ -452,7 +452,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     assert.equal(scoreLine.value, '25');
   });
 
-  test('input errors name their field, and several are reported together', async () => {
+  test('input errors name their field by one path shape (arguments, names, array positions), and several are reported together', async () => {
     const token = await h.signIn(h.admin);
     const scalar = await h.gql(
       'mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }',
@@ -461,7 +461,68 @@ describe('bad input gets a clear error and loses nothing', () => {
     );
     expectCode(scalar, 'BAD_USER_INPUT');
     assert.match(scalar.errors?.[0]?.message ?? '', /i\.rule\.threshold/);
-    assert.equal((scalar.errors?.[0]?.extensions as Record<string, unknown> | undefined)?.field, 'i.rule.threshold');
+    type Fields = Array<{ path: Array<string | number>; message: string }>;
+    const fieldsOf = (body: { errors?: Array<{ extensions?: Record<string, unknown> }> }) =>
+      (body.errors?.[0]?.extensions?.fields as Fields | undefined)?.map((f) => f.path);
+    // A variable refused while it is read: the path starts at the argument it is passed as.
+    assert.deepEqual(fieldsOf(scalar), [['input', 'rule', 'threshold']]);
+    const nested = await h.gql(
+      'mutation($r: TriggerRuleInput!) { createRisk(input: { name: "x", kind: DEPEG, correlationGroup: "G", rule: $r, score: { audits: 1, daysLive: 1, valueSecuredUsd: "1", pastIncidents: 0, oracleQuality: LOW, centralisation: LOW } }) { id } }',
+      {
+        r: {
+          threshold: '0.9',
+          direction: 'BELOW',
+          recoveryThreshold: '0.95',
+          window: 0,
+          payout: 'TIERED',
+          tiers: [
+            { bound: '0.9', ratio: '0.5' },
+            { bound: 'x', ratio: '1' },
+          ],
+        },
+      },
+      token,
+    );
+    expectCode(nested, 'BAD_USER_INPUT');
+    assert.deepEqual(fieldsOf(nested), [['input', 'rule', 'tiers', 1, 'bound']], 'a refused value deep in a list: its position');
+    // The product's own checks use the same paths.
+    const tier = await h.gql(
+      'mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }',
+      {
+        i: {
+          ...depegRiskInput(),
+          rule: {
+            threshold: '0.9',
+            direction: 'BELOW',
+            recoveryThreshold: '0.95',
+            window: 0,
+            payout: 'TIERED',
+            tiers: [
+              { bound: '0.9', ratio: '0.5' },
+              { bound: '0.8', ratio: '2' },
+            ],
+          },
+        },
+      },
+      token,
+    );
+    expectCode(tier, 'BAD_USER_INPUT');
+    assert.deepEqual(fieldsOf(tier), [['input', 'rule', 'tiers', 1, 'ratio']]);
+    const missing = await h.gql('mutation($r: ID!) { purchasePolicy(quoteId: $r) { id } }', {}, token);
+    expectCode(missing, 'BAD_USER_INPUT');
+    assert.deepEqual(fieldsOf(missing), [['quoteId']], 'a variable not provided: the argument it is for');
+    const push = await h.gql(
+      'mutation($o: [ObservationInput!]!) { backtest: submitObservations(feedId: "f", observations: $o, signature: "0x") { accepted } }',
+      {
+        o: [
+          { value: '1', observedAt: '2026-01-01T00:00:00.000Z' },
+          { value: 'one', observedAt: '2026-01-01T00:00:01.000Z' },
+        ],
+      },
+      token,
+    );
+    expectCode(push, 'BAD_USER_INPUT');
+    assert.deepEqual(fieldsOf(push), [['observations', 1, 'value']]);
     const literal = await h.gql('mutation { requestQuote(riskId: "x", amount: "abc", durationDays: 30) { id } }', {}, token);
     expectCode(literal, 'BAD_USER_INPUT');
     assert.ok((literal.errors?.[0] as { locations?: unknown[] } | undefined)?.locations?.length, 'a literal error points at the literal');
@@ -479,7 +540,12 @@ describe('bad input gets a clear error and loses nothing', () => {
     );
     expectCode(several, 'BAD_USER_INPUT');
     assert.match(several.errors?.[0]?.message ?? '', /^3 problems: name .*; correlationGroup .*; window /);
-    assert.equal(several.errors?.[0]?.extensions?.details?.fields, 'name,correlationGroup,window');
+    assert.deepEqual(fieldsOf(several), [
+      ['input', 'name'],
+      ['input', 'correlationGroup'],
+      ['input', 'rule', 'window'],
+    ]);
+    assert.equal(several.errors?.[0]?.extensions?.details?.count, 3);
   });
 });
 

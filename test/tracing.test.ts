@@ -34,7 +34,7 @@ const attr = (s: OtlpSpan, key: string) => {
   return v?.stringValue ?? (v?.intValue !== undefined ? Number(v.intValue) : undefined);
 };
 
-test('OpenTelemetry: a traced request exports its HTTP, GraphQL and database spans in the caller trace; logs carry the trace', async () => {
+test('OpenTelemetry: a traced request exports its HTTP, GraphQL and database spans in the caller trace; logs carry the trace; the watcher traces its passes', async () => {
   // An OTLP/HTTP collector: what the server exports, as OpenTelemetry's JSON.
   const received: OtlpBody[] = [];
   const paths: string[] = [];
@@ -58,7 +58,6 @@ test('OpenTelemetry: a traced request exports its HTTP, GraphQL and database spa
     OTEL_EXPORTER_OTLP_ENDPOINT: collector.base,
     OTEL_SERVICE_NAME: 'cover-under-test',
     SHUTDOWN_DRAIN_SECONDS: '0',
-    WATCHER: 'off',
   });
   const traceId = randomBytes(16).toString('hex');
   const callerSpan = randomBytes(8).toString('hex');
@@ -104,6 +103,14 @@ test('OpenTelemetry: a traced request exports its HTTP, GraphQL and database spa
     assert.equal(q.kind, 3, 'a client span');
     assert.match(String(attr(q, 'db.query.text')), /^\s*(SELECT|WITH)\b/i);
   }
+  // The watcher in the same process: a span per pass of a loop, its statements under it.
+  const all = resources.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans));
+  const passes = all.filter((s) => s.name === 'watcher settlement');
+  assert.ok(passes.length > 0, 'no watcher pass was traced');
+  assert.ok(
+    all.some((s) => passes.some((p) => p.spanId === s.parentSpanId) && attr(s, 'db.system.name') === 'postgresql'),
+    'no statement under a watcher pass',
+  );
   // The log lines of the request carry the same trace (and the access line the caller's span).
   const access = output()
     .split('\n')

@@ -379,10 +379,11 @@ async function pushChecked(
   const feedId = feed.id;
   if (observations.length < 1 || observations.length > MAX_BATCH)
     throw badInput(`send 1 to ${MAX_BATCH} observations`, { field: 'observations' });
-  for (const o of observations) {
-    if (!isDecimalString(o.value)) throw badInput('value must be a decimal string', { field: 'observations.value' });
+  for (const [i, o] of observations.entries()) {
+    if (!isDecimalString(o.value))
+      throw badInput(`observations[${i}].value must be a decimal string`, { field: `observations[${i}].value` });
     if (o.observedAt % 1000 !== 0 || o.observedAt < 0)
-      throw badInput('observedAt must be a whole second', { field: 'observations.observedAt' });
+      throw badInput(`observations[${i}].observedAt must be a whole second`, { field: `observations[${i}].observedAt` });
   }
   for (let i = 1; i < observations.length; i++) {
     if ((observations[i] as { observedAt: number }).observedAt <= (observations[i - 1] as { observedAt: number }).observedAt) {

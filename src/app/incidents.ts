@@ -14,7 +14,7 @@ import {
 } from '../db/incident-store.ts';
 import { transfersOfBatch } from '../db/treasury-store.ts';
 import { Decimal } from '../domain/decimal.ts';
-import { badInput, notFound } from '../domain/errors.ts';
+import { badInput, notFound, under } from '../domain/errors.ts';
 import { isDecimalString } from '../domain/money.ts';
 import { type BacktestResult, backtest } from '../domain/trigger-engine.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../domain/trigger-rule.ts';
@@ -45,10 +45,11 @@ export function runBacktest(rule: TriggerRuleInput, observations: ReadonlyArray<
   if (observations.length > MAX_BACKTEST_OBSERVATIONS) {
     throw badInput(`a backtest takes at most ${MAX_BACKTEST_OBSERVATIONS} observations`, { field: 'observations' });
   }
-  for (const o of observations)
-    if (!isDecimalString(o.value)) throw badInput('value must be a decimal string', { field: 'observations.value' });
+  for (const [i, o] of observations.entries())
+    if (!isDecimalString(o.value))
+      throw badInput(`observations[${i}].value must be a decimal string`, { field: `observations[${i}].value` });
   return backtest(
-    normaliseTriggerRule(rule),
+    under(['rule'], () => normaliseTriggerRule(rule)),
     // Values come back in canonical form ("0.97530000" -> "0.9753").
     observations.map((o) => ({ value: new Decimal(o.value).toFixed(), at: o.observedAt })),
   );

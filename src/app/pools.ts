@@ -87,11 +87,11 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
   }
   const seen = new Set<string>();
   const risks: Array<{ riskId: string; capBps: number }> = [];
-  for (const r of input.risks) {
-    if (seen.has(r.riskId)) throw badInput(`risk ${r.riskId} is listed twice`, { field: 'risks' });
+  for (const [i, r] of input.risks.entries()) {
+    if (seen.has(r.riskId)) throw badInput(`risk ${r.riskId} is listed twice`, { field: `risks[${i}].riskId` });
     seen.add(r.riskId);
     if (!(await findRisk(deps.db, r.riskId))) throw notFound(`no risk ${r.riskId}`);
-    risks.push({ riskId: r.riskId, capBps: bps(r.capBps, limits.riskCapBps, 'risks.capBps') });
+    risks.push({ riskId: r.riskId, capBps: bps(r.capBps, limits.riskCapBps, `risks[${i}].capBps`) });
   }
   const layout = new Set<TrancheName>(['SENIOR', ...(input.tranches ?? [])]);
   for (const t of layout)

@@ -11,7 +11,7 @@ import {
 export { effectiveScore } from '../db/risk-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { feedFreshness } from '../db/feed-store.ts';
-import { badInput, checkAll, notFound, riskNotMonitored } from '../domain/errors.ts';
+import { badInput, checkAll, notFound, riskNotMonitored, under } from '../domain/errors.ts';
 import { DEFAULT_MAX_STALENESS_SECONDS, type Monitoring, monitoringOf } from '../domain/monitoring.ts';
 import { newId } from './ids.ts';
 import { parseAmount } from '../domain/money.ts';
@@ -68,8 +68,11 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
       }
       return maxStaleness;
     },
-    () => normaliseTriggerRule(input.rule),
-    () => computeRiskScore({ ...input.score, valueSecuredUsd: parseAmount(input.score.valueSecuredUsd, 'valueSecuredUsd') }),
+    () => under(['rule'], () => normaliseTriggerRule(input.rule)),
+    () =>
+      under(['score'], () =>
+        computeRiskScore({ ...input.score, valueSecuredUsd: parseAmount(input.score.valueSecuredUsd, 'valueSecuredUsd') }),
+      ),
   );
   const risk: RiskRecord = {
     id: newId('risk'),

@@ -33,15 +33,32 @@ import {
 export * from './generated/graphql.ts';
 export { pushDomain, pushTypes } from '../domain/push-typed-data.ts';
 
+/** A refused value: its path from the operation's argument (names and list positions) and what is wrong. */
+export interface FieldProblem {
+  path: Array<string | number>;
+  message: string;
+}
+
+/** A GraphQL error as the API sends it: a stable code, facts to act on, the values refused. */
+export interface ApiErrorBody {
+  message: string;
+  extensions?: { code?: string; details?: Record<string, string | number | boolean>; fields?: FieldProblem[] };
+}
+
 /** A GraphQL error from the API, with its stable `extensions.code` (e.g. CAPACITY_EXCEEDED). */
 export class CoverApiError extends Error {
   constructor(
     message: string,
     readonly code: string,
-    readonly errors: ReadonlyArray<{ message: string; extensions?: { code?: string } }>,
+    readonly errors: ReadonlyArray<ApiErrorBody>,
   ) {
     super(message);
     this.name = 'CoverApiError';
+  }
+
+  /** The values the first error refused (BAD_USER_INPUT), each with its path: `["input", "rule", "threshold"]`. */
+  get fields(): FieldProblem[] {
+    return this.errors[0]?.extensions?.fields ?? [];
   }
 }
 
@@ -68,7 +85,7 @@ export interface CoverClientOptions {
   fetch?: typeof fetch;
 }
 
-type GraphQLBody<T> = { data?: T | null; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+type GraphQLBody<T> = { data?: T | null; errors?: ApiErrorBody[] };
 
 /**
  * A small typed client of the cover API for its three users: buyers (sign in, quote, buy,

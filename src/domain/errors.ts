@@ -23,25 +23,88 @@ export type ErrorCode =
   | 'RESERVES_UNKNOWN'
   | 'CHAIN_REORG';
 
+/** Where a value sits in an operation's arguments: names and array positions, e.g. ["input", "rule", "tiers", 0, "bound"]. */
+export type FieldPath = ReadonlyArray<string | number>;
+
+/** One refused value: where it is and what is wrong with it. */
+export interface FieldProblem {
+  path: FieldPath;
+  message: string;
+}
+
+type Details = Record<string, string | number | boolean>;
+
 export class BaseError extends Error {
   readonly code: ErrorCode;
   /** Extra facts a client can act on (amounts, limits); never secrets or internals. */
-  readonly details: Record<string, string | number | boolean> | undefined;
+  readonly details: Details | undefined;
+  /** The values refused, each with its path (BAD_USER_INPUT); `extensions.fields` on the wire. */
+  readonly fields: readonly FieldProblem[] | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; details?: Record<string, string | number | boolean> | undefined } = {},
+    options: { cause?: unknown; details?: Details | undefined; fields?: readonly FieldProblem[] | undefined } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'BaseError';
     this.code = code;
     this.details = options.details;
+    this.fields = options.fields;
   }
 }
 
-const kind = (code: ErrorCode) => (message: string, details?: Record<string, string | number | boolean>) =>
-  new BaseError(code, message, { details });
+/**
+ * A path written as code names it, `tiers[0].bound` or `observations[3].value`, as a FieldPath:
+ * ["tiers", 0, "bound"].
+ */
+export function parseFieldPath(text: string): FieldPath {
+  return text
+    .split(/\.|(?=\[)/)
+    .filter(Boolean)
+    .map((part) => {
+      const index = /^\[(\d+)\]$/.exec(part);
+      return index ? Number(index[1]) : part;
+    });
+}
+
+/**
+ * `details.field` names the refused value (`tiers[0].bound`): it becomes the error's one field
+ * problem. Other details stay facts.
+ */
+const kind =
+  (code: ErrorCode) =>
+  (message: string, details?: Details): BaseError => {
+    if (typeof details?.field !== 'string') return new BaseError(code, message, { details });
+    const { field, ...rest } = details;
+    return new BaseError(code, message, {
+      details: Object.keys(rest).length > 0 ? rest : undefined,
+      fields: [{ path: parseFieldPath(field), message }],
+    });
+  };
+
+/**
+ * Runs `fn` with the paths of the values it refuses put under `prefix`: a check that names
+ * `threshold` of a rule reads `["input", "rule", "threshold"]` for a rule given as `input.rule`.
+ */
+export function under<T>(prefix: FieldPath, fn: () => T): T {
+  try {
+    const result = fn();
+    if (result instanceof Promise) return result.catch((error: unknown) => Promise.reject(prefixed(prefix, error))) as T;
+    return result;
+  } catch (error) {
+    throw prefixed(prefix, error);
+  }
+}
+
+function prefixed(prefix: FieldPath, error: unknown): unknown {
+  if (!(error instanceof BaseError) || !error.fields) return error;
+  return new BaseError(error.code, error.message, {
+    cause: error.cause,
+    details: error.details,
+    fields: error.fields.map((f) => ({ path: [...prefix, ...f.path], message: f.message })),
+  });
+}
 
 export const unauthenticated = kind('UNAUTHENTICATED');
 export const forbidden = kind('FORBIDDEN');
@@ -82,10 +145,9 @@ export function checkAll<T extends readonly (() => unknown)[]>(...checks: T): { 
   });
   if (problems.length === 1) throw problems[0];
   if (problems.length > 1) {
-    const fields = problems.map((p) => p.details?.field).filter((f): f is string => typeof f === 'string');
-    throw badInput(`${problems.length} problems: ${problems.map((p) => p.message).join('; ')}`, {
-      fields: fields.join(','),
-      count: problems.length,
+    throw new BaseError('BAD_USER_INPUT', `${problems.length} problems: ${problems.map((p) => p.message).join('; ')}`, {
+      details: { count: problems.length },
+      fields: problems.flatMap((p) => p.fields ?? []),
     });
   }
   return results as { [K in keyof T]: ReturnType<T[K]> };

@@ -1,7 +1,7 @@
 import type { Response } from 'express';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
-import { isBaseError } from '../domain/errors.ts';
+import { type FieldProblem, isBaseError, parseFieldPath } from '../domain/errors.ts';
 import { isWaitTimeout } from '../app/failures.ts';
 import { currentRequest } from '../app/request-context.ts';
 
@@ -16,7 +16,14 @@ export function createMaskError(log: Logger, options: { production?: boolean } =
     // graphql-js names schema members in coercion errors ("Did you mean SENIOR?"): in
     // production the schema is not published through errors either.
     if (!options.production || !SUGGESTION.test(masked.message) || !(masked instanceof GraphQLError)) return masked;
-    return new GraphQLError(masked.message.replace(SUGGESTION, ''), { ...at(masked), extensions: masked.extensions });
+    const fields = masked.extensions.fields as FieldProblem[] | undefined;
+    return new GraphQLError(masked.message.replace(SUGGESTION, ''), {
+      ...at(masked),
+      extensions: {
+        ...masked.extensions,
+        ...(fields ? { fields: fields.map((f) => ({ ...f, message: f.message.replace(SUGGESTION, '') })) } : {}),
+      },
+    });
   };
 }
 
@@ -34,23 +41,27 @@ function mask(log: Logger, error: unknown): Error {
   if (isBaseError(original)) {
     return new GraphQLError(original.message, {
       ...at(graphqlError),
-      extensions: { code: original.code, ...(original.details ? { details: original.details } : {}) },
+      extensions: {
+        code: original.code,
+        ...(original.details ? { details: original.details } : {}),
+        ...(original.fields ? { fields: original.fields } : {}),
+      },
     });
   }
   if (original instanceof GraphQLError) {
-    // A scalar refused a value: graphql-js's wrapping message names the variable and the
-    // path inside it ("Variable "$i" got invalid value ... at "i.rule.threshold"; ...").
+    // A scalar refused a value inside a variable (graphql-js's wrapping message names it).
     const message = graphqlError?.message ?? original.message;
-    const field = /got invalid value .*? at "([^"]+)"/.exec(message)?.[1] ?? /Variable "\$(\w+)"/.exec(message)?.[1];
+    const fields = variableProblem(message);
     return new GraphQLError(message, {
       ...at(graphqlError),
-      extensions: { code: 'BAD_USER_INPUT', ...original.extensions, ...(field ? { field } : {}) },
+      extensions: { code: 'BAD_USER_INPUT', ...original.extensions, ...(fields ? { fields } : {}) },
     });
   }
   if (graphqlError && !original) {
+    const fields = variableProblem(graphqlError.message);
     return new GraphQLError(graphqlError.message, {
       ...at(graphqlError),
-      extensions: { code: 'BAD_USER_INPUT', ...graphqlError.extensions },
+      extensions: { code: 'BAD_USER_INPUT', ...graphqlError.extensions, ...(fields ? { fields } : {}) },
     });
   }
   if (isWaitTimeout(original)) {
@@ -68,6 +79,21 @@ function mask(log: Logger, error: unknown): Error {
     ...at(graphqlError),
     extensions: { code: 'INTERNAL_SERVER_ERROR', ...(requestId ? { requestId } : {}) },
   });
+}
+
+/**
+ * A variable graphql-js refused ("Variable "$i" got invalid value "abc" at "i.rule.threshold";
+ * ...", or "... of required type ... was not provided"), as the one field problem of the error,
+ * its path from the argument the variable is passed as (["input", "rule", "threshold"]), like
+ * the paths of the product's own checks; from the variable ("$i") where the use is unknown.
+ */
+function variableProblem(message: string): FieldProblem[] | undefined {
+  const variable = /^Variable "\$(\w+)"/.exec(message)?.[1];
+  if (!variable) return undefined;
+  const inside = /got invalid value .*? at "([^"]+)"/.exec(message)?.[1];
+  const rest = inside ? parseFieldPath(inside).slice(1) : [];
+  const root = currentRequest()?.variables?.get(variable) ?? [`$${variable}`];
+  return [{ path: [...root, ...rest], message }];
 }
 
 /** A refusal outside GraphQL's own responses (routes, limits, /graphql/stream): a GraphQL-shaped error with its code. */

@@ -17,6 +17,7 @@ import { importFeedHistory } from '../app/history.ts';
 import { shownState } from '../app/risks.ts';
 import { getIncident, incidents, payouts, poolsOfIncident, riskEventsOf, runBacktest } from '../app/incidents.ts';
 import type { EvidenceObservation } from '../app/records.ts';
+import { under } from '../domain/errors.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 import { pageRequest } from '../domain/page.ts';
 
@@ -34,7 +35,7 @@ export const oracleResolvers: Resolvers = {
     backtest: (_, a) => runBacktest(a.rule, a.observations),
   },
   Mutation: {
-    registerFeed: (_, a, ctx) => registerFeed(ctx.deps, ctx.viewer, a.input),
+    registerFeed: (_, a, ctx) => under(['input'], () => registerFeed(ctx.deps, ctx.viewer, a.input)),
     setRiskFeeds: async (_, a, ctx) => {
       await setRiskFeeds(ctx.deps, ctx.viewer, a.riskId, a.feedIds);
       return ctx.risk(a.riskId);

@@ -25,6 +25,7 @@ import { poolLossHistory, poolPremiumByDay, positionEarnings } from '../app/earn
 import { GraphQLScalarType } from 'graphql';
 import { formatUnits } from 'viem';
 import { pageRequest } from '../domain/page.ts';
+import { under } from '../domain/errors.ts';
 import type { QuoteEstimateResolvers, Resolvers } from './generated/resolvers-types.ts';
 import { oracleResolvers } from './oracle-resolvers.ts';
 import { solvencyResolvers } from './solvency-resolvers.ts';
@@ -149,10 +150,10 @@ export const coreResolvers: Resolvers = {
     signOut: (_, a, ctx) => revokeSessions(ctx.deps, ctx.viewer, a.address),
     signInWithEthereum: (_, a, ctx) => signInWithEthereum(ctx.deps, a.message, a.signature),
     creditAccount: (_, a, ctx) => creditAccount(ctx.deps, ctx.viewer, a),
-    createRisk: (_, a, ctx) => createRisk(ctx.deps, ctx.viewer, a.input),
+    createRisk: (_, a, ctx) => under(['input'], () => createRisk(ctx.deps, ctx.viewer, a.input)),
     overrideRiskScore: (_, a, ctx) => overrideRiskScore(ctx.deps, ctx.viewer, a.riskId, a.score, a.reason),
     createPool: async (_, a, ctx) => {
-      const pool = await createPool(ctx.deps, ctx.viewer, a.input);
+      const pool = await under(['input'], () => createPool(ctx.deps, ctx.viewer, a.input));
       return ctx.pool(pool.id);
     },
     deposit: (_, a, ctx) => deposit(ctx.deps, ctx.viewer, a.poolId, a.amount, a.tranche),

@@ -1,3 +1,4 @@
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Deps } from '../app/deps.ts';
@@ -11,6 +12,8 @@ import type { Logger } from 'pino';
 import { createLeaseKeeper } from './lease-keeper.ts';
 import { settlingIncidents } from '../app/incidents.ts';
 import { type SenderProbe, syncTreasury } from '../app/treasury-sync.ts';
+
+const tracer = trace.getTracer('parametric-cover/watcher');
 
 const LEASE = 'watcher';
 const LOOPS = ['feeds', 'settlement', 'chain'] as const;
@@ -84,7 +87,19 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   const serial = (name: LoopName, work: () => Promise<void>) => {
     const loop = loops[name];
     loop.running = loop.running
-      .then(work)
+      // One span per pass (OpenTelemetry, when configured): its database calls nest under it.
+      .then(() =>
+        tracer.startActiveSpan(`watcher ${name}`, (span) =>
+          work().then(
+            () => span.end(),
+            (err: unknown) => {
+              span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+              span.end();
+              throw err;
+            },
+          ),
+        ),
+      )
       .then(() => {
         loop.completedAt = Date.now();
         deps.metrics.gauge('watcher_loop_completed', loop.completedAt / 1000, { loop: name });

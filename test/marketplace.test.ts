@@ -466,21 +466,18 @@ describe('bad input gets a clear error and loses nothing', () => {
       (body.errors?.[0]?.extensions?.fields as Fields | undefined)?.map((f) => f.path);
     // A variable refused while it is read: the path starts at the argument it is passed as.
     assert.deepEqual(fieldsOf(scalar), [['input', 'rule', 'threshold']]);
+    /** A TIERED rule whose second tier is `second`. */
+    const tiered = (second: { bound: string; ratio: string }) => ({
+      threshold: '0.9',
+      direction: 'BELOW',
+      recoveryThreshold: '0.95',
+      window: 0,
+      payout: 'TIERED',
+      tiers: [{ bound: '0.9', ratio: '0.5' }, second],
+    });
     const nested = await h.gql(
       'mutation($r: TriggerRuleInput!) { createRisk(input: { name: "x", kind: DEPEG, correlationGroup: "G", rule: $r, score: { audits: 1, daysLive: 1, valueSecuredUsd: "1", pastIncidents: 0, oracleQuality: LOW, centralisation: LOW } }) { id } }',
-      {
-        r: {
-          threshold: '0.9',
-          direction: 'BELOW',
-          recoveryThreshold: '0.95',
-          window: 0,
-          payout: 'TIERED',
-          tiers: [
-            { bound: '0.9', ratio: '0.5' },
-            { bound: 'x', ratio: '1' },
-          ],
-        },
-      },
+      { r: tiered({ bound: 'x', ratio: '1' }) },
       token,
     );
     expectCode(nested, 'BAD_USER_INPUT');
@@ -488,22 +485,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     // The product's own checks use the same paths.
     const tier = await h.gql(
       'mutation($i: CreateRiskInput!) { createRisk(input: $i) { id } }',
-      {
-        i: {
-          ...depegRiskInput(),
-          rule: {
-            threshold: '0.9',
-            direction: 'BELOW',
-            recoveryThreshold: '0.95',
-            window: 0,
-            payout: 'TIERED',
-            tiers: [
-              { bound: '0.9', ratio: '0.5' },
-              { bound: '0.8', ratio: '2' },
-            ],
-          },
-        },
-      },
+      { i: { ...depegRiskInput(), rule: tiered({ bound: '0.8', ratio: '2' }) } },
       token,
     );
     expectCode(tier, 'BAD_USER_INPUT');

@@ -7,7 +7,7 @@ import { CONTRACTS_DIR } from '../chain/contracts-dir.ts';
 /**
  * `npm run contracts`: compiles contracts/*.sol with solc-js into contracts/artifacts/<name>.json
  * (ABI, bytecode, compiler, input hash), which deployments and the SDK read: nothing compiles
- * at run time. Run it after changing a contract; test/contract-artifacts.test.ts fails until then.
+ * at run time. Run it after changing a contract; test/production-build.test.ts fails until then.
  */
 const compiled = compileContracts(CONTRACTS_DIR, PLATFORM_CONTRACTS);
 for (const name of PLATFORM_CONTRACTS) {

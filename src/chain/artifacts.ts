@@ -28,7 +28,7 @@ let loaded: Record<PlatformContract, Compiled> | undefined;
 
 /**
  * The repository's contracts as compiled at build time (contracts/artifacts, committed;
- * test/contract-artifacts.test.ts recompiles the sources and fails if they drifted). A
+ * test/production-build.test.ts recompiles the sources and fails if they drifted). A
  * running deployment reads them and needs no compiler.
  */
 export function platformContracts(): Record<PlatformContract, Compiled> {

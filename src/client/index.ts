@@ -32,12 +32,8 @@ import {
 
 export * from './generated/graphql.ts';
 export { pushDomain, pushTypes } from '../domain/push-typed-data.ts';
-
-/** A refused value: its path from the operation's argument (names and list positions) and what is wrong. */
-export interface FieldProblem {
-  path: Array<string | number>;
-  message: string;
-}
+export type { FieldPath, FieldProblem } from '../domain/errors.ts';
+import type { FieldProblem } from '../domain/errors.ts';
 
 /** A GraphQL error as the API sends it: a stable code, facts to act on, the values refused. */
 export interface ApiErrorBody {
@@ -57,7 +53,7 @@ export class CoverApiError extends Error {
   }
 
   /** The values the first error refused (BAD_USER_INPUT), each with its path: `["input", "rule", "threshold"]`. */
-  get fields(): FieldProblem[] {
+  get fields(): readonly FieldProblem[] {
     return this.errors[0]?.extensions?.fields ?? [];
   }
 }

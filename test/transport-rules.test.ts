@@ -14,13 +14,21 @@ import { type Harness, createHarness, newWallet, serve, sseMessages, waitFor } f
  * data or the same error codes. Then the rate limit, spent the same way by each.
  */
 
-type Answer = { data?: Record<string, unknown> | null; codes: string[] };
+type Answer = { data?: Record<string, unknown> | null; codes: string[]; paths?: unknown[] };
 type Ask = (query: string, variables?: Record<string, unknown>, token?: string) => Promise<Answer>;
 interface Transport {
   name: string;
   ask: Ask;
   close(): Promise<void>;
 }
+
+/** The paths of the values the first error refused (extensions.fields), when it names any. */
+const pathsOf = (errors: unknown): { paths?: unknown[] } => {
+  const fields = Array.isArray(errors)
+    ? (errors[0] as { extensions?: { fields?: Array<{ path: unknown }> } })?.extensions?.fields
+    : undefined;
+  return fields ? { paths: fields.map((f) => f.path) } : {};
+};
 
 const codesOf = (errors: unknown): string[] =>
   Array.isArray(errors) ? [...new Set(errors.map((e: { extensions?: { code?: string } }) => e.extensions?.code ?? 'NO_CODE'))].sort() : [];
@@ -30,7 +38,7 @@ async function jsonAnswer(res: Response): Promise<Answer> {
   const text = await res.text();
   try {
     const body = JSON.parse(text) as { data?: Record<string, unknown>; errors?: unknown };
-    return { data: body.data ?? null, codes: codesOf(body.errors) };
+    return { data: body.data ?? null, codes: codesOf(body.errors), ...pathsOf(body.errors) };
   } catch {
     return { codes: [`HTTP_${res.status}`] };
   }
@@ -70,7 +78,7 @@ function distinctSse(name: string, url: string, ip: string): Transport {
       for await (const m of sseMessages(res)) {
         if (m.event === 'next') {
           const result = JSON.parse(m.data) as { data?: Record<string, unknown>; errors?: unknown };
-          return { data: result.data ?? null, codes: codesOf(result.errors) };
+          return { data: result.data ?? null, codes: codesOf(result.errors), ...pathsOf(result.errors) };
         }
       }
       return { codes: ['NO_RESULT'] };
@@ -102,7 +110,7 @@ function singleConnection(base: string, ip: string): Transport {
           for await (const m of sseMessages(res)) {
             if (m.event !== 'next') continue;
             const { id, payload } = JSON.parse(m.data) as { id: string; payload: { data?: Record<string, unknown>; errors?: unknown } };
-            results.get(id)?.({ data: payload.data ?? null, codes: codesOf(payload.errors) });
+            results.get(id)?.({ data: payload.data ?? null, codes: codesOf(payload.errors), ...pathsOf(payload.errors) });
           }
         })().catch(() => undefined);
         return { token, results, abort };
@@ -171,10 +179,10 @@ function graphqlWs(url: string, ip: string): Transport {
         .then(
           (r) => {
             const value = r.value as { data?: Record<string, unknown>; errors?: unknown };
-            return { data: value.data ?? null, codes: codesOf(value.errors) };
+            return { data: value.data ?? null, codes: codesOf(value.errors), ...pathsOf(value.errors) };
           },
           (error: unknown) => {
-            if (Array.isArray(error)) return { codes: codesOf(error) };
+            if (Array.isArray(error)) return { codes: codesOf(error), ...pathsOf(error) };
             const code = (error as { code?: number }).code;
             if (code === 4403) return { codes: ['UNAUTHENTICATED'] };
             throw new Error(`the socket closed: ${code} ${(error as { reason?: string }).reason}`);
@@ -247,6 +255,8 @@ describe('one set of rules on every transport', () => {
       token?: string;
       expect: string[];
       data?: unknown;
+      /** The paths of the refused values, the same on every transport. */
+      paths?: unknown[];
     }> = [
       { what: 'a plain query', query: '{ __typename }', expect: [], data: { __typename: 'Query' } },
       { what: 'a signed-in read', query: '{ me { address } }', token: buyer, expect: [], data: { me: { address: suite.h.admin.address } } },
@@ -255,6 +265,27 @@ describe('one set of rules on every transport', () => {
         query: 'query($id: ID!) { risk(id: $id) { id } }',
         variables: { id: 'a\u0000b' },
         expect: ['BAD_USER_INPUT'],
+      },
+      {
+        what: 'a variable a scalar refuses, deep in a list',
+        query: 'query($r: TriggerRuleInput!, $o: [ObservationInput!]!) { backtest(rule: $r, observations: $o) { payoutRatio } }',
+        variables: {
+          r: { threshold: '0.99', direction: 'BELOW', recoveryThreshold: '0.995', window: 0 },
+          o: [
+            { value: '1', observedAt: '2026-01-01T00:00:00.000Z' },
+            { value: 'one', observedAt: '2026-01-01T00:00:01.000Z' },
+          ],
+        },
+        expect: ['BAD_USER_INPUT'],
+        paths: [['observations', 1, 'value']],
+      },
+      {
+        what: 'a value the product refuses, inside an input object',
+        query:
+          'query($r: TriggerRuleInput!) { backtest(rule: $r, observations: [{ value: "1", observedAt: "2026-01-01T00:00:00.000Z" }]) { payoutRatio } }',
+        variables: { r: { threshold: '0.99', direction: 'BELOW', recoveryThreshold: '0.98', window: 0 } },
+        expect: ['BAD_USER_INPUT'],
+        paths: [['rule', 'recoveryThreshold']],
       },
       { what: 'a NUL escape in the document', query: '{ risk(id: "a\\u0000b") { id } }', expect: ['BAD_USER_INPUT'] },
       { what: 'introspection in production', query: '{ __schema { queryType { name } } }', expect: ['GRAPHQL_VALIDATION_FAILED'] },
@@ -282,10 +313,12 @@ describe('one set of rules on every transport', () => {
         const reference = await http.ask(row.query, row.variables, row.token);
         assert.deepEqual(reference.codes, row.expect, `${row.what}: HTTP answered ${JSON.stringify(reference)}`);
         if (row.data) assert.deepEqual(reference.data, row.data, row.what);
+        assert.deepEqual(reference.paths, row.paths, `${row.what}: the refused values' paths over HTTP`);
         for (const t of all.slice(1)) {
           const answer = await t.ask(row.query, row.variables, row.token);
           assert.deepEqual(answer.codes, reference.codes, `${row.what} over ${t.name}: ${JSON.stringify(answer)}`);
           if (row.data) assert.deepEqual(answer.data, row.data, `${row.what} over ${t.name}`);
+          assert.deepEqual(answer.paths, reference.paths, `${row.what} over ${t.name}: the same paths`);
         }
       }
     } finally {

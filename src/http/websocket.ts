@@ -1,13 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { GraphQLError } from 'graphql';
+import type { ServerOptions, SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Viewer, verifySessionToken } from '../app/auth.ts';
 import type { Deps } from '../app/deps.ts';
 import type { SessionWatch } from '../app/session-watch.ts';
+import { type RequestContext, runInRequest, traceOf } from '../app/request-context.ts';
 import { bearer } from './bearer.ts';
-import { type Enveloped, prepareOperation } from './operations.ts';
+import { type Enveloped, type Run, prepareOperation } from './operations.ts';
 
 /** The close code of a socket whose session ended (expired, signed out): graphql-ws's Unauthorized, which clients do not retry. */
 export const SESSION_ENDED_CLOSE_CODE = 4401;
@@ -38,6 +41,13 @@ function closeIfEnded(extra: Extra): void {
   if (extra.ended && !extra.running?.size) setImmediate(() => extra.socket.close(SESSION_ENDED_CLOSE_CODE, extra.ended));
 }
 
+/** What an operation's root value carries to graphql-ws's execute and subscribe: yoga's, and the operation's request context. */
+interface OperationRoot {
+  execute: Run;
+  subscribe: Run;
+  request: RequestContext;
+}
+
 const refusal = (message: string, code: string) => [new GraphQLError(message, { extensions: { code } })];
 
 /**
@@ -55,9 +65,16 @@ export function serveWebSockets(server: Server, yoga: Enveloped, deps: Deps, opt
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
   const ws = useServer<Record<string, unknown> | undefined, Extra>(
     {
-      // Yoga's own execute and subscribe, carried in the root value (the documented recipe).
-      execute: (args: ExecutionArgs) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
-      subscribe: (args: ExecutionArgs) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      // Yoga's own execute and subscribe, carried in the root value (the documented recipe),
+      // in the operation's own request context (its id and trace on every log line, error paths).
+      execute: (args: ExecutionArgs) => {
+        const root = args.rootValue as OperationRoot;
+        return runInRequest(root.request, () => root.execute(args)) as never;
+      },
+      subscribe: (args: ExecutionArgs) => {
+        const root = args.rootValue as OperationRoot;
+        return runInRequest(root.request, () => root.subscribe(args)) as never;
+      },
       onConnect: async (ctx) => {
         ctx.extra.ip = options.clientIp(ctx.extra.request);
         const header = ctx.connectionParams?.authorization;
@@ -82,28 +99,40 @@ export function serveWebSockets(server: Server, yoga: Enveloped, deps: Deps, opt
       onComplete: (ctx, id) => {
         if (ctx.extra.running?.delete(id)) closeIfEnded(ctx.extra);
       },
-      onSubscribe: async (ctx, id, payload) => {
-        const { request, token } = ctx.extra;
-        if (ctx.extra.ended) return refusal(ctx.extra.ended, 'UNAUTHENTICATED');
-        const ip = ctx.extra.ip ?? 'unknown';
-        let viewer: Viewer | null = null;
-        if (token) {
-          try {
-            viewer = await verifySessionToken(deps, token);
-          } catch {
-            return refusal('the session has ended (signed out or expired): sign in again and reconnect', 'UNAUTHENTICATED');
-          }
-        }
-        if (!(await options.allow(ip, viewer))) return refusal('too many requests; slow down', 'RATE_LIMITED');
-        const prepared = await prepareOperation(yoga, { viewer, ip, headers: request.headers }, payload);
-        if (!prepared.ok) return prepared.errors;
-        if (prepared.kind !== 'subscription') ctx.extra.running?.add(id);
-        // graphql-ws runs subscriptions through `subscribe` and the rest through `execute`: yoga's own, in the root value.
-        return { ...prepared.args, rootValue: { execute: prepared.execute, subscribe: prepared.subscribe } } as ExecutionArgs;
+      onSubscribe: (ctx, id, payload) => {
+        // Each operation is a request of its own, as each POST is.
+        const operation: RequestContext = { requestId: randomUUID(), ...traceOf(undefined) };
+        return runInRequest(operation, () => prepareOver(ctx, id, payload, operation));
       },
     },
     wss,
   );
+  /** One operation on a socket: refused (the session, the rate limit, the envelop's rules), or what graphql-ws runs. */
+  async function prepareOver(
+    ctx: Parameters<NonNullable<ServerOptions<Record<string, unknown> | undefined, Extra>['onSubscribe']>>[0],
+    id: string,
+    payload: SubscribePayload,
+    operation: RequestContext,
+  ) {
+    const { request, token } = ctx.extra;
+    if (ctx.extra.ended) return refusal(ctx.extra.ended, 'UNAUTHENTICATED');
+    const ip = ctx.extra.ip ?? 'unknown';
+    let viewer: Viewer | null = null;
+    if (token) {
+      try {
+        viewer = await verifySessionToken(deps, token);
+      } catch {
+        return refusal('the session has ended (signed out or expired): sign in again and reconnect', 'UNAUTHENTICATED');
+      }
+    }
+    if (!(await options.allow(ip, viewer))) return refusal('too many requests; slow down', 'RATE_LIMITED');
+    const prepared = await prepareOperation(yoga, { viewer, ip, headers: request.headers }, payload);
+    if (!prepared.ok) return prepared.errors;
+    if (prepared.kind !== 'subscription') ctx.extra.running?.add(id);
+    // graphql-ws runs subscriptions through `subscribe` and the rest through `execute`: yoga's own, in the root value.
+    const root: OperationRoot = { execute: prepared.execute, subscribe: prepared.subscribe, request: operation };
+    return { ...prepared.args, rootValue: root } as ExecutionArgs;
+  }
   return async () => {
     for (const client of wss.clients) client.close(1001, 'server shutting down');
     // Closes the WebSocket server too; it reports an error when the HTTP server closed first,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   type Address,
@@ -165,4 +166,23 @@ export function chainWatcherEnv(o: {
     PAY_RESEND_AFTER_SECONDS: '5',
     OPERATOR_KEY_FILE: o.keyFile,
   };
+}
+
+/**
+ * `npm run watcher` (its source, as a separate process) in chain settlement mode, with
+ * chainWatcherEnv's settings and `env` over them; kept in `children` while it runs, so a
+ * suite's teardown can kill what is left.
+ */
+export function spawnChainWatcher(
+  children: Set<ChildProcess>,
+  settings: Parameters<typeof chainWatcherEnv>[0],
+  env: Record<string, string>,
+): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/watcher.ts'], {
+    env: { ...process.env, ...chainWatcherEnv(settings), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
 }

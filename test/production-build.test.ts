@@ -4,9 +4,8 @@ import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { build } from 'esbuild';
-import { ARTIFACTS_DIR, type Artifact, PLATFORM_CONTRACTS } from '../src/chain/artifacts.ts';
+import { ARTIFACTS_DIR, type Artifact, CONTRACTS_DIR, PLATFORM_CONTRACTS } from '../src/chain/artifacts.ts';
 import { compileContracts } from '../src/chain/compile.ts';
-import { CONTRACTS_DIR } from '../src/chain/contracts-dir.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import type { FieldPath } from '../domain/errors.ts';
+import type { OperationDefinitionNode } from 'graphql';
 
 /**
  * What every log line of one request carries, whatever code writes it (a resolver, the
@@ -16,12 +16,8 @@ export interface RequestContext {
   spanId: string;
   /** "query risks", "mutation purchasePolicy", or the operation's own name. */
   operation?: string;
-  /**
-   * Where each variable of the operation is used: the argument it is passed as, and the path
-   * inside it (`$r` in `createRisk(input: { rule: $r })` is ["input", "rule"]). Error paths of a
-   * refused variable start there.
-   */
-  variables?: ReadonlyMap<string, FieldPath>;
+  /** The operation being run, once parsed: a refused variable's path is found from it (http/errors.ts). */
+  operationNode?: OperationDefinitionNode;
 }
 
 const store = new AsyncLocalStorage<RequestContext>();

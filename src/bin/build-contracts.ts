@@ -1,8 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ARTIFACTS_DIR, PLATFORM_CONTRACTS } from '../chain/artifacts.ts';
+import { ARTIFACTS_DIR, CONTRACTS_DIR, PLATFORM_CONTRACTS } from '../chain/artifacts.ts';
 import { compileContracts } from '../chain/compile.ts';
-import { CONTRACTS_DIR } from '../chain/contracts-dir.ts';
 
 /**
  * `npm run contracts`: compiles contracts/*.sol with solc-js into contracts/artifacts/<name>.json

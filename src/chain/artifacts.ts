@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Abi, Hex } from 'viem';
-import { CONTRACTS_DIR } from './contracts-dir.ts';
+
+/** The repository's contracts/ folder: Solidity sources and their compiled artifacts. */
+export const CONTRACTS_DIR = resolve(dirname(new URL(import.meta.url).pathname), '../../contracts');
 
 /** A contract as the compiler left it: what a deployment and a client need. */
 export interface Compiled {

@@ -8,7 +8,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { isRetryable } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { type DatabaseSpanAttributes, inDatabaseSpan } from './tracing.ts';
+import { type DatabaseSpanAttributes, inStatementSpan, inTransactionSpan } from './tracing.ts';
 
 const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
 
@@ -80,7 +80,7 @@ function executor(db: Drizzle, traced: DatabaseSpanAttributes, prepares = false)
   const naming = db as NamingDrizzle;
   return {
     async query<T>(statement: SQL, options?: { name?: string }) {
-      const result = await inDatabaseSpan(
+      const result = await inStatementSpan(
         traced,
         () => naming.dialect.sqlToQuery(statement).sql,
         () =>
@@ -130,9 +130,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       kind: 'postgres',
       ...executor(db, traced, true),
       transaction: (fn) =>
-        inDatabaseSpan(traced, 'transaction', () =>
-          withRetry(() => db.transaction((tx) => fn(executor(tx as unknown as Drizzle, traced, true)))),
-        ),
+        inTransactionSpan(traced, () => withRetry(() => db.transaction((tx) => fn(executor(tx as unknown as Drizzle, traced, true))))),
       async migrate() {
         // A dedicated session holds an advisory lock so that replicas starting together
         // apply the migrations once.
@@ -203,7 +201,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   return {
     kind: 'pglite',
     ...executor(db, traced),
-    transaction: (fn) => inDatabaseSpan(traced, 'transaction', () => withRetry(() => db.transaction((tx) => fn(executor(tx, traced))))),
+    transaction: (fn) => inTransactionSpan(traced, () => withRetry(() => db.transaction((tx) => fn(executor(tx, traced))))),
     async migrate() {
       await migratePglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS });
     },

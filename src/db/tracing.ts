@@ -1,4 +1,4 @@
-import { type Span, SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
+import { type Attributes, SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import {
   ATTR_DB_NAMESPACE,
   ATTR_DB_OPERATION_NAME,
@@ -17,26 +17,40 @@ export interface DatabaseSpanAttributes {
   server?: string;
 }
 
-/** The statement's first keyword (SELECT, INSERT, WITH, ...): the span's name and operation. */
-const operationOf = (text: string) => /^\s*([a-zA-Z]+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY';
+/** A statement's span: named by its first keyword (SELECT, INSERT, WITH, ...), with its text. The text is read only for a recording span. */
+export function inStatementSpan<T>(db: DatabaseSpanAttributes, text: () => string, run: () => Promise<T>): Promise<T> {
+  return inSpan(db, run, () => {
+    const sql = text();
+    const operation = /^\s*([a-zA-Z]+)/.exec(sql)?.[1]?.toUpperCase() ?? 'QUERY';
+    return { operation, attributes: { [ATTR_DB_QUERY_TEXT]: sql.slice(0, 2_000) } };
+  });
+}
+
+/** A transaction's span: its statements are its children. */
+export function inTransactionSpan<T>(db: DatabaseSpanAttributes, run: () => Promise<T>): Promise<T> {
+  return inSpan(db, run, () => ({ operation: 'transaction', attributes: {} }));
+}
 
 /**
- * Runs one statement or one transaction in a client span (OpenTelemetry's database
- * conventions), a child of whatever span is active (the GraphQL operation, the HTTP request).
- * With no tracer provider registered (exporter off) the span does not record: nothing is
- * computed, and `run` runs as it is. The statement's text is taken only for a recording span.
+ * Runs a statement or a transaction in a client span (OpenTelemetry's database conventions),
+ * a child of whatever span is active (the GraphQL operation, the HTTP request, a watcher pass).
+ * With no tracer provider registered (exporter off) the span does not record: `describe` is
+ * not called, and `run` runs as it is.
  */
-export function inDatabaseSpan<T>(db: DatabaseSpanAttributes, name: string | (() => string), run: () => Promise<T>): Promise<T> {
+function inSpan<T>(
+  db: DatabaseSpanAttributes,
+  run: () => Promise<T>,
+  describe: () => { operation: string; attributes: Attributes },
+): Promise<T> {
   const span = tracer.startSpan('db', { kind: SpanKind.CLIENT });
   if (!span.isRecording()) return run();
-  const text = typeof name === 'function' ? name() : name;
-  const operation = text === 'transaction' ? 'transaction' : operationOf(text);
+  const { operation, attributes } = describe();
   span.updateName(`${operation} ${db.namespace}`);
   span.setAttributes({
     [ATTR_DB_SYSTEM_NAME]: DB_SYSTEM_NAME_VALUE_POSTGRESQL,
     [ATTR_DB_NAMESPACE]: db.namespace,
     [ATTR_DB_OPERATION_NAME]: operation,
-    ...(text === 'transaction' ? {} : { [ATTR_DB_QUERY_TEXT]: text.slice(0, 2_000) }),
+    ...attributes,
     ...(db.server ? { [ATTR_SERVER_ADDRESS]: db.server } : {}),
   });
   return context.with(trace.setSpan(context.active(), span), run).then(
@@ -45,15 +59,11 @@ export function inDatabaseSpan<T>(db: DatabaseSpanAttributes, name: string | (()
       return result;
     },
     (error: unknown) => {
-      failed(span, error);
+      const e = error as { code?: string; name?: string; message?: string };
+      span.setAttribute(ATTR_ERROR_TYPE, e.code ?? e.name ?? 'Error');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: e.message?.slice(0, 200) ?? String(error) });
+      span.end();
       throw error;
     },
   );
-}
-
-function failed(span: Span, error: unknown): void {
-  const e = error as { code?: string; name?: string; message?: string };
-  span.setAttribute(ATTR_ERROR_TYPE, e.code ?? e.name ?? 'Error');
-  span.setStatus({ code: SpanStatusCode.ERROR, message: e.message?.slice(0, 200) ?? String(error) });
-  span.end();
 }

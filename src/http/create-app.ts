@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useOperationInLogs, useOperationMetrics } from './graphql-metrics.ts';
 import { useOperationSpans } from './tracing.ts';
+import { routeOf } from './routes.ts';
 import express from 'express';
 import { MemoryStore, type Store, rateLimit } from 'express-rate-limit';
 import proxyaddr from 'proxy-addr';
@@ -286,13 +287,12 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
 function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): void {
   const prometheus = options.prometheus;
   if (!prometheus) return;
-  const known = new Set(['/graphql', '/graphql/stream', '/healthz', '/livez', '/readyz', '/metrics', '/']);
   app.use((req, res, next) => {
     const end = prometheus.httpSeconds.startTimer();
     // Read before routing: a mounted router (/graphql) strips its prefix from req.path, so at
     // 'finish' /graphql read as "/" (the dashboard's route) and /graphql/stream as "other".
     // Bounded labels: unknown paths share one series.
-    const route = known.has(req.path) ? req.path : 'other';
+    const route = routeOf(req.path, 'other');
     res.on('finish', () => end({ method: req.method, route, status: String(res.statusCode) }));
     next();
   });

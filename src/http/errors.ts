@@ -1,7 +1,7 @@
 import type { Response } from 'express';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, Kind, type OperationDefinitionNode, type SelectionNode, type ValueNode } from 'graphql';
 import type { Logger } from 'pino';
-import { type FieldProblem, isBaseError, parseFieldPath } from '../domain/errors.ts';
+import { type FieldPath, type FieldProblem, isBaseError, parseFieldPath } from '../domain/errors.ts';
 import { isWaitTimeout } from '../app/failures.ts';
 import { currentRequest } from '../app/request-context.ts';
 
@@ -92,8 +92,29 @@ function variableProblem(message: string): FieldProblem[] | undefined {
   if (!variable) return undefined;
   const inside = /got invalid value .*? at "([^"]+)"/.exec(message)?.[1];
   const rest = inside ? parseFieldPath(inside).slice(1) : [];
-  const root = currentRequest()?.variables?.get(variable) ?? [`$${variable}`];
+  const op = currentRequest()?.operationNode;
+  const root = (op && variableUses(op).get(variable)) ?? [`$${variable}`];
   return [{ path: [...root, ...rest], message }];
+}
+
+/** Where each variable is first used in the operation: the argument it is passed as, and the path inside it (`$r` in `createRisk(input: { rule: $r })`: ["input", "rule"]). */
+function variableUses(op: OperationDefinitionNode): Map<string, FieldPath> {
+  const uses = new Map<string, FieldPath>();
+  const walk = (value: ValueNode, path: FieldPath) => {
+    if (value.kind === Kind.VARIABLE) {
+      if (!uses.has(value.name.value)) uses.set(value.name.value, path);
+    } else if (value.kind === Kind.OBJECT) for (const f of value.fields) walk(f.value, [...path, f.name.value]);
+    else if (value.kind === Kind.LIST) value.values.forEach((v, i) => walk(v, [...path, i]));
+  };
+  const visitSelections = (selections: readonly SelectionNode[]) => {
+    for (const s of selections) {
+      if (s.kind !== Kind.FIELD) continue;
+      for (const a of s.arguments ?? []) walk(a.value, [a.name.value]);
+      if (s.selectionSet) visitSelections(s.selectionSet.selections);
+    }
+  };
+  visitSelections(op.selectionSet.selections);
+  return uses;
 }
 
 /** A refusal outside GraphQL's own responses (routes, limits, /graphql/stream): a GraphQL-shaped error with its code. */

@@ -1,8 +1,7 @@
-import { type DocumentNode, Kind, type OperationDefinitionNode, type SelectionNode, type ValueNode, getOperationAST } from 'graphql';
+import { type DocumentNode, Kind, type OperationDefinitionNode, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { createPrometheus } from './prometheus.ts';
 import { currentRequest } from '../app/request-context.ts';
-import type { FieldPath } from '../domain/errors.ts';
 
 type Prometheus = Pick<ReturnType<typeof createPrometheus>, 'graphqlSeconds' | 'subscriptionsOpen'>;
 
@@ -61,11 +60,10 @@ export function useOperationMetrics(prometheus: Prometheus): Plugin {
 export function useOperationInLogs(): Plugin {
   const mark = (document: DocumentNode, operationName: string | null | undefined) => {
     const context = currentRequest();
-    if (!context) return;
-    const named = operationLabel(document, operationName);
-    if (named) context.operation = named;
-    const op = getOperationAST(document, operationName);
-    if (op?.variableDefinitions?.length) context.variables = variableUses(op);
+    const op = context && getOperationAST(document, operationName);
+    if (!context || !op) return;
+    context.operation = operationLabel(op);
+    context.operationNode = op;
   };
   return {
     onExecute({ args }) {
@@ -81,30 +79,8 @@ export function useOperationInLogs(): Plugin {
  * What an operation is called in logs and traces: "query risks", "mutation purchasePolicy"
  * (its root fields, at most five), or "query MyPolicies" when the client names it.
  */
-export function operationLabel(document: DocumentNode, operationName: string | null | undefined): string | undefined {
-  const op = getOperationAST(document, operationName);
-  if (!op) return undefined;
+export function operationLabel(op: OperationDefinitionNode): string {
   if (op.name) return `${op.operation} ${op.name.value}`.slice(0, 120);
   const fields = op.selectionSet.selections.filter((s) => s.kind === Kind.FIELD).map((s) => s.name.value);
   return `${op.operation} ${fields.slice(0, 5).join(',')}${fields.length > 5 ? ',...' : ''}`.slice(0, 120);
-}
-
-/** Where each variable is first used in the operation's root fields: its argument and the path inside it. */
-function variableUses(op: OperationDefinitionNode): Map<string, FieldPath> {
-  const uses = new Map<string, FieldPath>();
-  const walk = (value: ValueNode, path: FieldPath) => {
-    if (value.kind === Kind.VARIABLE) {
-      if (!uses.has(value.name.value)) uses.set(value.name.value, path);
-    } else if (value.kind === Kind.OBJECT) for (const f of value.fields) walk(f.value, [...path, f.name.value]);
-    else if (value.kind === Kind.LIST) value.values.forEach((v, i) => walk(v, [...path, i]));
-  };
-  const visitSelections = (selections: readonly SelectionNode[]) => {
-    for (const s of selections) {
-      if (s.kind !== Kind.FIELD) continue;
-      for (const a of s.arguments ?? []) walk(a.value, [a.name.value]);
-      if (s.selectionSet) visitSelections(s.selectionSet.selections);
-    }
-  };
-  visitSelections(op.selectionSet.selections);
-  return uses;
 }

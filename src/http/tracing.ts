@@ -10,11 +10,9 @@ import { type DocumentNode, type ExecutionResult, getOperationAST } from 'graphq
 import type { Plugin } from 'graphql-yoga';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { operationLabel } from './graphql-metrics.ts';
+import { routeOf } from './routes.ts';
 
 const tracer = trace.getTracer('parametric-cover/http');
-
-/** The routes the app serves, for span names that do not grow with every URL (a static file is `GET /*`). */
-const ROUTES = ['/graphql', '/graphql/stream', '/readyz', '/livez', '/healthz', '/metrics', '/'];
 
 /**
  * The request's server span (OpenTelemetry's HTTP conventions), a child of the caller's
@@ -25,7 +23,8 @@ const ROUTES = ['/graphql', '/graphql/stream', '/readyz', '/livez', '/healthz', 
 export function startServerSpan(req: IncomingMessage, res: ServerResponse): { span: Span; context: Context; parentId: string | null } {
   const parent = propagation.extract(ROOT_CONTEXT, req.headers);
   const path = (req.url ?? '/').split('?')[0] ?? '/';
-  const route = ROUTES.includes(path) ? path : '/*';
+  // Span names that do not grow with every URL: a dashboard file is `GET /*`.
+  const route = routeOf(path, '/*');
   const span = tracer.startSpan(
     `${req.method} ${route}`,
     {
@@ -54,7 +53,7 @@ export function startServerSpan(req: IncomingMessage, res: ServerResponse): { sp
 export function useOperationSpans(): Plugin {
   const start = (document: DocumentNode, operationName: string | null | undefined) => {
     const op = getOperationAST(document, operationName);
-    const span = tracer.startSpan(operationLabel(document, operationName) ?? 'graphql', {
+    const span = tracer.startSpan(op ? operationLabel(op) : 'graphql', {
       attributes: { 'graphql.operation.type': op?.operation ?? '', ...(op?.name ? { 'graphql.operation.name': op.name.value } : {}) },
     });
     return { span, active: trace.setSpan(context.active(), span) };

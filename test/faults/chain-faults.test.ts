@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { indexDeposits, reconcileReserves } from '../../src/app/treasury-sync.ts
 import { ANVIL_KEYS, startAnvil } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/artifacts.ts';
 import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
-import { type LocalTreasury, chainHarness, chainWatcherEnv, localTreasury } from '../chain-helpers.ts';
+import { type LocalTreasury, chainHarness, localTreasury, spawnChainWatcher } from '../chain-helpers.ts';
 import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, depegRiskInput, newWallet, waitFor, watchRisk } from '../helpers.ts';
 import { type RpcProxy, startRpcProxy } from '../rpc-proxy.ts';
 
@@ -72,25 +72,11 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
 
   /** `npm run watcher` in chain settlement mode on `rpcUrl`; resolves with its /healthz URL once it runs. */
   async function startWatcher(rpcUrl: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; health: string }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/watcher.ts'], {
-      env: {
-        ...process.env,
-        ...chainWatcherEnv({
-          dbUrl: h.db.url as string,
-          chain,
-          keyFile: join(keyDir, 'operator.key'),
-          confirmations: CONFIRMATIONS,
-          batchSize: 50,
-          rpcUrl,
-        }),
-        WATCHER_LEASE_TTL_MS: '1000',
-        RESERVE_CHECK_MAX_AGE_SECONDS: '10',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(child);
-    child.once('exit', () => children.delete(child));
+    const child = spawnChainWatcher(
+      children,
+      { dbUrl: h.db.url as string, chain, keyFile: join(keyDir, 'operator.key'), confirmations: CONFIRMATIONS, batchSize: 50, rpcUrl },
+      { WATCHER_LEASE_TTL_MS: '1000', RESERVE_CHECK_MAX_AGE_SECONDS: '10', ...env },
+    );
     let output = '';
     const health = await new Promise<string>((resolve, reject) => {
       let url: string | undefined;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { lastReserveCheck } from '../../src/db/treasury-store.ts';
 import { ANVIL_KEYS } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/artifacts.ts';
 import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
-import { type LocalTreasury, chainHarness, chainWatcherEnv, localTreasury } from '../chain-helpers.ts';
+import { type LocalTreasury, chainHarness, localTreasury, spawnChainWatcher } from '../chain-helpers.ts';
 import {
   type Harness,
   SERVER_URL,
@@ -73,24 +73,11 @@ async function startWatcher(
   /** Stop waiting for `ready` (resolving with no line) once this holds: the moment it waits for may never come. */
   moot?: () => Promise<boolean>,
 ): Promise<{ child: ChildProcess; line: string | undefined }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/watcher.ts'], {
-    env: {
-      ...process.env,
-      ...chainWatcherEnv({
-        dbUrl: h.db.url as string,
-        chain,
-        keyFile: join(keyDir, 'operator.key'),
-        confirmations: CONFIRMATIONS,
-        batchSize: 50,
-      }),
-      WATCHER_LEASE_TTL_MS: '600',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-
-  child.once('exit', () => children.delete(child));
+  const child = spawnChainWatcher(
+    children,
+    { dbUrl: h.db.url as string, chain, keyFile: join(keyDir, 'operator.key'), confirmations: CONFIRMATIONS, batchSize: 50 },
+    { WATCHER_LEASE_TTL_MS: '600', ...env },
+  );
   let output = '';
   let waiting: ReturnType<typeof setInterval> | undefined;
   // Everything a watcher writes is kept (its tail) for the diagnosis of a failed run.

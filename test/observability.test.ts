@@ -14,7 +14,9 @@ import { createPrometheus } from '../src/http/prometheus.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
 import { creditSettledClaims, settleIncident } from '../src/app/settle-incident.ts';
 import {
+  DEPEG_RISK,
   PURCHASE,
+  depegRiskInput,
   QUOTE,
   USDC,
   insuredMarket,
@@ -65,6 +67,27 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     const notReady = await request(failing).get('/readyz');
     assert.equal(notReady.status, 503);
     assert.equal(notReady.body.checks['chain 1'], 'unavailable');
+  });
+
+  test('/metrics counts risks by the state the API shows: a risk no feed watches is DEGRADED, not ARMED', async () => {
+    const adminToken = await h.signIn(h.admin);
+    const states = async () => {
+      const text = (await request(h.app).get('/metrics')).text;
+      return Object.fromEntries(
+        ['ARMED', 'TRIGGERED', 'CONFIRMED', 'DEGRADED'].map((state): [string, number] => {
+          const line = text.split('\n').find((l) => l.startsWith(`cover_risks{state="${state}"}`));
+          assert.ok(line, `cover_risks{state="${state}"} in /metrics, even at 0`);
+          return [state, Number(line.split(' ').at(-1))];
+        }),
+      );
+    };
+    const before: Record<string, number> = await states();
+    const risk = (await h.ok(DEPEG_RISK, { input: depegRiskInput('feedless depeg', 'FEEDLESS') }, adminToken)).createRisk;
+    const shown = (await h.ok('query($id: ID!) { risk(id: $id) { state } }', { id: risk.id })).risk.state;
+    assert.equal(shown, 'DEGRADED', 'the API shows a feedless risk DEGRADED');
+    const after = await states();
+    assert.equal(Number(after.DEGRADED) - Number(before.DEGRADED), 1, 'counted DEGRADED, as the API shows it');
+    assert.equal(after.ARMED, before.ARMED, 'and not ARMED, its stored state');
   });
 
   test('/metrics shows what an operator watches: latency per GraphQL root field with bounded labels, and the business gauges', async () => {

@@ -2,12 +2,13 @@ import { assetSymbols } from '../db/asset-store.ts';
 import { loadReports } from '../db/adequacy-store.ts';
 import { loadBackstop } from '../db/backstop-store.ts';
 import { loadPoolSnapshots } from '../db/pool-snapshots.ts';
-import { riskStateCounts } from '../db/risk-store.ts';
+import { listRisks } from '../db/risk-store.ts';
 import { settlingBacklog } from '../db/incident-store.ts';
 import { creditingBacklog } from '../db/claims-store.ts';
 import type { AdequacyStatus } from '../domain/adequacy.ts';
 import type { AdequacyReport } from './adequacy.ts';
 import type { Database } from './deps.ts';
+import { riskMonitoring, shownState } from './risks.ts';
 
 export interface PoolFigures {
   poolId: string;
@@ -71,8 +72,24 @@ export async function businessFigures(
   return {
     pools,
     assets,
-    risksByState: await riskStateCounts(db),
+    risksByState: await shownStateCounts(db, at),
     settling: { count: backlog.count, oldestAgeSeconds: age(backlog.oldestAt) },
     crediting: { count: crediting.count, oldestAgeSeconds: age(crediting.oldestAt) },
   };
+}
+
+/** Every state the API can show, so that a state with no risk is exported as 0, not absent. */
+export const SHOWN_RISK_STATES = ['ARMED', 'TRIGGERED', 'CONFIRMED', 'DEGRADED'] as const;
+
+/** Risks counted by the state the API and the admin CLI show (an ARMED risk nobody watches is DEGRADED). */
+async function shownStateCounts(db: Database, at: number): Promise<Map<string, number>> {
+  const risks = await listRisks(db);
+  const monitoring = await riskMonitoring(db, risks, at);
+  const counts = new Map<string, number>();
+  for (const risk of risks) {
+    const m = monitoring.get(risk.id);
+    const state = m ? shownState(risk, m) : risk.state;
+    counts.set(state, (counts.get(state) ?? 0) + 1);
+  }
+  return counts;
 }

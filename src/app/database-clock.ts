@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { databaseNow } from '../db/clock-store.ts';
 import type { Clock, Ports } from './deps.ts';
+import { inBackgroundSpan } from './background-span.ts';
 
 /** A clock read from this machine's, corrected by its measured offset from the database's. */
 export interface DatabaseClock extends Clock {
@@ -24,7 +25,8 @@ export async function createDatabaseClock(
 ): Promise<DatabaseClock> {
   const local = options.local ?? Date.now;
   let offset = 0;
-  const sync = async () => {
+  const sync = () => inBackgroundSpan('database clock sync', measure);
+  const measure = async () => {
     const before = local();
     const remote = await databaseNow(ports.db);
     const after = local();

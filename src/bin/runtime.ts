@@ -1,6 +1,7 @@
 import { createDatabaseClock } from '../app/database-clock.ts';
 import { wireDeps } from '../app/wire.ts';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import pino from 'pino';
 import { requestLogFields } from '../app/request-context.ts';
 import { type Deps, systemClock } from '../app/deps.ts';
@@ -18,6 +19,7 @@ import { createPrometheus } from '../http/prometheus.ts';
 import { createWatcher, type Watcher } from '../worker/watcher.ts';
 import type { SenderProbe } from '../app/treasury-sync.ts';
 import { type RuntimeConfig, loadConfig } from './load-config.ts';
+import { SERVICE_VERSION } from './service-version.ts';
 
 /** Reads and validates the environment; exits with a message naming a bad variable. */
 export function configFromEnv(): RuntimeConfig {
@@ -46,7 +48,13 @@ export async function createRuntime(
   // only a SIGKILL can lose the last lines.
   const log = pino(
     // Each line written during a request carries its id, trace and GraphQL operation.
-    { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' }, mixin: requestLogFields },
+    {
+      level: config.logLevel,
+      // pino's pid and hostname, and the version that wrote the line (as on the spans).
+      base: { pid: process.pid, hostname: hostname(), 'service.version': SERVICE_VERSION },
+      redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+      mixin: requestLogFields,
+    },
     pino.destination({ dest: options.logToStderr ? 2 : 1, sync: false }),
   );
   for (const w of config.warnings) log.warn(w);

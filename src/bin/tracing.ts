@@ -4,8 +4,9 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ConsoleSpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { RuntimeConfig } from './load-config.ts';
+import { SERVICE_VERSION } from './service-version.ts';
 
 export interface Tracing {
   /** Exports the spans still buffered, then stops (a stopping process calls it last). */
@@ -25,7 +26,7 @@ export function startTracing(config: RuntimeConfig['tracing'], process: string):
   if (!config.exporter) return { shutdown: async () => {} };
   const exporter = config.exporter === 'otlp' ? new OTLPTraceExporter() : new ConsoleSpanExporter();
   const provider = new TracerProvider({
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName ?? process }).merge(
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName ?? process, [ATTR_SERVICE_VERSION]: SERVICE_VERSION }).merge(
       detectResources({ detectors: [envDetector] }),
     ),
     spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: config.scheduledDelayMs })],

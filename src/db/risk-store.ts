@@ -260,9 +260,3 @@ export async function riskForSale(ex: Executor, id: string) {
     }
   );
 }
-
-/** How many risks are in each state. */
-export async function riskStateCounts(ex: Executor): Promise<Map<string, number>> {
-  const rows = await ex.query<{ state: string; n: string | number }>(sql`SELECT state, COUNT(*) AS n FROM risks GROUP BY state`);
-  return new Map(rows.map((r) => [r.state, Number(r.n)]));
-}

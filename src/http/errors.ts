@@ -27,6 +27,20 @@ export function createMaskError(log: Logger, options: { production?: boolean } =
   };
 }
 
+/**
+ * The code a client gets for an error (what `mask` puts in `extensions.code`), without
+ * building the error or logging: for the operation's span, which ends before masking.
+ */
+export function clientCode(error: unknown): string {
+  const graphqlError = error instanceof GraphQLError ? error : undefined;
+  const original = graphqlError ? graphqlError.originalError : error;
+  if (isBaseError(original)) return original.code;
+  if (original instanceof GraphQLError) return String(original.extensions.code ?? 'BAD_USER_INPUT');
+  if (graphqlError && !original) return String(graphqlError.extensions.code ?? 'BAD_USER_INPUT');
+  if (isWaitTimeout(original)) return 'TIMEOUT';
+  return 'INTERNAL_SERVER_ERROR';
+}
+
 /** The suggestion graphql-js appends to some messages. */
 export const SUGGESTION = / ?Did you mean .*$/s;
 

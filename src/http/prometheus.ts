@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedStaleness } from '../app/feeds.ts';
 import { openChainReorgs, parkedTransferCounts, reserveChecks } from '../app/treasury.ts';
-import { businessFigures } from '../app/business-figures.ts';
+import { SHOWN_RISK_STATES, businessFigures } from '../app/business-figures.ts';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
 import { type Clock, type Database, systemClock } from '../app/deps.ts';
 
@@ -276,7 +276,7 @@ function registerBusinessGauges(registry: Registry, db: Database, clock: Clock):
     for (const a of f.assets) g.set({ asset: a.asset }, Number(a.iouOutstanding));
   });
   gauge('cover_risks', 'Risks in each state', ['state'], (g, f) => {
-    for (const state of ['ARMED', 'TRIGGERED', 'DEGRADED']) g.set({ state }, f.risksByState.get(state) ?? 0);
+    for (const state of SHOWN_RISK_STATES) g.set({ state }, f.risksByState.get(state) ?? 0);
   });
   gauge('cover_incidents_settling', 'Incidents confirmed and not yet fully paid', [], (g, f) => g.set(f.settling.count));
   gauge('cover_incident_settling_oldest_seconds', 'How long the oldest incident not yet fully paid has waited (0: none)', [], (g, f) =>

@@ -11,6 +11,8 @@ import type { Plugin } from 'graphql-yoga';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { operationLabel } from './graphql-metrics.ts';
 import { routeOf } from './routes.ts';
+import { clientCode } from './errors.ts';
+import { traceOf } from '../app/request-context.ts';
 
 const tracer = trace.getTracer('parametric-cover/http');
 
@@ -46,9 +48,21 @@ export function startServerSpan(req: IncomingMessage, res: ServerResponse): { sp
 }
 
 /**
+ * A server span for a graphql-ws step, which no HTTP request carries: the connection's
+ * session check, and each operation's (its session check, rate limit and preparation; the
+ * operation's own span nests under it). A root span by design: a socket has no caller span.
+ * The ids are the span's when it records, else new ones for the logs (as for HTTP).
+ */
+export function startSocketSpan(name: string): { span: Span; context: Context; ids: { traceId: string; spanId: string } } {
+  const span = tracer.startSpan(name, { kind: SpanKind.SERVER }, ROOT_CONTEXT);
+  const ids = span.isRecording() ? { traceId: span.spanContext().traceId, spanId: span.spanContext().spanId } : traceOf(undefined);
+  return { span, context: trace.setSpan(ROOT_CONTEXT, span), ids: { traceId: ids.traceId, spanId: ids.spanId } };
+}
+
+/**
  * A span per GraphQL operation ("query risks"), inside the request's, with the database calls
  * it makes inside it; on whatever transport it came (HTTP, SSE, WebSocket). Errors in the
- * result mark it failed, with the first error's code.
+ * result mark it failed, with the code its client got for the first error.
  */
 export function useOperationSpans(): Plugin {
   const start = (document: DocumentNode, operationName: string | null | undefined) => {
@@ -61,7 +75,7 @@ export function useOperationSpans(): Plugin {
   const finish = (span: Span, result: ExecutionResult | AsyncIterable<unknown>) => {
     const errors = 'errors' in result ? (result.errors ?? []) : [];
     if (errors.length > 0) {
-      span.setAttribute(ATTR_ERROR_TYPE, String(errors[0]?.extensions?.code ?? 'GRAPHQL_ERROR'));
+      span.setAttribute(ATTR_ERROR_TYPE, clientCode(errors[0]));
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${errors.length} error(s)` });
     }
     span.end();

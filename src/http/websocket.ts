@@ -8,7 +8,9 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { type Viewer, verifySessionToken } from '../app/auth.ts';
 import type { Deps } from '../app/deps.ts';
 import type { SessionWatch } from '../app/session-watch.ts';
-import { type RequestContext, runInRequest, traceOf } from '../app/request-context.ts';
+import { context as otel, type Context } from '@opentelemetry/api';
+import { type RequestContext, runInRequest } from '../app/request-context.ts';
+import { startSocketSpan } from './tracing.ts';
 import { bearer } from './bearer.ts';
 import { type Enveloped, type Run, prepareOperation } from './operations.ts';
 
@@ -63,17 +65,19 @@ const refusal = (message: string, code: string) => [new GraphQLError(message, { 
  */
 export function serveWebSockets(server: Server, yoga: Enveloped, deps: Deps, options: WebSocketOptions): () => Promise<void> {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
+  // Each operation's span, found again when graphql-ws runs it (its statements nest under it).
+  const spans = new WeakMap<RequestContext, Context>();
   const ws = useServer<Record<string, unknown> | undefined, Extra>(
     {
       // Yoga's own execute and subscribe, carried in the root value (the documented recipe),
       // in the operation's own request context (its id and trace on every log line, error paths).
       execute: (args: ExecutionArgs) => {
         const root = args.rootValue as OperationRoot;
-        return runInRequest(root.request, () => root.execute(args)) as never;
+        return otel.with(spans.get(root.request) ?? otel.active(), () => runInRequest(root.request, () => root.execute(args))) as never;
       },
       subscribe: (args: ExecutionArgs) => {
         const root = args.rootValue as OperationRoot;
-        return runInRequest(root.request, () => root.subscribe(args)) as never;
+        return otel.with(spans.get(root.request) ?? otel.active(), () => runInRequest(root.request, () => root.subscribe(args))) as never;
       },
       onConnect: async (ctx) => {
         ctx.extra.ip = options.clientIp(ctx.extra.request);
@@ -82,27 +86,35 @@ export function serveWebSockets(server: Server, yoga: Enveloped, deps: Deps, opt
         ctx.extra.token = token;
         if (token === null) return true;
         // A bad token refuses the connection (4403); each operation verifies it again.
-        return verifySessionToken(deps, token).then(
-          (viewer) => {
-            const { extra } = ctx;
-            extra.running = new Set();
-            extra.unwatch = options.sessions.watch(viewer, (why) => {
-              extra.ended = why;
-              closeIfEnded(extra);
-            });
-            return true;
-          },
-          () => false,
-        );
+        const connect = startSocketSpan('graphql-ws connect');
+        return otel
+          .with(connect.context, () => verifySessionToken(deps, token))
+          .then(
+            (viewer) => {
+              const { extra } = ctx;
+              extra.running = new Set();
+              extra.unwatch = options.sessions.watch(viewer, (why) => {
+                extra.ended = why;
+                closeIfEnded(extra);
+              });
+              return true;
+            },
+            () => false,
+          )
+          .finally(() => connect.span.end());
       },
       onClose: (ctx) => ctx.extra.unwatch?.(),
       onComplete: (ctx, id) => {
         if (ctx.extra.running?.delete(id)) closeIfEnded(ctx.extra);
       },
       onSubscribe: (ctx, id, payload) => {
-        // Each operation is a request of its own, as each POST is.
-        const operation: RequestContext = { requestId: randomUUID(), ...traceOf(undefined) };
-        return runInRequest(operation, () => prepareOver(ctx, id, payload, operation));
+        // Each operation is a request of its own, as each POST is, with a span of its own.
+        const traced = startSocketSpan('graphql-ws operation');
+        const operation: RequestContext = { requestId: randomUUID(), ...traced.ids };
+        spans.set(operation, traced.context);
+        return runInRequest(operation, () => otel.with(traced.context, () => prepareOver(ctx, id, payload, operation))).finally(() =>
+          traced.span.end(),
+        );
       },
     },
     wss,

@@ -1,4 +1,3 @@
-import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Deps } from '../app/deps.ts';
@@ -10,10 +9,9 @@ import { creditSettledClaims, settleIncident } from '../app/settle-incident.ts';
 import type { FeedRecord } from '../domain/feed.ts';
 import type { Logger } from 'pino';
 import { createLeaseKeeper } from './lease-keeper.ts';
+import { inBackgroundSpan } from '../app/background-span.ts';
 import { settlingIncidents } from '../app/incidents.ts';
 import { type SenderProbe, syncTreasury } from '../app/treasury-sync.ts';
-
-const tracer = trace.getTracer('parametric-cover/watcher');
 
 const LEASE = 'watcher';
 const LOOPS = ['feeds', 'settlement', 'chain'] as const;
@@ -43,6 +41,8 @@ export interface Watcher {
   isLeader(): boolean;
   /** Seconds since each loop's last completed run (null: none yet). */
   loopAges(): Record<LoopName, number | null>;
+  /** Runs each loop has completed since the start (progress, where an age only says how recent). */
+  loopPasses(): Record<LoopName, number>;
   start(): void;
   /** Stops timers and block subscriptions and waits for the work in progress. */
   stop(): Promise<void>;
@@ -81,27 +81,16 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   const loops = Object.fromEntries(
     LOOPS.map((name) => [
       name,
-      { running: Promise.resolve(), timer: undefined as NodeJS.Timeout | undefined, completedAt: null as number | null },
+      { running: Promise.resolve(), timer: undefined as NodeJS.Timeout | undefined, completedAt: null as number | null, passes: 0 },
     ]),
-  ) as Record<LoopName, { running: Promise<void>; timer: NodeJS.Timeout | undefined; completedAt: number | null }>;
+  ) as Record<LoopName, { running: Promise<void>; timer: NodeJS.Timeout | undefined; completedAt: number | null; passes: number }>;
   const serial = (name: LoopName, work: () => Promise<void>) => {
     const loop = loops[name];
     loop.running = loop.running
-      // One span per pass (OpenTelemetry, when configured): its database calls nest under it.
-      .then(() =>
-        tracer.startActiveSpan(`watcher ${name}`, (span) =>
-          work().then(
-            () => span.end(),
-            (err: unknown) => {
-              span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-              span.end();
-              throw err;
-            },
-          ),
-        ),
-      )
+      .then(() => inBackgroundSpan(`watcher ${name}`, work))
       .then(() => {
         loop.completedAt = Date.now();
+        loop.passes += 1;
         deps.metrics.gauge('watcher_loop_completed', loop.completedAt / 1000, { loop: name });
       })
       .catch((err: unknown) => log.error({ err, loop: name }, 'watcher step failed'));
@@ -141,7 +130,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   }
 
   // The heartbeat runs on its own timer so a long settlement keeps the lease.
-  const beat = () => lease.beat();
+  const beat = () => inBackgroundSpan('watcher lease', () => lease.beat());
 
   /** The feeds loop: reads what is polled (on-chain feeds without a block subscription too). */
   async function readPolled(): Promise<void> {
@@ -186,6 +175,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
           return [name, at === null ? null : Math.round((Date.now() - at) / 100) / 10];
         }),
       ) as Record<LoopName, number | null>,
+    loopPasses: () => Object.fromEntries(LOOPS.map((name) => [name, loops[name].passes])) as Record<LoopName, number>,
     start() {
       stopped = false;
       heartbeat = setInterval(() => void beat(), Math.max(50, Math.floor(ttl / 3)));
@@ -210,7 +200,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
       for (const stop of unwatch.values()) stop();
       unwatch.clear();
       await Promise.all(LOOPS.map((name) => loops[name].running));
-      await lease.release();
+      await inBackgroundSpan('watcher lease release', () => lease.release());
     },
     // One pass of every loop, in order: the feeds, the settlement, the chain.
     tick: async () => {

@@ -14,6 +14,8 @@ import {
   CREDIT,
   DEPOSIT,
   MODEL_PRICING,
+  PURCHASE,
+  QUOTE,
   SUBMIT,
   USDC,
   asInput,
@@ -22,6 +24,7 @@ import {
   newWallet,
   signPush,
   useHarness,
+  watchRisk,
   watchedRisk,
 } from './helpers.ts';
 import { rng } from './rng.ts';
@@ -172,22 +175,33 @@ describe('prices that price the contract (shipped data)', () => {
 const IMPORT = `mutation($f: ID!, $s: String!, $o: [ObservationInput!]!) {
   importFeedHistory(feedId: $f, source: $s, observations: $o) { received added from to feed { id } } }`;
 const ESTIMATE = `query($r: ID!, $amt: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $amt, durationDays: $d) {
-  premium total breakdown { expectedLoss model historyDays triggersSeen credibility meanSeverity burningCost uncertaintyLoad capitalLoad skimLoad }
+  premium total breakdown { expectedLoss model historyDays triggersSeen credibility meanSeverity burningCost uncertaintyLoad capitalLoad skimLoad utilisationMultiplier }
   lines { label value } } }`;
 
 describe('history as data, and quotes from it (API)', () => {
   const h = useHarness({ pricing: MODEL_PRICING }, { checkInvariants: true });
 
-  /** A watched risk (`rule` over the helpers' default) in a funded pool, its one PUSH feed carrying `values`, one a day to yesterday. */
-  async function marketOn(values: readonly string[], rule: Record<string, unknown> = {}) {
+  /**
+   * A watched risk (`rule` over the helpers' default) in a funded pool (1,000,000 USDC, or
+   * `pool`'s capital and caps), its one PUSH feed carrying `values`, one a day to yesterday.
+   */
+  async function marketOn(values: readonly string[], rule: Record<string, unknown> = {}, pool: { capital?: bigint; capBps?: number } = {}) {
     const adminToken = await h.signIn(h.admin);
-    const base = depegRiskInput(`risk ${newWallet().address.slice(2, 10)}`, 'USDC');
+    const base = depegRiskInput(`risk ${newWallet().address.slice(2, 10)}`, `G${newWallet().address.slice(2, 10)}`);
     const risk = await watchedRisk(h, adminToken, { ...base, rule: { ...base.rule, ...rule } });
     const uw = newWallet();
     const uwToken = await h.signIn(uw);
-    const pool = (await h.ok(CREATE_POOL, { input: { name: 'p', risks: [{ riskId: risk.id }] } }, uwToken)).createPool;
-    await h.ok(CREDIT, { a: uw.address, amt: USDC(1_000_000).toString(), r: `seed-${pool.id}` }, adminToken);
-    await h.ok(DEPOSIT, { p: pool.id, amt: USDC(1_000_000).toString() }, uwToken);
+    const caps = pool.capBps ? { groupCapBps: pool.capBps, totalCapBps: pool.capBps } : {};
+    const created = (
+      await h.ok(
+        CREATE_POOL,
+        { input: { name: 'p', risks: [{ riskId: risk.id, ...(pool.capBps ? { capBps: pool.capBps } : {}) }], ...caps } },
+        uwToken,
+      )
+    ).createPool;
+    const capital = pool.capital ?? USDC(1_000_000);
+    await h.ok(CREDIT, { a: uw.address, amt: capital.toString(), r: `seed-${created.id}` }, adminToken);
+    await h.ok(DEPOSIT, { p: created.id, amt: capital.toString() }, uwToken);
     const feedId = (await h.ok(`query($r: ID!) { risk(id: $r) { feeds { id } } }`, { r: risk.id })).risk.feeds[0].id;
     const today = Math.floor(h.clock.now() / DAY_MS) * DAY_MS;
     const observations = values.map((value, i) => ({ value, observedAt: new Date(today - (values.length - i) * DAY_MS).toISOString() }));
@@ -297,6 +311,99 @@ describe('history as data, and quotes from it (API)', () => {
     ).risk.pricing;
     assert.equal(pricing.historyDays, 400);
     assert.ok(Number(pricing.annualRate) > Number(pricing.annualExpectedLoss));
+  });
+
+  test('history as observed: a gap is no experience, a date before any stablecoin is refused, an import never replaces a day the watcher saw, and the next quote prices the new history', async () => {
+    let buyer = await h.signIn(newWallet());
+    const estimate = async (riskId: string) =>
+      (await h.ok(ESTIMATE, { r: riskId, amt: USDC(10_000).toString(), d: 30 }, buyer)).quoteEstimate;
+    // Two points a decade apart are two days observed: credibility of two days, the price as without history.
+    const bare = await marketOn([]);
+    const none = await estimate(bare.risk.id);
+    const today = Math.floor(h.clock.now() / DAY_MS) * DAY_MS;
+    const two = [
+      { value: '1', observedAt: new Date(Date.UTC(2015, 0, 1)).toISOString() },
+      { value: '1', observedAt: new Date(today - DAY_MS).toISOString() },
+    ];
+    expectCode(
+      await h.gql(
+        IMPORT,
+        { f: bare.feedId, s: 'sparse', o: [{ value: '1', observedAt: '1900-01-01T00:00:00Z' }, ...two] },
+        bare.adminToken,
+      ),
+      'BAD_USER_INPUT',
+    );
+    assert.equal((await h.ok(IMPORT, { f: bare.feedId, s: 'sparse', o: two }, bare.adminToken)).importFeedHistory.added, 2);
+    const sparse = await estimate(bare.risk.id);
+    assert.equal(sparse.breakdown.historyDays, 2, 'two days observed, not the span');
+    const moved = Math.abs(Number(sparse.premium) / Number(none.premium) - 1);
+    assert.ok(moved <= 0.1, `two imported points moved the price by ${(100 * moved).toFixed(1)}%`);
+    // The watcher saw a day at 1.0 (watchRisk's reading); an import at 23:59:59 of that day
+    // saying 0.5 is not stored, and is not its close.
+    const watched = await marketOn(Array.from({ length: 40 }, () => '1'));
+    const liveDay = Math.floor((h.clock.now() - 1_000) / DAY_MS) * DAY_MS;
+    h.clock.advance(DAY_MS);
+    await watchRisk(h, watched.risk.id);
+    // A day on: new sessions.
+    buyer = await h.signIn(newWallet());
+    watched.adminToken = await h.signIn(h.admin);
+    const calm = await estimate(watched.risk.id);
+    const late = { value: '0.5', observedAt: new Date(liveDay + DAY_MS - 1_000).toISOString() };
+    assert.equal((await h.ok(IMPORT, { f: watched.feedId, s: 'late', o: [late] }, watched.adminToken)).importFeedHistory.added, 0);
+    const unchanged = await estimate(watched.risk.id);
+    assert.equal(unchanged.breakdown.triggersSeen, 0);
+    assert.equal(unchanged.premium, calm.premium);
+
+    // A history of depegs imported after a quote: the very next quote prices it.
+    const stormy = Array.from({ length: 200 }, (_, i) => ({
+      value: i === 100 || i === 101 ? '0.99' : '1',
+      observedAt: new Date(liveDay - (300 - i) * DAY_MS).toISOString(),
+    }));
+    await h.ok(IMPORT, { f: watched.feedId, s: 'storm', o: stormy }, watched.adminToken);
+    const after = await estimate(watched.risk.id);
+    assert.ok(after.breakdown.triggersSeen > 0, JSON.stringify(after.breakdown));
+    assert.ok(BigInt(after.premium) > BigInt(calm.premium), `${after.premium} after the storm, ${calm.premium} before`);
+  });
+
+  test('an order split into quotes asked in advance costs what one order costs: each purchase is priced at the pool as it is bought', async () => {
+    // 100,000 USDC at the default caps: this risk may take 50,000 of exposure, so ten covers
+    // of 4,500 take its utilisation from 0 to 0.9, across the curve's kink at 0.8.
+    const m = await marketOn(
+      Array.from({ length: 60 }, () => '1'),
+      {},
+      { capital: USDC(100_000) },
+    );
+    const buyer = newWallet();
+    const token = await h.signIn(buyer);
+    await h.ok(CREDIT, { a: buyer.address, amt: USDC(100_000).toString(), r: `fund-${buyer.address}` }, m.adminToken);
+    const whole = (await h.ok(ESTIMATE, { r: m.risk.id, amt: USDC(45_000).toString(), d: 30 }, token)).quoteEstimate;
+    const quote = async () => (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(4_500).toString(), d: 30 }, token)).quote;
+    // Ten quotes asked first, at the empty pool's price, then all bought.
+    const quotes = [];
+    for (let i = 0; i < 10; i++) quotes.push(await quote());
+    let paid = 0n;
+    let refused = 0;
+    assert.ok(Number(whole.breakdown?.utilisationMultiplier ?? 2) > 1, JSON.stringify(whole));
+    for (let q of quotes) {
+      for (;;) {
+        const body = await h.gql(PURCHASE, { q: q.id }, token);
+        if (!body.errors) {
+          const policy = body.data?.purchasePolicy;
+          assert.ok(BigInt(policy.premium) <= BigInt(q.premium), 'never more than quoted');
+          paid += BigInt(policy.premium);
+          break;
+        }
+        // The pool has filled since it was quoted: refused with the new price, nothing bought.
+        expectCode(body, 'QUOTE_PRICE_CHANGED');
+        const details = body.errors[0]?.extensions?.details as { total: string; quotedTotal: string };
+        assert.ok(BigInt(details.total) > BigInt(details.quotedTotal), JSON.stringify(details));
+        refused++;
+        q = await quote();
+      }
+    }
+    assert.ok(refused >= 1, 'the later quotes no longer held once the pool filled');
+    const ratio = Number(paid) / Number(BigInt(whole.premium));
+    assert.ok(ratio >= 0.98 && ratio <= 1.02, `ten purchases' premiums ${paid}, one order's ${whole.premium}: ${ratio.toFixed(4)}`);
   });
 
   test('an asset beyond its threshold now is declined, never sold; so is cover whose expected loss is above the ceiling', async () => {

@@ -15,7 +15,7 @@ import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
-import { type RiskRecord, effectiveScore, riskForSale } from '../db/risk-store.ts';
+import { type RiskRecord, effectiveScore, findRisk, riskForSale } from '../db/risk-store.ts';
 import { type CapName, capOf, checkCapacity, policyExposure } from '../domain/capacity.ts';
 import {
   type BaseError,
@@ -26,6 +26,7 @@ import {
   isBaseError,
   notFound,
   quoteExpired,
+  quotePriceChanged,
   riskDeclined,
   salesPaused,
 } from '../domain/errors.ts';
@@ -291,15 +292,21 @@ export async function requestQuote(...args: Parameters<typeof priceCover>): Prom
 }
 
 /**
- * Buys a quote at exactly its price, or fails with nothing written: QUOTE_EXPIRED,
- * SALES_PAUSED, CAPACITY_EXCEEDED (capacity is re-checked under the pool's lock) or
- * INSUFFICIENT_FUNDS. Buying the same quote again returns the same policy.
+ * Buys a quote, or fails with nothing written: QUOTE_EXPIRED, SALES_PAUSED,
+ * CAPACITY_EXCEEDED, QUOTE_PRICE_CHANGED or INSUFFICIENT_FUNDS. The cover is priced again
+ * under the pool's lock, at the pool's state when it is bought (docs/pricing.md): it costs
+ * that price, never more than the quote (above it, QUOTE_PRICE_CHANGED with the new price),
+ * so quotes asked in advance and bought together cost what one order of their sum costs.
+ * Buying the same quote again returns the same policy.
  */
 export async function purchasePolicy(deps: Deps, viewer: Viewer | null, quoteId: string): Promise<PolicyRecord> {
   const buyer = requireViewer(viewer).address;
   try {
     await requireReserves(deps);
-    const policy = await deps.db.transaction((tx) => buy(deps, tx, buyer, quoteId));
+    // The loss model is read before the transaction (it may read the history); the sale checks
+    // under the risk's lock that the risk is still priced by it.
+    const priced = await modelOfQuote(deps, quoteId);
+    const policy = await deps.db.transaction((tx) => buy(deps, tx, buyer, quoteId, priced));
     deps.metrics.count('purchases', { result: 'ok' });
     return policy;
   } catch (error) {
@@ -316,7 +323,22 @@ async function alreadyBought(ex: Executor, buyer: string, quoteId: string): Prom
   return existing;
 }
 
-async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Promise<PolicyRecord> {
+/** The loss model a quote's cover is priced by now, with the risk version it was worked out for. */
+interface PricedBy {
+  riskVersion: string;
+  loss: { expectedLoss: number; uncertainty: number };
+}
+
+const riskVersion = (risk: RiskRecord) => `${risk.ruleVersion}|${risk.pricingRevision}|${effectiveScore(risk)}`;
+
+async function modelOfQuote(deps: Deps, quoteId: string): Promise<PricedBy | null> {
+  const q = await findQuote(deps.db, quoteId);
+  const risk = q && (await findRisk(deps.db, q.riskId));
+  if (!q || !risk) return null;
+  return { riskVersion: riskVersion(risk), loss: (await lossOver(deps, risk, q.durationDays)).loss };
+}
+
+async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, priced: PricedBy | null): Promise<PolicyRecord> {
   const q = await findQuote(tx, quoteId);
   if (!q) throw notFound(`no quote ${quoteId}`);
   if (q.requester && q.requester !== buyer) throw forbidden('this quote was made for another account');
@@ -324,10 +346,11 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   const now = deps.clock.now();
   if (now >= q.expiresAt)
     throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
-  const { snap, correlationGroup } = await checkSale(tx, q, now);
+  const { snap, risk, check } = await checkSale(tx, q, now);
+  const { premium, fee } = priceAtSale(deps, q, risk, check, snap, priced);
   const asset = snap.pool.asset;
   const wallet = ledgerAccounts.wallet(asset, buyer);
-  const total = q.premium + q.fee;
+  const total = premium + fee;
   await creditClaimsOf(tx, asset, buyer, now);
   const balance = await accountBalance(tx, wallet.id, true);
   if (balance < total)
@@ -338,12 +361,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
   // its skim on top. The pool earns the rest over the term.
   const backstop = await loadBackstop(tx, asset);
   const skimPolicy = deps.config.solvency.skim;
-  const parts = splitPremium(
-    q.premium,
-    skimRateBps(backstop.balance, backstop.target, skimPolicy),
-    await poolOwes(tx, q.poolId),
-    skimPolicy,
-  );
+  const parts = splitPremium(premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), await poolOwes(tx, q.poolId), skimPolicy);
   if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
   const inflow = parts.skim + parts.repayment;
   const iouGap = backstop.iouOutstanding > backstop.iouReserve ? backstop.iouOutstanding - backstop.iouReserve : 0n;
@@ -359,8 +377,8 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
     poolId: q.poolId,
     amount: q.amount,
     exposure: q.exposure,
-    premium: q.premium,
-    fee: q.fee,
+    premium,
+    fee,
     skim: parts.skim,
     repayment: parts.repayment,
     earningRateWad: earning.rateWad,
@@ -375,7 +393,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
     accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + earning.rateWad },
     totalExposure: snap.totalExposure + q.exposure,
     riskDeltas: new Map([[q.riskId, q.exposure]]),
-    groupDeltas: new Map([[correlationGroup, q.exposure]]),
+    groupDeltas: new Map([[risk.correlationGroup, q.exposure]]),
   });
   await postJournal(tx, {
     kind: 'PREMIUM',
@@ -383,7 +401,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
     reference: policy.id,
     postings: [
       { account: wallet, amount: -total },
-      { account: ledgerAccounts.protocolFees(asset), amount: q.fee },
+      { account: ledgerAccounts.protocolFees(asset), amount: fee },
       { account: ledgerAccounts.backstop(asset), amount: inflow - toIous },
       { account: ledgerAccounts.iouReserve(asset), amount: toIous },
       { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: parts.net },
@@ -393,11 +411,55 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string): Pr
 }
 
 /**
+ * The quoted cover priced at the pool's state under its lock (the utilisation this purchase
+ * spans now, the model of today): its premium and fee, at most the quote's. Above the quote,
+ * QUOTE_PRICE_CHANGED with the new price; a risk whose pricing changed since the model was
+ * read, CONFLICT (ask again).
+ */
+function priceAtSale(
+  deps: Deps,
+  q: QuoteRecord,
+  risk: RiskRecord,
+  check: { utilisationBefore: Decimal; utilisationAfter: Decimal },
+  snap: PoolSnapshot,
+  priced: PricedBy | null,
+): { premium: bigint; fee: bigint } {
+  if (!priced || priced.riskVersion !== riskVersion(risk))
+    throw conflict('the risk was repriced while this quote was bought; ask for a new quote', { quoteId: q.id });
+  const closed = stateRefusal(risk) ?? ceilingRefusal(deps, risk.id, priced.loss, q.durationDays);
+  if (closed) throw closed;
+  const now = priceIn(deps, {
+    risk,
+    loss: priced.loss,
+    check,
+    amount: q.amount,
+    durationDays: q.durationDays,
+    minPremium: parseUnits(deps.config.minPremium, snap.pool.decimals),
+  });
+  const quoted = q.premium + q.fee;
+  if (now.total > quoted) {
+    throw quotePriceChanged('this cover now costs more than its quote (the pool has filled up or the model moved); ask for a new quote', {
+      quoteId: q.id,
+      quotedTotal: quoted.toString(),
+      premium: now.premium.toString(),
+      fee: now.fee.toString(),
+      total: now.total.toString(),
+      utilisationBefore: now.utilisationBefore,
+    });
+  }
+  return now.total < quoted ? { premium: now.premium, fee: now.fee } : { premium: q.premium, fee: q.fee };
+}
+
+/**
  * Under the pool's lock, whether the quoted cover can still be sold: the risk is ARMED and
  * watched, the pool still backs it with capacity for it, and the adequacy gate lets it
- * through. Returns the pool checkpointed to now.
+ * through. Returns the risk, and the pool checkpointed to now with the capacity check.
  */
-async function checkSale(tx: Executor, q: QuoteRecord, now: number): Promise<{ snap: PoolSnapshot; correlationGroup: string }> {
+async function checkSale(
+  tx: Executor,
+  q: QuoteRecord,
+  now: number,
+): Promise<{ snap: PoolSnapshot; risk: RiskRecord; check: ReturnType<typeof checkCapacity> }> {
   // The risk first (FOR SHARE: its trigger cannot move until this commits), so the pool's
   // lock, which every sale of the pool waits for, is held for the pool's own checks only.
   const risk = await riskForSale(tx, q.riskId);
@@ -418,7 +480,7 @@ async function checkSale(tx: Executor, q: QuoteRecord, now: number): Promise<{ s
     });
   }
   gatePurchase(snap, q.riskId, q.exposure, await pendingClaims(tx, q.poolId));
-  return { snap, correlationGroup: risk.correlationGroup };
+  return { snap, risk, check };
 }
 
 export async function policies(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<PolicyRecord>> {

@@ -4,6 +4,7 @@ import type { RiskRecord } from '../db/risk-store.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { badInput, notFound } from '../domain/errors.ts';
 import { isDecimalString } from '../domain/money.ts';
+import { implausibility } from '../domain/plausible-value.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 import { requireAdmin, type Viewer } from './auth.ts';
 import type { Deps } from './deps.ts';
@@ -11,6 +12,13 @@ import { lossModelOf, sourcesOf } from './loss-models.ts';
 
 /** The most observations one importFeedHistory call takes. */
 export const MAX_IMPORT = 100_000;
+
+/**
+ * The earliest time an imported observation may carry: no asset a risk covers traded before
+ * (Tether, the first stablecoin, launched in October 2014; Ethereum in July 2015). A point
+ * dated 1900 is a mistake or an attempt to pass a gap off as a century of calm.
+ */
+export const EARLIEST_HISTORY = Date.UTC(2014, 0, 1);
 
 export interface FeedHistoryImport {
   feedId: string;
@@ -40,14 +48,24 @@ export async function importFeedHistory(
   if (observations.length < 1 || observations.length > MAX_IMPORT)
     throw badInput(`send 1 to ${MAX_IMPORT} observations a call`, { field: 'observations', maximum: MAX_IMPORT });
   const now = deps.clock.now();
+  const feed = await findFeed(deps.db, feedId);
+  if (!feed) throw notFound(`no feed ${feedId}`);
   const points: Array<{ at: number; value: string }> = [];
   let previous = Number.NEGATIVE_INFINITY;
   for (const [i, o] of observations.entries()) {
     const field = `observations[${i}]`;
-    if (!isDecimalString(o.value) || !new Decimal(o.value).gt(0))
+    if (!isDecimalString(o.value) || (!new Decimal(o.value).gt(0) && feed.kind !== 'CONTRACT_CALL'))
       throw badInput(`${field}.value must be a positive decimal string`, { field: `${field}.value`, index: i });
     if (!Number.isSafeInteger(o.observedAt))
       throw badInput(`${field}.observedAt is not a time`, { field: `${field}.observedAt`, index: i });
+    if (o.observedAt < EARLIEST_HISTORY)
+      throw badInput(
+        `${field}.observedAt (${new Date(o.observedAt).toISOString()}) is before ${new Date(EARLIEST_HISTORY).toISOString().slice(0, 10)}, when no covered asset traded`,
+        { field: `${field}.observedAt`, index: i },
+      );
+    const implausible = implausibility(o.value, feed.kind === 'CONTRACT_CALL', feed.config);
+    if (implausible)
+      throw badInput(`${field}.value: ${implausible}, outside what this feed can read`, { field: `${field}.value`, index: i });
     if (o.observedAt > now)
       throw badInput(`${field}.observedAt (${new Date(o.observedAt).toISOString()}) is in the future: history is the past`, {
         field: `${field}.observedAt`,

@@ -7,7 +7,9 @@ export const LIVE_SOURCE = 'live';
 
 /**
  * Stores imported observations in one statement; a time the feed already has (imported or
- * live) is skipped, so importing the same file again adds nothing. Returns how many were added.
+ * live) is skipped, so importing the same file again adds nothing, and so is a point on a day
+ * (UTC) the watcher observed: an import never replaces what the feed itself reported. Returns
+ * how many were added.
  */
 export async function importHistory(
   ex: Executor,
@@ -23,7 +25,10 @@ export async function importHistory(
       INSERT INTO feed_history (feed_id, observed_at, value, source, imported_at)
       SELECT ${feedId}, p.at, p.value, ${source}, ${ts(now)}
       FROM unnest(${times}::timestamptz[], ${values}::numeric[]) AS p(at, value)
-      WHERE NOT EXISTS (SELECT 1 FROM observations o WHERE o.feed_id = ${feedId} AND o.observed_at = p.at)
+      WHERE NOT EXISTS (
+        SELECT 1 FROM observations o WHERE o.feed_id = ${feedId}
+          AND o.observed_at >= date_trunc('day', p.at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+          AND o.observed_at < (date_trunc('day', p.at AT TIME ZONE 'UTC') + interval '1 day') AT TIME ZONE 'UTC')
       ON CONFLICT (feed_id, observed_at) DO NOTHING
       RETURNING 1
     )
@@ -50,7 +55,10 @@ const historyOf = (riskId: string, before: number) => sql`
   SELECT o.feed_id, o.observed_at, o.value, ${LIVE_SOURCE} FROM observations o
   WHERE o.feed_id IN (SELECT feed_id FROM risk_feeds WHERE risk_id = ${riskId}) AND o.observed_at < ${ts(before)}`;
 
-/** Each feed's close (last value) of every UTC day before `before`, oldest first. */
+/**
+ * Each feed's close (last value) of every UTC day before `before`, oldest first. On a day the
+ * watcher observed, the close is its last live value, whatever an import holds for that day.
+ */
 export async function dailyCloses(
   ex: Executor,
   riskId: string,
@@ -59,7 +67,7 @@ export async function dailyCloses(
   const rows = await ex.query<{ feed_id: string; observed_at: Date; value: string }>(sql`
     SELECT DISTINCT ON (feed_id, date_trunc('day', observed_at AT TIME ZONE 'UTC')) feed_id, observed_at, value
     FROM (${historyOf(riskId, before)}) h
-    ORDER BY feed_id, date_trunc('day', observed_at AT TIME ZONE 'UTC'), observed_at DESC`);
+    ORDER BY feed_id, date_trunc('day', observed_at AT TIME ZONE 'UTC'), source <> ${LIVE_SOURCE}, observed_at DESC`);
   return rows.map((r) => ({ feedId: r.feed_id, at: ms(r.observed_at), value: String(r.value) })).sort((a, b) => a.at - b.at);
 }
 

@@ -153,6 +153,8 @@ const RISK_COLUMN_NAMES = [
   'last_evaluated_at',
   'created_by',
   'created_at',
+  // The loss model is cached per revision: without it a quote after an import priced the old history.
+  'pricing_revision',
 ] as const;
 
 /** What a quote reads of its market: the risk with its feeds' freshness, and its pools' states. */
@@ -243,20 +245,8 @@ export async function flagQuietRisks(ex: Executor, now: number): Promise<Array<{
   return rows.map((r) => ({ id: r.id, ruleVersion: r.rule_version }));
 }
 
-/** A risk's fields a sale checks, read FOR SHARE so its state cannot change under the sale. */
-export async function riskForSale(ex: Executor, id: string) {
-  const rows = await ex.query<{ state: string; correlation_group: string; name: string; quorum: number; max_staleness_seconds: number }>(
-    sql`SELECT state, correlation_group, name, quorum, max_staleness_seconds FROM risks WHERE id = ${id} FOR SHARE`,
-  );
-  const r = rows[0];
-  return (
-    r && {
-      id,
-      state: r.state,
-      correlationGroup: r.correlation_group,
-      name: r.name,
-      quorum: r.quorum,
-      maxStalenessSeconds: r.max_staleness_seconds,
-    }
-  );
+/** A risk as a sale checks and prices it, read FOR SHARE so its state cannot change under the sale. */
+export async function riskForSale(ex: Executor, id: string): Promise<RiskRecord | undefined> {
+  const rows = await ex.query<RiskRow>(sql`SELECT * FROM risks WHERE id = ${id} FOR SHARE`);
+  return rows[0] && toRecord(rows[0]);
 }

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'CAPACITY_EXCEEDED'
   | 'QUOTE_EXPIRED'
+  | 'QUOTE_PRICE_CHANGED'
   | 'SALES_PAUSED'
   | 'RISK_DECLINED'
   | 'INSUFFICIENT_FUNDS'
@@ -113,6 +114,8 @@ export const notFound = kind('NOT_FOUND');
 export const conflict = kind('CONFLICT');
 export const capacityExceeded = kind('CAPACITY_EXCEEDED');
 export const quoteExpired = kind('QUOTE_EXPIRED');
+/** The cover now costs more than its quote (the pool filled up, the model moved): nothing was bought; the details carry the new price. */
+export const quotePriceChanged = kind('QUOTE_PRICE_CHANGED');
 export const salesPaused = kind('SALES_PAUSED');
 /** The underwriting says no to this cover: its expected loss is above the ceiling, or the asset is beyond its threshold now. */
 export const riskDeclined = kind('RISK_DECLINED');

@@ -10,7 +10,8 @@ import type { FittedParams } from './fitted-params.ts';
  *               shipped cross-section of stablecoins, b (and the score's weights) by `npm run calibrate`;
  *               severity: the cross-section's mean payout of the rule;
  *   experience: the risk's own hazard and severity, from replaying the rule over its history;
- *   posterior:  Poisson-gamma credibility, Z = E / (E + alpha/mu) for E years of experience;
+ *   posterior:  Poisson-gamma credibility, Z = E / (E + alpha/mu) for E years of experience
+ *               (days observed, not the span: gaps add nothing);
  *               severity with weight n / (n + k) on the risk's own incidents;
  *   term:       EL(T) = S x (1 - exp(-lambda T/365)), the chance of a trigger within the term,
  *               never below the risk's own burning cost for that term, and shaped so that a
@@ -79,7 +80,9 @@ export interface Posterior {
 
 export function posterior(prior: Prior, score: number, experience: ExperienceSummary, model: FittedModel, quantile: number): Posterior {
   const mu = Math.exp(prior.intercept + model.slopePerPoint * score);
-  const years = experience.points === 0 ? 0 : experience.days / 365;
+  // Years of history actually observed (one point a day observed): a gap adds nothing, so two
+  // points a century apart are two days of experience, not a century of calm.
+  const years = experience.points / 365;
   const shape = model.dispersion + experience.hazard * years;
   const rate = model.dispersion / mu + years;
   const credibility = years / (years + model.dispersion / mu);
@@ -239,7 +242,7 @@ export function explain(
 ): ModelExplanation {
   return {
     model,
-    historyDays: experience.points === 0 ? 0 : experience.days,
+    historyDays: experience.points,
     historyFrom: experience.firstAt,
     historyTo: experience.lastAt,
     triggersSeen: experience.incidents,

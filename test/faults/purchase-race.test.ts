@@ -20,7 +20,10 @@ let h: Harness;
 let served: Awaited<ReturnType<typeof serve>>;
 let url = '';
 before(async () => {
-  h = await createHarness({ pricing: { ...(await import('../../src/domain/pricing.ts')).defaultPricing, quoteTtlSeconds: 3_600 } });
+  // Prices that do not move with utilisation: the race is for capacity, not for price.
+  h = await createHarness({
+    pricing: { ...(await import('../../src/domain/pricing.ts')).defaultPricing, quoteTtlSeconds: 3_600, slope1: '0', slope2: '0' },
+  });
   served = await serve(h.app);
   url = served.url;
 });

@@ -645,6 +645,41 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     await assertReconciled();
   });
 
+  test('a reorg that takes away a confirmed payout the deposit indexer has not reached yet is seen by the payout: undone, stopping, paid again once', async () => {
+    const { wallet: ada, token: adaToken } = await creditedWallet(USDC(100));
+    await assertReconciled();
+    const name = `deposits:${foundry.id}:${treasury.toLowerCase()}`;
+    const lagging = (await cursorOf(h.db, name)) as bigint;
+    const laggingHash = (await pub.getBlock({ blockNumber: lagging })).hash;
+    h.clock.advance(1_000);
+    await h.ok('mutation { withdraw(amount: "40000000") { id } }', {}, adaToken);
+    await syncTreasury(h.deps);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    assert.equal(await onChain(ada.address as Address), USDC(40));
+    // A loaded machine: the sender confirmed the batch, the indexer is still below its block.
+    await setCursor(h.db, name, lagging, h.clock.now(), laggingHash);
+    await rpc('anvil_reorg', [Number((await pub.getBlockNumber()) - lagging), []]);
+    assert.equal(await onChain(ada.address as Address), 0n, 'the payment is gone from the chain');
+    await syncTreasury(h.deps);
+    const open = (await h.ok('{ chainReorgs { nodes { id batchesUndone acknowledgedAt } } }', {}, adminToken)).chainReorgs.nodes.filter(
+      (r: { acknowledgedAt: string | null }) => r.acknowledgedAt === null,
+    );
+    assert.equal(open.length, 1, 'the reorg is seen');
+    assert.equal(open[0].batchesUndone, 1);
+    await h.ok(
+      'mutation($id: ID!, $r: String!) { acknowledgeReorg(id: $id, reason: $r) { acknowledgedBy } }',
+      { id: open[0].id, r: 'test: checked' },
+      adminToken,
+    );
+    h.clock.advance(61_000);
+    await syncTreasury(h.deps);
+    await mine(CONFIRMATIONS);
+    await syncTreasury(h.deps);
+    assert.equal(await onChain(ada.address as Address), USDC(40), 'paid again, once');
+    await assertReconciled();
+  });
+
   test('batches are pipelined on consecutive nonces, each confirmed on its own, paid once; one the contract refuses mid-pipeline fails in order with those behind it', async () => {
     const settlement = h.deps.config.settlement;
     assert.equal(settlement.mode, 'chain');

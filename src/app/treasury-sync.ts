@@ -9,6 +9,7 @@ import {
   cursorRow,
   failBatch,
   openReorg,
+  newestConfirmedBatchBlock,
   recordedBlocks,
   undoReorg,
   markBatchSent,
@@ -68,7 +69,7 @@ export async function indexDeposits(deps: Deps): Promise<number> {
 
 /**
  * Finds a reorg that reached blocks already acted on, at any depth: the chain no longer has
- * the cursor's block (another hash, or a head below it). Then the newest recorded block the
+ * the cursor's block, or the newest confirmed batch's (another hash, or a head below it). Then the newest recorded block the
  * chain still has (a credited deposit's, a confirmed batch's) is where the branches fork,
  * and everything recorded above it is undone through the ledger (`undoReorg`); the reorg
  * stays open, stopping sales and sends, until an admin acknowledges it. A chain without the
@@ -83,11 +84,17 @@ async function checkForReorg(deps: Deps, s: ChainSettlement, treasury: TreasuryG
     if (cursor.block > head) throw new ChainWentBackwardsError(cursor.block, head);
     return;
   }
-  if (cursor.block <= head && (await treasury.blockHash(cursor.block)) === cursor.hash) return;
-  if (!(await treasury.hasContract())) throw new ChainWentBackwardsError(cursor.block, head);
+  // The sender confirms batches ahead of the indexer's cursor (a loaded machine's indexer
+  // lags): a reorg that took away a confirmed payout is seen by that batch's block too.
+  const batch = await newestConfirmedBatchBlock(deps.db, s.asset);
+  const ahead = batch && batch.number > cursor.block ? batch : undefined;
+  const stillHas = async (b: { number: bigint; hash: string }) => b.number <= head && (await treasury.blockHash(b.number)) === b.hash;
+  if ((await stillHas({ number: cursor.block, hash: cursor.hash })) && (!ahead || (await stillHas(ahead)))) return;
+  const processed = ahead ? ahead.number : cursor.block;
+  if (!(await treasury.hasContract())) throw new ChainWentBackwardsError(processed, head);
   let fork = s.startBlock - 1n;
   let forkHash: string | null = null;
-  for (const b of await recordedBlocks(deps.db, s.asset, cursor.block)) {
+  for (const b of await recordedBlocks(deps.db, s.asset, processed)) {
     if (b.number <= head && (await treasury.blockHash(b.number)) === b.hash) {
       fork = b.number;
       forkHash = b.hash;
@@ -95,7 +102,16 @@ async function checkForReorg(deps: Deps, s: ChainSettlement, treasury: TreasuryG
     }
   }
   const reorg = await fencedTransaction(deps, (tx) =>
-    undoReorg(tx, { cursorName: name, asset: s.asset, fork, forkHash, processed: cursor.block, head, now: deps.clock.now() }),
+    undoReorg(tx, {
+      cursorName: name,
+      asset: s.asset,
+      fork,
+      forkHash,
+      processed,
+      head,
+      now: deps.clock.now(),
+      cursor: { block: cursor.block, hash: cursor.hash },
+    }),
   );
   deps.metrics.count('treasury_reorgs', { asset: s.asset });
   (reorg.acknowledgedAt === null ? deps.log.error : deps.log.warn).call(

@@ -576,6 +576,15 @@ function toReorg(r: Record<string, unknown>): ReorgRecord {
   };
 }
 
+/** The block of the newest confirmed batch (with its hash then), or undefined. */
+export async function newestConfirmedBatchBlock(ex: Executor, asset: string): Promise<{ number: bigint; hash: string } | undefined> {
+  const rows = await ex.query<{ number: string; hash: string }>(sql`
+    SELECT block_number AS number, block_hash AS hash FROM outbound_batches
+    WHERE asset = ${asset} AND status = 'CONFIRMED' AND block_hash IS NOT NULL
+    ORDER BY block_number DESC LIMIT 1`);
+  return rows[0] && { number: big(rows[0].number), hash: rows[0].hash };
+}
+
 /**
  * The blocks the indexer and the sender acted on, newest first, at or below `below`: where
  * deposits were credited and batches confirmed, with the hashes they had then. The newest
@@ -602,12 +611,22 @@ export async function recordedBlocks(ex: Executor, asset: string, below: bigint)
  * - each batch confirmed in a block above `fork` is unconfirmed: what it paid returns from
  *   `external` to pending outbound, its transfers are SENT again and the sender sends it
  *   again under its own number, which the chain has not spent on this branch;
- * - the cursor goes back to `fork`, so the indexer reads the new branch.
+ * - the cursor goes back to `fork` (or stays where it is, below it), so the indexer reads the new branch.
  * A reorg that undid nothing counted is recorded already acknowledged (by `system`).
  */
 export async function undoReorg(
   tx: Executor,
-  r: { cursorName: string; asset: string; fork: bigint; forkHash: string | null; processed: bigint; head: bigint; now: number },
+  r: {
+    cursorName: string;
+    asset: string;
+    fork: bigint;
+    forkHash: string | null;
+    processed: bigint;
+    head: bigint;
+    now: number;
+    /** Where the indexer resumes when its cursor is below the fork (it lagged the sender): it stays. */
+    cursor?: { block: bigint; hash: string | null };
+  },
 ): Promise<ReorgRecord> {
   const id = formatId('rorg', randomUUID());
   await tx.query(sql`
@@ -666,7 +685,8 @@ export async function undoReorg(
         reorged = reorged + 1
       WHERE id IN (${ids})`);
   }
-  await setCursor(tx, r.cursorName, r.fork, r.now, r.forkHash);
+  if (r.cursor && r.cursor.block < r.fork) await setCursor(tx, r.cursorName, r.cursor.block, r.now, r.cursor.hash);
+  else await setCursor(tx, r.cursorName, r.fork, r.now, r.forkHash);
   // A reorg that undid nothing counted (it reached confirmed blocks where nothing was credited
   // or paid) is recorded and alerted on, but stops nothing: it is closed at once.
   const nothing = deposits.length === 0 && batches.length === 0;

@@ -109,7 +109,10 @@ export async function createTestDatabase(): Promise<Database & { url?: string }>
 }
 
 export class TestClock implements Clock {
-  constructor(private ms = Date.UTC(2026, 10, 22, 12, 0, 0)) {}
+  private ms: number;
+  constructor(ms = Date.UTC(2026, 10, 22, 12, 0, 0)) {
+    this.ms = ms;
+  }
   now(): number {
     return this.ms;
   }
@@ -461,6 +464,37 @@ export async function waitFor<T>(
     if (value !== undefined && value !== null && value !== false) return value as T;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Polls `probe` like waitFor, for as long as the work it waits on makes progress: the deadline
+ * is `stallMs` after `progress()` last changed (a watcher's completed passes, the states of
+ * the payouts), so a loaded machine that works slowly is waited for and a stuck one fails
+ * after `stallMs`; `capMs` bounds the whole wait whatever moves (a loop that runs without
+ * ever getting there).
+ */
+export async function waitWhileProgressing<T>(
+  what: string,
+  probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  progress: () => unknown,
+  { stallMs = 20_000, capMs = 300_000 }: { stallMs?: number; capMs?: number } = {},
+): Promise<T> {
+  const started = Date.now();
+  let last: string | undefined;
+  let movedAt = started;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== null && value !== false) return value as T;
+    const now = Date.now();
+    const seen = JSON.stringify(await Promise.resolve(progress()).catch((e: unknown) => `unavailable: ${String(e)}`));
+    if (seen !== last) {
+      last = seen;
+      movedAt = now;
+    }
+    if (now - movedAt > stallMs) throw new Error(`timed out waiting for ${what}: no progress for ${stallMs} ms (last: ${seen})`);
+    if (now - started > capMs) throw new Error(`timed out waiting for ${what}: ${capMs} ms although it progressed (last: ${seen})`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -9,6 +9,8 @@ export interface RpcProxy {
   setMode(mode: ProxyMode): void;
   /** Requests held so far (answered never, or late). */
   readonly held: number;
+  /** Delayed requests whose answer is not delivered yet. */
+  pending(): number;
   close(): Promise<void>;
 }
 
@@ -20,6 +22,7 @@ export interface RpcProxy {
 export async function startRpcProxy(target: string): Promise<RpcProxy> {
   let mode: ProxyMode = { kind: 'pass' };
   let held = 0;
+  let delayed = 0;
   const hanging = new Set<() => void>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -42,7 +45,10 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
       const current = mode;
       if (current.kind === 'pass') return void forward();
       held++;
-      if (current.kind === 'delay') return void setTimeout(() => void forward(), current.ms);
+      if (current.kind === 'delay') {
+        delayed++;
+        return void setTimeout(() => void forward().finally(() => delayed--), current.ms);
+      }
       // Hung: the connection stays open without an answer until the mode changes or the proxy closes.
       const release = () => {
         hanging.delete(release);
@@ -62,6 +68,7 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     get held() {
       return held;
     },
+    pending: () => delayed,
     async close() {
       for (const release of [...hanging]) release();
       server.closeAllConnections();

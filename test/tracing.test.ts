@@ -194,7 +194,9 @@ test('OpenTelemetry: a traced request exports its HTTP, GraphQL and database spa
   );
   // stdout is the JSON log from its first line (npm start --silent: no npm banner), each line
   // with the version that wrote it.
-  for (const line of output().split('\n').filter((l) => l.trim() !== '')) {
+  for (const line of output()
+    .split('\n')
+    .filter((l) => l.trim() !== '')) {
     const parsed = (() => {
       try {
         return JSON.parse(line) as Record<string, unknown>;

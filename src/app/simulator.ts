@@ -23,10 +23,14 @@ export function createWorkerSimulator(): Simulator {
   let next = 0;
   const waiting = new Map<number, { resolve(r: SimResult): void; reject(e: Error): void }>();
   const start = () => {
-    // Under tsx the worker registers it first (module hooks do not cross into workers on
-    // Node 20); compiled (`npm start`, dist/), it loads the worker module directly.
-    const entry = import.meta.url.endsWith('.ts') ? './simulation-thread.mjs' : './simulation-worker.js';
-    const w = new Worker(new URL(entry, import.meta.url));
+    // The worker module itself: compiled (`npm start`, dist/), or its TypeScript, whose types
+    // Node 24 strips (tsconfig's erasableSyntaxOnly keeps every file strippable). No tsx in the
+    // worker: no module-hooks thread and no WebAssembly lexer started and torn down with each
+    // worker beside the process's PGlite (issue 41: V8's WebAssembly code-page bookkeeping).
+    const typescript = import.meta.url.endsWith('.ts');
+    const entry = typescript ? './simulation-worker.ts' : './simulation-worker.js';
+    // Workers inherit the process's flags, `--import tsx` among them under tsx: not this one.
+    const w = new Worker(new URL(entry, import.meta.url), typescript ? { execArgv: [] } : {});
     w.unref();
     w.on('message', (m: { id: number; result?: SimResult; error?: string }) => {
       const job = waiting.get(m.id);
@@ -53,6 +57,9 @@ export function createWorkerSimulator(): Simulator {
     async close() {
       await worker?.terminate();
       worker = undefined;
+      // A job the terminated worker had not answered fails rather than waiting for ever.
+      for (const job of waiting.values()) job.reject(new Error('the simulator was closed before the simulation finished'));
+      waiting.clear();
     },
   };
 }

@@ -32,11 +32,14 @@ interface Command {
  * API does (amounts are base units there), and as the base-unit string in `--json`, for scripts.
  */
 export class Money {
-  constructor(
-    readonly amount: bigint,
-    readonly asset: string,
-    readonly decimals: number,
-  ) {}
+  readonly amount: bigint;
+  readonly asset: string;
+  readonly decimals: number;
+  constructor(amount: bigint, asset: string, decimals: number) {
+    this.amount = amount;
+    this.asset = asset;
+    this.decimals = decimals;
+  }
   toString(): string {
     const [whole, fraction] = formatUnits(this.amount, this.decimals).split('.');
     const grouped = BigInt(whole as string).toLocaleString('en');

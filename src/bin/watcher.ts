@@ -22,6 +22,8 @@ async function main(): Promise<void> {
         leader: watcher.isLeader(),
         holder: watcher.holder,
         loopAgeSeconds: watcher.loopAges(),
+        // Passes completed per loop since the start: whether the watcher is making progress.
+        loopPasses: watcher.loopPasses(),
         // Why sales are stopped by the treasury (an open reorg, a reserve check too old, a deficit), or null.
         treasury: await reservesProblem(deps).catch(() => 'cannot read the last reconciliation'),
         reorg: await openReorgSummary(deps),

@@ -43,13 +43,13 @@ export interface ApiErrorBody {
 
 /** A GraphQL error from the API, with its stable `extensions.code` (e.g. CAPACITY_EXCEEDED). */
 export class CoverApiError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-    readonly errors: ReadonlyArray<ApiErrorBody>,
-  ) {
+  readonly code: string;
+  readonly errors: ReadonlyArray<ApiErrorBody>;
+  constructor(message: string, code: string, errors: ReadonlyArray<ApiErrorBody>) {
     super(message);
     this.name = 'CoverApiError';
+    this.code = code;
+    this.errors = errors;
   }
 
   /** The values the first error refused (BAD_USER_INPUT), each with its path: `["input", "rule", "threshold"]`. */

@@ -19,7 +19,17 @@ import { ANVIL_KEYS, startAnvil } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/artifacts.ts';
 import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
 import { type LocalTreasury, chainHarness, localTreasury, spawnChainWatcher } from '../chain-helpers.ts';
-import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, depegRiskInput, newWallet, waitFor, watchRisk } from '../helpers.ts';
+import {
+  type Harness,
+  SERVER_URL,
+  USDC,
+  assertLedgerInvariants,
+  depegRiskInput,
+  newWallet,
+  waitFor,
+  waitWhileProgressing,
+  watchRisk,
+} from '../helpers.ts';
 import { type RpcProxy, startRpcProxy } from '../rpc-proxy.ts';
 
 /**
@@ -101,6 +111,26 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
     child.kill(signal);
     await exited;
   }
+
+  /**
+   * The progress a wait on the watchers follows (waitWhileProgressing): `state` (what the wait
+   * is about, such as the payouts' states) and each watcher's completed passes per loop, from
+   * its /healthz. A loaded machine slows the watchers down without stopping them; a watcher
+   * that stops passing (or a state that stops moving) fails the wait after its stall time.
+   */
+  const progressOf =
+    (healths: readonly string[], state: () => Promise<unknown> = async () => null) =>
+    async () => [
+      await state(),
+      ...(await Promise.all(
+        healths.map((url) =>
+          fetch(url, { signal: AbortSignal.timeout(1_000) })
+            .then((r) => r.json() as Promise<{ loopPasses?: unknown }>)
+            .then((b) => b.loopPasses)
+            .catch(() => 'unreachable'),
+        ),
+      )),
+    ];
 
   /** Wallets funded by a confirmed deposit each, credited. */
   async function fundedWallets(n: number, amount: bigint): Promise<Viewer[]> {
@@ -221,7 +251,7 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
     const [saver] = await fundedWallets(1, USDC(60));
     const banned = buyers[0] as Viewer;
     await chain.send(OWNER_KEY, chain.token, platformContracts().TestStablecoin.abi, 'blacklist', [banned.address]);
-    const { child } = await startWatcher(chain.url);
+    const { child, health } = await startWatcher(chain.url);
     try {
       const started = Date.now();
       const incidentId = await depeg(feedId);
@@ -241,7 +271,11 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
       );
       assert.equal(parked?.recipient, banned.address);
       assert.match(parked?.last_error ?? '', /blacklisted/);
-      await waitFor('a reserve check after the last batch', async () => (await measureReserves(h.deps)).surplus === 0n, 10_000);
+      await waitWhileProgressing(
+        'a reserve check after the last batch',
+        async () => (await measureReserves(h.deps)).surplus === 0n,
+        progressOf([health]),
+      );
       await assertMoney();
     } finally {
       await stop(child);
@@ -257,25 +291,34 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
     try {
       const base = await chain.pub.getBlockNumber();
       const incidentId = await depeg(feedId);
-      await waitFor('the payouts confirmed', async () => (await payoutStates(incidentId)).CONFIRMED === 4, 30_000);
+      const payouts = progressOf([health], () => payoutStates(incidentId));
+      await waitWhileProgressing('the payouts confirmed', async () => (await payoutStates(incidentId)).CONFIRMED === 4, payouts);
       // Every block since before the depeg replaced: the payouts are gone from the chain.
       await rpc('anvil_reorg', [Number((await chain.pub.getBlockNumber()) - base), []]);
-      await waitFor(
+      await waitWhileProgressing(
         'the reorg seen by the API and the watcher',
         async () => {
           const ready = await request(h.app).get('/readyz');
           const watcher = (await (await fetch(health)).json()) as { reorg: unknown };
           return ready.status === 503 && /reorg/.test(JSON.stringify(ready.body)) && watcher.reorg !== null;
         },
-        20_000,
+        progressOf([health]),
       );
       h.clock.catchUpWithWallClock();
       const quote = await requestQuote(h.deps, late as Viewer, risk, USDC(100).toString(), 30);
       await assert.rejects(purchasePolicy(h.deps, late as Viewer, quote.id), (e: { code?: string }) => e.code === 'CHAIN_REORG');
       const [open] = await h.db.query<{ id: string }>(sql`SELECT id FROM chain_reorgs WHERE acknowledged_at IS NULL`);
       await acknowledgeReorg(h.deps, admin(), { id: open?.id as string, reason: 'fault test: reorg checked' });
-      await waitFor('every payout paid again on the new chain', async () => (await payoutStates(incidentId)).CONFIRMED === 4, 45_000);
-      await waitFor('a reserve check after the last batch', async () => (await measureReserves(h.deps)).surplus === 0n, 10_000);
+      await waitWhileProgressing(
+        'every payout paid again on the new chain',
+        async () => (await payoutStates(incidentId)).CONFIRMED === 4,
+        payouts,
+      );
+      await waitWhileProgressing(
+        'a reserve check after the last batch',
+        async () => (await measureReserves(h.deps)).surplus === 0n,
+        progressOf([health]),
+      );
       await assertMoney();
     } finally {
       await stop(child);
@@ -291,25 +334,35 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
     const slow = await startRpcProxy(chain.url);
     const first = await startWatcher(slow.url);
     try {
-      await waitFor(
-        'the first watcher leads',
-        async () => ((await (await fetch(first.health)).json()) as { leader: boolean }).leader,
-        10_000,
-      );
+      const leads = async (health: string) => ((await (await fetch(health)).json()) as { leader: boolean }).leader;
+      await waitWhileProgressing('the first watcher leads', () => leads(first.health), progressOf([first.health]));
       const incidentId = await depeg(feedId);
-      await waitFor('a batch in flight', async () => {
-        const rows = await h.db.query(sql`SELECT 1 FROM outbound_batches WHERE status = 'SENT'`);
-        return rows.length > 0;
-      });
+      await waitWhileProgressing(
+        'a batch in flight',
+        async () => (await h.db.query(sql`SELECT 1 FROM outbound_batches WHERE status = 'SENT'`)).length > 0,
+        progressOf([first.health], () => payoutStates(incidentId)),
+      );
       slow.setMode({ kind: 'delay', ms: 3_000 });
       first.child.kill('SIGSTOP');
       const second = await startWatcher(chain.url);
       try {
-        await new Promise((r) => setTimeout(r, 4_000)); // past the lease: the second takes over
+        // Past the lease: the second takes over while the first sleeps.
+        await waitWhileProgressing('the second watcher leads', () => leads(second.health), progressOf([second.health]));
         first.child.kill('SIGCONT');
-        await waitFor('every payout confirmed', async () => (await payoutStates(incidentId)).CONFIRMED === 60, 60_000);
-        await new Promise((r) => setTimeout(r, 2_000)); // the woken leader's delayed answers arrive
-        await waitFor('a reserve check after the last batch', async () => (await measureReserves(h.deps)).surplus === 0n, 10_000);
+        const both = progressOf([first.health, second.health], () => payoutStates(incidentId));
+        await waitWhileProgressing('every payout confirmed', async () => (await payoutStates(incidentId)).CONFIRMED === 60, both);
+        // The woken leader's delayed answers arrive: it has learnt it lost the lease once it
+        // reports not leading (its first heartbeat after waking), and the proxy holds no answer.
+        await waitWhileProgressing(
+          "the woken leader's delayed answers delivered",
+          async () => !(await leads(first.health)) && slow.pending() === 0,
+          both,
+        );
+        await waitWhileProgressing(
+          'a reserve check after the last batch',
+          async () => (await measureReserves(h.deps)).surplus === 0n,
+          progressOf([second.health]),
+        );
         await assertMoney();
       } finally {
         await stop(second.child);
@@ -326,9 +379,13 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
     const { feedId } = await market('hung rpc', buyers);
     const other = await fundedWallets(1, USDC(50));
     const { riskId: risk } = await market('hung rpc other', []);
-    const { child } = await startWatcher(proxy.url);
+    const { child, health } = await startWatcher(proxy.url);
     try {
-      await waitFor('a fresh reserve check', async () => (await request(h.app).get('/readyz')).status === 200, 20_000);
+      await waitWhileProgressing(
+        'a fresh reserve check',
+        async () => (await request(h.app).get('/readyz')).status === 200,
+        progressOf([health]),
+      );
       proxy.setMode({ kind: 'hang' });
       const hungAt = Date.now();
       const incidentId = await depeg(feedId);
@@ -341,8 +398,13 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
       assert.ok(Date.now() - hungAt < 75_000);
       // The node answers again: the payouts go out and the books close exactly.
       proxy.setMode({ kind: 'pass' });
-      await waitFor('the payouts confirmed', async () => (await payoutStates(incidentId)).CONFIRMED === 3, 90_000);
-      await waitFor('a reserve check after the last batch', async () => (await measureReserves(h.deps)).surplus === 0n, 20_000);
+      const payouts = progressOf([health], () => payoutStates(incidentId));
+      await waitWhileProgressing('the payouts confirmed', async () => (await payoutStates(incidentId)).CONFIRMED === 3, payouts);
+      await waitWhileProgressing(
+        'a reserve check after the last batch',
+        async () => (await measureReserves(h.deps)).surplus === 0n,
+        progressOf([health]),
+      );
       await assertMoney();
     } finally {
       proxy.setMode({ kind: 'pass' });
@@ -356,7 +418,11 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
     const { riskId: risk } = await market('restarted other', []);
     const { child, health } = await startWatcher(chain.url);
     try {
-      await waitFor('a fresh reserve check', async () => (await request(h.app).get('/readyz')).status === 200, 20_000);
+      await waitWhileProgressing(
+        'a fresh reserve check',
+        async () => (await request(h.app).get('/readyz')).status === 200,
+        progressOf([health]),
+      );
       clearInterval(miner);
       const port = Number(new URL(chain.url).port);
       await chain.anvil.stop();

@@ -406,6 +406,65 @@ describe('history as data, and quotes from it (API)', () => {
     assert.ok(ratio >= 0.98 && ratio <= 1.02, `ten purchases' premiums ${paid}, one order's ${whole.premium}: ${ratio.toFixed(4)}`);
   });
 
+  test('the market as it is now: no cover near the threshold (0.9951 against 0.995), none for the cool-off after a trigger recovered, then sold again', async () => {
+    const m = await marketOn(Array.from({ length: 30 }, () => '1'));
+    let buyer = await h.signIn(newWallet());
+    const estimate = () => h.gql(ESTIMATE, { r: m.risk.id, amt: USDC(10_000).toString(), d: 7 }, buyer);
+    const push = async (value: string) => {
+      h.clock.advance(1_000);
+      const o = [{ value, observedAt: Math.floor(h.clock.now() / 1000) * 1000 }];
+      await h.ok(SUBMIT, { f: m.feedId, o: asInput(o), s: await signPush(h.admin, m.feedId, o) }, m.adminToken);
+    };
+    const refusal = (body: Awaited<ReturnType<typeof estimate>>) =>
+      body.errors?.[0]?.extensions as { code: string; details: Record<string, string> };
+    await push('0.9951');
+    const near = refusal(await estimate());
+    assert.deepEqual([near.code, near.details.reason, near.details.saleLimit], ['RISK_DECLINED', 'NEAR_THRESHOLD', '0.999']);
+    await push('1.0001');
+    assert.ok((await estimate()).data?.quoteEstimate, 'sold again at the peg');
+    // A dip through the threshold that recovers before the window: ARMED again, but not on sale for the cool-off.
+    await push('0.99');
+    await push('1');
+    const cooling = refusal(await estimate());
+    assert.deepEqual([cooling.code, cooling.details.reason], ['SALES_PAUSED', 'COOL_OFF']);
+    const reopensAt = Date.parse(cooling.details.reopensAt as string);
+    assert.ok(reopensAt - h.clock.now() > 71 * 3_600_000, cooling.details.reopensAt);
+    h.clock.advance(reopensAt - h.clock.now() + 1_000);
+    m.adminToken = await h.signIn(h.admin);
+    buyer = await h.signIn(newWallet());
+    await push('1');
+    assert.ok((await estimate()).data?.quoteEstimate, 'sold again once the cool-off is over');
+  });
+
+  test('the market as it is now: cover bought near the threshold costs what such sales paid out in the cross-section, and the quote says so', async () => {
+    const m = await marketOn(
+      Array.from({ length: 60 }, () => '1'),
+      { threshold: '0.97', recoveryThreshold: '0.97', window: 86_400 },
+    );
+    const buyer = await h.signIn(newWallet());
+    const push = async (value: string) => {
+      h.clock.advance(1_000);
+      const o = [{ value, observedAt: Math.floor(h.clock.now() / 1000) * 1000 }];
+      await h.ok(SUBMIT, { f: m.feedId, o: asInput(o), s: await signPush(h.admin, m.feedId, o) }, m.adminToken);
+    };
+    const QUOTED = `query($r: ID!, $amt: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $amt, durationDays: $d) {
+      premium breakdown { expectedLoss marketDistance marketMultiplier } lines { label value } } }`;
+    const at = async () => (await h.ok(QUOTED, { r: m.risk.id, amt: USDC(10_000).toString(), d: 30 }, buyer)).quoteEstimate;
+    await push('1');
+    const calm = await at();
+    assert.equal(calm.breakdown.marketDistance, '1.0000');
+    assert.equal(calm.breakdown.marketMultiplier, '1.0000');
+    // 0.985: half-way from the threshold to the peg, where the shipped coins triggered within a
+    // month far more often than on average.
+    await push('0.985');
+    const near = await at();
+    assert.equal(near.breakdown.marketDistance, '0.5000');
+    assert.ok(Number(near.breakdown.marketMultiplier) > 2, JSON.stringify(near.breakdown));
+    assert.ok(Number(near.breakdown.expectedLoss) > 2 * Number(calm.breakdown.expectedLoss));
+    assert.ok(BigInt(near.premium) > 2n * BigInt(calm.premium));
+    assert.ok(near.lines.some((l: { label: string }) => l.label.startsWith('Where it trades now')));
+  });
+
   test('an asset beyond its threshold now is declined, never sold; so is cover whose expected loss is above the ceiling', async () => {
     const m = await marketOn(Array.from({ length: 30 }, () => '1'));
     const buyer = await h.signIn(newWallet());

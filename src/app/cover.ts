@@ -32,7 +32,8 @@ import {
 } from '../domain/errors.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { isBeyond } from '../domain/trigger-engine.ts';
-import { explainModel, lossModelOf, lossTermsOf } from './loss-models.ts';
+import { coolOffUntil, inNearBand, saleLimit } from '../domain/sale-window.ts';
+import { explainModel, lossModelOf, lossTermsAt, marketNow } from './loss-models.ts';
 import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
@@ -50,10 +51,15 @@ import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 const DAY_MS = 86_400_000;
 
-/** Why cover on the risk is not sold now, whatever its term: its trigger is not ARMED, or its value is past the threshold; null when it is sold. */
-function stateRefusal(risk: RiskRecord): BaseError | null {
+/**
+ * Why cover on the risk is not sold now, whatever its term (docs/pricing.md): its trigger is
+ * not ARMED; its value is past the threshold, or near it (not recovered, or inside the band);
+ * or a trigger recovered less than the cool-off ago. Null when it is sold.
+ */
+function stateRefusal(deps: Deps, risk: RiskRecord, now: number): BaseError | null {
   if (risk.state !== 'ARMED')
     return salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId: risk.id, state: risk.state });
+  const { nearThresholdBand } = deps.config.pricing;
   if (risk.lastValue !== null && isBeyond(risk.rule, risk.lastValue)) {
     return riskDeclined(`${risk.name} is beyond its threshold now (${risk.lastValue}); cover is not sold until it is back`, {
       riskId: risk.id,
@@ -62,13 +68,32 @@ function stateRefusal(risk: RiskRecord): BaseError | null {
       threshold: risk.rule.threshold,
     });
   }
+  if (risk.lastValue !== null && inNearBand(risk.rule, risk.lastValue, nearThresholdBand)) {
+    const limit = saleLimit(risk.rule, nearThresholdBand);
+    return riskDeclined(
+      `${risk.name} trades at ${risk.lastValue}, too near its threshold ${risk.rule.threshold}: cover is sold again once it is back ${risk.rule.direction === 'BELOW' ? 'at or above' : 'at or below'} ${limit}`,
+      { riskId: risk.id, reason: 'NEAR_THRESHOLD', value: risk.lastValue, threshold: risk.rule.threshold, saleLimit: limit },
+    );
+  }
+  const reopensAt = coolOffUntil(risk.stateChangedAt, now, deps.config.pricing);
+  if (reopensAt !== null) {
+    return salesPaused(
+      `a trigger of ${risk.name} recovered at ${new Date(risk.stateChangedAt as number).toISOString()}: sales reopen at ${new Date(reopensAt).toISOString()}`,
+      { riskId: risk.id, reason: 'COOL_OFF', reopensAt: new Date(reopensAt).toISOString() },
+    );
+  }
   return null;
 }
 
-/** The loss model of the risk and the cover's expected loss over the term (none under a configured flat rate: docs/pricing.md). */
+/**
+ * The loss model of the risk and the cover's expected loss over the term, where the asset
+ * trades now (none under a configured flat rate: docs/pricing.md).
+ */
 async function lossOver(deps: Deps, risk: RiskRecord, durationDays: number) {
   const model = deps.config.pricing.flatAnnualRate !== undefined ? null : await lossModelOf(deps, risk);
-  return { model, loss: model ? lossTermsOf(model, durationDays) : { expectedLoss: 0, uncertainty: 0 } };
+  if (!model) return { model, market: null, loss: { expectedLoss: 0, uncertainty: 0 } };
+  const market = marketNow(risk, deps.config.pricing.nearThresholdBand);
+  return { model, market, loss: lossTermsAt(model, durationDays, market) };
 }
 
 /** Cover whose expected loss over the term is above the ceiling is declined: the refusal, or null. */
@@ -126,9 +151,9 @@ export async function priceCover(
   const amount = parsePositiveAmount(amountText);
   validateTerm(durationDays, deps.config.pricing);
   const { risk, snapshots, at: now } = await deps.quotePaths.read(riskId);
-  const closed = stateRefusal(risk);
+  const closed = stateRefusal(deps, risk, now);
   if (closed) throw closed;
-  const { model, loss } = await lossOver(deps, risk, durationDays);
+  const { model, market, loss } = await lossOver(deps, risk, durationDays);
   const tooRisky = ceilingRefusal(deps, riskId, loss, durationDays);
   if (tooRisky) throw tooRisky;
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
@@ -173,6 +198,12 @@ export async function priceCover(
     breakdown: {
       ...explained,
       ...(model ? explainModel(model, durationDays) : {}),
+      ...(market
+        ? {
+            marketDistance: market.distance === null ? null : market.distance.toFixed(4),
+            marketMultiplier: market.multiplier.toFixed(4),
+          }
+        : {}),
       score: effectiveScore(risk),
       bindingCap: best.binding,
       poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${snapshots.length} backing this risk`,
@@ -223,10 +254,10 @@ export interface RiskCapacity {
  */
 export async function riskCapacity(deps: Deps, riskId: string, durationDays: number): Promise<RiskCapacity> {
   validateTerm(durationDays, deps.config.pricing);
-  const { risk, snapshots } = await deps.quotePaths.read(riskId);
+  const { risk, snapshots, at } = await deps.quotePaths.read(riskId);
   const { loss } = await lossOver(deps, risk, durationDays);
   // The same refusals a quote would meet, in its words.
-  const reason = (stateRefusal(risk) ?? ceilingRefusal(deps, riskId, loss, durationDays))?.message ?? null;
+  const reason = (stateRefusal(deps, risk, at) ?? ceilingRefusal(deps, riskId, loss, durationDays))?.message ?? null;
   const ratio = new Decimal(risk.maxPayoutRatio);
   const pools: PoolCapacity[] = [];
   for (const snap of snapshots) {
@@ -426,7 +457,7 @@ function priceAtSale(
 ): { premium: bigint; fee: bigint } {
   if (!priced || priced.riskVersion !== riskVersion(risk))
     throw conflict('the risk was repriced while this quote was bought; ask for a new quote', { quoteId: q.id });
-  const closed = stateRefusal(risk) ?? ceilingRefusal(deps, risk.id, priced.loss, q.durationDays);
+  const closed = stateRefusal(deps, risk, deps.clock.now()) ?? ceilingRefusal(deps, risk.id, priced.loss, q.durationDays);
   if (closed) throw closed;
   const now = priceIn(deps, {
     risk,

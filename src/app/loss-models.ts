@@ -9,6 +9,8 @@ import type { Observation } from '../domain/trigger-engine.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import { crossSection, shippedCoins } from '../pricing/cross-section.ts';
 import { fitted } from '../domain/fitted-model.ts';
+import { type DistanceTable, atDistance, bucketOf, fitDistanceTable } from '../domain/market-distance.ts';
+import { distanceToThreshold } from '../domain/sale-window.ts';
 import type { Ports } from './deps.ts';
 
 /**
@@ -104,6 +106,48 @@ export function sourcesOf(ports: Source, riskId: string): Promise<HistorySource[
 /** The expected loss and uncertainty load of a term (whole days, at most a year). */
 export function lossTermsOf(model: RiskLossModel, days: number): LossTerms {
   return { expectedLoss: model.curves.expectedLoss[days] ?? 0, uncertainty: model.curves.uncertainty[days] ?? 0 };
+}
+
+const distanceTables = new Map<string, DistanceTable>();
+
+/** The rule's distance table (domain/market-distance.ts), fitted once per rule and band on the shipped cross-section. */
+export function distanceTableOf(rule: TriggerRule, band: string): DistanceTable {
+  const key = `${JSON.stringify(rule)}|${band}`;
+  let table = distanceTables.get(key);
+  if (!table) {
+    table = fitDistanceTable(
+      rule,
+      shippedCoins().map((c) => c.series),
+      Number(band),
+    );
+    if (distanceTables.size >= 1_000) distanceTables.clear();
+    distanceTables.set(key, table);
+  }
+  return table;
+}
+
+/** Where the asset trades now, as a quote prices it: its distance to the threshold (null: unknown) and the multiplier it brings. */
+export interface MarketNow {
+  distance: number | null;
+  multiplier: number;
+}
+
+/** The market as it is now: the risk's last value placed in its rule's distance table. */
+export function marketNow(risk: Pick<RiskRecord, 'rule' | 'lastValue'>, band: string): MarketNow {
+  const distance = risk.lastValue === null ? null : distanceToThreshold(risk.rule, risk.lastValue);
+  if (distance === null) return { distance, multiplier: 1 };
+  const table = distanceTableOf(risk.rule, band);
+  return { distance, multiplier: table.multipliers[bucketOf(distance)] ?? 1 };
+}
+
+/** The expected loss and uncertainty load of a term, where the asset trades now. */
+export function lossTermsAt(model: RiskLossModel, days: number, market: MarketNow): LossTerms {
+  const base = lossTermsOf(model, days);
+  if (market.multiplier === 1) return base;
+  return {
+    expectedLoss: atDistance(model.curves.expectedLoss, days, market.multiplier),
+    uncertainty: base.uncertainty * market.multiplier,
+  };
 }
 
 /** The model's terms for a quote of `days`. */

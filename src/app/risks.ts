@@ -96,6 +96,7 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     triggeredAt: null,
     lastValue: null,
     lastEvaluatedAt: null,
+    stateChangedAt: null,
     createdBy: admin.address,
     createdAt: deps.clock.now(),
     pricingRevision: 0,

@@ -43,6 +43,12 @@ const EnvSchema = z.object({
   ADMIN_ADDRESSES: z.string().optional(),
   COOLDOWN_SECONDS: intFrom(14 * 86_400, 0, 365 * 86_400),
   QUOTE_TTL_SECONDS: intFrom(defaultPricing.quoteTtlSeconds, 1, 3_600),
+  // docs/pricing.md, "The market as it is now": the band near a threshold where sales stop, and the cool-off after a recovery.
+  NEAR_THRESHOLD_BAND: z
+    .string()
+    .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a fraction from 0 to 1, e.g. "0.25"')
+    .default(defaultPricing.nearThresholdBand),
+  COOL_OFF_SECONDS: intFrom(defaultPricing.coolOffSeconds, 0, 30 * 86_400),
   MIN_PREMIUM: z
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"')
@@ -264,7 +270,12 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       },
       admins: admins.map((a) => getAddress(a)),
       httpFeedAllowedHosts: list(e.HTTP_FEED_ALLOWED_HOSTS ?? ''),
-      pricing: { ...defaultPricing, quoteTtlSeconds: e.QUOTE_TTL_SECONDS },
+      pricing: {
+        ...defaultPricing,
+        quoteTtlSeconds: e.QUOTE_TTL_SECONDS,
+        nearThresholdBand: e.NEAR_THRESHOLD_BAND,
+        coolOffSeconds: e.COOL_OFF_SECONDS,
+      },
       minPremium: e.MIN_PREMIUM,
       defaultCooldownSeconds: e.COOLDOWN_SECONDS,
       defaultLimits,

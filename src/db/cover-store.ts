@@ -10,7 +10,14 @@ import type { PageRequest } from '../domain/page.ts';
  * el-2026.11) carry the rate-curve fields of their time instead of the model's terms.
  */
 export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'> &
-  Partial<ModelExplanation> & { score: string; bindingCap: string; poolSelection: string };
+  Partial<ModelExplanation> & {
+    score: string;
+    bindingCap: string;
+    poolSelection: string;
+    /** Where the asset traded when priced (sale-window.ts's distance) and what that multiplied the near-term expected loss by; absent before. */
+    marketDistance?: string | null;
+    marketMultiplier?: string;
+  };
 
 export interface QuoteRecord {
   id: string;

@@ -33,6 +33,8 @@ export interface RiskRecord {
   triggeredAt: number | null;
   lastValue: string | null;
   lastEvaluatedAt: number | null;
+  /** When the trigger last changed state (for an ARMED risk: when it re-armed after a trigger); null if never. */
+  stateChangedAt: number | null;
   createdBy: string;
   createdAt: number;
   /** Bumped when the risk's history or feeds change: its price is worked out again (app/loss-models.ts). */
@@ -66,6 +68,7 @@ interface RiskRow {
   triggered_at: Date | null;
   last_value: string | null;
   last_evaluated_at: Date | null;
+  state_changed_at: Date | null;
   created_by: string;
   created_at: Date;
   pricing_revision: number;
@@ -94,6 +97,7 @@ function toRecord(row: RiskRow): RiskRecord {
     triggeredAt: row.triggered_at == null ? null : ms(row.triggered_at),
     lastValue: row.last_value == null ? null : String(row.last_value),
     lastEvaluatedAt: row.last_evaluated_at == null ? null : ms(row.last_evaluated_at),
+    stateChangedAt: row.state_changed_at == null ? null : ms(row.state_changed_at),
     createdBy: row.created_by,
     createdAt: ms(row.created_at),
     pricingRevision: Number(row.pricing_revision ?? 0),
@@ -151,6 +155,7 @@ const RISK_COLUMN_NAMES = [
   'triggered_at',
   'last_value',
   'last_evaluated_at',
+  'state_changed_at',
   'created_by',
   'created_at',
   // The loss model is cached per revision: without it a quote after an import priced the old history.

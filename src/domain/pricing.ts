@@ -1,5 +1,6 @@
 import { badInput } from './errors.ts';
 import { Decimal, ceilToBigInt, decimalString } from './decimal.ts';
+import { defaultSaleWindow } from './sale-window.ts';
 
 /**
  * docs/pricing.md. The premium of a cover is its expected loss for the term plus explicit
@@ -34,6 +35,9 @@ export interface PricingParams {
   maxDays: number;
   /** Quote validity in seconds. */
   quoteTtlSeconds: number;
+  /** When an ARMED risk's cover is not sold: near its threshold, and after a trigger recovered (domain/sale-window.ts). */
+  nearThresholdBand: string;
+  coolOffSeconds: number;
 }
 
 export const defaultPricing: PricingParams = {
@@ -48,6 +52,7 @@ export const defaultPricing: PricingParams = {
   minDays: 7,
   maxDays: 365,
   quoteTtlSeconds: 60,
+  ...defaultSaleWindow,
 };
 
 /** What the loss model says of a cover, per unit of cover, for its term. */

@@ -86,6 +86,14 @@ const quoteFields: QuoteEstimateResolvers = {
     return [
       { label: 'Cover amount', value: `${money(q.amount)} for ${q.durationDays} days` },
       ...(b.expectedLoss === undefined ? [] : modelLines(b, q.durationDays)),
+      ...(b.marketMultiplier === undefined
+        ? []
+        : [
+            {
+              label: `Where it trades now: ${b.marketDistance ?? 'unknown'} of the way from the threshold to the peg; the first 30 days' expected loss multiplied by`,
+              value: b.marketMultiplier,
+            },
+          ]),
       { label: scoreLabel(await ctx.risk(q.riskId)), value: b.score },
       {
         label: `Expected loss for ${q.durationDays} days: mean payout x (1 - exp(-frequency x days/365)), at least the burning cost`,

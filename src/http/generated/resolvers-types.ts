@@ -1802,12 +1802,22 @@ export type QuoteBreakdown = {
   experienceAnnualFrequency?: Maybe<Scalars['Decimal']['output']>;
   /** Mean payout per unit when the rule pays: the history's, the prior's, the weight of the history, and the blend. */
   experienceSeverity?: Maybe<Scalars['Decimal']['output']>;
-  /** Days of history behind the experience, and its span. */
+  /** Days of history behind the experience: the days observed (a gap adds none); historyFrom and historyTo give its span. */
   historyDays?: Maybe<Scalars['Int']['output']>;
   /** The first day of that history. */
   historyFrom?: Maybe<Scalars['DateTime']['output']>;
   /** The last day of that history. */
   historyTo?: Maybe<Scalars['DateTime']['output']>;
+  /**
+   * Where the asset traded when this was priced: its distance to the threshold, in units of the way
+   * from the threshold to the peg (1 at the peg, 0 at the threshold). Null when unknown or before this was priced.
+   */
+  marketDistance?: Maybe<Scalars['Decimal']['output']>;
+  /**
+   * What that distance multiplied the expected loss of the first 30 days by (1 far from the threshold),
+   * from how often the shipped cross-section triggered within a month of trading that near (docs/pricing.md).
+   */
+  marketMultiplier?: Maybe<Scalars['Decimal']['output']>;
   /** The blend: the mean payout per unit priced. */
   meanSeverity?: Maybe<Scalars['Decimal']['output']>;
   /** The minimum premium applied (the computed premium was below it). */
@@ -2268,7 +2278,7 @@ export type RiskPricing = {
   experienceAnnualFrequency: Scalars['Decimal']['output'];
   /** Mean payout per unit of cover when the rule paid in the history. */
   experienceSeverity: Scalars['Decimal']['output'];
-  /** Days of history behind the experience. */
+  /** Days of history behind the experience: the days observed (a gap in the history adds none), which the credibility counts. */
   historyDays: Scalars['Int']['output'];
   /** The first day of that history. */
   historyFrom?: Maybe<Scalars['DateTime']['output']>;
@@ -3528,6 +3538,8 @@ export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends Re
   historyDays?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   historyFrom?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   historyTo?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  marketDistance?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  marketMultiplier?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   meanSeverity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   minimumApplied?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   model?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;

@@ -33,7 +33,7 @@ import {
 import { Decimal } from '../domain/decimal.ts';
 import { isBeyond } from '../domain/trigger-engine.ts';
 import { coolOffUntil, inNearBand, saleLimit } from '../domain/sale-window.ts';
-import { explainModel, lossModelOf, lossTermsAt, marketNow } from './loss-models.ts';
+import { explainModel, lossModelOf, lossTermsAt, marketNow, pricingInputs } from './loss-models.ts';
 import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
@@ -360,13 +360,11 @@ interface PricedBy {
   loss: { expectedLoss: number; uncertainty: number };
 }
 
-const riskVersion = (risk: RiskRecord) => `${risk.ruleVersion}|${risk.pricingRevision}|${effectiveScore(risk)}`;
-
 async function modelOfQuote(deps: Deps, quoteId: string): Promise<PricedBy | null> {
   const q = await findQuote(deps.db, quoteId);
   const risk = q && (await findRisk(deps.db, q.riskId));
   if (!q || !risk) return null;
-  return { riskVersion: riskVersion(risk), loss: (await lossOver(deps, risk, q.durationDays)).loss };
+  return { riskVersion: pricingInputs(risk), loss: (await lossOver(deps, risk, q.durationDays)).loss };
 }
 
 async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, priced: PricedBy | null): Promise<PolicyRecord> {
@@ -455,7 +453,7 @@ function priceAtSale(
   snap: PoolSnapshot,
   priced: PricedBy | null,
 ): { premium: bigint; fee: bigint } {
-  if (!priced || priced.riskVersion !== riskVersion(risk))
+  if (!priced || priced.riskVersion !== pricingInputs(risk))
     throw conflict('the risk was repriced while this quote was bought; ask for a new quote', { quoteId: q.id });
   const closed = stateRefusal(deps, risk, deps.clock.now()) ?? ceilingRefusal(deps, risk.id, priced.loss, q.durationDays);
   if (closed) throw closed;

@@ -69,12 +69,16 @@ const caches = new WeakMap<object, Cache>();
 /** The start of the current UTC day: the experience holds whole days only. */
 export const dayStart = (at: number) => Math.floor(at / DAY_MS) * DAY_MS;
 
+/** What of a risk its loss model depends on: its rule's version, its history's revision and its score. */
+export const pricingInputs = (risk: Pick<RiskRecord, 'ruleVersion' | 'pricingRevision' | 'modelScore' | 'scoreOverride'>) =>
+  `${risk.ruleVersion}|${risk.pricingRevision}|${effectiveScore(risk)}`;
+
 /** A risk's loss model, from the per-process cache when its inputs have not changed. */
 export function lossModelOf(ports: Source, risk: RiskRecord): Promise<RiskLossModel> {
   let cache = caches.get(ports.db);
   if (!cache) caches.set(ports.db, (cache = { models: new Map() }));
   const asOf = dayStart(ports.clock.now());
-  const key = `${risk.ruleVersion}|${risk.pricingRevision}|${effectiveScore(risk)}|${asOf}|${ports.config.pricing.uncertaintyQuantile}`;
+  const key = `${pricingInputs(risk)}|${asOf}|${ports.config.pricing.uncertaintyQuantile}`;
   const hit = cache.models.get(risk.id);
   if (hit && hit.key === key) return hit.model;
   const model = dailyCloses(ports.db, risk.id, asOf).then((closes) => {

@@ -5,10 +5,19 @@ import { buildLossModel, lossTermsOf } from '../src/app/loss-models.ts';
 import { DAY_MS, dailyExperience, replayStarts } from '../src/domain/experience.ts';
 import { gammaP, gammaQuantile } from '../src/domain/loss-model.ts';
 import { defaultPricing, riskRates } from '../src/domain/pricing.ts';
-import { computeRiskScore } from '../src/domain/risk-score.ts';
+import { type RiskScoreInputs, computeRiskScore } from '../src/domain/risk-score.ts';
 import { type Observation, backtest } from '../src/domain/trigger-engine.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
 import { shippedCoins } from '../src/pricing/cross-section.ts';
+import {
+  EXAMPLE_PROTOCOLS,
+  EXAMPLE_RULES,
+  exploitRates,
+  fitExploitRates,
+  priorAnnualRate,
+  shippedExploits,
+} from '../src/pricing/exploits.ts';
+import { EXPLOIT_SEVERITY, exploitTrigger } from '../src/domain/exploit-prior.ts';
 import {
   CREATE_POOL,
   CREDIT,
@@ -36,7 +45,7 @@ const capped = (r: Partial<TriggerRuleInput> = {}) => rule({ payout: 'PROPORTION
 /** What the model reads of a risk: its rule and its score, from inputs. */
 function riskOf(r: ReturnType<typeof rule>, inputs = shippedCoins()[0]?.inputs) {
   const score = computeRiskScore(inputs as NonNullable<typeof inputs>);
-  return { rule: r, scoreModel: score.model, modelScore: score.score, scoreOverride: null };
+  return { kind: 'DEPEG' as const, rule: r, scoreInputs: {}, scoreModel: score.model, modelScore: score.score, scoreOverride: null };
 }
 
 /** The premium rate of a term (before the fee), per unit of cover, at zero utilisation. */
@@ -177,6 +186,61 @@ const IMPORT = `mutation($f: ID!, $s: String!, $o: [ObservationInput!]!) {
 const ESTIMATE = `query($r: ID!, $amt: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $amt, durationDays: $d) {
   premium total breakdown { expectedLoss model historyDays triggersSeen credibility meanSeverity burningCost uncertaintyLoad capitalLoad skimLoad utilisationMultiplier }
   lines { label value } } }`;
+
+describe('smart-contract failure priced from DeFi exploit history (shipped data)', () => {
+  const [established, reference, young] = EXAMPLE_PROTOCOLS.map((p) => p.inputs) as [RiskScoreInputs, RiskScoreInputs, RiskScoreInputs];
+  const [halfFall, tenthFall, paused] = EXAMPLE_RULES.map((r) => r.rule) as [TriggerRuleInput, TriggerRuleInput, TriggerRuleInput];
+
+  test('the prior reproduces the loss rate it is fitted on: cover paying the share of value lost costs the rate in expected loss', () => {
+    const r = exploitRates();
+    assert.equal(r.fittedOn, '2020-2021');
+    // Lending lost 1.31% of its value locked a year in 2020-21 (bridges out, key thefts in).
+    assert.ok(Math.abs(r.byCategory.LENDING - 0.0131) < 0.0005, String(r.byCategory.LENDING));
+    const sharesLost = {
+      threshold: '0.9999',
+      direction: 'BELOW' as const,
+      recoveryThreshold: '0.9999',
+      window: 3_600,
+      payout: 'PROPORTIONAL' as const,
+      peg: '1',
+      maxRatio: '1',
+    };
+    const el = priorAnnualRate(sharesLost, 'LENDING', reference).expectedLoss;
+    // 1 - exp(-lambda) of a rate near 5%: a little under the rate itself.
+    assert.ok(el > 0.95 * r.byCategory.LENDING && el <= r.byCategory.LENDING * 1.01, `${el} against ${r.byCategory.LENDING}`);
+  });
+
+  test('an established audited protocol costs 1.5-4% a year for a 50% fall; a young unaudited one costs more; a deeper trigger costs less', () => {
+    for (const category of ['LENDING', 'YIELD', null] as const) {
+      const rate = priorAnnualRate(halfFall, category, established).total;
+      assert.ok(rate >= 0.015 && rate <= 0.04, `${category}: ${rate}`);
+      assert.ok(priorAnnualRate(halfFall, category, young).total > 2 * rate, `${category}: young`);
+      assert.ok(priorAnnualRate(tenthFall, category, established).total > rate, `${category}: 10% fall`);
+    }
+  });
+
+  test('a paused flag is priced from the chance of the event: on sale, every exploit at its payout', () => {
+    const rate = priorAnnualRate(paused, null, reference);
+    assert.ok(rate.total < 0.15 && rate.expectedLoss > 0.02, JSON.stringify(rate));
+    assert.deepEqual(exploitTrigger(normaliseTriggerRule(paused)), { probability: 1, meanPayout: 1 });
+  });
+
+  test('the chance an exploit triggers a fall: integrates the severity, and a deeper fall is rarer', () => {
+    const { alpha, beta } = EXPLOIT_SEVERITY;
+    const at = (threshold: string) =>
+      exploitTrigger(normaliseTriggerRule({ threshold, direction: 'BELOW', recoveryThreshold: '0.99', window: 60 })).probability;
+    // Beta(0.5, 1.5): P(S >= 0.5) = 1 - I_0.5(0.5, 1.5) = 0.1817 (closed form: 1/2 - 1/pi).
+    assert.ok(Math.abs(at('0.5') - (0.5 - 1 / Math.PI)) < 1e-3, String(at('0.5')));
+    assert.ok(at('0.1') < at('0.5') && at('0.5') < at('0.9') && at('0.9') < 1);
+    assert.equal(alpha / (alpha + beta), 0.25);
+  });
+
+  test('validated by time split: 2022, held out, lost less than the 2020-21 prior pooled', () => {
+    const { exploits, tvl } = shippedExploits();
+    const held = fitExploitRates(exploits, tvl, [2022]);
+    assert.ok(held.pooled < exploitRates().pooled, `${held.pooled} against ${exploitRates().pooled}`);
+  });
+});
 
 describe('history as data, and quotes from it (API)', () => {
   const h = useHarness({ pricing: MODEL_PRICING }, { checkInvariants: true });

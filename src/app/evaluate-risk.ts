@@ -11,7 +11,7 @@ import {
   insertRiskEvent,
 } from '../db/incident-store.ts';
 import { publish } from '../db/events.ts';
-import { findRisk, flagQuietRisks, saveRiskEvaluation } from '../db/risk-store.ts';
+import { type RiskRecord, findRisk, flagQuietRisks, saveRiskEvaluation } from '../db/risk-store.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { evidenceDocument } from '../domain/evidence.ts';
 import { newId } from './ids.ts';
@@ -44,21 +44,7 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
   const record = async (state: RiskEventRecord['state'], value: string | null, observations: EvidenceObservation[]) => {
     events.push(await insertRiskEvent(tx, { riskId, state, at, value, ruleVersion: risk.ruleVersion, observations }, now));
   };
-  if (fresh.length < risk.quorum) {
-    if (!risk.degraded) {
-      await record('DEGRADED', null, []);
-      await saveRiskEvaluation(tx, riskId, {
-        state: risk.state,
-        triggeredAt: risk.triggeredAt,
-        degraded: true,
-        lastValue: null,
-        evaluatedAt: null,
-        changedAt: null,
-      });
-      await publish(tx, { type: 'risk', riskId, state: 'DEGRADED' });
-    }
-    return { events, incidentId: null };
-  }
+  if (fresh.length < risk.quorum) return { events: await degrade(tx, risk, at, now), incidentId: null };
   const value = aggregate(
     fresh.map((o) => o.value),
     risk.rule.direction,
@@ -134,6 +120,39 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
   });
   await publish(tx, { type: 'incident', incidentId, status: 'SETTLING' });
   return { events, incidentId };
+}
+
+/**
+ * Marks a risk DEGRADED (its feeds cannot say where it stands): an event, the flag, and the
+ * announcement; the engine's state is kept. Nothing when it already is.
+ */
+async function degrade(tx: Executor, risk: RiskRecord, at: number, now: number): Promise<RiskEventRecord[]> {
+  if (risk.degraded) return [];
+  const event = await insertRiskEvent(
+    tx,
+    { riskId: risk.id, state: 'DEGRADED', at, value: null, ruleVersion: risk.ruleVersion, observations: [] },
+    now,
+  );
+  await saveRiskEvaluation(tx, risk.id, {
+    state: risk.state,
+    triggeredAt: risk.triggeredAt,
+    degraded: true,
+    lastValue: null,
+    evaluatedAt: null,
+    changedAt: null,
+  });
+  await publish(tx, { type: 'risk', riskId: risk.id, state: 'DEGRADED' });
+  return [event];
+}
+
+/** A feed read no value (an emptied vault): each risk it drives goes DEGRADED at once, not on the reading before. */
+export async function degradeRisksOf(tx: Executor, riskIds: readonly string[], now: number): Promise<string[]> {
+  const degraded: string[] = [];
+  for (const riskId of riskIds) {
+    const risk = await findRisk(tx, riskId, true);
+    if (risk && (await degrade(tx, risk, now, now)).length > 0) degraded.push(riskId);
+  }
+  return degraded;
 }
 
 /**

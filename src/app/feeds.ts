@@ -23,13 +23,15 @@ import {
   rejectionsOf,
   risksOfFeed,
   setRiskFeeds as storeRiskFeeds,
+  heldMinimum,
   trailingMax,
 } from '../db/feed-store.ts';
 import { findRisk } from '../db/risk-store.ts';
 import { Decimal } from '../domain/decimal.ts';
-import { BaseError, badInput, conflict, forbidden, notFound, rateLimited, unauthenticated } from '../domain/errors.ts';
+import { BaseError, badInput, conflict, forbidden, notFound, rateLimited, unauthenticated, under } from '../domain/errors.ts';
+import { requireManipulationWindow } from '../domain/trigger-rule.ts';
 import { newId } from './ids.ts';
-import type { IncomingObservation } from '../domain/feed.ts';
+import { type IncomingObservation, NoValueError } from '../domain/feed.ts';
 import { isDecimalString } from '../domain/money.ts';
 import { implausibility } from '../domain/plausible-value.ts';
 import { ofTrailingMax } from '../domain/trailing-max.ts';
@@ -37,7 +39,7 @@ import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts
 import { type Viewer, normaliseAddress, requireAdmin, requireViewer } from './auth.ts';
 import type { Database } from '../db/create-database.ts';
 import type { Deps } from './deps.ts';
-import { evaluateRisk } from './evaluate-risk.ts';
+import { degradeRisksOf, evaluateRisk } from './evaluate-risk.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 export interface RegisterFeedInput {
@@ -58,7 +60,11 @@ export interface RegisterFeedInput {
   trailingMaxWindowSeconds?: number | null;
   minValue?: string | null;
   maxValue?: string | null;
+  minSupply?: bigint | string | null;
 }
+
+/** How long a value must hold before it enters a trailing maximum, unless the template says otherwise. */
+export const DEFAULT_HOLD_SECONDS = 3_600;
 
 /** Allowed clock skew for pushed observations (docs/design.md §5). */
 const PUSH_SKEW_MS = 60_000;
@@ -135,7 +141,19 @@ export async function registerFeed(deps: Deps, viewer: Viewer | null, input: Reg
       config.args = args;
       config.decimals = int(input.decimals, 'decimals', 0, 36) ?? base.decimals ?? 18;
       const window = int(input.trailingMaxWindowSeconds, 'trailingMaxWindowSeconds', 60, 365 * 86_400) ?? base.trailingMaxWindowSeconds;
-      if (window !== undefined) config.trailingMaxWindowSeconds = window;
+      if (window !== undefined) {
+        config.trailingMaxWindowSeconds = window;
+        config.holdSeconds = Math.min(window, base.holdSeconds ?? DEFAULT_HOLD_SECONDS);
+      }
+      config.adverse = base.adverse ?? (item.outputs[0]?.type === 'bool' ? 'UP' : 'DOWN');
+      if (base.supplySignature) {
+        config.supplySignature = base.supplySignature;
+        const minSupply = input.minSupply != null ? String(input.minSupply) : (base.minSupply ?? '0');
+        if (!/^\d{1,78}$/.test(minSupply)) throw badInput('minSupply must be a whole number of base units', { field: 'minSupply' });
+        config.minSupply = minSupply;
+      } else if (input.minSupply != null) {
+        throw badInput('minSupply is for a template that reads a supply (erc4626-share-price)', { field: 'minSupply' });
+      }
     }
   } else if (input.kind === 'HTTP') {
     let url: URL;
@@ -201,8 +219,13 @@ export async function setRiskFeeds(deps: Deps, viewer: Viewer | null, riskId: st
   if (new Set(feedIds).size !== feedIds.length || feedIds.length > 32)
     throw badInput('feedIds must be up to 32 distinct feeds', { field: 'feedIds' });
   await deps.db.transaction(async (tx) => {
-    if (!(await findRisk(tx, riskId, true))) throw notFound(`no risk ${riskId}`);
-    for (const id of feedIds) if (!(await findFeed(tx, id))) throw notFound(`no feed ${id}`);
+    const risk = await findRisk(tx, riskId, true);
+    if (!risk) throw notFound(`no risk ${riskId}`);
+    for (const id of feedIds) {
+      const feed = await findFeed(tx, id);
+      if (!feed) throw notFound(`no feed ${id}`);
+      if (feed.kind === 'CONTRACT_CALL') under(['rule'], () => requireManipulationWindow(risk.rule.window));
+    }
     await storeRiskFeeds(tx, riskId, feedIds);
     await bumpPricingRevision(tx, { riskId });
   });
@@ -282,17 +305,27 @@ export async function recordObservations(
       accepted.push(o);
     }
     const window = feed.config.trailingMaxWindowSeconds;
-    let batchMax: string | null = null;
-    const prepared = [];
+    const holdMs = (feed.config.holdSeconds ?? 0) * 1000;
+    const prepared: Array<Parameters<typeof insertObservations>[2][number]> = [];
     for (const o of accepted) {
       const raw = o.rawValue ?? o.value;
+      const held = o.held ?? raw;
       let value = o.value;
+      let reference: string | null = null;
       if (window !== undefined) {
+        // What this reading offers the maximum: the least value held over the holding period
+        // (stored, and earlier in this batch), so a short pump never raises the reference.
+        reference = held;
+        if (holdMs > 0) {
+          const since = o.observedAt - holdMs;
+          const earlier = [await heldMinimum(tx, feedId, since), ...prepared.filter((p) => p.observedAt >= since).map((p) => p.heldValue)];
+          for (const e of earlier) if (e != null && new Decimal(e).lt(reference)) reference = e;
+        }
         // The maximum over the window: what is stored, and what this batch brought so far.
-        value = ofTrailingMax(raw, [await trailingMax(tx, feedId, o.observedAt - window * 1000), batchMax]);
-        batchMax = batchMax === null || new Decimal(raw).gt(batchMax) ? raw : batchMax;
+        const batchMax = prepared.map((p) => p.referenceValue ?? null);
+        value = ofTrailingMax(raw, [await trailingMax(tx, feedId, o.observedAt - window * 1000), ...batchMax, reference]);
       }
-      prepared.push({ value, rawValue: raw, observedAt: o.observedAt, source: o.source });
+      prepared.push({ value, rawValue: raw, heldValue: held, referenceValue: reference, observedAt: o.observedAt, source: o.source });
     }
     const stored = await insertObservations(tx, feedId, prepared, now);
     const newest = stored.at(-1);
@@ -428,8 +461,18 @@ export function polledFeeds(deps: Deps, kinds: readonly FeedKind[]): Promise<Fee
 }
 
 /** Records why a read of the feed failed (shown to its operators, see Feed.lastError). */
-export async function recordReadError(deps: Deps, feedId: string, message: string): Promise<void> {
-  await markFeed(deps.db, feedId, null, message, deps.clock.now());
+/**
+ * A failed read, recorded on the feed. A reading that is not a value (NoValueError: an
+ * emptied vault) also degrades the feed's risks at once: the value before it no longer says
+ * where they stand, and the reading itself must never trigger.
+ */
+export async function recordReadError(deps: Deps, feedId: string, error: unknown): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  const now = deps.clock.now();
+  await deps.db.transaction(async (tx) => {
+    await markFeed(tx, feedId, null, message, now);
+    if (error instanceof NoValueError) await degradeRisksOf(tx, await risksOfFeed(tx, feedId), now);
+  });
 }
 
 /** How long ago each feed last reported (for the staleness gauge). */

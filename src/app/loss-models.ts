@@ -8,6 +8,8 @@ import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import { crossSection, shippedCoins } from '../pricing/cross-section.ts';
+import { exploitRates } from '../pricing/exploits.ts';
+import { type ProtocolCategory, exploitPrior, isProtocolCategory } from '../domain/exploit-prior.ts';
 import { fitted } from '../domain/fitted-model.ts';
 import { type DistanceTable, atDistance, bucketOf, fitDistanceTable } from '../domain/market-distance.ts';
 import { distanceToThreshold } from '../domain/sale-window.ts';
@@ -34,8 +36,23 @@ export interface RiskLossModel {
 
 const priors = new Map<string, Prior>();
 
+/** The protocol category a smart-contract-failure risk names (its score inputs), or null: all categories pooled. */
+export function protocolCategoryOf(risk: Pick<RiskRecord, 'scoreInputs'>): ProtocolCategory | null {
+  const category = risk.scoreInputs.category;
+  return isProtocolCategory(category) ? category : null;
+}
+
+/**
+ * A risk's prior: for a depeg, its rule on the shipped cross-section of stablecoins; for a
+ * smart-contract failure, DeFi's exploit history in its category (domain/exploit-prior.ts).
+ */
+export function priorOf(risk: Pick<RiskRecord, 'kind' | 'rule' | 'scoreInputs'>): Prior {
+  if (risk.kind === 'SMART_CONTRACT_FAILURE') return exploitPrior(risk.rule, protocolCategoryOf(risk), exploitRates(), fitted);
+  return stablecoinPrior(risk.rule);
+}
+
 /** The prior of a rule from the shipped cross-section, scored with the fitted weights. */
-export function priorOf(rule: TriggerRule): Prior {
+function stablecoinPrior(rule: TriggerRule): Prior {
   const key = JSON.stringify(rule);
   let prior = priors.get(key);
   if (!prior) {
@@ -49,12 +66,12 @@ export function priorOf(rule: TriggerRule): Prior {
 
 /** Builds a risk's model from its daily series (pure: the service below feeds it from the database). */
 export function buildLossModel(
-  risk: Pick<RiskRecord, 'rule' | 'scoreModel' | 'modelScore' | 'scoreOverride'>,
+  risk: Pick<RiskRecord, 'kind' | 'rule' | 'scoreInputs' | 'scoreModel' | 'modelScore' | 'scoreOverride'>,
   series: Observation[],
   asOf: number,
   quantile: number,
 ): RiskLossModel {
-  const prior = priorOf(risk.rule);
+  const prior = priorOf(risk);
   const { experience, posterior, curves } = lossCurves(risk.rule, series, Number(effectiveScore(risk)), prior, fitted, quantile);
   const { burningCost, ...summary } = experience;
   return { model: `${fitted.version}/${risk.scoreModel}`, asOf, series, experience: summary, burningCost, prior, posterior, curves };
@@ -136,10 +153,15 @@ export interface MarketNow {
   multiplier: number;
 }
 
-/** The market as it is now: the risk's last value placed in its rule's distance table. */
-export function marketNow(risk: Pick<RiskRecord, 'rule' | 'lastValue'>, band: string): MarketNow {
+/**
+ * The market as it is now: the risk's last value placed in its rule's distance table. The
+ * table is fitted on stablecoins drifting towards a threshold; an exploit does not drift
+ * (a share price is at its maximum until it is drained), so a smart-contract failure's
+ * distance is shown and moves nothing.
+ */
+export function marketNow(risk: Pick<RiskRecord, 'kind' | 'rule' | 'lastValue'>, band: string): MarketNow {
   const distance = risk.lastValue === null ? null : distanceToThreshold(risk.rule, risk.lastValue);
-  if (distance === null) return { distance, multiplier: 1 };
+  if (distance === null || risk.kind === 'SMART_CONTRACT_FAILURE') return { distance, multiplier: 1 };
   const table = distanceTableOf(risk.rule, band);
   return { distance, multiplier: table.multipliers[bucketOf(distance)] ?? 1 };
 }

@@ -16,7 +16,8 @@ import { DEFAULT_MAX_STALENESS_SECONDS, type Monitoring, monitoringOf } from '..
 import { newId } from './ids.ts';
 import { parseAmount } from '../domain/money.ts';
 import { type Level, computeRiskScore, validateScoreOverride } from '../domain/risk-score.ts';
-import { type TriggerRuleInput, normaliseTriggerRule } from '../domain/trigger-rule.ts';
+import { type TriggerRuleInput, normaliseTriggerRule, requireManipulationWindow } from '../domain/trigger-rule.ts';
+import { PROTOCOL_CATEGORIES, type ProtocolCategory, isProtocolCategory } from '../domain/exploit-prior.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
 import type { Deps, Ports } from './deps.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
@@ -37,11 +38,12 @@ export interface CreateRiskInput {
     oracleQuality: Level;
     centralisation: Level;
   };
+  protocolCategory?: ProtocolCategory | null;
 }
 
 export async function createRisk(deps: Deps, viewer: Viewer | null, input: CreateRiskInput): Promise<RiskRecord> {
   const admin = requireAdmin(viewer);
-  const [name, group, , quorum, maxStaleness, rule, score] = checkAll(
+  const [name, group, , quorum, maxStaleness, rule, score, category] = checkAll(
     () => {
       const name = input.name?.trim() ?? '';
       if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
@@ -73,6 +75,18 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
       under(['score'], () =>
         computeRiskScore({ ...input.score, valueSecuredUsd: parseAmount(input.score.valueSecuredUsd, 'valueSecuredUsd') }),
       ),
+    () => {
+      const category = input.protocolCategory ?? null;
+      if (category === null) return null;
+      if (input.kind !== 'SMART_CONTRACT_FAILURE')
+        throw badInput('protocolCategory is for a SMART_CONTRACT_FAILURE risk', { field: 'protocolCategory' });
+      if (!isProtocolCategory(category))
+        throw badInput(`protocolCategory must be one of ${PROTOCOL_CATEGORIES.join(', ')}`, { field: 'protocolCategory' });
+      return category;
+    },
+    () => {
+      if (input.kind === 'SMART_CONTRACT_FAILURE') under(['rule'], () => requireManipulationWindow(input.rule.window));
+    },
   );
   const risk: RiskRecord = {
     id: newId('risk'),
@@ -86,7 +100,7 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     quorum,
     maxStalenessSeconds: maxStaleness,
     scoreModel: score.model,
-    scoreInputs: { ...input.score },
+    scoreInputs: { ...input.score, ...(category === null ? {} : { category }) },
     scoreFactors: score.factors,
     modelScore: score.score,
     scoreOverride: null,

@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FACTOR_NAMES } from '../domain/risk-score.ts';
 import { PRICES_FILE, shippedCoins } from '../pricing/cross-section.ts';
+import { exploitTables } from '../pricing/exploits.ts';
 import { fitModel } from '../pricing/fit.ts';
 import { type Row, leaveOneOut, summarise, TERM_DAYS, timeSplit } from '../pricing/validate.ts';
 
@@ -87,12 +88,18 @@ ${table(s.rules, (r) => fixed((r as Row & { spearman: number }).spearman))}`);
 }
 const report = sections.join('\n\n');
 console.log(report);
+const exploits = exploitTables();
+console.log(`\n${exploits}`);
 
+/** The document with `text` between its markers `begin` and `end`. */
+function between(doc: string, begin: string, end: string, text: string): string {
+  const start = doc.indexOf(begin);
+  const stop = doc.indexOf(end);
+  if (start < 0 || stop < start) throw new Error(`docs/pricing.md has no ${begin} ... ${end} section`);
+  return `${doc.slice(0, start + begin.length)}\n${text}\n${doc.slice(stop)}`;
+}
 const doc = readFileSync(DOC, 'utf8');
-const start = doc.indexOf(BEGIN);
-const end = doc.indexOf(END);
-if (start < 0 || end < start) throw new Error(`docs/pricing.md has no ${BEGIN} ... ${END} section`);
-const nextDoc = `${doc.slice(0, start + BEGIN.length)}\n${report}\n${doc.slice(end)}`;
+const nextDoc = between(between(doc, BEGIN, END, report), '<!-- exploits:begin -->', '<!-- exploits:end -->', exploits);
 if (check) {
   const stale = [
     readFileSync(FITTED, 'utf8') !== fittedSource && 'src/domain/fitted-model.ts',

@@ -89,6 +89,8 @@ const EnvSchema = z.object({
   TREASURY_ADDRESS: z.string().optional(),
   SETTLEMENT_START_BLOCK: z.coerce.bigint().nonnegative().default(0n),
   CONFIRMATIONS: intFrom(3, 1, 1_000),
+  /** Blocks a contract reading must hold on (the latest and those before it) to count: a block reorganised away, or a one-block pump or dip, moves nothing. */
+  FEED_CONFIRMATIONS: intFrom(3, 1, 256),
   PAY_BATCH_SIZE: intFrom(100, 1, 500),
   PAY_RESEND_AFTER_SECONDS: intFrom(120, 5, 86_400),
   PAY_PIPELINE: intFrom(DEFAULT_PAY_PIPELINE, 1, 64),
@@ -149,6 +151,7 @@ export interface RuntimeConfig {
   dbLockTimeoutMs: number;
   dbStatementTimeoutMs: number;
   rpcUrls: Map<number, string>;
+  feedConfirmations: number;
   /** Chain settlement: the RPC URLs of its chain and how the operator signs (watcher only). */
   chainSettlement: { rpcUrls: string; operator: OperatorConfig | undefined } | undefined;
   warnings: string[];
@@ -311,6 +314,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     watcherMetricsPort: e.WATCHER_METRICS_PORT,
     failpointAfterBroadcastMs: e.FAILPOINT_AFTER_BROADCAST_MS,
     rpcUrls,
+    feedConfirmations: e.FEED_CONFIRMATIONS,
     chainSettlement,
     warnings,
   };

@@ -162,6 +162,7 @@ export function createRuntimeWatcher(deps: Deps, config: RuntimeConfig): Watcher
   return createWatcher(deps, {
     reader: createFeedReader({
       rpcUrls: config.rpcUrls,
+      confirmations: config.feedConfirmations,
       now: deps.clock.now,
       httpAllowedHosts: config.app.httpFeedAllowedHosts,
       onRpcError: (chainId) => countRpcErrors(deps.metrics, chainId),

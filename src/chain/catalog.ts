@@ -14,6 +14,10 @@ export interface CatalogFeed {
   signature?: string;
   args?: string[];
   trailingMaxWindowSeconds?: number;
+  holdSeconds?: number;
+  adverse?: 'DOWN' | 'UP';
+  supplySignature?: string;
+  minSupply?: string;
   source?: string;
 }
 

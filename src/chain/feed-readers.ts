@@ -1,6 +1,6 @@
 import { type PublicClient, createPublicClient, formatUnits, parseAbi, parseAbiItem } from 'viem';
 import type { FeedReader } from '../domain/feed.ts';
-import type { FeedRecord, IncomingObservation } from '../domain/feed.ts';
+import { type FeedRecord, type IncomingObservation, NoValueError } from '../domain/feed.ts';
 import { type RpcErrorHook, redactUrl, rpcTransport, withRetry } from './retry.ts';
 import { createSafeFetch } from './safe-fetch.ts';
 
@@ -15,6 +15,8 @@ const aggregatorV3 = parseAbi([
  */
 export function createFeedReader(options: {
   rpcUrls: ReadonlyMap<number, string>;
+  /** Blocks a contract reading must hold on to count (the latest and those before it; default 3). */
+  confirmations?: number;
   pollingIntervalMs?: number;
   now?: () => number;
   /** Hosts (or addresses) an HTTP feed may reach although they are internal. */
@@ -23,6 +25,7 @@ export function createFeedReader(options: {
   onRpcError?: (chainId: number) => RpcErrorHook;
 }): FeedReader {
   const now = options.now ?? Date.now;
+  const confirmations = Math.max(1, options.confirmations ?? 3);
   const clients = new Map<number, PublicClient>();
   const decimalsCache = new Map<string, number>();
   const client = (chainId: number): PublicClient => {
@@ -62,26 +65,61 @@ export function createFeedReader(options: {
     ];
   }
 
+  /**
+   * A view function read on the last `confirmations` blocks (the latest and those before it):
+   * the feed reports the least adverse of the readings and holds the most adverse, so a change
+   * counts only once it held on every block read (a block reorganised away, a one-block pump
+   * or dip, moves nothing). A vault whose supply is below its floor on any of those blocks has
+   * no share price to report (NoValueError).
+   */
   async function readContractCall(feed: FeedRecord): Promise<IncomingObservation[]> {
     const c = client(feed.chainId as number);
     const address = feed.config.address as `0x${string}`;
     const item = parseAbiItem(feed.config.signature as string);
     if (item.type !== 'function') throw new Error('feed signature is not a function');
-    const block = await c.getBlock();
-    const result = await c.readContract({
-      address,
-      abi: [item],
-      functionName: item.name,
-      args: feed.config.args ?? [],
-      blockNumber: block.number,
-    } as never);
-    const raw = typeof result === 'boolean' ? (result ? 1n : 0n) : BigInt(result as bigint);
-    const value = formatUnits(raw, feed.config.decimals ?? 18);
+    const supplyItem = feed.config.supplySignature ? parseAbiItem(feed.config.supplySignature) : undefined;
+    const head = await c.getBlock();
+    const oldest = head.number - BigInt(Math.min(confirmations, Number(head.number) + 1) - 1);
+    const blocks: bigint[] = [];
+    for (let b = oldest; b <= head.number; b++) blocks.push(b);
+    const readings = await Promise.all(
+      blocks.map(async (blockNumber) => {
+        if (supplyItem?.type === 'function') {
+          const supply = BigInt(
+            (await c.readContract({ address, abi: [supplyItem], functionName: supplyItem.name, blockNumber } as never)) as bigint,
+          );
+          if (supply < BigInt(feed.config.minSupply ?? '0')) {
+            throw new NoValueError(
+              `the supply at block ${blockNumber} (${supply}) is below the floor (${feed.config.minSupply}): an emptied vault has no share price`,
+            );
+          }
+        }
+        const result = await c.readContract({
+          address,
+          abi: [item],
+          functionName: item.name,
+          args: feed.config.args ?? [],
+          blockNumber,
+        } as never);
+        return typeof result === 'boolean' ? (result ? 1n : 0n) : BigInt(result as bigint);
+      }),
+    );
+    const up = feed.config.adverse === 'UP';
+    const sorted = [...readings].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const [least, most] = up ? [sorted[0], sorted.at(-1)] : [sorted.at(-1), sorted[0]];
+    const decimals = feed.config.decimals ?? 18;
     return [
       {
-        value,
-        observedAt: Number(block.timestamp) * 1000,
-        source: { chainId: feed.chainId as number, address, blockNumber: block.number.toString(), function: item.name },
+        value: formatUnits(least as bigint, decimals),
+        held: formatUnits(most as bigint, decimals),
+        observedAt: Number(head.timestamp) * 1000,
+        source: {
+          chainId: feed.chainId as number,
+          address,
+          blockNumber: head.number.toString(),
+          fromBlock: oldest.toString(),
+          function: item.name,
+        },
       },
     ];
   }

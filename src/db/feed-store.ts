@@ -144,7 +144,15 @@ export async function setRiskFeeds(ex: Executor, riskId: string, feedIds: readon
 export async function insertObservations(
   ex: Executor,
   feedId: string,
-  observations: ReadonlyArray<{ value: string; rawValue: string; observedAt: number; source: Record<string, string | number> }>,
+  observations: ReadonlyArray<{
+    value: string;
+    rawValue: string;
+    /** The most adverse of the blocks read, and what the observation offers the trailing maximum (null: the raw value). */
+    heldValue?: string | null;
+    referenceValue?: string | null;
+    observedAt: number;
+    source: Record<string, string | number>;
+  }>,
   receivedAt: number,
 ): Promise<ObservationRecord[]> {
   if (observations.length === 0) return [];
@@ -155,10 +163,12 @@ export async function insertObservations(
     observed_at: Date;
     source: Record<string, string | number>;
   }>(sql`
-    INSERT INTO observations (feed_id, value, raw_value, observed_at, received_at, source)
+    INSERT INTO observations (feed_id, value, raw_value, held_value, reference_value, observed_at, received_at, source)
     VALUES ${sql.join(
       observations.map(
-        (o) => sql`(${feedId}, ${o.value}::numeric, ${o.rawValue}::numeric, ${ts(o.observedAt)}, ${ts(receivedAt)}, ${json(o.source)})`,
+        (o) =>
+          sql`(${feedId}, ${o.value}::numeric, ${o.rawValue}::numeric, ${o.heldValue ?? null}::numeric, ${o.referenceValue ?? null}::numeric,
+            ${ts(o.observedAt)}, ${ts(receivedAt)}, ${json(o.source)})`,
       ),
       sql`, `,
     )}
@@ -277,10 +287,21 @@ export async function rejectionsOf(ex: Executor, feedId: string, page: PageReque
   }));
 }
 
-/** The largest raw value of a feed since `since` (for trailing-maximum feeds). */
+/**
+ * The trailing maximum of a feed since `since`: the largest value its observations offer it
+ * (what was held over the holding period; the raw value where nothing was recorded).
+ */
 export async function trailingMax(ex: Executor, feedId: string, since: number): Promise<string | null> {
   const rows = await ex.query<{ m: string | null }>(
-    sql`SELECT MAX(raw_value) AS m FROM observations WHERE feed_id = ${feedId} AND observed_at >= ${ts(since)}`,
+    sql`SELECT MAX(COALESCE(reference_value, raw_value)) AS m FROM observations WHERE feed_id = ${feedId} AND observed_at >= ${ts(since)}`,
+  );
+  return rows[0]?.m == null ? null : String(rows[0].m);
+}
+
+/** The least value a feed held since `since` (each observation's most adverse block): what a holding period keeps. */
+export async function heldMinimum(ex: Executor, feedId: string, since: number): Promise<string | null> {
+  const rows = await ex.query<{ m: string | null }>(
+    sql`SELECT MIN(COALESCE(held_value, raw_value)) AS m FROM observations WHERE feed_id = ${feedId} AND observed_at >= ${ts(since)}`,
   );
   return rows[0]?.m == null ? null : String(rows[0].m);
 }

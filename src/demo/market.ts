@@ -146,8 +146,10 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string, fund?: De
     name: 'Yield vault exploit (ERC-4626)',
     kind: 'SMART_CONTRACT_FAILURE',
     correlationGroup: 'VAULT',
-    rule: { threshold: '0.9', direction: 'BELOW', recoveryThreshold: '0.98', window: 0, payout: 'BINARY' },
-    score: { audits: 2, daysLive: 400, valueSecuredUsd: '80000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'MEDIUM' },
+    // Half the share price gone and still gone a minute later (a contract's state can be moved for a block).
+    rule: { threshold: '0.5', direction: 'BELOW', recoveryThreshold: '0.9', window: 60, payout: 'BINARY' },
+    score: { audits: 3, daysLive: 1200, valueSecuredUsd: '400000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'MEDIUM' },
+    protocolCategory: 'YIELD',
   });
   const reporter = demoPerson('reporter');
   const feeds = { usdc: '', dai: '', vault: '' };

@@ -95,3 +95,19 @@ export function normaliseTriggerRule(input: TriggerRuleInput): TriggerRule {
     tiers,
   };
 }
+
+/**
+ * The shortest confirmation window of a rule read from a contract (docs/design.md §5,
+ * "Manipulation"): a contract's state can be moved for a block or a few (a donation, a flash
+ * loan, a pumped oracle, a block later reorganised away), so a fall must hold this long.
+ */
+export const MIN_CONTRACT_WINDOW_SECONDS = 60;
+
+export function requireManipulationWindow(window: number): void {
+  if (Number.isInteger(window) && window < MIN_CONTRACT_WINDOW_SECONDS) {
+    throw badInput(
+      `window must be at least ${MIN_CONTRACT_WINDOW_SECONDS} s for a rule read from a contract: a contract's state can be moved for a block`,
+      { field: 'window' },
+    );
+  }
+}

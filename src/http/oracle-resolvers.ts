@@ -62,6 +62,9 @@ export const oracleResolvers: Resolvers = {
     path: (f) => f.config.path ?? null,
     catalogId: (f) => f.config.catalogId ?? null,
     trailingMaxWindowSeconds: (f) => f.config.trailingMaxWindowSeconds ?? null,
+    holdSeconds: (f) => f.config.holdSeconds ?? null,
+    adverse: (f) => f.config.adverse ?? null,
+    minSupply: (f) => (f.config.minSupply === undefined ? null : BigInt(f.config.minSupply)),
     minValue: (f) => f.config.minValue ?? null,
     // Why a read failed is for the feed's operators, not the public: it may describe
     // what the server reached.

@@ -17,7 +17,7 @@ import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/
 import type { RiskRecord, StoredBreakdown } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
-import { annualPricing } from '../app/loss-models.ts';
+import { annualPricing, protocolCategoryOf } from '../app/loss-models.ts';
 import { riskHistory } from '../app/history.ts';
 import type { ModelExplanation } from '../domain/loss-model.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
@@ -57,7 +57,7 @@ function modelLines(m: Partial<ModelExplanation>, days: number) {
     },
     { label: 'Paying incidents the rule would have confirmed in that history', value: String(m.triggersSeen ?? 0) },
     {
-      label: 'Annual trigger frequency: history, prior (cross-section at this score)',
+      label: 'Annual trigger frequency: history, prior at this score (stablecoins for a depeg, DeFi exploits for a protocol)',
       value: `${num(m.experienceAnnualFrequency)}, ${num(m.priorAnnualFrequency)}`,
     },
     { label: 'Credibility of the history Z = E / (E + shape / prior)', value: num(m.credibility) },
@@ -185,6 +185,7 @@ export const coreResolvers: Resolvers = {
       override: r.scoreOverride,
       overrideReason: r.scoreOverrideReason,
     }),
+    protocolCategory: (r) => protocolCategoryOf(r),
     baseRate: async (r, _, ctx) => (await annualPricing(ctx.deps, r)).annualRate,
     pricing: async (r, _, ctx) => {
       const p = await annualPricing(ctx.deps, r);

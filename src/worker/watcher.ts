@@ -226,7 +226,7 @@ async function readAndRecord(deps: Deps, reader: FeedReader, feeds: readonly Fee
       if (result.incidents.length > 0) log.info({ feedId: feed.id, incidents: result.incidents }, 'incident confirmed');
     } catch (err) {
       log.warn({ feedId: feed.id, err: err instanceof Error ? err.message : String(err) }, 'feed read failed');
-      await recordReadError(deps, feed.id, err instanceof Error ? err.message : String(err));
+      await recordReadError(deps, feed.id, err);
     }
   }
 }

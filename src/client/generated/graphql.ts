@@ -43,6 +43,11 @@ export type CreateRiskInput = {
   maxStalenessSeconds?: number | null | undefined;
   /** Its name, e.g. "USDC depeg". */
   name: string;
+  /**
+   * A smart-contract failure's protocol category: its prior starts from the exploit rate of the
+   * category (docs/pricing.md). Unset: all categories pooled. Not for a depeg.
+   */
+  protocolCategory?: ProtocolCategory | null | undefined;
   /** Fresh feeds needed to evaluate the trigger (default 1). */
   quorum?: number | null | undefined;
   /** The objective rule that triggers and sizes payouts. */
@@ -115,6 +120,21 @@ export type PoolRiskInput = {
   /** The risk. */
   riskId: string | number;
 };
+
+/** A protocol's category, as DeFi's exploit history counts them (bridges are not covered: their value locked is not in the data). */
+export type ProtocolCategory =
+  /** Collateralised-debt stablecoins. */
+  | 'CDP_STABLECOIN'
+  /** Derivatives and synthetic assets. */
+  | 'DERIVATIVES'
+  /** Exchanges and liquidity pools. */
+  | 'DEX'
+  /** Lending markets and money markets. */
+  | 'LENDING'
+  /** Any other DeFi protocol. */
+  | 'OTHER'
+  /** Yield aggregators and vaults. */
+  | 'YIELD';
 
 /** Where a quote stands. */
 export type QuoteStatus =

@@ -322,6 +322,11 @@ export type CreateRiskInput = {
   maxStalenessSeconds?: InputMaybe<Scalars['Int']['input']>;
   /** Its name, e.g. "USDC depeg". */
   name: Scalars['String']['input'];
+  /**
+   * A smart-contract failure's protocol category: its prior starts from the exploit rate of the
+   * category (docs/pricing.md). Unset: all categories pooled. Not for a depeg.
+   */
+  protocolCategory?: InputMaybe<ProtocolCategory>;
   /** Fresh feeds needed to evaluate the trigger (default 1). */
   quorum?: InputMaybe<Scalars['Int']['input']>;
   /** The objective rule that triggers and sizes payouts. */
@@ -369,6 +374,8 @@ export type Feed = {
   __typename?: 'Feed';
   /** CHAINLINK and CONTRACT_CALL: the contract. */
   address?: Maybe<Scalars['String']['output']>;
+  /** CONTRACT_CALL: which way a failure moves the reading (DOWN: a share price or balance falls; UP: a paused flag rises). */
+  adverse?: Maybe<Scalars['String']['output']>;
   /** CONTRACT_CALL: its arguments. */
   args?: Maybe<Array<Scalars['String']['output']>>;
   /** The oracles/ catalog entry it was registered from. */
@@ -383,6 +390,8 @@ export type Feed = {
   heartbeatSeconds: Scalars['Int']['output'];
   /** Every observation recorded, newest first, a page at a time. */
   history: FeedObservationConnection;
+  /** CONTRACT_CALL: how long a value must hold before it enters the trailing maximum (a short pump never does). */
+  holdSeconds?: Maybe<Scalars['Int']['output']>;
   /** The feed's id. */
   id: Scalars['ID']['output'];
   /** Where its values come from. */
@@ -395,6 +404,8 @@ export type Feed = {
   lastValue?: Maybe<Scalars['Decimal']['output']>;
   /** The largest plausible value. */
   maxValue?: Maybe<Scalars['Decimal']['output']>;
+  /** CONTRACT_CALL with a supply floor: the share supply (base units) below which no value is reported. */
+  minSupply?: Maybe<Scalars['BigInt']['output']>;
   /** The smallest plausible value. */
   minValue?: Maybe<Scalars['Decimal']['output']>;
   /** Its name. */
@@ -1381,6 +1392,21 @@ export type PositionLoss = {
   incidentId?: Maybe<Scalars['ID']['output']>;
 };
 
+/** A protocol's category, as DeFi's exploit history counts them (bridges are not covered: their value locked is not in the data). */
+export type ProtocolCategory =
+  /** Collateralised-debt stablecoins. */
+  | 'CDP_STABLECOIN'
+  /** Derivatives and synthetic assets. */
+  | 'DERIVATIVES'
+  /** Exchanges and liquidity pools. */
+  | 'DEX'
+  /** Lending markets and money markets. */
+  | 'LENDING'
+  /** Any other DeFi protocol. */
+  | 'OTHER'
+  /** Yield aggregators and vaults. */
+  | 'YIELD';
+
 /**
  * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
  * positions, policies and payouts.
@@ -1798,7 +1824,7 @@ export type QuoteBreakdown = {
    * below the risk's own burning cost for the term.
    */
   expectedLoss?: Maybe<Scalars['Decimal']['output']>;
-  /** Annual frequency of triggers: the history's, the prior's (from the cross-section at this score), their credibility blend and its upper quantile. */
+  /** Annual frequency of triggers: the history's, the prior's (at this score: the stablecoin cross-section for a depeg, DeFi's exploit history for a smart-contract failure), their credibility blend and its upper quantile. */
   experienceAnnualFrequency?: Maybe<Scalars['Decimal']['output']>;
   /** Mean payout per unit when the rule pays: the history's, the prior's, the weight of the history, and the blend. */
   experienceSeverity?: Maybe<Scalars['Decimal']['output']>;
@@ -1955,6 +1981,11 @@ export type RegisterFeedInput = {
   /** The largest plausible value. */
   maxValue?: InputMaybe<Scalars['Decimal']['input']>;
   /**
+   * erc4626-share-price: the vault's share supply, in base units, below which it reports no
+   * value and its risks go DEGRADED (an emptied vault's share price falls back to 1:1). Default 1000000.
+   */
+  minSupply?: InputMaybe<Scalars['BigInt']['input']>;
+  /**
    * Plausible range of values. Whatever the bounds, prices (CHAINLINK, PUSH, HTTP) must be
    * positive and CONTRACT_CALL values non-negative; anything outside is refused, never stored.
    */
@@ -2052,6 +2083,8 @@ export type Risk = {
   name: Scalars['String']['output'];
   /** The annual figures of the risk's loss model (docs/pricing.md). */
   pricing: RiskPricing;
+  /** A smart-contract failure's protocol category (null: all categories pooled, or a depeg). */
+  protocolCategory?: Maybe<ProtocolCategory>;
   /** Fresh feeds needed to evaluate the trigger. */
   quorum: Scalars['Int']['output'];
   /** The rule that triggers and sizes payouts. */
@@ -2860,6 +2893,7 @@ export type ResolversTypes = {
   PositionConnection: ResolverTypeWrapper<Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversTypes['Position']> }>;
   PositionEarnings: ResolverTypeWrapper<PositionEarnings>;
   PositionLoss: ResolverTypeWrapper<PositionLoss>;
+  ProtocolCategory: ProtocolCategory;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Quote: ResolverTypeWrapper<QuoteWithPolicy>;
   QuoteBreakdown: ResolverTypeWrapper<QuoteBreakdown>;
@@ -3163,6 +3197,7 @@ export type EvidenceObservationResolvers<ContextType = Context, ParentType exten
 
 export type FeedResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Feed'] = ResolversParentTypes['Feed']> = {
   address?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  adverse?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   args?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
   catalogId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   chainId?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -3170,12 +3205,14 @@ export type FeedResolvers<ContextType = Context, ParentType extends ResolversPar
   decimals?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   heartbeatSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   history?: Resolver<ResolversTypes['FeedObservationConnection'], ParentType, ContextType, RequireFields<FeedHistoryArgs, 'first'>>;
+  holdSeconds?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['FeedKind'], ParentType, ContextType>;
   lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   lastObservedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   lastValue?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   maxValue?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  minSupply?: Resolver<Maybe<ResolversTypes['BigInt']>, ParentType, ContextType>;
   minValue?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   observations?: Resolver<Array<ResolversTypes['FeedObservation']>, ParentType, ContextType, RequireFields<FeedObservationsArgs, 'limit'>>;
@@ -3629,6 +3666,7 @@ export type RiskResolvers<ContextType = Context, ParentType extends ResolversPar
   monitoring?: Resolver<ResolversTypes['RiskMonitoring'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   pricing?: Resolver<ResolversTypes['RiskPricing'], ParentType, ContextType>;
+  protocolCategory?: Resolver<Maybe<ResolversTypes['ProtocolCategory']>, ParentType, ContextType>;
   quorum?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   rule?: Resolver<ResolversTypes['TriggerRule'], ParentType, ContextType>;
   score?: Resolver<ResolversTypes['RiskScore'], ParentType, ContextType>;

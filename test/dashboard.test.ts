@@ -95,6 +95,12 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await page.waitForSelector('[data-incident][data-status="SETTLED"]', { timeout: 15_000 });
     // With the replay's observations the risk has a readable chart: a canvas with axes and a legend naming its lines.
     await page.waitForSelector(`[data-risk="${market.risks.usdc.id}"] [data-chart] canvas`);
+    // Each card says what the cover is in plain words: the rule, its window and what it pays.
+    assert.match(
+      (await page.textContent(`[data-risk="${market.risks.usdc.id}"] [data-terms]`)) ?? '',
+      /^Pays how far it is below 1, as a share of the cover, up to 20% if the price is at or below 0\.995 and stays there for 12 s/,
+    );
+    assert.match((await page.textContent(`[data-risk="${market.risks.vault.id}"]`)) ?? '', /Smart-contract failure/);
     assert.match(
       (await page.locator(`[data-risk="${market.risks.usdc.id}"] [data-chart] .u-legend`).textContent()) ?? '',
       /value[\s\S]*threshold 0\.995[\s\S]*recovery 0\.999/,

@@ -9,6 +9,7 @@ import { computeRiskScore } from '../src/domain/risk-score.ts';
 import { fitted } from '../src/domain/fitted-model.ts';
 import { assetsForShares, sharesForAssets, sharesForDeposit, withdrawalPayout } from '../src/domain/shares.ts';
 import { normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
+import { ruleInWords } from '../src/domain/rule-words.ts';
 
 /** A small seeded PRNG so property tests are reproducible. */
 function rng(seed: number) {
@@ -284,5 +285,40 @@ describe('risk score and rules', () => {
       '0.5',
     );
     assert.throws(() => normaliseTriggerRule({ ...base, direction: 'ABOVE' }), /recoveryThreshold/);
+  });
+});
+
+describe('a cover in plain words (Risk.terms)', () => {
+  const rule = (r: Record<string, unknown>) =>
+    normaliseTriggerRule({
+      threshold: '0.5',
+      direction: 'BELOW',
+      recoveryThreshold: '0.9',
+      window: 3_600,
+      payout: 'BINARY',
+      ...r,
+    } as never);
+
+  test('says what is watched, how long it must last and what it pays, from the rule and the template', () => {
+    assert.equal(
+      ruleInWords('SMART_CONTRACT_FAILURE', rule({}), 'erc4626-share-price'),
+      "Pays the whole cover if the vault's share price falls by 50% or more (to 50% of its highest value held for an hour over the last 30 days) and stays there for 1 h. A pump, a dip for a block or an emptied vault pays nothing.",
+    );
+    assert.equal(
+      ruleInWords(
+        'SMART_CONTRACT_FAILURE',
+        rule({ threshold: '1', direction: 'ABOVE', recoveryThreshold: '0', window: 21_600 }),
+        'contract-paused',
+      ),
+      'Pays the whole cover if the protocol stays paused for 6 h. A shorter pause pays nothing.',
+    );
+    assert.equal(
+      ruleInWords(
+        'DEPEG',
+        rule({ threshold: '0.995', recoveryThreshold: '0.999', window: 86_400, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }),
+        null,
+      ),
+      'Pays how far it is below 1, as a share of the cover, up to 20% if the price is at or below 0.995 and stays there for 24 h; a trigger that is back at or above 0.999 first pays nothing.',
+    );
   });
 });

@@ -180,6 +180,7 @@ export async function registerFeed(deps: Deps, viewer: Viewer | null, input: Reg
     throw badInput('kind must be CHAINLINK, CONTRACT_CALL, HTTP or PUSH', { field: 'kind' });
   }
   if (input.catalogId) config.catalogId = input.catalogId;
+  if (input.template) config.template = input.template;
   Object.assign(config, valueBounds(input));
   const feed: FeedRecord = {
     id: newId('feed'),

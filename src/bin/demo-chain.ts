@@ -11,6 +11,7 @@ import { deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
 import { chainOf } from '../chain/keys.ts';
 import { signPermit } from '../chain/permit.ts';
 import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
+import type { DemoVaultChain } from '../demo/exploit.ts';
 import type { DemoFunding } from '../demo/market.ts';
 
 const CONFIRMATIONS = 2;
@@ -27,6 +28,8 @@ export interface DemoChain {
   balanceOf(address: string): Promise<bigint>;
   /** Mints test tokens into a wallet and gives it gas, so it can deposit from itself (the demo's faucet). */
   fillWallet(address: string, amount: bigint): Promise<void>;
+  /** Deploys the demo's vault (contracts/DemoVault.sol) with 1,000 USDC in it, and the attacker's moves on it. */
+  vault(): Promise<DemoVaultChain>;
   stop(): Promise<void>;
 }
 
@@ -151,6 +154,31 @@ export async function startDemoChain(dir: string): Promise<DemoChain> {
     async fillWallet(address, amount) {
       await mint(getAddress(address), amount);
       await pub.request({ method: 'anvil_setBalance' as never, params: [getAddress(address), toHex(10n ** 18n)] as never });
+    },
+    async vault() {
+      const abi = platformContracts().DemoVault.abi;
+      const hash = await faucetWallet.deployContract({ abi, bytecode: platformContracts().DemoVault.bytecode, args: [token] } as never);
+      const vault = (await pub.waitForTransactionReceipt({ hash })).contractAddress as Address;
+      const seed = 1_000_000_000n;
+      await mint(faucet.address, seed);
+      await mined(await faucetWallet.writeContract({ address: token, abi: erc20Abi, functionName: 'approve', args: [vault, seed] }));
+      await mined(
+        await faucetWallet.writeContract({ address: vault, abi, functionName: 'deposit', args: [seed, faucet.address] } as never),
+      );
+      const attacker = createWalletClient({ chain, account: privateKeyToAccount(ANVIL_KEYS[1] as Hex), transport });
+      return {
+        chainId: LOCAL_CHAIN_ID,
+        vault,
+        async donate(amount) {
+          await mint(attacker.account.address, amount);
+          await mined(await attacker.writeContract({ address: token, abi: erc20Abi, functionName: 'transfer', args: [vault, amount] }));
+        },
+        async sweep(amount) {
+          await mined(
+            await attacker.writeContract({ address: vault, abi, functionName: 'sweep', args: [attacker.account.address, amount] } as never),
+          );
+        },
+      };
     },
     balanceOf: (address) => pub.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [getAddress(address)] }),
     async stop() {

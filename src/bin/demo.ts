@@ -3,6 +3,7 @@ import open from 'open';
 import { getIncident, incidents } from '../app/incidents.ts';
 import type { Deps } from '../app/deps.ts';
 import { payoutTransfersOf } from '../app/treasury.ts';
+import { replayExploit } from '../demo/exploit.ts';
 import { DEMO_WINDOW_SECONDS, type DemoMarket, demoFaucet, replayDepeg, seedDemoMarket } from '../demo/market.ts';
 import { type DemoChain, anvilAvailable, startDemoChain } from './demo-chain.ts';
 import { attachWebSockets, closeApp, createApp } from '../http/create-app.ts';
@@ -12,7 +13,8 @@ import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts
  * `npm run demo`: a realistic market on a fresh embedded database, then the shape of the
  * March 2023 USDC depeg replayed live through a PUSH feed (one observation a second,
  * stamped now, a 12 s confirmation window), so the trigger, the confirmation and the
- * payouts happen in front of you. The server keeps running afterwards, with demo sign-in
+ * payouts happen in front of you; then, with money on chain, a real vault on the local chain
+ * pumped (nothing paid) and exploited (every vault policy paid, src/demo/exploit.ts). The server keeps running afterwards, with demo sign-in
  * for the seeded people on the dashboard.
  */
 async function main(): Promise<void> {
@@ -77,7 +79,20 @@ async function main(): Promise<void> {
       `  ${settled.policiesPaid} policies paid ${Number(settled.totalPaid ?? 0n) / 1e6} USDC automatically; evidence hash ${settled.evidenceHash}`,
     );
   }
-  if (chain) await showPayoutsOnChain(deps, chain, market, say);
+  if (chain) {
+    await showPayoutsOnChain(deps, chain, market, market.risks.usdc.id, say);
+    say('');
+    say('Smart-contract failure: the vault risk is now read from a real ERC-4626 vault on the chain (share price against');
+    say(`its trailing maximum of values held an hour; half of it gone for ${market.risks.vault.rule.window} s pays).`);
+    const exploited = await replayExploit(deps, admin, market, await chain.vault(), {
+      say,
+      pause: (ms) => new Promise((r) => setTimeout(r, ms)),
+    });
+    if (exploited) await showPayoutsOnChain(deps, chain, market, market.risks.vault.id, say);
+  } else {
+    say('');
+    say('(settled on the ledger, without a chain: the smart-contract failure act, which reads a vault on chain, is skipped)');
+  }
   say('');
   say(`The server keeps running: the dashboard at ${url}/ (choose a demo person under "Your cover" to see their policies`);
   say('and positions) and GraphQL at /graphql; Ctrl-C stops it.');
@@ -91,9 +106,16 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
 }
 
-/** Waits for the payouts' transfers to be confirmed on chain, then shows each with its transaction and the buyer's wallet. */
-async function showPayoutsOnChain(deps: Deps, chain: DemoChain, market: DemoMarket, say: (line: string) => void): Promise<void> {
-  const ids = market.policies.map((p) => p.policy.id);
+/** Waits for the payouts' transfers of one risk's policies to be confirmed on chain, then shows each with its transaction and the buyer's wallet. */
+async function showPayoutsOnChain(
+  deps: Deps,
+  chain: DemoChain,
+  market: DemoMarket,
+  riskId: string,
+  say: (line: string) => void,
+): Promise<void> {
+  const shown = market.policies.filter((p) => p.policy.riskId === riskId);
+  const ids = shown.map((p) => p.policy.id);
   const deadline = Date.now() + 30_000;
   let transfers = await payoutTransfersOf(deps, ids);
   while ([...transfers.values()].some((t) => t.status !== 'CONFIRMED') && Date.now() < deadline) {
@@ -102,7 +124,7 @@ async function showPayoutsOnChain(deps: Deps, chain: DemoChain, market: DemoMark
   }
   say('');
   say(`Paid on chain (${transfers.size} transfers out of the treasury ${chain.treasury}):`);
-  for (const { buyer, policy } of market.policies) {
+  for (const { buyer, policy } of shown) {
     const t = transfers.get(policy.id);
     if (!t) continue;
     const usdc = (v: bigint) => (Number(v) / 1e6).toLocaleString('en', { maximumFractionDigits: 2 });

@@ -35,6 +35,8 @@ export interface FeedConfig {
   /** Base units of supply below which the value is not a price (an emptied vault falls back to 1:1). */
   minSupply?: string;
   catalogId?: string;
+  /** The catalog template the feed was registered from (oracles/), e.g. `contract-paused`. */
+  template?: string;
   /** Plausible range of raw values (decimal strings); see domain/plausible-value.ts. */
   minValue?: string;
   maxValue?: string;

@@ -176,7 +176,7 @@ async function render() {
   const data = await gql(`{
     settlement { mode chainId token treasury confirmations }
     backstop { balance skimRateBps }
-    risks(first: 100) { nodes { id name kind state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
+    risks(first: 100) { nodes { id name kind terms state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
       feeds { observations(limit: 60) { value observedAt } } } }
     pools(first: 100) { nodes { id name curator capital totalExposure capacityLeft utilisation adequacyStatus risks { risk { id } }
       premiumByDay(days: 30) { amount } losses { incidentId amount }
@@ -202,10 +202,11 @@ async function render() {
         r.monitoring.monitored
           ? ''
           : el('div', { class: 'warning', 'data-monitoring': 'off' }, `Not monitored: ${r.monitoring.reason}. No cover is sold.`),
+        el('div', { 'data-terms': '' }, r.terms),
         el(
           'div',
           { class: 'muted' },
-          `latest ${r.latestValue ?? '—'} · threshold ${r.rule.threshold} · recovery ${r.rule.recoveryThreshold}`,
+          `${r.kind === 'DEPEG' ? 'Stablecoin depeg' : 'Smart-contract failure'} · latest ${r.latestValue ?? '—'}`,
         ),
         chart(r.feeds[0]?.observations ?? [], r.rule),
       ),

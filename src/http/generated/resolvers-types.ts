@@ -2093,6 +2093,8 @@ export type Risk = {
   score: RiskScore;
   /** Where its trigger stands; cover is sold only while ARMED. */
   state: RiskState;
+  /** The cover in plain words: what is watched, when it pays and how much. */
+  terms: Scalars['String']['output'];
   /** How far the trigger is towards confirmation. */
   triggerProgress: TriggerProgress;
   /** When the current episode triggered (TRIGGERED or CONFIRMED). */
@@ -3671,6 +3673,7 @@ export type RiskResolvers<ContextType = Context, ParentType extends ResolversPar
   rule?: Resolver<ResolversTypes['TriggerRule'], ParentType, ContextType>;
   score?: Resolver<ResolversTypes['RiskScore'], ParentType, ContextType>;
   state?: Resolver<ResolversTypes['RiskState'], ParentType, ContextType>;
+  terms?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   triggerProgress?: Resolver<ResolversTypes['TriggerProgress'], ParentType, ContextType>;
   triggeredAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 };

@@ -1,2 +1,2 @@
 /** How the transports tell driver failures apart, without reaching into db/ (classified there). */
-export { isWaitTimeout } from '../db/classify-error.ts';
+export { CommitUnknownError, isConnectionLoss, isWaitTimeout } from '../db/classify-error.ts';

@@ -26,6 +26,7 @@ import {
   rateLimited,
 } from '../domain/errors.ts';
 import { newId } from './ids.ts';
+import { idempotencyKeyOf, onceWithKey } from './idempotency.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
 import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
@@ -147,33 +148,38 @@ export async function deposit(
   poolId: string,
   amountText: string,
   tranche: TrancheName,
+  idempotencyKey: string | null = null,
 ): Promise<PositionRecord> {
   const owner = requireViewer(viewer).address;
   const amount = parsePositiveAmount(amountText);
+  const key = idempotencyKeyOf(idempotencyKey);
   return deps.db.transaction(async (tx) => {
     const now = deps.clock.now();
-    const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
-    await checkpointPool(tx, snap);
-    const t = trancheOf(snap, tranche);
-    if (tranche === 'FIRST_LOSS' && owner !== snap.pool.curator) throw forbidden('only the curator funds the first-loss stake');
-    const shares = sharesForDeposit(book(t), amount);
-    if (shares === 0n) throw badInput('the amount is too small to mint a share', { field: 'amount' });
-    const wallet = ledgerAccounts.wallet(snap.pool.asset, owner);
-    await creditClaimsOf(tx, snap.pool.asset, owner, now);
-    const balance = await accountBalance(tx, wallet.id, true);
-    if (balance < amount)
-      throw insufficientFunds('wallet balance is below the deposit', { balance: balance.toString(), amount: amount.toString() });
-    await postJournal(tx, {
-      kind: 'DEPOSIT',
-      at: now,
-      reference: poolId,
-      memo: { tranche, shares: shares.toString() },
-      postings: [
-        { account: wallet, amount: -amount },
-        { account: ledgerAccounts.tranche(snap.pool.asset, poolId, tranche), amount },
-      ],
+    const request = { poolId, amount: amount.toString(), tranche };
+    return onceWithKey(tx, { owner, operation: 'deposit', key, request, now }, async () => {
+      const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
+      await checkpointPool(tx, snap);
+      const t = trancheOf(snap, tranche);
+      if (tranche === 'FIRST_LOSS' && owner !== snap.pool.curator) throw forbidden('only the curator funds the first-loss stake');
+      const shares = sharesForDeposit(book(t), amount);
+      if (shares === 0n) throw badInput('the amount is too small to mint a share', { field: 'amount' });
+      const wallet = ledgerAccounts.wallet(snap.pool.asset, owner);
+      await creditClaimsOf(tx, snap.pool.asset, owner, now);
+      const balance = await accountBalance(tx, wallet.id, true);
+      if (balance < amount)
+        throw insufficientFunds('wallet balance is below the deposit', { balance: balance.toString(), amount: amount.toString() });
+      await postJournal(tx, {
+        kind: 'DEPOSIT',
+        at: now,
+        reference: poolId,
+        memo: { tranche, shares: shares.toString() },
+        postings: [
+          { account: wallet, amount: -amount },
+          { account: ledgerAccounts.tranche(snap.pool.asset, poolId, tranche), amount },
+        ],
+      });
+      return changeShares(tx, { poolId, tranche, owner }, { free: shares, locked: 0n });
     });
-    return changeShares(tx, { poolId, tranche, owner }, { free: shares, locked: 0n });
   });
 }
 
@@ -187,35 +193,40 @@ export async function requestWithdrawal(
   poolId: string,
   sharesText: string,
   tranche: TrancheName,
+  idempotencyKey: string | null = null,
 ): Promise<WithdrawalRecord> {
   const owner = requireViewer(viewer).address;
   const shares = parsePositiveAmount(sharesText, 'shares');
+  const key = idempotencyKeyOf(idempotencyKey);
   return deps.db.transaction(async (tx) => {
     const now = deps.clock.now();
-    const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
-    if (snap.frozen) throw poolFrozen('withdrawals are frozen while a risk this pool backs is TRIGGERED', { poolId });
-    await checkpointPool(tx, snap);
-    const t = trancheOf(snap, tranche);
-    const position = await findPosition(tx, poolId, tranche, owner, true);
-    if (!position || position.shares < shares) {
-      throw insufficientFunds('you hold fewer free shares than requested', { shares: (position?.shares ?? 0n).toString() });
-    }
-    const request: WithdrawalRecord = {
-      id: newId('wdr'),
-      poolId,
-      tranche,
-      owner,
-      shares,
-      valueAtRequest: assetsForShares(book(t), shares),
-      requestedAt: now,
-      availableAt: now + snap.pool.cooldownSeconds * 1000,
-      status: 'PENDING',
-      paid: null,
-      completedAt: null,
-    };
-    await changeShares(tx, { poolId, tranche, owner }, { free: -shares, locked: shares });
-    await insertWithdrawal(tx, request);
-    return request;
+    const asked = { poolId, shares: shares.toString(), tranche };
+    return onceWithKey(tx, { owner, operation: 'requestWithdrawal', key, request: asked, now }, async () => {
+      const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
+      if (snap.frozen) throw poolFrozen('withdrawals are frozen while a risk this pool backs is TRIGGERED', { poolId });
+      await checkpointPool(tx, snap);
+      const t = trancheOf(snap, tranche);
+      const position = await findPosition(tx, poolId, tranche, owner, true);
+      if (!position || position.shares < shares) {
+        throw insufficientFunds('you hold fewer free shares than requested', { shares: (position?.shares ?? 0n).toString() });
+      }
+      const request: WithdrawalRecord = {
+        id: newId('wdr'),
+        poolId,
+        tranche,
+        owner,
+        shares,
+        valueAtRequest: assetsForShares(book(t), shares),
+        requestedAt: now,
+        availableAt: now + snap.pool.cooldownSeconds * 1000,
+        status: 'PENDING',
+        paid: null,
+        completedAt: null,
+      };
+      await changeShares(tx, { poolId, tranche, owner }, { free: -shares, locked: shares });
+      await insertWithdrawal(tx, request);
+      return request;
+    });
   });
 }
 

@@ -97,6 +97,8 @@ const EnvSchema = z.object({
   RESERVE_CHECK_MAX_AGE_SECONDS: intFrom(DEFAULT_RESERVE_MAX_AGE_MS / 1000, 1, 86_400),
   DB_LOCK_TIMEOUT_MS: intFrom(5_000, 10, 600_000),
   DB_STATEMENT_TIMEOUT_MS: intFrom(120_000, 100, 3_600_000),
+  /** How long a transaction that lost its connection before COMMIT, or a read, waits for a new primary (0: fail at once). */
+  DB_FAILOVER_WAIT_MS: intFrom(20_000, 0, 300_000),
   MIN_WITHDRAWAL: z
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "10"')
@@ -150,6 +152,7 @@ export interface RuntimeConfig {
   /** PostgreSQL server: lock and statement timeouts of every connection (ms). */
   dbLockTimeoutMs: number;
   dbStatementTimeoutMs: number;
+  dbFailoverWaitMs: number;
   rpcUrls: Map<number, string>;
   feedConfirmations: number;
   /** Chain settlement: the RPC URLs of its chain and how the operator signs (watcher only). */
@@ -309,6 +312,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     migrateOnStart: e.MIGRATE_ON_START === 'true',
     dbLockTimeoutMs: e.DB_LOCK_TIMEOUT_MS,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    dbFailoverWaitMs: e.DB_FAILOVER_WAIT_MS,
     watcherIntervalMs: e.WATCHER_INTERVAL_MS,
     watcherLeaseTtlMs: e.WATCHER_LEASE_TTL_MS,
     watcherMetricsPort: e.WATCHER_METRICS_PORT,

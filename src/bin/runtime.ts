@@ -62,6 +62,7 @@ export async function createRuntime(
     url: config.databaseUrl,
     dataDir: config.dataDir,
     lockTimeoutMs: config.dbLockTimeoutMs,
+    failoverWaitMs: config.dbFailoverWaitMs,
     statementTimeoutMs: config.dbStatementTimeoutMs,
   });
   // In a deployment a one-shot `npm run migrate` applies them; replicas then skip it.

@@ -6,11 +6,17 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
-import { isRetryable } from './classify-error.ts';
+import { CommitUnknownError, isConnectionLoss, isRetryable } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { type DatabaseSpanAttributes, inStatementSpan, inTransactionSpan } from './tracing.ts';
 
 const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
+
+export interface QueryOptions {
+  name?: string;
+  /** Fail at once on a lost connection instead of waiting for a new primary (a probe must answer now). */
+  noWait?: boolean;
+}
 
 /** A query runner: the whole database, or one open transaction. */
 export interface Executor {
@@ -20,7 +26,7 @@ export interface Executor {
    * hot statement whose text never changes (only its parameters), in or out of a
    * transaction. PGlite ignores it.
    */
-  query<T = Record<string, unknown>>(statement: SQL, options?: { name?: string }): Promise<T[]>;
+  query<T = Record<string, unknown>>(statement: SQL, options?: QueryOptions): Promise<T[]>;
 }
 
 export interface Database extends Executor {
@@ -53,12 +59,22 @@ export interface DatabaseOptions {
   lockTimeoutMs?: number | undefined;
   /** Server only: how long a statement may run before it is cancelled (default 120 s). */
   statementTimeoutMs?: number | undefined;
+  /**
+   * Server only: how long a transaction that lost its connection before COMMIT (or a read) is
+   * tried again, waiting for a new primary (default 20 s; 0: fail at once).
+   */
+  failoverWaitMs?: number | undefined;
 }
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 120_000;
+export const DEFAULT_FAILOVER_WAIT_MS = 20_000;
 
-type Drizzle = { execute(statement: SQL): Promise<{ rows: unknown[] }>; transaction<R>(fn: (tx: Drizzle) => Promise<R>): Promise<R> };
+type Drizzle = {
+  execute(statement: SQL): Promise<{ rows: unknown[] }>;
+  transaction<R>(fn: (tx: Drizzle) => Promise<R>): Promise<R>;
+  dialect: { sqlToQuery(statement: SQL): { sql: string; params: unknown[] } };
+};
 
 /**
  * What node-postgres's drizzle does in `execute` (its session and dialect, which its types
@@ -93,16 +109,31 @@ function executor(db: Drizzle, traced: DatabaseSpanAttributes, prepares = false)
   };
 }
 
-async function withRetry<R>(run: () => Promise<R>): Promise<R> {
+/**
+ * Runs `run` again from the start after a serialization failure or deadlock (up to 8 times),
+ * and, when `failoverWaitMs` is given, after a lost connection (a failover, a restart) for up
+ * to that long, backing off: the request waits for the new primary instead of failing. Only
+ * work that is safe to run again comes here: a transaction that never sent its COMMIT, a read.
+ */
+async function withRetry<R>(run: () => Promise<R>, failoverWaitMs = 0): Promise<R> {
+  const deadline = Date.now() + failoverWaitMs;
   for (let attempt = 1; ; attempt++) {
     try {
       return await run();
     } catch (error) {
-      if (attempt >= 8 || !isRetryable(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+      if (isRetryable(error) && attempt < 8) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+        continue;
+      }
+      if (!isConnectionLoss(error) || Date.now() >= deadline) throw error;
+      const backoff = Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(backoff, Math.max(0, deadline - Date.now()))));
     }
   }
 }
+
+/** A statement that only reads (safe to send again after a lost connection). */
+const READ_ONLY = /^\s*(select|with)\b(?![\s\S]*\b(insert|update|delete|for\s+update|for\s+share)\b)/i;
 
 /** The one place that branches on the driver (CONVENTIONS: Database). */
 export async function createDatabase(options: DatabaseOptions = {}): Promise<Database> {
@@ -112,6 +143,9 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
+      // A primary that is gone (a failover in progress) fails a connection in seconds, not never.
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
       lock_timeout: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
     });
@@ -126,11 +160,39 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     const db = drizzlePg(pool) as unknown as Drizzle;
     const server = new URL(options.url);
     const traced = { namespace: decodeURIComponent(server.pathname.slice(1)) || 'postgres', server: server.hostname };
+    const failoverWaitMs = options.failoverWaitMs ?? DEFAULT_FAILOVER_WAIT_MS;
+    const outside = executor(db, traced, true);
     return {
       kind: 'postgres',
-      ...executor(db, traced, true),
+      async query<T>(statement: SQL, queryOptions?: QueryOptions) {
+        try {
+          return await outside.query<T>(statement, queryOptions);
+        } catch (error) {
+          // A read is sent again after a lost connection; a write outside a transaction is not
+          // (it may have been applied before the connection went).
+          if (queryOptions?.noWait || !isConnectionLoss(error) || !READ_ONLY.test(db.dialect.sqlToQuery(statement).sql)) throw error;
+          return withRetry(() => outside.query<T>(statement, queryOptions), failoverWaitMs);
+        }
+      },
       transaction: (fn) =>
-        inTransactionSpan(traced, () => withRetry(() => db.transaction((tx) => fn(executor(tx as unknown as Drizzle, traced, true))))),
+        inTransactionSpan(traced, () =>
+          withRetry(async () => {
+            let committing = false;
+            try {
+              return await db.transaction(async (tx) => {
+                const result = await fn(executor(tx as unknown as Drizzle, traced, true));
+                committing = true;
+                return result;
+              });
+            } catch (error) {
+              // Lost after COMMIT was sent: applied or not, nobody knows. Not run again.
+              if (committing && isConnectionLoss(error)) {
+                throw new CommitUnknownError('the database connection was lost while committing', { cause: error });
+              }
+              throw error;
+            }
+          }, failoverWaitMs),
+        ),
       async migrate() {
         // A dedicated session holds an advisory lock so that replicas starting together
         // apply the migrations once.
@@ -218,5 +280,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
 
 /** Readiness: one round trip to the database. */
 export async function ping(ex: Executor): Promise<void> {
-  await ex.query(sql`SELECT 1`);
+  // A server in recovery is a standby (or a demoted primary): it takes no writes, so it is not ready.
+  const [row] = await ex.query<{ standby: boolean }>(sql`SELECT pg_is_in_recovery() AS standby`, { noWait: true });
+  if (row?.standby) throw new Error('the database is a standby (in recovery): no primary answers');
 }

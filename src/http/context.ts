@@ -8,6 +8,7 @@ import { payoutsOfPolicies } from '../app/incidents.ts';
 import type { OutboundTransferRecord, PayoutRecord, PoolSnapshot, RiskRecord } from '../app/records.ts';
 import { payoutTransfersOf } from '../app/treasury.ts';
 import type { EventHub } from '../app/event-hub.ts';
+import { badInput } from '../domain/errors.ts';
 
 /** Per-request state: who is asking, and caches so a list does not reload the same pool. */
 export interface Context {
@@ -15,6 +16,8 @@ export interface Context {
   viewer: Viewer | null;
   /** The client's address as the app trusts it (see `trust proxy`), for per-client bounds. */
   client: string;
+  /** The request's `Idempotency-Key` header, if any: the key of a mutation that takes one and was not given it as an argument. */
+  idempotencyKey: string | null;
   /** This replica's feed of committed platform events (subscriptions). */
   events(): EventHub;
   risk(id: string): Promise<RiskRecord>;
@@ -27,11 +30,18 @@ export interface Context {
   transferOf(policyId: string): Promise<OutboundTransferRecord | null>;
 }
 
+/** A mutation's idempotency key: its argument, else the request's `Idempotency-Key` header; given both, they must agree. */
+export function keyOf(argument: string | null | undefined, ctx: Pick<Context, 'idempotencyKey'>): string | null {
+  if (argument != null && ctx.idempotencyKey !== null && argument !== ctx.idempotencyKey)
+    throw badInput('the idempotencyKey argument and the Idempotency-Key header differ', { field: 'idempotencyKey' });
+  return argument ?? ctx.idempotencyKey;
+}
+
 export function createContext(
   deps: Deps,
   viewer: Viewer | null,
   events: () => EventHub,
-  request: { client: string } = { client: 'local' },
+  request: { client: string; idempotencyKey?: string | null } = { client: 'local' },
 ): Context {
   const risks = new Map<string, Promise<RiskRecord>>();
   const pools = new Map<string, Promise<PoolSnapshot>>();
@@ -67,6 +77,7 @@ export function createContext(
     transferOf: (policyId) => transfers().load(policyId),
     payoutOf: (policyId) => payouts().load(policyId),
     client: request.client,
+    idempotencyKey: request.idempotencyKey ?? null,
     events,
     risk(id) {
       let p = risks.get(id);

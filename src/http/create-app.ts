@@ -31,7 +31,7 @@ import { type ErrorCode, isBaseError } from '../domain/errors.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
 import { type Context, createContext } from './context.ts';
-import { createMaskError, refused } from './errors.ts';
+import { RETRY_AFTER_SECONDS, createMaskError, isUnavailable, refused, unavailableMessage } from './errors.ts';
 import {
   type SubscriptionLimits,
   clientKey,
@@ -91,7 +91,11 @@ export function createYogaServer(
     context: ({ req }): Context => {
       const auth = req?.auth ?? { viewer: null };
       if (auth.authError) throw auth.authError;
-      return createContext(deps, auth.viewer, events, { client: req?.ip ?? 'unknown' });
+      const key = req?.headers['idempotency-key'];
+      return createContext(deps, auth.viewer, events, {
+        client: req?.ip ?? 'unknown',
+        idempotencyKey: typeof key === 'string' ? key : null,
+      });
     },
     // Same-origin by default (the dashboard); other sites only from a configured allowlist.
     cors: origins.length > 0 ? { origin: [...origins], credentials: true, methods: ['GET', 'POST'] } : false,
@@ -502,6 +506,11 @@ function errorHandler(deps: Deps): express.ErrorRequestHandler {
       );
     }
     if (status >= 400 && status < 500) return refused(res, status, 'bad request', 'BAD_USER_INPUT');
+    if (isUnavailable(err)) {
+      deps.log.warn({ err }, 'the database is unavailable');
+      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+      return refused(res, 503, unavailableMessage(err), 'UNAVAILABLE');
+    }
     deps.log.error({ err }, 'unexpected error in an HTTP route');
     return refused(res, 500, 'unexpected error', 'INTERNAL_SERVER_ERROR');
   };

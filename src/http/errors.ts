@@ -2,7 +2,7 @@ import type { Response } from 'express';
 import { GraphQLError, Kind, type OperationDefinitionNode, type SelectionNode, type ValueNode } from 'graphql';
 import type { Logger } from 'pino';
 import { type FieldPath, type FieldProblem, isBaseError, parseFieldPath } from '../domain/errors.ts';
-import { isWaitTimeout } from '../app/failures.ts';
+import { CommitUnknownError, isConnectionLoss, isWaitTimeout } from '../app/failures.ts';
 import { currentRequest } from '../app/request-context.ts';
 
 /**
@@ -38,7 +38,23 @@ export function clientCode(error: unknown): string {
   if (original instanceof GraphQLError) return String(original.extensions.code ?? 'BAD_USER_INPUT');
   if (graphqlError && !original) return String(graphqlError.extensions.code ?? 'BAD_USER_INPUT');
   if (isWaitTimeout(original)) return 'TIMEOUT';
+  if (isUnavailable(original)) return 'UNAVAILABLE';
   return 'INTERNAL_SERVER_ERROR';
+}
+
+/** Seconds a client should wait before retrying an UNAVAILABLE answer (a failover takes about ten). */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** The database is gone for now (a failover, a restart), past the wait the request was given: retryable. */
+export function isUnavailable(error: unknown): boolean {
+  return error instanceof CommitUnknownError || isConnectionLoss(error);
+}
+
+/** What an UNAVAILABLE answer tells the client, which depends on whether anything may have been written. */
+export function unavailableMessage(error: unknown): string {
+  return error instanceof CommitUnknownError
+    ? 'the database was lost while committing: the change may or may not be applied; retry with the same idempotency key (or quote, or reference), which applies it once'
+    : 'the database is unavailable (a failover or a restart); nothing was written: retry';
 }
 
 /** The suggestion graphql-js appends to some messages. */
@@ -84,6 +100,17 @@ function mask(log: Logger, error: unknown): Error {
     return new GraphQLError('the database did not answer in time (a lock or statement timeout); nothing was written: try again', {
       ...at(graphqlError),
       extensions: { code: 'TIMEOUT' },
+    });
+  }
+  if (isUnavailable(original)) {
+    log.warn({ err: original, path: graphqlError?.path }, 'the database is unavailable');
+    return new GraphQLError(unavailableMessage(original), {
+      ...at(graphqlError),
+      extensions: {
+        code: 'UNAVAILABLE',
+        details: { retryAfterSeconds: RETRY_AFTER_SECONDS, committed: original instanceof CommitUnknownError ? 'unknown' : 'no' },
+        http: { status: 503, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } },
+      },
     });
   }
   log.error({ err: original, path: graphqlError?.path }, 'unexpected error in a resolver');

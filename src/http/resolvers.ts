@@ -28,6 +28,7 @@ import { GraphQLScalarType } from 'graphql';
 import { formatUnits } from 'viem';
 import { pageRequest } from '../domain/page.ts';
 import { under } from '../domain/errors.ts';
+import { keyOf } from './context.ts';
 import type { QuoteEstimateResolvers, Resolvers } from './generated/resolvers-types.ts';
 import { oracleResolvers } from './oracle-resolvers.ts';
 import { solvencyResolvers } from './solvency-resolvers.ts';
@@ -166,8 +167,8 @@ export const coreResolvers: Resolvers = {
       const pool = await under(['input'], () => createPool(ctx.deps, ctx.viewer, a.input));
       return ctx.pool(pool.id);
     },
-    deposit: (_, a, ctx) => deposit(ctx.deps, ctx.viewer, a.poolId, a.amount, a.tranche),
-    requestWithdrawal: (_, a, ctx) => requestWithdrawal(ctx.deps, ctx.viewer, a.poolId, a.shares, a.tranche),
+    deposit: (_, a, ctx) => deposit(ctx.deps, ctx.viewer, a.poolId, a.amount, a.tranche, keyOf(a.idempotencyKey, ctx)),
+    requestWithdrawal: (_, a, ctx) => requestWithdrawal(ctx.deps, ctx.viewer, a.poolId, a.shares, a.tranche, keyOf(a.idempotencyKey, ctx)),
     completeWithdrawal: (_, a, ctx) => completeWithdrawal(ctx.deps, ctx.viewer, a.requestId),
     // A quote just taken is not bought yet.
     requestQuote: async (_, a, ctx) => ({

@@ -13,6 +13,7 @@ import {
   withdraw,
 } from '../app/treasury.ts';
 import { pageRequest } from '../domain/page.ts';
+import { keyOf } from './context.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 
 /** Money on chain (schema/40-treasury.graphql). */
@@ -33,7 +34,7 @@ export const treasuryResolvers: Resolvers = {
     reserves: (_, __, ctx) => currentReserves(ctx.deps, { fresh: ctx.viewer?.roles.includes('admin') ?? false }),
   },
   Mutation: {
-    withdraw: (_, a, ctx) => withdraw(ctx.deps, ctx.viewer, a),
+    withdraw: (_, a, ctx) => withdraw(ctx.deps, ctx.viewer, { ...a, idempotencyKey: keyOf(a.idempotencyKey, ctx) }),
     assignDeposit: (_, a, ctx) => assignDeposit(ctx.deps, ctx.viewer, a),
     retryTransfer: (_, a, ctx) => retryTransfer(ctx.deps, ctx.viewer, a),
     acknowledgeReorg: (_, a, ctx) => acknowledgeReorg(ctx.deps, ctx.viewer, a),

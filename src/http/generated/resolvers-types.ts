@@ -846,6 +846,7 @@ export type MutationCreditAccountArgs = {
  */
 export type MutationDepositArgs = {
   amount: Scalars['BigInt']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   poolId: Scalars['ID']['input'];
   tranche?: InputMaybe<TrancheName>;
 };
@@ -929,6 +930,7 @@ export type MutationRequestQuoteArgs = {
  * and observations, money on chain.
  */
 export type MutationRequestWithdrawalArgs = {
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   poolId: Scalars['ID']['input'];
   shares: Scalars['BigInt']['input'];
   tranche?: InputMaybe<TrancheName>;

@@ -1,0 +1,39 @@
+import { sql } from 'drizzle-orm';
+import type { Executor } from './create-database.ts';
+import { json, ts } from './sql-helpers.ts';
+
+export interface IdempotencyClaim {
+  owner: string;
+  operation: string;
+  key: string;
+  requestHash: string;
+}
+
+/**
+ * Claims a key in the caller's transaction: null when this request is the first with it (the
+ * row is written, and a concurrent request with the same key waits on it until this one ends),
+ * else what the first request stored (its request's hash, and its answer).
+ */
+export async function claimKey(
+  ex: Executor,
+  claim: IdempotencyClaim,
+  now: number,
+): Promise<{ requestHash: string; result: unknown } | null> {
+  const inserted = await ex.query(sql`
+    INSERT INTO idempotency_keys (owner, operation, key, request_hash, created_at)
+    VALUES (${claim.owner}, ${claim.operation}, ${claim.key}, ${claim.requestHash}, ${ts(now)})
+    ON CONFLICT DO NOTHING RETURNING key`);
+  if (inserted.length > 0) return null;
+  const [row] = await ex.query<{ request_hash: string; result: unknown }>(sql`
+    SELECT request_hash, result FROM idempotency_keys
+    WHERE owner = ${claim.owner} AND operation = ${claim.operation} AND key = ${claim.key}`);
+  if (!row) throw new Error('an idempotency key claimed elsewhere is not there');
+  return { requestHash: row.request_hash, result: row.result };
+}
+
+/** The answer of the request that claimed the key, kept for its retries. */
+export async function saveAnswer(ex: Executor, claim: IdempotencyClaim, result: unknown): Promise<void> {
+  await ex.query(sql`
+    UPDATE idempotency_keys SET result = ${json(result)}
+    WHERE owner = ${claim.owner} AND operation = ${claim.operation} AND key = ${claim.key}`);
+}

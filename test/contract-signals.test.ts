@@ -110,10 +110,20 @@ describe('smart-contract failure on a real local chain: pays real failures, neve
   /** Waits until the watcher has read the chain's latest block for `feedId`, and returns that reading. */
   async function readAtHead(feedId: string) {
     const head = (await chain.public.getBlockNumber()).toString();
-    return waitFor(`a reading of block ${head}`, async () => {
+    try {
+      return await waitFor(
+        `a reading of block ${head}`,
+        async () => {
+          const [o] = await recentObservations(h.db, feedId, 1);
+          return o?.source.blockNumber === head ? o : undefined;
+        },
+        60_000,
+      );
+    } catch (error) {
       const [o] = await recentObservations(h.db, feedId, 1);
-      return o?.source.blockNumber === head ? o : undefined;
-    });
+      const feed = await findFeed(h.db, feedId);
+      throw new Error(`${(error as Error).message}; latest ${JSON.stringify(o)}; last error ${feed?.lastError}`);
+    }
   }
 
   /** A vault with 1,000 USDC deposited, so its share price is 1. */

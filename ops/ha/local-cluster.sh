@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# A PostgreSQL cluster that fails over, on one machine, without Docker (docs/operations.md,
+# "High availability"): one etcd, three Patroni nodes running PostgreSQL 15 with synchronous
+# replication (an acknowledged commit is on two nodes), and HAProxy routing one endpoint to
+# whichever node Patroni's REST API calls the primary (GET /primary), and a second endpoint to
+# streaming replicas (GET /replica). The same topology as docker-compose.yml's `ha` profile.
+# Debian packages: patroni, etcd-server, haproxy, postgresql-15.
+#
+#   ops/ha/local-cluster.sh start [DIR]   start it (data and logs under DIR, default /tmp/cover-ha)
+#   ops/ha/local-cluster.sh status [DIR]  Patroni's view of the members
+#   ops/ha/local-cluster.sh leader [DIR]  the leader's node number (1-3)
+#   ops/ha/local-cluster.sh kill N [DIR]  SIGKILL node N: Patroni, the postmaster, its backends
+#   ops/ha/local-cluster.sh stop [DIR]    stop everything and leave the data
+#
+# Ports (environment): HA_PORT (5000, the primary), HA_REPLICA_PORT (5001), HA_PG_PORT (5441:
+# nodes on 5441-5443), HA_REST_PORT (8441: Patroni on 8441-8443), HA_ETCD_PORT (23790 and
+# +10 for peers). Trust authentication on 127.0.0.1 only: a local cluster for tests and
+# trials; a production one sets passwords (docs/operations.md).
+set -euo pipefail
+
+cmd=${1:?usage: local-cluster.sh start|status|leader|kill N|stop [DIR]}
+shift
+node_arg=""
+if [ "$cmd" = kill ]; then node_arg=${1:?kill needs a node number}; shift; fi
+dir=${1:-${HA_DIR:-/tmp/cover-ha}}
+HA_PORT=${HA_PORT:-5000}
+HA_REPLICA_PORT=${HA_REPLICA_PORT:-5001}
+HA_PG_PORT=${HA_PG_PORT:-5441}
+HA_REST_PORT=${HA_REST_PORT:-8441}
+HA_ETCD_PORT=${HA_ETCD_PORT:-23790}
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)}
+
+# PostgreSQL refuses to run as root: as root, the cluster runs as the postgres user.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+rest() { echo $((HA_REST_PORT + $1 - 1)); }
+pgport() { echo $((HA_PG_PORT + $1 - 1)); }
+
+wait_for() { # what, seconds, command...
+  local what=$1 seconds=$2
+  shift 2
+  for _ in $(seq 1 $((seconds * 4))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  echo "local-cluster: timed out waiting for $what (logs in $dir)" >&2
+  return 1
+}
+
+node_config() { # n
+  local n=$1
+  cat <<EOF
+scope: cover
+namespace: /cover-ha/
+name: pg$n
+restapi:
+  listen: 127.0.0.1:$(rest "$n")
+  connect_address: 127.0.0.1:$(rest "$n")
+etcd3:
+  hosts: 127.0.0.1:$HA_ETCD_PORT
+bootstrap:
+  dcs:
+    ttl: 8
+    loop_wait: 1
+    retry_timeout: 3
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: true
+    postgresql:
+      use_pg_rewind: true
+      parameters:
+        max_connections: 200
+        wal_level: replica
+        hot_standby: "on"
+        max_wal_senders: 10
+        max_replication_slots: 10
+        wal_log_hints: "on"
+  initdb:
+    - encoding: UTF8
+    - data-checksums
+  pg_hba:
+    - local all all trust
+    - host all all 127.0.0.1/32 trust
+    - host replication replicator 127.0.0.1/32 trust
+postgresql:
+  listen: 127.0.0.1:$(pgport "$n")
+  connect_address: 127.0.0.1:$(pgport "$n")
+  data_dir: $dir/pg$n
+  bin_dir: $PG_BIN
+  pgpass: $dir/pgpass$n
+  authentication:
+    superuser:
+      username: postgres
+      password: postgres
+    replication:
+      username: replicator
+      password: replicator
+  parameters:
+    unix_socket_directories: $dir
+EOF
+}
+
+haproxy_config() {
+  cat <<EOF
+global
+  maxconn 2000
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 30m
+  timeout server 30m
+  timeout check 1s
+# The primary: the one node whose Patroni answers 200 on /primary. Sessions to a node marked
+# down are cut, so clients reconnect to the new primary instead of writing to a demoted one.
+listen primary
+  bind 127.0.0.1:$HA_PORT
+  option httpchk GET /primary
+  http-check expect status 200
+  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+EOF
+  for n in 1 2 3; do echo "  server pg$n 127.0.0.1:$(pgport $n) maxconn 500 check port $(rest $n)"; done
+  cat <<EOF
+# Streaming replicas at most 1 MB behind: reads that may be a little stale.
+listen replicas
+  bind 127.0.0.1:$HA_REPLICA_PORT
+  balance roundrobin
+  option httpchk GET /replica?lag=1MB
+  http-check expect status 200
+  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+EOF
+  for n in 1 2 3; do echo "  server pg$n 127.0.0.1:$(pgport $n) maxconn 500 check port $(rest $n)"; done
+}
+
+start_node() { # n
+  local n=$1
+  node_config "$n" >"$dir/pg$n.yml"
+  chown postgres "$dir/pg$n.yml" 2>/dev/null || true
+  as_pg patroni "$dir/pg$n.yml" >>"$dir/pg$n.log" 2>&1 </dev/null &
+  echo $! >"$dir/patroni$n.pid"
+}
+
+member_count_streaming() {
+  curl -sf "http://127.0.0.1:$(rest 1)/cluster" | python3 -c '
+import json, sys
+members = json.load(sys.stdin)["members"]
+ok = [m for m in members if m["role"] in ("replica", "sync_standby") and m.get("state") in ("running", "streaming")]
+sync = [m for m in members if m["role"] == "sync_standby"]
+sys.exit(0 if len(ok) >= 2 and sync else 1)'
+}
+
+leader() {
+  for n in 1 2 3; do
+    if curl -sf -o /dev/null "http://127.0.0.1:$(rest "$n")/primary"; then
+      echo "$n"
+      return 0
+    fi
+  done
+  return 1
+}
+
+case "$cmd" in
+start)
+  for bin in patroni etcd haproxy curl python3; do
+    command -v "$bin" >/dev/null || { echo "local-cluster: $bin is not installed (apt-get install patroni etcd-server haproxy curl)" >&2; exit 1; }
+  done
+  mkdir -p "$dir"
+  chown postgres "$dir" 2>/dev/null || true
+  chmod 700 "$dir"
+  etcd --name cover-ha --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$HA_ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$HA_ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$((HA_ETCD_PORT + 10))" --initial-advertise-peer-urls "http://127.0.0.1:$((HA_ETCD_PORT + 10))" \
+    --initial-cluster "cover-ha=http://127.0.0.1:$((HA_ETCD_PORT + 10))" >>"$dir/etcd.log" 2>&1 </dev/null &
+  echo $! >"$dir/etcd.pid"
+  wait_for etcd 20 curl -sf "http://127.0.0.1:$HA_ETCD_PORT/health"
+  start_node 1
+  wait_for "the first node to lead" 60 curl -sf "http://127.0.0.1:$(rest 1)/primary"
+  start_node 2
+  start_node 3
+  wait_for "two streaming replicas, one synchronous" 120 member_count_streaming
+  haproxy_config >"$dir/haproxy.cfg"
+  haproxy -f "$dir/haproxy.cfg" -db >>"$dir/haproxy.log" 2>&1 </dev/null &
+  echo $! >"$dir/haproxy.pid"
+  wait_for "HAProxy to route to the primary" 20 "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$HA_PORT"
+  echo "local-cluster: up; primary postgres://postgres@127.0.0.1:$HA_PORT/postgres, replicas :$HA_REPLICA_PORT, leader pg$(leader)"
+  ;;
+status)
+  curl -sf "http://127.0.0.1:$(rest 1)/cluster" || curl -sf "http://127.0.0.1:$(rest 2)/cluster" || curl -sf "http://127.0.0.1:$(rest 3)/cluster"
+  echo
+  ;;
+leader)
+  leader
+  ;;
+kill)
+  n=$node_arg
+  [ -f "$dir/pg$n/postmaster.pid" ] && postmaster=$(head -n1 "$dir/pg$n/postmaster.pid") || postmaster=""
+  [ -f "$dir/patroni$n.pid" ] && kill -9 "$(cat "$dir/patroni$n.pid")" 2>/dev/null || true
+  pkill -9 -f "patroni $dir/pg$n.yml" 2>/dev/null || true
+  if [ -n "$postmaster" ]; then
+    pkill -9 -P "$postmaster" 2>/dev/null || true
+    kill -9 "$postmaster" 2>/dev/null || true
+  fi
+  echo "local-cluster: killed pg$n (Patroni, postmaster $postmaster and its backends)"
+  ;;
+stop)
+  for f in haproxy patroni1 patroni2 patroni3; do [ -f "$dir/$f.pid" ] && kill "$(cat "$dir/$f.pid")" 2>/dev/null || true; done
+  for n in 1 2 3; do
+    pkill -f "patroni $dir/pg$n.yml" 2>/dev/null || true
+    [ -f "$dir/pg$n/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/pg$n" stop -m immediate >/dev/null 2>&1 || true
+  done
+  [ -f "$dir/etcd.pid" ] && kill "$(cat "$dir/etcd.pid")" 2>/dev/null || true
+  echo "local-cluster: stopped (data left in $dir)"
+  ;;
+*)
+  echo "usage: local-cluster.sh start|status|leader|kill N|stop [DIR]" >&2
+  exit 2
+  ;;
+esac

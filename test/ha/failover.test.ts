@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import pg from 'pg';
+import { type Hex, getAddress } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createCoverClient } from '../../src/client/index.ts';
+import { type Database, createDatabase } from '../../src/db/create-database.ts';
+import { assertLedgerInvariants, waitFor } from '../helpers.ts';
+import { npmStart } from '../npm-start.ts';
+
+/**
+ * `npm run test:ha` (issue 44): the product on a real PostgreSQL cluster that fails over.
+ * ops/ha/local-cluster.sh starts etcd, three Patroni nodes (PostgreSQL 15, synchronous
+ * replication) and HAProxy; the product is migrated and started (`npm start`) against HAProxy's
+ * one endpoint, as docs/operations.md says. Six clients buy and deposit; a depeg confirms;
+ * then the leader is SIGKILLed (Patroni, postmaster, backends). Afterwards: no
+ * INTERNAL_SERVER_ERROR among the answers, writes back within 15 s, every acknowledged
+ * purchase and deposit on the new primary exactly once, the incident settled with one payout
+ * per policy, and the ledger balanced.
+ */
+const ROOT = new URL('../..', import.meta.url).pathname;
+const SCRIPT = join(ROOT, 'ops/ha/local-cluster.sh');
+const dir = mkdtempSync(join(tmpdir(), 'cover-ha-'));
+const ports = { HA_PORT: '15000', HA_REPLICA_PORT: '15001', HA_PG_PORT: '15441', HA_REST_PORT: '18441', HA_ETCD_PORT: '23890' };
+const clusterEnv = { ...process.env, ...ports };
+const url = `postgres://postgres@127.0.0.1:${ports.HA_PORT}/cover`;
+const cleanup: Array<() => unknown> = [];
+const cluster = (...args: string[]) =>
+  spawnSync('bash', [SCRIPT, ...args, dir], { env: clusterEnv, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
+
+before(async () => {
+  const started = cluster('start');
+  assert.equal(started.status, 0, `the cluster did not start: ${started.stdout}${started.stderr}`);
+  cleanup.push(() => cluster('stop'));
+  const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${ports.HA_PORT}/postgres` });
+  await admin.connect();
+  await admin.query('CREATE DATABASE cover');
+  await admin.end();
+});
+after(async () => {
+  for (const f of cleanup.reverse()) await f();
+});
+
+test('the leader killed under purchases, deposits and a settlement: nothing acknowledged lost or doubled, no INTERNAL_SERVER_ERROR, writes back within 15 s', async () => {
+  const migrated = spawnSync(process.execPath, ['--import', 'tsx', 'src/bin/migrate.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: url },
+    encoding: 'utf8',
+  });
+  assert.equal(migrated.status, 0, migrated.stderr);
+  const adminKey = generatePrivateKey();
+  const admin = privateKeyToAccount(adminKey);
+  const server = await npmStart(cleanup, {
+    DATABASE_URL: url,
+    ADMIN_ADDRESSES: admin.address,
+    JWT_SECRET: 'x'.repeat(40),
+    MIGRATE_ON_START: 'false',
+    // Ten clients from one address: the per-client limit would answer most of them RATE_LIMITED.
+    RATE_LIMIT_PER_MINUTE: '0',
+    WATCHER_INTERVAL_MS: '250',
+  });
+  const api = `${server.base}/graphql`;
+  const person = async (key: Hex = generatePrivateKey()) => {
+    const client = createCoverClient({ url: api });
+    await client.signIn(privateKeyToAccount(key));
+    return { client, address: privateKeyToAccount(key).address, token: client.token as string };
+  };
+  const adminClient = (await person(adminKey)).client;
+  const reporterKey = generatePrivateKey();
+  const reporter = await person(reporterKey);
+  const feed = await reporter.client.registerPushFeed('USDC/USD (ha)');
+  const risk = await adminClient.createRisk({
+    name: 'USDC depeg (ha)',
+    kind: 'DEPEG',
+    correlationGroup: 'USDC',
+    rule: { threshold: '0.97', direction: 'BELOW', recoveryThreshold: '0.99', window: 2, payout: 'BINARY' },
+    score: { audits: 3, daysLive: 1500, valueSecuredUsd: '30000000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'HIGH' },
+  });
+  await adminClient.setRiskFeeds(risk.id, [feed.id]);
+  const push = (value: string) =>
+    reporter.client.pushObservations(feed.id, privateKeyToAccount(reporterKey), [
+      { value, observedAt: Math.floor(Date.now() / 1000) * 1000 },
+    ]);
+  await push('1');
+  const uw = await person();
+  const pool = await uw.client.createPool({ name: 'ha pool', risks: [{ riskId: risk.id }] });
+  await adminClient.credit(uw.address, 10_000_000_000_000n, 'ha-uw');
+  await uw.client.deposit(pool.id, 10_000_000_000_000n);
+
+  // One GraphQL call as a client makes it: the code of its first error, or OK.
+  const answers: Array<{ sent: number; at: number; code: string; write: boolean }> = [];
+  const call = async (token: string, query: string, variables: Record<string, unknown>, headers: Record<string, string> = {}) => {
+    for (;;) {
+      const started = Date.now();
+      let body: { data?: Record<string, any>; errors?: Array<{ extensions?: { code?: string } }> };
+      try {
+        const res = await fetch(api, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+          body: JSON.stringify({ query, variables }),
+          signal: AbortSignal.timeout(60_000),
+        });
+        body = (await res.json()) as typeof body;
+      } catch (error) {
+        answers.push({ sent: started, at: Date.now(), code: `NETWORK ${(error as Error).message}`, write: false });
+        throw error;
+      }
+      const code = body.errors?.[0]?.extensions?.code ?? 'OK';
+      answers.push({ sent: started, at: Date.now(), code, write: code === 'OK' && query.startsWith('mutation') });
+      // An outage is retried as the answer says (the same request: the same quote, the same key).
+      if (code === 'UNAVAILABLE' || code === 'TIMEOUT') {
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      return { code, data: body.data };
+    }
+  };
+
+  // Policies on the risk that is about to pay.
+  const holders = await Promise.all(Array.from({ length: 4 }, () => person()));
+  const held: string[] = [];
+  for (const h of holders) {
+    await adminClient.credit(h.address, 100_000_000n, `ha-h-${h.address}`);
+    const q = await h.client.quote(risk.id, 1_000_000_000n, 30);
+    held.push((await h.client.buy(q.id)).id);
+  }
+
+  const buyers = await Promise.all(Array.from({ length: 3 }, () => person()));
+  const depositors = await Promise.all(Array.from({ length: 3 }, () => person()));
+  for (const p of [...buyers, ...depositors]) await adminClient.credit(p.address, 10_000_000_000n, `ha-${p.address}`);
+  const bought: string[] = [];
+  const deposited: Array<{ owner: string; key: string }> = [];
+  let stop = false;
+  const buyerLoop = async (b: (typeof buyers)[number]) => {
+    while (!stop) {
+      const q = await call(b.token, 'mutation($r: ID!) { requestQuote(riskId: $r, amount: "10000000", durationDays: 30) { id } }', {
+        r: risk.id,
+      });
+      if (q.code !== 'OK') {
+        // Sales pause once the risk triggers: the buyer waits and asks again.
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      const p = await call(b.token, 'mutation($q: ID!) { purchasePolicy(quoteId: $q) { id } }', { q: q.data?.requestQuote.id });
+      if (p.code === 'OK') bought.push(p.data?.purchasePolicy.id);
+    }
+  };
+  const depositorLoop = async (d: (typeof depositors)[number]) => {
+    for (let i = 0; !stop; i++) {
+      const key = `ha-${d.address}-${i}`;
+      const r = await call(
+        d.token,
+        'mutation($p: ID!) { deposit(poolId: $p, amount: "1000000") { shares } }',
+        { p: pool.id },
+        { 'idempotency-key': key },
+      );
+      if (r.code === 'OK') deposited.push({ owner: getAddress(d.address).toLowerCase(), key });
+    }
+  };
+  const load = Promise.all([...buyers.map(buyerLoop), ...depositors.map(depositorLoop)]);
+  await new Promise((r) => setTimeout(r, 3_000));
+
+  // A depeg confirms (window 2 s); the leader dies right after, while the watcher settles it.
+  await push('0.95');
+  await new Promise((r) => setTimeout(r, 3_000));
+  await push('0.95');
+  const leader = cluster('leader').stdout.trim();
+  assert.match(leader, /^[123]$/);
+  const killedAt = Date.now();
+  const killed = cluster('kill', leader);
+  assert.equal(killed.status, 0, killed.stderr);
+  await new Promise((r) => setTimeout(r, 25_000));
+  stop = true;
+  await load;
+
+  // Writes are back when the first write sent after the kill is answered OK (requests wait for the new primary).
+  const firstWriteAfter = answers.filter((a) => a.write && a.sent > killedAt).sort((a, b) => a.at - b.at)[0];
+  assert.ok(firstWriteAfter, 'writes succeed after the failover');
+  const recoveryMs = firstWriteAfter.at - killedAt;
+  const codes = new Map<string, number>();
+  for (const a of answers) codes.set(a.code, (codes.get(a.code) ?? 0) + 1);
+  console.log(
+    `ha: leader pg${leader} killed; writes back after ${recoveryMs} ms; ${bought.length} purchases and ${deposited.length} deposits acknowledged; answers ${JSON.stringify(Object.fromEntries(codes))}`,
+  );
+  writeFileSync(join(dir, 'result.json'), JSON.stringify({ recoveryMs, codes: Object.fromEntries(codes) }));
+  assert.ok(recoveryMs < 15_000, `writes back within 15 s (${recoveryMs} ms)`);
+  assert.ok(![...codes.keys()].some((c) => c === 'INTERNAL_SERVER_ERROR' || c.startsWith('NETWORK')), JSON.stringify([...codes]));
+
+  const db: Database = await createDatabase({ url });
+  cleanup.push(() => db.close());
+  // The incident settled once the watcher was back: one payout per policy in force.
+  const settled = await waitFor(
+    'the incident settled',
+    async () => {
+      const [row] = await db.query<{ id: string; status: string }>(sql`SELECT id, status FROM incidents WHERE risk_id = ${risk.id}`);
+      return row?.status === 'SETTLED' ? row : undefined;
+    },
+    60_000,
+  );
+  const payouts = await db.query<{ policy_id: string }>(sql`SELECT policy_id FROM payouts WHERE incident_id = ${settled.id}`);
+  const paid = payouts.map((p) => p.policy_id);
+  assert.equal(new Set(paid).size, paid.length, 'each policy paid once');
+  for (const id of held) assert.ok(paid.includes(id), `policy ${id} bought before the depeg is paid`);
+  // A policy is paid when it was in force at the trigger's time (its start at or before it).
+  const inForce = await db.query<{ id: string }>(
+    sql`SELECT p.id FROM policies p JOIN incidents i ON i.risk_id = p.risk_id
+        WHERE i.id = ${settled.id} AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at`,
+  );
+  assert.deepEqual(new Set(paid), new Set(inForce.map((p) => p.id)), 'paid: exactly the policies in force at the trigger');
+  // Every acknowledged write is there once.
+  const policies = await db.query<{ id: string }>(sql`SELECT id FROM policies WHERE risk_id = ${risk.id}`);
+  const stored = new Set(policies.map((p) => p.id));
+  for (const id of bought) assert.ok(stored.has(id), `acknowledged purchase ${id} stored`);
+  const keys = await db.query<{ owner: string; key: string; result: unknown }>(
+    sql`SELECT owner, key, result FROM idempotency_keys WHERE operation = 'deposit'`,
+  );
+  const byKey = new Map(keys.map((k) => [`${k.owner.toLowerCase()}|${k.key}`, k]));
+  for (const d of deposited) assert.ok(byKey.get(`${d.owner}|${d.key}`)?.result, `acknowledged deposit ${d.key} stored once`);
+  for (const d of depositors) {
+    const owner = getAddress(d.address);
+    const [{ n } = { n: '0' }] = await db.query<{ n: string }>(
+      sql`SELECT COUNT(*) AS n FROM journal_entries WHERE kind = 'DEPOSIT' AND reference = ${pool.id}
+          AND id IN (SELECT entry_id FROM postings p JOIN accounts a ON a.id = p.account_id WHERE lower(a.owner) = lower(${owner}))`,
+    );
+    const applied = keys.filter((k) => k.owner.toLowerCase() === owner.toLowerCase()).length;
+    assert.equal(Number(n), applied, `${owner}: one deposit per key`);
+  }
+  await assertLedgerInvariants(db);
+});

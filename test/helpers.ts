@@ -158,6 +158,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
       domains: ['localhost:4000', '127.0.0.1:4000'],
       chainIds: [1, 31337],
       nonceTtlSeconds: 300,
+      rpcUrls: new Map(),
       clockSkewSeconds: 60,
       maxOpenNonces: 20,
     },

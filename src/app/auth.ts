@@ -5,7 +5,8 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage, parseSiweMessage } from 'viem/siwe';
 import { publish } from '../db/events.ts';
 import { bumpSessionVersion, consumeNonce, insertNonce, sessionVersion, upsertUser } from '../db/session-store.ts';
-import { badInput, forbidden, rateLimited, unauthenticated } from '../domain/errors.ts';
+import { badInput, forbidden, rateLimited, unauthenticated, unavailable } from '../domain/errors.ts';
+import { contractWalletSigned } from '../chain/signatures.ts';
 import type { Deps } from './deps.ts';
 
 export type Role = 'admin';
@@ -99,6 +100,23 @@ function siweProblem(deps: Deps, m: ReturnType<typeof parseSiweMessage>, now: nu
 }
 
 /**
+ * Whether the address signed the message: an EOA's signature (recovered offline), else the
+ * address's contract wallet says so on the chain the message names (ERC-1271; ERC-6492 for a
+ * wallet not deployed yet), through that chain's configured RPC.
+ */
+async function signedBy(deps: Deps, chainId: number, address: Hex, message: string, signature: Hex): Promise<boolean> {
+  if (await verifyMessage({ address, message, signature }).catch(() => false)) return true;
+  const rpcUrl = deps.config.siwe.rpcUrls.get(chainId);
+  if (!rpcUrl) return false;
+  try {
+    return await contractWalletSigned(rpcUrl, address, message, signature);
+  } catch (error) {
+    deps.log.warn({ err: error, chainId }, 'could not ask a contract wallet for its signature');
+    throw unavailable(`chain ${chainId} could not be reached to check a contract wallet's signature; try again`, { chainId });
+  }
+}
+
+/**
  * Verifies a signed EIP-4361 message (see siweProblem), then the signature of the address
  * it names, and only then consumes its nonce (atomically, so it can never be replayed): a
  * junk signature cannot burn someone else's sign-in.
@@ -125,8 +143,8 @@ export async function signInWithEthereum(deps: Deps, message: string, signature:
   const problem = siweProblem(deps, parsed, now);
   if (problem) throw unauthenticated(problem);
   const address = getAddress(parsed.address);
-  const ok = await verifyMessage({ address, message, signature }).catch(() => false);
-  if (!ok) throw unauthenticated('the signature does not match the address in the message');
+  if (!(await signedBy(deps, parsed.chainId, address, message, signature)))
+    throw unauthenticated('the signature does not match the address in the message');
   if (!(await consumeNonce(deps.db, parsed.nonce, now)))
     throw unauthenticated('the nonce is unknown, already used or expired; ask for a new one');
   const version = await upsertUser(deps.db, address, now);

@@ -34,7 +34,10 @@ export interface AppConfig {
     domains: readonly string[];
     /** Chain ids a sign-in message may name. */
     chainIds: readonly number[];
+    /** How long a sign-in nonce (and the message naming it) stays valid: long enough for a multisig to collect its signatures. */
     nonceTtlSeconds: number;
+    /** RPC URLs by chain id, to ask a contract wallet (ERC-1271, ERC-6492) on the chain its message names. */
+    rpcUrls: ReadonlyMap<number, string>;
     /** Allowed clock difference for issued-at and token times. */
     clockSkewSeconds: number;
     /** Unused, unexpired nonces one client may hold at once. */

@@ -36,6 +36,8 @@ const EnvSchema = z.object({
     .string()
     .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, 'must be chain ids separated by commas')
     .default('1,10,137,8453,42161,31337'),
+  /** A sign-in nonce's life: a multisig (a Safe) may take hours to collect its owners' signatures. */
+  SIWE_NONCE_TTL_SECONDS: intFrom(300, 60, 7 * 86_400),
   TRUST_PROXY: z.string().optional(),
   CORS_ORIGINS: z.string().optional(),
   HTTP_FEED_ALLOWED_HOSTS: z.string().optional(),
@@ -270,7 +272,8 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       siwe: {
         domains: list(e.SIWE_DOMAINS ?? e.SIWE_DOMAIN ?? `localhost:${e.PORT},127.0.0.1:${e.PORT}`),
         chainIds: list(e.SIWE_CHAIN_IDS).map(Number),
-        nonceTtlSeconds: 300,
+        nonceTtlSeconds: e.SIWE_NONCE_TTL_SECONDS,
+        rpcUrls,
         clockSkewSeconds: 60,
         maxOpenNonces: 20,
       },

@@ -22,7 +22,8 @@ export type ErrorCode =
   | 'SETTLEMENT_UNAVAILABLE'
   | 'RESERVES_SHORT'
   | 'RESERVES_UNKNOWN'
-  | 'CHAIN_REORG';
+  | 'CHAIN_REORG'
+  | 'UNAVAILABLE';
 
 /** Where a value sits in an operation's arguments: names and array positions, e.g. ["input", "rule", "tiers", 0, "bound"]. */
 export type FieldPath = ReadonlyArray<string | number>;
@@ -125,6 +126,8 @@ export const poolFrozen = kind('POOL_FROZEN');
 export const riskNotMonitored = kind('RISK_NOT_MONITORED');
 export const rateLimited = kind('RATE_LIMITED');
 export const settlementUnavailable = kind('SETTLEMENT_UNAVAILABLE');
+/** A dependency (the database, a chain's RPC) does not answer for now: retry. */
+export const unavailable = kind('UNAVAILABLE');
 export const reservesShort = kind('RESERVES_SHORT');
 /** The treasury has not been reconciled recently enough to know it can pay: sales fail closed. */
 export const reservesUnknown = kind('RESERVES_UNKNOWN');

@@ -487,6 +487,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
 };
 
 /** The one error handler of the non-GraphQL routes: a stable code, never a stack or a path. */

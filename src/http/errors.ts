@@ -75,6 +75,7 @@ function mask(log: Logger, error: unknown): Error {
         code: original.code,
         ...(original.details ? { details: original.details } : {}),
         ...(original.fields ? { fields: original.fields } : {}),
+        ...(original.code === 'UNAVAILABLE' ? { http: { status: 503, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } } } : {}),
       },
     });
   }

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type Address, type Hex, getAddress, serializeErc6492Signature, encodeFunctionData, keccak256, toHex } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createSiweMessage } from 'viem/siwe';
+import { type Anvil, type Compiled, chainClients, compileTestContracts, startTestAnvil } from './chain-helpers.ts';
+import { type Harness, createHarness } from './helpers.ts';
+
+/**
+ * Wallets of every kind sign in (issue 45, item 4): a contract wallet's signature is verified
+ * on the chain its EIP-4361 message names, through the configured RPC: ERC-1271 for a
+ * deployed wallet, ERC-6492 for one its factory has not deployed yet. A stranger's signature
+ * for either is refused, and so is a contract wallet on a chain with no RPC.
+ */
+describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real local chain', () => {
+  let anvil: Anvil;
+  let h: Harness;
+  let chain: ReturnType<typeof chainClients>;
+  let contracts: Record<string, Compiled>;
+  let factory: Address;
+  const owner = privateKeyToAccount(generatePrivateKey());
+  const stranger = privateKeyToAccount(generatePrivateKey());
+
+  before(async () => {
+    contracts = compileTestContracts(['SmartWallet', 'SmartWalletFactory']);
+    anvil = await startTestAnvil(5);
+    chain = chainClients(anvil.url);
+    h = await createHarness();
+    (h.deps.config.siwe as { rpcUrls: ReadonlyMap<number, string> }).rpcUrls = new Map([[31337, anvil.url]]);
+    const hash = await chain.wallet.deployContract({
+      abi: (contracts.SmartWalletFactory as Compiled).abi,
+      bytecode: (contracts.SmartWalletFactory as Compiled).bytecode,
+    } as never);
+    factory = (await chain.public.waitForTransactionReceipt({ hash })).contractAddress as Address;
+  });
+  after(async () => {
+    await anvil?.stop();
+    await h?.close();
+  });
+
+  const factoryAbi = () => (contracts.SmartWalletFactory as Compiled).abi;
+  const addressOf = async (salt: Hex) =>
+    getAddress(
+      (await chain.public.readContract({
+        address: factory,
+        abi: factoryAbi(),
+        functionName: 'addressOf',
+        args: [owner.address, salt],
+      })) as string,
+    );
+
+  /** A sign-in message for `address` on `chainId`, and the answer to signing it with `signature(message)`. */
+  async function signIn(address: Address, sign: (message: string) => Promise<Hex>, chainId = 31337) {
+    const { siweNonce } = await h.ok('mutation { siweNonce { nonce domain } }');
+    const message = createSiweMessage({
+      address,
+      chainId,
+      domain: siweNonce.domain,
+      nonce: siweNonce.nonce,
+      uri: `http://${siweNonce.domain}`,
+      version: '1',
+      issuedAt: new Date(h.clock.now()),
+    });
+    return h.gql('mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token account { address } } }', {
+      m: message,
+      s: await sign(message),
+    });
+  }
+
+  test('a deployed contract wallet (ERC-1271) signs in with its owner key; a stranger cannot sign for it', async () => {
+    const salt = keccak256(toHex('deployed'));
+    const hash = await chain.wallet.writeContract({
+      address: factory,
+      abi: factoryAbi(),
+      functionName: 'deploy',
+      args: [owner.address, salt],
+    } as never);
+    const receipt = await chain.public.waitForTransactionReceipt({ hash });
+    assert.equal(receipt.status, 'success');
+    const wallet = await addressOf(salt);
+    assert.ok((await chain.public.getCode({ address: wallet }))?.length, 'deployed');
+    const ok = await signIn(wallet, (message) => owner.signMessage({ message }));
+    assert.equal(ok.errors, undefined, JSON.stringify(ok.errors));
+    assert.equal(ok.data?.signInWithEthereum.account.address, wallet);
+    const refused = await signIn(wallet, (message) => stranger.signMessage({ message }));
+    assert.equal(refused.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+    // On a chain this server has no RPC for, nobody can ask the wallet: refused, not guessed.
+    const elsewhere = await signIn(wallet, (message) => owner.signMessage({ message }), 1);
+    assert.equal(elsewhere.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+  });
+
+  test('a counterfactual wallet (ERC-6492: not deployed yet) signs in with its factory call wrapped around the signature', async () => {
+    const salt = keccak256(toHex('counterfactual'));
+    const wallet = await addressOf(salt);
+    assert.equal(await chain.public.getCode({ address: wallet }), undefined, 'not deployed');
+    const wrap = (inner: Hex) =>
+      serializeErc6492Signature({
+        address: factory,
+        data: encodeFunctionData({ abi: factoryAbi(), functionName: 'deploy', args: [owner.address, salt] } as never),
+        signature: inner,
+      });
+    const ok = await signIn(wallet, async (message) => wrap(await owner.signMessage({ message })));
+    assert.equal(ok.errors, undefined, JSON.stringify(ok.errors));
+    assert.equal(ok.data?.signInWithEthereum.account.address, wallet);
+    assert.equal(await chain.public.getCode({ address: wallet }), undefined, 'verifying deployed nothing');
+    const refused = await signIn(wallet, async (message) => wrap(await stranger.signMessage({ message })));
+    assert.equal(refused.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+  });
+});

@@ -102,6 +102,10 @@ describe('the dashboard on the demo market, in a real browser', () => {
     );
     assert.match((await page.textContent(`[data-risk="${market.risks.vault.id}"]`)) ?? '', /Smart-contract failure/);
     assert.match(
+      (await page.textContent(`[data-risk="${market.risks.usdc.id}"] [data-rate]`)) ?? '',
+      /^About \d+\.\d+% of the amount a year/,
+    );
+    assert.match(
       (await page.locator(`[data-risk="${market.risks.usdc.id}"] [data-chart] .u-legend`).textContent()) ?? '',
       /value[\s\S]*threshold 0\.995[\s\S]*recovery 0\.999/,
     );

@@ -81,7 +81,14 @@ describe('PUSH feed to payout, as a newcomer does it', () => {
     // Bad pushes are refused and change nothing.
     expectCode(await push([{ value: '0.98', observedAt: t0 + 1000 }]), 'CONFLICT');
     expectCode(await push([{ value: '0.5', observedAt: t0 - 1000 }]), 'CONFLICT');
-    expectCode(await push([{ value: '0.5', observedAt: t0 + 2000 }], newWallet()), 'UNAUTHENTICATED');
+    const stranger = newWallet();
+    const wrongKey = await push([{ value: '0.5', observedAt: t0 + 2000 }], stranger);
+    expectCode(wrongKey, 'UNAUTHENTICATED');
+    // The refusal names whom it recovered and whom it expected.
+    assert.match(
+      wrongKey.errors?.[0]?.message ?? '',
+      new RegExp(`signed by ${stranger.address}, not by the feed's reporter ${reporter.address}`, 'i'),
+    );
     expectCode(await push([{ value: '0.5', observedAt: h.clock.now() + 3_600_000 }]), 'BAD_USER_INPUT');
     const tampered = [{ value: '0.97', observedAt: t0 + 2000 }];
     const sig = await signPush(reporter, feed.id, tampered);

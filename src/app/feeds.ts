@@ -1,5 +1,5 @@
 import { bumpPricingRevision } from '../db/history-store.ts';
-import { getAddress, isAddress, isHex, parseAbiItem, verifyTypedData } from 'viem';
+import { type Hex, getAddress, isAddress, isHex, parseAbiItem, recoverTypedDataAddress, verifyTypedData } from 'viem';
 import { feedCatalog } from '../chain/catalog.ts';
 import { hostAllowed } from '../chain/safe-fetch.ts';
 import {
@@ -425,8 +425,19 @@ async function pushChecked(
     }
   }
   if (!isHex(signature) || signature.length > 300) throw badInput('signature must be 0x-prefixed hex', { field: 'signature' });
-  if (!(await signedByReporter(feed, observations, signature)))
-    throw unauthenticated("the signature is not the feed reporter's signature of this batch");
+  if (!(await signedByReporter(feed, observations, signature))) {
+    const signer = await recoverTypedDataAddress({
+      domain: pushDomain,
+      types: pushTypes,
+      primaryType: 'Observations',
+      message: pushMessage(feed.id, observations),
+      signature: signature as Hex,
+    }).catch(() => null);
+    throw unauthenticated(
+      `the batch is signed by ${signer ?? 'no recoverable key'}, not by the feed's reporter ${feed.reporter}: sign the typed data of docs/client.md (domain without chainId) with the reporter's key`,
+      { expected: feed.reporter as string, ...(signer ? { recovered: signer } : {}) },
+    );
+  }
   return recordObservations(
     deps,
     feedId,

@@ -176,7 +176,7 @@ async function render() {
   const data = await gql(`{
     settlement { mode chainId token treasury confirmations }
     backstop { balance skimRateBps }
-    risks(first: 100) { nodes { id name kind terms state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
+    risks(first: 100) { nodes { id name kind terms pricing { annualRate } state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
       feeds { observations(limit: 60) { value observedAt } } } }
     pools(first: 100) { nodes { id name curator capital totalExposure capacityLeft utilisation adequacyStatus risks { risk { id } }
       premiumByDay(days: 30) { amount } losses { incidentId amount }
@@ -203,6 +203,11 @@ async function render() {
           ? ''
           : el('div', { class: 'warning', 'data-monitoring': 'off' }, `Not monitored: ${r.monitoring.reason}. No cover is sold.`),
         el('div', { 'data-terms': '' }, r.terms),
+        el(
+          'div',
+          { 'data-rate': '' },
+          `About ${(Number(r.pricing.annualRate) * 100).toFixed(Number(r.pricing.annualRate) < 0.1 ? 2 : 1)}% of the amount a year, before the pool's utilisation and the platform fee.`,
+        ),
         el(
           'div',
           { class: 'muted' },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { closeApp } from '../src/http/create-app.ts';
@@ -35,17 +35,15 @@ after(async () => {
 });
 
 /**
- * The SDK as an integrator gets it (issue 36): `npm run sdk` builds sdk/, `npm pack` packs it,
+ * The SDK as an integrator gets it (issue 36): `npm run sdk:pack` builds sdk/ and packs it,
  * an empty project installs the tarball (with viem, for a signer) and plain `node` runs an ES
  * module against the running API: sign in, quote, buy, follow the payout live; TypeScript
  * type-checks a use of it; the package is small and has no runtime dependencies.
  */
 test('the packed SDK installs into an empty project and works with plain Node against the API', async () => {
-  execFileSync(process.execPath, ['--import', 'tsx', 'src/bin/build-sdk.ts'], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
-  const tarball = join(
-    project,
-    npm(['pack', '--silent', '--pack-destination', project], join(ROOT, 'sdk')).trim().split('\n').pop() as string,
-  );
+  // As docs/client.md says: `npm run -s sdk:pack` builds, packs and prints the tarball's path.
+  const tarball = npm(['run', '-s', 'sdk:pack'], ROOT).trim().split('\n').pop() as string;
+  assert.ok(isAbsolute(tarball) && tarball.endsWith('.tgz'), tarball);
   const packed = statSync(tarball).size;
   assert.ok(packed < 200_000, `the tarball is ${packed} bytes`);
   const manifest = JSON.parse(readFileSync(join(ROOT, 'sdk/package.json'), 'utf8')) as { dependencies: Record<string, string> };
@@ -60,11 +58,17 @@ test('the packed SDK installs into an empty project and works with plain Node ag
   // TypeScript sees its types (the client, the generated operations, the ABI as const).
   writeFileSync(
     join(project, 'check.ts'),
-    `import { createCoverClient, type CoverClient, pushTypes } from '@parametric-cover/client';
+    `import { createCoverClient, type CoverClient, CoverApiError, type ErrorCode, RETRYABLE_CODES, pushTypes } from '@parametric-cover/client';
 import { treasuryAbi } from '@parametric-cover/client/abi';
 const api: CoverClient = createCoverClient({ url: 'http://127.0.0.1:1/graphql' });
 const pay = treasuryAbi.find((x) => x.type === 'function' && x.name === 'pay');
 export const shown: [typeof api.quote, typeof pay, typeof pushTypes.Observation] = [api.quote, pay, pushTypes.Observation];
+// The error codes are a union a client can switch over.
+export function retry(e: CoverApiError): boolean {
+  const code: ErrorCode = e.code;
+  return code === 'UNAVAILABLE' || RETRYABLE_CODES.has(code);
+}
+export const helpers = [api.estimate, api.incidents, api.signOut, api.risk];
 `,
   );
   writeFileSync(
@@ -96,6 +100,8 @@ export const shown: [typeof api.quote, typeof pay, typeof pushTypes.Observation]
 import { treasuryAbi, treasuryBytecode } from '@parametric-cover/client/abi';
 import { privateKeyToAccount } from 'viem/accounts';
 const api = createCoverClient({ url: process.env.API });
+const estimate = await api.estimate(process.env.RISK, 1_000_000_000n, 30);
+const down = await createCoverClient({ url: 'http://127.0.0.1:1/graphql' }).risks().catch((e) => e.code);
 const session = await api.signIn(privateKeyToAccount(process.env.KEY));
 const room = await api.capacity(process.env.RISK, 30);
 const quote = await api.quote(process.env.RISK, 1_000_000_000n, 30);
@@ -106,6 +112,10 @@ console.log(JSON.stringify({ address: session.account.address, salesOpen: room.s
 for await (const { policyPaid } of live) {
   if (policyPaid.policyId === policy.id) { console.log(JSON.stringify({ paid: policyPaid.paid })); break; }
 }
+const incidents = await api.incidents(process.env.RISK);
+await api.signOut();
+const after = await api.me().then(() => 'still signed in', (e) => e.code);
+console.log(JSON.stringify({ estimate: estimate.total, down, incidents: incidents.nodes.length, after }));
 `,
   );
   const lines: Array<Record<string, unknown>> = [];
@@ -147,4 +157,10 @@ for await (const { policyPaid } of live) {
   await settleIncident(h.deps, await m.depeg());
   await waitFor('the payout on the SDK stream', () => lines.length >= 2, 30_000);
   assert.ok(BigInt((lines[1] as { paid: string }).paid) > 0n);
+  await waitFor('the anonymous estimate, incidents and sign-out', () => lines.length >= 3, 30_000);
+  const last = lines[2] as { estimate: string; down: string; incidents: number; after: string };
+  assert.ok(BigInt(last.estimate) > 0n, 'an anonymous estimate');
+  assert.equal(last.down, 'NETWORK_ERROR', 'an API that cannot be reached is a typed error');
+  assert.equal(last.incidents, 1);
+  assert.equal(last.after, 'UNAUTHENTICATED', 'signed out');
 });

@@ -50,4 +50,13 @@ for (const file of declarations(join(dist, 'types'))) {
   writeFileSync(file, text);
 }
 const size = (f: string) => statSync(join(dist, f)).size;
-console.log(`sdk/dist: index.js ${size('index.js')} bytes, abi.js ${size('abi.js')} bytes; pack it with: cd sdk && npm pack`);
+if (process.argv.includes('--pack')) {
+  // npm run sdk:pack: the tarball, and its absolute path alone on stdout (for `npm install "$(npm run -s sdk:pack)"`).
+  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--silent'], { cwd: SDK, encoding: 'utf8' })) as Array<{
+    filename: string;
+  }>;
+  console.error(`sdk/dist: index.js ${size('index.js')} bytes, abi.js ${size('abi.js')} bytes`);
+  console.log(join(SDK, (packed as { filename: string }).filename));
+} else {
+  console.log(`sdk/dist: index.js ${size('index.js')} bytes, abi.js ${size('abi.js')} bytes; pack it with: npm run sdk:pack`);
+}

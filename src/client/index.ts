@@ -11,7 +11,11 @@ import {
   CreditAccountDocument,
   DepositDocument,
   FeedRejectionsDocument,
+  IncidentsDocument,
   MeDocument,
+  QuoteEstimateDocument,
+  RiskDocument,
+  SignOutDocument,
   MyPayoutsDocument,
   MyPoliciesDocument,
   MyPositionsDocument,
@@ -33,7 +37,17 @@ import {
 export * from './generated/graphql.ts';
 export { pushDomain, pushTypes } from '../domain/push-typed-data.ts';
 export type { FieldPath, FieldProblem } from '../domain/errors.ts';
-import type { FieldProblem } from '../domain/errors.ts';
+import type { ErrorCode as ProductErrorCode, FieldProblem } from '../domain/errors.ts';
+
+/**
+ * Every `extensions.code` the API answers (docs/design.md §7): the product's own, TIMEOUT (a
+ * bounded database wait ran out), INTERNAL_SERVER_ERROR (a fault, masked), and NETWORK_ERROR,
+ * which this client raises when the API could not be reached or did not answer in JSON.
+ */
+export type ErrorCode = ProductErrorCode | 'TIMEOUT' | 'INTERNAL_SERVER_ERROR' | 'NETWORK_ERROR';
+
+/** Codes worth sending the same request again for (with its idempotency key, quote or reference). */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNAVAILABLE', 'TIMEOUT', 'NETWORK_ERROR', 'RATE_LIMITED']);
 
 /** A GraphQL error as the API sends it: a stable code, facts to act on, the values refused. */
 export interface ApiErrorBody {
@@ -43,10 +57,10 @@ export interface ApiErrorBody {
 
 /** A GraphQL error from the API, with its stable `extensions.code` (e.g. CAPACITY_EXCEEDED). */
 export class CoverApiError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly errors: ReadonlyArray<ApiErrorBody>;
-  constructor(message: string, code: string, errors: ReadonlyArray<ApiErrorBody>) {
-    super(message);
+  constructor(message: string, code: ErrorCode, errors: ReadonlyArray<ApiErrorBody>, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'CoverApiError';
     this.code = code;
     this.errors = errors;
@@ -101,14 +115,27 @@ export function createCoverClient(options: CoverClientOptions) {
 
   /** Runs any typed operation; throws CoverApiError with the first error's code. */
   async function request<TResult, TVariables>(document: TypedDocumentNode<TResult, TVariables>, variables?: TVariables): Promise<TResult> {
-    const res = await doFetch(options.url, {
-      method: 'POST',
-      headers: headers('application/graphql-response+json, application/json'),
-      body: JSON.stringify({ query: print(document), variables: variables ?? {} }),
-    });
-    const body = (await res.json()) as GraphQLBody<TResult>;
+    let res: Response;
+    let body: GraphQLBody<TResult>;
+    try {
+      res = await doFetch(options.url, {
+        method: 'POST',
+        headers: headers('application/graphql-response+json, application/json'),
+        body: JSON.stringify({ query: print(document), variables: variables ?? {} }),
+      });
+      body = (await res.json()) as GraphQLBody<TResult>;
+    } catch (error) {
+      throw new CoverApiError(
+        `the API at ${options.url} could not be reached or did not answer in JSON: ${(error as Error).message}`,
+        'NETWORK_ERROR',
+        [],
+        {
+          cause: error,
+        },
+      );
+    }
     const first = body.errors?.[0];
-    if (first) throw new CoverApiError(first.message, first.extensions?.code ?? 'INTERNAL_SERVER_ERROR', body.errors ?? []);
+    if (first) throw new CoverApiError(first.message, (first.extensions?.code ?? 'INTERNAL_SERVER_ERROR') as ErrorCode, body.errors ?? []);
     if (!body.data) throw new CoverApiError(`HTTP ${res.status} without data`, 'INTERNAL_SERVER_ERROR', []);
     return body.data;
   }
@@ -158,7 +185,8 @@ export function createCoverClient(options: CoverClientOptions) {
           if (event !== 'next' || !data) continue;
           const body = JSON.parse(data) as GraphQLBody<TResult>;
           const first = body.errors?.[0];
-          if (first) throw new CoverApiError(first.message, first.extensions?.code ?? 'INTERNAL_SERVER_ERROR', body.errors ?? []);
+          if (first)
+            throw new CoverApiError(first.message, (first.extensions?.code ?? 'INTERNAL_SERVER_ERROR') as ErrorCode, body.errors ?? []);
           if (body.data) yield body.data;
         }
       }
@@ -212,6 +240,18 @@ export function createCoverClient(options: CoverClientOptions) {
       return signInWithEthereum;
     },
     me: () => request(MeDocument),
+    /** Ends every session of the signed-in address (and forgets this client's token). */
+    async signOut() {
+      const done = (await request(SignOutDocument)).signOut;
+      token = undefined;
+      return done;
+    },
+    /** What cover would cost now, without a session and without holding a price (buy with `quote`). */
+    estimate: (riskId: string, amount: bigint | string, durationDays: number) =>
+      request(QuoteEstimateDocument, { riskId, amount: amount.toString(), durationDays }).then((r) => r.quoteEstimate),
+    risk: (id: string) => request(RiskDocument, { id }).then((r) => r.risk),
+    incidents: (riskId?: string, first = 50, after?: string) =>
+      request(IncidentsDocument, { riskId: riskId ?? null, first, after: after ?? null }).then((r) => r.incidents),
 
     // Buyers
     risks: (first = 50, after?: string) => request(RisksDocument, { first, after: after ?? null }).then((r) => r.risks),

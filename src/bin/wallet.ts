@@ -43,6 +43,8 @@ async function main(): Promise<void> {
   const token = getAddress(env('SETTLEMENT_TOKEN'));
   const treasury = getAddress(env('TREASURY_ADDRESS'));
   const decimals = await pub.readContract({ address: token, abi: erc20Abi, functionName: 'decimals' });
+  const symbol = await pub.readContract({ address: token, abi: erc20Abi, functionName: 'symbol' }).catch(() => 'tokens');
+  const tokens = (amount: bigint) => `${formatUnits(amount, decimals)} ${symbol}`;
   const amountOf = (text: string | undefined) => {
     if (!text || !/^\d+(\.\d+)?$/.test(text)) throw new Error(`amount must be a decimal number of tokens, e.g. 100.5\n\n${USAGE}`);
     return parseUnits(text, decimals);
@@ -58,7 +60,9 @@ async function main(): Promise<void> {
   switch (command) {
     case 'balance': {
       const who = getAddress(args[0] ?? '');
-      console.log(formatUnits(await pub.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [who] }), decimals));
+      console.log(
+        `${who} holds ${tokens(await pub.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [who] }))} on chain ${chainId}`,
+      );
       return;
     }
     case 'fund': {
@@ -66,7 +70,7 @@ async function main(): Promise<void> {
       const who = getAddress(args[0] ?? '');
       await pub.request({ method: 'anvil_setBalance' as never, params: [who, toHex(10n ** 19n)] as never });
       const hash = await send(ANVIL_KEYS[0], token, platformContracts().TestStablecoin.abi, 'mint', [who, amountOf(args[1])]);
-      console.log(hash);
+      console.log(`minted ${tokens(amountOf(args[1]))} and 10 ETH of gas to ${who}: transaction ${hash}`);
       return;
     }
     case 'deposit': {
@@ -74,11 +78,13 @@ async function main(): Promise<void> {
       if (!args[0] || !/^0x[0-9a-fA-F]{64}$/.test(args[0])) throw new Error(`key must be a 0x-hex private key\n\n${USAGE}`);
       const from = privateKeyToAccount(args[0] as Hex).address;
       await send(args[0], token, erc20Abi, 'approve', [treasury, amount]);
-      console.log(await send(args[0], treasury, treasuryAbi, 'deposit', [amount, getAddress(args[2] ?? from)]));
+      const hash = await send(args[0], treasury, treasuryAbi, 'deposit', [amount, getAddress(args[2] ?? from)]);
+      console.log(`deposited ${tokens(amount)} into the treasury ${treasury} for ${getAddress(args[2] ?? from)}: transaction ${hash}`);
       return;
     }
     case 'transfer': {
-      console.log(await send(args[0], token, erc20Abi, 'transfer', [treasury, amountOf(args[1])]));
+      const hash = await send(args[0], token, erc20Abi, 'transfer', [treasury, amountOf(args[1])]);
+      console.log(`transferred ${tokens(amountOf(args[1]))} to the treasury ${treasury} (unattributed): transaction ${hash}`);
       return;
     }
     default:

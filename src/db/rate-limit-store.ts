@@ -14,6 +14,8 @@ import { ms, ts } from './sql-helpers.ts';
 export function createRateLimitCounter(ex: Executor, windowMs: number, now: () => number, flushMs = 200) {
   /** Hits counted here and not yet written, and when the first of them came. */
   let pending = new Map<string, { hits: number; since: number }>();
+  /** Hits being written by the flush under way: counted until its totals come back (else a request judged meanwhile would miss them). */
+  let inFlight = new Map<string, number>();
   /** Each key's total over all replicas as of the last flush, and its window. */
   const known = new Map<string, { hits: number; windowStart: number }>();
   let timer: NodeJS.Timeout | undefined;
@@ -24,6 +26,15 @@ export function createRateLimitCounter(ex: Executor, windowMs: number, now: () =
     const batch = pending;
     pending = new Map();
     if (batch.size === 0) return;
+    inFlight = new Map([...batch].map(([key, mine]) => [key, mine.hits]));
+    try {
+      await write(batch);
+    } finally {
+      inFlight = new Map();
+    }
+  }
+
+  async function write(batch: Map<string, { hits: number; since: number }>): Promise<void> {
     const at = now();
     const rows = await ex.query<{ key: string; hits: number; window_start: Date }>(sql`
       INSERT INTO rate_limits AS r (key, window_start, hits)
@@ -59,7 +70,7 @@ export function createRateLimitCounter(ex: Executor, windowMs: number, now: () =
       const hits = (mine?.hits ?? 0) + 1;
       pending.set(key, { hits, since: mine?.since ?? at });
       schedule();
-      return { hits: (seen?.hits ?? 0) + hits, resetAt: (seen?.windowStart ?? mine?.since ?? at) + windowMs };
+      return { hits: (seen?.hits ?? 0) + (inFlight.get(key) ?? 0) + hits, resetAt: (seen?.windowStart ?? mine?.since ?? at) + windowMs };
     },
     /** Writes what is counted here now (tests, shutdown). */
     async flush(): Promise<void> {

@@ -64,6 +64,11 @@ test('the leader killed under purchases, deposits and a settlement: nothing ackn
     RATE_LIMIT_PER_MINUTE: '0',
     WATCHER_INTERVAL_MS: '250',
   });
+  // Stopped as a process manager stops it (npm passes SIGTERM on), before the cluster goes.
+  cleanup.push(async () => {
+    server.child.kill('SIGTERM');
+    await Promise.race([server.exited, new Promise((r) => setTimeout(r, 15_000))]);
+  });
   const api = `${server.base}/graphql`;
   const person = async (key: Hex = generatePrivateKey()) => {
     const client = createCoverClient({ url: api });

@@ -13,6 +13,7 @@ const mappers: Record<string, string> = {
   ...Object.fromEntries(
     Object.entries({
       Risk: 'RiskRecord',
+      RiskSignal: 'RiskSignalView',
       Pool: 'PoolSnapshot',
       Position: 'PositionRecord',
       WithdrawalRequest: 'WithdrawalRecord',

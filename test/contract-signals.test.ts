@@ -353,6 +353,108 @@ describe('smart-contract failure on a real local chain: pays real failures, neve
     await assertLedgerInvariants(h.db);
   });
 
+  test('a risk on two signals (share price down 50% for a minute, or paused for two) pays once on the first to confirm, with both readings in the evidence, and re-arms when both are back', async () => {
+    const PAUSED = { threshold: '1', direction: 'ABOVE', recoveryThreshold: '0', window: 120, payout: 'BINARY' } as const;
+    const vault = await newVault();
+    const feed = (template: string) =>
+      registerFeed(h.deps, admin, {
+        name: `${template} two ${vault.slice(0, 8)}`,
+        kind: 'CONTRACT_CALL',
+        template,
+        chainId: 31337,
+        address: vault,
+      });
+    const share = await feed('erc4626-share-price');
+    const paused = await feed('contract-paused');
+    const base = { kind: 'SMART_CONTRACT_FAILURE', correlationGroup: `SC2-${vault.slice(2, 10)}`, score: SCORE } as const;
+    await assert.rejects(
+      createRisk(h.deps, admin, {
+        ...base,
+        name: 'short window',
+        rule: SHARE_FALL,
+        signals: [{ name: 'paused', rule: { ...PAUSED, window: 10 } }],
+      }),
+      (e: unknown) => isBaseError(e) && e.code === 'BAD_USER_INPUT' && JSON.stringify(e.fields).includes('"signals",0,"rule"'),
+    );
+    await assert.rejects(
+      createRisk(h.deps, admin, { ...base, kind: 'DEPEG', name: 'depeg', rule: SHARE_FALL, signals: [{ name: 'paused', rule: PAUSED }] }),
+      (e: unknown) => isBaseError(e) && e.code === 'BAD_USER_INPUT' && /SMART_CONTRACT_FAILURE/.test(e.message),
+    );
+    const risk = await createRisk(h.deps, admin, {
+      ...base,
+      name: `two signals ${vault.slice(0, 8)}`,
+      rule: SHARE_FALL,
+      signals: [{ name: 'paused', rule: PAUSED }],
+      maxStalenessSeconds: 86_400,
+      protocolCategory: 'YIELD',
+    });
+    const curator: Viewer = { address: newWallet().address, roles: [] };
+    const pool = await createPool(h.deps, curator, { name: `pool two ${vault.slice(0, 8)}`, risks: [{ riskId: risk.id }] });
+    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(100_000).toString(), reference: `c-${risk.id}` });
+    await deposit(h.deps, curator, pool.id, USDC(100_000).toString(), 'SENIOR');
+    await setRiskFeeds(h.deps, admin, risk.id, [share.id]);
+    await assert.rejects(
+      setRiskFeeds(h.deps, admin, risk.id, [paused.id], 'frozen'),
+      (e: unknown) => isBaseError(e) && e.code === 'BAD_USER_INPUT' && /its signals: paused/.test(e.message),
+    );
+    await assert.rejects(
+      setRiskFeeds(h.deps, admin, risk.id, [share.id], 'paused'),
+      (e: unknown) => isBaseError(e) && e.code === 'BAD_USER_INPUT' && /already drives the risk's rule/.test(e.message),
+    );
+    await mine(3);
+    await readAtHead(share.id);
+    const buyer: Viewer = { address: newWallet().address, roles: [] };
+    await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(1_000).toString(), reference: `b-${risk.id}` });
+    // A signal no feed drives cannot fire: the cover is short of its terms and is not sold.
+    await assert.rejects(
+      requestQuote(h.deps, buyer, risk.id, USDC(5_000).toString(), 30),
+      (e: unknown) => isBaseError(e) && e.code === 'RISK_NOT_MONITORED' && /signals/.test(e.message),
+    );
+    await setRiskFeeds(h.deps, admin, risk.id, [paused.id], 'paused');
+    await mine(3);
+    await readAtHead(paused.id);
+    const policy = await purchasePolicy(h.deps, buyer, (await requestQuote(h.deps, buyer, risk.id, USDC(5_000).toString(), 30)).id);
+    assert.equal(policy.status, 'ACTIVE');
+    const before = (await getBalance(h.deps, buyer, null, 'USDC')).amount;
+
+    await vaultCall(vault, 'pause', []);
+    await mine(3);
+    const triggered = await waitFor('TRIGGERED by the pause', async () => {
+      const r = await findRisk(h.db, risk.id);
+      return r?.state === 'TRIGGERED' ? r : undefined;
+    });
+    assert.equal(triggered.signalStates.paused?.state, 'TRIGGERED');
+    assert.equal(triggered.signalStates['']?.state, 'ARMED');
+    await mine(4, 60);
+    const incident = await waitFor('a settled incident', async () => {
+      const [i] = await listIncidents(h.db, risk.id, pageRequest(10, null));
+      return i?.status === 'SETTLED' ? i : undefined;
+    });
+    assert.equal(incident.rule.direction, 'ABOVE', "paid by the pause's rule");
+    const confirmed = incident.evidence.timeline.find((e) => e.state === 'CONFIRMED');
+    assert.equal(confirmed?.signal, 'paused');
+    assert.deepEqual(
+      confirmed?.observations.map((o) => [o.feedId, o.signal]).sort(),
+      [
+        [share.id, ''],
+        [paused.id, 'paused'],
+      ].sort(),
+      "each signal's reading is in the evidence",
+    );
+    assert.match(incident.evidenceDocument ?? '', /"signal":"paused"/);
+    assert.equal((await getBalance(h.deps, buyer, null, 'USDC')).amount - before, USDC(5_000));
+    // Still paused: CONFIRMED, nothing more paid; unpaused with the share price whole: re-armed.
+    await mine(3, 60);
+    await readAtHead(paused.id);
+    assert.equal((await findRisk(h.db, risk.id))?.state, 'CONFIRMED');
+    await vaultCall(vault, 'unpause', []);
+    await mine(3);
+    await waitFor('re-armed', async () => ((await findRisk(h.db, risk.id))?.state === 'ARMED' ? true : undefined));
+    assert.equal((await listIncidents(h.db, risk.id, pageRequest(10, null))).length, 1);
+    assert.equal((await getBalance(h.deps, buyer, null, 'USDC')).amount - before, USDC(5_000));
+    await assertLedgerInvariants(h.db);
+  });
+
   test('a window under a minute is refused for a contract reading: at createRisk for a protocol, at setRiskFeeds for any risk', async () => {
     const base = {
       name: 'instant',

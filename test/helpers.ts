@@ -315,7 +315,7 @@ export const PURCHASE = `mutation($q: ID!) { purchasePolicy(quoteId: $q) { id st
 export async function watchRisk(h: MarketSetup, riskId: string): Promise<string[]> {
   const admin = { address: h.admin.address, roles: ['admin' as const] };
   const risk = await getRisk(h.deps, riskId);
-  const feeds = (await feedsOfRisk(h.db, riskId)).map((f) => f.id);
+  const feeds = (await feedsOfRisk(h.db, riskId, '')).map((f) => f.id);
   if (feeds.length < risk.quorum) {
     const added = [];
     for (let i = feeds.length; i < risk.quorum; i++)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runMaintenance } from '../src/app/maintenance.ts';
+import { recordObservations } from '../src/app/feeds.ts';
 import {
   CREATE_POOL,
   CREDIT,
@@ -402,6 +403,48 @@ describe('bad input gets a clear error and loses nothing', () => {
       expectCode(await h.gql(DEPEG_RISK, { input: { ...depegRiskInput(), ...patch } }, token), 'BAD_USER_INPUT');
     }
     assert.deepEqual((await h.ok('query { risks { nodes { id } } }')).risks.nodes.length, 1, 'only the first describe block risk exists');
+  });
+
+  test('a smart-contract risk on two signals: listed with their rules, each fed by setRiskFeeds(signal:), in its terms, and sold only when both are watched', async () => {
+    const token = await h.signIn(h.admin);
+    const input = {
+      name: 'Vault failure',
+      kind: 'SMART_CONTRACT_FAILURE',
+      correlationGroup: 'VAULT',
+      protocolCategory: 'YIELD',
+      rule: { threshold: '0.5', direction: 'BELOW', recoveryThreshold: '0.9', window: 3600, payout: 'BINARY' },
+      signals: [{ name: 'paused', rule: { threshold: '1', direction: 'ABOVE', recoveryThreshold: '0', window: 21600, payout: 'BINARY' } }],
+      score: { audits: 2, daysLive: 900, valueSecuredUsd: '500000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'MEDIUM' },
+    };
+    const twice = { ...input, signals: [input.signals[0], input.signals[0]] };
+    expectCode(await h.gql(DEPEG_RISK, { input: twice }, token), 'BAD_USER_INPUT');
+    const risk = (await h.ok(DEPEG_RISK, { input }, token)).createRisk;
+    await watchRisk(h, risk.id);
+    // The watcher reads it on chain; here its readings are recorded as the watcher records them.
+    const feed = (
+      await h.ok(
+        `mutation { registerFeed(input: { name: "vault paused", kind: CONTRACT_CALL, template: "contract-paused", chainId: 31337,
+          address: "0x00000000000000000000000000000000000000aa" }) { id } }`,
+        {},
+        token,
+      )
+    ).registerFeed;
+    const link = `mutation($r: ID!, $f: [ID!]!, $s: String) { setRiskFeeds(riskId: $r, feedIds: $f, signal: $s) { id } }`;
+    expectCode(await h.gql(link, { r: risk.id, f: [feed.id], s: 'frozen' }, token), 'BAD_USER_INPUT');
+    const read = `query($id: ID!) { risk(id: $id) { state terms monitoring { monitored reason }
+      signals { name state rule { direction window version } feeds { id } } } }`;
+    const unwatched = (await h.ok(read, { id: risk.id })).risk;
+    assert.equal(unwatched.monitoring.monitored, false);
+    assert.match(unwatched.monitoring.reason, /1 of the risk's signals has no feed/);
+    await h.ok(link, { r: risk.id, f: [feed.id], s: 'paused' }, token);
+    await recordObservations(h.deps, feed.id, [{ value: '0', observedAt: h.clock.now() - 1_000, source: { kind: 'TEST' } }], false);
+    const shown = (await h.ok(read, { id: risk.id })).risk;
+    assert.equal(shown.state, 'ARMED');
+    assert.deepEqual(shown.signals, [
+      { name: 'paused', state: 'ARMED', rule: { direction: 'ABOVE', window: 21600, version: 1 }, feeds: [{ id: feed.id }] },
+    ]);
+    assert.match(shown.terms, /at or below 0\.5 and stays there for 1 h.* Or: .*stays paused for 6 h/);
+    assert.equal(risk.maxPayoutRatio, '1');
   });
 
   test('an admin overrides a score with a recorded reason, and it prices cover', async () => {

@@ -45,7 +45,15 @@ const capped = (r: Partial<TriggerRuleInput> = {}) => rule({ payout: 'PROPORTION
 /** What the model reads of a risk: its rule and its score, from inputs. */
 function riskOf(r: ReturnType<typeof rule>, inputs = shippedCoins()[0]?.inputs) {
   const score = computeRiskScore(inputs as NonNullable<typeof inputs>);
-  return { kind: 'DEPEG' as const, rule: r, scoreInputs: {}, scoreModel: score.model, modelScore: score.score, scoreOverride: null };
+  return {
+    kind: 'DEPEG' as const,
+    rule: r,
+    signals: [],
+    scoreInputs: {},
+    scoreModel: score.model,
+    modelScore: score.score,
+    scoreOverride: null,
+  };
 }
 
 /** The premium rate of a term (before the fee), per unit of cover, at zero utilisation. */
@@ -223,6 +231,19 @@ describe('smart-contract failure priced from DeFi exploit history (shipped data)
     const rate = priorAnnualRate(paused, null, reference);
     assert.ok(rate.total < 0.15 && rate.expectedLoss > 0.02, JSON.stringify(rate));
     assert.deepEqual(exploitTrigger(normaliseTriggerRule(paused)), { probability: 1, meanPayout: 1 });
+  });
+
+  test('a risk on several signals triggers when any does, at the larger payout: never cheaper than one of its rules', () => {
+    const fall = (threshold: string, payout: 'BINARY' | 'PROPORTIONAL') =>
+      normaliseTriggerRule({ threshold, direction: 'BELOW', recoveryThreshold: '0.99', window: 60, payout, peg: '1', maxRatio: '1' });
+    const half = exploitTrigger(fall('0.5', 'BINARY'));
+    const tenth = exploitTrigger(fall('0.9', 'PROPORTIONAL'));
+    const both = exploitTrigger([fall('0.5', 'BINARY'), fall('0.9', 'PROPORTIONAL')]);
+    // Any exploit taking 10% triggers the second; those taking half pay the whole cover under the first.
+    assert.ok(Math.abs(both.probability - tenth.probability) < 1e-12, JSON.stringify({ both, tenth }));
+    const cost = (t: { probability: number; meanPayout: number }) => t.probability * t.meanPayout;
+    assert.ok(cost(both) > cost(half) && cost(both) > cost(tenth), JSON.stringify({ both, half, tenth }));
+    assert.deepEqual(exploitTrigger([fall('0.5', 'BINARY'), normaliseTriggerRule(paused)]), { probability: 1, meanPayout: 1 });
   });
 
   test('the chance an exploit triggers a fall: integrates the severity, and a deeper fall is rarer', () => {

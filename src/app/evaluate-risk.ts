@@ -15,7 +15,8 @@ import { type RiskRecord, findRisk, flagQuietRisks, saveRiskEvaluation } from '.
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { evidenceDocument } from '../domain/evidence.ts';
 import { newId } from './ids.ts';
-import { aggregate, isRecovered, payoutRatio, stepTrigger } from '../domain/trigger-engine.ts';
+import { aggregate, isRecovered, payoutRatio } from '../domain/trigger-engine.ts';
+import { OWN_RULE, type SignalReading, signalsOf, stepSignals } from '../domain/risk-signals.ts';
 
 export interface Evaluation {
   events: RiskEventRecord[];
@@ -25,14 +26,16 @@ export interface Evaluation {
 const NONE: Evaluation = { events: [], incidentId: null };
 
 /**
- * Evaluates one risk at time `at`, inside the caller's transaction: the aggregate (median,
- * see `aggregate`) of the fresh values of its feeds through the trigger engine. With fewer fresh feeds than
- * the quorum the risk is DEGRADED and nothing moves. On CONFIRMED the incident is created in
- * the same transaction, with the observations that moved each state as evidence.
+ * Evaluates one risk at time `at`, inside the caller's transaction: for each of its signals
+ * (its own rule, and the named signals of domain/risk-signals.ts), the aggregate (median, see
+ * `aggregate`) of the fresh values of the feeds that drive it, through the trigger engine.
+ * With fewer fresh feeds than the quorum on its own rule, or none on a named signal, the risk
+ * is DEGRADED and nothing moves. When a signal confirms, the incident is created in the same
+ * transaction, with the observations that moved each state (of every signal) as evidence.
  *
- * After an incident the risk stays CONFIRMED (sales paused) until the value is back at or
- * beyond the recovery threshold; then it re-arms, so a depeg that persists is never sold
- * as cover and paid a second time.
+ * After an incident the risk stays CONFIRMED (sales paused) until every signal is back at or
+ * beyond its recovery threshold; then it re-arms, so a depeg that persists is never sold as
+ * cover and paid a second time.
  */
 export async function evaluateRisk(tx: Executor, riskId: string, at: number, now: number): Promise<Evaluation> {
   const risk = await findRisk(tx, riskId, true);
@@ -40,27 +43,47 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
   if (risk.lastEvaluatedAt !== null && at < risk.lastEvaluatedAt) return NONE;
   const maxAge = risk.maxStalenessSeconds * 1000;
   const fresh = (await latestObservations(tx, riskId, at)).filter((o) => at - o.observedAt <= maxAge);
-  const events: RiskEventRecord[] = [];
-  const record = async (state: RiskEventRecord['state'], value: string | null, observations: EvidenceObservation[]) => {
-    events.push(await insertRiskEvent(tx, { riskId, state, at, value, ruleVersion: risk.ruleVersion, observations }, now));
-  };
-  if (fresh.length < risk.quorum) return { events: await degrade(tx, risk, at, now), incidentId: null };
-  const value = aggregate(
-    fresh.map((o) => o.value),
-    risk.rule.direction,
-  );
+  const composite = risk.signals.length > 0;
+  const readings: SignalReading[] = [];
+  for (const signal of signalsOf(risk)) {
+    const values = fresh.filter((o) => o.signal === signal.name).map((o) => o.value);
+    if (values.length < (signal.name === OWN_RULE ? risk.quorum : 1)) {
+      return { events: await degrade(tx, risk, at, now), incidentId: null };
+    }
+    readings.push({ signal, value: aggregate(values, signal.rule.direction) });
+  }
+  const value = (readings[0] as SignalReading).value;
   const evidence: EvidenceObservation[] = fresh.map((o) => ({
     feedId: o.feedId,
+    ...(composite ? { signal: o.signal } : {}),
     observationId: o.id,
     value: o.value,
     observedAt: o.observedAt,
     source: o.source,
   }));
-  if (risk.degraded) await record('HEALTHY', value, evidence);
+  const events: RiskEventRecord[] = [];
+  const record = async (state: RiskEventRecord['state'], eventValue: string | null, signal?: string) => {
+    events.push(
+      await insertRiskEvent(
+        tx,
+        {
+          riskId,
+          state,
+          at,
+          value: eventValue,
+          ruleVersion: risk.ruleVersion,
+          observations: evidence,
+          ...(composite && signal !== undefined ? { signal } : {}),
+        },
+        now,
+      ),
+    );
+  };
+  if (risk.degraded) await record('HEALTHY', value);
 
   if (risk.state === 'CONFIRMED') {
-    const rearm = isRecovered(risk.rule, value);
-    if (rearm) await record('REARMED', value, evidence);
+    const rearm = readings.every((r) => isRecovered(r.signal.rule, r.value));
+    if (rearm) await record('REARMED', value);
     await saveRiskEvaluation(tx, riskId, {
       state: rearm ? 'ARMED' : 'CONFIRMED',
       triggeredAt: rearm ? null : risk.triggeredAt,
@@ -68,41 +91,45 @@ export async function evaluateRisk(tx: Executor, riskId: string, at: number, now
       lastValue: value,
       evaluatedAt: at,
       changedAt: rearm ? at : null,
+      ...(rearm && composite ? { signalStates: {} } : {}),
     });
     if (events.length > 0) await publish(tx, { type: 'risk', riskId, state: rearm ? 'ARMED' : 'CONFIRMED' });
     else if (risk.lastValue === null || Number(value) !== Number(risk.lastValue)) await publish(tx, { type: 'observed', riskId });
     return { events, incidentId: null };
   }
 
-  const step = stepTrigger(risk.rule, { state: risk.state, triggeredAt: risk.triggeredAt, settlementValue: null }, { value, at });
-  for (const e of step.events) await record(e.state, e.value, evidence);
+  // A risk with one rule keeps its engine's state in its own columns; one with signals, each signal's beside them.
+  const states = composite ? risk.signalStates : { [OWN_RULE]: { state: risk.state, triggeredAt: risk.triggeredAt } };
+  const step = stepSignals(readings, states, at);
+  for (const e of step.events) await record(e.state, e.value, e.signal);
   await saveRiskEvaluation(tx, riskId, {
-    state: step.state.state,
-    triggeredAt: step.state.triggeredAt,
+    state: step.state,
+    triggeredAt: step.triggeredAt,
     degraded: false,
     lastValue: value,
     evaluatedAt: at,
     changedAt: step.events.length > 0 ? at : null,
+    ...(composite ? { signalStates: step.state === 'CONFIRMED' ? {} : step.states } : {}),
   });
   // Announced while TRIGGERED too, so subscribers see the trigger's progress move.
-  if (events.length > 0 || step.state.state === 'TRIGGERED') await publish(tx, { type: 'risk', riskId, state: step.state.state });
+  if (events.length > 0 || step.state === 'TRIGGERED') await publish(tx, { type: 'risk', riskId, state: step.state });
   // A new value without a state change: live views of the risk (its latest value, its chart) follow it.
   else if (risk.lastValue === null || Number(value) !== Number(risk.lastValue)) await publish(tx, { type: 'observed', riskId });
-  if (step.state.state !== 'CONFIRMED' || step.state.triggeredAt === null || step.state.settlementValue === null) {
-    return { events, incidentId: null };
-  }
-  const timeline = await currentEpisode(tx, riskId);
+  if (!step.confirmed) return { events, incidentId: null };
+  const { signal, triggeredAt, settlementValue } = step.confirmed;
+  // The episode of the signal that confirmed, from its trigger, with whatever other signals did meanwhile.
+  const timeline = await currentEpisode(tx, riskId, composite ? signal.name : undefined);
   const trigger = timeline[0];
   const terms = {
     id: newId('inc'),
     riskId,
-    rule: risk.rule,
+    rule: signal.rule,
     ruleVersion: risk.ruleVersion,
-    triggeredAt: step.state.triggeredAt,
-    triggerValue: trigger?.value ?? value,
+    triggeredAt,
+    triggerValue: trigger?.value ?? settlementValue,
     confirmedAt: at,
-    settlementValue: step.state.settlementValue,
-    payoutRatio: payoutRatio(risk.rule, step.state.settlementValue),
+    settlementValue,
+    payoutRatio: payoutRatio(signal.rule, settlementValue),
   };
   const incidentId = terms.id;
   const document = canonicalize(evidenceDocument({ ...terms, timeline })) as string;

@@ -11,6 +11,7 @@ import { crossSection, shippedCoins } from '../pricing/cross-section.ts';
 import { exploitRates } from '../pricing/exploits.ts';
 import { type ProtocolCategory, exploitPrior, isProtocolCategory } from '../domain/exploit-prior.ts';
 import { fitted } from '../domain/fitted-model.ts';
+import { signalsOf } from '../domain/risk-signals.ts';
 import { type DistanceTable, atDistance, bucketOf, fitDistanceTable } from '../domain/market-distance.ts';
 import { distanceToThreshold } from '../domain/sale-window.ts';
 import type { Ports } from './deps.ts';
@@ -46,8 +47,15 @@ export function protocolCategoryOf(risk: Pick<RiskRecord, 'scoreInputs'>): Proto
  * A risk's prior: for a depeg, its rule on the shipped cross-section of stablecoins; for a
  * smart-contract failure, DeFi's exploit history in its category (domain/exploit-prior.ts).
  */
-export function priorOf(risk: Pick<RiskRecord, 'kind' | 'rule' | 'scoreInputs'>): Prior {
-  if (risk.kind === 'SMART_CONTRACT_FAILURE') return exploitPrior(risk.rule, protocolCategoryOf(risk), exploitRates(), fitted);
+export function priorOf(risk: Pick<RiskRecord, 'kind' | 'rule' | 'signals' | 'scoreInputs'>): Prior {
+  if (risk.kind === 'SMART_CONTRACT_FAILURE') {
+    return exploitPrior(
+      signalsOf(risk).map((s) => s.rule),
+      protocolCategoryOf(risk),
+      exploitRates(),
+      fitted,
+    );
+  }
   return stablecoinPrior(risk.rule);
 }
 
@@ -66,7 +74,7 @@ function stablecoinPrior(rule: TriggerRule): Prior {
 
 /** Builds a risk's model from its daily series (pure: the service below feeds it from the database). */
 export function buildLossModel(
-  risk: Pick<RiskRecord, 'kind' | 'rule' | 'scoreInputs' | 'scoreModel' | 'modelScore' | 'scoreOverride'>,
+  risk: Pick<RiskRecord, 'kind' | 'rule' | 'signals' | 'scoreInputs' | 'scoreModel' | 'modelScore' | 'scoreOverride'>,
   series: Observation[],
   asOf: number,
   quantile: number,

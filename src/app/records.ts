@@ -9,6 +9,7 @@ export type { PlatformEvent } from '../db/events.ts';
 export type { PoolRecord, TrancheName } from '../db/pool-store.ts';
 export type { PositionRecord, WithdrawalRecord } from '../db/position-store.ts';
 export type { RiskRecord } from '../db/risk-store.ts';
+
 export type { FeedRecord } from '../domain/feed.ts';
 export type { PoolSnapshot } from '../db/pool-snapshots.ts';
 export type { BatchRecord, ChainDepositRecord, OutboundTransferRecord, ReserveCheck } from '../db/treasury-store.ts';
@@ -16,3 +17,9 @@ export type { RecoveryRecord } from '../db/recovery-store.ts';
 export type { AdequacyReport } from './adequacy.ts';
 export type { DepositView } from './treasury.ts';
 export type { ObservationRecord } from '../db/feed-store.ts';
+
+import type { RiskRecord } from '../db/risk-store.ts';
+import type { RiskSignal } from '../domain/risk-signals.ts';
+
+/** A risk's named signal as the API shows it, with the risk it belongs to (its state, version and feeds). */
+export type RiskSignalView = RiskSignal & { risk: RiskRecord };

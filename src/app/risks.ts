@@ -10,7 +10,7 @@ import {
 
 export { effectiveScore } from '../db/risk-store.ts';
 import type { Executor } from '../db/create-database.ts';
-import { feedFreshness } from '../db/feed-store.ts';
+import { type FeedFreshness, feedFreshness } from '../db/feed-store.ts';
 import { badInput, checkAll, notFound, riskNotMonitored, under } from '../domain/errors.ts';
 import { DEFAULT_MAX_STALENESS_SECONDS, type Monitoring, monitoringOf } from '../domain/monitoring.ts';
 import { newId } from './ids.ts';
@@ -18,6 +18,7 @@ import { parseAmount } from '../domain/money.ts';
 import { type Level, computeRiskScore, validateScoreOverride } from '../domain/risk-score.ts';
 import { type TriggerRuleInput, normaliseTriggerRule, requireManipulationWindow } from '../domain/trigger-rule.ts';
 import { PROTOCOL_CATEGORIES, type ProtocolCategory, isProtocolCategory } from '../domain/exploit-prior.ts';
+import { type RiskSignalInput, maxPayoutOf, normaliseSignals, signalsOf } from '../domain/risk-signals.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
 import type { Deps, Ports } from './deps.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
@@ -39,11 +40,12 @@ export interface CreateRiskInput {
     centralisation: Level;
   };
   protocolCategory?: ProtocolCategory | null;
+  signals?: RiskSignalInput[] | null;
 }
 
 export async function createRisk(deps: Deps, viewer: Viewer | null, input: CreateRiskInput): Promise<RiskRecord> {
   const admin = requireAdmin(viewer);
-  const [name, group, , quorum, maxStaleness, rule, score, category] = checkAll(
+  const [name, group, , quorum, maxStaleness, rule, score, category, , signals] = checkAll(
     () => {
       const name = input.name?.trim() ?? '';
       if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
@@ -87,6 +89,14 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     () => {
       if (input.kind === 'SMART_CONTRACT_FAILURE') under(['rule'], () => requireManipulationWindow(input.rule.window));
     },
+    () => {
+      const signals = normaliseSignals(input.signals ?? []);
+      if (signals.length > 0 && input.kind !== 'SMART_CONTRACT_FAILURE') {
+        throw badInput('signals are for a SMART_CONTRACT_FAILURE risk: a depeg is one price', { field: 'signals' });
+      }
+      signals.forEach((s, i) => under(['signals', i, 'rule'], () => requireManipulationWindow(s.rule.window)));
+      return signals;
+    },
   );
   const risk: RiskRecord = {
     id: newId('risk'),
@@ -95,8 +105,10 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     description: input.description ?? '',
     correlationGroup: group,
     rule,
+    signals,
+    signalStates: {},
     ruleVersion: 1,
-    maxPayoutRatio: rule.maxRatio,
+    maxPayoutRatio: maxPayoutOf(signalsOf({ rule, signals })),
     quorum,
     maxStalenessSeconds: maxStaleness,
     scoreModel: score.model,
@@ -134,7 +146,7 @@ export async function riskMonitoring(ex: Executor, risks: readonly WatchedRisk[]
     risks.map((r) => r.id),
     now,
   );
-  return new Map(risks.map((r) => [r.id, monitoringFrom(r, counts.get(r.id) ?? { feeds: 0, fresh: 0 })]));
+  return new Map(risks.map((r) => [r.id, monitoringFrom(r, counts.get(r.id) ?? { feeds: 0, fresh: 0, signalsShort: 0 })]));
 }
 
 /**
@@ -145,8 +157,14 @@ export function shownState(risk: Pick<RiskRecord, 'state' | 'degraded'>, monitor
   return risk.state === 'ARMED' && (risk.degraded || !monitoring.monitored) ? 'DEGRADED' : risk.state;
 }
 
-const monitoringFrom = (r: WatchedRisk, c: { feeds: number; fresh: number }): Monitoring =>
-  monitoringOf({ feeds: c.feeds, freshFeeds: c.fresh, quorum: r.quorum, maxStalenessSeconds: r.maxStalenessSeconds });
+const monitoringFrom = (r: WatchedRisk, c: FeedFreshness): Monitoring =>
+  monitoringOf({
+    feeds: c.feeds,
+    freshFeeds: c.fresh,
+    quorum: r.quorum,
+    maxStalenessSeconds: r.maxStalenessSeconds,
+    signalsShort: c.signalsShort,
+  });
 
 /** Refuses cover on a risk whose trigger cannot fire: no feeds, too few, or none fresh. */
 export async function requireMonitored(ex: Executor, risk: WatchedRisk, now: number): Promise<void> {

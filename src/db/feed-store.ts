@@ -79,9 +79,11 @@ export async function listFeeds(ex: Executor, kinds?: readonly FeedKind[], page?
   return rows.map(toFeed);
 }
 
-export async function feedsOfRisk(ex: Executor, riskId: string): Promise<FeedRecord[]> {
+/** The feeds that drive a risk, or with `signal` one of its signals ("" its own rule). */
+export async function feedsOfRisk(ex: Executor, riskId: string, signal?: string): Promise<FeedRecord[]> {
   const rows = await ex.query<FeedRow>(sql`
-    SELECT f.* FROM feeds f JOIN risk_feeds rf ON rf.feed_id = f.id WHERE rf.risk_id = ${riskId} ORDER BY f.id`);
+    SELECT f.* FROM feeds f JOIN risk_feeds rf ON rf.feed_id = f.id
+    WHERE rf.risk_id = ${riskId} ${signal === undefined ? sql`` : sql`AND rf.signal = ${signal}`} ORDER BY f.id`);
   return rows.map(toFeed);
 }
 
@@ -98,30 +100,35 @@ export async function feedStalenessSeconds(ex: Executor, feedId: string): Promis
 }
 
 /**
- * SQL: a LATERAL subquery counting the feeds that drive risk `r` (`feeds`) and those that
- * reported within its staleness bound at `now` (`fresh`).
+ * SQL: a LATERAL subquery counting the feeds that drive risk `r`'s own rule (`feeds`), those
+ * that reported within its staleness bound at `now` (`fresh`), and its named signals with no
+ * fresh feed (`signals_short`: a signal that cannot fire leaves the cover short of its terms).
  */
 export function feedCounts(now: number): SQL {
   return sql`LATERAL (
-    SELECT COUNT(f.id) AS feeds, COUNT(f.id) FILTER (WHERE ${reportedWithin(now)}) AS fresh
+    SELECT COUNT(f.id) FILTER (WHERE rf.signal = '') AS feeds,
+      COUNT(f.id) FILTER (WHERE rf.signal = '' AND ${reportedWithin(now)}) AS fresh,
+      jsonb_array_length(r.signals) - COUNT(DISTINCT rf.signal) FILTER (WHERE rf.signal <> '' AND ${reportedWithin(now)}) AS signals_short
     FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id WHERE rf.risk_id = r.id) c`;
 }
 
-/** Per risk: how many feeds drive it and how many reported within its staleness bound at `now`. */
-export async function feedFreshness(
-  ex: Executor,
-  riskIds: readonly string[],
-  now: number,
-): Promise<Map<string, { feeds: number; fresh: number }>> {
+export interface FeedFreshness {
+  feeds: number;
+  fresh: number;
+  signalsShort: number;
+}
+
+/** Per risk: how many feeds drive it, how many reported within its staleness bound at `now`, and its signals without one. */
+export async function feedFreshness(ex: Executor, riskIds: readonly string[], now: number): Promise<Map<string, FeedFreshness>> {
   if (riskIds.length === 0) return new Map();
-  const rows = await ex.query<{ risk_id: string; feeds: string; fresh: string }>(sql`
-    SELECT r.id AS risk_id, c.feeds, c.fresh
+  const rows = await ex.query<{ risk_id: string; feeds: string; fresh: string; signals_short: string }>(sql`
+    SELECT r.id AS risk_id, c.feeds, c.fresh, c.signals_short
     FROM risks r, ${feedCounts(now)}
     WHERE r.id IN (${sql.join(
       riskIds.map((id) => sql`${id}`),
       sql`, `,
     )})`);
-  return new Map(rows.map((r) => [r.risk_id, { feeds: Number(r.feeds), fresh: Number(r.fresh) }]));
+  return new Map(rows.map((r) => [r.risk_id, { feeds: Number(r.feeds), fresh: Number(r.fresh), signalsShort: Number(r.signals_short) }]));
 }
 
 export async function risksOfFeed(ex: Executor, feedId: string): Promise<string[]> {
@@ -129,15 +136,27 @@ export async function risksOfFeed(ex: Executor, feedId: string): Promise<string[
   return rows.map((r) => r.risk_id);
 }
 
-export async function setRiskFeeds(ex: Executor, riskId: string, feedIds: readonly string[]): Promise<void> {
-  await ex.query(sql`DELETE FROM risk_feeds WHERE risk_id = ${riskId}`);
+/** Replaces the feeds that drive one signal of a risk (`OWN_RULE`, "": its own rule). */
+export async function setRiskFeeds(ex: Executor, riskId: string, feedIds: readonly string[], signal = ''): Promise<void> {
+  await ex.query(sql`DELETE FROM risk_feeds WHERE risk_id = ${riskId} AND signal = ${signal}`);
   if (feedIds.length === 0) return;
   await ex.query(
-    sql`INSERT INTO risk_feeds (risk_id, feed_id) VALUES ${sql.join(
-      feedIds.map((f) => sql`(${riskId}, ${f})`),
+    sql`INSERT INTO risk_feeds (risk_id, feed_id, signal) VALUES ${sql.join(
+      feedIds.map((f) => sql`(${riskId}, ${f}, ${signal})`),
       sql`, `,
     )}`,
   );
+}
+
+/** The signal of its risk each of `feedIds` drives now, for those that drive one. */
+export async function signalsOfFeeds(ex: Executor, riskId: string, feedIds: readonly string[]): Promise<Map<string, string>> {
+  if (feedIds.length === 0) return new Map();
+  const rows = await ex.query<{ feed_id: string; signal: string }>(sql`
+    SELECT feed_id, signal FROM risk_feeds WHERE risk_id = ${riskId} AND feed_id IN (${sql.join(
+      feedIds.map((f) => sql`${f}`),
+      sql`, `,
+    )})`);
+  return new Map(rows.map((r) => [r.feed_id, r.signal]));
 }
 
 /** Stores observations; an observation already stored for the same time is skipped. Returns those stored. */
@@ -224,16 +243,16 @@ const toObservation = (r: ObservationRow): ObservationRecord => ({
   source: r.source,
 });
 
-/** The newest observation of each of the risk's feeds at or before `at`. */
-export async function latestObservations(ex: Executor, riskId: string, at: number): Promise<ObservationRecord[]> {
-  const rows = await ex.query<ObservationRow>(sql`
-    SELECT o.* FROM risk_feeds rf
+/** The newest observation of each of the risk's feeds at or before `at`, with the signal the feed drives. */
+export async function latestObservations(ex: Executor, riskId: string, at: number): Promise<Array<ObservationRecord & { signal: string }>> {
+  const rows = await ex.query<ObservationRow & { signal: string }>(sql`
+    SELECT o.*, rf.signal FROM risk_feeds rf
     CROSS JOIN LATERAL (
       SELECT * FROM observations o WHERE o.feed_id = rf.feed_id AND o.observed_at <= ${ts(at)} ORDER BY o.observed_at DESC LIMIT 1
     ) o
     WHERE rf.risk_id = ${riskId}
     ORDER BY o.feed_id`);
-  return rows.map(toObservation);
+  return rows.map((row) => ({ ...toObservation(row), signal: row.signal }));
 }
 
 /** A feed's observations, newest first, a page at a time (a feed has one per instant). */

@@ -10,6 +10,8 @@ export type RiskEventState = 'TRIGGERED' | 'RECOVERED' | 'CONFIRMED' | 'REARMED'
 
 export interface EvidenceObservation {
   feedId: string;
+  /** The named signal the feed drives (a risk with signals only). */
+  signal?: string;
   observationId: string;
   value: string;
   observedAt: number;
@@ -24,6 +26,8 @@ export interface RiskEventRecord {
   value: string | null;
   ruleVersion: number;
   observations: EvidenceObservation[];
+  /** Which signal moved: its name, "" for the risk's own rule (a risk with signals only). */
+  signal?: string;
 }
 
 export interface IncidentRecord extends IncidentTerms {
@@ -41,8 +45,9 @@ export interface IncidentRecord extends IncidentTerms {
 
 export async function insertRiskEvent(ex: Executor, e: Omit<RiskEventRecord, 'id'>, at: number): Promise<RiskEventRecord> {
   const rows = await ex.query<{ id: string }>(sql`
-    INSERT INTO risk_events (risk_id, state, at, value, rule_version, observations, created_at)
-    VALUES (${e.riskId}, ${e.state}, ${ts(e.at)}, ${e.value}::numeric, ${e.ruleVersion}, ${json(e.observations)}, ${ts(at)})
+    INSERT INTO risk_events (risk_id, state, at, value, rule_version, observations, signal, created_at)
+    VALUES (${e.riskId}, ${e.state}, ${ts(e.at)}, ${e.value}::numeric, ${e.ruleVersion}, ${json(e.observations)}, ${e.signal ?? null},
+      ${ts(at)})
     RETURNING id`);
   return { ...e, id: String(rows[0]?.id) };
 }
@@ -55,6 +60,7 @@ interface RiskEventRow {
   value: string | null;
   rule_version: number;
   observations: EvidenceObservation[];
+  signal: string | null;
 }
 
 const toEvent = (r: RiskEventRow): RiskEventRecord => ({
@@ -65,6 +71,7 @@ const toEvent = (r: RiskEventRow): RiskEventRecord => ({
   value: r.value == null ? null : String(r.value),
   ruleVersion: r.rule_version,
   observations: r.observations,
+  ...(r.signal === null || r.signal === undefined ? {} : { signal: r.signal }),
 });
 
 export async function riskEvents(ex: Executor, riskId: string, limit: number): Promise<RiskEventRecord[]> {
@@ -73,11 +80,12 @@ export async function riskEvents(ex: Executor, riskId: string, limit: number): P
 }
 
 /** The events of the current episode: everything since the last TRIGGERED event. */
-export async function currentEpisode(ex: Executor, riskId: string): Promise<RiskEventRecord[]> {
+export async function currentEpisode(ex: Executor, riskId: string, signal?: string): Promise<RiskEventRecord[]> {
   const rows = await ex.query<RiskEventRow>(sql`
     SELECT * FROM risk_events
     WHERE risk_id = ${riskId} AND state IN ('TRIGGERED', 'CONFIRMED')
-      AND id >= (SELECT MAX(id) FROM risk_events WHERE risk_id = ${riskId} AND state = 'TRIGGERED')
+      AND id >= (SELECT MAX(id) FROM risk_events WHERE risk_id = ${riskId} AND state = 'TRIGGERED'
+        ${signal === undefined ? sql`` : sql`AND signal = ${signal}`})
     ORDER BY id`);
   return rows.map(toEvent);
 }

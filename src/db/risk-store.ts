@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { RiskFactor } from '../domain/risk-score.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
+import type { RiskSignal, SignalStates } from '../domain/risk-signals.ts';
 import { feedCounts, reportedWithin } from './feed-store.ts';
 import type { Executor } from './create-database.ts';
 import { type PoolState, type PoolStateRow, poolStatesSelect, readPoolStates, toPoolState } from './pool-store.ts';
@@ -17,6 +18,10 @@ export interface RiskRecord {
   description: string;
   correlationGroup: string;
   rule: TriggerRule;
+  /** The named signals beside its rule (domain/risk-signals.ts); none for most risks. */
+  signals: RiskSignal[];
+  /** Each signal's trigger state (the risk's own rule under ""), kept only for a risk with signals. */
+  signalStates: SignalStates;
   ruleVersion: number;
   maxPayoutRatio: string;
   quorum: number;
@@ -53,6 +58,8 @@ interface RiskRow {
   description: string;
   correlation_group: string;
   rule: TriggerRule;
+  signals: RiskSignal[];
+  signal_states: SignalStates;
   rule_version: number;
   max_payout_ratio: string;
   quorum: number;
@@ -82,6 +89,8 @@ function toRecord(row: RiskRow): RiskRecord {
     description: row.description,
     correlationGroup: row.correlation_group,
     rule: row.rule,
+    signals: row.signals ?? [],
+    signalStates: row.signal_states ?? {},
     ruleVersion: row.rule_version,
     maxPayoutRatio: String(row.max_payout_ratio),
     quorum: row.quorum,
@@ -110,9 +119,9 @@ function trimScore(value: string): string {
 
 export async function insertRisk(ex: Executor, risk: RiskRecord): Promise<void> {
   await ex.query(sql`
-    INSERT INTO risks (id, name, kind, description, correlation_group, rule, rule_version, max_payout_ratio, quorum,
+    INSERT INTO risks (id, name, kind, description, correlation_group, rule, signals, rule_version, max_payout_ratio, quorum,
       max_staleness_seconds, score_model, score_inputs, score_factors, model_score, state, created_by, created_at)
-    VALUES (${risk.id}, ${risk.name}, ${risk.kind}, ${risk.description}, ${risk.correlationGroup}, ${json(risk.rule)},
+    VALUES (${risk.id}, ${risk.name}, ${risk.kind}, ${risk.description}, ${risk.correlationGroup}, ${json(risk.rule)}, ${json(risk.signals)},
       ${risk.ruleVersion}, ${risk.maxPayoutRatio}::numeric, ${risk.quorum}, ${risk.maxStalenessSeconds}, ${risk.scoreModel},
       ${json(risk.scoreInputs)}, ${json(risk.scoreFactors)}, ${risk.modelScore}::numeric, ${risk.state}, ${risk.createdBy},
       ${ts(risk.createdAt)})`);
@@ -125,11 +134,12 @@ export async function findRisk(ex: Executor, id: string, lock = false): Promise<
   return rows[0] && toRecord(rows[0]);
 }
 
-/** A risk with how many feeds drive it and how many of them reported within its staleness bound. */
+/** A risk with how many feeds drive it, how many of them reported within its staleness bound, and its signals without one. */
 export interface WatchedRiskRead {
   risk: RiskRecord;
   feeds: number;
   fresh: number;
+  signalsShort: number;
 }
 
 /** A risk row's columns (see `columns`: the quote's market read is a prepared statement). */
@@ -140,6 +150,8 @@ const RISK_COLUMN_NAMES = [
   'description',
   'correlation_group',
   'rule',
+  'signals',
+  'signal_states',
   'rule_version',
   'max_payout_ratio',
   'quorum',
@@ -189,7 +201,7 @@ export async function findWatchedMarket(
     alongside ? `watched_market_with_${alongside.name}` : 'watched_market',
     (expiringLimit) => sql`
       ${expiringLimit !== undefined && alongside ? sql`WITH alongside AS (${alongside.statement})` : sql``}
-      SELECT ${columns('r', RISK_COLUMN_NAMES, 'risk.')}, c.feeds AS "risk.feeds_total", c.fresh AS "risk.feeds_fresh", s.*
+      SELECT ${columns('r', RISK_COLUMN_NAMES, 'risk.')}, c.feeds AS "risk.feeds_total", c.fresh AS "risk.feeds_fresh", c.signals_short AS "risk.signals_short", s.*
       FROM risks r CROSS JOIN ${feedCounts(now)}
       LEFT JOIN LATERAL (${poolStatesSelect(sql`p.id IN (SELECT pool_id FROM pool_risks WHERE risk_id = r.id)`, now, expiringLimit)}) s ON TRUE
       WHERE r.id = ${id}
@@ -199,7 +211,12 @@ export async function findWatchedMarket(
   if (!first) return undefined;
   const risk = Object.fromEntries(RISK_COLUMN_NAMES.map((c) => [c, first[`risk.${c}`]])) as unknown as RiskRow;
   return {
-    watched: { risk: toRecord(risk), feeds: Number(first['risk.feeds_total']), fresh: Number(first['risk.feeds_fresh']) },
+    watched: {
+      risk: toRecord(risk),
+      feeds: Number(first['risk.feeds_total']),
+      fresh: Number(first['risk.feeds_fresh']),
+      signalsShort: Number(first['risk.signals_short']),
+    },
     pools: rows.filter((row) => row.id !== null).map(toPoolState),
   };
 }
@@ -228,10 +245,14 @@ export async function saveRiskEvaluation(
     lastValue: string | null;
     evaluatedAt: number | null;
     changedAt: number | null;
+    /** Each signal's state, for a risk with signals (unchanged when omitted). */
+    signalStates?: SignalStates;
   },
 ): Promise<void> {
   await ex.query(sql`
-    UPDATE risks SET state = ${change.state}, triggered_at = ${change.triggeredAt === null ? null : ts(change.triggeredAt)},
+    UPDATE risks SET state = ${change.state},
+      signal_states = COALESCE(${change.signalStates === undefined ? null : json(change.signalStates)}::jsonb, signal_states),
+      triggered_at = ${change.triggeredAt === null ? null : ts(change.triggeredAt)},
       degraded = ${change.degraded}, last_value = COALESCE(${change.lastValue}::numeric, last_value),
       last_evaluated_at = COALESCE(${change.evaluatedAt === null ? null : ts(change.evaluatedAt)}, last_evaluated_at),
       state_changed_at = COALESCE(${change.changedAt === null ? null : ts(change.changedAt)}, state_changed_at)
@@ -244,8 +265,10 @@ export async function flagQuietRisks(ex: Executor, now: number): Promise<Array<{
     UPDATE risks r SET degraded = true
     WHERE NOT r.degraded
       AND EXISTS (SELECT 1 FROM risk_feeds rf WHERE rf.risk_id = r.id)
-      AND (SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id
-           WHERE rf.risk_id = r.id AND ${reportedWithin(now)}) < r.quorum
+      AND ((SELECT COUNT(*) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id
+           WHERE rf.risk_id = r.id AND rf.signal = '' AND ${reportedWithin(now)}) < r.quorum
+        OR (SELECT COUNT(DISTINCT rf.signal) FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id
+           WHERE rf.risk_id = r.id AND rf.signal <> '' AND ${reportedWithin(now)}) < jsonb_array_length(r.signals))
     RETURNING r.id, r.rule_version`);
   return rows.map((r) => ({ id: r.id, ruleVersion: r.rule_version }));
 }

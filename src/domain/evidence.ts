@@ -5,7 +5,15 @@ export interface EvidenceStep {
   state: string;
   at: number;
   value: string | null;
-  observations: ReadonlyArray<{ feedId: string; value: string; observedAt: number; source: Record<string, string | number> }>;
+  observations: ReadonlyArray<{
+    feedId: string;
+    value: string;
+    observedAt: number;
+    source: Record<string, string | number>;
+    signal?: string;
+  }>;
+  /** Which of a risk's signals moved ("" its own rule); absent for a risk with one rule. */
+  signal?: string;
 }
 
 /** What an incident is about and on what terms it settles. */
@@ -37,11 +45,20 @@ export function evidenceDocument(incident: IncidentTerms & { timeline: readonly 
     confirmedAt: iso(incident.confirmedAt),
     settlementValue: incident.settlementValue,
     payoutRatio: incident.payoutRatio,
+    // A risk with signals names, on each step and reading, the signal it belongs to; a risk
+    // with one rule has the document it always had.
     timeline: incident.timeline.map((e) => ({
       state: e.state,
+      ...(e.signal === undefined ? {} : { signal: e.signal }),
       at: iso(e.at),
       value: e.value,
-      observations: e.observations.map((o) => ({ feedId: o.feedId, value: o.value, observedAt: iso(o.observedAt), source: o.source })),
+      observations: e.observations.map((o) => ({
+        feedId: o.feedId,
+        ...(o.signal === undefined ? {} : { signal: o.signal }),
+        value: o.value,
+        observedAt: iso(o.observedAt),
+        source: o.source,
+      })),
     })),
   };
 }

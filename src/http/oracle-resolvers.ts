@@ -37,7 +37,7 @@ export const oracleResolvers: Resolvers = {
   Mutation: {
     registerFeed: (_, a, ctx) => under(['input'], () => registerFeed(ctx.deps, ctx.viewer, a.input)),
     setRiskFeeds: async (_, a, ctx) => {
-      await setRiskFeeds(ctx.deps, ctx.viewer, a.riskId, a.feedIds);
+      await setRiskFeeds(ctx.deps, ctx.viewer, a.riskId, a.feedIds, a.signal ?? null);
       return ctx.risk(a.riskId);
     },
     submitObservations: async (_, a, ctx) => {
@@ -85,6 +85,7 @@ export const oracleResolvers: Resolvers = {
     state: async (r, _, ctx) => shownState(r, await ctx.monitoring(r)),
     monitoring: (r, _, ctx) => ctx.monitoring(r),
     feeds: (r, _, ctx) => feedsOf(ctx.deps, r.id),
+    signals: (r) => r.signals.map((s) => ({ ...s, risk: r })),
     latestValue: (r) => r.lastValue,
     events: (r, a: { limit?: number }, ctx) => riskEventsOf(ctx.deps, r.id, a.limit ?? 50),
     incidents: async (r, a: { limit?: number }, ctx) =>
@@ -110,6 +111,12 @@ export const oracleResolvers: Resolvers = {
         label: `TRIGGERED ${hours(elapsed)} of ${hours(window)}`,
       };
     },
+  },
+  RiskSignal: {
+    rule: (s) => ({ ...s.rule, version: s.risk.ruleVersion }),
+    state: (s) => s.risk.signalStates[s.name]?.state ?? 'ARMED',
+    triggeredAt: (s) => s.risk.signalStates[s.name]?.triggeredAt ?? null,
+    feeds: (s, _, ctx) => feedsOf(ctx.deps, s.risk.id, s.name),
   },
   Incident: {
     risk: (i, _, ctx) => ctx.risk(i.riskId),

@@ -18,8 +18,7 @@ import type { RiskRecord, StoredBreakdown } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing, protocolCategoryOf } from '../app/loss-models.ts';
-import { feedsOf } from '../app/feeds.ts';
-import { ruleInWords } from '../domain/rule-words.ts';
+import { riskTerms } from '../app/feeds.ts';
 import { riskHistory } from '../app/history.ts';
 import type { ModelExplanation } from '../domain/loss-model.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
@@ -189,8 +188,7 @@ export const coreResolvers: Resolvers = {
       overrideReason: r.scoreOverrideReason,
     }),
     protocolCategory: (r) => protocolCategoryOf(r),
-    terms: async (r, _, ctx) =>
-      ruleInWords(r.kind, r.rule, (await feedsOf(ctx.deps, r.id)).find((f) => f.config.template)?.config.template ?? null),
+    terms: (r, _, ctx) => riskTerms(ctx.deps, r),
     baseRate: async (r, _, ctx) => (await annualPricing(ctx.deps, r)).annualRate,
     pricing: async (r, _, ctx) => {
       const p = await annualPricing(ctx.deps, r);

@@ -54,6 +54,13 @@ export type CreateRiskInput = {
   rule: TriggerRuleInput;
   /** The facts its risk score is computed from. */
   score: RiskScoreInput;
+  /**
+   * A smart-contract failure's signals beside its rule (up to 8): the risk triggers when any
+   * one of them meets its own rule, e.g. the share price down 50% held an hour (the rule), or
+   * paused for 6 hours (a signal). Each is driven by its own feeds (setRiskFeeds with `signal`)
+   * and fixed at creation, like the rule. Not for a depeg.
+   */
+  signals?: Array<RiskSignalInput> | null | undefined;
 };
 
 /** Which side of the threshold triggers. */
@@ -166,6 +173,14 @@ export type RiskScoreInput = {
   pastIncidents: number;
   /** Value it secures, in whole US dollars. */
   valueSecuredUsd: string;
+};
+
+/** One signal of a risk besides its rule (CreateRiskInput.signals). */
+export type RiskSignalInput = {
+  /** Its name, 1 to 32 lower-case letters, digits or -, e.g. "paused". */
+  name: string;
+  /** The rule it triggers on; its window is at least 60 s (a contract's state can be moved for a block). */
+  rule: TriggerRuleInput;
 };
 
 /** Where a risk's trigger stands. */

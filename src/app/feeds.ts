@@ -24,6 +24,7 @@ import {
   risksOfFeed,
   setRiskFeeds as storeRiskFeeds,
   signalsOfFeeds,
+  countRefusedSignature,
   heldMinimum,
   trailingMax,
 } from '../db/feed-store.ts';
@@ -199,6 +200,7 @@ export async function registerFeed(deps: Deps, viewer: Viewer | null, input: Reg
     lastObservedAt: null,
     lastValue: null,
     lastError: null,
+    refusedSignatures: 0,
   };
   // Anyone signed in may register a push feed; nobody may flood the table (admins excepted).
   if (!user.roles.includes('admin') && (await feedsCreatedBy(deps.db, user.address)) >= MAX_FEEDS_PER_ACCOUNT) {
@@ -459,6 +461,8 @@ async function pushChecked(
       message: pushMessage(feed.id, observations),
       signature: signature as Hex,
     }).catch(() => null);
+    await countRefusedSignature(deps.db, feed.id);
+    deps.metrics.count('observations_refused', { kind: 'PUSH' }, observations.length);
     throw unauthenticated(
       `the batch is signed by ${signer ?? 'no recoverable key'}, not by the feed's reporter ${feed.reporter}: sign the typed data of docs/client.md (domain without chainId) with the reporter's key`,
       { expected: feed.reporter as string, ...(signer ? { recovered: signer } : {}) },

@@ -30,6 +30,7 @@ interface FeedRow {
   last_observed_at: Date | null;
   last_value: string | null;
   last_error: string | null;
+  refused_signatures: number;
 }
 
 const toFeed = (r: FeedRow): FeedRecord => ({
@@ -45,7 +46,13 @@ const toFeed = (r: FeedRow): FeedRecord => ({
   lastObservedAt: r.last_observed_at == null ? null : ms(r.last_observed_at),
   lastValue: r.last_value == null ? null : String(r.last_value),
   lastError: r.last_error,
+  refusedSignatures: Number(r.refused_signatures ?? 0),
 });
+
+/** Counts a push to the feed that another key than its reporter's signed. */
+export async function countRefusedSignature(ex: Executor, feedId: string): Promise<void> {
+  await ex.query(sql`UPDATE feeds SET refused_signatures = refused_signatures + 1 WHERE id = ${feedId}`);
+}
 
 /** How many feeds an account has registered. */
 export async function feedsCreatedBy(ex: Executor, address: string): Promise<number> {

@@ -55,6 +55,8 @@ export interface FeedRecord {
   lastObservedAt: number | null;
   lastValue: string | null;
   lastError: string | null;
+  /** Pushes refused because another key than the reporter's signed them. */
+  refusedSignatures: number;
 }
 
 export interface IncomingObservation {

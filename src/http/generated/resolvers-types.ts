@@ -424,6 +424,11 @@ export type Feed = {
   /** HTTP: the dot path to the value. */
   path?: Maybe<Scalars['String']['output']>;
   /**
+   * PUSH: submissions refused because a key other than the reporter's signed them. Counted,
+   * not listed in `rejections` (a stranger cannot write into the reporter's log).
+   */
+  refusedSignatures: Scalars['Int']['output'];
+  /**
    * Submissions to this PUSH feed that its reporter signed and that were refused, newest first,
    * with the code and the reason (the newest 500 are kept; a submission whose signature is not the
    * reporter's is refused without a record, so strangers cannot write into this log). Its
@@ -3263,6 +3268,7 @@ export type FeedResolvers<ContextType = Context, ParentType extends ResolversPar
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   observations?: Resolver<Array<ResolversTypes['FeedObservation']>, ParentType, ContextType, RequireFields<FeedObservationsArgs, 'limit'>>;
   path?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  refusedSignatures?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   rejections?: Resolver<ResolversTypes['FeedRejectionConnection'], ParentType, ContextType, RequireFields<FeedRejectionsArgs, 'first'>>;
   reporter?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   signature?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;

@@ -221,6 +221,11 @@ describe('the dashboard on the demo market, in a real browser', () => {
         (await page.textContent('#quote')) ?? '',
         /2,500 USDC of DAI depeg cover for 30 days from .*: premium [\d.,]+ \+ fee [\d.,]+ = [\d.,]+ USDC/,
       );
+      // The price in plain words before the formula.
+      assert.match(
+        (await page.textContent('#quote [data-quote-summary]')) ?? '',
+        /^\d+(\.\d+)?% a year of the cover: expected loss [\d.]+%, .*platform fee [\d.]+%$/,
+      );
       await page.click('#buy-go');
       await page.waitForSelector('#buy-result[data-outcome="ok"]');
       const bought = (await page.textContent('#buy-result')) ?? '';

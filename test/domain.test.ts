@@ -10,6 +10,7 @@ import { fitted } from '../src/domain/fitted-model.ts';
 import { assetsForShares, sharesForAssets, sharesForDeposit, withdrawalPayout } from '../src/domain/shares.ts';
 import { normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
 import { ruleInWords } from '../src/domain/rule-words.ts';
+import { quoteSummary } from '../src/domain/quote-summary.ts';
 
 /** A small seeded PRNG so property tests are reproducible. */
 function rng(seed: number) {
@@ -319,6 +320,43 @@ describe('a cover in plain words (Risk.terms)', () => {
         null,
       ),
       'Pays how far it is below 1, as a share of the cover, up to 20% if the price is at or below 0.995 and stays there for 24 h; a trigger that is back at or above 0.999 first pays nothing.',
+    );
+  });
+});
+
+describe('a quote in one line', () => {
+  const b = {
+    expectedLoss: '0.000501',
+    uncertaintyLoad: '0.000163',
+    capitalLoad: '0.000166',
+    skimLoad: '0.000093',
+    utilisationMultiplier: '1.05',
+    termFraction: String(30 / 365),
+    minimumApplied: false,
+  };
+
+  test('annualised parts with the utilisation multiplier that add up to the total at the precision shown', () => {
+    const amount = 10_000_000_000n;
+    const premium = 9_692_000n; // 0.000923 x 1.05 of 10,000 USDC, rounded up
+    const fee = 96_920n;
+    const line = quoteSummary(b, amount, premium, fee);
+    const [, total, rest] = /^([\d.]+)% a year of the cover: (.*)$/.exec(line) ?? [];
+    const parts = [...(rest ?? '').matchAll(/([\d.]+)%/g)].map((m) => Number(m[1]));
+    assert.equal(parts.length, 5, line);
+    assert.equal(Number(parts.reduce((s, v) => s + v, 0).toFixed(2)), Number(total), line);
+    assert.match(
+      line,
+      /^1\.19% a year of the cover: expected loss 0\.64%, uncertainty 0\.21%, capital 0\.21%, backstop skim 0\.12%, platform fee 0\.01%$/,
+    );
+  });
+
+  test('a minimum premium is named, and a small rate keeps two significant digits', () => {
+    const tiny = { ...b, expectedLoss: '0.0000001', uncertaintyLoad: '0', capitalLoad: '0', skimLoad: '0' };
+    assert.match(quoteSummary({ ...tiny, minimumApplied: true }, 10_000_000_000n, 1_000_000n, 10_000n), /minimum premium/);
+    assert.equal(quoteSummary(tiny, 10_000_000_000n, 1_050n, 0n), '0.00013% a year of the cover: expected loss 0.00013%');
+    assert.equal(
+      quoteSummary(tiny, 10_000_000_000n, 1_279n, 0n),
+      '0.00016% a year of the cover: expected loss 0.00013%, rounding 0.00003%',
     );
   });
 });

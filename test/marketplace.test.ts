@@ -70,7 +70,7 @@ describe('marketplace walk-through', () => {
       await h.ok(
         `mutation($r: ID!, $amt: BigInt!, $d: Int!) { quote: requestQuote(riskId: $r, amount: $amt, durationDays: $d) { id premium fee total exposure
         pool { id } breakdown { baseRate utilisationBefore utilisationAfter bindingCap utilisationMultiplier annualRate minimumApplied }
-        lines { label value } } }`,
+        summary lines { label value } } }`,
         { r: risk.id, amt: USDC(10_000).toString(), d: 30 },
         buyer.token,
       )
@@ -82,6 +82,18 @@ describe('marketplace walk-through', () => {
     assert.equal(q.breakdown.utilisationBefore, '0');
     assert.equal(q.breakdown.utilisationAfter, '0.04', '2000 of a 50000 risk cap');
     assert.ok(q.lines.length >= 8);
+    // The price in plain words first: a yearly share of the cover and its parts, which add up as shown.
+    const summary = /^(\d+(?:\.\d+)?)% a year of the cover: (.*)$/.exec(q.summary);
+    assert.ok(summary, q.summary);
+    const parts = [...(summary[2] as string).matchAll(/([a-z ]+) (\d+(?:\.\d+)?)%/g)].map((m) => [m[1]?.trim(), Number(m[2])] as const);
+    assert.deepEqual(
+      parts.map(([name]) => name),
+      ['expected loss', 'uncertainty', 'capital', 'backstop skim', 'platform fee'],
+    );
+    // The total a year in percent, to four places: total / amount x 365 / 30 x 100.
+    const total = Number((BigInt(q.total) * 36_500n * 10_000n) / (USDC(10_000) * 30n)) / 1e4;
+    assert.ok(Math.abs(Number(summary[1]) - total) < 0.006, `${q.summary} against ${total}%`);
+    assert.ok(Math.abs(parts.reduce((sum, [, v]) => sum + v, 0) - Number(summary[1])) < 1e-9, q.summary);
 
     const policy = (await h.ok(PURCHASE, { q: q.id }, buyer.token)).purchasePolicy;
     assert.equal(policy.status, 'ACTIVE');

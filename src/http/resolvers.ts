@@ -19,6 +19,7 @@ import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing, protocolCategoryOf } from '../app/loss-models.ts';
 import { riskTerms } from '../app/feeds.ts';
+import { quoteSummary } from '../domain/quote-summary.ts';
 import { riskHistory } from '../app/history.ts';
 import type { ModelExplanation } from '../domain/loss-model.ts';
 import { sharePriceRatio } from '../domain/shares.ts';
@@ -80,6 +81,7 @@ const quoteFields: QuoteEstimateResolvers = {
   risk: (q, _, ctx) => ctx.risk(q.riskId),
   pool: (q, _, ctx) => ctx.pool(q.poolId),
   total: (q) => q.premium + q.fee,
+  summary: (q) => (q.breakdown.termFraction === undefined ? '' : quoteSummary(q.breakdown, q.amount, q.premium, q.fee)),
   lines: async (q, _, ctx) => {
     const { pool } = await ctx.pool(q.poolId);
     const b = q.breakdown;

@@ -641,7 +641,7 @@ async function getQuote() {
   const amount = amountOf('buy-amount', 'Cover');
   const days = Number(document.getElementById('buy-days').value);
   if (!Number.isInteger(days) || days < 1) throw new Error('Days must be a whole number of days, at least 1');
-  const fields = 'amount durationDays premium fee total risk { name } pool { name } lines { label value }';
+  const fields = 'amount durationDays premium fee total risk { name } pool { name } summary lines { label value }';
   // A visitor gets the same price as an estimate (nothing stored); a signed-in buyer a firm quote.
   const q = session
     ? (
@@ -673,6 +673,8 @@ async function getQuote() {
       { 'data-quote': q.id },
       `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)} = ${money(q.total)} USDC. ${session ? `The price is held until ${new Date(q.expiresAt).toLocaleTimeString()}.` : 'An estimate: sign in for a firm quote at this price.'}`,
     ),
+    // The price in plain words first: what it costs a year and what that is made of.
+    el('p', { 'data-quote-summary': '' }, q.summary),
     // How the price was worked out, line by line (the expected loss from the risk's history and its loads).
     el(
       'details',

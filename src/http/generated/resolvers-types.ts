@@ -1805,6 +1805,13 @@ export type Quote = {
   risk: Risk;
   /** BOUGHT (see policyId), OPEN until expiresAt, or EXPIRED. */
   status: QuoteStatus;
+  /**
+   * The price in one line, for people, before the formula: what the cover costs a year as a
+   * share of its amount and what that is made of, e.g. "1.12% a year of the cover: expected loss
+   * 0.61%, uncertainty 0.2%, capital 0.2%, backstop skim 0.01%, platform fee 0.1%" (each part
+   * annualised with the utilisation multiplier; the parts add up to the total shown).
+   */
+  summary: Scalars['String']['output'];
   /** premium + fee: what the buyer pays. */
   total: Scalars['BigInt']['output'];
 };
@@ -1929,6 +1936,13 @@ export type QuoteEstimate = {
   premium: Scalars['BigInt']['output'];
   /** The risk covered. */
   risk: Risk;
+  /**
+   * The price in one line, for people, before the formula: what the cover costs a year as a
+   * share of its amount and what that is made of, e.g. "1.12% a year of the cover: expected loss
+   * 0.61%, uncertainty 0.2%, capital 0.2%, backstop skim 0.01%, platform fee 0.1%" (each part
+   * annualised with the utilisation multiplier; the parts add up to the total shown).
+   */
+  summary: Scalars['String']['output'];
   /** premium + fee. */
   total: Scalars['BigInt']['output'];
 };
@@ -3609,6 +3623,7 @@ export type QuoteResolvers<ContextType = Context, ParentType extends ResolversPa
   premium?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['QuoteStatus'], ParentType, ContextType>;
+  summary?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
 
@@ -3664,6 +3679,7 @@ export type QuoteEstimateResolvers<ContextType = Context, ParentType extends Res
   pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
   premium?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
+  summary?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
 

@@ -416,6 +416,8 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, pri
     endAt: now + durationMs,
     status: 'ACTIVE',
     createdAt: now,
+    holder: buyer,
+    transfers: 0,
   };
   await insertPolicy(tx, policy);
   await applyPoolAggregates(tx, q.poolId, {
@@ -530,6 +532,6 @@ export async function payoutHistory(deps: Deps, viewer: Viewer | null, address: 
 export async function policy(deps: Deps, viewer: Viewer | null, id: string): Promise<PolicyRecord> {
   const v = requireViewer(viewer);
   const found = await findPolicy(deps.db, id);
-  if (!found || (found.buyer !== v.address && !v.roles.includes('admin'))) throw notFound(`no policy ${id}`);
+  if (!found || (found.buyer !== v.address && found.holder !== v.address && !v.roles.includes('admin'))) throw notFound(`no policy ${id}`);
   return found;
 }

@@ -11,11 +11,25 @@ const clients = new Map<string, PublicClient>();
  * RPC that cannot be reached throws.
  */
 export async function contractWalletSigned(rpcUrl: string, address: Hex, message: string, signature: Hex): Promise<boolean> {
+  return clientOf(rpcUrl).verifyMessage({ address, message, signature });
+}
+
+/** The same for EIP-712 typed data (a contract wallet that holds a policy signs its transfer). */
+export async function contractWalletSignedTypedData(
+  rpcUrl: string,
+  address: Hex,
+  typedData: Omit<Parameters<PublicClient['verifyTypedData']>[0], 'address' | 'signature'>,
+  signature: Hex,
+): Promise<boolean> {
+  return clientOf(rpcUrl).verifyTypedData({ ...typedData, address, signature } as Parameters<PublicClient['verifyTypedData']>[0]);
+}
+
+function clientOf(rpcUrl: string): PublicClient {
   let client = clients.get(rpcUrl);
   if (!client) {
     client = createPublicClient({ transport: rpcTransport(rpcUrl, { retryCount: 2, retryDelay: 200, timeout: 10_000 }) });
     if (clients.size >= 100) clients.clear();
     clients.set(rpcUrl, client);
   }
-  return client.verifyMessage({ address, message, signature });
+  return client;
 }

@@ -22,13 +22,12 @@ import { big, ms, ts } from './sql-helpers.ts';
 /** Payout `y` of incident pool `ip` is not yet in its buyer's wallet. */
 export const uncredited = sql`ip.credited_at IS NULL AND (ip.credited_through IS NULL OR y.seq > ip.credited_through) AND y.credited_entry_id IS NULL`;
 
-/** The owner's uncredited payouts in `asset`, found through the owner's policies. */
+/** The owner's uncredited payouts in `asset` (a payout's `buyer` is its payee: the policy's holder at the confirmation). */
 function ownClaims(asset: string, owner: string, columns: SQL): SQL {
-  return sql`SELECT ${columns} FROM policies p
-    JOIN payouts y ON y.policy_id = p.id
+  return sql`SELECT ${columns} FROM payouts y
     JOIN incident_pools ip ON ip.incident_id = y.incident_id AND ip.pool_id = y.pool_id
     JOIN pools pl ON pl.id = ip.pool_id AND pl.asset = ${asset}
-    WHERE p.buyer = ${owner} AND ${uncredited} AND y.paid > 0`;
+    WHERE y.buyer = ${owner} AND ${uncredited} AND y.paid > 0`;
 }
 
 /** What the owner holds in `asset` on the platform: the wallet account and the payouts not yet credited to it. */

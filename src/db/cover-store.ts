@@ -53,6 +53,10 @@ export interface PolicyRecord {
   endAt: number;
   status: 'ACTIVE' | 'EXPIRED' | 'PAID';
   createdAt: number;
+  /** Who holds it now: the buyer until a transfer. A payout goes to the holder at the incident's confirmation. */
+  holder: string;
+  /** How many times it changed hands: the nonce its next transfer signs. */
+  transfers: number;
 }
 
 interface QuoteRow {
@@ -180,10 +184,13 @@ interface PolicyRow {
   status: 'ACTIVE' | 'EXPIRED' | 'PAID';
   created_at: Date;
   paid: boolean;
+  holder: string | null;
+  transfers: string | number;
 }
 
 /** A policy row with its paid state, which is its payout row (migration 0008), not its status column. */
-const POLICY = sql`SELECT p.*, EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id) AS paid FROM policies p`;
+const POLICY = sql`SELECT p.*, EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id) AS paid,
+  (SELECT COUNT(*) FROM policy_transfers t WHERE t.policy_id = p.id) AS transfers FROM policies p`;
 
 const toPolicy = (r: PolicyRow): PolicyRecord => ({
   id: r.id,
@@ -203,6 +210,8 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
   endAt: ms(r.end_at),
   status: r.paid ? 'PAID' : r.status,
   createdAt: ms(r.created_at),
+  holder: r.holder ?? r.buyer,
+  transfers: Number(r.transfers ?? 0),
 });
 
 export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void> {
@@ -224,11 +233,29 @@ export async function findPolicyByQuote(ex: Executor, quoteId: string): Promise<
   return rows[0] && toPolicy(rows[0]);
 }
 
-/** A buyer's policies, newest first, a page at a time. */
-export async function policiesOf(ex: Executor, buyer: string, page: PageRequest): Promise<PolicyRecord[]> {
+/** The policies an account holds now (bought and kept, or received), newest first, a page at a time. */
+export async function policiesOf(ex: Executor, holder: string, page: PageRequest): Promise<PolicyRecord[]> {
   const { where, limit } = pageOf(sql`p.created_at`, sql`p.id`, page, true);
   const rows = await ex.query<PolicyRow>(
-    sql`${POLICY} WHERE p.buyer = ${buyer} AND ${where} ORDER BY p.created_at DESC, p.id DESC ${limit}`,
+    sql`${POLICY} WHERE ((p.buyer = ${holder} AND p.holder IS NULL) OR p.holder = ${holder}) AND ${where}
+      ORDER BY p.created_at DESC, p.id DESC ${limit}`,
   );
   return rows.map(toPolicy);
+}
+
+/** A policy locked for its transfer: a second transfer of it waits, and then sees the first. */
+export async function lockPolicy(tx: Executor, id: string): Promise<PolicyRecord | undefined> {
+  const rows = await tx.query<PolicyRow>(sql`${POLICY} WHERE p.id = ${id} FOR UPDATE OF p`);
+  return rows[0] && toPolicy(rows[0]);
+}
+
+/** Records a policy's transfer (its `seq`-th) and its new holder. */
+export async function recordPolicyTransfer(
+  tx: Executor,
+  t: { policyId: string; seq: number; from: string; to: string; at: number; signature: string },
+): Promise<void> {
+  await tx.query(sql`
+    INSERT INTO policy_transfers (policy_id, seq, from_address, to_address, at, signature)
+    VALUES (${t.policyId}, ${t.seq}, ${t.from}, ${t.to}, ${ts(t.at)}, ${t.signature})`);
+  await tx.query(sql`UPDATE policies SET holder = ${t.to} WHERE id = ${t.policyId}`);
 }

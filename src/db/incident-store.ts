@@ -234,8 +234,8 @@ export async function payoutsToBuyer(ex: Executor, incidentId: string, poolId: s
 export async function payoutsOfBuyer(ex: Executor, buyer: string, page: PageRequest): Promise<PayoutRecord[]> {
   const p = pageOf(sql`pay.created_at`, sql`pay.policy_id`, page, true);
   const rows = await ex.query<PayoutRow>(sql`
-    SELECT pay.* FROM policies pol JOIN payouts pay ON pay.policy_id = pol.id
-    WHERE pol.buyer = ${buyer} AND ${p.where} ORDER BY pay.created_at DESC, pay.policy_id DESC ${p.limit}`);
+    SELECT pay.* FROM payouts pay
+    WHERE pay.buyer = ${buyer} AND ${p.where} ORDER BY pay.created_at DESC, pay.policy_id DESC ${p.limit}`);
   return rows.map(toPayout);
 }
 
@@ -246,13 +246,13 @@ export async function payoutsOfBuyer(ex: Executor, buyer: string, page: PageRequ
 export async function payoutsPaidSince(ex: Executor, buyer: string, since: number, onChain: boolean): Promise<PayoutRecord[]> {
   const rows = onChain
     ? await ex.query<PayoutRow>(sql`
-        SELECT pay.* FROM policies p JOIN payouts pay ON pay.policy_id = p.id
+        SELECT pay.* FROM payouts pay
           JOIN outbound_transfers t ON t.reference = 'payout:' || pay.policy_id
-        WHERE p.buyer = ${buyer} AND t.status = 'CONFIRMED' AND t.finished_at > ${ts(since)}
+        WHERE pay.buyer = ${buyer} AND t.status = 'CONFIRMED' AND t.finished_at > ${ts(since)}
         ORDER BY t.finished_at, pay.policy_id LIMIT 1000`)
     : await ex.query<PayoutRow>(sql`
-        SELECT pay.* FROM policies p JOIN payouts pay ON pay.policy_id = p.id
-        WHERE p.buyer = ${buyer} AND pay.created_at > ${ts(since)}
+        SELECT pay.* FROM payouts pay
+        WHERE pay.buyer = ${buyer} AND pay.created_at > ${ts(since)}
         ORDER BY pay.created_at, pay.policy_id LIMIT 1000`);
   return rows.map(toPayout);
 }

@@ -97,20 +97,23 @@ export async function writePayouts(
   now: number,
 ): Promise<void> {
   const due = payoutDue(sql`p.amount`, sql`${incident.payoutRatio}::numeric`);
+  // The payee: who held the policy when the incident confirmed (a transfer after it does not redirect the payout).
+  const payee = sql`COALESCE((SELECT t.to_address FROM policy_transfers t
+    WHERE t.policy_id = p.id AND t.at <= ${ts(incident.confirmedAt)} ORDER BY t.seq DESC LIMIT 1), p.buyer)`;
   const columns = sql`INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at, seq)`;
   // Rows go in in policy id order, numbered in that order: both the primary key and the
   // (incident, pool, seq) index then grow at their right edge instead of at random pages.
   if (paid === totalDue) {
     // Paid in full: nothing to rank.
     await ex.query(sql`${columns}
-      SELECT ${incident.id}, p.id, ${poolId}, p.buyer, ${due}, ${due}, ${ts(now)}, row_number() OVER (ORDER BY p.id)
+      SELECT ${incident.id}, p.id, ${poolId}, ${payee}, ${due}, ${due}, ${ts(now)}, row_number() OVER (ORDER BY p.id)
       FROM policies p WHERE ${eligible(incident, poolId)}`);
     return;
   }
   const divisor = totalDue > 0n ? totalDue : 1n;
   await ex.query(sql`
     WITH claims AS (
-      SELECT p.id, p.buyer, ${due} AS due FROM policies p WHERE ${eligible(incident, poolId)}
+      SELECT p.id, ${payee} AS buyer, ${due} AS due FROM policies p WHERE ${eligible(incident, poolId)}
     ), shares AS (
       SELECT id, buyer, due, div(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS base,
         mod(due * ${paid.toString()}::numeric, ${divisor.toString()}::numeric) AS frac

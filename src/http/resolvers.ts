@@ -19,6 +19,7 @@ import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing, protocolCategoryOf } from '../app/loss-models.ts';
 import { riskTerms } from '../app/feeds.ts';
+import { transferPolicy } from '../app/transfer-policy.ts';
 import { quoteSummary } from '../domain/quote-summary.ts';
 import { riskHistory } from '../app/history.ts';
 import type { ModelExplanation } from '../domain/loss-model.ts';
@@ -177,6 +178,7 @@ export const coreResolvers: Resolvers = {
       policyId: null,
     }),
     purchasePolicy: (_, a, ctx) => purchasePolicy(ctx.deps, ctx.viewer, a.quoteId),
+    transferPolicy: (_, a, ctx) => transferPolicy(ctx.deps, a),
   },
 
   Risk: {
@@ -285,6 +287,7 @@ export const coreResolvers: Resolvers = {
   Policy: {
     risk: (p, _, ctx) => ctx.risk(p.riskId),
     pool: (p, _, ctx) => ctx.pool(p.poolId),
+    transferNonce: (p) => p.transfers,
   },
 };
 

@@ -783,6 +783,15 @@ export type Mutation = {
    */
   submitObservations: SubmitObservationsResult;
   /**
+   * Hand a policy to another address, on its holder's EIP-712 signature of
+   * PolicyTransfer {policyId: string, from: address, to: address, nonce: uint64, deadline: uint64}
+   * under the domain {name: "ParametricCover", version: "1"} (docs/client.md). `nonce` is the
+   * policy's `transferNonce`; anyone may submit the signature. The new holder is paid by the
+   * incidents that confirm from now on. A paid or ended policy is refused (CONFLICT); a
+   * signature that is not the holder's is UNAUTHENTICATED.
+   */
+  transferPolicy: Policy;
+  /**
    * Sends part of your free wallet balance to your own address on chain (only the address you
    * signed in with can receive: `to`, if given, must be it). The amount leaves the wallet at
    * once; the transfer is QUEUED, then SENT in a batch, then CONFIRMED. If its batch fails, it
@@ -1007,6 +1016,18 @@ export type MutationSubmitObservationsArgs = {
  * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
  * and observations, money on chain.
  */
+export type MutationTransferPolicyArgs = {
+  deadline: Scalars['Int']['input'];
+  policyId: Scalars['ID']['input'];
+  signature: Scalars['String']['input'];
+  to: Scalars['String']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationWithdrawArgs = {
   amount: Scalars['BigInt']['input'];
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
@@ -1157,7 +1178,7 @@ export type Policy = {
   __typename?: 'Policy';
   /** The cover amount, in base units of the pool's asset. */
   amount: Scalars['BigInt']['output'];
-  /** The buyer's address, where payouts go. */
+  /** Who bought it. */
   buyer: Scalars['String']['output'];
   /** When it was bought. */
   createdAt: Scalars['DateTime']['output'];
@@ -1167,6 +1188,8 @@ export type Policy = {
   exposure: Scalars['BigInt']['output'];
   /** The platform fee paid. */
   fee: Scalars['BigInt']['output'];
+  /** Who holds it now (the buyer until a transfer): an incident pays whoever held it when it confirmed. */
+  holder: Scalars['String']['output'];
   /** The policy's id. */
   id: Scalars['ID']['output'];
   /** The payout of this policy, if an incident paid it. */
@@ -1183,6 +1206,8 @@ export type Policy = {
   startAt: Scalars['DateTime']['output'];
   /** Where it stands. */
   status: PolicyStatus;
+  /** How many times it changed hands: the nonce its next transfer signs. */
+  transferNonce: Scalars['Int']['output'];
 };
 
 /** A page of policies. */
@@ -3400,6 +3425,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   signOut?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, Partial<MutationSignOutArgs>>;
   siweNonce?: Resolver<ResolversTypes['SiweNonce'], ParentType, ContextType>;
   submitObservations?: Resolver<ResolversTypes['SubmitObservationsResult'], ParentType, ContextType, RequireFields<MutationSubmitObservationsArgs, 'feedId' | 'observations' | 'signature'>>;
+  transferPolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationTransferPolicyArgs, 'deadline' | 'policyId' | 'signature' | 'to'>>;
   withdraw?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationWithdrawArgs, 'amount'>>;
 };
 
@@ -3460,6 +3486,7 @@ export type PolicyResolvers<ContextType = Context, ParentType extends ResolversP
   endAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   exposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   fee?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  holder?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   payout?: Resolver<Maybe<ResolversTypes['Payout']>, ParentType, ContextType>;
   pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
@@ -3468,6 +3495,7 @@ export type PolicyResolvers<ContextType = Context, ParentType extends ResolversP
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
   startAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['PolicyStatus'], ParentType, ContextType>;
+  transferNonce?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type PolicyConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PolicyConnection'] = ResolversParentTypes['PolicyConnection']> = {

@@ -1,0 +1,80 @@
+import { type Hex, getAddress, isAddress, isHex, verifyTypedData, zeroAddress } from 'viem';
+import { contractWalletSignedTypedData } from '../chain/signatures.ts';
+import { type PolicyRecord, lockPolicy, recordPolicyTransfer } from '../db/cover-store.ts';
+import { badInput, conflict, notFound, unauthenticated, unavailable } from '../domain/errors.ts';
+import { type PolicyTransferMessage, policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
+import type { Deps } from './deps.ts';
+
+export interface TransferPolicyInput {
+  policyId: string;
+  to: string;
+  /** Unix seconds after which the signature is refused. */
+  deadline: number;
+  /** The holder's EIP-712 signature of PolicyTransfer (domain/policy-transfer.ts). */
+  signature: string;
+}
+
+/**
+ * Hands a policy to another address on its holder's EIP-712 signature (docs/design.md §6,
+ * "Policies change hands"): anyone may submit it (a relayer, the new holder), only the
+ * holder's signature moves it, once (the nonce is the policy's transfer count). What moves is
+ * the right to the cover's future payouts: an incident pays whoever held the policy when it
+ * confirmed. A paid policy or one past its term has nothing left to hand over and is refused.
+ */
+export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Promise<PolicyRecord> {
+  if (!isAddress(input.to ?? '', { strict: false }) || getAddress(input.to) === zeroAddress) {
+    throw badInput('to must be an address (0x and 40 hex digits), not the zero address', { field: 'to' });
+  }
+  if (!Number.isSafeInteger(input.deadline) || input.deadline < 0) throw badInput('deadline must be unix seconds', { field: 'deadline' });
+  if (!isHex(input.signature) || input.signature.length > 20_000)
+    throw badInput('signature must be 0x-prefixed hex', { field: 'signature' });
+  const to = getAddress(input.to);
+  const now = deps.clock.now();
+  if (input.deadline * 1000 < now)
+    throw badInput(`the transfer's deadline ${new Date(input.deadline * 1000).toISOString()} has passed`, { field: 'deadline' });
+  return deps.db.transaction(async (tx) => {
+    const policy = await lockPolicy(tx, input.policyId);
+    if (!policy) throw notFound(`no policy ${input.policyId}`);
+    if (policy.status === 'PAID')
+      throw conflict(`policy ${policy.id} has been paid: it carries nothing more to hand over`, { policyId: policy.id });
+    if (policy.status === 'EXPIRED' || policy.endAt <= now) throw conflict(`policy ${policy.id} has ended`, { policyId: policy.id });
+    if (to === policy.holder) throw badInput(`${to} already holds policy ${policy.id}`, { field: 'to' });
+    const message: PolicyTransferMessage = {
+      policyId: policy.id,
+      from: policy.holder as Hex,
+      to,
+      nonce: BigInt(policy.transfers),
+      deadline: BigInt(input.deadline),
+    };
+    if (!(await signedByHolder(deps, message, input.signature as Hex))) {
+      throw unauthenticated(
+        `the transfer is not signed by the policy's holder ${policy.holder} (sign PolicyTransfer with nonce ${policy.transfers}, the policy's transfer count)`,
+        { holder: policy.holder, nonce: policy.transfers },
+      );
+    }
+    await recordPolicyTransfer(tx, {
+      policyId: policy.id,
+      seq: policy.transfers + 1,
+      from: policy.holder,
+      to,
+      at: now,
+      signature: input.signature,
+    });
+    return { ...policy, holder: to, transfers: policy.transfers + 1 };
+  });
+}
+
+/** An EOA's signature, else a contract wallet's (ERC-1271, ERC-6492) on a configured chain. */
+async function signedByHolder(deps: Deps, message: PolicyTransferMessage, signature: Hex): Promise<boolean> {
+  const typed = { domain: policyTransferDomain, types: policyTransferTypes, primaryType: 'PolicyTransfer' as const, message };
+  if (await verifyTypedData({ ...typed, address: message.from, signature }).catch(() => false)) return true;
+  for (const [chainId, rpcUrl] of deps.config.siwe.rpcUrls) {
+    try {
+      if (await contractWalletSignedTypedData(rpcUrl, message.from, typed, signature)) return true;
+    } catch (error) {
+      deps.log.warn({ err: error, chainId }, 'could not ask a contract wallet for its signature');
+      throw unavailable(`chain ${chainId} could not be reached to check a contract wallet's signature; try again`, { chainId });
+    }
+  }
+  return false;
+}

@@ -58,6 +58,43 @@ export function layeringViolations(sources: ReadonlyArray<{ path: string; text: 
   return violations;
 }
 
+/**
+ * Every import cycle among src/ files (type-only imports too: a cycle makes a reader hold
+ * both files at once even when nothing runs in a circle), each as "a -> b -> a", found as the
+ * strongly connected components of the import graph (Tarjan).
+ */
+export function importCycles(sources: ReadonlyArray<{ path: string; text: string }>): string[] {
+  const graph = new Map<string, string[]>();
+  for (const { path, text } of sources) {
+    const targets = [...text.matchAll(IMPORT)]
+      .map((m) => (m[1] ?? m[2] ?? m[3]) as string)
+      .filter((spec) => spec.startsWith('.'))
+      .map((spec) => relative(SRC, resolve(dirname(path), spec)));
+    graph.set(relative(SRC, path), targets);
+  }
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const cycles: string[] = [];
+  const visit = (v: string) => {
+    index.set(v, index.size);
+    low.set(v, index.get(v) as number);
+    stack.push(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v) as number, low.get(w) as number));
+      } else if (stack.includes(w)) low.set(v, Math.min(low.get(v) as number, index.get(w) as number));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const component = stack.splice(stack.indexOf(v));
+    if (component.length > 1 || (graph.get(v) ?? []).includes(v)) cycles.push([...component.sort(), component[0]].join(' -> '));
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return cycles;
+}
+
 /** Files outside db/ (and bin/) that write SQL or use the query builder: db/ holds every statement. */
 export function sqlOutsideDb(sources: ReadonlyArray<{ path: string; text: string }>): string[] {
   return sources
@@ -73,6 +110,10 @@ describe('layers that hold', () => {
 
   test('every import in src/ follows the layering table', () => {
     assert.deepEqual(layeringViolations(sources), []);
+  });
+
+  test('no import cycle among the files of src/, type-only imports included', () => {
+    assert.deepEqual(importCycles(sources), []);
   });
 
   test('no SQL outside db/: app/, http/, worker/, chain/ and domain/ write none', () => {
@@ -98,5 +139,22 @@ describe('layers that hold', () => {
     assert.deepEqual(sqlOutsideDb([fake('http/x.ts', 'const q = sql`SELECT 1`;')]), ['http/x.ts']);
     assert.deepEqual(sqlOutsideDb([fake('app/x.ts', "import { sql } from 'drizzle-orm';")]), ['app/x.ts']);
     assert.deepEqual(sqlOutsideDb([fake('db/x.ts', 'const q = sql`SELECT 1`;')]), []);
+    // A cycle planted between two files of domain/, through a type-only import, and one through three files.
+    assert.deepEqual(
+      importCycles([
+        fake('domain/a.ts', "import { b } from './b.ts';"),
+        fake('domain/b.ts', "import type { A } from './a.ts';"),
+        fake('domain/c.ts', "import { a } from './a.ts';"),
+      ]),
+      ['domain/a.ts -> domain/b.ts -> domain/a.ts'],
+    );
+    assert.equal(
+      importCycles([
+        fake('app/x.ts', "import { y } from './y.ts';"),
+        fake('app/y.ts', "export { z } from './z.ts';"),
+        fake('app/z.ts', "const x = await import('./x.ts');"),
+      ]).length,
+      1,
+    );
   });
 });

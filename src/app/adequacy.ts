@@ -5,8 +5,7 @@ import { listRisks } from '../db/risk-store.ts';
 import { defaultSkimPolicy } from '../domain/backstop.ts';
 import { Decimal, decimalString } from '../domain/decimal.ts';
 import { capacityExceeded } from '../domain/errors.ts';
-import { type AdequacyStatus, cover2, statusOf } from '../domain/adequacy.ts';
-import type { SimResult } from '../domain/monte-carlo.ts';
+import { type AdequacyKey, type AdequacyReport, cover2, statusOf } from '../domain/adequacy.ts';
 
 import { loadReport, saveReport } from '../db/adequacy-store.ts';
 import { unsettledClaims } from '../db/settlement-store.ts';
@@ -24,21 +23,6 @@ export const defaultSolvency: SolvencyConfig = {
   simulation: { paths: 100_000, seed: 20_261_122, withinGroup: 0.3, acrossGroups: 0.1 },
 };
 
-export interface AdequacyReport {
-  poolId: string | null;
-  asset: string;
-  capital: bigint;
-  pendingClaims: bigint;
-  availableCapital: bigint;
-  cover2: bigint;
-  topExposures: Array<{ riskId: string; exposure: bigint }>;
-  simulation: SimResult & { elapsedMs: number; correlationWithinGroup: number; correlationAcrossGroups: number };
-  backstopAvailable: bigint;
-  requiredCapital: bigint;
-  coverageRatio: string | null;
-  status: AdequacyStatus;
-  computedAt: number;
-}
 
 /** Claims of confirmed incidents not yet settled: they are owed, so not available capital. */
 export function pendingClaims(ex: Executor, poolId: string | null): Promise<bigint> {
@@ -147,7 +131,6 @@ export async function platformAdequacy(deps: Ports, asset: string): Promise<Adeq
 }
 
 /** Which report: a pool's, or the platform's for one asset. */
-export type AdequacyKey = `pool:${string}` | `platform:${string}`;
 
 /**
  * What the API serves: the last report maintenance computed (refreshed every run, off the

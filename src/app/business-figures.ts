@@ -6,7 +6,7 @@ import { listRisks } from '../db/risk-store.ts';
 import { settlingBacklog } from '../db/incident-store.ts';
 import { creditingBacklog } from '../db/claims-store.ts';
 import type { AdequacyStatus } from '../domain/adequacy.ts';
-import type { AdequacyReport } from './adequacy.ts';
+import type { AdequacyReport } from '../domain/adequacy.ts';
 import type { Database } from './deps.ts';
 import { riskMonitoring, shownState } from './risks.ts';
 

@@ -1,5 +1,24 @@
 import type { Database, Executor } from '../db/create-database.ts';
 
+/** What a quote reads of its market: the risk and every pool backing it, at one instant. */
+export interface MarketRead {
+  risk: RiskRecord;
+  /** Every pool backing the risk, oldest first (so price ties go to the older pool). */
+  snapshots: PoolSnapshot[];
+  at: number;
+}
+
+/**
+ * The quote's hot path as a service: concurrent quotes of a risk share one market read (see
+ * createCoalescer), and firm quotes are stored together, riding along the next read when one
+ * is due (createQuotePaths). One per process and database, built by wireDeps.
+ */
+export interface QuotePaths {
+  read(riskId: string): Promise<MarketRead>;
+  /** Resolves once the quote is stored (committed). */
+  store(quote: QuoteRecord): Promise<void>;
+}
+
 export type { Database };
 import type { CapacityLimits } from '../domain/capacity.ts';
 import type { PricingParams } from '../domain/pricing.ts';
@@ -9,8 +28,10 @@ import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
 import type { Simulator } from './simulator.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
-import type { QuotePaths } from './quote-paths.ts';
-import type { AdequacyKey, AdequacyReport } from './adequacy.ts';
+import type { AdequacyKey, AdequacyReport } from '../domain/adequacy.ts';
+import type { QuoteRecord } from '../db/cover-store.ts';
+import type { PoolSnapshot } from '../db/pool-snapshots.ts';
+import type { RiskRecord } from '../db/risk-store.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */

@@ -1,29 +1,10 @@
 import type { QuoteRecord } from '../db/cover-store.ts';
 import { insertQuotes, quotesInsert } from '../db/cover-store.ts';
-import { type PoolSnapshot, snapshotOf } from '../db/pool-snapshots.ts';
-import { type RiskRecord, type WatchedMarketRead, findWatchedMarket } from '../db/risk-store.ts';
+import { snapshotOf } from '../db/pool-snapshots.ts';
+import { type WatchedMarketRead, findWatchedMarket } from '../db/risk-store.ts';
 import { createCoalescer } from './coalesce.ts';
-import type { Ports } from './deps.ts';
+import type { Ports, QuotePaths } from './deps.ts';
 import { requireWatched } from './risks.ts';
-
-/** What a quote reads of its market: the risk and every pool backing it, at one instant. */
-export interface MarketRead {
-  risk: RiskRecord;
-  /** Every pool backing the risk, oldest first (so price ties go to the older pool). */
-  snapshots: PoolSnapshot[];
-  at: number;
-}
-
-/**
- * The quote's hot path as a service: concurrent quotes of a risk share one market read (see
- * createCoalescer), and firm quotes are stored together, riding along the next read when one
- * is due (createQuotePaths). One per process and database, built by wireDeps.
- */
-export interface QuotePaths {
-  read(riskId: string): Promise<MarketRead>;
-  /** Resolves once the quote is stored (committed). */
-  store(quote: QuoteRecord): Promise<void>;
-}
 
 interface Unstored {
   quote: QuoteRecord;

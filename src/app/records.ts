@@ -14,7 +14,7 @@ export type { FeedRecord } from '../domain/feed.ts';
 export type { PoolSnapshot } from '../db/pool-snapshots.ts';
 export type { BatchRecord, ChainDepositRecord, OutboundTransferRecord, ReserveCheck } from '../db/treasury-store.ts';
 export type { RecoveryRecord } from '../db/recovery-store.ts';
-export type { AdequacyReport } from './adequacy.ts';
+export type { AdequacyReport } from '../domain/adequacy.ts';
 export type { DepositView } from './treasury.ts';
 export type { ObservationRecord } from '../db/feed-store.ts';
 

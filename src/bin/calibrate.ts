@@ -3,7 +3,7 @@
 // writes into docs/pricing.md between its markers. `--check` writes nothing and fails when
 // the committed fit or tables differ from what the data gives (the test suite runs it).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { FACTOR_NAMES } from '../domain/risk-score.ts';
+import { FACTOR_NAMES } from '../domain/fitted-params.ts';
 import { PRICES_FILE, shippedCoins } from '../pricing/cross-section.ts';
 import { exploitTables } from '../pricing/exploits.ts';
 import { fitModel } from '../pricing/fit.ts';

@@ -2,7 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import type { CapacityLimits } from '../domain/capacity.ts';
 import type { AccrualState } from '../domain/premium-accrual.ts';
 import type { Executor } from './create-database.ts';
-import type { RiskState } from './risk-store.ts';
+import type { TriggerState } from '../domain/trigger-engine.ts';
 import { big, columns, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 
@@ -38,7 +38,7 @@ export interface PoolRiskRecord {
   capBps: number;
   exposure: bigint;
   correlationGroup: string;
-  state: RiskState;
+  state: TriggerState;
   /** An incident of this risk is confirmed and not yet fully settled. */
   settling: boolean;
 }
@@ -279,7 +279,7 @@ export type PoolStateRow = PoolRow & {
     cap_bps: number;
     exposure: string;
     correlation_group: string;
-    state: RiskState;
+    state: TriggerState;
     settling: boolean;
   }>;
   groups_json: Array<{ correlation_group: string; exposure: string }>;

@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import type { RiskFactor } from '../domain/risk-score.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import type { RiskSignal, SignalStates } from '../domain/risk-signals.ts';
+import type { TriggerState } from '../domain/trigger-engine.ts';
 import { feedCounts, reportedWithin } from './feed-store.ts';
 import type { Executor } from './create-database.ts';
 import { type PoolState, type PoolStateRow, poolStatesSelect, readPoolStates, toPoolState } from './pool-store.ts';
@@ -9,7 +10,6 @@ import { columns, json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 
 export type RiskKind = 'DEPEG' | 'SMART_CONTRACT_FAILURE';
-export type RiskState = 'ARMED' | 'TRIGGERED' | 'CONFIRMED';
 
 export interface RiskRecord {
   id: string;
@@ -32,7 +32,7 @@ export interface RiskRecord {
   modelScore: string;
   scoreOverride: string | null;
   scoreOverrideReason: string | null;
-  state: RiskState;
+  state: TriggerState;
   /** Fewer fresh feeds than the quorum at the last evaluation: never triggers on such data. */
   degraded: boolean;
   triggeredAt: number | null;
@@ -70,7 +70,7 @@ interface RiskRow {
   model_score: string;
   score_override: string | null;
   score_override_reason: string | null;
-  state: RiskState;
+  state: TriggerState;
   degraded: boolean;
   triggered_at: Date | null;
   last_value: string | null;
@@ -239,7 +239,7 @@ export async function saveRiskEvaluation(
   ex: Executor,
   id: string,
   change: {
-    state: RiskState;
+    state: TriggerState;
     triggeredAt: number | null;
     degraded: boolean;
     lastValue: string | null;

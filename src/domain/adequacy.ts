@@ -1,3 +1,5 @@
+import type { SimResult } from './monte-carlo.ts';
+
 /** docs/design.md §6: the adequacy status of a book and its Cover-2. */
 export type AdequacyStatus = 'GREEN' | 'AMBER' | 'RED';
 
@@ -14,3 +16,23 @@ export function cover2(exposures: readonly bigint[]): bigint {
   const top = [...exposures].sort((a, b) => (b > a ? 1 : b < a ? -1 : 0));
   return (top[0] ?? 0n) + (top[1] ?? 0n);
 }
+
+/** A book's adequacy as maintenance computes it and the API serves it (app/adequacy.ts). */
+export interface AdequacyReport {
+  poolId: string | null;
+  asset: string;
+  capital: bigint;
+  pendingClaims: bigint;
+  availableCapital: bigint;
+  cover2: bigint;
+  topExposures: Array<{ riskId: string; exposure: bigint }>;
+  simulation: SimResult & { elapsedMs: number; correlationWithinGroup: number; correlationAcrossGroups: number };
+  backstopAvailable: bigint;
+  requiredCapital: bigint;
+  coverageRatio: string | null;
+  status: AdequacyStatus;
+  computedAt: number;
+}
+
+/** Where a report is kept: a pool's, or the platform's in one asset. */
+export type AdequacyKey = `pool:${string}` | `platform:${string}`;

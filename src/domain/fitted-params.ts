@@ -1,4 +1,13 @@
-import type { FactorName } from './risk-score.ts';
+/** The risk score's factors (domain/risk-score.ts), whose weights are fitted. */
+export type FactorName = 'audits' | 'timeLive' | 'valueSecured' | 'pastIncidents' | 'oracleQuality' | 'centralisation';
+export const FACTOR_NAMES: readonly FactorName[] = [
+  'audits',
+  'timeLive',
+  'valueSecured',
+  'pastIncidents',
+  'oracleQuality',
+  'centralisation',
+];
 
 /** The pricing model's fitted parameters (docs/pricing.md), written to fitted-model.ts by `npm run calibrate`. */
 export interface FittedParams {

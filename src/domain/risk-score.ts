@@ -2,6 +2,7 @@ import { badInput } from './errors.ts';
 import { Decimal, decimalString } from './decimal.ts';
 import { isDecimalString } from './money.ts';
 import { fitted } from './fitted-model.ts';
+import type { FactorName } from './fitted-params.ts';
 
 /**
  * The risk score: 0-100, higher is riskier. Each factor maps an observable fact to a risk
@@ -47,15 +48,6 @@ export interface RiskScore {
   factors: RiskFactor[];
 }
 
-export type FactorName = 'audits' | 'timeLive' | 'valueSecured' | 'pastIncidents' | 'oracleQuality' | 'centralisation';
-export const FACTOR_NAMES: readonly FactorName[] = [
-  'audits',
-  'timeLive',
-  'valueSecured',
-  'pastIncidents',
-  'oracleQuality',
-  'centralisation',
-];
 
 const LEVEL_RISK = { LOW: 0, MEDIUM: 0.5, HIGH: 1 } as const;
 

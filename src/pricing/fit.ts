@@ -1,5 +1,6 @@
 import { summariseExperience } from '../domain/experience.ts';
-import { FACTOR_NAMES, type FactorName, type RiskScoreInputs, computeRiskScore } from '../domain/risk-score.ts';
+import { FACTOR_NAMES, type FactorName } from '../domain/fitted-params.ts';
+import { type RiskScoreInputs, computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
 import type { FittedParams } from '../domain/fitted-params.ts';

@@ -76,6 +76,17 @@ describe("the typed client runs the three users' flows", () => {
     assert.equal(quote.pool.id, pool.id);
     const policy = await buyer.buy(quote.id);
     assert.equal(policy.status, 'ACTIVE');
+    // A second policy, handed to a friend with the holder's signature: the friend is paid for it.
+    const gift = await buyer.buy((await buyer.quote(risk.id, USDC(500), 30)).id);
+    const friendWallet = newWallet();
+    const held = (await buyer.policies()).nodes.find((p) => p.id === gift.id);
+    assert.ok(held && held.holder === buyerWallet.address && held.transferNonce === 0);
+    const handed = await buyer.transferPolicy(held, friendWallet.address, privateKeyToAccount(buyerWallet.key), h.clock.now() + 60_000);
+    assert.deepEqual(handed, { id: gift.id, holder: friendWallet.address, transferNonce: 1, status: 'ACTIVE' });
+    assert.deepEqual(
+      (await buyer.policies()).nodes.map((p) => p.id),
+      [policy.id],
+    );
     const paid = buyer.subscribe(PolicyPaidDocument);
     const states = buyer.subscribe(RiskStateChangedDocument, { riskId: risk.id });
     const firstPaid = paid.next();
@@ -95,5 +106,12 @@ describe("the typed client runs the three users' flows", () => {
     const mine = await waitFor('the policy shows its payout', async () => (await buyer.policies()).nodes.find((p) => p.payout));
     assert.equal(mine.status, 'PAID');
     assert.equal(mine.payout?.incidentId, depeg.incidents[0]?.id);
+    const friend = createCoverClient({ url: served.url });
+    await friend.signIn(privateKeyToAccount(friendWallet.key), at());
+    const received = (await friend.policies()).nodes;
+    assert.deepEqual(
+      received.map((p) => [p.id, p.buyer, p.holder, p.status, p.payout?.paid]),
+      [[gift.id, buyerWallet.address, friendWallet.address, 'PAID', USDC(500).toString()]],
+    );
   });
 });

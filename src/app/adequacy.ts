@@ -23,7 +23,6 @@ export const defaultSolvency: SolvencyConfig = {
   simulation: { paths: 100_000, seed: 20_261_122, withinGroup: 0.3, acrossGroups: 0.1 },
 };
 
-
 /** Claims of confirmed incidents not yet settled: they are owed, so not available capital. */
 export function pendingClaims(ex: Executor, poolId: string | null): Promise<bigint> {
   return unsettledClaims(ex, poolId);

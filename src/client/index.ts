@@ -2,6 +2,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { createSiweMessage } from 'viem/siwe';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
+import { policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
 import {
   CompleteWithdrawalDocument,
   CreatePoolDocument,
@@ -22,6 +23,7 @@ import {
   MyQuotesDocument,
   PolicyPaidDocument,
   PurchasePolicyDocument,
+  TransferPolicyDocument,
   RegisterPushFeedDocument,
   RequestQuoteDocument,
   RequestWithdrawalDocument,
@@ -36,6 +38,7 @@ import {
 
 export * from './generated/graphql.ts';
 export { pushDomain, pushTypes } from '../domain/push-typed-data.ts';
+export { policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
 export type { FieldPath, FieldProblem } from '../domain/errors.ts';
 import type { ErrorCode as ProductErrorCode, FieldProblem } from '../domain/errors.ts';
 
@@ -264,6 +267,26 @@ export function createCoverClient(options: CoverClientOptions) {
     /** Quotes taken, newest first: OPEN, BOUGHT (with its policy) or EXPIRED. */
     quotes: (first = 50, after?: string) => request(MyQuotesDocument, { first, after: after ?? null }).then((r) => r.quotes),
     payouts: (first = 50, after?: string) => request(MyPayoutsDocument, { first, after: after ?? null }).then((r) => r.payouts),
+    /**
+     * Hands a policy to `to`, signed by its holder (EIP-712 `PolicyTransfer` under
+     * `policyTransferDomain`, the policy's `transferNonce`): the new holder is paid by the
+     * incidents that confirm from then on. `deadline` is epoch milliseconds (default: an hour).
+     */
+    async transferPolicy(
+      policy: { id: string; holder: string; transferNonce: number },
+      to: string,
+      holder: Signer,
+      deadline = Date.now() + 3_600_000,
+    ) {
+      const seconds = Math.floor(deadline / 1000);
+      const signature: Hex = await holder.signTypedData({
+        domain: policyTransferDomain,
+        types: policyTransferTypes,
+        primaryType: 'PolicyTransfer',
+        message: { policyId: policy.id, from: policy.holder, to, nonce: BigInt(policy.transferNonce), deadline: BigInt(seconds) },
+      });
+      return (await request(TransferPolicyDocument, { policyId: policy.id, to, deadline: seconds, signature })).transferPolicy;
+    },
     /**
      * The signed-in buyer's payouts as they land. `since` (a payout's paidAt, or when the last
      * connection dropped) first replays the ones paid after it, so a reconnect misses none.

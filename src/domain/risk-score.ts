@@ -48,7 +48,6 @@ export interface RiskScore {
   factors: RiskFactor[];
 }
 
-
 const LEVEL_RISK = { LOW: 0, MEDIUM: 0.5, HIGH: 1 } as const;
 
 function requireCount(value: number, field: string, max: number): void {

@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../src/app/auth.ts';
-import { recordObservations, registerFeed, setRiskFeeds } from '../src/app/feeds.ts';
+import { recordObservations } from '../src/app/feeds.ts';
+import { setRiskFeeds } from '../src/app/risk-feeds.ts';
+import { registerFeed } from '../src/app/register-feed.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { Viewer } from '../src/app/auth.ts';
-import { purchasePolicy, requestQuote } from '../src/app/cover.ts';
+import { requestQuote } from '../src/app/cover.ts';
+import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { completeWithdrawal, createPool, deposit, poolSnapshot, requestWithdrawal } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';

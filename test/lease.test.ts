@@ -11,7 +11,7 @@ import { LeaseLostError, fencedTransaction } from '../src/app/lease.ts';
 import type { Executor } from '../src/db/create-database.ts';
 import { bigIncident } from './bulk-policies.ts';
 import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, insuredMarket, useHarness, waitFor } from './helpers.ts';
-import { registerFeed } from '../src/app/feeds.ts';
+import { registerFeed } from '../src/app/register-feed.ts';
 
 const idle = { read: async () => [] };
 

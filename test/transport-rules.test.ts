@@ -3,7 +3,8 @@ import { randomInt } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createClient as createWsClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { type AppOptions, closeApp, createApp } from '../src/http/create-app.ts';
+import { closeApp, createApp } from '../src/http/create-app.ts';
+import type { AppOptions } from '../src/http/app-options.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { type Harness, createHarness, newWallet, serve, sseMessages, waitFor } from './helpers.ts';
 

@@ -12,7 +12,9 @@ export type { RiskRecord } from '../db/risk-store.ts';
 
 export type { FeedRecord } from '../domain/feed.ts';
 export type { PoolSnapshot } from '../db/pool-snapshots.ts';
-export type { BatchRecord, ChainDepositRecord, OutboundTransferRecord, ReserveCheck } from '../db/treasury-store.ts';
+export type { BatchRecord, OutboundTransferRecord } from '../db/treasury-store.ts';
+export type { ChainDepositRecord } from '../db/deposit-store.ts';
+export type { ReserveCheck } from '../db/reserve-store.ts';
 export type { RecoveryRecord } from '../db/recovery-store.ts';
 export type { AdequacyReport } from '../domain/adequacy.ts';
 export type { DepositView } from './treasury.ts';

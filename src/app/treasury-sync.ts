@@ -5,21 +5,15 @@ import {
   type RefusedRow,
   batchesInFlight,
   confirmBatch,
-  cursorOf,
-  cursorRow,
   failBatch,
-  openReorg,
-  newestConfirmedBatchBlock,
-  recordedBlocks,
-  undoReorg,
   markBatchSent,
   prepareBatch,
   recordBatchTx,
-  recordInbound,
-  saveReserveCheck,
-  setCursor,
   transfersOfBatch,
 } from '../db/treasury-store.ts';
+import { cursorOf, cursorRow, recordInbound, setCursor } from '../db/deposit-store.ts';
+import { openReorg, newestConfirmedBatchBlock, recordedBlocks, undoReorg } from '../db/reorg-store.ts';
+import { saveReserveCheck } from '../db/reserve-store.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import { isMissingContract } from '../chain/retry.ts';
 import type { Deps } from './deps.ts';

@@ -3,23 +3,10 @@ import { assetDecimals } from '../db/asset-store.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { type AccountRef, accountBalance, ledgerAccounts } from '../db/ledger.ts';
-import {
-  type BatchRecord,
-  type ChainDepositRecord,
-  type OutboundTransferRecord,
-  type ReorgRecord,
-  type ReserveCheck,
-  assignInbound,
-  cursorOf,
-  depositsTo,
-  findDeposit,
-  lastReserveCheck,
-  ledgerReserves,
-  listBatches,
-  queueOutbound,
-  transfersOf,
-  unattributedDeposits,
-} from '../db/treasury-store.ts';
+import { type BatchRecord, type OutboundTransferRecord, listBatches, queueOutbound, transfersOf } from '../db/treasury-store.ts';
+import { type ChainDepositRecord, assignInbound, cursorOf, depositsTo, findDeposit, unattributedDeposits } from '../db/deposit-store.ts';
+import type { ReorgRecord } from '../db/reorg-store.ts';
+import { type ReserveCheck, lastReserveCheck, ledgerReserves } from '../db/reserve-store.ts';
 import {
   badInput,
   chainReorg,
@@ -35,20 +22,9 @@ import { parsePositiveAmount } from '../domain/money.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 import { type Subject, type Viewer, normaliseAddress, requireAdmin, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps, SettlementConfig } from './deps.ts';
-import {
-  allReserveChecks,
-  findOutbound,
-  acknowledgeReorg as acknowledgeReorgRow,
-  findReorg,
-  listReorgs,
-  openReorg,
-  openReorgs,
-  parkedCounts,
-  parkedTransfers,
-  payoutTransfers,
-  queuedWithdrawals,
-  requeueParked,
-} from '../db/treasury-store.ts';
+import { findOutbound, parkedCounts, parkedTransfers, payoutTransfers, queuedWithdrawals, requeueParked } from '../db/treasury-store.ts';
+import { acknowledgeReorg as acknowledgeReorgRow, findReorg, listReorgs, openReorg, openReorgs } from '../db/reorg-store.ts';
+import { allReserveChecks } from '../db/reserve-store.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 import { createCoalescer } from './coalesce.ts';
 

@@ -9,7 +9,7 @@ import type { Monitoring } from '../domain/monitoring.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { formatUnits } from 'viem';
 import { acknowledgeReorg, assignDeposit, chainReorgs, parked, retryTransfer, unattributed } from '../app/treasury.ts';
-import type { ReorgRecord } from '../db/treasury-store.ts';
+import type { ReorgRecord } from '../db/reorg-store.ts';
 import type { OutboundTransferRecord } from '../db/treasury-store.ts';
 import { effectiveScore } from '../db/risk-store.ts';
 import { type Page, type PageRequest, pageRequest } from '../domain/page.ts';

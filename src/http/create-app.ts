@@ -1,175 +1,33 @@
-import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
-import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { useOperationInLogs, useOperationMetrics } from './graphql-metrics.ts';
-import { useOperationSpans } from './tracing.ts';
-import { routeOf } from './routes.ts';
 import express from 'express';
 import { MemoryStore, type Store, rateLimit } from 'express-rate-limit';
 import proxyaddr from 'proxy-addr';
-import { createSchema, createYoga } from 'graphql-yoga';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import helmet from 'helmet';
 import { requestLogging } from './access-log.ts';
-import { bearer, safeEqual } from './bearer.ts';
+import { bearer } from './bearer.ts';
 import { serveWebSockets } from './websocket.ts';
-import {
-  type DemoFaucet,
-  type DemoPerson,
-  type Viewer,
-  isAdminAddress,
-  signInWithKey,
-  verifiedClaims,
-  verifySessionToken,
-} from '../app/auth.ts';
-import { pingDatabase } from '../app/health.ts';
-import { reservesProblem } from '../app/treasury.ts';
+import { type Viewer, isAdminAddress, verifiedClaims } from '../app/auth.ts';
 import { getIncident } from '../app/incidents.ts';
 import { type ErrorCode, isBaseError } from '../domain/errors.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
-import { type Context, createContext } from './context.ts';
 import { RETRY_AFTER_SECONDS, createMaskError, isUnavailable, refused, unavailableMessage } from './errors.ts';
-import {
-  type SubscriptionLimits,
-  clientKey,
-  useExpensiveFieldBudget,
-  useNoIntrospection,
-  useNoSuggestions,
-  useRefuseNulBytes,
-  useRowBudget,
-  useSessionBoundSubscriptions,
-  useSubscriptionLimits,
-} from './guards.ts';
-import { DEFAULT_STREAM_LIMITS, type EventStreamLimits, eventStreams } from './event-streams.ts';
-import { type SessionWatch, createSessionWatch } from '../app/session-watch.ts';
+import { clientKey } from './guards.ts';
+import { DEFAULT_STREAM_LIMITS, eventStreams } from './event-streams.ts';
+import { createSessionWatch } from '../app/session-watch.ts';
 import { type EventHub, createEventHub } from '../app/event-hub.ts';
-import type { createPrometheus } from './prometheus.ts';
-import { resolvers } from './resolvers.ts';
-
-const SCHEMA_DIR = new URL('../../schema', import.meta.url).pathname;
+import { mountMetrics, mountProbes } from './probes.ts';
+import { mountDemo } from './demo-routes.ts';
+import { createYogaServer } from './yoga-server.ts';
+import { type AuthedRequest, authenticate } from './authenticate.ts';
+import type { AppOptions } from './app-options.ts';
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 /** An admin's requests may be larger: importFeedHistory takes up to 100,000 observations a call. */
 const MAX_ADMIN_BODY_BYTES = 16 * 1024 * 1024;
-/** Rows one request may ask for (first/limit multiplied down each path): one feed page of 100 with 500 observations each. */
-const MAX_ROWS = 60_000;
 export const DASHBOARD_DIR = new URL('./dashboard', import.meta.url).pathname;
 const UPLOT_DIR = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
-
-export function loadTypeDefs(): string {
-  return readdirSync(SCHEMA_DIR)
-    .filter((f) => f.endsWith('.graphql'))
-    .sort()
-    .map((f) => readFileSync(join(SCHEMA_DIR, f), 'utf8'))
-    .join('\n');
-}
-
-/** What the authentication middleware learned about the request (see `authenticate`). */
-interface Authenticated {
-  viewer: Viewer | null;
-  /** A token that was present but invalid: refused by the API rather than ignored. */
-  authError?: unknown;
-}
-type AuthedRequest = express.Request & { auth?: Authenticated };
-
-export function createYogaServer(
-  deps: Deps,
-  events: () => EventHub,
-  sessions: SessionWatch,
-  options: {
-    corsOrigins?: readonly string[];
-    subscriptionLimits?: SubscriptionLimits | undefined;
-    prometheus?: ReturnType<typeof createPrometheus> | undefined;
-    maskError: (error: unknown) => Error;
-  },
-) {
-  const origins = options.corsOrigins ?? [];
-  return createYoga<{ req: AuthedRequest }>({
-    schema: createSchema({ typeDefs: loadTypeDefs(), resolvers }),
-    context: ({ req }): Context => {
-      const auth = req?.auth ?? { viewer: null };
-      if (auth.authError) throw auth.authError;
-      const key = req?.headers['idempotency-key'];
-      return createContext(deps, auth.viewer, events, {
-        client: req?.ip ?? 'unknown',
-        idempotencyKey: typeof key === 'string' ? key : null,
-      });
-    },
-    // Same-origin by default (the dashboard); other sites only from a configured allowlist.
-    cors: origins.length > 0 ? { origin: [...origins], credentials: true, methods: ['GET', 'POST'] } : false,
-    maskedErrors: { maskError: options.maskError },
-    graphiql: !deps.config.production,
-    // GraphiQL's page with its scripts and styles inline, from the lockfile: nothing is
-    // fetched from a CDN, so it works offline (yoga's default page loads it from unpkg).
-    renderGraphiQL,
-    // The app reads the body itself, counting the bytes received (express.raw on /graphql, at
-    // most MAX_BODY_BYTES; WebSocket frames have their own maxPayload). Yoga's own limit would
-    // then wrap that buffered body in a counting stream again on every request, a pipeline
-    // whose set-up and teardown cost a quote more than its pricing (bench/RESULTS.md).
-    maxRequestBodySize: false,
-    landingPage: false,
-    // Yoga reports every client error (bad input, refused purchase) as an error; those are
-    // answers, not faults. Faults are logged by maskError.
-    logging: {
-      debug: (...args) => deps.log.debug(args.map(String).join(' ')),
-      info: (...args) => deps.log.debug(args.map(String).join(' ')),
-      warn: (...args) => deps.log.debug(args.map(String).join(' ')),
-      error: (...args) => deps.log.debug(args.map(String).join(' ')),
-    },
-    plugins: [
-      // Production hides the schema; the SDL in schema/ is the published contract.
-      ...(deps.config.production ? [useNoIntrospection()] : []),
-      useRefuseNulBytes(),
-      useExpensiveFieldBudget({ adequacy: 3, backtest: 1 }),
-      useRowBudget(MAX_ROWS),
-      useSubscriptionLimits(options.subscriptionLimits ?? { perClient: 20, total: 1_000 }),
-      useSessionBoundSubscriptions(sessions),
-      ...(options.prometheus ? [useOperationMetrics(options.prometheus)] : []),
-      useOperationInLogs(),
-      useOperationSpans(),
-      ...(deps.config.production ? [useNoSuggestions()] : []),
-      EnvelopArmorPlugin({
-        maxDepth: { n: 10 },
-        maxAliases: { n: 15 },
-        maxDirectives: { n: 10 },
-        maxTokens: { n: 200_000 },
-        // Lists are paged (at most 100 rows) and expensive fields budgeted; the structural cost
-        // bounds the rest (connections add a level to every list).
-        costLimit: { maxCost: 20_000 },
-        blockFieldSuggestion: { enabled: deps.config.production },
-      }),
-    ],
-  });
-}
-
-export interface AppOptions {
-  prometheus?: ReturnType<typeof createPrometheus> | undefined;
-  /** Extra readiness checks (chains); the database (and the reserves with chain settlement) are always checked. */
-  readiness?: Probe[] | undefined;
-  /** Requests per minute per IP and per signed-in address on /graphql; 0 disables. */
-  rateLimitPerMinute?: number | undefined;
-  /** Express's `trust proxy`: which proxies' X-Forwarded-For to believe (default: none). */
-  trustProxy?: boolean | number | string | undefined;
-  /** Origins other sites may call the API from (CORS); empty: same origin only. */
-  corsOrigins?: readonly string[] | undefined;
-  /** Bearer token /metrics requires; without one it is open outside production and off in it. */
-  metricsToken?: string | undefined;
-  /** Where the dashboard's files are (tests serve a copy from elsewhere). */
-  dashboardDir?: string | undefined;
-  /** Open subscriptions per client and in total on this replica (default 20 and 1,000). */
-  subscriptionLimits?: SubscriptionLimits | undefined;
-  /** Bounds of /graphql/stream's reservations and buffers (DEFAULT_STREAM_LIMITS). */
-  streamLimits?: Partial<EventStreamLimits> | undefined;
-  /**
-   * `npm run demo` only: people whose keys this process holds, offered on the dashboard so
-   * a newcomer can see a buyer's or underwriter's own view. Refused in production.
-   */
-  demoPeople?: readonly DemoPerson[] | undefined;
-  /** `npm run demo` only: money for a visitor's own wallet (POST /demo/faucet). Refused in production. */
-  demoFaucet?: DemoFaucet | undefined;
-}
 
 /**
  * The express app: GraphQL at /graphql, /healthz, /readyz and /metrics, with request ids
@@ -288,86 +146,6 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   return app;
 }
 
-function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): void {
-  const prometheus = options.prometheus;
-  if (!prometheus) return;
-  app.use((req, res, next) => {
-    const end = prometheus.httpSeconds.startTimer();
-    // Read before routing: a mounted router (/graphql) strips its prefix from req.path, so at
-    // 'finish' /graphql read as "/" (the dashboard's route) and /graphql/stream as "other".
-    // Bounded labels: unknown paths share one series.
-    const route = routeOf(req.path, 'other');
-    res.on('finish', () => end({ method: req.method, route, status: String(res.statusCode) }));
-    next();
-  });
-  const token = options.metricsToken;
-  if (!token && deps.config.production) return;
-  app.get('/metrics', async (req, res) => {
-    const given = bearer(req.headers.authorization) ?? '';
-    if (token && !safeEqual(given, token)) {
-      refused(res, 401, 'metrics need the metrics bearer token', 'UNAUTHENTICATED');
-      return;
-    }
-    res.setHeader('content-type', prometheus.registry.contentType);
-    res.send(await prometheus.registry.metrics());
-  });
-}
-
-/** A readiness check; its failure shows as "unavailable" unless its reason is safe to publish. */
-interface Probe {
-  name: string;
-  check: () => Promise<void>;
-  reasonIsPublic?: boolean;
-}
-
-/**
- * /livez (and /healthz, its older name): the process answers. /readyz: it should get traffic:
- * the database (and the reserves, and the chains with a watcher) check out, and it is not
- * draining (after SIGTERM it answers 503 while it finishes what it has, see src/bin/server.ts).
- */
-function mountProbes(
-  app: express.Express,
-  deps: Deps,
-  readiness: NonNullable<AppOptions['readiness']>,
-  lifecycle: { draining: boolean },
-): void {
-  const live: express.RequestHandler = (_req, res) => {
-    res.json({ status: 'ok' });
-  };
-  app.get('/livez', live);
-  app.get('/healthz', live);
-  const ownProbes: Probe[] = [{ name: 'database', check: () => pingDatabase(deps) }];
-  if (deps.config.settlement.mode === 'chain') {
-    // The treasury against the ledger: a deficit is named, as operators need it.
-    ownProbes.push({
-      name: 'reserves',
-      reasonIsPublic: true,
-      async check() {
-        const problem = await reservesProblem(deps).catch(() => 'cannot read the last reconciliation');
-        if (problem) throw new Error(problem);
-      },
-    });
-  }
-  app.get('/readyz', async (_req, res) => {
-    if (lifecycle.draining) {
-      res.status(503).json({ status: 'draining', database: deps.db.kind, checks: {} });
-      return;
-    }
-    const checks: Record<string, string> = {};
-    let ready = true;
-    for (const probe of [...ownProbes, ...readiness]) {
-      try {
-        await probe.check();
-        checks[probe.name] = 'ok';
-      } catch (error) {
-        checks[probe.name] = probe.reasonIsPublic && error instanceof Error ? error.message : 'unavailable';
-        ready = false;
-      }
-    }
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', database: deps.db.kind, checks });
-  });
-}
-
 /** Verifies the bearer token once per request; the API refuses an invalid one. */
 /**
  * Refuse early: a body declared, or read, past `max` bytes is answered 413 at once and its
@@ -405,28 +183,6 @@ function bearsAdminToken(deps: Deps, req: express.Request): boolean {
   } catch {
     return false;
   }
-}
-
-function authenticate(deps: Deps): express.RequestHandler {
-  return (req, _res, next) => {
-    const token = bearer(req.headers.authorization);
-    const authed = req as AuthedRequest;
-    if (token === null) {
-      authed.auth = { viewer: null };
-      next();
-      return;
-    }
-    verifySessionToken(deps, token).then(
-      (viewer) => {
-        authed.auth = { viewer };
-        next();
-      },
-      (error: unknown) => {
-        authed.auth = { viewer: null, authError: error };
-        next();
-      },
-    );
-  };
 }
 
 const ipKey = (ip: string | undefined) => `ip:${clientKey(ip)}`;
@@ -535,55 +291,6 @@ function refuseBrokenGetParams(): express.RequestHandler {
     }
     next();
   };
-}
-
-/**
- * GET /demo/people lists the demo people; POST /demo/sessions {address} signs one in with
- * its key, through the ordinary Sign-In with Ethereum checks, and returns the session.
- * POST /demo/faucet, signed in: the faucet's money for the signed-in wallet, once.
- */
-function mountDemo(app: express.Express, deps: Deps, people: readonly DemoPerson[], faucet: DemoFaucet | undefined): void {
-  if (deps.config.production) throw new Error('demo sessions sign in with public keys: they are never served in production');
-  if (faucet) {
-    app.post('/demo/faucet', authenticate(deps), async (req, res, next) => {
-      const viewer = (req as AuthedRequest).auth?.viewer;
-      if (!viewer) {
-        refused(res, 401, 'sign in first: the faucet funds the signed-in wallet', 'UNAUTHENTICATED');
-        return;
-      }
-      try {
-        const grant = await faucet(viewer.address);
-        res.json({ credited: grant.credited.toString(), inWallet: grant.inWallet.toString(), alreadyFunded: grant.alreadyFunded });
-      } catch (err) {
-        next(err);
-      }
-    });
-  }
-  const byAddress = new Map(people.map((p) => [p.address.toLowerCase(), p]));
-  app.get('/demo/people', (_req, res) => {
-    res.json(people.map(({ name, address }) => ({ name, address })));
-  });
-  app.post('/demo/sessions', express.json({ limit: '1kb' }), async (req, res, next) => {
-    const address: unknown = req.body?.address;
-    const person = typeof address === 'string' ? byAddress.get(address.toLowerCase()) : undefined;
-    if (!person) {
-      refused(res, 404, 'address is not one of the demo people', 'NOT_FOUND');
-      return;
-    }
-    try {
-      const host = req.get('host') ?? '';
-      const origin = deps.config.siwe.domains.includes(host) ? `${req.protocol}://${host}` : `http://${deps.config.siwe.domains[0]}`;
-      const session = await signInWithKey(deps, person.privateKey, origin, req.ip ?? 'unknown');
-      res.json({
-        token: session.token,
-        expiresAt: new Date(session.expiresAt).toISOString(),
-        address: session.account.address,
-        name: person.name,
-      });
-    } catch (err) {
-      next(err);
-    }
-  });
 }
 
 /** Serves GraphQL over WebSocket (graphql-ws) on `server`'s GraphQL path; closeApp closes the sockets. */

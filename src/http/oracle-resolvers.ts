@@ -1,17 +1,8 @@
 import { evidenceVerified } from '../app/evaluate-risk.ts';
-import {
-  allFeeds,
-  canOperateFeed,
-  feedHistory,
-  feedRejections,
-  feedsOf,
-  findFeedById,
-  getFeed,
-  observationsOf,
-  registerFeed,
-  setRiskFeeds,
-  submitObservations,
-} from '../app/feeds.ts';
+import { allFeeds, canOperateFeed, feedHistory, feedRejections, findFeedById, getFeed, observationsOf } from '../app/feeds.ts';
+import { submitObservations } from '../app/submit-observations.ts';
+import { feedsOf, setRiskFeeds } from '../app/risk-feeds.ts';
+import { registerFeed } from '../app/register-feed.ts';
 import { payoutHistory } from '../app/cover.ts';
 import { importFeedHistory } from '../app/history.ts';
 import { shownState } from '../app/risks.ts';

@@ -1,5 +1,7 @@
 import { issueSiweNonce, revokeSessions, signInWithEthereum } from '../app/auth.ts';
-import { policies, policy, priceCover, purchasePolicy, quoteHistory, requestQuote, riskCapacity } from '../app/cover.ts';
+import { policies, policy, priceCover, quoteHistory, requestQuote } from '../app/cover.ts';
+import { riskCapacity } from '../app/risk-capacity.ts';
+import { purchasePolicy } from '../app/purchase-policy.ts';
 import { creditAccount, getBalance } from '../app/funding.ts';
 import {
   allPools,
@@ -18,7 +20,7 @@ import type { RiskRecord, StoredBreakdown } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing, protocolCategoryOf } from '../app/loss-models.ts';
-import { riskTerms } from '../app/feeds.ts';
+import { riskTerms } from '../app/risk-feeds.ts';
 import { transferPolicy } from '../app/transfer-policy.ts';
 import { quoteSummary } from '../domain/quote-summary.ts';
 import { riskHistory } from '../app/history.ts';

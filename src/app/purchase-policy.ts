@@ -1,0 +1,226 @@
+import { parseUnits } from 'viem';
+import { isUniqueViolation } from '../db/classify-error.ts';
+import { type PolicyRecord, type QuoteRecord, findPolicyByQuote, findQuote, insertPolicy } from '../db/cover-store.ts';
+import type { Executor } from '../db/create-database.ts';
+import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
+import { creditClaimsOf } from '../db/claims-store.ts';
+import { applyPoolAggregates } from '../db/pool-store.ts';
+import { type RiskRecord, findRisk, riskForSale } from '../db/risk-store.ts';
+import { checkCapacity } from '../domain/capacity.ts';
+import {
+  capacityExceeded,
+  conflict,
+  forbidden,
+  insufficientFunds,
+  isBaseError,
+  notFound,
+  quoteExpired,
+  quotePriceChanged,
+  salesPaused,
+} from '../domain/errors.ts';
+import type { Decimal } from '../domain/decimal.ts';
+import { pricingInputs } from './loss-models.ts';
+import { newId } from './ids.ts';
+import { policyEarning } from '../domain/premium-accrual.ts';
+import { type Viewer, requireViewer } from './auth.ts';
+import type { Deps } from './deps.ts';
+import { requireMonitored } from './risks.ts';
+import { gatePurchase, pendingClaims } from './adequacy.ts';
+import { requireReserves } from './treasury.ts';
+import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
+import { skimRateBps, splitPremium } from '../domain/backstop.ts';
+import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
+import { DAY_MS } from '../domain/experience.ts';
+import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './cover.ts';
+
+/**
+ * Buys a quote, or fails with nothing written: QUOTE_EXPIRED, SALES_PAUSED,
+ * CAPACITY_EXCEEDED, QUOTE_PRICE_CHANGED or INSUFFICIENT_FUNDS. The cover is priced again
+ * under the pool's lock, at the pool's state when it is bought (docs/pricing.md): it costs
+ * that price, never more than the quote (above it, QUOTE_PRICE_CHANGED with the new price),
+ * so quotes asked in advance and bought together cost what one order of their sum costs.
+ * Buying the same quote again returns the same policy.
+ */
+export async function purchasePolicy(deps: Deps, viewer: Viewer | null, quoteId: string): Promise<PolicyRecord> {
+  const buyer = requireViewer(viewer).address;
+  try {
+    await requireReserves(deps);
+    // The loss model is read before the transaction (it may read the history); the sale checks
+    // under the risk's lock that the risk is still priced by it.
+    const priced = await modelOfQuote(deps, quoteId);
+    const policy = await deps.db.transaction((tx) => buy(deps, tx, buyer, quoteId, priced));
+    deps.metrics.count('purchases', { result: 'ok' });
+    return policy;
+  } catch (error) {
+    deps.metrics.count('purchases', { result: isBaseError(error) ? error.code : isUniqueViolation(error) ? 'DUPLICATE' : 'ERROR' });
+    if (!isUniqueViolation(error, 'policies_quote_id_key')) throw error;
+    return alreadyBought(deps.db, buyer, quoteId);
+  }
+}
+
+async function alreadyBought(ex: Executor, buyer: string, quoteId: string): Promise<PolicyRecord> {
+  const existing = await findPolicyByQuote(ex, quoteId);
+  if (!existing) throw conflict('this quote could not be bought; ask for a new one', { quoteId });
+  if (existing.buyer !== buyer) throw conflict('this quote has already been bought', { quoteId });
+  return existing;
+}
+
+/** The loss model a quote's cover is priced by now, with the risk version it was worked out for. */
+interface PricedBy {
+  riskVersion: string;
+  loss: { expectedLoss: number; uncertainty: number };
+}
+
+async function modelOfQuote(deps: Deps, quoteId: string): Promise<PricedBy | null> {
+  const q = await findQuote(deps.db, quoteId);
+  const risk = q && (await findRisk(deps.db, q.riskId));
+  if (!q || !risk) return null;
+  return { riskVersion: pricingInputs(risk), loss: (await lossOver(deps, risk, q.durationDays)).loss };
+}
+
+async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, priced: PricedBy | null): Promise<PolicyRecord> {
+  const q = await findQuote(tx, quoteId);
+  if (!q) throw notFound(`no quote ${quoteId}`);
+  if (q.requester && q.requester !== buyer) throw forbidden('this quote was made for another account');
+  if (await findPolicyByQuote(tx, quoteId)) return alreadyBought(tx, buyer, quoteId);
+  const now = deps.clock.now();
+  if (now >= q.expiresAt)
+    throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
+  const { snap, risk, check } = await checkSale(tx, q, now);
+  const { premium, fee } = priceAtSale(deps, q, risk, check, snap, priced);
+  const asset = snap.pool.asset;
+  const wallet = ledgerAccounts.wallet(asset, buyer);
+  const total = premium + fee;
+  await creditClaimsOf(tx, asset, buyer, now);
+  const balance = await accountBalance(tx, wallet.id, true);
+  if (balance < total)
+    throw insufficientFunds('wallet balance is below the premium and fee', { balance: balance.toString(), required: total.toString() });
+
+  // docs/design.md §6: a counter-cyclical skim of the premium feeds the backstop (while claimants
+  // hold IOUs, it repays them first); a pool that drew on the backstop repays from half
+  // its skim on top. The pool earns the rest over the term.
+  const backstop = await loadBackstop(tx, asset);
+  const skimPolicy = deps.config.solvency.skim;
+  const parts = splitPremium(premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), await poolOwes(tx, q.poolId), skimPolicy);
+  if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
+  const inflow = parts.skim + parts.repayment;
+  const iouGap = backstop.iouOutstanding > backstop.iouReserve ? backstop.iouOutstanding - backstop.iouReserve : 0n;
+  const toIous = inflow < iouGap ? inflow : iouGap;
+
+  const durationMs = q.durationDays * DAY_MS;
+  const earning = policyEarning(parts.net, durationMs);
+  const policy: PolicyRecord = {
+    id: newId('pol'),
+    quoteId,
+    buyer,
+    riskId: q.riskId,
+    poolId: q.poolId,
+    amount: q.amount,
+    exposure: q.exposure,
+    premium,
+    fee,
+    skim: parts.skim,
+    repayment: parts.repayment,
+    earningRateWad: earning.rateWad,
+    earningDustWad: earning.dustWad,
+    startAt: now,
+    endAt: now + durationMs,
+    status: 'ACTIVE',
+    createdAt: now,
+    holder: buyer,
+    transfers: 0,
+  };
+  await insertPolicy(tx, policy);
+  await applyPoolAggregates(tx, q.poolId, {
+    accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + earning.rateWad },
+    totalExposure: snap.totalExposure + q.exposure,
+    riskDeltas: new Map([[q.riskId, q.exposure]]),
+    groupDeltas: new Map([[risk.correlationGroup, q.exposure]]),
+  });
+  await postJournal(tx, {
+    kind: 'PREMIUM',
+    at: now,
+    reference: policy.id,
+    postings: [
+      { account: wallet, amount: -total },
+      { account: ledgerAccounts.protocolFees(asset), amount: fee },
+      { account: ledgerAccounts.backstop(asset), amount: inflow - toIous },
+      { account: ledgerAccounts.iouReserve(asset), amount: toIous },
+      { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: parts.net },
+    ],
+  });
+  return policy;
+}
+
+/**
+ * The quoted cover priced at the pool's state under its lock (the utilisation this purchase
+ * spans now, the model of today): its premium and fee, at most the quote's. Above the quote,
+ * QUOTE_PRICE_CHANGED with the new price; a risk whose pricing changed since the model was
+ * read, CONFLICT (ask again).
+ */
+function priceAtSale(
+  deps: Deps,
+  q: QuoteRecord,
+  risk: RiskRecord,
+  check: { utilisationBefore: Decimal; utilisationAfter: Decimal },
+  snap: PoolSnapshot,
+  priced: PricedBy | null,
+): { premium: bigint; fee: bigint } {
+  if (!priced || priced.riskVersion !== pricingInputs(risk))
+    throw conflict('the risk was repriced while this quote was bought; ask for a new quote', { quoteId: q.id });
+  const closed = stateRefusal(deps, risk, deps.clock.now()) ?? ceilingRefusal(deps, risk.id, priced.loss, q.durationDays);
+  if (closed) throw closed;
+  const now = priceIn(deps, {
+    risk,
+    loss: priced.loss,
+    check,
+    amount: q.amount,
+    durationDays: q.durationDays,
+    minPremium: parseUnits(deps.config.minPremium, snap.pool.decimals),
+  });
+  const quoted = q.premium + q.fee;
+  if (now.total > quoted) {
+    throw quotePriceChanged('this cover now costs more than its quote (the pool has filled up or the model moved); ask for a new quote', {
+      quoteId: q.id,
+      quotedTotal: quoted.toString(),
+      premium: now.premium.toString(),
+      fee: now.fee.toString(),
+      total: now.total.toString(),
+      utilisationBefore: now.utilisationBefore,
+    });
+  }
+  return now.total < quoted ? { premium: now.premium, fee: now.fee } : { premium: q.premium, fee: q.fee };
+}
+
+/**
+ * Under the pool's lock, whether the quoted cover can still be sold: the risk is ARMED and
+ * watched, the pool still backs it with capacity for it, and the adequacy gate lets it
+ * through. Returns the risk, and the pool checkpointed to now with the capacity check.
+ */
+async function checkSale(
+  tx: Executor,
+  q: QuoteRecord,
+  now: number,
+): Promise<{ snap: PoolSnapshot; risk: RiskRecord; check: ReturnType<typeof checkCapacity> }> {
+  // The risk first (FOR SHARE: its trigger cannot move until this commits), so the pool's
+  // lock, which every sale of the pool waits for, is held for the pool's own checks only.
+  const risk = await riskForSale(tx, q.riskId);
+  if (!risk) throw notFound(`no risk ${q.riskId}`);
+  if (risk.state !== 'ARMED')
+    throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
+  await requireMonitored(tx, risk, now);
+  const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
+  await checkpointPool(tx, snap);
+  const e = exposureFor(snap, q.riskId);
+  if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: q.poolId });
+  const check = checkCapacity(e.snapshot, e.limits, q.exposure);
+  if (!check.fits) {
+    throw capacityExceeded('the pool no longer has capacity for this cover', {
+      exposure: q.exposure.toString(),
+      available: check.headroom.toString(),
+      cap: check.binding.name,
+    });
+  }
+  gatePurchase(snap, q.riskId, q.exposure, await pendingClaims(tx, q.poolId));
+  return { snap, risk, check };
+}

@@ -1,0 +1,102 @@
+import { type CapName, capOf, checkCapacity, policyExposure } from '../domain/capacity.ts';
+import { Decimal } from '../domain/decimal.ts';
+import { validateTerm } from '../domain/pricing.ts';
+import type { Deps } from './deps.ts';
+import { exposureFor } from '../db/pool-snapshots.ts';
+import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './cover.ts';
+
+/** One backing pool's room for more cover on a risk: at each cap, and for one policy. */
+export interface PoolCapacity {
+  poolId: string;
+  /** Exposure room left under each cap (capital x cap, less what is in force). */
+  riskCapLeft: bigint;
+  groupCapLeft: bigint;
+  totalCapLeft: bigint;
+  /** The cap with the least room. */
+  bindingCap: CapName;
+  /** The largest cover one policy may buy here: the least room, over the risk's payout ratio. */
+  coverLeft: bigint;
+  /** The annual rate (premium per unit of cover a year, before the fee and the minimum premium) of a small cover, and of one that fills the room. */
+  minAnnualRate: string | null;
+  maxAnnualRate: string | null;
+}
+
+export interface RiskCapacity {
+  riskId: string;
+  durationDays: number;
+  /** Whether cover on the risk is sold now; if not, why (`reason`): its trigger's state, its value past the threshold, or its expected loss above the ceiling. */
+  salesOpen: boolean;
+  reason: string | null;
+  /** The largest single policy any pool takes now (a policy is written by one pool). */
+  coverLeft: bigint;
+  /** Summed over the backing pools. */
+  totalCoverLeft: bigint;
+  minAnnualRate: string | null;
+  maxAnnualRate: string | null;
+  pools: PoolCapacity[];
+}
+
+/**
+ * Capacity and the price range for a term, per risk, as Nexus's cover-router answers them:
+ * the cover each backing pool can still write (the room at its risk, group and total caps),
+ * the largest single policy and the sum, and the annual rates from a small cover at today's
+ * utilisation to one that fills a pool. Nothing is stored; a risk whose sales are closed
+ * answers with the reason and the room as it stands.
+ */
+export async function riskCapacity(deps: Deps, riskId: string, durationDays: number): Promise<RiskCapacity> {
+  validateTerm(durationDays, deps.config.pricing);
+  const { risk, snapshots, at } = await deps.quotePaths.read(riskId);
+  const { loss } = await lossOver(deps, risk, durationDays);
+  // The same refusals a quote would meet, in its words.
+  const reason = (stateRefusal(deps, risk, at) ?? ceilingRefusal(deps, riskId, loss, durationDays))?.message ?? null;
+  const ratio = new Decimal(risk.maxPayoutRatio);
+  const pools: PoolCapacity[] = [];
+  for (const snap of snapshots) {
+    const e = exposureFor(snap, riskId);
+    if (!e) continue;
+    const room = (cap: bigint, used: bigint) => (cap > used ? cap - used : 0n);
+    const left = {
+      risk: room(capOf(e.snapshot.capital, e.limits.riskCapBps), e.snapshot.riskExposure),
+      group: room(capOf(e.snapshot.capital, e.limits.groupCapBps), e.snapshot.groupExposure),
+      total: room(capOf(e.snapshot.capital, e.limits.totalCapBps), e.snapshot.totalExposure),
+    };
+    const binding = (['risk', 'group', 'total'] as const).reduce((a, b) => (left[b] < left[a] ? b : a));
+    // The largest cover whose exposure, cover x ratio rounded up, still fits: floor(room / ratio)
+    // (its exposure is at most the room, a whole number, so rounding it up cannot pass it).
+    const coverLeft = ratio.isZero() ? 0n : BigInt(new Decimal(left[binding].toString()).div(ratio).floor().toFixed(0));
+    const rateAt = (amount: bigint) => {
+      if (amount <= 0n) return null;
+      const check = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));
+      return priceIn(deps, { risk, loss, check, amount, durationDays, minPremium: 0n }).annualRate;
+    };
+    const small = 10n ** BigInt(snap.pool.decimals);
+    pools.push({
+      poolId: snap.pool.id,
+      riskCapLeft: left.risk,
+      groupCapLeft: left.group,
+      totalCapLeft: left.total,
+      bindingCap: binding,
+      coverLeft,
+      minAnnualRate: rateAt(coverLeft < small ? coverLeft : small),
+      maxAnnualRate: rateAt(coverLeft),
+    });
+  }
+  const rates = (pick: (p: PoolCapacity) => string | null) =>
+    pools
+      .map(pick)
+      .filter((r): r is string => r !== null)
+      .map((r) => new Decimal(r));
+  const mins = rates((p) => p.minAnnualRate);
+  const maxes = rates((p) => p.maxAnnualRate);
+  return {
+    riskId,
+    durationDays,
+    salesOpen: reason === null,
+    reason,
+    coverLeft: pools.reduce((m, p) => (p.coverLeft > m ? p.coverLeft : m), 0n),
+    totalCoverLeft: pools.reduce((sum, p) => sum + p.coverLeft, 0n),
+    minAnnualRate: mins.length > 0 ? Decimal.min(...mins).toString() : null,
+    maxAnnualRate: maxes.length > 0 ? Decimal.max(...maxes).toString() : null,
+    pools,
+  };
+}

@@ -1,0 +1,225 @@
+import { money, short, signed, percent, when, addressWord } from './format.js';
+import { state, gql, nodes } from './api.js';
+import { el, section, act } from './dom.js';
+import { fillTranches, fillWithdrawOptions } from './market.js';
+import { sharePriceCharts } from './chart.js';
+
+/** The signed-in person's wallet, policies (with payouts) and underwriting positions. */
+export async function renderMine() {
+  const mine = document.getElementById('mine');
+  document.getElementById('who').textContent = state.session
+    ? `signed in as ${state.session.name ? `${state.session.name} ` : ''}${state.session.address}`
+    : '';
+  document.getElementById('sign-out').hidden = !state.session;
+  // Visitors quote too (an estimate); capital and money on chain need a session.
+  document.getElementById('trade').hidden = false;
+  for (const id of ['provide', 'withdraw']) document.getElementById(id).hidden = !state.session;
+  document.getElementById('faucet').hidden = !(state.session && state.serverInfo.demo.faucet);
+  document.getElementById('chain-money').hidden = !(state.session && state.settlement.mode === 'CHAIN');
+  // The ways in, only while signed out.
+  document.getElementById('wallet-sign-in').hidden = Boolean(state.session) || !window.ethereum;
+  document.getElementById('demo-sign-in').hidden = Boolean(state.session) || !state.demoPeopleOffered;
+  document.getElementById('visitor').hidden = Boolean(state.session);
+  // Whether the first-loss tranche is open depends on who is signed in.
+  fillTranches();
+  if (!state.session) {
+    state.mineData = null;
+    mine.replaceChildren(el('p', { class: 'muted' }, 'Sign in to see your policies and positions.'));
+    visitorHelp();
+    return;
+  }
+  const onChain = state.settlement.mode === 'CHAIN';
+  let data;
+  try {
+    data = await gql(`{
+      accountBalance { amount }
+      policies(first: 50) { nodes { id status amount premium endAt risk { name } pool { name } payout { paid iou transfer { state txHash } } } }
+      positions(first: 100) { nodes { tranche shares lockedShares value pool { id name }
+        earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
+          sharePrice { at sharePrice } } } }
+      withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt status paid pool { name } } }
+      ${onChain ? 'chainDeposits(first: 20) { pending { txHash amount } credited { nodes { txHash amount status } } } transfers(first: 20) { nodes { kind amount state txHash } }' : ''}
+    }`).then(nodes);
+  } catch (e) {
+    if (e.code === 'UNAUTHENTICATED') return signOut();
+    throw e;
+  }
+  state.mineData = data;
+  fillWithdrawOptions();
+  if (onChain) void showChainWalletBalance().catch(() => undefined);
+  const td = (text, attrs = {}) => el('td', attrs, text);
+  mine.replaceChildren(
+    el(
+      'div',
+      { id: 'wallet', 'data-balance': data.accountBalance.amount },
+      `Balance on the platform: ${money(data.accountBalance.amount)} USDC (buys cover and capital; ${onChain ? 'move it to your wallet on chain below' : 'credited by the platform'})`,
+    ),
+    ...section(
+      'my-policies',
+      'Policies',
+      'No policies.',
+      ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid', ...(onChain ? ['On chain'] : [])],
+      data.policies,
+      (p) =>
+        el(
+          'tr',
+          { 'data-policy': p.id, 'data-status': p.status },
+          td(p.risk.name),
+          td(p.pool.name),
+          td(money(p.amount)),
+          td(money(p.premium)),
+          td(new Date(p.endAt).toISOString().slice(0, 10)),
+          td(p.status, { class: p.status }),
+          td(p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
+          ...(onChain
+            ? [td(p.payout?.transfer ? `${p.payout.transfer.state} ${short(p.payout.transfer.txHash)}` : '—', txAttrs(p.payout?.transfer))]
+            : []),
+        ),
+    ),
+    ...(onChain ? chainActivity(data) : []),
+    ...section(
+      'my-positions',
+      'Positions',
+      'No underwriting positions.',
+      ['Pool', 'Tranche', 'Value now', 'Deposited', 'Withdrawn', 'Premium earned', 'Losses', 'Net', 'Yield', 'In cooldown'],
+      data.positions,
+      (p) =>
+        el(
+          'tr',
+          { 'data-position': `${p.pool.name}:${p.tranche}` },
+          td(p.pool.name),
+          td(p.tranche),
+          td(`${money(p.value)} USDC`),
+          td(money(p.earnings.deposited)),
+          td(money(p.earnings.withdrawn)),
+          td(money(p.earnings.premiumEarned), { 'data-earned': p.earnings.premiumEarned }),
+          td(
+            p.earnings.losses.length === 0
+              ? '—'
+              : p.earnings.losses.map((l) => `${money(l.amount)} (${l.incidentId ?? 'other'})`).join(', '),
+            { title: 'per incident' },
+          ),
+          td(signed(p.earnings.netEarned), { class: BigInt(p.earnings.netEarned) < 0n ? 'RED' : 'GREEN' }),
+          td(
+            `${percent(p.earnings.realisedYield)} booked · ${p.earnings.annualisedYield === null ? 'under an hour' : `${percent(p.earnings.annualisedYield)} a year`}`,
+          ),
+          td(money(p.lockedShares)),
+        ),
+    ),
+    ...sharePriceCharts(data.positions),
+    ...section(
+      'my-withdrawals',
+      'Withdrawal requests',
+      'No withdrawal requests.',
+      ['Pool', 'Tranche', 'Shares', 'Value at request', 'Available from', 'Status'],
+      data.withdrawals,
+      (w) =>
+        el(
+          'tr',
+          { 'data-withdrawal': w.id, 'data-status': w.status },
+          td(w.pool.name),
+          td(w.tranche),
+          td(money(w.shares)),
+          td(`${money(w.valueAtRequest)} USDC`),
+          td(when(w.availableAt)),
+          w.status === 'COMPLETED' ? td(`paid ${money(w.paid)} USDC`) : el('td', {}, completeButton(w)),
+        ),
+    ),
+  );
+}
+
+/** A pending withdrawal's button: completes it, or says why not yet. */
+export function completeButton(w) {
+  const button = el('button', { type: 'button', 'data-complete': w.id }, 'Complete');
+  button.addEventListener('click', () =>
+    act(
+      'withdraw-result',
+      async () => {
+        const { completeWithdrawal: done } = await gql(
+          'mutation($id: ID!) { completeWithdrawal(requestId: $id) { paid pool { name } tranche } }',
+          {
+            id: w.id,
+          },
+        );
+        return `Withdrawal completed: ${money(done.paid)} USDC from ${done.pool.name} ${done.tranche} is in your wallet.`;
+      },
+      button,
+    ),
+  );
+  return button;
+}
+
+/** A cell's attributes for a transaction: its full hash in data-tx and the tooltip. */
+export function txAttrs(t) {
+  return t?.txHash ? { 'data-tx': t.txHash, title: t.txHash, class: 'tx' } : {};
+}
+
+/** The token balance of the signed-in address's wallet on chain, read through the browser's wallet (none without one). */
+export async function showChainWalletBalance() {
+  const box = document.getElementById('chain-balance');
+  if (!window.ethereum || !state.session || !state.settlement.token) {
+    box.textContent = '';
+    return;
+  }
+  const raw = await window.ethereum.request({
+    method: 'eth_call',
+    params: [{ to: state.settlement.token, data: `0x70a08231${addressWord(state.session.address)}` }, 'latest'],
+  });
+  box.textContent = `In your wallet on chain: ${money(BigInt(raw))} USDC`;
+  box.dataset.balance = BigInt(raw).toString();
+}
+
+/** Deposits into the treasury and transfers out of it for the signed-in address, with their transactions. */
+export function chainActivity(data) {
+  const deposits = [
+    ...data.chainDeposits.pending.map((d) => ({ kind: 'DEPOSIT', ...d, state: 'PENDING' })),
+    ...data.chainDeposits.credited.nodes.map((d) => ({ kind: 'DEPOSIT', ...d, state: d.status })),
+  ];
+  const row = ({ kind, amount, state, txHash }) =>
+    el(
+      'tr',
+      { 'data-transfer': kind },
+      el('td', {}, kind),
+      el('td', {}, `${money(amount)} USDC`),
+      el('td', {}, state),
+      el('td', txAttrs({ txHash }), short(txHash)),
+    );
+  return section(
+    'my-chain',
+    'On chain',
+    'No deposits or transfers yet.',
+    ['What', 'Amount', 'State', 'Transaction'],
+    [...deposits, ...data.transfers],
+    row,
+  );
+}
+
+/** Forgets the session in this tab and shows the visitor's view. */
+export function signOut() {
+  state.session = null;
+  sessionStorage.removeItem('session');
+  state.stopMine();
+  return renderMine();
+}
+
+/** What a visitor can do, and how to do more, in words that fit what this browser has. */
+export function visitorHelp() {
+  const ways = [];
+  if (window.ethereum) ways.push('sign in with your wallet (it signs a Sign-In with Ethereum message: no transaction, no gas)');
+  else
+    ways.push(
+      'sign in with an Ethereum wallet in this browser (a wallet extension such as MetaMask; it signs a Sign-In with Ethereum message, no transaction, no gas)',
+    );
+  if (state.demoPeopleOffered) ways.push('use one of the demo people');
+  else ways.push('or try it with demo people: run "npm run demo" instead of "npm start"');
+  document
+    .getElementById('visitor')
+    .replaceChildren(
+      el(
+        'p',
+        {},
+        'Without signing in you can read the market below (risks, pools, incidents, live) and get a price: choose a risk, an amount and a term, and press "Get a quote".',
+      ),
+      el('p', {}, `To buy cover or provide capital, ${ways.join('; ')}.`),
+    );
+}

@@ -1,0 +1,196 @@
+import { money, count } from './format.js';
+import { state, gql, nodes } from './api.js';
+import { el } from './dom.js';
+import { chart } from './chart.js';
+
+/** With chain settlement: the treasury contract against what the ledger owes, read from the chain now. */
+export async function renderTreasury() {
+  const box = document.getElementById('chain');
+  box.hidden = state.settlement.mode !== 'CHAIN';
+  if (box.hidden) return;
+  const { reserves: r } = await gql('{ reserves { blockNumber treasuryBalance liabilities pendingOutbound inFlight surplus deficit } }');
+  document
+    .getElementById('treasury')
+    .replaceChildren(
+      el(
+        'div',
+        {},
+        `Treasury ${state.settlement.treasury} on chain ${state.settlement.chainId} (token ${state.settlement.token}), at block ${r.blockNumber}:`,
+      ),
+      el(
+        'div',
+        { 'data-reserves': r.deficit === '0' ? 'ok' : 'short', class: r.deficit === '0' ? 'GREEN' : 'RED' },
+        `holds ${money(r.treasuryBalance)} USDC; the ledger owes ${money(r.liabilities)} USDC (${money(r.pendingOutbound)} on its way out); ` +
+          (r.deficit === '0' ? `surplus ${money(r.surplus)} USDC` : `SHORT by ${money(r.deficit)} USDC: sales stopped`),
+      ),
+    );
+}
+
+export async function render() {
+  const data = await gql(`{
+    settlement { mode chainId token treasury confirmations }
+    backstop { balance skimRateBps }
+    risks(first: 100) { nodes { id name kind terms pricing { annualRate } state latestValue triggerProgress { label } monitoring { monitored reason } rule { threshold recoveryThreshold }
+      feeds { observations(limit: 60) { value observedAt } } } }
+    pools(first: 100) { nodes { id name curator capital totalExposure capacityLeft utilisation adequacyStatus risks { risk { id } }
+      premiumByDay(days: 30) { amount } losses { incidentId amount }
+      tranches { tranche totalAssets sharePrice } } }
+    incidents(first: 10) { nodes { id status settlementValue payoutRatio policiesPaid totalPaid evidenceHash risk { name }
+      timeline { state at value } waterfall { pool { name } layer amount } } }
+  }`).then(nodes);
+  state.settlement = data.settlement;
+  state.market = { risks: data.risks, pools: data.pools };
+  fillTradeOptions();
+  await renderTreasury();
+  document.getElementById('backstop').textContent =
+    `backstop ${money(data.backstop.balance)} USDC, skim ${data.backstop.skimRateBps / 100}%`;
+  const risks = document.getElementById('risks');
+  risks.replaceChildren(
+    ...data.risks.map((r) =>
+      el(
+        'div',
+        { class: 'card', 'data-risk': r.id },
+        el('strong', {}, r.name),
+        ' ',
+        el('span', { class: `state ${r.state}`, 'data-state': r.state }, r.state === 'DEGRADED' ? 'DEGRADED' : r.triggerProgress.label),
+        r.monitoring.monitored
+          ? ''
+          : el('div', { class: 'warning', 'data-monitoring': 'off' }, `Not monitored: ${r.monitoring.reason}. No cover is sold.`),
+        el('div', { 'data-terms': '' }, r.terms),
+        el(
+          'div',
+          { 'data-rate': '' },
+          `About ${(Number(r.pricing.annualRate) * 100).toFixed(Number(r.pricing.annualRate) < 0.1 ? 2 : 1)}% of the amount a year, before the pool's utilisation and the platform fee.`,
+        ),
+        el(
+          'div',
+          { class: 'muted' },
+          `${r.kind === 'DEPEG' ? 'Stablecoin depeg' : 'Smart-contract failure'} · latest ${r.latestValue ?? '—'}`,
+        ),
+        chart(r.feeds[0]?.observations ?? [], r.rule),
+      ),
+    ),
+  );
+  document
+    .querySelector('#pools tbody')
+    .replaceChildren(
+      ...data.pools.map((p) =>
+        el(
+          'tr',
+          { 'data-pool': p.id },
+          el('td', {}, p.name),
+          el('td', {}, p.tranches.map((t) => `${t.tranche} ${money(t.totalAssets)}`).join(' · ')),
+          el('td', {}, money(p.totalExposure)),
+          el('td', {}, `${(Number(p.utilisation) * 100).toFixed(1)}%`),
+          el('td', {}, money(p.capacityLeft)),
+          el(
+            'td',
+            { 'data-premium-30d': '' },
+            `${money(p.premiumByDay.reduce((s, d) => s + BigInt(d.amount), 0n))} (${money(p.premiumByDay.at(-1)?.amount ?? 0)} today)`,
+          ),
+          el(
+            'td',
+            {},
+            p.losses.length === 0
+              ? 'none'
+              : `${money(p.losses.reduce((s, l) => s + BigInt(l.amount), 0n))} in ${new Set(p.losses.map((l) => l.incidentId)).size} incident(s)`,
+          ),
+          el('td', { class: p.adequacyStatus }, p.adequacyStatus),
+        ),
+      ),
+    );
+  document.getElementById('incidents').replaceChildren(
+    ...(data.incidents.length === 0
+      ? [el('p', { class: 'muted' }, 'No incident yet.')]
+      : data.incidents.map((i) =>
+          el(
+            'div',
+            { class: 'incident', 'data-incident': i.id, 'data-status': i.status },
+            el('strong', {}, `${i.risk.name}: ${i.status}`),
+            el(
+              'div',
+              {},
+              `settlement ${i.settlementValue}, ratio ${i.payoutRatio}, ${count(i.policiesPaid ?? 0, 'policy', 'policies')} paid ${money(i.totalPaid ?? 0)} USDC`,
+            ),
+            el(
+              'div',
+              { class: 'muted' },
+              i.timeline.map((e) => `${e.state} ${new Date(e.at).toISOString().slice(11, 19)} at ${e.value}`).join(' → '),
+            ),
+            el(
+              'div',
+              { class: 'muted' },
+              i.waterfall
+                .filter((w) => w.amount !== '0')
+                .map((w) => `${w.pool.name} ${w.layer} ${money(w.amount)}`)
+                .join(' · '),
+            ),
+            el('code', {}, i.evidenceHash),
+          ),
+        )),
+  );
+}
+
+/** The risk and pool choices follow the market; what a person chose stays chosen. */
+export function fillTradeOptions() {
+  const keep = (select, options) => {
+    const chosen = select.value;
+    select.replaceChildren(...options);
+    if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  };
+  const riskSelect = document.getElementById('buy-risk');
+  keep(
+    riskSelect,
+    state.market.risks.map((r) => el('option', { value: r.id }, `${r.name} (${r.monitoring.monitored ? r.state : 'not monitored'})`)),
+  );
+  // A first visit offers a risk on sale: watched and armed.
+  if (!riskSelect.dataset.touched) {
+    const onSale = state.market.risks.find((r) => r.state === 'ARMED' && r.monitoring.monitored);
+    if (onSale) riskSelect.value = onSale.id;
+  }
+  keep(
+    document.getElementById('deposit-pool'),
+    state.market.pools.map((p) => el('option', { value: p.id }, p.name)),
+  );
+  fillTranches();
+}
+
+export function fillTranches() {
+  const pool = state.market.pools.find((p) => p.id === document.getElementById('deposit-pool').value);
+  const select = document.getElementById('deposit-tranche');
+  const chosen = select.value;
+  // Senior first (the API's default); the first-loss stake is the curator's alone.
+  const order = ['SENIOR', 'JUNIOR', 'FIRST_LOSS'];
+  const curator = Boolean(pool && state.session && pool.curator.toLowerCase() === state.session.address.toLowerCase());
+  select.replaceChildren(
+    ...[...(pool?.tranches ?? [])]
+      .sort((a, b) => order.indexOf(a.tranche) - order.indexOf(b.tranche))
+      .map((t) => {
+        const closed = t.tranche === 'FIRST_LOSS' && !curator;
+        return el(
+          'option',
+          closed ? { value: t.tranche, disabled: '' } : { value: t.tranche },
+          `${t.tranche}${closed ? ' (the curator only)' : ''}, share price ${Number(t.sharePrice).toFixed(4)}`,
+        );
+      }),
+  );
+  if ([...select.options].some((o) => o.value === chosen && !o.disabled)) select.value = chosen;
+}
+
+export function fillWithdrawOptions() {
+  const select = document.getElementById('withdraw-position');
+  const chosen = select.value;
+  const free = (state.mineData?.positions ?? []).filter((p) => BigInt(p.shares) > 0n);
+  select.replaceChildren(
+    ...(free.length === 0
+      ? [el('option', { value: '' }, 'No position to withdraw from')]
+      : free.map((p) => el('option', { value: `${p.pool.id}:${p.tranche}` }, `${p.pool.name} ${p.tranche}: ${money(freeValue(p))} USDC`))),
+  );
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
+/** What the shares not already in cooldown are worth (value covers both, pro rata). */
+export function freeValue(p) {
+  const all = BigInt(p.shares) + BigInt(p.lockedShares);
+  return all === 0n ? 0n : (BigInt(p.value) * BigInt(p.shares)) / all;
+}

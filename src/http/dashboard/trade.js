@@ -1,0 +1,119 @@
+import { money, when } from './format.js';
+import { state, gql } from './api.js';
+import { el, act, amountOf } from './dom.js';
+import { fillTranches, freeValue } from './market.js';
+import { depositFromWallet, withdrawToWallet, fundFromFaucet } from './wallet.js';
+
+export async function getQuote() {
+  const riskId = document.getElementById('buy-risk').value;
+  const amount = amountOf('buy-amount', 'Cover');
+  const days = Number(document.getElementById('buy-days').value);
+  if (!Number.isInteger(days) || days < 1) throw new Error('Days must be a whole number of days, at least 1');
+  const fields = 'amount durationDays premium fee total risk { name } pool { name } summary lines { label value }';
+  // A visitor gets the same price as an estimate (nothing stored); a signed-in buyer a firm quote.
+  const q = state.session
+    ? (
+        await gql(
+          `mutation($r: ID!, $a: BigInt!, $d: Int!) { requestQuote(riskId: $r, amount: $a, durationDays: $d) { id expiresAt ${fields} } }`,
+          {
+            r: riskId,
+            a: amount.toString(),
+            d: days,
+          },
+        )
+      ).requestQuote
+    : (
+        await gql(`query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { ${fields} } }`, {
+          r: riskId,
+          a: amount.toString(),
+          d: days,
+        })
+      ).quoteEstimate;
+  state.quoted = state.session ? q : null;
+  const box = document.getElementById('quote');
+  const buy = state.session
+    ? el('button', { type: 'button', id: 'buy-go' }, `Buy cover for ${money(q.total)} USDC`)
+    : el('button', { type: 'button', id: 'buy-go', disabled: '' }, 'Sign in to buy at this price');
+  if (state.session) buy.addEventListener('click', () => act('buy-result', buyQuoted, buy));
+  box.replaceChildren(
+    el(
+      'p',
+      { 'data-quote': q.id },
+      `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)} = ${money(q.total)} USDC. ${state.session ? `The price is held until ${new Date(q.expiresAt).toLocaleTimeString()}.` : 'An estimate: sign in for a firm quote at this price.'}`,
+    ),
+    // The price in plain words first: what it costs a year and what that is made of.
+    el('p', { 'data-quote-summary': '' }, q.summary),
+    // How the price was worked out, line by line (the expected loss from the risk's history and its loads).
+    el(
+      'details',
+      { class: 'quote-lines' },
+      el('summary', {}, 'How this price was worked out'),
+      el('dl', {}, ...q.lines.flatMap((l) => [el('dt', {}, l.label), el('dd', {}, l.value)])),
+    ),
+    buy,
+  );
+  box.hidden = false;
+  return state.session ? 'Quoted: buy it below at exactly this price.' : 'Estimated: sign in to buy.';
+}
+
+export async function buyQuoted() {
+  if (!state.quoted) throw new Error('get a quote first');
+  const { purchasePolicy: p } = await gql(
+    'mutation($q: ID!) { purchasePolicy(quoteId: $q) { id amount premium endAt risk { name } pool { name } } }',
+    { q: state.quoted.id },
+  );
+  state.quoted = null;
+  document.getElementById('quote').hidden = true;
+  return `Bought: policy ${p.id} covers ${money(p.amount)} USDC of ${p.risk.name} until ${when(p.endAt)}, from ${p.pool.name}.`;
+}
+
+export async function provide() {
+  const poolId = document.getElementById('deposit-pool').value;
+  const tranche = document.getElementById('deposit-tranche').value;
+  const amount = amountOf('deposit-amount', 'The deposit');
+  const { deposit: p } = await gql(
+    'mutation($p: ID!, $a: BigInt!, $t: TrancheName) { deposit(poolId: $p, amount: $a, tranche: $t) { shares value tranche pool { name } } }',
+    { p: poolId, a: amount.toString(), t: tranche },
+  );
+  return `Deposited ${money(amount)} USDC into ${p.pool.name} ${p.tranche}: your position is ${money(p.value)} USDC.`;
+}
+
+export async function requestWithdrawal() {
+  const [poolId, tranche] = document.getElementById('withdraw-position').value.split(':');
+  const position = state.mineData?.positions.find((p) => p.pool.id === poolId && p.tranche === tranche);
+  if (!position) throw new Error('you have no position to withdraw from');
+  const typed = document.getElementById('withdraw-amount').value.trim();
+  const free = BigInt(position.shares);
+  const worth = freeValue(position);
+  let shares = free;
+  if (typed !== '') {
+    const amount = amountOf('withdraw-amount', 'The amount');
+    if (amount > worth) throw new Error(`your free shares are worth ${money(worth)} USDC; leave the amount empty to withdraw them all`);
+    shares = worth === 0n ? 0n : (amount * free + worth - 1n) / worth;
+    if (shares > free) shares = free;
+  }
+  const { requestWithdrawal: w } = await gql(
+    'mutation($p: ID!, $s: BigInt!, $t: TrancheName) { requestWithdrawal(poolId: $p, shares: $s, tranche: $t) { id shares valueAtRequest availableAt pool { name } tranche } }',
+    { p: poolId, s: shares.toString(), t: tranche },
+  );
+  return `Withdrawal requested from ${w.pool.name} ${w.tranche}: ${money(w.valueAtRequest)} USDC now. Complete it from ${when(w.availableAt)}; until then the shares still carry the pool's losses.`;
+}
+
+export function setUpTrade() {
+  const on = (id, event, run, result) =>
+    document.getElementById(id).addEventListener(event, (e) => {
+      e.preventDefault();
+      void act(result, run, e.submitter ?? e.currentTarget);
+    });
+  on('buy', 'submit', getQuote, 'buy-result');
+  on('provide', 'submit', provide, 'deposit-result');
+  on('withdraw', 'submit', requestWithdrawal, 'withdraw-result');
+  on('chain-deposit-go', 'click', depositFromWallet, 'chain-result');
+  on('chain-withdraw-go', 'click', withdrawToWallet, 'chain-result');
+  on('faucet', 'click', fundFromFaucet, 'notice');
+  document.getElementById('buy-risk').addEventListener('change', (e) => {
+    e.currentTarget.dataset.touched = '1';
+    document.getElementById('quote').hidden = true;
+  });
+  document.getElementById('deposit-pool').addEventListener('change', fillTranches);
+}

@@ -10,10 +10,9 @@ import { bearer } from './bearer.ts';
 import { serveWebSockets } from './websocket.ts';
 import { type Viewer, isAdminAddress, verifiedClaims } from '../app/auth.ts';
 import { getIncident } from '../app/incidents.ts';
-import { type ErrorCode, isBaseError } from '../domain/errors.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
-import { RETRY_AFTER_SECONDS, createMaskError, isUnavailable, refused, unavailableMessage } from './errors.ts';
+import { createMaskError, errorHandler, refused } from './errors.ts';
 import { clientKey } from './guards.ts';
 import { DEFAULT_STREAM_LIMITS, eventStreams } from './event-streams.ts';
 import { createSessionWatch } from '../app/session-watch.ts';
@@ -142,7 +141,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     };
   };
   app.use((_req: express.Request, res: express.Response) => refused(res, 404, 'not found', 'NOT_FOUND'));
-  app.use(errorHandler(deps));
+  app.use(errorHandler(deps, MAX_BODY_BYTES));
   return app;
 }
 
@@ -234,42 +233,6 @@ function limitPer(
       return limiter(req, res, next);
     },
     hit: async (k) => (await store.increment(k)).totalHits <= limit,
-  };
-}
-
-const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  RATE_LIMITED: 429,
-  UNAVAILABLE: 503,
-};
-
-/** The one error handler of the non-GraphQL routes: a stable code, never a stack or a path. */
-function errorHandler(deps: Deps): express.ErrorRequestHandler {
-  return (err: unknown, _req, res, _next) => {
-    // refuseOversized answered already (the parser reports the same overflow once the upload ends).
-    if (res.headersSent) return;
-    if (isBaseError(err)) return refused(res, HTTP_STATUS[err.code] ?? 400, err.message, err.code);
-    const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
-    if (status === 413) {
-      const limit = (err as { limit?: unknown }).limit;
-      return refused(
-        res,
-        413,
-        `request body too large (at most ${typeof limit === 'number' ? limit : MAX_BODY_BYTES} bytes)`,
-        'BAD_USER_INPUT',
-      );
-    }
-    if (status >= 400 && status < 500) return refused(res, status, 'bad request', 'BAD_USER_INPUT');
-    if (isUnavailable(err)) {
-      deps.log.warn({ err }, 'the database is unavailable');
-      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
-      return refused(res, 503, unavailableMessage(err), 'UNAVAILABLE');
-    }
-    deps.log.error({ err }, 'unexpected error in an HTTP route');
-    return refused(res, 500, 'unexpected error', 'INTERNAL_SERVER_ERROR');
   };
 }
 

@@ -1,7 +1,9 @@
+import type express from 'express';
 import type { Response } from 'express';
 import { GraphQLError, Kind, type OperationDefinitionNode, type SelectionNode, type ValueNode } from 'graphql';
 import type { Logger } from 'pino';
-import { type FieldPath, type FieldProblem, isBaseError, parseFieldPath } from '../domain/errors.ts';
+import { type ErrorCode, type FieldPath, type FieldProblem, isBaseError, parseFieldPath } from '../domain/errors.ts';
+import type { Deps } from '../app/deps.ts';
 import { CommitUnknownError, isConnectionLoss, isWaitTimeout } from '../app/failures.ts';
 import { currentRequest } from '../app/request-context.ts';
 
@@ -75,7 +77,9 @@ function mask(log: Logger, error: unknown): Error {
         code: original.code,
         ...(original.details ? { details: original.details } : {}),
         ...(original.fields ? { fields: original.fields } : {}),
-        ...(original.code === 'UNAVAILABLE' ? { http: { status: 503, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } } } : {}),
+        ...(original.code === 'UNAVAILABLE'
+          ? { http: { status: HTTP_STATUS.UNAVAILABLE, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } } }
+          : {}),
       },
     });
   }
@@ -110,7 +114,7 @@ function mask(log: Logger, error: unknown): Error {
       extensions: {
         code: 'UNAVAILABLE',
         details: { retryAfterSeconds: RETRY_AFTER_SECONDS, committed: original instanceof CommitUnknownError ? 'unknown' : 'no' },
-        http: { status: 503, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } },
+        http: { status: HTTP_STATUS.UNAVAILABLE, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } },
       },
     });
   }
@@ -162,4 +166,44 @@ function variableUses(op: OperationDefinitionNode): Map<string, FieldPath> {
 /** A refusal outside GraphQL's own responses (routes, limits, /graphql/stream): a GraphQL-shaped error with its code. */
 export function refused(res: Response, status: number, message: string, code: string): void {
   res.status(status).json({ errors: [{ message, extensions: { code } }] });
+}
+
+/** The HTTP status of each code a route answers with (GraphQL answers 200, UNAVAILABLE 503). */
+export const HTTP_STATUS = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+} as const satisfies Partial<Record<ErrorCode, number>>;
+
+/** A code's HTTP status outside GraphQL: the table above, else 400 (the client's input). */
+export const httpStatusOf = (code: ErrorCode): number => (HTTP_STATUS as Partial<Record<ErrorCode, number>>)[code] ?? 400;
+
+/** The one error handler of the non-GraphQL routes: a stable code, never a stack or a path. */
+export function errorHandler(deps: Deps, maxBodyBytes: number): express.ErrorRequestHandler {
+  return (err: unknown, _req, res, _next) => {
+    // refuseOversized answered already (the parser reports the same overflow once the upload ends).
+    if (res.headersSent) return;
+    if (isBaseError(err)) return refused(res, httpStatusOf(err.code), err.message, err.code);
+    const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
+    if (status === 413) {
+      const limit = (err as { limit?: unknown }).limit;
+      return refused(
+        res,
+        413,
+        `request body too large (at most ${typeof limit === 'number' ? limit : maxBodyBytes} bytes)`,
+        'BAD_USER_INPUT',
+      );
+    }
+    if (status >= 400 && status < 500) return refused(res, status, 'bad request', 'BAD_USER_INPUT');
+    if (isUnavailable(err)) {
+      deps.log.warn({ err }, 'the database is unavailable');
+      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+      return refused(res, 503, unavailableMessage(err), 'UNAVAILABLE');
+    }
+    deps.log.error({ err }, 'unexpected error in an HTTP route');
+    return refused(res, 500, 'unexpected error', 'INTERNAL_SERVER_ERROR');
+  };
 }

@@ -188,6 +188,8 @@ describe('the compose stack, run without Docker', { skip }, () => {
         continue;
       }
       if (!s.build && name !== 'chain') continue; // prometheus, grafana: third-party images
+      // Another profile's (`ha`): its cluster runs without Docker in npm run test:ha (ops/ha/local-cluster.sh).
+      if ((s as { profiles?: string[] }).profiles?.length) continue;
       for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
         if (condition === 'service_healthy') {
           const check = healthy.get(dep);

@@ -22,17 +22,25 @@ test('the compose file follows the Compose specification: postgres, migrate, two
   const validate = ajv.compile(schema);
   const compose = loadCompose(env);
   assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2));
-  assert.deepEqual(Object.keys(compose.services).sort(), [
-    'api-a',
-    'api-b',
-    'chain',
-    'deploy',
-    'grafana',
-    'migrate',
-    'postgres',
-    'prometheus',
-    'watcher',
-  ]);
+  const profile = (name: string) => (compose.services[name] as { profiles?: string[] }).profiles?.[0] ?? 'default';
+  const byProfile = (p: string) =>
+    Object.keys(compose.services)
+      .filter((name) => profile(name) === p)
+      .sort();
+  assert.deepEqual(byProfile('default'), ['api-a', 'api-b', 'chain', 'deploy', 'grafana', 'migrate', 'postgres', 'prometheus', 'watcher']);
+  // The `ha` profile: the cluster ops/ha/local-cluster.sh runs without Docker, from the same files.
+  assert.deepEqual(byProfile('ha'), ['etcd', 'haproxy', 'pg1', 'pg2', 'pg3']);
+  for (const node of ['pg1', 'pg2', 'pg3']) {
+    assert.equal(compose.services[node]?.environment?.PATRONI_NAME, node);
+    assert.equal(compose.services[node]?.environment?.PATRONI_POSTGRESQL_CONNECT_ADDRESS, `${node}:5432`);
+  }
+  const dockerfileHa = readFileSync(new URL('../ops/ha/Dockerfile', import.meta.url), 'utf8');
+  assert.match(dockerfileHa, /COPY ops\/ha\/patroni\.yml /);
+  assert.match(readFileSync(new URL('../ops/ha/local-cluster.sh', import.meta.url), 'utf8'), /cp "\$here\/patroni\.yml"/);
+  const patroni = readFileSync(new URL('../ops/ha/patroni.yml', import.meta.url), 'utf8');
+  assert.match(patroni, /synchronous_mode: true/);
+  const haproxy = readFileSync(new URL('../ops/ha/haproxy.cfg', import.meta.url), 'utf8');
+  for (const node of ['pg1', 'pg2', 'pg3']) assert.match(haproxy, new RegExp(`server ${node} ${node}:5432 .*check port 8008`));
   const rendered = JSON.stringify(compose);
   // The image runs the compiled entry points (src/bin/build.mjs), each of which exists in src/.
   for (const bin of ['server', 'watcher', 'migrate', 'deploy']) {

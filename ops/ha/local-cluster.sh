@@ -3,7 +3,8 @@
 # "High availability"): one etcd, three Patroni nodes running PostgreSQL 15 with synchronous
 # replication (an acknowledged commit is on two nodes), and HAProxy routing one endpoint to
 # whichever node Patroni's REST API calls the primary (GET /primary), and a second endpoint to
-# streaming replicas (GET /replica). The same topology as docker-compose.yml's `ha` profile.
+# streaming replicas (GET /replica). The same topology and the same Patroni configuration
+# (ops/ha/patroni.yml) as docker-compose.yml's `ha` profile.
 # Debian packages: patroni, etcd-server, haproxy, postgresql-15.
 #
 #   ops/ha/local-cluster.sh start [DIR]   start it (data and logs under DIR, default /tmp/cover-ha)
@@ -29,6 +30,7 @@ HA_PG_PORT=${HA_PG_PORT:-5441}
 HA_REST_PORT=${HA_REST_PORT:-8441}
 HA_ETCD_PORT=${HA_ETCD_PORT:-23790}
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)}
+here=$(cd "$(dirname "$0")" && pwd)
 
 # PostgreSQL refuses to run as root: as root, the cluster runs as the postgres user.
 as_pg() {
@@ -46,58 +48,6 @@ wait_for() { # what, seconds, command...
   done
   echo "local-cluster: timed out waiting for $what (logs in $dir)" >&2
   return 1
-}
-
-node_config() { # n
-  local n=$1
-  cat <<EOF
-scope: cover
-namespace: /cover-ha/
-name: pg$n
-restapi:
-  listen: 127.0.0.1:$(rest "$n")
-  connect_address: 127.0.0.1:$(rest "$n")
-etcd3:
-  hosts: 127.0.0.1:$HA_ETCD_PORT
-bootstrap:
-  dcs:
-    ttl: 8
-    loop_wait: 1
-    retry_timeout: 3
-    maximum_lag_on_failover: 1048576
-    synchronous_mode: true
-    postgresql:
-      use_pg_rewind: true
-      parameters:
-        max_connections: 200
-        wal_level: replica
-        hot_standby: "on"
-        max_wal_senders: 10
-        max_replication_slots: 10
-        wal_log_hints: "on"
-  initdb:
-    - encoding: UTF8
-    - data-checksums
-  pg_hba:
-    - local all all trust
-    - host all all 127.0.0.1/32 trust
-    - host replication replicator 127.0.0.1/32 trust
-postgresql:
-  listen: 127.0.0.1:$(pgport "$n")
-  connect_address: 127.0.0.1:$(pgport "$n")
-  data_dir: $dir/pg$n
-  bin_dir: $PG_BIN
-  pgpass: $dir/pgpass$n
-  authentication:
-    superuser:
-      username: postgres
-      password: postgres
-    replication:
-      username: replicator
-      password: replicator
-  parameters:
-    unix_socket_directories: $dir
-EOF
 }
 
 haproxy_config() {
@@ -131,11 +81,21 @@ EOF
   for n in 1 2 3; do echo "  server pg$n 127.0.0.1:$(pgport $n) maxconn 500 check port $(rest $n)"; done
 }
 
+# Each node runs ops/ha/patroni.yml (the configuration compose's `ha` profile runs too), copied
+# to its own path so that its process can be told apart, with its own settings from the
+# environment.
 start_node() { # n
   local n=$1
-  node_config "$n" >"$dir/pg$n.yml"
+  cp "$here/patroni.yml" "$dir/pg$n.yml"
   chown postgres "$dir/pg$n.yml" 2>/dev/null || true
-  as_pg patroni "$dir/pg$n.yml" >>"$dir/pg$n.log" 2>&1 </dev/null &
+  as_pg env PATRONI_NAME="pg$n" \
+    PATRONI_RESTAPI_LISTEN="127.0.0.1:$(rest "$n")" PATRONI_RESTAPI_CONNECT_ADDRESS="127.0.0.1:$(rest "$n")" \
+    PATRONI_ETCD3_HOSTS="127.0.0.1:$HA_ETCD_PORT" \
+    PATRONI_POSTGRESQL_LISTEN="127.0.0.1:$(pgport "$n")" PATRONI_POSTGRESQL_CONNECT_ADDRESS="127.0.0.1:$(pgport "$n")" \
+    PATRONI_POSTGRESQL_DATA_DIR="$dir/pg$n" PATRONI_POSTGRESQL_BIN_DIR="$PG_BIN" PATRONI_POSTGRESQL_PGPASS="$dir/pgpass$n" \
+    PATRONI_SUPERUSER_USERNAME=postgres PATRONI_SUPERUSER_PASSWORD=postgres \
+    PATRONI_REPLICATION_USERNAME=replicator PATRONI_REPLICATION_PASSWORD=replicator \
+    patroni "$dir/pg$n.yml" >>"$dir/pg$n.log" 2>&1 </dev/null &
   echo $! >"$dir/patroni$n.pid"
 }
 

@@ -114,7 +114,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   app.get('/incidents/:id/evidence.json', async (req, res, next) => {
     try {
       const incident = await getIncident(deps, req.params.id);
-      if (incident.evidenceDocument === null) return refused(res, 404, 'this incident predates published evidence documents', 'NOT_FOUND');
+      if (incident.evidenceDocument === null) return refused(res, 'NOT_FOUND', 'this incident predates published evidence documents');
       res.type('application/json').send(Buffer.from(incident.evidenceDocument, 'utf8'));
     } catch (error) {
       next(error);
@@ -140,7 +140,7 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
       await before();
     };
   };
-  app.use((_req: express.Request, res: express.Response) => refused(res, 404, 'not found', 'NOT_FOUND'));
+  app.use((_req: express.Request, res: express.Response) => refused(res, 'NOT_FOUND', 'not found'));
   app.use(errorHandler(deps, MAX_BODY_BYTES));
   return app;
 }
@@ -157,7 +157,7 @@ function refuseOversized(req: express.Request, res: express.Response, max: numbe
     if (res.headersSent) return;
     res.setHeader('connection', 'close');
     res.on('finish', () => req.socket.destroy());
-    refused(res, 413, `request body too large (at most ${max} bytes)`, 'BAD_USER_INPUT');
+    refused(res, 'BAD_USER_INPUT', `request body too large (at most ${max} bytes)`, 413);
   };
   if (Number(req.headers['content-length'] ?? 0) > max) {
     tooLarge();
@@ -222,7 +222,7 @@ function limitPer(
     standardHeaders: name === 'ip' ? 'draft-8' : false,
     legacyHeaders: false,
     store,
-    handler: (_req, res) => refused(res, 429, 'too many requests; slow down', 'RATE_LIMITED'),
+    handler: (_req, res) => refused(res, 'RATE_LIMITED', 'too many requests; slow down'),
     keyGenerator: (req) => keys.get(req) as string,
   });
   return {
@@ -247,7 +247,7 @@ function refuseBrokenGetParams(): express.RequestHandler {
           if (typeof raw !== 'string') throw new Error('repeated');
           JSON.parse(raw);
         } catch {
-          refused(res, 400, `${name} must be a JSON object`, 'BAD_USER_INPUT');
+          refused(res, 'BAD_USER_INPUT', `${name} must be a JSON object`);
           return;
         }
       }

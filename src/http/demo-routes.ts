@@ -15,7 +15,7 @@ export function mountDemo(app: express.Express, deps: Deps, people: readonly Dem
     app.post('/demo/faucet', authenticate(deps), async (req, res, next) => {
       const viewer = (req as AuthedRequest).auth?.viewer;
       if (!viewer) {
-        refused(res, 401, 'sign in first: the faucet funds the signed-in wallet', 'UNAUTHENTICATED');
+        refused(res, 'UNAUTHENTICATED', 'sign in first: the faucet funds the signed-in wallet');
         return;
       }
       try {
@@ -34,7 +34,7 @@ export function mountDemo(app: express.Express, deps: Deps, people: readonly Dem
     const address: unknown = req.body?.address;
     const person = typeof address === 'string' ? byAddress.get(address.toLowerCase()) : undefined;
     if (!person) {
-      refused(res, 404, 'address is not one of the demo people', 'NOT_FOUND');
+      refused(res, 'NOT_FOUND', 'address is not one of the demo people');
       return;
     }
     try {

@@ -163,8 +163,12 @@ function variableUses(op: OperationDefinitionNode): Map<string, FieldPath> {
   return uses;
 }
 
-/** A refusal outside GraphQL's own responses (routes, limits, /graphql/stream): a GraphQL-shaped error with its code. */
-export function refused(res: Response, status: number, message: string, code: string): void {
+/**
+ * A refusal outside GraphQL's own responses (routes, limits, /graphql/stream): a GraphQL-shaped
+ * error with its code, at the code's status (HTTP_STATUS) unless the transport needs its own
+ * (405 for a method, 413 for a body, a parser's 4xx).
+ */
+export function refused(res: Response, code: ErrorCode | 'INTERNAL_SERVER_ERROR', message: string, status = httpStatusOf(code)): void {
   res.status(status).json({ errors: [{ message, extensions: { code } }] });
 }
 
@@ -176,34 +180,36 @@ export const HTTP_STATUS = {
   CONFLICT: 409,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
-} as const satisfies Partial<Record<ErrorCode, number>>;
+  INTERNAL_SERVER_ERROR: 500,
+} as const satisfies Partial<Record<ErrorCode | 'INTERNAL_SERVER_ERROR', number>>;
 
 /** A code's HTTP status outside GraphQL: the table above, else 400 (the client's input). */
-export const httpStatusOf = (code: ErrorCode): number => (HTTP_STATUS as Partial<Record<ErrorCode, number>>)[code] ?? 400;
+export const httpStatusOf = (code: ErrorCode | 'INTERNAL_SERVER_ERROR'): number =>
+  (HTTP_STATUS as Partial<Record<ErrorCode | 'INTERNAL_SERVER_ERROR', number>>)[code] ?? 400;
 
 /** The one error handler of the non-GraphQL routes: a stable code, never a stack or a path. */
 export function errorHandler(deps: Deps, maxBodyBytes: number): express.ErrorRequestHandler {
   return (err: unknown, _req, res, _next) => {
     // refuseOversized answered already (the parser reports the same overflow once the upload ends).
     if (res.headersSent) return;
-    if (isBaseError(err)) return refused(res, httpStatusOf(err.code), err.message, err.code);
+    if (isBaseError(err)) return refused(res, err.code, err.message);
     const status = typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : 500;
     if (status === 413) {
       const limit = (err as { limit?: unknown }).limit;
       return refused(
         res,
-        413,
-        `request body too large (at most ${typeof limit === 'number' ? limit : maxBodyBytes} bytes)`,
         'BAD_USER_INPUT',
+        `request body too large (at most ${typeof limit === 'number' ? limit : maxBodyBytes} bytes)`,
+        413,
       );
     }
-    if (status >= 400 && status < 500) return refused(res, status, 'bad request', 'BAD_USER_INPUT');
+    if (status >= 400 && status < 500) return refused(res, 'BAD_USER_INPUT', 'bad request', status);
     if (isUnavailable(err)) {
       deps.log.warn({ err }, 'the database is unavailable');
       res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
-      return refused(res, 503, unavailableMessage(err), 'UNAVAILABLE');
+      return refused(res, 'UNAVAILABLE', unavailableMessage(err));
     }
     deps.log.error({ err }, 'unexpected error in an HTTP route');
-    return refused(res, 500, 'unexpected error', 'INTERNAL_SERVER_ERROR');
+    return refused(res, 'INTERNAL_SERVER_ERROR', 'unexpected error');
   };
 }

@@ -214,10 +214,10 @@ export function eventStreams(
 
   async function distinct(req: express.Request, res: express.Response, viewer: Viewer | null): Promise<void> {
     const params = paramsOf(req);
-    if (typeof params === 'string') return refused(res, 400, params, 'BAD_USER_INPUT');
+    if (typeof params === 'string') return refused(res, 'BAD_USER_INPUT', params);
     const prepared = await prepareOperation(yoga, { viewer, ip: req.ip ?? 'unknown', headers: req.headers }, params);
     if (prepared.ok && prepared.kind === 'mutation' && req.method === 'GET')
-      return refused(res, 405, 'mutations need POST', 'BAD_USER_INPUT');
+      return refused(res, 'BAD_USER_INPUT', 'mutations need POST', 405);
     openHeaders(res);
     if (!prepared.ok) {
       res.end(message('next', { errors: publicErrors(prepared.errors) }) + message('complete', null));
@@ -248,7 +248,7 @@ export function eventStreams(
     const client = clientKey(req.ip);
     if (streams.size >= limits.total || (perClient.get(client) ?? 0) >= limits.perClient) {
       const which = streams.size >= limits.total ? `${limits.total} on this server` : `${limits.perClient} per client address`;
-      refused(res, 429, `too many event streams (at most ${which}); close one first`, 'RATE_LIMITED');
+      refused(res, 'RATE_LIMITED', `too many event streams (at most ${which}); close one first`);
       return;
     }
     const token = randomBytes(32).toString('base64url');
@@ -284,7 +284,7 @@ export function eventStreams(
 
   function connect(res: express.Response, stream: Stream): void {
     if (stream.res) {
-      refused(res, 409, 'the stream is already open', 'CONFLICT');
+      refused(res, 'CONFLICT', 'the stream is already open');
       return;
     }
     clearTimeout(stream.timer as ReturnType<typeof setTimeout>);
@@ -300,13 +300,13 @@ export function eventStreams(
 
   async function operate(req: express.Request, res: express.Response, stream: Stream, viewer: Viewer | null): Promise<void> {
     const params = paramsOf(req);
-    if (typeof params === 'string') return refused(res, 400, params, 'BAD_USER_INPUT');
+    if (typeof params === 'string') return refused(res, 'BAD_USER_INPUT', params);
     const id = (params.extensions as { operationId?: unknown } | undefined)?.operationId;
     if (typeof id !== 'string' || id === '' || id.length > 128)
-      return refused(res, 400, 'extensions.operationId must name the operation (1 to 128 characters)', 'BAD_USER_INPUT');
-    if (stream.ops.has(id)) return refused(res, 409, 'an operation with this id is running on the stream', 'CONFLICT');
+      return refused(res, 'BAD_USER_INPUT', 'extensions.operationId must name the operation (1 to 128 characters)');
+    if (stream.ops.has(id)) return refused(res, 'CONFLICT', 'an operation with this id is running on the stream');
     if (stream.ops.size >= limits.operationsPerStream)
-      return refused(res, 429, `at most ${limits.operationsPerStream} operations at once on one stream`, 'RATE_LIMITED');
+      return refused(res, 'RATE_LIMITED', `at most ${limits.operationsPerStream} operations at once on one stream`);
     // Held while it is prepared, so that a DELETE, a second request with the id, or the stream's end meanwhile is seen.
     let stopped = false;
     const placeholder: Operation = { stop: () => (stopped = true) };
@@ -323,12 +323,12 @@ export function eventStreams(
       return;
     }
     if (stream.ended) {
-      refused(res, 401, stream.ended, 'UNAUTHENTICATED');
+      refused(res, 'UNAUTHENTICATED', stream.ended);
       return;
     }
     if (prepared.kind === 'mutation' && req.method === 'GET') {
       stream.ops.delete(id);
-      return refused(res, 405, 'mutations need POST', 'BAD_USER_INPUT');
+      return refused(res, 'BAD_USER_INPUT', 'mutations need POST', 405);
     }
     const op = run(
       prepared,
@@ -348,7 +348,7 @@ export function eventStreams(
     const auth = (req as express.Request & Authed).auth;
     if (auth?.authError) {
       const why = auth.authError instanceof Error ? auth.authError.message : 'the session token is invalid';
-      return refused(res, 401, why, 'UNAUTHENTICATED');
+      return refused(res, 'UNAUTHENTICATED', why);
     }
     const viewer = auth?.viewer ?? null;
     const header = req.headers[TOKEN_HEADER];
@@ -362,18 +362,17 @@ export function eventStreams(
     if (token === null)
       return refused(
         res,
-        404,
-        'no stream: PUT to reserve one (its token in X-GraphQL-Event-Stream-Token), or ask with Accept: text/event-stream',
         'NOT_FOUND',
+        'no stream: PUT to reserve one (its token in X-GraphQL-Event-Stream-Token), or ask with Accept: text/event-stream',
       );
     // Someone else's stream, or one that expired, is not found: a token proves nothing to a stranger.
     const stream = streams.get(token);
     if (!stream || stream.subject !== (viewer?.address ?? null))
-      return refused(res, 404, 'stream not found (it expired or was closed): reserve another', 'NOT_FOUND');
+      return refused(res, 'NOT_FOUND', 'stream not found (it expired or was closed): reserve another');
     if (accept.includes('text/event-stream')) return connect(res, stream);
     if (req.method === 'DELETE') {
       const id = req.query.operationId;
-      if (typeof id !== 'string' || id === '') return refused(res, 400, 'operationId is missing', 'BAD_USER_INPUT');
+      if (typeof id !== 'string' || id === '') return refused(res, 'BAD_USER_INPUT', 'operationId is missing');
       stream.ops.get(id)?.stop();
       stream.ops.delete(id);
       res.status(200).end();
@@ -381,7 +380,7 @@ export function eventStreams(
     }
     if (req.method !== 'POST' && req.method !== 'GET') {
       res.set('allow', 'GET, POST, PUT, DELETE');
-      return refused(res, 405, 'use GET, POST, PUT or DELETE', 'BAD_USER_INPUT');
+      return refused(res, 'BAD_USER_INPUT', 'use GET, POST, PUT or DELETE', 405);
     }
     operate(req, res, stream, viewer).catch(next);
   };

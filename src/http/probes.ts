@@ -24,7 +24,7 @@ export function mountMetrics(app: express.Express, deps: Deps, options: AppOptio
   app.get('/metrics', async (req, res) => {
     const given = bearer(req.headers.authorization) ?? '';
     if (token && !safeEqual(given, token)) {
-      refused(res, 401, 'metrics need the metrics bearer token', 'UNAUTHENTICATED');
+      refused(res, 'UNAUTHENTICATED', 'metrics need the metrics bearer token');
       return;
     }
     res.setHeader('content-type', prometheus.registry.contentType);

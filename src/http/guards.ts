@@ -16,7 +16,7 @@ import { Repeater } from '@repeaterjs/repeater';
 import type { Plugin } from 'graphql-yoga';
 import type { SessionWatch } from '../app/session-watch.ts';
 import type { Context } from './context.ts';
-import { SUGGESTION } from './errors.ts';
+import { SUGGESTION, httpStatusOf } from './errors.ts';
 
 /**
  * The envelop plugins every transport runs (HTTP, SSE, /graphql/stream, graphql-ws): they hook
@@ -26,7 +26,7 @@ import { SUGGESTION } from './errors.ts';
  */
 
 const badInput = (message: string, extensions: Record<string, unknown> = {}) =>
-  new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 }, ...extensions } });
+  new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', http: { status: httpStatusOf('BAD_USER_INPUT') }, ...extensions } });
 
 /** The client's key for per-client bounds: an IPv4 address, or an IPv6 address's /64. */
 export function clientKey(ip: string | undefined): string {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { wireDeps } from '../src/app/wire.ts';
 import { type RequestListener, type Server, createServer } from 'node:http';
 import { after, before } from 'node:test';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import pino from 'pino';
 import request from 'supertest';
@@ -13,6 +13,7 @@ import { createSiweMessage } from 'viem/siwe';
 import type { AppConfig, Clock, Deps } from '../src/app/deps.ts';
 import { type Database, createDatabase } from '../src/db/create-database.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
+import { openPglite } from '../src/db/pglite.ts';
 import { defaultSolvency } from '../src/app/adequacy.ts';
 import { defaultLimits } from '../src/domain/capacity.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
@@ -102,7 +103,7 @@ export async function createTestDatabase(): Promise<Database & { url?: string }>
     };
   }
   pgliteTemplate ??= (async () => {
-    const template = await PGlite.create('memory://');
+    const template = await openPglite('memory://');
     const db = await createDatabase({ pglite: template });
     await db.migrate();
     return template;

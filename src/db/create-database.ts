@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { type SQL, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
@@ -8,6 +8,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { CommitUnknownError, isConnectionLoss, isRetryable } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { disableWasmCodeGc, openPglite } from './pglite.ts';
 import { type DatabaseSpanAttributes, inStatementSpan, inTransactionSpan } from './tracing.ts';
 
 const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
@@ -242,6 +243,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       close: () => pool.end(),
     };
   }
+  disableWasmCodeGc();
   let client = options.pglite;
   let release = () => {};
   if (!client) {
@@ -251,7 +253,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       release = lockDataDir(dataDir);
     }
     try {
-      client = await PGlite.create(dataDir);
+      client = await openPglite(dataDir);
     } catch (error) {
       release();
       throw error;

@@ -230,14 +230,14 @@ describe('smart-contract failure priced from DeFi exploit history (shipped data)
   test('a paused flag is priced from the chance of the event: on sale, every exploit at its payout', () => {
     const rate = priorAnnualRate(paused, null, reference);
     assert.ok(rate.total < 0.15 && rate.expectedLoss > 0.02, JSON.stringify(rate));
-    assert.deepEqual(exploitTrigger(normaliseTriggerRule(paused)), { probability: 1, meanPayout: 1 });
+    assert.deepEqual(exploitTrigger([normaliseTriggerRule(paused)]), { probability: 1, meanPayout: 1 });
   });
 
   test('a risk on several signals triggers when any does, at the larger payout: never cheaper than one of its rules', () => {
     const fall = (threshold: string, payout: 'BINARY' | 'PROPORTIONAL') =>
       normaliseTriggerRule({ threshold, direction: 'BELOW', recoveryThreshold: '0.99', window: 60, payout, peg: '1', maxRatio: '1' });
-    const half = exploitTrigger(fall('0.5', 'BINARY'));
-    const tenth = exploitTrigger(fall('0.9', 'PROPORTIONAL'));
+    const half = exploitTrigger([fall('0.5', 'BINARY')]);
+    const tenth = exploitTrigger([fall('0.9', 'PROPORTIONAL')]);
     const both = exploitTrigger([fall('0.5', 'BINARY'), fall('0.9', 'PROPORTIONAL')]);
     // Any exploit taking 10% triggers the second; those taking half pay the whole cover under the first.
     assert.ok(Math.abs(both.probability - tenth.probability) < 1e-12, JSON.stringify({ both, tenth }));
@@ -249,7 +249,7 @@ describe('smart-contract failure priced from DeFi exploit history (shipped data)
   test('the chance an exploit triggers a fall: integrates the severity, and a deeper fall is rarer', () => {
     const { alpha, beta } = EXPLOIT_SEVERITY;
     const at = (threshold: string) =>
-      exploitTrigger(normaliseTriggerRule({ threshold, direction: 'BELOW', recoveryThreshold: '0.99', window: 60 })).probability;
+      exploitTrigger([normaliseTriggerRule({ threshold, direction: 'BELOW', recoveryThreshold: '0.99', window: 60 })]).probability;
     // Beta(0.5, 1.5): P(S >= 0.5) = 1 - I_0.5(0.5, 1.5) = 0.1817 (closed form: 1/2 - 1/pi).
     assert.ok(Math.abs(at('0.5') - (0.5 - 1 / Math.PI)) < 1e-3, String(at('0.5')));
     assert.ok(at('0.1') < at('0.5') && at('0.5') < at('0.9') && at('0.9') < 1);

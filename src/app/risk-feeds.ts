@@ -1,5 +1,12 @@
 import { bumpPricingRevision } from '../db/history-store.ts';
-import { type FeedRecord, feedsOfRisk, findFeed, setRiskFeeds as storeRiskFeeds, signalsOfFeeds } from '../db/feed-store.ts';
+import {
+  type FeedRecord,
+  feedsOfRisk,
+  findFeed,
+  setRiskFeeds as storeRiskFeeds,
+  signalsOfFeeds,
+  templatesBySignal,
+} from '../db/feed-store.ts';
 import { findRisk } from '../db/risk-store.ts';
 import type { RiskRecord } from '../db/risk-store.ts';
 import { badInput, notFound, under } from '../domain/errors.ts';
@@ -60,10 +67,7 @@ export function feedsOf(deps: Deps, riskId: string, signal?: string): Promise<Fe
  * template of the feeds that drive it; a risk with signals pays on the first to confirm.
  */
 export async function riskTerms(deps: Deps, risk: RiskRecord): Promise<string> {
-  const words: string[] = [];
-  for (const signal of signalsOf(risk)) {
-    const feeds = await feedsOfRisk(deps.db, risk.id, risk.signals.length > 0 ? signal.name : undefined);
-    words.push(ruleInWords(risk.kind, signal.rule, feeds.find((f) => f.config.template)?.config.template ?? null));
-  }
+  const templates = await templatesBySignal(deps.db, risk.id);
+  const words = signalsOf(risk).map((signal) => ruleInWords(risk.kind, signal.rule, templates.get(signal.name) ?? null));
   return words.length === 1 ? (words[0] as string) : `Pays on the first of these to happen. ${words.join(' Or: ')}`;
 }

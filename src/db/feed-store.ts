@@ -155,6 +155,16 @@ export async function setRiskFeeds(ex: Executor, riskId: string, feedIds: readon
   );
 }
 
+/** The catalog template of the first feed (by id) driving each signal of a risk that has one. */
+export async function templatesBySignal(ex: Executor, riskId: string): Promise<Map<string, string>> {
+  const rows = await ex.query<{ signal: string; template: string }>(sql`
+    SELECT DISTINCT ON (rf.signal) rf.signal, f.config->>'template' AS template
+    FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id
+    WHERE rf.risk_id = ${riskId} AND f.config->>'template' IS NOT NULL
+    ORDER BY rf.signal, f.id`);
+  return new Map(rows.map((r) => [r.signal, r.template]));
+}
+
 /** The signal of its risk each of `feedIds` drives now, for those that drive one. */
 export async function signalsOfFeeds(ex: Executor, riskId: string, feedIds: readonly string[]): Promise<Map<string, string>> {
   if (feedIds.length === 0) return new Map();

@@ -8,7 +8,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { CommitUnknownError, isConnectionLoss, isRetryable } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { disableWasmCodeGc, openPglite } from './pglite.ts';
+import { openPglite } from './pglite.ts';
 import { type DatabaseSpanAttributes, inStatementSpan, inTransactionSpan } from './tracing.ts';
 
 const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
@@ -53,7 +53,7 @@ export interface DatabaseOptions {
   url?: string | undefined;
   /** PGlite data folder, or `memory://` for a throw-away database. */
   dataDir?: string | undefined;
-  /** An already open PGlite (tests hand in clones of a migrated template). */
+  /** An already open PGlite (tests hand in clones of a template opened by `openPglite`). */
   pglite?: PGlite | undefined;
   poolSize?: number | undefined;
   /** Server only: how long a statement waits for a lock before it fails (default 5 s). */
@@ -243,7 +243,6 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       close: () => pool.end(),
     };
   }
-  disableWasmCodeGc();
   let client = options.pglite;
   let release = () => {};
   if (!client) {

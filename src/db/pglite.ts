@@ -13,20 +13,13 @@ import { PGlite } from '@electric-sql/pglite';
  * Without the code GC nothing is marked dying, so there is no race: dead WebAssembly
  * code is kept until its module is freed (a few MB for PGlite's superseded baseline
  * code). The flag is process-wide and read each time the GC would run, so it is set
- * here, before the first PGlite, wherever one is opened: server, watcher, CLI, tests.
+ * here, before each PGlite is opened (every one is opened here: server, watcher, CLI, tests).
  * It cannot go in NODE_OPTIONS (Node refuses it there). Remove it with a Node that has
  * the fix. See docs/operations.md, "Node 24 and WebAssembly".
+ *
+ * Opens a PGlite at `dataDir` (a folder, or `memory://`) with the WebAssembly code GC off.
  */
-let wasmCodeGcOff = false;
-
-export function disableWasmCodeGc(): void {
-  if (wasmCodeGcOff) return;
-  setFlagsFromString('--no-wasm-code-gc');
-  wasmCodeGcOff = true;
-}
-
-/** Opens a PGlite at `dataDir` (a folder, or `memory://`) with the WebAssembly code GC off. */
 export async function openPglite(dataDir: string): Promise<PGlite> {
-  disableWasmCodeGc();
+  setFlagsFromString('--no-wasm-code-gc');
   return PGlite.create(dataDir);
 }

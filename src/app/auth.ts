@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { type Hex, getAddress, isAddress, isHex, verifyMessage } from 'viem';
+import { type Hex, getAddress, isAddress, isHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage, parseSiweMessage } from 'viem/siwe';
 import { publish } from '../db/events.ts';
 import { bumpSessionVersion, consumeNonce, insertNonce, sessionVersion, upsertUser } from '../db/session-store.ts';
 import { badInput, forbidden, rateLimited, unauthenticated, unavailable } from '../domain/errors.ts';
-import { contractWalletSigned } from '../chain/signatures.ts';
+import { type Signable, accountSigned, contractWalletSigned } from '../chain/signatures.ts';
 import type { Deps } from './deps.ts';
 
 export type Role = 'admin';
@@ -100,20 +100,28 @@ function siweProblem(deps: Deps, m: ReturnType<typeof parseSiweMessage>, now: nu
 }
 
 /**
- * Whether the address signed the message: an EOA's signature (recovered offline), else the
- * address's contract wallet says so on the chain the message names (ERC-1271; ERC-6492 for a
- * wallet not deployed yet), through that chain's configured RPC.
+ * Whether `address` signed: an EOA's signature (recovered offline), else the address's
+ * contract wallet says so (ERC-1271; ERC-6492 for a wallet not deployed yet) on one of
+ * `chains` (chain id and its configured RPC). A chain that cannot be reached is an outage
+ * (UNAVAILABLE, retry), not a refusal.
  */
-async function signedBy(deps: Deps, chainId: number, address: Hex, message: string, signature: Hex): Promise<boolean> {
-  if (await verifyMessage({ address, message, signature }).catch(() => false)) return true;
-  const rpcUrl = deps.config.siwe.rpcUrls.get(chainId);
-  if (!rpcUrl) return false;
-  try {
-    return await contractWalletSigned(rpcUrl, address, message, signature);
-  } catch (error) {
-    deps.log.warn({ err: error, chainId }, 'could not ask a contract wallet for its signature');
-    throw unavailable(`chain ${chainId} could not be reached to check a contract wallet's signature; try again`, { chainId });
+export async function signedBy(
+  deps: Deps,
+  chains: Iterable<readonly [number, string]>,
+  address: Hex,
+  signed: Signable,
+  signature: Hex,
+): Promise<boolean> {
+  if (await accountSigned(address, signed, signature)) return true;
+  for (const [chainId, rpcUrl] of chains) {
+    try {
+      if (await contractWalletSigned(rpcUrl, address, signed, signature)) return true;
+    } catch (error) {
+      deps.log.warn({ err: error, chainId }, 'could not ask a contract wallet for its signature');
+      throw unavailable(`chain ${chainId} could not be reached to check a contract wallet's signature; try again`, { chainId });
+    }
   }
+  return false;
 }
 
 /**
@@ -143,7 +151,9 @@ export async function signInWithEthereum(deps: Deps, message: string, signature:
   const problem = siweProblem(deps, parsed, now);
   if (problem) throw unauthenticated(problem);
   const address = getAddress(parsed.address);
-  if (!(await signedBy(deps, parsed.chainId, address, message, signature)))
+  // A contract wallet is asked on the chain its message names, and only there.
+  const chain = deps.config.siwe.rpcUrls.get(parsed.chainId);
+  if (!(await signedBy(deps, chain ? [[parsed.chainId, chain]] : [], address, { message }, signature)))
     throw unauthenticated('the signature does not match the address in the message');
   if (!(await consumeNonce(deps.db, parsed.nonce, now)))
     throw unauthenticated('the nonce is unknown, already used or expired; ask for a new one');

@@ -1,8 +1,8 @@
-import { type Hex, getAddress, isAddress, isHex, verifyTypedData, zeroAddress } from 'viem';
-import { contractWalletSignedTypedData } from '../chain/signatures.ts';
+import { type Hex, getAddress, isAddress, isHex, zeroAddress } from 'viem';
 import { type PolicyRecord, lockPolicy, recordPolicyTransfer } from '../db/cover-store.ts';
-import { badInput, conflict, notFound, unauthenticated, unavailable } from '../domain/errors.ts';
+import { badInput, conflict, notFound, unauthenticated } from '../domain/errors.ts';
 import { type PolicyTransferMessage, policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
+import { signedBy } from './auth.ts';
 import type { Deps } from './deps.ts';
 
 export interface TransferPolicyInput {
@@ -46,7 +46,9 @@ export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Pr
       nonce: BigInt(policy.transfers),
       deadline: BigInt(input.deadline),
     };
-    if (!(await signedByHolder(deps, message, input.signature as Hex))) {
+    const typedData = { domain: policyTransferDomain, types: policyTransferTypes, primaryType: 'PolicyTransfer' as const, message };
+    // An EOA's signature, else a contract wallet's (ERC-1271, ERC-6492) on any configured chain.
+    if (!(await signedBy(deps, deps.config.siwe.rpcUrls, message.from, { typedData }, input.signature as Hex))) {
       throw unauthenticated(
         `the transfer is not signed by the policy's holder ${policy.holder} (sign PolicyTransfer with nonce ${policy.transfers}, the policy's transfer count)`,
         { holder: policy.holder, nonce: policy.transfers },
@@ -62,19 +64,4 @@ export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Pr
     });
     return { ...policy, holder: to, transfers: policy.transfers + 1 };
   });
-}
-
-/** An EOA's signature, else a contract wallet's (ERC-1271, ERC-6492) on a configured chain. */
-async function signedByHolder(deps: Deps, message: PolicyTransferMessage, signature: Hex): Promise<boolean> {
-  const typed = { domain: policyTransferDomain, types: policyTransferTypes, primaryType: 'PolicyTransfer' as const, message };
-  if (await verifyTypedData({ ...typed, address: message.from, signature }).catch(() => false)) return true;
-  for (const [chainId, rpcUrl] of deps.config.siwe.rpcUrls) {
-    try {
-      if (await contractWalletSignedTypedData(rpcUrl, message.from, typed, signature)) return true;
-    } catch (error) {
-      deps.log.warn({ err: error, chainId }, 'could not ask a contract wallet for its signature');
-      throw unavailable(`chain ${chainId} could not be reached to check a contract wallet's signature; try again`, { chainId });
-    }
-  }
-  return false;
 }

@@ -4,13 +4,15 @@ import { type Address, type Hex, getAddress, serializeErc6492Signature, encodeFu
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
 import { type Anvil, type Compiled, chainClients, compileTestContracts, startTestAnvil } from './chain-helpers.ts';
-import { type Harness, createHarness } from './helpers.ts';
+import { policyTransferDomain, policyTransferTypes } from '../src/domain/policy-transfer.ts';
+import { PURCHASE, QUOTE, USDC, type Harness, createHarness, fundedBuyer, marketWithPool } from './helpers.ts';
 
 /**
  * Wallets of every kind sign in (issue 45, item 4): a contract wallet's signature is verified
  * on the chain its EIP-4361 message names, through the configured RPC: ERC-1271 for a
  * deployed wallet, ERC-6492 for one its factory has not deployed yet. A stranger's signature
- * for either is refused, and so is a contract wallet on a chain with no RPC.
+ * for either is refused, and so is a contract wallet on a chain with no RPC. A contract wallet
+ * that holds a policy hands it on the same way (issue 45, item 3).
  */
 describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real local chain', () => {
   let anvil: Anvil;
@@ -105,5 +107,43 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
     assert.equal(await chain.public.getCode({ address: wallet }), undefined, 'verifying deployed nothing');
     const refused = await signIn(wallet, async (message) => wrap(await stranger.signMessage({ message })));
     assert.equal(refused.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+  });
+
+  test('a contract wallet (ERC-1271) that holds a policy hands it on with its owner key; a stranger cannot sign for it', async () => {
+    const salt = keccak256(toHex('holder'));
+    const hash = await chain.wallet.writeContract({
+      address: factory,
+      abi: factoryAbi(),
+      functionName: 'deploy',
+      args: [owner.address, salt],
+    } as never);
+    assert.equal((await chain.public.waitForTransactionReceipt({ hash })).status, 'success');
+    const wallet = await addressOf(salt);
+    const m = await marketWithPool(h, USDC(100_000));
+    const alice = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const quote = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, alice.token)).quote;
+    const policy = (await h.ok(PURCHASE, { q: quote.id }, alice.token)).purchasePolicy;
+    const deadline = Math.floor(h.clock.now() / 1000) + 3600;
+    const transfer = (signer: { signTypedData: typeof owner.signTypedData }, from: Address, to: Address, nonce: number) =>
+      signer.signTypedData({
+        domain: policyTransferDomain,
+        types: policyTransferTypes,
+        primaryType: 'PolicyTransfer',
+        message: { policyId: policy.id, from, to, nonce: BigInt(nonce), deadline: BigInt(deadline) },
+      });
+    const send = async (to: Address, signature: Hex) =>
+      h.gql(
+        `mutation($p: ID!, $to: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $to, deadline: $d, signature: $s) { holder } }`,
+        { p: policy.id, to, d: deadline, s: signature },
+      );
+    const aliceAccount = privateKeyToAccount(alice.wallet.key);
+    const toWallet = await send(wallet, await transfer(aliceAccount, aliceAccount.address, wallet, 0));
+    assert.equal(toWallet.errors, undefined, JSON.stringify(toWallet.errors));
+    const bob = privateKeyToAccount(generatePrivateKey()).address;
+    const forged = await send(bob, await transfer(stranger, wallet, bob, 1));
+    assert.equal(forged.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+    const onward = await send(bob, await transfer(owner, wallet, bob, 1));
+    assert.equal(onward.errors, undefined, JSON.stringify(onward.errors));
+    assert.equal(onward.data?.transferPolicy.holder, bob);
   });
 });

@@ -29,6 +29,7 @@ import {
   waitFor,
   testConfig,
   useHarness,
+  watchedRisk,
 } from './helpers.ts';
 
 const ME = 'query { me { address } }';
@@ -595,6 +596,19 @@ describe('bounded resources', () => {
 
 describe('per-row reads are batched', () => {
   const h = useHarness();
+  /** The app on the harness's database, with the text of every statement it runs. */
+  const counted = () => {
+    const seen: string[] = [];
+    const dialect = new PgDialect();
+    const db = {
+      ...h.deps.db,
+      async query<T>(statement: SQL) {
+        seen.push(dialect.sqlToQuery(statement).sql);
+        return h.deps.db.query<T>(statement);
+      },
+    };
+    return { seen, app: createApp({ ...h.deps, db }, { rateLimitPerMinute: 0 }) };
+  };
 
   test("a page of policies reads their payouts in one statement, and the backstop's pools in one", async () => {
     const m = await marketWithPool(h, USDC(100_000));
@@ -603,19 +617,7 @@ describe('per-row reads are batched', () => {
       const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(100).toString(), d: 30 }, buyer.token)).quote;
       await h.ok(PURCHASE, { q: q.id }, buyer.token);
     }
-    const seen: string[] = [];
-    const dialect = new PgDialect();
-    const counting = {
-      ...h.deps,
-      db: {
-        ...h.deps.db,
-        async query<T>(statement: SQL) {
-          seen.push(dialect.sqlToQuery(statement).sql);
-          return h.deps.db.query<T>(statement);
-        },
-      },
-    };
-    const app = createApp(counting, { rateLimitPerMinute: 0 });
+    const { seen, app } = counted();
     const res = await request(app)
       .post('/graphql')
       .set('authorization', `Bearer ${buyer.token}`)
@@ -624,5 +626,16 @@ describe('per-row reads are batched', () => {
     assert.equal(res.body.data.policies.nodes.length, 5);
     assert.equal(seen.filter((s) => /FROM payouts WHERE policy_id IN/.test(s)).length, 1);
     assert.equal(seen.filter((s) => /FROM backstop_draws/.test(s)).length, 1);
+  });
+
+  test("a page of risks reads their terms' feed templates in one statement", async () => {
+    const m = await marketWithPool(h, USDC(100_000));
+    await watchedRisk(h, m.adminToken);
+    await watchedRisk(h, m.adminToken);
+    const { seen, app } = counted();
+    const res = await request(app).post('/graphql').send({ query: '{ risks { nodes { id terms } } }' });
+    assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+    assert.ok(res.body.data.risks.nodes.length >= 3);
+    assert.equal(seen.filter((s) => /FROM risk_feeds rf JOIN feeds f/.test(s)).length, 1);
   });
 });

@@ -63,11 +63,20 @@ export function feedsOf(deps: Deps, riskId: string, signal?: string): Promise<Fe
 }
 
 /**
- * A risk's cover in plain words (`Risk.terms`): each of its rules, read with the catalog
- * template of the feeds that drive it; a risk with signals pays on the first to confirm.
+ * Risks' cover in plain words (`Risk.terms`), by risk id: each of a risk's rules, read with the
+ * catalog template of the feeds that drive it; a risk with signals pays on the first to
+ * confirm. The risks of a page are read in one statement.
  */
-export async function riskTerms(deps: Deps, risk: RiskRecord): Promise<string> {
-  const templates = await templatesBySignal(deps.db, risk.id);
-  const words = signalsOf(risk).map((signal) => ruleInWords(risk.kind, signal.rule, templates.get(signal.name) ?? null));
-  return words.length === 1 ? (words[0] as string) : `Pays on the first of these to happen. ${words.join(' Or: ')}`;
+export async function riskTerms(deps: Deps, risks: readonly RiskRecord[]): Promise<Map<string, string>> {
+  const templates = await templatesBySignal(
+    deps.db,
+    risks.map((r) => r.id),
+  );
+  return new Map(
+    risks.map((risk) => {
+      const own = templates.get(risk.id);
+      const words = signalsOf(risk).map((signal) => ruleInWords(risk.kind, signal.rule, own?.get(signal.name) ?? null));
+      return [risk.id, words.length === 1 ? (words[0] as string) : `Pays on the first of these to happen. ${words.join(' Or: ')}`];
+    }),
+  );
 }

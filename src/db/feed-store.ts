@@ -155,14 +155,24 @@ export async function setRiskFeeds(ex: Executor, riskId: string, feedIds: readon
   );
 }
 
-/** The catalog template of the first feed (by id) driving each signal of a risk that has one. */
-export async function templatesBySignal(ex: Executor, riskId: string): Promise<Map<string, string>> {
-  const rows = await ex.query<{ signal: string; template: string }>(sql`
-    SELECT DISTINCT ON (rf.signal) rf.signal, f.config->>'template' AS template
+/** Per risk, the catalog template of the first feed (by id) driving each of its signals that has one. */
+export async function templatesBySignal(ex: Executor, riskIds: readonly string[]): Promise<Map<string, Map<string, string>>> {
+  const byRisk = new Map<string, Map<string, string>>();
+  if (riskIds.length === 0) return byRisk;
+  const rows = await ex.query<{ risk_id: string; signal: string; template: string }>(sql`
+    SELECT DISTINCT ON (rf.risk_id, rf.signal) rf.risk_id, rf.signal, f.config->>'template' AS template
     FROM risk_feeds rf JOIN feeds f ON f.id = rf.feed_id
-    WHERE rf.risk_id = ${riskId} AND f.config->>'template' IS NOT NULL
-    ORDER BY rf.signal, f.id`);
-  return new Map(rows.map((r) => [r.signal, r.template]));
+    WHERE rf.risk_id IN (${sql.join(
+      riskIds.map((id) => sql`${id}`),
+      sql`, `,
+    )}) AND f.config->>'template' IS NOT NULL
+    ORDER BY rf.risk_id, rf.signal, f.id`);
+  for (const r of rows) {
+    let signals = byRisk.get(r.risk_id);
+    if (!signals) byRisk.set(r.risk_id, (signals = new Map()));
+    signals.set(r.signal, r.template);
+  }
+  return byRisk;
 }
 
 /** The signal of its risk each of `feedIds` drives now, for those that drive one. */

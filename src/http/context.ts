@@ -5,6 +5,7 @@ import { getRisk, riskMonitoring } from '../app/risks.ts';
 import type { Monitoring } from '../domain/monitoring.ts';
 import DataLoader from 'dataloader';
 import { payoutsOfPolicies } from '../app/incidents.ts';
+import { riskTerms } from '../app/risk-feeds.ts';
 import type { OutboundTransferRecord, PayoutRecord, PoolSnapshot, RiskRecord } from '../app/records.ts';
 import { payoutTransfersOf } from '../app/treasury.ts';
 import type { EventHub } from '../app/event-hub.ts';
@@ -28,6 +29,8 @@ export interface Context {
   monitoring(risk: RiskRecord): Promise<Monitoring>;
   /** The on-chain transfer of a policy's payout, or null; read together per request. */
   transferOf(policyId: string): Promise<OutboundTransferRecord | null>;
+  /** A risk's cover in plain words; the risks a request asks about are read together. */
+  terms(risk: RiskRecord): Promise<string>;
 }
 
 /** A mutation's idempotency key: its argument, else the request's `Idempotency-Key` header; given both, they must agree. */
@@ -71,9 +74,20 @@ export function createContext(
         return ids.map((id) => byPolicy.get(id) ?? null);
       }),
   );
+  const terms = once(
+    () =>
+      new DataLoader<RiskRecord, string, string>(
+        async (risks) => {
+          const all = await riskTerms(deps, risks);
+          return risks.map((r) => all.get(r.id) as string);
+        },
+        { cacheKeyFn: (r) => r.id },
+      ),
+  );
   return {
     deps,
     viewer,
+    terms: (risk) => terms().load(risk),
     transferOf: (policyId) => transfers().load(policyId),
     payoutOf: (policyId) => payouts().load(policyId),
     client: request.client,

@@ -20,7 +20,6 @@ import type { RiskRecord, StoredBreakdown } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing, protocolCategoryOf } from '../app/loss-models.ts';
-import { riskTerms } from '../app/risk-feeds.ts';
 import { transferPolicy } from '../app/transfer-policy.ts';
 import { quoteSummary } from '../domain/quote-summary.ts';
 import { riskHistory } from '../app/history.ts';
@@ -194,7 +193,7 @@ export const coreResolvers: Resolvers = {
       overrideReason: r.scoreOverrideReason,
     }),
     protocolCategory: (r) => protocolCategoryOf(r),
-    terms: (r, _, ctx) => riskTerms(ctx.deps, r),
+    terms: (r, _, ctx) => ctx.terms(r),
     baseRate: async (r, _, ctx) => (await annualPricing(ctx.deps, r)).annualRate,
     pricing: async (r, _, ctx) => {
       const p = await annualPricing(ctx.deps, r);

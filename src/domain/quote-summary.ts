@@ -1,3 +1,4 @@
+import { largestRemainder } from './allocation.ts';
 import { Decimal } from './decimal.ts';
 import type { PremiumBreakdown } from './pricing.ts';
 
@@ -36,7 +37,7 @@ export function quoteSummary(b: Parts, amount: bigint, premium: bigint, fee: big
   const parts: Array<[string, Decimal]> = [...loads, ['platform fee', perYear(fee)]];
   const total = charged.add(perYear(fee));
   const dp = places(total.mul(100));
-  const shown = largestRemainder(
+  const shown = roundedToTotal(
     parts.map(([, v]) => v.mul(100)),
     total.mul(100),
     dp,
@@ -53,17 +54,14 @@ function places(percent: Decimal): number {
   return Math.min(6, 1 - Math.floor(Math.log10(percent.toNumber())));
 }
 
-/** Rounds `values` to `dp` places so that they add up to `total` rounded the same way (largest remainder). */
-function largestRemainder(values: Decimal[], total: Decimal, dp: number): Decimal[] {
+/**
+ * Rounds `values` to `dp` places so that they add up to `total` rounded the same way: the
+ * total's units shared in proportion to the values (domain/allocation.ts), each value
+ * weighed to 12 more places than shown.
+ */
+function roundedToTotal(values: Decimal[], total: Decimal, dp: number): Decimal[] {
   const unit = new Decimal(10).pow(-dp);
-  const floors = values.map((v) => v.div(unit).floor());
-  const target = total.div(unit).toDecimalPlaces(0);
-  let short = target.sub(floors.reduce((s, v) => s.add(v), new Decimal(0))).toNumber();
-  const order = values.map((v, i) => ({ i, r: v.div(unit).sub(floors[i] as Decimal) })).sort((a, b) => b.r.comparedTo(a.r));
-  for (const { i } of order) {
-    if (short <= 0) break;
-    floors[i] = (floors[i] as Decimal).add(1);
-    short--;
-  }
-  return floors.map((f) => f.mul(unit));
+  const weight = (v: Decimal) => BigInt(v.div(unit).mul(1e12).floor().toFixed(0));
+  const units = largestRemainder(BigInt(total.div(unit).toDecimalPlaces(0).toFixed(0)), values.map(weight));
+  return units.map((u) => unit.mul(u.toString()));
 }

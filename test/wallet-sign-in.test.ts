@@ -51,6 +51,19 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
       })) as string,
     );
 
+  /** The owner's wallet deployed by the factory under `name`'s salt. */
+  const deployWallet = async (name: string) => {
+    const salt = keccak256(toHex(name));
+    const hash = await chain.wallet.writeContract({
+      address: factory,
+      abi: factoryAbi(),
+      functionName: 'deploy',
+      args: [owner.address, salt],
+    } as never);
+    assert.equal((await chain.public.waitForTransactionReceipt({ hash })).status, 'success');
+    return addressOf(salt);
+  };
+
   /** A sign-in message for `address` on `chainId`, and the answer to signing it with `signature(message)`. */
   async function signIn(address: Address, sign: (message: string) => Promise<Hex>, chainId = 31337) {
     const { siweNonce } = await h.ok('mutation { siweNonce { nonce domain } }');
@@ -70,16 +83,7 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
   }
 
   test('a deployed contract wallet (ERC-1271) signs in with its owner key; a stranger cannot sign for it', async () => {
-    const salt = keccak256(toHex('deployed'));
-    const hash = await chain.wallet.writeContract({
-      address: factory,
-      abi: factoryAbi(),
-      functionName: 'deploy',
-      args: [owner.address, salt],
-    } as never);
-    const receipt = await chain.public.waitForTransactionReceipt({ hash });
-    assert.equal(receipt.status, 'success');
-    const wallet = await addressOf(salt);
+    const wallet = await deployWallet('deployed');
     assert.ok((await chain.public.getCode({ address: wallet }))?.length, 'deployed');
     const ok = await signIn(wallet, (message) => owner.signMessage({ message }));
     assert.equal(ok.errors, undefined, JSON.stringify(ok.errors));
@@ -110,15 +114,7 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
   });
 
   test('a contract wallet (ERC-1271) that holds a policy hands it on with its owner key; a stranger cannot sign for it', async () => {
-    const salt = keccak256(toHex('holder'));
-    const hash = await chain.wallet.writeContract({
-      address: factory,
-      abi: factoryAbi(),
-      functionName: 'deploy',
-      args: [owner.address, salt],
-    } as never);
-    assert.equal((await chain.public.waitForTransactionReceipt({ hash })).status, 'success');
-    const wallet = await addressOf(salt);
+    const wallet = await deployWallet('holder');
     const m = await marketWithPool(h, USDC(100_000));
     const alice = await fundedBuyer(h, m.adminToken, USDC(1_000));
     const quote = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, alice.token)).quote;

@@ -85,8 +85,8 @@ function signatures(): number[][] {
  * thread holds an instance of it, and another thread may be tiering one up at that moment.
  */
 const CHURN = `
-  const modules = ${'${MODULES}'}.map((bytes) => new WebAssembly.Module(new Uint8Array(bytes)));
-  const deadline = Date.now() + ${'${MS}'};
+  const modules = __MODULES__.map((bytes) => new WebAssembly.Module(new Uint8Array(bytes)));
+  const deadline = Date.now() + __MS__;
   const collect = globalThis.gc;
   (async () => {
     for (let i = 0; Date.now() < deadline; i++) {
@@ -100,7 +100,7 @@ const CHURN = `
 
 function churnSource(ms: number): string {
   const modules = signatures().map(importingModule);
-  return CHURN.replace('${MODULES}', JSON.stringify(modules)).replace('${MS}', String(ms));
+  return CHURN.replace('__MODULES__', JSON.stringify(modules)).replace('__MS__', String(ms));
 }
 
 async function child(seconds: number): Promise<void> {

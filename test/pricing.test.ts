@@ -3,7 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { buildLossModel, lossTermsOf } from '../src/app/loss-models.ts';
 import { DAY_MS, dailyExperience, replayStarts } from '../src/domain/experience.ts';
-import { gammaP, gammaQuantile } from '../src/domain/loss-model.ts';
+import { fitPrior, gammaP, gammaQuantile } from '../src/domain/loss-model.ts';
+import type { Backing } from '../src/domain/backing.ts';
+import { fitted } from '../src/domain/fitted-model.ts';
 import { defaultPricing, riskRates } from '../src/domain/pricing.ts';
 import { type RiskScoreInputs, computeRiskScore } from '../src/domain/risk-score.ts';
 import { type Observation, backtest } from '../src/domain/trigger-engine.ts';
@@ -21,6 +23,7 @@ import { EXPLOIT_SEVERITY, exploitTrigger } from '../src/domain/exploit-prior.ts
 import {
   CREATE_POOL,
   CREDIT,
+  DEPEG_RISK,
   DEPOSIT,
   MODEL_PRICING,
   PURCHASE,
@@ -42,14 +45,14 @@ const rule = (r: Partial<TriggerRuleInput> = {}) =>
   normaliseTriggerRule({ threshold: '0.97', direction: 'BELOW', recoveryThreshold: '0.97', window: 86_400, payout: 'BINARY', ...r });
 const capped = (r: Partial<TriggerRuleInput> = {}) => rule({ payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2', ...r });
 
-/** What the model reads of a risk: its rule and its score, from inputs. */
-function riskOf(r: ReturnType<typeof rule>, inputs = shippedCoins()[0]?.inputs) {
+/** What the model reads of a risk: its rule, its score from inputs, and its backing (unnamed: every class pooled). */
+function riskOf(r: ReturnType<typeof rule>, inputs = shippedCoins()[0]?.inputs, backing?: Backing) {
   const score = computeRiskScore(inputs as NonNullable<typeof inputs>);
   return {
     kind: 'DEPEG' as const,
     rule: r,
     signals: [],
-    scoreInputs: {},
+    scoreInputs: backing ? { backing } : {},
     scoreModel: score.model,
     modelScore: score.score,
     scoreOverride: null,
@@ -57,8 +60,8 @@ function riskOf(r: ReturnType<typeof rule>, inputs = shippedCoins()[0]?.inputs) 
 }
 
 /** The premium rate of a term (before the fee), per unit of cover, at zero utilisation. */
-function rateOf(r: ReturnType<typeof rule>, series: Observation[], days: number, inputs?: Parameters<typeof riskOf>[1]) {
-  const model = buildLossModel(riskOf(r, inputs), series, 0, defaultPricing.uncertaintyQuantile);
+function rateOf(r: ReturnType<typeof rule>, series: Observation[], days: number, inputs?: Parameters<typeof riskOf>[1], backing?: Backing) {
+  const model = buildLossModel(riskOf(r, inputs, backing), series, 0, defaultPricing.uncertaintyQuantile);
   const rate = riskRates(
     { durationDays: days, maxPayoutRatio: r.maxRatio, loss: lossTermsOf(model, days) },
     defaultPricing,
@@ -167,6 +170,50 @@ describe('prices that price the contract (shipped data)', () => {
     assert.ok(ust > 3 * rateOf(capped(), named('usd-coin').series, 365, named('usd-coin').inputs).rate);
   });
 
+  test('the tails by backing: clean fiat-backed binary 0.97/24 h under 10% a year with the fee, capped at most 3%; algorithmic and hybrid coins never below the pooled prior', () => {
+    const withFee = (rate: number) => rate * (1 + defaultPricing.feeBps / 10_000);
+    for (const id of ['usd-coin', 'tether', 'binance-usd', 'paxos-standard', 'true-usd', 'gemini-dollar']) {
+      const coin = named(id);
+      const fiat = rateOf(rule(), coin.series, 365, coin.inputs, 'FIAT').rate;
+      const pooled = rateOf(rule(), coin.series, 365, coin.inputs).rate;
+      assert.ok(withFee(fiat) < 0.1, `${id}: binary ${withFee(fiat)}`);
+      assert.ok(fiat < pooled, `${id}: fiat ${fiat} against pooled ${pooled}`);
+      assert.ok(withFee(rateOf(capped(), coin.series, 365, coin.inputs, 'FIAT').rate) <= 0.03, id);
+    }
+    for (const id of ['terrausd', 'neutrino', 'frax', 'celo-dollar']) {
+      const coin = named(id);
+      for (const r of [rule(), capped({ threshold: '0.9', recoveryThreshold: '0.9', window: 7 * 86_400 })]) {
+        const pooled = rateOf(r, coin.series, 365, coin.inputs).rate;
+        for (const backing of ['ALGORITHMIC', 'HYBRID'] as const) {
+          assert.ok(rateOf(r, coin.series, 365, coin.inputs, backing).rate >= pooled - 1e-12, `${id} ${backing}`);
+        }
+      }
+    }
+  });
+
+  test("a class's relativity is its observed over expected incidents with half an event of credibility", () => {
+    const k = fitted.priorPseudoCount;
+    const asset = (backing: Backing, hazard: number, incidents: number) => ({
+      score: 0,
+      backing,
+      years: 2,
+      hazard,
+      severitySum: incidents * 0.1,
+      incidents,
+    });
+    const assets = [asset('FIAT', 0, 0), asset('FIAT', 0, 0), asset('CRYPTO', 1, 2), asset('CRYPTO', 0.5, 1)];
+    const pooled = fitPrior(assets, fitted, 0.2);
+    const mu = Math.exp(pooled.intercept);
+    const fiat = fitPrior(assets, fitted, 0.2, 'FIAT');
+    assert.ok(Math.abs(fiat.relativity - k / (k + 4 * mu)) < 1e-12, `${fiat.relativity}`);
+    assert.ok(Math.abs(fiat.intercept - (pooled.intercept + Math.log(fiat.relativity))) < 1e-12);
+    assert.equal(fiat.severity, pooled.severity, 'no incidents of its own: the pooled severity');
+    const crypto = fitPrior(assets, fitted, 0.2, 'CRYPTO');
+    assert.ok(Math.abs(crypto.relativity - (k + 3) / (k + 4 * mu)) < 1e-12);
+    assert.equal(fitPrior(assets, fitted, 0.2, 'COMMODITY').relativity, 1, 'a class with no coins is priced pooled');
+    assert.equal(pooled.backing, null);
+  });
+
   test('more clean history earns more credibility, and a lower price', () => {
     const usdc = named('usd-coin');
     const short = rateOf(capped(), usdc.series.slice(-90), 365, usdc.inputs);
@@ -270,10 +317,15 @@ describe('history as data, and quotes from it (API)', () => {
    * A watched risk (`rule` over the helpers' default) in a funded pool (1,000,000 USDC, or
    * `pool`'s capital and caps), its one PUSH feed carrying `values`, one a day to yesterday.
    */
-  async function marketOn(values: readonly string[], rule: Record<string, unknown> = {}, pool: { capital?: bigint; capBps?: number } = {}) {
+  async function marketOn(
+    values: readonly string[],
+    rule: Record<string, unknown> = {},
+    pool: { capital?: bigint; capBps?: number } = {},
+    input: Record<string, unknown> = {},
+  ) {
     const adminToken = await h.signIn(h.admin);
     const base = depegRiskInput(`risk ${newWallet().address.slice(2, 10)}`, `G${newWallet().address.slice(2, 10)}`);
-    const risk = await watchedRisk(h, adminToken, { ...base, rule: { ...base.rule, ...rule } });
+    const risk = await watchedRisk(h, adminToken, { ...base, ...input, rule: { ...base.rule, ...rule } });
     const uw = newWallet();
     const uwToken = await h.signIn(uw);
     const caps = pool.capBps ? { groupCapBps: pool.capBps, totalCapBps: pool.capBps } : {};
@@ -396,6 +448,40 @@ describe('history as data, and quotes from it (API)', () => {
     ).risk.pricing;
     assert.equal(pricing.historyDays, 400);
     assert.ok(Number(pricing.annualRate) > Number(pricing.annualExpectedLoss));
+  });
+
+  test("a depeg names its backing: a fiat-backed coin's binary cover costs less than the pooled prior, an algorithmic one's no less, and the quote says why", async () => {
+    const calm = Array.from({ length: 400 }, () => '1');
+    const binary = { threshold: '0.97', recoveryThreshold: '0.97', payout: 'BINARY' };
+    const [pooled, fiat, algorithmic] = await Promise.all([
+      marketOn(calm, binary),
+      marketOn(calm, binary, {}, { backing: 'FIAT' }),
+      marketOn(calm, binary, {}, { backing: 'ALGORITHMIC' }),
+    ]);
+    const buyer = await h.signIn(newWallet());
+    const estimate = async (m: typeof pooled) =>
+      (
+        await h.ok(
+          `query($r: ID!, $amt: BigInt!) { quoteEstimate(riskId: $r, amount: $amt, durationDays: 30) {
+            premium breakdown { backing backingRelativity priorAnnualFrequency } lines { label value } } }`,
+          { r: m.risk.id, amt: USDC(10_000).toString() },
+          buyer,
+        )
+      ).quoteEstimate;
+    const [p, f, a] = [await estimate(pooled), await estimate(fiat), await estimate(algorithmic)];
+    assert.equal(p.breakdown.backing, null);
+    assert.equal(p.breakdown.backingRelativity, '1');
+    assert.equal(f.breakdown.backing, 'FIAT');
+    assert.ok(Number(f.breakdown.backingRelativity) < 0.5, f.breakdown.backingRelativity);
+    assert.ok(BigInt(f.premium) < BigInt(p.premium) && BigInt(a.premium) >= BigInt(p.premium), `${f.premium} ${p.premium} ${a.premium}`);
+    assert.ok(f.lines.some((l: { label: string }) => l.label.startsWith('Backing fiat')));
+    const shown = (await h.ok(`query($r: ID!) { risk(id: $r) { backing pricing { backing backingRelativity } } }`, { r: fiat.risk.id }))
+      .risk;
+    assert.deepEqual(shown, { backing: 'FIAT', pricing: { backing: 'FIAT', backingRelativity: f.breakdown.backingRelativity } });
+    const admin = await h.signIn(h.admin);
+    const contract = { ...depegRiskInput('vault', 'V'), kind: 'SMART_CONTRACT_FAILURE', backing: 'FIAT' };
+    contract.rule = { ...contract.rule, window: 3_600 };
+    expectCode(await h.gql(DEPEG_RISK, { input: contract }, admin), 'BAD_USER_INPUT');
   });
 
   test('history as observed: a gap is no experience, a date before any stablecoin is refused, an import never replaces a day the watcher saw, and the next quote prices the new history', async () => {

@@ -15,6 +15,7 @@ import { signalsOf } from '../domain/risk-signals.ts';
 import { type DistanceTable, atDistance, bucketOf, fitDistanceTable } from '../domain/market-distance.ts';
 import { distanceToThreshold } from '../domain/sale-window.ts';
 import type { Ports } from './deps.ts';
+import { type Backing, isBacking } from '../domain/backing.ts';
 
 /**
  * A risk's loss model (docs/pricing.md): its experience (the history of its feeds up to the
@@ -56,16 +57,22 @@ export function priorOf(risk: Pick<RiskRecord, 'kind' | 'rule' | 'signals' | 'sc
       fitted,
     );
   }
-  return stablecoinPrior(risk.rule);
+  return stablecoinPrior(risk.rule, backingOf(risk));
 }
 
-/** The prior of a rule from the shipped cross-section, scored with the fitted weights. */
-function stablecoinPrior(rule: TriggerRule): Prior {
-  const key = JSON.stringify(rule);
+/** The backing a depeg risk names (its score inputs), or null: every class pooled. */
+export function backingOf(risk: Pick<RiskRecord, 'scoreInputs'>): Backing | null {
+  const backing = risk.scoreInputs.backing;
+  return isBacking(backing) ? backing : null;
+}
+
+/** The prior of a rule from the shipped cross-section, scored with the fitted weights, for a backing class. */
+function stablecoinPrior(rule: TriggerRule, backing: Backing | null): Prior {
+  const key = `${JSON.stringify(rule)}|${backing}`;
   let prior = priors.get(key);
   if (!prior) {
-    const coins = shippedCoins().map((c) => ({ score: Number(computeRiskScore(c.inputs).score), series: c.series }));
-    prior = fitPrior(crossSection(rule, coins), fitted, Number(rule.maxRatio));
+    const coins = shippedCoins().map((c) => ({ score: Number(computeRiskScore(c.inputs).score), backing: c.backing, series: c.series }));
+    prior = fitPrior(crossSection(rule, coins), fitted, Number(rule.maxRatio), backing);
     if (priors.size >= 1_000) priors.clear();
     priors.set(key, prior);
   }
@@ -186,7 +193,7 @@ export function lossTermsAt(model: RiskLossModel, days: number, market: MarketNo
 
 /** The model's terms for a quote of `days`. */
 export function explainModel(model: RiskLossModel, days: number): ModelExplanation {
-  return explain(model.model, model.experience, model.posterior, model.burningCost[days] ?? 0);
+  return explain(model.model, model.experience, model.prior, model.posterior, model.burningCost[days] ?? 0);
 }
 
 /** A risk's pricing on a one-year term, before utilisation and the platform fee (Risk.pricing). */

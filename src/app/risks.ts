@@ -1,3 +1,4 @@
+import { BACKINGS, type Backing, isBacking } from '../domain/backing.ts';
 import {
   type WatchedRiskRead,
   findRisk,
@@ -40,12 +41,13 @@ export interface CreateRiskInput {
     centralisation: Level;
   };
   protocolCategory?: ProtocolCategory | null;
+  backing?: Backing | null;
   signals?: RiskSignalInput[] | null;
 }
 
 export async function createRisk(deps: Deps, viewer: Viewer | null, input: CreateRiskInput): Promise<RiskRecord> {
   const admin = requireAdmin(viewer);
-  const [name, group, , quorum, maxStaleness, rule, score, category, , signals] = checkAll(
+  const [name, group, , quorum, maxStaleness, rule, score, category, backing, , signals] = checkAll(
     () => {
       const name = input.name?.trim() ?? '';
       if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
@@ -87,6 +89,13 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
       return category;
     },
     () => {
+      const backing = input.backing ?? null;
+      if (backing === null) return null;
+      if (input.kind !== 'DEPEG') throw badInput('backing is for a DEPEG risk', { field: 'backing' });
+      if (!isBacking(backing)) throw badInput(`backing must be one of ${BACKINGS.join(', ')}`, { field: 'backing' });
+      return backing;
+    },
+    () => {
       if (input.kind === 'SMART_CONTRACT_FAILURE') under(['rule'], () => requireManipulationWindow(input.rule.window));
     },
     () => {
@@ -112,7 +121,7 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     quorum,
     maxStalenessSeconds: maxStaleness,
     scoreModel: score.model,
-    scoreInputs: { ...input.score, ...(category === null ? {} : { category }) },
+    scoreInputs: { ...input.score, ...(category === null ? {} : { category }), ...(backing === null ? {} : { backing }) },
     scoreFactors: score.factors,
     modelScore: score.score,
     scoreOverride: null,

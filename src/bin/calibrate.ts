@@ -14,7 +14,7 @@ const DOC = new URL('../../docs/pricing.md', import.meta.url);
 const BEGIN = '<!-- calibrate:begin -->';
 const END = '<!-- calibrate:end -->';
 /** The model's version: bump it when the method (not only the data) changes. */
-const VERSION = 'el-2026.11';
+const VERSION = 'el-2026.12';
 const SPLIT = Date.parse('2022-01-01T00:00:00Z');
 
 const check = process.argv.includes('--check');
@@ -81,6 +81,10 @@ ${table(s.bands)}
 By payout:
 
 ${table(s.kinds)}
+
+By backing class (the prior of each coin starts from its class, domain/backing.ts):
+
+${table(s.backings)}
 
 By rule (Spearman: rank correlation across coins of the predicted expected loss and the realised mean payout):
 

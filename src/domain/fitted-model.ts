@@ -2,7 +2,7 @@
 import type { FittedParams } from './fitted-params.ts';
 
 export const fitted: FittedParams = {
-  version: 'el-2026.11',
+  version: 'el-2026.12',
   fittedOn: 'stablecoin-daily-2020-12-to-2022-06.csv',
   scoreWeights: { audits: 0, timeLive: 18, valueSecured: 25, pastIncidents: 36, oracleQuality: 21, centralisation: 0 },
   slopePerPoint: 0.0669158,

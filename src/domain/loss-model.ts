@@ -2,13 +2,17 @@ import { type ExperienceSummary, MAX_TERM_DAYS, summariseExperience } from './ex
 import type { Observation } from './trigger-engine.ts';
 import type { TriggerRule } from './trigger-rule.ts';
 import type { FittedParams } from './fitted-params.ts';
+import { type Backing, SURVIVOR_CLASSES } from './backing.ts';
 
 /**
  * The frequency-severity model behind a price (docs/pricing.md):
  *
- *   prior:      hazard mu(score) = exp(a_rule + b x score), a_rule fitted for the exact rule on the
- *               shipped cross-section of stablecoins, b (and the score's weights) by `npm run calibrate`;
- *               severity: the cross-section's mean payout of the rule;
+ *   prior:      hazard mu(score) = r_class x exp(a_rule + b x score), a_rule fitted for the exact rule on the
+ *               shipped cross-section of stablecoins, b (and the score's weights) by `npm run calibrate`,
+ *               r_class the credibility-weighted ratio of what coins of the risk's backing did under
+ *               the rule to what the score expected of them (1 when the backing is not named);
+ *               severity: the mean payout of the rule over the class's incidents, credibility-weighted
+ *               towards the cross-section's;
  *   experience: the risk's own hazard and severity, from replaying the rule over its history;
  *   posterior:  Poisson-gamma credibility, Z = E / (E + alpha/mu) for E years of experience
  *               (days observed, not the span: gaps add nothing);
@@ -24,6 +28,8 @@ export type FittedModel = Pick<FittedParams, 'version' | 'slopePerPoint' | 'disp
 /** One asset of the cross-section, replayed under a rule. */
 export interface CrossSectionAsset {
   score: number;
+  /** What the coin is backed by (domain/backing.ts). */
+  backing: Backing;
   years: number;
   hazard: number;
   /** Sum of the payout ratios of its incidents, and their number. */
@@ -32,16 +38,35 @@ export interface CrossSectionAsset {
 }
 
 export interface Prior {
-  /** a_rule: log-hazard at score 0. */
+  /** a_rule + ln r_class: log-hazard at score 0 for the risk's class. */
   intercept: number;
   severity: number;
   /** Assets and asset-years it was fitted on. */
   assets: number;
   years: number;
+  /** The backing class the prior is for (null: every class pooled), its coins and its hazard relativity r_class. */
+  backing: Backing | null;
+  classAssets: number;
+  relativity: number;
 }
 
-/** The rule's prior: the Poisson MLE of the intercept given the fitted slope, and the pooled severity. */
-export function fitPrior(assets: readonly CrossSectionAsset[], model: FittedModel, maxRatio: number): Prior {
+/**
+ * The rule's prior: the Poisson MLE of the intercept given the fitted slope, and the pooled
+ * severity; for a named backing, the class's relativity and severity on top.
+ *
+ * The relativity is Poisson-gamma credibility on the class's observed over expected incidents,
+ * `r = (k + O) / (k + E)` with `k` the prior pseudo-count: a class whose coins never triggered
+ * the rule in E expected incidents' worth of exposure is priced at `k / (k + E)` of the score's
+ * hazard, one whose coins triggered it more than the score expects above 1 (a class of
+ * survivors, domain/backing.ts, never below 1). The class's
+ * severity weighs its own incidents' mean payout by `n / (n + c)` against the pooled one.
+ */
+export function fitPrior(
+  assets: readonly CrossSectionAsset[],
+  model: FittedModel,
+  maxRatio: number,
+  backing: Backing | null = null,
+): Prior {
   let events = model.priorPseudoCount;
   let exposure = 0;
   let sevSum = 0;
@@ -54,13 +79,33 @@ export function fitPrior(assets: readonly CrossSectionAsset[], model: FittedMode
     sevCount += a.incidents;
     years += a.years;
   }
+  const intercept = Math.log(events / Math.max(exposure, 1e-9));
   // A few pseudo-incidents at the rule's largest payout: the tail is heavier than a short sample shows.
   const pseudo = 3;
+  const severity = (sevSum + pseudo * maxRatio) / (sevCount + pseudo);
+  const pooled = { intercept, severity, assets: assets.length, years, backing, classAssets: 0, relativity: 1 };
+  const members = assets.filter((a) => a.backing === backing);
+  if (backing === null || members.length === 0) return pooled;
+  let observed = 0;
+  let expected = 0;
+  let classSevSum = 0;
+  let classIncidents = 0;
+  for (const a of members) {
+    observed += a.hazard * a.years;
+    expected += a.years * Math.exp(intercept + model.slopePerPoint * a.score);
+    classSevSum += a.severitySum;
+    classIncidents += a.incidents;
+  }
+  const k = model.priorPseudoCount;
+  const credible = (k + observed) / (k + expected);
+  const relativity = SURVIVOR_CLASSES.has(backing) ? Math.max(1, credible) : credible;
+  const c = model.severityCredibility;
   return {
-    intercept: Math.log(events / Math.max(exposure, 1e-9)),
-    severity: (sevSum + pseudo * maxRatio) / (sevCount + pseudo),
-    assets: assets.length,
-    years,
+    ...pooled,
+    intercept: intercept + Math.log(relativity),
+    severity: classIncidents === 0 ? severity : (classSevSum + c * severity) / (classIncidents + c),
+    classAssets: members.length,
+    relativity,
   };
 }
 
@@ -221,6 +266,9 @@ export interface ModelExplanation {
   triggersSeen: number;
   experienceAnnualFrequency: string;
   priorAnnualFrequency: string;
+  /** The backing class the prior starts from (null: every class pooled) and its hazard relativity. */
+  backing: Backing | null;
+  backingRelativity: string;
   credibility: string;
   annualFrequency: string;
   annualFrequencyUpper: string;
@@ -237,6 +285,7 @@ const dec = (v: number, digits = 8) => (Number.isFinite(v) ? Number(v.toPrecisio
 export function explain(
   model: string,
   experience: Pick<ExperienceSummary, 'days' | 'points' | 'firstAt' | 'lastAt' | 'incidents'>,
+  prior: Pick<Prior, 'backing' | 'relativity'>,
   p: Posterior,
   burningCost: number,
 ): ModelExplanation {
@@ -248,6 +297,8 @@ export function explain(
     triggersSeen: experience.incidents,
     experienceAnnualFrequency: dec(p.experienceHazard),
     priorAnnualFrequency: dec(p.priorHazard),
+    backing: prior.backing,
+    backingRelativity: dec(prior.relativity, 6),
     credibility: dec(p.credibility, 6),
     annualFrequency: dec(p.hazard),
     annualFrequencyUpper: dec(p.hazardUpper),

@@ -19,7 +19,7 @@ import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/
 import type { RiskRecord, StoredBreakdown } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
-import { annualPricing, protocolCategoryOf } from '../app/loss-models.ts';
+import { annualPricing, backingOf, protocolCategoryOf } from '../app/loss-models.ts';
 import { transferPolicy } from '../app/transfer-policy.ts';
 import { quoteSummary } from '../domain/quote-summary.ts';
 import { riskHistory } from '../app/history.ts';
@@ -65,6 +65,14 @@ function modelLines(m: Partial<ModelExplanation>, days: number) {
       label: 'Annual trigger frequency: history, prior at this score (stablecoins for a depeg, DeFi exploits for a protocol)',
       value: `${num(m.experienceAnnualFrequency)}, ${num(m.priorAnnualFrequency)}`,
     },
+    ...(m.backing
+      ? [
+          {
+            label: `Backing ${m.backing.toLowerCase()}: the prior frequency times how often such coins triggered this rule against their scores`,
+            value: num(m.backingRelativity),
+          },
+        ]
+      : []),
     { label: 'Credibility of the history Z = E / (E + shape / prior)', value: num(m.credibility) },
     {
       label: 'Annual frequency Z x history + (1 - Z) x prior, and its upper quantile',
@@ -193,6 +201,7 @@ export const coreResolvers: Resolvers = {
       overrideReason: r.scoreOverrideReason,
     }),
     protocolCategory: (r) => protocolCategoryOf(r),
+    backing: (r) => backingOf(r),
     terms: (r, _, ctx) => ctx.terms(r),
     baseRate: async (r, _, ctx) => (await annualPricing(ctx.deps, r)).annualRate,
     pricing: async (r, _, ctx) => {

@@ -4,6 +4,7 @@ import type { CrossSectionAsset } from '../domain/loss-model.ts';
 import type { Level, RiskScoreInputs } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
+import type { Backing } from '../domain/backing.ts';
 
 /**
  * The shipped cross-section (src/pricing/data, README there): daily prices of 20 stablecoins
@@ -15,13 +16,24 @@ export const PRICES_FILE = 'stablecoin-daily-2020-12-to-2022-06.csv';
 export interface Coin {
   id: string;
   symbol: string;
-  backing: string;
+  backing: Backing;
   inputs: RiskScoreInputs;
   /** Daily closes, oldest first (days without a price left out). */
   series: Observation[];
 }
 
 let coins: Coin[] | undefined;
+
+/** The backing column of factors.csv, as the API's classes name it (domain/backing.ts). */
+const BACKING_OF: Record<string, Backing> = {
+  fiat: 'FIAT',
+  crypto: 'CRYPTO',
+  basket: 'HYBRID',
+  yield: 'HYBRID',
+  fractional: 'HYBRID',
+  algorithmic: 'ALGORITHMIC',
+  commodity: 'COMMODITY',
+};
 
 /** Parses the shipped files (or the given texts, for tests). */
 export function parseCrossSection(pricesCsv: string, factorsCsv: string): Coin[] {
@@ -42,7 +54,7 @@ export function parseCrossSection(pricesCsv: string, factorsCsv: string): Coin[]
     return {
       id: id as string,
       symbol: symbol as string,
-      backing: backing as string,
+      backing: backingOf(backing as string),
       inputs: {
         audits: Number(audits),
         daysLive: Math.max(0, Math.round((start - Date.parse(`${launched}T00:00:00Z`)) / DAY_MS)),
@@ -54,6 +66,12 @@ export function parseCrossSection(pricesCsv: string, factorsCsv: string): Coin[]
       series: series.get(id as string) ?? [],
     };
   });
+}
+
+function backingOf(column: string): Backing {
+  const backing = BACKING_OF[column];
+  if (!backing) throw new Error(`factors.csv: unknown backing ${column}`);
+  return backing;
 }
 
 export function shippedCoins(): Coin[] {
@@ -69,12 +87,19 @@ export function between(series: readonly Observation[], from: number, to: number
 /** Each coin replayed under a rule: the inputs of the rule's prior. */
 export function crossSection(
   rule: TriggerRule,
-  coinsWithScores: ReadonlyArray<{ score: number; series: readonly Observation[] }>,
+  coinsWithScores: ReadonlyArray<{ score: number; backing: Backing; series: readonly Observation[] }>,
 ): CrossSectionAsset[] {
   return coinsWithScores
     .filter((c) => c.series.length > 0)
     .map((c) => {
       const s = summariseExperience(rule, c.series);
-      return { score: c.score, years: s.days / 365, hazard: s.hazard, severitySum: s.severity * s.incidents, incidents: s.incidents };
+      return {
+        score: c.score,
+        backing: c.backing,
+        years: s.days / 365,
+        hazard: s.hazard,
+        severitySum: s.severity * s.incidents,
+        incidents: s.incidents,
+      };
     });
 }

@@ -6,6 +6,7 @@ import type { Observation } from '../domain/trigger-engine.ts';
 import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
 import { type Coin, between, crossSection } from './cross-section.ts';
 import { fitModel } from './fit.ts';
+import { BACKINGS, type Backing } from '../domain/backing.ts';
 
 /**
  * Out-of-sample validation of the pricing model (`npm run calibrate`, docs/pricing.md): covers
@@ -57,6 +58,7 @@ const BANDS = [0, 25, 40, 55, 101];
 /** One priced cover and what it would really have paid. */
 export interface Sale {
   coin: string;
+  backing: Backing;
   rule: string;
   kind: 'binary' | 'capped';
   score: number;
@@ -102,17 +104,26 @@ function sell(
     if (beyond) return;
     const out = starts[s];
     const paid = out && out.triggeredAt < o.at + TERM_DAYS * DAY_MS ? out.ratio : 0;
-    sales.push({ coin: coin.id, rule: rule.name, kind: rule.kind, score, expectedLoss: price.expectedLoss, premium: price.premium, paid });
+    sales.push({
+      coin: coin.id,
+      backing: coin.backing,
+      rule: rule.name,
+      kind: rule.kind,
+      score,
+      expectedLoss: price.expectedLoss,
+      premium: price.premium,
+      paid,
+    });
   });
   return sales;
 }
 
 const scored = (coins: readonly Coin[], weights: Parameters<typeof computeRiskScore>[1]) =>
-  coins.map((c) => ({ score: Number(computeRiskScore(c.inputs, weights).score), series: c.series }));
+  coins.map((c) => ({ score: Number(computeRiskScore(c.inputs, weights).score), backing: c.backing, series: c.series }));
 
-/** A rule's prior from a scored cross-section under a fit. */
-const priorFrom = (rule: TriggerRule, assets: ReturnType<typeof scored>, fit: FittedModel) =>
-  fitPrior(crossSection(rule, assets), fit, Number(rule.maxRatio));
+/** A rule's prior from a scored cross-section under a fit, for a coin's backing class. */
+const priorFrom = (rule: TriggerRule, assets: ReturnType<typeof scored>, fit: FittedModel, backing: Backing) =>
+  fitPrior(crossSection(rule, assets), fit, Number(rule.maxRatio), backing);
 
 /** Fit on the data before `split`, price with the history before it, sell from `split` on. */
 export function timeSplit(coins: readonly Coin[], split: number): Sale[] {
@@ -121,8 +132,8 @@ export function timeSplit(coins: readonly Coin[], split: number): Sale[] {
   const sales: Sale[] = [];
   const trainScored = scored(train, fit.scoreWeights);
   for (const rule of VALIDATION_RULES) {
-    const prior = priorFrom(rule.rule, trainScored, fit);
     coins.forEach((coin, i) => {
+      const prior = priorFrom(rule.rule, trainScored, fit, coin.backing);
       const { score } = trainScored[i] as { score: number };
       const price = priceUnit(rule.rule, score, prior, fit, (train[i] as Coin).series, TERM_DAYS);
       sales.push(...sell(coin, score, rule, price, split, Number.POSITIVE_INFINITY));
@@ -140,7 +151,7 @@ export function leaveOneOut(coins: readonly Coin[]): Sale[] {
     const othersScored = scored(others, fit.scoreWeights);
     const score = Number(computeRiskScore(coin.inputs, fit.scoreWeights).score);
     for (const rule of VALIDATION_RULES) {
-      const prior = priorFrom(rule.rule, othersScored, fit);
+      const prior = priorFrom(rule.rule, othersScored, fit, coin.backing);
       const price = priceUnit(rule.rule, score, prior, fit, [], TERM_DAYS);
       sales.push(...sell(coin, score, rule, price, 0, Number.POSITIVE_INFINITY));
     }
@@ -165,8 +176,13 @@ const row = (label: string, sales: readonly Sale[]): Row => ({
   actual: sum(sales, (s) => s.paid),
 });
 
-/** The tables: by score band, by kind (binary, capped) and by rule, with Spearman per rule. */
-export function summarise(sales: readonly Sale[]): { bands: Row[]; kinds: Row[]; rules: Array<Row & { spearman: number }> } {
+/** The tables: by score band, by kind (binary, capped), by backing class and kind, and by rule, with Spearman per rule. */
+export function summarise(sales: readonly Sale[]): {
+  bands: Row[];
+  kinds: Row[];
+  backings: Row[];
+  rules: Array<Row & { spearman: number }>;
+} {
   const bands = BANDS.slice(0, -1).map((lo, i) => {
     const hi = BANDS[i + 1] as number;
     return row(
@@ -180,6 +196,14 @@ export function summarise(sales: readonly Sale[]): { bands: Row[]; kinds: Row[];
       sales.filter((s) => s.kind === k),
     ),
   );
+  const backings = BACKINGS.flatMap((b) =>
+    (['capped', 'binary'] as const).map((k) =>
+      row(
+        `${b.toLowerCase()}, ${k}`,
+        sales.filter((s) => s.backing === b && s.kind === k),
+      ),
+    ),
+  ).filter((r) => r.covers > 0);
   const rules = VALIDATION_RULES.map((r) => {
     const mine = sales.filter((s) => s.rule === r.name);
     const byCoin = new Map<string, Sale[]>();
@@ -188,7 +212,7 @@ export function summarise(sales: readonly Sale[]): { bands: Row[]; kinds: Row[];
     const realised = [...byCoin.values()].map((l) => sum(l, (s) => s.paid) / l.length);
     return { ...row(r.name, mine), spearman: spearman(predicted, realised) };
   });
-  return { bands, kinds, rules };
+  return { bands, kinds, backings, rules };
 }
 
 export function spearman(a: readonly number[], b: readonly number[]): number {

@@ -33,6 +33,11 @@ export type CreatePoolInput = {
 
 /** A risk to list (createRisk). */
 export type CreateRiskInput = {
+  /**
+   * A depeg's backing: its prior starts from how coins of that backing did under its rule
+   * (docs/pricing.md, "The tails"). Unset: every class pooled. Not for a smart-contract failure.
+   */
+  backing?: StablecoinBacking | null | undefined;
   /** Risks in one group fail together (e.g. USDC); pools cap exposure per group. */
   correlationGroup: string;
   /** What it covers, for buyers. */
@@ -193,6 +198,19 @@ export type RiskState =
   | 'DEGRADED'
   /** The threshold was crossed; sales and withdrawals of backing pools pause until it confirms or recovers. */
   | 'TRIGGERED';
+
+/** What a stablecoin's value rests on: coins of one backing fail alike (docs/pricing.md). */
+export type StablecoinBacking =
+  /** A mint-and-burn mechanism against its own token (UST, USDN); never priced below the pooled prior. */
+  | 'ALGORITHMIC'
+  /** A claim on a commodity (gold tokens): none in the shipped data, so priced as every class pooled. */
+  | 'COMMODITY'
+  /** Over-collateralised by crypto assets (DAI, sUSD). */
+  | 'CRYPTO'
+  /** Cash and treasuries held by an issuer (USDC, USDT, BUSD). */
+  | 'FIAT'
+  /** Part collateral, part algorithm, or a basket of other stablecoins (FRAX, mUSD, OUSD); never priced below the pooled prior. */
+  | 'HYBRID';
 
 /** A layer of a pool's capital; losses take FIRST_LOSS first, then JUNIOR, then SENIOR. */
 export type TrancheName =

@@ -312,6 +312,11 @@ export type CreatePoolInput = {
 
 /** A risk to list (createRisk). */
 export type CreateRiskInput = {
+  /**
+   * A depeg's backing: its prior starts from how coins of that backing did under its rule
+   * (docs/pricing.md, "The tails"). Unset: every class pooled. Not for a smart-contract failure.
+   */
+  backing?: InputMaybe<StablecoinBacking>;
   /** Risks in one group fail together (e.g. USDC); pools cap exposure per group. */
   correlationGroup: Scalars['String']['input'];
   /** What it covers, for buyers. */
@@ -1854,6 +1859,10 @@ export type QuoteBreakdown = {
   annualFrequencyUpper?: Maybe<Scalars['Decimal']['output']>;
   /** termRate x 365 / days, for comparison. */
   annualRate: Scalars['Decimal']['output'];
+  /** The backing class the prior starts from (null: every class pooled, or a quote from before the classes). */
+  backing?: Maybe<StablecoinBacking>;
+  /** The prior frequency's multiplier for that backing class (1: pooled). */
+  backingRelativity?: Maybe<Scalars['Decimal']['output']>;
   /**
    * The rate curve's r0 of quotes priced before the loss model; the annualised risk premium rate on newer ones.
    * @deprecated The premium follows the loss model: see expectedLoss and the loads.
@@ -2096,6 +2105,8 @@ export type Reserves = {
  */
 export type Risk = {
   __typename?: 'Risk';
+  /** A depeg's backing (null: every class pooled, or a smart-contract failure). */
+  backing?: Maybe<StablecoinBacking>;
   /**
    * The annual premium rate of a one-year cover before utilisation and fee (pricing.annualRate).
    * @deprecated See pricing, which explains the rate.
@@ -2367,6 +2378,10 @@ export type RiskPricing = {
   annualUncertaintyLoad: Scalars['Decimal']['output'];
   /** The experience runs to the end of the day before this one (UTC). */
   asOf: Scalars['DateTime']['output'];
+  /** The backing class the prior starts from (null: every class pooled). */
+  backing?: Maybe<StablecoinBacking>;
+  /** How often coins of that backing triggered the rule against what their scores expected, credibility-weighted: the prior frequency's multiplier (1: pooled). */
+  backingRelativity: Scalars['Decimal']['output'];
   /** Weight of the history's frequency: E / (E + shape/prior) for E years of history. */
   credibility: Scalars['Decimal']['output'];
   /** Triggers a year in the risk's own history. */
@@ -2549,6 +2564,19 @@ export type SiweNonce = {
   /** The single-use nonce for the message. */
   nonce: Scalars['String']['output'];
 };
+
+/** What a stablecoin's value rests on: coins of one backing fail alike (docs/pricing.md). */
+export type StablecoinBacking =
+  /** A mint-and-burn mechanism against its own token (UST, USDN); never priced below the pooled prior. */
+  | 'ALGORITHMIC'
+  /** A claim on a commodity (gold tokens): none in the shipped data, so priced as every class pooled. */
+  | 'COMMODITY'
+  /** Over-collateralised by crypto assets (DAI, sUSD). */
+  | 'CRYPTO'
+  /** Cash and treasuries held by an issuer (USDC, USDT, BUSD). */
+  | 'FIAT'
+  /** Part collateral, part algorithm, or a basket of other stablecoins (FRAX, mUSD, OUSD); never priced below the pooled prior. */
+  | 'HYBRID';
 
 /** What a push did. */
 export type SubmitObservationsResult = {
@@ -3014,6 +3042,7 @@ export type ResolversTypes = {
   SharePricePoint: ResolverTypeWrapper<SharePricePoint>;
   Simulation: ResolverTypeWrapper<Simulation>;
   SiweNonce: ResolverTypeWrapper<SiweNonce>;
+  StablecoinBacking: StablecoinBacking;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   SubmitObservationsResult: ResolverTypeWrapper<Omit<Omit<SubmitObservationsResult, 'feed' | 'incidents'> & { feed: ResolversTypes['Feed'], incidents: Array<ResolversTypes['Incident']> }, 'feed' | 'incidents'> & { feedId: string; incidentIds: string[] }>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -3659,6 +3688,8 @@ export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends Re
   annualFrequency?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   annualFrequencyUpper?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   annualRate?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  backing?: Resolver<Maybe<ResolversTypes['StablecoinBacking']>, ParentType, ContextType>;
+  backingRelativity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   baseRate?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   bindingCap?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   burningCost?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
@@ -3744,6 +3775,7 @@ export type ReservesResolvers<ContextType = Context, ParentType extends Resolver
 };
 
 export type RiskResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Risk'] = ResolversParentTypes['Risk']> = {
+  backing?: Resolver<Maybe<ResolversTypes['StablecoinBacking']>, ParentType, ContextType>;
   baseRate?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   correlationGroup?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -3854,6 +3886,8 @@ export type RiskPricingResolvers<ContextType = Context, ParentType extends Resol
   annualSkimLoad?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   annualUncertaintyLoad?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   asOf?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  backing?: Resolver<Maybe<ResolversTypes['StablecoinBacking']>, ParentType, ContextType>;
+  backingRelativity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   credibility?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   experienceAnnualFrequency?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   experienceSeverity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;

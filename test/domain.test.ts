@@ -93,13 +93,14 @@ describe('pricing (docs/design.md §3)', () => {
         durationDays: 365,
         maxPayoutRatio: '0.2',
         loss: { expectedLoss: 0.004, uncertainty: 0.00108 },
+        capitalShare: 0.216,
         utilisationBefore: zero,
         utilisationAfter: zero,
         minPremium: 1_000_000n,
       },
       defaultPricing,
     );
-    // capital: 0.02 x (0.2 - 0.004) = 0.00392; skim: 0.009 / 0.9 - 0.009 = 0.001; risk premium 0.01.
+    // capital: 0.1 x (0.216 x 0.2 - 0.004) = 0.00392; skim: 0.009 / 0.9 - 0.009 = 0.001; risk premium 0.01.
     assert.equal(p.capitalLoad, '0.00392');
     assert.equal(p.skimLoad, '0.001');
     assert.equal(p.riskPremiumRate, '0.01');
@@ -112,6 +113,7 @@ describe('pricing (docs/design.md §3)', () => {
         durationDays: 7,
         maxPayoutRatio: '1',
         loss: { expectedLoss: 0.0001, uncertainty: 0 },
+        capitalShare: 1,
         utilisationBefore: zero,
         utilisationAfter: zero,
         minPremium: 1_000_000n,
@@ -126,6 +128,7 @@ describe('pricing (docs/design.md §3)', () => {
         durationDays: 30,
         maxPayoutRatio: '1',
         loss: { expectedLoss: 0.0123, uncertainty: 0.0045 },
+        capitalShare: 0.4,
         utilisationBefore: new Decimal('0.1'),
         utilisationAfter: new Decimal('0.9'),
         minPremium: 0n,
@@ -134,7 +137,7 @@ describe('pricing (docs/design.md §3)', () => {
     );
     const risk = new Decimal('0.0123')
       .add('0.0045')
-      .add(new Decimal('0.02').mul(new Decimal(1).sub('0.0123')).mul(30).div(365))
+      .add(new Decimal('0.1').mul(new Decimal('0.4').sub('0.0123')).mul(30).div(365))
       .div('0.9');
     const exact = new Decimal(333_333).mul(risk).mul(meanMultiplier(new Decimal('0.1'), new Decimal('0.9'), defaultPricing));
     assert.equal(odd.premium, BigInt(exact.ceil().toFixed(0)));

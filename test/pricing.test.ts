@@ -6,7 +6,7 @@ import { DAY_MS, dailyExperience, replayStarts } from '../src/domain/experience.
 import { fitPrior, gammaP, gammaQuantile } from '../src/domain/loss-model.ts';
 import type { Backing } from '../src/domain/backing.ts';
 import { fitted } from '../src/domain/fitted-model.ts';
-import { defaultPricing, riskRates } from '../src/domain/pricing.ts';
+import { UNPOOLED_CAPITAL_SHARE, defaultPricing, riskRates } from '../src/domain/pricing.ts';
 import { type RiskScoreInputs, computeRiskScore } from '../src/domain/risk-score.ts';
 import { type Observation, backtest } from '../src/domain/trigger-engine.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
@@ -63,7 +63,7 @@ function riskOf(r: ReturnType<typeof rule>, inputs = shippedCoins()[0]?.inputs, 
 function rateOf(r: ReturnType<typeof rule>, series: Observation[], days: number, inputs?: Parameters<typeof riskOf>[1], backing?: Backing) {
   const model = buildLossModel(riskOf(r, inputs, backing), series, 0, defaultPricing.uncertaintyQuantile);
   const rate = riskRates(
-    { durationDays: days, maxPayoutRatio: r.maxRatio, loss: lossTermsOf(model, days) },
+    { durationDays: days, maxPayoutRatio: r.maxRatio, loss: lossTermsOf(model, days), capitalShare: UNPOOLED_CAPITAL_SHARE },
     defaultPricing,
   ).total.toNumber();
   return { rate, expectedLoss: model.curves.expectedLoss[days] as number, burning: model.burningCost[days] as number };
@@ -534,6 +534,50 @@ describe('history as data, and quotes from it (API)', () => {
     const after = await estimate(watched.risk.id);
     assert.ok(after.breakdown.triggersSeen > 0, JSON.stringify(after.breakdown));
     assert.ok(BigInt(after.premium) > BigInt(calm.premium), `${after.premium} after the storm, ${calm.premium} before`);
+  });
+
+  test("capital as a common shock: a cover's capital load is its risk's share of the pool's simulated ES 99%, shown in the adequacy and the quote", async () => {
+    const m = await marketOn(
+      Array.from({ length: 60 }, () => '1'),
+      {},
+      { capital: USDC(100_000) },
+      { backing: 'CRYPTO', dependsOn: ['USDC', 'USDC', ' ETH '] },
+    );
+    assert.deepEqual((await h.ok(`query($r: ID!) { risk(id: $r) { dependsOn } }`, { r: m.risk.id })).risk.dependsOn, ['USDC', 'ETH']);
+    const buyer = newWallet();
+    const token = await h.signIn(buyer);
+    await h.ok(CREDIT, { a: buyer.address, amt: USDC(10_000).toString(), r: `fund-${buyer.address}` }, m.adminToken);
+    const SHARE = `query($r: ID!, $amt: BigInt!) { quoteEstimate(riskId: $r, amount: $amt, durationDays: 30) {
+      breakdown { capitalShare capitalLoad expectedLoss } lines { label value } } }`;
+    // An empty book: what a book diversified across groups holds.
+    const first = (await h.ok(SHARE, { r: m.risk.id, amt: USDC(1_000).toString() }, token)).quoteEstimate;
+    assert.equal(first.breakdown.capitalShare, '0.2');
+    const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(20_000).toString(), d: 30 }, token)).quote;
+    await h.ok(PURCHASE, { q: q.id }, token);
+    const poolId = q.pool.id;
+    const adequacy = (
+      await h.ok(
+        `query($p: ID!) { adequacy(poolId: $p) { bookCapitalShare capitalShares { risk { id } exposure es99Contribution share }
+          simulation { es99 tailDependenceWithinGroup tailDependenceAcrossGroups parameterRisk } } }`,
+        { p: poolId },
+      )
+    ).adequacy;
+    assert.equal(adequacy.simulation.tailDependenceWithinGroup, 0.8);
+    assert.equal(adequacy.simulation.parameterRisk, true);
+    assert.equal(adequacy.capitalShares.length, 1);
+    const [own] = adequacy.capitalShares;
+    assert.equal(own.risk.id, m.risk.id);
+    const gap = BigInt(own.es99Contribution) - BigInt(adequacy.simulation.es99);
+    assert.ok(gap >= -1n && gap <= 1n, 'one risk holds the whole of ES 99% (to the base unit each is rounded to)');
+    // The cover now holds the capital its risk's share says, and its load says so.
+    const next = (await h.ok(SHARE, { r: m.risk.id, amt: USDC(1_000).toString() }, token)).quoteEstimate;
+    assert.equal(next.breakdown.capitalShare, own.share);
+    const expected = 0.1 * (Number(own.share) * 1 - Number(next.breakdown.expectedLoss)) * (30 / 365);
+    assert.ok(Math.abs(Number(next.breakdown.capitalLoad) - Math.max(0, expected)) < 1e-9, `${next.breakdown.capitalLoad} vs ${expected}`);
+    assert.ok(next.lines.some((l: { label: string }) => l.label.includes("share of the pool's worst 1% of simulated years")));
+    const admin = m.adminToken;
+    const own_group = { ...depegRiskInput('self', 'SELF'), dependsOn: ['SELF'] };
+    expectCode(await h.gql(DEPEG_RISK, { input: own_group }, admin), 'BAD_USER_INPUT');
   });
 
   test('an order split into quotes asked in advance costs what one order costs: each purchase is priced at the pool as it is bought', async () => {

@@ -369,6 +369,38 @@ describe('waterfall and adequacy properties', () => {
     assert.ok(a.es99 >= a.var99 && a.var995 >= a.var99);
   });
 
+  test('a common shock: coins of one group, and a coin whose backing depends on another, fail together; each keeps its own chance', () => {
+    const options = { paths: 200_000, seed: 3, withinGroup: 0.8, acrossGroups: 0.1, capital: 1e12, backstopAvailable: 0 };
+    const three = ['USDC', 'USDC', 'USDC'].map((group) => ({ exposure: 1e9, probability: 0.02, group }));
+    const together = simulateLosses(three, options);
+    // Each keeps its 2% (the mean), and the group's shock takes all three at once about 1.6% of years.
+    assert.ok(Math.abs(together.expectedLoss - 3 * 0.02 * 1e9) / (0.06 * 1e9) < 0.05, `${together.expectedLoss}`);
+    assert.equal(together.var99, 3e9, 'capital for all three paying together');
+    const gaussian = simulateLosses(three, { ...options, withinGroup: 0, acrossGroups: 0 });
+    assert.ok(gaussian.var995 <= 2e9 && together.es99 > 1.4 * gaussian.es99, `${gaussian.var995} ${gaussian.es99} ${together.es99}`);
+    const dai = { exposure: 2e9, probability: 0.02, group: 'DAI' };
+    const usdc = { exposure: 1e9, probability: 0.02, group: 'USDC' };
+    assert.equal(simulateLosses([usdc, { ...dai, dependsOn: ['USDC'] }], options).var99, 3e9, 'DAI fails with USDC');
+    assert.equal(simulateLosses([usdc, dai], options).var99, 2e9, 'apart, one at a time at the 99th percentile');
+    // The shares of ES 99% add up to it, and the risk that is in every bad year holds the most per unit.
+    const book = simulateLosses([usdc, { ...dai, dependsOn: ['USDC'] }, { exposure: 1e9, probability: 0.002, group: 'X' }], options);
+    const total = book.es99Contributions.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(total - book.es99) < 1e-6 * book.es99, `${total} vs ${book.es99}`);
+    assert.ok((book.es99Contributions[2] as number) / 1e9 < (book.es99Contributions[0] as number) / 1e9);
+  });
+
+  test('parameter risk: a frequency drawn from a wide posterior fattens the tail of a book priced at its mean', () => {
+    const options = { paths: 100_000, seed: 5, withinGroup: 0, acrossGroups: 0, capital: 1e12, backstopAvailable: 0 };
+    const book = Array.from({ length: 30 }, (_, i) => ({ exposure: 1e9, probability: -Math.expm1(-0.01), group: `g${i}` }));
+    const known = simulateLosses(book, options);
+    const uncertain = simulateLosses(
+      book.map((r) => ({ ...r, frequency: { shape: 0.5, rate: 50 } })),
+      options,
+    );
+    assert.ok(uncertain.es99 > known.es99, `${uncertain.es99} vs ${known.es99}`);
+    assert.deepEqual(simulateLosses(book, options), known, 'the same seed, the same figures');
+  });
+
   test('Cover-2 is exactly the two largest exposures', () => {
     assert.equal(cover2([5n, 9n, 1n, 9n]), 18n);
     assert.equal(cover2([7n]), 7n);

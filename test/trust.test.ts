@@ -638,4 +638,16 @@ describe('per-row reads are batched', () => {
     assert.ok(res.body.data.risks.nodes.length >= 3);
     assert.equal(seen.filter((s) => /FROM risk_feeds rf JOIN feeds f/.test(s)).length, 1);
   });
+
+  test("one risk's history asked under 15 aliases is aggregated once, its sources and its days alike", async () => {
+    const m = await marketWithPool(h, USDC(100_000));
+    const { seen, app } = counted();
+    const aliases = Array.from({ length: 15 }, (_, i) => `a${i}: risk(id: $r) { history(first: 1) { days sources { source points } } }`);
+    const res = await request(app)
+      .post('/graphql')
+      .send({ query: `query($r: ID!) { ${aliases.join(' ')} }`, variables: { r: m.risk.id } });
+    assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+    assert.equal(seen.filter((s) => /GROUP BY feed_id, source/.test(s)).length, 1, 'the sources');
+    assert.equal(seen.filter((s) => /SELECT DISTINCT ON \(feed_id/.test(s)).length, 1, 'the daily closes');
+  });
 });

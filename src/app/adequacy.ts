@@ -12,7 +12,8 @@ import { unsettledClaims } from '../db/settlement-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { inlineSimulator } from './simulator.ts';
 import { createCoalescer } from './coalesce.ts';
-import { lossModelOf } from './loss-models.ts';
+import { dependsOnOf, lossModelOf } from './loss-models.ts';
+import type { SimRisk } from '../domain/monte-carlo.ts';
 import { backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
 import type { Deps, Ports, SolvencyConfig } from './deps.ts';
 import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from '../db/pool-snapshots.ts';
@@ -20,7 +21,7 @@ import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from '../db/po
 export const defaultSolvency: SolvencyConfig = {
   skim: defaultSkimPolicy,
   backstopLimits: defaultBackstopLimits,
-  simulation: { paths: 100_000, seed: 20_261_122, withinGroup: 0.3, acrossGroups: 0.1 },
+  simulation: { paths: 100_000, seed: 20_261_122, withinGroup: 0.8, acrossGroups: 0.1 },
 };
 
 /** Claims of confirmed incidents not yet settled: they are owed, so not available capital. */
@@ -36,18 +37,28 @@ async function report(
   backstopAvailable: bigint,
 ): Promise<AdequacyReport> {
   const config = deps.config.solvency.simulation;
-  const sims = [];
+  const sims: SimRisk[] = [];
+  const simulated: Array<{ riskId: string; exposure: bigint }> = [];
   const risks = new Map((await listRisks(deps.db)).map((r) => [r.id, r]));
   for (const e of exposures) {
     if (e.exposure <= 0n) continue;
     const risk = risks.get(e.riskId);
     if (!risk) continue;
     // The loss model that prices the cover (docs/pricing.md): the chance of a trigger within a
-    // year from the posterior frequency, and its payout from the posterior mean severity.
+    // year drawn from the posterior frequency, and its payout from the posterior mean severity;
+    // a risk shares the shocks of its group and of the groups its backing depends on.
     const model = await lossModelOf(deps, risk);
     const probability = Math.min(1, -Math.expm1(-model.posterior.hazard));
     const severity = model.posterior.severity / Math.max(Number(risk.maxPayoutRatio), 1e-9);
-    sims.push({ exposure: Number(e.exposure), probability, severity, group: risk.correlationGroup });
+    sims.push({
+      exposure: Number(e.exposure),
+      probability,
+      severity,
+      group: risk.correlationGroup,
+      dependsOn: dependsOnOf(risk),
+      frequency: { shape: model.posterior.shape, rate: model.posterior.rate },
+    });
+    simulated.push(e);
   }
   const pending = await pendingClaims(deps.db, scope.poolId);
   const available = capital > pending ? capital - pending : 0n;
@@ -61,6 +72,11 @@ async function report(
     backstopAvailable: Number(backstopAvailable),
   });
   const elapsedMs = Math.round(performance.now() - started);
+  const capitalShares = simulated.map((e, i) => {
+    const contribution = BigInt(Math.ceil(simulation.es99Contributions[i] ?? 0));
+    return { riskId: e.riskId, exposure: e.exposure, es99Contribution: contribution, share: shareOf(contribution, e.exposure) };
+  });
+  const totalExposure = simulated.reduce((t, e) => t + e.exposure, 0n);
   const c2 = cover2(exposures.map((e) => e.exposure));
   const var995 = BigInt(Math.ceil(simulation.var995));
   const es99 = BigInt(Math.ceil(simulation.es99));
@@ -74,6 +90,8 @@ async function report(
     cover2: c2,
     topExposures: top,
     simulation: { ...simulation, elapsedMs, correlationWithinGroup: config.withinGroup, correlationAcrossGroups: config.acrossGroups },
+    capitalShares,
+    bookCapitalShare: totalExposure === 0n ? null : shareOf(BigInt(Math.ceil(simulation.es99)), totalExposure),
     backstopAvailable,
     requiredCapital: required,
     coverageRatio: required === 0n ? null : decimalString(new Decimal(available.toString()).div(required.toString()), 4),
@@ -82,7 +100,10 @@ async function report(
   };
 }
 
-/** Adequacy of one pool; the status is stored for the purchase gate. */
+/** Capital held per unit of exposure, as a decimal string. */
+const shareOf = (capital: bigint, exposure: bigint) => decimalString(new Decimal(capital.toString()).div(exposure.toString()), 6);
+
+/** Adequacy of one pool; the status and the capital shares are stored for the purchase gate and the price. */
 export async function poolAdequacy(deps: Ports, poolId: string): Promise<AdequacyReport> {
   const now = deps.clock.now();
   const snap = await loadPoolSnapshot(deps.db, poolId, now);
@@ -103,6 +124,7 @@ export async function poolAdequacy(deps: Ports, poolId: string): Promise<Adequac
     var995: BigInt(Math.ceil(result.simulation.var995)),
     es99: BigInt(Math.ceil(result.simulation.es99)),
     at: now,
+    capital: { risks: Object.fromEntries(result.capitalShares.map((c) => [c.riskId, c.share])), book: result.bookCapitalShare },
   });
   await saveReport(deps.db, `pool:${poolId}`, result, now);
   return result;

@@ -9,7 +9,8 @@ import { coolOffUntil, inNearBand, saleLimit } from '../domain/sale-window.ts';
 import { explainModel, lossModelOf, lossTermsAt, marketNow } from './loss-models.ts';
 import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { type PremiumBreakdown, pricePremium, validateTerm } from '../domain/pricing.ts';
+import { type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
+import type { PoolRecord } from '../db/pool-store.ts';
 import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
 import { type PayoutRecord, payoutsOfBuyer } from '../db/incident-store.ts';
@@ -79,7 +80,8 @@ export function ceilingRefusal(deps: Deps, riskId: string, loss: { expectedLoss:
 export function priceIn(
   deps: Deps,
   c: {
-    risk: { maxPayoutRatio: string };
+    risk: { id: string; maxPayoutRatio: string };
+    pool: Pick<PoolRecord, 'adequacy'>;
     loss: { expectedLoss: number; uncertainty: number };
     check: { utilisationBefore: Decimal; utilisationAfter: Decimal };
     amount: bigint;
@@ -93,6 +95,7 @@ export function priceIn(
       durationDays: c.durationDays,
       maxPayoutRatio: c.risk.maxPayoutRatio,
       loss: c.loss,
+      capitalShare: capitalShare(c.pool.adequacy, c.risk.id),
       utilisationBefore: c.check.utilisationBefore,
       utilisationAfter: c.check.utilisationAfter,
       minPremium: c.minPremium,
@@ -135,6 +138,7 @@ export async function priceCover(
     withCapacity++;
     const price = priceIn(deps, {
       risk,
+      pool: snap.pool,
       loss,
       check,
       amount,

@@ -54,7 +54,9 @@ export async function importFeedHistory(
   let previous = Number.NEGATIVE_INFINITY;
   for (const [i, o] of observations.entries()) {
     const field = `observations[${i}]`;
-    if (!isDecimalString(o.value) || (!new Decimal(o.value).gt(0) && feed.kind !== 'CONTRACT_CALL'))
+    // One parse a point: 100,000 of them are checked on the request's thread.
+    const value = isDecimalString(o.value) ? new Decimal(o.value) : null;
+    if (value === null || (!value.gt(0) && feed.kind !== 'CONTRACT_CALL'))
       throw badInput(`${field}.value must be a positive decimal string`, { field: `${field}.value`, index: i });
     if (!Number.isSafeInteger(o.observedAt))
       throw badInput(`${field}.observedAt is not a time`, { field: `${field}.observedAt`, index: i });
@@ -63,7 +65,7 @@ export async function importFeedHistory(
         `${field}.observedAt (${new Date(o.observedAt).toISOString()}) is before ${new Date(EARLIEST_HISTORY).toISOString().slice(0, 10)}, when no covered asset traded`,
         { field: `${field}.observedAt`, index: i },
       );
-    const implausible = implausibility(o.value, feed.kind === 'CONTRACT_CALL', feed.config);
+    const implausible = implausibility(value, feed.kind === 'CONTRACT_CALL', feed.config);
     if (implausible)
       throw badInput(`${field}.value: ${implausible}, outside what this feed can read`, { field: `${field}.value`, index: i });
     if (o.observedAt > now)
@@ -77,7 +79,7 @@ export async function importFeedHistory(
         index: i,
       });
     previous = o.observedAt;
-    points.push({ at: o.observedAt, value: new Decimal(o.value).toFixed() });
+    points.push({ at: o.observedAt, value: value.toFixed() });
   }
   const added = await deps.db.transaction(async (tx) => {
     if (!(await findFeed(tx, feedId))) throw notFound(`no feed ${feedId}`);
@@ -98,7 +100,7 @@ export interface RiskHistoryView extends Page<{ at: number; value: string }> {
 
 /** A risk's experience, a page of days at a time (the cursor is the day). */
 export async function riskHistory(deps: Deps, risk: RiskRecord, page: PageRequest): Promise<RiskHistoryView> {
-  const [model, sources] = await Promise.all([lossModelOf(deps, risk), sourcesOf(deps, risk.id)]);
+  const [model, sources] = await Promise.all([lossModelOf(deps, risk), sourcesOf(deps, risk)]);
   const after = page.after === null ? Number.NEGATIVE_INFINITY : Number(page.after.key);
   const rows = model.series.filter((o) => o.at > after).slice(0, page.first + 1);
   return {

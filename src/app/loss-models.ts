@@ -3,7 +3,7 @@ import { type RiskRecord, effectiveScore } from '../db/risk-store.ts';
 import { DAY_MS, type ExperienceSummary, dailyExperience } from '../domain/experience.ts';
 import { type ModelExplanation, type Posterior, type Prior, type TermCurves, explain, fitPrior, lossCurves } from '../domain/loss-model.ts';
 import { decimalString } from '../domain/decimal.ts';
-import { type LossTerms, riskRates } from '../domain/pricing.ts';
+import { type LossTerms, riskRates, UNPOOLED_CAPITAL_SHARE } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
@@ -58,6 +58,12 @@ export function priorOf(risk: Pick<RiskRecord, 'kind' | 'rule' | 'signals' | 'sc
     );
   }
   return stablecoinPrior(risk.rule, backingOf(risk));
+}
+
+/** The correlation groups a risk's backing depends on (DAI and FRAX on USDC): it shares their shocks in the adequacy simulation. */
+export function dependsOnOf(risk: Pick<RiskRecord, 'scoreInputs'>): string[] {
+  const named = risk.scoreInputs.dependsOn;
+  return Array.isArray(named) ? named.filter((g): g is string => typeof g === 'string') : [];
 }
 
 /** The backing a depeg risk names (its score inputs), or null: every class pooled. */
@@ -135,9 +141,29 @@ export function lossModelOf(ports: Source, risk: RiskRecord): Promise<RiskLossMo
   return model;
 }
 
-export function sourcesOf(ports: Source, riskId: string): Promise<HistorySource[]> {
-  return historySources(ports.db, riskId, ports.clock.now());
+/**
+ * Where a risk's history comes from: aggregated once per history revision and minute (the
+ * watcher's own points, which revise nothing, show within a minute) and kept per process,
+ * so a page of risks or an operation asking for one risk's sources under many aliases reads
+ * them once, however many points an import added (issue 42: a 100,000-point history was
+ * re-aggregated on every read).
+ */
+export function sourcesOf(ports: Source, risk: Pick<RiskRecord, 'id' | 'pricingRevision'>): Promise<HistorySource[]> {
+  let cache = sourceCaches.get(ports.db);
+  if (!cache) sourceCaches.set(ports.db, (cache = new Map()));
+  const now = ports.clock.now();
+  const key = `${risk.pricingRevision}|${Math.floor(now / 60_000)}`;
+  const hit = cache.get(risk.id);
+  if (hit && hit.key === key) return hit.sources;
+  const sources = historySources(ports.db, risk.id, now);
+  sources.catch(() => {
+    if (cache.get(risk.id)?.sources === sources) cache.delete(risk.id);
+  });
+  if (cache.size >= 10_000) cache.clear();
+  cache.set(risk.id, { key, sources });
+  return sources;
 }
+const sourceCaches = new WeakMap<object, Map<string, { key: string; sources: Promise<HistorySource[]> }>>();
 
 /** The expected loss and uncertainty load of a term (whole days, at most a year). */
 export function lossTermsOf(model: RiskLossModel, days: number): LossTerms {
@@ -211,7 +237,10 @@ export interface AnnualPricing extends ModelExplanation {
 
 export async function annualPricing(ports: Source, risk: RiskRecord): Promise<AnnualPricing> {
   const model = await lossModelOf(ports, risk);
-  const rates = riskRates({ durationDays: 365, maxPayoutRatio: risk.maxPayoutRatio, loss: lossTermsOf(model, 365) }, ports.config.pricing);
+  const rates = riskRates(
+    { durationDays: 365, maxPayoutRatio: risk.maxPayoutRatio, loss: lossTermsOf(model, 365), capitalShare: UNPOOLED_CAPITAL_SHARE },
+    ports.config.pricing,
+  );
   const explained = explainModel(model, 365);
   return {
     ...explained,

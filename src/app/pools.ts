@@ -114,7 +114,7 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
     accrual: { rateWad: 0n, carryWad: 0n, accruedAt: now },
     juniorWeightBps: weight(input.juniorWeightBps, 20_000, 'juniorWeightBps'),
     firstLossWeightBps: weight(input.firstLossWeightBps, 30_000, 'firstLossWeightBps'),
-    adequacy: { status: 'GREEN', var995: 0n, es99: 0n, at: null },
+    adequacy: { status: 'GREEN', var995: 0n, es99: 0n, at: null, capital: { risks: {}, book: null } },
     createdAt: now,
   };
   const tranches = [...layout].map((tranche) => ({ tranche, accountId: ledgerAccounts.tranche(asset, pool.id, tranche).id }));

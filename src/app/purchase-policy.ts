@@ -172,6 +172,7 @@ function priceAtSale(
   if (closed) throw closed;
   const now = priceIn(deps, {
     risk,
+    pool: snap.pool,
     loss: priced.loss,
     check,
     amount: q.amount,

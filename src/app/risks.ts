@@ -42,12 +42,16 @@ export interface CreateRiskInput {
   };
   protocolCategory?: ProtocolCategory | null;
   backing?: Backing | null;
+  dependsOn?: string[] | null;
   signals?: RiskSignalInput[] | null;
 }
 
+/** A correlation group's name. */
+const GROUP = /^[A-Za-z0-9_.:-]{1,64}$/;
+
 export async function createRisk(deps: Deps, viewer: Viewer | null, input: CreateRiskInput): Promise<RiskRecord> {
   const admin = requireAdmin(viewer);
-  const [name, group, , quorum, maxStaleness, rule, score, category, backing, , signals] = checkAll(
+  const [name, group, , quorum, maxStaleness, rule, score, category, backing, dependsOn, , signals] = checkAll(
     () => {
       const name = input.name?.trim() ?? '';
       if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
@@ -55,8 +59,7 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     },
     () => {
       const group = input.correlationGroup?.trim() ?? '';
-      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(group))
-        throw badInput('correlationGroup must be 1 to 64 letters, digits or _.:-', { field: 'correlationGroup' });
+      if (!GROUP.test(group)) throw badInput('correlationGroup must be 1 to 64 letters, digits or _.:-', { field: 'correlationGroup' });
       return group;
     },
     () => {
@@ -96,6 +99,15 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
       return backing;
     },
     () => {
+      const named = [...new Set((input.dependsOn ?? []).map((g) => g.trim()))];
+      if (named.length > 8) throw badInput('dependsOn names at most 8 correlation groups', { field: 'dependsOn' });
+      for (const g of named) {
+        if (!GROUP.test(g)) throw badInput('dependsOn: each group must be 1 to 64 letters, digits or _.:-', { field: 'dependsOn' });
+        if (g === input.correlationGroup?.trim()) throw badInput('dependsOn names other groups than its own', { field: 'dependsOn' });
+      }
+      return named;
+    },
+    () => {
       if (input.kind === 'SMART_CONTRACT_FAILURE') under(['rule'], () => requireManipulationWindow(input.rule.window));
     },
     () => {
@@ -121,7 +133,12 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     quorum,
     maxStalenessSeconds: maxStaleness,
     scoreModel: score.model,
-    scoreInputs: { ...input.score, ...(category === null ? {} : { category }), ...(backing === null ? {} : { backing }) },
+    scoreInputs: {
+      ...input.score,
+      ...(category === null ? {} : { category }),
+      ...(backing === null ? {} : { backing }),
+      ...(dependsOn.length === 0 ? {} : { dependsOn }),
+    },
     scoreFactors: score.factors,
     modelScore: score.score,
     scoreOverride: null,

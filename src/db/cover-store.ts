@@ -9,8 +9,10 @@ import type { PageRequest } from '../domain/page.ts';
  * A quote's breakdown as stored with it. Quotes priced before the loss model (model
  * el-2026.11) carry the rate-curve fields of their time instead of the model's terms.
  */
-export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'> &
+export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total' | 'capitalShare'> &
   Partial<ModelExplanation> & {
+    /** Absent before the capital load priced from the pool's simulated ES 99% (model el-2026.12). */
+    capitalShare?: string;
     score: string;
     bindingCap: string;
     poolSelection: string;

@@ -3,7 +3,8 @@ import type { CapacityLimits } from '../domain/capacity.ts';
 import type { AccrualState } from '../domain/premium-accrual.ts';
 import type { Executor } from './create-database.ts';
 import type { TriggerState } from '../domain/trigger-engine.ts';
-import { big, columns, ms, num, ts, pageOf } from './sql-helpers.ts';
+import { big, columns, json, ms, num, ts, pageOf } from './sql-helpers.ts';
+import type { CapitalShares } from '../domain/pricing.ts';
 import type { PageRequest } from '../domain/page.ts';
 
 export type TrancheName = 'SENIOR' | 'JUNIOR' | 'FIRST_LOSS';
@@ -21,7 +22,14 @@ export interface PoolRecord {
   /** Premium weight per unit of capital, senior = 10000 (junior earns more). */
   juniorWeightBps: number;
   firstLossWeightBps: number;
-  adequacy: { status: 'GREEN' | 'AMBER' | 'RED'; var995: bigint; es99: bigint; at: number | null };
+  adequacy: {
+    status: 'GREEN' | 'AMBER' | 'RED';
+    var995: bigint;
+    es99: bigint;
+    at: number | null;
+    /** Capital held per unit of exposure: each risk's (its share of ES 99%) and the book's (domain/pricing.ts capitalShare). */
+    capital: CapitalShares;
+  };
   createdAt: number;
 }
 
@@ -74,6 +82,7 @@ interface PoolRow {
   adequacy_var995: string;
   adequacy_es99: string;
   adequacy_at: Date | null;
+  adequacy_capital: CapitalShares;
   created_at: Date;
 }
 
@@ -95,6 +104,7 @@ function toPool(row: PoolRow): PoolRecord {
       var995: big(row.adequacy_var995),
       es99: big(row.adequacy_es99),
       at: row.adequacy_at == null ? null : ms(row.adequacy_at),
+      capital: row.adequacy_capital,
     },
     createdAt: ms(row.created_at),
   };
@@ -233,7 +243,7 @@ export async function insertStream(
 export async function saveAdequacy(ex: Executor, poolId: string, a: PoolRecord['adequacy']): Promise<void> {
   await ex.query(sql`
     UPDATE pools SET adequacy_status = ${a.status}, adequacy_var995 = ${num(a.var995)}, adequacy_es99 = ${num(a.es99)},
-      adequacy_at = ${a.at === null ? null : ts(a.at)}
+      adequacy_at = ${a.at === null ? null : ts(a.at)}, adequacy_capital = ${json(a.capital)}
     WHERE id = ${poolId}`);
 }
 
@@ -269,6 +279,7 @@ const POOL_COLUMNS = columns('p', [
   'adequacy_at',
   'adequacy_var995',
   'adequacy_es99',
+  'adequacy_capital',
 ]);
 
 /** A pool state's row: the pool's columns with its parts as JSON (see poolStatesSelect). */

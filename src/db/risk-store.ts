@@ -27,7 +27,7 @@ export interface RiskRecord {
   quorum: number;
   maxStalenessSeconds: number;
   scoreModel: string;
-  scoreInputs: Record<string, string | number>;
+  scoreInputs: Record<string, string | number | string[]>;
   scoreFactors: RiskFactor[];
   modelScore: string;
   scoreOverride: string | null;

@@ -27,6 +27,10 @@ export interface AdequacyReport {
   cover2: bigint;
   topExposures: Array<{ riskId: string; exposure: bigint }>;
   simulation: SimResult & { elapsedMs: number; correlationWithinGroup: number; correlationAcrossGroups: number };
+  /** Each simulated risk's share of ES 99% (its capital), and that over its exposure. */
+  capitalShares: Array<{ riskId: string; exposure: bigint; es99Contribution: bigint; share: string }>;
+  /** ES 99% over the book's exposure (null: no exposure). */
+  bookCapitalShare: string | null;
   backstopAvailable: bigint;
   requiredCapital: bigint;
   coverageRatio: string | null;

@@ -117,6 +117,9 @@ export interface Posterior {
   hazard: number;
   /** The hazard at the uncertainty quantile of the gamma posterior. */
   hazardUpper: number;
+  /** The gamma posterior of the hazard (its mean is `hazard`): the adequacy simulation draws from it. */
+  shape: number;
+  rate: number;
   priorSeverity: number;
   experienceSeverity: number;
   severityCredibility: number;
@@ -140,6 +143,8 @@ export function posterior(prior: Prior, score: number, experience: ExperienceSum
     credibility,
     hazard,
     hazardUpper: Math.max(hazard, gammaQuantile(quantile, shape) / rate),
+    shape,
+    rate,
     priorSeverity: prior.severity,
     experienceSeverity: experience.severity,
     severityCredibility: zs,

@@ -1,15 +1,27 @@
 /**
- * One-year loss simulation of a book of trigger risks (docs/design.md §6): a Gaussian copula with a
- * common factor and one factor per correlation group, so two risks in one group correlate
- * at `withinGroup` (default 0.3) and two in different groups at `acrossGroups` (0.1).
- * A risk triggers in a path when its latent variable falls below Φ⁻¹(p) and then loses
- * its whole exposure. Typed arrays and a seeded PRNG keep 100k paths x 50 risks fast and
- * reproducible for a given seed.
+ * One-year loss simulation of a book of trigger risks (docs/design.md §6, docs/pricing.md
+ * "Capital as a common shock"). Coins of one group fail together, not a little more often
+ * together: in March 2023 USDC, DAI and FRAX each closed at or below 0.98 on exactly one day,
+ * the same day. So a risk's trigger has three sources, each a uniform draw per path:
+ *
+ *   its group's shock   U_g < withinGroup x p   (shared by every risk of the group, and by the
+ *                       risks whose backing depends on the group: DAI and FRAX on USDC)
+ *   the market's shock  U_0 < acrossGroups x p  (shared by every risk)
+ *   its own             U_i < r                 (r keeps the risk's own chance of a trigger at p)
+ *
+ * Within one shock the risks fail comonotonically, the likelier first, so two risks of one
+ * group trigger together with probability at least withinGroup x min(p_i, p_j): tail
+ * dependence, which no Gaussian copula has. Each path draws each risk's yearly frequency from
+ * its posterior (parameter risk: the frequency is uncertain, and a book priced at its mean is
+ * short in the years it was too low), and a trigger loses the whole exposure with probability
+ * `severity` (the heaviest-tailed severity with that mean). The worst 1% of paths give ES 99%
+ * and each risk's share of it, the capital the risk holds (Euler allocation). Typed arrays and
+ * a seeded PRNG keep 100k paths x 50 risks fast and reproducible for a given seed.
  */
 export interface SimRisk {
   /** Loss if triggered, in base units (a float is exact to 2^53). */
   exposure: number;
-  /** Annual trigger probability. */
+  /** Annual trigger probability (at the posterior mean frequency). */
   probability: number;
   /**
    * The mean share of the exposure a trigger pays (the loss model's mean payout over the
@@ -18,12 +30,18 @@ export interface SimRisk {
    */
   severity?: number;
   group: string;
+  /** Groups whose failure this risk's backing depends on: it shares their shocks. */
+  dependsOn?: readonly string[];
+  /** The gamma posterior of the yearly frequency (shape, rate): drawn per path when given. */
+  frequency?: { shape: number; rate: number };
 }
 
 export interface SimOptions {
   paths: number;
   seed: number;
+  /** Share of a risk's trigger probability from its group's common shock (tail dependence within a group). */
   withinGroup: number;
+  /** Share from the market-wide shock every risk shares. */
   acrossGroups: number;
   /** Loss above this touches the backstop. */
   capital: number;
@@ -40,6 +58,8 @@ export interface SimResult {
   es99: number;
   probabilityBackstop: number;
   probabilityHaircut: number;
+  /** Each risk's share of ES 99%, in base units, in the order given: they sum to es99. */
+  es99Contributions: number[];
 }
 
 /** xoshiro128** seeded through splitmix32: fast, good quality, reproducible everywhere. */
@@ -123,36 +143,79 @@ export function inverseNormal(p: number): number {
   );
 }
 
+/** A Gamma(shape, 1) draw (Marsaglia and Tsang; shape below 1 by the boost u^(1/shape)). */
+function gammaDraw(shape: number, normal: () => number, random: () => number): number {
+  if (shape < 1) return gammaDraw(shape + 1, normal, random) * random() ** (1 / shape);
+  const d = shape - 1 / 3;
+  const c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    let x: number;
+    let v: number;
+    do {
+      x = normal();
+      v = 1 + c * x;
+    } while (v <= 0);
+    v = v * v * v;
+    const u = random();
+    if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+  }
+}
+
 export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): SimResult {
   const { paths } = options;
   const n = risks.length;
-  const groups = [...new Set(risks.map((r) => r.group))];
-  const groupOf = Int32Array.from(risks, (r) => groups.indexOf(r.group));
+  const groups = [...new Set(risks.flatMap((r) => [r.group, ...(r.dependsOn ?? [])]))];
+  const shocksOf = risks.map((r) => Int32Array.from(new Set([r.group, ...(r.dependsOn ?? [])]), (g) => groups.indexOf(g)));
   const exposure = Float64Array.from(risks, (r) => r.exposure);
   const severity = Float64Array.from(risks, (r) => Math.min(1, Math.max(0, r.severity ?? 1)));
-  const severityRandom = createRandom(options.seed ^ 0x5eed);
-  const threshold = Float64Array.from(risks, (r) => inverseNormal(r.probability));
-  const across = Math.max(0, options.acrossGroups);
-  const within = Math.max(across, options.withinGroup);
-  const wCommon = Math.sqrt(across);
-  const wGroup = Math.sqrt(within - across);
-  const wOwn = Math.sqrt(1 - within);
-  const normal = createNormal(createRandom(options.seed));
-  const groupFactor = new Float64Array(groups.length);
+  // The shares of each source; scaled down together when a risk's shocks would exceed its probability.
+  const across = Math.min(1, Math.max(0, options.acrossGroups));
+  const within = Math.min(1, Math.max(0, options.withinGroup));
+  const scale = Float64Array.from(shocksOf, (g) => 1 / Math.max(1, across + within * g.length));
   const losses = new Float64Array(paths);
+  const groupShock = new Float64Array(groups.length);
+  const random = createRandom(options.seed);
+  const normal = createNormal(createRandom(options.seed ^ 0x9a11a));
+  // Parameter risk: 4,096 draws of each risk's probability from its frequency's posterior,
+  // one picked per path (a gamma draw per path and risk would triple the run's time).
+  const DRAWS = 4_096;
+  const probabilities = risks.map((r) =>
+    r.frequency
+      ? Float64Array.from(
+          { length: DRAWS },
+          () => -Math.expm1(-gammaDraw((r.frequency as { shape: number }).shape, normal, random) / (r.frequency as { rate: number }).rate),
+        )
+      : null,
+  );
+  // Which risks paid in each path, a bit per risk, for their shares of the tail.
+  const words = Math.ceil(n / 32);
+  const paidBits = new Uint32Array(paths * words);
   let sum = 0;
   let backstop = 0;
   let haircut = 0;
   const haircutLine = options.capital + options.backstopAvailable;
   for (let path = 0; path < paths; path++) {
-    const common = wCommon * normal();
-    for (let g = 0; g < groupFactor.length; g++) groupFactor[g] = wGroup * normal();
+    const market = random();
+    for (let g = 0; g < groupShock.length; g++) groupShock[g] = random();
     let loss = 0;
     for (let i = 0; i < n; i++) {
-      const x = common + (groupFactor[groupOf[i] as number] as number) + wOwn * normal();
-      if (x < (threshold[i] as number)) {
-        const share = severity[i] as number;
-        if (share >= 1 || severityRandom() < share) loss += exposure[i] as number;
+      const drawn = probabilities[i];
+      const p = drawn ? (drawn[Math.floor(random() * DRAWS)] as number) : Math.min(1, Math.max(0, (risks[i] as SimRisk).probability));
+      const k = scale[i] as number;
+      const shocks = shocksOf[i] as Int32Array;
+      let hit = market < across * k * p;
+      let spared = 1 - across * k * p;
+      for (let j = 0; j < shocks.length; j++) {
+        if ((groupShock[shocks[j] as number] as number) < within * k * p) hit = true;
+        spared *= 1 - within * k * p;
+      }
+      const own = spared > 0 ? Math.max(0, 1 - (1 - p) / spared) : 0;
+      if (!hit) hit = random() < own;
+      const share = severity[i] as number;
+      if (hit && (share >= 1 || random() < share)) {
+        loss += exposure[i] as number;
+        const w = path * words + (i >>> 5);
+        paidBits[w] = ((paidBits[w] as number) | (1 << (i & 31))) >>> 0;
       }
     }
     losses[path] = loss;
@@ -160,19 +223,43 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
     if (loss > options.capital) backstop++;
     if (loss > haircutLine) haircut++;
   }
-  losses.sort();
-  const quantile = (q: number) => losses[Math.min(paths - 1, Math.max(0, Math.ceil(q * paths) - 1))] as number;
+  const sorted = Float64Array.from(losses).sort();
+  const quantile = (q: number) => sorted[Math.min(paths - 1, Math.max(0, Math.ceil(q * paths) - 1))] as number;
   const tailStart = Math.floor(0.99 * paths);
+  const tailCount = paths - tailStart;
   let tail = 0;
-  for (let i = tailStart; i < paths; i++) tail += losses[i] as number;
+  for (let i = tailStart; i < paths; i++) tail += sorted[i] as number;
+  // Each risk's share of the tail: the paths above the tail's least loss count whole, those at
+  // it in the proportion that fills the tail, so the shares sum to ES 99% exactly.
+  const edge = sorted[tailStart] as number;
+  let above = 0;
+  let at = 0;
+  for (let path = 0; path < paths; path++) {
+    const loss = losses[path] as number;
+    if (loss > edge) above++;
+    else if (loss === edge) at++;
+  }
+  const atWeight = at === 0 ? 0 : (tailCount - above) / at;
+  const contributions = new Float64Array(n);
+  for (let path = 0; path < paths; path++) {
+    const loss = losses[path] as number;
+    const weight = loss > edge ? 1 : loss === edge && loss > 0 ? atWeight : 0;
+    if (weight === 0) continue;
+    for (let i = 0; i < n; i++) {
+      if (((paidBits[path * words + (i >>> 5)] as number) >>> (i & 31)) & 1) {
+        contributions[i] = (contributions[i] as number) + (weight * (exposure[i] as number)) / tailCount;
+      }
+    }
+  }
   return {
     paths,
     seed: options.seed,
     expectedLoss: sum / paths,
     var99: quantile(0.99),
     var995: quantile(0.995),
-    es99: tail / (paths - tailStart),
+    es99: tail / tailCount,
     probabilityBackstop: backstop / paths,
     probabilityHaircut: haircut / paths,
+    es99Contributions: Array.from(contributions),
   };
 }

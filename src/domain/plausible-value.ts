@@ -13,8 +13,8 @@ export interface ValueBounds {
  * its own bounds. Refused values are never stored, so no reporter can move an aggregate
  * with a reading no honest source could give.
  */
-export function implausibility(value: string, zeroAllowed: boolean, bounds: ValueBounds): string | null {
-  const v = new Decimal(value);
+export function implausibility(value: string | Decimal, zeroAllowed: boolean, bounds: ValueBounds): string | null {
+  const v = typeof value === 'string' ? new Decimal(value) : value;
   if (v.isNegative() && !v.isZero()) return `value ${value} is negative`;
   if (v.isZero() && !zeroAllowed) return `value ${value} is not positive`;
   if (bounds.minValue !== undefined && v.lt(bounds.minValue)) return `value ${value} is below the feed's minimum ${bounds.minValue}`;

@@ -10,8 +10,9 @@ import { defaultSaleWindow } from './sale-window.ts';
  */
 export interface PricingParams {
   /**
-   * Annual cost of the capital a cover holds, per unit of its exposure less its expected loss
-   * (2%: at the default total cap of 3x capital, about 6% a year on underwriters' capital).
+   * Annual cost of the capital a cover holds (10%: what underwriters' capital earns in a
+   * comparable risk; docs/pricing.md). The capital it holds is its share of its pool's
+   * simulated ES 99% (`capitalShare`), less its expected loss, which the premium itself covers.
    */
   costOfCapital: string;
   /** The posterior hazard quantile behind the parameter-uncertainty load. */
@@ -41,7 +42,7 @@ export interface PricingParams {
 }
 
 export const defaultPricing: PricingParams = {
-  costOfCapital: '0.02',
+  costOfCapital: '0.1',
   uncertaintyQuantile: 0.75,
   maxExpectedLoss: '0.25',
   skimLoadBps: 1_000,
@@ -55,6 +56,33 @@ export const defaultPricing: PricingParams = {
   ...defaultSaleWindow,
 };
 
+/** Capital held per unit of exposure, as decimal strings: each risk's of a pool, and the pool's book's (null: no book yet). */
+export interface CapitalShares {
+  risks: Record<string, string>;
+  book: string | null;
+}
+
+/**
+ * The capital a unit of exposure holds outside a simulated book (a pool with no book yet, a
+ * risk's annual figures, the validation): 0.2, what a book diversified across correlation
+ * groups holds at ES 99% (the eight fiat-backed coins' capped 0.97 / 24 h covers as one book
+ * hold 0.205 of their exposure; docs/pricing.md), which keeps such a cover's capital load at
+ * 10% x 0.2 = 2% of its exposure. A pool's own simulation replaces it as soon as it has run:
+ * a concentrated book holds, and charges, far more.
+ */
+export const UNPOOLED_CAPITAL_SHARE = 0.2;
+
+/**
+ * The capital a cover holds per unit of its exposure (docs/pricing.md, "Capital as a common
+ * shock"): its risk's share of the pool's ES 99% in the last adequacy run over the risk's
+ * exposure; for a risk that run did not see, the book's ES 99% over its exposure; for a pool
+ * with no book yet, UNPOOLED_CAPITAL_SHARE.
+ */
+export function capitalShare(adequacy: { capital: CapitalShares }, riskId: string): number {
+  const own = adequacy.capital.risks[riskId] ?? adequacy.capital.book;
+  return own === undefined || own === null ? UNPOOLED_CAPITAL_SHARE : Number(own);
+}
+
 /** What the loss model says of a cover, per unit of cover, for its term. */
 export interface LossTerms {
   expectedLoss: number;
@@ -67,6 +95,8 @@ export interface PremiumInput {
   /** Exposure per unit of cover: the rule's largest payout ratio. */
   maxPayoutRatio: string;
   loss: LossTerms;
+  /** Capital held per unit of exposure (`capitalShare`). */
+  capitalShare: number;
   /** Utilisation of the binding capacity cap before and after this purchase, in [0, 1]. */
   utilisationBefore: Decimal;
   utilisationAfter: Decimal;
@@ -79,6 +109,8 @@ export interface PremiumBreakdown {
   expectedLoss: string;
   uncertaintyLoad: string;
   capitalLoad: string;
+  /** Capital held per unit of exposure, behind the capital load. */
+  capitalShare: string;
   skimLoad: string;
   /** expectedLoss + the three loads: the premium rate before utilisation. */
   riskPremiumRate: string;
@@ -189,10 +221,14 @@ export interface RiskRates {
 }
 
 /**
- * EL, the uncertainty load, the capital load costOfCapital x (exposure per unit - EL) x d/365
- * and the skim gross-up; or the flat rate x d/365 alone when one is configured.
+ * EL, the uncertainty load, the capital load costOfCapital x (capital held per unit - EL) x
+ * d/365, the capital held per unit being the capital share times the exposure per unit, and
+ * the skim gross-up; or the flat rate x d/365 alone when one is configured.
  */
-export function riskRates(input: Pick<PremiumInput, 'durationDays' | 'maxPayoutRatio' | 'loss'>, params: PricingParams): RiskRates {
+export function riskRates(
+  input: Pick<PremiumInput, 'durationDays' | 'maxPayoutRatio' | 'loss' | 'capitalShare'>,
+  params: PricingParams,
+): RiskRates {
   const term = termOf(input.durationDays);
   const zero = new Decimal(0);
   if (params.flatAnnualRate !== undefined) {
@@ -201,7 +237,7 @@ export function riskRates(input: Pick<PremiumInput, 'durationDays' | 'maxPayoutR
   }
   const el = fromModel(input.loss.expectedLoss);
   const uncertainty = fromModel(input.loss.uncertainty);
-  const held = Decimal.max(0, new Decimal(input.maxPayoutRatio).sub(el));
+  const held = Decimal.max(0, new Decimal(input.maxPayoutRatio).mul(fromModel(input.capitalShare)).sub(el));
   const capital = new Decimal(params.costOfCapital).mul(held).mul(term.fraction);
   const share = new Decimal(params.skimLoadBps).div(10_000);
   const skim = el.add(uncertainty).add(capital).mul(share).div(ONE.sub(share));
@@ -212,7 +248,7 @@ export function riskRates(input: Pick<PremiumInput, 'durationDays' | 'maxPayoutR
  * premium = amount x (EL + uncertainty + capital) / (1 - skim) x mean(m), rounded up to the
  * base unit (against the buyer, as every rounding of an amount owed to the pool), then at
  * least the minimum; the fee on top. The capital load is the cost of the capital the cover
- * holds for its term: costOfCapital x (exposure per unit - EL) x d/365.
+ * holds for its term: costOfCapital x (capital share x exposure per unit - EL) x d/365.
  */
 export function pricePremium(input: PremiumInput, params: PricingParams): PremiumBreakdown {
   validateTerm(input.durationDays, params);
@@ -229,6 +265,7 @@ export function pricePremium(input: PremiumInput, params: PricingParams): Premiu
     expectedLoss: decimalString(el),
     uncertaintyLoad: decimalString(uncertainty),
     capitalLoad: decimalString(capital),
+    capitalShare: decimalString(fromModel(input.capitalShare), 6),
     skimLoad: decimalString(skim),
     riskPremiumRate: decimalString(riskRate),
     utilisationBefore: decimalString(input.utilisationBefore),

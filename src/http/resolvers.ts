@@ -19,7 +19,7 @@ import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/
 import type { RiskRecord, StoredBreakdown } from '../app/records.ts';
 import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
-import { annualPricing, backingOf, protocolCategoryOf } from '../app/loss-models.ts';
+import { annualPricing, backingOf, dependsOnOf, protocolCategoryOf } from '../app/loss-models.ts';
 import { transferPolicy } from '../app/transfer-policy.ts';
 import { quoteSummary } from '../domain/quote-summary.ts';
 import { riskHistory } from '../app/history.ts';
@@ -117,7 +117,13 @@ const quoteFields: QuoteEstimateResolvers = {
         label: `Parameter uncertainty: expected loss at the ${p.uncertaintyQuantile} quantile of the frequency, less the expected loss`,
         value: pct(b.uncertaintyLoad),
       },
-      { label: `Cost of capital: ${pct(p.costOfCapital)} a year on the exposure less the expected loss`, value: pct(b.capitalLoad) },
+      {
+        label:
+          b.capitalShare === undefined
+            ? `Cost of capital: ${pct(p.costOfCapital)} a year on the exposure less the expected loss`
+            : `Cost of capital: ${pct(p.costOfCapital)} a year on the capital it holds, ${pct(b.capitalShare)} of its exposure (its share of the pool's worst 1% of simulated years), less the expected loss`,
+        value: pct(b.capitalLoad),
+      },
       {
         label: `Backstop skim: the premium grossed up for the ${pct(String(p.skimLoadBps / 10_000))} the fund takes`,
         value: pct(b.skimLoad),
@@ -202,6 +208,7 @@ export const coreResolvers: Resolvers = {
     }),
     protocolCategory: (r) => protocolCategoryOf(r),
     backing: (r) => backingOf(r),
+    dependsOn: (r) => dependsOnOf(r),
     terms: (r, _, ctx) => ctx.terms(r),
     baseRate: async (r, _, ctx) => (await annualPricing(ctx.deps, r)).annualRate,
     pricing: async (r, _, ctx) => {

@@ -42,8 +42,14 @@ export const solvencyResolvers: Resolvers = {
   Adequacy: {
     pool: (r, _, ctx) => (r.poolId ? ctx.pool(r.poolId) : null),
     topExposures: (r, _, ctx) => r.topExposures.map((e) => ({ risk: ctx.risk(e.riskId), exposure: e.exposure })),
+    // Reports stored before the capital shares have none.
+    capitalShares: (r, _, ctx) => (r.capitalShares ?? []).map((c) => ({ ...c, risk: ctx.risk(c.riskId) })),
+    bookCapitalShare: (r) => r.bookCapitalShare ?? null,
     simulation: (r) => ({
       ...r.simulation,
+      tailDependenceWithinGroup: r.simulation.correlationWithinGroup,
+      tailDependenceAcrossGroups: r.simulation.correlationAcrossGroups,
+      parameterRisk: r.capitalShares !== undefined,
       expectedLoss: whole(r.simulation.expectedLoss),
       var99: whole(r.simulation.var99),
       var995: whole(r.simulation.var995),

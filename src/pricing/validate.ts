@@ -1,6 +1,6 @@
 import { DAY_MS, replayStarts } from '../domain/experience.ts';
 import { type FittedModel, fitPrior, lossCurves } from '../domain/loss-model.ts';
-import { defaultPricing, riskRates } from '../domain/pricing.ts';
+import { defaultPricing, riskRates, UNPOOLED_CAPITAL_SHARE } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
@@ -79,7 +79,10 @@ export function priceUnit(
 ): { expectedLoss: number; premium: number } {
   const { curves } = lossCurves(rule, experience, score, prior, model, defaultPricing.uncertaintyQuantile);
   const loss = { expectedLoss: curves.expectedLoss[term] as number, uncertainty: curves.uncertainty[term] as number };
-  const rates = riskRates({ durationDays: term, maxPayoutRatio: rule.maxRatio, loss }, defaultPricing);
+  const rates = riskRates(
+    { durationDays: term, maxPayoutRatio: rule.maxRatio, loss, capitalShare: UNPOOLED_CAPITAL_SHARE },
+    defaultPricing,
+  );
   return { expectedLoss: loss.expectedLoss, premium: rates.total.toNumber() };
 }
 

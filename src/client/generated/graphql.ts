@@ -40,6 +40,11 @@ export type CreateRiskInput = {
   backing?: StablecoinBacking | null | undefined;
   /** Risks in one group fail together (e.g. USDC); pools cap exposure per group. */
   correlationGroup: string;
+  /**
+   * Correlation groups this risk's backing depends on (up to 8; DAI and FRAX on USDC): in the
+   * adequacy simulation it fails with them (docs/pricing.md, "Capital as a common shock").
+   */
+  dependsOn?: Array<string> | null | undefined;
   /** What it covers, for buyers. */
   description?: string | null | undefined;
   /** What it covers. */

@@ -42,8 +42,12 @@ export type Adequacy = {
   availableCapital: Scalars['BigInt']['output'];
   /** What the backstop could add for one incident of this pool. */
   backstopAvailable: Scalars['BigInt']['output'];
+  /** ES 99% over the book's exposure: the capital share of a risk the simulation has not seen yet (null: no exposure). */
+  bookCapitalShare?: Maybe<Scalars['Decimal']['output']>;
   /** Capital of the tranches, in base units. */
   capital: Scalars['BigInt']['output'];
+  /** Each simulated risk's share of ES 99%: the capital it holds, which its covers' cost-of-capital load prices. */
+  capitalShares: Array<RiskCapitalShare>;
   /** When it was computed. */
   computedAt: Scalars['DateTime']['output'];
   /** The two largest trigger exposures. */
@@ -319,6 +323,11 @@ export type CreateRiskInput = {
   backing?: InputMaybe<StablecoinBacking>;
   /** Risks in one group fail together (e.g. USDC); pools cap exposure per group. */
   correlationGroup: Scalars['String']['input'];
+  /**
+   * Correlation groups this risk's backing depends on (up to 8; DAI and FRAX on USDC): in the
+   * adequacy simulation it fails with them (docs/pricing.md, "Capital as a common shock").
+   */
+  dependsOn?: InputMaybe<Array<Scalars['String']['input']>>;
   /** What it covers, for buyers. */
   description?: InputMaybe<Scalars['String']['input']>;
   /** What it covers. */
@@ -1872,8 +1881,15 @@ export type QuoteBreakdown = {
   bindingCap: Scalars['String']['output'];
   /** What covers of this term started on every day of the history would have been paid, on average. */
   burningCost?: Maybe<Scalars['Decimal']['output']>;
-  /** Cost of the capital the cover holds: costOfCapital x (exposure per unit - expected loss) x days/365. */
+  /** Cost of the capital the cover holds: costOfCapital x (capitalShare x exposure per unit - expected loss) x days/365. */
   capitalLoad?: Maybe<Scalars['Decimal']['output']>;
+  /**
+   * Capital the cover holds per unit of its exposure: its risk's share of the pool's simulated
+   * ES 99% over the risk's exposure (a risk the last run did not see: the book's; an empty
+   * book: 0.2, what a book diversified across groups holds). Null on quotes from before it
+   * (model el-2026.11).
+   */
+  capitalShare?: Maybe<Scalars['Decimal']['output']>;
   /** Credibility weight of the history's frequency, E / (E + shape/prior) for E years of history. */
   credibility?: Maybe<Scalars['Decimal']['output']>;
   /**
@@ -2118,6 +2134,8 @@ export type Risk = {
   createdAt: Scalars['DateTime']['output'];
   /** Not monitored (state DEGRADED). */
   degraded: Scalars['Boolean']['output'];
+  /** Correlation groups its backing depends on: it fails with them in the adequacy simulation. */
+  dependsOn: Array<Scalars['String']['output']>;
   /** What it covers, for buyers. */
   description: Scalars['String']['output'];
   /** Its transitions, newest first. */
@@ -2219,6 +2237,19 @@ export type RiskCapacity = {
   salesOpen: Scalars['Boolean']['output'];
   /** The cover the backing pools can still write, summed (base units). */
   totalCoverLeft: Scalars['BigInt']['output'];
+};
+
+/** One risk's share of its book's ES 99% (Euler allocation: the mean of its losses in the worst 1% of simulated years). */
+export type RiskCapitalShare = {
+  __typename?: 'RiskCapitalShare';
+  /** Its losses in the worst 1% of years, averaged: its part of ES 99%, in base units. */
+  es99Contribution: Scalars['BigInt']['output'];
+  /** Exposure of active policies, in base units. */
+  exposure: Scalars['BigInt']['output'];
+  /** The risk. */
+  risk: Risk;
+  /** es99Contribution / exposure: the capital a unit of its exposure holds. */
+  share: Scalars['Decimal']['output'];
 };
 
 /** A page of risks. */
@@ -2525,12 +2556,22 @@ export type SharePricePoint = {
   sharePrice: Scalars['Decimal']['output'];
 };
 
-/** A Monte Carlo of one year's losses: correlated triggers per risk, each paying its exposure. */
+/**
+ * A Monte Carlo of one year's losses (docs/pricing.md, "Capital as a common shock"): each risk's
+ * trigger from its group's shock, the market's or its own, its frequency drawn from its
+ * posterior, each trigger paying its exposure.
+ */
 export type Simulation = {
   __typename?: 'Simulation';
-  /** Correlation of triggers across groups. */
+  /**
+   * The across-group share (tailDependenceAcrossGroups).
+   * @deprecated See tailDependenceAcrossGroups.
+   */
   correlationAcrossGroups: Scalars['Float']['output'];
-  /** Correlation of triggers within a correlation group. */
+  /**
+   * The within-group share (tailDependenceWithinGroup).
+   * @deprecated Triggers are a common shock now, not a Gaussian correlation: see tailDependenceWithinGroup.
+   */
   correlationWithinGroup: Scalars['Float']['output'];
   /** How long the simulation took. */
   elapsedMs: Scalars['Int']['output'];
@@ -2538,6 +2579,8 @@ export type Simulation = {
   es99: Scalars['BigInt']['output'];
   /** Mean loss a year, in base units. */
   expectedLoss: Scalars['BigInt']['output'];
+  /** Each risk's yearly frequency is drawn from its posterior in each path (parameter risk). */
+  parameterRisk: Scalars['Boolean']['output'];
   /** Simulated years. */
   paths: Scalars['Int']['output'];
   /** Chance a year's losses reach the backstop. */
@@ -2546,6 +2589,10 @@ export type Simulation = {
   probabilityHaircut: Scalars['Float']['output'];
   /** The fixed, published seed: the same inputs give the same figures. */
   seed: Scalars['Int']['output'];
+  /** Share that comes from the market-wide shock every risk shares. */
+  tailDependenceAcrossGroups: Scalars['Float']['output'];
+  /** Share of a risk's trigger probability that comes from its group's common shock: two risks of a group trigger together at least this share of the time the less likely one does. */
+  tailDependenceWithinGroup: Scalars['Float']['output'];
   /** 99% value at risk: the loss exceeded one year in 100. */
   var99: Scalars['BigInt']['output'];
   /** 99.5% value at risk. */
@@ -3020,6 +3067,7 @@ export type ResolversTypes = {
   Reserves: ResolverTypeWrapper<ReserveCheck>;
   Risk: ResolverTypeWrapper<RiskRecord>;
   RiskCapacity: ResolverTypeWrapper<Omit<Omit<RiskCapacity, 'pools' | 'risk'> & { pools: Array<ResolversTypes['PoolCapacity']>, risk: ResolversTypes['Risk'] }, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> }>;
+  RiskCapitalShare: ResolverTypeWrapper<Omit<RiskCapitalShare, 'risk'> & { risk: ResolversTypes['Risk'] }>;
   RiskConnection: ResolverTypeWrapper<Omit<RiskConnection, 'nodes'> & { nodes: Array<ResolversTypes['Risk']> }>;
   RiskEvent: ResolverTypeWrapper<Omit<RiskEvent, 'observations'> & { observations: Array<ResolversTypes['EvidenceObservation']> }>;
   RiskEventState: RiskEventState;
@@ -3135,6 +3183,7 @@ export type ResolversParentTypes = {
   Reserves: ReserveCheck;
   Risk: RiskRecord;
   RiskCapacity: Omit<Omit<RiskCapacity, 'pools' | 'risk'> & { pools: Array<ResolversParentTypes['PoolCapacity']>, risk: ResolversParentTypes['Risk'] }, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> };
+  RiskCapitalShare: Omit<RiskCapitalShare, 'risk'> & { risk: ResolversParentTypes['Risk'] };
   RiskConnection: Omit<RiskConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Risk']> };
   RiskEvent: Omit<RiskEvent, 'observations'> & { observations: Array<ResolversParentTypes['EvidenceObservation']> };
   RiskExposure: Omit<RiskExposure, 'risk'> & { risk: ResolversParentTypes['Risk'] };
@@ -3176,7 +3225,9 @@ export type AdequacyResolvers<ContextType = Context, ParentType extends Resolver
   asset?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   availableCapital?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   backstopAvailable?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  bookCapitalShare?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   capital?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  capitalShares?: Resolver<Array<ResolversTypes['RiskCapitalShare']>, ParentType, ContextType>;
   computedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   cover2?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   coverageRatio?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
@@ -3694,6 +3745,7 @@ export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends Re
   bindingCap?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   burningCost?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   capitalLoad?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  capitalShare?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   credibility?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   expectedLoss?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   experienceAnnualFrequency?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
@@ -3780,6 +3832,7 @@ export type RiskResolvers<ContextType = Context, ParentType extends ResolversPar
   correlationGroup?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   degraded?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  dependsOn?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   events?: Resolver<Array<ResolversTypes['RiskEvent']>, ParentType, ContextType, RequireFields<RiskEventsArgs, 'limit'>>;
   feeds?: Resolver<Array<ResolversTypes['Feed']>, ParentType, ContextType>;
@@ -3815,6 +3868,13 @@ export type RiskCapacityResolvers<ContextType = Context, ParentType extends Reso
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
   salesOpen?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   totalCoverLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+};
+
+export type RiskCapitalShareResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskCapitalShare'] = ResolversParentTypes['RiskCapitalShare']> = {
+  es99Contribution?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  exposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
+  share?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 };
 
 export type RiskConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['RiskConnection'] = ResolversParentTypes['RiskConnection']> = {
@@ -3948,10 +4008,13 @@ export type SimulationResolvers<ContextType = Context, ParentType extends Resolv
   elapsedMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   es99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   expectedLoss?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  parameterRisk?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   paths?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   probabilityBackstop?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   probabilityHaircut?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   seed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  tailDependenceAcrossGroups?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  tailDependenceWithinGroup?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   var99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   var995?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
@@ -4112,6 +4175,7 @@ export type Resolvers<ContextType = Context> = {
   Reserves?: ReservesResolvers<ContextType>;
   Risk?: RiskResolvers<ContextType>;
   RiskCapacity?: RiskCapacityResolvers<ContextType>;
+  RiskCapitalShare?: RiskCapitalShareResolvers<ContextType>;
   RiskConnection?: RiskConnectionResolvers<ContextType>;
   RiskEvent?: RiskEventResolvers<ContextType>;
   RiskExposure?: RiskExposureResolvers<ContextType>;

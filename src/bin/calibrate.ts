@@ -86,6 +86,10 @@ By backing class (the prior of each coin starts from its class, domain/backing.t
 
 ${table(s.backings)}
 
+By distance to the threshold at the sale (in units of the way from the threshold to the peg; below 0.25 nothing is sold; each priced at its distance's multiplier, fitted on the coins the validation may see):
+
+${table(s.distances)}
+
 By rule (Spearman: rank correlation across coins of the predicted expected loss and the realised mean payout):
 
 ${table(s.rules, (r) => fixed((r as Row & { spearman: number }).spearman))}`);

@@ -6,6 +6,8 @@ import type { Observation } from '../domain/trigger-engine.ts';
 import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
 import { type Coin, between, crossSection } from './cross-section.ts';
 import { fitModel } from './fit.ts';
+import { DISTANCE_BUCKETS, type DistanceTable, atDistance, bucketOf, fitDistanceTable } from '../domain/market-distance.ts';
+import { distanceToThreshold } from '../domain/sale-window.ts';
 import { BACKINGS, type Backing } from '../domain/backing.ts';
 
 /**
@@ -61,6 +63,8 @@ export interface Sale {
   backing: Backing;
   rule: string;
   kind: 'binary' | 'capped';
+  /** The distance to the threshold at the sale, as a bucket of the distance table. */
+  distance: string;
   score: number;
   expectedLoss: number;
   /** Premium before the platform fee, per unit of cover. */
@@ -76,9 +80,14 @@ export function priceUnit(
   model: FittedModel,
   experience: readonly Observation[],
   term: number,
+  multiplier = 1,
 ): { expectedLoss: number; premium: number } {
   const { curves } = lossCurves(rule, experience, score, prior, model, defaultPricing.uncertaintyQuantile);
-  const loss = { expectedLoss: curves.expectedLoss[term] as number, uncertainty: curves.uncertainty[term] as number };
+  // Where the asset trades at the sale, as the API prices it (app/loss-models.ts lossTermsAt).
+  const loss = {
+    expectedLoss: atDistance(curves.expectedLoss, term, multiplier),
+    uncertainty: (curves.uncertainty[term] as number) * multiplier,
+  };
   const rates = riskRates(
     { durationDays: term, maxPayoutRatio: rule.maxRatio, loss, capitalShare: UNPOOLED_CAPITAL_SHARE },
     defaultPricing,
@@ -86,25 +95,33 @@ export function priceUnit(
   return { expectedLoss: loss.expectedLoss, premium: rates.total.toNumber() };
 }
 
-/** Sells a cover at every start in [from, to) whose term the data covers, unless declined; returns the sales. */
+/**
+ * Sells a cover at every start in [from, to) whose term the data covers, unless declined as
+ * the API declines it (beyond or near the threshold: the near band; an expected loss above
+ * the ceiling), at the price of the distance it trades at; returns the sales.
+ */
 function sell(
   coin: Coin,
   score: number,
   rule: { name: string; kind: 'binary' | 'capped'; rule: TriggerRule },
-  price: { expectedLoss: number; premium: number },
+  priceAt: (multiplier: number) => { expectedLoss: number; premium: number },
+  table: DistanceTable,
   from: number,
   to: number,
 ): Sale[] {
   const starts = replayStarts(rule.rule, coin.series);
   const last = coin.series.at(-1)?.at ?? 0;
   const sales: Sale[] = [];
-  if (price.expectedLoss > Number(defaultPricing.maxExpectedLoss)) return sales;
+  const band = Number(defaultPricing.nearThresholdBand);
+  const prices = new Map<number, { expectedLoss: number; premium: number }>();
   coin.series.forEach((o, s) => {
     if (o.at < from || o.at >= to || o.at + TERM_DAYS * DAY_MS > last) return;
-    // Declined while the asset is beyond its threshold (the trigger's first step would fire).
-    const beyond =
-      rule.rule.direction === 'BELOW' ? Number(o.value) <= Number(rule.rule.threshold) : Number(o.value) >= Number(rule.rule.threshold);
-    if (beyond) return;
+    const z = distanceToThreshold(rule.rule, o.value);
+    if (z === null || z < band) return;
+    const bucket = bucketOf(z);
+    let price = prices.get(bucket);
+    if (!price) prices.set(bucket, (price = priceAt(table.multipliers[bucket] ?? 1)));
+    if (price.expectedLoss > Number(defaultPricing.maxExpectedLoss)) return;
     const out = starts[s];
     const paid = out && out.triggeredAt < o.at + TERM_DAYS * DAY_MS ? out.ratio : 0;
     sales.push({
@@ -112,6 +129,7 @@ function sell(
       backing: coin.backing,
       rule: rule.name,
       kind: rule.kind,
+      distance: DISTANCE_LABELS[bucket] as string,
       score,
       expectedLoss: price.expectedLoss,
       premium: price.premium,
@@ -128,6 +146,17 @@ const scored = (coins: readonly Coin[], weights: Parameters<typeof computeRiskSc
 const priorFrom = (rule: TriggerRule, assets: ReturnType<typeof scored>, fit: FittedModel, backing: Backing) =>
   fitPrior(crossSection(rule, assets), fit, Number(rule.maxRatio), backing);
 
+/** The rule's distance table (domain/market-distance.ts) fitted on the coins the validation may see. */
+const distanceTable = (rule: TriggerRule, coins: readonly Coin[]) =>
+  fitDistanceTable(
+    rule,
+    coins.map((c) => c.series),
+    Number(defaultPricing.nearThresholdBand),
+  );
+
+/** The distance buckets' labels, in units of the way from the threshold to the calm value. */
+const DISTANCE_LABELS = [0.25, ...DISTANCE_BUCKETS].map((lo, i, all) => (i + 1 < all.length ? `${lo}-${all[i + 1]}` : `${lo} and above`));
+
 /** Fit on the data before `split`, price with the history before it, sell from `split` on. */
 export function timeSplit(coins: readonly Coin[], split: number): Sale[] {
   const train = coins.map((c) => ({ ...c, series: between(c.series, 0, split) }));
@@ -135,11 +164,12 @@ export function timeSplit(coins: readonly Coin[], split: number): Sale[] {
   const sales: Sale[] = [];
   const trainScored = scored(train, fit.scoreWeights);
   for (const rule of VALIDATION_RULES) {
+    const table = distanceTable(rule.rule, train);
     coins.forEach((coin, i) => {
       const prior = priorFrom(rule.rule, trainScored, fit, coin.backing);
       const { score } = trainScored[i] as { score: number };
-      const price = priceUnit(rule.rule, score, prior, fit, (train[i] as Coin).series, TERM_DAYS);
-      sales.push(...sell(coin, score, rule, price, split, Number.POSITIVE_INFINITY));
+      const priceAt = (m: number) => priceUnit(rule.rule, score, prior, fit, (train[i] as Coin).series, TERM_DAYS, m);
+      sales.push(...sell(coin, score, rule, priceAt, table, split, Number.POSITIVE_INFINITY));
     });
   }
   return sales;
@@ -155,8 +185,8 @@ export function leaveOneOut(coins: readonly Coin[]): Sale[] {
     const score = Number(computeRiskScore(coin.inputs, fit.scoreWeights).score);
     for (const rule of VALIDATION_RULES) {
       const prior = priorFrom(rule.rule, othersScored, fit, coin.backing);
-      const price = priceUnit(rule.rule, score, prior, fit, [], TERM_DAYS);
-      sales.push(...sell(coin, score, rule, price, 0, Number.POSITIVE_INFINITY));
+      const priceAt = (m: number) => priceUnit(rule.rule, score, prior, fit, [], TERM_DAYS, m);
+      sales.push(...sell(coin, score, rule, priceAt, distanceTable(rule.rule, others), 0, Number.POSITIVE_INFINITY));
     }
   });
   return sales;
@@ -184,6 +214,7 @@ export function summarise(sales: readonly Sale[]): {
   bands: Row[];
   kinds: Row[];
   backings: Row[];
+  distances: Row[];
   rules: Array<Row & { spearman: number }>;
 } {
   const bands = BANDS.slice(0, -1).map((lo, i) => {
@@ -207,6 +238,14 @@ export function summarise(sales: readonly Sale[]): {
       ),
     ),
   ).filter((r) => r.covers > 0);
+  const distances = DISTANCE_LABELS.flatMap((d) =>
+    (['capped', 'binary'] as const).map((k) =>
+      row(
+        `${d}, ${k}`,
+        sales.filter((s) => s.distance === d && s.kind === k),
+      ),
+    ),
+  ).filter((r) => r.covers > 0);
   const rules = VALIDATION_RULES.map((r) => {
     const mine = sales.filter((s) => s.rule === r.name);
     const byCoin = new Map<string, Sale[]>();
@@ -215,7 +254,7 @@ export function summarise(sales: readonly Sale[]): {
     const realised = [...byCoin.values()].map((l) => sum(l, (s) => s.paid) / l.length);
     return { ...row(r.name, mine), spearman: spearman(predicted, realised) };
   });
-  return { bands, kinds, backings, rules };
+  return { bands, kinds, backings, distances, rules };
 }
 
 export function spearman(a: readonly number[], b: readonly number[]): number {

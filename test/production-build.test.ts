@@ -10,10 +10,10 @@ import { compileContracts } from '../src/chain/compile.ts';
 const ROOT = new URL('..', import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
 
-/** What the production image runs (Dockerfile, docker-compose.yml): the processes and the simulation worker they start. */
+/** What the production image runs (Dockerfile, docker-compose.yml): the processes and the CPU worker thread they start. */
 const ENTRY_POINTS = ['server', 'watcher', 'migrate', 'deploy', 'admin']
   .map((b) => `src/bin/${b}.ts`)
-  .concat('src/app/simulation-worker.ts');
+  .concat('src/app/cpu-worker-thread.ts');
 /** Packages found by path at run time rather than imported: the dashboard's chart library, served as files. */
 const RESOLVED_AT_RUN_TIME = ['uplot'];
 

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { DASHBOARD_DIR, createApp } from '../src/http/create-app.ts';
 import { requestLogFields } from '../src/app/request-context.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
-import { inlineSimulator, createWorkerSimulator } from '../src/app/simulator.ts';
+import { inlineCpu, createCpuWorker } from '../src/app/cpu-worker.ts';
+import { BaseError } from '../src/domain/errors.ts';
 import {
   CREDIT,
   PURCHASE,
@@ -447,7 +448,7 @@ describe('expensive work stays off the request path', () => {
     const buyer = await fundedBuyer(h, m.adminToken, USDC(10_000));
     const q = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(100_000).toString(), d: 30 }, buyer.token)).quote;
     await h.ok(PURCHASE, { q: q.id }, buyer.token);
-    const simulator = createWorkerSimulator();
+    const cpu = createCpuWorker();
     try {
       // The worker computes exactly what the inline simulation does.
       const risks = [
@@ -455,9 +456,23 @@ describe('expensive work stays off the request path', () => {
         { exposure: 5e8, probability: 0.1, group: 'B' },
       ];
       const options = { paths: 20_000, seed: 7, withinGroup: 0.3, acrossGroups: 0.1, capital: 1e9, backstopAvailable: 1e8 };
-      assert.deepEqual(await simulator.simulate(risks, options), await inlineSimulator.simulate(risks, options));
+      assert.deepEqual(await cpu.simulate(risks, options), await inlineCpu.simulate(risks, options));
+      // And checks a history import as the request thread would, refusals included.
+      const limits = { zeroAllowed: false, bounds: {}, now: Date.UTC(2026, 0, 1) };
+      const points = Array.from({ length: 1_000 }, (_, i) => ({ value: '1.000100', observedAt: Date.UTC(2025, 0, 1) + i * 60_000 }));
+      assert.deepEqual(await cpu.checkImport(points, limits), await inlineCpu.checkImport(points, limits));
+      const bad = [points[0] as (typeof points)[number], { value: '-1', observedAt: Date.UTC(2025, 1, 1) }];
+      const refusal = (p: Promise<unknown>) =>
+        p.then(
+          () => assert.fail('refused'),
+          (e: BaseError) => ({ code: e.code, message: e.message, fields: e.fields, details: e.details, base: e instanceof BaseError }),
+        );
+      const viaWorker = await refusal(cpu.checkImport(bad, limits));
+      assert.deepEqual(viaWorker, await refusal(inlineCpu.checkImport(bad, limits)));
+      assert.equal(viaWorker.base, true);
+      assert.deepEqual(viaWorker.fields?.[0]?.path, ['observations', 1, 'value']);
 
-      const app = createApp({ ...h.deps, simulator }, { rateLimitPerMinute: 0 });
+      const app = createApp({ ...h.deps, cpu }, { rateLimitPerMinute: 0 });
       const served = await serve(app);
       try {
         const aliased = `{ ${Array.from({ length: 15 }, (_, i) => `a${i}: adequacy { status }`).join(' ')} }`;
@@ -502,7 +517,7 @@ describe('expensive work stays off the request path', () => {
         served.close();
       }
     } finally {
-      await simulator.close();
+      await cpu.close();
     }
   });
 });

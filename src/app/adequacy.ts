@@ -10,7 +10,7 @@ import { type AdequacyKey, type AdequacyReport, cover2, statusOf } from '../doma
 import { loadReport, saveReport } from '../db/adequacy-store.ts';
 import { unsettledClaims } from '../db/settlement-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
-import { inlineSimulator } from './simulator.ts';
+import { inlineCpu } from './cpu-worker.ts';
 import { createCoalescer } from './coalesce.ts';
 import { dependsOnOf, lossModelOf } from './loss-models.ts';
 import type { SimRisk } from '../domain/monte-carlo.ts';
@@ -63,7 +63,7 @@ async function report(
   const pending = await pendingClaims(deps.db, scope.poolId);
   const available = capital > pending ? capital - pending : 0n;
   const started = performance.now();
-  const simulation = await (deps.simulator ?? inlineSimulator).simulate(sims, {
+  const simulation = await (deps.cpu ?? inlineCpu).simulate(sims, {
     paths: config.paths,
     seed: config.seed,
     withinGroup: config.withinGroup,

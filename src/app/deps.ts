@@ -26,7 +26,7 @@ import type { SkimPolicy } from '../domain/backstop.ts';
 import type { BackstopLimits } from '../domain/waterfall.ts';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
-import type { Simulator } from './simulator.ts';
+import type { CpuWorker } from './cpu-worker.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import type { AdequacyKey, AdequacyReport } from '../domain/adequacy.ts';
 import type { QuoteRecord } from '../db/cover-store.ts';
@@ -127,7 +127,7 @@ export interface Ports {
   log: Logger;
   metrics: Metrics;
   /** Where loss simulations run (a worker thread in the servers); in the caller's thread if unset. */
-  simulator?: Simulator;
+  cpu?: CpuWorker;
   /** The treasury contract (chain settlement): reads in every process, `pay` where the operator key is. */
   treasury?: TreasuryGateway;
   /**

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { requestLogFields } from '../app/request-context.ts';
 import { type Deps, systemClock } from '../app/deps.ts';
 import type { Metrics } from '../app/metrics.ts';
-import { createWorkerSimulator } from '../app/simulator.ts';
+import { createCpuWorker } from '../app/cpu-worker.ts';
 import { createFeedReader } from '../chain/feed-readers.ts';
 import { type RpcErrorHook, redactUrl } from '../chain/retry.ts';
 import { type Database, createDatabase } from '../db/create-database.ts';
@@ -78,7 +78,7 @@ export async function createRuntime(
       config: config.app,
       log,
       metrics: prometheus.metrics,
-      simulator: createWorkerSimulator(),
+      cpu: createCpuWorker(),
       ...(treasury ? { treasury } : {}),
     }),
     prometheus,

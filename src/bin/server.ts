@@ -70,7 +70,7 @@ async function main(): Promise<void> {
       await Promise.all([watcher?.stop(), new Promise((resolve) => setTimeout(resolve, drainMs))]);
       log.info('shutting down: finishing in-flight requests');
       await closeApp(app);
-      await Promise.all([terminator.terminate(), deps.simulator?.close()]);
+      await Promise.all([terminator.terminate(), deps.cpu?.close()]);
       await db.close();
       await tracing.shutdown().catch((err: unknown) => log.warn({ err }, 'the last spans were not exported'));
       log.info('stopped');

@@ -4,7 +4,22 @@ import { after, before, describe, test } from 'node:test';
 import { privateKeyToAccount } from 'viem/accounts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { CoverApiError, PolicyPaidDocument, RiskStateChangedDocument, createCoverClient } from '../src/client/index.ts';
-import { CREATE_POOL, CREDIT, SET_FEEDS, USDC, depegRiskInput, newWallet, serve, useHarness, waitFor, watchedRisk } from './helpers.ts';
+import {
+  CREATE_POOL,
+  CREDIT,
+  SET_FEEDS,
+  USDC,
+  depegRiskInput,
+  directMarket,
+  newWallet,
+  serve,
+  useHarness,
+  waitFor,
+  watchedRisk,
+} from './helpers.ts';
+import { creditAccount } from '../src/app/funding.ts';
+import { recordObservations } from '../src/app/feeds.ts';
+import { feedsOfRisk } from '../src/db/feed-store.ts';
 
 /**
  * The typed client (src/client, generated from the schema) driving the three users' flows
@@ -113,5 +128,41 @@ describe("the typed client runs the three users' flows", () => {
       received.map((p) => [p.id, p.buyer, p.holder, p.status, p.payout?.paid]),
       [[gift.id, buyerWallet.address, friendWallet.address, 'PAID', USDC(500).toString()]],
     );
+  });
+
+  test('a payout stream that drops reconnects and resumes from its last payout, missing none and repeating none; its signal ends it', async () => {
+    const m = await directMarket(h, USDC(100_000), depegRiskInput(`resume ${Math.random()}`, 'USDC', { window: 0 }));
+    const [feed] = await feedsOfRisk(h.db, m.risk.id);
+    const wallet = newWallet();
+    const buyer = createCoverClient({ url: served.url });
+    await buyer.signIn(privateKeyToAccount(wallet.key), at());
+    await creditAccount(h.deps, m.admin, { address: wallet.address, amount: USDC(100).toString(), reference: `resume-${wallet.address}` });
+    const bought = [
+      await buyer.buy((await buyer.quote(m.risk.id, USDC(1_000), 30)).id),
+      await buyer.buy((await buyer.quote(m.risk.id, USDC(700), 30)).id),
+    ];
+    const stop = new AbortController();
+    // The harness runs on a test clock: the stream resumes from its times.
+    const live = buyer.payoutsLive(new Date(h.clock.now()), { signal: stop.signal, delayMs: 50 });
+    const first = live.next();
+    await new Promise((r) => setTimeout(r, 200));
+    // The connection drops (a proxy restarting, a replica failing over) before the incident.
+    served.server.closeAllConnections();
+    h.clock.advance(1_000);
+    const { incidents } = await recordObservations(
+      h.deps,
+      (feed as { id: string }).id,
+      [{ value: '0.9', observedAt: h.clock.now(), source: {} }],
+      false,
+    );
+    await settleIncident(h.deps, incidents[0] as string);
+    const got = [(await first).value?.policyPaid.policyId, (await live.next()).value?.policyPaid.policyId];
+    assert.deepEqual(got.sort(), bought.map((p) => p.id).sort());
+    // Dropped again after both: the resumed stream replays the payouts at the last one's time, and none comes twice.
+    served.server.closeAllConnections();
+    const third = live.next();
+    await new Promise((r) => setTimeout(r, 300));
+    stop.abort();
+    assert.deepEqual(await third, { done: true, value: undefined });
   });
 });

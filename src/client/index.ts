@@ -100,6 +100,55 @@ export interface CoverClientOptions {
 
 type GraphQLBody<T> = { data?: T | null; errors?: ApiErrorBody[] };
 
+/** How a subscription ends or reconnects (CoverClient.subscribe). */
+export interface SubscribeOptions<TResult, TVariables> {
+  /** Aborting it ends the iterator (done) and closes the stream. */
+  signal?: AbortSignal;
+  /** Open the stream again when it drops; `resume` gives the variables to reopen it with from the last result. */
+  reconnect?: {
+    resume?(last: TResult | undefined, first: TVariables | undefined): TVariables | undefined;
+    delayMs?: number;
+    maxDelayMs?: number;
+    /** A result's identity: one seen before a reconnect is not yielded again when the resumed stream replays it. */
+    key?(result: TResult): string;
+  };
+  /** Another endpoint than the client's (for tests). */
+  url?: string;
+}
+
+const COMPLETE = Symbol('complete');
+
+/** The results of a GraphQL-over-SSE stream (graphql-sse's distinct-connections mode), then COMPLETE if the server completed it. */
+async function* readEvents<TResult>(body: ReadableStream<Uint8Array>): AsyncGenerator<TResult | typeof COMPLETE> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+      const lines = buffer.slice(0, end).split('\n');
+      buffer = buffer.slice(end + 2);
+      const event = lines
+        .find((l) => l.startsWith('event:'))
+        ?.slice(6)
+        .trim();
+      const data = lines
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).trim())
+        .join('\n');
+      if (event === 'complete') {
+        yield COMPLETE;
+        return;
+      }
+      if (event !== 'next' || !data) continue;
+      const parsed = JSON.parse(data) as GraphQLBody<TResult>;
+      const first = parsed.errors?.[0];
+      if (first)
+        throw new CoverApiError(first.message, (first.extensions?.code ?? 'INTERNAL_SERVER_ERROR') as ErrorCode, parsed.errors ?? []);
+      if (parsed.data) yield parsed.data;
+    }
+  }
+}
+
 /**
  * A small typed client of the cover API for its three users: buyers (sign in, quote, buy,
  * follow policies and payouts), capital providers (deposit, withdraw) and integrators
@@ -109,6 +158,7 @@ type GraphQLBody<T> = { data?: T | null; errors?: ApiErrorBody[] };
  */
 export function createCoverClient(options: CoverClientOptions) {
   const doFetch = options.fetch ?? fetch;
+  const url = options.url;
   let token = options.token;
   const headers = (accept: string) => ({
     'content-type': 'application/json',
@@ -145,53 +195,98 @@ export function createCoverClient(options: CoverClientOptions) {
 
   /**
    * A subscription over server-sent events: an async iterator of results that ends when the
-   * server completes the stream; `return()` (or leaving a for-await loop) closes it. The
-   * request is sent at once, so nothing is missed between subscribing and iterating.
+   * server completes the stream, when `signal` aborts, or on `return()` (leaving a for-await
+   * loop). The request is sent at once, so nothing is missed between subscribing and iterating.
+   *
+   * With `reconnect`, a stream that drops (the network, a server restarting or failing over)
+   * is opened again after a pause that doubles from `delayMs` (500) to `maxDelayMs` (10 s),
+   * with the variables `resume` gives from the last result received (a `since`, say), so a
+   * reconnect misses nothing. An error the API answers (a code: UNAUTHENTICATED, say) ends the
+   * iterator with that CoverApiError; so does a dropped stream without `reconnect`.
    */
   function subscribe<TResult, TVariables>(
     document: TypedDocumentNode<TResult, TVariables>,
     variables?: TVariables,
+    options: SubscribeOptions<TResult, TVariables> = {},
   ): AsyncIterableIterator<TResult> {
     const abort = new AbortController();
+    const { signal, reconnect } = options;
+    if (signal?.aborted) abort.abort();
+    else signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    const open = (vars: TVariables | undefined) =>
+      doFetch(options.url ?? url, {
+        method: 'POST',
+        headers: headers('text/event-stream'),
+        body: JSON.stringify({ query: print(document), variables: vars ?? {} }),
+        signal: abort.signal,
+      }).then(
+        (res) => ({ res }),
+        (error: unknown) => ({ error }),
+      );
     // The stream opens now, not at the first read: events that happen before the caller starts
     // iterating (a purchase, a push) wait in the stream for it.
-    const opened = doFetch(options.url, {
-      method: 'POST',
-      headers: headers('text/event-stream'),
-      body: JSON.stringify({ query: print(document), variables: variables ?? {} }),
-      signal: abort.signal,
-    }).then(
-      (res) => ({ res }),
-      (error: unknown) => ({ error }),
-    );
+    let opened = open(variables);
+    const pause = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        abort.signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      });
     const events = (async function* () {
-      const got = await opened;
-      if ('error' in got) throw got.error;
-      const res = got.res;
-      if (!res.ok || !res.body) throw new CoverApiError(`HTTP ${res.status} opening the subscription`, 'INTERNAL_SERVER_ERROR', []);
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const lines = buffer.slice(0, end).split('\n');
-          buffer = buffer.slice(end + 2);
-          const event = lines
-            .find((l) => l.startsWith('event:'))
-            ?.slice(6)
-            .trim();
-          const data = lines
-            .filter((l) => l.startsWith('data:'))
-            .map((l) => l.slice(5).trim())
-            .join('\n');
-          if (event === 'complete') return;
-          if (event !== 'next' || !data) continue;
-          const body = JSON.parse(data) as GraphQLBody<TResult>;
-          const first = body.errors?.[0];
-          if (first)
-            throw new CoverApiError(first.message, (first.extensions?.code ?? 'INTERNAL_SERVER_ERROR') as ErrorCode, body.errors ?? []);
-          if (body.data) yield body.data;
+      let last: TResult | undefined;
+      let delay = reconnect?.delayMs ?? 500;
+      const seen = new Set<string>();
+      for (;;) {
+        const got = await opened;
+        let dropped: CoverApiError;
+        if ('error' in got) {
+          if (abort.signal.aborted) return;
+          dropped = new CoverApiError(
+            `the subscription to ${url} could not be opened: ${(got.error as Error).message}`,
+            'NETWORK_ERROR',
+            [],
+            { cause: got.error },
+          );
+        } else if (!got.res.ok || !got.res.body) {
+          dropped = new CoverApiError(
+            `HTTP ${got.res.status} opening the subscription`,
+            got.res.status >= 500 ? 'UNAVAILABLE' : 'INTERNAL_SERVER_ERROR',
+            [],
+          );
+          if (got.res.status < 500) throw dropped;
+        } else {
+          try {
+            for await (const result of readEvents<TResult>(got.res.body)) {
+              if (result === COMPLETE) return;
+              const key = reconnect?.key?.(result);
+              if (key !== undefined) {
+                if (seen.has(key)) continue;
+                seen.add(key);
+              }
+              last = result;
+              delay = reconnect?.delayMs ?? 500;
+              yield result;
+            }
+          } catch (error) {
+            if (error instanceof CoverApiError || abort.signal.aborted) {
+              if (abort.signal.aborted) return;
+              throw error;
+            }
+          }
+          if (abort.signal.aborted) return;
+          dropped = new CoverApiError(`the subscription to ${url} dropped`, 'NETWORK_ERROR', []);
         }
+        if (!reconnect) throw dropped;
+        await pause(delay);
+        if (abort.signal.aborted) return;
+        delay = Math.min(delay * 2, reconnect.maxDelayMs ?? 10_000);
+        opened = open(reconnect.resume ? reconnect.resume(last, variables) : variables);
       }
     })();
     return {
@@ -289,10 +384,30 @@ export function createCoverClient(options: CoverClientOptions) {
     },
     /**
      * The signed-in buyer's payouts as they land. `since` (a payout's paidAt, or when the last
-     * connection dropped) first replays the ones paid after it, so a reconnect misses none.
+     * connection dropped) first replays the ones paid after it. The stream reconnects when it
+     * drops, from the last payout received (or from when it was opened), so none is missed;
+     * `signal` ends it.
      */
-    payoutsLive: (since?: string | Date) =>
-      subscribe(PolicyPaidDocument, { since: since === undefined ? null : new Date(since).toISOString() }),
+    payoutsLive(since?: string | Date, options: { signal?: AbortSignal; delayMs?: number } = {}) {
+      const opened = new Date(since ?? Date.now()).toISOString();
+      return subscribe(
+        PolicyPaidDocument,
+        { since: since === undefined ? null : opened },
+        {
+          ...(options.signal ? { signal: options.signal } : {}),
+          reconnect: {
+            ...(options.delayMs === undefined ? {} : { delayMs: options.delayMs }),
+            // From just before the last payout: one settlement pays many policies at one instant,
+            // so those at its time are asked for again, and the ones already seen skipped.
+            resume: (last) => {
+              const at = last?.policyPaid.paidAt;
+              return { since: at ? new Date(Date.parse(at) - 1).toISOString() : opened };
+            },
+            key: (r) => `${r.policyPaid.policyId}|${r.policyPaid.incidentId}`,
+          },
+        },
+      );
+    },
 
     // Capital providers
     deposit: (poolId: string, amount: bigint | string, tranche: TrancheName = 'SENIOR') =>

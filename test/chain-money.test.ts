@@ -31,6 +31,8 @@ import { cursorOf, setCursor } from '../src/db/deposit-store.ts';
 import type { ReserveCheck } from '../src/db/reserve-store.ts';
 import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
 import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
+import { createCoverClient } from '../src/client/index.ts';
+import type { RequestListener } from 'node:http';
 import {
   type Harness,
   USDC,
@@ -204,6 +206,44 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     assert.deepEqual(done, [{ id: first.id, state: 'CONFIRMED' }]);
     assert.equal(await onChain(dave.address as Address), USDC(120));
     await assertReconciled();
+  });
+
+  test("an integrator's SDK deposits from a wallet with a permit (one transaction, no approval) and withdraws back to it", async () => {
+    const ivy = await walletWith(USDC(500));
+    const served = await serve(h.app as unknown as RequestListener);
+    try {
+      const api = createCoverClient({ url: served.url });
+      await api.signIn(privateKeyToAccount(ivy.key), { issuedAt: new Date(h.clock.now()) });
+      const settlement = await api.settlement();
+      assert.deepEqual([settlement.mode, settlement.treasury], ['CHAIN', treasury]);
+      const hash = await api.depositFromWallet(walletOf(ivy.key), pub, USDC(300));
+      assert.equal(await onChain(ivy.address as Address), USDC(200), 'the permit let the treasury take it in the one transaction');
+      await indexDeposits(h.deps);
+      assert.deepEqual(
+        (await api.chainDeposits()).pending.map((d) => [d.txHash, d.amount]),
+        [[hash, USDC(300).toString()]],
+      );
+      await mine(CONFIRMATIONS);
+      await indexDeposits(h.deps);
+      assert.deepEqual(
+        (await api.chainDeposits()).credited.nodes.map((d) => d.txHash),
+        [hash],
+      );
+      assert.equal(await ledger(ivy.address), USDC(300));
+      const out = await api.withdrawToWallet(USDC(100), 'ivy-1');
+      assert.equal((await api.withdrawToWallet(USDC(100), 'ivy-1')).id, out.id, 'the same key withdraws once');
+      await syncTreasury(h.deps);
+      await mine(CONFIRMATIONS);
+      await syncTreasury(h.deps);
+      assert.deepEqual(
+        (await api.transfers()).nodes.map((t) => [t.id, t.state, t.amount]),
+        [[out.id, 'CONFIRMED', USDC(100).toString()]],
+      );
+      assert.equal(await onChain(ivy.address as Address), USDC(300));
+      await assertReconciled();
+    } finally {
+      served.close();
+    }
   });
 
   test('concurrent withdrawals never spend the same free balance twice', async () => {

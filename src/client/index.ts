@@ -34,6 +34,10 @@ import {
   SiweNonceDocument,
   SubmitObservationsDocument,
   type TrancheName,
+  SettlementDocument,
+  MyChainDepositsDocument,
+  MyTransfersDocument,
+  WithdrawDocument,
 } from './generated/graphql.ts';
 
 export * from './generated/graphql.ts';
@@ -99,6 +103,53 @@ export interface CoverClientOptions {
 }
 
 type GraphQLBody<T> = { data?: T | null; errors?: ApiErrorBody[] };
+
+/**
+ * What the treasury helpers read the chain with: a viem PublicClient, or anything with the
+ * same two members (the client bundles no chain library).
+ */
+export interface ChainReader {
+  // biome-ignore lint/suspicious/noExplicitAny: viem's readContract is generic over the ABI it reads
+  readContract(args: any): Promise<unknown>;
+  waitForTransactionReceipt(args: { hash: Hex }): Promise<{ status: 'success' | 'reverted' }>;
+}
+
+/** What they send with: a viem WalletClient with its account and chain set, or the same members. */
+export interface ChainWriter {
+  account?: { address: Hex } | undefined;
+  // biome-ignore lint/suspicious/noExplicitAny: viem's signTypedData is generic over the typed data it signs
+  signTypedData(args: any): Promise<Hex>;
+  // biome-ignore lint/suspicious/noExplicitAny: viem's writeContract is generic over the ABI it calls
+  writeContract(args: any): Promise<Hex>;
+}
+
+/** The parts of the token's and the treasury's ABIs the deposit helper calls. */
+const permitTokenAbi = [
+  { type: 'function', name: 'name', stateMutability: 'view', inputs: [], outputs: [{ type: 'string' }] },
+  {
+    type: 'function',
+    name: 'nonces',
+    stateMutability: 'view',
+    inputs: [{ name: 'owner', type: 'address' }],
+    outputs: [{ type: 'uint256' }],
+  },
+] as const;
+const depositWithPermitAbi = [
+  {
+    type: 'function',
+    name: 'depositWithPermit',
+    stateMutability: 'nonpayable',
+    inputs: [
+      { name: 'amount', type: 'uint256' },
+      { name: 'beneficiary', type: 'address' },
+      { name: 'deadline', type: 'uint256' },
+      { name: 'v', type: 'uint8' },
+      { name: 'r', type: 'bytes32' },
+      { name: 's', type: 'bytes32' },
+    ],
+    outputs: [],
+  },
+] as const;
 
 /** How a subscription ends or reconnects (CoverClient.subscribe). */
 export interface SubscribeOptions<TResult, TVariables> {
@@ -408,6 +459,78 @@ export function createCoverClient(options: CoverClientOptions) {
         },
       );
     },
+
+    // Money on chain (a server settling with the treasury contract)
+    /** How the server settles: LEDGER, or CHAIN with the chain id, token, treasury and confirmations. */
+    settlement: () => request(SettlementDocument).then((r) => r.settlement),
+    /**
+     * Deposits `amount` (base units) of the settlement token from `wallet` into the treasury,
+     * credited to `beneficiary` (the wallet's own address by default) once the server has seen
+     * its confirmations: one transaction, with an EIP-2612 permit signed offline instead of an
+     * approval. Resolves with the transaction hash once it is mined; `chainDeposits()` shows it
+     * pending, then credited.
+     */
+    async depositFromWallet(
+      wallet: ChainWriter,
+      chain: ChainReader,
+      amount: bigint,
+      o: { beneficiary?: Hex; deadline?: Date } = {},
+    ): Promise<Hex> {
+      const { settlement } = await request(SettlementDocument);
+      if (settlement.mode !== 'CHAIN' || !settlement.token || !settlement.treasury || settlement.chainId == null) {
+        throw new CoverApiError('this server settles on its ledger: there is no treasury to deposit into', 'CONFLICT', []);
+      }
+      const owner = wallet.account?.address;
+      if (!owner) throw new CoverApiError('the wallet client has no account to sign and send with', 'BAD_USER_INPUT', []);
+      const token = settlement.token as Hex;
+      const treasury = settlement.treasury as Hex;
+      const [name, nonce] = (await Promise.all([
+        chain.readContract({ address: token, abi: permitTokenAbi, functionName: 'name' }),
+        chain.readContract({ address: token, abi: permitTokenAbi, functionName: 'nonces', args: [owner] }),
+      ])) as [string, bigint];
+      const deadline = BigInt(Math.floor((o.deadline?.getTime() ?? Date.now() + 3_600_000) / 1000));
+      const signature = await wallet.signTypedData({
+        account: wallet.account,
+        domain: { name, version: '1', chainId: settlement.chainId, verifyingContract: token },
+        types: {
+          Permit: [
+            { name: 'owner', type: 'address' },
+            { name: 'spender', type: 'address' },
+            { name: 'value', type: 'uint256' },
+            { name: 'nonce', type: 'uint256' },
+            { name: 'deadline', type: 'uint256' },
+          ],
+        },
+        primaryType: 'Permit',
+        message: { owner, spender: treasury, value: amount, nonce, deadline },
+      });
+      // (r, s, v) of a 65-byte signature.
+      const r = `0x${signature.slice(2, 66)}` as Hex;
+      const sPart = `0x${signature.slice(66, 130)}` as Hex;
+      const vByte = Number.parseInt(signature.slice(130, 132), 16);
+      const v = vByte < 27 ? vByte + 27 : vByte;
+      const hash = await wallet.writeContract({
+        account: wallet.account,
+        address: treasury,
+        abi: depositWithPermitAbi,
+        functionName: 'depositWithPermit',
+        args: [amount, o.beneficiary ?? owner, deadline, v, r, sPart],
+      });
+      const receipt = await chain.waitForTransactionReceipt({ hash });
+      if (receipt.status !== 'success') throw new CoverApiError(`the deposit ${hash} reverted`, 'CONFLICT', []);
+      return hash;
+    },
+    /** The signed-in wallet's deposits: seen on chain and not yet confirmed, and credited. */
+    chainDeposits: (first = 50, after?: string) =>
+      request(MyChainDepositsDocument, { first, after: after ?? null }).then((r) => r.chainDeposits),
+    /**
+     * Sends part of the free wallet balance to the signed-in address on chain: QUEUED, then
+     * SENT in a batch, then CONFIRMED (`transfers()`). The same `idempotencyKey` twice withdraws once.
+     */
+    withdrawToWallet: (amount: bigint | string, idempotencyKey?: string) =>
+      request(WithdrawDocument, { amount: amount.toString(), idempotencyKey: idempotencyKey ?? null }).then((r) => r.withdraw),
+    /** Transfers out of the treasury to the signed-in address, newest first: withdrawals and payouts. */
+    transfers: (first = 50, after?: string) => request(MyTransfersDocument, { first, after: after ?? null }).then((r) => r.transfers),
 
     // Capital providers
     deposit: (poolId: string, amount: bigint | string, tranche: TrancheName = 'SENIOR') =>

@@ -329,8 +329,16 @@ describe('the dashboard on the demo market, in a real browser', () => {
         assert.match((await page.locator(`[data-risk="${risk.id}"] [data-chart]`).textContent()) ?? '', /One observation so far/);
         const text = (await page.locator('main').textContent()) ?? '';
         for (const glitch of [/\b1 policies\b/, /-0 USDC/, /:\d\d\.\d{3}\b/]) assert.doesNotMatch(text, glitch, `${glitch} at ${width}px`);
-        // Nothing wider than the screen.
+        // Nothing wider than the screen; a table wider than it scrolls in itself, with a shadow where columns are hidden.
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        const pools = await page.evaluate(() => {
+          const t = document.querySelector('#pools') as HTMLElement;
+          return { scrolls: t.scrollWidth > t.clientWidth, cue: getComputedStyle(t).backgroundImage };
+        });
+        if (width === 390) {
+          assert.ok(pools.scrolls, 'the pools table scrolls sideways on a phone');
+          assert.match(pools.cue, /radial-gradient/, 'and shows a shadow where its columns go on');
+        } else assert.equal(pools.scrolls, false);
         assert.ok(overflow <= 1, `${overflow} px wider than the ${width} px screen`);
         await page.screenshot({ path: `${ARTIFACTS}visitor-${width}.png`, fullPage: true });
         assert.deepEqual(errors, []);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { RequestListener } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { privateKeyToAccount } from 'viem/accounts';
 import { settleIncident } from '../src/app/settle-incident.ts';
@@ -130,39 +131,58 @@ describe("the typed client runs the three users' flows", () => {
     );
   });
 
-  test('a payout stream that drops reconnects and resumes from its last payout, missing none and repeating none; its signal ends it', async () => {
-    const m = await directMarket(h, USDC(100_000), depegRiskInput(`resume ${Math.random()}`, 'USDC', { window: 0 }));
-    const [feed] = await feedsOfRisk(h.db, m.risk.id);
-    const wallet = newWallet();
-    const buyer = createCoverClient({ url: served.url });
-    await buyer.signIn(privateKeyToAccount(wallet.key), at());
-    await creditAccount(h.deps, m.admin, { address: wallet.address, amount: USDC(100).toString(), reference: `resume-${wallet.address}` });
-    const bought = [
-      await buyer.buy((await buyer.quote(m.risk.id, USDC(1_000), 30)).id),
-      await buyer.buy((await buyer.quote(m.risk.id, USDC(700), 30)).id),
-    ];
-    const stop = new AbortController();
-    // The harness runs on a test clock: the stream resumes from its times.
-    const live = buyer.payoutsLive(new Date(h.clock.now()), { signal: stop.signal, delayMs: 50 });
-    const first = live.next();
-    await new Promise((r) => setTimeout(r, 200));
-    // The connection drops (a proxy restarting, a replica failing over) before the incident.
-    served.server.closeAllConnections();
-    h.clock.advance(1_000);
-    const { incidents } = await recordObservations(
-      h.deps,
-      (feed as { id: string }).id,
-      [{ value: '0.9', observedAt: h.clock.now(), source: {} }],
-      false,
-    );
-    await settleIncident(h.deps, incidents[0] as string);
-    const got = [(await first).value?.policyPaid.policyId, (await live.next()).value?.policyPaid.policyId];
-    assert.deepEqual(got.sort(), bought.map((p) => p.id).sort());
-    // Dropped again after both: the resumed stream replays the payouts at the last one's time, and none comes twice.
-    served.server.closeAllConnections();
-    const third = live.next();
-    await new Promise((r) => setTimeout(r, 300));
-    stop.abort();
-    assert.deepEqual(await third, { done: true, value: undefined });
-  });
+  for (const transport of ['sse', 'websocket'] as const) {
+    test(`a payout stream (${transport}) that drops reconnects and resumes from its last payout, missing none and repeating none; its signal ends it`, async () => {
+      const m = await directMarket(h, USDC(100_000), depegRiskInput(`resume ${Math.random()}`, 'USDC', { window: 0 }));
+      const [feed] = await feedsOfRisk(h.db, m.risk.id);
+      const wallet = newWallet();
+      const buyer = createCoverClient({ url: served.url });
+      await buyer.signIn(privateKeyToAccount(wallet.key), at());
+      await creditAccount(h.deps, m.admin, {
+        address: wallet.address,
+        amount: USDC(100).toString(),
+        reference: `resume-${wallet.address}`,
+      });
+      const bought = [
+        await buyer.buy((await buyer.quote(m.risk.id, USDC(1_000), 30)).id),
+        await buyer.buy((await buyer.quote(m.risk.id, USDC(700), 30)).id),
+      ];
+      // A WebSocket leaves the HTTP server's books once upgraded: kept here to be cut.
+      const upgraded = new Set<Duplex>();
+      const keep = (_: unknown, socket: Duplex) => upgraded.add(socket);
+      served.server.on('upgrade', keep);
+      const drop = () => {
+        served.server.closeAllConnections();
+        for (const socket of upgraded) socket.destroy();
+        upgraded.clear();
+      };
+      const stop = new AbortController();
+      try {
+        // The harness runs on a test clock: the stream resumes from its times.
+        const live = buyer.payoutsLive(new Date(h.clock.now()), { signal: stop.signal, delayMs: 50, transport });
+        const first = live.next();
+        await new Promise((r) => setTimeout(r, 300));
+        // The connection drops (a proxy restarting, a replica failing over) before the incident.
+        drop();
+        h.clock.advance(1_000);
+        const { incidents } = await recordObservations(
+          h.deps,
+          (feed as { id: string }).id,
+          [{ value: '0.9', observedAt: h.clock.now(), source: {} }],
+          false,
+        );
+        await settleIncident(h.deps, incidents[0] as string);
+        const got = [(await first).value?.policyPaid.policyId, (await live.next()).value?.policyPaid.policyId];
+        assert.deepEqual(got.sort(), bought.map((p) => p.id).sort());
+        // Dropped again after both: the resumed stream replays the payouts at the last one's time, and none comes twice.
+        drop();
+        const third = live.next();
+        await new Promise((r) => setTimeout(r, 400));
+        stop.abort();
+        assert.deepEqual(await third, { done: true, value: undefined });
+      } finally {
+        served.server.off('upgrade', keep);
+      }
+    });
+  }
 });

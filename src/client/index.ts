@@ -1,6 +1,7 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { createSiweMessage } from 'viem/siwe';
+import { type Client as WsClient, createClient as createWsClient } from 'graphql-ws/client';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 import { policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
 import {
@@ -100,6 +101,8 @@ export interface CoverClientOptions {
   /** A session token from an earlier sign-in. */
   token?: string;
   fetch?: typeof fetch;
+  /** The WebSocket class for `transport: 'websocket'` subscriptions (Node 22+ and browsers have one). */
+  WebSocket?: unknown;
 }
 
 type GraphQLBody<T> = { data?: T | null; errors?: ApiErrorBody[] };
@@ -163,11 +166,15 @@ export interface SubscribeOptions<TResult, TVariables> {
     /** A result's identity: one seen before a reconnect is not yielded again when the resumed stream replays it. */
     key?(result: TResult): string;
   };
-  /** Another endpoint than the client's (for tests). */
-  url?: string;
+  /** Server-sent events (the default: plain HTTP, through any proxy) or a WebSocket (graphql-ws). */
+  transport?: 'sse' | 'websocket';
 }
 
 const COMPLETE = Symbol('complete');
+
+/** The API's errors as one CoverApiError with the first one's code. */
+const apiError = (errors: ApiErrorBody[]) =>
+  new CoverApiError(errors[0]?.message ?? 'error', (errors[0]?.extensions?.code ?? 'INTERNAL_SERVER_ERROR') as ErrorCode, errors);
 
 /** The results of a GraphQL-over-SSE stream (graphql-sse's distinct-connections mode), then COMPLETE if the server completed it. */
 async function* readEvents<TResult>(body: ReadableStream<Uint8Array>): AsyncGenerator<TResult | typeof COMPLETE> {
@@ -244,16 +251,79 @@ export function createCoverClient(options: CoverClientOptions) {
     return body.data;
   }
 
+  /** One graphql-ws client per CoverClient, opened on its first WebSocket subscription; it retries nothing (subscribe does). */
+  let ws: WsClient | undefined;
+  const wsClient = () => {
+    ws ??= createWsClient({
+      url: url.replace(/^http/, 'ws'),
+      connectionParams: () => (token ? { authorization: `Bearer ${token}` } : {}),
+      retryAttempts: 0,
+      lazy: true,
+      ...(options.WebSocket ? { webSocketImpl: options.WebSocket } : {}),
+    });
+    return ws;
+  };
+
   /**
-   * A subscription over server-sent events: an async iterator of results that ends when the
-   * server completes the stream, when `signal` aborts, or on `return()` (leaving a for-await
-   * loop). The request is sent at once, so nothing is missed between subscribing and iterating.
+   * One stream of a subscription, as results then COMPLETE when the server completed it. A
+   * refusal the API answers throws CoverApiError with its code; a stream that cannot be opened
+   * or drops throws or ends without COMPLETE.
+   */
+  function openStream<TResult>(
+    document: TypedDocumentNode<TResult, unknown>,
+    vars: unknown,
+    transport: 'sse' | 'websocket',
+    signal: AbortSignal,
+  ): AsyncIterable<TResult | typeof COMPLETE> {
+    if (transport === 'websocket') {
+      const results = wsClient().iterate({ query: print(document), variables: (vars ?? {}) as Record<string, unknown> });
+      signal.addEventListener('abort', () => void results.return?.(), { once: true });
+      return (async function* () {
+        try {
+          for await (const result of results) {
+            const first = result.errors?.[0];
+            if (first) throw apiError(result.errors as ApiErrorBody[]);
+            if (result.data) yield result.data as TResult;
+          }
+          if (!signal.aborted) yield COMPLETE;
+        } catch (error) {
+          // graphql-ws rejects with the operation's GraphQL errors, or with the socket's close.
+          if (Array.isArray(error)) throw apiError(error as ApiErrorBody[]);
+          throw error;
+        }
+      })();
+    }
+    const opened = doFetch(url, {
+      method: 'POST',
+      headers: headers('text/event-stream'),
+      body: JSON.stringify({ query: print(document), variables: vars ?? {} }),
+      signal,
+    });
+    return (async function* () {
+      const res = await opened;
+      if (!res.ok || !res.body) {
+        throw new CoverApiError(
+          `HTTP ${res.status} opening the subscription`,
+          res.status >= 500 ? 'UNAVAILABLE' : 'INTERNAL_SERVER_ERROR',
+          [],
+        );
+      }
+      yield* readEvents<TResult>(res.body);
+    })();
+  }
+
+  /**
+   * A subscription, over server-sent events (the default) or a WebSocket (`transport:
+   * 'websocket'`, graphql-ws): an async iterator of results that ends when the server
+   * completes the stream, when `signal` aborts, or on `return()` (leaving a for-await loop).
+   * The request is sent at once, so nothing is missed between subscribing and iterating.
    *
    * With `reconnect`, a stream that drops (the network, a server restarting or failing over)
    * is opened again after a pause that doubles from `delayMs` (500) to `maxDelayMs` (10 s),
    * with the variables `resume` gives from the last result received (a `since`, say), so a
-   * reconnect misses nothing. An error the API answers (a code: UNAUTHENTICATED, say) ends the
-   * iterator with that CoverApiError; so does a dropped stream without `reconnect`.
+   * reconnect misses nothing. A refusal the API answers (UNAUTHENTICATED, say) ends the
+   * iterator with that CoverApiError (a retryable one, UNAVAILABLE, is reconnected); so does a
+   * dropped stream without `reconnect`, as NETWORK_ERROR.
    */
   function subscribe<TResult, TVariables>(
     document: TypedDocumentNode<TResult, TVariables>,
@@ -262,21 +332,9 @@ export function createCoverClient(options: CoverClientOptions) {
   ): AsyncIterableIterator<TResult> {
     const abort = new AbortController();
     const { signal, reconnect } = options;
+    const transport = options.transport ?? 'sse';
     if (signal?.aborted) abort.abort();
     else signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    const open = (vars: TVariables | undefined) =>
-      doFetch(options.url ?? url, {
-        method: 'POST',
-        headers: headers('text/event-stream'),
-        body: JSON.stringify({ query: print(document), variables: vars ?? {} }),
-        signal: abort.signal,
-      }).then(
-        (res) => ({ res }),
-        (error: unknown) => ({ error }),
-      );
-    // The stream opens now, not at the first read: events that happen before the caller starts
-    // iterating (a purchase, a push) wait in the stream for it.
-    let opened = open(variables);
     const pause = (ms: number) =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);
@@ -289,55 +347,58 @@ export function createCoverClient(options: CoverClientOptions) {
           { once: true },
         );
       });
+    // The stream opens now, not at the first read: events that happen before the caller starts
+    // iterating (a purchase, a push) wait in the stream for it.
+    let stream = openStream(document as TypedDocumentNode<TResult, unknown>, variables, transport, abort.signal)[Symbol.asyncIterator]();
+    const firstRead = stream.next();
+    firstRead.catch(() => undefined);
     const events = (async function* () {
       let last: TResult | undefined;
       let delay = reconnect?.delayMs ?? 500;
       const seen = new Set<string>();
+      let pending: Promise<IteratorResult<TResult | typeof COMPLETE>> | undefined = firstRead;
       for (;;) {
-        const got = await opened;
         let dropped: CoverApiError;
-        if ('error' in got) {
-          if (abort.signal.aborted) return;
-          dropped = new CoverApiError(
-            `the subscription to ${url} could not be opened: ${(got.error as Error).message}`,
-            'NETWORK_ERROR',
-            [],
-            { cause: got.error },
-          );
-        } else if (!got.res.ok || !got.res.body) {
-          dropped = new CoverApiError(
-            `HTTP ${got.res.status} opening the subscription`,
-            got.res.status >= 500 ? 'UNAVAILABLE' : 'INTERNAL_SERVER_ERROR',
-            [],
-          );
-          if (got.res.status < 500) throw dropped;
-        } else {
-          try {
-            for await (const result of readEvents<TResult>(got.res.body)) {
-              if (result === COMPLETE) return;
-              const key = reconnect?.key?.(result);
-              if (key !== undefined) {
-                if (seen.has(key)) continue;
-                seen.add(key);
-              }
-              last = result;
-              delay = reconnect?.delayMs ?? 500;
-              yield result;
+        try {
+          for (;;) {
+            const next = pending ?? stream.next();
+            pending = undefined;
+            const step = await next;
+            if (step.done) break;
+            const result = step.value;
+            if (result === COMPLETE) return;
+            const key = reconnect?.key?.(result);
+            if (key !== undefined) {
+              if (seen.has(key)) continue;
+              seen.add(key);
             }
-          } catch (error) {
-            if (error instanceof CoverApiError || abort.signal.aborted) {
-              if (abort.signal.aborted) return;
-              throw error;
-            }
+            last = result;
+            delay = reconnect?.delayMs ?? 500;
+            yield result;
           }
-          if (abort.signal.aborted) return;
           dropped = new CoverApiError(`the subscription to ${url} dropped`, 'NETWORK_ERROR', []);
+        } catch (error) {
+          if (abort.signal.aborted) return;
+          if (error instanceof CoverApiError && !RETRYABLE_CODES.has(error.code)) throw error;
+          dropped =
+            error instanceof CoverApiError
+              ? error
+              : new CoverApiError(
+                  `the subscription to ${url} dropped or could not be opened: ${(error as Error)?.message ?? error}`,
+                  'NETWORK_ERROR',
+                  [],
+                  {
+                    cause: error,
+                  },
+                );
         }
+        if (abort.signal.aborted) return;
         if (!reconnect) throw dropped;
         await pause(delay);
         if (abort.signal.aborted) return;
         delay = Math.min(delay * 2, reconnect.maxDelayMs ?? 10_000);
-        opened = open(reconnect.resume ? reconnect.resume(last, variables) : variables);
+        const vars = reconnect.resume ? reconnect.resume(last, variables) : variables;
+        stream = openStream(document as TypedDocumentNode<TResult, unknown>, vars, transport, abort.signal)[Symbol.asyncIterator]();
       }
     })();
     return {
@@ -439,13 +500,14 @@ export function createCoverClient(options: CoverClientOptions) {
      * drops, from the last payout received (or from when it was opened), so none is missed;
      * `signal` ends it.
      */
-    payoutsLive(since?: string | Date, options: { signal?: AbortSignal; delayMs?: number } = {}) {
+    payoutsLive(since?: string | Date, options: { signal?: AbortSignal; delayMs?: number; transport?: 'sse' | 'websocket' } = {}) {
       const opened = new Date(since ?? Date.now()).toISOString();
       return subscribe(
         PolicyPaidDocument,
         { since: since === undefined ? null : opened },
         {
           ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.transport ? { transport: options.transport } : {}),
           reconnect: {
             ...(options.delayMs === undefined ? {} : { delayMs: options.delayMs }),
             // From just before the last payout: one settlement pays many policies at one instant,

@@ -17,8 +17,9 @@ export const LAYERS: Record<string, { folders: readonly string[]; packages?: rea
   http: { folders: ['app', 'domain'] },
   worker: { folders: ['app', 'domain'] },
   demo: { folders: ['app', 'domain'] },
-  // The typed client integrators use: the schema's generated documents, nothing of the server.
-  client: { folders: ['domain'], packages: ['viem', 'graphql', '@graphql-typed-document-node/core'] },
+  // The typed client integrators use: the schema's generated documents, nothing of the server
+  // (graphql-ws's client for WebSocket subscriptions, bundled into the SDK like viem's parts).
+  client: { folders: ['domain'], packages: ['viem', 'graphql', 'graphql-ws', '@graphql-typed-document-node/core'] },
   bin: { folders: ['domain', 'db', 'chain', 'pricing', 'app', 'http', 'worker', 'demo', 'client'] },
 };
 

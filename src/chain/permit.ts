@@ -1,15 +1,6 @@
 import { type Address, type LocalAccount, parseSignature } from 'viem';
 
-/** EIP-2612 permit types, as OpenZeppelin's ERC20Permit verifies them. */
-export const permitTypes = {
-  Permit: [
-    { name: 'owner', type: 'address' },
-    { name: 'spender', type: 'address' },
-    { name: 'value', type: 'uint256' },
-    { name: 'nonce', type: 'uint256' },
-    { name: 'deadline', type: 'uint256' },
-  ],
-} as const;
+import { permitTypes } from '../domain/permit-typed-data.ts';
 
 /**
  * An EIP-2612 permit signed by `owner` (offline: no transaction, no gas) letting `spender`

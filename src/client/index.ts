@@ -4,6 +4,7 @@ import { createSiweMessage } from 'viem/siwe';
 import { type Client as WsClient, createClient as createWsClient } from 'graphql-ws/client';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 import { policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
+import { permitTypes } from '../domain/permit-typed-data.ts';
 import {
   CompleteWithdrawalDocument,
   CreatePoolDocument,
@@ -554,15 +555,7 @@ export function createCoverClient(options: CoverClientOptions) {
       const signature = await wallet.signTypedData({
         account: wallet.account,
         domain: { name, version: '1', chainId: settlement.chainId, verifyingContract: token },
-        types: {
-          Permit: [
-            { name: 'owner', type: 'address' },
-            { name: 'spender', type: 'address' },
-            { name: 'value', type: 'uint256' },
-            { name: 'nonce', type: 'uint256' },
-            { name: 'deadline', type: 'uint256' },
-          ],
-        },
+        types: permitTypes,
         primaryType: 'Permit',
         message: { owner, spender: treasury, value: amount, nonce, deadline },
       });

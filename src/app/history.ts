@@ -1,6 +1,6 @@
 import { type HistorySource, bumpPricingRevision, importHistory } from '../db/history-store.ts';
-import { findFeed, risksOfFeed } from '../db/feed-store.ts';
-import { type RiskRecord, findRisk } from '../db/risk-store.ts';
+import { findFeed } from '../db/feed-store.ts';
+import { type RiskRecord, risksDrivenBy } from '../db/risk-store.ts';
 import { badInput, notFound } from '../domain/errors.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 import { requireAdmin, type Viewer } from './auth.ts';
@@ -60,10 +60,8 @@ export async function importFeedHistory(
   // The import has committed: a failure here only leaves the work to the first reader.
   if (added > 0) {
     try {
-      for (const riskId of await risksOfFeed(deps.db, feedId)) {
-        const risk = await findRisk(deps.db, riskId);
-        if (risk) await Promise.all([lossModelOf(deps, risk), sourcesOf(deps, risk)]);
-      }
+      const risks = await risksDrivenBy(deps.db, feedId);
+      await Promise.all(risks.flatMap((risk) => [lossModelOf(deps, risk), sourcesOf(deps, risk)]));
     } catch (error) {
       deps.log.warn({ feedId, err: error }, 'the imported history was not worked out ahead of its readers');
     }

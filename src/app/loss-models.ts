@@ -99,10 +99,30 @@ export function buildLossModel(
 }
 
 type Source = Pick<Ports, 'db' | 'clock' | 'config'>;
-interface Cache {
-  models: Map<string, { key: string; model: Promise<RiskLossModel> }>;
+
+/**
+ * A per-process cache of one promise per risk and database, kept while the risk's `key` (the
+ * inputs the value depends on) is unchanged: callers at once share one read, and a failed
+ * read is not remembered.
+ */
+function perRisk<T>(): (db: object, riskId: string, key: string, compute: () => Promise<T>) => Promise<T> {
+  const caches = new WeakMap<object, Map<string, { key: string; value: Promise<T> }>>();
+  return (db, riskId, key, compute) => {
+    let cache = caches.get(db);
+    if (!cache) caches.set(db, (cache = new Map()));
+    const hit = cache.get(riskId);
+    if (hit && hit.key === key) return hit.value;
+    const value = compute();
+    value.catch(() => {
+      if (cache.get(riskId)?.value === value) cache.delete(riskId);
+    });
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(riskId, { key, value });
+    return value;
+  };
 }
-const caches = new WeakMap<object, Cache>();
+const models = perRisk<RiskLossModel>();
+const sources = perRisk<HistorySource[]>();
 
 /** The start of the current UTC day: the experience holds whole days only. */
 export const dayStart = (at: number) => Math.floor(at / DAY_MS) * DAY_MS;
@@ -113,32 +133,23 @@ export const pricingInputs = (risk: Pick<RiskRecord, 'ruleVersion' | 'pricingRev
 
 /** A risk's loss model, from the per-process cache when its inputs have not changed. */
 export function lossModelOf(ports: Source, risk: RiskRecord): Promise<RiskLossModel> {
-  let cache = caches.get(ports.db);
-  if (!cache) caches.set(ports.db, (cache = { models: new Map() }));
   const asOf = dayStart(ports.clock.now());
   const key = `${pricingInputs(risk)}|${asOf}|${ports.config.pricing.uncertaintyQuantile}`;
-  const hit = cache.models.get(risk.id);
-  if (hit && hit.key === key) return hit.model;
-  const model = dailyCloses(ports.db, risk.id, asOf).then((closes) => {
-    const feeds = new Map<string, Array<{ at: number; value: string }>>();
-    for (const c of closes) {
-      let points = feeds.get(c.feedId);
-      if (!points) feeds.set(c.feedId, (points = []));
-      points.push(c);
-    }
-    const series = dailyExperience(
-      [...feeds].map(([feedId, points]) => ({ feedId, points })),
-      risk.rule.direction,
-    );
-    return buildLossModel(risk, series, asOf, ports.config.pricing.uncertaintyQuantile);
-  });
-  // A failed read is not remembered.
-  model.catch(() => {
-    if (cache.models.get(risk.id)?.model === model) cache.models.delete(risk.id);
-  });
-  if (cache.models.size >= 10_000) cache.models.clear();
-  cache.models.set(risk.id, { key, model });
-  return model;
+  return models(ports.db, risk.id, key, () =>
+    dailyCloses(ports.db, risk.id, asOf).then((closes) => {
+      const feeds = new Map<string, Array<{ at: number; value: string }>>();
+      for (const c of closes) {
+        let points = feeds.get(c.feedId);
+        if (!points) feeds.set(c.feedId, (points = []));
+        points.push(c);
+      }
+      const series = dailyExperience(
+        [...feeds].map(([feedId, points]) => ({ feedId, points })),
+        risk.rule.direction,
+      );
+      return buildLossModel(risk, series, asOf, ports.config.pricing.uncertaintyQuantile);
+    }),
+  );
 }
 
 /**
@@ -149,21 +160,9 @@ export function lossModelOf(ports: Source, risk: RiskRecord): Promise<RiskLossMo
  * re-aggregated on every read).
  */
 export function sourcesOf(ports: Source, risk: Pick<RiskRecord, 'id' | 'pricingRevision'>): Promise<HistorySource[]> {
-  let cache = sourceCaches.get(ports.db);
-  if (!cache) sourceCaches.set(ports.db, (cache = new Map()));
   const now = ports.clock.now();
-  const key = `${risk.pricingRevision}|${Math.floor(now / 60_000)}`;
-  const hit = cache.get(risk.id);
-  if (hit && hit.key === key) return hit.sources;
-  const sources = historySources(ports.db, risk.id, now);
-  sources.catch(() => {
-    if (cache.get(risk.id)?.sources === sources) cache.delete(risk.id);
-  });
-  if (cache.size >= 10_000) cache.clear();
-  cache.set(risk.id, { key, sources });
-  return sources;
+  return sources(ports.db, risk.id, `${risk.pricingRevision}|${Math.floor(now / 60_000)}`, () => historySources(ports.db, risk.id, now));
 }
-const sourceCaches = new WeakMap<object, Map<string, { key: string; sources: Promise<HistorySource[]> }>>();
 
 /** The expected loss and uncertainty load of a term (whole days, at most a year). */
 export function lossTermsOf(model: RiskLossModel, days: number): LossTerms {

@@ -1,5 +1,4 @@
 import { type Address, type LocalAccount, parseSignature } from 'viem';
-
 import { permitTypes } from '../domain/permit-typed-data.ts';
 
 /**

@@ -559,9 +559,10 @@ export function createCoverClient(options: CoverClientOptions) {
         primaryType: 'Permit',
         message: { owner, spender: treasury, value: amount, nonce, deadline },
       });
-      // (r, s, v) of a 65-byte signature.
+      // (r, s, v) of the 65-byte signature, split here: viem's parseSignature comes only from its
+      // root module, which would pull its Node transports into the SDK's platform-neutral bundle.
       const r = `0x${signature.slice(2, 66)}` as Hex;
-      const sPart = `0x${signature.slice(66, 130)}` as Hex;
+      const s = `0x${signature.slice(66, 130)}` as Hex;
       const vByte = Number.parseInt(signature.slice(130, 132), 16);
       const v = vByte < 27 ? vByte + 27 : vByte;
       const hash = await wallet.writeContract({
@@ -569,7 +570,7 @@ export function createCoverClient(options: CoverClientOptions) {
         address: treasury,
         abi: depositWithPermitAbi,
         functionName: 'depositWithPermit',
-        args: [amount, o.beneficiary ?? owner, deadline, v, r, sPart],
+        args: [amount, o.beneficiary ?? owner, deadline, v, r, s],
       });
       const receipt = await chain.waitForTransactionReceipt({ hash });
       if (receipt.status !== 'success') throw new CoverApiError(`the deposit ${hash} reverted`, 'CONFLICT', []);

@@ -221,6 +221,14 @@ export async function findWatchedMarket(
   };
 }
 
+/** The risks a feed drives, in one statement. */
+export async function risksDrivenBy(ex: Executor, feedId: string): Promise<RiskRecord[]> {
+  const rows = await ex.query<RiskRow>(
+    sql`SELECT * FROM risks WHERE id IN (SELECT risk_id FROM risk_feeds WHERE feed_id = ${feedId}) ORDER BY id`,
+  );
+  return rows.map(toRecord);
+}
+
 export async function listRisks(ex: Executor, page?: PageRequest): Promise<RiskRecord[]> {
   const { where, limit } = pageOf(sql`created_at`, sql`id`, page);
   const rows = await ex.query<RiskRow>(sql`SELECT * FROM risks WHERE ${where} ORDER BY created_at, id ${limit}`);

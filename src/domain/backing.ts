@@ -1,7 +1,7 @@
 /**
  * What a stablecoin's value rests on (docs/pricing.md, "The tails"): coins of one backing fail
  * alike, so the prior of a depeg starts from how its class of coin behaved in the shipped
- * cross-section (domain/loss-model.ts, `classPrior`). Unset: every class pooled.
+ * cross-section (domain/loss-model.ts, `fitPrior`). Unset: every class pooled.
  *
  *   FIAT         cash and treasuries held by an issuer (USDC, USDT, BUSD)
  *   CRYPTO       over-collateralised by crypto assets (DAI, sUSD)

@@ -44,9 +44,8 @@ export interface Prior {
   /** Assets and asset-years it was fitted on. */
   assets: number;
   years: number;
-  /** The backing class the prior is for (null: every class pooled), its coins and its hazard relativity r_class. */
+  /** The backing class the prior is for (null: every class pooled) and its hazard relativity r_class. */
   backing: Backing | null;
-  classAssets: number;
   relativity: number;
 }
 
@@ -83,7 +82,7 @@ export function fitPrior(
   // A few pseudo-incidents at the rule's largest payout: the tail is heavier than a short sample shows.
   const pseudo = 3;
   const severity = (sevSum + pseudo * maxRatio) / (sevCount + pseudo);
-  const pooled = { intercept, severity, assets: assets.length, years, backing, classAssets: 0, relativity: 1 };
+  const pooled = { intercept, severity, assets: assets.length, years, backing, relativity: 1 };
   const members = assets.filter((a) => a.backing === backing);
   if (backing === null || members.length === 0) return pooled;
   let observed = 0;
@@ -104,7 +103,6 @@ export function fitPrior(
     ...pooled,
     intercept: intercept + Math.log(relativity),
     severity: classIncidents === 0 ? severity : (classSevSum + c * severity) / (classIncidents + c),
-    classAssets: members.length,
     relativity,
   };
 }

@@ -116,33 +116,6 @@ function createNormal(random: () => number): () => number {
   };
 }
 
-/** Φ⁻¹(p) by Acklam's rational approximation (relative error < 1.2e-9). */
-export function inverseNormal(p: number): number {
-  if (p <= 0) return Number.NEGATIVE_INFINITY;
-  if (p >= 1) return Number.POSITIVE_INFINITY;
-  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239] as const;
-  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572] as const;
-  const c = [
-    -0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783,
-  ] as const;
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416] as const;
-  const low = 0.02425;
-  if (p < low) {
-    const q = Math.sqrt(-2 * Math.log(p));
-    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-  }
-  if (p > 1 - low) {
-    const q = Math.sqrt(-2 * Math.log(1 - p));
-    return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-  }
-  const q = p - 0.5;
-  const r = q * q;
-  return (
-    ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) /
-    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
-  );
-}
-
 /** A Gamma(shape, 1) draw (Marsaglia and Tsang; shape below 1 by the boost u^(1/shape)). */
 function gammaDraw(shape: number, normal: () => number, random: () => number): number {
   if (shape < 1) return gammaDraw(shape + 1, normal, random) * random() ** (1 / shape);
@@ -179,13 +152,8 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
   // Parameter risk: 4,096 draws of each risk's probability from its frequency's posterior,
   // one picked per path (a gamma draw per path and risk would triple the run's time).
   const DRAWS = 4_096;
-  const probabilities = risks.map((r) =>
-    r.frequency
-      ? Float64Array.from(
-          { length: DRAWS },
-          () => -Math.expm1(-gammaDraw((r.frequency as { shape: number }).shape, normal, random) / (r.frequency as { rate: number }).rate),
-        )
-      : null,
+  const probabilities = risks.map(({ frequency: f }) =>
+    f ? Float64Array.from({ length: DRAWS }, () => -Math.expm1(-gammaDraw(f.shape, normal, random) / f.rate)) : null,
   );
   // Which risks paid in each path, a bit per risk, for their shares of the tail.
   const words = Math.ceil(n / 32);

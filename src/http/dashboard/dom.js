@@ -27,17 +27,23 @@ export function tell(id, text, outcome) {
   box.dataset.outcome = outcome;
 }
 
+/** The latest action per result box: an older action that ends later does not overwrite a newer one's outcome. */
+const latest = new Map();
+
 /** Runs an action with its button disabled; its result or refusal goes to `#id`; the views refresh. */
 export async function act(id, run, button) {
+  const turn = (latest.get(id) ?? 0) + 1;
+  latest.set(id, turn);
+  const mine = () => latest.get(id) === turn;
   if (button) button.disabled = true;
   tell(id, 'Working…', 'working');
   try {
     const done = await run();
     // The views show the change before the action reports it: what follows sees it.
     await state.refresh().catch(console.error);
-    tell(id, done, 'ok');
+    if (mine()) tell(id, done, 'ok');
   } catch (e) {
-    tell(id, `Refused: ${e.message}`, 'refused');
+    if (mine()) tell(id, `Refused: ${e.message}`, 'refused');
   } finally {
     if (button) button.disabled = false;
   }

@@ -19,6 +19,7 @@ import type { Compiled } from '../src/chain/artifacts.ts';
 import { compileContracts } from '../src/chain/compile.ts';
 import { deployTestStablecoin, deployTreasury } from '../src/chain/deploy.ts';
 import { type TreasuryGateway, createTreasuryGateway } from '../src/chain/treasury.ts';
+import { createPolicyTokenGateway } from '../src/chain/policy-token.ts';
 import type { SettlementConfig } from '../src/app/deps.ts';
 import { type Harness, createHarness } from './helpers.ts';
 
@@ -127,13 +128,33 @@ export function treasuryGatewayOf(chain: ChainTreasury, operator?: LocalAccount)
   });
 }
 
-/** A harness settling on `chain`'s treasury, with its gateway. */
+/**
+ * A harness settling on `chain`'s treasury, with its gateway; with `policyToken`, policies are
+ * that ERC-721's tokens, minted with `minter`'s key.
+ */
 export async function chainHarness(
   chain: ChainTreasury,
-  o: { confirmations: number; batchSize: number; resendAfterMs?: number; operator?: LocalAccount },
+  o: {
+    confirmations: number;
+    batchSize: number;
+    resendAfterMs?: number;
+    operator?: LocalAccount;
+    policyToken?: { address: Address; minter?: LocalAccount };
+  },
 ): Promise<Harness> {
-  const h = await createHarness({ settlement: chainSettlementOf(chain, o) });
-  h.deps.treasury = treasuryGatewayOf(chain, o.operator);
+  const settlement = chainSettlementOf(chain, o) as Extract<SettlementConfig, { mode: 'chain' }>;
+  const h = await createHarness({ settlement: o.policyToken ? { ...settlement, policyToken: o.policyToken.address } : settlement });
+  const treasury = treasuryGatewayOf(chain, o.operator);
+  h.deps.treasury = treasury;
+  if (o.policyToken) {
+    h.deps.policyToken = createPolicyTokenGateway({
+      chainId: foundry.id,
+      rpcUrls: chain.url,
+      address: o.policyToken.address,
+      minter: o.policyToken.minter,
+      client: treasury.client,
+    });
+  }
   return h;
 }
 

@@ -28,6 +28,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
 import type { CpuWorker } from './cpu-worker.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
+import type { PolicyTokenGateway } from '../chain/policy-token.ts';
 import type { AdequacyKey, AdequacyReport } from '../domain/adequacy.ts';
 import type { QuoteRecord } from '../db/cover-store.ts';
 import type { PoolSnapshot } from '../db/pool-snapshots.ts';
@@ -91,6 +92,8 @@ export type SettlementConfig =
       asset: string;
       token: string;
       treasury: string;
+      /** The policy token (ERC-721): policies are minted to their buyers and move with the token (docs/design.md §6). */
+      policyToken?: string;
       /** Blocks (the including block counts as one) before a deposit is credited or a batch is confirmed. */
       confirmations: number;
       /** The block the treasury was deployed at: where the deposit indexer starts. */
@@ -130,6 +133,8 @@ export interface Ports {
   cpu?: CpuWorker;
   /** The treasury contract (chain settlement): reads in every process, `pay` where the operator key is. */
   treasury?: TreasuryGateway;
+  /** The policy token contract (chain settlement with POLICY_TOKEN_ADDRESS): reads in every process, `mint` where the minter key is. */
+  policyToken?: PolicyTokenGateway;
   /**
    * Set by the watcher for its work as leader: checks, inside a write's transaction, that the
    * lease is still this process's at the epoch it took it with, and throws LeaseLostError

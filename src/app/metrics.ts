@@ -16,7 +16,10 @@ export type CounterName =
   | 'rpc_errors'
   | 'lease_fenced_writes'
   | 'treasury_sync_errors'
-  | 'treasury_reorgs';
+  | 'treasury_reorgs'
+  | 'policy_tokens'
+  | 'policy_token_mismatches'
+  | 'policy_token_reorgs';
 export type HistogramName = 'settlement_seconds' | 'confirmation_to_paid_seconds';
 export type GaugeName = 'watcher_lease_held' | 'watcher_loop_completed';
 

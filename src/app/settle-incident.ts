@@ -22,6 +22,7 @@ import { decimalString, ratio } from '../domain/decimal.ts';
 import { runWaterfall } from '../domain/waterfall.ts';
 import { WAD } from '../domain/money.ts';
 import type { Deps } from './deps.ts';
+import { holdersKnownAt } from './policy-tokens.ts';
 import { type PoolSnapshot, checkpointPool, incomePostings, loadPoolSnapshot, splitIncome } from '../db/pool-snapshots.ts';
 
 /** Test seam: called after each step of a pool's settlement, so tests can crash it there. */
@@ -43,6 +44,12 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
   const started = performance.now();
   const incident = await findIncident(deps.db, incidentId);
   if (!incident || incident.status === 'SETTLED') return incident;
+  // Policies that are tokens pay whoever held them at the confirmation: the transfers mined
+  // by then must be read first (the token indexer follows the chain a few blocks behind).
+  if (!(await holdersKnownAt(deps, incident.confirmedAt))) {
+    deps.log.info({ incidentId }, "settlement waits for the policy token indexer to reach the incident's confirmation");
+    return incident;
+  }
   // A confirmed episode whose settlement value pays nothing (e.g. it recovered at the
   // confirming observation) consumes no cover.
   const pools = Number(incident.payoutRatio) === 0 ? [] : await poolsToSettle(deps.db, incident);

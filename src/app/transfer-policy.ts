@@ -4,6 +4,7 @@ import { badInput, conflict, notFound, unauthenticated } from '../domain/errors.
 import { type PolicyTransferMessage, policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
 import { signedBy } from './auth.ts';
 import type { Deps } from './deps.ts';
+import { policiesAreTokens } from './policy-tokens.ts';
 
 export interface TransferPolicyInput {
   policyId: string;
@@ -28,6 +29,14 @@ export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Pr
   if (!Number.isSafeInteger(input.deadline) || input.deadline < 0) throw badInput('deadline must be unix seconds', { field: 'deadline' });
   if (!isHex(input.signature) || input.signature.length > 20_000)
     throw badInput('signature must be 0x-prefixed hex', { field: 'signature' });
+  if (policiesAreTokens(deps)) {
+    throw conflict(
+      'policies here are ERC-721 tokens on the settlement chain: the holder transfers the token from their wallet (transferFrom)',
+      {
+        policyId: input.policyId,
+      },
+    );
+  }
   const to = getAddress(input.to);
   const now = deps.clock.now();
   if (input.deadline * 1000 < now)

@@ -18,6 +18,7 @@ import type { TreasuryGateway } from '../chain/treasury.ts';
 import { isMissingContract } from '../chain/retry.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
+import { indexPolicyTokens, mintPolicyTokens } from './policy-tokens.ts';
 import { type ChainSettlement, chainSettlement, depositCursor, measureReserves } from './treasury.ts';
 
 /** Blocks read per getLogs request (public RPCs cap ranges). */
@@ -411,7 +412,8 @@ export async function reconcileReserves(deps: Deps): Promise<void> {
 }
 
 /**
- * One pass of the chain settlement: deposits in, one sender step, reconciliation. A failure is
+ * One pass of the chain settlement: deposits and policy token transfers in, one sender step,
+ * the minter's step, reconciliation. A failure is
  * counted by reason (cover_treasury_sync_errors_total) and thrown: the last reserve check then
  * ages, and past its maximum age sales stop (fail closed).
  */
@@ -426,6 +428,7 @@ export async function syncTreasury(deps: Deps, probe?: SenderProbe): Promise<voi
 
 async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
   await indexDeposits(deps);
+  await indexPolicyTokens(deps);
   const { settlement } = chainSettlement(deps, 'the payout sender');
   const reorg = await openReorg(deps.db, settlement.asset);
   if (reorg) {
@@ -437,5 +440,6 @@ async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
       if (step === 'idle' || step === 'waiting') break;
     }
   }
+  await mintPolicyTokens(deps);
   await reconcileReserves(deps);
 }

@@ -2,9 +2,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Address, createPublicClient, createWalletClient, getAddress, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
+import { deployPolicyToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
 import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
-import { ANVIL_KEYS, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
+import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
 import { chainOf, readPrivateKeyFile } from '../chain/keys.ts';
 
 /**
@@ -17,6 +17,10 @@ import { chainOf, readPrivateKeyFile } from '../chain/keys.ts';
  * - SETTLEMENT_TOKEN: the token to settle in (required off a local chain: e.g. USDC's address).
  * - TREASURY_OWNER, OPERATOR_ADDRESS: the roles (default: the deployer; on a local chain the
  *   operator is anvil's last dev account, whose key is written beside the env file).
+ * - MINTER_ADDRESS: who mints policy tokens (the watcher's key; on a local chain anvil's dev
+ *   account 8, whose key is written beside the env file); the token's owner is TREASURY_OWNER.
+ * - POLICY_METADATA_URL: where the tokens' metadata is served, the API's /policy-tokens/
+ *   (default http://127.0.0.1:<PORT or 4000>/policy-tokens/; the owner changes it with setBaseURI).
  */
 async function main(): Promise<void> {
   const url = process.env.CHAIN_URL ?? 'http://127.0.0.1:8545';
@@ -64,6 +68,10 @@ async function main(): Promise<void> {
     operator,
     ...(capUnits === undefined ? {} : { payoutCap: BigInt(capUnits) * 10n ** BigInt(decimals) }),
   });
+  const minterKey = local && !process.env.MINTER_ADDRESS ? ANVIL_MINTER_KEY : undefined;
+  const minter = minterKey ? privateKeyToAccount(minterKey).address : getAddress(process.env.MINTER_ADDRESS ?? account.address);
+  const baseURI = process.env.POLICY_METADATA_URL ?? `http://127.0.0.1:${process.env.PORT ?? 4000}/policy-tokens/`;
+  const policyToken = await deployPolicyToken(deployer, { owner, minter, baseURI });
   // A guardian may pause payouts, never move money: set when the deployer is the owner.
   const guardian = process.env.TREASURY_GUARDIAN;
   if (guardian) {
@@ -86,6 +94,7 @@ async function main(): Promise<void> {
     `CHAIN_RPC_URLS=${chainId}=${url}`,
     `SETTLEMENT_TOKEN=${getAddress(token)}`,
     `TREASURY_ADDRESS=${treasury}`,
+    `POLICY_TOKEN_ADDRESS=${policyToken}`,
     `SETTLEMENT_START_BLOCK=${startBlock}`,
     `CONFIRMATIONS=${local ? 2 : 12}`,
   ];
@@ -94,8 +103,14 @@ async function main(): Promise<void> {
     writeFileSync(keyFile, `${operatorKey}\n`, { mode: 0o600 });
     lines.push(`OPERATOR_KEY_FILE=${keyFile}`);
   }
+  if (minterKey) {
+    const keyFile = join(out, 'minter.key');
+    writeFileSync(keyFile, `${minterKey}\n`, { mode: 0o600 });
+    lines.push(`MINTER_KEY_FILE=${keyFile}`);
+  }
   writeFileSync(envFile, `${lines.join('\n')}\n`);
   console.log(`treasury ${treasury} for token ${getAddress(token)} on chain ${chainId}; owner ${owner}, operator ${operator}`);
+  console.log(`policy token (ERC-721) ${policyToken}; minter ${minter}, metadata at ${baseURI}<token id>`);
   console.log(`settings written to ${envFile} (load them with: set -a; . ${envFile}; set +a, or SETTLEMENT_ENV_FILE=${envFile})`);
 }
 

@@ -89,6 +89,10 @@ const EnvSchema = z.object({
   SETTLEMENT_ASSET: z.string().min(1).default('USDC'),
   SETTLEMENT_TOKEN: z.string().optional(),
   TREASURY_ADDRESS: z.string().optional(),
+  /** The policy token (ERC-721) `npm run deploy` deployed beside the treasury: policies are minted as tokens. */
+  POLICY_TOKEN_ADDRESS: z.string().optional(),
+  /** The key that mints policy tokens (the watcher's), apart from the operator's. */
+  MINTER_KEY_FILE: z.string().min(1).optional(),
   SETTLEMENT_START_BLOCK: z.coerce.bigint().nonnegative().default(0n),
   CONFIRMATIONS: intFrom(3, 1, 1_000),
   /** Blocks a contract reading must hold on (the latest and those before it) to count: a block reorganised away, or a one-block pump or dip, moves nothing. */
@@ -158,7 +162,7 @@ export interface RuntimeConfig {
   rpcUrls: Map<number, string>;
   feedConfirmations: number;
   /** Chain settlement: the RPC URLs of its chain and how the operator signs (watcher only). */
-  chainSettlement: { rpcUrls: string; operator: OperatorConfig | undefined } | undefined;
+  chainSettlement: { rpcUrls: string; operator: OperatorConfig | undefined; minterKey?: `0x${string}` | undefined } | undefined;
   warnings: string[];
 }
 
@@ -248,6 +252,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       asset: e.SETTLEMENT_ASSET,
       token: address('SETTLEMENT_TOKEN', e.SETTLEMENT_TOKEN),
       treasury: address('TREASURY_ADDRESS', e.TREASURY_ADDRESS),
+      ...(e.POLICY_TOKEN_ADDRESS ? { policyToken: address('POLICY_TOKEN_ADDRESS', e.POLICY_TOKEN_ADDRESS) } : {}),
       confirmations: e.CONFIRMATIONS,
       startBlock: e.SETTLEMENT_START_BLOCK,
       batchSize: e.PAY_BATCH_SIZE,
@@ -257,7 +262,18 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       minWithdrawal: e.MIN_WITHDRAWAL,
       maxQueuedWithdrawals: e.MAX_QUEUED_WITHDRAWALS,
     };
-    chainSettlement = { rpcUrls: urls, operator: e.WATCHER === 'on' ? operator : undefined };
+    if (e.POLICY_TOKEN_ADDRESS && !e.MINTER_KEY_FILE && e.WATCHER === 'on') {
+      fail('MINTER_KEY_FILE', 'POLICY_TOKEN_ADDRESS with the watcher on needs the key that mints policy tokens (npm run deploy writes it)');
+    }
+    let minterKey: `0x${string}` | undefined;
+    if (e.MINTER_KEY_FILE && e.WATCHER === 'on') {
+      try {
+        minterKey = readPrivateKeyFile(e.MINTER_KEY_FILE);
+      } catch (error) {
+        fail('MINTER_KEY_FILE', (error as Error).message);
+      }
+    }
+    chainSettlement = { rpcUrls: urls, operator: e.WATCHER === 'on' ? operator : undefined, minterKey };
   }
   return {
     app: {

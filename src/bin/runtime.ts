@@ -12,6 +12,7 @@ import { type RpcErrorHook, redactUrl } from '../chain/retry.ts';
 import { type Database, createDatabase } from '../db/create-database.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { type TreasuryGateway, createTreasuryGateway } from '../chain/treasury.ts';
+import { type PolicyTokenGateway, createPolicyTokenGateway } from '../chain/policy-token.ts';
 import { type Address, getAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { REDACTED_LOG_PATHS } from '../http/redaction.ts';
@@ -71,6 +72,7 @@ export async function createRuntime(
   const clock = db.kind === 'postgres' ? await createDatabaseClock({ db }, log) : systemClock;
   const prometheus = createPrometheus(db, clock);
   const treasury = config.chainSettlement ? await connectTreasury(config, db, prometheus.metrics) : undefined;
+  const policyToken = treasury ? await connectPolicyToken(config, treasury, prometheus.metrics) : undefined;
   return {
     deps: wireDeps({
       db,
@@ -80,6 +82,7 @@ export async function createRuntime(
       metrics: prometheus.metrics,
       cpu: createCpuWorker(),
       ...(treasury ? { treasury } : {}),
+      ...(policyToken ? { policyToken } : {}),
     }),
     prometheus,
   };
@@ -140,6 +143,46 @@ async function connectTreasury(config: RuntimeConfig, db: Database, metrics: Met
     refuse(`the operator key is for ${treasury.operatorAddress()} but the treasury's operator is ${facts.operator}`);
   }
   return treasury;
+}
+
+/**
+ * The policy token beside the treasury, where one is configured (POLICY_TOKEN_ADDRESS): it
+ * must have code on the settlement chain, and the minter key (where this process mints) must
+ * be the token's minter. A mismatch stops the process with a message.
+ */
+async function connectPolicyToken(
+  config: RuntimeConfig,
+  treasury: TreasuryGateway,
+  metrics: Metrics,
+): Promise<PolicyTokenGateway | undefined> {
+  const s = config.app.settlement;
+  const c = config.chainSettlement;
+  if (s.mode !== 'chain' || !c || !s.policyToken) return undefined;
+  const minter = c.minterKey ? privateKeyToAccount(c.minterKey) : undefined;
+  const token = createPolicyTokenGateway({
+    chainId: s.chainId,
+    rpcUrls: c.rpcUrls,
+    address: s.policyToken as Address,
+    minter,
+    client: treasury.client,
+    onRpcError: countRpcErrors(metrics, s.chainId),
+  });
+  let onChainMinter: string;
+  try {
+    onChainMinter = await token.minter();
+  } catch (error) {
+    console.error(
+      `chain settlement refused to start: cannot read the policy token ${s.policyToken} on chain ${s.chainId}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+    );
+    return process.exit(2);
+  }
+  if (minter && getAddress(onChainMinter) !== minter.address) {
+    console.error(
+      `chain settlement refused to start: the minter key is for ${minter.address} but the policy token's minter is ${onChainMinter}`,
+    );
+    return process.exit(2);
+  }
+  return token;
 }
 
 /** Counts a chain's RPC requests that failed after their retries (cover_rpc_errors_total). */

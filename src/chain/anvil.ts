@@ -17,6 +17,9 @@ export const ANVIL_KEYS: readonly Hex[] = [
 /** Anvil's last dev key (account 9): the local treasury operator, apart from the accounts walk-throughs use. */
 export const ANVIL_OPERATOR_KEY: Hex = '0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6';
 
+/** Anvil's dev key 8: the local policy token's minter, apart from the operator so their nonces never mix. */
+export const ANVIL_MINTER_KEY: Hex = '0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97';
+
 /** The anvil binary from its npm package (`@foundry-rs/anvil-linux-amd64`). */
 export function anvilBinary(): string {
   return join(dirname(require.resolve('@foundry-rs/anvil-linux-amd64/package.json')), 'bin', 'anvil');

@@ -36,3 +36,11 @@ export async function deployTreasury(
   const cap = options.payoutCap ?? DEFAULT_PAYOUT_CAP_UNITS * 10n ** BigInt(decimals);
   return deploy(d, platformContracts().Treasury, [options.token, options.owner, options.operator, cap]);
 }
+
+/**
+ * Deploys the policy token (ERC-721) beside the treasury: `owner` sets its minter and metadata
+ * address, `minter` (the watcher's key) mints policies, and tokenURI is `<baseURI><token id>`.
+ */
+export function deployPolicyToken(d: Deployer, options: { owner: Address; minter: Address; baseURI: string }): Promise<Address> {
+  return deploy(d, platformContracts().PolicyToken, ['Parametric Cover Policy', 'COVER', options.owner, options.minter, options.baseURI]);
+}

@@ -59,6 +59,8 @@ export interface PolicyRecord {
   holder: string;
   /** How many times it changed hands: the nonce its next transfer signs. */
   transfers: number;
+  /** Whether its ERC-721 token's mint is on chain past its confirmations (chain settlement with a policy token). */
+  minted?: boolean;
 }
 
 interface QuoteRow {
@@ -188,6 +190,7 @@ interface PolicyRow {
   paid: boolean;
   holder: string | null;
   transfers: string | number;
+  minted_block?: string | null;
 }
 
 /** A policy row with its paid state, which is its payout row (migration 0008), not its status column. */
@@ -214,6 +217,7 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
   createdAt: ms(r.created_at),
   holder: r.holder ?? r.buyer,
   transfers: Number(r.transfers ?? 0),
+  minted: r.minted_block != null,
 });
 
 export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void> {

@@ -52,18 +52,31 @@ export async function cursorOf(ex: Executor, name: string): Promise<bigint | und
   return (await cursorRow(ex, name))?.block;
 }
 
-/** The last block processed and its hash (null for a cursor stored before hashes were kept). */
-export async function cursorRow(ex: Executor, name: string): Promise<{ block: bigint; hash: string | null } | undefined> {
-  const rows = await ex.query<{ block: string; block_hash: string | null }>(
-    sql`SELECT block, block_hash FROM chain_cursors WHERE name = ${name}`,
+/** The last block processed, its hash (null for a cursor stored before hashes were kept) and its time (ms; null where not kept). */
+export async function cursorRow(
+  ex: Executor,
+  name: string,
+): Promise<{ block: bigint; hash: string | null; blockTime: number | null } | undefined> {
+  const rows = await ex.query<{ block: string; block_hash: string | null; block_time: Date | null }>(
+    sql`SELECT block, block_hash, block_time FROM chain_cursors WHERE name = ${name}`,
   );
-  return rows[0] ? { block: big(rows[0].block), hash: rows[0].block_hash ?? null } : undefined;
+  const r = rows[0];
+  return r ? { block: big(r.block), hash: r.block_hash ?? null, blockTime: r.block_time ? ms(r.block_time) : null } : undefined;
 }
 
-export async function setCursor(ex: Executor, name: string, block: bigint, now: number, hash: string | null = null): Promise<void> {
+export async function setCursor(
+  ex: Executor,
+  name: string,
+  block: bigint,
+  now: number,
+  hash: string | null = null,
+  blockTime: number | null = null,
+): Promise<void> {
   await ex.query(sql`
-    INSERT INTO chain_cursors (name, block, block_hash, updated_at) VALUES (${name}, ${block.toString()}::bigint, ${hash}, ${ts(now)})
-    ON CONFLICT (name) DO UPDATE SET block = EXCLUDED.block, block_hash = EXCLUDED.block_hash, updated_at = EXCLUDED.updated_at`);
+    INSERT INTO chain_cursors (name, block, block_hash, block_time, updated_at)
+    VALUES (${name}, ${block.toString()}::bigint, ${hash}, ${blockTime === null ? null : ts(blockTime)}, ${ts(now)})
+    ON CONFLICT (name) DO UPDATE SET block = EXCLUDED.block, block_hash = EXCLUDED.block_hash, block_time = EXCLUDED.block_time,
+      updated_at = EXCLUDED.updated_at`);
 }
 
 export interface InboundRow {

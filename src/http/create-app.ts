@@ -10,6 +10,7 @@ import { bearer } from './bearer.ts';
 import { serveWebSockets } from './websocket.ts';
 import { type Viewer, isAdminAddress, verifiedClaims } from '../app/auth.ts';
 import { getIncident } from '../app/incidents.ts';
+import { METADATA_PATH, policyTokenMetadata } from '../app/policy-tokens.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
 import { createMaskError, errorHandler, refused } from './errors.ts';
@@ -116,6 +117,16 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
       const incident = await getIncident(deps, req.params.id);
       if (incident.evidenceDocument === null) return refused(res, 'NOT_FOUND', 'this incident predates published evidence documents');
       res.type('application/json').send(Buffer.from(incident.evidenceDocument, 'utf8'));
+    } catch (error) {
+      next(error);
+    }
+  });
+  // A policy token's ERC-721 metadata: what the contract's tokenURI points to.
+  app.get(`${METADATA_PATH}:tokenId`, async (req, res, next) => {
+    try {
+      const metadata = await policyTokenMetadata(deps, req.params.tokenId);
+      if (!metadata) return refused(res, 'NOT_FOUND', 'no policy has this token id');
+      res.set('cache-control', 'public, max-age=60').json(metadata);
     } catch (error) {
       next(error);
     }

@@ -76,6 +76,22 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
       labelNames: ['asset'],
       registers: [registry],
     }),
+    policy_tokens: new Counter({
+      name: 'cover_policy_tokens_total',
+      help: 'Policy token (ERC-721) events applied by the indexer past their confirmations, by event: minted, transferred',
+      labelNames: ['event'],
+      registers: [registry],
+    }),
+    policy_token_mismatches: new Counter({
+      name: 'cover_policy_token_mismatches_total',
+      help: 'Policy token logs not applied because the ledger disagrees (a mint to someone other than the holder, a transfer by a non-holder, an unknown token)',
+      registers: [registry],
+    }),
+    policy_token_reorgs: new Counter({
+      name: 'cover_policy_token_reorgs_total',
+      help: 'Reorgs deeper than the confirmations that took policy token mints or transfers off the chain (holders rewound to the fork)',
+      registers: [registry],
+    }),
     rpc_errors: new Counter({
       name: 'cover_rpc_errors_total',
       help: 'JSON-RPC requests that failed after their retries, by chain, method and kind (transport: no answer; rpc: an error answer, a revert included)',

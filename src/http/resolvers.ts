@@ -21,6 +21,7 @@ import { capOf } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing, backingOf, dependsOnOf, protocolCategoryOf } from '../app/loss-models.ts';
 import { transferPolicy } from '../app/transfer-policy.ts';
+import { policyTokenOf } from '../app/policy-tokens.ts';
 import { quoteSummary } from '../domain/quote-summary.ts';
 import { riskHistory } from '../app/history.ts';
 import type { ModelExplanation } from '../domain/loss-model.ts';
@@ -305,6 +306,7 @@ export const coreResolvers: Resolvers = {
     risk: (p, _, ctx) => ctx.risk(p.riskId),
     pool: (p, _, ctx) => ctx.pool(p.poolId),
     transferNonce: (p) => p.transfers,
+    token: (p, _, ctx) => policyTokenOf(ctx.deps, p),
   },
 };
 

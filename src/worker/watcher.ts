@@ -104,6 +104,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
     for (const id of await settlingIncidents(deps)) {
       const started = Date.now();
       const incident = await settleIncident(leader, id);
+      if (incident?.status !== 'SETTLED') continue;
       log.info(
         { incidentId: id, policiesPaid: incident?.policiesPaid, totalPaid: incident?.totalPaid?.toString(), ms: Date.now() - started },
         'incident settled',

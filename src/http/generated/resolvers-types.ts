@@ -1220,6 +1220,8 @@ export type Policy = {
   startAt: Scalars['DateTime']['output'];
   /** Where it stands. */
   status: PolicyStatus;
+  /** Its ERC-721 token on the settlement chain, where policies are tokens (chain settlement with a policy token); null otherwise. */
+  token?: Maybe<PolicyToken>;
   /** How many times it changed hands: the nonce its next transfer signs. */
   transferNonce: Scalars['Int']['output'];
 };
@@ -1241,6 +1243,24 @@ export type PolicyStatus =
   | 'EXPIRED'
   /** Paid by an incident: the cover is used up. */
   | 'PAID';
+
+/**
+ * A policy as an ERC-721 token: minted to its buyer once the purchase is recorded; whoever holds
+ * it when an incident confirms is paid (docs/design.md §6, "Policies change hands").
+ */
+export type PolicyToken = {
+  __typename?: 'PolicyToken';
+  /** The chain it lives on. */
+  chainId: Scalars['Int']['output'];
+  /** The token contract's address. */
+  contract: Scalars['String']['output'];
+  /** Where its metadata is served (what the contract's tokenURI points to): the cover's terms and state as JSON. */
+  metadataPath: Scalars['String']['output'];
+  /** Whether its mint is on chain past the confirmations (until then the buyer holds the policy in the ledger only). */
+  minted: Scalars['Boolean']['output'];
+  /** The token id, in decimal: the policy id's 32 hex digits read as a number. */
+  tokenId: Scalars['String']['output'];
+};
 
 /** A coverage pool: underwriters' capital in tranches, the risks it backs and its caps. */
 export type Pool = {
@@ -3042,6 +3062,7 @@ export type ResolversTypes = {
   Policy: ResolverTypeWrapper<PolicyRecord>;
   PolicyConnection: ResolverTypeWrapper<Omit<PolicyConnection, 'nodes'> & { nodes: Array<ResolversTypes['Policy']> }>;
   PolicyStatus: PolicyStatus;
+  PolicyToken: ResolverTypeWrapper<PolicyToken>;
   Pool: ResolverTypeWrapper<PoolSnapshot>;
   PoolCapacity: ResolverTypeWrapper<Omit<Omit<PoolCapacity, 'pool'> & { pool: ResolversTypes['Pool'] }, 'pool'> & { poolId: string }>;
   PoolConnection: ResolverTypeWrapper<Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversTypes['Pool']> }>;
@@ -3160,6 +3181,7 @@ export type ResolversParentTypes = {
   PayoutTierInput: PayoutTierInput;
   Policy: PolicyRecord;
   PolicyConnection: Omit<PolicyConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Policy']> };
+  PolicyToken: PolicyToken;
   Pool: PoolSnapshot;
   PoolCapacity: Omit<Omit<PoolCapacity, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
   PoolConnection: Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Pool']> };
@@ -3575,12 +3597,21 @@ export type PolicyResolvers<ContextType = Context, ParentType extends ResolversP
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
   startAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['PolicyStatus'], ParentType, ContextType>;
+  token?: Resolver<Maybe<ResolversTypes['PolicyToken']>, ParentType, ContextType>;
   transferNonce?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type PolicyConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PolicyConnection'] = ResolversParentTypes['PolicyConnection']> = {
   nodes?: Resolver<Array<ResolversTypes['Policy']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type PolicyTokenResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PolicyToken'] = ResolversParentTypes['PolicyToken']> = {
+  chainId?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  contract?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  metadataPath?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  minted?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  tokenId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type PoolResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Pool'] = ResolversParentTypes['Pool']> = {
@@ -4154,6 +4185,7 @@ export type Resolvers<ContextType = Context> = {
   PayoutTier?: PayoutTierResolvers<ContextType>;
   Policy?: PolicyResolvers<ContextType>;
   PolicyConnection?: PolicyConnectionResolvers<ContextType>;
+  PolicyToken?: PolicyTokenResolvers<ContextType>;
   Pool?: PoolResolvers<ContextType>;
   PoolCapacity?: PoolCapacityResolvers<ContextType>;
   PoolConnection?: PoolConnectionResolvers<ContextType>;

@@ -1,0 +1,247 @@
+import { type Address, formatUnits } from 'viem';
+import type { PolicyTokenGateway } from '../chain/policy-token.ts';
+import { cursorRow, setCursor } from '../db/deposit-store.ts';
+import { type PolicyTokenLog, recordTokenLogs, tokenBlocks, undoTokenLogs, unmintedPolicies } from '../db/policy-token-store.ts';
+import { policyIdOf, tokenIdOf } from '../domain/policy-token.ts';
+import { type PolicyRecord, findPolicy } from '../db/cover-store.ts';
+import { findRisk } from '../db/risk-store.ts';
+import { findPool } from '../db/pool-store.ts';
+import { assetDecimals } from '../db/asset-store.ts';
+import type { Deps } from './deps.ts';
+import { fencedTransaction } from './lease.ts';
+import type { ChainSettlement } from './treasury.ts';
+
+/** Blocks read per getLogs request (public RPCs cap ranges). */
+const LOG_RANGE = 2_000n;
+/** Policies minted in one transaction: about 50k gas each. */
+const MINT_BATCH = 100;
+
+/** The chain settlement and its policy token, or undefined where policies are not tokens (ledger settlement, or no token deployed). */
+function tokenSettlement(deps: Deps): { s: ChainSettlement & { policyToken: string }; token: PolicyTokenGateway } | undefined {
+  const s = deps.config.settlement;
+  if (s.mode !== 'chain' || !s.policyToken || !deps.policyToken) return undefined;
+  return { s: s as ChainSettlement & { policyToken: string }, token: deps.policyToken };
+}
+
+/** Whether policies are ERC-721 tokens here: then the token moves them, not a signed transfer through the API. */
+export function policiesAreTokens(deps: Deps): boolean {
+  return tokenSettlement(deps) !== undefined;
+}
+
+/** The token indexer's cursor name: one per chain and token. */
+export const tokenCursor = (s: { chainId: number; policyToken: string }) => `policy-tokens:${s.chainId}:${s.policyToken.toLowerCase()}`;
+
+/**
+ * Follows the policy token's Transfer logs to the safe head (`confirmations` blocks, as for
+ * deposits): a mint marks its policy minted, a transfer moves the policy to its new holder,
+ * dated by its block. Each range is recorded with the cursor, its last block's hash and time
+ * in one transaction, so a crash repeats at most a range, and the log's identity makes the
+ * repeat a no-op. A reorg inside the unconfirmed zone has nothing to undo; a deeper one is
+ * found by the cursor's hash and undone (`rewind`). Returns how many mints and transfers it applied.
+ */
+export async function indexPolicyTokens(deps: Deps): Promise<number> {
+  const t = tokenSettlement(deps);
+  if (!t || !deps.treasury) return 0;
+  const { s, token } = t;
+  const name = tokenCursor(s);
+  const latest = await deps.treasury.latestBlock();
+  await rewind(deps, token, name, latest);
+  const safe = latest - BigInt(s.confirmations - 1);
+  let from = ((await cursorRow(deps.db, name))?.block ?? s.startBlock - 1n) + 1n;
+  let applied = 0;
+  while (from <= safe) {
+    const to = from + LOG_RANGE - 1n < safe ? from + LOG_RANGE - 1n : safe;
+    const end = await token.block(to);
+    const logs = await token.transfers(from, to);
+    // The blocks' times, each checked against the hash its logs name: all of one branch.
+    const times = new Map<bigint, number>();
+    let oneBranch = end !== undefined && (await token.block(to))?.hash === end.hash;
+    for (const l of logs) {
+      if (!oneBranch) break;
+      if (times.has(l.blockNumber)) continue;
+      const b = await token.block(l.blockNumber);
+      if (b?.hash !== l.blockHash) oneBranch = false;
+      else times.set(l.blockNumber, b.at);
+    }
+    if (!oneBranch || !end) {
+      deps.log.warn({ block: to.toString() }, 'the chain reorganised while policy token transfers were read: reading again');
+      continue;
+    }
+    const rows: PolicyTokenLog[] = logs.map((l) => ({
+      policyId: l.policyId ?? `token:${l.tokenId}`,
+      from: l.from,
+      to: l.to,
+      txHash: l.txHash,
+      logIndex: l.logIndex,
+      blockNumber: l.blockNumber,
+      blockHash: l.blockHash,
+      at: times.get(l.blockNumber) as number,
+    }));
+    const outcome = await fencedTransaction(deps, async (tx) => {
+      const o = await recordTokenLogs(tx, rows);
+      await setCursor(tx, name, to, deps.clock.now(), end.hash, end.at);
+      return o;
+    });
+    if (outcome.ignored.length > 0) {
+      deps.metrics.count('policy_token_mismatches', {}, outcome.ignored.length);
+      deps.log.error(
+        { ignored: outcome.ignored },
+        "policy token logs the ledger does not agree with: not applied (a mint or transfer the platform's rules refuse)",
+      );
+    }
+    if (outcome.minted + outcome.transferred > 0) {
+      deps.metrics.count('policy_tokens', { event: 'minted' }, outcome.minted);
+      deps.metrics.count('policy_tokens', { event: 'transferred' }, outcome.transferred);
+    }
+    applied += outcome.minted + outcome.transferred;
+    from = to + 1n;
+  }
+  return applied;
+}
+
+/**
+ * A reorg deeper than the confirmations that reached blocks the token indexer recorded: the
+ * chain no longer has the cursor's block. The newest recorded block the chain still has is the
+ * fork; the mints and transfers above it are undone (holders go back, the minter mints again)
+ * and the indexer reads the new branch from there. A payout already settled to a holder whose
+ * transfer was undone stays paid to them: it is logged for an admin.
+ */
+async function rewind(deps: Deps, token: PolicyTokenGateway, name: string, head: bigint): Promise<void> {
+  const cursor = await cursorRow(deps.db, name);
+  if (!cursor?.hash) return;
+  const still = async (n: bigint, hash: string) => n <= head && (await token.block(n))?.hash === hash;
+  if (await still(cursor.block, cursor.hash)) return;
+  const s = (tokenSettlement(deps) as NonNullable<ReturnType<typeof tokenSettlement>>).s;
+  let fork: { number: bigint; hash: string | null; at: number | null } = { number: s.startBlock - 1n, hash: null, at: null };
+  for (const b of await tokenBlocks(deps.db, cursor.block)) {
+    if (await still(b.number, b.hash)) {
+      fork = { number: b.number, hash: b.hash, at: (await token.block(b.number))?.at ?? null };
+      break;
+    }
+  }
+  const undone = await fencedTransaction(deps, async (tx) => {
+    const u = await undoTokenLogs(tx, fork.number);
+    await setCursor(tx, name, fork.number, deps.clock.now(), fork.hash, fork.at);
+    return u;
+  });
+  deps.metrics.count('policy_token_reorgs', {});
+  deps.log.error(
+    { fork: fork.number.toString(), processed: cursor.block.toString(), head: head.toString(), ...undone },
+    'a reorg deeper than the confirmations took policy token mints or transfers off the chain: holders rewound to the fork, the minter mints again',
+  );
+}
+
+/** When a stuck mint was first seen pending, by token: its replacement waits `resendAfterMs` from then. */
+const stuckSince = new Map<string, { nonce: number; since: number; sends: number }>();
+
+/**
+ * One step of the minter (under the watcher's lease): the oldest policies in force whose token
+ * is not minted get one `mint` transaction, to their holder. Exactly once rests on the
+ * contract, which skips an id that exists, and on the chain's latest state, read before each
+ * send: a mint mined but not yet past its confirmations is not sent again, and one a reorg
+ * took away is. While a mint is pending the minter waits; after `resendAfterMs` it replaces
+ * it on the same nonce at higher fees.
+ */
+export async function mintPolicyTokens(deps: Deps): Promise<'idle' | 'waiting' | 'sent'> {
+  const t = tokenSettlement(deps);
+  if (!t) return 'idle';
+  const { s, token } = t;
+  const todo = await unmintedPolicies(deps.db, deps.clock.now(), MINT_BATCH);
+  if (todo.length === 0) return 'idle';
+  const ids = todo.map((p) => tokenIdOf(p.id) as bigint);
+  const onChain = await token.mintedOf(ids);
+  const need = todo.map((p, i) => ({ ...p, tokenId: ids[i] as bigint })).filter((_, i) => !onChain[i]);
+  if (need.length === 0) return 'waiting';
+  const { mined, pending } = await token.nonces();
+  let nonce = pending;
+  let feeBump = 1;
+  if (pending > mined) {
+    const seen = stuckSince.get(token.address);
+    const now = deps.clock.now();
+    if (!seen || seen.nonce !== mined) {
+      stuckSince.set(token.address, { nonce: mined, since: now, sends: 0 });
+      return 'waiting';
+    }
+    if (now - seen.since < s.resendAfterMs) return 'waiting';
+    seen.sends++;
+    seen.since = now;
+    nonce = mined;
+    feeBump = 1.25 ** seen.sends;
+  }
+  const hash = await token.sendMint(
+    need.map((p) => p.holder as Address),
+    need.map((p) => p.tokenId),
+    { nonce, feeBump },
+  );
+  deps.log.info({ txHash: hash, nonce, policies: need.length, replacing: feeBump > 1 }, 'policy tokens minting');
+  return 'sent';
+}
+
+/**
+ * Whether the token indexer has read the chain up to `at` (ms): every transfer mined by then
+ * is recorded, so the holder at that moment is known. Where policies are not tokens, always.
+ * An incident's settlement waits for this at its confirmation: who it pays is who held the
+ * policy when it confirmed.
+ */
+export async function holdersKnownAt(deps: Deps, at: number): Promise<boolean> {
+  const t = tokenSettlement(deps);
+  if (!t) return true;
+  const cursor = await cursorRow(deps.db, tokenCursor(t.s));
+  return cursor?.blockTime != null && cursor.blockTime >= at;
+}
+
+/** Where a policy token's metadata is served: the contract's tokenURI is `<base URL><METADATA_PATH><token id>`. */
+export const METADATA_PATH = '/policy-tokens/';
+
+/** A policy's token as the API shows it, or null where policies are not tokens. */
+export function policyTokenOf(
+  deps: Deps,
+  p: Pick<PolicyRecord, 'id' | 'minted'>,
+): { contract: string; chainId: number; tokenId: string; minted: boolean; metadataPath: string } | null {
+  const t = tokenSettlement(deps);
+  const id = tokenIdOf(p.id);
+  if (!t || id === undefined) return null;
+  return {
+    contract: t.token.address,
+    chainId: t.s.chainId,
+    tokenId: id.toString(),
+    minted: p.minted === true,
+    metadataPath: `${METADATA_PATH}${id}`,
+  };
+}
+
+/**
+ * A policy token's ERC-721 metadata (the JSON its tokenURI names): what the cover is, its
+ * terms and its state now, so a wallet or a marketplace shows what a buyer of the token gets.
+ * Undefined for a token id that names no policy.
+ */
+export async function policyTokenMetadata(deps: Deps, tokenId: string): Promise<Record<string, unknown> | undefined> {
+  if (!/^\d{1,40}$/.test(tokenId)) return undefined;
+  const policyId = policyIdOf(BigInt(tokenId));
+  const p = policyId ? await findPolicy(deps.db, policyId) : undefined;
+  if (!p) return undefined;
+  const risk = await findRisk(deps.db, p.riskId);
+  const now = deps.clock.now();
+  const state = p.status === 'PAID' ? 'PAID' : p.endAt <= now || p.status === 'EXPIRED' ? 'EXPIRED' : 'ACTIVE';
+  const asset = (await findPool(deps.db, p.poolId))?.asset ?? '';
+  const decimals = asset ? await assetDecimals(deps.db, asset) : 0;
+  const amount = `${formatUnits(p.amount, decimals)} ${asset}`;
+  return {
+    name: `${risk?.name ?? p.riskId} cover, ${amount}`,
+    description:
+      `Parametric cover ${p.id}: pays up to ${formatUnits(p.exposure, decimals)} ${asset} automatically if its risk's trigger ` +
+      `confirms between ${new Date(p.startAt).toISOString()} and ${new Date(p.endAt).toISOString()}, to whoever holds this token ` +
+      'when the incident confirms. Selling the token sells the right to that payout.',
+    external_url: `/graphql?query=${encodeURIComponent(`{ policy(id: "${p.id}") { id status holder amount endAt risk { name } } }`)}`,
+    attributes: [
+      { trait_type: 'Policy', value: p.id },
+      { trait_type: 'Risk', value: risk?.name ?? p.riskId },
+      { trait_type: 'Cover', value: amount },
+      { trait_type: 'Maximum payout', value: `${formatUnits(p.exposure, decimals)} ${asset}` },
+      { trait_type: 'Starts', display_type: 'date', value: Math.floor(p.startAt / 1000) },
+      { trait_type: 'Ends', display_type: 'date', value: Math.floor(p.endAt / 1000) },
+      { trait_type: 'State', value: state },
+      { trait_type: 'Pool', value: p.poolId },
+    ],
+  };
+}

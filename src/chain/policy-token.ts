@@ -1,0 +1,165 @@
+import { type Account, type Address, type Hex, type PublicClient, createWalletClient, getAddress, parseAbi } from 'viem';
+import { policyIdOf } from '../domain/policy-token.ts';
+import { chainOf } from './keys.ts';
+import { type RpcErrorHook, rpcTransport } from './retry.ts';
+
+/** The policy token's interface (contracts/PolicyToken.sol); a test checks it against the compiled ABI. */
+export const policyTokenAbi = parseAbi([
+  'function name() view returns (string)',
+  'function symbol() view returns (string)',
+  'function owner() view returns (address)',
+  'function minter() view returns (address)',
+  'function balanceOf(address owner) view returns (uint256)',
+  'function ownerOf(uint256 tokenId) view returns (address)',
+  'function tokenURI(uint256 tokenId) view returns (string)',
+  'function supportsInterface(bytes4 interfaceId) view returns (bool)',
+  'function getApproved(uint256 tokenId) view returns (address)',
+  'function isApprovedForAll(address owner, address operator) view returns (bool)',
+  'function approve(address to, uint256 tokenId)',
+  'function setApprovalForAll(address operator, bool approved)',
+  'function transferFrom(address from, address to, uint256 tokenId)',
+  'function safeTransferFrom(address from, address to, uint256 tokenId)',
+  'function safeTransferFrom(address from, address to, uint256 tokenId, bytes data)',
+  'function mint(address[] to, uint256[] ids) returns (uint256 minted)',
+  'function mintedOf(uint256[] ids) view returns (bool[] minted)',
+  'function setMinter(address newMinter)',
+  'function setBaseURI(string baseURI_)',
+  'function transferOwnership(address newOwner)',
+  'event Transfer(address indexed from, address indexed to, uint256 indexed tokenId)',
+  'event Approval(address indexed owner, address indexed approved, uint256 indexed tokenId)',
+  'event ApprovalForAll(address indexed owner, address indexed operator, bool approved)',
+  'event MinterChanged(address indexed previousMinter, address indexed newMinter)',
+  'event OwnershipTransferred(address indexed previousOwner, address indexed newOwner)',
+  'event BaseURIChanged(string baseURI)',
+  'event MetadataUpdate(uint256 _tokenId)',
+  'event BatchMetadataUpdate(uint256 _fromTokenId, uint256 _toTokenId)',
+  'error NotOwner()',
+  'error NotMinter()',
+  'error LengthMismatch()',
+  'error ZeroAddress()',
+  'error ERC721IncorrectOwner(address sender, uint256 tokenId, address owner)',
+  'error ERC721InsufficientApproval(address operator, uint256 tokenId)',
+  'error ERC721InvalidApprover(address approver)',
+  'error ERC721InvalidOperator(address operator)',
+  'error ERC721InvalidOwner(address owner)',
+  'error ERC721InvalidReceiver(address receiver)',
+  'error ERC721InvalidSender(address sender)',
+  'error ERC721NonexistentToken(uint256 tokenId)',
+]);
+
+/** A Transfer of a policy token seen on chain (a mint when `from` is the zero address). */
+export interface TokenTransferLog {
+  tokenId: bigint;
+  /** The policy the token id names, or undefined for an id no policy id gives. */
+  policyId: string | undefined;
+  from: Address;
+  to: Address;
+  txHash: Hex;
+  logIndex: number;
+  blockNumber: bigint;
+  blockHash: Hex;
+}
+
+export interface PolicyTokenConfig {
+  chainId: number;
+  /** One URL, or several separated by "|" that fall back in order. */
+  rpcUrls: string;
+  address: Address;
+  /** The key that mints (the watcher's); kept apart from the treasury operator's so their nonces never mix. */
+  minter?: Account | undefined;
+  client: PublicClient;
+  onRpcError?: RpcErrorHook;
+}
+
+export type PolicyTokenGateway = ReturnType<typeof createPolicyTokenGateway>;
+
+/** Everything the platform does with its policy token, through viem: reading transfers and mints, and (with the minter key) minting. */
+export function createPolicyTokenGateway(config: PolicyTokenConfig) {
+  const address = getAddress(config.address);
+  const client = config.client;
+  const chain = chainOf(config.chainId, config.rpcUrls);
+  const onError = config.onRpcError ? { onError: config.onRpcError } : {};
+  const wallet = config.minter
+    ? createWalletClient({
+        chain,
+        account: config.minter,
+        transport: rpcTransport(config.rpcUrls, { retryCount: 3, timeout: 10_000, ...onError }),
+      })
+    : undefined;
+  const minterAddress = (): Address => {
+    if (!config.minter) throw new Error('no minter is configured: set MINTER_KEY_FILE');
+    return config.minter.address;
+  };
+  return {
+    address,
+    minterAddress,
+    minter: () => client.readContract({ address, abi: policyTokenAbi, functionName: 'minter' }),
+
+    /** The token's Transfer logs in blocks [from, to], in chain order. */
+    async transfers(fromBlock: bigint, toBlock: bigint): Promise<TokenTransferLog[]> {
+      const logs = await client.getContractEvents({
+        address,
+        abi: policyTokenAbi,
+        eventName: 'Transfer',
+        fromBlock,
+        toBlock,
+        strict: true,
+      });
+      return logs
+        .map((l) => ({
+          tokenId: l.args.tokenId,
+          policyId: policyIdOf(l.args.tokenId),
+          from: getAddress(l.args.from),
+          to: getAddress(l.args.to),
+          txHash: l.transactionHash,
+          logIndex: l.logIndex,
+          blockNumber: l.blockNumber,
+          blockHash: l.blockHash,
+        }))
+        .sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
+    },
+
+    /** Block `number`'s hash and time (ms), or undefined above the head. */
+    async block(number: bigint): Promise<{ hash: Hex; at: number } | undefined> {
+      try {
+        const b = await client.getBlock({ blockNumber: number });
+        return b.hash ? { hash: b.hash, at: Number(b.timestamp) * 1000 } : undefined;
+      } catch (error) {
+        if ((error as { name?: string }).name === 'BlockNotFoundError') return undefined;
+        throw error;
+      }
+    },
+
+    /** Which of `ids` exist on the chain's latest state. */
+    mintedOf: (ids: readonly bigint[]) => client.readContract({ address, abi: policyTokenAbi, functionName: 'mintedOf', args: [ids] }),
+
+    /** The minter's transactions mined and sent (pending included). */
+    nonces: async () => {
+      const [mined, pending] = await Promise.all([
+        client.getTransactionCount({ address: minterAddress(), blockTag: 'latest' }),
+        client.getTransactionCount({ address: minterAddress(), blockTag: 'pending' }),
+      ]);
+      return { mined, pending };
+    },
+
+    /** Sends `mint` on `nonce` (a replacement of a stuck one with `feeBump` > 1): ids that exist are skipped by the contract. */
+    async sendMint(to: readonly Address[], ids: readonly bigint[], options: { nonce: number; feeBump?: number }): Promise<Hex> {
+      const from = minterAddress();
+      const call = { address, abi: policyTokenAbi, functionName: 'mint', args: [to, ids] } as const;
+      const [fees, gas] = await Promise.all([
+        client.estimateFeesPerGas(),
+        client.estimateContractGas({ ...call, account: from, blockTag: 'latest' }),
+      ]);
+      const bump = BigInt(Math.round((options.feeBump ?? 1) * 1000));
+      return (wallet as NonNullable<typeof wallet>).writeContract({
+        ...call,
+        account: config.minter as Account,
+        chain,
+        nonce: options.nonce,
+        gas: (gas * 12n) / 10n + 50_000n,
+        maxFeePerGas: ((fees.maxFeePerGas ?? 0n) * bump) / 1000n,
+        maxPriorityFeePerGas: ((fees.maxPriorityFeePerGas ?? 0n) * bump) / 1000n,
+      });
+    },
+  };
+}

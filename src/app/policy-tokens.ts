@@ -232,7 +232,6 @@ export async function policyTokenMetadata(deps: Deps, tokenId: string): Promise<
       `Parametric cover ${p.id}: pays up to ${formatUnits(p.exposure, decimals)} ${asset} automatically if its risk's trigger ` +
       `confirms between ${new Date(p.startAt).toISOString()} and ${new Date(p.endAt).toISOString()}, to whoever holds this token ` +
       'when the incident confirms. Selling the token sells the right to that payout.',
-    external_url: `/graphql?query=${encodeURIComponent(`{ policy(id: "${p.id}") { id status holder amount endAt risk { name } } }`)}`,
     attributes: [
       { trait_type: 'Policy', value: p.id },
       { trait_type: 'Risk', value: risk?.name ?? p.riskId },

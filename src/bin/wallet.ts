@@ -4,6 +4,8 @@ import { ANVIL_KEYS, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
 import { platformContracts } from '../chain/artifacts.ts';
 import { chainOf } from '../chain/keys.ts';
 import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
+import { policyTokenAbi } from '../chain/policy-token.ts';
+import { tokenIdOf } from '../domain/policy-token.ts';
 
 const USAGE = `npm run wallet -- <command>, with the settings \`npm run deploy\` wrote loaded
 (set -a; . .data/chain/settlement.env; set +a):
@@ -12,6 +14,8 @@ const USAGE = `npm run wallet -- <command>, with the settings \`npm run deploy\`
   fund <address> <amount>       local chain only: mint test tokens and gas to the address
   deposit <key> <amount> [for]  approve and deposit into the treasury (for another address if given)
   transfer <key> <amount>       a plain token transfer to the treasury (lands unattributed)
+  give-policy <key> <policy id> <to>
+                                the holder moves a policy's token (ERC-721) to another address
 
 Amounts are in whole tokens (e.g. 100.5); keys are 0x-hex private keys (dev keys only: a
 real wallet deposits from its own app).`;
@@ -85,6 +89,17 @@ async function main(): Promise<void> {
     case 'transfer': {
       const hash = await send(args[0], token, erc20Abi, 'transfer', [treasury, amountOf(args[1])]);
       console.log(`transferred ${tokens(amountOf(args[1]))} to the treasury ${treasury} (unattributed): transaction ${hash}`);
+      return;
+    }
+    case 'give-policy': {
+      const tokenId = tokenIdOf(args[1] ?? '');
+      if (tokenId === undefined) throw new Error(`policy id must be pol_ and 32 hex digits\n\n${USAGE}`);
+      if (!args[0] || !/^0x[0-9a-fA-F]{64}$/.test(args[0])) throw new Error(`key must be a 0x-hex private key\n\n${USAGE}`);
+      const policyToken = getAddress(env('POLICY_TOKEN_ADDRESS'));
+      const from = privateKeyToAccount(args[0] as Hex).address;
+      const to = getAddress(args[2] ?? '');
+      const hash = await send(args[0], policyToken, policyTokenAbi, 'transferFrom', [from, to, tokenId]);
+      console.log(`policy ${args[1]} (token ${tokenId} of ${policyToken}) moved from ${from} to ${to}: transaction ${hash}`);
       return;
     }
     default:

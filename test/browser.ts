@@ -62,6 +62,17 @@ export async function injectWallet(page: Page, key: Hex, options: { chainId: num
         log.signed.push(hexToString(raw));
         return account.signMessage({ message: { raw } });
       }
+      case 'eth_signTypedData_v4': {
+        const typed = JSON.parse(params[1] as string) as {
+          domain: object;
+          types: Record<string, unknown>;
+          primaryType: string;
+          message: object;
+        };
+        const { EIP712Domain: _, ...types } = typed.types;
+        log.signed.push(params[1] as string);
+        return account.signTypedData({ domain: typed.domain, types, primaryType: typed.primaryType, message: typed.message } as never);
+      }
       case 'eth_sendTransaction': {
         if (!wallet) throw new Error('this test wallet has no chain');
         const tx = params[0] as { to: Hex; data?: Hex; value?: Hex };

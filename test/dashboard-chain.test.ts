@@ -8,7 +8,10 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { type DemoMarket, demoFaucet, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
 import { payoutTransfersOf } from '../src/app/treasury.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
-import { ANVIL_OPERATOR_KEY } from '../src/chain/anvil.ts';
+import { requestQuote } from '../src/app/cover.ts';
+import { purchasePolicy } from '../src/app/purchase-policy.ts';
+import { findPolicy } from '../src/db/cover-store.ts';
+import { ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY } from '../src/chain/anvil.ts';
 import { type DemoChain, startDemoChain } from '../src/bin/demo-chain.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
@@ -40,6 +43,7 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
       confirmations: Number(chain.env.CONFIRMATIONS),
       batchSize: 100,
       operator: privateKeyToAccount(ANVIL_OPERATOR_KEY),
+      policyToken: { address: chain.policyToken, minter: privateKeyToAccount(ANVIL_MINTER_KEY) },
     });
     // On the wall clock from the start, as the browser's sign-in is (see test/dashboard.test.ts).
     h.clock.catchUpWithWallClock();
@@ -80,18 +84,19 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
 
     await replayDepeg(h.deps, market, { now: () => h.clock.now(), pause: async () => h.clock.advance(1000) });
     const watcher = createWatcher(h.deps, { reader: { read: async () => [] }, intervalMs: 60_000 });
-    await watcher.tick();
-    await watcher.stop();
-    // The sender's batch, then its confirmations (the demo chain mines a block a second).
+    // The policies are tokens: the settlement waits for the token indexer to pass the
+    // confirmation; then the sender's batch, then its confirmations (a block a second).
     const transfer = await waitFor(
       'the payout confirmed on chain',
       async () => {
         await syncTreasury(h.deps);
+        await watcher.tick();
         const t = (await payoutTransfersOf(h.deps, [buyer.policy.id])).get(buyer.policy.id);
         return t?.status === 'CONFIRMED' ? t : undefined;
       },
-      20_000,
+      30_000,
     );
+    await watcher.stop();
     assert.equal(await chain.balanceOf(buyer.buyer.address), transfer.amount, 'the payout is in the buyer wallet');
     const cell = page.locator(`#my-policies [data-policy="${buyer.policy.id}"] td[data-tx]`);
     await cell.waitFor();
@@ -177,6 +182,35 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
       20_000,
     );
     await page.waitForSelector('#my-chain [data-transfer="WITHDRAWAL"] td[data-tx]');
+
+    // A policy bought is minted to the visitor's wallet; they hand it on from the wallet (transferFrom).
+    const me = { address: visitor.address, roles: [] };
+    const policy = await purchasePolicy(h.deps, me, (await requestQuote(h.deps, me, market.risks.dai.id, '1000000000', 30)).id);
+    await waitFor(
+      'the policy minted',
+      async () => {
+        await syncTreasury(h.deps);
+        return (await findPolicy(h.db, policy.id))?.minted;
+      },
+      20_000,
+    );
+    await page.reload();
+    await page.waitForSelector(`#my-policies [data-policy="${policy.id}"] [data-minted="true"]`);
+    const heir = newWallet();
+    await page.fill(`[data-transfer-to="${policy.id}"]`, heir.address);
+    await page.click(`[data-transfer-policy="${policy.id}"]`);
+    await page.waitForSelector('#policy-transfer-result[data-outcome="ok"]', { timeout: 30_000 });
+    assert.match((await page.textContent('#policy-transfer-result')) ?? '', /^Policy token sent to 0x[0-9a-fA-F]{40} \(transaction 0x/);
+    assert.equal(wallet.sent.length, 3, 'approve, deposit, then the policy token transfer');
+    await waitFor(
+      'the new holder indexed',
+      async () => {
+        await syncTreasury(h.deps);
+        return (await findPolicy(h.db, policy.id))?.holder === heir.address;
+      },
+      20_000,
+    );
+    await page.waitForSelector(`#my-policies [data-policy="${policy.id}"]`, { state: 'detached' });
     await page.screenshot({ path: `${ARTIFACTS}demo-chain-wallet.png`, fullPage: true });
     await assertLedgerInvariants(h.db);
     const { reserves } = await h.ok('{ reserves { deficit } }', {}, adminToken);

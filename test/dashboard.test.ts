@@ -10,6 +10,7 @@ import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { type DemoMarket, demoFaucet, pushSigned, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
+import { findPolicy } from '../src/db/cover-store.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createWatcher } from '../src/worker/watcher.ts';
 import { type Harness, USDC, createHarness, depegRiskInput, newWallet, serve, testConfig, watchRisk } from './helpers.ts';
@@ -233,6 +234,30 @@ describe('the dashboard on the demo market, in a real browser', () => {
       const policyId = /policy (\S+) covers 2,500 USDC of DAI depeg/.exec(bought)?.[1];
       assert.ok(policyId, bought);
       await page.waitForSelector(`#my-policies [data-policy="${policyId}"][data-status="ACTIVE"]`);
+      assert.match((await page.textContent(`#my-policies [data-policy="${policyId}"] [data-holder]`)) ?? '', /^you$/);
+
+      // The holder hands a policy on from their wallet: an EIP-712 transfer the wallet signs.
+      const second = await purchasePolicy(
+        h.deps,
+        { address: visitor.address, roles: [] },
+        (await requestQuote(h.deps, { address: visitor.address, roles: [] }, market.risks.dai.id, USDC(1_000).toString(), 30)).id,
+      );
+      await page.reload();
+      await page.waitForSelector(`[data-transfer-to="${second.id}"]`);
+      await page.fill(`[data-transfer-to="${second.id}"]`, 'not an address');
+      await page.click(`[data-transfer-policy="${second.id}"]`);
+      await page.waitForSelector('#policy-transfer-result[data-outcome="refused"]');
+      assert.match((await page.textContent('#policy-transfer-result')) ?? '', /^Refused: the new holder must be an address/);
+      const heir = newWallet();
+      await page.fill(`[data-transfer-to="${second.id}"]`, heir.address);
+      await page.click(`[data-transfer-policy="${second.id}"]`);
+      await page.waitForSelector('#policy-transfer-result[data-outcome="ok"]');
+      assert.equal(
+        (await page.textContent('#policy-transfer-result')) ?? '',
+        `Policy handed to ${heir.address}: an incident that confirms from now on pays them.`,
+      );
+      assert.equal((await findPolicy(h.db, second.id))?.holder, heir.address);
+      await page.waitForSelector(`#my-policies [data-policy="${second.id}"]`, { state: 'detached' });
 
       // Provide capital to a junior tranche, then ask for part of it back.
       const poolId = market.poolIds[1] as string;

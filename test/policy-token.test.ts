@@ -22,7 +22,18 @@ import { policyTokenAbi } from '../src/chain/policy-token.ts';
 import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { tokenIdOf } from '../src/domain/policy-token.ts';
 import { type Compiled, type LocalTreasury, chainHarness, compileTestContracts, localTreasury } from './chain-helpers.ts';
-import { type Harness, USDC, type Wallet, assertLedgerInvariants, depegRiskInput, expectCode, newWallet, watchRisk } from './helpers.ts';
+import {
+  type Harness,
+  USDC,
+  type Wallet,
+  assertLedgerInvariants,
+  depegRiskInput,
+  expectCode,
+  newWallet,
+  serve,
+  watchRisk,
+} from './helpers.ts';
+import { createCoverClient } from '../src/client/index.ts';
 
 const OWNER_KEY: Hex = ANVIL_KEYS[0] as Hex;
 const OPERATOR_KEY: Hex = ANVIL_KEYS[1] as Hex;
@@ -297,7 +308,17 @@ describe('policies as ERC-721 tokens on a real local chain: minted once, paid to
     // Bob sells the other policy after the confirmation: the payout stays his.
     const frank = await wallet();
     await rpc('evm_setNextBlockTimestamp', [Math.ceil(Date.parse(confirmedAt) / 1000) + 1]);
-    await transferToken(bob, frank.address as Address, late);
+    // Through the SDK, as an integrator's buyer would: their policies show the token; transferFrom from the wallet.
+    const served = await serve(h.app);
+    try {
+      const api = createCoverClient({ url: served.url });
+      await api.signIn(privateKeyToAccount(bob.key), { issuedAt: new Date(h.clock.now()) });
+      const listed = (await api.policies()).nodes.find((p) => p.id === late);
+      assert.equal(listed?.token?.minted, true);
+      await api.transferPolicyToken(chain.walletOf(bob.key), chain.pub, listed as NonNullable<typeof listed>, frank.address as Address);
+    } finally {
+      served.close();
+    }
     await mine(CONFIRMATIONS);
     assert.equal(await indexPolicyTokens(h.deps), 1);
     assert.equal((await shown(late)).holder, frank.address);

@@ -5,9 +5,9 @@ import { type Address, type Hex, createPublicClient, createWalletClient, getAddr
 import { privateKeyToAccount } from 'viem/accounts';
 import type { Deps } from '../app/deps.ts';
 import { indexDeposits } from '../app/treasury-sync.ts';
-import { ANVIL_KEYS, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID, type Anvil, anvilBinary, startAnvil } from '../chain/anvil.ts';
+import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID, type Anvil, anvilBinary, startAnvil } from '../chain/anvil.ts';
 import { platformContracts } from '../chain/artifacts.ts';
-import { deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
+import { deployPolicyToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
 import { chainOf } from '../chain/keys.ts';
 import { signPermit } from '../chain/permit.ts';
 import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
@@ -21,6 +21,8 @@ export interface DemoChain {
   url: string;
   token: Address;
   treasury: Address;
+  /** The policy token (ERC-721): the demo's policies are minted to their buyers. */
+  policyToken: Address;
   /** The settings chain settlement reads (what `npm run deploy` writes for a real deployment). */
   env: Record<string, string>;
   /** Deposits every grant into the treasury from the person's own wallet (permit + deposit, one transaction), then credits them. */
@@ -53,7 +55,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Starts anvil, deploys the token and the treasury (owner: anvil's first dev account; operator: its last), and mines a block a second. */
+/** Starts anvil, deploys the token, the treasury and the policy token (owner: anvil's first dev account; operator: its last), and mines a block a second. */
 export async function startDemoChain(dir: string): Promise<DemoChain> {
   const anvil: Anvil = await startAnvil(await freePort());
   const chain = chainOf(LOCAL_CHAIN_ID, anvil.url);
@@ -65,10 +67,18 @@ export async function startDemoChain(dir: string): Promise<DemoChain> {
   const token = await deployTestStablecoin(deployer);
   const operator = privateKeyToAccount(ANVIL_OPERATOR_KEY);
   const treasury = await deployTreasury(deployer, { token, owner: faucet.address, operator: operator.address });
+  const minter = privateKeyToAccount(ANVIL_MINTER_KEY);
+  const policyToken = await deployPolicyToken(deployer, {
+    owner: faucet.address,
+    minter: minter.address,
+    baseURI: `http://127.0.0.1:${process.env.PORT ?? 4000}/policy-tokens/`,
+  });
   const tokenName = await pub.readContract({ address: token, abi: platformContracts().TestStablecoin.abi, functionName: 'name' });
   mkdirSync(dir, { recursive: true });
   const keyFile = join(dir, 'operator.key');
   writeFileSync(keyFile, `${ANVIL_OPERATOR_KEY}\n`, { mode: 0o600 });
+  const minterKeyFile = join(dir, 'minter.key');
+  writeFileSync(minterKeyFile, `${ANVIL_MINTER_KEY}\n`, { mode: 0o600 });
   // Transactions mine at once; a block every second besides makes confirmations come as on a live chain.
   const miner = setInterval(
     () => void pub.request({ method: 'anvil_mine' as never, params: ['0x1'] as never }).catch(() => undefined),
@@ -93,6 +103,7 @@ export async function startDemoChain(dir: string): Promise<DemoChain> {
     url: anvil.url,
     token,
     treasury,
+    policyToken,
     env: {
       SETTLEMENT: 'chain',
       SETTLEMENT_CHAIN_ID: String(LOCAL_CHAIN_ID),
@@ -101,6 +112,8 @@ export async function startDemoChain(dir: string): Promise<DemoChain> {
       TREASURY_ADDRESS: treasury,
       CONFIRMATIONS: String(CONFIRMATIONS),
       OPERATOR_KEY_FILE: keyFile,
+      POLICY_TOKEN_ADDRESS: policyToken,
+      MINTER_KEY_FILE: minterKeyFile,
     },
     funding: (deps) => async (grants) => {
       const deadline = BigInt(Math.floor(Date.now() / 1000) + 3_600);

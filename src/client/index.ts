@@ -127,6 +127,21 @@ export interface ChainWriter {
   writeContract(args: any): Promise<Hex>;
 }
 
+/** ERC-721's transferFrom: what moves a policy token. */
+const transferFromAbi = [
+  {
+    type: 'function',
+    name: 'transferFrom',
+    stateMutability: 'nonpayable',
+    inputs: [
+      { name: 'from', type: 'address' },
+      { name: 'to', type: 'address' },
+      { name: 'tokenId', type: 'uint256' },
+    ],
+    outputs: [],
+  },
+] as const;
+
 /** The parts of the token's and the treasury's ABIs the deposit helper calls. */
 const permitTokenAbi = [
   { type: 'function', name: 'name', stateMutability: 'view', inputs: [], outputs: [{ type: 'string' }] },
@@ -494,6 +509,38 @@ export function createCoverClient(options: CoverClientOptions) {
         message: { policyId: policy.id, from: policy.holder, to, nonce: BigInt(policy.transferNonce), deadline: BigInt(seconds) },
       });
       return (await request(TransferPolicyDocument, { policyId: policy.id, to, deadline: seconds, signature })).transferPolicy;
+    },
+    /**
+     * Where policies are ERC-721 tokens (`policy.token` is set: chain settlement with a policy
+     * token), hands one to `to` from the holder's `wallet`: `transferFrom` on the token
+     * contract, resolving with the transaction hash once mined. The API shows the new holder
+     * after the server's confirmations; an incident that confirms from the transfer's block
+     * on pays them. Refused before the token is minted.
+     */
+    async transferPolicyToken(
+      wallet: ChainWriter,
+      chain: ChainReader,
+      policy: { id: string; token?: { contract: string; tokenId: string; minted: boolean } | null },
+      to: Hex,
+    ): Promise<Hex> {
+      if (!policy.token) {
+        throw new CoverApiError(`policy ${policy.id} is not a token on this server: hand it on with transferPolicy`, 'CONFLICT', []);
+      }
+      if (!policy.token.minted) {
+        throw new CoverApiError(`policy ${policy.id}'s token is still being minted: try again once token.minted is true`, 'CONFLICT', []);
+      }
+      const from = wallet.account?.address;
+      if (!from) throw new CoverApiError('the wallet client has no account to send with', 'BAD_USER_INPUT', []);
+      const hash = await wallet.writeContract({
+        account: wallet.account,
+        address: policy.token.contract as Hex,
+        abi: transferFromAbi,
+        functionName: 'transferFrom',
+        args: [from, to, BigInt(policy.token.tokenId)],
+      });
+      const receipt = await chain.waitForTransactionReceipt({ hash });
+      if (receipt.status !== 'success') throw new CoverApiError(`the transfer ${hash} reverted`, 'CONFLICT', []);
+      return hash;
     },
     /**
      * The signed-in buyer's payouts as they land. `since` (a payout's paidAt, or when the last

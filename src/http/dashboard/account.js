@@ -3,6 +3,7 @@ import { state, gql, nodes } from './api.js';
 import { el, section, act } from './dom.js';
 import { fillTranches, fillWithdrawOptions } from './market.js';
 import { sharePriceCharts } from './chart.js';
+import { holderText, transferControls } from './policy-transfer.js';
 
 /** The signed-in person's wallet, policies (with payouts) and underwriting positions. */
 export async function renderMine() {
@@ -33,7 +34,7 @@ export async function renderMine() {
   try {
     data = await gql(`{
       accountBalance { amount }
-      policies(first: 50) { nodes { id status amount premium endAt risk { name } pool { name } payout { paid iou transfer { state txHash } } } }
+      policies(first: 50) { nodes { id status amount premium endAt buyer holder transferNonce token { contract tokenId minted } risk { name } pool { name } payout { paid iou transfer { state txHash } } } }
       positions(first: 100) { nodes { tranche shares lockedShares value pool { id name }
         earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
           sharePrice { at sharePrice } } } }
@@ -58,7 +59,7 @@ export async function renderMine() {
       'my-policies',
       'Policies',
       'No policies.',
-      ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid', ...(onChain ? ['On chain'] : [])],
+      ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid', ...(onChain ? ['On chain'] : []), 'Holder', 'Hand on'],
       data.policies,
       (p) =>
         el(
@@ -74,6 +75,8 @@ export async function renderMine() {
           ...(onChain
             ? [td(p.payout?.transfer ? `${p.payout.transfer.state} ${short(p.payout.transfer.txHash)}` : '—', txAttrs(p.payout?.transfer))]
             : []),
+          td(holderText(p), { 'data-holder': p.holder, ...(p.token ? { 'data-minted': String(p.token.minted) } : {}) }),
+          el('td', {}, transferControls(p)),
         ),
     ),
     ...(onChain ? chainActivity(data) : []),

@@ -13,8 +13,10 @@ export const state = {
   quoted: null,
   stopMine: () => {},
   demoPeopleOffered: false,
-  /** Renders the market and the account again (set by main.js): after an action, and when a stream says so. */
+  /** Renders the market and the account again (set by dashboard.js): after an action, and when a stream says so. */
   refresh: async () => {},
+  /** Renders the account again (set by dashboard.js): while money or a policy token moves on chain. */
+  refreshMine: async () => {},
 };
 try {
   state.session = JSON.parse(sessionStorage.getItem('session') ?? 'null');

@@ -28,6 +28,7 @@ function live() {
 
 /** After an action, and when the account's stream says so: both views again. */
 state.refresh = () => Promise.all([render(), renderMine()]);
+state.refreshMine = renderMine;
 
 /** What this server offers the page (GET /dashboard.json: whether the demo's routes exist), then the page. */
 fetch('/dashboard.json')

@@ -1,7 +1,6 @@
 import { money, short, word, addressWord } from './format.js';
 import { state, gql } from './api.js';
 import { amountOf } from './dom.js';
-import { renderMine } from './account.js';
 
 /** The browser wallet on the settlement chain, or a plain-words reason why not. */
 export async function walletOnSettlementChain() {
@@ -48,7 +47,7 @@ export async function depositFromWallet() {
 export function followChain() {
   let checks = 0;
   const timer = setInterval(() => {
-    void renderMine().catch(console.error);
+    void state.refreshMine().catch(console.error);
     if (++checks >= 20) clearInterval(timer);
   }, 1_500);
 }

@@ -1,0 +1,80 @@
+import { short, word, addressWord } from './format.js';
+import { state, gql } from './api.js';
+import { el, act } from './dom.js';
+import { walletOnSettlementChain, mined, followChain } from './wallet.js';
+
+/**
+ * A signed transfer's EIP-712 domain and types: src/domain/policy-transfer.ts as the browser
+ * wallet takes them (test/dashboard.test.ts signs with these and the server verifies).
+ */
+const TYPES = {
+  EIP712Domain: [
+    { name: 'name', type: 'string' },
+    { name: 'version', type: 'string' },
+  ],
+  PolicyTransfer: [
+    { name: 'policyId', type: 'string' },
+    { name: 'from', type: 'address' },
+    { name: 'to', type: 'address' },
+    { name: 'nonce', type: 'uint64' },
+    { name: 'deadline', type: 'uint64' },
+  ],
+};
+const DOMAIN = { name: 'ParametricCover', version: '1' };
+
+/** Who holds a policy and its token, in a cell: the buyer's own, or received; minted or not yet. */
+export function holderText(p) {
+  const who = p.holder === state.session?.address ? 'you' : short(p.holder);
+  const got = p.buyer === p.holder ? '' : ` (received from ${short(p.buyer)})`;
+  if (!p.token) return `${who}${got}`;
+  return `${who}${got} · token ${short(p.token.tokenId)} ${p.token.minted ? 'minted' : 'minting…'}`;
+}
+
+/** A policy in force that the signed-in holder may hand on: an address box and a Transfer button. */
+export function transferControls(p) {
+  if (p.status !== 'ACTIVE' || p.holder !== state.session?.address) return el('span', { class: 'muted' }, '—');
+  const to = el('input', {
+    type: 'text',
+    'data-transfer-to': p.id,
+    placeholder: '0x… new holder',
+    'aria-label': 'New holder address',
+    size: '14',
+  });
+  const button = el('button', { type: 'button', 'data-transfer-policy': p.id }, 'Transfer');
+  button.addEventListener('click', () => act('policy-transfer-result', () => transferPolicyFromWallet(p, to.value), button));
+  return el('span', { class: 'transfer' }, to, button);
+}
+
+/**
+ * Hands a policy to another address from the holder's browser wallet. Where policies are
+ * ERC-721 tokens the wallet sends transferFrom on the settlement chain; on the ledger it signs
+ * a PolicyTransfer (EIP-712) and the API records it. Either way, an incident that confirms
+ * after the transfer pays the new holder.
+ */
+export async function transferPolicyFromWallet(p, typed) {
+  const to = typed.trim();
+  if (!/^0x[0-9a-fA-F]{40}$/.test(to)) throw new Error('the new holder must be an address: 0x and 40 hex digits');
+  if (!window.ethereum || !state.session?.wallet)
+    throw new Error('sign in with your browser wallet to transfer a policy: its holder signs');
+  const from = state.session.address;
+  if (p.token) {
+    if (!p.token.minted) throw new Error('its token is still being minted: transfer it once the page shows it minted');
+    const wallet = await walletOnSettlementChain();
+    const data = `0x23b872dd${addressWord(from)}${addressWord(to)}${word(BigInt(p.token.tokenId))}`;
+    const hash = await wallet.request({ method: 'eth_sendTransaction', params: [{ from, to: p.token.contract, data }] });
+    await mined(wallet, hash);
+    followChain();
+    return `Policy token sent to ${to} (transaction ${short(hash)}): the new holder shows after ${state.settlement.confirmations} confirmations, and an incident that confirms from then on pays them.`;
+  }
+  const deadline = Math.floor(Date.now() / 1000) + 600;
+  const message = { policyId: p.id, from, to, nonce: p.transferNonce, deadline };
+  const signature = await window.ethereum.request({
+    method: 'eth_signTypedData_v4',
+    params: [from, JSON.stringify({ domain: DOMAIN, types: TYPES, primaryType: 'PolicyTransfer', message })],
+  });
+  const { transferPolicy: moved } = await gql(
+    'mutation($p: ID!, $t: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $t, deadline: $d, signature: $s) { id holder } }',
+    { p: p.id, t: to, d: deadline, s: signature },
+  );
+  return `Policy handed to ${moved.holder}: an incident that confirms from now on pays them.`;
+}

@@ -98,6 +98,71 @@ describe(`settlement is exactly once, whatever crashes (${SERVER_URL ? 'server' 
     await assertPaidOnce(incidentId, buyers, before);
   });
 
+  test("a waiting period: an incident that triggers before a policy's cover starts does not pay it; the quote and the policy say when it starts", async () => {
+    const config = h.deps.config as { pricing: typeof h.deps.config.pricing };
+    const pricing = config.pricing;
+    config.pricing = { ...pricing, waitingSeconds: 3_600 };
+    try {
+      const risk = await createRisk(
+        h.deps,
+        admin,
+        depegRiskInput(`waiting ${Math.random()}`, 'USDC', { window: 0, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }) as never,
+      );
+      const feed = await registerFeed(h.deps, admin, { name: 'waiting source', kind: 'PUSH' });
+      await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+      await watchRisk(h, risk.id);
+      const curator: Viewer = { address: newWallet().address, roles: [] };
+      const pool = await createPool(h.deps, curator, { name: 'waiting pool', risks: [{ riskId: risk.id }] });
+      await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(100_000).toString(), reference: `w-${pool.id}` });
+      await deposit(h.deps, curator, pool.id, USDC(100_000).toString(), 'SENIOR');
+      const buy = async () => {
+        const viewer: Viewer = { address: newWallet().address, roles: [] };
+        await creditAccount(h.deps, admin, { address: viewer.address, amount: USDC(100).toString(), reference: `w-${viewer.address}` });
+        const q = await requestQuote(h.deps, viewer, risk.id, USDC(1_000).toString(), 30);
+        return purchasePolicy(h.deps, viewer, q.id);
+      };
+      const early = await buy();
+      assert.equal(early.coveredFrom, early.startAt + 3_600_000);
+      h.clock.advance(2 * 3_600_000);
+      const late = await buy();
+      const token = await h.signIn(newWallet());
+      const { quoteEstimate } = await h.ok(
+        'query($r: ID!) { quoteEstimate(riskId: $r, amount: "1000000000", durationDays: 30) { waitingSeconds lines { label value } } }',
+        { r: risk.id },
+        token,
+      );
+      assert.equal(quoteEstimate.waitingSeconds, 3_600);
+      assert.ok(quoteEstimate.lines.some((l: { label: string; value: string }) => /^Waiting period/.test(l.label) && l.value === '1 h'));
+      await assert.rejects(
+        requestQuote(h.deps, { address: newWallet().address, roles: [] }, risk.id, USDC(1_000).toString(), 0),
+        /durationDays/,
+      );
+
+      // Half an hour into the late policy's waiting period, the depeg.
+      h.clock.advance(30 * 60_000);
+      const result = await recordObservations(h.deps, feed.id, [{ value: '0.9', observedAt: h.clock.now() - 500, source: {} }], false);
+      await settleIncident(h.deps, result.incidents[0] as string);
+      const paid = await h.db.query<{ policy_id: string }>(
+        sql`SELECT policy_id FROM payouts WHERE incident_id = ${result.incidents[0] as string}`,
+      );
+      assert.deepEqual(
+        paid.map((r) => r.policy_id),
+        [early.id],
+        'the policy bought two hours before is paid; the one still waiting is not',
+      );
+      const shown = await h.ok(
+        'query($id: ID!) { policy(id: $id) { status startAt coveredFrom } }',
+        { id: late.id },
+        await h.signIn(h.admin),
+      );
+      assert.equal(shown.policy.status, 'ACTIVE');
+      assert.equal(Date.parse(shown.policy.coveredFrom) - Date.parse(shown.policy.startAt), 3_600_000);
+      await assertLedgerInvariants(h.db);
+    } finally {
+      config.pricing = pricing;
+    }
+  });
+
   test('two settlers racing on one incident pay each policy once', async () => {
     const { incidentId, buyers, before } = await incidentWithPolicies(3, 5);
     await Promise.all([settleIncident(h.deps, incidentId), settleIncident(h.deps, incidentId), settleIncident(h.deps, incidentId)]);

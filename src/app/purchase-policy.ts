@@ -124,6 +124,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, pri
     earningRateWad: earning.rateWad,
     earningDustWad: earning.dustWad,
     startAt: now,
+    coveredFrom: now + deps.config.pricing.waitingSeconds * 1000,
     endAt: now + durationMs,
     status: 'ACTIVE',
     createdAt: now,

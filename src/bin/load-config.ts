@@ -51,6 +51,7 @@ const EnvSchema = z.object({
     .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a fraction from 0 to 1, e.g. "0.25"')
     .default(defaultPricing.nearThresholdBand),
   COOL_OFF_SECONDS: intFrom(defaultPricing.coolOffSeconds, 0, 30 * 86_400),
+  COVER_WAITING_SECONDS: intFrom(defaultPricing.waitingSeconds, 0, 30 * 86_400),
   MIN_PREMIUM: z
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"')
@@ -300,6 +301,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
         quoteTtlSeconds: e.QUOTE_TTL_SECONDS,
         nearThresholdBand: e.NEAR_THRESHOLD_BAND,
         coolOffSeconds: e.COOL_OFF_SECONDS,
+        waitingSeconds: e.COVER_WAITING_SECONDS,
       },
       minPremium: e.MIN_PREMIUM,
       defaultCooldownSeconds: e.COOLDOWN_SECONDS,

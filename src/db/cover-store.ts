@@ -52,6 +52,8 @@ export interface PolicyRecord {
   earningRateWad: bigint;
   earningDustWad: bigint;
   startAt: number;
+  /** When its cover starts: incidents that trigger from then on pay it (its start plus the waiting period). */
+  coveredFrom: number;
   endAt: number;
   status: 'ACTIVE' | 'EXPIRED' | 'PAID';
   createdAt: number;
@@ -184,6 +186,7 @@ interface PolicyRow {
   earning_rate_wad: string;
   earning_dust_wad: string;
   start_at: Date;
+  covered_from: Date | null;
   end_at: Date;
   status: 'ACTIVE' | 'EXPIRED' | 'PAID';
   created_at: Date;
@@ -212,6 +215,7 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
   earningRateWad: big(r.earning_rate_wad),
   earningDustWad: big(r.earning_dust_wad),
   startAt: ms(r.start_at),
+  coveredFrom: ms(r.covered_from ?? r.start_at),
   endAt: ms(r.end_at),
   status: r.paid ? 'PAID' : r.status,
   createdAt: ms(r.created_at),
@@ -223,10 +227,10 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
 export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void> {
   await tx.query(sql`
     INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
-      earning_dust_wad, start_at, end_at, status, created_at)
+      earning_dust_wad, start_at, covered_from, end_at, status, created_at)
     VALUES (${p.id}, ${p.quoteId}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
       ${num(p.fee)}, ${num(p.skim)}, ${num(p.repayment)}, ${num(p.earningRateWad)}, ${num(p.earningDustWad)}, ${ts(p.startAt)},
-      ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)})`);
+      ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)})`);
 }
 
 export async function findPolicy(ex: Executor, id: string): Promise<PolicyRecord | undefined> {

@@ -21,7 +21,7 @@ export const unpaid = sql`p.status <> 'PAID' AND NOT EXISTS (SELECT 1 FROM payou
 
 /** Unpaid policies `p` of the incident's risk that were active at triggeredAt (start <= t < end). */
 function claims(incident: IncidentRecord): SQL {
-  return sql`p.risk_id = ${incident.riskId} AND ${unpaid} AND p.start_at <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`;
+  return sql`p.risk_id = ${incident.riskId} AND ${unpaid} AND COALESCE(p.covered_from, p.start_at) <= ${ts(incident.triggeredAt)} AND p.end_at > ${ts(incident.triggeredAt)}`;
 }
 
 /** The claims of the incident held by one pool. */
@@ -183,7 +183,7 @@ export async function unsettledClaims(ex: Executor, poolId: string | null): Prom
   const rows = await ex.query<{ due: string }>(sql`
     SELECT COALESCE(SUM(${payoutDue(sql`p.amount`, sql`i.payout_ratio`)}), 0) AS due
     FROM incidents i JOIN policies p ON p.risk_id = i.risk_id
-    WHERE i.status = 'SETTLING' AND ${unpaid} AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
+    WHERE i.status = 'SETTLING' AND ${unpaid} AND COALESCE(p.covered_from, p.start_at) <= i.triggered_at AND p.end_at > i.triggered_at
       ${poolId ? sql`AND p.pool_id = ${poolId}` : sql``}`);
   return big(rows[0]?.due ?? '0');
 }

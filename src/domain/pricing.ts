@@ -39,6 +39,13 @@ export interface PricingParams {
   /** When an ARMED risk's cover is not sold: near its threshold, and after a trigger recovered (domain/sale-window.ts). */
   nearThresholdBand: string;
   coolOffSeconds: number;
+  /**
+   * Seconds after a purchase before its cover starts: an incident that triggers in them does
+   * not pay the policy (the term still runs from the purchase). 0 by default: the near-
+   * threshold band and the paused sales of a TRIGGERED risk already refuse cover on an
+   * incident that is developing; an operator who sells cover on feeds slower than its buyers sets one.
+   */
+  waitingSeconds: number;
 }
 
 export const defaultPricing: PricingParams = {
@@ -53,6 +60,7 @@ export const defaultPricing: PricingParams = {
   minDays: 7,
   maxDays: 365,
   quoteTtlSeconds: 60,
+  waitingSeconds: 0,
   ...defaultSaleWindow,
 };
 
@@ -207,6 +215,15 @@ export function validateTerm(durationDays: number, params: PricingParams): void 
       minDays: params.minDays,
       maxDays: params.maxDays,
     });
+  }
+  if (durationDays * 86_400 <= params.waitingSeconds) {
+    throw badInput(
+      `durationDays must be longer than the waiting period (${params.waitingSeconds / 86_400} days): cover would never start`,
+      {
+        field: 'durationDays',
+        waitingSeconds: params.waitingSeconds,
+      },
+    );
   }
 }
 

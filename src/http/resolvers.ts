@@ -92,6 +92,7 @@ const quoteFields: QuoteEstimateResolvers = {
   risk: (q, _, ctx) => ctx.risk(q.riskId),
   pool: (q, _, ctx) => ctx.pool(q.poolId),
   total: (q) => q.premium + q.fee,
+  waitingSeconds: (_q, _, ctx) => ctx.deps.config.pricing.waitingSeconds,
   summary: (q) => (q.breakdown.termFraction === undefined ? '' : quoteSummary(q.breakdown, q.amount, q.premium, q.fee)),
   lines: async (q, _, ctx) => {
     const { pool } = await ctx.pool(q.poolId);
@@ -100,6 +101,14 @@ const quoteFields: QuoteEstimateResolvers = {
     const money = (v: bigint) => `${formatUnits(v, pool.decimals)} ${pool.asset}`;
     return [
       { label: 'Cover amount', value: `${money(q.amount)} for ${q.durationDays} days` },
+      ...(p.waitingSeconds > 0
+        ? [
+            {
+              label: 'Waiting period: cover starts this long after the purchase; an incident that triggers before then does not pay',
+              value: `${p.waitingSeconds / 3600} h`,
+            },
+          ]
+        : []),
       ...(b.expectedLoss === undefined ? [] : modelLines(b, q.durationDays)),
       ...(b.marketMultiplier === undefined
         ? []

@@ -1194,6 +1194,8 @@ export type Policy = {
   amount: Scalars['BigInt']['output'];
   /** Who bought it. */
   buyer: Scalars['String']['output'];
+  /** When its cover starts: an incident that triggers from then until endAt pays it (startAt plus the waiting period). */
+  coveredFrom: Scalars['DateTime']['output'];
   /** When it was bought. */
   createdAt: Scalars['DateTime']['output'];
   /** When cover ends. */
@@ -1216,7 +1218,7 @@ export type Policy = {
   quoteId: Scalars['ID']['output'];
   /** The risk covered. */
   risk: Risk;
-  /** When cover starts. */
+  /** When it was bought: its term runs from here. */
   startAt: Scalars['DateTime']['output'];
   /** Where it stands. */
   status: PolicyStatus;
@@ -1873,6 +1875,8 @@ export type Quote = {
   summary: Scalars['String']['output'];
   /** premium + fee: what the buyer pays. */
   total: Scalars['BigInt']['output'];
+  /** Seconds after the purchase before cover starts (the waiting period, COVER_WAITING_SECONDS): an incident that triggers in them does not pay. The term runs from the purchase. */
+  waitingSeconds: Scalars['Int']['output'];
 };
 
 /**
@@ -2015,6 +2019,8 @@ export type QuoteEstimate = {
   summary: Scalars['String']['output'];
   /** premium + fee. */
   total: Scalars['BigInt']['output'];
+  /** Seconds after the purchase before cover starts (the waiting period, COVER_WAITING_SECONDS): an incident that triggers in them does not pay. The term runs from the purchase. */
+  waitingSeconds: Scalars['Int']['output'];
 };
 
 /** One line of a price's explanation, for people. */
@@ -3584,6 +3590,7 @@ export type PayoutTierResolvers<ContextType = Context, ParentType extends Resolv
 export type PolicyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Policy'] = ResolversParentTypes['Policy']> = {
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   buyer?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  coveredFrom?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   endAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   exposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
@@ -3764,6 +3771,7 @@ export type QuoteResolvers<ContextType = Context, ParentType extends ResolversPa
   status?: Resolver<ResolversTypes['QuoteStatus'], ParentType, ContextType>;
   summary?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  waitingSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends ResolversParentTypes['QuoteBreakdown'] = ResolversParentTypes['QuoteBreakdown']> = {
@@ -3823,6 +3831,7 @@ export type QuoteEstimateResolvers<ContextType = Context, ParentType extends Res
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
   summary?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   total?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  waitingSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type QuoteLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['QuoteLine'] = ResolversParentTypes['QuoteLine']> = {

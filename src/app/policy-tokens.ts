@@ -230,14 +230,14 @@ export async function policyTokenMetadata(deps: Deps, tokenId: string): Promise<
     name: `${risk?.name ?? p.riskId} cover, ${amount}`,
     description:
       `Parametric cover ${p.id}: pays up to ${formatUnits(p.exposure, decimals)} ${asset} automatically if its risk's trigger ` +
-      `confirms between ${new Date(p.startAt).toISOString()} and ${new Date(p.endAt).toISOString()}, to whoever holds this token ` +
+      `fires between ${new Date(p.coveredFrom).toISOString()} and ${new Date(p.endAt).toISOString()}, to whoever holds this token ` +
       'when the incident confirms. Selling the token sells the right to that payout.',
     attributes: [
       { trait_type: 'Policy', value: p.id },
       { trait_type: 'Risk', value: risk?.name ?? p.riskId },
       { trait_type: 'Cover', value: amount },
       { trait_type: 'Maximum payout', value: `${formatUnits(p.exposure, decimals)} ${asset}` },
-      { trait_type: 'Starts', display_type: 'date', value: Math.floor(p.startAt / 1000) },
+      { trait_type: 'Covered from', display_type: 'date', value: Math.floor(p.coveredFrom / 1000) },
       { trait_type: 'Ends', display_type: 'date', value: Math.floor(p.endAt / 1000) },
       { trait_type: 'State', value: state },
       { trait_type: 'Pool', value: p.poolId },

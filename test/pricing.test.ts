@@ -680,6 +680,35 @@ describe('history as data, and quotes from it (API)', () => {
     assert.ok(near.lines.some((l: { label: string }) => l.label.startsWith('Where it trades now')));
   });
 
+  test('the market as it is now: at one distance, a slide that stayed near the threshold for a week costs more than a spike that just got there', async () => {
+    const rule = { threshold: '0.97', recoveryThreshold: '0.97', window: 86_400 };
+    const buyer = await h.signIn(newWallet());
+    const QUOTED = `query($r: ID!) { quoteEstimate(riskId: $r, amount: "10000000000", durationDays: 30) {
+      premium breakdown { marketDistance marketMotion marketMultiplier } lines { label value } } }`;
+    const quoteAt = async (history: string[]) => {
+      const m = await marketOn(history, rule);
+      h.clock.advance(1_000);
+      const o = [{ value: '0.985', observedAt: Math.floor(h.clock.now() / 1000) * 1000 }];
+      await h.ok(SUBMIT, { f: m.feedId, o: asInput(o), s: await signPush(h.admin, m.feedId, o) }, m.adminToken);
+      return (await h.ok(QUOTED, { r: m.risk.id }, buyer)).quoteEstimate;
+    };
+    const calm = Array.from({ length: 60 }, () => '1');
+    const arrived = await quoteAt(calm);
+    const stayed = await quoteAt([...calm, ...Array.from({ length: 10 }, () => '0.985')]);
+    assert.deepEqual(
+      [arrived.breakdown.marketDistance, arrived.breakdown.marketMotion, stayed.breakdown.marketDistance, stayed.breakdown.marketMotion],
+      ['0.5000', 'ARRIVED', '0.5000', 'STAYED'],
+    );
+    assert.ok(
+      Number(stayed.breakdown.marketMultiplier) > 1.3 * Number(arrived.breakdown.marketMultiplier),
+      JSON.stringify([arrived, stayed]),
+    );
+    assert.ok(BigInt(stayed.premium) > BigInt(arrived.premium));
+    const said = (q: { lines: Array<{ label: string }> }) => q.lines.find((l) => l.label.startsWith('Where it trades now'))?.label ?? '';
+    assert.match(said(stayed), /about as near as a week ago/);
+    assert.match(said(arrived), /having fallen there this week/);
+  });
+
   test('an asset beyond its threshold now is declined, never sold; so is cover whose expected loss is above the ceiling', async () => {
     const m = await marketOn(Array.from({ length: 30 }, () => '1'));
     const buyer = await h.signIn(newWallet());

@@ -58,7 +58,7 @@ export function stateRefusal(deps: Deps, risk: RiskRecord, now: number): BaseErr
 export async function lossOver(deps: Deps, risk: RiskRecord, durationDays: number) {
   const model = deps.config.pricing.flatAnnualRate !== undefined ? null : await lossModelOf(deps, risk);
   if (!model) return { model, market: null, loss: { expectedLoss: 0, uncertainty: 0 } };
-  const market = marketNow(risk, deps.config.pricing.nearThresholdBand);
+  const market = marketNow(risk, deps.config.pricing.nearThresholdBand, { series: model.series, at: deps.clock.now() });
   return { model, market, loss: lossTermsAt(model, durationDays, market) };
 }
 
@@ -171,6 +171,7 @@ export async function priceCover(
         ? {
             marketDistance: market.distance === null ? null : market.distance.toFixed(4),
             marketMultiplier: market.multiplier.toFixed(4),
+            marketMotion: market.motion,
           }
         : {}),
       score: effectiveScore(risk),

@@ -12,7 +12,16 @@ import { exploitRates } from '../pricing/exploits.ts';
 import { type ProtocolCategory, exploitPrior, isProtocolCategory } from '../domain/exploit-prior.ts';
 import { fitted } from '../domain/fitted-model.ts';
 import { signalsOf } from '../domain/risk-signals.ts';
-import { type DistanceTable, atDistance, bucketOf, fitDistanceTable } from '../domain/market-distance.ts';
+import {
+  ARRIVAL_DAYS,
+  type DistanceTable,
+  type Motion,
+  atDistance,
+  fitDistanceTable,
+  motionOf,
+  multiplierAt,
+  valueAt,
+} from '../domain/market-distance.ts';
 import { distanceToThreshold } from '../domain/sale-window.ts';
 import type { Ports } from './deps.ts';
 import { type Backing, isBacking } from '../domain/backing.ts';
@@ -187,23 +196,31 @@ export function distanceTableOf(rule: TriggerRule, band: string): DistanceTable 
   return table;
 }
 
-/** Where the asset trades now, as a quote prices it: its distance to the threshold (null: unknown) and the multiplier it brings. */
+/** Where the asset trades now, as a quote prices it: its distance to the threshold (null: unknown), how it got there, and the multiplier they bring. */
 export interface MarketNow {
   distance: number | null;
+  /** Its motion over the week before (domain/market-distance.ts); null when the history has no close a week back. */
+  motion: Motion | null;
   multiplier: number;
 }
 
 /**
- * The market as it is now: the risk's last value placed in its rule's distance table. The
- * table is fitted on stablecoins drifting towards a threshold; an exploit does not drift
- * (a share price is at its maximum until it is drained), so a smart-contract failure's
+ * The market as it is now: the risk's last value placed in its rule's distance table, by how
+ * it moved since the close a week before (`series`, the daily closes the model was built
+ * on). The table is fitted on stablecoins drifting towards a threshold; an exploit does not
+ * drift (a share price is at its maximum until it is drained), so a smart-contract failure's
  * distance is shown and moves nothing.
  */
-export function marketNow(risk: Pick<RiskRecord, 'kind' | 'rule' | 'lastValue'>, band: string): MarketNow {
+export function marketNow(
+  risk: Pick<RiskRecord, 'kind' | 'rule' | 'lastValue'>,
+  band: string,
+  recent?: { series: readonly Observation[]; at: number },
+): MarketNow {
   const distance = risk.lastValue === null ? null : distanceToThreshold(risk.rule, risk.lastValue);
-  if (distance === null || risk.kind === 'SMART_CONTRACT_FAILURE') return { distance, multiplier: 1 };
-  const table = distanceTableOf(risk.rule, band);
-  return { distance, multiplier: table.multipliers[bucketOf(distance)] ?? 1 };
+  if (distance === null || risk.kind === 'SMART_CONTRACT_FAILURE') return { distance, motion: null, multiplier: 1 };
+  const weekAgo = recent ? valueAt(recent.series, recent.at - ARRIVAL_DAYS * DAY_MS) : undefined;
+  const motion = motionOf(risk.rule, risk.lastValue as string, weekAgo);
+  return { distance, motion, multiplier: multiplierAt(distanceTableOf(risk.rule, band), distance, motion) };
 }
 
 /** The expected loss and uncertainty load of a term, where the asset trades now. */

@@ -90,6 +90,10 @@ By distance to the threshold at the sale (in units of the way from the threshold
 
 ${table(s.distances)}
 
+Below the peg's bucket, by how the price got there over the week before the sale (stayed: within 0.1 of where it was a week before; arrived: fell more than that; each priced at its distance's and motion's multiplier):
+
+${table(s.motions)}
+
 By rule (Spearman: rank correlation across coins of the predicted expected loss and the realised mean payout):
 
 ${table(s.rules, (r) => fixed((r as Row & { spearman: number }).spearman))}`);

@@ -19,6 +19,7 @@ export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'
     /** Where the asset traded when priced (sale-window.ts's distance) and what that multiplied the near-term expected loss by; absent before. */
     marketDistance?: string | null;
     marketMultiplier?: string;
+    marketMotion?: 'ARRIVED' | 'STAYED' | null;
   };
 
 export interface QuoteRecord {

@@ -87,6 +87,13 @@ function modelLines(m: Partial<ModelExplanation>, days: number) {
   ];
 }
 
+/** How the asset came to where it trades, in words for a quote's line. */
+function motionWords(motion: 'ARRIVED' | 'STAYED' | null | undefined): string {
+  if (motion === 'STAYED') return ', about as near as a week ago (a slide that stays tends to go on)';
+  if (motion === 'ARRIVED') return ', having fallen there this week (a spike tends to revert)';
+  return '';
+}
+
 /** A firm quote and an estimate explain themselves the same way. */
 const quoteFields: QuoteEstimateResolvers = {
   risk: (q, _, ctx) => ctx.risk(q.riskId),
@@ -114,7 +121,7 @@ const quoteFields: QuoteEstimateResolvers = {
         ? []
         : [
             {
-              label: `Where it trades now: ${b.marketDistance ?? 'unknown'} of the way from the threshold to the peg; the first 30 days' expected loss multiplied by`,
+              label: `Where it trades now: ${b.marketDistance ?? 'unknown'} of the way from the threshold to the peg${motionWords(b.marketMotion)}; the first 30 days' expected loss multiplied by`,
               value: b.marketMultiplier,
             },
           ]),

@@ -6,7 +6,19 @@ import type { Observation } from '../domain/trigger-engine.ts';
 import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
 import { type Coin, between, crossSection } from './cross-section.ts';
 import { fitModel } from './fit.ts';
-import { DISTANCE_BUCKETS, type DistanceTable, atDistance, bucketOf, fitDistanceTable } from '../domain/market-distance.ts';
+import {
+  ARRIVAL_DAYS,
+  DISTANCE_BUCKETS,
+  type DistanceTable,
+  MOTIONS,
+  type Motion,
+  atDistance,
+  bucketOf,
+  fitDistanceTable,
+  motionOf,
+  multiplierAt,
+  valueAt,
+} from '../domain/market-distance.ts';
 import { distanceToThreshold } from '../domain/sale-window.ts';
 import { BACKINGS, type Backing } from '../domain/backing.ts';
 
@@ -65,6 +77,8 @@ export interface Sale {
   kind: 'binary' | 'capped';
   /** The distance to the threshold at the sale, as a bucket of the distance table. */
   distance: string;
+  /** How the price came there over the week before the sale (null: no close a week back). */
+  motion: Motion | null;
   score: number;
   expectedLoss: number;
   /** Premium before the platform fee, per unit of cover. */
@@ -119,8 +133,11 @@ function sell(
     const z = distanceToThreshold(rule.rule, o.value);
     if (z === null || z < band) return;
     const bucket = bucketOf(z);
-    let price = prices.get(bucket);
-    if (!price) prices.set(bucket, (price = priceAt(table.multipliers[bucket] ?? 1)));
+    // As the API prices it (app/loss-models.ts marketNow): the distance and the week's motion.
+    const motion = motionOf(rule.rule, o.value, valueAt(coin.series, o.at - ARRIVAL_DAYS * DAY_MS, s));
+    const multiplier = multiplierAt(table, z, motion);
+    let price = prices.get(multiplier);
+    if (!price) prices.set(multiplier, (price = priceAt(multiplier)));
     if (price.expectedLoss > Number(defaultPricing.maxExpectedLoss)) return;
     const out = starts[s];
     const paid = out && out.triggeredAt < o.at + TERM_DAYS * DAY_MS ? out.ratio : 0;
@@ -130,6 +147,7 @@ function sell(
       rule: rule.name,
       kind: rule.kind,
       distance: DISTANCE_LABELS[bucket] as string,
+      motion,
       score,
       expectedLoss: price.expectedLoss,
       premium: price.premium,
@@ -215,6 +233,7 @@ export function summarise(sales: readonly Sale[]): {
   kinds: Row[];
   backings: Row[];
   distances: Row[];
+  motions: Row[];
   rules: Array<Row & { spearman: number }>;
 } {
   const bands = BANDS.slice(0, -1).map((lo, i) => {
@@ -246,6 +265,18 @@ export function summarise(sales: readonly Sale[]): {
       ),
     ),
   ).filter((r) => r.covers > 0);
+  // Near the threshold (below the peg's bucket), by how the price got there.
+  const near = sales.filter((s) => s.distance !== DISTANCE_LABELS.at(-1));
+  const motions = ([...MOTIONS, null] as const)
+    .flatMap((m) =>
+      (['capped', 'binary'] as const).map((k) =>
+        row(
+          `${m === null ? 'no close a week back' : m.toLowerCase()}, ${k}`,
+          near.filter((s) => s.motion === m && s.kind === k),
+        ),
+      ),
+    )
+    .filter((r) => r.covers > 0);
   const rules = VALIDATION_RULES.map((r) => {
     const mine = sales.filter((s) => s.rule === r.name);
     const byCoin = new Map<string, Sale[]>();
@@ -254,7 +285,7 @@ export function summarise(sales: readonly Sale[]): {
     const realised = [...byCoin.values()].map((l) => sum(l, (s) => s.paid) / l.length);
     return { ...row(r.name, mine), spearman: spearman(predicted, realised) };
   });
-  return { bands, kinds, backings, distances, rules };
+  return { bands, kinds, backings, distances, motions, rules };
 }
 
 export function spearman(a: readonly number[], b: readonly number[]): number {

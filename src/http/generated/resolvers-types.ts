@@ -692,6 +692,13 @@ export type Level =
   /** Medium. */
   | 'MEDIUM';
 
+/** How an asset came to where it trades, over the week before a quote. */
+export type MarketMotion =
+  /** It fell more than a tenth of the way from the peg to the threshold during the week. */
+  | 'ARRIVED'
+  /** It was about as near a week before, or nearer the peg. */
+  | 'STAYED';
+
 /** Why a risk is not monitored. */
 export type MonitoringGap =
   /** Fewer feeds drive it than its quorum. */
@@ -1938,6 +1945,13 @@ export type QuoteBreakdown = {
    */
   marketDistance?: Maybe<Scalars['Decimal']['output']>;
   /**
+   * How the asset came to that distance: STAYED (within 0.1 of where it was a week before, or
+   * nearer the peg) or ARRIVED (it fell more than that towards the threshold during the week).
+   * At one distance a coin that stayed triggers about twice as often as one that just arrived.
+   * Null when the history has no close a week back (the distance alone prices it).
+   */
+  marketMotion?: Maybe<MarketMotion>;
+  /**
    * What that distance multiplied the expected loss of the first 30 days by (1 far from the threshold),
    * from how often the shipped cross-section triggered within a month of trading that near (docs/pricing.md).
    */
@@ -3053,6 +3067,7 @@ export type ResolversTypes = {
   IncidentStatus: IncidentStatus;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Level: Level;
+  MarketMotion: MarketMotion;
   MonitoringGap: MonitoringGap;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ObservationInput: ObservationInput;
@@ -3793,6 +3808,7 @@ export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends Re
   historyFrom?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   historyTo?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   marketDistance?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  marketMotion?: Resolver<Maybe<ResolversTypes['MarketMotion']>, ParentType, ContextType>;
   marketMultiplier?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   meanSeverity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   minimumApplied?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;

@@ -12,16 +12,25 @@ import { createCoverClient } from '../../src/client/index.ts';
 import { type Database, createDatabase } from '../../src/db/create-database.ts';
 import { assertLedgerInvariants, waitFor } from '../helpers.ts';
 import { npmStart } from '../npm-start.ts';
+import { localTreasury } from '../chain-helpers.ts';
+import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY } from '../../src/chain/anvil.ts';
+import { platformContracts } from '../../src/chain/artifacts.ts';
+import { deployPolicyToken } from '../../src/chain/deploy.ts';
+import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
+import { foundry } from 'viem/chains';
 
 /**
  * `npm run test:ha` (issue 44): the product on a real PostgreSQL cluster that fails over.
  * ops/ha/local-cluster.sh starts etcd, three Patroni nodes (PostgreSQL 15, synchronous
  * replication) and HAProxy; the product is migrated and started (`npm start`) against HAProxy's
- * one endpoint, as docs/operations.md says. Six clients buy and deposit; a depeg confirms;
- * then the leader is SIGKILLed (Patroni, postmaster, backends). Afterwards: no
+ * one endpoint, as docs/operations.md says, settling on chain: a local anvil with the
+ * treasury and the policy token, every account funded by a deposit into the treasury. Six
+ * clients buy and deposit; a depeg confirms; then the leader is SIGKILLed (Patroni,
+ * postmaster, backends) while the watcher settles it and sends its payouts. Afterwards: no
  * INTERNAL_SERVER_ERROR among the answers, writes back within 15 s, every acknowledged
  * purchase and deposit on the new primary exactly once, the incident settled with one payout
- * per policy, and the ledger balanced.
+ * per policy, each payout landed on chain once, the treasury holding exactly what the ledger
+ * owes, and the ledger balanced.
  */
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'ops/ha/local-cluster.sh');
@@ -46,7 +55,7 @@ after(async () => {
   for (const f of cleanup.reverse()) await f();
 });
 
-test('the leader killed under purchases, deposits and a settlement: nothing acknowledged lost or doubled, no INTERNAL_SERVER_ERROR, writes back within 15 s', async () => {
+test('the leader killed under purchases, deposits and a settlement paying on chain: nothing acknowledged lost or doubled, each payout landed once, the treasury reconciled, no INTERNAL_SERVER_ERROR, writes back within 15 s', async () => {
   const migrated = spawnSync(process.execPath, ['--import', 'tsx', 'src/bin/migrate.ts'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: url },
@@ -55,6 +64,28 @@ test('the leader killed under purchases, deposits and a settlement: nothing ackn
   assert.equal(migrated.status, 0, migrated.stderr);
   const adminKey = generatePrivateKey();
   const admin = privateKeyToAccount(adminKey);
+
+  // The chain: a block a second, the test USDC, the treasury and the policy token.
+  const chain = await localTreasury(17, privateKeyToAccount(ANVIL_OPERATOR_KEY).address, ['--block-time', '1']);
+  cleanup.push(() => chain.anvil.stop());
+  const owner = privateKeyToAccount(ANVIL_KEYS[0] as Hex);
+  const policyToken = await deployPolicyToken(
+    { public: chain.pub as never, wallet: chain.walletOf(ANVIL_KEYS[0] as Hex), account: owner, chain: foundry },
+    { owner: owner.address, minter: privateKeyToAccount(ANVIL_MINTER_KEY).address, baseURI: 'http://127.0.0.1/policy-tokens/' },
+  );
+  const keyFile = (name: string, key: Hex) => {
+    const file = join(dir, `${name}.key`);
+    writeFileSync(file, `${key}\n`, { mode: 0o600 });
+    return file;
+  };
+  // The faucet deposits into the treasury for each account: the only way money enters with chain settlement.
+  await chain.send(ANVIL_KEYS[0] as Hex, chain.token, platformContracts().TestStablecoin.abi, 'mint', [owner.address, 10n ** 15n]);
+  await chain.send(ANVIL_KEYS[0] as Hex, chain.token, erc20Abi, 'approve', [chain.treasury, 10n ** 15n]);
+  const fund = (address: string, amount: bigint) =>
+    chain.send(ANVIL_KEYS[0] as Hex, chain.treasury, treasuryAbi, 'deposit', [amount, getAddress(address)]);
+  const onChain = (address: string) =>
+    chain.pub.readContract({ address: chain.token, abi: erc20Abi, functionName: 'balanceOf', args: [getAddress(address)] });
+
   const server = await npmStart(cleanup, {
     DATABASE_URL: url,
     ADMIN_ADDRESSES: admin.address,
@@ -63,6 +94,16 @@ test('the leader killed under purchases, deposits and a settlement: nothing ackn
     // Ten clients from one address: the per-client limit would answer most of them RATE_LIMITED.
     RATE_LIMIT_PER_MINUTE: '0',
     WATCHER_INTERVAL_MS: '250',
+    SETTLEMENT: 'chain',
+    SETTLEMENT_CHAIN_ID: String(foundry.id),
+    CHAIN_RPC_URLS: `${foundry.id}=${chain.url}`,
+    SETTLEMENT_TOKEN: chain.token,
+    TREASURY_ADDRESS: chain.treasury,
+    POLICY_TOKEN_ADDRESS: policyToken,
+    SETTLEMENT_START_BLOCK: '0',
+    CONFIRMATIONS: '2',
+    OPERATOR_KEY_FILE: keyFile('operator', ANVIL_OPERATOR_KEY),
+    MINTER_KEY_FILE: keyFile('minter', ANVIL_MINTER_KEY),
   });
   // Stopped as a process manager stops it (npm passes SIGTERM on), before the cluster goes.
   cleanup.push(async () => {
@@ -94,7 +135,16 @@ test('the leader killed under purchases, deposits and a settlement: nothing ackn
   await push('1');
   const uw = await person();
   const pool = await uw.client.createPool({ name: 'ha pool', risks: [{ riskId: risk.id }] });
-  await adminClient.credit(uw.address, 10_000_000_000_000n, 'ha-uw');
+  const holders = await Promise.all(Array.from({ length: 4 }, () => person()));
+  const buyers = await Promise.all(Array.from({ length: 3 }, () => person()));
+  const depositors = await Promise.all(Array.from({ length: 3 }, () => person()));
+  await fund(uw.address, 10_000_000_000_000n);
+  for (const p of holders) await fund(p.address, 100_000_000n);
+  for (const p of [...buyers, ...depositors]) await fund(p.address, 10_000_000_000n);
+  // Credited once the indexer has seen them past their confirmations.
+  for (const p of [uw, ...holders, ...buyers, ...depositors]) {
+    await waitFor('the deposit credited', async () => (await p.client.chainDeposits()).credited.nodes.length > 0, 30_000);
+  }
   await uw.client.deposit(pool.id, 10_000_000_000_000n);
 
   // One GraphQL call as a client makes it: the code of its first error, or OK.
@@ -127,17 +177,12 @@ test('the leader killed under purchases, deposits and a settlement: nothing ackn
   };
 
   // Policies on the risk that is about to pay.
-  const holders = await Promise.all(Array.from({ length: 4 }, () => person()));
   const held: string[] = [];
   for (const h of holders) {
-    await adminClient.credit(h.address, 100_000_000n, `ha-h-${h.address}`);
     const q = await h.client.quote(risk.id, 1_000_000_000n, 30);
     held.push((await h.client.buy(q.id)).id);
   }
 
-  const buyers = await Promise.all(Array.from({ length: 3 }, () => person()));
-  const depositors = await Promise.all(Array.from({ length: 3 }, () => person()));
-  for (const p of [...buyers, ...depositors]) await adminClient.credit(p.address, 10_000_000_000n, `ha-${p.address}`);
   const bought: string[] = [];
   const deposited: Array<{ owner: string; key: string }> = [];
   let stop = false;
@@ -235,5 +280,39 @@ test('the leader killed under purchases, deposits and a settlement: nothing ackn
     const applied = keys.filter((k) => k.owner.toLowerCase() === owner.toLowerCase()).length;
     assert.equal(Number(n), applied, `${owner}: one deposit per key`);
   }
+
+  // Every payout landed on chain once, to its holder: the sender resumed after the failover.
+  await waitFor(
+    'every payout confirmed on chain',
+    async () => {
+      const [row] = await db.query<{ open: string; done: string }>(
+        sql`SELECT COUNT(*) FILTER (WHERE status <> 'CONFIRMED') AS open, COUNT(*) FILTER (WHERE status = 'CONFIRMED') AS done
+            FROM outbound_transfers WHERE kind = 'PAYOUT'`,
+      );
+      return Number(row?.open) === 0 && Number(row?.done) === paid.length ? true : undefined;
+    },
+    90_000,
+  );
+  const owed = await db.query<{ buyer: string; paid: string }>(sql`SELECT buyer, paid FROM payouts WHERE incident_id = ${settled.id}`);
+  const due = new Map<string, bigint>();
+  for (const o of owed) due.set(getAddress(o.buyer), (due.get(getAddress(o.buyer)) ?? 0n) + BigInt(o.paid));
+  const events = await chain.pub.getContractEvents({ address: chain.treasury, abi: treasuryAbi, eventName: 'Paid', fromBlock: 0n });
+  for (const [holder, amount] of due) {
+    const landed = events.filter((e) => e.args.recipient === holder);
+    assert.equal(
+      landed.reduce((s, e) => s + (e.args.amount as bigint), 0n),
+      amount,
+      `${holder}: paid on chain exactly what the ledger owes, once`,
+    );
+    // Funded by deposits into the treasury, the holders' wallets held nothing before their payouts.
+    assert.equal(await onChain(holder), amount);
+  }
+  // The treasury holds exactly what the ledger owes (an admin's reading of the chain now).
+  const adminToken = (await person(adminKey)).token;
+  const read = await call(adminToken, 'query { reserves { treasuryBalance surplus deficit } }', {});
+  assert.equal(read.code, 'OK');
+  const reserves = read.data?.reserves as { treasuryBalance: string; surplus: string; deficit: string };
+  assert.equal(BigInt(reserves.treasuryBalance), await onChain(chain.treasury));
+  assert.deepEqual([reserves.surplus, reserves.deficit], ['0', '0'], JSON.stringify(reserves));
   await assertLedgerInvariants(db);
 });

@@ -181,8 +181,12 @@ export function lossTermsOf(model: RiskLossModel, days: number): LossTerms {
 const distanceTables = new Map<string, DistanceTable>();
 
 /** The rule's distance table (domain/market-distance.ts), fitted once per rule and band on the shipped cross-section. */
+const ruleKeys = new WeakMap<TriggerRule, string>();
+
 export function distanceTableOf(rule: TriggerRule, band: string): DistanceTable {
-  const key = `${JSON.stringify(rule)}|${band}`;
+  let ruleKey = ruleKeys.get(rule);
+  if (ruleKey === undefined) ruleKeys.set(rule, (ruleKey = JSON.stringify(rule)));
+  const key = `${ruleKey}|${band}`;
   let table = distanceTables.get(key);
   if (!table) {
     table = fitDistanceTable(
@@ -233,9 +237,15 @@ export function lossTermsAt(model: RiskLossModel, days: number, market: MarketNo
   };
 }
 
-/** The model's terms for a quote of `days`. */
+const explanations = new WeakMap<RiskLossModel, Map<number, ModelExplanation>>();
+
+/** The model's terms for a quote of `days`: worked out once per model (a risk's revision) and term, shared by its quotes. */
 export function explainModel(model: RiskLossModel, days: number): ModelExplanation {
-  return explain(model.model, model.experience, model.prior, model.posterior, model.burningCost[days] ?? 0);
+  let byTerm = explanations.get(model);
+  if (!byTerm) explanations.set(model, (byTerm = new Map()));
+  let e = byTerm.get(days);
+  if (!e) byTerm.set(days, (e = explain(model.model, model.experience, model.prior, model.posterior, model.burningCost[days] ?? 0)));
+  return e;
 }
 
 /** A risk's pricing on a one-year term, before utilisation and the platform fee (Risk.pricing). */

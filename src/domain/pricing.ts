@@ -190,9 +190,22 @@ function multiplierIntegral(u: Decimal, params: PricingParams): Decimal {
  * splitting an order into pieces never makes it cheaper.
  */
 export function meanMultiplier(before: Decimal, after: Decimal, params: PricingParams): Decimal {
-  if (after.lte(before)) return utilisationMultiplier(before, params);
-  return multiplierIntegral(after, params).sub(multiplierIntegral(before, params)).div(after.sub(before));
+  const key = `${before.toString()}|${after.toString()}`;
+  let byParams = multiplierCache.get(params);
+  if (!byParams) multiplierCache.set(params, (byParams = new Map()));
+  let m = byParams.get(key);
+  if (!m) {
+    if (byParams.size >= 10_000) byParams.clear();
+    m = after.lte(before)
+      ? utilisationMultiplier(before, params)
+      : multiplierIntegral(after, params).sub(multiplierIntegral(before, params)).div(after.sub(before));
+    byParams.set(key, m);
+  }
+  return m;
 }
+
+/** Mean multipliers by the utilisation a purchase spans: the pool's utilisation moves only when cover is bought. */
+const multiplierCache = new WeakMap<PricingParams, Map<string, Decimal>>();
 
 const terms = new Map<number, { fraction: Decimal; text: string }>();
 
@@ -246,6 +259,82 @@ export function riskRates(
   input: Pick<PremiumInput, 'durationDays' | 'maxPayoutRatio' | 'loss' | 'capitalShare'>,
   params: PricingParams,
 ): RiskRates {
+  // The same risk, term, market and capital share give the same rates: worked out once (a
+  // quote's decimal arithmetic is the largest part of its CPU otherwise).
+  const key = `${input.durationDays}|${input.maxPayoutRatio}|${input.loss.expectedLoss}|${input.loss.uncertainty}|${input.capitalShare}`;
+  let byParams = rateCache.get(params);
+  if (!byParams) rateCache.set(params, (byParams = new Map()));
+  let rates = byParams.get(key);
+  if (!rates) {
+    if (byParams.size >= 10_000) byParams.clear();
+    byParams.set(key, (rates = computeRiskRates(input, params)));
+  }
+  return rates;
+}
+
+const rateCache = new WeakMap<PricingParams, Map<string, RiskRates>>();
+
+const stringsOfRates = new WeakMap<RiskRates, ReturnType<typeof rateStringsOf>>();
+
+type UtilisationStrings = Pick<
+  PremiumBreakdown,
+  'utilisationBefore' | 'utilisationAfter' | 'utilisationMultiplier' | 'termRate' | 'annualRate' | 'termFraction'
+>;
+const atUtilisation = new WeakMap<RiskRates, Map<string, { termRate: Decimal; strings: UtilisationStrings }>>();
+
+/** The term rate at the utilisation a purchase spans, and its breakdown's strings: once per rates and utilisation span. */
+function ratesAt(
+  rates: RiskRates,
+  input: Pick<PremiumInput, 'utilisationBefore' | 'utilisationAfter' | 'durationDays'>,
+  params: PricingParams,
+) {
+  const key = `${input.utilisationBefore.toString()}|${input.utilisationAfter.toString()}`;
+  let byUtilisation = atUtilisation.get(rates);
+  if (!byUtilisation) atUtilisation.set(rates, (byUtilisation = new Map()));
+  let at = byUtilisation.get(key);
+  if (!at) {
+    if (byUtilisation.size >= 1_000) byUtilisation.clear();
+    const m = meanMultiplier(input.utilisationBefore, input.utilisationAfter, params);
+    const term = termOf(input.durationDays);
+    const termRate = rates.total.mul(m);
+    at = {
+      termRate,
+      strings: {
+        utilisationBefore: decimalString(input.utilisationBefore),
+        utilisationAfter: decimalString(input.utilisationAfter),
+        utilisationMultiplier: decimalString(m),
+        termRate: decimalString(termRate),
+        annualRate: decimalString(termRate.div(term.fraction)),
+        termFraction: term.text,
+      },
+    };
+    byUtilisation.set(key, at);
+  }
+  return at;
+}
+
+/** A breakdown's strings of its rates, once per rates (they are cached with them). */
+function rateStrings(rates: RiskRates, capitalShare: number) {
+  let s = stringsOfRates.get(rates);
+  if (!s) stringsOfRates.set(rates, (s = rateStringsOf(rates, capitalShare)));
+  return s;
+}
+
+function rateStringsOf(rates: RiskRates, capitalShare: number) {
+  return {
+    expectedLoss: decimalString(rates.expectedLoss),
+    uncertaintyLoad: decimalString(rates.uncertainty),
+    capitalLoad: decimalString(rates.capital),
+    capitalShare: decimalString(fromModel(capitalShare), 6),
+    skimLoad: decimalString(rates.skim),
+    riskPremiumRate: decimalString(rates.total),
+  };
+}
+
+function computeRiskRates(
+  input: Pick<PremiumInput, 'durationDays' | 'maxPayoutRatio' | 'loss' | 'capitalShare'>,
+  params: PricingParams,
+): RiskRates {
   const term = termOf(input.durationDays);
   const zero = new Decimal(0);
   if (params.flatAnnualRate !== undefined) {
@@ -269,28 +358,17 @@ export function riskRates(
  */
 export function pricePremium(input: PremiumInput, params: PricingParams): PremiumBreakdown {
   validateTerm(input.durationDays, params);
-  const m = meanMultiplier(input.utilisationBefore, input.utilisationAfter, params);
-  const term = termOf(input.durationDays);
-  const { expectedLoss: el, uncertainty, capital, skim, total: riskRate } = riskRates(input, params);
-  const termRate = riskRate.mul(m);
+  const rates = riskRates(input, params);
+  const at = ratesAt(rates, input, params);
+  const termRate = at.termRate;
   const raw = new Decimal(input.amount.toString()).mul(termRate);
   const computed = ceilToBigInt(raw);
   const minimumApplied = computed < input.minPremium;
   const premium = minimumApplied ? input.minPremium : computed;
   const fee = ceilToBigInt(new Decimal(premium.toString()).mul(params.feeBps).div(10_000));
   return {
-    expectedLoss: decimalString(el),
-    uncertaintyLoad: decimalString(uncertainty),
-    capitalLoad: decimalString(capital),
-    capitalShare: decimalString(fromModel(input.capitalShare), 6),
-    skimLoad: decimalString(skim),
-    riskPremiumRate: decimalString(riskRate),
-    utilisationBefore: decimalString(input.utilisationBefore),
-    utilisationAfter: decimalString(input.utilisationAfter),
-    utilisationMultiplier: decimalString(m),
-    termRate: decimalString(termRate),
-    annualRate: decimalString(termRate.div(term.fraction)),
-    termFraction: term.text,
+    ...rateStrings(rates, input.capitalShare),
+    ...at.strings,
     rawPremium: decimalString(raw, 6),
     minimumApplied,
     premium,

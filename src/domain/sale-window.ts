@@ -1,4 +1,5 @@
 import { Decimal } from './decimal.ts';
+import { memoByKey } from './memo.ts';
 import type { TriggerRule } from './trigger-rule.ts';
 
 /**
@@ -30,6 +31,13 @@ export function calmValue(rule: Pick<TriggerRule, 'peg' | 'direction'>): Decimal
  * calm value is not on the safe side of the threshold (no scale to measure with).
  */
 export function distanceToThreshold(rule: Pick<TriggerRule, 'peg' | 'direction' | 'threshold'>, value: string): number | null {
+  return distances(`${rule.direction}|${rule.threshold}|${rule.peg}|${value}`, () => distanceOf(rule, value));
+}
+
+const distances = memoByKey<number | null>();
+const limits = memoByKey<string>();
+
+function distanceOf(rule: Pick<TriggerRule, 'peg' | 'direction' | 'threshold'>, value: string): number | null {
   const calm = calmValue(rule);
   const threshold = new Decimal(rule.threshold);
   const span = rule.direction === 'BELOW' ? calm.sub(threshold) : threshold.sub(calm);
@@ -43,6 +51,10 @@ export function distanceToThreshold(rule: Pick<TriggerRule, 'peg' | 'direction' 
  * threshold, or `band` of the way from the threshold to the calm value, whichever is safer.
  */
 export function saleLimit(rule: Pick<TriggerRule, 'peg' | 'direction' | 'threshold' | 'recoveryThreshold'>, band: string): string {
+  return limits(`${rule.direction}|${rule.threshold}|${rule.peg}|${rule.recoveryThreshold}|${band}`, () => limitOf(rule, band));
+}
+
+function limitOf(rule: Pick<TriggerRule, 'peg' | 'direction' | 'threshold' | 'recoveryThreshold'>, band: string): string {
   const threshold = new Decimal(rule.threshold);
   const towardsCalm = calmValue(rule).sub(threshold).mul(band);
   const banded = threshold.add(towardsCalm);
@@ -57,9 +69,13 @@ export function inNearBand(
   value: string,
   band: string,
 ): boolean {
-  const limit = new Decimal(saleLimit(rule, band));
-  return rule.direction === 'BELOW' ? new Decimal(value).lt(limit) : new Decimal(value).gt(limit);
+  return nearBand(`${saleLimit(rule, band)}|${rule.direction}|${value}`, () => {
+    const limit = new Decimal(saleLimit(rule, band));
+    return rule.direction === 'BELOW' ? new Decimal(value).lt(limit) : new Decimal(value).gt(limit);
+  });
 }
+
+const nearBand = memoByKey<boolean>();
 
 /** When sales reopen after a trigger recovered at `rearmedAt`, or null when they are open at `now`. */
 export function coolOffUntil(rearmedAt: number | null, now: number, window: Pick<SaleWindow, 'coolOffSeconds'>): number | null {

@@ -1,3 +1,4 @@
+import { memoByKey } from './memo.ts';
 import { Decimal, decimalString } from './decimal.ts';
 import type { TriggerRule } from './trigger-rule.ts';
 
@@ -43,8 +44,10 @@ function beyond(value: Decimal, bound: string, direction: TriggerRule['direction
 
 /** At or beyond the trigger threshold: what the rule's first step fires on. */
 export function isBeyond(rule: TriggerRule, value: string): boolean {
-  return beyond(new Decimal(value), rule.threshold, rule.direction);
+  return beyondThreshold(`${rule.direction}|${rule.threshold}|${value}`, () => beyond(new Decimal(value), rule.threshold, rule.direction));
 }
+
+const beyondThreshold = memoByKey<boolean>();
 
 /** Back on the safe side of the recovery threshold (BELOW: value >= recovery). */
 export function isRecovered(rule: TriggerRule, value: string): boolean {

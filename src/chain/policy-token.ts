@@ -1,6 +1,7 @@
 import { type Account, type Address, type Hex, type PublicClient, createWalletClient, getAddress, parseAbi } from 'viem';
 import { policyIdOf } from '../domain/policy-token.ts';
 import { chainOf } from './keys.ts';
+import { bumpedFees } from './fees.ts';
 import { type RpcErrorHook, rpcTransport } from './retry.ts';
 
 /** The policy token's interface (contracts/PolicyToken.sol); a test checks it against the compiled ABI. */
@@ -147,18 +148,16 @@ export function createPolicyTokenGateway(config: PolicyTokenConfig) {
       const from = minterAddress();
       const call = { address, abi: policyTokenAbi, functionName: 'mint', args: [to, ids] } as const;
       const [fees, gas] = await Promise.all([
-        client.estimateFeesPerGas(),
+        bumpedFees(client, options.feeBump),
         client.estimateContractGas({ ...call, account: from, blockTag: 'latest' }),
       ]);
-      const bump = BigInt(Math.round((options.feeBump ?? 1) * 1000));
       return (wallet as NonNullable<typeof wallet>).writeContract({
         ...call,
+        ...fees,
         account: config.minter as Account,
         chain,
         nonce: options.nonce,
         gas: (gas * 12n) / 10n + 50_000n,
-        maxFeePerGas: ((fees.maxFeePerGas ?? 0n) * bump) / 1000n,
-        maxPriorityFeePerGas: ((fees.maxPriorityFeePerGas ?? 0n) * bump) / 1000n,
       });
     },
   };

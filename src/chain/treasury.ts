@@ -14,6 +14,7 @@ import {
   parseEventLogs,
 } from 'viem';
 import { chainOf } from './keys.ts';
+import { bumpedFees } from './fees.ts';
 import { type RpcErrorHook, rpcTransport } from './retry.ts';
 
 /** The treasury contract's interface (contracts/Treasury.sol); a test checks it against the compiled ABI. */
@@ -327,7 +328,7 @@ export function createTreasuryGateway(config: TreasuryConfig) {
       const call = { address: treasury, abi: treasuryAbi, functionName: 'pay', args: [batch, recipients, amounts] } as const;
       // Estimated on the mined state: a replacement must not see the pending transaction it replaces.
       const [fees, gas] = await Promise.all([
-        client.estimateFeesPerGas(),
+        bumpedFees(client, options.feeBump),
         client.estimateContractGas({
           ...call,
           args: [options.estimateAs ?? batch, recipients, amounts],
@@ -335,16 +336,14 @@ export function createTreasuryGateway(config: TreasuryConfig) {
           blockTag: 'latest',
         }),
       ]);
-      const bump = BigInt(Math.round((options.feeBump ?? 1) * 1000));
       return w.writeContract({
         ...call,
+        ...fees,
         account: w.account as Account,
         chain,
         nonce: options.nonce,
         // Headroom: a pipelined batch is estimated as if next, and a new cap period costs a few storage writes more.
         gas: (gas * 12n) / 10n + 100_000n,
-        maxFeePerGas: ((fees.maxFeePerGas ?? 0n) * bump) / 1000n,
-        maxPriorityFeePerGas: ((fees.maxPriorityFeePerGas ?? 0n) * bump) / 1000n,
       });
     },
 

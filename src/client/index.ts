@@ -4,7 +4,6 @@ import { createSiweMessage } from 'viem/siwe';
 import { type Client as WsClient, createClient as createWsClient } from 'graphql-ws/client';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 import { policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
-import { permitTypes } from '../domain/permit-typed-data.ts';
 import {
   CompleteWithdrawalDocument,
   CreatePoolDocument,
@@ -46,40 +45,12 @@ export * from './generated/graphql.ts';
 export { pushDomain, pushTypes } from '../domain/push-typed-data.ts';
 export { policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
 export type { FieldPath, FieldProblem } from '../domain/errors.ts';
-import type { ErrorCode as ProductErrorCode, FieldProblem } from '../domain/errors.ts';
-
-/**
- * Every `extensions.code` the API answers (docs/design.md §7): the product's own, TIMEOUT (a
- * bounded database wait ran out), INTERNAL_SERVER_ERROR (a fault, masked), and NETWORK_ERROR,
- * which this client raises when the API could not be reached or did not answer in JSON.
- */
-export type ErrorCode = ProductErrorCode | 'TIMEOUT' | 'INTERNAL_SERVER_ERROR' | 'NETWORK_ERROR';
-
-/** Codes worth sending the same request again for (with its idempotency key, quote or reference). */
-export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNAVAILABLE', 'TIMEOUT', 'NETWORK_ERROR', 'RATE_LIMITED']);
-
-/** A GraphQL error as the API sends it: a stable code, facts to act on, the values refused. */
-export interface ApiErrorBody {
-  message: string;
-  extensions?: { code?: string; details?: Record<string, string | number | boolean>; fields?: FieldProblem[] };
-}
-
-/** A GraphQL error from the API, with its stable `extensions.code` (e.g. CAPACITY_EXCEEDED). */
-export class CoverApiError extends Error {
-  readonly code: ErrorCode;
-  readonly errors: ReadonlyArray<ApiErrorBody>;
-  constructor(message: string, code: ErrorCode, errors: ReadonlyArray<ApiErrorBody>, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CoverApiError';
-    this.code = code;
-    this.errors = errors;
-  }
-
-  /** The values the first error refused (BAD_USER_INPUT), each with its path: `["input", "rule", "threshold"]`. */
-  get fields(): readonly FieldProblem[] {
-    return this.errors[0]?.extensions?.fields ?? [];
-  }
-}
+export { type ApiErrorBody, CoverApiError, type ErrorCode, RETRYABLE_CODES } from './errors.ts';
+export { type ChainReader, type ChainWriter, depositWithPermit, sendPolicyToken } from './wallets.ts';
+export type { SubscribeOptions } from './sse.ts';
+import { type ApiErrorBody, CoverApiError, type ErrorCode, RETRYABLE_CODES } from './errors.ts';
+import { type ChainReader, type ChainWriter, depositWithPermit, sendPolicyToken } from './wallets.ts';
+import { COMPLETE, type SubscribeOptions, apiError, readEvents } from './sse.ts';
 
 type Hex = `0x${string}`;
 
@@ -107,121 +78,6 @@ export interface CoverClientOptions {
 }
 
 type GraphQLBody<T> = { data?: T | null; errors?: ApiErrorBody[] };
-
-/**
- * What the treasury helpers read the chain with: a viem PublicClient, or anything with the
- * same two members (the client bundles no chain library).
- */
-export interface ChainReader {
-  // biome-ignore lint/suspicious/noExplicitAny: viem's readContract is generic over the ABI it reads
-  readContract(args: any): Promise<unknown>;
-  waitForTransactionReceipt(args: { hash: Hex }): Promise<{ status: 'success' | 'reverted' }>;
-}
-
-/** What they send with: a viem WalletClient with its account and chain set, or the same members. */
-export interface ChainWriter {
-  account?: { address: Hex } | undefined;
-  // biome-ignore lint/suspicious/noExplicitAny: viem's signTypedData is generic over the typed data it signs
-  signTypedData(args: any): Promise<Hex>;
-  // biome-ignore lint/suspicious/noExplicitAny: viem's writeContract is generic over the ABI it calls
-  writeContract(args: any): Promise<Hex>;
-}
-
-/** ERC-721's transferFrom: what moves a policy token. */
-const transferFromAbi = [
-  {
-    type: 'function',
-    name: 'transferFrom',
-    stateMutability: 'nonpayable',
-    inputs: [
-      { name: 'from', type: 'address' },
-      { name: 'to', type: 'address' },
-      { name: 'tokenId', type: 'uint256' },
-    ],
-    outputs: [],
-  },
-] as const;
-
-/** The parts of the token's and the treasury's ABIs the deposit helper calls. */
-const permitTokenAbi = [
-  { type: 'function', name: 'name', stateMutability: 'view', inputs: [], outputs: [{ type: 'string' }] },
-  {
-    type: 'function',
-    name: 'nonces',
-    stateMutability: 'view',
-    inputs: [{ name: 'owner', type: 'address' }],
-    outputs: [{ type: 'uint256' }],
-  },
-] as const;
-const depositWithPermitAbi = [
-  {
-    type: 'function',
-    name: 'depositWithPermit',
-    stateMutability: 'nonpayable',
-    inputs: [
-      { name: 'amount', type: 'uint256' },
-      { name: 'beneficiary', type: 'address' },
-      { name: 'deadline', type: 'uint256' },
-      { name: 'v', type: 'uint8' },
-      { name: 'r', type: 'bytes32' },
-      { name: 's', type: 'bytes32' },
-    ],
-    outputs: [],
-  },
-] as const;
-
-/** How a subscription ends or reconnects (CoverClient.subscribe). */
-export interface SubscribeOptions<TResult, TVariables> {
-  /** Aborting it ends the iterator (done) and closes the stream. */
-  signal?: AbortSignal;
-  /** Open the stream again when it drops; `resume` gives the variables to reopen it with from the last result. */
-  reconnect?: {
-    resume?(last: TResult | undefined, first: TVariables | undefined): TVariables | undefined;
-    delayMs?: number;
-    maxDelayMs?: number;
-    /** A result's identity: one seen before a reconnect is not yielded again when the resumed stream replays it. */
-    key?(result: TResult): string;
-  };
-  /** Server-sent events (the default: plain HTTP, through any proxy) or a WebSocket (graphql-ws). */
-  transport?: 'sse' | 'websocket';
-}
-
-const COMPLETE = Symbol('complete');
-
-/** The API's errors as one CoverApiError with the first one's code. */
-const apiError = (errors: ApiErrorBody[]) =>
-  new CoverApiError(errors[0]?.message ?? 'error', (errors[0]?.extensions?.code ?? 'INTERNAL_SERVER_ERROR') as ErrorCode, errors);
-
-/** The results of a GraphQL-over-SSE stream (graphql-sse's distinct-connections mode), then COMPLETE if the server completed it. */
-async function* readEvents<TResult>(body: ReadableStream<Uint8Array>): AsyncGenerator<TResult | typeof COMPLETE> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-      const lines = buffer.slice(0, end).split('\n');
-      buffer = buffer.slice(end + 2);
-      const event = lines
-        .find((l) => l.startsWith('event:'))
-        ?.slice(6)
-        .trim();
-      const data = lines
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(5).trim())
-        .join('\n');
-      if (event === 'complete') {
-        yield COMPLETE;
-        return;
-      }
-      if (event !== 'next' || !data) continue;
-      const parsed = JSON.parse(data) as GraphQLBody<TResult>;
-      const first = parsed.errors?.[0];
-      if (first)
-        throw new CoverApiError(first.message, (first.extensions?.code ?? 'INTERNAL_SERVER_ERROR') as ErrorCode, parsed.errors ?? []);
-      if (parsed.data) yield parsed.data;
-    }
-  }
-}
 
 /**
  * A small typed client of the cover API for its three users: buyers (sign in, quote, buy,
@@ -510,38 +366,8 @@ export function createCoverClient(options: CoverClientOptions) {
       });
       return (await request(TransferPolicyDocument, { policyId: policy.id, to, deadline: seconds, signature })).transferPolicy;
     },
-    /**
-     * Where policies are ERC-721 tokens (`policy.token` is set: chain settlement with a policy
-     * token), hands one to `to` from the holder's `wallet`: `transferFrom` on the token
-     * contract, resolving with the transaction hash once mined. The API shows the new holder
-     * after the server's confirmations; an incident that confirms from the transfer's block
-     * on pays them. Refused before the token is minted.
-     */
-    async transferPolicyToken(
-      wallet: ChainWriter,
-      chain: ChainReader,
-      policy: { id: string; token?: { contract: string; tokenId: string; minted: boolean } | null },
-      to: Hex,
-    ): Promise<Hex> {
-      if (!policy.token) {
-        throw new CoverApiError(`policy ${policy.id} is not a token on this server: hand it on with transferPolicy`, 'CONFLICT', []);
-      }
-      if (!policy.token.minted) {
-        throw new CoverApiError(`policy ${policy.id}'s token is still being minted: try again once token.minted is true`, 'CONFLICT', []);
-      }
-      const from = wallet.account?.address;
-      if (!from) throw new CoverApiError('the wallet client has no account to send with', 'BAD_USER_INPUT', []);
-      const hash = await wallet.writeContract({
-        account: wallet.account,
-        address: policy.token.contract as Hex,
-        abi: transferFromAbi,
-        functionName: 'transferFrom',
-        args: [from, to, BigInt(policy.token.tokenId)],
-      });
-      const receipt = await chain.waitForTransactionReceipt({ hash });
-      if (receipt.status !== 'success') throw new CoverApiError(`the transfer ${hash} reverted`, 'CONFLICT', []);
-      return hash;
-    },
+    /** Moves a minted policy token to `to` from the holder's wallet (`transferFrom`; wallets.ts, sendPolicyToken). */
+    transferPolicyToken: sendPolicyToken,
     /**
      * The signed-in buyer's payouts as they land. `since` (a payout's paidAt, or when the last
      * connection dropped) first replays the ones paid after it. The stream reconnects when it
@@ -586,42 +412,7 @@ export function createCoverClient(options: CoverClientOptions) {
       amount: bigint,
       o: { beneficiary?: Hex; deadline?: Date } = {},
     ): Promise<Hex> {
-      const { settlement } = await request(SettlementDocument);
-      if (settlement.mode !== 'CHAIN' || !settlement.token || !settlement.treasury || settlement.chainId == null) {
-        throw new CoverApiError('this server settles on its ledger: there is no treasury to deposit into', 'CONFLICT', []);
-      }
-      const owner = wallet.account?.address;
-      if (!owner) throw new CoverApiError('the wallet client has no account to sign and send with', 'BAD_USER_INPUT', []);
-      const token = settlement.token as Hex;
-      const treasury = settlement.treasury as Hex;
-      const [name, nonce] = (await Promise.all([
-        chain.readContract({ address: token, abi: permitTokenAbi, functionName: 'name' }),
-        chain.readContract({ address: token, abi: permitTokenAbi, functionName: 'nonces', args: [owner] }),
-      ])) as [string, bigint];
-      const deadline = BigInt(Math.floor((o.deadline?.getTime() ?? Date.now() + 3_600_000) / 1000));
-      const signature = await wallet.signTypedData({
-        account: wallet.account,
-        domain: { name, version: '1', chainId: settlement.chainId, verifyingContract: token },
-        types: permitTypes,
-        primaryType: 'Permit',
-        message: { owner, spender: treasury, value: amount, nonce, deadline },
-      });
-      // (r, s, v) of the 65-byte signature, split here: viem's parseSignature comes only from its
-      // root module, which would pull its Node transports into the SDK's platform-neutral bundle.
-      const r = `0x${signature.slice(2, 66)}` as Hex;
-      const s = `0x${signature.slice(66, 130)}` as Hex;
-      const vByte = Number.parseInt(signature.slice(130, 132), 16);
-      const v = vByte < 27 ? vByte + 27 : vByte;
-      const hash = await wallet.writeContract({
-        account: wallet.account,
-        address: treasury,
-        abi: depositWithPermitAbi,
-        functionName: 'depositWithPermit',
-        args: [amount, o.beneficiary ?? owner, deadline, v, r, s],
-      });
-      const receipt = await chain.waitForTransactionReceipt({ hash });
-      if (receipt.status !== 'success') throw new CoverApiError(`the deposit ${hash} reverted`, 'CONFLICT', []);
-      return hash;
+      return depositWithPermit((await request(SettlementDocument)).settlement, wallet, chain, amount, o);
     },
     /** The signed-in wallet's deposits: seen on chain and not yet confirmed, and credited. */
     chainDeposits: (first = 50, after?: string) =>

@@ -30,6 +30,9 @@ export type SettlementProbe = (step: 'premium' | 'payouts' | 'journal', poolId: 
 
 const YEAR_MS = 365 * 86_400_000;
 
+/** Incidents whose wait for the policy token indexer was logged. */
+const waitingSaid = new Set<string>();
+
 /**
  * Pays every policy of the incident's risk that was active at `triggeredAt`
  * (start <= triggeredAt < end): amount x payout ratio, rounded down, credited to the
@@ -47,7 +50,12 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
   // Policies that are tokens pay whoever held them at the confirmation: the transfers mined
   // by then must be read first (the token indexer follows the chain a few blocks behind).
   if (!(await holdersKnownAt(deps, incident.confirmedAt))) {
-    deps.log.info({ incidentId }, "settlement waits for the policy token indexer to reach the incident's confirmation");
+    // Said once per incident and process: the watcher asks again every tick until the indexer catches up.
+    if (!waitingSaid.has(incidentId)) {
+      if (waitingSaid.size >= 1_000) waitingSaid.clear();
+      waitingSaid.add(incidentId);
+      deps.log.info({ incidentId }, "settlement waits for the policy token indexer to reach the incident's confirmation");
+    }
     return incident;
   }
   // A confirmed episode whose settlement value pays nothing (e.g. it recovered at the

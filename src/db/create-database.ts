@@ -69,6 +69,13 @@ export interface DatabaseOptions {
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 120_000;
+/**
+ * A session idle inside a transaction this long is ended by the server: a process paused
+ * (SIGSTOP, a VM frozen, a debugger) mid-transaction would otherwise hold its row locks (the
+ * watcher's lease row among them) for as long as it sleeps, and no other watcher could take
+ * over. No transaction of ours waits between statements (chain calls run outside them).
+ */
+export const DEFAULT_IDLE_IN_TRANSACTION_MS = 10_000;
 export const DEFAULT_FAILOVER_WAIT_MS = 20_000;
 
 type Drizzle = {
@@ -149,6 +156,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       keepAlive: true,
       lock_timeout: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: DEFAULT_IDLE_IN_TRANSACTION_MS,
     });
     pool.on('error', () => {
       // An idle client lost its connection (server restart); the pool replaces it.

@@ -84,7 +84,10 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
   });
 
   /** `npm run watcher` in chain settlement mode on `rpcUrl`; resolves with its /healthz URL once it runs. */
-  async function startWatcher(rpcUrl: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; health: string }> {
+  async function startWatcher(
+    rpcUrl: string,
+    env: Record<string, string> = {},
+  ): Promise<{ child: ChildProcess; health: string; output: () => string }> {
     const child = spawnChainWatcher(
       children,
       { dbUrl: h.db.url as string, chain, keyFile: join(keyDir, 'operator.key'), confirmations: CONFIRMATIONS, batchSize: 50, rpcUrl },
@@ -105,7 +108,7 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
       });
       child.once('exit', (code) => reject(new Error(`the watcher exited (${code}):\n${output}`)));
     });
-    return { child, health };
+    return { child, health, output: () => output };
   }
 
   async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -350,7 +353,9 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
       const second = await startWatcher(chain.url);
       try {
         // Past the lease: the second takes over while the first sleeps.
-        await waitWhileProgressing('the second watcher leads', () => leads(second.health), progressOf([second.health]));
+        await waitWhileProgressing('the second watcher leads', () => leads(second.health), progressOf([second.health])).catch((e) => {
+          throw new Error(`${(e as Error).message}\nthe second watcher's log:\n${second.output().slice(-6_000)}`);
+        });
         first.child.kill('SIGCONT');
         const both = progressOf([first.health, second.health], () => payoutStates(incidentId));
         await waitWhileProgressing('every payout confirmed', async () => (await payoutStates(incidentId)).CONFIRMED === 60, both);

@@ -1,4 +1,4 @@
-import { type Address, formatUnits } from 'viem';
+import { type Address, type Hex, formatUnits } from 'viem';
 import type { PolicyTokenGateway } from '../chain/policy-token.ts';
 import { cursorRow, setCursor } from '../db/deposit-store.ts';
 import { type PolicyTokenLog, recordTokenLogs, tokenBlocks, undoTokenLogs, unmintedPolicies } from '../db/policy-token-store.ts';
@@ -131,49 +131,56 @@ async function rewind(deps: Deps, token: PolicyTokenGateway, name: string, head:
   );
 }
 
-/** When a stuck mint was first seen pending, by token: its replacement waits `resendAfterMs` from then. */
-const stuckSince = new Map<string, { nonce: number; since: number; sends: number }>();
+/** The last mint this process sent, by token: its nonce, hash, when, and how many times it was replaced. */
+const lastMint = new Map<string, { nonce: number; hash: Hex | null; at: number; sends: number }>();
 
 /**
  * One step of the minter (under the watcher's lease): the oldest policies in force whose token
  * is not minted get one `mint` transaction, to their holder. Exactly once rests on the
  * contract, which skips an id that exists, and on the chain's latest state, read before each
  * send: a mint mined but not yet past its confirmations is not sent again, and one a reorg
- * took away is. While a mint is pending the minter waits; after `resendAfterMs` it replaces
- * it on the same nonce at higher fees.
+ * took away is. While its last mint is still known to the node and not mined (a node may
+ * answer a send before it counts it as pending), the minter waits; after `resendAfterMs` it
+ * replaces it on the same nonce at higher fees. Transactions pending that this process did
+ * not send (a crashed predecessor's) are waited for the same way.
  */
 export async function mintPolicyTokens(deps: Deps): Promise<'idle' | 'waiting' | 'sent'> {
   const t = tokenSettlement(deps);
   if (!t) return 'idle';
   const { s, token } = t;
-  const todo = await unmintedPolicies(deps.db, deps.clock.now(), MINT_BATCH);
+  const now = deps.clock.now();
+  const todo = await unmintedPolicies(deps.db, now, MINT_BATCH);
   if (todo.length === 0) return 'idle';
   const ids = todo.map((p) => tokenIdOf(p.id) as bigint);
   const onChain = await token.mintedOf(ids);
   const need = todo.map((p, i) => ({ ...p, tokenId: ids[i] as bigint })).filter((_, i) => !onChain[i]);
   if (need.length === 0) return 'waiting';
   const { mined, pending } = await token.nonces();
+  const last = lastMint.get(token.address);
   let nonce = pending;
-  let feeBump = 1;
-  if (pending > mined) {
-    const seen = stuckSince.get(token.address);
-    const now = deps.clock.now();
-    if (!seen || seen.nonce !== mined) {
-      stuckSince.set(token.address, { nonce: mined, since: now, sends: 0 });
+  let sends = 0;
+  if (last?.hash && mined <= last.nonce && (await token.known(last.hash))) {
+    if (now - last.at < s.resendAfterMs) return 'waiting';
+    nonce = last.nonce;
+    sends = last.sends + 1;
+  } else if (pending > mined) {
+    // Pending transactions this process did not send: wait for them, then replace the first.
+    if (!last || last.hash !== null || last.nonce !== mined) {
+      lastMint.set(token.address, { nonce: mined, hash: null, at: now, sends: 0 });
       return 'waiting';
     }
-    if (now - seen.since < s.resendAfterMs) return 'waiting';
-    seen.sends++;
-    seen.since = now;
+    if (now - last.at < s.resendAfterMs) return 'waiting';
     nonce = mined;
-    feeBump = 1.25 ** seen.sends;
+    sends = last.sends + 1;
   }
+  const feeBump = 1.25 ** sends;
   const hash = await token.sendMint(
     need.map((p) => p.holder as Address),
     need.map((p) => p.tokenId),
     { nonce, feeBump },
   );
-  deps.log.info({ txHash: hash, nonce, policies: need.length, replacing: feeBump > 1 }, 'policy tokens minting');
+  lastMint.set(token.address, { nonce, hash, at: now, sends });
+  deps.log.info({ txHash: hash, nonce, policies: need.length, replacing: sends > 0 }, 'policy tokens minting');
   return 'sent';
 }
 

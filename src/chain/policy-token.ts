@@ -134,6 +134,17 @@ export function createPolicyTokenGateway(config: PolicyTokenConfig) {
     /** Which of `ids` exist on the chain's latest state. */
     mintedOf: (ids: readonly bigint[]) => client.readContract({ address, abi: policyTokenAbi, functionName: 'mintedOf', args: [ids] }),
 
+    /** Whether the node knows transaction `hash` (pending or mined): a dropped or reorged-away one it does not. */
+    async known(hash: Hex): Promise<boolean> {
+      try {
+        await client.getTransaction({ hash });
+        return true;
+      } catch (error) {
+        if ((error as { name?: string }).name === 'TransactionNotFoundError') return false;
+        throw error;
+      }
+    },
+
     /** The minter's transactions mined and sent (pending included). */
     nonces: async () => {
       const [mined, pending] = await Promise.all([

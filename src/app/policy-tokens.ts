@@ -9,10 +9,8 @@ import { findPool } from '../db/pool-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
-import type { ChainSettlement } from './treasury.ts';
+import { type ChainSettlement, LOG_RANGE } from './treasury.ts';
 
-/** Blocks read per getLogs request (public RPCs cap ranges). */
-const LOG_RANGE = 2_000n;
 /** Policies minted in one transaction: about 50k gas each. */
 const MINT_BATCH = 100;
 
@@ -45,7 +43,7 @@ export async function indexPolicyTokens(deps: Deps): Promise<number> {
   const { s, token } = t;
   const name = tokenCursor(s);
   const latest = await deps.treasury.latestBlock();
-  await rewind(deps, token, name, latest);
+  await rewind(deps, s, token, name, latest);
   const safe = latest - BigInt(s.confirmations - 1);
   let from = ((await cursorRow(deps.db, name))?.block ?? s.startBlock - 1n) + 1n;
   let applied = 0;
@@ -106,12 +104,11 @@ export async function indexPolicyTokens(deps: Deps): Promise<number> {
  * and the indexer reads the new branch from there. A payout already settled to a holder whose
  * transfer was undone stays paid to them: it is logged for an admin.
  */
-async function rewind(deps: Deps, token: PolicyTokenGateway, name: string, head: bigint): Promise<void> {
+async function rewind(deps: Deps, s: ChainSettlement, token: PolicyTokenGateway, name: string, head: bigint): Promise<void> {
   const cursor = await cursorRow(deps.db, name);
   if (!cursor?.hash) return;
   const still = async (n: bigint, hash: string) => n <= head && (await token.block(n))?.hash === hash;
   if (await still(cursor.block, cursor.hash)) return;
-  const s = (tokenSettlement(deps) as NonNullable<ReturnType<typeof tokenSettlement>>).s;
   let fork: { number: bigint; hash: string | null; at: number | null } = { number: s.startBlock - 1n, hash: null, at: null };
   for (const b of await tokenBlocks(deps.db, cursor.block)) {
     if (await still(b.number, b.hash)) {

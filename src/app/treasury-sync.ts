@@ -19,10 +19,7 @@ import { isMissingContract } from '../chain/retry.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
 import { indexPolicyTokens, mintPolicyTokens } from './policy-tokens.ts';
-import { type ChainSettlement, chainSettlement, depositCursor, measureReserves } from './treasury.ts';
-
-/** Blocks read per getLogs request (public RPCs cap ranges). */
-const LOG_RANGE = 2_000n;
+import { type ChainSettlement, LOG_RANGE, chainSettlement, depositCursor, measureReserves } from './treasury.ts';
 
 /**
  * Credits the treasury's deposits once they have `confirmations` blocks, from the last

@@ -53,6 +53,9 @@ export function platformMoneySource(deps: Deps, asset: string, admin: string): A
   return s.mode === 'chain' && s.asset === asset ? ledgerAccounts.wallet(asset, admin) : ledgerAccounts.external(asset);
 }
 
+/** Blocks read per getLogs request by the chain's indexers (public RPCs cap ranges). */
+export const LOG_RANGE = 2_000n;
+
 /** The deposit indexer's cursor name: one per chain and treasury. */
 export function depositCursor(s: ChainSettlement): string {
   return `deposits:${s.chainId}:${s.treasury.toLowerCase()}`;

@@ -14,14 +14,10 @@ import { getBalance } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
-import {
-  ChainWentBackwardsError,
-  indexDeposits,
-  reconcileReserves,
-  sendOutbound,
-  syncFailureReason,
-  syncTreasury,
-} from '../src/app/treasury-sync.ts';
+import { ChainWentBackwardsError, indexDeposits, syncFailureReason } from '../src/app/index-deposits.ts';
+import { reconcileReserves } from '../src/app/reconcile-reserves.ts';
+import { sendOutbound } from '../src/app/send-payouts.ts';
+import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
 import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';

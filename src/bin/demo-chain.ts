@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Address, type Hex, createPublicClient, createWalletClient, getAddress, http, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { Deps } from '../app/deps.ts';
-import { indexDeposits } from '../app/treasury-sync.ts';
+import { indexDeposits } from '../app/index-deposits.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID, type Anvil, anvilBinary, startAnvil } from '../chain/anvil.ts';
 import { platformContracts } from '../chain/artifacts.ts';
 import { deployPolicyToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';

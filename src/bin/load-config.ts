@@ -6,7 +6,7 @@ import type { AppConfig, SettlementConfig } from '../app/deps.ts';
 import { defaultLimits } from '../domain/capacity.ts';
 import { defaultPricing } from '../domain/pricing.ts';
 import { DEFAULT_MAX_QUEUED_WITHDRAWALS, DEFAULT_MIN_WITHDRAWAL, DEFAULT_RESERVE_MAX_AGE_MS } from '../app/treasury.ts';
-import { DEFAULT_PAY_PIPELINE } from '../app/treasury-sync.ts';
+import { DEFAULT_PAY_PIPELINE } from '../app/send-payouts.ts';
 import { defaultSolvency } from '../app/adequacy.ts';
 
 /** Anvil's first well-known dev account: the default admin outside production only. */

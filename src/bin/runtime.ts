@@ -18,7 +18,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { REDACTED_LOG_PATHS } from '../http/redaction.ts';
 import { createPrometheus } from '../http/prometheus.ts';
 import { createWatcher, type Watcher } from '../worker/watcher.ts';
-import type { SenderProbe } from '../app/treasury-sync.ts';
+import type { SenderProbe } from '../app/send-payouts.ts';
 import { type RuntimeConfig, loadConfig } from './load-config.ts';
 import { SERVICE_VERSION } from './service-version.ts';
 

@@ -4,7 +4,7 @@ import type { DemoFaucet, DemoPerson, Viewer } from '../app/auth.ts';
 import { fundBackstop } from '../app/backstop.ts';
 import { requestQuote } from '../app/cover.ts';
 import { purchasePolicy } from '../app/purchase-policy.ts';
-import { reconcileReserves } from '../app/treasury-sync.ts';
+import { reconcileReserves } from '../app/reconcile-reserves.ts';
 import type { Deps } from '../app/deps.ts';
 import { submitObservations } from '../app/submit-observations.ts';
 import { setRiskFeeds } from '../app/risk-feeds.ts';

@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { createLeaseKeeper } from './lease-keeper.ts';
 import { inBackgroundSpan } from '../app/background-span.ts';
 import { settlingIncidents } from '../app/incidents.ts';
-import { type SenderProbe, syncTreasury } from '../app/treasury-sync.ts';
+import type { SenderProbe } from '../app/send-payouts.ts';
+import { syncTreasury } from '../app/treasury-sync.ts';
 
 const LEASE = 'watcher';
 const LOOPS = ['feeds', 'settlement', 'chain'] as const;

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkCapacity, defaultLimits, policyExposure, requiredCapital } from '../src/domain/capacity.ts';
+import {
+  capUtilisation,
+  checkCapacity,
+  coverFitting,
+  defaultLimits,
+  policyExposure,
+  requiredCapital,
+  roomLeft,
+  roomUnder,
+} from '../src/domain/capacity.ts';
+import { splitInflow } from '../src/domain/backstop.ts';
 import { Decimal } from '../src/domain/decimal.ts';
 import { WAD } from '../src/domain/money.ts';
 import { accruePremium, policyEarning } from '../src/domain/premium-accrual.ts';
@@ -232,6 +242,31 @@ describe('capacity (docs/design.md §4)', () => {
       assert.equal(check.binding.name, expected.name, `case ${i}`);
       assert.ok(check.utilisationAfter.eq(Decimal.min(1, u(expected))), `case ${i}: utilisation after`);
     }
+  });
+
+  test('room under the caps, the cover that fits it, and an empty cap counted full everywhere', () => {
+    const snap = { capital: 1_000n, riskExposure: 400n, groupExposure: 900n, totalExposure: 2_900n };
+    assert.deepEqual(roomLeft(snap, defaultLimits), { risk: 100n, group: 100n, total: 100n, binding: 'risk' });
+    assert.deepEqual(roomLeft({ ...snap, riskExposure: 600n }, defaultLimits), { risk: 0n, group: 100n, total: 100n, binding: 'risk' });
+    // The largest cover whose exposure, rounded up, fits: 100 / 0.3 = 333 (exposure 99.9 -> 100), not 334.
+    assert.equal(coverFitting(100n, '0.3'), 333n);
+    assert.ok(policyExposure(coverFitting(100n, '0.3'), '0.3') <= 100n && policyExposure(334n, '0.3') > 100n);
+    assert.equal(coverFitting(100n, '0'), 0n);
+    // A cap of zero has no room: full (1) with or without cover in force, for pricing and the API alike.
+    assert.equal(capUtilisation(0n, 0n).toString(), '1');
+    assert.equal(capUtilisation(5n, 0n).toString(), '1');
+    assert.equal(capUtilisation(50n, 200n).toString(), '0.25');
+    assert.equal(capUtilisation(300n, 200n).toString(), '1.5', 'above 1 when capital fell below the cover in force');
+    const empty = checkCapacity({ capital: 0n, riskExposure: 0n, groupExposure: 0n, totalExposure: 0n }, defaultLimits, 0n);
+    assert.equal(empty.utilisationBefore.toString(), '1');
+    assert.equal(roomUnder(0n, 0n), 0n);
+  });
+
+  test("money into the backstop pays claimants' IOUs first, then the fund", () => {
+    assert.deepEqual(splitInflow(100n, { iouOutstanding: 0n, iouReserve: 0n }), { toIous: 0n, toFund: 100n });
+    assert.deepEqual(splitInflow(100n, { iouOutstanding: 70n, iouReserve: 30n }), { toIous: 40n, toFund: 60n });
+    assert.deepEqual(splitInflow(10n, { iouOutstanding: 70n, iouReserve: 30n }), { toIous: 10n, toFund: 0n });
+    assert.deepEqual(splitInflow(10n, { iouOutstanding: 30n, iouReserve: 50n }), { toIous: 0n, toFund: 10n });
   });
 
   test('required capital is the least capital at which every cap holds', () => {

@@ -14,7 +14,7 @@ import { ledgerAccounts, memoOf, postJournal, transfer } from '../db/ledger.ts';
 import { STREAM_PREFIX, applyPoolAggregates, insertStream, listPools } from '../db/pool-store.ts';
 import { backstopAvailable } from '../domain/waterfall.ts';
 import { largestRemainder } from '../domain/allocation.ts';
-import { backstopTarget, distributableExcess } from '../domain/backstop.ts';
+import { backstopTarget, distributableExcess, splitInflow } from '../domain/backstop.ts';
 import { newId } from './ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import type { Deps } from './deps.ts';
@@ -147,9 +147,7 @@ export async function fundBackstop(deps: Deps, viewer: Viewer | null, asset: str
       const now = deps.clock.now();
       await lockBackstop(tx, asset);
       const fund = await loadBackstop(tx, asset);
-      // Claimants first: what IOUs are still owed beyond the money set aside for them.
-      const gap = fund.iouOutstanding > fund.iouReserve ? fund.iouOutstanding - fund.iouReserve : 0n;
-      const toIous = amount < gap ? amount : gap;
+      const { toIous, toFund } = splitInflow(amount, fund);
       await postJournal(tx, {
         kind: 'BACKSTOP_FUNDING',
         at: now,
@@ -159,7 +157,7 @@ export async function fundBackstop(deps: Deps, viewer: Viewer | null, asset: str
         postings: [
           { account: platformMoneySource(deps, asset, admin.address), amount: -amount },
           { account: ledgerAccounts.iouReserve(asset), amount: toIous },
-          { account: ledgerAccounts.backstop(asset), amount: amount - toIous },
+          { account: ledgerAccounts.backstop(asset), amount: toFund },
         ],
       });
       if (toIous > 0n) await repayIous(tx, asset, ledgerAccounts.iouReserve(asset), toIous, now);

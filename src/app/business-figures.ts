@@ -5,6 +5,7 @@ import { loadPoolSnapshots } from '../db/pool-snapshots.ts';
 import { listRisks } from '../db/risk-store.ts';
 import { settlingBacklog } from '../db/incident-store.ts';
 import { creditingBacklog } from '../db/claims-store.ts';
+import { capUtilisation } from '../domain/capacity.ts';
 import type { AdequacyStatus } from '../domain/adequacy.ts';
 import type { AdequacyReport } from '../domain/adequacy.ts';
 import type { Database } from './deps.ts';
@@ -60,7 +61,7 @@ export async function businessFigures(
         asset,
         capital: snap.capital,
         activeCover: snap.totalExposure,
-        utilisation: snap.capital > 0n ? Number(snap.totalExposure) / Number(snap.capital) : snap.totalExposure > 0n ? 1 : 0,
+        utilisation: capUtilisation(snap.totalExposure, snap.capital).toNumber(),
         coverageRatio: ratio === null ? null : Number(ratio),
         status: snap.pool.adequacy.status,
       });

@@ -28,7 +28,7 @@ import { requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { requireReserves } from './treasury.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
-import { skimRateBps, splitPremium } from '../domain/backstop.ts';
+import { skimRateBps, splitInflow, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { DAY_MS } from '../domain/experience.ts';
 import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './cover.ts';
@@ -103,9 +103,7 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, pri
   const skimPolicy = deps.config.solvency.skim;
   const parts = splitPremium(premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), await poolOwes(tx, q.poolId), skimPolicy);
   if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
-  const inflow = parts.skim + parts.repayment;
-  const iouGap = backstop.iouOutstanding > backstop.iouReserve ? backstop.iouOutstanding - backstop.iouReserve : 0n;
-  const toIous = inflow < iouGap ? inflow : iouGap;
+  const inflow = splitInflow(parts.skim + parts.repayment, backstop);
 
   const durationMs = q.durationDays * DAY_MS;
   const earning = policyEarning(parts.net, durationMs);
@@ -145,8 +143,8 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, pri
     postings: [
       { account: wallet, amount: -total },
       { account: ledgerAccounts.protocolFees(asset), amount: fee },
-      { account: ledgerAccounts.backstop(asset), amount: inflow - toIous },
-      { account: ledgerAccounts.iouReserve(asset), amount: toIous },
+      { account: ledgerAccounts.backstop(asset), amount: inflow.toFund },
+      { account: ledgerAccounts.iouReserve(asset), amount: inflow.toIous },
       { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: parts.net },
     ],
   });

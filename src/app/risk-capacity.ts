@@ -1,4 +1,4 @@
-import { type CapName, capOf, checkCapacity, policyExposure } from '../domain/capacity.ts';
+import { type CapName, checkCapacity, coverFitting, policyExposure, roomLeft } from '../domain/capacity.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { validateTerm } from '../domain/pricing.ts';
 import type { Deps } from './deps.ts';
@@ -49,21 +49,13 @@ export async function riskCapacity(deps: Deps, riskId: string, durationDays: num
   const { loss } = await lossOver(deps, risk, durationDays);
   // The same refusals a quote would meet, in its words.
   const reason = (stateRefusal(deps, risk, at) ?? ceilingRefusal(deps, riskId, loss, durationDays))?.message ?? null;
-  const ratio = new Decimal(risk.maxPayoutRatio);
   const pools: PoolCapacity[] = [];
   for (const snap of snapshots) {
     const e = exposureFor(snap, riskId);
     if (!e) continue;
-    const room = (cap: bigint, used: bigint) => (cap > used ? cap - used : 0n);
-    const left = {
-      risk: room(capOf(e.snapshot.capital, e.limits.riskCapBps), e.snapshot.riskExposure),
-      group: room(capOf(e.snapshot.capital, e.limits.groupCapBps), e.snapshot.groupExposure),
-      total: room(capOf(e.snapshot.capital, e.limits.totalCapBps), e.snapshot.totalExposure),
-    };
-    const binding = (['risk', 'group', 'total'] as const).reduce((a, b) => (left[b] < left[a] ? b : a));
-    // The largest cover whose exposure, cover x ratio rounded up, still fits: floor(room / ratio)
-    // (its exposure is at most the room, a whole number, so rounding it up cannot pass it).
-    const coverLeft = ratio.isZero() ? 0n : BigInt(new Decimal(left[binding].toString()).div(ratio).floor().toFixed(0));
+    const left = roomLeft(e.snapshot, e.limits);
+    const binding = left.binding;
+    const coverLeft = coverFitting(left[binding], risk.maxPayoutRatio);
     const rateAt = (amount: bigint) => {
       if (amount <= 0n) return null;
       const check = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));

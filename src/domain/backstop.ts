@@ -57,6 +57,16 @@ export function splitPremium(premium: bigint, rateBps: number, poolOwes: bigint,
 }
 
 /**
+ * Money coming into the backstop (a premium's skim and repayment, a funding) goes to claimants
+ * first: to the IOU reserve up to what IOUs are still owed beyond it, the rest to the fund.
+ */
+export function splitInflow(amount: bigint, fund: { iouOutstanding: bigint; iouReserve: bigint }): { toIous: bigint; toFund: bigint } {
+  const gap = fund.iouOutstanding > fund.iouReserve ? fund.iouOutstanding - fund.iouReserve : 0n;
+  const toIous = amount < gap ? amount : gap;
+  return { toIous, toFund: amount - toIous };
+}
+
+/**
  * Target = max(2% of total active exposure, the shortfall of the two worst pools under a
  * common shock). The shock: every risk in a pool's two largest correlation groups pays its
  * maximum; a pool's shortfall is what that exceeds its capital by.

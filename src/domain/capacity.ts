@@ -48,6 +48,39 @@ export function capOf(capital: bigint, bps: number): bigint {
   return mulDivDown(capital, BigInt(bps), 10_000n);
 }
 
+/** Room left under a cap: what is not used of it, never below zero. */
+export const roomUnder = (cap: bigint, used: bigint): bigint => (cap > used ? cap - used : 0n);
+
+/**
+ * How full a cap is: used over cap, above 1 when capital fell below the cover in force (a
+ * loss). A cap of zero (a pool without capital, or a cap of 0 bps) is full whatever is used:
+ * it has no room, and pricing and the API both say 1.
+ */
+export function capUtilisation(used: bigint, cap: bigint): Decimal {
+  return cap === 0n ? new Decimal(1) : ratio(used, cap);
+}
+
+/** A pool's room for more exposure on a risk under each of its caps, and the cap with the least. */
+export function roomLeft(snapshot: ExposureSnapshot, limits: CapacityLimits): Record<CapName, bigint> & { binding: CapName } {
+  const left = {
+    risk: roomUnder(capOf(snapshot.capital, limits.riskCapBps), snapshot.riskExposure),
+    group: roomUnder(capOf(snapshot.capital, limits.groupCapBps), snapshot.groupExposure),
+    total: roomUnder(capOf(snapshot.capital, limits.totalCapBps), snapshot.totalExposure),
+  };
+  const binding = (['risk', 'group', 'total'] as const).reduce((a, b) => (left[b] < left[a] ? b : a));
+  return { ...left, binding };
+}
+
+/**
+ * The largest cover whose exposure (cover x the payout ratio, rounded up) fits in `room`:
+ * floor(room / ratio) (its exposure is at most the room, a whole number, so rounding it up
+ * cannot pass it). None when the ratio is zero.
+ */
+export function coverFitting(room: bigint, maxPayoutRatio: string): bigint {
+  const r = new Decimal(maxPayoutRatio);
+  return r.isZero() ? 0n : BigInt(new Decimal(room.toString()).div(r).floor().toFixed(0));
+}
+
 export function checkCapacity(snapshot: ExposureSnapshot, limits: CapacityLimits, extra: bigint): CapacityCheck {
   const uses: CapUse[] = [
     { name: 'risk', cap: capOf(snapshot.capital, limits.riskCapBps), before: snapshot.riskExposure, after: snapshot.riskExposure + extra },
@@ -64,23 +97,23 @@ export function checkCapacity(snapshot: ExposureSnapshot, limits: CapacityLimits
       after: snapshot.totalExposure + extra,
     },
   ];
-  // Utilisation as an exact fraction (an empty cap: 1 unused, 2 used), compared by cross-
-  // multiplying: only the binding cap's utilisation is ever needed as a decimal.
+  // Utilisation as an exact fraction, compared by cross-multiplying (only the binding cap's is
+  // ever needed as a decimal). An empty cap is full (capUtilisation); one with something used
+  // ranks above an empty unused one (2 against 1), so it binds.
   const fraction = (used: bigint, cap: bigint): [bigint, bigint] => (cap === 0n ? [used > 0n ? 2n : 1n, 1n] : [used, cap]);
-  const utilisation = (used: bigint, cap: bigint) => ratio(...fraction(used, cap));
   let binding = uses[0] as CapUse;
   for (const use of uses) {
     const [n, d] = fraction(use.after, use.cap);
     const [bn, bd] = fraction(binding.after, binding.cap);
     if (n * bd > bn * d) binding = use;
   }
-  const room = (u: { cap: bigint; before: bigint }) => (u.cap > u.before ? u.cap - u.before : 0n);
+  const room = (u: CapUse) => roomUnder(u.cap, u.before);
   const headroom = uses.reduce((min, u) => (room(u) < min ? room(u) : min), room(binding));
   return {
     fits: uses.every((u) => u.after <= u.cap) && extra <= headroom,
     binding,
-    utilisationBefore: Decimal.min(1, utilisation(binding.before, binding.cap)),
-    utilisationAfter: Decimal.min(1, utilisation(binding.after, binding.cap)),
+    utilisationBefore: Decimal.min(1, capUtilisation(binding.before, binding.cap)),
+    utilisationAfter: Decimal.min(1, capUtilisation(binding.after, binding.cap)),
     headroom,
   };
 }

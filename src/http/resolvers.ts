@@ -17,7 +17,7 @@ import {
 } from '../app/pools.ts';
 import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/risks.ts';
 import type { RiskRecord, StoredBreakdown } from '../app/records.ts';
-import { capOf } from '../domain/capacity.ts';
+import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing, backingOf, dependsOnOf, protocolCategoryOf } from '../app/loss-models.ts';
 import { transferPolicy } from '../app/transfer-policy.ts';
@@ -39,8 +39,7 @@ import { subscriptionResolvers } from './subscription-resolvers.ts';
 import { treasuryResolvers } from './treasury-resolvers.ts';
 import { BigIntScalar, DateTimeScalar, DecimalScalar } from './scalars.ts';
 
-const left = (cap: bigint, used: bigint) => (cap > used ? cap - used : 0n);
-const utilisation = (used: bigint, cap: bigint) => (cap === 0n ? (used > 0n ? '1' : '0') : decimalString(ratio(used, cap), 6));
+const utilisation = (used: bigint, cap: bigint) => decimalString(capUtilisation(used, cap), 6);
 
 /** Whose score priced the cover: the model's, or an admin's override with its reason. */
 function scoreLabel(r: RiskRecord): string {
@@ -266,7 +265,7 @@ export const coreResolvers: Resolvers = {
     unearnedPremium: (s, _, ctx) => unearnedPremium(ctx.deps, s),
     totalExposure: (s) => s.totalExposure,
     totalCap: (s) => capOf(s.capital, s.pool.limits.totalCapBps),
-    capacityLeft: (s) => left(capOf(s.capital, s.pool.limits.totalCapBps), s.totalExposure),
+    capacityLeft: (s) => roomUnder(capOf(s.capital, s.pool.limits.totalCapBps), s.totalExposure),
     utilisation: (s) => utilisation(s.totalExposure, capOf(s.capital, s.pool.limits.totalCapBps)),
     requiredCapital: (s) => poolRequiredCapital(s),
     premiumByDay: (s, a, ctx) => poolPremiumByDay(ctx.deps, s, a.days ?? 30),
@@ -279,13 +278,18 @@ export const coreResolvers: Resolvers = {
           capBps: r.capBps,
           cap,
           exposure: r.exposure,
-          capacityLeft: left(cap, r.exposure),
+          capacityLeft: roomUnder(cap, r.exposure),
           utilisation: utilisation(r.exposure, cap),
         };
       }),
     groups: (s) => {
       const cap = capOf(s.capital, s.pool.limits.groupCapBps);
-      return [...s.groups].map(([correlationGroup, exposure]) => ({ correlationGroup, cap, exposure, capacityLeft: left(cap, exposure) }));
+      return [...s.groups].map(([correlationGroup, exposure]) => ({
+        correlationGroup,
+        cap,
+        exposure,
+        capacityLeft: roomUnder(cap, exposure),
+      }));
     },
     limits: (s) => s.pool.limits,
     cooldownSeconds: (s) => s.pool.cooldownSeconds,

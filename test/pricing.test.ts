@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
 import { buildLossModel, lossTermsOf } from '../src/app/loss-models.ts';
 import { DAY_MS, dailyExperience, replayStarts } from '../src/domain/experience.ts';
 import { fitPrior, gammaP, gammaQuantile } from '../src/domain/loss-model.ts';
@@ -448,6 +449,45 @@ describe('history as data, and quotes from it (API)', () => {
     ).risk.pricing;
     assert.equal(pricing.historyDays, 400);
     assert.ok(Number(pricing.annualRate) > Number(pricing.annualExpectedLoss));
+  });
+
+  test("a firm quote stores the model's terms once, by reference, and reads back as it was priced", async () => {
+    const m = await marketOn(
+      Array.from({ length: 200 }, (_, i) => (i % 50 === 0 ? '0.96' : '1')),
+      { threshold: '0.97', recoveryThreshold: '0.97' },
+    );
+    const buyer = await h.signIn(newWallet());
+    const FIRM = `mutation($r: ID!, $amt: BigInt!, $d: Int!) { requestQuote(riskId: $r, amount: $amt, durationDays: $d) {
+      id premium summary breakdown { model historyDays triggersSeen credibility annualFrequency meanSeverity burningCost expectedLoss } } }`;
+    const priced = [];
+    for (const amount of [1_000, 2_000, 3_000])
+      priced.push((await h.ok(FIRM, { r: m.risk.id, amt: USDC(amount).toString(), d: 60 }, buyer)).requestQuote);
+    const stored = await h.db.query<{ breakdown: Record<string, unknown> }>(
+      sql`SELECT breakdown FROM quotes WHERE id IN (${sql.join(
+        priced.map((q) => sql`${q.id}`),
+        sql`, `,
+      )})`,
+    );
+    const ids = new Set(stored.map((r) => r.breakdown.explanationId));
+    assert.equal(ids.size, 1, 'three quotes of one model and term name one explanation');
+    for (const r of stored) assert.equal(r.breakdown.credibility, undefined, "the model's terms are not copied into each quote");
+    const [row] = await h.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM model_explanations WHERE id = ${[...ids][0]}`);
+    assert.equal(row?.n, 1);
+    const read = (
+      await h.ok(
+        `{ quotes(first: 10) { nodes { id premium summary breakdown { model historyDays triggersSeen credibility annualFrequency meanSeverity burningCost expectedLoss } } } }`,
+        {},
+        buyer,
+      )
+    ).quotes.nodes;
+    for (const q of priced) {
+      assert.deepEqual(
+        read.find((r: { id: string }) => r.id === q.id),
+        { id: q.id, premium: q.premium, summary: q.summary, breakdown: q.breakdown },
+      );
+    }
+    assert.match(priced[0].breakdown.model, /^el-/);
+    assert.equal(priced[0].breakdown.historyDays, 200);
   });
 
   test("a depeg names its backing: a fiat-backed coin's binary cover costs less than the pooled prior, an algorithmic one's no less, and the quote says why", async () => {

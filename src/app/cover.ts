@@ -6,7 +6,7 @@ import { type BaseError, capacityExceeded, notFound, riskDeclined, salesPaused }
 import { Decimal } from '../domain/decimal.ts';
 import { isBeyond } from '../domain/trigger-engine.ts';
 import { coolOffUntil, inNearBand, saleLimit } from '../domain/sale-window.ts';
-import { explainModel, lossModelOf, lossTermsAt, marketNow } from './loss-models.ts';
+import { explainModel, lossModelOf, lossTermsAt, marketNow, storedExplanation } from './loss-models.ts';
 import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
@@ -154,6 +154,7 @@ export async function priceCover(
     );
   }
   const { premium, fee, total: _total, ...explained } = best.price;
+  const explanation = model ? storedExplanation(explainModel(model, durationDays)) : undefined;
   const record: QuoteRecord = {
     id: newId('quo'),
     riskId,
@@ -166,7 +167,7 @@ export async function priceCover(
     fee,
     breakdown: {
       ...explained,
-      ...(model ? explainModel(model, durationDays) : {}),
+      ...explanation?.terms,
       ...(market
         ? {
             marketDistance: market.distance === null ? null : market.distance.toFixed(4),
@@ -178,6 +179,7 @@ export async function priceCover(
       bindingCap: best.binding,
       poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${snapshots.length} backing this risk`,
     },
+    ...(explanation ? { explanation } : {}),
     createdAt: now,
     expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
   };

@@ -1,7 +1,17 @@
+import { createHash } from 'node:crypto';
 import { type HistorySource, dailyCloses, historySources } from '../db/history-store.ts';
 import { type RiskRecord, effectiveScore } from '../db/risk-store.ts';
 import { DAY_MS, type ExperienceSummary, dailyExperience } from '../domain/experience.ts';
-import { type ModelExplanation, type Posterior, type Prior, type TermCurves, explain, fitPrior, lossCurves } from '../domain/loss-model.ts';
+import {
+  type ModelExplanation,
+  type Posterior,
+  type StoredExplanation,
+  type Prior,
+  type TermCurves,
+  explain,
+  fitPrior,
+  lossCurves,
+} from '../domain/loss-model.ts';
 import { decimalString } from '../domain/decimal.ts';
 import { type LossTerms, riskRates, UNPOOLED_CAPITAL_SHARE } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
@@ -246,6 +256,15 @@ export function explainModel(model: RiskLossModel, days: number): ModelExplanati
   let e = byTerm.get(days);
   if (!e) byTerm.set(days, (e = explain(model.model, model.experience, model.prior, model.posterior, model.burningCost[days] ?? 0)));
   return e;
+}
+
+const stored = new WeakMap<ModelExplanation, StoredExplanation>();
+
+/** The explanation's id: the hash of its content, so a day's model and term give one row however many processes price from it. */
+export function storedExplanation(terms: ModelExplanation): StoredExplanation {
+  let s = stored.get(terms);
+  if (!s) stored.set(terms, (s = { id: `mex_${createHash('sha256').update(JSON.stringify(terms)).digest('hex').slice(0, 32)}`, terms }));
+  return s;
 }
 
 /** A risk's pricing on a one-year term, before utilisation and the platform fee (Risk.pricing). */

@@ -1,5 +1,5 @@
 import type { QuoteRecord } from '../db/cover-store.ts';
-import { insertQuotes, quotesInsert } from '../db/cover-store.ts';
+import { insertExplanations, insertQuotes, quotesInsert } from '../db/cover-store.ts';
 import { snapshotOf } from '../db/pool-snapshots.ts';
 import { type WatchedMarketRead, findWatchedMarket } from '../db/risk-store.ts';
 import { createCoalescer } from './coalesce.ts';
@@ -96,12 +96,24 @@ export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock'>): QuotePaths
     },
   );
 
+  /** Model explanations known stored in this database: a quote names its explanation, stored before the first quote that does. */
+  const explained = new Set<string>();
+  const storeExplanation = async (quote: QuoteRecord) => {
+    const e = quote.explanation;
+    if (!e || explained.has(e.id)) return;
+    await insertExplanations(ports.db, [e]);
+    if (explained.size >= 10_000) explained.clear();
+    explained.add(e.id);
+  };
+
   return {
     read: (riskId) => read(riskId, null),
-    store: (quote) =>
-      new Promise<void>((resolve, reject) => {
+    store: async (quote) => {
+      await storeExplanation(quote);
+      return new Promise<void>((resolve, reject) => {
         unstored.push({ quote, resolve, reject });
         if (unstored.length === 1) setImmediate(flush);
-      }),
+      });
+    },
   };
 }

@@ -1,6 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { PremiumBreakdown } from '../domain/pricing.ts';
-import type { ModelExplanation } from '../domain/loss-model.ts';
+import type { ModelExplanation, StoredExplanation } from '../domain/loss-model.ts';
 import type { Executor } from './create-database.ts';
 import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
@@ -20,6 +20,8 @@ export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'
     marketDistance?: string | null;
     marketMultiplier?: string;
     marketMotion?: 'ARRIVED' | 'STAYED' | null;
+    /** The model explanation's row in model_explanations: its terms are stored there once, not in each quote (absent before). */
+    explanationId?: string;
   };
 
 export interface QuoteRecord {
@@ -32,7 +34,9 @@ export interface QuoteRecord {
   exposure: bigint;
   premium: bigint;
   fee: bigint;
+  /** The breakdown holds the model's terms; a quote priced by the loss model also names them, to store them once (model_explanations). */
   breakdown: StoredBreakdown;
+  explanation?: StoredExplanation;
   createdAt: number;
   expiresAt: number;
 }
@@ -81,6 +85,25 @@ interface QuoteRow {
   expires_at: Date;
 }
 
+/** Stores model explanations that quotes name; one already stored is left as it is (its id is its content's hash). */
+export async function insertExplanations(ex: Executor, explanations: readonly StoredExplanation[]): Promise<void> {
+  if (explanations.length === 0) return;
+  const rows = explanations.map((e) => ({ id: e.id, explanation: e.terms }));
+  await ex.query(sql`
+    INSERT INTO model_explanations (id, explanation)
+    SELECT id, explanation FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS e(id text, explanation jsonb)
+    ON CONFLICT (id) DO NOTHING`);
+}
+
+/** What a quote stores of its breakdown: the model's terms by reference when they are stored apart. */
+function storedBreakdown(q: QuoteRecord): StoredBreakdown {
+  if (!q.explanation) return q.breakdown;
+  const { terms, id } = q.explanation;
+  const own: Record<string, unknown> = { explanationId: id };
+  for (const [k, v] of Object.entries(q.breakdown)) if (!(k in terms)) own[k] = v;
+  return own as StoredBreakdown;
+}
+
 /** Stores quotes, many in one statement. */
 export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[]): Promise<void> {
   if (quotes.length === 0) return;
@@ -121,7 +144,7 @@ export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
     exposure: q.exposure.toString(),
     premium: q.premium.toString(),
     fee: q.fee.toString(),
-    breakdown: q.breakdown,
+    breakdown: storedBreakdown(q),
     created_at: new Date(q.createdAt).toISOString(),
     expires_at: new Date(q.expiresAt).toISOString(),
   }));
@@ -130,10 +153,18 @@ export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
     SELECT ${QUOTE_COLUMN_LIST} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS q(${QUOTE_RECORD})`;
 }
 
+/**
+ * A quote's columns as read: its breakdown with the model's terms it names put back in
+ * (quotes stored before keep theirs inline), so a quote reads the same however it was stored.
+ */
+const QUOTE_READ = sql`q.id, q.risk_id, q.pool_id, q.requester, q.amount, q.duration_days, q.exposure, q.premium, q.fee,
+  CASE WHEN e.explanation IS NULL THEN q.breakdown ELSE q.breakdown || e.explanation END AS breakdown, q.created_at, q.expires_at`;
+const QUOTES_READ = sql`quotes q LEFT JOIN model_explanations e ON e.id = q.breakdown->>'explanationId'`;
+
 export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {
   const rows = lock
-    ? await ex.query<QuoteRow>(sql`SELECT * FROM quotes WHERE id = ${id} FOR UPDATE`)
-    : await ex.query<QuoteRow>(sql`SELECT * FROM quotes WHERE id = ${id}`);
+    ? await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${id} FOR UPDATE OF q`)
+    : await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${id}`);
   const r = rows[0];
   return r && toQuote(r);
 }
@@ -160,7 +191,7 @@ export type QuoteWithPolicy = QuoteRecord & { policyId: string | null };
 export async function quotesOf(ex: Executor, requester: string, page: PageRequest): Promise<QuoteWithPolicy[]> {
   const p = pageOf(sql`q.created_at`, sql`q.id`, page, true);
   const rows = await ex.query<QuoteRow & { policy_id: string | null }>(sql`
-    SELECT q.*, p.id AS policy_id FROM quotes q LEFT JOIN policies p ON p.quote_id = q.id
+    SELECT ${QUOTE_READ}, p.id AS policy_id FROM ${QUOTES_READ} LEFT JOIN policies p ON p.quote_id = q.id
     WHERE q.requester = ${requester} AND ${p.where} ORDER BY q.created_at DESC, q.id DESC ${p.limit}`);
   return rows.map((r) => ({ ...toQuote(r), policyId: r.policy_id }));
 }

@@ -283,6 +283,12 @@ export interface ModelExplanation {
   burningCost: string;
 }
 
+/** A model explanation as quotes store it: once, under the hash of its content, named by its id. */
+export interface StoredExplanation {
+  id: string;
+  terms: ModelExplanation;
+}
+
 const dec = (v: number, digits = 8) => (Number.isFinite(v) ? Number(v.toPrecision(digits)).toString() : '0');
 
 export function explain(

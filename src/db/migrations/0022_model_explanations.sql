@@ -1,0 +1,9 @@
+-- A quote's model explanation stored once (issue 41): the loss model's terms for a risk, a
+-- day's fit and a term are the same for every quote priced from them, so they are kept here
+-- once, under the hash of their content, and a quote's breakdown names them by
+-- `explanationId`. Quotes stored before keep their explanation inline.
+CREATE TABLE model_explanations (
+  id text PRIMARY KEY,
+  explanation jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);

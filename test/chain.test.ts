@@ -14,7 +14,7 @@ import { createRisk } from '../src/app/risks.ts';
 import { createFeedReader } from '../src/chain/feed-readers.ts';
 import { findRisk } from '../src/db/risk-store.ts';
 import { listIncidents } from '../src/db/incident-store.ts';
-import { type Watcher, createWatcher } from '../src/worker/watcher.ts';
+import { type Watcher, createWatcher } from '../src/watcher/watcher.ts';
 import { type Anvil, type Compiled, chainClients, compileTestContracts, startTestAnvil } from './chain-helpers.ts';
 import {
   DAY,

@@ -16,7 +16,7 @@ import { listIncidents } from '../src/db/incident-store.ts';
 import { findRisk } from '../src/db/risk-store.ts';
 import { isBaseError } from '../src/domain/errors.ts';
 import { pageRequest } from '../src/domain/page.ts';
-import { type Watcher, createWatcher } from '../src/worker/watcher.ts';
+import { type Watcher, createWatcher } from '../src/watcher/watcher.ts';
 import { ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { type Anvil, chainClients, startTestAnvil } from './chain-helpers.ts';
 import { type Harness, USDC, assertLedgerInvariants, createHarness, newWallet, waitFor } from './helpers.ts';

@@ -14,7 +14,7 @@ import { findPolicy } from '../src/db/cover-store.ts';
 import { ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY } from '../src/chain/anvil.ts';
 import { type DemoChain, startDemoChain } from '../src/bin/demo-chain.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
-import { createWatcher } from '../src/worker/watcher.ts';
+import { createWatcher } from '../src/watcher/watcher.ts';
 import { injectWallet, launchBrowser } from './browser.ts';
 import { chainHarness } from './chain-helpers.ts';
 import { type Harness, assertLedgerInvariants, newWallet, serve, waitFor } from './helpers.ts';

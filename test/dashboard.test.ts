@@ -12,7 +12,7 @@ import { type DemoMarket, demoFaucet, pushSigned, replayDepeg, seedDemoMarket } 
 import { checkInvariants } from '../src/db/invariants.ts';
 import { findPolicy } from '../src/db/cover-store.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
-import { createWatcher } from '../src/worker/watcher.ts';
+import { createWatcher } from '../src/watcher/watcher.ts';
 import { type Harness, USDC, createHarness, depegRiskInput, newWallet, serve, testConfig, watchRisk } from './helpers.ts';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;

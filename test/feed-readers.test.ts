@@ -11,7 +11,7 @@ import { type RpcErrorHook, redactUrl, rpcTransport, withRetry } from '../src/ch
 import { findFeed, recentObservations } from '../src/db/feed-store.ts';
 import type { FeedRecord } from '../src/domain/feed.ts';
 import { findRisk } from '../src/db/risk-store.ts';
-import { createWatcher } from '../src/worker/watcher.ts';
+import { createWatcher } from '../src/watcher/watcher.ts';
 import { type Harness, createHarness, depegRiskInput, expectCode, newWallet, serve } from './helpers.ts';
 
 describe('RPC failures are reported (the metrics count them by chain, method and kind)', () => {

@@ -12,15 +12,15 @@ export const LAYERS: Record<string, { folders: readonly string[]; packages?: rea
   db: { folders: ['domain'] },
   chain: { folders: ['domain'] },
   // The pricing model's shipped data, its fit and its validation (npm run calibrate).
-  pricing: { folders: ['domain'] },
-  app: { folders: ['domain', 'db', 'chain', 'pricing'] },
+  calibration: { folders: ['domain'] },
+  app: { folders: ['domain', 'db', 'chain', 'calibration'] },
   http: { folders: ['app', 'domain'] },
-  worker: { folders: ['app', 'domain'] },
+  watcher: { folders: ['app', 'domain'] },
   demo: { folders: ['app', 'domain'] },
   // The typed client integrators use: the schema's generated documents, nothing of the server
   // (graphql-ws's client for WebSocket subscriptions, bundled into the SDK like viem's parts).
   client: { folders: ['domain'], packages: ['viem', 'graphql', 'graphql-ws', '@graphql-typed-document-node/core'] },
-  bin: { folders: ['domain', 'db', 'chain', 'pricing', 'app', 'http', 'worker', 'demo', 'client'] },
+  bin: { folders: ['domain', 'db', 'chain', 'calibration', 'app', 'http', 'watcher', 'demo', 'client'] },
 };
 
 const SRC = new URL('../src/', import.meta.url).pathname;
@@ -117,7 +117,7 @@ describe('layers that hold', () => {
     assert.deepEqual(importCycles(sources), []);
   });
 
-  test('no SQL outside db/: app/, http/, worker/, chain/ and domain/ write none', () => {
+  test('no SQL outside db/: app/, http/, watcher/, chain/ and domain/ write none', () => {
     assert.deepEqual(sqlOutsideDb(sources), []);
   });
 
@@ -132,7 +132,7 @@ describe('layers that hold', () => {
     );
     assert.equal(layeringViolations([fake('http/x.ts', "import type { Executor } from '../db/create-database.ts';")]).length, 1);
     assert.equal(layeringViolations([fake('chain/x.ts', "export { quote } from '../app/cover.ts';")]).length, 1);
-    assert.equal(layeringViolations([fake('worker/x.ts', "const m = await import('../db/ledger.ts');")]).length, 1);
+    assert.equal(layeringViolations([fake('watcher/x.ts', "const m = await import('../db/ledger.ts');")]).length, 1);
     assert.equal(
       layeringViolations([fake('app/x.ts', "import { readFile } from 'node:fs';\nimport { y } from '../db/ledger.ts';")]).length,
       0,

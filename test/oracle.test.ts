@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createWatcher } from '../src/worker/watcher.ts';
+import { createWatcher } from '../src/watcher/watcher.ts';
 import {
   CREATE_POOL,
   CREDIT,

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { policyTransferDomain, policyTransferTypes } from '../src/domain/policy-transfer.ts';
-import { createWatcher } from '../src/worker/watcher.ts';
+import { createWatcher } from '../src/watcher/watcher.ts';
 import {
   CREATE_POOL,
   CREDIT,

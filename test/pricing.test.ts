@@ -11,7 +11,7 @@ import { UNPOOLED_CAPITAL_SHARE, defaultPricing, riskRates } from '../src/domain
 import { type RiskScoreInputs, computeRiskScore } from '../src/domain/risk-score.ts';
 import { type Observation, backtest } from '../src/domain/trigger-engine.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
-import { shippedCoins } from '../src/pricing/cross-section.ts';
+import { shippedCoins } from '../src/calibration/cross-section.ts';
 import {
   EXAMPLE_PROTOCOLS,
   EXAMPLE_RULES,
@@ -19,7 +19,7 @@ import {
   fitExploitRates,
   priorAnnualRate,
   shippedExploits,
-} from '../src/pricing/exploits.ts';
+} from '../src/calibration/exploits.ts';
 import { EXPLOIT_SEVERITY, exploitTrigger } from '../src/domain/exploit-prior.ts';
 import {
   CREATE_POOL,

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { closeApp } from '../src/http/create-app.ts';
-import { type Watcher, createWatcher } from '../src/worker/watcher.ts';
+import { type Watcher, createWatcher } from '../src/watcher/watcher.ts';
 import { type Harness, createHarness, serve } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

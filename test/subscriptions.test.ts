@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Deps } from '../src/app/deps.ts';
 import { type Database, createDatabase } from '../src/db/create-database.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
-import { createWatcher } from '../src/worker/watcher.ts';
+import { createWatcher } from '../src/watcher/watcher.ts';
 import {
   CREATE_POOL,
   CREDIT,

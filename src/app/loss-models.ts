@@ -17,8 +17,8 @@ import { type LossTerms, riskRates, UNPOOLED_CAPITAL_SHARE } from '../domain/pri
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
-import { crossSection, shippedCoins } from '../pricing/cross-section.ts';
-import { exploitRates } from '../pricing/exploits.ts';
+import { crossSection, shippedCoins } from '../calibration/cross-section.ts';
+import { exploitRates } from '../calibration/exploits.ts';
 import { type ProtocolCategory, exploitPrior, isProtocolCategory } from '../domain/exploit-prior.ts';
 import { fitted } from '../domain/fitted-model.ts';
 import { signalsOf } from '../domain/risk-signals.ts';

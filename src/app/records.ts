@@ -1,5 +1,5 @@
 /**
- * The shapes use cases hand to the transports (http/, worker/): the stores' records,
+ * The shapes use cases hand to the transports (http/, watcher/): the stores' records,
  * re-exported so that the transports depend on app/ only.
  */
 export type { PolicyRecord, QuoteRecord, QuoteWithPolicy, StoredBreakdown } from '../db/cover-store.ts';

@@ -1,13 +1,13 @@
-// `npm run calibrate`: fits the pricing model on the shipped cross-section (src/pricing/data),
+// `npm run calibrate`: fits the pricing model on the shipped cross-section (src/calibration/data),
 // writes it to src/domain/fitted-model.ts, and prints its out-of-sample validation, which it also
 // writes into docs/pricing.md between its markers. `--check` writes nothing and fails when
 // the committed fit or tables differ from what the data gives (the test suite runs it).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FACTOR_NAMES } from '../domain/fitted-params.ts';
-import { PRICES_FILE, shippedCoins } from '../pricing/cross-section.ts';
-import { exploitTables } from '../pricing/exploits.ts';
-import { fitModel } from '../pricing/fit.ts';
-import { type Row, leaveOneOut, summarise, TERM_DAYS, timeSplit } from '../pricing/validate.ts';
+import { PRICES_FILE, shippedCoins } from '../calibration/cross-section.ts';
+import { exploitTables } from '../calibration/exploits.ts';
+import { fitModel } from '../calibration/fit.ts';
+import { type Row, leaveOneOut, summarise, TERM_DAYS, timeSplit } from '../calibration/validate.ts';
 
 const FITTED = new URL('../domain/fitted-model.ts', import.meta.url);
 const DOC = new URL('../../docs/pricing.md', import.meta.url);
@@ -22,7 +22,7 @@ const coins = shippedCoins();
 const fit = fitModel(coins, { version: VERSION, fittedOn: PRICES_FILE });
 const p = fit.params;
 
-const fittedSource = `// Written by \`npm run calibrate\` (src/bin/calibrate.ts) from src/pricing/data: do not edit by hand.
+const fittedSource = `// Written by \`npm run calibrate\` (src/bin/calibrate.ts) from src/calibration/data: do not edit by hand.
 import type { FittedParams } from './fitted-params.ts';
 
 export const fitted: FittedParams = {

@@ -17,7 +17,7 @@ import { type Address, getAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { REDACTED_LOG_PATHS } from '../http/redaction.ts';
 import { createPrometheus } from '../http/prometheus.ts';
-import { createWatcher, type Watcher } from '../worker/watcher.ts';
+import { createWatcher, type Watcher } from '../watcher/watcher.ts';
 import type { SenderProbe } from '../app/send-payouts.ts';
 import { type RuntimeConfig, loadConfig } from './load-config.ts';
 import { SERVICE_VERSION } from './service-version.ts';

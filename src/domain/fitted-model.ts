@@ -1,4 +1,4 @@
-// Written by `npm run calibrate` (src/bin/calibrate.ts) from src/pricing/data: do not edit by hand.
+// Written by `npm run calibrate` (src/bin/calibrate.ts) from src/calibration/data: do not edit by hand.
 import type { FittedParams } from './fitted-params.ts';
 
 export const fitted: FittedParams = {

@@ -7,7 +7,7 @@ import type { TriggerRule } from '../domain/trigger-rule.ts';
 import type { Backing } from '../domain/backing.ts';
 
 /**
- * The shipped cross-section (src/pricing/data, README there): daily prices of 20 stablecoins
+ * The shipped cross-section (src/calibration/data, README there): daily prices of 20 stablecoins
  * and each coin's risk-score inputs, read once.
  */
 const DATA = new URL('./data/', import.meta.url);

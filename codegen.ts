@@ -5,35 +5,34 @@
 // - docs/schema.graphql: the merged schema, published for integrators' own code generation.
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
-const records = '../../app/records.ts';
+/** Where a record lives: domain/ for the records, app/records.ts for the read models and views. */
+const from = (file: string) => (record: string) => `${file}#${record}`;
+const domain = (name: string) => from(`../../domain/${name}.ts`);
+const views = from('../../app/records.ts');
 /** A row that names its pool by id; the pool field resolves it (per request, cached). */
 const namesPool = "Omit<{T}, 'pool'> & { poolId: string }";
-/** What the use cases hand to a type's field resolvers as its parent: a record of app/records.ts, or a row shape. */
+/** What the use cases hand to a type's field resolvers as its parent: a record of domain/, a view of app/records.ts, or a row shape. */
 const mappers: Record<string, string> = {
-  ...Object.fromEntries(
-    Object.entries({
-      Risk: 'RiskRecord',
-      RiskSignal: 'RiskSignalView',
-      Pool: 'PoolSnapshot',
-      Position: 'PositionRecord',
-      WithdrawalRequest: 'WithdrawalRecord',
-      Quote: 'QuoteWithPolicy',
-      QuoteEstimate: 'QuoteRecord',
-      Policy: 'PolicyRecord',
-      Feed: 'FeedRecord',
-      EvidenceObservation: 'EvidenceObservation as EvidenceObservationRecord',
-      Incident: 'IncidentRecord',
-      Payout: 'PayoutRecord',
-      Backstop: 'BackstopState',
-      Recovery: 'RecoveryRecord',
-      Adequacy: 'AdequacyReport',
-      Transfer: 'OutboundTransferRecord',
-      ChainDeposit: 'DepositView',
-      PayBatch: 'BatchRecord',
-      Reserves: 'ReserveCheck',
-      FeedObservation: 'ObservationRecord',
-    }).map(([type, record]) => [type, `${records}#${record}`]),
-  ),
+  Risk: domain('risk')('RiskRecord'),
+  RiskSignal: views('RiskSignalView'),
+  Pool: views('PoolSnapshot'),
+  Position: domain('position')('PositionRecord'),
+  WithdrawalRequest: domain('position')('WithdrawalRecord'),
+  Quote: domain('cover')('QuoteWithPolicy'),
+  QuoteEstimate: domain('cover')('QuoteRecord'),
+  Policy: domain('cover')('PolicyRecord'),
+  Feed: domain('feed')('FeedRecord'),
+  EvidenceObservation: domain('incident')('EvidenceObservation as EvidenceObservationRecord'),
+  Incident: domain('incident')('IncidentRecord'),
+  Payout: domain('incident')('PayoutRecord'),
+  Backstop: views('BackstopState'),
+  Recovery: domain('incident')('RecoveryRecord'),
+  Adequacy: domain('adequacy')('AdequacyReport'),
+  Transfer: domain('chain-money')('OutboundTransferRecord'),
+  ChainDeposit: views('DepositView'),
+  PayBatch: domain('chain-money')('BatchRecord'),
+  Reserves: domain('chain-money')('ReserveCheck'),
+  FeedObservation: views('ObservationRecord'),
   BackstopDraw: namesPool,
   BackstopAllowance: namesPool,
   WaterfallRow: namesPool,

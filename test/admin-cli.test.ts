@@ -11,7 +11,8 @@ import { settleIncident } from '../src/app/settle-incident.ts';
 import { Money, UsageError, parseAdminArgs, renderOutput, runAdminCommand } from '../src/bin/admin-commands.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { createDatabase } from '../src/db/create-database.ts';
-import { type BatchRecord, confirmBatch, prepareBatch, queueOutbound, transfersOfBatch } from '../src/db/treasury-store.ts';
+import { confirmBatch, prepareBatch, queueOutbound, transfersOfBatch } from '../src/db/treasury-store.ts';
+import type { BatchRecord } from '../src/domain/chain-money.ts';
 import { recordInbound } from '../src/db/deposit-store.ts';
 import { BaseError } from '../src/domain/errors.ts';
 import {

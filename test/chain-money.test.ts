@@ -24,7 +24,7 @@ import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treas
 import { PUBLIC_RESERVES_MAX_AGE_MS, measureReserves } from '../src/app/treasury.ts';
 import { prepareBatch, queueOutbound, transfersOfBatch } from '../src/db/treasury-store.ts';
 import { cursorOf, setCursor } from '../src/db/deposit-store.ts';
-import type { ReserveCheck } from '../src/db/reserve-store.ts';
+import type { ReserveCheck } from '../src/domain/chain-money.ts';
 import { ledgerAccounts, postJournal, transfer } from '../src/db/ledger.ts';
 import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
 import { createCoverClient } from '../src/client/index.ts';

@@ -14,7 +14,7 @@ import { createPool, deposit } from '../src/app/pools.ts';
 import { recordRecovery } from '../src/app/recoveries.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
-import type { TrancheName } from '../src/db/pool-store.ts';
+import type { TrancheName } from '../src/domain/pool.ts';
 import { largestRemainder } from '../src/domain/allocation.ts';
 import { simulateLosses } from '../src/domain/monte-carlo.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';

@@ -1,6 +1,7 @@
 import { parseUnits } from 'viem';
-import { type PolicyRecord, type QuoteRecord, type QuoteWithPolicy, findPolicy, policiesOf, quotesOf } from '../db/cover-store.ts';
-import { type RiskRecord, effectiveScore } from '../db/risk-store.ts';
+import { findPolicy, policiesOf, quotesOf } from '../db/cover-store.ts';
+import type { PolicyRecord, QuoteRecord, QuoteWithPolicy } from '../domain/cover.ts';
+import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
 import { type BaseError, capacityExceeded, notFound, riskDeclined, salesPaused } from '../domain/errors.ts';
 import { Decimal } from '../domain/decimal.ts';
@@ -10,10 +11,11 @@ import { explainModel, lossModelOf, lossTermsAt, marketNow, storedExplanation } 
 import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
-import type { PoolRecord } from '../db/pool-store.ts';
+import type { PoolRecord } from '../domain/pool.ts';
 import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
 import type { Deps } from './deps.ts';
-import { type PayoutRecord, payoutsOfBuyer } from '../db/incident-store.ts';
+import { payoutsOfBuyer } from '../db/incident-store.ts';
+import type { PayoutRecord } from '../domain/incident.ts';
 import { exposureFor } from '../db/pool-snapshots.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 

@@ -30,9 +30,9 @@ import type { CpuWorker } from './cpu-worker.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import type { PolicyTokenGateway } from '../chain/policy-token.ts';
 import type { AdequacyKey, AdequacyReport } from '../domain/adequacy.ts';
-import type { QuoteRecord } from '../db/cover-store.ts';
+import type { QuoteRecord } from '../domain/cover.ts';
 import type { PoolSnapshot } from '../db/pool-snapshots.ts';
-import type { RiskRecord } from '../db/risk-store.ts';
+import type { RiskRecord } from '../domain/risk.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */

@@ -1,7 +1,7 @@
 import { poolLosses, premiumEarnedByDay, trancheMoves } from '../db/earnings-store.ts';
 import { ledgerAccounts } from '../db/ledger.ts';
 import type { PoolSnapshot } from '../db/pool-snapshots.ts';
-import type { PositionRecord } from '../db/position-store.ts';
+import type { PositionRecord } from '../domain/position.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { replayTranche, thinSeries } from '../domain/earnings.ts';
 import { mulDivDown } from '../domain/money.ts';

@@ -2,16 +2,11 @@ import canonicalize from 'canonicalize';
 import { keccak256, sha256, toBytes } from 'viem';
 import type { Executor } from '../db/create-database.ts';
 import { latestObservations } from '../db/feed-store.ts';
-import {
-  type EvidenceObservation,
-  type IncidentRecord,
-  type RiskEventRecord,
-  currentEpisode,
-  insertIncident,
-  insertRiskEvent,
-} from '../db/incident-store.ts';
+import { currentEpisode, insertIncident, insertRiskEvent } from '../db/incident-store.ts';
+import type { EvidenceObservation, IncidentRecord, RiskEventRecord } from '../domain/incident.ts';
 import { publish } from '../db/events.ts';
-import { type RiskRecord, findRisk, flagQuietRisks, saveRiskEvaluation } from '../db/risk-store.ts';
+import { findRisk, flagQuietRisks, saveRiskEvaluation } from '../db/risk-store.ts';
+import type { RiskRecord } from '../domain/risk.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { evidenceDocument } from '../domain/evidence.ts';
 import { newId } from './ids.ts';

@@ -1,6 +1,7 @@
 import { type HistorySource, bumpPricingRevision, importHistory } from '../db/history-store.ts';
 import { findFeed } from '../db/feed-store.ts';
-import { type RiskRecord, risksDrivenBy } from '../db/risk-store.ts';
+import { risksDrivenBy } from '../db/risk-store.ts';
+import type { RiskRecord } from '../domain/risk.ts';
 import { badInput, notFound } from '../domain/errors.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 import { requireAdmin, type Viewer } from './auth.ts';

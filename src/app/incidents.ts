@@ -1,7 +1,4 @@
 import {
-  type IncidentRecord,
-  type PayoutRecord,
-  type RiskEventRecord,
   findIncident,
   incidentLayers,
   incidentPools,
@@ -12,6 +9,7 @@ import {
   riskEvents,
   settlingIncidentIds,
 } from '../db/incident-store.ts';
+import type { IncidentRecord, PayoutRecord, RiskEventRecord } from '../domain/incident.ts';
 import { transfersOfBatch } from '../db/treasury-store.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { badInput, notFound, under } from '../domain/errors.ts';

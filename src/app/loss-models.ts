@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type HistorySource, dailyCloses, historySources } from '../db/history-store.ts';
-import { type RiskRecord, effectiveScore } from '../db/risk-store.ts';
+import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { DAY_MS, type ExperienceSummary, dailyExperience } from '../domain/experience.ts';
 import {
   type ModelExplanation,

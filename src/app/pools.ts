@@ -2,10 +2,9 @@ import { findRisk } from '../db/risk-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
-import { type PoolRecord, type TrancheName, insertPool, listPools, poolsCreatedSince } from '../db/pool-store.ts';
+import { insertPool, listPools, poolsCreatedSince } from '../db/pool-store.ts';
+import type { PoolRecord, TrancheName } from '../domain/pool.ts';
 import {
-  type PositionRecord,
-  type WithdrawalRecord,
   changeShares,
   completeWithdrawalRecord,
   findPosition,
@@ -14,6 +13,7 @@ import {
   positionsOf,
   withdrawalsOf,
 } from '../db/position-store.ts';
+import type { PositionRecord, WithdrawalRecord } from '../domain/position.ts';
 import {
   badInput,
   capacityExceeded,

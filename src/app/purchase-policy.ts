@@ -1,11 +1,13 @@
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
-import { type PolicyRecord, type QuoteRecord, findPolicyByQuote, findQuote, insertPolicy } from '../db/cover-store.ts';
+import { findPolicyByQuote, findQuote, insertPolicy } from '../db/cover-store.ts';
+import type { PolicyRecord, QuoteRecord } from '../domain/cover.ts';
 import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
-import { type RiskRecord, findRisk, riskForSale } from '../db/risk-store.ts';
+import { findRisk, riskForSale } from '../db/risk-store.ts';
+import type { RiskRecord } from '../domain/risk.ts';
 import { checkCapacity } from '../domain/capacity.ts';
 import {
   capacityExceeded,

@@ -1,4 +1,4 @@
-import type { QuoteRecord } from '../db/cover-store.ts';
+import type { QuoteRecord } from '../domain/cover.ts';
 import { insertExplanations, insertQuotes, quotesInsert } from '../db/cover-store.ts';
 import { snapshotOf } from '../db/pool-snapshots.ts';
 import { type WatchedMarketRead, findWatchedMarket } from '../db/risk-store.ts';

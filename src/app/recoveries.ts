@@ -1,16 +1,8 @@
 import { lockBackstop, repayDraws, repayIous } from '../db/backstop-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { findIncident } from '../db/incident-store.ts';
-import {
-  type RecoveryPart,
-  type RecoveryRecord,
-  findRecoveryByReference,
-  incidentTakes,
-  insertRecovery,
-  openDraws,
-  openIous,
-  recoveriesOf,
-} from '../db/recovery-store.ts';
+import { findRecoveryByReference, incidentTakes, insertRecovery, openDraws, openIous, recoveriesOf } from '../db/recovery-store.ts';
+import type { RecoveryPart, RecoveryRecord } from '../domain/incident.ts';
 
 export { recoveriesOf, type RecoveryPart, type RecoveryRecord };
 import { ledgerAccounts, postJournal } from '../db/ledger.ts';

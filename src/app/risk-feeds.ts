@@ -8,7 +8,7 @@ import {
   templatesBySignal,
 } from '../db/feed-store.ts';
 import { findRisk } from '../db/risk-store.ts';
-import type { RiskRecord } from '../db/risk-store.ts';
+import type { RiskRecord } from '../domain/risk.ts';
 import { badInput, notFound, under } from '../domain/errors.ts';
 import { OWN_RULE, signalsOf } from '../domain/risk-signals.ts';
 import { ruleInWords } from '../domain/rule-words.ts';

@@ -1,15 +1,8 @@
 import { BACKINGS, type Backing, isBacking } from '../domain/backing.ts';
-import {
-  type WatchedRiskRead,
-  findRisk,
-  insertRisk,
-  listRisks,
-  setScoreOverride,
-  type RiskKind,
-  type RiskRecord,
-} from '../db/risk-store.ts';
+import { type WatchedRiskRead, findRisk, insertRisk, listRisks, setScoreOverride } from '../db/risk-store.ts';
+import type { RiskKind, RiskRecord } from '../domain/risk.ts';
 
-export { effectiveScore } from '../db/risk-store.ts';
+export { effectiveScore } from '../domain/risk.ts';
 import type { Executor } from '../db/create-database.ts';
 import { type FeedFreshness, feedFreshness } from '../db/feed-store.ts';
 import { badInput, checkAll, notFound, riskNotMonitored, under } from '../domain/errors.ts';

@@ -1,7 +1,6 @@
 import type { Address, Hex } from 'viem';
 import { publish } from '../db/events.ts';
 import {
-  type BatchRecord,
   type RefusedRow,
   batchesInFlight,
   confirmBatch,
@@ -11,6 +10,7 @@ import {
   recordBatchTx,
   transfersOfBatch,
 } from '../db/treasury-store.ts';
+import type { BatchRecord } from '../domain/chain-money.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';

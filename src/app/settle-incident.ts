@@ -1,6 +1,7 @@
 import { fencedTransaction } from './lease.ts';
 import type { Executor } from '../db/create-database.ts';
-import { type IncidentRecord, findIncident } from '../db/incident-store.ts';
+import { findIncident } from '../db/incident-store.ts';
+import type { IncidentRecord } from '../domain/incident.ts';
 import { changeIouOutstanding, insertDraw, loadBackstop, lockBackstop, poolDrawnSince } from '../db/backstop-store.ts';
 import { publish } from '../db/events.ts';
 import { ledgerAccounts, postJournal } from '../db/ledger.ts';

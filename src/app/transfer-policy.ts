@@ -1,5 +1,6 @@
 import { type Hex, getAddress, isAddress, isHex, zeroAddress } from 'viem';
-import { type PolicyRecord, lockPolicy, recordPolicyTransfer } from '../db/cover-store.ts';
+import { lockPolicy, recordPolicyTransfer } from '../db/cover-store.ts';
+import type { PolicyRecord } from '../domain/cover.ts';
 import { badInput, conflict, notFound, unauthenticated } from '../domain/errors.ts';
 import { type PolicyTransferMessage, policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
 import { signedBy } from './auth.ts';

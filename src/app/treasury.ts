@@ -3,10 +3,13 @@ import { assetDecimals } from '../db/asset-store.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { type AccountRef, accountBalance, ledgerAccounts } from '../db/ledger.ts';
-import { type BatchRecord, type OutboundTransferRecord, listBatches, queueOutbound, transfersOf } from '../db/treasury-store.ts';
-import { type ChainDepositRecord, assignInbound, cursorOf, depositsTo, findDeposit, unattributedDeposits } from '../db/deposit-store.ts';
-import type { ReorgRecord } from '../db/reorg-store.ts';
-import { type ReserveCheck, lastReserveCheck, ledgerReserves } from '../db/reserve-store.ts';
+import { listBatches, queueOutbound, transfersOf } from '../db/treasury-store.ts';
+import type { BatchRecord, OutboundTransferRecord } from '../domain/chain-money.ts';
+import { assignInbound, cursorOf, depositsTo, findDeposit, unattributedDeposits } from '../db/deposit-store.ts';
+import type { ChainDepositRecord } from '../domain/chain-money.ts';
+import type { ReorgRecord } from '../domain/chain-money.ts';
+import { lastReserveCheck, ledgerReserves } from '../db/reserve-store.ts';
+import type { ReserveCheck } from '../domain/chain-money.ts';
 import {
   badInput,
   chainReorg,

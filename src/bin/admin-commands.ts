@@ -9,9 +9,9 @@ import type { Monitoring } from '../domain/monitoring.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { formatUnits } from 'viem';
 import { acknowledgeReorg, assignDeposit, chainReorgs, parked, retryTransfer, unattributed } from '../app/treasury.ts';
-import type { ReorgRecord } from '../db/reorg-store.ts';
-import type { OutboundTransferRecord } from '../db/treasury-store.ts';
-import { effectiveScore } from '../db/risk-store.ts';
+import type { ReorgRecord } from '../domain/chain-money.ts';
+import type { OutboundTransferRecord } from '../domain/chain-money.ts';
+import { effectiveScore } from '../domain/risk.ts';
 import { type Page, type PageRequest, pageRequest } from '../domain/page.ts';
 
 /** What a command prints: rows for a table (or `--json`), or lines of text. */

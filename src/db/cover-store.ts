@@ -1,74 +1,9 @@
 import { type SQL, sql } from 'drizzle-orm';
-import type { PremiumBreakdown } from '../domain/pricing.ts';
-import type { ModelExplanation, StoredExplanation } from '../domain/loss-model.ts';
+import type { StoredExplanation } from '../domain/loss-model.ts';
 import type { Executor } from './create-database.ts';
 import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
-
-/**
- * A quote's breakdown as stored with it. Quotes priced before the loss model (model
- * el-2026.11) carry the rate-curve fields of their time instead of the model's terms.
- */
-export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total' | 'capitalShare'> &
-  Partial<ModelExplanation> & {
-    /** Absent before the capital load priced from the pool's simulated ES 99% (model el-2026.12). */
-    capitalShare?: string;
-    score: string;
-    bindingCap: string;
-    poolSelection: string;
-    /** Where the asset traded when priced (sale-window.ts's distance) and what that multiplied the near-term expected loss by; absent before. */
-    marketDistance?: string | null;
-    marketMultiplier?: string;
-    marketMotion?: 'ARRIVED' | 'STAYED' | null;
-    /** The model explanation's row in model_explanations: its terms are stored there once, not in each quote (absent before). */
-    explanationId?: string;
-  };
-
-export interface QuoteRecord {
-  id: string;
-  riskId: string;
-  poolId: string;
-  requester: string | null;
-  amount: bigint;
-  durationDays: number;
-  exposure: bigint;
-  premium: bigint;
-  fee: bigint;
-  /** The breakdown holds the model's terms; a quote priced by the loss model also names them, to store them once (model_explanations). */
-  breakdown: StoredBreakdown;
-  explanation?: StoredExplanation;
-  createdAt: number;
-  expiresAt: number;
-}
-
-export interface PolicyRecord {
-  id: string;
-  quoteId: string;
-  buyer: string;
-  riskId: string;
-  poolId: string;
-  amount: bigint;
-  exposure: bigint;
-  premium: bigint;
-  fee: bigint;
-  /** Part of the premium skimmed to the backstop, and repaying the pool's draws. */
-  skim: bigint;
-  repayment: bigint;
-  earningRateWad: bigint;
-  earningDustWad: bigint;
-  startAt: number;
-  /** When its cover starts: incidents that trigger from then on pay it (its start plus the waiting period). */
-  coveredFrom: number;
-  endAt: number;
-  status: 'ACTIVE' | 'EXPIRED' | 'PAID';
-  createdAt: number;
-  /** Who holds it now: the buyer until a transfer. A payout goes to the holder at the incident's confirmation. */
-  holder: string;
-  /** How many times it changed hands: the nonce its next transfer signs. */
-  transfers: number;
-  /** Whether its ERC-721 token's mint is on chain past its confirmations (chain settlement with a policy token). */
-  minted?: boolean;
-}
+import type { StoredBreakdown, QuoteRecord, PolicyRecord, QuoteWithPolicy } from '../domain/cover.ts';
 
 interface QuoteRow {
   id: string;
@@ -183,9 +118,6 @@ const toQuote = (r: QuoteRow): QuoteRecord => ({
   createdAt: ms(r.created_at),
   expiresAt: ms(r.expires_at),
 });
-
-/** A quote with the policy it became (null while it is not bought). */
-export type QuoteWithPolicy = QuoteRecord & { policyId: string | null };
 
 /** A requester's quotes, newest first, with the policy each became (null if not bought). */
 export async function quotesOf(ex: Executor, requester: string, page: PageRequest): Promise<QuoteWithPolicy[]> {

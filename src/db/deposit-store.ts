@@ -4,27 +4,7 @@ import type { Executor } from './create-database.ts';
 import { ledgerAccounts, postJournal, transfer } from './ledger.ts';
 import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
 import { opt } from './treasury-store.ts';
-
-/** A movement into the treasury seen on chain and recorded (docs/design.md §10). */
-export interface ChainDepositRecord {
-  txHash: string;
-  logIndex: number;
-  /** Its position among its transaction's movements of this kind (with the hash and kind, its identity). */
-  ordinal: number;
-  blockNumber: bigint;
-  kind: 'DEPOSIT' | 'TRANSFER';
-  asset: string;
-  sender: string;
-  beneficiary: string | null;
-  amount: bigint;
-  status: 'CREDITED' | 'UNATTRIBUTED' | 'ASSIGNED' | 'REORGED';
-  /** Times credited: more than once when a reorg undid it and it was mined again. */
-  credits: number;
-  assignedBy: string | null;
-  reason: string | null;
-  seenAt: number;
-  creditedAt: number | null;
-}
+import type { ChainDepositRecord } from '../domain/chain-money.ts';
 
 export function toDeposit(r: Record<string, unknown>): ChainDepositRecord {
   return {

@@ -1,47 +1,10 @@
 import { sql } from 'drizzle-orm';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import type { Layer } from '../domain/waterfall.ts';
-import type { IncidentTerms } from '../domain/evidence.ts';
 import type { Executor } from './create-database.ts';
 import { big, json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
-
-export type RiskEventState = 'TRIGGERED' | 'RECOVERED' | 'CONFIRMED' | 'REARMED' | 'DEGRADED' | 'HEALTHY';
-
-export interface EvidenceObservation {
-  feedId: string;
-  /** The named signal the feed drives (a risk with signals only). */
-  signal?: string;
-  observationId: string;
-  value: string;
-  observedAt: number;
-  source: Record<string, string | number>;
-}
-
-export interface RiskEventRecord {
-  id: string;
-  riskId: string;
-  state: RiskEventState;
-  at: number;
-  value: string | null;
-  ruleVersion: number;
-  observations: EvidenceObservation[];
-  /** Which signal moved: its name, "" for the risk's own rule (a risk with signals only). */
-  signal?: string;
-}
-
-export interface IncidentRecord extends IncidentTerms {
-  evidence: { timeline: RiskEventRecord[] };
-  /** The exact bytes evidenceHash is the SHA-256 of (null for incidents from before it). */
-  evidenceDocument: string | null;
-  evidenceHash: string;
-  status: 'SETTLING' | 'SETTLED';
-  totalDue: bigint | null;
-  totalPaid: bigint | null;
-  policiesPaid: number | null;
-  createdAt: number;
-  settledAt: number | null;
-}
+import type { RiskEventState, EvidenceObservation, RiskEventRecord, IncidentRecord, PayoutRecord } from '../domain/incident.ts';
 
 export async function insertRiskEvent(ex: Executor, e: Omit<RiskEventRecord, 'id'>, at: number): Promise<RiskEventRecord> {
   const rows = await ex.query<{ id: string }>(sql`
@@ -166,18 +129,6 @@ export async function settlingBacklog(ex: Executor): Promise<{ count: number; ol
   );
   const row = rows[0];
   return { count: Number(row?.n ?? 0), oldestAt: row?.oldest ? ms(row.oldest) : null };
-}
-
-export interface PayoutRecord {
-  incidentId: string;
-  policyId: string;
-  poolId: string;
-  buyer: string;
-  due: bigint;
-  paid: bigint;
-  iouRepaid: bigint;
-  /** When the payout was made on the ledger. */
-  createdAt: number;
 }
 
 type PayoutRow = {

@@ -1,16 +1,7 @@
 import type { Executor } from './create-database.ts';
 import { ledgerAccounts, postJournal } from './ledger.ts';
-import {
-  type ExpiringPolicy,
-  type PoolRecord,
-  type PoolRiskRecord,
-  type TrancheRecord,
-  applyPoolAggregates,
-  expirePolicies,
-  findPool,
-  type PoolState,
-  loadPoolStates,
-} from './pool-store.ts';
+import { type ExpiringPolicy, applyPoolAggregates, expirePolicies, findPool, type PoolState, loadPoolStates } from './pool-store.ts';
+import type { PoolRecord, PoolRiskRecord, TrancheRecord } from '../domain/pool.ts';
 import { type CapacityLimits, type ExposureSnapshot, requiredCapital } from '../domain/capacity.ts';
 import { notFound } from '../domain/errors.ts';
 import { type AccrualState, accruePremium } from '../domain/premium-accrual.ts';

@@ -1,55 +1,11 @@
 import { type SQL, sql } from 'drizzle-orm';
-import type { CapacityLimits } from '../domain/capacity.ts';
 import type { AccrualState } from '../domain/premium-accrual.ts';
 import type { Executor } from './create-database.ts';
 import type { TriggerState } from '../domain/trigger-engine.ts';
 import { big, columns, json, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { CapitalShares } from '../domain/pricing.ts';
 import type { PageRequest } from '../domain/page.ts';
-
-export type TrancheName = 'SENIOR' | 'JUNIOR' | 'FIRST_LOSS';
-
-export interface PoolRecord {
-  id: string;
-  name: string;
-  asset: string;
-  decimals: number;
-  curator: string;
-  limits: CapacityLimits;
-  cooldownSeconds: number;
-  totalExposure: bigint;
-  accrual: AccrualState;
-  /** Premium weight per unit of capital, senior = 10000 (junior earns more). */
-  juniorWeightBps: number;
-  firstLossWeightBps: number;
-  adequacy: {
-    status: 'GREEN' | 'AMBER' | 'RED';
-    var995: bigint;
-    es99: bigint;
-    at: number | null;
-    /** Capital held per unit of exposure: each risk's (its share of ES 99%) and the book's (domain/pricing.ts capitalShare). */
-    capital: CapitalShares;
-  };
-  createdAt: number;
-}
-
-export interface TrancheRecord {
-  tranche: TrancheName;
-  accountId: string;
-  totalShares: bigint;
-  /** The tranche's ledger balance (premium earned up to the last checkpoint). */
-  balance: bigint;
-}
-
-export interface PoolRiskRecord {
-  riskId: string;
-  capBps: number;
-  exposure: bigint;
-  correlationGroup: string;
-  state: TriggerState;
-  /** An incident of this risk is confirmed and not yet fully settled. */
-  settling: boolean;
-}
+import type { TrancheName, PoolRecord, TrancheRecord, PoolRiskRecord } from '../domain/pool.ts';
 
 /** A term ending: a policy's, or a backstop stream's (no risk, no exposure). */
 export interface ExpiringPolicy {

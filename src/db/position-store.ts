@@ -1,30 +1,9 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
-import type { TrancheName } from './pool-store.ts';
+import type { TrancheName } from '../domain/pool.ts';
 import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
-
-export interface PositionRecord {
-  poolId: string;
-  tranche: TrancheName;
-  owner: string;
-  shares: bigint;
-  lockedShares: bigint;
-}
-
-export interface WithdrawalRecord {
-  id: string;
-  poolId: string;
-  tranche: TrancheName;
-  owner: string;
-  shares: bigint;
-  valueAtRequest: bigint;
-  requestedAt: number;
-  availableAt: number;
-  status: 'PENDING' | 'COMPLETED';
-  paid: bigint | null;
-  completedAt: number | null;
-}
+import type { PositionRecord, WithdrawalRecord } from '../domain/position.ts';
 
 interface PositionRow {
   pool_id: string;

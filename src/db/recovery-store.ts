@@ -1,21 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
 import { big, json, ms, num, ts } from './sql-helpers.ts';
-
-export interface RecoveryPart {
-  layer: 'IOU' | 'BACKSTOP' | 'SENIOR' | 'JUNIOR' | 'FIRST_LOSS';
-  poolId: string | null;
-  amount: bigint;
-}
-
-export interface RecoveryRecord {
-  id: string;
-  incidentId: string;
-  amount: bigint;
-  reference: string;
-  parts: RecoveryPart[];
-  createdAt: number;
-}
+import type { RecoveryPart, RecoveryRecord } from '../domain/incident.ts';
 
 interface RecoveryRow {
   id: string;

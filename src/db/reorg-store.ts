@@ -7,25 +7,9 @@ import { accountBalance, ledgerAccounts, postJournal, transfer } from './ledger.
 import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
 import { opt, toBatch } from './treasury-store.ts';
 import { toDeposit, setCursor } from './deposit-store.ts';
+import type { ReorgRecord } from '../domain/chain-money.ts';
 
 // ---- reorgs ----------------------------------------------------------------------------
-
-/** A reorg that undid blocks the indexer or the sender had acted on (docs/design.md §10). */
-export interface ReorgRecord {
-  id: string;
-  cursorName: string;
-  asset: string;
-  forkBlock: bigint;
-  processedBlock: bigint;
-  headBlock: bigint;
-  depositsUndone: number;
-  batchesUndone: number;
-  unrecovered: bigint;
-  detectedAt: number;
-  acknowledgedAt: number | null;
-  acknowledgedBy: string | null;
-  acknowledgeReason: string | null;
-}
 
 function toReorg(r: Record<string, unknown>): ReorgRecord {
   return {

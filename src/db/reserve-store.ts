@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
 import { ledgerAccounts } from './ledger.ts';
 import { big, ms, num, ts } from './sql-helpers.ts';
+import type { ReserveCheck } from '../domain/chain-money.ts';
 
 // ---- reconciliation --------------------------------------------------------------------
 
@@ -36,17 +37,6 @@ export async function ledgerReserves(ex: Executor, asset: string): Promise<Ledge
     pendingOutbound: big(r?.outbound ?? '0'),
     unconfirmed: (r?.batches ?? []).map((b) => ({ number: big(b.number), total: big(b.total) })),
   };
-}
-
-export interface ReserveCheck {
-  asset: string;
-  blockNumber: bigint;
-  treasuryBalance: bigint;
-  liabilities: bigint;
-  pendingOutbound: bigint;
-  inFlight: bigint;
-  surplus: bigint;
-  checkedAt: number;
 }
 
 export async function saveReserveCheck(ex: Executor, r: ReserveCheck): Promise<void> {

@@ -1,5 +1,5 @@
 import { type SQL, sql } from 'drizzle-orm';
-import type { IncidentRecord } from './incident-store.ts';
+import type { IncidentRecord } from '../domain/incident.ts';
 import type { Executor } from './create-database.ts';
 import { type AccountRef, ledgerAccounts, postJournal } from './ledger.ts';
 import { big, ts } from './sql-helpers.ts';

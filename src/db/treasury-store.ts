@@ -6,52 +6,8 @@ import type { Executor } from './create-database.ts';
 import { ledgerAccounts, postJournal, transfer } from './ledger.ts';
 import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
 import { markPoolCredited } from './claims-store.ts';
-export type OutboundKind = 'WITHDRAWAL' | 'PAYOUT';
-export type OutboundStatus = 'QUEUED' | 'SENT' | 'CONFIRMED' | 'FAILED' | 'PARKED';
-export type BatchStatus = 'PREPARED' | 'SENT' | 'CONFIRMED' | 'FAILED';
-
-export interface OutboundTransferRecord {
-  id: string;
-  kind: OutboundKind;
-  reference: string;
-  /** The policy a PAYOUT pays. */
-  policyId: string | null;
-  owner: string;
-  recipient: string;
-  asset: string;
-  amount: bigint;
-  status: OutboundStatus;
-  batchId: string | null;
-  batchNumber: bigint | null;
-  txHash: string | null;
-  attempts: number;
-  lastError: string | null;
-  createdAt: number;
-  finishedAt: number | null;
-}
-
-export interface BatchRecord {
-  id: string;
-  number: bigint;
-  asset: string;
-  status: BatchStatus;
-  transfers: number;
-  total: bigint;
-  txHash: string | null;
-  nonce: number | null;
-  blockNumber: bigint | null;
-  blockHash: string | null;
-  /** Times a reorg undid its confirmation. */
-  reorged: number;
-  reason: string | null;
-  /** Transfers of the executed batch that the token refused (parked), and their sum. */
-  refused: number;
-  refusedTotal: bigint;
-  sends: number;
-  createdAt: number;
-  sentAt: number | null;
-  finishedAt: number | null;
-}
+import type { OutboundTransferRecord, BatchRecord } from '../domain/chain-money.ts';
+import type { OutboundKind, OutboundStatus, BatchStatus } from '../domain/chain-money.ts';
 
 export const opt = <T>(v: unknown, f: (x: unknown) => T): T | null => (v === null || v === undefined ? null : f(v));
 

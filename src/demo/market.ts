@@ -12,8 +12,8 @@ import { registerFeed } from '../app/register-feed.ts';
 import { creditAccount } from '../app/funding.ts';
 import { createPool, deposit } from '../app/pools.ts';
 import { createRisk, getRisk } from '../app/risks.ts';
-import type { PolicyRecord } from '../app/records.ts';
-import type { RiskRecord } from '../app/records.ts';
+import type { PolicyRecord } from '../domain/cover.ts';
+import type { RiskRecord } from '../domain/risk.ts';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 
 /**

@@ -7,7 +7,7 @@ import { payoutHistory } from '../app/cover.ts';
 import { importFeedHistory } from '../app/history.ts';
 import { shownState } from '../app/risks.ts';
 import { getIncident, incidents, payouts, poolsOfIncident, riskEventsOf, runBacktest } from '../app/incidents.ts';
-import type { EvidenceObservation } from '../app/records.ts';
+import type { EvidenceObservation } from '../domain/incident.ts';
 import { under } from '../domain/errors.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 import { pageRequest } from '../domain/page.ts';

@@ -16,7 +16,8 @@ import {
   withdrawals,
 } from '../app/pools.ts';
 import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/risks.ts';
-import type { RiskRecord, StoredBreakdown } from '../app/records.ts';
+import type { RiskRecord } from '../domain/risk.ts';
+import type { StoredBreakdown } from '../domain/cover.ts';
 import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing, backingOf, dependsOnOf, protocolCategoryOf } from '../app/loss-models.ts';

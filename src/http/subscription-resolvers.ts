@@ -1,7 +1,8 @@
 import { requireViewer } from '../app/auth.ts';
 import { getIncident, payoutsLanded, payoutsSince, payoutsTo } from '../app/incidents.ts';
 import { getRisk } from '../app/risks.ts';
-import type { PayoutRecord, PlatformEvent } from '../app/records.ts';
+import type { PlatformEvent } from '../app/records.ts';
+import type { PayoutRecord } from '../domain/incident.ts';
 import type { Context } from './context.ts';
 import type {
   Resolvers,

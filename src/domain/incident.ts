@@ -1,0 +1,66 @@
+/** What a risk did (its events, with the observations behind them), the incident a confirmed trigger opens, and the payouts it makes. db/incident-store.ts persists them. */
+import type { IncidentTerms } from './evidence.ts';
+
+export type RiskEventState = 'TRIGGERED' | 'RECOVERED' | 'CONFIRMED' | 'REARMED' | 'DEGRADED' | 'HEALTHY';
+
+export interface EvidenceObservation {
+  feedId: string;
+  /** The named signal the feed drives (a risk with signals only). */
+  signal?: string;
+  observationId: string;
+  value: string;
+  observedAt: number;
+  source: Record<string, string | number>;
+}
+
+export interface RiskEventRecord {
+  id: string;
+  riskId: string;
+  state: RiskEventState;
+  at: number;
+  value: string | null;
+  ruleVersion: number;
+  observations: EvidenceObservation[];
+  /** Which signal moved: its name, "" for the risk's own rule (a risk with signals only). */
+  signal?: string;
+}
+
+export interface IncidentRecord extends IncidentTerms {
+  evidence: { timeline: RiskEventRecord[] };
+  /** The exact bytes evidenceHash is the SHA-256 of (null for incidents from before it). */
+  evidenceDocument: string | null;
+  evidenceHash: string;
+  status: 'SETTLING' | 'SETTLED';
+  totalDue: bigint | null;
+  totalPaid: bigint | null;
+  policiesPaid: number | null;
+  createdAt: number;
+  settledAt: number | null;
+}
+
+export interface PayoutRecord {
+  incidentId: string;
+  policyId: string;
+  poolId: string;
+  buyer: string;
+  due: bigint;
+  paid: bigint;
+  iouRepaid: bigint;
+  /** When the payout was made on the ledger. */
+  createdAt: number;
+}
+
+export interface RecoveryPart {
+  layer: 'IOU' | 'BACKSTOP' | 'SENIOR' | 'JUNIOR' | 'FIRST_LOSS';
+  poolId: string | null;
+  amount: bigint;
+}
+
+export interface RecoveryRecord {
+  id: string;
+  incidentId: string;
+  amount: bigint;
+  reference: string;
+  parts: RecoveryPart[];
+  createdAt: number;
+}

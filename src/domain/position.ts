@@ -1,0 +1,24 @@
+/** An underwriter's shares in a pool tranche, and a withdrawal of them. db/position-store.ts persists them. */
+import type { TrancheName } from './pool.ts';
+
+export interface PositionRecord {
+  poolId: string;
+  tranche: TrancheName;
+  owner: string;
+  shares: bigint;
+  lockedShares: bigint;
+}
+
+export interface WithdrawalRecord {
+  id: string;
+  poolId: string;
+  tranche: TrancheName;
+  owner: string;
+  shares: bigint;
+  valueAtRequest: bigint;
+  requestedAt: number;
+  availableAt: number;
+  status: 'PENDING' | 'COMPLETED';
+  paid: bigint | null;
+  completedAt: number | null;
+}

@@ -13,7 +13,7 @@ import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
 import { payoutDue } from '../src/db/settlement-store.ts';
-import { policyPayout } from '../src/domain/trigger-engine.ts';
+import { policyPayout } from '../src/domain/payout.ts';
 import { rng } from './rng.ts';
 import { SERVER_URL, USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { implausibility } from '../src/domain/plausible-value.ts';
-import { aggregate, backtest, payoutRatio } from '../src/domain/trigger-engine.ts';
+import { aggregate, backtest } from '../src/domain/trigger-engine.ts';
+import { payoutRatio } from '../src/domain/payout.ts';
 import { normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
 import { loadUsdcFixture } from './usdc-fixture.ts';
 

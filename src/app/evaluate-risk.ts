@@ -10,7 +10,8 @@ import type { RiskRecord } from '../domain/risk.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { evidenceDocument } from '../domain/evidence.ts';
 import { newId } from './ids.ts';
-import { aggregate, isRecovered, payoutRatio } from '../domain/trigger-engine.ts';
+import { aggregate, isRecovered } from '../domain/trigger-engine.ts';
+import { payoutRatio } from '../domain/payout.ts';
 import { OWN_RULE, type SignalReading, signalsOf, stepSignals } from '../domain/risk-signals.ts';
 
 export interface Evaluation {

@@ -7,7 +7,7 @@ import { WAD } from '../domain/money.ts';
 
 /**
  * The payout rule in SQL: floor(amount x ratio) for a policy row (the same as
- * domain/trigger-engine.ts `policyPayout`, which a property test checks it against).
+ * domain/payout.ts `policyPayout`, which a property test checks it against).
  */
 export function payoutDue(amount: SQL, ratio: SQL): SQL {
   return sql`floor(${amount} * ${ratio})`;

@@ -1,4 +1,5 @@
-import { ARMED, type EngineState, type Observation, aggregate, isRecovered, payoutRatio, stepTrigger } from './trigger-engine.ts';
+import { ARMED, type EngineState, type Observation, aggregate, isRecovered, stepTrigger } from './trigger-engine.ts';
+import { payoutRatio } from './payout.ts';
 import type { TriggerRule } from './trigger-rule.ts';
 
 /**

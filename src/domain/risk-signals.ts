@@ -1,5 +1,6 @@
 import { badInput, under } from './errors.ts';
-import { type EngineState, type TriggerEvent, type TriggerState, payoutRatio, stepTrigger } from './trigger-engine.ts';
+import { type EngineState, type TriggerEvent, type TriggerState, stepTrigger } from './trigger-engine.ts';
+import { payoutRatio } from './payout.ts';
 import { type TriggerRule, type TriggerRuleInput, normaliseTriggerRule } from './trigger-rule.ts';
 import { Decimal, decimalString } from './decimal.ts';
 

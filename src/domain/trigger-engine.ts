@@ -1,6 +1,7 @@
 import { memoByKey } from './memo.ts';
 import { Decimal, decimalString } from './decimal.ts';
-import type { TriggerRule } from './trigger-rule.ts';
+import { type TriggerRule, beyond } from './trigger-rule.ts';
+import { payoutRatio } from './payout.ts';
 
 /**
  * The trigger state machine of docs/design.md §5, as a pure function of observation time, so the
@@ -37,10 +38,6 @@ export interface TriggerEvent {
 }
 
 export const ARMED: EngineState = { state: 'ARMED', triggeredAt: null, settlementValue: null };
-
-function beyond(value: Decimal, bound: string, direction: TriggerRule['direction']): boolean {
-  return direction === 'BELOW' ? value.lte(bound) : value.gte(bound);
-}
 
 /** At or beyond the trigger threshold: what the rule's first step fires on. */
 export function isBeyond(rule: TriggerRule, value: string): boolean {
@@ -81,33 +78,6 @@ export function stepTrigger(rule: TriggerRule, current: EngineState, obs: Observ
     }
   }
   return { state: current, events: [] };
-}
-
-/** docs/design.md §5 payout rules; the ratio is a decimal string in [0, 1]. */
-export function payoutRatio(rule: TriggerRule, settlement: string): string {
-  const value = new Decimal(settlement);
-  if (rule.payout === 'BINARY') return '1';
-  if (rule.payout === 'PROPORTIONAL') {
-    const peg = new Decimal(rule.peg ?? '1');
-    const raw = rule.direction === 'BELOW' ? peg.sub(value).div(peg) : value.sub(peg).div(peg);
-    return decimalString(Decimal.min(rule.maxRatio, Decimal.max(0, raw)), 18);
-  }
-  let best = new Decimal(0);
-  for (const tier of rule.tiers) {
-    if (beyond(value, tier.bound, rule.direction) && new Decimal(tier.ratio).gt(best)) best = new Decimal(tier.ratio);
-  }
-  return decimalString(best, 18);
-}
-
-/**
- * What one policy is due when an incident settles: floor(amount x ratio), in base units.
- * The settlement computes the same in SQL (db/settlement-store.ts, `payoutDue`), for every
- * claim at once; a property test holds the two together.
- */
-export function policyPayout(amount: bigint, ratio: string): bigint {
-  const [whole = '0', fraction = ''] = new Decimal(ratio).toFixed().split('.');
-  const scale = 10n ** BigInt(fraction.length);
-  return (amount * BigInt(whole + fraction)) / scale;
 }
 
 export interface BacktestResult {

@@ -111,3 +111,8 @@ export function requireManipulationWindow(window: number): void {
     );
   }
 }
+
+/** At or past `bound` in the rule's direction (below it for BELOW, above for ABOVE). */
+export function beyond(value: Decimal, bound: string, direction: TriggerRule['direction']): boolean {
+  return direction === 'BELOW' ? value.lte(bound) : value.gte(bound);
+}

@@ -72,10 +72,29 @@ export interface PolicyTokenConfig {
   onRpcError?: RpcErrorHook;
 }
 
-export type PolicyTokenGateway = ReturnType<typeof createPolicyTokenGateway>;
+/** The port through which the platform follows and mints its policy tokens (createPolicyTokenGateway is viem's). */
+export interface PolicyTokenGateway {
+  address: Address;
+  /** The minter's address; throws when no minter key is configured. */
+  minterAddress(): Address;
+  /** The minter the contract accepts. */
+  minter(): Promise<Address>;
+  /** The token's Transfer logs in blocks [from, to], in chain order. */
+  transfers(fromBlock: bigint, toBlock: bigint): Promise<TokenTransferLog[]>;
+  /** Block `number`'s hash and time (ms), or undefined above the head. */
+  block(number: bigint): Promise<{ hash: Hex; at: number } | undefined>;
+  /** Which of `ids` exist on the chain's latest state. */
+  mintedOf(ids: readonly bigint[]): Promise<readonly boolean[]>;
+  /** Whether the node knows transaction `hash` (pending or mined). */
+  known(hash: Hex): Promise<boolean>;
+  /** The minter's transactions mined and sent (pending included). */
+  nonces(): Promise<{ mined: number; pending: number }>;
+  /** Sends `mint` on `nonce` (a replacement of a stuck one with `feeBump` > 1). */
+  sendMint(to: readonly Address[], ids: readonly bigint[], options: { nonce: number; feeBump?: number }): Promise<Hex>;
+}
 
 /** Everything the platform does with its policy token, through viem: reading transfers and mints, and (with the minter key) minting. */
-export function createPolicyTokenGateway(config: PolicyTokenConfig) {
+export function createPolicyTokenGateway(config: PolicyTokenConfig): PolicyTokenGateway {
   const address = getAddress(config.address);
   const client = config.client;
   const chain = chainOf(config.chainId, config.rpcUrls);

@@ -131,13 +131,41 @@ export interface RefusedTransfer {
   reason: string;
 }
 
-export type TreasuryGateway = ReturnType<typeof createTreasuryGateway>;
+/** The port through which the platform reads and pays from its treasury contract (createTreasuryGateway is viem's). */
+export interface TreasuryGateway {
+  chainId: number;
+  treasury: Address;
+  token: Address;
+  /** The public client, for what the port does not name (tests, the demo). */
+  client: PublicClient;
+  /** The operator's address; throws when no operator is configured. */
+  operatorAddress(): Address;
+  latestBlock(): Promise<bigint>;
+  tokenDecimals(): Promise<number>;
+  treasuryToken(): Promise<Address>;
+  operator(): Promise<Address>;
+  nextBatch(): Promise<bigint>;
+  /** The treasury's balance and next batch number as of one state. */
+  state(): Promise<{ blockNumber: bigint; balance: bigint; nextBatch: bigint }>;
+  /** Deposits and plain transfers into the treasury in a block range (for one beneficiary when given). */
+  inbound(fromBlock: bigint, toBlock: bigint, beneficiary?: Address): Promise<InboundLog[]>;
+  blockHash(number: bigint): Promise<Hex | undefined>;
+  hasContract(): Promise<boolean>;
+  findBatch(batch: bigint, fromBlock: bigint): Promise<{ txHash: Hex; blockNumber: bigint; blockHash: Hex } | undefined>;
+  refusedTransfers(batch: bigint, txHash: Hex): Promise<RefusedTransfer[]>;
+  simulatePay(batch: bigint, recipients: Address[], amounts: bigint[]): Promise<PayOutcome>;
+  pendingNonce(): Promise<number>;
+  confirmedNonce(): Promise<number>;
+  sendPay(batch: bigint, recipients: Address[], amounts: bigint[], options: SendOptions): Promise<Hex>;
+  receipt(hash: Hex): Promise<{ status: 'success' | 'reverted'; blockNumber: bigint; gasUsed: bigint } | undefined>;
+  revertReasonOf(hash: Hex): Promise<string>;
+}
 
 /**
  * Everything the platform does with its treasury contract, through viem: reading deposits,
  * balances and the next batch number, and (with an operator) sending `pay`.
  */
-export function createTreasuryGateway(config: TreasuryConfig) {
+export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
   const chain = chainOf(config.chainId, config.rpcUrls);
   const onError = config.onRpcError ? { onError: config.onRpcError } : {};
   const transport = rpcTransport(config.rpcUrls, { retryCount: 3, retryDelay: 250, timeout: 10_000, ...onError });

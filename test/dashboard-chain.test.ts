@@ -98,7 +98,8 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
     );
     await watcher.stop();
     assert.equal(await chain.balanceOf(buyer.buyer.address), transfer.amount, 'the payout is in the buyer wallet');
-    const cell = page.locator(`#my-policies [data-policy="${buyer.policy.id}"] td[data-tx]`);
+    // The page learns of the confirmation on its next refresh: wait for the cell to say so.
+    const cell = page.locator(`#my-policies [data-policy="${buyer.policy.id}"] td[data-tx]`, { hasText: /^CONFIRMED 0x/ });
     await cell.waitFor();
     assert.equal(await cell.getAttribute('data-tx'), transfer.txHash);
     assert.match((await cell.textContent()) ?? '', /^CONFIRMED 0x/);

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { platformContracts } from '../chain/artifacts.ts';
@@ -50,11 +51,40 @@ for (const file of declarations(join(dist, 'types'))) {
   writeFileSync(file, text);
 }
 const size = (f: string) => statSync(join(dist, f)).size;
+/**
+ * The package's `repository`: the checkout's `origin` when it is a public URL (https or ssh),
+ * with the SDK's folder; none otherwise (a local clone's path would mean nothing to an
+ * installer). Written into the packed copy only, so the tracked package.json names nothing
+ * the project has not published.
+ */
+function repository(): { type: 'git'; url: string; directory: string } | undefined {
+  try {
+    const url = execFileSync('git', ['remote', 'get-url', 'origin'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    return /^(https:\/\/|git@|ssh:\/\/)/.test(url)
+      ? { type: 'git', url: url.startsWith('https://') ? `git+${url}` : url, directory: 'sdk' }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 if (process.argv.includes('--pack')) {
   // npm run sdk:pack: the tarball, and its absolute path alone on stdout (for `npm install "$(npm run -s sdk:pack)"`).
-  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--silent'], { cwd: SDK, encoding: 'utf8' })) as Array<{
+  const stage = mkdtempSync(join(tmpdir(), 'cover-sdk-'));
+  const manifest = JSON.parse(readFileSync(join(SDK, 'package.json'), 'utf8')) as Record<string, unknown>;
+  const repo = repository();
+  for (const f of [...(manifest.files as string[]), 'package.json']) cpSync(join(SDK, f), join(stage, f), { recursive: true });
+  if (repo) writeFileSync(join(stage, 'package.json'), `${JSON.stringify({ ...manifest, repository: repo }, null, 2)}\n`);
+  const [packed] = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--silent', '--pack-destination', SDK], { cwd: stage, encoding: 'utf8' }),
+  ) as Array<{
     filename: string;
   }>;
+  rmSync(stage, { recursive: true, force: true });
   console.error(`sdk/dist: index.js ${size('index.js')} bytes, abi.js ${size('abi.js')} bytes`);
   console.log(join(SDK, (packed as { filename: string }).filename));
 } else {

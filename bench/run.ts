@@ -22,7 +22,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
 import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
-import { chainSettlementOf, localTreasury, treasuryGatewayOf } from '../test/chain-helpers.ts';
+import { chainRailOf, localTreasury, treasuryGatewayOf } from '../test/chain-helpers.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
 import { httpThroughput, median, spread } from './http.ts';
@@ -407,7 +407,7 @@ async function chainPayouts(n: number) {
     // platform settles on chain: the treasury is minted what the baseline and the payouts need.
     const { feed } = await bulkMarket(h, 1, n);
     await chain.send(ownerKey, chain.token, platformContracts().TestStablecoin.abi, 'mint', [treasury, 2n * BigInt(n) * USDC(1_000)]);
-    h.deps.config = { ...h.deps.config, settlement: chainSettlementOf(chain, { confirmations: CONFIRMATIONS, batchSize: BATCH }) };
+    h.deps.config = { ...h.deps.config, rail: chainRailOf(chain, { confirmations: CONFIRMATIONS, batchSize: BATCH }) };
     h.deps.treasury = treasuryGatewayOf(chain, owner);
 
     // The chain's limit: every batch sent at once on consecutive nonces (the contract takes

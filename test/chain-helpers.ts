@@ -20,7 +20,7 @@ import { compileContracts } from '../src/chain/compile.ts';
 import { deployTestStablecoin, deployTreasury } from '../src/chain/deploy.ts';
 import { type TreasuryGateway, createTreasuryGateway } from '../src/chain/treasury.ts';
 import { createPolicyTokenGateway } from '../src/chain/policy-token.ts';
-import type { SettlementConfig } from '../src/app/deps.ts';
+import type { MoneyRail } from '../src/app/deps.ts';
 import { type Harness, createHarness } from './helpers.ts';
 
 export type { Anvil, Compiled };
@@ -99,10 +99,7 @@ export interface ChainTreasury {
 }
 
 /** Chain settlement in USDC on `chain`'s treasury, from block 0. */
-export function chainSettlementOf(
-  chain: ChainTreasury,
-  o: { confirmations: number; batchSize: number; resendAfterMs?: number },
-): SettlementConfig {
+export function chainRailOf(chain: ChainTreasury, o: { confirmations: number; batchSize: number; resendAfterMs?: number }): MoneyRail {
   return {
     mode: 'chain',
     chainId: foundry.id,
@@ -142,8 +139,8 @@ export async function chainHarness(
     policyToken?: { address: Address; minter?: LocalAccount };
   },
 ): Promise<Harness> {
-  const settlement = chainSettlementOf(chain, o) as Extract<SettlementConfig, { mode: 'chain' }>;
-  const h = await createHarness({ settlement: o.policyToken ? { ...settlement, policyToken: o.policyToken.address } : settlement });
+  const settlement = chainRailOf(chain, o) as Extract<MoneyRail, { mode: 'chain' }>;
+  const h = await createHarness({ rail: o.policyToken ? { ...settlement, policyToken: o.policyToken.address } : settlement });
   const treasury = treasuryGatewayOf(chain, o.operator);
   h.deps.treasury = treasury;
   if (o.policyToken) {

@@ -21,7 +21,7 @@ import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { type Anvil, ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
 import { createTreasuryGateway, erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
-import { PUBLIC_RESERVES_MAX_AGE_MS, measureReserves } from '../src/app/treasury.ts';
+import { PUBLIC_RESERVES_MAX_AGE_MS, measureReserves } from '../src/app/reserves.ts';
 import { prepareBatch, queueOutbound, transfersOfBatch } from '../src/db/treasury-store.ts';
 import { cursorOf, setCursor } from '../src/db/deposit-store.ts';
 import type { ReserveCheck } from '../src/domain/chain-money.ts';
@@ -722,9 +722,9 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
   });
 
   test('batches are pipelined on consecutive nonces, each confirmed on its own, paid once; one the contract refuses mid-pipeline fails in order with those behind it', async () => {
-    const settlement = h.deps.config.settlement;
+    const settlement = h.deps.config.rail;
     assert.equal(settlement.mode, 'chain');
-    h.deps.config = { ...h.deps.config, settlement: { ...settlement, batchSize: 1, pipeline: 3 } };
+    h.deps.config = { ...h.deps.config, rail: { ...settlement, batchSize: 1, pipeline: 3 } };
     try {
       const payees = [];
       for (let i = 0; i < 5; i++) payees.push(await creditedWallet(USDC(10)));
@@ -798,7 +798,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
       await mine(1);
       await write(OWNER_KEY, treasury, treasuryAbi, 'applyPayoutCap', []);
     } finally {
-      h.deps.config = { ...h.deps.config, settlement };
+      h.deps.config = { ...h.deps.config, rail: settlement };
     }
   });
 

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { privateKeyToAccount } from 'viem/accounts';
 import { type DemoMarket, demoFaucet, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
-import { payoutTransfersOf } from '../src/app/treasury.ts';
+import { payoutTransfersOf } from '../src/app/payout-transfers.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { requestQuote } from '../src/app/cover.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';

@@ -176,7 +176,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
     defaultCooldownSeconds: 60,
     defaultLimits,
     solvency: { ...defaultSolvency, simulation: { ...defaultSolvency.simulation, paths: 20_000 } },
-    settlement: { mode: 'ledger' },
+    rail: { mode: 'ledger' },
     ...overrides,
   };
 }

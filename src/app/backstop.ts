@@ -18,7 +18,7 @@ import { backstopTarget, distributableExcess, splitInflow } from '../domain/back
 import { newId } from './ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import type { Deps } from './deps.ts';
-import { platformMoneySource } from './treasury.ts';
+import { platformMoneySource } from './money-rail.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';

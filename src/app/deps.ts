@@ -75,20 +75,23 @@ export interface AppConfig {
   defaultCooldownSeconds: number;
   defaultLimits: CapacityLimits;
   solvency: SolvencyConfig;
-  settlement: SettlementConfig;
+  /** The money rail: the ledger alone, or a chain's treasury (SETTLEMENT=ledger|chain). */
+  rail: MoneyRail;
 }
 
 /**
- * How money enters and leaves (docs/design.md §10). `ledger`: an admin credits wallets and
- * nothing leaves. `chain`: deposits into the treasury contract credit wallets, withdrawals
- * and payouts leave as on-chain transfers.
+ * The money rail: how money enters and leaves (docs/design.md §10). `ledger`: an admin
+ * credits wallets and nothing leaves. `chain`: deposits into the treasury contract credit
+ * wallets, withdrawals and payouts leave as on-chain transfers. (Its variable and the API's
+ * query keep their first name, SETTLEMENT and `settlement`, for the operators and
+ * integrators who use them; in the code "settlement" means settling an incident only.)
  */
-export type SettlementConfig =
+export type MoneyRail =
   | { mode: 'ledger' }
   | {
       mode: 'chain';
       chainId: number;
-      /** The ledger asset the settlement token carries (e.g. USDC). */
+      /** The ledger asset the rail's token carries (e.g. USDC). */
       asset: string;
       token: string;
       treasury: string;

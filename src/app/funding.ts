@@ -31,7 +31,7 @@ export async function creditAccount(deps: Deps, viewer: Viewer | null, input: Cr
   const address = normaliseAddress(input.address);
   const amount = parsePositiveAmount(input.amount);
   const asset = input.asset ?? 'USDC';
-  const settlement = deps.config.settlement;
+  const settlement = deps.config.rail;
   if (settlement.mode === 'chain' && settlement.asset === asset) {
     throw settlementUnavailable(
       `with chain settlement, ${asset} enters only as deposits into the treasury contract (an unattributed transfer is assigned with assignDeposit)`,

@@ -93,7 +93,7 @@ export async function payoutsLanded(deps: Deps, batchId: string, buyer: string):
 
 /** The buyer's payouts paid after `since` (epoch ms), oldest first: what a reconnecting subscriber missed. */
 export function payoutsSince(deps: Deps, buyer: string, since: number): Promise<PayoutRecord[]> {
-  return payoutsPaidSince(deps.db, buyer, since, deps.config.settlement.mode === 'chain');
+  return payoutsPaidSince(deps.db, buyer, since, deps.config.rail.mode === 'chain');
 }
 
 /** A risk's latest state transitions, oldest first (1 to 500). */

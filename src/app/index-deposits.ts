@@ -4,7 +4,7 @@ import type { TreasuryGateway } from '../chain/treasury.ts';
 import { isMissingContract } from '../chain/retry.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
-import { type ChainSettlement, LOG_RANGE, chainSettlement, depositCursor } from './treasury.ts';
+import { type ChainRail, LOG_RANGE, chainRail, depositCursor } from './money-rail.ts';
 
 /**
  * Credits the treasury's deposits once they have `confirmations` blocks, from the last
@@ -15,13 +15,13 @@ import { type ChainSettlement, LOG_RANGE, chainSettlement, depositCursor } from 
  * found by the cursor's hash (`checkForReorg`). Returns how many movements were recorded.
  */
 export async function indexDeposits(deps: Deps): Promise<number> {
-  const { settlement, treasury } = chainSettlement(deps, 'the deposit indexer');
-  const name = depositCursor(settlement);
+  const { rail, treasury } = chainRail(deps, 'the deposit indexer');
+  const name = depositCursor(rail);
   const latest = await treasury.latestBlock();
-  await checkForReorg(deps, settlement, treasury, latest);
-  const safe = latest - BigInt(settlement.confirmations - 1);
+  await checkForReorg(deps, rail, treasury, latest);
+  const safe = latest - BigInt(rail.confirmations - 1);
   const cursor = await cursorOf(deps.db, name);
-  let from = (cursor ?? settlement.startBlock - 1n) + 1n;
+  let from = (cursor ?? rail.startBlock - 1n) + 1n;
   let added = 0;
   while (from <= safe) {
     const to = from + LOG_RANGE - 1n < safe ? from + LOG_RANGE - 1n : safe;
@@ -34,7 +34,7 @@ export async function indexDeposits(deps: Deps): Promise<number> {
       continue;
     }
     added += await fencedTransaction(deps, async (tx) => {
-      const n = await recordInbound(tx, settlement.asset, logs, deps.clock.now());
+      const n = await recordInbound(tx, rail.asset, logs, deps.clock.now());
       await setCursor(tx, name, to, deps.clock.now(), hash);
       return n;
     });
@@ -52,7 +52,7 @@ export async function indexDeposits(deps: Deps): Promise<number> {
  * stays open, stopping sales and sends, until an admin acknowledges it. A chain without the
  * treasury (restarted empty, or the wrong RPC) undoes nothing: that is an error.
  */
-async function checkForReorg(deps: Deps, s: ChainSettlement, treasury: TreasuryGateway, head: bigint): Promise<void> {
+async function checkForReorg(deps: Deps, s: ChainRail, treasury: TreasuryGateway, head: bigint): Promise<void> {
   const name = depositCursor(s);
   const cursor = await cursorRow(deps.db, name);
   if (!cursor) return;

@@ -10,21 +10,21 @@ import { findPool } from '../db/pool-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
-import { type ChainSettlement, LOG_RANGE } from './treasury.ts';
+import { type ChainRail, LOG_RANGE } from './money-rail.ts';
 
 /** Policies minted in one transaction: about 50k gas each. */
 const MINT_BATCH = 100;
 
 /** The chain settlement and its policy token, or undefined where policies are not tokens (ledger settlement, or no token deployed). */
-function tokenSettlement(deps: Deps): { s: ChainSettlement & { policyToken: string }; token: PolicyTokenGateway } | undefined {
-  const s = deps.config.settlement;
+function tokenRail(deps: Deps): { s: ChainRail & { policyToken: string }; token: PolicyTokenGateway } | undefined {
+  const s = deps.config.rail;
   if (s.mode !== 'chain' || !s.policyToken || !deps.policyToken) return undefined;
-  return { s: s as ChainSettlement & { policyToken: string }, token: deps.policyToken };
+  return { s: s as ChainRail & { policyToken: string }, token: deps.policyToken };
 }
 
 /** Whether policies are ERC-721 tokens here: then the token moves them, not a signed transfer through the API. */
 export function policiesAreTokens(deps: Deps): boolean {
-  return tokenSettlement(deps) !== undefined;
+  return tokenRail(deps) !== undefined;
 }
 
 /** The token indexer's cursor name: one per chain and token. */
@@ -39,7 +39,7 @@ export const tokenCursor = (s: { chainId: number; policyToken: string }) => `pol
  * found by the cursor's hash and undone (`rewind`). Returns how many mints and transfers it applied.
  */
 export async function indexPolicyTokens(deps: Deps): Promise<number> {
-  const t = tokenSettlement(deps);
+  const t = tokenRail(deps);
   if (!t || !deps.treasury) return 0;
   const { s, token } = t;
   const name = tokenCursor(s);
@@ -105,7 +105,7 @@ export async function indexPolicyTokens(deps: Deps): Promise<number> {
  * and the indexer reads the new branch from there. A payout already settled to a holder whose
  * transfer was undone stays paid to them: it is logged for an admin.
  */
-async function rewind(deps: Deps, s: ChainSettlement, token: PolicyTokenGateway, name: string, head: bigint): Promise<void> {
+async function rewind(deps: Deps, s: ChainRail, token: PolicyTokenGateway, name: string, head: bigint): Promise<void> {
   const cursor = await cursorRow(deps.db, name);
   if (!cursor?.hash) return;
   const still = async (n: bigint, hash: string) => n <= head && (await token.block(n))?.hash === hash;
@@ -143,7 +143,7 @@ const lastMint = new Map<string, { nonce: number; hash: Hex | null; at: number; 
  * not send (a crashed predecessor's) are waited for the same way.
  */
 export async function mintPolicyTokens(deps: Deps): Promise<'idle' | 'waiting' | 'sent'> {
-  const t = tokenSettlement(deps);
+  const t = tokenRail(deps);
   if (!t) return 'idle';
   const { s, token } = t;
   const now = deps.clock.now();
@@ -189,7 +189,7 @@ export async function mintPolicyTokens(deps: Deps): Promise<'idle' | 'waiting' |
  * policy when it confirmed.
  */
 export async function holdersKnownAt(deps: Deps, at: number): Promise<boolean> {
-  const t = tokenSettlement(deps);
+  const t = tokenRail(deps);
   if (!t) return true;
   const cursor = await cursorRow(deps.db, tokenCursor(t.s));
   return cursor?.blockTime != null && cursor.blockTime >= at;
@@ -203,7 +203,7 @@ export function policyTokenOf(
   deps: Deps,
   p: Pick<PolicyRecord, 'id' | 'minted'>,
 ): { contract: string; chainId: number; tokenId: string; minted: boolean; metadataPath: string } | null {
-  const t = tokenSettlement(deps);
+  const t = tokenRail(deps);
   const id = tokenIdOf(p.id);
   if (!t || id === undefined) return null;
   return {

@@ -28,7 +28,7 @@ import { type Viewer, requireViewer } from './auth.ts';
 import type { Deps } from './deps.ts';
 import { requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
-import { requireReserves } from './treasury.ts';
+import { requireReserves } from './reserves.ts';
 import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitInflow, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';

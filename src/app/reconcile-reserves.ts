@@ -1,7 +1,7 @@
 import { saveReserveCheck } from '../db/reserve-store.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
-import { measureReserves } from './treasury.ts';
+import { measureReserves } from './reserves.ts';
 
 /** Measures the treasury against the ledger and stores it: what the purchase gate, /readyz and the metrics read. */
 export async function reconcileReserves(deps: Deps): Promise<void> {

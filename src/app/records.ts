@@ -9,7 +9,7 @@ export type { BackstopState } from '../db/backstop-store.ts';
 export type { PlatformEvent } from '../db/events.ts';
 
 export type { PoolSnapshot } from '../db/pool-snapshots.ts';
-export type { DepositView } from './treasury.ts';
+export type { DepositView } from './chain-deposits.ts';
 export type { ObservationRecord } from '../db/feed-store.ts';
 
 import type { RiskRecord } from '../domain/risk.ts';

@@ -12,7 +12,7 @@ import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type Viewer, requireAdmin } from './auth.ts';
 import type { Deps } from './deps.ts';
-import { platformMoneySource } from './treasury.ts';
+import { platformMoneySource } from './money-rail.ts';
 
 const ORDER = ['SENIOR', 'JUNIOR', 'FIRST_LOSS'] as const;
 

@@ -14,7 +14,7 @@ import type { BatchRecord } from '../domain/chain-money.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
-import { type ChainSettlement, chainSettlement } from './treasury.ts';
+import { type ChainRail, chainRail } from './money-rail.ts';
 
 export type SendStep = 'idle' | 'sent' | 'waiting' | 'confirmed' | 'failed';
 
@@ -23,7 +23,7 @@ export type SenderProbe = (step: 'sent', batch: BatchRecord) => void | Promise<v
 
 interface Sender {
   deps: Deps;
-  s: ChainSettlement;
+  s: ChainRail;
   treasury: TreasuryGateway;
   log: Deps['log'];
   probe: SenderProbe | undefined;
@@ -51,7 +51,7 @@ const STEP_ORDER: readonly SendStep[] = ['confirmed', 'failed', 'sent', 'waiting
  * chain's next number and its BatchPaid event.
  */
 export async function sendOutbound(deps: Deps, probe?: SenderProbe): Promise<SendStep> {
-  const { settlement: s, treasury } = chainSettlement(deps, 'the payout sender');
+  const { rail: s, treasury } = chainRail(deps, 'the payout sender');
   const inFlight = await batchesInFlight(deps.db, s.asset);
   const c: Sender = {
     deps,

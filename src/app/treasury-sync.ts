@@ -4,7 +4,7 @@ import { indexDeposits, syncFailureReason } from './index-deposits.ts';
 import { indexPolicyTokens, mintPolicyTokens } from './policy-tokens.ts';
 import { reconcileReserves } from './reconcile-reserves.ts';
 import { type SenderProbe, sendOutbound } from './send-payouts.ts';
-import { chainSettlement } from './treasury.ts';
+import { chainRail } from './money-rail.ts';
 
 /**
  * One pass of the chain settlement: deposits and policy token transfers in, one sender step,
@@ -24,8 +24,8 @@ export async function syncTreasury(deps: Deps, probe?: SenderProbe): Promise<voi
 async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
   await indexDeposits(deps);
   await indexPolicyTokens(deps);
-  const { settlement } = chainSettlement(deps, 'the payout sender');
-  const reorg = await openReorg(deps.db, settlement.asset);
+  const { rail } = chainRail(deps, 'the payout sender');
+  const reorg = await openReorg(deps.db, rail.asset);
   if (reorg) {
     deps.log.error({ reorg: reorg.id }, 'sends are stopped until an admin acknowledges the reorg (acknowledgeReorg)');
   } else {

@@ -8,7 +8,9 @@ import { allRisks, overrideRiskScore, riskMonitoring, shownState } from '../app/
 import type { Monitoring } from '../domain/monitoring.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { formatUnits } from 'viem';
-import { acknowledgeReorg, assignDeposit, chainReorgs, parked, retryTransfer, unattributed } from '../app/treasury.ts';
+import { acknowledgeReorg, chainReorgs } from '../app/reorgs.ts';
+import { assignDeposit, unattributed } from '../app/chain-deposits.ts';
+import { parked, retryTransfer } from '../app/payout-transfers.ts';
 import type { ReorgRecord } from '../domain/chain-money.ts';
 import type { OutboundTransferRecord } from '../domain/chain-money.ts';
 import { effectiveScore } from '../domain/risk.ts';

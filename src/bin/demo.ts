@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import open from 'open';
 import { getIncident, incidents } from '../app/incidents.ts';
 import type { Deps } from '../app/deps.ts';
-import { payoutTransfersOf } from '../app/treasury.ts';
+import { payoutTransfersOf } from '../app/payout-transfers.ts';
 import { replayExploit } from '../demo/exploit.ts';
 import { DEMO_WINDOW_SECONDS, type DemoMarket, demoFaucet, replayDepeg, seedDemoMarket } from '../demo/market.ts';
 import { type DemoChain, anvilAvailable, startDemoChain } from './demo-chain.ts';

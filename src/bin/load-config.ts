@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { readPrivateKeyFile } from '../chain/keys.ts';
 import { type Address, type Hex, getAddress, isAddress } from 'viem';
 import { z } from 'zod';
-import type { AppConfig, SettlementConfig } from '../app/deps.ts';
+import type { AppConfig, MoneyRail } from '../app/deps.ts';
 import { defaultLimits } from '../domain/capacity.ts';
 import { defaultPricing } from '../domain/pricing.ts';
-import { DEFAULT_MAX_QUEUED_WITHDRAWALS, DEFAULT_MIN_WITHDRAWAL, DEFAULT_RESERVE_MAX_AGE_MS } from '../app/treasury.ts';
+import { DEFAULT_MAX_QUEUED_WITHDRAWALS, DEFAULT_MIN_WITHDRAWAL } from '../app/withdraw.ts';
+import { DEFAULT_RESERVE_MAX_AGE_MS } from '../app/reserves.ts';
 import { DEFAULT_PAY_PIPELINE } from '../app/send-payouts.ts';
 import { defaultSolvency } from '../app/adequacy.ts';
 
@@ -162,8 +163,8 @@ export interface RuntimeConfig {
   dbFailoverWaitMs: number;
   rpcUrls: Map<number, string>;
   feedConfirmations: number;
-  /** Chain settlement: the RPC URLs of its chain and how the operator signs (watcher only). */
-  chainSettlement: { rpcUrls: string; operator: OperatorConfig | undefined; minterKey?: `0x${string}` | undefined } | undefined;
+  /** The chain rail: the RPC URLs of its chain and how the operator signs (watcher only). */
+  chainRail: { rpcUrls: string; operator: OperatorConfig | undefined; minterKey?: `0x${string}` | undefined } | undefined;
   warnings: string[];
 }
 
@@ -235,8 +236,8 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
         return [Number(id), url.join('=')] as const;
       }),
   );
-  let settlement: SettlementConfig = { mode: 'ledger' };
-  let chainSettlement: RuntimeConfig['chainSettlement'];
+  let rail: MoneyRail = { mode: 'ledger' };
+  let chainRail: RuntimeConfig['chainRail'];
   if (e.SETTLEMENT === 'chain') {
     const chainId = e.SETTLEMENT_CHAIN_ID ?? fail('SETTLEMENT_CHAIN_ID', 'required when SETTLEMENT=chain');
     const urls = rpcUrls.get(chainId) ?? fail('CHAIN_RPC_URLS', `names no RPC URL for the settlement chain ${chainId}`);
@@ -247,7 +248,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
         'SETTLEMENT=chain with the watcher on needs the operator key that signs payouts: OPERATOR_KEY_FILE, or OPERATOR_SIGNER_URL with OPERATOR_ADDRESS (an API replica with WATCHER=off needs none)',
       );
     }
-    settlement = {
+    rail = {
       mode: 'chain',
       chainId,
       asset: e.SETTLEMENT_ASSET,
@@ -274,7 +275,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
         fail('MINTER_KEY_FILE', (error as Error).message);
       }
     }
-    chainSettlement = { rpcUrls: urls, operator: e.WATCHER === 'on' ? operator : undefined, minterKey };
+    chainRail = { rpcUrls: urls, operator: e.WATCHER === 'on' ? operator : undefined, minterKey };
   }
   return {
     app: {
@@ -307,7 +308,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       defaultCooldownSeconds: e.COOLDOWN_SECONDS,
       defaultLimits,
       solvency: { ...defaultSolvency, simulation: { ...defaultSolvency.simulation, paths: e.SIMULATION_PATHS } },
-      settlement,
+      rail,
     },
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
@@ -340,7 +341,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     failpointAfterBroadcastMs: e.FAILPOINT_AFTER_BROADCAST_MS,
     rpcUrls,
     feedConfirmations: e.FEED_CONFIRMATIONS,
-    chainSettlement,
+    chainRail,
     warnings,
   };
 }

@@ -71,7 +71,7 @@ export async function createRuntime(
   // Replicas on a database server share its clock; the embedded database runs on this machine's.
   const clock = db.kind === 'postgres' ? await createDatabaseClock({ db }, log) : systemClock;
   const prometheus = createPrometheus(db, clock);
-  const treasury = config.chainSettlement ? await connectTreasury(config, db, prometheus.metrics) : undefined;
+  const treasury = config.chainRail ? await connectTreasury(config, db, prometheus.metrics) : undefined;
   const policyToken = treasury ? await connectPolicyToken(config, treasury, prometheus.metrics) : undefined;
   return {
     deps: wireDeps({
@@ -95,9 +95,9 @@ export async function createRuntime(
  * payouts) is the contract's operator. Any mismatch stops the process with a message.
  */
 async function connectTreasury(config: RuntimeConfig, db: Database, metrics: Metrics): Promise<TreasuryGateway> {
-  const s = config.app.settlement;
-  const c = config.chainSettlement;
-  if (s.mode !== 'chain' || !c) throw new Error('connectTreasury needs chain settlement');
+  const s = config.app.rail;
+  const c = config.chainRail;
+  if (s.mode !== 'chain' || !c) throw new Error('connectTreasury needs the chain rail');
   const operator = c.operator?.kind === 'key' ? privateKeyToAccount(c.operator.key) : c.operator?.address;
   const treasury = createTreasuryGateway({
     chainId: s.chainId,
@@ -155,8 +155,8 @@ async function connectPolicyToken(
   treasury: TreasuryGateway,
   metrics: Metrics,
 ): Promise<PolicyTokenGateway | undefined> {
-  const s = config.app.settlement;
-  const c = config.chainSettlement;
+  const s = config.app.rail;
+  const c = config.chainRail;
   if (s.mode !== 'chain' || !c || !s.policyToken) return undefined;
   const minter = c.minterKey ? privateKeyToAccount(c.minterKey) : undefined;
   const token = createPolicyTokenGateway({

@@ -1,4 +1,5 @@
-import { openReorgSummary, reservesProblem } from '../app/treasury.ts';
+import { openReorgSummary } from '../app/reorgs.ts';
+import { reservesProblem } from '../app/reserves.ts';
 import { serveMetrics } from '../http/metrics-server.ts';
 import { exitWith } from './cli-errors.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';

@@ -101,7 +101,7 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string, fund?: De
   const underwriters = POOLS.map((_, i) => [0, 1, 2, 3].map((u) => demoPerson(`underwriter-${i}-${u}`)));
   const buyers = Array.from({ length: BUYERS }, (_, b) => demoPerson(`buyer-${b}`));
   await (fund ?? creditOnLedger(deps, admin))([
-    ...(deps.config.settlement.mode === 'chain' ? [{ address: adminAddress, amount: BACKSTOP_SEED, reference: 'demo-admin' }] : []),
+    ...(deps.config.rail.mode === 'chain' ? [{ address: adminAddress, amount: BACKSTOP_SEED, reference: 'demo-admin' }] : []),
     ...curators.map((c, i) => grant(c, USDC(20_000), `demo-curator-${i}`)),
     ...underwriters.flatMap((list, i) => list.map((uw, u) => grant(uw, USDC(100_000), `demo-uw-${i}-${u}`))),
     ...buyers.map((b, i) => grant(b, USDC(5_000), `demo-buyer-${i}`)),
@@ -185,7 +185,7 @@ export async function seedDemoMarket(deps: Deps, adminAddress: string, fund?: De
     poolIds.push(pool.id);
   }
   // With money on chain, sales wait for a recent reconciliation of the treasury (fail closed).
-  if (deps.config.settlement.mode === 'chain') await reconcileReserves(deps);
+  if (deps.config.rail.mode === 'chain') await reconcileReserves(deps);
   const policies: DemoMarket['policies'] = [];
   for (const [b, buyer] of buyers.entries()) {
     const riskId = b < 8 ? usdc.id : b < 10 ? dai.id : vault.id;

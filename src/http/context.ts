@@ -10,7 +10,7 @@ import type { PoolSnapshot } from '../app/records.ts';
 import type { OutboundTransferRecord } from '../domain/chain-money.ts';
 import type { PayoutRecord } from '../domain/incident.ts';
 import type { RiskRecord } from '../domain/risk.ts';
-import { payoutTransfersOf } from '../app/treasury.ts';
+import { payoutTransfersOf } from '../app/payout-transfers.ts';
 import type { EventHub } from '../app/event-hub.ts';
 import { badInput } from '../domain/errors.ts';
 

@@ -2,7 +2,7 @@ import { routeOf } from './routes.ts';
 import type express from 'express';
 import { bearer, safeEqual } from './bearer.ts';
 import { pingDatabase } from '../app/health.ts';
-import { reservesProblem } from '../app/treasury.ts';
+import { reservesProblem } from '../app/reserves.ts';
 import type { Deps } from '../app/deps.ts';
 import { refused } from './errors.ts';
 import type { AppOptions, Probe } from './app-options.ts';
@@ -49,7 +49,7 @@ export function mountProbes(
   app.get('/livez', live);
   app.get('/healthz', live);
   const ownProbes: Probe[] = [{ name: 'database', check: () => pingDatabase(deps) }];
-  if (deps.config.settlement.mode === 'chain') {
+  if (deps.config.rail.mode === 'chain') {
     // The treasury against the ledger: a deficit is named, as operators need it.
     ownProbes.push({
       name: 'reserves',

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedStaleness } from '../app/feeds.ts';
-import { openChainReorgs, parkedTransferCounts, reserveChecks } from '../app/treasury.ts';
+import { openChainReorgs } from '../app/reorgs.ts';
+import { parkedTransferCounts } from '../app/payout-transfers.ts';
+import { reserveChecks } from '../app/reserves.ts';
 import { SHOWN_RISK_STATES, businessFigures } from '../app/business-figures.ts';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
 import { type Clock, type Database, systemClock } from '../app/deps.ts';

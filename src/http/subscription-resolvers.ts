@@ -69,7 +69,7 @@ async function* resumed(ctx: Context, address: string, since: number): AsyncGene
  * the ledger owes it.
  */
 async function* paidTo(ctx: Context, address: string): AsyncGenerator<PayoutRecord> {
-  if (ctx.deps.config.settlement.mode === 'chain') {
+  if (ctx.deps.config.rail.mode === 'chain') {
     for await (const e of ctx.events().iterate((x) => x.type === 'outbound')) {
       yield* await payoutsLanded(ctx.deps, (e as Of<'outbound'>).batchId, address);
     }

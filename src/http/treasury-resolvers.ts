@@ -1,17 +1,8 @@
-import {
-  acknowledgeReorg,
-  assignDeposit,
-  chainReorgs,
-  deposits,
-  currentReserves,
-  outboundBatches,
-  outboundTransfers,
-  parked,
-  retryTransfer,
-  transferVisibleTo,
-  unattributed,
-  withdraw,
-} from '../app/treasury.ts';
+import { acknowledgeReorg, chainReorgs } from '../app/reorgs.ts';
+import { assignDeposit, deposits, unattributed } from '../app/chain-deposits.ts';
+import { currentReserves } from '../app/reserves.ts';
+import { outboundBatches, outboundTransfers, parked, retryTransfer, transferVisibleTo } from '../app/payout-transfers.ts';
+import { withdraw } from '../app/withdraw.ts';
 import { pageRequest } from '../domain/page.ts';
 import { keyOf } from './context.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
@@ -20,7 +11,7 @@ import type { Resolvers } from './generated/resolvers-types.ts';
 export const treasuryResolvers: Resolvers = {
   Query: {
     settlement: (_, __, ctx) => {
-      const s = ctx.deps.config.settlement;
+      const s = ctx.deps.config.rail;
       return s.mode === 'chain'
         ? { mode: 'CHAIN', chainId: s.chainId, asset: s.asset, token: s.token, treasury: s.treasury, confirmations: s.confirmations }
         : { mode: 'LEDGER' };
@@ -42,7 +33,7 @@ export const treasuryResolvers: Resolvers = {
   Payout: {
     transfer: async (p, _, ctx) => transferVisibleTo(ctx.viewer, await ctx.transferOf(p.policyId)),
     paidAt: async (p, _, ctx) => {
-      if (ctx.deps.config.settlement.mode !== 'chain') return p.createdAt;
+      if (ctx.deps.config.rail.mode !== 'chain') return p.createdAt;
       const t = await ctx.transferOf(p.policyId);
       return t?.status === 'CONFIRMED' ? t.finishedAt : null;
     },

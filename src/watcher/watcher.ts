@@ -161,7 +161,7 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
 
   /** The chain loop: money in and out, and the reconciliation the purchase gate reads. */
   async function syncChain(): Promise<void> {
-    if (deps.config.settlement.mode !== 'chain' || !lease.isLeader()) return;
+    if (deps.config.rail.mode !== 'chain' || !lease.isLeader()) return;
     await syncTreasury(leader, options.senderProbe);
   }
 

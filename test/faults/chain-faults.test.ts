@@ -16,7 +16,9 @@ import { setRiskFeeds } from '../../src/app/risk-feeds.ts';
 import { registerFeed } from '../../src/app/register-feed.ts';
 import { createPool, deposit } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
-import { acknowledgeReorg, measureReserves, withdraw } from '../../src/app/treasury.ts';
+import { acknowledgeReorg } from '../../src/app/reorgs.ts';
+import { measureReserves } from '../../src/app/reserves.ts';
+import { withdraw } from '../../src/app/withdraw.ts';
 import { indexDeposits } from '../../src/app/index-deposits.ts';
 import { reconcileReserves } from '../../src/app/reconcile-reserves.ts';
 import { ANVIL_KEYS, startAnvil } from '../../src/chain/anvil.ts';
@@ -64,10 +66,10 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
     if (!SERVER_URL) return;
     chain = await localTreasury(17, privateKeyToAccount(OPERATOR_KEY).address);
     h = await chainHarness(chain, { confirmations: CONFIRMATIONS, batchSize: 50 });
-    const s = h.deps.config.settlement;
+    const s = h.deps.config.rail;
     assert.equal(s.mode, 'chain');
     // The documented setting the checks use: a reserve check older than 10 s is unknown.
-    h.deps.config = { ...h.deps.config, settlement: { ...s, reserveMaxAgeMs: 10_000 } };
+    h.deps.config = { ...h.deps.config, rail: { ...s, reserveMaxAgeMs: 10_000 } };
     h.clock.catchUpWithWallClock();
     proxy = await startRpcProxy(chain.url);
     keyDir = mkdtempSync(join(tmpdir(), 'operator-'));

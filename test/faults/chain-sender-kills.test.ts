@@ -17,7 +17,7 @@ import { createPool, deposit } from '../../src/app/pools.ts';
 import { createRisk } from '../../src/app/risks.ts';
 import { indexDeposits } from '../../src/app/index-deposits.ts';
 import { reconcileReserves } from '../../src/app/reconcile-reserves.ts';
-import { measureReserves } from '../../src/app/treasury.ts';
+import { measureReserves } from '../../src/app/reserves.ts';
 import { lastReserveCheck } from '../../src/db/reserve-store.ts';
 import { ANVIL_KEYS } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/artifacts.ts';

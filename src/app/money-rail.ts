@@ -1,0 +1,33 @@
+import type { TreasuryGateway } from '../chain/treasury.ts';
+import { type AccountRef, ledgerAccounts } from '../db/ledger.ts';
+import { settlementUnavailable } from '../domain/errors.ts';
+import type { Deps, MoneyRail } from './deps.ts';
+
+export type ChainRail = Extract<MoneyRail, { mode: 'chain' }>;
+
+/** The chain rail and its treasury, or SETTLEMENT_UNAVAILABLE naming what needs it. */
+export function chainRail(deps: Deps, what: string): { rail: ChainRail; treasury: TreasuryGateway } {
+  const s = deps.config.rail;
+  if (s.mode !== 'chain' || !deps.treasury) {
+    throw settlementUnavailable(`${what} needs money on chain (SETTLEMENT=chain); this server keeps money on its ledger only`);
+  }
+  return { rail: s, treasury: deps.treasury };
+}
+
+/**
+ * Where platform money (backstop funding, recoveries) comes from. On the ledger it enters
+ * from outside; with chain settlement every unit must be in the treasury, so it comes from
+ * the admin's wallet, which the admin funds with a deposit like anyone else.
+ */
+export function platformMoneySource(deps: Deps, asset: string, admin: string): AccountRef {
+  const s = deps.config.rail;
+  return s.mode === 'chain' && s.asset === asset ? ledgerAccounts.wallet(asset, admin) : ledgerAccounts.external(asset);
+}
+
+/** Blocks read per getLogs request by the chain's indexers (public RPCs cap ranges). */
+export const LOG_RANGE = 2_000n;
+
+/** The deposit indexer's cursor name: one per chain and treasury. */
+export function depositCursor(s: ChainRail): string {
+  return `deposits:${s.chainId}:${s.treasury.toLowerCase()}`;
+}

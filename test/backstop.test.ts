@@ -3,7 +3,7 @@ import { before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../src/app/auth.ts';
 import { fundBackstop, refreshBackstop } from '../src/app/backstop.ts';
-import { requestQuote } from '../src/app/cover.ts';
+import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { recordObservations } from '../src/app/feeds.ts';
 import { setRiskFeeds } from '../src/app/risk-feeds.ts';

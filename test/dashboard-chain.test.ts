@@ -8,7 +8,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { type DemoMarket, demoFaucet, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
 import { payoutTransfersOf } from '../src/app/payout-transfers.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
-import { requestQuote } from '../src/app/cover.ts';
+import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { findPolicy } from '../src/db/cover-store.ts';
 import { ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY } from '../src/chain/anvil.ts';

@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { type WalletLog, injectWallet, launchBrowser } from './browser.ts';
 import request from 'supertest';
 import type { Viewer } from '../src/app/auth.ts';
-import { requestQuote } from '../src/app/cover.ts';
+import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { type DemoMarket, demoFaucet, pushSigned, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';

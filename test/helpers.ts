@@ -25,7 +25,7 @@ import { setRiskFeeds } from '../src/app/risk-feeds.ts';
 import { registerFeed } from '../src/app/register-feed.ts';
 import type { Viewer } from '../src/app/auth.ts';
 import { creditAccount } from '../src/app/funding.ts';
-import { requestQuote } from '../src/app/cover.ts';
+import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk, getRisk } from '../src/app/risks.ts';

@@ -131,7 +131,7 @@ describe('layers that hold', () => {
       ],
     );
     assert.equal(layeringViolations([fake('http/x.ts', "import type { Executor } from '../db/create-database.ts';")]).length, 1);
-    assert.equal(layeringViolations([fake('chain/x.ts', "export { quote } from '../app/cover.ts';")]).length, 1);
+    assert.equal(layeringViolations([fake('chain/x.ts', "export { quote } from '../app/request-quote.ts';")]).length, 1);
     assert.equal(layeringViolations([fake('watcher/x.ts', "const m = await import('../db/ledger.ts');")]).length, 1);
     assert.equal(
       layeringViolations([fake('app/x.ts', "import { readFile } from 'node:fs';\nimport { y } from '../db/ledger.ts';")]).length,

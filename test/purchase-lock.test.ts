@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Viewer } from '../src/app/auth.ts';
-import { requestQuote } from '../src/app/cover.ts';
+import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import type { Database, Executor } from '../src/db/create-database.ts';

@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm';
 import { cover2 } from '../src/domain/adequacy.ts';
 import type { Viewer } from '../src/app/auth.ts';
 import { fundBackstop } from '../src/app/backstop.ts';
-import { requestQuote } from '../src/app/cover.ts';
+import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { recordObservations } from '../src/app/feeds.ts';
 import { setRiskFeeds } from '../src/app/risk-feeds.ts';

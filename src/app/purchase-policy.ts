@@ -33,7 +33,7 @@ import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
 import { skimRateBps, splitInflow, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { DAY_MS } from '../domain/experience.ts';
-import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './cover.ts';
+import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './price-cover.ts';
 
 /**
  * Buys a quote, or fails with nothing written: QUOTE_EXPIRED, SALES_PAUSED,

@@ -3,7 +3,7 @@ import { Decimal } from '../domain/decimal.ts';
 import { validateTerm } from '../domain/pricing.ts';
 import type { Deps } from './deps.ts';
 import { exposureFor } from '../db/pool-snapshots.ts';
-import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './cover.ts';
+import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './price-cover.ts';
 
 /** One backing pool's room for more cover on a risk: at each cap, and for one policy. */
 export interface PoolCapacity {

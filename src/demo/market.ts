@@ -2,7 +2,7 @@ import { keccak256, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { DemoFaucet, DemoPerson, Viewer } from '../app/auth.ts';
 import { fundBackstop } from '../app/backstop.ts';
-import { requestQuote } from '../app/cover.ts';
+import { requestQuote } from '../app/request-quote.ts';
 import { purchasePolicy } from '../app/purchase-policy.ts';
 import { reconcileReserves } from '../app/reconcile-reserves.ts';
 import type { Deps } from '../app/deps.ts';

@@ -3,7 +3,7 @@ import { allFeeds, canOperateFeed, feedHistory, feedRejections, findFeedById, ge
 import { submitObservations } from '../app/submit-observations.ts';
 import { feedsOf, setRiskFeeds } from '../app/risk-feeds.ts';
 import { registerFeed } from '../app/register-feed.ts';
-import { payoutHistory } from '../app/cover.ts';
+import { payoutHistory } from '../app/read-cover.ts';
 import { importFeedHistory } from '../app/history.ts';
 import { shownState } from '../app/risks.ts';
 import { getIncident, incidents, payouts, poolsOfIncident, riskEventsOf, runBacktest } from '../app/incidents.ts';

@@ -1,5 +1,7 @@
 import { issueSiweNonce, revokeSessions, signInWithEthereum } from '../app/auth.ts';
-import { policies, policy, priceCover, quoteHistory, requestQuote } from '../app/cover.ts';
+import { policies, policy, quoteHistory } from '../app/read-cover.ts';
+import { priceCover } from '../app/price-cover.ts';
+import { requestQuote } from '../app/request-quote.ts';
 import { riskCapacity } from '../app/risk-capacity.ts';
 import { purchasePolicy } from '../app/purchase-policy.ts';
 import { creditAccount, getBalance } from '../app/funding.ts';

@@ -8,7 +8,7 @@ import { sql } from 'drizzle-orm';
 import { type Address, type Hex, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { Viewer } from '../../src/app/auth.ts';
-import { requestQuote } from '../../src/app/cover.ts';
+import { requestQuote } from '../../src/app/request-quote.ts';
 import { purchasePolicy } from '../../src/app/purchase-policy.ts';
 import { recordObservations } from '../../src/app/feeds.ts';
 import { setRiskFeeds } from '../../src/app/risk-feeds.ts';

@@ -1,9 +1,8 @@
 import { parseUnits } from 'viem';
-import { findPolicy, policiesOf, quotesOf } from '../db/cover-store.ts';
-import type { PolicyRecord, QuoteRecord, QuoteWithPolicy } from '../domain/cover.ts';
+import type { QuoteRecord } from '../domain/cover.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
-import { type BaseError, capacityExceeded, notFound, riskDeclined, salesPaused } from '../domain/errors.ts';
+import { type BaseError, capacityExceeded, riskDeclined, salesPaused } from '../domain/errors.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { isBeyond } from '../domain/trigger-engine.ts';
 import { coolOffUntil, inNearBand, saleLimit } from '../domain/sale-window.ts';
@@ -12,12 +11,9 @@ import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
 import type { PoolRecord } from '../domain/pool.ts';
-import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
+import type { Viewer } from './auth.ts';
 import type { Deps } from './deps.ts';
-import { payoutsOfBuyer } from '../db/incident-store.ts';
-import type { PayoutRecord } from '../domain/incident.ts';
 import { exposureFor } from '../db/pool-snapshots.ts';
-import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 
 /**
  * Why cover on the risk is not sold now, whatever its term (docs/pricing.md): its trigger is
@@ -186,38 +182,4 @@ export async function priceCover(
     expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
   };
   return record;
-}
-
-/**
- * A firm quote (a mutation: it is stored, and buying it gets exactly its price until it
- * expires; capacity is not reserved).
- */
-export async function requestQuote(...args: Parameters<typeof priceCover>): Promise<QuoteRecord> {
-  const [deps] = args;
-  const record = await priceCover(...args);
-  await deps.quotePaths.store(record);
-  deps.metrics.count('quotes');
-  return record;
-}
-
-export async function policies(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<PolicyRecord>> {
-  return toPage(await policiesOf(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.createdAt, id: p.id }));
-}
-
-/** The account's quotes, newest first, each with the policy it became (null if not bought). */
-export async function quoteHistory(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<QuoteWithPolicy>> {
-  return toPage(await quotesOf(deps.db, resolveSubject(viewer, address), page), page, (q) => ({ key: q.createdAt, id: q.id }));
-}
-
-/** Payouts to the account's policies, newest first. */
-export async function payoutHistory(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<PayoutRecord>> {
-  return toPage(await payoutsOfBuyer(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.createdAt, id: p.policyId }));
-}
-
-/** Someone else's policy is reported as not found, so ids cannot be probed. */
-export async function policy(deps: Deps, viewer: Viewer | null, id: string): Promise<PolicyRecord> {
-  const v = requireViewer(viewer);
-  const found = await findPolicy(deps.db, id);
-  if (!found || (found.buyer !== v.address && found.holder !== v.address && !v.roles.includes('admin'))) throw notFound(`no policy ${id}`);
-  return found;
 }

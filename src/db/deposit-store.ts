@@ -6,21 +6,40 @@ import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
 import { opt } from './treasury-store.ts';
 import type { ChainDepositRecord } from '../domain/chain-money.ts';
 
-export function toDeposit(r: Record<string, unknown>): ChainDepositRecord {
+/** A chain_deposits row as the driver returns it; ordinal and credits came with later migrations. */
+export interface DepositRow {
+  tx_hash: string;
+  log_index: number;
+  ordinal?: number | null;
+  block_number: string;
+  kind: ChainDepositRecord['kind'];
+  asset: string;
+  sender: string;
+  beneficiary: string | null;
+  amount: string;
+  status: ChainDepositRecord['status'];
+  credits?: number | null;
+  assigned_by: string | null;
+  reason: string | null;
+  seen_at: Date;
+  credited_at: Date | null;
+}
+
+export function toDeposit(r: DepositRow): ChainDepositRecord {
   return {
-    txHash: r.tx_hash as string,
+    txHash: r.tx_hash,
     logIndex: Number(r.log_index),
     ordinal: Number(r.ordinal ?? 0),
     blockNumber: big(r.block_number),
-    kind: r.kind as ChainDepositRecord['kind'],
-    asset: r.asset as string,
-    sender: r.sender as string,
-    beneficiary: (r.beneficiary as string | null) ?? null,
+    kind: r.kind,
+    asset: r.asset,
+    sender: r.sender,
+    beneficiary: r.beneficiary ?? null,
     amount: big(r.amount),
-    status: r.status as ChainDepositRecord['status'],
+    status: r.status,
     credits: Number(r.credits ?? 1),
-    assignedBy: (r.assigned_by as string | null) ?? null,
-    reason: (r.reason as string | null) ?? null,
+    assignedBy: r.assigned_by ?? null,
+    reason: r.reason ?? null,
     seenAt: ms(r.seen_at),
     creditedAt: opt(r.credited_at, ms),
   };
@@ -133,7 +152,7 @@ export async function recordInbound(tx: Executor, asset: string, rows: readonly 
 
 export async function depositsTo(ex: Executor, beneficiary: string, page: PageRequest): Promise<ChainDepositRecord[]> {
   const p = pageOf(sql`seen_at`, sql`tx_hash || ':' || log_index`, page, true);
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<DepositRow>(sql`
     SELECT * FROM chain_deposits WHERE beneficiary = ${beneficiary} AND ${p.where}
     ORDER BY seen_at DESC, tx_hash || ':' || log_index DESC ${p.limit}`);
   return rows.map(toDeposit);
@@ -141,14 +160,14 @@ export async function depositsTo(ex: Executor, beneficiary: string, page: PageRe
 
 export async function unattributedDeposits(ex: Executor, page: PageRequest): Promise<ChainDepositRecord[]> {
   const p = pageOf(sql`seen_at`, sql`tx_hash || ':' || log_index`, page, true);
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<DepositRow>(sql`
     SELECT * FROM chain_deposits WHERE status = 'UNATTRIBUTED' AND ${p.where}
     ORDER BY seen_at DESC, tx_hash || ':' || log_index DESC ${p.limit}`);
   return rows.map(toDeposit);
 }
 
 export async function findDeposit(ex: Executor, txHash: string, logIndex: number, lock = false): Promise<ChainDepositRecord | undefined> {
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<DepositRow>(sql`
     SELECT * FROM chain_deposits WHERE tx_hash = ${txHash.toLowerCase()} AND log_index = ${logIndex} AND status <> 'REORGED'
     ${lock ? sql`FOR UPDATE` : sql``}`);
   return rows[0] ? toDeposit(rows[0]) : undefined;

@@ -5,17 +5,34 @@ import type { PageRequest } from '../domain/page.ts';
 import type { Executor } from './create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal, transfer } from './ledger.ts';
 import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
-import { opt, toBatch } from './treasury-store.ts';
-import { toDeposit, setCursor } from './deposit-store.ts';
+import { type BatchRow, opt, toBatch } from './treasury-store.ts';
+import { type DepositRow, toDeposit, setCursor } from './deposit-store.ts';
 import type { ReorgRecord } from '../domain/chain-money.ts';
 
 // ---- reorgs ----------------------------------------------------------------------------
 
-function toReorg(r: Record<string, unknown>): ReorgRecord {
+/** A chain_reorgs row as the driver returns it. */
+interface ReorgRow {
+  id: string;
+  cursor_name: string;
+  asset: string;
+  fork_block: string;
+  processed_block: string;
+  head_block: string;
+  deposits_undone: number;
+  batches_undone: number;
+  unrecovered: string;
+  detected_at: Date;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+  acknowledge_reason: string | null;
+}
+
+function toReorg(r: ReorgRow): ReorgRecord {
   return {
-    id: r.id as string,
-    cursorName: r.cursor_name as string,
-    asset: r.asset as string,
+    id: r.id,
+    cursorName: r.cursor_name,
+    asset: r.asset,
     forkBlock: big(r.fork_block),
     processedBlock: big(r.processed_block),
     headBlock: big(r.head_block),
@@ -24,8 +41,8 @@ function toReorg(r: Record<string, unknown>): ReorgRecord {
     unrecovered: big(r.unrecovered),
     detectedAt: ms(r.detected_at),
     acknowledgedAt: opt(r.acknowledged_at, ms),
-    acknowledgedBy: (r.acknowledged_by as string | null) ?? null,
-    acknowledgeReason: (r.acknowledge_reason as string | null) ?? null,
+    acknowledgedBy: r.acknowledged_by ?? null,
+    acknowledgeReason: r.acknowledge_reason ?? null,
   };
 }
 
@@ -86,7 +103,7 @@ export async function undoReorg(
     INSERT INTO chain_reorgs (id, cursor_name, asset, fork_block, processed_block, head_block, deposits_undone, batches_undone, detected_at)
     VALUES (${id}, ${r.cursorName}, ${r.asset}, ${r.fork.toString()}::bigint, ${r.processed.toString()}::bigint, ${r.head.toString()}::bigint,
             0, 0, ${ts(r.now)})`);
-  const deposits = await tx.query<Record<string, unknown>>(sql`
+  const deposits = await tx.query<DepositRow>(sql`
     SELECT * FROM chain_deposits WHERE asset = ${r.asset} AND status <> 'REORGED' AND block_number > ${r.fork.toString()}::bigint
     ORDER BY block_number, log_index FOR UPDATE`);
   let unrecovered = 0n;
@@ -111,7 +128,7 @@ export async function undoReorg(
   await tx.query(sql`
     UPDATE chain_deposits SET status = 'REORGED', reorg_id = ${id}
     WHERE asset = ${r.asset} AND status <> 'REORGED' AND block_number > ${r.fork.toString()}::bigint`);
-  const batches = await tx.query<Record<string, unknown>>(sql`
+  const batches = await tx.query<BatchRow>(sql`
     SELECT * FROM outbound_batches WHERE asset = ${r.asset} AND status = 'CONFIRMED' AND block_number > ${r.fork.toString()}::bigint
     ORDER BY number FOR UPDATE`);
   const undone = batches.map(toBatch);
@@ -143,31 +160,31 @@ export async function undoReorg(
   // A reorg that undid nothing counted (it reached confirmed blocks where nothing was credited
   // or paid) is recorded and alerted on, but stops nothing: it is closed at once.
   const nothing = deposits.length === 0 && batches.length === 0;
-  const rows = await tx.query<Record<string, unknown>>(sql`
+  const rows = await tx.query<ReorgRow>(sql`
     UPDATE chain_reorgs SET deposits_undone = ${deposits.length}, batches_undone = ${batches.length}, unrecovered = ${num(unrecovered)},
       acknowledged_at = ${nothing ? ts(r.now) : null}, acknowledged_by = ${nothing ? 'system' : null},
       acknowledge_reason = ${nothing ? 'nothing counted was undone' : null}
     WHERE id = ${id} RETURNING *`);
-  return toReorg(rows[0] as Record<string, unknown>);
+  return toReorg(rows[0] as ReorgRow);
 }
 
 /** The oldest reorg of `asset` not yet acknowledged: while there is one, sales and sends stop. */
 export async function openReorg(ex: Executor, asset: string): Promise<ReorgRecord | undefined> {
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<ReorgRow>(sql`
     SELECT * FROM chain_reorgs WHERE asset = ${asset} AND acknowledged_at IS NULL ORDER BY detected_at, id LIMIT 1`);
   return rows[0] ? toReorg(rows[0]) : undefined;
 }
 
 export async function listReorgs(ex: Executor, page: PageRequest): Promise<ReorgRecord[]> {
   const p = pageOf(sql`detected_at`, sql`id`, page, true);
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<ReorgRow>(sql`
     SELECT * FROM chain_reorgs WHERE ${p.where} ORDER BY detected_at DESC, id DESC ${p.limit}`);
   return rows.map(toReorg);
 }
 
 /** Every reorg still open, per asset (for the metrics). */
 export async function openReorgs(ex: Executor): Promise<ReorgRecord[]> {
-  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM chain_reorgs WHERE acknowledged_at IS NULL ORDER BY detected_at`);
+  const rows = await ex.query<ReorgRow>(sql`SELECT * FROM chain_reorgs WHERE acknowledged_at IS NULL ORDER BY detected_at`);
   return rows.map(toReorg);
 }
 
@@ -176,13 +193,13 @@ export async function acknowledgeReorg(
   tx: Executor,
   a: { id: string; by: string; reason: string; now: number },
 ): Promise<ReorgRecord | undefined> {
-  const rows = await tx.query<Record<string, unknown>>(sql`
+  const rows = await tx.query<ReorgRow>(sql`
     UPDATE chain_reorgs SET acknowledged_at = ${ts(a.now)}, acknowledged_by = ${a.by}, acknowledge_reason = ${a.reason}
     WHERE id = ${a.id} AND acknowledged_at IS NULL RETURNING *`);
   return rows[0] ? toReorg(rows[0]) : undefined;
 }
 
 export async function findReorg(ex: Executor, id: string): Promise<ReorgRecord | undefined> {
-  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM chain_reorgs WHERE id = ${id}`);
+  const rows = await ex.query<ReorgRow>(sql`SELECT * FROM chain_reorgs WHERE id = ${id}`);
   return rows[0] ? toReorg(rows[0]) : undefined;
 }

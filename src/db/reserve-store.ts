@@ -50,18 +50,30 @@ export async function saveReserveCheck(ex: Executor, r: ReserveCheck): Promise<v
 }
 
 export async function lastReserveCheck(ex: Executor, asset: string): Promise<ReserveCheck | undefined> {
-  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM reserve_checks WHERE asset = ${asset}`);
+  const rows = await ex.query<ReserveCheckRow>(sql`SELECT * FROM reserve_checks WHERE asset = ${asset}`);
   return rows[0] ? toReserveCheck(rows[0]) : undefined;
 }
 
 export async function allReserveChecks(ex: Executor): Promise<ReserveCheck[]> {
-  const rows = await ex.query<Record<string, unknown>>(sql`SELECT * FROM reserve_checks ORDER BY asset`);
+  const rows = await ex.query<ReserveCheckRow>(sql`SELECT * FROM reserve_checks ORDER BY asset`);
   return rows.map(toReserveCheck);
 }
 
-function toReserveCheck(r: Record<string, unknown>): ReserveCheck {
+/** A reserve_checks row as the driver returns it. */
+interface ReserveCheckRow {
+  asset: string;
+  block_number: string;
+  treasury_balance: string;
+  liabilities: string;
+  pending_outbound: string;
+  in_flight: string;
+  surplus: string;
+  checked_at: Date;
+}
+
+function toReserveCheck(r: ReserveCheckRow): ReserveCheck {
   return {
-    asset: r.asset as string,
+    asset: r.asset,
     blockNumber: big(r.block_number),
     treasuryBalance: big(r.treasury_balance),
     liabilities: big(r.liabilities),

@@ -14,42 +14,83 @@ export const opt = <T>(v: unknown, f: (x: unknown) => T): T | null => (v === nul
 /** A payout's transfer is keyed by its policy: at most one each, ever. */
 const payoutReference = (policyId: string) => `payout:${policyId}`;
 
-function toTransfer(r: Record<string, unknown>): OutboundTransferRecord {
-  const reference = r.reference as string;
+/** An outbound_transfers row as the driver returns it (numerics as strings, times as dates). */
+interface TransferRow {
+  id: string;
+  kind: OutboundKind;
+  reference: string;
+  owner: string;
+  recipient: string;
+  asset: string;
+  amount: string;
+  status: OutboundStatus;
+  batch_id: string | null;
+  /** Joined from its batch by some reads. */
+  batch_number?: string | null;
+  tx_hash: string | null;
+  attempts: number;
+  last_error: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+function toTransfer(r: TransferRow): OutboundTransferRecord {
   return {
-    id: r.id as string,
-    kind: r.kind as OutboundKind,
-    reference,
-    policyId: r.kind === 'PAYOUT' ? reference.slice(payoutReference('').length) : null,
-    owner: r.owner as string,
-    recipient: r.recipient as string,
-    asset: r.asset as string,
+    id: r.id,
+    kind: r.kind,
+    reference: r.reference,
+    policyId: r.kind === 'PAYOUT' ? r.reference.slice(payoutReference('').length) : null,
+    owner: r.owner,
+    recipient: r.recipient,
+    asset: r.asset,
     amount: big(r.amount),
-    status: r.status as OutboundStatus,
-    batchId: (r.batch_id as string | null) ?? null,
+    status: r.status,
+    batchId: r.batch_id ?? null,
     batchNumber: opt(r.batch_number, big),
-    txHash: (r.tx_hash as string | null) ?? null,
+    txHash: r.tx_hash ?? null,
     attempts: Number(r.attempts),
-    lastError: (r.last_error as string | null) ?? null,
+    lastError: r.last_error ?? null,
     createdAt: ms(r.created_at),
     finishedAt: opt(r.finished_at, ms),
   };
 }
 
-export function toBatch(r: Record<string, unknown>): BatchRecord {
+/** An outbound_batches row as the driver returns it; the refusal columns came with migration 0014, the reorg count after. */
+export interface BatchRow {
+  id: string;
+  number: string;
+  asset: string;
+  status: BatchStatus;
+  transfers: number;
+  total: string;
+  tx_hash: string | null;
+  nonce: number | null;
+  block_number: string | null;
+  block_hash: string | null;
+  reorged?: number | null;
+  reason: string | null;
+  refused?: number | null;
+  refused_total?: string | null;
+  sends: number;
+  created_at: Date;
+  sent_at: Date | null;
+  finished_at: Date | null;
+}
+
+export function toBatch(r: BatchRow): BatchRecord {
   return {
-    id: r.id as string,
+    id: r.id,
     number: big(r.number),
-    asset: r.asset as string,
-    status: r.status as BatchStatus,
+    asset: r.asset,
+    status: r.status,
     transfers: Number(r.transfers),
     total: big(r.total),
-    txHash: (r.tx_hash as string | null) ?? null,
+    txHash: r.tx_hash ?? null,
     nonce: opt(r.nonce, Number),
     blockNumber: opt(r.block_number, big),
-    blockHash: (r.block_hash as string | null) ?? null,
+    blockHash: r.block_hash ?? null,
     reorged: Number(r.reorged ?? 0),
-    reason: (r.reason as string | null) ?? null,
+    reason: r.reason ?? null,
     refused: Number(r.refused ?? 0),
     refusedTotal: big(r.refused_total ?? '0'),
     sends: Number(r.sends),
@@ -117,7 +158,7 @@ const TRANSFER_COLUMNS = sql`t.*, b.number AS batch_number, b.tx_hash`;
 
 export async function transfersOf(ex: Executor, owner: string, page: PageRequest): Promise<OutboundTransferRecord[]> {
   const p = pageOf(sql`t.created_at`, sql`t.id`, page, true);
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<TransferRow>(sql`
     SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t LEFT JOIN outbound_batches b ON b.id = t.batch_id
     WHERE t.owner = ${owner} AND ${p.where} ORDER BY t.created_at DESC, t.id DESC ${p.limit}`);
   return rows.map(toTransfer);
@@ -126,7 +167,7 @@ export async function transfersOf(ex: Executor, owner: string, page: PageRequest
 /** The transfers carrying these policies' payouts, keyed by policy id. */
 export async function payoutTransfers(ex: Executor, policyIds: readonly string[]): Promise<Map<string, OutboundTransferRecord>> {
   if (policyIds.length === 0) return new Map();
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<TransferRow>(sql`
     SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t LEFT JOIN outbound_batches b ON b.id = t.batch_id
     WHERE t.reference IN (${sql.join(
       policyIds.map((id) => sql`${payoutReference(id)}`),
@@ -136,7 +177,7 @@ export async function payoutTransfers(ex: Executor, policyIds: readonly string[]
 }
 
 export async function transfersOfBatch(ex: Executor, batchId: string): Promise<OutboundTransferRecord[]> {
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<TransferRow>(sql`
     SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t JOIN outbound_batches b ON b.id = t.batch_id
     WHERE t.batch_id = ${batchId} ORDER BY t.created_at, t.id`);
   return rows.map(toTransfer);
@@ -144,7 +185,7 @@ export async function transfersOfBatch(ex: Executor, batchId: string): Promise<O
 
 /** The batches being sent (prepared or sent, not yet confirmed or failed), lowest number first. */
 export async function batchesInFlight(ex: Executor, asset: string): Promise<BatchRecord[]> {
-  const rows = await ex.query<Record<string, unknown>>(
+  const rows = await ex.query<BatchRow>(
     sql`SELECT * FROM outbound_batches WHERE asset = ${asset} AND status IN ('PREPARED', 'SENT') ORDER BY number`,
   );
   return rows.map(toBatch);
@@ -152,7 +193,7 @@ export async function batchesInFlight(ex: Executor, asset: string): Promise<Batc
 
 export async function listBatches(ex: Executor, page: PageRequest): Promise<BatchRecord[]> {
   const p = pageOf(sql`created_at`, sql`id`, page, true);
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<BatchRow>(sql`
     SELECT * FROM outbound_batches WHERE ${p.where} ORDER BY created_at DESC, id DESC ${p.limit}`);
   return rows.map(toBatch);
 }
@@ -166,7 +207,7 @@ export async function prepareBatch(
   b: { number: bigint; asset: string; limit: number; now: number },
 ): Promise<BatchRecord | undefined> {
   const id = formatId('bat', randomUUID());
-  const rows = await tx.query<Record<string, unknown>>(sql`
+  const rows = await tx.query<BatchRow>(sql`
     WITH picked AS (
       SELECT id, amount FROM outbound_transfers WHERE status = 'QUEUED' AND asset = ${b.asset}
       -- Payouts first, then withdrawals, each oldest first: withdrawals never delay a payout.
@@ -252,7 +293,7 @@ export async function confirmBatch(
 /** Transfers the token refused, oldest first, waiting for an admin. */
 export async function parkedTransfers(ex: Executor, page: PageRequest): Promise<OutboundTransferRecord[]> {
   const p = pageOf(sql`t.created_at`, sql`t.id`, page, false);
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<TransferRow>(sql`
     SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t LEFT JOIN outbound_batches b ON b.id = t.batch_id
     WHERE t.status = 'PARKED' AND ${p.where} ORDER BY t.created_at, t.id ${p.limit}`);
   return rows.map(toTransfer);
@@ -320,7 +361,7 @@ export async function failBatch(tx: Executor, b: BatchRecord, reason: string, no
 
 /** One outbound transfer by id, or by its reference. */
 export async function findOutbound(ex: Executor, id: string | undefined, reference?: string): Promise<OutboundTransferRecord | undefined> {
-  const rows = await ex.query<Record<string, unknown>>(sql`
+  const rows = await ex.query<TransferRow>(sql`
     SELECT ${TRANSFER_COLUMNS} FROM outbound_transfers t LEFT JOIN outbound_batches b ON b.id = t.batch_id
     WHERE ${id ? sql`t.id = ${id}` : sql`t.reference = ${reference ?? ''}`}`);
   return rows[0] ? toTransfer(rows[0]) : undefined;

@@ -14,7 +14,8 @@ import { getBalance } from '../src/app/funding.ts';
 import { createPool, deposit } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
-import { ChainWentBackwardsError, indexDeposits, syncFailureReason } from '../src/app/index-deposits.ts';
+import { indexDeposits, syncFailureReason } from '../src/app/index-deposits.ts';
+import { ChainWentBackwardsError } from '../src/domain/errors.ts';
 import { reconcileReserves } from '../src/app/reconcile-reserves.ts';
 import { sendOutbound } from '../src/app/send-payouts.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
@@ -857,6 +858,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
         (e: unknown) => e,
       );
       assert.ok(failure instanceof ChainWentBackwardsError, String(failure));
+      assert.equal(failure.code, 'UNAVAILABLE', 'one of the product errors: an outage, not a bug');
       assert.equal(syncFailureReason(failure), 'chain_backwards');
     } finally {
       await setCursor(h.db, name, processed as bigint, h.clock.now());

@@ -7,7 +7,9 @@ import { claimTurn, leaseHolder } from '../src/db/lease-store.ts';
 import { createWatcher } from '../src/watcher/watcher.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { createLeaseKeeper } from '../src/watcher/lease-keeper.ts';
-import { LeaseLostError, fencedTransaction } from '../src/app/lease.ts';
+import { fencedTransaction } from '../src/app/lease.ts';
+import { LeaseLostError } from '../src/domain/errors.ts';
+import { httpStatusOf } from '../src/http/errors.ts';
 import type { Executor } from '../src/db/create-database.ts';
 import { bigIncident } from './bulk-policies.ts';
 import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, insuredMarket, useHarness, waitFor } from './helpers.ts';
@@ -110,10 +112,14 @@ describe('one settling watcher: the lease', () => {
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(await b.beat(), true);
     assert.ok((b.epoch() as bigint) > (first as bigint), 'a new holder gets a higher epoch');
-    await assert.rejects(
-      fencedTransaction(asA, (tx) => tx.query(marker('a2'))),
-      LeaseLostError,
+    const lost = await fencedTransaction(asA, (tx) => tx.query(marker('a2'))).then(
+      () => assert.fail('a fenced write of a lost lease must fail'),
+      (error: unknown) => error,
     );
+    assert.ok(lost instanceof LeaseLostError, String(lost));
+    // One of the product's errors: an outage whoever asked may retry, 503 wherever HTTP answers it.
+    assert.equal(lost.code, 'UNAVAILABLE');
+    assert.equal(httpStatusOf(lost.code), 503);
     assert.equal(a.isLeader(), false, 'a fenced write stops the old leader leading');
     const marks = await h.db.query<{ name: string }>(sql`SELECT name FROM leases WHERE name LIKE 'mark-%' ORDER BY name`);
     assert.deepEqual(

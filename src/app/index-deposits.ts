@@ -1,3 +1,4 @@
+import { ChainWentBackwardsError } from '../domain/errors.ts';
 import { cursorOf, cursorRow, recordInbound, setCursor } from '../db/deposit-store.ts';
 import { newestConfirmedBatchBlock, recordedBlocks, undoReorg } from '../db/reorg-store.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
@@ -106,16 +107,6 @@ async function checkForReorg(deps: Deps, s: ChainRail, treasury: TreasuryGateway
       ? 'a reorg deeper than the confirmations undid blocks already processed: undone in the ledger; sales and sends stop until an admin acknowledges it (acknowledgeReorg)'
       : 'a reorg deeper than the confirmations replaced processed blocks, where nothing was counted: recorded, nothing stops',
   );
-}
-
-/** The chain's head is below blocks already processed: restarted empty, or reorged deeper than the cursor. */
-export class ChainWentBackwardsError extends Error {
-  constructor(processed: bigint, head: bigint) {
-    super(
-      `the chain went backwards: block ${processed} was processed, the head is now ${head} (a chain restarted empty, or a reorg deeper than that)`,
-    );
-    this.name = 'ChainWentBackwardsError';
-  }
 }
 
 /** Why a treasury sync failed, for the metric and the alert. */

@@ -14,14 +14,6 @@ export function releaseHeldLease(deps: Pick<Ports, 'db'>, name: string, holder: 
   return releaseLease(deps.db, name, holder);
 }
 
-/** A leader's write found its lease gone (another process holds it, or it expired): it wrote nothing. */
-export class LeaseLostError extends Error {
-  constructor(name: string) {
-    super(`the ${name} lease is no longer this process's: the write was not made`);
-    this.name = 'LeaseLostError';
-  }
-}
-
 /** Whether `holder` still holds the lease at `epoch`, checked in (and locked for) the transaction `tx`. */
 export function stillHolds(tx: Executor, name: string, holder: string, epoch: bigint): Promise<boolean> {
   return holdsLease(tx, name, holder, epoch);

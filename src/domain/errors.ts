@@ -162,3 +162,28 @@ export function checkAll<T extends readonly (() => unknown)[]>(...checks: T): { 
 export function isBaseError(error: unknown): error is BaseError {
   return error instanceof BaseError;
 }
+
+/**
+ * A leader's write found its lease gone (another process holds it, or it expired): it wrote
+ * nothing. An outage to whoever asked (UNAVAILABLE: the new leader does the work; ask again).
+ */
+export class LeaseLostError extends BaseError {
+  constructor(name: string) {
+    super('UNAVAILABLE', `the ${name} lease is no longer this process's: the write was not made`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/**
+ * The chain's head is below blocks already processed: a chain restarted empty, or a reorg
+ * deeper than the cursor. An outage to whoever asked (UNAVAILABLE) until an operator looks.
+ */
+export class ChainWentBackwardsError extends BaseError {
+  constructor(processed: bigint, head: bigint) {
+    super(
+      'UNAVAILABLE',
+      `the chain went backwards: block ${processed} was processed, the head is now ${head} (a chain restarted empty, or a reorg deeper than that)`,
+    );
+    this.name = 'ChainWentBackwardsError';
+  }
+}

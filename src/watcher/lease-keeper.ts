@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Deps } from '../app/deps.ts';
-import { type Executor, LeaseLostError, holdLease, releaseHeldLease, stillHolds } from '../app/lease.ts';
+import { type Executor, holdLease, releaseHeldLease, stillHolds } from '../app/lease.ts';
+import { LeaseLostError } from '../domain/errors.ts';
 
 /**
  * Holds a named lease for one process: `beat()` takes or renews it (on the database clock)

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { Viewer } from '../src/app/auth.ts';
+import type { Viewer } from '../src/app/viewer.ts';
 import { backstopOf } from '../src/app/backstop.ts';
 import { getBalance } from '../src/app/funding.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';

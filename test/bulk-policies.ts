@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Viewer } from '../src/app/auth.ts';
+import type { Viewer } from '../src/app/viewer.ts';
 import { recordObservations } from '../src/app/feeds.ts';
 import { setRiskFeeds } from '../src/app/risk-feeds.ts';
 import { registerFeed } from '../src/app/register-feed.ts';

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { type Address, type Hex, encodeFunctionData, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
-import type { Viewer } from '../src/app/auth.ts';
+import type { Viewer } from '../src/app/viewer.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { recordObservations } from '../src/app/feeds.ts';

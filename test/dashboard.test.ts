@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { type WalletLog, injectWallet, launchBrowser } from './browser.ts';
 import request from 'supertest';
-import type { Viewer } from '../src/app/auth.ts';
+import type { Viewer } from '../src/app/viewer.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { creditAccount } from '../src/app/funding.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type Server, createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { ContractFunctionExecutionError, ContractFunctionRevertedError, HttpRequestError, createPublicClient } from 'viem';
-import type { Viewer } from '../src/app/auth.ts';
+import type { Viewer } from '../src/app/viewer.ts';
 import { setRiskFeeds } from '../src/app/risk-feeds.ts';
 import { registerFeed } from '../src/app/register-feed.ts';
 import { createRisk } from '../src/app/risks.ts';

@@ -23,7 +23,7 @@ import { pushDomain, pushMessage, pushTypes } from '../src/domain/push-typed-dat
 import { recordObservations } from '../src/app/feeds.ts';
 import { setRiskFeeds } from '../src/app/risk-feeds.ts';
 import { registerFeed } from '../src/app/register-feed.ts';
-import type { Viewer } from '../src/app/auth.ts';
+import type { Viewer } from '../src/app/viewer.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
-import type { Viewer } from '../src/app/auth.ts';
+import type { Viewer } from '../src/app/viewer.ts';
 import { priceCover } from '../src/app/price-cover.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { recordObservations } from '../src/app/feeds.ts';

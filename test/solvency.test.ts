@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { cover2 } from '../src/domain/adequacy.ts';
-import type { Viewer } from '../src/app/auth.ts';
+import type { Viewer } from '../src/app/viewer.ts';
 import { fundBackstop } from '../src/app/backstop.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';

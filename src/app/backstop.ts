@@ -19,7 +19,7 @@ import { newId } from './ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import type { Deps } from './deps.ts';
 import { platformMoneySource } from './money-rail.ts';
-import { type Viewer, requireAdmin } from './auth.ts';
+import { type Viewer, requireAdmin } from './viewer.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { badInput, conflict } from '../domain/errors.ts';

@@ -3,7 +3,7 @@ import { assignInbound, cursorOf, depositsTo, findDeposit, unattributedDeposits 
 import type { ChainDepositRecord } from '../domain/chain-money.ts';
 import { badInput, conflict, notFound } from '../domain/errors.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
-import { type Subject, type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './auth.ts';
+import { type Subject, type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { chainRail, depositCursor } from './money-rail.ts';
 

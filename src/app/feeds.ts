@@ -21,7 +21,7 @@ import { badInput, conflict, forbidden, notFound } from '../domain/errors.ts';
 import { type IncomingObservation, NoValueError } from '../domain/feed.ts';
 import { implausibility } from '../domain/plausible-value.ts';
 import { ofTrailingMax } from '../domain/trailing-max.ts';
-import type { Viewer } from './auth.ts';
+import type { Viewer } from './viewer.ts';
 import type { Database } from '../db/create-database.ts';
 import type { Deps } from './deps.ts';
 import { degradeRisksOf, evaluateRisk } from './evaluate-risk.ts';

@@ -4,7 +4,7 @@ import { ledgerAccounts, postJournal, memoOf } from '../db/ledger.ts';
 import { walletBalance } from '../db/claims-store.ts';
 import { badInput, conflict, settlementUnavailable } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './auth.ts';
+import { type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './viewer.ts';
 import type { Deps } from './deps.ts';
 
 export interface Balance {

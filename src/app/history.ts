@@ -4,7 +4,7 @@ import { risksDrivenBy } from '../db/risk-store.ts';
 import type { RiskRecord } from '../domain/risk.ts';
 import { badInput, notFound } from '../domain/errors.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
-import { requireAdmin, type Viewer } from './auth.ts';
+import { requireAdmin, type Viewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { inlineCpu } from './cpu-worker.ts';
 import { lossModelOf, sourcesOf } from './loss-models.ts';

@@ -2,7 +2,7 @@ import { listBatches, transfersOf } from '../db/treasury-store.ts';
 import type { BatchRecord, OutboundTransferRecord } from '../domain/chain-money.ts';
 import { badInput, conflict, notFound } from '../domain/errors.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
-import { type Subject, type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './auth.ts';
+import { type Subject, type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { findOutbound, parkedCounts, parkedTransfers, payoutTransfers, requeueParked } from '../db/treasury-store.ts';
 

@@ -29,7 +29,7 @@ import { newId } from './ids.ts';
 import { idempotencyKeyOf, onceWithKey } from './idempotency.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
-import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
+import { type Subject, type Viewer, requireViewer, resolveSubject } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { checkpointPool, loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from '../db/pool-snapshots.ts';
 import { type Page, type PageRequest, pageRequest, toPage } from '../domain/page.ts';

@@ -11,7 +11,7 @@ import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
 import type { PoolRecord } from '../domain/pool.ts';
-import type { Viewer } from './auth.ts';
+import type { Viewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { exposureFor } from '../db/pool-snapshots.ts';
 

@@ -24,7 +24,7 @@ import type { Decimal } from '../domain/decimal.ts';
 import { pricingInputs } from './loss-models.ts';
 import { newId } from './ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
-import { type Viewer, requireViewer } from './auth.ts';
+import { type Viewer, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';

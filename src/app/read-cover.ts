@@ -1,7 +1,7 @@
 import { findPolicy, policiesOf, quotesOf } from '../db/cover-store.ts';
 import type { PolicyRecord, QuoteWithPolicy } from '../domain/cover.ts';
 import { notFound } from '../domain/errors.ts';
-import { type Subject, type Viewer, requireViewer, resolveSubject } from './auth.ts';
+import { type Subject, type Viewer, requireViewer, resolveSubject } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { payoutsOfBuyer } from '../db/incident-store.ts';
 import type { PayoutRecord } from '../domain/incident.ts';

@@ -10,7 +10,7 @@ import { largestRemainder } from '../domain/allocation.ts';
 import { badInput, conflict, notFound } from '../domain/errors.ts';
 import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { type Viewer, requireAdmin } from './auth.ts';
+import { type Viewer, requireAdmin } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { platformMoneySource } from './money-rail.ts';
 

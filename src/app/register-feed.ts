@@ -6,7 +6,7 @@ import { Decimal } from '../domain/decimal.ts';
 import { badInput, notFound, rateLimited } from '../domain/errors.ts';
 import { newId } from './ids.ts';
 import { isDecimalString } from '../domain/money.ts';
-import { type Viewer, normaliseAddress, requireAdmin, requireViewer } from './auth.ts';
+import { type Viewer, normaliseAddress, requireAdmin, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
 
 export interface RegisterFeedInput {

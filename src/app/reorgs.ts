@@ -1,7 +1,7 @@
 import type { ReorgRecord } from '../domain/chain-money.ts';
 import { badInput, conflict, notFound } from '../domain/errors.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
-import { type Viewer, requireAdmin } from './auth.ts';
+import { type Viewer, requireAdmin } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { acknowledgeReorg as acknowledgeReorgRow, findReorg, listReorgs, openReorg, openReorgs } from '../db/reorg-store.ts';
 

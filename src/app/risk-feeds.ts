@@ -13,7 +13,7 @@ import { badInput, notFound, under } from '../domain/errors.ts';
 import { OWN_RULE, signalsOf } from '../domain/risk-signals.ts';
 import { ruleInWords } from '../domain/rule-words.ts';
 import { requireManipulationWindow } from '../domain/trigger-rule.ts';
-import { type Viewer, requireAdmin } from './auth.ts';
+import { type Viewer, requireAdmin } from './viewer.ts';
 import type { Deps } from './deps.ts';
 
 /** Admin: the feeds whose fresh median drives a risk's trigger. */

@@ -13,7 +13,7 @@ import { type Level, computeRiskScore, validateScoreOverride } from '../domain/r
 import { type TriggerRuleInput, normaliseTriggerRule, requireManipulationWindow } from '../domain/trigger-rule.ts';
 import { PROTOCOL_CATEGORIES, type ProtocolCategory, isProtocolCategory } from '../domain/exploit-prior.ts';
 import { type RiskSignalInput, maxPayoutOf, normaliseSignals, signalsOf } from '../domain/risk-signals.ts';
-import { type Viewer, requireAdmin } from './auth.ts';
+import { type Viewer, requireAdmin } from './viewer.ts';
 import type { Deps, Ports } from './deps.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 

@@ -1,4 +1,4 @@
-import type { Viewer } from './auth.ts';
+import type { Viewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import type { EventHub } from './event-hub.ts';
 

@@ -3,7 +3,7 @@ import { lockPolicy, recordPolicyTransfer } from '../db/cover-store.ts';
 import type { PolicyRecord } from '../domain/cover.ts';
 import { badInput, conflict, notFound, unauthenticated } from '../domain/errors.ts';
 import { type PolicyTransferMessage, policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
-import { signedBy } from './auth.ts';
+import { signedBy } from './sign-in.ts';
 import type { Deps } from './deps.ts';
 import { policiesAreTokens } from './policy-tokens.ts';
 

@@ -6,7 +6,7 @@ import { queueOutbound } from '../db/treasury-store.ts';
 import type { OutboundTransferRecord } from '../domain/chain-money.ts';
 import { badInput, conflict, forbidden, rateLimited } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { type Viewer, normaliseAddress, requireViewer } from './auth.ts';
+import { type Viewer, normaliseAddress, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { findOutbound, queuedWithdrawals } from '../db/treasury-store.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';

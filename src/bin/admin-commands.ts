@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import type { Viewer } from '../app/auth.ts';
+import type { Viewer } from '../app/viewer.ts';
 import { backstopOf, fundBackstop } from '../app/backstop.ts';
 import type { Deps } from '../app/deps.ts';
 import { recordRecovery } from '../app/recoveries.ts';

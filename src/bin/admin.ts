@@ -1,4 +1,4 @@
-import type { Viewer } from '../app/auth.ts';
+import type { Viewer } from '../app/viewer.ts';
 import { BaseError } from '../domain/errors.ts';
 import { ADMIN_COMMANDS, UsageError, adminHelp, parseAdminArgs, renderOutput, runAdminCommand } from './admin-commands.ts';
 import { configFromEnv, createRuntime } from './runtime.ts';

@@ -1,6 +1,7 @@
 import { keccak256, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import type { DemoFaucet, DemoPerson, Viewer } from '../app/auth.ts';
+import type { DemoFaucet, DemoPerson } from '../app/sign-in.ts';
+import type { Viewer } from '../app/viewer.ts';
 import { fundBackstop } from '../app/backstop.ts';
 import { requestQuote } from '../app/request-quote.ts';
 import { purchasePolicy } from '../app/purchase-policy.ts';

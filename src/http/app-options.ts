@@ -1,4 +1,4 @@
-import type { DemoFaucet, DemoPerson } from '../app/auth.ts';
+import type { DemoFaucet, DemoPerson } from '../app/sign-in.ts';
 import type { SubscriptionLimits } from './guards.ts';
 import type { EventStreamLimits } from './event-streams.ts';
 import type { createPrometheus } from './prometheus.ts';

@@ -1,6 +1,7 @@
 import type express from 'express';
 import { bearer } from './bearer.ts';
-import { type Viewer, verifySessionToken } from '../app/auth.ts';
+import type { Viewer } from '../app/viewer.ts';
+import { verifySessionToken } from '../app/sessions.ts';
 import type { Deps } from '../app/deps.ts';
 
 /** What the authentication middleware learned about the request (see `authenticate`). */

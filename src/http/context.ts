@@ -1,5 +1,5 @@
 import type { Deps } from '../app/deps.ts';
-import type { Viewer } from '../app/auth.ts';
+import type { Viewer } from '../app/viewer.ts';
 import { poolSnapshot } from '../app/pools.ts';
 import { getRisk, riskMonitoring } from '../app/risks.ts';
 import type { Monitoring } from '../domain/monitoring.ts';

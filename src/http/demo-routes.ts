@@ -1,5 +1,5 @@
 import express from 'express';
-import { type DemoFaucet, type DemoPerson, signInWithKey } from '../app/auth.ts';
+import { type DemoFaucet, type DemoPerson, signInWithKey } from '../app/sign-in.ts';
 import type { Deps } from '../app/deps.ts';
 import { refused } from './errors.ts';
 import { type AuthedRequest, authenticate } from './authenticate.ts';

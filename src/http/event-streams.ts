@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type express from 'express';
 import type { ExecutionResult, GraphQLError } from 'graphql';
-import type { Viewer } from '../app/auth.ts';
+import type { Viewer } from '../app/viewer.ts';
 import type { Deps } from '../app/deps.ts';
 import type { SessionWatch } from '../app/session-watch.ts';
 import { refused } from './errors.ts';

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type ExecutionArgs, type ExecutionResult, GraphQLError, type OperationTypeNode, getOperationAST } from 'graphql';
-import type { Viewer } from '../app/auth.ts';
+import type { Viewer } from '../app/viewer.ts';
 import { isBaseError } from '../domain/errors.ts';
 import { nulBytesError } from './guards.ts';
 

@@ -1,4 +1,5 @@
-import { issueSiweNonce, revokeSessions, signInWithEthereum } from '../app/auth.ts';
+import { issueSiweNonce, signInWithEthereum } from '../app/sign-in.ts';
+import { revokeSessions } from '../app/sessions.ts';
 import { policies, policy, quoteHistory } from '../app/read-cover.ts';
 import { priceCover } from '../app/price-cover.ts';
 import { requestQuote } from '../app/request-quote.ts';

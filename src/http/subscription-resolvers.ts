@@ -1,4 +1,4 @@
-import { requireViewer } from '../app/auth.ts';
+import { requireViewer } from '../app/viewer.ts';
 import { getIncident, payoutsLanded, payoutsSince, payoutsTo } from '../app/incidents.ts';
 import { getRisk } from '../app/risks.ts';
 import type { PlatformEvent } from '../app/records.ts';

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { type Address, type Hex, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import type { Viewer } from '../../src/app/auth.ts';
+import type { Viewer } from '../../src/app/viewer.ts';
 import { requestQuote } from '../../src/app/request-quote.ts';
 import { purchasePolicy } from '../../src/app/purchase-policy.ts';
 import { recordObservations } from '../../src/app/feeds.ts';

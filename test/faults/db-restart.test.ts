@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { sql } from 'drizzle-orm';
-import type { Viewer } from '../../src/app/auth.ts';
+import type { Viewer } from '../../src/app/viewer.ts';
 import { requestQuote } from '../../src/app/request-quote.ts';
 import { creditAccount } from '../../src/app/funding.ts';
 import { type Harness, SERVER_URL, USDC, assertLedgerInvariants, createHarness, serve, marketWithPool, newWallet } from '../helpers.ts';

@@ -1,22 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { type Hex, getAddress, isAddress, isHex } from 'viem';
+import { type Hex, getAddress, isHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage, parseSiweMessage } from 'viem/siwe';
-import { publish } from '../db/events.ts';
-import { bumpSessionVersion, consumeNonce, insertNonce, sessionVersion, upsertUser } from '../db/session-store.ts';
-import { badInput, forbidden, rateLimited, unauthenticated, unavailable } from '../domain/errors.ts';
+import { consumeNonce, insertNonce, upsertUser } from '../db/session-store.ts';
+import { badInput, rateLimited, unauthenticated, unavailable } from '../domain/errors.ts';
 import { type Signable, accountSigned, contractWalletSigned } from '../chain/signatures.ts';
 import type { Deps } from './deps.ts';
-
-export type Role = 'admin';
-
-export interface Viewer {
-  address: string;
-  roles: Role[];
-  /** The session a verified token proves (absent for viewers made in-process). */
-  session?: { version: number; expiresAt: number };
-}
+import { type Viewer, rolesOf } from './viewer.ts';
 
 /** A person whose key this process holds (`npm run demo` only), e.g. "buyer-0". */
 export interface DemoPerson {
@@ -36,22 +27,6 @@ export interface Session {
   token: string;
   expiresAt: number;
   account: Viewer;
-}
-
-function rolesOf(deps: Deps, address: string): Role[] {
-  return deps.config.admins.includes(address) ? ['admin'] : [];
-}
-
-/** Whether an address (any case) is configured as an admin's. */
-export function isAdminAddress(deps: Deps, address: string): boolean {
-  return isAddress(address, { strict: false }) && rolesOf(deps, getAddress(address)).includes('admin');
-}
-
-export function normaliseAddress(value: string, field = 'address'): string {
-  if (typeof value !== 'string' || !isAddress(value, { strict: false })) {
-    throw badInput(`${field} must be a 0x-prefixed 20-byte hex address`, { field });
-  }
-  return getAddress(value);
 }
 
 /** A single-use nonce for an EIP-4361 message, valid for a few minutes, from a CSPRNG. */
@@ -189,81 +164,4 @@ export async function signInWithKey(deps: Deps, privateKey: Hex, origin: string,
     statement: 'Sign in to the parametric cover marketplace (demo key).',
   });
   return signInWithEthereum(deps, message, await account.signMessage({ message }));
-}
-
-/**
- * Verifies a bearer token. Only HS256 with our key (or the previous key during a
- * rotation) is accepted, so unsigned (`alg: none`) and foreign tokens are refused; it must
- * carry an expiry, must not be issued in the future, and must be of the address's current
- * session version (signing out ends every earlier session). Roles are re-derived from
- * configuration, so removing an admin takes effect at once.
- */
-export async function verifySessionToken(deps: Deps, token: string): Promise<Viewer> {
-  const claims = verifiedClaims(deps, token);
-  const address = getAddress(claims.sub);
-  if ((await sessionVersion(deps.db, address)) !== claims.sv) throw unauthenticated('the session was signed out; sign in again');
-  return { address, roles: rolesOf(deps, address), session: { version: claims.sv, expiresAt: claims.exp * 1000 } };
-}
-
-/** The claims of a token signed with our key, checked for time; no database read. */
-export function verifiedClaims(deps: Deps, token: string): { sub: string; sv: number; exp: number } {
-  const secrets = [deps.config.jwt.secret, deps.config.jwt.previousSecret].filter((s): s is string => Boolean(s));
-  const now = Math.floor(deps.clock.now() / 1000);
-  for (const secret of secrets) {
-    let payload: string | jwt.JwtPayload;
-    try {
-      payload = jwt.verify(token, secret, {
-        algorithms: ['HS256'],
-        issuer: deps.config.jwt.issuer,
-        audience: deps.config.jwt.audience,
-        clockTimestamp: now,
-      });
-    } catch (error) {
-      if (error instanceof jwt.TokenExpiredError) throw unauthenticated('the session has expired; sign in again');
-      continue;
-    }
-    if (typeof payload !== 'object' || typeof payload.sub !== 'string' || !isAddress(payload.sub)) break;
-    if (typeof payload.exp !== 'number') throw unauthenticated('the session token has no expiry');
-    if (typeof payload.iat !== 'number' || payload.iat > now + deps.config.siwe.clockSkewSeconds)
-      throw unauthenticated('the session token is issued in the future');
-    if (!Number.isInteger(payload.sv)) break;
-    return { sub: payload.sub, sv: payload.sv as number, exp: payload.exp };
-  }
-  throw unauthenticated('the session token is invalid');
-}
-
-/**
- * Ends every session of the caller (a leaked token dies now), or of `address` for an admin;
- * every replica hears it at commit and closes the sockets and streams those sessions hold open.
- */
-export async function revokeSessions(deps: Deps, viewer: Viewer | null, address?: string | null): Promise<boolean> {
-  const subject = resolveSubject(viewer, address);
-  await deps.db.transaction(async (tx) => {
-    const version = await bumpSessionVersion(tx, subject);
-    if (version !== null) await publish(tx, { type: 'session', address: subject, version });
-  });
-  return true;
-}
-
-export function requireViewer(viewer: Viewer | null): Viewer {
-  if (!viewer) throw unauthenticated('sign in with Ethereum first');
-  return viewer;
-}
-
-export function requireAdmin(viewer: Viewer | null): Viewer {
-  const v = requireViewer(viewer);
-  if (!v.roles.includes('admin')) throw forbidden('this operation is for admins');
-  return v;
-}
-
-/** The address a request is about: the viewer's own when absent. */
-export type Subject = string | null | undefined;
-
-/** The viewer may act for `address` if it is their own, or if they are an admin. */
-export function resolveSubject(viewer: Viewer | null, address: Subject): string {
-  const v = requireViewer(viewer);
-  if (address == null) return v.address;
-  const subject = normaliseAddress(address);
-  if (subject !== v.address && !v.roles.includes('admin')) throw forbidden('you can only act on your own account');
-  return subject;
 }

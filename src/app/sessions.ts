@@ -1,0 +1,61 @@
+import jwt from 'jsonwebtoken';
+import { getAddress, isAddress } from 'viem';
+import { publish } from '../db/events.ts';
+import { bumpSessionVersion, sessionVersion } from '../db/session-store.ts';
+import { unauthenticated } from '../domain/errors.ts';
+import type { Deps } from './deps.ts';
+import { type Viewer, rolesOf, resolveSubject } from './viewer.ts';
+
+/**
+ * Verifies a bearer token. Only HS256 with our key (or the previous key during a
+ * rotation) is accepted, so unsigned (`alg: none`) and foreign tokens are refused; it must
+ * carry an expiry, must not be issued in the future, and must be of the address's current
+ * session version (signing out ends every earlier session). Roles are re-derived from
+ * configuration, so removing an admin takes effect at once.
+ */
+export async function verifySessionToken(deps: Deps, token: string): Promise<Viewer> {
+  const claims = verifiedClaims(deps, token);
+  const address = getAddress(claims.sub);
+  if ((await sessionVersion(deps.db, address)) !== claims.sv) throw unauthenticated('the session was signed out; sign in again');
+  return { address, roles: rolesOf(deps, address), session: { version: claims.sv, expiresAt: claims.exp * 1000 } };
+}
+
+/** The claims of a token signed with our key, checked for time; no database read. */
+export function verifiedClaims(deps: Deps, token: string): { sub: string; sv: number; exp: number } {
+  const secrets = [deps.config.jwt.secret, deps.config.jwt.previousSecret].filter((s): s is string => Boolean(s));
+  const now = Math.floor(deps.clock.now() / 1000);
+  for (const secret of secrets) {
+    let payload: string | jwt.JwtPayload;
+    try {
+      payload = jwt.verify(token, secret, {
+        algorithms: ['HS256'],
+        issuer: deps.config.jwt.issuer,
+        audience: deps.config.jwt.audience,
+        clockTimestamp: now,
+      });
+    } catch (error) {
+      if (error instanceof jwt.TokenExpiredError) throw unauthenticated('the session has expired; sign in again');
+      continue;
+    }
+    if (typeof payload !== 'object' || typeof payload.sub !== 'string' || !isAddress(payload.sub)) break;
+    if (typeof payload.exp !== 'number') throw unauthenticated('the session token has no expiry');
+    if (typeof payload.iat !== 'number' || payload.iat > now + deps.config.siwe.clockSkewSeconds)
+      throw unauthenticated('the session token is issued in the future');
+    if (!Number.isInteger(payload.sv)) break;
+    return { sub: payload.sub, sv: payload.sv as number, exp: payload.exp };
+  }
+  throw unauthenticated('the session token is invalid');
+}
+
+/**
+ * Ends every session of the caller (a leaked token dies now), or of `address` for an admin;
+ * every replica hears it at commit and closes the sockets and streams those sessions hold open.
+ */
+export async function revokeSessions(deps: Deps, viewer: Viewer | null, address?: string | null): Promise<boolean> {
+  const subject = resolveSubject(viewer, address);
+  await deps.db.transaction(async (tx) => {
+    const version = await bumpSessionVersion(tx, subject);
+    if (version !== null) await publish(tx, { type: 'session', address: subject, version });
+  });
+  return true;
+}

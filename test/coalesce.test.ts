@@ -9,7 +9,7 @@ import { requestQuote } from '../src/app/request-quote.ts';
 import { findQuote } from '../src/db/cover-store.ts';
 import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
-import { deposit } from '../src/app/pools.ts';
+import { deposit } from '../src/app/underwrite.ts';
 import { USDC, useHarness, depegRiskInput, directMarket } from './helpers.ts';
 
 describe('createCoalescer', () => {

@@ -4,7 +4,7 @@ import type { Viewer } from '../src/app/viewer.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { creditAccount } from '../src/app/funding.ts';
-import { deposit } from '../src/app/pools.ts';
+import { deposit } from '../src/app/underwrite.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { type TrancheMove, replayTranche } from '../src/domain/earnings.ts';
 import { sharesForDeposit } from '../src/domain/shares.ts';

@@ -27,7 +27,8 @@ import type { Viewer } from '../src/app/viewer.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
-import { createPool, deposit } from '../src/app/pools.ts';
+import { createPool } from '../src/app/create-pool.ts';
+import { deposit } from '../src/app/underwrite.ts';
 import { createRisk, getRisk } from '../src/app/risks.ts';
 import { feedsOfRisk } from '../src/db/feed-store.ts';
 

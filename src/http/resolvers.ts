@@ -6,18 +6,9 @@ import { requestQuote } from '../app/request-quote.ts';
 import { riskCapacity } from '../app/risk-capacity.ts';
 import { purchasePolicy } from '../app/purchase-policy.ts';
 import { creditAccount, getBalance } from '../app/funding.ts';
-import {
-  allPools,
-  completeWithdrawal,
-  createPool,
-  deposit,
-  positionValue,
-  poolRequiredCapital,
-  positions,
-  requestWithdrawal,
-  unearnedPremium,
-  withdrawals,
-} from '../app/pools.ts';
+import { allPools, positionValue, poolRequiredCapital, positions, unearnedPremium, withdrawals } from '../app/pools.ts';
+import { completeWithdrawal, deposit, requestWithdrawal } from '../app/underwrite.ts';
+import { createPool } from '../app/create-pool.ts';
 import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/risks.ts';
 import type { RiskRecord } from '../domain/risk.ts';
 import type { StoredBreakdown } from '../domain/cover.ts';

@@ -1,0 +1,97 @@
+import { findRisk } from '../db/risk-store.ts';
+import { assetDecimals } from '../db/asset-store.ts';
+import { ledgerAccounts } from '../db/ledger.ts';
+import { insertPool, poolsCreatedSince } from '../db/pool-store.ts';
+import type { PoolRecord, TrancheName } from '../domain/pool.ts';
+import { badInput, notFound, rateLimited } from '../domain/errors.ts';
+import { newId } from './ids.ts';
+import { type Viewer, requireViewer } from './viewer.ts';
+import type { Deps } from './deps.ts';
+
+export interface CreatePoolInput {
+  name: string;
+  asset?: string | null;
+  risks: ReadonlyArray<{ riskId: string; capBps?: number | null }>;
+  riskCapBps?: number | null;
+  groupCapBps?: number | null;
+  totalCapBps?: number | null;
+  cooldownSeconds?: number | null;
+  /** Tranches besides SENIOR (always present): JUNIOR and/or FIRST_LOSS. */
+  tranches?: ReadonlyArray<TrancheName> | null;
+  /** Premium weight per unit of capital relative to senior = 10000 (defaults 20000 and 30000). */
+  juniorWeightBps?: number | null;
+  firstLossWeightBps?: number | null;
+}
+
+function bps(value: number | null | undefined, fallback: number, field: string): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1 || v > 100_000) throw badInput(`${field} must be 1 to 100000 basis points`, { field });
+  return v;
+}
+
+/**
+ * Any signed-in user may curate a pool. A pool always has a SENIOR tranche and may add a
+ * JUNIOR one and a FIRST_LOSS stake that only the curator funds; losses hit first-loss,
+ * then junior, then senior, and earned premium is shared by capital x weight.
+ */
+const MAX_POOLS_PER_DAY = 10;
+
+export async function createPool(deps: Deps, viewer: Viewer | null, input: CreatePoolInput): Promise<PoolRecord> {
+  const curator = requireViewer(viewer);
+  const name = input.name?.trim() ?? '';
+  if (name.length < 1 || name.length > 120) throw badInput('name must be 1 to 120 characters', { field: 'name' });
+  // Pools are listed to everyone: one account may open only a few a day (admins excepted).
+  const now = deps.clock.now();
+  if (!curator.roles.includes('admin') && (await poolsCreatedSince(deps.db, curator.address, now - 86_400_000)) >= MAX_POOLS_PER_DAY) {
+    throw rateLimited(`an account may create at most ${MAX_POOLS_PER_DAY} pools a day`, { maximum: MAX_POOLS_PER_DAY });
+  }
+  const asset = input.asset ?? 'USDC';
+  const decimals = await assetDecimals(deps.db, asset);
+  const defaults = deps.config.defaultLimits;
+  const limits = {
+    riskCapBps: bps(input.riskCapBps, defaults.riskCapBps, 'riskCapBps'),
+    groupCapBps: bps(input.groupCapBps, defaults.groupCapBps, 'groupCapBps'),
+    totalCapBps: bps(input.totalCapBps, defaults.totalCapBps, 'totalCapBps'),
+  };
+  const cooldownSeconds = input.cooldownSeconds ?? deps.config.defaultCooldownSeconds;
+  if (!Number.isInteger(cooldownSeconds) || cooldownSeconds < 0 || cooldownSeconds > 365 * 86_400) {
+    throw badInput('cooldownSeconds must be 0 to one year', { field: 'cooldownSeconds' });
+  }
+  if (!Array.isArray(input.risks) || input.risks.length < 1 || input.risks.length > 50) {
+    throw badInput('a pool backs 1 to 50 risks', { field: 'risks' });
+  }
+  const seen = new Set<string>();
+  const risks: Array<{ riskId: string; capBps: number }> = [];
+  for (const [i, r] of input.risks.entries()) {
+    if (seen.has(r.riskId)) throw badInput(`risk ${r.riskId} is listed twice`, { field: `risks[${i}].riskId` });
+    seen.add(r.riskId);
+    if (!(await findRisk(deps.db, r.riskId))) throw notFound(`no risk ${r.riskId}`);
+    risks.push({ riskId: r.riskId, capBps: bps(r.capBps, limits.riskCapBps, `risks[${i}].capBps`) });
+  }
+  const layout = new Set<TrancheName>(['SENIOR', ...(input.tranches ?? [])]);
+  for (const t of layout)
+    if (!['SENIOR', 'JUNIOR', 'FIRST_LOSS'].includes(t)) throw badInput(`unknown tranche ${t}`, { field: 'tranches' });
+  const weight = (value: number | null | undefined, fallback: number, field: string) => {
+    const v = value ?? fallback;
+    if (!Number.isInteger(v) || v < 0 || v > 1_000_000) throw badInput(`${field} must be 0 to 1000000 basis points`, { field });
+    return v;
+  };
+  const pool: PoolRecord = {
+    id: newId('pool'),
+    name,
+    asset,
+    decimals,
+    curator: curator.address,
+    limits,
+    cooldownSeconds,
+    totalExposure: 0n,
+    accrual: { rateWad: 0n, carryWad: 0n, accruedAt: now },
+    juniorWeightBps: weight(input.juniorWeightBps, 20_000, 'juniorWeightBps'),
+    firstLossWeightBps: weight(input.firstLossWeightBps, 30_000, 'firstLossWeightBps'),
+    adequacy: { status: 'GREEN', var995: 0n, es99: 0n, at: null, capital: { risks: {}, book: null } },
+    createdAt: now,
+  };
+  const tranches = [...layout].map((tranche) => ({ tranche, accountId: ledgerAccounts.tranche(asset, pool.id, tranche).id }));
+  await deps.db.transaction((tx) => insertPool(tx, pool, risks, tranches));
+  return pool;
+}

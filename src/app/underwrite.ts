@@ -1,0 +1,155 @@
+import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
+import { creditClaimsOf } from '../db/claims-store.ts';
+import type { TrancheName } from '../domain/pool.ts';
+import { changeShares, completeWithdrawalRecord, findPosition, findWithdrawal, insertWithdrawal } from '../db/position-store.ts';
+import type { PositionRecord, WithdrawalRecord } from '../domain/position.ts';
+import {
+  badInput,
+  capacityExceeded,
+  conflict,
+  cooldownActive,
+  forbidden,
+  insufficientFunds,
+  notFound,
+  poolFrozen,
+} from '../domain/errors.ts';
+import { newId } from './ids.ts';
+import { idempotencyKeyOf, onceWithKey } from './idempotency.ts';
+import { parsePositiveAmount } from '../domain/money.ts';
+import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
+import { type Viewer, requireViewer } from './viewer.ts';
+import type { Deps } from './deps.ts';
+import { checkpointPool, loadPoolSnapshot, poolRequiredCapital } from '../db/pool-snapshots.ts';
+import { book, trancheOf } from './pools.ts';
+
+/* Underwriters' capital: deposits into a tranche, and withdrawals requested then completed after the cooldown. */
+
+/** Deposit into a tranche; shares are minted rounding down (against the depositor). */
+export async function deposit(
+  deps: Deps,
+  viewer: Viewer | null,
+  poolId: string,
+  amountText: string,
+  tranche: TrancheName,
+  idempotencyKey: string | null = null,
+): Promise<PositionRecord> {
+  const owner = requireViewer(viewer).address;
+  const amount = parsePositiveAmount(amountText);
+  const key = idempotencyKeyOf(idempotencyKey);
+  return deps.db.transaction(async (tx) => {
+    const now = deps.clock.now();
+    const request = { poolId, amount: amount.toString(), tranche };
+    return onceWithKey(tx, { owner, operation: 'deposit', key, request, now }, async () => {
+      const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
+      await checkpointPool(tx, snap);
+      const t = trancheOf(snap, tranche);
+      if (tranche === 'FIRST_LOSS' && owner !== snap.pool.curator) throw forbidden('only the curator funds the first-loss stake');
+      const shares = sharesForDeposit(book(t), amount);
+      if (shares === 0n) throw badInput('the amount is too small to mint a share', { field: 'amount' });
+      const wallet = ledgerAccounts.wallet(snap.pool.asset, owner);
+      await creditClaimsOf(tx, snap.pool.asset, owner, now);
+      const balance = await accountBalance(tx, wallet.id, true);
+      if (balance < amount)
+        throw insufficientFunds('wallet balance is below the deposit', { balance: balance.toString(), amount: amount.toString() });
+      await postJournal(tx, {
+        kind: 'DEPOSIT',
+        at: now,
+        reference: poolId,
+        memo: { tranche, shares: shares.toString() },
+        postings: [
+          { account: wallet, amount: -amount },
+          { account: ledgerAccounts.tranche(snap.pool.asset, poolId, tranche), amount },
+        ],
+      });
+      return changeShares(tx, { poolId, tranche, owner }, { free: shares, locked: 0n });
+    });
+  });
+}
+
+/**
+ * Starts the cooldown: the shares stay in the tranche (still exposed to losses) and their
+ * value now is recorded; completion pays min(value now, value at completion).
+ */
+export async function requestWithdrawal(
+  deps: Deps,
+  viewer: Viewer | null,
+  poolId: string,
+  sharesText: string,
+  tranche: TrancheName,
+  idempotencyKey: string | null = null,
+): Promise<WithdrawalRecord> {
+  const owner = requireViewer(viewer).address;
+  const shares = parsePositiveAmount(sharesText, 'shares');
+  const key = idempotencyKeyOf(idempotencyKey);
+  return deps.db.transaction(async (tx) => {
+    const now = deps.clock.now();
+    const asked = { poolId, shares: shares.toString(), tranche };
+    return onceWithKey(tx, { owner, operation: 'requestWithdrawal', key, request: asked, now }, async () => {
+      const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
+      if (snap.frozen) throw poolFrozen('withdrawals are frozen while a risk this pool backs is TRIGGERED', { poolId });
+      await checkpointPool(tx, snap);
+      const t = trancheOf(snap, tranche);
+      const position = await findPosition(tx, poolId, tranche, owner, true);
+      if (!position || position.shares < shares) {
+        throw insufficientFunds('you hold fewer free shares than requested', { shares: (position?.shares ?? 0n).toString() });
+      }
+      const request: WithdrawalRecord = {
+        id: newId('wdr'),
+        poolId,
+        tranche,
+        owner,
+        shares,
+        valueAtRequest: assetsForShares(book(t), shares),
+        requestedAt: now,
+        availableAt: now + snap.pool.cooldownSeconds * 1000,
+        status: 'PENDING',
+        paid: null,
+        completedAt: null,
+      };
+      await changeShares(tx, { poolId, tranche, owner }, { free: -shares, locked: shares });
+      await insertWithdrawal(tx, request);
+      return request;
+    });
+  });
+}
+
+export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requestId: string): Promise<WithdrawalRecord> {
+  const owner = requireViewer(viewer).address;
+  return deps.db.transaction(async (tx) => {
+    const now = deps.clock.now();
+    const found = await findWithdrawal(tx, requestId);
+    if (!found || found.owner !== owner) throw notFound(`no withdrawal request ${requestId}`);
+    // Lock order everywhere: pool, then rows of the pool, then wallets.
+    const snap = await loadPoolSnapshot(tx, found.poolId, now, { lock: true });
+    const request = (await findWithdrawal(tx, requestId, true)) as WithdrawalRecord;
+    if (request.status !== 'PENDING') throw conflict('this withdrawal is already completed', { requestId });
+    if (now < request.availableAt) {
+      throw cooldownActive('the cooldown has not ended', { availableAt: new Date(request.availableAt).toISOString() });
+    }
+    if (snap.frozen) throw poolFrozen('withdrawals are frozen while a risk this pool backs is TRIGGERED', { poolId: request.poolId });
+    await checkpointPool(tx, snap);
+    const t = trancheOf(snap, request.tranche);
+    const paid = withdrawalPayout(request.valueAtRequest, assetsForShares(book(t), request.shares));
+    const required = poolRequiredCapital(snap);
+    if (snap.capital - paid < required) {
+      throw capacityExceeded('this withdrawal would take the pool below the capital its active cover requires', {
+        capital: snap.capital.toString(),
+        required: required.toString(),
+        withdrawal: paid.toString(),
+      });
+    }
+    await changeShares(tx, { poolId: request.poolId, tranche: request.tranche, owner }, { free: 0n, locked: -request.shares });
+    await postJournal(tx, {
+      kind: 'WITHDRAWAL',
+      at: now,
+      reference: request.id,
+      memo: { shares: request.shares.toString() },
+      postings: [
+        { account: ledgerAccounts.tranche(snap.pool.asset, request.poolId, request.tranche), amount: -paid },
+        { account: ledgerAccounts.wallet(snap.pool.asset, owner), amount: paid },
+      ],
+    });
+    await completeWithdrawalRecord(tx, request.id, paid, now);
+    return { ...request, status: 'COMPLETED', paid, completedAt: now };
+  });
+}

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
+import { runMaintenance } from '../src/app/maintenance.ts';
+import { deleteStaleExplanations } from '../src/db/cover-store.ts';
 import { buildLossModel, lossTermsOf } from '../src/app/loss-models.ts';
 import { DAY_MS, dailyExperience, replayStarts } from '../src/domain/experience.ts';
 import { fitPrior, gammaP, gammaQuantile } from '../src/domain/loss-model.ts';
@@ -488,6 +490,22 @@ describe('history as data, and quotes from it (API)', () => {
     }
     assert.match(priced[0].breakdown.model, /^el-/);
     assert.equal(priced[0].breakdown.historyDays, 200);
+
+    // Kept while a quote names it, however old; gone once no quote does (maintenance).
+    const explanationId = [...ids][0] as string;
+    const count = async () =>
+      (await h.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM model_explanations WHERE id = ${explanationId}`))[0]?.n;
+    await deleteStaleExplanations(h.db, h.clock.now() + 10 * DAY_MS);
+    assert.equal(await count(), 1, 'named by quotes: kept');
+    h.clock.advance(3 * DAY_MS);
+    await runMaintenance(h.deps);
+    assert.equal(
+      (await h.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM quotes WHERE breakdown->>'explanationId' = ${explanationId}`))[0]
+        ?.n,
+      0,
+      'the unbought quotes expired and were dropped',
+    );
+    assert.equal(await count(), 0, 'no quote names it and it was not used for a day: dropped');
   });
 
   test("a depeg names its backing: a fiat-backed coin's binary cover costs less than the pooled prior, an algorithmic one's no less, and the quote says why", async () => {

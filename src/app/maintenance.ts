@@ -1,5 +1,5 @@
 import { fencedTransaction } from './lease.ts';
-import { deleteStaleQuotes } from '../db/cover-store.ts';
+import { deleteStaleExplanations, deleteStaleQuotes } from '../db/cover-store.ts';
 import { listPools } from '../db/pool-store.ts';
 import type { Deps } from './deps.ts';
 import { platformAdequacy, poolAdequacy } from './adequacy.ts';
@@ -9,7 +9,8 @@ import { claimTurn } from '../db/lease-store.ts';
 
 /**
  * Keeps aggregates fresh between sales: earns premium, releases expired policies'
- * exposure, drops quotes that expired a day ago unbought, refreshes the backstop (target,
+ * exposure, drops quotes that expired a day ago unbought (and the model explanations no quote
+ * names any more), refreshes the backstop (target,
  * IOU repayments, excess to pools) and every pool's adequacy. Safe to run from any replica
  * at any time: each pool is checkpointed under its own lock.
  */
@@ -21,6 +22,7 @@ export async function runMaintenance(deps: Deps): Promise<void> {
     });
   }
   await deleteStaleQuotes(deps.db, deps.clock.now() - 86_400_000);
+  await deleteStaleExplanations(deps.db, deps.clock.now() - 86_400_000);
   const pools = await listPools(deps.db);
   for (const asset of new Set(pools.map((p) => p.asset))) await refreshBackstop(deps, asset);
   // Refreshes each pool's stored status and simulated tails for the purchase gate, and the

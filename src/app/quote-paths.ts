@@ -12,6 +12,9 @@ interface Unstored {
   reject(error: unknown): void;
 }
 
+/** How long a stored model explanation is trusted to be there before it is marked in use again. */
+const EXPLANATION_REFRESH_MS = 3_600_000;
+
 /**
  * Under load a burst of quotes costs one statement: its market read (the risk with its feeds
  * and its pools, findWatchedMarket) carries the previous burst's priced quotes, inserted by
@@ -96,14 +99,20 @@ export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock'>): QuotePaths
     },
   );
 
-  /** Model explanations known stored in this database: a quote names its explanation, stored before the first quote that does. */
-  const explained = new Set<string>();
+  /**
+   * Model explanations this process stored, and when: a quote names its explanation, stored
+   * (or marked in use) before the first quote that does and again after an hour in use, so
+   * that maintenance, which deletes one unused for a day that no quote names, never takes one
+   * a quote is about to name.
+   */
+  const explained = new Map<string, number>();
   const storeExplanation = async (quote: QuoteRecord) => {
     const e = quote.explanation;
-    if (!e || explained.has(e.id)) return;
-    await insertExplanations(ports.db, [e]);
+    const now = ports.clock.now();
+    if (!e || now - (explained.get(e.id) ?? Number.NEGATIVE_INFINITY) < EXPLANATION_REFRESH_MS) return;
+    await insertExplanations(ports.db, [e], now);
     if (explained.size >= 10_000) explained.clear();
-    explained.add(e.id);
+    explained.set(e.id, now);
   };
 
   return {

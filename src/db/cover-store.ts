@@ -20,14 +20,24 @@ interface QuoteRow {
   expires_at: Date;
 }
 
-/** Stores model explanations that quotes name; one already stored is left as it is (its id is its content's hash). */
-export async function insertExplanations(ex: Executor, explanations: readonly StoredExplanation[]): Promise<void> {
+/**
+ * Stores model explanations that quotes name, as in use at `at`; one already stored keeps its
+ * content (its id is the content's hash) and is marked in use.
+ */
+export async function insertExplanations(ex: Executor, explanations: readonly StoredExplanation[], at: number): Promise<void> {
   if (explanations.length === 0) return;
   const rows = explanations.map((e) => ({ id: e.id, explanation: e.terms }));
   await ex.query(sql`
-    INSERT INTO model_explanations (id, explanation)
-    SELECT id, explanation FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS e(id text, explanation jsonb)
-    ON CONFLICT (id) DO NOTHING`);
+    INSERT INTO model_explanations (id, explanation, used_at)
+    SELECT id, explanation, ${ts(at)} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS e(id text, explanation jsonb)
+    ON CONFLICT (id) DO UPDATE SET used_at = GREATEST(model_explanations.used_at, EXCLUDED.used_at)`);
+}
+
+/** Explanations no quote names, not in use since `before`, are garbage. */
+export async function deleteStaleExplanations(ex: Executor, before: number): Promise<void> {
+  await ex.query(sql`
+    DELETE FROM model_explanations e WHERE e.used_at < ${ts(before)}
+    AND NOT EXISTS (SELECT 1 FROM quotes q WHERE q.breakdown->>'explanationId' = e.id)`);
 }
 
 /** What a quote stores of its breakdown: the model's terms by reference when they are stored apart. */

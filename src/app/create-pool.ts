@@ -8,6 +8,7 @@ import { newId } from './ids.ts';
 import { type Viewer, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
 
+/** A curator's new pool: the risks it backs with their caps, its limits, tranche weights and cooldown. */
 export interface CreatePoolInput {
   name: string;
   asset?: string | null;

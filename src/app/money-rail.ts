@@ -3,6 +3,11 @@ import { type AccountRef, ledgerAccounts } from '../db/ledger.ts';
 import { settlementUnavailable } from '../domain/errors.ts';
 import type { Deps, MoneyRail } from './deps.ts';
 
+/**
+ * The money rail the use cases share: money on the ledger alone, or on a chain through the
+ * treasury contract (`config.rail`). This is the chain's half: its settings and treasury,
+ * where platform money comes from, and the indexers' common read range and cursor.
+ */
 export type ChainRail = Extract<MoneyRail, { mode: 'chain' }>;
 
 /** The chain rail and its treasury, or SETTLEMENT_UNAVAILABLE naming what needs it. */

@@ -6,6 +6,9 @@ import { type Subject, type Viewer, normaliseAddress, requireAdmin, resolveSubje
 import type { Deps } from './deps.ts';
 import { findOutbound, parkedCounts, parkedTransfers, payoutTransfers, requeueParked } from '../db/treasury-store.ts';
 
+/** The money leaving the treasury, as its owners and admins see it: payouts and withdrawals, their batches, and transfers the token refused (parked). */
+
+/** An account's payouts and withdrawals on chain, newest first. */
 export async function outboundTransfers(
   deps: Deps,
   viewer: Viewer | null,

@@ -10,6 +10,8 @@ import type { Deps } from './deps.ts';
 import { loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from '../db/pool-snapshots.ts';
 import { type Page, type PageRequest, pageRequest, toPage } from '../domain/page.ts';
 
+/** Pools and positions as the API reads them, and the tranche book the capital moves share. */
+
 export async function allPools(deps: Deps, page: PageRequest): Promise<Page<PoolRecord>> {
   return toPage(await listPools(deps.db, page), page, (p) => ({ key: p.createdAt, id: p.id }));
 }

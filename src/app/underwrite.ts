@@ -22,7 +22,7 @@ import type { Deps } from './deps.ts';
 import { checkpointPool, loadPoolSnapshot, poolRequiredCapital } from '../db/pool-snapshots.ts';
 import { book, trancheOf } from './pools.ts';
 
-/* Underwriters' capital: deposits into a tranche, and withdrawals requested then completed after the cooldown. */
+/** Underwriters' capital: deposits into a tranche, and withdrawals requested then completed after the cooldown. */
 
 /** Deposit into a tranche; shares are minted rounding down (against the depositor). */
 export async function deposit(

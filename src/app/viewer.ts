@@ -2,6 +2,8 @@ import { getAddress, isAddress } from 'viem';
 import { badInput, forbidden, unauthenticated } from '../domain/errors.ts';
 import type { Deps } from './deps.ts';
 
+/** Who is asking: the signed-in account (a Viewer) and its roles, and what it may act on. */
+
 export type Role = 'admin';
 
 export interface Viewer {

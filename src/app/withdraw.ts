@@ -12,7 +12,9 @@ import { findOutbound, queuedWithdrawals } from '../db/treasury-store.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 import { chainRail } from './money-rail.ts';
 
+/** The smallest withdrawal to a wallet, in whole units of the asset, unless configured (MIN_WITHDRAWAL). */
 export const DEFAULT_MIN_WITHDRAWAL = '10';
+/** Withdrawals one account may have queued or in flight at once, unless configured. */
 export const DEFAULT_MAX_QUEUED_WITHDRAWALS = 5;
 
 export interface WithdrawInput {

@@ -1,19 +1,8 @@
-import { createHash } from 'node:crypto';
 import { type HistorySource, dailyCloses, historySources } from '../db/history-store.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { DAY_MS, type ExperienceSummary, dailyExperience } from '../domain/experience.ts';
-import {
-  type ModelExplanation,
-  type Posterior,
-  type StoredExplanation,
-  type Prior,
-  type TermCurves,
-  explain,
-  fitPrior,
-  lossCurves,
-} from '../domain/loss-model.ts';
-import { decimalString } from '../domain/decimal.ts';
-import { type LossTerms, riskRates, UNPOOLED_CAPITAL_SHARE } from '../domain/pricing.ts';
+import { type Posterior, type Prior, type TermCurves, fitPrior, lossCurves } from '../domain/loss-model.ts';
+import type { LossTerms } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
@@ -22,17 +11,6 @@ import { exploitRates } from '../calibration/exploits.ts';
 import { type ProtocolCategory, exploitPrior, isProtocolCategory } from '../domain/exploit-prior.ts';
 import { fitted } from '../domain/fitted-model.ts';
 import { signalsOf } from '../domain/risk-signals.ts';
-import {
-  ARRIVAL_DAYS,
-  type DistanceTable,
-  type Motion,
-  atDistance,
-  fitDistanceTable,
-  motionOf,
-  multiplierAt,
-  valueAt,
-} from '../domain/market-distance.ts';
-import { distanceToThreshold } from '../domain/sale-window.ts';
 import type { Ports } from './deps.ts';
 import { type Backing, isBacking } from '../domain/backing.ts';
 
@@ -117,7 +95,8 @@ export function buildLossModel(
   return { model: `${fitted.version}/${risk.scoreModel}`, asOf, series, experience: summary, burningCost, prior, posterior, curves };
 }
 
-type Source = Pick<Ports, 'db' | 'clock' | 'config'>;
+/** What building a risk's model reads: the database, the clock and the pricing configuration. */
+export type Source = Pick<Ports, 'db' | 'clock' | 'config'>;
 
 /**
  * A per-process cache of one promise per risk and database, kept while the risk's `key` (the
@@ -186,117 +165,4 @@ export function sourcesOf(ports: Source, risk: Pick<RiskRecord, 'id' | 'pricingR
 /** The expected loss and uncertainty load of a term (whole days, at most a year). */
 export function lossTermsOf(model: RiskLossModel, days: number): LossTerms {
   return { expectedLoss: model.curves.expectedLoss[days] ?? 0, uncertainty: model.curves.uncertainty[days] ?? 0 };
-}
-
-const distanceTables = new Map<string, DistanceTable>();
-
-/** The rule's distance table (domain/market-distance.ts), fitted once per rule and band on the shipped cross-section. */
-const ruleKeys = new WeakMap<TriggerRule, string>();
-
-export function distanceTableOf(rule: TriggerRule, band: string): DistanceTable {
-  let ruleKey = ruleKeys.get(rule);
-  if (ruleKey === undefined) ruleKeys.set(rule, (ruleKey = JSON.stringify(rule)));
-  const key = `${ruleKey}|${band}`;
-  let table = distanceTables.get(key);
-  if (!table) {
-    table = fitDistanceTable(
-      rule,
-      shippedCoins().map((c) => c.series),
-      Number(band),
-    );
-    if (distanceTables.size >= 1_000) distanceTables.clear();
-    distanceTables.set(key, table);
-  }
-  return table;
-}
-
-/** Where the asset trades now, as a quote prices it: its distance to the threshold (null: unknown), how it got there, and the multiplier they bring. */
-export interface MarketNow {
-  distance: number | null;
-  /** Its motion over the week before (domain/market-distance.ts); null when the history has no close a week back. */
-  motion: Motion | null;
-  multiplier: number;
-}
-
-/**
- * The market as it is now: the risk's last value placed in its rule's distance table, by how
- * it moved since the close a week before (`series`, the daily closes the model was built
- * on). The table is fitted on stablecoins drifting towards a threshold; an exploit does not
- * drift (a share price is at its maximum until it is drained), so a smart-contract failure's
- * distance is shown and moves nothing.
- */
-export function marketNow(
-  risk: Pick<RiskRecord, 'kind' | 'rule' | 'lastValue'>,
-  band: string,
-  recent?: { series: readonly Observation[]; at: number },
-): MarketNow {
-  const distance = risk.lastValue === null ? null : distanceToThreshold(risk.rule, risk.lastValue);
-  if (distance === null || risk.kind === 'SMART_CONTRACT_FAILURE') return { distance, motion: null, multiplier: 1 };
-  const weekAgo = recent ? valueAt(recent.series, recent.at - ARRIVAL_DAYS * DAY_MS) : undefined;
-  const motion = motionOf(risk.rule, risk.lastValue as string, weekAgo);
-  return { distance, motion, multiplier: multiplierAt(distanceTableOf(risk.rule, band), distance, motion) };
-}
-
-/** The expected loss and uncertainty load of a term, where the asset trades now. */
-export function lossTermsAt(model: RiskLossModel, days: number, market: MarketNow): LossTerms {
-  const base = lossTermsOf(model, days);
-  if (market.multiplier === 1) return base;
-  return {
-    expectedLoss: atDistance(model.curves.expectedLoss, days, market.multiplier),
-    uncertainty: base.uncertainty * market.multiplier,
-  };
-}
-
-const explanations = new WeakMap<RiskLossModel, Map<number, ModelExplanation>>();
-
-/** The model's terms for a quote of `days`: worked out once per model (a risk's revision) and term, shared by its quotes. */
-export function explainModel(model: RiskLossModel, days: number): ModelExplanation {
-  let byTerm = explanations.get(model);
-  if (!byTerm) explanations.set(model, (byTerm = new Map()));
-  let e = byTerm.get(days);
-  if (!e) byTerm.set(days, (e = explain(model.model, model.experience, model.prior, model.posterior, model.burningCost[days] ?? 0)));
-  return e;
-}
-
-const stored = new WeakMap<ModelExplanation, StoredExplanation>();
-
-/** The explanation's id: the hash of its content, so a day's model and term give one row however many processes price from it. */
-export function storedExplanation(terms: ModelExplanation): StoredExplanation {
-  let s = stored.get(terms);
-  if (!s) stored.set(terms, (s = { id: `mex_${createHash('sha256').update(JSON.stringify(terms)).digest('hex').slice(0, 32)}`, terms }));
-  return s;
-}
-
-/** A risk's pricing on a one-year term, before utilisation and the platform fee (Risk.pricing). */
-export interface AnnualPricing extends ModelExplanation {
-  asOf: number;
-  priorAssets: number;
-  priorYears: string;
-  annualBurningCost: string;
-  annualExpectedLoss: string;
-  annualUncertaintyLoad: string;
-  annualCapitalLoad: string;
-  annualSkimLoad: string;
-  annualRate: string;
-}
-
-export async function annualPricing(ports: Source, risk: RiskRecord): Promise<AnnualPricing> {
-  const model = await lossModelOf(ports, risk);
-  const rates = riskRates(
-    { durationDays: 365, maxPayoutRatio: risk.maxPayoutRatio, loss: lossTermsOf(model, 365), capitalShare: UNPOOLED_CAPITAL_SHARE },
-    ports.config.pricing,
-  );
-  const explained = explainModel(model, 365);
-  return {
-    ...explained,
-    asOf: model.asOf,
-    priorAssets: model.prior.assets,
-    priorYears: model.prior.years.toFixed(2),
-    annualBurningCost: explained.burningCost,
-    annualExpectedLoss: decimalString(rates.expectedLoss),
-    annualUncertaintyLoad: decimalString(rates.uncertainty),
-    annualCapitalLoad: decimalString(rates.capital),
-    annualSkimLoad: decimalString(rates.skim),
-    annualRate: decimalString(rates.total),
-  };
 }

@@ -6,7 +6,9 @@ import { type BaseError, capacityExceeded, riskDeclined, salesPaused } from '../
 import { Decimal } from '../domain/decimal.ts';
 import { isBeyond } from '../domain/trigger-engine.ts';
 import { coolOffUntil, inNearBand, saleLimit } from '../domain/sale-window.ts';
-import { explainModel, lossModelOf, lossTermsAt, marketNow, storedExplanation } from './loss-models.ts';
+import { explainModel, storedExplanation } from './explain-model.ts';
+import { lossModelOf } from './loss-models.ts';
+import { lossTermsAt, marketNow } from './market-now.ts';
 import { newId } from './ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';

@@ -9,7 +9,7 @@ import { sql } from 'drizzle-orm';
 import type { Viewer } from '../src/app/viewer.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
-import { recordObservations } from '../src/app/feeds.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { createPool } from '../src/app/create-pool.ts';
 import { deposit } from '../src/app/underwrite.ts';

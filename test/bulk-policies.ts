@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Viewer } from '../src/app/viewer.ts';
-import { recordObservations } from '../src/app/feeds.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
 import { setRiskFeeds } from '../src/app/risk-feeds.ts';
 import { registerFeed } from '../src/app/register-feed.ts';
 import { creditAccount } from '../src/app/funding.ts';

@@ -19,7 +19,7 @@ import {
   watchedRisk,
 } from './helpers.ts';
 import { creditAccount } from '../src/app/funding.ts';
-import { recordObservations } from '../src/app/feeds.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
 import { feedsOfRisk } from '../src/db/feed-store.ts';
 
 /**

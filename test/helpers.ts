@@ -20,7 +20,7 @@ import { defaultPricing } from '../src/domain/pricing.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { pushDomain, pushMessage, pushTypes } from '../src/domain/push-typed-data.ts';
-import { recordObservations } from '../src/app/feeds.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
 import { setRiskFeeds } from '../src/app/risk-feeds.ts';
 import { registerFeed } from '../src/app/register-feed.ts';
 import type { Viewer } from '../src/app/viewer.ts';

@@ -5,7 +5,7 @@ import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Viewer } from '../src/app/viewer.ts';
 import { priceCover } from '../src/app/price-cover.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
-import { recordObservations } from '../src/app/feeds.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
 import { quotesInsert } from '../src/db/cover-store.ts';
 import type { Executor } from '../src/db/create-database.ts';
 import { snapshotOf } from '../src/db/pool-snapshots.ts';

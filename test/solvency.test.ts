@@ -6,7 +6,7 @@ import type { Viewer } from '../src/app/viewer.ts';
 import { fundBackstop } from '../src/app/backstop.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
-import { recordObservations } from '../src/app/feeds.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
 import { setRiskFeeds } from '../src/app/risk-feeds.ts';
 import { registerFeed } from '../src/app/register-feed.ts';
 import { creditAccount, getBalance } from '../src/app/funding.ts';

@@ -5,7 +5,8 @@ import { BaseError, badInput, conflict, forbidden, unauthenticated } from '../do
 import { isDecimalString } from '../domain/money.ts';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
 import type { Deps } from './deps.ts';
-import { type Recorded, getFeed, recordObservations } from './feeds.ts';
+import { type Recorded, recordObservations } from './record-observations.ts';
+import { getFeed } from './feeds.ts';
 
 const MAX_BATCH = 1_000;
 

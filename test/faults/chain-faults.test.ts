@@ -11,7 +11,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import type { Viewer } from '../../src/app/viewer.ts';
 import { requestQuote } from '../../src/app/request-quote.ts';
 import { purchasePolicy } from '../../src/app/purchase-policy.ts';
-import { recordObservations } from '../../src/app/feeds.ts';
+import { recordObservations } from '../../src/app/record-observations.ts';
 import { setRiskFeeds } from '../../src/app/risk-feeds.ts';
 import { registerFeed } from '../../src/app/register-feed.ts';
 import { createPool } from '../../src/app/create-pool.ts';

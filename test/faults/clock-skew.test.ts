@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { creditAccount } from '../../src/app/funding.ts';
-import { recordObservations } from '../../src/app/feeds.ts';
+import { recordObservations } from '../../src/app/record-observations.ts';
 import { settleIncident } from '../../src/app/settle-incident.ts';
 import { feedsOfRisk } from '../../src/db/feed-store.ts';
 import {

@@ -11,15 +11,9 @@ import {
 } from '../db/incident-store.ts';
 import type { IncidentRecord, PayoutRecord, RiskEventRecord } from '../domain/incident.ts';
 import { transfersOfBatch } from '../db/treasury-store.ts';
-import { Decimal } from '../domain/decimal.ts';
-import { badInput, notFound, under } from '../domain/errors.ts';
-import { isDecimalString } from '../domain/money.ts';
-import { type BacktestResult, backtest } from '../domain/trigger-engine.ts';
-import { type TriggerRuleInput, normaliseTriggerRule } from '../domain/trigger-rule.ts';
+import { notFound } from '../domain/errors.ts';
 import type { Deps } from './deps.ts';
 import { type Page, type PageRequest, pageRequest, toPage } from '../domain/page.ts';
-
-export const MAX_BACKTEST_OBSERVATIONS = 20_000;
 
 export async function getIncident(deps: Deps, id: string): Promise<IncidentRecord> {
   const incident = await findIncident(deps.db, id);
@@ -34,23 +28,6 @@ export async function incidents(
   page: PageRequest = pageRequest(null, null),
 ): Promise<Page<IncidentRecord>> {
   return toPage(await listIncidents(deps.db, riskId ?? null, page), page, (i) => ({ key: i.createdAt, id: i.id }));
-}
-
-/** The public backtest: the watcher's engine over a caller's rule and series. */
-export function runBacktest(rule: TriggerRuleInput, observations: ReadonlyArray<{ value: string; observedAt: number }>): BacktestResult {
-  if (observations.length === 0)
-    throw badInput('a backtest needs at least one observation (the series is empty)', { field: 'observations' });
-  if (observations.length > MAX_BACKTEST_OBSERVATIONS) {
-    throw badInput(`a backtest takes at most ${MAX_BACKTEST_OBSERVATIONS} observations`, { field: 'observations' });
-  }
-  for (const [i, o] of observations.entries())
-    if (!isDecimalString(o.value))
-      throw badInput(`observations[${i}].value must be a decimal string`, { field: `observations[${i}].value` });
-  return backtest(
-    under(['rule'], () => normaliseTriggerRule(rule)),
-    // Values come back in canonical form ("0.97530000" -> "0.9753").
-    observations.map((o) => ({ value: new Decimal(o.value).toFixed(), at: o.observedAt })),
-  );
 }
 
 /** Incidents confirmed and not yet settled, oldest first. */

@@ -31,8 +31,8 @@ export async function creditAccount(deps: Deps, viewer: Viewer | null, input: Cr
   const address = normaliseAddress(input.address);
   const amount = parsePositiveAmount(input.amount);
   const asset = input.asset ?? 'USDC';
-  const settlement = deps.config.rail;
-  if (settlement.mode === 'chain' && settlement.asset === asset) {
+  const rail = deps.config.rail;
+  if (rail.mode === 'chain' && rail.asset === asset) {
     throw settlementUnavailable(
       `with chain settlement, ${asset} enters only as deposits into the treasury contract (an unattributed transfer is assigned with assignDeposit)`,
     );

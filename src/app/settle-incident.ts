@@ -153,8 +153,8 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   await changeIouOutstanding(tx, asset, waterfall.haircut);
   await insertIncidentPool(tx, { incidentId: incident.id, poolId, due: totalDue, paid: waterfall.paid, journalEntryId, at: now });
   // With money on chain a payout does not wait in the wallet: it is queued to the buyer's address at once.
-  const settlement = deps.config.rail;
-  if (settlement.mode === 'chain' && settlement.asset === asset)
+  const rail = deps.config.rail;
+  if (rail.mode === 'chain' && rail.asset === asset)
     await queuePayoutTransfers(tx, { incidentId: incident.id, poolId, asset, paid: waterfall.paid, now });
   await publish(tx, { type: 'payouts', incidentId: incident.id, poolId });
   await probe?.('journal', poolId);

@@ -9,3 +9,7 @@ CREATE TABLE model_explanations (
   explanation jsonb NOT NULL,
   used_at timestamptz NOT NULL
 );
+--> statement-breakpoint
+-- Maintenance (every 30 s by default) asks, for explanations out of use, whether a quote
+-- still names one: an index on the name answers that without reading every quote.
+CREATE INDEX quotes_explanation_idx ON quotes ((breakdown->>'explanationId'));

@@ -6,6 +6,7 @@ import request from 'supertest';
 import WebSocket from 'ws';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
+import { directParams } from '../src/http/json-post.ts';
 import { type Harness, PURCHASE, QUOTE, USDC, createHarness, fundedBuyer, insuredMarket, serve, waitFor } from './helpers.ts';
 
 const PAID = 'subscription($since: DateTime) { policyPaid(since: $since) { policyId paid paidAt } }';
@@ -235,6 +236,107 @@ describe('subscription transports', () => {
       assert.deepEqual(again, []);
     } finally {
       await client.dispose();
+    }
+  });
+});
+
+/**
+ * A query or mutation POSTed as JSON is answered on yoga's envelop without its HTTP handler
+ * (src/http/json-post.ts): what it answers must be what yoga answers, refusals included.
+ * `/graphql?yoga` is the same request sent down yoga's path (a query string is not the direct
+ * path's), so each pair is the same question asked of both.
+ */
+describe('GraphQL POSTed as JSON: the direct path answers as yoga does', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await closeApp(h.app);
+    await h.close();
+  });
+
+  test('which requests take the direct path', () => {
+    const post = (headers: Record<string, string>, body: unknown, extra: Record<string, unknown> = {}) =>
+      directParams(
+        {
+          method: 'POST',
+          originalUrl: '/graphql',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
+          auth: { viewer: null },
+          ...extra,
+        } as never,
+        '/graphql',
+      );
+    const q = { query: '{ __typename }' };
+    assert.deepEqual(post({}, q), q);
+    assert.deepEqual(post({ accept: 'application/json' }, { ...q, variables: { a: 1 }, operationName: null, extensions: {} }), {
+      ...q,
+      variables: { a: 1 },
+      operationName: null,
+      extensions: {},
+    });
+    assert.ok(post({ accept: 'application/json, */*;q=0.5', 'content-type': 'application/json; charset=utf-8' }, q));
+    for (const [why, params] of [
+      ['GET', post({}, q, { method: 'GET' })],
+      ['a query string', post({}, q, { originalUrl: '/graphql?x=1' })],
+      ['a CORS request', post({ origin: 'https://example.com' }, q)],
+      ['the graphql-response+json media type', post({ accept: 'application/graphql-response+json' }, q)],
+      ['an event stream', post({ accept: 'text/event-stream' }, q)],
+      ['another charset', post({ accept: 'application/json; charset=latin1' }, q)],
+      ['another content type', post({ 'content-type': 'application/graphql' }, q)],
+      ['a batch', post({}, [q])],
+      ['broken JSON', post({}, '{"query":')],
+      ['an unknown parameter', post({}, { ...q, foo: 1 })],
+      ['variables that are not an object', post({}, { ...q, variables: [1] })],
+      ['a query that is not a string', post({}, { query: 1 })],
+      ['a token that did not verify', post({}, q, { auth: { viewer: null, authError: new Error('expired') } })],
+      ['no body', post({}, '')],
+    ] as const)
+      assert.equal(params, null, `${why} goes to yoga`);
+  });
+
+  test('answers, refusals and errors: the same status, type and body on both paths', async () => {
+    const token = await h.signIn(h.admin);
+    const cases: Array<{ name: string; body: { query: string; [param: string]: unknown }; headers?: Record<string, string> }> = [
+      { name: 'a query', body: { query: '{ __typename }' } },
+      {
+        name: 'variables and an operation name',
+        body: { query: 'query Q($n: Int) { risks(first: $n) { nodes { id } } }', variables: { n: 2 }, operationName: 'Q' },
+      },
+      {
+        name: 'a refusal in a resolver (NOT_FOUND)',
+        body: { query: 'mutation { requestQuote(riskId: "risk_none", amount: "100", durationDays: 30) { id } }' },
+      },
+      {
+        name: 'a variable of the wrong type',
+        body: { query: 'query($n: Int) { risks(first: $n) { nodes { id } } }', variables: { n: 'two' } },
+      },
+      { name: 'an unknown field', body: { query: '{ nope }' } },
+      { name: 'a document that does not parse', body: { query: '{ risks(: 1) { nodes { id } } }' } },
+      { name: 'two operations and no name', body: { query: 'query A { __typename } query B { __typename }' } },
+      { name: 'signed in', body: { query: '{ me { address } }' }, headers: { authorization: `Bearer ${token}` } },
+      { name: 'needs a session', body: { query: '{ me { address } }' } },
+      { name: 'accept application/json', body: { query: '{ __typename }' }, headers: { accept: 'application/json' } },
+    ];
+    for (const c of cases) {
+      const send = (path: string, suffix = '') =>
+        request(h.app)
+          .post(path)
+          .set({ 'content-type': 'application/json', ...c.headers })
+          .send(JSON.stringify({ ...c.body, query: `${c.body.query}${suffix}` }));
+      // Yoga first on a text of its own (its caches fresh), then the direct path, then yoga
+      // again on the direct path's text: neither path may change what the other answers.
+      const yoga = await send('/graphql?yoga', ' ');
+      for (const [path, answer] of [
+        ['direct', await send('/graphql')],
+        ['yoga after the direct path', await send('/graphql?yoga')],
+      ] as const) {
+        assert.equal(answer.status, yoga.status, `${c.name}, ${path}: status`);
+        assert.equal(answer.headers['content-type'], yoga.headers['content-type'], `${c.name}, ${path}: content type`);
+        assert.equal(answer.text, yoga.text, `${c.name}, ${path}: body`);
+      }
     }
   });
 });

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { OperationDefinitionNode } from 'graphql';
 
 /**
@@ -47,8 +47,23 @@ export function traceOf(traceparent: string | undefined): { traceId: string; spa
   const m = traceparent ? TRACEPARENT.exec(traceparent.trim().toLowerCase()) : null;
   const valid = m && !/^0+$/.test(m[1] as string) && !/^0+$/.test(m[2] as string);
   return {
-    traceId: valid ? (m[1] as string) : randomBytes(16).toString('hex'),
-    spanId: randomBytes(8).toString('hex'),
+    traceId: valid ? (m[1] as string) : randomHex(16),
+    spanId: randomHex(8),
     parentId: valid ? (m[2] as string) : null,
   };
+}
+
+/**
+ * Random bytes for ids as hex, drawn from a pool refilled 4 KiB at a time: one trip to the
+ * system's generator per ~170 requests instead of two per request. Never all zeros (W3C).
+ */
+const entropy = Buffer.alloc(4096);
+let drawn = entropy.length;
+function randomHex(bytes: number): string {
+  if (drawn + bytes > entropy.length) {
+    randomFillSync(entropy);
+    drawn = 0;
+  }
+  const hex = entropy.toString('hex', drawn, (drawn += bytes));
+  return /^0+$/.test(hex) ? randomHex(bytes) : hex;
 }

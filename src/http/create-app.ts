@@ -22,6 +22,7 @@ import { type EventHub, createEventHub } from '../app/event-hub.ts';
 import { mountMetrics, mountProbes } from './probes.ts';
 import { mountDemo } from './demo-routes.ts';
 import { createYogaServer } from './yoga-server.ts';
+import { jsonPost } from './json-post.ts';
 import { type AuthedRequest, authenticate } from './authenticate.ts';
 import type { AppOptions } from './app-options.ts';
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -92,6 +93,9 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     await hub?.close();
     hub = undefined;
   };
+  // A query or mutation POSTed as JSON is run on yoga's envelop without its fetch adapter;
+  // the rest, and every refusal before execution, is yoga's (json-post.ts).
+  graphql.use(jsonPost(transport));
   // Yoga is a (req, res) handler; express 5's types do not know its overloads.
   graphql.use(yoga as unknown as express.RequestHandler);
   app.use(yoga.graphqlEndpoint, graphql);

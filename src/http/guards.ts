@@ -1,7 +1,9 @@
 import { isIPv4 } from 'node:net';
 import { ipKeyGenerator } from 'express-rate-limit';
 import {
+  type DocumentNode,
   type ExecutionArgs,
+  Kind,
   type ExecutionResult,
   GraphQLError,
   NoSchemaIntrospectionCustomRule,
@@ -136,13 +138,28 @@ export function useRowBudget(maxRows: number): Plugin {
       { maximum: maxRows, rows },
     );
   };
+  // An operation without variables counts the same every time: one found within the budget is
+  // not counted again (yoga's parser cache hands back the same document for the same text).
+  const within = new WeakMap<DocumentNode, Set<string>>();
+  const checked = (args: ExecutionArgs): GraphQLError | null => {
+    const constant = !args.document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.variableDefinitions?.length);
+    const name = args.operationName ?? '';
+    if (constant && within.get(args.document)?.has(name)) return null;
+    const error = check(args);
+    if (constant && error === null) {
+      let names = within.get(args.document);
+      if (!names) within.set(args.document, (names = new Set()));
+      names.add(name);
+    }
+    return error;
+  };
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const error = check(args);
+      const error = checked(args);
       if (error) setResultAndStopExecution({ errors: [error] });
     },
     onSubscribe({ args, setResultAndStopExecution }) {
-      const error = check(args);
+      const error = checked(args);
       if (error) setResultAndStopExecution({ errors: [error] });
     },
   };

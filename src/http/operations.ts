@@ -40,11 +40,20 @@ const refusal = (message: string, code = 'BAD_USER_INPUT') => ({
 });
 
 /**
+ * The `request` yoga's envelop sees from these transports. Yoga marks a parse error as
+ * GRAPHQL_PARSE_FAILED (HTTP 400) only when there is one, and its parser cache keeps the first
+ * error a document gave: without it, a document first sent over another transport would be
+ * answered BAD_USER_INPUT over HTTP ever after. It is not a GET: the transports refuse a
+ * mutation sent by GET themselves (/graphql/stream), or have no method (graphql-ws).
+ */
+const NOT_GET = { method: 'POST' };
+
+/**
  * What HTTP does before it executes, for the transports yoga's HTTP handler does not serve
  * (graphql-ws, /graphql/stream): the same NUL refusal, parse, validation (depth, aliases, cost,
  * introspection, budgets: the envelop's rules) and context, with errors in the same words and
- * codes. There is no `request` in the context: yoga would take a WebSocket upgrade's GET for
- * the operation's method and refuse mutations; the asker's address and headers are in `req`.
+ * codes. The context's `request` is NOT_GET (a WebSocket upgrade's GET is not the operation's
+ * method); the asker's address and headers are in `req`.
  */
 export async function prepareOperation(yoga: Enveloped, asker: Asker, params: OperationParams): Promise<Prepared> {
   const prepared = await prepare(yoga, asker, params);
@@ -61,7 +70,7 @@ async function prepare(yoga: Enveloped, asker: Asker, params: OperationParams): 
     return refusal('variables must be a JSON object');
   if (params.operationName != null && typeof params.operationName !== 'string') return refusal('operationName must be a string');
   const req = { auth: { viewer: asker.viewer }, ip: asker.ip, headers: asker.headers };
-  const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ req, params });
+  const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ req, params, request: NOT_GET });
   let document: ExecutionArgs['document'];
   try {
     document = parse(params.query);

@@ -297,6 +297,25 @@ describe('GraphQL POSTed as JSON: the direct path answers as yoga does', () => {
       assert.equal(params, null, `${why} goes to yoga`);
   });
 
+  test('the row budget counts what the variables ask for each time; a document no variable changes is refused every time', async () => {
+    const send = async (query: string, variables?: Record<string, unknown>) => {
+      const res = await request(h.app).post('/graphql').set('content-type', 'application/json').send({ query, variables });
+      return (res.body.errors ?? []).map((e: { message: string }) => e.message) as string[];
+    };
+    const byVariables =
+      'query($n: Int, $m: Int) { a: feeds(first: $n) { nodes { observations(limit: $m) { value } } } b: feeds(first: $n) { nodes { observations(limit: $m) { value } } } }';
+    assert.deepEqual(await send(byVariables, { n: 1, m: 1 }), []);
+    assert.match((await send(byVariables, { n: 100, m: 500 }))[0] ?? '', /may return up to \d+ rows, more than the 60000/);
+    assert.deepEqual(await send(byVariables, { n: 2, m: 2 }), []);
+    // A variable only in another argument does not change the count: the same refusal each time.
+    const constant = `query($id: ID!) { a: feeds(first: 100) { nodes { observations(limit: 500) { value } } } b: feeds(first: 100) { nodes { observations(limit: 500) { value } } } risk(id: $id) { id } }`;
+    for (let i = 0; i < 2; i++) assert.match((await send(constant, { id: 'risk_none' }))[0] ?? '', /may return up to/);
+    const included =
+      'query($big: Boolean!) { a: feeds(first: 100) { nodes { observations(limit: 500) @include(if: $big) { value } } } b: feeds(first: 100) { nodes { observations(limit: 500) @include(if: $big) { value } } } }';
+    assert.deepEqual(await send(included, { big: false }), []);
+    assert.match((await send(included, { big: true }))[0] ?? '', /may return up to/);
+  });
+
   test('answers, refusals and errors: the same status, type and body on both paths', async () => {
     const token = await h.signIn(h.admin);
     const cases: Array<{ name: string; body: { query: string; [param: string]: unknown }; headers?: Record<string, string> }> = [

@@ -138,11 +138,32 @@ export function useRowBudget(maxRows: number): Plugin {
       { maximum: maxRows, rows },
     );
   };
-  // An operation without variables counts the same every time: one found within the budget is
-  // not counted again (yoga's parser cache hands back the same document for the same text).
+  // A document whose count no variable can change (none in a `first` or `limit`, nor in a
+  // directive such as @include) counts the same every time: one found within the budget is not
+  // counted again (yoga's parser cache hands back the same document for the same text).
+  const constantCount = new WeakMap<DocumentNode, boolean>();
+  const isConstant = (document: DocumentNode): boolean => {
+    let constant = constantCount.get(document);
+    if (constant === undefined) {
+      constant = true;
+      visit(document, {
+        Variable(_node, _key, parent, _path, ancestors) {
+          // `ancestors` stops short of the parent: an argument is the parent of its variable.
+          const inCount = [...ancestors, parent ?? []].some(
+            (a) =>
+              'kind' in a &&
+              (a.kind === Kind.DIRECTIVE || (a.kind === Kind.ARGUMENT && (a.name.value === 'first' || a.name.value === 'limit'))),
+          );
+          if (inCount) constant = false;
+        },
+      });
+      constantCount.set(document, constant);
+    }
+    return constant;
+  };
   const within = new WeakMap<DocumentNode, Set<string>>();
   const checked = (args: ExecutionArgs): GraphQLError | null => {
-    const constant = !args.document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.variableDefinitions?.length);
+    const constant = isConstant(args.document);
     const name = args.operationName ?? '';
     if (constant && within.get(args.document)?.has(name)) return null;
     const error = check(args);

@@ -10,7 +10,7 @@
  * compiles it, and served with the bench's production settings (appEnv) and npm start's node
  * flags (SERVER_FLAGS); AB_FLAGS_A or AB_FLAGS_B replaces those for one side, so that
  * `AB_FLAGS_A= npx tsx bench/ab.ts HEAD HEAD` measures what the flags earn. AB_QUERY=typename
- * loads `{ __typename }` instead of a quote; AB_ROUNDS (10) rounds of AB_SECONDS (5) s, the
+ * loads `{ __typename }` instead of a quote, AB_SIGNED_IN=1 sends it with a buyer's session; AB_ROUNDS (10) rounds of AB_SECONDS (5) s, the
  * order of the two builds swapped every round. Prints each round's req/s and the server
  * process's CPU per request, then the medians and the median of the per-round ratios b/a.
  */
@@ -18,7 +18,7 @@ import { execFileSync, execSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVER_FLAGS, appEnv, load, loadCounting, median, quoteQuery, seedMarket, serve, settle } from './http.ts';
+import { SERVER_FLAGS, appEnv, load, loadCounting, median, quoteQuery, seedMarket, serve, settle, signedInToken } from './http.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SOURCES = ['src', 'schema', 'oracles', 'contracts', 'package-lock.json'];
@@ -49,23 +49,25 @@ const flagsOf = (side: 'A' | 'B') => {
 const a = await serve([...flagsOf('A'), servers.a], appEnv(market, work), join(work, 'a.log'));
 const b = await serve([...flagsOf('B'), servers.b], appEnv(market, work), join(work, 'b.log'));
 const bare = await serve([join(ROOT, 'bench/bare-yoga.mjs')], process.env, join(work, 'bare.log'));
+// AB_SIGNED_IN=1: the app's requests carry a buyer's session (one wallet, signed in once).
+const token = process.env.AB_SIGNED_IN ? await signedInToken(a.url) : undefined;
 type Side = 'a' | 'b' | 'bare';
-const sides: Record<Side, { url: string; query: string; pid: number }> = {
-  a: { url: a.url, query, pid: a.child.pid as number },
-  b: { url: b.url, query, pid: b.child.pid as number },
+const sides: Record<Side, { url: string; query: string; pid: number; token?: string | undefined }> = {
+  a: { url: a.url, query, pid: a.child.pid as number, token },
+  b: { url: b.url, query, pid: b.child.pid as number, token },
   bare: { url: bare.url, query: '{ ping }', pid: bare.child.pid as number },
 };
 const rps: Record<Side, number[]> = { a: [], b: [], bare: [] };
 const cpu: Record<Side, number[]> = { a: [], b: [], bare: [] };
 try {
-  for (const s of Object.values(sides)) load(s.url, s.query, 3); // warm-up
+  for (const s of Object.values(sides)) load(s.url, s.query, 3, s.token); // warm-up
   const rounds = Number(process.env.AB_ROUNDS ?? 10);
   const seconds = Number(process.env.AB_SECONDS ?? 5);
   for (let i = 0; i < rounds; i++) {
     for (const side of (i % 2 ? ['b', 'a', 'bare'] : ['a', 'b', 'bare']) as Side[]) {
       const s = sides[side];
       await settle(market.url);
-      const r = loadCounting(s.pid, s.url, s.query, seconds);
+      const r = loadCounting(s.pid, s.url, s.query, seconds, s.token);
       rps[side].push(r.rps);
       cpu[side].push(r.cpuMicrosPerRequest);
     }

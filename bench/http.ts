@@ -12,6 +12,8 @@ import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createSiweMessage } from 'viem/siwe';
 import { systemClock } from '../src/app/deps.ts';
 import { createDatabase } from '../src/db/create-database.ts';
 import { SERVER_URL, USDC, createTestDatabase, depegRiskInput, directMarket, newWallet, testDeps } from '../test/helpers.ts';
@@ -87,16 +89,17 @@ export async function settle(url: string | undefined): Promise<void> {
 }
 
 /** autocannon's arguments for the bench's load: CONNECTIONS connections posting `query`. */
-export const autocannonArgs = (url: string, query: string, seconds: number) => [
+export const autocannonArgs = (url: string, query: string, seconds: number, token?: string) => [
   ...['-c', String(CONNECTIONS), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json'],
+  ...(token ? ['-H', `authorization=Bearer ${token}`] : []),
   ...['-b', JSON.stringify({ query }), url],
 ];
 
 /** One round of load from a separate autocannon process. */
-export function load(url: string, query: string, seconds: number): Round {
+export function load(url: string, query: string, seconds: number, token?: string): Round {
   const raw = execFileSync(
     process.execPath,
-    [join(ROOT, 'node_modules/autocannon/autocannon.js'), ...autocannonArgs(url, query, seconds), '--json'],
+    [join(ROOT, 'node_modules/autocannon/autocannon.js'), ...autocannonArgs(url, query, seconds, token), '--json'],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 * 2 ** 20 },
   );
   const r = JSON.parse(raw) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
@@ -124,9 +127,9 @@ export const processSeconds = (pid: number) => {
 };
 
 /** One round of load (`load`) with the CPU the server process `pid` spent on it, in all and per request. */
-export function loadCounting(pid: number, url: string, query: string, seconds: number) {
+export function loadCounting(pid: number, url: string, query: string, seconds: number, token?: string) {
   const before = processSeconds(pid);
-  const round = load(url, query, seconds);
+  const round = load(url, query, seconds, token);
   const cpuSeconds = processSeconds(pid) - before;
   return { ...round, cpuSeconds, cpuMicrosPerRequest: (cpuSeconds * 1e6) / (round.rps * seconds) };
 }
@@ -282,4 +285,34 @@ export async function httpThroughput(
     '<= 2',
     latency <= 2 && failed === 0,
   );
+}
+
+/** A session for a fresh wallet, signed in with Ethereum at the app's `url`, as a client would. */
+export async function signedInToken(url: string): Promise<string> {
+  const post = async (query: string, variables?: Record<string, unknown>) => {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as { data?: Record<string, never>; errors?: unknown };
+    if (!body.data) throw new Error(`sign-in failed: ${JSON.stringify(body.errors)}`);
+    return body.data as Record<string, { [field: string]: string }>;
+  };
+  const { siweNonce } = await post('mutation { siweNonce { nonce domain } }');
+  const account = privateKeyToAccount(generatePrivateKey());
+  const message = createSiweMessage({
+    address: account.address,
+    chainId: 1,
+    domain: siweNonce?.domain as string,
+    nonce: siweNonce?.nonce as string,
+    uri: `http://${siweNonce?.domain}`,
+    version: '1',
+    issuedAt: new Date(),
+  });
+  const signedIn = await post('mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }', {
+    m: message,
+    s: await account.signMessage({ message }),
+  });
+  return signedIn.signInWithEthereum?.token as string;
 }

@@ -3,6 +3,11 @@ import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { privateKeyToAccount } from 'viem/accounts';
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import type { Deps } from '../src/app/deps.ts';
+import { verifySessionToken } from '../src/app/sessions.ts';
+import type { QueryOptions } from '../src/db/create-database.ts';
 import { PURCHASE, QUOTE, USDC, useHarness, expectCode, fundedBuyer, marketWithPool, newWallet } from './helpers.ts';
 
 const ME = 'query { me { address roles } }';
@@ -69,6 +74,30 @@ describe('Sign-In with Ethereum and sessions', () => {
     // A real session expires after its TTL.
     h.clock.advance((cfg.ttlSeconds + 1) * 1000);
     expectCode(await h.gql(ME, {}, token), 'UNAUTHENTICATED');
+  });
+
+  test('requests that arrive together share one session lookup; a request sent after a sign-out is refused', async () => {
+    const wallets = [newWallet(), newWallet()];
+    const tokens = await Promise.all(wallets.map((w) => h.signIn(w)));
+    const dialect = new PgDialect();
+    let lookups = 0;
+    const counting: Deps = {
+      ...h.deps,
+      db: {
+        ...h.deps.db,
+        async query<T>(statement: SQL, options?: QueryOptions) {
+          if (dialect.sqlToQuery(statement).sql.includes('session_version FROM users')) lookups++;
+          return h.deps.db.query<T>(statement, options);
+        },
+      },
+    };
+    const viewers = await Promise.all(Array.from({ length: 20 }, (_, i) => verifySessionToken(counting, tokens[i % 2] as string)));
+    viewers.forEach((v, i) => assert.equal(v.address, wallets[i % 2]?.address));
+    // The first asks at once, alone; the 19 that arrive while it is out share the next lookup.
+    assert.equal(lookups, 2);
+    assert.equal((await h.ok('mutation { signOut }', {}, tokens[0])).signOut, true);
+    await assert.rejects(verifySessionToken(counting, tokens[0] as string), /signed out/);
+    assert.equal((await verifySessionToken(counting, tokens[1] as string)).address, wallets[1]?.address);
   });
 
   test('a token claiming admin is not admin unless configured', async () => {

@@ -1,7 +1,8 @@
 import jwt from 'jsonwebtoken';
 import { getAddress, isAddress } from 'viem';
 import { publish } from '../db/events.ts';
-import { bumpSessionVersion, sessionVersion } from '../db/session-store.ts';
+import { bumpSessionVersion, sessionVersions } from '../db/session-store.ts';
+import { createCoalescer } from './coalesce.ts';
 import { unauthenticated } from '../domain/errors.ts';
 import type { Deps } from './deps.ts';
 import { type Viewer, rolesOf, resolveSubject } from './viewer.ts';
@@ -16,8 +17,27 @@ import { type Viewer, rolesOf, resolveSubject } from './viewer.ts';
 export async function verifySessionToken(deps: Deps, token: string): Promise<Viewer> {
   const claims = verifiedClaims(deps, token);
   const address = getAddress(claims.sub);
-  if ((await sessionVersion(deps.db, address)) !== claims.sv) throw unauthenticated('the session was signed out; sign in again');
+  if ((await sessionVersion(deps, address)) !== claims.sv) throw unauthenticated('the session was signed out; sign in again');
   return { address, roles: rolesOf(deps, address), session: { version: claims.sv, expiresAt: claims.exp * 1000 } };
+}
+
+/**
+ * The session version of an address as the database holds it now. Every signed-in request asks
+ * it; under load the requests that arrive while one lookup is in flight share the next one, a
+ * statement per burst rather than per request. Each lookup starts after its callers asked, so a
+ * request sent after a sign-out committed is refused (createCoalescer's invariant).
+ */
+const lookups = new WeakMap<Deps['db'], (key: null, address: string) => Promise<number | null>>();
+function sessionVersion(deps: Deps, address: string): Promise<number | null> {
+  let lookup = lookups.get(deps.db);
+  if (!lookup) {
+    lookup = createCoalescer(async (_key: null, addresses: readonly string[]) => {
+      const versions = await sessionVersions(deps.db, [...new Set(addresses)]);
+      return addresses.map((a) => versions.get(a) ?? null);
+    });
+    lookups.set(deps.db, lookup);
+  }
+  return lookup(null, address);
 }
 
 /** The claims of a token signed with our key, checked for time; no database read. */

@@ -33,9 +33,14 @@ export async function upsertUser(ex: Executor, address: string, at: number): Pro
   return rows[0]?.session_version ?? 0;
 }
 
-export async function sessionVersion(ex: Executor, address: string): Promise<number | null> {
-  const rows = await ex.query<{ session_version: number }>(sql`SELECT session_version FROM users WHERE address = ${address}`);
-  return rows[0]?.session_version ?? null;
+/** The current session version of each address that has one (no user: not in the map). */
+export async function sessionVersions(ex: Executor, addresses: readonly string[]): Promise<Map<string, number>> {
+  const rows = await ex.query<{ address: string; session_version: number }>(
+    // Addresses are hex: an array literal needs no quoting (drizzle would expand a JS array into a list).
+    sql`SELECT address, session_version FROM users WHERE address = ANY(${`{${addresses.join(',')}}`}::text[])`,
+    { name: 'session_versions' },
+  );
+  return new Map(rows.map((r) => [r.address, r.session_version]));
 }
 
 /** Ends every session of the address issued so far; returns the version sessions from now on carry (null: no such user). */

@@ -100,6 +100,15 @@ describe('Sign-In with Ethereum and sessions', () => {
     assert.equal((await verifySessionToken(counting, tokens[1] as string)).address, wallets[1]?.address);
   });
 
+  test('a token verified once is judged by the clock again at every use', async () => {
+    const token = await h.signIn(newWallet());
+    assert.ok((await h.ok(ME, {}, token)).me.address, 'verified (and remembered)');
+    h.clock.advance(h.deps.config.jwt.ttlSeconds * 1000);
+    const expired = await h.gql(ME, {}, token);
+    expectCode(expired, 'UNAUTHENTICATED');
+    assert.match(JSON.stringify(expired), /expired/);
+  });
+
   test('a token claiming admin is not admin unless configured', async () => {
     const wallet = newWallet();
     const token = await h.signIn(wallet);

@@ -40,10 +40,41 @@ function sessionVersion(deps: Deps, address: string): Promise<number | null> {
   return lookup(null, address);
 }
 
+interface Claims {
+  sub: string;
+  sv: number;
+  exp: number;
+  iat: number;
+}
+
+/**
+ * Tokens whose signature, algorithm, issuer and audience verified, with their claims: a client
+ * sends the same token on every request, and a request verifies it twice (the body limit asks
+ * whether it is an admin's first). What depends on the time, expiry and issue time, is checked
+ * again on every use. Per configuration (its secrets); emptied when full.
+ */
+const verified = new WeakMap<Deps['config'], Map<string, Claims>>();
+const VERIFIED_MAX = 10_000;
+
 /** The claims of a token signed with our key, checked for time; no database read. */
 export function verifiedClaims(deps: Deps, token: string): { sub: string; sv: number; exp: number } {
-  const secrets = [deps.config.jwt.secret, deps.config.jwt.previousSecret].filter((s): s is string => Boolean(s));
   const now = Math.floor(deps.clock.now() / 1000);
+  let known = verified.get(deps.config);
+  if (!known) verified.set(deps.config, (known = new Map()));
+  let claims = known.get(token);
+  if (!claims) {
+    claims = verify(deps, token, now);
+    if (known.size >= VERIFIED_MAX) known.clear();
+    known.set(token, claims);
+  }
+  // As jsonwebtoken judges them, at every use.
+  if (now >= claims.exp) throw unauthenticated('the session has expired; sign in again');
+  if (claims.iat > now + deps.config.siwe.clockSkewSeconds) throw unauthenticated('the session token is issued in the future');
+  return { sub: claims.sub, sv: claims.sv, exp: claims.exp };
+}
+
+function verify(deps: Deps, token: string, now: number): Claims {
+  const secrets = [deps.config.jwt.secret, deps.config.jwt.previousSecret].filter((s): s is string => Boolean(s));
   for (const secret of secrets) {
     let payload: string | jwt.JwtPayload;
     try {
@@ -61,8 +92,8 @@ export function verifiedClaims(deps: Deps, token: string): { sub: string; sv: nu
     if (typeof payload.exp !== 'number') throw unauthenticated('the session token has no expiry');
     if (typeof payload.iat !== 'number' || payload.iat > now + deps.config.siwe.clockSkewSeconds)
       throw unauthenticated('the session token is issued in the future');
-    if (!Number.isInteger(payload.sv)) break;
-    return { sub: payload.sub, sv: payload.sv as number, exp: payload.exp };
+    if (!Number.isInteger(payload.sv) || payload.nbf !== undefined) break;
+    return { sub: payload.sub, sv: payload.sv as number, exp: payload.exp, iat: payload.iat };
   }
   throw unauthenticated('the session token is invalid');
 }

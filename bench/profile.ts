@@ -8,14 +8,15 @@
  *
  * It prints the main thread's CPU time per request by the part of the stack it was spent in
  * (the innermost package frame of each sample: the access log, the rate limiter, yoga, pg...),
- * for both servers, so the gap between them reads in microseconds. The profiles stay in
+ * for both servers, so the gap between them reads in microseconds. PROF_SIGNED_IN=1 sends the
+ * app's requests with a buyer's session. The profiles stay in
  * /tmp/cover-profile-<which>/ and /tmp/cover-profile-bare/ (open them in Chrome's DevTools).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVER_FLAGS, appEnv, load, quoteQuery, seedMarket, serve } from './http.ts';
+import { SERVER_FLAGS, appEnv, load, quoteQuery, seedMarket, serve, signedInToken } from './http.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SECONDS = Number(process.env.PROF_SECONDS ?? 10);
@@ -77,12 +78,13 @@ function innermost(frames: Array<{ url: string }>): string {
   return 'Node core (http, streams, events)';
 }
 
-async function profiled(name: string, args: string[], env: NodeJS.ProcessEnv, query: string) {
+async function profiled(name: string, args: string[], env: NodeJS.ProcessEnv, query: string, signedIn = false) {
   const dir = `/tmp/cover-profile-${name}`;
   rmSync(dir, { recursive: true, force: true });
   const server = await serve(['--cpu-prof', `--cpu-prof-dir=${dir}`, ...args], env, join(work, `${name}.log`));
-  const warm = load(server.url, query, 3);
-  const r = load(server.url, query, SECONDS);
+  const token = signedIn ? await signedInToken(server.url) : undefined;
+  const warm = load(server.url, query, 3, token);
+  const r = load(server.url, query, SECONDS, token);
   server.child.kill('SIGTERM');
   await new Promise((done) => server.child.on('exit', done));
   const requests = warm.rps * 3 + r.rps * SECONDS;
@@ -100,6 +102,7 @@ try {
     [...SERVER_FLAGS, 'dist/src/bin/server.js'],
     appEnv(market, work),
     which === 'quote' ? quoteQuery(market.riskId) : '{ __typename }',
+    Boolean(process.env.PROF_SIGNED_IN),
   );
   const bare = await profiled('bare', [join(ROOT, 'bench/bare-yoga.mjs')], process.env, '{ ping }');
   const rows = [...new Set([...app.keys(), ...bare.keys()])].sort((a, b) => (app.get(b) ?? 0) - (app.get(a) ?? 0));

@@ -92,6 +92,7 @@ function verify(deps: Deps, token: string, now: number): Claims {
     if (typeof payload.exp !== 'number') throw unauthenticated('the session token has no expiry');
     if (typeof payload.iat !== 'number' || payload.iat > now + deps.config.siwe.clockSkewSeconds)
       throw unauthenticated('the session token is issued in the future');
+    // We never issue a not-before: a token with one is not ours to remember and judge by time.
     if (!Number.isInteger(payload.sv) || payload.nbf !== undefined) break;
     return { sub: payload.sub, sv: payload.sv as number, exp: payload.exp, iat: payload.iat };
   }

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createSiweMessage } from 'viem/siwe';
 import { systemClock } from '../src/app/deps.ts';
+import { createCoverClient } from '../src/client/index.ts';
 import { createDatabase } from '../src/db/create-database.ts';
 import { SERVER_URL, USDC, createTestDatabase, depegRiskInput, directMarket, newWallet, testDeps } from '../test/helpers.ts';
 
@@ -287,32 +287,7 @@ export async function httpThroughput(
   );
 }
 
-/** A session for a fresh wallet, signed in with Ethereum at the app's `url`, as a client would. */
+/** A session for a fresh wallet, signed in with Ethereum at the app's `url` by the SDK, as a client would. */
 export async function signedInToken(url: string): Promise<string> {
-  const post = async (query: string, variables?: Record<string, unknown>) => {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = (await res.json()) as { data?: Record<string, never>; errors?: unknown };
-    if (!body.data) throw new Error(`sign-in failed: ${JSON.stringify(body.errors)}`);
-    return body.data as Record<string, { [field: string]: string }>;
-  };
-  const { siweNonce } = await post('mutation { siweNonce { nonce domain } }');
-  const account = privateKeyToAccount(generatePrivateKey());
-  const message = createSiweMessage({
-    address: account.address,
-    chainId: 1,
-    domain: siweNonce?.domain as string,
-    nonce: siweNonce?.nonce as string,
-    uri: `http://${siweNonce?.domain}`,
-    version: '1',
-    issuedAt: new Date(),
-  });
-  const signedIn = await post('mutation($m: String!, $s: String!) { signInWithEthereum(message: $m, signature: $s) { token } }', {
-    m: message,
-    s: await account.signMessage({ message }),
-  });
-  return signedIn.signInWithEthereum?.token as string;
+  return (await createCoverClient({ url }).signIn(privateKeyToAccount(generatePrivateKey()))).token;
 }

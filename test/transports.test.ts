@@ -6,7 +6,9 @@ import request from 'supertest';
 import WebSocket from 'ws';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
-import { directParams } from '../src/http/json-post.ts';
+import express from 'express';
+import { createSchema, createYoga } from 'graphql-yoga';
+import { directParams, jsonPost } from '../src/http/json-post.ts';
 import { type Harness, PURCHASE, QUOTE, USDC, createHarness, fundedBuyer, insuredMarket, serve, waitFor } from './helpers.ts';
 
 const PAID = 'subscription($since: DateTime) { policyPaid(since: $since) { policyId paid paidAt } }';
@@ -314,6 +316,27 @@ describe('GraphQL POSTed as JSON: the direct path answers as yoga does', () => {
       'query($big: Boolean!) { a: feeds(first: 100) { nodes { observations(limit: 500) @include(if: $big) { value } } } b: feeds(first: 100) { nodes { observations(limit: 500) @include(if: $big) { value } } } }';
     assert.deepEqual(await send(included, { big: false }), []);
     assert.match((await send(included, { big: true }))[0] ?? '', /may return up to/);
+  });
+
+  test('the direct path answers what it takes itself, and passes on the rest', async () => {
+    // Both paths answer alike (the test below), so the app cannot tell which one ran: here the
+    // direct path sits in front of a handler that answers 418, the one a request passed on reaches.
+    const yoga = createYoga({
+      schema: createSchema({ typeDefs: 'type Query { ping: String! }', resolvers: { Query: { ping: () => 'pong' } } }),
+    });
+    const app = express();
+    app.use(
+      '/graphql',
+      express.raw({ type: () => true }),
+      jsonPost({ graphqlEndpoint: '/graphql', getEnveloped: yoga.getEnveloped, maskError: (e) => e as Error }),
+      (_req: express.Request, res: express.Response) => void res.status(418).end(),
+    );
+    const taken = await request(app).post('/graphql').set('content-type', 'application/json').send({ query: '{ ping }' });
+    assert.equal(taken.status, 200);
+    assert.deepEqual(taken.body, { data: { ping: 'pong' } });
+    const broken = await request(app).post('/graphql').set('content-type', 'application/json').send({ query: '{ nope }' });
+    assert.equal(broken.status, 418, "a document that does not validate is yoga's to answer");
+    assert.equal((await request(app).get('/graphql?query={ping}')).status, 418);
   });
 
   test('answers, refusals and errors: the same status, type and body on both paths', async () => {

@@ -96,6 +96,7 @@ describe('concurrent quotes share their reads and writes', () => {
     });
     const quotes = await Promise.all(Array.from({ length: 40 }, () => requestQuote(counting, null, risk.id, USDC(10_000).toString(), 30)));
     assert.equal(new Set(quotes.map((q) => q.id)).size, 40);
+    await counting.quotePaths.settled();
     const stored = await h.db.query<{ n: string }>(
       sql`SELECT COUNT(*) AS n FROM quotes WHERE id IN (${sql.join(
         quotes.map((q) => sql`${q.id}`),
@@ -121,7 +122,7 @@ describe('concurrent quotes share their reads and writes', () => {
     assert.ok(utilisation(after) < utilisation(before), `${utilisation(after)} < ${utilisation(before)}`);
   });
 
-  test('a burst of quotes rides along the next market read: one statement fewer, each stored before it is answered, neither job failing the other', async () => {
+  test('a burst of quotes rides along the next market read: one statement fewer, neither job failing the other', async () => {
     const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('carried', 'CARR'), 'carried');
     const texts: string[] = [];
     let hold: Promise<void> | undefined;
@@ -140,8 +141,9 @@ describe('concurrent quotes share their reads and writes', () => {
       }
     });
     const quote = () => requestQuote(deps, null, risk.id, USDC(10_000).toString(), 30);
-    const stored = async (ids: string[]) =>
-      Number(
+    const stored = async (ids: string[]) => {
+      await deps.quotePaths.settled();
+      return Number(
         (
           await h.db.query<{ n: string }>(
             sql`SELECT COUNT(*) AS n FROM quotes WHERE id IN (${sql.join(
@@ -151,6 +153,7 @@ describe('concurrent quotes share their reads and writes', () => {
           )
         )[0]?.n,
       );
+    };
     const twoWaves = async () => {
       texts.length = 0;
       let release: () => void = () => {};
@@ -163,7 +166,7 @@ describe('concurrent quotes share their reads and writes', () => {
     };
 
     const quotes = await twoWaves();
-    assert.equal(await stored(quotes.map((q) => q.id)), 20, 'every quote answered is stored');
+    assert.equal(await stored(quotes.map((q) => q.id)), 20, 'every quote answered is recorded');
     const inserts = texts.filter((t) => t.includes('INSERT INTO quotes'));
     assert.equal(inserts.length, 2, `one insert per wave:\n${texts.map((t) => t.slice(0, 60).replace(/\s+/g, ' ')).join('\n')}`);
     assert.equal(
@@ -181,46 +184,24 @@ describe('concurrent quotes share their reads and writes', () => {
     assert.equal(await stored(again.map((q) => q.id)), 20);
   });
 
-  test('the next market read is on its way before the quotes the last one stored are answered', async () => {
-    const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('ordered', 'ORDR'), 'ordered');
-    const events: string[] = [];
-    const holds: Array<Promise<void>> = [];
+  test('a quote is answered before its row is written; settled() waits for the row', async () => {
+    const { risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('ahead', 'AHED'), 'ahead');
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
     const deps = watching(async (text) => {
-      if (text.includes('FROM pools p')) {
-        events.push(text.includes('WITH alongside') ? 'read carrying quotes' : 'read');
-        await holds.shift();
-      }
+      if (text.includes('INSERT INTO quotes')) await held;
     });
-    const wave = (n: number) =>
-      Array.from({ length: 5 }, () =>
-        requestQuote(deps, null, risk.id, USDC(10_000).toString(), 30).then(() => events.push(`answered wave ${n}`)),
-      );
-    const gate = () => {
-      let open: () => void = () => {};
-      holds.push(new Promise<void>((r) => (open = r)));
-      return () => open();
-    };
-    const reads = () => events.filter((e) => e.startsWith('read')).length;
-    const until = async (n: number) => {
-      while (reads() < n) await new Promise((r) => setImmediate(r));
-    };
-    // Wave 1's read is held until wave 2 has asked; wave 2's read, carrying wave 1's quotes,
-    // is held until wave 3 has asked. When it returns, wave 3's read is due.
-    const openFirst = gate();
-    const openSecond = gate();
-    const first = wave(1);
-    await until(1);
-    const second = wave(2);
-    openFirst();
-    await until(2);
-    const third = wave(3);
-    openSecond();
-    await Promise.all([...first, ...second, ...third]);
-    assert.deepEqual(events.slice(0, 3), ['read', 'read carrying quotes', 'read carrying quotes'], events.join('\n'));
-    assert.ok(
-      events.indexOf('answered wave 1') > 2,
-      `wave 3's read (carrying wave 2) was sent before wave 1, stored by the read before it, was answered:\n${events.join('\n')}`,
-    );
+    const quotes = await Promise.all(Array.from({ length: 3 }, () => requestQuote(deps, null, risk.id, USDC(10_000).toString(), 30)));
+    const count = async () =>
+      Number((await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM quotes WHERE risk_id = ${risk.id}`))[0]?.n);
+    assert.equal(await count(), 0, 'answered while their rows were held back');
+    let settled = false;
+    const settling = deps.quotePaths.settled().then(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(settled, false, 'settled() waits for the held write');
+    release();
+    await settling;
+    assert.equal(await count(), quotes.length);
   });
 
   test("a quote's market read is prepared once per connection, and survives migrations that add columns", async () => {
@@ -233,6 +214,7 @@ describe('concurrent quotes share their reads and writes', () => {
     const after = await Promise.all(Array.from({ length: 10 }, quote));
     for (let i = 0; i < 10; i++) after.push(await quote());
     assert.equal(after.length, 20);
+    await h.deps.quotePaths.settled();
     for (const q of after) assert.deepEqual(await findQuote(h.db, q.id), q, 'the quote is stored exactly as it was answered');
     if (!h.db.url) return; // PGlite has no prepared statements: the name is ignored there.
     // On the server: the quote paths on a one-connection database leave their statements
@@ -245,6 +227,7 @@ describe('concurrent quotes share their reads and writes', () => {
       const first = Array.from({ length: 5 }, quoteOnSingle);
       await new Promise((r) => setImmediate(r)); // the first wave's read is under way
       const stored = await Promise.all([...first, ...Array.from({ length: 5 }, quoteOnSingle)]);
+      await deps.quotePaths.settled();
       for (const q of stored) assert.deepEqual(await findQuote(single, q.id), q);
       const prepared = await single.query<{ name: string }>(sql`SELECT name FROM pg_prepared_statements ORDER BY name`);
       assert.deepEqual(

@@ -262,6 +262,7 @@ export async function createHarness(overrides: Partial<AppConfig> = {}): Promise
   };
   const close = async () => {
     await closeApp(app);
+    await deps.quotePaths.settled();
     await db.close();
   };
   return { deps, db, clock, admin, app, gql, ok, signMessage, signIn, close };

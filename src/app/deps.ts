@@ -15,8 +15,13 @@ export interface MarketRead {
  */
 export interface QuotePaths {
   read(riskId: string): Promise<MarketRead>;
-  /** Resolves once the quote is stored (committed). */
-  store(quote: QuoteRecord): Promise<void>;
+  /**
+   * Records a priced quote: its row is written behind the answer (its id is the signed offer
+   * it promises, app/quote-offers.ts). Resolves once the model explanation it names is stored.
+   */
+  record(quote: QuoteRecord): Promise<void>;
+  /** Resolves once every quote recorded so far has been written (or failed to be): a history read after its caller's quotes, shutdown. */
+  settled(): Promise<void>;
 }
 
 export type { Database };

@@ -9,7 +9,7 @@ import { coolOffUntil, inNearBand, saleLimit } from '../domain/sale-window.ts';
 import { explainModel, storedExplanation } from './explain-model.ts';
 import { lossModelOf } from './loss-models.ts';
 import { lossTermsAt, marketNow } from './market-now.ts';
-import { newId } from './ids.ts';
+import { type OfferTerms, offerId } from './quote-offers.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
 import type { PoolRecord } from '../domain/pool.ts';
@@ -155,8 +155,7 @@ export async function priceCover(
   }
   const { premium, fee, total: _total, ...explained } = best.price;
   const explanation = model ? storedExplanation(explainModel(model, durationDays)) : undefined;
-  const record: QuoteRecord = {
-    id: newId('quo'),
+  const terms: OfferTerms = {
     riskId,
     poolId: best.poolId,
     requester: viewer?.address ?? null,
@@ -165,6 +164,12 @@ export async function priceCover(
     exposure,
     premium,
     fee,
+    createdAt: now,
+    expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
+  };
+  return {
+    id: offerId(deps.config.jwt, terms),
+    ...terms,
     breakdown: {
       ...explained,
       ...explanation?.terms,
@@ -180,8 +185,5 @@ export async function priceCover(
       poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${snapshots.length} backing this risk`,
     },
     ...(explanation ? { explanation } : {}),
-    createdAt: now,
-    expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
   };
-  return record;
 }

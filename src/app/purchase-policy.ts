@@ -1,13 +1,13 @@
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
-import { findPolicyByQuote, findQuote, insertPolicy } from '../db/cover-store.ts';
-import type { PolicyRecord, QuoteRecord } from '../domain/cover.ts';
+import { findPolicyByQuote, findQuote, insertPolicy, insertQuotes } from '../db/cover-store.ts';
+import type { PolicyRecord, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
 import { findRisk, riskForSale } from '../db/risk-store.ts';
-import type { RiskRecord } from '../domain/risk.ts';
+import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { checkCapacity } from '../domain/capacity.ts';
 import {
   capacityExceeded,
@@ -20,7 +20,6 @@ import {
   quotePriceChanged,
   salesPaused,
 } from '../domain/errors.ts';
-import type { Decimal } from '../domain/decimal.ts';
 import { pricingInputs } from './loss-models.ts';
 import { newId } from './ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
@@ -34,6 +33,7 @@ import { skimRateBps, splitInflow, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { DAY_MS } from '../domain/experience.ts';
 import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './price-cover.ts';
+import { readOffer } from './quote-offers.ts';
 
 /**
  * Buys a quote, or fails with nothing written: QUOTE_EXPIRED, SALES_PAUSED,
@@ -74,14 +74,26 @@ interface PricedBy {
 }
 
 async function modelOfQuote(deps: Deps, quoteId: string): Promise<PricedBy | null> {
-  const q = await findQuote(deps.db, quoteId);
+  let q = await findQuote(deps.db, quoteId);
+  // Priced here a moment ago, its row may still be on its way (app/quote-paths.ts).
+  if (!q) await deps.quotePaths.settled();
+  q ??= (await findQuote(deps.db, quoteId)) ?? offered(deps, quoteId);
   const risk = q && (await findRisk(deps.db, q.riskId));
   if (!q || !risk) return null;
   return { riskVersion: pricingInputs(risk), loss: (await lossOver(deps, risk, q.durationDays)).loss };
 }
 
+/**
+ * A quote whose row was never written (the process that priced it stopped first), from the
+ * signed offer its id carries (app/quote-offers.ts); its breakdown is filled in at the sale.
+ */
+function offered(deps: Deps, quoteId: string): QuoteRecord | undefined {
+  const terms = readOffer(deps.config.jwt, quoteId);
+  return terms && { id: quoteId, ...terms, breakdown: { recoveredFromOffer: true } as StoredBreakdown };
+}
+
 async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, priced: PricedBy | null): Promise<PolicyRecord> {
-  const q = await findQuote(tx, quoteId);
+  const q = (await findQuote(tx, quoteId)) ?? offered(deps, quoteId);
   if (!q) throw notFound(`no quote ${quoteId}`);
   if (q.requester && q.requester !== buyer) throw forbidden('this quote was made for another account');
   if (await findPolicyByQuote(tx, quoteId)) return alreadyBought(tx, buyer, quoteId);
@@ -89,7 +101,8 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, pri
   if (now >= q.expiresAt)
     throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
   const { snap, risk, check } = await checkSale(tx, q, now);
-  const { premium, fee } = priceAtSale(deps, q, risk, check, snap, priced);
+  const { premium, fee, breakdown } = priceAtSale(deps, q, risk, check, snap, priced);
+  if (q.breakdown.recoveredFromOffer) await insertQuotes(tx, [{ ...q, breakdown }]);
   const asset = snap.pool.asset;
   const wallet = ledgerAccounts.wallet(asset, buyer);
   const total = premium + fee;
@@ -163,10 +176,10 @@ function priceAtSale(
   deps: Deps,
   q: QuoteRecord,
   risk: RiskRecord,
-  check: { utilisationBefore: Decimal; utilisationAfter: Decimal },
+  check: ReturnType<typeof checkCapacity>,
   snap: PoolSnapshot,
   priced: PricedBy | null,
-): { premium: bigint; fee: bigint } {
+): { premium: bigint; fee: bigint; breakdown: StoredBreakdown } {
   if (!priced || priced.riskVersion !== pricingInputs(risk))
     throw conflict('the risk was repriced while this quote was bought; ask for a new quote', { quoteId: q.id });
   const closed = stateRefusal(deps, risk, deps.clock.now()) ?? ceilingRefusal(deps, risk.id, priced.loss, q.durationDays);
@@ -191,7 +204,16 @@ function priceAtSale(
       utilisationBefore: now.utilisationBefore,
     });
   }
-  return now.total < quoted ? { premium: now.premium, fee: now.fee } : { premium: q.premium, fee: q.fee };
+  const { premium, fee, total: _total, ...explained } = now;
+  // What a quote recovered from its offer keeps as its breakdown: this sale's pricing.
+  const breakdown: StoredBreakdown = {
+    ...explained,
+    score: effectiveScore(risk),
+    bindingCap: check.binding.name,
+    poolSelection: 'the quoted pool; priced again at the sale, as this quote was recovered from its signed offer',
+    recoveredFromOffer: true,
+  };
+  return now.total < quoted ? { premium, fee, breakdown } : { premium: q.premium, fee: q.fee, breakdown };
 }
 
 /**

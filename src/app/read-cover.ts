@@ -12,8 +12,12 @@ export async function policies(deps: Deps, viewer: Viewer | null, address: Subje
   return toPage(await policiesOf(deps.db, resolveSubject(viewer, address), page), page, (p) => ({ key: p.createdAt, id: p.id }));
 }
 
-/** The account's quotes, newest first, each with the policy it became (null if not bought). */
+/**
+ * The account's quotes, newest first, each with the policy it became (null if not bought).
+ * Quotes this process answered are recorded first, so a caller sees the quotes it was just given.
+ */
 export async function quoteHistory(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<QuoteWithPolicy>> {
+  await deps.quotePaths.settled();
   return toPage(await quotesOf(deps.db, resolveSubject(viewer, address), page), page, (q) => ({ key: q.createdAt, id: q.id }));
 }
 

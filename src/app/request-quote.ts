@@ -2,13 +2,14 @@ import type { QuoteRecord } from '../domain/cover.ts';
 import { priceCover } from './price-cover.ts';
 
 /**
- * A firm quote (a mutation: it is stored, and buying it gets exactly its price until it
- * expires; capacity is not reserved).
+ * A firm quote (a mutation: it is recorded, and buying it gets at most its price until it
+ * expires; capacity is not reserved). Its id is a signed offer of its terms, so it is answered
+ * before its record is written (app/quote-offers.ts).
  */
 export async function requestQuote(...args: Parameters<typeof priceCover>): Promise<QuoteRecord> {
   const [deps] = args;
   const record = await priceCover(...args);
-  await deps.quotePaths.store(record);
+  await deps.quotePaths.record(record);
   deps.metrics.count('quotes');
   return record;
 }

@@ -95,7 +95,8 @@ async function main(): Promise<void> {
     );
   }
   const history = await buyer.client.quotes(5);
-  console.log(`buyer's latest quotes: ${history.nodes.map((q) => `${q.id} ${q.status}`).join(', ')}`);
+  // A firm quote's id is its signed offer (a few hundred characters): its nonce names it here.
+  console.log(`buyer's latest quotes: ${history.nodes.map((q) => `${q.id.split('.')[0]}… ${q.status}`).join(', ')}`);
 }
 
 main().catch((error: unknown) => {

@@ -71,6 +71,8 @@ async function main(): Promise<void> {
       log.info('shutting down: finishing in-flight requests');
       await closeApp(app);
       await Promise.all([terminator.terminate(), deps.cpu?.close()]);
+      // Quotes answered but not yet recorded (app/quote-paths.ts): written before the database closes.
+      await deps.quotePaths.settled();
       await db.close();
       await tracing.shutdown().catch((err: unknown) => log.warn({ err }, 'the last spans were not exported'));
       log.info('stopped');

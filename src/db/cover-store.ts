@@ -95,7 +95,8 @@ export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
   }));
   return sql`
     INSERT INTO quotes (${QUOTE_COLUMN_LIST})
-    SELECT ${QUOTE_COLUMN_LIST} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS q(${QUOTE_RECORD})`;
+    SELECT ${QUOTE_COLUMN_LIST} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS q(${QUOTE_RECORD})
+    ON CONFLICT (id) DO UPDATE SET breakdown = EXCLUDED.breakdown WHERE quotes.breakdown ? 'recoveredFromOffer'`;
 }
 
 /**

@@ -19,6 +19,11 @@ export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'
     marketMotion?: 'ARRIVED' | 'STAYED' | null;
     /** The model explanation's row in model_explanations: its terms are stored there once, not in each quote (absent before). */
     explanationId?: string;
+    /**
+     * Set on a quote whose row a purchase wrote from its signed offer, because the process that
+     * priced it stopped before writing it: the breakdown is then the purchase's own pricing.
+     */
+    recoveredFromOffer?: true;
   };
 
 export interface QuoteRecord {

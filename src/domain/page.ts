@@ -41,7 +41,8 @@ export function pageRequest(first: number | null | undefined, after: string | nu
     decoded.length !== 2 ||
     !['number', 'string'].includes(typeof decoded[0]) ||
     typeof decoded[1] !== 'string' ||
-    after.length > 400
+    // A quote's id is its signed offer, about 330 characters (app/quote-offers.ts).
+    after.length > 1_000
   ) {
     throw badInput('after is not a cursor this API gave out', { field: 'after' });
   }

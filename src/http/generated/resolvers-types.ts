@@ -757,7 +757,11 @@ export type Mutation = {
   importFeedHistory: FeedHistoryImport;
   /** Admin: override a risk's model score; the reason is recorded and shown. */
   overrideRiskScore: Risk;
-  /** Buy a quote at exactly its price. Buying the same quote again returns the same policy. */
+  /**
+   * Buy a quote: the cover is priced again at the pool's state under its lock and costs that,
+   * never more than the quote (above it, QUOTE_PRICE_CHANGED). Buying the same quote again
+   * returns the same policy.
+   */
   purchasePolicy: Policy;
   /**
    * Admin: money recovered for a settled incident, distributed in the order this incident's
@@ -773,8 +777,9 @@ export type Mutation = {
   registerFeed: Feed;
   /**
    * A firm quote for cover: the premium, line by line, from the cheapest pool with capacity,
-   * stored and held until `expiresAt`; buy it with `purchasePolicy(quoteId)`. (A mutation:
-   * it writes, and clients must not serve it from a cache.)
+   * held until `expiresAt`; buy it with `purchasePolicy(quoteId)`. Its id is a signed offer
+   * of its terms; it is recorded (in `quotes`) just after the answer. (A mutation: it writes,
+   * and clients must not serve it from a cache.)
    */
   requestQuote: Quote;
   /** Start the cooldown of `shares`; they stay exposed to losses until completed. */
@@ -1866,7 +1871,11 @@ export type Quote = {
   exposure: Scalars['BigInt']['output'];
   /** The platform fee on the premium. */
   fee: Scalars['BigInt']['output'];
-  /** The quote's id: pass it to purchasePolicy. */
+  /**
+   * The quote's id: pass it to purchasePolicy. It is the signed offer itself (its terms and a
+   * MAC, a few hundred characters; treat it as opaque), so it can be bought even if the server
+   * that priced it stopped before recording it.
+   */
   id: Scalars['ID']['output'];
   /** The formula, line by line, for people. */
   lines: Array<QuoteLine>;

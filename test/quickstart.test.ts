@@ -59,7 +59,7 @@ describe('the README quickstart with the typed client', () => {
     assert.match(out, /^refused as expected: CAPACITY_EXCEEDED$/m);
     assert.match(out, /^PAID 1,000 USDC to policy pol_\w+/m);
     assert.match(out, /^position now [\d,.]+ USDC: deposited 50,000, premium earned [\d.]+, losses 1,000, net -[\d,.]+$/m);
-    assert.match(out, /^buyer's latest quotes: quo_[0-9a-f]{24}… BOUGHT/m);
+    assert.match(out, /^buyer's latest quotes: quo_[0-9a-f]{32}… BOUGHT/m);
     assert.deepEqual(await checkInvariants(h.db), []);
   });
 });

@@ -464,6 +464,7 @@ describe('history as data, and quotes from it (API)', () => {
     const priced = [];
     for (const amount of [1_000, 2_000, 3_000])
       priced.push((await h.ok(FIRM, { r: m.risk.id, amt: USDC(amount).toString(), d: 60 }, buyer)).requestQuote);
+    await h.deps.quotePaths.settled(); // written just behind the answers
     const stored = await h.db.query<{ breakdown: Record<string, unknown> }>(
       sql`SELECT breakdown FROM quotes WHERE id IN (${sql.join(
         priced.map((q) => sql`${q.id}`),

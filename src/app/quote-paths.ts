@@ -36,14 +36,12 @@ export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock' | 'log'>): Qu
     writing.add(write);
     void write.finally(() => writing.delete(write));
   };
-  const storeAlone = (taken: readonly QuoteRecord[]) =>
-    track(
-      insertQuotes(ports.db, taken).catch((error: unknown) =>
-        ports.log.error({ err: error, quotes: taken.length }, 'quotes not recorded; their offers stay good'),
-      ),
+  const insertAlone = (taken: readonly QuoteRecord[]) =>
+    insertQuotes(ports.db, taken).catch((error: unknown) =>
+      ports.log.error({ err: error, quotes: taken.length }, 'quotes not recorded; their offers stay good'),
     );
   const flush = () => {
-    while (unstored.length > 0) storeAlone(take());
+    while (unstored.length > 0) track(insertAlone(take()));
   };
 
   /** The market, carrying the quotes priced since the last read (if any). */
@@ -51,11 +49,11 @@ export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock' | 'log'>): Qu
     const carried = take();
     if (carried.length === 0) return findWatchedMarket(ports.db, riskId, at);
     const shared = findWatchedMarket(ports.db, riskId, at, { statement: quotesInsert(carried), name: 'quotes_insert' });
-    track(shared.catch(() => undefined));
+    // The carried quotes are written by the shared statement or, if it fails, on their own.
+    track(shared.then(undefined, () => insertAlone(carried)));
     try {
       return await shared;
     } catch {
-      storeAlone(carried);
       return findWatchedMarket(ports.db, riskId, at);
     }
   };

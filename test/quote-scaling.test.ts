@@ -45,6 +45,9 @@ test('a quote reads the same statements and rows at 10 and at 200 active policie
       },
     });
     await requestQuote(counting, buyer, risk.id, USDC(100).toString(), 30);
+    // Its row is written just behind the answer: counted too.
+    await counting.quotePaths.settled();
+    assert.ok(log.some((s) => s.sql.includes('INSERT INTO quotes')));
     return log;
   };
 

@@ -19,7 +19,8 @@ import { clientKey } from './guards.ts';
 import { DEFAULT_STREAM_LIMITS, eventStreams } from './event-streams.ts';
 import { createSessionWatch } from '../app/session-watch.ts';
 import { type EventHub, createEventHub } from '../app/event-hub.ts';
-import { mountMetrics, mountProbes } from './probes.ts';
+import { httpMetrics, mountMetrics, mountProbes } from './probes.ts';
+import { chain } from './chain.ts';
 import { mountDemo } from './demo-routes.ts';
 import { createYogaServer } from './yoga-server.ts';
 import { jsonPost } from './json-post.ts';
@@ -39,10 +40,6 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', options.trustProxy ?? false);
-  app.use(requestLogging(deps));
-  // GraphiQL needs inline scripts; outside production the CSP is left to the browser defaults.
-  app.use(helmet(deps.config.production ? {} : { contentSecurityPolicy: false }));
-  mountMetrics(app, deps, options);
   // The hub starts listening with the first subscriber.
   let hub: EventHub | undefined;
   const events = () => (hub ??= createEventHub(deps.db, deps.log));
@@ -55,19 +52,17 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     ...(options.subscriptionLimits ? { subscriptionLimits: options.subscriptionLimits } : {}),
     prometheus: options.prometheus,
   });
-  // GraphQL: one router mounted at /graphql ahead of the other routes, so a GraphQL request
-  // passes one prefix match instead of one per middleware, and none of the dashboard's.
-  const graphql = express.Router();
+  // GraphQL's steps, chained (chain.ts) rather than routed.
   // The body is read here, counting the bytes actually received (chunked or not).
   const body = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
   const adminBody = express.raw({ type: () => true, limit: MAX_ADMIN_BODY_BYTES });
   // The larger limit needs a token that verifies as an admin's (signature and time; the session
   // itself is checked after the body, as for every request).
-  graphql.use((req, res, next) => {
+  const readBody: express.RequestHandler = (req, res, next) => {
     const admin = bearsAdminToken(deps, req);
     refuseOversized(req, res, admin ? MAX_ADMIN_BODY_BYTES : MAX_BODY_BYTES);
     (admin ? adminBody : body)(req, res, next);
-  }, refuseBrokenGetParams());
+  };
   const perMinute = options.rateLimitPerMinute ?? 1_200;
   // One budget per address and per signed-in subject, spent by HTTP requests and WebSocket
   // operations alike.
@@ -76,29 +71,49 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     perMinute > 0
       ? limitPer(deps, Math.max(1, Math.floor(perMinute / 2)), 'address', (req) => subjectKey((req as AuthedRequest).auth?.viewer))
       : undefined;
-  if (byIp) graphql.use(byIp.middleware);
-  graphql.use(authenticate(deps));
-  // Per signed-in address too, keyed by the verified subject only: a forged token counts
-  // against its sender's IP, never against the address it names.
-  if (bySubject) graphql.use(bySubject.middleware);
   // GraphQL over SSE at /graphql/stream (single connection, or distinct): after the same body,
   // rate and session checks as every GraphQL request. Distinct streams are also served at /graphql.
   // The other transports drive yoga's envelop themselves, and word refusals through the same mask.
   const transport = { graphqlEndpoint: yoga.graphqlEndpoint, getEnveloped: yoga.getEnveloped, maskError };
   const streams = eventStreams(transport, deps, sessions, { ...DEFAULT_STREAM_LIMITS, ...options.streamLimits });
-  graphql.use('/stream', streams.handler);
+  const stream = new RegExp(`^${yoga.graphqlEndpoint}/stream(?:/|$)`, 'i');
+  const streamPath: express.RequestHandler = (req, res, next) => (stream.test(req.path) ? streams.handler(req, res, next) : next());
   app.locals.closeEvents = async () => {
     streams.close();
     sessions.close();
     await hub?.close();
     hub = undefined;
   };
-  // A query or mutation POSTed as JSON is run on yoga's envelop without its fetch adapter;
-  // the rest, and every refusal before execution, is yoga's (json-post.ts).
-  graphql.use(jsonPost(transport));
-  // Yoga is a (req, res) handler; express 5's types do not know its overloads.
-  graphql.use(yoga as unknown as express.RequestHandler);
-  app.use(yoga.graphqlEndpoint, graphql);
+  const graphql = chain(
+    readBody,
+    refuseBrokenGetParams(),
+    ...(byIp ? [byIp.middleware] : []),
+    authenticate(deps),
+    // Per signed-in address too, keyed by the verified subject only: a forged token counts
+    // against its sender's IP, never against the address it names.
+    ...(bySubject ? [bySubject.middleware] : []),
+    streamPath,
+    // A query or mutation POSTed as JSON is run on yoga's envelop without its fetch adapter;
+    // the rest, and every refusal before execution, is yoga's (json-post.ts).
+    jsonPost(transport),
+    // Yoga is a (req, res) handler; express 5's types do not know its overloads.
+    yoga as unknown as express.RequestHandler,
+  );
+  // What every request passes first, as the app's first layer (chain.ts): the access log,
+  // security headers (GraphiQL needs inline scripts; outside production the CSP is left to the
+  // browser defaults), the request timer, and then GraphQL's own steps for /graphql and under
+  // it, ahead of every other route.
+  const timed = httpMetrics(options);
+  const under = new RegExp(`^${yoga.graphqlEndpoint}(?:/|$)`, 'i');
+  app.use(
+    chain(
+      requestLogging(deps),
+      helmet(deps.config.production ? {} : { contentSecurityPolicy: false }),
+      ...(timed ? [timed] : []),
+      (req, res, next) => (under.test(req.path) ? graphql(req, res, next) : next()),
+    ),
+  );
+  mountMetrics(app, deps, options);
   // The dashboard: static files relative to their folder, no build step, nothing from a CDN.
   // (`send` checks dot segments of the request path only, so a project under ~/.cache works.)
   app.use(express.static(options.dashboardDir ?? DASHBOARD_DIR, { index: 'index.html', dotfiles: 'ignore', fallthrough: true }));

@@ -7,10 +7,11 @@ import type { Deps } from '../app/deps.ts';
 import { refused } from './errors.ts';
 import type { AppOptions, Probe } from './app-options.ts';
 
-export function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): void {
+/** Times every HTTP request into `http_request_duration_seconds` (none without a registry). */
+export function httpMetrics(options: AppOptions): express.RequestHandler | undefined {
   const prometheus = options.prometheus;
-  if (!prometheus) return;
-  app.use((req, res, next) => {
+  if (!prometheus) return undefined;
+  return (req, res, next) => {
     const end = prometheus.httpSeconds.startTimer();
     // Read before routing: a mounted router (/graphql) strips its prefix from req.path, so at
     // 'finish' /graphql read as "/" (the dashboard's route) and /graphql/stream as "other".
@@ -18,7 +19,13 @@ export function mountMetrics(app: express.Express, deps: Deps, options: AppOptio
     const route = routeOf(req.path, 'other');
     res.on('finish', () => end({ method: req.method, route, status: String(res.statusCode) }));
     next();
-  });
+  };
+}
+
+/** /metrics, behind its bearer token (none in production without a token). */
+export function mountMetrics(app: express.Express, deps: Deps, options: AppOptions): void {
+  const prometheus = options.prometheus;
+  if (!prometheus) return;
   const token = options.metricsToken;
   if (!token && deps.config.production) return;
   app.get('/metrics', async (req, res) => {

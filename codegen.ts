@@ -20,6 +20,7 @@ const mappers: Record<string, string> = {
   WithdrawalRequest: domain('position')('WithdrawalRecord'),
   Quote: domain('cover')('QuoteWithPolicy'),
   QuoteEstimate: domain('cover')('QuoteRecord'),
+  QuoteBreakdown: domain('cover')('StoredBreakdown'),
   Policy: domain('cover')('PolicyRecord'),
   Feed: domain('feed')('FeedRecord'),
   EvidenceObservation: domain('incident')('EvidenceObservation as EvidenceObservationRecord'),

@@ -134,6 +134,11 @@ export const DAY = 86_400_000;
 export const USDC = (units: number | bigint) => BigInt(units) * 1_000_000n;
 
 /** JSON of a value holding bigints (as decimal strings), for assertion messages. */
+/** A quote as its row keeps it: a part the quote left undefined is absent (JSON has no undefined). */
+export function asStored<T extends { breakdown: object }>(quote: T): T {
+  const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  return { ...defined(quote), breakdown: defined(quote.breakdown) } as T;
+}
 export const jsonOf = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
 
 export interface Wallet {

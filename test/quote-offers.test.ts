@@ -10,7 +10,7 @@ import { requestQuote } from '../src/app/request-quote.ts';
 import type { Viewer } from '../src/app/viewer.ts';
 import { wireDeps } from '../src/app/wire.ts';
 import { findQuote } from '../src/db/cover-store.ts';
-import { USDC, depegRiskInput, directMarket, newWallet, useHarness } from './helpers.ts';
+import { USDC, asStored, depegRiskInput, directMarket, newWallet, useHarness } from './helpers.ts';
 
 const code = (expected: string) => (e: { code?: string }) => e.code === expected;
 
@@ -79,7 +79,7 @@ describe('a firm quote is a signed offer: answered before its row is written, bo
     assert.equal((await findQuote(h.db, quote.id))?.breakdown.recoveredFromOffer, true);
     release();
     await slow.quotePaths.settled();
-    assert.deepEqual(await findQuote(h.db, quote.id), quote, 'the quote reads back as it was answered');
+    assert.deepEqual(await findQuote(h.db, quote.id), asStored(quote), 'the quote reads back as it was answered');
   });
 
   test('an altered or forged offer is no quote; one made for another account is not theirs; an expired one is expired', async () => {

@@ -1,5 +1,5 @@
 import { parseUnits } from 'viem';
-import type { QuoteRecord } from '../domain/cover.ts';
+import type { QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { checkCapacity, policyExposure } from '../domain/capacity.ts';
 import { type BaseError, capacityExceeded, riskDeclined, salesPaused } from '../domain/errors.ts';
@@ -167,23 +167,18 @@ export async function priceCover(
     createdAt: now,
     expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
   };
-  return {
-    id: offerId(deps.config.jwt, terms),
-    ...terms,
-    breakdown: {
-      ...explained,
-      ...explanation?.terms,
-      ...(market
-        ? {
-            marketDistance: market.distance === null ? null : market.distance.toFixed(4),
-            marketMultiplier: market.multiplier.toFixed(4),
-            marketMotion: market.motion,
-          }
-        : {}),
-      score: effectiveScore(risk),
-      bindingCap: best.binding,
-      poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${snapshots.length} backing this risk`,
-    },
-    ...(explanation ? { explanation } : {}),
+  // The model's terms by reference (they are stored once); the API shows them put in
+  // (shownBreakdown). One shape for every quote, absent parts undefined (JSON leaves them out):
+  // spreading the terms' 17 keys, or optional parts, into each breakdown cost more than its pricing.
+  const breakdown: StoredBreakdown = {
+    ...explained,
+    explanationId: explanation?.id,
+    marketDistance: market ? (market.distance === null ? null : market.distance.toFixed(4)) : undefined,
+    marketMultiplier: market?.multiplier.toFixed(4),
+    marketMotion: market ? market.motion : undefined,
+    score: effectiveScore(risk),
+    bindingCap: best.binding,
+    poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${snapshots.length} backing this risk`,
   };
+  return { id: offerId(deps.config.jwt, terms), ...terms, breakdown, explanation };
 }

@@ -40,15 +40,6 @@ export async function deleteStaleExplanations(ex: Executor, before: number): Pro
     AND NOT EXISTS (SELECT 1 FROM quotes q WHERE q.breakdown->>'explanationId' = e.id)`);
 }
 
-/** What a quote stores of its breakdown: the model's terms by reference when they are stored apart. */
-function storedBreakdown(q: QuoteRecord): StoredBreakdown {
-  if (!q.explanation) return q.breakdown;
-  const { terms, id } = q.explanation;
-  const own: Record<string, unknown> = { explanationId: id };
-  for (const [k, v] of Object.entries(q.breakdown)) if (!(k in terms)) own[k] = v;
-  return own as StoredBreakdown;
-}
-
 /** Stores quotes, many in one statement. */
 export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[]): Promise<void> {
   if (quotes.length === 0) return;
@@ -89,7 +80,7 @@ export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
     exposure: q.exposure.toString(),
     premium: q.premium.toString(),
     fee: q.fee.toString(),
-    breakdown: storedBreakdown(q),
+    breakdown: q.breakdown,
     created_at: new Date(q.createdAt).toISOString(),
     expires_at: new Date(q.expiresAt).toISOString(),
   }));

@@ -14,11 +14,11 @@ export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'
     bindingCap: string;
     poolSelection: string;
     /** Where the asset traded when priced (sale-window.ts's distance) and what that multiplied the near-term expected loss by; absent before. */
-    marketDistance?: string | null;
-    marketMultiplier?: string;
-    marketMotion?: 'ARRIVED' | 'STAYED' | null;
+    marketDistance?: string | null | undefined;
+    marketMultiplier?: string | undefined;
+    marketMotion?: 'ARRIVED' | 'STAYED' | null | undefined;
     /** The model explanation's row in model_explanations: its terms are stored there once, not in each quote (absent before). */
-    explanationId?: string;
+    explanationId?: string | undefined;
     /**
      * Set on a quote whose row a purchase wrote from its signed offer, because the process that
      * priced it stopped before writing it: the breakdown is then the purchase's own pricing.
@@ -36,11 +36,25 @@ export interface QuoteRecord {
   exposure: bigint;
   premium: bigint;
   fee: bigint;
-  /** The breakdown holds the model's terms; a quote priced by the loss model also names them, to store them once (model_explanations). */
+  /**
+   * The breakdown as stored: a quote just priced by the loss model names the model's terms
+   * (explanationId) and carries them apart in `explanation`, to store them once
+   * (model_explanations); a quote read back has them put in. `shownBreakdown` is the whole.
+   */
   breakdown: StoredBreakdown;
-  explanation?: StoredExplanation;
+  explanation?: StoredExplanation | undefined;
   createdAt: number;
   expiresAt: number;
+}
+
+const shown = new WeakMap<QuoteRecord, StoredBreakdown>();
+
+/** A quote's whole breakdown, the model's terms it names included, as the API shows it (once per quote). */
+export function shownBreakdown(q: QuoteRecord): StoredBreakdown {
+  if (!q.explanation) return q.breakdown;
+  let whole = shown.get(q);
+  if (!whole) shown.set(q, (whole = { ...q.breakdown, ...q.explanation.terms }));
+  return whole;
 }
 
 export interface PolicyRecord {

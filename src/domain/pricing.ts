@@ -276,16 +276,14 @@ const rateCache = new WeakMap<PricingParams, Map<string, RiskRates>>();
 
 const stringsOfRates = new WeakMap<RiskRates, ReturnType<typeof rateStringsOf>>();
 
-type UtilisationStrings = Pick<
-  PremiumBreakdown,
-  'utilisationBefore' | 'utilisationAfter' | 'utilisationMultiplier' | 'termRate' | 'annualRate' | 'termFraction'
->;
-const atUtilisation = new WeakMap<RiskRates, Map<string, { termRate: Decimal; strings: UtilisationStrings }>>();
+/** A breakdown's strings of its rates and the utilisation span, one object (spread into each breakdown at once). */
+type RateStrings = Omit<PremiumBreakdown, 'rawPremium' | 'minimumApplied' | 'premium' | 'fee' | 'total'>;
+const atUtilisation = new WeakMap<RiskRates, Map<string, { termRate: Decimal; strings: RateStrings }>>();
 
 /** The term rate at the utilisation a purchase spans, and its breakdown's strings: once per rates and utilisation span. */
 function ratesAt(
   rates: RiskRates,
-  input: Pick<PremiumInput, 'utilisationBefore' | 'utilisationAfter' | 'durationDays'>,
+  input: Pick<PremiumInput, 'utilisationBefore' | 'utilisationAfter' | 'durationDays' | 'capitalShare'>,
   params: PricingParams,
 ) {
   const key = `${input.utilisationBefore.toString()}|${input.utilisationAfter.toString()}`;
@@ -300,6 +298,7 @@ function ratesAt(
     at = {
       termRate,
       strings: {
+        ...rateStrings(rates, input.capitalShare),
         utilisationBefore: decimalString(input.utilisationBefore),
         utilisationAfter: decimalString(input.utilisationAfter),
         utilisationMultiplier: decimalString(m),
@@ -367,7 +366,6 @@ export function pricePremium(input: PremiumInput, params: PricingParams): Premiu
   const premium = minimumApplied ? input.minPremium : computed;
   const fee = ceilToBigInt(new Decimal(premium.toString()).mul(params.feeBps).div(10_000));
   return {
-    ...rateStrings(rates, input.capitalShare),
     ...at.strings,
     rawPremium: decimalString(raw, 6),
     minimumApplied,

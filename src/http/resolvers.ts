@@ -11,7 +11,7 @@ import { completeWithdrawal, deposit, requestWithdrawal } from '../app/underwrit
 import { createPool } from '../app/create-pool.ts';
 import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/risks.ts';
 import type { RiskRecord } from '../domain/risk.ts';
-import type { StoredBreakdown } from '../domain/cover.ts';
+import { type StoredBreakdown, shownBreakdown } from '../domain/cover.ts';
 import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing } from '../app/explain-model.ts';
@@ -95,10 +95,14 @@ const quoteFields: QuoteEstimateResolvers = {
   pool: (q, _, ctx) => ctx.pool(q.poolId),
   total: (q) => q.premium + q.fee,
   waitingSeconds: (_q, _, ctx) => ctx.deps.config.pricing.waitingSeconds,
-  summary: (q) => (q.breakdown.termFraction === undefined ? '' : quoteSummary(q.breakdown, q.amount, q.premium, q.fee)),
+  breakdown: (q) => shownBreakdown(q),
+  summary: (q) => {
+    const b = shownBreakdown(q);
+    return b.termFraction === undefined ? '' : quoteSummary(b, q.amount, q.premium, q.fee);
+  },
   lines: async (q, _, ctx) => {
     const { pool } = await ctx.pool(q.poolId);
-    const b = q.breakdown;
+    const b = shownBreakdown(q);
     const p = ctx.deps.config.pricing;
     const money = (v: bigint) => `${formatUnits(v, pool.decimals)} ${pool.asset}`;
     return [
@@ -238,7 +242,7 @@ export const coreResolvers: Resolvers = {
     history: (r, a, ctx) => riskHistory(ctx.deps, r, pageRequest(a.first, a.after)),
   },
   QuoteBreakdown: {
-    baseRate: (b) => legacyBaseRate(b as StoredBreakdown),
+    baseRate: (b) => legacyBaseRate(b),
   },
 
   Pool: {

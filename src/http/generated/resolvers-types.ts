@@ -3,7 +3,7 @@ import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } f
 import type { RiskRecord } from '../../domain/risk.ts';
 import type { RiskSignalView, PoolSnapshot, BackstopState, DepositView, ObservationRecord } from '../../app/records.ts';
 import type { PositionRecord, WithdrawalRecord } from '../../domain/position.ts';
-import type { QuoteWithPolicy, QuoteRecord, PolicyRecord } from '../../domain/cover.ts';
+import type { QuoteWithPolicy, QuoteRecord, StoredBreakdown, PolicyRecord } from '../../domain/cover.ts';
 import type { FeedRecord } from '../../domain/feed.ts';
 import type { EvidenceObservation as EvidenceObservationRecord, IncidentRecord, PayoutRecord, RecoveryRecord } from '../../domain/incident.ts';
 import type { AdequacyReport } from '../../domain/adequacy.ts';
@@ -3114,7 +3114,7 @@ export type ResolversTypes = {
   ProtocolCategory: ProtocolCategory;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Quote: ResolverTypeWrapper<QuoteWithPolicy>;
-  QuoteBreakdown: ResolverTypeWrapper<QuoteBreakdown>;
+  QuoteBreakdown: ResolverTypeWrapper<StoredBreakdown>;
   QuoteConnection: ResolverTypeWrapper<Omit<QuoteConnection, 'nodes'> & { nodes: Array<ResolversTypes['Quote']> }>;
   QuoteEstimate: ResolverTypeWrapper<QuoteRecord>;
   QuoteLine: ResolverTypeWrapper<QuoteLine>;
@@ -3232,7 +3232,7 @@ export type ResolversParentTypes = {
   PositionLoss: PositionLoss;
   Query: Record<PropertyKey, never>;
   Quote: QuoteWithPolicy;
-  QuoteBreakdown: QuoteBreakdown;
+  QuoteBreakdown: StoredBreakdown;
   QuoteConnection: Omit<QuoteConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Quote']> };
   QuoteEstimate: QuoteRecord;
   QuoteLine: QuoteLine;

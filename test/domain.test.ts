@@ -11,7 +11,7 @@ import {
   roomUnder,
 } from '../src/domain/capacity.ts';
 import { splitInflow } from '../src/domain/backstop.ts';
-import { Decimal } from '../src/domain/decimal.ts';
+import { Decimal, ceilToBigInt, decimalString, scaledOf, scaledString } from '../src/domain/decimal.ts';
 import { WAD } from '../src/domain/money.ts';
 import { accruePremium, policyEarning } from '../src/domain/premium-accrual.ts';
 import { defaultPricing, meanMultiplier, pricePremium, utilisationMultiplier } from '../src/domain/pricing.ts';
@@ -72,6 +72,24 @@ describe('share maths', () => {
 });
 
 describe('pricing (docs/design.md §3)', () => {
+  test("a premium's exact arithmetic in bigints writes what decimal.js writes", () => {
+    const { next } = rng(42);
+    const digits = (n: number) => Array.from({ length: n }, () => Math.floor(next() * 10)).join('');
+    for (let i = 0; i < 2_000; i++) {
+      const n = BigInt(digits(1 + Math.floor(next() * 30)));
+      const places = Math.floor(next() * 25);
+      const dp = Math.floor(next() * 13);
+      const expected = decimalString(new Decimal(n.toString()).div(new Decimal(10).pow(places)), dp);
+      assert.equal(scaledString(n, places, dp), expected, `${n} / 10^${places} to ${dp} places`);
+      const rate = new Decimal(`0.${digits(1 + Math.floor(next() * 15))}`);
+      assert.equal((scaledOf(rate).n * 10n ** 40n) / scaledOf(rate).den, ceilToBigInt(rate.mul(new Decimal(10).pow(40))));
+    }
+    // Halves round to the even neighbour, as decimalString does.
+    assert.equal(scaledString(25n, 1, 0), '2');
+    assert.equal(scaledString(35n, 1, 0), '4');
+    assert.equal(scaledString(1000n, 3, 6), '1');
+  });
+
   test('the utilisation multiplier has its kink at k', () => {
     assert.equal(utilisationMultiplier(new Decimal(0), defaultPricing).toString(), '1');
     assert.equal(utilisationMultiplier(new Decimal('0.8'), defaultPricing).toString(), '1.5');

@@ -83,7 +83,7 @@ export function priceIn(
     risk: { id: string; maxPayoutRatio: string };
     pool: Pick<PoolRecord, 'adequacy'>;
     loss: { expectedLoss: number; uncertainty: number };
-    check: { utilisationBefore: Decimal; utilisationAfter: Decimal };
+    check: { utilisationBefore: Decimal; utilisationAfter: Decimal; utilisationKey?: string };
     amount: bigint;
     durationDays: number;
     minPremium: bigint;
@@ -98,6 +98,7 @@ export function priceIn(
       capitalShare: capitalShare(c.pool.adequacy, c.risk.id),
       utilisationBefore: c.check.utilisationBefore,
       utilisationAfter: c.check.utilisationAfter,
+      utilisationKey: c.check.utilisationKey,
       minPremium: c.minPremium,
     },
     deps.config.pricing,

@@ -1,4 +1,4 @@
-import { Decimal, ceilToBigInt, ratio } from './decimal.ts';
+import { Decimal, type Scaled, ratio, scaledOf } from './decimal.ts';
 import { mulDivDown, mulDivUp } from './money.ts';
 
 /**
@@ -35,14 +35,25 @@ export interface CapacityCheck {
   binding: CapUse;
   utilisationBefore: Decimal;
   utilisationAfter: Decimal;
+  /** The binding cap's use before and after, and its size: what the two utilisations are worked out from. */
+  utilisationKey: string;
   /** Largest extra exposure that would still fit every cap. */
   headroom: bigint;
 }
 
 /** Exposure of a policy: cover amount x its maximum payout ratio, rounded up. */
 export function policyExposure(amount: bigint, maxRatio: string): bigint {
-  return ceilToBigInt(new Decimal(amount.toString()).mul(maxRatio));
+  let ratio = payoutRatios.get(maxRatio);
+  if (!ratio) {
+    if (payoutRatios.size >= 1_000) payoutRatios.clear();
+    payoutRatios.set(maxRatio, (ratio = scaledOf(new Decimal(maxRatio))));
+  }
+  return mulDivUp(amount, ratio.n, ratio.den);
 }
+/** Utilisations before and after, by the binding cap's use and size (checkCapacity). */
+const utilisations = new Map<string, [Decimal, Decimal]>();
+/** Payout ratios as exact fractions, by their text. */
+const payoutRatios = new Map<string, Scaled>();
 
 export function capOf(capital: bigint, bps: number): bigint {
   return mulDivDown(capital, BigInt(bps), 10_000n);
@@ -109,11 +120,21 @@ export function checkCapacity(snapshot: ExposureSnapshot, limits: CapacityLimits
   }
   const room = (u: CapUse) => roomUnder(u.cap, u.before);
   const headroom = uses.reduce((min, u) => (room(u) < min ? room(u) : min), room(binding));
+  // The utilisations as decimals, once per binding cap's use and size (a quote's pricing then
+  // finds its rates by the same key, without printing them).
+  const utilisationKey = `${binding.before}|${binding.after}|${binding.cap}`;
+  let utilisation = utilisations.get(utilisationKey);
+  if (!utilisation) {
+    if (utilisations.size >= 10_000) utilisations.clear();
+    utilisation = [Decimal.min(1, capUtilisation(binding.before, binding.cap)), Decimal.min(1, capUtilisation(binding.after, binding.cap))];
+    utilisations.set(utilisationKey, utilisation);
+  }
   return {
     fits: uses.every((u) => u.after <= u.cap) && extra <= headroom,
     binding,
-    utilisationBefore: Decimal.min(1, capUtilisation(binding.before, binding.cap)),
-    utilisationAfter: Decimal.min(1, capUtilisation(binding.after, binding.cap)),
+    utilisationBefore: utilisation[0],
+    utilisationAfter: utilisation[1],
+    utilisationKey,
     headroom,
   };
 }

@@ -1,5 +1,6 @@
 import { badInput } from './errors.ts';
-import { Decimal, ceilToBigInt, decimalString } from './decimal.ts';
+import { Decimal, type Scaled, ceilToBigInt, decimalString, scaledOf, scaledString } from './decimal.ts';
+import { mulDivUp } from './money.ts';
 import { defaultSaleWindow } from './sale-window.ts';
 
 /**
@@ -108,6 +109,8 @@ export interface PremiumInput {
   /** Utilisation of the binding capacity cap before and after this purchase, in [0, 1]. */
   utilisationBefore: Decimal;
   utilisationAfter: Decimal;
+  /** What the two utilisations are worked out from (CapacityCheck's), naming them for the caches without printing them. */
+  utilisationKey?: string | undefined;
   /** Minimum premium in base units of the pool's asset. */
   minPremium: bigint;
 }
@@ -278,15 +281,15 @@ const stringsOfRates = new WeakMap<RiskRates, ReturnType<typeof rateStringsOf>>(
 
 /** A breakdown's strings of its rates and the utilisation span, one object (spread into each breakdown at once). */
 type RateStrings = Omit<PremiumBreakdown, 'rawPremium' | 'minimumApplied' | 'premium' | 'fee' | 'total'>;
-const atUtilisation = new WeakMap<RiskRates, Map<string, { termRate: Decimal; strings: RateStrings }>>();
+const atUtilisation = new WeakMap<RiskRates, Map<string, { termRate: Scaled; strings: RateStrings }>>();
 
 /** The term rate at the utilisation a purchase spans, and its breakdown's strings: once per rates and utilisation span. */
 function ratesAt(
   rates: RiskRates,
-  input: Pick<PremiumInput, 'utilisationBefore' | 'utilisationAfter' | 'durationDays' | 'capitalShare'>,
+  input: Pick<PremiumInput, 'utilisationBefore' | 'utilisationAfter' | 'utilisationKey' | 'durationDays' | 'capitalShare'>,
   params: PricingParams,
 ) {
-  const key = `${input.utilisationBefore.toString()}|${input.utilisationAfter.toString()}`;
+  const key = input.utilisationKey ?? `${input.utilisationBefore.toString()}|${input.utilisationAfter.toString()}`;
   let byUtilisation = atUtilisation.get(rates);
   if (!byUtilisation) atUtilisation.set(rates, (byUtilisation = new Map()));
   let at = byUtilisation.get(key);
@@ -296,7 +299,7 @@ function ratesAt(
     const term = termOf(input.durationDays);
     const termRate = rates.total.mul(m);
     at = {
-      termRate,
+      termRate: scaledOf(termRate),
       strings: {
         ...rateStrings(rates, input.capitalShare),
         utilisationBefore: decimalString(input.utilisationBefore),
@@ -359,15 +362,18 @@ export function pricePremium(input: PremiumInput, params: PricingParams): Premiu
   validateTerm(input.durationDays, params);
   const rates = riskRates(input, params);
   const at = ratesAt(rates, input, params);
-  const termRate = at.termRate;
-  const raw = new Decimal(input.amount.toString()).mul(termRate);
-  const computed = ceilToBigInt(raw);
+  // amount x the term rate, exactly (the rate is a finite decimal n / 10^places).
+  const { n, places, den } = at.termRate;
+  const raw = input.amount * n;
+  const computed = raw === 0n ? 0n : (raw - 1n) / den + 1n;
   const minimumApplied = computed < input.minPremium;
   const premium = minimumApplied ? input.minPremium : computed;
-  const fee = ceilToBigInt(new Decimal(premium.toString()).mul(params.feeBps).div(10_000));
+  const fee = Number.isInteger(params.feeBps)
+    ? mulDivUp(premium, BigInt(params.feeBps), 10_000n)
+    : ceilToBigInt(new Decimal(premium.toString()).mul(params.feeBps).div(10_000));
   return {
     ...at.strings,
-    rawPremium: decimalString(raw, 6),
+    rawPremium: scaledString(raw, places, 6),
     minimumApplied,
     premium,
     fee,

@@ -1,7 +1,7 @@
 import { parseUnits } from 'viem';
 import type { QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
-import { checkCapacity, policyExposure } from '../domain/capacity.ts';
+import { type CapacityCheck, checkCapacity, policyExposure } from '../domain/capacity.ts';
 import { type BaseError, capacityExceeded, riskDeclined, salesPaused } from '../domain/errors.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { isBeyond } from '../domain/trigger-engine.ts';
@@ -83,7 +83,7 @@ export function priceIn(
     risk: { id: string; maxPayoutRatio: string };
     pool: Pick<PoolRecord, 'adequacy'>;
     loss: { expectedLoss: number; uncertainty: number };
-    check: { utilisationBefore: Decimal; utilisationAfter: Decimal; utilisationKey?: string };
+    check: Pick<CapacityCheck, 'utilisationBefore' | 'utilisationAfter' | 'utilisationKey'>;
     amount: bigint;
     durationDays: number;
     minPremium: bigint;

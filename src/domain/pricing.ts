@@ -1,5 +1,5 @@
 import { badInput } from './errors.ts';
-import { Decimal, type Scaled, ceilToBigInt, decimalString, scaledOf, scaledString } from './decimal.ts';
+import { Decimal, type Scaled, decimalString, scaledOf, scaledString } from './decimal.ts';
 import { mulDivUp } from './money.ts';
 import { defaultSaleWindow } from './sale-window.ts';
 
@@ -31,7 +31,7 @@ export interface PricingParams {
   kink: string;
   slope1: string;
   slope2: string;
-  /** Platform fee as basis points of the premium. */
+  /** Platform fee in whole basis points of the premium. */
   feeBps: number;
   minDays: number;
   maxDays: number;
@@ -364,16 +364,13 @@ export function pricePremium(input: PremiumInput, params: PricingParams): Premiu
   const at = ratesAt(rates, input, params);
   // amount x the term rate, exactly (the rate is a finite decimal n / 10^places).
   const { n, places, den } = at.termRate;
-  const raw = input.amount * n;
-  const computed = raw === 0n ? 0n : (raw - 1n) / den + 1n;
+  const computed = mulDivUp(input.amount, n, den);
   const minimumApplied = computed < input.minPremium;
   const premium = minimumApplied ? input.minPremium : computed;
-  const fee = Number.isInteger(params.feeBps)
-    ? mulDivUp(premium, BigInt(params.feeBps), 10_000n)
-    : ceilToBigInt(new Decimal(premium.toString()).mul(params.feeBps).div(10_000));
+  const fee = mulDivUp(premium, BigInt(params.feeBps), 10_000n);
   return {
     ...at.strings,
-    rawPremium: scaledString(raw, places, 6),
+    rawPremium: scaledString(input.amount * n, places, 6),
     minimumApplied,
     premium,
     fee,

@@ -353,7 +353,7 @@ async function purchaseThroughput(n: number) {
 async function gasPerPayout(n: number) {
   const [ownerKey] = ANVIL_KEYS as [Hex];
   const owner = privateKeyToAccount(ownerKey);
-  const chain = await localTreasury(41, owner.address);
+  const chain = await localTreasury(owner.address);
   try {
     const gasOf = async (address: Hex, abi: readonly unknown[], functionName: string, args: unknown[]) =>
       (await chain.send(ownerKey, address, abi, functionName, args)).gasUsed;
@@ -397,7 +397,7 @@ async function chainPayouts(n: number) {
   const [ownerKey] = ANVIL_KEYS as [Hex];
   const owner = privateKeyToAccount(ownerKey);
   // Both sides pay n x 500 USDC: a cap above that, so the daily payout cap never holds a batch.
-  const chain = await localTreasury(43, owner.address, ['--block-time', '1', '--gas-limit', '60000000'], {
+  const chain = await localTreasury(owner.address, ['--block-time', '1', '--gas-limit', '60000000'], {
     payoutCap: 4n * BigInt(n) * USDC(1_000),
   });
   const h = await createHarness();

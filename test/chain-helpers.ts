@@ -30,11 +30,6 @@ export function compileTestContracts(names: readonly string[]): Record<string, C
   return compileContracts(fileURLToPath(new URL('./contracts', import.meta.url)), names);
 }
 
-/** Starts anvil from the npm package on a port of this test process. */
-export async function startTestAnvil(offset = 0, args: readonly string[] = []): Promise<Anvil> {
-  return startAnvil(20_000 + ((process.pid + offset * 7919) % 20_000), args);
-}
-
 export function chainClients(url: string) {
   const account = privateKeyToAccount(ANVIL_KEYS[0] as Hex);
   const transport = http(url, { retryCount: 0 });
@@ -61,12 +56,11 @@ export interface LocalTreasury {
  * anvil's first dev account; `payoutCap` (base units a day) defaults to the deployment's.
  */
 export async function localTreasury(
-  offset: number,
   operator: Address,
   anvilArgs: readonly string[] = [],
   options: { payoutCap?: bigint } = {},
 ): Promise<LocalTreasury> {
-  const anvil = await startTestAnvil(offset, anvilArgs);
+  const anvil = await startAnvil(0, anvilArgs);
   const transport = http(anvil.url, { retryCount: 0 });
   const pub = createPublicClient({ chain: foundry, transport, pollingInterval: 50 });
   const walletOf = (key: Hex) => createWalletClient({ chain: foundry, account: privateKeyToAccount(key), transport });

@@ -107,7 +107,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
   }
 
   before(async () => {
-    const local = await localTreasury(5, operator.address);
+    const local = await localTreasury(operator.address);
     ({ anvil, pub, token, treasury, send, walletOf } = local);
     h = await chainHarness(local, { confirmations: CONFIRMATIONS, batchSize: 100, operator });
     admin = { address: h.admin.address, roles: ['admin'] };
@@ -650,6 +650,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
     await rpc('anvil_setBalance', [zed.address, toHex(10n ** 19n)]); // gas money set outside any block is gone with the branch
     await rpc('eth_sendRawTransaction', [approve]);
     await rpc('eth_sendRawTransaction', [deposit]);
+    assert.equal((await pub.waitForTransactionReceipt({ hash: depositHash, timeout: 10_000 })).status, 'success');
     await mine(CONFIRMATIONS);
     await syncTreasury(h.deps);
     await syncTreasury(h.deps);

@@ -16,7 +16,8 @@ import { createFeedReader } from '../src/chain/feed-readers.ts';
 import { findRisk } from '../src/db/risk-store.ts';
 import { listIncidents } from '../src/db/incident-store.ts';
 import { type Watcher, createWatcher } from '../src/watcher/watcher.ts';
-import { type Anvil, type Compiled, chainClients, compileTestContracts, startTestAnvil } from './chain-helpers.ts';
+import { type Anvil, type Compiled, chainClients, compileTestContracts } from './chain-helpers.ts';
+import { startAnvil } from '../src/chain/anvil.ts';
 import {
   DAY,
   type Harness,
@@ -39,7 +40,7 @@ describe('the running watcher on a real local chain', () => {
 
   before(async () => {
     contracts = compileTestContracts(['MockAggregator']);
-    anvil = await startTestAnvil();
+    anvil = await startAnvil();
     chain = chainClients(anvil.url);
     h = await createHarness();
     admin = { address: h.admin.address, roles: ['admin'] };
@@ -146,5 +147,11 @@ describe('the running watcher on a real local chain', () => {
     for (const x of [expired, otherRisk]) assert.equal(await gained(x), 0n);
     assert.equal(incident.policiesPaid, 2);
     await assertLedgerInvariants(h.db);
+  });
+
+  test('an anvil whose port is taken fails to start, rather than quietly using the chain already there', async () => {
+    const port = Number(new URL(anvil.url).port);
+    await assert.rejects(startAnvil(port), /anvil did not start on port \d+: it exited/);
+    assert.equal(await chain.public.getChainId(), 31337, 'the running chain is untouched');
   });
 });

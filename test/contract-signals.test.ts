@@ -18,8 +18,8 @@ import { findRisk } from '../src/db/risk-store.ts';
 import { isBaseError } from '../src/domain/errors.ts';
 import { pageRequest } from '../src/domain/page.ts';
 import { type Watcher, createWatcher } from '../src/watcher/watcher.ts';
-import { ANVIL_KEYS } from '../src/chain/anvil.ts';
-import { type Anvil, chainClients, startTestAnvil } from './chain-helpers.ts';
+import { ANVIL_KEYS, startAnvil } from '../src/chain/anvil.ts';
+import { type Anvil, chainClients } from './chain-helpers.ts';
 import { type Harness, USDC, assertLedgerInvariants, createHarness, newWallet, waitFor } from './helpers.ts';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createWalletClient, http } from 'viem';
@@ -48,7 +48,7 @@ describe('smart-contract failure on a real local chain: pays real failures, neve
   const attacker = privateKeyToAccount(ANVIL_KEYS[1] as `0x${string}`);
 
   before(async () => {
-    anvil = await startTestAnvil(3);
+    anvil = await startAnvil();
     chain = chainClients(anvil.url);
     h = await createHarness();
     admin = { address: h.admin.address, roles: ['admin'] };

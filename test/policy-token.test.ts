@@ -96,7 +96,7 @@ describe('policies as ERC-721 tokens on a real local chain: minted once, paid to
   }
 
   before(async () => {
-    chain = await localTreasury(13, privateKeyToAccount(OPERATOR_KEY).address);
+    chain = await localTreasury(privateKeyToAccount(OPERATOR_KEY).address);
     anvil = chain.anvil;
     const owner = privateKeyToAccount(OWNER_KEY);
     const minter = privateKeyToAccount(ANVIL_MINTER_KEY);

@@ -48,7 +48,7 @@ describe('the treasury contract on anvil', () => {
   const mintAbi = platformContracts().TestStablecoin.abi;
 
   before(async () => {
-    ({ anvil, pub, token, treasury, send, walletOf } = await localTreasury(3, operator.address));
+    ({ anvil, pub, token, treasury, send, walletOf } = await localTreasury(operator.address));
     await send(ownerKey, token, mintAbi, 'mint', [alice.address, 1_000_000_000n]);
   });
   after(async () => {

@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { type Address, type Hex, getAddress, serializeErc6492Signature, encodeFunctionData, keccak256, toHex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
-import { type Anvil, type Compiled, chainClients, compileTestContracts, startTestAnvil } from './chain-helpers.ts';
+import { type Anvil, type Compiled, chainClients, compileTestContracts } from './chain-helpers.ts';
+import { startAnvil } from '../src/chain/anvil.ts';
 import { policyTransferDomain, policyTransferTypes } from '../src/domain/policy-transfer.ts';
 import { PURCHASE, QUOTE, USDC, type Harness, createHarness, fundedBuyer, marketWithPool } from './helpers.ts';
 
@@ -25,7 +26,7 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
 
   before(async () => {
     contracts = compileTestContracts(['SmartWallet', 'SmartWalletFactory']);
-    anvil = await startTestAnvil(5);
+    anvil = await startAnvil();
     chain = chainClients(anvil.url);
     h = await createHarness();
     (h.deps.config.siwe as { rpcUrls: ReadonlyMap<number, string> }).rpcUrls = new Map([[31337, anvil.url]]);

@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type Address, type Hex, createPublicClient, createWalletClient, getAddress, http, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -44,20 +43,9 @@ export function anvilAvailable(): boolean {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts anvil, deploys the token, the treasury and the policy token (owner: anvil's first dev account; operator: its last), and mines a block a second. */
 export async function startDemoChain(dir: string): Promise<DemoChain> {
-  const anvil: Anvil = await startAnvil(await freePort());
+  const anvil: Anvil = await startAnvil();
   const chain = chainOf(LOCAL_CHAIN_ID, anvil.url);
   const transport = http(anvil.url, { retryCount: 0 });
   const pub = createPublicClient({ chain, transport, pollingInterval: 100 });

@@ -30,22 +30,45 @@ export interface Anvil {
   stop(): Promise<void>;
 }
 
-/** Starts a local anvil chain on `port` and waits until it answers. */
-export async function startAnvil(port: number, extraArgs: readonly string[] = []): Promise<Anvil> {
-  const child: ChildProcess = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', String(port), '--silent', ...extraArgs], {
-    stdio: 'ignore',
+/**
+ * Starts a local anvil chain on `port` (0: one the system picks) and waits until it says it
+ * listens. Only this child's own "Listening on" line counts: a port another process holds
+ * (another test file's anvil, say) makes this anvil exit, and that is an error here, never a
+ * quiet connection to the other chain.
+ */
+export async function startAnvil(port = 0, extraArgs: readonly string[] = []): Promise<Anvil> {
+  const child: ChildProcess = spawn(anvilBinary(), ['--host', '127.0.0.1', '--port', String(port), ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => fail(new Error('no "Listening on" line within 15 s')), 15_000);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`anvil did not start on port ${port}: ${error.message}${seen ? `\n${seen.slice(-500)}` : ''}`));
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const listening = /Listening on (127\.0\.0\.1:\d+)/.exec(seen);
+      if (!listening) return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      resolve(`http://${listening[1]}`);
+    };
+    const onExit = (code: number | null) => fail(new Error(`it exited (${code})`));
+    child.once('exit', onExit);
+    child.once('error', fail);
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+    });
+  });
+  // Anvil logs every call to stdout: read on, or a full pipe would stall it.
+  child.stdout?.removeAllListeners('data').resume();
+  child.stderr?.removeAllListeners('data').resume();
   const client = createPublicClient({ transport: http(url, { retryCount: 0 }) });
-  for (let i = 0; ; i++) {
-    try {
-      await client.getChainId();
-      break;
-    } catch (error) {
-      if (i > 100 || child.exitCode !== null) throw new Error(`anvil did not start on port ${port}: ${String(error)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await client.getChainId();
   return {
     url,
     async stop() {

@@ -65,7 +65,7 @@ const rpc = (method: string, params: unknown[]) => chain.pub.request({ method: m
 describe('money on chain under faults, with watcher processes', { skip }, () => {
   before(async () => {
     if (!SERVER_URL) return;
-    chain = await localTreasury(17, privateKeyToAccount(OPERATOR_KEY).address);
+    chain = await localTreasury(privateKeyToAccount(OPERATOR_KEY).address);
     h = await chainHarness(chain, { confirmations: CONFIRMATIONS, batchSize: 50 });
     const s = h.deps.config.rail;
     assert.equal(s.mode, 'chain');

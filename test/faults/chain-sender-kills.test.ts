@@ -54,7 +54,7 @@ const recentLogs: Array<{ pid: number | undefined; text: string }> = [];
 before(async () => {
   if (!SERVER_URL) return;
   const operator = privateKeyToAccount(OPERATOR_KEY);
-  chain = await localTreasury(13, operator.address);
+  chain = await localTreasury(operator.address);
   h = await chainHarness(chain, { confirmations: CONFIRMATIONS, batchSize: 50 });
   // The watchers below run on the wall clock; the purchases here follow it.
   h.clock.catchUpWithWallClock();

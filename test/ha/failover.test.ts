@@ -66,7 +66,7 @@ test('the leader killed under purchases, deposits and a settlement paying on cha
   const admin = privateKeyToAccount(adminKey);
 
   // The chain: a block a second, the test USDC, the treasury and the policy token.
-  const chain = await localTreasury(17, privateKeyToAccount(ANVIL_OPERATOR_KEY).address, ['--block-time', '1']);
+  const chain = await localTreasury(privateKeyToAccount(ANVIL_OPERATOR_KEY).address, ['--block-time', '1']);
   cleanup.push(() => chain.anvil.stop());
   const owner = privateKeyToAccount(ANVIL_KEYS[0] as Hex);
   const policyToken = await deployPolicyToken(

@@ -15,6 +15,7 @@ import { DASHBOARD_DIR, createApp } from '../src/http/create-app.ts';
 import { requestLogFields } from '../src/app/request-context.ts';
 import { createPrometheus } from '../src/http/prometheus.ts';
 import { inlineCpu, createCpuWorker } from '../src/app/cpu-worker.ts';
+import { wireDeps } from '../src/app/wire.ts';
 import { BaseError } from '../src/domain/errors.ts';
 import {
   CREDIT,
@@ -439,7 +440,8 @@ describe('expensive work stays off the request path', () => {
   const h = useHarness({
     solvency: {
       ...testConfig('0x0000000000000000000000000000000000000001').solvency,
-      simulation: { paths: 100_000, seed: 1, withinGroup: 0.3, acrossGroups: 0.1 },
+      // Long enough (seconds) that a host's pause of a few hundred ms reads apart from a blocked thread.
+      simulation: { paths: 2_000_000, seed: 1, withinGroup: 0.3, acrossGroups: 0.1 },
     },
   });
 
@@ -472,7 +474,9 @@ describe('expensive work stays off the request path', () => {
       assert.equal(viaWorker.base, true);
       assert.deepEqual(viaWorker.fields?.[0]?.path, ['observations', 1, 'value']);
 
-      const app = createApp({ ...h.deps, cpu }, { rateLimitPerMinute: 0 });
+      // Wired again with the worker, as the server wires its deps: the services built on the
+      // ports (the first adequacy run among them) use the ports' cpu.
+      const app = createApp(wireDeps({ ...h.deps, cpu }), { rateLimitPerMinute: 0 });
       const served = await serve(app);
       try {
         const aliased = `{ ${Array.from({ length: 15 }, (_, i) => `a${i}: adequacy { status }`).join(' ')} }`;
@@ -511,16 +515,18 @@ describe('expensive work stays off the request path', () => {
         running = false;
         await probe;
         for (const b of bodies) assert.equal(b.errors, undefined, JSON.stringify(b.errors));
-        assert.equal(bodies[0].data.b.simulation.paths, 100_000);
+        assert.equal(bodies[0].data.b.simulation.paths, 2_000_000);
         // Every caller got the same stored run, computed once.
         assert.equal(new Set(bodies.map((b) => b.data.c.computedAt)).size, 1);
-        // Run on the request thread, the simulation would hold a probe for its whole run; in the
-        // worker no probe waits more than a fraction of it (bounded by 500 ms on a fast host,
-        // by the run's own length on a slow one, where a pause of the host stalls both).
-        const bound = Math.max(500, simulated / 2);
+        // Run on the request thread, the simulation (seconds of it) would hold the probes for its
+        // whole run: one or two would be answered. In the worker they keep being answered, each
+        // quickly; the request thread's own part (GraphQL, the database, the loss models) may
+        // hold the first ones on a loaded host, so the median is what is bounded.
+        const sorted = [...slowest].sort((x, y) => x - y);
+        const typical = sorted[Math.floor(sorted.length / 2)] as number;
         assert.ok(
-          Math.max(...slowest) < bound,
-          `healthz took up to ${Math.round(Math.max(...slowest))} ms while the simulation ran ${Math.round(simulated)} ms`,
+          sorted.length >= 5 && typical < Math.max(50, simulated / 20),
+          `healthz answered ${sorted.length} times while the simulation ran ${Math.round(simulated)} ms, in ${sorted.map(Math.round).join(', ')} ms`,
         );
       } finally {
         served.close();

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { type Hex, createPublicClient, http } from 'viem';
+import type { Hex } from 'viem';
 
 const require = createRequire(import.meta.url);
 
@@ -67,8 +67,6 @@ export async function startAnvil(port = 0, extraArgs: readonly string[] = []): P
   // Anvil logs every call to stdout: read on, or a full pipe would stall it.
   child.stdout?.removeAllListeners('data').resume();
   child.stderr?.removeAllListeners('data').resume();
-  const client = createPublicClient({ transport: http(url, { retryCount: 0 }) });
-  await client.getChainId();
   return {
     url,
     async stop() {

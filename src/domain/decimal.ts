@@ -17,11 +17,6 @@ export function decimalString(value: Decimal, dp = 12): string {
   return fixed === '-0' ? '0' : fixed;
 }
 
-/** Rounds a non-negative decimal up to an integer bigint. */
-export function ceilToBigInt(value: Decimal): bigint {
-  return BigInt(value.toDecimalPlaces(0, DecimalJs.ROUND_CEIL).toFixed(0));
-}
-
 export function ratio(num: bigint, den: bigint): Decimal {
   return new Decimal(num.toString()).div(new Decimal(den.toString()));
 }

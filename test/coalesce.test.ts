@@ -11,6 +11,7 @@ import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { deposit } from '../src/app/underwrite.ts';
 import { USDC, asStored, useHarness, depegRiskInput, directMarket } from './helpers.ts';
+import { offerKey } from '../src/domain/offer-id.ts';
 
 describe('createCoalescer', () => {
   test('a call made while a run is in flight joins the next run, which starts after it', async () => {
@@ -99,7 +100,7 @@ describe('concurrent quotes share their reads and writes', () => {
     await counting.quotePaths.settled();
     const stored = await h.db.query<{ n: string }>(
       sql`SELECT COUNT(*) AS n FROM quotes WHERE id IN (${sql.join(
-        quotes.map((q) => sql`${q.id}`),
+        quotes.map((q) => sql`${offerKey(q.id)}`),
         sql`, `,
       )})`,
     );
@@ -147,7 +148,7 @@ describe('concurrent quotes share their reads and writes', () => {
         (
           await h.db.query<{ n: string }>(
             sql`SELECT COUNT(*) AS n FROM quotes WHERE id IN (${sql.join(
-              ids.map((id) => sql`${id}`),
+              ids.map((id) => sql`${offerKey(id)}`),
               sql`, `,
             )})`,
           )

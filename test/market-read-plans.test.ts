@@ -13,6 +13,7 @@ import { EXPIRING_LIMIT, type PoolState, loadPoolStates } from '../src/db/pool-s
 import { findWatchedMarket } from '../src/db/risk-store.ts';
 import { bulkMarket } from './bulk-policies.ts';
 import { USDC, newWallet, useHarness } from './helpers.ts';
+import { offerKey } from '../src/domain/offer-id.ts';
 
 const h = useHarness();
 const dialect = new PgDialect();
@@ -90,7 +91,7 @@ test('a pool with more lapsed policies than the market read holds is read again 
   const market = await findWatchedMarket(h.db, risk.id, now, { statement: quotesInsert([quote]), name: 'quotes_insert' });
   const read = market?.pools.find((p) => p.pool.id === poolId);
   assert.equal(read?.expiring.length, lapsed);
-  const stored = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM quotes WHERE id = ${quote.id}`);
+  const stored = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM quotes WHERE id = ${offerKey(quote.id)}`);
   assert.equal(Number(stored[0]?.n), 1);
 
   const [state] = await loadPoolStates(h.db, { poolId }, now);

@@ -43,6 +43,7 @@ import {
   watchedRisk,
 } from './helpers.ts';
 import { rng } from './rng.ts';
+import { offerKey } from '../src/domain/offer-id.ts';
 
 const rule = (r: Partial<TriggerRuleInput> = {}) =>
   normaliseTriggerRule({ threshold: '0.97', direction: 'BELOW', recoveryThreshold: '0.97', window: 86_400, payout: 'BINARY', ...r });
@@ -467,7 +468,7 @@ describe('history as data, and quotes from it (API)', () => {
     await h.deps.quotePaths.settled(); // written just behind the answers
     const stored = await h.db.query<{ breakdown: Record<string, unknown> }>(
       sql`SELECT breakdown FROM quotes WHERE id IN (${sql.join(
-        priced.map((q) => sql`${q.id}`),
+        priced.map((q) => sql`${offerKey(q.id)}`),
         sql`, `,
       )})`,
     );

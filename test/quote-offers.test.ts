@@ -9,8 +9,17 @@ import { offerId, readOffer } from '../src/app/quote-offers.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import type { Viewer } from '../src/app/viewer.ts';
 import { wireDeps } from '../src/app/wire.ts';
-import { findQuote } from '../src/db/cover-store.ts';
-import { USDC, asStored, depegRiskInput, directMarket, newWallet, useHarness } from './helpers.ts';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/pglite';
+import { migrate } from 'drizzle-orm/pglite/migrator';
+import { findPolicyByQuote, findQuote } from '../src/db/cover-store.ts';
+import { createDatabase } from '../src/db/create-database.ts';
+import { openPglite } from '../src/db/pglite.ts';
+import { offerKey } from '../src/domain/offer-id.ts';
+import { USDC, asStored, depegRiskInput, directMarket, newWallet, testConfig, useHarness } from './helpers.ts';
 
 const code = (expected: string) => (e: { code?: string }) => e.code === expected;
 
@@ -118,4 +127,128 @@ describe('a firm quote is a signed offer: answered before its row is written, bo
     h.clock.advance(quote.expiresAt - h.clock.now());
     await assert.rejects(purchasePolicy(h.deps, buyer, quote.id), code('QUOTE_EXPIRED'));
   });
+
+  test("a quote's row is keyed by its offer's key with the MAC apart, and reads back as the whole id it was answered with", async () => {
+    const { admin, risk } = await directMarket(h, USDC(1_000_000), depegRiskInput('keyed', 'KEYD'), 'keyed');
+    const buyer = await funded(admin);
+    const quote = await requestQuote(h.deps, buyer, risk.id, USDC(10_000).toString(), 30);
+    h.clock.advance(1_000);
+    const second = await requestQuote(h.deps, buyer, risk.id, USDC(20_000).toString(), 30);
+    await h.deps.quotePaths.settled();
+    const [row] = await h.db.query<{ id: string; mac: Uint8Array }>(sql`SELECT id, mac FROM quotes WHERE id = ${offerKey(quote.id)}`);
+    assert.match(row?.id ?? '', /^quo_[0-9a-f]{32}$/);
+    assert.equal(row?.mac.length, 16);
+    assert.ok(quote.id.startsWith(`${row?.id}.`) && quote.id.endsWith(Buffer.from(row?.mac ?? []).toString('base64url')));
+    assert.deepEqual(await findQuote(h.db, quote.id), asStored(quote));
+
+    // The same key with other terms, or another MAC, is not that quote, though its row is there.
+    const [key, payload, mac] = quote.id.split('.') as [string, string, string];
+    const terms = JSON.parse(Buffer.from(payload, 'base64url').toString()) as unknown[];
+    terms[6] = '1';
+    const cheaper = `${key}.${Buffer.from(JSON.stringify(terms)).toString('base64url')}.${mac}`;
+    assert.equal(await findQuote(h.db, cheaper), undefined);
+    await assert.rejects(purchasePolicy(h.deps, buyer, cheaper), code('NOT_FOUND'));
+    assert.equal(await findQuote(h.db, key), undefined, 'the bare key is no quote id');
+
+    const policy = await purchasePolicy(h.deps, buyer, quote.id);
+    assert.equal(policy.quoteId, quote.id);
+    assert.equal((await findPolicyByQuote(h.db, quote.id))?.id, policy.id);
+    // The buyer's history, a quote a page: whole ids, the cursor by key, the bought one with its policy.
+    const token = await h.signIn(h.admin);
+    const page = (after: string | null) =>
+      h.ok(
+        'query ($a: String, $after: String) { quotes(address: $a, first: 1, after: $after) { nodes { id status policyId } pageInfo { endCursor } } }',
+        { a: buyer.address, after },
+        token,
+      );
+    const first = await page(null);
+    assert.deepEqual(first.quotes.nodes, [{ id: second.id, status: 'OPEN', policyId: null }]);
+    const next = await page(first.quotes.pageInfo.endCursor);
+    assert.deepEqual(next.quotes.nodes, [{ id: quote.id, status: 'BOUGHT', policyId: policy.id }]);
+    // A cursor given out before the rows were keyed named the whole offer: it still pages on.
+    const old = Buffer.from(JSON.stringify([second.createdAt, second.id])).toString('base64url');
+    assert.deepEqual((await page(old)).quotes.nodes, next.quotes.nodes);
+  });
+});
+
+test('quotes stored before migration 0024 (keyed by the whole offer) are keyed again, and their policies still name them', async () => {
+  // A database migrated up to 0023, holding a quote and the policy bought with it as they were stored then.
+  const folder = mkdtempSync(join(tmpdir(), 'cover-migrations-'));
+  const pglite = await openPglite('memory://');
+  try {
+    const source = new URL('../src/db/migrations', import.meta.url).pathname;
+    cpSync(source, folder, { recursive: true });
+    rmSync(join(folder, '0024_quote_keys.sql'));
+    const journal = JSON.parse(readFileSync(join(folder, 'meta/_journal.json'), 'utf8')) as { entries: Array<{ tag: string }> };
+    journal.entries = journal.entries.filter((e) => e.tag < '0024');
+    writeFileSync(join(folder, 'meta/_journal.json'), JSON.stringify(journal));
+    await migrate(drizzle(pglite), { migrationsFolder: folder });
+
+    const jwt = testConfig(newWallet().address).jwt;
+    const at = Date.UTC(2026, 10, 20);
+    const terms = {
+      riskId: 'risk_old',
+      poolId: 'pool_old',
+      requester: '0x00000000000000000000000000000000000000aa',
+      amount: 1_000_000_000n,
+      durationDays: 30,
+      exposure: 1_000_000_000n,
+      premium: 1_644_000n,
+      fee: 50_000n,
+      createdAt: at,
+      expiresAt: at + 60_000,
+    };
+    const id = offerId(jwt, terms);
+    const legacy = 'quo_0123456789abcdef01234567';
+    await pglite.exec('SET session_replication_role = replica'); // the risk and pool rows are left out
+    for (const [quoteId, t] of [
+      [id, terms],
+      [legacy, { ...terms, requester: null }],
+    ] as const) {
+      await pglite.query(
+        `INSERT INTO quotes (id, risk_id, pool_id, requester, amount, duration_days, exposure, premium, fee, breakdown, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '{}', $10, $11)`,
+        [
+          quoteId,
+          t.riskId,
+          t.poolId,
+          t.requester,
+          t.amount.toString(),
+          t.durationDays,
+          t.exposure.toString(),
+          t.premium.toString(),
+          t.fee.toString(),
+          new Date(t.createdAt),
+          new Date(t.expiresAt),
+        ],
+      );
+    }
+    await pglite.query(
+      `INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, earning_rate_wad, earning_dust_wad, start_at, end_at, status, created_at)
+       VALUES ('pol_old', $1, $2, 'risk_old', 'pool_old', 1000000000, 1000000000, 1644000, 50000, 0, 0, $3, $4, 'ACTIVE', $3)`,
+      [id, terms.requester, new Date(at), new Date(at + 30 * 86_400_000)],
+    );
+    await pglite.exec('SET session_replication_role = origin');
+
+    const db = await createDatabase({ pglite });
+    await db.migrate();
+    const rows = await db.query<{ id: string; mac: Uint8Array | null }>(sql`SELECT id, mac FROM quotes ORDER BY id`);
+    assert.deepEqual(
+      rows.map((r) => [r.id, r.mac && Buffer.from(r.mac).toString('base64url')]),
+      [
+        [legacy, null],
+        [offerKey(id), id.split('.')[2]],
+      ],
+    );
+    assert.deepEqual(await findQuote(db, id), { id, ...terms, breakdown: {} }, 'the quote reads back under the id it was answered with');
+    assert.equal((await findQuote(db, legacy))?.id, legacy, 'a quote from before the offers keeps its id');
+    const policy = await findPolicyByQuote(db, id);
+    assert.equal(policy?.quoteId, id);
+    const [kept] = await db.query<{ quote_key: string }>(sql`SELECT quote_key FROM policies WHERE id = 'pol_old'`);
+    assert.equal(kept?.quote_key, offerKey(id));
+    await assert.rejects(db.query(sql`DELETE FROM quotes WHERE id = ${offerKey(id)}`), 'a bought quote stays: its policy names it');
+    await db.close();
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
 });

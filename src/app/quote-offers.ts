@@ -1,12 +1,8 @@
 import { type KeyObject, createHmac, createSecretKey, hkdfSync, timingSafeEqual } from 'node:crypto';
-import type { QuoteRecord } from '../domain/cover.ts';
+import { type OfferTerms, OFFER_MAC_BYTES, composeOffer, offerBody, splitOffer, termsOfBody } from '../domain/offer-id.ts';
 import type { AppConfig } from './deps.ts';
 import { newId } from './ids.ts';
 
-/** What a firm quote promises, as its id carries it: everything a purchase needs of it. */
-export type OfferTerms = Omit<QuoteRecord, 'id' | 'breakdown' | 'explanation'>;
-
-const MAC_BYTES = 16;
 const keyring = new WeakMap<AppConfig['jwt'], KeyObject[]>();
 
 /**
@@ -25,7 +21,7 @@ function keysOf(jwt: AppConfig['jwt']): KeyObject[] {
   return keys;
 }
 
-const mac = (key: KeyObject, body: string) => createHmac('sha256', key).update(body).digest().subarray(0, MAC_BYTES);
+const mac = (key: KeyObject, body: string) => createHmac('sha256', key).update(body).digest().subarray(0, OFFER_MAC_BYTES);
 
 /**
  * A firm quote's id is a signed offer (docs/design.md §3): `quo_<uuid>.<terms>.<mac>`, the
@@ -37,58 +33,13 @@ const mac = (key: KeyObject, body: string) => createHmac('sha256', key).update(b
  * the cover again and never charges more than that or than the quote).
  */
 export function offerId(jwt: AppConfig['jwt'], t: OfferTerms): string {
-  const terms = [
-    t.riskId,
-    t.poolId,
-    t.requester,
-    t.amount.toString(),
-    t.durationDays,
-    t.exposure.toString(),
-    t.premium.toString(),
-    t.fee.toString(),
-    t.createdAt,
-    t.expiresAt,
-  ];
-  const body = `${newId('quo')}.${Buffer.from(JSON.stringify(terms)).toString('base64url')}`;
-  return `${body}.${mac(keysOf(jwt)[0] as KeyObject, body).toString('base64url')}`;
+  const body = offerBody(newId('quo'), t);
+  return composeOffer(body, mac(keysOf(jwt)[0] as KeyObject, body));
 }
-
-const DECIMAL = /^\d{1,78}$/;
 
 /** The terms an offer id carries, if its MAC holds under a current key; undefined for anything else (an old id, a forgery). */
 export function readOffer(jwt: AppConfig['jwt'], id: string): OfferTerms | undefined {
-  const dot = id.lastIndexOf('.');
-  if (!id.startsWith('quo_') || dot < 0 || id.length > 2_000) return undefined;
-  const body = id.slice(0, dot);
-  const given = Buffer.from(id.slice(dot + 1), 'base64url');
-  if (given.length !== MAC_BYTES || !keysOf(jwt).some((key) => timingSafeEqual(mac(key, body), given))) return undefined;
-  let terms: unknown;
-  try {
-    terms = JSON.parse(Buffer.from(body.slice(body.indexOf('.') + 1), 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(terms) || terms.length !== 10) return undefined;
-  const [riskId, poolId, requester, amount, durationDays, exposure, premium, fee, createdAt, expiresAt] = terms as unknown[];
-  const decimals = [amount, exposure, premium, fee];
-  if (
-    typeof riskId !== 'string' ||
-    typeof poolId !== 'string' ||
-    (requester !== null && typeof requester !== 'string') ||
-    !decimals.every((d) => typeof d === 'string' && DECIMAL.test(d)) ||
-    ![durationDays, createdAt, expiresAt].every(Number.isSafeInteger)
-  )
-    return undefined;
-  return {
-    riskId,
-    poolId,
-    requester: requester as string | null,
-    amount: BigInt(amount as string),
-    durationDays: durationDays as number,
-    exposure: BigInt(exposure as string),
-    premium: BigInt(premium as string),
-    fee: BigInt(fee as string),
-    createdAt: createdAt as number,
-    expiresAt: expiresAt as number,
-  };
+  const given = splitOffer(id);
+  if (!given || !keysOf(jwt).some((key) => timingSafeEqual(mac(key, given.body), given.mac))) return undefined;
+  return termsOfBody(given.body);
 }

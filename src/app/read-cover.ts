@@ -1,6 +1,7 @@
 import { findPolicy, policiesOf, quotesOf } from '../db/cover-store.ts';
 import type { PolicyRecord, QuoteWithPolicy } from '../domain/cover.ts';
 import { notFound } from '../domain/errors.ts';
+import { offerKey } from '../domain/offer-id.ts';
 import { type Subject, type Viewer, requireViewer, resolveSubject } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { payoutsOfBuyer } from '../db/incident-store.ts';
@@ -18,7 +19,7 @@ export async function policies(deps: Deps, viewer: Viewer | null, address: Subje
  */
 export async function quoteHistory(deps: Deps, viewer: Viewer | null, address: Subject, page: PageRequest): Promise<Page<QuoteWithPolicy>> {
   await deps.quotePaths.settled();
-  return toPage(await quotesOf(deps.db, resolveSubject(viewer, address), page), page, (q) => ({ key: q.createdAt, id: q.id }));
+  return toPage(await quotesOf(deps.db, resolveSubject(viewer, address), page), page, (q) => ({ key: q.createdAt, id: offerKey(q.id) }));
 }
 
 /** Payouts to the account's policies, newest first. */

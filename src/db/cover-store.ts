@@ -4,9 +4,13 @@ import type { Executor } from './create-database.ts';
 import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 import type { StoredBreakdown, QuoteRecord, PolicyRecord, QuoteWithPolicy } from '../domain/cover.ts';
+import { composeOffer, offerBody, offerKey, splitOffer } from '../domain/offer-id.ts';
 
 interface QuoteRow {
+  /** The offer's key (domain/offer-id.ts), or the whole id of a quote from before the offers. */
   id: string;
+  /** The offer's MAC; null on a quote from before the offers. */
+  mac: Buffer | null;
   risk_id: string;
   pool_id: string;
   requester: string | null;
@@ -49,6 +53,7 @@ export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[])
 /** The quotes table's columns with their types, as the carried rows' JSON is read (quotesInsert). */
 const QUOTE_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['id', 'text'],
+  ['mac', 'bytea'],
   ['risk_id', 'text'],
   ['pool_id', 'text'],
   ['requester', 'text'],
@@ -68,10 +73,16 @@ const QUOTE_RECORD = sql.raw(QUOTE_COLUMNS.map(([c, type]) => `${c} ${type}`).jo
  * The INSERT of `quotes`, to run alone or inside another statement as a data-modifying CTE.
  * Its text is the same for any number of quotes (they travel as one JSON parameter), so the
  * statement it is part of can be prepared once on the server, not planned per batch.
+ *
+ * A row is keyed by its offer's key and keeps the offer's MAC; the terms between them are the
+ * row's own columns, so the id is put together again when the row is read (toQuote). Keyed
+ * by the whole offer (about 270 characters), each row wrote twice the WAL and its key index
+ * grew six times as large (bench/RESULTS.md).
  */
 export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
   const rows = quotes.map((q) => ({
-    id: q.id,
+    id: offerKey(q.id),
+    mac: macOf(q.id),
     risk_id: q.riskId,
     pool_id: q.poolId,
     requester: q.requester,
@@ -94,38 +105,49 @@ export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
  * A quote's columns as read: its breakdown with the model's terms it names put back in
  * (quotes stored before keep theirs inline), so a quote reads the same however it was stored.
  */
-const QUOTE_READ = sql`q.id, q.risk_id, q.pool_id, q.requester, q.amount, q.duration_days, q.exposure, q.premium, q.fee,
+const QUOTE_READ = sql`q.id, q.mac, q.risk_id, q.pool_id, q.requester, q.amount, q.duration_days, q.exposure, q.premium, q.fee,
   CASE WHEN e.explanation IS NULL THEN q.breakdown ELSE q.breakdown || e.explanation END AS breakdown, q.created_at, q.expires_at`;
 const QUOTES_READ = sql`quotes q LEFT JOIN model_explanations e ON e.id = q.breakdown->>'explanationId'`;
 
-export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {
-  const rows = lock
-    ? await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${id} FOR UPDATE OF q`)
-    : await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${id}`);
-  const r = rows[0];
-  return r && toQuote(r);
+/** The MAC of an offer id, as bytea's hex input; null for an id from before the offers. */
+function macOf(id: string): string | null {
+  const offer = splitOffer(id);
+  return offer ? `\\x${offer.mac.toString('hex')}` : null;
 }
 
-const toQuote = (r: QuoteRow): QuoteRecord => ({
-  id: r.id,
-  riskId: r.risk_id,
-  poolId: r.pool_id,
-  requester: r.requester,
-  amount: big(r.amount),
-  durationDays: r.duration_days,
-  exposure: big(r.exposure),
-  premium: big(r.premium),
-  fee: big(r.fee),
-  breakdown: r.breakdown,
-  createdAt: ms(r.created_at),
-  expiresAt: ms(r.expires_at),
-});
+/** The quote with this id: found by its key, and only if its whole id is the one given (an altered offer is no quote). */
+export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {
+  const key = offerKey(id);
+  const rows = lock
+    ? await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${key} FOR UPDATE OF q`)
+    : await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${key}`);
+  const quote = rows[0] && toQuote(rows[0]);
+  return quote?.id === id ? quote : undefined;
+}
+
+function toQuote(r: QuoteRow): QuoteRecord {
+  const terms = {
+    riskId: r.risk_id,
+    poolId: r.pool_id,
+    requester: r.requester,
+    amount: big(r.amount),
+    durationDays: r.duration_days,
+    exposure: big(r.exposure),
+    premium: big(r.premium),
+    fee: big(r.fee),
+    createdAt: ms(r.created_at),
+    expiresAt: ms(r.expires_at),
+  };
+  return { id: r.mac ? composeOffer(offerBody(r.id, terms), r.mac) : r.id, ...terms, breakdown: r.breakdown };
+}
 
 /** A requester's quotes, newest first, with the policy each became (null if not bought). */
 export async function quotesOf(ex: Executor, requester: string, page: PageRequest): Promise<QuoteWithPolicy[]> {
-  const p = pageOf(sql`q.created_at`, sql`q.id`, page, true);
+  // A cursor names a quote by its id, or (given out before the rows were keyed) its whole offer.
+  const after = page.after && { ...page.after, id: offerKey(page.after.id) };
+  const p = pageOf(sql`q.created_at`, sql`q.id`, { ...page, after }, true);
   const rows = await ex.query<QuoteRow & { policy_id: string | null }>(sql`
-    SELECT ${QUOTE_READ}, p.id AS policy_id FROM ${QUOTES_READ} LEFT JOIN policies p ON p.quote_id = q.id
+    SELECT ${QUOTE_READ}, p.id AS policy_id FROM ${QUOTES_READ} LEFT JOIN policies p ON p.quote_key = q.id
     WHERE q.requester = ${requester} AND ${p.where} ORDER BY q.created_at DESC, q.id DESC ${p.limit}`);
   return rows.map((r) => ({ ...toQuote(r), policyId: r.policy_id }));
 }
@@ -133,7 +155,7 @@ export async function quotesOf(ex: Executor, requester: string, page: PageReques
 /** Quotes that expired long ago and were never bought are garbage. */
 export async function deleteStaleQuotes(ex: Executor, before: number): Promise<void> {
   await ex.query(
-    sql`DELETE FROM quotes q WHERE q.expires_at < ${ts(before)} AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.quote_id = q.id)`,
+    sql`DELETE FROM quotes q WHERE q.expires_at < ${ts(before)} AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.quote_key = q.id)`,
   );
 }
 

@@ -41,7 +41,7 @@ export function pageRequest(first: number | null | undefined, after: string | nu
     decoded.length !== 2 ||
     !['number', 'string'].includes(typeof decoded[0]) ||
     typeof decoded[1] !== 'string' ||
-    // A quote's id is its signed offer, about 330 characters (app/quote-offers.ts).
+    // Cursors given out before quotes were keyed name a quote by its whole offer, about 270 characters.
     after.length > 1_000
   ) {
     throw badInput('after is not a cursor this API gave out', { field: 'after' });

@@ -1,0 +1,82 @@
+import type { QuoteRecord } from './cover.ts';
+
+/** What a firm quote promises, as its id carries it: everything a purchase needs of it. */
+export type OfferTerms = Omit<QuoteRecord, 'id' | 'breakdown' | 'explanation'>;
+
+/** The MAC's length in bytes: a truncated HMAC-SHA256 (app/quote-offers.ts signs it). */
+export const OFFER_MAC_BYTES = 16;
+
+/**
+ * A firm quote's id is a signed offer, `<key>.<terms>.<mac>` (docs/design.md §3): the key is
+ * `quo_<uuid>`, the terms are base64url JSON, the MAC is base64url. This module is its
+ * encoding, with no secret: composing and taking apart. The row of a quote is stored under its
+ * key, with its MAC (db/cover-store.ts), and its id is put together again from the row's terms.
+ */
+export function offerBody(key: string, t: OfferTerms): string {
+  const terms = [
+    t.riskId,
+    t.poolId,
+    t.requester,
+    t.amount.toString(),
+    t.durationDays,
+    t.exposure.toString(),
+    t.premium.toString(),
+    t.fee.toString(),
+    t.createdAt,
+    t.expiresAt,
+  ];
+  return `${key}.${Buffer.from(JSON.stringify(terms)).toString('base64url')}`;
+}
+
+/** The offer id of a body (offerBody) and its MAC. */
+export const composeOffer = (body: string, mac: Uint8Array): string => `${body}.${Buffer.from(mac).toString('base64url')}`;
+
+/** The key an id is stored under: the part before its first dot (an id from before the offers is all key). */
+export function offerKey(id: string): string {
+  const dot = id.indexOf('.');
+  return dot < 0 ? id : id.slice(0, dot);
+}
+
+/** An offer id's parts as given (its MAC not checked): undefined for anything not shaped as one. */
+export function splitOffer(id: string): { key: string; body: string; mac: Buffer } | undefined {
+  const dot = id.lastIndexOf('.');
+  if (!id.startsWith('quo_') || dot < 0 || id.length > 2_000) return undefined;
+  const mac = Buffer.from(id.slice(dot + 1), 'base64url');
+  if (mac.length !== OFFER_MAC_BYTES) return undefined;
+  return { key: offerKey(id), body: id.slice(0, dot), mac };
+}
+
+const DECIMAL = /^\d{1,78}$/;
+
+/** The terms of an offer's body (offerBody), if they are well formed; undefined for anything else. */
+export function termsOfBody(body: string): OfferTerms | undefined {
+  let terms: unknown;
+  try {
+    terms = JSON.parse(Buffer.from(body.slice(body.indexOf('.') + 1), 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(terms) || terms.length !== 10) return undefined;
+  const [riskId, poolId, requester, amount, durationDays, exposure, premium, fee, createdAt, expiresAt] = terms as unknown[];
+  const decimals = [amount, exposure, premium, fee];
+  if (
+    typeof riskId !== 'string' ||
+    typeof poolId !== 'string' ||
+    (requester !== null && typeof requester !== 'string') ||
+    !decimals.every((d) => typeof d === 'string' && DECIMAL.test(d)) ||
+    ![durationDays, createdAt, expiresAt].every(Number.isSafeInteger)
+  )
+    return undefined;
+  return {
+    riskId,
+    poolId,
+    requester: requester as string | null,
+    amount: BigInt(amount as string),
+    durationDays: durationDays as number,
+    exposure: BigInt(exposure as string),
+    premium: BigInt(premium as string),
+    fee: BigInt(fee as string),
+    createdAt: createdAt as number,
+    expiresAt: expiresAt as number,
+  };
+}

@@ -77,11 +77,18 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
     for (const p of people)
       await creditAccount(h.deps, admin, { address: p.address, amount: USDC(100).toString(), reference: `p-${p.address}` });
     const ops: Array<() => Promise<unknown>> = [];
-    for (const p of people) {
+    // What each person managed to spend: at most three of their four tries fit in their 100.
+    const done = people.map(() => 0);
+    const counted = (i: number, op: () => Promise<unknown>) => async () => {
+      const result = await op();
+      done[i] = (done[i] as number) + 1;
+      return result;
+    };
+    people.forEach((p, i) => {
       // Each person tries to spend 4 x 30 = 120 of their 100 at once, on deposits and cover.
-      for (let i = 0; i < 3; i++) ops.push(() => deposit(h.deps, p, pool.id, USDC(30).toString(), 'SENIOR'));
-      ops.push(async () => purchasePolicy(h.deps, p, (await requestQuote(h.deps, p, risk.id, USDC(1_500).toString(), 365)).id));
-    }
+      for (let k = 0; k < 3; k++) ops.push(counted(i, () => deposit(h.deps, p, pool.id, USDC(30).toString(), 'SENIOR')));
+      ops.push(counted(i, async () => purchasePolicy(h.deps, p, (await requestQuote(h.deps, p, risk.id, USDC(1_500).toString(), 365)).id)));
+    });
     // Meanwhile the curator withdraws in slices.
     for (let i = 0; i < 4; i++) {
       ops.push(async () => {
@@ -92,7 +99,12 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
     const { ok, codes } = await settle(ops);
     assert.ok(ok.length > 0);
     for (const code of codes.keys()) assert.ok(['INSUFFICIENT_FUNDS', 'CAPACITY_EXCEEDED'].includes(code), code);
-    assert.ok((codes.get('INSUFFICIENT_FUNDS') ?? 0) >= people.length, 'every person was refused at least once');
+    // Refused for want of funds, or (when the withdrawals shrank the pool first) of capacity.
+    assert.ok(
+      done.every((n) => n <= 3),
+      `every person was refused at least once: ${done.join(', ')} of 4 done; ${JSON.stringify([...codes])}`,
+    );
+    assert.ok((codes.get('INSUFFICIENT_FUNDS') ?? 0) > 0, 'some were refused for want of funds');
     await assertLedgerInvariants(h.db);
     const snap = await poolSnapshot(h.deps, pool.id);
     assert.ok(snap.capital >= 0n);

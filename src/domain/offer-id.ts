@@ -38,12 +38,12 @@ export function offerKey(id: string): string {
 }
 
 /** An offer id's parts as given (its MAC not checked): undefined for anything not shaped as one. */
-export function splitOffer(id: string): { key: string; body: string; mac: Buffer } | undefined {
+export function splitOffer(id: string): { body: string; mac: Buffer } | undefined {
   const dot = id.lastIndexOf('.');
   if (!id.startsWith('quo_') || dot < 0 || id.length > 2_000) return undefined;
   const mac = Buffer.from(id.slice(dot + 1), 'base64url');
   if (mac.length !== OFFER_MAC_BYTES) return undefined;
-  return { key: offerKey(id), body: id.slice(0, dot), mac };
+  return { body: id.slice(0, dot), mac };
 }
 
 const DECIMAL = /^\d{1,78}$/;

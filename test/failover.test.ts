@@ -3,9 +3,22 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import request from 'supertest';
-import { createDatabase } from '../src/db/create-database.ts';
+import net from 'node:net';
+import { CommitUnknownError } from '../src/db/classify-error.ts';
+import { type Database, createDatabase } from '../src/db/create-database.ts';
+import { pruneTransactionMarkers } from '../src/db/idempotency-store.ts';
 import { createApp } from '../src/http/create-app.ts';
-import { SERVER_URL, TestClock, USDC, fundedBuyer, marketWithPool, newWallet, testDeps, useHarness } from './helpers.ts';
+import {
+  SERVER_URL,
+  TestClock,
+  USDC,
+  createTestDatabase,
+  fundedBuyer,
+  marketWithPool,
+  newWallet,
+  testDeps,
+  useHarness,
+} from './helpers.ts';
 
 /**
  * Issue 44: a failover is an outage, not a bug. A transaction that lost its connection before
@@ -110,7 +123,8 @@ describe('a lost connection before COMMIT is run again on the server (DATABASE_U
   });
 
   test('a transaction whose connection is terminated mid-way (as a failover does) is retried and commits once', async () => {
-    const db = await createDatabase({ url: SERVER_URL, failoverWaitMs: 10_000 });
+    const migrated = await createTestDatabase();
+    const db = await createDatabase({ url: migrated.url, failoverWaitMs: 10_000 });
     try {
       const table = `failover_probe_${process.pid}`;
       await db.query(sql.raw(`CREATE TABLE IF NOT EXISTS ${table} (id text PRIMARY KEY)`));
@@ -126,9 +140,142 @@ describe('a lost connection before COMMIT is run again on the server (DATABASE_U
       assert.equal(attempts, 2, 'run again once');
       const rows = await db.query<{ n: string }>(sql.raw(`SELECT COUNT(*) AS n FROM ${table}`));
       assert.equal(Number(rows[0]?.n), 1, 'committed once');
-      await db.query(sql.raw(`DROP TABLE ${table}`));
     } finally {
       await db.close();
+      await migrated.close();
     }
+  });
+});
+
+/**
+ * A TCP proxy in front of the server that, when armed, cuts the connection carrying the next
+ * COMMIT: after the server has it (`after`: the commit applies and its answer is lost) or
+ * before (`before`: the server never sees it). `refuse` turns every new connection away, as
+ * while no primary answers.
+ */
+async function commitCutter(target: URL) {
+  let armed: 'before' | 'after' | undefined;
+  let refuse = false;
+  let refuseAfterCut = false;
+  let cuts = 0;
+  const server = net.createServer((inbound) => {
+    if (refuse) {
+      inbound.destroy();
+      return;
+    }
+    const outbound = net.connect(Number(target.port || 5432), target.hostname);
+    const cut = () => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on('error', cut);
+    outbound.on('error', cut);
+    outbound.on('data', (chunk) => inbound.write(chunk));
+    inbound.on('data', (chunk: Buffer) => {
+      const at = armed ? chunk.indexOf('COMMIT\0') : -1;
+      if (at >= 5 && chunk[at - 5] === 0x51) {
+        const when = armed;
+        armed = undefined;
+        cuts++;
+        if (refuseAfterCut) refuse = true;
+        if (when === 'before') {
+          cut();
+        } else {
+          outbound.write(chunk);
+          // The server commits; its answer never comes back.
+          outbound.removeAllListeners('data');
+          setTimeout(cut, 200);
+        }
+      } else {
+        outbound.write(chunk);
+      }
+    });
+    inbound.on('close', () => outbound.end());
+    outbound.on('close', () => inbound.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(target);
+  url.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return {
+    url: url.toString(),
+    /** Cuts the next COMMIT; with `thenRefuse`, turns every connection away after it. */
+    arm: (when: 'before' | 'after', thenRefuse = false) => {
+      armed = when;
+      refuseAfterCut = thenRefuse;
+    },
+    refuse: (value: boolean) => {
+      refuse = value;
+    },
+    cuts: () => cuts,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('a COMMIT whose answer is lost is applied exactly once (DATABASE_URL)', {
+  skip: SERVER_URL ? false : 'needs the PostgreSQL server',
+}, () => {
+  let direct: Database & { url?: string };
+  let proxy: Awaited<ReturnType<typeof commitCutter>>;
+  let db: Database;
+  before(async () => {
+    direct = await createTestDatabase();
+    proxy = await commitCutter(new URL(direct.url as string));
+    db = await createDatabase({ url: proxy.url, failoverWaitMs: 3_000 });
+    await direct.query(sql`CREATE TABLE once_probe (id text PRIMARY KEY, attempt int NOT NULL)`);
+  });
+  after(async () => {
+    await db?.close();
+    await proxy?.close();
+    await direct?.close();
+  });
+  const insertOnce = (id: string, attempts: { n: number }) =>
+    db.transaction(async (tx) => {
+      attempts.n++;
+      await tx.query(sql`INSERT INTO once_probe (id, attempt) VALUES (${id}, ${attempts.n})`);
+      return `answer of attempt ${attempts.n}`;
+    });
+  const rows = (id: string) => direct.query<{ attempt: number }>(sql`SELECT attempt FROM once_probe WHERE id = ${id}`);
+
+  test('committed, then the connection lost before the answer: the work is not run again and the first answer is returned', async () => {
+    const attempts = { n: 0 };
+    proxy.arm('after');
+    const answer = await insertOnce('after', attempts);
+    assert.equal(proxy.cuts(), 1, 'the COMMIT was cut');
+    assert.equal(attempts.n, 1, 'not run again: its marker showed it committed');
+    assert.equal(answer, 'answer of attempt 1');
+    assert.deepEqual(await rows('after'), [{ attempt: 1 }]);
+  });
+
+  test('the connection lost before the server had the COMMIT: run again, applied once', async () => {
+    const attempts = { n: 0 };
+    proxy.arm('before');
+    const answer = await insertOnce('before', attempts);
+    assert.equal(attempts.n, 2);
+    assert.equal(answer, 'answer of attempt 2');
+    assert.deepEqual(await rows('before'), [{ attempt: 2 }]);
+  });
+
+  test('no primary to ask after a lost COMMIT: UNAVAILABLE with the outcome unknown, after the bounded wait', async () => {
+    // Every connection after the cut is turned away until the wait (3 s here) runs out.
+    proxy.arm('after', true);
+    const attempts = { n: 0 };
+    const started = Date.now();
+    await assert.rejects(insertOnce('unknown', attempts), (error: Error) => error instanceof CommitUnknownError);
+    assert.ok(Date.now() - started < 8_000, 'the wait is bounded');
+    assert.equal(attempts.n, 1);
+    proxy.refuse(false);
+    assert.deepEqual(await rows('unknown'), [{ attempt: 1 }], 'it had committed');
+  });
+
+  test('markers an hour old are pruned by maintenance; newer ones stay', async () => {
+    await direct.query(sql`INSERT INTO transaction_markers (id, created_at) VALUES (gen_random_uuid(), now() - interval '2 hours')`);
+    const before = await direct.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM transaction_markers`);
+    await pruneTransactionMarkers(direct);
+    const [{ old } = { old: '' }] = await direct.query<{ old: string }>(
+      sql`SELECT COUNT(*) FILTER (WHERE created_at < now() - interval '1 hour') AS old FROM transaction_markers`,
+    );
+    assert.equal(Number(old), 0);
+    const afterPrune = await direct.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM transaction_markers`);
+    assert.equal(Number(afterPrune[0]?.n), Number(before[0]?.n) - 1, 'only the old marker went');
   });
 });

@@ -6,7 +6,8 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
-import { CommitUnknownError, isConnectionLoss, isRetryable } from './classify-error.ts';
+import { randomUUID } from 'node:crypto';
+import { CommitUnknownError, isConnectionLoss, isRetryable, isUniqueViolation, isWaitTimeout } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { openPglite } from './pglite.ts';
 import { type DatabaseSpanAttributes, inStatementSpan, inTransactionSpan } from './tracing.ts';
@@ -121,9 +122,14 @@ function executor(db: Drizzle, traced: DatabaseSpanAttributes, prepares = false)
  * Runs `run` again from the start after a serialization failure or deadlock (up to 8 times),
  * and, when `failoverWaitMs` is given, after a lost connection (a failover, a restart) for up
  * to that long, backing off: the request waits for the new primary instead of failing. Only
- * work that is safe to run again comes here: a transaction that never sent its COMMIT, a read.
+ * work that is safe to run again comes here: a read, or a transaction kept to one application
+ * by its marker (`exactlyOnce`).
  */
-async function withRetry<R>(run: () => Promise<R>, failoverWaitMs = 0): Promise<R> {
+async function withRetry<R>(
+  run: () => Promise<R>,
+  failoverWaitMs = 0,
+  waitsOn: (error: unknown) => boolean = isConnectionLoss,
+): Promise<R> {
   const deadline = Date.now() + failoverWaitMs;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -133,10 +139,82 @@ async function withRetry<R>(run: () => Promise<R>, failoverWaitMs = 0): Promise<
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
         continue;
       }
-      if (!isConnectionLoss(error) || Date.now() >= deadline) throw error;
+      if (!waitsOn(error) || Date.now() >= deadline) throw error;
       const backoff = Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
       await new Promise((resolve) => setTimeout(resolve, Math.min(backoff, Math.max(0, deadline - Date.now()))));
     }
+  }
+}
+
+/** One drizzle per pooled connection, made on its first transaction. */
+const boundDrizzles = new WeakMap<pg.PoolClient, Drizzle>();
+
+/**
+ * A transaction on the server that is applied exactly once, even when the connection is lost
+ * after its COMMIT was sent (a failover, a restart). Each transaction inserts a marker keyed by
+ * a uuid of its own in the round trip of its BEGIN (migration 0025). After a lost connection
+ * the transaction is tried again, waiting for the new primary, with the same marker: the
+ * insert fails on the marker's key when the earlier attempt committed, and that attempt's
+ * answer (kept here) is the answer; it waits on the earlier attempt while that one is still
+ * committing on a server that lives on; it goes through when the earlier attempt never
+ * committed (or committed on a primary whose WAL did not reach the new one), and the work runs
+ * again. Only when no primary answers within `failoverWaitMs` is the outcome unknown
+ * (CommitUnknownError, answered UNAVAILABLE with `committed: unknown`).
+ */
+async function exactlyOnce<R>(
+  pool: pg.Pool,
+  traced: DatabaseSpanAttributes,
+  fn: (tx: Executor) => Promise<R>,
+  failoverWaitMs: number,
+): Promise<R> {
+  const marker = randomUUID();
+  /** The answer of an attempt whose COMMIT was sent and not answered: applied if its marker is there. */
+  let pending: { value: R } | undefined;
+  try {
+    return await withRetry(
+      async () => {
+        const client = await pool.connect();
+        let broken: Error | undefined;
+        let committing = false;
+        try {
+          try {
+            await client.query(`BEGIN; INSERT INTO transaction_markers (id) VALUES ('${marker}')`);
+          } catch (error) {
+            await client.query('ROLLBACK').catch(() => {});
+            if (pending && isUniqueViolation(error, 'transaction_markers_pkey')) return pending.value;
+            throw error;
+          }
+          let bound = boundDrizzles.get(client);
+          if (!bound) {
+            bound = drizzlePg(client) as unknown as Drizzle;
+            boundDrizzles.set(client, bound);
+          }
+          const value = await fn(executor(bound, traced, true));
+          committing = true;
+          pending = { value };
+          await client.query('COMMIT');
+          return value;
+        } catch (error) {
+          if (isConnectionLoss(error)) broken = error as Error;
+          // A COMMIT refused by the server (a serialization failure, a deferred check) applied nothing.
+          if (committing && !broken) pending = undefined;
+          if (!committing) await client.query('ROLLBACK').catch(() => {});
+          throw error;
+        } finally {
+          // A connection that failed is not handed back for reuse.
+          client.release(broken);
+        }
+        // After an unanswered COMMIT the marker's insert may also wait out lock_timeout on an
+        // attempt still committing: asked again, like a lost connection.
+      },
+      failoverWaitMs,
+      (error) => isConnectionLoss(error) || (pending !== undefined && isWaitTimeout(error)),
+    );
+  } catch (error) {
+    // A COMMIT sent and never answered, and no primary since to ask: applied or not, nobody knows.
+    if (pending && (isConnectionLoss(error) || isWaitTimeout(error)))
+      throw new CommitUnknownError('the database connection was lost while committing', { cause: error });
+    throw error;
   }
 }
 
@@ -183,25 +261,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
           return withRetry(() => outside.query<T>(statement, queryOptions), failoverWaitMs);
         }
       },
-      transaction: (fn) =>
-        inTransactionSpan(traced, () =>
-          withRetry(async () => {
-            let committing = false;
-            try {
-              return await db.transaction(async (tx) => {
-                const result = await fn(executor(tx as unknown as Drizzle, traced, true));
-                committing = true;
-                return result;
-              });
-            } catch (error) {
-              // Lost after COMMIT was sent: applied or not, nobody knows. Not run again.
-              if (committing && isConnectionLoss(error)) {
-                throw new CommitUnknownError('the database connection was lost while committing', { cause: error });
-              }
-              throw error;
-            }
-          }, failoverWaitMs),
-        ),
+      transaction: (fn) => inTransactionSpan(traced, () => exactlyOnce(pool, traced, fn, failoverWaitMs)),
       async migrate() {
         // A dedicated session holds an advisory lock so that replicas starting together
         // apply the migrations once.

@@ -37,3 +37,11 @@ export async function saveAnswer(ex: Executor, claim: IdempotencyClaim, result: 
     UPDATE idempotency_keys SET result = ${json(result)}
     WHERE owner = ${claim.owner} AND operation = ${claim.operation} AND key = ${claim.key}`);
 }
+
+/**
+ * The server's own markers of committed transactions (create-database.ts, `exactlyOnce`) are
+ * read only while a transaction waits out a failover (seconds); an hour old, they are dropped.
+ */
+export async function pruneTransactionMarkers(ex: Executor): Promise<void> {
+  await ex.query(sql`DELETE FROM transaction_markers WHERE created_at < now() - interval '1 hour'`);
+}

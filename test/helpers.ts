@@ -169,6 +169,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
       chainIds: [1, 31337],
       nonceTtlSeconds: 300,
       rpcUrls: new Map(),
+      chainTimeoutMs: 5_000,
       clockSkewSeconds: 60,
       maxOpenNonces: 20,
     },

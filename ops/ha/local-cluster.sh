@@ -11,6 +11,8 @@
 #   ops/ha/local-cluster.sh status [DIR]  Patroni's view of the members
 #   ops/ha/local-cluster.sh leader [DIR]  the leader's node number (1-3)
 #   ops/ha/local-cluster.sh kill N [DIR]  SIGKILL node N: Patroni, the postmaster, its backends
+#   ops/ha/local-cluster.sh revive N [DIR]  start node N's Patroni again (it rejoins, pg_rewind)
+#                                           and wait for two streaming replicas, one synchronous
 #   ops/ha/local-cluster.sh stop [DIR]    stop everything and leave the data
 #
 # Ports (environment): HA_PORT (5000, the primary), HA_REPLICA_PORT (5001), HA_PG_PORT (5441:
@@ -19,10 +21,10 @@
 # trials; a production one sets passwords (docs/operations.md).
 set -euo pipefail
 
-cmd=${1:?usage: local-cluster.sh start|status|leader|kill N|stop [DIR]}
+cmd=${1:?usage: local-cluster.sh start|status|leader|kill N|revive N|stop [DIR]}
 shift
 node_arg=""
-if [ "$cmd" = kill ]; then node_arg=${1:?kill needs a node number}; shift; fi
+if [ "$cmd" = kill ] || [ "$cmd" = revive ]; then node_arg=${1:?$cmd needs a node number}; shift; fi
 dir=${1:-${HA_DIR:-/tmp/cover-ha}}
 HA_PORT=${HA_PORT:-5000}
 HA_REPLICA_PORT=${HA_REPLICA_PORT:-5001}
@@ -99,8 +101,12 @@ start_node() { # n
   echo $! >"$dir/patroni$n.pid"
 }
 
+cluster_view() { # from whichever node answers
+  curl -sf "http://127.0.0.1:$(rest 1)/cluster" || curl -sf "http://127.0.0.1:$(rest 2)/cluster" || curl -sf "http://127.0.0.1:$(rest 3)/cluster"
+}
+
 member_count_streaming() {
-  curl -sf "http://127.0.0.1:$(rest 1)/cluster" | python3 -c '
+  cluster_view | python3 -c '
 import json, sys
 members = json.load(sys.stdin)["members"]
 ok = [m for m in members if m["role"] in ("replica", "sync_standby") and m.get("state") in ("running", "streaming")]
@@ -144,7 +150,7 @@ start)
   echo "local-cluster: up; primary postgres://postgres@127.0.0.1:$HA_PORT/postgres, replicas :$HA_REPLICA_PORT, leader pg$(leader)"
   ;;
 status)
-  curl -sf "http://127.0.0.1:$(rest 1)/cluster" || curl -sf "http://127.0.0.1:$(rest 2)/cluster" || curl -sf "http://127.0.0.1:$(rest 3)/cluster"
+  cluster_view
   echo
   ;;
 leader)
@@ -161,6 +167,11 @@ kill)
   fi
   echo "local-cluster: killed pg$n (Patroni, postmaster $postmaster and its backends)"
   ;;
+revive)
+  start_node "$node_arg"
+  wait_for "pg$node_arg to rejoin: two streaming replicas, one synchronous" 120 member_count_streaming
+  echo "local-cluster: pg$node_arg rejoined; leader pg$(leader)"
+  ;;
 stop)
   for f in haproxy patroni1 patroni2 patroni3; do [ -f "$dir/$f.pid" ] && kill "$(cat "$dir/$f.pid")" 2>/dev/null || true; done
   for n in 1 2 3; do
@@ -171,7 +182,7 @@ stop)
   echo "local-cluster: stopped (data left in $dir)"
   ;;
 *)
-  echo "usage: local-cluster.sh start|status|leader|kill N|stop [DIR]" >&2
+  echo "usage: local-cluster.sh start|status|leader|kill N|revive N|stop [DIR]" >&2
   exit 2
   ;;
 esac

@@ -65,6 +65,8 @@ export interface AppConfig {
     nonceTtlSeconds: number;
     /** RPC URLs by chain id, to ask a contract wallet (ERC-1271, ERC-6492) on the chain its message names. */
     rpcUrls: ReadonlyMap<number, string>;
+    /** How long a request waits for a chain to answer a contract wallet's check before UNAVAILABLE. */
+    chainTimeoutMs: number;
     /** Allowed clock difference for issued-at and token times. */
     clockSkewSeconds: number;
     /** Unused, unexpired nonces one client may hold at once. */

@@ -77,8 +77,9 @@ function siweProblem(deps: Deps, m: ReturnType<typeof parseSiweMessage>, now: nu
 /**
  * Whether `address` signed: an EOA's signature (recovered offline), else the address's
  * contract wallet says so (ERC-1271; ERC-6492 for a wallet not deployed yet) on one of
- * `chains` (chain id and its configured RPC). A chain that cannot be reached is an outage
- * (UNAVAILABLE, retry), not a refusal.
+ * `chains` (chain id and its configured RPC). A chain that does not answer within
+ * CHAIN_READ_TIMEOUT_MS is an outage (UNAVAILABLE, retry), not a refusal. Never called inside a
+ * database transaction (app/wire.ts refuses it).
  */
 export async function signedBy(
   deps: Deps,
@@ -90,7 +91,7 @@ export async function signedBy(
   if (await accountSigned(address, signed, signature)) return true;
   for (const [chainId, rpcUrl] of chains) {
     try {
-      if (await contractWalletSigned(rpcUrl, address, signed, signature)) return true;
+      if (await contractWalletSigned(rpcUrl, address, signed, signature, deps.config.siwe.chainTimeoutMs)) return true;
     } catch (error) {
       deps.log.warn({ err: error, chainId }, 'could not ask a contract wallet for its signature');
       throw unavailable(`chain ${chainId} could not be reached to check a contract wallet's signature; try again`, { chainId });

@@ -1,7 +1,9 @@
 import { type Hex, getAddress, isAddress, isHex, zeroAddress } from 'viem';
-import { lockPolicy, recordPolicyTransfer } from '../db/cover-store.ts';
+import type { Executor } from '../db/create-database.ts';
+import { findPolicy, lockPolicy, recordPolicyTransfer } from '../db/cover-store.ts';
+import { incidentPayingPolicy } from '../db/incident-store.ts';
 import type { PolicyRecord } from '../domain/cover.ts';
-import { badInput, conflict, notFound, unauthenticated } from '../domain/errors.ts';
+import { badInput, conflict, notFound, policyClaimed, unauthenticated } from '../domain/errors.ts';
 import { type PolicyTransferMessage, policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
 import { signedBy } from './sign-in.ts';
 import type { Deps } from './deps.ts';
@@ -42,28 +44,32 @@ export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Pr
   const now = deps.clock.now();
   if (input.deadline * 1000 < now)
     throw badInput(`the transfer's deadline ${new Date(input.deadline * 1000).toISOString()} has passed`, { field: 'deadline' });
+  // Verified first, outside any transaction (a contract wallet is asked on a chain, which may
+  // hang); then the policy is locked and what the signature was checked against checked again.
+  const seen = await findPolicy(deps.db, input.policyId);
+  if (!seen) throw notFound(`no policy ${input.policyId}`);
+  await refuseUnless(deps.db, seen, to, now);
+  const message: PolicyTransferMessage = {
+    policyId: seen.id,
+    from: seen.holder as Hex,
+    to,
+    nonce: BigInt(seen.transfers),
+    deadline: BigInt(input.deadline),
+  };
+  const typedData = { domain: policyTransferDomain, types: policyTransferTypes, primaryType: 'PolicyTransfer' as const, message };
+  // An EOA's signature, else a contract wallet's (ERC-1271, ERC-6492) on any configured chain.
+  // The refusal names neither the holder nor the nonce: anyone may call this with any policy id.
+  if (!(await signedBy(deps, deps.config.siwe.rpcUrls, message.from, { typedData }, input.signature as Hex))) {
+    throw unauthenticated(
+      "the transfer is not signed by the policy's holder (sign PolicyTransfer with the policy's transfer count as its nonce)",
+    );
+  }
   return deps.db.transaction(async (tx) => {
     const policy = await lockPolicy(tx, input.policyId);
     if (!policy) throw notFound(`no policy ${input.policyId}`);
-    if (policy.status === 'PAID')
-      throw conflict(`policy ${policy.id} has been paid: it carries nothing more to hand over`, { policyId: policy.id });
-    if (policy.status === 'EXPIRED' || policy.endAt <= now) throw conflict(`policy ${policy.id} has ended`, { policyId: policy.id });
-    if (to === policy.holder) throw badInput(`${to} already holds policy ${policy.id}`, { field: 'to' });
-    const message: PolicyTransferMessage = {
-      policyId: policy.id,
-      from: policy.holder as Hex,
-      to,
-      nonce: BigInt(policy.transfers),
-      deadline: BigInt(input.deadline),
-    };
-    const typedData = { domain: policyTransferDomain, types: policyTransferTypes, primaryType: 'PolicyTransfer' as const, message };
-    // An EOA's signature, else a contract wallet's (ERC-1271, ERC-6492) on any configured chain.
-    if (!(await signedBy(deps, deps.config.siwe.rpcUrls, message.from, { typedData }, input.signature as Hex))) {
-      throw unauthenticated(
-        `the transfer is not signed by the policy's holder ${policy.holder} (sign PolicyTransfer with nonce ${policy.transfers}, the policy's transfer count)`,
-        { holder: policy.holder, nonce: policy.transfers },
-      );
-    }
+    if (policy.holder !== seen.holder || policy.transfers !== seen.transfers)
+      throw conflict(`policy ${policy.id} changed hands while the transfer was checked: sign the transfer again`, { policyId: policy.id });
+    await refuseUnless(tx, policy, to, now);
     await recordPolicyTransfer(tx, {
       policyId: policy.id,
       seq: policy.transfers + 1,
@@ -74,4 +80,22 @@ export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Pr
     });
     return { ...policy, holder: to, transfers: policy.transfers + 1 };
   });
+}
+
+/**
+ * What a policy must be to change hands: in force, unpaid, and with no incident confirmed on
+ * it. An incident pays whoever held the policy when it confirmed, so a policy sold after that
+ * would carry nothing while it looked paid to its new holder.
+ */
+async function refuseUnless(ex: Executor, policy: PolicyRecord, to: string, now: number): Promise<void> {
+  if (policy.status === 'PAID')
+    throw conflict(`policy ${policy.id} has been paid: it carries nothing more to hand over`, { policyId: policy.id });
+  if (policy.status === 'EXPIRED' || policy.endAt <= now) throw conflict(`policy ${policy.id} has ended`, { policyId: policy.id });
+  const incident = await incidentPayingPolicy(ex, policy.id);
+  if (incident)
+    throw policyClaimed(
+      `policy ${policy.id} is being paid by incident ${incident} to the address that held it when the incident confirmed: it cannot change hands`,
+      { policyId: policy.id, incidentId: incident },
+    );
+  if (to === policy.holder) throw badInput(`${to} already holds policy ${policy.id}`, { field: 'to' });
 }

@@ -39,6 +39,7 @@ const EnvSchema = z.object({
     .default('1,10,137,8453,42161,31337'),
   /** A sign-in nonce's life: a multisig (a Safe) may take hours to collect its owners' signatures. */
   SIWE_NONCE_TTL_SECONDS: intFrom(300, 60, 7 * 86_400),
+  CHAIN_READ_TIMEOUT_MS: intFrom(5_000, 200, 60_000),
   TRUST_PROXY: z.string().optional(),
   CORS_ORIGINS: z.string().optional(),
   HTTP_FEED_ALLOWED_HOSTS: z.string().optional(),
@@ -292,6 +293,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
         chainIds: list(e.SIWE_CHAIN_IDS).map(Number),
         nonceTtlSeconds: e.SIWE_NONCE_TTL_SECONDS,
         rpcUrls,
+        chainTimeoutMs: e.CHAIN_READ_TIMEOUT_MS,
         clockSkewSeconds: 60,
         maxOpenNonces: 20,
       },

@@ -60,6 +60,22 @@ export function redactUrl(url: string): string {
  */
 export type RpcErrorHook = (failure: { method: string; kind: 'transport' | 'rpc' }) => void;
 
+let outgoingGuard: (() => void) | undefined;
+
+/**
+ * Installs the check every chain request (and every outgoing network call that asks
+ * `checkOutgoingCall`) makes before it is sent: app/wire.ts refuses calls made inside a database
+ * transaction, which would hold the database for as long as a chain takes to answer.
+ */
+export function guardOutgoingCalls(guard: () => void): void {
+  outgoingGuard = guard;
+}
+
+/** Throws when the installed guard refuses a call from here (see guardOutgoingCalls). */
+export function checkOutgoingCall(): void {
+  outgoingGuard?.();
+}
+
 /** One viem transport for a configured chain: several URLs ("a|b") fall back in order. */
 export function rpcTransport(
   urls: string,
@@ -71,10 +87,11 @@ export function rpcTransport(
 }
 
 function reportingErrors(transport: Transport, onError: RpcErrorHook | undefined): Transport {
-  if (!onError) return transport;
   return (params) => {
     const built = transport(params);
     const request: typeof built.request = async (args, requestOptions) => {
+      checkOutgoingCall();
+      if (!onError) return built.request(args, requestOptions);
       try {
         return await built.request(args, requestOptions);
       } catch (error) {

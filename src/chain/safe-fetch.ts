@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { checkOutgoingCall } from './retry.ts';
 
 /** Addresses a feed the server fetches must never reach: private, loopback, link-local and the like. */
 const INTERNAL = new BlockList();
@@ -80,6 +81,7 @@ export function createSafeFetch(
     },
   });
   return async (url, init = {}) => {
+    checkOutgoingCall();
     const target = new URL(url);
     if (!hostAllowed(target, allowed)) throw Object.assign(new Error(`${target.hostname} is an internal address`), { permanent: true });
     return undiciFetch(url, { ...init, redirect: 'manual', dispatcher });

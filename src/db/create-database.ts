@@ -6,6 +6,7 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { CommitUnknownError, isConnectionLoss, isRetryable, isUniqueViolation, isWaitTimeout } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
@@ -146,6 +147,18 @@ async function withRetry<R>(
   }
 }
 
+/** Set while a transaction's work runs, in its async context (and whatever it starts). */
+const openTransaction = new AsyncLocalStorage<true>();
+
+/**
+ * Whether the caller runs inside a database transaction. A chain or network call must not:
+ * on PGlite every other request waits behind an open transaction, and on the server it holds
+ * its row locks for as long as the call takes (app/wire.ts refuses such calls with it).
+ */
+export function inTransaction(): boolean {
+  return openTransaction.getStore() === true;
+}
+
 /** One drizzle per pooled connection, made on its first transaction. */
 const boundDrizzles = new WeakMap<pg.PoolClient, Drizzle>();
 
@@ -189,7 +202,8 @@ async function exactlyOnce<R>(
             bound = drizzlePg(client) as unknown as Drizzle;
             boundDrizzles.set(client, bound);
           }
-          const value = await fn(executor(bound, traced, true));
+          const tx = executor(bound, traced, true);
+        const value = await openTransaction.run(true, () => fn(tx));
           committing = true;
           pending = { value };
           await client.query('COMMIT');
@@ -332,7 +346,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   return {
     kind: 'pglite',
     ...executor(db, traced),
-    transaction: (fn) => inTransactionSpan(traced, () => withRetry(() => db.transaction((tx) => fn(executor(tx, traced))))),
+    transaction: (fn) => inTransactionSpan(traced, () => withRetry(() => db.transaction((tx) => openTransaction.run(true, () => fn(executor(tx, traced)))))),
     async migrate() {
       await migratePglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS });
     },

@@ -236,3 +236,12 @@ export async function incidentLayers(ex: Executor, incidentId: string) {
     sharePriceAfter: r.share_price_after == null ? null : String(r.share_price_after),
   }));
 }
+
+/** The incident that pays `policyId` (confirmed on its risk while it was in force), if any. */
+export async function incidentPayingPolicy(ex: Executor, policyId: string): Promise<string | undefined> {
+  const [row] = await ex.query<{ id: string }>(sql`
+    SELECT i.id FROM incidents i JOIN policies p ON p.risk_id = i.risk_id
+    WHERE p.id = ${policyId} AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
+    ORDER BY i.triggered_at LIMIT 1`);
+  return row?.id;
+}

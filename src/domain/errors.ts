@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'RESERVES_SHORT'
   | 'RESERVES_UNKNOWN'
   | 'CHAIN_REORG'
+  | 'POLICY_CLAIMED'
   | 'UNAVAILABLE';
 
 /** Where a value sits in an operation's arguments: names and array positions, e.g. ["input", "rule", "tiers", 0, "bound"]. */
@@ -133,6 +134,8 @@ export const reservesShort = kind('RESERVES_SHORT');
 export const reservesUnknown = kind('RESERVES_UNKNOWN');
 /** A reorg deeper than the confirmations undid money already counted: sales stop until an admin acknowledges it. */
 export const chainReorg = kind('CHAIN_REORG');
+/** An incident confirmed on the policy pays whoever held it then: the policy cannot change hands. */
+export const policyClaimed = kind('POLICY_CLAIMED');
 
 /**
  * Runs independent input checks and reports every failure at once: one BAD_USER_INPUT

@@ -203,7 +203,7 @@ async function exactlyOnce<R>(
             boundDrizzles.set(client, bound);
           }
           const tx = executor(bound, traced, true);
-        const value = await openTransaction.run(true, () => fn(tx));
+          const value = await openTransaction.run(true, () => fn(tx));
           committing = true;
           pending = { value };
           await client.query('COMMIT');
@@ -346,7 +346,8 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   return {
     kind: 'pglite',
     ...executor(db, traced),
-    transaction: (fn) => inTransactionSpan(traced, () => withRetry(() => db.transaction((tx) => openTransaction.run(true, () => fn(executor(tx, traced)))))),
+    transaction: (fn) =>
+      inTransactionSpan(traced, () => withRetry(() => db.transaction((tx) => openTransaction.run(true, () => fn(executor(tx, traced)))))),
     async migrate() {
       await migratePglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS });
     },

@@ -6,6 +6,7 @@ import { type BaseError, capacityExceeded, riskDeclined, salesPaused } from '../
 import { Decimal } from '../domain/decimal.ts';
 import { isBeyond } from '../domain/trigger-engine.ts';
 import { coolOffUntil, inNearBand, saleLimit } from '../domain/sale-window.ts';
+import { OWN_RULE, signalReadings } from '../domain/risk-signals.ts';
 import { explainModel, storedExplanation } from './explain-model.ts';
 import { lossModelOf } from './loss-models.ts';
 import { lossTermsAt, marketNow } from './market-now.ts';
@@ -20,27 +21,35 @@ import { exposureFor } from '../db/pool-snapshots.ts';
 
 /**
  * Why cover on the risk is not sold now, whatever its term (docs/pricing.md): its trigger is
- * not ARMED; its value is past the threshold, or near it (not recovered, or inside the band);
+ * not ARMED; the value of its rule or of any of its signals is past that one's threshold, or
+ * near it (not recovered, or inside the band), and the refusal names the signal;
  * or a trigger recovered less than the cool-off ago. Null when it is sold.
  */
 export function stateRefusal(deps: Deps, risk: RiskRecord, now: number): BaseError | null {
   if (risk.state !== 'ARMED')
     return salesPaused(`sales of ${risk.name} are paused while its trigger is ${risk.state}`, { riskId: risk.id, state: risk.state });
   const { nearThresholdBand } = deps.config.pricing;
-  if (risk.lastValue !== null && isBeyond(risk.rule, risk.lastValue)) {
-    return riskDeclined(`${risk.name} is beyond its threshold now (${risk.lastValue}); cover is not sold until it is back`, {
-      riskId: risk.id,
-      reason: 'BEYOND_THRESHOLD',
-      value: risk.lastValue,
-      threshold: risk.rule.threshold,
-    });
-  }
-  if (risk.lastValue !== null && inNearBand(risk.rule, risk.lastValue, nearThresholdBand)) {
-    const limit = saleLimit(risk.rule, nearThresholdBand);
-    return riskDeclined(
-      `${risk.name} trades at ${risk.lastValue}, too near its threshold ${risk.rule.threshold}: cover is sold again once it is back ${risk.rule.direction === 'BELOW' ? 'at or above' : 'at or below'} ${limit}`,
-      { riskId: risk.id, reason: 'NEAR_THRESHOLD', value: risk.lastValue, threshold: risk.rule.threshold, saleLimit: limit },
-    );
+  // Every signal of the risk, its own rule first: any one near its trigger closes sales.
+  for (const { name, rule, value } of signalReadings(risk)) {
+    if (value === null) continue;
+    const what = name === OWN_RULE ? risk.name : `${risk.name}'s signal ${name}`;
+    const signal = name === OWN_RULE ? {} : { signal: name };
+    if (isBeyond(rule, value)) {
+      return riskDeclined(`${what} is beyond its threshold now (${value}); cover is not sold until it is back`, {
+        riskId: risk.id,
+        reason: 'BEYOND_THRESHOLD',
+        value,
+        threshold: rule.threshold,
+        ...signal,
+      });
+    }
+    if (inNearBand(rule, value, nearThresholdBand)) {
+      const limit = saleLimit(rule, nearThresholdBand);
+      return riskDeclined(
+        `${what} reads ${value}, too near its threshold ${rule.threshold}: cover is sold again once it is back ${rule.direction === 'BELOW' ? 'at or above' : 'at or below'} ${limit}`,
+        { riskId: risk.id, reason: 'NEAR_THRESHOLD', value, threshold: rule.threshold, saleLimit: limit, ...signal },
+      );
+    }
   }
   const reopensAt = coolOffUntil(risk.stateChangedAt, now, deps.config.pricing);
   if (reopensAt !== null) {

@@ -44,6 +44,22 @@ export function normaliseSignals(inputs: readonly RiskSignalInput[]): RiskSignal
   );
 }
 
+/**
+ * Every rule of a risk with where its signal read last, its own first: what the point of sale
+ * weighs (a value near any signal's threshold closes sales, not only the risk's own).
+ */
+export function signalReadings(risk: {
+  rule: TriggerRule;
+  signals: readonly RiskSignal[];
+  signalStates: SignalStates;
+  lastValue: string | null;
+}): Array<{ name: string; rule: TriggerRule; value: string | null }> {
+  return [
+    { name: OWN_RULE, rule: risk.rule, value: risk.lastValue },
+    ...risk.signals.map((s) => ({ name: s.name, rule: s.rule, value: risk.signalStates[s.name]?.value ?? null })),
+  ];
+}
+
 /** Every rule of a risk, its own first. */
 export function signalsOf(risk: { rule: TriggerRule; signals: readonly RiskSignal[] }): RiskSignal[] {
   return [{ name: OWN_RULE, rule: risk.rule }, ...risk.signals];
@@ -54,7 +70,8 @@ export function maxPayoutOf(signals: readonly RiskSignal[]): string {
   return decimalString(Decimal.max(...signals.map((s) => new Decimal(s.rule.maxRatio))), 18);
 }
 
-export type SignalState = Pick<EngineState, 'state' | 'triggeredAt'>;
+/** A signal's trigger state, and its fresh median at the last evaluation (what the point of sale reads). */
+export type SignalState = Pick<EngineState, 'state' | 'triggeredAt'> & { value?: string };
 export type SignalStates = Record<string, SignalState>;
 
 export interface SignalReading {
@@ -88,7 +105,7 @@ export function stepSignals(readings: readonly SignalReading[], states: SignalSt
   for (const { signal, value } of readings) {
     const current = states[signal.name] ?? ARMED_SIGNAL;
     const step = stepTrigger(signal.rule, { ...current, settlementValue: null }, { value, at });
-    next[signal.name] = { state: step.state.state, triggeredAt: step.state.triggeredAt };
+    next[signal.name] = { state: step.state.state, triggeredAt: step.state.triggeredAt, value };
     events.push(...step.events.map((e) => ({ ...e, signal: signal.name })));
     const settlement = step.state.settlementValue;
     if (step.state.state === 'CONFIRMED' && settlement !== null && step.state.triggeredAt !== null) {

@@ -24,7 +24,7 @@ export const oracleResolvers: Resolvers = {
     payouts: (_, a, ctx) => payoutHistory(ctx.deps, ctx.viewer, a.address, pageRequest(a.first, a.after)),
     incidents: (_, a, ctx) => incidents(ctx.deps, a.riskId, pageRequest(a.first, a.after)),
     incident: (_, a, ctx) => getIncident(ctx.deps, a.id),
-    backtest: (_, a) => runBacktest(a.rule, a.observations),
+    backtest: (_, a, ctx) => runBacktest(ctx.viewer, a.rule, a.observations),
   },
   Mutation: {
     registerFeed: (_, a, ctx) => under(['input'], () => registerFeed(ctx.deps, ctx.viewer, a.input)),

@@ -83,7 +83,8 @@ export function createYogaServer(
       // Production hides the schema; the SDL in schema/ is the published contract.
       ...(deps.config.production ? [useNoIntrospection()] : []),
       useRefuseNulBytes(),
-      useExpensiveFieldBudget({ adequacy: 3, backtest: 1 }),
+      // Aliased quotes are priced one by one (~10 ms each): a few to compare terms, not dozens.
+      useExpensiveFieldBudget({ adequacy: 3, backtest: 1, quoteEstimate: 4, requestQuote: 4 }),
       useRowBudget(MAX_ROWS),
       useSubscriptionLimits(options.subscriptionLimits ?? { perClient: 20, total: 1_000 }),
       useSessionBoundSubscriptions(sessions),

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
@@ -251,6 +252,37 @@ describe('policies as ERC-721 tokens on a real local chain: minted once, paid to
     );
     expectCode(body, 'CONFLICT');
     assert.match(body.errors?.[0]?.message ?? '', /transfers the token from their wallet/);
+  });
+
+  test('a token transfer the ledger did not expect is followed, kept and alerted; later transfers of the token still follow the chain', async () => {
+    const frank = await wallet(USDC(500));
+    const policyId = await buy(frank, USDC(1_000));
+    await mintPolicyTokens(h.deps);
+    await mine(CONFIRMATIONS);
+    await indexPolicyTokens(h.deps);
+    assert.equal(await ownerOf(policyId), frank.address);
+    // The ledger drifts from the chain (a restore, a bug): it takes someone else for the holder.
+    const stranger = newWallet().address;
+    await h.db.query(sql`UPDATE policies SET holder = ${stranger} WHERE id = ${policyId}`);
+    const before = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM policy_token_mismatches`);
+    const grace = await wallet();
+    await transferToken(frank, grace.address as Address, policyId);
+    await mine(CONFIRMATIONS);
+    assert.equal(await indexPolicyTokens(h.deps), 1, 'applied');
+    assert.equal((await shown(policyId)).holder, grace.address, 'the ledger follows the token');
+    const kept = await h.db.query<{ policy_id: string; chain_from: string; ledger_holder: string; applied: boolean }>(
+      sql`SELECT policy_id, chain_from, ledger_holder, applied FROM policy_token_mismatches WHERE policy_id = ${policyId}`,
+    );
+    assert.deepEqual(kept, [{ policy_id: policyId, chain_from: frank.address, ledger_holder: stranger, applied: true }]);
+    // Read again, nothing is recorded twice; the next transfer of the token applies as usual.
+    await indexPolicyTokens(h.deps);
+    const heidi = await wallet();
+    await transferToken(grace, heidi.address as Address, policyId);
+    await mine(CONFIRMATIONS);
+    assert.equal(await indexPolicyTokens(h.deps), 1);
+    assert.equal((await shown(policyId)).holder, heidi.address);
+    const after = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM policy_token_mismatches`);
+    assert.equal(Number(after[0]?.n), Number(before[0]?.n) + 1, 'one disagreement, kept once');
   });
 
   test('a transfer moves the payout to a contract wallet; one after the confirmation does not; reorgs undo transfers; paid once, reconciled', async () => {

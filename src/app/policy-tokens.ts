@@ -81,11 +81,11 @@ export async function indexPolicyTokens(deps: Deps): Promise<number> {
       await setCursor(tx, name, to, deps.clock.now(), end.hash, end.at);
       return o;
     });
-    if (outcome.ignored.length > 0) {
-      deps.metrics.count('policy_token_mismatches', {}, outcome.ignored.length);
+    if (outcome.mismatches.length > 0) {
+      deps.metrics.count('policy_token_mismatches', {}, outcome.mismatches.length);
       deps.log.error(
-        { ignored: outcome.ignored },
-        "policy token logs the ledger does not agree with: not applied (a mint or transfer the platform's rules refuse)",
+        { mismatches: outcome.mismatches },
+        'policy token logs the ledger did not expect: the ledger follows the token (its owner is the holder), each kept in policy_token_mismatches',
       );
     }
     if (outcome.minted + outcome.transferred > 0) {

@@ -15,11 +15,21 @@ export interface PolicyTokenLog {
   at: number;
 }
 
-/** What recording a range of logs did: mints and transfers applied, and logs about no policy or at odds with the ledger. */
+/** A log the ledger did not expect: what the chain said, what the ledger held, and whether the ledger followed the chain. */
+export interface TokenMismatch {
+  txHash: string;
+  logIndex: number;
+  policyId: string;
+  why: string;
+  /** Applied: the ledger's holder is now the token's owner. Not applied only for a token that names no policy. */
+  applied: boolean;
+}
+
+/** What recording a range of logs did: mints and transfers applied, and logs at odds with the ledger. */
 export interface TokenLogOutcome {
   minted: number;
   transferred: number;
-  ignored: Array<{ txHash: string; logIndex: number; policyId: string; why: string }>;
+  mismatches: TokenMismatch[];
 }
 
 const ZERO = '0x0000000000000000000000000000000000000000';
@@ -27,48 +37,79 @@ const ZERO = '0x0000000000000000000000000000000000000000';
 /**
  * Applies a range of the token's Transfer logs, in chain order, idempotently (a log is keyed by
  * its transaction and position: a range read again changes nothing). A mint marks the policy
- * minted; a transfer is the policy's next transfer, dated by its block, and its new holder. A
- * log about no policy of the ledger, a mint to someone other than the holder the ledger
- * named, or a transfer from someone who does not hold the policy is not applied: it is
- * returned, for the log and the alert (the chain's token and the ledger disagree).
+ * minted; a transfer is the policy's next transfer, dated by its block, and its new holder.
+ * The chain's token is the policy: a mint to someone other than the holder the ledger named,
+ * or a transfer from someone the ledger did not take for the holder, is applied all the same
+ * (the ledger's holder becomes the token's owner, so later transfers keep following the chain)
+ * and kept in policy_token_mismatches with what each side said, for the alert and an operator.
+ * A log about no policy of the ledger is kept there and applies nothing.
  */
 export async function recordTokenLogs(tx: Executor, logs: readonly PolicyTokenLog[]): Promise<TokenLogOutcome> {
-  const out: TokenLogOutcome = { minted: 0, transferred: 0, ignored: [] };
+  const out: TokenLogOutcome = { minted: 0, transferred: 0, mismatches: [] };
   for (const l of logs) {
     const rows = await tx.query<{ buyer: string; holder: string | null; minted_tx: string | null; seen: boolean }>(sql`
       SELECT buyer, holder, minted_tx, EXISTS (SELECT 1 FROM policy_transfers t WHERE t.tx_hash = ${l.txHash} AND t.log_index = ${l.logIndex}) AS seen
       FROM policies WHERE id = ${l.policyId} FOR UPDATE`);
     const p = rows[0];
-    const ignore = (why: string) => out.ignored.push({ txHash: l.txHash, logIndex: l.logIndex, policyId: l.policyId, why });
-    if (!p) {
-      ignore('no such policy');
+    const holder = p ? (p.holder ?? p.buyer) : null;
+    const mismatch = async (why: string, applied: boolean) => {
+      const kept = await tx.query(sql`
+        INSERT INTO policy_token_mismatches (tx_hash, log_index, policy_id, block_number, chain_from, chain_to, ledger_holder, why, applied)
+        VALUES (${l.txHash}, ${l.logIndex}, ${l.policyId}, ${l.blockNumber.toString()}::bigint, ${l.from}, ${l.to}, ${holder}, ${why}, ${applied})
+        ON CONFLICT DO NOTHING RETURNING tx_hash`);
+      if (kept.length > 0) out.mismatches.push({ txHash: l.txHash, logIndex: l.logIndex, policyId: l.policyId, why, applied });
+    };
+    if (!p || holder === null) {
+      await mismatch('no such policy', false);
       continue;
     }
-    const holder = p.holder ?? p.buyer;
     if (l.from === ZERO) {
       if (p.minted_tx !== null) continue;
-      if (l.to.toLowerCase() !== holder.toLowerCase()) {
-        ignore(`minted to ${l.to}, not to its holder ${holder}`);
-        continue;
-      }
       await tx.query(sql`UPDATE policies SET minted_block = ${l.blockNumber.toString()}::bigint, minted_block_hash = ${l.blockHash},
         minted_tx = ${l.txHash} WHERE id = ${l.policyId}`);
+      if (l.to.toLowerCase() !== holder.toLowerCase()) {
+        await tx.query(sql`UPDATE policies SET holder = ${l.to} WHERE id = ${l.policyId}`);
+        await mismatch(`minted to ${l.to}, not to its holder ${holder}: the ledger follows the token`, true);
+      }
       out.minted++;
       continue;
     }
     if (p.seen) continue;
-    if (l.from.toLowerCase() !== holder.toLowerCase()) {
-      ignore(`transferred by ${l.from}, who does not hold it (${holder} does)`);
-      continue;
-    }
+    if (l.from.toLowerCase() !== holder.toLowerCase())
+      await mismatch(
+        `transferred by ${l.from}, whom the ledger did not take for its holder (${holder}): the ledger follows the token`,
+        true,
+      );
     await tx.query(sql`
       INSERT INTO policy_transfers (policy_id, seq, from_address, to_address, at, tx_hash, log_index, block_number, block_hash)
-      VALUES (${l.policyId}, (SELECT COUNT(*) + 1 FROM policy_transfers WHERE policy_id = ${l.policyId}), ${holder}, ${l.to}, ${ts(l.at)},
+      VALUES (${l.policyId}, (SELECT COUNT(*) + 1 FROM policy_transfers WHERE policy_id = ${l.policyId}), ${l.from}, ${l.to}, ${ts(l.at)},
         ${l.txHash}, ${l.logIndex}, ${l.blockNumber.toString()}::bigint, ${l.blockHash})`);
     await tx.query(sql`UPDATE policies SET holder = ${l.to} WHERE id = ${l.policyId}`);
     out.transferred++;
   }
   return out;
+}
+
+/** The token logs the ledger did not expect, newest first (an operator's list). */
+export async function tokenMismatches(ex: Executor, limit = 100): Promise<Array<TokenMismatch & { blockNumber: bigint }>> {
+  const rows = await ex.query<{
+    tx_hash: string;
+    log_index: number;
+    policy_id: string;
+    why: string;
+    applied: boolean;
+    block_number: string;
+  }>(sql`
+    SELECT tx_hash, log_index, policy_id, why, applied, block_number FROM policy_token_mismatches
+    ORDER BY block_number DESC, log_index DESC LIMIT ${limit}`);
+  return rows.map((r) => ({
+    txHash: r.tx_hash,
+    logIndex: Number(r.log_index),
+    policyId: r.policy_id,
+    why: r.why,
+    applied: r.applied,
+    blockNumber: big(r.block_number),
+  }));
 }
 
 /** Policies whose token is not minted yet, in force and unpaid, oldest first: what the minter mints next. */
@@ -113,5 +154,6 @@ export async function undoTokenLogs(tx: Executor, fork: bigint): Promise<{ trans
   }
   const mints = await tx.query(sql`
     UPDATE policies SET minted_block = NULL, minted_block_hash = NULL, minted_tx = NULL WHERE minted_block > ${f}::bigint RETURNING id`);
+  await tx.query(sql`DELETE FROM policy_token_mismatches WHERE block_number > ${f}::bigint`);
   return { transfers: gone.length, mints: mints.length };
 }

@@ -254,6 +254,32 @@ describe('policies as ERC-721 tokens on a real local chain: minted once, paid to
     assert.match(body.errors?.[0]?.message ?? '', /transfers the token from their wallet/);
   });
 
+  test('a policy never minted settles without waiting for the token indexer (those minted wait for it: the next tests)', async () => {
+    // A risk and a pool of their own, so that this incident pays only these policies.
+    const risk = await createRisk(h.deps, admin, depegRiskInput('unminted depeg', 'USDT', { window: 0 }) as never);
+    const feed = await registerFeed(h.deps, admin, { name: 'unminted depeg source', kind: 'PUSH' });
+    await setRiskFeeds(h.deps, admin, risk.id, [feed.id]);
+    await watchRisk(h, risk.id);
+    const uw = await wallet(USDC(20_000));
+    const uwViewer: Viewer = { address: uw.address, roles: [] };
+    const pool = await createPool(h.deps, uwViewer, { name: 'unminted pool', risks: [{ riskId: risk.id }] });
+    await deposit(h.deps, uwViewer, pool.id, USDC(20_000).toString(), 'SENIOR');
+    const ivan = await wallet(USDC(500));
+    const v: Viewer = { address: ivan.address, roles: [] };
+    await reconcileReserves(h.deps);
+    const policy = await purchasePolicy(h.deps, v, (await requestQuote(h.deps, v, risk.id, USDC(1_000).toString(), 30)).id);
+    // The minter never ran: no token exists. The indexer is behind the confirmation (it is never
+    // run here after it), as while the chain's RPC hangs.
+    h.clock.advance(1_000);
+    const confirm = async () =>
+      (await recordObservations(h.deps, feed.id, [{ value: '0.9', observedAt: h.clock.now(), source: {} }], false)).incidents[0] as string;
+    const incidentId = await confirm();
+    const settled = await settleIncident(h.deps, incidentId);
+    assert.equal(settled?.status, 'SETTLED', 'no token, nothing to wait for');
+    const [paid] = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM payouts WHERE policy_id = ${policy.id}`);
+    assert.equal(Number(paid?.n), 1);
+  });
+
   test('a token transfer the ledger did not expect is followed, kept and alerted; later transfers of the token still follow the chain', async () => {
     const frank = await wallet(USDC(500));
     const policyId = await buy(frank, USDC(1_000));

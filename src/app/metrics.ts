@@ -19,7 +19,8 @@ export type CounterName =
   | 'treasury_reorgs'
   | 'policy_tokens'
   | 'policy_token_mismatches'
-  | 'policy_token_reorgs';
+  | 'policy_token_reorgs'
+  | 'settlement_token_waits';
 export type HistogramName = 'settlement_seconds' | 'confirmation_to_paid_seconds';
 export type GaugeName = 'watcher_lease_held' | 'watcher_loop_completed';
 

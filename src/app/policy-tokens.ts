@@ -1,7 +1,14 @@
 import { type Address, type Hex, formatUnits } from 'viem';
 import type { PolicyTokenGateway } from '../chain/policy-token.ts';
 import { cursorRow, setCursor } from '../db/deposit-store.ts';
-import { type PolicyTokenLog, recordTokenLogs, tokenBlocks, undoTokenLogs, unmintedPolicies } from '../db/policy-token-store.ts';
+import {
+  type PolicyTokenLog,
+  markMintsSent,
+  recordTokenLogs,
+  tokenBlocks,
+  undoTokenLogs,
+  unmintedPolicies,
+} from '../db/policy-token-store.ts';
 import { policyIdOf, tokenIdOf } from '../domain/policy-token.ts';
 import { findPolicy } from '../db/cover-store.ts';
 import type { PolicyRecord } from '../domain/cover.ts';
@@ -172,6 +179,12 @@ export async function mintPolicyTokens(deps: Deps): Promise<'idle' | 'waiting' |
     sends = last.sends + 1;
   }
   const feeBump = 1.25 ** sends;
+  // Recorded before it is sent: a policy whose mint may be on chain may have moved there.
+  await markMintsSent(
+    deps.db,
+    need.map((p) => p.id),
+    now,
+  );
   const hash = await token.sendMint(
     need.map((p) => p.holder as Address),
     need.map((p) => p.tokenId),

@@ -13,6 +13,7 @@ import {
   markIncidentSettled,
   poolSettled,
   poolsToSettle,
+  poolsWithTokens,
   postPayoutJournal,
   writePayouts,
 } from '../db/settlement-store.ts';
@@ -31,8 +32,37 @@ export type SettlementProbe = (step: 'premium' | 'payouts' | 'journal', poolId: 
 
 const YEAR_MS = 365 * 86_400_000;
 
-/** Incidents whose wait for the policy token indexer was logged. */
+/** Incidents whose wait for the policy token indexer was logged, and those alerted on. */
 const waitingSaid = new Set<string>();
+const waitingAlerted = new Set<string>();
+
+/** How long payouts on minted policies wait for the token indexer before the wait is an alert. */
+export const TOKEN_WAIT_ALERT_MS = 10 * 60_000;
+
+/**
+ * The watcher asks again every tick until the indexer catches up: said once per incident and
+ * process, and past TOKEN_WAIT_ALERT_MS an error and a counter (the chain's RPC is likely down).
+ */
+function tokenWait(deps: Deps, incident: IncidentRecord, pools: number): void {
+  const said = (set: Set<string>) => {
+    if (set.has(incident.id)) return true;
+    if (set.size >= 1_000) set.clear();
+    set.add(incident.id);
+    return false;
+  };
+  if (!said(waitingSaid))
+    deps.log.info(
+      { incidentId: incident.id, pools },
+      "payouts on minted policies wait for the policy token indexer to reach the incident's confirmation",
+    );
+  if (deps.clock.now() - incident.confirmedAt > TOKEN_WAIT_ALERT_MS && !said(waitingAlerted)) {
+    deps.metrics.count('settlement_token_waits', {});
+    deps.log.error(
+      { incidentId: incident.id, pools, waitingMs: deps.clock.now() - incident.confirmedAt },
+      'payouts on minted policies still wait for the policy token indexer: is the chain RPC answering?',
+    );
+  }
+}
 
 /**
  * Pays every policy of the incident's risk that was active at `triggeredAt`
@@ -48,22 +78,22 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
   const started = performance.now();
   const incident = await findIncident(deps.db, incidentId);
   if (!incident || incident.status === 'SETTLED') return incident;
-  // Policies that are tokens pay whoever held them at the confirmation: the transfers mined
-  // by then must be read first (the token indexer follows the chain a few blocks behind).
-  if (!(await holdersKnownAt(deps, incident.confirmedAt))) {
-    // Said once per incident and process: the watcher asks again every tick until the indexer catches up.
-    if (!waitingSaid.has(incidentId)) {
-      if (waitingSaid.size >= 1_000) waitingSaid.clear();
-      waitingSaid.add(incidentId);
-      deps.log.info({ incidentId }, "settlement waits for the policy token indexer to reach the incident's confirmation");
-    }
-    return incident;
-  }
   // A confirmed episode whose settlement value pays nothing (e.g. it recovered at the
   // confirming observation) consumes no cover.
   const pools = Number(incident.payoutRatio) === 0 ? [] : await poolsToSettle(deps.db, incident);
+  // Policies that are tokens pay whoever held them at the confirmation: the transfers mined by
+  // then must be read first (the token indexer follows the chain a few blocks behind). Only a
+  // pool holding a claim whose token exists (or whose mint was sent) waits for that; the others
+  // settle now, whether or not the chain answers (a PUSH feed's incident needs no chain).
+  const waiting =
+    pools.length === 0 || (await holdersKnownAt(deps, incident.confirmedAt)) ? new Set<string>() : await poolsWithTokens(deps.db, incident);
   for (const poolId of pools) {
+    if (waiting.has(poolId)) continue;
     await fencedTransaction(deps, (tx) => settlePool(deps, tx, incident, poolId, probe));
+  }
+  if (waiting.size > 0) {
+    tokenWait(deps, incident, waiting.size);
+    return findIncident(deps.db, incidentId);
   }
   const settledNow = await fencedTransaction(deps, async (tx) => {
     const marked = await markIncidentSettled(tx, incidentId, deps.clock.now());

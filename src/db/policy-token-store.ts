@@ -121,6 +121,17 @@ export async function unmintedPolicies(ex: Executor, now: number, limit: number)
   return rows;
 }
 
+/** Marks policies' mints as sent (before the transaction goes): from now on their tokens may move on chain. */
+export async function markMintsSent(ex: Executor, policyIds: readonly string[], at: number): Promise<void> {
+  if (policyIds.length === 0) return;
+  await ex.query(
+    sql`UPDATE policies SET mint_sent_at = ${ts(at)} WHERE mint_sent_at IS NULL AND id IN (${sql.join(
+      policyIds.map((id) => sql`${id}`),
+      sql`, `,
+    )})`,
+  );
+}
+
 /** The blocks the token indexer recorded something in, at or below `below`, newest first: where a deep reorg's fork is looked for. */
 export async function tokenBlocks(ex: Executor, below: bigint): Promise<Array<{ number: bigint; hash: string }>> {
   const rows = await ex.query<{ number: string; hash: string }>(sql`

@@ -37,6 +37,18 @@ export async function poolsToSettle(ex: Executor, incident: IncidentRecord): Pro
   return rows.map((r) => r.pool_id);
 }
 
+/**
+ * The pools (of `pools`) holding a claim whose token may have moved on chain: one minted, or
+ * whose mint was sent. Their payouts wait for the token indexer to reach the confirmation; the
+ * others' claimants are who the ledger says.
+ */
+export async function poolsWithTokens(ex: Executor, incident: IncidentRecord): Promise<Set<string>> {
+  const rows = await ex.query<{ pool_id: string }>(
+    sql`SELECT DISTINCT p.pool_id FROM policies p WHERE ${claims(incident)} AND (p.minted_block IS NOT NULL OR p.mint_sent_at IS NOT NULL)`,
+  );
+  return new Set(rows.map((r) => r.pool_id));
+}
+
 /** Marks the incident settled with its totals; false if it already was. */
 export async function markIncidentSettled(ex: Executor, incidentId: string, at: number): Promise<boolean> {
   const updated = await ex.query(sql`

@@ -86,7 +86,12 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
     }),
     policy_token_mismatches: new Counter({
       name: 'cover_policy_token_mismatches_total',
-      help: 'Policy token logs not applied because the ledger disagrees (a mint to someone other than the holder, a transfer by a non-holder, an unknown token)',
+      help: 'Policy token logs the ledger did not expect (a mint to someone other than the holder, a transfer by a non-holder: followed; an unknown token: kept only), each in policy_token_mismatches',
+      registers: [registry],
+    }),
+    settlement_token_waits: new Counter({
+      name: 'cover_settlement_token_waits_total',
+      help: "Incidents whose payouts on minted policies waited for the token indexer past TOKEN_WAIT_ALERT (the chain's RPC is likely down); counted once per incident and process",
       registers: [registry],
     }),
     policy_token_reorgs: new Counter({

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { policyTransferDomain, policyTransferTypes } from '../src/domain/policy-transfer.ts';
+import {
+  type PolicyTransferDomain,
+  policyTransferDomain,
+  policyTransferTypes,
+  retiredPolicyTransferDomain,
+} from '../src/domain/policy-transfer.ts';
 import { createWatcher } from '../src/watcher/watcher.ts';
 import {
   CREATE_POOL,
@@ -30,9 +35,14 @@ const TRANSFER = `mutation($p: ID!, $to: String!, $d: Int!, $s: String!) {
 const MINE = `{ policies { nodes { id holder } } accountBalance { amount } }`;
 
 /** The holder's EIP-712 signature of a transfer, as a wallet makes it. */
-function signTransfer(holder: Wallet, t: { policyId: string; from: string; to: string; nonce: number; deadline: number }): Promise<Hex> {
+let domain: PolicyTransferDomain;
+function signTransfer(
+  holder: Wallet,
+  t: { policyId: string; from: string; to: string; nonce: number; deadline: number },
+  under: PolicyTransferDomain | typeof retiredPolicyTransferDomain = domain,
+): Promise<Hex> {
   return privateKeyToAccount(holder.key).signTypedData({
-    domain: policyTransferDomain,
+    domain: under,
     types: policyTransferTypes,
     primaryType: 'PolicyTransfer',
     message: { ...t, from: t.from as Hex, to: t.to as Hex, nonce: BigInt(t.nonce), deadline: BigInt(t.deadline) },
@@ -69,6 +79,33 @@ describe('a policy changes hands on its holder signature, and pays its holder at
     const bob = newWallet();
     const carol = newWallet();
     const deadline = Math.floor(h.clock.now() / 1000) + 3600;
+
+    // The domain a wallet signs under, as the API gives it to anyone: this chain, this deployment.
+    domain = (await h.ok('{ policyTransferDomain { name version chainId verifyingContract } }')).policyTransferDomain;
+    assert.deepEqual(
+      { ...domain, verifyingContract: undefined },
+      { name: 'ParametricCover', version: '2', chainId: 1, verifyingContract: undefined },
+    );
+    assert.match(domain.verifyingContract, /^0x[0-9a-fA-F]{40}$/);
+    // Signatures made for another chain, another deployment, or under the retired domain move nothing.
+    const elsewhere = { policyId: sold.id, from: alice.wallet.address, to: bob.address, nonce: 0, deadline };
+    for (const other of [
+      policyTransferDomain(31337, domain.verifyingContract as Hex),
+      policyTransferDomain(1, '0x000000000000000000000000000000000000dEaD'),
+    ]) {
+      expectCode(
+        await h.gql(TRANSFER, { p: sold.id, to: bob.address, d: deadline, s: await signTransfer(alice.wallet, elsewhere, other) }),
+        'UNAUTHENTICATED',
+      );
+    }
+    const retired = await h.gql(TRANSFER, {
+      p: sold.id,
+      to: bob.address,
+      d: deadline,
+      s: await signTransfer(alice.wallet, elsewhere, retiredPolicyTransferDomain),
+    });
+    expectCode(retired, 'UNAUTHENTICATED');
+    assert.match(retired.errors?.[0]?.message ?? '', /retired domain/);
 
     // Alice hands the first to Bob; anyone may submit her signature (here nobody signed in).
     const signature = await signTransfer(alice.wallet, {

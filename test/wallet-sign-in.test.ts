@@ -19,7 +19,8 @@ import { startAnvil } from '../src/chain/anvil.ts';
 import { rpcTransport } from '../src/chain/retry.ts';
 import { CallInsideTransactionError } from '../src/app/wire.ts';
 import { startRpcProxy } from './rpc-proxy.ts';
-import { policyTransferDomain, policyTransferTypes } from '../src/domain/policy-transfer.ts';
+import { policyTransferTypes } from '../src/domain/policy-transfer.ts';
+import { transferDomainFor } from '../src/app/transfer-policy.ts';
 import { PURCHASE, QUOTE, USDC, type Harness, createHarness, fundedBuyer, marketWithPool } from './helpers.ts';
 
 /**
@@ -137,14 +138,14 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
     const deadline = Math.floor(h.clock.now() / 1000) + 3600;
     const transfer = (signer: { signTypedData: typeof owner.signTypedData }, from: Address, to: Address, nonce: number) =>
       signer.signTypedData({
-        domain: policyTransferDomain,
+        domain: transferDomainFor(h.deps, 31337),
         types: policyTransferTypes,
         primaryType: 'PolicyTransfer',
         message: { policyId: policy.id, from, to, nonce: BigInt(nonce), deadline: BigInt(deadline) },
       });
     const send = async (to: Address, signature: Hex) =>
       h.gql(
-        `mutation($p: ID!, $to: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $to, deadline: $d, signature: $s) { holder } }`,
+        `mutation($p: ID!, $to: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $to, deadline: $d, signature: $s, chainId: 31337) { holder } }`,
         { p: policy.id, to, d: deadline, s: signature },
       );
     const aliceAccount = privateKeyToAccount(alice.wallet.key);
@@ -167,7 +168,7 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
     const deadline = Math.floor(h.clock.now() / 1000) + 3600;
     const transfer = (signer: { signTypedData: typeof owner.signTypedData }, from: Address, to: Address, nonce: number) =>
       signer.signTypedData({
-        domain: policyTransferDomain,
+        domain: transferDomainFor(h.deps, 31337),
         types: policyTransferTypes,
         primaryType: 'PolicyTransfer',
         message: { policyId: policy.id, from, to, nonce: BigInt(nonce), deadline: BigInt(deadline) },
@@ -177,7 +178,7 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
       if (token) req = req.set('authorization', `Bearer ${token}`);
       return req.send({ query, variables });
     };
-    const TRANSFER = `mutation($p: ID!, $to: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $to, deadline: $d, signature: $s) { holder } }`;
+    const TRANSFER = `mutation($p: ID!, $to: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $to, deadline: $d, signature: $s, chainId: 31337) { holder } }`;
     const aliceAccount = privateKeyToAccount(alice.wallet.key);
     const handed = await post(TRANSFER, {
       p: policy.id,

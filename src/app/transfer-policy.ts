@@ -4,7 +4,16 @@ import { findPolicy, lockPolicy, recordPolicyTransfer } from '../db/cover-store.
 import { incidentPayingPolicy } from '../db/incident-store.ts';
 import type { PolicyRecord } from '../domain/cover.ts';
 import { badInput, conflict, notFound, policyClaimed, unauthenticated } from '../domain/errors.ts';
-import { type PolicyTransferMessage, policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
+import { hkdfSync } from 'node:crypto';
+import {
+  POLICY_TRANSFER_DOMAIN_VERSION,
+  type PolicyTransferDomain,
+  type PolicyTransferMessage,
+  policyTransferDomain,
+  policyTransferTypes,
+  retiredPolicyTransferDomain,
+} from '../domain/policy-transfer.ts';
+import { accountSigned } from '../chain/signatures.ts';
 import { signedBy } from './sign-in.ts';
 import type { Deps } from './deps.ts';
 import { policiesAreTokens } from './policy-tokens.ts';
@@ -16,6 +25,44 @@ export interface TransferPolicyInput {
   deadline: number;
   /** The holder's EIP-712 signature of PolicyTransfer (domain/policy-transfer.ts). */
   signature: string;
+  /** The chain id the signature's domain names (default: transferChainOf). */
+  chainId?: number | null | undefined;
+}
+
+const domainContracts = new WeakMap<object, Hex>();
+
+/**
+ * The deployment a transfer's signature is bound to (its domain's verifyingContract): the
+ * treasury where money is on chain; in the ledger, an address derived from JWT_SECRET (which
+ * every replica shares and a staging copy does not), so a signature made for one deployment is
+ * refused by another holding the same policy ids.
+ */
+export function transferDomainContract(deps: Deps): Hex {
+  const rail = deps.config.rail;
+  if (rail.mode === 'chain') return getAddress(rail.treasury);
+  let address = domainContracts.get(deps.config);
+  if (!address) {
+    const bytes = Buffer.from(hkdfSync('sha256', deps.config.jwt.secret, '', 'parametric-cover policy transfer domain v2', 20));
+    address = getAddress(`0x${bytes.toString('hex')}`);
+    domainContracts.set(deps.config, address);
+  }
+  return address;
+}
+
+/** The chain a transfer's domain names when the caller does not say: the settlement chain, else the first sign-in chain. */
+export function transferChainOf(deps: Deps): number {
+  const rail = deps.config.rail;
+  return rail.mode === 'chain' ? rail.chainId : (deps.config.siwe.chainIds[0] ?? 1);
+}
+
+/** The EIP-712 domain a holder signs a transfer under, for a wallet on `chainId`. */
+export function transferDomainFor(deps: Deps, chainId: number | null | undefined): PolicyTransferDomain {
+  const chain = chainId ?? transferChainOf(deps);
+  if (!deps.config.siwe.chainIds.includes(chain))
+    throw badInput(`chain ${chain} is not accepted for signatures (accepted: ${deps.config.siwe.chainIds.join(', ')})`, {
+      field: 'chainId',
+    });
+  return policyTransferDomain(chain, transferDomainContract(deps));
 }
 
 /**
@@ -56,12 +103,20 @@ export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Pr
     nonce: BigInt(seen.transfers),
     deadline: BigInt(input.deadline),
   };
-  const typedData = { domain: policyTransferDomain, types: policyTransferTypes, primaryType: 'PolicyTransfer' as const, message };
-  // An EOA's signature, else a contract wallet's (ERC-1271, ERC-6492) on any configured chain.
-  // The refusal names neither the holder nor the nonce: anyone may call this with any policy id.
-  if (!(await signedBy(deps, deps.config.siwe.rpcUrls, message.from, { typedData }, input.signature as Hex))) {
+  const domain = transferDomainFor(deps, input.chainId);
+  const typedData = { domain, types: policyTransferTypes, primaryType: 'PolicyTransfer' as const, message };
+  // An EOA's signature, else a contract wallet's (ERC-1271, ERC-6492), asked on the chain the
+  // domain names and nowhere else. The refusal names neither the holder nor the nonce: anyone
+  // may call this with any policy id.
+  const rpc = deps.config.siwe.rpcUrls.get(domain.chainId);
+  if (!(await signedBy(deps, rpc ? [[domain.chainId, rpc]] : [], message.from, { typedData }, input.signature as Hex))) {
+    const retired = { domain: retiredPolicyTransferDomain, types: policyTransferTypes, primaryType: 'PolicyTransfer' as const, message };
+    if (await accountSigned(message.from, { typedData: retired }, input.signature as Hex))
+      throw unauthenticated(
+        `the transfer is signed under the retired domain {name, version: "1"}, bound to no chain or deployment: sign it again under policyTransferDomain (version ${POLICY_TRANSFER_DOMAIN_VERSION}, with chainId and verifyingContract)`,
+      );
     throw unauthenticated(
-      "the transfer is not signed by the policy's holder (sign PolicyTransfer with the policy's transfer count as its nonce)",
+      "the transfer is not signed by the policy's holder (sign PolicyTransfer under policyTransferDomain, with the policy's transfer count as its nonce)",
     );
   }
   return deps.db.transaction(async (tx) => {

@@ -3,7 +3,7 @@ import { print } from 'graphql';
 import { createSiweMessage } from 'viem/siwe';
 import { type Client as WsClient, createClient as createWsClient } from 'graphql-ws/client';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
-import { policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
+import { policyTransferTypes } from '../domain/policy-transfer.ts';
 import {
   CompleteWithdrawalDocument,
   CreatePoolDocument,
@@ -25,6 +25,7 @@ import {
   PolicyPaidDocument,
   PurchasePolicyDocument,
   TransferPolicyDocument,
+  PolicyTransferDomainDocument,
   RegisterPushFeedDocument,
   RequestQuoteDocument,
   RequestWithdrawalDocument,
@@ -346,25 +347,32 @@ export function createCoverClient(options: CoverClientOptions) {
     /** Quotes taken, newest first: OPEN, BOUGHT (with its policy) or EXPIRED. */
     quotes: (first = 50, after?: string) => request(MyQuotesDocument, { first, after: after ?? null }).then((r) => r.quotes),
     payouts: (first = 50, after?: string) => request(MyPayoutsDocument, { first, after: after ?? null }).then((r) => r.payouts),
+    /** The EIP-712 domain a transfer is signed under, for a wallet on `chainId` (the server's default chain when omitted). */
+    policyTransferDomain: (chainId?: number) =>
+      request(PolicyTransferDomainDocument, { chainId: chainId ?? null }).then((r) => r.policyTransferDomain),
     /**
-     * Hands a policy to `to`, signed by its holder (EIP-712 `PolicyTransfer` under
-     * `policyTransferDomain`, the policy's `transferNonce`): the new holder is paid by the
-     * incidents that confirm from then on. `deadline` is epoch milliseconds (default: an hour).
+     * Hands a policy to `to`, signed by its holder (EIP-712 `PolicyTransfer` under the server's
+     * `policyTransferDomain` for `chainId`, the policy's `transferNonce`): the new holder is paid
+     * by the incidents that confirm from then on. `deadline` is epoch milliseconds (default: an
+     * hour); `chainId` is the chain of the holder's wallet (a contract wallet is asked there).
      */
     async transferPolicy(
       policy: { id: string; holder: string; transferNonce: number },
       to: string,
       holder: Signer,
       deadline = Date.now() + 3_600_000,
+      chainId?: number,
     ) {
       const seconds = Math.floor(deadline / 1000);
+      const domain = (await request(PolicyTransferDomainDocument, { chainId: chainId ?? null })).policyTransferDomain;
       const signature: Hex = await holder.signTypedData({
-        domain: policyTransferDomain,
+        domain: { ...domain, verifyingContract: domain.verifyingContract as Hex },
         types: policyTransferTypes,
         primaryType: 'PolicyTransfer',
         message: { policyId: policy.id, from: policy.holder, to, nonce: BigInt(policy.transferNonce), deadline: BigInt(seconds) },
       });
-      return (await request(TransferPolicyDocument, { policyId: policy.id, to, deadline: seconds, signature })).transferPolicy;
+      return (await request(TransferPolicyDocument, { policyId: policy.id, to, deadline: seconds, signature, chainId: domain.chainId }))
+        .transferPolicy;
     },
     /** Moves a minted policy token to `to` from the holder's wallet (`transferFrom`; wallets.ts, sendPolicyToken). */
     transferPolicyToken: sendPolicyToken,

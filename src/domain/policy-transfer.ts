@@ -1,12 +1,28 @@
-import { pushDomain } from './push-typed-data.ts';
-
 /**
  * EIP-712 typed data a policy's holder signs to hand it to another address (docs/design.md
  * §6, "Policies change hands"): the policy, who gives it and to whom, the policy's transfer
  * count (`nonce`: a signature is good for one transfer, never replayed) and a deadline (unix
- * seconds) after which it is refused. The domain is the platform's, as for pushes.
+ * seconds) after which it is refused. The domain binds a signature to one chain and one
+ * deployment (issue 57): `chainId` is the chain whose wallet signs (a contract wallet is asked
+ * there), `verifyingContract` the deployment's treasury, or an address derived from its
+ * secret where money stays in the ledger; a copy of the data elsewhere cannot replay it.
  */
-export const policyTransferDomain = pushDomain;
+export const POLICY_TRANSFER_DOMAIN_NAME = 'ParametricCover';
+export const POLICY_TRANSFER_DOMAIN_VERSION = '2';
+
+export interface PolicyTransferDomain {
+  name: string;
+  version: string;
+  chainId: number;
+  verifyingContract: `0x${string}`;
+}
+
+export function policyTransferDomain(chainId: number, verifyingContract: `0x${string}`): PolicyTransferDomain {
+  return { name: POLICY_TRANSFER_DOMAIN_NAME, version: POLICY_TRANSFER_DOMAIN_VERSION, chainId, verifyingContract };
+}
+
+/** The domain before issue 57, bound to no chain or deployment: its signatures are refused, with a message saying so. */
+export const retiredPolicyTransferDomain = { name: POLICY_TRANSFER_DOMAIN_NAME, version: '1' } as const;
 
 export const policyTransferTypes = {
   PolicyTransfer: [

@@ -16,7 +16,7 @@ import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing } from '../app/explain-model.ts';
 import { backingOf, dependsOnOf, protocolCategoryOf } from '../app/loss-models.ts';
-import { transferPolicy } from '../app/transfer-policy.ts';
+import { transferDomainFor, transferPolicy } from '../app/transfer-policy.ts';
 import { policyTokenOf } from '../app/policy-tokens.ts';
 import { quoteSummary } from '../domain/quote-summary.ts';
 import { riskHistory } from '../app/history.ts';
@@ -169,6 +169,7 @@ export const coreResolvers: Resolvers = {
 
   Query: {
     me: (_, __, ctx) => ctx.viewer,
+    policyTransferDomain: (_, a, ctx) => transferDomainFor(ctx.deps, a.chainId),
     accountBalance: (_, a, ctx) => getBalance(ctx.deps, ctx.viewer, a.address, a.asset),
     risks: (_, a, ctx) => allRisks(ctx.deps, pageRequest(a.first, a.after)),
     risk: (_, a, ctx) => ctx.risk(a.id),

@@ -4,13 +4,16 @@ import { el, act } from './dom.js';
 import { walletOnSettlementChain, mined, followChain } from './wallet.js';
 
 /**
- * A signed transfer's EIP-712 domain and types: src/domain/policy-transfer.ts as the browser
- * wallet takes them (test/dashboard.test.ts signs with these and the server verifies).
+ * A signed transfer's EIP-712 types: src/domain/policy-transfer.ts as the browser wallet takes
+ * them. The domain comes from the API (policyTransferDomain), for the chain the wallet is on:
+ * it binds the signature to that chain and to this deployment.
  */
 const TYPES = {
   EIP712Domain: [
     { name: 'name', type: 'string' },
     { name: 'version', type: 'string' },
+    { name: 'chainId', type: 'uint256' },
+    { name: 'verifyingContract', type: 'address' },
   ],
   PolicyTransfer: [
     { name: 'policyId', type: 'string' },
@@ -20,7 +23,6 @@ const TYPES = {
     { name: 'deadline', type: 'uint64' },
   ],
 };
-const DOMAIN = { name: 'ParametricCover', version: '1' };
 
 /** Who holds a policy and its token, in a cell: the buyer's own, or received; minted or not yet. */
 export function holderText(p) {
@@ -68,13 +70,19 @@ export async function transferPolicyFromWallet(p, typed) {
   }
   const deadline = Math.floor(Date.now() / 1000) + 600;
   const message = { policyId: p.id, from, to, nonce: p.transferNonce, deadline };
+  // Signed for the chain the wallet is on (a wallet refuses a domain naming another).
+  const chainId = Number.parseInt(await window.ethereum.request({ method: 'eth_chainId' }), 16);
+  const { policyTransferDomain: domain } = await gql(
+    'query($c: Int) { policyTransferDomain(chainId: $c) { name version chainId verifyingContract } }',
+    { c: chainId },
+  );
   const signature = await window.ethereum.request({
     method: 'eth_signTypedData_v4',
-    params: [from, JSON.stringify({ domain: DOMAIN, types: TYPES, primaryType: 'PolicyTransfer', message })],
+    params: [from, JSON.stringify({ domain, types: TYPES, primaryType: 'PolicyTransfer', message })],
   });
   const { transferPolicy: moved } = await gql(
-    'mutation($p: ID!, $t: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $t, deadline: $d, signature: $s) { id holder } }',
-    { p: p.id, t: to, d: deadline, s: signature },
+    'mutation($p: ID!, $t: String!, $d: Int!, $s: String!, $c: Int) { transferPolicy(policyId: $p, to: $t, deadline: $d, signature: $s, chainId: $c) { id holder } }',
+    { p: p.id, t: to, d: deadline, s: signature, c: domain.chainId },
   );
   return `Policy handed to ${moved.holder}: an incident that confirms from now on pays them.`;
 }

@@ -818,10 +818,13 @@ export type Mutation = {
   /**
    * Hand a policy to another address, on its holder's EIP-712 signature of
    * PolicyTransfer {policyId: string, from: address, to: address, nonce: uint64, deadline: uint64}
-   * under the domain {name: "ParametricCover", version: "1"} (docs/client.md). `nonce` is the
-   * policy's `transferNonce`; anyone may submit the signature. The new holder is paid by the
-   * incidents that confirm from now on. A paid or ended policy is refused (CONFLICT); a
-   * signature that is not the holder's is UNAUTHENTICATED.
+   * under `policyTransferDomain(chainId)`: {name: "ParametricCover", version: "2", chainId,
+   * verifyingContract} (docs/client.md), which binds it to one chain and this deployment. `nonce`
+   * is the policy's `transferNonce`; anyone may submit the signature. The new holder is paid by
+   * the incidents that confirm from now on. A paid or ended policy is refused (CONFLICT), one an
+   * incident has confirmed on too (POLICY_CLAIMED); a signature that is not the holder's, or one
+   * under the retired version-1 domain, is UNAUTHENTICATED; a chain that does not answer a
+   * contract wallet's check is UNAVAILABLE.
    */
   transferPolicy: Policy;
   /**
@@ -1050,6 +1053,7 @@ export type MutationSubmitObservationsArgs = {
  * and observations, money on chain.
  */
 export type MutationTransferPolicyArgs = {
+  chainId?: InputMaybe<Scalars['Int']['input']>;
   deadline: Scalars['Int']['input'];
   policyId: Scalars['ID']['input'];
   signature: Scalars['String']['input'];
@@ -1281,6 +1285,16 @@ export type PolicyToken = {
   minted: Scalars['Boolean']['output'];
   /** The token id, in decimal: the policy id's 32 hex digits read as a number. */
   tokenId: Scalars['String']['output'];
+};
+
+/** The EIP-712 domain of a policy transfer: bound to one chain and one deployment. */
+export type PolicyTransferDomain = {
+  __typename?: 'PolicyTransferDomain';
+  chainId: Scalars['Int']['output'];
+  name: Scalars['String']['output'];
+  /** The deployment: its treasury where money is on chain, else an address derived from its secret. */
+  verifyingContract: Scalars['String']['output'];
+  version: Scalars['String']['output'];
 };
 
 /** A coverage pool: underwriters' capital in tranches, the risks it backs and its caps. */
@@ -1558,6 +1572,8 @@ export type Query = {
   policies: PolicyConnection;
   /** One policy by id; null if there is none. */
   policy?: Maybe<Policy>;
+  /** The EIP-712 domain a policy's holder signs a transfer under, for a wallet on `chainId` (default: the settlement chain, or the first sign-in chain). */
+  policyTransferDomain: PolicyTransferDomain;
   /** One pool by id; null if there is none. */
   pool?: Maybe<Pool>;
   /** Pools, oldest first, a page at a time. */
@@ -1749,6 +1765,15 @@ export type QueryPoliciesArgs = {
  */
 export type QueryPolicyArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
+export type QueryPolicyTransferDomainArgs = {
+  chainId?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -3100,6 +3125,7 @@ export type ResolversTypes = {
   PolicyConnection: ResolverTypeWrapper<Omit<PolicyConnection, 'nodes'> & { nodes: Array<ResolversTypes['Policy']> }>;
   PolicyStatus: PolicyStatus;
   PolicyToken: ResolverTypeWrapper<PolicyToken>;
+  PolicyTransferDomain: ResolverTypeWrapper<PolicyTransferDomain>;
   Pool: ResolverTypeWrapper<PoolSnapshot>;
   PoolCapacity: ResolverTypeWrapper<Omit<Omit<PoolCapacity, 'pool'> & { pool: ResolversTypes['Pool'] }, 'pool'> & { poolId: string }>;
   PoolConnection: ResolverTypeWrapper<Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversTypes['Pool']> }>;
@@ -3219,6 +3245,7 @@ export type ResolversParentTypes = {
   Policy: PolicyRecord;
   PolicyConnection: Omit<PolicyConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Policy']> };
   PolicyToken: PolicyToken;
+  PolicyTransferDomain: PolicyTransferDomain;
   Pool: PoolSnapshot;
   PoolCapacity: Omit<Omit<PoolCapacity, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
   PoolConnection: Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Pool']> };
@@ -3652,6 +3679,13 @@ export type PolicyTokenResolvers<ContextType = Context, ParentType extends Resol
   tokenId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type PolicyTransferDomainResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PolicyTransferDomain'] = ResolversParentTypes['PolicyTransferDomain']> = {
+  chainId?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  verifyingContract?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type PoolResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Pool'] = ResolversParentTypes['Pool']> = {
   adequacyStatus?: Resolver<ResolversTypes['AdequacyStatus'], ParentType, ContextType>;
   asset?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -3771,6 +3805,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   payouts?: Resolver<ResolversTypes['PayoutConnection'], ParentType, ContextType, RequireFields<QueryPayoutsArgs, 'first'>>;
   policies?: Resolver<ResolversTypes['PolicyConnection'], ParentType, ContextType, RequireFields<QueryPoliciesArgs, 'first'>>;
   policy?: Resolver<Maybe<ResolversTypes['Policy']>, ParentType, ContextType, RequireFields<QueryPolicyArgs, 'id'>>;
+  policyTransferDomain?: Resolver<ResolversTypes['PolicyTransferDomain'], ParentType, ContextType, Partial<QueryPolicyTransferDomainArgs>>;
   pool?: Resolver<Maybe<ResolversTypes['Pool']>, ParentType, ContextType, RequireFields<QueryPoolArgs, 'id'>>;
   pools?: Resolver<ResolversTypes['PoolConnection'], ParentType, ContextType, RequireFields<QueryPoolsArgs, 'first'>>;
   positions?: Resolver<ResolversTypes['PositionConnection'], ParentType, ContextType, RequireFields<QueryPositionsArgs, 'first'>>;
@@ -4227,6 +4262,7 @@ export type Resolvers<ContextType = Context> = {
   Policy?: PolicyResolvers<ContextType>;
   PolicyConnection?: PolicyConnectionResolvers<ContextType>;
   PolicyToken?: PolicyTokenResolvers<ContextType>;
+  PolicyTransferDomain?: PolicyTransferDomainResolvers<ContextType>;
   Pool?: PoolResolvers<ContextType>;
   PoolCapacity?: PoolCapacityResolvers<ContextType>;
   PoolConnection?: PoolConnectionResolvers<ContextType>;

@@ -169,10 +169,10 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
       chainIds: [1, 31337],
       nonceTtlSeconds: 300,
       rpcUrls: new Map(),
-      chainTimeoutMs: 5_000,
       clockSkewSeconds: 60,
       maxOpenNonces: 20,
     },
+    chainReadTimeoutMs: 5_000,
     admins: [admin],
     httpFeedAllowedHosts: [],
     // Premiums tests can work out by hand (2% a year, pro rata) unless a test asks for the loss

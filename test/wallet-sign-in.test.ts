@@ -189,10 +189,11 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
     assert.equal(handed.body.errors, undefined, handed.text);
 
     const proxy = await startRpcProxy(anvil.url);
-    const siwe = h.deps.config.siwe as { rpcUrls: ReadonlyMap<number, string>; chainTimeoutMs: number };
-    const saved = { rpcUrls: siwe.rpcUrls, chainTimeoutMs: siwe.chainTimeoutMs };
+    const siwe = h.deps.config.siwe as { rpcUrls: ReadonlyMap<number, string> };
+    const config = h.deps.config as { chainReadTimeoutMs: number };
+    const saved = { rpcUrls: siwe.rpcUrls, chainReadTimeoutMs: config.chainReadTimeoutMs };
     siwe.rpcUrls = new Map([[31337, proxy.url]]);
-    siwe.chainTimeoutMs = 1_500;
+    config.chainReadTimeoutMs = 1_500;
     try {
       proxy.setMode({ kind: 'hang' });
       const bob = privateKeyToAccount(generatePrivateKey()).address;
@@ -245,7 +246,7 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
     } finally {
       proxy.setMode({ kind: 'pass' });
       siwe.rpcUrls = saved.rpcUrls;
-      siwe.chainTimeoutMs = saved.chainTimeoutMs;
+      config.chainReadTimeoutMs = saved.chainReadTimeoutMs;
       await proxy.close();
     }
   });

@@ -65,13 +65,13 @@ export interface AppConfig {
     nonceTtlSeconds: number;
     /** RPC URLs by chain id, to ask a contract wallet (ERC-1271, ERC-6492) on the chain its message names. */
     rpcUrls: ReadonlyMap<number, string>;
-    /** How long a request waits for a chain to answer a contract wallet's check before UNAVAILABLE. */
-    chainTimeoutMs: number;
     /** Allowed clock difference for issued-at and token times. */
     clockSkewSeconds: number;
     /** Unused, unexpired nonces one client may hold at once. */
     maxOpenNonces: number;
   };
+  /** How long a request waits for a chain read (a contract wallet's check, the reserves) before UNAVAILABLE. */
+  chainReadTimeoutMs: number;
   /** Hosts HTTP feeds may reach although they are internal (private, loopback, link-local). */
   httpFeedAllowedHosts: readonly string[];
   /** Checksummed addresses with the admin role. */

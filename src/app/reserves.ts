@@ -1,7 +1,7 @@
 import type { ReorgRecord } from '../domain/chain-money.ts';
 import { lastReserveCheck, ledgerReserves } from '../db/reserve-store.ts';
 import type { ReserveCheck } from '../domain/chain-money.ts';
-import { chainReorg, reservesShort, reservesUnknown } from '../domain/errors.ts';
+import { chainReorg, reservesShort, reservesUnknown, unavailable } from '../domain/errors.ts';
 import type { Deps } from './deps.ts';
 import { openReorg } from '../db/reorg-store.ts';
 import { allReserveChecks } from '../db/reserve-store.ts';
@@ -64,6 +64,27 @@ export function currentReserves(deps: Deps, options: { fresh: boolean } = { fres
     if (publicReserves.get(deps)?.check === check) publicReserves.delete(deps);
   });
   return check;
+}
+
+/**
+ * The reserves as a request reads them (the `reserves` query): a chain that does not answer
+ * within CHAIN_READ_TIMEOUT_MS is UNAVAILABLE (retry) rather than a request held for as long as
+ * the treasury client's retries last. The measurement goes on, and the next reader shares it.
+ */
+export async function reservesForRequest(deps: Deps, fresh: boolean): Promise<ReserveCheck> {
+  const ms = deps.config.chainReadTimeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(unavailable(`the chain did not answer within ${ms} ms: the reserves could not be read now; try again`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([currentReserves(deps, { fresh }), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Cover is not sold while the last reconciliation found the treasury short of what the ledger owes, or a reorg is open. */

@@ -91,7 +91,7 @@ export async function signedBy(
   if (await accountSigned(address, signed, signature)) return true;
   for (const [chainId, rpcUrl] of chains) {
     try {
-      if (await contractWalletSigned(rpcUrl, address, signed, signature, deps.config.siwe.chainTimeoutMs)) return true;
+      if (await contractWalletSigned(rpcUrl, address, signed, signature, deps.config.chainReadTimeoutMs)) return true;
     } catch (error) {
       deps.log.warn({ err: error, chainId }, 'could not ask a contract wallet for its signature');
       throw unavailable(`chain ${chainId} could not be reached to check a contract wallet's signature; try again`, { chainId });

@@ -293,10 +293,10 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
         chainIds: list(e.SIWE_CHAIN_IDS).map(Number),
         nonceTtlSeconds: e.SIWE_NONCE_TTL_SECONDS,
         rpcUrls,
-        chainTimeoutMs: e.CHAIN_READ_TIMEOUT_MS,
         clockSkewSeconds: 60,
         maxOpenNonces: 20,
       },
+      chainReadTimeoutMs: e.CHAIN_READ_TIMEOUT_MS,
       admins: admins.map((a) => getAddress(a)),
       httpFeedAllowedHosts: list(e.HTTP_FEED_ALLOWED_HOSTS ?? ''),
       pricing: {

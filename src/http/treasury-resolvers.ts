@@ -1,6 +1,6 @@
 import { acknowledgeReorg, chainReorgs } from '../app/reorgs.ts';
 import { assignDeposit, deposits, unattributed } from '../app/chain-deposits.ts';
-import { currentReserves } from '../app/reserves.ts';
+import { reservesForRequest } from '../app/reserves.ts';
 import { outboundBatches, outboundTransfers, parked, retryTransfer, transferVisibleTo } from '../app/payout-transfers.ts';
 import { withdraw } from '../app/withdraw.ts';
 import { pageRequest } from '../domain/page.ts';
@@ -22,7 +22,7 @@ export const treasuryResolvers: Resolvers = {
     payBatches: (_, a, ctx) => outboundBatches(ctx.deps, ctx.viewer, pageRequest(a.first, a.after)),
     parkedTransfers: (_, a, ctx) => parked(ctx.deps, ctx.viewer, pageRequest(a.first, a.after)),
     chainReorgs: (_, a, ctx) => chainReorgs(ctx.deps, ctx.viewer, pageRequest(a.first, a.after)),
-    reserves: (_, __, ctx) => currentReserves(ctx.deps, { fresh: ctx.viewer?.roles.includes('admin') ?? false }),
+    reserves: (_, __, ctx) => reservesForRequest(ctx.deps, ctx.viewer?.roles.includes('admin') ?? false),
   },
   Mutation: {
     withdraw: (_, a, ctx) => withdraw(ctx.deps, ctx.viewer, { ...a, idempotencyKey: keyOf(a.idempotencyKey, ctx) }),

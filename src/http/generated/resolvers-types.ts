@@ -1290,10 +1290,13 @@ export type PolicyToken = {
 /** The EIP-712 domain of a policy transfer: bound to one chain and one deployment. */
 export type PolicyTransferDomain = {
   __typename?: 'PolicyTransferDomain';
+  /** The chain whose wallet signs: a contract wallet is asked there. */
   chainId: Scalars['Int']['output'];
+  /** ParametricCover. */
   name: Scalars['String']['output'];
   /** The deployment: its treasury where money is on chain, else an address derived from its secret. */
   verifyingContract: Scalars['String']['output'];
+  /** 2: the version bound to a chain and a deployment. */
   version: Scalars['String']['output'];
 };
 

@@ -98,6 +98,25 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
     });
   }
 
+  const TRANSFER = `mutation($p: ID!, $to: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $to, deadline: $d, signature: $s, chainId: 31337) { holder } }`;
+
+  /** A policy Alice bought in a market of its own, and a holder's signature of its transfer on chain 31337. */
+  async function alicesPolicy() {
+    const m = await marketWithPool(h, USDC(100_000));
+    const alice = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const quote = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, alice.token)).quote;
+    const policy = (await h.ok(PURCHASE, { q: quote.id }, alice.token)).purchasePolicy;
+    const deadline = Math.floor(h.clock.now() / 1000) + 3600;
+    const transfer = (signer: { signTypedData: typeof owner.signTypedData }, from: Address, to: Address, nonce: number) =>
+      signer.signTypedData({
+        domain: transferDomainFor(h.deps, 31337),
+        types: policyTransferTypes,
+        primaryType: 'PolicyTransfer',
+        message: { policyId: policy.id, from, to, nonce: BigInt(nonce), deadline: BigInt(deadline) },
+      });
+    return { m, alice, policy, deadline, transfer };
+  }
+
   test('a deployed contract wallet (ERC-1271) signs in with its owner key; a stranger cannot sign for it', async () => {
     const wallet = await deployWallet('deployed');
     assert.ok((await chain.public.getCode({ address: wallet }))?.length, 'deployed');
@@ -131,23 +150,8 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
 
   test('a contract wallet (ERC-1271) that holds a policy hands it on with its owner key; a stranger cannot sign for it', async () => {
     const wallet = await deployWallet('holder');
-    const m = await marketWithPool(h, USDC(100_000));
-    const alice = await fundedBuyer(h, m.adminToken, USDC(1_000));
-    const quote = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, alice.token)).quote;
-    const policy = (await h.ok(PURCHASE, { q: quote.id }, alice.token)).purchasePolicy;
-    const deadline = Math.floor(h.clock.now() / 1000) + 3600;
-    const transfer = (signer: { signTypedData: typeof owner.signTypedData }, from: Address, to: Address, nonce: number) =>
-      signer.signTypedData({
-        domain: transferDomainFor(h.deps, 31337),
-        types: policyTransferTypes,
-        primaryType: 'PolicyTransfer',
-        message: { policyId: policy.id, from, to, nonce: BigInt(nonce), deadline: BigInt(deadline) },
-      });
-    const send = async (to: Address, signature: Hex) =>
-      h.gql(
-        `mutation($p: ID!, $to: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $to, deadline: $d, signature: $s, chainId: 31337) { holder } }`,
-        { p: policy.id, to, d: deadline, s: signature },
-      );
+    const { alice, policy, deadline, transfer } = await alicesPolicy();
+    const send = async (to: Address, signature: Hex) => h.gql(TRANSFER, { p: policy.id, to, d: deadline, s: signature });
     const aliceAccount = privateKeyToAccount(alice.wallet.key);
     const toWallet = await send(wallet, await transfer(aliceAccount, aliceAccount.address, wallet, 0));
     assert.equal(toWallet.errors, undefined, JSON.stringify(toWallet.errors));
@@ -161,24 +165,12 @@ describe('contract wallets sign in with Ethereum (ERC-1271, ERC-6492) on a real 
 
   test('a chain that does not answer: sign-in and a transfer are UNAVAILABLE (503) within CHAIN_READ_TIMEOUT_MS, and nothing else waits for them', async () => {
     const wallet = await deployWallet('hung');
-    const m = await marketWithPool(h, USDC(100_000));
-    const alice = await fundedBuyer(h, m.adminToken, USDC(1_000));
-    const quote = (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(1_000).toString(), d: 30 }, alice.token)).quote;
-    const policy = (await h.ok(PURCHASE, { q: quote.id }, alice.token)).purchasePolicy;
-    const deadline = Math.floor(h.clock.now() / 1000) + 3600;
-    const transfer = (signer: { signTypedData: typeof owner.signTypedData }, from: Address, to: Address, nonce: number) =>
-      signer.signTypedData({
-        domain: transferDomainFor(h.deps, 31337),
-        types: policyTransferTypes,
-        primaryType: 'PolicyTransfer',
-        message: { policyId: policy.id, from, to, nonce: BigInt(nonce), deadline: BigInt(deadline) },
-      });
+    const { m, alice, policy, deadline, transfer } = await alicesPolicy();
     const post = (query: string, variables: Record<string, unknown> = {}, token?: string) => {
       let req = request(h.app).post('/graphql').set('content-type', 'application/json');
       if (token) req = req.set('authorization', `Bearer ${token}`);
       return req.send({ query, variables });
     };
-    const TRANSFER = `mutation($p: ID!, $to: String!, $d: Int!, $s: String!) { transferPolicy(policyId: $p, to: $to, deadline: $d, signature: $s, chainId: 31337) { holder } }`;
     const aliceAccount = privateKeyToAccount(alice.wallet.key);
     const handed = await post(TRANSFER, {
       p: policy.id,

@@ -93,7 +93,7 @@ export async function settleIncident(deps: Deps, incidentId: string, probe?: Set
   }
   if (waiting.size > 0) {
     tokenWait(deps, incident, waiting.size);
-    return findIncident(deps.db, incidentId);
+    return incident;
   }
   const settledNow = await fencedTransaction(deps, async (tx) => {
     const marked = await markIncidentSettled(tx, incidentId, deps.clock.now());

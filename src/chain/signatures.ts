@@ -45,7 +45,7 @@ export async function contractWalletSigned(
   address: Hex,
   signed: Signable,
   signature: Hex,
-  timeoutMs = 5_000,
+  timeoutMs: number,
 ): Promise<boolean> {
   const inner = transportOf(rpcUrl, timeoutMs)({ retryCount: 0 });
   let unreachable: unknown;

@@ -290,6 +290,9 @@ export function createCoverClient(options: CoverClientOptions) {
     };
   }
 
+  const transferDomain = (chainId?: number) =>
+    request(PolicyTransferDomainDocument, { chainId: chainId ?? null }).then((r) => r.policyTransferDomain);
+
   return {
     request,
     subscribe,
@@ -348,8 +351,7 @@ export function createCoverClient(options: CoverClientOptions) {
     quotes: (first = 50, after?: string) => request(MyQuotesDocument, { first, after: after ?? null }).then((r) => r.quotes),
     payouts: (first = 50, after?: string) => request(MyPayoutsDocument, { first, after: after ?? null }).then((r) => r.payouts),
     /** The EIP-712 domain a transfer is signed under, for a wallet on `chainId` (the server's default chain when omitted). */
-    policyTransferDomain: (chainId?: number) =>
-      request(PolicyTransferDomainDocument, { chainId: chainId ?? null }).then((r) => r.policyTransferDomain),
+    policyTransferDomain: transferDomain,
     /**
      * Hands a policy to `to`, signed by its holder (EIP-712 `PolicyTransfer` under the server's
      * `policyTransferDomain` for `chainId`, the policy's `transferNonce`): the new holder is paid
@@ -364,7 +366,7 @@ export function createCoverClient(options: CoverClientOptions) {
       chainId?: number,
     ) {
       const seconds = Math.floor(deadline / 1000);
-      const domain = (await request(PolicyTransferDomainDocument, { chainId: chainId ?? null })).policyTransferDomain;
+      const domain = await transferDomain(chainId);
       const signature: Hex = await holder.signTypedData({
         domain: { ...domain, verifyingContract: domain.verifyingContract as Hex },
         types: policyTransferTypes,

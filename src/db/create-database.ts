@@ -218,10 +218,10 @@ async function exactlyOnce<R>(
           // A connection that failed is not handed back for reuse.
           client.release(broken);
         }
-        // After an unanswered COMMIT the marker's insert may also wait out lock_timeout on an
-        // attempt still committing: asked again, like a lost connection.
       },
       failoverWaitMs,
+      // After an unanswered COMMIT the marker's insert may also wait out lock_timeout on an
+      // attempt still committing: asked again, like a lost connection.
       (error) => isConnectionLoss(error) || (pending !== undefined && isWaitTimeout(error)),
     );
   } catch (error) {

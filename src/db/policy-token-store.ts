@@ -65,12 +65,10 @@ export async function recordTokenLogs(tx: Executor, logs: readonly PolicyTokenLo
     }
     if (l.from === ZERO) {
       if (p.minted_tx !== null) continue;
+      const elsewhere = l.to.toLowerCase() !== holder.toLowerCase();
       await tx.query(sql`UPDATE policies SET minted_block = ${l.blockNumber.toString()}::bigint, minted_block_hash = ${l.blockHash},
-        minted_tx = ${l.txHash} WHERE id = ${l.policyId}`);
-      if (l.to.toLowerCase() !== holder.toLowerCase()) {
-        await tx.query(sql`UPDATE policies SET holder = ${l.to} WHERE id = ${l.policyId}`);
-        await mismatch(`minted to ${l.to}, not to its holder ${holder}: the ledger follows the token`, true);
-      }
+        minted_tx = ${l.txHash}${elsewhere ? sql`, holder = ${l.to}` : sql``} WHERE id = ${l.policyId}`);
+      if (elsewhere) await mismatch(`minted to ${l.to}, not to its holder ${holder}: the ledger follows the token`, true);
       out.minted++;
       continue;
     }
@@ -88,28 +86,6 @@ export async function recordTokenLogs(tx: Executor, logs: readonly PolicyTokenLo
     out.transferred++;
   }
   return out;
-}
-
-/** The token logs the ledger did not expect, newest first (an operator's list). */
-export async function tokenMismatches(ex: Executor, limit = 100): Promise<Array<TokenMismatch & { blockNumber: bigint }>> {
-  const rows = await ex.query<{
-    tx_hash: string;
-    log_index: number;
-    policy_id: string;
-    why: string;
-    applied: boolean;
-    block_number: string;
-  }>(sql`
-    SELECT tx_hash, log_index, policy_id, why, applied, block_number FROM policy_token_mismatches
-    ORDER BY block_number DESC, log_index DESC LIMIT ${limit}`);
-  return rows.map((r) => ({
-    txHash: r.tx_hash,
-    logIndex: Number(r.log_index),
-    policyId: r.policy_id,
-    why: r.why,
-    applied: r.applied,
-    blockNumber: big(r.block_number),
-  }));
 }
 
 /** Policies whose token is not minted yet, in force and unpaid, oldest first: what the minter mints next. */

@@ -38,7 +38,7 @@ export async function poolsToSettle(ex: Executor, incident: IncidentRecord): Pro
 }
 
 /**
- * The pools (of `pools`) holding a claim whose token may have moved on chain: one minted, or
+ * The pools holding a claim of the incident whose token may have moved on chain: one minted, or
  * whose mint was sent. Their payouts wait for the token indexer to reach the confirmation; the
  * others' claimants are who the ledger says.
  */

@@ -1,3 +1,5 @@
+import { pushDomain } from './push-typed-data.ts';
+
 /**
  * EIP-712 typed data a policy's holder signs to hand it to another address (docs/design.md
  * §6, "Policies change hands"): the policy, who gives it and to whom, the policy's transfer
@@ -21,8 +23,11 @@ export function policyTransferDomain(chainId: number, verifyingContract: `0x${st
   return { name: POLICY_TRANSFER_DOMAIN_NAME, version: POLICY_TRANSFER_DOMAIN_VERSION, chainId, verifyingContract };
 }
 
-/** The domain before issue 57, bound to no chain or deployment: its signatures are refused, with a message saying so. */
-export const retiredPolicyTransferDomain = { name: POLICY_TRANSFER_DOMAIN_NAME, version: '1' } as const;
+/**
+ * The domain before issue 57, the one PUSH feeds' reporters still sign under, bound to no chain
+ * or deployment: a transfer signed under it is refused, with a message saying so.
+ */
+export const retiredPolicyTransferDomain = pushDomain;
 
 export const policyTransferTypes = {
   PolicyTransfer: [

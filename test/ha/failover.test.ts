@@ -44,6 +44,25 @@ const down = new Set<string>();
 const cluster = (...args: string[]) =>
   spawnSync('bash', [SCRIPT, ...args, dir], { env: clusterEnv, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
 
+/**
+ * `npm start` with `env`, stopped as a process manager stops it (npm passes SIGTERM on) before
+ * the cluster goes; its GraphQL URL, and a person signed in to it (a new key unless given).
+ */
+async function startProduct(env: Record<string, string>) {
+  const server = await npmStart(cleanup, env);
+  cleanup.push(async () => {
+    server.child.kill('SIGTERM');
+    await Promise.race([server.exited, new Promise((r) => setTimeout(r, 15_000))]);
+  });
+  const api = `${server.base}/graphql`;
+  const person = async (key: Hex = generatePrivateKey()) => {
+    const client = createCoverClient({ url: api });
+    await client.signIn(privateKeyToAccount(key));
+    return { client, address: privateKeyToAccount(key).address, token: client.token as string };
+  };
+  return { api, person };
+}
+
 before(async () => {
   const started = cluster('start');
   assert.equal(started.status, 0, `the cluster did not start: ${started.stdout}${started.stderr}`);
@@ -88,7 +107,7 @@ test('the leader killed under purchases, deposits and a settlement paying on cha
   const onChain = (address: string) =>
     chain.pub.readContract({ address: chain.token, abi: erc20Abi, functionName: 'balanceOf', args: [getAddress(address)] });
 
-  const server = await npmStart(cleanup, {
+  const { api, person } = await startProduct({
     DATABASE_URL: url,
     ADMIN_ADDRESSES: admin.address,
     JWT_SECRET: 'x'.repeat(40),
@@ -107,17 +126,6 @@ test('the leader killed under purchases, deposits and a settlement paying on cha
     OPERATOR_KEY_FILE: keyFile('operator', ANVIL_OPERATOR_KEY),
     MINTER_KEY_FILE: keyFile('minter', ANVIL_MINTER_KEY),
   });
-  // Stopped as a process manager stops it (npm passes SIGTERM on), before the cluster goes.
-  cleanup.push(async () => {
-    server.child.kill('SIGTERM');
-    await Promise.race([server.exited, new Promise((r) => setTimeout(r, 15_000))]);
-  });
-  const api = `${server.base}/graphql`;
-  const person = async (key: Hex = generatePrivateKey()) => {
-    const client = createCoverClient({ url: api });
-    await client.signIn(privateKeyToAccount(key));
-    return { client, address: privateKeyToAccount(key).address, token: client.token as string };
-  };
   const adminClient = (await person(adminKey)).client;
   const reporterKey = generatePrivateKey();
   const reporter = await person(reporterKey);
@@ -333,23 +341,13 @@ test('three leader kills, one after another, under deposits sent without idempot
   await admin0.query('CREATE DATABASE cover_kills');
   await admin0.end();
   const adminKey = generatePrivateKey();
-  const server = await npmStart(cleanup, {
+  const { api, person } = await startProduct({
     DATABASE_URL: ledgerUrl,
     ADMIN_ADDRESSES: privateKeyToAccount(adminKey).address,
     JWT_SECRET: 'y'.repeat(40),
     RATE_LIMIT_PER_MINUTE: '0',
     WATCHER_INTERVAL_MS: '250',
   });
-  cleanup.push(async () => {
-    server.child.kill('SIGTERM');
-    await Promise.race([server.exited, new Promise((r) => setTimeout(r, 15_000))]);
-  });
-  const api = `${server.base}/graphql`;
-  const person = async (key: Hex = generatePrivateKey()) => {
-    const client = createCoverClient({ url: api });
-    await client.signIn(privateKeyToAccount(key));
-    return { client, address: privateKeyToAccount(key).address, token: client.token as string };
-  };
   const adminClient = (await person(adminKey)).client;
   const reporterKey = generatePrivateKey();
   const reporter = await person(reporterKey);

@@ -14,7 +14,8 @@ import { inlineCpu } from './cpu-worker.ts';
 import { createCoalescer } from './coalesce.ts';
 import { dependsOnOf, lossModelOf } from './loss-models.ts';
 import type { SimRisk } from '../domain/monte-carlo.ts';
-import { backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
+import { TRANCHE_ORDER, backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
+import type { TrancheName } from '../domain/pool.ts';
 import type { Deps, Ports, SolvencyConfig } from './deps.ts';
 import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from '../db/pool-snapshots.ts';
 
@@ -35,6 +36,7 @@ async function report(
   capital: bigint,
   exposures: ReadonlyArray<{ riskId: string; exposure: bigint }>,
   backstopAvailable: bigint,
+  tranches: ReadonlyArray<{ tranche: TrancheName; assets: bigint }> = [],
 ): Promise<AdequacyReport> {
   const config = deps.config.solvency.simulation;
   const sims: SimRisk[] = [];
@@ -70,6 +72,7 @@ async function report(
     acrossGroups: config.acrossGroups,
     capital: Number(available),
     backstopAvailable: Number(backstopAvailable),
+    ...(tranches.length > 0 ? { layers: tranches.map((t) => Number(t.assets)) } : {}),
   });
   const elapsedMs = Math.round(performance.now() - started);
   const capitalShares = simulated.map((e, i) => {
@@ -89,6 +92,17 @@ async function report(
     availableCapital: available,
     cover2: c2,
     topExposures: top,
+    trancheLosses: tranches.map((t, i) => {
+      const layer = simulation.layers?.[i];
+      const whole = (v: number | undefined) => BigInt(Math.ceil(v ?? 0));
+      return {
+        tranche: t.tranche,
+        assets: t.assets,
+        expectedLoss: whole(layer?.expectedLoss),
+        var99: whole(layer?.var99),
+        es99: whole(layer?.es99),
+      };
+    }),
     simulation: { ...simulation, elapsedMs, correlationWithinGroup: config.withinGroup, correlationAcrossGroups: config.acrossGroups },
     capitalShares,
     bookCapitalShare: totalExposure === 0n ? null : shareOf(BigInt(Math.ceil(simulation.es99)), totalExposure),
@@ -118,6 +132,10 @@ export async function poolAdequacy(deps: Ports, poolId: string): Promise<Adequac
     snap.capital,
     snap.risks.map((r) => ({ riskId: r.riskId, exposure: r.exposure })),
     perIncident < allowance ? perIncident : allowance,
+    TRANCHE_ORDER.flatMap((tranche) => {
+      const t = snap.tranches.find((x) => x.tranche === tranche);
+      return t ? [{ tranche, assets: t.totalAssets }] : [];
+    }),
   );
   await saveAdequacy(deps.db, poolId, {
     status: result.status,

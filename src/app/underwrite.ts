@@ -1,7 +1,14 @@
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 import type { TrancheName } from '../domain/pool.ts';
-import { changeShares, completeWithdrawalRecord, findPosition, findWithdrawal, insertWithdrawal } from '../db/position-store.ts';
+import {
+  cancelWithdrawalRecord,
+  changeShares,
+  completeWithdrawalRecord,
+  findPosition,
+  findWithdrawal,
+  insertWithdrawal,
+} from '../db/position-store.ts';
 import type { PositionRecord, WithdrawalRecord } from '../domain/position.ts';
 import {
   badInput,
@@ -122,9 +129,14 @@ export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requ
     // Lock order everywhere: pool, then rows of the pool, then wallets.
     const snap = await loadPoolSnapshot(tx, found.poolId, now, { lock: true });
     const request = (await findWithdrawal(tx, requestId, true)) as WithdrawalRecord;
-    if (request.status !== 'PENDING') throw conflict('this withdrawal is already completed', { requestId });
+    if (request.status !== 'PENDING') throw conflict(`this withdrawal is already ${request.status.toLowerCase()}`, { requestId });
     if (now < request.availableAt) {
-      throw cooldownActive('the cooldown has not ended', { availableAt: new Date(request.availableAt).toISOString() });
+      throw cooldownActive(
+        `the cooldown ends at ${new Date(request.availableAt).toISOString()}; the withdrawal can be completed from then`,
+        {
+          availableAt: new Date(request.availableAt).toISOString(),
+        },
+      );
     }
     if (snap.frozen) throw poolFrozen('withdrawals are frozen while a risk this pool backs is TRIGGERED', { poolId: request.poolId });
     await checkpointPool(tx, snap);
@@ -151,5 +163,25 @@ export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requ
     });
     await completeWithdrawalRecord(tx, request.id, paid, now);
     return { ...request, status: 'COMPLETED', paid, completedAt: now };
+  });
+}
+
+/**
+ * Takes back a pending withdrawal request: its shares are free again, as before the request
+ * (they never left the tranche, so no money moves). Only the request's owner may.
+ */
+export async function cancelWithdrawal(deps: Deps, viewer: Viewer | null, requestId: string): Promise<WithdrawalRecord> {
+  const owner = requireViewer(viewer).address;
+  return deps.db.transaction(async (tx) => {
+    const now = deps.clock.now();
+    const found = await findWithdrawal(tx, requestId);
+    if (!found || found.owner !== owner) throw notFound(`no withdrawal request ${requestId}`);
+    // The same lock order as completion: the pool, then its rows.
+    await loadPoolSnapshot(tx, found.poolId, now, { lock: true });
+    const request = (await findWithdrawal(tx, requestId, true)) as WithdrawalRecord;
+    if (request.status !== 'PENDING') throw conflict(`this withdrawal is already ${request.status.toLowerCase()}`, { requestId });
+    await changeShares(tx, { poolId: request.poolId, tranche: request.tranche, owner }, { free: request.shares, locked: -request.shares });
+    await cancelWithdrawalRecord(tx, request.id, now);
+    return { ...request, status: 'CANCELLED', cancelledAt: now };
   });
 }

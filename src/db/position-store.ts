@@ -85,9 +85,10 @@ interface WithdrawalRow {
   value_at_request: string;
   requested_at: Date;
   available_at: Date;
-  status: 'PENDING' | 'COMPLETED';
+  status: 'PENDING' | 'COMPLETED' | 'CANCELLED';
   paid: string | null;
   completed_at: Date | null;
+  cancelled_at: Date | null;
 }
 
 const toWithdrawal = (r: WithdrawalRow): WithdrawalRecord => ({
@@ -102,6 +103,7 @@ const toWithdrawal = (r: WithdrawalRow): WithdrawalRecord => ({
   status: r.status,
   paid: r.paid == null ? null : big(r.paid),
   completedAt: r.completed_at == null ? null : ms(r.completed_at),
+  cancelledAt: r.cancelled_at == null ? null : ms(r.cancelled_at),
 });
 
 export async function insertWithdrawal(tx: Executor, w: WithdrawalRecord): Promise<void> {
@@ -120,6 +122,10 @@ export async function findWithdrawal(ex: Executor, id: string, lock = false): Pr
 
 export async function completeWithdrawalRecord(tx: Executor, id: string, paid: bigint, at: number): Promise<void> {
   await tx.query(sql`UPDATE withdrawal_requests SET status = 'COMPLETED', paid = ${num(paid)}, completed_at = ${ts(at)} WHERE id = ${id}`);
+}
+
+export async function cancelWithdrawalRecord(tx: Executor, id: string, at: number): Promise<void> {
+  await tx.query(sql`UPDATE withdrawal_requests SET status = 'CANCELLED', cancelled_at = ${ts(at)} WHERE id = ${id}`);
 }
 
 export async function withdrawalsOf(ex: Executor, owner: string, page: PageRequest): Promise<WithdrawalRecord[]> {

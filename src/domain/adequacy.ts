@@ -1,3 +1,4 @@
+import type { TrancheName } from './pool.ts';
 import type { SimResult } from './monte-carlo.ts';
 
 /** docs/design.md §6: the adequacy status of a book and its Cover-2. */
@@ -29,6 +30,12 @@ export interface AdequacyReport {
   simulation: SimResult & { elapsedMs: number; correlationWithinGroup: number; correlationAcrossGroups: number };
   /** Each simulated risk's share of ES 99% (its capital), and that over its exposure. */
   capitalShares: Array<{ riskId: string; exposure: bigint; es99Contribution: bigint; share: string }>;
+  /**
+   * A pool's tranches in the order they take losses, with what each loses a year in the same
+   * simulation: on average, in the 99% year and over the worst 1% (empty for the platform, and
+   * on reports from before issue 59).
+   */
+  trancheLosses?: Array<{ tranche: TrancheName; assets: bigint; expectedLoss: bigint; var99: bigint; es99: bigint }>;
   /** ES 99% over the book's exposure (null: no exposure). */
   bookCapitalShare: string | null;
   backstopAvailable: bigint;

@@ -47,6 +47,22 @@ export interface SimOptions {
   capital: number;
   /** Loss above capital + this is haircut. */
   backstopAvailable: number;
+  /**
+   * The capital's layers in the order they take losses (a pool's tranches: first loss, junior,
+   * senior), each by its assets: the result then says what each layer loses on average and in
+   * the 99% year, from the same paths.
+   */
+  layers?: readonly number[];
+}
+
+/** What one layer of capital loses in the simulated years. */
+export interface LayerLoss {
+  /** Its mean loss a year. */
+  expectedLoss: number;
+  /** Its loss in the year at the 99% quantile of the book's loss (layers are monotone in it, so this is the layer's own 99% quantile). */
+  var99: number;
+  /** Its mean loss over the worst 1% of years. */
+  es99: number;
 }
 
 export interface SimResult {
@@ -60,7 +76,12 @@ export interface SimResult {
   probabilityHaircut: number;
   /** Each risk's share of ES 99%, in base units, in the order given: they sum to es99. */
   es99Contributions: number[];
+  /** Each of options.layers' losses, in the order given (absent without layers). */
+  layers?: LayerLoss[];
 }
+
+/** What a layer of `thickness` above `attachment` takes of a loss. */
+export const layerLoss = (loss: number, attachment: number, thickness: number) => Math.min(Math.max(loss - attachment, 0), thickness);
 
 /** xoshiro128** seeded through splitmix32: fast, good quality, reproducible everywhere. */
 function createRandom(seed: number): () => number {
@@ -219,7 +240,21 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
       }
     }
   }
+  let attachment = 0;
+  const layers = options.layers?.map((thickness) => {
+    let mean = 0;
+    let worst = 0;
+    for (let i = 0; i < paths; i++) {
+      const part = layerLoss(sorted[i] as number, attachment, thickness);
+      mean += part;
+      if (i >= tailStart) worst += part;
+    }
+    const result = { expectedLoss: mean / paths, var99: layerLoss(quantile(0.99), attachment, thickness), es99: worst / tailCount };
+    attachment += thickness;
+    return result;
+  });
   return {
+    ...(layers ? { layers } : {}),
     paths,
     seed: options.seed,
     expectedLoss: sum / paths,

@@ -18,7 +18,8 @@ export interface WithdrawalRecord {
   valueAtRequest: bigint;
   requestedAt: number;
   availableAt: number;
-  status: 'PENDING' | 'COMPLETED';
+  status: 'PENDING' | 'COMPLETED' | 'CANCELLED';
   paid: bigint | null;
   completedAt: number | null;
+  cancelledAt?: number | null;
 }

@@ -33,6 +33,7 @@ import { oracleResolvers } from './oracle-resolvers.ts';
 import { solvencyResolvers } from './solvency-resolvers.ts';
 import { subscriptionResolvers } from './subscription-resolvers.ts';
 import { treasuryResolvers } from './treasury-resolvers.ts';
+import { providerResolvers } from './provider-resolvers.ts';
 import { BigIntScalar, DateTimeScalar, DecimalScalar } from './scalars.ts';
 
 const utilisation = (used: bigint, cap: bigint) => decimalString(capUtilisation(used, cap), 6);
@@ -333,7 +334,7 @@ export const coreResolvers: Resolvers = {
 
 /** Resolver maps of each SDL file, merged type by type. */
 export const resolvers: Record<string, Record<string, unknown>> = {};
-for (const map of [coreResolvers, oracleResolvers, solvencyResolvers, treasuryResolvers, subscriptionResolvers] as Array<
+for (const map of [coreResolvers, oracleResolvers, solvencyResolvers, treasuryResolvers, subscriptionResolvers, providerResolvers] as Array<
   Record<string, object>
 >) {
   for (const [type, fields] of Object.entries(map)) {

@@ -300,6 +300,8 @@ export type TriggerRuleInput = {
 
 /** Where a withdrawal request stands. */
 export type WithdrawalStatus =
+  /** Taken back by the owner before completion: the shares are free again. */
+  | 'CANCELLED'
   /** Paid to the owner's wallet. */
   | 'COMPLETED'
   /** In cooldown, or waiting to be completed. */

@@ -8,6 +8,7 @@ import type { FeedRecord } from '../../domain/feed.ts';
 import type { EvidenceObservation as EvidenceObservationRecord, IncidentRecord, PayoutRecord, RecoveryRecord } from '../../domain/incident.ts';
 import type { AdequacyReport } from '../../domain/adequacy.ts';
 import type { OutboundTransferRecord, BatchRecord, ReserveCheck } from '../../domain/chain-money.ts';
+import type { PoolOutlook as PoolOutlookView, LossScenario as LossScenarioView, PositionScenario as PositionScenarioView } from '../../app/pool-outlook.ts';
 import type { Context } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -699,6 +700,34 @@ export type Level =
   /** Medium. */
   | 'MEDIUM';
 
+/** A named loss and who would take it. */
+export type LossScenario = {
+  __typename?: 'LossScenario';
+  /** The group that fails (RISK and GROUP). */
+  correlationGroup?: Maybe<Scalars['String']['output']>;
+  /** Its kind. */
+  kind: LossScenarioKind;
+  /** Layer by layer, first loss first; BEYOND_CAPITAL is what the backstop, then a haircut, would meet. */
+  layers: Array<ScenarioLayer>;
+  /** What the pool's claimants would be owed, in base units. */
+  loss: Scalars['BigInt']['output'];
+  /** The scenario in words. */
+  name: Scalars['String']['output'];
+  /** The risk that triggers (RISK). */
+  risk?: Maybe<Risk>;
+};
+
+/** What kind of scenario. */
+export type LossScenarioKind =
+  /** The mean of the worst 1% of simulated years. */
+  | 'ES99'
+  /** Every risk of a correlation group (and those depending on it) triggers together. */
+  | 'GROUP'
+  /** One backed risk triggers and every policy on it is paid its maximum. */
+  | 'RISK'
+  /** The simulated year at the 99% quantile of the pool's loss. */
+  | 'VAR99';
+
 /** How an asset came to where it trades, over the week before a quote. */
 export type MarketMotion =
   /** It fell more than a tenth of the way from the peg to the threshold during the week. */
@@ -729,6 +758,11 @@ export type Mutation = {
   acknowledgeReorg: ChainReorg;
   /** Admin: credits a plain transfer into the treasury to the wallet it belongs to, with a reason (journal entry). */
   assignDeposit: ChainDeposit;
+  /**
+   * Take back a pending withdrawal request: its shares are free again (earning, and exposed to
+   * losses, as before). A completed or cancelled request is CONFLICT.
+   */
+  cancelWithdrawal: WithdrawalRequest;
   /**
    * Finish a withdrawal once its cooldown is over: pays min(value at request, value now) to your
    * wallet. Refused while the pool is frozen, or if it would take the pool below its required capital.
@@ -857,6 +891,15 @@ export type MutationAssignDepositArgs = {
   logIndex: Scalars['Int']['input'];
   reason: Scalars['String']['input'];
   txHash: Scalars['String']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationCancelWithdrawalArgs = {
+  requestId: Scalars['ID']['input'];
 };
 
 
@@ -1335,6 +1378,13 @@ export type Pool = {
   losses: Array<PoolLoss>;
   /** Its name. */
   name: Scalars['String']['output'];
+  /**
+   * What a capital provider weighs before depositing, readable without signing in: the yield the
+   * book earns a year per tranche (and its basis), what it is expected to lose and could lose in
+   * the 99% year from the simulation that prices its cover, named scenarios through the
+   * tranches, the cooldown terms and the losses so far.
+   */
+  outlook: PoolOutlook;
   /** What the pool still owes the backstop for its draws. */
   owesBackstop: Scalars['BigInt']['output'];
   /** Premium the pool earned per UTC day over the last `days` days (1 to 366), oldest first; today includes accrual to now. */
@@ -1415,6 +1465,35 @@ export type PoolLoss = {
   layer: Scalars['String']['output'];
 };
 
+/** A pool as a capital provider judges it before depositing (Pool.outlook). */
+export type PoolOutlook = {
+  __typename?: 'PoolOutlook';
+  /** How the figures are worked out, in words. */
+  basis: Scalars['String']['output'];
+  /** The simulated mean loss a year of today's book, in base units. */
+  expectedLoss: Scalars['BigInt']['output'];
+  /** (premiumRunRate - expectedLoss) / capital: the expected yield a year of the pool as a whole (null: no capital). */
+  expectedYield?: Maybe<Scalars['Decimal']['output']>;
+  /** How many incidents took something from the pool. */
+  incidents: Scalars['Int']['output'];
+  /** What incidents took from the tranches so far (PoolLoss lists them), in base units. */
+  lossesTotal: Scalars['BigInt']['output'];
+  /** The net premium the active book earns a year at today's rate (after the backstop's skim), in base units. */
+  premiumRunRate: Scalars['BigInt']['output'];
+  /** premiumRunRate / capital: the premium yield a year before losses (null: no capital). */
+  premiumYield?: Maybe<Scalars['Decimal']['output']>;
+  /** premiumYield / utilisation: the premium yield if the pool sold cover up to its cap at today's prices (null: no book). */
+  premiumYieldAtFullUse?: Maybe<Scalars['Decimal']['output']>;
+  /** The cooldown and how capital leaves. */
+  terms: PoolTerms;
+  /** Per tranche, senior first: its part of the premium, its expected loss and its loss in the 99% year. */
+  tranches: Array<TrancheOutlook>;
+  /** The pool's exposure over its total cap now. */
+  utilisation: Scalars['Decimal']['output'];
+  /** The bad days: the simulated 99% year, the worst 1% and named scenarios through the tranches. */
+  worstCase: PoolWorstCase;
+};
+
 /** A risk a pool backs: its cap and the exposure against it. */
 export type PoolRisk = {
   __typename?: 'PoolRisk';
@@ -1440,6 +1519,30 @@ export type PoolRiskInput = {
   riskId: Scalars['ID']['input'];
 };
 
+/** How capital leaves a pool. */
+export type PoolTerms = {
+  __typename?: 'PoolTerms';
+  /** How long a withdrawal waits between request and completion. */
+  cooldownSeconds: Scalars['Int']['output'];
+  /** The terms in words: the cooldown, freezes, the required capital, handing a position on. */
+  words: Scalars['String']['output'];
+};
+
+/** A pool's bad days, from one simulation. */
+export type PoolWorstCase = {
+  __typename?: 'PoolWorstCase';
+  /** When the simulation ran. */
+  computedAt: Scalars['DateTime']['output'];
+  /** Its mean loss over the worst 1% of years (ES 99). */
+  expectedShortfall99: Scalars['BigInt']['output'];
+  /** The pool's loss in the 99% year (VaR 99). */
+  lossAt99: Scalars['BigInt']['output'];
+  /** Simulated years. */
+  paths: Scalars['Int']['output'];
+  /** Named scenarios through the tranches. */
+  scenarios: Array<LossScenario>;
+};
+
 /** An underwriter's shares of one tranche of a pool. */
 export type Position = {
   __typename?: 'Position';
@@ -1457,6 +1560,18 @@ export type Position = {
   tranche: TrancheName;
   /** Current value of shares and locked shares, rounded down. */
   value: Scalars['BigInt']['output'];
+  /**
+   * What this position would lose in each of its pool's named scenarios (a risk triggering, a
+   * group failing together, the simulated 99% year and the worst 1%), from the waterfall its
+   * tranche sits in; only `riskId`'s scenario when given.
+   */
+  whatIf: Array<PositionScenario>;
+};
+
+
+/** An underwriter's shares of one tranche of a pool. */
+export type PositionWhatIfArgs = {
+  riskId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 /** A page of positions. */
@@ -1504,6 +1619,19 @@ export type PositionLoss = {
   at: Scalars['DateTime']['output'];
   /** The incident the loss paid for (null for a loss not tied to one). */
   incidentId?: Maybe<Scalars['ID']['output']>;
+};
+
+/** What a position would lose in one scenario. */
+export type PositionScenario = {
+  __typename?: 'PositionScenario';
+  /** The position's part of its tranche's loss, rounded up. */
+  loss: Scalars['BigInt']['output'];
+  /** The scenario (its loss is the pool's). */
+  scenario: LossScenario;
+  /** valueBefore - loss. */
+  valueAfter: Scalars['BigInt']['output'];
+  /** The position's value now. */
+  valueBefore: Scalars['BigInt']['output'];
 };
 
 /** A protocol's category, as DeFi's exploit history counts them (bridges are not covered: their value locked is not in the data). */
@@ -2596,6 +2724,17 @@ export type RiskState =
   /** The threshold was crossed; sales and withdrawals of backing pools pause until it confirms or recovers. */
   | 'TRIGGERED';
 
+/** One layer's part of a scenario's loss. */
+export type ScenarioLayer = {
+  __typename?: 'ScenarioLayer';
+  /** Taken from it, in base units. */
+  amount: Scalars['BigInt']['output'];
+  /** FIRST_LOSS, JUNIOR, SENIOR or BEYOND_CAPITAL. */
+  layer: Scalars['String']['output'];
+  /** amount / the layer's assets (null beyond capital or for an empty layer). */
+  shareOfLayer?: Maybe<Scalars['Decimal']['output']>;
+};
+
 /** A signed-in session. */
 export type Session = {
   __typename?: 'Session';
@@ -2786,6 +2925,31 @@ export type TrancheName =
   /** Takes losses last and earns the base premium weight. */
   | 'SENIOR';
 
+/** One tranche's outlook. */
+export type TrancheOutlook = {
+  __typename?: 'TrancheOutlook';
+  /** Its assets now. */
+  assets: Scalars['BigInt']['output'];
+  /** Its simulated mean loss a year. */
+  expectedLoss: Scalars['BigInt']['output'];
+  /** expectedLoss / assets. */
+  expectedLossRate?: Maybe<Scalars['Decimal']['output']>;
+  /** (premiumRunRate - expectedLoss) / assets: the expected yield a year. */
+  expectedYield?: Maybe<Scalars['Decimal']['output']>;
+  /** What it loses in the simulated 99% year. */
+  lossAt99: Scalars['BigInt']['output'];
+  /** lossAt99 / assets. */
+  lossAt99Share?: Maybe<Scalars['Decimal']['output']>;
+  /** Its part of the premium run-rate (capital x its weight), a year. */
+  premiumRunRate: Scalars['BigInt']['output'];
+  /** premiumRunRate / assets (null: empty tranche). */
+  premiumYield?: Maybe<Scalars['Decimal']['output']>;
+  /** The tranche. */
+  tranche: TrancheName;
+  /** Who may deposit into it. */
+  whoMayDeposit: Scalars['String']['output'];
+};
+
 /** Money leaving the treasury for a wallet: a withdrawal or a payout. */
 export type Transfer = {
   __typename?: 'Transfer';
@@ -2967,6 +3131,10 @@ export type WithdrawalRequest = {
   __typename?: 'WithdrawalRequest';
   /** When the cooldown ends and it can be completed. */
   availableAt: Scalars['DateTime']['output'];
+  /** When it was cancelled. */
+  cancelledAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Whether completeWithdrawal would be taken now: pending, the cooldown over and the pool not frozen (it may still be refused for the pool's required capital). */
+  completable: Scalars['Boolean']['output'];
   /** When it was completed. */
   completedAt?: Maybe<Scalars['DateTime']['output']>;
   /** The request's id. */
@@ -2991,6 +3159,8 @@ export type WithdrawalRequest = {
 
 /** Where a withdrawal request stands. */
 export type WithdrawalStatus =
+  /** Taken back by the owner before completion: the shares are free again. */
+  | 'CANCELLED'
   /** Paid to the owner's wallet. */
   | 'COMPLETED'
   /** In cooldown, or waiting to be completed. */
@@ -3111,6 +3281,8 @@ export type ResolversTypes = {
   IncidentStatus: IncidentStatus;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Level: Level;
+  LossScenario: ResolverTypeWrapper<LossScenarioView>;
+  LossScenarioKind: LossScenarioKind;
   MarketMotion: MarketMotion;
   MonitoringGap: MonitoringGap;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -3134,12 +3306,16 @@ export type ResolversTypes = {
   PoolConnection: ResolverTypeWrapper<Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversTypes['Pool']> }>;
   PoolLimits: ResolverTypeWrapper<PoolLimits>;
   PoolLoss: ResolverTypeWrapper<PoolLoss>;
+  PoolOutlook: ResolverTypeWrapper<PoolOutlookView>;
   PoolRisk: ResolverTypeWrapper<Omit<PoolRisk, 'risk'> & { risk: ResolversTypes['Risk'] }>;
   PoolRiskInput: PoolRiskInput;
+  PoolTerms: ResolverTypeWrapper<PoolTerms>;
+  PoolWorstCase: ResolverTypeWrapper<Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversTypes['LossScenario']> }>;
   Position: ResolverTypeWrapper<PositionRecord>;
   PositionConnection: ResolverTypeWrapper<Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversTypes['Position']> }>;
   PositionEarnings: ResolverTypeWrapper<PositionEarnings>;
   PositionLoss: ResolverTypeWrapper<PositionLoss>;
+  PositionScenario: ResolverTypeWrapper<PositionScenarioView>;
   ProtocolCategory: ProtocolCategory;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Quote: ResolverTypeWrapper<QuoteWithPolicy>;
@@ -3171,6 +3347,7 @@ export type ResolversTypes = {
   RiskSignal: ResolverTypeWrapper<RiskSignalView>;
   RiskSignalInput: RiskSignalInput;
   RiskState: RiskState;
+  ScenarioLayer: ResolverTypeWrapper<ScenarioLayer>;
   Session: ResolverTypeWrapper<Session>;
   Settlement: ResolverTypeWrapper<Settlement>;
   SettlementMode: SettlementMode;
@@ -3183,6 +3360,7 @@ export type ResolversTypes = {
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Tranche: ResolverTypeWrapper<Tranche>;
   TrancheName: TrancheName;
+  TrancheOutlook: ResolverTypeWrapper<TrancheOutlook>;
   Transfer: ResolverTypeWrapper<OutboundTransferRecord>;
   TransferConnection: ResolverTypeWrapper<Omit<TransferConnection, 'nodes'> & { nodes: Array<ResolversTypes['Transfer']> }>;
   TransferKind: TransferKind;
@@ -3236,6 +3414,7 @@ export type ResolversParentTypes = {
   IncidentConnection: Omit<IncidentConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Incident']> };
   IncidentPool: Omit<Omit<IncidentPool, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
   Int: Scalars['Int']['output'];
+  LossScenario: LossScenarioView;
   Mutation: Record<PropertyKey, never>;
   ObservationInput: ObservationInput;
   PageInfo: PageInfo;
@@ -3254,12 +3433,16 @@ export type ResolversParentTypes = {
   PoolConnection: Omit<PoolConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Pool']> };
   PoolLimits: PoolLimits;
   PoolLoss: PoolLoss;
+  PoolOutlook: PoolOutlookView;
   PoolRisk: Omit<PoolRisk, 'risk'> & { risk: ResolversParentTypes['Risk'] };
   PoolRiskInput: PoolRiskInput;
+  PoolTerms: PoolTerms;
+  PoolWorstCase: Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversParentTypes['LossScenario']> };
   Position: PositionRecord;
   PositionConnection: Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Position']> };
   PositionEarnings: PositionEarnings;
   PositionLoss: PositionLoss;
+  PositionScenario: PositionScenarioView;
   Query: Record<PropertyKey, never>;
   Quote: QuoteWithPolicy;
   QuoteBreakdown: StoredBreakdown;
@@ -3286,6 +3469,7 @@ export type ResolversParentTypes = {
   RiskScoreInput: RiskScoreInput;
   RiskSignal: RiskSignalView;
   RiskSignalInput: RiskSignalInput;
+  ScenarioLayer: ScenarioLayer;
   Session: Session;
   Settlement: Settlement;
   SharePricePoint: SharePricePoint;
@@ -3295,6 +3479,7 @@ export type ResolversParentTypes = {
   SubmitObservationsResult: Omit<Omit<SubmitObservationsResult, 'feed' | 'incidents'> & { feed: ResolversParentTypes['Feed'], incidents: Array<ResolversParentTypes['Incident']> }, 'feed' | 'incidents'> & { feedId: string; incidentIds: string[] };
   Subscription: Record<PropertyKey, never>;
   Tranche: Tranche;
+  TrancheOutlook: TrancheOutlook;
   Transfer: OutboundTransferRecord;
   TransferConnection: Omit<TransferConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Transfer']> };
   TriggerProgress: TriggerProgress;
@@ -3572,9 +3757,19 @@ export type IncidentPoolResolvers<ContextType = Context, ParentType extends Reso
   settledAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 };
 
+export type LossScenarioResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LossScenario'] = ResolversParentTypes['LossScenario']> = {
+  correlationGroup?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['LossScenarioKind'], ParentType, ContextType>;
+  layers?: Resolver<Array<ResolversTypes['ScenarioLayer']>, ParentType, ContextType>;
+  loss?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  risk?: Resolver<Maybe<ResolversTypes['Risk']>, ParentType, ContextType>;
+};
+
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   acknowledgeReorg?: Resolver<ResolversTypes['ChainReorg'], ParentType, ContextType, RequireFields<MutationAcknowledgeReorgArgs, 'id' | 'reason'>>;
   assignDeposit?: Resolver<ResolversTypes['ChainDeposit'], ParentType, ContextType, RequireFields<MutationAssignDepositArgs, 'address' | 'logIndex' | 'reason' | 'txHash'>>;
+  cancelWithdrawal?: Resolver<ResolversTypes['WithdrawalRequest'], ParentType, ContextType, RequireFields<MutationCancelWithdrawalArgs, 'requestId'>>;
   completeWithdrawal?: Resolver<ResolversTypes['WithdrawalRequest'], ParentType, ContextType, RequireFields<MutationCompleteWithdrawalArgs, 'requestId'>>;
   createPool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType, RequireFields<MutationCreatePoolArgs, 'input'>>;
   createRisk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType, RequireFields<MutationCreateRiskArgs, 'input'>>;
@@ -3706,6 +3901,7 @@ export type PoolResolvers<ContextType = Context, ParentType extends ResolversPar
   limits?: Resolver<ResolversTypes['PoolLimits'], ParentType, ContextType>;
   losses?: Resolver<Array<ResolversTypes['PoolLoss']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  outlook?: Resolver<ResolversTypes['PoolOutlook'], ParentType, ContextType>;
   owesBackstop?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   premiumByDay?: Resolver<Array<ResolversTypes['DailyAmount']>, ParentType, ContextType, RequireFields<PoolPremiumByDayArgs, 'days'>>;
   requiredCapital?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
@@ -3746,6 +3942,21 @@ export type PoolLossResolvers<ContextType = Context, ParentType extends Resolver
   layer?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type PoolOutlookResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolOutlook'] = ResolversParentTypes['PoolOutlook']> = {
+  basis?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  expectedLoss?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  expectedYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  incidents?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  lossesTotal?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  premiumRunRate?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  premiumYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  premiumYieldAtFullUse?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  terms?: Resolver<ResolversTypes['PoolTerms'], ParentType, ContextType>;
+  tranches?: Resolver<Array<ResolversTypes['TrancheOutlook']>, ParentType, ContextType>;
+  utilisation?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  worstCase?: Resolver<ResolversTypes['PoolWorstCase'], ParentType, ContextType>;
+};
+
 export type PoolRiskResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolRisk'] = ResolversParentTypes['PoolRisk']> = {
   cap?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   capBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -3753,6 +3964,19 @@ export type PoolRiskResolvers<ContextType = Context, ParentType extends Resolver
   exposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
   utilisation?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+};
+
+export type PoolTermsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolTerms'] = ResolversParentTypes['PoolTerms']> = {
+  cooldownSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  words?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type PoolWorstCaseResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolWorstCase'] = ResolversParentTypes['PoolWorstCase']> = {
+  computedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  expectedShortfall99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  lossAt99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  paths?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  scenarios?: Resolver<Array<ResolversTypes['LossScenario']>, ParentType, ContextType>;
 };
 
 export type PositionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Position'] = ResolversParentTypes['Position']> = {
@@ -3763,6 +3987,7 @@ export type PositionResolvers<ContextType = Context, ParentType extends Resolver
   shares?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   tranche?: Resolver<ResolversTypes['TrancheName'], ParentType, ContextType>;
   value?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  whatIf?: Resolver<Array<ResolversTypes['PositionScenario']>, ParentType, ContextType, Partial<PositionWhatIfArgs>>;
 };
 
 export type PositionConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PositionConnection'] = ResolversParentTypes['PositionConnection']> = {
@@ -3788,6 +4013,13 @@ export type PositionLossResolvers<ContextType = Context, ParentType extends Reso
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   incidentId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+};
+
+export type PositionScenarioResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PositionScenario'] = ResolversParentTypes['PositionScenario']> = {
+  loss?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  scenario?: Resolver<ResolversTypes['LossScenario'], ParentType, ContextType>;
+  valueAfter?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  valueBefore?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
@@ -4092,6 +4324,12 @@ export type RiskSignalResolvers<ContextType = Context, ParentType extends Resolv
   triggeredAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 };
 
+export type ScenarioLayerResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ScenarioLayer'] = ResolversParentTypes['ScenarioLayer']> = {
+  amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  layer?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  shareOfLayer?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+};
+
 export type SessionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Session'] = ResolversParentTypes['Session']> = {
   account?: Resolver<ResolversTypes['Account'], ParentType, ContextType>;
   expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -4156,6 +4394,19 @@ export type TrancheResolvers<ContextType = Context, ParentType extends Resolvers
   tranche?: Resolver<ResolversTypes['TrancheName'], ParentType, ContextType>;
 };
 
+export type TrancheOutlookResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TrancheOutlook'] = ResolversParentTypes['TrancheOutlook']> = {
+  assets?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  expectedLoss?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  expectedLossRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  expectedYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  lossAt99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  lossAt99Share?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  premiumRunRate?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  premiumYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  tranche?: Resolver<ResolversTypes['TrancheName'], ParentType, ContextType>;
+  whoMayDeposit?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type TransferResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Transfer'] = ResolversParentTypes['Transfer']> = {
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   asset?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -4212,6 +4463,8 @@ export type WithdrawalConnectionResolvers<ContextType = Context, ParentType exte
 
 export type WithdrawalRequestResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WithdrawalRequest'] = ResolversParentTypes['WithdrawalRequest']> = {
   availableAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  cancelledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  completable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   completedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   owner?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -4255,6 +4508,7 @@ export type Resolvers<ContextType = Context> = {
   Incident?: IncidentResolvers<ContextType>;
   IncidentConnection?: IncidentConnectionResolvers<ContextType>;
   IncidentPool?: IncidentPoolResolvers<ContextType>;
+  LossScenario?: LossScenarioResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   PayBatch?: PayBatchResolvers<ContextType>;
@@ -4271,11 +4525,15 @@ export type Resolvers<ContextType = Context> = {
   PoolConnection?: PoolConnectionResolvers<ContextType>;
   PoolLimits?: PoolLimitsResolvers<ContextType>;
   PoolLoss?: PoolLossResolvers<ContextType>;
+  PoolOutlook?: PoolOutlookResolvers<ContextType>;
   PoolRisk?: PoolRiskResolvers<ContextType>;
+  PoolTerms?: PoolTermsResolvers<ContextType>;
+  PoolWorstCase?: PoolWorstCaseResolvers<ContextType>;
   Position?: PositionResolvers<ContextType>;
   PositionConnection?: PositionConnectionResolvers<ContextType>;
   PositionEarnings?: PositionEarningsResolvers<ContextType>;
   PositionLoss?: PositionLossResolvers<ContextType>;
+  PositionScenario?: PositionScenarioResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Quote?: QuoteResolvers<ContextType>;
   QuoteBreakdown?: QuoteBreakdownResolvers<ContextType>;
@@ -4299,6 +4557,7 @@ export type Resolvers<ContextType = Context> = {
   RiskPricing?: RiskPricingResolvers<ContextType>;
   RiskScore?: RiskScoreResolvers<ContextType>;
   RiskSignal?: RiskSignalResolvers<ContextType>;
+  ScenarioLayer?: ScenarioLayerResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
   Settlement?: SettlementResolvers<ContextType>;
   SharePricePoint?: SharePricePointResolvers<ContextType>;
@@ -4307,6 +4566,7 @@ export type Resolvers<ContextType = Context> = {
   SubmitObservationsResult?: SubmitObservationsResultResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   Tranche?: TrancheResolvers<ContextType>;
+  TrancheOutlook?: TrancheOutlookResolvers<ContextType>;
   Transfer?: TransferResolvers<ContextType>;
   TransferConnection?: TransferConnectionResolvers<ContextType>;
   TriggerProgress?: TriggerProgressResolvers<ContextType>;

@@ -1,0 +1,7 @@
+-- The capital provider's side (issue 59): a withdrawal request can be taken back before it
+-- completes (CANCELLED, with when).
+ALTER TABLE withdrawal_requests DROP CONSTRAINT withdrawal_requests_status_check;
+--> statement-breakpoint
+ALTER TABLE withdrawal_requests ADD CONSTRAINT withdrawal_requests_status_check CHECK (status IN ('PENDING', 'COMPLETED', 'CANCELLED'));
+--> statement-breakpoint
+ALTER TABLE withdrawal_requests ADD COLUMN cancelled_at timestamptz;

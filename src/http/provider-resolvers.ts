@@ -1,0 +1,22 @@
+import { cancelWithdrawal } from '../app/underwrite.ts';
+import { poolOutlook, positionWhatIf } from '../app/pool-outlook.ts';
+import type { Resolvers } from './generated/resolvers-types.ts';
+
+/** The capital provider's side (schema/50-providers.graphql). */
+export const providerResolvers: Resolvers = {
+  Mutation: {
+    cancelWithdrawal: (_, a, ctx) => cancelWithdrawal(ctx.deps, ctx.viewer, a.requestId),
+  },
+  Pool: {
+    outlook: (s, _, ctx) => poolOutlook(ctx.deps, s),
+  },
+  Position: {
+    whatIf: async (p, a, ctx) => positionWhatIf(ctx.deps, await ctx.pool(p.poolId), p, a.riskId),
+  },
+  LossScenario: {
+    risk: (s, _, ctx) => (s.riskId ? ctx.risk(s.riskId) : null),
+  },
+  WithdrawalRequest: {
+    completable: async (w, _, ctx) => w.status === 'PENDING' && ctx.deps.clock.now() >= w.availableAt && !(await ctx.pool(w.poolId)).frozen,
+  },
+};

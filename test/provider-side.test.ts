@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DAY, PURCHASE, QUOTE, USDC, expectCode, fundedBuyer, marketWithPool, useHarness } from './helpers.ts';
+
+const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital cooldownSeconds outlook {
+  basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
+  tranches { tranche assets whoMayDeposit premiumRunRate premiumYield expectedLoss expectedYield lossAt99 lossAt99Share }
+  worstCase { lossAt99 expectedShortfall99 paths scenarios { name kind risk { id } loss layers { layer amount shareOfLayer } } }
+  terms { cooldownSeconds words } } } }`;
+
+describe('a pool one can judge before depositing (issue 59)', () => {
+  const h = useHarness({}, { checkInvariants: true });
+
+  test('yield, risks, cooldown, losses and the worst case are readable anonymously; a position weighs its own what-if', async () => {
+    const m = await marketWithPool(h, USDC(100_000), { cooldownSeconds: 14 * 86_400 });
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(10_000));
+    const { quote } = await h.ok(QUOTE, { r: m.risk.id, amt: USDC(20_000).toString(), d: 30 }, buyer.token);
+    await h.ok(PURCHASE, { q: quote.id }, buyer.token);
+
+    const { pool } = await h.ok(OUTLOOK, { id: m.pool.id });
+    const o = pool.outlook;
+    // A year of the active book's net premium: a 30-day policy's premium times 365/30, less the skim.
+    assert.ok(BigInt(o.premiumRunRate) > 0n && BigInt(o.premiumRunRate) < (BigInt(quote.premium) * 365n) / 30n + 1n, o.premiumRunRate);
+    assert.ok(Number(o.premiumYield) > 0);
+    assert.ok(Number(o.utilisation) > 0 && Number(o.utilisation) <= 1);
+    assert.ok(Number(o.premiumYieldAtFullUse) > Number(o.premiumYield));
+    assert.match(o.basis, /simulation/);
+    const senior = o.tranches.find((t: { tranche: string }) => t.tranche === 'SENIOR');
+    assert.equal(senior.assets, pool.capital);
+    assert.equal(senior.whoMayDeposit, 'anyone');
+    assert.ok(Number(senior.expectedYield) < Number(senior.premiumYield), 'the expected yield is the premium yield less the expected loss');
+    assert.equal(o.terms.cooldownSeconds, pool.cooldownSeconds);
+    assert.match(o.terms.words, /14 days/);
+    assert.equal(o.lossesTotal, '0');
+    assert.equal(o.incidents, 0);
+    // The risk's scenario: every policy on it paid its maximum, through the tranches.
+    const own = o.worstCase.scenarios.find((s: { kind: string }) => s.kind === 'RISK');
+    assert.equal(own.risk.id, m.risk.id);
+    assert.equal(own.loss, quote.exposure);
+    assert.deepEqual(
+      own.layers.map((l: { layer: string; amount: string }) => [l.layer, l.amount]),
+      [
+        ['SENIOR', quote.exposure],
+        ['BEYOND_CAPITAL', '0'],
+      ],
+    );
+    assert.deepEqual(
+      o.worstCase.scenarios.map((s: { kind: string }) => s.kind),
+      ['RISK', 'VAR99', 'ES99'],
+    );
+    assert.ok(BigInt(o.worstCase.expectedShortfall99) >= BigInt(o.worstCase.lossAt99));
+
+    // The underwriter holds the whole senior tranche: the scenario's loss is theirs.
+    const whatIf = await h.ok(
+      `query($r: ID) { positions { nodes { value whatIf(riskId: $r) { loss valueBefore valueAfter scenario { kind loss } } } } }`,
+      { r: m.risk.id },
+      m.uwToken,
+    );
+    const [mine] = whatIf.positions.nodes[0].whatIf;
+    assert.equal(mine.loss, quote.exposure);
+    assert.equal(BigInt(mine.valueAfter), BigInt(mine.valueBefore) - BigInt(quote.exposure));
+    const all = await h.ok(`{ positions { nodes { whatIf { scenario { kind } loss } } } }`, {}, m.uwToken);
+    assert.deepEqual(
+      all.positions.nodes[0].whatIf.map((s: { scenario: { kind: string } }) => s.scenario.kind),
+      ['RISK', 'VAR99', 'ES99'],
+    );
+    expectCode(await h.gql(`{ positions { nodes { whatIf(riskId: "risk_none") { loss } } } }`, {}, m.uwToken), 'NOT_FOUND');
+  });
+
+  test('a withdrawal request can be cancelled; completion before the cooldown is refused and not offered', async () => {
+    const m = await marketWithPool(h, USDC(1_000), { cooldownSeconds: 14 * 86_400 });
+    const { positions } = await h.ok('{ positions { nodes { pool { id } shares } } }', {}, m.uwToken);
+    const shares = positions.nodes.find((p: { pool: { id: string } }) => p.pool.id === m.pool.id).shares;
+    const REQUEST = `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id status completable availableAt } }`;
+    const first = (await h.ok(REQUEST, { p: m.pool.id, s: (BigInt(shares) / 2n).toString() }, m.uwToken)).requestWithdrawal;
+    assert.equal(first.completable, false);
+    const early = await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: first.id }, m.uwToken);
+    expectCode(early, 'COOLDOWN_ACTIVE');
+    assert.match(early.errors?.[0]?.message ?? '', /cooldown ends at/);
+
+    // Someone else cannot cancel it.
+    const stranger = await fundedBuyer(h, m.adminToken, USDC(1));
+    const CANCEL = `mutation($id: ID!) { cancelWithdrawal(requestId: $id) { id status cancelledAt completable } }`;
+    expectCode(await h.gql(CANCEL, { id: first.id }, stranger.token), 'NOT_FOUND');
+    const cancelled = (await h.ok(CANCEL, { id: first.id }, m.uwToken)).cancelWithdrawal;
+    assert.equal(cancelled.status, 'CANCELLED');
+    assert.ok(cancelled.cancelledAt);
+    assert.equal(cancelled.completable, false);
+    const after = await h.ok('{ positions { nodes { pool { id } shares lockedShares } } }', {}, m.uwToken);
+    const p = after.positions.nodes.find((n: { pool: { id: string } }) => n.pool.id === m.pool.id);
+    assert.deepEqual([p.shares, p.lockedShares], [shares, '0']);
+    expectCode(await h.gql(CANCEL, { id: first.id }, m.uwToken), 'CONFLICT');
+    h.clock.advance(15 * DAY);
+    let token = await h.signIn(m.underwriter);
+    expectCode(await h.gql(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`, { id: first.id }, token), 'CONFLICT');
+
+    // A new request after the cooldown is completable, and completes.
+    const second = (await h.ok(REQUEST, { p: m.pool.id, s: shares }, token)).requestWithdrawal;
+    h.clock.advance(15 * DAY);
+    token = await h.signIn(m.underwriter);
+    const { withdrawals } = await h.ok('{ withdrawals { nodes { id status completable } } }', {}, token);
+    assert.equal(withdrawals.nodes.find((w: { id: string }) => w.id === second.id).completable, true);
+    const done = await h.ok(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { status paid } }`, { id: second.id }, token);
+    assert.equal(done.completeWithdrawal.status, 'COMPLETED');
+  });
+});

@@ -43,6 +43,8 @@ const mappers: Record<string, string> = {
   FeedHistoryImport: "Omit<{T}, 'feed'> & { feedId: string }",
   RiskCapacity: "Omit<{T}, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> }",
   PoolCapacity: namesPool,
+  AccountStatement: from('../../app/statement.ts')('Statement'),
+  StatementLine: from('../../app/statement.ts')('StatementLine as StatementLineView'),
   PoolOutlook: from('../../app/pool-outlook.ts')('PoolOutlook as PoolOutlookView'),
   LossScenario: from('../../app/pool-outlook.ts')('LossScenario as LossScenarioView'),
   PositionScenario: from('../../app/pool-outlook.ts')('PositionScenario as PositionScenarioView'),

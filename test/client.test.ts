@@ -57,6 +57,20 @@ describe("the typed client runs the three users' flows", () => {
       (e: unknown) => e instanceof CoverApiError && e.code === 'COOLDOWN_ACTIVE',
     );
     assert.equal((await capital.positions()).nodes[0]?.lockedShares, request.shares);
+    // The provider's own tools: the outlook (anonymous), a cancelled request, the statement.
+    const outlook = await createCoverClient({ url: served.url }).poolOutlook(pool.id);
+    assert.equal(outlook?.outlook.tranches[0]?.assets, USDC(50_000).toString());
+    assert.equal((await capital.cancelWithdrawal(request.id)).status, 'CANCELLED');
+    assert.equal((await capital.requestWithdrawal(pool.id, BigInt(position.shares) / 2n)).status, 'PENDING');
+    const statement = await capital.statement();
+    assert.deepEqual(
+      statement.lines.map((l) => [l.kind, l.balanceAfter]),
+      [
+        ['CREDIT', USDC(50_000).toString()],
+        ['DEPOSIT', '0'],
+      ],
+    );
+    assert.match(statement.csv, /^time,kind,description,amount,asset,balance_after,/);
     // A refused value comes with its path.
     await assert.rejects(
       capital.deposit(pool.id, -1n),

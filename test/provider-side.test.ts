@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import request from 'supertest';
 import { DAY, PURCHASE, QUOTE, USDC, expectCode, fundedBuyer, marketWithPool, useHarness } from './helpers.ts';
 
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital cooldownSeconds outlook {
@@ -102,5 +103,53 @@ describe('a pool one can judge before depositing (issue 59)', () => {
     assert.equal(withdrawals.nodes.find((w: { id: string }) => w.id === second.id).completable, true);
     const done = await h.ok(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { status paid } }`, { id: second.id }, token);
     assert.equal(done.completeWithdrawal.status, 'COMPLETED');
+  });
+});
+
+describe('statements (issue 59)', () => {
+  const h = useHarness({}, { checkInvariants: true });
+
+  test('an account history as an accountant reads it, in GraphQL and as CSV', async () => {
+    const m = await marketWithPool(h, USDC(5_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const { quote } = await h.ok(QUOTE, { r: m.risk.id, amt: USDC(2_000).toString(), d: 30 }, buyer.token);
+    await h.ok(PURCHASE, { q: quote.id }, buyer.token);
+    const { statement } = await h.ok(
+      '{ statement { address asset truncated lines { kind description amount debit credit balanceAfter reference } csv } }',
+      {},
+      buyer.token,
+    );
+    assert.equal(statement.address, buyer.wallet.address);
+    assert.deepEqual(
+      statement.lines.map((l: { kind: string; amount: string; balanceAfter: string }) => [l.kind, l.amount, l.balanceAfter]),
+      [
+        ['CREDIT', USDC(1_000).toString(), USDC(1_000).toString()],
+        ['PREMIUM', (-BigInt(quote.total)).toString(), (USDC(1_000) - BigInt(quote.total)).toString()],
+      ],
+    );
+    assert.equal(statement.lines[1].debit, quote.total);
+    const balance = await h.ok('{ accountBalance { amount } }', {}, buyer.token);
+    assert.equal(statement.lines.at(-1).balanceAfter, balance.accountBalance.amount);
+
+    const res = await request(h.app).get('/statement.csv').set('authorization', `Bearer ${buyer.token}`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers['content-type'] ?? '', /^text\/csv/);
+    assert.match(res.headers['content-disposition'] ?? '', /attachment; filename="statement-0x/);
+    assert.equal(res.text, statement.csv);
+    const [header, credit] = res.text.trim().split('\r\n');
+    assert.equal(header, 'time,kind,description,amount,asset,balance_after,reference,entry_id,amount_base_units');
+    assert.match(credit ?? '', /^\d{4}-\d\d-\d\dT[^,]+,CREDIT,[^,]+,1000,USDC,1000,fund-0x/);
+
+    // Someone else's statement is refused; a window with nothing in it is empty; no token, no statement.
+    expectCode(await h.gql(`query($a: String) { statement(address: $a) { csv } }`, { a: m.underwriter.address }, buyer.token), 'FORBIDDEN');
+    const before = await h.ok(
+      `query($t: DateTime) { statement(to: $t) { lines { kind } } }`,
+      { t: new Date(h.clock.now() - DAY).toISOString() },
+      buyer.token,
+    );
+    assert.deepEqual(before.statement.lines, []);
+    const anonymous = await request(h.app).get('/statement.csv');
+    assert.equal(anonymous.status, 401);
+    assert.equal((await request(h.app).get('/statement.csv?from=yesterday').set('authorization', `Bearer ${buyer.token}`)).status, 400);
   });
 });

@@ -6,6 +6,9 @@ import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts
 import { policyTransferTypes } from '../domain/policy-transfer.ts';
 import {
   CompleteWithdrawalDocument,
+  CancelWithdrawalDocument,
+  PoolOutlookDocument,
+  StatementDocument,
   CreatePoolDocument,
   type CreatePoolInput,
   CreateRiskDocument,
@@ -442,6 +445,17 @@ export function createCoverClient(options: CoverClientOptions) {
     requestWithdrawal: (poolId: string, shares: bigint | string, tranche: TrancheName = 'SENIOR') =>
       request(RequestWithdrawalDocument, { poolId, shares: shares.toString(), tranche }).then((r) => r.requestWithdrawal),
     completeWithdrawal: (requestId: string) => request(CompleteWithdrawalDocument, { requestId }).then((r) => r.completeWithdrawal),
+    /** Takes back a pending withdrawal request: its shares are free again. */
+    cancelWithdrawal: (requestId: string) => request(CancelWithdrawalDocument, { requestId }).then((r) => r.cancelWithdrawal),
+    /** What a pool offers a provider before the deposit: yield per tranche, expected and 99% losses, scenarios, terms (anonymous). */
+    poolOutlook: (poolId: string) => request(PoolOutlookDocument, { id: poolId }).then((r) => r.pool),
+    /** The signed-in wallet's history with the balance after each line; `csv` is the same as a spreadsheet reads it. */
+    statement: (options: { asset?: string; from?: Date; to?: Date } = {}) =>
+      request(StatementDocument, {
+        asset: options.asset ?? 'USDC',
+        from: options.from?.toISOString() ?? null,
+        to: options.to?.toISOString() ?? null,
+      }).then((r) => r.statement),
     /** Positions with what each earns: deposited, premium, losses, net and yields. */
     positions: (first = 50, after?: string) => request(MyPositionsDocument, { first, after: after ?? null }).then((r) => r.positions),
     createPool: (input: CreatePoolInput) => request(CreatePoolDocument, { input }).then((r) => r.createPool),

@@ -25,6 +25,8 @@ import { mountDemo } from './demo-routes.ts';
 import { createYogaServer } from './yoga-server.ts';
 import { jsonPost } from './json-post.ts';
 import { type AuthedRequest, authenticate } from './authenticate.ts';
+import { accountStatement, statementCsv } from '../app/statement.ts';
+import { badInput } from '../domain/errors.ts';
 import type { AppOptions } from './app-options.ts';
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 /** An admin's requests may be larger: importFeedHistory takes up to 100,000 observations a call. */
@@ -137,6 +139,36 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
       const incident = await getIncident(deps, req.params.id);
       if (incident.evidenceDocument === null) return refused(res, 'NOT_FOUND', 'this incident predates published evidence documents');
       res.type('application/json').send(Buffer.from(incident.evidenceDocument, 'utf8'));
+    } catch (error) {
+      next(error);
+    }
+  });
+  // An account's statement as CSV (the statement query's csv), for a spreadsheet or an accountant.
+  app.get('/statement.csv', authenticate(deps), async (req, res, next) => {
+    try {
+      const auth = (req as AuthedRequest).auth;
+      if (auth?.authError) throw auth.authError;
+      const viewer = auth?.viewer ?? null;
+      const q = req.query as Record<string, unknown>;
+      const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+      const time = (v: unknown, field: string) => {
+        const t = text(v);
+        if (t === null) return null;
+        const at = Date.parse(t);
+        if (Number.isNaN(at)) throw badInput(`${field} must be an ISO-8601 time`, { field });
+        return at;
+      };
+      const statement = await accountStatement(deps, viewer, {
+        address: text(q.address),
+        asset: text(q.asset),
+        from: time(q.from, 'from'),
+        to: time(q.to, 'to'),
+      });
+      res
+        .type('text/csv; charset=utf-8')
+        .set('content-disposition', `attachment; filename="statement-${statement.address}-${statement.asset}.csv"`)
+        .set('cache-control', 'no-store')
+        .send(statementCsv(statement));
     } catch (error) {
       next(error);
     }

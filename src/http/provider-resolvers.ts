@@ -1,9 +1,20 @@
+import { accountStatement, statementCsv } from '../app/statement.ts';
 import { cancelWithdrawal } from '../app/underwrite.ts';
 import { poolOutlook, positionWhatIf } from '../app/pool-outlook.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 
 /** The capital provider's side (schema/50-providers.graphql). */
 export const providerResolvers: Resolvers = {
+  Query: {
+    statement: (_, a, ctx) => accountStatement(ctx.deps, ctx.viewer, a),
+  },
+  AccountStatement: {
+    csv: (s) => statementCsv(s),
+  },
+  StatementLine: {
+    debit: (l) => (l.amount < 0n ? -l.amount : 0n),
+    credit: (l) => (l.amount > 0n ? l.amount : 0n),
+  },
   Mutation: {
     cancelWithdrawal: (_, a, ctx) => cancelWithdrawal(ctx.deps, ctx.viewer, a.requestId),
   },

@@ -8,6 +8,7 @@ import type { FeedRecord } from '../../domain/feed.ts';
 import type { EvidenceObservation as EvidenceObservationRecord, IncidentRecord, PayoutRecord, RecoveryRecord } from '../../domain/incident.ts';
 import type { AdequacyReport } from '../../domain/adequacy.ts';
 import type { OutboundTransferRecord, BatchRecord, ReserveCheck } from '../../domain/chain-money.ts';
+import type { Statement, StatementLine as StatementLineView } from '../../app/statement.ts';
 import type { PoolOutlook as PoolOutlookView, LossScenario as LossScenarioView, PositionScenario as PositionScenarioView } from '../../app/pool-outlook.ts';
 import type { Context } from '../context.ts';
 export type Maybe<T> = T | null;
@@ -36,6 +37,27 @@ export type Account = {
   address: Scalars['String']['output'];
   /** The account's roles: "admin", or none. */
   roles: Array<Scalars['String']['output']>;
+};
+
+/** An account's wallet history in one asset, as an accountant reads it. */
+export type AccountStatement = {
+  __typename?: 'AccountStatement';
+  /** The wallet. */
+  address: Scalars['String']['output'];
+  /** The asset. */
+  asset: Scalars['String']['output'];
+  /** The same as CSV (RFC 4180): time, kind, description, amount, asset, balance_after, reference, entry_id, amount_base_units. */
+  csv: Scalars['String']['output'];
+  /** Decimals of the asset. */
+  decimals: Scalars['Int']['output'];
+  /** The window's start. */
+  from: Scalars['DateTime']['output'];
+  /** Its lines, oldest first. */
+  lines: Array<StatementLine>;
+  /** The window's end (excluded). */
+  to: Scalars['DateTime']['output'];
+  /** More lines follow in the window than one statement carries. */
+  truncated: Scalars['Boolean']['output'];
 };
 
 /**
@@ -1730,6 +1752,13 @@ export type Query = {
   risks: RiskConnection;
   /** How this server settles: on its ledger only, or with the treasury contract on chain. */
   settlement: Settlement;
+  /**
+   * The signed-in account's wallet history in one asset (admins may pass another address): every
+   * credit and debit in order with the balance after it, in [from, to), at most 10,000 lines
+   * (truncated says more follow: ask again from the last line's time). The same as CSV at
+   * GET /statement.csv?asset=&from=&to= with the bearer token.
+   */
+  statement: AccountStatement;
   /** Transfers out of the treasury to an address (your own; admins any), newest first: withdrawals and policy payouts. */
   transfers: TransferConnection;
   /** Admin: plain token transfers into the treasury that no deposit() names, waiting to be assigned. */
@@ -1976,6 +2005,18 @@ export type QueryRiskArgs = {
 export type QueryRisksArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
+export type QueryStatementArgs = {
+  address?: InputMaybe<Scalars['String']['input']>;
+  asset?: InputMaybe<Scalars['String']['input']>;
+  from?: InputMaybe<Scalars['DateTime']['input']>;
+  to?: InputMaybe<Scalars['DateTime']['input']>;
 };
 
 
@@ -2848,6 +2889,29 @@ export type StablecoinBacking =
   /** Part collateral, part algorithm, or a basket of other stablecoins (FRAX, mUSD, OUSD); never priced below the pooled prior. */
   | 'HYBRID';
 
+/** One credit or debit of a wallet. */
+export type StatementLine = {
+  __typename?: 'StatementLine';
+  /** Signed: positive into the wallet, negative out, in base units. */
+  amount: Scalars['BigInt']['output'];
+  /** When. */
+  at: Scalars['DateTime']['output'];
+  /** The wallet's balance after it. */
+  balanceAfter: Scalars['BigInt']['output'];
+  /** Credits. */
+  credit: Scalars['BigInt']['output'];
+  /** Debits as a positive amount, for columns that keep signs apart. */
+  debit: Scalars['BigInt']['output'];
+  /** What it was, in words. */
+  description: Scalars['String']['output'];
+  /** The journal entry. */
+  entryId: Scalars['String']['output'];
+  /** The journal entry's kind, e.g. DEPOSIT, PREMIUM, PAYOUT_CREDITED. */
+  kind: Scalars['String']['output'];
+  /** What it refers to: a pool, policy, withdrawal or external reference. */
+  reference?: Maybe<Scalars['String']['output']>;
+};
+
 /** What a push did. */
 export type SubmitObservationsResult = {
   __typename?: 'SubmitObservationsResult';
@@ -3240,6 +3304,7 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   Account: ResolverTypeWrapper<Account>;
+  AccountStatement: ResolverTypeWrapper<Statement>;
   Adequacy: ResolverTypeWrapper<AdequacyReport>;
   AdequacyStatus: AdequacyStatus;
   Backstop: ResolverTypeWrapper<BackstopState>;
@@ -3355,6 +3420,7 @@ export type ResolversTypes = {
   Simulation: ResolverTypeWrapper<Simulation>;
   SiweNonce: ResolverTypeWrapper<SiweNonce>;
   StablecoinBacking: StablecoinBacking;
+  StatementLine: ResolverTypeWrapper<StatementLineView>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   SubmitObservationsResult: ResolverTypeWrapper<Omit<Omit<SubmitObservationsResult, 'feed' | 'incidents'> & { feed: ResolversTypes['Feed'], incidents: Array<ResolversTypes['Incident']> }, 'feed' | 'incidents'> & { feedId: string; incidentIds: string[] }>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -3379,6 +3445,7 @@ export type ResolversTypes = {
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   Account: Account;
+  AccountStatement: Statement;
   Adequacy: AdequacyReport;
   Backstop: BackstopState;
   BackstopAllowance: Omit<Omit<BackstopAllowance, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
@@ -3475,6 +3542,7 @@ export type ResolversParentTypes = {
   SharePricePoint: SharePricePoint;
   Simulation: Simulation;
   SiweNonce: SiweNonce;
+  StatementLine: StatementLineView;
   String: Scalars['String']['output'];
   SubmitObservationsResult: Omit<Omit<SubmitObservationsResult, 'feed' | 'incidents'> & { feed: ResolversParentTypes['Feed'], incidents: Array<ResolversParentTypes['Incident']> }, 'feed' | 'incidents'> & { feedId: string; incidentIds: string[] };
   Subscription: Record<PropertyKey, never>;
@@ -3493,6 +3561,17 @@ export type ResolversParentTypes = {
 export type AccountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Account'] = ResolversParentTypes['Account']> = {
   address?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   roles?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type AccountStatementResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AccountStatement'] = ResolversParentTypes['AccountStatement']> = {
+  address?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  asset?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  csv?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  decimals?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  from?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['StatementLine']>, ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  truncated?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 };
 
 export type AdequacyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Adequacy'] = ResolversParentTypes['Adequacy']> = {
@@ -4050,6 +4129,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   risk?: Resolver<Maybe<ResolversTypes['Risk']>, ParentType, ContextType, RequireFields<QueryRiskArgs, 'id'>>;
   risks?: Resolver<ResolversTypes['RiskConnection'], ParentType, ContextType, RequireFields<QueryRisksArgs, 'first'>>;
   settlement?: Resolver<ResolversTypes['Settlement'], ParentType, ContextType>;
+  statement?: Resolver<ResolversTypes['AccountStatement'], ParentType, ContextType, RequireFields<QueryStatementArgs, 'asset'>>;
   transfers?: Resolver<ResolversTypes['TransferConnection'], ParentType, ContextType, RequireFields<QueryTransfersArgs, 'first'>>;
   unattributedDeposits?: Resolver<ResolversTypes['ChainDepositConnection'], ParentType, ContextType, RequireFields<QueryUnattributedDepositsArgs, 'first'>>;
   withdrawals?: Resolver<ResolversTypes['WithdrawalConnection'], ParentType, ContextType, RequireFields<QueryWithdrawalsArgs, 'first'>>;
@@ -4374,6 +4454,18 @@ export type SiweNonceResolvers<ContextType = Context, ParentType extends Resolve
   nonce?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type StatementLineResolvers<ContextType = Context, ParentType extends ResolversParentTypes['StatementLine'] = ResolversParentTypes['StatementLine']> = {
+  amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  balanceAfter?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  credit?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  debit?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  entryId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reference?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export type SubmitObservationsResultResolvers<ContextType = Context, ParentType extends ResolversParentTypes['SubmitObservationsResult'] = ResolversParentTypes['SubmitObservationsResult']> = {
   accepted?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   feed?: Resolver<ResolversTypes['Feed'], ParentType, ContextType>;
@@ -4479,6 +4571,7 @@ export type WithdrawalRequestResolvers<ContextType = Context, ParentType extends
 
 export type Resolvers<ContextType = Context> = {
   Account?: AccountResolvers<ContextType>;
+  AccountStatement?: AccountStatementResolvers<ContextType>;
   Adequacy?: AdequacyResolvers<ContextType>;
   Backstop?: BackstopResolvers<ContextType>;
   BackstopAllowance?: BackstopAllowanceResolvers<ContextType>;
@@ -4563,6 +4656,7 @@ export type Resolvers<ContextType = Context> = {
   SharePricePoint?: SharePricePointResolvers<ContextType>;
   Simulation?: SimulationResolvers<ContextType>;
   SiweNonce?: SiweNonceResolvers<ContextType>;
+  StatementLine?: StatementLineResolvers<ContextType>;
   SubmitObservationsResult?: SubmitObservationsResultResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   Tranche?: TrancheResolvers<ContextType>;

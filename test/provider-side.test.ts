@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import request from 'supertest';
-import { DAY, PURCHASE, QUOTE, USDC, expectCode, fundedBuyer, marketWithPool, useHarness } from './helpers.ts';
+import { DAY, PURCHASE, QUOTE, USDC, expectCode, fundedBuyer, marketWithPool, useHarness, watchRisk } from './helpers.ts';
 
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital cooldownSeconds outlook {
   basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
@@ -151,5 +151,50 @@ describe('statements (issue 59)', () => {
     const anonymous = await request(h.app).get('/statement.csv');
     assert.equal(anonymous.status, 401);
     assert.equal((await request(h.app).get('/statement.csv?from=yesterday').set('authorization', `Bearer ${buyer.token}`)).status, 400);
+  });
+});
+
+describe('cover one can keep (issue 59)', () => {
+  const h = useHarness({}, { checkInvariants: true });
+  const RENEW = `mutation($p: ID!, $d: Int!, $max: BigInt) { renewPolicy(policyId: $p, durationDays: $d, maxTotal: $max) {
+    id status amount premium fee startAt coveredFrom endAt renews { id } } }`;
+  const POLICY = `query($id: ID!) { policy(id: $id) { id endAt renewedBy { id } } }`;
+
+  test('an active policy renews in one step at a fresh price, its cover continuing from its end with no gap', async () => {
+    const m = await marketWithPool(h, USDC(100_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const { quote } = await h.ok(QUOTE, { r: m.risk.id, amt: USDC(5_000).toString(), d: 30 }, buyer.token);
+    const bought = (await h.ok(PURCHASE, { q: quote.id }, buyer.token)).purchasePolicy;
+    const first = (await h.ok(POLICY, { id: bought.id }, buyer.token)).policy;
+    h.clock.advance(20 * DAY);
+    await watchRisk(h, m.risk.id); // its feed reports again: cover is sold on it
+    const token = await h.signIn(buyer.wallet);
+
+    // Too dear for the bound given: refused, nothing bought.
+    expectCode(await h.gql(RENEW, { p: bought.id, d: 30, max: '1' }, token), 'QUOTE_PRICE_CHANGED');
+    const estimate = await h.ok(
+      `query($r: ID!, $a: BigInt!) { quoteEstimate(riskId: $r, amount: $a, durationDays: 30) { total } }`,
+      { r: m.risk.id, a: USDC(5_000).toString() },
+      token,
+    );
+    const before = BigInt((await h.ok('{ accountBalance { amount } }', {}, token)).accountBalance.amount);
+    const renewal = (await h.ok(RENEW, { p: bought.id, d: 30, max: estimate.quoteEstimate.total }, token)).renewPolicy;
+    assert.equal(renewal.renews.id, bought.id);
+    assert.equal(renewal.amount, USDC(5_000).toString());
+    assert.equal(renewal.coveredFrom, first.endAt, 'covered from the old end: no gap and no waiting period');
+    assert.equal(Date.parse(renewal.endAt), Date.parse(first.endAt) + 30 * DAY);
+    assert.equal(BigInt(renewal.premium) + BigInt(renewal.fee), BigInt(estimate.quoteEstimate.total));
+    const after = BigInt((await h.ok('{ accountBalance { amount } }', {}, token)).accountBalance.amount);
+    assert.equal(before - after, BigInt(renewal.premium) + BigInt(renewal.fee));
+    assert.equal((await h.ok(POLICY, { id: bought.id }, token)).policy.renewedBy.id, renewal.id);
+
+    // Renewed once: the renewal renews on; a stranger cannot renew; an ended policy cannot.
+    expectCode(await h.gql(RENEW, { p: bought.id, d: 30 }, token), 'CONFLICT');
+    const stranger = await fundedBuyer(h, await h.signIn(h.admin), USDC(1_000));
+    expectCode(await h.gql(RENEW, { p: renewal.id, d: 30 }, stranger.token), 'NOT_FOUND');
+    expectCode(await h.gql(RENEW, { p: renewal.id, d: 3 }, token), 'BAD_USER_INPUT');
+    h.clock.advance(41 * DAY);
+    const later = await h.signIn(buyer.wallet);
+    expectCode(await h.gql(RENEW, { p: renewal.id, d: 30 }, later), 'CONFLICT');
   });
 });

@@ -1,6 +1,6 @@
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
-import { findPolicyByQuote, findQuote, insertPolicy, insertQuotes } from '../db/cover-store.ts';
+import { findPolicy, findPolicyByQuote, findQuote, insertPolicy, insertQuotes, lockPolicy } from '../db/cover-store.ts';
 import type { PolicyRecord, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import type { Executor } from '../db/create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
@@ -34,6 +34,8 @@ import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from
 import { DAY_MS } from '../domain/experience.ts';
 import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './price-cover.ts';
 import { readOffer } from './quote-offers.ts';
+import { requestQuote } from './request-quote.ts';
+import { parseAmount } from '../domain/money.ts';
 
 /**
  * Buys a quote, or fails with nothing written: QUOTE_EXPIRED, SALES_PAUSED,
@@ -92,7 +94,14 @@ function offered(deps: Deps, quoteId: string): QuoteRecord | undefined {
   return terms && { id: quoteId, ...terms, breakdown: { recoveredFromOffer: true } as StoredBreakdown };
 }
 
-async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, priced: PricedBy | null): Promise<PolicyRecord> {
+async function buy(
+  deps: Deps,
+  tx: Executor,
+  buyer: string,
+  quoteId: string,
+  priced: PricedBy | null,
+  renewal: PolicyRecord | null = null,
+): Promise<PolicyRecord> {
   const q = (await findQuote(tx, quoteId)) ?? offered(deps, quoteId);
   if (!q) throw notFound(`no quote ${quoteId}`);
   if (q.requester && q.requester !== buyer) throw forbidden('this quote was made for another account');
@@ -120,8 +129,10 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, pri
   if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
   const inflow = splitInflow(parts.skim + parts.repayment, backstop);
 
-  const durationMs = q.durationDays * DAY_MS;
-  const earning = policyEarning(parts.net, durationMs);
+  // A renewal continues its policy's cover: it covers from the old end (no waiting period: the
+  // risk was covered all along) for the term bought, and earns from now to its end.
+  const endAt = (renewal ? renewal.endAt : now) + q.durationDays * DAY_MS;
+  const earning = policyEarning(parts.net, endAt - now);
   const policy: PolicyRecord = {
     id: newId('pol'),
     quoteId,
@@ -137,12 +148,13 @@ async function buy(deps: Deps, tx: Executor, buyer: string, quoteId: string, pri
     earningRateWad: earning.rateWad,
     earningDustWad: earning.dustWad,
     startAt: now,
-    coveredFrom: now + deps.config.pricing.waitingSeconds * 1000,
-    endAt: now + durationMs,
+    coveredFrom: renewal ? renewal.endAt : now + deps.config.pricing.waitingSeconds * 1000,
+    endAt,
     status: 'ACTIVE',
     createdAt: now,
     holder: buyer,
     transfers: 0,
+    renews: renewal?.id ?? null,
   };
   await insertPolicy(tx, policy);
   await applyPoolAggregates(tx, q.poolId, {
@@ -247,4 +259,52 @@ async function checkSale(
   }
   gatePurchase(snap, q.riskId, q.exposure, await pendingClaims(tx, q.poolId));
   return { snap, risk, check };
+}
+
+/**
+ * Renews (extends) an active policy in one step: cover of the same amount on the same risk for
+ * `durationDays` more, priced now like any quote (from the cheapest pool with room), covering
+ * from the policy's end without a waiting period, so cover that would lapse near a stress
+ * event never has a gap. Its holder only; a policy renews once (renew the renewal to go on).
+ * `maxTotal` bounds what the caller accepts to pay (above it QUOTE_PRICE_CHANGED, nothing bought).
+ */
+export async function renewPolicy(
+  deps: Deps,
+  viewer: Viewer | null,
+  input: { policyId: string; durationDays: number; maxTotal?: string | null },
+): Promise<PolicyRecord> {
+  const holder = requireViewer(viewer).address;
+  const maxTotal = input.maxTotal == null ? null : parseAmount(input.maxTotal, 'maxTotal');
+  const seen = await findPolicy(deps.db, input.policyId);
+  if (!seen || seen.holder !== holder) throw notFound(`you hold no policy ${input.policyId}`);
+  renewable(seen, deps.clock.now());
+  await requireReserves(deps);
+  const quote = await requestQuote(deps, viewer, seen.riskId, seen.amount.toString(), input.durationDays);
+  if (maxTotal !== null && quote.premium + quote.fee > maxTotal)
+    throw quotePriceChanged(`renewing costs ${quote.premium + quote.fee} now, above the ${maxTotal} you accept`, {
+      total: (quote.premium + quote.fee).toString(),
+      maxTotal: maxTotal.toString(),
+    });
+  const priced = await modelOfQuote(deps, quote.id);
+  try {
+    const policy = await deps.db.transaction(async (tx) => {
+      const renewal = await buy(deps, tx, holder, quote.id, priced, seen);
+      // Checked again after the sale took the pool's lock (pool, then policy rows: settlement's order).
+      const old = await lockPolicy(tx, seen.id);
+      if (!old || old.holder !== holder) throw conflict(`policy ${seen.id} changed hands while it was renewed`, { policyId: seen.id });
+      renewable(old, deps.clock.now());
+      return renewal;
+    });
+    deps.metrics.count('purchases', { result: 'ok' });
+    return policy;
+  } catch (error) {
+    if (isUniqueViolation(error, 'policies_renews_key'))
+      throw conflict(`policy ${seen.id} is already renewed: renew its renewal`, { policyId: seen.id });
+    throw error;
+  }
+}
+
+function renewable(policy: PolicyRecord, now: number): void {
+  if (policy.status !== 'ACTIVE' || policy.endAt <= now)
+    throw conflict(`policy ${policy.id} has ended (${policy.status.toLowerCase()}): buy new cover instead`, { policyId: policy.id });
 }

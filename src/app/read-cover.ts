@@ -34,3 +34,10 @@ export async function policy(deps: Deps, viewer: Viewer | null, id: string): Pro
   if (!found || (found.buyer !== v.address && found.holder !== v.address && !v.roles.includes('admin'))) throw notFound(`no policy ${id}`);
   return found;
 }
+
+/** A policy another names (its renewal, the one it renews), if the viewer may see it; null otherwise. */
+export async function linkedPolicy(deps: Deps, viewer: Viewer | null, id: string | null | undefined): Promise<PolicyRecord | null> {
+  if (!id || !viewer) return null;
+  const found = await findPolicy(deps.db, id);
+  return found && (found.buyer === viewer.address || found.holder === viewer.address || viewer.roles.includes('admin')) ? found : null;
+}

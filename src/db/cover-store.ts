@@ -182,10 +182,13 @@ interface PolicyRow {
   holder: string | null;
   transfers: string | number;
   minted_block?: string | null;
+  renews?: string | null;
+  renewed_by?: string | null;
 }
 
 /** A policy row with its paid state, which is its payout row (migration 0008), not its status column. */
 const POLICY = sql`SELECT p.*, EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id) AS paid,
+  (SELECT r.id FROM policies r WHERE r.renews = p.id) AS renewed_by,
   (SELECT COUNT(*) FROM policy_transfers t WHERE t.policy_id = p.id) AS transfers FROM policies p`;
 
 const toPolicy = (r: PolicyRow): PolicyRecord => ({
@@ -210,15 +213,17 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
   holder: r.holder ?? r.buyer,
   transfers: Number(r.transfers ?? 0),
   minted: r.minted_block != null,
+  renews: r.renews ?? null,
+  renewedBy: r.renewed_by ?? null,
 });
 
 export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void> {
   await tx.query(sql`
     INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
-      earning_dust_wad, start_at, covered_from, end_at, status, created_at)
+      earning_dust_wad, start_at, covered_from, end_at, status, created_at, renews)
     VALUES (${p.id}, ${p.quoteId}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
       ${num(p.fee)}, ${num(p.skim)}, ${num(p.repayment)}, ${num(p.earningRateWad)}, ${num(p.earningDustWad)}, ${ts(p.startAt)},
-      ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)})`);
+      ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)}, ${p.renews ?? null})`);
 }
 
 export async function findPolicy(ex: Executor, id: string): Promise<PolicyRecord | undefined> {

@@ -84,6 +84,10 @@ export interface PolicyRecord {
   transfers: number;
   /** Whether its ERC-721 token's mint is on chain past its confirmations (chain settlement with a policy token). */
   minted?: boolean;
+  /** The policy this one renews (its cover starts where that one's ends). */
+  renews?: string | null;
+  /** The policy that renews this one. */
+  renewedBy?: string | null;
 }
 
 /** A quote with the policy it became (null while it is not bought). */

@@ -1,3 +1,5 @@
+import { renewPolicy } from '../app/purchase-policy.ts';
+import { linkedPolicy } from '../app/read-cover.ts';
 import { accountStatement, statementCsv } from '../app/statement.ts';
 import { cancelWithdrawal } from '../app/underwrite.ts';
 import { poolOutlook, positionWhatIf } from '../app/pool-outlook.ts';
@@ -17,6 +19,11 @@ export const providerResolvers: Resolvers = {
   },
   Mutation: {
     cancelWithdrawal: (_, a, ctx) => cancelWithdrawal(ctx.deps, ctx.viewer, a.requestId),
+    renewPolicy: (_, a, ctx) => renewPolicy(ctx.deps, ctx.viewer, a),
+  },
+  Policy: {
+    renews: (p, _, ctx) => linkedPolicy(ctx.deps, ctx.viewer, p.renews),
+    renewedBy: (p, _, ctx) => linkedPolicy(ctx.deps, ctx.viewer, p.renewedBy),
   },
   Pool: {
     outlook: (s, _, ctx) => poolOutlook(ctx.deps, s),

@@ -832,6 +832,14 @@ export type Mutation = {
    */
   registerFeed: Feed;
   /**
+   * Renew (extend) an active policy you hold, in one step: cover of the same amount on the same
+   * risk for `durationDays` more, priced now as a quote would be (see quoteEstimate), covering
+   * from the policy's end with no waiting period, so the cover has no gap. A policy renews once
+   * (renew the renewal to go on: CONFLICT otherwise); an ended or paid one is CONFLICT. Above
+   * `maxTotal`, QUOTE_PRICE_CHANGED and nothing is bought.
+   */
+  renewPolicy: Policy;
+  /**
    * A firm quote for cover: the premium, line by line, from the cheapest pool with capacity,
    * held until `expiresAt`; buy it with `purchasePolicy(quoteId)`. Its id is a signed offer
    * of its terms; it is recorded (in `quotes`) just after the answer. (A mutation: it writes,
@@ -1035,6 +1043,17 @@ export type MutationRecordRecoveryArgs = {
  */
 export type MutationRegisterFeedArgs = {
   input: RegisterFeedInput;
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationRenewPolicyArgs = {
+  durationDays: Scalars['Int']['input'];
+  maxTotal?: InputMaybe<Scalars['BigInt']['input']>;
+  policyId: Scalars['ID']['input'];
 };
 
 
@@ -1304,6 +1323,10 @@ export type Policy = {
   premium: Scalars['BigInt']['output'];
   /** The quote it was bought from. */
   quoteId: Scalars['ID']['output'];
+  /** The policy that renews this one. */
+  renewedBy?: Maybe<Policy>;
+  /** The policy this one renews: its cover starts where that one's ends. */
+  renews?: Maybe<Policy>;
   /** The risk covered. */
   risk: Risk;
   /** When it was bought: its term runs from here. */
@@ -3860,6 +3883,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   purchasePolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationPurchasePolicyArgs, 'quoteId'>>;
   recordRecovery?: Resolver<ResolversTypes['Recovery'], ParentType, ContextType, RequireFields<MutationRecordRecoveryArgs, 'amount' | 'incidentId' | 'reference'>>;
   registerFeed?: Resolver<ResolversTypes['Feed'], ParentType, ContextType, RequireFields<MutationRegisterFeedArgs, 'input'>>;
+  renewPolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationRenewPolicyArgs, 'durationDays' | 'policyId'>>;
   requestQuote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType, RequireFields<MutationRequestQuoteArgs, 'amount' | 'durationDays' | 'riskId'>>;
   requestWithdrawal?: Resolver<ResolversTypes['WithdrawalRequest'], ParentType, ContextType, RequireFields<MutationRequestWithdrawalArgs, 'poolId' | 'shares' | 'tranche'>>;
   retryTransfer?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationRetryTransferArgs, 'id' | 'reason'>>;
@@ -3936,6 +3960,8 @@ export type PolicyResolvers<ContextType = Context, ParentType extends ResolversP
   pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
   premium?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   quoteId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  renewedBy?: Resolver<Maybe<ResolversTypes['Policy']>, ParentType, ContextType>;
+  renews?: Resolver<Maybe<ResolversTypes['Policy']>, ParentType, ContextType>;
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
   startAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['PolicyStatus'], ParentType, ContextType>;

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import request from 'supertest';
-import { DAY, PURCHASE, QUOTE, USDC, expectCode, fundedBuyer, marketWithPool, useHarness, watchRisk } from './helpers.ts';
+import type { Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { positionTransferTypes } from '../src/domain/policy-transfer.ts';
+import { DAY, PURCHASE, QUOTE, USDC, expectCode, fundedBuyer, marketWithPool, newWallet, useHarness, watchRisk } from './helpers.ts';
 
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital cooldownSeconds outlook {
   basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
@@ -196,5 +199,89 @@ describe('cover one can keep (issue 59)', () => {
     h.clock.advance(41 * DAY);
     const later = await h.signIn(buyer.wallet);
     expectCode(await h.gql(RENEW, { p: renewal.id, d: 30 }, later), 'CONFLICT');
+  });
+});
+
+describe('positions one can hand on (issue 59)', () => {
+  const h = useHarness({}, { checkInvariants: true });
+  const TRANSFER = `mutation($p: ID!, $s: BigInt!, $f: String!, $t: String!, $d: Int!, $sig: String!) {
+    transferPosition(poolId: $p, shares: $s, from: $f, to: $t, deadline: $d, signature: $sig) { owner shares lockedShares value } }`;
+
+  test("the owner's signature hands free shares on; the receiver holds, earns and withdraws them; nothing is replayed", async () => {
+    const m = await marketWithPool(h, USDC(10_000), { cooldownSeconds: 86_400 });
+    const { policyTransferDomain: domain } = await h.ok('{ policyTransferDomain { name version chainId verifyingContract } }');
+    const receiver = newWallet();
+    const deadline = Math.floor(h.clock.now() / 1000) + 3_600;
+    const sign = (key: Hex, shares: bigint, nonce: bigint, to = receiver.address) =>
+      privateKeyToAccount(key).signTypedData({
+        domain,
+        types: positionTransferTypes,
+        primaryType: 'PositionTransfer',
+        message: {
+          poolId: m.pool.id,
+          tranche: 'SENIOR',
+          shares,
+          from: m.underwriter.address as Hex,
+          to: to as Hex,
+          nonce,
+          deadline: BigInt(deadline),
+        },
+      });
+    const { positions } = await h.ok('{ positions { nodes { shares transferNonce } } }', {}, m.uwToken);
+    const all = BigInt(positions.nodes[0].shares);
+    assert.equal(positions.nodes[0].transferNonce, 0);
+    const quarter = all / 4n;
+    const vars = (sig: Hex, shares = quarter) => ({
+      p: m.pool.id,
+      s: shares.toString(),
+      f: m.underwriter.address,
+      t: receiver.address,
+      d: deadline,
+      sig,
+    });
+
+    // Not the owner's signature; more than the free shares: refused, nothing moves.
+    expectCode(await h.gql(TRANSFER, vars(await sign(receiver.key, quarter, 0n))), 'UNAUTHENTICATED');
+    expectCode(await h.gql(TRANSFER, vars(await sign(m.underwriter.key, all + 1n, 0n), all + 1n)), 'INSUFFICIENT_FUNDS');
+    // Anyone may submit the owner's signature: here nobody signed in.
+    const signature = await sign(m.underwriter.key, quarter, 0n);
+    const moved = (await h.ok(TRANSFER, vars(signature))).transferPosition;
+    assert.equal(moved.owner, receiver.address);
+    assert.equal(moved.shares, quarter.toString());
+    assert.equal(BigInt(moved.value), USDC(2_500));
+    // The same signature again: its nonce is spent.
+    expectCode(await h.gql(TRANSFER, vars(signature)), 'UNAUTHENTICATED');
+    const giver = await h.ok('{ positions { nodes { shares transferNonce earnings { deposited withdrawn } } } }', {}, m.uwToken);
+    assert.equal(giver.positions.nodes[0].shares, (all - quarter).toString());
+    assert.equal(giver.positions.nodes[0].transferNonce, 1);
+    assert.equal(giver.positions.nodes[0].earnings.withdrawn, USDC(2_500).toString(), 'handed on at its value, as if withdrawn');
+
+    // The receiver holds it: earnings count it as deposited at its value, and it withdraws with the cooldown.
+    const token = await h.signIn(receiver);
+    const held = await h.ok('{ positions { nodes { shares earnings { deposited } } } }', {}, token);
+    assert.equal(held.positions.nodes[0].earnings.deposited, USDC(2_500).toString());
+    const req = await h.ok(
+      `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id availableAt } }`,
+      { p: m.pool.id, s: quarter.toString() },
+      token,
+    );
+    h.clock.advance(DAY + 1);
+    const done = await h.ok(
+      `mutation($id: ID!) { completeWithdrawal(requestId: $id) { paid } }`,
+      { id: req.requestWithdrawal.id },
+      await h.signIn(receiver),
+    );
+    assert.equal(done.completeWithdrawal.paid, USDC(2_500).toString());
+  });
+
+  test("the curator's first-loss stake is not handed on", async () => {
+    const m = await marketWithPool(h, USDC(1_000));
+    const deadline = Math.floor(h.clock.now() / 1000) + 3_600;
+    const body = await h.gql(
+      `mutation($p: ID!, $f: String!, $t: String!, $d: Int!) {
+        transferPosition(poolId: $p, tranche: FIRST_LOSS, shares: "1", from: $f, to: $t, deadline: $d, signature: "0x00") { owner } }`,
+      { p: m.pool.id, f: m.underwriter.address, t: newWallet().address, d: deadline },
+    );
+    expectCode(body, 'FORBIDDEN');
   });
 });

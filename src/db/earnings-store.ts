@@ -26,7 +26,7 @@ export async function trancheMoves(db: Executor, trancheAccountId: string): Prom
     FROM postings p JOIN journal_entries e ON e.id = p.entry_id
     WHERE p.account_id = ${trancheAccountId}
     ORDER BY p.id`);
-  return rows.map((r): TrancheMove => {
+  const postings = rows.map((r): TrancheMove => {
     const at = ms(r.at);
     const amount = big(r.amount);
     if ((r.kind === 'DEPOSIT' || r.kind === 'WITHDRAWAL') && r.owner && r.shares)
@@ -34,6 +34,20 @@ export async function trancheMoves(db: Executor, trancheAccountId: string): Prom
     const kind = r.kind === 'PREMIUM_EARNED' ? 'PREMIUM' : r.kind === 'PAYOUT' ? 'LOSS' : r.kind === 'RECOVERY' ? 'RECOVERY' : 'OTHER';
     return { kind, at, amount, incidentId: kind === 'LOSS' ? r.reference : null };
   });
+  // Shares handed on between holders, in time among the postings (after those of the same instant).
+  const [, poolId, tranche] = trancheAccountId.split(':');
+  const transfers = await db.query<{ at: unknown; from_owner: string; to_owner: string; shares: string; value: string }>(sql`
+    SELECT at, from_owner, to_owner, shares, value FROM position_transfers
+    WHERE pool_id = ${poolId ?? ''} AND tranche = ${tranche ?? ''} ORDER BY at, from_owner, seq`);
+  if (transfers.length === 0) return postings;
+  const moves: TrancheMove[] = [];
+  let next = 0;
+  for (const t of transfers) {
+    const at = ms(t.at);
+    while (next < postings.length && (postings[next] as TrancheMove).at <= at) moves.push(postings[next++] as TrancheMove);
+    moves.push({ kind: 'TRANSFER', at, from: t.from_owner, to: t.to_owner, shares: big(t.shares), value: big(t.value) });
+  }
+  return moves.concat(postings.slice(next));
 }
 
 /** Premium earned by a pool's tranches per UTC day since `since` (days without any are absent). */

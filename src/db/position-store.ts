@@ -135,3 +135,31 @@ export async function withdrawalsOf(ex: Executor, owner: string, page: PageReque
   );
   return rows.map(toWithdrawal);
 }
+
+/** How many times a position's shares were handed on: the nonce its next transfer signs. */
+export async function positionTransfersOut(ex: Executor, poolId: string, tranche: string, owner: string): Promise<number> {
+  const rows = await ex.query<{ n: string | number }>(
+    sql`SELECT count(*) AS n FROM position_transfers WHERE pool_id = ${poolId} AND tranche = ${tranche} AND from_owner = ${owner}`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Records a transfer of shares (its `seq`-th out of the position); the primary key refuses a nonce used twice. */
+export async function recordPositionTransfer(
+  tx: Executor,
+  t: {
+    poolId: string;
+    tranche: string;
+    from: string;
+    seq: number;
+    to: string;
+    shares: bigint;
+    value: bigint;
+    at: number;
+    signature: string;
+  },
+): Promise<void> {
+  await tx.query(sql`
+    INSERT INTO position_transfers (pool_id, tranche, from_owner, seq, to_owner, shares, value, at, signature)
+    VALUES (${t.poolId}, ${t.tranche}, ${t.from}, ${t.seq}, ${t.to}, ${num(t.shares)}, ${num(t.value)}, ${ts(t.at)}, ${t.signature})`);
+}

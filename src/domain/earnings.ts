@@ -9,6 +9,8 @@ import { sharePriceRatio } from './shares.ts';
  */
 export type TrancheMove =
   | { kind: 'DEPOSIT' | 'WITHDRAWAL'; at: number; amount: bigint; shares: bigint; owner: string }
+  /** Shares handed from one holder to another (transferPosition), worth `value` at that moment: no assets move. */
+  | { kind: 'TRANSFER'; at: number; from: string; to: string; shares: bigint; value: bigint }
   | { kind: 'PREMIUM' | 'LOSS' | 'RECOVERY' | 'OTHER'; at: number; amount: bigint; incidentId: string | null };
 
 export interface SharePricePoint {
@@ -59,6 +61,23 @@ export function replayTranche(moves: readonly TrancheMove[], owner: string): Pos
   };
   const price = (at: number): SharePricePoint => ({ at, ...sharePriceRatio({ totalAssets: assets, totalShares }) });
   for (const move of moves) {
+    if (move.kind === 'TRANSFER') {
+      // Handed on at the price of the moment: out of the giver's position as if withdrawn, into
+      // the receiver's as if deposited.
+      if (move.from.toLowerCase() === me) {
+        shares -= move.shares;
+        out.withdrawn += move.value;
+      }
+      if (move.to.toLowerCase() === me) {
+        if (out.firstDepositAt === null) {
+          out.firstDepositAt = move.at;
+          out.entryPrice = price(move.at);
+        }
+        shares += move.shares;
+        out.deposited += move.value;
+      }
+      continue;
+    }
     if (move.kind === 'DEPOSIT' || move.kind === 'WITHDRAWAL') {
       const mine = move.owner.toLowerCase() === me;
       const sign = move.kind === 'DEPOSIT' ? 1n : -1n;

@@ -46,3 +46,30 @@ export type PolicyTransferMessage = {
   nonce: bigint;
   deadline: bigint;
 };
+
+/**
+ * A capital provider's signature handing `shares` free shares of a pool tranche to another
+ * address (issue 59), under the same deployment domain as a policy's transfer. `nonce` is the
+ * count of the position's transfers out so far: a signature moves shares once.
+ */
+export const positionTransferTypes = {
+  PositionTransfer: [
+    { name: 'poolId', type: 'string' },
+    { name: 'tranche', type: 'string' },
+    { name: 'shares', type: 'uint256' },
+    { name: 'from', type: 'address' },
+    { name: 'to', type: 'address' },
+    { name: 'nonce', type: 'uint64' },
+    { name: 'deadline', type: 'uint64' },
+  ],
+} as const;
+
+export type PositionTransferMessage = {
+  poolId: string;
+  tranche: string;
+  shares: bigint;
+  from: `0x${string}`;
+  to: `0x${string}`;
+  nonce: bigint;
+  deadline: bigint;
+};

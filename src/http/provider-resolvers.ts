@@ -1,3 +1,4 @@
+import { positionTransferNonce, transferPosition } from '../app/transfer-position.ts';
 import { renewPolicy } from '../app/purchase-policy.ts';
 import { linkedPolicy } from '../app/read-cover.ts';
 import { accountStatement, statementCsv } from '../app/statement.ts';
@@ -20,6 +21,7 @@ export const providerResolvers: Resolvers = {
   Mutation: {
     cancelWithdrawal: (_, a, ctx) => cancelWithdrawal(ctx.deps, ctx.viewer, a.requestId),
     renewPolicy: (_, a, ctx) => renewPolicy(ctx.deps, ctx.viewer, a),
+    transferPosition: (_, a, ctx) => transferPosition(ctx.deps, { ...a, tranche: a.tranche ?? 'SENIOR' }),
   },
   Policy: {
     renews: (p, _, ctx) => linkedPolicy(ctx.deps, ctx.viewer, p.renews),
@@ -29,6 +31,7 @@ export const providerResolvers: Resolvers = {
     outlook: (s, _, ctx) => poolOutlook(ctx.deps, s),
   },
   Position: {
+    transferNonce: (p, _, ctx) => positionTransferNonce(ctx.deps, p),
     whatIf: async (p, a, ctx) => positionWhatIf(ctx.deps, await ctx.pool(p.poolId), p, a.riskId),
   },
   LossScenario: {

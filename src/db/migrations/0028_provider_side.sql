@@ -11,3 +11,21 @@ ALTER TABLE withdrawal_requests ADD COLUMN cancelled_at timestamptz;
 ALTER TABLE policies ADD COLUMN renews text REFERENCES policies (id);
 --> statement-breakpoint
 ALTER TABLE policies ADD CONSTRAINT policies_renews_key UNIQUE (renews);
+--> statement-breakpoint
+-- Positions handed on (transferPosition): each transfer out of a position, on its owner's
+-- signature; the count of a position's transfers out is the nonce its next one signs.
+CREATE TABLE position_transfers (
+  pool_id text NOT NULL,
+  tranche text NOT NULL,
+  from_owner text NOT NULL,
+  seq integer NOT NULL CHECK (seq > 0),
+  to_owner text NOT NULL,
+  shares numeric(78, 0) NOT NULL CHECK (shares > 0),
+  value numeric(78, 0) NOT NULL CHECK (value >= 0),
+  at timestamptz NOT NULL,
+  signature text NOT NULL,
+  PRIMARY KEY (pool_id, tranche, from_owner, seq),
+  FOREIGN KEY (pool_id, tranche) REFERENCES tranches (pool_id, tranche)
+);
+--> statement-breakpoint
+CREATE INDEX position_transfers_tranche_idx ON position_transfers (pool_id, tranche, at);

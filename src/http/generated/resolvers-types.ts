@@ -892,6 +892,18 @@ export type Mutation = {
    */
   transferPolicy: Policy;
   /**
+   * Hand free shares of a pool tranche to another address, on the owner's EIP-712 signature of
+   * PositionTransfer {poolId: string, tranche: string, shares: uint256, from: address, to: address,
+   * nonce: uint64, deadline: uint64} under `policyTransferDomain(chainId)` (the deployment's
+   * domain, the one policy transfers sign). `nonce` is the position's `transferNonce`; anyone
+   * may submit the signature. The receiver holds the shares as free shares of the same tranche
+   * (earning, exposed to losses and withdrawn with the pool's cooldown like any shares). Shares
+   * in cooldown stay with their request (cancel it first); the first-loss stake is not handed on
+   * (FORBIDDEN); more shares than are free is INSUFFICIENT_FUNDS; a signature that is not the
+   * owner's is UNAUTHENTICATED. Returns the receiver's position.
+   */
+  transferPosition: Position;
+  /**
    * Sends part of your free wallet balance to your own address on chain (only the address you
    * signed in with can receive: `to`, if given, must be it). The amount leaves the wallet at
    * once; the transfer is QUEUED, then SENT in a batch, then CONFIRMED. If its batch fails, it
@@ -1142,6 +1154,22 @@ export type MutationTransferPolicyArgs = {
   policyId: Scalars['ID']['input'];
   signature: Scalars['String']['input'];
   to: Scalars['String']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationTransferPositionArgs = {
+  chainId?: InputMaybe<Scalars['Int']['input']>;
+  deadline: Scalars['Int']['input'];
+  from: Scalars['String']['input'];
+  poolId: Scalars['ID']['input'];
+  shares: Scalars['BigInt']['input'];
+  signature: Scalars['String']['input'];
+  to: Scalars['String']['input'];
+  tranche?: InputMaybe<TrancheName>;
 };
 
 
@@ -1603,6 +1631,8 @@ export type Position = {
   shares: Scalars['BigInt']['output'];
   /** The tranche. */
   tranche: TrancheName;
+  /** How many times shares of this position were handed on: the nonce its next transferPosition signs. */
+  transferNonce: Scalars['Int']['output'];
   /** Current value of shares and locked shares, rounded down. */
   value: Scalars['BigInt']['output'];
   /**
@@ -3893,6 +3923,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   siweNonce?: Resolver<ResolversTypes['SiweNonce'], ParentType, ContextType>;
   submitObservations?: Resolver<ResolversTypes['SubmitObservationsResult'], ParentType, ContextType, RequireFields<MutationSubmitObservationsArgs, 'feedId' | 'observations' | 'signature'>>;
   transferPolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationTransferPolicyArgs, 'deadline' | 'policyId' | 'signature' | 'to'>>;
+  transferPosition?: Resolver<ResolversTypes['Position'], ParentType, ContextType, RequireFields<MutationTransferPositionArgs, 'deadline' | 'from' | 'poolId' | 'shares' | 'signature' | 'to' | 'tranche'>>;
   withdraw?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationWithdrawArgs, 'amount'>>;
 };
 
@@ -4091,6 +4122,7 @@ export type PositionResolvers<ContextType = Context, ParentType extends Resolver
   pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
   shares?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   tranche?: Resolver<ResolversTypes['TrancheName'], ParentType, ContextType>;
+  transferNonce?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   value?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   whatIf?: Resolver<Array<ResolversTypes['PositionScenario']>, ParentType, ContextType, Partial<PositionWhatIfArgs>>;
 };

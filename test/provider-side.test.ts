@@ -4,7 +4,25 @@ import request from 'supertest';
 import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { positionTransferTypes } from '../src/domain/policy-transfer.ts';
-import { DAY, PURCHASE, QUOTE, USDC, expectCode, fundedBuyer, marketWithPool, newWallet, useHarness, watchRisk } from './helpers.ts';
+import { settleIncident } from '../src/app/settle-incident.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
+import { feedsOfRisk } from '../src/db/feed-store.ts';
+import {
+  CREDIT,
+  DAY,
+  DEPOSIT,
+  PURCHASE,
+  QUOTE,
+  USDC,
+  depegRiskInput,
+  expectCode,
+  fundedBuyer,
+  marketWithPool,
+  newWallet,
+  useHarness,
+  watchRisk,
+  watchedRisk,
+} from './helpers.ts';
 
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital cooldownSeconds outlook {
   basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
@@ -283,5 +301,62 @@ describe('positions one can hand on (issue 59)', () => {
       { p: m.pool.id, f: m.underwriter.address, t: newWallet().address, d: deadline },
     );
     expectCode(body, 'FORBIDDEN');
+  });
+});
+
+describe("the curator's fee (issue 59)", () => {
+  const h = useHarness({}, { checkInvariants: true });
+
+  test('set within its bound, shown before deposit, charged on each sale to the curator, raises delayed; the ledger balances through a payout', async () => {
+    const adminToken = await h.signIn(h.admin);
+    const risk = await watchedRisk(h, adminToken, depegRiskInput('fee risk', 'USDC', { window: 0 }));
+    const curator = newWallet();
+    const token = await h.signIn(curator);
+    const CREATE = `mutation($input: CreatePoolInput!) { createPool(input: $input) { id curatorFeeBps } }`;
+    expectCode(
+      await h.gql(CREATE, { input: { name: 'Greedy', risks: [{ riskId: risk.id }], curatorFeeBps: 2_001 } }, token),
+      'BAD_USER_INPUT',
+    );
+    const pool = (await h.ok(CREATE, { input: { name: 'Fee pool', risks: [{ riskId: risk.id }], curatorFeeBps: 1_000 } }, token))
+      .createPool;
+    assert.equal(pool.curatorFeeBps, 1_000);
+    await h.ok(CREDIT, { a: curator.address, amt: USDC(50_000).toString(), r: `seed-${pool.id}` }, adminToken);
+    await h.ok(DEPOSIT, { p: pool.id, amt: USDC(50_000).toString() }, token);
+    const { pool: shown } = await h.ok(`query($id: ID!) { pool(id: $id) { curatorFeeBps outlook { terms { words } } } }`, { id: pool.id });
+    assert.match(shown.outlook.terms.words, /takes 10% of the pool's part of each premium/);
+
+    const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
+    const { quote } = await h.ok(QUOTE, { r: risk.id, amt: USDC(10_000).toString(), d: 30 }, buyer.token);
+    await h.ok(PURCHASE, { q: quote.id }, buyer.token);
+    const { statement } = await h.ok('{ statement { lines { kind description amount } } }', {}, token);
+    const fee = statement.lines.at(-1);
+    assert.equal(fee.kind, 'PREMIUM');
+    assert.match(fee.description, /Curator's fee/);
+    // 10% of what the pool received: the premium less the backstop's skim (a few percent at most).
+    assert.ok(BigInt(fee.amount) <= BigInt(quote.premium) / 10n && BigInt(fee.amount) >= (BigInt(quote.premium) * 9n) / 100n, fee.amount);
+
+    // Only the curator; a raise waits; a cut is at once.
+    expectCode(await h.gql(`mutation($p: ID!) { setCuratorFee(poolId: $p, feeBps: 0) { id } }`, { p: pool.id }, buyer.token), 'FORBIDDEN');
+    const SET = `mutation($p: ID!, $f: Int!) { setCuratorFee(poolId: $p, feeBps: $f) { curatorFeeBps pendingCuratorFee { feeBps effectiveAt } } }`;
+    const raised = (await h.ok(SET, { p: pool.id, f: 1_500 }, token)).setCuratorFee;
+    assert.equal(raised.curatorFeeBps, 1_000);
+    assert.equal(raised.pendingCuratorFee.feeBps, 1_500);
+    assert.ok(Date.parse(raised.pendingCuratorFee.effectiveAt) >= h.clock.now() + DAY);
+    const cut = (await h.ok(SET, { p: pool.id, f: 500 }, token)).setCuratorFee;
+    assert.deepEqual([cut.curatorFeeBps, cut.pendingCuratorFee], [500, null]);
+
+    // An incident settles the pool with the fee taken: the ledger's invariants are checked after the suite.
+    h.clock.advance(2 * 3_600_000);
+    const [feed] = await feedsOfRisk(h.db, risk.id);
+    const confirmed = await recordObservations(
+      h.deps,
+      feed?.id as string,
+      [{ value: '0.9', observedAt: h.clock.now(), source: {} }],
+      false,
+    );
+    assert.equal(confirmed.incidents.length, 1);
+    const settled = await settleIncident(h.deps, confirmed.incidents[0] as string);
+    assert.equal(settled?.status, 'SETTLED');
+    assert.ok(BigInt(settled?.totalPaid ?? 0n) > 0n, 'the buyer was paid');
   });
 });

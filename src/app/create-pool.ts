@@ -1,9 +1,9 @@
 import { findRisk } from '../db/risk-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { ledgerAccounts } from '../db/ledger.ts';
-import { insertPool, poolsCreatedSince } from '../db/pool-store.ts';
-import type { PoolRecord, TrancheName } from '../domain/pool.ts';
-import { badInput, notFound, rateLimited } from '../domain/errors.ts';
+import { findPool, insertPool, poolsCreatedSince, setPoolFee } from '../db/pool-store.ts';
+import { MAX_CURATOR_FEE_BPS, type PoolRecord, type TrancheName, curatorFeeAt } from '../domain/pool.ts';
+import { badInput, forbidden, notFound, rateLimited } from '../domain/errors.ts';
 import { newId } from './ids.ts';
 import { type Viewer, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
@@ -22,6 +22,8 @@ export interface CreatePoolInput {
   /** Premium weight per unit of capital relative to senior = 10000 (defaults 20000 and 30000). */
   juniorWeightBps?: number | null;
   firstLossWeightBps?: number | null;
+  /** The curator's fee on premium, 0 to MAX_CURATOR_FEE_BPS (default 0). */
+  curatorFeeBps?: number | null;
 }
 
 function bps(value: number | null | undefined, fallback: number, field: string): number {
@@ -89,10 +91,41 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
     accrual: { rateWad: 0n, carryWad: 0n, accruedAt: now },
     juniorWeightBps: weight(input.juniorWeightBps, 20_000, 'juniorWeightBps'),
     firstLossWeightBps: weight(input.firstLossWeightBps, 30_000, 'firstLossWeightBps'),
+    curatorFee: { bps: curatorFeeBps(input.curatorFeeBps ?? 0), pending: null },
     adequacy: { status: 'GREEN', var995: 0n, es99: 0n, at: null, capital: { risks: {}, book: null } },
     createdAt: now,
   };
   const tranches = [...layout].map((tranche) => ({ tranche, accountId: ledgerAccounts.tranche(asset, pool.id, tranche).id }));
   await deps.db.transaction((tx) => insertPool(tx, pool, risks, tranches));
   return pool;
+}
+
+/** A curator fee as given: whole basis points from 0 to the bound. */
+export function curatorFeeBps(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_CURATOR_FEE_BPS)
+    throw badInput(`curatorFeeBps must be 0 to ${MAX_CURATOR_FEE_BPS} basis points (at most 20% of premium)`, { field: 'curatorFeeBps' });
+  return value;
+}
+
+/**
+ * The curator sets the pool's fee on premium (issue 59). A cut applies at once; a raise waits one
+ * cooldown (at least a day), so every provider can see it on the pool page and withdraw first.
+ * Sales are charged the fee in force when they are made.
+ */
+export async function setCuratorFee(deps: Deps, viewer: Viewer | null, poolId: string, feeBps: number): Promise<PoolRecord> {
+  const v = requireViewer(viewer);
+  const bps = curatorFeeBps(feeBps);
+  return deps.db.transaction(async (tx) => {
+    const pool = await findPool(tx, poolId, true);
+    if (!pool) throw notFound(`no pool ${poolId}`);
+    if (pool.curator !== v.address) throw forbidden("only the pool's curator sets its fee");
+    const now = deps.clock.now();
+    const current = curatorFeeAt(pool, now);
+    const at = bps <= current ? null : now + Math.max(pool.cooldownSeconds, 86_400) * 1000;
+    await setPoolFee(tx, poolId, at === null ? { bps, pending: null } : { bps: current, pending: { bps, at } });
+    return {
+      ...pool,
+      curatorFee: at === null ? { bps, pending: null } : { bps: current, pending: { bps, at } },
+    };
+  });
 }

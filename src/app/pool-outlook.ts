@@ -5,7 +5,7 @@ import { capOf, capUtilisation } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { notFound } from '../domain/errors.ts';
 import { WAD, mulDivUp } from '../domain/money.ts';
-import type { TrancheName } from '../domain/pool.ts';
+import { type TrancheName, curatorFeeAt } from '../domain/pool.ts';
 import type { PositionRecord } from '../domain/position.ts';
 import type { RiskRecord } from '../domain/risk.ts';
 import { TRANCHE_ORDER } from '../domain/waterfall.ts';
@@ -208,7 +208,12 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
         `A withdrawal waits ${days} days after it is requested (a request can be cancelled until it completes); the shares stay exposed to losses meanwhile, ` +
         'and it pays the lesser of their value at the request and at completion. Withdrawals wait while a risk the pool backs is triggered or an incident is being settled' +
         `${snap.frozen ? ' (the case now)' : ''}, and may not take the pool below the capital its active cover requires. No lock-up beyond that; ` +
-        'a position can be handed to another address at any time (transferPosition).',
+        'a position can be handed to another address at any time (transferPosition). ' +
+        `The curator takes ${curatorFeeAt(snap.pool, snap.at) / 100}% of the pool's part of each premium` +
+        (snap.pool.curatorFee.pending && snap.pool.curatorFee.pending.at > snap.at
+          ? `, ${snap.pool.curatorFee.pending.bps / 100}% from ${new Date(snap.pool.curatorFee.pending.at).toISOString()}`
+          : '') +
+        '; the yields above are after it.',
     },
     lossesTotal: losses.reduce((sum, l) => sum + l.amount, 0n),
     incidents: new Set(losses.map((l) => l.incidentId)).size,

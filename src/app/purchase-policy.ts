@@ -3,6 +3,7 @@ import { isUniqueViolation } from '../db/classify-error.ts';
 import { findPolicy, findPolicyByQuote, findQuote, insertPolicy, insertQuotes, lockPolicy } from '../db/cover-store.ts';
 import type { PolicyRecord, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import type { Executor } from '../db/create-database.ts';
+import { curatorFeeAt } from '../domain/pool.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 import { applyPoolAggregates } from '../db/pool-store.ts';
@@ -129,10 +130,13 @@ async function buy(
   if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
   const inflow = splitInflow(parts.skim + parts.repayment, backstop);
 
+  // The curator's fee on the pool's premium (issue 59): its share of what the pool receives, paid to the curator at the sale.
+  const curatorFee = (parts.net * BigInt(curatorFeeAt(snap.pool, now))) / 10_000n;
+  const toPool = parts.net - curatorFee;
   // A renewal continues its policy's cover: it covers from the old end (no waiting period: the
   // risk was covered all along) for the term bought, and earns from now to its end.
   const endAt = (renewal ? renewal.endAt : now) + q.durationDays * DAY_MS;
-  const earning = policyEarning(parts.net, endAt - now);
+  const earning = policyEarning(toPool, endAt - now);
   const policy: PolicyRecord = {
     id: newId('pol'),
     quoteId,
@@ -155,6 +159,7 @@ async function buy(
     holder: buyer,
     transfers: 0,
     renews: renewal?.id ?? null,
+    curatorFee,
   };
   await insertPolicy(tx, policy);
   await applyPoolAggregates(tx, q.poolId, {
@@ -172,7 +177,8 @@ async function buy(
       { account: ledgerAccounts.protocolFees(asset), amount: fee },
       { account: ledgerAccounts.backstop(asset), amount: inflow.toFund },
       { account: ledgerAccounts.iouReserve(asset), amount: inflow.toIous },
-      { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: parts.net },
+      { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: toPool },
+      { account: ledgerAccounts.wallet(asset, snap.pool.curator), amount: curatorFee },
     ],
   });
   return policy;

@@ -25,7 +25,6 @@ const DESCRIPTIONS: Record<string, string> = {
   TRANSFER: 'Sent to a wallet on chain',
   WITHDRAWAL_REFUNDED: 'On-chain withdrawal refused and refunded',
   OUTBOUND_REORGED: 'On-chain transfer undone by a reorganisation',
-  CURATOR_FEE: "Curator's fee on a pool's premium",
 };
 
 export interface StatementLine {
@@ -78,7 +77,10 @@ export async function accountStatement(
     lines: rows.slice(0, STATEMENT_MAX_LINES).map((r) => ({
       at: r.at,
       kind: r.kind,
-      description: DESCRIPTIONS[r.kind] ?? r.kind.toLowerCase().replaceAll('_', ' '),
+      description:
+        r.kind === 'PREMIUM' && r.amount > 0n
+          ? "Curator's fee on a cover sold by a pool you curate"
+          : (DESCRIPTIONS[r.kind] ?? r.kind.toLowerCase().replaceAll('_', ' ')),
       amount: r.amount,
       balanceAfter: r.balanceAfter,
       reference: r.reference,

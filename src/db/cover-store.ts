@@ -184,6 +184,7 @@ interface PolicyRow {
   minted_block?: string | null;
   renews?: string | null;
   renewed_by?: string | null;
+  curator_fee?: string | null;
 }
 
 /** A policy row with its paid state, which is its payout row (migration 0008), not its status column. */
@@ -214,16 +215,17 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
   transfers: Number(r.transfers ?? 0),
   minted: r.minted_block != null,
   renews: r.renews ?? null,
+  curatorFee: big(r.curator_fee ?? '0'),
   renewedBy: r.renewed_by ?? null,
 });
 
 export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void> {
   await tx.query(sql`
     INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
-      earning_dust_wad, start_at, covered_from, end_at, status, created_at, renews)
+      earning_dust_wad, start_at, covered_from, end_at, status, created_at, renews, curator_fee)
     VALUES (${p.id}, ${p.quoteId}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
       ${num(p.fee)}, ${num(p.skim)}, ${num(p.repayment)}, ${num(p.earningRateWad)}, ${num(p.earningDustWad)}, ${ts(p.startAt)},
-      ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)}, ${p.renews ?? null})`);
+      ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)}, ${p.renews ?? null}, ${num(p.curatorFee ?? 0n)})`);
 }
 
 export async function findPolicy(ex: Executor, id: string): Promise<PolicyRecord | undefined> {

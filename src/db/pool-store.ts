@@ -34,6 +34,9 @@ interface PoolRow {
   accrued_at: Date;
   junior_weight_bps: number;
   first_loss_weight_bps: number;
+  curator_fee_bps: number;
+  pending_fee_bps: number | null;
+  pending_fee_at: Date | null;
   adequacy_status: 'GREEN' | 'AMBER' | 'RED';
   adequacy_var995: string;
   adequacy_es99: string;
@@ -55,6 +58,10 @@ function toPool(row: PoolRow): PoolRecord {
     accrual: { rateWad: big(row.earning_rate_wad), carryWad: big(row.earning_carry_wad), accruedAt: ms(row.accrued_at) },
     juniorWeightBps: row.junior_weight_bps,
     firstLossWeightBps: row.first_loss_weight_bps,
+    curatorFee: {
+      bps: row.curator_fee_bps ?? 0,
+      pending: row.pending_fee_bps == null || row.pending_fee_at == null ? null : { bps: row.pending_fee_bps, at: ms(row.pending_fee_at) },
+    },
     adequacy: {
       status: row.adequacy_status,
       var995: big(row.adequacy_var995),
@@ -96,10 +103,10 @@ export async function insertPool(
 ): Promise<void> {
   await tx.query(sql`
     INSERT INTO pools (id, name, asset, curator, risk_cap_bps, group_cap_bps, total_cap_bps, cooldown_seconds, accrued_at, created_at,
-      junior_weight_bps, first_loss_weight_bps)
+      junior_weight_bps, first_loss_weight_bps, curator_fee_bps)
     VALUES (${pool.id}, ${pool.name}, ${pool.asset}, ${pool.curator}, ${pool.limits.riskCapBps}, ${pool.limits.groupCapBps},
       ${pool.limits.totalCapBps}, ${pool.cooldownSeconds}, ${ts(pool.accrual.accruedAt)}, ${ts(pool.createdAt)},
-      ${pool.juniorWeightBps}, ${pool.firstLossWeightBps})`);
+      ${pool.juniorWeightBps}, ${pool.firstLossWeightBps}, ${pool.curatorFee.bps})`);
   await tx.query(sql`
     INSERT INTO accounts (id, kind, asset, owner)
     VALUES ${sql.join(
@@ -231,6 +238,9 @@ const POOL_COLUMNS = columns('p', [
   'created_at',
   'junior_weight_bps',
   'first_loss_weight_bps',
+  'curator_fee_bps',
+  'pending_fee_bps',
+  'pending_fee_at',
   'adequacy_status',
   'adequacy_at',
   'adequacy_var995',
@@ -377,4 +387,10 @@ export async function loadPoolStates(ex: Executor, of: PoolSelector, upTo: numbe
     (expiringLimit) => sql`${poolStatesSelect(where, upTo, expiringLimit)} ORDER BY p.created_at, p.id`,
   );
   return rows.map(toPoolState);
+}
+
+/** Sets a pool's curator fee in force and the raise waiting for its date (PoolRecord.curatorFee). */
+export async function setPoolFee(tx: Executor, poolId: string, fee: PoolRecord['curatorFee']): Promise<void> {
+  await tx.query(sql`UPDATE pools SET curator_fee_bps = ${fee.bps}, pending_fee_bps = ${fee.pending?.bps ?? null},
+    pending_fee_at = ${fee.pending ? ts(fee.pending.at) : null} WHERE id = ${poolId}`);
 }

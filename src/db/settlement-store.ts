@@ -72,7 +72,7 @@ export async function claimsRelease(ex: Executor, incident: IncidentRecord, pool
   const where = eligible(incident, poolId);
   const earning = await ex.query<{ rate: string; rest: string }>(sql`
     SELECT COALESCE(SUM(p.earning_rate_wad), 0) AS rate,
-      COALESCE(SUM((p.premium - p.skim - p.repayment) * ${WAD.toString()}::numeric - p.earning_rate_wad * floor(extract(epoch FROM (${ts(now)} - p.start_at)) * 1000)), 0) AS rest
+      COALESCE(SUM((p.premium - p.skim - p.repayment - p.curator_fee) * ${WAD.toString()}::numeric - p.earning_rate_wad * floor(extract(epoch FROM (${ts(now)} - p.start_at)) * 1000)), 0) AS rest
     FROM policies p WHERE ${where} AND p.status = 'ACTIVE'`);
   const released = await ex.query<{ risk_id: string; correlation_group: string; exposure: string }>(sql`
     SELECT p.risk_id, r.correlation_group, SUM(p.exposure) AS exposure

@@ -84,6 +84,8 @@ export interface PolicyRecord {
   transfers: number;
   /** Whether its ERC-721 token's mint is on chain past its confirmations (chain settlement with a policy token). */
   minted?: boolean;
+  /** The curator's fee taken from the pool's part of the premium at the sale (the pool earns premium - skim - repayment - this). */
+  curatorFee?: bigint;
   /** The policy this one renews (its cover starts where that one's ends). */
   renews?: string | null;
   /** The policy that renews this one. */

@@ -19,6 +19,11 @@ export interface PoolRecord {
   /** Premium weight per unit of capital, senior = 10000 (junior earns more). */
   juniorWeightBps: number;
   firstLossWeightBps: number;
+  /**
+   * The curator's fee on the pool's premium, in basis points (at most MAX_CURATOR_FEE_BPS), and
+   * a raise waiting for its date (a raise waits one cooldown, so providers can leave first).
+   */
+  curatorFee: { bps: number; pending: { bps: number; at: number } | null };
   adequacy: {
     status: 'GREEN' | 'AMBER' | 'RED';
     var995: bigint;
@@ -46,4 +51,13 @@ export interface PoolRiskRecord {
   state: TriggerState;
   /** An incident of this risk is confirmed and not yet fully settled. */
   settling: boolean;
+}
+
+/** The highest curator fee on premium, in basis points: 20%, the ceiling Nexus Mutual's staking pools allow managers. */
+export const MAX_CURATOR_FEE_BPS = 2_000;
+
+/** The curator fee a sale at `at` is charged: a pending raise counts from its date. */
+export function curatorFeeAt(pool: Pick<PoolRecord, 'curatorFee'>, at: number): number {
+  const { bps, pending } = pool.curatorFee;
+  return pending && pending.at <= at ? pending.bps : bps;
 }

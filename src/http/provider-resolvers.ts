@@ -1,3 +1,5 @@
+import { setCuratorFee } from '../app/create-pool.ts';
+import { curatorFeeAt } from '../domain/pool.ts';
 import { positionTransferNonce, transferPosition } from '../app/transfer-position.ts';
 import { renewPolicy } from '../app/purchase-policy.ts';
 import { linkedPolicy } from '../app/read-cover.ts';
@@ -21,6 +23,10 @@ export const providerResolvers: Resolvers = {
   Mutation: {
     cancelWithdrawal: (_, a, ctx) => cancelWithdrawal(ctx.deps, ctx.viewer, a.requestId),
     renewPolicy: (_, a, ctx) => renewPolicy(ctx.deps, ctx.viewer, a),
+    setCuratorFee: async (_, a, ctx) => {
+      const pool = await setCuratorFee(ctx.deps, ctx.viewer, a.poolId, a.feeBps);
+      return ctx.pool(pool.id);
+    },
     transferPosition: (_, a, ctx) => transferPosition(ctx.deps, { ...a, tranche: a.tranche ?? 'SENIOR' }),
   },
   Policy: {
@@ -29,6 +35,11 @@ export const providerResolvers: Resolvers = {
   },
   Pool: {
     outlook: (s, _, ctx) => poolOutlook(ctx.deps, s),
+    curatorFeeBps: (s, _, ctx) => curatorFeeAt(s.pool, ctx.deps.clock.now()),
+    pendingCuratorFee: (s, _, ctx) => {
+      const pending = s.pool.curatorFee.pending;
+      return pending && pending.at > ctx.deps.clock.now() ? { feeBps: pending.bps, effectiveAt: pending.at } : null;
+    },
   },
   Position: {
     transferNonce: (p, _, ctx) => positionTransferNonce(ctx.deps, p),

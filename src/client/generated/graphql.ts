@@ -23,6 +23,8 @@ export type CreatePoolInput = {
   asset?: string | null | undefined;
   /** Withdrawal cooldown (default 14 days). */
   cooldownSeconds?: number | null | undefined;
+  /** The curator's fee on the pool's premium, 0 to 2000 basis points (20%); default 0. */
+  curatorFeeBps?: number | null | undefined;
   /** Default 30000. */
   firstLossWeightBps?: number | null | undefined;
   /** Cap on exposure per correlation group, in basis points of capital. */

@@ -29,3 +29,13 @@ CREATE TABLE position_transfers (
 );
 --> statement-breakpoint
 CREATE INDEX position_transfers_tranche_idx ON position_transfers (pool_id, tranche, at);
+--> statement-breakpoint
+-- The curator's fee on premium (setCuratorFee), at most 20%; a raise waits for its date.
+ALTER TABLE pools ADD COLUMN curator_fee_bps integer NOT NULL DEFAULT 0 CHECK (curator_fee_bps BETWEEN 0 AND 2000);
+--> statement-breakpoint
+ALTER TABLE pools ADD COLUMN pending_fee_bps integer CHECK (pending_fee_bps BETWEEN 0 AND 2000);
+--> statement-breakpoint
+ALTER TABLE pools ADD COLUMN pending_fee_at timestamptz;
+--> statement-breakpoint
+-- What each sale paid the curator out of the pool's part of its premium.
+ALTER TABLE policies ADD COLUMN curator_fee numeric(78, 0) NOT NULL DEFAULT 0 CHECK (curator_fee >= 0);

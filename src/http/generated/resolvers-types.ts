@@ -323,6 +323,8 @@ export type CreatePoolInput = {
   asset?: InputMaybe<Scalars['String']['input']>;
   /** Withdrawal cooldown (default 14 days). */
   cooldownSeconds?: InputMaybe<Scalars['Int']['input']>;
+  /** The curator's fee on the pool's premium, 0 to 2000 basis points (20%); default 0. */
+  curatorFeeBps?: InputMaybe<Scalars['Int']['input']>;
   /** Default 30000. */
   firstLossWeightBps?: InputMaybe<Scalars['Int']['input']>;
   /** Cap on exposure per correlation group, in basis points of capital. */
@@ -855,6 +857,12 @@ export type Mutation = {
    * treasury, so nothing is paid twice; anything but a parked transfer is a CONFLICT.
    */
   retryTransfer: Transfer;
+  /**
+   * The curator sets the pool's fee on premium, 0 to 2000 basis points (20%). A cut applies at
+   * once; a raise waits one cooldown (at least a day) and shows as pendingCuratorFee meanwhile.
+   * Only the curator (FORBIDDEN otherwise).
+   */
+  setCuratorFee: Pool;
   /** Admin: the feeds whose fresh median drives a risk's trigger. */
   setRiskFeeds: Risk;
   /**
@@ -1107,6 +1115,16 @@ export type MutationRetryTransferArgs = {
  * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
  * and observations, money on chain.
  */
+export type MutationSetCuratorFeeArgs = {
+  feeBps: Scalars['Int']['input'];
+  poolId: Scalars['ID']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationSetRiskFeedsArgs = {
   feedIds: Array<Scalars['ID']['input']>;
   riskId: Scalars['ID']['input'];
@@ -1322,6 +1340,15 @@ export type PayoutTierInput = {
   ratio: Scalars['Decimal']['input'];
 };
 
+/** A curator fee raise waiting for its date. */
+export type PendingCuratorFee = {
+  __typename?: 'PendingCuratorFee';
+  /** When it applies to sales. */
+  effectiveAt: Scalars['DateTime']['output'];
+  /** The new fee, in basis points. */
+  feeBps: Scalars['Int']['output'];
+};
+
 /** Cover bought: what an incident on its risk pays, automatically, to its buyer's wallet. */
 export type Policy = {
   __typename?: 'Policy';
@@ -1433,6 +1460,8 @@ export type Pool = {
   createdAt: Scalars['DateTime']['output'];
   /** The address that created it; only it funds FIRST_LOSS. */
   curator: Scalars['String']['output'];
+  /** The curator's fee on the pool's premium now, in basis points: taken from what each sale pays the pool, to the curator's wallet. */
+  curatorFeeBps: Scalars['Int']['output'];
   /** Decimals of the asset. */
   decimals: Scalars['Int']['output'];
   /** Premium weight of FIRST_LOSS capital relative to SENIOR = 10000. */
@@ -1460,6 +1489,8 @@ export type Pool = {
   outlook: PoolOutlook;
   /** What the pool still owes the backstop for its draws. */
   owesBackstop: Scalars['BigInt']['output'];
+  /** A raise of the fee announced and not yet in force (a raise waits one cooldown, at least a day, so providers can leave first). */
+  pendingCuratorFee?: Maybe<PendingCuratorFee>;
   /** Premium the pool earned per UTC day over the last `days` days (1 to 366), oldest first; today includes accrual to now. */
   premiumByDay: Array<DailyAmount>;
   /** The capital active exposure requires; withdrawals may not go below it. */
@@ -3414,6 +3445,7 @@ export type ResolversTypes = {
   PayoutKind: PayoutKind;
   PayoutTier: ResolverTypeWrapper<PayoutTier>;
   PayoutTierInput: PayoutTierInput;
+  PendingCuratorFee: ResolverTypeWrapper<PendingCuratorFee>;
   Policy: ResolverTypeWrapper<PolicyRecord>;
   PolicyConnection: ResolverTypeWrapper<Omit<PolicyConnection, 'nodes'> & { nodes: Array<ResolversTypes['Policy']> }>;
   PolicyStatus: PolicyStatus;
@@ -3544,6 +3576,7 @@ export type ResolversParentTypes = {
   PayoutConnection: Omit<PayoutConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Payout']> };
   PayoutTier: PayoutTier;
   PayoutTierInput: PayoutTierInput;
+  PendingCuratorFee: PendingCuratorFee;
   Policy: PolicyRecord;
   PolicyConnection: Omit<PolicyConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Policy']> };
   PolicyToken: PolicyToken;
@@ -3917,6 +3950,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   requestQuote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType, RequireFields<MutationRequestQuoteArgs, 'amount' | 'durationDays' | 'riskId'>>;
   requestWithdrawal?: Resolver<ResolversTypes['WithdrawalRequest'], ParentType, ContextType, RequireFields<MutationRequestWithdrawalArgs, 'poolId' | 'shares' | 'tranche'>>;
   retryTransfer?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationRetryTransferArgs, 'id' | 'reason'>>;
+  setCuratorFee?: Resolver<ResolversTypes['Pool'], ParentType, ContextType, RequireFields<MutationSetCuratorFeeArgs, 'feeBps' | 'poolId'>>;
   setRiskFeeds?: Resolver<ResolversTypes['Risk'], ParentType, ContextType, RequireFields<MutationSetRiskFeedsArgs, 'feedIds' | 'riskId'>>;
   signInWithEthereum?: Resolver<ResolversTypes['Session'], ParentType, ContextType, RequireFields<MutationSignInWithEthereumArgs, 'message' | 'signature'>>;
   signOut?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, Partial<MutationSignOutArgs>>;
@@ -3977,6 +4011,11 @@ export type PayoutTierResolvers<ContextType = Context, ParentType extends Resolv
   ratio?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 };
 
+export type PendingCuratorFeeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PendingCuratorFee'] = ResolversParentTypes['PendingCuratorFee']> = {
+  effectiveAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  feeBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
 export type PolicyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Policy'] = ResolversParentTypes['Policy']> = {
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   buyer?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -4028,6 +4067,7 @@ export type PoolResolvers<ContextType = Context, ParentType extends ResolversPar
   cooldownSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   curator?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  curatorFeeBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   decimals?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   firstLossWeightBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   frozen?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -4039,6 +4079,7 @@ export type PoolResolvers<ContextType = Context, ParentType extends ResolversPar
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   outlook?: Resolver<ResolversTypes['PoolOutlook'], ParentType, ContextType>;
   owesBackstop?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  pendingCuratorFee?: Resolver<Maybe<ResolversTypes['PendingCuratorFee']>, ParentType, ContextType>;
   premiumByDay?: Resolver<Array<ResolversTypes['DailyAmount']>, ParentType, ContextType, RequireFields<PoolPremiumByDayArgs, 'days'>>;
   requiredCapital?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   risks?: Resolver<Array<ResolversTypes['PoolRisk']>, ParentType, ContextType>;
@@ -4667,6 +4708,7 @@ export type Resolvers<ContextType = Context> = {
   Payout?: PayoutResolvers<ContextType>;
   PayoutConnection?: PayoutConnectionResolvers<ContextType>;
   PayoutTier?: PayoutTierResolvers<ContextType>;
+  PendingCuratorFee?: PendingCuratorFeeResolvers<ContextType>;
   Policy?: PolicyResolvers<ContextType>;
   PolicyConnection?: PolicyConnectionResolvers<ContextType>;
   PolicyToken?: PolicyTokenResolvers<ContextType>;

@@ -45,6 +45,8 @@ const mappers: Record<string, string> = {
   PoolCapacity: namesPool,
   AccountStatement: from('../../app/statement.ts')('Statement'),
   StatementLine: from('../../app/statement.ts')('StatementLine as StatementLineView'),
+  WebhookEndpoint: domain('webhook')('WebhookEndpointRecord'),
+  WebhookDelivery: domain('webhook')('WebhookDeliveryRecord'),
   PoolOutlook: from('../../app/pool-outlook.ts')('PoolOutlook as PoolOutlookView'),
   LossScenario: from('../../app/pool-outlook.ts')('LossScenario as LossScenarioView'),
   PositionScenario: from('../../app/pool-outlook.ts')('PositionScenario as PositionScenarioView'),

@@ -4,7 +4,9 @@ import request from 'supertest';
 import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { positionTransferTypes } from '../src/domain/policy-transfer.ts';
+import { createHmac } from 'node:crypto';
 import { settleIncident } from '../src/app/settle-incident.ts';
+import { dispatchWebhooks, registerWebhook } from '../src/app/webhooks.ts';
 import { recordObservations } from '../src/app/record-observations.ts';
 import { feedsOfRisk } from '../src/db/feed-store.ts';
 import {
@@ -19,6 +21,7 @@ import {
   fundedBuyer,
   marketWithPool,
   newWallet,
+  serve,
   useHarness,
   watchRisk,
   watchedRisk,
@@ -358,5 +361,90 @@ describe("the curator's fee (issue 59)", () => {
     const settled = await settleIncident(h.deps, confirmed.incidents[0] as string);
     assert.equal(settled?.status, 'SETTLED');
     assert.ok(BigInt(settled?.totalPaid ?? 0n) > 0n, 'the buyer was paid');
+  });
+});
+
+describe('webhooks (issue 59)', () => {
+  const h = useHarness({}, { checkInvariants: true });
+
+  test('a signed delivery after an incident, retried after a failure, observable; nothing blocks the cause', async () => {
+    const adminToken = await h.signIn(h.admin);
+    const m = { risk: await watchedRisk(h, adminToken, depegRiskInput('hooked risk', 'USDC', { window: 0 })) };
+    const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
+    // The receiver: fails the first delivery with 500, then takes everything.
+    const received: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
+    let failFirst = true;
+    const receiver = await serve((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.statusCode = failFirst ? 500 : 204;
+        failFirst = false;
+        res.end();
+      });
+    });
+    try {
+      const REGISTER = `mutation($u: String!, $e: [WebhookEvent!]!) { registerWebhook(url: $u, events: $e) { secret endpoint { id url events } } }`;
+      expectCode(await h.gql(REGISTER, { u: 'ftp://example.com/hook', e: ['PAYOUT'] }, buyer.token), 'BAD_USER_INPUT');
+      expectCode(await h.gql(REGISTER, { u: `${receiver.base}/hook`, e: [] }, buyer.token), 'BAD_USER_INPUT');
+      const { registerWebhook: reg } = await h.ok(REGISTER, { u: `${receiver.base}/hook`, e: ['INCIDENT'] }, buyer.token);
+      assert.match(reg.secret, /^whsec_[0-9a-f]{64}$/);
+
+      // An incident confirms: the watcher's transaction writes it; the dispatcher delivers later.
+      const [feed] = await feedsOfRisk(h.db, m.risk.id);
+      h.clock.advance(1_000);
+      await recordObservations(h.deps, feed?.id as string, [{ value: '0.9', observedAt: h.clock.now(), source: {} }], false);
+      assert.equal(received.length, 0, 'nothing is sent from the request or transaction that caused the event');
+
+      const first = await dispatchWebhooks(h.deps);
+      assert.deepEqual([first.queued, first.sent, first.failed], [1, 0, 1]);
+      const LIST = '{ webhooks { id deliveries { event status attempts lastStatus lastError nextAttemptAt payload } } }';
+      let [endpoint] = (await h.ok(LIST, {}, buyer.token)).webhooks;
+      assert.equal(endpoint.deliveries[0].status, 'PENDING');
+      assert.equal(endpoint.deliveries[0].lastStatus, 500);
+      assert.match(endpoint.deliveries[0].lastError, /HTTP 500/);
+      // Not due yet: nothing is sent again.
+      assert.equal((await dispatchWebhooks(h.deps)).sent + (await dispatchWebhooks(h.deps)).failed, 0);
+      h.clock.advance(60_000);
+      const second = await dispatchWebhooks(h.deps);
+      assert.deepEqual([second.queued, second.sent], [0, 1]);
+      [endpoint] = (await h.ok(LIST, {}, buyer.token)).webhooks;
+      assert.deepEqual(
+        [endpoint.deliveries[0].status, endpoint.deliveries[0].attempts, endpoint.deliveries[0].lastStatus],
+        ['DELIVERED', 2, 204],
+      );
+
+      // Both attempts carried the same delivery id, signed with the secret over "t.body".
+      assert.equal(received.length, 2);
+      const last = received[1] as { headers: Record<string, string>; body: string };
+      assert.equal(last.headers['x-cover-event'], 'INCIDENT');
+      assert.equal(received[0]?.headers['x-cover-delivery'], last.headers['x-cover-delivery']);
+      const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(last.headers['x-cover-signature'] ?? '') ?? [];
+      assert.equal(v1, createHmac('sha256', reg.secret).update(`${t}.${last.body}`).digest('hex'));
+      assert.ok(Math.abs(Number(t) - h.clock.now() / 1000) < 120);
+      const sent = JSON.parse(last.body);
+      assert.equal(sent.event, 'INCIDENT');
+      assert.equal(sent.data.riskId, m.risk.id);
+      assert.equal(sent.data.status, 'CONFIRMED');
+
+      // Outside development, loopback endpoints are refused.
+      const production = { ...h.deps, config: { ...h.deps.config, production: true } };
+      await assert.rejects(
+        registerWebhook(production, { address: buyer.wallet.address, roles: [] }, { url: `${receiver.base}/hook`, events: ['PAYOUT'] }),
+        (e: Error & { code?: string }) => e.code === 'BAD_USER_INPUT' && /https/.test(e.message),
+      );
+      await assert.rejects(
+        registerWebhook(production, { address: buyer.wallet.address, roles: [] }, { url: 'https://127.0.0.1/hook', events: ['PAYOUT'] }),
+        (e: Error & { code?: string }) => e.code === 'BAD_USER_INPUT' && /loopback or private/.test(e.message),
+      );
+      // Deleted: nothing more is sent.
+      assert.equal((await h.ok(`mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: reg.endpoint.id }, buyer.token)).deleteWebhook, true);
+      assert.deepEqual((await h.ok(LIST, {}, buyer.token)).webhooks, []);
+    } finally {
+      receiver.close();
+    }
   });
 });

@@ -59,6 +59,7 @@ const EnvSchema = z.object({
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"')
     .default('1'),
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
+  WEBHOOK_INTERVAL_MS: intFrom(2_000, 100, 3_600_000),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().int().min(0).max(300).optional(),
   // OpenTelemetry tracing (docs/operations.md): the SDK's own variables; off unless an exporter is named or an endpoint set.
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false'),
@@ -141,6 +142,8 @@ export interface RuntimeConfig {
   port: number;
   logLevel: string;
   maintenanceIntervalMs: number;
+  /** How often each API process turns new events into webhook deliveries and sends those due. */
+  webhookIntervalMs: number;
   /** After SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (default 5 s in production, 1 s otherwise). */
   shutdownDrainMs: number;
   /** Where spans go (OpenTelemetry): OTLP over HTTP, the console, or nowhere (the default: no tracer provider at all). */
@@ -318,6 +321,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     maintenanceIntervalMs: e.MAINTENANCE_INTERVAL_SECONDS * 1000,
+    webhookIntervalMs: e.WEBHOOK_INTERVAL_MS,
     // Long enough for a load balancer to notice in production; a moment on a laptop.
     shutdownDrainMs: (e.SHUTDOWN_DRAIN_SECONDS ?? (production ? 5 : 1)) * 1000,
     tracing: {

@@ -1,6 +1,7 @@
 import { createHttpTerminator } from 'http-terminator';
 import { randomUUID } from 'node:crypto';
 import { maintenanceTurn } from '../app/maintenance.ts';
+import { dispatchWebhooks } from '../app/webhooks.ts';
 import { attachWebSockets, closeApp, createApp, startDraining } from '../http/create-app.ts';
 import { chainReadiness } from '../chain/readiness.ts';
 import { exitWith } from './cli-errors.ts';
@@ -46,6 +47,18 @@ async function main(): Promise<void> {
         maintenanceTurn(deps, holder, config.maintenanceIntervalMs).catch((err: unknown) => log.error({ err }, 'maintenance failed'));
       }, config.maintenanceIntervalMs);
   maintenance?.unref();
+  // Webhooks (app/webhooks.ts): every replica runs the dispatcher; deliveries are claimed, so none is sent twice at once.
+  let dispatching = false;
+  const webhooks = setInterval(() => {
+    if (dispatching) return;
+    dispatching = true;
+    dispatchWebhooks(deps)
+      .catch((err: unknown) => log.error({ err }, 'webhook dispatch failed'))
+      .finally(() => {
+        dispatching = false;
+      });
+  }, config.webhookIntervalMs);
+  webhooks.unref();
 
   // Graceful stop. SIGTERM (an orchestrator's) drains first: /readyz answers 503 for
   // SHUTDOWN_DRAIN_SECONDS while requests are still served, so a load balancer stops sending
@@ -62,6 +75,7 @@ async function main(): Promise<void> {
     startDraining(app);
     log.info({ signal, drainMs }, drainMs > 0 ? 'draining: /readyz answers 503, requests are still served' : 'shutting down');
     if (maintenance) clearInterval(maintenance);
+    clearInterval(webhooks);
     setTimeout(() => {
       log.error('shutdown took more than 5 s after the drain; exiting');
       process.exit(1);

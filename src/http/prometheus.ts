@@ -89,6 +89,12 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
       help: 'Policy token logs the ledger did not expect (a mint to someone other than the holder, a transfer by a non-holder: followed; an unknown token: kept only), each in policy_token_mismatches',
       registers: [registry],
     }),
+    webhook_deliveries: new Counter({
+      name: 'cover_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by result: delivered, retrying (failed, tried again later) or failed (given up)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     settlement_token_waits: new Counter({
       name: 'cover_settlement_token_waits_total',
       help: "Incidents whose payouts on minted policies waited for the token indexer past TOKEN_WAIT_ALERT (the chain's RPC is likely down); counted once per incident and process",

@@ -1,3 +1,4 @@
+import { deleteWebhook, recentDeliveries, registerWebhook, webhooksOf } from '../app/webhooks.ts';
 import { setCuratorFee } from '../app/create-pool.ts';
 import { curatorFeeAt } from '../domain/pool.ts';
 import { positionTransferNonce, transferPosition } from '../app/transfer-position.ts';
@@ -12,6 +13,14 @@ import type { Resolvers } from './generated/resolvers-types.ts';
 export const providerResolvers: Resolvers = {
   Query: {
     statement: (_, a, ctx) => accountStatement(ctx.deps, ctx.viewer, a),
+    webhooks: (_, __, ctx) => webhooksOf(ctx.deps, ctx.viewer),
+  },
+  WebhookEndpoint: {
+    deliveries: (e, a, ctx) => recentDeliveries(ctx.deps, e.id, a.first ?? 20),
+  },
+  WebhookDelivery: {
+    payload: (d) => JSON.stringify(d.payload),
+    nextAttemptAt: (d) => (d.status === 'PENDING' ? d.nextAttemptAt : null),
   },
   AccountStatement: {
     csv: (s) => statementCsv(s),
@@ -23,6 +32,8 @@ export const providerResolvers: Resolvers = {
   Mutation: {
     cancelWithdrawal: (_, a, ctx) => cancelWithdrawal(ctx.deps, ctx.viewer, a.requestId),
     renewPolicy: (_, a, ctx) => renewPolicy(ctx.deps, ctx.viewer, a),
+    registerWebhook: (_, a, ctx) => registerWebhook(ctx.deps, ctx.viewer, a),
+    deleteWebhook: (_, a, ctx) => deleteWebhook(ctx.deps, ctx.viewer, a.id),
     setCuratorFee: async (_, a, ctx) => {
       const pool = await setCuratorFee(ctx.deps, ctx.viewer, a.poolId, a.feeBps);
       return ctx.pool(pool.id);

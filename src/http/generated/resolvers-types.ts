@@ -9,6 +9,7 @@ import type { EvidenceObservation as EvidenceObservationRecord, IncidentRecord, 
 import type { AdequacyReport } from '../../domain/adequacy.ts';
 import type { OutboundTransferRecord, BatchRecord, ReserveCheck } from '../../domain/chain-money.ts';
 import type { Statement, StatementLine as StatementLineView } from '../../app/statement.ts';
+import type { WebhookEndpointRecord, WebhookDeliveryRecord } from '../../domain/webhook.ts';
 import type { PoolOutlook as PoolOutlookView, LossScenario as LossScenarioView, PositionScenario as PositionScenarioView } from '../../app/pool-outlook.ts';
 import type { Context } from '../context.ts';
 export type Maybe<T> = T | null;
@@ -798,6 +799,8 @@ export type Mutation = {
   createRisk: Risk;
   /** Admin: credit a wallet from outside the system. Idempotent on `reference`. */
   creditAccount: Balance;
+  /** Delete one of your endpoints: nothing more is sent to it. */
+  deleteWebhook: Scalars['Boolean']['output'];
   /**
    * Put capital from your wallet into a tranche of a pool, for shares at the tranche's share price
    * (rounded down). FIRST_LOSS takes the curator's money only.
@@ -833,6 +836,12 @@ export type Mutation = {
    * HTTP: admins.
    */
   registerFeed: Feed;
+  /**
+   * Register an endpoint for events: each is POSTed as JSON, signed with the secret returned here
+   * (once), retried with backoff (10 s doubling, about a day in all) until it answers 2xx. Outside
+   * development the URL must be https to a public address. At most 10 endpoints an account.
+   */
+  registerWebhook: WebhookRegistration;
   /**
    * Renew (extend) an active policy you hold, in one step: cover of the same amount on the same
    * risk for `durationDays` more, priced now as a quote would be (see quoteEstimate), covering
@@ -996,6 +1005,15 @@ export type MutationCreditAccountArgs = {
  * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
  * and observations, money on chain.
  */
+export type MutationDeleteWebhookArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
 export type MutationDepositArgs = {
   amount: Scalars['BigInt']['input'];
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
@@ -1063,6 +1081,16 @@ export type MutationRecordRecoveryArgs = {
  */
 export type MutationRegisterFeedArgs = {
   input: RegisterFeedInput;
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationRegisterWebhookArgs = {
+  events: Array<WebhookEvent>;
+  url: Scalars['String']['input'];
 };
 
 
@@ -1847,6 +1875,8 @@ export type Query = {
   transfers: TransferConnection;
   /** Admin: plain token transfers into the treasury that no deposit() names, waiting to be assigned. */
   unattributedDeposits: ChainDepositConnection;
+  /** The signed-in account's webhook endpoints, with their latest deliveries. */
+  webhooks: Array<WebhookEndpoint>;
   /** Withdrawal requests of the signed-in account, newest first. */
   withdrawals: WithdrawalConnection;
 };
@@ -3265,6 +3295,88 @@ export type WaterfallRow = {
   sharePriceBefore?: Maybe<Scalars['Decimal']['output']>;
 };
 
+/** One event sent to one endpoint, with its attempts. */
+export type WebhookDelivery = {
+  __typename?: 'WebhookDelivery';
+  /** Attempts made. */
+  attempts: Scalars['Int']['output'];
+  /** When the event was queued for the endpoint. */
+  createdAt: Scalars['DateTime']['output'];
+  /** When it was delivered. */
+  deliveredAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The event. */
+  event: WebhookEvent;
+  /** The event's id (the same event to several endpoints shares it). */
+  eventId: Scalars['String']['output'];
+  /** The delivery's id (X-Cover-Delivery; the same on every attempt, so a receiver can drop repeats). */
+  id: Scalars['ID']['output'];
+  /** The last attempt. */
+  lastAttemptAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Why the last attempt failed. */
+  lastError?: Maybe<Scalars['String']['output']>;
+  /** The HTTP status the endpoint last answered (null: no answer). */
+  lastStatus?: Maybe<Scalars['Int']['output']>;
+  /** The next attempt (PENDING). */
+  nextAttemptAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The JSON sent, as a string. */
+  payload: Scalars['String']['output'];
+  /** Where it stands. */
+  status: WebhookDeliveryStatus;
+};
+
+/** Where a delivery stands. */
+export type WebhookDeliveryStatus =
+  /** The endpoint answered 2xx. */
+  | 'DELIVERED'
+  /** Given up after its attempts (or the endpoint was deleted). */
+  | 'FAILED'
+  /** Not delivered yet: waiting for its next attempt. */
+  | 'PENDING';
+
+/** An endpoint the account registered for events. */
+export type WebhookEndpoint = {
+  __typename?: 'WebhookEndpoint';
+  /** When it was registered. */
+  createdAt: Scalars['DateTime']['output'];
+  /** Its latest deliveries, newest first (first: 1 to 100). */
+  deliveries: Array<WebhookDelivery>;
+  /** The events it is sent. */
+  events: Array<WebhookEvent>;
+  /** Its id. */
+  id: Scalars['ID']['output'];
+  /** Where deliveries are POSTed. */
+  url: Scalars['String']['output'];
+};
+
+
+/** An endpoint the account registered for events. */
+export type WebhookEndpointDeliveriesArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** What a webhook endpoint is told of. */
+export type WebhookEvent =
+  /** An incident confirmed, then settled (any risk). */
+  | 'INCIDENT'
+  /** A payout to the account (a policy it held when an incident confirmed). */
+  | 'PAYOUT'
+  /** A risk's state changed (triggered, recovered, confirmed, re-armed, degraded, healthy). */
+  | 'RISK_STATE'
+  /** A withdrawal request of the account's finished its cooldown: it can be completed. */
+  | 'WITHDRAWAL_READY';
+
+/** An endpoint just registered, with its signing secret (shown once). */
+export type WebhookRegistration = {
+  __typename?: 'WebhookRegistration';
+  /** The endpoint. */
+  endpoint: WebhookEndpoint;
+  /**
+   * The secret deliveries are signed with: each carries `X-Cover-Signature: t=<unix seconds>,v1=<hex>`,
+   * where v1 = HMAC-SHA256(secret, "<t>.<raw body>"); refuse a t too old (five minutes, say) to refuse replays.
+   */
+  secret: Scalars['String']['output'];
+};
+
 /** A page of withdrawal requests. */
 export type WithdrawalConnection = {
   __typename?: 'WithdrawalConnection';
@@ -3522,6 +3634,11 @@ export type ResolversTypes = {
   TriggerTransition: TriggerTransition;
   WaterfallLayer: WaterfallLayer;
   WaterfallRow: ResolverTypeWrapper<Omit<Omit<WaterfallRow, 'pool'> & { pool: ResolversTypes['Pool'] }, 'pool'> & { poolId: string }>;
+  WebhookDelivery: ResolverTypeWrapper<WebhookDeliveryRecord>;
+  WebhookDeliveryStatus: WebhookDeliveryStatus;
+  WebhookEndpoint: ResolverTypeWrapper<WebhookEndpointRecord>;
+  WebhookEvent: WebhookEvent;
+  WebhookRegistration: ResolverTypeWrapper<Omit<WebhookRegistration, 'endpoint'> & { endpoint: ResolversTypes['WebhookEndpoint'] }>;
   WithdrawalConnection: ResolverTypeWrapper<Omit<WithdrawalConnection, 'nodes'> & { nodes: Array<ResolversTypes['WithdrawalRequest']> }>;
   WithdrawalRequest: ResolverTypeWrapper<WithdrawalRecord>;
   WithdrawalStatus: WithdrawalStatus;
@@ -3640,6 +3757,9 @@ export type ResolversParentTypes = {
   TriggerRule: TriggerRule;
   TriggerRuleInput: TriggerRuleInput;
   WaterfallRow: Omit<Omit<WaterfallRow, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
+  WebhookDelivery: WebhookDeliveryRecord;
+  WebhookEndpoint: WebhookEndpointRecord;
+  WebhookRegistration: Omit<WebhookRegistration, 'endpoint'> & { endpoint: ResolversParentTypes['WebhookEndpoint'] };
   WithdrawalConnection: Omit<WithdrawalConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['WithdrawalRequest']> };
   WithdrawalRequest: WithdrawalRecord;
 };
@@ -3939,6 +4059,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   createPool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType, RequireFields<MutationCreatePoolArgs, 'input'>>;
   createRisk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType, RequireFields<MutationCreateRiskArgs, 'input'>>;
   creditAccount?: Resolver<ResolversTypes['Balance'], ParentType, ContextType, RequireFields<MutationCreditAccountArgs, 'address' | 'amount' | 'asset' | 'reference'>>;
+  deleteWebhook?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteWebhookArgs, 'id'>>;
   deposit?: Resolver<ResolversTypes['Position'], ParentType, ContextType, RequireFields<MutationDepositArgs, 'amount' | 'poolId' | 'tranche'>>;
   fundBackstop?: Resolver<ResolversTypes['Backstop'], ParentType, ContextType, RequireFields<MutationFundBackstopArgs, 'amount' | 'asset' | 'reference'>>;
   importFeedHistory?: Resolver<ResolversTypes['FeedHistoryImport'], ParentType, ContextType, RequireFields<MutationImportFeedHistoryArgs, 'feedId' | 'observations' | 'source'>>;
@@ -3946,6 +4067,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   purchasePolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationPurchasePolicyArgs, 'quoteId'>>;
   recordRecovery?: Resolver<ResolversTypes['Recovery'], ParentType, ContextType, RequireFields<MutationRecordRecoveryArgs, 'amount' | 'incidentId' | 'reference'>>;
   registerFeed?: Resolver<ResolversTypes['Feed'], ParentType, ContextType, RequireFields<MutationRegisterFeedArgs, 'input'>>;
+  registerWebhook?: Resolver<ResolversTypes['WebhookRegistration'], ParentType, ContextType, RequireFields<MutationRegisterWebhookArgs, 'events' | 'url'>>;
   renewPolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationRenewPolicyArgs, 'durationDays' | 'policyId'>>;
   requestQuote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType, RequireFields<MutationRequestQuoteArgs, 'amount' | 'durationDays' | 'riskId'>>;
   requestWithdrawal?: Resolver<ResolversTypes['WithdrawalRequest'], ParentType, ContextType, RequireFields<MutationRequestWithdrawalArgs, 'poolId' | 'shares' | 'tranche'>>;
@@ -4231,6 +4353,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   statement?: Resolver<ResolversTypes['AccountStatement'], ParentType, ContextType, RequireFields<QueryStatementArgs, 'asset'>>;
   transfers?: Resolver<ResolversTypes['TransferConnection'], ParentType, ContextType, RequireFields<QueryTransfersArgs, 'first'>>;
   unattributedDeposits?: Resolver<ResolversTypes['ChainDepositConnection'], ParentType, ContextType, RequireFields<QueryUnattributedDepositsArgs, 'first'>>;
+  webhooks?: Resolver<Array<ResolversTypes['WebhookEndpoint']>, ParentType, ContextType>;
   withdrawals?: Resolver<ResolversTypes['WithdrawalConnection'], ParentType, ContextType, RequireFields<QueryWithdrawalsArgs, 'first'>>;
 };
 
@@ -4647,6 +4770,34 @@ export type WaterfallRowResolvers<ContextType = Context, ParentType extends Reso
   sharePriceBefore?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
 };
 
+export type WebhookDeliveryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebhookDelivery'] = ResolversParentTypes['WebhookDelivery']> = {
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deliveredAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  event?: Resolver<ResolversTypes['WebhookEvent'], ParentType, ContextType>;
+  eventId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  lastError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lastStatus?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  nextAttemptAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  payload?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['WebhookDeliveryStatus'], ParentType, ContextType>;
+};
+
+export type WebhookEndpointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebhookEndpoint'] = ResolversParentTypes['WebhookEndpoint']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  deliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<WebhookEndpointDeliveriesArgs, 'first'>>;
+  events?: Resolver<Array<ResolversTypes['WebhookEvent']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type WebhookRegistrationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebhookRegistration'] = ResolversParentTypes['WebhookRegistration']> = {
+  endpoint?: Resolver<ResolversTypes['WebhookEndpoint'], ParentType, ContextType>;
+  secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type WithdrawalConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WithdrawalConnection'] = ResolversParentTypes['WithdrawalConnection']> = {
   nodes?: Resolver<Array<ResolversTypes['WithdrawalRequest']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
@@ -4766,6 +4917,9 @@ export type Resolvers<ContextType = Context> = {
   TriggerProgress?: TriggerProgressResolvers<ContextType>;
   TriggerRule?: TriggerRuleResolvers<ContextType>;
   WaterfallRow?: WaterfallRowResolvers<ContextType>;
+  WebhookDelivery?: WebhookDeliveryResolvers<ContextType>;
+  WebhookEndpoint?: WebhookEndpointResolvers<ContextType>;
+  WebhookRegistration?: WebhookRegistrationResolvers<ContextType>;
   WithdrawalConnection?: WithdrawalConnectionResolvers<ContextType>;
   WithdrawalRequest?: WithdrawalRequestResolvers<ContextType>;
 };

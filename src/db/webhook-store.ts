@@ -1,0 +1,195 @@
+import { sql } from 'drizzle-orm';
+import type { Executor } from './create-database.ts';
+import { ms, ts } from './sql-helpers.ts';
+import type { WebhookDeliveryRecord, WebhookEndpointRecord, WebhookEvent } from '../domain/webhook.ts';
+
+export type { WebhookDeliveryRecord, WebhookEndpointRecord, WebhookEvent };
+
+interface EndpointRow {
+  id: string;
+  owner: string;
+  url: string;
+  secret: string;
+  events: WebhookEvent[] | string;
+  created_at: unknown;
+}
+
+/** PGlite and node-postgres both parse text[]; a literal '{A,B}' is read by hand just in case. */
+const eventsOf = (v: WebhookEvent[] | string): WebhookEvent[] =>
+  Array.isArray(v)
+    ? v
+    : (v
+        .replace(/^\{|\}$/g, '')
+        .split(',')
+        .filter(Boolean) as WebhookEvent[]);
+
+const toEndpoint = (r: EndpointRow): WebhookEndpointRecord => ({
+  id: r.id,
+  owner: r.owner,
+  url: r.url,
+  secret: r.secret,
+  events: eventsOf(r.events),
+  createdAt: ms(r.created_at),
+});
+
+interface DeliveryRow {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event: WebhookEvent;
+  payload: Record<string, unknown>;
+  status: 'PENDING' | 'DELIVERED' | 'FAILED';
+  attempts: number;
+  next_attempt_at: unknown;
+  last_attempt_at: unknown;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: unknown;
+  created_at: unknown;
+}
+
+const toDelivery = (r: DeliveryRow): WebhookDeliveryRecord => ({
+  id: r.id,
+  endpointId: r.endpoint_id,
+  eventId: r.event_id,
+  event: r.event,
+  payload: r.payload,
+  status: r.status,
+  attempts: r.attempts,
+  nextAttemptAt: ms(r.next_attempt_at),
+  lastAttemptAt: r.last_attempt_at == null ? null : ms(r.last_attempt_at),
+  lastStatus: r.last_status,
+  lastError: r.last_error,
+  deliveredAt: r.delivered_at == null ? null : ms(r.delivered_at),
+  createdAt: ms(r.created_at),
+});
+
+export async function insertEndpoint(tx: Executor, e: WebhookEndpointRecord): Promise<void> {
+  await tx.query(sql`INSERT INTO webhook_endpoints (id, owner, url, secret, events, created_at)
+    VALUES (${e.id}, ${e.owner}, ${e.url}, ${e.secret}, ${`{${e.events.join(',')}}`}::text[], ${ts(e.createdAt)})`);
+}
+
+export async function countEndpoints(ex: Executor, owner: string): Promise<number> {
+  const rows = await ex.query<{ n: string | number }>(
+    sql`SELECT count(*) AS n FROM webhook_endpoints WHERE owner = ${owner} AND deleted_at IS NULL`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+export async function endpointsOf(ex: Executor, owner: string): Promise<WebhookEndpointRecord[]> {
+  const rows = await ex.query<EndpointRow>(
+    sql`SELECT * FROM webhook_endpoints WHERE owner = ${owner} AND deleted_at IS NULL ORDER BY created_at, id`,
+  );
+  return rows.map(toEndpoint);
+}
+
+export async function findEndpoint(ex: Executor, id: string): Promise<WebhookEndpointRecord | undefined> {
+  const rows = await ex.query<EndpointRow>(sql`SELECT * FROM webhook_endpoints WHERE id = ${id} AND deleted_at IS NULL`);
+  return rows[0] && toEndpoint(rows[0]);
+}
+
+/** Deletes an endpoint: nothing more is sent to it (its pending deliveries fail). */
+export async function deleteEndpoint(tx: Executor, id: string, at: number): Promise<void> {
+  await tx.query(sql`UPDATE webhook_endpoints SET deleted_at = ${ts(at)} WHERE id = ${id}`);
+  await tx.query(sql`UPDATE webhook_deliveries SET status = 'FAILED', last_error = 'the endpoint was deleted'
+    WHERE endpoint_id = ${id} AND status = 'PENDING'`);
+}
+
+export async function deliveriesOf(ex: Executor, endpointId: string, limit: number): Promise<WebhookDeliveryRecord[]> {
+  const rows = await ex.query<DeliveryRow>(
+    sql`SELECT * FROM webhook_deliveries WHERE endpoint_id = ${endpointId} ORDER BY created_at DESC, id DESC LIMIT ${limit}`,
+  );
+  return rows.map(toDelivery);
+}
+
+/** Where the last scan ended (null before the first). */
+export async function scannedTo(ex: Executor): Promise<number | null> {
+  const rows = await ex.query<{ scanned_to: unknown }>(sql`SELECT scanned_to FROM webhook_scan WHERE id = 1`);
+  return rows[0] ? ms(rows[0].scanned_to) : null;
+}
+
+export async function setScannedTo(tx: Executor, at: number): Promise<void> {
+  await tx.query(sql`INSERT INTO webhook_scan (id, scanned_to) VALUES (1, ${ts(at)})
+    ON CONFLICT (id) DO UPDATE SET scanned_to = GREATEST(webhook_scan.scanned_to, EXCLUDED.scanned_to)`);
+}
+
+/**
+ * Turns what happened in [from, to) into deliveries for the endpoints that asked for it: a risk's
+ * state and an incident to every such endpoint, a payout and a withdrawal that became completable
+ * only to their owner's. An event reaches endpoints registered before it; a delivery is made
+ * once per endpoint and event whatever overlaps the scans have. Returns the deliveries added.
+ */
+export async function enqueueEvents(tx: Executor, from: number, to: number, now: number): Promise<number> {
+  const f = ts(from);
+  const t = ts(to);
+  const rows = await tx.query<{ n: string | number }>(sql`
+    WITH events AS (
+      SELECT 'RISK_STATE' AS event, 'risk_event:' || e.id AS event_id, NULL::text AS owner, e.created_at AS at,
+        jsonb_build_object('riskId', e.risk_id, 'risk', r.name, 'state', e.state, 'value', e.value::text, 'at', e.at) AS payload
+      FROM risk_events e JOIN risks r ON r.id = e.risk_id WHERE e.created_at >= ${f} AND e.created_at < ${t}
+      UNION ALL
+      SELECT 'INCIDENT', 'incident:' || i.id || ':CONFIRMED', NULL, i.created_at,
+        jsonb_build_object('incidentId', i.id, 'riskId', i.risk_id, 'status', 'CONFIRMED', 'payoutRatio', i.payout_ratio::text, 'at', i.created_at)
+      FROM incidents i WHERE i.created_at >= ${f} AND i.created_at < ${t}
+      UNION ALL
+      SELECT 'INCIDENT', 'incident:' || i.id || ':SETTLED', NULL, i.settled_at,
+        jsonb_build_object('incidentId', i.id, 'riskId', i.risk_id, 'status', 'SETTLED', 'totalDue', i.total_due::text,
+          'totalPaid', i.total_paid::text, 'policiesPaid', i.policies_paid, 'at', i.settled_at)
+      FROM incidents i WHERE i.settled_at >= ${f} AND i.settled_at < ${t}
+      UNION ALL
+      SELECT 'PAYOUT', 'payout:' || y.policy_id, y.buyer, y.created_at,
+        jsonb_build_object('policyId', y.policy_id, 'incidentId', y.incident_id, 'poolId', y.pool_id, 'holder', y.buyer,
+          'due', y.due::text, 'paid', y.paid::text, 'at', y.created_at)
+      FROM payouts y WHERE y.created_at >= ${f} AND y.created_at < ${t}
+      UNION ALL
+      SELECT 'WITHDRAWAL_READY', 'withdrawal_ready:' || w.id, w.owner, w.available_at,
+        jsonb_build_object('requestId', w.id, 'poolId', w.pool_id, 'tranche', w.tranche, 'shares', w.shares::text,
+          'valueAtRequest', w.value_at_request::text, 'availableAt', w.available_at)
+      FROM withdrawal_requests w WHERE w.status = 'PENDING' AND w.available_at >= ${f} AND w.available_at < ${t}
+    ), added AS (
+      INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event, payload, status, next_attempt_at, created_at)
+      SELECT 'whd_' || md5(x.id || ':' || ev.event_id), x.id, ev.event_id, ev.event,
+        ev.payload || jsonb_build_object('event', ev.event, 'eventId', ev.event_id), 'PENDING', ${ts(now)}, ${ts(now)}
+      FROM events ev JOIN webhook_endpoints x ON x.deleted_at IS NULL AND ev.event = ANY (x.events)
+        AND x.created_at <= ev.at AND (ev.owner IS NULL OR ev.owner = x.owner)
+      ON CONFLICT (endpoint_id, event_id) DO NOTHING
+      RETURNING 1
+    )
+    SELECT count(*) AS n FROM added`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * Claims up to `limit` deliveries that are due, for `leaseMs` (another dispatcher skips them
+ * meanwhile): their attempt is counted now, so a dispatcher that dies mid-send retries later.
+ */
+export async function claimDue(
+  tx: Executor,
+  now: number,
+  leaseMs: number,
+  limit: number,
+): Promise<Array<WebhookDeliveryRecord & { url: string; secret: string }>> {
+  const rows = await tx.query<DeliveryRow & { url: string; secret: string }>(sql`
+    WITH due AS (
+      SELECT d.id FROM webhook_deliveries d WHERE d.status = 'PENDING' AND d.next_attempt_at <= ${ts(now)}
+      ORDER BY d.next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
+    )
+    UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = ${ts(now)}, next_attempt_at = ${ts(now + leaseMs)}
+    FROM due, webhook_endpoints x WHERE d.id = due.id AND x.id = d.endpoint_id
+    RETURNING d.*, x.url, x.secret`);
+  return rows.map((r) => ({ ...toDelivery(r), url: r.url, secret: r.secret }));
+}
+
+/** What an attempt came to: delivered, or failed with its status or error and when to try again (null: given up). */
+export async function recordAttempt(
+  tx: Executor,
+  id: string,
+  result: { ok: boolean; status: number | null; error: string | null; at: number; retryAt: number | null },
+): Promise<void> {
+  await tx.query(sql`UPDATE webhook_deliveries SET
+      status = ${result.ok ? 'DELIVERED' : result.retryAt === null ? 'FAILED' : 'PENDING'},
+      last_status = ${result.status}, last_error = ${result.error},
+      delivered_at = ${result.ok ? ts(result.at) : null},
+      next_attempt_at = ${ts(result.retryAt ?? result.at)}
+    WHERE id = ${id} AND status = 'PENDING'`);
+}

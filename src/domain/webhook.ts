@@ -1,0 +1,28 @@
+/** Webhooks (issue 59): an account's endpoints and the deliveries made to them. db/webhook-store.ts persists them. */
+
+export type WebhookEvent = 'PAYOUT' | 'INCIDENT' | 'WITHDRAWAL_READY' | 'RISK_STATE';
+
+export interface WebhookEndpointRecord {
+  id: string;
+  owner: string;
+  url: string;
+  secret: string;
+  events: WebhookEvent[];
+  createdAt: number;
+}
+
+export interface WebhookDeliveryRecord {
+  id: string;
+  endpointId: string;
+  eventId: string;
+  event: WebhookEvent;
+  payload: Record<string, unknown>;
+  status: 'PENDING' | 'DELIVERED' | 'FAILED';
+  attempts: number;
+  nextAttemptAt: number;
+  lastAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  deliveredAt: number | null;
+  createdAt: number;
+}

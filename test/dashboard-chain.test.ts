@@ -139,8 +139,13 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
     assert.equal(await chain.balanceOf(visitor.address), 1_000_000_000n);
     await page.waitForSelector('#chain-money:not([hidden])');
     // Every action has one button a person (or a script) can find by its name.
-    for (const name of [/deposit/i, /withdraw/i, /sign out/i, /quote/i, /move in/i, /move out/i])
+    for (const name of [/sign out/i, /quote/i, /move in/i, /move out/i])
       assert.equal(await page.getByRole('button', { name }).count(), 1, `one button named ${name}`);
+    // Capital has a view of its own.
+    await page.click('#roles a[data-role="provide"]');
+    for (const name of [/^deposit$/i, /request withdrawal/i, /sign out/i, /move in/i, /move out/i])
+      assert.equal(await page.getByRole('button', { name }).count(), 1, `one button named ${name} for providers`);
+    await page.click('#roles a[data-role="buy"]');
     // Signed in, the way in is gone; the wallet's own token balance is shown.
     assert.equal(await page.getByRole('button', { name: /sign in/i }).count(), 0);
     await page.waitForSelector('#chain-balance[data-balance="1000000000"]');

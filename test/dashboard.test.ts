@@ -74,7 +74,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
     assert.equal(await page.locator('[data-chart]', { hasText: 'One observation so far' }).count(), 3);
     assert.equal(await page.locator('[data-risk]').count(), 3);
     const senior = (await page.textContent(`[data-pool="${market.poolIds[0]}"]`)) ?? '';
-    assert.match(senior, /Stablecoin Senior/);
+    assert.match(senior, /Stablecoin Core/);
     assert.match(senior, /FIRST_LOSS 20,000 · JUNIOR 80,000 · SENIOR 120,000/);
     assert.match(senior, /GREEN|AMBER|RED/);
 
@@ -105,7 +105,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
     assert.match((await page.textContent(`[data-risk="${market.risks.vault.id}"]`)) ?? '', /Smart-contract failure/);
     assert.match(
       (await page.textContent(`[data-risk="${market.risks.usdc.id}"] [data-rate]`)) ?? '',
-      /^About \d+\.\d+% of the amount a year/,
+      /^About \d+\.\d+% of the amount for a one-year cover[\s\S]*A shorter cover is priced on its own term/,
     );
     assert.match(
       (await page.locator(`[data-risk="${market.risks.usdc.id}"] [data-chart] .u-legend`).textContent()) ?? '',
@@ -133,18 +133,19 @@ describe('the dashboard on the demo market, in a real browser', () => {
     assert.equal(await page.locator('#demo-sign-in').isVisible(), false);
     await page.click('#sign-out');
     await page.waitForSelector('#demo-sign-in', { state: 'visible' });
-    // An underwriter sees the positions the loss came out of.
+    // An underwriter sees the positions the loss came out of, in the capital provider's view.
     await page.selectOption('#demo-person', market.people.find((p) => p.name === 'curator-0')?.address ?? '');
     await page.click('#demo-go');
-    await page.waitForSelector('#my-positions [data-position="Stablecoin Senior:FIRST_LOSS"]');
-    assert.match((await page.textContent('#my-positions')) ?? '', /Stablecoin Senior.*FIRST_LOSS/);
+    await page.click('#roles a[data-role="provide"]');
+    await page.waitForSelector('#my-positions [data-position="Stablecoin Core:FIRST_LOSS"]');
+    assert.match((await page.textContent('#my-positions')) ?? '', /Stablecoin Core.*FIRST_LOSS/);
     // What the position earned and lost: its deposit, premium, the depeg's loss by incident, and a share price chart.
-    const earned = (await page.textContent('[data-position="Stablecoin Senior:FIRST_LOSS"]')) ?? '';
+    const earned = (await page.textContent('[data-position="Stablecoin Core:FIRST_LOSS"]')) ?? '';
     const incidentId = (await h.ok('{ incidents { nodes { id } } }')).incidents.nodes[0].id as string;
     assert.match(earned, /FIRST_LOSS[\d,.]+ USDC20,000/, earned);
     assert.ok(earned.includes(`(${incidentId})`), `the loss names its incident: ${earned}`);
     assert.match(earned, /-[\d,.]+ USDC/, 'a net loss');
-    await page.waitForSelector('[data-share-price="Stablecoin Senior:FIRST_LOSS"] canvas');
+    await page.waitForSelector('[data-share-price="Stablecoin Core:FIRST_LOSS"] canvas');
     await page.close();
     assert.deepEqual(pageErrors, []);
   });
@@ -259,8 +260,15 @@ describe('the dashboard on the demo market, in a real browser', () => {
       assert.equal((await findPolicy(h.db, second.id))?.holder, heir.address);
       await page.waitForSelector(`#my-policies [data-policy="${second.id}"]`, { state: 'detached' });
 
-      // Provide capital to a junior tranche, then ask for part of it back.
+      // Provide capital to a junior tranche, then ask for part of it back: the capital
+      // provider's view, with the pool's outlook read before the deposit.
       const poolId = market.poolIds[1] as string;
+      await page.click('#roles a[data-role="provide"]');
+      assert.equal(await page.locator('#buy').isVisible(), false, "buying is the buyer's view");
+      await page.selectOption('#outlook-pool', poolId);
+      await page.waitForSelector('[data-outlook-tranche="JUNIOR"]');
+      assert.match((await page.textContent('#outlook')) ?? '', /Stablecoin Tranched: expected yield/);
+      assert.equal(await page.inputValue('#deposit-pool'), poolId, 'the deposit form follows the pool read');
       await page.selectOption('#deposit-pool', poolId);
       await page.selectOption('#deposit-tranche', 'JUNIOR');
       await page.fill('#deposit-amount', '3000');
@@ -278,10 +286,11 @@ describe('the dashboard on the demo market, in a real browser', () => {
       );
       const pending = page.locator('#my-withdrawals [data-status="PENDING"]');
       await pending.waitFor();
-      // Completing before the cooldown ends is refused, with the reason.
-      await pending.getByRole('button', { name: 'Complete' }).click();
-      await page.waitForSelector('#withdraw-result[data-outcome="refused"]');
-      assert.match((await page.textContent('#withdraw-result')) ?? '', /^Refused: .*cooldown/i);
+      // Completion is not offered before the cooldown ends: the row says until when, and offers to cancel.
+      assert.equal(await pending.getByRole('button', { name: 'Complete' }).count(), 0);
+      assert.match((await pending.textContent()) ?? '', /in cooldown until/);
+      // The position's what-if: what it could lose in each named scenario.
+      assert.match((await page.textContent('[data-position="Stablecoin Tranched:JUNIOR"] [data-what-if]')) ?? '', /USDC depeg triggers/);
 
       // What the page showed is what the API holds for the visitor.
       const { accountBalance, positions, withdrawals, policies } = await h.ok(
@@ -301,6 +310,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
       );
       assert.ok(BigInt(accountBalance.amount) < USDC(10_000 - 3_000), 'the premium and the deposit left the wallet');
       await page.screenshot({ path: `${ARTIFACTS}trade-desktop.png`, fullPage: true });
+      await page.click('#roles a[data-role="buy"]');
 
       // Every observation moves the risk card, not only a change of state.
       await pushSigned(h.deps, market.feeds.dai, 0.9987, Math.floor(h.clock.now() / 1000) * 1000);
@@ -354,8 +364,24 @@ describe('the dashboard on the demo market, in a real browser', () => {
         assert.match((await page.locator(`[data-risk="${risk.id}"] [data-chart]`).textContent()) ?? '', /One observation so far/);
         const text = (await page.locator('main').textContent()) ?? '';
         for (const glitch of [/\b1 policies\b/, /-0 USDC/, /:\d\d\.\d{3}\b/]) assert.doesNotMatch(text, glitch, `${glitch} at ${width}px`);
-        // Nothing wider than the screen; a table wider than it scrolls in itself, with a shadow where columns are hidden.
+        // Nothing wider than the screen.
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(overflow <= 1, `${overflow} px wider than the ${width} px screen`);
+        await page.screenshot({ path: `${ARTIFACTS}visitor-${width}.png`, fullPage: true });
+        // The capital provider's view: a visitor reads a pool's yield, risks, terms, losses and worst case before any deposit.
+        await page.click('#roles a[data-role="provide"]');
+        await page.waitForSelector('[data-outlook-tranche]');
+        const outlook = (await page.locator('#outlook').textContent()) ?? '';
+        for (const part of [
+          /expected yield/,
+          /Risks backed/,
+          /withdrawal waits/,
+          /Losses so far/,
+          /one year in a hundred/,
+          /triggers: every policy/,
+        ])
+          assert.match(outlook, part, `${part} at ${width}px`);
+        // A table wider than the screen scrolls in itself, with a shadow where columns are hidden.
         const pools = await page.evaluate(() => {
           const t = document.querySelector('#pools') as HTMLElement;
           return { scrolls: t.scrollWidth > t.clientWidth, cue: getComputedStyle(t).backgroundImage };
@@ -364,8 +390,15 @@ describe('the dashboard on the demo market, in a real browser', () => {
           assert.ok(pools.scrolls, 'the pools table scrolls sideways on a phone');
           assert.match(pools.cue, /radial-gradient/, 'and shows a shadow where its columns go on');
         } else assert.equal(pools.scrolls, false);
-        assert.ok(overflow <= 1, `${overflow} px wider than the ${width} px screen`);
-        await page.screenshot({ path: `${ARTIFACTS}visitor-${width}.png`, fullPage: true });
+        assert.equal(await page.locator('#buy').isVisible(), false);
+        const provider = (await page.locator('main').textContent()) ?? '';
+        for (const glitch of [/\b1 policies\b/, /-0 USDC/, /:\d\d\.\d{3}\b/])
+          assert.doesNotMatch(provider, glitch, `${glitch} at ${width}px`);
+        assert.ok(
+          (await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)) <= 1,
+          `the provider's view fits the ${width} px screen`,
+        );
+        await page.screenshot({ path: `${ARTIFACTS}visitor-provide-${width}.png`, fullPage: true });
         assert.deepEqual(errors, []);
         await page.close();
       }

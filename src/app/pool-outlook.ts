@@ -70,6 +70,9 @@ export interface PoolOutlook {
   incidents: number;
 }
 
+/** A time for people, to the minute: 2026-11-27 08:00 UTC. */
+const minute = (at: number) => `${new Date(at).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
 const rate = (part: bigint, whole: bigint) => (whole > 0n ? decimalString(ratio(part, whole), 6) : null);
 
 /** The tranches the pool has, in the order they take losses, with their assets now. */
@@ -187,7 +190,7 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
       "Yields are a year of the premium today's active policies earn (their premium after the backstop's skim, spread over their terms), " +
       `shared among the tranches by capital x weight, over each tranche's assets now. They move with the book: at today's utilisation of ${decimalString(utilisation, 4)} of the pool's cap; ` +
       "a fuller pool earns more and holds more risk. Losses are the simulation that prices the pool's cover and sets its adequacy " +
-      `(${sim.paths} simulated years of today's book, computed ${new Date(report.computedAt).toISOString()}), through the tranches first loss first.`,
+      `(${sim.paths} simulated years of today's book, computed ${minute(report.computedAt)}), through the tranches first loss first.`,
     premiumRunRate: runRate,
     utilisation: decimalString(utilisation, 6),
     premiumYield,
@@ -211,7 +214,7 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
         'a position can be handed to another address at any time (transferPosition). ' +
         `The curator takes ${curatorFeeAt(snap.pool, snap.at) / 100}% of the pool's part of each premium` +
         (snap.pool.curatorFee.pending && snap.pool.curatorFee.pending.at > snap.at
-          ? `, ${snap.pool.curatorFee.pending.bps / 100}% from ${new Date(snap.pool.curatorFee.pending.at).toISOString()}`
+          ? `, ${snap.pool.curatorFee.pending.bps / 100}% from ${minute(snap.pool.curatorFee.pending.at)}`
           : '') +
         '; the yields above are after it.',
     },

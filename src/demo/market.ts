@@ -79,7 +79,7 @@ const creditOnLedger =
   };
 
 const POOLS = [
-  { name: 'Stablecoin Senior', risks: ['usdc', 'dai'] },
+  { name: 'Stablecoin Core', risks: ['usdc', 'dai'] },
   { name: 'Stablecoin Tranched', risks: ['usdc', 'dai'] },
   { name: 'DeFi Vaults', risks: ['vault', 'dai'] },
 ] as const;

@@ -4,6 +4,7 @@ import { el, section, act } from './dom.js';
 import { fillTranches, fillWithdrawOptions } from './market.js';
 import { sharePriceCharts } from './chart.js';
 import { holderText, transferControls } from './policy-transfer.js';
+import { hookRows, whatIfText } from './provider.js';
 
 /** The signed-in person's wallet, policies (with payouts) and underwriting positions. */
 export async function renderMine() {
@@ -14,7 +15,7 @@ export async function renderMine() {
   document.getElementById('sign-out').hidden = !state.session;
   // Visitors quote too (an estimate); capital and money on chain need a session.
   document.getElementById('trade').hidden = false;
-  for (const id of ['provide', 'withdraw']) document.getElementById(id).hidden = !state.session;
+  for (const id of ['provide', 'withdraw', 'hooks', 'statement-go']) document.getElementById(id).hidden = !state.session;
   document.getElementById('faucet').hidden = !(state.session && state.serverInfo.demo.faucet);
   document.getElementById('chain-money').hidden = !(state.session && state.settlement.mode === 'CHAIN');
   // The ways in, only while signed out.
@@ -34,11 +35,12 @@ export async function renderMine() {
   try {
     data = await gql(`{
       accountBalance { amount }
-      policies(first: 50) { nodes { id status amount premium endAt buyer holder transferNonce token { contract tokenId minted } risk { name } pool { name } payout { paid iou transfer { state txHash } } } }
-      positions(first: 100) { nodes { tranche shares lockedShares value pool { id name }
+      policies(first: 50) { nodes { id status amount premium startAt endAt buyer holder transferNonce renewedBy { id } token { contract tokenId minted } risk { id name } pool { name } payout { paid iou transfer { state txHash } } } }
+      positions(first: 100) { nodes { tranche shares lockedShares value pool { id name } whatIf { loss scenario { name } }
         earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
           sharePrice { at sharePrice } } } }
-      withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt status paid pool { name } } }
+      withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt status completable paid pool { name } } }
+      webhooks { id url events deliveries(first: 5) { event status attempts lastStatus lastError nextAttemptAt } }
       ${onChain ? 'chainDeposits(first: 20) { pending { txHash amount } credited { nodes { txHash amount status } } } transfers(first: 20) { nodes { kind amount state txHash } }' : ''}
     }`).then(nodes);
   } catch (e) {
@@ -55,80 +57,169 @@ export async function renderMine() {
       { id: 'wallet', 'data-balance': data.accountBalance.amount },
       `Balance on the platform: ${money(data.accountBalance.amount)} USDC (buys cover and capital; ${onChain ? 'move it to your wallet on chain below' : 'credited by the platform'})`,
     ),
-    ...section(
-      'my-policies',
-      'Policies',
-      'No policies.',
-      ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid', ...(onChain ? ['On chain'] : []), 'Holder', 'Hand on'],
-      data.policies,
-      (p) =>
-        el(
-          'tr',
-          { 'data-policy': p.id, 'data-status': p.status },
-          td(p.risk.name),
-          td(p.pool.name),
-          td(money(p.amount)),
-          td(money(p.premium)),
-          td(new Date(p.endAt).toISOString().slice(0, 10)),
-          td(p.status, { class: p.status }),
-          td(p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
-          ...(onChain
-            ? [td(p.payout?.transfer ? `${p.payout.transfer.state} ${short(p.payout.transfer.txHash)}` : '—', txAttrs(p.payout?.transfer))]
-            : []),
-          td(holderText(p), { 'data-holder': p.holder, ...(p.token ? { 'data-minted': String(p.token.minted) } : {}) }),
-          el('td', {}, transferControls(p)),
-        ),
+    ...view(
+      'buy',
+      section(
+        'my-policies',
+        'Policies',
+        'No policies.',
+        ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid', ...(onChain ? ['On chain'] : []), 'Holder', 'Hand on', 'Keep it'],
+        data.policies,
+        (p) =>
+          el(
+            'tr',
+            { 'data-policy': p.id, 'data-status': p.status },
+            td(p.risk.name),
+            td(p.pool.name),
+            td(money(p.amount)),
+            td(money(p.premium)),
+            td(new Date(p.endAt).toISOString().slice(0, 10)),
+            td(p.status, { class: p.status }),
+            td(p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
+            ...(onChain
+              ? [
+                  td(
+                    p.payout?.transfer ? `${p.payout.transfer.state} ${short(p.payout.transfer.txHash)}` : '—',
+                    txAttrs(p.payout?.transfer),
+                  ),
+                ]
+              : []),
+            td(holderText(p), { 'data-holder': p.holder, ...(p.token ? { 'data-minted': String(p.token.minted) } : {}) }),
+            el('td', {}, transferControls(p)),
+            el('td', {}, renewControls(p)),
+          ),
+      ),
     ),
     ...(onChain ? chainActivity(data) : []),
-    ...section(
-      'my-positions',
-      'Positions',
-      'No underwriting positions.',
-      ['Pool', 'Tranche', 'Value now', 'Deposited', 'Withdrawn', 'Premium earned', 'Losses', 'Net', 'Yield', 'In cooldown'],
-      data.positions,
-      (p) =>
-        el(
-          'tr',
-          { 'data-position': `${p.pool.name}:${p.tranche}` },
-          td(p.pool.name),
-          td(p.tranche),
-          td(`${money(p.value)} USDC`),
-          td(money(p.earnings.deposited)),
-          td(money(p.earnings.withdrawn)),
-          td(money(p.earnings.premiumEarned), { 'data-earned': p.earnings.premiumEarned }),
-          td(
-            p.earnings.losses.length === 0
-              ? '—'
-              : p.earnings.losses.map((l) => `${money(l.amount)} (${l.incidentId ?? 'other'})`).join(', '),
-            { title: 'per incident' },
+    ...view('provide', [
+      ...section(
+        'my-positions',
+        'Positions',
+        'No underwriting positions.',
+        [
+          'Pool',
+          'Tranche',
+          'Value now',
+          'Deposited',
+          'Withdrawn',
+          'Premium earned',
+          'Losses',
+          'Net',
+          'Yield',
+          'In cooldown (USDC)',
+          'What if',
+        ],
+        data.positions,
+        (p) =>
+          el(
+            'tr',
+            { 'data-position': `${p.pool.name}:${p.tranche}` },
+            td(p.pool.name),
+            td(p.tranche),
+            td(`${money(p.value)} USDC`),
+            td(money(p.earnings.deposited)),
+            td(money(p.earnings.withdrawn)),
+            td(money(p.earnings.premiumEarned), { 'data-earned': p.earnings.premiumEarned }),
+            td(
+              p.earnings.losses.length === 0
+                ? '—'
+                : p.earnings.losses.map((l) => `${money(l.amount)} (${l.incidentId ?? 'other'})`).join(', '),
+              { title: 'per incident' },
+            ),
+            td(signed(p.earnings.netEarned), { class: BigInt(p.earnings.netEarned) < 0n ? 'RED' : 'GREEN' }),
+            td(
+              `${percent(p.earnings.realisedYield)} booked · ${p.earnings.annualisedYield === null ? 'under an hour' : `${percent(p.earnings.annualisedYield)} a year`}`,
+            ),
+            td(money(lockedValue(p))),
+            el('td', { 'data-what-if': '' }, el('details', {}, el('summary', {}, 'What it could lose'), el('p', {}, whatIfText(p)))),
           ),
-          td(signed(p.earnings.netEarned), { class: BigInt(p.earnings.netEarned) < 0n ? 'RED' : 'GREEN' }),
-          td(
-            `${percent(p.earnings.realisedYield)} booked · ${p.earnings.annualisedYield === null ? 'under an hour' : `${percent(p.earnings.annualisedYield)} a year`}`,
+      ),
+      ...sharePriceCharts(data.positions),
+      ...section(
+        'my-withdrawals',
+        'Withdrawal requests',
+        'No withdrawal requests.',
+        ['Pool', 'Tranche', 'Value at request (USDC)', 'Available from', 'Status'],
+        data.withdrawals,
+        (w) =>
+          el(
+            'tr',
+            { 'data-withdrawal': w.id, 'data-status': w.status },
+            td(w.pool.name),
+            td(w.tranche),
+            td(money(w.valueAtRequest)),
+            td(when(w.availableAt)),
+            w.status === 'COMPLETED'
+              ? td(`paid ${money(w.paid)} USDC`)
+              : w.status === 'CANCELLED'
+                ? td('cancelled: the shares are free again')
+                : el('td', {}, ...withdrawalControls(w)),
           ),
-          td(money(p.lockedShares)),
-        ),
-    ),
-    ...sharePriceCharts(data.positions),
-    ...section(
-      'my-withdrawals',
-      'Withdrawal requests',
-      'No withdrawal requests.',
-      ['Pool', 'Tranche', 'Shares', 'Value at request', 'Available from', 'Status'],
-      data.withdrawals,
-      (w) =>
-        el(
-          'tr',
-          { 'data-withdrawal': w.id, 'data-status': w.status },
-          td(w.pool.name),
-          td(w.tranche),
-          td(money(w.shares)),
-          td(`${money(w.valueAtRequest)} USDC`),
-          td(when(w.availableAt)),
-          w.status === 'COMPLETED' ? td(`paid ${money(w.paid)} USDC`) : el('td', {}, completeButton(w)),
-        ),
+      ),
+    ]),
+    ...view('integrate', [el('h3', {}, `Webhook endpoints (${data.webhooks.length})`), ...hookRows(data.webhooks)]),
+  );
+}
+
+/** Parts of the account that belong to one role's view. */
+function view(role, parts) {
+  return [el('div', { 'data-views': role }, ...parts)];
+}
+
+/** What the shares in cooldown are worth now (value covers free and locked shares, pro rata). */
+function lockedValue(p) {
+  const all = BigInt(p.shares) + BigInt(p.lockedShares);
+  return all === 0n ? 0n : (BigInt(p.value) * BigInt(p.lockedShares)) / all;
+}
+
+/** A pending withdrawal: Complete once the cooldown is over (never offered before), Cancel until then. */
+function withdrawalControls(w) {
+  const cancel = el('button', { type: 'button', 'data-cancel': w.id }, 'Cancel');
+  cancel.addEventListener('click', () =>
+    act(
+      'withdraw-result',
+      async () => {
+        await gql('mutation($id: ID!) { cancelWithdrawal(requestId: $id) { id } }', { id: w.id });
+        return 'Withdrawal cancelled: the shares are free again, earning and exposed as before.';
+      },
+      cancel,
     ),
   );
+  return w.completable
+    ? [completeButton(w), ' ', cancel]
+    : [el('span', { class: 'muted' }, `in cooldown until ${when(w.availableAt)} `), cancel];
+}
+
+/** An active policy's renewal: the price first (an estimate for the same term), then one click buys it from the policy's end. */
+function renewControls(p) {
+  if (p.status !== 'ACTIVE' || p.holder.toLowerCase() !== state.session.address.toLowerCase()) return '—';
+  if (p.renewedBy) return 'renewed';
+  const days = Math.min(365, Math.max(7, Math.round((Date.parse(p.endAt) - Date.parse(p.startAt)) / 86_400_000)));
+  const button = el('button', { type: 'button', 'data-renew': p.id }, `Renew ${days} days`);
+  button.addEventListener('click', () =>
+    act(
+      'buy-result',
+      async () => {
+        const { quoteEstimate: q } = await gql(
+          'query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { total } }',
+          { r: p.risk.id, a: p.amount, d: days },
+        );
+        if (
+          !window.confirm(
+            `Renew ${money(p.amount)} USDC of ${p.risk.name} cover for ${days} more days from its end, for ${money(q.total)} USDC?`,
+          )
+        )
+          return 'Renewal not bought.';
+        const { renewPolicy: r } = await gql(
+          'mutation($p: ID!, $d: Int!, $m: BigInt) { renewPolicy(policyId: $p, durationDays: $d, maxTotal: $m) { id endAt premium fee } }',
+          { p: p.id, d: days, m: q.total },
+        );
+        return `Renewed: policy ${r.id} covers from the old end until ${when(r.endAt)}, for ${money(BigInt(r.premium) + BigInt(r.fee))} USDC.`;
+      },
+      button,
+    ),
+  );
+  return button;
 }
 
 /** A pending withdrawal's button: completes it, or says why not yet. */

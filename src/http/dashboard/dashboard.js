@@ -7,6 +7,7 @@ import { el } from './dom.js';
 import { render } from './market.js';
 import { renderMine } from './account.js';
 import { setUpSignIn } from './session.js';
+import { setUpRoles } from './provider.js';
 
 /** The market's streams: every new value or incident renders the views again. */
 function live() {
@@ -35,6 +36,7 @@ fetch('/dashboard.json')
   .then((res) => (res.ok ? res.json() : state.serverInfo))
   .then((info) => {
     state.serverInfo = info;
+    setUpRoles();
     return render();
   })
   .then(() => {

@@ -2,6 +2,7 @@ import { money, count } from './format.js';
 import { state, gql, nodes } from './api.js';
 import { el } from './dom.js';
 import { chart } from './chart.js';
+import { renderOutlook } from './provider.js';
 
 /** With chain settlement: the treasury contract against what the ledger owes, read from the chain now. */
 export async function renderTreasury() {
@@ -41,6 +42,7 @@ export async function render() {
   state.settlement = data.settlement;
   state.market = { risks: data.risks, pools: data.pools };
   fillTradeOptions();
+  if (document.body.dataset.view === 'provide') void renderOutlook().catch(console.error);
   await renderTreasury();
   document.getElementById('backstop').textContent =
     `backstop ${money(data.backstop.balance)} USDC, skim ${data.backstop.skimRateBps / 100}%`;
@@ -60,7 +62,7 @@ export async function render() {
         el(
           'div',
           { 'data-rate': '' },
-          `About ${(Number(r.pricing.annualRate) * 100).toFixed(Number(r.pricing.annualRate) < 0.1 ? 2 : 1)}% of the amount a year, before the pool's utilisation and the platform fee.`,
+          `About ${(Number(r.pricing.annualRate) * 100).toFixed(Number(r.pricing.annualRate) < 0.1 ? 2 : 1)}% of the amount for a one-year cover, before the pool's utilisation and the platform fee. A shorter cover is priced on its own term (its first 30 days carry where the market trades now, and the loads and minimum premium weigh more on a short term), so its rate a year differs: its quote says why, line by line.`,
         ),
         el(
           'div',
@@ -152,6 +154,10 @@ export function fillTradeOptions() {
     document.getElementById('deposit-pool'),
     state.market.pools.map((p) => el('option', { value: p.id }, p.name)),
   );
+  keep(
+    document.getElementById('outlook-pool'),
+    state.market.pools.map((p) => el('option', { value: p.id }, p.name)),
+  );
   fillTranches();
 }
 
@@ -164,15 +170,9 @@ export function fillTranches() {
   const curator = Boolean(pool && state.session && pool.curator.toLowerCase() === state.session.address.toLowerCase());
   select.replaceChildren(
     ...[...(pool?.tranches ?? [])]
+      .filter((t) => t.tranche !== 'FIRST_LOSS' || curator)
       .sort((a, b) => order.indexOf(a.tranche) - order.indexOf(b.tranche))
-      .map((t) => {
-        const closed = t.tranche === 'FIRST_LOSS' && !curator;
-        return el(
-          'option',
-          closed ? { value: t.tranche, disabled: '' } : { value: t.tranche },
-          `${t.tranche}${closed ? ' (the curator only)' : ''}, share price ${Number(t.sharePrice).toFixed(4)}`,
-        );
-      }),
+      .map((t) => el('option', { value: t.tranche }, `${t.tranche}, share price ${Number(t.sharePrice).toFixed(4)}`)),
   );
   if ([...select.options].some((o) => o.value === chosen && !o.disabled)) select.value = chosen;
 }

@@ -1,0 +1,209 @@
+import { money, percent, when } from './format.js';
+import { state, gql } from './api.js';
+import { el, act } from './dom.js';
+
+// The capital provider's and the integrator's parts of the page (issue 59): a pool's outlook
+// before any deposit (anyone may read it), the webhooks and the statement.
+
+const OUTLOOK = `query($id: ID!) { pool(id: $id) { id name curator curatorFeeBps pendingCuratorFee { feeBps effectiveAt } cooldownSeconds frozen
+  risks { risk { name } exposure cap utilisation }
+  losses { incidentId layer amount }
+  outlook { basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
+    tranches { tranche assets whoMayDeposit premiumYield expectedLossRate expectedYield lossAt99 lossAt99Share }
+    worstCase { lossAt99 expectedShortfall99 paths computedAt scenarios { name kind loss layers { layer amount shareOfLayer } } }
+    terms { words } } } }`;
+
+const trancheWords = {
+  SENIOR: 'Senior (takes losses last)',
+  JUNIOR: 'Junior (takes losses before senior)',
+  FIRST_LOSS: "First loss (the curator's own stake)",
+};
+
+/** The outlook of the pool chosen: what a provider reads before depositing. */
+export async function renderOutlook() {
+  const select = document.getElementById('outlook-pool');
+  const box = document.getElementById('outlook');
+  const chosen = select.value || state.market.pools[0]?.id;
+  if (!chosen) {
+    box.replaceChildren(el('p', { class: 'muted' }, 'No pool yet.'));
+    return;
+  }
+  const { pool: p } = await gql(OUTLOOK, { id: chosen });
+  const o = p.outlook;
+  const row = (cells, attrs = {}) => el('tr', attrs, ...cells.map((c) => el('td', {}, c)));
+  box.replaceChildren(
+    el(
+      'p',
+      { 'data-outlook-yield': o.expectedYield ?? '' },
+      `${p.name}: expected yield ${percent(o.expectedYield)} a year for the pool as a whole (premium ${percent(o.premiumYield)} less expected losses ${money(o.expectedLoss)} USDC a year); ` +
+        `${percent(o.premiumYieldAtFullUse)} of premium a year if sold up to its cap. Curator's fee ${p.curatorFeeBps / 100}% of premium` +
+        (p.pendingCuratorFee ? ` (${p.pendingCuratorFee.feeBps / 100}% from ${when(p.pendingCuratorFee.effectiveAt)})` : '') +
+        '.',
+    ),
+    el(
+      'div',
+      { class: 'table-scroll' },
+      el(
+        'table',
+        { id: 'outlook-tranches' },
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ...[
+              'Tranche',
+              'Who may deposit',
+              'Capital (USDC)',
+              'Premium a year',
+              'Expected loss a year',
+              'Expected yield',
+              'Loss in the 99% year',
+            ].map((h) => el('th', {}, h)),
+          ),
+        ),
+        el(
+          'tbody',
+          {},
+          ...o.tranches.map((t) =>
+            row(
+              [
+                trancheWords[t.tranche] ?? t.tranche,
+                t.whoMayDeposit,
+                money(t.assets),
+                percent(t.premiumYield),
+                percent(t.expectedLossRate),
+                percent(t.expectedYield),
+                `${money(t.lossAt99)} USDC (${percent(t.lossAt99Share)} of it)`,
+              ],
+              { 'data-outlook-tranche': t.tranche },
+            ),
+          ),
+        ),
+      ),
+    ),
+    el(
+      'dl',
+      {},
+      el('dt', {}, 'Risks backed (exposure / cap)'),
+      el(
+        'dd',
+        { 'data-outlook-risks': '' },
+        p.risks.map((r) => `${r.risk.name}: ${money(r.exposure)} / ${money(r.cap)} USDC`).join(' · ') || 'none',
+      ),
+      el('dt', {}, 'Getting out'),
+      el('dd', { 'data-outlook-terms': '' }, `${o.terms.words}${p.frozen ? ' Withdrawals are paused now.' : ''}`),
+      el('dt', {}, 'Losses so far'),
+      el('dd', { 'data-outlook-losses': '' }, o.incidents === 0 ? 'none' : `${money(o.lossesTotal)} USDC in ${o.incidents} incident(s)`),
+      el('dt', {}, 'A bad year'),
+      el(
+        'dd',
+        { 'data-outlook-worst': '' },
+        `one year in a hundred loses ${money(o.worstCase.lossAt99)} USDC or more; the worst 1% average ${money(o.worstCase.expectedShortfall99)} USDC`,
+      ),
+    ),
+    el('p', {}, 'Named scenarios, through the tranches (first loss first):'),
+    el(
+      'ul',
+      { class: 'scenarios', 'data-outlook-scenarios': '' },
+      ...o.worstCase.scenarios.map((s) =>
+        el(
+          'li',
+          {},
+          `${s.name}: ${money(s.loss)} USDC` +
+            (BigInt(s.loss) === 0n
+              ? ''
+              : ` (${s.layers
+                  .filter((l) => l.amount !== '0')
+                  .map((l) => `${l.layer} ${money(l.amount)}`)
+                  .join(', ')})`),
+        ),
+      ),
+    ),
+    el('details', {}, el('summary', {}, 'How these figures are worked out'), el('p', {}, o.basis)),
+  );
+}
+
+/** What a signed-in provider's position would lose in each scenario, for its row. */
+export function whatIfText(p) {
+  return p.whatIf.map((s) => `${s.scenario.name}: -${money(s.loss)} USDC`).join('; ');
+}
+
+export async function registerHook() {
+  const url = document.getElementById('hook-url').value.trim();
+  const events = [...document.querySelectorAll('#hook-events input:checked')].map((i) => i.value);
+  const { registerWebhook: r } = await gql(
+    'mutation($u: String!, $e: [WebhookEvent!]!) { registerWebhook(url: $u, events: $e) { secret endpoint { id url } } }',
+    { u: url, e: events },
+  );
+  return `Registered ${r.endpoint.url}. Its signing secret, shown once: ${r.secret}`;
+}
+
+/** The statement as a CSV file, fetched with the session's token. */
+export async function downloadStatement() {
+  const res = await fetch('/statement.csv', { headers: { authorization: `Bearer ${state.session.token}` } });
+  if (!res.ok) throw new Error((await res.json().catch(() => ({}))).errors?.[0]?.message ?? `HTTP ${res.status}`);
+  const blob = await res.blob();
+  const a = el('a', { href: URL.createObjectURL(blob), download: `statement-${state.session.address}.csv` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  return `Statement downloaded (${(await blob.text()).trim().split('\n').length - 1} lines).`;
+}
+
+/** The endpoints with their latest deliveries, for the integrator's view. */
+export function hookRows(hooks) {
+  return hooks.map((h) =>
+    el(
+      'div',
+      { class: 'panel', 'data-hook': h.id },
+      el('strong', {}, h.url),
+      el('div', { class: 'muted' }, `events: ${h.events.join(', ')}`),
+      ...(h.deliveries.length === 0
+        ? [el('div', { class: 'muted' }, 'No delivery yet.')]
+        : h.deliveries.map((d) =>
+            el(
+              'div',
+              { 'data-delivery': d.status },
+              `${d.event} ${d.status} after ${d.attempts} attempt(s)${d.lastStatus ? `, last answer HTTP ${d.lastStatus}` : ''}${d.lastError && d.status !== 'DELIVERED' ? ` (${d.lastError})` : ''}${d.nextAttemptAt ? `, next ${when(d.nextAttemptAt)}` : ''}`,
+            ),
+          )),
+    ),
+  );
+}
+
+/** The role views: #buy, #provide, #integrate (the buyer's by default). */
+export function setUpRoles() {
+  const show = () => {
+    const view = ['buy', 'provide', 'integrate'].includes(location.hash.slice(1)) ? location.hash.slice(1) : 'buy';
+    document.body.dataset.view = view;
+    for (const a of document.querySelectorAll('#roles a')) {
+      if (a.dataset.role === view) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    document.getElementById('you-title').textContent = { buy: 'Your cover', provide: 'Your capital', integrate: 'Your integration' }[view];
+    if (view === 'provide') void renderOutlook().catch(console.error);
+    // Charts drawn while their view was hidden have no width: the account is drawn again in the view shown.
+    if (state.session) void state.refreshMine().catch(console.error);
+  };
+  window.addEventListener('hashchange', show);
+  show();
+  const outlookPool = document.getElementById('outlook-pool');
+  outlookPool.addEventListener('change', () => {
+    // The deposit form follows the pool being read.
+    const deposit = document.getElementById('deposit-pool');
+    if ([...deposit.options].some((o) => o.value === outlookPool.value)) {
+      deposit.value = outlookPool.value;
+      deposit.dispatchEvent(new Event('change'));
+    }
+    void renderOutlook().catch(console.error);
+  });
+  document.getElementById('hooks').addEventListener('submit', (e) => {
+    e.preventDefault();
+    void act('hook-result', registerHook, e.submitter);
+  });
+  document
+    .getElementById('statement-go')
+    .addEventListener('click', (e) => void act('statement-result', downloadStatement, e.currentTarget));
+}

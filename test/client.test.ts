@@ -71,6 +71,15 @@ describe("the typed client runs the three users' flows", () => {
       ],
     );
     assert.match(statement.csv, /^time,kind,description,amount,asset,balance_after,/);
+    // A quarter of the free shares handed to another wallet, signed by the provider's key.
+    const heir = newWallet();
+    const share = await capital.transferPosition(
+      { poolId: pool.id, tranche: 'SENIOR', owner: provider.address, transferNonce: 0 },
+      BigInt(position.shares) / 8n,
+      heir.address,
+      privateKeyToAccount(provider.key),
+    );
+    assert.deepEqual([share.owner, share.shares], [heir.address, (BigInt(position.shares) / 8n).toString()]);
     // A refused value comes with its path.
     await assert.rejects(
       capital.deposit(pool.id, -1n),

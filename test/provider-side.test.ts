@@ -10,6 +10,7 @@ import { dispatchWebhooks, registerWebhook } from '../src/app/webhooks.ts';
 import { recordObservations } from '../src/app/record-observations.ts';
 import { feedsOfRisk } from '../src/db/feed-store.ts';
 import {
+  CREATE_POOL,
   CREDIT,
   DAY,
   DEPOSIT,
@@ -270,17 +271,30 @@ describe('positions one can hand on (issue 59)', () => {
     assert.equal(moved.owner, receiver.address);
     assert.equal(moved.shares, quarter.toString());
     assert.equal(BigInt(moved.value), USDC(2_500));
-    // The same signature again: its nonce is spent.
-    expectCode(await h.gql(TRANSFER, vars(signature)), 'UNAUTHENTICATED');
+    // The same signature again, twice at once: its nonce is spent, nothing moves.
+    const replays = await Promise.all([h.gql(TRANSFER, vars(signature)), h.gql(TRANSFER, vars(signature))]);
+    for (const replay of replays) expectCode(replay, 'UNAUTHENTICATED');
+    // Two different signatures for the same nonce, sent together: one moves, the other is told to sign again.
+    const other = newWallet();
+    const twice = await Promise.all(
+      [receiver.address, other.address].map(async (to) =>
+        h.gql(TRANSFER, { ...vars(await sign(m.underwriter.key, 1n, 1n, to), 1n), t: to }),
+      ),
+    );
+    assert.equal(twice.filter((b) => !b.errors).length, 1, JSON.stringify(twice));
+    // Checked under the pool's lock (CONFLICT: sign again), or, when the first had committed before
+    // the second was verified (PGlite runs one at a time), no longer the position's nonce.
+    assert.ok(['CONFLICT', 'UNAUTHENTICATED'].includes(twice.find((b) => b.errors)?.errors?.[0]?.extensions?.code ?? ''));
     const giver = await h.ok('{ positions { nodes { shares transferNonce earnings { deposited withdrawn } } } }', {}, m.uwToken);
-    assert.equal(giver.positions.nodes[0].shares, (all - quarter).toString());
-    assert.equal(giver.positions.nodes[0].transferNonce, 1);
-    assert.equal(giver.positions.nodes[0].earnings.withdrawn, USDC(2_500).toString(), 'handed on at its value, as if withdrawn');
+    assert.equal(giver.positions.nodes[0].shares, (all - quarter - 1n).toString());
+    assert.equal(giver.positions.nodes[0].transferNonce, 2);
+    // Handed on at its value, as if withdrawn (the single share of the race is worth a base unit at most).
+    assert.ok(BigInt(giver.positions.nodes[0].earnings.withdrawn) - USDC(2_500) <= 1n, giver.positions.nodes[0].earnings.withdrawn);
 
     // The receiver holds it: earnings count it as deposited at its value, and it withdraws with the cooldown.
     const token = await h.signIn(receiver);
     const held = await h.ok('{ positions { nodes { shares earnings { deposited } } } }', {}, token);
-    assert.equal(held.positions.nodes[0].earnings.deposited, USDC(2_500).toString());
+    assert.ok(BigInt(held.positions.nodes[0].earnings.deposited) - USDC(2_500) <= 1n, held.positions.nodes[0].earnings.deposited);
     const req = await h.ok(
       `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id availableAt } }`,
       { p: m.pool.id, s: quarter.toString() },
@@ -443,6 +457,67 @@ describe('webhooks (issue 59)', () => {
       // Deleted: nothing more is sent.
       assert.equal((await h.ok(`mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: reg.endpoint.id }, buyer.token)).deleteWebhook, true);
       assert.deepEqual((await h.ok(LIST, {}, buyer.token)).webhooks, []);
+    } finally {
+      receiver.close();
+    }
+  });
+
+  test("a payout and a withdrawal ready reach their owner's endpoints only", async () => {
+    const adminToken = await h.signIn(h.admin);
+    const risk = await watchedRisk(h, adminToken, depegRiskInput('owned hooks', 'USDC', { window: 0 }));
+    const curator = newWallet();
+    const curatorToken = await h.signIn(curator);
+    const pool = (
+      await h.ok(CREATE_POOL, { input: { name: 'Hooked pool', risks: [{ riskId: risk.id }], cooldownSeconds: 3_600 } }, curatorToken)
+    ).createPool;
+    await h.ok(CREDIT, { a: curator.address, amt: USDC(50_000).toString(), r: `seed-${pool.id}` }, adminToken);
+    await h.ok(DEPOSIT, { p: pool.id, amt: USDC(50_000).toString() }, curatorToken);
+    const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
+    const stranger = await fundedBuyer(h, adminToken, USDC(1));
+    const got: Array<{ path: string; event: string; data: Record<string, string> }> = [];
+    const receiver = await serve((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        const sent = JSON.parse(body);
+        got.push({ path: req.url ?? '', event: sent.event, data: sent.data });
+        res.end();
+      });
+    });
+    try {
+      const REGISTER = `mutation($u: String!, $e: [WebhookEvent!]!) { registerWebhook(url: $u, events: $e) { endpoint { id } } }`;
+      await h.ok(REGISTER, { u: `${receiver.base}/buyer`, e: ['PAYOUT'] }, buyer.token);
+      await h.ok(REGISTER, { u: `${receiver.base}/stranger`, e: ['PAYOUT', 'WITHDRAWAL_READY'] }, stranger.token);
+      await h.ok(REGISTER, { u: `${receiver.base}/curator`, e: ['WITHDRAWAL_READY'] }, curatorToken);
+      const { quote } = await h.ok(QUOTE, { r: risk.id, amt: USDC(1_000).toString(), d: 30 }, buyer.token);
+      const policy = (await h.ok(PURCHASE, { q: quote.id }, buyer.token)).purchasePolicy;
+      const request = await h.ok(
+        `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id } }`,
+        { p: pool.id, s: USDC(1_000).toString() },
+        curatorToken,
+      );
+      h.clock.advance(2 * 3_600_000);
+      const [feed] = await feedsOfRisk(h.db, risk.id);
+      const confirmed = await recordObservations(
+        h.deps,
+        feed?.id as string,
+        [{ value: '0.9', observedAt: h.clock.now(), source: {} }],
+        false,
+      );
+      await settleIncident(h.deps, confirmed.incidents[0] as string);
+      await dispatchWebhooks(h.deps);
+      assert.deepEqual(got.map((g) => [g.path, g.event]).sort(), [
+        ['/buyer', 'PAYOUT'],
+        ['/curator', 'WITHDRAWAL_READY'],
+      ]);
+      assert.equal(got.find((g) => g.event === 'PAYOUT')?.data.policyId, policy.id);
+      assert.equal(got.find((g) => g.event === 'WITHDRAWAL_READY')?.data.requestId, request.requestWithdrawal.id);
+      // Scanned again: nothing is sent twice.
+      h.clock.advance(60_000);
+      await dispatchWebhooks(h.deps);
+      assert.equal(got.length, 2);
     } finally {
       receiver.close();
     }

@@ -3,12 +3,17 @@ import { print } from 'graphql';
 import { createSiweMessage } from 'viem/siwe';
 import { type Client as WsClient, createClient as createWsClient } from 'graphql-ws/client';
 import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
-import { policyTransferTypes } from '../domain/policy-transfer.ts';
+import { policyTransferTypes, positionTransferTypes } from '../domain/policy-transfer.ts';
 import {
   CompleteWithdrawalDocument,
   CancelWithdrawalDocument,
   PoolOutlookDocument,
   StatementDocument,
+  TransferPositionDocument,
+  RenewPolicyDocument,
+  RegisterWebhookDocument,
+  WebhooksDocument,
+  type WebhookEvent,
   CreatePoolDocument,
   type CreatePoolInput,
   CreateRiskDocument,
@@ -47,7 +52,7 @@ import {
 
 export * from './generated/graphql.ts';
 export { pushDomain, pushTypes } from '../domain/push-typed-data.ts';
-export { policyTransferDomain, policyTransferTypes } from '../domain/policy-transfer.ts';
+export { policyTransferDomain, policyTransferTypes, positionTransferTypes } from '../domain/policy-transfer.ts';
 export type { FieldPath, FieldProblem } from '../domain/errors.ts';
 export { type ApiErrorBody, CoverApiError, type ErrorCode, RETRYABLE_CODES } from './errors.ts';
 export { type ChainReader, type ChainWriter, depositWithPermit, sendPolicyToken } from './wallets.ts';
@@ -379,6 +384,12 @@ export function createCoverClient(options: CoverClientOptions) {
       return (await request(TransferPolicyDocument, { policyId: policy.id, to, deadline: seconds, signature, chainId: domain.chainId }))
         .transferPolicy;
     },
+    /**
+     * Renews an active policy in one step: the same cover for `durationDays` more from its end, at
+     * today's price, never above `maxTotal` when given (QUOTE_PRICE_CHANGED, nothing bought).
+     */
+    renewPolicy: (policyId: string, durationDays: number, maxTotal?: bigint | string) =>
+      request(RenewPolicyDocument, { policyId, durationDays, maxTotal: maxTotal?.toString() ?? null }).then((r) => r.renewPolicy),
     /** Moves a minted policy token to `to` from the holder's wallet (`transferFrom`; wallets.ts, sendPolicyToken). */
     transferPolicyToken: sendPolicyToken,
     /**
@@ -458,6 +469,54 @@ export function createCoverClient(options: CoverClientOptions) {
       }).then((r) => r.statement),
     /** Positions with what each earns: deposited, premium, losses, net and yields. */
     positions: (first = 50, after?: string) => request(MyPositionsDocument, { first, after: after ?? null }).then((r) => r.positions),
+    /**
+     * Hands `shares` free shares of a tranche to `to`, signed by the owner (EIP-712
+     * `PositionTransfer` under the server's transfer domain, the position's `transferNonce`).
+     * `deadline` is epoch milliseconds (default: an hour).
+     */
+    async transferPosition(
+      position: { poolId: string; tranche: TrancheName; owner: string; transferNonce: number },
+      shares: bigint | string,
+      to: string,
+      owner: Signer,
+      deadline = Date.now() + 3_600_000,
+      chainId?: number,
+    ) {
+      const seconds = Math.floor(deadline / 1000);
+      const domain = await transferDomain(chainId);
+      const message = {
+        poolId: position.poolId,
+        tranche: position.tranche,
+        shares: BigInt(shares),
+        from: position.owner,
+        to,
+        nonce: BigInt(position.transferNonce),
+        deadline: BigInt(seconds),
+      };
+      const signature: Hex = await owner.signTypedData({
+        domain: { ...domain, verifyingContract: domain.verifyingContract as Hex },
+        types: positionTransferTypes,
+        primaryType: 'PositionTransfer',
+        message,
+      });
+      return (
+        await request(TransferPositionDocument, {
+          poolId: position.poolId,
+          tranche: position.tranche,
+          shares: message.shares.toString(),
+          from: position.owner,
+          to,
+          deadline: seconds,
+          signature,
+          chainId: domain.chainId,
+        })
+      ).transferPosition;
+    },
+    /** Registers an endpoint for events; the signing secret is in the answer, once. */
+    registerWebhook: (url: string, events: WebhookEvent[]) =>
+      request(RegisterWebhookDocument, { url, events }).then((r) => r.registerWebhook),
+    /** The signed-in account's endpoints with their latest deliveries. */
+    webhooks: () => request(WebhooksDocument, {}).then((r) => r.webhooks),
     createPool: (input: CreatePoolInput) => request(CreatePoolDocument, { input }).then((r) => r.createPool),
 
     // Integrators

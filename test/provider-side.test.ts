@@ -378,6 +378,23 @@ describe("the curator's fee (issue 59)", () => {
   });
 });
 
+/** A webhook receiver on a free port: what it got, and its answer to each request (204 unless `answer` says otherwise). */
+async function webhookReceiver(answer: (n: number) => number = () => 204) {
+  const received: Array<{ path: string; headers: Record<string, string | string[] | undefined>; body: string }> = [];
+  const server = await serve((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', headers: req.headers, body });
+      res.statusCode = answer(received.length);
+      res.end();
+    });
+  });
+  return { received, base: server.base, close: () => server.close() };
+}
+
 describe('webhooks (issue 59)', () => {
   const h = useHarness({}, { checkInvariants: true });
 
@@ -386,20 +403,8 @@ describe('webhooks (issue 59)', () => {
     const m = { risk: await watchedRisk(h, adminToken, depegRiskInput('hooked risk', 'USDC', { window: 0 })) };
     const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
     // The receiver: fails the first delivery with 500, then takes everything.
-    const received: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
-    let failFirst = true;
-    const receiver = await serve((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += c;
-      });
-      req.on('end', () => {
-        received.push({ headers: req.headers, body });
-        res.statusCode = failFirst ? 500 : 204;
-        failFirst = false;
-        res.end();
-      });
-    });
+    const receiver = await webhookReceiver((n) => (n === 1 ? 500 : 204));
+    const { received } = receiver;
     try {
       const REGISTER = `mutation($u: String!, $e: [WebhookEvent!]!) { registerWebhook(url: $u, events: $e) { secret endpoint { id url events } } }`;
       expectCode(await h.gql(REGISTER, { u: 'ftp://example.com/hook', e: ['PAYOUT'] }, buyer.token), 'BAD_USER_INPUT');
@@ -474,18 +479,9 @@ describe('webhooks (issue 59)', () => {
     await h.ok(DEPOSIT, { p: pool.id, amt: USDC(50_000).toString() }, curatorToken);
     const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
     const stranger = await fundedBuyer(h, adminToken, USDC(1));
-    const got: Array<{ path: string; event: string; data: Record<string, string> }> = [];
-    const receiver = await serve((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += c;
-      });
-      req.on('end', () => {
-        const sent = JSON.parse(body);
-        got.push({ path: req.url ?? '', event: sent.event, data: sent.data });
-        res.end();
-      });
-    });
+    const receiver = await webhookReceiver();
+    const got = () =>
+      receiver.received.map((r) => ({ path: r.path, ...(JSON.parse(r.body) as { event: string; data: Record<string, string> }) }));
     try {
       const REGISTER = `mutation($u: String!, $e: [WebhookEvent!]!) { registerWebhook(url: $u, events: $e) { endpoint { id } } }`;
       await h.ok(REGISTER, { u: `${receiver.base}/buyer`, e: ['PAYOUT'] }, buyer.token);
@@ -508,16 +504,21 @@ describe('webhooks (issue 59)', () => {
       );
       await settleIncident(h.deps, confirmed.incidents[0] as string);
       await dispatchWebhooks(h.deps);
-      assert.deepEqual(got.map((g) => [g.path, g.event]).sort(), [
-        ['/buyer', 'PAYOUT'],
-        ['/curator', 'WITHDRAWAL_READY'],
-      ]);
-      assert.equal(got.find((g) => g.event === 'PAYOUT')?.data.policyId, policy.id);
-      assert.equal(got.find((g) => g.event === 'WITHDRAWAL_READY')?.data.requestId, request.requestWithdrawal.id);
+      assert.deepEqual(
+        got()
+          .map((g) => [g.path, g.event])
+          .sort(),
+        [
+          ['/buyer', 'PAYOUT'],
+          ['/curator', 'WITHDRAWAL_READY'],
+        ],
+      );
+      assert.equal(got().find((g) => g.event === 'PAYOUT')?.data.policyId, policy.id);
+      assert.equal(got().find((g) => g.event === 'WITHDRAWAL_READY')?.data.requestId, request.requestWithdrawal.id);
       // Scanned again: nothing is sent twice.
       h.clock.advance(60_000);
       await dispatchWebhooks(h.deps);
-      assert.equal(got.length, 2);
+      assert.equal(got().length, 2);
     } finally {
       receiver.close();
     }

@@ -1,6 +1,7 @@
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditClaimsOf } from '../db/claims-store.ts';
 import type { TrancheName } from '../domain/pool.ts';
+import type { Executor } from '../db/create-database.ts';
 import {
   cancelWithdrawalRecord,
   changeShares,
@@ -120,16 +121,21 @@ export async function requestWithdrawal(
   });
 }
 
+/** The owner's pending request and its pool, locked in the order every writer takes: the pool, then rows of the pool, then wallets. */
+async function pendingRequest(tx: Executor, owner: string, requestId: string, now: number) {
+  const found = await findWithdrawal(tx, requestId);
+  if (!found || found.owner !== owner) throw notFound(`no withdrawal request ${requestId}`);
+  const snap = await loadPoolSnapshot(tx, found.poolId, now, { lock: true });
+  const request = (await findWithdrawal(tx, requestId, true)) as WithdrawalRecord;
+  if (request.status !== 'PENDING') throw conflict(`this withdrawal is already ${request.status.toLowerCase()}`, { requestId });
+  return { snap, request };
+}
+
 export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requestId: string): Promise<WithdrawalRecord> {
   const owner = requireViewer(viewer).address;
   return deps.db.transaction(async (tx) => {
     const now = deps.clock.now();
-    const found = await findWithdrawal(tx, requestId);
-    if (!found || found.owner !== owner) throw notFound(`no withdrawal request ${requestId}`);
-    // Lock order everywhere: pool, then rows of the pool, then wallets.
-    const snap = await loadPoolSnapshot(tx, found.poolId, now, { lock: true });
-    const request = (await findWithdrawal(tx, requestId, true)) as WithdrawalRecord;
-    if (request.status !== 'PENDING') throw conflict(`this withdrawal is already ${request.status.toLowerCase()}`, { requestId });
+    const { snap, request } = await pendingRequest(tx, owner, requestId, now);
     if (now < request.availableAt) {
       throw cooldownActive(
         `the cooldown ends at ${new Date(request.availableAt).toISOString()}; the withdrawal can be completed from then`,
@@ -174,12 +180,7 @@ export async function cancelWithdrawal(deps: Deps, viewer: Viewer | null, reques
   const owner = requireViewer(viewer).address;
   return deps.db.transaction(async (tx) => {
     const now = deps.clock.now();
-    const found = await findWithdrawal(tx, requestId);
-    if (!found || found.owner !== owner) throw notFound(`no withdrawal request ${requestId}`);
-    // The same lock order as completion: the pool, then its rows.
-    await loadPoolSnapshot(tx, found.poolId, now, { lock: true });
-    const request = (await findWithdrawal(tx, requestId, true)) as WithdrawalRecord;
-    if (request.status !== 'PENDING') throw conflict(`this withdrawal is already ${request.status.toLowerCase()}`, { requestId });
+    const { request } = await pendingRequest(tx, owner, requestId, now);
     await changeShares(tx, { poolId: request.poolId, tranche: request.tranche, owner }, { free: request.shares, locked: -request.shares });
     await cancelWithdrawalRecord(tx, request.id, now);
     return { ...request, status: 'CANCELLED', cancelledAt: now };

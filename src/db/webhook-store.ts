@@ -120,33 +120,42 @@ export async function setScannedTo(tx: Executor, at: number): Promise<void> {
  * once per endpoint and event whatever overlaps the scans have. Returns the deliveries added.
  */
 export async function enqueueEvents(tx: Executor, from: number, to: number, now: number): Promise<number> {
+  // Only the sources someone listens to are read: with no endpoint, a scan reads nothing.
+  const wanted = await tx.query<{ event: WebhookEvent }>(
+    sql`SELECT DISTINCT unnest(events) AS event FROM webhook_endpoints WHERE deleted_at IS NULL`,
+  );
   const f = ts(from);
   const t = ts(to);
-  const rows = await tx.query<{ n: string | number }>(sql`
-    WITH events AS (
+  const sources: Record<WebhookEvent, ReturnType<typeof sql>> = {
+    RISK_STATE: sql`
       SELECT 'RISK_STATE' AS event, 'risk_event:' || e.id AS event_id, NULL::text AS owner, e.created_at AS at,
         jsonb_build_object('riskId', e.risk_id, 'risk', r.name, 'state', e.state, 'value', e.value::text, 'at', e.at) AS payload
-      FROM risk_events e JOIN risks r ON r.id = e.risk_id WHERE e.created_at >= ${f} AND e.created_at < ${t}
-      UNION ALL
-      SELECT 'INCIDENT', 'incident:' || i.id || ':CONFIRMED', NULL, i.created_at,
-        jsonb_build_object('incidentId', i.id, 'riskId', i.risk_id, 'status', 'CONFIRMED', 'payoutRatio', i.payout_ratio::text, 'at', i.created_at)
+      FROM risk_events e JOIN risks r ON r.id = e.risk_id WHERE e.created_at >= ${f} AND e.created_at < ${t}`,
+    INCIDENT: sql`
+      SELECT 'INCIDENT' AS event, 'incident:' || i.id || ':CONFIRMED' AS event_id, NULL::text AS owner, i.created_at AS at,
+        jsonb_build_object('incidentId', i.id, 'riskId', i.risk_id, 'status', 'CONFIRMED', 'payoutRatio', i.payout_ratio::text, 'at', i.created_at) AS payload
       FROM incidents i WHERE i.created_at >= ${f} AND i.created_at < ${t}
       UNION ALL
-      SELECT 'INCIDENT', 'incident:' || i.id || ':SETTLED', NULL, i.settled_at,
+      SELECT 'INCIDENT' AS event, 'incident:' || i.id || ':SETTLED' AS event_id, NULL::text AS owner, i.settled_at AS at,
         jsonb_build_object('incidentId', i.id, 'riskId', i.risk_id, 'status', 'SETTLED', 'totalDue', i.total_due::text,
-          'totalPaid', i.total_paid::text, 'policiesPaid', i.policies_paid, 'at', i.settled_at)
-      FROM incidents i WHERE i.settled_at >= ${f} AND i.settled_at < ${t}
-      UNION ALL
-      SELECT 'PAYOUT', 'payout:' || y.policy_id, y.buyer, y.created_at,
+          'totalPaid', i.total_paid::text, 'policiesPaid', i.policies_paid, 'at', i.settled_at) AS payload
+      FROM incidents i WHERE i.settled_at >= ${f} AND i.settled_at < ${t}`,
+    PAYOUT: sql`
+      SELECT 'PAYOUT' AS event, 'payout:' || y.policy_id AS event_id, y.buyer AS owner, y.created_at AS at,
         jsonb_build_object('policyId', y.policy_id, 'incidentId', y.incident_id, 'poolId', y.pool_id, 'holder', y.buyer,
-          'due', y.due::text, 'paid', y.paid::text, 'at', y.created_at)
+          'due', y.due::text, 'paid', y.paid::text, 'at', y.created_at) AS payload
       FROM payouts y WHERE y.created_at >= ${f} AND y.created_at < ${t}
-      UNION ALL
-      SELECT 'WITHDRAWAL_READY', 'withdrawal_ready:' || w.id, w.owner, w.available_at,
+        AND y.buyer IN (SELECT owner FROM webhook_endpoints WHERE deleted_at IS NULL AND 'PAYOUT' = ANY (events))`,
+    WITHDRAWAL_READY: sql`
+      SELECT 'WITHDRAWAL_READY' AS event, 'withdrawal_ready:' || w.id AS event_id, w.owner AS owner, w.available_at AS at,
         jsonb_build_object('requestId', w.id, 'poolId', w.pool_id, 'tranche', w.tranche, 'shares', w.shares::text,
-          'valueAtRequest', w.value_at_request::text, 'availableAt', w.available_at)
-      FROM withdrawal_requests w WHERE w.status = 'PENDING' AND w.available_at >= ${f} AND w.available_at < ${t}
-    ), added AS (
+          'valueAtRequest', w.value_at_request::text, 'availableAt', w.available_at) AS payload
+      FROM withdrawal_requests w WHERE w.status = 'PENDING' AND w.available_at >= ${f} AND w.available_at < ${t}`,
+  };
+  const parts = wanted.map((w) => sources[w.event]).filter(Boolean);
+  if (parts.length === 0) return 0;
+  const rows = await tx.query<{ n: string | number }>(sql`
+    WITH events AS (${sql.join(parts, sql` UNION ALL `)}), added AS (
       INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event, payload, status, next_attempt_at, created_at)
       SELECT 'whd_' || md5(x.id || ':' || ev.event_id), x.id, ev.event_id, ev.event,
         ev.payload || jsonb_build_object('event', ev.event, 'eventId', ev.event_id), 'PENDING', ${ts(now)}, ${ts(now)}

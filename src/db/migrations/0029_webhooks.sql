@@ -39,3 +39,13 @@ CREATE TABLE webhook_scan (
   id integer PRIMARY KEY CHECK (id = 1),
   scanned_to timestamptz NOT NULL
 );
+--> statement-breakpoint
+-- The dispatcher reads its sources by time. BRIN indexes: rows arrive in time order, and they
+-- cost next to nothing on the writes they ride (a settlement inserts its payouts in one statement).
+CREATE INDEX risk_events_created_brin ON risk_events USING brin (created_at);
+--> statement-breakpoint
+CREATE INDEX incidents_created_brin ON incidents USING brin (created_at);
+--> statement-breakpoint
+CREATE INDEX payouts_created_brin ON payouts USING brin (created_at);
+--> statement-breakpoint
+CREATE INDEX withdrawal_requests_ready_idx ON withdrawal_requests (available_at) WHERE status = 'PENDING';

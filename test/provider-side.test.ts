@@ -359,6 +359,8 @@ describe("the curator's fee (issue 59)", () => {
     assert.equal(raised.curatorFeeBps, 1_000);
     assert.equal(raised.pendingCuratorFee.feeBps, 1_500);
     assert.ok(Date.parse(raised.pendingCuratorFee.effectiveAt) >= h.clock.now() + DAY);
+    h.clock.advance(60_000);
+    assert.deepEqual((await h.ok(SET, { p: pool.id, f: 1_500 }, token)).setCuratorFee, raised, 'asked again, the raise keeps its date');
     const cut = (await h.ok(SET, { p: pool.id, f: 500 }, token)).setCuratorFee;
     assert.deepEqual([cut.curatorFeeBps, cut.pendingCuratorFee], [500, null]);
 

@@ -121,7 +121,14 @@ export async function setCuratorFee(deps: Deps, viewer: Viewer | null, poolId: s
     if (pool.curator !== v.address) throw forbidden("only the pool's curator sets its fee");
     const now = deps.clock.now();
     const current = curatorFeeAt(pool, now);
-    const at = bps <= current ? null : now + Math.max(pool.cooldownSeconds, 86_400) * 1000;
+    // The same raise asked again keeps its date: asking twice does not push it back.
+    const pending = pool.curatorFee.pending;
+    const at =
+      bps <= current
+        ? null
+        : pending && pending.bps === bps && pending.at > now
+          ? pending.at
+          : now + Math.max(pool.cooldownSeconds, 86_400) * 1000;
     await setPoolFee(tx, poolId, at === null ? { bps, pending: null } : { bps: current, pending: { bps, at } });
     return {
       ...pool,

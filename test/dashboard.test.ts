@@ -291,6 +291,22 @@ describe('the dashboard on the demo market, in a real browser', () => {
       assert.match((await pending.textContent()) ?? '', /in cooldown until/);
       // The position's what-if: what it could lose in each named scenario.
       assert.match((await page.textContent('[data-position="Stablecoin Tranched:JUNIOR"] [data-what-if]')) ?? '', /USDC depeg triggers/);
+      // The free shares handed to another address: the wallet signs PositionTransfer, the receiver holds them.
+      const receiver = newWallet();
+      await page.fill(`[data-position-to="${poolId}:JUNIOR"]`, receiver.address);
+      await page.click(`[data-transfer-position="${poolId}:JUNIOR"]`);
+      await page.waitForSelector('#withdraw-result[data-outcome="ok"]');
+      assert.match(
+        (await page.textContent('#withdraw-result')) ?? '',
+        new RegExp(`^Position handed to ${receiver.address}: 2,000 USDC of Stablecoin Tranched JUNIOR`),
+      );
+      const held = await h.ok('{ positions { nodes { tranche shares value } } }', {}, await h.signIn(receiver));
+      // Worth what was handed on, to the shares' rounding (down, a few base units).
+      assert.deepEqual(
+        held.positions.nodes.map((p: { tranche: string }) => p.tranche),
+        ['JUNIOR'],
+      );
+      assert.ok(USDC(2_000) - BigInt(held.positions.nodes[0].value) < 10n, held.positions.nodes[0].value);
 
       // What the page showed is what the API holds for the visitor.
       const { accountBalance, positions, withdrawals, policies } = await h.ok(

@@ -3,7 +3,7 @@ import { state, gql, nodes } from './api.js';
 import { el, section, act } from './dom.js';
 import { fillTranches, fillWithdrawOptions } from './market.js';
 import { sharePriceCharts } from './chart.js';
-import { holderText, transferControls } from './policy-transfer.js';
+import { holderText, positionTransferControls, transferControls } from './policy-transfer.js';
 import { hookRows, whatIfText } from './provider.js';
 
 /** The signed-in person's wallet, policies (with payouts) and underwriting positions. */
@@ -36,7 +36,7 @@ export async function renderMine() {
     data = await gql(`{
       accountBalance { amount }
       policies(first: 50) { nodes { id status amount premium startAt endAt buyer holder transferNonce renewedBy { id } token { contract tokenId minted } risk { id name } pool { name } payout { paid iou transfer { state txHash } } } }
-      positions(first: 100) { nodes { tranche shares lockedShares value pool { id name } whatIf { loss scenario { name } }
+      positions(first: 100) { nodes { tranche shares lockedShares value transferNonce pool { id name } whatIf { loss scenario { name } }
         earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
           sharePrice { at sharePrice } } } }
       withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt status completable paid pool { name } } }
@@ -108,6 +108,7 @@ export async function renderMine() {
           'Yield',
           'In cooldown (USDC)',
           'What if',
+          'Hand on',
         ],
         data.positions,
         (p) =>
@@ -132,6 +133,7 @@ export async function renderMine() {
             ),
             td(money(lockedValue(p))),
             el('td', { 'data-what-if': '' }, el('details', {}, el('summary', {}, 'What it could lose'), el('p', {}, whatIfText(p)))),
+            el('td', {}, positionTransferControls(p)),
           ),
       ),
       ...sharePriceCharts(data.positions),

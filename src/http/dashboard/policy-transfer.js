@@ -1,4 +1,4 @@
-import { short, word, addressWord } from './format.js';
+import { money, short, word, addressWord } from './format.js';
 import { state, gql } from './api.js';
 import { el, act } from './dom.js';
 import { walletOnSettlementChain, mined, followChain } from './wallet.js';
@@ -22,7 +22,31 @@ const TYPES = {
     { name: 'nonce', type: 'uint64' },
     { name: 'deadline', type: 'uint64' },
   ],
+  PositionTransfer: [
+    { name: 'poolId', type: 'string' },
+    { name: 'tranche', type: 'string' },
+    { name: 'shares', type: 'uint256' },
+    { name: 'from', type: 'address' },
+    { name: 'to', type: 'address' },
+    { name: 'nonce', type: 'uint64' },
+    { name: 'deadline', type: 'uint64' },
+  ],
 };
+
+/** The holder's wallet signs `message` as `primaryType` under the API's transfer domain for the chain the wallet is on. */
+async function signTransfer(primaryType, message) {
+  const chainId = Number.parseInt(await window.ethereum.request({ method: 'eth_chainId' }), 16);
+  const { policyTransferDomain: domain } = await gql(
+    'query($c: Int) { policyTransferDomain(chainId: $c) { name version chainId verifyingContract } }',
+    { c: chainId },
+  );
+  const types = { EIP712Domain: TYPES.EIP712Domain, [primaryType]: TYPES[primaryType] };
+  const signature = await window.ethereum.request({
+    method: 'eth_signTypedData_v4',
+    params: [state.session.address, JSON.stringify({ domain, types, primaryType, message })],
+  });
+  return { signature, chainId: domain.chainId };
+}
 
 /** Who holds a policy and its token, in a cell: the buyer's own, or received; minted or not yet. */
 export function holderText(p) {
@@ -69,20 +93,52 @@ export async function transferPolicyFromWallet(p, typed) {
     return `Policy token sent to ${to} (transaction ${short(hash)}): the new holder shows after ${state.settlement.confirmations} confirmations, and an incident that confirms from then on pays them.`;
   }
   const deadline = Math.floor(Date.now() / 1000) + 600;
-  const message = { policyId: p.id, from, to, nonce: p.transferNonce, deadline };
   // Signed for the chain the wallet is on (a wallet refuses a domain naming another).
-  const chainId = Number.parseInt(await window.ethereum.request({ method: 'eth_chainId' }), 16);
-  const { policyTransferDomain: domain } = await gql(
-    'query($c: Int) { policyTransferDomain(chainId: $c) { name version chainId verifyingContract } }',
-    { c: chainId },
-  );
-  const signature = await window.ethereum.request({
-    method: 'eth_signTypedData_v4',
-    params: [from, JSON.stringify({ domain, types: TYPES, primaryType: 'PolicyTransfer', message })],
-  });
+  const { signature, chainId } = await signTransfer('PolicyTransfer', { policyId: p.id, from, to, nonce: p.transferNonce, deadline });
   const { transferPolicy: moved } = await gql(
     'mutation($p: ID!, $t: String!, $d: Int!, $s: String!, $c: Int) { transferPolicy(policyId: $p, to: $t, deadline: $d, signature: $s, chainId: $c) { id holder } }',
-    { p: p.id, t: to, d: deadline, s: signature, c: domain.chainId },
+    { p: p.id, t: to, d: deadline, s: signature, c: chainId },
   );
   return `Policy handed to ${moved.holder}: an incident that confirms from now on pays them.`;
+}
+
+/** A position's free shares the signed-in owner may hand on: an address box and a Hand on button (all its free shares). */
+export function positionTransferControls(p) {
+  if (BigInt(p.shares) === 0n || p.tranche === 'FIRST_LOSS') return el('span', { class: 'muted' }, '—');
+  const key = `${p.pool.id}:${p.tranche}`;
+  const to = el('input', {
+    type: 'text',
+    'data-position-to': key,
+    placeholder: '0x… receiver',
+    'aria-label': 'Receiver address',
+    size: '14',
+  });
+  const button = el('button', { type: 'button', 'data-transfer-position': key }, 'Hand on');
+  button.addEventListener('click', () => act('withdraw-result', () => transferPositionFromWallet(p, to.value), button));
+  return el('span', { class: 'transfer' }, to, button);
+}
+
+/** Hands a position's free shares to another address: the owner's wallet signs PositionTransfer (EIP-712), the API records it. */
+export async function transferPositionFromWallet(p, typed) {
+  const to = typed.trim();
+  if (!/^0x[0-9a-fA-F]{40}$/.test(to)) throw new Error('the receiver must be an address: 0x and 40 hex digits');
+  if (!window.ethereum || !state.session?.wallet)
+    throw new Error('sign in with your browser wallet to hand a position on: its owner signs');
+  const deadline = Math.floor(Date.now() / 1000) + 600;
+  const message = {
+    poolId: p.pool.id,
+    tranche: p.tranche,
+    shares: p.shares,
+    from: state.session.address,
+    to,
+    nonce: p.transferNonce,
+    deadline,
+  };
+  const { signature, chainId } = await signTransfer('PositionTransfer', message);
+  const { transferPosition: moved } = await gql(
+    `mutation($p: ID!, $tr: TrancheName, $sh: BigInt!, $f: String!, $t: String!, $d: Int!, $s: String!, $c: Int) {
+      transferPosition(poolId: $p, tranche: $tr, shares: $sh, from: $f, to: $t, deadline: $d, signature: $s, chainId: $c) { owner value } }`,
+    { p: p.pool.id, tr: p.tranche, sh: p.shares, f: state.session.address, t: to, d: deadline, s: signature, c: chainId },
+  );
+  return `Position handed to ${moved.owner}: ${money(moved.value)} USDC of ${p.pool.name} ${p.tranche}, theirs from now on (earning, exposed, and withdrawn with the pool's cooldown).`;
 }

@@ -175,7 +175,7 @@ export function hookRows(hooks) {
 
 /** The role views: #buy, #provide, #integrate (the buyer's by default). */
 export function setUpRoles() {
-  const show = () => {
+  const show = (changed) => {
     const view = ['buy', 'provide', 'integrate'].includes(location.hash.slice(1)) ? location.hash.slice(1) : 'buy';
     document.body.dataset.view = view;
     for (const a of document.querySelectorAll('#roles a')) {
@@ -184,11 +184,12 @@ export function setUpRoles() {
     }
     document.getElementById('you-title').textContent = { buy: 'Your cover', provide: 'Your capital', integrate: 'Your integration' }[view];
     if (view === 'provide') void renderOutlook().catch(console.error);
-    // Charts drawn while their view was hidden have no width: the account is drawn again in the view shown.
-    if (state.session) void state.refreshMine().catch(console.error);
+    // Charts drawn while their view was hidden have no width: the account is drawn again in the view shown
+    // (on a change of view only: at load, signing in draws it).
+    if (changed && state.session) void state.refreshMine().catch(console.error);
   };
-  window.addEventListener('hashchange', show);
-  show();
+  window.addEventListener('hashchange', () => show(true));
+  show(false);
   const outlookPool = document.getElementById('outlook-pool');
   outlookPool.addEventListener('change', () => {
     // The deposit form follows the pool being read.

@@ -143,9 +143,11 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
       assert.equal(await page.getByRole('button', { name }).count(), 1, `one button named ${name}`);
     // Capital has a view of its own.
     await page.click('#roles a[data-role="provide"]');
+    await page.waitForSelector('body[data-view="provide"]', { state: 'attached' });
     for (const name of [/^deposit$/i, /request withdrawal/i, /sign out/i, /move in/i, /move out/i])
       assert.equal(await page.getByRole('button', { name }).count(), 1, `one button named ${name} for providers`);
     await page.click('#roles a[data-role="buy"]');
+    await page.waitForSelector('body[data-view="buy"]', { state: 'attached' });
     // Signed in, the way in is gone; the wallet's own token balance is shown.
     assert.equal(await page.getByRole('button', { name: /sign in/i }).count(), 0);
     await page.waitForSelector('#chain-balance[data-balance="1000000000"]');

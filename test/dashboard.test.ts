@@ -137,6 +137,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await page.selectOption('#demo-person', market.people.find((p) => p.name === 'curator-0')?.address ?? '');
     await page.click('#demo-go');
     await page.click('#roles a[data-role="provide"]');
+    await page.waitForSelector('body[data-view="provide"]', { state: 'attached' });
     await page.waitForSelector('#my-positions [data-position="Stablecoin Core:FIRST_LOSS"]');
     assert.match((await page.textContent('#my-positions')) ?? '', /Stablecoin Core.*FIRST_LOSS/);
     // What the position earned and lost: its deposit, premium, the depeg's loss by incident, and a share price chart.
@@ -264,6 +265,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
       // provider's view, with the pool's outlook read before the deposit.
       const poolId = market.poolIds[1] as string;
       await page.click('#roles a[data-role="provide"]');
+      await page.waitForSelector('body[data-view="provide"]', { state: 'attached' });
       assert.equal(await page.locator('#buy').isVisible(), false, "buying is the buyer's view");
       await page.selectOption('#outlook-pool', poolId);
       await page.waitForSelector('[data-outlook-tranche="JUNIOR"]');
@@ -327,6 +329,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
       assert.ok(BigInt(accountBalance.amount) < USDC(10_000 - 3_000), 'the premium and the deposit left the wallet');
       await page.screenshot({ path: `${ARTIFACTS}trade-desktop.png`, fullPage: true });
       await page.click('#roles a[data-role="buy"]');
+      await page.waitForSelector('body[data-view="buy"]', { state: 'attached' });
 
       // Every observation moves the risk card, not only a change of state.
       await pushSigned(h.deps, market.feeds.dai, 0.9987, Math.floor(h.clock.now() / 1000) * 1000);
@@ -386,6 +389,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
         await page.screenshot({ path: `${ARTIFACTS}visitor-${width}.png`, fullPage: true });
         // The capital provider's view: a visitor reads a pool's yield, risks, terms, losses and worst case before any deposit.
         await page.click('#roles a[data-role="provide"]');
+        await page.waitForSelector('body[data-view="provide"]', { state: 'attached' });
         await page.waitForSelector('[data-outlook-tranche]');
         const outlook = (await page.locator('#outlook').textContent()) ?? '';
         for (const part of [

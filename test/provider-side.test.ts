@@ -6,6 +6,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { positionTransferTypes } from '../src/domain/policy-transfer.ts';
 import { createHmac } from 'node:crypto';
 import { settleIncident } from '../src/app/settle-incident.ts';
+import { runMaintenance } from '../src/app/maintenance.ts';
 import { dispatchWebhooks, registerWebhook } from '../src/app/webhooks.ts';
 import { recordObservations } from '../src/app/record-observations.ts';
 import { feedsOfRisk } from '../src/db/feed-store.ts';
@@ -30,6 +31,7 @@ import {
 
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital cooldownSeconds outlook {
   basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
+  atFullUse { premiumYield expectedLossRate expectedYield }
   tranches { tranche assets whoMayDeposit premiumRunRate premiumYield expectedLoss expectedYield lossAt99 lossAt99Share }
   worstCase { lossAt99 expectedShortfall99 paths scenarios { name kind risk { id } loss layers { layer amount shareOfLayer } } }
   terms { cooldownSeconds words } } } }`;
@@ -39,9 +41,17 @@ describe('a pool one can judge before depositing (issue 59)', () => {
 
   test('yield, risks, cooldown, losses and the worst case are readable anonymously; a position weighs its own what-if', async () => {
     const m = await marketWithPool(h, USDC(100_000), { cooldownSeconds: 14 * 86_400 });
+    // Before any cover is sold: no book, yet a yield to judge it by, sold up to its caps at today's rates.
+    const empty = (await h.ok(OUTLOOK, { id: m.pool.id })).pool.outlook;
+    assert.equal(empty.premiumRunRate, '0');
+    const full = empty.atFullUse;
+    assert.ok(Number(full.premiumYield) > 0 && Number(full.expectedLossRate) > 0, JSON.stringify(full));
+    assert.ok(Math.abs(Number(full.expectedYield) - (Number(full.premiumYield) - Number(full.expectedLossRate))) < 1e-5);
     const buyer = await fundedBuyer(h, m.adminToken, USDC(10_000));
     const { quote } = await h.ok(QUOTE, { r: m.risk.id, amt: USDC(20_000).toString(), d: 30 }, buyer.token);
     await h.ok(PURCHASE, { q: quote.id }, buyer.token);
+    // The simulation behind the losses is maintenance's (every 30 s in a deployment), not a request's.
+    await runMaintenance(h.deps);
 
     const { pool } = await h.ok(OUTLOOK, { id: m.pool.id });
     const o = pool.outlook;

@@ -13,6 +13,7 @@ import { latestAdequacy } from './adequacy.ts';
 import type { Deps } from './deps.ts';
 import { dependsOnOf } from './loss-models.ts';
 import { positionValue } from './pools.ts';
+import { annualPricing } from './explain-model.ts';
 
 /**
  * What a capital provider weighs before depositing (issue 59): the yield the pool's book earns
@@ -61,6 +62,8 @@ export interface PoolOutlook {
   utilisation: string;
   premiumYield: string | null;
   premiumYieldAtFullUse: string | null;
+  /** Sold up to its caps at today's one-year rates: the yield a new pool is judged by before it has a book. */
+  atFullUse: { premiumYield: string | null; expectedLossRate: string | null; expectedYield: string | null } | null;
   expectedLoss: bigint;
   expectedYield: string | null;
   tranches: TrancheOutlook[];
@@ -96,8 +99,7 @@ export function throughTranches(snap: PoolSnapshot, loss: bigint): LayerPart[] {
 }
 
 /** The named scenarios: each backed risk triggering, each group failing together, the simulated 99% year and the worst 1% on average. */
-async function scenarios(deps: Deps, snap: PoolSnapshot, var99: bigint, es99: bigint): Promise<LossScenario[]> {
-  const risks = (await Promise.all(snap.risks.map((r) => findRisk(deps.db, r.riskId)))).filter((r): r is RiskRecord => !!r);
+function scenarios(snap: PoolSnapshot, risks: readonly RiskRecord[], var99: bigint, es99: bigint): LossScenario[] {
   const exposureOf = new Map(snap.risks.map((r) => [r.riskId, r.exposure]));
   const out: LossScenario[] = risks.map((r) => {
     const loss = exposureOf.get(r.id) ?? 0n;
@@ -145,9 +147,44 @@ async function scenarios(deps: Deps, snap: PoolSnapshot, var99: bigint, es99: bi
   return out;
 }
 
+/**
+ * The pool sold up to its caps at today's one-year rates (Risk.pricing): each risk's cap of
+ * exposure, scaled down where its group's cap or the total cap binds first, as cover amount
+ * (exposure over the largest payout ratio), earning its annual rate less the backstop's skim
+ * and the curator's fee, and losing its annual expected loss; over the pool's capital.
+ */
+async function atFullUse(deps: Deps, snap: PoolSnapshot, risks: readonly RiskRecord[]): Promise<PoolOutlook['atFullUse']> {
+  if (snap.capital === 0n || risks.length === 0) return null;
+  const caps = new Map(snap.risks.map((r) => [r.riskId, Number(capOf(snap.capital, r.capBps))]));
+  const groupCap = Number(capOf(snap.capital, snap.pool.limits.groupCapBps));
+  for (const group of new Set(risks.map((r) => r.correlationGroup))) {
+    const members = risks.filter((r) => r.correlationGroup === group);
+    const sum = members.reduce((t, r) => t + (caps.get(r.id) ?? 0), 0);
+    if (sum > groupCap) for (const r of members) caps.set(r.id, ((caps.get(r.id) ?? 0) * groupCap) / sum);
+  }
+  const total = [...caps.values()].reduce((t, c) => t + c, 0);
+  const scale = Math.min(1, Number(capOf(snap.capital, snap.pool.limits.totalCapBps)) / Math.max(total, 1));
+  const keep = 1 - curatorFeeAt(snap.pool, snap.at) / 10_000;
+  let premium = new Decimal(0);
+  let loss = new Decimal(0);
+  for (const r of risks) {
+    const amount = new Decimal((caps.get(r.id) ?? 0) * scale).div(r.maxPayoutRatio);
+    const p = await annualPricing(deps, r);
+    premium = premium.plus(amount.times(new Decimal(p.annualRate).minus(p.annualSkimLoad)).times(keep));
+    loss = loss.plus(amount.times(p.annualExpectedLoss));
+  }
+  const capital = new Decimal(snap.capital.toString());
+  return {
+    premiumYield: decimalString(premium.div(capital), 6),
+    expectedLossRate: decimalString(loss.div(capital), 6),
+    expectedYield: decimalString(premium.minus(loss).div(capital), 6),
+  };
+}
+
 /** The pool's outlook for a provider (see the module's comment). */
 export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolOutlook> {
   const report = await latestAdequacy(deps, { poolId: snap.pool.id });
+  const backed = (await Promise.all(snap.risks.map((r) => findRisk(deps.db, r.riskId)))).filter((r): r is RiskRecord => !!r);
   const sim = report.simulation;
   // The net premium the book earns a year at today's rate: every active policy's premium (after
   // the backstop's skim) spread over its term, as the pool accrues it.
@@ -195,6 +232,7 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
     utilisation: decimalString(utilisation, 6),
     premiumYield,
     premiumYieldAtFullUse: utilisation.gt(0) && premiumYield !== null ? decimalString(new Decimal(premiumYield).div(utilisation), 6) : null,
+    atFullUse: await atFullUse(deps, snap, backed),
     expectedLoss,
     expectedYield: rate(runRate - expectedLoss, snap.capital),
     tranches,
@@ -203,7 +241,7 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
       expectedShortfall99: BigInt(Math.ceil(sim.es99)),
       paths: sim.paths,
       computedAt: report.computedAt,
-      scenarios: await scenarios(deps, snap, BigInt(Math.ceil(sim.var99)), BigInt(Math.ceil(sim.es99))),
+      scenarios: scenarios(snap, backed, BigInt(Math.ceil(sim.var99)), BigInt(Math.ceil(sim.es99))),
     },
     terms: {
       cooldownSeconds: snap.pool.cooldownSeconds,

@@ -9,6 +9,7 @@ const OUTLOOK = `query($id: ID!) { pool(id: $id) { id name curator curatorFeeBps
   risks { risk { name } exposure cap utilisation }
   losses { incidentId layer amount }
   outlook { basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
+    atFullUse { premiumYield expectedLossRate expectedYield }
     tranches { tranche assets whoMayDeposit premiumYield expectedLossRate expectedYield lossAt99 lossAt99Share }
     worstCase { lossAt99 expectedShortfall99 paths computedAt scenarios { name kind loss layers { layer amount shareOfLayer } } }
     terms { words } } } }`;
@@ -35,8 +36,11 @@ export async function renderOutlook() {
     el(
       'p',
       { 'data-outlook-yield': o.expectedYield ?? '' },
-      `${p.name}: expected yield ${percent(o.expectedYield)} a year for the pool as a whole (premium ${percent(o.premiumYield)} less expected losses ${money(o.expectedLoss)} USDC a year); ` +
-        `${percent(o.premiumYieldAtFullUse)} of premium a year if sold up to its cap. Curator's fee ${p.curatorFeeBps / 100}% of premium` +
+      `${p.name}: expected yield ${percent(o.expectedYield)} a year on today's book (premium ${percent(o.premiumYield)} less expected losses ${money(o.expectedLoss)} USDC a year). ` +
+        (o.atFullUse
+          ? `Sold up to its caps at today's rates: premium ${percent(o.atFullUse.premiumYield)}, expected loss ${percent(o.atFullUse.expectedLossRate)}, expected yield ${percent(o.atFullUse.expectedYield)} a year. `
+          : '') +
+        `Curator's fee ${p.curatorFeeBps / 100}% of premium` +
         (p.pendingCuratorFee ? ` (${p.pendingCuratorFee.feeBps / 100}% from ${when(p.pendingCuratorFee.effectiveAt)})` : '') +
         '.',
     ),

@@ -1600,6 +1600,12 @@ export type PoolLoss = {
 /** A pool as a capital provider judges it before depositing (Pool.outlook). */
 export type PoolOutlook = {
   __typename?: 'PoolOutlook';
+  /**
+   * The pool sold up to its caps (each risk's, its groups', the total) at today's one-year rates
+   * (Risk.pricing, before utilisation pricing), less the backstop's skim and the curator's fee:
+   * what a provider judges a pool by before it has a book. Null without capital.
+   */
+  atFullUse?: Maybe<PoolYieldAtFullUse>;
   /** How the figures are worked out, in words. */
   basis: Scalars['String']['output'];
   /** The simulated mean loss a year of today's book, in base units. */
@@ -1614,7 +1620,7 @@ export type PoolOutlook = {
   premiumRunRate: Scalars['BigInt']['output'];
   /** premiumRunRate / capital: the premium yield a year before losses (null: no capital). */
   premiumYield?: Maybe<Scalars['Decimal']['output']>;
-  /** premiumYield / utilisation: the premium yield if the pool sold cover up to its cap at today's prices (null: no book). */
+  /** premiumYield / utilisation: today's book scaled up to the pool's cap (null: no book). See atFullUse for a pool with no book yet. */
   premiumYieldAtFullUse?: Maybe<Scalars['Decimal']['output']>;
   /** The cooldown and how capital leaves. */
   terms: PoolTerms;
@@ -1673,6 +1679,17 @@ export type PoolWorstCase = {
   paths: Scalars['Int']['output'];
   /** Named scenarios through the tranches. */
   scenarios: Array<LossScenario>;
+};
+
+/** A pool's yield a year if it sold cover up to its caps at today's one-year rates. */
+export type PoolYieldAtFullUse = {
+  __typename?: 'PoolYieldAtFullUse';
+  /** The expected loss a year of that cover over its capital. */
+  expectedLossRate?: Maybe<Scalars['Decimal']['output']>;
+  /** premiumYield - expectedLossRate. */
+  expectedYield?: Maybe<Scalars['Decimal']['output']>;
+  /** The premium it would earn a year over its capital. */
+  premiumYield?: Maybe<Scalars['Decimal']['output']>;
 };
 
 /** An underwriter's shares of one tranche of a pool. */
@@ -3573,6 +3590,7 @@ export type ResolversTypes = {
   PoolRiskInput: PoolRiskInput;
   PoolTerms: ResolverTypeWrapper<PoolTerms>;
   PoolWorstCase: ResolverTypeWrapper<Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversTypes['LossScenario']> }>;
+  PoolYieldAtFullUse: ResolverTypeWrapper<PoolYieldAtFullUse>;
   Position: ResolverTypeWrapper<PositionRecord>;
   PositionConnection: ResolverTypeWrapper<Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversTypes['Position']> }>;
   PositionEarnings: ResolverTypeWrapper<PositionEarnings>;
@@ -3708,6 +3726,7 @@ export type ResolversParentTypes = {
   PoolRiskInput: PoolRiskInput;
   PoolTerms: PoolTerms;
   PoolWorstCase: Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversParentTypes['LossScenario']> };
+  PoolYieldAtFullUse: PoolYieldAtFullUse;
   Position: PositionRecord;
   PositionConnection: Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Position']> };
   PositionEarnings: PositionEarnings;
@@ -4242,6 +4261,7 @@ export type PoolLossResolvers<ContextType = Context, ParentType extends Resolver
 };
 
 export type PoolOutlookResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolOutlook'] = ResolversParentTypes['PoolOutlook']> = {
+  atFullUse?: Resolver<Maybe<ResolversTypes['PoolYieldAtFullUse']>, ParentType, ContextType>;
   basis?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   expectedLoss?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   expectedYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
@@ -4276,6 +4296,12 @@ export type PoolWorstCaseResolvers<ContextType = Context, ParentType extends Res
   lossAt99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   paths?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   scenarios?: Resolver<Array<ResolversTypes['LossScenario']>, ParentType, ContextType>;
+};
+
+export type PoolYieldAtFullUseResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolYieldAtFullUse'] = ResolversParentTypes['PoolYieldAtFullUse']> = {
+  expectedLossRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  expectedYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  premiumYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
 };
 
 export type PositionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Position'] = ResolversParentTypes['Position']> = {
@@ -4873,6 +4899,7 @@ export type Resolvers<ContextType = Context> = {
   PoolRisk?: PoolRiskResolvers<ContextType>;
   PoolTerms?: PoolTermsResolvers<ContextType>;
   PoolWorstCase?: PoolWorstCaseResolvers<ContextType>;
+  PoolYieldAtFullUse?: PoolYieldAtFullUseResolvers<ContextType>;
   Position?: PositionResolvers<ContextType>;
   PositionConnection?: PositionConnectionResolvers<ContextType>;
   PositionEarnings?: PositionEarningsResolvers<ContextType>;

@@ -271,8 +271,11 @@ export interface PositionScenario {
 
 /** What a position loses in each of its pool's scenarios, or in one risk's (`riskId`). */
 export async function positionWhatIf(deps: Deps, snap: PoolSnapshot, position: PositionRecord, riskId?: string | null) {
-  const outlook = await poolOutlook(deps, snap);
-  const chosen = riskId ? outlook.worstCase.scenarios.filter((s) => s.riskId === riskId) : outlook.worstCase.scenarios;
+  // The scenarios only: the outlook's yields (a year's pricing of every backed risk) are not needed here.
+  const sim = (await latestAdequacy(deps, { poolId: snap.pool.id })).simulation;
+  const backed = (await Promise.all(snap.risks.map((r) => findRisk(deps.db, r.riskId)))).filter((r): r is RiskRecord => !!r);
+  const all = scenarios(snap, backed, BigInt(Math.ceil(sim.var99)), BigInt(Math.ceil(sim.es99)));
+  const chosen = riskId ? all.filter((s) => s.riskId === riskId) : all;
   if (riskId && chosen.length === 0) throw notFound(`pool ${snap.pool.id} does not back risk ${riskId}`);
   const t = snap.tranches.find((x) => x.tranche === position.tranche);
   const mine = position.shares + position.lockedShares;

@@ -369,7 +369,12 @@ describe('smart-contract failure on a real local chain: pays real failures, neve
       });
     const share = await feed('erc4626-share-price');
     const paused = await feed('contract-paused');
-    const base = { kind: 'SMART_CONTRACT_FAILURE', correlationGroup: `SC2-${vault.slice(2, 10)}`, score: SCORE } as const;
+    const base = {
+      kind: 'SMART_CONTRACT_FAILURE',
+      correlationGroup: `SC2-${vault.slice(2, 10)}`,
+      score: SCORE,
+      protocolCategory: 'YIELD',
+    } as const;
     await assert.rejects(
       createRisk(h.deps, admin, {
         ...base,
@@ -389,7 +394,6 @@ describe('smart-contract failure on a real local chain: pays real failures, neve
       rule: SHARE_FALL,
       signals: [{ name: 'paused', rule: PAUSED }],
       maxStalenessSeconds: 86_400,
-      protocolCategory: 'YIELD',
     });
     const curator: Viewer = { address: newWallet().address, roles: [] };
     const pool = await createPool(h.deps, curator, { name: `pool two ${vault.slice(0, 8)}`, risks: [{ riskId: risk.id }] });
@@ -463,6 +467,7 @@ describe('smart-contract failure on a real local chain: pays real failures, neve
       name: 'instant',
       correlationGroup: 'X',
       score: SCORE,
+      protocolCategory: 'YIELD' as const,
     };
     await assert.rejects(
       createRisk(h.deps, admin, { ...base, kind: 'SMART_CONTRACT_FAILURE', rule: { ...SHARE_FALL, window: 0 } }),

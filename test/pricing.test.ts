@@ -9,7 +9,8 @@ import { DAY_MS, dailyExperience, replayStarts } from '../src/domain/experience.
 import { fitPrior, gammaP, gammaQuantile } from '../src/domain/loss-model.ts';
 import type { Backing } from '../src/domain/backing.ts';
 import { fitted } from '../src/domain/fitted-model.ts';
-import { UNPOOLED_CAPITAL_SHARE, defaultPricing, riskRates } from '../src/domain/pricing.ts';
+import { UNPOOLED_CAPITAL_SHARE, capitalShare, defaultPricing, riskRates } from '../src/domain/pricing.ts';
+import { simulateLosses } from '../src/domain/monte-carlo.ts';
 import { type RiskScoreInputs, computeRiskScore } from '../src/domain/risk-score.ts';
 import { type Observation, backtest } from '../src/domain/trigger-engine.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
@@ -18,11 +19,12 @@ import {
   EXAMPLE_PROTOCOLS,
   EXAMPLE_RULES,
   exploitRates,
+  exploitValidation,
   fitExploitRates,
   priorAnnualRate,
   shippedExploits,
 } from '../src/calibration/exploits.ts';
-import { EXPLOIT_SEVERITY, exploitTrigger } from '../src/domain/exploit-prior.ts';
+import { CONTRACT_SCORE_WEIGHTS, contractScore, diversifiedCapital, exploitPrior, exploitTrigger } from '../src/domain/exploit-prior.ts';
 import {
   CREATE_POOL,
   CREDIT,
@@ -247,72 +249,129 @@ const ESTIMATE = `query($r: ID!, $amt: BigInt!, $d: Int!) { quoteEstimate(riskId
   lines { label value } } }`;
 
 describe('smart-contract failure priced from DeFi exploit history (shipped data)', () => {
-  const [established, reference, young] = EXAMPLE_PROTOCOLS.map((p) => p.inputs) as [RiskScoreInputs, RiskScoreInputs, RiskScoreInputs];
-  const [halfFall, tenthFall, paused] = EXAMPLE_RULES.map((r) => r.rule) as [TriggerRuleInput, TriggerRuleInput, TriggerRuleInput];
+  const [blueChip, reference, young] = EXAMPLE_PROTOCOLS.map((p) => p.inputs) as [RiskScoreInputs, RiskScoreInputs, RiskScoreInputs];
+  const [indemnity, , halfFall, paused] = EXAMPLE_RULES.map((r) => r.rule) as [
+    TriggerRuleInput,
+    TriggerRuleInput,
+    TriggerRuleInput,
+    TriggerRuleInput,
+  ];
+  const at = (valueUsd: number) => ({ ...exploitRates().amount, valueUsd });
 
-  test('the prior reproduces the loss rate it is fitted on: cover paying the share of value lost costs the rate in expected loss', () => {
+  test('the prior reproduces the loss rate it is fitted on, over every training year: cover paying the share lost costs about the rate', () => {
     const r = exploitRates();
-    assert.equal(r.fittedOn, '2020-2021');
-    // Lending lost 1.31% of its value locked a year in 2020-21 (bridges out, key thefts in).
-    assert.ok(Math.abs(r.byCategory.LENDING - 0.0131) < 0.0005, String(r.byCategory.LENDING));
-    const sharesLost = {
-      threshold: '0.9999',
-      direction: 'BELOW' as const,
-      recoveryThreshold: '0.9999',
-      window: 3_600,
-      payout: 'PROPORTIONAL' as const,
-      peg: '1',
-      maxRatio: '1',
-    };
+    assert.equal(r.fittedOn, '2020-2022');
+    // Lending lost 0.91% of its value locked a year in 2020-22 (bridges out, key thefts in).
+    assert.ok(Math.abs(r.byCategory.LENDING - 0.0091) < 0.0005, String(r.byCategory.LENDING));
+    const sharesLost = { ...indemnity, threshold: '0.9999', recoveryThreshold: '0.99995' };
     const el = priorAnnualRate(sharesLost, 'LENDING', reference).expectedLoss;
-    // 1 - exp(-lambda) of a rate near 5%: a little under the rate itself.
-    assert.ok(el > 0.95 * r.byCategory.LENDING && el <= r.byCategory.LENDING * 1.01, `${el} against ${r.byCategory.LENDING}`);
+    // A policy is paid once: 1 - exp(-lambda) of a frequency near 0.15 a year, a little under the rate.
+    assert.ok(el > 0.85 * r.byCategory.LENDING && el <= r.byCategory.LENDING * 1.01, `${el} against ${r.byCategory.LENDING}`);
+    // The years' spread, weighed by value locked, is the parameter uncertainty.
+    assert.ok(r.dispersion > 1 && r.dispersion < 50, String(r.dispersion));
   });
 
-  test('an established audited protocol costs 1.5-4% a year for a 50% fall; a young unaudited one costs more; a deeper trigger costs less', () => {
-    for (const category of ['LENDING', 'YIELD', null] as const) {
-      const rate = priorAnnualRate(halfFall, category, established).total;
-      assert.ok(rate >= 0.015 && rate <= 0.04, `${category}: ${rate}`);
-      assert.ok(priorAnnualRate(halfFall, category, young).total > 2 * rate, `${category}: young`);
-      assert.ok(priorAnnualRate(tenthFall, category, established).total > rate, `${category}: 10% fall`);
+  test('a blue-chip lending protocol pays at most 2.5% a year for indemnity-like cover; a young unaudited one far more', () => {
+    const blue = priorAnnualRate(indemnity, 'LENDING', blueChip);
+    assert.ok(blue.total <= 0.025 && blue.total > blue.expectedLoss, JSON.stringify(blue));
+    const risky = priorAnnualRate(indemnity, 'LENDING', young);
+    assert.ok(risky.total > 5 * blue.total, JSON.stringify({ risky, blue }));
+    // The loads over the expected loss at the reference protocol: what a buyer comparing peers pays for the risk.
+    const ref = priorAnnualRate(indemnity, 'LENDING', reference);
+    assert.ok(ref.total / ref.expectedLoss < 2.2, JSON.stringify(ref));
+  });
+
+  test('severity falls with size: a full payout on a 50% fall, against indemnity-like cover, is far cheaper for a $5B protocol than for a $10M one', () => {
+    const ratio = (valueSecuredUsd: bigint) => {
+      const inputs = { ...reference, valueSecuredUsd };
+      return priorAnnualRate(halfFall, 'LENDING', inputs).expectedLoss / priorAnnualRate(indemnity, 'LENDING', inputs).expectedLoss;
+    };
+    assert.ok(ratio(5_000_000_000n) <= 0.6 * ratio(10_000_000n), `${ratio(5_000_000_000n)} against ${ratio(10_000_000n)}`);
+    // A deeper fall is rarer at every size, and a large protocol is exploited more often for a smaller share.
+    const rule = (threshold: string) => normaliseTriggerRule({ ...indemnity, threshold, recoveryThreshold: '0.995', payout: 'BINARY' });
+    for (const v of [1e7, 1e9, 1e10]) {
+      assert.ok(exploitTrigger([rule('0.5')], at(v)).probability < exploitTrigger([rule('0.9')], at(v)).probability);
     }
+    assert.ok(exploitTrigger([], at(1e10)).meanShare < exploitTrigger([], at(1e7)).meanShare);
   });
 
-  test('a paused flag is priced from the chance of the event: on sale, every exploit at its payout', () => {
-    const rate = priorAnnualRate(paused, null, reference);
-    assert.ok(rate.total < 0.15 && rate.expectedLoss > 0.02, JSON.stringify(rate));
-    assert.deepEqual(exploitTrigger([normaliseTriggerRule(paused)]), { probability: 1, meanPayout: 1 });
+  test('every factor shown acts in its stated direction: audits, age, size, incidents, oracles, admin keys', () => {
+    const price = (inputs: RiskScoreInputs) => priorAnnualRate(indemnity, 'LENDING', inputs).expectedLoss;
+    const base = price(reference);
+    assert.ok(price({ ...reference, audits: 0 }) > price({ ...reference, audits: 4 }) * 1.5, 'audits');
+    assert.ok(price({ ...reference, daysLive: 30 }) > base, 'age');
+    assert.ok(price({ ...reference, pastIncidents: 1 }) > base, 'incidents');
+    assert.ok(price({ ...reference, oracleQuality: 'LOW' }) > base, 'oracles');
+    assert.ok(price({ ...reference, centralisation: 'HIGH' }) > base, 'admin keys');
+    for (const w of Object.values(CONTRACT_SCORE_WEIGHTS)) assert.ok(w > 0);
+    assert.equal(contractScore(reference).model, 'scf-2026.12');
+  });
+
+  test('a paused flag is priced from how often exploits happen: every exploit at its payout', () => {
+    const effect = exploitTrigger([normaliseTriggerRule(paused)], at(1e9));
+    assert.equal(effect.probability, 1);
+    assert.equal(effect.meanPayout, 1);
+    const rate = priorAnnualRate(paused, 'LENDING', reference);
+    // The reference protocol's frequency: its loss rate over the mean share one exploit takes.
+    assert.ok(
+      Math.abs(rate.frequency * effect.meanShare - exploitRates().byCategory.LENDING) < 1e-3 * rate.frequency,
+      JSON.stringify(rate),
+    );
+    assert.ok(priorAnnualRate(paused, 'LENDING', blueChip).expectedLoss < rate.expectedLoss);
   });
 
   test('a risk on several signals triggers when any does, at the larger payout: never cheaper than one of its rules', () => {
     const fall = (threshold: string, payout: 'BINARY' | 'PROPORTIONAL') =>
       normaliseTriggerRule({ threshold, direction: 'BELOW', recoveryThreshold: '0.99', window: 60, payout, peg: '1', maxRatio: '1' });
-    const half = exploitTrigger([fall('0.5', 'BINARY')]);
-    const tenth = exploitTrigger([fall('0.9', 'PROPORTIONAL')]);
-    const both = exploitTrigger([fall('0.5', 'BINARY'), fall('0.9', 'PROPORTIONAL')]);
+    const half = exploitTrigger([fall('0.5', 'BINARY')], at(1e8));
+    const tenth = exploitTrigger([fall('0.9', 'PROPORTIONAL')], at(1e8));
+    const both = exploitTrigger([fall('0.5', 'BINARY'), fall('0.9', 'PROPORTIONAL')], at(1e8));
     // Any exploit taking 10% triggers the second; those taking half pay the whole cover under the first.
     assert.ok(Math.abs(both.probability - tenth.probability) < 1e-12, JSON.stringify({ both, tenth }));
     const cost = (t: { probability: number; meanPayout: number }) => t.probability * t.meanPayout;
     assert.ok(cost(both) > cost(half) && cost(both) > cost(tenth), JSON.stringify({ both, half, tenth }));
-    assert.deepEqual(exploitTrigger([fall('0.5', 'BINARY'), normaliseTriggerRule(paused)]), { probability: 1, meanPayout: 1 });
+    assert.equal(exploitTrigger([fall('0.5', 'BINARY'), normaliseTriggerRule(paused)], at(1e8)).probability, 1);
   });
 
-  test('the chance an exploit triggers a fall: integrates the severity, and a deeper fall is rarer', () => {
-    const { alpha, beta } = EXPLOIT_SEVERITY;
-    const at = (threshold: string) =>
-      exploitTrigger([normaliseTriggerRule({ threshold, direction: 'BELOW', recoveryThreshold: '0.99', window: 60 })]).probability;
-    // Beta(0.5, 1.5): P(S >= 0.5) = 1 - I_0.5(0.5, 1.5) = 0.1817 (closed form: 1/2 - 1/pi).
-    assert.ok(Math.abs(at('0.5') - (0.5 - 1 / Math.PI)) < 1e-3, String(at('0.5')));
-    assert.ok(at('0.1') < at('0.5') && at('0.5') < at('0.9') && at('0.9') < 1);
-    assert.equal(alpha / (alpha + beta), 0.25);
+  test('capital on what the pool needs: a cover in a diversified book holds far less than alone, never more than the unpooled share', () => {
+    const rule = normaliseTriggerRule(indemnity);
+    const prior = exploitPrior([rule], 'LENDING', reference, exploitRates(), fitted);
+    assert.ok(prior.severitySpread !== undefined && prior.severitySpread > 0);
+    const p = { hazard: 0.15, severity: prior.severity, shape: 10, rate: 10 / 0.15 };
+    const diversified = diversifiedCapital(p, prior, 1);
+    const alone = simulateAlone(p, prior);
+    assert.ok(diversified < 0.5 * alone, JSON.stringify({ diversified, alone }));
+    assert.ok(capitalShare({ capital: { risks: {}, book: null } }, 'r', diversified) === Math.min(0.2, diversified));
+    assert.equal(capitalShare({ capital: { risks: { r: '0.3' }, book: null } }, 'r', diversified), 0.3);
   });
 
-  test('validated by time split: 2022, held out, lost less than the 2020-21 prior pooled', () => {
+  test('validated by time split, as docs/pricing.md shows: fitted on 2020-21, 2022 realised below the prior pooled, with an interval', () => {
     const { exploits, tvl } = shippedExploits();
     const held = fitExploitRates(exploits, tvl, [2022]);
-    assert.ok(held.pooled < exploitRates().pooled, `${held.pooled} against ${exploitRates().pooled}`);
+    const early = fitExploitRates(exploits, tvl, [2020, 2021]);
+    assert.ok(held.pooled < early.pooled, `${held.pooled} against ${early.pooled}`);
+    const pooled = exploitValidation().rows.at(-1);
+    assert.ok(pooled && pooled.interval[0] < pooled.actualOverExpected && pooled.actualOverExpected < pooled.interval[1]);
+    assert.ok(pooled.lossOverPremium > 0 && pooled.lossOverPremium < pooled.actualOverExpected);
   });
 });
+
+/** One cover's own ES 99% per unit of exposure, the way the pool's run simulates it. */
+function simulateAlone(p: { hazard: number; severity: number; shape: number; rate: number }, prior: { severitySpread?: number }) {
+  return simulateLosses(
+    [
+      {
+        exposure: 1,
+        probability: -Math.expm1(-p.hazard),
+        severity: p.severity,
+        ...(prior.severitySpread === undefined ? {} : { severitySpread: prior.severitySpread }),
+        group: 'g',
+        frequency: { shape: p.shape, rate: p.rate },
+      },
+    ],
+    { paths: 20_000, seed: 1, withinGroup: 0, acrossGroups: 0, capital: Number.MAX_SAFE_INTEGER, backstopAvailable: 0 },
+  ).es99;
+}
 
 describe('history as data, and quotes from it (API)', () => {
   const h = useHarness({ pricing: MODEL_PRICING }, { checkInvariants: true });
@@ -542,6 +601,12 @@ describe('history as data, and quotes from it (API)', () => {
     const contract = { ...depegRiskInput('vault', 'V'), kind: 'SMART_CONTRACT_FAILURE', backing: 'FIAT' };
     contract.rule = { ...contract.rule, window: 3_600 };
     expectCode(await h.gql(DEPEG_RISK, { input: contract }, admin), 'BAD_USER_INPUT');
+    // A smart-contract failure names its category; a bridge is declined: no data prices it.
+    const { backing: _, ...uncategorised } = contract;
+    expectCode(await h.gql(DEPEG_RISK, { input: uncategorised }, admin), 'BAD_USER_INPUT');
+    const bridge = await h.gql(DEPEG_RISK, { input: { ...uncategorised, protocolCategory: 'BRIDGE' } }, admin);
+    expectCode(bridge, 'RISK_DECLINED');
+    assert.match(JSON.stringify(bridge.errors), /bridge cover is not sold/);
   });
 
   test('history as observed: a gap is no experience, a date before any stablecoin is refused, an import never replaces a day the watcher saw, and the next quote prices the new history', async () => {

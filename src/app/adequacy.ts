@@ -56,6 +56,7 @@ async function report(
       exposure: Number(e.exposure),
       probability,
       severity,
+      ...(model.prior.severitySpread === undefined ? {} : { severitySpread: model.prior.severitySpread }),
       group: risk.correlationGroup,
       dependsOn: dependsOnOf(risk),
       frequency: { shape: model.posterior.shape, rate: model.posterior.rate },

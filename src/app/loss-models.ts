@@ -8,7 +8,7 @@ import type { Observation } from '../domain/trigger-engine.ts';
 import type { TriggerRule } from '../domain/trigger-rule.ts';
 import { crossSection, shippedCoins } from '../calibration/cross-section.ts';
 import { exploitRates } from '../calibration/exploits.ts';
-import { type ProtocolCategory, exploitPrior, isProtocolCategory } from '../domain/exploit-prior.ts';
+import { type ProtocolCategory, diversifiedCapital, exploitPrior, isProtocolCategory } from '../domain/exploit-prior.ts';
 import { fitted } from '../domain/fitted-model.ts';
 import { signalsOf } from '../domain/risk-signals.ts';
 import type { Ports } from './deps.ts';
@@ -31,6 +31,11 @@ export interface RiskLossModel {
   prior: Prior;
   posterior: Posterior;
   curves: TermCurves;
+  /**
+   * Smart-contract failure: the capital a unit of this cover's exposure holds in a diversified
+   * book of like covers, the most a pool that has not simulated it yet charges for.
+   */
+  capitalDiversified?: number;
 }
 
 const priors = new Map<string, Prior>();
@@ -50,12 +55,27 @@ export function priorOf(risk: Pick<RiskRecord, 'kind' | 'rule' | 'signals' | 'sc
     return exploitPrior(
       signalsOf(risk).map((s) => s.rule),
       protocolCategoryOf(risk),
+      { valueSecuredUsd: valueSecuredOf(risk) },
       exploitRates(),
       fitted,
     );
   }
   return stablecoinPrior(risk.rule, backingOf(risk));
 }
+
+/** The value a risk secures, from its score inputs (stored as a decimal string). */
+function valueSecuredOf(risk: Pick<RiskRecord, 'scoreInputs'>): bigint {
+  const v = risk.scoreInputs.valueSecuredUsd;
+  if (typeof v === 'number' && Number.isFinite(v)) return BigInt(Math.max(0, Math.floor(v)));
+  return typeof v === 'string' && /^\d+$/.test(v) ? BigInt(v) : 0n;
+}
+
+/**
+ * The loss model's fitted parameters for a risk: smart-contract failure carries the spread of
+ * DeFi's yearly loss rates as its parameter uncertainty, a depeg the stablecoin fit's.
+ */
+export const modelFor = (risk: Pick<RiskRecord, 'kind'>) =>
+  risk.kind === 'SMART_CONTRACT_FAILURE' ? { ...fitted, dispersion: exploitRates().dispersion } : fitted;
 
 /** The correlation groups a risk's backing depends on (DAI and FRAX on USDC): it shares their shocks in the adequacy simulation. */
 export function dependsOnOf(risk: Pick<RiskRecord, 'scoreInputs'>): string[] {
@@ -84,15 +104,18 @@ function stablecoinPrior(rule: TriggerRule, backing: Backing | null): Prior {
 
 /** Builds a risk's model from its daily series (pure: the service below feeds it from the database). */
 export function buildLossModel(
-  risk: Pick<RiskRecord, 'kind' | 'rule' | 'signals' | 'scoreInputs' | 'scoreModel' | 'modelScore' | 'scoreOverride'>,
+  risk: Pick<RiskRecord, 'kind' | 'rule' | 'signals' | 'scoreInputs' | 'scoreModel' | 'modelScore' | 'scoreOverride'> &
+    Partial<Pick<RiskRecord, 'maxPayoutRatio'>>,
   series: Observation[],
   asOf: number,
   quantile: number,
 ): RiskLossModel {
   const prior = priorOf(risk);
-  const { experience, posterior, curves } = lossCurves(risk.rule, series, Number(effectiveScore(risk)), prior, fitted, quantile);
+  const { experience, posterior, curves } = lossCurves(risk.rule, series, Number(effectiveScore(risk)), prior, modelFor(risk), quantile);
   const { burningCost, ...summary } = experience;
-  return { model: `${fitted.version}/${risk.scoreModel}`, asOf, series, experience: summary, burningCost, prior, posterior, curves };
+  const built = { model: `${fitted.version}/${risk.scoreModel}`, asOf, series, experience: summary, burningCost, prior, posterior, curves };
+  if (risk.kind !== 'SMART_CONTRACT_FAILURE') return built;
+  return { ...built, capitalDiversified: diversifiedCapital(posterior, prior, Number(risk.maxPayoutRatio ?? '1')) };
 }
 
 /** What building a risk's model reads: the database, the clock and the pricing configuration. */
@@ -162,7 +185,11 @@ export function sourcesOf(ports: Source, risk: Pick<RiskRecord, 'id' | 'pricingR
   return sources(ports.db, risk.id, `${risk.pricingRevision}|${Math.floor(now / 60_000)}`, () => historySources(ports.db, risk.id, now));
 }
 
-/** The expected loss and uncertainty load of a term (whole days, at most a year). */
+/** The expected loss and uncertainty load of a term (whole days, at most a year), and the capital the cover holds in a diversified book. */
 export function lossTermsOf(model: RiskLossModel, days: number): LossTerms {
-  return { expectedLoss: model.curves.expectedLoss[days] ?? 0, uncertainty: model.curves.uncertainty[days] ?? 0 };
+  return {
+    expectedLoss: model.curves.expectedLoss[days] ?? 0,
+    uncertainty: model.curves.uncertainty[days] ?? 0,
+    ...(model.capitalDiversified === undefined ? {} : { capitalDiversified: model.capitalDiversified }),
+  };
 }

@@ -72,6 +72,7 @@ export function lossTermsAt(model: RiskLossModel, days: number, market: MarketNo
   const base = lossTermsOf(model, days);
   if (market.multiplier === 1) return base;
   return {
+    ...base,
     expectedLoss: atDistance(model.curves.expectedLoss, days, market.multiplier),
     uncertainty: base.uncertainty * market.multiplier,
   };

@@ -13,7 +13,7 @@ import { lossTermsAt, marketNow } from './market-now.ts';
 import type { OfferTerms } from '../domain/offer-id.ts';
 import { offerId } from './quote-offers.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
+import { type LossTerms, type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
 import type { PoolRecord } from '../domain/pool.ts';
 import type { Viewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
@@ -92,7 +92,7 @@ export function priceIn(
   c: {
     risk: { id: string; maxPayoutRatio: string };
     pool: Pick<PoolRecord, 'adequacy'>;
-    loss: { expectedLoss: number; uncertainty: number };
+    loss: LossTerms;
     check: Pick<CapacityCheck, 'utilisationBefore' | 'utilisationAfter' | 'utilisationKey'>;
     amount: bigint;
     durationDays: number;
@@ -105,7 +105,7 @@ export function priceIn(
       durationDays: c.durationDays,
       maxPayoutRatio: c.risk.maxPayoutRatio,
       loss: c.loss,
-      capitalShare: capitalShare(c.pool.adequacy, c.risk.id),
+      capitalShare: capitalShare(c.pool.adequacy, c.risk.id, c.loss.capitalDiversified),
       utilisationBefore: c.check.utilisationBefore,
       utilisationAfter: c.check.utilisationAfter,
       utilisationKey: c.check.utilisationKey,

@@ -1,3 +1,4 @@
+import type { LossTerms } from '../domain/pricing.ts';
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { findPolicy, findPolicyByQuote, findQuote, insertPolicy, insertQuotes, lockPolicy } from '../db/cover-store.ts';
@@ -73,7 +74,7 @@ async function alreadyBought(ex: Executor, buyer: string, quoteId: string): Prom
 /** The loss model a quote's cover is priced by now, with the risk version it was worked out for. */
 interface PricedBy {
   riskVersion: string;
-  loss: { expectedLoss: number; uncertainty: number };
+  loss: LossTerms;
 }
 
 async function modelOfQuote(deps: Deps, quoteId: string): Promise<PricedBy | null> {

@@ -5,13 +5,19 @@ import type { RiskKind, RiskRecord } from '../domain/risk.ts';
 export { effectiveScore } from '../domain/risk.ts';
 import type { Executor } from '../db/create-database.ts';
 import { type FeedFreshness, feedFreshness } from '../db/feed-store.ts';
-import { badInput, checkAll, notFound, riskNotMonitored, under } from '../domain/errors.ts';
+import { badInput, checkAll, notFound, riskDeclined, riskNotMonitored, under } from '../domain/errors.ts';
 import { DEFAULT_MAX_STALENESS_SECONDS, type Monitoring, monitoringOf } from '../domain/monitoring.ts';
 import { newId } from './ids.ts';
 import { parseAmount } from '../domain/money.ts';
 import { type Level, computeRiskScore, validateScoreOverride } from '../domain/risk-score.ts';
 import { type TriggerRuleInput, normaliseTriggerRule, requireManipulationWindow } from '../domain/trigger-rule.ts';
-import { PROTOCOL_CATEGORIES, type ProtocolCategory, isProtocolCategory } from '../domain/exploit-prior.ts';
+import {
+  DECLINED_CATEGORIES,
+  PROTOCOL_CATEGORIES,
+  type ProtocolCategory,
+  contractScore,
+  isProtocolCategory,
+} from '../domain/exploit-prior.ts';
 import { type RiskSignalInput, maxPayoutOf, normaliseSignals, signalsOf } from '../domain/risk-signals.ts';
 import { type Viewer, requireAdmin } from './viewer.ts';
 import type { Deps, Ports } from './deps.ts';
@@ -33,7 +39,7 @@ export interface CreateRiskInput {
     oracleQuality: Level;
     centralisation: Level;
   };
-  protocolCategory?: ProtocolCategory | null;
+  protocolCategory?: ProtocolCategory | 'BRIDGE' | null;
   backing?: Backing | null;
   dependsOn?: string[] | null;
   signals?: RiskSignalInput[] | null;
@@ -72,14 +78,22 @@ export async function createRisk(deps: Deps, viewer: Viewer | null, input: Creat
     },
     () => under(['rule'], () => normaliseTriggerRule(input.rule)),
     () =>
-      under(['score'], () =>
-        computeRiskScore({ ...input.score, valueSecuredUsd: parseAmount(input.score.valueSecuredUsd, 'valueSecuredUsd') }),
-      ),
+      under(['score'], () => {
+        const inputs = { ...input.score, valueSecuredUsd: parseAmount(input.score.valueSecuredUsd, 'valueSecuredUsd') };
+        return input.kind === 'SMART_CONTRACT_FAILURE' ? contractScore(inputs) : computeRiskScore(inputs);
+      }),
     () => {
       const category = input.protocolCategory ?? null;
-      if (category === null) return null;
+      if (category === null) {
+        if (input.kind !== 'SMART_CONTRACT_FAILURE') return null;
+        throw badInput(`protocolCategory is required for a SMART_CONTRACT_FAILURE risk: one of ${PROTOCOL_CATEGORIES.join(', ')}`, {
+          field: 'protocolCategory',
+        });
+      }
       if (input.kind !== 'SMART_CONTRACT_FAILURE')
         throw badInput('protocolCategory is for a SMART_CONTRACT_FAILURE risk', { field: 'protocolCategory' });
+      const declined = DECLINED_CATEGORIES[category];
+      if (declined) throw riskDeclined(declined, { field: 'protocolCategory', category });
       if (!isProtocolCategory(category))
         throw badInput(`protocolCategory must be one of ${PROTOCOL_CATEGORIES.join(', ')}`, { field: 'protocolCategory' });
       return category;

@@ -47,6 +47,12 @@ export interface Prior {
   /** The backing class the prior is for (null: every class pooled) and its hazard relativity r_class. */
   backing: Backing | null;
   relativity: number;
+  /**
+   * How what a trigger pays spreads around its mean, as the concentration a + b of a Beta on
+   * the payout's share of the largest ratio (smart-contract failure: exploits take every share
+   * of value); absent, a trigger pays the largest ratio or nothing (the heaviest tail).
+   */
+  severitySpread?: number;
 }
 
 /**

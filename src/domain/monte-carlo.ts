@@ -29,6 +29,11 @@ export interface SimRisk {
    * this probability: the severity distribution of that mean with the heaviest tail.
    */
   severity?: number;
+  /**
+   * When given, a trigger pays a share of the exposure drawn from Beta(severity x c, (1 -
+   * severity) x c) with this concentration c instead (an exploit takes any share of value).
+   */
+  severitySpread?: number;
   group: string;
   /** Groups whose failure this risk's backing depends on: it shares their shocks. */
   dependsOn?: readonly string[];
@@ -176,9 +181,16 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
   const probabilities = risks.map(({ frequency: f }) =>
     f ? Float64Array.from({ length: DRAWS }, () => -Math.expm1(-gammaDraw(f.shape, normal, random) / f.rate)) : null,
   );
-  // Which risks paid in each path, a bit per risk, for their shares of the tail.
+  // Which risks paid in each path, a bit per risk, for their shares of the tail; and what a
+  // risk whose payout is drawn paid, per path, when any is.
   const words = Math.ceil(n / 32);
   const paidBits = new Uint32Array(paths * words);
+  const spread = risks.map((r, i) => {
+    const c = r.severitySpread;
+    const m = severity[i] as number;
+    return c !== undefined && c > 0 && m > 0 && m < 1 ? { a: m * c, b: (1 - m) * c } : null;
+  });
+  const payouts = spread.some((x) => x !== null) ? new Float64Array(paths * n) : null;
   let sum = 0;
   let backstop = 0;
   let haircut = 0;
@@ -200,8 +212,17 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
       }
       const own = spared > 0 ? Math.max(0, 1 - (1 - p) / spared) : 0;
       if (!hit) hit = random() < own;
+      if (!hit) continue;
+      const beta = spread[i];
+      if (beta && payouts) {
+        const x = gammaDraw(beta.a, normal, random);
+        const paid = (exposure[i] as number) * (x / (x + gammaDraw(beta.b, normal, random)));
+        loss += paid;
+        payouts[path * n + i] = paid;
+        continue;
+      }
       const share = severity[i] as number;
-      if (hit && (share >= 1 || random() < share)) {
+      if (share >= 1 || random() < share) {
         loss += exposure[i] as number;
         const w = path * words + (i >>> 5);
         paidBits[w] = ((paidBits[w] as number) | (1 << (i & 31))) >>> 0;
@@ -235,7 +256,8 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
     const weight = loss > edge ? 1 : loss === edge && loss > 0 ? atWeight : 0;
     if (weight === 0) continue;
     for (let i = 0; i < n; i++) {
-      if (((paidBits[path * words + (i >>> 5)] as number) >>> (i & 31)) & 1) {
+      if (payouts && spread[i]) contributions[i] = (contributions[i] as number) + (weight * (payouts[path * n + i] as number)) / tailCount;
+      else if (((paidBits[path * words + (i >>> 5)] as number) >>> (i & 31)) & 1) {
         contributions[i] = (contributions[i] as number) + (weight * (exposure[i] as number)) / tailCount;
       }
     }

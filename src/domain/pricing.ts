@@ -84,18 +84,26 @@ export const UNPOOLED_CAPITAL_SHARE = 0.2;
 /**
  * The capital a cover holds per unit of its exposure (docs/pricing.md, "Capital as a common
  * shock"): its risk's share of the pool's ES 99% in the last adequacy run over the risk's
- * exposure; for a risk that run did not see, the book's ES 99% over its exposure; for a pool
- * with no book yet, UNPOOLED_CAPITAL_SHARE.
+ * exposure (its marginal contribution, with the pool's diversification); for a risk that run
+ * did not see, the book's ES 99% over its exposure; for a pool with no book yet,
+ * UNPOOLED_CAPITAL_SHARE; either at most what the cover holds in a diversified book of like
+ * covers (`diversified`, where the loss model gives it: smart-contract failure, whose covers
+ * are on independent protocols; domain/exploit-prior.ts, diversifiedCapital).
  */
-export function capitalShare(adequacy: { capital: CapitalShares }, riskId: string): number {
-  const own = adequacy.capital.risks[riskId] ?? adequacy.capital.book;
-  return own === undefined || own === null ? UNPOOLED_CAPITAL_SHARE : Number(own);
+export function capitalShare(adequacy: { capital: CapitalShares }, riskId: string, diversified?: number): number {
+  const simulated = adequacy.capital.risks[riskId];
+  if (simulated !== undefined) return Number(simulated);
+  const book = adequacy.capital.book;
+  const fallback = book === null ? UNPOOLED_CAPITAL_SHARE : Number(book);
+  return diversified === undefined ? fallback : Math.min(fallback, diversified);
 }
 
 /** What the loss model says of a cover, per unit of cover, for its term. */
 export interface LossTerms {
   expectedLoss: number;
   uncertainty: number;
+  /** The capital a unit of exposure holds in a diversified book of like covers, where the loss model gives it. */
+  capitalDiversified?: number;
 }
 
 export interface PremiumInput {

@@ -69,8 +69,8 @@ export type CreateRiskInput = {
   /** Its name, e.g. "USDC depeg". */
   name: string;
   /**
-   * A smart-contract failure's protocol category: its prior starts from the exploit rate of the
-   * category (docs/pricing.md). Unset: all categories pooled. Not for a depeg.
+   * A smart-contract failure's protocol category, required for one: its prior starts from the
+   * exploit rate of the category (docs/pricing.md); BRIDGE is declined (RISK_DECLINED). Not for a depeg.
    */
   protocolCategory?: ProtocolCategory | null | undefined;
   /** Fresh feeds needed to evaluate the trigger (default 1). */
@@ -166,6 +166,8 @@ export type PoolRiskInput = {
 
 /** A protocol's category, as DeFi's exploit history counts them (bridges are not covered: their value locked is not in the data). */
 export type ProtocolCategory =
+  /** Cross-chain bridges: declined (RISK_DECLINED), as the data holds no value locked of bridges to price their losses against. */
+  | 'BRIDGE'
   /** Collateralised-debt stablecoins. */
   | 'CDP_STABLECOIN'
   /** Derivatives and synthetic assets. */

@@ -26,7 +26,6 @@ describe('every signal at the point of sale', () => {
     const risk = await createRisk(h.deps, admin, {
       name: 'vault with a balance signal',
       kind: 'SMART_CONTRACT_FAILURE',
-      protocolCategory: 'YIELD',
       correlationGroup: 'VAULT-SIGNALS',
       rule: { threshold: '0.5', direction: 'BELOW', recoveryThreshold: '0.9', window: 3600, payout: 'BINARY' },
       signals: [

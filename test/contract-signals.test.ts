@@ -467,10 +467,9 @@ describe('smart-contract failure on a real local chain: pays real failures, neve
       name: 'instant',
       correlationGroup: 'X',
       score: SCORE,
-      protocolCategory: 'YIELD' as const,
     };
     await assert.rejects(
-      createRisk(h.deps, admin, { ...base, kind: 'SMART_CONTRACT_FAILURE', rule: { ...SHARE_FALL, window: 0 } }),
+      createRisk(h.deps, admin, { ...base, kind: 'SMART_CONTRACT_FAILURE', protocolCategory: 'YIELD', rule: { ...SHARE_FALL, window: 0 } }),
       (e: unknown) => isBaseError(e) && e.code === 'BAD_USER_INPUT' && /at least 60 s/.test(e.message),
     );
     const depeg = await createRisk(h.deps, admin, { ...base, kind: 'DEPEG', rule: { ...SHARE_FALL, window: 0 } });

@@ -410,6 +410,60 @@ describe('history as data, and quotes from it (API)', () => {
     return { adminToken, risk, feedId, imported };
   }
 
+  test('smart-contract cover as the API quotes it: a blue chip pays what peers charge, severity falls with size, audits act', async () => {
+    const indemnity = {
+      threshold: '0.99',
+      direction: 'BELOW',
+      recoveryThreshold: '0.995',
+      window: 3_600,
+      payout: 'PROPORTIONAL',
+      peg: '1',
+      maxRatio: '1',
+    };
+    const halfFall = {
+      threshold: '0.5',
+      direction: 'BELOW',
+      recoveryThreshold: '0.9',
+      window: 3_600,
+      payout: 'BINARY',
+      peg: '1',
+      maxRatio: '1',
+    };
+    const profile = {
+      audits: 2,
+      daysLive: 548,
+      valueSecuredUsd: '1000000000',
+      pastIncidents: 0,
+      oracleQuality: 'HIGH',
+      centralisation: 'MEDIUM',
+    };
+    const buyer = await h.signIn(newWallet());
+    const amount = USDC(10_000);
+    /** A one-year cover's total (with the fee) over its amount, in a fresh pool of 1,000,000. */
+    const annual = async (rule: Record<string, unknown>, score: Record<string, unknown>, category = 'LENDING') => {
+      const m = await marketOn(
+        [],
+        rule,
+        {},
+        { kind: 'SMART_CONTRACT_FAILURE', protocolCategory: category, score: { ...profile, ...score } },
+      );
+      const q = (await h.ok(ESTIMATE, { r: m.risk.id, amt: amount.toString(), d: 365 }, buyer)).quoteEstimate;
+      return { rate: Number(q.total) / Number(amount), expectedLoss: Number(q.breakdown.expectedLoss) };
+    };
+    const blueChip = await annual(indemnity, { audits: 6, daysLive: 1_825, valueSecuredUsd: '10000000000', centralisation: 'LOW' });
+    assert.ok(blueChip.rate <= 0.025, JSON.stringify(blueChip));
+    const unaudited = await annual(indemnity, { audits: 0 });
+    const fourAudits = await annual(indemnity, { audits: 4 });
+    assert.ok(unaudited.rate > fourAudits.rate, JSON.stringify({ unaudited, fourAudits }));
+    const relative = async (valueSecuredUsd: string) =>
+      (await annual(halfFall, { valueSecuredUsd })).rate / (await annual(indemnity, { valueSecuredUsd })).rate;
+    const [large, small] = [await relative('5000000000'), await relative('10000000')];
+    assert.ok(large <= 0.6 * small, JSON.stringify({ large, small }));
+    // The reference protocol's premium stays within a small multiple of its expected loss (loads a buyer comparing peers accepts).
+    const reference = await annual(indemnity, {});
+    assert.ok(reference.rate < 2.5 * reference.expectedLoss, JSON.stringify(reference));
+  });
+
   test('an admin imports history; a re-import adds nothing; bad input is refused whole with nothing written', async () => {
     const m = await marketOn(['1', '0.999', '1.001']);
     assert.equal(m.imported?.received, 3);

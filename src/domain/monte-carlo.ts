@@ -89,7 +89,7 @@ export interface SimResult {
 export const layerLoss = (loss: number, attachment: number, thickness: number) => Math.min(Math.max(loss - attachment, 0), thickness);
 
 /** xoshiro128** seeded through splitmix32: fast, good quality, reproducible everywhere. */
-function createRandom(seed: number): () => number {
+export function createRandom(seed: number): () => number {
   let s = seed >>> 0;
   const splitmix = () => {
     s = (s + 0x9e3779b9) >>> 0;
@@ -120,7 +120,7 @@ function rotl(x: number, k: number): number {
 }
 
 /** Standard normals by the Marsaglia polar method, one spare kept. */
-function createNormal(random: () => number): () => number {
+export function createNormal(random: () => number): () => number {
   let spare = Number.NaN;
   return () => {
     if (!Number.isNaN(spare)) {
@@ -143,7 +143,7 @@ function createNormal(random: () => number): () => number {
 }
 
 /** A Gamma(shape, 1) draw (Marsaglia and Tsang; shape below 1 by the boost u^(1/shape)). */
-function gammaDraw(shape: number, normal: () => number, random: () => number): number {
+export function gammaDraw(shape: number, normal: () => number, random: () => number): number {
   if (shape < 1) return gammaDraw(shape + 1, normal, random) * random() ** (1 / shape);
   const d = shape - 1 / 3;
   const c = 1 / Math.sqrt(9 * d);

@@ -18,6 +18,7 @@ import { shippedCoins } from '../src/calibration/cross-section.ts';
 import {
   EXAMPLE_PROTOCOLS,
   EXAMPLE_RULES,
+  INDEMNITY_RULE,
   exploitRates,
   exploitValidation,
   fitExploitRates,
@@ -338,7 +339,12 @@ describe('smart-contract failure priced from DeFi exploit history (shipped data)
     const prior = exploitPrior([rule], 'LENDING', reference, exploitRates(), fitted);
     assert.ok(prior.severitySpread !== undefined && prior.severitySpread > 0);
     const p = { hazard: 0.15, severity: prior.severity, shape: 10, rate: 10 / 0.15 };
-    const diversified = diversifiedCapital(p, prior, 1);
+    // Two of the 112 exploits shared a cause with another protocol's (Agave and Hundred Finance, one day, one bug).
+    const common = exploitRates().commonCause;
+    assert.ok(Math.abs(common - 2 / 112) < 1e-9, String(common));
+    const diversified = diversifiedCapital(p, prior, 1, common);
+    // Concentration costs: covers that fail together hold more.
+    assert.ok(diversifiedCapital(p, prior, 1, 0.5) > 2 * diversified);
     const alone = simulateAlone(p, prior);
     assert.ok(diversified < 0.5 * alone, JSON.stringify({ diversified, alone }));
     assert.ok(capitalShare({ capital: { risks: {}, book: null } }, 'r', diversified) === Math.min(0.2, diversified));
@@ -411,15 +417,7 @@ describe('history as data, and quotes from it (API)', () => {
   }
 
   test('smart-contract cover as the API quotes it: a blue chip pays what peers charge, severity falls with size, audits act', async () => {
-    const indemnity = {
-      threshold: '0.99',
-      direction: 'BELOW',
-      recoveryThreshold: '0.995',
-      window: 3_600,
-      payout: 'PROPORTIONAL',
-      peg: '1',
-      maxRatio: '1',
-    };
+    const indemnity = { ...INDEMNITY_RULE };
     const halfFall = {
       threshold: '0.5',
       direction: 'BELOW',

@@ -12,7 +12,7 @@ import { unsettledClaims } from '../db/settlement-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { inlineCpu } from './cpu-worker.ts';
 import { createCoalescer } from './coalesce.ts';
-import { dependsOnOf, lossModelOf } from './loss-models.ts';
+import { commonShockOf, dependsOnOf, lossModelOf } from './loss-models.ts';
 import type { SimRisk } from '../domain/monte-carlo.ts';
 import { TRANCHE_ORDER, backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
 import type { TrancheName } from '../domain/pool.ts';
@@ -57,6 +57,7 @@ async function report(
       probability,
       severity,
       ...(model.prior.severitySpread === undefined ? {} : { severitySpread: model.prior.severitySpread }),
+      acrossGroups: commonShockOf(risk, config.acrossGroups),
       group: risk.correlationGroup,
       dependsOn: dependsOnOf(risk),
       frequency: { shape: model.posterior.shape, rate: model.posterior.rate },

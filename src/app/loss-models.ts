@@ -115,7 +115,10 @@ export function buildLossModel(
   const { burningCost, ...summary } = experience;
   const built = { model: `${fitted.version}/${risk.scoreModel}`, asOf, series, experience: summary, burningCost, prior, posterior, curves };
   if (risk.kind !== 'SMART_CONTRACT_FAILURE') return built;
-  return { ...built, capitalDiversified: diversifiedCapital(posterior, prior, Number(risk.maxPayoutRatio ?? '1')) };
+  return {
+    ...built,
+    capitalDiversified: diversifiedCapital(posterior, prior, Number(risk.maxPayoutRatio ?? '1'), exploitRates().commonCause),
+  };
 }
 
 /** What building a risk's model reads: the database, the clock and the pricing configuration. */
@@ -193,3 +196,7 @@ export function lossTermsOf(model: RiskLossModel, days: number): LossTerms {
     ...(model.capitalDiversified === undefined ? {} : { capitalDiversified: model.capitalDiversified }),
   };
 }
+
+/** A risk's share of the market's common shock in the adequacy simulation: exploits rarely share a cause (docs/pricing.md), a depeg the configured share. */
+export const commonShockOf = (risk: Pick<RiskRecord, 'kind'>, configured: number) =>
+  risk.kind === 'SMART_CONTRACT_FAILURE' ? exploitRates().commonCause : configured;

@@ -37,6 +37,11 @@ export interface SimRisk {
   group: string;
   /** Groups whose failure this risk's backing depends on: it shares their shocks. */
   dependsOn?: readonly string[];
+  /**
+   * This risk's share of the market's shock, instead of `SimOptions.acrossGroups` (smart-contract
+   * failure: exploits rarely share a cause; docs/pricing.md).
+   */
+  acrossGroups?: number;
   /** The gamma posterior of the yearly frequency (shape, rate): drawn per path when given. */
   frequency?: { shape: number; rate: number };
 }
@@ -168,9 +173,10 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
   const exposure = Float64Array.from(risks, (r) => r.exposure);
   const severity = Float64Array.from(risks, (r) => Math.min(1, Math.max(0, r.severity ?? 1)));
   // The shares of each source; scaled down together when a risk's shocks would exceed its probability.
-  const across = Math.min(1, Math.max(0, options.acrossGroups));
-  const within = Math.min(1, Math.max(0, options.withinGroup));
-  const scale = Float64Array.from(shocksOf, (g) => 1 / Math.max(1, across + within * g.length));
+  const unit = (v: number) => Math.min(1, Math.max(0, v));
+  const across = Float64Array.from(risks, (r) => unit(r.acrossGroups ?? options.acrossGroups));
+  const within = unit(options.withinGroup);
+  const scale = Float64Array.from(shocksOf, (g, i) => 1 / Math.max(1, (across[i] as number) + within * g.length));
   const losses = new Float64Array(paths);
   const groupShock = new Float64Array(groups.length);
   const random = createRandom(options.seed);
@@ -204,8 +210,9 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
       const p = drawn ? (drawn[Math.floor(random() * DRAWS)] as number) : Math.min(1, Math.max(0, (risks[i] as SimRisk).probability));
       const k = scale[i] as number;
       const shocks = shocksOf[i] as Int32Array;
-      let hit = market < across * k * p;
-      let spared = 1 - across * k * p;
+      const a = across[i] as number;
+      let hit = market < a * k * p;
+      let spared = 1 - a * k * p;
       for (let j = 0; j < shocks.length; j++) {
         if ((groupShock[shocks[j] as number] as number) < within * k * p) hit = true;
         spared *= 1 - within * k * p;

@@ -2263,8 +2263,8 @@ export type QuoteBreakdown = {
   /**
    * Capital the cover holds per unit of its exposure: its risk's share of the pool's simulated
    * ES 99% over the risk's exposure (a risk the last run did not see: the book's; an empty
-   * book: 0.2, what a book diversified across groups holds). Null on quotes from before it
-   * (model el-2026.11).
+   * book: 0.2, what a book diversified across groups holds; a smart-contract failure at most its
+   * share of a diversified book of like covers). Null on quotes from before it (model el-2026.11).
    */
   capitalShare?: Maybe<Scalars['Decimal']['output']>;
   /** Credibility weight of the history's frequency, E / (E + shape/prior) for E years of history. */
@@ -2779,7 +2779,7 @@ export type RiskPricing = {
   __typename?: 'RiskPricing';
   /** Per unit of cover for one year. */
   annualBurningCost: Scalars['Decimal']['output'];
-  /** The cost of the capital the cover holds, per unit of cover a year. */
+  /** The cost of the capital the cover holds in a pool that has not simulated it yet, per unit of cover a year. */
   annualCapitalLoad: Scalars['Decimal']['output'];
   /** Expected payout per unit of cover in a year: frequency times mean severity, never below the burning cost. */
   annualExpectedLoss: Scalars['Decimal']['output'];

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { RiskRecord } from '../domain/risk.ts';
 import { type ModelExplanation, type StoredExplanation, explain } from '../domain/loss-model.ts';
 import { decimalString } from '../domain/decimal.ts';
-import { capitalShare, riskRates } from '../domain/pricing.ts';
+import { riskRates, unsimulatedCapitalShare } from '../domain/pricing.ts';
 import { type RiskLossModel, type Source, lossModelOf, lossTermsOf } from './loss-models.ts';
 
 const explanations = new WeakMap<RiskLossModel, Map<number, ModelExplanation>>();
@@ -42,7 +42,7 @@ export async function annualPricing(ports: Source, risk: RiskRecord): Promise<An
   const model = await lossModelOf(ports, risk);
   const loss = lossTermsOf(model, 365);
   // The capital a pool that has not simulated the cover charges it (domain/pricing.ts): the figure a quote in a new pool starts from.
-  const unsimulated = capitalShare({ capital: { risks: {}, book: null } }, risk.id, loss.capitalDiversified);
+  const unsimulated = unsimulatedCapitalShare(loss.capitalDiversified);
   const rates = riskRates(
     { durationDays: 365, maxPayoutRatio: risk.maxPayoutRatio, loss, capitalShare: unsimulated },
     ports.config.pricing,

@@ -1,8 +1,8 @@
-import type { LossTerms } from '../domain/pricing.ts';
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { findPolicy, findPolicyByQuote, findQuote, insertPolicy, insertQuotes, lockPolicy } from '../db/cover-store.ts';
 import type { PolicyRecord, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
+import type { LossTerms } from '../domain/pricing.ts';
 import type { Executor } from '../db/create-database.ts';
 import { curatorFeeAt } from '../domain/pool.ts';
 import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';

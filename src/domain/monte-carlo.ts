@@ -196,7 +196,13 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
     const m = severity[i] as number;
     return c !== undefined && c > 0 && m > 0 && m < 1 ? { a: m * c, b: (1 - m) * c } : null;
   });
-  const payouts = spread.some((x) => x !== null) ? new Float64Array(paths * n) : null;
+  // A column per risk whose payout is drawn (the others' payouts are their bits).
+  const column = new Int32Array(n).fill(-1);
+  let drawnRisks = 0;
+  spread.forEach((x, i) => {
+    if (x) column[i] = drawnRisks++;
+  });
+  const payouts = drawnRisks > 0 ? new Float64Array(paths * drawnRisks) : null;
   let sum = 0;
   let backstop = 0;
   let haircut = 0;
@@ -225,7 +231,7 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
         const x = gammaDraw(beta.a, normal, random);
         const paid = (exposure[i] as number) * (x / (x + gammaDraw(beta.b, normal, random)));
         loss += paid;
-        payouts[path * n + i] = paid;
+        payouts[path * drawnRisks + (column[i] as number)] = paid;
         continue;
       }
       const share = severity[i] as number;
@@ -263,7 +269,9 @@ export function simulateLosses(risks: readonly SimRisk[], options: SimOptions): 
     const weight = loss > edge ? 1 : loss === edge && loss > 0 ? atWeight : 0;
     if (weight === 0) continue;
     for (let i = 0; i < n; i++) {
-      if (payouts && spread[i]) contributions[i] = (contributions[i] as number) + (weight * (payouts[path * n + i] as number)) / tailCount;
+      if (payouts && spread[i])
+        contributions[i] =
+          (contributions[i] as number) + (weight * (payouts[path * drawnRisks + (column[i] as number)] as number)) / tailCount;
       else if (((paidBits[path * words + (i >>> 5)] as number) >>> (i & 31)) & 1) {
         contributions[i] = (contributions[i] as number) + (weight * (exposure[i] as number)) / tailCount;
       }

@@ -94,9 +94,12 @@ export function capitalShare(adequacy: { capital: CapitalShares }, riskId: strin
   const simulated = adequacy.capital.risks[riskId];
   if (simulated !== undefined) return Number(simulated);
   const book = adequacy.capital.book;
-  const fallback = book === null ? UNPOOLED_CAPITAL_SHARE : Number(book);
-  return diversified === undefined ? fallback : Math.min(fallback, diversified);
+  return unsimulatedCapitalShare(diversified, book === null ? UNPOOLED_CAPITAL_SHARE : Number(book));
 }
+
+/** The capital share of a cover no adequacy run has seen: `fallback` (an empty book's, UNPOOLED_CAPITAL_SHARE), at most its diversified share. */
+export const unsimulatedCapitalShare = (diversified: number | undefined, fallback = UNPOOLED_CAPITAL_SHARE) =>
+  diversified === undefined ? fallback : Math.min(fallback, diversified);
 
 /** What the loss model says of a cover, per unit of cover, for its term. */
 export interface LossTerms {

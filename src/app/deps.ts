@@ -151,6 +151,13 @@ export interface Ports {
    * otherwise (app/lease.ts, fencedTransaction).
    */
   fence?: (tx: Executor) => Promise<void>;
+  /**
+   * Set by the watcher too: whether its last heartbeat found the lease its own. Long leader
+   * work (the chain sync's steps, the indexers' block ranges) stops between RPC calls once it
+   * is false (app/lease.ts, stillLeading), so a leader paused past its lease stops working a
+   * chain another leads as soon as it wakes; the fence still guards every write.
+   */
+  leading?: () => boolean;
 }
 
 /**

@@ -4,8 +4,8 @@ import { newestConfirmedBatchBlock, recordedBlocks, undoReorg } from '../db/reor
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import { isMissingContract } from '../chain/retry.ts';
 import type { Deps } from './deps.ts';
-import { fencedTransaction } from './lease.ts';
-import { type ChainRail, LOG_RANGE, chainRail, depositCursor } from './money-rail.ts';
+import { fencedTransaction, stillLeading } from './lease.ts';
+import { type ChainRail, LOG_RANGE, chainRail, depositCursor, rereadRange } from './money-rail.ts';
 
 /**
  * Credits the treasury's deposits once they have `confirmations` blocks, from the last
@@ -24,16 +24,19 @@ export async function indexDeposits(deps: Deps): Promise<number> {
   const cursor = await cursorOf(deps.db, name);
   let from = (cursor ?? rail.startBlock - 1n) + 1n;
   let added = 0;
+  let rereads = 0;
   while (from <= safe) {
+    stillLeading(deps);
     const to = from + LOG_RANGE - 1n < safe ? from + LOG_RANGE - 1n : safe;
     // The range's last block before and after its logs are read: unchanged, no reorg reached
     // the range meanwhile, so the logs and the hash stored with the cursor are of one branch.
     const hash = await treasury.blockHash(to);
     const logs = await treasury.inbound(from, to);
     if (!hash || (await treasury.blockHash(to)) !== hash) {
-      deps.log.warn({ block: to.toString() }, 'the chain reorganised while its deposits were read: reading again');
+      rereadRange(deps, ++rereads, to, 'deposits');
       continue;
     }
+    rereads = 0;
     added += await fencedTransaction(deps, async (tx) => {
       const n = await recordInbound(tx, rail.asset, logs, deps.clock.now());
       await setCursor(tx, name, to, deps.clock.now(), hash);

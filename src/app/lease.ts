@@ -1,6 +1,7 @@
 import type { Executor } from '../db/create-database.ts';
 import { acquireLease, holdsLease, releaseLease } from '../db/lease-store.ts';
 import type { Ports } from './deps.ts';
+import { LeaseLostError } from '../domain/errors.ts';
 
 export type { Executor };
 
@@ -29,4 +30,9 @@ export function fencedTransaction<T>(deps: Pick<Ports, 'db' | 'fence'>, work: (t
     await deps.fence?.(tx);
     return work(tx);
   });
+}
+
+/** Throws LeaseLostError once the watcher's heartbeat found its lease gone (deps.leading); a no-op outside the watcher. */
+export function stillLeading(deps: Pick<Ports, 'leading'>): void {
+  if (deps.leading && !deps.leading()) throw new LeaseLostError('watcher');
 }

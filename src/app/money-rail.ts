@@ -36,3 +36,19 @@ export const LOG_RANGE = 2_000n;
 export function depositCursor(s: ChainRail): string {
   return `deposits:${s.chainId}:${s.treasury.toLowerCase()}`;
 }
+
+/** Most reads of one range in a pass: past it the pass ends and the next starts afresh from the cursor. */
+export const MAX_RANGE_REREADS = 5;
+
+/**
+ * A range read across a reorg (its last block's hash changed, or a node behind the one that
+ * gave the head does not have it yet) is read again, a few times: a chain that keeps moving
+ * under the reads, or RPC nodes out of step, end the pass (an error, retried next pass) instead
+ * of spinning on the node.
+ */
+export function rereadRange(deps: Deps, rereads: number, to: bigint, what: string): void {
+  if (rereads > MAX_RANGE_REREADS) {
+    throw new Error(`block ${to} changed or was missing under ${MAX_RANGE_REREADS} reads of its range's ${what}: read again next pass`);
+  }
+  deps.log.warn({ block: to.toString() }, `the chain reorganised while its ${what} were read: reading again`);
+}

@@ -16,8 +16,8 @@ import { findRisk } from '../db/risk-store.ts';
 import { findPool } from '../db/pool-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import type { Deps } from './deps.ts';
-import { fencedTransaction } from './lease.ts';
-import { type ChainRail, LOG_RANGE } from './money-rail.ts';
+import { fencedTransaction, stillLeading } from './lease.ts';
+import { type ChainRail, LOG_RANGE, rereadRange } from './money-rail.ts';
 
 /** Policies minted in one transaction: about 50k gas each. */
 const MINT_BATCH = 100;
@@ -55,7 +55,9 @@ export async function indexPolicyTokens(deps: Deps): Promise<number> {
   const safe = latest - BigInt(s.confirmations - 1);
   let from = ((await cursorRow(deps.db, name))?.block ?? s.startBlock - 1n) + 1n;
   let applied = 0;
+  let rereads = 0;
   while (from <= safe) {
+    stillLeading(deps);
     const to = from + LOG_RANGE - 1n < safe ? from + LOG_RANGE - 1n : safe;
     const end = await token.block(to);
     const logs = await token.transfers(from, to);
@@ -70,9 +72,10 @@ export async function indexPolicyTokens(deps: Deps): Promise<number> {
       else times.set(l.blockNumber, b.at);
     }
     if (!oneBranch || !end) {
-      deps.log.warn({ block: to.toString() }, 'the chain reorganised while policy token transfers were read: reading again');
+      rereadRange(deps, ++rereads, to, 'policy token transfers');
       continue;
     }
+    rereads = 0;
     const rows: PolicyTokenLog[] = logs.map((l) => ({
       policyId: l.policyId ?? `token:${l.tokenId}`,
       from: l.from,

@@ -5,6 +5,7 @@ import { indexPolicyTokens, mintPolicyTokens } from './policy-tokens.ts';
 import { reconcileReserves } from './reconcile-reserves.ts';
 import { type SenderProbe, sendOutbound } from './send-payouts.ts';
 import { chainRail } from './money-rail.ts';
+import { stillLeading } from './lease.ts';
 
 /**
  * One pass of the chain settlement: deposits and policy token transfers in, one sender step,
@@ -24,6 +25,7 @@ export async function syncTreasury(deps: Deps, probe?: SenderProbe): Promise<voi
 async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
   await indexDeposits(deps);
   await indexPolicyTokens(deps);
+  stillLeading(deps);
   const { rail } = chainRail(deps, 'the payout sender');
   const reorg = await openReorg(deps.db, rail.asset);
   if (reorg) {
@@ -31,10 +33,13 @@ async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
   } else {
     // A step that just sent or confirmed may have more to do at once (e.g. the next batch).
     for (let i = 0; i < 4; i++) {
+      stillLeading(deps);
       const step = await sendOutbound(deps, probe);
       if (step === 'idle' || step === 'waiting') break;
     }
   }
+  stillLeading(deps);
   await mintPolicyTokens(deps);
+  stillLeading(deps);
   await reconcileReserves(deps);
 }

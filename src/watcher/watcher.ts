@@ -65,8 +65,9 @@ export function createWatcher(deps: Deps, options: WatcherOptions): Watcher {
   const ttl = options.leaseTtlMs ?? 15_000;
   const log = deps.log.child({ component: 'watcher', holder });
   const lease = createLeaseKeeper(deps, { name: LEASE, holder, ttlMs: ttl }, log);
-  // The leader's work: every write it makes checks the lease in its own transaction.
-  const leader: Deps = { ...deps, fence: (tx) => lease.fence(tx) };
+  // The leader's work: every write it makes checks the lease in its own transaction, and long
+  // work stops between its RPC calls once a heartbeat found the lease gone.
+  const leader: Deps = { ...deps, fence: (tx) => lease.fence(tx), leading: () => lease.isLeader() };
   let heartbeat: NodeJS.Timeout | undefined;
   let lastMaintenance = 0;
   const unwatch = new Map<number, () => void>();

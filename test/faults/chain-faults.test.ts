@@ -369,7 +369,10 @@ describe('money on chain under faults, with watcher processes', { skip }, () => 
           "the woken leader's delayed answers delivered",
           async () => !(await leads(first.health)) && slow.pending() === 0,
           both,
-        );
+        ).catch(async (e) => {
+          const state = `leads: ${await leads(first.health)}, answers pending: ${slow.pending()}`;
+          throw new Error(`${(e as Error).message}\n${state}; the woken watcher's log:\n${first.output().slice(-6_000)}`);
+        });
         await waitWhileProgressing(
           'a reserve check after the last batch',
           async () => (await measureReserves(h.deps)).surplus === 0n,

@@ -46,6 +46,8 @@ import {
   watchedRisk,
 } from './helpers.ts';
 import { rng } from './rng.ts';
+import { distanceTableOf } from '../src/app/market-now.ts';
+import { multiplierAt } from '../src/domain/market-distance.ts';
 import { offerKey } from '../src/domain/offer-id.ts';
 
 const rule = (r: Partial<TriggerRuleInput> = {}) =>
@@ -175,6 +177,17 @@ describe('prices that price the contract (shipped data)', () => {
     }
     const ust = rateOf(capped(), named('terrausd').series, 365, named('terrausd').inputs).rate;
     assert.ok(ust > 3 * rateOf(capped(), named('usd-coin').series, 365, named('usd-coin').inputs).rate);
+  });
+
+  test('an algorithmic coin is priced from how such designs fail: its calm years never price it below its class, a collateralised coin the same calm history does', () => {
+    // Two years at the peg, then a week of calm: nothing under the rule ever triggered.
+    const calm: Observation[] = Array.from({ length: 730 }, (_, d) => ({ at: d * DAY_MS, value: '1.0000' }));
+    const r = capped({ threshold: '0.9', recoveryThreshold: '0.9', window: 7 * 86_400 });
+    const inputs = named('neutrino').inputs;
+    const priorOnly = (backing: Backing) => rateOf(r, [], 365, inputs, backing).rate;
+    const withCalm = (backing: Backing) => rateOf(r, calm, 365, inputs, backing).rate;
+    assert.ok(withCalm('ALGORITHMIC') >= priorOnly('ALGORITHMIC') - 1e-12, `${withCalm('ALGORITHMIC')} < ${priorOnly('ALGORITHMIC')}`);
+    assert.ok(withCalm('CRYPTO') < 0.9 * priorOnly('CRYPTO'), `${withCalm('CRYPTO')} against ${priorOnly('CRYPTO')}`);
   });
 
   test('the tails by backing: clean fiat-backed binary 0.97/24 h under 10% a year with the fee, capped at most 3%; algorithmic and hybrid coins never below the pooled prior', () => {
@@ -829,9 +842,10 @@ describe('history as data, and quotes from it (API)', () => {
   });
 
   test('the market as it is now: cover bought near the threshold costs what such sales paid out in the cross-section, and the quote says so', async () => {
+    const rule = { threshold: '0.97', recoveryThreshold: '0.97', window: 86_400 };
     const m = await marketOn(
       Array.from({ length: 60 }, () => '1'),
-      { threshold: '0.97', recoveryThreshold: '0.97', window: 86_400 },
+      rule,
     );
     const buyer = await h.signIn(newWallet());
     const push = async (value: string) => {
@@ -853,6 +867,13 @@ describe('history as data, and quotes from it (API)', () => {
     assert.equal(near.breakdown.marketDistance, '0.5000');
     assert.ok(Number(near.breakdown.marketMultiplier) > 2, JSON.stringify(near.breakdown));
     assert.ok(Number(near.breakdown.expectedLoss) > 2 * Number(calm.breakdown.expectedLoss));
+    // At least what a month's cover sold there paid across the shipped coins (the floor), however calm the history.
+    const table = distanceTableOf(
+      normaliseTriggerRule({ ...rule, direction: 'BELOW', payout: 'BINARY' }),
+      defaultPricing.nearThresholdBand,
+    );
+    const { floor } = multiplierAt(table, 0.5, 'ARRIVED');
+    assert.ok(floor > 0.1 && Number(near.breakdown.expectedLoss) >= floor - 1e-6, `${near.breakdown.expectedLoss} against ${floor}`);
     assert.ok(BigInt(near.premium) > 2n * BigInt(calm.premium));
     assert.ok(near.lines.some((l: { label: string }) => l.label.startsWith('Where it trades now')));
   });

@@ -46,6 +46,8 @@ export interface MarketNow {
   /** Its motion over the week before (domain/market-distance.ts); null when the history has no close a week back. */
   motion: Motion | null;
   multiplier: number;
+  /** The month's expected loss the distance holds the quote to at least (0: none; domain/market-distance.ts atDistance). */
+  floor: number;
 }
 
 /**
@@ -61,19 +63,19 @@ export function marketNow(
   recent?: { series: readonly Observation[]; at: number },
 ): MarketNow {
   const distance = risk.lastValue === null ? null : distanceToThreshold(risk.rule, risk.lastValue);
-  if (distance === null || risk.kind === 'SMART_CONTRACT_FAILURE') return { distance, motion: null, multiplier: 1 };
+  if (distance === null || risk.kind === 'SMART_CONTRACT_FAILURE') return { distance, motion: null, multiplier: 1, floor: 0 };
   const weekAgo = recent ? valueAt(recent.series, recent.at - ARRIVAL_DAYS * DAY_MS) : undefined;
   const motion = motionOf(risk.rule, risk.lastValue as string, weekAgo);
-  return { distance, motion, multiplier: multiplierAt(distanceTableOf(risk.rule, band), distance, motion) };
+  return { distance, motion, ...multiplierAt(distanceTableOf(risk.rule, band), distance, motion) };
 }
 
 /** The expected loss and uncertainty load of a term, where the asset trades now. */
 export function lossTermsAt(model: RiskLossModel, days: number, market: MarketNow): LossTerms {
   const base = lossTermsOf(model, days);
-  if (market.multiplier === 1) return base;
+  if (market.multiplier === 1 && market.floor === 0) return base;
   return {
     ...base,
-    expectedLoss: atDistance(model.curves.expectedLoss, days, market.multiplier),
+    expectedLoss: atDistance(model.curves.expectedLoss, days, market.multiplier, market.floor),
     uncertainty: base.uncertainty * market.multiplier,
   };
 }

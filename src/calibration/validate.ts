@@ -67,6 +67,8 @@ export const VALIDATION_RULES: Array<{ name: string; kind: 'binary' | 'capped'; 
 ];
 
 export const TERM_DAYS = 90;
+/** Where the asset trades at a sale, as a quote prices it (domain/market-distance.ts multiplierAt). */
+type Market = ReturnType<typeof multiplierAt>;
 const BANDS = [0, 25, 40, 55, 101];
 
 /** One priced cover and what it would really have paid. */
@@ -79,6 +81,8 @@ export interface Sale {
   distance: string;
   /** How the price came there over the week before the sale (null: no close a week back). */
   motion: Motion | null;
+  /** How far above the threshold the price traded at the sale, as a share of the threshold. */
+  above: number;
   score: number;
   expectedLoss: number;
   /** Premium before the platform fee, per unit of cover. */
@@ -94,12 +98,12 @@ export function priceUnit(
   model: FittedModel,
   experience: readonly Observation[],
   term: number,
-  multiplier = 1,
+  { multiplier, floor }: Market = { multiplier: 1, floor: 0 },
 ): { expectedLoss: number; premium: number } {
   const { curves } = lossCurves(rule, experience, score, prior, model, defaultPricing.uncertaintyQuantile);
   // Where the asset trades at the sale, as the API prices it (app/loss-models.ts lossTermsAt).
   const loss = {
-    expectedLoss: atDistance(curves.expectedLoss, term, multiplier),
+    expectedLoss: atDistance(curves.expectedLoss, term, multiplier, floor),
     uncertainty: (curves.uncertainty[term] as number) * multiplier,
   };
   const rates = riskRates(
@@ -118,29 +122,31 @@ function sell(
   coin: Coin,
   score: number,
   rule: { name: string; kind: 'binary' | 'capped'; rule: TriggerRule },
-  priceAt: (multiplier: number) => { expectedLoss: number; premium: number },
+  priceAt: (market: Market) => { expectedLoss: number; premium: number },
   table: DistanceTable,
   from: number,
   to: number,
+  term: number,
 ): Sale[] {
   const starts = replayStarts(rule.rule, coin.series);
   const last = coin.series.at(-1)?.at ?? 0;
   const sales: Sale[] = [];
   const band = Number(defaultPricing.nearThresholdBand);
-  const prices = new Map<number, { expectedLoss: number; premium: number }>();
+  const prices = new Map<string, { expectedLoss: number; premium: number }>();
   coin.series.forEach((o, s) => {
-    if (o.at < from || o.at >= to || o.at + TERM_DAYS * DAY_MS > last) return;
+    if (o.at < from || o.at >= to || o.at + term * DAY_MS > last) return;
     const z = distanceToThreshold(rule.rule, o.value);
     if (z === null || z < band) return;
     const bucket = bucketOf(z);
     // As the API prices it (app/loss-models.ts marketNow): the distance and the week's motion.
     const motion = motionOf(rule.rule, o.value, valueAt(coin.series, o.at - ARRIVAL_DAYS * DAY_MS, s));
-    const multiplier = multiplierAt(table, z, motion);
-    let price = prices.get(multiplier);
-    if (!price) prices.set(multiplier, (price = priceAt(multiplier)));
+    const market = multiplierAt(table, z, motion);
+    const key = `${market.multiplier} ${market.floor}`;
+    let price = prices.get(key);
+    if (!price) prices.set(key, (price = priceAt(market)));
     if (price.expectedLoss > Number(defaultPricing.maxExpectedLoss)) return;
     const out = starts[s];
-    const paid = out && out.triggeredAt < o.at + TERM_DAYS * DAY_MS ? out.ratio : 0;
+    const paid = out && out.triggeredAt < o.at + term * DAY_MS ? out.ratio : 0;
     sales.push({
       coin: coin.id,
       backing: coin.backing,
@@ -148,6 +154,7 @@ function sell(
       kind: rule.kind,
       distance: DISTANCE_LABELS[bucket] as string,
       motion,
+      above: Number(o.value) / Number(rule.rule.threshold) - 1,
       score,
       expectedLoss: price.expectedLoss,
       premium: price.premium,
@@ -176,7 +183,7 @@ const distanceTable = (rule: TriggerRule, coins: readonly Coin[]) =>
 const DISTANCE_LABELS = [0.25, ...DISTANCE_BUCKETS].map((lo, i, all) => (i + 1 < all.length ? `${lo}-${all[i + 1]}` : `${lo} and above`));
 
 /** Fit on the data before `split`, price with the history before it, sell from `split` on. */
-export function timeSplit(coins: readonly Coin[], split: number): Sale[] {
+export function timeSplit(coins: readonly Coin[], split: number, term = TERM_DAYS): Sale[] {
   const train = coins.map((c) => ({ ...c, series: between(c.series, 0, split) }));
   const fit = fitModel(train, { version: 'validation', fittedOn: 'train' }).params;
   const sales: Sale[] = [];
@@ -186,15 +193,15 @@ export function timeSplit(coins: readonly Coin[], split: number): Sale[] {
     coins.forEach((coin, i) => {
       const prior = priorFrom(rule.rule, trainScored, fit, coin.backing);
       const { score } = trainScored[i] as { score: number };
-      const priceAt = (m: number) => priceUnit(rule.rule, score, prior, fit, (train[i] as Coin).series, TERM_DAYS, m);
-      sales.push(...sell(coin, score, rule, priceAt, table, split, Number.POSITIVE_INFINITY));
+      const priceAt = (m: Market) => priceUnit(rule.rule, score, prior, fit, (train[i] as Coin).series, term, m);
+      sales.push(...sell(coin, score, rule, priceAt, table, split, Number.POSITIVE_INFINITY, term));
     });
   }
   return sales;
 }
 
 /** For each asset: fit on the others, price it from the prior alone, sell over its whole history. */
-export function leaveOneOut(coins: readonly Coin[]): Sale[] {
+export function leaveOneOut(coins: readonly Coin[], term = TERM_DAYS): Sale[] {
   const sales: Sale[] = [];
   coins.forEach((coin, j) => {
     const others = coins.filter((_, i) => i !== j);
@@ -203,8 +210,8 @@ export function leaveOneOut(coins: readonly Coin[]): Sale[] {
     const score = Number(computeRiskScore(coin.inputs, fit.scoreWeights).score);
     for (const rule of VALIDATION_RULES) {
       const prior = priorFrom(rule.rule, othersScored, fit, coin.backing);
-      const priceAt = (m: number) => priceUnit(rule.rule, score, prior, fit, [], TERM_DAYS, m);
-      sales.push(...sell(coin, score, rule, priceAt, distanceTable(rule.rule, others), 0, Number.POSITIVE_INFINITY));
+      const priceAt = (m: Market) => priceUnit(rule.rule, score, prior, fit, [], term, m);
+      sales.push(...sell(coin, score, rule, priceAt, distanceTable(rule.rule, others), 0, Number.POSITIVE_INFINITY, term));
     }
   });
   return sales;

@@ -21,3 +21,12 @@ export const isBacking = (v: unknown): v is Backing => typeof v === 'string' && 
  * such a design fails.
  */
 export const SURVIVOR_CLASSES: ReadonlySet<Backing> = new Set(['ALGORITHMIC', 'HYBRID']);
+
+/**
+ * Classes whose coins fail by a run on the design (a death spiral), not at a steady rate a
+ * coin's calm history reveals: a year at the peg says little of the next month (UST traded at
+ * the peg for 19 months, then lost it in a week; USDN, IRON, ESD and BAC alike). A coin of
+ * such a class is priced at least at its class's prior hazard, whatever its own calm years;
+ * its own incidents still raise it (domain/loss-model.ts, posterior).
+ */
+export const CALM_SAYS_LITTLE: ReadonlySet<Backing> = new Set(['ALGORITHMIC']);

@@ -2,7 +2,7 @@ import { type ExperienceSummary, MAX_TERM_DAYS, summariseExperience } from './ex
 import type { Observation } from './trigger-engine.ts';
 import type { TriggerRule } from './trigger-rule.ts';
 import type { FittedParams } from './fitted-params.ts';
-import { type Backing, SURVIVOR_CLASSES } from './backing.ts';
+import { type Backing, CALM_SAYS_LITTLE, SURVIVOR_CLASSES } from './backing.ts';
 
 /**
  * The frequency-severity model behind a price (docs/pricing.md):
@@ -134,7 +134,10 @@ export function posterior(prior: Prior, score: number, experience: ExperienceSum
   const mu = Math.exp(prior.intercept + model.slopePerPoint * score);
   // Years of history actually observed (one point a day observed): a gap adds nothing, so two
   // points a century apart are two days of experience, not a century of calm.
-  const years = experience.points / 365;
+  // A design that fails by a run (domain/backing.ts, CALM_SAYS_LITTLE): its calm years do not
+  // price it below its class; its own incidents still raise it.
+  const calmIgnored = prior.backing !== null && CALM_SAYS_LITTLE.has(prior.backing) && experience.hazard < mu;
+  const years = calmIgnored ? 0 : experience.points / 365;
   const shape = model.dispersion + experience.hazard * years;
   const rate = model.dispersion / mu + years;
   const credibility = years / (years + model.dispersion / mu);

@@ -56,6 +56,16 @@ export interface DistanceTable {
   multipliers: number[];
   /** The multiplier of each bucket by the value's motion over the week before. */
   byMotion: Record<Motion, number[]>;
+  /**
+   * The month's expected loss at each bucket (a share of the amount paid within HORIZON_DAYS
+   * of a sale there, across the cross-section), whatever the motion; 0 where nearness adds
+   * nothing (multiplier 1). Near the threshold the market's state, not the coin's calm
+   * history, says how likely a trigger is: a calm coin that trades there is priced at least
+   * at what such sales cost (`atDistance`).
+   */
+  floors: number[];
+  /** The same by the value's motion over the week before. */
+  floorsByMotion: Record<Motion, number[]>;
   /** Sellable starts and those paid within the horizon, per bucket. */
   starts: number[];
   paid: number[];
@@ -63,11 +73,19 @@ export interface DistanceTable {
 
 export function fitDistanceTable(rule: TriggerRule, coins: ReadonlyArray<readonly Observation[]>, band: number): DistanceTable {
   const n = DISTANCE_BUCKETS.length + 1;
-  const starts = new Array<number>(n).fill(0);
-  const paid = new Array<number>(n).fill(0);
-  const cells = Object.fromEntries(
-    MOTIONS.map((m) => [m, { starts: new Array<number>(n).fill(0), paid: new Array<number>(n).fill(0) }]),
-  ) as Record<Motion, { starts: number[]; paid: number[] }>;
+  const zeros = () => new Array<number>(n).fill(0);
+  const starts = zeros();
+  const paid = zeros();
+  const share = zeros();
+  const cells = Object.fromEntries(MOTIONS.map((m) => [m, { starts: zeros(), paid: zeros(), share: zeros() }])) as Record<
+    Motion,
+    { starts: number[]; paid: number[]; share: number[] }
+  >;
+  const add = (counts: { starts: number[]; paid: number[]; share: number[] }, b: number, ratio: number) => {
+    counts.starts[b] = (counts.starts[b] as number) + 1;
+    counts.paid[b] = (counts.paid[b] as number) + (ratio > 0 ? 1 : 0);
+    counts.share[b] = (counts.share[b] as number) + ratio;
+  };
   for (const series of coins) {
     const outcomes = replayStarts(rule, series);
     series.forEach((o, s) => {
@@ -76,43 +94,48 @@ export function fitDistanceTable(rule: TriggerRule, coins: ReadonlyArray<readonl
       if (z === null || z < band) return;
       const b = bucketOf(z);
       const out = outcomes[s];
-      const hit = out && out.ratio > 0 && (out.triggeredAt - o.at) / DAY_MS < HORIZON_DAYS ? 1 : 0;
-      starts[b] = (starts[b] as number) + 1;
-      paid[b] = (paid[b] as number) + hit;
+      const ratio = out && out.ratio > 0 && (out.triggeredAt - o.at) / DAY_MS < HORIZON_DAYS ? out.ratio : 0;
+      add({ starts, paid, share }, b, ratio);
       const motion = motionOf(rule, o.value, valueAt(series, o.at - ARRIVAL_DAYS * DAY_MS, s));
-      if (motion) {
-        const cell = cells[motion];
-        cell.starts[b] = (cell.starts[b] as number) + 1;
-        cell.paid[b] = (cell.paid[b] as number) + hit;
-      }
+      if (motion) add(cells[motion], b, ratio);
     });
   }
   const total = starts.reduce((a, b) => a + b, 0);
-  const overall = total === 0 ? 0 : paid.reduce((a, b) => a + b, 0) / total;
-  // Each bucket's rate shrunk towards the overall rate, and each cell's towards its bucket's.
-  const bucketRates = starts.map((count, b) => ((paid[b] as number) + PSEUDO_STARTS * overall) / (count + PSEUDO_STARTS));
-  const toMultipliers = (rates: number[]) => {
-    const m = rates.map((rate) => (overall === 0 ? 1 : Math.max(1, rate / overall)));
-    // Nearer never costs less than farther (a thin bucket's noise is not a discount).
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const overall = total === 0 ? 0 : sum(paid) / total;
+  const overallShare = total === 0 ? 0 : sum(share) / total;
+  // Each bucket's rate (and month's loss) shrunk towards the overall one, and each cell's towards its bucket's.
+  const shrink = (count: number, x: number, towards: number) => (x + PSEUDO_STARTS * towards) / (count + PSEUDO_STARTS);
+  const bucketRates = starts.map((count, b) => shrink(count, paid[b] as number, overall));
+  const bucketShares = starts.map((count, b) => shrink(count, share[b] as number, overallShare));
+  // Nearer never costs less than farther (a thin bucket's noise is not a discount).
+  const monotone = (m: number[]) => {
     for (let b = m.length - 2; b >= 0; b--) m[b] = Math.max(m[b] as number, m[b + 1] as number);
     return m;
   };
-  const byMotion = Object.fromEntries(
-    MOTIONS.map((motion) => {
-      const c = cells[motion];
-      const rates = c.starts.map(
-        (count, b) => ((c.paid[b] as number) + PSEUDO_STARTS * (bucketRates[b] as number)) / (count + PSEUDO_STARTS),
-      );
-      return [motion, toMultipliers(rates)];
-    }),
-  ) as Record<Motion, number[]>;
-  return { edges: DISTANCE_BUCKETS, multipliers: toMultipliers(bucketRates), byMotion, starts, paid };
+  const toMultipliers = (rates: number[]) => monotone(rates.map((rate) => (overall === 0 ? 1 : Math.max(1, rate / overall))));
+  const toFloors = (shares: number[], multipliers: number[]) => monotone(shares.map((x, b) => ((multipliers[b] as number) > 1 ? x : 0)));
+  const multipliers = toMultipliers(bucketRates);
+  const byMotion = {} as Record<Motion, number[]>;
+  const floorsByMotion = {} as Record<Motion, number[]>;
+  for (const motion of MOTIONS) {
+    const c = cells[motion];
+    byMotion[motion] = toMultipliers(c.starts.map((count, b) => shrink(count, c.paid[b] as number, bucketRates[b] as number)));
+    floorsByMotion[motion] = toFloors(
+      c.starts.map((count, b) => shrink(count, c.share[b] as number, bucketShares[b] as number)),
+      byMotion[motion],
+    );
+  }
+  return { edges: DISTANCE_BUCKETS, multipliers, byMotion, floors: toFloors(bucketShares, multipliers), floorsByMotion, starts, paid };
 }
 
-/** A distance's multiplier, by the value's motion where it is known, else the bucket's. */
-export function multiplierAt(table: DistanceTable, distance: number, motion: Motion | null): number {
+/** A distance's multiplier and month's loss floor, by the value's motion where it is known, else the bucket's. */
+export function multiplierAt(table: DistanceTable, distance: number, motion: Motion | null): { multiplier: number; floor: number } {
   const b = bucketOf(distance);
-  return (motion ? table.byMotion[motion][b] : table.multipliers[b]) ?? 1;
+  return {
+    multiplier: (motion ? table.byMotion[motion][b] : table.multipliers[b]) ?? 1,
+    floor: (motion ? table.floorsByMotion[motion][b] : table.floors[b]) ?? 0,
+  };
 }
 
 export function bucketOf(z: number): number {
@@ -123,9 +146,14 @@ export function bucketOf(z: number): number {
 /**
  * The expected loss of a term at a distance: the calm model's, plus the excess the distance
  * brings over the first month (a sale near the threshold is riskier for the weeks the price
- * takes to move away, not for ever): EL(T) + EL(min(T, 30)) x (m - 1).
+ * takes to move away, not for ever): EL(T) + EL(min(T, 30)) x (m - 1), and that first month
+ * at least the `floor` (the cross-section's month's loss at that distance, pro rata for a
+ * shorter term): a coin with a calm history that trades near the threshold is as likely to
+ * cross it as the coins that traded there were.
  */
-export function atDistance(expectedLoss: ArrayLike<number>, days: number, multiplier: number): number {
+export function atDistance(expectedLoss: ArrayLike<number>, days: number, multiplier: number, floor = 0): number {
   const base = expectedLoss[days] ?? 0;
-  return base + (expectedLoss[Math.min(days, HORIZON_DAYS)] ?? 0) * (multiplier - 1);
+  const month = Math.min(days, HORIZON_DAYS);
+  const calm = expectedLoss[month] ?? 0;
+  return base + Math.max(calm * (multiplier - 1), (floor * month) / HORIZON_DAYS - calm, 0);
 }

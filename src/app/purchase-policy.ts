@@ -1,13 +1,12 @@
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
-import { findPolicy, findPolicyByQuote, findQuote, insertPolicy, insertQuotes, lockPolicy } from '../db/cover-store.ts';
+import { findPolicy, findPolicyByQuote, findQuote, insertQuotes, lockPolicy, policyInsert } from '../db/cover-store.ts';
 import type { PolicyRecord, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import type { LossTerms } from '../domain/pricing.ts';
 import type { Executor } from '../db/create-database.ts';
 import { curatorFeeAt } from '../domain/pool.ts';
-import { accountBalance, ledgerAccounts, postJournal } from '../db/ledger.ts';
-import { creditClaimsOf } from '../db/claims-store.ts';
-import { applyPoolAggregates } from '../db/pool-store.ts';
+import { ledgerAccounts, postJournal } from '../db/ledger.ts';
+import { creditedWallet } from '../db/claims-store.ts';
 import { findRisk, riskForSale } from '../db/risk-store.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { checkCapacity } from '../domain/capacity.ts';
@@ -30,7 +29,9 @@ import type { Deps } from './deps.ts';
 import { requireMonitored } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { requireReserves } from './reserves.ts';
-import { loadBackstop, poolOwes, repayDraws } from '../db/backstop-store.ts';
+import { loadBackstop, repayDraws } from '../db/backstop-store.ts';
+import { findPool, poolAggregateWrites } from '../db/pool-store.ts';
+import { sql } from 'drizzle-orm';
 import { skimRateBps, splitInflow, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { DAY_MS } from '../domain/experience.ts';
@@ -51,10 +52,8 @@ export async function purchasePolicy(deps: Deps, viewer: Viewer | null, quoteId:
   const buyer = requireViewer(viewer).address;
   try {
     await requireReserves(deps);
-    // The loss model is read before the transaction (it may read the history); the sale checks
-    // under the risk's lock that the risk is still priced by it.
-    const priced = await modelOfQuote(deps, quoteId);
-    const policy = await deps.db.transaction((tx) => buy(deps, tx, buyer, quoteId, priced));
+    const sale = await readSale(deps, quoteId);
+    const policy = await deps.db.transaction((tx) => buy(deps, tx, buyer, quoteId, sale));
     deps.metrics.count('purchases', { result: 'ok' });
     return policy;
   } catch (error) {
@@ -67,6 +66,10 @@ export async function purchasePolicy(deps: Deps, viewer: Viewer | null, quoteId:
 async function alreadyBought(ex: Executor, buyer: string, quoteId: string): Promise<PolicyRecord> {
   const existing = await findPolicyByQuote(ex, quoteId);
   if (!existing) throw conflict('this quote could not be bought; ask for a new one', { quoteId });
+  return boughtBy(existing, buyer, quoteId);
+}
+
+function boughtBy(existing: PolicyRecord, buyer: string, quoteId: string): PolicyRecord {
   if (existing.buyer !== buyer) throw conflict('this quote has already been bought', { quoteId });
   return existing;
 }
@@ -75,16 +78,49 @@ async function alreadyBought(ex: Executor, buyer: string, quoteId: string): Prom
 interface PricedBy {
   riskVersion: string;
   loss: LossTerms;
+  /** The quoted pool's asset (it never changes): the buyer's wallet is read before the pool is locked. */
+  asset: string;
 }
 
-async function modelOfQuote(deps: Deps, quoteId: string): Promise<PricedBy | null> {
+/**
+ * What a sale reads before its transaction: the quote (its row never changes; one deleted
+ * meanwhile had expired, which the sale refuses), whether it was bought already (a second
+ * purchase of it returns that policy; two at once are told apart by the policy's unique
+ * quote), and the loss model it is priced by now (it may read the history; the sale checks
+ * under the risk's lock that the risk is still priced by it).
+ */
+interface SaleRead {
+  quote: QuoteRecord | undefined;
+  bought: PolicyRecord | undefined;
+  priced: PricedBy | null;
+}
+
+async function readSale(deps: Deps, quoteId: string): Promise<SaleRead> {
   let q = await findQuote(deps.db, quoteId);
   // Priced here a moment ago, its row may still be on its way (app/quote-paths.ts).
   if (!q) await deps.quotePaths.settled();
   q ??= (await findQuote(deps.db, quoteId)) ?? offered(deps, quoteId);
-  const risk = q && (await findRisk(deps.db, q.riskId));
-  if (!q || !risk) return null;
-  return { riskVersion: pricingInputs(risk), loss: (await lossOver(deps, risk, q.durationDays)).loss };
+  if (!q) return { quote: undefined, bought: undefined, priced: null };
+  const [risk, asset, bought] = await Promise.all([
+    findRisk(deps.db, q.riskId),
+    assetOf(deps, q.poolId),
+    findPolicyByQuote(deps.db, quoteId),
+  ]);
+  if (!risk || !asset) return { quote: q, bought, priced: null };
+  return { quote: q, bought, priced: { riskVersion: pricingInputs(risk), loss: (await lossOver(deps, risk, q.durationDays)).loss, asset } };
+}
+
+/** Pools' assets, which never change once a pool is created: read once per process. */
+const poolAssets = new Map<string, string>();
+async function assetOf(deps: Deps, poolId: string): Promise<string | undefined> {
+  let asset = poolAssets.get(poolId);
+  if (asset === undefined) {
+    asset = (await findPool(deps.db, poolId))?.asset;
+    if (asset === undefined) return undefined;
+    if (poolAssets.size >= 10_000) poolAssets.clear();
+    poolAssets.set(poolId, asset);
+  }
+  return asset;
 }
 
 /**
@@ -101,33 +137,35 @@ async function buy(
   tx: Executor,
   buyer: string,
   quoteId: string,
-  priced: PricedBy | null,
+  { quote: q, bought, priced }: SaleRead,
   renewal: PolicyRecord | null = null,
 ): Promise<PolicyRecord> {
-  const q = (await findQuote(tx, quoteId)) ?? offered(deps, quoteId);
   if (!q) throw notFound(`no quote ${quoteId}`);
   if (q.requester && q.requester !== buyer) throw forbidden('this quote was made for another account');
-  if (await findPolicyByQuote(tx, quoteId)) return alreadyBought(tx, buyer, quoteId);
+  if (bought) return boughtBy(bought, buyer, quoteId);
   const now = deps.clock.now();
   if (now >= q.expiresAt)
     throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
-  const { snap, risk, check } = await checkSale(tx, q, now);
+  // What is the buyer's alone (their settled claims, their wallet, locked) and the backstop's
+  // state are read before the pool's lock: the pool's buyers queue on that lock, so it is held
+  // for the reads and writes that need it only.
+  const asset = priced?.asset ?? (await findPool(tx, q.poolId))?.asset;
+  if (!asset) throw notFound(`no pool ${q.poolId}`);
+  const wallet = ledgerAccounts.wallet(asset, buyer);
+  const balance = await creditedWallet(tx, asset, buyer, now);
+  const backstop = await loadBackstop(tx, asset);
+  const { snap, risk, check, owed } = await checkSale(tx, q, now);
   const { premium, fee, breakdown } = priceAtSale(deps, q, risk, check, snap, priced);
   if (q.breakdown.recoveredFromOffer) await insertQuotes(tx, [{ ...q, breakdown }]);
-  const asset = snap.pool.asset;
-  const wallet = ledgerAccounts.wallet(asset, buyer);
   const total = premium + fee;
-  await creditClaimsOf(tx, asset, buyer, now);
-  const balance = await accountBalance(tx, wallet.id, true);
   if (balance < total)
     throw insufficientFunds('wallet balance is below the premium and fee', { balance: balance.toString(), required: total.toString() });
 
   // docs/design.md §6: a counter-cyclical skim of the premium feeds the backstop (while claimants
   // hold IOUs, it repays them first); a pool that drew on the backstop repays from half
   // its skim on top. The pool earns the rest over the term.
-  const backstop = await loadBackstop(tx, asset);
   const skimPolicy = deps.config.solvency.skim;
-  const parts = splitPremium(premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), await poolOwes(tx, q.poolId), skimPolicy);
+  const parts = splitPremium(premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), owed, skimPolicy);
   if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
   const inflow = splitInflow(parts.skim + parts.repayment, backstop);
 
@@ -162,26 +200,33 @@ async function buy(
     renews: renewal?.id ?? null,
     curatorFee,
   };
-  await insertPolicy(tx, policy);
-  await applyPoolAggregates(tx, q.poolId, {
-    accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + earning.rateWad },
-    totalExposure: snap.totalExposure + q.exposure,
-    riskDeltas: new Map([[q.riskId, q.exposure]]),
-    groupDeltas: new Map([[risk.correlationGroup, q.exposure]]),
-  });
-  await postJournal(tx, {
-    kind: 'PREMIUM',
-    at: now,
-    reference: policy.id,
-    postings: [
-      { account: wallet, amount: -total },
-      { account: ledgerAccounts.protocolFees(asset), amount: fee },
-      { account: ledgerAccounts.backstop(asset), amount: inflow.toFund },
-      { account: ledgerAccounts.iouReserve(asset), amount: inflow.toIous },
-      { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: toPool },
-      { account: ledgerAccounts.wallet(asset, snap.pool.curator), amount: curatorFee },
-    ],
-  });
+  // The policy, the pool's aggregates and the entry that pays for them: one statement under the pool's lock.
+  const writes = [
+    sql`policy_row AS (${policyInsert(policy)})`,
+    ...poolAggregateWrites(q.poolId, {
+      accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + earning.rateWad },
+      totalExposure: snap.totalExposure + q.exposure,
+      riskDeltas: new Map([[q.riskId, q.exposure]]),
+      groupDeltas: new Map([[risk.correlationGroup, q.exposure]]),
+    }),
+  ];
+  await postJournal(
+    tx,
+    {
+      kind: 'PREMIUM',
+      at: now,
+      reference: policy.id,
+      postings: [
+        { account: wallet, amount: -total },
+        { account: ledgerAccounts.protocolFees(asset), amount: fee },
+        { account: ledgerAccounts.backstop(asset), amount: inflow.toFund },
+        { account: ledgerAccounts.iouReserve(asset), amount: inflow.toIous },
+        { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: toPool },
+        { account: ledgerAccounts.wallet(asset, snap.pool.curator), amount: curatorFee },
+      ],
+    },
+    writes,
+  );
   return policy;
 }
 
@@ -244,7 +289,7 @@ async function checkSale(
   tx: Executor,
   q: QuoteRecord,
   now: number,
-): Promise<{ snap: PoolSnapshot; risk: RiskRecord; check: ReturnType<typeof checkCapacity> }> {
+): Promise<{ snap: PoolSnapshot; risk: RiskRecord; check: ReturnType<typeof checkCapacity>; owed: bigint }> {
   // The risk first (FOR SHARE: its trigger cannot move until this commits), so the pool's
   // lock, which every sale of the pool waits for, is held for the pool's own checks only.
   const risk = await riskForSale(tx, q.riskId);
@@ -264,8 +309,10 @@ async function checkSale(
       cap: check.binding.name,
     });
   }
-  gatePurchase(snap, q.riskId, q.exposure, await pendingClaims(tx, q.poolId));
-  return { snap, risk, check };
+  // The pool's unsettled claims hold capital back from the gate: there are some only while one
+  // of its risks has an incident being settled (the snapshot says so).
+  gatePurchase(snap, q.riskId, q.exposure, snap.risks.some((r) => r.settling) ? await pendingClaims(tx, q.poolId) : 0n);
+  return { snap, risk, check, owed: snap.backstopOwed };
 }
 
 /**
@@ -292,10 +339,10 @@ export async function renewPolicy(
       total: (quote.premium + quote.fee).toString(),
       maxTotal: maxTotal.toString(),
     });
-  const priced = await modelOfQuote(deps, quote.id);
+  const sale = await readSale(deps, quote.id);
   try {
     const policy = await deps.db.transaction(async (tx) => {
-      const renewal = await buy(deps, tx, holder, quote.id, priced, seen);
+      const renewal = await buy(deps, tx, holder, quote.id, sale, seen);
       // Checked again after the sale took the pool's lock (pool, then policy rows: settlement's order).
       const old = await lockPolicy(tx, seen.id);
       if (!old || old.holder !== holder) throw conflict(`policy ${seen.id} changed hands while it was renewed`, { policyId: seen.id });

@@ -25,11 +25,14 @@ export async function loadBackstop(ex: Executor, asset: string): Promise<Backsto
     updated_at: Date | null;
     balance: string | null;
     iou_reserve: string | null;
-  }>(sql`
+  }>(
+    sql`
     SELECT s.target, s.target_basis, s.iou_outstanding, s.platform_capital, s.updated_at,
            (SELECT balance FROM accounts WHERE id = ${ledgerAccounts.backstop(asset).id}) AS balance,
            (SELECT balance FROM accounts WHERE id = ${ledgerAccounts.iouReserve(asset).id}) AS iou_reserve
-    FROM (SELECT 1) AS one LEFT JOIN backstop_state s ON s.asset = ${asset}`);
+    FROM (SELECT 1) AS one LEFT JOIN backstop_state s ON s.asset = ${asset}`,
+    { prepare: true },
+  );
   const r = rows[0];
   return {
     asset,

@@ -1,6 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
-import { ledgerAccounts, postJournal, postJournalFromSelect } from './ledger.ts';
+import { accountBalance, ledgerAccounts, postJournal, postJournalFromSelect } from './ledger.ts';
 import { big, ms, ts } from './sql-helpers.ts';
 
 /**
@@ -39,14 +39,34 @@ export async function walletBalance(ex: Executor, asset: string, owner: string):
 }
 
 /**
+ * Locks an owner's wallet (FOR UPDATE) and reads its balance, once the owner's claims settled
+ * but not yet credited are credited to it (creditClaimsOf): one round trip in the usual case,
+ * when no incident waits to be credited. A sale reads its buyer's wallet so.
+ */
+export async function creditedWallet(tx: Executor, asset: string, owner: string, now: number): Promise<bigint> {
+  const wallet = ledgerAccounts.wallet(asset, owner).id;
+  const [row] = await tx.query<{ balance: string | null; open: boolean }>(
+    sql`WITH w AS (SELECT balance FROM accounts WHERE id = ${wallet} FOR UPDATE)
+      SELECT (SELECT balance FROM w) AS balance, EXISTS (
+        SELECT 1 FROM incident_pools ip JOIN pools pl ON pl.id = ip.pool_id AND pl.asset = ${asset} WHERE ip.credited_at IS NULL) AS open`,
+    { prepare: true },
+  );
+  if (row?.open && (await creditClaimsOf(tx, asset, owner, now)) > 0n) return accountBalance(tx, wallet, true);
+  return big(row?.balance ?? '0');
+}
+
+/**
  * Credits the owner's uncredited payouts in `asset` to its wallet, inside the caller's
  * transaction, before the wallet is spent. Waits for a batch crediting the same incident
  * pool (share lock on it), and locks the payouts it credits, so a payout is credited once.
  */
 export async function creditClaimsOf(tx: Executor, asset: string, owner: string, now: number): Promise<bigint> {
-  const open = await tx.query(sql`
+  const open = await tx.query(
+    sql`
     SELECT 1 FROM incident_pools ip JOIN pools pl ON pl.id = ip.pool_id AND pl.asset = ${asset}
-    WHERE ip.credited_at IS NULL FOR SHARE OF ip`);
+    WHERE ip.credited_at IS NULL FOR SHARE OF ip`,
+    { prepare: true },
+  );
   if (open.length === 0) return 0n;
   const rows = await tx.query<{ policy_id: string; paid: string }>(
     sql`${ownClaims(asset, owner, sql`y.policy_id, y.paid`)} ORDER BY y.policy_id FOR UPDATE OF y`,

@@ -119,8 +119,8 @@ function macOf(id: string): string | null {
 export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {
   const key = offerKey(id);
   const rows = lock
-    ? await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${key} FOR UPDATE OF q`)
-    : await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${key}`);
+    ? await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${key} FOR UPDATE OF q`, { prepare: true })
+    : await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${key}`, { prepare: true });
   const quote = rows[0] && toQuote(rows[0]);
   return quote?.id === id ? quote : undefined;
 }
@@ -220,12 +220,17 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
 });
 
 export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void> {
-  await tx.query(sql`
+  await tx.query(policyInsert(p), { prepare: true });
+}
+
+/** The INSERT of a new policy, to run alone or inside another statement as a data-modifying CTE. */
+export function policyInsert(p: PolicyRecord): SQL {
+  return sql`
     INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
       earning_dust_wad, start_at, covered_from, end_at, status, created_at, renews, curator_fee)
     VALUES (${p.id}, ${p.quoteId}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
       ${num(p.fee)}, ${num(p.skim)}, ${num(p.repayment)}, ${num(p.earningRateWad)}, ${num(p.earningDustWad)}, ${ts(p.startAt)},
-      ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)}, ${p.renews ?? null}, ${num(p.curatorFee ?? 0n)})`);
+      ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)}, ${p.renews ?? null}, ${num(p.curatorFee ?? 0n)})`;
 }
 
 export async function findPolicy(ex: Executor, id: string): Promise<PolicyRecord | undefined> {

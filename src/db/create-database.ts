@@ -7,7 +7,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { CommitUnknownError, isConnectionLoss, isRetryable, isUniqueViolation, isWaitTimeout } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { openPglite } from './pglite.ts';
@@ -17,6 +17,12 @@ const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
 
 export interface QueryOptions {
   name?: string;
+  /**
+   * Prepared under a name taken from its text (a hot statement on a path that queues, such as
+   * a sale under its pool's lock: parsed once per connection, not per call). Only for a
+   * statement of a few shapes: each shape stays prepared on every connection.
+   */
+  prepare?: boolean;
   /** Fail at once on a lost connection instead of waiting for a new primary (a probe must answer now). */
   noWait?: boolean;
 }
@@ -102,17 +108,30 @@ type NamingDrizzle = Drizzle & {
   dialect: { sqlToQuery(statement: SQL): { sql: string; params: unknown[] } };
 };
 
+/** A prepared statement's name from its text: one per shape of a statement, the same on every connection. */
+const preparedNames = new Map<string, string>();
+function preparedName(text: string): string {
+  let name = preparedNames.get(text);
+  if (!name) {
+    name = `s_${createHash('sha1').update(text).digest('base64url').slice(0, 24)}`;
+    if (preparedNames.size >= 10_000) preparedNames.clear();
+    preparedNames.set(text, name);
+  }
+  return name;
+}
+
 function executor(db: Drizzle, traced: DatabaseSpanAttributes, prepares = false): Executor {
   const naming = db as NamingDrizzle;
   return {
-    async query<T>(statement: SQL, options?: { name?: string }) {
+    async query<T>(statement: SQL, options?: QueryOptions) {
       const result = await inStatementSpan(
         traced,
         () => naming.dialect.sqlToQuery(statement).sql,
-        () =>
-          prepares && options?.name
-            ? naming.session.prepareQuery(naming.dialect.sqlToQuery(statement), undefined, options.name, false).execute()
-            : db.execute(statement),
+        () => {
+          if (!prepares || !(options?.name || options?.prepare)) return db.execute(statement);
+          const q = naming.dialect.sqlToQuery(statement);
+          return naming.session.prepareQuery(q, undefined, options.name ?? preparedName(q.sql), false).execute();
+        },
       );
       return result.rows as T[];
     },

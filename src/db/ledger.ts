@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { insufficientFunds } from '../domain/errors.ts';
 import { randomUUID } from 'node:crypto';
 import { formatId } from '../domain/ids.ts';
@@ -75,8 +75,12 @@ export interface JournalEntry {
  *
  * @invariant Σ postings = 0 per entry, all in one asset; non-external balances never go
  * below zero (CHECK constraint), which surfaces here as INSUFFICIENT_FUNDS.
+ *
+ * `alongside`: data-modifying CTEs (named other than `v`, `entry`, `posted`, `moved`) made in
+ * the same statement, the change the entry accounts for (a sale's policy and its pool's
+ * aggregates: one round trip under the pool's lock).
  */
-export async function postJournal(tx: Executor, entry: JournalEntry): Promise<string | null> {
+export async function postJournal(tx: Executor, entry: JournalEntry, alongside: readonly SQL[] = []): Promise<string | null> {
   const merged = new Map<string, Posting>();
   for (const p of entry.postings) {
     const prev = merged.get(p.account.id);
@@ -87,7 +91,10 @@ export async function postJournal(tx: Executor, entry: JournalEntry): Promise<st
   if (sum !== 0n) throw new Error(`unbalanced journal entry ${entry.kind}: sum ${sum}`);
   const assets = new Set(postings.map((p) => p.account.asset));
   if (assets.size > 1) throw new Error(`journal entry ${entry.kind} mixes assets`);
-  if (postings.length === 0) return null;
+  if (postings.length === 0) {
+    if (alongside.length > 0) await tx.query(sql`WITH ${sql.join([...alongside], sql`, `)} SELECT 1`);
+    return null;
+  }
 
   const id = formatId('je', randomUUID());
   // One statement, one round trip: the entry, its postings, the balances of the accounts
@@ -95,7 +102,8 @@ export async function postJournal(tx: Executor, entry: JournalEntry): Promise<st
   // creates meanwhile is moved instead). The postings' reference check runs after the whole
   // statement, so it sees the entry and the accounts created here.
   try {
-    await tx.query(sql`
+    await tx.query(
+      sql`
       WITH v (n, id, kind, asset, owner, amount) AS (
         VALUES ${sql.join(
           postings.map(
@@ -103,7 +111,7 @@ export async function postJournal(tx: Executor, entry: JournalEntry): Promise<st
           ),
           sql`, `,
         )}
-      ), entry AS (
+      ), ${alongside.length > 0 ? sql`${sql.join([...alongside], sql`, `)},` : sql``} entry AS (
         INSERT INTO journal_entries (id, kind, reference, idempotency_key, memo, created_at)
         VALUES (${id}, ${entry.kind}, ${entry.reference ?? null}, ${entry.idempotencyKey ?? null}, ${json(entry.memo ?? {})}, ${ts(entry.at)})
         RETURNING id
@@ -114,7 +122,10 @@ export async function postJournal(tx: Executor, entry: JournalEntry): Promise<st
       )
       INSERT INTO accounts AS a (id, kind, asset, owner, balance)
       SELECT v.id, v.kind, v.asset, v.owner, v.amount FROM v WHERE v.id NOT IN (SELECT id FROM moved) ORDER BY v.n
-      ON CONFLICT (id) DO UPDATE SET balance = a.balance + EXCLUDED.balance`);
+      ON CONFLICT (id) DO UPDATE SET balance = a.balance + EXCLUDED.balance`,
+      // One shape per number of postings: prepared, a sale's entry is not parsed again under its pool's lock.
+      { prepare: true },
+    );
   } catch (error) {
     if (isCheckViolation(error, 'accounts_balance_nonneg')) {
       throw insufficientFunds('the balance is too low for this movement');
@@ -126,8 +137,8 @@ export async function postJournal(tx: Executor, entry: JournalEntry): Promise<st
 
 export async function accountBalance(tx: Executor, accountId: string, lock = false): Promise<bigint> {
   const rows = lock
-    ? await tx.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${accountId} FOR UPDATE`)
-    : await tx.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${accountId}`);
+    ? await tx.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${accountId} FOR UPDATE`, { prepare: true })
+    : await tx.query<{ balance: string }>(sql`SELECT balance FROM accounts WHERE id = ${accountId}`, { prepare: true });
   return rows[0] ? big(rows[0].balance) : 0n;
 }
 

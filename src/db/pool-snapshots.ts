@@ -1,6 +1,6 @@
 import type { Executor } from './create-database.ts';
 import { ledgerAccounts, postJournal } from './ledger.ts';
-import { type ExpiringPolicy, applyPoolAggregates, expirePolicies, findPool, type PoolState, loadPoolStates } from './pool-store.ts';
+import { type ExpiringPolicy, applyPoolAggregates, expirePolicies, type PoolState, loadPoolStates, lockPool } from './pool-store.ts';
 import type { PoolRecord, PoolRiskRecord, TrancheRecord } from '../domain/pool.ts';
 import { type CapacityLimits, type ExposureSnapshot, requiredCapital } from '../domain/capacity.ts';
 import { notFound } from '../domain/errors.ts';
@@ -53,6 +53,8 @@ export interface PoolSnapshot {
   groupDeltas: Map<string, bigint>;
   /** A backed risk is TRIGGERED or has an incident being settled: withdrawals wait. */
   frozen: boolean;
+  /** What the pool still owes the backstop fund for its draws. */
+  backstopOwed: bigint;
 }
 
 function addTo(map: Map<string, bigint>, key: string, delta: bigint): void {
@@ -62,7 +64,7 @@ function addTo(map: Map<string, bigint>, key: string, delta: bigint): void {
 export async function loadPoolSnapshot(ex: Executor, poolId: string, at: number, options: { lock?: boolean } = {}): Promise<PoolSnapshot> {
   // Writers lock the row first, then read: under READ COMMITTED the read then sees what the
   // transactions they waited for committed.
-  if (options.lock && !(await findPool(ex, poolId, true))) throw notFound(`no pool ${poolId}`);
+  if (options.lock && !(await lockPool(ex, poolId))) throw notFound(`no pool ${poolId}`);
   const [state] = await loadPoolStates(ex, { poolId }, at);
   if (!state) throw notFound(`no pool ${poolId}`);
   return snapshotOf(state, at);
@@ -107,6 +109,7 @@ export function snapshotOf(state: PoolState, at: number): PoolSnapshot {
     riskDeltas,
     groupDeltas,
     frozen: risks.some((r) => r.state === 'TRIGGERED' || r.settling),
+    backstopOwed: state.backstopOwed,
   };
 }
 

@@ -73,6 +73,11 @@ function toPool(row: PoolRow): PoolRecord {
   };
 }
 
+/** Locks a pool's row (FOR UPDATE) for a writer that reads its state next (loadPoolSnapshot); false if there is none. */
+export async function lockPool(ex: Executor, id: string): Promise<boolean> {
+  return (await ex.query(sql`SELECT id FROM pools WHERE id = ${id} FOR UPDATE`, { prepare: true })).length > 0;
+}
+
 export async function findPool(ex: Executor, id: string, lock = false): Promise<PoolRecord | undefined> {
   const rows = lock
     ? await ex.query<PoolRow>(
@@ -140,20 +145,27 @@ export async function loadTranches(ex: Executor, poolId: string): Promise<Tranch
   return rows.map((r) => ({ tranche: r.tranche, accountId: r.account_id, totalShares: big(r.total_shares), balance: big(r.balance) }));
 }
 
+/** The exposure and earning changes of a checkpoint or a sale to a pool's aggregates. */
+export interface AggregateChange {
+  accrual: AccrualState;
+  totalExposure: bigint;
+  riskDeltas: ReadonlyMap<string, bigint>;
+  groupDeltas: ReadonlyMap<string, bigint>;
+}
+
 /** Applies the exposure and earning changes of a checkpoint or a sale to the aggregates. */
-export async function applyPoolAggregates(
-  tx: Executor,
-  poolId: string,
-  change: {
-    accrual: AccrualState;
-    totalExposure: bigint;
-    riskDeltas: ReadonlyMap<string, bigint>;
-    groupDeltas: ReadonlyMap<string, bigint>;
-  },
-): Promise<void> {
+export async function applyPoolAggregates(tx: Executor, poolId: string, change: AggregateChange): Promise<void> {
+  // One statement, one round trip (a sale does this under the pool's lock).
+  await tx.query(sql`WITH ${sql.join(poolAggregateWrites(poolId, change), sql`, `)} SELECT 1`, { prepare: true });
+}
+
+/**
+ * The writes of applyPoolAggregates as data-modifying CTEs (`risks`, `grouped`, `pool_row`),
+ * to run inside another statement: a sale makes them with its policy and journal entry in one.
+ */
+export function poolAggregateWrites(poolId: string, change: AggregateChange): SQL[] {
   const risks = [...change.riskDeltas].filter(([, d]) => d !== 0n);
   const groups = [...change.groupDeltas].filter(([, d]) => d !== 0n);
-  // One statement, one round trip (a sale does this under the pool's lock).
   const ctes: SQL[] = [];
   if (risks.length > 0)
     ctes.push(sql`risks AS (
@@ -171,11 +183,11 @@ export async function applyPoolAggregates(
         sql`, `,
       )}) AS v(correlation_group, delta)
       WHERE g.pool_id = ${poolId} AND g.correlation_group = v.correlation_group)`);
-  await tx.query(sql`
-    ${ctes.length > 0 ? sql`WITH ${sql.join(ctes, sql`, `)}` : sql``}
+  ctes.push(sql`pool_row AS (
     UPDATE pools SET total_exposure = ${num(change.totalExposure)}, earning_rate_wad = ${num(change.accrual.rateWad)},
       earning_carry_wad = ${num(change.accrual.carryWad)}, accrued_at = ${ts(change.accrual.accruedAt)}
-    WHERE id = ${poolId}`);
+    WHERE id = ${poolId})`);
+  return ctes;
 }
 
 /** Ends the terms that ran out: policies expire, backstop streams are done. */
@@ -219,6 +231,8 @@ export interface PoolState {
   risks: PoolRiskRecord[];
   groups: Map<string, bigint>;
   expiring: ExpiringPolicy[];
+  /** What the pool still owes the backstop fund for its draws (a sale repays from its skim). */
+  backstopOwed: bigint;
 }
 
 /** A pool row's columns, named (see `columns`: the pool read is a prepared statement). */
@@ -260,6 +274,7 @@ export type PoolStateRow = PoolRow & {
     settling: boolean;
   }>;
   groups_json: Array<{ correlation_group: string; exposure: string }>;
+  backstop_owed: string;
   expiring_json: Array<{
     id: string;
     risk_id: string | null;
@@ -299,6 +314,7 @@ export function poolStatesSelect(where: SQL, upTo: number, expiringLimit?: numbe
         FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id WHERE pr.pool_id = p.id) AS risks_json,
       (SELECT COALESCE(json_agg(json_build_object('correlation_group', g.correlation_group, 'exposure', g.exposure::text)), '[]'::json)
         FROM pool_group_exposure g WHERE g.pool_id = p.id) AS groups_json,
+      (SELECT COALESCE(SUM(d.amount - d.repaid), 0)::text FROM backstop_draws d WHERE d.pool_id = p.id) AS backstop_owed,
       (SELECT COALESCE(json_agg(json_build_object('id', x.id, 'risk_id', x.risk_id, 'correlation_group', x.correlation_group,
           'exposure', x.exposure::text, 'end_at', x.end_at, 'earning_rate_wad', x.earning_rate_wad::text,
           'earning_dust_wad', x.earning_dust_wad::text) ORDER BY x.end_at, x.id), '[]'::json)
@@ -358,6 +374,7 @@ export function toPoolState(row: PoolStateRow): PoolState {
       settling: r.settling,
     })),
     groups: new Map(row.groups_json.map((g) => [g.correlation_group, big(g.exposure)])),
+    backstopOwed: big(row.backstop_owed),
     expiring: row.expiring_json.map((x) => ({
       id: x.id,
       riskId: x.risk_id,

@@ -1,6 +1,6 @@
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
-import { findPolicy, findPolicyByQuote, findQuote, insertQuotes, lockPolicy, policyInsert } from '../db/cover-store.ts';
+import { findPolicy, findPolicyByQuote, findQuote, insertQuotes, lockPolicy, policyInsertCte } from '../db/cover-store.ts';
 import type { PolicyRecord, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import type { LossTerms } from '../domain/pricing.ts';
 import type { Executor } from '../db/create-database.ts';
@@ -31,7 +31,6 @@ import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { requireReserves } from './reserves.ts';
 import { loadBackstop, repayDraws } from '../db/backstop-store.ts';
 import { findPool, poolAggregateWrites } from '../db/pool-store.ts';
-import { sql } from 'drizzle-orm';
 import { skimRateBps, splitInflow, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { DAY_MS } from '../domain/experience.ts';
@@ -202,7 +201,7 @@ async function buy(
   };
   // The policy, the pool's aggregates and the entry that pays for them: one statement under the pool's lock.
   const writes = [
-    sql`policy_row AS (${policyInsert(policy)})`,
+    policyInsertCte(policy),
     ...poolAggregateWrites(q.poolId, {
       accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + earning.rateWad },
       totalExposure: snap.totalExposure + q.exposure,

@@ -223,8 +223,12 @@ export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void>
   await tx.query(policyInsert(p), { prepare: true });
 }
 
-/** The INSERT of a new policy, to run alone or inside another statement as a data-modifying CTE. */
-export function policyInsert(p: PolicyRecord): SQL {
+/** The INSERT of a new policy as a data-modifying CTE (`policy_row`), to run inside another statement (a sale's journal entry). */
+export function policyInsertCte(p: PolicyRecord): SQL {
+  return sql`policy_row AS (${policyInsert(p)})`;
+}
+
+function policyInsert(p: PolicyRecord): SQL {
   return sql`
     INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
       earning_dust_wad, start_at, covered_from, end_at, status, created_at, renews, curator_fee)

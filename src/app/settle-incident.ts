@@ -6,7 +6,6 @@ import { changeIouOutstanding, insertDraw, loadBackstop, lockBackstop, poolDrawn
 import { publish } from '../db/events.ts';
 import { ledgerAccounts, postJournal } from '../db/ledger.ts';
 import {
-  claimsDue,
   claimsRelease,
   insertIncidentLayers,
   insertIncidentPool,
@@ -136,13 +135,12 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
   const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
   if (await poolSettled(tx, incident.id, poolId)) return;
   await checkpointPool(tx, snap);
-  await releaseClaims(tx, incident, snap, now);
+  const totalDue = await releaseClaims(tx, incident, snap, now);
   await probe?.('premium', poolId);
 
   // The loss goes through the waterfall (docs/design.md §6): first-loss, junior, senior, a capped
   // backstop draw; what is left is a pro-rata haircut of this incident's claimants here.
   const asset = snap.pool.asset;
-  const totalDue = await claimsDue(tx, incident, poolId);
   const tranches = await loadTranches(tx, poolId);
   await lockBackstop(tx, asset);
   const backstop = await loadBackstop(tx, asset);
@@ -192,9 +190,9 @@ async function settlePool(deps: Deps, tx: Executor, incident: IncidentRecord, po
 
 /**
  * A paid policy's cover is used up: it stops earning (the rest of its premium is earned
- * now, into the tranches) and its exposure is released from the pool's aggregates.
+ * now, into the tranches) and its exposure is released from the pool's aggregates. Returns what the claims are due (read in the same scan).
  */
-async function releaseClaims(tx: Executor, incident: IncidentRecord, snap: PoolSnapshot, now: number): Promise<void> {
+async function releaseClaims(tx: Executor, incident: IncidentRecord, snap: PoolSnapshot, now: number): Promise<bigint> {
   const poolId = snap.pool.id;
   const release = await claimsRelease(tx, incident, poolId, now);
   const carry = snap.accrual.carryWad + release.restWad;
@@ -226,4 +224,5 @@ async function releaseClaims(tx: Executor, incident: IncidentRecord, snap: PoolS
       ),
     });
   }
+  return release.due;
 }

@@ -41,7 +41,7 @@ test("a sale reads its risk, the buyer's wallet and the backstop before taking t
 
   const at = (pattern: RegExp) => inTransaction.findIndex((s) => pattern.test(s));
   const lockAt = at(/FROM pools WHERE id = \$1 FOR UPDATE/);
-  const riskAt = at(/FROM risks WHERE id = \$1 FOR SHARE/);
+  const riskAt = at(/FROM risks r .* FOR SHARE OF r/);
   const walletAt = at(/FROM accounts WHERE id = \$1 FOR UPDATE/);
   const backstopAt = at(/JOIN backstop_state/);
   assert.ok(lockAt >= 0 && riskAt >= 0 && walletAt >= 0 && backstopAt >= 0, `the reads are there:\n${inTransaction.join('\n')}`);

@@ -7,7 +7,7 @@ import type { Executor } from '../db/create-database.ts';
 import { curatorFeeAt } from '../domain/pool.ts';
 import { ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditedWallet } from '../db/claims-store.ts';
-import { findRisk, riskForSale } from '../db/risk-store.ts';
+import { findRisk, watchedRiskForSale } from '../db/risk-store.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { checkCapacity } from '../domain/capacity.ts';
 import {
@@ -26,7 +26,7 @@ import { newId } from './ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import { type Viewer, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
-import { requireMonitored } from './risks.ts';
+import { requireWatched } from './risks.ts';
 import { gatePurchase, pendingClaims } from './adequacy.ts';
 import { requireReserves } from './reserves.ts';
 import { loadBackstop, repayDraws } from '../db/backstop-store.ts';
@@ -289,13 +289,14 @@ async function checkSale(
   q: QuoteRecord,
   now: number,
 ): Promise<{ snap: PoolSnapshot; risk: RiskRecord; check: ReturnType<typeof checkCapacity>; owed: bigint }> {
-  // The risk first (FOR SHARE: its trigger cannot move until this commits), so the pool's
-  // lock, which every sale of the pool waits for, is held for the pool's own checks only.
-  const risk = await riskForSale(tx, q.riskId);
-  if (!risk) throw notFound(`no risk ${q.riskId}`);
+  // The risk first, with its feeds (FOR SHARE: its trigger cannot move until this commits), so
+  // the pool's lock, which every sale of the pool waits for, is held for the pool's own checks only.
+  const watched = await watchedRiskForSale(tx, q.riskId, now);
+  if (!watched) throw notFound(`no risk ${q.riskId}`);
+  const { risk } = watched;
   if (risk.state !== 'ARMED')
     throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
-  await requireMonitored(tx, risk, now);
+  requireWatched(q.riskId, watched);
   const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
   await checkpointPool(tx, snap);
   const e = exposureFor(snap, q.riskId);

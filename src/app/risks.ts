@@ -199,11 +199,6 @@ const monitoringFrom = (r: WatchedRisk, c: FeedFreshness): Monitoring =>
     signalsShort: c.signalsShort,
   });
 
-/** Refuses cover on a risk whose trigger cannot fire: no feeds, too few, or none fresh. */
-export async function requireMonitored(ex: Executor, risk: WatchedRisk, now: number): Promise<void> {
-  refuseUnmonitored(risk, (await riskMonitoring(ex, [risk], now)).get(risk.id) as Monitoring);
-}
-
 function refuseUnmonitored(risk: WatchedRisk, m: Monitoring): void {
   if (!m.monitored) {
     throw riskNotMonitored(`cover on ${risk.name} is not sold: ${m.reason}`, {

@@ -241,7 +241,17 @@ export async function flagQuietRisks(ex: Executor, now: number): Promise<Array<{
 }
 
 /** A risk as a sale checks and prices it, read FOR SHARE so its state cannot change under the sale. */
-export async function riskForSale(ex: Executor, id: string): Promise<RiskRecord | undefined> {
-  const rows = await ex.query<RiskRow>(sql`SELECT * FROM risks WHERE id = ${id} FOR SHARE`);
-  return rows[0] && toRecord(rows[0]);
+/**
+ * A risk for a sale with its feeds' freshness, in one statement: the risk locked FOR SHARE
+ * (its trigger cannot move until the sale commits), prepared on the server.
+ */
+export async function watchedRiskForSale(ex: Executor, id: string, now: number): Promise<WatchedRiskRead | undefined> {
+  const [row] = await ex.query<RiskRow & { feeds_total: string; feeds_fresh: string; signals_short: string }>(
+    sql`SELECT ${columns('r', RISK_COLUMN_NAMES)}, c.feeds AS feeds_total, c.fresh AS feeds_fresh, c.signals_short
+      FROM risks r CROSS JOIN ${feedCounts(now)} WHERE r.id = ${id} FOR SHARE OF r`,
+    { prepare: true },
+  );
+  return (
+    row && { risk: toRecord(row), feeds: Number(row.feeds_total), fresh: Number(row.feeds_fresh), signalsShort: Number(row.signals_short) }
+  );
 }

@@ -11,32 +11,13 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
-import type { Viewer } from '../src/app/viewer.ts';
-import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
-import { creditAccount } from '../src/app/funding.ts';
-import { createPool } from '../src/app/create-pool.ts';
-import { deposit } from '../src/app/underwrite.ts';
-import { createRisk } from '../src/app/risks.ts';
 import type { Database, Executor } from '../src/db/create-database.ts';
-import { defaultPricing } from '../src/domain/pricing.ts';
-import { USDC, createHarness, depegRiskInput, newWallet, watchRisk } from '../test/helpers.ts';
+import { purchaseMarket } from './purchase-market.ts';
 
 const n = 1_000;
-const h = await createHarness({ pricing: { ...defaultPricing, quoteTtlSeconds: 3_600, slope1: '0', slope2: '0' } });
-const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
-const risk = await createRisk(h.deps, admin, depegRiskInput('buy', 'BUY') as never);
-await watchRisk(h, risk.id);
-const curator: Viewer = { address: newWallet().address, roles: [] };
-const pool = await createPool(h.deps, curator, { name: 'buy', risks: [{ riskId: risk.id }] });
-await creditAccount(h.deps, admin, { address: curator.address, amount: (BigInt(n) * USDC(100)).toString(), reference: 'buy' });
-await deposit(h.deps, curator, pool.id, (BigInt(n) * USDC(100)).toString(), 'SENIOR');
-const buyers: Array<{ v: Viewer; quoteId: string }> = [];
-for (let i = 0; i < n; i++) {
-  const v: Viewer = { address: newWallet().address, roles: [] };
-  await creditAccount(h.deps, admin, { address: v.address, amount: USDC(100).toString(), reference: `b-${v.address}` });
-  buyers.push({ v, quoteId: (await requestQuote(h.deps, v, risk.id, USDC(100).toString(), 30)).id });
-}
+const { h, buyers: quoted } = await purchaseMarket(n);
+const buyers = quoted.map((b) => ({ v: b.v, quoteId: b.q.id }));
 
 const stats = new Map<string, { n: number; ms: number }>();
 const add = (key: string, ms: number) => {

@@ -10,10 +10,6 @@ import type { Viewer } from '../src/app/viewer.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { recordObservations } from '../src/app/record-observations.ts';
-import { creditAccount } from '../src/app/funding.ts';
-import { createPool } from '../src/app/create-pool.ts';
-import { deposit } from '../src/app/underwrite.ts';
-import { createRisk } from '../src/app/risks.ts';
 import { creditSettledClaims, settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
@@ -27,7 +23,8 @@ import { chainRailOf, localTreasury, treasuryGatewayOf } from '../test/chain-hel
 import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
 import { httpThroughput, median, spread } from './http.ts';
-import { USDC, createHarness, depegRiskInput, newWallet, SERVER_URL, watchRisk } from '../test/helpers.ts';
+import { purchaseMarket } from './purchase-market.ts';
+import { USDC, createHarness, newWallet, SERVER_URL } from '../test/helpers.ts';
 
 const rows: Array<{ figure: string; ours: string; baseline: string; ratio: string; goal: string; met: boolean }> = [];
 const fmt = (n: number, unit: string) => `${n.toFixed(n < 10 ? 2 : 0)} ${unit}`;
@@ -259,24 +256,7 @@ async function quoteLatency(total = 100_000) {
  * concurrent purchases and n bare transactions doing the same row writes, in the given order.
  */
 async function purchaseRound(n: number, bareFirst: boolean) {
-  // Prices that do not move with utilisation: the race is for capacity, not for price.
-  const h = await createHarness({
-    pricing: { ...(await import('../src/domain/pricing.ts')).defaultPricing, quoteTtlSeconds: 3_600, slope1: '0', slope2: '0' },
-  });
-  const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
-  const risk = await createRisk(h.deps, admin, depegRiskInput('buy', 'BUY') as never);
-  await watchRisk(h, risk.id);
-  const curator: Viewer = { address: newWallet().address, roles: [] };
-  const pool = await createPool(h.deps, curator, { name: 'buy', risks: [{ riskId: risk.id }] });
-  // Capacity for exactly n/2 policies of 100 USDC: half the attempts must be refused.
-  await creditAccount(h.deps, admin, { address: curator.address, amount: (BigInt(n) * USDC(100)).toString(), reference: 'buy' });
-  await deposit(h.deps, curator, pool.id, (BigInt(n) * USDC(100)).toString(), 'SENIOR');
-  const buyers: Array<{ v: Viewer; q: Awaited<ReturnType<typeof requestQuote>> }> = [];
-  for (let i = 0; i < n; i++) {
-    const v: Viewer = { address: newWallet().address, roles: [] };
-    await creditAccount(h.deps, admin, { address: v.address, amount: USDC(100).toString(), reference: `buy-${v.address}` });
-    buyers.push({ v, q: await requestQuote(h.deps, v, risk.id, USDC(100).toString(), 30) });
-  }
+  const { h, risk, pool, buyers } = await purchaseMarket(n);
   let sold = 0;
   const ours = () =>
     timed(() =>

@@ -146,7 +146,13 @@ test('OpenTelemetry: a traced request exports its HTTP, GraphQL and database spa
   assert.deepEqual(
     orphans.map((s) => `${s.name}: ${String(attr(s, 'db.query.text')).slice(0, 80)}`),
     [],
-    'database spans without a parent',
+    `database spans without a parent; the spans of their traces: ${JSON.stringify(
+      orphans.map((o) =>
+        everySpan
+          .filter((s) => s.traceId === o.traceId)
+          .map((s) => `${s.name} ${s.spanId}<-${s.parentSpanId ?? ''} ${String(attr(s, 'db.query.text')).slice(0, 120)}`),
+      ),
+    )}`,
   );
   assert.ok(
     everySpan.some((s) => s.traceId === signedInTrace && attr(s, 'db.system.name') === 'postgresql'),

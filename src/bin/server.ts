@@ -2,6 +2,7 @@ import { createHttpTerminator } from 'http-terminator';
 import { randomUUID } from 'node:crypto';
 import { maintenanceTurn } from '../app/maintenance.ts';
 import { dispatchWebhooks } from '../app/webhooks.ts';
+import { inBackgroundSpan } from '../app/background-span.ts';
 import { attachWebSockets, closeApp, createApp, startDraining } from '../http/create-app.ts';
 import { chainReadiness } from '../chain/readiness.ts';
 import { exitWith } from './cli-errors.ts';
@@ -44,18 +45,21 @@ async function main(): Promise<void> {
   const maintenance = watcher
     ? undefined
     : setInterval(() => {
-        maintenanceTurn(deps, holder, config.maintenanceIntervalMs).catch((err: unknown) => log.error({ err }, 'maintenance failed'));
+        inBackgroundSpan('maintenance', () => maintenanceTurn(deps, holder, config.maintenanceIntervalMs)).catch((err: unknown) =>
+          log.error({ err }, 'maintenance failed'),
+        );
       }, config.maintenanceIntervalMs);
   maintenance?.unref();
-  // Webhooks (app/webhooks.ts): every replica runs the dispatcher; deliveries are claimed, so none is sent twice at once.
-  let dispatching = false;
+  // Webhooks (app/webhooks.ts): every replica runs the dispatcher; deliveries are claimed, so
+  // none is sent twice at once. Each turn is a background span (its statements have a parent),
+  // and a stop waits for the turn in flight before the database closes.
+  let dispatching: Promise<unknown> | null = null;
   const webhooks = setInterval(() => {
     if (dispatching) return;
-    dispatching = true;
-    dispatchWebhooks(deps)
+    dispatching = inBackgroundSpan('webhooks dispatch', () => dispatchWebhooks(deps))
       .catch((err: unknown) => log.error({ err }, 'webhook dispatch failed'))
       .finally(() => {
-        dispatching = false;
+        dispatching = null;
       });
   }, config.webhookIntervalMs);
   webhooks.unref();
@@ -81,7 +85,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, drainMs + 5_000).unref();
     void (async () => {
-      await Promise.all([watcher?.stop(), new Promise((resolve) => setTimeout(resolve, drainMs))]);
+      await Promise.all([watcher?.stop(), dispatching, new Promise((resolve) => setTimeout(resolve, drainMs))]);
       log.info('shutting down: finishing in-flight requests');
       await closeApp(app);
       await Promise.all([terminator.terminate(), deps.cpu?.close()]);

@@ -25,15 +25,19 @@ describe('what an anonymous request may cost', () => {
   };
 
   test('a backtest: 2,000 observations anonymously, answered quickly; more only signed in', async () => {
+    // The request's CPU in this process (the app runs in it), not its wall time: what an
+    // anonymous caller costs the server, whatever else the machine is running (the suite runs
+    // two files at once on two cores, and a wall-clock bound failed at 154 ms against 150).
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const started = performance.now();
+      const started = process.cpuUsage();
       const res = await post(BACKTEST, { r: rule, o: series(MAX_ANONYMOUS_BACKTEST_OBSERVATIONS) });
-      times.push(performance.now() - started);
+      const used = process.cpuUsage(started);
+      times.push((used.user + used.system) / 1000);
       assert.equal(res.body.errors, undefined, res.text);
     }
     const median = times.sort((a, b) => a - b)[1] as number;
-    assert.ok(median < 150, `an anonymous backtest of 2,000 observations in ${median.toFixed(0)} ms`);
+    assert.ok(median < 150, `an anonymous backtest of 2,000 observations took ${median.toFixed(0)} ms of CPU`);
     const refused = await post(BACKTEST, { r: rule, o: series(MAX_ANONYMOUS_BACKTEST_OBSERVATIONS + 1) });
     assert.equal(refused.body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
     assert.match(refused.body.errors?.[0]?.message, /without signing in/);

@@ -153,7 +153,7 @@ async function buy(
   const wallet = ledgerAccounts.wallet(asset, buyer);
   const balance = await creditedWallet(tx, asset, buyer, now);
   const backstop = await loadBackstop(tx, asset);
-  const { snap, risk, check, owed } = await checkSale(tx, q, now);
+  const { snap, risk, check } = await checkSale(tx, q, now);
   const { premium, fee, breakdown } = priceAtSale(deps, q, risk, check, snap, priced);
   if (q.breakdown.recoveredFromOffer) await insertQuotes(tx, [{ ...q, breakdown }]);
   const total = premium + fee;
@@ -164,7 +164,7 @@ async function buy(
   // hold IOUs, it repays them first); a pool that drew on the backstop repays from half
   // its skim on top. The pool earns the rest over the term.
   const skimPolicy = deps.config.solvency.skim;
-  const parts = splitPremium(premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), owed, skimPolicy);
+  const parts = splitPremium(premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), snap.backstopOwed, skimPolicy);
   if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
   const inflow = splitInflow(parts.skim + parts.repayment, backstop);
 
@@ -288,7 +288,7 @@ async function checkSale(
   tx: Executor,
   q: QuoteRecord,
   now: number,
-): Promise<{ snap: PoolSnapshot; risk: RiskRecord; check: ReturnType<typeof checkCapacity>; owed: bigint }> {
+): Promise<{ snap: PoolSnapshot; risk: RiskRecord; check: ReturnType<typeof checkCapacity> }> {
   // The risk first, with its feeds (FOR SHARE: its trigger cannot move until this commits), so
   // the pool's lock, which every sale of the pool waits for, is held for the pool's own checks only.
   const watched = await watchedRiskForSale(tx, q.riskId, now);
@@ -312,7 +312,7 @@ async function checkSale(
   // The pool's unsettled claims hold capital back from the gate: there are some only while one
   // of its risks has an incident being settled (the snapshot says so).
   gatePurchase(snap, q.riskId, q.exposure, snap.risks.some((r) => r.settling) ? await pendingClaims(tx, q.poolId) : 0n);
-  return { snap, risk, check, owed: snap.backstopOwed };
+  return { snap, risk, check };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
 import { type AccountRef, ledgerAccounts, postJournalFromSelect } from './ledger.ts';
 import { big, json, ms, num, ts } from './sql-helpers.ts';
@@ -70,10 +70,13 @@ export async function changeIouOutstanding(ex: Executor, asset: string, delta: b
 
 /** What the pool still owes the backstop for its draws. */
 export async function poolOwes(ex: Executor, poolId: string): Promise<bigint> {
-  const rows = await ex.query<{ owed: string }>(
-    sql`SELECT COALESCE(SUM(amount - repaid), 0) AS owed FROM backstop_draws WHERE pool_id = ${poolId}`,
-  );
+  const rows = await ex.query<{ owed: string }>(sql`SELECT ${owedBy(sql`${poolId}`)} AS owed`);
   return big(rows[0]?.owed ?? '0');
+}
+
+/** What the pool `poolId` (a value or a column) still owes the backstop for its draws, as a scalar subquery. */
+export function owedBy(poolId: SQL): SQL {
+  return sql`(SELECT COALESCE(SUM(d.amount - d.repaid), 0) FROM backstop_draws d WHERE d.pool_id = ${poolId})`;
 }
 
 /** Per pool of the asset: gross draws since `since`, and what it still owes the fund (one read). */

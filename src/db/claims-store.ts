@@ -38,6 +38,10 @@ export async function walletBalance(ex: Executor, asset: string, owner: string):
   return big(rows[0]?.total ?? '0');
 }
 
+/** The incident pools of `asset` whose payouts are not all credited to wallets yet. */
+const openIncidentPools = (asset: string) =>
+  sql`SELECT 1 FROM incident_pools ip JOIN pools pl ON pl.id = ip.pool_id AND pl.asset = ${asset} WHERE ip.credited_at IS NULL`;
+
 /**
  * Locks an owner's wallet (FOR UPDATE) and reads its balance, once the owner's claims settled
  * but not yet credited are credited to it (creditClaimsOf): one round trip in the usual case,
@@ -47,8 +51,7 @@ export async function creditedWallet(tx: Executor, asset: string, owner: string,
   const wallet = ledgerAccounts.wallet(asset, owner).id;
   const [row] = await tx.query<{ balance: string | null; open: boolean }>(
     sql`WITH w AS (SELECT balance FROM accounts WHERE id = ${wallet} FOR UPDATE)
-      SELECT (SELECT balance FROM w) AS balance, EXISTS (
-        SELECT 1 FROM incident_pools ip JOIN pools pl ON pl.id = ip.pool_id AND pl.asset = ${asset} WHERE ip.credited_at IS NULL) AS open`,
+      SELECT (SELECT balance FROM w) AS balance, EXISTS (${openIncidentPools(asset)}) AS open`,
     { prepare: true },
   );
   if (row?.open && (await creditClaimsOf(tx, asset, owner, now)) > 0n) return accountBalance(tx, wallet, true);
@@ -61,12 +64,7 @@ export async function creditedWallet(tx: Executor, asset: string, owner: string,
  * pool (share lock on it), and locks the payouts it credits, so a payout is credited once.
  */
 export async function creditClaimsOf(tx: Executor, asset: string, owner: string, now: number): Promise<bigint> {
-  const open = await tx.query(
-    sql`
-    SELECT 1 FROM incident_pools ip JOIN pools pl ON pl.id = ip.pool_id AND pl.asset = ${asset}
-    WHERE ip.credited_at IS NULL FOR SHARE OF ip`,
-    { prepare: true },
-  );
+  const open = await tx.query(sql`${openIncidentPools(asset)} FOR SHARE OF ip`, { prepare: true });
   if (open.length === 0) return 0n;
   const rows = await tx.query<{ policy_id: string; paid: string }>(
     sql`${ownClaims(asset, owner, sql`y.policy_id, y.paid`)} ORDER BY y.policy_id FOR UPDATE OF y`,

@@ -1,6 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { AccrualState } from '../domain/premium-accrual.ts';
 import type { Executor } from './create-database.ts';
+import { owedBy } from './backstop-store.ts';
 import type { TriggerState } from '../domain/trigger-engine.ts';
 import { big, columns, json, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { CapitalShares } from '../domain/pricing.ts';
@@ -314,7 +315,7 @@ export function poolStatesSelect(where: SQL, upTo: number, expiringLimit?: numbe
         FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id WHERE pr.pool_id = p.id) AS risks_json,
       (SELECT COALESCE(json_agg(json_build_object('correlation_group', g.correlation_group, 'exposure', g.exposure::text)), '[]'::json)
         FROM pool_group_exposure g WHERE g.pool_id = p.id) AS groups_json,
-      (SELECT COALESCE(SUM(d.amount - d.repaid), 0)::text FROM backstop_draws d WHERE d.pool_id = p.id) AS backstop_owed,
+      ${owedBy(sql`p.id`)}::text AS backstop_owed,
       (SELECT COALESCE(json_agg(json_build_object('id', x.id, 'risk_id', x.risk_id, 'correlation_group', x.correlation_group,
           'exposure', x.exposure::text, 'end_at', x.end_at, 'earning_rate_wad', x.earning_rate_wad::text,
           'earning_dust_wad', x.earning_dust_wad::text) ORDER BY x.end_at, x.id), '[]'::json)

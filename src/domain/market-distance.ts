@@ -100,8 +100,8 @@ export function fitDistanceTable(rule: TriggerRule, coins: ReadonlyArray<readonl
       if (motion) add(cells[motion], b, ratio);
     });
   }
-  const total = starts.reduce((a, b) => a + b, 0);
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const total = sum(starts);
   const overall = total === 0 ? 0 : sum(paid) / total;
   const overallShare = total === 0 ? 0 : sum(share) / total;
   // Each bucket's rate (and month's loss) shrunk towards the overall one, and each cell's towards its bucket's.

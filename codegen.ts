@@ -18,6 +18,7 @@ const mappers: Record<string, string> = {
   Pool: views('PoolSnapshot'),
   Position: domain('position')('PositionRecord'),
   WithdrawalRequest: domain('position')('WithdrawalRecord'),
+  PositionTokenIssue: domain('position-token')('PositionTokenIssue as PositionTokenIssueRecord'),
   Quote: domain('cover')('QuoteWithPolicy'),
   QuoteEstimate: domain('cover')('QuoteRecord'),
   QuoteBreakdown: domain('cover')('StoredBreakdown'),

@@ -20,6 +20,7 @@ import { compileContracts } from '../src/chain/compile.ts';
 import { deployTestStablecoin, deployTreasury } from '../src/chain/deploy.ts';
 import { type TreasuryGateway, createTreasuryGateway } from '../src/chain/treasury.ts';
 import { createPolicyTokenGateway } from '../src/chain/policy-token.ts';
+import { createPositionTokenGateway } from '../src/chain/position-token.ts';
 import type { MoneyRail } from '../src/app/deps.ts';
 import { type Harness, createHarness } from './helpers.ts';
 
@@ -121,7 +122,8 @@ export function treasuryGatewayOf(chain: ChainTreasury, operator?: LocalAccount)
 
 /**
  * A harness settling on `chain`'s treasury, with its gateway; with `policyToken`, policies are
- * that ERC-721's tokens, minted with `minter`'s key.
+ * that ERC-721's tokens, minted with `minter`'s key; with `positionToken`, pool shares can be
+ * issued as that ERC-1155's tokens.
  */
 export async function chainHarness(
   chain: ChainTreasury,
@@ -131,10 +133,17 @@ export async function chainHarness(
     resendAfterMs?: number;
     operator?: LocalAccount;
     policyToken?: { address: Address; minter?: LocalAccount };
+    positionToken?: { address: Address; minter?: LocalAccount };
   },
 ): Promise<Harness> {
   const settlement = chainRailOf(chain, o) as Extract<MoneyRail, { mode: 'chain' }>;
-  const h = await createHarness({ rail: o.policyToken ? { ...settlement, policyToken: o.policyToken.address } : settlement });
+  const h = await createHarness({
+    rail: {
+      ...settlement,
+      ...(o.policyToken ? { policyToken: o.policyToken.address } : {}),
+      ...(o.positionToken ? { positionToken: o.positionToken.address } : {}),
+    },
+  });
   const treasury = treasuryGatewayOf(chain, o.operator);
   h.deps.treasury = treasury;
   if (o.policyToken) {
@@ -143,6 +152,15 @@ export async function chainHarness(
       rpcUrls: chain.url,
       address: o.policyToken.address,
       minter: o.policyToken.minter,
+      client: treasury.client,
+    });
+  }
+  if (o.positionToken) {
+    h.deps.positionToken = createPositionTokenGateway({
+      chainId: foundry.id,
+      rpcUrls: chain.url,
+      address: o.positionToken.address,
+      minter: o.positionToken.minter,
       client: treasury.client,
     });
   }

@@ -34,6 +34,7 @@ import type { Metrics } from './metrics.ts';
 import type { CpuWorker } from './cpu-worker.ts';
 import type { TreasuryGateway } from '../chain/treasury.ts';
 import type { PolicyTokenGateway } from '../chain/policy-token.ts';
+import type { PositionTokenGateway } from '../chain/position-token.ts';
 import type { AdequacyKey, AdequacyReport } from '../domain/adequacy.ts';
 import type { QuoteRecord } from '../domain/cover.ts';
 import type { PoolSnapshot } from '../db/pool-snapshots.ts';
@@ -104,6 +105,8 @@ export type MoneyRail =
       treasury: string;
       /** The policy token (ERC-721): policies are minted to their buyers and move with the token (docs/design.md §6). */
       policyToken?: string;
+      /** The position token (ERC-1155): pool shares issued as tokens and redeemed back (docs/design.md §7). */
+      positionToken?: string;
       /** Blocks (the including block counts as one) before a deposit is credited or a batch is confirmed. */
       confirmations: number;
       /** The block the treasury was deployed at: where the deposit indexer starts. */
@@ -145,6 +148,8 @@ export interface Ports {
   treasury?: TreasuryGateway;
   /** The policy token contract (chain settlement with POLICY_TOKEN_ADDRESS): reads in every process, `mint` where the minter key is. */
   policyToken?: PolicyTokenGateway;
+  /** The position token contract (chain settlement with POSITION_TOKEN_ADDRESS): reads in every process, `issue` where the minter key is. */
+  positionToken?: PositionTokenGateway;
   /**
    * Set by the watcher for its work as leader: checks, inside a write's transaction, that the
    * lease is still this process's at the epoch it took it with, and throws LeaseLostError

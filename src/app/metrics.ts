@@ -20,6 +20,8 @@ export type CounterName =
   | 'policy_tokens'
   | 'policy_token_mismatches'
   | 'policy_token_reorgs'
+  | 'position_tokens'
+  | 'position_token_reorgs'
   | 'settlement_token_waits'
   | 'webhook_deliveries';
 export type HistogramName = 'settlement_seconds' | 'confirmation_to_paid_seconds';

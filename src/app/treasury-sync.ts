@@ -2,14 +2,15 @@ import { openReorg } from '../db/reorg-store.ts';
 import type { Deps } from './deps.ts';
 import { indexDeposits, syncFailureReason } from './index-deposits.ts';
 import { indexPolicyTokens, mintPolicyTokens } from './policy-tokens.ts';
+import { indexPositionTokens, issuePendingPositionTokens } from './position-tokens.ts';
 import { reconcileReserves } from './reconcile-reserves.ts';
 import { type SenderProbe, sendOutbound } from './send-payouts.ts';
 import { chainRail } from './money-rail.ts';
 import { stillLeading } from './lease.ts';
 
 /**
- * One pass of the chain settlement: deposits and policy token transfers in, one sender step,
- * the minter's step, reconciliation. A failure is
+ * One pass of the chain settlement: deposits, policy token transfers and position token
+ * redemptions in, one sender step, the minter's step (policy mints, then position issues), reconciliation. A failure is
  * counted by reason (cover_treasury_sync_errors_total) and thrown: the last reserve check then
  * ages, and past its maximum age sales stop (fail closed).
  */
@@ -26,6 +27,8 @@ async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
   await indexDeposits(deps);
   await indexPolicyTokens(deps);
   stillLeading(deps);
+  await indexPositionTokens(deps);
+  stillLeading(deps);
   const { rail } = chainRail(deps, 'the payout sender');
   const reorg = await openReorg(deps.db, rail.asset);
   if (reorg) {
@@ -39,7 +42,11 @@ async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
     }
   }
   stillLeading(deps);
-  await mintPolicyTokens(deps);
+  // One minter key: position tokens are issued once the policy mints are done.
+  if ((await mintPolicyTokens(deps)) === 'idle') {
+    stillLeading(deps);
+    await issuePendingPositionTokens(deps);
+  }
   stillLeading(deps);
   await reconcileReserves(deps);
 }

@@ -6,7 +6,7 @@ import type { Deps } from '../app/deps.ts';
 import { indexDeposits } from '../app/index-deposits.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID, type Anvil, anvilBinary, startAnvil } from '../chain/anvil.ts';
 import { platformContracts } from '../chain/artifacts.ts';
-import { deployPolicyToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
+import { deployPolicyToken, deployPositionToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
 import { chainOf } from '../chain/keys.ts';
 import { signPermit } from '../chain/permit.ts';
 import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
@@ -61,6 +61,11 @@ export async function startDemoChain(dir: string): Promise<DemoChain> {
     minter: minter.address,
     baseURI: `http://127.0.0.1:${process.env.PORT ?? 4000}/policy-tokens/`,
   });
+  const positionToken = await deployPositionToken(deployer, {
+    owner: faucet.address,
+    minter: minter.address,
+    uri: `http://127.0.0.1:${process.env.PORT ?? 4000}/position-tokens/{id}`,
+  });
   const tokenName = await pub.readContract({ address: token, abi: platformContracts().TestStablecoin.abi, functionName: 'name' });
   mkdirSync(dir, { recursive: true });
   const keyFile = join(dir, 'operator.key');
@@ -101,6 +106,7 @@ export async function startDemoChain(dir: string): Promise<DemoChain> {
       CONFIRMATIONS: String(CONFIRMATIONS),
       OPERATOR_KEY_FILE: keyFile,
       POLICY_TOKEN_ADDRESS: policyToken,
+      POSITION_TOKEN_ADDRESS: positionToken,
       MINTER_KEY_FILE: minterKeyFile,
     },
     funding: (deps) => async (grants) => {

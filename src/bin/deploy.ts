@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Address, createPublicClient, createWalletClient, getAddress, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { deployPolicyToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
+import { deployPolicyToken, deployPositionToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
 import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
 import { chainOf, readPrivateKeyFile } from '../chain/keys.ts';
@@ -17,10 +17,12 @@ import { chainOf, readPrivateKeyFile } from '../chain/keys.ts';
  * - SETTLEMENT_TOKEN: the token to settle in (required off a local chain: e.g. USDC's address).
  * - TREASURY_OWNER, OPERATOR_ADDRESS: the roles (default: the deployer; on a local chain the
  *   operator is anvil's last dev account, whose key is written beside the env file).
- * - MINTER_ADDRESS: who mints policy tokens (the watcher's key; on a local chain anvil's dev
+ * - MINTER_ADDRESS: who mints policy tokens and issues position tokens (the watcher's key; on a local chain anvil's dev
  *   account 8, whose key is written beside the env file); the token's owner is TREASURY_OWNER.
  * - POLICY_METADATA_URL: where the tokens' metadata is served, the API's /policy-tokens/
  *   (default http://127.0.0.1:<PORT or 4000>/policy-tokens/; the owner changes it with setBaseURI).
+ * - POSITION_METADATA_URL: the position token's ERC-1155 uri, with `{id}` for the token id
+ *   (default http://127.0.0.1:<PORT or 4000>/position-tokens/{id}; the owner changes it with setURI).
  */
 async function main(): Promise<void> {
   const url = process.env.CHAIN_URL ?? 'http://127.0.0.1:8545';
@@ -72,6 +74,8 @@ async function main(): Promise<void> {
   const minter = minterKey ? privateKeyToAccount(minterKey).address : getAddress(process.env.MINTER_ADDRESS ?? account.address);
   const baseURI = process.env.POLICY_METADATA_URL ?? `http://127.0.0.1:${process.env.PORT ?? 4000}/policy-tokens/`;
   const policyToken = await deployPolicyToken(deployer, { owner, minter, baseURI });
+  const positionURI = process.env.POSITION_METADATA_URL ?? `http://127.0.0.1:${process.env.PORT ?? 4000}/position-tokens/{id}`;
+  const positionToken = await deployPositionToken(deployer, { owner, minter, uri: positionURI });
   // A guardian may pause payouts, never move money: set when the deployer is the owner.
   const guardian = process.env.TREASURY_GUARDIAN;
   if (guardian) {
@@ -95,6 +99,7 @@ async function main(): Promise<void> {
     `SETTLEMENT_TOKEN=${getAddress(token)}`,
     `TREASURY_ADDRESS=${treasury}`,
     `POLICY_TOKEN_ADDRESS=${policyToken}`,
+    `POSITION_TOKEN_ADDRESS=${positionToken}`,
     `SETTLEMENT_START_BLOCK=${startBlock}`,
     `CONFIRMATIONS=${local ? 2 : 12}`,
   ];
@@ -111,6 +116,7 @@ async function main(): Promise<void> {
   writeFileSync(envFile, `${lines.join('\n')}\n`);
   console.log(`treasury ${treasury} for token ${getAddress(token)} on chain ${chainId}; owner ${owner}, operator ${operator}`);
   console.log(`policy token (ERC-721) ${policyToken}; minter ${minter}, metadata at ${baseURI}<token id>`);
+  console.log(`position token (ERC-1155) ${positionToken}; minter ${minter}, metadata at ${positionURI}`);
   console.log(`settings written to ${envFile} (load them with: set -a; . ${envFile}; set +a, or SETTLEMENT_ENV_FILE=${envFile})`);
 }
 

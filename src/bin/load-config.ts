@@ -95,7 +95,9 @@ const EnvSchema = z.object({
   TREASURY_ADDRESS: z.string().optional(),
   /** The policy token (ERC-721) `npm run deploy` deployed beside the treasury: policies are minted as tokens. */
   POLICY_TOKEN_ADDRESS: z.string().optional(),
-  /** The key that mints policy tokens (the watcher's), apart from the operator's. */
+  /** The position token (ERC-1155) `npm run deploy` deployed beside the treasury: pool shares can be issued as tokens. */
+  POSITION_TOKEN_ADDRESS: z.string().optional(),
+  /** The key that mints policy tokens and issues position tokens (the watcher's), apart from the operator's. */
   MINTER_KEY_FILE: z.string().min(1).optional(),
   SETTLEMENT_START_BLOCK: z.coerce.bigint().nonnegative().default(0n),
   CONFIRMATIONS: intFrom(3, 1, 1_000),
@@ -259,6 +261,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       token: address('SETTLEMENT_TOKEN', e.SETTLEMENT_TOKEN),
       treasury: address('TREASURY_ADDRESS', e.TREASURY_ADDRESS),
       ...(e.POLICY_TOKEN_ADDRESS ? { policyToken: address('POLICY_TOKEN_ADDRESS', e.POLICY_TOKEN_ADDRESS) } : {}),
+      ...(e.POSITION_TOKEN_ADDRESS ? { positionToken: address('POSITION_TOKEN_ADDRESS', e.POSITION_TOKEN_ADDRESS) } : {}),
       confirmations: e.CONFIRMATIONS,
       startBlock: e.SETTLEMENT_START_BLOCK,
       batchSize: e.PAY_BATCH_SIZE,
@@ -268,8 +271,12 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       minWithdrawal: e.MIN_WITHDRAWAL,
       maxQueuedWithdrawals: e.MAX_QUEUED_WITHDRAWALS,
     };
-    if (e.POLICY_TOKEN_ADDRESS && !e.MINTER_KEY_FILE && e.WATCHER === 'on') {
-      fail('MINTER_KEY_FILE', 'POLICY_TOKEN_ADDRESS with the watcher on needs the key that mints policy tokens (npm run deploy writes it)');
+    for (const [name, value] of [
+      ['POLICY_TOKEN_ADDRESS', e.POLICY_TOKEN_ADDRESS],
+      ['POSITION_TOKEN_ADDRESS', e.POSITION_TOKEN_ADDRESS],
+    ] as const) {
+      if (value && !e.MINTER_KEY_FILE && e.WATCHER === 'on')
+        fail('MINTER_KEY_FILE', `${name} with the watcher on needs the key that mints the platform's tokens (npm run deploy writes it)`);
     }
     let minterKey: `0x${string}` | undefined;
     if (e.MINTER_KEY_FILE && e.WATCHER === 'on') {

@@ -13,6 +13,7 @@ import { type Database, createDatabase } from '../db/create-database.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { type TreasuryGateway, createTreasuryGateway } from '../chain/treasury.ts';
 import { type PolicyTokenGateway, createPolicyTokenGateway } from '../chain/policy-token.ts';
+import { type PositionTokenGateway, createPositionTokenGateway } from '../chain/position-token.ts';
 import { type Address, getAddress } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { REDACTED_LOG_PATHS } from '../http/redaction.ts';
@@ -72,7 +73,7 @@ export async function createRuntime(
   const clock = db.kind === 'postgres' ? await createDatabaseClock({ db }, log) : systemClock;
   const prometheus = createPrometheus(db, clock);
   const treasury = config.chainRail ? await connectTreasury(config, db, prometheus.metrics) : undefined;
-  const policyToken = treasury ? await connectPolicyToken(config, treasury, prometheus.metrics) : undefined;
+  const tokens = treasury ? await connectTokens(config, treasury, prometheus.metrics) : {};
   return {
     deps: wireDeps({
       db,
@@ -82,7 +83,7 @@ export async function createRuntime(
       metrics: prometheus.metrics,
       cpu: createCpuWorker(),
       ...(treasury ? { treasury } : {}),
-      ...(policyToken ? { policyToken } : {}),
+      ...tokens,
     }),
     prometheus,
   };
@@ -146,43 +147,50 @@ async function connectTreasury(config: RuntimeConfig, db: Database, metrics: Met
 }
 
 /**
- * The policy token beside the treasury, where one is configured (POLICY_TOKEN_ADDRESS): it
- * must have code on the settlement chain, and the minter key (where this process mints) must
- * be the token's minter. A mismatch stops the process with a message.
+ * The platform's tokens beside the treasury, where configured (POLICY_TOKEN_ADDRESS,
+ * POSITION_TOKEN_ADDRESS): each must have code on the settlement chain, and the minter key
+ * (where this process mints) must be each token's minter. A mismatch stops the process with a message.
  */
-async function connectPolicyToken(
+async function connectTokens(
   config: RuntimeConfig,
   treasury: TreasuryGateway,
   metrics: Metrics,
-): Promise<PolicyTokenGateway | undefined> {
+): Promise<{ policyToken?: PolicyTokenGateway; positionToken?: PositionTokenGateway }> {
   const s = config.app.rail;
   const c = config.chainRail;
-  if (s.mode !== 'chain' || !c || !s.policyToken) return undefined;
+  if (s.mode !== 'chain' || !c) return {};
   const minter = c.minterKey ? privateKeyToAccount(c.minterKey) : undefined;
-  const token = createPolicyTokenGateway({
+  const common = {
     chainId: s.chainId,
     rpcUrls: c.rpcUrls,
-    address: s.policyToken as Address,
     minter,
     client: treasury.client,
     onRpcError: countRpcErrors(metrics, s.chainId),
-  });
-  let onChainMinter: string;
-  try {
-    onChainMinter = await token.minter();
-  } catch (error) {
-    console.error(
-      `chain settlement refused to start: cannot read the policy token ${s.policyToken} on chain ${s.chainId}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
-    );
-    return process.exit(2);
+  };
+  const policyToken = s.policyToken ? createPolicyTokenGateway({ ...common, address: s.policyToken as Address }) : undefined;
+  const positionToken = s.positionToken ? createPositionTokenGateway({ ...common, address: s.positionToken as Address }) : undefined;
+  for (const [what, token] of [
+    ['policy token', policyToken],
+    ['position token', positionToken],
+  ] as const) {
+    if (!token) continue;
+    let onChainMinter: string;
+    try {
+      onChainMinter = await token.minter();
+    } catch (error) {
+      console.error(
+        `chain settlement refused to start: cannot read the ${what} ${token.address} on chain ${s.chainId}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+      );
+      return process.exit(2);
+    }
+    if (minter && getAddress(onChainMinter) !== minter.address) {
+      console.error(
+        `chain settlement refused to start: the minter key is for ${minter.address} but the ${what}'s minter is ${onChainMinter}`,
+      );
+      return process.exit(2);
+    }
   }
-  if (minter && getAddress(onChainMinter) !== minter.address) {
-    console.error(
-      `chain settlement refused to start: the minter key is for ${minter.address} but the policy token's minter is ${onChainMinter}`,
-    );
-    return process.exit(2);
-  }
-  return token;
+  return { ...(policyToken ? { policyToken } : {}), ...(positionToken ? { positionToken } : {}) };
 }
 
 /** Counts a chain's RPC requests that failed after their retries (cover_rpc_errors_total). */

@@ -12,7 +12,7 @@ export interface Compiled {
 }
 
 /** The contracts this repository deploys (DemoVault: the demo's and the tests' vault only); `npm run contracts` compiles each to contracts/artifacts/<name>.json. */
-export const PLATFORM_CONTRACTS = ['Treasury', 'PolicyToken', 'TestStablecoin', 'DemoVault'] as const;
+export const PLATFORM_CONTRACTS = ['Treasury', 'PolicyToken', 'PositionToken', 'TestStablecoin', 'DemoVault'] as const;
 export type PlatformContract = (typeof PLATFORM_CONTRACTS)[number];
 
 /** What contracts/artifacts/<name>.json holds: the compiled contract and what it was compiled from. */

@@ -44,3 +44,12 @@ export async function deployTreasury(
 export function deployPolicyToken(d: Deployer, options: { owner: Address; minter: Address; baseURI: string }): Promise<Address> {
   return deploy(d, platformContracts().PolicyToken, ['Parametric Cover Policy', 'COVER', options.owner, options.minter, options.baseURI]);
 }
+
+/**
+ * Deploys the position token (ERC-1155) beside the treasury: `owner` sets its minter and
+ * metadata address, `minter` (the watcher's key, the policy token's too) issues pool shares, and
+ * uri(id) is `<uri>` with `{id}` replaced by the id in 64 hex digits, as ERC-1155 says.
+ */
+export function deployPositionToken(d: Deployer, options: { owner: Address; minter: Address; uri: string }): Promise<Address> {
+  return deploy(d, platformContracts().PositionToken, [options.owner, options.minter, options.uri]);
+}

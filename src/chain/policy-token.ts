@@ -1,4 +1,4 @@
-import { type Account, type Address, type Hex, type PublicClient, createWalletClient, getAddress, parseAbi } from 'viem';
+import { type Abi, type Account, type Address, type Hex, type PublicClient, createWalletClient, getAddress, parseAbi } from 'viem';
 import { policyIdOf } from '../domain/policy-token.ts';
 import { chainOf } from './keys.ts';
 import { bumpedFees } from './fees.ts';
@@ -97,19 +97,8 @@ export interface PolicyTokenGateway {
 export function createPolicyTokenGateway(config: PolicyTokenConfig): PolicyTokenGateway {
   const address = getAddress(config.address);
   const client = config.client;
-  const chain = chainOf(config.chainId, config.rpcUrls);
-  const onError = config.onRpcError ? { onError: config.onRpcError } : {};
-  const wallet = config.minter
-    ? createWalletClient({
-        chain,
-        account: config.minter,
-        transport: rpcTransport(config.rpcUrls, { retryCount: 3, timeout: 10_000, ...onError }),
-      })
-    : undefined;
-  const minterAddress = (): Address => {
-    if (!config.minter) throw new Error('no minter is configured: set MINTER_KEY_FILE');
-    return config.minter.address;
-  };
+  const key = minterSender(config);
+  const minterAddress = key.address;
   return {
     address,
     minterAddress,
@@ -139,47 +128,87 @@ export function createPolicyTokenGateway(config: PolicyTokenConfig): PolicyToken
         .sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
     },
 
-    /** Block `number`'s hash and time (ms), or undefined above the head. */
-    async block(number: bigint): Promise<{ hash: Hex; at: number } | undefined> {
-      try {
-        const b = await client.getBlock({ blockNumber: number });
-        return b.hash ? { hash: b.hash, at: Number(b.timestamp) * 1000 } : undefined;
-      } catch (error) {
-        if ((error as { name?: string }).name === 'BlockNotFoundError') return undefined;
-        throw error;
-      }
-    },
+    block: (number: bigint) => blockAt(client, number),
 
     /** Which of `ids` exist on the chain's latest state. */
     mintedOf: (ids: readonly bigint[]) => client.readContract({ address, abi: policyTokenAbi, functionName: 'mintedOf', args: [ids] }),
 
-    /** Whether the node knows transaction `hash` (pending or mined): a dropped or reorged-away one it does not. */
-    async known(hash: Hex): Promise<boolean> {
-      try {
-        await client.getTransaction({ hash });
-        return true;
-      } catch (error) {
-        if ((error as { name?: string }).name === 'TransactionNotFoundError') return false;
-        throw error;
-      }
-    },
-
-    /** The minter's transactions mined and sent (pending included). */
-    nonces: async () => {
-      const [mined, pending] = await Promise.all([
-        client.getTransactionCount({ address: minterAddress(), blockTag: 'latest' }),
-        client.getTransactionCount({ address: minterAddress(), blockTag: 'pending' }),
-      ]);
-      return { mined, pending };
-    },
+    known: key.known,
+    nonces: key.nonces,
 
     /** Sends `mint` on `nonce` (a replacement of a stuck one with `feeBump` > 1): ids that exist are skipped by the contract. */
-    async sendMint(to: readonly Address[], ids: readonly bigint[], options: { nonce: number; feeBump?: number }): Promise<Hex> {
-      const from = minterAddress();
-      const call = { address, abi: policyTokenAbi, functionName: 'mint', args: [to, ids] } as const;
+    sendMint: (to: readonly Address[], ids: readonly bigint[], options: { nonce: number; feeBump?: number }) =>
+      key.send({ address, abi: policyTokenAbi, functionName: 'mint', args: [to, ids] }, options),
+  };
+}
+
+/** Block `number`'s hash and time (ms), or undefined above the head. */
+export async function blockAt(client: PublicClient, number: bigint): Promise<{ hash: Hex; at: number } | undefined> {
+  try {
+    const b = await client.getBlock({ blockNumber: number });
+    return b.hash ? { hash: b.hash, at: Number(b.timestamp) * 1000 } : undefined;
+  } catch (error) {
+    if ((error as { name?: string }).name === 'BlockNotFoundError') return undefined;
+    throw error;
+  }
+}
+
+/** Whether the node knows transaction `hash` (pending or mined): a dropped or reorged-away one it does not. */
+export async function knownTransaction(client: PublicClient, hash: Hex): Promise<boolean> {
+  try {
+    await client.getTransaction({ hash });
+    return true;
+  } catch (error) {
+    if ((error as { name?: string }).name === 'TransactionNotFoundError') return false;
+    throw error;
+  }
+}
+
+/** An account's transactions mined and sent (pending included). */
+export async function accountNonces(client: PublicClient, address: Address): Promise<{ mined: number; pending: number }> {
+  const [mined, pending] = await Promise.all([
+    client.getTransactionCount({ address, blockTag: 'latest' }),
+    client.getTransactionCount({ address, blockTag: 'pending' }),
+  ]);
+  return { mined, pending };
+}
+
+/** What sends with the minter key (the policy token's and the position token's): its address, nonces, and a contract call on a given nonce. */
+export function minterSender(config: {
+  chainId: number;
+  rpcUrls: string;
+  minter?: Account | undefined;
+  client: PublicClient;
+  onRpcError?: RpcErrorHook;
+}) {
+  const chain = chainOf(config.chainId, config.rpcUrls);
+  const onError = config.onRpcError ? { onError: config.onRpcError } : {};
+  const wallet = config.minter
+    ? createWalletClient({
+        chain,
+        account: config.minter,
+        transport: rpcTransport(config.rpcUrls, { retryCount: 3, timeout: 10_000, ...onError }),
+      })
+    : undefined;
+  const address = (): Address => {
+    if (!config.minter || !wallet) throw new Error('no minter is configured: set MINTER_KEY_FILE');
+    return config.minter.address;
+  };
+  return {
+    address,
+    /** The minter's transactions mined and sent (pending included). */
+    nonces: () => accountNonces(config.client, address()),
+    /** Whether the node knows transaction `hash` (pending or mined). */
+    known: (hash: Hex) => knownTransaction(config.client, hash),
+    /** Sends `call` on `nonce` (a replacement of a stuck one with `feeBump` > 1), its gas estimated on the latest state with a margin. */
+    async send(
+      call: { address: Address; abi: Abi; functionName: string; args: readonly unknown[] },
+      options: { nonce: number; feeBump?: number },
+    ): Promise<Hex> {
+      const from = address();
       const [fees, gas] = await Promise.all([
-        bumpedFees(client, options.feeBump),
-        client.estimateContractGas({ ...call, account: from, blockTag: 'latest' }),
+        bumpedFees(config.client, options.feeBump),
+        config.client.estimateContractGas({ ...call, account: from, blockTag: 'latest' } as never),
       ]);
       return (wallet as NonNullable<typeof wallet>).writeContract({
         ...call,
@@ -188,7 +217,7 @@ export function createPolicyTokenGateway(config: PolicyTokenConfig): PolicyToken
         chain,
         nonce: options.nonce,
         gas: (gas * 12n) / 10n + 50_000n,
-      });
+      } as never);
     },
   };
 }

@@ -1,5 +1,20 @@
 /** Prefixed ids (`pol_...`), so a log line explains itself (CONVENTIONS). */
-export type IdPrefix = 'pol' | 'pool' | 'risk' | 'inc' | 'quo' | 'je' | 'wdr' | 'feed' | 'rec' | 'bss' | 'out' | 'bat' | 'rorg' | 'whk';
+export type IdPrefix =
+  | 'pol'
+  | 'pool'
+  | 'risk'
+  | 'inc'
+  | 'quo'
+  | 'je'
+  | 'wdr'
+  | 'feed'
+  | 'rec'
+  | 'bss'
+  | 'out'
+  | 'bat'
+  | 'rorg'
+  | 'whk'
+  | 'ptk';
 
 /**
  * An id from a prefix and a random UUID. The randomness comes from the caller (app/ids.ts,

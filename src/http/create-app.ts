@@ -12,6 +12,7 @@ import { type Viewer, isAdminAddress } from '../app/viewer.ts';
 import { verifiedClaims } from '../app/sessions.ts';
 import { getIncident } from '../app/incidents.ts';
 import { METADATA_PATH, policyTokenMetadata } from '../app/policy-tokens.ts';
+import { POSITION_METADATA_PATH, positionTokenMetadata } from '../app/position-tokens.ts';
 import { sharedRateLimitCounter } from '../app/rate-limits.ts';
 import type { Deps } from '../app/deps.ts';
 import { createMaskError, errorHandler, refused } from './errors.ts';
@@ -178,6 +179,16 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
     try {
       const metadata = await policyTokenMetadata(deps, req.params.tokenId);
       if (!metadata) return refused(res, 'NOT_FOUND', 'no policy has this token id');
+      res.set('cache-control', 'public, max-age=60').json(metadata);
+    } catch (error) {
+      next(error);
+    }
+  });
+  // A position token's ERC-1155 metadata: what the contract's uri points to.
+  app.get(`${POSITION_METADATA_PATH}:tokenId`, async (req, res, next) => {
+    try {
+      const metadata = await positionTokenMetadata(deps, req.params.tokenId);
+      if (!metadata) return refused(res, 'NOT_FOUND', 'no pool tranche has this token id');
       res.set('cache-control', 'public, max-age=60').json(metadata);
     } catch (error) {
       next(error);

@@ -105,6 +105,17 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
       help: 'Reorgs deeper than the confirmations that took policy token mints or transfers off the chain (holders rewound to the fork)',
       registers: [registry],
     }),
+    position_tokens: new Counter({
+      name: 'cover_position_tokens_total',
+      help: 'Position token (ERC-1155) events applied by the indexer past their confirmations, by event: issued, redeemed, unexpected (a log the ledger cannot apply: logged)',
+      labelNames: ['event'],
+      registers: [registry],
+    }),
+    position_token_reorgs: new Counter({
+      name: 'cover_position_token_reorgs_total',
+      help: 'Reorgs deeper than the confirmations that took position token issues or redemptions off the chain (undone in the ledger where the shares were still free)',
+      registers: [registry],
+    }),
     rpc_errors: new Counter({
       name: 'cover_rpc_errors_total',
       help: 'JSON-RPC requests that failed after their retries, by chain, method and kind (transport: no answer; rpc: an error answer, a revert included)',

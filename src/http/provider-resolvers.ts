@@ -7,6 +7,8 @@ import { linkedPolicy } from '../app/read-cover.ts';
 import { accountStatement, statementCsv } from '../app/statement.ts';
 import { cancelWithdrawal } from '../app/underwrite.ts';
 import { poolOutlook, positionWhatIf } from '../app/pool-outlook.ts';
+import { issuePositionTokens, issuedToken, positionTokenIssuesOf, positionTokenOf } from '../app/position-tokens.ts';
+import { requireViewer } from '../app/viewer.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 
 /** The capital provider's side (schema/50-providers.graphql). */
@@ -14,6 +16,13 @@ export const providerResolvers: Resolvers = {
   Query: {
     statement: (_, a, ctx) => accountStatement(ctx.deps, ctx.viewer, a),
     webhooks: (_, __, ctx) => webhooksOf(ctx.deps, ctx.viewer),
+    positionTokenIssues: (_, a, ctx) =>
+      positionTokenIssuesOf(ctx.deps, requireViewer(ctx.viewer).address, Math.max(1, Math.min(a.first ?? 20, 100))),
+  },
+  PositionTokenIssue: {
+    pool: (i, _, ctx) => ctx.pool(i.poolId),
+    issued: (i) => i.issuedBlock !== null,
+    token: (i, _, ctx) => issuedToken(ctx.deps, i),
   },
   WebhookEndpoint: {
     deliveries: (e, a, ctx) => recentDeliveries(ctx.deps, e.id, a.first ?? 20),
@@ -39,6 +48,7 @@ export const providerResolvers: Resolvers = {
       return ctx.pool(pool.id);
     },
     transferPosition: (_, a, ctx) => transferPosition(ctx.deps, { ...a, tranche: a.tranche ?? 'SENIOR' }),
+    issuePositionTokens: (_, a, ctx) => issuePositionTokens(ctx.deps, ctx.viewer, { ...a, tranche: a.tranche ?? 'SENIOR' }),
   },
   Policy: {
     renews: (p, _, ctx) => linkedPolicy(ctx.deps, ctx.viewer, p.renews),
@@ -54,6 +64,7 @@ export const providerResolvers: Resolvers = {
   },
   Position: {
     transferNonce: (p, _, ctx) => positionTransferNonce(ctx.deps, p),
+    token: (p, _, ctx) => positionTokenOf(ctx.deps, p.poolId, p.tranche),
     whatIf: async (p, a, ctx) => positionWhatIf(ctx.deps, await ctx.pool(p.poolId), p, a.riskId),
   },
   LossScenario: {

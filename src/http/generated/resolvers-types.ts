@@ -3,6 +3,7 @@ import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } f
 import type { RiskRecord } from '../../domain/risk.ts';
 import type { RiskSignalView, PoolSnapshot, BackstopState, DepositView, ObservationRecord } from '../../app/records.ts';
 import type { PositionRecord, WithdrawalRecord } from '../../domain/position.ts';
+import type { PositionTokenIssue as PositionTokenIssueRecord } from '../../domain/position-token.ts';
 import type { QuoteWithPolicy, QuoteRecord, StoredBreakdown, PolicyRecord } from '../../domain/cover.ts';
 import type { FeedRecord } from '../../domain/feed.ts';
 import type { EvidenceObservation as EvidenceObservationRecord, IncidentRecord, PayoutRecord, RecoveryRecord } from '../../domain/incident.ts';
@@ -816,6 +817,16 @@ export type Mutation = {
    * observation) and writes nothing. Imported history never drives a trigger.
    */
   importFeedHistory: FeedHistoryImport;
+  /**
+   * Issue free shares of one's position as ERC-1155 tokens on chain, to hand the position on
+   * with any wallet or market (chain settlement with a position token deployed; elsewhere
+   * CONFLICT: use transferPosition). The shares leave the position at once and the ledger holds
+   * them for the token contract (earning and exposed as before); the watcher issues the tokens to
+   * the caller once. Shares in cooldown stay with their request (cancel it first); the
+   * first-loss stake is not handed on (FORBIDDEN); more than the free shares is
+   * INSUFFICIENT_FUNDS. The same idempotencyKey returns the first answer.
+   */
+  issuePositionTokens: PositionTokenIssue;
   /** Admin: override a risk's model score; the reason is recorded and shown. */
   overrideRiskScore: Risk;
   /**
@@ -1041,6 +1052,18 @@ export type MutationImportFeedHistoryArgs = {
   feedId: Scalars['ID']['input'];
   observations: Array<ObservationInput>;
   source: Scalars['String']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationIssuePositionTokensArgs = {
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  poolId: Scalars['ID']['input'];
+  shares: Scalars['BigInt']['input'];
+  tranche?: InputMaybe<TrancheName>;
 };
 
 
@@ -1705,6 +1728,8 @@ export type Position = {
   pool: Pool;
   /** Free shares (not in cooldown). */
   shares: Scalars['BigInt']['output'];
+  /** This tranche's position token, where shares can be issued as tokens (chain settlement with a position token); null otherwise and for the first-loss stake. */
+  token?: Maybe<PositionToken>;
   /** The tranche. */
   tranche: TrancheName;
   /** How many times shares of this position were handed on: the nonce its next transferPosition signs. */
@@ -1785,6 +1810,50 @@ export type PositionScenario = {
   valueBefore: Scalars['BigInt']['output'];
 };
 
+/**
+ * A pool tranche's shares as an ERC-1155 token (chain settlement with a position token
+ * deployed): one token is one share of the tranche. Send it with the standard's
+ * safeTransferFrom; whoever holds tokens redeems them on the contract (`redeem(id, amount)`,
+ * a burn), and once the burn is past the chain's confirmations the burner holds as many free
+ * shares of the tranche here, to keep or withdraw with the pool's cooldown.
+ */
+export type PositionToken = {
+  __typename?: 'PositionToken';
+  /** The chain it is on. */
+  chainId: Scalars['Int']['output'];
+  /** The ERC-1155 contract. */
+  contract: Scalars['String']['output'];
+  /** The tranche's token id, in decimal: the pool id's 128 bits shifted left by two, plus 0 (senior) or 1 (junior). */
+  tokenId: Scalars['String']['output'];
+};
+
+/** A request to issue free shares as position tokens: the ledger holds the shares for the token contract from the request on. */
+export type PositionTokenIssue = {
+  __typename?: 'PositionTokenIssue';
+  /** Whether the issue is on chain past its confirmations. */
+  issued: Scalars['Boolean']['output'];
+  /** The transaction that issued it, once issued. */
+  issuedTx?: Maybe<Scalars['String']['output']>;
+  /** Who asked, and receives the tokens. */
+  owner: Scalars['String']['output'];
+  /** The pool. */
+  pool: Pool;
+  /** When it was asked. */
+  requestedAt: Scalars['DateTime']['output'];
+  /** When the minter first sent it to the chain. */
+  sentAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The shares issued as tokens. */
+  shares: Scalars['BigInt']['output'];
+  /** The ticket the contract issues it under, once. */
+  ticket: Scalars['ID']['output'];
+  /** The token the shares now are. */
+  token: PositionToken;
+  /** The tranche. */
+  tranche: TrancheName;
+  /** What they were worth when asked (the tranche's share price then). */
+  value: Scalars['BigInt']['output'];
+};
+
 /** A protocol's category, as DeFi's exploit history counts them (bridges are not covered: their value locked is not in the data). */
 export type ProtocolCategory =
   /** Cross-chain bridges: declined (RISK_DECLINED), as the data holds no value locked of bridges to price their losses against. */
@@ -1862,6 +1931,8 @@ export type Query = {
   pool?: Maybe<Pool>;
   /** Pools, oldest first, a page at a time. */
   pools: PoolConnection;
+  /** The signed-in account's requests to issue shares as position tokens, newest first. */
+  positionTokenIssues: Array<PositionTokenIssue>;
   /** Underwriting positions of the signed-in account (admins may pass another address). */
   positions: PositionConnection;
   /**
@@ -2085,6 +2156,15 @@ export type QueryPoolArgs = {
  */
 export type QueryPoolsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/**
+ * What can be read: the market (risks, pools, feeds, incidents), prices, and the signed-in account's
+ * positions, policies and payouts.
+ */
+export type QueryPositionTokenIssuesArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
@@ -3598,6 +3678,8 @@ export type ResolversTypes = {
   PositionEarnings: ResolverTypeWrapper<PositionEarnings>;
   PositionLoss: ResolverTypeWrapper<PositionLoss>;
   PositionScenario: ResolverTypeWrapper<PositionScenarioView>;
+  PositionToken: ResolverTypeWrapper<PositionToken>;
+  PositionTokenIssue: ResolverTypeWrapper<PositionTokenIssueRecord>;
   ProtocolCategory: ProtocolCategory;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Quote: ResolverTypeWrapper<QuoteWithPolicy>;
@@ -3734,6 +3816,8 @@ export type ResolversParentTypes = {
   PositionEarnings: PositionEarnings;
   PositionLoss: PositionLoss;
   PositionScenario: PositionScenarioView;
+  PositionToken: PositionToken;
+  PositionTokenIssue: PositionTokenIssueRecord;
   Query: Record<PropertyKey, never>;
   Quote: QuoteWithPolicy;
   QuoteBreakdown: StoredBreakdown;
@@ -4084,6 +4168,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   deposit?: Resolver<ResolversTypes['Position'], ParentType, ContextType, RequireFields<MutationDepositArgs, 'amount' | 'poolId' | 'tranche'>>;
   fundBackstop?: Resolver<ResolversTypes['Backstop'], ParentType, ContextType, RequireFields<MutationFundBackstopArgs, 'amount' | 'asset' | 'reference'>>;
   importFeedHistory?: Resolver<ResolversTypes['FeedHistoryImport'], ParentType, ContextType, RequireFields<MutationImportFeedHistoryArgs, 'feedId' | 'observations' | 'source'>>;
+  issuePositionTokens?: Resolver<ResolversTypes['PositionTokenIssue'], ParentType, ContextType, RequireFields<MutationIssuePositionTokensArgs, 'poolId' | 'shares' | 'tranche'>>;
   overrideRiskScore?: Resolver<ResolversTypes['Risk'], ParentType, ContextType, RequireFields<MutationOverrideRiskScoreArgs, 'reason' | 'riskId' | 'score'>>;
   purchasePolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationPurchasePolicyArgs, 'quoteId'>>;
   recordRecovery?: Resolver<ResolversTypes['Recovery'], ParentType, ContextType, RequireFields<MutationRecordRecoveryArgs, 'amount' | 'incidentId' | 'reference'>>;
@@ -4312,6 +4397,7 @@ export type PositionResolvers<ContextType = Context, ParentType extends Resolver
   owner?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
   shares?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  token?: Resolver<Maybe<ResolversTypes['PositionToken']>, ParentType, ContextType>;
   tranche?: Resolver<ResolversTypes['TrancheName'], ParentType, ContextType>;
   transferNonce?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   value?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
@@ -4350,6 +4436,26 @@ export type PositionScenarioResolvers<ContextType = Context, ParentType extends 
   valueBefore?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
 
+export type PositionTokenResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PositionToken'] = ResolversParentTypes['PositionToken']> = {
+  chainId?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  contract?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  tokenId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type PositionTokenIssueResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PositionTokenIssue'] = ResolversParentTypes['PositionTokenIssue']> = {
+  issued?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  issuedTx?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  owner?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
+  requestedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  sentAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  shares?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  ticket?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  token?: Resolver<ResolversTypes['PositionToken'], ParentType, ContextType>;
+  tranche?: Resolver<ResolversTypes['TrancheName'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+};
+
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   accountBalance?: Resolver<ResolversTypes['Balance'], ParentType, ContextType, RequireFields<QueryAccountBalanceArgs, 'asset'>>;
   adequacy?: Resolver<ResolversTypes['Adequacy'], ParentType, ContextType, RequireFields<QueryAdequacyArgs, 'asset'>>;
@@ -4371,6 +4477,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   policyTransferDomain?: Resolver<ResolversTypes['PolicyTransferDomain'], ParentType, ContextType, Partial<QueryPolicyTransferDomainArgs>>;
   pool?: Resolver<Maybe<ResolversTypes['Pool']>, ParentType, ContextType, RequireFields<QueryPoolArgs, 'id'>>;
   pools?: Resolver<ResolversTypes['PoolConnection'], ParentType, ContextType, RequireFields<QueryPoolsArgs, 'first'>>;
+  positionTokenIssues?: Resolver<Array<ResolversTypes['PositionTokenIssue']>, ParentType, ContextType, RequireFields<QueryPositionTokenIssuesArgs, 'first'>>;
   positions?: Resolver<ResolversTypes['PositionConnection'], ParentType, ContextType, RequireFields<QueryPositionsArgs, 'first'>>;
   quoteEstimate?: Resolver<ResolversTypes['QuoteEstimate'], ParentType, ContextType, RequireFields<QueryQuoteEstimateArgs, 'amount' | 'durationDays' | 'riskId'>>;
   quotes?: Resolver<ResolversTypes['QuoteConnection'], ParentType, ContextType, RequireFields<QueryQuotesArgs, 'first'>>;
@@ -4907,6 +5014,8 @@ export type Resolvers<ContextType = Context> = {
   PositionEarnings?: PositionEarningsResolvers<ContextType>;
   PositionLoss?: PositionLossResolvers<ContextType>;
   PositionScenario?: PositionScenarioResolvers<ContextType>;
+  PositionToken?: PositionTokenResolvers<ContextType>;
+  PositionTokenIssue?: PositionTokenIssueResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Quote?: QuoteResolvers<ContextType>;
   QuoteBreakdown?: QuoteBreakdownResolvers<ContextType>;

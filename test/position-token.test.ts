@@ -27,8 +27,10 @@ import {
   depegRiskInput,
   expectCode,
   newWallet,
+  serve,
   watchRisk,
 } from './helpers.ts';
+import { createCoverClient } from '../src/client/index.ts';
 
 const OWNER_KEY: Hex = ANVIL_KEYS[0] as Hex;
 const OPERATOR_KEY: Hex = ANVIL_KEYS[1] as Hex;
@@ -215,7 +217,17 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
     const half = shares / 2n;
     await chain.send(alice.key, positionToken, positionTokenAbi, 'safeTransferFrom', [alice.address, bob.address, tokenId, half, '0x']);
     assert.equal(await balanceOf(bob.address as Address), half);
-    await chain.send(bob.key, positionToken, positionTokenAbi, 'redeem', [tokenId, half]);
+    // Through the SDK, as an integrator's provider would: the position names its token; redeem from the wallet.
+    const served = await serve(h.app);
+    try {
+      const api = createCoverClient({ url: served.url });
+      await api.signIn(privateKeyToAccount(alice.key), { issuedAt: new Date(h.clock.now()) });
+      const token = (await api.positions()).nodes.find((p) => p.pool.id === poolId && p.tranche === 'SENIOR')?.token;
+      assert.deepEqual(token, { contract: positionToken, chainId: foundry.id, tokenId: tokenId.toString() });
+      await api.redeemPositionTokens(chain.walletOf(bob.key), chain.pub, token as NonNullable<typeof token>, half);
+    } finally {
+      served.close();
+    }
     assert.equal(await indexPositionTokens(h.deps), 0, 'not past its confirmations');
     assert.equal(await sharesOf(bob.address), 0n);
     await mine(CONFIRMATIONS);

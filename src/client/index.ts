@@ -7,6 +7,7 @@ import { policyTransferTypes, positionTransferTypes } from '../domain/policy-tra
 import {
   CompleteWithdrawalDocument,
   CancelWithdrawalDocument,
+  IssuePositionTokensDocument,
   PoolOutlookDocument,
   StatementDocument,
   TransferPositionDocument,
@@ -58,7 +59,7 @@ export { type ApiErrorBody, CoverApiError, type ErrorCode, RETRYABLE_CODES } fro
 export { type ChainReader, type ChainWriter, depositWithPermit, sendPolicyToken } from './wallets.ts';
 export type { SubscribeOptions } from './sse.ts';
 import { type ApiErrorBody, CoverApiError, type ErrorCode, RETRYABLE_CODES } from './errors.ts';
-import { type ChainReader, type ChainWriter, depositWithPermit, sendPolicyToken } from './wallets.ts';
+import { type ChainReader, type ChainWriter, depositWithPermit, redeemPositionTokens, sendPolicyToken } from './wallets.ts';
 import { COMPLETE, type SubscribeOptions, apiError, readEvents } from './sse.ts';
 
 type Hex = `0x${string}`;
@@ -512,6 +513,16 @@ export function createCoverClient(options: CoverClientOptions) {
         })
       ).transferPosition;
     },
+    /**
+     * Issues `shares` free shares of a tranche as ERC-1155 tokens to the signed-in address (a
+     * server settling on chain with a position token; CONFLICT elsewhere: use transferPosition).
+     */
+    issuePositionTokens: (poolId: string, shares: bigint | string, tranche: TrancheName = 'SENIOR', idempotencyKey?: string) =>
+      request(IssuePositionTokensDocument, { poolId, shares: shares.toString(), tranche, idempotencyKey: idempotencyKey ?? null }).then(
+        (r) => r.issuePositionTokens,
+      ),
+    /** Burns position tokens the wallet holds (`token`: a position's or an issue's) for free shares on the server, past its confirmations. */
+    redeemPositionTokens,
     /** Registers an endpoint for events; the signing secret is in the answer, once. */
     registerWebhook: (url: string, events: WebhookEvent[]) =>
       request(RegisterWebhookDocument, { url, events }).then((r) => r.registerWebhook),

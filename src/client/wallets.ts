@@ -37,6 +37,20 @@ const transferFromAbi = [
   },
 ] as const;
 
+/** The position token's redeem (contracts/PositionToken.sol): burns the caller's tokens for shares in the ledger. */
+const redeemAbi = [
+  {
+    type: 'function',
+    name: 'redeem',
+    stateMutability: 'nonpayable',
+    inputs: [
+      { name: 'id', type: 'uint256' },
+      { name: 'amount', type: 'uint256' },
+    ],
+    outputs: [],
+  },
+] as const;
+
 /** The parts of the token's and the treasury's ABIs the deposit helper calls. */
 const permitTokenAbi = [
   { type: 'function', name: 'name', stateMutability: 'view', inputs: [], outputs: [{ type: 'string' }] },
@@ -153,5 +167,29 @@ export async function sendPolicyToken(
   });
   const receipt = await chain.waitForTransactionReceipt({ hash });
   if (receipt.status !== 'success') throw new CoverApiError(`the transfer ${hash} reverted`, 'CONFLICT', []);
+  return hash;
+}
+
+/**
+ * Redeems `amount` position tokens the wallet holds (a position's or an issue's `token`): the
+ * burn is mined here, and once it is past the server's confirmations the wallet's address holds
+ * as many free shares of the tranche on the server, to keep or withdraw with the pool's cooldown.
+ */
+export async function redeemPositionTokens(
+  wallet: ChainWriter,
+  chain: ChainReader,
+  token: { contract: string; tokenId: string },
+  amount: bigint,
+): Promise<Hex> {
+  if (!wallet.account?.address) throw new CoverApiError('the wallet client has no account to send with', 'BAD_USER_INPUT', []);
+  const hash = await wallet.writeContract({
+    account: wallet.account,
+    address: token.contract as Hex,
+    abi: redeemAbi,
+    functionName: 'redeem',
+    args: [BigInt(token.tokenId), amount],
+  });
+  const receipt = await chain.waitForTransactionReceipt({ hash });
+  if (receipt.status !== 'success') throw new CoverApiError(`the redemption ${hash} reverted`, 'CONFLICT', []);
   return hash;
 }

@@ -11,6 +11,9 @@ import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { findPolicy } from '../src/db/cover-store.ts';
+import { deposit } from '../src/app/underwrite.ts';
+import { positionTokenAbi } from '../src/chain/position-token.ts';
+import { positionTokenIdOf } from '../src/domain/position-token.ts';
 import { ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY } from '../src/chain/anvil.ts';
 import { type DemoChain, startDemoChain } from '../src/bin/demo-chain.ts';
 import { closeApp, createApp } from '../src/http/create-app.ts';
@@ -44,6 +47,7 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
       batchSize: 100,
       operator: privateKeyToAccount(ANVIL_OPERATOR_KEY),
       policyToken: { address: chain.policyToken, minter: privateKeyToAccount(ANVIL_MINTER_KEY) },
+      positionToken: { address: chain.positionToken, minter: privateKeyToAccount(ANVIL_MINTER_KEY) },
     });
     // On the wall clock from the start, as the browser's sign-in is (see test/dashboard.test.ts).
     h.clock.catchUpWithWallClock();
@@ -219,6 +223,30 @@ describe('the dashboard on the demo market settled on chain, in a real browser',
       20_000,
     );
     await page.waitForSelector(`#my-policies [data-policy="${policy.id}"]`, { state: 'detached' });
+
+    // A provider's free shares as ERC-1155 tokens in their wallet, from the position's row.
+    const poolId = market.poolIds[0] as string;
+    await deposit(h.deps, me, poolId, '2000000000', 'SENIOR');
+    await page.reload();
+    await page.click('#roles a[data-role="provide"]');
+    await page.click(`[data-issue-tokens="${poolId}:SENIOR"]`);
+    await page.waitForSelector('#withdraw-result:is([data-outcome="ok"], [data-outcome="refused"])', { timeout: 30_000 });
+    assert.match((await page.textContent('#withdraw-result')) ?? '', /is being issued to your wallet as tokens \(contract 0x/);
+    const id = positionTokenIdOf(poolId, 'SENIOR') as bigint;
+    await waitFor(
+      'the position tokens in the wallet',
+      async () => {
+        await syncTreasury(h.deps);
+        const held = await h.deps.treasury?.client.readContract({
+          address: chain.positionToken,
+          abi: positionTokenAbi,
+          functionName: 'balanceOf',
+          args: [visitor.address as `0x${string}`, id],
+        });
+        return (held ?? 0n) > 0n;
+      },
+      20_000,
+    );
     await page.screenshot({ path: `${ARTIFACTS}demo-chain-wallet.png`, fullPage: true });
     await assertLedgerInvariants(h.db);
     const { reserves } = await h.ok('{ reserves { deficit } }', {}, adminToken);

@@ -22,6 +22,8 @@ export interface DemoChain {
   treasury: Address;
   /** The policy token (ERC-721): the demo's policies are minted to their buyers. */
   policyToken: Address;
+  /** The position token (ERC-1155): pool shares a provider issues as tokens. */
+  positionToken: Address;
   /** The settings chain settlement reads (what `npm run deploy` writes for a real deployment). */
   env: Record<string, string>;
   /** Deposits every grant into the treasury from the person's own wallet (permit + deposit, one transaction), then credits them. */
@@ -97,6 +99,7 @@ export async function startDemoChain(dir: string): Promise<DemoChain> {
     token,
     treasury,
     policyToken,
+    positionToken,
     env: {
       SETTLEMENT: 'chain',
       SETTLEMENT_CHAIN_ID: String(LOCAL_CHAIN_ID),

@@ -36,7 +36,7 @@ export async function renderMine() {
     data = await gql(`{
       accountBalance { amount }
       policies(first: 50) { nodes { id status amount premium startAt endAt buyer holder transferNonce renewedBy { id } token { contract tokenId minted } risk { id name } pool { name } payout { paid iou transfer { state txHash } } } }
-      positions(first: 100) { nodes { tranche shares lockedShares value transferNonce pool { id name } whatIf { loss scenario { name } }
+      positions(first: 100) { nodes { tranche shares lockedShares value transferNonce token { contract tokenId } pool { id name } whatIf { loss scenario { name } }
         earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
           sharePrice { at sharePrice } } } }
       withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt status completable paid pool { name } } }

@@ -115,7 +115,24 @@ export function positionTransferControls(p) {
   });
   const button = el('button', { type: 'button', 'data-transfer-position': key }, 'Hand on');
   button.addEventListener('click', () => act('withdraw-result', () => transferPositionFromWallet(p, to.value), button));
-  return el('span', { class: 'transfer' }, to, button);
+  if (!p.token) return el('span', { class: 'transfer' }, to, button);
+  // Where money is on chain with a position token: the free shares as ERC-1155 tokens, for any wallet or market.
+  const issue = el(
+    'button',
+    { type: 'button', 'data-issue-tokens': key, title: `ERC-1155 ${p.token.contract} id ${p.token.tokenId}` },
+    'As tokens',
+  );
+  issue.addEventListener('click', () => act('withdraw-result', () => issueTokens(p), issue));
+  return el('span', { class: 'transfer' }, to, button, issue);
+}
+
+/** Issues a position's free shares as ERC-1155 tokens to the signed-in owner. */
+async function issueTokens(p) {
+  const { issuePositionTokens: issued } = await gql(
+    'mutation($p: ID!, $tr: TrancheName, $sh: BigInt!) { issuePositionTokens(poolId: $p, tranche: $tr, shares: $sh) { shares value token { contract tokenId } } }',
+    { p: p.pool.id, tr: p.tranche, sh: p.shares },
+  );
+  return `${money(issued.value)} USDC of ${p.pool.name} ${p.tranche} is being issued to your wallet as tokens (contract ${issued.token.contract}, id ${issued.token.tokenId}): once issued, move them with any wallet; whoever holds them redeems them on the contract to hold the shares here again.`;
 }
 
 /** Hands a position's free shares to another address: the owner's wallet signs PositionTransfer (EIP-712), the API records it. */

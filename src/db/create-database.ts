@@ -160,7 +160,9 @@ async function withRetry<R>(
         continue;
       }
       if (!waitsOn(error) || Date.now() >= deadline) throw error;
-      const backoff = Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
+      // Short and capped: a failover is over in about 4 s, and a request waiting for it should
+      // find the new primary within a fraction of a second of its promotion, not a backoff later.
+      const backoff = Math.min(400, 50 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
       await new Promise((resolve) => setTimeout(resolve, Math.min(backoff, Math.max(0, deadline - Date.now()))));
     }
   }

@@ -27,12 +27,18 @@ import { foundry } from 'viem/chains';
  * treasury and the policy token, every account funded by a deposit into the treasury. Six
  * clients buy and deposit; a depeg confirms; then the leader is SIGKILLed (Patroni,
  * postmaster, backends) while the watcher settles it and sends its payouts. Afterwards: no
- * INTERNAL_SERVER_ERROR among the answers, writes back within 10 s, every acknowledged
+ * INTERNAL_SERVER_ERROR among the answers, writes back within WRITES_BACK_MS, every acknowledged
  * purchase and deposit on the new primary exactly once, the incident settled with one payout
  * per policy, each payout landed on chain once, the treasury holding exactly what the ledger
  * owes, and the ledger balanced.
  */
 const ROOT = new URL('../..', import.meta.url).pathname;
+/**
+ * Writes back after a kill: the goal is 5 s, measured 4.3-4.7 s with ops/ha/patroni.yml's
+ * `ttl` 4 (bench/RESULTS.md); the bound leaves the jitter of etcd's lease reaping and fails
+ * the `ttl` 5 of before (5.3-7.6 s).
+ */
+const WRITES_BACK_MS = 5_500;
 const SCRIPT = join(ROOT, 'ops/ha/local-cluster.sh');
 const dir = mkdtempSync(join(tmpdir(), 'cover-ha-'));
 const ports = { HA_PORT: '15000', HA_REPLICA_PORT: '15001', HA_PG_PORT: '15441', HA_REST_PORT: '18441', HA_ETCD_PORT: '23890' };
@@ -76,7 +82,7 @@ after(async () => {
   for (const f of cleanup.reverse()) await f();
 });
 
-test('the leader killed under purchases, deposits and a settlement paying on chain: nothing acknowledged lost or doubled, each payout landed once, the treasury reconciled, no INTERNAL_SERVER_ERROR, writes back within 10 s', async () => {
+test('the leader killed under purchases, deposits and a settlement paying on chain: nothing acknowledged lost or doubled, each payout landed once, the treasury reconciled, no INTERNAL_SERVER_ERROR, writes back within 5.5 s', async () => {
   const migrated = spawnSync(process.execPath, ['--import', 'tsx', 'src/bin/migrate.ts'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: url },
@@ -261,7 +267,7 @@ test('the leader killed under purchases, deposits and a settlement paying on cha
     `ha: leader pg${leader} killed; writes back after ${recoveryMs} ms; ${bought.length} purchases and ${deposited.length} deposits acknowledged; answers ${JSON.stringify(Object.fromEntries(codes))}`,
   );
   writeFileSync(join(dir, 'result.json'), JSON.stringify({ recoveryMs, codes: Object.fromEntries(codes) }));
-  assert.ok(recoveryMs < 10_000, `writes back within 10 s (${recoveryMs} ms)`);
+  assert.ok(recoveryMs < WRITES_BACK_MS, `writes back within ${WRITES_BACK_MS} ms (${recoveryMs} ms)`);
   assert.ok(![...codes.keys()].some((c) => c === 'INTERNAL_SERVER_ERROR' || c.startsWith('NETWORK')), JSON.stringify([...codes]));
 
   const db: Database = await createDatabase({ url });
@@ -465,6 +471,7 @@ test('three leader kills, one after another, under deposits sent without idempot
     `ha (3 kills): writes back after ${recoveries.join(', ')} ms; ${acknowledged.length} deposits and ${bought.length} purchases acknowledged; answers ${JSON.stringify(Object.fromEntries(codes))}`,
   );
   assert.ok(![...codes.keys()].some((c) => c === 'INTERNAL_SERVER_ERROR'), JSON.stringify([...codes]));
+  for (const ms of recoveries) assert.ok(ms < WRITES_BACK_MS, `writes back within ${WRITES_BACK_MS} ms (${recoveries.join(', ')} ms)`);
 
   const db: Database = await createDatabase({ url: ledgerUrl });
   cleanup.push(() => db.close());

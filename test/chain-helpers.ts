@@ -216,3 +216,11 @@ export function spawnChainWatcher(
   child.once('exit', () => children.delete(child));
   return child;
 }
+
+/** The members (functions, events, errors) of a compiled contract that a hand-written ABI does not declare: none, when it is complete. */
+export function undeclaredMembers(compiled: readonly unknown[], declared: readonly unknown[]): string[] {
+  const names = (abi: readonly unknown[]) =>
+    (abi as ReadonlyArray<{ type: string; name?: string }>).filter((x) => x.name).map((x) => `${x.type}:${x.name}`);
+  const known = new Set(names(declared));
+  return [...new Set(names(compiled))].filter((x) => !known.has(x));
+}

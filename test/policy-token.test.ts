@@ -25,7 +25,14 @@ import { deployPolicyToken } from '../src/chain/deploy.ts';
 import { policyTokenAbi } from '../src/chain/policy-token.ts';
 import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { tokenIdOf } from '../src/domain/policy-token.ts';
-import { type Compiled, type LocalTreasury, chainHarness, compileTestContracts, localTreasury } from './chain-helpers.ts';
+import {
+  type Compiled,
+  type LocalTreasury,
+  chainHarness,
+  undeclaredMembers,
+  compileTestContracts,
+  localTreasury,
+} from './chain-helpers.ts';
 import {
   type Harness,
   USDC,
@@ -134,17 +141,7 @@ describe('policies as ERC-721 tokens on a real local chain: minted once, paid to
   });
 
   test('the TypeScript interface matches the compiled contract; ERC-165 names ERC-721 and its metadata; only the minter mints', async () => {
-    const compiled = new Set(
-      (platformContracts().PolicyToken.abi as ReadonlyArray<{ type: string; name?: string }>)
-        .filter((x) => x.name)
-        .map((x) => `${x.type}:${x.name}`),
-    );
-    const declared = new Set((policyTokenAbi as ReadonlyArray<{ type: string; name?: string }>).map((x) => `${x.type}:${x.name}`));
-    assert.deepEqual(
-      [...compiled].filter((x) => !declared.has(x)),
-      [],
-      'every compiled member is declared',
-    );
+    assert.deepEqual(undeclaredMembers(platformContracts().PolicyToken.abi, policyTokenAbi), [], 'every compiled member is declared');
     const supports = (id: Hex) =>
       chain.pub.readContract({ address: policyToken, abi: policyTokenAbi, functionName: 'supportsInterface', args: [id] });
     assert.equal(await supports('0x01ffc9a7'), true, 'ERC-165');

@@ -17,7 +17,7 @@ import { deployPositionToken } from '../src/chain/deploy.ts';
 import { positionTokenAbi } from '../src/chain/position-token.ts';
 import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { positionTokenIdOf, ticketNumberOf } from '../src/domain/position-token.ts';
-import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
+import { type LocalTreasury, chainHarness, undeclaredMembers, localTreasury } from './chain-helpers.ts';
 import {
   type Harness,
   USDC,
@@ -119,17 +119,7 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
   });
 
   test('the TypeScript interface matches the compiled contract; ERC-165 names ERC-1155 and its metadata URI; only the minter issues; a holder redeems only what it holds', async () => {
-    const compiled = new Set(
-      (platformContracts().PositionToken.abi as ReadonlyArray<{ type: string; name?: string }>)
-        .filter((x) => x.name)
-        .map((x) => `${x.type}:${x.name}`),
-    );
-    const declared = new Set((positionTokenAbi as ReadonlyArray<{ type: string; name?: string }>).map((x) => `${x.type}:${x.name}`));
-    assert.deepEqual(
-      [...compiled].filter((x) => !declared.has(x)),
-      [],
-      'every compiled member is declared',
-    );
+    assert.deepEqual(undeclaredMembers(platformContracts().PositionToken.abi, positionTokenAbi), [], 'every compiled member is declared');
     const supports = (id: Hex) =>
       chain.pub.readContract({ address: positionToken, abi: positionTokenAbi, functionName: 'supportsInterface', args: [id] });
     assert.equal(await supports('0xd9b67a26'), true, 'ERC-1155');

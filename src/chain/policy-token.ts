@@ -61,40 +61,45 @@ export interface TokenTransferLog {
   blockHash: Hex;
 }
 
-export interface PolicyTokenConfig {
+/** What each of the platform's tokens (the policy token, the position token) is reached with. */
+export interface TokenConfig {
   chainId: number;
   /** One URL, or several separated by "|" that fall back in order. */
   rpcUrls: string;
   address: Address;
-  /** The key that mints (the watcher's); kept apart from the treasury operator's so their nonces never mix. */
+  /** The key that mints (the watcher's, one for both tokens); kept apart from the treasury operator's so their nonces never mix. */
   minter?: Account | undefined;
   client: PublicClient;
   onRpcError?: RpcErrorHook;
 }
 
-/** The port through which the platform follows and mints its policy tokens (createPolicyTokenGateway is viem's). */
-export interface PolicyTokenGateway {
+/** What both token gateways offer: the contract, its minter, and the reads their indexers and minter steps make. */
+export interface MintedToken {
   address: Address;
   /** The minter's address; throws when no minter key is configured. */
   minterAddress(): Address;
   /** The minter the contract accepts. */
   minter(): Promise<Address>;
-  /** The token's Transfer logs in blocks [from, to], in chain order. */
-  transfers(fromBlock: bigint, toBlock: bigint): Promise<TokenTransferLog[]>;
   /** Block `number`'s hash and time (ms), or undefined above the head. */
   block(number: bigint): Promise<{ hash: Hex; at: number } | undefined>;
-  /** Which of `ids` exist on the chain's latest state. */
-  mintedOf(ids: readonly bigint[]): Promise<readonly boolean[]>;
   /** Whether the node knows transaction `hash` (pending or mined). */
   known(hash: Hex): Promise<boolean>;
   /** The minter's transactions mined and sent (pending included). */
   nonces(): Promise<{ mined: number; pending: number }>;
+}
+
+/** The port through which the platform follows and mints its policy tokens (createPolicyTokenGateway is viem's). */
+export interface PolicyTokenGateway extends MintedToken {
+  /** The token's Transfer logs in blocks [from, to], in chain order. */
+  transfers(fromBlock: bigint, toBlock: bigint): Promise<TokenTransferLog[]>;
+  /** Which of `ids` exist on the chain's latest state. */
+  mintedOf(ids: readonly bigint[]): Promise<readonly boolean[]>;
   /** Sends `mint` on `nonce` (a replacement of a stuck one with `feeBump` > 1). */
   sendMint(to: readonly Address[], ids: readonly bigint[], options: { nonce: number; feeBump?: number }): Promise<Hex>;
 }
 
 /** Everything the platform does with its policy token, through viem: reading transfers and mints, and (with the minter key) minting. */
-export function createPolicyTokenGateway(config: PolicyTokenConfig): PolicyTokenGateway {
+export function createPolicyTokenGateway(config: TokenConfig): PolicyTokenGateway {
   const address = getAddress(config.address);
   const client = config.client;
   const key = minterSender(config);
@@ -174,13 +179,7 @@ export async function accountNonces(client: PublicClient, address: Address): Pro
 }
 
 /** What sends with the minter key (the policy token's and the position token's): its address, nonces, and a contract call on a given nonce. */
-export function minterSender(config: {
-  chainId: number;
-  rpcUrls: string;
-  minter?: Account | undefined;
-  client: PublicClient;
-  onRpcError?: RpcErrorHook;
-}) {
+export function minterSender(config: Omit<TokenConfig, 'address'>) {
   const chain = chainOf(config.chainId, config.rpcUrls);
   const onError = config.onRpcError ? { onError: config.onRpcError } : {};
   const wallet = config.minter

@@ -1,6 +1,5 @@
-import { type Account, type Address, type Hex, type PublicClient, getAddress, parseAbi } from 'viem';
-import { blockAt, minterSender } from './policy-token.ts';
-import type { RpcErrorHook } from './retry.ts';
+import { type Address, type Hex, getAddress, parseAbi } from 'viem';
+import { type MintedToken, type TokenConfig, blockAt, minterSender } from './policy-token.ts';
 
 /** The position token's interface (contracts/PositionToken.sol); a test checks it against the compiled ABI. */
 export const positionTokenAbi = parseAbi([
@@ -58,34 +57,12 @@ export interface PositionTokenLog {
   blockHash: Hex;
 }
 
-export interface PositionTokenConfig {
-  chainId: number;
-  /** One URL, or several separated by "|" that fall back in order. */
-  rpcUrls: string;
-  address: Address;
-  /** The key that issues (the watcher's minter key, shared with the policy token: one sender of its nonces). */
-  minter?: Account | undefined;
-  client: PublicClient;
-  onRpcError?: RpcErrorHook;
-}
-
 /** The port through which the platform follows and issues its position tokens (createPositionTokenGateway is viem's). */
-export interface PositionTokenGateway {
-  address: Address;
-  /** The minter's address; throws when no minter key is configured. */
-  minterAddress(): Address;
-  /** The minter the contract accepts. */
-  minter(): Promise<Address>;
+export interface PositionTokenGateway extends MintedToken {
   /** The token's Issued and Redeemed logs in blocks [from, to], in chain order. */
   logs(fromBlock: bigint, toBlock: bigint): Promise<PositionTokenLog[]>;
-  /** Block `number`'s hash and time (ms), or undefined above the head. */
-  block(number: bigint): Promise<{ hash: Hex; at: number } | undefined>;
   /** Which of `tickets` were issued, on the chain's latest state. */
   issuedOf(tickets: readonly bigint[]): Promise<readonly boolean[]>;
-  /** Whether the node knows transaction `hash` (pending or mined). */
-  known(hash: Hex): Promise<boolean>;
-  /** The minter's transactions mined and sent (pending included). */
-  nonces(): Promise<{ mined: number; pending: number }>;
   /** Sends `issue` on `nonce` (a replacement of a stuck one with `feeBump` > 1). */
   sendIssue(
     items: ReadonlyArray<{ to: Address; tokenId: bigint; amount: bigint; ticket: bigint }>,
@@ -97,7 +74,7 @@ const inChainOrder = (a: PositionTokenLog, b: PositionTokenLog) =>
   a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1;
 
 /** Everything the platform does with its position token, through viem: reading issues and redemptions, and (with the minter key) issuing. */
-export function createPositionTokenGateway(config: PositionTokenConfig): PositionTokenGateway {
+export function createPositionTokenGateway(config: TokenConfig): PositionTokenGateway {
   const address = getAddress(config.address);
   const client = config.client;
   const key = minterSender(config);

@@ -230,6 +230,14 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
 
     // Bob holds the position: he withdraws it with the pool's cooldown, and not before.
     const bobToken = await h.signIn(bob);
+    // Earnings count an issue as withdrawn by its owner and a redemption as deposited by the burner, each at its value then.
+    const earned = async (token: string) =>
+      (await h.ok('{ positions { nodes { pool { id } tranche earnings { deposited withdrawn } } } }', {}, token)).positions.nodes.find(
+        (p: { pool: { id: string }; tranche: string }) => p.pool.id === poolId && p.tranche === 'SENIOR',
+      ).earnings;
+    const near = (a: bigint, b: bigint) => (a > b ? a - b : b - a) * 1000n <= b;
+    assert.ok(near(BigInt((await earned(aliceToken)).withdrawn), BigInt(asked.value)), JSON.stringify(await earned(aliceToken)));
+    assert.ok(near(BigInt((await earned(bobToken)).deposited), BigInt(asked.value) / 2n), JSON.stringify(await earned(bobToken)));
     const w = (
       await h.ok(
         'mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id shares availableAt } }',

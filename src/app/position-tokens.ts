@@ -215,7 +215,7 @@ export async function indexPositionTokens(deps: Deps): Promise<number> {
     async apply(tx, logs) {
       let applied = 0;
       for (const l of logs) {
-        const outcome = await applyLog(tx, contract, l);
+        const outcome = await applyLog(tx, contract, l, deps.clock.now());
         deps.metrics.count('position_tokens', { event: outcome === 'applied' ? l.kind.toLowerCase() : 'unexpected' });
         if (outcome === 'applied') applied++;
         else if (outcome !== 'seen')
@@ -229,7 +229,12 @@ export async function indexPositionTokens(deps: Deps): Promise<number> {
   });
 }
 
-async function applyLog(tx: Executor, contract: string, l: PositionTokenLog & { at: number }): Promise<'applied' | 'seen' | string> {
+async function applyLog(
+  tx: Executor,
+  contract: string,
+  l: PositionTokenLog & { at: number },
+  now: number,
+): Promise<'applied' | 'seen' | string> {
   const tranche = trancheOfTokenId(l.tokenId);
   if (l.kind === 'ISSUED') {
     const ticket = l.ticket === undefined ? undefined : ticketOf(l.ticket);
@@ -240,6 +245,7 @@ async function applyLog(tx: Executor, contract: string, l: PositionTokenLog & { 
   if (!tranche) return `token id ${l.tokenId} names no pool tranche`;
   // Lock order everywhere: pool, then rows of the pool.
   if (!(await lockPool(tx, tranche.poolId))) return `no pool ${tranche.poolId}`;
+  const snap = await loadPoolSnapshot(tx, tranche.poolId, now);
   const custody = await findPosition(tx, tranche.poolId, tranche.tranche, contract, true);
   if (!custody || custody.shares < l.amount)
     return `a burn of ${l.amount} above the ${custody?.shares ?? 0n} shares the ledger holds for the token`;
@@ -251,6 +257,7 @@ async function applyLog(tx: Executor, contract: string, l: PositionTokenLog & { 
     tranche: tranche.tranche,
     contract,
     shares: l.amount,
+    value: assetsForShares(book(trancheOf(snap, tranche.tranche)), l.amount),
     blockNumber: l.blockNumber,
     blockHash: l.blockHash,
     at: l.at,

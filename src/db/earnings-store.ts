@@ -34,11 +34,20 @@ export async function trancheMoves(db: Executor, trancheAccountId: string): Prom
     const kind = r.kind === 'PREMIUM_EARNED' ? 'PREMIUM' : r.kind === 'PAYOUT' ? 'LOSS' : r.kind === 'RECOVERY' ? 'RECOVERY' : 'OTHER';
     return { kind, at, amount, incidentId: kind === 'LOSS' ? r.reference : null };
   });
-  // Shares handed on between holders, in time among the postings (after those of the same instant).
+  // Shares handed on between holders, in time among the postings (after those of the same
+  // instant): signed transfers, and shares issued as position tokens (to the token contract's
+  // position) and redeemed from them (to the burner), each at its value at that moment.
   const [, poolId, tranche] = trancheAccountId.split(':');
+  const pool = poolId ?? '';
+  const named = tranche ?? '';
   const transfers = await db.query<{ at: unknown; from_owner: string; to_owner: string; shares: string; value: string }>(sql`
-    SELECT at, from_owner, to_owner, shares, value FROM position_transfers
-    WHERE pool_id = ${poolId ?? ''} AND tranche = ${tranche ?? ''} ORDER BY at, from_owner, seq`);
+    SELECT at, from_owner, to_owner, shares, value FROM (
+      SELECT at, from_owner, to_owner, shares, value, seq AS n FROM position_transfers WHERE pool_id = ${pool} AND tranche = ${named}
+      UNION ALL
+      SELECT requested_at, owner, contract, shares, value, 0 FROM position_token_issues WHERE pool_id = ${pool} AND tranche = ${named}
+      UNION ALL
+      SELECT at, contract, holder, shares, value, log_index FROM position_token_redemptions WHERE pool_id = ${pool} AND tranche = ${named}
+    ) t ORDER BY at, from_owner, n`);
   if (transfers.length === 0) return postings;
   const moves: TrancheMove[] = [];
   let next = 0;

@@ -95,14 +95,15 @@ export async function recordRedemption(
     tranche: TrancheName;
     contract: string;
     shares: bigint;
+    value: bigint;
     blockNumber: bigint;
     blockHash: string;
     at: number;
   },
 ): Promise<boolean> {
   const rows = await tx.query(sql`
-    INSERT INTO position_token_redemptions (tx_hash, log_index, holder, pool_id, tranche, contract, shares, block_number, block_hash, at)
-    VALUES (${r.txHash}, ${r.logIndex}, ${r.holder}, ${r.poolId}, ${r.tranche}, ${r.contract}, ${num(r.shares)},
+    INSERT INTO position_token_redemptions (tx_hash, log_index, holder, pool_id, tranche, contract, shares, value, block_number, block_hash, at)
+    VALUES (${r.txHash}, ${r.logIndex}, ${r.holder}, ${r.poolId}, ${r.tranche}, ${r.contract}, ${num(r.shares)}, ${num(r.value)},
       ${r.blockNumber.toString()}::bigint, ${r.blockHash}, ${ts(r.at)})
     ON CONFLICT DO NOTHING RETURNING tx_hash`);
   return rows.length > 0;

@@ -32,6 +32,9 @@ CREATE TABLE position_token_redemptions (
   tranche text NOT NULL,
   contract text NOT NULL,
   shares numeric(78, 0) NOT NULL CHECK (shares > 0),
+  -- What the shares were worth when credited (the tranche's share price then): the holder's
+  -- earnings count them as deposited at it, as a position transfer's receiver's do.
+  value numeric(78, 0) NOT NULL CHECK (value >= 0),
   block_number bigint NOT NULL,
   block_hash text NOT NULL,
   at timestamptz NOT NULL,
@@ -42,3 +45,7 @@ CREATE TABLE position_token_redemptions (
 CREATE INDEX position_token_redemptions_block_idx ON position_token_redemptions (block_number);
 --> statement-breakpoint
 CREATE INDEX position_token_redemptions_holder_idx ON position_token_redemptions (holder, at);
+--> statement-breakpoint
+CREATE INDEX position_token_redemptions_tranche_idx ON position_token_redemptions (pool_id, tranche, at);
+--> statement-breakpoint
+CREATE INDEX position_token_issues_tranche_idx ON position_token_issues (pool_id, tranche, requested_at);

@@ -147,6 +147,8 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
     expectCode(await h.gql(ISSUE, { poolId, tranche: 'FIRST_LOSS', shares: '1' }, aliceToken), 'FORBIDDEN');
     expectCode(await h.gql(ISSUE, { poolId, shares: (before + 1n).toString() }, aliceToken), 'INSUFFICIENT_FUNDS');
     expectCode(await h.gql(ISSUE, { poolId, shares: '1' }), 'UNAUTHENTICATED');
+    // Worth less than a withdrawal's minimum (10 USDC): not worth the minter's gas.
+    expectCode(await h.gql(ISSUE, { poolId, shares: '1' }, aliceToken), 'BAD_USER_INPUT');
     assert.equal(await sharesOf(alice.address), before);
     assert.equal(await sharesOf(positionToken), 0n);
     await assertLedgerInvariants(h.db);
@@ -273,6 +275,24 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
     await mine(CONFIRMATIONS);
     assert.equal(await indexPositionTokens(h.deps), 1);
     assert.equal(await sharesOf(carol.address), held);
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('one account may have at most five issues waiting for the chain, all issued in one transaction', async () => {
+    const dave = await wallet(USDC(1_000));
+    await deposit(h.deps, { address: dave.address, roles: [] }, poolId, USDC(1_000).toString(), 'SENIOR');
+    const daveToken = await h.signIn(dave);
+    const owned = await sharesOf(dave.address);
+    const tenth = owned / 10n;
+    for (let i = 0; i < 5; i++) await h.ok(ISSUE, { poolId, shares: tenth.toString() }, daveToken);
+    expectCode(await h.gql(ISSUE, { poolId, shares: tenth.toString() }, daveToken), 'RATE_LIMITED');
+    assert.equal(await sharesOf(dave.address), owned - 5n * tenth, 'the refusal moved nothing');
+    assert.equal(await issuePendingPositionTokens(h.deps), 'sent');
+    await mine(CONFIRMATIONS);
+    assert.equal(await indexPositionTokens(h.deps), 5);
+    assert.equal(await balanceOf(dave.address as Address), tenth * 5n);
+    await h.ok(ISSUE, { poolId, shares: tenth.toString() }, daveToken);
+    assert.equal(await sharesOf(dave.address), owned - 6n * tenth);
     await assertLedgerInvariants(h.db);
   });
 

@@ -1,4 +1,5 @@
-import { type Address, getAddress } from 'viem';
+import { type Address, getAddress, parseUnits } from 'viem';
+import { assetDecimals } from '../db/asset-store.ts';
 import type { PositionTokenGateway, PositionTokenLog } from '../chain/position-token.ts';
 import { changeShares, findPosition } from '../db/position-store.ts';
 import { checkpointPool, loadPoolSnapshot } from '../db/pool-snapshots.ts';
@@ -8,6 +9,7 @@ import {
   insertIssue,
   issuesOf,
   markIssuesSent,
+  pendingIssuesOf,
   positionTokenBlocks,
   recordIssued,
   recordRedemption,
@@ -16,7 +18,7 @@ import {
 } from '../db/position-token-store.ts';
 import type { Executor } from '../db/create-database.ts';
 import { findPool, lockPool } from '../db/pool-store.ts';
-import { conflict, forbidden, insufficientFunds } from '../domain/errors.ts';
+import { badInput, conflict, forbidden, insufficientFunds, rateLimited } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import type { TrancheName } from '../domain/pool.ts';
 import { positionTokenIdOf, ticketNumberOf, ticketOf, trancheOfTokenId } from '../domain/position-token.ts';
@@ -28,6 +30,7 @@ import type { ChainRail } from './money-rail.ts';
 import { book, trancheOf } from './pools.ts';
 import { followLogs, sendAsMinter } from './token-logs.ts';
 import { type Viewer, requireViewer } from './viewer.ts';
+import { DEFAULT_MAX_QUEUED_WITHDRAWALS, DEFAULT_MIN_WITHDRAWAL } from './withdraw.ts';
 
 /** Issues in one transaction: about 60k gas each. */
 const ISSUE_BATCH = 100;
@@ -104,6 +107,20 @@ export async function issuePositionTokens(deps: Deps, viewer: Viewer | null, inp
       const position = await findPosition(tx, input.poolId, input.tranche, owner, true);
       if (!position || position.shares < shares)
         throw insufficientFunds('the position holds fewer free shares than asked', { shares: (position?.shares ?? 0n).toString() });
+      // Each issue costs the platform's minter gas: as for withdrawals to a wallet, a minimum
+      // value and a bound on each account's issues waiting for the chain, so nobody can drain it.
+      const value = assetsForShares(book(tranche), shares);
+      const minimum = parseUnits(t.s.minWithdrawal ?? DEFAULT_MIN_WITHDRAWAL, await assetDecimals(tx, snap.pool.asset));
+      if (value < minimum)
+        throw badInput(`shares issued as tokens must be worth at least ${t.s.minWithdrawal ?? DEFAULT_MIN_WITHDRAWAL} ${snap.pool.asset}`, {
+          field: 'shares',
+          minimum: minimum.toString(),
+        });
+      const maxPending = t.s.maxQueuedWithdrawals ?? DEFAULT_MAX_QUEUED_WITHDRAWALS;
+      if ((await pendingIssuesOf(tx, owner)) >= maxPending)
+        throw rateLimited(`at most ${maxPending} issues of one account may wait for the chain; wait for one to be issued`, {
+          maximum: maxPending,
+        });
       const issue = {
         ticket: newId('ptk'),
         poolId: input.poolId,
@@ -111,7 +128,7 @@ export async function issuePositionTokens(deps: Deps, viewer: Viewer | null, inp
         owner,
         contract,
         shares,
-        value: assetsForShares(book(tranche), shares),
+        value,
         requestedAt: now,
       };
       await changeShares(tx, { poolId: input.poolId, tranche: input.tranche, owner }, { free: -shares, locked: 0n });

@@ -53,6 +53,14 @@ export async function issuesOf(ex: Executor, owner: string, limit: number): Prom
   return rows.map(toIssue);
 }
 
+/** How many of an owner's issues the chain does not have yet (past its confirmations). */
+export async function pendingIssuesOf(ex: Executor, owner: string): Promise<number> {
+  const rows = await ex.query<{ n: string | number }>(
+    sql`SELECT count(*) AS n FROM position_token_issues WHERE owner = ${owner} AND issued_block IS NULL`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
 /** Issues not yet seen on chain past their confirmations, oldest first: what the minter issues next. */
 export async function unissued(ex: Executor, contract: string, limit: number): Promise<PositionTokenIssue[]> {
   const rows = await ex.query<IssueRow>(sql`

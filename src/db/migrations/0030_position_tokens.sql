@@ -22,6 +22,8 @@ CREATE INDEX position_token_issues_pending_idx ON position_token_issues (request
 --> statement-breakpoint
 CREATE INDEX position_token_issues_owner_idx ON position_token_issues (owner, requested_at);
 --> statement-breakpoint
+CREATE INDEX position_token_issues_owner_pending_idx ON position_token_issues (owner) WHERE issued_block IS NULL;
+--> statement-breakpoint
 -- A burn of position tokens on chain, past its confirmations: the burner was credited with as
 -- many free shares out of the contract's position. A log is applied once (its key).
 CREATE TABLE position_token_redemptions (

@@ -824,7 +824,10 @@ export type Mutation = {
    * them for the token contract (earning and exposed as before); the watcher issues the tokens to
    * the caller once. Shares in cooldown stay with their request (cancel it first); the
    * first-loss stake is not handed on (FORBIDDEN); more than the free shares is
-   * INSUFFICIENT_FUNDS. The same idempotencyKey returns the first answer.
+   * INSUFFICIENT_FUNDS. Each issue costs the platform gas: shares worth less than a withdrawal's
+   * minimum (MIN_WITHDRAWAL, 10 by default) are BAD_USER_INPUT, and an account may have at most
+   * MAX_QUEUED_WITHDRAWALS (5) issues waiting for the chain (RATE_LIMITED). The same
+   * idempotencyKey returns the first answer.
    */
   issuePositionTokens: PositionTokenIssue;
   /** Admin: override a risk's model score; the reason is recorded and shown. */

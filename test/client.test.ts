@@ -180,6 +180,13 @@ describe("the typed client runs the three users' flows", () => {
         upgraded.clear();
       };
       const stop = new AbortController();
+      // The server says nothing of a client that went away: no "internal error" stack on stderr.
+      const printed: unknown[][] = [];
+      const consoleError = console.error;
+      console.error = (...args: unknown[]) => {
+        printed.push(args);
+        consoleError(...args);
+      };
       try {
         // The harness runs on a test clock: the stream resumes from its times.
         const live = buyer.payoutsLive(new Date(h.clock.now()), { signal: stop.signal, delayMs: 50, transport });
@@ -203,7 +210,9 @@ describe("the typed client runs the three users' flows", () => {
         await new Promise((r) => setTimeout(r, 400));
         stop.abort();
         assert.deepEqual(await third, { done: true, value: undefined });
+        assert.deepEqual(printed, [], 'nothing printed to stderr for dropped clients');
       } finally {
+        console.error = consoleError;
         served.server.off('upgrade', keep);
       }
     });

@@ -66,6 +66,19 @@ const refusal = (message: string, code: string) => [new GraphQLError(message, { 
  */
 export function serveWebSockets(server: Server, yoga: Enveloped, deps: Deps, options: WebSocketOptions): () => Promise<void> {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayload });
+  // A client that drops its connection can leave the socket's stream destroyed while ws still
+  // calls it open; graphql-ws then sends into it, ws throws ERR_STREAM_DESTROYED, and graphql-ws
+  // prints the stack to stderr as an "internal error". A message to a gone client is dropped
+  // instead. Registered before graphql-ws's own listener, so every socket it sees is wrapped.
+  wss.on('connection', (socket) => {
+    const send = socket.send.bind(socket);
+    socket.send = ((data: unknown, ...rest: unknown[]) => {
+      const done = rest.find((r): r is (err?: Error) => void => typeof r === 'function');
+      const stream = (socket as unknown as { _socket?: { destroyed?: boolean } })._socket;
+      if (stream?.destroyed) return done?.();
+      return (send as (...a: unknown[]) => void)(data, ...rest);
+    }) as typeof socket.send;
+  });
   // Each operation's span, found again when graphql-ws runs it (its statements nest under it).
   const spans = new WeakMap<RequestContext, Context>();
   const ws = useServer<Record<string, unknown> | undefined, Extra>(

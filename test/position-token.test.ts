@@ -13,7 +13,12 @@ import { indexDeposits } from '../src/app/index-deposits.ts';
 import { indexPositionTokens, issuePendingPositionTokens } from '../src/app/position-tokens.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, type Anvil } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
-import { deployPositionToken } from '../src/chain/deploy.ts';
+import { deployPolicyToken, deployPositionToken } from '../src/chain/deploy.ts';
+import { policyTokenAbi } from '../src/chain/policy-token.ts';
+import { syncTreasury } from '../src/app/treasury-sync.ts';
+import { reconcileReserves } from '../src/app/reconcile-reserves.ts';
+import { purchasePolicy } from '../src/app/purchase-policy.ts';
+import { requestQuote } from '../src/app/request-quote.ts';
 import { positionTokenAbi } from '../src/chain/position-token.ts';
 import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { positionTokenIdOf, ticketNumberOf } from '../src/domain/position-token.ts';
@@ -48,6 +53,8 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
   let h: Harness;
   let chain: LocalTreasury;
   let positionToken: Address;
+  let policyToken: Address;
+  let riskId: string;
   let poolId: string;
   let tokenId: bigint;
   let alice: Wallet;
@@ -96,15 +103,21 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
       { public: chain.pub as never, wallet: chain.walletOf(OWNER_KEY), account: owner, chain: foundry },
       { owner: owner.address, minter: minter.address, uri: 'https://cover.example/position-tokens/{id}' },
     );
+    policyToken = await deployPolicyToken(
+      { public: chain.pub as never, wallet: chain.walletOf(OWNER_KEY), account: owner, chain: foundry },
+      { owner: owner.address, minter: minter.address, baseURI: 'https://cover.example/policy-tokens/' },
+    );
     h = await chainHarness(chain, {
       confirmations: CONFIRMATIONS,
       batchSize: 100,
       operator: privateKeyToAccount(OPERATOR_KEY),
       positionToken: { address: positionToken, minter },
+      policyToken: { address: policyToken, minter },
     });
     const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
     const risk = await createRisk(h.deps, admin, depegRiskInput('share token depeg', 'USDC') as never);
     await watchRisk(h, risk.id);
+    riskId = risk.id;
     alice = await wallet(USDC(50_000));
     const aliceViewer: Viewer = { address: alice.address, roles: [] };
     const pool = await createPool(h.deps, aliceViewer, { name: 'share token pool', risks: [{ riskId: risk.id }] });
@@ -293,6 +306,41 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
     assert.equal(await balanceOf(dave.address as Address), tenth * 5n);
     await h.ok(ISSUE, { poolId, shares: tenth.toString() }, daveToken);
     assert.equal(await sharesOf(dave.address), owned - 6n * tenth);
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('policy mints and position issues share the minter key and take turns: a stream of purchases does not starve an issue', async () => {
+    const erin = await wallet(USDC(2_000));
+    const erinViewer: Viewer = { address: erin.address, roles: [] };
+    await deposit(h.deps, erinViewer, poolId, USDC(500).toString(), 'SENIOR');
+    const erinToken = await h.signIn(erin);
+    const shares = await sharesOf(erin.address);
+    const asked = (await h.ok(ISSUE, { poolId, shares: shares.toString() }, erinToken)).issuePositionTokens;
+    const minted = new Set<string>();
+    let issued = false;
+    for (let pass = 0; pass < 4 && !issued; pass++) {
+      // A purchase before every pass: there is always a policy to mint.
+      await reconcileReserves(h.deps);
+      const policy = await purchasePolicy(
+        h.deps,
+        erinViewer,
+        (await requestQuote(h.deps, erinViewer, riskId, USDC(100).toString(), 30)).id,
+      );
+      minted.add(policy.id);
+      await syncTreasury(h.deps);
+      await mine(CONFIRMATIONS);
+      const listed = (await h.ok('{ positionTokenIssues { ticket issued } }', {}, erinToken)).positionTokenIssues;
+      issued = listed.some((i: { ticket: string; issued: boolean }) => i.ticket === asked.ticket && i.issued);
+    }
+    assert.equal(issued, true, 'issued while purchases kept coming');
+    assert.equal(await balanceOf(erin.address as Address), shares);
+    const policiesMinted = await chain.pub.readContract({
+      address: policyToken,
+      abi: policyTokenAbi,
+      functionName: 'balanceOf',
+      args: [erin.address as Address],
+    });
+    assert.ok(policiesMinted >= 1n, `policies minted too (${policiesMinted} of ${minted.size})`);
     await assertLedgerInvariants(h.db);
   });
 

@@ -23,6 +23,10 @@ export async function syncTreasury(deps: Deps, probe?: SenderProbe): Promise<voi
   }
 }
 
+type MinterStep = (deps: Deps) => Promise<'idle' | 'waiting' | 'sent'>;
+/** Which of the minter's two steps goes first in the next pass (they alternate). */
+let positionsFirst = false;
+
 async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
   await indexDeposits(deps);
   await indexPolicyTokens(deps);
@@ -42,10 +46,14 @@ async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
     }
   }
   stillLeading(deps);
-  // One minter key: position tokens are issued once the policy mints are done.
-  if ((await mintPolicyTokens(deps)) === 'idle') {
+  // One minter key, two kinds of work: policy mints and position issues take turns going
+  // first, so a steady stream of purchases cannot starve the issues (or the reverse); the
+  // second goes only when the first sent nothing, and waits on the key's pending transaction.
+  const steps = positionsFirst ? [issuePendingPositionTokens, mintPolicyTokens] : [mintPolicyTokens, issuePendingPositionTokens];
+  positionsFirst = !positionsFirst;
+  if ((await (steps[0] as MinterStep)(deps)) !== 'sent') {
     stillLeading(deps);
-    await issuePendingPositionTokens(deps);
+    await (steps[1] as MinterStep)(deps);
   }
   stillLeading(deps);
   await reconcileReserves(deps);

@@ -4,8 +4,6 @@ import type { PositionTokenGateway, PositionTokenLog } from '../chain/position-t
 import { changeShares, findPosition } from '../db/position-store.ts';
 import { checkpointPool, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import {
-  type PositionTokenIssue,
-  findIssue,
   insertIssue,
   issuesOf,
   markIssuesSent,
@@ -21,7 +19,7 @@ import { findPool, lockPool } from '../db/pool-store.ts';
 import { badInput, conflict, forbidden, insufficientFunds, rateLimited } from '../domain/errors.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import type { TrancheName } from '../domain/pool.ts';
-import { positionTokenIdOf, ticketNumberOf, ticketOf, trancheOfTokenId } from '../domain/position-token.ts';
+import { type PositionTokenIssue, positionTokenIdOf, ticketNumberOf, ticketOf, trancheOfTokenId } from '../domain/position-token.ts';
 import { assetsForShares } from '../domain/shares.ts';
 import type { Deps } from './deps.ts';
 import { idempotencyKeyOf, onceWithKey } from './idempotency.ts';
@@ -43,7 +41,7 @@ function positionRail(deps: Deps): { s: ChainRail & { positionToken: string }; t
 }
 
 /** The position token's indexer cursor: one per chain and contract. */
-export const positionTokenCursor = (s: { chainId: number; positionToken: string }) =>
+const positionTokenCursor = (s: { chainId: number; positionToken: string }) =>
   `position-tokens:${s.chainId}:${s.positionToken.toLowerCase()}`;
 
 /** A pool tranche's token as the API shows it, or null where positions are not tokens (or for the first-loss stake). */
@@ -143,8 +141,6 @@ export async function issuePositionTokens(deps: Deps, viewer: Viewer | null, inp
 export function positionTokenIssuesOf(deps: Deps, owner: string, limit = 50): Promise<PositionTokenIssue[]> {
   return issuesOf(deps.db, getAddress(owner), limit);
 }
-
-export const findPositionTokenIssue = (deps: Deps, ticket: string) => findIssue(deps.db, ticket);
 
 /**
  * One step of the issuer (under the watcher's lease, after the policy minter: they share the

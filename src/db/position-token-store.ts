@@ -2,8 +2,6 @@ import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
 import type { TrancheName } from '../domain/pool.ts';
 import type { PositionTokenIssue } from '../domain/position-token.ts';
-
-export type { PositionTokenIssue };
 import { big, ms, num, ts } from './sql-helpers.ts';
 
 interface IssueRow {

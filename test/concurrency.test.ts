@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { Viewer } from '../src/app/viewer.ts';
@@ -96,8 +97,23 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
         return completeWithdrawal(h.deps, curator, req.id);
       });
     }
+    const deadlocks = () =>
+      h.db.kind === 'postgres'
+        ? h.db
+            .query<{ n: string }>(sql`SELECT deadlocks::text AS n FROM pg_stat_database WHERE datname = current_database()`)
+            .then((r) => Number(r[0]?.n ?? 0))
+        : Promise.resolve(0);
+    const deadlocksBefore = await deadlocks();
     const { ok, codes } = await settle(ops);
     assert.ok(ok.length > 0);
+    if (h.db.kind === 'postgres') {
+      // Every writer locks the pool, then rows of the pool, then wallets: none waits on another
+      // in a cycle (a purchase that locked its wallet first deadlocked with a deposit of it, each
+      // cycle stalling the pool for deadlock_timeout). Statistics are flushed within a second.
+      await new Promise((r) => setTimeout(r, 1_500));
+      await h.db.query(sql`SELECT pg_stat_clear_snapshot()`);
+      assert.equal(await deadlocks(), deadlocksBefore, 'no deadlock among the writers');
+    }
     for (const code of codes.keys()) assert.ok(['INSUFFICIENT_FUNDS', 'CAPACITY_EXCEEDED'].includes(code), code);
     // Refused for want of funds, or (when the withdrawals shrank the pool first) of capacity.
     assert.ok(

@@ -18,7 +18,7 @@ import { USDC, assertLedgerInvariants, directMarket, newWallet, useHarness } fro
 const h = useHarness();
 const dialect = new PgDialect();
 
-test("a sale reads its risk, the buyer's wallet and the backstop before taking the pool's lock, and holds the lock for 3 statements", async () => {
+test("a sale reads its risk and the backstop before taking the pool's lock, then locks the buyer's wallet, and holds the pool's lock for 4 statements", async () => {
   const { admin, risk } = await directMarket(h, USDC(1_000_000));
   const buyer: Viewer = { address: newWallet().address, roles: [] };
   await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(100).toString(), reference: 'lock-buyer' });
@@ -45,15 +45,15 @@ test("a sale reads its risk, the buyer's wallet and the backstop before taking t
   const walletAt = at(/FROM accounts WHERE id = \$1 FOR UPDATE/);
   const backstopAt = at(/JOIN backstop_state/);
   assert.ok(lockAt >= 0 && riskAt >= 0 && walletAt >= 0 && backstopAt >= 0, `the reads are there:\n${inTransaction.join('\n')}`);
-  assert.ok(
-    Math.max(riskAt, walletAt, backstopAt) < lockAt,
-    'the risk (and its feeds), the wallet and the backstop are read before the lock',
-  );
-  // The lock, the pool's state (with what it owes the backstop), and the policy with the
-  // pool's aggregates and the journal entry, its postings and balances: one statement.
+  assert.ok(Math.max(riskAt, backstopAt) < lockAt, 'the risk (and its feeds) and the backstop are read before the lock');
+  // The wallet after the pool, in the order every writer takes (pool, rows of the pool,
+  // wallets): before it, a purchase and a deposit of the same wallet deadlocked.
+  assert.ok(walletAt > lockAt, 'the wallet is locked after the pool');
+  // The lock, the pool's state (with what it owes the backstop), the wallet, and the policy
+  // with the pool's aggregates and the journal entry, its postings and balances: one statement.
   const held = inTransaction.slice(lockAt);
-  assert.equal(held.length, 3, `statements under the pool's lock:\n${held.join('\n')}`);
-  assert.ok(/INSERT INTO policies.*UPDATE pool_risks.*UPDATE pools.*INSERT INTO journal_entries/.test(held[2] ?? ''), held[2]);
+  assert.equal(held.length, 4, `statements under the pool's lock:\n${held.join('\n')}`);
+  assert.ok(/INSERT INTO policies.*UPDATE pool_risks.*UPDATE pools.*INSERT INTO journal_entries/.test(held[3] ?? ''), held[3]);
   await assertLedgerInvariants(h.db);
 });
 

@@ -145,15 +145,18 @@ async function buy(
   const now = deps.clock.now();
   if (now >= q.expiresAt)
     throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
-  // What is the buyer's alone (their settled claims, their wallet, locked) and the backstop's
-  // state are read before the pool's lock: the pool's buyers queue on that lock, so it is held
-  // for the reads and writes that need it only.
+  // The backstop's state is read before the pool's lock (a plain read: its row is written,
+  // and locked, only by the journal entry below). The buyer's wallet is locked after the pool,
+  // in the order every writer takes (the pool, then rows of the pool, then wallets): locked
+  // before it, a purchase and a deposit or withdrawal of the same wallet deadlocked, each
+  // cycle stalling the pool's queue for PostgreSQL's deadlock_timeout (test/concurrency.test.ts
+  // hit the 5 s lock timeout about one run in ten).
   const asset = priced?.asset ?? (await findPool(tx, q.poolId))?.asset;
   if (!asset) throw notFound(`no pool ${q.poolId}`);
   const wallet = ledgerAccounts.wallet(asset, buyer);
-  const balance = await creditedWallet(tx, asset, buyer, now);
   const backstop = await loadBackstop(tx, asset);
   const { snap, risk, check } = await checkSale(tx, q, now);
+  const balance = await creditedWallet(tx, asset, buyer, now);
   const { premium, fee, breakdown } = priceAtSale(deps, q, risk, check, snap, priced);
   if (q.breakdown.recoveredFromOffer) await insertQuotes(tx, [{ ...q, breakdown }]);
   const total = premium + fee;

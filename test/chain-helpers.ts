@@ -11,6 +11,7 @@ import {
   createPublicClient,
   createWalletClient,
   http,
+  toHex,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
@@ -22,7 +23,10 @@ import { type TreasuryGateway, createTreasuryGateway } from '../src/chain/treasu
 import { createPolicyTokenGateway } from '../src/chain/policy-token.ts';
 import { createPositionTokenGateway } from '../src/chain/position-token.ts';
 import type { MoneyRail } from '../src/app/deps.ts';
-import { type Harness, createHarness } from './helpers.ts';
+import { type Harness, type Wallet, createHarness, newWallet } from './helpers.ts';
+import { platformContracts } from '../src/chain/artifacts.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { indexDeposits } from '../src/app/index-deposits.ts';
 
 export type { Anvil, Compiled };
 
@@ -223,4 +227,21 @@ export function undeclaredMembers(compiled: readonly unknown[], declared: readon
     (abi as ReadonlyArray<{ type: string; name?: string }>).filter((x) => x.name).map((x) => `${x.type}:${x.name}`);
   const known = new Set(names(declared));
   return [...new Set(names(compiled))].filter((x) => !known.has(x));
+}
+
+/**
+ * A new wallet with gas on `chain` and, when `amount` is given, that much of its USDC deposited
+ * into the treasury from the wallet itself, past `confirmations` and credited by the indexer.
+ */
+export async function fundedWallet(chain: LocalTreasury, h: Harness, confirmations: number, amount = 0n): Promise<Wallet> {
+  const rpc = (method: string, params: unknown[]) => chain.pub.request({ method: method as never, params: params as never });
+  const w = newWallet();
+  await rpc('anvil_setBalance', [w.address, toHex(10n ** 19n)]);
+  if (amount === 0n) return w;
+  await chain.send(ANVIL_KEYS[0] as Hex, chain.token, platformContracts().TestStablecoin.abi, 'mint', [w.address, amount]);
+  await chain.send(w.key, chain.token, erc20Abi, 'approve', [chain.treasury, amount]);
+  await chain.send(w.key, chain.treasury, treasuryAbi, 'deposit', [amount, w.address]);
+  await rpc('anvil_mine', [toHex(confirmations)]);
+  await indexDeposits(h.deps);
+  return w;
 }

@@ -15,7 +15,6 @@ import { createPool } from '../src/app/create-pool.ts';
 import { deposit } from '../src/app/underwrite.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { settleIncident } from '../src/app/settle-incident.ts';
-import { indexDeposits } from '../src/app/index-deposits.ts';
 import { reconcileReserves } from '../src/app/reconcile-reserves.ts';
 import { sendOutbound } from '../src/app/send-payouts.ts';
 import { indexPolicyTokens, mintPolicyTokens } from '../src/app/policy-tokens.ts';
@@ -29,6 +28,7 @@ import {
   type Compiled,
   type LocalTreasury,
   chainHarness,
+  fundedWallet,
   undeclaredMembers,
   compileTestContracts,
   localTreasury,
@@ -71,17 +71,7 @@ describe('policies as ERC-721 tokens on a real local chain: minted once, paid to
   const latestTime = async () => Number((await chain.pub.getBlock()).timestamp) * 1000;
 
   /** A new wallet with gas and, when `amount` is given, that much USDC deposited, confirmed and credited. */
-  async function wallet(amount = 0n): Promise<Wallet> {
-    const w = newWallet();
-    await rpc('anvil_setBalance', [w.address, toHex(10n ** 19n)]);
-    if (amount === 0n) return w;
-    await chain.send(OWNER_KEY, chain.token, platformContracts().TestStablecoin.abi, 'mint', [w.address, amount]);
-    await chain.send(w.key, chain.token, erc20Abi, 'approve', [chain.treasury, amount]);
-    await chain.send(w.key, chain.treasury, treasuryAbi, 'deposit', [amount, w.address]);
-    await mine(CONFIRMATIONS);
-    await indexDeposits(h.deps);
-    return w;
-  }
+  const wallet = (amount = 0n): Promise<Wallet> => fundedWallet(chain, h, CONFIRMATIONS, amount);
 
   async function buy(w: Wallet, amount: bigint): Promise<string> {
     const v: Viewer = { address: w.address, roles: [] };

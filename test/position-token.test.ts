@@ -9,7 +9,6 @@ import type { Viewer } from '../src/app/viewer.ts';
 import { createPool } from '../src/app/create-pool.ts';
 import { deposit } from '../src/app/underwrite.ts';
 import { createRisk } from '../src/app/risks.ts';
-import { indexDeposits } from '../src/app/index-deposits.ts';
 import { indexPositionTokens, issuePendingPositionTokens } from '../src/app/position-tokens.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, type Anvil } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
@@ -20,9 +19,8 @@ import { reconcileReserves } from '../src/app/reconcile-reserves.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { positionTokenAbi } from '../src/chain/position-token.ts';
-import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
 import { positionTokenIdOf, ticketNumberOf } from '../src/domain/position-token.ts';
-import { type LocalTreasury, chainHarness, undeclaredMembers, localTreasury } from './chain-helpers.ts';
+import { type LocalTreasury, chainHarness, fundedWallet, undeclaredMembers, localTreasury } from './chain-helpers.ts';
 import {
   type Harness,
   USDC,
@@ -36,6 +34,7 @@ import {
   watchRisk,
 } from './helpers.ts';
 import { createCoverClient } from '../src/client/index.ts';
+import { findPosition } from '../src/db/position-store.ts';
 
 const OWNER_KEY: Hex = ANVIL_KEYS[0] as Hex;
 const OPERATOR_KEY: Hex = ANVIL_KEYS[1] as Hex;
@@ -64,14 +63,7 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
   const mine = (blocks = 1) => rpc('anvil_mine', [toHex(blocks)]);
   const balanceOf = (holder: Address) =>
     chain.pub.readContract({ address: positionToken, abi: positionTokenAbi, functionName: 'balanceOf', args: [holder, tokenId] });
-  const sharesOf = async (owner: string) =>
-    BigInt(
-      (
-        await h.deps.db.query<{ shares: string }>(
-          sql`SELECT coalesce(sum(shares), 0)::text AS shares FROM positions WHERE pool_id = ${poolId} AND tranche = 'SENIOR' AND owner = ${owner}`,
-        )
-      )[0]?.shares ?? '0',
-    );
+  const sharesOf = async (owner: string) => (await findPosition(h.db, poolId, 'SENIOR', owner))?.shares ?? 0n;
   const trancheTotal = async () =>
     BigInt(
       (
@@ -82,17 +74,7 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
     );
 
   /** A new wallet with gas and, when `amount` is given, that much USDC deposited, confirmed and credited. */
-  async function wallet(amount = 0n): Promise<Wallet> {
-    const w = newWallet();
-    await rpc('anvil_setBalance', [w.address, toHex(10n ** 19n)]);
-    if (amount === 0n) return w;
-    await chain.send(OWNER_KEY, chain.token, platformContracts().TestStablecoin.abi, 'mint', [w.address, amount]);
-    await chain.send(w.key, chain.token, erc20Abi, 'approve', [chain.treasury, amount]);
-    await chain.send(w.key, chain.treasury, treasuryAbi, 'deposit', [amount, w.address]);
-    await mine(CONFIRMATIONS);
-    await indexDeposits(h.deps);
-    return w;
-  }
+  const wallet = (amount = 0n): Promise<Wallet> => fundedWallet(chain, h, CONFIRMATIONS, amount);
 
   before(async () => {
     chain = await localTreasury(privateKeyToAccount(OPERATOR_KEY).address);

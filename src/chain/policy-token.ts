@@ -100,14 +100,11 @@ export interface PolicyTokenGateway extends MintedToken {
 
 /** Everything the platform does with its policy token, through viem: reading transfers and mints, and (with the minter key) minting. */
 export function createPolicyTokenGateway(config: TokenConfig): PolicyTokenGateway {
-  const address = getAddress(config.address);
+  const { send, ...token } = mintedToken(config, policyTokenAbi);
+  const { address } = token;
   const client = config.client;
-  const key = minterSender(config);
-  const minterAddress = key.address;
   return {
-    address,
-    minterAddress,
-    minter: () => client.readContract({ address, abi: policyTokenAbi, functionName: 'minter' }),
+    ...token,
 
     /** The token's Transfer logs in blocks [from, to], in chain order. */
     async transfers(fromBlock: bigint, toBlock: bigint): Promise<TokenTransferLog[]> {
@@ -130,20 +127,15 @@ export function createPolicyTokenGateway(config: TokenConfig): PolicyTokenGatewa
           blockNumber: l.blockNumber,
           blockHash: l.blockHash,
         }))
-        .sort((a, b) => (a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1));
+        .sort(inChainOrder);
     },
-
-    block: (number: bigint) => blockAt(client, number),
 
     /** Which of `ids` exist on the chain's latest state. */
     mintedOf: (ids: readonly bigint[]) => client.readContract({ address, abi: policyTokenAbi, functionName: 'mintedOf', args: [ids] }),
 
-    known: key.known,
-    nonces: key.nonces,
-
     /** Sends `mint` on `nonce` (a replacement of a stuck one with `feeBump` > 1): ids that exist are skipped by the contract. */
     sendMint: (to: readonly Address[], ids: readonly bigint[], options: { nonce: number; feeBump?: number }) =>
-      key.send({ address, abi: policyTokenAbi, functionName: 'mint', args: [to, ids] }, options),
+      send({ address, abi: policyTokenAbi, functionName: 'mint', args: [to, ids] }, options),
   };
 }
 
@@ -176,6 +168,28 @@ export async function accountNonces(client: PublicClient, address: Address): Pro
     client.getTransactionCount({ address, blockTag: 'pending' }),
   ]);
   return { mined, pending };
+}
+
+/** Logs in the order the chain put them: by block, then by position in the block. */
+export const inChainOrder = (a: { blockNumber: bigint; logIndex: number }, b: { blockNumber: bigint; logIndex: number }) =>
+  a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1;
+
+/**
+ * What both token gateways are built on: the contract's address, its minter (read with the
+ * token's own ABI), the minter key's nonces and sends, and the block reads of their indexers.
+ */
+export function mintedToken(config: TokenConfig, abi: Abi): MintedToken & { send: ReturnType<typeof minterSender>['send'] } {
+  const address = getAddress(config.address);
+  const key = minterSender(config);
+  return {
+    address,
+    minterAddress: key.address,
+    minter: () => config.client.readContract({ address, abi, functionName: 'minter' }) as Promise<Address>,
+    block: (number: bigint) => blockAt(config.client, number),
+    known: key.known,
+    nonces: key.nonces,
+    send: key.send,
+  };
 }
 
 /** What sends with the minter key (the policy token's and the position token's): its address, nonces, and a contract call on a given nonce. */

@@ -1,5 +1,5 @@
 import { type Address, type Hex, getAddress, parseAbi } from 'viem';
-import { type MintedToken, type TokenConfig, blockAt, minterSender } from './policy-token.ts';
+import { type MintedToken, type TokenConfig, inChainOrder, mintedToken } from './policy-token.ts';
 
 /** The position token's interface (contracts/PositionToken.sol); a test checks it against the compiled ABI. */
 export const positionTokenAbi = parseAbi([
@@ -70,19 +70,13 @@ export interface PositionTokenGateway extends MintedToken {
   ): Promise<Hex>;
 }
 
-const inChainOrder = (a: PositionTokenLog, b: PositionTokenLog) =>
-  a.blockNumber === b.blockNumber ? a.logIndex - b.logIndex : a.blockNumber < b.blockNumber ? -1 : 1;
-
 /** Everything the platform does with its position token, through viem: reading issues and redemptions, and (with the minter key) issuing. */
 export function createPositionTokenGateway(config: TokenConfig): PositionTokenGateway {
-  const address = getAddress(config.address);
+  const { send, ...token } = mintedToken(config, positionTokenAbi);
+  const { address } = token;
   const client = config.client;
-  const key = minterSender(config);
-  const minterAddress = key.address;
   return {
-    address,
-    minterAddress,
-    minter: () => client.readContract({ address, abi: positionTokenAbi, functionName: 'minter' }),
+    ...token,
 
     async logs(fromBlock: bigint, toBlock: bigint): Promise<PositionTokenLog[]> {
       const [issues, redemptions] = await Promise.all([
@@ -115,16 +109,11 @@ export function createPositionTokenGateway(config: TokenConfig): PositionTokenGa
       ].sort(inChainOrder);
     },
 
-    block: (number: bigint) => blockAt(client, number),
-
     issuedOf: (tickets: readonly bigint[]) =>
       client.readContract({ address, abi: positionTokenAbi, functionName: 'issuedOf', args: [tickets] }),
 
-    known: key.known,
-    nonces: key.nonces,
-
     sendIssue: (items, options) =>
-      key.send(
+      send(
         {
           address,
           abi: positionTokenAbi,

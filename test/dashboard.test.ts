@@ -268,7 +268,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
       await page.waitForSelector('body[data-view="provide"]', { state: 'attached' });
       assert.equal(await page.locator('#buy').isVisible(), false, "buying is the buyer's view");
       await page.selectOption('#outlook-pool', poolId);
-      await page.waitForSelector('[data-outlook-tranche="JUNIOR"]');
+      await page.waitForSelector(`#outlook[data-outlook-pool="${poolId}"] [data-outlook-tranche="JUNIOR"]`);
       assert.match((await page.textContent('#outlook')) ?? '', /Stablecoin Tranched: expected yield/);
       assert.equal(await page.inputValue('#deposit-pool'), poolId, 'the deposit form follows the pool read');
       await page.selectOption('#deposit-pool', poolId);

@@ -20,6 +20,8 @@ const trancheWords = {
   FIRST_LOSS: "First loss (the curator's own stake)",
 };
 
+let outlookAsked = 0;
+
 /** The outlook of the pool chosen: what a provider reads before depositing. */
 export async function renderOutlook() {
   const select = document.getElementById('outlook-pool');
@@ -29,7 +31,12 @@ export async function renderOutlook() {
     box.replaceChildren(el('p', { class: 'muted' }, 'No pool yet.'));
     return;
   }
+  const asked = ++outlookAsked;
   const { pool: p } = await gql(OUTLOOK, { id: chosen });
+  // Reads can overlap (the view shown, then a pool chosen): only the latest is drawn, so a
+  // slower earlier answer never replaces the pool the provider chose.
+  if (asked !== outlookAsked) return;
+  box.dataset.outlookPool = p.id;
   const o = p.outlook;
   const row = (cells, attrs = {}) => el('tr', attrs, ...cells.map((c) => el('td', {}, c)));
   box.replaceChildren(

@@ -15,6 +15,7 @@ import { type RiskScoreInputs, computeRiskScore } from '../src/domain/risk-score
 import { type Observation, backtest } from '../src/domain/trigger-engine.ts';
 import { type TriggerRuleInput, normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
 import { shippedCoins } from '../src/calibration/cross-section.ts';
+import { classRuns, parseRuns, runRecord } from '../src/calibration/runs.ts';
 import {
   EXAMPLE_PROTOCOLS,
   EXAMPLE_RULES,
@@ -188,6 +189,50 @@ describe('prices that price the contract (shipped data)', () => {
     const withCalm = (backing: Backing) => rateOf(r, calm, 365, inputs, backing).rate;
     assert.ok(withCalm('ALGORITHMIC') >= priorOnly('ALGORITHMIC') - 1e-12, `${withCalm('ALGORITHMIC')} < ${priorOnly('ALGORITHMIC')}`);
     assert.ok(withCalm('CRYPTO') < 0.9 * priorOnly('CRYPTO'), `${withCalm('CRYPTO')} against ${priorOnly('CRYPTO')}`);
+  });
+
+  test("an algorithmic coin is priced at least at its class's public record of runs, each paying what a run pays; the record as known at a date holds no later run and not the coin's own", () => {
+    const record = parseRuns(
+      'coin,symbol,launched,failed,note\n' +
+        'a,A,2020-01-01,2020-07-01,ran\n' +
+        'b,B,2020-01-01,,held\n' +
+        'c,C,2021-01-01,2021-04-01,ran later\n',
+    );
+    const at = (d: string) => Date.parse(`${d}T00:00:00Z`);
+    const before = runRecord(record, at('2021-01-01'));
+    assert.equal(before.failures, 1, 'a run after the date is not known then, and a design launched after it not counted');
+    assert.ok(Math.abs(before.coinYears - (182 + 366) / 365) < 1e-9, `${before.coinYears}`);
+    assert.deepEqual(runRecord(record, at('2021-01-01'), new Set(['a'])), { failures: 0, coinYears: 366 / 365 });
+    // The shipped record: runs of ESD, DSD, BAC and UST; USDN held to the price file's end.
+    const shipped = classRuns('ALGORITHMIC');
+    assert.ok(shipped && shipped.failures === 4 && shipped.coinYears > 4 && shipped.coinYears < 6, JSON.stringify(shipped));
+    assert.equal(classRuns('ALGORITHMIC', Date.UTC(2022, 0, 1))?.failures, 3, "UST's run of May 2022 is not known on 1 January 2022");
+    assert.equal(classRuns('FIAT'), null);
+    assert.equal(classRuns(null), null);
+
+    const usdn = named('neutrino');
+    const binary = rule({ threshold: '0.9', recoveryThreshold: '0.9', window: 7 * 86_400 });
+    const proportional = capped({ threshold: '0.9', recoveryThreshold: '0.9', window: 7 * 86_400 });
+    const hazard = shipped.failures / shipped.coinYears;
+    for (const [r, severity] of [
+      [binary, 1],
+      [proportional, 0.2],
+    ] as const) {
+      const model = buildLossModel(riskOf(r, usdn.inputs, 'ALGORITHMIC'), usdn.series, 0, defaultPricing.uncertaintyQuantile);
+      assert.ok(model.posterior.priorHazard >= hazard - 1e-12, `${model.posterior.priorHazard} < ${hazard}`);
+      // Its mean payout blends the cross-section's with a run's, weighted by their frequencies.
+      const { priorSeverity } = model.posterior;
+      assert.ok(priorSeverity <= severity + 1e-12 && priorSeverity >= Math.min(severity, model.prior.severity) - 1e-12, `${priorSeverity}`);
+      const floor = priorSeverity * -Math.expm1((-hazard * 30) / 365);
+      assert.ok((model.curves.expectedLoss[30] as number) >= floor - 1e-9, `${model.curves.expectedLoss[30]} < ${floor}`);
+      // Named as nothing, the same coin is priced from the cross-section alone, far lower.
+      const pooled = buildLossModel(riskOf(r, usdn.inputs), usdn.series, 0, defaultPricing.uncertaintyQuantile);
+      assert.ok((pooled.curves.expectedLoss[30] as number) < floor / 2, `${pooled.curves.expectedLoss[30]}`);
+    }
+    // A rule no run reaches (a threshold below half the peg) or one confirming only after a month keeps its prior.
+    const deep = rule({ threshold: '0.4', recoveryThreshold: '0.4', window: 86_400 });
+    const slow = rule({ threshold: '0.9', recoveryThreshold: '0.9', window: 45 * 86_400 });
+    for (const r of [deep, slow]) assert.equal(buildLossModel(riskOf(r, usdn.inputs, 'ALGORITHMIC'), [], 0, 0.75).prior.runs, undefined);
   });
 
   test('the tails by backing: clean fiat-backed binary 0.97/24 h under 10% a year with the fee, capped at most 3%; algorithmic and hybrid coins never below the pooled prior', () => {
@@ -647,7 +692,7 @@ describe('history as data, and quotes from it (API)', () => {
       (
         await h.ok(
           `query($r: ID!, $amt: BigInt!) { quoteEstimate(riskId: $r, amount: $amt, durationDays: 30) {
-            premium breakdown { backing backingRelativity priorAnnualFrequency } lines { label value } } }`,
+            premium breakdown { backing backingRelativity runAnnualFrequency priorAnnualFrequency } lines { label value } } }`,
           { r: m.risk.id, amt: USDC(10_000).toString() },
           buyer,
         )
@@ -659,6 +704,15 @@ describe('history as data, and quotes from it (API)', () => {
     assert.ok(Number(f.breakdown.backingRelativity) < 0.5, f.breakdown.backingRelativity);
     assert.ok(BigInt(f.premium) < BigInt(p.premium) && BigInt(a.premium) >= BigInt(p.premium), `${f.premium} ${p.premium} ${a.premium}`);
     assert.ok(f.lines.some((l: { label: string }) => l.label.startsWith('Backing fiat')));
+    // An algorithmic coin's prior is at least its class's record of runs, and the quote says so.
+    assert.equal(f.breakdown.runAnnualFrequency, null);
+    const runs = classRuns('ALGORITHMIC');
+    assert.ok(
+      runs && Math.abs(Number(a.breakdown.runAnnualFrequency) - runs.failures / runs.coinYears) < 1e-4,
+      a.breakdown.runAnnualFrequency,
+    );
+    assert.ok(Number(a.breakdown.priorAnnualFrequency) >= Number(a.breakdown.runAnnualFrequency));
+    assert.ok(a.lines.some((l: { label: string; value: string }) => /fail by a run/.test(l.label) && l.value.startsWith('4, ')));
     const shown = (await h.ok(`query($r: ID!) { risk(id: $r) { backing pricing { backing backingRelativity } } }`, { r: fiat.risk.id }))
       .risk;
     assert.deepEqual(shown, { backing: 'FIAT', pricing: { backing: 'FIAT', backingRelativity: f.breakdown.backingRelativity } });

@@ -1,7 +1,8 @@
 import { type HistorySource, dailyCloses, historySources } from '../db/history-store.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { DAY_MS, type ExperienceSummary, dailyExperience } from '../domain/experience.ts';
-import { type Posterior, type Prior, type TermCurves, fitPrior, lossCurves } from '../domain/loss-model.ts';
+import { type Posterior, type Prior, type TermCurves, fitPrior, lossCurves, withRuns } from '../domain/loss-model.ts';
+import { classRuns } from '../calibration/runs.ts';
 import type { LossTerms } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
@@ -89,13 +90,13 @@ export function backingOf(risk: Pick<RiskRecord, 'scoreInputs'>): Backing | null
   return isBacking(backing) ? backing : null;
 }
 
-/** The prior of a rule from the shipped cross-section, scored with the fitted weights, for a backing class. */
+/** The prior of a rule from the shipped cross-section, scored with the fitted weights, for a backing class (with its record of runs). */
 function stablecoinPrior(rule: TriggerRule, backing: Backing | null): Prior {
   const key = `${JSON.stringify(rule)}|${backing}`;
   let prior = priors.get(key);
   if (!prior) {
     const coins = shippedCoins().map((c) => ({ score: Number(computeRiskScore(c.inputs).score), backing: c.backing, series: c.series }));
-    prior = fitPrior(crossSection(rule, coins), fitted, Number(rule.maxRatio), backing);
+    prior = withRuns(fitPrior(crossSection(rule, coins), fitted, Number(rule.maxRatio), backing), rule, classRuns(backing));
     if (priors.size >= 1_000) priors.clear();
     priors.set(key, prior);
   }

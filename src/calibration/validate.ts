@@ -1,11 +1,12 @@
 import { DAY_MS, replayStarts } from '../domain/experience.ts';
-import { type FittedModel, fitPrior, lossCurves } from '../domain/loss-model.ts';
+import { type FittedModel, fitPrior, lossCurves, withRuns } from '../domain/loss-model.ts';
 import { defaultPricing, riskRates, UNPOOLED_CAPITAL_SHARE } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
 import { type Coin, between, crossSection } from './cross-section.ts';
 import { fitModel } from './fit.ts';
+import { RECORD_END, classRuns } from './runs.ts';
 import {
   ARRIVAL_DAYS,
   DISTANCE_BUCKETS,
@@ -167,9 +168,16 @@ function sell(
 const scored = (coins: readonly Coin[], weights: Parameters<typeof computeRiskScore>[1]) =>
   coins.map((c) => ({ score: Number(computeRiskScore(c.inputs, weights).score), backing: c.backing, series: c.series }));
 
-/** A rule's prior from a scored cross-section under a fit, for a coin's backing class. */
-const priorFrom = (rule: TriggerRule, assets: ReturnType<typeof scored>, fit: FittedModel, backing: Backing) =>
-  fitPrior(crossSection(rule, assets), fit, Number(rule.maxRatio), backing);
+/**
+ * A rule's prior from a scored cross-section under a fit, for a coin's backing class, with the
+ * class's record of runs as known before `known` and without the coin's own.
+ */
+const priorFrom = (rule: TriggerRule, assets: ReturnType<typeof scored>, fit: FittedModel, coin: Coin, known: number) =>
+  withRuns(
+    fitPrior(crossSection(rule, assets), fit, Number(rule.maxRatio), coin.backing),
+    rule,
+    classRuns(coin.backing, known, new Set([coin.id])),
+  );
 
 /** The rule's distance table (domain/market-distance.ts) fitted on the coins the validation may see. */
 const distanceTable = (rule: TriggerRule, coins: readonly Coin[]) =>
@@ -191,7 +199,7 @@ export function timeSplit(coins: readonly Coin[], split: number, term = TERM_DAY
   for (const rule of VALIDATION_RULES) {
     const table = distanceTable(rule.rule, train);
     coins.forEach((coin, i) => {
-      const prior = priorFrom(rule.rule, trainScored, fit, coin.backing);
+      const prior = priorFrom(rule.rule, trainScored, fit, coin, split);
       const { score } = trainScored[i] as { score: number };
       const priceAt = (m: Market) => priceUnit(rule.rule, score, prior, fit, (train[i] as Coin).series, term, m);
       sales.push(...sell(coin, score, rule, priceAt, table, split, Number.POSITIVE_INFINITY, term));
@@ -209,7 +217,7 @@ export function leaveOneOut(coins: readonly Coin[], term = TERM_DAYS): Sale[] {
     const othersScored = scored(others, fit.scoreWeights);
     const score = Number(computeRiskScore(coin.inputs, fit.scoreWeights).score);
     for (const rule of VALIDATION_RULES) {
-      const prior = priorFrom(rule.rule, othersScored, fit, coin.backing);
+      const prior = priorFrom(rule.rule, othersScored, fit, coin, RECORD_END);
       const priceAt = (m: Market) => priceUnit(rule.rule, score, prior, fit, [], term, m);
       sales.push(...sell(coin, score, rule, priceAt, distanceTable(rule.rule, others), 0, Number.POSITIVE_INFINITY, term));
     }

@@ -1,6 +1,7 @@
 import { type ExperienceSummary, MAX_TERM_DAYS, summariseExperience } from './experience.ts';
 import type { Observation } from './trigger-engine.ts';
 import type { TriggerRule } from './trigger-rule.ts';
+import { payoutRatio } from './payout.ts';
 import type { FittedParams } from './fitted-params.ts';
 import { type Backing, CALM_SAYS_LITTLE, SURVIVOR_CLASSES } from './backing.ts';
 
@@ -53,6 +54,38 @@ export interface Prior {
    * of value); absent, a trigger pays the largest ratio or nothing (the heaviest tail).
    */
   severitySpread?: number;
+  /**
+   * For a class that fails by a run (domain/backing.ts, CALM_SAYS_LITTLE): how often its
+   * designs ran, from the public record (calibration/runs.ts), and what such a run pays under
+   * the rule. The prior hazard is at least that often, at that payout.
+   */
+  runs?: RunPrior;
+}
+
+/** A class's record of runs: failures in coin-years, the hazard they give, and a run's payout under the rule. */
+export interface RunPrior {
+  failures: number;
+  coinYears: number;
+  hazard: number;
+  severity: number;
+}
+
+/**
+ * What a run looks like in the record (calibration/data/algorithmic-runs.csv): the coin at
+ * half its peg or lower, for a month or more (ESD, DSD, BAC and UST went lower and never came
+ * back). A run triggers a rule that falls below a threshold above RUN_LOW of the calm value
+ * and confirms within RUN_DAYS; it pays what the rule pays at RUN_LOW.
+ */
+export const RUN_LOW = 0.5;
+export const RUN_DAYS = 30;
+
+/** The rule's prior with the class's run record on top, where a run triggers the rule (else the prior unchanged). */
+export function withRuns(prior: Prior, rule: TriggerRule, record: Pick<RunPrior, 'failures' | 'coinYears'> | null): Prior {
+  if (!record || record.coinYears <= 0 || rule.direction !== 'BELOW' || rule.window > RUN_DAYS * 86_400) return prior;
+  const calm = Number(rule.peg ?? '1');
+  const low = calm * RUN_LOW;
+  if (!(Number(rule.threshold) > low)) return prior;
+  return { ...prior, runs: { ...record, hazard: record.failures / record.coinYears, severity: Number(payoutRatio(rule, String(low))) } };
 }
 
 /**
@@ -131,7 +164,12 @@ export interface Posterior {
 }
 
 export function posterior(prior: Prior, score: number, experience: ExperienceSummary, model: FittedModel, quantile: number): Posterior {
-  const mu = Math.exp(prior.intercept + model.slopePerPoint * score);
+  const fitted = Math.exp(prior.intercept + model.slopePerPoint * score);
+  // A class that fails by a run is priced at least at its record's rate of runs, each paying
+  // what a run pays under the rule: the prior's mean payout is the blend of the two.
+  const runs = prior.runs && prior.runs.hazard > fitted ? prior.runs : null;
+  const mu = runs ? runs.hazard : fitted;
+  const priorSeverity = runs ? (fitted * prior.severity + (runs.hazard - fitted) * runs.severity) / runs.hazard : prior.severity;
   // Years of history actually observed (one point a day observed): a gap adds nothing, so two
   // points a century apart are two days of experience, not a century of calm.
   // A design that fails by a run (domain/backing.ts, CALM_SAYS_LITTLE): its calm years do not
@@ -152,10 +190,10 @@ export function posterior(prior: Prior, score: number, experience: ExperienceSum
     hazardUpper: Math.max(hazard, gammaQuantile(quantile, shape) / rate),
     shape,
     rate,
-    priorSeverity: prior.severity,
+    priorSeverity,
     experienceSeverity: experience.severity,
     severityCredibility: zs,
-    severity: experience.incidents === 0 ? prior.severity : zs * experience.severity + (1 - zs) * prior.severity,
+    severity: experience.incidents === 0 ? priorSeverity : zs * experience.severity + (1 - zs) * priorSeverity,
   };
 }
 
@@ -281,6 +319,13 @@ export interface ModelExplanation {
   /** The backing class the prior starts from (null: every class pooled) and its hazard relativity. */
   backing: Backing | null;
   backingRelativity: string;
+  /**
+   * For a class that fails by a run: the record's runs, coin-years and runs a year (the prior
+   * frequency's floor); null for other classes and rules a run does not trigger.
+   */
+  runsRecorded: number | null;
+  runCoinYears: string | null;
+  runAnnualFrequency: string | null;
   credibility: string;
   annualFrequency: string;
   annualFrequencyUpper: string;
@@ -303,7 +348,7 @@ const dec = (v: number, digits = 8) => (Number.isFinite(v) ? Number(v.toPrecisio
 export function explain(
   model: string,
   experience: Pick<ExperienceSummary, 'days' | 'points' | 'firstAt' | 'lastAt' | 'incidents'>,
-  prior: Pick<Prior, 'backing' | 'relativity'>,
+  prior: Pick<Prior, 'backing' | 'relativity' | 'runs'>,
   p: Posterior,
   burningCost: number,
 ): ModelExplanation {
@@ -317,6 +362,9 @@ export function explain(
     priorAnnualFrequency: dec(p.priorHazard),
     backing: prior.backing,
     backingRelativity: dec(prior.relativity, 6),
+    runsRecorded: prior.runs?.failures ?? null,
+    runCoinYears: prior.runs ? dec(prior.runs.coinYears, 4) : null,
+    runAnnualFrequency: prior.runs ? dec(prior.runs.hazard, 6) : null,
     credibility: dec(p.credibility, 6),
     annualFrequency: dec(p.hazard),
     annualFrequencyUpper: dec(p.hazardUpper),

@@ -70,6 +70,14 @@ function modelLines(m: Partial<ModelExplanation>, days: number) {
           },
         ]
       : []),
+    ...(m.runAnnualFrequency
+      ? [
+          {
+            label: `Such designs fail by a run, whatever their calm years: runs in the public record of ${m.backing?.toLowerCase() ?? 'such'} coins, coin-years, and runs a year (the least the prior frequency is)`,
+            value: `${m.runsRecorded}, ${num(m.runCoinYears, 2)}, ${num(m.runAnnualFrequency)}`,
+          },
+        ]
+      : []),
     { label: 'Credibility of the history Z = E / (E + shape / prior)', value: num(m.credibility) },
     {
       label: 'Annual frequency Z x history + (1 - Z) x prior, and its upper quantile',

@@ -2401,6 +2401,8 @@ export type QuoteBreakdown = {
   rawPremium: Scalars['Decimal']['output'];
   /** expectedLoss + uncertaintyLoad + capitalLoad + skimLoad: the premium rate before utilisation. */
   riskPremiumRate?: Maybe<Scalars['Decimal']['output']>;
+  /** For a backing that fails by a run (ALGORITHMIC): runs a year in the public record of such designs, the least the prior frequency is; null otherwise. */
+  runAnnualFrequency?: Maybe<Scalars['Decimal']['output']>;
   /** The risk score the prior was scaled by (the admin override when there is one). */
   score: Scalars['Decimal']['output'];
   /** Weight of the history's severity. */
@@ -2908,6 +2910,8 @@ export type RiskPricing = {
   priorSeverity: Scalars['Decimal']['output'];
   /** Asset-years of that cross-section. */
   priorYears: Scalars['Decimal']['output'];
+  /** For a backing that fails by a run (ALGORITHMIC): runs a year in the public record of such designs (docs/pricing.md, "The tails"), the least the prior frequency is; null for other backings and for rules a run does not trigger. */
+  runAnnualFrequency?: Maybe<Scalars['Decimal']['output']>;
   /** Weight of the history's severity. */
   severityCredibility: Scalars['Decimal']['output'];
   /** Paying incidents the rule would have confirmed over the history. */
@@ -4544,6 +4548,7 @@ export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends Re
   priorSeverity?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   rawPremium?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   riskPremiumRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  runAnnualFrequency?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   score?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   severityCredibility?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   skimLoad?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
@@ -4743,6 +4748,7 @@ export type RiskPricingResolvers<ContextType = Context, ParentType extends Resol
   priorAssets?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   priorSeverity?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   priorYears?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  runAnnualFrequency?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   severityCredibility?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   triggersSeen?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };

@@ -6,7 +6,7 @@ import type { Viewer } from '../src/app/viewer.ts';
 import { priceCover } from '../src/app/price-cover.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { recordObservations } from '../src/app/record-observations.ts';
-import { quotesInsert } from '../src/db/cover-store.ts';
+import { insertQuotes, quotesInsert } from '../src/db/cover-store.ts';
 import type { Executor } from '../src/db/create-database.ts';
 import { snapshotOf } from '../src/db/pool-snapshots.ts';
 import { EXPIRING_LIMIT, type PoolState, loadPoolStates } from '../src/db/pool-store.ts';
@@ -88,7 +88,7 @@ test('a pool with more lapsed policies than the market read holds is read again 
   const now = h.clock.now();
 
   const quote = await priceCover(h.deps, buyer, risk.id, USDC(100).toString(), 30);
-  const market = await findWatchedMarket(h.db, risk.id, now, { statement: quotesInsert([quote]), name: 'quotes_insert' });
+  const market = await findWatchedMarket(h.db, risk.id, now, { statement: quotesInsert([quote], 'unflushed'), name: 'quotes_insert' });
   const read = market?.pools.find((p) => p.pool.id === poolId);
   assert.equal(read?.expiring.length, lapsed);
   const stored = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM quotes WHERE id = ${offerKey(quote.id)}`);
@@ -100,4 +100,24 @@ test('a pool with more lapsed policies than the market read holds is read again 
   // Read in full, the lapsed policies' exposure is released: the pool carries none.
   assert.equal(snapshotOf(state as PoolState, now).totalExposure, 0n);
   assert.ok((await requestQuote(h.deps, buyer, risk.id, USDC(100).toString(), 30)).id);
+});
+
+test("a quote's row commits without waiting for the WAL flush, its statement alone: a purchase's transaction that stores one stays durable", async () => {
+  const { risk } = await bulkMarket(h, 1, 0);
+  const quote = await priceCover(h.deps, buyer, risk.id, USDC(100).toString(), 30);
+  const setting = async (ex: Executor) =>
+    (await ex.query<{ synchronous_commit: string }>(sql`SHOW synchronous_commit`))[0]?.synchronous_commit;
+  // As the quote paths write it: that statement's transaction commits unflushed, and only it.
+  await h.db.transaction(async (tx) => {
+    await insertQuotes(tx, [quote], 'unflushed');
+    assert.equal(await setting(tx), 'off');
+  });
+  assert.equal(await setting(h.db), 'on', 'the setting ends with its transaction');
+  // As a purchase stores a quote recovered from its offer: durable, like the purchase.
+  await h.db.transaction(async (tx) => {
+    await insertQuotes(tx, [{ ...quote, breakdown: { ...quote.breakdown, recoveredFromOffer: true } }]);
+    assert.equal(await setting(tx), 'on');
+  });
+  const stored = await h.db.query<{ n: string }>(sql`SELECT COUNT(*) AS n FROM quotes WHERE id = ${offerKey(quote.id)}`);
+  assert.equal(Number(stored[0]?.n), 1);
 });

@@ -37,7 +37,7 @@ export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock' | 'log'>): Qu
     void write.finally(() => writing.delete(write));
   };
   const insertAlone = (taken: readonly QuoteRecord[]) =>
-    insertQuotes(ports.db, taken).catch((error: unknown) =>
+    insertQuotes(ports.db, taken, 'unflushed').catch((error: unknown) =>
       ports.log.error({ err: error, quotes: taken.length }, 'quotes not recorded; their offers stay good'),
     );
   const flush = () => {
@@ -48,7 +48,7 @@ export function createQuotePaths(ports: Pick<Ports, 'db' | 'clock' | 'log'>): Qu
   const readMarket = async (riskId: string, at: number): Promise<WatchedMarketRead | undefined> => {
     const carried = take();
     if (carried.length === 0) return findWatchedMarket(ports.db, riskId, at);
-    const shared = findWatchedMarket(ports.db, riskId, at, { statement: quotesInsert(carried), name: 'quotes_insert' });
+    const shared = findWatchedMarket(ports.db, riskId, at, { statement: quotesInsert(carried, 'unflushed'), name: 'quotes_insert' });
     // The carried quotes are written by the shared statement or, if it fails, on their own.
     track(shared.then(undefined, () => insertAlone(carried)));
     try {

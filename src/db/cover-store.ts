@@ -44,10 +44,20 @@ export async function deleteStaleExplanations(ex: Executor, before: number): Pro
     AND NOT EXISTS (SELECT 1 FROM quotes q WHERE q.breakdown->>'explanationId' = e.id)`);
 }
 
+/**
+ * How a statement writing quotes commits: `durable` waits for the WAL flush, as every
+ * statement does; `unflushed` (synchronous_commit off for the statement's own transaction)
+ * answers at once and is flushed within the WAL writer's next rounds (a few hundred ms). A
+ * quote's row is a record, not a promise: the quote is its signed offer, and a purchase of a
+ * quote whose row a crash lost recovers it from the offer (purchase-policy.ts). Never
+ * `unflushed` inside a transaction that moves money: the setting holds to its commit.
+ */
+export type QuoteCommit = 'durable' | 'unflushed';
+
 /** Stores quotes, many in one statement. */
-export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[]): Promise<void> {
+export async function insertQuotes(ex: Executor, quotes: readonly QuoteRecord[], commit: QuoteCommit = 'durable'): Promise<void> {
   if (quotes.length === 0) return;
-  await ex.query(quotesInsert(quotes), { name: 'insert_quotes' });
+  await ex.query(quotesInsert(quotes, commit), { name: commit === 'durable' ? 'insert_quotes' : 'insert_quotes_unflushed' });
 }
 
 /** The quotes table's columns with their types, as the carried rows' JSON is read (quotesInsert). */
@@ -69,6 +79,9 @@ const QUOTE_COLUMNS: ReadonlyArray<readonly [string, string]> = [
 const QUOTE_COLUMN_LIST = sql.raw(QUOTE_COLUMNS.map(([c]) => c).join(', '));
 const QUOTE_RECORD = sql.raw(QUOTE_COLUMNS.map(([c, type]) => `${c} ${type}`).join(', '));
 
+/** Evaluated once as the INSERT runs: its transaction (the statement's own) then commits without the flush. */
+const UNFLUSHED = sql`(SELECT set_config('synchronous_commit', 'off', true)) AS unflushed, `;
+
 /**
  * The INSERT of `quotes`, to run alone or inside another statement as a data-modifying CTE.
  * Its text is the same for any number of quotes (they travel as one JSON parameter), so the
@@ -79,7 +92,7 @@ const QUOTE_RECORD = sql.raw(QUOTE_COLUMNS.map(([c, type]) => `${c} ${type}`).jo
  * by the whole offer (about 270 characters), each row wrote twice the WAL and its key index
  * grew six times as large (bench/RESULTS.md).
  */
-export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
+export function quotesInsert(quotes: readonly QuoteRecord[], commit: QuoteCommit = 'durable'): SQL {
   const rows = quotes.map((q) => ({
     id: offerKey(q.id),
     mac: macOf(q.id),
@@ -97,7 +110,7 @@ export function quotesInsert(quotes: readonly QuoteRecord[]): SQL {
   }));
   return sql`
     INSERT INTO quotes (${QUOTE_COLUMN_LIST})
-    SELECT ${QUOTE_COLUMN_LIST} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS q(${QUOTE_RECORD})
+    SELECT ${QUOTE_COLUMN_LIST} FROM ${commit === 'unflushed' ? UNFLUSHED : sql``}jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS q(${QUOTE_RECORD})
     ON CONFLICT (id) DO UPDATE SET breakdown = EXCLUDED.breakdown WHERE quotes.breakdown ? 'recoveredFromOffer'`;
 }
 

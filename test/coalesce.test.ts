@@ -235,7 +235,7 @@ describe('concurrent quotes share their reads and writes', () => {
       // here the test's own reads of the stored quotes), whose columns are named.
       assert.deepEqual(
         prepared.map((p) => p.name).filter((n) => !/^s_[\w-]{24}$/.test(n)),
-        ['insert_quotes', 'watched_market', 'watched_market_with_quotes_insert'],
+        ['insert_quotes_unflushed', 'watched_market', 'watched_market_with_quotes_insert'],
       );
     } finally {
       await single.close();

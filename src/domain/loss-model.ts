@@ -13,7 +13,8 @@ import { type Backing, CALM_SAYS_LITTLE, SURVIVOR_CLASSES } from './backing.ts';
  *               r_class the credibility-weighted ratio of what coins of the risk's backing did under
  *               the rule to what the score expected of them (1 when the backing is not named);
  *               severity: the mean payout of the rule over the class's incidents, credibility-weighted
- *               towards the cross-section's;
+ *               towards the cross-section's; for a class that fails by a run, a hazard at least
+ *               its public record's rate of runs, at a run's payout (`withRuns`);
  *   experience: the risk's own hazard and severity, from replaying the rule over its history;
  *   posterior:  Poisson-gamma credibility, Z = E / (E + alpha/mu) for E years of experience
  *               (days observed, not the span: gaps add nothing);

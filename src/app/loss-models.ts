@@ -1,8 +1,8 @@
 import { type HistorySource, dailyCloses, historySources } from '../db/history-store.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { DAY_MS, type ExperienceSummary, dailyExperience } from '../domain/experience.ts';
-import { type Posterior, type Prior, type TermCurves, fitPrior, lossCurves, withRuns } from '../domain/loss-model.ts';
-import { classRuns } from '../calibration/runs.ts';
+import { type Posterior, type Prior, type TermCurves, lossCurves } from '../domain/loss-model.ts';
+import { classPrior } from '../calibration/runs.ts';
 import type { LossTerms } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
@@ -96,7 +96,7 @@ function stablecoinPrior(rule: TriggerRule, backing: Backing | null): Prior {
   let prior = priors.get(key);
   if (!prior) {
     const coins = shippedCoins().map((c) => ({ score: Number(computeRiskScore(c.inputs).score), backing: c.backing, series: c.series }));
-    prior = withRuns(fitPrior(crossSection(rule, coins), fitted, Number(rule.maxRatio), backing), rule, classRuns(backing));
+    prior = classPrior(crossSection(rule, coins), fitted, rule, backing);
     if (priors.size >= 1_000) priors.clear();
     priors.set(key, prior);
   }

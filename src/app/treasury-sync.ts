@@ -49,11 +49,13 @@ async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
   // One minter key, two kinds of work: policy mints and position issues take turns going
   // first, so a steady stream of purchases cannot starve the issues (or the reverse); the
   // second goes only when the first sent nothing, and waits on the key's pending transaction.
-  const steps = positionsFirst ? [issuePendingPositionTokens, mintPolicyTokens] : [mintPolicyTokens, issuePendingPositionTokens];
+  const [first, second]: [MinterStep, MinterStep] = positionsFirst
+    ? [issuePendingPositionTokens, mintPolicyTokens]
+    : [mintPolicyTokens, issuePendingPositionTokens];
   positionsFirst = !positionsFirst;
-  if ((await (steps[0] as MinterStep)(deps)) !== 'sent') {
+  if ((await first(deps)) !== 'sent') {
     stillLeading(deps);
-    await (steps[1] as MinterStep)(deps);
+    await second(deps);
   }
   stillLeading(deps);
   await reconcileReserves(deps);

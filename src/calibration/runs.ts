@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { DAY_MS } from '../domain/experience.ts';
 import { type Backing, CALM_SAYS_LITTLE } from '../domain/backing.ts';
-import type { RunPrior } from '../domain/loss-model.ts';
+import { type CrossSectionAsset, type FittedModel, type Prior, type RunPrior, fitPrior, withRuns } from '../domain/loss-model.ts';
+import type { TriggerRule } from '../domain/trigger-rule.ts';
 
 /**
  * The public record of how designs that fail by a run have failed (src/calibration/data,
@@ -59,3 +60,17 @@ export function classRuns(
   if (backing === null || !CALM_SAYS_LITTLE.has(backing)) return null;
   return runRecord(algorithmic(), Math.min(asOf, RECORD_END), except);
 }
+
+/**
+ * A rule's prior for a backing class: the cross-section's fit with the class's record of runs
+ * on top, as known before `asOf` and without the designs in `except` (the app prices with the
+ * whole record; the validation with what was known at its split, without the coin priced).
+ */
+export const classPrior = (
+  assets: readonly CrossSectionAsset[],
+  fit: FittedModel,
+  rule: TriggerRule,
+  backing: Backing | null,
+  asOf = RECORD_END,
+  except?: ReadonlySet<string>,
+): Prior => withRuns(fitPrior(assets, fit, Number(rule.maxRatio), backing), rule, classRuns(backing, asOf, except));

@@ -1,12 +1,12 @@
 import { DAY_MS, replayStarts } from '../domain/experience.ts';
-import { type FittedModel, fitPrior, lossCurves, withRuns } from '../domain/loss-model.ts';
+import { type FittedModel, type Prior, lossCurves } from '../domain/loss-model.ts';
 import { defaultPricing, riskRates, UNPOOLED_CAPITAL_SHARE } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
 import { type TriggerRule, normaliseTriggerRule } from '../domain/trigger-rule.ts';
 import { type Coin, between, crossSection } from './cross-section.ts';
 import { fitModel } from './fit.ts';
-import { RECORD_END, classRuns } from './runs.ts';
+import { RECORD_END, classPrior } from './runs.ts';
 import {
   ARRIVAL_DAYS,
   DISTANCE_BUCKETS,
@@ -95,7 +95,7 @@ export interface Sale {
 export function priceUnit(
   rule: TriggerRule,
   score: number,
-  prior: ReturnType<typeof fitPrior>,
+  prior: Prior,
   model: FittedModel,
   experience: readonly Observation[],
   term: number,
@@ -173,11 +173,7 @@ const scored = (coins: readonly Coin[], weights: Parameters<typeof computeRiskSc
  * class's record of runs as known before `known` and without the coin's own.
  */
 const priorFrom = (rule: TriggerRule, assets: ReturnType<typeof scored>, fit: FittedModel, coin: Coin, known: number) =>
-  withRuns(
-    fitPrior(crossSection(rule, assets), fit, Number(rule.maxRatio), coin.backing),
-    rule,
-    classRuns(coin.backing, known, new Set([coin.id])),
-  );
+  classPrior(crossSection(rule, assets), fit, rule, coin.backing, known, new Set([coin.id]));
 
 /** The rule's distance table (domain/market-distance.ts) fitted on the coins the validation may see. */
 const distanceTable = (rule: TriggerRule, coins: readonly Coin[]) =>

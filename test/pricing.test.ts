@@ -728,6 +728,41 @@ describe('history as data, and quotes from it (API)', () => {
     assert.match(JSON.stringify(bridge.errors), /bridge cover is not sold/);
   });
 
+  test("an algorithmic coin that closed beyond a rule's threshold within the year is not covered under it (RUN_TESTED) until the year has passed; the same history of a fiat-backed coin, or a dip over a year ago, is sold", async () => {
+    // 400 daily closes at the peg, one of them at 0.95: 100 days ago, or 380.
+    const dipped = (daysAgo: number) => Array.from({ length: 400 }, (_, i) => (i === 400 - daysAgo ? '0.95' : '1'));
+    // Trading at the peg now (a recovery at 0.99 puts the harness's calm value above it): far from the threshold.
+    const binary = { threshold: '0.97', recoveryThreshold: '0.99', payout: 'BINARY' };
+    const [tested, fiat, longAgo, shallow] = await Promise.all([
+      marketOn(dipped(100), binary, {}, { backing: 'ALGORITHMIC' }),
+      marketOn(dipped(100), binary, {}, { backing: 'FIAT' }),
+      marketOn(dipped(380), binary, {}, { backing: 'ALGORITHMIC' }),
+      // A rule whose threshold the dip did not reach.
+      marketOn(dipped(100), { ...binary, threshold: '0.9' }, {}, { backing: 'ALGORITHMIC' }),
+    ]);
+    const buyer = await h.signIn(newWallet());
+    const estimate = (m: typeof tested) => h.gql(ESTIMATE, { r: m.risk.id, amt: USDC(10_000).toString(), d: 30 }, buyer);
+    const refused = await estimate(tested);
+    const e = refused.errors?.[0]?.extensions as { code: string; details: Record<string, string> };
+    assert.deepEqual([e.code, e.details.reason, e.details.value, e.details.threshold], ['RISK_DECLINED', 'RUN_TESTED', '0.95', '0.97']);
+    const testedAt = Date.parse(e.details.testedAt as string);
+    const today = Math.floor(h.clock.now() / DAY_MS) * DAY_MS;
+    assert.equal(testedAt, today - 100 * DAY_MS);
+    assert.equal(Date.parse(e.details.reopensAt as string), testedAt + 366 * DAY_MS);
+    assert.match(refused.errors?.[0]?.message ?? '', /closed at 0\.95 on .* not covered under it until a year has passed/);
+    // Nothing is bought around it: a firm quote is refused alike, and the capacity view says why.
+    expectCode(await h.gql(QUOTE, { r: tested.risk.id, amt: USDC(10_000).toString(), d: 30 }, buyer), 'RISK_DECLINED');
+    const capacity = (
+      await h.ok(`query($r: ID!) { capacity(riskId: $r, durationDays: 30) { salesOpen reason } }`, { r: tested.risk.id }, buyer)
+    ).capacity;
+    assert.equal(capacity.salesOpen, false);
+    assert.match(capacity.reason, /pushed through its threshold/);
+    for (const sold of [fiat, longAgo, shallow]) {
+      const body = await estimate(sold);
+      assert.ok(body.data?.quoteEstimate, JSON.stringify(body.errors));
+    }
+  });
+
   test('history as observed: a gap is no experience, a date before any stablecoin is refused, an import never replaces a day the watcher saw, and the next quote prices the new history', async () => {
     let buyer = await h.signIn(newWallet());
     const estimate = async (riskId: string) =>

@@ -1,7 +1,7 @@
 import { type HistorySource, dailyCloses, historySources } from '../db/history-store.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { DAY_MS, type ExperienceSummary, dailyExperience } from '../domain/experience.ts';
-import { type Posterior, type Prior, type TermCurves, lossCurves } from '../domain/loss-model.ts';
+import { type Posterior, type Prior, type RunTest, type TermCurves, lossCurves, runTested } from '../domain/loss-model.ts';
 import { classPrior } from '../calibration/runs.ts';
 import type { LossTerms } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
@@ -32,6 +32,8 @@ export interface RiskLossModel {
   prior: Prior;
   posterior: Posterior;
   curves: TermCurves;
+  /** A design that fails by a run, closed beyond the rule's threshold within a year: its cover is declined (domain/loss-model.ts). */
+  runTested: RunTest | null;
   /**
    * Smart-contract failure: the capital a unit of this cover's exposure holds in a diversified
    * book of like covers, the most a pool that has not simulated it yet charges for.
@@ -114,7 +116,17 @@ export function buildLossModel(
   const prior = priorOf(risk);
   const { experience, posterior, curves } = lossCurves(risk.rule, series, Number(effectiveScore(risk)), prior, modelFor(risk), quantile);
   const { burningCost, ...summary } = experience;
-  const built = { model: `${fitted.version}/${risk.scoreModel}`, asOf, series, experience: summary, burningCost, prior, posterior, curves };
+  const built = {
+    model: `${fitted.version}/${risk.scoreModel}`,
+    asOf,
+    series,
+    experience: summary,
+    burningCost,
+    prior,
+    posterior,
+    curves,
+    runTested: runTested(risk.rule, prior, series, asOf),
+  };
   if (risk.kind !== 'SMART_CONTRACT_FAILURE') return built;
   return {
     ...built,

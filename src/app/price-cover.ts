@@ -11,6 +11,8 @@ import { explainModel, storedExplanation } from './explain-model.ts';
 import { lossModelOf } from './loss-models.ts';
 import { lossTermsAt, marketNow } from './market-now.ts';
 import type { OfferTerms } from '../domain/offer-id.ts';
+import { RUN_TESTED_DAYS, type RunTest } from '../domain/loss-model.ts';
+import { DAY_MS } from '../domain/experience.ts';
 import { offerId } from './quote-offers.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type LossTerms, type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
@@ -63,22 +65,48 @@ export function stateRefusal(deps: Deps, risk: RiskRecord, now: number): BaseErr
 
 /**
  * The loss model of the risk and the cover's expected loss over the term, where the asset
- * trades now (none under a configured flat rate: docs/pricing.md).
+ * trades now, with the last close that tested a run-class design's threshold within a year
+ * (none under a configured flat rate: docs/pricing.md).
  */
 export async function lossOver(deps: Deps, risk: RiskRecord, durationDays: number) {
   const model = deps.config.pricing.flatAnnualRate !== undefined ? null : await lossModelOf(deps, risk);
-  if (!model) return { model, market: null, loss: { expectedLoss: 0, uncertainty: 0 } };
+  if (!model) return { model, market: null, loss: { expectedLoss: 0, uncertainty: 0 }, runTested: null };
   const market = marketNow(risk, deps.config.pricing.nearThresholdBand, { series: model.series, at: deps.clock.now() });
-  return { model, market, loss: lossTermsAt(model, durationDays, market) };
+  return { model, market, loss: lossTermsAt(model, durationDays, market), runTested: model.runTested };
 }
 
-/** Cover whose expected loss over the term is above the ceiling is declined: the refusal, or null. */
-export function ceilingRefusal(deps: Deps, riskId: string, loss: { expectedLoss: number }, durationDays: number): BaseError | null {
+/**
+ * Why the loss model declines the cover, or null: a design that fails by a run closed beyond
+ * the rule's threshold within RUN_TESTED_DAYS (its run was tested and stopped; docs/pricing.md,
+ * "The tails"), or the expected loss over the term is above the ceiling.
+ */
+export function lossRefusal(
+  deps: Deps,
+  risk: Pick<RiskRecord, 'id' | 'name' | 'rule'>,
+  priced: { loss: { expectedLoss: number }; runTested: RunTest | null },
+  durationDays: number,
+): BaseError | null {
+  const { loss, runTested } = priced;
+  if (runTested) {
+    const day = (at: number) => new Date(at).toISOString().slice(0, 10);
+    const reopens = runTested.at + (RUN_TESTED_DAYS + 1) * DAY_MS;
+    return riskDeclined(
+      `${risk.name} closed at ${runTested.value} on ${day(runTested.at)}, beyond its threshold ${risk.rule.threshold}: a design that fails by a run, once pushed through its threshold, is not covered under it until a year has passed (${day(reopens)})`,
+      {
+        riskId: risk.id,
+        reason: 'RUN_TESTED',
+        value: runTested.value,
+        threshold: risk.rule.threshold,
+        testedAt: new Date(runTested.at).toISOString(),
+        reopensAt: new Date(reopens).toISOString(),
+      },
+    );
+  }
   if (loss.expectedLoss <= Number(deps.config.pricing.maxExpectedLoss)) return null;
   return riskDeclined(
     `the expected loss of this cover (${(100 * loss.expectedLoss).toFixed(2)}% of the amount over ${durationDays} days) is above the ceiling of ${new Decimal(deps.config.pricing.maxExpectedLoss).mul(100).toString()}%`,
     {
-      riskId,
+      riskId: risk.id,
       reason: 'EXPECTED_LOSS_ABOVE_CEILING',
       expectedLoss: loss.expectedLoss.toFixed(6),
       ceiling: deps.config.pricing.maxExpectedLoss,
@@ -132,8 +160,8 @@ export async function priceCover(
   const { risk, snapshots, at: now } = await deps.quotePaths.read(riskId);
   const closed = stateRefusal(deps, risk, now);
   if (closed) throw closed;
-  const { model, market, loss } = await lossOver(deps, risk, durationDays);
-  const tooRisky = ceilingRefusal(deps, riskId, loss, durationDays);
+  const { model, market, loss, runTested } = await lossOver(deps, risk, durationDays);
+  const tooRisky = lossRefusal(deps, risk, { loss, runTested }, durationDays);
   if (tooRisky) throw tooRisky;
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
   let best: { poolId: string; price: PremiumBreakdown; binding: string } | undefined;

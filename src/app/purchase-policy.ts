@@ -34,7 +34,8 @@ import { findPool, poolAggregateWrites } from '../db/pool-store.ts';
 import { skimRateBps, splitInflow, splitPremium } from '../domain/backstop.ts';
 import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { DAY_MS } from '../domain/experience.ts';
-import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './price-cover.ts';
+import type { RunTest } from '../domain/loss-model.ts';
+import { lossOver, lossRefusal, priceIn, stateRefusal } from './price-cover.ts';
 import { readOffer } from './quote-offers.ts';
 import { requestQuote } from './request-quote.ts';
 import { parseAmount } from '../domain/money.ts';
@@ -77,6 +78,7 @@ function boughtBy(existing: PolicyRecord, buyer: string, quoteId: string): Polic
 interface PricedBy {
   riskVersion: string;
   loss: LossTerms;
+  runTested: RunTest | null;
   /** The quoted pool's asset (it never changes): the buyer's wallet is read before the pool is locked. */
   asset: string;
 }
@@ -106,7 +108,8 @@ async function readSale(deps: Deps, quoteId: string): Promise<SaleRead> {
     findPolicyByQuote(deps.db, quoteId),
   ]);
   if (!risk || !asset) return { quote: q, bought, priced: null };
-  return { quote: q, bought, priced: { riskVersion: pricingInputs(risk), loss: (await lossOver(deps, risk, q.durationDays)).loss, asset } };
+  const { loss, runTested } = await lossOver(deps, risk, q.durationDays);
+  return { quote: q, bought, priced: { riskVersion: pricingInputs(risk), loss, runTested, asset } };
 }
 
 /** Pools' assets, which never change once a pool is created: read once per process. */
@@ -248,7 +251,7 @@ function priceAtSale(
 ): { premium: bigint; fee: bigint; breakdown: StoredBreakdown } {
   if (!priced || priced.riskVersion !== pricingInputs(risk))
     throw conflict('the risk was repriced while this quote was bought; ask for a new quote', { quoteId: q.id });
-  const closed = stateRefusal(deps, risk, deps.clock.now()) ?? ceilingRefusal(deps, risk.id, priced.loss, q.durationDays);
+  const closed = stateRefusal(deps, risk, deps.clock.now()) ?? lossRefusal(deps, risk, priced, q.durationDays);
   if (closed) throw closed;
   const now = priceIn(deps, {
     risk,

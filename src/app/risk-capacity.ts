@@ -3,7 +3,7 @@ import { Decimal } from '../domain/decimal.ts';
 import { validateTerm } from '../domain/pricing.ts';
 import type { Deps } from './deps.ts';
 import { exposureFor } from '../db/pool-snapshots.ts';
-import { ceilingRefusal, lossOver, priceIn, stateRefusal } from './price-cover.ts';
+import { lossOver, lossRefusal, priceIn, stateRefusal } from './price-cover.ts';
 
 /** One backing pool's room for more cover on a risk: at each cap, and for one policy. */
 export interface PoolCapacity {
@@ -24,7 +24,7 @@ export interface PoolCapacity {
 export interface RiskCapacity {
   riskId: string;
   durationDays: number;
-  /** Whether cover on the risk is sold now; if not, why (`reason`): its trigger's state, its value past the threshold, or its expected loss above the ceiling. */
+  /** Whether cover on the risk is sold now; if not, why (`reason`): its trigger's state, its value past the threshold, a run-class design's threshold tested within a year, or its expected loss above the ceiling. */
   salesOpen: boolean;
   reason: string | null;
   /** The largest single policy any pool takes now (a policy is written by one pool). */
@@ -46,9 +46,9 @@ export interface RiskCapacity {
 export async function riskCapacity(deps: Deps, riskId: string, durationDays: number): Promise<RiskCapacity> {
   validateTerm(durationDays, deps.config.pricing);
   const { risk, snapshots, at } = await deps.quotePaths.read(riskId);
-  const { loss } = await lossOver(deps, risk, durationDays);
+  const priced = await lossOver(deps, risk, durationDays);
   // The same refusals a quote would meet, in its words.
-  const reason = (stateRefusal(deps, risk, at) ?? ceilingRefusal(deps, riskId, loss, durationDays))?.message ?? null;
+  const reason = (stateRefusal(deps, risk, at) ?? lossRefusal(deps, risk, priced, durationDays))?.message ?? null;
   const pools: PoolCapacity[] = [];
   for (const snap of snapshots) {
     const e = exposureFor(snap, riskId);
@@ -59,7 +59,7 @@ export async function riskCapacity(deps: Deps, riskId: string, durationDays: num
     const rateAt = (amount: bigint) => {
       if (amount <= 0n) return null;
       const check = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));
-      return priceIn(deps, { risk, pool: snap.pool, loss, check, amount, durationDays, minPremium: 0n }).annualRate;
+      return priceIn(deps, { risk, pool: snap.pool, loss: priced.loss, check, amount, durationDays, minPremium: 0n }).annualRate;
     };
     const small = 10n ** BigInt(snap.pool.decimals);
     pools.push({

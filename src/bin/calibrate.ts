@@ -72,7 +72,7 @@ for (const [title, sales] of [
   const s = summarise(sales);
   sections.push(`### ${title}
 
-Premium, expected loss and paid are means per cover as a share of the amount; premium is before the platform fee; covers on a coin beyond the threshold on the day of sale are declined, as the API declines them.
+Premium, expected loss and paid are means per cover as a share of the amount; premium is before the platform fee; covers are declined as the API declines them: on a coin beyond or near the threshold on the day of sale, on an algorithmic coin that closed beyond the rule's threshold in the year before (\`RUN_TESTED\`), and above the expected-loss ceiling.
 
 By score band:
 

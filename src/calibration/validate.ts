@@ -1,5 +1,5 @@
 import { DAY_MS, replayStarts } from '../domain/experience.ts';
-import { type FittedModel, type Prior, lossCurves } from '../domain/loss-model.ts';
+import { type FittedModel, type Prior, lossCurves, runTested } from '../domain/loss-model.ts';
 import { defaultPricing, riskRates, UNPOOLED_CAPITAL_SHARE } from '../domain/pricing.ts';
 import { computeRiskScore } from '../domain/risk-score.ts';
 import type { Observation } from '../domain/trigger-engine.ts';
@@ -116,13 +116,15 @@ export function priceUnit(
 
 /**
  * Sells a cover at every start in [from, to) whose term the data covers, unless declined as
- * the API declines it (beyond or near the threshold: the near band; an expected loss above
- * the ceiling), at the price of the distance it trades at; returns the sales.
+ * the API declines it (beyond or near the threshold: the near band; a run-class design whose
+ * closes before the sale tested the threshold within a year; an expected loss above the
+ * ceiling), at the price of the distance it trades at; returns the sales.
  */
 function sell(
   coin: Coin,
   score: number,
   rule: { name: string; kind: 'binary' | 'capped'; rule: TriggerRule },
+  prior: Prior,
   priceAt: (market: Market) => { expectedLoss: number; premium: number },
   table: DistanceTable,
   from: number,
@@ -138,6 +140,7 @@ function sell(
     if (o.at < from || o.at >= to || o.at + term * DAY_MS > last) return;
     const z = distanceToThreshold(rule.rule, o.value);
     if (z === null || z < band) return;
+    if (prior.runs && runTested(rule.rule, prior, coin.series.slice(0, s), o.at)) return;
     const bucket = bucketOf(z);
     // As the API prices it (app/loss-models.ts marketNow): the distance and the week's motion.
     const motion = motionOf(rule.rule, o.value, valueAt(coin.series, o.at - ARRIVAL_DAYS * DAY_MS, s));
@@ -198,7 +201,7 @@ export function timeSplit(coins: readonly Coin[], split: number, term = TERM_DAY
       const prior = priorFrom(rule.rule, trainScored, fit, coin, split);
       const { score } = trainScored[i] as { score: number };
       const priceAt = (m: Market) => priceUnit(rule.rule, score, prior, fit, (train[i] as Coin).series, term, m);
-      sales.push(...sell(coin, score, rule, priceAt, table, split, Number.POSITIVE_INFINITY, term));
+      sales.push(...sell(coin, score, rule, prior, priceAt, table, split, Number.POSITIVE_INFINITY, term));
     });
   }
   return sales;
@@ -215,7 +218,7 @@ export function leaveOneOut(coins: readonly Coin[], term = TERM_DAYS): Sale[] {
     for (const rule of VALIDATION_RULES) {
       const prior = priorFrom(rule.rule, othersScored, fit, coin, RECORD_END);
       const priceAt = (m: Market) => priceUnit(rule.rule, score, prior, fit, [], term, m);
-      sales.push(...sell(coin, score, rule, priceAt, distanceTable(rule.rule, others), 0, Number.POSITIVE_INFINITY, term));
+      sales.push(...sell(coin, score, rule, prior, priceAt, distanceTable(rule.rule, others), 0, Number.POSITIVE_INFINITY, term));
     }
   });
   return sales;

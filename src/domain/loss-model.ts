@@ -1,5 +1,5 @@
-import { type ExperienceSummary, MAX_TERM_DAYS, summariseExperience } from './experience.ts';
-import type { Observation } from './trigger-engine.ts';
+import { DAY_MS, type ExperienceSummary, MAX_TERM_DAYS, summariseExperience } from './experience.ts';
+import { type Observation, isBeyond } from './trigger-engine.ts';
 import type { TriggerRule } from './trigger-rule.ts';
 import { payoutRatio } from './payout.ts';
 import type { FittedParams } from './fitted-params.ts';
@@ -87,6 +87,37 @@ export function withRuns(prior: Prior, rule: TriggerRule, record: Pick<RunPrior,
   const low = calm * RUN_LOW;
   if (!(Number(rule.threshold) > low)) return prior;
   return { ...prior, runs: { ...record, hazard: record.failures / record.coinYears, severity: Number(payoutRatio(rule, String(low))) } };
+}
+
+/**
+ * How long a design that fails by a run stays unsold under a rule after its value closed beyond
+ * that rule's threshold (docs/pricing.md, "The tails"): a run pushed through the threshold and
+ * stopped is the design failing its test, not a calm month. In the record, designs that broke
+ * their peg and came back ran soon after: ESD, DSD and BAC within weeks of their December 2020
+ * swings, UST 351 days after it closed at 0.962 on 23 May 2021.
+ */
+export const RUN_TESTED_DAYS = 365;
+
+/** A close beyond the rule's threshold: when, and at what value. */
+export interface RunTest {
+  at: number;
+  value: string;
+}
+
+/**
+ * The last daily close beyond the rule's threshold in the RUN_TESTED_DAYS before `asOf`, for a
+ * prior that carries a record of runs (a class that fails by a run, under a rule a run
+ * triggers); null otherwise. Cover under the rule is declined until a year after it.
+ */
+export function runTested(rule: TriggerRule, prior: Pick<Prior, 'runs'>, series: readonly Observation[], asOf: number): RunTest | null {
+  if (!prior.runs) return null;
+  const since = asOf - RUN_TESTED_DAYS * DAY_MS;
+  for (let i = series.length - 1; i >= 0; i--) {
+    const o = series[i] as Observation;
+    if (o.at < since) break;
+    if (o.at < asOf && isBeyond(rule, o.value)) return { at: o.at, value: o.value };
+  }
+  return null;
 }
 
 /**

@@ -2700,7 +2700,7 @@ export type RiskCapacity = {
   minAnnualRate?: Maybe<Scalars['Decimal']['output']>;
   /** Each backing pool's room. */
   pools: Array<PoolCapacity>;
-  /** Why not, when it is not: the trigger's state, the value past the threshold, or the expected loss above the ceiling. */
+  /** Why not, when it is not: the trigger's state, the value past the threshold, a run-class coin that closed beyond it within the year, or the expected loss above the ceiling. */
   reason?: Maybe<Scalars['String']['output']>;
   /** The risk. */
   risk: Risk;

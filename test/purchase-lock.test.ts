@@ -18,26 +18,44 @@ import { USDC, assertLedgerInvariants, directMarket, newWallet, useHarness } fro
 const h = useHarness();
 const dialect = new PgDialect();
 
-test("a sale reads its risk and the backstop before taking the pool's lock, then locks the buyer's wallet, and holds the pool's lock for 4 statements", async () => {
+test("a sale reads its quote (bought or not) in one statement, its risk and the backstop before taking the pool's lock, then locks the buyer's wallet, and holds the pool's lock for 4 statements", async () => {
   const { admin, risk } = await directMarket(h, USDC(1_000_000));
   const buyer: Viewer = { address: newWallet().address, roles: [] };
   await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(100).toString(), reference: 'lock-buyer' });
   const quote = await requestQuote(h.deps, buyer, risk.id, USDC(1_000).toString(), 30);
 
   const inTransaction: string[] = [];
+  const before: string[] = [];
+  const text = (statement: SQL) => dialect.sqlToQuery(statement).sql.replace(/\s+/g, ' ').trim();
   const db: Database = {
     ...h.deps.db,
+    query: (statement: SQL, options?: { name?: string }) => {
+      before.push(text(statement));
+      return h.deps.db.query(statement, options);
+    },
     transaction: (fn) =>
       h.deps.db.transaction((tx) =>
         fn({
           query: (statement: SQL, options?: { name?: string }) => {
-            inTransaction.push(dialect.sqlToQuery(statement).sql.replace(/\s+/g, ' ').trim());
+            inTransaction.push(text(statement));
             return tx.query(statement, options);
           },
         }),
       ),
   };
-  await purchasePolicy({ ...h.deps, db }, buyer, quote.id);
+  const policy = await purchasePolicy({ ...h.deps, db }, buyer, quote.id);
+  // Before the transaction: the quote and whether it was bought, in one statement; the risk
+  // comes from the quotes' shared market read, not a read of its own.
+  assert.ok(/EXISTS \(SELECT 1 FROM policies p WHERE p.quote_id = \$1\) AS bought/.test(before[0] ?? ''), before[0]);
+  assert.deepEqual(
+    before.filter((s) => / FROM (risks|policies) /.test(s) && !s.includes('AS bought')),
+    [],
+    `reads before the sale:\n${before.join('\n')}`,
+  );
+  // A retry returns the policy the quote became.
+  before.length = 0;
+  assert.equal((await purchasePolicy({ ...h.deps, db }, buyer, quote.id)).id, policy.id);
+  assert.equal(before.filter((s) => /FROM policies p .*WHERE p.quote_id = \$1$/.test(s)).length, 1, before.join('\n'));
 
   const at = (pattern: RegExp) => inTransaction.findIndex((s) => pattern.test(s));
   const lockAt = at(/FROM pools WHERE id = \$1 FOR UPDATE/);

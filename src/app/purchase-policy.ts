@@ -1,13 +1,13 @@
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
-import { findPolicy, findPolicyByQuote, findQuote, insertQuotes, lockPolicy, policyInsertCte } from '../db/cover-store.ts';
+import { findPolicy, findPolicyByQuote, findQuoteForSale, insertQuotes, lockPolicy, policyInsertCte } from '../db/cover-store.ts';
 import type { PolicyRecord, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import type { LossTerms } from '../domain/pricing.ts';
 import type { Executor } from '../db/create-database.ts';
 import { curatorFeeAt } from '../domain/pool.ts';
 import { ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditedWallet } from '../db/claims-store.ts';
-import { findRisk, watchedRiskForSale } from '../db/risk-store.ts';
+import { watchedRiskForSale } from '../db/risk-store.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { checkCapacity } from '../domain/capacity.ts';
 import {
@@ -97,19 +97,22 @@ interface SaleRead {
 }
 
 async function readSale(deps: Deps, quoteId: string): Promise<SaleRead> {
-  let q = await findQuote(deps.db, quoteId);
-  // Priced here a moment ago, its row may still be on its way (app/quote-paths.ts).
-  if (!q) await deps.quotePaths.settled();
-  q ??= (await findQuote(deps.db, quoteId)) ?? offered(deps, quoteId);
+  let found = await findQuoteForSale(deps.db, quoteId);
+  if (!found) {
+    // Priced here a moment ago, its row may still be on its way (app/quote-paths.ts).
+    await deps.quotePaths.settled();
+    found = await findQuoteForSale(deps.db, quoteId);
+  }
+  const q = found?.quote ?? offered(deps, quoteId);
   if (!q) return { quote: undefined, bought: undefined, priced: null };
-  const [risk, asset, bought] = await Promise.all([
-    findRisk(deps.db, q.riskId),
-    assetOf(deps, q.poolId),
-    findPolicyByQuote(deps.db, quoteId),
-  ]);
-  if (!risk || !asset) return { quote: q, bought, priced: null };
+  // Bought already (a retry): the policy it became, which the sale returns before pricing anything.
+  if (found?.bought) return { quote: q, bought: await findPolicyByQuote(deps.db, quoteId), priced: null };
+  // The risk as quotes read it (one read serves the sales and quotes asking at once); the sale
+  // checks under the risk's lock that it is still priced as read.
+  const [{ risk }, asset] = await Promise.all([deps.quotePaths.read(q.riskId), assetOf(deps, q.poolId)]);
+  if (!asset) return { quote: q, bought: undefined, priced: null };
   const { loss, runTested } = await lossOver(deps, risk, q.durationDays);
-  return { quote: q, bought, priced: { riskVersion: pricingInputs(risk), loss, runTested, asset } };
+  return { quote: q, bought: undefined, priced: { riskVersion: pricingInputs(risk), loss, runTested, asset } };
 }
 
 /** Pools' assets, which never change once a pool is created: read once per process. */

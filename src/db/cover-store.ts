@@ -129,13 +129,23 @@ function macOf(id: string): string | null {
 }
 
 /** The quote with this id: found by its key, and only if its whole id is the one given (an altered offer is no quote). */
-export async function findQuote(ex: Executor, id: string, lock = false): Promise<QuoteRecord | undefined> {
-  const key = offerKey(id);
-  const rows = lock
-    ? await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${key} FOR UPDATE OF q`, { prepare: true })
-    : await ex.query<QuoteRow>(sql`SELECT ${QUOTE_READ} FROM ${QUOTES_READ} WHERE q.id = ${key}`, { prepare: true });
-  const quote = rows[0] && toQuote(rows[0]);
-  return quote?.id === id ? quote : undefined;
+export async function findQuote(ex: Executor, id: string): Promise<QuoteRecord | undefined> {
+  return (await findQuoteForSale(ex, id))?.quote;
+}
+
+/**
+ * The quote with this id (as `findQuote`) and whether a policy was bought with it, in one
+ * statement: a sale reads both before its transaction (app/purchase-policy.ts).
+ */
+export async function findQuoteForSale(ex: Executor, id: string): Promise<{ quote: QuoteRecord; bought: boolean } | undefined> {
+  const rows = await ex.query<QuoteRow & { bought: boolean }>(
+    sql`SELECT ${QUOTE_READ}, EXISTS (SELECT 1 FROM policies p WHERE p.quote_id = ${id}) AS bought
+      FROM ${QUOTES_READ} WHERE q.id = ${offerKey(id)}`,
+    { prepare: true },
+  );
+  const row = rows[0];
+  const quote = row && toQuote(row);
+  return quote?.id === id ? { quote, bought: (row as { bought: boolean }).bought } : undefined;
 }
 
 function toQuote(r: QuoteRow): QuoteRecord {

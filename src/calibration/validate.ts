@@ -140,7 +140,7 @@ function sell(
     if (o.at < from || o.at >= to || o.at + term * DAY_MS > last) return;
     const z = distanceToThreshold(rule.rule, o.value);
     if (z === null || z < band) return;
-    if (prior.runs && runTested(rule.rule, prior, coin.series.slice(0, s), o.at)) return;
+    if (runTested(rule.rule, prior, coin.series, o.at)) return;
     const bucket = bucketOf(z);
     // As the API prices it (app/loss-models.ts marketNow): the distance and the week's motion.
     const motion = motionOf(rule.rule, o.value, valueAt(coin.series, o.at - ARRIVAL_DAYS * DAY_MS, s));

@@ -158,8 +158,11 @@ async function commitCutter(target: URL) {
   let refuse = false;
   let refuseAfterCut = false;
   let cuts = 0;
+  let refused = 0;
+  const open = new Set<() => void>();
   const server = net.createServer((inbound) => {
     if (refuse) {
+      refused++;
       inbound.destroy();
       return;
     }
@@ -168,6 +171,8 @@ async function commitCutter(target: URL) {
       inbound.destroy();
       outbound.destroy();
     };
+    open.add(cut);
+    inbound.on('close', () => open.delete(cut));
     inbound.on('error', cut);
     outbound.on('error', cut);
     outbound.on('data', (chunk) => inbound.write(chunk));
@@ -207,6 +212,12 @@ async function commitCutter(target: URL) {
       refuse = value;
     },
     cuts: () => cuts,
+    /** Connections turned away so far. */
+    refused: () => refused,
+    /** Cuts every open connection, as a proxy does to sessions on a primary it marks down. */
+    cutAll: () => {
+      for (const cut of open) cut();
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -265,6 +276,30 @@ describe('a COMMIT whose answer is lost is applied exactly once (DATABASE_URL)',
     assert.equal(attempts.n, 1);
     proxy.refuse(false);
     assert.deepEqual(await rows('unknown'), [{ attempt: 1 }], 'it had committed');
+  });
+
+  test('requests waiting for a primary go again together within a probe interval of its return, one probe for all of them', async () => {
+    // Connections in the pool, then cut, and no primary for a second.
+    await Promise.all(Array.from({ length: 10 }, () => db.query(sql`SELECT pg_sleep(0.01)`)));
+    const refusedBefore = proxy.refused();
+    proxy.refuse(true);
+    proxy.cutAll();
+    const waiting = Array.from({ length: 20 }, (_, i) => db.query<{ n: number }>(sql`SELECT ${i}::int AS n`));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const refusedWhileDown = proxy.refused() - refusedBefore;
+    proxy.refuse(false);
+    const back = Date.now();
+    const answers = await Promise.all(waiting);
+    const lastAfter = Date.now() - back;
+    assert.deepEqual(
+      answers.map((rows) => rows[0]?.n),
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+    // Backing off on their own (to 400 ms), the last of 20 came back up to 400 ms late.
+    assert.ok(lastAfter < 250, `all 20 answered ${lastAfter} ms after the primary was back`);
+    // One probe every 50 ms for all of them (and each request's own first attempt), not a
+    // connection attempt per request per backoff.
+    assert.ok(refusedWhileDown <= 70, `${refusedWhileDown} connections tried while it was down`);
   });
 
   test('markers an hour old are pruned by maintenance; newer ones stay', async () => {

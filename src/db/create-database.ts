@@ -138,19 +138,24 @@ function executor(db: Drizzle, traced: DatabaseSpanAttributes, prepares = false)
   };
 }
 
+/** Waits until a primary that takes writes answers, or `deadline` (ms since the epoch) passes. */
+type PrimaryWait = (deadline: number) => Promise<void>;
+
 /**
  * Runs `run` again from the start after a serialization failure or deadlock (up to 8 times),
- * and, when `failoverWaitMs` is given, after a lost connection (a failover, a restart) for up
- * to that long, backing off: the request waits for the new primary instead of failing. Only
- * work that is safe to run again comes here: a read, or a transaction kept to one application
- * by its marker (`exactlyOnce`).
+ * and, given `failover`, after a lost connection (a failover, a restart) for up to
+ * `failover.waitMs`, going again as soon as `failover.primary` finds one that takes writes:
+ * the request waits for the new primary instead of failing. Only work that is safe to run
+ * again comes here: a read, or a transaction kept to one application by its marker
+ * (`exactlyOnce`).
  */
 async function withRetry<R>(
   run: () => Promise<R>,
-  failoverWaitMs = 0,
+  failover?: { waitMs: number; primary: PrimaryWait },
   waitsOn: (error: unknown) => boolean = isConnectionLoss,
 ): Promise<R> {
-  const deadline = Date.now() + failoverWaitMs;
+  const deadline = Date.now() + (failover?.waitMs ?? 0);
+  let lost = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await run();
@@ -159,13 +164,59 @@ async function withRetry<R>(
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
         continue;
       }
-      if (!waitsOn(error) || Date.now() >= deadline) throw error;
-      // Short and capped: a failover is over in about 4 s, and a request waiting for it should
-      // find the new primary within a fraction of a second of its promotion, not a backoff later.
-      const backoff = Math.min(400, 50 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
-      await new Promise((resolve) => setTimeout(resolve, Math.min(backoff, Math.max(0, deadline - Date.now()))));
+      if (!failover || !waitsOn(error) || Date.now() >= deadline) throw error;
+      // Lost again with a primary there (a stale pooled connection, a server that refuses
+      // writes): at most one attempt per probe interval.
+      const spaced = lost++ > 0 ? new Promise((resolve) => setTimeout(resolve, PRIMARY_PROBE_MS)) : undefined;
+      await Promise.all([failover.primary(deadline), spaced]);
     }
   }
+}
+
+/** How often the requests waiting for a primary look for one, together. */
+const PRIMARY_PROBE_MS = 50;
+
+/**
+ * What every request that lost its connection waits on: one probe for all of them, a fresh
+ * connection asking whether the server it reaches is a primary (`pg_is_in_recovery()`), every
+ * 50 ms, outside the pool (a pool full of broken connections does not hold it up). Every
+ * waiting request goes again the moment it answers, so writes are back within 50 ms of the new
+ * primary being routable, where requests backing off on their own (50 ms doubling to 400 ms)
+ * found it up to 400 ms late; and a failover costs one connection attempt per 50 ms, not one
+ * per waiting request.
+ */
+function primaryWatch(config: pg.ClientConfig): PrimaryWait {
+  let probing: Promise<void> | undefined;
+  /** The latest deadline of those waiting: the probe stops when it passes. */
+  let until = 0;
+  const isPrimary = async () => {
+    const client = new pg.Client({ ...config, connectionTimeoutMillis: 1_000, query_timeout: 1_000 });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
+      return rows[0]?.standby === false;
+    } catch {
+      return false;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  };
+  const probe = async () => {
+    try {
+      // Unreferenced: a probe alone does not keep a process that is shutting down alive.
+      while (!(await isPrimary()) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, PRIMARY_PROBE_MS).unref());
+    } finally {
+      probing = undefined;
+    }
+  };
+  return async (deadline) => {
+    until = Math.max(until, deadline);
+    probing ??= probe();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([probing, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
+    clearTimeout(timer);
+  };
 }
 
 /** Set while a transaction's work runs, in its async context (and whatever it starts). */
@@ -192,14 +243,14 @@ const boundDrizzles = new WeakMap<pg.PoolClient, Drizzle>();
  * answer (kept here) is the answer; it waits on the earlier attempt while that one is still
  * committing on a server that lives on; it goes through when the earlier attempt never
  * committed (or committed on a primary whose WAL did not reach the new one), and the work runs
- * again. Only when no primary answers within `failoverWaitMs` is the outcome unknown
+ * again. Only when no primary answers within `failover.waitMs` is the outcome unknown
  * (CommitUnknownError, answered UNAVAILABLE with `committed: unknown`).
  */
 async function exactlyOnce<R>(
   pool: pg.Pool,
   traced: DatabaseSpanAttributes,
   fn: (tx: Executor) => Promise<R>,
-  failoverWaitMs: number,
+  failover: { waitMs: number; primary: PrimaryWait },
 ): Promise<R> {
   const marker = randomUUID();
   /** The answer of an attempt whose COMMIT was sent and not answered: applied if its marker is there. */
@@ -240,7 +291,7 @@ async function exactlyOnce<R>(
           client.release(broken);
         }
       },
-      failoverWaitMs,
+      failover,
       // After an unanswered COMMIT the marker's insert may also wait out lock_timeout on an
       // attempt still committing: asked again, like a lost connection.
       (error) => isConnectionLoss(error) || (pending !== undefined && isWaitTimeout(error)),
@@ -282,7 +333,10 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     const db = drizzlePg(pool) as unknown as Drizzle;
     const server = new URL(options.url);
     const traced = { namespace: decodeURIComponent(server.pathname.slice(1)) || 'postgres', server: server.hostname };
-    const failoverWaitMs = options.failoverWaitMs ?? DEFAULT_FAILOVER_WAIT_MS;
+    const failover = {
+      waitMs: options.failoverWaitMs ?? DEFAULT_FAILOVER_WAIT_MS,
+      primary: primaryWatch({ connectionString: options.url }),
+    };
     const outside = executor(db, traced, true);
     return {
       kind: 'postgres',
@@ -293,10 +347,10 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
           // A read is sent again after a lost connection; a write outside a transaction is not
           // (it may have been applied before the connection went).
           if (queryOptions?.noWait || !isConnectionLoss(error) || !READ_ONLY.test(db.dialect.sqlToQuery(statement).sql)) throw error;
-          return withRetry(() => outside.query<T>(statement, queryOptions), failoverWaitMs);
+          return withRetry(() => outside.query<T>(statement, queryOptions), failover);
         }
       },
-      transaction: (fn) => inTransactionSpan(traced, () => exactlyOnce(pool, traced, fn, failoverWaitMs)),
+      transaction: (fn) => inTransactionSpan(traced, () => exactlyOnce(pool, traced, fn, failover)),
       async migrate() {
         // A dedicated session holds an advisory lock so that replicas starting together
         // apply the migrations once.

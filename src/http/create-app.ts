@@ -219,7 +219,6 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   return app;
 }
 
-/** Verifies the bearer token once per request; the API refuses an invalid one. */
 /**
  * Refuse early: a body declared, or read, past `max` bytes is answered 413 at once and its
  * connection closed, so the rest of the upload is never read. (The body parser alone reads an

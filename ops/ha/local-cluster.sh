@@ -68,7 +68,7 @@ listen primary
   bind 127.0.0.1:$HA_PORT
   option httpchk GET /primary
   http-check expect status 200
-  default-server inter 200ms fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 200ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions
 EOF
   for n in 1 2 3; do echo "  server pg$n 127.0.0.1:$(pgport $n) maxconn 500 check port $(rest $n)"; done
   cat <<EOF
@@ -78,7 +78,7 @@ listen replicas
   balance roundrobin
   option httpchk GET /replica?lag=1MB
   http-check expect status 200
-  default-server inter 200ms fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 200ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions
 EOF
   for n in 1 2 3; do echo "  server pg$n 127.0.0.1:$(pgport $n) maxconn 500 check port $(rest $n)"; done
 }

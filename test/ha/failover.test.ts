@@ -34,7 +34,7 @@ import { foundry } from 'viem/chains';
  */
 const ROOT = new URL('../..', import.meta.url).pathname;
 /**
- * Writes back after a kill: the goal is 5 s, measured 4.3-4.7 s with ops/ha/patroni.yml's
+ * Writes back after a kill: the goal is 5 s, measured 3.9-4.9 s with ops/ha/patroni.yml's
  * `ttl` 4 (bench/RESULTS.md); the bound leaves the jitter of etcd's lease reaping and fails
  * the `ttl` 5 of before (5.3-7.6 s).
  */

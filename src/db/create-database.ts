@@ -196,8 +196,10 @@ function primaryWatch(config: pg.ClientConfig): PrimaryWait {
       await client.connect();
       const { rows } = await client.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
       return rows[0]?.standby === false;
-    } catch {
-      return false;
+    } catch (error) {
+      // A server that answers and turns this connection away for another reason (too many
+      // clients, say) is there: the requests try it, spaced by the probe's interval.
+      return !isConnectionLoss(error) && (error as Error).message !== 'Query read timeout';
     } finally {
       await client.end().catch(() => {});
     }

@@ -145,7 +145,7 @@ export async function findQuoteForSale(ex: Executor, id: string): Promise<{ quot
   );
   const row = rows[0];
   const quote = row && toQuote(row);
-  return quote?.id === id ? { quote, bought: (row as { bought: boolean }).bought } : undefined;
+  return row && quote?.id === id ? { quote, bought: row.bought } : undefined;
 }
 
 function toQuote(r: QuoteRow): QuoteRecord {

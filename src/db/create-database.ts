@@ -141,6 +141,12 @@ function executor(db: Drizzle, traced: DatabaseSpanAttributes, prepares = false)
 /** Waits until a primary that takes writes answers, or `deadline` (ms since the epoch) passes. */
 type PrimaryWait = (deadline: number) => Promise<void>;
 
+/** How long a request waits for a primary after a lost connection, and what it waits on. */
+interface Failover {
+  waitMs: number;
+  primary: PrimaryWait;
+}
+
 /**
  * Runs `run` again from the start after a serialization failure or deadlock (up to 8 times),
  * and, given `failover`, after a lost connection (a failover, a restart) for up to
@@ -151,7 +157,7 @@ type PrimaryWait = (deadline: number) => Promise<void>;
  */
 async function withRetry<R>(
   run: () => Promise<R>,
-  failover?: { waitMs: number; primary: PrimaryWait },
+  failover?: Failover,
   waitsOn: (error: unknown) => boolean = isConnectionLoss,
 ): Promise<R> {
   const deadline = Date.now() + (failover?.waitMs ?? 0);
@@ -252,7 +258,7 @@ async function exactlyOnce<R>(
   pool: pg.Pool,
   traced: DatabaseSpanAttributes,
   fn: (tx: Executor) => Promise<R>,
-  failover: { waitMs: number; primary: PrimaryWait },
+  failover: Failover,
 ): Promise<R> {
   const marker = randomUUID();
   /** The answer of an attempt whose COMMIT was sent and not answered: applied if its marker is there. */
@@ -335,7 +341,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     const db = drizzlePg(pool) as unknown as Drizzle;
     const server = new URL(options.url);
     const traced = { namespace: decodeURIComponent(server.pathname.slice(1)) || 'postgres', server: server.hostname };
-    const failover = {
+    const failover: Failover = {
       waitMs: options.failoverWaitMs ?? DEFAULT_FAILOVER_WAIT_MS,
       primary: primaryWatch({ connectionString: options.url }),
     };

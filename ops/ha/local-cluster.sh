@@ -5,7 +5,8 @@
 # whichever node Patroni's REST API calls the primary (GET /primary), and a second endpoint to
 # streaming replicas (GET /replica). The same topology and the same Patroni configuration
 # (ops/ha/patroni.yml) as docker-compose.yml's `ha` profile.
-# Debian packages: patroni, etcd-server, haproxy, postgresql-15.
+# Debian packages: etcd-server, haproxy, postgresql-15; Patroni 4.0.7, pinned, from
+# ops/ha/install-patroni.sh (Debian 12's 3.0.2 loses acknowledged writes to a paused leader).
 #
 #   ops/ha/local-cluster.sh start [DIR]   start it (data and logs under DIR, default /tmp/cover-ha)
 #   ops/ha/local-cluster.sh status [DIR]  Patroni's view of the members
@@ -13,6 +14,12 @@
 #   ops/ha/local-cluster.sh kill N [DIR]  SIGKILL node N: Patroni, the postmaster, its backends
 #   ops/ha/local-cluster.sh revive N [DIR]  start node N's Patroni again (it rejoins, pg_rewind)
 #                                           and wait for two streaming replicas, one synchronous
+#   ops/ha/local-cluster.sh pause N [DIR]   SIGSTOP every process of node N (a frozen machine)
+#   ops/ha/local-cluster.sh resume N [DIR]  SIGCONT them
+#   ops/ha/local-cluster.sh hang N [DIR]    SIGSTOP node N's Patroni alone (PostgreSQL serves on)
+#   ops/ha/local-cluster.sh unhang N [DIR]  SIGCONT it
+#   ops/ha/local-cluster.sh etcd-stop [DIR] / etcd-start [DIR]  stop etcd (SIGKILL) and start it again
+#   ops/ha/local-cluster.sh role N [DIR]    node N's role by its REST API (primary, replica or down)
 #   ops/ha/local-cluster.sh stop [DIR]    stop everything and leave the data
 #
 # Ports (environment): HA_PORT (5000, the primary), HA_REPLICA_PORT (5001), HA_PG_PORT (5441:
@@ -21,10 +28,11 @@
 # trials; a production one sets passwords (docs/operations.md).
 set -euo pipefail
 
-cmd=${1:?usage: local-cluster.sh start|status|leader|kill N|revive N|stop [DIR]}
+usage="local-cluster.sh start|status|leader|kill N|revive N|pause N|resume N|hang N|unhang N|etcd-stop|etcd-start|role N|stop [DIR]"
+cmd=${1:?usage: $usage}
 shift
 node_arg=""
-if [ "$cmd" = kill ] || [ "$cmd" = revive ]; then node_arg=${1:?$cmd needs a node number}; shift; fi
+case "$cmd" in kill | revive | pause | resume | hang | unhang | role) node_arg=${1:?$cmd needs a node number}; shift ;; esac
 dir=${1:-${HA_DIR:-/tmp/cover-ha}}
 HA_PORT=${HA_PORT:-5000}
 HA_REPLICA_PORT=${HA_REPLICA_PORT:-5001}
@@ -33,6 +41,8 @@ HA_REST_PORT=${HA_REST_PORT:-8441}
 HA_ETCD_PORT=${HA_ETCD_PORT:-23790}
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)}
 here=$(cd "$(dirname "$0")" && pwd)
+# The pinned Patroni (ops/ha/install-patroni.sh), unless PATRONI names another.
+patroni_bin() { [ -n "${PATRONI:-}" ] || PATRONI=$("$here/install-patroni.sh"); }
 
 # PostgreSQL refuses to run as root: as root, the cluster runs as the postgres user.
 as_pg() {
@@ -97,7 +107,7 @@ start_node() { # n
     PATRONI_POSTGRESQL_DATA_DIR="$dir/pg$n" PATRONI_POSTGRESQL_BIN_DIR="$PG_BIN" PATRONI_POSTGRESQL_PGPASS="$dir/pgpass$n" \
     PATRONI_SUPERUSER_USERNAME=postgres PATRONI_SUPERUSER_PASSWORD=postgres \
     PATRONI_REPLICATION_USERNAME=replicator PATRONI_REPLICATION_PASSWORD=replicator \
-    patroni "$dir/pg$n.yml" >>"$dir/pg$n.log" 2>&1 </dev/null &
+    "$PATRONI" "$dir/pg$n.yml" >>"$dir/pg$n.log" 2>&1 </dev/null &
   echo $! >"$dir/patroni$n.pid"
 }
 
@@ -114,6 +124,26 @@ sync = [m for m in members if m["role"] == "sync_standby"]
 sys.exit(0 if len(ok) >= 2 and sync else 1)'
 }
 
+# Every process of node n: its Patroni and its postmaster with the postmaster's children.
+node_pids() { # n
+  local n=$1 postmaster=""
+  pgrep -f "patroni $dir/pg$n.yml" || true
+  [ -f "$dir/pg$n/postmaster.pid" ] && postmaster=$(head -n1 "$dir/pg$n/postmaster.pid")
+  if [ -n "$postmaster" ] && kill -0 "$postmaster" 2>/dev/null; then
+    echo "$postmaster"
+    pgrep -P "$postmaster" || true
+  fi
+}
+
+start_etcd() {
+  etcd --name cover-ha --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$HA_ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$HA_ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$((HA_ETCD_PORT + 10))" --initial-advertise-peer-urls "http://127.0.0.1:$((HA_ETCD_PORT + 10))" \
+    --initial-cluster "cover-ha=http://127.0.0.1:$((HA_ETCD_PORT + 10))" >>"$dir/etcd.log" 2>&1 </dev/null &
+  echo $! >"$dir/etcd.pid"
+  wait_for etcd 20 curl -sf "http://127.0.0.1:$HA_ETCD_PORT/health"
+}
+
 leader() {
   for n in 1 2 3; do
     if curl -sf -o /dev/null "http://127.0.0.1:$(rest "$n")/primary"; then
@@ -126,18 +156,14 @@ leader() {
 
 case "$cmd" in
 start)
-  for bin in patroni etcd haproxy curl python3; do
-    command -v "$bin" >/dev/null || { echo "local-cluster: $bin is not installed (apt-get install patroni etcd-server haproxy curl)" >&2; exit 1; }
+  for bin in etcd haproxy curl python3; do
+    command -v "$bin" >/dev/null || { echo "local-cluster: $bin is not installed (apt-get install etcd-server haproxy curl)" >&2; exit 1; }
   done
+  patroni_bin
   mkdir -p "$dir"
   chown postgres "$dir" 2>/dev/null || true
   chmod 700 "$dir"
-  etcd --name cover-ha --data-dir "$dir/etcd" \
-    --listen-client-urls "http://127.0.0.1:$HA_ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$HA_ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$((HA_ETCD_PORT + 10))" --initial-advertise-peer-urls "http://127.0.0.1:$((HA_ETCD_PORT + 10))" \
-    --initial-cluster "cover-ha=http://127.0.0.1:$((HA_ETCD_PORT + 10))" >>"$dir/etcd.log" 2>&1 </dev/null &
-  echo $! >"$dir/etcd.pid"
-  wait_for etcd 20 curl -sf "http://127.0.0.1:$HA_ETCD_PORT/health"
+  start_etcd
   start_node 1
   wait_for "the first node to lead" 60 curl -sf "http://127.0.0.1:$(rest 1)/primary"
   start_node 2
@@ -168,11 +194,34 @@ kill)
   echo "local-cluster: killed pg$n (Patroni, postmaster $postmaster and its backends)"
   ;;
 revive)
+  patroni_bin
   start_node "$node_arg"
   wait_for "pg$node_arg to rejoin: two streaming replicas, one synchronous" 120 member_count_streaming
   echo "local-cluster: pg$node_arg rejoined; leader pg$(leader)"
   ;;
+pause | resume | hang | unhang)
+  case "$cmd" in pause | hang) signal=STOP ;; *) signal=CONT ;; esac
+  case "$cmd" in pause | resume) pids=$(node_pids "$node_arg") ;; *) pids=$(pgrep -f "patroni $dir/pg$node_arg.yml" || true) ;; esac
+  [ -n "$pids" ] || { echo "local-cluster: pg$node_arg has no process to $cmd" >&2; exit 1; }
+  # shellcheck disable=SC2086
+  kill -"$signal" $pids
+  echo "local-cluster: pg$node_arg: SIG$signal to" $pids
+  ;;
+etcd-stop)
+  [ -f "$dir/etcd.pid" ] && kill -9 "$(cat "$dir/etcd.pid")" 2>/dev/null || true
+  echo "local-cluster: etcd stopped"
+  ;;
+etcd-start)
+  start_etcd
+  echo "local-cluster: etcd started"
+  ;;
+role)
+  curl -s -m 1 "http://127.0.0.1:$(rest "$node_arg")/patroni" | python3 -c 'import json, sys
+try: print(json.load(sys.stdin).get("role", "unknown"))
+except Exception: print("down")'
+  ;;
 stop)
+  for n in 1 2 3; do node_pids "$n" | xargs -r kill -CONT 2>/dev/null || true; done
   for f in haproxy patroni1 patroni2 patroni3; do [ -f "$dir/$f.pid" ] && kill "$(cat "$dir/$f.pid")" 2>/dev/null || true; done
   for n in 1 2 3; do
     pkill -f "patroni $dir/pg$n.yml" 2>/dev/null || true
@@ -182,7 +231,7 @@ stop)
   echo "local-cluster: stopped (data left in $dir)"
   ;;
 *)
-  echo "usage: local-cluster.sh start|status|leader|kill N|revive N|stop [DIR]" >&2
+  echo "usage: $usage" >&2
   exit 2
   ;;
 esac

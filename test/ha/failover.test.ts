@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sql } from 'drizzle-orm';
-import pg from 'pg';
 import { type Hex, getAddress } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createCoverClient } from '../../src/client/index.ts';
 import { type Database, createDatabase } from '../../src/db/create-database.ts';
 import { assertLedgerInvariants, waitFor } from '../helpers.ts';
-import { npmStart } from '../npm-start.ts';
+import { ledgerWorkload, localCluster, startProduct } from './harness.ts';
 import { localTreasury } from '../chain-helpers.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/artifacts.ts';
@@ -39,44 +36,23 @@ const ROOT = new URL('../..', import.meta.url).pathname;
  * the `ttl` 5 of before (5.3-7.6 s).
  */
 const WRITES_BACK_MS = 5_500;
-const SCRIPT = join(ROOT, 'ops/ha/local-cluster.sh');
-const dir = mkdtempSync(join(tmpdir(), 'cover-ha-'));
-const ports = { HA_PORT: '15000', HA_REPLICA_PORT: '15001', HA_PG_PORT: '15441', HA_REST_PORT: '18441', HA_ETCD_PORT: '23890' };
-const clusterEnv = { ...process.env, ...ports };
-const url = `postgres://postgres@127.0.0.1:${ports.HA_PORT}/cover`;
+const cluster = localCluster({
+  HA_PORT: '15000',
+  HA_REPLICA_PORT: '15001',
+  HA_PG_PORT: '15441',
+  HA_REST_PORT: '18441',
+  HA_ETCD_PORT: '23890',
+});
+const dir = cluster.dir;
+const url = cluster.url('cover');
 const cleanup: Array<() => unknown> = [];
 /** Nodes a test killed and left down: the next test brings them back first. */
 const down = new Set<string>();
-const cluster = (...args: string[]) =>
-  spawnSync('bash', [SCRIPT, ...args, dir], { env: clusterEnv, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
-
-/**
- * `npm start` with `env`, stopped as a process manager stops it (npm passes SIGTERM on) before
- * the cluster goes; its GraphQL URL, and a person signed in to it (a new key unless given).
- */
-async function startProduct(env: Record<string, string>) {
-  const server = await npmStart(cleanup, env);
-  cleanup.push(async () => {
-    server.child.kill('SIGTERM');
-    await Promise.race([server.exited, new Promise((r) => setTimeout(r, 15_000))]);
-  });
-  const api = `${server.base}/graphql`;
-  const person = async (key: Hex = generatePrivateKey()) => {
-    const client = createCoverClient({ url: api });
-    await client.signIn(privateKeyToAccount(key));
-    return { client, address: privateKeyToAccount(key).address, token: client.token as string };
-  };
-  return { api, person };
-}
 
 before(async () => {
-  const started = cluster('start');
-  assert.equal(started.status, 0, `the cluster did not start: ${started.stdout}${started.stderr}`);
-  cleanup.push(() => cluster('stop'));
-  const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${ports.HA_PORT}/postgres` });
-  await admin.connect();
-  await admin.query('CREATE DATABASE cover');
-  await admin.end();
+  cluster.must('start');
+  cleanup.push(() => cluster.run('stop'));
+  await cluster.createDatabase('cover');
 });
 after(async () => {
   for (const f of cleanup.reverse()) await f();
@@ -113,7 +89,7 @@ test('the leader killed under purchases, deposits and a settlement paying on cha
   const onChain = (address: string) =>
     chain.pub.readContract({ address: chain.token, abi: erc20Abi, functionName: 'balanceOf', args: [getAddress(address)] });
 
-  const { api, person } = await startProduct({
+  const { api, person } = await startProduct(cleanup, {
     DATABASE_URL: url,
     ADMIN_ADDRESSES: admin.address,
     JWT_SECRET: 'x'.repeat(40),
@@ -247,11 +223,10 @@ test('the leader killed under purchases, deposits and a settlement paying on cha
   await push('0.95');
   await new Promise((r) => setTimeout(r, 3_000));
   await push('0.95');
-  const leader = cluster('leader').stdout.trim();
+  const leader = cluster.must('leader');
   assert.match(leader, /^[123]$/);
   const killedAt = Date.now();
-  const killed = cluster('kill', leader);
-  assert.equal(killed.status, 0, killed.stderr);
+  cluster.must('kill', leader);
   down.add(leader);
   await new Promise((r) => setTimeout(r, 25_000));
   stop = true;
@@ -348,143 +323,33 @@ test('the leader killed under purchases, deposits and a settlement paying on cha
 
 test('three leader kills, one after another, under deposits sent without idempotency keys and purchases: every acknowledged write exactly once, none applied twice, no INTERNAL_SERVER_ERROR', async () => {
   for (const n of down) {
-    const revived = cluster('revive', n);
-    assert.equal(revived.status, 0, `${revived.stdout}${revived.stderr}`);
+    cluster.must('revive', n);
     down.delete(n);
   }
-  // A database of its own on the same cluster, settling in the ledger (no chain: the writes are the subject).
-  const ledgerUrl = url.replace(/\/cover$/, '/cover_kills');
-  const admin0 = new pg.Client({ connectionString: url.replace(/\/cover$/, '/postgres') });
-  await admin0.connect();
-  await admin0.query('CREATE DATABASE cover_kills');
-  await admin0.end();
-  const adminKey = generatePrivateKey();
-  const { api, person } = await startProduct({
-    DATABASE_URL: ledgerUrl,
-    ADMIN_ADDRESSES: privateKeyToAccount(adminKey).address,
-    JWT_SECRET: 'y'.repeat(40),
-    RATE_LIMIT_PER_MINUTE: '0',
-    WATCHER_INTERVAL_MS: '250',
-  });
-  const adminClient = (await person(adminKey)).client;
-  const reporterKey = generatePrivateKey();
-  const reporter = await person(reporterKey);
-  const feed = await reporter.client.registerPushFeed('DAI/USD (kills)');
-  const risk = await adminClient.createRisk({
-    name: 'DAI depeg (kills)',
-    kind: 'DEPEG',
-    correlationGroup: 'DAI',
-    rule: { threshold: '0.97', direction: 'BELOW', recoveryThreshold: '0.99', window: 3600, payout: 'BINARY' },
-    score: { audits: 3, daysLive: 1500, valueSecuredUsd: '5000000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'HIGH' },
-  });
-  await adminClient.setRiskFeeds(risk.id, [feed.id]);
-  const uw = await person();
-  const pool = await uw.client.createPool({ name: 'kills pool', risks: [{ riskId: risk.id }] });
-  const buyers = await Promise.all(Array.from({ length: 3 }, () => person()));
-  const depositors = await Promise.all(Array.from({ length: 3 }, () => person()));
-  await adminClient.credit(uw.address, 10_000_000_000_000n, 'seed-uw');
-  for (const [i, p] of [...buyers, ...depositors].entries()) await adminClient.credit(p.address, 10_000_000_000n, `seed-${i}`);
-  await uw.client.deposit(pool.id, 10_000_000_000_000n);
-  let calm = true;
-  const keepCalm = (async () => {
-    // The feed stays fresh so that cover stays on sale; a push lost to a failover is sent on the next beat.
-    while (calm) {
-      await reporter.client
-        .pushObservations(feed.id, privateKeyToAccount(reporterKey), [{ value: '1', observedAt: Math.floor(Date.now() / 1000) * 1000 }])
-        .catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
-  })();
-
-  // Each request is sent once: an answer other than OK is not acknowledged and is not sent again.
-  const codes = new Map<string, number>();
-  const send = async (token: string, query: string, variables: Record<string, unknown>) => {
-    const sent = Date.now();
-    const res = await fetch(api, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(60_000),
-    });
-    const body = (await res.json()) as { data?: Record<string, any>; errors?: Array<{ extensions?: { code?: string } }> };
-    const code = body.errors?.[0]?.extensions?.code ?? 'OK';
-    codes.set(code, (codes.get(code) ?? 0) + 1);
-    return { code, data: body.data, sent, at: Date.now() };
-  };
-  const writes: Array<{ sent: number; at: number }> = [];
-  const deposits = new Map<string, 'OK' | string>();
-  const bought: string[] = [];
-  let stop = false;
-  let serial = 0;
-  const depositorLoop = async (d: (typeof depositors)[number]) => {
-    while (!stop) {
-      // An amount unique to this deposit, so that the ledger shows how often it was applied.
-      const amount = (1_000_000n + BigInt(++serial)).toString();
-      const r = await send(d.token, 'mutation($p: ID!, $a: BigInt!) { deposit(poolId: $p, amount: $a) { shares } }', {
-        p: pool.id,
-        a: amount,
-      });
-      deposits.set(amount, r.code);
-      if (r.code === 'OK') writes.push(r);
-      else await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  };
-  const buyerLoop = async (b: (typeof buyers)[number]) => {
-    while (!stop) {
-      const q = await send(b.token, 'mutation($r: ID!) { requestQuote(riskId: $r, amount: "10000000", durationDays: 30) { id } }', {
-        r: risk.id,
-      });
-      if (q.code !== 'OK') {
-        await new Promise((r) => setTimeout(r, 200));
-        continue;
-      }
-      const p = await send(b.token, 'mutation($q: ID!) { purchasePolicy(quoteId: $q) { id } }', { q: q.data?.requestQuote.id });
-      if (p.code === 'OK') {
-        bought.push(p.data?.purchasePolicy.id);
-        writes.push(p);
-      }
-    }
-  };
-  const load = Promise.all([...depositors.map(depositorLoop), ...buyers.map(buyerLoop)]);
+  const load = await ledgerWorkload(cleanup, cluster, 'cover_kills');
   const recoveries: number[] = [];
   try {
     for (let kill = 1; kill <= 3; kill++) {
       await new Promise((r) => setTimeout(r, 3_000));
-      const leader = cluster('leader').stdout.trim();
+      const leader = cluster.must('leader');
       assert.match(leader, /^[123]$/);
       const killedAt = Date.now();
-      assert.equal(cluster('kill', leader).status, 0);
-      await waitFor('a write acknowledged after the kill', async () => (writes.some((w) => w.sent > killedAt) ? true : undefined), 60_000);
-      recoveries.push(Math.min(...writes.filter((w) => w.sent > killedAt).map((w) => w.at)) - killedAt);
-      const revived = cluster('revive', leader);
-      assert.equal(revived.status, 0, `${revived.stdout}${revived.stderr}`);
+      cluster.must('kill', leader);
+      await waitFor(
+        'a write acknowledged after the kill',
+        async () => (load.writes.some((w) => w.sent > killedAt) ? true : undefined),
+        60_000,
+      );
+      recoveries.push(load.backAfter(killedAt));
+      cluster.must('revive', leader);
     }
     await new Promise((r) => setTimeout(r, 2_000));
   } finally {
-    stop = true;
-    calm = false;
-    await load;
-    await keepCalm;
+    await load.stop();
   }
-  const acknowledged = [...deposits].filter(([, code]) => code === 'OK').map(([amount]) => amount);
+  const kept = await load.verify();
   console.log(
-    `ha (3 kills): writes back after ${recoveries.join(', ')} ms; ${acknowledged.length} deposits and ${bought.length} purchases acknowledged; answers ${JSON.stringify(Object.fromEntries(codes))}`,
+    `ha (3 kills): writes back after ${recoveries.join(', ')} ms; ${kept.deposits} deposits and ${kept.purchases} purchases acknowledged; answers ${JSON.stringify(Object.fromEntries(load.codes))}`,
   );
-  assert.ok(![...codes.keys()].some((c) => c === 'INTERNAL_SERVER_ERROR'), JSON.stringify([...codes]));
   for (const ms of recoveries) assert.ok(ms < WRITES_BACK_MS, `writes back within ${WRITES_BACK_MS} ms (${recoveries.join(', ')} ms)`);
-
-  const db: Database = await createDatabase({ url: ledgerUrl });
-  cleanup.push(() => db.close());
-  const applied = await db.query<{ amount: string; n: string }>(
-    sql`SELECT -p.amount AS amount, COUNT(*) AS n FROM journal_entries j JOIN postings p ON p.entry_id = j.id
-        WHERE j.kind = 'DEPOSIT' AND j.reference = ${pool.id} AND p.amount < 0 GROUP BY p.amount`,
-  );
-  const times = new Map(applied.map((r) => [String(r.amount), Number(r.n)]));
-  for (const amount of acknowledged) assert.equal(times.get(amount), 1, `acknowledged deposit of ${amount} applied exactly once`);
-  for (const [amount, code] of deposits)
-    assert.ok((times.get(amount) ?? 0) <= 1, `deposit of ${amount} (answered ${code}) applied at most once`);
-  const policies = await db.query<{ id: string }>(sql`SELECT id FROM policies WHERE risk_id = ${risk.id}`);
-  const stored = new Set(policies.map((p) => p.id));
-  for (const id of bought) assert.ok(stored.has(id), `acknowledged purchase ${id} stored`);
-  await assertLedgerInvariants(db);
 });

@@ -1,3 +1,4 @@
+import type { Database } from '../src/db/create-database.ts';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -138,16 +139,21 @@ export async function chainHarness(
     operator?: LocalAccount;
     policyToken?: { address: Address; minter?: LocalAccount };
     positionToken?: { address: Address; minter?: LocalAccount };
+    /** The database to run on (a restored copy, say); a new test database when absent. */
+    db?: Database;
   },
 ): Promise<Harness> {
   const settlement = chainRailOf(chain, o) as Extract<MoneyRail, { mode: 'chain' }>;
-  const h = await createHarness({
-    rail: {
-      ...settlement,
-      ...(o.policyToken ? { policyToken: o.policyToken.address } : {}),
-      ...(o.positionToken ? { positionToken: o.positionToken.address } : {}),
+  const h = await createHarness(
+    {
+      rail: {
+        ...settlement,
+        ...(o.policyToken ? { policyToken: o.policyToken.address } : {}),
+        ...(o.positionToken ? { positionToken: o.positionToken.address } : {}),
+      },
     },
-  });
+    o.db,
+  );
   const treasury = treasuryGatewayOf(chain, o.operator);
   h.deps.treasury = treasury;
   if (o.policyToken) {

@@ -78,7 +78,7 @@ async function dropStaleTestDatabases(): Promise<void> {
  * A fresh, migrated database for one test: a clone of a migrated PGlite, or a new server
  * database created from a migrated template (one template per test process).
  */
-export async function createTestDatabase(): Promise<Database & { url?: string }> {
+export async function createTestDatabase(): Promise<Database & { url?: string; pglite?: PGlite }> {
   if (SERVER_URL) {
     serverTemplate ??= (async () => {
       await dropStaleTestDatabases();
@@ -110,7 +110,7 @@ export async function createTestDatabase(): Promise<Database & { url?: string }>
     return template;
   })();
   const clone = (await (await pgliteTemplate).clone()) as PGlite;
-  return createDatabase({ pglite: clone });
+  return { ...(await createDatabase({ pglite: clone })), pglite: clone };
 }
 
 export class TestClock implements Clock {
@@ -225,8 +225,8 @@ export function testDeps(db: Database, clock: Clock, admin: string, overrides: P
   return { deps, prometheus };
 }
 
-export async function createHarness(overrides: Partial<AppConfig> = {}): Promise<Harness> {
-  const db = await createTestDatabase();
+export async function createHarness(overrides: Partial<AppConfig> = {}, database?: Database): Promise<Harness> {
+  const db = database ?? (await createTestDatabase());
   const clock = new TestClock();
   const admin = newWallet();
   const { deps, prometheus } = testDeps(db, clock, admin.address, overrides);

@@ -13,6 +13,7 @@ export type CounterName =
   | 'deposits_credited'
   | 'outbound_batches'
   | 'outbound_transfers_refused'
+  | 'chain_batches_recovered'
   | 'rpc_errors'
   | 'lease_fenced_writes'
   | 'treasury_sync_errors'

@@ -4,6 +4,7 @@ import { badInput, conflict, notFound } from '../domain/errors.ts';
 import { type Page, type PageRequest, toPage } from '../domain/page.ts';
 import { type Subject, type Viewer, normaliseAddress, requireAdmin, resolveSubject } from './viewer.ts';
 import type { Deps } from './deps.ts';
+import { openChainPayments } from '../db/chain-recovery-store.ts';
 import { findOutbound, parkedCounts, parkedTransfers, payoutTransfers, requeueParked } from '../db/treasury-store.ts';
 
 /** The money leaving the treasury, as its owners and admins see it: payouts and withdrawals, their batches, and transfers the token refused (parked). */
@@ -33,6 +34,11 @@ export async function parked(deps: Deps, viewer: Viewer | null, page: PageReques
 /** Parked transfers per asset, for the metrics. */
 export function parkedTransferCounts(db: Deps['db']): Promise<Array<{ asset: string; count: number; total: bigint }>> {
   return parkedCounts(db);
+}
+
+/** Chain payments of batches the ledger did not have that no queued transfer matched, per asset (src/app/recover-chain-batches.ts). */
+export function unmatchedChainPayments(db: Deps['db']): Promise<Array<{ asset: string; count: number; total: bigint }>> {
+  return openChainPayments(db);
 }
 
 /**

@@ -15,6 +15,7 @@ import type { TreasuryGateway } from '../chain/treasury.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
 import { type ChainRail, chainRail } from './money-rail.ts';
+import { recogniseChainBatches } from './recover-chain-batches.ts';
 
 export type SendStep = 'idle' | 'sent' | 'waiting' | 'confirmed' | 'failed';
 
@@ -64,7 +65,9 @@ export async function sendOutbound(deps: Deps, probe?: SenderProbe): Promise<Sen
   };
   const steps: SendStep[] = [];
   const open: BatchRecord[] = [];
-  let blocked = false;
+  // Batches the chain executed that the ledger lost (a restore behind the chain) are recognised
+  // before anything new is fixed: until then the queue may hold what they paid.
+  let blocked = (await recogniseChainBatches(deps, s, treasury, c.next)) === 'waiting';
   for (const batch of inFlight) {
     // Not executed, with a batch of ours below it the chain has not executed either: it waits its turn.
     const behind = open.some((b) => b.number >= c.next && b.number < batch.number);

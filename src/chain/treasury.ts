@@ -153,6 +153,8 @@ export interface TreasuryGateway {
   hasContract(): Promise<boolean>;
   findBatch(batch: bigint, fromBlock: bigint): Promise<{ txHash: Hex; blockNumber: bigint; blockHash: Hex } | undefined>;
   refusedTransfers(batch: bigint, txHash: Hex): Promise<RefusedTransfer[]>;
+  /** What batch `batch`, executed in transaction `txHash`, paid: its Paid events in the order they were emitted. */
+  paymentsOf(batch: bigint, txHash: Hex): Promise<Array<{ recipient: Address; amount: bigint }>>;
   simulatePay(batch: bigint, recipients: Address[], amounts: bigint[]): Promise<PayOutcome>;
   pendingNonce(): Promise<number>;
   confirmedNonce(): Promise<number>;
@@ -324,6 +326,14 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
           amount: l.args.amount,
           reason: refusalReason(l.args.reason),
         }));
+    },
+
+    async paymentsOf(batch: bigint, txHash: Hex): Promise<Array<{ recipient: Address; amount: bigint }>> {
+      const r = await client.getTransactionReceipt({ hash: txHash });
+      const logs = parseEventLogs({ abi: treasuryAbi, eventName: 'Paid', logs: r.logs, strict: true });
+      return logs
+        .filter((l) => getAddress(l.address) === treasury && l.args.batch === batch)
+        .map((l) => ({ recipient: getAddress(l.args.recipient), amount: l.args.amount }));
     },
 
     /** Runs `pay` against the latest state without sending it: the revert reason if it would fail. */

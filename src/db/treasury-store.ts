@@ -6,6 +6,7 @@ import type { Executor } from './create-database.ts';
 import { ledgerAccounts, postJournal, transfer } from './ledger.ts';
 import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
 import { markPoolCredited } from './claims-store.ts';
+import { notHeld } from './chain-recovery-store.ts';
 import type { OutboundTransferRecord, BatchRecord } from '../domain/chain-money.ts';
 import type { OutboundKind, OutboundStatus, BatchStatus } from '../domain/chain-money.ts';
 
@@ -209,7 +210,7 @@ export async function prepareBatch(
   const id = formatId('bat', randomUUID());
   const rows = await tx.query<BatchRow>(sql`
     WITH picked AS (
-      SELECT id, amount FROM outbound_transfers WHERE status = 'QUEUED' AND asset = ${b.asset}
+      SELECT id, amount FROM outbound_transfers WHERE status = 'QUEUED' AND asset = ${b.asset} AND ${notHeld(b.asset)}
       -- Payouts first, then withdrawals, each oldest first: withdrawals never delay a payout.
       ORDER BY kind = 'WITHDRAWAL', created_at, id LIMIT ${b.limit} FOR UPDATE SKIP LOCKED
     ), batch AS (

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedStaleness } from '../app/feeds.ts';
 import { openChainReorgs } from '../app/reorgs.ts';
-import { parkedTransferCounts } from '../app/payout-transfers.ts';
+import { parkedTransferCounts, unmatchedChainPayments } from '../app/payout-transfers.ts';
 import { reserveChecks } from '../app/reserves.ts';
 import { SHOWN_RISK_STATES, businessFigures } from '../app/business-figures.ts';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../app/metrics.ts';
@@ -59,6 +59,11 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
     outbound_transfers_refused: new Counter({
       name: 'cover_outbound_transfers_refused_total',
       help: 'Transfers of executed pay batches that the token refused (a blacklisted payee, a paused token): parked for an admin, the rest of the batch paid',
+      registers: [registry],
+    }),
+    chain_batches_recovered: new Counter({
+      name: 'cover_chain_batches_recovered_total',
+      help: 'Batches the chain executed that the ledger did not have (a database restored behind the chain): their payments recorded from the Treasury events, never sent again',
       registers: [registry],
     }),
     lease_fenced_writes: new Counter({
@@ -229,6 +234,16 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
     async collect() {
       this.reset();
       for (const p of await parkedTransferCounts(db)) this.set({ asset: p.asset }, p.count);
+    },
+  });
+  new Gauge({
+    name: 'cover_chain_payments_unmatched',
+    help: 'Payments the chain made in batches the ledger did not have, matched to no queued transfer: every transfer to their recipients is held',
+    labelNames: ['asset'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const p of await unmatchedChainPayments(db)) this.set({ asset: p.asset }, p.count);
     },
   });
   registerBusinessGauges(registry, db, clock);

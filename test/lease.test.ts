@@ -17,12 +17,18 @@ import { registerFeed } from '../src/app/register-feed.ts';
 
 const idle = { read: async () => [] };
 
+/** A lease's (or turn's) time runs out now, on the database's clock that leases are kept on, instead of the test sleeping through it. */
+const lapse = (h: Harness, name: string) =>
+  h.db.query(sql`UPDATE leases SET expires_at = now() - interval '1 millisecond' WHERE name = ${name}`);
+
 describe('one settling watcher: the lease', () => {
   const h = useHarness();
 
   test('two watchers: one leads, the other waits, and takes over when the leader stops beating', async () => {
-    const a = createWatcher(h.deps, { reader: idle, intervalMs: 60_000, leaseTtlMs: 3_000, holder: 'watcher-a' });
-    const b = createWatcher(h.deps, { reader: idle, intervalMs: 60_000, leaseTtlMs: 3_000, holder: 'watcher-b' });
+    // A TTL no set-up on a loaded machine can outlast: the lease lapses when the test says, not
+    // when the wall clock does (a 3 s TTL once lapsed before the follower's first check in CI).
+    const a = createWatcher(h.deps, { reader: idle, intervalMs: 60_000, leaseTtlMs: 600_000, holder: 'watcher-a' });
+    const b = createWatcher(h.deps, { reader: idle, intervalMs: 60_000, leaseTtlMs: 600_000, holder: 'watcher-b' });
     await a.tick();
     await b.tick();
     assert.equal(a.isLeader(), true);
@@ -30,10 +36,11 @@ describe('one settling watcher: the lease', () => {
     const incident = await bigIncident(h, 1, 50);
     await b.settlePending();
     assert.equal((await findIncident(h.db, incident))?.status, 'SETTLING', 'a follower does not settle');
-    // The leader "crashes": no more heartbeats. After the TTL the follower takes over. (The
-    // TTL leaves room for the set-up above on a loaded machine: a shorter one let the lease
-    // lapse before the follower's first check.)
-    await new Promise((r) => setTimeout(r, 3_100));
+    // The leader "crashes": no more heartbeats, and its TTL runs out on the database's clock
+    // (the lease's clock): its expiry is moved to the past, as that much time passing would.
+    await b.tick();
+    assert.equal(b.isLeader(), false, 'the follower waits while the lease is live');
+    await lapse(h, 'watcher');
     await b.tick();
     assert.equal(b.isLeader(), true);
     assert.equal((await findIncident(h.db, incident))?.status, 'SETTLED');
@@ -76,13 +83,13 @@ describe('one settling watcher: the lease', () => {
 
   test('maintenance runs once per deployment: of the replicas and the watcher ticking, one claims each turn', async () => {
     const claims = async () => [
-      await claimTurn(h.db, 'maintenance-test', 'api-a', 300),
-      await claimTurn(h.db, 'maintenance-test', 'api-b', 300),
-      await claimTurn(h.db, 'maintenance-test', 'watcher', 300),
+      await claimTurn(h.db, 'maintenance-test', 'api-a', 600_000),
+      await claimTurn(h.db, 'maintenance-test', 'api-b', 600_000),
+      await claimTurn(h.db, 'maintenance-test', 'watcher', 600_000),
     ];
     assert.deepEqual(await claims(), [true, false, false]);
     assert.deepEqual(await claims(), [false, false, false], 'the turn is taken until its interval has passed');
-    await new Promise((r) => setTimeout(r, 350));
+    await lapse(h, 'maintenance-test');
     assert.deepEqual((await claims()).filter(Boolean).length, 1, 'the next turn, to one of them');
   });
 

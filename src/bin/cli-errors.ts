@@ -20,7 +20,11 @@ export function explainError(error: unknown, context: { url?: string | undefined
   if (e?.code === '28P01' || e?.code === '28000') return `PostgreSQL refused the credentials in DATABASE_URL (${message})`;
   if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOTFOUND')
     return `no PostgreSQL server answers at the host in DATABASE_URL (${e.code}): start it, fix the URL, or unset DATABASE_URL to use the embedded database`;
-  if (/^invalid configuration:/.test(message) || /is open in another process|already open in this process/.test(message)) return message;
+  if (
+    /^invalid configuration:/.test(message) ||
+    /is open in another process|already open in this process|restoring over it needs --force|^(backup|restore): /.test(message)
+  )
+    return message;
   return null;
 }
 

@@ -5,6 +5,7 @@ import { dispatchWebhooks } from '../app/webhooks.ts';
 import { inBackgroundSpan } from '../app/background-span.ts';
 import { attachWebSockets, closeApp, createApp, startDraining } from '../http/create-app.ts';
 import { chainReadiness } from '../chain/readiness.ts';
+import { serveBackups } from '../db/embedded-backup.ts';
 import { exitWith } from './cli-errors.ts';
 import { configFromEnv, createRuntime, createRuntimeWatcher } from './runtime.ts';
 import { startTracing } from './tracing.ts';
@@ -37,6 +38,11 @@ async function main(): Promise<void> {
     );
   });
   attachWebSockets(app, server);
+  // The embedded database is copied by this process (npm run backup, src/db/embedded-backup.ts).
+  const stopBackups =
+    db.backup && !config.dataDir.startsWith('memory://')
+      ? await serveBackups(db, config.dataDir, (err) => log.error({ err }, 'backup request failed'))
+      : undefined;
   const watcher = config.watcher ? createRuntimeWatcher(deps, config) : undefined;
   watcher?.start();
   // Without a watcher in this process, the API keeps pool aggregates fresh too: whichever
@@ -91,6 +97,7 @@ async function main(): Promise<void> {
       await Promise.all([terminator.terminate(), deps.cpu?.close()]);
       // Quotes answered but not yet recorded (app/quote-paths.ts): written before the database closes.
       await deps.quotePaths.settled();
+      await stopBackups?.();
       await db.close();
       await tracing.shutdown().catch((err: unknown) => log.warn({ err }, 'the last spans were not exported'));
       log.info('stopped');

@@ -53,6 +53,12 @@ export interface Database extends Executor {
    * the function that stops listening.
    */
   listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * The embedded database only: a consistent copy of its data folder (a gzipped tar), taken
+   * between transactions (it waits for the one in progress and holds the next); the server's
+   * copies are pgBackRest's or pg_dump's. docs/operations.md, "Backups".
+   */
+  backup?(): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -437,6 +443,17 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     async listen(channel, handler) {
       const unsubscribe = await pglite.listen(channel, handler);
       return () => unsubscribe();
+    },
+    async backup() {
+      // Inside a transaction of its own: PGlite runs one transaction at a time, so the copy waits
+      // for the one in progress and none starts until it is taken; the dump itself excludes every
+      // other statement. What a copy holds is what a crash at that instant would leave: the data
+      // files and the WAL, which a start on the restored folder replays.
+      let copy: Blob | undefined;
+      await pglite.transaction(async () => {
+        copy = await pglite.dumpDataDir('gzip');
+      });
+      return new Uint8Array(await (copy as Blob).arrayBuffer());
     },
     async close() {
       await pglite.close();

@@ -1,5 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 
 /**
  * Node 24's V8 (13.6) can abort the process when the WebAssembly code GC frees an
@@ -19,7 +19,7 @@ import { PGlite } from '@electric-sql/pglite';
  *
  * Opens a PGlite at `dataDir` (a folder, or `memory://`) with the WebAssembly code GC off.
  */
-export async function openPglite(dataDir: string): Promise<PGlite> {
+export async function openPglite(dataDir: string, options: PGliteOptions = {}): Promise<PGlite> {
   setFlagsFromString('--no-wasm-code-gc');
-  return PGlite.create(dataDir);
+  return PGlite.create(dataDir, options);
 }

@@ -74,7 +74,11 @@ export async function startProduct(cleanup: Array<() => unknown>, env: Record<st
  * OK is not acknowledged and not sent again. `verify` then finds every acknowledged write
  * exactly once and every other at most once.
  */
-export async function ledgerWorkload(cleanup: Array<() => unknown>, cluster: ReturnType<typeof localCluster>, name: string) {
+export async function ledgerWorkload(
+  cleanup: Array<() => unknown>,
+  cluster: Pick<ReturnType<typeof localCluster>, 'createDatabase' | 'url'>,
+  name: string,
+) {
   await cluster.createDatabase(name);
   const url = cluster.url(name);
   const adminKey = generatePrivateKey();
@@ -107,7 +111,7 @@ export async function ledgerWorkload(cleanup: Array<() => unknown>, cluster: Ret
 
   const codes = new Map<string, number>();
   const writes: Array<{ sent: number; at: number }> = [];
-  const deposits = new Map<string, string>();
+  const deposits = new Map<string, { code: string; sent: number; at: number }>();
   const bought: string[] = [];
   let stop = false;
   let serial = 0;
@@ -140,7 +144,7 @@ export async function ledgerWorkload(cleanup: Array<() => unknown>, cluster: Ret
         p: pool.id,
         a: amount,
       });
-      deposits.set(amount, r.code);
+      deposits.set(amount, { code: r.code, sent: r.sent, at: r.at });
       if (r.code === 'OK') writes.push(r);
       else await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -177,8 +181,12 @@ export async function ledgerWorkload(cleanup: Array<() => unknown>, cluster: Ret
       stop = true;
       await running;
     },
-    /** Every acknowledged write on the primary now exactly once, every other at most once; the ledger balanced. */
-    async verify() {
+    /**
+     * Every acknowledged write on the primary now exactly once, every other at most once; the
+     * ledger balanced. With `until` (a restore to a point in time): every deposit acknowledged
+     * before it applied once and every deposit sent after it not at all (purchases unchecked).
+     */
+    async verify(until?: number) {
       assert.ok(![...codes.keys()].some((c) => c === 'INTERNAL_SERVER_ERROR'), JSON.stringify([...codes]));
       const db: Database = await createDatabase({ url });
       try {
@@ -187,15 +195,22 @@ export async function ledgerWorkload(cleanup: Array<() => unknown>, cluster: Ret
               WHERE j.kind = 'DEPOSIT' AND j.reference = ${pool.id} AND p.amount < 0 GROUP BY p.amount`,
         );
         const times = new Map(applied.map((r) => [String(r.amount), Number(r.n)]));
-        const acknowledged = [...deposits].filter(([, code]) => code === 'OK').map(([amount]) => amount);
+        const acknowledged = [...deposits]
+          .filter(([, d]) => d.code === 'OK' && (until === undefined || d.at < until))
+          .map(([amount]) => amount);
         const lost = acknowledged.filter((amount) => times.get(amount) !== 1);
         assert.deepEqual(lost, [], `${lost.length} of ${acknowledged.length} acknowledged deposits not applied exactly once`);
-        for (const [amount, code] of deposits)
-          assert.ok((times.get(amount) ?? 0) <= 1, `deposit of ${amount} (answered ${code}) applied at most once`);
-        const policies = await db.query<{ id: string }>(sql`SELECT id FROM policies WHERE risk_id = ${risk.id}`);
-        const stored = new Set(policies.map((p) => p.id));
-        const missing = bought.filter((id) => !stored.has(id));
-        assert.deepEqual(missing, [], `${missing.length} of ${bought.length} acknowledged purchases not stored`);
+        for (const [amount, d] of deposits) {
+          const n = times.get(amount) ?? 0;
+          assert.ok(n <= 1, `deposit of ${amount} (answered ${d.code}) applied at most once`);
+          if (until !== undefined && d.sent > until) assert.equal(n, 0, `deposit of ${amount} sent after the restore point is not there`);
+        }
+        if (until === undefined) {
+          const policies = await db.query<{ id: string }>(sql`SELECT id FROM policies WHERE risk_id = ${risk.id}`);
+          const stored = new Set(policies.map((p) => p.id));
+          const missing = bought.filter((id) => !stored.has(id));
+          assert.deepEqual(missing, [], `${missing.length} of ${bought.length} acknowledged purchases not stored`);
+        }
         await assertLedgerInvariants(db);
         return { deposits: acknowledged.length, purchases: bought.length };
       } finally {

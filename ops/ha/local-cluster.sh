@@ -20,7 +20,17 @@
 #   ops/ha/local-cluster.sh unhang N [DIR]  SIGCONT it
 #   ops/ha/local-cluster.sh etcd-stop [DIR] / etcd-start [DIR]  stop etcd (SIGKILL) and start it again
 #   ops/ha/local-cluster.sh role N [DIR]    node N's role by its REST API (primary, replica or down)
+#   ops/ha/local-cluster.sh backup full|diff [DIR]  a pgBackRest backup, taken from the leader
+#   ops/ha/local-cluster.sh destroy [DIR]   every node and etcd stopped and their data deleted
+#                                           (the backup repository, HA_BACKUP_DIR, kept)
+#   ops/ha/local-cluster.sh restore latest|NAME [DIR]  a new cluster bootstrapped from the
+#                                           backups: to the last WAL archived, or to the restore
+#                                           point NAME (pg_create_restore_point)
 #   ops/ha/local-cluster.sh stop [DIR]    stop everything and leave the data
+#
+# Backups (docs/operations.md, "Backups"): every node archives its WAL with pgBackRest into one
+# encrypted repository, HA_BACKUP_DIR (default DIR/backups), whose passphrase is
+# HA_BACKUP_CIPHER_PASS or, when unset, one generated into HA_BACKUP_DIR.pass on the first start.
 #
 # Ports (environment): HA_PORT (5000, the primary), HA_REPLICA_PORT (5001), HA_PG_PORT (5441:
 # nodes on 5441-5443), HA_REST_PORT (8441: Patroni on 8441-8443), HA_ETCD_PORT (23790 and
@@ -28,17 +38,21 @@
 # trials; a production one sets passwords (docs/operations.md).
 set -euo pipefail
 
-usage="local-cluster.sh start|status|leader|kill N|revive N|pause N|resume N|hang N|unhang N|etcd-stop|etcd-start|role N|stop [DIR]"
+usage="local-cluster.sh start|status|leader|kill N|revive N|pause N|resume N|hang N|unhang N|etcd-stop|etcd-start|role N|backup full|diff|destroy|restore latest|NAME|stop [DIR]"
 cmd=${1:?usage: $usage}
 shift
 node_arg=""
-case "$cmd" in kill | revive | pause | resume | hang | unhang | role) node_arg=${1:?$cmd needs a node number}; shift ;; esac
+case "$cmd" in
+kill | revive | pause | resume | hang | unhang | role) node_arg=${1:?$cmd needs a node number}; shift ;;
+backup | restore) node_arg=${1:?$cmd needs full|diff or latest|NAME}; shift ;;
+esac
 dir=${1:-${HA_DIR:-/tmp/cover-ha}}
 HA_PORT=${HA_PORT:-5000}
 HA_REPLICA_PORT=${HA_REPLICA_PORT:-5001}
 HA_PG_PORT=${HA_PG_PORT:-5441}
 HA_REST_PORT=${HA_REST_PORT:-8441}
 HA_ETCD_PORT=${HA_ETCD_PORT:-23790}
+HA_BACKUP_DIR=${HA_BACKUP_DIR:-$dir/backups}
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)}
 here=$(cd "$(dirname "$0")" && pwd)
 # The pinned Patroni (ops/ha/install-patroni.sh), unless PATRONI names another.
@@ -93,14 +107,54 @@ EOF
   for n in 1 2 3; do echo "  server pg$n 127.0.0.1:$(pgport $n) maxconn 500 check port $(rest $n)"; done
 }
 
+# pgBackRest's settings for node n, as its environment (Patroni passes it on to PostgreSQL, whose
+# archive_command, ops/ha/patroni.yml, runs pgbackrest): one repository, each node its own data.
+pgbackrest_env() { # n
+  local n=$1
+  echo PGBACKREST_STANZA=cover PGBACKREST_REPO1_PATH="$HA_BACKUP_DIR" PGBACKREST_REPO1_CIPHER_TYPE=aes-256-cbc \
+    PGBACKREST_REPO1_CIPHER_PASS="${HA_BACKUP_CIPHER_PASS:-$(cat "$HA_BACKUP_DIR.pass")}" PGBACKREST_REPO1_RETENTION_FULL=2 \
+    PGBACKREST_PG1_PATH="$dir/pg$n" PGBACKREST_PG1_PORT="$(pgport "$n")" PGBACKREST_PG1_SOCKET_PATH=/tmp \
+    PGBACKREST_LOG_PATH="$dir/pgbackrest-log" PGBACKREST_LOCK_PATH="$dir/pgbackrest-lock$n" PGBACKREST_START_FAST=y \
+    PGBACKREST_LOG_LEVEL_CONSOLE=warn PGBACKREST_LOG_LEVEL_FILE=info
+}
+
+backup_repository() {
+  mkdir -p "$HA_BACKUP_DIR"
+  chown postgres "$HA_BACKUP_DIR" 2>/dev/null || true
+  chmod 700 "$HA_BACKUP_DIR"
+  if [ -z "${HA_BACKUP_CIPHER_PASS:-}" ] && [ ! -s "$HA_BACKUP_DIR.pass" ]; then
+    (umask 077 && head -c 36 /dev/urandom | base64 -w0 >"$HA_BACKUP_DIR.pass")
+    chown postgres "$HA_BACKUP_DIR.pass" 2>/dev/null || true
+  fi
+}
+
+pgbackrest_on() { # n, pgbackrest arguments...
+  local n=$1
+  shift
+  # shellcheck disable=SC2046
+  as_pg env $(pgbackrest_env "$n") pgbackrest "$@"
+}
+
 # Each node runs ops/ha/patroni.yml (the configuration compose's `ha` profile runs too), copied
 # to its own path so that its process can be told apart, with its own settings from the
 # environment.
-start_node() { # n
+start_node() { # n [bootstrap command]
   local n=$1
   cp "$here/patroni.yml" "$dir/pg$n.yml"
+  if [ -n "${2:-}" ]; then
+    # Bootstrap from the backups (restore): Patroni's custom bootstrap runs the command.
+    /usr/bin/python3 - "$dir/pg$n.yml" "$2" <<'PY'
+import sys, yaml
+path, command = sys.argv[1], sys.argv[2]
+config = yaml.safe_load(open(path))
+config['bootstrap']['method'] = 'pgbackrest'
+config['bootstrap']['pgbackrest'] = {'command': command, 'keep_existing_recovery_conf': True, 'no_params': True}
+yaml.safe_dump(config, open(path, 'w'))
+PY
+  fi
   chown postgres "$dir/pg$n.yml" 2>/dev/null || true
-  as_pg env PATRONI_NAME="pg$n" \
+  # shellcheck disable=SC2046
+  as_pg env $(pgbackrest_env "$n") PATRONI_NAME="pg$n" \
     PATRONI_RESTAPI_LISTEN="127.0.0.1:$(rest "$n")" PATRONI_RESTAPI_CONNECT_ADDRESS="127.0.0.1:$(rest "$n")" \
     PATRONI_ETCD3_HOSTS="127.0.0.1:$HA_ETCD_PORT" \
     PATRONI_POSTGRESQL_LISTEN="127.0.0.1:$(pgport "$n")" PATRONI_POSTGRESQL_CONNECT_ADDRESS="127.0.0.1:$(pgport "$n")" \
@@ -144,6 +198,32 @@ start_etcd() {
   wait_for etcd 20 curl -sf "http://127.0.0.1:$HA_ETCD_PORT/health"
 }
 
+start_replicas_and_proxy() {
+  start_node 2
+  start_node 3
+  wait_for "two streaming replicas, one synchronous" 120 member_count_streaming
+  haproxy_config >"$dir/haproxy.cfg"
+  haproxy -f "$dir/haproxy.cfg" -db >>"$dir/haproxy.log" 2>&1 </dev/null &
+  echo $! >"$dir/haproxy.pid"
+  wait_for "HAProxy to route to the primary" 20 "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$HA_PORT"
+  echo "local-cluster: up; primary postgres://postgres@127.0.0.1:$HA_PORT/postgres, replicas :$HA_REPLICA_PORT, leader pg$(leader)"
+}
+
+stop_all() {
+  for n in 1 2 3; do node_pids "$n" | xargs -r kill -CONT 2>/dev/null || true; done
+  for f in haproxy patroni1 patroni2 patroni3; do [ -f "$dir/$f.pid" ] && kill "$(cat "$dir/$f.pid")" 2>/dev/null || true; done
+  for n in 1 2 3; do
+    pkill -f "patroni $dir/pg$n.yml" 2>/dev/null || true
+    [ -f "$dir/pg$n/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/pg$n" stop -m immediate >/dev/null 2>&1 || true
+  done
+  [ -f "$dir/etcd.pid" ] && kill "$(cat "$dir/etcd.pid")" 2>/dev/null || true
+  # Wait for them to be gone, so that a restart finds its ports and folders free.
+  for _ in $(seq 1 40); do
+    pgrep -f "patroni $dir/pg[123].yml" >/dev/null || pgrep -f "etcd --name cover-ha --data-dir $dir/etcd" >/dev/null || break
+    sleep 0.25
+  done
+}
+
 leader() {
   for n in 1 2 3; do
     if curl -sf -o /dev/null "http://127.0.0.1:$(rest "$n")/primary"; then
@@ -156,24 +236,20 @@ leader() {
 
 case "$cmd" in
 start)
-  for bin in etcd haproxy curl python3; do
-    command -v "$bin" >/dev/null || { echo "local-cluster: $bin is not installed (apt-get install etcd-server haproxy curl)" >&2; exit 1; }
+  for bin in etcd haproxy curl python3 pgbackrest; do
+    command -v "$bin" >/dev/null || { echo "local-cluster: $bin is not installed (apt-get install etcd-server haproxy curl pgbackrest)" >&2; exit 1; }
   done
   patroni_bin
   mkdir -p "$dir"
   chown postgres "$dir" 2>/dev/null || true
   chmod 700 "$dir"
+  backup_repository
   start_etcd
   start_node 1
   wait_for "the first node to lead" 60 curl -sf "http://127.0.0.1:$(rest 1)/primary"
-  start_node 2
-  start_node 3
-  wait_for "two streaming replicas, one synchronous" 120 member_count_streaming
-  haproxy_config >"$dir/haproxy.cfg"
-  haproxy -f "$dir/haproxy.cfg" -db >>"$dir/haproxy.log" 2>&1 </dev/null &
-  echo $! >"$dir/haproxy.pid"
-  wait_for "HAProxy to route to the primary" 20 "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$HA_PORT"
-  echo "local-cluster: up; primary postgres://postgres@127.0.0.1:$HA_PORT/postgres, replicas :$HA_REPLICA_PORT, leader pg$(leader)"
+  # The stanza, once the first primary runs (archive_command fails, and retries, until then).
+  pgbackrest_on 1 stanza-create >/dev/null
+  start_replicas_and_proxy
   ;;
 status)
   cluster_view
@@ -220,14 +296,35 @@ role)
 try: print(json.load(sys.stdin).get("role", "unknown"))
 except Exception: print("down")'
   ;;
+backup)
+  n=$(leader)
+  pgbackrest_on "$n" backup --type="$node_arg"
+  echo "local-cluster: $node_arg backup taken from pg$n into $HA_BACKUP_DIR"
+  ;;
+destroy)
+  stop_all
+  rm -rf "$dir/pg1" "$dir/pg2" "$dir/pg3" "$dir/etcd"
+  echo "local-cluster: every node and etcd destroyed (backups left in $HA_BACKUP_DIR)"
+  ;;
+restore)
+  # A new cluster from the backups: pg1 bootstraps by pgBackRest's restore (Patroni's custom
+  # bootstrap: the recovery settings pgBackRest writes are kept, PostgreSQL replays the archive
+  # to the target and is promoted), then pg2 and pg3 join it as replicas.
+  patroni_bin
+  [ ! -d "$dir/pg1" ] || { echo "local-cluster: pg1 has data: destroy first" >&2; exit 1; }
+  case "$node_arg" in
+  latest) target="" ;;
+  # On the backup's timeline: after an earlier restore promoted a later one, "latest" would
+  # follow that timeline's history past the point and give the replicas a false one.
+  *) target="--type=name --target=$node_arg --target-action=promote --target-timeline=current" ;;
+  esac
+  start_etcd
+  start_node 1 "pgbackrest --delta restore $target"
+  wait_for "pg1 to lead, restored" 300 curl -sf "http://127.0.0.1:$(rest 1)/primary"
+  start_replicas_and_proxy
+  ;;
 stop)
-  for n in 1 2 3; do node_pids "$n" | xargs -r kill -CONT 2>/dev/null || true; done
-  for f in haproxy patroni1 patroni2 patroni3; do [ -f "$dir/$f.pid" ] && kill "$(cat "$dir/$f.pid")" 2>/dev/null || true; done
-  for n in 1 2 3; do
-    pkill -f "patroni $dir/pg$n.yml" 2>/dev/null || true
-    [ -f "$dir/pg$n/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/pg$n" stop -m immediate >/dev/null 2>&1 || true
-  done
-  [ -f "$dir/etcd.pid" ] && kill "$(cat "$dir/etcd.pid")" 2>/dev/null || true
+  stop_all
   echo "local-cluster: stopped (data left in $dir)"
   ;;
 *)

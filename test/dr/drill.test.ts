@@ -148,7 +148,7 @@ test('pgBackRest: a backup under load, the server destroyed, restored to the lat
   // Again, to the named restore point: nothing sent after it.
   pgCtl('stop', '-m', 'fast');
   started = Date.now();
-  pgbackrest('restore', '--delta', '--type=name', '--target=drill', '--target-action=promote');
+  pgbackrest('restore', '--delta', '--type=name', '--target=drill', '--target-action=promote', '--target-timeline=current');
   await startPrimary();
   const pointMs = Date.now() - started;
   const atPoint = await load.verify(point);

@@ -30,8 +30,14 @@ test('a backup of the running embedded server, restored into a lost data folder,
   const env = { DATA_DIR: dataDir, DATABASE_URL: '', ADMIN_ADDRESSES: privateKeyToAccount(adminKey).address };
   const npm = (...args: string[]) =>
     spawnSync('npm', ['run', '--silent', ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
+  const outputs: Array<() => string> = [];
+  cleanup.push(() => {
+    // What the servers said, when the test failed (the runner shows it beside the failure).
+    if (process.exitCode) for (const o of outputs) console.log(o().slice(-4_000));
+  });
   const start = async () => {
     const server = await npmStart(cleanup, env);
+    outputs.push(server.output);
     const admin = createCoverClient({ url: `${server.base}/graphql` });
     await admin.signIn(privateKeyToAccount(adminKey));
     const stop = async () => {

@@ -37,6 +37,12 @@ async function main(): Promise<void> {
       `ready at ${url} (dashboard at http://${config.host}:${port}/)`,
     );
   });
+  // Idle keep-alive connections outlive a load balancer's (60 s on the common ones) and a
+  // client's pool: at Node's default 5 s, a client that sent on a connection just as the server
+  // closed it got "other side closed" (seen in CI, a request sent after a 5 s pause on a loaded
+  // machine). The client closes first, at the timeout the server announces.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   attachWebSockets(app, server);
   // The embedded database is copied by this process (npm run backup, src/db/embedded-backup.ts).
   const stopBackups =

@@ -22,6 +22,17 @@ after(async () => {
 });
 
 test('a backup of the running embedded server, restored into a lost data folder, serves the state at the backup and goes on; a restore over live data or under a running server is refused', async () => {
+  const outputs: Array<() => string> = [];
+  try {
+    await backupCycle(outputs);
+  } catch (error) {
+    // What the servers said, beside the failure.
+    for (const o of outputs) console.log(o().slice(-4_000));
+    throw error;
+  }
+});
+
+async function backupCycle(outputs: Array<() => string>) {
   const work = mkdtempSync(join(tmpdir(), 'cover-backup-'));
   cleanup.push(() => rmSync(work, { recursive: true, force: true }));
   const dataDir = join(work, 'data');
@@ -30,11 +41,6 @@ test('a backup of the running embedded server, restored into a lost data folder,
   const env = { DATA_DIR: dataDir, DATABASE_URL: '', ADMIN_ADDRESSES: privateKeyToAccount(adminKey).address };
   const npm = (...args: string[]) =>
     spawnSync('npm', ['run', '--silent', ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
-  const outputs: Array<() => string> = [];
-  cleanup.push(() => {
-    // What the servers said, when the test failed (the runner shows it beside the failure).
-    if (process.exitCode) for (const o of outputs) console.log(o().slice(-4_000));
-  });
   const start = async () => {
     const server = await npmStart(cleanup, env);
     outputs.push(server.output);
@@ -86,4 +92,4 @@ test('a backup of the running embedded server, restored into a lost data folder,
   const offline = npm('backup', '--', join(work, 'offline.backup'));
   assert.equal(offline.status, 0, `${offline.stdout}${offline.stderr}`);
   assert.match(offline.stdout, /no server running/);
-});
+}

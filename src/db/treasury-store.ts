@@ -201,7 +201,8 @@ export async function listBatches(ex: Executor, page: PageRequest): Promise<Batc
 
 /**
  * Fixes the next batch before anything is sent: number `number`, up to `limit` of the
- * oldest queued transfers of `asset`. Returns undefined when nothing is queued.
+ * oldest queued transfers of `asset`, less those held because the chain paid their recipient
+ * in a batch the ledger lost (src/app/recover-chain-batches.ts). Returns undefined when nothing is queued.
  */
 export async function prepareBatch(
   tx: Executor,

@@ -224,6 +224,11 @@ stop_all() {
   done
 }
 
+whole_cluster() {
+  member_count_streaming || return 1
+  for n in 1 2 3; do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$(pgport "$n")" || return 1; done
+}
+
 leader() {
   for n in 1 2 3; do
     if curl -sf -o /dev/null "http://127.0.0.1:$(rest "$n")/primary"; then
@@ -272,7 +277,11 @@ kill)
 revive)
   patroni_bin
   start_node "$node_arg"
-  wait_for "pg$node_arg to rejoin: two streaming replicas, one synchronous" 120 member_count_streaming
+  # Whole again: two streaming replicas, one synchronous, and every node past its recovery to a
+  # consistent state (accepting connections). A replica still replaying after a pg_rewind whose
+  # new leader is killed can find the next timeline before its minimum recovery point and stop
+  # (PANIC "unexpected timeline ID"; seen once in CI under three kills in a row).
+  wait_for "pg$node_arg to rejoin: two streaming replicas, one synchronous, every node consistent" 180 whole_cluster
   echo "local-cluster: pg$node_arg rejoined; leader pg$(leader)"
   ;;
 pause | resume | hang | unhang)

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import pg from 'pg';
+import { test } from 'node:test';
 import { waitFor } from '../helpers.ts';
-import { ledgerWorkload, localCluster } from '../ha/harness.ts';
+import { ledgerWorkload, query, useCluster } from '../ha/harness.ts';
 
 /**
  * The restore drill on the Patroni cluster (issue 71): every node archives its WAL with
@@ -15,31 +14,14 @@ import { ledgerWorkload, localCluster } from '../ha/harness.ts';
  * named point: every deposit acknowledged before it there, none sent after it. Prints the
  * seconds each took, from the destruction to writes through HAProxy.
  */
-const cluster = localCluster({
+const { cluster, cleanup } = useCluster({
   HA_PORT: '17000',
   HA_REPLICA_PORT: '17001',
   HA_PG_PORT: '17441',
   HA_REST_PORT: '18641',
   HA_ETCD_PORT: '24050',
 });
-const cleanup: Array<() => unknown> = [];
-before(() => {
-  cluster.must('start');
-  cleanup.push(() => cluster.run('stop'));
-});
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
-
-const onPrimary = async <T>(text: string): Promise<T[]> => {
-  const c = new pg.Client({ connectionString: cluster.url('postgres') });
-  await c.connect();
-  try {
-    return (await c.query(text)).rows as T[];
-  } finally {
-    await c.end();
-  }
-};
+const onPrimary = <T>(text: string) => query<T>(cluster.url('postgres'), text);
 
 /** Destroys the cluster and bootstraps a new one from the backups to `target`: how long until it takes writes. */
 async function destroyAndRestore(target: string): Promise<number> {
@@ -69,8 +51,9 @@ test('the Patroni cluster archives with pgBackRest: a backup under load, the clu
   cluster.must('backup', 'diff');
   const backupMs = Date.now() - backupStarted;
   await new Promise((r) => setTimeout(r, 2_000));
+  const point = { before: Date.now(), after: 0 };
   await onPrimary("SELECT pg_create_restore_point('drill')");
-  const point = Date.now();
+  point.after = Date.now();
   await new Promise((r) => setTimeout(r, 3_000));
   await load.stop();
   // What was acknowledged is archived before the cluster is lost: the segment in progress is

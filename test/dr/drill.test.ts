@@ -4,10 +4,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
-import pg from 'pg';
+import { test } from 'node:test';
 import { waitFor } from '../helpers.ts';
-import { ledgerWorkload } from '../ha/harness.ts';
+import { ledgerWorkload, query, useCleanup } from '../ha/harness.ts';
 
 /**
  * `npm run test:dr` (issue 71): a restore drill with pgBackRest on a PostgreSQL 15 server of its
@@ -23,10 +22,7 @@ const PG_BIN = execFileSync('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | so
 const dir = mkdtempSync(join(tmpdir(), 'cover-dr-'));
 const data = join(dir, 'pg');
 const config = join(dir, 'pgbackrest.conf');
-const cleanup: Array<() => unknown> = [];
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
+const cleanup = useCleanup();
 
 /** PostgreSQL and pgBackRest refuse to run as root: as root, they run as the postgres user. */
 const asPg = (cmd: string, args: string[]) => {
@@ -37,15 +33,7 @@ const asPg = (cmd: string, args: string[]) => {
 };
 const pgbackrest = (...args: string[]) => asPg('pgbackrest', [`--config=${config}`, '--stanza=cover', ...args]);
 const pgCtl = (...args: string[]) => asPg(join(PG_BIN, 'pg_ctl'), ['-D', data, '-w', '-t', '120', ...args]);
-const sqlOn = async <T>(db: string, text: string): Promise<T[]> => {
-  const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${PORT}/${db}` });
-  await c.connect();
-  try {
-    return (await c.query(text)).rows as T[];
-  } finally {
-    await c.end();
-  }
-};
+const sqlOn = <T>(db: string, text: string) => query<T>(`postgres://postgres@127.0.0.1:${PORT}/${db}`, text);
 /** Starts the server and waits until it has ended recovery and takes writes. */
 async function startPrimary() {
   pgCtl('start', '-l', join(dir, 'postgres.log'));
@@ -120,8 +108,9 @@ test('pgBackRest: a backup under load, the server destroyed, restored to the lat
   pgbackrest('backup', '--type=diff');
   const backupMs = Date.now() - backupStarted;
   await new Promise((r) => setTimeout(r, 2_000));
+  const point = { before: Date.now(), after: 0 };
   await sqlOn('postgres', "SELECT pg_create_restore_point('drill')");
-  const point = Date.now();
+  point.after = Date.now();
   await new Promise((r) => setTimeout(r, 3_000));
   await load.stop();
   // Everything acknowledged is in an archived segment before the server is lost: the segment in

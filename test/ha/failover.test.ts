@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { type Hex, getAddress } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { type Database, createDatabase } from '../../src/db/create-database.ts';
 import { assertLedgerInvariants, waitFor } from '../helpers.ts';
-import { ledgerWorkload, localCluster, startProduct } from './harness.ts';
+import { ledgerWorkload, startProduct, useCluster } from './harness.ts';
 import { localTreasury } from '../chain-helpers.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/artifacts.ts';
@@ -36,7 +36,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
  * the `ttl` 5 of before (5.3-7.6 s).
  */
 const WRITES_BACK_MS = 5_500;
-const cluster = localCluster({
+const { cluster, cleanup } = useCluster({
   HA_PORT: '15000',
   HA_REPLICA_PORT: '15001',
   HA_PG_PORT: '15441',
@@ -45,18 +45,10 @@ const cluster = localCluster({
 });
 const dir = cluster.dir;
 const url = cluster.url('cover');
-const cleanup: Array<() => unknown> = [];
 /** Nodes a test killed and left down: the next test brings them back first. */
 const down = new Set<string>();
 
-before(async () => {
-  cluster.must('start');
-  cleanup.push(() => cluster.run('stop'));
-  await cluster.createDatabase('cover');
-});
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
+before(() => cluster.createDatabase('cover'));
 
 test('the leader killed under purchases, deposits and a settlement paying on chain: nothing acknowledged lost or doubled, each payout landed once, the treasury reconciled, no INTERNAL_SERVER_ERROR, writes back within 5.5 s', async () => {
   const migrated = spawnSync(process.execPath, ['--import', 'tsx', 'src/bin/migrate.ts'], {

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import type { Hex } from 'viem';
@@ -19,6 +20,26 @@ import { npmStart } from '../npm-start.ts';
  */
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'ops/ha/local-cluster.sh');
+
+/** A query on `url` over a connection of its own, closed after it. */
+export async function query<T>(url: string, text: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+/** What a test file pushes to be undone after its tests, undone last pushed first. */
+export function useCleanup() {
+  const cleanup: Array<() => unknown> = [];
+  after(async () => {
+    for (const f of cleanup.reverse()) await f();
+  });
+  return cleanup;
+}
 
 export type Ports = { HA_PORT: string; HA_REPLICA_PORT: string; HA_PG_PORT: string; HA_REST_PORT: string; HA_ETCD_PORT: string };
 
@@ -39,12 +60,20 @@ export function localCluster(ports: Ports) {
       return r.stdout.trim();
     },
     async createDatabase(name: string) {
-      const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${ports.HA_PORT}/postgres` });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
+      await query(`postgres://postgres@127.0.0.1:${ports.HA_PORT}/postgres`, `CREATE DATABASE ${name}`);
     },
   };
+}
+
+/** A cluster of the test file's own, started before its tests and stopped after them, after the rest of `cleanup`. */
+export function useCluster(ports: Ports) {
+  const cluster = localCluster(ports);
+  const cleanup = useCleanup();
+  before(() => {
+    cluster.must('start');
+    cleanup.push(() => cluster.run('stop'));
+  });
+  return { cluster, cleanup };
 }
 
 /**
@@ -183,10 +212,12 @@ export async function ledgerWorkload(
     },
     /**
      * Every acknowledged write on the primary now exactly once, every other at most once; the
-     * ledger balanced. With `until` (a restore to a point in time): every deposit acknowledged
-     * before it applied once and every deposit sent after it not at all (purchases unchecked).
+     * ledger balanced. With `point` (a restore to a named point, created by a call sent at
+     * `before` and answered at `after`): every deposit acknowledged before `before` applied once
+     * and every deposit sent after `after` not at all (purchases unchecked). Deposits between
+     * the two may be on either side of the point.
      */
-    async verify(until?: number) {
+    async verify(point?: { before: number; after: number }) {
       assert.ok(![...codes.keys()].some((c) => c === 'INTERNAL_SERVER_ERROR'), JSON.stringify([...codes]));
       const db: Database = await createDatabase({ url });
       try {
@@ -196,16 +227,17 @@ export async function ledgerWorkload(
         );
         const times = new Map(applied.map((r) => [String(r.amount), Number(r.n)]));
         const acknowledged = [...deposits]
-          .filter(([, d]) => d.code === 'OK' && (until === undefined || d.at < until))
+          .filter(([, d]) => d.code === 'OK' && (point === undefined || d.at < point.before))
           .map(([amount]) => amount);
         const lost = acknowledged.filter((amount) => times.get(amount) !== 1);
         assert.deepEqual(lost, [], `${lost.length} of ${acknowledged.length} acknowledged deposits not applied exactly once`);
         for (const [amount, d] of deposits) {
           const n = times.get(amount) ?? 0;
           assert.ok(n <= 1, `deposit of ${amount} (answered ${d.code}) applied at most once`);
-          if (until !== undefined && d.sent > until) assert.equal(n, 0, `deposit of ${amount} sent after the restore point is not there`);
+          if (point !== undefined && d.sent > point.after)
+            assert.equal(n, 0, `deposit of ${amount} sent after the restore point is not there`);
         }
-        if (until === undefined) {
+        if (point === undefined) {
           const policies = await db.query<{ id: string }>(sql`SELECT id FROM policies WHERE risk_id = ${risk.id}`);
           const stored = new Set(policies.map((p) => p.id));
           const missing = bought.filter((id) => !stored.has(id));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { waitFor } from '../helpers.ts';
-import { ledgerWorkload, localCluster } from './harness.ts';
+import { ledgerWorkload, useCluster } from './harness.ts';
 
 /**
  * Jepsen's standard nemeses on the Patroni cluster (issue 71), under the ledger workload
@@ -19,20 +19,12 @@ import { ledgerWorkload, localCluster } from './harness.ts';
  * (its one synchronous standby is the new primary, so it cannot commit), which the
  * acknowledged-write check proves.
  */
-const cluster = localCluster({
+const { cluster, cleanup } = useCluster({
   HA_PORT: '16000',
   HA_REPLICA_PORT: '16001',
   HA_PG_PORT: '16441',
   HA_REST_PORT: '18541',
   HA_ETCD_PORT: '23950',
-});
-const cleanup: Array<() => unknown> = [];
-before(() => {
-  cluster.must('start');
-  cleanup.push(() => cluster.run('stop'));
-});
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
 });
 
 /** Roles read twice a second while a nemesis runs: [time, role of pg1, pg2, pg3]. */

@@ -1,16 +1,12 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import { createSiweMessage } from 'viem/siwe';
-import { type Client as WsClient, createClient as createWsClient } from 'graphql-ws/client';
-import { pushDomain, pushMessage, pushTypes } from '../domain/push-typed-data.ts';
-import { policyTransferTypes, positionTransferTypes } from '../domain/policy-transfer.ts';
 import {
   CompleteWithdrawalDocument,
   CancelWithdrawalDocument,
   IssuePositionTokensDocument,
   PoolOutlookDocument,
   StatementDocument,
-  TransferPositionDocument,
   RenewPolicyDocument,
   RegisterWebhookDocument,
   WebhooksDocument,
@@ -33,8 +29,6 @@ import {
   MyQuotesDocument,
   PolicyPaidDocument,
   PurchasePolicyDocument,
-  TransferPolicyDocument,
-  PolicyTransferDomainDocument,
   RegisterPushFeedDocument,
   RequestQuoteDocument,
   RequestWithdrawalDocument,
@@ -43,7 +37,6 @@ import {
   SignInDocument,
   SetRiskFeedsDocument,
   SiweNonceDocument,
-  SubmitObservationsDocument,
   type TrancheName,
   SettlementDocument,
   MyChainDepositsDocument,
@@ -58,24 +51,14 @@ export type { FieldPath, FieldProblem } from '../domain/errors.ts';
 export { type ApiErrorBody, CoverApiError, type ErrorCode, RETRYABLE_CODES } from './errors.ts';
 export { type ChainReader, type ChainWriter, depositWithPermit, sendPolicyToken } from './wallets.ts';
 export type { SubscribeOptions } from './sse.ts';
-import { type ApiErrorBody, CoverApiError, type ErrorCode, RETRYABLE_CODES } from './errors.ts';
+export type { Signer } from './signed.ts';
+import { type ApiErrorBody, CoverApiError } from './errors.ts';
 import { type ChainReader, type ChainWriter, depositWithPermit, redeemPositionTokens, sendPolicyToken } from './wallets.ts';
-import { COMPLETE, type SubscribeOptions, apiError, readEvents } from './sse.ts';
+import { apiError } from './sse.ts';
+import { type Signer, signedOperations } from './signed.ts';
+import { createSubscriber } from './subscriptions.ts';
 
 type Hex = `0x${string}`;
-
-/**
- * What signs: a viem account (privateKeyToAccount, or one a wallet or a remote signer holds),
- * or anything with the same three members (the client needs no signing library of its own).
- */
-export interface Signer {
-  address: Hex;
-  /** EIP-191 personal_sign of the Sign-In with Ethereum message. */
-  signMessage(args: { message: string }): Promise<Hex>;
-  /** EIP-712 typed data (the observations a PUSH feed's reporter signs: pushDomain, pushTypes). */
-  // biome-ignore lint/suspicious/noExplicitAny: viem's signTypedData is generic over the typed data it signs
-  signTypedData(args: any): Promise<Hex>;
-}
 
 export interface CoverClientOptions {
   /** The API's GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql. */
@@ -127,184 +110,18 @@ export function createCoverClient(options: CoverClientOptions) {
         },
       );
     }
-    const first = body.errors?.[0];
-    if (first) throw new CoverApiError(first.message, (first.extensions?.code ?? 'INTERNAL_SERVER_ERROR') as ErrorCode, body.errors ?? []);
+    if (body.errors?.length) throw apiError(body.errors);
     if (!body.data) throw new CoverApiError(`HTTP ${res.status} without data`, 'INTERNAL_SERVER_ERROR', []);
     return body.data;
   }
 
-  /** One graphql-ws client per CoverClient, opened on its first WebSocket subscription; it retries nothing (subscribe does). */
-  let ws: WsClient | undefined;
-  const wsClient = () => {
-    ws ??= createWsClient({
-      url: url.replace(/^http/, 'ws'),
-      connectionParams: () => (token ? { authorization: `Bearer ${token}` } : {}),
-      retryAttempts: 0,
-      lazy: true,
-      ...(options.WebSocket ? { webSocketImpl: options.WebSocket } : {}),
-    });
-    return ws;
-  };
-
-  /**
-   * One stream of a subscription, as results then COMPLETE when the server completed it. A
-   * refusal the API answers throws CoverApiError with its code; a stream that cannot be opened
-   * or drops throws or ends without COMPLETE.
-   */
-  function openStream<TResult>(
-    document: TypedDocumentNode<TResult, unknown>,
-    vars: unknown,
-    transport: 'sse' | 'websocket',
-    signal: AbortSignal,
-  ): AsyncIterable<TResult | typeof COMPLETE> {
-    if (transport === 'websocket') {
-      const results = wsClient().iterate({ query: print(document), variables: (vars ?? {}) as Record<string, unknown> });
-      signal.addEventListener('abort', () => void results.return?.(), { once: true });
-      return (async function* () {
-        try {
-          for await (const result of results) {
-            const first = result.errors?.[0];
-            if (first) throw apiError(result.errors as ApiErrorBody[]);
-            if (result.data) yield result.data as TResult;
-          }
-          if (!signal.aborted) yield COMPLETE;
-        } catch (error) {
-          // graphql-ws rejects with the operation's GraphQL errors, or with the socket's close.
-          if (Array.isArray(error)) throw apiError(error as ApiErrorBody[]);
-          throw error;
-        }
-      })();
-    }
-    const opened = doFetch(url, {
-      method: 'POST',
-      headers: headers('text/event-stream'),
-      body: JSON.stringify({ query: print(document), variables: vars ?? {} }),
-      signal,
-    });
-    return (async function* () {
-      const res = await opened;
-      if (!res.ok || !res.body) {
-        throw new CoverApiError(
-          `HTTP ${res.status} opening the subscription`,
-          res.status >= 500 ? 'UNAVAILABLE' : 'INTERNAL_SERVER_ERROR',
-          [],
-        );
-      }
-      yield* readEvents<TResult>(res.body);
-    })();
-  }
-
-  /**
-   * A subscription, over server-sent events (the default) or a WebSocket (`transport:
-   * 'websocket'`, graphql-ws): an async iterator of results that ends when the server
-   * completes the stream, when `signal` aborts, or on `return()` (leaving a for-await loop).
-   * The request is sent at once, so nothing is missed between subscribing and iterating.
-   *
-   * With `reconnect`, a stream that drops (the network, a server restarting or failing over)
-   * is opened again after a pause that doubles from `delayMs` (500) to `maxDelayMs` (10 s),
-   * with the variables `resume` gives from the last result received (a `since`, say), so a
-   * reconnect misses nothing. A refusal the API answers (UNAUTHENTICATED, say) ends the
-   * iterator with that CoverApiError (a retryable one, UNAVAILABLE, is reconnected); so does a
-   * dropped stream without `reconnect`, as NETWORK_ERROR.
-   */
-  function subscribe<TResult, TVariables>(
-    document: TypedDocumentNode<TResult, TVariables>,
-    variables?: TVariables,
-    options: SubscribeOptions<TResult, TVariables> = {},
-  ): AsyncIterableIterator<TResult> {
-    const abort = new AbortController();
-    const { signal, reconnect } = options;
-    const transport = options.transport ?? 'sse';
-    if (signal?.aborted) abort.abort();
-    else signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    const pause = (ms: number) =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        abort.signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          { once: true },
-        );
-      });
-    // The stream opens now, not at the first read: events that happen before the caller starts
-    // iterating (a purchase, a push) wait in the stream for it.
-    let stream = openStream(document as TypedDocumentNode<TResult, unknown>, variables, transport, abort.signal)[Symbol.asyncIterator]();
-    const firstRead = stream.next();
-    firstRead.catch(() => undefined);
-    const events = (async function* () {
-      let last: TResult | undefined;
-      let delay = reconnect?.delayMs ?? 500;
-      const seen = new Set<string>();
-      let pending: Promise<IteratorResult<TResult | typeof COMPLETE>> | undefined = firstRead;
-      for (;;) {
-        let dropped: CoverApiError;
-        try {
-          for (;;) {
-            const next = pending ?? stream.next();
-            pending = undefined;
-            const step = await next;
-            if (step.done) break;
-            const result = step.value;
-            if (result === COMPLETE) return;
-            const key = reconnect?.key?.(result);
-            if (key !== undefined) {
-              if (seen.has(key)) continue;
-              seen.add(key);
-            }
-            last = result;
-            delay = reconnect?.delayMs ?? 500;
-            yield result;
-          }
-          dropped = new CoverApiError(`the subscription to ${url} dropped`, 'NETWORK_ERROR', []);
-        } catch (error) {
-          if (abort.signal.aborted) return;
-          if (error instanceof CoverApiError && !RETRYABLE_CODES.has(error.code)) throw error;
-          dropped =
-            error instanceof CoverApiError
-              ? error
-              : new CoverApiError(
-                  `the subscription to ${url} dropped or could not be opened: ${(error as Error)?.message ?? error}`,
-                  'NETWORK_ERROR',
-                  [],
-                  {
-                    cause: error,
-                  },
-                );
-        }
-        if (abort.signal.aborted) return;
-        if (!reconnect) throw dropped;
-        await pause(delay);
-        if (abort.signal.aborted) return;
-        delay = Math.min(delay * 2, reconnect.maxDelayMs ?? 10_000);
-        const vars = reconnect.resume ? reconnect.resume(last, variables) : variables;
-        stream = openStream(document as TypedDocumentNode<TResult, unknown>, vars, transport, abort.signal)[Symbol.asyncIterator]();
-      }
-    })();
-    return {
-      next: () => events.next(),
-      return: async (value?: unknown) => {
-        // Ends the loop (which cancels the body) before aborting the request, so nothing is left to reject.
-        const closing = events.return(undefined).catch(() => undefined);
-        abort.abort();
-        await closing;
-        return { done: true, value: value as TResult };
-      },
-      throw: (error?: unknown) => events.throw(error),
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
-  }
-
-  const transferDomain = (chainId?: number) =>
-    request(PolicyTransferDomainDocument, { chainId: chainId ?? null }).then((r) => r.policyTransferDomain);
+  /** A subscription, over server-sent events (the default) or a WebSocket (subscriptions.ts). */
+  const subscribe = createSubscriber({ url, fetch: doFetch, WebSocket: options.WebSocket, token: () => token, headers });
 
   return {
     request,
     subscribe,
+    ...signedOperations(request),
     get token() {
       return token;
     },
@@ -348,7 +165,7 @@ export function createCoverClient(options: CoverClientOptions) {
     incidents: (riskId?: string, first = 50, after?: string) =>
       request(IncidentsDocument, { riskId: riskId ?? null, first, after: after ?? null }).then((r) => r.incidents),
 
-    // Buyers
+    // Buyers (policyTransferDomain, transferPolicy: signed.ts)
     risks: (first = 50, after?: string) => request(RisksDocument, { first, after: after ?? null }).then((r) => r.risks),
     /** The cover left on a risk (per pool and cap) and the annual rate range for the term. */
     capacity: (riskId: string, durationDays = 30) => request(CapacityDocument, { riskId, durationDays }).then((r) => r.capacity),
@@ -359,32 +176,6 @@ export function createCoverClient(options: CoverClientOptions) {
     /** Quotes taken, newest first: OPEN, BOUGHT (with its policy) or EXPIRED. */
     quotes: (first = 50, after?: string) => request(MyQuotesDocument, { first, after: after ?? null }).then((r) => r.quotes),
     payouts: (first = 50, after?: string) => request(MyPayoutsDocument, { first, after: after ?? null }).then((r) => r.payouts),
-    /** The EIP-712 domain a transfer is signed under, for a wallet on `chainId` (the server's default chain when omitted). */
-    policyTransferDomain: transferDomain,
-    /**
-     * Hands a policy to `to`, signed by its holder (EIP-712 `PolicyTransfer` under the server's
-     * `policyTransferDomain` for `chainId`, the policy's `transferNonce`): the new holder is paid
-     * by the incidents that confirm from then on. `deadline` is epoch milliseconds (default: an
-     * hour); `chainId` is the chain of the holder's wallet (a contract wallet is asked there).
-     */
-    async transferPolicy(
-      policy: { id: string; holder: string; transferNonce: number },
-      to: string,
-      holder: Signer,
-      deadline = Date.now() + 3_600_000,
-      chainId?: number,
-    ) {
-      const seconds = Math.floor(deadline / 1000);
-      const domain = await transferDomain(chainId);
-      const signature: Hex = await holder.signTypedData({
-        domain: { ...domain, verifyingContract: domain.verifyingContract as Hex },
-        types: policyTransferTypes,
-        primaryType: 'PolicyTransfer',
-        message: { policyId: policy.id, from: policy.holder, to, nonce: BigInt(policy.transferNonce), deadline: BigInt(seconds) },
-      });
-      return (await request(TransferPolicyDocument, { policyId: policy.id, to, deadline: seconds, signature, chainId: domain.chainId }))
-        .transferPolicy;
-    },
     /**
      * Renews an active policy in one step: the same cover for `durationDays` more from its end, at
      * today's price, never above `maxTotal` when given (QUOTE_PRICE_CHANGED, nothing bought).
@@ -468,51 +259,9 @@ export function createCoverClient(options: CoverClientOptions) {
         from: options.from?.toISOString() ?? null,
         to: options.to?.toISOString() ?? null,
       }).then((r) => r.statement),
+    // transferPosition: signed.ts
     /** Positions with what each earns: deposited, premium, losses, net and yields. */
     positions: (first = 50, after?: string) => request(MyPositionsDocument, { first, after: after ?? null }).then((r) => r.positions),
-    /**
-     * Hands `shares` free shares of a tranche to `to`, signed by the owner (EIP-712
-     * `PositionTransfer` under the server's transfer domain, the position's `transferNonce`).
-     * `deadline` is epoch milliseconds (default: an hour).
-     */
-    async transferPosition(
-      position: { poolId: string; tranche: TrancheName; owner: string; transferNonce: number },
-      shares: bigint | string,
-      to: string,
-      owner: Signer,
-      deadline = Date.now() + 3_600_000,
-      chainId?: number,
-    ) {
-      const seconds = Math.floor(deadline / 1000);
-      const domain = await transferDomain(chainId);
-      const message = {
-        poolId: position.poolId,
-        tranche: position.tranche,
-        shares: BigInt(shares),
-        from: position.owner,
-        to,
-        nonce: BigInt(position.transferNonce),
-        deadline: BigInt(seconds),
-      };
-      const signature: Hex = await owner.signTypedData({
-        domain: { ...domain, verifyingContract: domain.verifyingContract as Hex },
-        types: positionTransferTypes,
-        primaryType: 'PositionTransfer',
-        message,
-      });
-      return (
-        await request(TransferPositionDocument, {
-          poolId: position.poolId,
-          tranche: position.tranche,
-          shares: message.shares.toString(),
-          from: position.owner,
-          to,
-          deadline: seconds,
-          signature,
-          chainId: domain.chainId,
-        })
-      ).transferPosition;
-    },
     /**
      * Issues `shares` free shares of a tranche as ERC-1155 tokens to the signed-in address (a
      * server settling on chain with a position token; CONFLICT elsewhere: use transferPosition).
@@ -530,25 +279,9 @@ export function createCoverClient(options: CoverClientOptions) {
     webhooks: () => request(WebhooksDocument, {}).then((r) => r.webhooks),
     createPool: (input: CreatePoolInput) => request(CreatePoolDocument, { input }).then((r) => r.createPool),
 
-    // Integrators
+    // Integrators (pushObservations: signed.ts)
     registerPushFeed: (name: string, heartbeatSeconds?: number) =>
       request(RegisterPushFeedDocument, { name, heartbeatSeconds: heartbeatSeconds ?? null }).then((r) => r.registerFeed),
-    /**
-     * Signs observations with the feed's reporter key (EIP-712: `pushDomain`, `pushTypes`,
-     * times in whole seconds) and submits them. `observedAt` is epoch milliseconds, floored to
-     * the second (what is signed and sent), so `Date.now()` works.
-     */
-    async pushObservations(feedId: string, reporter: Signer, given: ReadonlyArray<{ value: string; observedAt: number }>) {
-      const observations = given.map((o) => ({ value: o.value, observedAt: Math.floor(o.observedAt / 1000) * 1000 }));
-      const signature: Hex = await reporter.signTypedData({
-        domain: pushDomain,
-        types: pushTypes,
-        primaryType: 'Observations',
-        message: pushMessage(feedId, observations),
-      });
-      const input = observations.map((o) => ({ value: o.value, observedAt: new Date(o.observedAt).toISOString() }));
-      return (await request(SubmitObservationsDocument, { feedId, observations: input, signature })).submitObservations;
-    },
     /** Submissions the feed refused, newest first, with the code and reason (the feed's reporter and admins). */
     rejections: (feedId: string, first = 50, after?: string) =>
       request(FeedRejectionsDocument, { feedId, first, after: after ?? null }).then((r) => r.feed?.rejections ?? null),

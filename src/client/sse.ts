@@ -48,9 +48,7 @@ export async function* readEvents<TResult>(body: ReadableStream<Uint8Array>): As
       }
       if (event !== 'next' || !data) continue;
       const parsed = JSON.parse(data) as GraphQLBody<TResult>;
-      const first = parsed.errors?.[0];
-      if (first)
-        throw new CoverApiError(first.message, (first.extensions?.code ?? 'INTERNAL_SERVER_ERROR') as ErrorCode, parsed.errors ?? []);
+      if (parsed.errors?.length) throw apiError(parsed.errors);
       if (parsed.data) yield parsed.data;
     }
   }

@@ -103,10 +103,22 @@ describe('the dashboard on the demo market, in a real browser', () => {
       /^Pays how far it is below 1, as a share of the cover, up to 20% if the price is at or below 0\.995 and stays there for 12 s/,
     );
     assert.match((await page.textContent(`[data-risk="${market.risks.vault.id}"]`)) ?? '', /Smart-contract failure/);
+    // A card's rate is the API's price for the cover it states, a percent a year; a risk whose
+    // quote the API refuses (USDC, just paid: its cool-off) says its sales are closed and when
+    // they reopen, in the reader's zone, and is not the one the buy form picks.
+    const rate = (await page.textContent(`[data-risk="${market.risks.dai.id}"] [data-rate]`)) ?? '';
+    const stated = /^1,000 USDC of cover for 30 days costs ([\d.,]+) USDC now, fee included: ([\d.]+)% a year/.exec(rate);
+    assert.ok(stated, rate);
+    const api = (await h.ok(`{ quoteEstimate(riskId: "${market.risks.dai.id}", amount: "1000000000", durationDays: 30) { total } }`))
+      .quoteEstimate;
+    const apiYearly = (Number(api.total) / 1e9) * (365 / 30) * 100;
+    assert.ok(Math.abs(Number(stated[2]) - apiYearly) <= apiYearly * 0.05, `card ${stated[2]}% vs the API's ${apiYearly}%`);
+    await page.waitForSelector(`[data-risk="${market.risks.usdc.id}"] [data-sale="closed"]`);
     assert.match(
-      (await page.textContent(`[data-risk="${market.risks.usdc.id}"] [data-rate]`)) ?? '',
-      /^About \d+\.\d+% of the amount for a one-year cover[\s\S]*A shorter cover is priced on its own term/,
+      (await page.textContent(`[data-risk="${market.risks.usdc.id}"] [data-sale]`)) ?? '',
+      /^Sales closed: .*sales reopen at .*Sales reopen .*\d{1,2}:\d{2}.* [A-Z][A-Za-z0-9+:-]+\.$/,
     );
+    assert.notEqual(await page.inputValue('#buy-risk'), market.risks.usdc.id, 'a risk not on sale is not picked');
     assert.match(
       (await page.locator(`[data-risk="${market.risks.usdc.id}"] [data-chart] .u-legend`).textContent()) ?? '',
       /value[\s\S]*threshold 0\.995[\s\S]*recovery 0\.999/,
@@ -230,6 +242,31 @@ describe('the dashboard on the demo market, in a real browser', () => {
         (await page.textContent('#quote [data-quote-summary]')) ?? '',
         /^\d+(\.\d+)?% a year of the cover: expected loss [\d.]+%, .*platform fee [\d.]+%$/,
       );
+      // What the cover pays, in money, beside its price: at most 20% of 2,500, at the price at confirmation.
+      const pays = (await page.textContent('#quote [data-quote-pays]')) ?? '';
+      assert.match(pays, /^This cover pays at most 500 USDC \(20% of 2,500 USDC\)/);
+      assert.match(pays, /measured at the price at confirmation/);
+      // The hold time is a clock time with its zone.
+      assert.match((await page.textContent('#quote [data-quote]')) ?? '', /held until \d{1,2}:\d{2}:\d{2}.* [A-Z][A-Za-z0-9+:-]+\.$/);
+      // A quote belongs to the inputs that made it: change the days (to a term the API refuses)
+      // and no button buys the old quote; the form itself refuses the term (its bounds are the API's).
+      await page.fill('#buy-days', '5');
+      assert.equal(await page.locator('#buy-go').count(), 0, 'no buy button for the old quote');
+      await page.getByRole('button', { name: 'Get a quote' }).click();
+      assert.equal(await page.$eval('#buy-days', (i) => (i as HTMLInputElement).validity.rangeUnderflow), true);
+      assert.equal(await page.locator('#buy-go').count(), 0);
+      await page.fill('#buy-days', '29');
+      assert.equal(await page.locator('#buy-go').count(), 0, 'a valid change takes the old quote away too');
+      // Cover below the minimum is refused by the API, naming it.
+      await page.fill('#buy-days', '30');
+      await page.fill('#buy-amount', '0.5');
+      await page.getByRole('button', { name: 'Get a quote' }).click();
+      await page.waitForSelector('#buy-result[data-outcome="refused"]');
+      assert.match((await page.textContent('#buy-result')) ?? '', /minimum cover of 10 USDC/);
+      assert.equal(await page.locator('#buy-go').count(), 0);
+      await page.fill('#buy-amount', '2,500');
+      await page.getByRole('button', { name: 'Get a quote' }).click();
+      await page.waitForSelector('#quote [data-quote]');
       await page.click('#buy-go');
       await page.waitForSelector('#buy-result[data-outcome="ok"]');
       const bought = (await page.textContent('#buy-result')) ?? '';

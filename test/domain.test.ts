@@ -375,7 +375,7 @@ describe('a cover in plain words (Risk.terms)', () => {
         rule({ threshold: '0.995', recoveryThreshold: '0.999', window: 86_400, payout: 'PROPORTIONAL', peg: '1', maxRatio: '0.2' }),
         null,
       ),
-      'Pays how far it is below 1, as a share of the cover, up to 20% if the price is at or below 0.995 and stays there for 24 h; a trigger that is back at or above 0.999 first pays nothing.',
+      'Pays how far it is below 1, as a share of the cover, up to 20% if the price is at or below 0.995 and stays there for 24 h; a trigger that is back at or above 0.999 first pays nothing. The share is measured at the price at confirmation (when the trigger is confirmed), not at the lowest seen.',
     );
   });
 });

@@ -180,6 +180,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
     // marketplace's walk-through.
     pricing: TEST_PRICING,
     minPremium: '1',
+    minCover: '10',
     defaultCooldownSeconds: 60,
     defaultLimits,
     solvency: { ...defaultSolvency, simulation: { ...defaultSolvency.simulation, paths: 20_000 } },

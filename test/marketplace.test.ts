@@ -497,7 +497,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     const buyer = await h.signIn(newWallet());
     const lines = (
       await h.ok(
-        'query($r: ID!) { quoteEstimate(riskId: $r, amount: "1000000", durationDays: 30) { lines { label value } } }',
+        'query($r: ID!) { quoteEstimate(riskId: $r, amount: "10000000", durationDays: 30) { lines { label value } } }',
         { r: risk.id },
         buyer,
       )
@@ -505,6 +505,13 @@ describe('bad input gets a clear error and loses nothing', () => {
     const scoreLine = lines.find((l: { label: string }) => l.label.startsWith('Risk score'));
     assert.match(scoreLine.label, /admin override: "issuer freeze powers used"; the model [\w.-]+ says [\d.]+/);
     assert.equal(scoreLine.value, '25');
+    // Cover below the minimum (MIN_COVER, 10 USDC) is refused, naming it, estimated or firm: its
+    // minimum premium would be more than it could pay (0.5 USDC cost 1.05 USDC before).
+    for (const op of ['query($r: ID!) { quoteEstimate', 'mutation($r: ID!) { requestQuote']) {
+      const tiny = await h.gql(`${op}(riskId: $r, amount: "500000", durationDays: 30) { total } }`, { r: risk.id }, buyer);
+      expectCode(tiny, 'BAD_USER_INPUT');
+      assert.match(tiny.errors?.[0]?.message ?? '', /minimum cover of 10 USDC/);
+    }
   });
 
   test('input errors name their field by one path shape (arguments, names, array positions), and several are reported together', async () => {

@@ -80,6 +80,8 @@ export interface AppConfig {
   pricing: PricingParams;
   /** Minimum premium in whole units of the pool's asset (decimal string). */
   minPremium: string;
+  /** The least cover a quote is given for, in whole units of the pool's asset (decimal string). */
+  minCover: string;
   defaultCooldownSeconds: number;
   defaultLimits: CapacityLimits;
   solvency: SolvencyConfig;

@@ -2,7 +2,7 @@ import { parseUnits } from 'viem';
 import type { QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { type CapacityCheck, checkCapacity, policyExposure } from '../domain/capacity.ts';
-import { type BaseError, capacityExceeded, riskDeclined, salesPaused } from '../domain/errors.ts';
+import { type BaseError, badInput, capacityExceeded, riskDeclined, salesPaused } from '../domain/errors.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { isBeyond } from '../domain/trigger-engine.ts';
 import { coolOffUntil, inNearBand, saleLimit } from '../domain/sale-window.ts';
@@ -158,6 +158,14 @@ export async function priceCover(
   const amount = parsePositiveAmount(amountText);
   validateTerm(durationDays, deps.config.pricing);
   const { risk, snapshots, at: now } = await deps.quotePaths.read(riskId);
+  // The pools backing a risk cover it in one asset.
+  const asset = snapshots[0]?.pool;
+  if (asset && amount < parseUnits(deps.config.minCover, asset.decimals)) {
+    throw badInput(`amount is below the minimum cover of ${deps.config.minCover} ${asset.asset}`, {
+      field: 'amount',
+      minimum: parseUnits(deps.config.minCover, asset.decimals).toString(),
+    });
+  }
   const closed = stateRefusal(deps, risk, now);
   if (closed) throw closed;
   const { model, market, loss, runTested } = await lossOver(deps, risk, durationDays);

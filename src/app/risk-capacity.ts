@@ -27,6 +27,8 @@ export interface RiskCapacity {
   /** Whether cover on the risk is sold now; if not, why (`reason`): its trigger's state, its value past the threshold, a run-class design's threshold tested within a year, or its expected loss above the ceiling. */
   salesOpen: boolean;
   reason: string | null;
+  /** When sales reopen, where a date is known (a cool-off, a run-class coin's year). */
+  reopensAt: number | null;
   /** The largest single policy any pool takes now (a policy is written by one pool). */
   coverLeft: bigint;
   /** Summed over the backing pools. */
@@ -48,7 +50,8 @@ export async function riskCapacity(deps: Deps, riskId: string, durationDays: num
   const { risk, snapshots, at } = await deps.quotePaths.read(riskId);
   const priced = await lossOver(deps, risk, durationDays);
   // The same refusals a quote would meet, in its words.
-  const reason = (stateRefusal(deps, risk, at) ?? lossRefusal(deps, risk, priced, durationDays))?.message ?? null;
+  const refusal = stateRefusal(deps, risk, at) ?? lossRefusal(deps, risk, priced, durationDays);
+  const reopens = refusal?.details?.reopensAt;
   const pools: PoolCapacity[] = [];
   for (const snap of snapshots) {
     const e = exposureFor(snap, riskId);
@@ -83,8 +86,9 @@ export async function riskCapacity(deps: Deps, riskId: string, durationDays: num
   return {
     riskId,
     durationDays,
-    salesOpen: reason === null,
-    reason,
+    salesOpen: refusal === null,
+    reason: refusal?.message ?? null,
+    reopensAt: typeof reopens === 'string' ? Date.parse(reopens) : null,
     coverLeft: pools.reduce((m, p) => (p.coverLeft > m ? p.coverLeft : m), 0n),
     totalCoverLeft: pools.reduce((sum, p) => sum + p.coverLeft, 0n),
     minAnnualRate: mins.length > 0 ? Decimal.min(...mins).toString() : null,

@@ -58,6 +58,11 @@ const EnvSchema = z.object({
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "1"')
     .default('1'),
+  // The least cover sold: below it the minimum premium is a large part of what the cover can pay.
+  MIN_COVER: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "10"')
+    .default('10'),
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
   WEBHOOK_INTERVAL_MS: intFrom(2_000, 100, 3_600_000),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().int().min(0).max(300).optional(),
@@ -317,6 +322,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
         waitingSeconds: e.COVER_WAITING_SECONDS,
       },
       minPremium: e.MIN_PREMIUM,
+      minCover: e.MIN_COVER,
       defaultCooldownSeconds: e.COOLDOWN_SECONDS,
       defaultLimits,
       solvency: { ...defaultSolvency, simulation: { ...defaultSolvency.simulation, paths: e.SIMULATION_PATHS } },

@@ -44,6 +44,13 @@ function signal(template: string | null, kind: 'DEPEG' | 'SMART_CONTRACT_FAILURE
 }
 
 export function ruleInWords(kind: 'DEPEG' | 'SMART_CONTRACT_FAILURE', rule: TriggerRule, template: string | null): string {
+  const words = whenItPays(kind, rule, template);
+  // What a graded payout is measured at (domain/payout.ts: the settlement value).
+  if (rule.payout === 'BINARY') return words;
+  return `${words} The share is measured at ${signal(template, kind).what} at confirmation (when the trigger is confirmed), not at the lowest seen.`;
+}
+
+function whenItPays(kind: 'DEPEG' | 'SMART_CONTRACT_FAILURE', rule: TriggerRule, template: string | null): string {
   const s = signal(template, kind);
   const pays = `Pays ${payoutInWords(rule)}`;
   const held = rule.window === 0 ? 'as soon as it is seen' : `and stays there for ${duration(rule.window)}`;

@@ -5,6 +5,7 @@ import express from 'express';
 import { MemoryStore, type Store, rateLimit } from 'express-rate-limit';
 import proxyaddr from 'proxy-addr';
 import helmet from 'helmet';
+import { getTypesForEIP712Domain, zeroAddress } from 'viem';
 import { requestLogging } from './access-log.ts';
 import { bearer } from './bearer.ts';
 import { serveWebSockets } from './websocket.ts';
@@ -28,6 +29,7 @@ import { jsonPost } from './json-post.ts';
 import { type AuthedRequest, authenticate } from './authenticate.ts';
 import { accountStatement, statementCsv } from '../app/statement.ts';
 import { badInput } from '../domain/errors.ts';
+import { policyTransferTypes, positionTransferTypes } from '../domain/policy-transfer.ts';
 import type { AppOptions } from './app-options.ts';
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 /** An admin's requests may be larger: importFeedHistory takes up to 100,000 observations a call. */
@@ -123,10 +125,20 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
   // The charting library, from the lockfile (no CDN).
   app.use('/vendor/uplot', express.static(UPLOT_DIR, { fallthrough: false }));
   // What the dashboard needs to know about this server before its first request: whether the
-  // demo's routes exist (so a production page never probes them and logs a 404).
-  const demo = { people: Boolean(options.demoPeople), faucet: Boolean(options.demoFaucet) };
+  // demo's routes exist (so a production page never probes them and logs a 404), what cover the
+  // API quotes (its form allows only that), and the EIP-712 types a transfer is signed with (the
+  // API's own, src/domain/policy-transfer.ts, with the domain's fields as the wallet takes them).
+  const info = {
+    demo: { people: Boolean(options.demoPeople), faucet: Boolean(options.demoFaucet) },
+    cover: { minDays: deps.config.pricing.minDays, maxDays: deps.config.pricing.maxDays, minCover: deps.config.minCover },
+    transferTypes: {
+      EIP712Domain: getTypesForEIP712Domain({ domain: { name: '', version: '', chainId: 1, verifyingContract: zeroAddress } }),
+      ...policyTransferTypes,
+      ...positionTransferTypes,
+    },
+  };
   app.get('/dashboard.json', (_req, res) => {
-    res.json({ demo });
+    res.json(info);
   });
   if (options.demoPeople || options.demoFaucet) mountDemo(app, deps, options.demoPeople ?? [], options.demoFaucet);
   const lifecycle = { draining: false };

@@ -12,9 +12,28 @@ export const short = (hash) => (hash ? `${hash.slice(0, 10)}…${hash.slice(-6)}
 export const signed = (v) => `${BigInt(v) > 0n ? '+' : ''}${money(v)} USDC`.replace(/^-0 /, '0 ');
 export const percent = (d) => (d === null ? '—' : `${(Number(d) * 100).toFixed(2)}%`);
 
-/** A date and time in the reader's own zone, to the minute. */
+/** A date and time in the reader's own zone, to the minute, with the zone named ("Nov 28, 2026, 9:41 AM EST"). */
 export function when(iso) {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  // (dateStyle and timeStyle cannot be combined with timeZoneName: the parts are named instead.)
+  return new Date(iso).toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: '2-digit',
+    timeZoneName: 'short',
+  });
+}
+
+/** A time of day in the reader's own zone, to the second, with the zone named ("9:41:07 AM EST"). */
+export function clock(iso) {
+  return new Date(iso).toLocaleTimeString(undefined, { timeZoneName: 'short' });
+}
+
+/** A ratio as a percentage: at most two decimals, and no "-0%". */
+export function pct(ratio) {
+  const text = (Number(ratio) * 100).toLocaleString('en', { maximumFractionDigits: 2 });
+  return `${/^-0(\.0+)?$/.test(text) ? '0' : text}%`;
 }
 
 /**

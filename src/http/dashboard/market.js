@@ -1,4 +1,4 @@
-import { money, count } from './format.js';
+import { money, count, pct, when } from './format.js';
 import { state, gql, nodes } from './api.js';
 import { el } from './dom.js';
 import { chart } from './chart.js';
@@ -27,7 +27,78 @@ export async function renderTreasury() {
     );
 }
 
-export async function render() {
+/** The amount and term a card prices: the buy form's defaults. */
+const CARD_AMOUNT = 1_000_000_000n;
+const CARD_DAYS = 30;
+
+/**
+ * Whether cover on a risk is sold now and, if so, what the card's stated cover costs: the API's
+ * own answers (capacity: open or why not and when it reopens; quoteEstimate: the price a quote
+ * gives now), so the card never says ARMED-and-on-sale while a quote is refused.
+ */
+async function saleOf(r) {
+  if (!r.monitoring.monitored) return { open: false, reason: `not monitored: ${r.monitoring.reason}` };
+  try {
+    const { capacity: c } = await gql(
+      'query($r: ID!, $d: Int!) { capacity(riskId: $r, durationDays: $d) { salesOpen reason reopensAt } }',
+      {
+        r: r.id,
+        d: CARD_DAYS,
+      },
+    );
+    if (!c.salesOpen) return { open: false, reason: c.reason, reopensAt: c.reopensAt };
+    const { quoteEstimate: q } = await gql(
+      'query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { total } }',
+      {
+        r: r.id,
+        a: CARD_AMOUNT.toString(),
+        d: CARD_DAYS,
+      },
+    );
+    return { open: true, total: q.total };
+  } catch (e) {
+    return { open: false, reason: e.message };
+  }
+}
+
+/** A card's sale line: the stated cover's price now, as a percent a year, or why it is not sold and when it reopens. */
+function saleLine(sale) {
+  if (sale.open) {
+    const yearly = (Number(sale.total) / Number(CARD_AMOUNT)) * (365 / CARD_DAYS);
+    return el(
+      'div',
+      { 'data-rate': '', 'data-sale': 'open' },
+      `${money(CARD_AMOUNT)} USDC of cover for ${CARD_DAYS} days costs ${money(sale.total)} USDC now, fee included: ${pct(yearly)} a year. A quote prices your own amount and term.`,
+    );
+  }
+  const reopens = sale.reopensAt ? ` Sales reopen ${when(sale.reopensAt)}.` : '';
+  return el('div', { class: 'warning', 'data-sale': 'closed' }, `Sales closed: ${sale.reason}.${reopens}`);
+}
+
+/**
+ * Renders the market: one render at a time, and the events that arrive during one make one
+ * more after it (a replay's observation a second must not pile up renders, each asking the
+ * API for every card's price).
+ */
+let rendering = null;
+let again = null;
+export function render() {
+  if (!rendering) {
+    rendering = renderMarket().finally(() => {
+      rendering = null;
+    });
+    return rendering;
+  }
+  again ??= rendering
+    .catch(() => undefined)
+    .then(() => {
+      again = null;
+      return render();
+    });
+  return again;
+}
+
+async function renderMarket() {
   const data = await gql(`{
     settlement { mode chainId token treasury confirmations }
     backstop { balance skimRateBps }
@@ -40,34 +111,36 @@ export async function render() {
       timeline { state at value } waterfall { pool { name } layer amount } } }
   }`).then(nodes);
   state.settlement = data.settlement;
-  state.market = { risks: data.risks, pools: data.pools };
-  fillTradeOptions();
+  state.market = { risks: data.risks, pools: data.pools, onSale: state.market.onSale ?? new Set() };
   if (document.body.dataset.view === 'provide') void renderOutlook().catch(console.error);
   await renderTreasury();
   document.getElementById('backstop').textContent =
     `backstop ${money(data.backstop.balance)} USDC, skim ${data.backstop.skimRateBps / 100}%`;
+  const sales = await Promise.all(data.risks.map(saleOf));
+  state.market.onSale = new Set(data.risks.filter((_, i) => sales[i].open).map((r) => r.id));
+  fillTradeOptions();
   const risks = document.getElementById('risks');
   risks.replaceChildren(
-    ...data.risks.map((r) =>
+    ...data.risks.map((r, i) =>
       el(
         'div',
         { class: 'card', 'data-risk': r.id },
         el('strong', {}, r.name),
         ' ',
-        el('span', { class: `state ${r.state}`, 'data-state': r.state }, r.state === 'DEGRADED' ? 'DEGRADED' : r.triggerProgress.label),
-        r.monitoring.monitored
-          ? ''
-          : el('div', { class: 'warning', 'data-monitoring': 'off' }, `Not monitored: ${r.monitoring.reason}. No cover is sold.`),
+        // The trigger's state, green only while cover is sold: an armed trigger on a risk whose sales are closed is grey.
+        el(
+          'span',
+          { class: `state ${sales[i].open || r.state !== 'ARMED' ? r.state : 'DEGRADED'}`, 'data-state': r.state },
+          r.state === 'DEGRADED' ? 'DEGRADED' : r.triggerProgress.label,
+        ),
+        ' · ',
+        sales[i].open ? el('span', { class: 'state GREEN' }, 'on sale') : el('span', { class: 'state AMBER' }, 'sales closed'),
+        saleLine(sales[i]),
         el('div', { 'data-terms': '' }, r.terms),
         el(
           'div',
-          { 'data-rate': '' },
-          `About ${(Number(r.pricing.annualRate) * 100).toFixed(Number(r.pricing.annualRate) < 0.1 ? 2 : 1)}% of the amount for a one-year cover, before the pool's utilisation and the platform fee. A shorter cover is priced on its own term (its first 30 days carry where the market trades now, and the loads and minimum premium weigh more on a short term), so its rate a year differs: its quote says why, line by line.`,
-        ),
-        el(
-          'div',
           { class: 'muted' },
-          `${r.kind === 'DEPEG' ? 'Stablecoin depeg' : 'Smart-contract failure'} · latest ${r.latestValue ?? '—'}`,
+          `${r.kind === 'DEPEG' ? 'Stablecoin depeg' : 'Smart-contract failure'} · latest ${r.latestValue === null ? '—' : Number(r.latestValue).toLocaleString('en', { maximumSignificantDigits: 6 })}`,
         ),
         chart(r.feeds[0]?.observations ?? [], r.rule),
       ),
@@ -143,11 +216,13 @@ export function fillTradeOptions() {
   const riskSelect = document.getElementById('buy-risk');
   keep(
     riskSelect,
-    state.market.risks.map((r) => el('option', { value: r.id }, `${r.name} (${r.monitoring.monitored ? r.state : 'not monitored'})`)),
+    state.market.risks.map((r) =>
+      el('option', { value: r.id }, `${r.name} (${state.market.onSale.has(r.id) ? 'on sale' : 'sales closed'})`),
+    ),
   );
-  // A first visit offers a risk on sale: watched and armed.
+  // A first visit offers a risk on sale (the API quotes it now), never one whose quote it refuses.
   if (!riskSelect.dataset.touched) {
-    const onSale = state.market.risks.find((r) => r.state === 'ARMED' && r.monitoring.monitored);
+    const onSale = state.market.risks.find((r) => state.market.onSale.has(r.id));
     if (onSale) riskSelect.value = onSale.id;
   }
   keep(

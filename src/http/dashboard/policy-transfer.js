@@ -3,35 +3,9 @@ import { state, gql } from './api.js';
 import { el, act } from './dom.js';
 import { walletOnSettlementChain, mined, followChain } from './wallet.js';
 
-/**
- * A signed transfer's EIP-712 types: src/domain/policy-transfer.ts as the browser wallet takes
- * them. The domain comes from the API (policyTransferDomain), for the chain the wallet is on:
- * it binds the signature to that chain and to this deployment.
- */
-const TYPES = {
-  EIP712Domain: [
-    { name: 'name', type: 'string' },
-    { name: 'version', type: 'string' },
-    { name: 'chainId', type: 'uint256' },
-    { name: 'verifyingContract', type: 'address' },
-  ],
-  PolicyTransfer: [
-    { name: 'policyId', type: 'string' },
-    { name: 'from', type: 'address' },
-    { name: 'to', type: 'address' },
-    { name: 'nonce', type: 'uint64' },
-    { name: 'deadline', type: 'uint64' },
-  ],
-  PositionTransfer: [
-    { name: 'poolId', type: 'string' },
-    { name: 'tranche', type: 'string' },
-    { name: 'shares', type: 'uint256' },
-    { name: 'from', type: 'address' },
-    { name: 'to', type: 'address' },
-    { name: 'nonce', type: 'uint64' },
-    { name: 'deadline', type: 'uint64' },
-  ],
-};
+// A signed transfer's EIP-712 types are the API's (GET /dashboard.json, `transferTypes`: from
+// src/domain/policy-transfer.ts). The domain comes from the API (policyTransferDomain), for the
+// chain the wallet is on: it binds the signature to that chain and to this deployment.
 
 /** The holder's wallet signs `message` as `primaryType` under the API's transfer domain for the chain the wallet is on. */
 async function signTransfer(primaryType, message) {
@@ -40,7 +14,8 @@ async function signTransfer(primaryType, message) {
     'query($c: Int) { policyTransferDomain(chainId: $c) { name version chainId verifyingContract } }',
     { c: chainId },
   );
-  const types = { EIP712Domain: TYPES.EIP712Domain, [primaryType]: TYPES[primaryType] };
+  const all = state.serverInfo.transferTypes;
+  const types = { EIP712Domain: all.EIP712Domain, [primaryType]: all[primaryType] };
   const signature = await window.ethereum.request({
     method: 'eth_signTypedData_v4',
     params: [state.session.address, JSON.stringify({ domain, types, primaryType, message })],

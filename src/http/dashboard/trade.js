@@ -1,34 +1,37 @@
-import { money, when } from './format.js';
+import { money, when, clock, pct } from './format.js';
 import { state, gql } from './api.js';
 import { el, act, amountOf } from './dom.js';
 import { fillTranches, freeValue } from './market.js';
 import { depositFromWallet, withdrawToWallet, fundFromFaucet } from './wallet.js';
 
+/** The quote on the page is for the inputs that made it: any change of them, or a refused quote, takes it (and its buy button) away. */
+export function clearQuote() {
+  state.quoted = null;
+  const box = document.getElementById('quote');
+  box.replaceChildren();
+  box.hidden = true;
+}
+
 export async function getQuote() {
+  clearQuote();
   const riskId = document.getElementById('buy-risk').value;
   const amount = amountOf('buy-amount', 'Cover');
   const days = Number(document.getElementById('buy-days').value);
-  if (!Number.isInteger(days) || days < 1) throw new Error('Days must be a whole number of days, at least 1');
-  const fields = 'amount durationDays premium fee total risk { name } pool { name } summary lines { label value }';
+  const { minDays = 1, maxDays = 365 } = state.serverInfo.cover ?? {};
+  if (!Number.isInteger(days) || days < minDays || days > maxDays)
+    throw new Error(`Days must be a whole number from ${minDays} to ${maxDays}`);
+  const fields = 'amount durationDays exposure premium fee total risk { name terms } pool { name } summary lines { label value }';
   // A visitor gets the same price as an estimate (nothing stored); a signed-in buyer a firm quote.
+  const vars = { r: riskId, a: amount.toString(), d: days };
   const q = state.session
     ? (
         await gql(
           `mutation($r: ID!, $a: BigInt!, $d: Int!) { requestQuote(riskId: $r, amount: $a, durationDays: $d) { id expiresAt ${fields} } }`,
-          {
-            r: riskId,
-            a: amount.toString(),
-            d: days,
-          },
+          vars,
         )
       ).requestQuote
-    : (
-        await gql(`query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { ${fields} } }`, {
-          r: riskId,
-          a: amount.toString(),
-          d: days,
-        })
-      ).quoteEstimate;
+    : (await gql(`query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { ${fields} } }`, vars))
+        .quoteEstimate;
   state.quoted = state.session ? q : null;
   const box = document.getElementById('quote');
   const buy = state.session
@@ -39,7 +42,13 @@ export async function getQuote() {
     el(
       'p',
       { 'data-quote': q.id },
-      `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)} = ${money(q.total)} USDC. ${state.session ? `The price is held until ${new Date(q.expiresAt).toLocaleTimeString()}.` : 'An estimate: sign in for a firm quote at this price.'}`,
+      `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)} = ${money(q.total)} USDC. ${state.session ? `The price is held until ${clock(q.expiresAt)}.` : 'An estimate: sign in for a firm quote at this price.'}`,
+    ),
+    // What the cover pays, in money, next to its price: the most (amount x the risk's maximum payout ratio) and how it is worked out.
+    el(
+      'p',
+      { 'data-quote-pays': '' },
+      `This cover pays at most ${money(q.exposure)} USDC (${pct(Number(q.exposure) / Number(q.amount))} of ${money(q.amount)} USDC), automatically to the policy's holder. ${q.risk.terms}`,
     ),
     // The price in plain words first: what it costs a year and what that is made of.
     el('p', { 'data-quote-summary': '' }, q.summary),
@@ -62,8 +71,7 @@ export async function buyQuoted() {
     'mutation($q: ID!) { purchasePolicy(quoteId: $q) { id amount premium endAt risk { name } pool { name } } }',
     { q: state.quoted.id },
   );
-  state.quoted = null;
-  document.getElementById('quote').hidden = true;
+  clearQuote();
   return `Bought: policy ${p.id} covers ${money(p.amount)} USDC of ${p.risk.name} until ${when(p.endAt)}, from ${p.pool.name}.`;
 }
 
@@ -113,7 +121,17 @@ export function setUpTrade() {
   on('faucet', 'click', fundFromFaucet, 'notice');
   document.getElementById('buy-risk').addEventListener('change', (e) => {
     e.currentTarget.dataset.touched = '1';
-    document.getElementById('quote').hidden = true;
   });
+  for (const id of ['buy-risk', 'buy-amount', 'buy-days']) {
+    for (const event of ['input', 'change']) document.getElementById(id).addEventListener(event, clearQuote);
+  }
+  // The form allows what the API quotes (GET /dashboard.json).
+  const cover = state.serverInfo.cover;
+  if (cover) {
+    const days = document.getElementById('buy-days');
+    days.min = String(cover.minDays);
+    days.max = String(cover.maxDays);
+    document.getElementById('buy-amount').title = `At least ${cover.minCover} USDC`;
+  }
   document.getElementById('deposit-pool').addEventListener('change', fillTranches);
 }

@@ -2702,6 +2702,8 @@ export type RiskCapacity = {
   pools: Array<PoolCapacity>;
   /** Why not, when it is not: the trigger's state, the value past the threshold, a run-class coin that closed beyond it within the year, or the expected loss above the ceiling. */
   reason?: Maybe<Scalars['String']['output']>;
+  /** When sales reopen, where that is known (a cool-off after a recovery, a run-class coin's year): null when sales are open or wait on a value coming back. */
+  reopensAt?: Maybe<Scalars['DateTime']['output']>;
   /** The risk. */
   risk: Risk;
   /** Whether cover on the risk is sold now. */
@@ -4652,6 +4654,7 @@ export type RiskCapacityResolvers<ContextType = Context, ParentType extends Reso
   minAnnualRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   pools?: Resolver<Array<ResolversTypes['PoolCapacity']>, ParentType, ContextType>;
   reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  reopensAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
   salesOpen?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   totalCoverLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;

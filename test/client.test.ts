@@ -4,7 +4,14 @@ import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { privateKeyToAccount } from 'viem/accounts';
 import { settleIncident } from '../src/app/settle-incident.ts';
-import { CoverApiError, PolicyPaidDocument, RiskStateChangedDocument, createCoverClient } from '../src/client/index.ts';
+import {
+  CoverApiError,
+  PolicyPaidDocument,
+  RiskStateChangedDocument,
+  createCoverClient,
+  formatAmount,
+  formatPercent,
+} from '../src/client/index.ts';
 import {
   CREATE_POOL,
   CREDIT,
@@ -217,4 +224,16 @@ describe("the typed client runs the three users' flows", () => {
       }
     });
   }
+});
+
+test("the SDK's formatting: amounts exact from base units, grouped, at most two decimals (six asked), percentages, never a signed zero", () => {
+  assert.equal(formatAmount(1_234_567_891n), '1,234.57');
+  assert.equal(formatAmount('300000000699999999', 18, 6), '0.3');
+  assert.equal(formatAmount(123_456_789_012_345_678_901n, 6), '123,456,789,012,345.68', 'beyond a float: exact');
+  assert.equal(formatAmount(-1n), '0', 'less than a cent below zero is 0, not -0');
+  assert.equal(formatAmount(-3_901_000_000n), '-3,901');
+  assert.equal(formatAmount(1n, 6, 12), '0.000001', 'at most six decimals');
+  assert.equal(formatPercent('0.0873'), '8.73%');
+  assert.equal(formatPercent('2.742882883964'), '274.29%');
+  assert.equal(formatPercent('-0.00001'), '0%');
 });

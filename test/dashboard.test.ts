@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { type WalletLog, injectWallet, launchBrowser } from './browser.ts';
@@ -8,6 +10,7 @@ import type { Viewer } from '../src/app/viewer.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { creditAccount } from '../src/app/funding.ts';
+import { dispatchWebhooks } from '../src/app/webhooks.ts';
 import { type DemoMarket, demoFaucet, pushSigned, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { findPolicy } from '../src/db/cover-store.ts';
@@ -156,7 +159,10 @@ describe('the dashboard on the demo market, in a real browser', () => {
     const earned = (await page.textContent('[data-position="Stablecoin Core:FIRST_LOSS"]')) ?? '';
     const incidentId = (await h.ok('{ incidents { nodes { id } } }')).incidents.nodes[0].id as string;
     assert.match(earned, /FIRST_LOSS[\d,.]+ USDC20,000/, earned);
-    assert.ok(earned.includes(`(${incidentId})`), `the loss names its incident: ${earned}`);
+    // The loss names its incident as a person reads it (the risk and when), not by its id.
+    assert.match(earned, /[\d,.]+ USDC \(USDC depeg, [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}.* [A-Z][A-Za-z0-9+:-]+\)/, earned);
+    assert.ok(!earned.includes(incidentId), `no raw incident id: ${earned}`);
+    assert.ok(!/-0 USDC|\+0 USDC/.test(earned), `no signed zero: ${earned}`);
     assert.match(earned, /-[\d,.]+ USDC/, 'a net loss');
     await page.waitForSelector('[data-share-price="Stablecoin Core:FIRST_LOSS"] canvas');
     await page.close();
@@ -365,6 +371,37 @@ describe('the dashboard on the demo market, in a real browser', () => {
       );
       assert.ok(BigInt(accountBalance.amount) < USDC(10_000 - 3_000), 'the premium and the deposit left the wallet');
       await page.screenshot({ path: `${ARTIFACTS}trade-desktop.png`, fullPage: true });
+
+      // An integrator's endpoint from the page: registered, sent a test event (signed and
+      // delivered as any event), then deleted.
+      const hooked: string[] = [];
+      const endpoint = createServer((req, res) => {
+        hooked.push(String(req.headers['x-cover-event']));
+        res.statusCode = 204;
+        res.end();
+      });
+      await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r));
+      try {
+        await page.click('#roles a[data-role="integrate"]');
+        await page.waitForSelector('body[data-view="integrate"]', { state: 'attached' });
+        await page.fill('#hook-url', `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/hook`);
+        await page.getByRole('button', { name: 'Register endpoint' }).click();
+        await page.waitForSelector('#hook-result[data-outcome="ok"]');
+        await page.getByRole('button', { name: 'Send a test event' }).click();
+        await page.waitForSelector('#hook-result[data-outcome="ok"]');
+        assert.match((await page.textContent('#hook-result')) ?? '', /^Test event queued/);
+        await dispatchWebhooks(h.deps);
+        assert.ok(hooked.includes('TEST'), hooked.join());
+        await page.reload();
+        await page.waitForSelector('[data-hook] [data-delivery="DELIVERED"]');
+        assert.match((await page.textContent('[data-hook]')) ?? '', /TEST DELIVERED after 1 attempt\(s\), last answer HTTP 204/);
+        page.once('dialog', (d) => void d.accept());
+        await page.getByRole('button', { name: 'Delete endpoint' }).click();
+        await page.waitForSelector('[data-hook]', { state: 'detached' });
+        assert.match((await page.textContent('#hook-result')) ?? '', /deleted: nothing more is sent to it/);
+      } finally {
+        endpoint.close();
+      }
       await page.click('#roles a[data-role="buy"]');
       await page.waitForSelector('body[data-view="buy"]', { state: 'attached' });
 

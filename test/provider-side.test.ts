@@ -222,6 +222,16 @@ describe('cover one can keep (issue 59)', () => {
     const after = BigInt((await h.ok('{ accountBalance { amount } }', {}, token)).accountBalance.amount);
     assert.equal(before - after, BigInt(renewal.premium) + BigInt(renewal.fee));
     assert.equal((await h.ok(POLICY, { id: bought.id }, token)).policy.renewedBy.id, renewal.id);
+    // The statement tells a renewal from a purchase.
+    const lines = (await h.ok('{ statement { lines { kind description reference } } }', {}, token)).statement.lines;
+    const premiums = lines.filter((l: { kind: string }) => l.kind === 'PREMIUM');
+    assert.deepEqual(
+      premiums.map((l: { description: string; reference: string }) => [l.reference, l.description]),
+      [
+        [bought.id, 'Cover bought: premium and platform fee'],
+        [renewal.id, 'Cover renewed: premium and platform fee'],
+      ],
+    );
 
     // Renewed once: the renewal renews on; a stranger cannot renew; an ended policy cannot.
     expectCode(await h.gql(RENEW, { p: bought.id, d: 30 }, token), 'CONFLICT');
@@ -471,6 +481,20 @@ describe('webhooks (issue 59)', () => {
         registerWebhook(production, { address: buyer.wallet.address, roles: [] }, { url: 'https://127.0.0.1/hook', events: ['PAYOUT'] }),
         (e: Error & { code?: string }) => e.code === 'BAD_USER_INPUT' && /loopback or private/.test(e.message),
       );
+      // A test delivery on the owner's demand, signed and sent as any event; TEST is not subscribed to; a stranger cannot test it.
+      const TEST = 'mutation($id: ID!) { testWebhook(id: $id) { id event status payload } }';
+      const tested = (await h.ok(TEST, { id: reg.endpoint.id }, buyer.token)).testWebhook;
+      assert.deepEqual([tested.event, tested.status], ['TEST', 'PENDING']);
+      expectCode(await h.gql(TEST, { id: reg.endpoint.id }, await h.signIn(newWallet())), 'NOT_FOUND');
+      expectCode(await h.gql(REGISTER, { u: `${receiver.base}/hook`, e: ['TEST'] }, buyer.token), 'BAD_USER_INPUT');
+      assert.equal((await dispatchWebhooks(h.deps)).sent, 1);
+      const test = received[2] as { headers: Record<string, string>; body: string };
+      assert.equal(test.headers['x-cover-event'], 'TEST');
+      const [, tt, tv1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(test.headers['x-cover-signature'] ?? '') ?? [];
+      assert.equal(tv1, createHmac('sha256', reg.secret).update(`${tt}.${test.body}`).digest('hex'));
+      [endpoint] = (await h.ok(LIST, {}, buyer.token)).webhooks;
+      assert.deepEqual([endpoint.deliveries[0].event, endpoint.deliveries[0].status], ['TEST', 'DELIVERED']);
+
       // Deleted: nothing more is sent.
       assert.equal((await h.ok(`mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: reg.endpoint.id }, buyer.token)).deleteWebhook, true);
       assert.deepEqual((await h.ok(LIST, {}, buyer.token)).webhooks, []);

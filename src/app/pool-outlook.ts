@@ -225,7 +225,7 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
   return {
     basis:
       "Yields are a year of the premium today's active policies earn (their premium after the backstop's skim, spread over their terms), " +
-      `shared among the tranches by capital x weight, over each tranche's assets now. They move with the book: at today's utilisation of ${decimalString(utilisation, 4)} of the pool's cap; ` +
+      `shared among the tranches by capital x weight, over each tranche's assets now. They move with the book: at today's utilisation of ${decimalString(new Decimal(utilisation).mul(100), 2)}% of the pool's cap; ` +
       "a fuller pool earns more and holds more risk. Losses are the simulation that prices the pool's cover and sets its adequacy " +
       `(${sim.paths} simulated years of today's book, computed ${minute(report.computedAt)}), through the tranches first loss first.`,
     premiumRunRate: runRate,

@@ -80,7 +80,9 @@ export async function accountStatement(
       description:
         r.kind === 'PREMIUM' && r.amount > 0n
           ? "Curator's fee on a cover sold by a pool you curate"
-          : (DESCRIPTIONS[r.kind] ?? r.kind.toLowerCase().replaceAll('_', ' ')),
+          : r.renewal
+            ? 'Cover renewed: premium and platform fee'
+            : (DESCRIPTIONS[r.kind] ?? r.kind.toLowerCase().replaceAll('_', ' ')),
       amount: r.amount,
       balanceAfter: r.balanceAfter,
       reference: r.reference,

@@ -11,6 +11,7 @@ import {
   endpointsOf,
   enqueueEvents,
   findEndpoint,
+  insertDelivery,
   insertEndpoint,
   recordAttempt,
   scannedTo,
@@ -109,6 +110,34 @@ export async function deleteWebhook(deps: Deps, viewer: Viewer | null, id: strin
     if (!found || found.owner !== owner) throw notFound(`no webhook endpoint ${id}`);
     await deleteEndpoint(tx, id, deps.clock.now());
     return true;
+  });
+}
+
+/** A TEST event to one of the viewer's endpoints, due now: the dispatcher signs and sends it as any event. */
+export async function testWebhook(deps: Deps, viewer: Viewer | null, id: string): Promise<WebhookDeliveryRecord> {
+  const owner = requireViewer(viewer).address;
+  const now = deps.clock.now();
+  return deps.db.transaction(async (tx) => {
+    const found = await findEndpoint(tx, id);
+    if (!found || found.owner !== owner) throw notFound(`no webhook endpoint ${id}`);
+    const eventId = newId('evt');
+    const delivery: WebhookDeliveryRecord = {
+      id: newId('whd'),
+      endpointId: id,
+      eventId,
+      event: 'TEST',
+      payload: { event: 'TEST', eventId, endpointId: id, at: new Date(now).toISOString() },
+      status: 'PENDING',
+      attempts: 0,
+      nextAttemptAt: now,
+      lastAttemptAt: null,
+      lastStatus: null,
+      lastError: null,
+      deliveredAt: null,
+      createdAt: now,
+    };
+    await insertDelivery(tx, delivery);
+    return delivery;
   });
 }
 

@@ -1,5 +1,5 @@
 import { privateKeyToAccount } from 'viem/accounts';
-import { CoverApiError, createCoverClient } from '../client/index.ts';
+import { CoverApiError, createCoverClient, formatAmount, formatPercent } from '../client/index.ts';
 
 /**
  * `npm run quickstart`: the three users' flows against a running server ($API, default
@@ -14,7 +14,7 @@ const keys = {
   integrator: '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
 } as const;
 const usdc = (n: number) => BigInt(n) * 1_000_000n;
-const show = (v: bigint | string) => (Number(v) / 1e6).toLocaleString('en', { maximumFractionDigits: 6 });
+const show = (v: bigint | string) => formatAmount(v);
 
 async function main(): Promise<void> {
   const run = Date.now().toString(36);
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const payouts = buyer.client.payoutsLive(new Date(Date.now() - 1000));
   const room = await buyer.client.capacity(risk.id, 30);
   console.log(
-    `capacity: up to ${show(room.coverLeft)} USDC in one policy, at ${room.minAnnualRate} to ${room.maxAnnualRate} a year for 30 days`,
+    `capacity: up to ${show(room.coverLeft)} USDC in one policy, at ${room.minAnnualRate === null ? 'n/a' : formatPercent(room.minAnnualRate)} to ${room.maxAnnualRate === null ? 'n/a' : formatPercent(room.maxAnnualRate)} a year for 30 days`,
   );
   const quote = await buyer.client.quote(risk.id, usdc(1_000), 30);
   console.log(`quote ${quote.id}: ${show(quote.total)} USDC for ${show(quote.amount)} USDC of cover`);

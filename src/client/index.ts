@@ -52,6 +52,7 @@ export { type ApiErrorBody, CoverApiError, type ErrorCode, RETRYABLE_CODES } fro
 export { type ChainReader, type ChainWriter, depositWithPermit, sendPolicyToken } from './wallets.ts';
 export type { SubscribeOptions } from './sse.ts';
 export type { Signer } from './signed.ts';
+export { formatAmount, formatPercent } from './format.ts';
 import { type ApiErrorBody, CoverApiError } from './errors.ts';
 import { type ChainReader, type ChainWriter, depositWithPermit, redeemPositionTokens, sendPolicyToken } from './wallets.ts';
 import { apiError } from './sse.ts';

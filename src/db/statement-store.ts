@@ -9,6 +9,8 @@ export interface StatementRow {
   reference: string | null;
   amount: bigint;
   balanceAfter: bigint;
+  /** A premium that renewed a policy (policies.renews). */
+  renewal: boolean;
 }
 
 /**
@@ -17,8 +19,17 @@ export interface StatementRow {
  * true balance), those made in [from, to) only, at most `limit`.
  */
 export async function accountPostings(ex: Executor, accountId: string, from: number, to: number, limit: number): Promise<StatementRow[]> {
-  const rows = await ex.query<{ entry_id: string; at: unknown; kind: string; reference: string | null; amount: string; after: string }>(sql`
-    SELECT * FROM (
+  const rows = await ex.query<{
+    entry_id: string;
+    at: unknown;
+    kind: string;
+    reference: string | null;
+    amount: string;
+    after: string;
+    renewal: boolean | null;
+  }>(sql`
+    SELECT s.*, (s.kind = 'PREMIUM' AND EXISTS (SELECT 1 FROM policies pol WHERE pol.id = s.reference AND pol.renews IS NOT NULL)) AS renewal
+    FROM (
       SELECT p.entry_id, e.created_at AS at, e.kind, e.reference, p.amount,
         sum(p.amount) OVER (ORDER BY p.id ROWS UNBOUNDED PRECEDING) AS after, p.id
       FROM postings p JOIN journal_entries e ON e.id = p.entry_id
@@ -31,5 +42,6 @@ export async function accountPostings(ex: Executor, accountId: string, from: num
     reference: r.reference,
     amount: big(r.amount),
     balanceAfter: big(r.after),
+    renewal: r.renewal === true,
   }));
 }

@@ -126,7 +126,7 @@ export async function enqueueEvents(tx: Executor, from: number, to: number, now:
   );
   const f = ts(from);
   const t = ts(to);
-  const sources: Record<WebhookEvent, ReturnType<typeof sql>> = {
+  const sources: Record<Exclude<WebhookEvent, 'TEST'>, ReturnType<typeof sql>> = {
     RISK_STATE: sql`
       SELECT 'RISK_STATE' AS event, 'risk_event:' || e.id AS event_id, NULL::text AS owner, e.created_at AS at,
         jsonb_build_object('riskId', e.risk_id, 'risk', r.name, 'state', e.state, 'value', e.value::text, 'at', e.at) AS payload
@@ -152,7 +152,7 @@ export async function enqueueEvents(tx: Executor, from: number, to: number, now:
           'valueAtRequest', w.value_at_request::text, 'availableAt', w.available_at) AS payload
       FROM withdrawal_requests w WHERE w.status = 'PENDING' AND w.available_at >= ${f} AND w.available_at < ${t}`,
   };
-  const parts = wanted.map((w) => sources[w.event]).filter(Boolean);
+  const parts = wanted.map((w) => (w.event === 'TEST' ? undefined : sources[w.event])).filter(Boolean);
   if (parts.length === 0) return 0;
   const rows = await tx.query<{ n: string | number }>(sql`
     WITH events AS (${sql.join(parts, sql` UNION ALL `)}), added AS (
@@ -166,6 +166,13 @@ export async function enqueueEvents(tx: Executor, from: number, to: number, now:
     )
     SELECT count(*) AS n FROM added`);
   return Number(rows[0]?.n ?? 0);
+}
+
+/** A delivery made by hand (a TEST its owner asked for), due now. */
+export async function insertDelivery(tx: Executor, d: WebhookDeliveryRecord): Promise<void> {
+  await tx.query(sql`
+    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event, payload, status, next_attempt_at, created_at)
+    VALUES (${d.id}, ${d.endpointId}, ${d.eventId}, ${d.event}, ${JSON.stringify(d.payload)}::jsonb, ${d.status}, ${ts(d.nextAttemptAt)}, ${ts(d.createdAt)})`);
 }
 
 /**

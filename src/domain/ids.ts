@@ -14,6 +14,8 @@ export type IdPrefix =
   | 'bat'
   | 'rorg'
   | 'whk'
+  | 'whd'
+  | 'evt'
   | 'ptk';
 
 /**

@@ -1,6 +1,7 @@
 /** Webhooks (issue 59): an account's endpoints and the deliveries made to them. db/webhook-store.ts persists them. */
 
-export type WebhookEvent = 'PAYOUT' | 'INCIDENT' | 'WITHDRAWAL_READY' | 'RISK_STATE';
+/** The events an endpoint subscribes to, and TEST: a delivery its owner asked for (testWebhook), never subscribed to. */
+export type WebhookEvent = 'PAYOUT' | 'INCIDENT' | 'WITHDRAWAL_READY' | 'RISK_STATE' | 'TEST';
 
 export interface WebhookEndpointRecord {
   id: string;

@@ -1,4 +1,4 @@
-import { deleteWebhook, recentDeliveries, registerWebhook, webhooksOf } from '../app/webhooks.ts';
+import { deleteWebhook, recentDeliveries, registerWebhook, testWebhook, webhooksOf } from '../app/webhooks.ts';
 import { setCuratorFee } from '../app/create-pool.ts';
 import { curatorFeeAt } from '../domain/pool.ts';
 import { positionTransferNonce, transferPosition } from '../app/transfer-position.ts';
@@ -43,6 +43,7 @@ export const providerResolvers: Resolvers = {
     renewPolicy: (_, a, ctx) => renewPolicy(ctx.deps, ctx.viewer, a),
     registerWebhook: (_, a, ctx) => registerWebhook(ctx.deps, ctx.viewer, a),
     deleteWebhook: (_, a, ctx) => deleteWebhook(ctx.deps, ctx.viewer, a.id),
+    testWebhook: (_, a, ctx) => testWebhook(ctx.deps, ctx.viewer, a.id),
     setCuratorFee: async (_, a, ctx) => {
       const pool = await setCuratorFee(ctx.deps, ctx.viewer, a.poolId, a.feeBps);
       return ctx.pool(pool.id);

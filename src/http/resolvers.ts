@@ -130,7 +130,7 @@ const quoteFields: QuoteEstimateResolvers = {
         : [
             {
               label: `Where it trades now: ${b.marketDistance ?? 'unknown'} of the way from the threshold to the peg${motionWords(b.marketMotion)}; the first 30 days' expected loss multiplied by`,
-              value: b.marketMultiplier,
+              value: num(b.marketMultiplier),
             },
           ]),
       { label: scoreLabel(await ctx.risk(q.riskId)), value: b.score },
@@ -153,8 +153,11 @@ const quoteFields: QuoteEstimateResolvers = {
         label: `Backstop skim: the premium grossed up for the ${pct(String(p.skimLoadBps / 10_000))} the fund takes`,
         value: pct(b.skimLoad),
       },
-      { label: `Utilisation of the ${b.bindingCap} cap, before -> after`, value: `${b.utilisationBefore} -> ${b.utilisationAfter}` },
-      { label: `Mean utilisation multiplier m(u) (k=${p.kink}, s1=${p.slope1}, s2=${p.slope2})`, value: b.utilisationMultiplier },
+      {
+        label: `Utilisation of the ${b.bindingCap} cap, before and after`,
+        value: `${pct(b.utilisationBefore)} to ${pct(b.utilisationAfter)}`,
+      },
+      { label: `Mean utilisation multiplier m(u) (k=${p.kink}, s1=${p.slope1}, s2=${p.slope2})`, value: num(b.utilisationMultiplier) },
       { label: 'Premium rate for the term: (expected loss + loads) x m', value: `${pct(b.termRate)} (${pct(b.annualRate)} a year)` },
       {
         label: `Premium = amount x rate, rounded up${b.minimumApplied ? ' (minimum premium applied)' : ''}`,

@@ -330,6 +330,8 @@ export type WebhookEvent =
   | 'PAYOUT'
   /** A risk's state changed (triggered, recovered, confirmed, re-armed, degraded, healthy). */
   | 'RISK_STATE'
+  /** A test delivery the endpoint's owner asked for (testWebhook); not an event to subscribe to. */
+  | 'TEST'
   /** A withdrawal request of the account's finished its cooldown: it can be completed. */
   | 'WITHDRAWAL_READY';
 

@@ -35,7 +35,7 @@ export async function renderMine() {
   try {
     data = await gql(`{
       accountBalance { amount }
-      policies(first: 50) { nodes { id status amount premium startAt endAt buyer holder transferNonce renewedBy { id } token { contract tokenId minted } risk { id name } pool { name } payout { paid iou transfer { state txHash } } } }
+      policies(first: 50) { nodes { id status amount premium startAt coveredFrom endAt buyer holder transferNonce renewedBy { id } token { contract tokenId minted } risk { id name } pool { name } payout { paid iou transfer { state txHash } } } }
       positions(first: 100) { nodes { tranche shares lockedShares value transferNonce token { contract tokenId } pool { id name } whatIf { loss scenario { name } }
         earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
           sharePrice { at sharePrice } } } }
@@ -63,7 +63,7 @@ export async function renderMine() {
         'my-policies',
         'Policies',
         'No policies.',
-        ['Risk', 'Pool', 'Cover', 'Premium', 'Ends', 'Status', 'Paid', ...(onChain ? ['On chain'] : []), 'Holder', 'Hand on', 'Keep it'],
+        ['Risk', 'Pool', 'Cover', 'Premium', 'Covered', 'Status', 'Paid', ...(onChain ? ['On chain'] : []), 'Holder', 'Hand on', 'Keep it'],
         data.policies,
         (p) =>
           el(
@@ -73,8 +73,9 @@ export async function renderMine() {
             td(p.pool.name),
             td(money(p.amount)),
             td(money(p.premium)),
-            td(new Date(p.endAt).toISOString().slice(0, 10)),
-            td(p.status, { class: p.status }),
+            td(`${when(p.coveredFrom)} to ${when(p.endAt)}`),
+            // A renewal bought ahead is active but covers from its policy's end: said so.
+            td(p.status === 'ACTIVE' && Date.parse(p.coveredFrom) > Date.now() ? 'ACTIVE, starts later' : p.status, { class: p.status }),
             td(p.payout ? `${money(p.payout.paid)} USDC${p.payout.iou !== '0' ? ` (IOU ${money(p.payout.iou)})` : ''}` : '—'),
             ...(onChain
               ? [
@@ -124,10 +125,12 @@ export async function renderMine() {
             td(
               p.earnings.losses.length === 0
                 ? '—'
-                : p.earnings.losses.map((l) => `${money(l.amount)} (${l.incidentId ?? 'other'})`).join(', '),
+                : p.earnings.losses.map((l) => `${money(l.amount)} USDC (${incidentName(l.incidentId)})`).join(', '),
               { title: 'per incident' },
             ),
-            td(signed(p.earnings.netEarned), { class: BigInt(p.earnings.netEarned) < 0n ? 'RED' : 'GREEN' }),
+            td(signed(p.earnings.netEarned), {
+              class: Math.sign(Number(p.earnings.netEarned)) < 0 ? 'RED' : Number(p.earnings.netEarned) > 0 ? 'GREEN' : '',
+            }),
             td(
               `${percent(p.earnings.realisedYield)} booked · ${p.earnings.annualisedYield === null ? 'under an hour' : `${percent(p.earnings.annualisedYield)} a year`}`,
             ),
@@ -192,11 +195,19 @@ function withdrawalControls(w) {
     : [el('span', { class: 'muted' }, `in cooldown until ${when(w.availableAt)} `), cancel];
 }
 
+/** An incident named as the page shows it: its risk and day (the market's incidents), not its id. */
+function incidentName(id) {
+  if (!id) return 'not tied to an incident';
+  const i = state.market.incidents?.find((x) => x.id === id);
+  return i ? `${i.risk.name}, ${when(i.timeline[0]?.at ?? i.createdAt)}` : 'an earlier incident';
+}
+
 /** An active policy's renewal: the price first (an estimate for the same term), then one click buys it from the policy's end. */
 function renewControls(p) {
   if (p.status !== 'ACTIVE' || p.holder.toLowerCase() !== state.session.address.toLowerCase()) return '—';
   if (p.renewedBy) return 'renewed';
-  const days = Math.min(365, Math.max(7, Math.round((Date.parse(p.endAt) - Date.parse(p.startAt)) / 86_400_000)));
+  // The same term again: the days it covers (a renewal's from its policy's end, not from when it was bought).
+  const days = Math.min(365, Math.max(7, Math.round((Date.parse(p.endAt) - Date.parse(p.coveredFrom)) / 86_400_000)));
   const button = el('button', { type: 'button', 'data-renew': p.id }, `Renew ${days} days`);
   button.addEventListener('click', () =>
     act(

@@ -1,18 +1,31 @@
 import { el } from './dom.js';
+import { clock } from './format.js';
 
 /** A card is at most ~400 px wide, and on a phone the screen less its margins. */
 export const chartWidth = () => Math.max(220, Math.min(360, document.documentElement.clientWidth - 80));
 /** Time on the x axis; one point alone gets a short window around it rather than years. */
 export const timeScale = { time: true, range: (_u, min, max) => (min === max ? [min - 300, max + 300] : [min, max]) };
-/** Time ticks as a reader wants them: hours and minutes within a day, else the day (never ":17.000"). */
+/** The reader's time zone, as the axis names it ("EST", "GMT+1"). */
+const zone =
+  new Intl.DateTimeFormat(undefined, { timeZoneName: 'short' }).formatToParts(new Date()).find((p) => p.type === 'timeZoneName')?.value ??
+  '';
+/**
+ * Time ticks as a reader wants them, in the reader's zone (named on the axis): the day over
+ * more than two days, hours and minutes over more than two hours, else to the second (a replay
+ * a second apart would otherwise read "01:18" on every tick).
+ */
 export const timeAxis = {
   stroke: '#98a2b3',
+  label: `time (${zone})`,
   values: (u, ticks) => {
     const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
-    return ticks.map((t) => {
-      const d = new Date(t * 1000);
-      return span > 2 * 86_400 ? d.toISOString().slice(5, 10) : d.toISOString().slice(11, 16);
-    });
+    const parts =
+      span > 2 * 86_400
+        ? { month: 'short', day: 'numeric' }
+        : span > 2 * 3_600
+          ? { hour: '2-digit', minute: '2-digit' }
+          : { hour: '2-digit', minute: '2-digit', second: '2-digit' };
+    return ticks.map((t) => new Date(t * 1000).toLocaleString(undefined, parts));
   },
 };
 
@@ -37,7 +50,7 @@ export function chart(observations, rule) {
       el(
         'p',
         { class: 'muted' },
-        `One observation so far: ${points[0].value} at ${new Date(times[0] * 1000).toISOString().slice(11, 16)} UTC.`,
+        `One observation so far: ${Number(points[0].value).toLocaleString('en', { maximumSignificantDigits: 6 })} at ${clock(points[0].observedAt)}.`,
       ),
     );
     return box;

@@ -1,7 +1,17 @@
-// Numbers, amounts and times in the words the dashboard shows them.
+// Numbers, amounts and times in the words the dashboard shows them: the rule of the SDK's
+// formatAmount and formatPercent (src/client/format.ts), in the page's plain JavaScript.
+
+/** Base units as an exact decimal string ("-1234.5"), no floating point. */
+function units(v, d) {
+  const n = BigInt(typeof v === 'number' ? Math.round(v) : v);
+  const abs = n < 0n ? -n : n;
+  const scale = 10n ** BigInt(d);
+  return `${n < 0n ? '-' : ''}${abs / scale}.${(abs % scale).toString().padStart(d, '0')}`;
+}
+
+/** An amount in the asset: grouped, at most two decimals, and never "-0". */
 export const money = (v, d = 6) => {
-  const text = (Number(v) / 10 ** d).toLocaleString('en', { maximumFractionDigits: 2 });
-  // A loss too small to show at two decimals is 0, not "-0".
+  const text = new Intl.NumberFormat('en', { maximumFractionDigits: 2 }).format(units(v, d));
   return /^-0(\.0+)?$/.test(text) ? '0' : text;
 };
 /** "1 policy", "2 policies". */
@@ -9,8 +19,12 @@ export const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 export const short = (hash) => (hash ? `${hash.slice(0, 10)}…${hash.slice(-6)}` : '');
 
-export const signed = (v) => `${BigInt(v) > 0n ? '+' : ''}${money(v)} USDC`.replace(/^-0 /, '0 ');
-export const percent = (d) => (d === null ? '—' : `${(Number(d) * 100).toFixed(2)}%`);
+/** A change of money with its sign: "+12.5 USDC", "-3 USDC", and "0 USDC" for nothing (or less than a cent). */
+export const signed = (v) => {
+  const shown = money(v);
+  return `${shown !== '0' && BigInt(v) > 0n ? '+' : ''}${shown} USDC`;
+};
+export const percent = (d) => (d === null ? '—' : pct(d));
 
 /** A date and time in the reader's own zone, to the minute, with the zone named ("Nov 28, 2026, 9:41 AM EST"). */
 export function when(iso) {

@@ -1,4 +1,4 @@
-import { money, count, pct, when } from './format.js';
+import { money, count, pct, when, clock } from './format.js';
 import { state, gql, nodes } from './api.js';
 import { el } from './dom.js';
 import { chart } from './chart.js';
@@ -37,27 +37,21 @@ const CARD_DAYS = 30;
  * gives now), so the card never says ARMED-and-on-sale while a quote is refused.
  */
 async function saleOf(r) {
-  if (!r.monitoring.monitored) return { open: false, reason: `not monitored: ${r.monitoring.reason}` };
   try {
     const { capacity: c } = await gql(
-      'query($r: ID!, $d: Int!) { capacity(riskId: $r, durationDays: $d) { salesOpen reason reopensAt } }',
-      {
-        r: r.id,
-        d: CARD_DAYS,
-      },
+      'query($r: ID!, $d: Int!) { capacity(riskId: $r, durationDays: $d) { salesOpen reason reopensAt pools { pool { id } coverLeft bindingCap } } }',
+      { r: r.id, d: CARD_DAYS },
     );
-    if (!c.salesOpen) return { open: false, reason: c.reason, reopensAt: c.reopensAt };
+    const room = c.pools;
+    if (!r.monitoring.monitored) return { open: false, reason: `not monitored: ${r.monitoring.reason}`, room };
+    if (!c.salesOpen) return { open: false, reason: c.reason, reopensAt: c.reopensAt, room };
     const { quoteEstimate: q } = await gql(
       'query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { total } }',
-      {
-        r: r.id,
-        a: CARD_AMOUNT.toString(),
-        d: CARD_DAYS,
-      },
+      { r: r.id, a: CARD_AMOUNT.toString(), d: CARD_DAYS },
     );
-    return { open: true, total: q.total };
+    return { open: true, total: q.total, room };
   } catch (e) {
-    return { open: false, reason: e.message };
+    return { open: false, reason: e.message, room: [] };
   }
 }
 
@@ -111,13 +105,21 @@ async function renderMarket() {
       timeline { state at value } waterfall { pool { name } layer amount } } }
   }`).then(nodes);
   state.settlement = data.settlement;
-  state.market = { risks: data.risks, pools: data.pools, onSale: state.market.onSale ?? new Set() };
+  state.market = { risks: data.risks, pools: data.pools, incidents: data.incidents, onSale: state.market.onSale ?? new Set() };
   if (document.body.dataset.view === 'provide') void renderOutlook().catch(console.error);
   await renderTreasury();
   document.getElementById('backstop').textContent =
     `backstop ${money(data.backstop.balance)} USDC, skim ${data.backstop.skimRateBps / 100}%`;
   const sales = await Promise.all(data.risks.map(saleOf));
   state.market.onSale = new Set(data.risks.filter((_, i) => sales[i].open).map((r) => r.id));
+  // Each pool's room as cover one policy can still buy: the most over the risks it backs, and the cap that binds it.
+  const roomOf = new Map();
+  for (const [i, sale] of sales.entries()) {
+    for (const p of sale.room) {
+      const best = roomOf.get(p.pool.id);
+      if (!best || BigInt(p.coverLeft) > BigInt(best.coverLeft)) roomOf.set(p.pool.id, { ...p, risk: data.risks[i].name });
+    }
+  }
   fillTradeOptions();
   const risks = document.getElementById('risks');
   risks.replaceChildren(
@@ -157,7 +159,13 @@ async function renderMarket() {
           el('td', {}, p.tranches.map((t) => `${t.tranche} ${money(t.totalAssets)}`).join(' · ')),
           el('td', {}, money(p.totalExposure)),
           el('td', {}, `${(Number(p.utilisation) * 100).toFixed(1)}%`),
-          el('td', {}, money(p.capacityLeft)),
+          el(
+            'td',
+            { 'data-cover-left': '' },
+            roomOf.has(p.id)
+              ? `${money(roomOf.get(p.id).coverLeft)} USDC of ${roomOf.get(p.id).risk} cover (its ${roomOf.get(p.id).bindingCap} cap binds)`
+              : '—',
+          ),
           el(
             'td',
             { 'data-premium-30d': '' },
@@ -185,12 +193,14 @@ async function renderMarket() {
             el(
               'div',
               {},
-              `settlement ${i.settlementValue}, ratio ${i.payoutRatio}, ${count(i.policiesPaid ?? 0, 'policy', 'policies')} paid ${money(i.totalPaid ?? 0)} USDC`,
+              `settled at ${i.settlementValue === null ? '—' : Number(i.settlementValue).toLocaleString('en', { maximumSignificantDigits: 6 })}, paying ${pct(i.payoutRatio ?? 0)} of the cover: ${count(i.policiesPaid ?? 0, 'policy', 'policies')} paid ${money(i.totalPaid ?? 0)} USDC`,
             ),
             el(
               'div',
               { class: 'muted' },
-              i.timeline.map((e) => `${e.state} ${new Date(e.at).toISOString().slice(11, 19)} at ${e.value}`).join(' → '),
+              i.timeline
+                .map((e) => `${e.state} ${clock(e.at)} at ${Number(e.value).toLocaleString('en', { maximumSignificantDigits: 6 })}`)
+                .join(' → '),
             ),
             el(
               'div',

@@ -1,4 +1,4 @@
-import { money, percent, when } from './format.js';
+import { money, percent, signed, when } from './format.js';
 import { state, gql } from './api.js';
 import { el, act } from './dom.js';
 
@@ -138,7 +138,7 @@ export async function renderOutlook() {
 
 /** What a signed-in provider's position would lose in each scenario, for its row. */
 export function whatIfText(p) {
-  return p.whatIf.map((s) => `${s.scenario.name}: -${money(s.loss)} USDC`).join('; ');
+  return p.whatIf.map((s) => `${s.scenario.name}: ${signed(-BigInt(s.loss))}`).join('; ');
 }
 
 export async function registerHook() {
@@ -164,6 +164,34 @@ export async function downloadStatement() {
 }
 
 /** The endpoints with their latest deliveries, for the integrator's view. */
+/** An endpoint's actions: a test delivery (signed and sent as any event), and deleting it. */
+function hookButtons(h) {
+  const test = el('button', { type: 'button', 'data-hook-test': h.id }, 'Send a test event');
+  test.addEventListener('click', () =>
+    act(
+      'hook-result',
+      async () => {
+        await gql('mutation($id: ID!) { testWebhook(id: $id) { id } }', { id: h.id });
+        return `Test event queued for ${h.url}: its delivery shows below within seconds.`;
+      },
+      test,
+    ),
+  );
+  const remove = el('button', { type: 'button', 'data-hook-delete': h.id }, 'Delete endpoint');
+  remove.addEventListener('click', () =>
+    act(
+      'hook-result',
+      async () => {
+        if (!window.confirm(`Delete the endpoint ${h.url}? Nothing more is sent to it.`)) return 'Endpoint kept.';
+        await gql('mutation($id: ID!) { deleteWebhook(id: $id) }', { id: h.id });
+        return `Endpoint ${h.url} deleted: nothing more is sent to it.`;
+      },
+      remove,
+    ),
+  );
+  return el('div', { class: 'actions' }, test, ' ', remove);
+}
+
 export function hookRows(hooks) {
   return hooks.map((h) =>
     el(
@@ -171,6 +199,7 @@ export function hookRows(hooks) {
       { class: 'panel', 'data-hook': h.id },
       el('strong', {}, h.url),
       el('div', { class: 'muted' }, `events: ${h.events.join(', ')}`),
+      hookButtons(h),
       ...(h.deliveries.length === 0
         ? [el('div', { class: 'muted' }, 'No delivery yet.')]
         : h.deliveries.map((d) =>

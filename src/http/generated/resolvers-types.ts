@@ -911,6 +911,11 @@ export type Mutation = {
    */
   submitObservations: SubmitObservationsResult;
   /**
+   * Send a test event (TEST) to one of your endpoints: signed, delivered and retried as every
+   * event is; the delivery it returns shows in the endpoint's deliveries as it goes.
+   */
+  testWebhook: WebhookDelivery;
+  /**
    * Hand a policy to another address, on its holder's EIP-712 signature of
    * PolicyTransfer {policyId: string, from: address, to: address, nonce: uint64, deadline: uint64}
    * under `policyTransferDomain(chainId)`: {name: "ParametricCover", version: "2", chainId,
@@ -1213,6 +1218,15 @@ export type MutationSubmitObservationsArgs = {
   feedId: Scalars['ID']['input'];
   observations: Array<ObservationInput>;
   signature: Scalars['String']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationTestWebhookArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -3470,6 +3484,8 @@ export type WebhookEvent =
   | 'PAYOUT'
   /** A risk's state changed (triggered, recovered, confirmed, re-armed, degraded, healthy). */
   | 'RISK_STATE'
+  /** A test delivery the endpoint's owner asked for (testWebhook); not an event to subscribe to. */
+  | 'TEST'
   /** A withdrawal request of the account's finished its cooldown: it can be completed. */
   | 'WITHDRAWAL_READY';
 
@@ -4193,6 +4209,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   signOut?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, Partial<MutationSignOutArgs>>;
   siweNonce?: Resolver<ResolversTypes['SiweNonce'], ParentType, ContextType>;
   submitObservations?: Resolver<ResolversTypes['SubmitObservationsResult'], ParentType, ContextType, RequireFields<MutationSubmitObservationsArgs, 'feedId' | 'observations' | 'signature'>>;
+  testWebhook?: Resolver<ResolversTypes['WebhookDelivery'], ParentType, ContextType, RequireFields<MutationTestWebhookArgs, 'id'>>;
   transferPolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationTransferPolicyArgs, 'deadline' | 'policyId' | 'signature' | 'to'>>;
   transferPosition?: Resolver<ResolversTypes['Position'], ParentType, ContextType, RequireFields<MutationTransferPositionArgs, 'deadline' | 'from' | 'poolId' | 'shares' | 'signature' | 'to' | 'tranche'>>;
   withdraw?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationWithdrawArgs, 'amount'>>;

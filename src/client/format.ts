@@ -1,0 +1,21 @@
+import { formatUnits } from 'viem';
+
+/**
+ * Amounts and ratios as people read them: the rule the dashboard (src/http/dashboard/format.js,
+ * the same rule in the page's plain JavaScript), the SDK and the CLI scripts share. Amounts in
+ * the asset, grouped, at most `maxDecimals` decimals (2 by default, never more than 6), exact
+ * from base units (no floating point on the way); percentages, never ratios, at most two
+ * decimals; never "-0" or "+0".
+ */
+export function formatAmount(base: bigint | string, decimals = 6, maxDecimals = 2): string {
+  const text = new Intl.NumberFormat('en', { maximumFractionDigits: Math.min(maxDecimals, 6) }).format(
+    formatUnits(BigInt(base), decimals) as `${number}`,
+  );
+  return /^-0(\.0+)?$/.test(text) ? '0' : text;
+}
+
+/** A ratio ("0.0374") as a percentage ("3.74%"). */
+export function formatPercent(ratio: string | number): string {
+  const text = new Intl.NumberFormat('en', { maximumFractionDigits: 2 }).format((Number(ratio) * 100) as number);
+  return `${/^-0(\.0+)?$/.test(text) ? '0' : text}%`;
+}

@@ -252,6 +252,10 @@ describe('the dashboard on the demo market, in a real browser', () => {
       const pays = (await page.textContent('#quote [data-quote-pays]')) ?? '';
       assert.match(pays, /^This cover pays at most 500 USDC \(20% of 2,500 USDC\)/);
       assert.match(pays, /measured at the price at confirmation/);
+      // At 1280 px the quote and its opened explanation read at the page's width, not in a 300 px column.
+      await page.click('#quote .quote-lines summary');
+      const box = await page.locator('#quote').boundingBox();
+      assert.ok(box && box.width >= 600 && box.height <= 1_500, `the quote's box: ${JSON.stringify(box)}`);
       // The hold time is a clock time with its zone.
       assert.match((await page.textContent('#quote [data-quote]')) ?? '', /held until \d{1,2}:\d{2}:\d{2}.* [A-Z][A-Za-z0-9+:-]+\.$/);
       // A quote belongs to the inputs that made it: change the days (to a term the API refuses)

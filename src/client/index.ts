@@ -10,6 +10,8 @@ import {
   RenewPolicyDocument,
   RegisterWebhookDocument,
   WebhooksDocument,
+  DeleteWebhookDocument,
+  TestWebhookDocument,
   type WebhookEvent,
   CreatePoolDocument,
   type CreatePoolInput,
@@ -276,6 +278,10 @@ export function createCoverClient(options: CoverClientOptions) {
     /** Registers an endpoint for events; the signing secret is in the answer, once. */
     registerWebhook: (url: string, events: WebhookEvent[]) =>
       request(RegisterWebhookDocument, { url, events }).then((r) => r.registerWebhook),
+    /** Deletes one of the signed-in account's endpoints: nothing more is sent to it. */
+    deleteWebhook: (id: string) => request(DeleteWebhookDocument, { id }).then((r) => r.deleteWebhook),
+    /** Sends a signed TEST event to one of the signed-in account's endpoints; its delivery shows in `webhooks()`. */
+    testWebhook: (id: string) => request(TestWebhookDocument, { id }).then((r) => r.testWebhook),
     /** The signed-in account's endpoints with their latest deliveries. */
     webhooks: () => request(WebhooksDocument, {}).then((r) => r.webhooks),
     createPool: (input: CreatePoolInput) => request(CreatePoolDocument, { input }).then((r) => r.createPool),

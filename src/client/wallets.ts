@@ -125,15 +125,24 @@ export async function depositWithPermit(
   const s = `0x${signature.slice(66, 130)}` as Hex;
   const vByte = Number.parseInt(signature.slice(130, 132), 16);
   const v = vByte < 27 ? vByte + 27 : vByte;
-  const hash = await wallet.writeContract({
-    account: wallet.account,
-    address: treasury,
-    abi: depositWithPermitAbi,
-    functionName: 'depositWithPermit',
-    args: [amount, o.beneficiary ?? owner, deadline, v, r, s],
-  });
+  return mined(
+    chain,
+    'deposit',
+    wallet.writeContract({
+      account: wallet.account,
+      address: treasury,
+      abi: depositWithPermitAbi,
+      functionName: 'depositWithPermit',
+      args: [amount, o.beneficiary ?? owner, deadline, v, r, s],
+    }),
+  );
+}
+
+/** A sent transaction once mined: its hash, or CONFLICT naming `what` when it reverted. */
+async function mined(chain: ChainReader, what: string, sent: Promise<Hex>): Promise<Hex> {
+  const hash = await sent;
   const receipt = await chain.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new CoverApiError(`the deposit ${hash} reverted`, 'CONFLICT', []);
+  if (receipt.status !== 'success') throw new CoverApiError(`the ${what} ${hash} reverted`, 'CONFLICT', []);
   return hash;
 }
 
@@ -158,16 +167,17 @@ export async function sendPolicyToken(
   }
   const from = wallet.account?.address;
   if (!from) throw new CoverApiError('the wallet client has no account to send with', 'BAD_USER_INPUT', []);
-  const hash = await wallet.writeContract({
-    account: wallet.account,
-    address: policy.token.contract as Hex,
-    abi: transferFromAbi,
-    functionName: 'transferFrom',
-    args: [from, to, BigInt(policy.token.tokenId)],
-  });
-  const receipt = await chain.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new CoverApiError(`the transfer ${hash} reverted`, 'CONFLICT', []);
-  return hash;
+  return mined(
+    chain,
+    'transfer',
+    wallet.writeContract({
+      account: wallet.account,
+      address: policy.token.contract as Hex,
+      abi: transferFromAbi,
+      functionName: 'transferFrom',
+      args: [from, to, BigInt(policy.token.tokenId)],
+    }),
+  );
 }
 
 /**
@@ -182,14 +192,15 @@ export async function redeemPositionTokens(
   amount: bigint,
 ): Promise<Hex> {
   if (!wallet.account?.address) throw new CoverApiError('the wallet client has no account to send with', 'BAD_USER_INPUT', []);
-  const hash = await wallet.writeContract({
-    account: wallet.account,
-    address: token.contract as Hex,
-    abi: redeemAbi,
-    functionName: 'redeem',
-    args: [BigInt(token.tokenId), amount],
-  });
-  const receipt = await chain.waitForTransactionReceipt({ hash });
-  if (receipt.status !== 'success') throw new CoverApiError(`the redemption ${hash} reverted`, 'CONFLICT', []);
-  return hash;
+  return mined(
+    chain,
+    'redemption',
+    wallet.writeContract({
+      account: wallet.account,
+      address: token.contract as Hex,
+      abi: redeemAbi,
+      functionName: 'redeem',
+      args: [BigInt(token.tokenId), amount],
+    }),
+  );
 }

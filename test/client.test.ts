@@ -121,7 +121,10 @@ describe("the typed client runs the three users' flows", () => {
     // An endpoint for events: registered, tested (a TEST delivery waits for the dispatcher), deleted.
     const { endpoint } = await buyer.registerWebhook('http://127.0.0.1:9/hook', ['PAYOUT']);
     assert.deepEqual(await buyer.testWebhook(endpoint.id).then((d) => [d.event, d.status]), ['TEST', 'PENDING']);
-    assert.deepEqual((await buyer.webhooks())[0]?.deliveries.map((d) => d.event), ['TEST']);
+    assert.deepEqual(
+      (await buyer.webhooks())[0]?.deliveries.map((d) => d.event),
+      ['TEST'],
+    );
     assert.equal(await buyer.deleteWebhook(endpoint.id), true);
     assert.deepEqual(await buyer.webhooks(), []);
     const quote = await buyer.quote(risk.id, USDC(1_000), 30);

@@ -175,6 +175,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
     chainReadTimeoutMs: 5_000,
     admins: [admin],
     httpFeedAllowedHosts: [],
+    webhooks: { guarded: false, allowedHosts: [] },
     // Premiums tests can work out by hand (2% a year, pro rata) unless a test asks for the loss
     // model (MODEL_PRICING): the model is held to the data in test/pricing.test.ts and the
     // marketplace's walk-through.

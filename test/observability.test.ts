@@ -269,6 +269,14 @@ describe('running it like production: metrics, probes, headers, limits', () => {
     );
     const ok = loadConfig({ CHAIN_RPC_URLS: '1=https://rpc.example/key?x=1,31337=http://127.0.0.1:8545' });
     assert.equal(ok.rpcUrls.get(1), 'https://rpc.example/key?x=1');
+    // Webhooks are kept to public https addresses in every named mode but development and test
+    // (staging too), and only their own allowlist opens an internal host.
+    const hooks = (env: Record<string, string>) => loadConfig(env).app.webhooks;
+    assert.equal(hooks({ NODE_ENV: 'staging' }).guarded, true);
+    assert.equal(hooks({ NODE_ENV: 'development' }).guarded, false);
+    assert.equal(hooks({}).guarded, false, "a laptop's npm start");
+    assert.deepEqual(hooks({ NODE_ENV: 'staging', HTTP_FEED_ALLOWED_HOSTS: 'feeds.internal' }).allowedHosts, []);
+    assert.deepEqual(hooks({ NODE_ENV: 'staging', WEBHOOK_ALLOWED_HOSTS: 'hooks.internal' }).allowedHosts, ['hooks.internal']);
   });
 });
 

@@ -117,8 +117,13 @@ describe('a policy changes hands on its holder signature, and pays its holder at
     });
     const moved = (await h.ok(TRANSFER, { p: sold.id, to: bob.address, d: deadline, s: signature })).transferPolicy;
     assert.deepEqual(moved, { id: sold.id, buyer: alice.wallet.address, holder: bob.address, transferNonce: 1, status: 'ACTIVE' });
-    // The same signature again (nonce 0, from Alice) moves nothing: she no longer holds it.
-    expectCode(await h.gql(TRANSFER, { p: sold.id, to: bob.address, d: deadline, s: signature }), 'BAD_USER_INPUT');
+    // The same signature again (nonce 0, from Alice) moves nothing: she no longer holds it. A
+    // failed transfer gets one answer whatever address it names: not whether that address holds
+    // the policy (Bob does, Carol does not).
+    const toHolder = await h.gql(TRANSFER, { p: sold.id, to: bob.address, d: deadline, s: signature });
+    const toStranger = await h.gql(TRANSFER, { p: sold.id, to: carol.address, d: deadline, s: signature });
+    expectCode(toHolder, 'UNAUTHENTICATED');
+    assert.deepEqual(toHolder.errors, toStranger.errors);
     const back = await signTransfer(alice.wallet, { policyId: sold.id, from: alice.wallet.address, to: carol.address, nonce: 0, deadline });
     expectCode(await h.gql(TRANSFER, { p: sold.id, to: carol.address, d: deadline, s: back }), 'UNAUTHENTICATED');
     // A stranger cannot hand over Alice's second policy; an expired deadline and a bad address are refused.

@@ -186,6 +186,12 @@ describe('statements (issue 59)', () => {
     const anonymous = await request(h.app).get('/statement.csv');
     assert.equal(anonymous.status, 401);
     assert.equal((await request(h.app).get('/statement.csv?from=yesterday').set('authorization', `Bearer ${buyer.token}`)).status, 400);
+    // Dates JavaScript reads but no database holds are refused as the GraphQL query refuses them, not a 500.
+    for (const range of ['from=-271821-04-20T00:00:00.000Z', 'to=%2B275760-09-13T00:00:00.000Z']) {
+      const extreme = await request(h.app).get(`/statement.csv?${range}`).set('authorization', `Bearer ${buyer.token}`);
+      assert.equal(extreme.status, 400, range);
+      assert.equal(extreme.body.errors?.[0]?.extensions?.code ?? extreme.body.code, 'BAD_USER_INPUT', JSON.stringify(extreme.body));
+    }
   });
 });
 
@@ -471,8 +477,10 @@ describe('webhooks (issue 59)', () => {
       assert.equal(sent.data.riskId, m.risk.id);
       assert.equal(sent.data.status, 'CONFIRMED');
 
-      // Outside development, loopback endpoints are refused.
-      const production = { ...h.deps, config: { ...h.deps.config, production: true } };
+      // Outside development, loopback endpoints are refused; the feeds' allowlist does not open
+      // webhooks (an internal host a feed may read is not one an account may aim POSTs at), their own does.
+      const guarded = { guarded: true, allowedHosts: [] as string[] };
+      const production = { ...h.deps, config: { ...h.deps.config, webhooks: guarded, httpFeedAllowedHosts: ['127.0.0.1'] } };
       await assert.rejects(
         registerWebhook(production, { address: buyer.wallet.address, roles: [] }, { url: `${receiver.base}/hook`, events: ['PAYOUT'] }),
         (e: Error & { code?: string }) => e.code === 'BAD_USER_INPUT' && /https/.test(e.message),
@@ -481,6 +489,14 @@ describe('webhooks (issue 59)', () => {
         registerWebhook(production, { address: buyer.wallet.address, roles: [] }, { url: 'https://127.0.0.1/hook', events: ['PAYOUT'] }),
         (e: Error & { code?: string }) => e.code === 'BAD_USER_INPUT' && /loopback or private/.test(e.message),
       );
+      const listed = { ...h.deps, config: { ...h.deps.config, webhooks: { guarded: true, allowedHosts: ['127.0.0.1'] } } };
+      const allowed = await registerWebhook(
+        listed,
+        { address: buyer.wallet.address, roles: [] },
+        { url: 'https://127.0.0.1/hook', events: ['PAYOUT'] },
+      );
+      assert.equal(allowed.endpoint.url, 'https://127.0.0.1/hook', 'WEBHOOK_ALLOWED_HOSTS opens a host to webhooks');
+      await h.ok(`mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: allowed.endpoint.id }, buyer.token);
       // A test delivery on the owner's demand, signed and sent as any event; TEST is not subscribed to; a stranger cannot test it.
       const TEST = 'mutation($id: ID!) { testWebhook(id: $id) { id event status payload } }';
       const tested = (await h.ok(TEST, { id: reg.endpoint.id }, buyer.token)).testWebhook;

@@ -75,6 +75,12 @@ export interface AppConfig {
   chainReadTimeoutMs: number;
   /** Hosts HTTP feeds may reach although they are internal (private, loopback, link-local). */
   httpFeedAllowedHosts: readonly string[];
+  /**
+   * Where webhooks may go: `guarded` (every NODE_ENV but development and test, and unset: a
+   * laptop) keeps them to https and public addresses, checked again after DNS, except the hosts
+   * `allowedHosts` names (WEBHOOK_ALLOWED_HOSTS, empty by default: feeds' hosts are not theirs).
+   */
+  webhooks: { guarded: boolean; allowedHosts: readonly string[] };
   /** Checksummed addresses with the admin role. */
   admins: readonly string[];
   pricing: PricingParams;

@@ -95,7 +95,7 @@ export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Pr
   // hang); then the policy is locked and what the signature was checked against checked again.
   const seen = await findPolicy(deps.db, input.policyId);
   if (!seen) throw notFound(`no policy ${input.policyId}`);
-  await refuseUnless(deps.db, seen, to, now);
+  await refuseUnless(deps.db, seen, now);
   const message: PolicyTransferMessage = {
     policyId: seen.id,
     from: seen.holder as Hex,
@@ -124,7 +124,9 @@ export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Pr
     if (!policy) throw notFound(`no policy ${input.policyId}`);
     if (policy.holder !== seen.holder || policy.transfers !== seen.transfers)
       throw conflict(`policy ${policy.id} changed hands while the transfer was checked: sign the transfer again`, { policyId: policy.id });
-    await refuseUnless(tx, policy, to, now);
+    await refuseUnless(tx, policy, now);
+    // Only past the holder's signature: before it, this would tell anyone who holds the policy.
+    if (to === policy.holder) throw badInput(`${to} already holds policy ${policy.id}`, { field: 'to' });
     await recordPolicyTransfer(tx, {
       policyId: policy.id,
       seq: policy.transfers + 1,
@@ -142,7 +144,7 @@ export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Pr
  * it. An incident pays whoever held the policy when it confirmed, so a policy sold after that
  * would carry nothing while it looked paid to its new holder.
  */
-async function refuseUnless(ex: Executor, policy: PolicyRecord, to: string, now: number): Promise<void> {
+async function refuseUnless(ex: Executor, policy: PolicyRecord, now: number): Promise<void> {
   if (policy.status === 'PAID')
     throw conflict(`policy ${policy.id} has been paid: it carries nothing more to hand over`, { policyId: policy.id });
   if (policy.status === 'EXPIRED' || policy.endAt <= now) throw conflict(`policy ${policy.id} has ended`, { policyId: policy.id });
@@ -152,5 +154,4 @@ async function refuseUnless(ex: Executor, policy: PolicyRecord, to: string, now:
       `policy ${policy.id} is being paid by incident ${incident} to the address that held it when the incident confirmed: it cannot change hands`,
       { policyId: policy.id, incidentId: incident },
     );
-  if (to === policy.holder) throw badInput(`${to} already holds policy ${policy.id}`, { field: 'to' });
 }

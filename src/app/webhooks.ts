@@ -66,9 +66,9 @@ function checkUrl(deps: Deps, text: string): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badInput('url must be http(s)', { field: 'url' });
   if (url.username || url.password) throw badInput('url must not carry credentials', { field: 'url' });
   if (text.length > 2_000) throw badInput('url must be at most 2,000 characters', { field: 'url' });
-  if (deps.config.production) {
+  if (deps.config.webhooks.guarded) {
     if (url.protocol !== 'https:') throw badInput('url must be https', { field: 'url' });
-    if (!hostAllowed(url, deps.config.httpFeedAllowedHosts))
+    if (!hostAllowed(url, deps.config.webhooks.allowedHosts))
       throw badInput(`${url.hostname} is a loopback or private address: webhooks go to public endpoints`, { field: 'url' });
   }
   return url.toString();
@@ -156,8 +156,8 @@ type Post = (
 
 /** The dispatcher's HTTP client: outside development it reaches public addresses only, checked after DNS. */
 export function webhookPoster(deps: Deps): Post {
-  if (!deps.config.production) return (url, init) => fetch(url, { ...init, redirect: 'manual' });
-  const safe = createSafeFetch(deps.config.httpFeedAllowedHosts);
+  if (!deps.config.webhooks.guarded) return (url, init) => fetch(url, { ...init, redirect: 'manual' });
+  const safe = createSafeFetch(deps.config.webhooks.allowedHosts);
   return (url, init) => safe(url, init);
 }
 

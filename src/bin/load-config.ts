@@ -43,6 +43,7 @@ const EnvSchema = z.object({
   TRUST_PROXY: z.string().optional(),
   CORS_ORIGINS: z.string().optional(),
   HTTP_FEED_ALLOWED_HOSTS: z.string().optional(),
+  WEBHOOK_ALLOWED_HOSTS: z.string().optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   ADMIN_ADDRESSES: z.string().optional(),
   COOLDOWN_SECONDS: intFrom(14 * 86_400, 0, 365 * 86_400),
@@ -314,6 +315,11 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       chainReadTimeoutMs: e.CHAIN_READ_TIMEOUT_MS,
       admins: admins.map((a) => getAddress(a)),
       httpFeedAllowedHosts: list(e.HTTP_FEED_ALLOWED_HOSTS ?? ''),
+      // Any named mode but development and test guards webhooks (staging too); unset is a laptop's npm start.
+      webhooks: {
+        guarded: e.NODE_ENV !== undefined && !['development', 'test'].includes(e.NODE_ENV),
+        allowedHosts: list(e.WEBHOOK_ALLOWED_HOSTS ?? ''),
+      },
       pricing: {
         ...defaultPricing,
         quoteTtlSeconds: e.QUOTE_TTL_SECONDS,

@@ -29,6 +29,7 @@ import { jsonPost } from './json-post.ts';
 import { type AuthedRequest, authenticate } from './authenticate.ts';
 import { accountStatement, statementCsv } from '../app/statement.ts';
 import { badInput } from '../domain/errors.ts';
+import { isoDateTime } from './scalars.ts';
 import { policyTransferTypes, positionTransferTypes } from '../domain/policy-transfer.ts';
 import type { AppOptions } from './app-options.ts';
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -167,8 +168,8 @@ export function createApp(deps: Deps, options: AppOptions = {}): express.Express
       const time = (v: unknown, field: string) => {
         const t = text(v);
         if (t === null) return null;
-        const at = Date.parse(t);
-        if (Number.isNaN(at)) throw badInput(`${field} must be an ISO-8601 time`, { field });
+        const at = isoDateTime(t);
+        if (at === null) throw badInput(`${field} must be an ISO-8601 date-time from year 0000 to 9999`, { field });
         return at;
       };
       const statement = await accountStatement(deps, viewer, {

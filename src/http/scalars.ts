@@ -38,10 +38,20 @@ function parseDecimal(value: unknown): string {
   return value;
 }
 
+/**
+ * An ISO-8601 date-time in epoch milliseconds, or null: a four-digit year (0000 to 9999, which
+ * every database date holds; JavaScript's extended years of six digits are not), a date and a
+ * time. The API's DateTime and every route that takes a time read it so.
+ */
+export function isoDateTime(value: string): number | null {
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) && /^\d{4}-\d{2}-\d{2}T/.test(value) ? ms : null;
+}
+
 function parseDateTime(value: unknown): number {
   if (typeof value !== 'string') throw invalid('DateTime must be an ISO-8601 string');
-  const ms = Date.parse(value);
-  if (!Number.isFinite(ms) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) throw invalid('DateTime must be an ISO-8601 date-time');
+  const ms = isoDateTime(value);
+  if (ms === null) throw invalid('DateTime must be an ISO-8601 date-time');
   return ms;
 }
 

@@ -35,7 +35,7 @@ export async function renderMine() {
   try {
     data = await gql(`{
       accountBalance { amount }
-      policies(first: 50) { nodes { id status amount premium startAt coveredFrom endAt buyer holder transferNonce renewedBy { id } token { contract tokenId minted } risk { id name } pool { name } payout { paid iou transfer { state txHash } } } }
+      policies(first: 50) { nodes { id status amount exposure premium startAt coveredFrom endAt buyer holder transferNonce renewedBy { id } token { contract tokenId minted } risk { id name } pool { name } payout { paid iou transfer { state txHash } } } }
       positions(first: 100) { nodes { tranche shares lockedShares value transferNonce token { contract tokenId } pool { id name } whatIf { loss scenario { name } }
         earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
           sharePrice { at sharePrice } } } }
@@ -63,7 +63,20 @@ export async function renderMine() {
         'my-policies',
         'Policies',
         'No policies.',
-        ['Risk', 'Pool', 'Cover', 'Premium', 'Covered', 'Status', 'Paid', ...(onChain ? ['On chain'] : []), 'Holder', 'Hand on', 'Keep it'],
+        [
+          'Risk',
+          'Pool',
+          'Cover',
+          'Pays at most',
+          'Premium',
+          'Covered',
+          'Status',
+          'Paid',
+          ...(onChain ? ['On chain'] : []),
+          'Holder',
+          'Hand on',
+          'Keep it',
+        ],
         data.policies,
         (p) =>
           el(
@@ -72,6 +85,8 @@ export async function renderMine() {
             td(p.risk.name),
             td(p.pool.name),
             td(money(p.amount)),
+            // The most an incident pays it (amount x the risk's maximum payout ratio), in money.
+            td(`${money(p.exposure)} USDC`, { 'data-pays-at-most': p.exposure }),
             td(money(p.premium)),
             td(`${when(p.coveredFrom)} to ${when(p.endAt)}`),
             // A renewal bought ahead is active but covers from its policy's end: said so.

@@ -139,6 +139,44 @@ describe('a pool one can judge before depositing (issue 59)', () => {
     const done = await h.ok(`mutation($id: ID!) { completeWithdrawal(requestId: $id) { status paid } }`, { id: second.id }, token);
     assert.equal(done.completeWithdrawal.status, 'COMPLETED');
   });
+
+  test('a ready withdrawal is not a free option: completed within one more cooldown, else it lapses and its shares are free again', async () => {
+    const m = await marketWithPool(h, USDC(1_000), { cooldownSeconds: 20 });
+    const { positions } = await h.ok('{ positions { nodes { pool { id } shares } } }', {}, m.uwToken);
+    const shares = positions.nodes.find((p: { pool: { id: string } }) => p.pool.id === m.pool.id).shares as string;
+    const REQUEST = `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id requestedAt availableAt expiresAt } }`;
+    const COMPLETE = `mutation($id: ID!) { completeWithdrawal(requestId: $id) { id } }`;
+    const LIST =
+      '{ withdrawals { nodes { id status completable cancelledAt expiresAt } } positions { nodes { pool { id } shares lockedShares } } }';
+    const half = (BigInt(shares) / 2n).toString();
+    const first = (await h.ok(REQUEST, { p: m.pool.id, s: half }, m.uwToken)).requestWithdrawal;
+    assert.equal(Date.parse(first.availableAt) - Date.parse(first.requestedAt), 20_000);
+    assert.equal(Date.parse(first.expiresAt) - Date.parse(first.availableAt), 20_000, 'one more cooldown to complete it in');
+    // Three cooldowns on: past its window it is not offered, and completing it lapses it.
+    h.clock.advance(60_000);
+    let token = await h.signIn(m.underwriter);
+    let seen = await h.ok(LIST, {}, token);
+    assert.equal(seen.withdrawals.nodes.find((w: { id: string }) => w.id === first.id).completable, false);
+    const late = await h.gql(COMPLETE, { id: first.id }, token);
+    expectCode(late, 'CONFLICT');
+    assert.match(late.errors?.[0]?.message ?? '', /lapsed at/);
+    seen = await h.ok(LIST, {}, token);
+    const lapsed = seen.withdrawals.nodes.find((w: { id: string }) => w.id === first.id);
+    assert.deepEqual([lapsed.status, lapsed.cancelledAt], ['CANCELLED', first.expiresAt]);
+    const free = seen.positions.nodes.find((n: { pool: { id: string } }) => n.pool.id === m.pool.id);
+    assert.deepEqual([free.shares, free.lockedShares], [shares, '0']);
+    // One left alone lapses on the maintenance's turn; one completed within its window completes.
+    const second = (await h.ok(REQUEST, { p: m.pool.id, s: half }, token)).requestWithdrawal;
+    h.clock.advance(41_000);
+    await runMaintenance(h.deps);
+    token = await h.signIn(m.underwriter);
+    seen = await h.ok(LIST, {}, token);
+    assert.equal(seen.withdrawals.nodes.find((w: { id: string }) => w.id === second.id).status, 'CANCELLED');
+    const third = (await h.ok(REQUEST, { p: m.pool.id, s: half }, token)).requestWithdrawal;
+    h.clock.advance(30_000);
+    token = await h.signIn(m.underwriter);
+    assert.equal((await h.ok(COMPLETE, { id: third.id }, token)).completeWithdrawal.id, third.id);
+  });
 });
 
 describe('statements (issue 59)', () => {

@@ -1,6 +1,7 @@
 import { fencedTransaction } from './lease.ts';
 import { deleteStaleExplanations, deleteStaleQuotes } from '../db/cover-store.ts';
 import { listPools } from '../db/pool-store.ts';
+import { lapseExpiredWithdrawals } from './underwrite.ts';
 import type { Deps } from './deps.ts';
 import { platformAdequacy, poolAdequacy } from './adequacy.ts';
 import { refreshBackstop } from './backstop.ts';
@@ -22,6 +23,8 @@ export async function runMaintenance(deps: Deps): Promise<void> {
       await checkpointPool(tx, snap);
     });
   }
+  // Withdrawal requests past their window to complete them lapse: their shares are free again.
+  await lapseExpiredWithdrawals(deps);
   await deleteStaleQuotes(deps.db, deps.clock.now() - 86_400_000);
   await deleteStaleExplanations(deps.db, deps.clock.now() - 86_400_000);
   await pruneTransactionMarkers(deps.db);

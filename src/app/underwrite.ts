@@ -6,6 +6,7 @@ import {
   cancelWithdrawalRecord,
   changeShares,
   completeWithdrawalRecord,
+  expiredWithdrawals,
   findPosition,
   findWithdrawal,
   insertWithdrawal,
@@ -110,6 +111,9 @@ export async function requestWithdrawal(
         valueAtRequest: assetsForShares(book(t), shares),
         requestedAt: now,
         availableAt: now + snap.pool.cooldownSeconds * 1000,
+        // One more cooldown to complete it in: a ready exit held open at no cost would be an
+        // option on the pool's next trigger (issue 73). No cooldown, no window: it can be taken at once.
+        expiresAt: snap.pool.cooldownSeconds > 0 ? now + 2 * snap.pool.cooldownSeconds * 1000 : null,
         status: 'PENDING',
         paid: null,
         completedAt: null,
@@ -131,11 +135,44 @@ async function pendingRequest(tx: Executor, owner: string, requestId: string, no
   return { snap, request };
 }
 
+/** Whether a pending request's window to complete it has ended. */
+export const lapsedAt = (request: Pick<WithdrawalRecord, 'expiresAt'>, now: number) =>
+  request.expiresAt !== null && now >= request.expiresAt;
+
+/** A pending request whose window ended: its shares are free again, as after a cancellation at the window's end. */
+async function lapse(tx: Executor, request: WithdrawalRecord): Promise<void> {
+  const key = { poolId: request.poolId, tranche: request.tranche, owner: request.owner };
+  await changeShares(tx, key, { free: request.shares, locked: -request.shares });
+  await cancelWithdrawalRecord(tx, request.id, request.expiresAt as number);
+}
+
+/** The maintenance's turn: every request whose window ended lapses, each in its own transaction (the pool locked first). */
+export async function lapseExpiredWithdrawals(deps: Deps): Promise<number> {
+  const now = deps.clock.now();
+  let lapsed = 0;
+  for (const { id, owner } of await expiredWithdrawals(deps.db, now, 500)) {
+    lapsed += await deps.db.transaction(async (tx) => {
+      const found = await findWithdrawal(tx, id);
+      if (found?.status !== 'PENDING') return 0;
+      const { request } = await pendingRequest(tx, owner, id, now);
+      if (!lapsedAt(request, now)) return 0;
+      await lapse(tx, request);
+      return 1;
+    });
+  }
+  return lapsed;
+}
+
 export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requestId: string): Promise<WithdrawalRecord> {
   const owner = requireViewer(viewer).address;
-  return deps.db.transaction(async (tx) => {
+  const done = await deps.db.transaction(async (tx) => {
     const now = deps.clock.now();
     const { snap, request } = await pendingRequest(tx, owner, requestId, now);
+    // Past its window the request lapses here (its shares free again) and the completion is refused.
+    if (lapsedAt(request, now)) {
+      await lapse(tx, request);
+      return { lapsed: request };
+    }
     if (now < request.availableAt) {
       throw cooldownActive(
         `the cooldown ends at ${new Date(request.availableAt).toISOString()}; the withdrawal can be completed from then`,
@@ -168,8 +205,13 @@ export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requ
       ],
     });
     await completeWithdrawalRecord(tx, request.id, paid, now);
-    return { ...request, status: 'COMPLETED', paid, completedAt: now };
+    return { completed: { ...request, status: 'COMPLETED' as const, paid, completedAt: now } };
   });
+  if ('completed' in done) return done.completed;
+  throw conflict(
+    `this withdrawal lapsed at ${new Date(done.lapsed.expiresAt as number).toISOString()}: it was not completed within one cooldown of becoming available, and its shares are free again; request a withdrawal again`,
+    { requestId, expiresAt: new Date(done.lapsed.expiresAt as number).toISOString() },
+  );
 }
 
 /**

@@ -85,6 +85,7 @@ interface WithdrawalRow {
   value_at_request: string;
   requested_at: Date;
   available_at: Date;
+  expires_at: Date | null;
   status: 'PENDING' | 'COMPLETED' | 'CANCELLED';
   paid: string | null;
   completed_at: Date | null;
@@ -100,6 +101,7 @@ const toWithdrawal = (r: WithdrawalRow): WithdrawalRecord => ({
   valueAtRequest: big(r.value_at_request),
   requestedAt: ms(r.requested_at),
   availableAt: ms(r.available_at),
+  expiresAt: r.expires_at == null ? null : ms(r.expires_at),
   status: r.status,
   paid: r.paid == null ? null : big(r.paid),
   completedAt: r.completed_at == null ? null : ms(r.completed_at),
@@ -108,9 +110,16 @@ const toWithdrawal = (r: WithdrawalRow): WithdrawalRecord => ({
 
 export async function insertWithdrawal(tx: Executor, w: WithdrawalRecord): Promise<void> {
   await tx.query(sql`
-    INSERT INTO withdrawal_requests (id, pool_id, tranche, owner, shares, value_at_request, requested_at, available_at, status)
+    INSERT INTO withdrawal_requests (id, pool_id, tranche, owner, shares, value_at_request, requested_at, available_at, expires_at, status)
     VALUES (${w.id}, ${w.poolId}, ${w.tranche}, ${w.owner}, ${num(w.shares)}, ${num(w.valueAtRequest)}, ${ts(w.requestedAt)},
-      ${ts(w.availableAt)}, 'PENDING')`);
+      ${ts(w.availableAt)}, ${w.expiresAt === null ? null : ts(w.expiresAt)}, 'PENDING')`);
+}
+
+/** Pending requests whose completion window has ended by `now` (the maintenance lapses them), oldest first. */
+export async function expiredWithdrawals(ex: Executor, now: number, limit: number): Promise<Array<{ id: string; owner: string }>> {
+  return ex.query<{ id: string; owner: string }>(
+    sql`SELECT id, owner FROM withdrawal_requests WHERE status = 'PENDING' AND expires_at <= ${ts(now)} ORDER BY expires_at LIMIT ${limit}`,
+  );
 }
 
 export async function findWithdrawal(ex: Executor, id: string, lock = false): Promise<WithdrawalRecord | undefined> {

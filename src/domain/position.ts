@@ -18,6 +18,8 @@ export interface WithdrawalRecord {
   valueAtRequest: bigint;
   requestedAt: number;
   availableAt: number;
+  /** The end of the window to complete it in (one cooldown after `availableAt`); past it the request lapses. Null: no window (no cooldown). */
+  expiresAt: number | null;
   status: 'PENDING' | 'COMPLETED' | 'CANCELLED';
   paid: bigint | null;
   completedAt: number | null;

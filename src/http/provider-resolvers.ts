@@ -5,7 +5,7 @@ import { positionTransferNonce, transferPosition } from '../app/transfer-positio
 import { renewPolicy } from '../app/purchase-policy.ts';
 import { linkedPolicy } from '../app/read-cover.ts';
 import { accountStatement, statementCsv } from '../app/statement.ts';
-import { cancelWithdrawal } from '../app/underwrite.ts';
+import { cancelWithdrawal, lapsedAt } from '../app/underwrite.ts';
 import { poolOutlook, positionWhatIf } from '../app/pool-outlook.ts';
 import { issuePositionTokens, issuedToken, positionTokenIssuesOf, positionTokenOf } from '../app/position-tokens.ts';
 import { requireViewer } from '../app/viewer.ts';
@@ -72,6 +72,9 @@ export const providerResolvers: Resolvers = {
     risk: (s, _, ctx) => (s.riskId ? ctx.risk(s.riskId) : null),
   },
   WithdrawalRequest: {
-    completable: async (w, _, ctx) => w.status === 'PENDING' && ctx.deps.clock.now() >= w.availableAt && !(await ctx.pool(w.poolId)).frozen,
+    completable: async (w, _, ctx) => {
+      const now = ctx.deps.clock.now();
+      return w.status === 'PENDING' && now >= w.availableAt && !lapsedAt(w, now) && !(await ctx.pool(w.poolId)).frozen;
+    },
   },
 };

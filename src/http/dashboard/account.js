@@ -39,7 +39,7 @@ export async function renderMine() {
       positions(first: 100) { nodes { tranche shares lockedShares value transferNonce token { contract tokenId } pool { id name } whatIf { loss scenario { name } }
         earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
           sharePrice { at sharePrice } } } }
-      withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt status completable paid pool { name } } }
+      withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt expiresAt status completable paid pool { name } } }
       webhooks { id url events deliveries(first: 5) { event status attempts lastStatus lastError nextAttemptAt } }
       ${onChain ? 'chainDeposits(first: 20) { pending { txHash amount } credited { nodes { txHash amount status } } } transfers(first: 20) { nodes { kind amount state txHash } }' : ''}
     }`).then(nodes);
@@ -206,8 +206,16 @@ function withdrawalControls(w) {
     ),
   );
   return w.completable
-    ? [completeButton(w), ' ', cancel]
-    : [el('span', { class: 'muted' }, `in cooldown until ${when(w.availableAt)} `), cancel];
+    ? [completeButton(w), ' ', ...(w.expiresAt ? [el('span', { class: 'muted' }, `by ${when(w.expiresAt)} `)] : []), cancel]
+    : [
+        el(
+          'span',
+          { class: 'muted' },
+          // The window: a request not completed within one more cooldown lapses and its shares are free again.
+          `in cooldown until ${when(w.availableAt)}${w.expiresAt ? `, then complete it by ${when(w.expiresAt)} or it lapses` : ''} `,
+        ),
+        cancel,
+      ];
 }
 
 /** An incident named as the page shows it: its risk and day (the market's incidents), not its id. */

@@ -790,8 +790,10 @@ export type Mutation = {
    */
   cancelWithdrawal: WithdrawalRequest;
   /**
-   * Finish a withdrawal once its cooldown is over: pays min(value at request, value now) to your
-   * wallet. Refused while the pool is frozen, or if it would take the pool below its required capital.
+   * Finish a withdrawal once its cooldown is over and before its window ends (`expiresAt`: one
+   * more cooldown): pays min(value at request, value now) to your wallet. Refused while the pool is
+   * frozen, or if it would take the pool below its required capital; past its window the request
+   * lapses (CONFLICT; its shares are free again: request again and wait a cooldown).
    */
   completeWithdrawal: WithdrawalRequest;
   /** Create a coverage pool; the caller becomes its curator. */
@@ -3517,10 +3519,16 @@ export type WithdrawalRequest = {
   availableAt: Scalars['DateTime']['output'];
   /** When it was cancelled. */
   cancelledAt?: Maybe<Scalars['DateTime']['output']>;
-  /** Whether completeWithdrawal would be taken now: pending, the cooldown over and the pool not frozen (it may still be refused for the pool's required capital). */
+  /** Whether completeWithdrawal would be taken now: pending, the cooldown over, its window not ended and the pool not frozen (it may still be refused for the pool's required capital). */
   completable: Scalars['Boolean']['output'];
   /** When it was completed. */
   completedAt?: Maybe<Scalars['DateTime']['output']>;
+  /**
+   * When the window to complete it ends: one more cooldown after availableAt. A request not
+   * completed by then lapses (CANCELLED at this time, its shares free again), so a ready exit is
+   * not an option held open on the pool's next trigger. Null: no window (a pool without a cooldown).
+   */
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
   /** The request's id. */
   id: Scalars['ID']['output'];
   /** The underwriter's address. */
@@ -4972,6 +4980,7 @@ export type WithdrawalRequestResolvers<ContextType = Context, ParentType extends
   cancelledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   completable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   completedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   owner?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   paid?: Resolver<Maybe<ResolversTypes['BigInt']>, ParentType, ContextType>;

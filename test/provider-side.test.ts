@@ -557,6 +557,65 @@ describe('webhooks (issue 59)', () => {
     }
   });
 
+  test("one account's failing endpoints never queue ahead of another's: fair claims, failing endpoints last, disabled after a day of failures", async () => {
+    const adminToken = await h.signIn(h.admin);
+    const risk = await watchedRisk(h, adminToken, depegRiskInput('fairly hooked', 'USDC', { window: 0 }));
+    const REGISTER = `mutation($u: String!) { registerWebhook(url: $u, events: [RISK_STATE]) { endpoint { id } } }`;
+    // Twelve accounts with ten endpoints each that answer 500, and one honest endpoint.
+    const attackers: Array<ReturnType<typeof newWallet>> = [];
+    for (let a = 0; a < 12; a++) {
+      const wallet = newWallet();
+      attackers.push(wallet);
+      const token = await h.signIn(wallet);
+      for (let e = 0; e < 10; e++) await h.ok(REGISTER, { u: `https://attacker.example/${a}/${e}` }, token);
+    }
+    const honestWallet = newWallet();
+    await h.ok(REGISTER, { u: 'https://honest.example/hook' }, await h.signIn(honestWallet));
+    const calls: string[] = [];
+    const post = async (url: string) => {
+      calls.push(url);
+      return { status: url.startsWith('https://honest.example') ? 204 : 500 };
+    };
+    const [feed] = await feedsOfRisk(h.db, risk.id);
+    const move = async (value: string) => {
+      h.clock.advance(1_000);
+      await recordObservations(h.deps, feed?.id as string, [{ value, observedAt: h.clock.now(), source: {} }], false);
+    };
+    // A trigger (two state changes: triggered, confirmed) fans out to 121 endpoints each; a turn
+    // claims 100: one of every account first.
+    await move('0.9');
+    const first = await dispatchWebhooks(h.deps, post);
+    assert.equal(first.queued, 242);
+    assert.equal(calls.length, 100);
+    assert.ok(
+      calls.indexOf('https://honest.example/hook') < 13,
+      `the honest endpoint is among the first of each account: ${calls.indexOf('https://honest.example/hook')}`,
+    );
+    await dispatchWebhooks(h.deps, post);
+    // Now every attacker endpoint is failing: the next event reaches the honest one first.
+    calls.length = 0;
+    h.clock.advance(60_000);
+    await move('1');
+    await dispatchWebhooks(h.deps, post);
+    assert.equal(calls[0], 'https://honest.example/hook', 'healthy endpoints before failing ones');
+    const failingClaims = calls.filter((u) => u.startsWith('https://attacker.example'));
+    assert.equal(new Set(failingClaims).size, failingClaims.length, 'a failing endpoint gets one delivery a turn');
+    // Still failing a day later: disabled, with the reason; nothing more is queued for it; its owner's test turns it on again.
+    h.clock.advance(25 * 3_600_000);
+    await move('0.9');
+    for (let turn = 0; turn < 4; turn++) await dispatchWebhooks(h.deps, post);
+    const LIST = '{ webhooks { id failingSince disabledAt disabledReason } }';
+    const attacker = await h.signIn(attackers[0] as ReturnType<typeof newWallet>);
+    const [disabled] = (await h.ok(LIST, {}, attacker)).webhooks;
+    assert.ok(disabled.disabledAt, JSON.stringify(disabled));
+    assert.match(disabled.disabledReason, /every attempt failed since .* HTTP 500/);
+    const [healthy] = (await h.ok(LIST, {}, await h.signIn(honestWallet))).webhooks;
+    assert.deepEqual([healthy.failingSince, healthy.disabledAt], [null, null]);
+    await h.ok('mutation($id: ID!) { testWebhook(id: $id) { id } }', { id: disabled.id }, attacker);
+    const [again] = (await h.ok(LIST, {}, attacker)).webhooks;
+    assert.equal(again.disabledAt, null);
+  });
+
   test("a payout and a withdrawal ready reach their owner's endpoints only", async () => {
     const adminToken = await h.signIn(h.admin);
     const risk = await watchedRisk(h, adminToken, depegRiskInput('owned hooks', 'USDC', { window: 0 }));

@@ -8,6 +8,7 @@ import {
   countEndpoints,
   deleteEndpoint,
   deliveriesOf,
+  enableEndpoint,
   endpointsOf,
   enqueueEvents,
   findEndpoint,
@@ -38,6 +39,10 @@ export const MAX_ENDPOINTS = 10;
 export const MAX_ATTEMPTS = 10;
 /** How long an attempt may take; the claim outlives it so no two dispatchers send at once. */
 const ATTEMPT_TIMEOUT_MS = 5_000;
+/** An endpoint that is failing gets less of a turn: it cannot hold the dispatcher as long. */
+const FAILING_TIMEOUT_MS = 2_000;
+/** An endpoint whose every attempt failed for a day is disabled (its owner's testWebhook turns it on again). */
+export const DISABLE_AFTER_MS = 86_400_000;
 const LEASE_MS = 30_000;
 /** A scan starts this long before the last one ended: a row committed late, with an earlier time, is still seen. */
 const SCAN_OVERLAP_MS = 10 * 60_000;
@@ -120,6 +125,8 @@ export async function testWebhook(deps: Deps, viewer: Viewer | null, id: string)
   return deps.db.transaction(async (tx) => {
     const found = await findEndpoint(tx, id);
     if (!found || found.owner !== owner) throw notFound(`no webhook endpoint ${id}`);
+    // A test is the owner saying the endpoint is fixed: a disabled one is on again.
+    if (found.disabledAt) await enableEndpoint(tx, id);
     const eventId = newId('evt');
     const delivery: WebhookDeliveryRecord = {
       id: newId('whd'),
@@ -173,7 +180,7 @@ export async function dispatchWebhooks(
     await setScannedTo(tx, now);
     return n;
   });
-  const due = await deps.db.transaction((tx) => claimDue(tx, now, LEASE_MS, 50));
+  const due = await deps.db.transaction((tx) => claimDue(tx, now, LEASE_MS, 100));
   let sent = 0;
   let failed = 0;
   // Outside any transaction: an endpoint's slowness holds no lock.
@@ -194,7 +201,7 @@ export async function dispatchWebhooks(
             'x-cover-signature': signatureHeader(d.secret, timestamp, body),
           },
           body,
-          signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
+          signal: AbortSignal.timeout(d.failing ? FAILING_TIMEOUT_MS : ATTEMPT_TIMEOUT_MS),
         });
         status = res.status;
         if (status < 200 || status >= 300) error = `the endpoint answered HTTP ${status}`;
@@ -204,7 +211,9 @@ export async function dispatchWebhooks(
       const ok = error === null;
       const at = deps.clock.now();
       const retryAt = ok || d.attempts >= MAX_ATTEMPTS ? null : at + backoffMs(d.attempts);
-      await deps.db.transaction((tx) => recordAttempt(tx, d.id, { ok, status, error, at, retryAt }));
+      await deps.db.transaction((tx) =>
+        recordAttempt(tx, d.id, { ok, status, error, at, retryAt }, { id: d.endpointId, disableAfterMs: DISABLE_AFTER_MS }),
+      );
       if (ok) sent++;
       else failed++;
       deps.metrics.count('webhook_deliveries', { result: ok ? 'delivered' : retryAt === null ? 'failed' : 'retrying' });

@@ -12,6 +12,9 @@ interface EndpointRow {
   secret: string;
   events: WebhookEvent[] | string;
   created_at: unknown;
+  failing_since: unknown;
+  disabled_at: unknown;
+  disabled_reason: string | null;
 }
 
 /** PGlite and node-postgres both parse text[]; a literal '{A,B}' is read by hand just in case. */
@@ -30,6 +33,9 @@ const toEndpoint = (r: EndpointRow): WebhookEndpointRecord => ({
   secret: r.secret,
   events: eventsOf(r.events),
   createdAt: ms(r.created_at),
+  failingSince: r.failing_since == null ? null : ms(r.failing_since),
+  disabledAt: r.disabled_at == null ? null : ms(r.disabled_at),
+  disabledReason: r.disabled_reason,
 });
 
 interface DeliveryRow {
@@ -159,7 +165,7 @@ export async function enqueueEvents(tx: Executor, from: number, to: number, now:
       INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event, payload, status, next_attempt_at, created_at)
       SELECT 'whd_' || md5(x.id || ':' || ev.event_id), x.id, ev.event_id, ev.event,
         ev.payload || jsonb_build_object('event', ev.event, 'eventId', ev.event_id), 'PENDING', ${ts(now)}, ${ts(now)}
-      FROM events ev JOIN webhook_endpoints x ON x.deleted_at IS NULL AND ev.event = ANY (x.events)
+      FROM events ev JOIN webhook_endpoints x ON x.deleted_at IS NULL AND x.disabled_at IS NULL AND ev.event = ANY (x.events)
         AND x.created_at <= ev.at AND (ev.owner IS NULL OR ev.owner = x.owner)
       ON CONFLICT (endpoint_id, event_id) DO NOTHING
       RETURNING 1
@@ -178,22 +184,38 @@ export async function insertDelivery(tx: Executor, d: WebhookDeliveryRecord): Pr
 /**
  * Claims up to `limit` deliveries that are due, for `leaseMs` (another dispatcher skips them
  * meanwhile): their attempt is counted now, so a dispatcher that dies mid-send retries later.
+ * Fairly: endpoints that answer first, then those failing (one delivery each a turn); among
+ * them one delivery of every account in turn before a second of any, and at most ten of one
+ * endpoint. An account's hanging endpoints never queue ahead of another account's healthy one.
  */
 export async function claimDue(
   tx: Executor,
   now: number,
   leaseMs: number,
   limit: number,
-): Promise<Array<WebhookDeliveryRecord & { url: string; secret: string }>> {
-  const rows = await tx.query<DeliveryRow & { url: string; secret: string }>(sql`
-    WITH due AS (
-      SELECT d.id FROM webhook_deliveries d WHERE d.status = 'PENDING' AND d.next_attempt_at <= ${ts(now)}
-      ORDER BY d.next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
+): Promise<Array<WebhookDeliveryRecord & { url: string; secret: string; failing: boolean }>> {
+  const rows = await tx.query<DeliveryRow & { url: string; secret: string; failing_since: unknown; turn: string | number }>(sql`
+    WITH ranked AS (
+      SELECT d.id, d.next_attempt_at, x.failing_since IS NOT NULL AS failing,
+        row_number() OVER (PARTITION BY x.owner ORDER BY d.next_attempt_at, d.id) AS per_owner,
+        row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS per_endpoint
+      FROM webhook_deliveries d JOIN webhook_endpoints x ON x.id = d.endpoint_id
+      WHERE d.status = 'PENDING' AND d.next_attempt_at <= ${ts(now)} AND x.disabled_at IS NULL
+    ), picked AS (
+      SELECT id, row_number() OVER (ORDER BY failing, per_owner, next_attempt_at, id) AS turn FROM ranked
+      WHERE per_endpoint <= CASE WHEN failing THEN 1 ELSE 10 END
+      ORDER BY turn LIMIT ${limit}
+    ), due AS (
+      SELECT d.id FROM webhook_deliveries d WHERE d.id IN (SELECT id FROM picked) AND d.status = 'PENDING'
+      FOR UPDATE SKIP LOCKED
     )
     UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = ${ts(now)}, next_attempt_at = ${ts(now + leaseMs)}
-    FROM due, webhook_endpoints x WHERE d.id = due.id AND x.id = d.endpoint_id
-    RETURNING d.*, x.url, x.secret`);
-  return rows.map((r) => ({ ...toDelivery(r), url: r.url, secret: r.secret }));
+    FROM due, picked, webhook_endpoints x WHERE d.id = due.id AND picked.id = d.id AND x.id = d.endpoint_id
+    RETURNING d.*, x.url, x.secret, x.failing_since, picked.turn`);
+  // Sent in the fair order (an UPDATE returns its rows in no particular one).
+  return rows
+    .sort((a, b) => Number(a.turn) - Number(b.turn))
+    .map((r) => ({ ...toDelivery(r), url: r.url, secret: r.secret, failing: r.failing_since != null }));
 }
 
 /** What an attempt came to: delivered, or failed with its status or error and when to try again (null: given up). */
@@ -201,11 +223,44 @@ export async function recordAttempt(
   tx: Executor,
   id: string,
   result: { ok: boolean; status: number | null; error: string | null; at: number; retryAt: number | null },
+  endpoint?: { id: string; disableAfterMs: number },
 ): Promise<void> {
+  if (endpoint) await recordHealth(tx, endpoint.id, result, endpoint.disableAfterMs);
   await tx.query(sql`UPDATE webhook_deliveries SET
       status = ${result.ok ? 'DELIVERED' : result.retryAt === null ? 'FAILED' : 'PENDING'},
       last_status = ${result.status}, last_error = ${result.error},
       delivered_at = ${result.ok ? ts(result.at) : null},
       next_attempt_at = ${ts(result.retryAt ?? result.at)}
     WHERE id = ${id} AND status = 'PENDING'`);
+}
+
+/**
+ * An endpoint's health after an attempt: healthy again once one is delivered; failing since its
+ * first failure otherwise; disabled, with the reason, once failing for `disableAfterMs` (its
+ * pending deliveries fail with it).
+ */
+async function recordHealth(
+  tx: Executor,
+  endpointId: string,
+  result: { ok: boolean; error: string | null; at: number },
+  disableAfterMs: number,
+): Promise<void> {
+  if (result.ok) {
+    await tx.query(sql`UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ${endpointId} AND failing_since IS NOT NULL`);
+    return;
+  }
+  const [row] = await tx.query<{ failing_since: unknown }>(sql`
+    UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ${ts(result.at)}) WHERE id = ${endpointId}
+    RETURNING failing_since`);
+  if (!row || ms(row.failing_since) > result.at - disableAfterMs) return;
+  const reason = `disabled: every attempt failed since ${new Date(ms(row.failing_since)).toISOString()} (last: ${result.error ?? 'no answer'})`;
+  await tx.query(sql`UPDATE webhook_endpoints SET disabled_at = ${ts(result.at)}, disabled_reason = ${reason}
+    WHERE id = ${endpointId} AND disabled_at IS NULL`);
+  await tx.query(sql`UPDATE webhook_deliveries SET status = 'FAILED', last_error = ${reason}
+    WHERE endpoint_id = ${endpointId} AND status = 'PENDING'`);
+}
+
+/** The owner's test (testWebhook) turns a disabled endpoint on again, as if new. */
+export async function enableEndpoint(tx: Executor, id: string): Promise<void> {
+  await tx.query(sql`UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL WHERE id = ${id}`);
 }

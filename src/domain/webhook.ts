@@ -10,6 +10,11 @@ export interface WebhookEndpointRecord {
   secret: string;
   events: WebhookEvent[];
   createdAt: number;
+  /** Since when its attempts fail (null: its last attempt was delivered, or none yet). */
+  failingSince?: number | null;
+  /** Disabled after failing for a day: nothing is sent to it until its owner tests it again. */
+  disabledAt?: number | null;
+  disabledReason?: string | null;
 }
 
 export interface WebhookDeliveryRecord {

@@ -40,7 +40,7 @@ export async function renderMine() {
         earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
           sharePrice { at sharePrice } } } }
       withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt expiresAt status completable paid pool { name } } }
-      webhooks { id url events deliveries(first: 5) { event status attempts lastStatus lastError nextAttemptAt } }
+      webhooks { id url events failingSince disabledAt disabledReason deliveries(first: 5) { event status attempts lastStatus lastError nextAttemptAt } }
       ${onChain ? 'chainDeposits(first: 20) { pending { txHash amount } credited { nodes { txHash amount status } } } transfers(first: 20) { nodes { kind amount state txHash } }' : ''}
     }`).then(nodes);
   } catch (e) {

@@ -199,6 +199,16 @@ export function hookRows(hooks) {
       { class: 'panel', 'data-hook': h.id },
       el('strong', {}, h.url),
       el('div', { class: 'muted' }, `events: ${h.events.join(', ')}`),
+      // A disabled endpoint says why, and how to turn it on again; a failing one since when.
+      h.disabledAt
+        ? el(
+            'div',
+            { class: 'warning', 'data-hook-disabled': '' },
+            `Disabled ${when(h.disabledAt)}: ${h.disabledReason}. Send a test event to turn it on again.`,
+          )
+        : h.failingSince
+          ? el('div', { class: 'warning' }, `Failing since ${when(h.failingSince)}: disabled after a day of failures.`)
+          : '',
       hookButtons(h),
       ...(h.deliveries.length === 0
         ? [el('div', { class: 'muted' }, 'No delivery yet.')]

@@ -3464,8 +3464,14 @@ export type WebhookEndpoint = {
   createdAt: Scalars['DateTime']['output'];
   /** Its latest deliveries, newest first (first: 1 to 100). */
   deliveries: Array<WebhookDelivery>;
+  /** When it was disabled for failing a day: nothing is sent until testWebhook turns it on again. */
+  disabledAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Why it was disabled. */
+  disabledReason?: Maybe<Scalars['String']['output']>;
   /** The events it is sent. */
   events: Array<WebhookEvent>;
+  /** Since when every attempt to it failed (null: its last was delivered, or none yet). Failing endpoints wait behind answering ones. */
+  failingSince?: Maybe<Scalars['DateTime']['output']>;
   /** Its id. */
   id: Scalars['ID']['output'];
   /** Where deliveries are POSTed. */
@@ -4960,7 +4966,10 @@ export type WebhookDeliveryResolvers<ContextType = Context, ParentType extends R
 export type WebhookEndpointResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WebhookEndpoint'] = ResolversParentTypes['WebhookEndpoint']> = {
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   deliveries?: Resolver<Array<ResolversTypes['WebhookDelivery']>, ParentType, ContextType, RequireFields<WebhookEndpointDeliveriesArgs, 'first'>>;
+  disabledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  disabledReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   events?: Resolver<Array<ResolversTypes['WebhookEvent']>, ParentType, ContextType>;
+  failingSince?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };

@@ -6,6 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../helpers.ts';
+import type { Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { ANVIL_KEYS } from '../../src/chain/anvil.ts';
+import { createDatabase } from '../../src/db/create-database.ts';
+import { localTreasury } from '../chain-helpers.ts';
+import type { Harness } from '../helpers.ts';
+import { restoreScenario } from '../restore-scenario.ts';
 import { ledgerWorkload, query, useCleanup } from '../ha/harness.ts';
 
 /**
@@ -15,7 +22,9 @@ import { ledgerWorkload, query, useCleanup } from '../ha/harness.ts';
  * harness.ts) with a differential backup taken under that load and a named restore point; the
  * server destroyed (stopped hard, its data folder deleted); restored to the latest WAL: every
  * acknowledged write there exactly once; restored again to the named point: every deposit
- * acknowledged before it there, none sent after it. Prints how long each restore took.
+ * acknowledged before it there, none sent after it. Then money on a chain: restored to a point
+ * before an incident the chain has since paid (test/restore-scenario.ts), every holder is paid
+ * on chain exactly once. Prints how long each restore took.
  */
 const PORT = 15499;
 const PG_BIN = execFileSync('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1'], { encoding: 'utf8' }).trim();
@@ -48,6 +57,22 @@ async function startPrimary() {
       }
     },
     120_000,
+  );
+}
+
+/**
+ * Everything written so far in an archived segment, as before a server is lost: the segment in
+ * progress is closed and archived (archive_timeout bounds what a loss without this could take).
+ */
+async function archiveNow() {
+  const [{ wal } = { wal: '' }] = await sqlOn<{ wal: string }>('postgres', 'SELECT pg_walfile_name(pg_switch_wal()) AS wal');
+  await waitFor(
+    'the last segment archived',
+    async () => {
+      const [row] = await sqlOn<{ last: string | null }>('postgres', 'SELECT last_archived_wal AS last FROM pg_stat_archiver');
+      return row?.last !== null && (row?.last ?? '') >= wal;
+    },
+    60_000,
   );
 }
 
@@ -113,17 +138,7 @@ test('pgBackRest: a backup under load, the server destroyed, restored to the lat
   point.after = Date.now();
   await new Promise((r) => setTimeout(r, 3_000));
   await load.stop();
-  // Everything acknowledged is in an archived segment before the server is lost: the segment in
-  // progress is closed and archived (archive_timeout bounds what a loss without this could take).
-  const [{ wal } = { wal: '' }] = await sqlOn<{ wal: string }>('postgres', 'SELECT pg_walfile_name(pg_switch_wal()) AS wal');
-  await waitFor(
-    'the last segment archived',
-    async () => {
-      const [row] = await sqlOn<{ last: string | null }>('postgres', 'SELECT last_archived_wal AS last FROM pg_stat_archiver');
-      return row?.last !== null && (row?.last ?? '') >= wal;
-    },
-    60_000,
-  );
+  await archiveNow();
 
   // The server is lost: stopped hard and its data folder deleted.
   pgCtl('stop', '-m', 'immediate');
@@ -144,5 +159,39 @@ test('pgBackRest: a backup under load, the server destroyed, restored to the lat
   const info = pgbackrest('info');
   console.log(
     `dr: differential backup under load in ${backupMs} ms; restored to the latest WAL in ${latestMs} ms (${latest.deposits} deposits and ${latest.purchases} purchases, each once); to the restore point in ${pointMs} ms (${atPoint.deposits} deposits acknowledged before it, none sent after it)\n${info}`,
+  );
+});
+
+test('pgBackRest behind the chain: restored to a named point before an incident the chain has paid, every holder is paid on chain exactly once, a later deposit credited once, the ledger reconciled', async () => {
+  // The server of the drill above, as it left it (restored to its point, on a new timeline).
+  const operator = privateKeyToAccount(ANVIL_KEYS[1] as Hex);
+  const chain = await localTreasury(operator.address);
+  const open: Harness[] = [];
+  cleanup.push(async () => {
+    for (const h of open) await Promise.resolve(h.close()).catch(() => undefined);
+    await chain.anvil.stop();
+  });
+  await sqlOn('postgres', 'CREATE DATABASE cover_chain');
+  const url = `postgres://postgres@127.0.0.1:${PORT}/cover_chain`;
+  const db = await createDatabase({ url });
+  await db.migrate();
+  // A full backup on the timeline the server is on now, for a restore that stays on it.
+  pgbackrest('backup', '--type=full');
+  let restoreMs = 0;
+  await restoreScenario(chain, operator, open).restoredBeforeIncident(db, async () => {
+    await sqlOn('postgres', "SELECT pg_create_restore_point('chain')");
+    return async () => {
+      // The chain has paid the incident since; the database is lost and restored to the point.
+      await archiveNow();
+      const started = Date.now();
+      pgCtl('stop', '-m', 'fast');
+      pgbackrest('restore', '--delta', '--type=name', '--target=chain', '--target-action=promote', '--target-timeline=current');
+      await startPrimary();
+      restoreMs = Date.now() - started;
+      return createDatabase({ url });
+    };
+  });
+  console.log(
+    `dr (chain): restored to the point before the incident in ${restoreMs} ms; every holder paid once on chain, the ledger reconciled`,
   );
 });

@@ -24,7 +24,7 @@ import { USDC, assertLedgerInvariants, useHarness, depegRiskInput, newWallet, wa
 const flatPricing = { ...defaultPricing, flatAnnualRate: '0.0365', slope1: '0', slope2: '0' };
 
 describe('backstop inflows, repayments, excess and the adequacy gate', () => {
-  const h = useHarness({ pricing: flatPricing, minPremium: '0' });
+  const h = useHarness({ pricing: flatPricing, minPremium: '0', minCover: '0' });
   let admin: Viewer;
   before(() => {
     admin = { address: h.admin.address, roles: ['admin'] };
@@ -155,7 +155,7 @@ describe('backstop inflows, repayments, excess and the adequacy gate', () => {
 });
 
 describe('skim-sourced excess streams into pools like earned premium', () => {
-  const h = useHarness({ pricing: flatPricing, minPremium: '0' }, { checkInvariants: true });
+  const h = useHarness({ pricing: flatPricing, minPremium: '0', minCover: '0' }, { checkInvariants: true });
 
   test('above twice the target, with no IOUs: streamed over 30 days; a just-in-time depositor captures nothing', async () => {
     const { admin, risk, pool } = await directMarket(h, USDC(10_000), depegRiskInput(`jit ${Math.random()}`, 'JIT', { window: 0 }), 'jit');

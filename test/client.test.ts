@@ -242,6 +242,7 @@ test("the SDK's formatting: amounts exact from base units, grouped, at most two 
   assert.equal(formatAmount(-1n), '0', 'less than a cent below zero is 0, not -0');
   assert.equal(formatAmount(-3_901_000_000n), '-3,901');
   assert.equal(formatAmount(1n, 6, 12), '0.000001', 'at most six decimals');
+  assert.equal(formatAmount(1234n, 0), '1,234', 'an asset without decimals');
   assert.equal(formatPercent('0.0873'), '8.73%');
   assert.equal(formatPercent('2.742882883964'), '274.29%');
   assert.equal(formatPercent('-0.00001'), '0%');

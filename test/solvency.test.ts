@@ -130,7 +130,7 @@ describe('the loss waterfall, golden scenarios (docs/design.md §6)', () => {
   let h: Harness;
   let g: ReturnType<typeof golden>;
   before(async () => {
-    h = await createHarness({ pricing: flatPricing, minPremium: '0' });
+    h = await createHarness({ pricing: flatPricing, minPremium: '0', minCover: '0' });
     g = golden(h, { address: h.admin.address, roles: ['admin'] });
   });
   after(async () => {
@@ -211,7 +211,7 @@ describe('the backstop cap, haircuts, IOUs and recoveries (docs/design.md §6)',
   let g: ReturnType<typeof golden>;
   let admin: Viewer;
   before(async () => {
-    h = await createHarness({ pricing: flatPricing, minPremium: '0' });
+    h = await createHarness({ pricing: flatPricing, minPremium: '0', minCover: '0' });
     admin = { address: h.admin.address, roles: ['admin'] };
     g = golden(h, admin);
   });

@@ -6,7 +6,7 @@ function units(v, d) {
   const n = BigInt(typeof v === 'number' ? Math.round(v) : v);
   const abs = n < 0n ? -n : n;
   const scale = 10n ** BigInt(d);
-  return `${n < 0n ? '-' : ''}${abs / scale}.${(abs % scale).toString().padStart(d, '0')}`;
+  return `${n < 0n ? '-' : ''}${abs / scale}${d > 0 ? `.${(abs % scale).toString().padStart(d, '0')}` : ''}`;
 }
 
 /** An amount in the asset: grouped, at most two decimals, and never "-0". */

@@ -1,4 +1,4 @@
-import { toBase } from './format.js';
+import { localTimes, toBase } from './format.js';
 import { state } from './api.js';
 
 export function el(tag, attrs = {}, ...children) {
@@ -43,7 +43,7 @@ export async function act(id, run, button) {
     await state.refresh().catch(console.error);
     if (mine()) tell(id, done, 'ok');
   } catch (e) {
-    if (mine()) tell(id, `Refused: ${e.message}`, 'refused');
+    if (mine()) tell(id, `Refused: ${localTimes(e.message)}`, 'refused');
   } finally {
     if (button) button.disabled = false;
   }

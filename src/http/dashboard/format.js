@@ -64,3 +64,8 @@ export function toBase(text, decimals = 6) {
 export const word = (v) => v.toString(16).padStart(64, '0');
 /** The wallet's address as a 32-byte ABI word. */
 export const addressWord = (a) => word(BigInt(a));
+
+/** The API's words with every ISO time in them ("sales reopen at 2026-12-01T01:18:36.794Z") put in the reader's zone. */
+export function localTimes(text) {
+  return String(text).replace(/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g, (iso) => when(iso));
+}

@@ -1,4 +1,4 @@
-import { money, count, pct, when, clock } from './format.js';
+import { money, count, pct, when, clock, localTimes } from './format.js';
 import { state, gql, nodes } from './api.js';
 import { el } from './dom.js';
 import { chart } from './chart.js';
@@ -66,7 +66,7 @@ function saleLine(sale) {
     );
   }
   const reopens = sale.reopensAt ? ` Sales reopen ${when(sale.reopensAt)}.` : '';
-  return el('div', { class: 'warning', 'data-sale': 'closed' }, `Sales closed: ${sale.reason}.${reopens}`);
+  return el('div', { class: 'warning', 'data-sale': 'closed' }, `Sales closed: ${localTimes(sale.reason)}.${reopens}`);
 }
 
 /**

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
+import request from 'supertest';
 import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import {
@@ -133,6 +137,36 @@ describe('a policy changes hands on its holder signature, and pays its holder at
     // Anyone may try any public policy id: the refusal does not say who holds it, nor its nonce.
     assert.equal(refused.errors?.[0]?.extensions?.details, undefined);
     assert.doesNotMatch(JSON.stringify(refused.errors), new RegExp(alice.wallet.address.slice(2), 'i'));
+    // Alice has signed with her own key (she signed in): a stranger's bogus signatures in her name
+    // cost no chain call, even with the chain's node hung (it counts connections and never answers).
+    let connections = 0;
+    const hung = createServer().on('connection', () => {
+      connections++;
+    });
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const rpcUrls = h.deps.config.siwe.rpcUrls as Map<number, string>;
+    const timeout = h.deps.config.chainReadTimeoutMs;
+    rpcUrls.set(domain.chainId, `http://127.0.0.1:${(hung.address() as AddressInfo).port}`);
+    (h.deps.config as { chainReadTimeoutMs: number }).chainReadTimeoutMs = 300;
+    try {
+      for (let i = 0; i < 3; i++)
+        expectCode(await h.gql(TRANSFER, { p: kept.id, to: carol.address, d: deadline, s: forged }), 'UNAUTHENTICATED');
+      assert.equal(connections, 0, 'no chain call for an address known to sign with its own key');
+      // An address never seen signing is asked on its chain (a contract wallet may be there): here the node hangs.
+      // (The policy's holder set by hand to an address that has never signed anything here.)
+      const unseen = newWallet().address;
+      assert.equal((await h.db.query(sql`UPDATE policies SET holder = ${unseen} WHERE id = ${kept.id} RETURNING id`)).length, 1);
+      const asked = await request(h.app)
+        .post('/graphql')
+        .send({ query: TRANSFER, variables: { p: kept.id, to: carol.address, d: deadline, s: forged } });
+      assert.deepEqual([asked.status, asked.body.errors?.[0]?.extensions?.code], [503, 'UNAVAILABLE']);
+      assert.ok(connections > 0, 'asked on the chain');
+      await h.db.query(sql`UPDATE policies SET holder = ${alice.wallet.address} WHERE id = ${kept.id}`);
+    } finally {
+      rpcUrls.delete(domain.chainId);
+      (h.deps.config as { chainReadTimeoutMs: number }).chainReadTimeoutMs = timeout;
+      hung.close();
+    }
     expectCode(await h.gql(TRANSFER, { p: kept.id, to: carol.address, d: 1, s: forged }), 'BAD_USER_INPUT');
     expectCode(
       await h.gql(TRANSFER, { p: kept.id, to: '0x0000000000000000000000000000000000000000', d: deadline, s: forged }),

@@ -3,7 +3,7 @@ import jwt from 'jsonwebtoken';
 import { type Hex, getAddress, isHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage, parseSiweMessage } from 'viem/siwe';
-import { consumeNonce, insertNonce, upsertUser } from '../db/session-store.ts';
+import { consumeNonce, insertNonce, keyProven, markKeyProven, upsertUser } from '../db/session-store.ts';
 import { badInput, rateLimited, unauthenticated, unavailable } from '../domain/errors.ts';
 import { type Signable, accountSigned, contractWalletSigned } from '../chain/signatures.ts';
 import type { Deps } from './deps.ts';
@@ -78,8 +78,12 @@ function siweProblem(deps: Deps, m: ReturnType<typeof parseSiweMessage>, now: nu
  * Whether `address` signed: an EOA's signature (recovered offline), else the address's
  * contract wallet says so (ERC-1271; ERC-6492 for a wallet not deployed yet) on one of
  * `chains` (chain id and its configured RPC). A chain that does not answer within
- * CHAIN_READ_TIMEOUT_MS is an outage (UNAVAILABLE, retry), not a refusal. Never called inside a
- * database transaction (app/wire.ts refuses it).
+ * CHAIN_READ_TIMEOUT_MS is an outage (UNAVAILABLE, retry), not a refusal. An address that has
+ * signed with its own key before is no contract wallet: a signature that does not recover to it
+ * is refused without a chain call (a stranger's bogus signatures cost nothing and cannot be
+ * held on a hung node). (An EIP-7702 account that delegates to a wallet accepting other keys is
+ * the exception this gives up: its own key still signs.) Never called inside a database
+ * transaction (app/wire.ts refuses it).
  */
 export async function signedBy(
   deps: Deps,
@@ -88,7 +92,11 @@ export async function signedBy(
   signed: Signable,
   signature: Hex,
 ): Promise<boolean> {
-  if (await accountSigned(address, signed, signature)) return true;
+  if (await accountSigned(address, signed, signature)) {
+    await markKeyProven(deps.db, getAddress(address), deps.clock.now());
+    return true;
+  }
+  if (await keyProven(deps.db, getAddress(address))) return false;
   for (const [chainId, rpcUrl] of chains) {
     try {
       if (await contractWalletSigned(rpcUrl, address, signed, signature, deps.config.chainReadTimeoutMs)) return true;

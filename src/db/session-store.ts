@@ -33,6 +33,19 @@ export async function upsertUser(ex: Executor, address: string, at: number): Pro
   return rows[0]?.session_version ?? 0;
 }
 
+/** `address` signed with its own key (an EOA's signature recovered offline): remembered, once. */
+export async function markKeyProven(ex: Executor, address: string, at: number): Promise<void> {
+  await ex.query(sql`
+    INSERT INTO users (address, created_at, key_proven_at) VALUES (${address}, ${ts(at)}, ${ts(at)})
+    ON CONFLICT (address) DO UPDATE SET key_proven_at = ${ts(at)} WHERE users.key_proven_at IS NULL`);
+}
+
+/** Whether `address` has ever signed with its own key: then it is no contract wallet to ask on a chain. */
+export async function keyProven(ex: Executor, address: string): Promise<boolean> {
+  const rows = await ex.query<{ n: number }>(sql`SELECT 1 AS n FROM users WHERE address = ${address} AND key_proven_at IS NOT NULL`);
+  return rows.length > 0;
+}
+
 /** The current session version of each address that has one (no user: not in the map). */
 export async function sessionVersions(ex: Executor, addresses: readonly string[]): Promise<Map<string, number>> {
   const rows = await ex.query<{ address: string; session_version: number }>(

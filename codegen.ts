@@ -44,6 +44,7 @@ const mappers: Record<string, string> = {
   FeedHistoryImport: "Omit<{T}, 'feed'> & { feedId: string }",
   RiskCapacity: "Omit<{T}, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> }",
   PoolCapacity: namesPool,
+  PositionTransfer: namesPool,
   AccountStatement: from('../../app/statement.ts')('Statement'),
   StatementLine: from('../../app/statement.ts')('StatementLine as StatementLineView'),
   WebhookEndpoint: domain('webhook')('WebhookEndpointRecord'),

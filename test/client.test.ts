@@ -86,7 +86,7 @@ describe("the typed client runs the three users' flows", () => {
       heir.address,
       privateKeyToAccount(provider.key),
     );
-    assert.deepEqual([share.owner, share.shares], [heir.address, (BigInt(position.shares) / 8n).toString()]);
+    assert.deepEqual([share.to, share.shares, share.nonce], [heir.address, (BigInt(position.shares) / 8n).toString(), 0]);
     // A refused value comes with its path.
     await assert.rejects(
       capital.deposit(pool.id, -1n),

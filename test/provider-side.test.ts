@@ -291,7 +291,7 @@ describe('cover one can keep (issue 59)', () => {
 describe('positions one can hand on (issue 59)', () => {
   const h = useHarness({}, { checkInvariants: true });
   const TRANSFER = `mutation($p: ID!, $s: BigInt!, $f: String!, $t: String!, $d: Int!, $sig: String!) {
-    transferPosition(poolId: $p, shares: $s, from: $f, to: $t, deadline: $d, signature: $sig) { owner shares lockedShares value } }`;
+    transferPosition(poolId: $p, shares: $s, from: $f, to: $t, deadline: $d, signature: $sig) { from to tranche shares value nonce at pool { id } } }`;
 
   test("the owner's signature hands free shares on; the receiver holds, earns and withdraws them; nothing is replayed", async () => {
     const m = await marketWithPool(h, USDC(10_000), { cooldownSeconds: 86_400 });
@@ -332,9 +332,25 @@ describe('positions one can hand on (issue 59)', () => {
     // Anyone may submit the owner's signature: here nobody signed in.
     const signature = await sign(m.underwriter.key, quarter, 0n);
     const moved = (await h.ok(TRANSFER, vars(signature))).transferPosition;
-    assert.equal(moved.owner, receiver.address);
-    assert.equal(moved.shares, quarter.toString());
-    assert.equal(BigInt(moved.value), USDC(2_500));
+    // The answer is the transfer, the same to whoever submits it: nothing else of the receiver's position.
+    assert.deepEqual(
+      { ...moved, at: undefined },
+      {
+        from: m.underwriter.address,
+        to: receiver.address,
+        tranche: 'SENIOR',
+        shares: quarter.toString(),
+        value: USDC(2_500).toString(),
+        nonce: 0,
+        at: undefined,
+        pool: { id: m.pool.id },
+      },
+    );
+    assert.equal(Date.parse(moved.at), h.clock.now());
+    const fields = (await h.ok('{ __type(name: "PositionTransfer") { fields { name } } }')).__type.fields.map(
+      (f: { name: string }) => f.name,
+    );
+    assert.deepEqual(fields.sort(), ['at', 'from', 'nonce', 'pool', 'shares', 'to', 'tranche', 'value']);
     // The same signature again, twice at once: its nonce is spent, nothing moves.
     const replays = await Promise.all([h.gql(TRANSFER, vars(signature)), h.gql(TRANSFER, vars(signature))]);
     for (const replay of replays) expectCode(replay, 'UNAUTHENTICATED');
@@ -378,7 +394,7 @@ describe('positions one can hand on (issue 59)', () => {
     const deadline = Math.floor(h.clock.now() / 1000) + 3_600;
     const body = await h.gql(
       `mutation($p: ID!, $f: String!, $t: String!, $d: Int!) {
-        transferPosition(poolId: $p, tranche: FIRST_LOSS, shares: "1", from: $f, to: $t, deadline: $d, signature: "0x00") { owner } }`,
+        transferPosition(poolId: $p, tranche: FIRST_LOSS, shares: "1", from: $f, to: $t, deadline: $d, signature: "0x00") { to } }`,
       { p: m.pool.id, f: m.underwriter.address, t: newWallet().address, d: deadline },
     );
     expectCode(body, 'FORBIDDEN');

@@ -12,6 +12,18 @@ import { book, trancheOf } from './pools.ts';
 import { signedBy } from './sign-in.ts';
 import { transferDomainFor } from './transfer-policy.ts';
 
+/** What a transfer did, and nothing else about either position: the answer to whoever submitted it. */
+export interface PositionTransferReceipt {
+  poolId: string;
+  tranche: TrancheName;
+  from: string;
+  to: string;
+  shares: bigint;
+  value: bigint;
+  nonce: number;
+  at: number;
+}
+
 export interface TransferPositionInput {
   poolId: string;
   tranche: TrancheName;
@@ -33,8 +45,10 @@ export interface TransferPositionInput {
  * pool's cooldown like any shares. Shares in cooldown stay with their request (cancel it first),
  * and the curator's first-loss stake is not handed on. A transfer moves no money: the tranche's
  * assets and shares are unchanged; each side's earnings count it at the share price of the moment.
+ * The answer is the transfer itself: the submitter, who may be anyone, learns nothing of the
+ * receiver's position (issue 73).
  */
-export async function transferPosition(deps: Deps, input: TransferPositionInput): Promise<PositionRecord> {
+export async function transferPosition(deps: Deps, input: TransferPositionInput): Promise<PositionTransferReceipt> {
   for (const [field, value] of [
     ['from', input.from],
     ['to', input.to],
@@ -82,19 +96,20 @@ export async function transferPosition(deps: Deps, input: TransferPositionInput)
       throw conflict('the position was handed on while the transfer was checked: sign the transfer again with its new nonce');
     if (!position || position.shares < shares)
       throw insufficientFunds('the position holds fewer free shares than the transfer', { shares: (position?.shares ?? 0n).toString() });
-    await recordPositionTransfer(tx, {
+    const receipt: PositionTransferReceipt = {
       poolId: input.poolId,
       tranche: input.tranche,
       from,
-      seq: nonce + 1,
       to,
       shares,
       value: assetsForShares(book(t), shares),
+      nonce,
       at: now,
-      signature: input.signature,
-    });
+    };
+    await recordPositionTransfer(tx, { ...receipt, seq: nonce + 1, signature: input.signature });
     await changeShares(tx, { poolId: input.poolId, tranche: input.tranche, owner: from }, { free: -shares, locked: 0n });
-    return changeShares(tx, { poolId: input.poolId, tranche: input.tranche, owner: to }, { free: shares, locked: 0n });
+    await changeShares(tx, { poolId: input.poolId, tranche: input.tranche, owner: to }, { free: shares, locked: 0n });
+    return receipt;
   });
 }
 

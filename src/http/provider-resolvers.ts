@@ -63,6 +63,9 @@ export const providerResolvers: Resolvers = {
       return pending && pending.at > ctx.deps.clock.now() ? { feeBps: pending.bps, effectiveAt: pending.at } : null;
     },
   },
+  PositionTransfer: {
+    pool: (t, _, ctx) => ctx.pool(t.poolId),
+  },
   Position: {
     transferNonce: (p, _, ctx) => positionTransferNonce(ctx.deps, p),
     token: (p, _, ctx) => positionTokenOf(ctx.deps, p.poolId, p.tranche),

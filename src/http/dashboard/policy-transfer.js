@@ -129,8 +129,8 @@ export async function transferPositionFromWallet(p, typed) {
   const { signature, chainId } = await signTransfer('PositionTransfer', message);
   const { transferPosition: moved } = await gql(
     `mutation($p: ID!, $tr: TrancheName, $sh: BigInt!, $f: String!, $t: String!, $d: Int!, $s: String!, $c: Int) {
-      transferPosition(poolId: $p, tranche: $tr, shares: $sh, from: $f, to: $t, deadline: $d, signature: $s, chainId: $c) { owner value } }`,
+      transferPosition(poolId: $p, tranche: $tr, shares: $sh, from: $f, to: $t, deadline: $d, signature: $s, chainId: $c) { to value } }`,
     { p: p.pool.id, tr: p.tranche, sh: p.shares, f: state.session.address, t: to, d: deadline, s: signature, c: chainId },
   );
-  return `Position handed to ${moved.owner}: ${money(moved.value)} USDC of ${p.pool.name} ${p.tranche}, theirs from now on (earning, exposed, and withdrawn with the pool's cooldown).`;
+  return `Position handed to ${moved.to}: ${money(moved.value)} USDC of ${p.pool.name} ${p.tranche}, theirs from now on (earning, exposed, and withdrawn with the pool's cooldown).`;
 }

@@ -940,7 +940,7 @@ export type Mutation = {
    * (FORBIDDEN); more shares than are free is INSUFFICIENT_FUNDS; a signature that is not the
    * owner's is UNAUTHENTICATED. Returns the receiver's position.
    */
-  transferPosition: Position;
+  transferPosition: PositionTransfer;
   /**
    * Sends part of your free wallet balance to your own address on chain (only the address you
    * signed in with can receive: `to`, if given, must be it). The amount leaves the wallet at
@@ -1870,6 +1870,30 @@ export type PositionTokenIssue = {
   /** The tranche. */
   tranche: TrancheName;
   /** What they were worth when asked (the tranche's share price then). */
+  value: Scalars['BigInt']['output'];
+};
+
+/**
+ * Free shares handed from one address to another (transferPosition): what was submitted and what
+ * it did, nothing else about either position.
+ */
+export type PositionTransfer = {
+  __typename?: 'PositionTransfer';
+  /** When it was recorded. */
+  at: Scalars['DateTime']['output'];
+  /** The owner who signed. */
+  from: Scalars['String']['output'];
+  /** The nonce the transfer signed (the position's transferNonce before it). */
+  nonce: Scalars['Int']['output'];
+  /** The pool. */
+  pool: Pool;
+  /** Shares handed on. */
+  shares: Scalars['BigInt']['output'];
+  /** The receiver. */
+  to: Scalars['String']['output'];
+  /** The tranche. */
+  tranche: TrancheName;
+  /** What those shares were worth when handed on, in the pool's asset (rounded down). */
   value: Scalars['BigInt']['output'];
 };
 
@@ -3719,6 +3743,7 @@ export type ResolversTypes = {
   PositionScenario: ResolverTypeWrapper<PositionScenarioView>;
   PositionToken: ResolverTypeWrapper<PositionToken>;
   PositionTokenIssue: ResolverTypeWrapper<PositionTokenIssueRecord>;
+  PositionTransfer: ResolverTypeWrapper<Omit<Omit<PositionTransfer, 'pool'> & { pool: ResolversTypes['Pool'] }, 'pool'> & { poolId: string }>;
   ProtocolCategory: ProtocolCategory;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Quote: ResolverTypeWrapper<QuoteWithPolicy>;
@@ -3857,6 +3882,7 @@ export type ResolversParentTypes = {
   PositionScenario: PositionScenarioView;
   PositionToken: PositionToken;
   PositionTokenIssue: PositionTokenIssueRecord;
+  PositionTransfer: Omit<Omit<PositionTransfer, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
   Query: Record<PropertyKey, never>;
   Quote: QuoteWithPolicy;
   QuoteBreakdown: StoredBreakdown;
@@ -4225,7 +4251,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   submitObservations?: Resolver<ResolversTypes['SubmitObservationsResult'], ParentType, ContextType, RequireFields<MutationSubmitObservationsArgs, 'feedId' | 'observations' | 'signature'>>;
   testWebhook?: Resolver<ResolversTypes['WebhookDelivery'], ParentType, ContextType, RequireFields<MutationTestWebhookArgs, 'id'>>;
   transferPolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationTransferPolicyArgs, 'deadline' | 'policyId' | 'signature' | 'to'>>;
-  transferPosition?: Resolver<ResolversTypes['Position'], ParentType, ContextType, RequireFields<MutationTransferPositionArgs, 'deadline' | 'from' | 'poolId' | 'shares' | 'signature' | 'to' | 'tranche'>>;
+  transferPosition?: Resolver<ResolversTypes['PositionTransfer'], ParentType, ContextType, RequireFields<MutationTransferPositionArgs, 'deadline' | 'from' | 'poolId' | 'shares' | 'signature' | 'to' | 'tranche'>>;
   withdraw?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationWithdrawArgs, 'amount'>>;
 };
 
@@ -4492,6 +4518,17 @@ export type PositionTokenIssueResolvers<ContextType = Context, ParentType extend
   shares?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   ticket?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   token?: Resolver<ResolversTypes['PositionToken'], ParentType, ContextType>;
+  tranche?: Resolver<ResolversTypes['TrancheName'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+};
+
+export type PositionTransferResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PositionTransfer'] = ResolversParentTypes['PositionTransfer']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  from?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  nonce?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
+  shares?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  to?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   tranche?: Resolver<ResolversTypes['TrancheName'], ParentType, ContextType>;
   value?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
@@ -5063,6 +5100,7 @@ export type Resolvers<ContextType = Context> = {
   PositionScenario?: PositionScenarioResolvers<ContextType>;
   PositionToken?: PositionTokenResolvers<ContextType>;
   PositionTokenIssue?: PositionTokenIssueResolvers<ContextType>;
+  PositionTransfer?: PositionTransferResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Quote?: QuoteResolvers<ContextType>;
   QuoteBreakdown?: QuoteBreakdownResolvers<ContextType>;

@@ -302,7 +302,7 @@ async function purchaseRound(n: number, bareFirst: boolean) {
             await tx.query(sql`UPDATE pool_group_exposure SET exposure = exposure WHERE pool_id = ${pool.id}`);
             await tx.query(sql`INSERT INTO journal_entries (id, kind, created_at) VALUES (${`je_b${i}`}, 'BENCH', now())`);
             await tx.query(
-              sql`INSERT INTO postings (entry_id, account_id, amount) VALUES (${`je_b${i}`}, ${`external:USDC`}, -1), (${`je_b${i}`}, ${`external:USDC`}, 1)`,
+              sql`INSERT INTO postings (entry_id, account_id, amount, at) VALUES (${`je_b${i}`}, ${`external:USDC`}, -1, now()), (${`je_b${i}`}, ${`external:USDC`}, 1, now())`,
             );
             await tx.query(
               sql`UPDATE accounts SET balance = balance WHERE id IN (${`wallet:USDC:${b.v.address}`}, 'fees:USDC', ${`upr:${pool.id}`})`,

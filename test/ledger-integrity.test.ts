@@ -42,16 +42,29 @@ describe('references of the bulk tables', () => {
   });
   const one = async <T>(query: ReturnType<typeof sql>) => (await h.db.query<T>(query))[0] as T;
 
-  test('a posting to a missing account or entry is refused', async () => {
+  test('a posting to a missing account or entry, or at another time than its entry, is refused', async () => {
     const entry = await one<{ entry_id: string }>(sql`SELECT entry_id FROM postings LIMIT 1`);
     assert.equal(
       await codeOf(
-        h.db.query(sql`INSERT INTO postings (entry_id, account_id, amount) VALUES (${entry.entry_id}, 'wallet:USDC:0xnobody', 1)`),
+        h.db.query(
+          sql`INSERT INTO postings (entry_id, account_id, amount, at) SELECT ${entry.entry_id}, 'wallet:USDC:0xnobody', 1, created_at FROM journal_entries WHERE id = ${entry.entry_id}`,
+        ),
       ),
       '23503',
     );
     assert.equal(
-      await codeOf(h.db.query(sql`INSERT INTO postings (entry_id, account_id, amount) SELECT 'je_missing', id, 1 FROM accounts LIMIT 3`)),
+      await codeOf(
+        h.db.query(sql`INSERT INTO postings (entry_id, account_id, amount, at) SELECT 'je_missing', id, 1, now() FROM accounts LIMIT 3`),
+      ),
+      '23503',
+    );
+    // A posting carries its entry's time (statements read it): any other is refused.
+    assert.equal(
+      await codeOf(
+        h.db.query(
+          sql`INSERT INTO postings (entry_id, account_id, amount, at) SELECT p.entry_id, p.account_id, 1, p.at + interval '1 second' FROM postings p LIMIT 1`,
+        ),
+      ),
       '23503',
     );
   });

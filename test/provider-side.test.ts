@@ -5,6 +5,7 @@ import type { Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { positionTransferTypes } from '../src/domain/policy-transfer.ts';
 import { createHmac } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { settleIncident } from '../src/app/settle-incident.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
 import { dispatchWebhooks, registerWebhook } from '../src/app/webhooks.ts';
@@ -230,6 +231,61 @@ describe('statements (issue 59)', () => {
       assert.equal(extreme.status, 400, range);
       assert.equal(extreme.body.errors?.[0]?.extensions?.code ?? extreme.body.code, 'BAD_USER_INPUT', JSON.stringify(extreme.body));
     }
+  });
+  test("a short window's cost does not grow with the wallet's history: its balance is carried forward, exact either way", async () => {
+    const m = await marketWithPool(h, USDC(5_000));
+    const small = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const busy = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    // 20,000 earlier credits of 1 base unit to the busy wallet, one a minute, ending a day ago.
+    const wallet = `wallet:USDC:${busy.wallet.address}`;
+    const end = new Date(h.clock.now() - DAY).toISOString();
+    await h.db.transaction(async (tx) => {
+      await tx.query(sql`INSERT INTO journal_entries (id, kind, created_at)
+        SELECT 'je_history_' || g, 'CREDIT', ${end}::timestamptz - g * interval '1 minute' FROM generate_series(1, 20000) g`);
+      await tx.query(sql`INSERT INTO postings (entry_id, account_id, amount, at)
+        SELECT 'je_history_' || g, a.id, a.amount, ${end}::timestamptz - g * interval '1 minute'
+        FROM generate_series(1, 20000) g, (VALUES (${wallet}, 1), ('external:USDC', -1)) a(id, amount)`);
+      await tx.query(sql`UPDATE accounts SET balance = balance + 20000 WHERE id = ${wallet}`);
+      await tx.query(sql`UPDATE accounts SET balance = balance - 20000 WHERE id = 'external:USDC'`);
+    });
+    for (const b of [small, busy]) {
+      const { quote } = await h.ok(QUOTE, { r: m.risk.id, amt: USDC(500).toString(), d: 30 }, b.token);
+      await h.ok(PURCHASE, { q: quote.id }, b.token);
+    }
+    const STATEMENT = 'query($f: DateTime, $t: DateTime) { statement(from: $f, to: $t) { lines { kind amount balanceAfter } } }';
+    const minute = { f: new Date(h.clock.now() - 30_000).toISOString(), t: new Date(h.clock.now() + 30_000).toISOString() };
+    const balanceOf = async (token: string) => (await h.ok('{ accountBalance { amount } }', {}, token)).accountBalance.amount;
+
+    // Exact both ways: near the end (the balance less what came since) and near the start (the sum before).
+    const last = (await h.ok(STATEMENT, minute, busy.token)).statement.lines;
+    assert.deepEqual(
+      last.map((l: { kind: string }) => l.kind),
+      ['CREDIT', 'PREMIUM'],
+    );
+    assert.equal(last.at(-1).balanceAfter, await balanceOf(busy.token));
+    const early = {
+      f: new Date(Date.parse(end) - 19_990 * 60_000 - 1).toISOString(),
+      t: new Date(Date.parse(end) - 19_980 * 60_000).toISOString(),
+    };
+    const first = (await h.ok(STATEMENT, early, busy.token)).statement.lines;
+    assert.deepEqual(
+      first.map((l: { balanceAfter: string }) => Number(l.balanceAfter)),
+      Array.from({ length: 10 }, (_, i) => 11 + i),
+    );
+
+    // The same one-minute window costs about the same for the busy wallet as for the small one.
+    const timed = async (token: string) => {
+      const times: number[] = [];
+      for (let i = 0; i < 9; i++) {
+        const started = performance.now();
+        await h.ok(STATEMENT, minute, token);
+        times.push(performance.now() - started);
+      }
+      return times.sort((a, b) => a - b)[4] as number;
+    };
+    await timed(small.token); // warm
+    const [smallMs, busyMs] = [await timed(small.token), await timed(busy.token)];
+    assert.ok(busyMs <= 2 * smallMs + 5, `median ${busyMs.toFixed(1)} ms with 20,000 postings against ${smallMs.toFixed(1)} ms`);
   });
 });
 

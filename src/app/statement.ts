@@ -66,7 +66,7 @@ export async function accountStatement(
   const to = input.to ?? now + 1;
   if (!(from < to)) throw badInput('from must be before to', { field: 'from' });
   await deps.db.transaction((tx) => creditClaimsOf(tx, asset, address, now));
-  const rows = await accountPostings(deps.db, ledgerAccounts.wallet(asset, address).id, from, to, STATEMENT_MAX_LINES + 1);
+  const rows = await accountPostings(deps.db, ledgerAccounts.wallet(asset, address).id, from, to, now, STATEMENT_MAX_LINES + 1);
   return {
     address,
     asset,

@@ -116,7 +116,7 @@ export async function postJournal(tx: Executor, entry: JournalEntry, alongside: 
         VALUES (${id}, ${entry.kind}, ${entry.reference ?? null}, ${entry.idempotencyKey ?? null}, ${json(entry.memo ?? {})}, ${ts(entry.at)})
         RETURNING id
       ), posted AS (
-        INSERT INTO postings (entry_id, account_id, amount) SELECT entry.id, v.id, v.amount FROM entry, v ORDER BY v.n
+        INSERT INTO postings (entry_id, account_id, amount, at) SELECT entry.id, v.id, v.amount, ${ts(entry.at)}::timestamptz FROM entry, v ORDER BY v.n
       ), moved AS (
         UPDATE accounts a SET balance = a.balance + v.amount FROM v WHERE a.id = v.id RETURNING a.id
       )
@@ -174,7 +174,8 @@ export async function postJournalFromSelect(
       SELECT account_id, kind, asset, owner FROM src WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = src.account_id)
       ON CONFLICT (id) DO NOTHING RETURNING id
     )
-    INSERT INTO postings (entry_id, account_id, amount) SELECT entry.id, src.account_id, src.amount FROM src CROSS JOIN entry`);
+    INSERT INTO postings (entry_id, account_id, amount, at)
+    SELECT entry.id, src.account_id, src.amount, ${ts(entry.at)}::timestamptz FROM src CROSS JOIN entry`);
   const check = await tx.query<{ n: string; total: string | null; assets: string }>(sql`
     SELECT COUNT(*) AS n, SUM(p.amount) AS total, COUNT(DISTINCT a.asset) AS assets
     FROM postings p JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = ${id}`);

@@ -17,7 +17,7 @@ import { accruePremium, policyEarning } from '../src/domain/premium-accrual.ts';
 import { defaultPricing, meanMultiplier, pricePremium, utilisationMultiplier } from '../src/domain/pricing.ts';
 import { computeRiskScore } from '../src/domain/risk-score.ts';
 import { fitted } from '../src/domain/fitted-model.ts';
-import { assetsForShares, sharesForAssets, sharesForDeposit, withdrawalPayout } from '../src/domain/shares.ts';
+import { assetsForShares, sharesForAssets, sharesForDeposit, sharesKeptOnCancel, withdrawalPayout } from '../src/domain/shares.ts';
 import { normaliseTriggerRule } from '../src/domain/trigger-rule.ts';
 import { ruleInWords } from '../src/domain/rule-words.ts';
 import { quoteSummary } from '../src/domain/quote-summary.ts';
@@ -68,6 +68,27 @@ describe('share maths', () => {
   test('a withdrawal in cooldown takes the lower of its two values', () => {
     assert.equal(withdrawalPayout(100n, 90n), 90n);
     assert.equal(withdrawalPayout(100n, 110n), 100n);
+  });
+
+  test('a cancelled request keeps the most shares worth no more than at the request, once the rest are burnt', () => {
+    const r = rng(7);
+    for (let i = 0; i < 500; i++) {
+      const totalShares = r.big(10n ** 12n) + 10n;
+      const locked = 1n + r.big(totalShares - 1n);
+      const book = { totalAssets: r.big(10n ** 13n), totalShares };
+      const now = assetsForShares(book, locked);
+      const valueAtRequest = r.big(now * 2n + 2n);
+      const kept = sharesKeptOnCancel(book, locked, valueAtRequest);
+      const worth = (k: bigint) => assetsForShares({ totalAssets: book.totalAssets, totalShares: totalShares - (locked - k) }, k);
+      if (now <= valueAtRequest) {
+        assert.equal(kept, locked, 'worth no more than at the request (a loss stays with them): all kept');
+        continue;
+      }
+      assert.ok(kept < locked && worth(kept) <= valueAtRequest, 'what is kept is worth at most the value at the request');
+      // One share more would be worth more than that before rounding (rounding is against the holder).
+      const exactNext = (kept + 1n) * (book.totalAssets + 1n) > valueAtRequest * (totalShares - locked + kept + 2n);
+      assert.ok(exactNext, 'and no share more could be');
+    }
   });
 });
 

@@ -178,6 +178,59 @@ describe('a pool one can judge before depositing (issue 59)', () => {
     token = await h.signIn(m.underwriter);
     assert.equal((await h.ok(COMPLETE, { id: third.id }, token)).completeWithdrawal.id, third.id);
   });
+
+  test('a cancelled request gives back what its shares earned while they waited: the exit is not a free option on the premium', async () => {
+    const m = await marketWithPool(h, USDC(10_000), { cooldownSeconds: 30 * 86_400 });
+    const other = await fundedBuyer(h, m.adminToken, USDC(10_000));
+    await h.ok(DEPOSIT, { p: m.pool.id, amt: USDC(10_000).toString() }, other.token);
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const { quote } = await h.ok(QUOTE, { r: m.risk.id, amt: USDC(5_000).toString(), d: 60 }, buyer.token);
+    await h.ok(PURCHASE, { q: quote.id }, buyer.token);
+    const POSITION = `{ positions { nodes { pool { id } shares lockedShares value earnings { premiumEarned } } } }`;
+    const mine = async (token: string) =>
+      (await h.ok(POSITION, {}, token)).positions.nodes.find((n: { pool: { id: string } }) => n.pool.id === m.pool.id);
+    const before = await mine(m.uwToken);
+    const asked = (
+      await h.ok(
+        `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id shares valueAtRequest } }`,
+        { p: m.pool.id, s: before.shares },
+        m.uwToken,
+      )
+    ).requestWithdrawal;
+    // Twenty days of premium accrue to every share, those waiting included.
+    h.clock.advance(20 * DAY);
+    const [uwToken, otherToken] = [await h.signIn(m.underwriter), await h.signIn(other.wallet)];
+    const waited = await mine(uwToken);
+    assert.ok(BigInt(waited.value) > BigInt(asked.valueAtRequest), 'the waiting shares earned premium');
+    const otherBefore = await mine(otherToken);
+    const CANCEL = `mutation($id: ID!) { cancelWithdrawal(requestId: $id) { status shares valueAtRequest givenBack { shares value at } } }`;
+    const cancelled = (await h.ok(CANCEL, { id: asked.id }, uwToken)).cancelWithdrawal;
+    const back = cancelled.givenBack;
+    assert.ok(back, 'shares were given back');
+    const after = await mine(uwToken);
+    assert.equal(BigInt(back.value), BigInt(waited.value) - BigInt(after.value));
+    // What is freed is worth at most the value at the request (by at most a base unit's rounding less).
+    assert.equal(BigInt(after.shares), BigInt(asked.shares) - BigInt(back.shares));
+    assert.equal(after.lockedShares, '0');
+    assert.ok(BigInt(after.value) <= BigInt(asked.valueAtRequest));
+    assert.ok(BigInt(asked.valueAtRequest) - BigInt(after.value) <= 2n, `${after.value} against ${asked.valueAtRequest}`);
+    // The other holder has it (to rounding), and the replay says where the premium went.
+    const otherAfter = await mine(otherToken);
+    const gained = BigInt(otherAfter.value) - BigInt(otherBefore.value);
+    const diff = gained - BigInt(back.value);
+    assert.ok(diff >= -3n && diff <= 3n, `${gained} of ${back.value}`); // each holder's value rounds down on its own
+    assert.ok(BigInt(after.earnings.premiumEarned) <= BigInt(waited.earnings.premiumEarned) - BigInt(back.value));
+    assert.ok(BigInt(otherAfter.earnings.premiumEarned) >= BigInt(otherBefore.earnings.premiumEarned) + gained - 3n);
+    // Cancelling when worth no more than at the request (nothing earned since) gives nothing back.
+    const again = (
+      await h.ok(
+        `mutation($p: ID!, $s: BigInt!) { requestWithdrawal(poolId: $p, shares: $s) { id } }`,
+        { p: m.pool.id, s: '1000' },
+        uwToken,
+      )
+    ).requestWithdrawal;
+    assert.equal((await h.ok(CANCEL, { id: again.id }, uwToken)).cancelWithdrawal.givenBack, null);
+  });
 });
 
 describe('statements (issue 59)', () => {

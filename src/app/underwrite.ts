@@ -25,10 +25,10 @@ import {
 import { newId } from './ids.ts';
 import { idempotencyKeyOf, onceWithKey } from './idempotency.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { assetsForShares, sharesForDeposit, withdrawalPayout } from '../domain/shares.ts';
+import { assetsForShares, sharesForDeposit, sharesKeptOnCancel, withdrawalPayout } from '../domain/shares.ts';
 import { type Viewer, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
-import { checkpointPool, loadPoolSnapshot, poolRequiredCapital } from '../db/pool-snapshots.ts';
+import { type PoolSnapshot, checkpointPool, loadPoolSnapshot, poolRequiredCapital } from '../db/pool-snapshots.ts';
 import { book, trancheOf } from './pools.ts';
 
 /** Underwriters' capital: deposits into a tranche, and withdrawals requested then completed after the cooldown. */
@@ -139,12 +139,28 @@ async function pendingRequest(tx: Executor, owner: string, requestId: string, no
 export const lapsedAt = (request: Pick<WithdrawalRecord, 'expiresAt'>, now: number) =>
   request.expiresAt !== null && now >= request.expiresAt;
 
-/** A pending request whose window ended: its shares are free again, as after a cancellation at the window's end. */
-async function lapse(tx: Executor, request: WithdrawalRecord): Promise<void> {
+/**
+ * A pending request's shares free again, under its pool's lock: as many as are worth at most
+ * their value at the request (sharesKeptOnCancel), the rest burnt, so the premium they earned
+ * while they waited goes back to the tranche's other holders and taking back an exit costs what
+ * completing it would have (issue 73). A loss while waiting stays with them: nothing is burnt.
+ */
+async function release(tx: Executor, snap: PoolSnapshot, request: WithdrawalRecord, cancelledAt: number): Promise<WithdrawalRecord> {
+  await checkpointPool(tx, snap);
+  const t = book(trancheOf(snap, request.tranche));
+  const kept = sharesKeptOnCancel(t, request.shares, request.valueAtRequest);
+  const burnt = request.shares - kept;
+  // Given back: what the locked shares are worth less what the kept ones are worth once the rest are burnt.
+  const keptValue = assetsForShares({ totalAssets: t.totalAssets, totalShares: t.totalShares - burnt }, kept);
+  const givenBack = burnt === 0n ? null : { shares: burnt, value: assetsForShares(t, request.shares) - keptValue, at: snap.at };
   const key = { poolId: request.poolId, tranche: request.tranche, owner: request.owner };
-  await changeShares(tx, key, { free: request.shares, locked: -request.shares });
-  await cancelWithdrawalRecord(tx, request.id, request.expiresAt as number);
+  await changeShares(tx, key, { free: kept, locked: -request.shares });
+  await cancelWithdrawalRecord(tx, request.id, cancelledAt, givenBack);
+  return { ...request, status: 'CANCELLED', cancelledAt, givenBack };
 }
+
+/** A pending request whose window ended: released as a cancellation at the window's end. */
+const lapse = (tx: Executor, snap: PoolSnapshot, request: WithdrawalRecord) => release(tx, snap, request, request.expiresAt as number);
 
 /** The maintenance's turn: every request whose window ended lapses, each in its own transaction (the pool locked first). */
 export async function lapseExpiredWithdrawals(deps: Deps): Promise<number> {
@@ -154,9 +170,9 @@ export async function lapseExpiredWithdrawals(deps: Deps): Promise<number> {
     lapsed += await deps.db.transaction(async (tx) => {
       const found = await findWithdrawal(tx, id);
       if (found?.status !== 'PENDING') return 0;
-      const { request } = await pendingRequest(tx, owner, id, now);
+      const { snap, request } = await pendingRequest(tx, owner, id, now);
       if (!lapsedAt(request, now)) return 0;
-      await lapse(tx, request);
+      await lapse(tx, snap, request);
       return 1;
     });
   }
@@ -169,10 +185,7 @@ export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requ
     const now = deps.clock.now();
     const { snap, request } = await pendingRequest(tx, owner, requestId, now);
     // Past its window the request lapses here (its shares free again) and the completion is refused.
-    if (lapsedAt(request, now)) {
-      await lapse(tx, request);
-      return { lapsed: request };
-    }
+    if (lapsedAt(request, now)) return { lapsed: await lapse(tx, snap, request) };
     if (now < request.availableAt) {
       throw cooldownActive(
         `the cooldown ends at ${new Date(request.availableAt).toISOString()}; the withdrawal can be completed from then`,
@@ -215,16 +228,15 @@ export async function completeWithdrawal(deps: Deps, viewer: Viewer | null, requ
 }
 
 /**
- * Takes back a pending withdrawal request: its shares are free again, as before the request
- * (they never left the tranche, so no money moves). Only the request's owner may.
+ * Takes back a pending withdrawal request: its shares are free again, worth at most what they
+ * were at the request (what they earned while waiting goes back to the tranche; see release).
+ * They never left the tranche, so no money moves. Only the request's owner may.
  */
 export async function cancelWithdrawal(deps: Deps, viewer: Viewer | null, requestId: string): Promise<WithdrawalRecord> {
   const owner = requireViewer(viewer).address;
   return deps.db.transaction(async (tx) => {
     const now = deps.clock.now();
-    const { request } = await pendingRequest(tx, owner, requestId, now);
-    await changeShares(tx, { poolId: request.poolId, tranche: request.tranche, owner }, { free: request.shares, locked: -request.shares });
-    await cancelWithdrawalRecord(tx, request.id, now);
-    return { ...request, status: 'CANCELLED', cancelledAt: now };
+    const { snap, request } = await pendingRequest(tx, owner, requestId, now);
+    return release(tx, snap, request, now);
   });
 }

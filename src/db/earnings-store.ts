@@ -40,13 +40,24 @@ export async function trancheMoves(db: Executor, trancheAccountId: string): Prom
   const [, poolId, tranche] = trancheAccountId.split(':');
   const pool = poolId ?? '';
   const named = tranche ?? '';
-  const transfers = await db.query<{ at: unknown; from_owner: string; to_owner: string; shares: string; value: string }>(sql`
-    SELECT at, from_owner, to_owner, shares, value FROM (
-      SELECT at, from_owner, to_owner, shares, value, seq AS n FROM position_transfers WHERE pool_id = ${pool} AND tranche = ${named}
+  // Shares a cancelled or lapsed withdrawal gave back (burnt) are among them, to nobody.
+  const transfers = await db.query<{
+    at: unknown;
+    from_owner: string;
+    to_owner: string | null;
+    shares: string;
+    value: string;
+    kept: string | null;
+  }>(sql`
+    SELECT at, from_owner, to_owner, shares, value, kept FROM (
+      SELECT at, from_owner, to_owner, shares, value, seq AS n, NULL::numeric AS kept FROM position_transfers WHERE pool_id = ${pool} AND tranche = ${named}
       UNION ALL
-      SELECT requested_at, owner, contract, shares, value, 0 FROM position_token_issues WHERE pool_id = ${pool} AND tranche = ${named}
+      SELECT requested_at, owner, contract, shares, value, 0, NULL FROM position_token_issues WHERE pool_id = ${pool} AND tranche = ${named}
       UNION ALL
-      SELECT at, contract, holder, shares, value, log_index FROM position_token_redemptions WHERE pool_id = ${pool} AND tranche = ${named}
+      SELECT at, contract, holder, shares, value, log_index, NULL FROM position_token_redemptions WHERE pool_id = ${pool} AND tranche = ${named}
+      UNION ALL
+      SELECT given_back_at, owner, NULL, given_back_shares, given_back_value, 0, shares - given_back_shares FROM withdrawal_requests
+      WHERE pool_id = ${pool} AND tranche = ${named} AND given_back_at IS NOT NULL
     ) t ORDER BY at, from_owner, n`);
   if (transfers.length === 0) return postings;
   const moves: TrancheMove[] = [];
@@ -54,7 +65,12 @@ export async function trancheMoves(db: Executor, trancheAccountId: string): Prom
   for (const t of transfers) {
     const at = ms(t.at);
     while (next < postings.length && (postings[next] as TrancheMove).at <= at) moves.push(postings[next++] as TrancheMove);
-    moves.push({ kind: 'TRANSFER', at, from: t.from_owner, to: t.to_owner, shares: big(t.shares), value: big(t.value) });
+    const [shares, value] = [big(t.shares), big(t.value)];
+    moves.push(
+      t.to_owner === null
+        ? { kind: 'GIVE_BACK', at, owner: t.from_owner, shares, value, kept: big(t.kept ?? '0') }
+        : { kind: 'TRANSFER', at, from: t.from_owner, to: t.to_owner, shares, value },
+    );
   }
   return moves.concat(postings.slice(next));
 }

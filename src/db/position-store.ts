@@ -90,6 +90,9 @@ interface WithdrawalRow {
   paid: string | null;
   completed_at: Date | null;
   cancelled_at: Date | null;
+  given_back_shares: string | null;
+  given_back_value: string | null;
+  given_back_at: Date | null;
 }
 
 const toWithdrawal = (r: WithdrawalRow): WithdrawalRecord => ({
@@ -106,6 +109,10 @@ const toWithdrawal = (r: WithdrawalRow): WithdrawalRecord => ({
   paid: r.paid == null ? null : big(r.paid),
   completedAt: r.completed_at == null ? null : ms(r.completed_at),
   cancelledAt: r.cancelled_at == null ? null : ms(r.cancelled_at),
+  givenBack:
+    r.given_back_shares == null || r.given_back_at == null
+      ? null
+      : { shares: big(r.given_back_shares), value: big(r.given_back_value ?? '0'), at: ms(r.given_back_at) },
 });
 
 export async function insertWithdrawal(tx: Executor, w: WithdrawalRecord): Promise<void> {
@@ -133,8 +140,17 @@ export async function completeWithdrawalRecord(tx: Executor, id: string, paid: b
   await tx.query(sql`UPDATE withdrawal_requests SET status = 'COMPLETED', paid = ${num(paid)}, completed_at = ${ts(at)} WHERE id = ${id}`);
 }
 
-export async function cancelWithdrawalRecord(tx: Executor, id: string, at: number): Promise<void> {
-  await tx.query(sql`UPDATE withdrawal_requests SET status = 'CANCELLED', cancelled_at = ${ts(at)} WHERE id = ${id}`);
+export async function cancelWithdrawalRecord(
+  tx: Executor,
+  id: string,
+  at: number,
+  givenBack: { shares: bigint; value: bigint; at: number } | null,
+): Promise<void> {
+  await tx.query(sql`
+    UPDATE withdrawal_requests SET status = 'CANCELLED', cancelled_at = ${ts(at)},
+      given_back_shares = ${givenBack ? num(givenBack.shares) : null}, given_back_value = ${givenBack ? num(givenBack.value) : null},
+      given_back_at = ${givenBack ? ts(givenBack.at) : null}
+    WHERE id = ${id}`);
 }
 
 export async function withdrawalsOf(ex: Executor, owner: string, page: PageRequest): Promise<WithdrawalRecord[]> {

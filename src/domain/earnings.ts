@@ -11,6 +11,12 @@ export type TrancheMove =
   | { kind: 'DEPOSIT' | 'WITHDRAWAL'; at: number; amount: bigint; shares: bigint; owner: string }
   /** Shares handed from one holder to another (transferPosition), worth `value` at that moment: no assets move. */
   | { kind: 'TRANSFER'; at: number; from: string; to: string; shares: bigint; value: bigint }
+  /**
+   * Shares a cancelled or lapsed withdrawal request gave back (burnt), worth `value` then: what
+   * they earned while they waited, now the other holders'. `kept`: the request's shares freed
+   * (worth what they were at the request, none of the value). No assets move.
+   */
+  | { kind: 'GIVE_BACK'; at: number; owner: string; shares: bigint; value: bigint; kept: bigint }
   | { kind: 'PREMIUM' | 'LOSS' | 'RECOVERY' | 'OTHER'; at: number; amount: bigint; incidentId: string | null };
 
 export interface SharePricePoint {
@@ -76,6 +82,17 @@ export function replayTranche(moves: readonly TrancheMove[], owner: string): Pos
         shares += move.shares;
         out.deposited += move.value;
       }
+      continue;
+    }
+    if (move.kind === 'GIVE_BACK') {
+      // The giver's premium earned while waiting leaves it; every other holder's part of it is
+      // theirs by the shares they hold once the given-back shares are burnt.
+      totalShares -= move.shares;
+      if (move.owner.toLowerCase() === me) {
+        shares -= move.shares;
+        out.premiumEarned -= move.value;
+      } else if (totalShares > move.kept && shares > 0n) out.premiumEarned += mulDivDown(move.value, shares, totalShares - move.kept);
+      out.sharePrice.push(price(move.at));
       continue;
     }
     if (move.kind === 'DEPOSIT' || move.kind === 'WITHDRAWAL') {

@@ -24,4 +24,6 @@ export interface WithdrawalRecord {
   paid: bigint | null;
   completedAt: number | null;
   cancelledAt?: number | null;
+  /** What a cancellation or lapse gave back to the tranche: shares burnt, worth `value` then (null: nothing). */
+  givenBack?: { shares: bigint; value: bigint; at: number } | null;
 }

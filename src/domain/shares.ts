@@ -38,6 +38,19 @@ export function sharePriceRatio(book: TrancheBook): { num: bigint; den: bigint }
 }
 
 /**
+ * Shares a cancelled (or lapsed) withdrawal request keeps: all of them when they are worth no
+ * more than at the request (a loss while waiting stays with them); otherwise as many as are
+ * worth at most `valueAtRequest` once the rest are burnt, so what they earned while they waited
+ * stays with the tranche's other holders, as a completion would leave it (issue 73). With k kept
+ * of L locked, A assets and S shares: k (A + 1) / (S - L + k + 1) <= V, so
+ * k = floor(V (S - L + 1) / (A + 1 - V)), and k < L whenever the L shares are worth more than V.
+ */
+export function sharesKeptOnCancel(book: TrancheBook, locked: bigint, valueAtRequest: bigint): bigint {
+  if (assetsForShares(book, locked) <= valueAtRequest) return locked;
+  return mulDivDown(valueAtRequest, book.totalShares - locked + VIRTUAL_SHARES, book.totalAssets + VIRTUAL_ASSETS - valueAtRequest);
+}
+
+/**
  * What a completed withdrawal pays: shares in cooldown stay exposed to losses but do not
  * gain from what happens while they wait (docs/design.md §4).
  */

@@ -39,7 +39,7 @@ export async function renderMine() {
       positions(first: 100) { nodes { tranche shares lockedShares value transferNonce token { contract tokenId } pool { id name } whatIf { loss scenario { name } }
         earnings { deposited withdrawn premiumEarned lossesTotal netEarned realisedYield annualisedYield losses { incidentId amount }
           sharePrice { at sharePrice } } } }
-      withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt expiresAt status completable paid pool { name } } }
+      withdrawals(first: 20) { nodes { id tranche shares valueAtRequest availableAt expiresAt status completable paid givenBack { value } pool { name } } }
       webhooks { id url events failingSince disabledAt disabledReason deliveries(first: 5) { event status attempts lastStatus lastError nextAttemptAt } }
       ${onChain ? 'chainDeposits(first: 20) { pending { txHash amount } credited { nodes { txHash amount status } } } transfers(first: 20) { nodes { kind amount state txHash } }' : ''}
     }`).then(nodes);
@@ -172,7 +172,11 @@ export async function renderMine() {
             w.status === 'COMPLETED'
               ? td(`paid ${money(w.paid)} USDC`)
               : w.status === 'CANCELLED'
-                ? td('cancelled: the shares are free again')
+                ? td(
+                    w.givenBack
+                      ? `cancelled: the shares are free again, worth their value at the request; the ${money(w.givenBack.value)} USDC they earned while waiting went back to the pool's other holders`
+                      : 'cancelled: the shares are free again',
+                  )
                 : el('td', {}, ...withdrawalControls(w)),
           ),
       ),
@@ -199,8 +203,14 @@ function withdrawalControls(w) {
     act(
       'withdraw-result',
       async () => {
-        await gql('mutation($id: ID!) { cancelWithdrawal(requestId: $id) { id } }', { id: w.id });
-        return 'Withdrawal cancelled: the shares are free again, earning and exposed as before.';
+        const { cancelWithdrawal: c } = await gql('mutation($id: ID!) { cancelWithdrawal(requestId: $id) { givenBack { value } } }', {
+          id: w.id,
+        });
+        // What the shares earned while they waited goes back to the tranche: a pending exit is not a free option.
+        const back = c.givenBack
+          ? ` The ${money(c.givenBack.value)} USDC they earned while waiting went back to the pool's other holders.`
+          : '';
+        return `Withdrawal cancelled: the shares are free again, worth their value at the request, earning and exposed as before.${back}`;
       },
       cancel,
     ),
@@ -212,7 +222,7 @@ function withdrawalControls(w) {
           'span',
           { class: 'muted' },
           // The window: a request not completed within one more cooldown lapses and its shares are free again.
-          `in cooldown until ${when(w.availableAt)}${w.expiresAt ? `, then complete it by ${when(w.expiresAt)} or it lapses` : ''} `,
+          `in cooldown until ${when(w.availableAt)}${w.expiresAt ? `, then complete it by ${when(w.expiresAt)} or it lapses` : ''}; cancelling gives back what the shares earn meanwhile `,
         ),
         cancel,
       ];

@@ -786,7 +786,9 @@ export type Mutation = {
   assignDeposit: ChainDeposit;
   /**
    * Take back a pending withdrawal request: its shares are free again (earning, and exposed to
-   * losses, as before). A completed or cancelled request is CONFLICT.
+   * losses, as before), worth at most their value at the request: what they earned while they
+   * waited goes back to the tranche's other holders (`givenBack`), as completing it would have left
+   * it, so a pending exit is not a free option. A completed or cancelled request is CONFLICT.
    */
   cancelWithdrawal: WithdrawalRequest;
   /**
@@ -3542,12 +3544,23 @@ export type WithdrawalConnection = {
   pageInfo: PageInfo;
 };
 
+/** Shares a cancelled or lapsed withdrawal request gave back to its tranche. */
+export type WithdrawalGiveBack = {
+  __typename?: 'WithdrawalGiveBack';
+  /** When. */
+  at: Scalars['DateTime']['output'];
+  /** Shares burnt. */
+  shares: Scalars['BigInt']['output'];
+  /** What they were worth, in the pool's asset: the premium the request's shares earned while they waited. */
+  value: Scalars['BigInt']['output'];
+};
+
 /** A withdrawal of tranche shares: requested, in cooldown, then completed. */
 export type WithdrawalRequest = {
   __typename?: 'WithdrawalRequest';
   /** When the cooldown ends and it can be completed. */
   availableAt: Scalars['DateTime']['output'];
-  /** When it was cancelled. */
+  /** When it was cancelled (or lapsed). */
   cancelledAt?: Maybe<Scalars['DateTime']['output']>;
   /** Whether completeWithdrawal would be taken now: pending, the cooldown over, its window not ended and the pool not frozen (it may still be refused for the pool's required capital). */
   completable: Scalars['Boolean']['output'];
@@ -3559,6 +3572,13 @@ export type WithdrawalRequest = {
    * not an option held open on the pool's next trigger. Null: no window (a pool without a cooldown).
    */
   expiresAt?: Maybe<Scalars['DateTime']['output']>;
+  /**
+   * What its cancellation or lapse gave back to the tranche: shares burnt so that those freed are
+   * worth no more than valueAtRequest (what they earned while they waited goes to the tranche's
+   * other holders, as a completion leaves it). Null when nothing was: not cancelled, or worth no
+   * more than at the request (a loss while waiting stays with the shares).
+   */
+  givenBack?: Maybe<WithdrawalGiveBack>;
   /** The request's id. */
   id: Scalars['ID']['output'];
   /** The underwriter's address. */
@@ -3806,6 +3826,7 @@ export type ResolversTypes = {
   WebhookEvent: WebhookEvent;
   WebhookRegistration: ResolverTypeWrapper<Omit<WebhookRegistration, 'endpoint'> & { endpoint: ResolversTypes['WebhookEndpoint'] }>;
   WithdrawalConnection: ResolverTypeWrapper<Omit<WithdrawalConnection, 'nodes'> & { nodes: Array<ResolversTypes['WithdrawalRequest']> }>;
+  WithdrawalGiveBack: ResolverTypeWrapper<WithdrawalGiveBack>;
   WithdrawalRequest: ResolverTypeWrapper<WithdrawalRecord>;
   WithdrawalStatus: WithdrawalStatus;
 };
@@ -3931,6 +3952,7 @@ export type ResolversParentTypes = {
   WebhookEndpoint: WebhookEndpointRecord;
   WebhookRegistration: Omit<WebhookRegistration, 'endpoint'> & { endpoint: ResolversParentTypes['WebhookEndpoint'] };
   WithdrawalConnection: Omit<WithdrawalConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['WithdrawalRequest']> };
+  WithdrawalGiveBack: WithdrawalGiveBack;
   WithdrawalRequest: WithdrawalRecord;
 };
 
@@ -5021,12 +5043,19 @@ export type WithdrawalConnectionResolvers<ContextType = Context, ParentType exte
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 };
 
+export type WithdrawalGiveBackResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WithdrawalGiveBack'] = ResolversParentTypes['WithdrawalGiveBack']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  shares?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  value?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+};
+
 export type WithdrawalRequestResolvers<ContextType = Context, ParentType extends ResolversParentTypes['WithdrawalRequest'] = ResolversParentTypes['WithdrawalRequest']> = {
   availableAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   cancelledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   completable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   completedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  givenBack?: Resolver<Maybe<ResolversTypes['WithdrawalGiveBack']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   owner?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   paid?: Resolver<Maybe<ResolversTypes['BigInt']>, ParentType, ContextType>;
@@ -5144,6 +5173,7 @@ export type Resolvers<ContextType = Context> = {
   WebhookEndpoint?: WebhookEndpointResolvers<ContextType>;
   WebhookRegistration?: WebhookRegistrationResolvers<ContextType>;
   WithdrawalConnection?: WithdrawalConnectionResolvers<ContextType>;
+  WithdrawalGiveBack?: WithdrawalGiveBackResolvers<ContextType>;
   WithdrawalRequest?: WithdrawalRequestResolvers<ContextType>;
 };
 

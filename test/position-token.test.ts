@@ -7,7 +7,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import type { Viewer } from '../src/app/viewer.ts';
 import { createPool } from '../src/app/create-pool.ts';
-import { deposit } from '../src/app/underwrite.ts';
+import { deposit, requestWithdrawal } from '../src/app/underwrite.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { indexPositionTokens, issuePendingPositionTokens } from '../src/app/position-tokens.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, type Anvil } from '../src/chain/anvil.ts';
@@ -35,6 +35,9 @@ import {
 } from './helpers.ts';
 import { createCoverClient } from '../src/client/index.ts';
 import { findPosition } from '../src/db/position-store.ts';
+import { trancheMoves } from '../src/db/earnings-store.ts';
+import { ledgerAccounts } from '../src/db/ledger.ts';
+import { replayTranche } from '../src/domain/earnings.ts';
 
 const OWNER_KEY: Hex = ANVIL_KEYS[0] as Hex;
 const OPERATOR_KEY: Hex = ANVIL_KEYS[1] as Hex;
@@ -271,6 +274,64 @@ describe('pool shares as ERC-1155 tokens on a real local chain: issued once, han
     assert.equal(await indexPositionTokens(h.deps), 1);
     assert.equal(await sharesOf(carol.address), held);
     await assertLedgerInvariants(h.db);
+  });
+
+  test("a deeper reorg of a redemption whose shares already left the holder restores the token's position; the burn mined again credits nothing twice", async () => {
+    // Tokens issued to Alice and handed to Dave, who redeems them.
+    const shares = (await sharesOf(alice.address)) / 10n;
+    await h.ok(ISSUE, { poolId, shares: shares.toString(), key: 'issue-deep-reorg' }, aliceToken);
+    assert.equal(await issuePendingPositionTokens(h.deps), 'sent');
+    await mine(CONFIRMATIONS);
+    await indexPositionTokens(h.deps);
+    const dave = await wallet();
+    await chain.send(alice.key, positionToken, positionTokenAbi, 'safeTransferFrom', [alice.address, dave.address, tokenId, shares, '0x']);
+    await mine(CONFIRMATIONS);
+    const [custody, total] = [await sharesOf(positionToken), await trancheTotal()];
+    const snapshot = await rpc('evm_snapshot', []);
+    await chain.send(dave.key, positionToken, positionTokenAbi, 'redeem', [tokenId, shares]);
+    await mine(CONFIRMATIONS);
+    assert.equal(await indexPositionTokens(h.deps), 1);
+    assert.equal(await sharesOf(dave.address), shares);
+    // Dave puts them in cooldown at once: they are no longer free to take back.
+    await requestWithdrawal(h.deps, { address: dave.address, roles: [] }, poolId, shares.toString(), 'SENIOR');
+
+    // The chain drops the redemption on a deeper branch.
+    await rpc('evm_revert', [snapshot]);
+    await mine(CONFIRMATIONS + 3);
+    await indexPositionTokens(h.deps);
+    assert.equal(await sharesOf(positionToken), custody, "the token's position is whole again: its shares stand for Dave's tokens");
+    assert.equal(await balanceOf(dave.address as Address), shares, 'Dave holds the tokens on the new branch');
+    assert.equal(await trancheTotal(), total + shares, 'the shares Dave moved on are owed, minted meanwhile');
+    const owed = async () =>
+      BigInt(
+        (
+          await h.db.query<{ owed: string | null }>(
+            sql`SELECT sum(shares)::text AS owed FROM position_token_shortfalls WHERE holder = ${dave.address}`,
+          )
+        )[0]?.owed ?? '0',
+      );
+    assert.equal(await owed(), shares);
+    await assertLedgerInvariants(h.db);
+
+    // The same burn mined again on the new branch repays the debt: nothing is credited twice.
+    await chain.send(dave.key, positionToken, positionTokenAbi, 'redeem', [tokenId, shares]);
+    await mine(CONFIRMATIONS);
+    assert.equal(await indexPositionTokens(h.deps), 1);
+    assert.equal(await owed(), 0n);
+    assert.equal(await sharesOf(dave.address), 0n, 'free shares: none more than the ones in cooldown');
+    assert.equal((await findPosition(h.db, poolId, 'SENIOR', dave.address))?.lockedShares, shares);
+    assert.equal(await sharesOf(positionToken), custody - shares);
+    assert.equal(await trancheTotal(), total);
+    await assertLedgerInvariants(h.db);
+    // The earnings replay agrees with the ledger, share for share.
+    const pool = (await h.db.query<{ asset: string }>(sql`SELECT asset FROM pools WHERE id = ${poolId}`))[0]?.asset as string;
+    const moves = await trancheMoves(h.db, ledgerAccounts.tranche(pool, poolId, 'SENIOR').id);
+    for (const owner of [dave.address, positionToken, alice.address]) {
+      const held = await findPosition(h.db, poolId, 'SENIOR', owner);
+      const replay = replayTranche(moves, owner);
+      assert.equal(replay.shares, (held?.shares ?? 0n) + (held?.lockedShares ?? 0n), owner);
+      assert.equal(replay.totalShares, await trancheTotal());
+    }
   });
 
   test('one account may have at most five issues waiting for the chain, all issued in one transaction', async () => {

@@ -7,10 +7,12 @@ import {
   insertIssue,
   issuesOf,
   markIssuesSent,
+  outstandingShortfall,
   pendingIssuesOf,
   positionTokenBlocks,
   recordIssued,
   recordRedemption,
+  recordShortfall,
   undoPositionTokenLogs,
   unissued,
 } from '../db/position-token-store.ts';
@@ -191,7 +193,11 @@ export async function issuePendingPositionTokens(deps: Deps): Promise<'idle' | '
  * tranche, out of the contract's position, once. A log the ledger cannot apply (an unknown
  * ticket or token id, a burn above what the contract holds in the ledger) is counted and logged
  * for an operator and applies nothing. A deeper reorg forgets its issues (the minter issues them
- * again) and takes its redemptions' shares back where they are still free.
+ * again) and restores the contract's position in full for each redemption it undid: the shares
+ * credited are taken back from the holder as far as they are still free there, and the rest (handed
+ * on, in cooldown, withdrawn) is minted to the contract's position and owed by the holder, repaid
+ * first by their next redemptions of the tranche, so the same burn mined again on the new branch
+ * credits nothing twice and no other holder's tokens go unbacked (issue 73).
  */
 export async function indexPositionTokens(deps: Deps): Promise<number> {
   const t = positionRail(deps);
@@ -209,21 +215,39 @@ export async function indexPositionTokens(deps: Deps): Promise<number> {
     recordedBlocks: (below) => positionTokenBlocks(deps.db, contract, below),
     async undo(tx, fork) {
       const undone = await undoPositionTokenLogs(tx, contract, fork);
-      const kept: typeof undone.redemptions = [];
+      const owed: Array<{ holder: string; poolId: string; tranche: TrancheName; shares: string }> = [];
       for (const r of undone.redemptions) {
+        // Lock order everywhere: pool, then rows of the pool.
+        await lockPool(tx, r.poolId);
+        const custody = { poolId: r.poolId, tranche: r.tranche, owner: contract };
+        // The part that repaid an earlier shortfall burnt custody shares: they stand again, and so does the debt.
+        if (r.repaid > 0n) await changeShares(tx, custody, { free: r.repaid, locked: 0n });
+        const credited = r.shares - r.repaid;
         const held = await findPosition(tx, r.poolId, r.tranche, r.holder, true);
-        if (!held || held.shares < r.shares) {
-          kept.push(r);
-          continue;
+        const taken = held ? (held.shares < credited ? held.shares : credited) : 0n;
+        if (taken > 0n) await moveShares(tx, r.poolId, r.tranche, r.holder, contract, taken);
+        const short = credited - taken;
+        if (short > 0n) {
+          await changeShares(tx, custody, { free: short, locked: 0n });
+          await recordShortfall(tx, {
+            contract,
+            poolId: r.poolId,
+            tranche: r.tranche,
+            holder: r.holder,
+            shares: short,
+            at: deps.clock.now(),
+          });
+          owed.push({ holder: r.holder, poolId: r.poolId, tranche: r.tranche, shares: short.toString() });
         }
-        await moveShares(tx, r.poolId, r.tranche, r.holder, contract, r.shares);
       }
-      if (kept.length > 0)
+      if (owed.length > 0) {
+        deps.metrics.count('position_tokens', { event: 'shortfall' }, owed.length);
         deps.log.error(
-          { redemptions: kept },
-          'redemptions a reorg undid whose shares had already left their holder: they keep them, for an admin',
+          { owed },
+          'redemptions a reorg undid whose shares had already left their holder: the token position is restored and the holder owes the shares, repaid from their next redemptions',
         );
-      return { issues: undone.issues, redemptions: undone.redemptions.length, keptByHolders: kept.length };
+      }
+      return { issues: undone.issues, redemptions: undone.redemptions.length, owedByHolders: owed.length };
     },
     async apply(tx, logs) {
       let applied = 0;
@@ -262,6 +286,10 @@ async function applyLog(
   const custody = await findPosition(tx, tranche.poolId, tranche.tranche, contract, true);
   if (!custody || custody.shares < l.amount)
     return `a burn of ${l.amount} above the ${custody?.shares ?? 0n} shares the ledger holds for the token`;
+  // A burn by a holder who owes shares (a redemption a deep reorg undid) repays first: the same
+  // burn mined again on the new branch credits nothing twice.
+  const owed = await outstandingShortfall(tx, tranche.poolId, tranche.tranche, l.holder);
+  const repaid = owed > 0n ? (owed < l.amount ? owed : l.amount) : 0n;
   const fresh = await recordRedemption(tx, {
     txHash: l.txHash,
     logIndex: l.logIndex,
@@ -276,7 +304,19 @@ async function applyLog(
     at: l.at,
   });
   if (!fresh) return 'seen';
-  await moveShares(tx, tranche.poolId, tranche.tranche, contract, l.holder, l.amount);
+  if (repaid > 0n) {
+    await changeShares(tx, { poolId: tranche.poolId, tranche: tranche.tranche, owner: contract }, { free: -repaid, locked: 0n });
+    await recordShortfall(tx, {
+      contract,
+      poolId: tranche.poolId,
+      tranche: tranche.tranche,
+      holder: l.holder,
+      shares: -repaid,
+      at: l.at,
+      repaidBy: { txHash: l.txHash, logIndex: l.logIndex, blockNumber: l.blockNumber },
+    });
+  }
+  if (l.amount > repaid) await moveShares(tx, tranche.poolId, tranche.tranche, contract, l.holder, l.amount - repaid);
   return 'applied';
 }
 

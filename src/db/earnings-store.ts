@@ -40,8 +40,10 @@ export async function trancheMoves(db: Executor, trancheAccountId: string): Prom
   const [, poolId, tranche] = trancheAccountId.split(':');
   const pool = poolId ?? '';
   const named = tranche ?? '';
-  // Shares a cancelled or lapsed withdrawal gave back (burnt) are among them, to nobody.
+  // Shares a cancelled or lapsed withdrawal gave back (burnt), and shares a deep reorg's undone
+  // redemption left with its holder (minted) or a later redemption repaid (burnt), are among them.
   const transfers = await db.query<{
+    kind: 'TRANSFER' | 'GIVE_BACK' | 'ADJUST';
     at: unknown;
     from_owner: string;
     to_owner: string | null;
@@ -49,15 +51,20 @@ export async function trancheMoves(db: Executor, trancheAccountId: string): Prom
     value: string;
     kept: string | null;
   }>(sql`
-    SELECT at, from_owner, to_owner, shares, value, kept FROM (
-      SELECT at, from_owner, to_owner, shares, value, seq AS n, NULL::numeric AS kept FROM position_transfers WHERE pool_id = ${pool} AND tranche = ${named}
+    SELECT kind, at, from_owner, to_owner, shares, value, kept FROM (
+      SELECT 'TRANSFER' AS kind, at, from_owner, to_owner, shares, value, seq AS n, NULL::numeric AS kept
+      FROM position_transfers WHERE pool_id = ${pool} AND tranche = ${named}
       UNION ALL
-      SELECT requested_at, owner, contract, shares, value, 0, NULL FROM position_token_issues WHERE pool_id = ${pool} AND tranche = ${named}
+      SELECT 'TRANSFER', requested_at, owner, contract, shares, value, 0, NULL FROM position_token_issues WHERE pool_id = ${pool} AND tranche = ${named}
       UNION ALL
-      SELECT at, contract, holder, shares, value, log_index, NULL FROM position_token_redemptions WHERE pool_id = ${pool} AND tranche = ${named}
+      SELECT 'TRANSFER', at, contract, holder, shares, value, log_index, NULL
+      FROM position_token_redemptions WHERE pool_id = ${pool} AND tranche = ${named}
       UNION ALL
-      SELECT given_back_at, owner, NULL, given_back_shares, given_back_value, 0, shares - given_back_shares FROM withdrawal_requests
-      WHERE pool_id = ${pool} AND tranche = ${named} AND given_back_at IS NOT NULL
+      SELECT 'GIVE_BACK', given_back_at, owner, NULL, given_back_shares, given_back_value, 0, shares - given_back_shares
+      FROM withdrawal_requests WHERE pool_id = ${pool} AND tranche = ${named} AND given_back_at IS NOT NULL
+      UNION ALL
+      SELECT 'ADJUST', at, holder, NULL, shares, 0, 1000000 + id, NULL
+      FROM position_token_shortfalls WHERE pool_id = ${pool} AND tranche = ${named}
     ) t ORDER BY at, from_owner, n`);
   if (transfers.length === 0) return postings;
   const moves: TrancheMove[] = [];
@@ -66,11 +73,9 @@ export async function trancheMoves(db: Executor, trancheAccountId: string): Prom
     const at = ms(t.at);
     while (next < postings.length && (postings[next] as TrancheMove).at <= at) moves.push(postings[next++] as TrancheMove);
     const [shares, value] = [big(t.shares), big(t.value)];
-    moves.push(
-      t.to_owner === null
-        ? { kind: 'GIVE_BACK', at, owner: t.from_owner, shares, value, kept: big(t.kept ?? '0') }
-        : { kind: 'TRANSFER', at, from: t.from_owner, to: t.to_owner, shares, value },
-    );
+    if (t.kind === 'ADJUST') moves.push({ kind: 'ADJUST', at, owner: t.from_owner, shares });
+    else if (t.kind === 'GIVE_BACK') moves.push({ kind: 'GIVE_BACK', at, owner: t.from_owner, shares, value, kept: big(t.kept ?? '0') });
+    else moves.push({ kind: 'TRANSFER', at, from: t.from_owner, to: t.to_owner as string, shares, value });
   }
   return moves.concat(postings.slice(next));
 }

@@ -128,20 +128,71 @@ export async function positionTokenBlocks(ex: Executor, contract: string, below:
 }
 
 /** Forgets issues above `fork` (the minter issues them again) and returns the redemptions above it, deleted (the caller takes their shares back). */
+/**
+ * Forgets what the indexer recorded above `fork`: issues become unissued, redemptions are
+ * deleted, each with the part of it that repaid its holder's shortfall (deleted too, so the debt
+ * stands again) and the part that was credited to the holder.
+ */
 export async function undoPositionTokenLogs(
   tx: Executor,
   contract: string,
   fork: bigint,
-): Promise<{ issues: number; redemptions: Array<{ holder: string; poolId: string; tranche: TrancheName; shares: bigint }> }> {
+): Promise<{
+  issues: number;
+  redemptions: Array<{ holder: string; poolId: string; tranche: TrancheName; shares: bigint; repaid: bigint }>;
+}> {
   const f = fork.toString();
   const issues = await tx.query(sql`
     UPDATE position_token_issues SET issued_tx = NULL, issued_block = NULL, issued_block_hash = NULL
     WHERE contract = ${contract} AND issued_block > ${f}::bigint RETURNING ticket`);
-  const gone = await tx.query<{ holder: string; pool_id: string; tranche: TrancheName; shares: string }>(sql`
+  const repaid = await tx.query<{ tx_hash: string; log_index: number; shares: string }>(sql`
+    DELETE FROM position_token_shortfalls WHERE contract = ${contract} AND block_number > ${f}::bigint
+    RETURNING tx_hash, log_index, shares`);
+  const repaidBy = new Map(repaid.map((r) => [`${r.tx_hash}:${r.log_index}`, -big(r.shares)]));
+  const gone = await tx.query<{
+    tx_hash: string;
+    log_index: number;
+    holder: string;
+    pool_id: string;
+    tranche: TrancheName;
+    shares: string;
+  }>(sql`
     DELETE FROM position_token_redemptions WHERE contract = ${contract} AND block_number > ${f}::bigint
-    RETURNING holder, pool_id, tranche, shares`);
+    RETURNING tx_hash, log_index, holder, pool_id, tranche, shares`);
   return {
     issues: issues.length,
-    redemptions: gone.map((g) => ({ holder: g.holder, poolId: g.pool_id, tranche: g.tranche, shares: big(g.shares) })),
+    redemptions: gone.map((g) => ({
+      holder: g.holder,
+      poolId: g.pool_id,
+      tranche: g.tranche,
+      shares: big(g.shares),
+      repaid: repaidBy.get(`${g.tx_hash}:${g.log_index}`) ?? 0n,
+    })),
   };
+}
+
+/** What `holder` owes the contract's position in a tranche: shares of redemptions a reorg undid that had left them. */
+export async function outstandingShortfall(tx: Executor, poolId: string, tranche: TrancheName, holder: string): Promise<bigint> {
+  const rows = await tx.query<{ owed: string | null }>(sql`
+    SELECT sum(shares) AS owed FROM position_token_shortfalls WHERE pool_id = ${poolId} AND tranche = ${tranche} AND holder = ${holder}`);
+  return big(rows[0]?.owed ?? '0');
+}
+
+/** A shortfall minted to the contract's position (+shares), or repaid by a redemption (-shares, naming it). */
+export async function recordShortfall(
+  tx: Executor,
+  s: {
+    contract: string;
+    poolId: string;
+    tranche: TrancheName;
+    holder: string;
+    shares: bigint;
+    at: number;
+    repaidBy?: { txHash: string; logIndex: number; blockNumber: bigint };
+  },
+): Promise<void> {
+  await tx.query(sql`
+    INSERT INTO position_token_shortfalls (contract, pool_id, tranche, holder, shares, tx_hash, log_index, block_number, at)
+    VALUES (${s.contract}, ${s.poolId}, ${s.tranche}, ${s.holder}, ${num(s.shares)}, ${s.repaidBy?.txHash ?? null},
+      ${s.repaidBy?.logIndex ?? null}, ${s.repaidBy ? s.repaidBy.blockNumber.toString() : null}::bigint, ${ts(s.at)})`);
 }

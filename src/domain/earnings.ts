@@ -17,6 +17,12 @@ export type TrancheMove =
    * (worth what they were at the request, none of the value). No assets move.
    */
   | { kind: 'GIVE_BACK'; at: number; owner: string; shares: bigint; value: bigint; kept: bigint }
+  /**
+   * Shares created (+) or destroyed (-) with no assets: a position-token redemption a deep reorg
+   * undid after its shares had left the holder (+, the holder's), and a later redemption of theirs
+   * repaying it (-). They dilute, or concentrate, every holder's part.
+   */
+  | { kind: 'ADJUST'; at: number; owner: string; shares: bigint }
   | { kind: 'PREMIUM' | 'LOSS' | 'RECOVERY' | 'OTHER'; at: number; amount: bigint; incidentId: string | null };
 
 export interface SharePricePoint {
@@ -82,6 +88,12 @@ export function replayTranche(moves: readonly TrancheMove[], owner: string): Pos
         shares += move.shares;
         out.deposited += move.value;
       }
+      continue;
+    }
+    if (move.kind === 'ADJUST') {
+      totalShares += move.shares;
+      if (move.owner.toLowerCase() === me) shares += move.shares;
+      out.sharePrice.push(price(move.at));
       continue;
     }
     if (move.kind === 'GIVE_BACK') {

@@ -45,6 +45,8 @@ const mappers: Record<string, string> = {
   RiskCapacity: "Omit<{T}, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> }",
   PoolCapacity: namesPool,
   PositionTransfer: namesPool,
+  PoolRisk: "Omit<{T}, 'risk' | 'floorRateBps'> & { poolId: string; riskId: string }",
+  CoverOffer: "Omit<{T}, 'pool'> & { poolId: string }",
   AccountStatement: from('../../app/statement.ts')('Statement'),
   StatementLine: from('../../app/statement.ts')('StatementLine as StatementLineView'),
   WebhookEndpoint: domain('webhook')('WebhookEndpointRecord'),

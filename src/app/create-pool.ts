@@ -1,7 +1,9 @@
 import { findRisk } from '../db/risk-store.ts';
 import { assetDecimals } from '../db/asset-store.ts';
 import { ledgerAccounts } from '../db/ledger.ts';
-import { findPool, insertPool, poolsCreatedSince, setPoolFee } from '../db/pool-store.ts';
+import { findPool, insertPool, poolsCreatedSince, setPoolFee, setPoolRiskTarget } from '../db/pool-store.ts';
+import type { RiskRecord } from '../domain/risk.ts';
+import { FLOOR_REFERENCE_DAYS, floorRateBps } from './price-cover.ts';
 import { MAX_CURATOR_FEE_BPS, type PoolRecord, type TrancheName, curatorFeeAt } from '../domain/pool.ts';
 import { badInput, forbidden, notFound, rateLimited } from '../domain/errors.ts';
 import { newId } from './ids.ts';
@@ -12,7 +14,7 @@ import type { Deps } from './deps.ts';
 export interface CreatePoolInput {
   name: string;
   asset?: string | null;
-  risks: ReadonlyArray<{ riskId: string; capBps?: number | null }>;
+  risks: ReadonlyArray<{ riskId: string; capBps?: number | null; targetRateBps?: number | null }>;
   riskCapBps?: number | null;
   groupCapBps?: number | null;
   totalCapBps?: number | null;
@@ -64,12 +66,18 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
     throw badInput('a pool backs 1 to 50 risks', { field: 'risks' });
   }
   const seen = new Set<string>();
-  const risks: Array<{ riskId: string; capBps: number }> = [];
+  const risks: Array<{ riskId: string; capBps: number; targetRateBps: number | null }> = [];
+  const adequacy: PoolRecord['adequacy'] = { status: 'GREEN', var995: 0n, es99: 0n, at: null, capital: { risks: {}, book: null } };
   for (const [i, r] of input.risks.entries()) {
     if (seen.has(r.riskId)) throw badInput(`risk ${r.riskId} is listed twice`, { field: `risks[${i}].riskId` });
     seen.add(r.riskId);
-    if (!(await findRisk(deps.db, r.riskId))) throw notFound(`no risk ${r.riskId}`);
-    risks.push({ riskId: r.riskId, capBps: bps(r.capBps, limits.riskCapBps, `risks[${i}].capBps`) });
+    const risk = await findRisk(deps.db, r.riskId);
+    if (!risk) throw notFound(`no risk ${r.riskId}`);
+    risks.push({
+      riskId: r.riskId,
+      capBps: bps(r.capBps, limits.riskCapBps, `risks[${i}].capBps`),
+      targetRateBps: await targetRate(deps, adequacy, risk, r.targetRateBps ?? null, `risks[${i}].targetRateBps`),
+    });
   }
   const layout = new Set<TrancheName>(['SENIOR', ...(input.tranches ?? [])]);
   for (const t of layout)
@@ -92,12 +100,62 @@ export async function createPool(deps: Deps, viewer: Viewer | null, input: Creat
     juniorWeightBps: weight(input.juniorWeightBps, 20_000, 'juniorWeightBps'),
     firstLossWeightBps: weight(input.firstLossWeightBps, 30_000, 'firstLossWeightBps'),
     curatorFee: { bps: curatorFeeBps(input.curatorFeeBps ?? 0), pending: null },
-    adequacy: { status: 'GREEN', var995: 0n, es99: 0n, at: null, capital: { risks: {}, book: null } },
+    adequacy,
     createdAt: now,
   };
   const tranches = [...layout].map((tranche) => ({ tranche, accountId: ledgerAccounts.tranche(asset, pool.id, tranche).id }));
   await deps.db.transaction((tx) => insertPool(tx, pool, risks, tranches));
   return pool;
+}
+
+/**
+ * A curator's asked annual rate for a risk, checked: whole basis points of the cover amount, 1
+ * to 100000, and not below the pool's floor for it (the model's price: floorRateBps), which the
+ * refusal names. Null asks for the model's price.
+ */
+async function targetRate(
+  deps: Deps,
+  adequacy: PoolRecord['adequacy'],
+  risk: RiskRecord,
+  value: number | null,
+  field: string,
+): Promise<number | null> {
+  if (value === null) return null;
+  if (!Number.isInteger(value) || value < 1 || value > 100_000)
+    throw badInput(`${field} must be 1 to 100000 basis points a year`, { field });
+  const floor = await floorRateBps(deps, { pool: { adequacy } }, risk);
+  if (value < floor) {
+    throw badInput(
+      `${field} ${value} basis points a year is below this pool's floor for ${risk.name}, ${floor} (the model's price: expected loss, uncertainty and the capital the cover holds, at ${FLOOR_REFERENCE_DAYS} days)`,
+      { field, floorRateBps: floor },
+    );
+  }
+  return value;
+}
+
+/**
+ * The curator sets the annual rate the pool asks for cover on one of its risks (issue 72), at
+ * or above the floor; null returns to the model's price. It applies to quotes from now on (a
+ * quote already given keeps its price). Returns the pool's risk as Pool.risks shows it.
+ */
+export async function setPoolRiskPrice(
+  deps: Deps,
+  viewer: Viewer | null,
+  poolId: string,
+  riskId: string,
+  targetRateBps: number | null,
+): Promise<PoolRecord> {
+  const v = requireViewer(viewer);
+  return deps.db.transaction(async (tx) => {
+    const pool = await findPool(tx, poolId, true);
+    if (!pool) throw notFound(`no pool ${poolId}`);
+    if (pool.curator !== v.address) throw forbidden("only the pool's curator prices its capacity");
+    const risk = await findRisk(tx, riskId);
+    if (!risk) throw notFound(`no risk ${riskId}`);
+    const target = await targetRate(deps, pool.adequacy, risk, targetRateBps, 'targetRateBps');
+    if (!(await setPoolRiskTarget(tx, poolId, riskId, target))) throw notFound(`pool ${poolId} does not back risk ${riskId}`);
+    return pool;
+  });
 }
 
 /** A curator fee as given: whole basis points from 0 to the bound. */

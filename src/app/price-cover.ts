@@ -1,7 +1,7 @@
 import { parseUnits } from 'viem';
 import type { QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
-import { type CapacityCheck, checkCapacity, policyExposure } from '../domain/capacity.ts';
+import { type CapacityCheck, checkCapacity, coverFitting, policyExposure, roomLeft } from '../domain/capacity.ts';
 import { type BaseError, badInput, capacityExceeded, riskDeclined, salesPaused } from '../domain/errors.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { isBeyond } from '../domain/trigger-engine.ts';
@@ -15,11 +15,11 @@ import { RUN_TESTED_DAYS, type RunTest } from '../domain/loss-model.ts';
 import { DAY_MS } from '../domain/experience.ts';
 import { offerId } from './quote-offers.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { type LossTerms, type PremiumBreakdown, capitalShare, pricePremium, validateTerm } from '../domain/pricing.ts';
+import { type LossTerms, type PremiumBreakdown, capitalShare, pricePremium, riskRates, validateTerm } from '../domain/pricing.ts';
 import type { PoolRecord } from '../domain/pool.ts';
 import type { Viewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
-import { exposureFor } from '../db/pool-snapshots.ts';
+import { type PoolSnapshot, exposureFor } from '../db/pool-snapshots.ts';
 
 /**
  * Why cover on the risk is not sold now, whatever its term (docs/pricing.md): its trigger is
@@ -125,6 +125,8 @@ export function priceIn(
     amount: bigint;
     durationDays: number;
     minPremium: bigint;
+    /** The curator's asked annual rate for the risk in this pool (exposureFor's), if any. */
+    targetRateBps?: number | null;
   },
 ): PremiumBreakdown {
   return pricePremium(
@@ -138,9 +140,107 @@ export function priceIn(
       utilisationAfter: c.check.utilisationAfter,
       utilisationKey: c.check.utilisationKey,
       minPremium: c.minPremium,
+      targetRateBps: c.targetRateBps,
     },
     deps.config.pricing,
   );
+}
+
+/** The reference term of a pool's floor rate (PoolRisk.floorRateBps). */
+export const FLOOR_REFERENCE_DAYS = 30;
+
+/**
+ * A pool's floor for a risk (issue 72): the model's annual premium rate before utilisation
+ * (expected loss, uncertainty and the cost of the capital the cover holds in this pool, grossed
+ * up for the skim) at the reference term, in basis points of the cover amount, rounded up. No
+ * cover is sold below the model's rate for its own term: a curator's target under the floor is
+ * refused when set, and the model's rate applies whenever the market lifts it above the target.
+ */
+export async function floorRateBps(deps: Deps, snap: { pool: Pick<PoolRecord, 'adequacy'> }, risk: RiskRecord): Promise<number> {
+  const loss: LossTerms = (await lossOver(deps, risk, FLOOR_REFERENCE_DAYS)).loss;
+  const rates = riskRates(
+    {
+      durationDays: FLOOR_REFERENCE_DAYS,
+      maxPayoutRatio: risk.maxPayoutRatio,
+      loss,
+      capitalShare: capitalShare(snap.pool.adequacy, risk.id, loss.capitalDiversified),
+    },
+    deps.config.pricing,
+  );
+  return Number(rates.total.mul(365).div(FLOOR_REFERENCE_DAYS).mul(10_000).ceil().toFixed(0));
+}
+
+/** One pool's offer for a cover: its price for what it can hold of the amount, and how much that is. */
+export interface PoolOffer {
+  poolId: string;
+  /** The cover amount the pool can still write on the risk (its binding cap's room over the payout ratio). */
+  capacity: bigint;
+  /** What the pool would write of the amount: all of it, or its capacity where that is less. */
+  fill: bigint;
+  /** The price of `fill` (of one whole unit of the asset, premium 0, where the pool has no room). */
+  price: PremiumBreakdown;
+  binding: string;
+  /** Whether the pool holds the whole cover, and its room under the binding cap (in exposure). */
+  fits: boolean;
+  headroom: bigint;
+}
+
+/**
+ * Every pool backing the risk priced for the cover at its own utilisation and its curator's
+ * asked rate, cheapest annual rate first (ties: the older pool).
+ */
+export function poolOffers(
+  deps: Deps,
+  risk: RiskRecord,
+  snapshots: readonly PoolSnapshot[],
+  loss: LossTerms,
+  amount: bigint,
+  durationDays: number,
+): PoolOffer[] {
+  const offers: PoolOffer[] = [];
+  for (const snap of snapshots) {
+    const e = exposureFor(snap, risk.id);
+    if (!e) continue;
+    const whole = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));
+    const room = roomLeft(e.snapshot, e.limits);
+    const capacity = coverFitting(room[room.binding], risk.maxPayoutRatio);
+    const fill = whole.fits ? amount : amount < capacity ? amount : capacity;
+    const priced = fill > 0n ? fill : 10n ** BigInt(snap.pool.decimals);
+    const check = whole.fits ? whole : checkCapacity(e.snapshot, e.limits, policyExposure(priced, risk.maxPayoutRatio));
+    const price = priceIn(deps, {
+      risk,
+      pool: snap.pool,
+      loss,
+      check,
+      amount: priced,
+      durationDays,
+      minPremium: fill > 0n ? parseUnits(deps.config.minPremium, snap.pool.decimals) : 0n,
+      targetRateBps: e.targetRateBps,
+    });
+    offers.push({
+      poolId: snap.pool.id,
+      capacity,
+      fill,
+      price: fill > 0n ? price : { ...price, premium: 0n, fee: 0n, total: 0n },
+      binding: check.binding.name,
+      fits: whole.fits,
+      headroom: whole.headroom,
+    });
+  }
+  return offers.sort((a, b) => new Decimal(a.price.annualRate).cmp(b.price.annualRate));
+}
+
+/** A risk's offers for a cover (Risk.offers): every pool backing it, cheapest first; the sale's refusals as a quote meets them. */
+export async function riskOffers(deps: Deps, riskId: string, amountText: string, durationDays: number): Promise<PoolOffer[]> {
+  const amount = parsePositiveAmount(amountText);
+  validateTerm(durationDays, deps.config.pricing);
+  const { risk, snapshots, at: now } = await deps.quotePaths.read(riskId);
+  const closed = stateRefusal(deps, risk, now);
+  if (closed) throw closed;
+  const { loss, runTested } = await lossOver(deps, risk, durationDays);
+  const tooRisky = lossRefusal(deps, risk, { loss, runTested }, durationDays);
+  if (tooRisky) throw tooRisky;
+  return poolOffers(deps, risk, snapshots, loss, amount, durationDays);
 }
 
 /**
@@ -172,32 +272,15 @@ export async function priceCover(
   const tooRisky = lossRefusal(deps, risk, { loss, runTested }, durationDays);
   if (tooRisky) throw tooRisky;
   const exposure = policyExposure(amount, risk.maxPayoutRatio);
-  let best: { poolId: string; price: PremiumBreakdown; binding: string } | undefined;
-  let withCapacity = 0;
-  let largestHeadroom = 0n;
-  for (const snap of snapshots) {
-    const poolId = snap.pool.id;
-    const e = exposureFor(snap, riskId);
-    if (!e) continue;
-    const check = checkCapacity(e.snapshot, e.limits, exposure);
-    if (check.headroom > largestHeadroom) largestHeadroom = check.headroom;
-    if (!check.fits) continue;
-    withCapacity++;
-    const price = priceIn(deps, {
-      risk,
-      pool: snap.pool,
-      loss,
-      check,
-      amount,
-      durationDays,
-      minPremium: parseUnits(deps.config.minPremium, snap.pool.decimals),
-    });
-    if (!best || price.total < best.price.total) best = { poolId, price, binding: check.binding.name };
-  }
+  const offers = poolOffers(deps, risk, snapshots, loss, amount, durationDays);
+  const withCapacity = offers.filter((o) => o.fits);
+  // The cheapest pool that holds the whole cover (ties: the older pool).
+  const best = withCapacity.reduce<PoolOffer | undefined>((a, o) => (!a || o.price.total < a.price.total ? o : a), undefined);
   if (!best) {
+    const largest = offers.reduce((m, o) => (o.headroom > m ? o.headroom : m), 0n);
     throw capacityExceeded(
       snapshots.length === 0 ? 'no pool backs this risk yet' : 'no pool backing this risk has capacity for this cover',
-      { exposure: exposure.toString(), largestAvailable: largestHeadroom.toString() },
+      { exposure: exposure.toString(), largestAvailable: largest.toString() },
     );
   }
   const { premium, fee, total: _total, ...explained } = best.price;
@@ -225,7 +308,7 @@ export async function priceCover(
     marketMotion: market ? market.motion : undefined,
     score: effectiveScore(risk),
     bindingCap: best.binding,
-    poolSelection: `cheapest of ${withCapacity} pool(s) with capacity among ${snapshots.length} backing this risk`,
+    poolSelection: `cheapest of ${withCapacity.length} pool(s) with capacity among ${snapshots.length} backing this risk`,
   };
   return { id: offerId(deps.config.jwt, terms), ...terms, breakdown, explanation };
 }

@@ -264,6 +264,7 @@ function priceAtSale(
     amount: q.amount,
     durationDays: q.durationDays,
     minPremium: parseUnits(deps.config.minPremium, snap.pool.decimals),
+    targetRateBps: exposureFor(snap, q.riskId)?.targetRateBps ?? null,
   });
   const quoted = q.premium + q.fee;
   if (now.total > quoted) {

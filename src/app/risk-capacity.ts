@@ -62,7 +62,16 @@ export async function riskCapacity(deps: Deps, riskId: string, durationDays: num
     const rateAt = (amount: bigint) => {
       if (amount <= 0n) return null;
       const check = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));
-      return priceIn(deps, { risk, pool: snap.pool, loss: priced.loss, check, amount, durationDays, minPremium: 0n }).annualRate;
+      return priceIn(deps, {
+        risk,
+        pool: snap.pool,
+        loss: priced.loss,
+        check,
+        amount,
+        durationDays,
+        minPremium: 0n,
+        targetRateBps: e.targetRateBps,
+      }).annualRate;
     };
     const small = 10n ** BigInt(snap.pool.decimals);
     pools.push({

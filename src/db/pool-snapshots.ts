@@ -141,10 +141,14 @@ export async function checkpointPool(tx: Executor, snap: PoolSnapshot): Promise<
   }
 }
 
-export function exposureFor(snap: PoolSnapshot, riskId: string): { snapshot: ExposureSnapshot; limits: CapacityLimits } | undefined {
+export function exposureFor(
+  snap: PoolSnapshot,
+  riskId: string,
+): { snapshot: ExposureSnapshot; limits: CapacityLimits; targetRateBps: number | null } | undefined {
   const risk = snap.risks.find((r) => r.riskId === riskId);
   if (!risk) return undefined;
   return {
+    targetRateBps: risk.targetRateBps,
     snapshot: {
       capital: snap.capital,
       riskExposure: risk.exposure,

@@ -104,7 +104,7 @@ export async function listPools(ex: Executor, page?: PageRequest): Promise<PoolR
 export async function insertPool(
   tx: Executor,
   pool: PoolRecord,
-  risks: ReadonlyArray<{ riskId: string; capBps: number }>,
+  risks: ReadonlyArray<{ riskId: string; capBps: number; targetRateBps?: number | null }>,
   tranches: ReadonlyArray<{ tranche: TrancheName; accountId: string }>,
 ): Promise<void> {
   await tx.query(sql`
@@ -126,15 +126,23 @@ export async function insertPool(
       sql`, `,
     )}`);
   await tx.query(sql`
-    INSERT INTO pool_risks (pool_id, risk_id, cap_bps)
+    INSERT INTO pool_risks (pool_id, risk_id, cap_bps, target_rate_bps)
     VALUES ${sql.join(
-      risks.map((r) => sql`(${pool.id}, ${r.riskId}, ${r.capBps})`),
+      risks.map((r) => sql`(${pool.id}, ${r.riskId}, ${r.capBps}, ${r.targetRateBps ?? null}::integer)`),
       sql`, `,
     )}`);
   // One exposure row per correlation group the pool backs, so sales only ever update rows.
   await tx.query(sql`
     INSERT INTO pool_group_exposure (pool_id, correlation_group)
     SELECT DISTINCT ${pool.id}, r.correlation_group FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id WHERE pr.pool_id = ${pool.id}`);
+}
+
+/** Sets the annual rate a pool asks for a risk (null: the model's price); false if the pool does not back it. */
+export async function setPoolRiskTarget(tx: Executor, poolId: string, riskId: string, targetRateBps: number | null): Promise<boolean> {
+  const rows = await tx.query(
+    sql`UPDATE pool_risks SET target_rate_bps = ${targetRateBps}::integer WHERE pool_id = ${poolId} AND risk_id = ${riskId} RETURNING risk_id`,
+  );
+  return rows.length > 0;
 }
 
 export async function loadTranches(ex: Executor, poolId: string): Promise<TrancheRecord[]> {
@@ -273,6 +281,7 @@ export type PoolStateRow = PoolRow & {
     correlation_group: string;
     state: TriggerState;
     settling: boolean;
+    target_rate_bps: number | null;
   }>;
   groups_json: Array<{ correlation_group: string; exposure: string }>;
   backstop_owed: string;
@@ -310,7 +319,7 @@ export function poolStatesSelect(where: SQL, upTo: number, expiringLimit?: numbe
           'balance', ac.balance::text) ORDER BY CASE t.tranche WHEN 'FIRST_LOSS' THEN 0 WHEN 'JUNIOR' THEN 1 ELSE 2 END), '[]'::json)
         FROM tranches t JOIN accounts ac ON ac.id = t.account_id WHERE t.pool_id = p.id) AS tranches_json,
       (SELECT COALESCE(json_agg(json_build_object('risk_id', pr.risk_id, 'cap_bps', pr.cap_bps, 'exposure', pr.exposure::text,
-          'correlation_group', r.correlation_group, 'state', r.state,
+          'correlation_group', r.correlation_group, 'state', r.state, 'target_rate_bps', pr.target_rate_bps,
           'settling', EXISTS (SELECT 1 FROM incidents i WHERE i.risk_id = pr.risk_id AND i.status = 'SETTLING')) ORDER BY pr.risk_id), '[]'::json)
         FROM pool_risks pr JOIN risks r ON r.id = pr.risk_id WHERE pr.pool_id = p.id) AS risks_json,
       (SELECT COALESCE(json_agg(json_build_object('correlation_group', g.correlation_group, 'exposure', g.exposure::text)), '[]'::json)
@@ -373,6 +382,7 @@ export function toPoolState(row: PoolStateRow): PoolState {
       correlationGroup: r.correlation_group,
       state: r.state,
       settling: r.settling,
+      targetRateBps: r.target_rate_bps ?? null,
     })),
     groups: new Map(row.groups_json.map((g) => [g.correlation_group, big(g.exposure)])),
     backstopOwed: big(row.backstop_owed),

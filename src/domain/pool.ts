@@ -51,6 +51,8 @@ export interface PoolRiskRecord {
   state: TriggerState;
   /** An incident of this risk is confirmed and not yet fully settled. */
   settling: boolean;
+  /** The annual rate the curator asks for this risk, in basis points of the cover amount; null: the model's price. */
+  targetRateBps: number | null;
 }
 
 /** The highest curator fee on premium, in basis points: 20%, the ceiling Nexus Mutual's staking pools allow managers. */

@@ -124,6 +124,12 @@ export interface PremiumInput {
   utilisationKey?: string | undefined;
   /** Minimum premium in base units of the pool's asset. */
   minPremium: bigint;
+  /**
+   * The annual rate the pool's curator asks for the risk, in basis points of the amount (issue
+   * 72): the rate before utilisation is the greater of it (for the term) and the model's, so a
+   * curator prices above the floor and never below it.
+   */
+  targetRateBps?: number | null | undefined;
 }
 
 /** Every term of a premium, as decimal fractions of the cover amount for the term unless named otherwise. */
@@ -134,8 +140,10 @@ export interface PremiumBreakdown {
   /** Capital held per unit of exposure, behind the capital load. */
   capitalShare: string;
   skimLoad: string;
-  /** expectedLoss + the three loads: the premium rate before utilisation. */
+  /** expectedLoss + the three loads: the model's premium rate before utilisation, the floor. */
   riskPremiumRate: string;
+  /** The curator's asked annual rate, where one is set (the rate before utilisation is the greater of it for the term and riskPremiumRate). */
+  targetAnnualRate?: string | undefined;
   utilisationBefore: string;
   utilisationAfter: string;
   utilisationMultiplier: string;
@@ -297,10 +305,14 @@ const atUtilisation = new WeakMap<RiskRates, Map<string, { termRate: Scaled; str
 /** The term rate at the utilisation a purchase spans, and its breakdown's strings: once per rates and utilisation span. */
 function ratesAt(
   rates: RiskRates,
-  input: Pick<PremiumInput, 'utilisationBefore' | 'utilisationAfter' | 'utilisationKey' | 'durationDays' | 'capitalShare'>,
+  input: Pick<
+    PremiumInput,
+    'utilisationBefore' | 'utilisationAfter' | 'utilisationKey' | 'durationDays' | 'capitalShare' | 'targetRateBps'
+  >,
   params: PricingParams,
 ) {
-  const key = input.utilisationKey ?? `${input.utilisationBefore.toString()}|${input.utilisationAfter.toString()}`;
+  const target = input.targetRateBps ?? null;
+  const key = `${input.utilisationKey ?? `${input.utilisationBefore.toString()}|${input.utilisationAfter.toString()}`}|${target ?? ''}`;
   let byUtilisation = atUtilisation.get(rates);
   if (!byUtilisation) atUtilisation.set(rates, (byUtilisation = new Map()));
   let at = byUtilisation.get(key);
@@ -308,11 +320,14 @@ function ratesAt(
     if (byUtilisation.size >= 1_000) byUtilisation.clear();
     const m = meanMultiplier(input.utilisationBefore, input.utilisationAfter, params);
     const term = termOf(input.durationDays);
-    const termRate = rates.total.mul(m);
+    const asked = target === null ? null : new Decimal(target).div(10_000);
+    const base = asked === null ? rates.total : Decimal.max(rates.total, asked.mul(term.fraction));
+    const termRate = base.mul(m);
     at = {
       termRate: scaledOf(termRate),
       strings: {
         ...rateStrings(rates, input.capitalShare),
+        targetAnnualRate: asked === null ? undefined : decimalString(asked),
         utilisationBefore: decimalString(input.utilisationBefore),
         utilisationAfter: decimalString(input.utilisationAfter),
         utilisationMultiplier: decimalString(m),

@@ -13,6 +13,7 @@ import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/
 import type { RiskRecord } from '../domain/risk.ts';
 import { type StoredBreakdown, shownBreakdown } from '../domain/cover.ts';
 import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
+import { marketResolvers, poolRiskView } from './market-resolvers.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing } from '../app/explain-model.ts';
 import { backingOf, dependsOnOf, protocolCategoryOf } from '../app/loss-models.ts';
@@ -157,8 +158,22 @@ const quoteFields: QuoteEstimateResolvers = {
         label: `Utilisation of the ${b.bindingCap} cap, before and after`,
         value: `${pct(b.utilisationBefore)} to ${pct(b.utilisationAfter)}`,
       },
+      ...(b.targetAnnualRate === undefined
+        ? []
+        : [
+            {
+              label: "The pool's asked rate: its curator's price for this risk, never below the model's (expected loss + loads)",
+              value: `${pct(b.targetAnnualRate)} a year`,
+            },
+          ]),
       { label: `Mean utilisation multiplier m(u) (k=${p.kink}, s1=${p.slope1}, s2=${p.slope2})`, value: num(b.utilisationMultiplier) },
-      { label: 'Premium rate for the term: (expected loss + loads) x m', value: `${pct(b.termRate)} (${pct(b.annualRate)} a year)` },
+      {
+        label:
+          b.targetAnnualRate === undefined
+            ? 'Premium rate for the term: (expected loss + loads) x m'
+            : "Premium rate for the term: the greater of (expected loss + loads) and the pool's asked rate for the term, x m",
+        value: `${pct(b.termRate)} (${pct(b.annualRate)} a year)`,
+      },
       {
         label: `Premium = amount x rate, rounded up${b.minimumApplied ? ' (minimum premium applied)' : ''}`,
         value: money(q.premium),
@@ -283,18 +298,7 @@ export const coreResolvers: Resolvers = {
     requiredCapital: (s) => poolRequiredCapital(s),
     premiumByDay: (s, a, ctx) => poolPremiumByDay(ctx.deps, s, a.days ?? 30),
     losses: (s, _, ctx) => poolLossHistory(ctx.deps, s.pool.id),
-    risks: (s, _, ctx) =>
-      s.risks.map((r) => {
-        const cap = capOf(s.capital, r.capBps);
-        return {
-          risk: ctx.risk(r.riskId),
-          capBps: r.capBps,
-          cap,
-          exposure: r.exposure,
-          capacityLeft: roomUnder(cap, r.exposure),
-          utilisation: utilisation(r.exposure, cap),
-        };
-      }),
+    risks: (s) => s.risks.map((r) => poolRiskView(s, r)),
     groups: (s) => {
       const cap = capOf(s.capital, s.pool.limits.groupCapBps);
       return [...s.groups].map(([correlationGroup, exposure]) => ({
@@ -345,9 +349,15 @@ export const coreResolvers: Resolvers = {
 
 /** Resolver maps of each SDL file, merged type by type. */
 export const resolvers: Record<string, Record<string, unknown>> = {};
-for (const map of [coreResolvers, oracleResolvers, solvencyResolvers, treasuryResolvers, subscriptionResolvers, providerResolvers] as Array<
-  Record<string, object>
->) {
+for (const map of [
+  coreResolvers,
+  oracleResolvers,
+  solvencyResolvers,
+  treasuryResolvers,
+  subscriptionResolvers,
+  providerResolvers,
+  marketResolvers,
+] as Array<Record<string, object>>) {
   for (const [type, fields] of Object.entries(map)) {
     resolvers[type] = fields instanceof GraphQLScalarType ? (fields as never) : { ...(resolvers[type] ?? {}), ...fields };
   }

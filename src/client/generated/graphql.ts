@@ -162,6 +162,12 @@ export type PoolRiskInput = {
   capBps?: number | null | undefined;
   /** The risk. */
   riskId: string | number;
+  /**
+   * The annual rate the pool asks for cover on this risk, in basis points of the cover amount
+   * (100 = 1% a year); at least the pool's floor for it (PoolRisk.floorRateBps), else
+   * BAD_USER_INPUT naming the floor. Omitted: the model's price.
+   */
+  targetRateBps?: number | null | undefined;
 };
 
 /** A protocol's category, as DeFi's exploit history counts them (bridges are not covered: their value locked is not in the data). */

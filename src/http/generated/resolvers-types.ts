@@ -319,6 +319,23 @@ export type ChainReorgConnection = {
   pageInfo: PageInfo;
 };
 
+/** One pool's offer for a cover on a risk (Risk.offers). */
+export type CoverOffer = {
+  __typename?: 'CoverOffer';
+  /** What it would write of the amount asked: all of it, or its capacity where that is less. */
+  amount: Scalars['BigInt']['output'];
+  /** Its annual premium rate for this cover (before the platform fee): the greater of its asked rate and the model's, at the utilisation the cover takes it to. */
+  annualRate: Scalars['Decimal']['output'];
+  /** The cover amount it can still write on this risk (its binding cap's room over the payout ratio), in base units. */
+  capacity: Scalars['BigInt']['output'];
+  /** The platform fee on that premium. */
+  fee: Scalars['BigInt']['output'];
+  /** The pool. */
+  pool: Pool;
+  /** Its premium for that amount, in base units (0 where it has no room). */
+  premium: Scalars['BigInt']['output'];
+};
+
 /** A coverage pool to create (createPool). */
 export type CreatePoolInput = {
   /** The ledger asset its capital and premiums are in. */
@@ -890,6 +907,13 @@ export type Mutation = {
    * Only the curator (FORBIDDEN otherwise).
    */
   setCuratorFee: Pool;
+  /**
+   * Price the pool's capacity on one of its risks (its curator only, else FORBIDDEN): the annual
+   * rate it asks, in basis points of the cover amount, at least its floor (PoolRisk.floorRateBps;
+   * below it BAD_USER_INPUT naming the floor); null returns to the model's price. Quotes from now
+   * on use it; quotes already given keep their price.
+   */
+  setPoolRiskPrice: PoolRisk;
   /** Admin: the feeds whose fresh median drives a risk's trigger. */
   setRiskFeeds: Risk;
   /**
@@ -1181,6 +1205,17 @@ export type MutationRetryTransferArgs = {
 export type MutationSetCuratorFeeArgs = {
   feeBps: Scalars['Int']['input'];
   poolId: Scalars['ID']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationSetPoolRiskPriceArgs = {
+  poolId: Scalars['ID']['input'];
+  riskId: Scalars['ID']['input'];
+  targetRateBps?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -1687,8 +1722,21 @@ export type PoolRisk = {
   capacityLeft: Scalars['BigInt']['output'];
   /** Exposure of active policies on this risk (amount x maximum payout ratio). */
   exposure: Scalars['BigInt']['output'];
+  /**
+   * The pool's floor for this risk: the model's annual premium rate before utilisation (expected
+   * loss, uncertainty and the cost of the capital the cover holds in this pool, grossed up for
+   * the backstop skim) at a 30-day term, in basis points of the cover amount, rounded up. It
+   * moves with the market. No cover is sold below the model's rate for its own term.
+   */
+  floorRateBps: Scalars['Int']['output'];
   /** The risk. */
   risk: Risk;
+  /**
+   * The annual rate the curator asks, in basis points of the cover amount; null: the model's
+   * price. A cover's rate before utilisation is the greater of it (for the term) and the model's;
+   * the utilisation curve then raises it as the pool fills.
+   */
+  targetRateBps?: Maybe<Scalars['Int']['output']>;
   /** exposure / cap. */
   utilisation: Scalars['Decimal']['output'];
 };
@@ -1699,6 +1747,12 @@ export type PoolRiskInput = {
   capBps?: InputMaybe<Scalars['Int']['input']>;
   /** The risk. */
   riskId: Scalars['ID']['input'];
+  /**
+   * The annual rate the pool asks for cover on this risk, in basis points of the cover amount
+   * (100 = 1% a year); at least the pool's floor for it (PoolRisk.floorRateBps), else
+   * BAD_USER_INPUT naming the floor. Omitted: the model's price.
+   */
+  targetRateBps?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /** How capital leaves a pool. */
@@ -2451,6 +2505,8 @@ export type QuoteBreakdown = {
   severityCredibility?: Maybe<Scalars['Decimal']['output']>;
   /** What the premium is grossed up by for the backstop skim it pays. */
   skimLoad?: Maybe<Scalars['Decimal']['output']>;
+  /** The pool curator's asked annual rate for the risk, where one is set: the rate before utilisation is the greater of it for the term and riskPremiumRate (the floor). */
+  targetAnnualRate?: Maybe<Scalars['Decimal']['output']>;
   /** durationDays / 365. */
   termFraction: Scalars['Decimal']['output'];
   /** riskPremiumRate x the utilisation multiplier: the premium rate for the term. */
@@ -2679,6 +2735,12 @@ export type Risk = {
   monitoring: RiskMonitoring;
   /** Its name, e.g. "USDC depeg". */
   name: Scalars['String']['output'];
+  /**
+   * Every pool backing this risk with its offer for a cover of `amount` over `durationDays`,
+   * cheapest annual rate first (ties: the older pool). Anonymous. A risk not on sale is refused as
+   * a quote is (SALES_PAUSED, RISK_DECLINED).
+   */
+  offers: Array<CoverOffer>;
   /** The annual figures of the risk's loss model (docs/pricing.md). */
   pricing: RiskPricing;
   /** A smart-contract failure's protocol category (null: all categories pooled, or a depeg). */
@@ -2727,6 +2789,16 @@ export type RiskHistoryArgs = {
  */
 export type RiskIncidentsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/**
+ * Something cover is sold against: a stablecoin depeg or a smart-contract failure, with the objective
+ * rule that pays.
+ */
+export type RiskOffersArgs = {
+  amount: Scalars['BigInt']['input'];
+  durationDays?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /** The cover left on a risk and its price range for a term (Query.capacity). */
@@ -3700,6 +3772,7 @@ export type ResolversTypes = {
   ChainDeposits: ResolverTypeWrapper<Omit<ChainDeposits, 'credited' | 'pending'> & { credited: ResolversTypes['ChainDepositConnection'], pending: Array<ResolversTypes['ChainDeposit']> }>;
   ChainReorg: ResolverTypeWrapper<ChainReorg>;
   ChainReorgConnection: ResolverTypeWrapper<ChainReorgConnection>;
+  CoverOffer: ResolverTypeWrapper<Omit<Omit<CoverOffer, 'pool'> & { pool: ResolversTypes['Pool'] }, 'pool'> & { poolId: string }>;
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
   DailyAmount: ResolverTypeWrapper<DailyAmount>;
@@ -3751,7 +3824,7 @@ export type ResolversTypes = {
   PoolLimits: ResolverTypeWrapper<PoolLimits>;
   PoolLoss: ResolverTypeWrapper<PoolLoss>;
   PoolOutlook: ResolverTypeWrapper<PoolOutlookView>;
-  PoolRisk: ResolverTypeWrapper<Omit<PoolRisk, 'risk'> & { risk: ResolversTypes['Risk'] }>;
+  PoolRisk: ResolverTypeWrapper<Omit<Omit<PoolRisk, 'risk'> & { risk: ResolversTypes['Risk'] }, 'risk' | 'floorRateBps'> & { poolId: string; riskId: string }>;
   PoolRiskInput: PoolRiskInput;
   PoolTerms: ResolverTypeWrapper<PoolTerms>;
   PoolWorstCase: ResolverTypeWrapper<Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversTypes['LossScenario']> }>;
@@ -3850,6 +3923,7 @@ export type ResolversParentTypes = {
   ChainDeposits: Omit<ChainDeposits, 'credited' | 'pending'> & { credited: ResolversParentTypes['ChainDepositConnection'], pending: Array<ResolversParentTypes['ChainDeposit']> };
   ChainReorg: ChainReorg;
   ChainReorgConnection: ChainReorgConnection;
+  CoverOffer: Omit<Omit<CoverOffer, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
   DailyAmount: DailyAmount;
@@ -3891,7 +3965,7 @@ export type ResolversParentTypes = {
   PoolLimits: PoolLimits;
   PoolLoss: PoolLoss;
   PoolOutlook: PoolOutlookView;
-  PoolRisk: Omit<PoolRisk, 'risk'> & { risk: ResolversParentTypes['Risk'] };
+  PoolRisk: Omit<Omit<PoolRisk, 'risk'> & { risk: ResolversParentTypes['Risk'] }, 'risk' | 'floorRateBps'> & { poolId: string; riskId: string };
   PoolRiskInput: PoolRiskInput;
   PoolTerms: PoolTerms;
   PoolWorstCase: Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversParentTypes['LossScenario']> };
@@ -4094,6 +4168,15 @@ export type ChainReorgConnectionResolvers<ContextType = Context, ParentType exte
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 };
 
+export type CoverOfferResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CoverOffer'] = ResolversParentTypes['CoverOffer']> = {
+  amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  annualRate?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  capacity?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  fee?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
+  premium?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+};
+
 export type DailyAmountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DailyAmount'] = ResolversParentTypes['DailyAmount']> = {
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   day?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -4266,6 +4349,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   requestWithdrawal?: Resolver<ResolversTypes['WithdrawalRequest'], ParentType, ContextType, RequireFields<MutationRequestWithdrawalArgs, 'poolId' | 'shares' | 'tranche'>>;
   retryTransfer?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationRetryTransferArgs, 'id' | 'reason'>>;
   setCuratorFee?: Resolver<ResolversTypes['Pool'], ParentType, ContextType, RequireFields<MutationSetCuratorFeeArgs, 'feeBps' | 'poolId'>>;
+  setPoolRiskPrice?: Resolver<ResolversTypes['PoolRisk'], ParentType, ContextType, RequireFields<MutationSetPoolRiskPriceArgs, 'poolId' | 'riskId'>>;
   setRiskFeeds?: Resolver<ResolversTypes['Risk'], ParentType, ContextType, RequireFields<MutationSetRiskFeedsArgs, 'feedIds' | 'riskId'>>;
   signInWithEthereum?: Resolver<ResolversTypes['Session'], ParentType, ContextType, RequireFields<MutationSignInWithEthereumArgs, 'message' | 'signature'>>;
   signOut?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, Partial<MutationSignOutArgs>>;
@@ -4456,7 +4540,9 @@ export type PoolRiskResolvers<ContextType = Context, ParentType extends Resolver
   capBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   capacityLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   exposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  floorRateBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
+  targetRateBps?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   utilisation?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
 };
 
@@ -4644,6 +4730,7 @@ export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends Re
   score?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   severityCredibility?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   skimLoad?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  targetAnnualRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   termFraction?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
   termRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   triggersSeen?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -4725,6 +4812,7 @@ export type RiskResolvers<ContextType = Context, ParentType extends ResolversPar
   maxStalenessSeconds?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   monitoring?: Resolver<ResolversTypes['RiskMonitoring'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  offers?: Resolver<Array<ResolversTypes['CoverOffer']>, ParentType, ContextType, RequireFields<RiskOffersArgs, 'amount' | 'durationDays'>>;
   pricing?: Resolver<ResolversTypes['RiskPricing'], ParentType, ContextType>;
   protocolCategory?: Resolver<Maybe<ResolversTypes['ProtocolCategory']>, ParentType, ContextType>;
   quorum?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -5084,6 +5172,7 @@ export type Resolvers<ContextType = Context> = {
   ChainDeposits?: ChainDepositsResolvers<ContextType>;
   ChainReorg?: ChainReorgResolvers<ContextType>;
   ChainReorgConnection?: ChainReorgConnectionResolvers<ContextType>;
+  CoverOffer?: CoverOfferResolvers<ContextType>;
   DailyAmount?: DailyAmountResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;

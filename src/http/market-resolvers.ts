@@ -1,0 +1,53 @@
+import { setPoolRiskPrice } from '../app/create-pool.ts';
+import { floorRateBps, riskOffers } from '../app/price-cover.ts';
+import { notFound } from '../domain/errors.ts';
+import type { Resolvers } from './generated/resolvers-types.ts';
+import type { PoolSnapshot } from '../db/pool-snapshots.ts';
+import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
+import { decimalString } from '../domain/decimal.ts';
+
+/** One of a pool's risks as PoolRisk shows it (Pool.risks, setPoolRiskPrice). */
+export function poolRiskView(s: PoolSnapshot, r: PoolSnapshot['risks'][number]) {
+  const cap = capOf(s.capital, r.capBps);
+  return {
+    poolId: s.pool.id,
+    riskId: r.riskId,
+    capBps: r.capBps,
+    cap,
+    exposure: r.exposure,
+    capacityLeft: roomUnder(cap, r.exposure),
+    utilisation: decimalString(capUtilisation(r.exposure, cap), 6),
+    targetRateBps: r.targetRateBps,
+  };
+}
+
+/** The market (schema/60-market.graphql): pools' own prices above the floor, and every pool's offer. */
+export const marketResolvers: Resolvers = {
+  Mutation: {
+    setPoolRiskPrice: async (_, a, ctx) => {
+      await setPoolRiskPrice(ctx.deps, ctx.viewer, a.poolId, a.riskId, a.targetRateBps ?? null);
+      const snap = await ctx.pool(a.poolId);
+      const r = snap.risks.find((x) => x.riskId === a.riskId);
+      if (!r) throw notFound(`pool ${a.poolId} does not back risk ${a.riskId}`);
+      return poolRiskView(snap, r);
+    },
+  },
+  PoolRisk: {
+    risk: (r, _, ctx) => ctx.risk(r.riskId),
+    floorRateBps: async (r, _, ctx) => floorRateBps(ctx.deps, await ctx.pool(r.poolId), await ctx.risk(r.riskId)),
+  },
+  Risk: {
+    offers: async (r, a, ctx) =>
+      (await riskOffers(ctx.deps, r.id, a.amount, a.durationDays ?? 30)).map((o) => ({
+        poolId: o.poolId,
+        annualRate: o.price.annualRate,
+        amount: o.fill,
+        premium: o.price.premium,
+        fee: o.price.fee,
+        capacity: o.capacity,
+      })),
+  },
+  CoverOffer: {
+    pool: (o, _, ctx) => ctx.pool(o.poolId),
+  },
+};

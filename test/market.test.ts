@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { CREATE_POOL, CREDIT, DEPOSIT, PURCHASE, USDC, expectCode, fundedBuyer, marketWithPool, newWallet, useHarness } from './helpers.ts';
+
+const OFFERS = `query($r: ID!, $a: BigInt!, $d: Int) { risk(id: $r) { offers(amount: $a, durationDays: $d) {
+  pool { id } annualRate amount premium fee capacity } } }`;
+const SET_PRICE = `mutation($p: ID!, $r: ID!, $t: Int) { setPoolRiskPrice(poolId: $p, riskId: $r, targetRateBps: $t) {
+  risk { id } floorRateBps targetRateBps capacityLeft } }`;
+const POOL_RISKS = `query($id: ID!) { pool(id: $id) { risks { risk { id } floorRateBps targetRateBps } } }`;
+
+/** The tests' flat pricing: 2% a year, so every pool's floor is 200 basis points. */
+const FLOOR_BPS = 200;
+
+describe('a market of pools on one risk (issue 72)', () => {
+  const h = useHarness({}, { checkInvariants: true });
+
+  test('curators price their capacity above the floor; a buyer sees every offer, cheapest first, and buys the cheapest', async () => {
+    const m = await marketWithPool(h, USDC(100_000));
+    // A second curator backs the same risk with a price of its own, asked at creation.
+    const rival = newWallet();
+    const rivalToken = await h.signIn(rival);
+    const below = await h.gql(
+      CREATE_POOL,
+      { input: { name: 'Dear pool', risks: [{ riskId: m.risk.id, targetRateBps: FLOOR_BPS - 1 }] } },
+      rivalToken,
+    );
+    expectCode(below, 'BAD_USER_INPUT');
+    assert.match(below.errors?.[0]?.message ?? '', /below this pool's floor .*, 200 /);
+    assert.equal(below.errors?.[0]?.extensions?.details?.floorRateBps, FLOOR_BPS);
+    const dear = (await h.ok(CREATE_POOL, { input: { name: 'Dear pool', risks: [{ riskId: m.risk.id, targetRateBps: 600 }] } }, rivalToken))
+      .createPool;
+    await h.ok(CREDIT, { a: rival.address, amt: USDC(100_000).toString(), r: `seed-${dear.id}` }, m.adminToken);
+    await h.ok(DEPOSIT, { p: dear.id, amt: USDC(100_000).toString() }, rivalToken);
+    const seen = (await h.ok(POOL_RISKS, { id: dear.id })).pool.risks[0];
+    assert.deepEqual([seen.floorRateBps, seen.targetRateBps], [FLOOR_BPS, 600]);
+
+    // Anonymous offers: both pools, the model-priced one first, each priced for the whole amount.
+    const amount = USDC(10_000);
+    const offers = (await h.ok(OFFERS, { r: m.risk.id, a: amount.toString(), d: 30 })).risk.offers;
+    assert.deepEqual(
+      offers.map((o: { pool: { id: string } }) => o.pool.id),
+      [m.pool.id, dear.id],
+    );
+    for (const o of offers) assert.equal(o.amount, amount.toString());
+    assert.ok(Number(offers[0].annualRate) >= 0.02 && Number(offers[0].annualRate) < 0.03, offers[0].annualRate);
+    assert.ok(Number(offers[1].annualRate) >= 0.06 && Number(offers[1].annualRate) < 0.07, offers[1].annualRate);
+    assert.ok(BigInt(offers[1].premium) > 2n * BigInt(offers[0].premium));
+
+    // Only the curator prices, never under the floor; the new price reaches offers and quotes.
+    expectCode(await h.gql(SET_PRICE, { p: m.pool.id, r: m.risk.id, t: 900 }, rivalToken), 'FORBIDDEN');
+    const refused = await h.gql(SET_PRICE, { p: m.pool.id, r: m.risk.id, t: 150 }, m.uwToken);
+    expectCode(refused, 'BAD_USER_INPUT');
+    assert.equal(refused.errors?.[0]?.extensions?.details?.floorRateBps, FLOOR_BPS);
+    expectCode(await h.gql(SET_PRICE, { p: m.pool.id, r: m.risk.id, t: 0 }, m.uwToken), 'BAD_USER_INPUT');
+    expectCode(await h.gql(SET_PRICE, { p: m.pool.id, r: 'risk_none', t: 900 }, m.uwToken), 'NOT_FOUND');
+    const priced = (await h.ok(SET_PRICE, { p: m.pool.id, r: m.risk.id, t: 900 }, m.uwToken)).setPoolRiskPrice;
+    assert.deepEqual([priced.risk.id, priced.floorRateBps, priced.targetRateBps], [m.risk.id, FLOOR_BPS, 900]);
+    const reordered = (await h.ok(OFFERS, { r: m.risk.id, a: amount.toString(), d: 30 })).risk.offers;
+    assert.deepEqual(
+      reordered.map((o: { pool: { id: string } }) => o.pool.id),
+      [dear.id, m.pool.id],
+    );
+
+    // The buyer's quote comes from the cheapest pool and says whose price it is; the purchase charges it.
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const { quote } = await h.ok(
+      `mutation($r: ID!, $amt: BigInt!) { quote: requestQuote(riskId: $r, amount: $amt, durationDays: 30) {
+        id premium pool { id } breakdown { targetAnnualRate } lines { label } } }`,
+      { r: m.risk.id, amt: amount.toString() },
+      buyer.token,
+    );
+    assert.equal(quote.pool.id, dear.id);
+    assert.equal(quote.premium, reordered[0].premium);
+    assert.equal(Number(quote.breakdown.targetAnnualRate), 0.06);
+    assert.ok(quote.lines.some((l: { label: string }) => /pool's asked rate/.test(l.label)));
+    const bought = (await h.ok(PURCHASE, { q: quote.id }, buyer.token)).purchasePolicy;
+    assert.equal(bought.premium, quote.premium);
+
+    // Back to the model's price: null.
+    const model = (await h.ok(SET_PRICE, { p: m.pool.id, r: m.risk.id, t: null }, m.uwToken)).setPoolRiskPrice;
+    assert.equal(model.targetRateBps, null);
+    const back = (await h.ok(OFFERS, { r: m.risk.id, a: amount.toString(), d: 30 })).risk.offers;
+    assert.equal(back[0].pool.id, m.pool.id);
+  });
+
+  test('an offer names what a pool can still write: the part of a large cover it holds, and its premium for that part', async () => {
+    const m = await marketWithPool(h, USDC(10_000));
+    const big = USDC(1_000_000);
+    const [offer] = (await h.ok(OFFERS, { r: m.risk.id, a: big.toString(), d: 30 })).risk.offers;
+    assert.ok(BigInt(offer.capacity) > 0n && BigInt(offer.capacity) < big);
+    assert.equal(offer.amount, offer.capacity);
+    assert.ok(BigInt(offer.premium) > 0n);
+    expectCode(await h.gql(OFFERS, { r: m.risk.id, a: '-1', d: 30 }), 'BAD_USER_INPUT');
+    expectCode(await h.gql(OFFERS, { r: m.risk.id, a: '1000', d: 2 }), 'BAD_USER_INPUT');
+  });
+});

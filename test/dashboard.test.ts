@@ -10,6 +10,8 @@ import type { Viewer } from '../src/app/viewer.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { creditAccount } from '../src/app/funding.ts';
+import { createPool } from '../src/app/create-pool.ts';
+import { deposit } from '../src/app/underwrite.ts';
 import { dispatchWebhooks } from '../src/app/webhooks.ts';
 import { type DemoMarket, demoFaucet, pushSigned, replayDepeg, seedDemoMarket } from '../src/demo/market.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
@@ -54,7 +56,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
     assert.deepEqual(await checkInvariants(h.db), []);
     await h.close();
   });
-  const open = async (init?: (page: Page) => Promise<void>, host = '127.0.0.1') => {
+  const open = async (init?: (page: Page) => Promise<void>, host = '127.0.0.1', path = '/') => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
     // Nothing the page asks for is missing, and it logs no error.
@@ -65,7 +67,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
       if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
     });
     await init?.(page);
-    await page.goto(`${served.base.replace('127.0.0.1', host)}/`);
+    await page.goto(`${served.base.replace('127.0.0.1', host)}${path}`);
     await page.waitForSelector('#live.on');
     return page;
   };
@@ -164,6 +166,55 @@ describe('the dashboard on the demo market, in a real browser', () => {
     assert.ok(!/-0 USDC|\+0 USDC/.test(earned), `no signed zero: ${earned}`);
     assert.match(earned, /-[\d,.]+ USDC/, 'a net loss');
     await page.waitForSelector('[data-share-price="Stablecoin Core:FIRST_LOSS"] canvas');
+    await page.close();
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test("a market on the page: a curator prices its pool's capacity, a quote lists every pool's offer, and a partner's link adds its commission", async () => {
+    h.clock.catchUpWithWallClock();
+    const curator = newWallet();
+    const me: Viewer = { address: curator.address, roles: [] };
+    const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+    await creditAccount(h.deps, admin, { address: curator.address, amount: USDC(200_000).toString(), reference: 'curator-dash' });
+    const pool = await createPool(h.deps, me, { name: 'Priced DAI pool', risks: [{ riskId: market.risks.dai.id }] });
+    await deposit(h.deps, me, pool.id, USDC(150_000).toString(), 'SENIOR');
+    const partner = newWallet();
+    const page = await open(
+      async (p) => {
+        await injectWallet(p, curator.key, { chainId: 1 });
+      },
+      '127.0.0.1',
+      `/?distributor=${partner.address}&commissionBps=500#provide`,
+    );
+    await page.getByRole('button', { name: 'Connect wallet and sign in' }).click();
+    await page.waitForSelector(`#who:has-text("${curator.address}")`);
+    // The curator prices the DAI cover its pool writes: 30% a year, far above the model.
+    await page.selectOption('#outlook-pool', pool.id);
+    await page.waitForSelector(`[data-price-set="${market.risks.dai.id}"]`);
+    assert.match((await page.textContent('[data-outlook-prices]')) ?? '', /DAI depeg: the model's price, [\d.]+% a year at 30 days/);
+    await page.fill(`[data-price-risk="${market.risks.dai.id}"]`, '30');
+    await page.click(`[data-price-set="${market.risks.dai.id}"]`);
+    await page.waitForSelector('#outlook-result[data-outcome="ok"]');
+    assert.match((await page.textContent('#outlook-result')) ?? '', /Priced DAI pool now asks 30% a year for DAI depeg cover/);
+    await page.waitForSelector('[data-outlook-prices]:has-text("asks 30% a year")');
+
+    // A quote on DAI depeg: every pool's offer, the dear one last; the partner's commission added and named.
+    await page.goto(`${served.base}/?distributor=${partner.address}&commissionBps=500#buy`);
+    await page.waitForSelector(`#who:has-text("${curator.address}")`);
+    await page.selectOption('#buy-risk', market.risks.dai.id);
+    await page.fill('#buy-amount', '1,000');
+    await page.fill('#buy-days', '30');
+    await page.getByRole('button', { name: 'Get a quote' }).click();
+    await page.waitForSelector('#quote [data-quote]');
+    assert.match(
+      (await page.textContent('#quote [data-quote]')) ?? '',
+      new RegExp(`premium [\\d.,]+ \\+ fee [\\d.,]+ \\+ commission [\\d.,]+ to ${partner.address} = [\\d.,]+ USDC`),
+    );
+    const offers = Number(await page.getAttribute('#quote [data-offers]', 'data-offers'));
+    assert.ok(offers >= 2, `offers: ${offers}`);
+    await page.click('#quote [data-offers] summary');
+    const rows = await page.locator('#quote [data-offers] tbody tr').allTextContents();
+    assert.match(rows.at(-1) ?? '', /^Priced DAI pool30(\.\d+)?%/);
     await page.close();
     assert.deepEqual(pageErrors, []);
   });

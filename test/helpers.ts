@@ -182,6 +182,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
     pricing: TEST_PRICING,
     minPremium: '1',
     minCover: '10',
+    maxCommissionBps: 2_000,
     defaultCooldownSeconds: 60,
     defaultLimits,
     solvency: { ...defaultSolvency, simulation: { ...defaultSolvency.simulation, paths: 20_000 } },

@@ -93,4 +93,51 @@ describe('a market of pools on one risk (issue 72)', () => {
     expectCode(await h.gql(OFFERS, { r: m.risk.id, a: '-1', d: 30 }), 'BAD_USER_INPUT');
     expectCode(await h.gql(OFFERS, { r: m.risk.id, a: '1000', d: 2 }), 'BAD_USER_INPUT');
   });
+
+  test('a distributor sells cover for a commission the buyer pays on top, paid to its wallet in the same entry', async () => {
+    const m = await marketWithPool(h, USDC(100_000));
+    const partner = newWallet();
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(1_000));
+    const QUOTE_VIA = `mutation($r: ID!, $amt: BigInt!, $d: DistributorInput) { quote: requestQuote(riskId: $r, amount: $amt, durationDays: 30, distributor: $d) {
+      id premium fee commission distributor total summary lines { label value } } }`;
+    const vars = (commissionBps: number, address = partner.address) => ({
+      r: m.risk.id,
+      amt: USDC(10_000).toString(),
+      d: { address, commissionBps },
+    });
+    // Above the bound (20% by default), or a bad address: refused.
+    const greedy = await h.gql(QUOTE_VIA, vars(9_000), buyer.token);
+    expectCode(greedy, 'BAD_USER_INPUT');
+    assert.match(greedy.errors?.[0]?.message ?? '', /at most 20%/);
+    expectCode(await h.gql(QUOTE_VIA, vars(500, '0x0000000000000000000000000000000000000000'), buyer.token), 'BAD_USER_INPUT');
+    expectCode(await h.gql(QUOTE_VIA, vars(500, 'nobody'), buyer.token), 'BAD_USER_INPUT');
+
+    const { quote } = await h.ok(QUOTE_VIA, vars(500), buyer.token);
+    const [premium, fee, commission] = [BigInt(quote.premium), BigInt(quote.fee), BigInt(quote.commission)];
+    assert.equal(commission, (premium * 500n) / 10_000n);
+    assert.ok(commission > 0n);
+    assert.equal(BigInt(quote.total), premium + fee + commission);
+    assert.equal(quote.distributor, partner.address);
+    assert.match(quote.summary, /distributor commission/);
+    assert.ok(quote.lines.some((l: { label: string }) => l.label.startsWith("Distributor's commission 5% of premium")));
+
+    // The commission is signed with the price: an offer altered to pay none is no quote.
+    const [key, body, mac] = quote.id.split('.');
+    const terms = JSON.parse(Buffer.from(body, 'base64url').toString());
+    terms[terms.length - 1] = 0;
+    const altered = `${key}.${Buffer.from(JSON.stringify(terms)).toString('base64url')}.${mac}`;
+    expectCode(await h.gql(`mutation($q: ID!) { purchasePolicy(quoteId: $q) { id } }`, { q: altered }, buyer.token), 'NOT_FOUND');
+
+    const balance = async (token: string) => BigInt((await h.ok('{ accountBalance { amount } }', {}, token)).accountBalance.amount);
+    const before = await balance(buyer.token);
+    await h.ok(PURCHASE, { q: quote.id }, buyer.token);
+    assert.equal(before - (await balance(buyer.token)), premium + fee + commission);
+    const partnerToken = await h.signIn(partner);
+    assert.equal(await balance(partnerToken), commission);
+    const lines = (await h.ok('{ statement { lines { kind description amount } } }', {}, partnerToken)).statement.lines;
+    assert.deepEqual(lines, [{ kind: 'PREMIUM', description: 'Commission on a cover you distributed', amount: commission.toString() }]);
+    // A quote without one pays none.
+    const plain = (await h.ok(QUOTE_VIA, { r: m.risk.id, amt: USDC(10_000).toString(), d: null }, buyer.token)).quote;
+    assert.deepEqual([plain.commission, plain.distributor], ['0', null]);
+  });
 });

@@ -88,6 +88,8 @@ export interface AppConfig {
   minPremium: string;
   /** The least cover a quote is given for, in whole units of the pool's asset (decimal string). */
   minCover: string;
+  /** The most a distributor's commission may be, in basis points of the premium (issue 72). */
+  maxCommissionBps: number;
   defaultCooldownSeconds: number;
   defaultLimits: CapacityLimits;
   solvency: SolvencyConfig;

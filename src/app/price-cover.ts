@@ -1,5 +1,5 @@
-import { parseUnits } from 'viem';
-import type { QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
+import { getAddress, isAddress, parseUnits, zeroAddress } from 'viem';
+import type { Distributor, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { type CapacityCheck, checkCapacity, coverFitting, policyExposure, roomLeft } from '../domain/capacity.ts';
 import { type BaseError, badInput, capacityExceeded, riskDeclined, salesPaused } from '../domain/errors.ts';
@@ -146,6 +146,22 @@ export function priceIn(
   );
 }
 
+/**
+ * A distributor as given (issue 72): an address (not the zero address) and a commission of 0 to
+ * the configured bound (MAX_COMMISSION_BPS, 20% of the premium by default), else BAD_USER_INPUT.
+ */
+export function distributorOf(deps: Deps, d: { address: string; commissionBps: number }): Distributor {
+  if (!isAddress(d.address ?? '', { strict: false }) || getAddress(d.address) === zeroAddress)
+    throw badInput('distributor.address must be an address (0x and 40 hex digits), not the zero address', { field: 'distributor.address' });
+  const max = deps.config.maxCommissionBps;
+  if (!Number.isInteger(d.commissionBps) || d.commissionBps < 0 || d.commissionBps > max)
+    throw badInput(`distributor.commissionBps must be 0 to ${max} basis points of the premium (at most ${max / 100}%)`, {
+      field: 'distributor.commissionBps',
+      maximum: max,
+    });
+  return { address: getAddress(d.address), commissionBps: d.commissionBps };
+}
+
 /** The reference term of a pool's floor rate (PoolRisk.floorRateBps). */
 export const FLOOR_REFERENCE_DAYS = 30;
 
@@ -254,8 +270,10 @@ export async function priceCover(
   riskId: string,
   amountText: string,
   durationDays: number,
+  distributorInput: { address: string; commissionBps: number } | null = null,
 ): Promise<QuoteRecord> {
   const amount = parsePositiveAmount(amountText);
+  const distributor = distributorInput && distributorOf(deps, distributorInput);
   validateTerm(durationDays, deps.config.pricing);
   const { risk, snapshots, at: now } = await deps.quotePaths.read(riskId);
   // The pools backing a risk cover it in one asset.
@@ -296,6 +314,7 @@ export async function priceCover(
     fee,
     createdAt: now,
     expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
+    ...(distributor ? { distributor } : {}),
   };
   // The model's terms by reference (they are stored once); the API shows them put in
   // (shownBreakdown). One shape for every quote, absent parts undefined (JSON leaves them out):

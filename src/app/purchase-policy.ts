@@ -1,7 +1,7 @@
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { findPolicy, findPolicyByQuote, findQuoteForSale, insertQuotes, lockPolicy, policyInsertCte } from '../db/cover-store.ts';
-import type { PolicyRecord, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
+import { type PolicyRecord, type QuoteRecord, type StoredBreakdown, commissionOf } from '../domain/cover.ts';
 import type { LossTerms } from '../domain/pricing.ts';
 import type { Executor } from '../db/create-database.ts';
 import { curatorFeeAt } from '../domain/pool.ts';
@@ -165,9 +165,14 @@ async function buy(
   const balance = await creditedWallet(tx, asset, buyer, now);
   const { premium, fee, breakdown } = priceAtSale(deps, q, risk, check, snap, priced);
   if (q.breakdown.recoveredFromOffer) await insertQuotes(tx, [{ ...q, breakdown }]);
-  const total = premium + fee;
+  // A distributor's commission on the premium charged, paid by the buyer on top (issue 72).
+  const commission = commissionOf(premium, q.distributor);
+  const total = premium + fee + commission;
   if (balance < total)
-    throw insufficientFunds('wallet balance is below the premium and fee', { balance: balance.toString(), required: total.toString() });
+    throw insufficientFunds(`wallet balance is below the premium and fee${commission > 0n ? " and the distributor's commission" : ''}`, {
+      balance: balance.toString(),
+      required: total.toString(),
+    });
 
   // docs/design.md §6: a counter-cyclical skim of the premium feeds the backstop (while claimants
   // hold IOUs, it repays them first); a pool that drew on the backstop repays from half
@@ -224,8 +229,10 @@ async function buy(
       kind: 'PREMIUM',
       at: now,
       reference: policy.id,
+      ...(q.distributor ? { memo: { distributor: q.distributor.address, commission: commission.toString() } } : {}),
       postings: [
         { account: wallet, amount: -total },
+        ...(q.distributor ? [{ account: ledgerAccounts.wallet(asset, q.distributor.address), amount: commission }] : []),
         { account: ledgerAccounts.protocolFees(asset), amount: fee },
         { account: ledgerAccounts.backstop(asset), amount: inflow.toFund },
         { account: ledgerAccounts.iouReserve(asset), amount: inflow.toIous },

@@ -79,7 +79,9 @@ export async function accountStatement(
       kind: r.kind,
       description:
         r.kind === 'PREMIUM' && r.amount > 0n
-          ? "Curator's fee on a cover sold by a pool you curate"
+          ? r.distributor === address
+            ? 'Commission on a cover you distributed'
+            : "Curator's fee on a cover sold by a pool you curate"
           : r.renewal
             ? 'Cover renewed: premium and platform fee'
             : (DESCRIPTIONS[r.kind] ?? r.kind.toLowerCase().replaceAll('_', ' ')),

@@ -64,6 +64,8 @@ const EnvSchema = z.object({
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a decimal amount of the asset, e.g. "10"')
     .default('10'),
+  // A distributor's commission on a sale, at most this share of the premium (2000: 20%).
+  MAX_COMMISSION_BPS: intFrom(2_000, 0, 10_000),
   MAINTENANCE_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
   WEBHOOK_INTERVAL_MS: intFrom(2_000, 100, 3_600_000),
   SHUTDOWN_DRAIN_SECONDS: z.coerce.number().int().min(0).max(300).optional(),
@@ -329,6 +331,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
       },
       minPremium: e.MIN_PREMIUM,
       minCover: e.MIN_COVER,
+      maxCommissionBps: e.MAX_COMMISSION_BPS,
       defaultCooldownSeconds: e.COOLDOWN_SECONDS,
       defaultLimits,
       solvency: { ...defaultSolvency, simulation: { ...defaultSolvency.simulation, paths: e.SIMULATION_PATHS } },

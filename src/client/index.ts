@@ -33,6 +33,8 @@ import {
   PurchasePolicyDocument,
   RegisterPushFeedDocument,
   RequestQuoteDocument,
+  OffersDocument,
+  SetPoolRiskPriceDocument,
   RequestWithdrawalDocument,
   RisksDocument,
   CapacityDocument,
@@ -172,8 +174,17 @@ export function createCoverClient(options: CoverClientOptions) {
     risks: (first = 50, after?: string) => request(RisksDocument, { first, after: after ?? null }).then((r) => r.risks),
     /** The cover left on a risk (per pool and cap) and the annual rate range for the term. */
     capacity: (riskId: string, durationDays = 30) => request(CapacityDocument, { riskId, durationDays }).then((r) => r.capacity),
-    quote: (riskId: string, amount: bigint | string, durationDays: number) =>
-      request(RequestQuoteDocument, { riskId, amount: amount.toString(), durationDays }).then((r) => r.requestQuote),
+    /**
+     * A firm quote. `distributor`: who sells it and its commission in basis points of the premium,
+     * which the buyer pays on top (total includes it) to the distributor's wallet.
+     */
+    quote: (riskId: string, amount: bigint | string, durationDays: number, distributor?: { address: string; commissionBps: number }) =>
+      request(RequestQuoteDocument, { riskId, amount: amount.toString(), durationDays, distributor: distributor ?? null }).then(
+        (r) => r.requestQuote,
+      ),
+    /** Every pool's offer for a cover on the risk, cheapest first. */
+    offers: (riskId: string, amount: bigint | string, durationDays = 30) =>
+      request(OffersDocument, { riskId, amount: amount.toString(), durationDays }).then((r) => r.risk?.offers ?? []),
     buy: (quoteId: string) => request(PurchasePolicyDocument, { quoteId }).then((r) => r.purchasePolicy),
     policies: (first = 50, after?: string) => request(MyPoliciesDocument, { first, after: after ?? null }).then((r) => r.policies),
     /** Quotes taken, newest first: OPEN, BOUGHT (with its policy) or EXPIRED. */
@@ -246,6 +257,9 @@ export function createCoverClient(options: CoverClientOptions) {
     transfers: (first = 50, after?: string) => request(MyTransfersDocument, { first, after: after ?? null }).then((r) => r.transfers),
 
     // Capital providers
+    /** The curator prices the pool's capacity on a risk: an annual rate in basis points of the cover, at least the floor; null: the model's price. */
+    setPoolRiskPrice: (poolId: string, riskId: string, targetRateBps: number | null) =>
+      request(SetPoolRiskPriceDocument, { poolId, riskId, targetRateBps }).then((r) => r.setPoolRiskPrice),
     deposit: (poolId: string, amount: bigint | string, tranche: TrancheName = 'SENIOR') =>
       request(DepositDocument, { poolId, amount: amount.toString(), tranche }).then((r) => r.deposit),
     requestWithdrawal: (poolId: string, shares: bigint | string, tranche: TrancheName = 'SENIOR') =>

@@ -22,6 +22,8 @@ interface QuoteRow {
   breakdown: StoredBreakdown;
   created_at: Date;
   expires_at: Date;
+  distributor: string | null;
+  commission_bps: number | null;
 }
 
 /**
@@ -75,6 +77,8 @@ const QUOTE_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['breakdown', 'jsonb'],
   ['created_at', 'timestamptz'],
   ['expires_at', 'timestamptz'],
+  ['distributor', 'text'],
+  ['commission_bps', 'integer'],
 ];
 const QUOTE_COLUMN_LIST = sql.raw(QUOTE_COLUMNS.map(([c]) => c).join(', '));
 const QUOTE_RECORD = sql.raw(QUOTE_COLUMNS.map(([c, type]) => `${c} ${type}`).join(', '));
@@ -107,6 +111,8 @@ export function quotesInsert(quotes: readonly QuoteRecord[], commit: QuoteCommit
     breakdown: q.breakdown,
     created_at: new Date(q.createdAt).toISOString(),
     expires_at: new Date(q.expiresAt).toISOString(),
+    distributor: q.distributor?.address ?? null,
+    commission_bps: q.distributor?.commissionBps ?? null,
   }));
   return sql`
     INSERT INTO quotes (${QUOTE_COLUMN_LIST})
@@ -119,7 +125,8 @@ export function quotesInsert(quotes: readonly QuoteRecord[], commit: QuoteCommit
  * (quotes stored before keep theirs inline), so a quote reads the same however it was stored.
  */
 const QUOTE_READ = sql`q.id, q.mac, q.risk_id, q.pool_id, q.requester, q.amount, q.duration_days, q.exposure, q.premium, q.fee,
-  CASE WHEN e.explanation IS NULL THEN q.breakdown ELSE q.breakdown || e.explanation END AS breakdown, q.created_at, q.expires_at`;
+  CASE WHEN e.explanation IS NULL THEN q.breakdown ELSE q.breakdown || e.explanation END AS breakdown, q.created_at, q.expires_at,
+  q.distributor, q.commission_bps`;
 const QUOTES_READ = sql`quotes q LEFT JOIN model_explanations e ON e.id = q.breakdown->>'explanationId'`;
 
 /** The MAC of an offer id, as bytea's hex input; null for an id from before the offers. */
@@ -160,6 +167,10 @@ function toQuote(r: QuoteRow): QuoteRecord {
     fee: big(r.fee),
     createdAt: ms(r.created_at),
     expiresAt: ms(r.expires_at),
+    // Absent, not null, without one: a quote reads back as it was priced.
+    ...(r.distributor === null || r.commission_bps === null
+      ? {}
+      : { distributor: { address: r.distributor, commissionBps: r.commission_bps } }),
   };
   return { id: r.mac ? composeOffer(offerBody(r.id, terms), r.mac) : r.id, ...terms, breakdown: r.breakdown };
 }

@@ -11,6 +11,8 @@ export interface StatementRow {
   balanceAfter: bigint;
   /** A premium that renewed a policy (policies.renews). */
   renewal: boolean;
+  /** The distributor the sale's entry paid a commission to, if any. */
+  distributor: string | null;
 }
 
 /**
@@ -37,6 +39,7 @@ export async function accountPostings(
     amount: string;
     after: string;
     renewal: boolean | null;
+    distributor: string | null;
   }>(sql`
     WITH first AS (SELECT min(at) AS at FROM postings WHERE account_id = ${accountId}),
     opening AS (
@@ -46,7 +49,7 @@ export async function accountPostings(
           - (SELECT coalesce(sum(amount), 0) FROM postings WHERE account_id = ${accountId} AND at >= ${ts(from)})
       END AS balance FROM first
     )
-    SELECT p.entry_id, p.at, e.kind, e.reference, p.amount,
+    SELECT p.entry_id, p.at, e.kind, e.reference, p.amount, e.memo->>'distributor' AS distributor,
       opening.balance + sum(p.amount) OVER (ORDER BY p.at, p.id ROWS UNBOUNDED PRECEDING) AS after,
       (e.kind = 'PREMIUM' AND EXISTS (SELECT 1 FROM policies pol WHERE pol.id = e.reference AND pol.renews IS NOT NULL)) AS renewal
     FROM postings p JOIN journal_entries e ON e.id = p.entry_id CROSS JOIN opening
@@ -60,5 +63,6 @@ export async function accountPostings(
     amount: big(r.amount),
     balanceAfter: big(r.after),
     renewal: r.renewal === true,
+    distributor: r.distributor ?? null,
   }));
 }

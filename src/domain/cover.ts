@@ -26,6 +26,18 @@ export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'
     recoveredFromOffer?: true;
   };
 
+/** Who sold the cover for a commission (issue 72): paid by the buyer on top of premium and fee, to the distributor's wallet. */
+export interface Distributor {
+  /** Checksummed address. */
+  address: string;
+  /** Basis points of the premium. */
+  commissionBps: number;
+}
+
+/** A distributor's commission on a premium: its basis points of it, rounded down (in the buyer's favour). */
+export const commissionOf = (premium: bigint, distributor: Distributor | null | undefined): bigint =>
+  distributor ? (premium * BigInt(distributor.commissionBps)) / 10_000n : 0n;
+
 export interface QuoteRecord {
   id: string;
   riskId: string;
@@ -45,6 +57,8 @@ export interface QuoteRecord {
   explanation?: StoredExplanation | undefined;
   createdAt: number;
   expiresAt: number;
+  /** The distributor that sold it, and its commission on the premium; none when absent. */
+  distributor?: Distributor | null | undefined;
 }
 
 const shown = new WeakMap<QuoteRecord, StoredBreakdown>();

@@ -24,6 +24,8 @@ export function offerBody(key: string, t: OfferTerms): string {
     t.fee.toString(),
     t.createdAt,
     t.expiresAt,
+    // A distributor's commission is part of the offer: it is signed with the price.
+    ...(t.distributor ? [t.distributor.address, t.distributor.commissionBps] : []),
   ];
   return `${key}.${Buffer.from(JSON.stringify(terms)).toString('base64url')}`;
 }
@@ -56,8 +58,10 @@ export function termsOfBody(body: string): OfferTerms | undefined {
   } catch {
     return undefined;
   }
-  if (!Array.isArray(terms) || terms.length !== 10) return undefined;
-  const [riskId, poolId, requester, amount, durationDays, exposure, premium, fee, createdAt, expiresAt] = terms as unknown[];
+  if (!Array.isArray(terms) || (terms.length !== 10 && terms.length !== 12)) return undefined;
+  const [riskId, poolId, requester, amount, durationDays, exposure, premium, fee, createdAt, expiresAt, distributor, commissionBps] =
+    terms as unknown[];
+  if (terms.length === 12 && (typeof distributor !== 'string' || !Number.isSafeInteger(commissionBps))) return undefined;
   const decimals = [amount, exposure, premium, fee];
   if (
     typeof riskId !== 'string' ||
@@ -78,5 +82,6 @@ export function termsOfBody(body: string): OfferTerms | undefined {
     fee: BigInt(fee as string),
     createdAt: createdAt as number,
     expiresAt: expiresAt as number,
+    ...(terms.length === 12 ? { distributor: { address: distributor as string, commissionBps: commissionBps as number } } : {}),
   };
 }

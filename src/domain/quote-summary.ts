@@ -5,7 +5,8 @@ import type { PremiumBreakdown } from './pricing.ts';
 type Parts = Pick<
   PremiumBreakdown,
   'expectedLoss' | 'uncertaintyLoad' | 'capitalLoad' | 'skimLoad' | 'utilisationMultiplier' | 'termFraction' | 'minimumApplied'
->;
+> &
+  Pick<Partial<PremiumBreakdown>, 'targetAnnualRate'>;
 
 /**
  * A quote in one plain line, before the model's terms (`Quote.summary`): what it costs a year
@@ -17,7 +18,7 @@ type Parts = Pick<
  * premium and the fee; rounded to the precision shown by the largest remainder, they add up
  * to the total shown. Pricing's own figures (the lines) stay exact.
  */
-export function quoteSummary(b: Parts, amount: bigint, premium: bigint, fee: bigint): string {
+export function quoteSummary(b: Parts, amount: bigint, premium: bigint, fee: bigint, commission = 0n): string {
   if (amount <= 0n) return '';
   const year = new Decimal(b.termFraction);
   const m = new Decimal(b.utilisationMultiplier);
@@ -33,9 +34,16 @@ export function quoteSummary(b: Parts, amount: bigint, premium: bigint, fee: big
   const charged = perYear(premium);
   const modelled = loads.reduce((sum, [, v]) => sum.add(v), new Decimal(0));
   if (charged.sub(modelled).gt(modelled.mul('0.005')))
-    loads.push([b.minimumApplied ? 'minimum premium' : 'rounding', charged.sub(modelled)]);
-  const parts: Array<[string, Decimal]> = [...loads, ['platform fee', perYear(fee)]];
-  const total = charged.add(perYear(fee));
+    loads.push([
+      b.minimumApplied ? 'minimum premium' : b.targetAnnualRate !== undefined ? "the pool's price above the model" : 'rounding',
+      charged.sub(modelled),
+    ]);
+  const parts: Array<[string, Decimal]> = [
+    ...loads,
+    ['platform fee', perYear(fee)],
+    ...(commission > 0n ? [['distributor commission', perYear(commission)] as [string, Decimal]] : []),
+  ];
+  const total = charged.add(perYear(fee)).add(perYear(commission));
   const dp = places(total.mul(100));
   const shown = roundedToTotal(
     parts.map(([, v]) => v.mul(100)),

@@ -1,5 +1,6 @@
 import { setPoolRiskPrice } from '../app/create-pool.ts';
 import { floorRateBps, riskOffers } from '../app/price-cover.ts';
+import { commissionOf } from '../domain/cover.ts';
 import { notFound } from '../domain/errors.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 import type { PoolSnapshot } from '../db/pool-snapshots.ts';
@@ -46,6 +47,10 @@ export const marketResolvers: Resolvers = {
         fee: o.price.fee,
         capacity: o.capacity,
       })),
+  },
+  Quote: {
+    distributor: (q) => q.distributor?.address ?? null,
+    commission: (q) => commissionOf(q.premium, q.distributor),
   },
   CoverOffer: {
     pool: (o, _, ctx) => ctx.pool(o.poolId),

@@ -11,7 +11,7 @@ import { completeWithdrawal, deposit, requestWithdrawal } from '../app/underwrit
 import { createPool } from '../app/create-pool.ts';
 import { allRisks, createRisk, effectiveScore, overrideRiskScore } from '../app/risks.ts';
 import type { RiskRecord } from '../domain/risk.ts';
-import { type StoredBreakdown, shownBreakdown } from '../domain/cover.ts';
+import { type StoredBreakdown, commissionOf, shownBreakdown } from '../domain/cover.ts';
 import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
 import { marketResolvers, poolRiskView } from './market-resolvers.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
@@ -103,12 +103,12 @@ function motionWords(motion: 'ARRIVED' | 'STAYED' | null | undefined): string {
 const quoteFields: QuoteEstimateResolvers = {
   risk: (q, _, ctx) => ctx.risk(q.riskId),
   pool: (q, _, ctx) => ctx.pool(q.poolId),
-  total: (q) => q.premium + q.fee,
+  total: (q) => q.premium + q.fee + commissionOf(q.premium, q.distributor),
   waitingSeconds: (_q, _, ctx) => ctx.deps.config.pricing.waitingSeconds,
   breakdown: (q) => shownBreakdown(q),
   summary: (q) => {
     const b = shownBreakdown(q);
-    return b.termFraction === undefined ? '' : quoteSummary(b, q.amount, q.premium, q.fee);
+    return b.termFraction === undefined ? '' : quoteSummary(b, q.amount, q.premium, q.fee, commissionOf(q.premium, q.distributor));
   },
   lines: async (q, _, ctx) => {
     const { pool } = await ctx.pool(q.poolId);
@@ -179,7 +179,15 @@ const quoteFields: QuoteEstimateResolvers = {
         value: money(q.premium),
       },
       { label: `Platform fee ${new Decimal(p.feeBps).div(100).toString()}% of premium`, value: money(q.fee) },
-      { label: 'Total to pay', value: money(q.premium + q.fee) },
+      ...(q.distributor
+        ? [
+            {
+              label: `Distributor's commission ${new Decimal(q.distributor.commissionBps).div(100).toString()}% of premium, to ${q.distributor.address}`,
+              value: money(commissionOf(q.premium, q.distributor)),
+            },
+          ]
+        : []),
+      { label: 'Total to pay', value: money(q.premium + q.fee + commissionOf(q.premium, q.distributor)) },
       { label: 'Pool', value: `${pool.name} (${b.poolSelection})` },
     ];
   },
@@ -233,7 +241,7 @@ export const coreResolvers: Resolvers = {
     completeWithdrawal: (_, a, ctx) => completeWithdrawal(ctx.deps, ctx.viewer, a.requestId),
     // A quote just taken is not bought yet.
     requestQuote: async (_, a, ctx) => ({
-      ...(await requestQuote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays)),
+      ...(await requestQuote(ctx.deps, ctx.viewer, a.riskId, a.amount, a.durationDays, a.distributor ?? null)),
       policyId: null,
     }),
     purchasePolicy: (_, a, ctx) => purchasePolicy(ctx.deps, ctx.viewer, a.quoteId),

@@ -1,4 +1,4 @@
-import { money, percent, signed, when } from './format.js';
+import { money, pct, percent, signed, when } from './format.js';
 import { state, gql } from './api.js';
 import { el, act } from './dom.js';
 
@@ -6,7 +6,7 @@ import { el, act } from './dom.js';
 // before any deposit (anyone may read it), the webhooks and the statement.
 
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { id name curator curatorFeeBps pendingCuratorFee { feeBps effectiveAt } cooldownSeconds frozen
-  risks { risk { name } exposure cap utilisation }
+  risks { risk { id name } exposure cap utilisation floorRateBps targetRateBps }
   losses { incidentId layer amount }
   outlook { basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
     atFullUse { premiumYield expectedLossRate expectedYield }
@@ -103,6 +103,12 @@ export async function renderOutlook() {
         { 'data-outlook-risks': '' },
         p.risks.map((r) => `${r.risk.name}: ${money(r.exposure)} / ${money(r.cap)} USDC`).join(' · ') || 'none',
       ),
+      // What the pool asks for each risk: its curator's price, or the model's (the floor).
+      el('dt', {}, 'Its price (before utilisation)'),
+      el('dd', { 'data-outlook-prices': '' }, p.risks.map((r) => `${r.risk.name}: ${priceWords(r)}`).join(' · ') || 'none'),
+      ...(state.session?.address?.toLowerCase() === p.curator.toLowerCase()
+        ? [el('dt', {}, 'Set its price'), el('dd', {}, ...p.risks.map((r) => priceForm(p, r)))]
+        : []),
       el('dt', {}, 'Getting out'),
       el('dd', { 'data-outlook-terms': '' }, `${o.terms.words}${p.frozen ? ' Withdrawals are paused now.' : ''}`),
       el('dt', {}, 'Losses so far'),
@@ -134,6 +140,46 @@ export async function renderOutlook() {
     ),
     el('details', {}, el('summary', {}, 'How these figures are worked out'), el('p', {}, o.basis)),
   );
+}
+
+/** A pool's price for a risk in words: the curator's asked rate, or the model's, with the floor. */
+function priceWords(r) {
+  const floor = pct(r.floorRateBps / 10_000);
+  return r.targetRateBps === null
+    ? `the model's price, ${floor} a year at 30 days`
+    : `asks ${pct(r.targetRateBps / 10_000)} a year (the model's floor: ${floor})`;
+}
+
+/** The curator's price form for one risk: a percent a year, at least the floor; empty returns to the model's price. */
+function priceForm(p, r) {
+  const input = el('input', {
+    inputmode: 'decimal',
+    'aria-label': `Price of ${r.risk.name}, percent a year`,
+    'data-price-risk': r.risk.id,
+    placeholder: `${(r.floorRateBps / 100).toString()} or more`,
+    value: r.targetRateBps === null ? '' : String(r.targetRateBps / 100),
+  });
+  const button = el('button', { type: 'button', 'data-price-set': r.risk.id }, `Set ${r.risk.name}'s price`);
+  button.addEventListener('click', () =>
+    act(
+      'outlook-result',
+      async () => {
+        const typed = input.value.trim();
+        if (typed !== '' && !/^\d+(\.\d{1,2})?$/.test(typed)) throw new Error('the price is a percent a year, e.g. 4.5');
+        const bps = typed === '' ? null : Math.round(Number(typed) * 100);
+        const { setPoolRiskPrice: s } = await gql(
+          'mutation($p: ID!, $r: ID!, $t: Int) { setPoolRiskPrice(poolId: $p, riskId: $r, targetRateBps: $t) { targetRateBps floorRateBps } }',
+          { p: p.id, r: r.risk.id, t: bps },
+        );
+        await renderOutlook();
+        return s.targetRateBps === null
+          ? `${p.name} now sells ${r.risk.name} cover at the model's price.`
+          : `${p.name} now asks ${pct(s.targetRateBps / 10_000)} a year for ${r.risk.name} cover (its floor: ${pct(s.floorRateBps / 10_000)}).`;
+      },
+      button,
+    ),
+  );
+  return el('span', { class: 'price-form' }, input, ' ', button, ' ');
 }
 
 /** What a signed-in provider's position would lose in each scenario, for its row. */

@@ -21,17 +21,25 @@ export async function getQuote() {
   if (!Number.isInteger(days) || days < minDays || days > maxDays)
     throw new Error(`Days must be a whole number from ${minDays} to ${maxDays}`);
   const fields = 'amount durationDays exposure premium fee total risk { name terms } pool { name } summary lines { label value }';
-  // A visitor gets the same price as an estimate (nothing stored); a signed-in buyer a firm quote.
+  // A visitor gets the same price as an estimate (nothing stored); a signed-in buyer a firm quote,
+  // with the commission of the partner whose link brought them, if any.
   const vars = { r: riskId, a: amount.toString(), d: days };
-  const q = state.session
-    ? (
-        await gql(
-          `mutation($r: ID!, $a: BigInt!, $d: Int!) { requestQuote(riskId: $r, amount: $a, durationDays: $d) { id expiresAt ${fields} } }`,
-          vars,
-        )
-      ).requestQuote
-    : (await gql(`query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { ${fields} } }`, vars))
-        .quoteEstimate;
+  const partner = linkedDistributor();
+  const [q, offers] = await Promise.all([
+    state.session
+      ? gql(
+          `mutation($r: ID!, $a: BigInt!, $d: Int!, $p: DistributorInput) { requestQuote(riskId: $r, amount: $a, durationDays: $d, distributor: $p) { id expiresAt commission distributor ${fields} } }`,
+          { ...vars, p: partner },
+        ).then((r) => r.requestQuote)
+      : gql(`query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { ${fields} } }`, vars).then(
+          (r) => r.quoteEstimate,
+        ),
+    // Every pool's offer for the same cover, cheapest first: the quote comes from the cheapest that holds it all.
+    gql(
+      `query($r: ID!, $a: BigInt!, $d: Int) { risk(id: $r) { offers(amount: $a, durationDays: $d) { pool { name } annualRate amount premium capacity } } }`,
+      vars,
+    ).then((r) => r.risk?.offers ?? []),
+  ]);
   state.quoted = state.session ? q : null;
   const box = document.getElementById('quote');
   const buy = state.session
@@ -42,8 +50,17 @@ export async function getQuote() {
     el(
       'p',
       { 'data-quote': q.id },
-      `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)} = ${money(q.total)} USDC. ${state.session ? `The price is held until ${clock(q.expiresAt)}.` : 'An estimate: sign in for a firm quote at this price.'}`,
+      `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)}${q.distributor ? ` + commission ${money(q.commission)} to ${q.distributor}` : ''} = ${money(q.total)} USDC. ${state.session ? `The price is held until ${clock(q.expiresAt)}.` : 'An estimate: sign in for a firm quote at this price.'}`,
     ),
+    ...(partner && !state.session
+      ? [
+          el(
+            'p',
+            { 'data-quote-partner': partner.address },
+            `Sold through ${partner.address}: its commission, ${pct(partner.commissionBps / 10_000)} of the premium, is added to the firm quote.`,
+          ),
+        ]
+      : []),
     // What the cover pays, in money, next to its price: the most (amount x the risk's maximum payout ratio) and how it is worked out.
     el(
       'p',
@@ -59,10 +76,57 @@ export async function getQuote() {
       el('summary', {}, 'How this price was worked out'),
       el('dl', {}, ...q.lines.flatMap((l) => [el('dt', {}, l.label), el('dd', {}, l.value)])),
     ),
+    offersTable(offers),
     buy,
   );
   box.hidden = false;
   return state.session ? 'Quoted: buy it below at exactly this price.' : 'Estimated: sign in to buy.';
+}
+
+/**
+ * A partner's link names who sells the cover and its commission on the premium:
+ * `/?distributor=0x…&commissionBps=500#buy` (issue 72). Null without one, or a malformed one.
+ */
+export function linkedDistributor() {
+  const q = new URLSearchParams(window.location.search);
+  const address = q.get('distributor');
+  const bps = Number(q.get('commissionBps') ?? '0');
+  if (!address || !/^0x[0-9a-fA-F]{40}$/.test(address) || !Number.isInteger(bps) || bps < 0) return null;
+  return { address, commissionBps: bps };
+}
+
+/** Every pool's offer for the cover quoted, cheapest first. */
+function offersTable(offers) {
+  if (offers.length < 2) return el('p', { class: 'muted', 'data-offers': offers.length }, 'One pool backs this risk.');
+  return el(
+    'details',
+    { class: 'quote-lines', 'data-offers': offers.length },
+    el('summary', {}, `Every pool's offer (${offers.length})`),
+    el(
+      'div',
+      { class: 'table-scroll' },
+      el(
+        'table',
+        {},
+        el(
+          'thead',
+          {},
+          el('tr', {}, ...['Pool', 'A year', 'Premium (USDC)', 'Writes (USDC)', 'Can still write (USDC)'].map((h) => el('th', {}, h))),
+        ),
+        el(
+          'tbody',
+          {},
+          ...offers.map((o) =>
+            el(
+              'tr',
+              {},
+              ...[o.pool.name, pct(o.annualRate), money(o.premium), money(o.amount), money(o.capacity)].map((c) => el('td', {}, c)),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 export async function buyQuoted() {

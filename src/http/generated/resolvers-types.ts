@@ -423,6 +423,19 @@ export type Direction =
   /** Triggered by a value at or below the threshold (a depeg). */
   | 'BELOW';
 
+/**
+ * Who sells a cover (a wallet, a front end, an integrator) and its commission: `commissionBps` of
+ * the premium, paid by the buyer on top of the premium and fee, to `address`'s wallet in the
+ * purchase's own journal entry (on its statement as a commission). At most MAX_COMMISSION_BPS
+ * (2000, 20%, by default); above it, or a bad address, BAD_USER_INPUT.
+ */
+export type DistributorInput = {
+  /** The distributor's address: the wallet its commission is paid to. */
+  address: Scalars['String']['input'];
+  /** Its commission, in basis points of the premium. */
+  commissionBps: Scalars['Int']['input'];
+};
+
 /** An observation cited as evidence of a transition. */
 export type EvidenceObservation = {
   __typename?: 'EvidenceObservation';
@@ -1170,6 +1183,7 @@ export type MutationRenewPolicyArgs = {
  */
 export type MutationRequestQuoteArgs = {
   amount: Scalars['BigInt']['input'];
+  distributor?: InputMaybe<DistributorInput>;
   durationDays: Scalars['Int']['input'];
   riskId: Scalars['ID']['input'];
 };
@@ -2370,8 +2384,12 @@ export type Quote = {
   amount: Scalars['BigInt']['output'];
   /** How the premium was worked out. */
   breakdown: QuoteBreakdown;
+  /** Its commission in base units (commissionBps of the premium, rounded down), included in total; 0 without a distributor. */
+  commission: Scalars['BigInt']['output'];
   /** When it was quoted. */
   createdAt: Scalars['DateTime']['output'];
+  /** The distributor that sold it, if any. */
+  distributor?: Maybe<Scalars['String']['output']>;
   /** The term in days. */
   durationDays: Scalars['Int']['output'];
   /** Until when it can be bought at this price. */
@@ -2405,7 +2423,7 @@ export type Quote = {
    * annualised with the utilisation multiplier; the parts add up to the total shown).
    */
   summary: Scalars['String']['output'];
-  /** premium + fee: what the buyer pays. */
+  /** premium + fee + commission: what the buyer pays. */
   total: Scalars['BigInt']['output'];
   /** Seconds after the purchase before cover starts (the waiting period, COVER_WAITING_SECONDS): an incident that triggers in them does not pay. The term runs from the purchase. */
   waitingSeconds: Scalars['Int']['output'];
@@ -3779,6 +3797,7 @@ export type ResolversTypes = {
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   Direction: Direction;
+  DistributorInput: DistributorInput;
   EvidenceObservation: ResolverTypeWrapper<EvidenceObservationRecord>;
   Feed: ResolverTypeWrapper<FeedRecord>;
   FeedConnection: ResolverTypeWrapper<Omit<FeedConnection, 'nodes'> & { nodes: Array<ResolversTypes['Feed']> }>;
@@ -3929,6 +3948,7 @@ export type ResolversParentTypes = {
   DailyAmount: DailyAmount;
   DateTime: Scalars['DateTime']['output'];
   Decimal: Scalars['Decimal']['output'];
+  DistributorInput: DistributorInput;
   EvidenceObservation: EvidenceObservationRecord;
   Feed: FeedRecord;
   FeedConnection: Omit<FeedConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Feed']> };
@@ -4680,7 +4700,9 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
 export type QuoteResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Quote'] = ResolversParentTypes['Quote']> = {
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   breakdown?: Resolver<ResolversTypes['QuoteBreakdown'], ParentType, ContextType>;
+  commission?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  distributor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   durationDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   exposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;

@@ -26,7 +26,14 @@ import {
   priorAnnualRate,
   shippedExploits,
 } from '../src/calibration/exploits.ts';
-import { CONTRACT_SCORE_WEIGHTS, contractScore, diversifiedCapital, exploitPrior, exploitTrigger } from '../src/domain/exploit-prior.ts';
+import {
+  CONTRACT_SCORE_WEIGHTS,
+  PROTOCOL_CATEGORIES,
+  contractScore,
+  diversifiedCapital,
+  exploitPrior,
+  exploitTrigger,
+} from '../src/domain/exploit-prior.ts';
 import {
   CREATE_POOL,
   CREDIT,
@@ -407,6 +414,21 @@ describe('smart-contract failure priced from DeFi exploit history (shipped data)
     assert.ok(diversified < 0.5 * alone, JSON.stringify({ diversified, alone }));
     assert.ok(capitalShare({ capital: { risks: {}, book: null } }, 'r', diversified) === Math.min(0.2, diversified));
     assert.equal(capitalShare({ capital: { risks: { r: '0.3' }, book: null } }, 'r', diversified), 0.3);
+  });
+
+  test('no category is priced as safer than the market on the strength of a few exploits (credibility, issue 72)', () => {
+    const r = exploitRates();
+    for (const c of PROTOCOL_CATEGORIES) {
+      const z = r.credibility[c];
+      assert.ok(z >= 0 && z <= 1, `${c}: ${z}`);
+      assert.ok(r.byCategory[c] >= r.observed[c], c);
+      assert.ok(r.byCategory[c] >= z * r.observed[c] + (1 - z) * r.pooled - 1e-15, c);
+    }
+    // Decentralised exchanges: 15 exploits that looked 3.4 times safer than the pooled rate.
+    assert.ok(r.observed.DEX < r.pooled / 3);
+    assert.ok(r.byCategory.DEX >= 0.9 * r.pooled, `${r.byCategory.DEX} against ${r.pooled}`);
+    // A category that lost more than the market keeps its own rate.
+    assert.equal(r.byCategory.YIELD, r.observed.YIELD);
   });
 
   test('validated by time split, as docs/pricing.md shows: fitted on 2020-21, 2022 realised below the prior pooled, with an interval', () => {

@@ -5,6 +5,8 @@ import { positionsOf, withdrawalsOf } from '../db/position-store.ts';
 import type { PositionRecord, WithdrawalRecord } from '../domain/position.ts';
 import { badInput } from '../domain/errors.ts';
 import { assetsForShares } from '../domain/shares.ts';
+import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
+import { decimalString } from '../domain/decimal.ts';
 import { type Subject, type Viewer, resolveSubject } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from '../db/pool-snapshots.ts';
@@ -54,4 +56,19 @@ export function positionValue(snap: PoolSnapshot, position: PositionRecord): big
 /** Premium the pool received and has not earned yet (as of the snapshot). */
 export async function unearnedPremium(deps: Deps, snap: PoolSnapshot): Promise<bigint> {
   return (await accountBalance(deps.db, ledgerAccounts.unearnedPremium(snap.pool.asset, snap.pool.id).id)) - snap.earned;
+}
+
+/** One of a pool's risks as PoolRisk shows it (Pool.risks, setPoolRiskPrice). */
+export function poolRiskView(s: PoolSnapshot, r: PoolSnapshot['risks'][number]) {
+  const cap = capOf(s.capital, r.capBps);
+  return {
+    poolId: s.pool.id,
+    riskId: r.riskId,
+    capBps: r.capBps,
+    cap,
+    exposure: r.exposure,
+    capacityLeft: roomUnder(cap, r.exposure),
+    utilisation: decimalString(capUtilisation(r.exposure, cap), 6),
+    targetRateBps: r.targetRateBps,
+  };
 }

@@ -3,24 +3,7 @@ import { floorRateBps, riskOffers } from '../app/price-cover.ts';
 import { commissionOf } from '../domain/cover.ts';
 import { notFound } from '../domain/errors.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
-import type { PoolSnapshot } from '../db/pool-snapshots.ts';
-import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
-import { decimalString } from '../domain/decimal.ts';
-
-/** One of a pool's risks as PoolRisk shows it (Pool.risks, setPoolRiskPrice). */
-export function poolRiskView(s: PoolSnapshot, r: PoolSnapshot['risks'][number]) {
-  const cap = capOf(s.capital, r.capBps);
-  return {
-    poolId: s.pool.id,
-    riskId: r.riskId,
-    capBps: r.capBps,
-    cap,
-    exposure: r.exposure,
-    capacityLeft: roomUnder(cap, r.exposure),
-    utilisation: decimalString(capUtilisation(r.exposure, cap), 6),
-    targetRateBps: r.targetRateBps,
-  };
-}
+import { poolRiskView } from '../app/pools.ts';
 
 /** The market (schema/60-market.graphql): pools' own prices above the floor, and every pool's offer. */
 export const marketResolvers: Resolvers = {

@@ -28,7 +28,7 @@ export const marketResolvers: Resolvers = {
         amount: o.fill,
         premium: o.price.premium,
         fee: o.price.fee,
-        capacity: o.capacity,
+        capacity: o.capacity ?? 0n, // always worked out for offers (riskOffers)
       })),
   },
   Quote: {

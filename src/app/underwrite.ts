@@ -129,9 +129,15 @@ export async function requestWithdrawal(
 async function pendingRequest(tx: Executor, owner: string, requestId: string, now: number) {
   const found = await findWithdrawal(tx, requestId);
   if (!found || found.owner !== owner) throw notFound(`no withdrawal request ${requestId}`);
-  const snap = await loadPoolSnapshot(tx, found.poolId, now, { lock: true });
-  const request = (await findWithdrawal(tx, requestId, true)) as WithdrawalRecord;
+  const { snap, request } = await lockedRequest(tx, found.poolId, requestId, now);
   if (request.status !== 'PENDING') throw conflict(`this withdrawal is already ${request.status.toLowerCase()}`, { requestId });
+  return { snap, request };
+}
+
+/** A request of a pool, read under the pool's lock (the pool first, then its rows). */
+async function lockedRequest(tx: Executor, poolId: string, requestId: string, now: number) {
+  const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
+  const request = (await findWithdrawal(tx, requestId, true)) as WithdrawalRecord;
   return { snap, request };
 }
 
@@ -166,12 +172,11 @@ const lapse = (tx: Executor, snap: PoolSnapshot, request: WithdrawalRecord) => r
 export async function lapseExpiredWithdrawals(deps: Deps): Promise<number> {
   const now = deps.clock.now();
   let lapsed = 0;
-  for (const { id, owner } of await expiredWithdrawals(deps.db, now, 500)) {
+  for (const { id, poolId } of await expiredWithdrawals(deps.db, now, 500)) {
     lapsed += await deps.db.transaction(async (tx) => {
-      const found = await findWithdrawal(tx, id);
-      if (found?.status !== 'PENDING') return 0;
-      const { snap, request } = await pendingRequest(tx, owner, id, now);
-      if (!lapsedAt(request, now)) return 0;
+      // Read once, under the pool's lock: completed, cancelled or lapsed meanwhile, it is left alone.
+      const { snap, request } = await lockedRequest(tx, poolId, id, now);
+      if (request.status !== 'PENDING' || !lapsedAt(request, now)) return 0;
       await lapse(tx, snap, request);
       return 1;
     });

@@ -123,9 +123,9 @@ export async function insertWithdrawal(tx: Executor, w: WithdrawalRecord): Promi
 }
 
 /** Pending requests whose completion window has ended by `now` (the maintenance lapses them), oldest first. */
-export async function expiredWithdrawals(ex: Executor, now: number, limit: number): Promise<Array<{ id: string; owner: string }>> {
-  return ex.query<{ id: string; owner: string }>(
-    sql`SELECT id, owner FROM withdrawal_requests WHERE status = 'PENDING' AND expires_at <= ${ts(now)} ORDER BY expires_at LIMIT ${limit}`,
+export async function expiredWithdrawals(ex: Executor, now: number, limit: number): Promise<Array<{ id: string; poolId: string }>> {
+  return ex.query<{ id: string; poolId: string }>(
+    sql`SELECT id, pool_id AS "poolId" FROM withdrawal_requests WHERE status = 'PENDING' AND expires_at <= ${ts(now)} ORDER BY expires_at LIMIT ${limit}`,
   );
 }
 

@@ -1,4 +1,4 @@
-import { getAddress, isAddress, parseUnits, zeroAddress } from 'viem';
+import { parseUnits } from 'viem';
 import type { Distributor, QuoteRecord, StoredBreakdown } from '../domain/cover.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
 import { type CapacityCheck, checkCapacity, coverFitting, policyExposure, roomLeft } from '../domain/capacity.ts';
@@ -17,7 +17,7 @@ import { offerId } from './quote-offers.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type LossTerms, type PremiumBreakdown, capitalShare, pricePremium, riskRates, validateTerm } from '../domain/pricing.ts';
 import type { PoolRecord } from '../domain/pool.ts';
-import type { Viewer } from './viewer.ts';
+import { type Viewer, recipientAddress } from './viewer.ts';
 import type { Deps } from './deps.ts';
 import { type PoolSnapshot, exposureFor } from '../db/pool-snapshots.ts';
 
@@ -151,15 +151,14 @@ export function priceIn(
  * the configured bound (MAX_COMMISSION_BPS, 20% of the premium by default), else BAD_USER_INPUT.
  */
 export function distributorOf(deps: Deps, d: { address: string; commissionBps: number }): Distributor {
-  if (!isAddress(d.address ?? '', { strict: false }) || getAddress(d.address) === zeroAddress)
-    throw badInput('distributor.address must be an address (0x and 40 hex digits), not the zero address', { field: 'distributor.address' });
+  const address = recipientAddress(d.address, 'distributor.address');
   const max = deps.config.maxCommissionBps;
   if (!Number.isInteger(d.commissionBps) || d.commissionBps < 0 || d.commissionBps > max)
     throw badInput(`distributor.commissionBps must be 0 to ${max} basis points of the premium (at most ${max / 100}%)`, {
       field: 'distributor.commissionBps',
       maximum: max,
     });
-  return { address: getAddress(d.address), commissionBps: d.commissionBps };
+  return { address, commissionBps: d.commissionBps };
 }
 
 /** The reference term of a pool's floor rate (PoolRisk.floorRateBps). */

@@ -1,4 +1,5 @@
-import { type Hex, getAddress, isAddress, isHex, zeroAddress } from 'viem';
+import { type Hex, getAddress, isHex } from 'viem';
+import { recipientAddress } from './viewer.ts';
 import type { Executor } from '../db/create-database.ts';
 import { findPolicy, lockPolicy, recordPolicyTransfer } from '../db/cover-store.ts';
 import { incidentPayingPolicy } from '../db/incident-store.ts';
@@ -73,9 +74,7 @@ export function transferDomainFor(deps: Deps, chainId: number | null | undefined
  * confirmed. A paid policy or one past its term has nothing left to hand over and is refused.
  */
 export async function transferPolicy(deps: Deps, input: TransferPolicyInput): Promise<PolicyRecord> {
-  if (!isAddress(input.to ?? '', { strict: false }) || getAddress(input.to) === zeroAddress) {
-    throw badInput('to must be an address (0x and 40 hex digits), not the zero address', { field: 'to' });
-  }
+  recipientAddress(input.to, 'to');
   if (!Number.isSafeInteger(input.deadline) || input.deadline < 0) throw badInput('deadline must be unix seconds', { field: 'deadline' });
   if (!isHex(input.signature) || input.signature.length > 20_000)
     throw badInput('signature must be 0x-prefixed hex', { field: 'signature' });

@@ -1,4 +1,5 @@
-import { type Hex, getAddress, isAddress, isHex, zeroAddress } from 'viem';
+import { type Hex, isHex } from 'viem';
+import { recipientAddress } from './viewer.ts';
 import { changeShares, findPosition, positionTransfersOut, recordPositionTransfer } from '../db/position-store.ts';
 import { checkpointPool, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { badInput, conflict, forbidden, insufficientFunds, unauthenticated } from '../domain/errors.ts';
@@ -49,19 +50,12 @@ export interface TransferPositionInput {
  * receiver's position (issue 73).
  */
 export async function transferPosition(deps: Deps, input: TransferPositionInput): Promise<PositionTransferReceipt> {
-  for (const [field, value] of [
-    ['from', input.from],
-    ['to', input.to],
-  ] as const) {
-    if (!isAddress(value ?? '', { strict: false }) || getAddress(value) === zeroAddress)
-      throw badInput(`${field} must be an address (0x and 40 hex digits), not the zero address`, { field });
-  }
+  const from = recipientAddress(input.from, 'from');
+  const to = recipientAddress(input.to, 'to');
   if (!Number.isSafeInteger(input.deadline) || input.deadline < 0) throw badInput('deadline must be unix seconds', { field: 'deadline' });
   if (!isHex(input.signature) || input.signature.length > 20_000)
     throw badInput('signature must be 0x-prefixed hex', { field: 'signature' });
   const shares = parsePositiveAmount(input.shares, 'shares');
-  const from = getAddress(input.from);
-  const to = getAddress(input.to);
   if (from === to) throw badInput('from and to are the same address', { field: 'to' });
   if (input.tranche === 'FIRST_LOSS') throw forbidden("the first-loss tranche is the curator's own stake: it is not handed on");
   const now = deps.clock.now();

@@ -1,4 +1,4 @@
-import { getAddress, isAddress } from 'viem';
+import { type Address, getAddress, isAddress, zeroAddress } from 'viem';
 import { badInput, forbidden, unauthenticated } from '../domain/errors.ts';
 import type { Deps } from './deps.ts';
 
@@ -27,6 +27,13 @@ export function normaliseAddress(value: string, field = 'address'): string {
   if (typeof value !== 'string' || !isAddress(value, { strict: false })) {
     throw badInput(`${field} must be a 0x-prefixed 20-byte hex address`, { field });
   }
+  return getAddress(value);
+}
+
+/** An address money or a position is sent to: any case, checksummed, never the zero address. */
+export function recipientAddress(value: string, field: string): Address {
+  if (typeof value !== 'string' || !isAddress(value, { strict: false }) || getAddress(value) === zeroAddress)
+    throw badInput(`${field} must be an address (0x and 40 hex digits), not the zero address`, { field });
   return getAddress(value);
 }
 

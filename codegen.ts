@@ -47,6 +47,7 @@ const mappers: Record<string, string> = {
   PositionTransfer: namesPool,
   PoolRisk: "Omit<{T}, 'risk' | 'floorRateBps'> & { poolId: string; riskId: string }",
   CoverOffer: "Omit<{T}, 'pool'> & { poolId: string }",
+  CoverAllocation: domain('cover')('AllocationView'),
   AccountStatement: from('../../app/statement.ts')('Statement'),
   StatementLine: from('../../app/statement.ts')('StatementLine as StatementLineView'),
   WebhookEndpoint: domain('webhook')('WebhookEndpointRecord'),

@@ -6,7 +6,7 @@ import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { completeWithdrawal, deposit, requestWithdrawal } from '../src/app/underwrite.ts';
-import { createPool } from '../src/app/create-pool.ts';
+import { createPool, setPoolRiskPrice } from '../src/app/create-pool.ts';
 import { poolSnapshot } from '../src/app/pools.ts';
 import { createRisk } from '../src/app/risks.ts';
 import { isBaseError } from '../src/domain/errors.ts';
@@ -69,6 +69,45 @@ describe(`concurrency on ${SERVER_URL ? 'the PostgreSQL server' : 'PGlite'}`, ()
     assert.deepEqual([...codes], [['CAPACITY_EXCEEDED', 15]]);
     const snap = await poolSnapshot(h.deps, pool.id);
     assert.equal(snap.totalExposure, USDC(5_000));
+    await assertLedgerInvariants(h.db);
+  });
+
+  test('routed purchases over two pools, locking them in either quoted order, never pass a cap and never deadlock', async () => {
+    const { risk, pool: a, curator: curatorA } = await market(USDC(10_000));
+    const curatorB = viewerOf(newWallet().address);
+    const b = await createPool(h.deps, curatorB, { name: 'second race pool', risks: [{ riskId: risk.id, targetRateBps: 300 }] });
+    await creditAccount(h.deps, admin, { address: curatorB.address, amount: USDC(20_000).toString(), reference: `seed-${b.id}` });
+    await deposit(h.deps, curatorB, b.id, USDC(20_000).toString(), 'SENIOR');
+    // Risk caps: 50% of capital, 5,000 in a and 10,000 in b. b asks more than the model's price: a is first.
+    const buyers = Array.from({ length: 30 }, () => viewerOf(newWallet().address));
+    for (const buyer of buyers)
+      await creditAccount(h.deps, admin, { address: buyer.address, amount: USDC(1_000).toString(), reference: `b-${buyer.address}` });
+    const quotes = [];
+    for (const buyer of buyers.slice(0, 15))
+      quotes.push({ buyer, q: await requestQuote(h.deps, buyer, risk.id, USDC(6_000).toString(), 30) });
+    // a asks more than b now: b is first, and the other half of the quotes take the pools the other way round.
+    await setPoolRiskPrice(h.deps, curatorA, a.id, risk.id, 400);
+    for (const buyer of buyers.slice(15))
+      quotes.push({ buyer, q: await requestQuote(h.deps, buyer, risk.id, USDC(11_000).toString(), 30) });
+    for (const [i, { q }] of quotes.entries())
+      assert.deepEqual(
+        q.allocations?.map((x) => x.poolId),
+        i < 15 ? [a.id, b.id] : [b.id, a.id],
+      );
+    const { ok, codes } = await settle(
+      quotes.map(
+        ({ buyer, q }) =>
+          () =>
+            purchasePolicy(h.deps, buyer, q.id),
+      ),
+    );
+    // Each quote takes all of its first pool's room: one sale wins, the rest find no room (or, the
+    // first half, a's part dearer than quoted, if they get there first): refusals, never an error.
+    assert.equal(ok.length, 1);
+    assert.equal((codes.get('CAPACITY_EXCEEDED') ?? 0) + (codes.get('QUOTE_PRICE_CHANGED') ?? 0), 29, JSON.stringify([...codes]));
+    const [sa, sb] = [await poolSnapshot(h.deps, a.id), await poolSnapshot(h.deps, b.id)];
+    assert.ok(sa.totalExposure <= USDC(5_000) && sb.totalExposure <= USDC(10_000));
+    assert.equal(sa.totalExposure + sb.totalExposure, (ok[0] as { exposure: bigint }).exposure);
     await assertLedgerInvariants(h.db);
   });
 

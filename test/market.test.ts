@@ -1,6 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CREATE_POOL, CREDIT, DEPOSIT, PURCHASE, USDC, expectCode, fundedBuyer, marketWithPool, newWallet, useHarness } from './helpers.ts';
+import { feedsOfRisk } from '../src/db/feed-store.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
+import { creditSettledClaims, settleIncident } from '../src/app/settle-incident.ts';
+import {
+  CREATE_POOL,
+  CREDIT,
+  DEPOSIT,
+  PURCHASE,
+  USDC,
+  depegRiskInput,
+  expectCode,
+  fundedBuyer,
+  marketWithPool,
+  newWallet,
+  useHarness,
+  watchedRisk,
+} from './helpers.ts';
 
 const OFFERS = `query($r: ID!, $a: BigInt!, $d: Int) { risk(id: $r) { offers(amount: $a, durationDays: $d) {
   pool { id } annualRate amount premium fee capacity } } }`;
@@ -139,5 +155,104 @@ describe('a market of pools on one risk (issue 72)', () => {
     // A quote without one pays none.
     const plain = (await h.ok(QUOTE_VIA, { r: m.risk.id, amt: USDC(10_000).toString(), d: null }, buyer.token)).quote;
     assert.deepEqual([plain.commission, plain.distributor], ['0', null]);
+  });
+
+  test('a cover larger than the cheapest pool holds is routed across pools, cheapest first, bought as one policy and paid in full by both', async () => {
+    const adminToken = await h.signIn(h.admin);
+    const risk = await watchedRisk(h, adminToken, depegRiskInput('Routed depeg', 'USDC', { window: 0 }));
+    const pool = async (name: string, capital: bigint, targetRateBps?: number) => {
+      const curator = newWallet();
+      const token = await h.signIn(curator);
+      const created = (await h.ok(CREATE_POOL, { input: { name, risks: [{ riskId: risk.id, targetRateBps }] } }, token)).createPool;
+      await h.ok(CREDIT, { a: curator.address, amt: capital.toString(), r: `seed-${created.id}` }, adminToken);
+      await h.ok(DEPOSIT, { p: created.id, amt: capital.toString() }, token);
+      return created.id as string;
+    };
+    // The cheaper pool is the smaller one: a large cover outgrows it.
+    const cheap = await pool('Cheap and small', USDC(10_000));
+    const dear = await pool('Dear and large', USDC(100_000), 600);
+    const probe = (await h.ok(OFFERS, { r: risk.id, a: USDC(1_000_000).toString(), d: 30 })).risk.offers;
+    const capacity = new Map<string, bigint>(probe.map((o: { pool: { id: string }; capacity: string }) => [o.pool.id, BigInt(o.capacity)]));
+    const [cheapRoom, dearRoom] = [capacity.get(cheap) as bigint, capacity.get(dear) as bigint];
+    assert.ok(cheapRoom > 0n && dearRoom > cheapRoom, `${cheapRoom} ${dearRoom}`);
+
+    const buyer = await fundedBuyer(h, adminToken, USDC(10_000));
+    const ROUTED = `mutation($r: ID!, $amt: BigInt!) { quote: requestQuote(riskId: $r, amount: $amt, durationDays: 30) {
+      id amount exposure premium fee total pool { id } summary breakdown { poolSelection }
+      allocations { pool { id } risk { id } amount exposure premium fee payout { paid } } } }`;
+    // More than both hold together: refused, with what they hold.
+    const tooMuch = await h.gql(ROUTED, { r: risk.id, amt: (cheapRoom + dearRoom + 1n).toString() }, buyer.token);
+    expectCode(tooMuch, 'CAPACITY_EXCEEDED');
+    assert.equal(tooMuch.errors?.[0]?.extensions?.details?.availableAmount, (cheapRoom + dearRoom).toString());
+
+    const amount = cheapRoom + USDC(5_000);
+    const { quote } = await h.ok(ROUTED, { r: risk.id, amt: amount.toString() }, buyer.token);
+    type Part = { pool: { id: string }; risk: { id: string }; amount: string; exposure: string; premium: string; fee: string };
+    const parts: Part[] = quote.allocations;
+    assert.deepEqual(
+      parts.map((a) => [a.pool.id, a.risk.id, BigInt(a.amount)]),
+      [
+        [cheap, risk.id, cheapRoom],
+        [dear, risk.id, USDC(5_000)],
+      ],
+    );
+    const sum = (f: (a: Part) => string) => parts.reduce((s, a) => s + BigInt(f(a)), 0n);
+    assert.deepEqual(
+      [sum((a) => a.amount), sum((a) => a.exposure), sum((a) => a.premium), sum((a) => a.fee)],
+      [BigInt(quote.amount), BigInt(quote.exposure), BigInt(quote.premium), BigInt(quote.fee)],
+    );
+    assert.equal(quote.pool.id, cheap);
+    assert.match(quote.breakdown.poolSelection, /routed across 2/);
+    // Each part at its own pool's price: the dear pool's 6% on its 5,000 USDC, the cheap one's model price on the rest.
+    const dearPart = parts[1] as Part;
+    assert.ok(BigInt(dearPart.premium) >= (USDC(5_000) * 600n * 30n) / (10_000n * 365n), dearPart.premium);
+    // The parts are signed with the price: an offer altered to give the dear pool's part to the cheap one is no quote.
+    const [key, body, mac] = quote.id.split('.');
+    const terms = JSON.parse(Buffer.from(body, 'base64url').toString());
+    terms[terms.length - 1][1][1] = cheap;
+    const altered = `${key}.${Buffer.from(JSON.stringify(terms)).toString('base64url')}.${mac}`;
+    expectCode(await h.gql(`mutation($q: ID!) { purchasePolicy(quoteId: $q) { id } }`, { q: altered }, buyer.token), 'NOT_FOUND');
+
+    const POLICY = `query($id: ID!) { policy(id: $id) { id amount exposure premium fee status pool { id }
+      payout { paid due } allocations { pool { id } amount premium payout { paid pool { id } } } } }`;
+    const bought = (await h.ok(PURCHASE, { q: quote.id }, buyer.token)).purchasePolicy;
+    assert.deepEqual([bought.amount, bought.premium], [quote.amount, quote.premium]);
+    // Bought again: the same policy.
+    assert.equal((await h.ok(PURCHASE, { q: quote.id }, buyer.token)).purchasePolicy.id, bought.id);
+    const policy = (await h.ok(POLICY, { id: bought.id }, buyer.token)).policy;
+    assert.deepEqual(
+      policy.allocations.map((a: { pool: { id: string }; amount: string }) => [a.pool.id, a.amount]),
+      parts.map((a) => [a.pool.id, a.amount]),
+    );
+    assert.deepEqual(
+      [policy.amount, policy.exposure, policy.premium, policy.fee],
+      [quote.amount, quote.exposure, quote.premium, quote.fee],
+    );
+    // One policy for the holder (its parts are not policies of their own).
+    const mine = (await h.ok('{ policies { nodes { id } } }', {}, buyer.token)).policies.nodes;
+    assert.deepEqual(mine, [{ id: bought.id }]);
+    // Each pool carries its own part: the cheap one is full.
+    const again = (await h.ok(OFFERS, { r: risk.id, a: USDC(1_000).toString(), d: 30 })).risk.offers;
+    assert.equal(again.find((o: { pool: { id: string } }) => o.pool.id === cheap).capacity, '0');
+
+    // The risk triggers: each pool pays its part through its own waterfall; the policy is paid in full.
+    const [feed] = await feedsOfRisk(h.db, risk.id);
+    h.clock.advance(1_000);
+    const { incidents } = await recordObservations(
+      h.deps,
+      feed?.id as string,
+      [{ value: '0.9', observedAt: h.clock.now(), source: {} }],
+      false,
+    );
+    const settled = await settleIncident(h.deps, incidents[0] as string);
+    assert.equal(settled?.policiesPaid, 1);
+    await creditSettledClaims(h.deps);
+    const paid = (await h.ok(POLICY, { id: bought.id }, buyer.token)).policy;
+    assert.equal(paid.status, 'PAID');
+    assert.deepEqual([paid.payout.paid, paid.payout.due], [quote.exposure, quote.exposure]);
+    assert.deepEqual(
+      paid.allocations.map((a: { payout: { paid: string; pool: { id: string } } }) => [a.payout.pool.id, a.payout.paid]),
+      parts.map((a) => [a.pool.id, a.exposure]),
+    );
   });
 });

@@ -15,7 +15,15 @@ import { RUN_TESTED_DAYS, type RunTest } from '../domain/loss-model.ts';
 import { DAY_MS } from '../domain/experience.ts';
 import { offerId } from './quote-offers.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
-import { type LossTerms, type PremiumBreakdown, capitalShare, pricePremium, riskRates, validateTerm } from '../domain/pricing.ts';
+import {
+  type LossTerms,
+  type PremiumBreakdown,
+  blendBreakdowns,
+  capitalShare,
+  pricePremium,
+  riskRates,
+  validateTerm,
+} from '../domain/pricing.ts';
 import type { PoolRecord } from '../domain/pool.ts';
 import { type Viewer, recipientAddress } from './viewer.ts';
 import type { Deps } from './deps.ts';
@@ -216,35 +224,88 @@ export function poolOffers(
 ): PoolOffer[] {
   const offers: PoolOffer[] = [];
   for (const snap of snapshots) {
-    const e = exposureFor(snap, risk.id);
-    if (!e) continue;
-    const whole = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));
-    const room = whole.fits && !withCapacity ? null : roomLeft(e.snapshot, e.limits);
-    const capacity = room && coverFitting(room[room.binding], risk.maxPayoutRatio);
-    const fill = whole.fits || capacity === null ? amount : amount < capacity ? amount : capacity;
-    const priced = fill > 0n ? fill : 10n ** BigInt(snap.pool.decimals);
-    const check = whole.fits ? whole : checkCapacity(e.snapshot, e.limits, policyExposure(priced, risk.maxPayoutRatio));
-    const price = priceIn(deps, {
-      risk,
-      pool: snap.pool,
-      loss,
-      check,
-      amount: priced,
-      durationDays,
-      minPremium: fill > 0n ? parseUnits(deps.config.minPremium, snap.pool.decimals) : 0n,
-      targetRateBps: e.targetRateBps,
-    });
-    offers.push({
-      poolId: snap.pool.id,
-      capacity,
-      fill,
-      price: fill > 0n ? price : { ...price, premium: 0n, fee: 0n, total: 0n },
-      binding: check.binding.name,
-      fits: whole.fits,
-      headroom: whole.headroom,
-    });
+    const offer = offerIn(deps, risk, snap, loss, amount, durationDays, withCapacity);
+    if (offer) offers.push(offer);
   }
   return offers;
+}
+
+/** One pool's offer for the cover (poolOffers), or undefined where the pool does not back the risk. */
+function offerIn(
+  deps: Deps,
+  risk: RiskRecord,
+  snap: PoolSnapshot,
+  loss: LossTerms,
+  amount: bigint,
+  durationDays: number,
+  withCapacity: boolean,
+): PoolOffer | undefined {
+  const e = exposureFor(snap, risk.id);
+  if (!e) return undefined;
+  const whole = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));
+  const room = whole.fits && !withCapacity ? null : roomLeft(e.snapshot, e.limits);
+  const capacity = room && coverFitting(room[room.binding], risk.maxPayoutRatio);
+  const fill = whole.fits || capacity === null ? amount : amount < capacity ? amount : capacity;
+  const priced = fill > 0n ? fill : 10n ** BigInt(snap.pool.decimals);
+  const check = whole.fits ? whole : checkCapacity(e.snapshot, e.limits, policyExposure(priced, risk.maxPayoutRatio));
+  const price = priceIn(deps, {
+    risk,
+    pool: snap.pool,
+    loss,
+    check,
+    amount: priced,
+    durationDays,
+    minPremium: fill > 0n ? parseUnits(deps.config.minPremium, snap.pool.decimals) : 0n,
+    targetRateBps: e.targetRateBps,
+  });
+  return {
+    poolId: snap.pool.id,
+    capacity,
+    fill,
+    price: fill > 0n ? price : { ...price, premium: 0n, fee: 0n, total: 0n },
+    binding: check.binding.name,
+    fits: whole.fits,
+    headroom: whole.headroom,
+  };
+}
+
+/** Offers cheapest annual rate first; the sort is stable, so ties keep the older pool first. */
+const cheapestFirst = (offers: PoolOffer[]) => offers.sort((a, b) => new Decimal(a.price.annualRate).cmp(b.price.annualRate));
+
+/** One pool's part of a routed cover: what it writes and its price for that. */
+export interface RoutedPart {
+  offer: PoolOffer;
+  amount: bigint;
+  price: PremiumBreakdown;
+}
+
+/**
+ * Fills a cover from the pools' offers, cheapest first (issue 72, as Nexus Mutual's cover
+ * router): the cheapest pool writes all it can hold, the next the rest, and so on; a part that
+ * is not its pool's whole offer is priced again at its own amount. Undefined when the pools
+ * together cannot hold the cover. A cover the cheapest pool holds whole is that pool's alone.
+ */
+export function routeCover(
+  deps: Deps,
+  risk: RiskRecord,
+  snapshots: readonly PoolSnapshot[],
+  loss: LossTerms,
+  amount: bigint,
+  durationDays: number,
+): { parts: RoutedPart[]; offers: PoolOffer[] } | { parts: undefined; offers: PoolOffer[] } {
+  const offers = cheapestFirst(poolOffers(deps, risk, snapshots, loss, amount, durationDays));
+  const parts: RoutedPart[] = [];
+  let left = amount;
+  for (const offer of offers) {
+    if (left === 0n) break;
+    const take = offer.fits ? left : (offer.capacity ?? 0n) < left ? (offer.capacity ?? 0n) : left;
+    if (take <= 0n) continue;
+    const snap = snapshots.find((s) => s.pool.id === offer.poolId) as PoolSnapshot;
+    const price = take === offer.fill ? offer.price : (offerIn(deps, risk, snap, loss, take, durationDays, false) as PoolOffer).price;
+    parts.push({ offer, amount: take, price });
+    left -= take;
+  }
+  return left === 0n ? { parts, offers } : { parts: undefined, offers };
 }
 
 /** A risk's offers for a cover (Risk.offers): every pool backing it, cheapest first; the sale's refusals as a quote meets them. */
@@ -257,10 +318,7 @@ export async function riskOffers(deps: Deps, riskId: string, amountText: string,
   const { loss, runTested } = await lossOver(deps, risk, durationDays);
   const tooRisky = lossRefusal(deps, risk, { loss, runTested }, durationDays);
   if (tooRisky) throw tooRisky;
-  // Cheapest first; the sort is stable, so ties keep the older pool first.
-  return poolOffers(deps, risk, snapshots, loss, amount, durationDays, true).sort((a, b) =>
-    new Decimal(a.price.annualRate).cmp(b.price.annualRate),
-  );
+  return cheapestFirst(poolOffers(deps, risk, snapshots, loss, amount, durationDays, true));
 }
 
 /**
@@ -293,23 +351,36 @@ export async function priceCover(
   const { model, market, loss, runTested } = await lossOver(deps, risk, durationDays);
   const tooRisky = lossRefusal(deps, risk, { loss, runTested }, durationDays);
   if (tooRisky) throw tooRisky;
-  const exposure = policyExposure(amount, risk.maxPayoutRatio);
-  const offers = poolOffers(deps, risk, snapshots, loss, amount, durationDays);
-  const withCapacity = offers.filter((o) => o.fits);
-  // The cheapest pool that holds the whole cover (ties: the older pool).
-  const best = withCapacity.reduce<PoolOffer | undefined>((a, o) => (!a || o.price.total < a.price.total ? o : a), undefined);
-  if (!best) {
-    const largest = offers.reduce((m, o) => (o.headroom > m ? o.headroom : m), 0n);
+  const { parts, offers } = routeCover(deps, risk, snapshots, loss, amount, durationDays);
+  if (!parts) {
+    const available = offers.reduce((s, o) => s + (o.fits ? o.headroom : (o.capacity ?? 0n)), 0n);
     throw capacityExceeded(
-      snapshots.length === 0 ? 'no pool backs this risk yet' : 'no pool backing this risk has capacity for this cover',
-      { exposure: exposure.toString(), largestAvailable: largest.toString() },
+      snapshots.length === 0 ? 'no pool backs this risk yet' : 'the pools backing this risk together have no capacity for this cover',
+      {
+        exposure: policyExposure(amount, risk.maxPayoutRatio).toString(),
+        largestAvailable: offers.reduce((m, o) => (o.headroom > m ? o.headroom : m), 0n).toString(),
+        availableAmount: available.toString(),
+      },
     );
   }
-  const { premium, fee, total: _total, ...explained } = best.price;
+  const [lead] = parts as [RoutedPart, ...RoutedPart[]];
+  const allocations =
+    parts.length === 1
+      ? undefined
+      : parts.map((p) => ({
+          poolId: p.offer.poolId,
+          riskId,
+          amount: p.amount,
+          exposure: policyExposure(p.amount, risk.maxPayoutRatio),
+          premium: p.price.premium,
+          fee: p.price.fee,
+        }));
+  const exposure = allocations ? allocations.reduce((s, a) => s + a.exposure, 0n) : policyExposure(amount, risk.maxPayoutRatio);
+  const { premium, fee, total: _total, ...explained } = blendBreakdowns(parts);
   const explanation = model ? storedExplanation(explainModel(model, durationDays)) : undefined;
   const terms: OfferTerms = {
     riskId,
-    poolId: best.poolId,
+    poolId: lead.offer.poolId,
     requester: viewer?.address ?? null,
     amount,
     durationDays,
@@ -319,6 +390,7 @@ export async function priceCover(
     createdAt: now,
     expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
     ...(distributor ? { distributor } : {}),
+    ...(allocations ? { allocations } : {}),
   };
   // The model's terms by reference (they are stored once); the API shows them put in
   // (shownBreakdown). One shape for every quote, absent parts undefined (JSON leaves them out):
@@ -330,8 +402,11 @@ export async function priceCover(
     marketMultiplier: market?.multiplier.toFixed(4),
     marketMotion: market ? market.motion : undefined,
     score: effectiveScore(risk),
-    bindingCap: best.binding,
-    poolSelection: `cheapest of ${withCapacity.length} pool(s) with capacity among ${snapshots.length} backing this risk`,
+    bindingCap: lead.offer.binding,
+    poolSelection:
+      parts.length === 1
+        ? `the cheapest of ${snapshots.length} pool(s) backing this risk, holding the whole cover`
+        : `routed across ${parts.length} of the ${snapshots.length} pools backing this risk, cheapest first: each writes what it can hold`,
   };
   return { id: offerId(deps.config.jwt, terms), ...terms, breakdown, explanation };
 }

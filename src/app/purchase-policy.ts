@@ -1,15 +1,23 @@
 import { parseUnits } from 'viem';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { findPolicy, findPolicyByQuote, findQuoteForSale, insertQuotes, lockPolicy, policyInsertCte } from '../db/cover-store.ts';
-import { type PolicyRecord, type QuoteRecord, type StoredBreakdown, commissionOf } from '../domain/cover.ts';
-import type { LossTerms } from '../domain/pricing.ts';
+import {
+  type CoverAllocation,
+  type PolicyRecord,
+  type QuoteRecord,
+  type StoredBreakdown,
+  allocationsOf,
+  commissionOf,
+  legIdOf,
+} from '../domain/cover.ts';
+import { type LossTerms, type PremiumBreakdown, blendBreakdowns } from '../domain/pricing.ts';
 import type { Executor } from '../db/create-database.ts';
 import { curatorFeeAt } from '../domain/pool.ts';
-import { ledgerAccounts, postJournal } from '../db/ledger.ts';
+import { type Posting, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditedWallet } from '../db/claims-store.ts';
 import { watchedRiskForSale } from '../db/risk-store.ts';
 import { type RiskRecord, effectiveScore } from '../domain/risk.ts';
-import { checkCapacity } from '../domain/capacity.ts';
+import { type CapacityCheck, checkCapacity } from '../domain/capacity.ts';
 import {
   capacityExceeded,
   conflict,
@@ -32,7 +40,7 @@ import { requireReserves } from './reserves.ts';
 import { loadBackstop, repayDraws } from '../db/backstop-store.ts';
 import { findPool, poolAggregateWrites } from '../db/pool-store.ts';
 import { skimRateBps, splitInflow, splitPremium } from '../domain/backstop.ts';
-import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot } from '../db/pool-snapshots.ts';
+import { type PoolSnapshot, checkpointPool, exposureFor, loadPoolSnapshot, withCover } from '../db/pool-snapshots.ts';
 import { DAY_MS } from '../domain/experience.ts';
 import type { RunTest } from '../domain/loss-model.ts';
 import { lossOver, lossRefusal, priceIn, stateRefusal } from './price-cover.ts';
@@ -74,12 +82,17 @@ function boughtBy(existing: PolicyRecord, buyer: string, quoteId: string): Polic
   return existing;
 }
 
-/** The loss model a quote's cover is priced by now, with the risk version it was worked out for. */
-interface PricedBy {
+/** The loss model a quote's risk is priced by now, with the risk version it was worked out for. */
+interface PricedRisk {
   riskVersion: string;
   loss: LossTerms;
   runTested: RunTest | null;
-  /** The quoted pool's asset (it never changes): the buyer's wallet is read before the pool is locked. */
+}
+
+/** How a quote's cover is priced now: by risk (a bundle covers several), with the pools' asset. */
+interface PricedBy {
+  risks: Map<string, PricedRisk>;
+  /** The quoted pools' asset (it never changes): the buyer's wallet is read before the pools are locked. */
   asset: string;
 }
 
@@ -107,12 +120,17 @@ async function readSale(deps: Deps, quoteId: string): Promise<SaleRead> {
   if (!q) return { quote: undefined, bought: undefined, priced: null };
   // Bought already (a retry): the policy it became, which the sale returns before pricing anything.
   if (found?.bought) return { quote: q, bought: await findPolicyByQuote(deps.db, quoteId), priced: null };
-  // The risk as quotes read it (one read serves the sales and quotes asking at once); the sale
-  // checks under the risk's lock that it is still priced as read.
-  const [{ risk }, asset] = await Promise.all([deps.quotePaths.read(q.riskId), assetOf(deps, q.poolId)]);
+  // The risks as quotes read them (one read serves the sales and quotes asking at once); the
+  // sale checks under each risk's lock that it is still priced as read.
+  const riskIds = [...new Set(allocationsOf(q).map((a) => a.riskId))];
+  const [asset, ...read] = await Promise.all([assetOf(deps, q.poolId), ...riskIds.map((id) => deps.quotePaths.read(id))]);
   if (!asset) return { quote: q, bought: undefined, priced: null };
-  const { loss, runTested } = await lossOver(deps, risk, q.durationDays);
-  return { quote: q, bought: undefined, priced: { riskVersion: pricingInputs(risk), loss, runTested, asset } };
+  const risks = new Map<string, PricedRisk>();
+  for (const { risk } of read) {
+    const { loss, runTested } = await lossOver(deps, risk, q.durationDays);
+    risks.set(risk.id, { riskVersion: pricingInputs(risk), loss, runTested });
+  }
+  return { quote: q, bought: undefined, priced: { risks, asset } };
 }
 
 /** Pools' assets, which never change once a pool is created: read once per process. */
@@ -137,6 +155,13 @@ function offered(deps: Deps, quoteId: string): QuoteRecord | undefined {
   return terms && { id: quoteId, ...terms, breakdown: { recoveredFromOffer: true } as StoredBreakdown };
 }
 
+/** One part of the cover being sold, checked and priced under its pool's lock. */
+interface SalePart extends CoverAllocation {
+  snap: PoolSnapshot;
+  risk: RiskRecord;
+  check: CapacityCheck;
+}
+
 async function buy(
   deps: Deps,
   tx: Executor,
@@ -151,8 +176,8 @@ async function buy(
   const now = deps.clock.now();
   if (now >= q.expiresAt)
     throw quoteExpired('the quote has expired; ask for a new one', { expiredAt: new Date(q.expiresAt).toISOString() });
-  // The backstop's state is read before the pool's lock (a plain read: its row is written,
-  // and locked, only by the journal entry below). The buyer's wallet is locked after the pool,
+  // The backstop's state is read before the pools' locks (a plain read: its row is written,
+  // and locked, only by the journal entry below). The buyer's wallet is locked after the pools,
   // in the order every writer takes (the pool, then rows of the pool, then wallets): locked
   // before it, a purchase and a deposit or withdrawal of the same wallet deadlocked, each
   // cycle stalling the pool's queue for PostgreSQL's deadlock_timeout (test/concurrency.test.ts
@@ -161,10 +186,12 @@ async function buy(
   if (!asset) throw notFound(`no pool ${q.poolId}`);
   const wallet = ledgerAccounts.wallet(asset, buyer);
   const backstop = await loadBackstop(tx, asset);
-  const { snap, risk, check } = await checkSale(tx, q, now);
+  const sale = await checkSale(tx, q, now);
   const balance = await creditedWallet(tx, asset, buyer, now);
-  const { premium, fee, breakdown } = priceAtSale(deps, q, risk, check, snap, priced);
+  const { parts, breakdown } = priceAtSale(deps, q, sale, priced);
   if (q.breakdown.recoveredFromOffer) await insertQuotes(tx, [{ ...q, breakdown }]);
+  const premium = parts.reduce((s, p) => s + p.premium, 0n);
+  const fee = parts.reduce((s, p) => s + p.fee, 0n);
   // A distributor's commission on the premium charged, paid by the buyer on top (issue 72).
   const commission = commissionOf(premium, q.distributor);
   const total = premium + fee + commission;
@@ -174,61 +201,93 @@ async function buy(
       required: total.toString(),
     });
 
-  // docs/design.md §6: a counter-cyclical skim of the premium feeds the backstop (while claimants
-  // hold IOUs, it repays them first); a pool that drew on the backstop repays from half
-  // its skim on top. The pool earns the rest over the term.
+  // docs/design.md §6: a counter-cyclical skim of each part's premium feeds the backstop (while
+  // claimants hold IOUs, it repays them first); a pool that drew on the backstop repays from half
+  // its skim on top. Each pool earns the rest of its part over the term.
   const skimPolicy = deps.config.solvency.skim;
-  const parts = splitPremium(premium, skimRateBps(backstop.balance, backstop.target, skimPolicy), snap.backstopOwed, skimPolicy);
-  if (parts.repayment > 0n) await repayDraws(tx, { poolId: q.poolId }, parts.repayment);
-  const inflow = splitInflow(parts.skim + parts.repayment, backstop);
-
-  // The curator's fee on the pool's premium (issue 59): its share of what the pool receives, paid to the curator at the sale.
-  const curatorFee = (parts.net * BigInt(curatorFeeAt(snap.pool, now))) / 10_000n;
-  const toPool = parts.net - curatorFee;
+  const skimBps = skimRateBps(backstop.balance, backstop.target, skimPolicy);
   // A renewal continues its policy's cover: it covers from the old end (no waiting period: the
   // risk was covered all along) for the term bought, and earns from now to its end.
   const endAt = (renewal ? renewal.endAt : now) + q.durationDays * DAY_MS;
-  const earning = policyEarning(toPool, endAt - now);
-  const policy: PolicyRecord = {
-    id: newId('pol'),
-    quoteId,
-    buyer,
-    riskId: q.riskId,
-    poolId: q.poolId,
-    amount: q.amount,
-    exposure: q.exposure,
-    premium,
-    fee,
-    skim: parts.skim,
-    repayment: parts.repayment,
-    earningRateWad: earning.rateWad,
-    earningDustWad: earning.dustWad,
-    startAt: now,
-    coveredFrom: renewal ? renewal.endAt : now + deps.config.pricing.waitingSeconds * 1000,
-    endAt,
-    status: 'ACTIVE',
-    createdAt: now,
-    holder: buyer,
-    transfers: 0,
-    renews: renewal?.id ?? null,
-    curatorFee,
-  };
-  // The policy, the pool's aggregates and the entry that pays for them: one statement under the pool's lock.
+  const leadId = newId('pol');
+  const owed = new Map<string, bigint>();
+  const rows: PolicyRecord[] = [];
+  const byPool = new Map<
+    string,
+    { snap: PoolSnapshot; rateWad: bigint; exposure: bigint; risks: Map<string, bigint>; groups: Map<string, bigint> }
+  >();
+  const postings: Posting[] = [];
+  let inflowTotal = 0n;
+  for (const [i, part] of parts.entries()) {
+    const { snap } = part;
+    const poolId = snap.pool.id;
+    const split = splitPremium(part.premium, skimBps, owed.get(poolId) ?? snap.backstopOwed, skimPolicy);
+    owed.set(poolId, (owed.get(poolId) ?? snap.backstopOwed) - split.repayment);
+    if (split.repayment > 0n) await repayDraws(tx, { poolId }, split.repayment);
+    inflowTotal += split.skim + split.repayment;
+    // The curator's fee on the pool's premium (issue 59): its share of what the pool receives, paid to the curator at the sale.
+    const curatorFee = (split.net * BigInt(curatorFeeAt(snap.pool, now))) / 10_000n;
+    const toPool = split.net - curatorFee;
+    const earning = policyEarning(toPool, endAt - now);
+    rows.push({
+      id: i === 0 ? leadId : legIdOf(leadId, i),
+      quoteId,
+      buyer,
+      riskId: part.riskId,
+      poolId,
+      amount: part.amount,
+      exposure: part.exposure,
+      premium: part.premium,
+      fee: part.fee,
+      skim: split.skim,
+      repayment: split.repayment,
+      earningRateWad: earning.rateWad,
+      earningDustWad: earning.dustWad,
+      startAt: now,
+      coveredFrom: renewal ? renewal.endAt : now + deps.config.pricing.waitingSeconds * 1000,
+      endAt,
+      status: 'ACTIVE',
+      createdAt: now,
+      holder: buyer,
+      transfers: 0,
+      renews: renewal?.id ?? null,
+      curatorFee,
+    });
+    const pool = byPool.get(poolId) ?? { snap, rateWad: 0n, exposure: 0n, risks: new Map(), groups: new Map() };
+    pool.rateWad += earning.rateWad;
+    pool.exposure += part.exposure;
+    pool.risks.set(part.riskId, (pool.risks.get(part.riskId) ?? 0n) + part.exposure);
+    pool.groups.set(part.risk.correlationGroup, (pool.groups.get(part.risk.correlationGroup) ?? 0n) + part.exposure);
+    byPool.set(poolId, pool);
+    postings.push(
+      { account: ledgerAccounts.unearnedPremium(asset, poolId), amount: toPool },
+      { account: ledgerAccounts.wallet(asset, snap.pool.curator), amount: curatorFee },
+    );
+  }
+  const inflow = splitInflow(inflowTotal, backstop);
+  const [lead, ...legs] = rows as [PolicyRecord, ...PolicyRecord[]];
+  // The policy's rows, each pool's aggregates and the entry that pays for them: one statement under the pools' locks.
   const writes = [
-    policyInsertCte(policy),
-    ...poolAggregateWrites(q.poolId, {
-      accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + earning.rateWad },
-      totalExposure: snap.totalExposure + q.exposure,
-      riskDeltas: new Map([[q.riskId, q.exposure]]),
-      groupDeltas: new Map([[risk.correlationGroup, q.exposure]]),
-    }),
+    policyInsertCte(lead, legs),
+    ...[...byPool.values()].flatMap(({ snap, rateWad, exposure, risks, groups }, n) =>
+      poolAggregateWrites(
+        snap.pool.id,
+        {
+          accrual: { ...snap.accrual, rateWad: snap.accrual.rateWad + rateWad },
+          totalExposure: snap.totalExposure + exposure,
+          riskDeltas: risks,
+          groupDeltas: groups,
+        },
+        n === 0 ? '' : `_${n}`,
+      ),
+    ),
   ];
   await postJournal(
     tx,
     {
       kind: 'PREMIUM',
       at: now,
-      reference: policy.id,
+      reference: lead.id,
       ...(q.distributor ? { memo: { distributor: q.distributor.address, commission: commission.toString() } } : {}),
       postings: [
         { account: wallet, amount: -total },
@@ -236,43 +295,71 @@ async function buy(
         { account: ledgerAccounts.protocolFees(asset), amount: fee },
         { account: ledgerAccounts.backstop(asset), amount: inflow.toFund },
         { account: ledgerAccounts.iouReserve(asset), amount: inflow.toIous },
-        { account: ledgerAccounts.unearnedPremium(asset, q.poolId), amount: toPool },
-        { account: ledgerAccounts.wallet(asset, snap.pool.curator), amount: curatorFee },
+        ...postings,
       ],
     },
     writes,
   );
-  return policy;
+  return wholeOf(lead, rows);
+}
+
+/** A policy just sold as its holder reads it (db/cover-store.ts): its parts' figures summed. */
+function wholeOf(lead: PolicyRecord, rows: readonly PolicyRecord[]): PolicyRecord {
+  const sum = (f: (p: PolicyRecord) => bigint) => rows.reduce((s, p) => s + f(p), 0n);
+  return {
+    ...lead,
+    amount: sum((p) => p.amount),
+    exposure: sum((p) => p.exposure),
+    premium: sum((p) => p.premium),
+    fee: sum((p) => p.fee),
+    curatorFee: sum((p) => p.curatorFee ?? 0n),
+    allocations: rows.map((p) => ({
+      id: p.id,
+      poolId: p.poolId,
+      riskId: p.riskId,
+      amount: p.amount,
+      exposure: p.exposure,
+      premium: p.premium,
+      fee: p.fee,
+      status: p.status,
+    })),
+  };
 }
 
 /**
- * The quoted cover priced at the pool's state under its lock (the utilisation this purchase
- * spans now, the model of today): its premium and fee, at most the quote's. Above the quote,
- * QUOTE_PRICE_CHANGED with the new price; a risk whose pricing changed since the model was
- * read, CONFLICT (ask again).
+ * The quoted cover priced at its pools' state under their locks (the utilisation each part
+ * spans now, the model of today): each part's premium and fee, their sum at most the quote's.
+ * Above the quote, QUOTE_PRICE_CHANGED with the new price; a risk whose pricing changed since
+ * the model was read, CONFLICT (ask again).
  */
 function priceAtSale(
   deps: Deps,
   q: QuoteRecord,
-  risk: RiskRecord,
-  check: ReturnType<typeof checkCapacity>,
-  snap: PoolSnapshot,
+  sale: readonly SalePart[],
   priced: PricedBy | null,
-): { premium: bigint; fee: bigint; breakdown: StoredBreakdown } {
-  if (!priced || priced.riskVersion !== pricingInputs(risk))
-    throw conflict('the risk was repriced while this quote was bought; ask for a new quote', { quoteId: q.id });
-  const closed = stateRefusal(deps, risk, deps.clock.now()) ?? lossRefusal(deps, risk, priced, q.durationDays);
-  if (closed) throw closed;
-  const now = priceIn(deps, {
-    risk,
-    pool: snap.pool,
-    loss: priced.loss,
-    check,
-    amount: q.amount,
-    durationDays: q.durationDays,
-    minPremium: parseUnits(deps.config.minPremium, snap.pool.decimals),
-    targetRateBps: exposureFor(snap, q.riskId)?.targetRateBps ?? null,
-  });
+): { parts: SalePart[]; breakdown: StoredBreakdown } {
+  const models = new Map<string, PricedRisk>();
+  for (const risk of new Set(sale.map((p) => p.risk))) {
+    const model = priced?.risks.get(risk.id);
+    if (!model || model.riskVersion !== pricingInputs(risk))
+      throw conflict('the risk was repriced while this quote was bought; ask for a new quote', { quoteId: q.id });
+    const closed = stateRefusal(deps, risk, deps.clock.now()) ?? lossRefusal(deps, risk, model, q.durationDays);
+    if (closed) throw closed;
+    models.set(risk.id, model);
+  }
+  const prices = sale.map((part) =>
+    priceIn(deps, {
+      risk: part.risk,
+      pool: part.snap.pool,
+      loss: (models.get(part.riskId) as PricedRisk).loss,
+      check: part.check,
+      amount: part.amount,
+      durationDays: q.durationDays,
+      minPremium: parseUnits(deps.config.minPremium, part.snap.pool.decimals),
+      targetRateBps: exposureFor(part.snap, part.riskId)?.targetRateBps ?? null,
+    }),
+  );
+  const now = blendBreakdowns(prices.map((price, i) => ({ amount: (sale[i] as SalePart).amount, price })));
   const quoted = q.premium + q.fee;
   if (now.total > quoted) {
     throw quotePriceChanged('this cover now costs more than its quote (the pool has filled up or the model moved); ask for a new quote', {
@@ -284,52 +371,73 @@ function priceAtSale(
       utilisationBefore: now.utilisationBefore,
     });
   }
-  const { premium, fee, total: _total, ...explained } = now;
+  const { premium: _p, fee: _f, total: _t, ...explained } = now;
+  const first = sale[0] as SalePart;
   // What a quote recovered from its offer keeps as its breakdown: this sale's pricing.
   const breakdown: StoredBreakdown = {
     ...explained,
-    score: effectiveScore(risk),
-    bindingCap: check.binding.name,
-    poolSelection: 'the quoted pool; priced again at the sale, as this quote was recovered from its signed offer',
+    score: effectiveScore(first.risk),
+    bindingCap: first.check.binding.name,
+    poolSelection: 'the quoted pools; priced again at the sale, as this quote was recovered from its signed offer',
     recoveredFromOffer: true,
   };
-  return now.total < quoted ? { premium, fee, breakdown } : { premium: q.premium, fee: q.fee, breakdown };
+  // At the quote's price where the sale's is the same (its split of premium and fee as quoted), else the sale's lower price.
+  const parts =
+    now.total < quoted
+      ? sale.map((part, i) => ({ ...part, premium: (prices[i] as PremiumBreakdown).premium, fee: (prices[i] as PremiumBreakdown).fee }))
+      : [...sale];
+  return { parts, breakdown };
 }
 
 /**
- * Under the pool's lock, whether the quoted cover can still be sold: the risk is ARMED and
- * watched, the pool still backs it with capacity for it, and the adequacy gate lets it
- * through. Returns the risk, and the pool checkpointed to now with the capacity check.
+ * Under the risks' and pools' locks, whether the quoted cover can still be sold: each risk is
+ * ARMED and watched, each pool still backs its part's risk with capacity for it (a pool's second
+ * part checked after its first), and the adequacy gate lets it through. Returns the parts, each
+ * with its pool checkpointed to now and its capacity check.
  */
-async function checkSale(
-  tx: Executor,
-  q: QuoteRecord,
-  now: number,
-): Promise<{ snap: PoolSnapshot; risk: RiskRecord; check: ReturnType<typeof checkCapacity> }> {
-  // The risk first, with its feeds (FOR SHARE: its trigger cannot move until this commits), so
-  // the pool's lock, which every sale of the pool waits for, is held for the pool's own checks only.
-  const watched = await watchedRiskForSale(tx, q.riskId, now);
-  if (!watched) throw notFound(`no risk ${q.riskId}`);
-  const { risk } = watched;
-  if (risk.state !== 'ARMED')
-    throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId: q.riskId, state: risk.state });
-  requireWatched(q.riskId, watched);
-  const snap = await loadPoolSnapshot(tx, q.poolId, now, { lock: true });
-  await checkpointPool(tx, snap);
-  const e = exposureFor(snap, q.riskId);
-  if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: q.poolId });
-  const check = checkCapacity(e.snapshot, e.limits, q.exposure);
-  if (!check.fits) {
-    throw capacityExceeded('the pool no longer has capacity for this cover', {
-      exposure: q.exposure.toString(),
-      available: check.headroom.toString(),
-      cap: check.binding.name,
-    });
+async function checkSale(tx: Executor, q: QuoteRecord, now: number): Promise<SalePart[]> {
+  const allocations = allocationsOf(q);
+  // The risks first, with their feeds (FOR SHARE: their triggers cannot move until this commits),
+  // so the pools' locks, which every sale of a pool waits for, are held for the pools' own checks
+  // only. Risks, then pools, each in id order: two sales over the same pools never wait on each other in a cycle.
+  const risks = new Map<string, RiskRecord>();
+  for (const riskId of [...new Set(allocations.map((a) => a.riskId))].sort()) {
+    const watched = await watchedRiskForSale(tx, riskId, now);
+    if (!watched) throw notFound(`no risk ${riskId}`);
+    const { risk } = watched;
+    if (risk.state !== 'ARMED')
+      throw salesPaused(`sales of this risk are paused while its trigger is ${risk.state}`, { riskId, state: risk.state });
+    requireWatched(riskId, watched);
+    risks.set(riskId, risk);
   }
-  // The pool's unsettled claims hold capital back from the gate: there are some only while one
-  // of its risks has an incident being settled (the snapshot says so).
-  gatePurchase(snap, q.riskId, q.exposure, snap.risks.some((r) => r.settling) ? await pendingClaims(tx, q.poolId) : 0n);
-  return { snap, risk, check };
+  const snaps = new Map<string, PoolSnapshot>();
+  for (const poolId of [...new Set(allocations.map((a) => a.poolId))].sort()) {
+    const snap = await loadPoolSnapshot(tx, poolId, now, { lock: true });
+    await checkpointPool(tx, snap);
+    snaps.set(poolId, snap);
+  }
+  const parts: SalePart[] = [];
+  for (const a of allocations) {
+    const snap = snaps.get(a.poolId) as PoolSnapshot;
+    const e = exposureFor(snap, a.riskId);
+    if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: a.poolId });
+    const check = checkCapacity(e.snapshot, e.limits, a.exposure);
+    if (!check.fits) {
+      throw capacityExceeded('the pool no longer has capacity for this cover', {
+        poolId: a.poolId,
+        exposure: a.exposure.toString(),
+        available: check.headroom.toString(),
+        cap: check.binding.name,
+      });
+    }
+    // The pool's unsettled claims hold capital back from the gate: there are some only while one
+    // of its risks has an incident being settled (the snapshot says so).
+    gatePurchase(snap, a.riskId, a.exposure, snap.risks.some((r) => r.settling) ? await pendingClaims(tx, a.poolId) : 0n);
+    parts.push({ ...a, snap, risk: risks.get(a.riskId) as RiskRecord, check });
+    // A second part in the same pool (a bundle's) is checked and priced with this one written.
+    snaps.set(a.poolId, withCover(snap, a.riskId, a.exposure));
+  }
+  return parts;
 }
 
 /**

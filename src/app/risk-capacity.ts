@@ -29,7 +29,7 @@ export interface RiskCapacity {
   reason: string | null;
   /** When sales reopen, where a date is known (a cool-off, a run-class coin's year). */
   reopensAt: number | null;
-  /** The largest single policy any pool takes now (a policy is written by one pool). */
+  /** The largest single policy the pools write now: routed across them (issue 72), what they hold together. */
   coverLeft: bigint;
   /** Summed over the backing pools. */
   totalCoverLeft: bigint;
@@ -92,14 +92,15 @@ export async function riskCapacity(deps: Deps, riskId: string, durationDays: num
       .map((r) => new Decimal(r));
   const mins = rates((p) => p.minAnnualRate);
   const maxes = rates((p) => p.maxAnnualRate);
+  const totalCoverLeft = pools.reduce((sum, p) => sum + p.coverLeft, 0n);
   return {
     riskId,
     durationDays,
     salesOpen: refusal === null,
     reason: refusal?.message ?? null,
     reopensAt: typeof reopens === 'string' ? Date.parse(reopens) : null,
-    coverLeft: pools.reduce((m, p) => (p.coverLeft > m ? p.coverLeft : m), 0n),
-    totalCoverLeft: pools.reduce((sum, p) => sum + p.coverLeft, 0n),
+    coverLeft: totalCoverLeft,
+    totalCoverLeft,
     minAnnualRate: mins.length > 0 ? Decimal.min(...mins).toString() : null,
     maxAnnualRate: maxes.length > 0 ? Decimal.max(...maxes).toString() : null,
     pools,

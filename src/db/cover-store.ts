@@ -3,7 +3,7 @@ import type { StoredExplanation } from '../domain/loss-model.ts';
 import type { Executor } from './create-database.ts';
 import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
-import type { StoredBreakdown, QuoteRecord, PolicyRecord, QuoteWithPolicy } from '../domain/cover.ts';
+import type { CoverAllocation, PolicyAllocation, PolicyRecord, QuoteRecord, QuoteWithPolicy, StoredBreakdown } from '../domain/cover.ts';
 import { composeOffer, offerBody, offerKey, splitOffer } from '../domain/offer-id.ts';
 
 interface QuoteRow {
@@ -24,7 +24,29 @@ interface QuoteRow {
   expires_at: Date;
   distributor: string | null;
   commission_bps: number | null;
+  allocations: StoredAllocation[] | null;
 }
+
+/** An allocation as stored in JSON (its figures as decimal strings). */
+type StoredAllocation = { [K in keyof CoverAllocation]: string };
+
+const storedAllocation = (a: CoverAllocation): StoredAllocation => ({
+  poolId: a.poolId,
+  riskId: a.riskId,
+  amount: a.amount.toString(),
+  exposure: a.exposure.toString(),
+  premium: a.premium.toString(),
+  fee: a.fee.toString(),
+});
+
+const readAllocation = (a: StoredAllocation): CoverAllocation => ({
+  poolId: a.poolId,
+  riskId: a.riskId,
+  amount: big(a.amount),
+  exposure: big(a.exposure),
+  premium: big(a.premium),
+  fee: big(a.fee),
+});
 
 /**
  * Stores model explanations that quotes name, as in use at `at`; one already stored keeps its
@@ -79,6 +101,7 @@ const QUOTE_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['expires_at', 'timestamptz'],
   ['distributor', 'text'],
   ['commission_bps', 'integer'],
+  ['allocations', 'jsonb'],
 ];
 const QUOTE_COLUMN_LIST = sql.raw(QUOTE_COLUMNS.map(([c]) => c).join(', '));
 const QUOTE_RECORD = sql.raw(QUOTE_COLUMNS.map(([c, type]) => `${c} ${type}`).join(', '));
@@ -113,6 +136,7 @@ export function quotesInsert(quotes: readonly QuoteRecord[], commit: QuoteCommit
     expires_at: new Date(q.expiresAt).toISOString(),
     distributor: q.distributor?.address ?? null,
     commission_bps: q.distributor?.commissionBps ?? null,
+    allocations: q.allocations ? q.allocations.map(storedAllocation) : null,
   }));
   return sql`
     INSERT INTO quotes (${QUOTE_COLUMN_LIST})
@@ -126,7 +150,7 @@ export function quotesInsert(quotes: readonly QuoteRecord[], commit: QuoteCommit
  */
 const QUOTE_READ = sql`q.id, q.mac, q.risk_id, q.pool_id, q.requester, q.amount, q.duration_days, q.exposure, q.premium, q.fee,
   CASE WHEN e.explanation IS NULL THEN q.breakdown ELSE q.breakdown || e.explanation END AS breakdown, q.created_at, q.expires_at,
-  q.distributor, q.commission_bps`;
+  q.distributor, q.commission_bps, q.allocations`;
 const QUOTES_READ = sql`quotes q LEFT JOIN model_explanations e ON e.id = q.breakdown->>'explanationId'`;
 
 /** The MAC of an offer id, as bytea's hex input; null for an id from before the offers. */
@@ -171,6 +195,7 @@ function toQuote(r: QuoteRow): QuoteRecord {
     ...(r.distributor === null || r.commission_bps === null
       ? {}
       : { distributor: { address: r.distributor, commissionBps: r.commission_bps } }),
+    ...(r.allocations ? { allocations: r.allocations.map(readAllocation) } : {}),
   };
   return { id: r.mac ? composeOffer(offerBody(r.id, terms), r.mac) : r.id, ...terms, breakdown: r.breakdown };
 }
@@ -219,14 +244,67 @@ interface PolicyRow {
   renews?: string | null;
   renewed_by?: string | null;
   curator_fee?: string | null;
+  /** The policy's other parts (leg rows naming it as their lead), null for a policy of one part. */
+  legs: Array<StoredAllocation & { id: string; status: PolicyAllocation['status']; curatorFee: string }> | null;
 }
 
-/** A policy row with its paid state, which is its payout row (migration 0008), not its status column. */
+/**
+ * A policy (its lead row: `WHERE` it names `p`, and only leads are policies) with its paid
+ * state, which is its payout row (migration 0008), not its status column, and its other parts.
+ */
 const POLICY = sql`SELECT p.*, EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id) AS paid,
   (SELECT r.id FROM policies r WHERE r.renews = p.id) AS renewed_by,
-  (SELECT COUNT(*) FROM policy_transfers t WHERE t.policy_id = p.id) AS transfers FROM policies p`;
+  (SELECT COUNT(*) FROM policy_transfers t WHERE t.policy_id = p.id) AS transfers,
+  (SELECT jsonb_agg(jsonb_build_object('id', l.id, 'poolId', l.pool_id, 'riskId', l.risk_id, 'amount', l.amount::text,
+      'exposure', l.exposure::text, 'premium', l.premium::text, 'fee', l.fee::text, 'curatorFee', l.curator_fee::text,
+      'status', CASE WHEN EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = l.id) THEN 'PAID' ELSE l.status END) ORDER BY l.id)
+    FROM policies l WHERE l.lead_id = p.id) AS legs
+  FROM policies p`;
 
-const toPolicy = (r: PolicyRow): PolicyRecord => ({
+/** Only a lead row is a policy; its legs are its parts. */
+const LEAD = sql`p.lead_id IS NULL`;
+
+/**
+ * A policy as its holder sees it: the lead row's terms, its figures summed over its parts, and
+ * its status: ACTIVE while a part is, else PAID if a part was paid, else EXPIRED.
+ */
+function toPolicy(r: PolicyRow): PolicyRecord {
+  const lead: PolicyAllocation = {
+    id: r.id,
+    poolId: r.pool_id,
+    riskId: r.risk_id,
+    amount: big(r.amount),
+    exposure: big(r.exposure),
+    premium: big(r.premium),
+    fee: big(r.fee),
+    status: r.paid ? 'PAID' : r.status,
+  };
+  const legs = (r.legs ?? []).map((l) => ({ ...readAllocation(l), id: l.id, status: l.status, curatorFee: big(l.curatorFee) }));
+  const parts = [lead, ...legs];
+  const sum = (f: (a: PolicyAllocation) => bigint) => parts.reduce((s, a) => s + f(a), 0n);
+  const status = parts.some((a) => a.status === 'ACTIVE') ? 'ACTIVE' : parts.some((a) => a.status === 'PAID') ? 'PAID' : 'EXPIRED';
+  return {
+    ...rowOf(r),
+    amount: sum((a) => a.amount),
+    exposure: sum((a) => a.exposure),
+    premium: sum((a) => a.premium),
+    fee: sum((a) => a.fee),
+    curatorFee: big(r.curator_fee ?? '0') + legs.reduce((s, l) => s + l.curatorFee, 0n),
+    status,
+    allocations: parts.map(({ id, poolId, riskId, amount, exposure, premium, fee, status }) => ({
+      id,
+      poolId,
+      riskId,
+      amount,
+      exposure,
+      premium,
+      fee,
+      status,
+    })),
+  };
+}
+
+const rowOf = (r: PolicyRow): PolicyRecord => ({
   id: r.id,
   quoteId: r.quote_id,
   buyer: r.buyer,
@@ -253,26 +331,28 @@ const toPolicy = (r: PolicyRow): PolicyRecord => ({
   renewedBy: r.renewed_by ?? null,
 });
 
-export async function insertPolicy(tx: Executor, p: PolicyRecord): Promise<void> {
-  await tx.query(policyInsert(p), { prepare: true });
+/**
+ * The INSERT of a new policy's rows as a data-modifying CTE (`policy_row`), to run inside
+ * another statement (a sale's journal entry): its lead, then its legs (each naming the lead, no
+ * quote of its own), in one statement.
+ */
+export function policyInsertCte(lead: PolicyRecord, legs: readonly PolicyRecord[] = []): SQL {
+  return sql`policy_row AS (${policyInsert(lead, legs)})`;
 }
 
-/** The INSERT of a new policy as a data-modifying CTE (`policy_row`), to run inside another statement (a sale's journal entry). */
-export function policyInsertCte(p: PolicyRecord): SQL {
-  return sql`policy_row AS (${policyInsert(p)})`;
-}
-
-function policyInsert(p: PolicyRecord): SQL {
-  return sql`
-    INSERT INTO policies (id, quote_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
-      earning_dust_wad, start_at, covered_from, end_at, status, created_at, renews, curator_fee)
-    VALUES (${p.id}, ${p.quoteId}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
+function policyInsert(lead: PolicyRecord, legs: readonly PolicyRecord[] = []): SQL {
+  const row = (p: PolicyRecord, leadId: string | null) =>
+    sql`(${p.id}, ${leadId === null ? p.quoteId : null}, ${leadId}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
       ${num(p.fee)}, ${num(p.skim)}, ${num(p.repayment)}, ${num(p.earningRateWad)}, ${num(p.earningDustWad)}, ${ts(p.startAt)},
-      ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)}, ${p.renews ?? null}, ${num(p.curatorFee ?? 0n)})`;
+      ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)}, ${leadId === null ? (p.renews ?? null) : null}, ${num(p.curatorFee ?? 0n)})`;
+  return sql`
+    INSERT INTO policies (id, quote_id, lead_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
+      earning_dust_wad, start_at, covered_from, end_at, status, created_at, renews, curator_fee)
+    VALUES ${sql.join([row(lead, null), ...legs.map((l) => row(l, lead.id))], sql`, `)}`;
 }
 
 export async function findPolicy(ex: Executor, id: string): Promise<PolicyRecord | undefined> {
-  const rows = await ex.query<PolicyRow>(sql`${POLICY} WHERE p.id = ${id}`);
+  const rows = await ex.query<PolicyRow>(sql`${POLICY} WHERE p.id = ${id} AND ${LEAD}`);
   return rows[0] && toPolicy(rows[0]);
 }
 
@@ -285,7 +365,7 @@ export async function findPolicyByQuote(ex: Executor, quoteId: string): Promise<
 export async function policiesOf(ex: Executor, holder: string, page: PageRequest): Promise<PolicyRecord[]> {
   const { where, limit } = pageOf(sql`p.created_at`, sql`p.id`, page, true);
   const rows = await ex.query<PolicyRow>(
-    sql`${POLICY} WHERE ((p.buyer = ${holder} AND p.holder IS NULL) OR p.holder = ${holder}) AND ${where}
+    sql`${POLICY} WHERE ((p.buyer = ${holder} AND p.holder IS NULL) OR p.holder = ${holder}) AND ${LEAD} AND ${where}
       ORDER BY p.created_at DESC, p.id DESC ${limit}`,
   );
   return rows.map(toPolicy);
@@ -293,7 +373,7 @@ export async function policiesOf(ex: Executor, holder: string, page: PageRequest
 
 /** A policy locked for its transfer: a second transfer of it waits, and then sees the first. */
 export async function lockPolicy(tx: Executor, id: string): Promise<PolicyRecord | undefined> {
-  const rows = await tx.query<PolicyRow>(sql`${POLICY} WHERE p.id = ${id} FOR UPDATE OF p`);
+  const rows = await tx.query<PolicyRow>(sql`${POLICY} WHERE p.id = ${id} AND ${LEAD} FOR UPDATE OF p`);
   return rows[0] && toPolicy(rows[0]);
 }
 

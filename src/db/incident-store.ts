@@ -4,6 +4,7 @@ import type { Layer } from '../domain/waterfall.ts';
 import type { Executor } from './create-database.ts';
 import { big, json, ms, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
+import { policyIdOfPart } from '../domain/cover.ts';
 import type { RiskEventState, EvidenceObservation, RiskEventRecord, IncidentRecord, PayoutRecord } from '../domain/incident.ts';
 
 export async function insertRiskEvent(ex: Executor, e: Omit<RiskEventRecord, 'id'>, at: number): Promise<RiskEventRecord> {
@@ -144,7 +145,8 @@ type PayoutRow = {
 
 const toPayout = (r: PayoutRow): PayoutRecord => ({
   incidentId: r.incident_id,
-  policyId: r.policy_id,
+  policyId: policyIdOfPart(r.policy_id),
+  partId: r.policy_id,
   poolId: r.pool_id,
   buyer: r.buyer,
   due: big(r.due),
@@ -237,11 +239,11 @@ export async function incidentLayers(ex: Executor, incidentId: string) {
   }));
 }
 
-/** The incident that pays `policyId` (confirmed on its risk while it was in force), if any. */
+/** The incident that pays `policyId` (confirmed on its risk, or a part's, while it was in force), if any. */
 export async function incidentPayingPolicy(ex: Executor, policyId: string): Promise<string | undefined> {
   const [row] = await ex.query<{ id: string }>(sql`
     SELECT i.id FROM incidents i JOIN policies p ON p.risk_id = i.risk_id
-    WHERE p.id = ${policyId} AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
+    WHERE (p.id = ${policyId} OR p.lead_id = ${policyId}) AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
     ORDER BY i.triggered_at LIMIT 1`);
   return row?.id;
 }

@@ -92,20 +92,23 @@ export async function recordTokenLogs(tx: Executor, logs: readonly PolicyTokenLo
 export async function unmintedPolicies(ex: Executor, now: number, limit: number): Promise<Array<{ id: string; holder: string }>> {
   const rows = await ex.query<{ id: string; holder: string }>(sql`
     SELECT p.id, COALESCE(p.holder, p.buyer) AS holder FROM policies p
-    WHERE p.minted_block IS NULL AND p.end_at > ${ts(now)} AND NOT EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id)
+    WHERE p.minted_block IS NULL AND p.lead_id IS NULL AND p.end_at > ${ts(now)} AND NOT EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = p.id)
     ORDER BY p.created_at, p.id LIMIT ${limit}`);
   return rows;
 }
 
-/** Marks policies' mints as sent (before the transaction goes): from now on their tokens may move on chain. */
+/**
+ * Marks policies' mints as sent (before the transaction goes): from now on their tokens may move
+ * on chain. A policy's parts in other pools are marked with it (a settlement waits for the token
+ * indexer on any part of a policy whose token may have moved).
+ */
 export async function markMintsSent(ex: Executor, policyIds: readonly string[], at: number): Promise<void> {
   if (policyIds.length === 0) return;
-  await ex.query(
-    sql`UPDATE policies SET mint_sent_at = ${ts(at)} WHERE mint_sent_at IS NULL AND id IN (${sql.join(
-      policyIds.map((id) => sql`${id}`),
-      sql`, `,
-    )})`,
+  const ids = sql.join(
+    policyIds.map((id) => sql`${id}`),
+    sql`, `,
   );
+  await ex.query(sql`UPDATE policies SET mint_sent_at = ${ts(at)} WHERE mint_sent_at IS NULL AND (id IN (${ids}) OR lead_id IN (${ids}))`);
 }
 
 /** The blocks the token indexer recorded something in, at or below `below`, newest first: where a deep reorg's fork is looked for. */

@@ -141,6 +141,23 @@ export async function checkpointPool(tx: Executor, snap: PoolSnapshot): Promise<
   }
 }
 
+/**
+ * The snapshot as it would be with `exposure` more cover on the risk (its risk's, group's and the
+ * pool's exposure): a cover written in parts checks and prices a pool's second part after its first.
+ */
+export function withCover(snap: PoolSnapshot, riskId: string, exposure: bigint): PoolSnapshot {
+  const risk = snap.risks.find((r) => r.riskId === riskId);
+  if (!risk || exposure === 0n) return snap;
+  const groups = new Map(snap.groups);
+  addTo(groups, risk.correlationGroup, exposure);
+  return {
+    ...snap,
+    risks: snap.risks.map((r) => (r.riskId === riskId ? { ...r, exposure: r.exposure + exposure } : r)),
+    groups,
+    totalExposure: snap.totalExposure + exposure,
+  };
+}
+
 export function exposureFor(
   snap: PoolSnapshot,
   riskId: string,

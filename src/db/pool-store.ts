@@ -169,15 +169,18 @@ export async function applyPoolAggregates(tx: Executor, poolId: string, change: 
 }
 
 /**
- * The writes of applyPoolAggregates as data-modifying CTEs (`risks`, `grouped`, `pool_row`),
- * to run inside another statement: a sale makes them with its policy and journal entry in one.
+ * The writes of applyPoolAggregates as data-modifying CTEs (`risks`, `grouped`, `pool_row`, each
+ * name followed by `suffix`), to run inside another statement: a sale makes them with its policy
+ * and journal entry in one (a sale over several pools, with a suffix per pool).
  */
-export function poolAggregateWrites(poolId: string, change: AggregateChange): SQL[] {
+export function poolAggregateWrites(poolId: string, change: AggregateChange, suffix = ''): SQL[] {
+  if (!/^[a-z0-9_]*$/.test(suffix)) throw new Error(`bad CTE suffix ${suffix}`);
+  const name = (base: string) => sql.raw(`${base}${suffix}`);
   const risks = [...change.riskDeltas].filter(([, d]) => d !== 0n);
   const groups = [...change.groupDeltas].filter(([, d]) => d !== 0n);
   const ctes: SQL[] = [];
   if (risks.length > 0)
-    ctes.push(sql`risks AS (
+    ctes.push(sql`${name('risks')} AS (
       UPDATE pool_risks pr SET exposure = pr.exposure + v.delta
       FROM (VALUES ${sql.join(
         risks.map(([id, d]) => sql`(${id}, ${num(d)})`),
@@ -185,14 +188,14 @@ export function poolAggregateWrites(poolId: string, change: AggregateChange): SQ
       )}) AS v(risk_id, delta)
       WHERE pr.pool_id = ${poolId} AND pr.risk_id = v.risk_id)`);
   if (groups.length > 0)
-    ctes.push(sql`grouped AS (
+    ctes.push(sql`${name('grouped')} AS (
       UPDATE pool_group_exposure g SET exposure = g.exposure + v.delta
       FROM (VALUES ${sql.join(
         groups.map(([group, d]) => sql`(${group}, ${num(d)})`),
         sql`, `,
       )}) AS v(correlation_group, delta)
       WHERE g.pool_id = ${poolId} AND g.correlation_group = v.correlation_group)`);
-  ctes.push(sql`pool_row AS (
+  ctes.push(sql`${name('pool_row')} AS (
     UPDATE pools SET total_exposure = ${num(change.totalExposure)}, earning_rate_wad = ${num(change.accrual.rateWad)},
       earning_carry_wad = ${num(change.accrual.carryWad)}, accrued_at = ${ts(change.accrual.accruedAt)}
     WHERE id = ${poolId})`);

@@ -58,7 +58,7 @@ export async function markIncidentSettled(ex: Executor, incidentId: string, at: 
     UPDATE incidents SET status = 'SETTLED', settled_at = ${ts(at)},
       total_due = (SELECT COALESCE(SUM(due), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
       total_paid = (SELECT COALESCE(SUM(paid), 0) FROM incident_pools WHERE incident_id = ${incidentId}),
-      policies_paid = (SELECT COUNT(*) FROM payouts WHERE incident_id = ${incidentId})
+      policies_paid = (SELECT COUNT(DISTINCT split_part(policy_id, '.', 1)) FROM payouts WHERE incident_id = ${incidentId})
     WHERE id = ${incidentId} AND status = 'SETTLING' RETURNING id`);
   return updated.length > 0;
 }
@@ -120,9 +120,10 @@ export async function writePayouts(
   now: number,
 ): Promise<void> {
   const due = payoutDue(sql`p.amount`, sql`${incident.payoutRatio}::numeric`);
-  // The payee: who held the policy when the incident confirmed (a transfer after it does not redirect the payout).
+  // The payee: who held the policy when the incident confirmed (a transfer after it does not
+  // redirect the payout); a part in another pool or on another risk is its lead's, held with it.
   const payee = sql`COALESCE((SELECT t.to_address FROM policy_transfers t
-    WHERE t.policy_id = p.id AND t.at <= ${ts(incident.confirmedAt)} ORDER BY t.seq DESC LIMIT 1), p.buyer)`;
+    WHERE t.policy_id = COALESCE(p.lead_id, p.id) AND t.at <= ${ts(incident.confirmedAt)} ORDER BY t.seq DESC LIMIT 1), p.buyer)`;
   const columns = sql`INSERT INTO payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at, seq)`;
   // Rows go in in policy id order, numbered in that order: both the primary key and the
   // (incident, pool, seq) index then grow at their right edge instead of at random pages.

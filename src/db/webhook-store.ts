@@ -148,7 +148,7 @@ export async function enqueueEvents(tx: Executor, from: number, to: number, now:
       FROM incidents i WHERE i.settled_at >= ${f} AND i.settled_at < ${t}`,
     PAYOUT: sql`
       SELECT 'PAYOUT' AS event, 'payout:' || y.policy_id AS event_id, y.buyer AS owner, y.created_at AS at,
-        jsonb_build_object('policyId', y.policy_id, 'incidentId', y.incident_id, 'poolId', y.pool_id, 'holder', y.buyer,
+        jsonb_build_object('policyId', split_part(y.policy_id, '.', 1), 'incidentId', y.incident_id, 'poolId', y.pool_id, 'holder', y.buyer,
           'due', y.due::text, 'paid', y.paid::text, 'at', y.created_at) AS payload
       FROM payouts y WHERE y.created_at >= ${f} AND y.created_at < ${t}
         AND y.buyer IN (SELECT owner FROM webhook_endpoints WHERE deleted_at IS NULL AND 'PAYOUT' = ANY (events))`,

@@ -38,6 +38,19 @@ export interface Distributor {
 export const commissionOf = (premium: bigint, distributor: Distributor | null | undefined): bigint =>
   distributor ? (premium * BigInt(distributor.commissionBps)) / 10_000n : 0n;
 
+/**
+ * One pool's part of a cover on one risk (issue 72): a routed cover is written by several pools
+ * on its risk, a bundle over several risks; each part lives in its pool as a policy row of its own.
+ */
+export interface CoverAllocation {
+  poolId: string;
+  riskId: string;
+  amount: bigint;
+  exposure: bigint;
+  premium: bigint;
+  fee: bigint;
+}
+
 export interface QuoteRecord {
   id: string;
   riskId: string;
@@ -59,7 +72,20 @@ export interface QuoteRecord {
   expiresAt: number;
   /** The distributor that sold it, and its commission on the premium; none when absent. */
   distributor?: Distributor | null | undefined;
+  /**
+   * Its parts where more than one pool or risk writes it, the first (the cheapest pool) being
+   * `poolId`'s; absent for a cover one pool writes on one risk (then its one part is the quote).
+   * The quote's amount, exposure, premium and fee are their sums.
+   */
+  allocations?: readonly CoverAllocation[] | undefined;
 }
+
+/** A part as the API shows it: a policy's carries the id of its row (its payout's), a quote's none. */
+export type AllocationView = CoverAllocation & { id?: string };
+
+/** A quote's parts: its allocations, or the quote itself as its one part. */
+export const allocationsOf = (q: Pick<QuoteRecord, 'allocations' | 'poolId' | 'riskId' | 'amount' | 'exposure' | 'premium' | 'fee'>) =>
+  q.allocations ?? [{ poolId: q.poolId, riskId: q.riskId, amount: q.amount, exposure: q.exposure, premium: q.premium, fee: q.fee }];
 
 const shown = new WeakMap<QuoteRecord, StoredBreakdown>();
 
@@ -104,6 +130,30 @@ export interface PolicyRecord {
   renews?: string | null;
   /** The policy that renews this one. */
   renewedBy?: string | null;
+  /**
+   * Its parts (issue 72), the lead's first: one for a cover one pool writes on one risk. The
+   * policy's amount, exposure, premium, fee and curator fee are their sums; it is PAID once a
+   * part is paid and none is still in force unpaid, ACTIVE while one is.
+   */
+  allocations?: readonly PolicyAllocation[];
+}
+
+/**
+ * A policy's parts past the first are rows of their own, `<policy id>.<n>` (n from 1): a part's
+ * id names the policy it belongs to, so a payout of a part is shown as the policy's.
+ */
+export const legIdOf = (policyId: string, n: number): string => `${policyId}.${n}`;
+
+/** The policy a part's row belongs to: the id before the dot (a policy's own row is its id). */
+export function policyIdOfPart(partId: string): string {
+  const dot = partId.indexOf('.');
+  return dot < 0 ? partId : partId.slice(0, dot);
+}
+
+/** A policy's part in one pool on one risk, as read: its row's figures and whether it was paid. */
+export interface PolicyAllocation extends CoverAllocation {
+  id: string;
+  status: 'ACTIVE' | 'EXPIRED' | 'PAID';
 }
 
 /** A quote with the policy it became (null while it is not bought). */

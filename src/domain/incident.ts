@@ -40,7 +40,10 @@ export interface IncidentRecord extends IncidentTerms {
 
 export interface PayoutRecord {
   incidentId: string;
+  /** The policy paid (the holder's id for it). */
   policyId: string;
+  /** The row paid: the policy's, or one of its parts' in another pool or on another risk (domain/cover.ts legIdOf). */
+  partId: string;
   poolId: string;
   buyer: string;
   due: bigint;
@@ -48,6 +51,25 @@ export interface PayoutRecord {
   iouRepaid: bigint;
   /** When the payout was made on the ledger. */
   createdAt: number;
+}
+
+/**
+ * A policy's payout where several pools wrote it (issue 72): its parts' payouts for the first
+ * incident that paid one, their figures summed, as the first of them (its pool and row) made
+ * when the last was; null when no part was paid.
+ */
+export function combinedPayout(parts: readonly PayoutRecord[]): PayoutRecord | null {
+  const first = parts.reduce<PayoutRecord | null>((a, b) => (a === null || b.createdAt < a.createdAt ? b : a), null);
+  if (!first) return null;
+  const same = parts.filter((p) => p.incidentId === first.incidentId);
+  const sum = (f: (p: PayoutRecord) => bigint) => same.reduce((s, p) => s + f(p), 0n);
+  return {
+    ...(same[0] as PayoutRecord),
+    due: sum((p) => p.due),
+    paid: sum((p) => p.paid),
+    iouRepaid: sum((p) => p.iouRepaid),
+    createdAt: Math.max(...same.map((p) => p.createdAt)),
+  };
 }
 
 export interface RecoveryPart {

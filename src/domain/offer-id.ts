@@ -1,4 +1,4 @@
-import type { QuoteRecord } from './cover.ts';
+import type { CoverAllocation, QuoteRecord } from './cover.ts';
 
 /** What a firm quote promises, as its id carries it: everything a purchase needs of it. */
 export type OfferTerms = Omit<QuoteRecord, 'id' | 'breakdown' | 'explanation'>;
@@ -26,6 +26,10 @@ export function offerBody(key: string, t: OfferTerms): string {
     t.expiresAt,
     // A distributor's commission is part of the offer: it is signed with the price.
     ...(t.distributor ? [t.distributor.address, t.distributor.commissionBps] : []),
+    // So are a routed cover's or a bundle's parts: each pool's amount and price.
+    ...(t.allocations
+      ? [t.allocations.map((a) => [a.riskId, a.poolId, a.amount.toString(), a.exposure.toString(), a.premium.toString(), a.fee.toString()])]
+      : []),
   ];
   return `${key}.${Buffer.from(JSON.stringify(terms)).toString('base64url')}`;
 }
@@ -58,10 +62,15 @@ export function termsOfBody(body: string): OfferTerms | undefined {
   } catch {
     return undefined;
   }
-  if (!Array.isArray(terms) || (terms.length !== 10 && terms.length !== 12)) return undefined;
+  if (!Array.isArray(terms) || terms.length < 10 || terms.length > 13) return undefined;
+  // Allocations, where present, are the last term (an array); a distributor is the two before.
+  const last: unknown = terms[terms.length - 1];
+  const parts = Array.isArray(last) ? allocationsOfTerms(last) : null;
+  if (parts === undefined || (parts === null) !== (terms.length % 2 === 0)) return undefined;
+  const withDistributor = terms.length - (parts ? 1 : 0) === 12;
   const [riskId, poolId, requester, amount, durationDays, exposure, premium, fee, createdAt, expiresAt, distributor, commissionBps] =
     terms as unknown[];
-  if (terms.length === 12 && (typeof distributor !== 'string' || !Number.isSafeInteger(commissionBps))) return undefined;
+  if (withDistributor && (typeof distributor !== 'string' || !Number.isSafeInteger(commissionBps))) return undefined;
   const decimals = [amount, exposure, premium, fee];
   if (
     typeof riskId !== 'string' ||
@@ -82,6 +91,22 @@ export function termsOfBody(body: string): OfferTerms | undefined {
     fee: BigInt(fee as string),
     createdAt: createdAt as number,
     expiresAt: expiresAt as number,
-    ...(terms.length === 12 ? { distributor: { address: distributor as string, commissionBps: commissionBps as number } } : {}),
+    ...(withDistributor ? { distributor: { address: distributor as string, commissionBps: commissionBps as number } } : {}),
+    ...(parts ? { allocations: parts } : {}),
   };
+}
+
+/** An offer's allocations term, if well formed (at least two parts); undefined for anything else. */
+function allocationsOfTerms(value: unknown[]): CoverAllocation[] | undefined {
+  if (value.length < 2 || value.length > 100) return undefined;
+  const out: CoverAllocation[] = [];
+  for (const part of value) {
+    if (!Array.isArray(part) || part.length !== 6) return undefined;
+    const [riskId, poolId, ...figures] = part as unknown[];
+    if (typeof riskId !== 'string' || typeof poolId !== 'string' || !figures.every((d) => typeof d === 'string' && DECIMAL.test(d)))
+      return undefined;
+    const [amount, exposure, premium, fee] = (figures as string[]).map(BigInt) as [bigint, bigint, bigint, bigint];
+    out.push({ riskId, poolId, amount, exposure, premium, fee });
+  }
+  return out;
 }

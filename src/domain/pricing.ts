@@ -403,3 +403,46 @@ export function pricePremium(input: PremiumInput, params: PricingParams): Premiu
     total: premium + fee,
   };
 }
+
+/**
+ * One breakdown of a cover written in parts (issue 72: several pools, or several risks): each
+ * part's rates weighted by its share of the amount. The loads carry each part's own utilisation
+ * multiplier, so a load times the blended multiplier is the parts' sum of it; the premium, the
+ * fee and the raw premium are sums; the asked rate shown is the highest of the parts'.
+ */
+export function blendBreakdowns(parts: ReadonlyArray<{ amount: bigint; price: PremiumBreakdown }>): PremiumBreakdown {
+  const [first] = parts;
+  if (!first) throw new Error('a cover has at least one part');
+  if (parts.length === 1) return first.price;
+  const total = new Decimal(parts.reduce((s, p) => s + p.amount, 0n).toString());
+  const weight = parts.map((p) => new Decimal(p.amount.toString()).div(total));
+  const mean = (f: (b: PremiumBreakdown) => Decimal) =>
+    parts.reduce((s, p, i) => s.add(f(p.price).mul(weight[i] as Decimal)), new Decimal(0));
+  const m = mean((b) => new Decimal(b.utilisationMultiplier));
+  const load = (f: (b: PremiumBreakdown) => string) => decimalString(mean((b) => new Decimal(f(b)).mul(b.utilisationMultiplier)).div(m));
+  const targets = parts.map((p) => p.price.targetAnnualRate).filter((t): t is string => t !== undefined);
+  const sum = (f: (b: PremiumBreakdown) => bigint) => parts.reduce((s, p) => s + f(p.price), 0n);
+  return {
+    expectedLoss: load((b) => b.expectedLoss),
+    uncertaintyLoad: load((b) => b.uncertaintyLoad),
+    capitalLoad: load((b) => b.capitalLoad),
+    skimLoad: load((b) => b.skimLoad),
+    riskPremiumRate: load((b) => b.riskPremiumRate),
+    capitalShare: decimalString(
+      mean((b) => new Decimal(b.capitalShare)),
+      6,
+    ),
+    targetAnnualRate: targets.length === 0 ? undefined : targets.reduce((a, b) => (new Decimal(b).gt(a) ? b : a)),
+    utilisationBefore: decimalString(mean((b) => new Decimal(b.utilisationBefore))),
+    utilisationAfter: decimalString(mean((b) => new Decimal(b.utilisationAfter))),
+    utilisationMultiplier: decimalString(m),
+    termRate: decimalString(mean((b) => new Decimal(b.termRate))),
+    annualRate: decimalString(mean((b) => new Decimal(b.annualRate))),
+    termFraction: first.price.termFraction,
+    rawPremium: parts.reduce((s, p) => s.add(p.price.rawPremium), new Decimal(0)).toFixed(),
+    minimumApplied: parts.some((p) => p.price.minimumApplied),
+    premium: sum((b) => b.premium),
+    fee: sum((b) => b.fee),
+    total: sum((b) => b.total),
+  };
+}

@@ -56,7 +56,7 @@ export function createContext(
   const payouts = once(
     () =>
       new DataLoader<string, PayoutRecord | null>(async (ids) => {
-        const byPolicy = new Map((await payoutsOfPolicies(deps, ids)).map((p) => [p.policyId, p]));
+        const byPolicy = new Map((await payoutsOfPolicies(deps, ids)).map((p) => [p.partId, p]));
         return ids.map((id) => byPolicy.get(id) ?? null);
       }),
   );

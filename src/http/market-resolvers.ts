@@ -1,6 +1,6 @@
 import { setPoolRiskPrice } from '../app/create-pool.ts';
 import { floorRateBps, riskOffers } from '../app/price-cover.ts';
-import { commissionOf } from '../domain/cover.ts';
+import { allocationsOf, commissionOf } from '../domain/cover.ts';
 import { notFound } from '../domain/errors.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 import { poolRiskView } from '../app/pools.ts';
@@ -34,6 +34,15 @@ export const marketResolvers: Resolvers = {
   Quote: {
     distributor: (q) => q.distributor?.address ?? null,
     commission: (q) => commissionOf(q.premium, q.distributor),
+    allocations: (q) => [...allocationsOf(q)],
+  },
+  Policy: {
+    allocations: (p) => (p.allocations ? [...p.allocations] : allocationsOf(p).map((a) => ({ ...a, id: p.id }))),
+  },
+  CoverAllocation: {
+    pool: (a, _, ctx) => ctx.pool(a.poolId),
+    risk: (a, _, ctx) => ctx.risk(a.riskId),
+    payout: (a, _, ctx) => (a.id ? ctx.payoutOf(a.id) : null),
   },
   CoverOffer: {
     pool: (o, _, ctx) => ctx.pool(o.poolId),

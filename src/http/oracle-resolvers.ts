@@ -8,7 +8,7 @@ import { importFeedHistory } from '../app/history.ts';
 import { shownState } from '../app/risks.ts';
 import { runBacktest } from '../app/backtest.ts';
 import { getIncident, incidents, payouts, poolsOfIncident, riskEventsOf } from '../app/incidents.ts';
-import type { EvidenceObservation } from '../domain/incident.ts';
+import { type EvidenceObservation, combinedPayout } from '../domain/incident.ts';
 import { under } from '../domain/errors.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
 import { pageRequest } from '../domain/page.ts';
@@ -127,6 +127,10 @@ export const oracleResolvers: Resolvers = {
     pool: (p, _, ctx) => ctx.pool(p.poolId),
   },
   Policy: {
-    payout: (p, _, ctx) => ctx.payoutOf(p.id),
+    payout: async (p, _, ctx) => {
+      const parts = p.allocations ?? [];
+      if (parts.length <= 1) return ctx.payoutOf(p.id);
+      return combinedPayout((await Promise.all(parts.map((a) => ctx.payoutOf(a.id)))).filter((x) => x !== null));
+    },
   },
 };

@@ -54,10 +54,10 @@ async function* resumed(ctx: Context, address: string, since: number): AsyncGene
     await ctx.events().ready();
     const seen = new Set<string>();
     for (const p of await payoutsSince(ctx.deps, address, since)) {
-      seen.add(p.policyId);
+      seen.add(p.partId);
       yield p;
     }
-    for (let r = await first; !r.done; r = await live.next()) if (!seen.has(r.value.policyId)) yield r.value;
+    for (let r = await first; !r.done; r = await live.next()) if (!seen.has(r.value.partId)) yield r.value;
   } finally {
     await live.return(undefined);
   }

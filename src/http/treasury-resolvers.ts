@@ -31,10 +31,10 @@ export const treasuryResolvers: Resolvers = {
     acknowledgeReorg: (_, a, ctx) => acknowledgeReorg(ctx.deps, ctx.viewer, a),
   },
   Payout: {
-    transfer: async (p, _, ctx) => transferVisibleTo(ctx.viewer, await ctx.transferOf(p.policyId)),
+    transfer: async (p, _, ctx) => transferVisibleTo(ctx.viewer, await ctx.transferOf(p.partId)),
     paidAt: async (p, _, ctx) => {
       if (ctx.deps.config.rail.mode !== 'chain') return p.createdAt;
-      const t = await ctx.transferOf(p.policyId);
+      const t = await ctx.transferOf(p.partId);
       return t?.status === 'CONFIRMED' ? t.finishedAt : null;
     },
   },

@@ -4,7 +4,7 @@ import type { RiskRecord } from '../../domain/risk.ts';
 import type { RiskSignalView, PoolSnapshot, BackstopState, DepositView, ObservationRecord } from '../../app/records.ts';
 import type { PositionRecord, WithdrawalRecord } from '../../domain/position.ts';
 import type { PositionTokenIssue as PositionTokenIssueRecord } from '../../domain/position-token.ts';
-import type { QuoteWithPolicy, QuoteRecord, StoredBreakdown, PolicyRecord } from '../../domain/cover.ts';
+import type { QuoteWithPolicy, QuoteRecord, StoredBreakdown, PolicyRecord, AllocationView } from '../../domain/cover.ts';
 import type { FeedRecord } from '../../domain/feed.ts';
 import type { EvidenceObservation as EvidenceObservationRecord, IncidentRecord, PayoutRecord, RecoveryRecord } from '../../domain/incident.ts';
 import type { AdequacyReport } from '../../domain/adequacy.ts';
@@ -317,6 +317,31 @@ export type ChainReorgConnection = {
   nodes: Array<ChainReorg>;
   /** Where this page ends, and whether another follows. */
   pageInfo: PageInfo;
+};
+
+/**
+ * One pool's part of a cover on one risk. A cover larger than the cheapest pool can hold is
+ * routed across pools, cheapest first (each writes what it can hold, the next the rest); a bundle
+ * is one cover over several risks. Each part lives in its pool: its exposure, its earning and its
+ * payout through that pool's waterfall. The parts' amounts, premiums and fees add up to the
+ * cover's.
+ */
+export type CoverAllocation = {
+  __typename?: 'CoverAllocation';
+  /** Its cover amount, in base units of the pool's asset. */
+  amount: Scalars['BigInt']['output'];
+  /** amount x the risk's maximum payout ratio: the most this part pays. */
+  exposure: Scalars['BigInt']['output'];
+  /** The platform fee on its premium. */
+  fee: Scalars['BigInt']['output'];
+  /** On a policy, this part's payout once an incident of its risk paid it (through its pool's waterfall); null on a quote or unpaid. */
+  payout?: Maybe<Payout>;
+  /** The pool that writes this part. */
+  pool: Pool;
+  /** Its premium, in base units. */
+  premium: Scalars['BigInt']['output'];
+  /** The risk it covers. */
+  risk: Risk;
 };
 
 /** One pool's offer for a cover on a risk (Risk.offers). */
@@ -1473,6 +1498,8 @@ export type PendingCuratorFee = {
 /** Cover bought: what an incident on its risk pays, automatically, to its buyer's wallet. */
 export type Policy = {
   __typename?: 'Policy';
+  /** The policy's parts, cheapest pool first: one for a cover one pool wrote whole. A part pays when its own risk triggers. */
+  allocations: Array<CoverAllocation>;
   /** The cover amount, in base units of the pool's asset. */
   amount: Scalars['BigInt']['output'];
   /** Who bought it. */
@@ -1491,7 +1518,11 @@ export type Policy = {
   holder: Scalars['String']['output'];
   /** The policy's id. */
   id: Scalars['ID']['output'];
-  /** The payout of this policy, if an incident paid it. */
+  /**
+   * The payout of this policy, if an incident paid it. A policy written by several pools is paid
+   * by each for its part: this is their payouts for the first incident that paid it, summed (its
+   * pool the first part's); each part's own is under allocations.
+   */
   payout?: Maybe<Payout>;
   /** The pool that wrote it. */
   pool: Pool;
@@ -2380,6 +2411,8 @@ export type QueryWithdrawalsArgs = {
 /** A firm price for cover, held until expiresAt: buy it with purchasePolicy. */
 export type Quote = {
   __typename?: 'Quote';
+  /** The cover's parts, cheapest pool first: one for a cover one pool writes whole. */
+  allocations: Array<CoverAllocation>;
   /** The cover amount, in base units of the pool's asset. */
   amount: Scalars['BigInt']['output'];
   /** How the premium was worked out. */
@@ -2822,7 +2855,7 @@ export type RiskOffersArgs = {
 /** The cover left on a risk and its price range for a term (Query.capacity). */
 export type RiskCapacity = {
   __typename?: 'RiskCapacity';
-  /** The largest single policy (in base units of the asset) any pool takes now: a policy is written by one pool. */
+  /** The largest single policy (in base units of the asset) the pools write now: a cover larger than one pool holds is routed across them (Quote.allocations), so this is what they hold together. */
   coverLeft: Scalars['BigInt']['output'];
   /** The term the rates are for, in days. */
   durationDays: Scalars['Int']['output'];
@@ -3790,6 +3823,7 @@ export type ResolversTypes = {
   ChainDeposits: ResolverTypeWrapper<Omit<ChainDeposits, 'credited' | 'pending'> & { credited: ResolversTypes['ChainDepositConnection'], pending: Array<ResolversTypes['ChainDeposit']> }>;
   ChainReorg: ResolverTypeWrapper<ChainReorg>;
   ChainReorgConnection: ResolverTypeWrapper<ChainReorgConnection>;
+  CoverAllocation: ResolverTypeWrapper<AllocationView>;
   CoverOffer: ResolverTypeWrapper<Omit<Omit<CoverOffer, 'pool'> & { pool: ResolversTypes['Pool'] }, 'pool'> & { poolId: string }>;
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
@@ -3942,6 +3976,7 @@ export type ResolversParentTypes = {
   ChainDeposits: Omit<ChainDeposits, 'credited' | 'pending'> & { credited: ResolversParentTypes['ChainDepositConnection'], pending: Array<ResolversParentTypes['ChainDeposit']> };
   ChainReorg: ChainReorg;
   ChainReorgConnection: ChainReorgConnection;
+  CoverAllocation: AllocationView;
   CoverOffer: Omit<Omit<CoverOffer, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
@@ -4186,6 +4221,16 @@ export type ChainReorgResolvers<ContextType = Context, ParentType extends Resolv
 export type ChainReorgConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['ChainReorgConnection'] = ResolversParentTypes['ChainReorgConnection']> = {
   nodes?: Resolver<Array<ResolversTypes['ChainReorg']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type CoverAllocationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CoverAllocation'] = ResolversParentTypes['CoverAllocation']> = {
+  amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  exposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  fee?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  payout?: Resolver<Maybe<ResolversTypes['Payout']>, ParentType, ContextType>;
+  pool?: Resolver<ResolversTypes['Pool'], ParentType, ContextType>;
+  premium?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
 };
 
 export type CoverOfferResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CoverOffer'] = ResolversParentTypes['CoverOffer']> = {
@@ -4437,6 +4482,7 @@ export type PendingCuratorFeeResolvers<ContextType = Context, ParentType extends
 };
 
 export type PolicyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Policy'] = ResolversParentTypes['Policy']> = {
+  allocations?: Resolver<Array<ResolversTypes['CoverAllocation']>, ParentType, ContextType>;
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   buyer?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   coveredFrom?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -4698,6 +4744,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
 };
 
 export type QuoteResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Quote'] = ResolversParentTypes['Quote']> = {
+  allocations?: Resolver<Array<ResolversTypes['CoverAllocation']>, ParentType, ContextType>;
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   breakdown?: Resolver<ResolversTypes['QuoteBreakdown'], ParentType, ContextType>;
   commission?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
@@ -5194,6 +5241,7 @@ export type Resolvers<ContextType = Context> = {
   ChainDeposits?: ChainDepositsResolvers<ContextType>;
   ChainReorg?: ChainReorgResolvers<ContextType>;
   ChainReorgConnection?: ChainReorgConnectionResolvers<ContextType>;
+  CoverAllocation?: CoverAllocationResolvers<ContextType>;
   CoverOffer?: CoverOfferResolvers<ContextType>;
   DailyAmount?: DailyAmountResolvers<ContextType>;
   DateTime?: GraphQLScalarType;

@@ -170,7 +170,7 @@ describe('the dashboard on the demo market, in a real browser', () => {
     assert.deepEqual(pageErrors, []);
   });
 
-  test("a market on the page: a curator prices its pool's capacity, a quote lists every pool's offer, and a partner's link adds its commission", async () => {
+  test("a market on the page: a curator prices its pool's capacity, a quote lists every pool's offer, a partner's link adds its commission, and a bundle is built from two risks", async () => {
     h.clock.catchUpWithWallClock();
     const curator = newWallet();
     const me: Viewer = { address: curator.address, roles: [] };
@@ -215,6 +215,19 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await page.click('#quote [data-offers] summary');
     const rows = await page.locator('#quote [data-offers] tbody tr').allTextContents();
     assert.match(rows.at(-1) ?? '', /^Priced DAI pool30(\.\d+)?%/);
+
+    // A bundle built from two risks: one policy, priced together, its parts shown.
+    await page.click('#bundle-add');
+    await page.waitForSelector(`[data-bundle-item="${market.risks.dai.id}"]`);
+    await page.selectOption('#buy-risk', market.risks.vault.id);
+    await page.fill('#buy-amount', '2,000');
+    await page.click('#bundle-add');
+    await page.waitForSelector(`[data-bundle-item="${market.risks.vault.id}"]`);
+    await page.click('#bundle-go');
+    await page.waitForSelector('#quote [data-allocations]');
+    assert.ok(Number(await page.getAttribute('#quote [data-allocations]', 'data-allocations')) >= 2);
+    assert.match((await page.textContent('#quote [data-quote]')) ?? '', /^3,000 USDC of a bundle of .*DAI depeg.* cover for 30 days/);
+    assert.match((await page.textContent('#buy-result')) ?? '', /its items hold [\d.]+% of the capital they would hold apart/);
     await page.close();
     assert.deepEqual(pageErrors, []);
   });

@@ -255,4 +255,77 @@ describe('a market of pools on one risk (issue 72)', () => {
       parts.map((a) => [a.pool.id, a.exposure]),
     );
   });
+
+  test('a bundle is one policy over several risks: bought with a commission, each item paid only when its own risk triggers', async () => {
+    const adminToken = await h.signIn(h.admin);
+    const curator = newWallet();
+    const curatorToken = await h.signIn(curator);
+    const risks = [
+      await watchedRisk(h, adminToken, depegRiskInput('Bundle USDC', 'USDC', { window: 0 })),
+      await watchedRisk(h, adminToken, depegRiskInput('Bundle DAI', 'DAI', { window: 0 })),
+    ];
+    const pool = (await h.ok(CREATE_POOL, { input: { name: 'Two coins', risks: risks.map((r) => ({ riskId: r.id })) } }, curatorToken))
+      .createPool;
+    await h.ok(CREDIT, { a: curator.address, amt: USDC(100_000).toString(), r: `seed-${pool.id}` }, adminToken);
+    await h.ok(DEPOSIT, { p: pool.id, amt: USDC(100_000).toString() }, curatorToken);
+    const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
+    const partner = newWallet();
+    const BUNDLE = `mutation($i: [CoverItemInput!]!, $dist: DistributorInput) { q: requestBundleQuote(items: $i, durationDays: 30, distributor: $dist) {
+      id amount premium fee commission total allocations { risk { id } pool { id } amount premium } } }`;
+    const items = [
+      { riskId: risks[0]?.id, amount: USDC(3_000).toString() },
+      { riskId: risks[1]?.id, amount: USDC(2_000).toString() },
+    ];
+    expectCode(await h.gql(BUNDLE, { i: items, dist: { address: partner.address, commissionBps: 9_000 } }, buyer.token), 'BAD_USER_INPUT');
+    const { q } = await h.ok(BUNDLE, { i: items, dist: { address: partner.address, commissionBps: 500 } }, buyer.token);
+    assert.equal(q.amount, USDC(5_000).toString());
+    assert.equal(BigInt(q.commission), (BigInt(q.premium) * 500n) / 10_000n);
+    assert.equal(BigInt(q.total), BigInt(q.premium) + BigInt(q.fee) + BigInt(q.commission));
+    assert.deepEqual(
+      q.allocations.map((a: { risk: { id: string }; pool: { id: string }; amount: string }) => [a.risk.id, a.pool.id, a.amount]),
+      items.map((i) => [i.riskId, pool.id, i.amount]),
+    );
+    const bought = (await h.ok(PURCHASE, { q: q.id }, buyer.token)).purchasePolicy;
+    assert.equal(bought.amount, USDC(5_000).toString());
+
+    // Renewed as one policy: the same items, from the bundle's end.
+    const renewal = (
+      await h.ok(
+        `mutation($p: ID!) { renewPolicy(policyId: $p, durationDays: 30) { id amount renews { id } allocations { risk { id } amount } } }`,
+        { p: bought.id },
+        buyer.token,
+      )
+    ).renewPolicy;
+    assert.equal(renewal.renews.id, bought.id);
+    assert.deepEqual(
+      renewal.allocations.map((a: { risk: { id: string }; amount: string }) => [a.risk.id, a.amount]),
+      items.map((i) => [i.riskId, i.amount]),
+    );
+
+    // The DAI risk triggers: only its item pays; the USDC item stays in force, and so does the policy.
+    const [feed] = await feedsOfRisk(h.db, risks[1]?.id as string);
+    h.clock.advance(1_000);
+    const { incidents } = await recordObservations(
+      h.deps,
+      feed?.id as string,
+      [{ value: '0.9', observedAt: h.clock.now(), source: {} }],
+      false,
+    );
+    assert.equal((await settleIncident(h.deps, incidents[0] as string))?.policiesPaid, 1);
+    await creditSettledClaims(h.deps);
+    const POLICY = `query($id: ID!) { policy(id: $id) { status amount payout { paid } allocations { risk { id } payout { paid } } } }`;
+    const after = (await h.ok(POLICY, { id: bought.id }, buyer.token)).policy;
+    assert.equal(after.status, 'ACTIVE');
+    assert.deepEqual(
+      after.allocations.map((a: { risk: { id: string }; payout: { paid: string } | null }) => [a.risk.id, a.payout?.paid ?? null]),
+      [
+        [risks[0]?.id, null],
+        [risks[1]?.id, USDC(2_000).toString()],
+      ],
+    );
+    assert.equal(after.payout.paid, USDC(2_000).toString());
+    // The distributor was paid in the sale's entry.
+    const partnerToken = await h.signIn(partner);
+    assert.equal((await h.ok('{ accountBalance { amount } }', {}, partnerToken)).accountBalance.amount, q.commission);
+  });
 });

@@ -542,6 +542,84 @@ describe('history as data, and quotes from it (API)', () => {
     assert.ok(reference.rate < 2.5 * reference.expectedLoss, JSON.stringify(reference));
   });
 
+  test('a bundle costs less than its items apart over independent risks, about the same over risks that fail together, never less than their expected losses', async () => {
+    const profile = {
+      audits: 2,
+      daysLive: 548,
+      valueSecuredUsd: '1000000000',
+      pastIncidents: 0,
+      oracleQuality: 'HIGH',
+      centralisation: 'MEDIUM',
+    };
+    const contract = (correlationGroup: string, protocolCategory: string) => ({
+      kind: 'SMART_CONTRACT_FAILURE',
+      protocolCategory,
+      correlationGroup,
+      score: profile,
+    });
+    const a = (await marketOn([], { ...INDEMNITY_RULE }, {}, contract('GA', 'LENDING'))).risk.id;
+    const b = (await marketOn([], { ...INDEMNITY_RULE }, {}, contract('GB', 'DEX'))).risk.id;
+    const c = (await marketOn([], { ...INDEMNITY_RULE }, {}, contract('GA', 'LENDING'))).risk.id;
+    const buyer = await h.signIn(newWallet());
+    const amount = USDC(100_000);
+    const SINGLE = `mutation($r: ID!, $amt: BigInt!) { quote: requestQuote(riskId: $r, amount: $amt, durationDays: 365) { total breakdown { expectedLoss } } }`;
+    const apart = async (r: string) => (await h.ok(SINGLE, { r, amt: amount.toString() }, buyer)).quote;
+    const BUNDLE = `mutation($i: [CoverItemInput!]!, $d: Int!) { q: requestBundleQuote(items: $i, durationDays: $d) {
+      id amount premium fee total summary breakdown { capitalTogether expectedLoss poolSelection }
+      allocations { risk { id } amount premium } } }`;
+    const together = async (x: string, y: string) =>
+      (
+        await h.ok(
+          BUNDLE,
+          {
+            i: [
+              { riskId: x, amount: amount.toString() },
+              { riskId: y, amount: amount.toString() },
+            ],
+            d: 365,
+          },
+          buyer,
+        )
+      ).q;
+    const [qa, qb, qc] = [await apart(a), await apart(b), await apart(c)];
+    const [independent, correlated] = [await together(a, b), await together(a, c)];
+    const sum = (...qs: Array<{ total: string }>) => qs.reduce((t, q) => t + BigInt(q.total), 0n);
+    // Items priced as their own quotes would be, their capital scaled by what they hold together.
+    assert.deepEqual(
+      independent.allocations.map((x: { risk: { id: string }; amount: string }) => [x.risk.id, x.amount]),
+      [
+        [a, amount.toString()],
+        [b, amount.toString()],
+      ],
+    );
+    assert.equal(independent.amount, (2n * amount).toString());
+    const [fi, fc] = [Number(independent.breakdown.capitalTogether), Number(correlated.breakdown.capitalTogether)];
+    assert.ok(fi > 0 && fi < fc && fc <= 1, JSON.stringify({ fi, fc }));
+    assert.ok(fi < 0.8, `independent risks rarely fail in the same year: ${fi}`);
+    assert.ok(BigInt(independent.total) < sum(qa, qb), `${independent.total} against ${sum(qa, qb)} apart`);
+    assert.ok(BigInt(correlated.total) <= sum(qa, qc), `${correlated.total} against ${sum(qa, qc)} apart`);
+    assert.ok(BigInt(correlated.total) > BigInt(independent.total) - (BigInt(qb.total) - BigInt(qc.total)));
+    // Never below the items' expected losses: the premium covers each item's expected loss over the term.
+    const expected = (q: { breakdown: { expectedLoss: string } }) => (Number(q.breakdown.expectedLoss) * Number(amount)) | 0;
+    assert.ok(Number(independent.premium) >= expected(qa) + expected(qb), JSON.stringify({ independent, qa, qb }));
+    assert.match(independent.breakdown.poolSelection, /a bundle of 2 risks/);
+    // Refused: one risk, a risk twice.
+    const one = await h.gql(BUNDLE, { i: [{ riskId: a, amount: amount.toString() }], d: 365 }, buyer);
+    expectCode(one, 'BAD_USER_INPUT');
+    const twice = await h.gql(
+      BUNDLE,
+      {
+        i: [
+          { riskId: a, amount: amount.toString() },
+          { riskId: a, amount: '1' },
+        ],
+        d: 365,
+      },
+      buyer,
+    );
+    expectCode(twice, 'BAD_USER_INPUT');
+  });
+
   test('an admin imports history; a re-import adds nothing; bad input is refused whole with nothing written', async () => {
     const m = await marketOn(['1', '0.999', '1.001']);
     assert.equal(m.imported?.received, 3);

@@ -14,6 +14,7 @@ import { inlineCpu } from './cpu-worker.ts';
 import { createCoalescer } from './coalesce.ts';
 import { commonShockOf, dependsOnOf, lossModelOf } from './loss-models.ts';
 import type { SimRisk } from '../domain/monte-carlo.ts';
+import type { RiskRecord } from '../domain/risk.ts';
 import { TRANCHE_ORDER, backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
 import type { TrancheName } from '../domain/pool.ts';
 import type { Deps, Ports, SolvencyConfig } from './deps.ts';
@@ -46,22 +47,7 @@ async function report(
     if (e.exposure <= 0n) continue;
     const risk = risks.get(e.riskId);
     if (!risk) continue;
-    // The loss model that prices the cover (docs/pricing.md): the chance of a trigger within a
-    // year drawn from the posterior frequency, and its payout from the posterior mean severity;
-    // a risk shares the shocks of its group and of the groups its backing depends on.
-    const model = await lossModelOf(deps, risk);
-    const probability = Math.min(1, -Math.expm1(-model.posterior.hazard));
-    const severity = model.posterior.severity / Math.max(Number(risk.maxPayoutRatio), 1e-9);
-    sims.push({
-      exposure: Number(e.exposure),
-      probability,
-      severity,
-      ...(model.prior.severitySpread === undefined ? {} : { severitySpread: model.prior.severitySpread }),
-      acrossGroups: commonShockOf(risk, config.acrossGroups),
-      group: risk.correlationGroup,
-      dependsOn: dependsOnOf(risk),
-      frequency: { shape: model.posterior.shape, rate: model.posterior.rate },
-    });
+    sims.push(await simRiskOf(deps, risk, e.exposure));
     simulated.push(e);
   }
   const pending = await pendingClaims(deps.db, scope.poolId);
@@ -113,6 +99,26 @@ async function report(
     coverageRatio: required === 0n ? null : decimalString(new Decimal(available.toString()).div(required.toString()), 4),
     status: statusOf(available, required),
     computedAt: deps.clock.now(),
+  };
+}
+
+/**
+ * A risk's exposure as the simulation sees it, from the loss model that prices the cover
+ * (docs/pricing.md): the chance of a trigger within a year drawn from the posterior frequency,
+ * and its payout from the posterior mean severity; a risk shares the shocks of its group and of
+ * the groups its backing depends on.
+ */
+export async function simRiskOf(deps: Ports, risk: RiskRecord, exposure: bigint): Promise<SimRisk> {
+  const model = await lossModelOf(deps, risk);
+  return {
+    exposure: Number(exposure),
+    probability: Math.min(1, -Math.expm1(-model.posterior.hazard)),
+    severity: model.posterior.severity / Math.max(Number(risk.maxPayoutRatio), 1e-9),
+    ...(model.prior.severitySpread === undefined ? {} : { severitySpread: model.prior.severitySpread }),
+    acrossGroups: commonShockOf(risk, deps.config.solvency.simulation.acrossGroups),
+    group: risk.correlationGroup,
+    dependsOn: dependsOnOf(risk),
+    frequency: { shape: model.posterior.shape, rate: model.posterior.rate },
   };
 }
 

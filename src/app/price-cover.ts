@@ -14,6 +14,7 @@ import type { OfferTerms } from '../domain/offer-id.ts';
 import { RUN_TESTED_DAYS, type RunTest } from '../domain/loss-model.ts';
 import { DAY_MS } from '../domain/experience.ts';
 import { offerId } from './quote-offers.ts';
+import { capitalTogether } from './bundle-capital.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import {
   type LossTerms,
@@ -135,15 +136,18 @@ export function priceIn(
     minPremium: bigint;
     /** The curator's asked annual rate for the risk in this pool (exposureFor's), if any. */
     targetRateBps?: number | null;
+    /** What a bundle's items hold together over apart (app/bundle-capital.ts): the capital share is multiplied by it. */
+    capitalFactor?: string | undefined;
   },
 ): PremiumBreakdown {
+  const share = capitalShare(c.pool.adequacy, c.risk.id, c.loss.capitalDiversified);
   return pricePremium(
     {
       amount: c.amount,
       durationDays: c.durationDays,
       maxPayoutRatio: c.risk.maxPayoutRatio,
       loss: c.loss,
-      capitalShare: capitalShare(c.pool.adequacy, c.risk.id, c.loss.capitalDiversified),
+      capitalShare: c.capitalFactor === undefined || c.capitalFactor === '1' ? share : share * Number(c.capitalFactor),
       utilisationBefore: c.check.utilisationBefore,
       utilisationAfter: c.check.utilisationAfter,
       utilisationKey: c.check.utilisationKey,
@@ -221,10 +225,11 @@ export function poolOffers(
   amount: bigint,
   durationDays: number,
   withCapacity = false,
+  capitalFactor?: string,
 ): PoolOffer[] {
   const offers: PoolOffer[] = [];
   for (const snap of snapshots) {
-    const offer = offerIn(deps, risk, snap, loss, amount, durationDays, withCapacity);
+    const offer = offerIn(deps, risk, snap, loss, amount, durationDays, withCapacity, capitalFactor);
     if (offer) offers.push(offer);
   }
   return offers;
@@ -239,6 +244,7 @@ function offerIn(
   amount: bigint,
   durationDays: number,
   withCapacity: boolean,
+  capitalFactor?: string,
 ): PoolOffer | undefined {
   const e = exposureFor(snap, risk.id);
   if (!e) return undefined;
@@ -257,6 +263,7 @@ function offerIn(
     durationDays,
     minPremium: fill > 0n ? parseUnits(deps.config.minPremium, snap.pool.decimals) : 0n,
     targetRateBps: e.targetRateBps,
+    capitalFactor,
   });
   return {
     poolId: snap.pool.id,
@@ -292,8 +299,9 @@ export function routeCover(
   loss: LossTerms,
   amount: bigint,
   durationDays: number,
+  capitalFactor?: string,
 ): { parts: RoutedPart[]; offers: PoolOffer[] } | { parts: undefined; offers: PoolOffer[] } {
-  const offers = cheapestFirst(poolOffers(deps, risk, snapshots, loss, amount, durationDays));
+  const offers = cheapestFirst(poolOffers(deps, risk, snapshots, loss, amount, durationDays, false, capitalFactor));
   const parts: RoutedPart[] = [];
   let left = amount;
   for (const offer of offers) {
@@ -301,7 +309,8 @@ export function routeCover(
     const take = offer.fits ? left : (offer.capacity ?? 0n) < left ? (offer.capacity ?? 0n) : left;
     if (take <= 0n) continue;
     const snap = snapshots.find((s) => s.pool.id === offer.poolId) as PoolSnapshot;
-    const price = take === offer.fill ? offer.price : (offerIn(deps, risk, snap, loss, take, durationDays, false) as PoolOffer).price;
+    const price =
+      take === offer.fill ? offer.price : (offerIn(deps, risk, snap, loss, take, durationDays, false, capitalFactor) as PoolOffer).price;
     parts.push({ offer, amount: take, price });
     left -= take;
   }
@@ -321,22 +330,8 @@ export async function riskOffers(deps: Deps, riskId: string, amountText: string,
   return cheapestFirst(poolOffers(deps, risk, snapshots, loss, amount, durationDays, true));
 }
 
-/**
- * Prices cover without storing anything: every pool backing the risk is priced from its
- * current utilisation; the cheapest pool that has capacity for the whole cover wins (ties:
- * the older pool). `quoteEstimate` shows it; `requestQuote` stores it as a firm quote.
- */
-export async function priceCover(
-  deps: Deps,
-  viewer: Viewer | null,
-  riskId: string,
-  amountText: string,
-  durationDays: number,
-  distributorInput: { address: string; commissionBps: number } | null = null,
-): Promise<QuoteRecord> {
-  const amount = parsePositiveAmount(amountText);
-  const distributor = distributorInput && distributorOf(deps, distributorInput);
-  validateTerm(durationDays, deps.config.pricing);
+/** A cover on one risk as a quote reads it before pricing: the risk and its pools, open for sale, and its loss model over the term. */
+async function coverItem(deps: Deps, riskId: string, amount: bigint, durationDays: number) {
   const { risk, snapshots, at: now } = await deps.quotePaths.read(riskId);
   // The pools backing a risk cover it in one asset.
   const asset = snapshots[0]?.pool;
@@ -351,40 +346,71 @@ export async function priceCover(
   const { model, market, loss, runTested } = await lossOver(deps, risk, durationDays);
   const tooRisky = lossRefusal(deps, risk, { loss, runTested }, durationDays);
   if (tooRisky) throw tooRisky;
-  const { parts, offers } = routeCover(deps, risk, snapshots, loss, amount, durationDays);
+  return { risk, snapshots, now, model, market, loss, asset };
+}
+
+type CoverItem = Awaited<ReturnType<typeof coverItem>>;
+
+/** The item routed across its pools (routeCover), as allocations; CAPACITY_EXCEEDED where the pools together cannot hold it. */
+function routedItem(deps: Deps, item: CoverItem, amount: bigint, durationDays: number, capitalFactor?: string) {
+  const { risk, snapshots, loss } = item;
+  const { parts, offers } = routeCover(deps, risk, snapshots, loss, amount, durationDays, capitalFactor);
   if (!parts) {
     const available = offers.reduce((s, o) => s + (o.fits ? o.headroom : (o.capacity ?? 0n)), 0n);
     throw capacityExceeded(
-      snapshots.length === 0 ? 'no pool backs this risk yet' : 'the pools backing this risk together have no capacity for this cover',
+      snapshots.length === 0 ? `no pool backs ${risk.name} yet` : `the pools backing ${risk.name} together have no capacity for this cover`,
       {
+        riskId: risk.id,
         exposure: policyExposure(amount, risk.maxPayoutRatio).toString(),
         largestAvailable: offers.reduce((m, o) => (o.headroom > m ? o.headroom : m), 0n).toString(),
         availableAmount: available.toString(),
       },
     );
   }
-  const [lead] = parts as [RoutedPart, ...RoutedPart[]];
-  const allocations =
-    parts.length === 1
-      ? undefined
-      : parts.map((p) => ({
-          poolId: p.offer.poolId,
-          riskId,
-          amount: p.amount,
-          exposure: policyExposure(p.amount, risk.maxPayoutRatio),
-          premium: p.price.premium,
-          fee: p.price.fee,
-        }));
-  const exposure = allocations ? allocations.reduce((s, a) => s + a.exposure, 0n) : policyExposure(amount, risk.maxPayoutRatio);
-  const { premium, fee, total: _total, ...explained } = blendBreakdowns(parts);
+  return parts.map((p) => ({
+    part: p,
+    allocation: {
+      poolId: p.offer.poolId,
+      riskId: risk.id,
+      amount: p.amount,
+      exposure: policyExposure(p.amount, risk.maxPayoutRatio),
+      premium: p.price.premium,
+      fee: p.price.fee,
+      ...(capitalFactor !== undefined && capitalFactor !== '1' ? { capitalFactor } : {}),
+    },
+  }));
+}
+
+/**
+ * Prices cover without storing anything: every pool backing the risk is priced from its
+ * current utilisation, and the cover is filled from the cheapest (routeCover): the cheapest
+ * pool alone where it holds it all. `quoteEstimate` shows it; `requestQuote` stores it as a firm quote.
+ */
+export async function priceCover(
+  deps: Deps,
+  viewer: Viewer | null,
+  riskId: string,
+  amountText: string,
+  durationDays: number,
+  distributorInput: { address: string; commissionBps: number } | null = null,
+): Promise<QuoteRecord> {
+  const amount = parsePositiveAmount(amountText);
+  const distributor = distributorInput && distributorOf(deps, distributorInput);
+  validateTerm(durationDays, deps.config.pricing);
+  const item = await coverItem(deps, riskId, amount, durationDays);
+  const { risk, snapshots, now, model, market } = item;
+  const routed = routedItem(deps, item, amount, durationDays);
+  const [lead] = routed as [(typeof routed)[number], ...typeof routed];
+  const allocations = routed.length === 1 ? undefined : routed.map((r) => r.allocation);
+  const { premium, fee, total: _total, ...explained } = blendBreakdowns(routed.map((r) => r.part));
   const explanation = model ? storedExplanation(explainModel(model, durationDays)) : undefined;
   const terms: OfferTerms = {
     riskId,
-    poolId: lead.offer.poolId,
+    poolId: lead.allocation.poolId,
     requester: viewer?.address ?? null,
     amount,
     durationDays,
-    exposure,
+    exposure: allocations ? allocations.reduce((s, a) => s + a.exposure, 0n) : lead.allocation.exposure,
     premium,
     fee,
     createdAt: now,
@@ -402,11 +428,74 @@ export async function priceCover(
     marketMultiplier: market?.multiplier.toFixed(4),
     marketMotion: market ? market.motion : undefined,
     score: effectiveScore(risk),
-    bindingCap: lead.offer.binding,
+    bindingCap: lead.part.offer.binding,
     poolSelection:
-      parts.length === 1
+      routed.length === 1
         ? `the cheapest of ${snapshots.length} pool(s) backing this risk, holding the whole cover`
-        : `routed across ${parts.length} of the ${snapshots.length} pools backing this risk, cheapest first: each writes what it can hold`,
+        : `routed across ${routed.length} of the ${snapshots.length} pools backing this risk, cheapest first: each writes what it can hold`,
   };
   return { id: offerId(deps.config.jwt, terms), ...terms, breakdown, explanation };
+}
+
+/** The most risks one bundle covers. */
+export const MAX_BUNDLE_ITEMS = 10;
+
+/**
+ * Prices a bundle (issue 72): one cover over several risks, each item routed across its pools
+ * as a cover of its own would be, at the pools as they stand, and the capital each part holds
+ * multiplied by what the items hold together over what they hold apart in the adequacy
+ * simulation (capitalTogether). So a bundle over independent risks costs less than its items
+ * bought apart and one over risks that fail together about the same, never less than their
+ * expected losses and uncertainty (only the capital load shrinks). The items' risks share one
+ * asset; a risk appears once.
+ */
+export async function priceBundle(
+  deps: Deps,
+  viewer: Viewer | null,
+  items: ReadonlyArray<{ riskId: string; amount: string }>,
+  durationDays: number,
+  distributorInput: { address: string; commissionBps: number } | null = null,
+): Promise<QuoteRecord> {
+  if (items.length < 2 || items.length > MAX_BUNDLE_ITEMS)
+    throw badInput(`a bundle covers 2 to ${MAX_BUNDLE_ITEMS} risks (one risk is a plain quote: requestQuote)`, { field: 'items' });
+  if (new Set(items.map((i) => i.riskId)).size !== items.length)
+    throw badInput('a bundle names each risk once (its amount is the cover on it)', { field: 'items' });
+  const amounts = items.map((i, n) => parsePositiveAmount(i.amount, `items[${n}].amount`));
+  const distributor = distributorInput && distributorOf(deps, distributorInput);
+  validateTerm(durationDays, deps.config.pricing);
+  const read = await Promise.all(items.map((i, n) => coverItem(deps, i.riskId, amounts[n] as bigint, durationDays)));
+  const assets = new Set(read.map((r) => r.asset?.asset));
+  if (assets.size !== 1)
+    throw badInput('the risks of a bundle are covered in one asset: bundle risks whose pools share it', { field: 'items' });
+  const together = await capitalTogether(
+    deps,
+    read.map((r, n) => ({ risk: r.risk, exposure: policyExposure(amounts[n] as bigint, r.risk.maxPayoutRatio) })),
+  );
+  const routed = read.flatMap((item, n) => routedItem(deps, item, amounts[n] as bigint, durationDays, together.factor));
+  const [lead] = routed as [(typeof routed)[number], ...typeof routed];
+  const allocations = routed.map((r) => r.allocation);
+  const { premium, fee, total: _total, ...explained } = blendBreakdowns(routed.map((r) => r.part));
+  const now = Math.max(...read.map((r) => r.now));
+  const terms: OfferTerms = {
+    riskId: lead.allocation.riskId,
+    poolId: lead.allocation.poolId,
+    requester: viewer?.address ?? null,
+    amount: allocations.reduce((s, a) => s + a.amount, 0n),
+    durationDays,
+    exposure: allocations.reduce((s, a) => s + a.exposure, 0n),
+    premium,
+    fee,
+    createdAt: now,
+    expiresAt: now + deps.config.pricing.quoteTtlSeconds * 1000,
+    ...(distributor ? { distributor } : {}),
+    allocations,
+  };
+  const breakdown: StoredBreakdown = {
+    ...explained,
+    score: effectiveScore(read[0]?.risk as RiskRecord),
+    bindingCap: lead.part.offer.binding,
+    capitalTogether: together.factor,
+    poolSelection: `a bundle of ${items.length} risks in ${allocations.length} part(s), each routed cheapest first; its items hold ${new Decimal(together.factor).mul(100).toDecimalPlaces(1).toString()}% of the capital they hold apart (ES 99% of the items as one book, ${together.together}, over their sum alone, ${together.apart})`,
+  };
+  return { id: offerId(deps.config.jwt, terms), ...terms, breakdown };
 }

@@ -45,7 +45,7 @@ import { DAY_MS } from '../domain/experience.ts';
 import type { RunTest } from '../domain/loss-model.ts';
 import { lossOver, lossRefusal, priceIn, stateRefusal } from './price-cover.ts';
 import { readOffer } from './quote-offers.ts';
-import { requestQuote } from './request-quote.ts';
+import { requestBundleQuote, requestQuote } from './request-quote.ts';
 import { parseAmount } from '../domain/money.ts';
 
 /**
@@ -159,7 +159,10 @@ function offered(deps: Deps, quoteId: string): QuoteRecord | undefined {
 interface SalePart extends CoverAllocation {
   snap: PoolSnapshot;
   risk: RiskRecord;
+  /** Its capacity check, after the cover's earlier parts in the same pool (a bundle's). */
   check: CapacityCheck;
+  /** The utilisation it is priced at: the pool as it stands, as the part's own quote would be (app/price-cover.ts priceBundle). */
+  priceCheck: CapacityCheck;
 }
 
 async function buy(
@@ -352,11 +355,12 @@ function priceAtSale(
       risk: part.risk,
       pool: part.snap.pool,
       loss: (models.get(part.riskId) as PricedRisk).loss,
-      check: part.check,
+      check: part.priceCheck,
       amount: part.amount,
       durationDays: q.durationDays,
       minPremium: parseUnits(deps.config.minPremium, part.snap.pool.decimals),
       targetRateBps: exposureFor(part.snap, part.riskId)?.targetRateBps ?? null,
+      capitalFactor: part.capitalFactor,
     }),
   );
   const now = blendBreakdowns(prices.map((price, i) => ({ amount: (sale[i] as SalePart).amount, price })));
@@ -417,11 +421,14 @@ async function checkSale(tx: Executor, q: QuoteRecord, now: number): Promise<Sal
     snaps.set(poolId, snap);
   }
   const parts: SalePart[] = [];
+  const standing = new Map(snaps);
   for (const a of allocations) {
     const snap = snaps.get(a.poolId) as PoolSnapshot;
     const e = exposureFor(snap, a.riskId);
     if (!e) throw conflict('the quoted pool no longer backs this risk', { poolId: a.poolId });
     const check = checkCapacity(e.snapshot, e.limits, a.exposure);
+    const asStands = exposureFor(standing.get(a.poolId) as PoolSnapshot, a.riskId) as NonNullable<typeof e>;
+    const priceCheck = snap === standing.get(a.poolId) ? check : checkCapacity(asStands.snapshot, asStands.limits, a.exposure);
     if (!check.fits) {
       throw capacityExceeded('the pool no longer has capacity for this cover', {
         poolId: a.poolId,
@@ -433,7 +440,7 @@ async function checkSale(tx: Executor, q: QuoteRecord, now: number): Promise<Sal
     // The pool's unsettled claims hold capital back from the gate: there are some only while one
     // of its risks has an incident being settled (the snapshot says so).
     gatePurchase(snap, a.riskId, a.exposure, snap.risks.some((r) => r.settling) ? await pendingClaims(tx, a.poolId) : 0n);
-    parts.push({ ...a, snap, risk: risks.get(a.riskId) as RiskRecord, check });
+    parts.push({ ...a, snap, risk: risks.get(a.riskId) as RiskRecord, check, priceCheck });
     // A second part in the same pool (a bundle's) is checked and priced with this one written.
     snaps.set(a.poolId, withCover(snap, a.riskId, a.exposure));
   }
@@ -441,8 +448,8 @@ async function checkSale(tx: Executor, q: QuoteRecord, now: number): Promise<Sal
 }
 
 /**
- * Renews (extends) an active policy in one step: cover of the same amount on the same risk for
- * `durationDays` more, priced now like any quote (from the cheapest pool with room), covering
+ * Renews (extends) an active policy in one step: cover of the same amount on the same risk (a
+ * bundle: on the same risks) for `durationDays` more, priced now like any quote (routed from the cheapest pool), covering
  * from the policy's end without a waiting period, so cover that would lapse near a stress
  * event never has a gap. Its holder only; a policy renews once (renew the renewal to go on).
  * `maxTotal` bounds what the caller accepts to pay (above it QUOTE_PRICE_CHANGED, nothing bought).
@@ -458,7 +465,18 @@ export async function renewPolicy(
   if (!seen || seen.holder !== holder) throw notFound(`you hold no policy ${input.policyId}`);
   renewable(seen, deps.clock.now());
   await requireReserves(deps);
-  const quote = await requestQuote(deps, viewer, seen.riskId, seen.amount.toString(), input.durationDays);
+  // The same cover again: a bundle's items (its parts' amounts by risk), or the one risk's amount; routed afresh.
+  const items = new Map<string, bigint>();
+  for (const part of seen.allocations ?? [seen]) items.set(part.riskId, (items.get(part.riskId) ?? 0n) + part.amount);
+  const quote =
+    items.size > 1
+      ? await requestBundleQuote(
+          deps,
+          viewer,
+          [...items].map(([riskId, amount]) => ({ riskId, amount: amount.toString() })),
+          input.durationDays,
+        )
+      : await requestQuote(deps, viewer, seen.riskId, seen.amount.toString(), input.durationDays);
   if (maxTotal !== null && quote.premium + quote.fee > maxTotal)
     throw quotePriceChanged(`renewing costs ${quote.premium + quote.fee} now, above the ${maxTotal} you accept`, {
       total: (quote.premium + quote.fee).toString(),

@@ -1,5 +1,5 @@
 import type { QuoteRecord } from '../domain/cover.ts';
-import { priceCover } from './price-cover.ts';
+import { priceBundle, priceCover } from './price-cover.ts';
 
 /**
  * A firm quote (a mutation: it is recorded, and buying it gets at most its price until it
@@ -9,6 +9,15 @@ import { priceCover } from './price-cover.ts';
 export async function requestQuote(...args: Parameters<typeof priceCover>): Promise<QuoteRecord> {
   const [deps] = args;
   const record = await priceCover(...args);
+  await deps.quotePaths.record(record);
+  deps.metrics.count('quotes');
+  return record;
+}
+
+/** A firm quote for a bundle (priceBundle), recorded as requestQuote records one. */
+export async function requestBundleQuote(...args: Parameters<typeof priceBundle>): Promise<QuoteRecord> {
+  const [deps] = args;
+  const record = await priceBundle(...args);
   await deps.quotePaths.record(record);
   deps.metrics.count('quotes');
   return record;

@@ -37,6 +37,7 @@ const storedAllocation = (a: CoverAllocation): StoredAllocation => ({
   exposure: a.exposure.toString(),
   premium: a.premium.toString(),
   fee: a.fee.toString(),
+  ...(a.capitalFactor === undefined ? {} : { capitalFactor: a.capitalFactor }),
 });
 
 const readAllocation = (a: StoredAllocation): CoverAllocation => ({
@@ -46,6 +47,7 @@ const readAllocation = (a: StoredAllocation): CoverAllocation => ({
   exposure: big(a.exposure),
   premium: big(a.premium),
   fee: big(a.fee),
+  ...(a.capitalFactor === undefined ? {} : { capitalFactor: a.capitalFactor }),
 });
 
 /**

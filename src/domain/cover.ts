@@ -17,6 +17,8 @@ export type StoredBreakdown = Omit<PremiumBreakdown, 'premium' | 'fee' | 'total'
     marketDistance?: string | null | undefined;
     marketMultiplier?: string | undefined;
     marketMotion?: 'ARRIVED' | 'STAYED' | null | undefined;
+    /** A bundle's: the capital its items hold together over what they hold apart (app/bundle-capital.ts). */
+    capitalTogether?: string | undefined;
     /** The model explanation's row in model_explanations: its terms are stored there once, not in each quote (absent before). */
     explanationId?: string | undefined;
     /**
@@ -49,6 +51,8 @@ export interface CoverAllocation {
   exposure: bigint;
   premium: bigint;
   fee: bigint;
+  /** A bundle's part: what the items hold together over apart (app/bundle-capital.ts), by which its capital share is multiplied; absent: 1. */
+  capitalFactor?: string;
 }
 
 export interface QuoteRecord {

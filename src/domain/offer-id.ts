@@ -28,7 +28,17 @@ export function offerBody(key: string, t: OfferTerms): string {
     ...(t.distributor ? [t.distributor.address, t.distributor.commissionBps] : []),
     // So are a routed cover's or a bundle's parts: each pool's amount and price.
     ...(t.allocations
-      ? [t.allocations.map((a) => [a.riskId, a.poolId, a.amount.toString(), a.exposure.toString(), a.premium.toString(), a.fee.toString()])]
+      ? [
+          t.allocations.map((a) => [
+            a.riskId,
+            a.poolId,
+            a.amount.toString(),
+            a.exposure.toString(),
+            a.premium.toString(),
+            a.fee.toString(),
+            ...(a.capitalFactor === undefined ? [] : [a.capitalFactor]),
+          ]),
+        ]
       : []),
   ];
   return `${key}.${Buffer.from(JSON.stringify(terms)).toString('base64url')}`;
@@ -101,12 +111,19 @@ function allocationsOfTerms(value: unknown[]): CoverAllocation[] | undefined {
   if (value.length < 2 || value.length > 100) return undefined;
   const out: CoverAllocation[] = [];
   for (const part of value) {
-    if (!Array.isArray(part) || part.length !== 6) return undefined;
-    const [riskId, poolId, ...figures] = part as unknown[];
-    if (typeof riskId !== 'string' || typeof poolId !== 'string' || !figures.every((d) => typeof d === 'string' && DECIMAL.test(d)))
+    if (!Array.isArray(part) || (part.length !== 6 && part.length !== 7)) return undefined;
+    const [riskId, poolId, ...rest] = part as unknown[];
+    const figures = rest.slice(0, 4);
+    const factor = rest[4];
+    if (
+      typeof riskId !== 'string' ||
+      typeof poolId !== 'string' ||
+      !figures.every((d) => typeof d === 'string' && DECIMAL.test(d)) ||
+      (factor !== undefined && (typeof factor !== 'string' || !/^(0(\.\d{1,6})?|1)$/.test(factor)))
+    )
       return undefined;
     const [amount, exposure, premium, fee] = (figures as string[]).map(BigInt) as [bigint, bigint, bigint, bigint];
-    out.push({ riskId, poolId, amount, exposure, premium, fee });
+    out.push({ riskId, poolId, amount, exposure, premium, fee, ...(factor === undefined ? {} : { capitalFactor: factor as string }) });
   }
   return out;
 }

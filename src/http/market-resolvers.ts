@@ -1,4 +1,5 @@
 import { setPoolRiskPrice } from '../app/create-pool.ts';
+import { requestBundleQuote } from '../app/request-quote.ts';
 import { floorRateBps, riskOffers } from '../app/price-cover.ts';
 import { allocationsOf, commissionOf } from '../domain/cover.ts';
 import { notFound } from '../domain/errors.ts';
@@ -8,6 +9,11 @@ import { poolRiskView } from '../app/pools.ts';
 /** The market (schema/60-market.graphql): pools' own prices above the floor, and every pool's offer. */
 export const marketResolvers: Resolvers = {
   Mutation: {
+    // A quote just taken is not bought yet.
+    requestBundleQuote: async (_, a, ctx) => ({
+      ...(await requestBundleQuote(ctx.deps, ctx.viewer, a.items, a.durationDays, a.distributor ?? null)),
+      policyId: null,
+    }),
     setPoolRiskPrice: async (_, a, ctx) => {
       await setPoolRiskPrice(ctx.deps, ctx.viewer, a.poolId, a.riskId, a.targetRateBps ?? null);
       const snap = await ctx.pool(a.poolId);

@@ -84,7 +84,7 @@ export function createYogaServer(
       ...(deps.config.production ? [useNoIntrospection()] : []),
       useRefuseNulBytes(),
       // Aliased quotes are priced one by one (~10 ms each): a few to compare terms, not dozens.
-      useExpensiveFieldBudget({ adequacy: 3, backtest: 1, quoteEstimate: 4, requestQuote: 4 }),
+      useExpensiveFieldBudget({ adequacy: 3, backtest: 1, quoteEstimate: 4, requestQuote: 4, requestBundleQuote: 1 }),
       useRowBudget(MAX_ROWS),
       useSubscriptionLimits(options.subscriptionLimits ?? { perClient: 20, total: 1_000 }),
       useSessionBoundSubscriptions(sessions),

@@ -12,15 +12,15 @@ export function clearQuote() {
   box.hidden = true;
 }
 
+/** What the page shows of a quote: its terms, parts and price in words. */
+const QUOTE_FIELDS =
+  'amount durationDays exposure premium fee total risk { name terms } pool { name } summary lines { label value } allocations { pool { name } risk { name } amount premium }';
+
 export async function getQuote() {
   clearQuote();
   const riskId = document.getElementById('buy-risk').value;
   const amount = amountOf('buy-amount', 'Cover');
-  const days = Number(document.getElementById('buy-days').value);
-  const { minDays = 1, maxDays = 365 } = state.serverInfo.cover ?? {};
-  if (!Number.isInteger(days) || days < minDays || days > maxDays)
-    throw new Error(`Days must be a whole number from ${minDays} to ${maxDays}`);
-  const fields = 'amount durationDays exposure premium fee total risk { name terms } pool { name } summary lines { label value }';
+  const days = termOf();
   // A visitor gets the same price as an estimate (nothing stored); a signed-in buyer a firm quote,
   // with the commission of the partner whose link brought them, if any.
   const vars = { r: riskId, a: amount.toString(), d: days };
@@ -28,29 +28,48 @@ export async function getQuote() {
   const [q, offers] = await Promise.all([
     state.session
       ? gql(
-          `mutation($r: ID!, $a: BigInt!, $d: Int!, $p: DistributorInput) { requestQuote(riskId: $r, amount: $a, durationDays: $d, distributor: $p) { id expiresAt commission distributor ${fields} } }`,
+          `mutation($r: ID!, $a: BigInt!, $d: Int!, $p: DistributorInput) { requestQuote(riskId: $r, amount: $a, durationDays: $d, distributor: $p) { id expiresAt commission distributor ${QUOTE_FIELDS} } }`,
           { ...vars, p: partner },
         ).then((r) => r.requestQuote)
-      : gql(`query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { ${fields} } }`, vars).then(
-          (r) => r.quoteEstimate,
-        ),
-    // Every pool's offer for the same cover, cheapest first: the quote comes from the cheapest that holds it all.
+      : gql(
+          `query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { ${QUOTE_FIELDS} } }`,
+          vars,
+        ).then((r) => r.quoteEstimate),
+    // Every pool's offer for the same cover, cheapest first: the quote fills the cover from the cheapest.
     gql(
       `query($r: ID!, $a: BigInt!, $d: Int) { risk(id: $r) { offers(amount: $a, durationDays: $d) { pool { name } annualRate amount premium capacity } } }`,
       vars,
     ).then((r) => r.risk?.offers ?? []),
   ]);
+  showQuote(q, offersTable(offers), partner);
+  return state.session ? 'Quoted: buy it below at exactly this price.' : 'Estimated: sign in to buy.';
+}
+
+function termOf() {
+  const days = Number(document.getElementById('buy-days').value);
+  const { minDays = 1, maxDays = 365 } = state.serverInfo.cover ?? {};
+  if (!Number.isInteger(days) || days < minDays || days > maxDays)
+    throw new Error(`Days must be a whole number from ${minDays} to ${maxDays}`);
+  return days;
+}
+
+/** The quote (or a visitor's estimate) on the page, with its buy button. */
+function showQuote(q, offers, partner) {
   state.quoted = state.session ? q : null;
   const box = document.getElementById('quote');
   const buy = state.session
     ? el('button', { type: 'button', id: 'buy-go' }, `Buy cover for ${money(q.total)} USDC`)
     : el('button', { type: 'button', id: 'buy-go', disabled: '' }, 'Sign in to buy at this price');
   if (state.session) buy.addEventListener('click', () => act('buy-result', buyQuoted, buy));
+  const risks = new Set(q.allocations.map((a) => a.risk.name));
+  const pools = new Set(q.allocations.map((a) => a.pool.name));
+  const what = risks.size > 1 ? `a bundle of ${[...risks].join(', ')} cover` : `${q.risk.name} cover`;
+  const from = pools.size > 1 ? `${pools.size} pools` : q.pool.name;
   box.replaceChildren(
     el(
       'p',
-      { 'data-quote': q.id },
-      `${money(q.amount)} USDC of ${q.risk.name} cover for ${q.durationDays} days from ${q.pool.name}: premium ${money(q.premium)} + fee ${money(q.fee)}${q.distributor ? ` + commission ${money(q.commission)} to ${q.distributor}` : ''} = ${money(q.total)} USDC. ${state.session ? `The price is held until ${clock(q.expiresAt)}.` : 'An estimate: sign in for a firm quote at this price.'}`,
+      { 'data-quote': q.id ?? '' },
+      `${money(q.amount)} USDC of ${what} for ${q.durationDays} days from ${from}: premium ${money(q.premium)} + fee ${money(q.fee)}${q.distributor ? ` + commission ${money(q.commission)} to ${q.distributor}` : ''} = ${money(q.total)} USDC. ${state.session ? `The price is held until ${clock(q.expiresAt)}.` : q.id ? 'Sign in and quote again to buy at this price.' : 'An estimate: sign in for a firm quote at this price.'}`,
     ),
     ...(partner && !state.session
       ? [
@@ -65,10 +84,13 @@ export async function getQuote() {
     el(
       'p',
       { 'data-quote-pays': '' },
-      `This cover pays at most ${money(q.exposure)} USDC (${pct(Number(q.exposure) / Number(q.amount))} of ${money(q.amount)} USDC), automatically to the policy's holder. ${q.risk.terms}`,
+      risks.size > 1
+        ? `This cover pays at most ${money(q.exposure)} USDC in all, each item when its own risk triggers, automatically to the policy's holder.`
+        : `This cover pays at most ${money(q.exposure)} USDC (${pct(Number(q.exposure) / Number(q.amount))} of ${money(q.amount)} USDC), automatically to the policy's holder. ${q.risk.terms}`,
     ),
     // The price in plain words first: what it costs a year and what that is made of.
     el('p', { 'data-quote-summary': '' }, q.summary),
+    allocationsTable(q.allocations),
     // How the price was worked out, line by line (the expected loss from the risk's history and its loads).
     el(
       'details',
@@ -76,11 +98,83 @@ export async function getQuote() {
       el('summary', {}, 'How this price was worked out'),
       el('dl', {}, ...q.lines.flatMap((l) => [el('dt', {}, l.label), el('dd', {}, l.value)])),
     ),
-    offersTable(offers),
+    ...(offers ? [offers] : []),
     buy,
   );
   box.hidden = false;
-  return state.session ? 'Quoted: buy it below at exactly this price.' : 'Estimated: sign in to buy.';
+}
+
+/** A cover written in parts (routed across pools, or a bundle's items): who writes what, at what premium. */
+function allocationsTable(parts) {
+  if (parts.length < 2) return el('span', { 'data-allocations': parts.length });
+  return el(
+    'div',
+    { class: 'table-scroll', 'data-allocations': parts.length },
+    el(
+      'table',
+      {},
+      el('caption', {}, `Written in ${parts.length} parts, the cheapest pool first: each pays its part through its own capital`),
+      el('thead', {}, el('tr', {}, ...['Risk', 'Pool', 'Cover (USDC)', 'Premium (USDC)'].map((h) => el('th', {}, h)))),
+      el(
+        'tbody',
+        {},
+        ...parts.map((a) => el('tr', {}, ...[a.risk.name, a.pool.name, money(a.amount), money(a.premium)].map((c) => el('td', {}, c)))),
+      ),
+    ),
+  );
+}
+
+/** The bundle being built on the page: a risk and an amount each, priced together when asked. */
+const bundle = [];
+
+function addToBundle() {
+  const select = document.getElementById('buy-risk');
+  const riskId = select.value;
+  const amount = amountOf('buy-amount', 'Cover');
+  const name = select.selectedOptions[0]?.textContent ?? riskId;
+  const at = bundle.findIndex((i) => i.riskId === riskId);
+  if (at >= 0) bundle[at] = { riskId, name, amount };
+  else bundle.push({ riskId, name, amount });
+  showBundle();
+  return bundle.length < 2
+    ? `${name} is in the bundle: add another risk, then quote the bundle.`
+    : `The bundle covers ${bundle.length} risks: quote it below.`;
+}
+
+function showBundle() {
+  const box = document.getElementById('bundle');
+  box.hidden = bundle.length === 0;
+  const go = el('button', { type: 'button', id: 'bundle-go' }, `Quote the bundle of ${bundle.length}`);
+  if (bundle.length < 2) go.setAttribute('disabled', '');
+  go.addEventListener('click', () => act('buy-result', quoteBundle, go));
+  box.replaceChildren(
+    el('p', { class: 'muted' }, 'One policy over several risks, priced together: each item pays when its own risk triggers.'),
+    el(
+      'ul',
+      {},
+      ...bundle.map((i, n) => {
+        const drop = el('button', { type: 'button', class: 'link', 'data-bundle-drop': i.riskId }, 'remove');
+        drop.addEventListener('click', () => {
+          bundle.splice(n, 1);
+          clearQuote();
+          showBundle();
+        });
+        return el('li', { 'data-bundle-item': i.riskId }, `${money(i.amount)} USDC of ${i.name} `, drop);
+      }),
+    ),
+    go,
+  );
+}
+
+async function quoteBundle() {
+  clearQuote();
+  const partner = linkedDistributor();
+  const { requestBundleQuote: q } = await gql(
+    `mutation($i: [CoverItemInput!]!, $d: Int!, $p: DistributorInput) { requestBundleQuote(items: $i, durationDays: $d, distributor: $p) { id expiresAt commission distributor breakdown { capitalTogether } ${QUOTE_FIELDS} } }`,
+    { i: bundle.map((i) => ({ riskId: i.riskId, amount: i.amount.toString() })), d: termOf(), p: partner },
+  );
+  showQuote(q, null, partner);
+  return `Bundle quoted: its items hold ${pct(Number(q.breakdown.capitalTogether))} of the capital they would hold apart, and the price says so.`;
 }
 
 /**
@@ -132,11 +226,13 @@ function offersTable(offers) {
 export async function buyQuoted() {
   if (!state.quoted) throw new Error('get a quote first');
   const { purchasePolicy: p } = await gql(
-    'mutation($q: ID!) { purchasePolicy(quoteId: $q) { id amount premium endAt risk { name } pool { name } } }',
+    'mutation($q: ID!) { purchasePolicy(quoteId: $q) { id amount premium endAt risk { name } pool { name } allocations { risk { name } pool { name } } } }',
     { q: state.quoted.id },
   );
   clearQuote();
-  return `Bought: policy ${p.id} covers ${money(p.amount)} USDC of ${p.risk.name} until ${when(p.endAt)}, from ${p.pool.name}.`;
+  const risks = [...new Set(p.allocations.map((a) => a.risk.name))];
+  const pools = new Set(p.allocations.map((a) => a.pool.name));
+  return `Bought: policy ${p.id} covers ${money(p.amount)} USDC of ${risks.join(' and ')} until ${when(p.endAt)}, from ${pools.size > 1 ? `${pools.size} pools` : p.pool.name}.`;
 }
 
 export async function provide() {
@@ -178,6 +274,7 @@ export function setUpTrade() {
       void act(result, run, e.submitter ?? e.currentTarget);
     });
   on('buy', 'submit', getQuote, 'buy-result');
+  on('bundle-add', 'click', addToBundle, 'buy-result');
   on('provide', 'submit', provide, 'deposit-result');
   on('withdraw', 'submit', requestWithdrawal, 'withdraw-result');
   on('chain-deposit-go', 'click', depositFromWallet, 'chain-result');

@@ -344,6 +344,14 @@ export type CoverAllocation = {
   risk: Risk;
 };
 
+/** One risk of a bundle and the cover on it. */
+export type CoverItemInput = {
+  /** The cover on it, in base units of the pools' asset. */
+  amount: Scalars['BigInt']['input'];
+  /** The risk. */
+  riskId: Scalars['ID']['input'];
+};
+
 /** One pool's offer for a cover on a risk (Risk.offers). */
 export type CoverOffer = {
   __typename?: 'CoverOffer';
@@ -924,6 +932,16 @@ export type Mutation = {
    */
   renewPolicy: Policy;
   /**
+   * A firm quote for a bundle: one policy over 2 to 10 risks in one asset (each named once), each
+   * item routed across its pools as its own quote would be, and the capital each part holds
+   * multiplied by what the items hold together over what they hold apart in the adequacy
+   * simulation (breakdown.capitalTogether): a bundle over independent risks costs less than its
+   * items bought apart, one over risks that fail together about the same, never less than their
+   * expected losses. Each item pays when its own risk triggers; the bundle is bought, renewed
+   * and transferred as one policy (purchasePolicy, renewPolicy, transferPolicy).
+   */
+  requestBundleQuote: Quote;
+  /**
    * A firm quote for cover: the premium, line by line, from the cheapest pool with capacity,
    * held until `expiresAt`; buy it with `purchasePolicy(quoteId)`. Its id is a signed offer
    * of its terms; it is recorded (in `quotes`) just after the answer. (A mutation: it writes,
@@ -1199,6 +1217,17 @@ export type MutationRenewPolicyArgs = {
   durationDays: Scalars['Int']['input'];
   maxTotal?: InputMaybe<Scalars['BigInt']['input']>;
   policyId: Scalars['ID']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationRequestBundleQuoteArgs = {
+  distributor?: InputMaybe<DistributorInput>;
+  durationDays: Scalars['Int']['input'];
+  items: Array<CoverItemInput>;
 };
 
 
@@ -2497,6 +2526,8 @@ export type QuoteBreakdown = {
    * share of a diversified book of like covers). Null on quotes from before it (model el-2026.11).
    */
   capitalShare?: Maybe<Scalars['Decimal']['output']>;
+  /** A bundle's: the capital its items hold together as a share of what they hold apart (ES 99% of the items as one book over the sum of each alone, in the adequacy simulation); each part's capital share is multiplied by it. Null for a cover on one risk. */
+  capitalTogether?: Maybe<Scalars['Decimal']['output']>;
   /** Credibility weight of the history's frequency, E / (E + shape/prior) for E years of history. */
   credibility?: Maybe<Scalars['Decimal']['output']>;
   /**
@@ -3824,6 +3855,7 @@ export type ResolversTypes = {
   ChainReorg: ResolverTypeWrapper<ChainReorg>;
   ChainReorgConnection: ResolverTypeWrapper<ChainReorgConnection>;
   CoverAllocation: ResolverTypeWrapper<AllocationView>;
+  CoverItemInput: CoverItemInput;
   CoverOffer: ResolverTypeWrapper<Omit<Omit<CoverOffer, 'pool'> & { pool: ResolversTypes['Pool'] }, 'pool'> & { poolId: string }>;
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
@@ -3977,6 +4009,7 @@ export type ResolversParentTypes = {
   ChainReorg: ChainReorg;
   ChainReorgConnection: ChainReorgConnection;
   CoverAllocation: AllocationView;
+  CoverItemInput: CoverItemInput;
   CoverOffer: Omit<Omit<CoverOffer, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
   CreatePoolInput: CreatePoolInput;
   CreateRiskInput: CreateRiskInput;
@@ -4410,6 +4443,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   registerFeed?: Resolver<ResolversTypes['Feed'], ParentType, ContextType, RequireFields<MutationRegisterFeedArgs, 'input'>>;
   registerWebhook?: Resolver<ResolversTypes['WebhookRegistration'], ParentType, ContextType, RequireFields<MutationRegisterWebhookArgs, 'events' | 'url'>>;
   renewPolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationRenewPolicyArgs, 'durationDays' | 'policyId'>>;
+  requestBundleQuote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType, RequireFields<MutationRequestBundleQuoteArgs, 'durationDays' | 'items'>>;
   requestQuote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType, RequireFields<MutationRequestQuoteArgs, 'amount' | 'durationDays' | 'riskId'>>;
   requestWithdrawal?: Resolver<ResolversTypes['WithdrawalRequest'], ParentType, ContextType, RequireFields<MutationRequestWithdrawalArgs, 'poolId' | 'shares' | 'tranche'>>;
   retryTransfer?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationRetryTransferArgs, 'id' | 'reason'>>;
@@ -4777,6 +4811,7 @@ export type QuoteBreakdownResolvers<ContextType = Context, ParentType extends Re
   burningCost?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   capitalLoad?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   capitalShare?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+  capitalTogether?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   credibility?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   expectedLoss?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   experienceAnnualFrequency?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;

@@ -937,6 +937,7 @@ describe('history as data, and quotes from it (API)', () => {
     const adequacy = (
       await h.ok(
         `query($p: ID!) { adequacy(poolId: $p) { bookCapitalShare capitalShares { risk { id } exposure es99Contribution share }
+          atCaps { totalExposure capitalShares { risk { id } exposure share } }
           simulation { es99 tailDependenceWithinGroup tailDependenceAcrossGroups parameterRisk } } }`,
         { p: poolId },
       )
@@ -948,12 +949,28 @@ describe('history as data, and quotes from it (API)', () => {
     assert.equal(own.risk.id, m.risk.id);
     const gap = BigInt(own.es99Contribution) - BigInt(adequacy.simulation.es99);
     assert.ok(gap >= -1n && gap <= 1n, 'one risk holds the whole of ES 99% (to the base unit each is rounded to)');
-    // The cover now holds the capital its risk's share says, and its load says so.
+    // The price holds the capital of the pool's book at its caps (issue 72): here its one risk at
+    // its cap, 50% of the capital, whatever has been sold of it so far.
+    const [capped] = adequacy.atCaps.capitalShares;
+    assert.deepEqual([capped.risk.id, adequacy.atCaps.totalExposure], [m.risk.id, capped.exposure]);
+    assert.ok(BigInt(capped.exposure) >= USDC(50_000), capped.exposure);
     const next = (await h.ok(SHARE, { r: m.risk.id, amt: USDC(1_000).toString() }, token)).quoteEstimate;
-    assert.equal(next.breakdown.capitalShare, own.share);
-    const expected = 0.1 * (Number(own.share) * 1 - Number(next.breakdown.expectedLoss)) * (30 / 365);
+    assert.equal(next.breakdown.capitalShare, capped.share);
+    const expected = 0.1 * (Number(capped.share) * 1 - Number(next.breakdown.expectedLoss)) * (30 / 365);
     assert.ok(Math.abs(Number(next.breakdown.capitalLoad) - Math.max(0, expected)) < 1e-9, `${next.breakdown.capitalLoad} vs ${expected}`);
-    assert.ok(next.lines.some((l: { label: string }) => l.label.includes("share of the pool's worst 1% of simulated years")));
+    assert.ok(
+      next.lines.some((l: { label: string }) =>
+        l.label.includes("share of the pool's worst 1% of simulated years, the pool sold up to its caps"),
+      ),
+    );
+    // Another sale and the adequacy run after it change the book, not the capital a cover is priced with.
+    await h.ok(PURCHASE, { q: (await h.ok(QUOTE, { r: m.risk.id, amt: USDC(5_000).toString(), d: 30 }, token)).quote.id }, token);
+    await runMaintenance(h.deps);
+    const later = (await h.ok(SHARE, { r: m.risk.id, amt: USDC(1_000).toString() }, token)).quoteEstimate;
+    assert.ok(
+      Math.abs(Number(later.breakdown.capitalShare) / Number(capped.share) - 1) < 1e-3,
+      `${later.breakdown.capitalShare} vs ${capped.share}`,
+    );
     const admin = m.adminToken;
     const own_group = { ...depegRiskInput('self', 'SELF'), dependsOn: ['SELF'] };
     expectCode(await h.gql(DEPEG_RISK, { input: own_group }, admin), 'BAD_USER_INPUT');

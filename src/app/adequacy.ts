@@ -5,7 +5,7 @@ import { listRisks } from '../db/risk-store.ts';
 import { defaultSkimPolicy } from '../domain/backstop.ts';
 import { Decimal, decimalString } from '../domain/decimal.ts';
 import { capacityExceeded } from '../domain/errors.ts';
-import { type AdequacyKey, type AdequacyReport, cover2, statusOf } from '../domain/adequacy.ts';
+import { type AdequacyKey, type AdequacyReport, type AtCaps, cover2, statusOf } from '../domain/adequacy.ts';
 
 import { loadReport, saveReport } from '../db/adequacy-store.ts';
 import { unsettledClaims } from '../db/settlement-store.ts';
@@ -16,6 +16,7 @@ import { commonShockOf, dependsOnOf, lossModelOf } from './loss-models.ts';
 import type { SimRisk } from '../domain/monte-carlo.ts';
 import type { RiskRecord } from '../domain/risk.ts';
 import { TRANCHE_ORDER, backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
+import { exposuresAtCaps } from '../domain/capacity.ts';
 import type { TrancheName } from '../domain/pool.ts';
 import type { Deps, Ports, SolvencyConfig } from './deps.ts';
 import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from '../db/pool-snapshots.ts';
@@ -125,7 +126,53 @@ export async function simRiskOf(deps: Ports, risk: RiskRecord, exposure: bigint)
 /** Capital held per unit of exposure, as a decimal string. */
 const shareOf = (capital: bigint, exposure: bigint) => decimalString(new Decimal(capital.toString()).div(exposure.toString()), 6);
 
-/** Adequacy of one pool; the status and the capital shares are stored for the purchase gate and the price. */
+/**
+ * The pool's capital at its caps (issue 72): its book as if sold up to them (domain/capacity.ts
+ * exposuresAtCaps) in the same simulation, each risk's share of that book's ES 99% over its
+ * exposure. This is what a cover's capital load prices: the capital a unit of exposure holds in
+ * the book the pool is built to write, which moves when its capital, caps, risks or their models
+ * do, not with each sale (the current book's shares did: a first small sale in an empty pool held
+ * its whole tail, and the next quote's capital load jumped fivefold). Null without capital.
+ */
+async function capitalAtCaps(deps: Ports, snap: PoolSnapshot): Promise<AtCaps | null> {
+  const atCaps = exposuresAtCaps(snap.capital, snap.pool.limits, snap.risks);
+  const risks = new Map((await listRisks(deps.db)).map((r) => [r.id, r]));
+  const sims: SimRisk[] = [];
+  const simulated: Array<{ riskId: string; exposure: bigint }> = [];
+  for (const [riskId, exposure] of atCaps) {
+    const risk = risks.get(riskId);
+    if (!risk || exposure <= 0n) continue;
+    sims.push(await simRiskOf(deps, risk, exposure));
+    simulated.push({ riskId, exposure });
+  }
+  if (sims.length === 0) return null;
+  const config = deps.config.solvency.simulation;
+  const simulation = await (deps.cpu ?? inlineCpu).simulate(sims, {
+    paths: config.paths,
+    seed: config.seed,
+    withinGroup: config.withinGroup,
+    acrossGroups: config.acrossGroups,
+    capital: Number(snap.capital),
+    backstopAvailable: 0,
+  });
+  const totalExposure = simulated.reduce((t, e) => t + e.exposure, 0n);
+  const es99 = BigInt(Math.ceil(simulation.es99));
+  return {
+    totalExposure,
+    var995: BigInt(Math.ceil(simulation.var995)),
+    es99,
+    capitalShares: simulated.map((e, i) => {
+      const contribution = BigInt(Math.ceil(simulation.es99Contributions[i] ?? 0));
+      return { riskId: e.riskId, exposure: e.exposure, es99Contribution: contribution, share: shareOf(contribution, e.exposure) };
+    }),
+    bookCapitalShare: shareOf(es99, totalExposure),
+  };
+}
+
+/**
+ * Adequacy of one pool; the status and the simulated tails are stored for the purchase gate, and
+ * the capital shares at the pool's caps (capitalAtCaps) for the price.
+ */
 export async function poolAdequacy(deps: Ports, poolId: string): Promise<AdequacyReport> {
   const now = deps.clock.now();
   const snap = await loadPoolSnapshot(deps.db, poolId, now);
@@ -145,15 +192,19 @@ export async function poolAdequacy(deps: Ports, poolId: string): Promise<Adequac
       return t ? [{ tranche, assets: t.totalAssets }] : [];
     }),
   );
+  const atCaps = await capitalAtCaps(deps, snap);
   await saveAdequacy(deps.db, poolId, {
     status: result.status,
     var995: BigInt(Math.ceil(result.simulation.var995)),
     es99: BigInt(Math.ceil(result.simulation.es99)),
     at: now,
-    capital: { risks: Object.fromEntries(result.capitalShares.map((c) => [c.riskId, c.share])), book: result.bookCapitalShare },
+    capital: atCaps
+      ? { risks: Object.fromEntries(atCaps.capitalShares.map((c) => [c.riskId, c.share])), book: atCaps.bookCapitalShare }
+      : { risks: {}, book: null },
   });
-  await saveReport(deps.db, `pool:${poolId}`, result, now);
-  return result;
+  const whole = { ...result, atCaps };
+  await saveReport(deps.db, `pool:${poolId}`, whole, now);
+  return whole;
 }
 
 /** The platform as one book: every pool's capital and exposure, the whole backstop. */

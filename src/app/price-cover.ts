@@ -358,7 +358,9 @@ function routedItem(deps: Deps, item: CoverItem, amount: bigint, durationDays: n
   if (!parts) {
     const available = offers.reduce((s, o) => s + (o.fits ? o.headroom : (o.capacity ?? 0n)), 0n);
     throw capacityExceeded(
-      snapshots.length === 0 ? `no pool backs ${risk.name} yet` : `the pools backing ${risk.name} together have no capacity for this cover`,
+      snapshots.length === 0
+        ? `no pool backs this risk yet (${risk.name})`
+        : `the pools backing this risk (${risk.name}) together have no capacity for this cover`,
       {
         riskId: risk.id,
         exposure: policyExposure(amount, risk.maxPayoutRatio).toString(),

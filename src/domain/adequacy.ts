@@ -18,6 +18,15 @@ export function cover2(exposures: readonly bigint[]): bigint {
   return (top[0] ?? 0n) + (top[1] ?? 0n);
 }
 
+/** A pool's book sold up to its caps, simulated (AdequacyReport.atCaps). */
+export interface AtCaps {
+  totalExposure: bigint;
+  var995: bigint;
+  es99: bigint;
+  capitalShares: Array<{ riskId: string; exposure: bigint; es99Contribution: bigint; share: string }>;
+  bookCapitalShare: string;
+}
+
 /** A book's adequacy as maintenance computes it and the API serves it (app/adequacy.ts). */
 export interface AdequacyReport {
   poolId: string | null;
@@ -38,6 +47,12 @@ export interface AdequacyReport {
   trancheLosses?: Array<{ tranche: TrancheName; assets: bigint; expectedLoss: bigint; var99: bigint; es99: bigint }>;
   /** ES 99% over the book's exposure (null: no exposure). */
   bookCapitalShare: string | null;
+  /**
+   * A pool's book sold up to its caps in the same simulation (issue 72): what a cover's capital
+   * load prices (app/adequacy.ts capitalAtCaps). Null without capital, absent for the platform
+   * and on reports from before.
+   */
+  atCaps?: AtCaps | null;
   backstopAvailable: bigint;
   requiredCapital: bigint;
   coverageRatio: string | null;

@@ -156,3 +156,31 @@ export function requiredCapital(input: {
   }
   return required;
 }
+
+/**
+ * A pool's book sold up to its caps (issue 72: the book its capital is priced on): each risk at
+ * its own cap, a correlation group over its cap scaled down to it, then the whole over the total
+ * cap scaled down to that (each scaling rounded down), in base units of exposure.
+ */
+export function exposuresAtCaps(
+  capital: bigint,
+  limits: Pick<CapacityLimits, 'groupCapBps' | 'totalCapBps'>,
+  risks: ReadonlyArray<{ riskId: string; capBps: number; correlationGroup: string }>,
+): Map<string, bigint> {
+  const at = new Map(risks.map((r) => [r.riskId, capOf(capital, r.capBps)]));
+  const scale = (ids: readonly string[], cap: bigint) => {
+    const sum = ids.reduce((s, id) => s + (at.get(id) ?? 0n), 0n);
+    if (sum <= cap) return;
+    for (const id of ids) at.set(id, mulDivDown(at.get(id) ?? 0n, cap, sum));
+  };
+  for (const group of new Set(risks.map((r) => r.correlationGroup)))
+    scale(
+      risks.filter((r) => r.correlationGroup === group).map((r) => r.riskId),
+      capOf(capital, limits.groupCapBps),
+    );
+  scale(
+    risks.map((r) => r.riskId),
+    capOf(capital, limits.totalCapBps),
+  );
+  return at;
+}

@@ -147,7 +147,7 @@ const quoteFields: QuoteEstimateResolvers = {
         label:
           b.capitalShare === undefined
             ? `Cost of capital: ${pct(p.costOfCapital)} a year on the exposure less the expected loss`
-            : `Cost of capital: ${pct(p.costOfCapital)} a year on the capital it holds, ${pct(b.capitalShare)} of its exposure (its share of the pool's worst 1% of simulated years), less the expected loss`,
+            : `Cost of capital: ${pct(p.costOfCapital)} a year on the capital it holds, ${pct(b.capitalShare)} of its exposure (its share of the pool's worst 1% of simulated years, the pool sold up to its caps), less the expected loss`,
         value: pct(b.capitalLoad),
       },
       {

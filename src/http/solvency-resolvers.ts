@@ -45,6 +45,8 @@ export const solvencyResolvers: Resolvers = {
     // Reports stored before the capital shares have none.
     capitalShares: (r, _, ctx) => (r.capitalShares ?? []).map((c) => ({ ...c, risk: ctx.risk(c.riskId) })),
     bookCapitalShare: (r) => r.bookCapitalShare ?? null,
+    atCaps: (r, _, ctx) =>
+      r.atCaps ? { ...r.atCaps, capitalShares: r.atCaps.capitalShares.map((c) => ({ ...c, risk: ctx.risk(c.riskId) })) } : null,
     simulation: (r) => ({
       ...r.simulation,
       tailDependenceWithinGroup: r.simulation.correlationWithinGroup,

@@ -70,6 +70,13 @@ export type Adequacy = {
   __typename?: 'Adequacy';
   /** The ledger asset. */
   asset: Scalars['String']['output'];
+  /**
+   * A pool's book sold up to its caps, in the same simulation: each risk at its cap (a group, then
+   * the whole, scaled down to theirs). Its capital shares are what a cover's cost-of-capital load
+   * prices, so a price moves when the pool's capital, caps, risks or models do, not with each
+   * sale. Null for the platform, a pool without capital, and reports from before.
+   */
+  atCaps?: Maybe<AdequacyAtCaps>;
   /** capital - pendingClaims. */
   availableCapital: Scalars['BigInt']['output'];
   /** What the backstop could add for one incident of this pool. */
@@ -78,7 +85,7 @@ export type Adequacy = {
   bookCapitalShare?: Maybe<Scalars['Decimal']['output']>;
   /** Capital of the tranches, in base units. */
   capital: Scalars['BigInt']['output'];
-  /** Each simulated risk's share of ES 99%: the capital it holds, which its covers' cost-of-capital load prices. */
+  /** Each simulated risk's share of the current book's ES 99%: the capital it holds now (a cover's price uses the shares at the pool's caps, atCaps). */
   capitalShares: Array<RiskCapitalShare>;
   /** When it was computed. */
   computedAt: Scalars['DateTime']['output'];
@@ -98,6 +105,21 @@ export type Adequacy = {
   status: AdequacyStatus;
   /** The largest exposures, by risk. */
   topExposures: Array<RiskExposure>;
+};
+
+/** A pool's book at its caps, simulated (Adequacy.atCaps). */
+export type AdequacyAtCaps = {
+  __typename?: 'AdequacyAtCaps';
+  /** es99 / totalExposure: the share of a risk this run did not see. */
+  bookCapitalShare: Scalars['Decimal']['output'];
+  /** Each risk at its cap and its share of es99: what a cover's capital load prices. */
+  capitalShares: Array<RiskCapitalShare>;
+  /** Its mean loss over the worst 1% of simulated years. */
+  es99: Scalars['BigInt']['output'];
+  /** The book's exposure at the caps, in base units. */
+  totalExposure: Scalars['BigInt']['output'];
+  /** Its loss at the 99.5% quantile of simulated years. */
+  var995: Scalars['BigInt']['output'];
 };
 
 /** How well capital covers the losses it may have to pay; the purchase gate reads it. */
@@ -3838,6 +3860,7 @@ export type ResolversTypes = {
   Account: ResolverTypeWrapper<Account>;
   AccountStatement: ResolverTypeWrapper<Statement>;
   Adequacy: ResolverTypeWrapper<AdequacyReport>;
+  AdequacyAtCaps: ResolverTypeWrapper<Omit<AdequacyAtCaps, 'capitalShares'> & { capitalShares: Array<ResolversTypes['RiskCapitalShare']> }>;
   AdequacyStatus: AdequacyStatus;
   Backstop: ResolverTypeWrapper<BackstopState>;
   BackstopAllowance: ResolverTypeWrapper<Omit<Omit<BackstopAllowance, 'pool'> & { pool: ResolversTypes['Pool'] }, 'pool'> & { poolId: string }>;
@@ -3994,6 +4017,7 @@ export type ResolversParentTypes = {
   Account: Account;
   AccountStatement: Statement;
   Adequacy: AdequacyReport;
+  AdequacyAtCaps: Omit<AdequacyAtCaps, 'capitalShares'> & { capitalShares: Array<ResolversParentTypes['RiskCapitalShare']> };
   Backstop: BackstopState;
   BackstopAllowance: Omit<Omit<BackstopAllowance, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
   BackstopDraw: Omit<Omit<BackstopDraw, 'pool'> & { pool: ResolversParentTypes['Pool'] }, 'pool'> & { poolId: string };
@@ -4136,6 +4160,7 @@ export type AccountStatementResolvers<ContextType = Context, ParentType extends 
 
 export type AdequacyResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Adequacy'] = ResolversParentTypes['Adequacy']> = {
   asset?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  atCaps?: Resolver<Maybe<ResolversTypes['AdequacyAtCaps']>, ParentType, ContextType>;
   availableCapital?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   backstopAvailable?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   bookCapitalShare?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
@@ -4150,6 +4175,14 @@ export type AdequacyResolvers<ContextType = Context, ParentType extends Resolver
   simulation?: Resolver<ResolversTypes['Simulation'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['AdequacyStatus'], ParentType, ContextType>;
   topExposures?: Resolver<Array<ResolversTypes['RiskExposure']>, ParentType, ContextType>;
+};
+
+export type AdequacyAtCapsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['AdequacyAtCaps'] = ResolversParentTypes['AdequacyAtCaps']> = {
+  bookCapitalShare?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  capitalShares?: Resolver<Array<ResolversTypes['RiskCapitalShare']>, ParentType, ContextType>;
+  es99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  totalExposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  var995?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
 
 export type BackstopResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Backstop'] = ResolversParentTypes['Backstop']> = {
@@ -5263,6 +5296,7 @@ export type Resolvers<ContextType = Context> = {
   Account?: AccountResolvers<ContextType>;
   AccountStatement?: AccountStatementResolvers<ContextType>;
   Adequacy?: AdequacyResolvers<ContextType>;
+  AdequacyAtCaps?: AdequacyAtCapsResolvers<ContextType>;
   Backstop?: BackstopResolvers<ContextType>;
   BackstopAllowance?: BackstopAllowanceResolvers<ContextType>;
   BackstopDraw?: BackstopDrawResolvers<ContextType>;

@@ -33,6 +33,7 @@ import {
   PurchasePolicyDocument,
   RegisterPushFeedDocument,
   RequestQuoteDocument,
+  RequestBundleQuoteDocument,
   OffersDocument,
   SetPoolRiskPriceDocument,
   RequestWithdrawalDocument,
@@ -182,6 +183,21 @@ export function createCoverClient(options: CoverClientOptions) {
       request(RequestQuoteDocument, { riskId, amount: amount.toString(), durationDays, distributor: distributor ?? null }).then(
         (r) => r.requestQuote,
       ),
+    /**
+     * A firm quote for a bundle: one policy over 2 to 10 risks, each item routed across its
+     * pools, priced together (breakdown.capitalTogether: the capital its items hold together
+     * over apart). Buy it with `buy`, as any quote.
+     */
+    bundleQuote: (
+      items: ReadonlyArray<{ riskId: string; amount: bigint | string }>,
+      durationDays: number,
+      distributor?: { address: string; commissionBps: number },
+    ) =>
+      request(RequestBundleQuoteDocument, {
+        items: items.map((i) => ({ riskId: i.riskId, amount: i.amount.toString() })),
+        durationDays,
+        distributor: distributor ?? null,
+      }).then((r) => r.requestBundleQuote),
     /** Every pool's offer for a cover on the risk, cheapest first. */
     offers: (riskId: string, amount: bigint | string, durationDays = 30) =>
       request(OffersDocument, { riskId, amount: amount.toString(), durationDays }).then((r) => r.risk?.offers ?? []),

@@ -288,6 +288,24 @@ describe('a market of pools on one risk (issue 72)', () => {
     const bought = (await h.ok(PURCHASE, { q: q.id }, buyer.token)).purchasePolicy;
     assert.equal(bought.amount, USDC(5_000).toString());
 
+    // A pool's room is shared by a bundle's items: a small pool (total cap 60% of 10,000) holds
+    // 4,000 of one risk and then only 2,000 of the other, and the quote says so rather than a
+    // sale failing.
+    const lone = [
+      await watchedRisk(h, adminToken, depegRiskInput('Small one', 'S1')),
+      await watchedRisk(h, adminToken, depegRiskInput('Small two', 'S2')),
+    ];
+    const small = (
+      await h.ok(CREATE_POOL, { input: { name: 'Small', totalCapBps: 6_000, risks: lone.map((r) => ({ riskId: r.id })) } }, curatorToken)
+    ).createPool;
+    await h.ok(CREDIT, { a: curator.address, amt: USDC(10_000).toString(), r: `seed-${small.id}` }, adminToken);
+    await h.ok(DEPOSIT, { p: small.id, amt: USDC(10_000).toString() }, curatorToken);
+    const both = (amount: bigint) => ({ i: lone.map((r) => ({ riskId: r.id, amount: amount.toString() })) });
+    const room = await h.gql(BUNDLE, both(USDC(4_000)), buyer.token);
+    expectCode(room, 'CAPACITY_EXCEEDED');
+    assert.equal(room.errors?.[0]?.extensions?.details?.riskId, lone[1]?.id);
+    assert.equal((await h.ok(BUNDLE, both(USDC(3_000)), buyer.token)).q.amount, USDC(6_000).toString());
+
     // Renewed as one policy: the same items, from the bundle's end.
     const renewal = (
       await h.ok(

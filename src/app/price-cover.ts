@@ -28,7 +28,7 @@ import {
 import type { PoolRecord } from '../domain/pool.ts';
 import { type Viewer, recipientAddress } from './viewer.ts';
 import type { Deps } from './deps.ts';
-import { type PoolSnapshot, exposureFor } from '../db/pool-snapshots.ts';
+import { type PoolSnapshot, exposureFor, withCover } from '../db/pool-snapshots.ts';
 
 /**
  * Why cover on the risk is not sold now, whatever its term (docs/pricing.md): its trigger is
@@ -473,7 +473,21 @@ export async function priceBundle(
     deps,
     read.map((r, n) => ({ risk: r.risk, exposure: policyExposure(amounts[n] as bigint, r.risk.maxPayoutRatio) })),
   );
-  const routed = read.flatMap((item, n) => routedItem(deps, item, amounts[n] as bigint, durationDays, together.factor));
+  // Item after item, each routed on the pools with the earlier items' parts written (a pool's
+  // room is shared: the sale checks the caps part after part), each part priced at its pool as
+  // it stands, as its own quote would be.
+  const written = new Map<string, PoolSnapshot>();
+  const routed = read.flatMap((item, n) => {
+    const snapshots = item.snapshots.map((snap) => written.get(snap.pool.id) ?? snap);
+    return routedItem(deps, { ...item, snapshots }, amounts[n] as bigint, durationDays, together.factor).map((r) => {
+      const standing = item.snapshots.find((snap) => snap.pool.id === r.allocation.poolId) as PoolSnapshot;
+      const current = written.get(standing.pool.id) ?? standing;
+      written.set(standing.pool.id, withCover(current, item.risk.id, r.allocation.exposure));
+      if (current === standing) return r;
+      const price = (offerIn(deps, item.risk, standing, item.loss, r.part.amount, durationDays, false, together.factor) as PoolOffer).price;
+      return { part: { ...r.part, price }, allocation: { ...r.allocation, premium: price.premium, fee: price.fee } };
+    });
+  });
   const [lead] = routed as [(typeof routed)[number], ...typeof routed];
   const allocations = routed.map((r) => r.allocation);
   const { premium, fee, total: _total, ...explained } = blendBreakdowns(routed.map((r) => r.part));

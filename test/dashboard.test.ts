@@ -118,6 +118,11 @@ describe('the dashboard on the demo market, in a real browser', () => {
       .quoteEstimate;
     const apiYearly = (Number(api.total) / 1e9) * (365 / 30) * 100;
     assert.ok(Math.abs(Number(stated[2]) - apiYearly) <= apiYearly * 0.05, `card ${stated[2]}% vs the API's ${apiYearly}%`);
+    // And every pool's offer for it, cheapest first.
+    assert.match(
+      (await page.textContent(`[data-risk="${market.risks.dai.id}"] [data-card-offers]`)) ?? '',
+      /^Offered by (one pool|\d pools): .+ [\d.]+% a year/,
+    );
     await page.waitForSelector(`[data-risk="${market.risks.usdc.id}"] [data-sale="closed"]`);
     const closed = (await page.textContent(`[data-risk="${market.risks.usdc.id}"] [data-sale]`)) ?? '';
     assert.match(closed, /^Sales closed: .*sales reopen at .*Sales reopen .*\d{1,2}:\d{2}.* [A-Z][A-Za-z0-9+:-]+\.$/);

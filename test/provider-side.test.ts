@@ -34,7 +34,8 @@ const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital cooldownSeconds outlo
   basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
   atFullUse { premiumYield expectedLossRate expectedYield }
   tranches { tranche assets whoMayDeposit premiumRunRate premiumYield expectedLoss expectedYield lossAt99 lossAt99Share }
-  worstCase { lossAt99 expectedShortfall99 paths scenarios { name kind risk { id } loss layers { layer amount shareOfLayer } } }
+  worstCase { lossAt99 expectedShortfall99 paths scenarios { name kind risk { id } loss layers { layer amount shareOfLayer } }
+    atCaps { exposure lossAt99 expectedShortfall99 lossAt99Share } }
   terms { cooldownSeconds words } } } }`;
 
 describe('a pool one can judge before depositing (issue 59)', () => {
@@ -86,6 +87,15 @@ describe('a pool one can judge before depositing (issue 59)', () => {
       ['RISK', 'VAR99', 'ES99'],
     );
     assert.ok(BigInt(o.worstCase.expectedShortfall99) >= BigInt(o.worstCase.lossAt99));
+    // The bad day of the pool sold up to its caps (its one risk at 50% of its capital), beside today's book's.
+    const atCaps = o.worstCase.atCaps;
+    assert.equal(BigInt(atCaps.exposure), BigInt(pool.capital) / 2n);
+    assert.ok(
+      BigInt(atCaps.lossAt99) >= BigInt(o.worstCase.lossAt99) && BigInt(atCaps.lossAt99) <= BigInt(atCaps.exposure),
+      JSON.stringify(atCaps),
+    );
+    assert.ok(BigInt(atCaps.expectedShortfall99) >= BigInt(atCaps.lossAt99));
+    assert.ok(Math.abs(Number(atCaps.lossAt99Share) - Number(atCaps.lossAt99) / Number(pool.capital)) < 1e-6);
 
     // The underwriter holds the whole senior tranche: the scenario's loss is theirs.
     const whatIf = await h.ok(

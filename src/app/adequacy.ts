@@ -159,6 +159,7 @@ async function capitalAtCaps(deps: Ports, snap: PoolSnapshot): Promise<AtCaps | 
   const es99 = BigInt(Math.ceil(simulation.es99));
   return {
     totalExposure,
+    var99: BigInt(Math.ceil(simulation.var99)),
     var995: BigInt(Math.ceil(simulation.var995)),
     es99,
     capitalShares: simulated.map((e, i) => {

@@ -1,7 +1,7 @@
 import { poolLosses } from '../db/earnings-store.ts';
 import { findRisk } from '../db/risk-store.ts';
 import { type PoolSnapshot, splitIncome } from '../db/pool-snapshots.ts';
-import { capOf, capUtilisation } from '../domain/capacity.ts';
+import { capOf, capUtilisation, exposuresAtCaps } from '../domain/capacity.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { notFound } from '../domain/errors.ts';
 import { WAD, mulDivUp } from '../domain/money.ts';
@@ -67,7 +67,15 @@ export interface PoolOutlook {
   expectedLoss: bigint;
   expectedYield: string | null;
   tranches: TrancheOutlook[];
-  worstCase: { lossAt99: bigint; expectedShortfall99: bigint; paths: number; computedAt: number; scenarios: LossScenario[] };
+  worstCase: {
+    lossAt99: bigint;
+    expectedShortfall99: bigint;
+    paths: number;
+    computedAt: number;
+    scenarios: LossScenario[];
+    /** The same simulation of the pool sold up to its caps (Adequacy.atCaps): null before a run has seen capital. */
+    atCaps: { exposure: bigint; lossAt99: bigint; expectedShortfall99: bigint; lossAt99Share: string | null } | null;
+  };
   terms: { cooldownSeconds: number; words: string };
   lossesTotal: bigint;
   incidents: number;
@@ -155,20 +163,12 @@ function scenarios(snap: PoolSnapshot, risks: readonly RiskRecord[], var99: bigi
  */
 async function atFullUse(deps: Deps, snap: PoolSnapshot, risks: readonly RiskRecord[]): Promise<PoolOutlook['atFullUse']> {
   if (snap.capital === 0n || risks.length === 0) return null;
-  const caps = new Map(snap.risks.map((r) => [r.riskId, Number(capOf(snap.capital, r.capBps))]));
-  const groupCap = Number(capOf(snap.capital, snap.pool.limits.groupCapBps));
-  for (const group of new Set(risks.map((r) => r.correlationGroup))) {
-    const members = risks.filter((r) => r.correlationGroup === group);
-    const sum = members.reduce((t, r) => t + (caps.get(r.id) ?? 0), 0);
-    if (sum > groupCap) for (const r of members) caps.set(r.id, ((caps.get(r.id) ?? 0) * groupCap) / sum);
-  }
-  const total = [...caps.values()].reduce((t, c) => t + c, 0);
-  const scale = Math.min(1, Number(capOf(snap.capital, snap.pool.limits.totalCapBps)) / Math.max(total, 1));
+  const caps = exposuresAtCaps(snap.capital, snap.pool.limits, snap.risks);
   const keep = 1 - curatorFeeAt(snap.pool, snap.at) / 10_000;
   let premium = new Decimal(0);
   let loss = new Decimal(0);
   for (const r of risks) {
-    const amount = new Decimal((caps.get(r.id) ?? 0) * scale).div(r.maxPayoutRatio);
+    const amount = new Decimal((caps.get(r.id) ?? 0n).toString()).div(r.maxPayoutRatio);
     const p = await annualPricing(deps, r);
     premium = premium.plus(amount.times(new Decimal(p.annualRate).minus(p.annualSkimLoad)).times(keep));
     loss = loss.plus(amount.times(p.annualExpectedLoss));
@@ -242,6 +242,14 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
       paths: sim.paths,
       computedAt: report.computedAt,
       scenarios: scenarios(snap, backed, BigInt(Math.ceil(sim.var99)), BigInt(Math.ceil(sim.es99))),
+      atCaps: report.atCaps
+        ? {
+            exposure: report.atCaps.totalExposure,
+            lossAt99: report.atCaps.var99 ?? report.atCaps.var995,
+            expectedShortfall99: report.atCaps.es99,
+            lossAt99Share: rate(report.atCaps.var99 ?? report.atCaps.var995, snap.capital),
+          }
+        : null,
     },
     terms: {
       cooldownSeconds: snap.pool.cooldownSeconds,

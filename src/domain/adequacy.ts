@@ -21,6 +21,8 @@ export function cover2(exposures: readonly bigint[]): bigint {
 /** A pool's book sold up to its caps, simulated (AdequacyReport.atCaps). */
 export interface AtCaps {
   totalExposure: bigint;
+  /** Absent on reports from before it was kept. */
+  var99?: bigint;
   var995: bigint;
   es99: bigint;
   capitalShares: Array<{ riskId: string; exposure: bigint; es99Contribution: bigint; share: string }>;

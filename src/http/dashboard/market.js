@@ -45,11 +45,24 @@ async function saleOf(r) {
     const room = c.pools;
     if (!r.monitoring.monitored) return { open: false, reason: `not monitored: ${r.monitoring.reason}`, room };
     if (!c.salesOpen) return { open: false, reason: c.reason, reopensAt: c.reopensAt, room };
-    const { quoteEstimate: q } = await gql(
-      'query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { total } }',
+    // Every pool's offer for the stated cover, cheapest first: the cheapest that writes it whole is what a quote charges.
+    const { risk } = await gql(
+      'query($r: ID!, $a: BigInt!, $d: Int) { risk(id: $r) { offers(amount: $a, durationDays: $d) { pool { name } annualRate amount premium fee } } }',
       { r: r.id, a: CARD_AMOUNT.toString(), d: CARD_DAYS },
     );
-    return { open: true, total: q.total, room };
+    const offers = risk?.offers ?? [];
+    const whole = offers[0] && BigInt(offers[0].amount) === CARD_AMOUNT ? offers[0] : null;
+    // A cover no one pool writes whole is routed across them: the quote's own price.
+    const total = whole
+      ? (BigInt(whole.premium) + BigInt(whole.fee)).toString()
+      : (
+          await gql('query($r: ID!, $a: BigInt!, $d: Int!) { quoteEstimate(riskId: $r, amount: $a, durationDays: $d) { total } }', {
+            r: r.id,
+            a: CARD_AMOUNT.toString(),
+            d: CARD_DAYS,
+          })
+        ).quoteEstimate.total;
+    return { open: true, total, offers, room };
   } catch (e) {
     return { open: false, reason: e.message, room: [] };
   }
@@ -61,8 +74,17 @@ function saleLine(sale) {
     const yearly = (Number(sale.total) / Number(CARD_AMOUNT)) * (365 / CARD_DAYS);
     return el(
       'div',
-      { 'data-rate': '', 'data-sale': 'open' },
-      `${money(CARD_AMOUNT)} USDC of cover for ${CARD_DAYS} days costs ${money(sale.total)} USDC now, fee included: ${pct(yearly)} a year. A quote prices your own amount and term.`,
+      {},
+      el(
+        'div',
+        { 'data-rate': '', 'data-sale': 'open' },
+        `${money(CARD_AMOUNT)} USDC of cover for ${CARD_DAYS} days costs ${money(sale.total)} USDC now, fee included: ${pct(yearly)} a year. A quote prices your own amount and term.`,
+      ),
+      el(
+        'div',
+        { class: 'muted', 'data-card-offers': sale.offers.length },
+        `Offered by ${sale.offers.length === 1 ? 'one pool' : `${sale.offers.length} pools`}: ${sale.offers.map((o) => `${o.pool.name} ${pct(o.annualRate)} a year`).join(' · ')}`,
+      ),
     );
   }
   const reopens = sale.reopensAt ? ` Sales reopen ${when(sale.reopensAt)}.` : '';

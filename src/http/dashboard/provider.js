@@ -11,7 +11,8 @@ const OUTLOOK = `query($id: ID!) { pool(id: $id) { id name curator curatorFeeBps
   outlook { basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
     atFullUse { premiumYield expectedLossRate expectedYield }
     tranches { tranche assets whoMayDeposit premiumYield expectedLossRate expectedYield lossAt99 lossAt99Share }
-    worstCase { lossAt99 expectedShortfall99 paths computedAt scenarios { name kind loss layers { layer amount shareOfLayer } } }
+    worstCase { lossAt99 expectedShortfall99 paths computedAt scenarios { name kind loss layers { layer amount shareOfLayer } }
+      atCaps { exposure lossAt99 expectedShortfall99 lossAt99Share } }
     terms { words } } } }`;
 
 const trancheWords = {
@@ -117,7 +118,10 @@ export async function renderOutlook() {
       el(
         'dd',
         { 'data-outlook-worst': '' },
-        `one year in a hundred loses ${money(o.worstCase.lossAt99)} USDC or more; the worst 1% average ${money(o.worstCase.expectedShortfall99)} USDC`,
+        `on today's book, one year in a hundred loses ${money(o.worstCase.lossAt99)} USDC or more; the worst 1% average ${money(o.worstCase.expectedShortfall99)} USDC` +
+          (o.worstCase.atCaps
+            ? `. Sold up to its caps (${money(o.worstCase.atCaps.exposure)} USDC of exposure), one year in a hundred loses ${money(o.worstCase.atCaps.lossAt99)} USDC or more (${percent(o.worstCase.atCaps.lossAt99Share)} of its capital); the worst 1% average ${money(o.worstCase.atCaps.expectedShortfall99)} USDC`
+            : ''),
       ),
     ),
     el('p', {}, 'Named scenarios, through the tranches (first loss first):'),

@@ -1863,6 +1863,12 @@ export type PoolTerms = {
 /** A pool's bad days, from one simulation. */
 export type PoolWorstCase = {
   __typename?: 'PoolWorstCase';
+  /**
+   * The same simulation of the pool sold up to its caps (each risk at its cap, a group then the
+   * whole scaled down to theirs; Adequacy.atCaps): the bad day a provider signs up for, beside
+   * the yield at the caps (atFullUse), not only today's book. Null until a run has seen capital.
+   */
+  atCaps?: Maybe<PoolWorstCaseAtCaps>;
   /** When the simulation ran. */
   computedAt: Scalars['DateTime']['output'];
   /** Its mean loss over the worst 1% of years (ES 99). */
@@ -1873,6 +1879,19 @@ export type PoolWorstCase = {
   paths: Scalars['Int']['output'];
   /** Named scenarios through the tranches. */
   scenarios: Array<LossScenario>;
+};
+
+/** A pool's bad days if it were sold up to its caps. */
+export type PoolWorstCaseAtCaps = {
+  __typename?: 'PoolWorstCaseAtCaps';
+  /** The mean loss over the worst 1% of years at the caps (ES 99), in base units. */
+  expectedShortfall99: Scalars['BigInt']['output'];
+  /** The exposure at the caps, in base units. */
+  exposure: Scalars['BigInt']['output'];
+  /** The loss in the 99% year at the caps (VaR 99), in base units. */
+  lossAt99: Scalars['BigInt']['output'];
+  /** lossAt99 / the pool's capital (null: no capital). */
+  lossAt99Share?: Maybe<Scalars['Decimal']['output']>;
 };
 
 /** A pool's yield a year if it sold cover up to its caps at today's one-year rates. */
@@ -3936,6 +3955,7 @@ export type ResolversTypes = {
   PoolRiskInput: PoolRiskInput;
   PoolTerms: ResolverTypeWrapper<PoolTerms>;
   PoolWorstCase: ResolverTypeWrapper<Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversTypes['LossScenario']> }>;
+  PoolWorstCaseAtCaps: ResolverTypeWrapper<PoolWorstCaseAtCaps>;
   PoolYieldAtFullUse: ResolverTypeWrapper<PoolYieldAtFullUse>;
   Position: ResolverTypeWrapper<PositionRecord>;
   PositionConnection: ResolverTypeWrapper<Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversTypes['Position']> }>;
@@ -4081,6 +4101,7 @@ export type ResolversParentTypes = {
   PoolRiskInput: PoolRiskInput;
   PoolTerms: PoolTerms;
   PoolWorstCase: Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversParentTypes['LossScenario']> };
+  PoolWorstCaseAtCaps: PoolWorstCaseAtCaps;
   PoolYieldAtFullUse: PoolYieldAtFullUse;
   Position: PositionRecord;
   PositionConnection: Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Position']> };
@@ -4685,11 +4706,19 @@ export type PoolTermsResolvers<ContextType = Context, ParentType extends Resolve
 };
 
 export type PoolWorstCaseResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolWorstCase'] = ResolversParentTypes['PoolWorstCase']> = {
+  atCaps?: Resolver<Maybe<ResolversTypes['PoolWorstCaseAtCaps']>, ParentType, ContextType>;
   computedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   expectedShortfall99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   lossAt99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   paths?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   scenarios?: Resolver<Array<ResolversTypes['LossScenario']>, ParentType, ContextType>;
+};
+
+export type PoolWorstCaseAtCapsResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolWorstCaseAtCaps'] = ResolversParentTypes['PoolWorstCaseAtCaps']> = {
+  expectedShortfall99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  exposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  lossAt99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  lossAt99Share?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
 };
 
 export type PoolYieldAtFullUseResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolYieldAtFullUse'] = ResolversParentTypes['PoolYieldAtFullUse']> = {
@@ -5349,6 +5378,7 @@ export type Resolvers<ContextType = Context> = {
   PoolRisk?: PoolRiskResolvers<ContextType>;
   PoolTerms?: PoolTermsResolvers<ContextType>;
   PoolWorstCase?: PoolWorstCaseResolvers<ContextType>;
+  PoolWorstCaseAtCaps?: PoolWorstCaseAtCapsResolvers<ContextType>;
   PoolYieldAtFullUse?: PoolYieldAtFullUseResolvers<ContextType>;
   Position?: PositionResolvers<ContextType>;
   PositionConnection?: PositionConnectionResolvers<ContextType>;

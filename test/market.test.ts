@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
 import { feedsOfRisk } from '../src/db/feed-store.ts';
+import { markMintsSent } from '../src/db/policy-token-store.ts';
 import { recordObservations } from '../src/app/record-observations.ts';
 import { creditSettledClaims, settleIncident } from '../src/app/settle-incident.ts';
 import {
@@ -227,6 +229,13 @@ describe('a market of pools on one risk (issue 72)', () => {
     assert.deepEqual(
       [policy.amount, policy.exposure, policy.premium, policy.fee],
       [quote.amount, quote.exposure, quote.premium, quote.fee],
+    );
+    // A mint sent for the policy's token marks its parts too (a settlement waits for the token indexer on any of them).
+    await markMintsSent(h.db, [bought.id], h.clock.now());
+    const marked = await h.db.query<{ id: string }>(sql`SELECT id FROM policies WHERE mint_sent_at IS NOT NULL ORDER BY id`);
+    assert.deepEqual(
+      marked.map((r) => r.id),
+      [bought.id, `${bought.id}.1`],
     );
     // One policy for the holder (its parts are not policies of their own).
     const mine = (await h.ok('{ policies { nodes { id } } }', {}, buyer.token)).policies.nodes;

@@ -147,7 +147,7 @@ async function refuseUnless(ex: Executor, policy: PolicyRecord, now: number): Pr
   if (policy.status === 'PAID')
     throw conflict(`policy ${policy.id} has been paid: it carries nothing more to hand over`, { policyId: policy.id });
   if (policy.status === 'EXPIRED' || policy.endAt <= now) throw conflict(`policy ${policy.id} has ended`, { policyId: policy.id });
-  const incident = await incidentPayingPolicy(ex, policy.id);
+  const incident = await incidentPayingPolicy(ex, policy.allocations?.map((a) => a.id) ?? [policy.id]);
   if (incident)
     throw policyClaimed(
       `policy ${policy.id} is being paid by incident ${incident} to the address that held it when the incident confirmed: it cannot change hands`,

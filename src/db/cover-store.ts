@@ -260,8 +260,16 @@ const POLICY = sql`SELECT p.*, EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id
   (SELECT jsonb_agg(jsonb_build_object('id', l.id, 'poolId', l.pool_id, 'riskId', l.risk_id, 'amount', l.amount::text,
       'exposure', l.exposure::text, 'premium', l.premium::text, 'fee', l.fee::text, 'curatorFee', l.curator_fee::text,
       'status', CASE WHEN EXISTS (SELECT 1 FROM payouts y WHERE y.policy_id = l.id) THEN 'PAID' ELSE l.status END) ORDER BY l.id)
-    FROM policies l WHERE l.lead_id = p.id) AS legs
+    FROM policies l WHERE p.parts > 1 AND l.id = ANY (${legIdsOf(sql`p`)})) AS legs
   FROM policies p`;
+
+/**
+ * The ids of the legs of the policy row `p` names (`<id>.1` to `<id>.<parts - 1>`): read by
+ * primary key, so no index on lead_id is needed.
+ */
+export function legIdsOf(p: SQL): SQL {
+  return sql`ARRAY(SELECT ${p}.id || '.' || g FROM generate_series(1, ${p}.parts - 1) g)`;
+}
 
 /** Only a lead row is a policy; its legs are its parts. */
 const LEAD = sql`p.lead_id IS NULL`;
@@ -344,11 +352,11 @@ export function policyInsertCte(lead: PolicyRecord, legs: readonly PolicyRecord[
 
 function policyInsert(lead: PolicyRecord, legs: readonly PolicyRecord[] = []): SQL {
   const row = (p: PolicyRecord, leadId: string | null) =>
-    sql`(${p.id}, ${leadId === null ? p.quoteId : null}, ${leadId}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
+    sql`(${p.id}, ${leadId === null ? p.quoteId : null}, ${leadId}, ${leadId === null ? 1 + legs.length : 1}, ${p.buyer}, ${p.riskId}, ${p.poolId}, ${num(p.amount)}, ${num(p.exposure)}, ${num(p.premium)},
       ${num(p.fee)}, ${num(p.skim)}, ${num(p.repayment)}, ${num(p.earningRateWad)}, ${num(p.earningDustWad)}, ${ts(p.startAt)},
       ${ts(p.coveredFrom)}, ${ts(p.endAt)}, ${p.status}, ${ts(p.createdAt)}, ${leadId === null ? (p.renews ?? null) : null}, ${num(p.curatorFee ?? 0n)})`;
   return sql`
-    INSERT INTO policies (id, quote_id, lead_id, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
+    INSERT INTO policies (id, quote_id, lead_id, parts, buyer, risk_id, pool_id, amount, exposure, premium, fee, skim, repayment, earning_rate_wad,
       earning_dust_wad, start_at, covered_from, end_at, status, created_at, renews, curator_fee)
     VALUES ${sql.join([row(lead, null), ...legs.map((l) => row(l, lead.id))], sql`, `)}`;
 }

@@ -239,11 +239,14 @@ export async function incidentLayers(ex: Executor, incidentId: string) {
   }));
 }
 
-/** The incident that pays `policyId` (confirmed on its risk, or a part's, while it was in force), if any. */
-export async function incidentPayingPolicy(ex: Executor, policyId: string): Promise<string | undefined> {
+/** The incident that pays a policy (confirmed on the risk of one of its parts, `partIds`, while it was in force), if any. */
+export async function incidentPayingPolicy(ex: Executor, partIds: readonly string[]): Promise<string | undefined> {
   const [row] = await ex.query<{ id: string }>(sql`
     SELECT i.id FROM incidents i JOIN policies p ON p.risk_id = i.risk_id
-    WHERE (p.id = ${policyId} OR p.lead_id = ${policyId}) AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
+    WHERE p.id IN (${sql.join(
+      partIds.map((id) => sql`${id}`),
+      sql`, `,
+    )}) AND p.start_at <= i.triggered_at AND p.end_at > i.triggered_at
     ORDER BY i.triggered_at LIMIT 1`);
   return row?.id;
 }

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
 import { big, ts } from './sql-helpers.ts';
+import { legIdsOf } from './cover-store.ts';
 
 /** A policy token's Transfer log (a mint when `from` is the zero address), with its block's time. */
 export interface PolicyTokenLog {
@@ -108,7 +109,9 @@ export async function markMintsSent(ex: Executor, policyIds: readonly string[], 
     policyIds.map((id) => sql`${id}`),
     sql`, `,
   );
-  await ex.query(sql`UPDATE policies SET mint_sent_at = ${ts(at)} WHERE mint_sent_at IS NULL AND (id IN (${ids}) OR lead_id IN (${ids}))`);
+  await ex.query(sql`
+    UPDATE policies l SET mint_sent_at = ${ts(at)} FROM policies p
+    WHERE p.id IN (${ids}) AND (l.id = p.id OR (p.parts > 1 AND l.id = ANY (${legIdsOf(sql`p`)}))) AND l.mint_sent_at IS NULL`);
 }
 
 /** The blocks the token indexer recorded something in, at or below `below`, newest first: where a deep reorg's fork is looked for. */

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import pino from 'pino';
@@ -66,6 +69,56 @@ describe('bounded waits on the PostgreSQL server', {
       await locking;
       await short.close();
       await base.close();
+    }
+  });
+
+  test("a migration that cannot take its table's lock fails safe within its lock timeout, holding requests no longer, and applies once it can", async () => {
+    const base = await createTestDatabase();
+    const url = (base as { url?: string }).url as string;
+    // The shipped migrations and one more, which needs the policies table to itself for a moment.
+    const folder = mkdtempSync(join(tmpdir(), 'migrations-'));
+    cpSync(new URL('../src/db/migrations', import.meta.url).pathname, folder, { recursive: true });
+    writeFileSync(join(folder, '0099_lock_probe.sql'), 'ALTER TABLE policies ADD COLUMN lock_probe integer;\n');
+    const journal = JSON.parse(readFileSync(join(folder, 'meta/_journal.json'), 'utf8'));
+    // Applied after the shipped ones: drizzle runs a migration dated after the last one applied.
+    const when = journal.entries.at(-1).when + 86_400_000;
+    journal.entries.push({ idx: journal.entries.length, version: '7', when, tag: '0099_lock_probe', breakpoints: true });
+    writeFileSync(join(folder, 'meta/_journal.json'), JSON.stringify(journal));
+    const migrating = await createDatabase({ url, migrationLockTimeoutMs: 300, migrationAttempts: 2 });
+    const reader = await createDatabase({ url, lockTimeoutMs: 5_000 });
+    // A long transaction that read the table holds a lock the ALTER must wait for.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const reading = base.transaction(async (tx) => {
+      await tx.query(sql`SELECT 1 FROM policies LIMIT 1`);
+      await held;
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const started = Date.now();
+      const failed = assert.rejects(migrating.migrate(folder), (e) => pgError(e)?.code === '55P03');
+      // A request arriving behind the waiting ALTER waits no longer than the migration's lock timeout.
+      await new Promise((r) => setTimeout(r, 50));
+      const asked = Date.now();
+      await reader.query(sql`SELECT count(*) FROM policies`);
+      assert.ok(Date.now() - asked < 1_000, `a read waited ${Date.now() - asked} ms behind the migration`);
+      await failed;
+      assert.ok(Date.now() - started < 3_000, `the migration gave up after ${Date.now() - started} ms`);
+      const column = sql`SELECT 1 FROM information_schema.columns WHERE table_name = 'policies' AND column_name = 'lock_probe'`;
+      assert.equal((await reader.query(column)).length, 0, 'nothing of it was applied');
+      release();
+      await reading;
+      await migrating.migrate(folder);
+      assert.equal((await reader.query(column)).length, 1);
+    } finally {
+      release();
+      await reading.catch(() => undefined);
+      await migrating.close();
+      await reader.close();
+      await base.close();
+      rmSync(folder, { recursive: true, force: true });
     }
   });
 });

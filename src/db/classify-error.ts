@@ -41,6 +41,11 @@ export function isWaitTimeout(error: unknown): boolean {
   return code === '55P03' || code === '57014';
 }
 
+/** A lock held elsewhere past lock_timeout (55P03). */
+export function isLockTimeout(error: unknown): boolean {
+  return pgError(error)?.code === '55P03';
+}
+
 /** Node's socket errors a lost or refused database connection raises. */
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 

@@ -8,7 +8,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomUUID } from 'node:crypto';
-import { CommitUnknownError, isConnectionLoss, isRetryable, isUniqueViolation, isWaitTimeout } from './classify-error.ts';
+import { CommitUnknownError, isConnectionLoss, isLockTimeout, isRetryable, isUniqueViolation, isWaitTimeout } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { openPglite } from './pglite.ts';
 import { type DatabaseSpanAttributes, inStatementSpan, inTransactionSpan } from './tracing.ts';
@@ -46,7 +46,11 @@ export interface Database extends Executor {
    * database from inside a transaction deadlocks).
    */
   transaction<R>(fn: (tx: Executor) => Promise<R>): Promise<R>;
-  migrate(): Promise<void>;
+  /**
+   * Applies the pending migrations (`migrationsFolder`: the shipped ones; a test's own copy). On
+   * the server each waits at most MIGRATION_LOCK_TIMEOUT_MS for a lock, retried a few times.
+   */
+  migrate(migrationsFolder?: string): Promise<void>;
   /**
    * LISTENs on a channel (NOTIFY is delivered at commit, so only committed changes are
    * announced). On the server a dedicated connection reconnects after a restart. Returns
@@ -72,6 +76,9 @@ export interface DatabaseOptions {
   poolSize?: number | undefined;
   /** Server only: how long a statement waits for a lock before it fails (default 5 s). */
   lockTimeoutMs?: number | undefined;
+  /** Server only: how long a migration's statement waits for a lock (default MIGRATION_LOCK_TIMEOUT_MS), and how often it is tried. */
+  migrationLockTimeoutMs?: number | undefined;
+  migrationAttempts?: number | undefined;
   /** Server only: how long a statement may run before it is cancelled (default 120 s). */
   statementTimeoutMs?: number | undefined;
   /**
@@ -82,6 +89,17 @@ export interface DatabaseOptions {
 }
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
+/**
+ * How long a migration's statement waits for a lock (docs/architecture.md, "Migrations"): an
+ * ALTER TABLE waiting for its table's lock behind a long transaction would queue every request
+ * on that table behind it. Past this it fails and the whole migration rolls back; the runner
+ * tries again a few times, then stops with the error (the deployment retries), so requests wait
+ * at most this long for a migration.
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 1_000;
+/** Attempts of a migration that met a lock it could not take in time, and the pause before the next (doubling). */
+export const MIGRATION_ATTEMPTS = 5;
+const MIGRATION_RETRY_MS = 500;
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 120_000;
 /**
  * A session idle inside a transaction this long is ended by the server: a process paused
@@ -365,14 +383,27 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
         }
       },
       transaction: (fn) => inTransactionSpan(traced, () => exactlyOnce(pool, traced, fn, failover)),
-      async migrate() {
+      async migrate(migrationsFolder?: string) {
         // A dedicated session holds an advisory lock so that replicas starting together
-        // apply the migrations once.
-        const client = new pg.Client({ connectionString: options.url });
+        // apply the migrations once. Its statements wait a short while for a table's lock and
+        // fail safe (MIGRATION_LOCK_TIMEOUT_MS), with no statement timeout: a backfill may be long.
+        const client = new pg.Client({
+          connectionString: options.url,
+          lock_timeout: options.migrationLockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS,
+          statement_timeout: 0,
+        });
         await client.connect();
         try {
           await client.query('SELECT pg_advisory_lock(7240311)');
-          await migratePg(drizzlePg(client), { migrationsFolder: MIGRATIONS });
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await migratePg(drizzlePg(client), { migrationsFolder: migrationsFolder ?? MIGRATIONS });
+              break;
+            } catch (error) {
+              if (!isLockTimeout(error) || attempt >= (options.migrationAttempts ?? MIGRATION_ATTEMPTS)) throw error;
+              await new Promise((resolve) => setTimeout(resolve, MIGRATION_RETRY_MS * 2 ** (attempt - 1)));
+            }
+          }
         } finally {
           await client.query('SELECT pg_advisory_unlock(7240311)').catch(() => {});
           await client.end();
@@ -437,8 +468,8 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
     ...executor(db, traced),
     transaction: (fn) =>
       inTransactionSpan(traced, () => withRetry(() => db.transaction((tx) => openTransaction.run(true, () => fn(executor(tx, traced)))))),
-    async migrate() {
-      await migratePglite(drizzlePglite(pglite), { migrationsFolder: MIGRATIONS });
+    async migrate(migrationsFolder?: string) {
+      await migratePglite(drizzlePglite(pglite), { migrationsFolder: migrationsFolder ?? MIGRATIONS });
     },
     async listen(channel, handler) {
       const unsubscribe = await pglite.listen(channel, handler);

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 
 /// @title Treasury of the parametric cover marketplace (docs/design.md section 10)
 /// @notice Holds the settlement token. Money comes in through `deposit` (credited off chain
@@ -14,6 +15,11 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 /// operator pays at most `payoutCap` per day (the owner lowers it at once and raises it only
 /// after `CAP_RAISE_DELAY`), and a guardian key can pause payouts. A deposit credits what
 /// arrived (a fee-on-transfer token credits less than was sent).
+/// @notice Capital that earns (issue 68): the operator may place tokens in an ERC-4626 vault
+/// over `token` that the owner allowed, and redeem them, each move under the next batch number
+/// as a payment is, so a move too executes once however often it is sent. The vault's shares
+/// stay with the treasury and come back only to it: a leaked operator key can move money
+/// between the treasury and an allowed vault, never out.
 contract Treasury {
     using SafeERC20 for IERC20;
 
@@ -37,6 +43,12 @@ contract Treasury {
     /// @notice Gas each transfer may use: a token (or a hook it calls) that burns gas for one
     /// payee fails that payee's transfer, not the batch.
     uint256 public constant TRANSFER_GAS = 150_000;
+    /// @notice Vaults the owner allows the operator to place tokens in; every vault ever
+    /// allowed stays listed (at most MAX_VAULTS), so what is in one is always counted and can
+    /// always be redeemed, allowed or not.
+    mapping(address => bool) public vaultAllowed;
+    address[] public vaults;
+    uint256 public constant MAX_VAULTS = 8;
 
     event Deposited(address indexed beneficiary, address indexed from, uint256 amount);
     event Paid(uint256 indexed batch, address indexed recipient, uint256 amount);
@@ -52,6 +64,11 @@ contract Treasury {
     event GuardianChanged(address indexed previousGuardian, address indexed newGuardian);
     event PayoutCapProposed(uint256 cap, uint256 effectiveAt);
     event PayoutCapChanged(uint256 previousCap, uint256 newCap);
+    event VaultAllowed(address indexed vault, bool allowed);
+    /// @notice Batch `batch` placed `assets` of the token in `vault` for `shares`.
+    event Placed(uint256 indexed batch, address indexed vault, uint256 assets, uint256 shares);
+    /// @notice Batch `batch` redeemed `shares` of `vault` for `assets` of the token.
+    event Redeemed(uint256 indexed batch, address indexed vault, uint256 shares, uint256 assets);
 
     error NotOwner();
     error NotOperator();
@@ -65,6 +82,10 @@ contract Treasury {
     error CapExceeded(uint256 available, uint256 needed);
     error CapRaiseNotDue(uint256 effectiveAt);
     error GasTooLow(uint256 left, uint256 needed);
+    error NotThisAsset(address vault);
+    error VaultNotAllowed(address vault);
+    error UnknownVault(address vault);
+    error TooManyVaults();
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert NotOwner();
@@ -172,6 +193,78 @@ contract Treasury {
             return (true, "");
         }
         return (false, ret);
+    }
+
+    /// @notice Batch `batch`: places `assets` of the treasury's tokens in an allowed vault. The
+    /// shares minted are the treasury's. Reverts whole (spending nothing and not the number) if
+    /// anything is wrong, the vault's own refusal included.
+    function place(uint256 batch, IERC4626 vault, uint256 assets) external whenNotPaused {
+        _nextMove(batch);
+        if (!vaultAllowed[address(vault)]) revert VaultNotAllowed(address(vault));
+        if (assets == 0) revert ZeroAmount();
+        uint256 balance = token.balanceOf(address(this));
+        if (balance < assets) revert TreasuryShort(balance, assets);
+        token.forceApprove(address(vault), assets);
+        uint256 shares = vault.deposit(assets, address(this));
+        token.forceApprove(address(vault), 0);
+        emit Placed(batch, address(vault), assets, shares);
+    }
+
+    /// @notice Batch `batch`: redeems `shares` of a vault the treasury placed in (allowed now or
+    /// not: money can always come home), the tokens to the treasury. Not stopped by a pause.
+    function redeem(uint256 batch, IERC4626 vault, uint256 shares) external {
+        _nextMove(batch);
+        if (!_listed(address(vault))) revert UnknownVault(address(vault));
+        if (shares == 0) revert ZeroAmount();
+        uint256 assets = vault.redeem(shares, address(this), address(this));
+        emit Redeemed(batch, address(vault), shares, assets);
+    }
+
+    function _nextMove(uint256 batch) private {
+        if (msg.sender != operator) revert NotOperator();
+        if (batch != nextBatch) revert WrongBatch(nextBatch, batch);
+        nextBatch = batch + 1;
+    }
+
+    function _listed(address vault) private view returns (bool) {
+        for (uint256 i; i < vaults.length; ++i) {
+            if (vaults[i] == vault) return true;
+        }
+        return false;
+    }
+
+    /// @notice The owner allows a vault (an ERC-4626 over the treasury's token) or stops placing in it.
+    function setVaultAllowed(IERC4626 vault, bool allowed) external onlyOwner {
+        if (allowed) {
+            if (vault.asset() != address(token)) revert NotThisAsset(address(vault));
+            if (!_listed(address(vault))) {
+                if (vaults.length >= MAX_VAULTS) revert TooManyVaults();
+                vaults.push(address(vault));
+            }
+        }
+        vaultAllowed[address(vault)] = allowed;
+        emit VaultAllowed(address(vault), allowed);
+    }
+
+    /// @notice The tokens held, what the shares of every vault placed in are worth now
+    /// (convertToAssets; a vault that does not answer counts nothing), and the next batch
+    /// number, from one state.
+    function holdings() external view returns (uint256 balance, uint256 placed, uint256 batch) {
+        for (uint256 i; i < vaults.length; ++i) {
+            IERC4626 vault = IERC4626(vaults[i]);
+            try vault.balanceOf(address(this)) returns (uint256 shares) {
+                if (shares == 0) continue;
+                try vault.convertToAssets(shares) returns (uint256 assets) {
+                    placed += assets;
+                } catch {}
+            } catch {}
+        }
+        return (token.balanceOf(address(this)), placed, nextBatch);
+    }
+
+    /// @notice The number of vaults ever allowed.
+    function vaultCount() external view returns (uint256) {
+        return vaults.length;
     }
 
     /// @notice The token balance held and the next batch number, read in one call so both

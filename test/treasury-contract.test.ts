@@ -5,7 +5,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { ANVIL_KEYS, type Anvil } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
-import { deployTreasury } from '../src/chain/deploy.ts';
+import { deployDemoVault, deployTestStablecoin, deployTreasury } from '../src/chain/deploy.ts';
 import type { Compiled } from '../src/chain/artifacts.ts';
 import { compileContracts } from '../src/chain/compile.ts';
 import { createTreasuryGateway, erc20Abi, revertReason, treasuryAbi } from '../src/chain/treasury.ts';
@@ -121,6 +121,54 @@ describe('the treasury contract on anvil', () => {
     assert.equal(await pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch' }), 1n);
     // The same batch again (a resend, a replay) is refused: it can never pay twice.
     assert.equal(await revertOf(operator, 'pay', [0n, recipients, [1_000_000n, 2_000_000n]]), 'WrongBatch(1, 0)');
+  });
+
+  test('capital placed in an allowed ERC-4626 vault: once per batch number, counted at the vault price, redeemed only to the treasury (issue 68)', async () => {
+    const deployer = { public: pub as never, wallet: walletOf(ownerKey), account: owner, chain: foundry };
+    const vault = await deployDemoVault(deployer, token);
+    const other = await deployDemoVault(deployer, await deployTestStablecoin(deployer, { symbol: 'OTHER' }));
+    const vaultAbi = platformContracts().DemoVault.abi;
+    const holdings = () => pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'holdings' });
+    // Only the owner allows a vault, and only one over the treasury's token.
+    assert.equal(await revertOf(operator, 'setVaultAllowed', [vault, true]), 'NotOwner()');
+    assert.equal(await revertOf(owner, 'setVaultAllowed', [other, true]), `NotThisAsset(${other})`);
+    const next = await pub.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch' });
+    assert.equal(await revertOf(operator, 'place', [next, vault, 1n]), `VaultNotAllowed(${vault})`);
+    await send(ownerKey, treasury, treasuryAbi, 'setVaultAllowed', [vault, true]);
+
+    const [held, placedBefore] = await holdings();
+    assert.equal(placedBefore, 0n);
+    assert.equal(await revertOf(stranger, 'place', [next, vault, 1n]), 'NotOperator()');
+    assert.equal(await revertOf(operator, 'place', [next, vault, held + 1n]), `TreasuryShort(${held}, ${held + 1n})`);
+    const placing = 10_000_000n;
+    const receipt = await send(operatorKey, treasury, treasuryAbi, 'place', [next, vault, placing]);
+    const [placed] = await pub.getContractEvents({
+      address: treasury,
+      abi: treasuryAbi,
+      eventName: 'Placed',
+      blockHash: receipt.blockHash,
+    });
+    assert.deepEqual(placed?.args, { batch: next, vault, assets: placing, shares: placing });
+    // The shares are the treasury's; the same batch again is refused.
+    assert.equal(await pub.readContract({ address: vault, abi: vaultAbi, functionName: 'balanceOf', args: [treasury] }), placing);
+    assert.equal(await revertOf(operator, 'place', [next, vault, placing]), `WrongBatch(${next + 1n}, ${next})`);
+    assert.deepEqual(await holdings(), [held - placing, placing, next + 1n]);
+
+    // Yield dripped into the vault raises what the treasury holds there; a loss lowers it.
+    await send(aliceKey, token, erc20Abi, 'transfer', [vault, 1_000_000n]);
+    assert.equal((await holdings())[1], placing + 1_000_000n - 1n);
+    await send(strangerKey, vault, vaultAbi, 'sweep', [stranger.address, 2_200_000n]);
+    const [, slashed] = await holdings();
+    assert.ok(slashed < placing && slashed >= placing - 1_200_001n, `${slashed}`);
+
+    // Stopped being allowed: no more placing, but what is there still comes home, to the treasury only.
+    await send(ownerKey, treasury, treasuryAbi, 'setVaultAllowed', [vault, false]);
+    assert.equal(await revertOf(operator, 'place', [next + 1n, vault, 1n]), `VaultNotAllowed(${vault})`);
+    assert.equal(await revertOf(operator, 'redeem', [next + 1n, other, 1n]), `UnknownVault(${other})`);
+    const before = await balanceOf(treasury);
+    await send(operatorKey, treasury, treasuryAbi, 'redeem', [next + 1n, vault, placing]);
+    assert.equal(await balanceOf(treasury), before + slashed);
+    assert.deepEqual(await holdings(), [before + slashed, 0n, next + 2n]);
   });
 
   test("the gateway's simulation answers a revert with its reason, and throws when the node does not answer", async () => {

@@ -53,3 +53,8 @@ export function deployPolicyToken(d: Deployer, options: { owner: Address; minter
 export function deployPositionToken(d: Deployer, options: { owner: Address; minter: Address; uri: string }): Promise<Address> {
   return deploy(d, platformContracts().PositionToken, [options.owner, options.minter, options.uri]);
 }
+
+/** Deploys contracts/DemoVault.sol, an ERC-4626 over `asset` with a deliberate bug: local chains, demos and tests only. */
+export function deployDemoVault(d: Deployer, asset: Address): Promise<Address> {
+  return deploy(d, platformContracts().DemoVault, [asset]);
+}

@@ -42,6 +42,9 @@ export const marketResolvers: Resolvers = {
     commission: (q) => commissionOf(q.premium, q.distributor),
     allocations: (q) => [...allocationsOf(q)],
   },
+  QuoteEstimate: {
+    allocations: (q) => [...allocationsOf(q)],
+  },
   Policy: {
     allocations: (p) => (p.allocations ? [...p.allocations] : allocationsOf(p).map((a) => ({ ...a, id: p.id }))),
   },

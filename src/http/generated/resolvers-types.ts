@@ -2658,6 +2658,8 @@ export type QuoteConnection = {
 /** A price for cover now, not stored and not held: requestQuote takes a firm one. */
 export type QuoteEstimate = {
   __typename?: 'QuoteEstimate';
+  /** The cover's parts, cheapest pool first: one for a cover one pool would write whole. */
+  allocations: Array<CoverAllocation>;
   /** The cover amount, in base units of the pool's asset. */
   amount: Scalars['BigInt']['output'];
   /** How the premium was worked out. */
@@ -4912,6 +4914,7 @@ export type QuoteConnectionResolvers<ContextType = Context, ParentType extends R
 };
 
 export type QuoteEstimateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['QuoteEstimate'] = ResolversParentTypes['QuoteEstimate']> = {
+  allocations?: Resolver<Array<ResolversTypes['CoverAllocation']>, ParentType, ContextType>;
   amount?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   breakdown?: Resolver<ResolversTypes['QuoteBreakdown'], ParentType, ContextType>;
   durationDays?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;

@@ -48,6 +48,7 @@ const mappers: Record<string, string> = {
   PoolRisk: "Omit<{T}, 'risk' | 'floorRateBps'> & { poolId: string; riskId: string }",
   CoverOffer: "Omit<{T}, 'pool'> & { poolId: string }",
   CoverAllocation: domain('cover')('AllocationView'),
+  YieldSource: from('../../app/yield-sources.ts')('YieldSourceView'),
   AccountStatement: from('../../app/statement.ts')('Statement'),
   StatementLine: from('../../app/statement.ts')('StatementLine as StatementLineView'),
   WebhookEndpoint: domain('webhook')('WebhookEndpointRecord'),

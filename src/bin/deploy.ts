@@ -108,6 +108,13 @@ async function main(): Promise<void> {
     writeFileSync(keyFile, `${operatorKey}\n`, { mode: 0o600 });
     lines.push(`OPERATOR_KEY_FILE=${keyFile}`);
   }
+  // On a local chain the deployer owns the treasury: its key lets the product allow the vaults
+  // of the yield sources an admin registers (issue 68). Elsewhere the owner (a multisig) does.
+  if (local && owner === account.address) {
+    const keyFile = join(out, 'owner.key');
+    writeFileSync(keyFile, `${deployerKey}\n`, { mode: 0o600 });
+    lines.push(`TREASURY_OWNER_KEY_FILE=${keyFile}`);
+  }
   if (minterKey) {
     const keyFile = join(out, 'minter.key');
     writeFileSync(keyFile, `${minterKey}\n`, { mode: 0o600 });

@@ -107,6 +107,7 @@ const EnvSchema = z.object({
   POSITION_TOKEN_ADDRESS: z.string().optional(),
   /** The key that mints policy tokens and issues position tokens (the watcher's), apart from the operator's. */
   MINTER_KEY_FILE: z.string().min(1).optional(),
+  TREASURY_OWNER_KEY_FILE: z.string().min(1).optional(),
   SETTLEMENT_START_BLOCK: z.coerce.bigint().nonnegative().default(0n),
   CONFIRMATIONS: intFrom(3, 1, 1_000),
   /** Blocks a contract reading must hold on (the latest and those before it) to count: a block reorganised away, or a one-block pump or dip, moves nothing. */
@@ -178,7 +179,15 @@ export interface RuntimeConfig {
   rpcUrls: Map<number, string>;
   feedConfirmations: number;
   /** The chain rail: the RPC URLs of its chain and how the operator signs (watcher only). */
-  chainRail: { rpcUrls: string; operator: OperatorConfig | undefined; minterKey?: `0x${string}` | undefined } | undefined;
+  chainRail:
+    | {
+        rpcUrls: string;
+        operator: OperatorConfig | undefined;
+        minterKey?: `0x${string}` | undefined;
+        /** The treasury owner's key where this deployment holds it: it allows yield sources' vaults (issue 68). */
+        ownerKey?: `0x${string}` | undefined;
+      }
+    | undefined;
   warnings: string[];
 }
 
@@ -294,7 +303,15 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
         fail('MINTER_KEY_FILE', (error as Error).message);
       }
     }
-    chainRail = { rpcUrls: urls, operator: e.WATCHER === 'on' ? operator : undefined, minterKey };
+    let ownerKey: `0x${string}` | undefined;
+    if (e.TREASURY_OWNER_KEY_FILE) {
+      try {
+        ownerKey = readPrivateKeyFile(e.TREASURY_OWNER_KEY_FILE);
+      } catch (error) {
+        fail('TREASURY_OWNER_KEY_FILE', (error as Error).message);
+      }
+    }
+    chainRail = { rpcUrls: urls, operator: e.WATCHER === 'on' ? operator : undefined, minterKey, ownerKey };
   }
   return {
     app: {

@@ -107,6 +107,7 @@ async function connectTreasury(config: RuntimeConfig, db: Database, metrics: Met
     treasury: s.treasury as Address,
     operator,
     signerUrl: c.operator?.kind === 'remote' ? c.operator.url : undefined,
+    owner: c.ownerKey ? privateKeyToAccount(c.ownerKey) : undefined,
     onRpcError: countRpcErrors(metrics, s.chainId),
   });
   const refuse = (message: string): never => {

@@ -85,6 +85,35 @@ export const treasuryAbi = parseAbi([
   'error SafeERC20FailedOperation(address token)',
 ]);
 
+/** What the platform reads of an ERC-4626 vault (and sends it, through the treasury). */
+export const erc4626Abi = parseAbi([
+  'function asset() view returns (address)',
+  'function decimals() view returns (uint8)',
+  'function totalAssets() view returns (uint256)',
+  'function convertToAssets(uint256 shares) view returns (uint256)',
+  'function convertToShares(uint256 assets) view returns (uint256)',
+  'function maxRedeem(address owner) view returns (uint256)',
+  'function balanceOf(address) view returns (uint256)',
+]);
+
+/** What a vault is, read from it: its asset and what one whole share is worth in it. */
+export interface VaultFacts {
+  asset: Address;
+  decimals: number;
+  totalAssets: bigint;
+  /** convertToAssets(10^decimals). */
+  assetsPerShare: bigint;
+}
+
+/** Why an address is not an ERC-4626 vault the treasury can use; a node that does not answer is thrown as is. */
+export class NotAVaultError extends Error {
+  readonly reason: 'NO_CODE' | 'NOT_ERC4626';
+  constructor(reason: 'NO_CODE' | 'NOT_ERC4626') {
+    super(reason === 'NO_CODE' ? 'there is no contract at that address' : 'the contract does not answer as an ERC-4626 vault');
+    this.reason = reason;
+  }
+}
+
 export const erc20Abi = parseAbi([
   'function decimals() view returns (uint8)',
   'function symbol() view returns (string)',
@@ -106,6 +135,11 @@ export interface TreasuryConfig {
   operator?: Account | Address | undefined;
   /** Where a remote signer answers eth_sendTransaction for `operator` (when it is an address). */
   signerUrl?: string | undefined;
+  /**
+   * The treasury's owner, where this deployment holds its key (TREASURY_OWNER_KEY_FILE): it
+   * allows the vaults yield sources name. Without it the owner (a multisig, say) allows them itself.
+   */
+  owner?: Account | undefined;
   pollingIntervalMs?: number;
   /** Told of each failed RPC request (the metrics count them). */
   onRpcError?: RpcErrorHook;
@@ -176,6 +210,14 @@ export interface TreasuryGateway {
   sendPay(batch: bigint, recipients: Address[], amounts: bigint[], options: SendOptions): Promise<Hex>;
   receipt(hash: Hex): Promise<{ status: 'success' | 'reverted'; blockNumber: bigint; gasUsed: bigint } | undefined>;
   revertReasonOf(hash: Hex): Promise<string>;
+  /** An ERC-4626 vault's facts; NotAVaultError for an address that is none (a node that does not answer: its error). */
+  inspectVault(vault: Address): Promise<VaultFacts>;
+  /** Whether the treasury's owner allows placing in `vault`. */
+  vaultAllowed(vault: Address): Promise<boolean>;
+  /** The owner's address where this deployment holds its key, else undefined. */
+  ownerAddress(): Address | undefined;
+  /** As the owner: allows `vault` and waits for the transaction to be mined (throws if it reverts). */
+  allowVault(vault: Address): Promise<Hex>;
 }
 
 /**
@@ -212,6 +254,33 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
     token,
     client,
     operatorAddress,
+    async inspectVault(vault: Address): Promise<VaultFacts> {
+      const address = getAddress(vault);
+      if (!(await client.getCode({ address }))) throw new NotAVaultError('NO_CODE');
+      const read = <T>(functionName: string, args: unknown[] = []) =>
+        client.readContract({ address, abi: erc4626Abi, functionName, args } as never) as Promise<T>;
+      let facts: Omit<VaultFacts, 'assetsPerShare'>;
+      try {
+        const [asset, decimals, totalAssets] = await Promise.all([read<Address>('asset'), read<number>('decimals'), read<bigint>('totalAssets')]);
+        facts = { asset: getAddress(asset), decimals, totalAssets };
+      } catch (error) {
+        // A contract that reverts or returns nothing for these is not a vault; a node that fails is not an answer.
+        if (error instanceof BaseError && error.walk((e) => e instanceof ContractFunctionRevertedError || /returned no data|reverted/i.test((e as Error).message)))
+          throw new NotAVaultError('NOT_ERC4626');
+        throw error;
+      }
+      return { ...facts, assetsPerShare: await read<bigint>('convertToAssets', [10n ** BigInt(facts.decimals)]) };
+    },
+    vaultAllowed: (vault) => client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'vaultAllowed', args: [getAddress(vault)] }),
+    ownerAddress: () => config.owner?.address,
+    async allowVault(vault: Address): Promise<Hex> {
+      if (!config.owner) throw new Error("no treasury owner key is configured (TREASURY_OWNER_KEY_FILE): the owner allows the vault itself");
+      const owner = createWalletClient({ chain, account: config.owner, transport });
+      const hash = await owner.writeContract({ address: treasury, abi: treasuryAbi, functionName: 'setVaultAllowed', args: [getAddress(vault), true], chain, account: config.owner });
+      const receipt = await client.waitForTransactionReceipt({ hash });
+      if (receipt.status !== 'success') throw new Error(`setVaultAllowed ${hash} reverted`);
+      return hash;
+    },
     latestBlock: () => client.getBlockNumber({ cacheTime: 0 }),
     tokenDecimals: () => client.readContract({ address: token, abi: erc20Abi, functionName: 'decimals' }),
     treasuryToken: () => client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'token' }),

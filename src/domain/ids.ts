@@ -16,7 +16,8 @@ export type IdPrefix =
   | 'whk'
   | 'whd'
   | 'evt'
-  | 'ptk';
+  | 'ptk'
+  | 'ysrc';
 
 /**
  * An id from a prefix and a random UUID. The randomness comes from the caller (app/ids.ts,

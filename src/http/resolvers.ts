@@ -14,6 +14,7 @@ import type { RiskRecord } from '../domain/risk.ts';
 import { type StoredBreakdown, commissionOf, shownBreakdown } from '../domain/cover.ts';
 import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
 import { marketResolvers } from './market-resolvers.ts';
+import { yieldResolvers } from './yield-resolvers.ts';
 import { Decimal, decimalString, ratio } from '../domain/decimal.ts';
 import { annualPricing } from '../app/explain-model.ts';
 import { backingOf, dependsOnOf, protocolCategoryOf } from '../app/loss-models.ts';
@@ -365,6 +366,7 @@ for (const map of [
   subscriptionResolvers,
   providerResolvers,
   marketResolvers,
+  yieldResolvers,
 ] as Array<Record<string, object>>) {
   for (const [type, fields] of Object.entries(map)) {
     resolvers[type] = fields instanceof GraphQLScalarType ? (fields as never) : { ...(resolvers[type] ?? {}), ...fields };

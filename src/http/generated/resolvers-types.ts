@@ -9,6 +9,7 @@ import type { FeedRecord } from '../../domain/feed.ts';
 import type { EvidenceObservation as EvidenceObservationRecord, IncidentRecord, PayoutRecord, RecoveryRecord } from '../../domain/incident.ts';
 import type { AdequacyReport } from '../../domain/adequacy.ts';
 import type { OutboundTransferRecord, BatchRecord, ReserveCheck } from '../../domain/chain-money.ts';
+import type { YieldSourceView } from '../../app/yield-sources.ts';
 import type { Statement, StatementLine as StatementLineView } from '../../app/statement.ts';
 import type { WebhookEndpointRecord, WebhookDeliveryRecord } from '../../domain/webhook.ts';
 import type { PoolOutlook as PoolOutlookView, LossScenario as LossScenarioView, PositionScenario as PositionScenarioView } from '../../app/pool-outlook.ts';
@@ -946,6 +947,14 @@ export type Mutation = {
    */
   registerWebhook: WebhookRegistration;
   /**
+   * Registers a yield source (admins). Refused with BAD_USER_INPUT and details.reason: NO_CODE or
+   * NOT_ERC4626 (no ERC-4626 vault at the address), NOT_THIS_ASSET (a vault over another token),
+   * NOT_A_YIELD_RISK (the risk is not the vault's YIELD contract risk); CONFLICT for a vault
+   * registered already; UNAVAILABLE when the chain does not answer (nothing written: retry);
+   * SETTLEMENT_UNAVAILABLE with money on the ledger alone.
+   */
+  registerYieldSource: YieldSource;
+  /**
    * Renew (extend) an active policy you hold, in one step: cover of the same amount on the same
    * risk for `durationDays` more, priced now as a quote would be (see quoteEstimate), covering
    * from the policy's end with no waiting period, so the cover has no gap. A policy renews once
@@ -1228,6 +1237,15 @@ export type MutationRegisterFeedArgs = {
 export type MutationRegisterWebhookArgs = {
   events: Array<WebhookEvent>;
   url: Scalars['String']['input'];
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationRegisterYieldSourceArgs = {
+  input: RegisterYieldSourceInput;
 };
 
 
@@ -2183,6 +2201,8 @@ export type Query = {
   webhooks: Array<WebhookEndpoint>;
   /** Withdrawal requests of the signed-in account, newest first. */
   withdrawals: WithdrawalConnection;
+  /** Every yield source, oldest first. Anonymous. */
+  yieldSources: Array<YieldSource>;
 };
 
 
@@ -2781,6 +2801,16 @@ export type RegisterFeedInput = {
   trailingMaxWindowSeconds?: InputMaybe<Scalars['Int']['input']>;
   /** HTTP: a JSON endpoint and the dot path to the value (and optionally to a unix-seconds time). */
   url?: InputMaybe<Scalars['String']['input']>;
+};
+
+/** A vault to register as a yield source. */
+export type RegisterYieldSourceInput = {
+  /** A name, 1 to 100 characters. */
+  name: Scalars['String']['input'];
+  /** The SMART_CONTRACT_FAILURE risk of category YIELD that watches the vault. */
+  riskId: Scalars['ID']['input'];
+  /** The ERC-4626 vault's address: its asset() must be the settlement token. */
+  vault: Scalars['String']['input'];
 };
 
 /**
@@ -3805,6 +3835,34 @@ export type WithdrawalStatus =
   /** In cooldown, or waiting to be completed. */
   | 'PENDING';
 
+/**
+ * A yield source (issue 68): an ERC-4626 vault over the settlement asset on the settlement chain
+ * that a pool's capital may be placed in while it underwrites, paired with the
+ * SMART_CONTRACT_FAILURE risk (category YIELD) that watches the vault, so its failure is priced and
+ * simulated like any risk's. Only with chain settlement: on the ledger alone capital earns no yield.
+ */
+export type YieldSource = {
+  __typename?: 'YieldSource';
+  /**
+   * Whether the treasury's owner allows placing in the vault now (Treasury.vaultAllowed): allowed at
+   * registration where this deployment holds the owner's key (TREASURY_OWNER_KEY_FILE), else by the
+   * owner itself. False where the chain does not answer.
+   */
+  allowed: Scalars['Boolean']['output'];
+  /** The asset its shares are worth (the settlement asset). */
+  asset: Scalars['String']['output'];
+  /** When it was registered. */
+  createdAt: Scalars['DateTime']['output'];
+  /** Its id. */
+  id: Scalars['ID']['output'];
+  /** Its name, for people. */
+  name: Scalars['String']['output'];
+  /** The risk that watches the vault. */
+  risk: Risk;
+  /** The vault's address on the settlement chain. */
+  vault: Scalars['String']['output'];
+};
+
 
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -3978,6 +4036,7 @@ export type ResolversTypes = {
   Recovery: ResolverTypeWrapper<RecoveryRecord>;
   RecoveryPart: ResolverTypeWrapper<Omit<Omit<RecoveryPart, 'pool'> & { pool?: Maybe<ResolversTypes['Pool']> }, 'pool'> & { poolId: string | null }>;
   RegisterFeedInput: RegisterFeedInput;
+  RegisterYieldSourceInput: RegisterYieldSourceInput;
   Reserves: ResolverTypeWrapper<ReserveCheck>;
   Risk: ResolverTypeWrapper<RiskRecord>;
   RiskCapacity: ResolverTypeWrapper<Omit<Omit<RiskCapacity, 'pools' | 'risk'> & { pools: Array<ResolversTypes['PoolCapacity']>, risk: ResolversTypes['Risk'] }, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> }>;
@@ -4032,6 +4091,7 @@ export type ResolversTypes = {
   WithdrawalGiveBack: ResolverTypeWrapper<WithdrawalGiveBack>;
   WithdrawalRequest: ResolverTypeWrapper<WithdrawalRecord>;
   WithdrawalStatus: WithdrawalStatus;
+  YieldSource: ResolverTypeWrapper<YieldSourceView>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -4122,6 +4182,7 @@ export type ResolversParentTypes = {
   Recovery: RecoveryRecord;
   RecoveryPart: Omit<Omit<RecoveryPart, 'pool'> & { pool?: Maybe<ResolversParentTypes['Pool']> }, 'pool'> & { poolId: string | null };
   RegisterFeedInput: RegisterFeedInput;
+  RegisterYieldSourceInput: RegisterYieldSourceInput;
   Reserves: ReserveCheck;
   Risk: RiskRecord;
   RiskCapacity: Omit<Omit<RiskCapacity, 'pools' | 'risk'> & { pools: Array<ResolversParentTypes['PoolCapacity']>, risk: ResolversParentTypes['Risk'] }, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> };
@@ -4163,6 +4224,7 @@ export type ResolversParentTypes = {
   WithdrawalConnection: Omit<WithdrawalConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['WithdrawalRequest']> };
   WithdrawalGiveBack: WithdrawalGiveBack;
   WithdrawalRequest: WithdrawalRecord;
+  YieldSource: YieldSourceView;
 };
 
 export type AccountResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Account'] = ResolversParentTypes['Account']> = {
@@ -4498,6 +4560,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   recordRecovery?: Resolver<ResolversTypes['Recovery'], ParentType, ContextType, RequireFields<MutationRecordRecoveryArgs, 'amount' | 'incidentId' | 'reference'>>;
   registerFeed?: Resolver<ResolversTypes['Feed'], ParentType, ContextType, RequireFields<MutationRegisterFeedArgs, 'input'>>;
   registerWebhook?: Resolver<ResolversTypes['WebhookRegistration'], ParentType, ContextType, RequireFields<MutationRegisterWebhookArgs, 'events' | 'url'>>;
+  registerYieldSource?: Resolver<ResolversTypes['YieldSource'], ParentType, ContextType, RequireFields<MutationRegisterYieldSourceArgs, 'input'>>;
   renewPolicy?: Resolver<ResolversTypes['Policy'], ParentType, ContextType, RequireFields<MutationRenewPolicyArgs, 'durationDays' | 'policyId'>>;
   requestBundleQuote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType, RequireFields<MutationRequestBundleQuoteArgs, 'durationDays' | 'items'>>;
   requestQuote?: Resolver<ResolversTypes['Quote'], ParentType, ContextType, RequireFields<MutationRequestQuoteArgs, 'amount' | 'durationDays' | 'riskId'>>;
@@ -4839,6 +4902,7 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   unattributedDeposits?: Resolver<ResolversTypes['ChainDepositConnection'], ParentType, ContextType, RequireFields<QueryUnattributedDepositsArgs, 'first'>>;
   webhooks?: Resolver<Array<ResolversTypes['WebhookEndpoint']>, ParentType, ContextType>;
   withdrawals?: Resolver<ResolversTypes['WithdrawalConnection'], ParentType, ContextType, RequireFields<QueryWithdrawalsArgs, 'first'>>;
+  yieldSources?: Resolver<Array<ResolversTypes['YieldSource']>, ParentType, ContextType>;
 };
 
 export type QuoteResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Quote'] = ResolversParentTypes['Quote']> = {
@@ -5324,6 +5388,16 @@ export type WithdrawalRequestResolvers<ContextType = Context, ParentType extends
   valueAtRequest?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
 
+export type YieldSourceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['YieldSource'] = ResolversParentTypes['YieldSource']> = {
+  allowed?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  asset?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;
+  vault?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = Context> = {
   Account?: AccountResolvers<ContextType>;
   AccountStatement?: AccountStatementResolvers<ContextType>;
@@ -5436,5 +5510,6 @@ export type Resolvers<ContextType = Context> = {
   WithdrawalConnection?: WithdrawalConnectionResolvers<ContextType>;
   WithdrawalGiveBack?: WithdrawalGiveBackResolvers<ContextType>;
   WithdrawalRequest?: WithdrawalRequestResolvers<ContextType>;
+  YieldSource?: YieldSourceResolvers<ContextType>;
 };
 

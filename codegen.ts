@@ -45,7 +45,7 @@ const mappers: Record<string, string> = {
   RiskCapacity: "Omit<{T}, 'risk' | 'pools'> & { riskId: string; pools: Array<Omit<PoolCapacity, 'pool'> & { poolId: string }> }",
   PoolCapacity: namesPool,
   PositionTransfer: namesPool,
-  PoolRisk: "Omit<{T}, 'risk' | 'floorRateBps'> & { poolId: string; riskId: string }",
+  PoolRisk: "Omit<{T}, 'risk' | 'floorRateBps' | 'coverLeft'> & { poolId: string; riskId: string }",
   CoverOffer: "Omit<{T}, 'pool'> & { poolId: string }",
   CoverAllocation: domain('cover')('AllocationView'),
   YieldSource: from('../../app/yield-sources.ts')('YieldSourceView'),

@@ -243,6 +243,13 @@ describe('a market of pools on one risk (issue 72)', () => {
     // Each pool carries its own part: the cheap one is full.
     const again = (await h.ok(OFFERS, { r: risk.id, a: USDC(1_000).toString(), d: 30 })).risk.offers;
     assert.equal(again.find((o: { pool: { id: string } }) => o.pool.id === cheap).capacity, '0');
+    // And a pool's page says the same room in cover amount.
+    const coverLeft = async (id: string) =>
+      (await h.ok(`query($id: ID!) { pool(id: $id) { risks { coverLeft } } }`, { id })).pool.risks[0].coverLeft;
+    assert.deepEqual(
+      [await coverLeft(cheap), await coverLeft(dear)],
+      ['0', again.find((o: { pool: { id: string } }) => o.pool.id === dear).capacity],
+    );
 
     // The risk triggers: each pool pays its part through its own waterfall; the policy is paid in full.
     const [feed] = await feedsOfRisk(h.db, risk.id);

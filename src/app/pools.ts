@@ -5,11 +5,11 @@ import { positionsOf, withdrawalsOf } from '../db/position-store.ts';
 import type { PositionRecord, WithdrawalRecord } from '../domain/position.ts';
 import { badInput } from '../domain/errors.ts';
 import { assetsForShares } from '../domain/shares.ts';
-import { capOf, capUtilisation, roomUnder } from '../domain/capacity.ts';
+import { capOf, capUtilisation, coverFitting, roomLeft, roomUnder } from '../domain/capacity.ts';
 import { decimalString } from '../domain/decimal.ts';
 import { type Subject, type Viewer, resolveSubject } from './viewer.ts';
 import type { Deps } from './deps.ts';
-import { loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from '../db/pool-snapshots.ts';
+import { exposureFor, loadPoolSnapshot, poolRequiredCapital, type PoolSnapshot, type TrancheState } from '../db/pool-snapshots.ts';
 import { type Page, type PageRequest, pageRequest, toPage } from '../domain/page.ts';
 
 /** Pools and positions as the API reads them, and the tranche book the capital moves share. */
@@ -59,6 +59,14 @@ export async function unearnedPremium(deps: Deps, snap: PoolSnapshot): Promise<b
 }
 
 /** One of a pool's risks as PoolRisk shows it (Pool.risks, setPoolRiskPrice). */
+/** The cover amount a pool can still write on a risk: the least room under its caps, over the risk's largest payout ratio. */
+export function coverLeftIn(s: PoolSnapshot, risk: { id: string; maxPayoutRatio: string }): bigint {
+  const e = exposureFor(s, risk.id);
+  if (!e) return 0n;
+  const room = roomLeft(e.snapshot, e.limits);
+  return coverFitting(room[room.binding], risk.maxPayoutRatio);
+}
+
 export function poolRiskView(s: PoolSnapshot, r: PoolSnapshot['risks'][number]) {
   const cap = capOf(s.capital, r.capBps);
   return {

@@ -48,7 +48,10 @@ export async function registerYieldSource(
     facts = await treasury.inspectVault(vault);
   } catch (error) {
     if (error instanceof NotAVaultError)
-      throw badInput(`${vault} is not an ERC-4626 vault on chain ${rail.chainId}: ${error.message}`, { field: 'vault', reason: error.reason });
+      throw badInput(`${vault} is not an ERC-4626 vault on chain ${rail.chainId}: ${error.message}`, {
+        field: 'vault',
+        reason: error.reason,
+      });
     throw unavailable(`the settlement chain did not answer while the vault was read: nothing was registered; try again`);
   }
   if (facts.asset.toLowerCase() !== rail.token.toLowerCase())
@@ -87,7 +90,10 @@ async function allowOnTreasury(deps: Deps, treasury: NonNullable<Deps['treasury'
     await treasury.allowVault(vault);
     return true;
   } catch (error) {
-    deps.log.error({ vault, err: error }, "the treasury owner's allowance of a yield source's vault failed: the owner must allow it (setVaultAllowed)");
+    deps.log.error(
+      { vault, err: error },
+      "the treasury owner's allowance of a yield source's vault failed: the owner must allow it (setVaultAllowed)",
+    );
     return false;
   }
 }

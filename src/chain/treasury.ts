@@ -261,22 +261,38 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
         client.readContract({ address, abi: erc4626Abi, functionName, args } as never) as Promise<T>;
       let facts: Omit<VaultFacts, 'assetsPerShare'>;
       try {
-        const [asset, decimals, totalAssets] = await Promise.all([read<Address>('asset'), read<number>('decimals'), read<bigint>('totalAssets')]);
+        const [asset, decimals, totalAssets] = await Promise.all([
+          read<Address>('asset'),
+          read<number>('decimals'),
+          read<bigint>('totalAssets'),
+        ]);
         facts = { asset: getAddress(asset), decimals, totalAssets };
       } catch (error) {
         // A contract that reverts or returns nothing for these is not a vault; a node that fails is not an answer.
-        if (error instanceof BaseError && error.walk((e) => e instanceof ContractFunctionRevertedError || /returned no data|reverted/i.test((e as Error).message)))
+        if (
+          error instanceof BaseError &&
+          error.walk((e) => e instanceof ContractFunctionRevertedError || /returned no data|reverted/i.test((e as Error).message))
+        )
           throw new NotAVaultError('NOT_ERC4626');
         throw error;
       }
       return { ...facts, assetsPerShare: await read<bigint>('convertToAssets', [10n ** BigInt(facts.decimals)]) };
     },
-    vaultAllowed: (vault) => client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'vaultAllowed', args: [getAddress(vault)] }),
+    vaultAllowed: (vault) =>
+      client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'vaultAllowed', args: [getAddress(vault)] }),
     ownerAddress: () => config.owner?.address,
     async allowVault(vault: Address): Promise<Hex> {
-      if (!config.owner) throw new Error("no treasury owner key is configured (TREASURY_OWNER_KEY_FILE): the owner allows the vault itself");
+      if (!config.owner)
+        throw new Error('no treasury owner key is configured (TREASURY_OWNER_KEY_FILE): the owner allows the vault itself');
       const owner = createWalletClient({ chain, account: config.owner, transport });
-      const hash = await owner.writeContract({ address: treasury, abi: treasuryAbi, functionName: 'setVaultAllowed', args: [getAddress(vault), true], chain, account: config.owner });
+      const hash = await owner.writeContract({
+        address: treasury,
+        abi: treasuryAbi,
+        functionName: 'setVaultAllowed',
+        args: [getAddress(vault), true],
+        chain,
+        account: config.owner,
+      });
       const receipt = await client.waitForTransactionReceipt({ hash });
       if (receipt.status !== 'success') throw new Error(`setVaultAllowed ${hash} reverted`);
       return hash;

@@ -4,7 +4,7 @@ import { floorRateBps, riskOffers } from '../app/price-cover.ts';
 import { allocationsOf, commissionOf } from '../domain/cover.ts';
 import { notFound } from '../domain/errors.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';
-import { poolRiskView } from '../app/pools.ts';
+import { coverLeftIn, poolRiskView } from '../app/pools.ts';
 
 /** The market (schema/60-market.graphql): pools' own prices above the floor, and every pool's offer. */
 export const marketResolvers: Resolvers = {
@@ -25,6 +25,7 @@ export const marketResolvers: Resolvers = {
   PoolRisk: {
     risk: (r, _, ctx) => ctx.risk(r.riskId),
     floorRateBps: async (r, _, ctx) => floorRateBps(ctx.deps, await ctx.pool(r.poolId), await ctx.risk(r.riskId)),
+    coverLeft: async (r, _, ctx) => coverLeftIn(await ctx.pool(r.poolId), await ctx.risk(r.riskId)),
   },
   Risk: {
     offers: async (r, a, ctx) =>

@@ -118,7 +118,14 @@ export async function renderMine() {
           'Value now',
           'Deposited',
           'Withdrawn',
-          'Premium earned',
+          el(
+            'span',
+            {
+              title:
+                "A policy's premium (after the backstop's skim and the curator's fee) is earned a little every second over its term; what a policy paid by an incident had still to earn is earned at once when it is paid.",
+            },
+            'Premium earned',
+          ),
           'Losses',
           'Net',
           'Yield',

@@ -6,7 +6,7 @@ import { el, act } from './dom.js';
 // before any deposit (anyone may read it), the webhooks and the statement.
 
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { id name curator curatorFeeBps pendingCuratorFee { feeBps effectiveAt } cooldownSeconds frozen
-  risks { risk { id name } exposure cap utilisation floorRateBps targetRateBps }
+  risks { risk { id name } exposure cap coverLeft utilisation floorRateBps targetRateBps }
   losses { incidentId layer amount }
   outlook { basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
     atFullUse { premiumYield expectedLossRate expectedYield }
@@ -98,11 +98,16 @@ export async function renderOutlook() {
     el(
       'dl',
       {},
-      el('dt', {}, 'Risks backed (exposure / cap)'),
+      el('dt', {}, 'Risks backed (what it can still write)'),
       el(
         'dd',
         { 'data-outlook-risks': '' },
-        p.risks.map((r) => `${r.risk.name}: ${money(r.exposure)} / ${money(r.cap)} USDC`).join(' · ') || 'none',
+        p.risks
+          .map(
+            (r) =>
+              `${r.risk.name}: ${money(r.exposure)} USDC of exposure under a ${money(r.cap)} USDC cap; room for ${money(r.coverLeft)} USDC of cover`,
+          )
+          .join(' · ') || 'none',
       ),
       // What the pool asks for each risk: its curator's price, or the model's (the floor).
       el('dt', {}, 'Its price (before utilisation)'),

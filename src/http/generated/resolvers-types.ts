@@ -1832,8 +1832,10 @@ export type PoolRisk = {
   cap: Scalars['BigInt']['output'];
   /** Its cap in basis points of the pool's capital. */
   capBps: Scalars['Int']['output'];
-  /** cap - exposure, never below 0. */
+  /** cap - exposure, never below 0: room under this risk's own cap, in exposure (base units). */
   capacityLeft: Scalars['BigInt']['output'];
+  /** The cover amount (not exposure) the pool can still write on this risk now, its risk, group and total caps all considered, in base units of the asset. */
+  coverLeft: Scalars['BigInt']['output'];
   /** Exposure of active policies on this risk (amount x maximum payout ratio). */
   exposure: Scalars['BigInt']['output'];
   /**
@@ -4011,7 +4013,7 @@ export type ResolversTypes = {
   PoolLimits: ResolverTypeWrapper<PoolLimits>;
   PoolLoss: ResolverTypeWrapper<PoolLoss>;
   PoolOutlook: ResolverTypeWrapper<PoolOutlookView>;
-  PoolRisk: ResolverTypeWrapper<Omit<Omit<PoolRisk, 'risk'> & { risk: ResolversTypes['Risk'] }, 'risk' | 'floorRateBps'> & { poolId: string; riskId: string }>;
+  PoolRisk: ResolverTypeWrapper<Omit<Omit<PoolRisk, 'risk'> & { risk: ResolversTypes['Risk'] }, 'risk' | 'floorRateBps' | 'coverLeft'> & { poolId: string; riskId: string }>;
   PoolRiskInput: PoolRiskInput;
   PoolTerms: ResolverTypeWrapper<PoolTerms>;
   PoolWorstCase: ResolverTypeWrapper<Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversTypes['LossScenario']> }>;
@@ -4159,7 +4161,7 @@ export type ResolversParentTypes = {
   PoolLimits: PoolLimits;
   PoolLoss: PoolLoss;
   PoolOutlook: PoolOutlookView;
-  PoolRisk: Omit<Omit<PoolRisk, 'risk'> & { risk: ResolversParentTypes['Risk'] }, 'risk' | 'floorRateBps'> & { poolId: string; riskId: string };
+  PoolRisk: Omit<Omit<PoolRisk, 'risk'> & { risk: ResolversParentTypes['Risk'] }, 'risk' | 'floorRateBps' | 'coverLeft'> & { poolId: string; riskId: string };
   PoolRiskInput: PoolRiskInput;
   PoolTerms: PoolTerms;
   PoolWorstCase: Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversParentTypes['LossScenario']> };
@@ -4758,6 +4760,7 @@ export type PoolRiskResolvers<ContextType = Context, ParentType extends Resolver
   cap?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   capBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   capacityLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  coverLeft?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   exposure?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   floorRateBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   risk?: Resolver<ResolversTypes['Risk'], ParentType, ContextType>;

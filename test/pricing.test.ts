@@ -459,6 +459,16 @@ function simulateAlone(p: { hazard: number; severity: number; shape: number; rat
   ).es99;
 }
 
+/** A contract risk's reference profile (docs/pricing.md): two audits, 18 months live, 1bn secured. */
+const profile = {
+  audits: 2,
+  daysLive: 548,
+  valueSecuredUsd: '1000000000',
+  pastIncidents: 0,
+  oracleQuality: 'HIGH',
+  centralisation: 'MEDIUM',
+};
+
 describe('history as data, and quotes from it (API)', () => {
   const h = useHarness({ pricing: MODEL_PRICING }, { checkInvariants: true });
 
@@ -507,14 +517,6 @@ describe('history as data, and quotes from it (API)', () => {
       peg: '1',
       maxRatio: '1',
     };
-    const profile = {
-      audits: 2,
-      daysLive: 548,
-      valueSecuredUsd: '1000000000',
-      pastIncidents: 0,
-      oracleQuality: 'HIGH',
-      centralisation: 'MEDIUM',
-    };
     const buyer = await h.signIn(newWallet());
     const amount = USDC(10_000);
     /** A one-year cover's total (with the fee) over its amount, in a fresh pool of 1,000,000. */
@@ -543,14 +545,6 @@ describe('history as data, and quotes from it (API)', () => {
   });
 
   test('a bundle costs less than its items apart over independent risks, about the same over risks that fail together, never less than their expected losses', async () => {
-    const profile = {
-      audits: 2,
-      daysLive: 548,
-      valueSecuredUsd: '1000000000',
-      pastIncidents: 0,
-      oracleQuality: 'HIGH',
-      centralisation: 'MEDIUM',
-    };
     const contract = (correlationGroup: string, protocolCategory: string) => ({
       kind: 'SMART_CONTRACT_FAILURE',
       protocolCategory,

@@ -6,6 +6,7 @@ import type { Deps } from '../src/app/deps.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { offerId, readOffer } from '../src/app/quote-offers.ts';
+import { MAX_OFFER_ID, MAX_OFFER_PARTS } from '../src/domain/offer-id.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import type { Viewer } from '../src/app/viewer.ts';
 import { wireDeps } from '../src/app/wire.ts';
@@ -75,6 +76,39 @@ describe('a firm quote is a signed offer: answered before its row is written, bo
       await h.signIn(h.admin),
     );
     assert.deepEqual(listed.quotes.nodes[0], { id: quote.id, status: 'BOUGHT', breakdown: { bindingCap: row.breakdown.bindingCap } });
+  });
+
+  test("a routed cover's or a bundle's parts are signed in its offer, up to what a policy row's quote id holds", () => {
+    const jwt = testConfig(newWallet().address).jwt;
+    const part = (n: number) => ({
+      riskId: `risk_${'a'.repeat(31)}${n % 10}`,
+      poolId: `pool_${'b'.repeat(31)}${n % 10}`,
+      amount: 123_456_789_012n,
+      exposure: 123_456_789_012n,
+      premium: 1_234_567_890n,
+      fee: 61_728_395n,
+      capitalFactor: '0.633238',
+    });
+    const terms = (parts: number) => ({
+      riskId: 'risk_x',
+      poolId: 'pool_x',
+      requester: '0x00000000000000000000000000000000000000aa',
+      amount: 1n,
+      durationDays: 30,
+      exposure: 1n,
+      premium: 1n,
+      fee: 0n,
+      createdAt: 0,
+      expiresAt: 60_000,
+      distributor: { address: '0x00000000000000000000000000000000000000bb', commissionBps: 2_000 },
+      allocations: Array.from({ length: parts }, (_, n) => part(n)),
+    });
+    // The most parts an offer carries, with long amounts and a distributor: read back whole, within the bound.
+    const most = offerId(jwt, terms(MAX_OFFER_PARTS));
+    assert.ok(most.length <= MAX_OFFER_ID, `${most.length}`);
+    assert.deepEqual(readOffer(jwt, most)?.allocations, terms(MAX_OFFER_PARTS).allocations);
+    // One more is no offer.
+    assert.equal(readOffer(jwt, offerId(jwt, terms(MAX_OFFER_PARTS + 1))), undefined);
   });
 
   test('the row written late keeps the breakdown the quote was priced with', async () => {

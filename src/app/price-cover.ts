@@ -10,7 +10,7 @@ import { OWN_RULE, signalReadings } from '../domain/risk-signals.ts';
 import { explainModel, storedExplanation } from './explain-model.ts';
 import { lossModelOf } from './loss-models.ts';
 import { lossTermsAt, marketNow } from './market-now.ts';
-import type { OfferTerms } from '../domain/offer-id.ts';
+import { MAX_OFFER_ID, MAX_OFFER_PARTS, type OfferTerms } from '../domain/offer-id.ts';
 import { RUN_TESTED_DAYS, type RunTest } from '../domain/loss-model.ts';
 import { DAY_MS } from '../domain/experience.ts';
 import { offerId } from './quote-offers.ts';
@@ -436,7 +436,18 @@ export async function priceCover(
         ? `the cheapest of ${snapshots.length} pool(s) backing this risk, holding the whole cover`
         : `routed across ${routed.length} of the ${snapshots.length} pools backing this risk, cheapest first: each writes what it can hold`,
   };
-  return { id: offerId(deps.config.jwt, terms), ...terms, breakdown, explanation };
+  return { id: boundedOffer(deps, terms), ...terms, breakdown, explanation };
+}
+
+/** The signed offer of the terms; a cover in more parts than an offer id carries (MAX_OFFER_ID) is refused. */
+function boundedOffer(deps: Deps, terms: OfferTerms): string {
+  const id = offerId(deps.config.jwt, terms);
+  if (id.length > MAX_OFFER_ID || (terms.allocations?.length ?? 0) > MAX_OFFER_PARTS)
+    throw badInput(
+      `this cover would be written in ${terms.allocations?.length} parts, more than one quote carries (about ${MAX_OFFER_PARTS}): quote less, or fewer risks at once`,
+      { field: 'amount', parts: terms.allocations?.length ?? 1 },
+    );
+  return id;
 }
 
 /** The most risks one bundle covers. */
@@ -513,5 +524,5 @@ export async function priceBundle(
     capitalTogether: together.factor,
     poolSelection: `a bundle of ${items.length} risks in ${allocations.length} part(s), each routed cheapest first; its items hold ${new Decimal(together.factor).mul(100).toDecimalPlaces(1).toString()}% of the capital they hold apart (ES 99% of the items as one book, ${together.together}, over their sum alone, ${together.apart})`,
   };
-  return { id: offerId(deps.config.jwt, terms), ...terms, breakdown };
+  return { id: boundedOffer(deps, terms), ...terms, breakdown };
 }

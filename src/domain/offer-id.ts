@@ -53,10 +53,20 @@ export function offerKey(id: string): string {
   return dot < 0 ? id : id.slice(0, dot);
 }
 
+/**
+ * The longest offer id: a quote's terms are about 300 characters and each part of a routed cover
+ * or a bundle adds about 200 at most, so a dozen parts fit. The bound is the policy row's: its
+ * quote id is unique, and a b-tree entry holds at most 2,704 bytes (an id of 2,690 random
+ * characters is indexed on PostgreSQL 15, one of 2,700 is not). A longer id is no offer, refused
+ * before any parsing; a cover that would need one is refused at its quote.
+ */
+export const MAX_OFFER_ID = 2_680;
+export const MAX_OFFER_PARTS = 12;
+
 /** An offer id's parts as given (its MAC not checked): undefined for anything not shaped as one. */
 export function splitOffer(id: string): { body: string; mac: Buffer } | undefined {
   const dot = id.lastIndexOf('.');
-  if (!id.startsWith('quo_') || dot < 0 || id.length > 2_000) return undefined;
+  if (!id.startsWith('quo_') || dot < 0 || id.length > MAX_OFFER_ID) return undefined;
   const mac = Buffer.from(id.slice(dot + 1), 'base64url');
   if (mac.length !== OFFER_MAC_BYTES) return undefined;
   return { body: id.slice(0, dot), mac };
@@ -108,7 +118,7 @@ export function termsOfBody(body: string): OfferTerms | undefined {
 
 /** An offer's allocations term, if well formed (at least two parts); undefined for anything else. */
 function allocationsOfTerms(value: unknown[]): CoverAllocation[] | undefined {
-  if (value.length < 2 || value.length > 100) return undefined;
+  if (value.length < 2 || value.length > MAX_OFFER_PARTS) return undefined;
   const out: CoverAllocation[] = [];
   for (const part of value) {
     if (!Array.isArray(part) || (part.length !== 6 && part.length !== 7)) return undefined;

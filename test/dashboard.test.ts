@@ -232,6 +232,8 @@ describe('the dashboard on the demo market, in a real browser', () => {
     await page.waitForSelector('#quote [data-allocations]');
     assert.ok(Number(await page.getAttribute('#quote [data-allocations]', 'data-allocations')) >= 2);
     assert.match((await page.textContent('#quote [data-quote]')) ?? '', /^3,000 USDC of a bundle of .*DAI depeg.* cover for 30 days/);
+    // The outcome is told once the page has refreshed its views.
+    await page.waitForSelector('#buy-result[data-outcome="ok"]:has-text("Bundle quoted")');
     assert.match((await page.textContent('#buy-result')) ?? '', /its items hold [\d.]+% of the capital they would hold apart/);
     await page.close();
     assert.deepEqual(pageErrors, []);

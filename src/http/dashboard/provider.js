@@ -37,6 +37,12 @@ export async function renderOutlook() {
   // Reads can overlap (the view shown, then a pool chosen): only the latest is drawn, so a
   // slower earlier answer never replaces the pool the provider chose.
   if (asked !== outlookAsked) return;
+  // A price being typed survives a redraw (the market's events redraw the outlook at any time).
+  const typed = new Map(
+    [...box.querySelectorAll('[data-price-risk]')]
+      .filter((i) => box.dataset.outlookPool === p.id && i.dataset.typed === '1')
+      .map((i) => [i.dataset.priceRisk, i.value]),
+  );
   box.dataset.outlookPool = p.id;
   const o = p.outlook;
   const row = (cells, attrs = {}) => el('tr', attrs, ...cells.map((c) => el('td', {}, c)));
@@ -113,7 +119,7 @@ export async function renderOutlook() {
       el('dt', {}, 'Its price (before utilisation)'),
       el('dd', { 'data-outlook-prices': '' }, p.risks.map((r) => `${r.risk.name}: ${priceWords(r)}`).join(' · ') || 'none'),
       ...(state.session?.address?.toLowerCase() === p.curator.toLowerCase()
-        ? [el('dt', {}, 'Set its price'), el('dd', {}, ...p.risks.map((r) => priceForm(p, r)))]
+        ? [el('dt', {}, 'Set its price'), el('dd', {}, ...p.risks.map((r) => priceForm(p, r, typed.get(r.risk.id))))]
         : []),
       el('dt', {}, 'Getting out'),
       el('dd', { 'data-outlook-terms': '' }, `${o.terms.words}${p.frozen ? ' Withdrawals are paused now.' : ''}`),
@@ -159,14 +165,21 @@ function priceWords(r) {
     : `asks ${pct(r.targetRateBps / 10_000)} a year (the model's floor: ${floor})`;
 }
 
-/** The curator's price form for one risk: a percent a year, at least the floor; empty returns to the model's price. */
-function priceForm(p, r) {
+/**
+ * The curator's price form for one risk: a percent a year, at least the floor; empty returns to
+ * the model's price. `typed`: what the curator had typed before a redraw, kept.
+ */
+function priceForm(p, r, typed) {
   const input = el('input', {
     inputmode: 'decimal',
     'aria-label': `Price of ${r.risk.name}, percent a year`,
     'data-price-risk': r.risk.id,
     placeholder: `${(r.floorRateBps / 100).toString()} or more`,
-    value: r.targetRateBps === null ? '' : String(r.targetRateBps / 100),
+    value: typed ?? (r.targetRateBps === null ? '' : String(r.targetRateBps / 100)),
+  });
+  if (typed !== undefined) input.dataset.typed = '1';
+  input.addEventListener('input', () => {
+    input.dataset.typed = '1';
   });
   const button = el('button', { type: 'button', 'data-price-set': r.risk.id }, `Set ${r.risk.name}'s price`);
   button.addEventListener('click', () =>

@@ -18,7 +18,7 @@ import type { Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
-import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/abis.ts';
 import { chainRailOf, localTreasury, treasuryGatewayOf } from '../test/chain-helpers.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';

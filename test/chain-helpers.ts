@@ -26,7 +26,7 @@ import { createPositionTokenGateway } from '../src/chain/position-token.ts';
 import type { MoneyRail } from '../src/app/deps.ts';
 import { type Harness, type Wallet, createHarness, newWallet } from './helpers.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
-import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/abis.ts';
 import { indexDeposits } from '../src/app/index-deposits.ts';
 
 export type { Anvil, Compiled };

@@ -12,7 +12,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { ANVIL_KEYS, anvilBinary } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
-import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/abis.ts';
 import { createCoverClient } from '../src/client/index.ts';
 import { COMPOSE_ENV, type ComposeService, loadCompose } from './compose-file.ts';
 import { SERVER_URL, waitFor } from './helpers.ts';

@@ -22,7 +22,7 @@ import { ANVIL_KEYS, ANVIL_MINTER_KEY, type Anvil } from '../src/chain/anvil.ts'
 import { platformContracts } from '../src/chain/artifacts.ts';
 import { deployPolicyToken } from '../src/chain/deploy.ts';
 import { policyTokenAbi } from '../src/chain/policy-token.ts';
-import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/abis.ts';
 import { tokenIdOf } from '../src/domain/policy-token.ts';
 import {
   type Compiled,

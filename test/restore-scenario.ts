@@ -18,7 +18,7 @@ import { deposit } from '../src/app/underwrite.ts';
 import type { Viewer } from '../src/app/viewer.ts';
 import { ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
-import { erc20Abi, treasuryAbi } from '../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/abis.ts';
 import type { Database } from '../src/db/create-database.ts';
 import { type LocalTreasury, chainHarness } from './chain-helpers.ts';
 import { type Harness, USDC, type Wallet, assertLedgerInvariants, depegRiskInput, newWallet, watchRisk } from './helpers.ts';

@@ -8,7 +8,8 @@ import { platformContracts } from '../src/chain/artifacts.ts';
 import { deployDemoVault, deployTestStablecoin, deployTreasury } from '../src/chain/deploy.ts';
 import type { Compiled } from '../src/chain/artifacts.ts';
 import { compileContracts } from '../src/chain/compile.ts';
-import { createTreasuryGateway, erc20Abi, revertReason, treasuryAbi } from '../src/chain/treasury.ts';
+import { createTreasuryGateway, revertReason } from '../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../src/chain/abis.ts';
 import { signPermit } from '../src/chain/permit.ts';
 import { type LocalTreasury, localTreasury } from './chain-helpers.ts';
 

@@ -3,7 +3,7 @@ import { assetDecimals } from '../db/asset-store.ts';
 import { ledgerAccounts } from '../db/ledger.ts';
 import { findPool, insertPool, poolsCreatedSince, setPoolFee, setPoolRiskTarget } from '../db/pool-store.ts';
 import type { RiskRecord } from '../domain/risk.ts';
-import { FLOOR_REFERENCE_DAYS, floorRateBps } from './price-cover.ts';
+import { FLOOR_REFERENCE_DAYS, floorRateBps } from './sale-terms.ts';
 import { MAX_CURATOR_FEE_BPS, type PoolRecord, type TrancheName, curatorFeeAt } from '../domain/pool.ts';
 import { badInput, forbidden, notFound, rateLimited } from '../domain/errors.ts';
 import { newId } from './ids.ts';

@@ -1,4 +1,5 @@
 import type { QuoteRecord } from '../domain/cover.ts';
+import type { Deps } from './deps.ts';
 import { priceBundle, priceCover } from './price-cover.ts';
 
 /**
@@ -7,17 +8,15 @@ import { priceBundle, priceCover } from './price-cover.ts';
  * before its record is written (app/quote-offers.ts).
  */
 export async function requestQuote(...args: Parameters<typeof priceCover>): Promise<QuoteRecord> {
-  const [deps] = args;
-  const record = await priceCover(...args);
-  await deps.quotePaths.record(record);
-  deps.metrics.count('quotes');
-  return record;
+  return recorded(args[0], await priceCover(...args));
 }
 
 /** A firm quote for a bundle (priceBundle), recorded as requestQuote records one. */
 export async function requestBundleQuote(...args: Parameters<typeof priceBundle>): Promise<QuoteRecord> {
-  const [deps] = args;
-  const record = await priceBundle(...args);
+  return recorded(args[0], await priceBundle(...args));
+}
+
+async function recorded(deps: Deps, record: QuoteRecord): Promise<QuoteRecord> {
   await deps.quotePaths.record(record);
   deps.metrics.count('quotes');
   return record;

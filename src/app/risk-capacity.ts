@@ -3,7 +3,7 @@ import { Decimal } from '../domain/decimal.ts';
 import { validateTerm } from '../domain/pricing.ts';
 import type { Deps } from './deps.ts';
 import { exposureFor } from '../db/pool-snapshots.ts';
-import { lossOver, lossRefusal, priceIn, stateRefusal } from './price-cover.ts';
+import { lossOver, lossRefusal, priceIn, stateRefusal } from './sale-terms.ts';
 
 /** One backing pool's room for more cover on a risk: at each cap, and for one policy. */
 export interface PoolCapacity {

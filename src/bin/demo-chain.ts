@@ -9,7 +9,7 @@ import { platformContracts } from '../chain/artifacts.ts';
 import { deployPolicyToken, deployPositionToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
 import { chainOf } from '../chain/keys.ts';
 import { signPermit } from '../chain/permit.ts';
-import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../chain/abis.ts';
 import type { DemoVaultChain } from '../demo/exploit.ts';
 import type { DemoFunding } from '../demo/market.ts';
 

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { type Address, createPublicClient, createWalletClient, getAddress, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { deployPolicyToken, deployPositionToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
-import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../chain/abis.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
 import { chainOf, readPrivateKeyFile } from '../chain/keys.ts';
 

@@ -3,7 +3,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { ANVIL_KEYS, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
 import { platformContracts } from '../chain/artifacts.ts';
 import { chainOf } from '../chain/keys.ts';
-import { erc20Abi, treasuryAbi } from '../chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../chain/abis.ts';
 import { policyTokenAbi } from '../chain/policy-token.ts';
 import { tokenIdOf } from '../domain/policy-token.ts';
 

@@ -1,6 +1,6 @@
 import { type Account, type Address, type Chain, type Hex, type PublicClient, type WalletClient, getAddress } from 'viem';
 import { type Compiled, platformContracts } from './artifacts.ts';
-import { erc20Abi } from './treasury.ts';
+import { erc20Abi } from './abis.ts';
 
 export interface Deployer {
   public: PublicClient;

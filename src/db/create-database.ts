@@ -2,15 +2,15 @@ import { mkdirSync } from 'node:fs';
 import type { PGlite } from '@electric-sql/pglite';
 import { type SQL, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomUUID } from 'node:crypto';
-import { CommitUnknownError, isConnectionLoss, isLockTimeout, isRetryable, isUniqueViolation, isWaitTimeout } from './classify-error.ts';
+import { CommitUnknownError, isConnectionLoss, isRetryable, isUniqueViolation, isWaitTimeout } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { openPglite } from './pglite.ts';
+import { migrateServer } from './server-migrations.ts';
 import { type DatabaseSpanAttributes, inStatementSpan, inTransactionSpan } from './tracing.ts';
 
 const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
@@ -89,17 +89,6 @@ export interface DatabaseOptions {
 }
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
-/**
- * How long a migration's statement waits for a lock (docs/architecture.md, "Migrations"): an
- * ALTER TABLE waiting for its table's lock behind a long transaction would queue every request
- * on that table behind it. Past this it fails and the whole migration rolls back; the runner
- * tries again a few times, then stops with the error (the deployment retries), so requests wait
- * at most this long for a migration.
- */
-export const MIGRATION_LOCK_TIMEOUT_MS = 1_000;
-/** Attempts of a migration that met a lock it could not take in time, and the pause before the next (doubling). */
-export const MIGRATION_ATTEMPTS = 5;
-const MIGRATION_RETRY_MS = 500;
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 120_000;
 /**
  * A session idle inside a transaction this long is ended by the server: a process paused
@@ -342,6 +331,7 @@ const READ_ONLY = /^\s*(select|with)\b(?![\s\S]*\b(insert|update|delete|for\s+up
 /** The one place that branches on the driver (CONVENTIONS: Database). */
 export async function createDatabase(options: DatabaseOptions = {}): Promise<Database> {
   if (options.url) {
+    const url = options.url;
     // Bounded waits: a lock held by another session, or a statement that runs away, ends in an
     // error after these instead of holding a request (or the settlement) for as long as it lasts.
     const pool = new pg.Pool({
@@ -383,32 +373,13 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
         }
       },
       transaction: (fn) => inTransactionSpan(traced, () => exactlyOnce(pool, traced, fn, failover)),
-      async migrate(migrationsFolder?: string) {
-        // A dedicated session holds an advisory lock so that replicas starting together
-        // apply the migrations once. Its statements wait a short while for a table's lock and
-        // fail safe (MIGRATION_LOCK_TIMEOUT_MS), with no statement timeout: a backfill may be long.
-        const client = new pg.Client({
-          connectionString: options.url,
-          lock_timeout: options.migrationLockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS,
-          statement_timeout: 0,
-        });
-        await client.connect();
-        try {
-          await client.query('SELECT pg_advisory_lock(7240311)');
-          for (let attempt = 1; ; attempt++) {
-            try {
-              await migratePg(drizzlePg(client), { migrationsFolder: migrationsFolder ?? MIGRATIONS });
-              break;
-            } catch (error) {
-              if (!isLockTimeout(error) || attempt >= (options.migrationAttempts ?? MIGRATION_ATTEMPTS)) throw error;
-              await new Promise((resolve) => setTimeout(resolve, MIGRATION_RETRY_MS * 2 ** (attempt - 1)));
-            }
-          }
-        } finally {
-          await client.query('SELECT pg_advisory_unlock(7240311)').catch(() => {});
-          await client.end();
-        }
-      },
+      migrate: (migrationsFolder?: string) =>
+        migrateServer({
+          url,
+          folder: migrationsFolder ?? MIGRATIONS,
+          lockTimeoutMs: options.migrationLockTimeoutMs,
+          attempts: options.migrationAttempts,
+        }),
       async listen(channel, handler) {
         if (!/^[a-z_]{1,63}$/.test(channel)) throw new Error(`bad channel name ${channel}`);
         let client: pg.Client | undefined;

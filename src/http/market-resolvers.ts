@@ -1,6 +1,7 @@
 import { setPoolRiskPrice } from '../app/create-pool.ts';
 import { requestBundleQuote } from '../app/request-quote.ts';
-import { floorRateBps, riskOffers } from '../app/price-cover.ts';
+import { floorRateBps } from '../app/sale-terms.ts';
+import { riskOffers } from '../app/pool-offers.ts';
 import { allocationsOf, commissionOf } from '../domain/cover.ts';
 import { notFound } from '../domain/errors.ts';
 import type { Resolvers } from './generated/resolvers-types.ts';

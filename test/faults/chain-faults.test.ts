@@ -24,7 +24,7 @@ import { indexDeposits } from '../../src/app/index-deposits.ts';
 import { reconcileReserves } from '../../src/app/reconcile-reserves.ts';
 import { ANVIL_KEYS, startAnvil } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/artifacts.ts';
-import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../../src/chain/abis.ts';
 import { type LocalTreasury, chainHarness, localTreasury, spawnChainWatcher } from '../chain-helpers.ts';
 import {
   type Harness,

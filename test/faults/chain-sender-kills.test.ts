@@ -22,7 +22,7 @@ import { measureReserves } from '../../src/app/reserves.ts';
 import { lastReserveCheck } from '../../src/db/reserve-store.ts';
 import { ANVIL_KEYS } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/artifacts.ts';
-import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../../src/chain/abis.ts';
 import { type LocalTreasury, chainHarness, localTreasury, spawnChainWatcher } from '../chain-helpers.ts';
 import {
   type Harness,

@@ -13,7 +13,7 @@ import { localTreasury } from '../chain-helpers.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY } from '../../src/chain/anvil.ts';
 import { platformContracts } from '../../src/chain/artifacts.ts';
 import { deployPolicyToken } from '../../src/chain/deploy.ts';
-import { erc20Abi, treasuryAbi } from '../../src/chain/treasury.ts';
+import { erc20Abi, treasuryAbi } from '../../src/chain/abis.ts';
 import { foundry } from 'viem/chains';
 
 /**

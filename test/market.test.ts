@@ -32,6 +32,26 @@ const FLOOR_BPS = 200;
 describe('a market of pools on one risk (issue 72)', () => {
   const h = useHarness({}, { checkInvariants: true });
 
+  /** A pool created by `curator` (signed in as `token`) and funded with `capital` in its senior tranche; its id. */
+  async function fundedPool(curator: { address: string }, token: string, input: Record<string, unknown>, capital: bigint): Promise<string> {
+    const adminToken = await h.signIn(h.admin);
+    const { id } = (await h.ok(CREATE_POOL, { input }, token)).createPool;
+    await h.ok(CREDIT, { a: curator.address, amt: capital.toString(), r: `seed-${id}` }, adminToken);
+    await h.ok(DEPOSIT, { p: id, amt: capital.toString() }, token);
+    return id;
+  }
+
+  /** The risk's feed reads 0.9 a second later (its rule confirms at once); its incident, settled, with the claims credited. */
+  async function depegs(riskId: string) {
+    const [feed] = await feedsOfRisk(h.db, riskId);
+    h.clock.advance(1_000);
+    const observed = [{ value: '0.9', observedAt: h.clock.now(), source: {} }];
+    const { incidents } = await recordObservations(h.deps, feed?.id as string, observed, false);
+    const settled = await settleIncident(h.deps, incidents[0] as string);
+    await creditSettledClaims(h.deps);
+    return settled;
+  }
+
   test('curators price their capacity above the floor; a buyer sees every offer, cheapest first, and buys the cheapest', async () => {
     const m = await marketWithPool(h, USDC(100_000));
     // A second curator backs the same risk with a price of its own, asked at creation.
@@ -164,11 +184,7 @@ describe('a market of pools on one risk (issue 72)', () => {
     const risk = await watchedRisk(h, adminToken, depegRiskInput('Routed depeg', 'USDC', { window: 0 }));
     const pool = async (name: string, capital: bigint, targetRateBps?: number) => {
       const curator = newWallet();
-      const token = await h.signIn(curator);
-      const created = (await h.ok(CREATE_POOL, { input: { name, risks: [{ riskId: risk.id, targetRateBps }] } }, token)).createPool;
-      await h.ok(CREDIT, { a: curator.address, amt: capital.toString(), r: `seed-${created.id}` }, adminToken);
-      await h.ok(DEPOSIT, { p: created.id, amt: capital.toString() }, token);
-      return created.id as string;
+      return fundedPool(curator, await h.signIn(curator), { name, risks: [{ riskId: risk.id, targetRateBps }] }, capital);
     };
     // The cheaper pool is the smaller one: a large cover outgrows it.
     const cheap = await pool('Cheap and small', USDC(10_000));
@@ -252,17 +268,7 @@ describe('a market of pools on one risk (issue 72)', () => {
     );
 
     // The risk triggers: each pool pays its part through its own waterfall; the policy is paid in full.
-    const [feed] = await feedsOfRisk(h.db, risk.id);
-    h.clock.advance(1_000);
-    const { incidents } = await recordObservations(
-      h.deps,
-      feed?.id as string,
-      [{ value: '0.9', observedAt: h.clock.now(), source: {} }],
-      false,
-    );
-    const settled = await settleIncident(h.deps, incidents[0] as string);
-    assert.equal(settled?.policiesPaid, 1);
-    await creditSettledClaims(h.deps);
+    assert.equal((await depegs(risk.id))?.policiesPaid, 1);
     const paid = (await h.ok(POLICY, { id: bought.id }, buyer.token)).policy;
     assert.equal(paid.status, 'PAID');
     assert.deepEqual([paid.payout.paid, paid.payout.due], [quote.exposure, quote.exposure]);
@@ -280,10 +286,9 @@ describe('a market of pools on one risk (issue 72)', () => {
       await watchedRisk(h, adminToken, depegRiskInput('Bundle USDC', 'USDC', { window: 0 })),
       await watchedRisk(h, adminToken, depegRiskInput('Bundle DAI', 'DAI', { window: 0 })),
     ];
-    const pool = (await h.ok(CREATE_POOL, { input: { name: 'Two coins', risks: risks.map((r) => ({ riskId: r.id })) } }, curatorToken))
-      .createPool;
-    await h.ok(CREDIT, { a: curator.address, amt: USDC(100_000).toString(), r: `seed-${pool.id}` }, adminToken);
-    await h.ok(DEPOSIT, { p: pool.id, amt: USDC(100_000).toString() }, curatorToken);
+    const pool = {
+      id: await fundedPool(curator, curatorToken, { name: 'Two coins', risks: risks.map((r) => ({ riskId: r.id })) }, USDC(100_000)),
+    };
     const buyer = await fundedBuyer(h, adminToken, USDC(1_000));
     const partner = newWallet();
     const BUNDLE = `mutation($i: [CoverItemInput!]!, $dist: DistributorInput) { q: requestBundleQuote(items: $i, durationDays: 30, distributor: $dist) {
@@ -311,11 +316,12 @@ describe('a market of pools on one risk (issue 72)', () => {
       await watchedRisk(h, adminToken, depegRiskInput('Small one', 'S1')),
       await watchedRisk(h, adminToken, depegRiskInput('Small two', 'S2')),
     ];
-    const small = (
-      await h.ok(CREATE_POOL, { input: { name: 'Small', totalCapBps: 6_000, risks: lone.map((r) => ({ riskId: r.id })) } }, curatorToken)
-    ).createPool;
-    await h.ok(CREDIT, { a: curator.address, amt: USDC(10_000).toString(), r: `seed-${small.id}` }, adminToken);
-    await h.ok(DEPOSIT, { p: small.id, amt: USDC(10_000).toString() }, curatorToken);
+    await fundedPool(
+      curator,
+      curatorToken,
+      { name: 'Small', totalCapBps: 6_000, risks: lone.map((r) => ({ riskId: r.id })) },
+      USDC(10_000),
+    );
     const both = (amount: bigint) => ({ i: lone.map((r) => ({ riskId: r.id, amount: amount.toString() })) });
     const room = await h.gql(BUNDLE, both(USDC(4_000)), buyer.token);
     expectCode(room, 'CAPACITY_EXCEEDED');
@@ -337,16 +343,7 @@ describe('a market of pools on one risk (issue 72)', () => {
     );
 
     // The DAI risk triggers: only its item pays; the USDC item stays in force, and so does the policy.
-    const [feed] = await feedsOfRisk(h.db, risks[1]?.id as string);
-    h.clock.advance(1_000);
-    const { incidents } = await recordObservations(
-      h.deps,
-      feed?.id as string,
-      [{ value: '0.9', observedAt: h.clock.now(), source: {} }],
-      false,
-    );
-    assert.equal((await settleIncident(h.deps, incidents[0] as string))?.policiesPaid, 1);
-    await creditSettledClaims(h.deps);
+    assert.equal((await depegs(risks[1]?.id as string))?.policiesPaid, 1);
     const POLICY = `query($id: ID!) { policy(id: $id) { status amount payout { paid } allocations { risk { id } payout { paid } } } }`;
     const after = (await h.ok(POLICY, { id: bought.id }, buyer.token)).policy;
     assert.equal(after.status, 'ACTIVE');

@@ -32,8 +32,25 @@ export function pendingClaims(ex: Executor, poolId: string | null): Promise<bigi
   return unsettledClaims(ex, poolId);
 }
 
+type RiskMap = ReadonlyMap<string, RiskRecord>;
+const riskMap = async (deps: Ports): Promise<RiskMap> => new Map((await listRisks(deps.db)).map((r) => [r.id, r]));
+
+/** A book's exposures as the simulation sees them: a risk no longer listed, or without exposure, is left out. */
+async function simulatedBook(deps: Ports, risks: RiskMap, exposures: Iterable<{ riskId: string; exposure: bigint }>) {
+  const sims: SimRisk[] = [];
+  const simulated: Array<{ riskId: string; exposure: bigint }> = [];
+  for (const e of exposures) {
+    const risk = risks.get(e.riskId);
+    if (!risk || e.exposure <= 0n) continue;
+    sims.push(await simRiskOf(deps, risk, e.exposure));
+    simulated.push({ riskId: e.riskId, exposure: e.exposure });
+  }
+  return { sims, simulated };
+}
+
 async function report(
   deps: Ports,
+  risks: RiskMap,
   scope: { poolId: string | null; asset: string },
   capital: bigint,
   exposures: ReadonlyArray<{ riskId: string; exposure: bigint }>,
@@ -41,24 +58,12 @@ async function report(
   tranches: ReadonlyArray<{ tranche: TrancheName; assets: bigint }> = [],
 ): Promise<AdequacyReport> {
   const config = deps.config.solvency.simulation;
-  const sims: SimRisk[] = [];
-  const simulated: Array<{ riskId: string; exposure: bigint }> = [];
-  const risks = new Map((await listRisks(deps.db)).map((r) => [r.id, r]));
-  for (const e of exposures) {
-    if (e.exposure <= 0n) continue;
-    const risk = risks.get(e.riskId);
-    if (!risk) continue;
-    sims.push(await simRiskOf(deps, risk, e.exposure));
-    simulated.push(e);
-  }
+  const { sims, simulated } = await simulatedBook(deps, risks, exposures);
   const pending = await pendingClaims(deps.db, scope.poolId);
   const available = capital > pending ? capital - pending : 0n;
   const started = performance.now();
   const simulation = await (deps.cpu ?? inlineCpu).simulate(sims, {
-    paths: config.paths,
-    seed: config.seed,
-    withinGroup: config.withinGroup,
-    acrossGroups: config.acrossGroups,
+    ...config,
     capital: Number(available),
     backstopAvailable: Number(backstopAvailable),
     ...(tranches.length > 0 ? { layers: tranches.map((t) => Number(t.assets)) } : {}),
@@ -134,24 +139,16 @@ const shareOf = (capital: bigint, exposure: bigint) => decimalString(new Decimal
  * do, not with each sale (the current book's shares did: a first small sale in an empty pool held
  * its whole tail, and the next quote's capital load jumped fivefold). Null without capital.
  */
-async function capitalAtCaps(deps: Ports, snap: PoolSnapshot): Promise<AtCaps | null> {
+async function capitalAtCaps(deps: Ports, risks: RiskMap, snap: PoolSnapshot): Promise<AtCaps | null> {
   const atCaps = exposuresAtCaps(snap.capital, snap.pool.limits, snap.risks);
-  const risks = new Map((await listRisks(deps.db)).map((r) => [r.id, r]));
-  const sims: SimRisk[] = [];
-  const simulated: Array<{ riskId: string; exposure: bigint }> = [];
-  for (const [riskId, exposure] of atCaps) {
-    const risk = risks.get(riskId);
-    if (!risk || exposure <= 0n) continue;
-    sims.push(await simRiskOf(deps, risk, exposure));
-    simulated.push({ riskId, exposure });
-  }
+  const { sims, simulated } = await simulatedBook(
+    deps,
+    risks,
+    [...atCaps].map(([riskId, exposure]) => ({ riskId, exposure })),
+  );
   if (sims.length === 0) return null;
-  const config = deps.config.solvency.simulation;
   const simulation = await (deps.cpu ?? inlineCpu).simulate(sims, {
-    paths: config.paths,
-    seed: config.seed,
-    withinGroup: config.withinGroup,
-    acrossGroups: config.acrossGroups,
+    ...deps.config.solvency.simulation,
     capital: Number(snap.capital),
     backstopAvailable: 0,
   });
@@ -182,8 +179,10 @@ export async function poolAdequacy(deps: Ports, poolId: string): Promise<Adequac
   const drawn = await poolDrawnSince(deps.db, poolId, now - 365 * 86_400_000);
   const perIncident = (backstop.balance * BigInt(limits.perIncidentBps)) / 10_000n;
   const allowance = backstopAllowance(backstop.balance, drawn, limits);
+  const risks = await riskMap(deps);
   const result = await report(
     deps,
+    risks,
     { poolId, asset: snap.pool.asset },
     snap.capital,
     snap.risks.map((r) => ({ riskId: r.riskId, exposure: r.exposure })),
@@ -193,7 +192,7 @@ export async function poolAdequacy(deps: Ports, poolId: string): Promise<Adequac
       return t ? [{ tranche, assets: t.totalAssets }] : [];
     }),
   );
-  const atCaps = await capitalAtCaps(deps, snap);
+  const atCaps = await capitalAtCaps(deps, risks, snap);
   await saveAdequacy(deps.db, poolId, {
     status: result.status,
     var995: BigInt(Math.ceil(result.simulation.var995)),
@@ -220,6 +219,7 @@ export async function platformAdequacy(deps: Ports, asset: string): Promise<Adeq
   const backstop = await loadBackstop(deps.db, asset);
   const result = await report(
     deps,
+    await riskMap(deps),
     { poolId: null, asset },
     capital,
     [...byRisk].map(([riskId, exposure]) => ({ riskId, exposure })),

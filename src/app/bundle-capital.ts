@@ -24,8 +24,7 @@ export interface CapitalTogether {
  */
 export async function capitalTogether(deps: Deps, items: ReadonlyArray<{ risk: RiskRecord; exposure: bigint }>): Promise<CapitalTogether> {
   if (deps.config.pricing.flatAnnualRate !== undefined || items.length < 2) return { factor: '1', together: 0n, apart: 0n };
-  const { paths, seed, withinGroup, acrossGroups } = deps.config.solvency.simulation;
-  const options = { paths, seed, withinGroup, acrossGroups, capital: 0, backstopAvailable: 0 };
+  const options = { ...deps.config.solvency.simulation, capital: 0, backstopAvailable: 0 };
   const sims = await Promise.all(items.map((i) => simRiskOf(deps, i.risk, i.exposure)));
   const cpu = deps.cpu ?? inlineCpu;
   const [joint, ...alone] = await Promise.all([cpu.simulate(sims, options), ...sims.map((s) => cpu.simulate([s], options))]);

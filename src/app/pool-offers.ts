@@ -1,6 +1,7 @@
 import { parseUnits } from 'viem';
 import type { RiskRecord } from '../domain/risk.ts';
-import { checkCapacity, coverFitting, policyExposure, roomLeft } from '../domain/capacity.ts';
+import { checkCapacity, policyExposure } from '../domain/capacity.ts';
+import { coverLeftIn } from './pools.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type LossTerms, type PremiumBreakdown, validateTerm } from '../domain/pricing.ts';
@@ -62,8 +63,7 @@ export function offerIn(
   const e = exposureFor(snap, risk.id);
   if (!e) return undefined;
   const whole = checkCapacity(e.snapshot, e.limits, policyExposure(amount, risk.maxPayoutRatio));
-  const room = whole.fits && !withCapacity ? null : roomLeft(e.snapshot, e.limits);
-  const capacity = room && coverFitting(room[room.binding], risk.maxPayoutRatio);
+  const capacity = whole.fits && !withCapacity ? null : coverLeftIn(snap, risk);
   const fill = whole.fits || capacity === null ? amount : amount < capacity ? amount : capacity;
   const priced = fill > 0n ? fill : 10n ** BigInt(snap.pool.decimals);
   const check = whole.fits ? whole : checkCapacity(e.snapshot, e.limits, policyExposure(priced, risk.maxPayoutRatio));

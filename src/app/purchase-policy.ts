@@ -1,6 +1,14 @@
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { findPolicy, findPolicyByQuote, findQuoteForSale, insertQuotes, lockPolicy, policyInsertCte } from '../db/cover-store.ts';
-import { type PolicyRecord, type QuoteRecord, type StoredBreakdown, allocationsOf, commissionOf, legIdOf } from '../domain/cover.ts';
+import {
+  type PolicyRecord,
+  type QuoteRecord,
+  type StoredBreakdown,
+  allocationsOf,
+  commissionOf,
+  legIdOf,
+  policyOfParts,
+} from '../domain/cover.ts';
 import type { Executor } from '../db/create-database.ts';
 import { curatorFeeAt } from '../domain/pool.ts';
 import { type Posting, ledgerAccounts, postJournal } from '../db/ledger.ts';
@@ -254,30 +262,10 @@ async function buy(
     },
     writes,
   );
-  return wholeOf(lead, rows);
-}
-
-/** A policy just sold as its holder reads it (db/cover-store.ts): its parts' figures summed. */
-function wholeOf(lead: PolicyRecord, rows: readonly PolicyRecord[]): PolicyRecord {
-  const sum = (f: (p: PolicyRecord) => bigint) => rows.reduce((s, p) => s + f(p), 0n);
-  return {
-    ...lead,
-    amount: sum((p) => p.amount),
-    exposure: sum((p) => p.exposure),
-    premium: sum((p) => p.premium),
-    fee: sum((p) => p.fee),
-    curatorFee: sum((p) => p.curatorFee ?? 0n),
-    allocations: rows.map((p) => ({
-      id: p.id,
-      poolId: p.poolId,
-      riskId: p.riskId,
-      amount: p.amount,
-      exposure: p.exposure,
-      premium: p.premium,
-      fee: p.fee,
-      status: p.status,
-    })),
-  };
+  return policyOfParts(
+    lead,
+    rows.map((p) => ({ ...p, curatorFee: p.curatorFee ?? 0n })),
+  );
 }
 
 /**

@@ -3,7 +3,15 @@ import type { StoredExplanation } from '../domain/loss-model.ts';
 import type { Executor } from './create-database.ts';
 import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
-import type { CoverAllocation, PolicyAllocation, PolicyRecord, QuoteRecord, QuoteWithPolicy, StoredBreakdown } from '../domain/cover.ts';
+import {
+  type CoverAllocation,
+  type PolicyAllocation,
+  type PolicyRecord,
+  type QuoteRecord,
+  type QuoteWithPolicy,
+  type StoredBreakdown,
+  policyOfParts,
+} from '../domain/cover.ts';
 import { composeOffer, offerBody, offerKey, splitOffer } from '../domain/offer-id.ts';
 
 interface QuoteRow {
@@ -274,44 +282,11 @@ export function legIdsOf(p: SQL): SQL {
 /** Only a lead row is a policy; its legs are its parts. */
 const LEAD = sql`p.lead_id IS NULL`;
 
-/**
- * A policy as its holder sees it: the lead row's terms, its figures summed over its parts, and
- * its status: ACTIVE while a part is, else PAID if a part was paid, else EXPIRED.
- */
+/** A policy (its lead row, and its legs read with it) as its holder sees it (domain/cover.ts policyOfParts). */
 function toPolicy(r: PolicyRow): PolicyRecord {
-  const lead: PolicyAllocation = {
-    id: r.id,
-    poolId: r.pool_id,
-    riskId: r.risk_id,
-    amount: big(r.amount),
-    exposure: big(r.exposure),
-    premium: big(r.premium),
-    fee: big(r.fee),
-    status: r.paid ? 'PAID' : r.status,
-  };
+  const lead = rowOf(r);
   const legs = (r.legs ?? []).map((l) => ({ ...readAllocation(l), id: l.id, status: l.status, curatorFee: big(l.curatorFee) }));
-  const parts = [lead, ...legs];
-  const sum = (f: (a: PolicyAllocation) => bigint) => parts.reduce((s, a) => s + f(a), 0n);
-  const status = parts.some((a) => a.status === 'ACTIVE') ? 'ACTIVE' : parts.some((a) => a.status === 'PAID') ? 'PAID' : 'EXPIRED';
-  return {
-    ...rowOf(r),
-    amount: sum((a) => a.amount),
-    exposure: sum((a) => a.exposure),
-    premium: sum((a) => a.premium),
-    fee: sum((a) => a.fee),
-    curatorFee: big(r.curator_fee ?? '0') + legs.reduce((s, l) => s + l.curatorFee, 0n),
-    status,
-    allocations: parts.map(({ id, poolId, riskId, amount, exposure, premium, fee, status }) => ({
-      id,
-      poolId,
-      riskId,
-      amount,
-      exposure,
-      premium,
-      fee,
-      status,
-    })),
-  };
+  return policyOfParts(lead, [{ ...lead, curatorFee: lead.curatorFee ?? 0n }, ...legs]);
 }
 
 const rowOf = (r: PolicyRow): PolicyRecord => ({

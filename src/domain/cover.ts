@@ -162,3 +162,32 @@ export interface PolicyAllocation extends CoverAllocation {
 
 /** A quote with the policy it became (null while it is not bought). */
 export type QuoteWithPolicy = QuoteRecord & { policyId: string | null };
+
+/**
+ * A policy as its holder sees it, from its lead row and its parts (the lead's first): the lead's
+ * terms, its figures summed over the parts, and its status: ACTIVE while a part is, else PAID if a
+ * part was paid, else EXPIRED.
+ */
+export function policyOfParts(lead: PolicyRecord, parts: ReadonlyArray<PolicyAllocation & { curatorFee: bigint }>): PolicyRecord {
+  const sum = (f: (a: PolicyAllocation & { curatorFee: bigint }) => bigint) => parts.reduce((s, a) => s + f(a), 0n);
+  const status = parts.some((a) => a.status === 'ACTIVE') ? 'ACTIVE' : parts.some((a) => a.status === 'PAID') ? 'PAID' : 'EXPIRED';
+  return {
+    ...lead,
+    amount: sum((a) => a.amount),
+    exposure: sum((a) => a.exposure),
+    premium: sum((a) => a.premium),
+    fee: sum((a) => a.fee),
+    curatorFee: sum((a) => a.curatorFee),
+    status,
+    allocations: parts.map(({ id, poolId, riskId, amount, exposure, premium, fee, status }) => ({
+      id,
+      poolId,
+      riskId,
+      amount,
+      exposure,
+      premium,
+      fee,
+      status,
+    })),
+  };
+}

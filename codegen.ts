@@ -49,6 +49,7 @@ const mappers: Record<string, string> = {
   CoverOffer: "Omit<{T}, 'pool'> & { poolId: string }",
   CoverAllocation: domain('cover')('AllocationView'),
   YieldSource: from('../../app/yield-sources.ts')('YieldSourceView'),
+  PoolYieldSource: from('../../app/placements.ts')('PoolYieldView'),
   AccountStatement: from('../../app/statement.ts')('Statement'),
   StatementLine: from('../../app/statement.ts')('StatementLine as StatementLineView'),
   WebhookEndpoint: domain('webhook')('WebhookEndpointRecord'),

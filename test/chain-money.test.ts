@@ -808,11 +808,11 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
 
   test('reserves asked by many aliases and clients at once make one measurement of the chain', async () => {
     const gateway = h.deps.treasury as NonNullable<typeof h.deps.treasury>;
-    const state = gateway.state;
+    const holdings = gateway.holdings;
     let reads = 0;
-    gateway.state = function (this: typeof gateway) {
+    gateway.holdings = function (this: typeof gateway) {
       reads++;
-      return state.call(this);
+      return holdings.call(this);
     };
     try {
       const aliases = Array.from({ length: 9 }, (_, i) => `r${i}: reserves { blockNumber treasuryBalance }`).join(' ');
@@ -830,7 +830,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
       await h.ok('{ reserves { blockNumber } }', {}, adminToken);
       assert.equal(reads, 1, 'an admin reads the chain now');
     } finally {
-      gateway.state = state;
+      gateway.holdings = holdings;
     }
   });
 
@@ -867,7 +867,7 @@ describe('money on chain: deposits in, withdrawals and payouts out, reconciled t
       await setCursor(h.db, name, processed as bigint, h.clock.now());
     }
     const nowhere = createTreasuryGateway({ chainId: foundry.id, rpcUrls: anvil.url, token, treasury: newWallet().address as Address });
-    const missing = await nowhere.state().then(
+    const missing = await nowhere.holdings().then(
       () => null,
       (e: unknown) => e,
     );

@@ -312,7 +312,7 @@ describe('the treasury contract on anvil', () => {
       })();
       const readers = Array.from({ length: 3 }, async () => {
         while (paying) {
-          const s = await gateway.state();
+          const s = await gateway.holdings();
           reads++;
           if (s.balance !== start - paidBefore(s.nextBatch))
             wrong.push(`block ${s.blockNumber}: balance ${s.balance} with batch ${s.nextBatch}`);

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Address, Hex } from 'viem';
@@ -9,8 +10,27 @@ import { ANVIL_KEYS } from '../src/chain/anvil.ts';
 import { deployDemoVault, deployTestStablecoin } from '../src/chain/deploy.ts';
 import { createTreasuryGateway } from '../src/chain/treasury.ts';
 import { INDEMNITY_RULE } from '../src/calibration/exploits.ts';
-import { type LocalTreasury, chainHarness, localTreasury } from './chain-helpers.ts';
-import { type Harness, createHarness, depegRiskInput, expectCode, newWallet } from './helpers.ts';
+import { createPool } from '../src/app/create-pool.ts';
+import { creditSettledClaims, settleIncident } from '../src/app/settle-incident.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
+import { syncTreasury } from '../src/app/treasury-sync.ts';
+import { deposit } from '../src/app/underwrite.ts';
+import { platformContracts } from '../src/chain/artifacts.ts';
+import { erc20Abi, erc4626Abi } from '../src/chain/abis.ts';
+import { feedsOfRisk } from '../src/db/feed-store.ts';
+import { type LocalTreasury, chainHarness, fundedWallet, localTreasury } from './chain-helpers.ts';
+import {
+  type Harness,
+  QUOTE,
+  PURCHASE,
+  USDC,
+  assertLedgerInvariants,
+  createHarness,
+  depegRiskInput,
+  expectCode,
+  newWallet,
+  watchRisk,
+} from './helpers.ts';
 
 const OWNER_KEY = ANVIL_KEYS[0] as Hex;
 const OPERATOR_KEY = ANVIL_KEYS[1] as Hex;
@@ -100,5 +120,217 @@ describe('yield sources: ERC-4626 vaults over the settlement asset, each with th
     } finally {
       await ledger.close();
     }
+  });
+});
+
+const SET_SOURCE = `mutation($p: ID!, $s: ID, $t: Int!) { setPoolYieldSource(poolId: $p, sourceId: $s, targetBps: $t) { id yieldSource { targetBps } } }`;
+const POOL_YIELD = `query($p: ID!) { pool(id: $p) { capital yieldSource { source { id } targetBps placed liquid shares }
+  tranches { tranche assets: totalAssets } outlook { baseYield tranches { tranche baseYield } worstCase { scenarios { kind name loss risk { id } } } } } }`;
+
+describe('capital placed in a yield source: earns what the vault realises, pays in full, marks a loss down (issue 68)', () => {
+  let chain: LocalTreasury;
+  let h: Harness;
+  let adminToken: string;
+  let curatorToken: string;
+  let poolId: string;
+  let sourceId: string;
+  let vault: Address;
+  let depegId: string;
+  let vaultRiskId: string;
+  const CAPITAL = USDC(100_000);
+
+  const rpc = (method: string, params: unknown[]) => chain.pub.request({ method: method as never, params: params as never });
+  /** Passes of the treasury sync, a block mined before each, until `done` (or fails after `passes`). */
+  async function syncUntil(what: string, done: () => Promise<boolean>, passes = 30): Promise<void> {
+    for (let i = 0; i < passes; i++) {
+      await rpc('anvil_mine', ['0x1']);
+      await syncTreasury(h.deps);
+      if (await done()) return;
+    }
+    assert.fail(`not ${what} after ${passes} passes of the treasury sync`);
+  }
+  const pool = async () => (await h.ok(POOL_YIELD, { p: poolId })).pool;
+  const vaultSharesOfTreasury = () =>
+    chain.pub.readContract({ address: vault, abi: erc4626Abi, functionName: 'balanceOf', args: [chain.treasury] });
+  async function assertReconciled(): Promise<void> {
+    const { reserves } = await h.ok('{ reserves { treasuryBalance placed liabilities inFlight surplus deficit } }', {}, adminToken);
+    const onChain = await chain.pub.readContract({
+      address: chain.token,
+      abi: erc20Abi,
+      functionName: 'balanceOf',
+      args: [chain.treasury],
+    });
+    assert.equal(BigInt(reserves.treasuryBalance), onChain);
+    assert.equal(
+      BigInt(reserves.placed),
+      await chain.pub.readContract({
+        address: vault,
+        abi: erc4626Abi,
+        functionName: 'convertToAssets',
+        args: [await vaultSharesOfTreasury()],
+      }),
+    );
+    assert.equal(BigInt(reserves.deficit), 0n, JSON.stringify(reserves));
+    assert.ok(BigInt(reserves.surplus) <= 1n, `ledger and chain within a base unit: ${JSON.stringify(reserves)}`);
+    await assertLedgerInvariants(h.db);
+  }
+
+  before(async () => {
+    chain = await localTreasury(privateKeyToAccount(OPERATOR_KEY).address);
+    h = await chainHarness(chain, { confirmations: 1, batchSize: 10 });
+    h.deps.treasury = createTreasuryGateway({
+      chainId: foundry.id,
+      rpcUrls: chain.url,
+      token: chain.token,
+      treasury: chain.treasury,
+      operator: privateKeyToAccount(OPERATOR_KEY),
+      owner: privateKeyToAccount(OWNER_KEY),
+      pollingIntervalMs: 50,
+    });
+    const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
+    adminToken = await h.signIn(h.admin);
+    const deployer = {
+      public: chain.pub as never,
+      wallet: chain.walletOf(OWNER_KEY),
+      account: privateKeyToAccount(OWNER_KEY),
+      chain: foundry,
+    };
+    vault = await deployDemoVault(deployer, chain.token);
+    const vaultRisk = await createRisk(h.deps, admin, {
+      ...depegRiskInput('Demo vault exploit', 'VAULT-DEMO'),
+      kind: 'SMART_CONTRACT_FAILURE',
+      rule: { ...INDEMNITY_RULE },
+      score: SCORE,
+      protocolCategory: 'YIELD',
+    } as never);
+    vaultRiskId = vaultRisk.id;
+    sourceId = (await h.ok(REGISTER, { i: { name: 'Demo vault', vault, riskId: vaultRisk.id } }, adminToken)).registerYieldSource.id;
+    const depeg = await createRisk(h.deps, admin, depegRiskInput('A coin depeg', 'COIN', { window: 0 }) as never);
+    depegId = depeg.id;
+    await watchRisk(h, depeg.id);
+    const curator = await fundedWallet(chain, h, 1, CAPITAL);
+    const curatorViewer: Viewer = { address: curator.address, roles: [] };
+    poolId = (await createPool(h.deps, curatorViewer, { name: 'Earning pool', risks: [{ riskId: depeg.id }] })).id;
+    await deposit(h.deps, curatorViewer, poolId, CAPITAL.toString(), 'SENIOR');
+    curatorToken = await h.signIn(curator);
+  });
+  after(async () => {
+    await h?.close();
+    await chain?.anvil.stop();
+  });
+
+  test('only the curator places, a target within 0 to 100%, a source that exists: refused calls change nothing', async () => {
+    const stranger = await h.signIn(newWallet());
+    expectCode(await h.gql(SET_SOURCE, { p: poolId, s: sourceId, t: 6000 }, stranger), 'FORBIDDEN');
+    for (const t of [10_001, -1]) expectCode(await h.gql(SET_SOURCE, { p: poolId, s: sourceId, t }, curatorToken), 'BAD_USER_INPUT');
+    expectCode(await h.gql(SET_SOURCE, { p: poolId, s: 'ysrc_missing', t: 6000 }, curatorToken), 'NOT_FOUND');
+    expectCode(await h.gql(SET_SOURCE, { p: 'pool_missing', s: sourceId, t: 6000 }, curatorToken), 'NOT_FOUND');
+    assert.equal((await pool()).yieldSource, null);
+  });
+
+  test('60% placed in the vault on chain, exactly once; the outlook names the vault failing before a move; cover still sells', async () => {
+    const set = (await h.ok(SET_SOURCE, { p: poolId, s: sourceId, t: 6000 }, curatorToken)).setPoolYieldSource;
+    assert.equal(set.yieldSource.targetBps, 6000);
+    const named = (await pool()).outlook.worstCase.scenarios.find((x: { kind: string }) => x.kind === 'YIELD_SOURCE');
+    assert.ok(named && BigInt(named.loss) === USDC(60_000), JSON.stringify(named));
+    assert.equal(named.risk.id, vaultRiskId);
+    await syncUntil('placed', async () => BigInt((await pool()).yieldSource.placed) > 0n);
+    const p = await pool();
+    assert.equal(BigInt(p.yieldSource.placed), USDC(60_000));
+    assert.equal(BigInt(p.yieldSource.liquid), USDC(40_000));
+    assert.equal(BigInt(p.yieldSource.placed) + BigInt(p.yieldSource.liquid), BigInt(p.capital));
+    assert.equal(BigInt(p.yieldSource.shares), await vaultSharesOfTreasury(), "the vault's shares are the treasury's");
+    // More passes move nothing more: the pool is at its target.
+    for (let i = 0; i < 3; i++) {
+      await rpc('anvil_mine', ['0x1']);
+      await syncTreasury(h.deps);
+    }
+    assert.equal(BigInt((await pool()).yieldSource.shares), await vaultSharesOfTreasury());
+    await assertReconciled();
+    // Sales go on with 60% of the capital in the vault (the reserves count it).
+    const buyer = await fundedWallet(chain, h, 1, USDC(2_000));
+    const buyerToken = await h.signIn(buyer);
+    const quote = (await h.ok(QUOTE, { r: depegId, amt: USDC(20_000).toString(), d: 30 }, buyerToken)).quote;
+    assert.equal((await h.ok(PURCHASE, { q: quote.id }, buyerToken)).purchasePolicy.status, 'ACTIVE');
+  });
+
+  test("yield dripped into the vault reaches the tranches as the vault's price realises it, and the outlook's base yield", async () => {
+    const before = await pool();
+    const senior = (p: { tranches: Array<{ tranche: string; assets: string }> }) =>
+      BigInt(p.tranches.find((t) => t.tranche === 'SENIOR')?.assets ?? '0');
+    assert.equal(before.outlook.baseYield, '0');
+    await chain.send(OWNER_KEY, chain.token, platformContracts().TestStablecoin.abi, 'mint', [vault, USDC(600)]);
+    await syncUntil('marked up', async () => senior(await pool()) > senior(before));
+    const after = await pool();
+    // The treasury holds every share but the vault's virtual one: all of the drip but a unit or so.
+    const gained = senior(after) - senior(before);
+    assert.ok(gained <= USDC(600) && gained >= USDC(600) - 2n, `gained ${gained}`);
+    assert.equal(BigInt(after.yieldSource.placed), BigInt(before.yieldSource.placed) + gained);
+    assert.ok(Number(after.outlook.baseYield) > 0, after.outlook.baseYield);
+    assert.equal(after.outlook.tranches.find((t: { tranche: string }) => t.tranche === 'SENIOR').baseYield, after.outlook.baseYield);
+    await assertReconciled();
+  });
+
+  test('a payout larger than the liquid part is paid in full on chain: the vault redeemed first, then the target again', async () => {
+    const holder = await fundedWallet(chain, h, 1, USDC(3_000));
+    const holderToken = await h.signIn(holder);
+    const quote = (await h.ok(QUOTE, { r: depegId, amt: USDC(30_000).toString(), d: 30 }, holderToken)).quote;
+    const policy = (await h.ok(PURCHASE, { q: quote.id }, holderToken)).purchasePolicy;
+    await rpc('anvil_mine', ['0x1']);
+    await syncTreasury(h.deps);
+    const liquidBefore = await chain.pub.readContract({
+      address: chain.token,
+      abi: erc20Abi,
+      functionName: 'balanceOf',
+      args: [chain.treasury],
+    });
+    h.clock.advance(1_000);
+    const incidents: string[] = [];
+    for (const feed of await feedsOfRisk(h.db, depegId))
+      incidents.push(
+        ...(await recordObservations(h.deps, feed.id, [{ value: '0.9', observedAt: h.clock.now(), source: {} }], false)).incidents,
+      );
+    assert.equal(incidents.length, 1, 'the depeg confirmed');
+    await settleIncident(h.deps, incidents[0] as string);
+    await creditSettledClaims(h.deps);
+    const { policy: paid } = await h.ok(`query($id: ID!) { policy(id: $id) { payout { paid haircut } } }`, { id: policy.id }, holderToken);
+    const due = BigInt(paid.payout.paid);
+    assert.equal(paid.payout.haircut, '0', 'paid in full');
+    // With the earlier buyer's policy, the incident pays 50,000 USDC: more than the treasury holds in tokens.
+    const [queued] = await h.db.query<{ total: string }>(
+      sql`SELECT SUM(amount)::text AS total FROM outbound_transfers WHERE kind = 'PAYOUT'`,
+    );
+    assert.ok(
+      BigInt(queued?.total ?? '0') > liquidBefore,
+      `the payouts (${queued?.total}) are more than the treasury holds liquid (${liquidBefore})`,
+    );
+    const onChain = () =>
+      chain.pub.readContract({ address: chain.token, abi: erc20Abi, functionName: 'balanceOf', args: [holder.address as Address] });
+    const start = await onChain();
+    await syncUntil('paid', async () => (await onChain()) - start === due);
+    const [unpaid] = await h.db.query<{ n: number }>(sql`SELECT COUNT(*)::int AS n FROM outbound_transfers WHERE status <> 'CONFIRMED'`);
+    assert.equal(unpaid?.n, 0, 'every payout confirmed on chain');
+    // Back to 60% of what the capital is now.
+    await syncUntil('at the target again', async () => {
+      const p = await pool();
+      const target = (BigInt(p.capital) * 6000n) / 10_000n;
+      const off = BigInt(p.yieldSource.placed) - target;
+      return (off < 0n ? -off : off) <= target / 100n;
+    });
+    await assertReconciled();
+  });
+
+  test("the vault slashed by 20%: the pool's capital falls by a fifth of what was placed, through the tranches", async () => {
+    const before = await pool();
+    const placed = BigInt(before.yieldSource.placed);
+    const vaultAssets = await chain.pub.readContract({ address: vault, abi: erc4626Abi, functionName: 'totalAssets' });
+    const thief = newWallet();
+    await chain.send(OWNER_KEY, vault, platformContracts().DemoVault.abi, 'sweep', [thief.address, vaultAssets / 5n]);
+    await syncUntil('marked down', async () => BigInt((await pool()).capital) < BigInt(before.capital));
+    const after = await pool();
+    const lost = BigInt(before.capital) - BigInt(after.capital);
+    assert.ok(lost >= placed / 5n - 2n && lost <= placed / 5n + 2n, `lost ${lost} of ${placed} placed`);
+    assert.equal(BigInt(after.yieldSource.placed), placed - lost);
+    await assertReconciled();
   });
 });

@@ -17,6 +17,8 @@ import type { SimRisk } from '../domain/monte-carlo.ts';
 import type { RiskRecord } from '../domain/risk.ts';
 import { TRANCHE_ORDER, backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
 import { exposuresAtCaps } from '../domain/capacity.ts';
+import { findPlacement } from '../db/placement-store.ts';
+import { findYieldSource } from '../db/yield-store.ts';
 import type { TrancheName } from '../domain/pool.ts';
 import type { Deps, Ports, SolvencyConfig } from './deps.ts';
 import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from '../db/pool-snapshots.ts';
@@ -56,9 +58,13 @@ async function report(
   exposures: ReadonlyArray<{ riskId: string; exposure: bigint }>,
   backstopAvailable: bigint,
   tranches: ReadonlyArray<{ tranche: TrancheName; assets: bigint }> = [],
+  placed: Exposure | null = null,
 ): Promise<AdequacyReport> {
   const config = deps.config.solvency.simulation;
-  const { sims, simulated } = await simulatedBook(deps, risks, exposures);
+  // The capital placed in a yield source is in the simulated tails (the vault failing with its
+  // risk's odds), not in Cover-2: that stress is of the two largest claims the pool could owe; the
+  // vault's own total loss is the outlook's YIELD_SOURCE scenario.
+  const { sims, simulated } = await simulatedBook(deps, risks, withPlaced([...exposures], placed));
   const pending = await pendingClaims(deps.db, scope.poolId);
   const available = capital > pending ? capital - pending : 0n;
   const started = performance.now();
@@ -128,6 +134,35 @@ export async function simRiskOf(deps: Ports, risk: RiskRecord, exposure: bigint)
   };
 }
 
+type Exposure = { riskId: string; exposure: bigint };
+
+/**
+ * The pool's capital placed in a yield source as the simulation sees it (issue 68): an exposure
+ * to the source's risk of what is placed (now) or of the target share of capital (at the caps),
+ * times the risk's largest payout ratio, so the vault failing is a loss of the pool's like a
+ * trigger of a risk it backs, in its tails, its status and the capital its cover is priced on.
+ */
+async function placedExposure(deps: Ports, risks: RiskMap, snap: PoolSnapshot): Promise<{ now: Exposure | null; atCaps: Exposure | null }> {
+  const none = { now: null, atCaps: null };
+  if (deps.config.rail.mode !== 'chain') return none;
+  const placement = await findPlacement(deps.db, snap.pool.id);
+  const source = placement?.sourceId ? await findYieldSource(deps.db, placement.sourceId) : undefined;
+  const risk = source && risks.get(source.riskId);
+  if (!placement || !risk) return none;
+  const scaled = (amount: bigint): Exposure | null => {
+    const exposure = BigInt(new Decimal(amount.toString()).times(risk.maxPayoutRatio).toFixed(0, Decimal.ROUND_CEIL));
+    return exposure > 0n ? { riskId: risk.id, exposure } : null;
+  };
+  return { now: scaled(placement.booked), atCaps: scaled((snap.capital * BigInt(placement.targetBps)) / 10_000n) };
+}
+
+/** A book with the placed exposure added (to the same risk's, if the pool backs it too). */
+function withPlaced(book: Exposure[], placed: Exposure | null): Exposure[] {
+  if (!placed) return book;
+  const same = book.find((e) => e.riskId === placed.riskId);
+  return same ? book.map((e) => (e === same ? { riskId: e.riskId, exposure: e.exposure + placed.exposure } : e)) : [...book, placed];
+}
+
 /** Capital held per unit of exposure, as a decimal string. */
 const shareOf = (capital: bigint, exposure: bigint) => decimalString(new Decimal(capital.toString()).div(exposure.toString()), 6);
 
@@ -139,12 +174,15 @@ const shareOf = (capital: bigint, exposure: bigint) => decimalString(new Decimal
  * do, not with each sale (the current book's shares did: a first small sale in an empty pool held
  * its whole tail, and the next quote's capital load jumped fivefold). Null without capital.
  */
-async function capitalAtCaps(deps: Ports, risks: RiskMap, snap: PoolSnapshot): Promise<AtCaps | null> {
+async function capitalAtCaps(deps: Ports, risks: RiskMap, snap: PoolSnapshot, placed: Exposure | null): Promise<AtCaps | null> {
   const atCaps = exposuresAtCaps(snap.capital, snap.pool.limits, snap.risks);
   const { sims, simulated } = await simulatedBook(
     deps,
     risks,
-    [...atCaps].map(([riskId, exposure]) => ({ riskId, exposure })),
+    withPlaced(
+      [...atCaps].map(([riskId, exposure]) => ({ riskId, exposure })),
+      placed,
+    ),
   );
   if (sims.length === 0) return null;
   const simulation = await (deps.cpu ?? inlineCpu).simulate(sims, {
@@ -180,6 +218,7 @@ export async function poolAdequacy(deps: Ports, poolId: string): Promise<Adequac
   const perIncident = (backstop.balance * BigInt(limits.perIncidentBps)) / 10_000n;
   const allowance = backstopAllowance(backstop.balance, drawn, limits);
   const risks = await riskMap(deps);
+  const placed = await placedExposure(deps, risks, snap);
   const result = await report(
     deps,
     risks,
@@ -191,8 +230,9 @@ export async function poolAdequacy(deps: Ports, poolId: string): Promise<Adequac
       const t = snap.tranches.find((x) => x.tranche === tranche);
       return t ? [{ tranche, assets: t.totalAssets }] : [];
     }),
+    placed.now,
   );
-  const atCaps = await capitalAtCaps(deps, risks, snap);
+  const atCaps = await capitalAtCaps(deps, risks, snap, placed.atCaps);
   await saveAdequacy(deps.db, poolId, {
     status: result.status,
     var995: BigInt(Math.ceil(result.simulation.var995)),

@@ -14,6 +14,8 @@ export type CounterName =
   | 'outbound_batches'
   | 'outbound_transfers_refused'
   | 'chain_batches_recovered'
+  | 'vault_moves'
+  | 'yield_marks'
   | 'rpc_errors'
   | 'lease_fenced_writes'
   | 'treasury_sync_errors'

@@ -14,6 +14,8 @@ import type { Deps } from './deps.ts';
 import { dependsOnOf } from './loss-models.ts';
 import { positionValue } from './pools.ts';
 import { annualPricing } from './explain-model.ts';
+import { findPlacement, yieldSince } from '../db/placement-store.ts';
+import { findYieldSource } from '../db/yield-store.ts';
 
 /**
  * What a capital provider weighs before depositing (issue 59): the yield the pool's book earns
@@ -35,7 +37,7 @@ export interface LayerPart {
 
 export interface LossScenario {
   name: string;
-  kind: 'RISK' | 'GROUP' | 'VAR99' | 'ES99';
+  kind: 'RISK' | 'GROUP' | 'VAR99' | 'ES99' | 'YIELD_SOURCE';
   riskId: string | null;
   correlationGroup: string | null;
   /** What the pool's claimants would be owed. */
@@ -54,6 +56,8 @@ export interface TrancheOutlook {
   expectedYield: string | null;
   lossAt99: bigint;
   lossAt99Share: string | null;
+  /** The pool's base yield (yield is shared in proportion to assets); null for an empty tranche. */
+  baseYield: string | null;
 }
 
 export interface PoolOutlook {
@@ -66,6 +70,8 @@ export interface PoolOutlook {
   atFullUse: { premiumYield: string | null; expectedLossRate: string | null; expectedYield: string | null } | null;
   expectedLoss: bigint;
   expectedYield: string | null;
+  /** What the yield source paid the capital a year, realised over the trailing window (null: no capital). */
+  baseYield: string | null;
   tranches: TrancheOutlook[];
   worstCase: {
     lossAt99: bigint;
@@ -106,8 +112,24 @@ export function throughTranches(snap: PoolSnapshot, loss: bigint): LayerPart[] {
   return parts;
 }
 
-/** The named scenarios: each backed risk triggering, each group failing together, the simulated 99% year and the worst 1% on average. */
-function scenarios(snap: PoolSnapshot, risks: readonly RiskRecord[], var99: bigint, es99: bigint): LossScenario[] {
+/** The pool's yield source as its scenario needs it: its risk and what is placed. */
+interface PlacedIn {
+  name: string;
+  risk: RiskRecord;
+  placed: bigint;
+}
+
+/**
+ * The named scenarios: each backed risk triggering, each group failing together, the pool's
+ * yield source failing, the simulated 99% year and the worst 1% on average.
+ */
+function scenarios(
+  snap: PoolSnapshot,
+  risks: readonly RiskRecord[],
+  var99: bigint,
+  es99: bigint,
+  placedIn: PlacedIn | null,
+): LossScenario[] {
   const exposureOf = new Map(snap.risks.map((r) => [r.riskId, r.exposure]));
   const out: LossScenario[] = risks.map((r) => {
     const loss = exposureOf.get(r.id) ?? 0n;
@@ -130,6 +152,21 @@ function scenarios(snap: PoolSnapshot, risks: readonly RiskRecord[], var99: bigi
       kind: 'GROUP',
       riskId: null,
       correlationGroup: group,
+      loss,
+      layers: throughTranches(snap, loss),
+    });
+  }
+  if (placedIn && placedIn.placed > 0n) {
+    // The vault fails as its risk's trigger says a failure can: the capital placed is lost up to
+    // the risk's largest payout ratio. It is the providers' own loss (no claimant is owed it),
+    // taken by the tranches first loss first.
+    const ratio = new Decimal(placedIn.risk.maxPayoutRatio);
+    const loss = BigInt(new Decimal(placedIn.placed.toString()).times(ratio).toFixed(0, Decimal.ROUND_CEIL));
+    out.push({
+      name: `The yield source ${placedIn.name} fails (${placedIn.risk.name}): ${ratio.times(100).toString()}% of the capital placed in it lost`,
+      kind: 'YIELD_SOURCE',
+      riskId: placedIn.risk.id,
+      correlationGroup: placedIn.risk.correlationGroup,
       loss,
       layers: throughTranches(snap, loss),
     });
@@ -181,11 +218,46 @@ async function atFullUse(deps: Deps, snap: PoolSnapshot, risks: readonly RiskRec
   };
 }
 
+/** The window base yield is realised over: 30 days, or since the pool first placed capital when that is shorter. */
+export const BASE_YIELD_WINDOW_MS = 30 * 86_400_000;
+
+/**
+ * What the pool's yield source paid its capital a year: the yield booked to its tranches (net of
+ * losses) over the trailing window, over the capital now, as a simple annual rate. Zero while
+ * nothing was ever placed; null without capital.
+ */
+async function baseYieldOf(deps: Deps, snap: PoolSnapshot): Promise<string | null> {
+  if (snap.capital === 0n) return null;
+  const placement = deps.config.rail.mode === 'chain' ? await findPlacement(deps.db, snap.pool.id) : undefined;
+  if (!placement?.firstPlacedAt) return '0';
+  const now = deps.clock.now();
+  const since = Math.max(now - BASE_YIELD_WINDOW_MS, placement.firstPlacedAt);
+  // At least a minute: a window of a few blocks would annualise one drip into a rate nobody earns.
+  const windowMs = Math.max(now - since, 60_000);
+  const earned = await yieldSince(deps.db, snap.pool.id, since);
+  return decimalString(new Decimal(earned.toString()).div(snap.capital.toString()).times(Number(YEAR_MS)).div(windowMs), 6);
+}
+
+/** The pool's yield source and what is placed in it, for its scenario (null: none, or on the ledger alone). */
+async function placedInOf(deps: Deps, snap: PoolSnapshot): Promise<PlacedIn | null> {
+  if (deps.config.rail.mode !== 'chain') return null;
+  const placement = await findPlacement(deps.db, snap.pool.id);
+  if (!placement?.sourceId) return null;
+  const source = await findYieldSource(deps.db, placement.sourceId);
+  const risk = source && (await findRisk(deps.db, source.riskId));
+  if (!source || !risk) return null;
+  // Before the first move has executed, the scenario already names what the target will place.
+  const target = (snap.capital * BigInt(placement.targetBps)) / 10_000n;
+  return { name: source.name, risk, placed: placement.booked > target ? placement.booked : target };
+}
+
 /** The pool's outlook for a provider (see the module's comment). */
 export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolOutlook> {
   const report = await latestAdequacy(deps, { poolId: snap.pool.id });
   const backed = (await Promise.all(snap.risks.map((r) => findRisk(deps.db, r.riskId)))).filter((r): r is RiskRecord => !!r);
   const sim = report.simulation;
+  const placedIn = await placedInOf(deps, snap);
+  const baseYield = await baseYieldOf(deps, snap);
   // The net premium the book earns a year at today's rate: every active policy's premium (after
   // the backstop's skim) spread over its term, as the pool accrues it.
   const runRate = (snap.accrual.rateWad * YEAR_MS) / WAD;
@@ -215,6 +287,7 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
         expectedYield: rate(premium - loss, l.assets),
         lossAt99,
         lossAt99Share: rate(lossAt99 < l.assets ? lossAt99 : l.assets, l.assets),
+        baseYield: l.assets > 0n ? baseYield : null,
       };
     })
     .reverse();
@@ -235,13 +308,14 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
     atFullUse: await atFullUse(deps, snap, backed),
     expectedLoss,
     expectedYield: rate(runRate - expectedLoss, snap.capital),
+    baseYield,
     tranches,
     worstCase: {
       lossAt99: BigInt(Math.ceil(sim.var99)),
       expectedShortfall99: BigInt(Math.ceil(sim.es99)),
       paths: sim.paths,
       computedAt: report.computedAt,
-      scenarios: scenarios(snap, backed, BigInt(Math.ceil(sim.var99)), BigInt(Math.ceil(sim.es99))),
+      scenarios: scenarios(snap, backed, BigInt(Math.ceil(sim.var99)), BigInt(Math.ceil(sim.es99)), placedIn),
       atCaps: report.atCaps
         ? {
             exposure: report.atCaps.totalExposure,
@@ -282,7 +356,7 @@ export async function positionWhatIf(deps: Deps, snap: PoolSnapshot, position: P
   // The scenarios only: the outlook's yields (a year's pricing of every backed risk) are not needed here.
   const sim = (await latestAdequacy(deps, { poolId: snap.pool.id })).simulation;
   const backed = (await Promise.all(snap.risks.map((r) => findRisk(deps.db, r.riskId)))).filter((r): r is RiskRecord => !!r);
-  const all = scenarios(snap, backed, BigInt(Math.ceil(sim.var99)), BigInt(Math.ceil(sim.es99)));
+  const all = scenarios(snap, backed, BigInt(Math.ceil(sim.var99)), BigInt(Math.ceil(sim.es99)), await placedInOf(deps, snap));
   const chosen = riskId ? all.filter((s) => s.riskId === riskId) : all;
   if (riskId && chosen.length === 0) throw notFound(`pool ${snap.pool.id} does not back risk ${riskId}`);
   const t = snap.tranches.find((x) => x.tranche === position.tranche);

@@ -14,6 +14,7 @@ export async function reconcileReserves(deps: Deps): Promise<void> {
         deficit: (-check.surplus).toString(),
         block: check.blockNumber.toString(),
         treasuryBalance: check.treasuryBalance.toString(),
+        placed: check.placed.toString(),
         inFlight: check.inFlight.toString(),
         liabilities: check.liabilities.toString(),
         pendingOutbound: check.pendingOutbound.toString(),

@@ -49,6 +49,21 @@ export async function recogniseChainBatches(deps: Deps, s: ChainRail, treasury: 
         continue;
       }
       const found = await treasury.findBatch(number, s.startBlock);
+      if (!found) {
+        const move = await treasury.findMove(number, s.startBlock);
+        if (move) {
+          // A move of capital the ledger lost: nothing was paid out, and the tokens or shares it
+          // moved are still the treasury's (the reserves count both). Which pool it was for is
+          // gone with the ledger: its shares stay unattributed until an operator looks.
+          deps.metrics.count('chain_batches_recovered');
+          log.error(
+            { batch: number.toString(), txHash: move.txHash, kind: move.kind, vault: move.vault, shares: move.shares.toString() },
+            'the chain executed a move of capital the ledger does not have (a restore behind the chain?): no pool is credited with it',
+          );
+          if (settled) through = number + 1n;
+          continue;
+        }
+      }
       const latest = found ? await treasury.latestBlock() : 0n;
       if (!found || latest - found.blockNumber + 1n < BigInt(s.confirmations)) {
         log.error(

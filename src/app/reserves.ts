@@ -9,9 +9,10 @@ import { createCoalescer } from './coalesce.ts';
 import { type ChainRail, chainRail } from './money-rail.ts';
 
 /**
- * The treasury against the ledger, now: the token balance the contract holds, plus what
- * executed batches have sent but the ledger has not confirmed yet, against every balance
- * the ledger owes (wallets, pools, backstop, fees, pending outbound).
+ * The treasury against the ledger, now: the token balance the contract holds and what its vault
+ * shares are worth (capital placed in yield sources, at convertToAssets), plus what executed
+ * batches have sent but the ledger has not confirmed yet, against every balance the ledger owes
+ * (wallets, pools, backstop, fees, pending outbound).
  *
  * The ledger is read first, in one snapshot, and the chain after it. In that order every
  * batch the ledger has confirmed was executed at or before the block read (confirming one
@@ -21,16 +22,17 @@ import { type ChainRail, chainRail } from './money-rail.ts';
 export async function measureReserves(deps: Deps): Promise<ReserveCheck> {
   const { rail, treasury } = chainRail(deps, 'reserves');
   const ledger = await ledgerReserves(deps.db, rail.asset);
-  const chain = await treasury.state();
+  const chain = await treasury.holdings();
   const inFlight = ledger.unconfirmed.filter((b) => b.number < chain.nextBatch).reduce((sum, b) => sum + b.total, 0n);
   return {
     asset: rail.asset,
     blockNumber: chain.blockNumber,
     treasuryBalance: chain.balance,
+    placed: chain.placed,
     liabilities: ledger.liabilities,
     pendingOutbound: ledger.pendingOutbound,
     inFlight,
-    surplus: chain.balance + inFlight - ledger.liabilities,
+    surplus: chain.balance + chain.placed + inFlight - ledger.liabilities,
     checkedAt: deps.clock.now(),
   };
 }

@@ -2,6 +2,7 @@ import type { Address, Hex } from 'viem';
 import { publish } from '../db/events.ts';
 import {
   type RefusedRow,
+  noteWaiting,
   batchesInFlight,
   confirmBatch,
   failBatch,
@@ -11,7 +12,9 @@ import {
   transfersOfBatch,
 } from '../db/treasury-store.ts';
 import type { BatchRecord } from '../domain/chain-money.ts';
-import type { TreasuryGateway } from '../chain/treasury.ts';
+import type { TreasuryGateway, VaultMove } from '../chain/treasury.ts';
+import { confirmMove, prepareMove } from '../db/placement-store.ts';
+import { planMove } from './placements.ts';
 import type { Deps } from './deps.ts';
 import { fencedTransaction } from './lease.ts';
 import { type ChainRail, chainRail } from './money-rail.ts';
@@ -81,6 +84,35 @@ export async function sendOutbound(deps: Deps, probe?: SenderProbe): Promise<Sen
       break;
     }
   }
+  // Capital to move between the treasury and a yield source (issue 68): one move at a time and
+  // only with nothing else in flight, so a redeem the queued payments need takes the number
+  // before theirs and executes first; payments wait while a move is open.
+  if (!blocked && !steps.includes('failed') && open.length === 0) {
+    const planned = await planMove(deps, s, treasury);
+    if (planned && 'wait' in planned) {
+      deps.log.error({ why: planned.wait }, 'payments wait for capital to come back from a yield source');
+      await fencedTransaction(deps, (tx) =>
+        noteWaiting(tx, s.asset, `waiting for capital to come back from a yield source: ${planned.wait}`),
+      );
+      blocked = true;
+    } else if (planned) {
+      const { poolId, move } = planned;
+      const batch = await fencedTransaction(deps, (tx) =>
+        prepareMove(tx, {
+          number: c.next,
+          asset: s.asset,
+          poolId,
+          vault: move.vault,
+          kind: move.kind,
+          amount: move.kind === 'PLACE' ? move.assets : move.shares,
+          now: deps.clock.now(),
+        }),
+      );
+      steps.push(await advance(c, batch, false));
+      blocked = true;
+    }
+  }
+  if (open.some((b) => b.move)) blocked = true;
   // Room in the pipeline: fix the next batches and send them on the next nonces. Not after a
   // failure (the numbers above it must fail first) nor behind a batch that could not be sent.
   const pipeline = s.pipeline ?? DEFAULT_PAY_PIPELINE;
@@ -103,6 +135,7 @@ async function advance(c: Sender, batch: BatchRecord, behind: boolean): Promise<
   const { deps, s, treasury, next } = c;
   const log = deps.log.child({ component: 'sender', batch: batch.number.toString(), batchId: batch.id });
   const b = { ...c, log };
+  if (next > batch.number && batch.move) return confirmExecutedMove(b, batch);
   if (next > batch.number) {
     // Executed on chain (by this or an earlier send): confirm once deep enough.
     const found = await treasury.findBatch(batch.number, s.startBlock);
@@ -213,6 +246,7 @@ const replacementFees = (batch: BatchRecord) => 1.25 ** Math.max(1, batch.sends)
  * batch it refuses is failed in number order.
  */
 async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): Promise<SendStep> {
+  if (batch.move) return sendMove(c, batch, batch.move, nonce, feeBump);
   const { deps, treasury, log, next } = c;
   const transfers = await transfersOfBatch(deps.db, batch.id);
   const recipients = transfers.map((t) => t.recipient as Address);
@@ -238,6 +272,67 @@ async function send(c: Sender, batch: BatchRecord, nonce: number, feeBump = 1): 
   c.nonces.recorded = Math.max(c.nonces.recorded, nonce + 1);
   log.info({ txHash, nonce, transfers: transfers.length, replacing: feeBump > 1 }, 'batch sent');
   return 'sent';
+}
+
+/** A move of capital as the treasury takes it. */
+const vaultMove = (m: NonNullable<BatchRecord['move']>): VaultMove =>
+  m.kind === 'PLACE'
+    ? { kind: 'PLACE', vault: m.vault as Address, assets: m.amount }
+    : { kind: 'REDEEM', vault: m.vault as Address, shares: m.amount };
+
+/**
+ * Sends a move of capital (issue 68) as `send` sends a payment. The vault's refusal (paused,
+ * short of liquidity) fails the batch, which spent nothing: the planner tries again after
+ * MOVE_RETRY_MS, and payments a redeem was for wait, each noted with why.
+ */
+async function sendMove(c: Sender, batch: BatchRecord, m: NonNullable<BatchRecord['move']>, nonce: number, feeBump: number) {
+  const { deps, treasury, log, next } = c;
+  const asIf = batch.number > next ? next : batch.number;
+  const simulated = await treasury.simulateMove(asIf, vaultMove(m));
+  if (!simulated.ok && simulated.reason.startsWith('WrongBatch(')) return 'waiting';
+  if (!simulated.ok) {
+    const step = await fail(c, batch, simulated.reason);
+    if (step === 'failed') {
+      deps.metrics.count('vault_moves', { kind: m.kind, result: 'failed' });
+      log.error({ pool: m.poolId, vault: m.vault, kind: m.kind, reason: simulated.reason }, 'the vault refused a move of capital');
+      if (m.kind === 'REDEEM')
+        await fencedTransaction(deps, (tx) =>
+          noteWaiting(tx, batch.asset, `waiting for capital to come back from vault ${m.vault}: ${simulated.reason}`),
+        );
+    }
+    return step;
+  }
+  const txHash = await treasury.sendMove(batch.number, vaultMove(m), { nonce, feeBump, estimateAs: asIf });
+  await c.probe?.('sent', { ...batch, txHash, nonce });
+  await fencedTransaction(deps, (tx) => markBatchSent(tx, batch.id, { txHash, nonce, now: deps.clock.now() }));
+  c.nonces.recorded = Math.max(c.nonces.recorded, nonce + 1);
+  log.info({ txHash, nonce, kind: m.kind, pool: m.poolId, amount: m.amount.toString(), replacing: feeBump > 1 }, 'move sent');
+  return 'sent';
+}
+
+/** An executed move, confirmed once deep enough: the pool's shares and booked value change by what its event says. */
+async function confirmExecutedMove(c: Sender, batch: BatchRecord): Promise<SendStep> {
+  const { deps, s, treasury, log } = c;
+  const m = batch.move as NonNullable<BatchRecord['move']>;
+  const found = await treasury.findMove(batch.number, s.startBlock);
+  if (!found) {
+    log.error("the chain has spent this move's batch number but shows no Placed or Redeemed event for it; waiting");
+    return 'waiting';
+  }
+  const latest = await treasury.latestBlock();
+  if (latest - found.blockNumber + 1n < BigInt(s.confirmations)) {
+    if (batch.txHash !== found.txHash) await fencedTransaction(deps, (tx) => recordBatchTx(tx, batch.id, found.txHash));
+    return 'waiting';
+  }
+  const confirmed = await fencedTransaction(deps, (tx) => confirmMove(tx, batch, { ...found, now: deps.clock.now() }));
+  if (confirmed) {
+    deps.metrics.count('vault_moves', { kind: m.kind, result: 'confirmed' });
+    log.info(
+      { pool: m.poolId, kind: m.kind, assets: found.assets.toString(), shares: found.shares.toString(), txHash: found.txHash },
+      'move confirmed',
+    );
+  }
+  return 'confirmed';
 }
 
 /**

@@ -4,13 +4,15 @@ import { indexDeposits, syncFailureReason } from './index-deposits.ts';
 import { indexPolicyTokens, mintPolicyTokens } from './policy-tokens.ts';
 import { indexPositionTokens, issuePendingPositionTokens } from './position-tokens.ts';
 import { reconcileReserves } from './reconcile-reserves.ts';
+import { markPlacements } from './placements.ts';
 import { type SenderProbe, sendOutbound } from './send-payouts.ts';
 import { chainRail } from './money-rail.ts';
 import { stillLeading } from './lease.ts';
 
 /**
  * One pass of the chain settlement: deposits, policy token transfers and position token
- * redemptions in, one sender step, the minter's step (policy mints, then position issues), reconciliation. A failure is
+ * redemptions in, one sender step (payments and moves of capital to and from yield sources), the
+ * minter's step (policy mints, then position issues), the placements marked, reconciliation. A failure is
  * counted by reason (cover_treasury_sync_errors_total) and thrown: the last reserve check then
  * ages, and past its maximum age sales stop (fail closed).
  */
@@ -57,6 +59,10 @@ async function syncOnce(deps: Deps, probe?: SenderProbe): Promise<void> {
     stillLeading(deps);
     await second(deps);
   }
+  stillLeading(deps);
+  // What the pools' vault shares are worth is booked before the reserves are measured, so the
+  // ledger owes what the vault realised when the chain is read.
+  await markPlacements(deps);
   stillLeading(deps);
   await reconcileReserves(deps);
 }

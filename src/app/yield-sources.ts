@@ -100,9 +100,11 @@ async function allowOnTreasury(deps: Deps, treasury: NonNullable<Deps['treasury'
 
 /** Every yield source with whether its vault is allowed now (false where the chain does not answer). */
 export async function yieldSources(deps: Deps): Promise<YieldSourceView[]> {
-  const sources = await listYieldSources(deps.db);
+  return Promise.all((await listYieldSources(deps.db)).map((s) => yieldSourceView(deps, s)));
+}
+
+/** A yield source with whether its vault is allowed now (false where the chain does not answer). */
+export async function yieldSourceView(deps: Deps, s: YieldSourceRecord): Promise<YieldSourceView> {
   const treasury = deps.config.rail.mode === 'chain' ? deps.treasury : undefined;
-  return Promise.all(
-    sources.map(async (s) => ({ ...s, allowed: treasury ? await treasury.vaultAllowed(s.vault as Address).catch(() => false) : false })),
-  );
+  return { ...s, allowed: treasury ? await treasury.vaultAllowed(s.vault as Address).catch(() => false) : false };
 }

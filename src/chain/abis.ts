@@ -79,6 +79,7 @@ export const erc4626Abi = parseAbi([
   'function convertToAssets(uint256 shares) view returns (uint256)',
   'function convertToShares(uint256 assets) view returns (uint256)',
   'function maxRedeem(address owner) view returns (uint256)',
+  'function previewWithdraw(uint256 assets) view returns (uint256)',
   'function balanceOf(address) view returns (uint256)',
 ]);
 

@@ -104,8 +104,8 @@ export interface TreasuryGateway {
   treasuryToken(): Promise<Address>;
   operator(): Promise<Address>;
   nextBatch(): Promise<bigint>;
-  /** The treasury's balance and next batch number as of one state. */
-  state(): Promise<{ blockNumber: bigint; balance: bigint; nextBatch: bigint }>;
+  /** The treasury's token balance, what its vault shares are worth (convertToAssets) and its next batch number, as of one state. */
+  holdings(): Promise<Holdings>;
   /** Deposits and plain transfers into the treasury in a block range (for one beneficiary when given). */
   inbound(fromBlock: bigint, toBlock: bigint, beneficiary?: Address): Promise<InboundLog[]>;
   blockHash(number: bigint): Promise<Hex | undefined>;
@@ -128,7 +128,46 @@ export interface TreasuryGateway {
   ownerAddress(): Address | undefined;
   /** As the owner: allows `vault` and waits for the transaction to be mined (throws if it reverts). */
   allowVault(vault: Address): Promise<Hex>;
+  /** The vault shares the treasury holds. */
+  vaultShares(vault: Address): Promise<bigint>;
+  /** What `shares` of `vault` are worth now (convertToAssets). */
+  assetsOf(vault: Address, shares: bigint): Promise<bigint>;
+  /** The shares a withdrawal of `assets` from `vault` burns (previewWithdraw: rounded up). */
+  sharesFor(vault: Address, assets: bigint): Promise<bigint>;
+  /** Runs `place` or `redeem` against the latest state without sending it: the revert reason if it would fail. */
+  simulateMove(batch: bigint, move: VaultMove): Promise<PayOutcome>;
+  sendMove(batch: bigint, move: VaultMove, options: SendOptions): Promise<Hex>;
+  /** The transaction that executed batch `batch` as a move (its Placed or Redeemed event), if the chain has one. */
+  findMove(batch: bigint, fromBlock: bigint): Promise<ExecutedMove | undefined>;
 }
+
+/** The treasury's holdings as of one state. */
+export interface Holdings {
+  blockNumber: bigint;
+  balance: bigint;
+  /** Its shares of every vault it placed in, at convertToAssets (a vault that does not answer counts nothing). */
+  placed: bigint;
+  nextBatch: bigint;
+}
+
+/** A batch that moves capital between the treasury and an allowed vault instead of paying (issue 68). */
+export type VaultMove = { kind: 'PLACE'; vault: Address; assets: bigint } | { kind: 'REDEEM'; vault: Address; shares: bigint };
+
+/** A move the chain executed, from its event. */
+export interface ExecutedMove {
+  txHash: Hex;
+  blockNumber: bigint;
+  blockHash: Hex;
+  kind: 'PLACE' | 'REDEEM';
+  vault: Address;
+  assets: bigint;
+  shares: bigint;
+}
+
+const moveCall = (batch: bigint, move: VaultMove) =>
+  move.kind === 'PLACE'
+    ? ({ functionName: 'place', args: [batch, move.vault, move.assets] } as const)
+    : ({ functionName: 'redeem', args: [batch, move.vault, move.shares] } as const);
 
 /**
  * Everything the platform does with its treasury contract, through viem: reading deposits,
@@ -157,6 +196,50 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
     if (!a) throw new Error('no operator is configured: set OPERATOR_KEY_FILE or OPERATOR_SIGNER_URL and OPERATOR_ADDRESS');
     return a.address;
   };
+
+  type Call = { functionName: 'pay'; args: readonly [bigint, readonly Address[], readonly bigint[]] } | ReturnType<typeof moveCall>;
+
+  /** Runs a call of the operator's against the latest state without sending it: the revert reason if it would fail. */
+  async function simulate(call: Call): Promise<PayOutcome> {
+    try {
+      await client.simulateContract({
+        address: treasury,
+        abi: treasuryAbi,
+        ...call,
+        account: operatorAddress(),
+        blockTag: 'latest',
+      } as never);
+      return { ok: true };
+    } catch (error) {
+      // Only a revert is the contract's answer. A node that does not answer (a timeout, a
+      // refused connection) says nothing about the batch, and failing the batch on it would
+      // queue its transfers again while a transaction carrying it may still execute.
+      if (revertOf(error) === null) throw error;
+      return { ok: false, reason: revertReason(error) };
+    }
+  }
+
+  /** Sends a call of the operator's on `options.nonce`, its gas estimated as `estimate` (the same call, numbered as if next). */
+  async function send(call: Call, estimate: Call, options: SendOptions): Promise<Hex> {
+    const from = operatorAddress(); // throws without an operator, so the wallet is there
+    const w = wallet as WalletClient;
+    // Estimated on the mined state: a replacement must not see the pending transaction it replaces.
+    const [fees, gas] = await Promise.all([
+      bumpedFees(client, options.feeBump),
+      client.estimateContractGas({ address: treasury, abi: treasuryAbi, ...estimate, account: from, blockTag: 'latest' } as never),
+    ]);
+    return w.writeContract({
+      address: treasury,
+      abi: treasuryAbi,
+      ...call,
+      ...fees,
+      account: w.account as Account,
+      chain,
+      nonce: options.nonce,
+      // Headroom: a pipelined batch is estimated as if next, and a new cap period costs a few storage writes more.
+      gas: (gas * 12n) / 10n + 100_000n,
+    } as never);
+  }
 
   return {
     chainId: config.chainId,
@@ -207,6 +290,12 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
       if (receipt.status !== 'success') throw new Error(`setVaultAllowed ${hash} reverted`);
       return hash;
     },
+    vaultShares: (vault) =>
+      client.readContract({ address: getAddress(vault), abi: erc4626Abi, functionName: 'balanceOf', args: [treasury] }),
+    assetsOf: (vault, shares) =>
+      client.readContract({ address: getAddress(vault), abi: erc4626Abi, functionName: 'convertToAssets', args: [shares] }),
+    sharesFor: (vault, assets) =>
+      client.readContract({ address: getAddress(vault), abi: erc4626Abi, functionName: 'previewWithdraw', args: [assets] }),
     latestBlock: () => client.getBlockNumber({ cacheTime: 0 }),
     tokenDecimals: () => client.readContract({ address: token, abi: erc20Abi, functionName: 'decimals' }),
     treasuryToken: () => client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'token' }),
@@ -214,22 +303,22 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
     nextBatch: () => client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'nextBatch' }),
 
     /**
-     * The treasury's token balance and next batch number as of one state: one call, so one
-     * EVM execution against one state. Two calls pinned to a block number are not: a node may
-     * answer the head's number from its live state (anvil does, until its block number moves
-     * on after the state), so a block mined between them can show a batch's payment in the
-     * balance and not in the number, even when the number is read on both sides of the
-     * balance (test/treasury-contract.test.ts catches that in seconds).
+     * The treasury's token balance, its vault shares' worth and its next batch number as of one
+     * state: one call, so one EVM execution against one state. Two calls pinned to a block
+     * number are not: a node may answer the head's number from its live state (anvil does,
+     * until its block number moves on after the state), so a block mined between them can show
+     * a batch's payment in the balance and not in the number, even when the number is read on
+     * both sides of the balance (test/treasury-contract.test.ts catches that in seconds).
      */
-    async state(): Promise<{ blockNumber: bigint; balance: bigint; nextBatch: bigint }> {
+    async holdings(): Promise<Holdings> {
       const blockNumber = await this.latestBlock();
-      const [balance, nextBatch] = await client.readContract({
+      const [balance, placed, nextBatch] = await client.readContract({
         address: treasury,
         abi: treasuryAbi,
-        functionName: 'reserves',
+        functionName: 'holdings',
         blockNumber,
       });
-      return { blockNumber, balance, nextBatch };
+      return { blockNumber, balance, placed, nextBatch };
     },
 
     /**
@@ -347,52 +436,35 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
     },
 
     /** Runs `pay` against the latest state without sending it: the revert reason if it would fail. */
-    async simulatePay(batch: bigint, recipients: Address[], amounts: bigint[]): Promise<PayOutcome> {
-      try {
-        await client.simulateContract({
-          address: treasury,
-          abi: treasuryAbi,
-          functionName: 'pay',
-          args: [batch, recipients, amounts],
-          account: operatorAddress(),
-          blockTag: 'latest',
-        });
-        return { ok: true };
-      } catch (error) {
-        // Only a revert is the contract's answer. A node that does not answer (a timeout, a
-        // refused connection) says nothing about the batch, and failing the batch on it would
-        // queue its transfers again while a transaction carrying it may still execute.
-        if (revertOf(error) === null) throw error;
-        return { ok: false, reason: revertReason(error) };
-      }
-    },
+    simulatePay: (batch, recipients, amounts) => simulate({ functionName: 'pay', args: [batch, recipients, amounts] }),
+    simulateMove: (batch, move) => simulate(moveCall(batch, move)),
 
     pendingNonce: () => client.getTransactionCount({ address: operatorAddress(), blockTag: 'pending' }),
     confirmedNonce: () => client.getTransactionCount({ address: operatorAddress(), blockTag: 'latest' }),
 
-    async sendPay(batch: bigint, recipients: Address[], amounts: bigint[], options: SendOptions): Promise<Hex> {
-      const from = operatorAddress(); // throws without an operator, so the wallet is there
-      const w = wallet as WalletClient;
-      const call = { address: treasury, abi: treasuryAbi, functionName: 'pay', args: [batch, recipients, amounts] } as const;
-      // Estimated on the mined state: a replacement must not see the pending transaction it replaces.
-      const [fees, gas] = await Promise.all([
-        bumpedFees(client, options.feeBump),
-        client.estimateContractGas({
-          ...call,
-          args: [options.estimateAs ?? batch, recipients, amounts],
-          account: from,
-          blockTag: 'latest',
-        }),
+    sendPay: (batch, recipients, amounts, options) =>
+      send(
+        { functionName: 'pay', args: [batch, recipients, amounts] },
+        { functionName: 'pay', args: [options.estimateAs ?? batch, recipients, amounts] },
+        options,
+      ),
+    sendMove: (batch, move, options) => send(moveCall(batch, move), moveCall(options.estimateAs ?? batch, move), options),
+
+    async findMove(batch: bigint, fromBlock: bigint): Promise<ExecutedMove | undefined> {
+      const [placed, redeemed] = await Promise.all([
+        client.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Placed', args: { batch }, fromBlock, strict: true }),
+        client.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Redeemed', args: { batch }, fromBlock, strict: true }),
       ]);
-      return w.writeContract({
-        ...call,
-        ...fees,
-        account: w.account as Account,
-        chain,
-        nonce: options.nonce,
-        // Headroom: a pipelined batch is estimated as if next, and a new cap period costs a few storage writes more.
-        gas: (gas * 12n) / 10n + 100_000n,
+      const at = (l: { transactionHash: Hex; blockNumber: bigint; blockHash: Hex }) => ({
+        txHash: l.transactionHash,
+        blockNumber: l.blockNumber,
+        blockHash: l.blockHash,
       });
+      const p = placed[0];
+      if (p) return { ...at(p), kind: 'PLACE', vault: getAddress(p.args.vault), assets: p.args.assets, shares: p.args.shares };
+      const r = redeemed[0];
+      if (r) return { ...at(r), kind: 'REDEEM', vault: getAddress(r.args.vault), assets: r.args.assets, shares: r.args.shares };
+      return undefined;
     },
 
     /** The receipt of a sent transaction, or undefined while it is not mined (or was dropped). */

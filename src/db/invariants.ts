@@ -112,7 +112,7 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
       'transfers of a batch differ from its total',
       sql`SELECT b.id AS key FROM outbound_batches b
           LEFT JOIN (SELECT batch_id, COUNT(*) AS n, SUM(amount) AS s FROM outbound_transfers WHERE status <> 'PARKED' GROUP BY batch_id) t ON t.batch_id = b.id
-          WHERE b.status <> 'FAILED' AND (COALESCE(t.s, 0) <> b.total - b.refused_total OR COALESCE(t.n, 0) <> b.transfers - b.refused)`,
+          WHERE b.status <> 'FAILED' AND b.move_kind IS NULL AND (COALESCE(t.s, 0) <> b.total - b.refused_total OR COALESCE(t.n, 0) <> b.transfers - b.refused)`,
     ],
     [
       'payout transfer differs from its payout',
@@ -132,7 +132,16 @@ export async function checkInvariants(db: Executor): Promise<string[]> {
       sql`SELECT b.id AS key FROM outbound_batches b LEFT JOIN journal_entries j
             ON j.idempotency_key = 'outbound:batch:' || b.id || CASE WHEN b.reorged = 0 THEN '' ELSE ':' || b.reorged END
           LEFT JOIN postings p ON p.entry_id = j.id AND p.amount > 0
-          WHERE b.status = 'CONFIRMED' AND COALESCE(p.amount, 0) <> b.total - b.refused_total`,
+          WHERE b.status = 'CONFIRMED' AND b.move_kind IS NULL AND COALESCE(p.amount, 0) <> b.total - b.refused_total`,
+    ],
+    [
+      // A pool's vault shares are what its confirmed moves placed less what they redeemed (issue 68).
+      'placement shares differ from its confirmed moves',
+      sql`SELECT x.pool_id AS key FROM pool_placements x
+          LEFT JOIN (SELECT move_pool_id, SUM(CASE move_kind WHEN 'PLACE' THEN moved_shares ELSE -moved_shares END) AS s
+                     FROM outbound_batches WHERE status = 'CONFIRMED' AND move_kind IS NOT NULL GROUP BY move_pool_id) m
+            ON m.move_pool_id = x.pool_id
+          WHERE x.shares <> COALESCE(m.s, 0)`,
     ],
   ];
   const violations: string[] = [];

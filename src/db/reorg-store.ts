@@ -8,6 +8,7 @@ import { big, ms, num, pageOf, ts } from './sql-helpers.ts';
 import { type BatchRow, opt, toBatch } from './treasury-store.ts';
 import { type DepositRow, toDeposit, setCursor } from './deposit-store.ts';
 import type { ReorgRecord } from '../domain/chain-money.ts';
+import { undoMoves } from './placement-store.ts';
 
 // ---- reorgs ----------------------------------------------------------------------------
 
@@ -132,7 +133,9 @@ export async function undoReorg(
     SELECT * FROM outbound_batches WHERE asset = ${r.asset} AND status = 'CONFIRMED' AND block_number > ${r.fork.toString()}::bigint
     ORDER BY number FOR UPDATE`);
   const undone = batches.map(toBatch);
-  const paid = undone.reduce((sum, b) => sum + b.total - b.refusedTotal, 0n);
+  // Moves of capital paid nothing out: what they changed of their pools' placements is put back.
+  const paid = undone.filter((b) => !b.move).reduce((sum, b) => sum + b.total - b.refusedTotal, 0n);
+  await undoMoves(tx, undone, id, r.now);
   if (paid > 0n) {
     await postJournal(tx, {
       kind: 'OUTBOUND_REORGED',

@@ -11,7 +11,10 @@ export interface LedgerReserves {
   /** What the ledger owes in this asset: every internal balance (all of them sum to -external). */
   liabilities: bigint;
   pendingOutbound: bigint;
-  /** Batches not yet confirmed (prepared or sent): the chain may have executed some of them. */
+  /**
+   * Payment batches not yet confirmed (prepared or sent): the chain may have executed some of
+   * them. Not moves to and from a vault: what they move stays the treasury's (holdings().placed).
+   */
   unconfirmed: Array<{ number: bigint; total: bigint }>;
 }
 
@@ -30,7 +33,7 @@ export async function ledgerReserves(ex: Executor, asset: string): Promise<Ledge
     SELECT (SELECT balance FROM accounts WHERE id = ${ledgerAccounts.external(asset).id}) AS external,
            (SELECT balance FROM accounts WHERE id = ${ledgerAccounts.pendingOutbound(asset).id}) AS outbound,
            (SELECT json_agg(json_build_object('number', number::text, 'total', total::text))
-              FROM outbound_batches WHERE asset = ${asset} AND status IN ('PREPARED', 'SENT')) AS batches`);
+              FROM outbound_batches WHERE asset = ${asset} AND status IN ('PREPARED', 'SENT') AND move_kind IS NULL) AS batches`);
   const r = rows[0];
   return {
     liabilities: -big(r?.external ?? '0'),
@@ -41,10 +44,10 @@ export async function ledgerReserves(ex: Executor, asset: string): Promise<Ledge
 
 export async function saveReserveCheck(ex: Executor, r: ReserveCheck): Promise<void> {
   await ex.query(sql`
-    INSERT INTO reserve_checks (asset, block_number, treasury_balance, liabilities, pending_outbound, in_flight, surplus, checked_at)
-    VALUES (${r.asset}, ${r.blockNumber.toString()}::bigint, ${num(r.treasuryBalance)}, ${num(r.liabilities)}, ${num(r.pendingOutbound)},
+    INSERT INTO reserve_checks (asset, block_number, treasury_balance, placed, liabilities, pending_outbound, in_flight, surplus, checked_at)
+    VALUES (${r.asset}, ${r.blockNumber.toString()}::bigint, ${num(r.treasuryBalance)}, ${num(r.placed)}, ${num(r.liabilities)}, ${num(r.pendingOutbound)},
             ${num(r.inFlight)}, ${num(r.surplus)}, ${ts(r.checkedAt)})
-    ON CONFLICT (asset) DO UPDATE SET block_number = EXCLUDED.block_number, treasury_balance = EXCLUDED.treasury_balance,
+    ON CONFLICT (asset) DO UPDATE SET block_number = EXCLUDED.block_number, treasury_balance = EXCLUDED.treasury_balance, placed = EXCLUDED.placed,
       liabilities = EXCLUDED.liabilities, pending_outbound = EXCLUDED.pending_outbound, in_flight = EXCLUDED.in_flight,
       surplus = EXCLUDED.surplus, checked_at = EXCLUDED.checked_at`);
 }
@@ -64,6 +67,7 @@ interface ReserveCheckRow {
   asset: string;
   block_number: string;
   treasury_balance: string;
+  placed: string;
   liabilities: string;
   pending_outbound: string;
   in_flight: string;
@@ -76,6 +80,7 @@ function toReserveCheck(r: ReserveCheckRow): ReserveCheck {
     asset: r.asset,
     blockNumber: big(r.block_number),
     treasuryBalance: big(r.treasury_balance),
+    placed: big(r.placed),
     liabilities: big(r.liabilities),
     pendingOutbound: big(r.pending_outbound),
     inFlight: big(r.in_flight),

@@ -76,6 +76,9 @@ export interface BatchRow {
   created_at: Date;
   sent_at: Date | null;
   finished_at: Date | null;
+  move_kind?: 'PLACE' | 'REDEEM' | null;
+  move_pool_id?: string | null;
+  move_vault?: string | null;
 }
 
 export function toBatch(r: BatchRow): BatchRecord {
@@ -98,6 +101,7 @@ export function toBatch(r: BatchRow): BatchRecord {
     createdAt: ms(r.created_at),
     sentAt: opt(r.sent_at, ms),
     finishedAt: opt(r.finished_at, ms),
+    move: r.move_kind ? { kind: r.move_kind, poolId: r.move_pool_id as string, vault: r.move_vault as string, amount: big(r.total) } : null,
   };
 }
 
@@ -359,6 +363,13 @@ export async function failBatch(tx: Executor, b: BatchRecord, reason: string, no
       ...[...byOwner].map(([owner, amount]) => ({ account: ledgerAccounts.wallet(b.asset, owner), amount })),
     ],
   });
+}
+
+/** Why the queued transfers of an asset are not being sent now (shown on each as its last error). */
+export async function noteWaiting(ex: Executor, asset: string, why: string): Promise<void> {
+  await ex.query(
+    sql`UPDATE outbound_transfers SET last_error = ${why} WHERE asset = ${asset} AND status = 'QUEUED' AND last_error IS DISTINCT FROM ${why}`,
+  );
 }
 
 /** One outbound transfer by id, or by its reference. */

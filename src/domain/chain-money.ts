@@ -47,6 +47,11 @@ export interface BatchRecord {
   createdAt: number;
   sentAt: number | null;
   finishedAt: number | null;
+  /**
+   * A batch that moves a pool's capital between the treasury and a yield source's vault (issue
+   * 68) instead of paying: PLACE `amount` assets, or REDEEM `amount` shares. Null for a payment.
+   */
+  move: { kind: 'PLACE' | 'REDEEM'; poolId: string; vault: string; amount: bigint } | null;
 }
 
 /** A movement into the treasury seen on chain and recorded (docs/design.md §10). */
@@ -91,6 +96,8 @@ export interface ReserveCheck {
   asset: string;
   blockNumber: bigint;
   treasuryBalance: bigint;
+  /** What the treasury's vault shares are worth now (Treasury.holdings: convertToAssets), capital placed in yield sources. */
+  placed: bigint;
   liabilities: bigint;
   pendingOutbound: bigint;
   inFlight: bigint;

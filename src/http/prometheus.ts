@@ -66,6 +66,18 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
       help: 'Batches the chain executed that the ledger did not have (a database restored behind the chain): their payments recorded from the Treasury events, never sent again',
       registers: [registry],
     }),
+    vault_moves: new Counter({
+      name: 'cover_vault_moves_total',
+      help: "Moves of pool capital between the treasury and a yield source's vault, by kind (PLACE, REDEEM) and result (confirmed, failed: the vault refused, payments wait on it)",
+      labelNames: ['kind', 'result'],
+      registers: [registry],
+    }),
+    yield_marks: new Counter({
+      name: 'cover_yield_marks_total',
+      help: "Marks of a pool's vault shares that booked a change, by direction (gain: yield to the tranches; loss: the vault lost value, the tranches marked down)",
+      labelNames: ['direction'],
+      registers: [registry],
+    }),
     lease_fenced_writes: new Counter({
       name: 'cover_lease_fenced_writes_total',
       help: 'Writes refused because this process no longer held the watcher lease (it paused past its TTL, or another took over)',
@@ -186,7 +198,7 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
   });
   new Gauge({
     name: 'cover_treasury_reserves',
-    help: 'Last reconciliation of the treasury with the ledger, in base units: treasury, liabilities, pending_outbound, in_flight, surplus (negative: a deficit)',
+    help: 'Last reconciliation of the treasury with the ledger, in base units: treasury, placed (in yield-source vaults), liabilities, pending_outbound, in_flight, surplus (negative: a deficit)',
     labelNames: ['asset', 'figure'],
     registers: [registry],
     async collect() {
@@ -194,6 +206,7 @@ export function createPrometheus(db: Database, clock: Clock = systemClock) {
       for (const r of await reserveChecks(db)) {
         const figures = {
           treasury: r.treasuryBalance,
+          placed: r.placed,
           liabilities: r.liabilities,
           pending_outbound: r.pendingOutbound,
           in_flight: r.inFlight,

@@ -141,7 +141,9 @@ export type LossScenarioKind =
   /** One backed risk triggers and every policy on it is paid its maximum. */
   | 'RISK'
   /** The simulated year at the 99% quantile of the pool's loss. */
-  | 'VAR99';
+  | 'VAR99'
+  /** The pool's yield source fails: what is placed in its vault lost, as far as the vault's risk pays (its largest payout ratio). */
+  | 'YIELD_SOURCE';
 
 /** A value and when it was observed. */
 export type ObservationInput = {

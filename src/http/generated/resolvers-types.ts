@@ -10,6 +10,7 @@ import type { EvidenceObservation as EvidenceObservationRecord, IncidentRecord, 
 import type { AdequacyReport } from '../../domain/adequacy.ts';
 import type { OutboundTransferRecord, BatchRecord, ReserveCheck } from '../../domain/chain-money.ts';
 import type { YieldSourceView } from '../../app/yield-sources.ts';
+import type { PoolYieldView } from '../../app/placements.ts';
 import type { Statement, StatementLine as StatementLineView } from '../../app/statement.ts';
 import type { WebhookEndpointRecord, WebhookDeliveryRecord } from '../../domain/webhook.ts';
 import type { PoolOutlook as PoolOutlookView, LossScenario as LossScenarioView, PositionScenario as PositionScenarioView } from '../../app/pool-outlook.ts';
@@ -838,7 +839,9 @@ export type LossScenarioKind =
   /** One backed risk triggers and every policy on it is paid its maximum. */
   | 'RISK'
   /** The simulated year at the 99% quantile of the pool's loss. */
-  | 'VAR99';
+  | 'VAR99'
+  /** The pool's yield source fails: what is placed in its vault lost, as far as the vault's risk pays (its largest payout ratio). */
+  | 'YIELD_SOURCE';
 
 /** How an asset came to where it trades, over the week before a quote. */
 export type MarketMotion =
@@ -1001,6 +1004,15 @@ export type Mutation = {
    * on use it; quotes already given keep their price.
    */
   setPoolRiskPrice: PoolRisk;
+  /**
+   * The pool's curator places targetBps (0 to 10000) of the pool's capital in a yield source, or
+   * removes it (sourceId null: what is placed comes back). The watcher moves the capital on chain,
+   * exactly once per move, and keeps it at the target as deposits, withdrawals and payouts change
+   * the capital; a payout the liquid part cannot meet redeems first. FORBIDDEN for anyone but the
+   * curator; BAD_USER_INPUT for a target outside 0 to 10000 or a source over another asset;
+   * NOT_FOUND for an unknown pool or source; SETTLEMENT_UNAVAILABLE with money on the ledger alone.
+   */
+  setPoolYieldSource: Pool;
   /** Admin: the feeds whose fresh median drives a risk's trigger. */
   setRiskFeeds: Risk;
   /**
@@ -1324,6 +1336,17 @@ export type MutationSetPoolRiskPriceArgs = {
   poolId: Scalars['ID']['input'];
   riskId: Scalars['ID']['input'];
   targetRateBps?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/**
+ * What can be changed: sign-in, risks and pools, deposits and withdrawals, quotes and policies, feeds
+ * and observations, money on chain.
+ */
+export type MutationSetPoolYieldSourceArgs = {
+  poolId: Scalars['ID']['input'];
+  sourceId?: InputMaybe<Scalars['ID']['input']>;
+  targetBps: Scalars['Int']['input'];
 };
 
 
@@ -1728,6 +1751,11 @@ export type Pool = {
   unearnedPremium: Scalars['BigInt']['output'];
   /** totalExposure / totalCap. */
   utilisation: Scalars['Decimal']['output'];
+  /**
+   * Where the pool's capital earns while it underwrites (issue 68): null while it names no yield
+   * source (and with money on the ledger alone, where capital earns no yield).
+   */
+  yieldSource?: Maybe<PoolYieldSource>;
 };
 
 
@@ -1799,6 +1827,13 @@ export type PoolOutlook = {
    * what a provider judges a pool by before it has a book. Null without capital.
    */
   atFullUse?: Maybe<PoolYieldAtFullUse>;
+  /**
+   * The yield the pool's capital earned a year from its yield source, realised over the trailing 30
+   * days (or since it was first placed): what the vault's share price paid the tranches, net of any
+   * loss, over the capital now, simple annual rate. Zero when nothing is placed; every tranche
+   * earns it alike (TrancheOutlook.baseYield). Null without capital.
+   */
+  baseYield?: Maybe<Scalars['Decimal']['output']>;
   /** How the figures are worked out, in words. */
   basis: Scalars['String']['output'];
   /** The simulated mean loss a year of today's book, in base units. */
@@ -1923,6 +1958,27 @@ export type PoolYieldAtFullUse = {
   expectedYield?: Maybe<Scalars['Decimal']['output']>;
   /** The premium it would earn a year over its capital. */
   premiumYield?: Maybe<Scalars['Decimal']['output']>;
+};
+
+/**
+ * A pool's capital placed in a yield source (Pool.yieldSource): the curator's target share, what is
+ * placed and what stays liquid, in base units of the pool's asset. placed + liquid is the pool's
+ * capital. The treasury's shares of the vault are marked at convertToAssets on every pass of the
+ * treasury sync: what the vault realises reaches the tranches (in proportion to their assets), a
+ * loss marks them down first loss first.
+ */
+export type PoolYieldSource = {
+  __typename?: 'PoolYieldSource';
+  /** The rest of the pool's capital, in the treasury, in base units. */
+  liquid: Scalars['BigInt']['output'];
+  /** What the pool's vault shares were last marked at, in base units. */
+  placed: Scalars['BigInt']['output'];
+  /** The vault shares the treasury holds for the pool (the vault's own units). */
+  shares: Scalars['BigInt']['output'];
+  /** The source; null once the curator removed it while capital is still coming back. */
+  source?: Maybe<YieldSource>;
+  /** The share of the pool's capital to place, in basis points (10000 = all). */
+  targetBps: Scalars['Int']['output'];
 };
 
 /** An underwriter's shares of one tranche of a pool. */
@@ -2817,7 +2873,7 @@ export type RegisterYieldSourceInput = {
 
 /**
  * The treasury's token balance against what the ledger owes in the asset. surplus =
- * treasuryBalance + inFlight - liabilities; a deficit stops sales and makes /readyz fail.
+ * treasuryBalance + placed + inFlight - liabilities; a deficit stops sales and makes /readyz fail.
  */
 export type Reserves = {
   __typename?: 'Reserves';
@@ -2827,7 +2883,7 @@ export type Reserves = {
   blockNumber: Scalars['BigInt']['output'];
   /** When it was measured. */
   checkedAt: Scalars['DateTime']['output'];
-  /** liabilities - treasuryBalance - inFlight when positive, else 0: a deficit stops sales. */
+  /** liabilities - treasuryBalance - placed - inFlight when positive, else 0: a deficit stops sales. */
   deficit: Scalars['BigInt']['output'];
   /** Sent by batches the chain has executed but the ledger has not confirmed yet (no longer in the treasury). */
   inFlight: Scalars['BigInt']['output'];
@@ -2835,7 +2891,9 @@ export type Reserves = {
   liabilities: Scalars['BigInt']['output'];
   /** Queued or sent transfers out, not yet confirmed (part of liabilities). */
   pendingOutbound: Scalars['BigInt']['output'];
-  /** treasuryBalance + inFlight - liabilities when positive, else 0. */
+  /** What the treasury's shares of yield-source vaults are worth now (convertToAssets), in base units: pool capital placed to earn. */
+  placed: Scalars['BigInt']['output'];
+  /** treasuryBalance + placed + inFlight - liabilities when positive, else 0. */
   surplus: Scalars['BigInt']['output'];
   /** The treasury's token balance, in base units. */
   treasuryBalance: Scalars['BigInt']['output'];
@@ -3487,6 +3545,8 @@ export type TrancheOutlook = {
   __typename?: 'TrancheOutlook';
   /** Its assets now. */
   assets: Scalars['BigInt']['output'];
+  /** The pool's baseYield: yield is shared in proportion to the tranches' assets (null: empty tranche). */
+  baseYield?: Maybe<Scalars['Decimal']['output']>;
   /** Its simulated mean loss a year. */
   expectedLoss: Scalars['BigInt']['output'];
   /** expectedLoss / assets. */
@@ -4019,6 +4079,7 @@ export type ResolversTypes = {
   PoolWorstCase: ResolverTypeWrapper<Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversTypes['LossScenario']> }>;
   PoolWorstCaseAtCaps: ResolverTypeWrapper<PoolWorstCaseAtCaps>;
   PoolYieldAtFullUse: ResolverTypeWrapper<PoolYieldAtFullUse>;
+  PoolYieldSource: ResolverTypeWrapper<PoolYieldView>;
   Position: ResolverTypeWrapper<PositionRecord>;
   PositionConnection: ResolverTypeWrapper<Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversTypes['Position']> }>;
   PositionEarnings: ResolverTypeWrapper<PositionEarnings>;
@@ -4167,6 +4228,7 @@ export type ResolversParentTypes = {
   PoolWorstCase: Omit<PoolWorstCase, 'scenarios'> & { scenarios: Array<ResolversParentTypes['LossScenario']> };
   PoolWorstCaseAtCaps: PoolWorstCaseAtCaps;
   PoolYieldAtFullUse: PoolYieldAtFullUse;
+  PoolYieldSource: PoolYieldView;
   Position: PositionRecord;
   PositionConnection: Omit<PositionConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['Position']> };
   PositionEarnings: PositionEarnings;
@@ -4570,6 +4632,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   retryTransfer?: Resolver<ResolversTypes['Transfer'], ParentType, ContextType, RequireFields<MutationRetryTransferArgs, 'id' | 'reason'>>;
   setCuratorFee?: Resolver<ResolversTypes['Pool'], ParentType, ContextType, RequireFields<MutationSetCuratorFeeArgs, 'feeBps' | 'poolId'>>;
   setPoolRiskPrice?: Resolver<ResolversTypes['PoolRisk'], ParentType, ContextType, RequireFields<MutationSetPoolRiskPriceArgs, 'poolId' | 'riskId'>>;
+  setPoolYieldSource?: Resolver<ResolversTypes['Pool'], ParentType, ContextType, RequireFields<MutationSetPoolYieldSourceArgs, 'poolId' | 'targetBps'>>;
   setRiskFeeds?: Resolver<ResolversTypes['Risk'], ParentType, ContextType, RequireFields<MutationSetRiskFeedsArgs, 'feedIds' | 'riskId'>>;
   signInWithEthereum?: Resolver<ResolversTypes['Session'], ParentType, ContextType, RequireFields<MutationSignInWithEthereumArgs, 'message' | 'signature'>>;
   signOut?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, Partial<MutationSignOutArgs>>;
@@ -4709,6 +4772,7 @@ export type PoolResolvers<ContextType = Context, ParentType extends ResolversPar
   tranches?: Resolver<Array<ResolversTypes['Tranche']>, ParentType, ContextType>;
   unearnedPremium?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   utilisation?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  yieldSource?: Resolver<Maybe<ResolversTypes['PoolYieldSource']>, ParentType, ContextType>;
 };
 
 export type PoolCapacityResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolCapacity'] = ResolversParentTypes['PoolCapacity']> = {
@@ -4742,6 +4806,7 @@ export type PoolLossResolvers<ContextType = Context, ParentType extends Resolver
 
 export type PoolOutlookResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolOutlook'] = ResolversParentTypes['PoolOutlook']> = {
   atFullUse?: Resolver<Maybe<ResolversTypes['PoolYieldAtFullUse']>, ParentType, ContextType>;
+  baseYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   basis?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   expectedLoss?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   expectedYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
@@ -4793,6 +4858,14 @@ export type PoolYieldAtFullUseResolvers<ContextType = Context, ParentType extend
   expectedLossRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   expectedYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   premiumYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
+};
+
+export type PoolYieldSourceResolvers<ContextType = Context, ParentType extends ResolversParentTypes['PoolYieldSource'] = ResolversParentTypes['PoolYieldSource']> = {
+  liquid?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  placed?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  shares?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  source?: Resolver<Maybe<ResolversTypes['YieldSource']>, ParentType, ContextType>;
+  targetBps?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export type PositionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Position'] = ResolversParentTypes['Position']> = {
@@ -5024,6 +5097,7 @@ export type ReservesResolvers<ContextType = Context, ParentType extends Resolver
   inFlight?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   liabilities?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   pendingOutbound?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  placed?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   surplus?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   treasuryBalance?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
 };
@@ -5271,6 +5345,7 @@ export type TrancheResolvers<ContextType = Context, ParentType extends Resolvers
 
 export type TrancheOutlookResolvers<ContextType = Context, ParentType extends ResolversParentTypes['TrancheOutlook'] = ResolversParentTypes['TrancheOutlook']> = {
   assets?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
+  baseYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   expectedLoss?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;
   expectedLossRate?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
   expectedYield?: Resolver<Maybe<ResolversTypes['Decimal']>, ParentType, ContextType>;
@@ -5460,6 +5535,7 @@ export type Resolvers<ContextType = Context> = {
   PoolWorstCase?: PoolWorstCaseResolvers<ContextType>;
   PoolWorstCaseAtCaps?: PoolWorstCaseAtCapsResolvers<ContextType>;
   PoolYieldAtFullUse?: PoolYieldAtFullUseResolvers<ContextType>;
+  PoolYieldSource?: PoolYieldSourceResolvers<ContextType>;
   Position?: PositionResolvers<ContextType>;
   PositionConnection?: PositionConnectionResolvers<ContextType>;
   PositionEarnings?: PositionEarningsResolvers<ContextType>;

@@ -14,9 +14,10 @@ import { createPool } from '../src/app/create-pool.ts';
 import { creditSettledClaims, settleIncident } from '../src/app/settle-incident.ts';
 import { recordObservations } from '../src/app/record-observations.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
+import { MOVE_RETRY_MS } from '../src/app/placements.ts';
 import { deposit } from '../src/app/underwrite.ts';
 import { platformContracts } from '../src/chain/artifacts.ts';
-import { erc20Abi, erc4626Abi } from '../src/chain/abis.ts';
+import { erc20Abi, erc4626Abi, treasuryAbi } from '../src/chain/abis.ts';
 import { feedsOfRisk } from '../src/db/feed-store.ts';
 import { type LocalTreasury, chainHarness, fundedWallet, localTreasury } from './chain-helpers.ts';
 import {
@@ -234,7 +235,20 @@ describe('capital placed in a yield source: earns what the vault realises, pays 
     const named = (await pool()).outlook.worstCase.scenarios.find((x: { kind: string }) => x.kind === 'YIELD_SOURCE');
     assert.ok(named && BigInt(named.loss) === USDC(60_000), JSON.stringify(named));
     assert.equal(named.risk.id, vaultRiskId);
+    // The sender crashes right after broadcasting the placement, before recording it: the next
+    // pass finds it executed on chain (the batch number is spent) and confirms it, never placing twice.
+    let crashed = 0;
+    await rpc('anvil_mine', ['0x1']);
+    await assert.rejects(
+      syncTreasury(h.deps, (step, batch) => {
+        if (step === 'sent' && batch.move?.kind === 'PLACE' && crashed++ === 0) throw new Error('crash after broadcast');
+      }),
+      /crash after broadcast/,
+    );
+    assert.equal(crashed, 1);
     await syncUntil('placed', async () => BigInt((await pool()).yieldSource.placed) > 0n);
+    const placements = await chain.pub.getContractEvents({ address: chain.treasury, abi: treasuryAbi, eventName: 'Placed', fromBlock: 0n });
+    assert.equal(placements.length, 1, 'placed once');
     const p = await pool();
     assert.equal(BigInt(p.yieldSource.placed), USDC(60_000));
     assert.equal(BigInt(p.yieldSource.liquid), USDC(40_000));
@@ -307,6 +321,27 @@ describe('capital placed in a yield source: earns what the vault realises, pays 
     const onChain = () =>
       chain.pub.readContract({ address: chain.token, abi: erc20Abi, functionName: 'balanceOf', args: [holder.address as Address] });
     const start = await onChain();
+    // The vault is paused: it cannot redeem. The payouts wait, queued, each saying why; nothing is paid twice or lost.
+    const demoVault = platformContracts().DemoVault.abi;
+    await chain.send(OWNER_KEY, vault, demoVault, 'pause', []);
+    for (let i = 0; i < 3; i++) {
+      await rpc('anvil_mine', ['0x1']);
+      await syncTreasury(h.deps);
+    }
+    assert.equal(await onChain(), start);
+    const waiting = await h.db.query<{ status: string; last_error: string | null }>(
+      sql`SELECT status, last_error FROM outbound_transfers WHERE kind = 'PAYOUT'`,
+    );
+    assert.ok(
+      waiting.length === 2 && waiting.every((t) => t.status === 'QUEUED' && /waiting for capital to come back/.test(t.last_error ?? '')),
+      JSON.stringify(waiting),
+    );
+    const [failedMove] = await h.db.query<{ reason: string }>(
+      sql`SELECT reason FROM outbound_batches WHERE move_kind = 'REDEEM' AND status = 'FAILED'`,
+    );
+    assert.match(failedMove?.reason ?? '', /EnforcedPause/);
+    await chain.send(OWNER_KEY, vault, demoVault, 'unpause', []);
+    h.clock.advance(MOVE_RETRY_MS);
     await syncUntil('paid', async () => (await onChain()) - start === due);
     const [unpaid] = await h.db.query<{ n: number }>(sql`SELECT COUNT(*)::int AS n FROM outbound_transfers WHERE status <> 'CONFIRMED'`);
     assert.equal(unpaid?.n, 0, 'every payout confirmed on chain');

@@ -1,9 +1,16 @@
-import { sql } from 'drizzle-orm';
 import type { Address } from 'viem';
 import type { Holdings, TreasuryGateway, VaultMove } from '../chain/treasury.ts';
-import { type PlacementRecord, activePlacements, findPlacement, markPlacement, setPlacement } from '../db/placement-store.ts';
+import {
+  type PlacementRecord,
+  activePlacements,
+  findPlacement,
+  markPlacement,
+  movesRefusedSince,
+  poolsMoving,
+  queuedOutbound,
+  setPlacement,
+} from '../db/placement-store.ts';
 import { findPool, loadTranches } from '../db/pool-store.ts';
-import { big, ts } from '../db/sql-helpers.ts';
 import { findYieldSource, listYieldSources } from '../db/yield-store.ts';
 import { badInput, forbidden, notFound } from '../domain/errors.ts';
 import type { PoolRecord } from '../domain/pool.ts';
@@ -100,8 +107,8 @@ export async function planMove(deps: Deps, s: ChainRail, treasury: TreasuryGatew
   if (placements.length === 0) return null;
   const held: Holdings = await treasury.holdings();
   const since = deps.clock.now() - MOVE_RETRY_MS;
-  const refused = await recentlyRefused(deps, s.asset, since);
-  const queued = await queuedOutbound(deps, s.asset);
+  const refused = await movesRefusedSince(deps.db, s.asset, since);
+  const queued = await queuedOutbound(deps.db, s.asset);
   const sources = new Map((await listYieldSources(deps.db)).map((x) => [x.id, x]));
   if (queued > held.balance) {
     const need = queued - held.balance;
@@ -142,23 +149,6 @@ export async function planMove(deps: Deps, s: ChainRail, treasury: TreasuryGatew
   return null;
 }
 
-/** What the transfers waiting to go out (queued, not held) add up to. */
-async function queuedOutbound(deps: Deps, asset: string): Promise<bigint> {
-  const [row] = await deps.db.query<{ total: string | null }>(
-    sql`SELECT SUM(amount)::text AS total FROM outbound_transfers WHERE asset = ${asset} AND status = 'QUEUED'`,
-  );
-  return big(row?.total ?? '0');
-}
-
-/** Pools whose last move the chain refused since `since`, with the reason. */
-async function recentlyRefused(deps: Deps, asset: string, since: number): Promise<Map<string, string>> {
-  const rows = await deps.db.query<{ pool_id: string; reason: string }>(sql`
-    SELECT DISTINCT ON (move_pool_id) move_pool_id AS pool_id, reason FROM outbound_batches
-    WHERE asset = ${asset} AND move_kind IS NOT NULL AND status = 'FAILED' AND finished_at >= ${ts(since)}
-    ORDER BY move_pool_id, finished_at DESC`);
-  return new Map(rows.map((r) => [r.pool_id, r.reason]));
-}
-
 /**
  * Marks every placement at what its shares are worth now (convertToAssets): yield the vault
  * realised reaches the pool's tranches, a loss marks them down first loss first. A pool with a
@@ -168,12 +158,7 @@ export async function markPlacements(deps: Deps): Promise<void> {
   const { rail: s, treasury } = chainRail(deps, 'yield sources');
   const placements = (await activePlacements(deps.db, s.asset)).filter((p) => p.shares > 0n && p.vault);
   if (placements.length === 0) return;
-  const moving = new Set(
-    (
-      await deps.db.query<{ pool_id: string }>(sql`
-        SELECT move_pool_id AS pool_id FROM outbound_batches WHERE asset = ${s.asset} AND move_kind IS NOT NULL AND status IN ('PREPARED', 'SENT')`)
-    ).map((r) => r.pool_id),
-  );
+  const moving = await poolsMoving(deps.db, s.asset);
   const block = await treasury.latestBlock();
   for (const p of placements) {
     if (moving.has(p.poolId)) continue;

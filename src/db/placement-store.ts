@@ -228,3 +228,27 @@ export async function yieldSince(ex: Executor, poolId: string, since: number): P
       AND j.created_at >= ${ts(since)}`);
   return big(rows[0]?.total ?? '0');
 }
+
+/** What the transfers waiting to go out (queued, not held) add up to. */
+export async function queuedOutbound(ex: Executor, asset: string): Promise<bigint> {
+  const [row] = await ex.query<{ total: string | null }>(
+    sql`SELECT SUM(amount)::text AS total FROM outbound_transfers WHERE asset = ${asset} AND status = 'QUEUED'`,
+  );
+  return big(row?.total ?? '0');
+}
+
+/** Pools whose last move the chain refused after `since`, with the reason. */
+export async function movesRefusedSince(ex: Executor, asset: string, since: number): Promise<Map<string, string>> {
+  const rows = await ex.query<{ pool_id: string; reason: string }>(sql`
+    SELECT DISTINCT ON (move_pool_id) move_pool_id AS pool_id, reason FROM outbound_batches
+    WHERE asset = ${asset} AND move_kind IS NOT NULL AND status = 'FAILED' AND finished_at > ${ts(since)}
+    ORDER BY move_pool_id, finished_at DESC`);
+  return new Map(rows.map((r) => [r.pool_id, r.reason]));
+}
+
+/** Pools with a move in flight (prepared or sent). */
+export async function poolsMoving(ex: Executor, asset: string): Promise<Set<string>> {
+  const rows = await ex.query<{ pool_id: string }>(sql`
+    SELECT move_pool_id AS pool_id FROM outbound_batches WHERE asset = ${asset} AND move_kind IS NOT NULL AND status IN ('PREPARED', 'SENT')`);
+  return new Set(rows.map((r) => r.pool_id));
+}

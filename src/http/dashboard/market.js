@@ -9,7 +9,9 @@ export async function renderTreasury() {
   const box = document.getElementById('chain');
   box.hidden = state.settlement.mode !== 'CHAIN';
   if (box.hidden) return;
-  const { reserves: r } = await gql('{ reserves { blockNumber treasuryBalance liabilities pendingOutbound inFlight surplus deficit } }');
+  const { reserves: r } = await gql(
+    '{ reserves { blockNumber treasuryBalance placed liabilities pendingOutbound inFlight surplus deficit } }',
+  );
   document
     .getElementById('treasury')
     .replaceChildren(
@@ -21,7 +23,9 @@ export async function renderTreasury() {
       el(
         'div',
         { 'data-reserves': r.deficit === '0' ? 'ok' : 'short', class: r.deficit === '0' ? 'GREEN' : 'RED' },
-        `holds ${money(r.treasuryBalance)} USDC; the ledger owes ${money(r.liabilities)} USDC (${money(r.pendingOutbound)} on its way out); ` +
+        `holds ${money(r.treasuryBalance)} USDC` +
+          (r.placed === '0' ? '' : ` and ${money(r.placed)} USDC placed in yield sources`) +
+          `; the ledger owes ${money(r.liabilities)} USDC (${money(r.pendingOutbound)} on its way out); ` +
           (r.deficit === '0' ? `surplus ${money(r.surplus)} USDC` : `SHORT by ${money(r.deficit)} USDC: sales stopped`),
       ),
     );

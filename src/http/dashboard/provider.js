@@ -8,7 +8,8 @@ import { el, act } from './dom.js';
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { id name curator curatorFeeBps pendingCuratorFee { feeBps effectiveAt } cooldownSeconds frozen
   risks { risk { id name } exposure cap coverLeft utilisation floorRateBps targetRateBps }
   losses { incidentId layer amount }
-  outlook { basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield lossesTotal incidents
+  capital yieldSource { source { name vault } targetBps placed liquid }
+  outlook { basis premiumRunRate utilisation premiumYield premiumYieldAtFullUse expectedLoss expectedYield baseYield lossesTotal incidents
     atFullUse { premiumYield expectedLossRate expectedYield }
     tranches { tranche assets whoMayDeposit premiumYield expectedLossRate expectedYield lossAt99 lossAt99Share }
     worstCase { lossAt99 expectedShortfall99 paths computedAt scenarios { name kind loss layers { layer amount shareOfLayer } }
@@ -121,6 +122,8 @@ export async function renderOutlook() {
       ...(state.session?.address?.toLowerCase() === p.curator.toLowerCase()
         ? [el('dt', {}, 'Set its price'), el('dd', {}, ...p.risks.map((r) => priceForm(p, r, typed.get(r.risk.id))))]
         : []),
+      el('dt', {}, 'Where its capital earns'),
+      el('dd', { 'data-outlook-yield-source': '' }, capitalWords(p, o)),
       el('dt', {}, 'Getting out'),
       el('dd', { 'data-outlook-terms': '' }, `${o.terms.words}${p.frozen ? ' Withdrawals are paused now.' : ''}`),
       el('dt', {}, 'Losses so far'),
@@ -154,6 +157,24 @@ export async function renderOutlook() {
       ),
     ),
     el('details', {}, el('summary', {}, 'How these figures are worked out'), el('p', {}, o.basis)),
+  );
+}
+
+/**
+ * Where a pool's capital sits and what it earns there (issue 68): in a yield source's vault and
+ * in the treasury, with the base yield the vault realised; idle without a source; none on the
+ * ledger alone.
+ */
+function capitalWords(p, o) {
+  if (state.settlement.mode !== 'CHAIN')
+    return 'Its capital earns no yield here: money is kept on the ledger alone, and a yield source needs money on chain.';
+  const y = p.yieldSource;
+  if (!y) return `All ${money(p.capital)} USDC idle in the treasury: the curator names no yield source, so the capital earns premium only.`;
+  return (
+    `${money(y.placed)} USDC placed in ${y.source ? `${y.source.name} (vault ${y.source.vault})` : 'a vault being left'}, ` +
+    `target ${pct(y.targetBps / 10_000)} of capital; ${money(y.liquid)} USDC liquid in the treasury, against a loss of ${money(o.worstCase.lossAt99)} USDC in the 99% year (a payout larger than the liquid part redeems first). ` +
+    `Base yield ${percent(o.baseYield)} a year, as the vault's share price paid it over the last 30 days, on top of the premium; ` +
+    'a loss of the vault marks the tranches down first loss first (see its scenario below).'
   );
 }
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Address, createPublicClient, createWalletClient, getAddress, http } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { deployPolicyToken, deployPositionToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
+import { deployDemoVault, deployPolicyToken, deployPositionToken, deployTestStablecoin, deployTreasury } from '../chain/deploy.ts';
 import { erc20Abi, treasuryAbi } from '../chain/abis.ts';
 import { ANVIL_KEYS, ANVIL_MINTER_KEY, ANVIL_OPERATOR_KEY, LOCAL_CHAIN_ID } from '../chain/anvil.ts';
 import { chainOf, readPrivateKeyFile } from '../chain/keys.ts';
@@ -76,6 +76,9 @@ async function main(): Promise<void> {
   const policyToken = await deployPolicyToken(deployer, { owner, minter, baseURI });
   const positionURI = process.env.POSITION_METADATA_URL ?? `http://127.0.0.1:${process.env.PORT ?? 4000}/position-tokens/{id}`;
   const positionToken = await deployPositionToken(deployer, { owner, minter, uri: positionURI });
+  // On a local chain, an ERC-4626 vault over the token to register as a yield source (the README's
+  // walk-through): contracts/DemoVault.sol, deliberately weak, never deployed where USDC is real.
+  const demoVault = local ? await deployDemoVault(deployer, token) : undefined;
   // A guardian may pause payouts, never move money: set when the deployer is the owner.
   const guardian = process.env.TREASURY_GUARDIAN;
   if (guardian) {
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
     `SETTLEMENT_START_BLOCK=${startBlock}`,
     `CONFIRMATIONS=${local ? 2 : 12}`,
   ];
+  if (demoVault) lines.push(`DEMO_VAULT_ADDRESS=${demoVault}`);
   if (operatorKey) {
     const keyFile = join(out, 'operator.key');
     writeFileSync(keyFile, `${operatorKey}\n`, { mode: 0o600 });
@@ -124,6 +128,7 @@ async function main(): Promise<void> {
   console.log(`treasury ${treasury} for token ${getAddress(token)} on chain ${chainId}; owner ${owner}, operator ${operator}`);
   console.log(`policy token (ERC-721) ${policyToken}; minter ${minter}, metadata at ${baseURI}<token id>`);
   console.log(`position token (ERC-1155) ${positionToken}; minter ${minter}, metadata at ${positionURI}`);
+  if (demoVault) console.log(`demo ERC-4626 vault ${demoVault} over the token (local chains only), to register as a yield source`);
   console.log(`settings written to ${envFile} (load them with: set -a; . ${envFile}; set +a, or SETTLEMENT_ENV_FILE=${envFile})`);
 }
 

@@ -5,7 +5,7 @@ import { formatId } from '../domain/ids.ts';
 import { TRANCHE_ORDER } from '../domain/waterfall.ts';
 import type { Executor } from './create-database.ts';
 import { type Posting, ledgerAccounts, postJournal } from './ledger.ts';
-import { loadTranches } from './pool-store.ts';
+import { loadTranches, lockPool } from './pool-store.ts';
 import { big, ms, num, ts } from './sql-helpers.ts';
 import { type BatchRow, toBatch } from './treasury-store.ts';
 
@@ -105,6 +105,9 @@ export async function confirmMove(
 ): Promise<boolean> {
   const move = b.move;
   if (!move) throw new Error(`batch ${b.number} is not a move`);
+  // The pool's lock first (as a deposit, a withdrawal or a sale takes it): its tranches' assets
+  // do not change under a share price being worked out.
+  await lockPool(tx, move.poolId);
   const placement = await findPlacement(tx, move.poolId, true);
   if (!placement) throw new Error(`pool ${move.poolId} has no placement for batch ${b.number}`);
   let booked: bigint;
@@ -140,6 +143,7 @@ export async function confirmMove(
 export async function undoMoves(tx: Executor, batches: readonly BatchRecord[], reorgId: string, now: number): Promise<void> {
   for (const b of batches) {
     if (!b.move) continue;
+    await lockPool(tx, b.move.poolId);
     const [row] = await tx.query<{ moved_shares: string | null; moved_booked: string | null; moved_realised: string | null }>(
       sql`SELECT moved_shares, moved_booked, moved_realised FROM outbound_batches WHERE id = ${b.id}`,
     );
@@ -164,6 +168,7 @@ export async function markPlacement(
   tx: Executor,
   m: { poolId: string; asset: string; shares: bigint; value: bigint; now: number; key: string },
 ): Promise<bigint> {
+  await lockPool(tx, m.poolId);
   const placement = await findPlacement(tx, m.poolId, true);
   if (!placement || placement.shares !== m.shares) return 0n;
   const delta = m.value - placement.booked;

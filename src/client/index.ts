@@ -36,6 +36,8 @@ import {
   RequestBundleQuoteDocument,
   OffersDocument,
   SetPoolRiskPriceDocument,
+  SetPoolYieldSourceDocument,
+  YieldSourcesDocument,
   RequestWithdrawalDocument,
   RisksDocument,
   CapacityDocument,
@@ -283,8 +285,13 @@ export function createCoverClient(options: CoverClientOptions) {
     completeWithdrawal: (requestId: string) => request(CompleteWithdrawalDocument, { requestId }).then((r) => r.completeWithdrawal),
     /** Takes back a pending withdrawal request: its shares are free again. */
     cancelWithdrawal: (requestId: string) => request(CancelWithdrawalDocument, { requestId }).then((r) => r.cancelWithdrawal),
-    /** What a pool offers a provider before the deposit: yield per tranche, expected and 99% losses, scenarios, terms (anonymous). */
+    /** What a pool offers a provider before the deposit: yield per tranche (premium and base yield), where its capital is placed, expected and 99% losses, scenarios, terms (anonymous). */
     poolOutlook: (poolId: string) => request(PoolOutlookDocument, { id: poolId }).then((r) => r.pool),
+    /** The vaults pool capital may be placed in, each with the risk that watches it (anonymous). */
+    yieldSources: () => request(YieldSourcesDocument, {}).then((r) => r.yieldSources),
+    /** The curator places `targetBps` of the pool's capital in a yield source (null: takes it out); the watcher moves it on chain. */
+    setPoolYieldSource: (poolId: string, sourceId: string | null, targetBps: number) =>
+      request(SetPoolYieldSourceDocument, { poolId, sourceId, targetBps }).then((r) => r.setPoolYieldSource),
     /** The signed-in wallet's history with the balance after each line; `csv` is the same as a spreadsheet reads it. */
     statement: (options: { asset?: string; from?: Date; to?: Date } = {}) =>
       request(StatementDocument, {

@@ -218,24 +218,22 @@ async function atFullUse(deps: Deps, snap: PoolSnapshot, risks: readonly RiskRec
   };
 }
 
-/** The window base yield is realised over: 30 days, or since the pool first placed capital when that is shorter. */
+/** The trailing window base yield is realised over. */
 export const BASE_YIELD_WINDOW_MS = 30 * 86_400_000;
 
 /**
  * What the pool's yield source paid its capital a year: the yield booked to its tranches (net of
- * losses) over the trailing window, over the capital now, as a simple annual rate. Zero while
- * nothing was ever placed; null without capital.
+ * losses) over the trailing 30 days, over the capital now, times 365/30. A pool placed for less
+ * than 30 days shows what it earned so far over the whole window: low until a full window has
+ * passed, never one early drip annualised into a rate nobody earns. Zero while nothing was ever
+ * placed; null without capital.
  */
 async function baseYieldOf(deps: Deps, snap: PoolSnapshot): Promise<string | null> {
   if (snap.capital === 0n) return null;
   const placement = deps.config.rail.mode === 'chain' ? await findPlacement(deps.db, snap.pool.id) : undefined;
   if (!placement?.firstPlacedAt) return '0';
-  const now = deps.clock.now();
-  const since = Math.max(now - BASE_YIELD_WINDOW_MS, placement.firstPlacedAt);
-  // At least a minute: a window of a few blocks would annualise one drip into a rate nobody earns.
-  const windowMs = Math.max(now - since, 60_000);
-  const earned = await yieldSince(deps.db, snap.pool.id, since);
-  return decimalString(new Decimal(earned.toString()).div(snap.capital.toString()).times(Number(YEAR_MS)).div(windowMs), 6);
+  const earned = await yieldSince(deps.db, snap.pool.id, deps.clock.now() - BASE_YIELD_WINDOW_MS);
+  return decimalString(new Decimal(earned.toString()).div(snap.capital.toString()).times(Number(YEAR_MS)).div(BASE_YIELD_WINDOW_MS), 6);
 }
 
 /** The pool's yield source and what is placed in it, for its scenario (null: none, or on the ledger alone). */
@@ -300,7 +298,9 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
       "Yields are a year of the premium today's active policies earn (their premium after the backstop's skim, spread over their terms), " +
       `shared among the tranches by capital x weight, over each tranche's assets now. They move with the book: at today's utilisation of ${decimalString(new Decimal(utilisation).mul(100), 2)}% of the pool's cap; ` +
       "a fuller pool earns more and holds more risk. Losses are the simulation that prices the pool's cover and sets its adequacy " +
-      `(${sim.paths} simulated years of today's book, computed ${minute(report.computedAt)}), through the tranches first loss first.`,
+      `(${sim.paths} simulated years of today's book, computed ${minute(report.computedAt)}), through the tranches first loss first. ` +
+      "Base yield is what the pool's yield source paid its capital over the last 30 days (its vault's share price, realised), a year at that pace: " +
+      'it is on top of the premium yield, and the vault failing is one of the scenarios.',
     premiumRunRate: runRate,
     utilisation: decimalString(utilisation, 6),
     premiumYield,

@@ -1828,9 +1828,10 @@ export type PoolOutlook = {
    */
   atFullUse?: Maybe<PoolYieldAtFullUse>;
   /**
-   * The yield the pool's capital earned a year from its yield source, realised over the trailing 30
-   * days (or since it was first placed): what the vault's share price paid the tranches, net of any
-   * loss, over the capital now, simple annual rate. Zero when nothing is placed; every tranche
+   * The yield the pool's capital earned a year from its yield source: what the vault's share price
+   * paid the tranches over the trailing 30 days (net of any loss), over the capital now, times
+   * 365/30 (simple). A pool placed for less than 30 days shows what it earned so far over the whole
+   * window, so an early drip is never annualised. Zero when nothing was ever placed; every tranche
    * earns it alike (TrancheOutlook.baseYield). Null without capital.
    */
   baseYield?: Maybe<Scalars['Decimal']['output']>;

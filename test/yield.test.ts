@@ -268,6 +268,43 @@ describe('capital placed in a yield source: earns what the vault realises, pays 
     assert.equal((await h.ok(PURCHASE, { q: quote.id }, buyerToken)).purchasePolicy.status, 'ACTIVE');
   });
 
+  test('a reorg deeper than the confirmations that takes a move away undoes it in the ledger; the move executes again, once', async () => {
+    await h.ok(SET_SOURCE, { p: poolId, s: sourceId, t: 7000 }, curatorToken);
+    const before = await pool();
+    const sharesBefore = await vaultSharesOfTreasury();
+    const fork = await chain.pub.getBlockNumber();
+    await syncUntil('placed up to 70%', async () => BigInt((await pool()).yieldSource.placed) > BigInt(before.yieldSource.placed));
+    await rpc('anvil_reorg', [Number((await chain.pub.getBlockNumber()) - fork), []]);
+    assert.equal(await vaultSharesOfTreasury(), sharesBefore, 'the move is gone from the chain');
+    await syncTreasury(h.deps);
+    const open = (await h.ok('{ chainReorgs { nodes { id batchesUndone acknowledgedAt } } }', {}, adminToken)).chainReorgs.nodes.filter(
+      (r: { acknowledgedAt: string | null }) => r.acknowledgedAt === null,
+    );
+    assert.equal(open.length, 1, 'the reorg is seen');
+    assert.equal(open[0].batchesUndone, 1);
+    const undone = await pool();
+    assert.equal(undone.yieldSource.placed, before.yieldSource.placed, 'the placement put back');
+    assert.equal(undone.yieldSource.shares, before.yieldSource.shares);
+    await h.ok(
+      'mutation($id: ID!, $r: String!) { acknowledgeReorg(id: $id, reason: $r) { acknowledgedBy } }',
+      { id: open[0].id, r: 'test: checked' },
+      adminToken,
+    );
+    h.clock.advance(61_000);
+    await syncUntil('placed again', async () => BigInt((await pool()).yieldSource.placed) > BigInt(before.yieldSource.placed));
+    const placements = await chain.pub.getContractEvents({ address: chain.treasury, abi: treasuryAbi, eventName: 'Placed', fromBlock: 0n });
+    assert.equal(placements.length, 2, 'the first placement and this one, once each on the chain as it is');
+    assert.equal(BigInt((await pool()).yieldSource.shares), await vaultSharesOfTreasury());
+    await assertReconciled();
+    // Back to 60%: the excess is redeemed.
+    await h.ok(SET_SOURCE, { p: poolId, s: sourceId, t: 6000 }, curatorToken);
+    await syncUntil('back to 60%', async () => {
+      const p = await pool();
+      return BigInt(p.yieldSource.placed) <= (BigInt(p.capital) * 6060n) / 10_000n;
+    });
+    await assertReconciled();
+  });
+
   test("yield dripped into the vault reaches the tranches as the vault's price realises it, and the outlook's base yield", async () => {
     const before = await pool();
     const senior = (p: { tranches: Array<{ tranche: string; assets: string }> }) =>

@@ -18,7 +18,7 @@ import { createCoverClient } from '../src/client/index.ts';
 import { createDatabase } from '../src/db/create-database.ts';
 import { SERVER_URL, USDC, createTestDatabase, depegRiskInput, directMarket, newWallet, testDeps } from '../test/helpers.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
+export const ROOT = new URL('..', import.meta.url).pathname;
 const CONNECTIONS = 32;
 /** Seconds of unmeasured load just before each measured round (measureSteady). */
 export const REWARM_SECONDS = Number(process.env.BENCH_HTTP_REWARM ?? 12);

@@ -24,6 +24,7 @@ import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
 import { httpThroughput, median, settle, spread } from './http.ts';
 import { purchaseMarket } from './purchase-market.ts';
+import { yearOne } from './year-one.ts';
 import { USDC, createHarness, newWallet, SERVER_URL } from '../test/helpers.ts';
 
 const rows: Array<{ figure: string; ours: string; baseline: string; ratio: string; goal: string; met: boolean }> = [];
@@ -480,6 +481,8 @@ if (only.has('purchase')) await purchaseThroughput(1_000);
 if (only.has('latency')) await quoteLatency(Number(process.env.BENCH_LATENCY_AT ?? 100_000));
 if (only.has('gas')) await gasPerPayout(100);
 if (only.has('chain')) await chainPayouts(10_000);
+// Opt-in (tens of minutes, on the server): BENCH_ONLY=year, a year of a busy deployment (bench/year-one.ts).
+if (only.has('year')) await yearOne(record);
 // Opt-in (minutes): BENCH_ONLY=scale.
 if (only.has('scale')) {
   const scale = Number(process.env.BENCH_SCALE ?? 1_000_000);

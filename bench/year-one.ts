@@ -1,0 +1,390 @@
+/**
+ * Year-one volume (issue 70; `BENCH_ONLY=year npm run bench`, on the PostgreSQL server): builds
+ * in database `bench_year` what a year of a busy deployment leaves, seeded through the use cases
+ * (admin, feeds, risks, pools, deposits) and filled in bulk by the server itself (INSERT ...
+ * SELECT from generate_series, constraints checked once at the end rather than per row), then
+ * measures the hot paths against the same market on a database with none of that history, in
+ * the same run, and prints the database's size. `BENCH_KEEP=1` leaves `bench_year` in place with
+ * its busiest risk named `year-one`, driven by a PUSH feed whose reporter is the README's admin
+ * key (a fresh push arms it). `BENCH_YEAR_SCALE` (default 1) scales every volume, for a quick
+ * run of the code path.
+ *
+ * What it holds at scale 1: 50 feeds observed every 30 s for a year (52.6 million
+ * observations), 10 million policies (1 million active, the rest expired) with their quotes,
+ * 100,000 buyers' accounts, 30 million journal entries (60 million postings) of deposits and
+ * withdrawals between those wallets and the outside world (net zero per account, so the
+ * ledger's invariants hold), 200 risks and 50 pools.
+ */
+import { sql } from 'drizzle-orm';
+import pg from 'pg';
+import { privateKeyToAccount } from 'viem/accounts';
+import type { Hex } from 'viem';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPool } from '../src/app/create-pool.ts';
+import { creditAccount } from '../src/app/funding.ts';
+import { registerFeed } from '../src/app/register-feed.ts';
+import { recordObservations } from '../src/app/record-observations.ts';
+import { setRiskFeeds } from '../src/app/risk-feeds.ts';
+import { createRisk } from '../src/app/risks.ts';
+import { deposit } from '../src/app/underwrite.ts';
+import type { Viewer } from '../src/app/viewer.ts';
+import { systemClock } from '../src/app/deps.ts';
+import { createCoverClient } from '../src/client/index.ts';
+import { type Database, createDatabase } from '../src/db/create-database.ts';
+import { ledgerAccounts, postJournal } from '../src/db/ledger.ts';
+import { SERVER_URL, USDC, depegRiskInput, newWallet, testDeps } from '../test/helpers.ts';
+import { ROOT, SERVER_FLAGS, measureSteady, median, quoteQuery, serve, settle, spread } from './http.ts';
+
+type Record = (figure: string, ours: string, baseline: string, ratio: number, goal: string, met: boolean) => void;
+
+/** The README's admin key (anvil's first dev account): it signs in as admin and reports year-one's feed. */
+const README_ADMIN_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80' as Hex;
+const SCALE = Number(process.env.BENCH_YEAR_SCALE ?? 1);
+const FEEDS = 50;
+const RISKS = 200;
+const POOLS = 50;
+const YEAR_S = 365 * 86_400;
+const v = (n: number) => Math.max(1, Math.round(n * SCALE));
+
+function urlOf(name: string): string {
+  const u = new URL(SERVER_URL as string);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function admin(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: SERVER_URL });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A migrated, empty database `name` (dropped first if it exists). */
+async function freshDatabase(name: string): Promise<{ db: Database; url: string }> {
+  await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin(`CREATE DATABASE ${name}`);
+  const url = urlOf(name);
+  const db = await createDatabase({ url, poolSize: 4 });
+  await db.migrate();
+  return { db, url };
+}
+
+interface Market {
+  riskId: string;
+  feedId: string;
+  poolIds: string[];
+  feedIds: string[];
+  riskIds: string[];
+}
+
+/**
+ * The market both databases share, through the use cases: FEEDS PUSH feeds (the first
+ * reported by the README's admin), RISKS risks (four per feed; the first named year-one), POOLS
+ * pools each backing four risks with 10 million USDC of capital.
+ */
+async function seed(db: Database): Promise<Market> {
+  const adminAddress = privateKeyToAccount(README_ADMIN_KEY).address;
+  const { deps } = testDeps(db, systemClock, adminAddress);
+  const a: Viewer = { address: adminAddress, roles: ['admin'] };
+  const feedIds: string[] = [];
+  for (let f = 0; f < FEEDS; f++) feedIds.push((await registerFeed(deps, a, { name: `year feed ${f}`, kind: 'PUSH' })).id);
+  const riskIds: string[] = [];
+  for (let r = 0; r < RISKS; r++) {
+    const risk = await createRisk(deps, a, depegRiskInput(r === 0 ? 'year-one' : `year risk ${r}`, `YEAR${r % 40}`) as never);
+    await setRiskFeeds(deps, a, risk.id, [feedIds[r % FEEDS] as string]);
+    riskIds.push(risk.id);
+  }
+  const poolIds: string[] = [];
+  for (let p = 0; p < POOLS; p++) {
+    const curator: Viewer = { address: newWallet().address, roles: [] };
+    const risks = [0, 1, 2, 3].map((k) => ({ riskId: riskIds[(p * 4 + k) % RISKS] as string }));
+    const pool = await createPool(deps, curator, { name: `year pool ${p}`, risks });
+    const capital = USDC(10_000_000);
+    await creditAccount(deps, a, { address: curator.address, amount: capital.toString(), reference: `year-${pool.id}` });
+    await deposit(deps, curator, pool.id, capital.toString(), 'SENIOR');
+    poolIds.push(pool.id);
+  }
+  return { riskId: riskIds[0] as string, feedId: feedIds[0] as string, poolIds, feedIds, riskIds };
+}
+
+/** Every feed's calm value a second ago: the risks are watched, cover is sold. */
+async function watch(db: Database, m: Market): Promise<void> {
+  const { deps } = testDeps(db, systemClock, privateKeyToAccount(README_ADMIN_KEY).address);
+  const at = Date.now() - 1_000;
+  for (const feed of m.feedIds) await recordObservations(deps, feed, [{ value: '1.0001', observedAt: at, source: {} }], false);
+}
+
+/** How much history a database holds (fillYear). */
+interface Volume {
+  /** Observations per feed (every 30 s). */
+  ticks: number;
+  policies: number;
+  active: number;
+  /** Buyers' wallets: policy g is bought by wallet g mod buyers (0x..1 holds policies / buyers of them). */
+  buyers: number;
+  /** Deposit-withdrawal pairs of journal entries. */
+  pairs: number;
+  /** Of those, the busiest wallet's (0x00..0): two statement lines each. */
+  busiest: number;
+}
+
+/** A year of a busy deployment (the module's comment), at BENCH_YEAR_SCALE. */
+const YEAR: Volume = {
+  ticks: v(YEAR_S / 30),
+  policies: v(10_000_000),
+  active: v(1_000_000),
+  buyers: v(100_000),
+  pairs: v(15_000_000),
+  busiest: v(500_000),
+};
+
+/**
+ * The baseline's: no observations, and only what the measured pages read, the same on both
+ * sides (0x..1's 100 policies, a statement page of 10,000 lines), so a ratio is the history's
+ * cost and nothing else.
+ */
+const EMPTY: Volume = { ticks: 0, policies: 200, active: 20, buyers: 2, pairs: 5_000, busiest: 5_000 };
+
+/** The bulk of a year, written by the server (see the module's comment). */
+async function fillYear(db: Database, m: Market, volume: Volume, log: (s: string) => void): Promise<void> {
+  let ex: Pick<Database, 'query'> = db;
+  const step = async (what: string, q: ReturnType<typeof sql>) => {
+    const t = performance.now();
+    await ex.query(q);
+    log(`  ${what}: ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  };
+  const { ticks, policies, active, buyers, pairs, busiest } = volume;
+  const feeds = sql.raw(`ARRAY[${m.feedIds.map((f) => `'${f}'`).join(',')}]`);
+  const pools = sql.raw(`ARRAY[${m.poolIds.map((p) => `'${p}'`).join(',')}]`);
+  // Each pool's four risks, in its order: risk k of pool p is risks[(4p + k) % RISKS].
+  const risks = sql.raw(`ARRAY[${m.riskIds.map((r) => `'${r}'`).join(',')}]`);
+  await db.transaction(async (tx) => {
+    ex = tx;
+    // The bulk keeps its references itself (every row below is built from rows written before
+    // it): the tables' reference triggers and foreign keys are off for the load, and back on at
+    // its end, in the same transaction.
+    const bulk = ['observations', 'quotes', 'policies', 'journal_entries', 'postings'];
+    for (const t of bulk) await tx.query(sql.raw(`ALTER TABLE ${t} DISABLE TRIGGER ALL`));
+    await step(
+      `${(ticks * FEEDS).toLocaleString('en')} observations`,
+      sql`INSERT INTO observations (feed_id, value, raw_value, observed_at, received_at)
+        SELECT (${feeds})[f], 1 + ((g * 7919 + f * 104729) % 2001 - 1000) / 1000000.0, 1,
+          now() - interval '1 minute' - (${ticks} - g) * interval '30 seconds', now() - interval '1 minute' - (${ticks} - g) * interval '30 seconds'
+        FROM generate_series(1, ${FEEDS}) f, generate_series(1, ${ticks}) g`,
+    );
+    await step(
+      `${policies.toLocaleString('en')} quotes`,
+      sql`INSERT INTO quotes (id, risk_id, pool_id, amount, duration_days, exposure, premium, fee, breakdown, created_at, expires_at)
+        SELECT 'quo_y' || g, (${risks})[((((g % ${POOLS}) * 4) + (g / ${POOLS}) % 4) % ${RISKS}) + 1], (${pools})[(g % ${POOLS}) + 1],
+          100000000, 30, 100000000, 200000, 10000, '{}',
+          now() - interval '365 days' + (g::float / ${policies}) * interval '335 days', now() - interval '365 days' + (g::float / ${policies}) * interval '335 days'
+        FROM generate_series(1, ${policies}) g`,
+    );
+    await step(
+      `${policies.toLocaleString('en')} policies (${active.toLocaleString('en')} active)`,
+      sql`INSERT INTO policies (id, quote_id, buyer, holder, risk_id, pool_id, amount, exposure, premium, fee, earning_rate_wad, earning_dust_wad, start_at, end_at, status, created_at)
+        SELECT 'pol_y' || lpad(g::text, 9, '0'), 'quo_y' || g, b, b, (${risks})[((((g % ${POOLS}) * 4) + (g / ${POOLS}) % 4) % ${RISKS}) + 1],
+          (${pools})[(g % ${POOLS}) + 1], 100000000, 100000000, 200000, 10000, 0, 0,
+          at, CASE WHEN g > ${policies - active} THEN now() + interval '20 days' ELSE at + interval '30 days' END,
+          CASE WHEN g > ${policies - active} THEN 'ACTIVE' ELSE 'EXPIRED' END, at
+        FROM generate_series(1, ${policies}) g,
+          LATERAL (SELECT '0x' || lpad(to_hex(g % ${buyers}), 40, '0') AS b,
+                          now() - interval '365 days' + (g::float / ${policies}) * interval '335 days' AS at) w`,
+    );
+    await step(
+      `${buyers.toLocaleString('en')} accounts`,
+      sql`INSERT INTO accounts (id, kind, asset, owner, balance)
+        SELECT 'wallet:USDC:0x' || lpad(to_hex(g), 40, '0'), 'WALLET', 'USDC', '0x' || lpad(to_hex(g), 40, '0'), 0
+        FROM generate_series(0, ${buyers - 1}) g ON CONFLICT (id) DO NOTHING`,
+    );
+    await step(
+      `${(2 * pairs).toLocaleString('en')} journal entries`,
+      sql`INSERT INTO journal_entries (id, kind, reference, memo, created_at)
+        SELECT 'je_y' || g || k, CASE k WHEN 'd' THEN 'DEPOSIT' ELSE 'WITHDRAWAL' END, NULL, '{}',
+          now() - interval '365 days' + (g::float / ${pairs}) * interval '364 days' + CASE k WHEN 'd' THEN interval '0' ELSE interval '1 hour' END
+        FROM generate_series(1, ${pairs}) g, (VALUES ('d'), ('w')) AS x (k)`,
+    );
+    // Account 0x..0 (the busiest wallet) has a million lines; the others share the rest.
+    await step(
+      `${(4 * pairs).toLocaleString('en')} postings`,
+      sql`INSERT INTO postings (entry_id, account_id, amount, at)
+        SELECT j.id, a.account, a.amount, j.created_at
+        FROM (SELECT id, created_at, substring(id FROM 5 FOR length(id) - 5)::bigint AS g, right(id, 1) AS k
+              FROM journal_entries WHERE id LIKE 'je\_y%') j,
+          LATERAL (VALUES
+            ('wallet:USDC:0x' || lpad(to_hex(CASE WHEN j.g <= ${busiest} THEN 0 ELSE j.g % ${buyers} END), 40, '0'), CASE j.k WHEN 'd' THEN 1000000 ELSE -1000000 END),
+            ('external:USDC', CASE j.k WHEN 'd' THEN -1000000 ELSE 1000000 END)) AS a (account, amount)`,
+    );
+    // The active policies' exposure, in the aggregates a sale keeps.
+    await step(
+      'aggregates of the active book',
+      sql`WITH x AS (SELECT pool_id, risk_id, SUM(exposure) AS e FROM policies WHERE status = 'ACTIVE' GROUP BY pool_id, risk_id),
+        r AS (UPDATE pool_risks pr SET exposure = x.e FROM x WHERE pr.pool_id = x.pool_id AND pr.risk_id = x.risk_id RETURNING pr.pool_id),
+        g AS (UPDATE pool_group_exposure ge SET exposure = s.e
+              FROM (SELECT x.pool_id, k.correlation_group, SUM(x.e) AS e FROM x JOIN risks k ON k.id = x.risk_id GROUP BY 1, 2) s
+              WHERE ge.pool_id = s.pool_id AND ge.correlation_group = s.correlation_group RETURNING ge.pool_id)
+        UPDATE pools p SET total_exposure = t.e FROM (SELECT pool_id, SUM(e) AS e FROM x GROUP BY pool_id) t WHERE p.id = t.pool_id`,
+    );
+    for (const t of bulk) await tx.query(sql.raw(`ALTER TABLE ${t} ENABLE TRIGGER ALL`));
+  });
+  // The premium the active book paid is held as unearned premium, as a sale holds it.
+  for (const poolId of m.poolIds) {
+    const [row] = await db.query<{ n: string }>(
+      sql`SELECT COUNT(*)::text AS n FROM policies WHERE pool_id = ${poolId} AND status = 'ACTIVE'`,
+    );
+    const held = BigInt(row?.n ?? '0') * 200_000n;
+    if (held > 0n)
+      await db.transaction((tx) =>
+        postJournal(tx, {
+          kind: 'PREMIUM',
+          at: Date.now(),
+          postings: [
+            { account: ledgerAccounts.external('USDC'), amount: -held },
+            { account: ledgerAccounts.unearnedPremium('USDC', poolId), amount: held },
+          ],
+        }),
+      );
+  }
+  const t = performance.now();
+  await db.query(sql`VACUUM ANALYZE`);
+  log(`  vacuum analyze: ${((performance.now() - t) / 1000).toFixed(0)} s`);
+}
+
+const databaseBytes = async (db: Database) =>
+  Number((await db.query<{ n: string }>(sql`SELECT pg_database_size(current_database())::text AS n`))[0]?.n ?? 0);
+
+/** Median milliseconds of `n` sequential requests of `query` at `url`. */
+async function latency(url: string, token: string, query: string, variables: object, n = 30): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n + 3; i++) {
+    const t = performance.now();
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as { errors?: unknown[] };
+    if (body.errors) throw new Error(`${query}: ${JSON.stringify(body.errors)}`);
+    if (i >= 3) times.push(performance.now() - t);
+  }
+  return times;
+}
+
+const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital outlook { expectedYield premiumYield tranches { tranche premiumYield } worstCase { lossAt99 scenarios { name loss } } } } }`;
+const RISK_PAGE = `query($id: ID!) { risk(id: $id) { id name state score { score } pricing { model historyDays } } capacity(riskId: $id) { coverLeft } }`;
+const POLICIES = `query($a: String!) { policies(address: $a, first: 50) { nodes { id status amount premium } } }`;
+const STATEMENT = `query($a: String!) { statement(address: $a, asset: "USDC") { lines { at amount balanceAfter } truncated } }`;
+
+export async function yearOne(record: Record): Promise<void> {
+  if (!SERVER_URL) {
+    console.log('year-one: needs the PostgreSQL server (DATABASE_URL); skipped');
+    return;
+  }
+  const log = (s: string) => console.log(s);
+  const started = performance.now();
+  log(`year-one: building bench_year at scale ${SCALE} (minutes)`);
+  const year = await freshDatabase('bench_year');
+  const yearMarket = await seed(year.db);
+  await fillYear(year.db, yearMarket, YEAR, log);
+  await watch(year.db, yearMarket);
+  const buildMinutes = (performance.now() - started) / 60_000;
+  const fresh = await freshDatabase('bench_year_empty');
+  const freshMarket = await seed(fresh.db);
+  await fillYear(fresh.db, freshMarket, EMPTY, () => {});
+  await watch(fresh.db, freshMarket);
+  const yearBytes = await databaseBytes(year.db);
+  const freshBytes = await databaseBytes(fresh.db);
+  log(
+    `year-one: built in ${buildMinutes.toFixed(1)} min; ${(yearBytes / 2 ** 30).toFixed(1)} GiB against ${(freshBytes / 2 ** 20).toFixed(0)} MiB empty`,
+  );
+
+  execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  const work = mkdtempSync(join(tmpdir(), 'cover-bench-year-'));
+  const env = (url: string) => ({
+    ...process.env,
+    NODE_ENV: 'production',
+    PORT: '0',
+    WATCHER: 'off',
+    LOG_LEVEL: 'info',
+    JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
+    ADMIN_ADDRESSES: privateKeyToAccount(README_ADMIN_KEY).address,
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    DATABASE_URL: url,
+    MIGRATE_ON_START: 'false',
+  });
+  const servers = {
+    year: await serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], env(year.url), join(work, 'year.log')),
+    fresh: await serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], env(fresh.url), join(work, 'fresh.log')),
+  };
+  try {
+    const sides = { year: { ...servers.year, m: yearMarket }, fresh: { ...servers.fresh, m: freshMarket } };
+    // Quotes over HTTP from a separate process, rounds alternating.
+    const rounds = { year: [] as Array<{ rps: number; p99: number }>, fresh: [] as Array<{ rps: number; p99: number }> };
+    const n = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
+    for (let i = 0; i < n; i++) {
+      for (const side of ['fresh', 'year'] as const) {
+        await settle(SERVER_URL);
+        rounds[side].push(measureSteady(sides[side].url, quoteQuery(sides[side].m.riskId), Number(process.env.BENCH_HTTP_SECONDS ?? 8)));
+      }
+    }
+    const rps = (s: 'year' | 'fresh') => rounds[s].map((r) => r.rps);
+    const p99 = (s: 'year' | 'fresh') => rounds[s].map((r) => r.p99);
+    const tput = median(rps('year')) / median(rps('fresh'));
+    record(
+      'year-one quote throughput over HTTP (year / empty)',
+      spread(rps('year'), 'req/s'),
+      spread(rps('fresh'), 'req/s'),
+      tput,
+      '>= 0.9',
+      tput >= 0.9,
+    );
+    const tail = median(p99('year')) / median(p99('fresh'));
+    record('year-one quote p99 (year / empty)', spread(p99('year'), 'ms'), spread(p99('fresh'), 'ms'), tail, '<= 1.2', tail <= 1.2);
+    // Pages, one request at a time.
+    const tokens = {
+      year: (await createCoverClient({ url: servers.year.url }).signIn(privateKeyToAccount(README_ADMIN_KEY))).token,
+      fresh: (await createCoverClient({ url: servers.fresh.url }).signIn(privateKeyToAccount(README_ADMIN_KEY))).token,
+    };
+    const busiest = `0x${'0'.repeat(40)}`;
+    const pages: Array<[string, string, (m: Market) => object]> = [
+      ["a pool's outlook", OUTLOOK, (m) => ({ id: m.poolIds[0] })],
+      ["a risk's page", RISK_PAGE, (m) => ({ id: m.riskId })],
+      ["an account's policies", POLICIES, () => ({ a: `0x${'0'.repeat(39)}1` })],
+      ['a statement page (10,000 lines of the busiest account)', STATEMENT, () => ({ a: busiest })],
+    ];
+    for (const [name, query, vars] of pages) {
+      const y = await latency(servers.year.url, tokens.year, query, vars(yearMarket));
+      const f = await latency(servers.fresh.url, tokens.fresh, query, vars(freshMarket));
+      const ratio = median(y) / median(f);
+      record(
+        `year-one ${name} (year / empty)`,
+        spread(y, 'ms', 1),
+        spread(f, 'ms', 1),
+        ratio,
+        '<= 1.5 and < 200 ms',
+        ratio <= 1.5 && median(y) < 200,
+      );
+    }
+    record(
+      'year-one database size',
+      `${(yearBytes / 2 ** 30).toFixed(1)} GiB (${(yearBytes / 12 / 2 ** 30).toFixed(2)} GiB a month)`,
+      `${(freshBytes / 2 ** 20).toFixed(0)} MiB`,
+      yearBytes / freshBytes,
+      'bounded (docs/scaling.md): no retention yet',
+      false,
+    );
+  } finally {
+    for (const s of Object.values(servers)) s.child.kill('SIGTERM');
+    await year.db.close();
+    await fresh.db.close();
+    rmSync(work, { recursive: true, force: true });
+    await admin('DROP DATABASE IF EXISTS bench_year_empty WITH (FORCE)');
+    if (process.env.BENCH_KEEP !== '1') await admin('DROP DATABASE IF EXISTS bench_year WITH (FORCE)');
+  }
+}

@@ -174,7 +174,7 @@ async function fillYear(db: Database, m: Market, volume: Volume, log: (s: string
     await step(
       `${(ticks * FEEDS).toLocaleString('en')} observations`,
       sql`INSERT INTO observations (feed_id, value, raw_value, observed_at, received_at)
-        SELECT (${feeds})[f], 1 + ((g * 7919 + f * 104729) % 2001 - 1000) / 1000000.0, 1,
+        SELECT (${feeds})[f], 1 + ((g::bigint * 7919 + f * 104729) % 2001 - 1000) / 1000000.0, 1,
           now() - interval '1 minute' - (${ticks} - g) * interval '30 seconds', now() - interval '1 minute' - (${ticks} - g) * interval '30 seconds'
         FROM generate_series(1, ${FEEDS}) f, generate_series(1, ${ticks}) g`,
     );

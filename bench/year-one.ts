@@ -55,8 +55,9 @@ function urlOf(name: string): string {
   return u.toString();
 }
 
-async function admin(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: SERVER_URL });
+/** One statement on its own connection (no statement timeout): on the server's default database, or `url`'s. */
+async function admin(text: string, url = SERVER_URL): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query(text);
@@ -152,7 +153,7 @@ const YEAR: Volume = {
 const EMPTY: Volume = { ticks: 0, policies: 200, active: 20, buyers: 2, pairs: 5_000, busiest: 5_000 };
 
 /** The bulk of a year, written by the server (see the module's comment). */
-async function fillYear(db: Database, m: Market, volume: Volume, log: (s: string) => void): Promise<void> {
+async function fillYear(db: Database, url: string, m: Market, volume: Volume, log: (s: string) => void): Promise<void> {
   let ex: Pick<Database, 'query'> = db;
   const step = async (what: string, q: ReturnType<typeof sql>) => {
     const t = performance.now();
@@ -166,6 +167,8 @@ async function fillYear(db: Database, m: Market, volume: Volume, log: (s: string
   const risks = sql.raw(`ARRAY[${m.riskIds.map((r) => `'${r}'`).join(',')}]`);
   await db.transaction(async (tx) => {
     ex = tx;
+    // A load of minutes: not the app's statement timeout.
+    await tx.query(sql`SET LOCAL statement_timeout = 0`);
     // The bulk keeps its references itself (every row below is built from rows written before
     // it): the tables' reference triggers and foreign keys are off for the load, and back on at
     // its end, in the same transaction.
@@ -252,7 +255,7 @@ async function fillYear(db: Database, m: Market, volume: Volume, log: (s: string
       );
   }
   const t = performance.now();
-  await db.query(sql`VACUUM ANALYZE`);
+  await admin('VACUUM ANALYZE', url);
   log(`  vacuum analyze: ${((performance.now() - t) / 1000).toFixed(0)} s`);
 }
 
@@ -291,12 +294,12 @@ export async function yearOne(record: Record): Promise<void> {
   log(`year-one: building bench_year at scale ${SCALE} (minutes)`);
   const year = await freshDatabase('bench_year');
   const yearMarket = await seed(year.db);
-  await fillYear(year.db, yearMarket, YEAR, log);
+  await fillYear(year.db, year.url, yearMarket, YEAR, log);
   await watch(year.db, yearMarket);
   const buildMinutes = (performance.now() - started) / 60_000;
   const fresh = await freshDatabase('bench_year_empty');
   const freshMarket = await seed(fresh.db);
-  await fillYear(fresh.db, freshMarket, EMPTY, () => {});
+  await fillYear(fresh.db, fresh.url, freshMarket, EMPTY, () => {});
   await watch(fresh.db, freshMarket);
   const yearBytes = await databaseBytes(year.db);
   const freshBytes = await databaseBytes(fresh.db);

@@ -161,7 +161,7 @@ export async function seedMarket(dataDir: string) {
 }
 
 /** The app's settings as `npm start` runs it in production, against the seeded market. */
-export function appEnv(market: Awaited<ReturnType<typeof seedMarket>>, work: string): NodeJS.ProcessEnv {
+export function appEnv(market: { admin: string; url?: string | undefined }, work: string): NodeJS.ProcessEnv {
   return {
     ...process.env,
     NODE_ENV: 'production',

@@ -36,7 +36,7 @@ import { createCoverClient } from '../src/client/index.ts';
 import { type Database, createDatabase } from '../src/db/create-database.ts';
 import { ledgerAccounts, postJournal } from '../src/db/ledger.ts';
 import { SERVER_URL, USDC, depegRiskInput, newWallet, testDeps } from '../test/helpers.ts';
-import { ROOT, SERVER_FLAGS, measureSteady, median, quoteQuery, serve, settle, spread } from './http.ts';
+import { ROOT, SERVER_FLAGS, appEnv, measureSteady, median, quoteQuery, serve, settle, spread } from './http.ts';
 
 type Record = (figure: string, ours: string, baseline: string, ratio: number, goal: string, met: boolean) => void;
 
@@ -309,18 +309,7 @@ export async function yearOne(record: Record): Promise<void> {
 
   execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
   const work = mkdtempSync(join(tmpdir(), 'cover-bench-year-'));
-  const env = (url: string) => ({
-    ...process.env,
-    NODE_ENV: 'production',
-    PORT: '0',
-    WATCHER: 'off',
-    LOG_LEVEL: 'info',
-    JWT_SECRET: 'bench-secret-bench-secret-bench-secret',
-    ADMIN_ADDRESSES: privateKeyToAccount(README_ADMIN_KEY).address,
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    DATABASE_URL: url,
-    MIGRATE_ON_START: 'false',
-  });
+  const env = (url: string) => appEnv({ admin: privateKeyToAccount(README_ADMIN_KEY).address, url }, work);
   const servers = {
     year: await serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], env(year.url), join(work, 'year.log')),
     fresh: await serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], env(fresh.url), join(work, 'fresh.log')),

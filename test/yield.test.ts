@@ -38,6 +38,25 @@ const OPERATOR_KEY = ANVIL_KEYS[1] as Hex;
 const SCORE = { audits: 3, daysLive: 900, valueSecuredUsd: '500000000', pastIncidents: 0, oracleQuality: 'HIGH', centralisation: 'MEDIUM' };
 const REGISTER = `mutation($i: RegisterYieldSourceInput!) { registerYieldSource(input: $i) { id name vault asset allowed risk { id } } }`;
 
+/**
+ * A local chain and a harness settling on it, where this deployment holds the treasury owner's key
+ * (TREASURY_OWNER_KEY_FILE): it allows the vaults it registers.
+ */
+async function ownerHeldChain(): Promise<{ chain: LocalTreasury; h: Harness }> {
+  const chain = await localTreasury(privateKeyToAccount(OPERATOR_KEY).address);
+  const h = await chainHarness(chain, { confirmations: 1, batchSize: 10 });
+  h.deps.treasury = createTreasuryGateway({
+    chainId: foundry.id,
+    rpcUrls: chain.url,
+    token: chain.token,
+    treasury: chain.treasury,
+    operator: privateKeyToAccount(OPERATOR_KEY),
+    owner: privateKeyToAccount(OWNER_KEY),
+    pollingIntervalMs: 50,
+  });
+  return { chain, h };
+}
+
 describe('yield sources: ERC-4626 vaults over the settlement asset, each with the risk that watches it (issue 68)', () => {
   let chain: LocalTreasury;
   let h: Harness;
@@ -46,18 +65,7 @@ describe('yield sources: ERC-4626 vaults over the settlement asset, each with th
   let deployer: Parameters<typeof deployDemoVault>[0];
 
   before(async () => {
-    chain = await localTreasury(privateKeyToAccount(OPERATOR_KEY).address);
-    h = await chainHarness(chain, { confirmations: 1, batchSize: 10 });
-    // This deployment holds the treasury owner's key (TREASURY_OWNER_KEY_FILE): it allows the vaults it registers.
-    h.deps.treasury = createTreasuryGateway({
-      chainId: foundry.id,
-      rpcUrls: chain.url,
-      token: chain.token,
-      treasury: chain.treasury,
-      operator: privateKeyToAccount(OPERATOR_KEY),
-      owner: privateKeyToAccount(OWNER_KEY),
-      pollingIntervalMs: 50,
-    });
+    ({ chain, h } = await ownerHeldChain());
     admin = { address: h.admin.address, roles: ['admin'] };
     adminToken = await h.signIn(h.admin);
     deployer = { public: chain.pub as never, wallet: chain.walletOf(OWNER_KEY), account: privateKeyToAccount(OWNER_KEY), chain: foundry };
@@ -177,17 +185,7 @@ describe('capital placed in a yield source: earns what the vault realises, pays 
   }
 
   before(async () => {
-    chain = await localTreasury(privateKeyToAccount(OPERATOR_KEY).address);
-    h = await chainHarness(chain, { confirmations: 1, batchSize: 10 });
-    h.deps.treasury = createTreasuryGateway({
-      chainId: foundry.id,
-      rpcUrls: chain.url,
-      token: chain.token,
-      treasury: chain.treasury,
-      operator: privateKeyToAccount(OPERATOR_KEY),
-      owner: privateKeyToAccount(OWNER_KEY),
-      pollingIntervalMs: 50,
-    });
+    ({ chain, h } = await ownerHeldChain());
     const admin: Viewer = { address: h.admin.address, roles: ['admin'] };
     adminToken = await h.signIn(h.admin);
     const deployer = {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -11,7 +11,12 @@ import { createDatabaseClock } from '../src/app/database-clock.ts';
 import { pgError } from '../src/db/classify-error.ts';
 import { databaseNow } from '../src/db/clock-store.ts';
 import { createDatabase } from '../src/db/create-database.ts';
-import { SERVER_URL, createTestDatabase } from './helpers.ts';
+import { SERVER_URL, USDC, createHarness, createTestDatabase, depegRiskInput, directMarket, newWallet } from './helpers.ts';
+import { bulkMarket } from './bulk-policies.ts';
+import { creditAccount } from '../src/app/funding.ts';
+import { purchasePolicy } from '../src/app/purchase-policy.ts';
+import { requestQuote } from '../src/app/request-quote.ts';
+import type { Viewer } from '../src/app/viewer.ts';
 
 describe('one clock: business times follow the database', () => {
   test("a process whose clock runs 10 minutes ahead reads the database's time", async () => {
@@ -42,6 +47,21 @@ describe('a wait that runs out says so', () => {
     }
   });
 });
+
+/** A copy of the shipped migrations with one more (applied after them), and online statements (`online/`). */
+function migrationsWith(tag: string, statement: string, online: Record<string, string> = {}): string {
+  const folder = mkdtempSync(join(tmpdir(), 'migrations-'));
+  cpSync(new URL('../src/db/migrations', import.meta.url).pathname, folder, { recursive: true });
+  writeFileSync(join(folder, `${tag}.sql`), `${statement}\n`);
+  const journal = JSON.parse(readFileSync(join(folder, 'meta/_journal.json'), 'utf8'));
+  // Applied after the shipped ones: drizzle runs a migration dated after the last one applied.
+  const when = journal.entries.at(-1).when + 86_400_000;
+  journal.entries.push({ idx: journal.entries.length, version: '7', when, tag, breakpoints: true });
+  writeFileSync(join(folder, 'meta/_journal.json'), JSON.stringify(journal));
+  if (Object.keys(online).length > 0) mkdirSync(join(folder, 'online'));
+  for (const [file, text] of Object.entries(online)) writeFileSync(join(folder, 'online', file), `${text}\n`);
+  return folder;
+}
 
 describe('bounded waits on the PostgreSQL server', {
   skip: !SERVER_URL && 'needs the PostgreSQL server (PGlite is one session: no lock held elsewhere)',
@@ -76,14 +96,7 @@ describe('bounded waits on the PostgreSQL server', {
     const base = await createTestDatabase();
     const url = (base as { url?: string }).url as string;
     // The shipped migrations and one more, which needs the policies table to itself for a moment.
-    const folder = mkdtempSync(join(tmpdir(), 'migrations-'));
-    cpSync(new URL('../src/db/migrations', import.meta.url).pathname, folder, { recursive: true });
-    writeFileSync(join(folder, '0099_lock_probe.sql'), 'ALTER TABLE policies ADD COLUMN lock_probe integer;\n');
-    const journal = JSON.parse(readFileSync(join(folder, 'meta/_journal.json'), 'utf8'));
-    // Applied after the shipped ones: drizzle runs a migration dated after the last one applied.
-    const when = journal.entries.at(-1).when + 86_400_000;
-    journal.entries.push({ idx: journal.entries.length, version: '7', when, tag: '0099_lock_probe', breakpoints: true });
-    writeFileSync(join(folder, 'meta/_journal.json'), JSON.stringify(journal));
+    const folder = migrationsWith('0099_lock_probe', 'ALTER TABLE policies ADD COLUMN lock_probe integer;');
     const migrating = await createDatabase({ url, migrationLockTimeoutMs: 300, migrationAttempts: 2 });
     const reader = await createDatabase({ url, lockTimeoutMs: 5_000 });
     // A long transaction that read the table holds a lock the ALTER must wait for.
@@ -118,6 +131,58 @@ describe('bounded waits on the PostgreSQL server', {
       await migrating.close();
       await reader.close();
       await base.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('a column and an index added to half a million policies while purchases run: the index built online (CONCURRENTLY), no purchase waits a second though the build takes longer', async () => {
+    const h = await createHarness();
+    const url = (h.db as { url?: string }).url as string;
+    const folder = migrationsWith('0099_column_probe', 'ALTER TABLE policies ADD COLUMN column_probe text;', {
+      '0001_policies_probe.sql': 'CREATE INDEX CONCURRENTLY IF NOT EXISTS policies_probe_idx ON policies (buyer, risk_id, created_at);',
+    });
+    const migrating = await createDatabase({ url });
+    try {
+      // Half a million policies on one pool, and purchases on another (the bulk pool is full).
+      await bulkMarket(h, 1, 500_000);
+      const { risk } = await directMarket(h, USDC(10_000_000), depegRiskInput('probe', 'PROBE'), 'probe');
+      await h.db.query(sql`VACUUM ANALYZE policies`);
+      const buyer: Viewer = { address: newWallet().address, roles: [] };
+      await creditAccount(
+        h.deps,
+        { address: h.admin.address, roles: ['admin'] },
+        { address: buyer.address, amount: USDC(1_000_000).toString(), reference: 'probe-buyer' },
+      );
+      let building = true;
+      const purchases: Array<{ at: number; took: number }> = [];
+      const buying = (async () => {
+        while (building) {
+          const started = performance.now();
+          await purchasePolicy(h.deps, buyer, (await requestQuote(h.deps, buyer, risk.id, USDC(100).toString(), 30)).id);
+          purchases.push({ at: performance.now(), took: performance.now() - started });
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 200));
+      const started = performance.now();
+      await migrating.migrate(folder);
+      const ended = performance.now();
+      building = false;
+      await buying;
+      // A blocking CREATE INDEX holds every insert into the table until it is done: none would
+      // complete while it runs. Built online, purchases go on, each as quick as before.
+      const during = purchases.filter((p) => p.at > started + 100 && p.at < ended);
+      assert.ok(during.length >= 3, `${during.length} purchases completed during the ${(ended - started).toFixed(0)} ms of the migration`);
+      const slowest = Math.max(...purchases.map((p) => p.took));
+      assert.ok(slowest < 1_000, `a purchase waited ${slowest.toFixed(0)} ms`);
+      const [index] = await h.db.query<{ valid: boolean }>(
+        sql`SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'policies_probe_idx'`,
+      );
+      assert.equal(index?.valid, true);
+      // Run again (every start does): nothing to do.
+      await migrating.migrate(folder);
+    } finally {
+      await migrating.close();
+      await h.close();
       rmSync(folder, { recursive: true, force: true });
     }
   });

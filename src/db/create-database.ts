@@ -10,7 +10,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { CommitUnknownError, isConnectionLoss, isRetryable, isUniqueViolation, isWaitTimeout } from './classify-error.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { openPglite } from './pglite.ts';
-import { migrateServer } from './server-migrations.ts';
+import { migrateServer, onlineStatements } from './server-migrations.ts';
 import { type DatabaseSpanAttributes, inStatementSpan, inTransactionSpan } from './tracing.ts';
 
 const MIGRATIONS = new URL('./migrations', import.meta.url).pathname;
@@ -441,6 +441,9 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       inTransactionSpan(traced, () => withRetry(() => db.transaction((tx) => openTransaction.run(true, () => fn(executor(tx, traced)))))),
     async migrate(migrationsFolder?: string) {
       await migratePglite(drizzlePglite(pglite), { migrationsFolder: migrationsFolder ?? MIGRATIONS });
+      // One process, nothing to keep writing: the online statements run as they are, built at once.
+      for (const statement of onlineStatements(migrationsFolder ?? MIGRATIONS))
+        await pglite.exec(statement.replace(/\bCONCURRENTLY\s+/i, ''));
     },
     async listen(channel, handler) {
       const unsubscribe = await pglite.listen(channel, handler);

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
@@ -30,17 +32,54 @@ export async function migrateServer(o: { url: string; folder: string; lockTimeou
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock(7240311)');
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await migrate(drizzle(client), { migrationsFolder: o.folder });
-        return;
-      } catch (error) {
-        if (!isLockTimeout(error) || attempt >= (o.attempts ?? MIGRATION_ATTEMPTS)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, MIGRATION_RETRY_MS * 2 ** (attempt - 1)));
+    const retried = async (step: () => Promise<unknown>) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await step();
+        } catch (error) {
+          if (!isLockTimeout(error) || attempt >= (o.attempts ?? MIGRATION_ATTEMPTS)) throw error;
+          await new Promise((resolve) => setTimeout(resolve, MIGRATION_RETRY_MS * 2 ** (attempt - 1)));
+        }
       }
+    };
+    await retried(() => migrate(drizzle(client), { migrationsFolder: o.folder }));
+    for (const statement of onlineStatements(o.folder)) {
+      // A build that failed half-way (a lock it waited too long for, a crash) leaves an invalid
+      // index of that name: dropped, without blocking writes either, and built again.
+      const name = indexName(statement);
+      if (name) {
+        const invalid = await client.query(
+          'SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1 AND NOT i.indisvalid',
+          [name],
+        );
+        if (invalid.rowCount) await retried(() => client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`));
+      }
+      await retried(() => client.query(statement));
     }
   } finally {
     await client.query('SELECT pg_advisory_unlock(7240311)').catch(() => {});
     await client.end();
   }
+}
+
+/**
+ * The statements of `<folder>/online/*.sql`, in file order, one a file: what cannot run in a
+ * migration's transaction and must not block writes, chiefly `CREATE INDEX CONCURRENTLY IF NOT
+ * EXISTS` on a large table (docs/architecture.md, "Migrations"). Run after the migrations, each in
+ * its own autocommit statement, so each must be safe to run again: every start runs them (a
+ * statement whose index exists and is valid costs a catalogue lookup).
+ */
+export function onlineStatements(folder: string): string[] {
+  const dir = join(folder, 'online');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((f) => readFileSync(join(dir, f), 'utf8').trim().replace(/;$/, ''))
+    .filter((s) => s.length > 0);
+}
+
+/** The index an online statement builds, when it is `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS <name>`. */
+export function indexName(statement: string): string | null {
+  return /^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+(\w+)/i.exec(statement)?.[1] ?? null;
 }

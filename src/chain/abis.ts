@@ -69,8 +69,14 @@ export const treasuryAbi = parseAbi([
   'error CapRaiseNotDue(uint256 effectiveAt)',
   'error GasTooLow(uint256 left, uint256 needed)',
   'error SafeERC20FailedOperation(address token)',
-  // What a vault refuses a place or redeem with (OpenZeppelin's ERC-4626, Pausable, ERC-20),
-  // bubbled up through the treasury: declared so the refusal reads by name.
+]);
+
+/**
+ * What a vault refuses a place or redeem with (OpenZeppelin's ERC-4626, Pausable, ERC-20),
+ * bubbled up through the treasury: the treasury's calls are simulated and their reverts read with
+ * these too, so a refusal reads by name.
+ */
+export const vaultErrorsAbi = parseAbi([
   'error EnforcedPause()',
   'error ERC4626ExceededMaxDeposit(address receiver, uint256 assets, uint256 max)',
   'error ERC4626ExceededMaxRedeem(address owner, uint256 shares, uint256 max)',

@@ -13,7 +13,7 @@ import {
   parseEventLogs,
 } from 'viem';
 import { chainOf } from './keys.ts';
-import { erc20Abi, erc4626Abi, treasuryAbi } from './abis.ts';
+import { erc20Abi, erc4626Abi, treasuryAbi, vaultErrorsAbi } from './abis.ts';
 import { bumpedFees } from './fees.ts';
 import { type RpcErrorHook, rpcTransport } from './retry.ts';
 
@@ -204,7 +204,7 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
     try {
       await client.simulateContract({
         address: treasury,
-        abi: treasuryAbi,
+        abi: [...treasuryAbi, ...vaultErrorsAbi],
         ...call,
         account: operatorAddress(),
         blockTag: 'latest',
@@ -491,7 +491,7 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
             : null;
         if (raw?.data) {
           try {
-            const decoded = decodeErrorResult({ abi: treasuryAbi, data: raw.data });
+            const decoded = decodeErrorResult({ abi: [...treasuryAbi, ...vaultErrorsAbi], data: raw.data });
             return `${decoded.errorName}(${(decoded.args ?? []).map(String).join(', ')})`;
           } catch {
             // not one of the treasury's errors: fall through to viem's message

@@ -17,8 +17,7 @@ import type { SimRisk } from '../domain/monte-carlo.ts';
 import type { RiskRecord } from '../domain/risk.ts';
 import { TRANCHE_ORDER, backstopAllowance, defaultBackstopLimits } from '../domain/waterfall.ts';
 import { exposuresAtCaps } from '../domain/capacity.ts';
-import { findPlacement } from '../db/placement-store.ts';
-import { findYieldSource } from '../db/yield-store.ts';
+import { placementTarget, poolPlacement } from './placements.ts';
 import type { TrancheName } from '../domain/pool.ts';
 import type { Deps, Ports, SolvencyConfig } from './deps.ts';
 import { loadPoolSnapshot, loadPoolSnapshots, type PoolSnapshot } from '../db/pool-snapshots.ts';
@@ -143,17 +142,15 @@ type Exposure = { riskId: string; exposure: bigint };
  * trigger of a risk it backs, in its tails, its status and the capital its cover is priced on.
  */
 async function placedExposure(deps: Ports, risks: RiskMap, snap: PoolSnapshot): Promise<{ now: Exposure | null; atCaps: Exposure | null }> {
-  const none = { now: null, atCaps: null };
-  if (deps.config.rail.mode !== 'chain') return none;
-  const placement = await findPlacement(deps.db, snap.pool.id);
-  const source = placement?.sourceId ? await findYieldSource(deps.db, placement.sourceId) : undefined;
-  const risk = source && risks.get(source.riskId);
-  if (!placement || !risk) return none;
+  const placed = await poolPlacement(deps, snap.pool.id);
+  const risk = placed?.source && risks.get(placed.source.riskId);
+  if (!placed || !risk) return { now: null, atCaps: null };
+  const { placement } = placed;
   const scaled = (amount: bigint): Exposure | null => {
     const exposure = BigInt(new Decimal(amount.toString()).times(risk.maxPayoutRatio).toFixed(0, Decimal.ROUND_CEIL));
     return exposure > 0n ? { riskId: risk.id, exposure } : null;
   };
-  return { now: scaled(placement.booked), atCaps: scaled((snap.capital * BigInt(placement.targetBps)) / 10_000n) };
+  return { now: scaled(placement.booked), atCaps: scaled(placementTarget(snap.capital, placement)) };
 }
 
 /** A book with the placed exposure added (to the same risk's, if the pool backs it too). */

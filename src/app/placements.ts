@@ -1,9 +1,10 @@
 import type { Address } from 'viem';
-import type { Holdings, TreasuryGateway, VaultMove } from '../chain/treasury.ts';
+import type { Holdings, TreasuryGateway } from '../chain/treasury.ts';
+import type { VaultMove } from '../chain/vaults.ts';
 import {
   type PlacementRecord,
   activePlacements,
-  findPlacement,
+  findPlacementAndSource,
   markPlacement,
   movesRefusedSince,
   poolsMoving,
@@ -72,11 +73,23 @@ export async function setPoolYieldSource(
   });
 }
 
+/** A pool's placement and its source, with money on chain (on the ledger alone there is none). */
+export async function poolPlacement(
+  deps: Pick<Deps, 'db' | 'config'>,
+  poolId: string,
+): Promise<{ placement: PlacementRecord; source: YieldSourceRecord | null } | undefined> {
+  return deps.config.rail.mode === 'chain' ? findPlacementAndSource(deps.db, poolId) : undefined;
+}
+
+/** The capital the pool's target places: capital x targetBps. */
+export const placementTarget = (capital: bigint, placement: Pick<PlacementRecord, 'targetBps'>) =>
+  (capital * BigInt(placement.targetBps)) / 10_000n;
+
 /** Pool.yieldSource: null where the pool never named a source or holds nothing after removing it. */
 export async function poolYieldView(deps: Deps, poolId: string, capital: bigint): Promise<PoolYieldView | null> {
-  const p = await findPlacement(deps.db, poolId);
-  if (!p || (p.sourceId === null && p.shares === 0n)) return null;
-  const source = p.sourceId ? ((await findYieldSource(deps.db, p.sourceId)) ?? null) : null;
+  const found = await poolPlacement(deps, poolId);
+  if (!found || (found.placement.sourceId === null && found.placement.shares === 0n)) return null;
+  const { placement: p, source } = found;
   return {
     source,
     targetBps: p.targetBps,
@@ -129,7 +142,7 @@ export async function planMove(deps: Deps, s: ChainRail, treasury: TreasuryGatew
       return { poolId: p.poolId, move: { kind: 'REDEEM', vault: p.vault as Address, shares: p.shares } };
     if (!source) continue;
     const capital = (await loadTranches(deps.db, p.poolId)).reduce((sum, t) => sum + t.balance, 0n);
-    const target = (capital * BigInt(p.targetBps)) / 10_000n;
+    const target = placementTarget(capital, p);
     const slack = target / 100n > 1n ? target / 100n : 1n;
     const vault = source.vault as Address;
     if (p.booked > target + slack && p.shares > 0n) {
@@ -181,5 +194,3 @@ export async function markPlacements(deps: Deps): Promise<void> {
     }
   }
 }
-
-export type { PlacementRecord };

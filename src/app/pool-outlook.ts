@@ -14,8 +14,8 @@ import type { Deps } from './deps.ts';
 import { dependsOnOf } from './loss-models.ts';
 import { positionValue } from './pools.ts';
 import { annualPricing } from './explain-model.ts';
-import { findPlacement, yieldSince } from '../db/placement-store.ts';
-import { findYieldSource } from '../db/yield-store.ts';
+import { yieldSince } from '../db/placement-store.ts';
+import { placementTarget, poolPlacement } from './placements.ts';
 
 /**
  * What a capital provider weighs before depositing (issue 59): the yield the pool's book earns
@@ -228,25 +228,22 @@ export const BASE_YIELD_WINDOW_MS = 30 * 86_400_000;
  * passed, never one early drip annualised into a rate nobody earns. Zero while nothing was ever
  * placed; null without capital.
  */
-async function baseYieldOf(deps: Deps, snap: PoolSnapshot): Promise<string | null> {
+async function baseYieldOf(deps: Deps, snap: PoolSnapshot, placed: Placed): Promise<string | null> {
   if (snap.capital === 0n) return null;
-  const placement = deps.config.rail.mode === 'chain' ? await findPlacement(deps.db, snap.pool.id) : undefined;
-  if (!placement?.firstPlacedAt) return '0';
+  if (!placed?.placement.firstPlacedAt) return '0';
   const earned = await yieldSince(deps.db, snap.pool.id, deps.clock.now() - BASE_YIELD_WINDOW_MS);
   return decimalString(new Decimal(earned.toString()).div(snap.capital.toString()).times(Number(YEAR_MS)).div(BASE_YIELD_WINDOW_MS), 6);
 }
 
+type Placed = Awaited<ReturnType<typeof poolPlacement>>;
+
 /** The pool's yield source and what is placed in it, for its scenario (null: none, or on the ledger alone). */
-async function placedInOf(deps: Deps, snap: PoolSnapshot): Promise<PlacedIn | null> {
-  if (deps.config.rail.mode !== 'chain') return null;
-  const placement = await findPlacement(deps.db, snap.pool.id);
-  if (!placement?.sourceId) return null;
-  const source = await findYieldSource(deps.db, placement.sourceId);
-  const risk = source && (await findRisk(deps.db, source.riskId));
-  if (!source || !risk) return null;
+async function placedInOf(deps: Deps, snap: PoolSnapshot, placed: Placed): Promise<PlacedIn | null> {
+  const risk = placed?.source && (await findRisk(deps.db, placed.source.riskId));
+  if (!placed?.source || !risk) return null;
   // Before the first move has executed, the scenario already names what the target will place.
-  const target = (snap.capital * BigInt(placement.targetBps)) / 10_000n;
-  return { name: source.name, risk, placed: placement.booked > target ? placement.booked : target };
+  const target = placementTarget(snap.capital, placed.placement);
+  return { name: placed.source.name, risk, placed: placed.placement.booked > target ? placed.placement.booked : target };
 }
 
 /** The pool's outlook for a provider (see the module's comment). */
@@ -254,8 +251,9 @@ export async function poolOutlook(deps: Deps, snap: PoolSnapshot): Promise<PoolO
   const report = await latestAdequacy(deps, { poolId: snap.pool.id });
   const backed = (await Promise.all(snap.risks.map((r) => findRisk(deps.db, r.riskId)))).filter((r): r is RiskRecord => !!r);
   const sim = report.simulation;
-  const placedIn = await placedInOf(deps, snap);
-  const baseYield = await baseYieldOf(deps, snap);
+  const placed = await poolPlacement(deps, snap.pool.id);
+  const placedIn = await placedInOf(deps, snap, placed);
+  const baseYield = await baseYieldOf(deps, snap, placed);
   // The net premium the book earns a year at today's rate: every active policy's premium (after
   // the backstop's skim) spread over its term, as the pool accrues it.
   const runRate = (snap.accrual.rateWad * YEAR_MS) / WAD;
@@ -356,7 +354,13 @@ export async function positionWhatIf(deps: Deps, snap: PoolSnapshot, position: P
   // The scenarios only: the outlook's yields (a year's pricing of every backed risk) are not needed here.
   const sim = (await latestAdequacy(deps, { poolId: snap.pool.id })).simulation;
   const backed = (await Promise.all(snap.risks.map((r) => findRisk(deps.db, r.riskId)))).filter((r): r is RiskRecord => !!r);
-  const all = scenarios(snap, backed, BigInt(Math.ceil(sim.var99)), BigInt(Math.ceil(sim.es99)), await placedInOf(deps, snap));
+  const all = scenarios(
+    snap,
+    backed,
+    BigInt(Math.ceil(sim.var99)),
+    BigInt(Math.ceil(sim.es99)),
+    await placedInOf(deps, snap, await poolPlacement(deps, snap.pool.id)),
+  );
   const chosen = riskId ? all.filter((s) => s.riskId === riskId) : all;
   if (riskId && chosen.length === 0) throw notFound(`pool ${snap.pool.id} does not back risk ${riskId}`);
   const t = snap.tranches.find((x) => x.tranche === position.tranche);

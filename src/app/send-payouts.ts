@@ -12,7 +12,8 @@ import {
   transfersOfBatch,
 } from '../db/treasury-store.ts';
 import type { BatchRecord } from '../domain/chain-money.ts';
-import type { TreasuryGateway, VaultMove } from '../chain/treasury.ts';
+import type { TreasuryGateway } from '../chain/treasury.ts';
+import type { VaultMove } from '../chain/vaults.ts';
 import { confirmMove, prepareMove } from '../db/placement-store.ts';
 import { planMove } from './placements.ts';
 import type { Deps } from './deps.ts';

@@ -1,5 +1,5 @@
 import type { Address } from 'viem';
-import { NotAVaultError } from '../chain/treasury.ts';
+import { NotAVaultError } from '../chain/vaults.ts';
 import { isUniqueViolation } from '../db/classify-error.ts';
 import { findRisk } from '../db/risk-store.ts';
 import { insertYieldSource, listYieldSources } from '../db/yield-store.ts';

@@ -1,7 +1,7 @@
 import { type Abi, type Account, type Address, type Hex, type PublicClient, createWalletClient, getAddress, parseAbi } from 'viem';
 import { policyIdOf } from '../domain/policy-token.ts';
 import { chainOf } from './keys.ts';
-import { bumpedFees } from './fees.ts';
+import { sendEstimated } from './fees.ts';
 import { type RpcErrorHook, rpcTransport } from './retry.ts';
 
 /** The policy token's interface (contracts/PolicyToken.sol); a test checks it against the compiled ABI. */
@@ -218,19 +218,8 @@ export function minterSender(config: Omit<TokenConfig, 'address'>) {
       call: { address: Address; abi: Abi; functionName: string; args: readonly unknown[] },
       options: { nonce: number; feeBump?: number },
     ): Promise<Hex> {
-      const from = address();
-      const [fees, gas] = await Promise.all([
-        bumpedFees(config.client, options.feeBump),
-        config.client.estimateContractGas({ ...call, account: from, blockTag: 'latest' } as never),
-      ]);
-      return (wallet as NonNullable<typeof wallet>).writeContract({
-        ...call,
-        ...fees,
-        account: config.minter as Account,
-        chain,
-        nonce: options.nonce,
-        gas: (gas * 12n) / 10n + 50_000n,
-      } as never);
+      address(); // throws without a minter, so the wallet is there
+      return sendEstimated(config.client, wallet as NonNullable<typeof wallet>, chain, call, { ...options, headroom: 50_000n });
     },
   };
 }

@@ -2,38 +2,20 @@ import {
   type Account,
   type Address,
   BaseError,
-  ContractFunctionRevertedError,
   type Hex,
   type PublicClient,
   type WalletClient,
   createPublicClient,
   createWalletClient,
-  decodeErrorResult,
   getAddress,
   parseEventLogs,
 } from 'viem';
 import { chainOf } from './keys.ts';
 import { erc20Abi, erc4626Abi, treasuryAbi, vaultErrorsAbi } from './abis.ts';
-import { bumpedFees } from './fees.ts';
+import { sendEstimated } from './fees.ts';
+import { refusalReason, revertOf, revertReason, revertReasonOf } from './revert-reasons.ts';
+import { type ExecutedMove, type VaultFacts, type VaultMove, findMove, inspectVault, moveCall } from './vaults.ts';
 import { type RpcErrorHook, rpcTransport } from './retry.ts';
-
-/** What a vault is, read from it: its asset and what one whole share is worth in it. */
-export interface VaultFacts {
-  asset: Address;
-  decimals: number;
-  totalAssets: bigint;
-  /** convertToAssets(10^decimals). */
-  assetsPerShare: bigint;
-}
-
-/** Why an address is not an ERC-4626 vault the treasury can use; a node that does not answer is thrown as is. */
-export class NotAVaultError extends Error {
-  readonly reason: 'NO_CODE' | 'NOT_ERC4626';
-  constructor(reason: 'NO_CODE' | 'NOT_ERC4626') {
-    super(reason === 'NO_CODE' ? 'there is no contract at that address' : 'the contract does not answer as an ERC-4626 vault');
-    this.reason = reason;
-  }
-}
 
 export interface TreasuryConfig {
   chainId: number;
@@ -150,25 +132,6 @@ export interface Holdings {
   nextBatch: bigint;
 }
 
-/** A batch that moves capital between the treasury and an allowed vault instead of paying (issue 68). */
-export type VaultMove = { kind: 'PLACE'; vault: Address; assets: bigint } | { kind: 'REDEEM'; vault: Address; shares: bigint };
-
-/** A move the chain executed, from its event. */
-export interface ExecutedMove {
-  txHash: Hex;
-  blockNumber: bigint;
-  blockHash: Hex;
-  kind: 'PLACE' | 'REDEEM';
-  vault: Address;
-  assets: bigint;
-  shares: bigint;
-}
-
-const moveCall = (batch: bigint, move: VaultMove) =>
-  move.kind === 'PLACE'
-    ? ({ functionName: 'place', args: [batch, move.vault, move.assets] } as const)
-    : ({ functionName: 'redeem', args: [batch, move.vault, move.shares] } as const);
-
 /**
  * Everything the platform does with its treasury contract, through viem: reading deposits,
  * balances and the next batch number, and (with an operator) sending `pay`.
@@ -220,26 +183,18 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
   }
 
   /** Sends a call of the operator's on `options.nonce`, its gas estimated as `estimate` (the same call, numbered as if next). */
-  async function send(call: Call, estimate: Call, options: SendOptions): Promise<Hex> {
-    const from = operatorAddress(); // throws without an operator, so the wallet is there
-    const w = wallet as WalletClient;
-    // Estimated on the mined state: a replacement must not see the pending transaction it replaces.
-    const [fees, gas] = await Promise.all([
-      bumpedFees(client, options.feeBump),
-      client.estimateContractGas({ address: treasury, abi: treasuryAbi, ...estimate, account: from, blockTag: 'latest' } as never),
-    ]);
-    return w.writeContract({
-      address: treasury,
-      abi: treasuryAbi,
-      ...call,
-      ...fees,
-      account: w.account as Account,
+  const send = (call: Call, estimate: Call, options: SendOptions): Promise<Hex> => {
+    operatorAddress(); // throws without an operator, so the wallet is there
+    const at = { address: treasury, abi: treasuryAbi } as const;
+    // Headroom: a pipelined batch is estimated as if next, and a new cap period costs a few storage writes more.
+    return sendEstimated(
+      client,
+      wallet as WalletClient,
       chain,
-      nonce: options.nonce,
-      // Headroom: a pipelined batch is estimated as if next, and a new cap period costs a few storage writes more.
-      gas: (gas * 12n) / 10n + 100_000n,
-    } as never);
-  }
+      { ...at, ...call },
+      { ...options, estimate: { ...at, ...estimate }, headroom: 100_000n },
+    );
+  };
 
   return {
     chainId: config.chainId,
@@ -247,30 +202,7 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
     token,
     client,
     operatorAddress,
-    async inspectVault(vault: Address): Promise<VaultFacts> {
-      const address = getAddress(vault);
-      if (!(await client.getCode({ address }))) throw new NotAVaultError('NO_CODE');
-      const read = <T>(functionName: string, args: unknown[] = []) =>
-        client.readContract({ address, abi: erc4626Abi, functionName, args } as never) as Promise<T>;
-      let facts: Omit<VaultFacts, 'assetsPerShare'>;
-      try {
-        const [asset, decimals, totalAssets] = await Promise.all([
-          read<Address>('asset'),
-          read<number>('decimals'),
-          read<bigint>('totalAssets'),
-        ]);
-        facts = { asset: getAddress(asset), decimals, totalAssets };
-      } catch (error) {
-        // A contract that reverts or returns nothing for these is not a vault; a node that fails is not an answer.
-        if (
-          error instanceof BaseError &&
-          error.walk((e) => e instanceof ContractFunctionRevertedError || /returned no data|reverted/i.test((e as Error).message))
-        )
-          throw new NotAVaultError('NOT_ERC4626');
-        throw error;
-      }
-      return { ...facts, assetsPerShare: await read<bigint>('convertToAssets', [10n ** BigInt(facts.decimals)]) };
-    },
+    inspectVault: (vault) => inspectVault(client, vault),
     vaultAllowed: (vault) =>
       client.readContract({ address: treasury, abi: treasuryAbi, functionName: 'vaultAllowed', args: [getAddress(vault)] }),
     ownerAddress: () => config.owner?.address,
@@ -450,22 +382,7 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
       ),
     sendMove: (batch, move, options) => send(moveCall(batch, move), moveCall(options.estimateAs ?? batch, move), options),
 
-    async findMove(batch: bigint, fromBlock: bigint): Promise<ExecutedMove | undefined> {
-      const [placed, redeemed] = await Promise.all([
-        client.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Placed', args: { batch }, fromBlock, strict: true }),
-        client.getContractEvents({ address: treasury, abi: treasuryAbi, eventName: 'Redeemed', args: { batch }, fromBlock, strict: true }),
-      ]);
-      const at = (l: { transactionHash: Hex; blockNumber: bigint; blockHash: Hex }) => ({
-        txHash: l.transactionHash,
-        blockNumber: l.blockNumber,
-        blockHash: l.blockHash,
-      });
-      const p = placed[0];
-      if (p) return { ...at(p), kind: 'PLACE', vault: getAddress(p.args.vault), assets: p.args.assets, shares: p.args.shares };
-      const r = redeemed[0];
-      if (r) return { ...at(r), kind: 'REDEEM', vault: getAddress(r.args.vault), assets: r.args.assets, shares: r.args.shares };
-      return undefined;
-    },
+    findMove: (batch, fromBlock) => findMove(client, treasury, batch, fromBlock),
 
     /** The receipt of a sent transaction, or undefined while it is not mined (or was dropped). */
     async receipt(hash: Hex): Promise<{ status: 'success' | 'reverted'; blockNumber: bigint; gasUsed: bigint } | undefined> {
@@ -478,28 +395,7 @@ export function createTreasuryGateway(config: TreasuryConfig): TreasuryGateway {
       }
     },
 
-    /** Why a mined transaction reverted, by replaying it at its block. */
-    async revertReasonOf(hash: Hex): Promise<string> {
-      const tx = await client.getTransaction({ hash });
-      try {
-        await client.call({ to: tx.to as Address, data: tx.input, account: tx.from, blockNumber: tx.blockNumber as bigint });
-        return 'reverted (no reason given)';
-      } catch (error) {
-        const raw =
-          error instanceof BaseError
-            ? (error.walk((e) => typeof (e as { data?: unknown }).data === 'string') as { data?: Hex } | null)
-            : null;
-        if (raw?.data) {
-          try {
-            const decoded = decodeErrorResult({ abi: [...treasuryAbi, ...vaultErrorsAbi], data: raw.data });
-            return `${decoded.errorName}(${(decoded.args ?? []).map(String).join(', ')})`;
-          } catch {
-            // not one of the treasury's errors: fall through to viem's message
-          }
-        }
-        return revertReason(error);
-      }
-    },
+    revertReasonOf: (hash) => revertReasonOf(client, hash),
   };
 }
 
@@ -513,39 +409,4 @@ function numbered(logs: InboundLog[]): InboundLog[] {
     seen.set(key, l.ordinal + 1);
   }
   return sorted;
-}
-
-/** The revert inside a failed contract call, or null when the call failed otherwise (the node did not answer). */
-function revertOf(error: unknown): ContractFunctionRevertedError | null {
-  return error instanceof BaseError
-    ? (error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null)
-    : null;
-}
-
-/** Why the token refused a transfer, from its revert data: the message of `Error(string)`, a known error by name, or the raw data. */
-export function refusalReason(data: Hex): string {
-  if (data === '0x') return 'the token refused the transfer (no reason given)';
-  try {
-    const decoded = decodeErrorResult({ abi: treasuryAbi, data });
-    const args = (decoded.args ?? []).map(String);
-    return (decoded.errorName as string) === 'Error'
-      ? `the token refused the transfer: ${args[0]}`
-      : `${decoded.errorName}(${args.join(', ')})`;
-  } catch {
-    // A custom error of the token's own, or a false return value.
-    return data.length === 66 && BigInt(data) === 0n
-      ? 'the token refused the transfer (returned false)'
-      : `the token refused the transfer: ${data}`;
-  }
-}
-
-/** The contract's custom error as "Name(arg, ...)", or viem's short message. */
-export function revertReason(error: unknown): string {
-  if (error instanceof BaseError) {
-    const revert = revertOf(error);
-    if (revert?.data) return `${revert.data.errorName}(${(revert.data.args ?? []).map(String).join(', ')})`;
-    if (revert?.reason) return revert.reason;
-    return error.shortMessage;
-  }
-  return error instanceof Error ? error.message : String(error);
 }

@@ -8,6 +8,8 @@ import { type Posting, ledgerAccounts, postJournal } from './ledger.ts';
 import { loadTranches, lockPool } from './pool-store.ts';
 import { big, ms, num, ts } from './sql-helpers.ts';
 import { type BatchRow, toBatch } from './treasury-store.ts';
+import { type YieldSourceRow, toSource } from './yield-store.ts';
+import type { YieldSourceRecord } from '../domain/yield-source.ts';
 
 /** A pool's placement in a yield source (issue 68; migration 0042). */
 export interface PlacementRecord {
@@ -68,6 +70,19 @@ export async function setPlacement(
 export async function findPlacement(ex: Executor, poolId: string, lock = false): Promise<PlacementRecord | undefined> {
   const [row] = await ex.query<Row>(sql`SELECT * FROM pool_placements WHERE pool_id = ${poolId} ${lock ? sql`FOR UPDATE` : sql``}`);
   return row && toPlacement(row);
+}
+
+/** A pool's placement with the source it names (null once removed), in one read. */
+export async function findPlacementAndSource(
+  ex: Executor,
+  poolId: string,
+): Promise<{ placement: PlacementRecord; source: YieldSourceRecord | null } | undefined> {
+  const [row] = await ex.query<Row & { source: YieldSourceRow | null }>(sql`
+    SELECT x.*, to_json(s) AS source FROM pool_placements x LEFT JOIN yield_sources s ON s.id = x.source_id WHERE x.pool_id = ${poolId}`);
+  if (!row) return undefined;
+  // to_json gives timestamps as ISO text: read back as the driver's dates.
+  const source = row.source ? toSource({ ...row.source, created_at: new Date(row.source.created_at) }) : null;
+  return { placement: toPlacement(row), source };
 }
 
 /** The placements of an asset's pools that name a source or still hold shares, oldest pool first. */

@@ -3,7 +3,7 @@ import type { YieldSourceRecord } from '../domain/yield-source.ts';
 import type { Executor } from './create-database.ts';
 import { ms, ts } from './sql-helpers.ts';
 
-interface Row {
+export interface YieldSourceRow {
   id: string;
   name: string;
   vault: string;
@@ -13,7 +13,7 @@ interface Row {
   created_at: Date;
 }
 
-const toSource = (r: Row): YieldSourceRecord => ({
+export const toSource = (r: YieldSourceRow): YieldSourceRecord => ({
   id: r.id,
   name: r.name,
   vault: r.vault,
@@ -31,10 +31,10 @@ export async function insertYieldSource(ex: Executor, s: YieldSourceRecord): Pro
 
 /** Every yield source, oldest first. */
 export async function listYieldSources(ex: Executor): Promise<YieldSourceRecord[]> {
-  return (await ex.query<Row>(sql`SELECT * FROM yield_sources ORDER BY created_at, id`)).map(toSource);
+  return (await ex.query<YieldSourceRow>(sql`SELECT * FROM yield_sources ORDER BY created_at, id`)).map(toSource);
 }
 
 export async function findYieldSource(ex: Executor, id: string): Promise<YieldSourceRecord | undefined> {
-  const [row] = await ex.query<Row>(sql`SELECT * FROM yield_sources WHERE id = ${id}`);
+  const [row] = await ex.query<YieldSourceRow>(sql`SELECT * FROM yield_sources WHERE id = ${id}`);
   return row && toSource(row);
 }

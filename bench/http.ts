@@ -54,8 +54,11 @@ export async function serve(args: string[], env: NodeJS.ProcessEnv, logFile: str
   for (;;) {
     const match = /ready at (http:\/\/[\d.:]+\/graphql)/.exec(readFileSync(logFile, 'utf8'));
     if (match) return { child, url: match[1] as string };
-    if (child.exitCode !== null || Date.now() > deadline)
+    if (child.exitCode !== null || Date.now() > deadline) {
+      // Not left running: a server that never said it was ready would otherwise outlive the bench.
+      child.kill('SIGKILL');
       throw new Error(`${args.join(' ')} did not start:\n${readFileSync(logFile, 'utf8')}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }

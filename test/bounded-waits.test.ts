@@ -58,7 +58,7 @@ function migrationsWith(tag: string, statement: string, online: Record<string, s
   const when = journal.entries.at(-1).when + 86_400_000;
   journal.entries.push({ idx: journal.entries.length, version: '7', when, tag, breakpoints: true });
   writeFileSync(join(folder, 'meta/_journal.json'), JSON.stringify(journal));
-  if (Object.keys(online).length > 0) mkdirSync(join(folder, 'online'));
+  if (Object.keys(online).length > 0) mkdirSync(join(folder, 'online'), { recursive: true });
   for (const [file, text] of Object.entries(online)) writeFileSync(join(folder, 'online', file), `${text}\n`);
   return folder;
 }

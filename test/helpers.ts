@@ -75,6 +75,25 @@ async function dropStaleTestDatabases(): Promise<void> {
 }
 
 /**
+ * A fresh database with no migration applied (a new PGlite, or a new server database), for a
+ * test that migrates it itself: to an earlier version first, say.
+ */
+export async function unmigratedTestDatabase(): Promise<Database> {
+  if (!SERVER_URL) return createDatabase({ pglite: await openPglite('memory://') });
+  await dropStaleTestDatabases();
+  const name = `t_${process.pid}_${Date.now()}_${counter++}`;
+  await adminQuery(`CREATE DATABASE ${name}`);
+  const db = await createDatabase({ url: withDatabase(SERVER_URL, name), poolSize: 5 });
+  return {
+    ...db,
+    async close() {
+      await db.close();
+      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+/**
  * A fresh, migrated database for one test: a clone of a migrated PGlite, or a new server
  * database created from a migrated template (one template per test process).
  */
@@ -173,6 +192,7 @@ export function testConfig(admin: string, overrides: Partial<AppConfig> = {}): A
       maxOpenNonces: 20,
     },
     chainReadTimeoutMs: 5_000,
+    observationRawDays: 90,
     admins: [admin],
     httpFeedAllowedHosts: [],
     webhooks: { guarded: false, allowedHosts: [] },

@@ -281,7 +281,12 @@ revive)
   # consistent state (accepting connections). A replica still replaying after a pg_rewind whose
   # new leader is killed can find the next timeline before its minimum recovery point and stop
   # (PANIC "unexpected timeline ID"; seen once in CI under three kills in a row).
-  wait_for "pg$node_arg to rejoin: two streaming replicas, one synchronous, every node consistent" 180 whole_cluster
+  if ! wait_for "pg$node_arg to rejoin: two streaming replicas, one synchronous, every node consistent" 180 whole_cluster; then
+    # What CI keeps of a failure is this output, not the directory: say where the node stopped.
+    { echo "local-cluster: the cluster as Patroni sees it:"; cluster_view; echo
+      echo "local-cluster: the end of pg$node_arg's log:"; tail -n 40 "$dir/pg$node_arg.log"; } >&2 || true
+    exit 1
+  fi
   echo "local-cluster: pg$node_arg rejoined; leader pg$(leader)"
   ;;
 pause | resume | hang | unhang)

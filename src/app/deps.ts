@@ -73,6 +73,8 @@ export interface AppConfig {
   };
   /** How long a request waits for a chain read (a contract wallet's check, the reserves) before UNAVAILABLE. */
   chainReadTimeoutMs: number;
+  /** Days a feed's observations are kept raw; older months keep each hour's low, high and last (OBSERVATION_RAW_DAYS). */
+  observationRawDays: number;
   /** Hosts HTTP feeds may reach although they are internal (private, loopback, link-local). */
   httpFeedAllowedHosts: readonly string[];
   /**

@@ -40,6 +40,8 @@ const EnvSchema = z.object({
   /** A sign-in nonce's life: a multisig (a Safe) may take hours to collect its owners' signatures. */
   SIWE_NONCE_TTL_SECONDS: intFrom(300, 60, 7 * 86_400),
   CHAIN_READ_TIMEOUT_MS: intFrom(5_000, 200, 60_000),
+  /** Days a feed's observations are kept raw before their month is downsampled (docs/scaling.md, "Storage"). */
+  OBSERVATION_RAW_DAYS: intFrom(90, 7, 3_650),
   TRUST_PROXY: z.string().optional(),
   CORS_ORIGINS: z.string().optional(),
   HTTP_FEED_ALLOWED_HOSTS: z.string().optional(),
@@ -332,6 +334,7 @@ export function loadConfig(env: Record<string, string | undefined>): RuntimeConf
         maxOpenNonces: 20,
       },
       chainReadTimeoutMs: e.CHAIN_READ_TIMEOUT_MS,
+      observationRawDays: e.OBSERVATION_RAW_DAYS,
       admins: admins.map((a) => getAddress(a)),
       httpFeedAllowedHosts: list(e.HTTP_FEED_ALLOWED_HOSTS ?? ''),
       // Any named mode but development and test guards webhooks (staging too); unset is a laptop's npm start.

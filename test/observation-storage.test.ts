@@ -4,7 +4,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import { DAY, unmigratedTestDatabase, useHarness, watchedRisk } from './helpers.ts';
+import { DAY, PURCHASE, QUOTE, USDC, fundedBuyer, marketWithPool, unmigratedTestDatabase, useHarness, watchedRisk } from './helpers.ts';
+import { deleteStaleQuotes } from '../src/db/cover-store.ts';
 import { downsampleObservations, ensureObservationPartitions, observationPartitions } from '../src/db/observation-partitions.ts';
 import { feedsOfRisk, heldMinimum, latestObservations, trailingMax } from '../src/db/feed-store.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
@@ -154,4 +155,31 @@ test('a deployment with observations converts them online: the rows stay, in obs
     rmSync(before, { recursive: true, force: true });
     await db.close();
   }
+});
+
+test('stale quotes are pruned a batch at a time from where the last run stopped: a bought quote is read once, never deleted', async () => {
+  const { adminToken, risk } = await marketWithPool(h, USDC(1_000_000));
+  const buyer = await fundedBuyer(h, adminToken, USDC(10_000));
+  const quotes: string[] = [];
+  for (let i = 0; i < 5; i++)
+    quotes.push((await h.ok(QUOTE, { r: risk.id, amt: USDC(1_000 + i).toString(), d: 30 }, buyer.token)).quote.id);
+  await h.ok(PURCHASE, { q: quotes[2] }, buyer.token);
+  const left = async () => Number((await h.db.query<{ n: string }>(sql`SELECT count(*) AS n FROM quotes`))[0]?.n);
+  const all = await left();
+  // Not a day past their expiry: kept.
+  assert.deepEqual((await deleteStaleQuotes(h.db, h.clock.now() - DAY)).deleted, 0);
+  h.clock.advance(2 * DAY);
+  // Two a statement, and the budget spent after the first: one batch a run.
+  const first = await deleteStaleQuotes(h.db, h.clock.now() - DAY, { batch: 2, budgetMs: 0 });
+  assert.equal(first.batches, 1);
+  const rest = await deleteStaleQuotes(h.db, h.clock.now() - DAY, { batch: 2, budgetMs: 60_000 });
+  assert.equal(first.deleted + rest.deleted, 4);
+  assert.equal(await left(), all - 4);
+  // The bought quote stays, and the next run reads nothing it read before.
+  assert.equal((await h.db.query(sql`SELECT 1 FROM quotes q JOIN policies p ON p.quote_key = q.id`)).length, 1);
+  const again = await deleteStaleQuotes(h.db, h.clock.now() - DAY, { batch: 2, budgetMs: 60_000 });
+  assert.deepEqual([again.deleted, again.batches], [0, 1]);
+  const [seen] = await h.db.query<{ n: string }>(sql`
+    SELECT count(*) AS n FROM quotes q, prune_marks m WHERE m.job = 'quotes' AND (q.expires_at, q.id) > (m.upto_at, m.upto_id)`);
+  assert.equal(Number(seen?.n), 0);
 });

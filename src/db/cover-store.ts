@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { StoredExplanation } from '../domain/loss-model.ts';
 import type { Executor } from './create-database.ts';
-import { big, ms, num, ts, pageOf } from './sql-helpers.ts';
+import { type PruneBounds, type Pruned, big, ms, num, pageOf, pruneInBatches, ts } from './sql-helpers.ts';
 import type { PageRequest } from '../domain/page.ts';
 import {
   type CoverAllocation,
@@ -71,11 +71,18 @@ export async function insertExplanations(ex: Executor, explanations: readonly St
     ON CONFLICT (id) DO UPDATE SET used_at = GREATEST(model_explanations.used_at, EXCLUDED.used_at)`);
 }
 
-/** Explanations no quote names, not in use since `before`, are garbage. */
-export async function deleteStaleExplanations(ex: Executor, before: number): Promise<void> {
-  await ex.query(sql`
-    DELETE FROM model_explanations e WHERE e.used_at < ${ts(before)}
-    AND NOT EXISTS (SELECT 1 FROM quotes q WHERE q.breakdown->>'explanationId' = e.id)`);
+/** Explanations no quote names, not in use since `before`, are garbage: deleted a batch at a time (pruneInBatches). */
+export async function deleteStaleExplanations(ex: Executor, before: number, bounds?: PruneBounds): Promise<Pruned> {
+  return pruneInBatches(async (batch) => {
+    const [r] = await ex.query<{ n: string }>(sql`
+      WITH gone AS (
+        DELETE FROM model_explanations WHERE id IN (
+          SELECT e.id FROM model_explanations e WHERE e.used_at < ${ts(before)}
+          AND NOT EXISTS (SELECT 1 FROM quotes q WHERE q.breakdown->>'explanationId' = e.id) LIMIT ${batch})
+        RETURNING 1)
+      SELECT count(*) AS n FROM gone`);
+    return { seen: Number(r?.n ?? 0), deleted: Number(r?.n ?? 0) };
+  }, bounds);
 }
 
 /**
@@ -221,11 +228,36 @@ export async function quotesOf(ex: Executor, requester: string, page: PageReques
   return rows.map((r) => ({ ...toQuote(r), policyId: r.policy_id }));
 }
 
-/** Quotes that expired long ago and were never bought are garbage. */
-export async function deleteStaleQuotes(ex: Executor, before: number): Promise<void> {
-  await ex.query(
-    sql`DELETE FROM quotes q WHERE q.expires_at < ${ts(before)} AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.quote_key = q.id)`,
-  );
+/**
+ * Quotes that expired before `before` and were never bought are garbage. Pruned in order of
+ * expiry from where the last run stopped (prune_marks), a batch at a time (pruneInBatches): a
+ * bought quote is passed over once, not read again at every run (after a year, ten million
+ * quotes are kept by their policies).
+ */
+export async function deleteStaleQuotes(ex: Executor, before: number, bounds?: PruneBounds): Promise<Pruned> {
+  return pruneInBatches(async (batch) => {
+    // The mark as PostgreSQL prints it: its microseconds kept.
+    const [mark] = await ex.query<{ at: string; id: string }>(
+      sql`SELECT upto_at::text AS at, upto_id AS id FROM prune_marks WHERE job = 'quotes'`,
+    );
+    const from = mark
+      ? sql`AND q.expires_at >= ${mark.at}::timestamptz AND (q.expires_at, q.id) > (${mark.at}::timestamptz, ${mark.id})`
+      : sql``;
+    const [r] = await ex.query<{ seen: string; deleted: string }>(sql`
+      WITH scanned AS (
+        SELECT q.id, q.expires_at FROM quotes q WHERE q.expires_at < ${ts(before)} ${from}
+        ORDER BY q.expires_at, q.id LIMIT ${batch}
+      ), gone AS (
+        DELETE FROM quotes q USING scanned s
+        WHERE q.id = s.id AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.quote_key = q.id) RETURNING 1
+      ), moved AS (
+        INSERT INTO prune_marks (job, upto_at, upto_id)
+        SELECT 'quotes', expires_at, id FROM scanned ORDER BY expires_at DESC, id DESC LIMIT 1
+        ON CONFLICT (job) DO UPDATE SET upto_at = EXCLUDED.upto_at, upto_id = EXCLUDED.upto_id RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM scanned) AS seen, (SELECT count(*) FROM gone) AS deleted, (SELECT count(*) FROM moved) AS moved`);
+    return { seen: Number(r?.seen ?? 0), deleted: Number(r?.deleted ?? 0) };
+  }, bounds);
 }
 
 interface PolicyRow {

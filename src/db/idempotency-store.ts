@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
-import { json, ts } from './sql-helpers.ts';
+import { type PruneBounds, type Pruned, json, pruneInBatches, ts } from './sql-helpers.ts';
 
 export interface IdempotencyClaim {
   owner: string;
@@ -42,6 +42,14 @@ export async function saveAnswer(ex: Executor, claim: IdempotencyClaim, result: 
  * The server's own markers of committed transactions (create-database.ts, `exactlyOnce`) are
  * read only while a transaction waits out a failover (seconds); an hour old, they are dropped.
  */
-export async function pruneTransactionMarkers(ex: Executor): Promise<void> {
-  await ex.query(sql`DELETE FROM transaction_markers WHERE created_at < now() - interval '1 hour'`);
+export async function pruneTransactionMarkers(ex: Executor, bounds?: PruneBounds): Promise<Pruned> {
+  return pruneInBatches(async (batch) => {
+    const [r] = await ex.query<{ n: string }>(sql`
+      WITH gone AS (
+        DELETE FROM transaction_markers WHERE id IN (
+          SELECT id FROM transaction_markers WHERE created_at < now() - interval '1 hour' LIMIT ${batch})
+        RETURNING 1)
+      SELECT count(*) AS n FROM gone`);
+    return { seen: Number(r?.n ?? 0), deleted: Number(r?.n ?? 0) };
+  }, bounds);
 }

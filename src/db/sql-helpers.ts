@@ -52,3 +52,39 @@ export function pageOf(keyCol: SQL, idCol: SQL, page: PageRequest | undefined, d
     limit,
   };
 }
+
+/** How a pruning job deletes (docs/scaling.md, "Maintenance"): rows a statement, and time a run. */
+export interface PruneBounds {
+  batch: number;
+  budgetMs: number;
+}
+export const PRUNE_BOUNDS: PruneBounds = { batch: 5_000, budgetMs: 2_000 };
+
+/** What a pruning run did: rows deleted, statements run and the longest of them. */
+export interface Pruned {
+  deleted: number;
+  batches: number;
+  longestMs: number;
+}
+
+/**
+ * Runs a pruning step (one short statement of its own, at most `batch` rows, returning how many
+ * rows it went through and how many it deleted) until a step goes through fewer than `batch`
+ * rows or `budgetMs` has passed: each statement holds its row locks for one batch only, and a run
+ * of maintenance is bounded however much is due (the rest goes at the next run).
+ */
+export async function pruneInBatches(
+  step: (batch: number) => Promise<{ seen: number; deleted: number }>,
+  bounds: PruneBounds = PRUNE_BOUNDS,
+): Promise<Pruned> {
+  const started = performance.now();
+  const done: Pruned = { deleted: 0, batches: 0, longestMs: 0 };
+  for (;;) {
+    const t = performance.now();
+    const { seen, deleted } = await step(bounds.batch);
+    done.batches++;
+    done.deleted += deleted;
+    done.longestMs = Math.max(done.longestMs, performance.now() - t);
+    if (seen < bounds.batch || performance.now() - started >= bounds.budgetMs) return done;
+  }
+}

@@ -10,7 +10,7 @@ import type { Viewer } from '../src/app/viewer.ts';
 import { requestQuote } from '../src/app/request-quote.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
 import { recordObservations } from '../src/app/record-observations.ts';
-import { creditSettledClaims, settleIncident } from '../src/app/settle-incident.ts';
+import { settleIncident } from '../src/app/settle-incident.ts';
 import { findIncident } from '../src/db/incident-store.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { createWatcher } from '../src/watcher/watcher.ts';
@@ -22,9 +22,10 @@ import { erc20Abi, treasuryAbi } from '../src/chain/abis.ts';
 import { chainRailOf, localTreasury, treasuryGatewayOf } from '../test/chain-helpers.ts';
 import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
-import { httpThroughput, median, settle, spread } from './http.ts';
+import { httpThroughput, median, spread } from './http.ts';
 import { purchaseMarket } from './purchase-market.ts';
 import { yearOne } from './year-one.ts';
+import { settleBeside } from './settle-round.ts';
 import { USDC, createHarness, newWallet, SERVER_URL } from '../test/helpers.ts';
 
 const rows: Array<{ figure: string; ours: string; baseline: string; ratio: string; goal: string; met: boolean }> = [];
@@ -43,51 +44,14 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Rounds of each size in the opt-in settlement at scale (minutes each at 1,000,000). */
 const SCALE_ROUNDS = Number(process.env.BENCH_SCALE_ROUNDS ?? 3);
 
-/**
- * One round: a fresh market of `n` policies, the bare insert and our settlement in the given
- * order, then the crediting after it. Each side starts from the same state, the table vacuumed
- * and analysed as a live one is and the server done with what the other side left it
- * (`settle`: a checkpoint, autovacuum): otherwise the side that ran second paid for the first
- * side's dirty pages (one round of three came out at 2.07 on 2026-11-27).
- */
+/** One round on a fresh database (settleBeside, bench/settle-round.ts). */
 async function settlementRound(n: number, bareFirst: boolean) {
   const h = await createHarness();
-  const { feed, poolIds } = await bulkMarket(h, 1, n);
-  const poolId = poolIds[0] as string;
-  const url = (h.db as { url?: string }).url;
-  await h.db.query(sql`VACUUM ANALYZE policies`);
-  // Baseline: the same number of payout rows and journal rows written by bare INSERT ... SELECT.
-  await h.db.query(sql`CREATE TABLE bench_payouts (LIKE payouts INCLUDING ALL)`);
-  await h.db.query(sql`CREATE TABLE bench_postings (LIKE postings INCLUDING ALL)`);
-  const bare = async () => {
-    await settle(url);
-    return timed(() =>
-      h.db.transaction(async (tx) => {
-        await tx.query(sql`INSERT INTO bench_payouts (incident_id, policy_id, pool_id, buyer, due, paid, created_at)
-          SELECT 'inc_bench', id, pool_id, buyer, floor(amount * 0.5), floor(amount * 0.5), now() FROM policies WHERE pool_id = ${poolId}`);
-        await tx.query(sql`INSERT INTO bench_postings (entry_id, account_id, amount)
-          SELECT 'je_bench', 'wallet:USDC:' || buyer, paid FROM bench_payouts UNION ALL SELECT 'je_bench', 'tranche', -SUM(paid) FROM bench_payouts`);
-      }),
-    );
-  };
-  h.clock.advance(1000);
-  const { incidents } = await recordObservations(h.deps, feed.id, [{ value: '0.5', observedAt: h.clock.now() - 500, source: {} }], false);
-  const settleOurs = async () => {
-    await settle(url);
-    return timed(() => settleIncident(h.deps, incidents[0] as string));
-  };
-  const { ours, bare: bareMs } = bareFirst
-    ? { bare: await bare(), ours: await settleOurs() }
-    : { ours: await settleOurs(), bare: await bare() };
-  const paid = (await findIncident(h.db, incidents[0] as string))?.policiesPaid;
-  if (paid !== n) throw new Error(`settled ${paid} of ${n}`);
-  if ((await checkInvariants(h.db)).length > 0) throw new Error('invariants broken');
-  // The work the claims sub-ledger moves off the settlement: crediting the payouts to the
-  // wallets afterwards (the watcher does it in slices between ticks). Reported, not a goal.
-  const credit = await timed(() => creditSettledClaims(h.deps));
-  if ((await checkInvariants(h.db)).length > 0) throw new Error('invariants broken after crediting');
-  await h.close();
-  return { ours, bare: bareMs, credit };
+  try {
+    return await settleBeside(h, n, bareFirst);
+  } finally {
+    await h.close();
+  }
 }
 
 async function settlement(n: number) {

@@ -17,7 +17,7 @@
  */
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
-import { privateKeyToAccount } from 'viem/accounts';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import type { Hex } from 'viem';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -37,7 +37,8 @@ import { type Database, createDatabase } from '../src/db/create-database.ts';
 import { ledgerAccounts, postJournal } from '../src/db/ledger.ts';
 import { RAW_WINDOW_DAYS, downsampleObservations, ensureObservationPartitions } from '../src/db/observation-partitions.ts';
 import { encodeCursor } from '../src/domain/page.ts';
-import { SERVER_URL, USDC, depegRiskInput, newWallet, testDeps } from '../test/helpers.ts';
+import { PURCHASE, QUOTE, SERVER_URL, USDC, createHarness, depegRiskInput, newWallet, testDeps } from '../test/helpers.ts';
+import { settleBeside } from './settle-round.ts';
 import { ROOT, SERVER_FLAGS, appEnv, measureSteady, median, quoteQuery, serve, settle, spread } from './http.ts';
 
 type Record = (figure: string, ours: string, baseline: string, ratio: number, goal: string, met: boolean) => void;
@@ -322,6 +323,43 @@ async function latency(url: string, token: string, query: string, variables: obj
   return times;
 }
 
+/** GraphQL over HTTP with a session; throws on an error. */
+async function gql(url: string, token: string, query: string, variables: object): Promise<{ [k: string]: unknown }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: { [k: string]: unknown }; errors?: unknown[] };
+  if (body.errors) throw new Error(`${query}: ${JSON.stringify(body.errors)}`);
+  return body.data ?? {};
+}
+
+/**
+ * Milliseconds of `n` purchases over HTTP, one after another, each of a quote taken just before
+ * (not timed), by a buyer funded on `db` and signed in at `url`, after 5 not counted.
+ */
+async function purchaseTimes(db: Database, url: string, riskId: string, n = 40): Promise<number[]> {
+  const key = generatePrivateKey();
+  const buyer = privateKeyToAccount(key);
+  const adminAddress = privateKeyToAccount(README_ADMIN_KEY).address;
+  const { deps } = testDeps(db, systemClock, adminAddress);
+  await creditAccount(
+    deps,
+    { address: adminAddress, roles: ['admin'] },
+    { address: buyer.address, amount: USDC(1_000_000).toString(), reference: `year-buyer-${buyer.address}` },
+  );
+  const token = (await createCoverClient({ url }).signIn(buyer)).token;
+  const times: number[] = [];
+  for (let i = 0; i < n + 5; i++) {
+    const quote = (await gql(url, token, QUOTE, { r: riskId, amt: USDC(100).toString(), d: 30 })).quote as { id: string };
+    const t = performance.now();
+    await gql(url, token, PURCHASE, { q: quote.id });
+    if (i >= 5) times.push(performance.now() - t);
+  }
+  return times;
+}
+
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital outlook { expectedYield premiumYield tranches { tranche premiumYield } worstCase { lossAt99 scenarios { name loss } } } } }`;
 const RISK_PAGE = `query($id: ID!) { risk(id: $id) { id name state score { score } pricing { model historyDays } } capacity(riskId: $id) { coverLeft } }`;
 const POLICIES = `query($a: String!) { policies(address: $a, first: 50) { nodes { id status amount premium } } }`;
@@ -412,6 +450,21 @@ export async function yearOne(record: Record): Promise<void> {
         ratio <= 1.5 && median(y) < 200,
       );
     }
+    // Purchases, one after another, alternating sides in two halves.
+    const bought = { year: [] as number[], fresh: [] as number[] };
+    for (const side of ['fresh', 'year', 'fresh', 'year'] as const) {
+      const { db } = side === 'year' ? year : fresh;
+      bought[side].push(...(await purchaseTimes(db, servers[side].url, sides[side].m.riskId, 20)));
+    }
+    const buys = median(bought.fresh) / median(bought.year);
+    record(
+      'year-one purchases over HTTP, one after another (throughput, year / empty)',
+      spread(bought.year, 'ms', 1),
+      spread(bought.fresh, 'ms', 1),
+      buys,
+      '>= 0.85',
+      buys >= 0.85,
+    );
     // Evidence over a window of a year-old feed: a page of the first feed's history from 360 days back.
     const evidenceVars = (m: Market) => ({ f: m.feedId, c: encodeCursor({ key: Date.now() - 360 * 86_400_000, id: m.feedId }) });
     const ey = await latency(servers.year.url, tokens.year, EVIDENCE, evidenceVars(yearMarket));
@@ -444,6 +497,28 @@ export async function yearOne(record: Record): Promise<void> {
       retainedBytes / freshBytes,
       "observations at most 1.15 x their raw window's (docs/scaling.md)",
       observedAfter.all <= 1.15 * observedAfter.raw,
+    );
+    // Settling an incident on a million active policies (a risk and pool of their own, written in
+    // bulk beside the year's book) against a bare insert of as many rows, on the year's database.
+    for (const s of Object.values(servers)) s.child.kill('SIGTERM');
+    const h = await createHarness({}, year.db);
+    const active = v(1_000_000);
+    const runs = [];
+    for (let i = 0; i < Number(process.env.BENCH_YEAR_SETTLE_ROUNDS ?? 2); i++) runs.push(await settleBeside(h, active, i % 2 === 0));
+    const settleRatio = median(runs.map((r) => r.ours)) / median(runs.map((r) => r.bare));
+    record(
+      `year-one settling an incident on ${active.toLocaleString('en')} active policies (ours / a bare insert of as many rows)`,
+      spread(
+        runs.map((r) => r.ours),
+        'ms',
+      ),
+      spread(
+        runs.map((r) => r.bare),
+        'ms',
+      ),
+      settleRatio,
+      '<= 1.5',
+      settleRatio <= 1.5,
     );
   } finally {
     for (const s of Object.values(servers)) s.child.kill('SIGTERM');

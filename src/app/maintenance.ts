@@ -9,12 +9,14 @@ import { refreshBackstop } from './backstop.ts';
 import { checkpointPool, loadPoolSnapshot } from '../db/pool-snapshots.ts';
 import { claimTurn } from '../db/lease-store.ts';
 import { pruneTransactionMarkers } from '../db/idempotency-store.ts';
+import { DELIVERY_LOG_DAYS, pruneDeliveries } from '../db/webhook-store.ts';
 import { MONTHS_AHEAD, downsampleObservations, ensureObservationPartitions } from '../db/observation-partitions.ts';
 
 /**
  * Keeps aggregates fresh between sales: earns premium, releases expired policies'
  * exposure, drops quotes that expired a day ago unbought (and the model explanations no quote
- * names any more) and the markers of transactions an hour old, refreshes the backstop (target,
+ * names any more), the markers of transactions an hour old and webhook deliveries finished
+ * DELIVERY_LOG_DAYS ago, each in bounded batches, refreshes the backstop (target,
  * IOU repayments, excess to pools) and every pool's adequacy. Safe to run from any replica
  * at any time: each pool is checkpointed under its own lock.
  */
@@ -30,6 +32,7 @@ export async function runMaintenance(deps: Deps): Promise<void> {
   await deleteStaleQuotes(deps.db, deps.clock.now() - 86_400_000);
   await deleteStaleExplanations(deps.db, deps.clock.now() - 86_400_000);
   await pruneTransactionMarkers(deps.db);
+  await pruneDeliveries(deps.db, deps.clock.now() - DELIVERY_LOG_DAYS * 86_400_000);
   await observationStorage(deps);
   const pools = await listPools(deps.db);
   for (const asset of new Set(pools.map((p) => p.asset))) await refreshBackstop(deps, asset);

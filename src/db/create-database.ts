@@ -343,10 +343,12 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
       lock_timeout: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
       statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
       idle_in_transaction_session_timeout: DEFAULT_IDLE_IN_TRANSACTION_MS,
-      // No JIT compilation: every statement here is short or stops early, and the planner's
-      // estimate of a whole range (a million-line wallet's postings, read 10,000 at a time) set
-      // JIT off compiling for 38 ms of a 103 ms statement page at year-one volume (bench/RESULTS.md).
-      options: '-c jit=off',
+      // No JIT compilation and no parallel workers: every statement here is short or stops
+      // early, and the planner's estimate of a whole range (a million-line wallet's postings,
+      // read 10,000 at a time) set JIT off compiling for 38 ms of a 103 ms statement page at
+      // year-one volume and started two workers for 17-33 ms more (bench/RESULTS.md). A
+      // settlement's bulk INSERT ... SELECT is never parallel in PostgreSQL 15 anyway.
+      options: '-c jit=off -c max_parallel_workers_per_gather=0',
     });
     pool.on('error', () => {
       // An idle client lost its connection (server restart); the pool replaces it.

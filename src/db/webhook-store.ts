@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './create-database.ts';
-import { ms, ts } from './sql-helpers.ts';
+import { type PruneBounds, type Pruned, ms, pruneInBatches, ts } from './sql-helpers.ts';
 import type { WebhookDeliveryRecord, WebhookEndpointRecord, WebhookEvent } from '../domain/webhook.ts';
 
 export type { WebhookDeliveryRecord, WebhookEndpointRecord, WebhookEvent };
@@ -106,6 +106,26 @@ export async function deliveriesOf(ex: Executor, endpointId: string, limit: numb
     sql`SELECT * FROM webhook_deliveries WHERE endpoint_id = ${endpointId} ORDER BY created_at DESC, id DESC LIMIT ${limit}`,
   );
   return rows.map(toDelivery);
+}
+
+/** How long a finished delivery (delivered, or failed for good) stays in its endpoint's log. */
+export const DELIVERY_LOG_DAYS = 30;
+
+/**
+ * Finished deliveries created before `before` leave the log, a batch at a time (pruneInBatches):
+ * the dispatcher rescans only the last few minutes of events, so none is sent again. Pending
+ * ones stay until they are delivered or fail.
+ */
+export async function pruneDeliveries(ex: Executor, before: number, bounds?: PruneBounds): Promise<Pruned> {
+  return pruneInBatches(async (batch) => {
+    const [r] = await ex.query<{ n: string }>(sql`
+      WITH gone AS (
+        DELETE FROM webhook_deliveries WHERE id IN (
+          SELECT id FROM webhook_deliveries WHERE status <> 'PENDING' AND created_at < ${ts(before)} LIMIT ${batch})
+        RETURNING 1)
+      SELECT count(*) AS n FROM gone`);
+    return { seen: Number(r?.n ?? 0), deleted: Number(r?.n ?? 0) };
+  }, bounds);
 }
 
 /** Where the last scan ended (null before the first). */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { DAY, PURCHASE, QUOTE, USDC, fundedBuyer, marketWithPool, unmigratedTestDatabase, useHarness, watchedRisk } from './helpers.ts';
 import { deleteStaleQuotes } from '../src/db/cover-store.ts';
+import { DELIVERY_LOG_DAYS, pruneDeliveries } from '../src/db/webhook-store.ts';
 import { downsampleObservations, ensureObservationPartitions, observationPartitions } from '../src/db/observation-partitions.ts';
 import { feedsOfRisk, heldMinimum, latestObservations, trailingMax } from '../src/db/feed-store.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
@@ -182,4 +183,28 @@ test('stale quotes are pruned a batch at a time from where the last run stopped:
   const [seen] = await h.db.query<{ n: string }>(sql`
     SELECT count(*) AS n FROM quotes q, prune_marks m WHERE m.job = 'quotes' AND (q.expires_at, q.id) > (m.upto_at, m.upto_id)`);
   assert.equal(Number(seen?.n), 0);
+});
+
+test("finished webhook deliveries leave their endpoint's log after DELIVERY_LOG_DAYS, in batches; pending ones stay", async () => {
+  const now = h.clock.now();
+  await h.db.query(sql`INSERT INTO webhook_endpoints (id, owner, url, secret, events, created_at)
+    VALUES ('whe_1', '0x1', 'https://example.com/hook', 's', ARRAY['incident.confirmed'], ${new Date(now - 60 * DAY).toISOString()}::timestamptz)`);
+  const delivery = (id: string, status: string, daysAgo: number) => sql`
+    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event, payload, status, next_attempt_at, created_at)
+    VALUES (${id}, 'whe_1', ${id}, 'incident.confirmed', '{}', ${status}, now(), ${new Date(now - daysAgo * DAY).toISOString()}::timestamptz)`;
+  for (const [id, status, days] of [
+    ['d1', 'DELIVERED', 40],
+    ['d2', 'FAILED', 35],
+    ['d3', 'DELIVERED', 31],
+    ['d4', 'PENDING', 45],
+    ['d5', 'DELIVERED', 5],
+  ] as const)
+    await h.db.query(delivery(id, status, days));
+  const pruned = await pruneDeliveries(h.db, now - DELIVERY_LOG_DAYS * DAY, { batch: 2, budgetMs: 60_000 });
+  assert.deepEqual([pruned.deleted, pruned.batches], [3, 2]);
+  const left = await h.db.query<{ id: string }>(sql`SELECT id FROM webhook_deliveries ORDER BY id`);
+  assert.deepEqual(
+    left.map((r) => r.id),
+    ['d4', 'd5'],
+  );
 });

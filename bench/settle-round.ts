@@ -5,7 +5,7 @@ import { findIncident } from '../src/db/incident-store.ts';
 import { checkInvariants } from '../src/db/invariants.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
 import type { Harness } from '../test/helpers.ts';
-import { settle } from './http.ts';
+import { median, settle, spread } from './http.ts';
 
 const timed = async (run: () => Promise<unknown>) => {
   const t = performance.now();
@@ -61,4 +61,21 @@ export async function settleBeside(h: Harness, n: number, bareFirst: boolean) {
     await h.db.query(sql`DROP TABLE IF EXISTS bench_payouts`);
     await h.db.query(sql`DROP TABLE IF EXISTS bench_postings`);
   }
+}
+
+/** The figure of settlement rounds: both sides' spreads and the ratio of their medians. */
+export function settlementFigure(rounds: ReadonlyArray<{ ours: number; bare: number }>) {
+  const ratio = median(rounds.map((r) => r.ours)) / median(rounds.map((r) => r.bare));
+  return {
+    ours: spread(
+      rounds.map((r) => r.ours),
+      'ms',
+    ),
+    bare: spread(
+      rounds.map((r) => r.bare),
+      'ms',
+    ),
+    ratio,
+    perRound: rounds.map((r) => (r.ours / r.bare).toFixed(2)).join(', '),
+  };
 }

@@ -143,12 +143,15 @@ export async function downsampleObservations(db: Database, now: number, rawWindo
   const bounds = await feedBounds(db);
   const name = due.name;
   const fresh = `${name}_downsampled`;
-  const lowest = due.from === null ? null : due.from;
+  const lowest = due.from;
   const to = due.to as number;
   const boundRows = [...bounds].map(([feed, b]) => sql`(${feed}, ${b.below}::numeric, ${b.above}::numeric, ${b.days}::integer)`);
-  const kept = boundRows.length
-    ? sql`
-      bounds (feed_id, below, above, days) AS (VALUES ${sql.join(boundRows, sql`, `)}),
+  // No rule reads any feed: no bounds, only the incidents' windows.
+  const boundValues = boundRows.length
+    ? sql`VALUES ${sql.join(boundRows, sql`, `)}`
+    : sql`SELECT NULL::text, NULL::numeric, NULL::numeric, NULL::integer WHERE false`;
+  const kept = sql`
+      bounds (feed_id, below, above, days) AS (${boundValues}),
       hot AS (
         SELECT DISTINCT o.feed_id, date_trunc('day', o.observed_at) AS day, b.days
         FROM observations o JOIN bounds b ON b.feed_id = o.feed_id
@@ -158,12 +161,6 @@ export async function downsampleObservations(db: Database, now: number, rawWindo
       whole (feed_id, from_at, to_at) AS (
         SELECT feed_id, day - days * interval '1 day', day + interval '2 days' FROM hot
         UNION ALL
-        SELECT rf.feed_id, i.triggered_at - interval '2 days' - COALESCE((i.rule->>'window')::integer, 0) * interval '1 second',
-          i.confirmed_at + interval '1 day'
-        FROM incidents i JOIN risk_feeds rf ON rf.risk_id = i.risk_id
-      ),`
-    : sql`
-      whole (feed_id, from_at, to_at) AS (
         SELECT rf.feed_id, i.triggered_at - interval '2 days' - COALESCE((i.rule->>'window')::integer, 0) * interval '1 second',
           i.confirmed_at + interval '1 day'
         FROM incidents i JOIN risk_feeds rf ON rf.risk_id = i.risk_id

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import pino from 'pino';
@@ -11,7 +9,7 @@ import { createDatabaseClock } from '../src/app/database-clock.ts';
 import { pgError } from '../src/db/classify-error.ts';
 import { databaseNow } from '../src/db/clock-store.ts';
 import { createDatabase } from '../src/db/create-database.ts';
-import { SERVER_URL, USDC, createHarness, createTestDatabase, depegRiskInput, directMarket, newWallet } from './helpers.ts';
+import { SERVER_URL, USDC, createHarness, createTestDatabase, depegRiskInput, directMarket, migrationsWith, newWallet } from './helpers.ts';
 import { bulkMarket } from './bulk-policies.ts';
 import { creditAccount } from '../src/app/funding.ts';
 import { purchasePolicy } from '../src/app/purchase-policy.ts';
@@ -47,21 +45,6 @@ describe('a wait that runs out says so', () => {
     }
   });
 });
-
-/** A copy of the shipped migrations with one more (applied after them), and online statements (`online/`). */
-function migrationsWith(tag: string, statement: string, online: Record<string, string> = {}): string {
-  const folder = mkdtempSync(join(tmpdir(), 'migrations-'));
-  cpSync(new URL('../src/db/migrations', import.meta.url).pathname, folder, { recursive: true });
-  writeFileSync(join(folder, `${tag}.sql`), `${statement}\n`);
-  const journal = JSON.parse(readFileSync(join(folder, 'meta/_journal.json'), 'utf8'));
-  // Applied after the shipped ones: drizzle runs a migration dated after the last one applied.
-  const when = journal.entries.at(-1).when + 86_400_000;
-  journal.entries.push({ idx: journal.entries.length, version: '7', when, tag, breakpoints: true });
-  writeFileSync(join(folder, 'meta/_journal.json'), JSON.stringify(journal));
-  if (Object.keys(online).length > 0) mkdirSync(join(folder, 'online'), { recursive: true });
-  for (const [file, text] of Object.entries(online)) writeFileSync(join(folder, 'online', file), `${text}\n`);
-  return folder;
-}
 
 describe('bounded waits on the PostgreSQL server', {
   skip: !SERVER_URL && 'needs the PostgreSQL server (PGlite is one session: no lock held elsewhere)',

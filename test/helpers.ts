@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { wireDeps } from '../src/app/wire.ts';
 import { type RequestListener, type Server, createServer } from 'node:http';
 import { after, before } from 'node:test';
@@ -91,6 +94,21 @@ export async function unmigratedTestDatabase(): Promise<Database> {
       await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };
+}
+
+/** A copy of the shipped migrations with one more (applied after them), and online statements (`online/`). */
+export function migrationsWith(tag: string, statement: string, online: Record<string, string> = {}): string {
+  const folder = mkdtempSync(join(tmpdir(), 'migrations-'));
+  cpSync(new URL('../src/db/migrations', import.meta.url).pathname, folder, { recursive: true });
+  writeFileSync(join(folder, `${tag}.sql`), `${statement}\n`);
+  const journal = JSON.parse(readFileSync(join(folder, 'meta/_journal.json'), 'utf8'));
+  // Applied after the shipped ones: drizzle runs a migration dated after the last one applied.
+  const when = journal.entries.at(-1).when + 86_400_000;
+  journal.entries.push({ idx: journal.entries.length, version: '7', when, tag, breakpoints: true });
+  writeFileSync(join(folder, 'meta/_journal.json'), JSON.stringify(journal));
+  if (Object.keys(online).length > 0) mkdirSync(join(folder, 'online'), { recursive: true });
+  for (const [file, text] of Object.entries(online)) writeFileSync(join(folder, 'online', file), `${text}\n`);
+  return folder;
 }
 
 /**

@@ -208,3 +208,26 @@ test("finished webhook deliveries leave their endpoint's log after DELIVERY_LOG_
     ['d4', 'd5'],
   );
 });
+
+test('ids are time-ordered: each quote, policy and journal entry sorts after the ones made before it, at the end of its primary key', async () => {
+  const { adminToken, risk } = await marketWithPool(h, USDC(1_000_000));
+  const buyer = await fundedBuyer(h, adminToken, USDC(10_000));
+  const quotes: string[] = [];
+  const policies: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const quote = (await h.ok(QUOTE, { r: risk.id, amt: USDC(1_000).toString(), d: 30 }, buyer.token)).quote.id as string;
+    quotes.push(quote.split('.')[0] as string);
+    policies.push((await h.ok(PURCHASE, { q: quote }, buyer.token)).purchasePolicy.id);
+  }
+  const sorted = (ids: string[]) => [...ids].sort();
+  assert.deepEqual(sorted(quotes), quotes);
+  assert.deepEqual(sorted(policies), policies);
+  // The wallet's entries, in the order they were posted (its credit, then each premium).
+  const entries = (
+    await h.db.query<{ entry_id: string }>(
+      sql`SELECT entry_id FROM postings WHERE lower(account_id) = ${`wallet:usdc:${buyer.wallet.address.toLowerCase()}`} ORDER BY id`,
+    )
+  ).map((r) => r.entry_id);
+  assert.equal(entries.length, 5);
+  assert.deepEqual(sorted(entries), entries);
+});

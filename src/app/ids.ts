@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { type IdPrefix, formatId } from '../domain/ids.ts';
 
-/** A new prefixed random id (`pol_3f2a...`). */
+/** A new prefixed id (`pol_019a...`), time-ordered (domain/ids.ts). */
 export function newId(prefix: IdPrefix): string {
-  return formatId(prefix, randomUUID());
+  return formatId(prefix, uuidv7());
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import { sql } from 'drizzle-orm';
 import type { BatchRecord } from '../domain/chain-money.ts';
 import { formatId } from '../domain/ids.ts';
@@ -100,7 +100,7 @@ export async function prepareMove(
 ): Promise<BatchRecord> {
   const rows = await tx.query<BatchRow>(sql`
     INSERT INTO outbound_batches (id, number, asset, status, transfers, total, created_at, move_kind, move_pool_id, move_vault)
-    VALUES (${formatId('bat', randomUUID())}, ${m.number.toString()}::bigint, ${m.asset}, 'PREPARED', 1, ${num(m.amount)}, ${ts(m.now)},
+    VALUES (${formatId('bat', uuidv7())}, ${m.number.toString()}::bigint, ${m.asset}, 'PREPARED', 1, ${num(m.amount)}, ${ts(m.now)},
       ${m.kind}, ${m.poolId}, ${m.vault})
     RETURNING *`);
   return toBatch(rows[0] as BatchRow);

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { formatId } from '../domain/ids.ts';
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import type { PageRequest } from '../domain/page.ts';
 import type { Executor } from './create-database.ts';
 import { ledgerAccounts, postJournal, transfer } from './ledger.ts';
@@ -112,7 +112,7 @@ export async function queueOutbound(
   tx: Executor,
   t: { kind: OutboundKind; reference: string; owner: string; recipient: string; asset: string; amount: bigint; now: number },
 ): Promise<string> {
-  const id = formatId('out', randomUUID());
+  const id = formatId('out', uuidv7());
   await postJournal(tx, {
     kind: t.kind === 'WITHDRAWAL' ? 'WITHDRAWAL_QUEUED' : 'PAYOUT_QUEUED',
     at: t.now,
@@ -212,7 +212,7 @@ export async function prepareBatch(
   tx: Executor,
   b: { number: bigint; asset: string; limit: number; now: number },
 ): Promise<BatchRecord | undefined> {
-  const id = formatId('bat', randomUUID());
+  const id = formatId('bat', uuidv7());
   const rows = await tx.query<BatchRow>(sql`
     WITH picked AS (
       SELECT id, amount FROM outbound_transfers WHERE status = 'QUEUED' AND asset = ${b.asset} AND ${notHeld(b.asset)}

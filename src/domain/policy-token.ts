@@ -1,6 +1,6 @@
 /**
- * A policy's ERC-721 token id is its id's 128 random bits read as a number (`pol_<32 hex
- * digits>`): no table maps one to the other, and two policies never share a token.
+ * A policy's ERC-721 token id is its id's 128 bits (a UUID's, domain/ids.ts) read as a number
+ * (`pol_<32 hex digits>`): no table maps one to the other, and two policies never share a token.
  */
 const POLICY_ID = /^pol_([0-9a-f]{32})$/;
 

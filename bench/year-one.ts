@@ -13,7 +13,11 @@
  * observations), 10 million policies (1 million active, the rest expired) with their quotes,
  * 100,000 buyers' accounts, 30 million journal entries (60 million postings) of deposits and
  * withdrawals between those wallets and the outside world (net zero per account, so the
- * ledger's invariants hold), 200 risks and 50 pools.
+ * ledger's invariants hold), 200 risks and 50 pools, 1,000 webhook endpoints with 35 days of
+ * deliveries and a million quotes never bought over the last two days (the oldest of both due
+ * for pruning: a maintenance run with that backlog is measured while purchases run, as is a
+ * migration adding a column and an online index to the policies). Ids are shaped as the app
+ * makes them: time-ordered (domain/ids.ts).
  */
 import { sql } from 'drizzle-orm';
 import pg from 'pg';

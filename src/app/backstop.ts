@@ -15,7 +15,7 @@ import { STREAM_PREFIX, applyPoolAggregates, insertStream, listPools } from '../
 import { backstopAvailable } from '../domain/waterfall.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 import { backstopTarget, distributableExcess, splitInflow } from '../domain/backstop.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import type { Deps } from './deps.ts';
 import { platformMoneySource } from './money-rail.ts';

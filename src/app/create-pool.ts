@@ -6,7 +6,7 @@ import type { RiskRecord } from '../domain/risk.ts';
 import { FLOOR_REFERENCE_DAYS, floorRateBps } from './sale-terms.ts';
 import { MAX_CURATOR_FEE_BPS, type PoolRecord, type TrancheName, curatorFeeAt } from '../domain/pool.ts';
 import { badInput, forbidden, notFound, rateLimited } from '../domain/errors.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { type Viewer, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';
 

@@ -9,7 +9,7 @@ import { findRisk, flagQuietRisks, saveRiskEvaluation } from '../db/risk-store.t
 import type { RiskRecord } from '../domain/risk.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { evidenceDocument } from '../domain/evidence.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { aggregate, isRecovered } from '../domain/trigger-engine.ts';
 import { payoutRatio } from '../domain/payout.ts';
 import { OWN_RULE, type SignalReading, signalsOf, stepSignals } from '../domain/risk-signals.ts';

@@ -25,7 +25,7 @@ import { type PositionTokenIssue, positionTokenIdOf, ticketNumberOf, ticketOf, t
 import { assetsForShares } from '../domain/shares.ts';
 import type { Deps } from './deps.ts';
 import { idempotencyKeyOf, onceWithKey } from './idempotency.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import type { ChainRail } from './money-rail.ts';
 import { book, trancheOf } from './pools.ts';
 import { followLogs, sendAsMinter } from './token-logs.ts';

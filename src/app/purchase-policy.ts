@@ -15,7 +15,7 @@ import { type Posting, ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { creditedWallet } from '../db/claims-store.ts';
 import { conflict, forbidden, insufficientFunds, isBaseError, notFound, quoteExpired, quotePriceChanged } from '../domain/errors.ts';
 import { pricingInputs } from './loss-models.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { policyEarning } from '../domain/premium-accrual.ts';
 import { type Viewer, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';

@@ -1,7 +1,7 @@
 import { type KeyObject, createHmac, createSecretKey, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { type OfferTerms, OFFER_MAC_BYTES, composeOffer, offerBody, splitOffer, termsOfBody } from '../domain/offer-id.ts';
 import type { AppConfig } from './deps.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 
 const keyring = new WeakMap<AppConfig['jwt'], KeyObject[]>();
 

@@ -8,7 +8,7 @@ export { recoveriesOf, type RecoveryPart, type RecoveryRecord };
 import { ledgerAccounts, postJournal } from '../db/ledger.ts';
 import { largestRemainder } from '../domain/allocation.ts';
 import { badInput, conflict, notFound } from '../domain/errors.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { type Viewer, requireAdmin } from './viewer.ts';
 import type { Deps } from './deps.ts';

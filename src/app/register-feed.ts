@@ -4,7 +4,7 @@ import { hostAllowed } from '../chain/safe-fetch.ts';
 import { type FeedConfig, type FeedKind, type FeedRecord, feedsCreatedBy, insertFeed } from '../db/feed-store.ts';
 import { Decimal } from '../domain/decimal.ts';
 import { badInput, notFound, rateLimited } from '../domain/errors.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { isDecimalString } from '../domain/money.ts';
 import { type Viewer, normaliseAddress, requireAdmin, requireViewer } from './viewer.ts';
 import type { Deps } from './deps.ts';

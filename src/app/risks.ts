@@ -7,7 +7,7 @@ import type { Executor } from '../db/create-database.ts';
 import { type FeedFreshness, feedFreshness } from '../db/feed-store.ts';
 import { badInput, checkAll, notFound, riskDeclined, riskNotMonitored, under } from '../domain/errors.ts';
 import { DEFAULT_MAX_STALENESS_SECONDS, type Monitoring, monitoringOf } from '../domain/monitoring.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { parseAmount } from '../domain/money.ts';
 import { type Level, computeRiskScore, validateScoreOverride } from '../domain/risk-score.ts';
 import { type TriggerRuleInput, normaliseTriggerRule, requireManipulationWindow } from '../domain/trigger-rule.ts';

@@ -22,7 +22,7 @@ import {
   notFound,
   poolFrozen,
 } from '../domain/errors.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { idempotencyKeyOf, onceWithKey } from './idempotency.ts';
 import { parsePositiveAmount } from '../domain/money.ts';
 import { assetsForShares, sharesForDeposit, sharesKeptOnCancel, withdrawalPayout } from '../domain/shares.ts';

@@ -20,7 +20,7 @@ import {
 } from '../db/webhook-store.ts';
 import { badInput, notFound, rateLimited } from '../domain/errors.ts';
 import type { Deps } from './deps.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { type Viewer, requireViewer } from './viewer.ts';
 
 /**

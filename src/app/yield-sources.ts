@@ -6,7 +6,7 @@ import { insertYieldSource, listYieldSources } from '../db/yield-store.ts';
 import { badInput, conflict, notFound, unavailable } from '../domain/errors.ts';
 import type { YieldSourceRecord } from '../domain/yield-source.ts';
 import type { Deps } from './deps.ts';
-import { newId } from './ids.ts';
+import { newId } from '../db/ids.ts';
 import { chainRail } from './money-rail.ts';
 import { type Viewer, recipientAddress, requireAdmin } from './viewer.ts';
 

@@ -1,6 +1,5 @@
-import { v7 as uuidv7 } from 'uuid';
 import { sql } from 'drizzle-orm';
-import { formatId } from '../domain/ids.ts';
+import { newId } from './ids.ts';
 import type { Executor } from './create-database.ts';
 import { ledgerAccounts, postJournal, transfer } from './ledger.ts';
 import { big, num, ts } from './sql-helpers.ts';
@@ -98,7 +97,7 @@ export async function matchChainPayments(tx: Executor, asset: string, now: numbe
   for (const p of pairs) byBatch.set(p.batch, [...(byBatch.get(p.batch) ?? []), p]);
   for (const [number, matched] of byBatch) {
     const first = matched[0] as (typeof pairs)[number];
-    const id = formatId('bat', uuidv7());
+    const id = newId('bat');
     const total = matched.reduce((s, m) => s + big(m.amount), 0n);
     await tx.query(sql`
       INSERT INTO outbound_batches (id, number, asset, status, transfers, total, tx_hash, block_number, block_hash, recovered, created_at, finished_at)

@@ -1,7 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { insufficientFunds } from '../domain/errors.ts';
-import { v7 as uuidv7 } from 'uuid';
-import { formatId } from '../domain/ids.ts';
+import { newId } from './ids.ts';
 import { isCheckViolation } from './classify-error.ts';
 import type { Executor } from './create-database.ts';
 import { big, json, num, ts } from './sql-helpers.ts';
@@ -96,7 +95,7 @@ export async function postJournal(tx: Executor, entry: JournalEntry, alongside: 
     return null;
   }
 
-  const id = formatId('je', uuidv7());
+  const id = newId('je');
   // One statement, one round trip: the entry, its postings, the balances of the accounts
   // that exist moved, and those that do not created with theirs (one another transaction
   // creates meanwhile is moved instead). The postings' reference check runs after the whole
@@ -154,7 +153,7 @@ export async function postJournalFromSelect(
   entry: Omit<JournalEntry, 'postings'>,
   postings: ReturnType<typeof sql>,
 ): Promise<string | null> {
-  const id = formatId('je', uuidv7());
+  const id = newId('je');
   // One pass over the source: the entry (only if something moves), accounts that do not
   // exist yet and the postings, together. The ledger is append-only, so an empty entry is
   // never written rather than deleted.

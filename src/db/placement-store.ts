@@ -1,7 +1,6 @@
-import { v7 as uuidv7 } from 'uuid';
 import { sql } from 'drizzle-orm';
 import type { BatchRecord } from '../domain/chain-money.ts';
-import { formatId } from '../domain/ids.ts';
+import { newId } from './ids.ts';
 import { TRANCHE_ORDER } from '../domain/waterfall.ts';
 import type { Executor } from './create-database.ts';
 import { type Posting, ledgerAccounts, postJournal } from './ledger.ts';
@@ -100,7 +99,7 @@ export async function prepareMove(
 ): Promise<BatchRecord> {
   const rows = await tx.query<BatchRow>(sql`
     INSERT INTO outbound_batches (id, number, asset, status, transfers, total, created_at, move_kind, move_pool_id, move_vault)
-    VALUES (${formatId('bat', uuidv7())}, ${m.number.toString()}::bigint, ${m.asset}, 'PREPARED', 1, ${num(m.amount)}, ${ts(m.now)},
+    VALUES (${newId('bat')}, ${m.number.toString()}::bigint, ${m.asset}, 'PREPARED', 1, ${num(m.amount)}, ${ts(m.now)},
       ${m.kind}, ${m.poolId}, ${m.vault})
     RETURNING *`);
   return toBatch(rows[0] as BatchRow);

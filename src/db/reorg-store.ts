@@ -1,6 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { formatId } from '../domain/ids.ts';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from './ids.ts';
 import type { PageRequest } from '../domain/page.ts';
 import type { Executor } from './create-database.ts';
 import { accountBalance, ledgerAccounts, postJournal, transfer } from './ledger.ts';
@@ -99,7 +98,7 @@ export async function undoReorg(
     cursor?: { block: bigint; hash: string | null };
   },
 ): Promise<ReorgRecord> {
-  const id = formatId('rorg', uuidv7());
+  const id = newId('rorg');
   await tx.query(sql`
     INSERT INTO chain_reorgs (id, cursor_name, asset, fork_block, processed_block, head_block, deposits_undone, batches_undone, detected_at)
     VALUES (${id}, ${r.cursorName}, ${r.asset}, ${r.fork.toString()}::bigint, ${r.processed.toString()}::bigint, ${r.head.toString()}::bigint,

@@ -1,6 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { formatId } from '../domain/ids.ts';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from './ids.ts';
 import type { PageRequest } from '../domain/page.ts';
 import type { Executor } from './create-database.ts';
 import { ledgerAccounts, postJournal, transfer } from './ledger.ts';
@@ -112,7 +111,7 @@ export async function queueOutbound(
   tx: Executor,
   t: { kind: OutboundKind; reference: string; owner: string; recipient: string; asset: string; amount: bigint; now: number },
 ): Promise<string> {
-  const id = formatId('out', uuidv7());
+  const id = newId('out');
   await postJournal(tx, {
     kind: t.kind === 'WITHDRAWAL' ? 'WITHDRAWAL_QUEUED' : 'PAYOUT_QUEUED',
     at: t.now,
@@ -212,7 +211,7 @@ export async function prepareBatch(
   tx: Executor,
   b: { number: bigint; asset: string; limit: number; now: number },
 ): Promise<BatchRecord | undefined> {
-  const id = formatId('bat', uuidv7());
+  const id = newId('bat');
   const rows = await tx.query<BatchRow>(sql`
     WITH picked AS (
       SELECT id, amount FROM outbound_transfers WHERE status = 'QUEUED' AND asset = ${b.asset} AND ${notHeld(b.asset)}

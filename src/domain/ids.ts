@@ -20,8 +20,8 @@ export type IdPrefix =
   | 'ysrc';
 
 /**
- * An id from a prefix and a UUID. The UUID comes from the caller (app/ids.ts, db/ledger.ts), so
- * the domain stays free of I/O: a version 7 UUID (RFC 9562; 48 bits of milliseconds, then 74
+ * An id from a prefix and a UUID. The UUID comes from the caller (db/ids.ts newId), so the
+ * domain stays free of I/O: a version 7 UUID (RFC 9562; 48 bits of milliseconds, then 74
  * random bits), so that a table's rows arrive at the end of its primary key's index and a
  * wallet's entries, read in time order, sit together in it. With random (version 4) ids every
  * insert into a ten-million-row table dirtied a page of its index nobody had read lately, and

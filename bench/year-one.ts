@@ -205,15 +205,15 @@ async function fillYear(db: Database, url: string, m: Market, volume: Volume, lo
   const pools = sql.raw(`ARRAY[${m.poolIds.map((p) => `'${p}'`).join(',')}]`);
   // Each pool's four risks, in its order: risk k of pool p is risks[(4p + k) % RISKS].
   const risks = sql.raw(`ARRAY[${m.riskIds.map((r) => `'${r}'`).join(',')}]`);
-  // Policy g and its quote were made at `at` (the query's); the year's journal entry pair g, a
-  // deposit and its withdrawal, half a pair's spacing apart, the withdrawal at `at`: each bulk
-  // table written in the order of its ids, as the app writes them.
+  // Policy g and its quote were made at `at` (the query's). The year's journal entries are one
+  // series h, written in the order of their ids as the app writes them: pair g = h / 2, a
+  // deposit (h even) and its withdrawal, evenly spaced over the year.
   const [quoteId, policyId] = [sql.raw(idOf('quo', 'at', 'g')), sql.raw(idOf('pol', 'at', 'g'))];
-  const entryId = sql.raw(idOf('je', 'at', "2 * g + CASE k WHEN 'w' THEN 1 ELSE 0 END"));
+  const entryId = sql.raw(idOf('je', 'at', 'h'));
   const endpointId = sql.raw(idOf('whk', 'at', 'g'));
-  const entryAt = sql`LATERAL (SELECT now() - interval '365 days' + ((g - CASE k WHEN 'd' THEN 0.5 ELSE 0 END)::float / ${pairs}) * interval '364 days' AS at) w`;
-  // One series, in the entries' order (a cross join with the two kinds may run either way round).
-  const entryRows = sql`generate_series(2, 2 * ${pairs} + 1) h, LATERAL (SELECT h / 2 AS g, CASE h % 2 WHEN 0 THEN 'd' ELSE 'w' END AS k) x, ${entryAt}`;
+  const entryRows = sql`generate_series(2, 2 * ${pairs} + 1) h,
+    LATERAL (SELECT h / 2 AS g, CASE h % 2 WHEN 0 THEN 'd' ELSE 'w' END AS k,
+      now() - interval '365 days' + ((h - 1)::float / (2 * ${pairs})) * interval '364 days' AS at) x`;
   // The year's months, as maintenance would have created them ahead.
   await ensureObservationPartitions(db, Date.now() - (YEAR_S + 86_400) * 1000, Date.now() + 62 * 86_400_000);
   await db.transaction(async (tx) => {

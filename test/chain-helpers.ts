@@ -41,7 +41,7 @@ export function chainClients(url: string) {
   const transport = http(url, { retryCount: 0 });
   return {
     account,
-    public: createPublicClient({ chain: foundry, transport, pollingInterval: 50 }),
+    public: createPublicClient({ chain: foundry, transport, pollingInterval: 50, cacheTime: 0 }),
     wallet: createWalletClient({ chain: foundry, transport, account }),
   };
 }
@@ -68,7 +68,7 @@ export async function localTreasury(
 ): Promise<LocalTreasury> {
   const anvil = await startAnvil(0, anvilArgs);
   const transport = http(anvil.url, { retryCount: 0 });
-  const pub = createPublicClient({ chain: foundry, transport, pollingInterval: 50 });
+  const pub = createPublicClient({ chain: foundry, transport, pollingInterval: 50, cacheTime: 0 });
   const walletOf = (key: Hex) => createWalletClient({ chain: foundry, account: privateKeyToAccount(key), transport });
   const ownerKey = ANVIL_KEYS[0] as Hex;
   const owner = privateKeyToAccount(ownerKey);

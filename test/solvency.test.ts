@@ -21,7 +21,25 @@ import { simulateLosses } from '../src/domain/monte-carlo.ts';
 import { defaultPricing } from '../src/domain/pricing.ts';
 import { defaultBackstopLimits, runWaterfall } from '../src/domain/waterfall.ts';
 import { rng } from './rng.ts';
-import { type Harness, USDC, assertLedgerInvariants, createHarness, depegRiskInput, newWallet, watchRisk } from './helpers.ts';
+import {
+  type Harness,
+  CREDIT,
+  DEPOSIT,
+  PURCHASE,
+  QUOTE,
+  USDC,
+  assertLedgerInvariants,
+  createHarness,
+  depegRiskInput,
+  fundedBuyer,
+  marketWithPool,
+  newWallet,
+  useHarness,
+  watchRisk,
+} from './helpers.ts';
+import { type CpuWorker, inlineCpu } from '../src/app/cpu-worker.ts';
+import { runMaintenance } from '../src/app/maintenance.ts';
+import { RESIMULATE_MS } from '../src/app/adequacy.ts';
 
 /**
  * Pricing made simple enough to compute by hand: r0 = 3.65% flat, no utilisation slope, no
@@ -406,5 +424,83 @@ describe('waterfall and adequacy properties', () => {
     assert.equal(cover2([5n, 9n, 1n, 9n]), 18n);
     assert.equal(cover2([7n]), 7n);
     assert.equal(cover2([]), 0n);
+  });
+});
+
+describe('a book is simulated again only when its figures could have moved (issue 70)', () => {
+  const h = useHarness();
+  const ADEQUACY = 'query($p: ID!) { adequacy(poolId: $p) { computedAt simulation { simulatedAt expectedLoss var995 es99 } } }';
+
+  test('unchanged, it is served its last run; an exposure grown within 1%, that run scaled up, which a new run stays within; more, or ten minutes on, it is simulated again', async () => {
+    const m = await marketWithPool(h, USDC(1_000_000));
+    const buyer = await fundedBuyer(h, m.adminToken, USDC(100_000));
+    const buy = async (amount: bigint) => {
+      const q = (await h.ok(QUOTE, { r: m.risk.id, amt: amount.toString(), d: 30 }, buyer.token)).quote;
+      await h.ok(PURCHASE, { q: q.id }, buyer.token);
+    };
+    await buy(USDC(100_000));
+    let simulations = 0;
+    const cpu: CpuWorker = {
+      ...inlineCpu,
+      simulate: (risks, options) => {
+        simulations++;
+        return inlineCpu.simulate(risks, options);
+      },
+    };
+    const run = async () => {
+      simulations = 0;
+      await runMaintenance({ ...h.deps, cpu });
+      return simulations;
+    };
+    const report = async () => (await h.ok(ADEQUACY, { p: m.pool.id })).adequacy;
+    const at = () => new Date(h.clock.now()).toISOString();
+    const figures = (r: { simulation: Record<string, string> }) =>
+      ['expectedLoss', 'var995', 'es99'].map((k) => BigInt(r.simulation[k] as string));
+
+    assert.equal(await run(), 3, 'the pool now, the pool at its caps, the platform');
+    const first = await report();
+    assert.equal(first.simulation.simulatedAt, at());
+    assert.ok(
+      figures(first).every((f) => f > 0n),
+      JSON.stringify(first),
+    );
+
+    // A minute on: premium earned moved the capital by far less than 1%; nothing is simulated,
+    // and the report is computed again around the same figures.
+    h.clock.advance(60_000);
+    assert.equal(await run(), 0);
+    const minuteOn = await report();
+    assert.equal(minuteOn.computedAt, at());
+    assert.deepEqual(minuteOn.simulation, first.simulation);
+
+    // The exposure grown by 0.5%: still no simulation, the figures scaled up by that growth.
+    await buy(USDC(500));
+    assert.equal(await run(), 0);
+    const grown = await report();
+    assert.equal(grown.simulation.simulatedAt, first.simulation.simulatedAt);
+    figures(grown).forEach((f, i) => {
+      const was = figures(first)[i] as bigint;
+      assert.ok(f > was && f <= (was * 1_006n) / 1_000n, `${f} is ${was} grown by 0.5%`);
+    });
+
+    // Ten minutes after the run: simulated again, and the new run is within what was served.
+    h.clock.advance(RESIMULATE_MS);
+    assert.equal(await run(), 3);
+    const fresh = await report();
+    assert.equal(fresh.simulation.simulatedAt, at());
+    figures(fresh).forEach((f, i) => assert.ok(f <= (figures(grown)[i] as bigint), `${f} within the ${figures(grown)[i]} served`));
+
+    // Grown by 5%: the pool's book and the platform's are simulated at the next run (its caps
+    // are the capital's, which barely moved).
+    await buy(USDC(5_000));
+    h.clock.advance(1_000);
+    assert.equal(await run(), 2);
+    assert.equal((await report()).simulation.simulatedAt, at());
+
+    // Capital grown by 2%: every book on it is simulated again.
+    await h.ok(CREDIT, { a: m.underwriter.address, amt: USDC(20_000).toString(), r: 'more capital' }, m.adminToken);
+    await h.ok(DEPOSIT, { p: m.pool.id, amt: USDC(20_000).toString() }, m.uwToken);
+    h.clock.advance(1_000);
+    assert.equal(await run(), 3);
   });
 });

@@ -38,7 +38,13 @@ export interface AdequacyReport {
   availableCapital: bigint;
   cover2: bigint;
   topExposures: Array<{ riskId: string; exposure: bigint }>;
-  simulation: SimResult & { elapsedMs: number; correlationWithinGroup: number; correlationAcrossGroups: number };
+  simulation: SimResult & {
+    elapsedMs: number;
+    /** When these figures were simulated (app/adequacy.ts simulateBook; absent on reports from before). */
+    simulatedAt?: number;
+    correlationWithinGroup: number;
+    correlationAcrossGroups: number;
+  };
   /** Each simulated risk's share of ES 99% (its capital), and that over its exposure. */
   capitalShares: Array<{ riskId: string; exposure: bigint; es99Contribution: bigint; share: string }>;
   /**

@@ -56,6 +56,7 @@ export const solvencyResolvers: Resolvers = {
       var99: whole(r.simulation.var99),
       var995: whole(r.simulation.var995),
       es99: whole(r.simulation.es99),
+      simulatedAt: r.simulation.simulatedAt ?? r.computedAt,
     }),
   },
   Pool: {

@@ -3405,6 +3405,13 @@ export type Simulation = {
   probabilityHaircut: Scalars['Float']['output'];
   /** The fixed, published seed: the same inputs give the same figures. */
   seed: Scalars['Int']['output'];
+  /**
+   * When it was simulated. A book is simulated again when a setting or a risk's model changes, when an
+   * exposure, its capital, backstop or a tranche moves by more than 1%, and at least every 10 minutes.
+   * Between, its loss figures are the last run's scaled by the largest growth of any exposure since,
+   * which bounds a new run's from above, and the chances that depend on capital are the last run's.
+   */
+  simulatedAt: Scalars['DateTime']['output'];
   /** Share that comes from the market-wide shock every risk shares. */
   tailDependenceAcrossGroups: Scalars['Float']['output'];
   /** Share of a risk's trigger probability that comes from its group's common shock: two risks of a group trigger together at least this share of the time the less likely one does. */
@@ -5299,6 +5306,7 @@ export type SimulationResolvers<ContextType = Context, ParentType extends Resolv
   probabilityBackstop?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   probabilityHaircut?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   seed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  simulatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   tailDependenceAcrossGroups?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   tailDependenceWithinGroup?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   var99?: Resolver<ResolversTypes['BigInt'], ParentType, ContextType>;

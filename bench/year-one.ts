@@ -44,7 +44,9 @@ import { RAW_WINDOW_DAYS, downsampleObservations, ensureObservationPartitions } 
 import { encodeCursor } from '../src/domain/page.ts';
 import { PURCHASE, QUOTE, SERVER_URL, USDC, createHarness, depegRiskInput, migrationsWith, newWallet, testDeps } from '../test/helpers.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
-import { claimTurn } from '../src/db/lease-store.ts';
+import { claimTurn, releaseLease } from '../src/db/lease-store.ts';
+import { loadReport } from '../src/db/adequacy-store.ts';
+import type { AdequacyReport } from '../src/domain/adequacy.ts';
 import { deleteStaleQuotes } from '../src/db/cover-store.ts';
 import { DELIVERY_LOG_DAYS, pruneDeliveries } from '../src/db/webhook-store.ts';
 import { settleBeside, settlementFigure } from './settle-round.ts';
@@ -358,8 +360,8 @@ async function observationBytes(db: Database): Promise<{ all: number; raw: numbe
 async function firstMaintenanceRun(db: Database, since: number): Promise<void> {
   const deadline = Date.now() + 5 * 60_000;
   for (;;) {
-    const [row] = await db.query<{ at: Date }>(sql`SELECT computed_at AS at FROM adequacy_reports WHERE scope = 'platform:USDC'`);
-    if (row && new Date(row.at).getTime() >= since) return;
+    const last = await loadReport<AdequacyReport>(db, 'platform:USDC');
+    if (last && last.computedAt >= since) return;
     if (Date.now() > deadline) throw new Error('no maintenance run finished within five minutes');
     await new Promise((r) => setTimeout(r, 1_000));
   }
@@ -608,7 +610,7 @@ export async function yearOne(record: Record): Promise<void> {
     // about half a minute); later runs only the books that moved (docs/design.md section 6). The
     // rounds below measure the steady state: after each server's first run, the year's once the
     // bench hands its turn back.
-    await year.db.query(sql`UPDATE leases SET expires_at = now() WHERE name = 'maintenance'`);
+    await releaseLease(year.db, 'maintenance', 'bench-year');
     const handedBack = Date.now();
     await firstMaintenanceRun(fresh.db, serversStarted);
     await firstMaintenanceRun(year.db, handedBack);

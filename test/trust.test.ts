@@ -8,7 +8,7 @@ import jwt from 'jsonwebtoken';
 import pino from 'pino';
 import request from 'supertest';
 import { privateKeyToAccount } from 'viem/accounts';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DASHBOARD_DIR, createApp } from '../src/http/create-app.ts';
@@ -473,6 +473,16 @@ describe('expensive work stays off the request path', () => {
       assert.deepEqual(viaWorker, await refusal(inlineCpu.checkImport(bad, limits)));
       assert.equal(viaWorker.base, true);
       assert.deepEqual(viaWorker.fields?.[0]?.path, ['observations', 1, 'value']);
+      // On Linux the simulations' thread alone runs at the lowest priority (nice 19, the 19th
+      // field of a thread's stat): the import's, which a caller waits for, and the event loop's
+      // keep the process's.
+      if (process.platform === 'linux') {
+        const nice = readdirSync('/proc/self/task').map((t) =>
+          Number(readFileSync(`/proc/self/task/${t}/stat`, 'utf8').split(') ')[1]?.split(' ')[16]),
+        );
+        assert.equal(nice.filter((n) => n === 19).length, 1, `threads' nice values: ${nice.join(' ')}`);
+        assert.equal(nice.filter((n) => n !== 19 && n !== 0).length, 0);
+      }
 
       // Wired again with the worker, as the server wires its deps: the services built on the
       // ports (the first adequacy run among them) use the ports' cpu.

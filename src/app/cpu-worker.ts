@@ -29,11 +29,12 @@ export const inlineCpu: CpuWorker = {
 };
 
 /**
- * One worker thread that runs the jobs one after another, so a 100k-path run or a large
- * import never blocks the event loop that answers requests and health checks. The worker is
- * started on first use and does not keep the process alive.
+ * A worker thread that runs its jobs one after another, so a 100k-path run or a large import
+ * never blocks the event loop that answers requests and health checks. It is started on first
+ * use and does not keep the process alive. A background thread runs at the lowest priority
+ * (app/cpu-worker-thread.ts).
  */
-export function createCpuWorker(): CpuWorker {
+function workerThread(background: boolean) {
   let worker: Worker | undefined;
   let next = 0;
   const waiting = new Map<number, { resolve(r: unknown): void; reject(e: Error): void }>();
@@ -45,7 +46,7 @@ export function createCpuWorker(): CpuWorker {
     const typescript = import.meta.url.endsWith('.ts');
     const entry = typescript ? './cpu-worker-thread.ts' : './cpu-worker-thread.js';
     // Workers inherit the process's flags, `--import tsx` among them under tsx: not this one.
-    const w = new Worker(new URL(entry, import.meta.url), typescript ? { execArgv: [] } : {});
+    const w = new Worker(new URL(entry, import.meta.url), { workerData: { background }, ...(typescript ? { execArgv: [] } : {}) });
     w.unref();
     w.on(
       'message',
@@ -78,14 +79,30 @@ export function createCpuWorker(): CpuWorker {
     });
   };
   return {
-    simulate: (risks, options) => run({ kind: 'simulate', risks, options }),
-    checkImport: (observations, limits) => run({ kind: 'checkImport', observations, limits }),
+    run,
     async close() {
       await worker?.terminate();
       worker = undefined;
       // A job the terminated worker had not answered fails rather than waiting for ever.
       for (const job of waiting.values()) job.reject(new Error('the CPU worker was closed before its job finished'));
       waiting.clear();
+    },
+  };
+}
+
+/**
+ * The process's CPU work off its event loop: simulations (maintenance's, which may take a core
+ * for half a minute) on a background thread that takes only the CPU requests leave idle, and the
+ * check of a history import, which a caller waits for, on a thread of normal priority.
+ */
+export function createCpuWorker(): CpuWorker {
+  const background = workerThread(true);
+  const foreground = workerThread(false);
+  return {
+    simulate: (risks, options) => background.run({ kind: 'simulate', risks, options }),
+    checkImport: (observations, limits) => foreground.run({ kind: 'checkImport', observations, limits }),
+    async close() {
+      await Promise.all([background.close(), foreground.close()]);
     },
   };
 }

@@ -10,6 +10,7 @@ import { DELIVERY_LOG_DAYS, pruneDeliveries } from '../src/db/webhook-store.ts';
 import { downsampleObservations, ensureObservationPartitions, observationPartitions } from '../src/db/observation-partitions.ts';
 import { feedsOfRisk, heldMinimum, latestObservations, trailingMax } from '../src/db/feed-store.ts';
 import { runMaintenance } from '../src/app/maintenance.ts';
+import { dailyCloses } from '../src/db/history-store.ts';
 
 const h = useHarness();
 const JAN = Date.UTC(2026, 0, 1);
@@ -230,4 +231,45 @@ test('ids are time-ordered: each quote, policy and journal entry sorts after the
   ).map((r) => r.entry_id);
   assert.equal(entries.length, 5);
   assert.deepEqual(sorted(entries), entries);
+});
+
+test("a day's close is its last live observation, else its last imported point, each feed's day by day up to the bound", async () => {
+  const adminToken = await h.signIn(h.admin);
+  const risk = await watchedRisk(h, adminToken);
+  const [feed] = (await feedsOfRisk(h.db, risk.id, '')).map((f) => f.id);
+  assert.ok(feed);
+  await h.db.query(sql`DELETE FROM observations WHERE feed_id = ${feed}`);
+  const at = (s: string) => Date.parse(s);
+  const live = [
+    ['2026-01-02T23:59:00Z', '0.98'],
+    ['2026-01-02T12:00:00Z', '0.97'],
+    ['2026-01-04T00:00:00Z', '0.96'],
+    ['2026-01-04T18:00:00Z', '0.95'],
+  ];
+  const imported = [
+    ['2025-12-30T10:00:00Z', '1.01'],
+    ['2025-12-30T20:00:00Z', '1.02'],
+    ['2026-01-02T23:59:30Z', '0.50'],
+    ['2026-01-03T08:00:00Z', '1.03'],
+  ];
+  for (const [t, v] of live)
+    await h.db.query(
+      sql`INSERT INTO observations (feed_id, value, raw_value, observed_at, received_at) VALUES (${feed}, ${v}, ${v}, ${t}, ${t})`,
+    );
+  for (const [t, v] of imported)
+    await h.db.query(
+      sql`INSERT INTO feed_history (feed_id, observed_at, value, source, imported_at) VALUES (${feed}, ${t}, ${v}, 'test', ${t})`,
+    );
+  const closes = (before: string) =>
+    dailyCloses(h.db, risk.id, at(before)).then((cs) => cs.map((c) => [new Date(c.at).toISOString(), c.value]));
+  // Dec 30 imported (its last point); Dec 31 and Jan 1 nothing; Jan 2 live, though a later import
+  // sits on that day; Jan 3 imported; Jan 4 live, cut at the bound when it falls inside the day.
+  assert.deepEqual(await closes('2026-01-05T00:00:00Z'), [
+    ['2025-12-30T20:00:00.000Z', '1.02'],
+    ['2026-01-02T23:59:00.000Z', '0.98'],
+    ['2026-01-03T08:00:00.000Z', '1.03'],
+    ['2026-01-04T18:00:00.000Z', '0.95'],
+  ]);
+  assert.deepEqual((await closes('2026-01-04T12:00:00Z')).at(-1), ['2026-01-04T00:00:00.000Z', '0.96']);
+  assert.deepEqual(await closes('2025-12-30T00:00:00Z'), []);
 });

@@ -24,7 +24,7 @@ import { syncTreasury } from '../src/app/treasury-sync.ts';
 import { bulkMarket } from '../test/bulk-policies.ts';
 import { httpThroughput, median, spread } from './http.ts';
 import { purchaseMarket } from './purchase-market.ts';
-import { yearOne } from './year-one.ts';
+import { yearAgain, yearOne } from './year-one.ts';
 import { settleBeside, settlementFigure } from './settle-round.ts';
 import { USDC, createHarness, newWallet, SERVER_URL } from '../test/helpers.ts';
 
@@ -440,6 +440,8 @@ if (only.has('gas')) await gasPerPayout(100);
 if (only.has('chain')) await chainPayouts(10_000);
 // Opt-in (tens of minutes, on the server): BENCH_ONLY=year, a year of a busy deployment (bench/year-one.ts).
 if (only.has('year')) await yearOne(record);
+// BENCH_ONLY=year-again: quotes on a kept bench_year from servers just started (bench/year-one.ts).
+if (only.has('year-again')) await yearAgain(record);
 // Opt-in (minutes): BENCH_ONLY=scale.
 if (only.has('scale')) {
   const scale = Number(process.env.BENCH_SCALE ?? 1_000_000);

@@ -530,6 +530,18 @@ async function whilePurchasing<T>(
   }
 }
 
+type QuoteRounds = { [side in 'year' | 'fresh']: Array<{ rps: number; p99: number }> };
+
+/** The year's quote rounds against the fresh database's: throughput (>= 0.9) and p99 (<= 1.2), medians of the rounds. */
+function recordQuoteRounds(record: Record, rounds: QuoteRounds, throughput: string, tail: string): void {
+  const rps = (s: 'year' | 'fresh') => rounds[s].map((r) => r.rps);
+  const p99 = (s: 'year' | 'fresh') => rounds[s].map((r) => r.p99);
+  const t = median(rps('year')) / median(rps('fresh'));
+  record(throughput, spread(rps('year'), 'req/s'), spread(rps('fresh'), 'req/s'), t, '>= 0.9', t >= 0.9);
+  const p = median(p99('year')) / median(p99('fresh'));
+  record(tail, spread(p99('year'), 'ms'), spread(p99('fresh'), 'ms'), p, '<= 1.2', p <= 1.2);
+}
+
 const OUTLOOK = `query($id: ID!) { pool(id: $id) { capital outlook { expectedYield premiumYield tranches { tranche premiumYield } worstCase { lossAt99 scenarios { name loss } } } } }`;
 const RISK_PAGE = `query($id: ID!) { risk(id: $id) { id name state score { score } pricing { model historyDays } } capacity(riskId: $id) { coverLeft } }`;
 const POLICIES = `query($a: String!) { policies(address: $a, first: 50) { nodes { id status amount premium } } }`;
@@ -638,19 +650,7 @@ export async function yearOne(record: Record): Promise<void> {
         rounds[side].push(measureSteady(sides[side].url, quoteQuery(sides[side].m.riskId), Number(process.env.BENCH_HTTP_SECONDS ?? 8)));
       }
     }
-    const rps = (s: 'year' | 'fresh') => rounds[s].map((r) => r.rps);
-    const p99 = (s: 'year' | 'fresh') => rounds[s].map((r) => r.p99);
-    const tput = median(rps('year')) / median(rps('fresh'));
-    record(
-      'year-one quote throughput over HTTP (year / empty)',
-      spread(rps('year'), 'req/s'),
-      spread(rps('fresh'), 'req/s'),
-      tput,
-      '>= 0.9',
-      tput >= 0.9,
-    );
-    const tail = median(p99('year')) / median(p99('fresh'));
-    record('year-one quote p99 (year / empty)', spread(p99('year'), 'ms'), spread(p99('fresh'), 'ms'), tail, '<= 1.2', tail <= 1.2);
+    recordQuoteRounds(record, rounds, 'year-one quote throughput over HTTP (year / empty)', 'year-one quote p99 (year / empty)');
     // Pages, one request at a time.
     const tokens = {
       year: (await createCoverClient({ url: servers.year.url }).signIn(privateKeyToAccount(README_ADMIN_KEY))).token,
@@ -863,25 +863,11 @@ export async function yearAgain(record: Record): Promise<void> {
     console.log(
       `year-again: rounds (s after the servers started: req/s) fresh ${rounds.fresh.map((r) => `${r.at.toFixed(0)}: ${r.rps.toFixed(0)}`).join(', ')}; year ${rounds.year.map((r) => `${r.at.toFixed(0)}: ${r.rps.toFixed(0)}`).join(', ')}; the year server's first maintenance run finished ${firstRun}`,
     );
-    const rps = (s: 'year' | 'fresh') => rounds[s].map((r) => r.rps);
-    const p99 = (s: 'year' | 'fresh') => rounds[s].map((r) => r.p99);
-    const tput = median(rps('year')) / median(rps('fresh'));
-    record(
+    recordQuoteRounds(
+      record,
+      rounds,
       'year-again quote throughput over HTTP, servers just started (kept year / fresh database)',
-      spread(rps('year'), 'req/s'),
-      spread(rps('fresh'), 'req/s'),
-      tput,
-      '>= 0.9',
-      tput >= 0.9,
-    );
-    const tail = median(p99('year')) / median(p99('fresh'));
-    record(
       'year-again quote p99, servers just started (kept year / fresh database)',
-      spread(p99('year'), 'ms'),
-      spread(p99('fresh'), 'ms'),
-      tail,
-      '<= 1.2',
-      tail <= 1.2,
     );
   } finally {
     for (const s of servers) s.child.kill('SIGTERM');

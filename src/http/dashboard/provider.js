@@ -23,6 +23,12 @@ const trancheWords = {
 };
 
 let outlookAsked = 0;
+/**
+ * Prices a curator is typing, by pool and risk (`pool/risk`): kept outside the page's elements,
+ * so no redraw loses one (the market's events redraw the outlook at any time, for whichever pool
+ * is chosen then), and dropped once set.
+ */
+const typedPrices = new Map();
 
 /** The outlook of the pool chosen: what a provider reads before depositing. */
 export async function renderOutlook() {
@@ -38,12 +44,6 @@ export async function renderOutlook() {
   // Reads can overlap (the view shown, then a pool chosen): only the latest is drawn, so a
   // slower earlier answer never replaces the pool the provider chose.
   if (asked !== outlookAsked) return;
-  // A price being typed survives a redraw (the market's events redraw the outlook at any time).
-  const typed = new Map(
-    [...box.querySelectorAll('[data-price-risk]')]
-      .filter((i) => box.dataset.outlookPool === p.id && i.dataset.typed === '1')
-      .map((i) => [i.dataset.priceRisk, i.value]),
-  );
   box.dataset.outlookPool = p.id;
   const o = p.outlook;
   const row = (cells, attrs = {}) => el('tr', attrs, ...cells.map((c) => el('td', {}, c)));
@@ -120,7 +120,7 @@ export async function renderOutlook() {
       el('dt', {}, 'Its price (before utilisation)'),
       el('dd', { 'data-outlook-prices': '' }, p.risks.map((r) => `${r.risk.name}: ${priceWords(r)}`).join(' · ') || 'none'),
       ...(state.session?.address?.toLowerCase() === p.curator.toLowerCase()
-        ? [el('dt', {}, 'Set its price'), el('dd', {}, ...p.risks.map((r) => priceForm(p, r, typed.get(r.risk.id))))]
+        ? [el('dt', {}, 'Set its price'), el('dd', {}, ...p.risks.map((r) => priceForm(p, r)))]
         : []),
       el('dt', {}, 'Where its capital earns'),
       el('dd', { 'data-outlook-yield-source': '' }, capitalWords(p, o)),
@@ -188,32 +188,31 @@ function priceWords(r) {
 
 /**
  * The curator's price form for one risk: a percent a year, at least the floor; empty returns to
- * the model's price. `typed`: what the curator had typed before a redraw, kept.
+ * the model's price. What the curator is typing lives in `typedPrices`, not in the input.
  */
-function priceForm(p, r, typed) {
+function priceForm(p, r) {
+  const key = `${p.id}/${r.risk.id}`;
   const input = el('input', {
     inputmode: 'decimal',
     'aria-label': `Price of ${r.risk.name}, percent a year`,
     'data-price-risk': r.risk.id,
     placeholder: `${(r.floorRateBps / 100).toString()} or more`,
-    value: typed ?? (r.targetRateBps === null ? '' : String(r.targetRateBps / 100)),
+    value: typedPrices.get(key) ?? (r.targetRateBps === null ? '' : String(r.targetRateBps / 100)),
   });
-  if (typed !== undefined) input.dataset.typed = '1';
-  input.addEventListener('input', () => {
-    input.dataset.typed = '1';
-  });
+  input.addEventListener('input', () => typedPrices.set(key, input.value));
   const button = el('button', { type: 'button', 'data-price-set': r.risk.id }, `Set ${r.risk.name}'s price`);
   button.addEventListener('click', () =>
     act(
       'outlook-result',
       async () => {
-        const typed = input.value.trim();
+        const typed = (typedPrices.get(key) ?? input.value).trim();
         if (typed !== '' && !/^\d+(\.\d{1,2})?$/.test(typed)) throw new Error('the price is a percent a year, e.g. 4.5');
         const bps = typed === '' ? null : Math.round(Number(typed) * 100);
         const { setPoolRiskPrice: s } = await gql(
           'mutation($p: ID!, $r: ID!, $t: Int) { setPoolRiskPrice(poolId: $p, riskId: $r, targetRateBps: $t) { targetRateBps floorRateBps } }',
           { p: p.id, r: r.risk.id, t: bps },
         );
+        typedPrices.delete(key);
         await renderOutlook();
         return s.targetRateBps === null
           ? `${p.name} now sells ${r.risk.name} cover at the model's price.`

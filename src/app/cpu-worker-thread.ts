@@ -9,6 +9,7 @@ import type { CpuJob } from './cpu-worker.ts';
 // Runs app/cpu-worker.ts's jobs in a worker thread, one at a time: the pure domain functions
 // whose CPU would otherwise hold the API's event loop. A refusal goes back as its code, message
 // details and fields, so the caller throws the same error it would have thrown itself.
+
 // The background thread at the lowest priority: on Linux a thread's nice value is its own
 // (setpriority on a thread id), so this thread alone yields the CPU to the event loop answering
 // requests and to PostgreSQL. Maintenance's simulations (a core for half a minute in a process's

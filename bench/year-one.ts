@@ -530,6 +530,13 @@ async function whilePurchasing<T>(
   }
 }
 
+/** The app compiled as `npm start` compiles it (dist/), once before its servers start. */
+const buildApp = () => execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+
+/** The app as `npm start` runs it on the database at `url`, its log `<name>.log` in `work`. */
+const serveApp = (url: string, admin: string, work: string, name: string) =>
+  serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], appEnv({ admin, url }, work), join(work, `${name}.log`));
+
 type QuoteRounds = { [side in 'year' | 'fresh']: Array<{ rps: number; p99: number }> };
 
 /** The year's quote rounds against the fresh database's: throughput (>= 0.9) and p99 (<= 1.2), medians of the rounds. */
@@ -576,14 +583,14 @@ export async function yearOne(record: Record): Promise<void> {
   const retainedBytes = await databaseBytes(year.db);
   const observedAfter = await observationBytes(year.db);
 
-  execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  buildApp();
   const work = mkdtempSync(join(tmpdir(), 'cover-bench-year-'));
   const cpu = createCpuWorker();
-  const env = (url: string) => appEnv({ admin: privateKeyToAccount(README_ADMIN_KEY).address, url }, work);
+  const adminAddress = privateKeyToAccount(README_ADMIN_KEY).address;
   const serversStarted = Date.now();
   const servers = {
-    year: await serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], env(year.url), join(work, 'year.log')),
-    fresh: await serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], env(fresh.url), join(work, 'fresh.log')),
+    year: await serveApp(year.url, adminAddress, work, 'year'),
+    fresh: await serveApp(fresh.url, adminAddress, work, 'fresh'),
   };
   try {
     const sides = { year: { ...servers.year, m: yearMarket }, fresh: { ...servers.fresh, m: freshMarket } };
@@ -831,18 +838,11 @@ export async function yearAgain(record: Record): Promise<void> {
       depegRiskInput('again', 'AGAIN'),
       'again',
     );
-    execFileSync(process.execPath, [join(ROOT, 'src/bin/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
-    const env = (url: string, admin: string) => appEnv({ admin, url }, work);
+    buildApp();
     const started = Date.now();
     const sides = {
-      fresh: {
-        ...(await serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], env(fresh.url, freshAdmin.address), join(work, 'fresh.log'))),
-        riskId: freshMarket.risk.id,
-      },
-      year: {
-        ...(await serve([...SERVER_FLAGS, 'dist/src/bin/server.js'], env(yearUrl, adminAddress), join(work, 'year.log'))),
-        riskId: yearOne.id,
-      },
+      fresh: { ...(await serveApp(fresh.url, freshAdmin.address, work, 'fresh')), riskId: freshMarket.risk.id },
+      year: { ...(await serveApp(yearUrl, adminAddress, work, 'year')), riskId: yearOne.id },
     };
     servers.push(sides.fresh, sides.year);
     const rounds = {

@@ -62,7 +62,7 @@ const historyOf = (riskId: string, before: number) => sql`
  * Read day by day: for each of a feed's days from its first point, the last live observation
  * and the last imported point, each one probe of its table's (feed_id, observed_at) index. A
  * year of a feed observed every 30 s is 365 days of about 730 probes, where sorting its
- * 280,000 points for the closes took a core for 1.7 s (30 ms now, on bench_year), and every
+ * 365,000 points for the closes took a core for 1.7 s (30 ms now, on bench_year), and every
  * process builds each risk's model once a day (issue 70: 200 risks held a PostgreSQL core for
  * minutes after a server started).
  */
